@@ -1,0 +1,188 @@
+/*
+ * tk_store.h: the local store, one sqlite file in WAL mode. It holds
+ * revisions (encoded bytes verbatim, plus the header fields needed to route
+ * and index them), parent links, heads, a changes sequence, sync
+ * checkpoints, known devices, vaults and wrapped vault keys. It never holds
+ * plaintext of a record body or attachment, and sets temp_store=MEMORY so
+ * sqlite writes no temporary files.
+ *
+ * Invariants kept by every write:
+ *  - a revision is stored only if all its parents are stored, belong to the
+ *    same record, vault and type, and its generation is 1 + the highest
+ *    parent generation;
+ *  - heads(record) = the record's revisions that no stored revision names
+ *    as a parent; conflicting heads are kept, never dropped;
+ *  - the winner is the head first in tk_rev_winner_cmp order;
+ *  - seq numbers the revisions in the order this store accepted them and
+ *    only grows (the changes feed).
+ *
+ * Every public write is one transaction (BEGIN IMMEDIATE ... COMMIT); a
+ * failure midway rolls back and leaves the store as it was. A caller may
+ * group several writes into one transaction with tk_store_begin/commit;
+ * inside it, writes join the caller's transaction.
+ *
+ * Threads: a tk_store_t is used by one thread at a time. Several processes
+ * may open the same file; a writer waits up to the busy timeout (5 s) and
+ * then fails with TK_EBUSY.
+ */
+#ifndef TK_STORE_H
+#define TK_STORE_H
+
+#include "tk_revision.h"
+
+#define TK_STORE_SCHEMA_VERSION 1
+
+typedef struct tk_store tk_store_t;
+
+enum { TK_STORE_CREATE = 1 }; /* flags for tk_store_open */
+
+/* Opens (and with TK_STORE_CREATE creates) the store at path, applying any
+ * schema migrations in one transaction. TK_ENOTFOUND if it does not exist
+ * and create was not asked; TK_EVERSION if a newer tunduk wrote it. */
+int tk_store_open(tk_store_t **out, const char *path, int flags, tk_err_t *err);
+void tk_store_close(tk_store_t *s);
+
+int tk_store_begin(tk_store_t *s, tk_err_t *err);
+int tk_store_commit(tk_store_t *s, tk_err_t *err);
+void tk_store_rollback(tk_store_t *s);
+
+/* ---- revisions -------------------------------------------------------- */
+
+/* Stores a parsed revision (the caller has checked what it wants checked:
+ * signature, access). Checks the parent invariants above (TK_EPARENT with
+ * a message naming the missing or inconsistent parent), updates heads, and
+ * gives it the next seq. If the revision is already stored: returns
+ * TK_EEXIST and changes nothing. seq_out (may be NULL) gets the seq. */
+int tk_store_put_rev(tk_store_t *s, const tk_rev_t *rev, uint64_t *seq_out, tk_err_t *err);
+
+/* 1 if stored, 0 if not, negative on error. */
+int tk_store_has_rev(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN]);
+
+/* Appends the encoded bytes of revision id to out. TK_ENOTFOUND. */
+int tk_store_get_rev(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN], tk_buf_t *out,
+                     tk_err_t *err);
+
+/* Metadata of one stored revision (no body). */
+typedef struct tk_rev_meta {
+  uint64_t seq;
+  uint8_t id[TK_REV_ID_LEN];
+  uint8_t record_id[TK_RECORD_ID_LEN];
+  uint8_t author[TK_DEVICE_ID_LEN];
+  uint64_t hlc;
+  uint32_t generation;
+  uint32_t size;       /* bytes of the encoding */
+  char type[TK_MAX_TYPE_LEN + 1];
+  char vault[TK_MAX_VAULT_LEN + 1];
+  uint32_t nparents;
+  uint8_t parents[TK_MAX_PARENTS][TK_REV_ID_LEN];
+} tk_rev_meta_t;
+
+int tk_store_rev_meta(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN], tk_rev_meta_t *out,
+                      tk_err_t *err);
+
+/* The heads of a record, winner first (tk_rev_winner_cmp order). ids must
+ * hold max entries; *n gets the count stored (at most max) and the return
+ * value is the total number of heads (>= 1), or negative on error
+ * (TK_ENOTFOUND for an unknown record). */
+int tk_store_heads(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN],
+                   uint8_t (*ids)[TK_REV_ID_LEN], size_t max, size_t *n, tk_err_t *err);
+
+/* A record as listings see it. */
+typedef struct tk_record_info {
+  uint8_t id[TK_RECORD_ID_LEN];
+  char type[TK_MAX_TYPE_LEN + 1];
+  char vault[TK_MAX_VAULT_LEN + 1];
+  uint8_t winner[TK_REV_ID_LEN];
+  uint32_t winner_generation;
+  uint64_t winner_hlc;
+  uint64_t created_hlc; /* hlc of the record's first revision */
+  uint32_t nheads;      /* > 1: the record is in conflict */
+} tk_record_info_t;
+
+/* Callbacks return 0 to go on, non-zero to stop (that value is returned). */
+typedef int (*tk_record_cb)(void *ctx, const tk_record_info_t *rec);
+typedef int (*tk_rev_cb)(void *ctx, const tk_rev_meta_t *meta);
+typedef int (*tk_rev_bytes_cb)(void *ctx, const tk_rev_meta_t *meta, tk_slice_t bytes);
+
+/* Records, newest first by winner hlc; type, vault may be NULL (no filter).
+ * conflicts_only: only records with more than one head. */
+int tk_store_records(tk_store_t *s, const char *type, const char *vault, int conflicts_only,
+                     tk_record_cb cb, void *ctx, tk_err_t *err);
+int tk_store_record_info(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN],
+                         tk_record_info_t *out, tk_err_t *err);
+
+/* Every revision of a record in seq order. */
+int tk_store_history(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN], tk_rev_cb cb,
+                     void *ctx, tk_err_t *err);
+
+/* The changes feed: revisions with seq > since, ascending, at most limit
+ * (0 = no limit), with their bytes. */
+int tk_store_changes(tk_store_t *s, uint64_t since, size_t limit, tk_rev_bytes_cb cb, void *ctx,
+                     tk_err_t *err);
+/* Highest seq in the store (0 when empty). */
+int tk_store_last_seq(tk_store_t *s, uint64_t *seq, tk_err_t *err);
+
+/* Resolves a hex prefix (at least 4 digits) of a record id (len 16) or a
+ * revision id (len 32) to the whole id. TK_ENOTFOUND, TK_EAMBIG. */
+enum { TK_ID_RECORD = 0, TK_ID_REVISION = 1 };
+int tk_store_resolve_prefix(tk_store_t *s, int kind, const char *hex, uint8_t *out,
+                            tk_err_t *err);
+
+/* ---- checkpoints ------------------------------------------------------ */
+enum { TK_DIR_PUSH = 0, TK_DIR_PULL = 1 };
+/* *seq = 0 if no checkpoint yet. */
+int tk_store_checkpoint_get(tk_store_t *s, const uint8_t peer[TK_DEVICE_ID_LEN], int dir,
+                            uint64_t *seq, tk_err_t *err);
+int tk_store_checkpoint_set(tk_store_t *s, const uint8_t peer[TK_DEVICE_ID_LEN], int dir,
+                            uint64_t seq, tk_err_t *err);
+
+/* ---- vaults and keys -------------------------------------------------- */
+typedef struct tk_vault_info {
+  char name[TK_MAX_VAULT_LEN + 1];
+  uint8_t key_id[TK_KEY_ID_LEN]; /* current key */
+  int64_t created;               /* unix seconds */
+} tk_vault_info_t;
+
+/* TK_EEXIST if a vault of that name exists. */
+int tk_store_vault_add(tk_store_t *s, const char *name, const uint8_t key_id[TK_KEY_ID_LEN],
+                       tk_err_t *err);
+int tk_store_vault_get(tk_store_t *s, const char *name, tk_vault_info_t *out, tk_err_t *err);
+int tk_store_vaults(tk_store_t *s, int (*cb)(void *ctx, const tk_vault_info_t *v), void *ctx,
+                    tk_err_t *err);
+
+/* A vault key sealed to a device's X25519 key. Replacing an existing
+ * (vault, key_id, device) entry is a no-op returning 0. */
+int tk_store_wrapped_key_put(tk_store_t *s, const char *vault, const uint8_t key_id[TK_KEY_ID_LEN],
+                             const uint8_t device[TK_DEVICE_ID_LEN],
+                             const uint8_t sealed[TK_SEALED_KEY_LEN], tk_err_t *err);
+/* TK_ENOKEY if this device has no key with that id for the vault. */
+int tk_store_wrapped_key_get(tk_store_t *s, const char *vault, const uint8_t key_id[TK_KEY_ID_LEN],
+                             const uint8_t device[TK_DEVICE_ID_LEN],
+                             uint8_t sealed[TK_SEALED_KEY_LEN], tk_err_t *err);
+
+/* ---- devices ---------------------------------------------------------- */
+typedef struct tk_device_info {
+  uint8_t id[TK_DEVICE_ID_LEN];
+  char name[64];
+  uint8_t sign_pk[TK_SIGN_PK_LEN];
+  uint8_t kx_pk[TK_KX_PK_LEN];
+  int64_t added;   /* unix seconds */
+  int64_t revoked; /* 0 if not revoked */
+} tk_device_info_t;
+
+int tk_store_device_put(tk_store_t *s, const tk_device_info_t *d, tk_err_t *err);
+int tk_store_device_get(tk_store_t *s, const uint8_t id[TK_DEVICE_ID_LEN], tk_device_info_t *out,
+                        tk_err_t *err);
+
+/* ---- clock and settings ----------------------------------------------- */
+
+/* The next hybrid logical clock value: max(now in ms, last + 1), persisted,
+ * so values from one store strictly increase across runs. */
+int tk_store_hlc_next(tk_store_t *s, uint64_t *out, tk_err_t *err);
+
+/* Small key/value settings (text). get: TK_ENOTFOUND if unset; out is
+ * NUL-terminated and truncated to outlen. */
+int tk_store_meta_get(tk_store_t *s, const char *key, char *out, size_t outlen, tk_err_t *err);
+int tk_store_meta_set(tk_store_t *s, const char *key, const char *value, tk_err_t *err);
+
+#endif
