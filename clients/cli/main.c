@@ -1,7 +1,250 @@
-/* main.c: the tunduk office command (placeholder until the CLI lands). */
-#include <stdio.h>
-int main(void)
+/*
+ * main.c: the `tunduk` office command: global options, the home folder,
+ * dispatch to the commands, and the shared input/output helpers.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+static const char usage_text[] =
+    "usage: tunduk [--home DIR] [--passphrase-file FILE] COMMAND [ARGS]\n"
+    "\n"
+    "Office store and keys:\n"
+    "  init [--name NAME] [--kdf interactive|moderate|sensitive]\n"
+    "                                  make the store and this device's keys\n"
+    "  whoami [--json]                 print this device's id\n"
+    "  vault create NAME               make a vault (a set of records with one key)\n"
+    "  vault list [--json]             list vaults\n"
+    "  verify                          re-check every revision's hash, signature, tag and parents\n"
+    "\n"
+    "Records:\n"
+    "  new TYPE --vault V [FILE|-]     new record from a JSON object; prints its id\n"
+    "  edit ID [FILE|-]                new revision of a record\n"
+    "  delete ID                       delete a record (a tombstone revision; history kept)\n"
+    "  show ID [--rev R] [--json]      print a record (decrypted)\n"
+    "  list [--type T] [--vault V] [--all] [--json]\n"
+    "                                  list records (--all: deleted ones too)\n"
+    "  history ID [--json]             list a record's revisions\n"
+    "\n"
+    "The store is --home DIR, else $TUNDUK_HOME, else ~/.local/share/tunduk.\n"
+    "The passphrase comes from --passphrase-file, else $TUNDUK_PASSPHRASE, else a prompt.\n";
+
+typedef struct command {
+  const char *name;
+  int (*fn)(cli_t *c);
+  unsigned opts; /* OPT_* it accepts */
+  int min_args, max_args;
+} command_t;
+
+static const command_t commands[] = {
+    {"init", cmd_init, OPT_NAME | OPT_KDF, 0, 0},
+    {"whoami", cmd_whoami, OPT_JSON, 0, 0},
+    {"vault", cmd_vault, OPT_JSON, 1, 2},
+    {"new", cmd_new, OPT_VAULT, 1, 2},
+    {"edit", cmd_edit, 0, 1, 2},
+    {"delete", cmd_delete, 0, 1, 1},
+    {"show", cmd_show, OPT_REV | OPT_JSON, 1, 1},
+    {"list", cmd_list, OPT_TYPE | OPT_VAULT | OPT_ALL | OPT_JSON, 0, 0},
+    {"history", cmd_history, OPT_JSON, 1, 1},
+    {"verify", cmd_verify, OPT_JSON, 0, 0},
+};
+
+int cli_usage(const char *fmt, ...)
 {
-  puts("tunduk");
+  va_list ap;
+  fputs("tunduk: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputs(" (see 'tunduk --help')\n", stderr);
+  return EXIT_USAGE;
+}
+
+int cli_fail(cli_t *c, int rc)
+{
+  if (c->err.code != rc || !c->err.msg[0]) tk_err_set(&c->err, rc, "%s", tk_strerror(rc));
+  fprintf(stderr, "tunduk: %s\n", tk_err_str(&c->err));
+  return (rc == TK_EINVAL || rc == TK_ELIMIT) ? EXIT_USAGE : EXIT_FAIL;
+}
+
+int cli_open(cli_t *c, int unlock)
+{
+  int rc = c->office ? 0 : tk_office_open(&c->office, c->home, &c->err);
+  if (rc || !unlock || tk_office_identity(c->office)->sec) return rc;
+  char *pass = NULL;
+  size_t len = 0;
+  rc = cli_passphrase(c, 0, &pass, &len);
+  if (!rc) rc = tk_office_unlock(c->office, pass, len, &c->err);
+  tk_secure_free(pass);
+  return rc;
+}
+
+int cli_read_body(cli_t *c, const char *path, json_t **out)
+{
+  FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+  tk_buf_t b = TK_BUF_INIT;
+  int rc = 0;
+  if (!f) return tk_err_set(&c->err, TK_EINVAL, "cannot open %s: %s", path, strerror(errno));
+  for (;;) {
+    if ((rc = tk_buf_reserve(&b, 65536))) break;
+    size_t n = fread(b.p + b.n, 1, 65536, f);
+    b.n += n;
+    if (b.n > TK_MAX_BODY_JSON) {
+      rc = tk_err_set(&c->err, TK_ELIMIT, "%s: record body is larger than %u bytes",
+                      strcmp(path, "-") == 0 ? "stdin" : path, TK_MAX_BODY_JSON);
+      break;
+    }
+    if (n == 0) {
+      if (ferror(f)) rc = tk_err_set(&c->err, TK_EIO, "cannot read %s", path);
+      break;
+    }
+  }
+  if (f != stdin) fclose(f);
+  if (!rc) rc = tk_body_parse(out, TK_SLICE(b.p, b.n), path, &c->err);
+  tk_buf_wipe(&b);
+  return rc;
+}
+
+int cli_record_id(cli_t *c, const char *s, uint8_t id[TK_RECORD_ID_LEN])
+{
+  int rc = tk_store_resolve_prefix(tk_office_store(c->office), TK_ID_RECORD, s, id, &c->err);
+  if (rc == TK_ENOTFOUND) return tk_err_set(&c->err, rc, "no record with id '%s'", s);
+  if (rc == TK_EAMBIG)
+    return tk_err_set(&c->err, rc, "record id '%s' is ambiguous; give more digits", s);
+  return rc;
+}
+
+void cli_time(char out[32], uint64_t ms)
+{
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void cli_device_short(char out[16], const uint8_t id[TK_DEVICE_ID_LEN])
+{
+  char full[TK_DEVICE_ID_STRLEN];
+  tk_device_id_format(full, id);
+  memcpy(out, full, 9);
+  out[9] = '\0';
+}
+
+int cli_print_json(const json_t *v)
+{
+  char *s = json_dumps(v, JSON_INDENT(2));
+  if (!s) return TK_ENOMEM;
+  puts(s);
+  free(s);
   return 0;
+}
+
+static const char *default_home(char *buf, size_t n)
+{
+  const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+  if (xdg && *xdg)
+    snprintf(buf, n, "%s/tunduk", xdg);
+  else if (home && *home)
+    snprintf(buf, n, "%s/.local/share/tunduk", home);
+  else
+    return NULL;
+  return buf;
+}
+
+static const struct {
+  const char *name;
+  unsigned opt;
+  int takes_value;
+} options[] = {
+    {"--json", OPT_JSON, 0}, {"--vault", OPT_VAULT, 1}, {"--type", OPT_TYPE, 1},
+    {"--rev", OPT_REV, 1},   {"--name", OPT_NAME, 1},   {"--kdf", OPT_KDF, 1},
+    {"--all", OPT_ALL, 0},
+};
+
+static const char **option_slot(cli_t *c, unsigned opt)
+{
+  switch (opt) {
+  case OPT_VAULT: return &c->vault;
+  case OPT_TYPE: return &c->type;
+  case OPT_REV: return &c->rev;
+  case OPT_NAME: return &c->name;
+  case OPT_KDF: return &c->kdf;
+  default: return NULL;
+  }
+}
+
+int main(int argc, char **argv)
+{
+  static char home_buf[4096];
+  cli_t c;
+  const char *cmd = NULL;
+  memset(&c, 0, sizeof c);
+
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      fputs(usage_text, stdout);
+      return EXIT_OK;
+    }
+    if (strcmp(a, "--home") == 0 || strcmp(a, "--passphrase-file") == 0) {
+      if (i + 1 >= argc) return cli_usage("%s needs a value", a);
+      if (a[2] == 'h')
+        c.home = argv[++i];
+      else
+        c.pass_file = argv[++i];
+      continue;
+    }
+    if (strcmp(a, "--") != 0 && a[0] == '-' && a[1] == '-') {
+      size_t k;
+      for (k = 0; k < sizeof options / sizeof options[0]; k++)
+        if (strcmp(a, options[k].name) == 0) break;
+      if (k == sizeof options / sizeof options[0]) return cli_usage("unknown option %s", a);
+      c.seen |= options[k].opt;
+      if (options[k].takes_value) {
+        if (i + 1 >= argc) return cli_usage("%s needs a value", a);
+        *option_slot(&c, options[k].opt) = argv[++i];
+      } else if (options[k].opt == OPT_JSON) {
+        c.json = 1;
+      } else {
+        c.all = 1;
+      }
+      continue;
+    }
+    if (!cmd) {
+      cmd = a;
+    } else {
+      if (c.nargs == CLI_MAX_ARGS) return cli_usage("too many arguments");
+      c.args[c.nargs++] = a;
+    }
+  }
+  if (!cmd) {
+    fputs(usage_text, stderr);
+    return EXIT_USAGE;
+  }
+  const command_t *command = NULL;
+  for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
+    if (strcmp(cmd, commands[k].name) == 0) command = &commands[k];
+  if (!command) return cli_usage("unknown command '%s'", cmd);
+  if (c.seen & ~command->opts) {
+    for (size_t k = 0; k < sizeof options / sizeof options[0]; k++)
+      if (c.seen & ~command->opts & options[k].opt)
+        return cli_usage("'%s' does not take %s", cmd, options[k].name);
+  }
+  if (c.nargs < command->min_args) return cli_usage("'%s' needs more arguments", cmd);
+  if (c.nargs > command->max_args) return cli_usage("too many arguments for '%s'", cmd);
+
+  if (!c.home) c.home = getenv("TUNDUK_HOME");
+  if (!c.home || !*c.home) c.home = default_home(home_buf, sizeof home_buf);
+  if (!c.home) return cli_usage("no store folder: use --home DIR or set TUNDUK_HOME");
+  if (tk_crypto_init() != 0) {
+    fputs("tunduk: cannot initialise libsodium\n", stderr);
+    return EXIT_FAIL;
+  }
+  int code = command->fn(&c);
+  tk_office_close(c.office);
+  return code;
 }

@@ -1,0 +1,35 @@
+# The two quickstart commands:
+#   make run    install missing Debian packages, build, start the main job
+#   make test   install missing Debian packages, build (release and ASan+UBSan), run every test
+# Binaries: build/bin/tunduk (office), build/bin/tundukd (hub, once it exists).
+
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: run test build build-asan deps bench clean
+
+deps:
+	@tools/deps.sh
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(MAKE) --no-print-directory -C build -j$(JOBS)
+
+build-asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTK_SANITIZE=ON >/dev/null
+	@$(MAKE) --no-print-directory -C build-asan -j$(JOBS)
+
+run: build
+	@tools/demo.sh build/bin
+
+# The sanitized suite first, then the release suite; ctest's last line is the count.
+test: build build-asan
+	@tools/check-format.sh
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
+	cd build && ctest --output-on-failure -j$(JOBS)
+
+bench: build
+	@tests/bench/run.sh build/bin
+
+clean:
+	rm -rf build build-asan

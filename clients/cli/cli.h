@@ -1,0 +1,78 @@
+/*
+ * cli.h: what the files of the `tunduk` office command share: parsed
+ * options, the opened office, input and output helpers, and one function
+ * per command. Single-threaded.
+ */
+#ifndef TK_CLI_H
+#define TK_CLI_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "tk_body.h"
+#include "tk_office.h"
+
+/* Exit codes. */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* Options a command may accept (bit flags). */
+enum {
+  OPT_JSON = 1 << 0,
+  OPT_VAULT = 1 << 1,
+  OPT_TYPE = 1 << 2,
+  OPT_REV = 1 << 3,
+  OPT_NAME = 1 << 4,
+  OPT_KDF = 1 << 5,
+  OPT_ALL = 1 << 6,
+};
+
+#define CLI_MAX_ARGS 8
+
+typedef struct cli {
+  const char *home;      /* resolved home folder */
+  const char *pass_file; /* --passphrase-file */
+  int json;
+  int all;
+  const char *vault, *type, *rev, *name, *kdf;
+  int nargs;
+  const char *args[CLI_MAX_ARGS]; /* positional arguments after the command */
+  unsigned seen;                  /* OPT_* given on the command line */
+  tk_office_t *office;
+  tk_err_t err;
+} cli_t;
+
+/* Prints "tunduk: <msg>" to stderr and returns the exit code for rc. */
+int cli_fail(cli_t *c, int rc);
+/* Prints a usage error and returns EXIT_USAGE. */
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Opens the office at c->home; with unlock, asks for the passphrase. */
+int cli_open(cli_t *c, int unlock);
+/* Reads the passphrase (file, $TUNDUK_PASSPHRASE, or the terminal; confirm
+ * asks twice). *out is locked memory the caller frees with tk_secure_free. */
+int cli_passphrase(cli_t *c, int confirm, char **out, size_t *len);
+
+/* Reads a record body from a file or "-" (stdin) and parses it. */
+int cli_read_body(cli_t *c, const char *path, json_t **out);
+/* Resolves a record id prefix. */
+int cli_record_id(cli_t *c, const char *s, uint8_t id[TK_RECORD_ID_LEN]);
+
+/* Formats hlc milliseconds as UTC "YYYY-MM-DDTHH:MM:SSZ". */
+void cli_time(char out[32], uint64_t ms);
+/* Short printed device id: the first two groups, e.g. "ABCD-EFGH". */
+void cli_device_short(char out[16], const uint8_t id[TK_DEVICE_ID_LEN]);
+/* Writes a JSON value to stdout (indented) followed by a newline. */
+int cli_print_json(const json_t *v);
+
+int cmd_init(cli_t *c);
+int cmd_whoami(cli_t *c);
+int cmd_vault(cli_t *c);
+int cmd_new(cli_t *c);
+int cmd_edit(cli_t *c);
+int cmd_delete(cli_t *c);
+int cmd_show(cli_t *c);
+int cmd_list(cli_t *c);
+int cmd_history(cli_t *c);
+int cmd_verify(cli_t *c);
+
+#endif

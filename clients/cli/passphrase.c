@@ -1,0 +1,125 @@
+/*
+ * passphrase.c: where the office command gets the passphrase: a file
+ * (--passphrase-file, first line), $TUNDUK_PASSPHRASE, or the terminal
+ * with echo off. The passphrase lives only in locked memory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define MIN_NEW_PASSPHRASE 8
+
+/* Reads one line (without its newline) from fd into buf (cap bytes). */
+static int read_line(int fd, char *buf, size_t cap, size_t *len)
+{
+  size_t n = 0;
+  for (;;) {
+    char ch;
+    ssize_t r = read(fd, &ch, 1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0 || ch == '\n') break;
+    if (n + 1 >= cap) return TK_ELIMIT;
+    buf[n++] = ch;
+  }
+  if (n > 0 && buf[n - 1] == '\r') n--;
+  buf[n] = '\0';
+  *len = n;
+  return 0;
+}
+
+static int prompt(const char *text, char *buf, size_t cap, size_t *len)
+{
+  int fd = open("/dev/tty", O_RDWR | O_NOCTTY);
+  if (fd < 0) return TK_ENOTFOUND;
+  struct termios old, quiet;
+  int have_term = tcgetattr(fd, &old) == 0;
+  if (write(fd, text, strlen(text)) < 0) {
+    close(fd);
+    return TK_EIO;
+  }
+  if (have_term) {
+    quiet = old;
+    quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+    quiet.c_lflag |= ICANON;
+    tcsetattr(fd, TCSAFLUSH, &quiet);
+  }
+  int rc = read_line(fd, buf, cap, len);
+  if (have_term) tcsetattr(fd, TCSAFLUSH, &old);
+  if (write(fd, "\n", 1) < 0) rc = rc ? rc : TK_EIO;
+  close(fd);
+  return rc;
+}
+
+int cli_passphrase(cli_t *c, int confirm, char **out, size_t *len)
+{
+  char *buf = tk_secure_alloc(TK_MAX_PASSPHRASE + 1);
+  char *again = NULL;
+  int rc = 0;
+  *out = NULL;
+  *len = 0;
+  if (!buf) return tk_err_set(&c->err, TK_ENOMEM, "cannot allocate locked memory");
+  const char *env = getenv("TUNDUK_PASSPHRASE");
+  if (c->pass_file) {
+    int fd = open(c->pass_file, O_RDONLY);
+    if (fd < 0) {
+      rc = tk_err_set(&c->err, TK_EINVAL, "cannot open passphrase file %s: %s", c->pass_file,
+                      strerror(errno));
+      goto done;
+    }
+    rc = read_line(fd, buf, TK_MAX_PASSPHRASE + 1, len);
+    close(fd);
+  } else if (env) {
+    *len = strlen(env);
+    if (*len > TK_MAX_PASSPHRASE)
+      rc = TK_ELIMIT;
+    else
+      memcpy(buf, env, *len + 1);
+  } else {
+    char text[4200];
+    snprintf(text, sizeof text, "Passphrase for %s: ", c->home);
+    rc = prompt(text, buf, TK_MAX_PASSPHRASE + 1, len);
+    if (rc == TK_ENOTFOUND) {
+      rc = tk_err_set(&c->err, TK_EINVAL,
+                      "no passphrase: no terminal to ask on; use --passphrase-file or set "
+                      "TUNDUK_PASSPHRASE");
+      goto done;
+    }
+    if (!rc && confirm) {
+      size_t len2 = 0;
+      again = tk_secure_alloc(TK_MAX_PASSPHRASE + 1);
+      if (!again) {
+        rc = tk_err_set(&c->err, TK_ENOMEM, "cannot allocate locked memory");
+        goto done;
+      }
+      rc = prompt("Same passphrase again: ", again, TK_MAX_PASSPHRASE + 1, &len2);
+      if (!rc && (len2 != *len || !tk_ct_equal(again, buf, *len))) {
+        rc = tk_err_set(&c->err, TK_EINVAL, "the two passphrases differ; nothing was written");
+        goto done;
+      }
+    }
+  }
+  if (rc == TK_ELIMIT) {
+    rc = tk_err_set(&c->err, TK_ELIMIT, "passphrase is longer than %d bytes", TK_MAX_PASSPHRASE);
+    goto done;
+  }
+  if (rc) {
+    tk_err_set(&c->err, rc, "cannot read the passphrase");
+    goto done;
+  }
+  if (confirm && *len < MIN_NEW_PASSPHRASE) {
+    rc = tk_err_set(&c->err, TK_EINVAL, "a passphrase needs at least %d characters",
+                    MIN_NEW_PASSPHRASE);
+    goto done;
+  }
+  *out = buf;
+  buf = NULL;
+done:
+  tk_secure_free(buf);
+  tk_secure_free(again);
+  return rc;
+}

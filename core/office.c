@@ -1,0 +1,374 @@
+/*
+ * office.c: an office home folder opened for work (see tk_office.h).
+ * Holds the identity, the store and a small cache of opened vault keys in
+ * locked memory that is wiped on close. One thread at a time.
+ */
+#include "tk_office.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tk_body.h"
+
+#define KEY_CACHE_SLOTS 16
+
+typedef struct key_slot {
+  int used;
+  char vault[TK_MAX_VAULT_LEN + 1];
+  uint8_t key_id[TK_KEY_ID_LEN];
+  uint8_t key[TK_VAULT_KEY_LEN];
+} key_slot_t;
+
+struct tk_office {
+  char home[PATH_MAX];
+  char key_path[PATH_MAX];
+  tk_identity_t *id;
+  tk_store_t *store;
+  key_slot_t *keys; /* KEY_CACHE_SLOTS, tk_secure_alloc */
+  unsigned next_slot;
+};
+
+static int home_paths(const char *home, char *key_path, char *store_path, tk_err_t *err)
+{
+  if (snprintf(key_path, PATH_MAX, "%s/%s", home, TK_OFFICE_KEYFILE) >= PATH_MAX ||
+      snprintf(store_path, PATH_MAX, "%s/%s", home, TK_OFFICE_STOREFILE) >= PATH_MAX)
+    return tk_err_set(err, TK_ELIMIT, "home folder path is too long: %s", home);
+  return 0;
+}
+
+int tk_name_check(const char *kind, const char *s, size_t max, int allow_dot, tk_err_t *err)
+{
+  size_t n = strlen(s);
+  if (n == 0 || n > max)
+    return tk_err_set(err, TK_EINVAL, "%s name must be 1 to %zu characters, got %zu", kind,
+                      max, n);
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+             (allow_dot && c == '.');
+    if (!ok)
+      return tk_err_set(err, TK_EINVAL,
+                        "%s name '%s': character %zu is not allowed (use a-z, 0-9, '-', '_'%s)",
+                        kind, s, i + 1, allow_dot ? ", '.'" : "");
+  }
+  return 0;
+}
+
+int tk_office_create(const char *home, const char *name, const char *pass, size_t passlen,
+                     tk_kdf_level_t level, tk_err_t *err)
+{
+  char key_path[PATH_MAX], store_path[PATH_MAX];
+  tk_identity_t *id = NULL;
+  tk_store_t *store = NULL;
+  int rc = home_paths(home, key_path, store_path, err);
+  if (rc) return rc;
+  if (access(key_path, F_OK) == 0 || access(store_path, F_OK) == 0)
+    return tk_err_set(err, TK_EEXIST, "%s already holds a tunduk store", home);
+  if (mkdir(home, 0700) != 0 && errno != EEXIST)
+    return tk_err_set(err, TK_EIO, "cannot create %s: %s", home, strerror(errno));
+  if (chmod(home, 0700) != 0)
+    return tk_err_set(err, TK_EIO, "cannot set mode 0700 on %s: %s", home, strerror(errno));
+
+  rc = tk_identity_generate(&id, name, err);
+  if (rc) goto done;
+  rc = tk_store_open(&store, store_path, TK_STORE_CREATE, err);
+  if (rc) goto done;
+  tk_device_info_t self;
+  memset(&self, 0, sizeof self);
+  memcpy(self.id, id->id, sizeof self.id);
+  snprintf(self.name, sizeof self.name, "%s", id->name);
+  memcpy(self.sign_pk, id->sign_pk, sizeof self.sign_pk);
+  memcpy(self.kx_pk, id->kx_pk, sizeof self.kx_pk);
+  self.added = (int64_t)time(NULL);
+  rc = tk_store_device_put(store, &self, err);
+  if (rc) goto done;
+  /* The key file last: its presence is what marks a finished init. */
+  rc = tk_identity_save(id, key_path, pass, passlen, level, err);
+done:
+  if (rc && store) {
+    tk_store_close(store);
+    store = NULL;
+    char p[PATH_MAX + 8];
+    unlink(store_path);
+    snprintf(p, sizeof p, "%s-wal", store_path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", store_path);
+    unlink(p);
+  }
+  tk_store_close(store);
+  tk_identity_free(id);
+  return rc;
+}
+
+int tk_office_open(tk_office_t **out, const char *home, tk_err_t *err)
+{
+  char store_path[PATH_MAX];
+  tk_office_t *o = calloc(1, sizeof *o);
+  int rc;
+  *out = NULL;
+  if (!o) return tk_err_set(err, TK_ENOMEM, "out of memory");
+  rc = home_paths(home, o->key_path, store_path, err);
+  if (rc) goto done;
+  snprintf(o->home, sizeof o->home, "%s", home);
+  if (access(o->key_path, F_OK) != 0) {
+    rc = tk_err_set(err, TK_ENOTFOUND, "no tunduk store in %s (run 'tunduk init' first)", home);
+    goto done;
+  }
+  rc = tk_identity_load(&o->id, o->key_path, NULL, 0, err);
+  if (rc) goto done;
+  rc = tk_store_open(&o->store, store_path, 0, err);
+  if (rc) goto done;
+  o->keys = tk_secure_alloc(KEY_CACHE_SLOTS * sizeof *o->keys);
+  if (!o->keys) {
+    rc = tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory for keys");
+    goto done;
+  }
+  memset(o->keys, 0, KEY_CACHE_SLOTS * sizeof *o->keys);
+  *out = o;
+  o = NULL;
+done:
+  tk_office_close(o);
+  return rc;
+}
+
+int tk_office_unlock(tk_office_t *o, const char *pass, size_t passlen, tk_err_t *err)
+{
+  tk_identity_t *full = NULL;
+  int rc = tk_identity_load(&full, o->key_path, pass, passlen, err);
+  if (rc) return rc;
+  tk_identity_free(o->id);
+  o->id = full;
+  return 0;
+}
+
+void tk_office_close(tk_office_t *o)
+{
+  if (!o) return;
+  tk_secure_free(o->keys); /* sodium_free wipes */
+  tk_store_close(o->store);
+  tk_identity_free(o->id);
+  free(o);
+}
+
+const tk_identity_t *tk_office_identity(const tk_office_t *o)
+{
+  return o->id;
+}
+
+tk_store_t *tk_office_store(tk_office_t *o)
+{
+  return o->store;
+}
+
+const char *tk_office_home(const tk_office_t *o)
+{
+  return o->home;
+}
+
+int tk_office_vault_create(tk_office_t *o, const char *name, tk_err_t *err)
+{
+  uint8_t *key = tk_secure_alloc(TK_VAULT_KEY_LEN);
+  uint8_t key_id[TK_KEY_ID_LEN], sealed[TK_SEALED_KEY_LEN];
+  int rc = tk_name_check("vault", name, TK_MAX_VAULT_LEN, 1, err);
+  if (rc) goto done;
+  if (!key) {
+    rc = tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory for a key");
+    goto done;
+  }
+  tk_vault_key_new(key);
+  tk_vault_key_id(key_id, key);
+  rc = tk_vault_key_seal(sealed, key, o->id->kx_pk);
+  if (rc) {
+    tk_err_set(err, rc, "cannot seal the vault key");
+    goto done;
+  }
+  rc = tk_store_begin(o->store, err);
+  if (rc) goto done;
+  rc = tk_store_vault_add(o->store, name, key_id, err);
+  if (!rc) rc = tk_store_wrapped_key_put(o->store, name, key_id, o->id->id, sealed, err);
+  if (!rc) rc = tk_store_commit(o->store, err);
+  if (rc) tk_store_rollback(o->store);
+done:
+  tk_secure_free(key);
+  return rc;
+}
+
+int tk_office_vault_key(tk_office_t *o, const char *vault, const uint8_t *key_id,
+                        uint8_t key[TK_VAULT_KEY_LEN], tk_err_t *err)
+{
+  uint8_t want[TK_KEY_ID_LEN], sealed[TK_SEALED_KEY_LEN];
+  int rc;
+  if (!o->id->sec)
+    return tk_err_set(err, TK_ENOKEY, "the device keys are locked (passphrase needed)");
+  if (key_id) {
+    memcpy(want, key_id, sizeof want);
+  } else {
+    tk_vault_info_t vi;
+    rc = tk_store_vault_get(o->store, vault, &vi, err);
+    if (rc) return rc;
+    memcpy(want, vi.key_id, sizeof want);
+  }
+  for (unsigned i = 0; i < KEY_CACHE_SLOTS; i++) {
+    key_slot_t *k = &o->keys[i];
+    if (k->used && strcmp(k->vault, vault) == 0 && memcmp(k->key_id, want, sizeof want) == 0) {
+      memcpy(key, k->key, TK_VAULT_KEY_LEN);
+      return 0;
+    }
+  }
+  rc = tk_store_wrapped_key_get(o->store, vault, want, o->id->id, sealed, err);
+  if (rc) return rc;
+  rc = tk_vault_key_open(key, sealed, o->id->kx_pk, o->id->sec->kx_sk);
+  if (rc) return tk_err_set(err, rc, "the key of vault '%s' held by this device does not open", vault);
+  key_slot_t *k = &o->keys[o->next_slot++ % KEY_CACHE_SLOTS];
+  k->used = 1;
+  snprintf(k->vault, sizeof k->vault, "%s", vault);
+  memcpy(k->key_id, want, sizeof want);
+  memcpy(k->key, key, TK_VAULT_KEY_LEN);
+  return 0;
+}
+
+/* Seals body into a revision with the given fields and stores it; runs
+ * inside the caller's transaction. */
+static int seal_and_put(tk_office_t *o, tk_rev_draft_t *d, const json_t *body,
+                        uint8_t rev_out[TK_REV_ID_LEN], tk_err_t *err)
+{
+  tk_buf_t plain = TK_BUF_INIT, enc = TK_BUF_INIT;
+  uint8_t *key = tk_secure_alloc(TK_VAULT_KEY_LEN);
+  tk_rev_t rev;
+  int rc;
+  if (!key) return tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory for a key");
+  rc = tk_office_vault_key(o, d->vault, NULL, key, err);
+  if (rc) goto done;
+  rc = tk_body_dump(body, &plain);
+  if (rc) {
+    tk_err_set(err, rc, "cannot encode the record body");
+    goto done;
+  }
+  rc = tk_store_hlc_next(o->store, &d->hlc, err);
+  if (rc) goto done;
+  d->body = TK_SLICE(plain.p, plain.n);
+  rc = tk_rev_seal(&enc, d, key, o->id->sec->sign_sk, err);
+  if (rc) goto done;
+  rc = tk_rev_parse(&rev, TK_SLICE(enc.p, enc.n), err);
+  if (rc) goto done;
+  rc = tk_store_put_rev(o->store, &rev, NULL, err);
+  if (rc) goto done;
+  if (rev_out) memcpy(rev_out, rev.id, TK_REV_ID_LEN);
+done:
+  tk_buf_wipe(&plain);
+  tk_buf_free(&enc);
+  tk_secure_free(key);
+  return rc;
+}
+
+int tk_office_new(tk_office_t *o, const char *type, const char *vault, const json_t *body,
+                  uint8_t rec_out[TK_RECORD_ID_LEN], uint8_t rev_out[TK_REV_ID_LEN],
+                  tk_err_t *err)
+{
+  tk_rev_draft_t d;
+  tk_vault_info_t vi;
+  int rc = tk_name_check("type", type, TK_MAX_TYPE_LEN, 0, err);
+  if (rc) return rc;
+  rc = tk_store_vault_get(o->store, vault, &vi, err);
+  if (rc) return rc;
+  memset(&d, 0, sizeof d);
+  tk_random(d.record_id, sizeof d.record_id);
+  d.type = type;
+  d.vault = vault;
+  d.generation = 1;
+  rc = tk_store_begin(o->store, err);
+  if (rc) return rc;
+  rc = seal_and_put(o, &d, body, rev_out, err);
+  if (!rc) rc = tk_store_commit(o->store, err);
+  if (rc) {
+    tk_store_rollback(o->store);
+    return rc;
+  }
+  if (rec_out) memcpy(rec_out, d.record_id, TK_RECORD_ID_LEN);
+  return 0;
+}
+
+int tk_office_update(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
+                     const json_t *body, int parents_mode, uint8_t rev_out[TK_REV_ID_LEN],
+                     tk_err_t *err)
+{
+  uint8_t(*heads)[TK_REV_ID_LEN] = NULL;
+  tk_record_info_t ri;
+  tk_rev_draft_t d;
+  size_t nheads = 0;
+  int rc = tk_store_begin(o->store, err);
+  if (rc) return rc;
+  rc = tk_store_record_info(o->store, record_id, &ri, err);
+  if (rc) goto done;
+  heads = calloc(TK_MAX_PARENTS, TK_REV_ID_LEN);
+  if (!heads) {
+    rc = tk_err_set(err, TK_ENOMEM, "out of memory");
+    goto done;
+  }
+  rc = tk_store_heads(o->store, record_id, heads, TK_MAX_PARENTS, &nheads, err);
+  if (rc < 0) goto done;
+  if ((size_t)rc > TK_MAX_PARENTS && parents_mode == TK_PARENTS_ALL_HEADS) {
+    rc = tk_err_set(err, TK_ELIMIT, "record has %d heads; a merge can name at most %d", rc,
+                    TK_MAX_PARENTS);
+    goto done;
+  }
+  memset(&d, 0, sizeof d);
+  memcpy(d.record_id, record_id, TK_RECORD_ID_LEN);
+  d.type = ri.type;
+  d.vault = ri.vault;
+  d.parents = heads[0];
+  d.nparents = parents_mode == TK_PARENTS_ALL_HEADS ? (uint32_t)nheads : 1;
+  uint32_t maxgen = 0;
+  for (uint32_t i = 0; i < d.nparents; i++) {
+    tk_rev_meta_t m;
+    rc = tk_store_rev_meta(o->store, heads[i], &m, err);
+    if (rc) goto done;
+    if (m.generation > maxgen) maxgen = m.generation;
+  }
+  d.generation = maxgen + 1;
+  rc = seal_and_put(o, &d, body, rev_out, err);
+  if (!rc) rc = tk_store_commit(o->store, err);
+done:
+  if (rc) tk_store_rollback(o->store);
+  free(heads);
+  return rc;
+}
+
+int tk_office_read(tk_office_t *o, const uint8_t rev_id[TK_REV_ID_LEN], json_t **body_out,
+                   tk_rev_meta_t *meta, tk_err_t *err)
+{
+  tk_buf_t enc = TK_BUF_INIT, plain = TK_BUF_INIT;
+  uint8_t *key = tk_secure_alloc(TK_VAULT_KEY_LEN);
+  tk_rev_t rev;
+  int rc;
+  *body_out = NULL;
+  if (!key) return tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory for a key");
+  rc = tk_store_get_rev(o->store, rev_id, &enc, err);
+  if (rc) goto done;
+  rc = tk_rev_parse(&rev, TK_SLICE(enc.p, enc.n), err);
+  if (!rc) rc = tk_rev_check_id(&rev, rev_id, err);
+  if (!rc) rc = tk_rev_verify_sig(&rev, err);
+  if (rc) goto done;
+  rc = tk_office_vault_key(o, rev.vault, rev.key_id, key, err);
+  if (rc) goto done;
+  rc = tk_rev_open(&rev, key, &plain, err);
+  if (rc) goto done;
+  rc = tk_body_parse(body_out, TK_SLICE(plain.p, plain.n), "revision body", err);
+  if (rc) goto done;
+  if (meta) rc = tk_store_rev_meta(o->store, rev_id, meta, err);
+done:
+  if (rc && *body_out) {
+    json_decref(*body_out);
+    *body_out = NULL;
+  }
+  tk_buf_wipe(&plain);
+  tk_buf_free(&enc);
+  tk_secure_free(key);
+  return rc;
+}

@@ -1,0 +1,85 @@
+/*
+ * tk_office.h: an office's home folder opened for work: its identity (key
+ * file "device.key"), its store ("store.db") and the vault keys it holds.
+ * Authoring revisions (new, edit, delete, merge) and reading them back
+ * happen here, so every client (the CLI now, a web UI later) goes through
+ * one path that seals, signs and stores in one transaction.
+ *
+ * Layout of a home folder (mode 0700):
+ *   device.key   the identity, private keys encrypted under the passphrase
+ *   store.db     the sqlite store (+ -wal, -shm while open)
+ *
+ * Threads: one tk_office_t is used by one thread at a time.
+ */
+#ifndef TK_OFFICE_H
+#define TK_OFFICE_H
+
+#include <jansson.h>
+
+#include "tk_identity.h"
+#include "tk_store.h"
+
+#define TK_OFFICE_KEYFILE "device.key"
+#define TK_OFFICE_STOREFILE "store.db"
+
+typedef struct tk_office tk_office_t;
+
+/* Creates a home folder with a new identity and an empty store. Refuses
+ * (TK_EEXIST) if home already holds a key file or a store. */
+int tk_office_create(const char *home, const char *name, const char *pass, size_t passlen,
+                     tk_kdf_level_t level, tk_err_t *err);
+
+/* Opens home: the public half of the identity and the store. TK_ENOTFOUND
+ * with a message naming home when there is no tunduk store there. */
+int tk_office_open(tk_office_t **out, const char *home, tk_err_t *err);
+/* Decrypts the private keys (TK_EPASS on a wrong passphrase). */
+int tk_office_unlock(tk_office_t *o, const char *pass, size_t passlen, tk_err_t *err);
+/* Wipes keys and closes everything; NULL is a no-op. */
+void tk_office_close(tk_office_t *o);
+
+const tk_identity_t *tk_office_identity(const tk_office_t *o);
+tk_store_t *tk_office_store(tk_office_t *o);
+const char *tk_office_home(const tk_office_t *o);
+
+/* Checks a vault or type name: 1..max bytes of [a-z0-9_-], and '.' for
+ * vaults. kind ("vault", "type") names it in the message. */
+int tk_name_check(const char *kind, const char *s, size_t max, int allow_dot, tk_err_t *err);
+
+/* Creates a vault with a fresh random key sealed to this device. */
+int tk_office_vault_create(tk_office_t *o, const char *name, tk_err_t *err);
+/* The vault key with key_id (NULL: the vault's current key). Needs the
+ * office unlocked. TK_ENOKEY if this device holds none. */
+int tk_office_vault_key(tk_office_t *o, const char *vault, const uint8_t *key_id,
+                        uint8_t key[TK_VAULT_KEY_LEN], tk_err_t *err);
+
+/* Writes the first revision of a new record. rec_out/rev_out may be NULL. */
+int tk_office_new(tk_office_t *o, const char *type, const char *vault, const json_t *body,
+                  uint8_t rec_out[TK_RECORD_ID_LEN], uint8_t rev_out[TK_REV_ID_LEN],
+                  tk_err_t *err);
+
+enum { TK_PARENTS_WINNER = 0, TK_PARENTS_ALL_HEADS = 1 };
+/* Writes a new revision of an existing record whose parent is the current
+ * winner (TK_PARENTS_WINNER: edit, delete) or every head (a merge). Type and
+ * vault are the record's. The heads are read inside the write transaction. */
+int tk_office_update(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
+                     const json_t *body, int parents_mode, uint8_t rev_out[TK_REV_ID_LEN],
+                     tk_err_t *err);
+
+/* Decrypts revision rev_id: *body_out (caller json_decref()s) and, if meta
+ * is not NULL, its metadata. */
+int tk_office_read(tk_office_t *o, const uint8_t rev_id[TK_REV_ID_LEN], json_t **body_out,
+                   tk_rev_meta_t *meta, tk_err_t *err);
+
+/* Verification of the whole store: every revision's hash, signature, tag
+ * (when this device holds the vault key) and parent links, and that the
+ * indexed fields match the signed header. cb is called for each failure
+ * with the revision id and a message; counts are filled in. Returns 0 when
+ * nothing failed, TK_EHASH/... of the first failure otherwise. */
+typedef struct tk_verify_counts {
+  uint64_t revisions, ok, failed, no_key, records;
+} tk_verify_counts_t;
+int tk_office_verify(tk_office_t *o, void (*cb)(void *ctx, const uint8_t id[TK_REV_ID_LEN],
+                                                const char *msg),
+                     void *ctx, tk_verify_counts_t *counts, tk_err_t *err);
+
+#endif
