@@ -33,8 +33,10 @@
 #define MAX_BODY_LEN (1 + TK_MAX_BODY_JSON + TAG_LEN)
 
 _Static_assert(TAG_LEN == 16, "XChaCha20-Poly1305 tag size");
-_Static_assert(TK_REV_NONCE_LEN == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, "nonce size");
-_Static_assert(TK_VAULT_KEY_LEN == crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "key size");
+_Static_assert(TK_REV_NONCE_LEN == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+               "nonce size");
+_Static_assert(TK_VAULT_KEY_LEN == crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
+               "key size");
 _Static_assert(TK_SIG_LEN == crypto_sign_BYTES, "signature size");
 _Static_assert(TK_SIGN_SK_LEN == crypto_sign_SECRETKEYBYTES, "secret key size");
 _Static_assert(TK_SIGN_PK_LEN == crypto_sign_PUBLICKEYBYTES, "public key size");
@@ -65,15 +67,16 @@ static int check_name(const uint8_t *s, size_t n, size_t max, int (*ok)(uint8_t)
                       field, n, max);
   for (size_t i = 0; i < n; i++)
     if (!ok(s[i]))
-      return tk_err_set(err, bad, "revision: %s has a byte outside its charset at index %zu",
-                        field, i);
+      return tk_err_set(
+          err, bad, "revision: %s has a byte outside its charset at index %zu", field, i);
   return 0;
 }
 
 /* ---- keys ------------------------------------------------------------------ */
 
 /* body key = BLAKE2b-256(key = vault key, "tunduk body key v1" || salt). */
-static void body_key_derive(uint8_t bk[TK_VAULT_KEY_LEN], const uint8_t vault_key[TK_VAULT_KEY_LEN],
+static void body_key_derive(uint8_t bk[TK_VAULT_KEY_LEN],
+                            const uint8_t vault_key[TK_VAULT_KEY_LEN],
                             const uint8_t salt[TK_REV_SALT_LEN])
 {
   uint8_t msg[sizeof BODY_KEY_LABEL - 1 + TK_REV_SALT_LEN];
@@ -94,23 +97,26 @@ static int draft_check(const tk_rev_draft_t *d, tk_err_t *err)
 {
   int rc;
   if (!d->type || !d->vault)
-    return tk_err_set(err, TK_EINVAL, "revision: draft has no %s", d->type ? "vault" : "type");
-  rc = check_name((const uint8_t *)d->type, strlen(d->type), TK_MAX_TYPE_LEN, type_char, "type",
-                  TK_EINVAL, err);
+    return tk_err_set(err, TK_EINVAL, "revision: draft has no %s",
+                      d->type ? "vault" : "type");
+  rc = check_name((const uint8_t *)d->type, strlen(d->type), TK_MAX_TYPE_LEN, type_char,
+                  "type", TK_EINVAL, err);
   if (rc) return rc;
-  rc = check_name((const uint8_t *)d->vault, strlen(d->vault), TK_MAX_VAULT_LEN, vault_char,
-                  "vault", TK_EINVAL, err);
+  rc = check_name((const uint8_t *)d->vault, strlen(d->vault), TK_MAX_VAULT_LEN,
+                  vault_char, "vault", TK_EINVAL, err);
   if (rc) return rc;
   if (d->nparents > TK_MAX_PARENTS)
     return tk_err_set(err, TK_ELIMIT, "revision: %u parents, over the limit of %u",
                       (unsigned)d->nparents, (unsigned)TK_MAX_PARENTS);
   if (d->nattach > TK_MAX_ATTACH_REFS)
-    return tk_err_set(err, TK_ELIMIT, "revision: %u attachment refs, over the limit of %u",
+    return tk_err_set(err, TK_ELIMIT,
+                      "revision: %u attachment refs, over the limit of %u",
                       (unsigned)d->nattach, (unsigned)TK_MAX_ATTACH_REFS);
   if (d->body.n > TK_MAX_BODY_JSON)
     return tk_err_set(err, TK_ELIMIT, "revision: body is %zu bytes, over the limit of %u",
                       d->body.n, (unsigned)TK_MAX_BODY_JSON);
-  if ((d->nparents && !d->parents) || (d->nattach && !d->attach) || (d->body.n && !d->body.p))
+  if ((d->nparents && !d->parents) || (d->nattach && !d->attach) ||
+      (d->body.n && !d->body.p))
     return tk_err_set(err, TK_EINVAL, "revision: draft has a count without its array");
   if (d->generation == 0)
     return tk_err_set(err, TK_EINVAL, "revision: generation must be at least 1");
@@ -131,7 +137,8 @@ static int plaintext_build(tk_buf_t *plain, tk_slice_t body, tk_err_t *err)
   size_t bound = ZSTD_compressBound(body.n);
   int rc = tk_buf_reserve(plain, 1 + (bound > body.n ? bound : body.n));
   if (rc) return tk_err_set(err, rc, "revision: no memory for the plaintext");
-  size_t csize = body.n ? ZSTD_compress(plain->p + 1, bound, body.p, body.n, ZSTD_LEVEL) : 0;
+  size_t csize =
+      body.n ? ZSTD_compress(plain->p + 1, bound, body.p, body.n, ZSTD_LEVEL) : 0;
   if (body.n && !ZSTD_isError(csize) && csize < body.n) {
     plain->p[0] = ENC_ZSTD;
     plain->n = 1 + csize;
@@ -143,7 +150,8 @@ static int plaintext_build(tk_buf_t *plain, tk_slice_t body, tk_err_t *err)
   return 0;
 }
 
-int tk_rev_seal(tk_buf_t *out, const tk_rev_draft_t *d, const uint8_t vault_key[TK_VAULT_KEY_LEN],
+int tk_rev_seal(tk_buf_t *out, const tk_rev_draft_t *d,
+                const uint8_t vault_key[TK_VAULT_KEY_LEN],
                 const uint8_t sign_sk[TK_SIGN_SK_LEN], tk_err_t *err)
 {
   uint8_t parents[TK_MAX_PARENTS][TK_REV_ID_LEN];
@@ -169,14 +177,16 @@ int tk_rev_seal(tk_buf_t *out, const tk_rev_draft_t *d, const uint8_t vault_key[
   if (rc) goto done;
 
   size_t type_len = strlen(d->type), vault_len = strlen(d->vault);
-  size_t hlen = 4 + TK_RECORD_ID_LEN + TK_SIGN_PK_LEN + 8 + 4 + 1 + type_len + 1 + vault_len +
-                TK_KEY_ID_LEN + TK_REV_SALT_LEN + TK_REV_NONCE_LEN + 1 +
-                (size_t)d->nparents * TK_REV_ID_LEN + 2 + (size_t)d->nattach * TK_REV_ID_LEN + 4;
+  size_t hlen = 4 + TK_RECORD_ID_LEN + TK_SIGN_PK_LEN + 8 + 4 + 1 + type_len + 1 +
+                vault_len + TK_KEY_ID_LEN + TK_REV_SALT_LEN + TK_REV_NONCE_LEN + 1 +
+                (size_t)d->nparents * TK_REV_ID_LEN + 2 +
+                (size_t)d->nattach * TK_REV_ID_LEN + 4;
   size_t clen = plain.n + TAG_LEN;
   size_t total = hlen + clen + TK_SIG_LEN;
   if (total > TK_MAX_REVISION) {
-    rc = tk_err_set(err, TK_ELIMIT, "revision: encoding is %zu bytes, over the limit of %u",
-                    total, (unsigned)TK_MAX_REVISION);
+    rc = tk_err_set(err, TK_ELIMIT,
+                    "revision: encoding is %zu bytes, over the limit of %u", total,
+                    (unsigned)TK_MAX_REVISION);
     goto done;
   }
   rc = tk_buf_reserve(out, total);
@@ -216,7 +226,8 @@ int tk_rev_seal(tk_buf_t *out, const tk_rev_draft_t *d, const uint8_t vault_key[
                                              out->p + start, hlen, NULL, nonce, bk);
   TK_ASSERT(got == clen);
   out->n += clen;
-  if (crypto_sign_detached(out->p + out->n, NULL, out->p + start, hlen + clen, sign_sk) != 0) {
+  if (crypto_sign_detached(out->p + out->n, NULL, out->p + start, hlen + clen, sign_sk) !=
+      0) {
     rc = tk_err_set(err, TK_ECRYPTO, "revision: signing failed");
     goto done;
   }
@@ -237,7 +248,8 @@ done:
 /* Reports a short read of field. */
 static int truncated(const tk_reader_t *r, const char *field, tk_err_t *err)
 {
-  return tk_err_set(err, TK_EFORMAT, "revision: truncated in %s at offset %zu", field, r->off);
+  return tk_err_set(err, TK_EFORMAT, "revision: truncated in %s at offset %zu", field,
+                    r->off);
 }
 
 #define READ_OR_FAIL(field)                                                              \
@@ -343,8 +355,9 @@ int tk_rev_parse(tk_rev_t *rev, tk_slice_t bytes, tk_err_t *err)
   for (uint32_t i = 1; i < v.nparents; i++) {
     if (memcmp(v.parents + (i - 1) * TK_REV_ID_LEN, v.parents + i * TK_REV_ID_LEN,
                TK_REV_ID_LEN) >= 0) {
-      rc = tk_err_set(err, TK_EFORMAT, "revision: parents not in ascending order at index %u",
-                      (unsigned)i);
+      rc =
+          tk_err_set(err, TK_EFORMAT,
+                     "revision: parents not in ascending order at index %u", (unsigned)i);
       goto done;
     }
   }
@@ -374,12 +387,13 @@ int tk_rev_parse(tk_rev_t *rev, tk_slice_t bytes, tk_err_t *err)
   }
   size_t left = bytes.n - r.off;
   if (left != (size_t)body_len + TK_SIG_LEN) {
-    rc = tk_err_set(err, TK_EFORMAT,
-                    left < (size_t)body_len + TK_SIG_LEN
-                        ? "revision: truncated: body_len %u and signature need %zu bytes, %zu left"
-                        : "revision: trailing bytes: body_len %u and signature need %zu bytes, "
-                          "%zu left",
-                    (unsigned)body_len, (size_t)body_len + TK_SIG_LEN, left);
+    rc = tk_err_set(
+        err, TK_EFORMAT,
+        left < (size_t)body_len + TK_SIG_LEN
+            ? "revision: truncated: body_len %u and signature need %zu bytes, %zu left"
+            : "revision: trailing bytes: body_len %u and signature need %zu bytes, "
+              "%zu left",
+        (unsigned)body_len, (size_t)body_len + TK_SIG_LEN, left);
     goto done;
   }
   v.ciphertext = tk_read_bytes(&r, body_len);
@@ -402,8 +416,10 @@ done:
 int tk_rev_verify_sig(const tk_rev_t *rev, tk_err_t *err)
 {
   size_t signed_len = rev->header.n + rev->ciphertext.n;
-  TK_ASSERT(rev->bytes.n == signed_len + TK_SIG_LEN && rev->sig == rev->bytes.p + signed_len);
-  if (crypto_sign_verify_detached(rev->sig, rev->bytes.p, signed_len, rev->author_pk) != 0) {
+  TK_ASSERT(rev->bytes.n == signed_len + TK_SIG_LEN &&
+            rev->sig == rev->bytes.p + signed_len);
+  if (crypto_sign_verify_detached(rev->sig, rev->bytes.p, signed_len, rev->author_pk) !=
+      0) {
     char hex[2 * TK_REV_ID_LEN + 1];
     tk_hex_encode(hex, rev->id, TK_REV_ID_LEN);
     return tk_err_set(err, TK_ESIG, "revision %s: signature does not verify", hex);
@@ -411,7 +427,8 @@ int tk_rev_verify_sig(const tk_rev_t *rev, tk_err_t *err)
   return 0;
 }
 
-int tk_rev_check_id(const tk_rev_t *rev, const uint8_t expect[TK_REV_ID_LEN], tk_err_t *err)
+int tk_rev_check_id(const tk_rev_t *rev, const uint8_t expect[TK_REV_ID_LEN],
+                    tk_err_t *err)
 {
   if (!tk_ct_equal(rev->id, expect, TK_REV_ID_LEN)) {
     char hex[2 * TK_REV_ID_LEN + 1];
@@ -430,26 +447,30 @@ static int unzstd(tk_buf_t *plain, tk_slice_t src, const char *hex, tk_err_t *er
   if (size == ZSTD_CONTENTSIZE_ERROR)
     return tk_err_set(err, TK_EFORMAT, "revision %s: body is not a zstd frame", hex);
   if (size == ZSTD_CONTENTSIZE_UNKNOWN)
-    return tk_err_set(err, TK_ELIMIT, "revision %s: zstd body does not state its size", hex);
+    return tk_err_set(err, TK_ELIMIT, "revision %s: zstd body does not state its size",
+                      hex);
   if (size > TK_MAX_BODY_JSON)
-    return tk_err_set(err, TK_ELIMIT, "revision %s: zstd body claims %llu bytes, over the limit of %u",
+    return tk_err_set(err, TK_ELIMIT,
+                      "revision %s: zstd body claims %llu bytes, over the limit of %u",
                       hex, size, (unsigned)TK_MAX_BODY_JSON);
   size_t fsize = ZSTD_findFrameCompressedSize(src.p, src.n);
   if (ZSTD_isError(fsize) || fsize != src.n)
-    return tk_err_set(err, TK_EFORMAT, "revision %s: body is not exactly one zstd frame", hex);
+    return tk_err_set(err, TK_EFORMAT, "revision %s: body is not exactly one zstd frame",
+                      hex);
   int rc = tk_buf_reserve(plain, (size_t)size);
   if (rc) return tk_err_set(err, rc, "revision %s: no memory for the body", hex);
   size_t got = ZSTD_decompress(plain->p + plain->n, (size_t)size, src.p, src.n);
   if (ZSTD_isError(got) || got != size)
-    return tk_err_set(err, TK_EFORMAT, "revision %s: zstd body does not decompress to %llu bytes",
-                      hex, size);
+    return tk_err_set(err, TK_EFORMAT,
+                      "revision %s: zstd body does not decompress to %llu bytes", hex,
+                      size);
   plain->n += got;
   plain->p[plain->n] = 0;
   return 0;
 }
 
-int tk_rev_open(const tk_rev_t *rev, const uint8_t vault_key[TK_VAULT_KEY_LEN], tk_buf_t *plain,
-                tk_err_t *err)
+int tk_rev_open(const tk_rev_t *rev, const uint8_t vault_key[TK_VAULT_KEY_LEN],
+                tk_buf_t *plain, tk_err_t *err)
 {
   uint8_t bk[TK_VAULT_KEY_LEN];
   tk_buf_t inner = TK_BUF_INIT;
@@ -469,10 +490,10 @@ int tk_rev_open(const tk_rev_t *rev, const uint8_t vault_key[TK_VAULT_KEY_LEN], 
   body_key_derive(bk, vault_key, rev->salt);
   unsigned long long mlen = 0;
   if (crypto_aead_xchacha20poly1305_ietf_decrypt(inner.p, &mlen, NULL, rev->ciphertext.p,
-                                                 rev->ciphertext.n, rev->header.p, rev->header.n,
-                                                 rev->nonce, bk) != 0) {
-    rc = tk_err_set(err, TK_ETAG, "revision %s: body does not decrypt (wrong key or altered)",
-                    hex);
+                                                 rev->ciphertext.n, rev->header.p,
+                                                 rev->header.n, rev->nonce, bk) != 0) {
+    rc = tk_err_set(err, TK_ETAG,
+                    "revision %s: body does not decrypt (wrong key or altered)", hex);
     goto done;
   }
   inner.n = (size_t)mlen;
@@ -480,8 +501,9 @@ int tk_rev_open(const tk_rev_t *rev, const uint8_t vault_key[TK_VAULT_KEY_LEN], 
   switch (inner.p[0]) {
   case ENC_RAW:
     if (body.n > TK_MAX_BODY_JSON) {
-      rc = tk_err_set(err, TK_ELIMIT, "revision %s: body is %zu bytes, over the limit of %u",
-                      hex, body.n, (unsigned)TK_MAX_BODY_JSON);
+      rc = tk_err_set(err, TK_ELIMIT,
+                      "revision %s: body is %zu bytes, over the limit of %u", hex, body.n,
+                      (unsigned)TK_MAX_BODY_JSON);
       goto done;
     }
     rc = tk_buf_append(plain, body.p, body.n);

@@ -28,13 +28,14 @@ static const char small_body[] = "{\"title\":\"Appeal 17\",\"status\":\"open\"}"
 /* A ~2 KB case record with varied words (compresses, but not to nothing). */
 static void case_body(tk_buf_t *b)
 {
-  static const char *words[] = {"detained", "without",  "charge",   "lawyer",    "denied",
-                                "access",   "family",   "visited",  "prison",    "court",
-                                "hearing",  "postponed", "witness", "statement", "police",
-                                "station",  "night",    "appeal",   "filed",     "region"};
-  tk_buf_printf(b, "{\"case_no\":\"OSH-2024-0173\",\"client\":\"A.K.\",\"region\":\"Osh\","
-                   "\"court\":\"Osh city court\",\"article\":\"Criminal Code 341\","
-                   "\"narrative\":\"");
+  static const char *words[] = {
+      "detained", "without", "charge", "lawyer",  "denied",    "access",  "family",
+      "visited",  "prison",  "court",  "hearing", "postponed", "witness", "statement",
+      "police",   "station", "night",  "appeal",  "filed",     "region"};
+  tk_buf_printf(b,
+                "{\"case_no\":\"OSH-2024-0173\",\"client\":\"A.K.\",\"region\":\"Osh\","
+                "\"court\":\"Osh city court\",\"article\":\"Criminal Code 341\","
+                "\"narrative\":\"");
   uint32_t x = 12345;
   while (b->n < 2000) {
     x = x * 1103515245u + 12345u;
@@ -155,7 +156,8 @@ static void test_compression(void)
   tk_buf_t body = TK_BUF_INIT, out = TK_BUF_INIT, plain = TK_BUF_INIT;
   tk_rev_t rev;
   tk_buf_printf(&body, "{\"narrative\":\"");
-  while (body.n < 2040) tk_buf_printf(&body, "the court postponed the hearing again. ");
+  while (body.n < 2040)
+    tk_buf_printf(&body, "the court postponed the hearing again. ");
   tk_buf_printf(&body, "\"}");
   tk_rev_draft_t d = draft_of(TK_SLICE(body.p, body.n));
   CHECK_RC(tk_rev_seal(&out, &d, vkey, sk, NULL), 0);
@@ -319,8 +321,8 @@ static void test_tamper_each_field(void)
   CHECK(flip_expect(&out, o_pk, 5, 0, TK_ESIG, TK_ETAG));
   CHECK(flip_expect(&out, o_hlc + 7, 0, 0, TK_ESIG, TK_ETAG));
   CHECK(flip_expect(&out, o_hlc, 7, 0, TK_ESIG, TK_ETAG));
-  CHECK(flip_expect(&out, o_gen + 3, 1, 0, TK_ESIG, TK_ETAG)); /* 5 -> 7 */
-  CHECK(flip_expect(&out, o_type + 1, 1, 0, TK_ESIG, TK_ETAG)); /* "case" -> "aase" */
+  CHECK(flip_expect(&out, o_gen + 3, 1, 0, TK_ESIG, TK_ETAG));   /* 5 -> 7 */
+  CHECK(flip_expect(&out, o_type + 1, 1, 0, TK_ESIG, TK_ETAG));  /* "case" -> "aase" */
   CHECK(flip_expect(&out, o_vault + 1, 0, 0, TK_ESIG, TK_ETAG)); /* "osh" -> "nsh" */
   CHECK(flip_expect(&out, o_keyid + 2, 4, 0, TK_ESIG, TK_ETAG));
   CHECK(flip_expect(&out, o_salt + 9, 6, 0, TK_ESIG, TK_ETAG));
@@ -335,23 +337,23 @@ static void test_tamper_each_field(void)
   CHECK(flip_expect(&out, o_sig + 63, 1, 0, TK_ESIG, 0));
 
   /* Fields whose change the parser itself refuses. */
-  CHECK(flip_expect(&out, 0, 0, TK_EFORMAT, 0, 0));              /* magic */
-  CHECK(flip_expect(&out, o_gen + 3, 2, TK_EFORMAT, 0, 0));      /* 5 -> 1 with parents */
-  CHECK(flip_expect(&out, o_type + 1, 5, TK_EFORMAT, 0, 0));     /* 'c' -> 'C' */
-  CHECK(flip_expect(&out, o_type, 2, TK_EFORMAT, 0, 0));         /* length 4 -> 0 */
-  CHECK(flip_expect(&out, o_type, 7, TK_ELIMIT, 0, 0));          /* length 132 */
-  CHECK(flip_expect(&out, o_vault + 4, 5, TK_EFORMAT, 0, 0));    /* '-' -> '\r' */
-  CHECK(flip_expect(&out, o_vault, 7, TK_ELIMIT, 0, 0));         /* length 137 */
-  CHECK(flip_expect(&out, o_npar, 0, TK_EFORMAT, 0, 0));         /* 2 -> 3: misaligned */
-  CHECK(flip_expect(&out, o_npar, 1, TK_EFORMAT, 0, 0));         /* 2 -> 0 with gen 5 */
-  CHECK(flip_expect(&out, o_npar, 7, TK_ELIMIT, 0, 0));          /* 130 parents */
-  CHECK(flip_expect(&out, o_par, 7, TK_EFORMAT, 0, 0));          /* order broken */
-  CHECK(flip_expect(&out, o_natt + 1, 0, TK_ELIMIT, 0, 0));      /* 1 -> 0 refs: body_len
-                                                                   is then 0x77777777 */
-  CHECK(flip_expect(&out, o_natt, 7, TK_ELIMIT, 0, 0));          /* 32769 refs */
-  CHECK(flip_expect(&out, o_blen + 3, 0, TK_EFORMAT, 0, 0));     /* body_len +-1 */
+  CHECK(flip_expect(&out, 0, 0, TK_EFORMAT, 0, 0));           /* magic */
+  CHECK(flip_expect(&out, o_gen + 3, 2, TK_EFORMAT, 0, 0));   /* 5 -> 1 with parents */
+  CHECK(flip_expect(&out, o_type + 1, 5, TK_EFORMAT, 0, 0));  /* 'c' -> 'C' */
+  CHECK(flip_expect(&out, o_type, 2, TK_EFORMAT, 0, 0));      /* length 4 -> 0 */
+  CHECK(flip_expect(&out, o_type, 7, TK_ELIMIT, 0, 0));       /* length 132 */
+  CHECK(flip_expect(&out, o_vault + 4, 5, TK_EFORMAT, 0, 0)); /* '-' -> '\r' */
+  CHECK(flip_expect(&out, o_vault, 7, TK_ELIMIT, 0, 0));      /* length 137 */
+  CHECK(flip_expect(&out, o_npar, 0, TK_EFORMAT, 0, 0));      /* 2 -> 3: out of order */
+  CHECK(flip_expect(&out, o_npar, 1, TK_EFORMAT, 0, 0));      /* 2 -> 0 with gen 5 */
+  CHECK(flip_expect(&out, o_npar, 7, TK_ELIMIT, 0, 0));       /* 130 parents */
+  CHECK(flip_expect(&out, o_par, 7, TK_EFORMAT, 0, 0));       /* order broken */
+  CHECK(flip_expect(&out, o_natt + 1, 0, TK_ELIMIT, 0, 0));   /* 1 -> 0 refs: body_len
+                                                                is then 0x77777777 */
+  CHECK(flip_expect(&out, o_natt, 7, TK_ELIMIT, 0, 0));       /* 32769 refs */
+  CHECK(flip_expect(&out, o_blen + 3, 0, TK_EFORMAT, 0, 0));  /* body_len +-1 */
   CHECK(flip_expect(&out, o_blen + 2, 3, TK_EFORMAT, 0, 0));
-  CHECK(flip_expect(&out, o_blen, 7, TK_ELIMIT, 0, 0));          /* 2 GiB */
+  CHECK(flip_expect(&out, o_blen, 7, TK_ELIMIT, 0, 0)); /* 2 GiB */
   tk_buf_free(&out);
 }
 
@@ -398,7 +400,8 @@ static void test_truncation_and_trailing(void)
   tk_buf_append_u8(&out, 0);
   CHECK_RC(tk_rev_parse(&rev, TK_SLICE(out.p, out.n), &err), TK_EFORMAT);
   CHECK(strstr(err.msg, "trailing") != NULL);
-  for (int i = 0; i < 63; i++) tk_buf_append_u8(&out, (uint8_t)i);
+  for (int i = 0; i < 63; i++)
+    tk_buf_append_u8(&out, (uint8_t)i);
   CHECK_RC(tk_rev_parse(&rev, TK_SLICE(out.p, out.n), &err), TK_EFORMAT);
   CHECK_RC(tk_rev_parse(&rev, TK_SLICE(out.p, n), &err), 0);
   tk_buf_free(&out);
@@ -438,7 +441,8 @@ static void test_seal_limits(void)
   d.vault = "osh-cases";
 
   uint8_t parents[65][32];
-  for (int i = 0; i < 65; i++) memset(parents[i], i + 1, 32);
+  for (int i = 0; i < 65; i++)
+    memset(parents[i], i + 1, 32);
   d.parents = &parents[0][0];
   d.generation = 2;
   d.nparents = 65;
@@ -553,8 +557,8 @@ static void hand_seal(tk_buf_t *out, const uint8_t *pt, size_t ptn)
   tk_buf_append_u32be(out, (uint32_t)(ptn + 16));
   size_t hlen = out->n;
   tk_buf_reserve(out, ptn + 16 + 64);
-  crypto_aead_xchacha20poly1305_ietf_encrypt(out->p + hlen, NULL, pt, ptn, out->p, hlen, NULL,
-                                             nonce, bk);
+  crypto_aead_xchacha20poly1305_ietf_encrypt(out->p + hlen, NULL, pt, ptn, out->p, hlen,
+                                             NULL, nonce, bk);
   out->n += ptn + 16;
   crypto_sign_detached(out->p + out->n, NULL, out->p, out->n, sk);
   out->n += 64;
@@ -568,8 +572,10 @@ static int hand_open(const uint8_t *pt, size_t ptn, tk_buf_t *plain, tk_err_t *e
   hand_seal(&out, pt, ptn);
   int rc = tk_rev_parse(&rev, TK_SLICE(out.p, out.n), err);
   if (!rc) rc = tk_rev_verify_sig(&rev, err);
-  if (!rc) rc = tk_rev_open(&rev, vkey, plain, err);
-  else rc = 999; /* the envelope itself should have been good */
+  if (!rc)
+    rc = tk_rev_open(&rev, vkey, plain, err);
+  else
+    rc = 999; /* the envelope itself should have been good */
   tk_buf_free(&out);
   return rc;
 }
@@ -609,7 +615,8 @@ static void test_zstd_bomb_and_encodings(void)
   ZSTD_CCtx *cctx = ZSTD_createCCtx();
   CHECK(cctx != NULL);
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 0);
-  csize = ZSTD_compress2(cctx, pt + 1, bound, "{\"a\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbb\"}", 35);
+  csize =
+      ZSTD_compress2(cctx, pt + 1, bound, "{\"a\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbb\"}", 35);
   ZSTD_freeCCtx(cctx);
   CHECK(!ZSTD_isError(csize));
   CHECK(ZSTD_getFrameContentSize(pt + 1, csize) == ZSTD_CONTENTSIZE_UNKNOWN);
@@ -666,9 +673,9 @@ static void test_winner_cmp(void)
   CHECK(tk_rev_winner_cmp(UINT32_MAX, lo, 1, hi) > 0);
 }
 
-TK_TESTS(TK_TEST(test_round_trip_small), TK_TEST(test_round_trip_2k), TK_TEST(test_compression),
-         TK_TEST(test_parents_sorted), TK_TEST(test_tamper_every_offset),
-         TK_TEST(test_tamper_each_field), TK_TEST(test_wrong_key),
-         TK_TEST(test_truncation_and_trailing), TK_TEST(test_seal_limits),
-         TK_TEST(test_parse_limits), TK_TEST(test_zstd_bomb_and_encodings),
-         TK_TEST(test_winner_cmp))
+TK_TESTS(TK_TEST(test_round_trip_small), TK_TEST(test_round_trip_2k),
+         TK_TEST(test_compression), TK_TEST(test_parents_sorted),
+         TK_TEST(test_tamper_every_offset), TK_TEST(test_tamper_each_field),
+         TK_TEST(test_wrong_key), TK_TEST(test_truncation_and_trailing),
+         TK_TEST(test_seal_limits), TK_TEST(test_parse_limits),
+         TK_TEST(test_zstd_bomb_and_encodings), TK_TEST(test_winner_cmp))
