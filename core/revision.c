@@ -1,10 +1,535 @@
 /*
  * revision.c: the revision envelope (see tk_revision.h for the encoding).
- * Any thread.
+ *
+ * Owns: building a revision from a draft (validate, sort parents, compress,
+ * derive the per-revision body key, encrypt, sign), parsing one back with
+ * every length checked against a named limit, and checking its signature,
+ * id and tag.
+ *
+ * Invariants: tk_rev_seal only emits bytes that tk_rev_parse accepts (both
+ * sides apply the same rules); a parsed tk_rev_t is a view into the bytes
+ * and is filled only when parsing succeeds; the body key and every copy of
+ * the plaintext we make are wiped before the function returns. (zstd's own
+ * internal workspaces are freed, not wiped; nothing here can reach them.)
+ *
+ * Threads: any, after tk_crypto_init(); no shared state.
  */
 #include "tk_revision.h"
 
+#include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
+#include <zstd.h>
+
+#define BODY_KEY_LABEL "tunduk body key v1"
+#define ENC_RAW 0
+#define ENC_ZSTD 1
+#define ZSTD_LEVEL 3
+#define TAG_LEN crypto_aead_xchacha20poly1305_ietf_ABYTES
+/* Smallest ciphertext: a one-byte plaintext (the encoding byte) and the tag. */
+#define MIN_BODY_LEN (1 + TAG_LEN)
+/* Largest ciphertext seal can produce: compression is used only when it is
+ * smaller than the JSON, so the plaintext is at most 1 + TK_MAX_BODY_JSON. */
+#define MAX_BODY_LEN (1 + TK_MAX_BODY_JSON + TAG_LEN)
+
+_Static_assert(TAG_LEN == 16, "XChaCha20-Poly1305 tag size");
+_Static_assert(TK_REV_NONCE_LEN == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+               "nonce size");
+_Static_assert(TK_VAULT_KEY_LEN == crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
+               "key size");
+_Static_assert(TK_SIG_LEN == crypto_sign_BYTES, "signature size");
+_Static_assert(TK_SIGN_SK_LEN == crypto_sign_SECRETKEYBYTES, "secret key size");
+_Static_assert(TK_SIGN_PK_LEN == crypto_sign_PUBLICKEYBYTES, "public key size");
+_Static_assert(TK_MAX_PARENTS <= 255, "nparents is one byte");
+_Static_assert(TK_MAX_ATTACH_REFS <= 65535, "nattach is two bytes");
+_Static_assert(TK_MAX_TYPE_LEN <= 255 && TK_MAX_VAULT_LEN <= 255, "str8 names");
+
+/* ---- names ----------------------------------------------------------------- */
+
+static int type_char(uint8_t c)
+{
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+static int vault_char(uint8_t c)
+{
+  return type_char(c) || c == '.';
+}
+
+/* Checks a name of n bytes: TK_ELIMIT if too long, `bad` if empty or a byte
+ * is outside the charset. Returns 0 or the code, with the message set. */
+static int check_name(const uint8_t *s, size_t n, size_t max, int (*ok)(uint8_t),
+                      const char *field, int bad, tk_err_t *err)
+{
+  if (n == 0) return tk_err_set(err, bad, "revision: %s is empty", field);
+  if (n > max)
+    return tk_err_set(err, TK_ELIMIT, "revision: %s is %zu bytes, over the limit of %zu",
+                      field, n, max);
+  for (size_t i = 0; i < n; i++)
+    if (!ok(s[i]))
+      return tk_err_set(
+          err, bad, "revision: %s has a byte outside its charset at index %zu", field, i);
+  return 0;
+}
+
+/* ---- keys ------------------------------------------------------------------ */
+
+/* body key = BLAKE2b-256(key = vault key, "tunduk body key v1" || salt). */
+static void body_key_derive(uint8_t bk[TK_VAULT_KEY_LEN],
+                            const uint8_t vault_key[TK_VAULT_KEY_LEN],
+                            const uint8_t salt[TK_REV_SALT_LEN])
+{
+  uint8_t msg[sizeof BODY_KEY_LABEL - 1 + TK_REV_SALT_LEN];
+  memcpy(msg, BODY_KEY_LABEL, sizeof BODY_KEY_LABEL - 1);
+  memcpy(msg + sizeof BODY_KEY_LABEL - 1, salt, TK_REV_SALT_LEN);
+  crypto_generichash(bk, TK_VAULT_KEY_LEN, msg, sizeof msg, vault_key, TK_VAULT_KEY_LEN);
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+  return memcmp(a, b, TK_REV_ID_LEN);
+}
+
+/* ---- seal ------------------------------------------------------------------ */
+
+/* Checks everything about a draft that does not need the crypto. */
+static int draft_check(const tk_rev_draft_t *d, tk_err_t *err)
+{
+  int rc;
+  if (!d->type || !d->vault)
+    return tk_err_set(err, TK_EINVAL, "revision: draft has no %s",
+                      d->type ? "vault" : "type");
+  rc = check_name((const uint8_t *)d->type, strlen(d->type), TK_MAX_TYPE_LEN, type_char,
+                  "type", TK_EINVAL, err);
+  if (rc) return rc;
+  rc = check_name((const uint8_t *)d->vault, strlen(d->vault), TK_MAX_VAULT_LEN,
+                  vault_char, "vault", TK_EINVAL, err);
+  if (rc) return rc;
+  if (d->nparents > TK_MAX_PARENTS)
+    return tk_err_set(err, TK_ELIMIT, "revision: %u parents, over the limit of %u",
+                      (unsigned)d->nparents, (unsigned)TK_MAX_PARENTS);
+  if (d->nattach > TK_MAX_ATTACH_REFS)
+    return tk_err_set(err, TK_ELIMIT,
+                      "revision: %u attachment refs, over the limit of %u",
+                      (unsigned)d->nattach, (unsigned)TK_MAX_ATTACH_REFS);
+  if (d->body.n > TK_MAX_BODY_JSON)
+    return tk_err_set(err, TK_ELIMIT, "revision: body is %zu bytes, over the limit of %u",
+                      d->body.n, (unsigned)TK_MAX_BODY_JSON);
+  if ((d->nparents && !d->parents) || (d->nattach && !d->attach) ||
+      (d->body.n && !d->body.p))
+    return tk_err_set(err, TK_EINVAL, "revision: draft has a count without its array");
+  if (d->generation == 0)
+    return tk_err_set(err, TK_EINVAL, "revision: generation must be at least 1");
+  if (d->nparents == 0 && d->generation != 1)
+    return tk_err_set(err, TK_EINVAL,
+                      "revision: generation %u without parents (a first revision is 1)",
+                      (unsigned)d->generation);
+  if (d->nparents > 0 && d->generation < 2)
+    return tk_err_set(err, TK_EINVAL, "revision: generation 1 with %u parents",
+                      (unsigned)d->nparents);
+  return 0;
+}
+
+/* Writes the encoding byte and the body (compressed when that is smaller)
+ * into plain, which must be empty. The caller wipes plain. */
+static int plaintext_build(tk_buf_t *plain, tk_slice_t body, tk_err_t *err)
+{
+  size_t bound = ZSTD_compressBound(body.n);
+  int rc = tk_buf_reserve(plain, 1 + (bound > body.n ? bound : body.n));
+  if (rc) return tk_err_set(err, rc, "revision: no memory for the plaintext");
+  size_t csize =
+      body.n ? ZSTD_compress(plain->p + 1, bound, body.p, body.n, ZSTD_LEVEL) : 0;
+  if (body.n && !ZSTD_isError(csize) && csize < body.n) {
+    plain->p[0] = ENC_ZSTD;
+    plain->n = 1 + csize;
+  } else {
+    plain->p[0] = ENC_RAW;
+    if (body.n) memcpy(plain->p + 1, body.p, body.n);
+    plain->n = 1 + body.n;
+  }
+  return 0;
+}
+
+int tk_rev_seal(tk_buf_t *out, const tk_rev_draft_t *d,
+                const uint8_t vault_key[TK_VAULT_KEY_LEN],
+                const uint8_t sign_sk[TK_SIGN_SK_LEN], tk_err_t *err)
+{
+  uint8_t parents[TK_MAX_PARENTS][TK_REV_ID_LEN];
+  uint8_t salt[TK_REV_SALT_LEN], nonce[TK_REV_NONCE_LEN], key_id[TK_KEY_ID_LEN];
+  uint8_t author_pk[TK_SIGN_PK_LEN];
+  uint8_t bk[TK_VAULT_KEY_LEN];
+  tk_buf_t plain = TK_BUF_INIT;
+  size_t start = out->n;
+  int rc = draft_check(d, err);
+  if (rc) goto done;
+
+  /* Parents ascending, and distinct (equal ids end up adjacent). */
+  if (d->nparents) memcpy(parents, d->parents, (size_t)d->nparents * TK_REV_ID_LEN);
+  qsort(parents, d->nparents, TK_REV_ID_LEN, id_cmp);
+  for (uint32_t i = 1; i < d->nparents; i++) {
+    if (memcmp(parents[i - 1], parents[i], TK_REV_ID_LEN) == 0) {
+      rc = tk_err_set(err, TK_EINVAL, "revision: a parent is named twice");
+      goto done;
+    }
+  }
+
+  rc = plaintext_build(&plain, d->body, err);
+  if (rc) goto done;
+
+  size_t type_len = strlen(d->type), vault_len = strlen(d->vault);
+  size_t hlen = 4 + TK_RECORD_ID_LEN + TK_SIGN_PK_LEN + 8 + 4 + 1 + type_len + 1 +
+                vault_len + TK_KEY_ID_LEN + TK_REV_SALT_LEN + TK_REV_NONCE_LEN + 1 +
+                (size_t)d->nparents * TK_REV_ID_LEN + 2 +
+                (size_t)d->nattach * TK_REV_ID_LEN + 4;
+  size_t clen = plain.n + TAG_LEN;
+  size_t total = hlen + clen + TK_SIG_LEN;
+  if (total > TK_MAX_REVISION) {
+    rc = tk_err_set(err, TK_ELIMIT,
+                    "revision: encoding is %zu bytes, over the limit of %u", total,
+                    (unsigned)TK_MAX_REVISION);
+    goto done;
+  }
+  rc = tk_buf_reserve(out, total);
+  if (rc) {
+    tk_err_set(err, rc, "revision: no memory for the encoding");
+    goto done;
+  }
+
+  tk_random(salt, sizeof salt);
+  tk_random(nonce, sizeof nonce);
+  tk_vault_key_id(key_id, vault_key);
+  crypto_sign_ed25519_sk_to_pk(author_pk, sign_sk);
+
+  /* The header. Room is reserved, so these appends cannot fail. */
+  tk_buf_append(out, TK_REV_MAGIC, 4);
+  tk_buf_append(out, d->record_id, TK_RECORD_ID_LEN);
+  tk_buf_append(out, author_pk, sizeof author_pk);
+  tk_buf_append_u64be(out, d->hlc);
+  tk_buf_append_u32be(out, d->generation);
+  tk_buf_append_u8(out, (uint8_t)type_len);
+  tk_buf_append(out, d->type, type_len);
+  tk_buf_append_u8(out, (uint8_t)vault_len);
+  tk_buf_append(out, d->vault, vault_len);
+  tk_buf_append(out, key_id, sizeof key_id);
+  tk_buf_append(out, salt, sizeof salt);
+  tk_buf_append(out, nonce, sizeof nonce);
+  tk_buf_append_u8(out, (uint8_t)d->nparents);
+  tk_buf_append(out, parents, (size_t)d->nparents * TK_REV_ID_LEN);
+  tk_buf_append_u16be(out, (uint16_t)d->nattach);
+  tk_buf_append(out, d->attach, (size_t)d->nattach * TK_REV_ID_LEN);
+  tk_buf_append_u32be(out, (uint32_t)clen);
+  TK_ASSERT(out->n - start == hlen);
+
+  body_key_derive(bk, vault_key, salt);
+  unsigned long long got = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(out->p + out->n, &got, plain.p, plain.n,
+                                             out->p + start, hlen, NULL, nonce, bk);
+  TK_ASSERT(got == clen);
+  out->n += clen;
+  if (crypto_sign_detached(out->p + out->n, NULL, out->p + start, hlen + clen, sign_sk) !=
+      0) {
+    rc = tk_err_set(err, TK_ECRYPTO, "revision: signing failed");
+    goto done;
+  }
+  out->n += TK_SIG_LEN;
+  out->p[out->n] = 0; /* keep tk_buf_t's trailing NUL */
+  TK_ASSERT(out->n - start == total);
+  rc = 0;
+
+done:
+  tk_wipe(bk, sizeof bk);
+  tk_buf_wipe(&plain);
+  if (rc) out->n = start;
+  return rc;
+}
+
+/* ---- parse ----------------------------------------------------------------- */
+
+/* Reports a short read of field. */
+static int truncated(const tk_reader_t *r, const char *field, tk_err_t *err)
+{
+  return tk_err_set(err, TK_EFORMAT, "revision: truncated in %s at offset %zu", field,
+                    r->off);
+}
+
+#define READ_OR_FAIL(field)                                                              \
+  do {                                                                                   \
+    if (!r.ok) {                                                                         \
+      rc = truncated(&r, field, err);                                                    \
+      goto done;                                                                         \
+    }                                                                                    \
+  } while (0)
+
+int tk_rev_parse(tk_rev_t *rev, tk_slice_t bytes, tk_err_t *err)
+{
+  tk_rev_t v;
+  tk_reader_t r;
+  tk_slice_t s;
+  int rc = 0;
+  memset(&v, 0, sizeof v);
+  if (bytes.n > TK_MAX_REVISION) {
+    rc = tk_err_set(err, TK_ELIMIT, "revision: %zu bytes, over the limit of %u", bytes.n,
+                    (unsigned)TK_MAX_REVISION);
+    goto done;
+  }
+  if (!bytes.p && bytes.n) {
+    rc = tk_err_set(err, TK_EINVAL, "revision: no bytes");
+    goto done;
+  }
+  tk_reader_init(&r, bytes);
+  v.bytes = bytes;
+
+  s = tk_read_bytes(&r, 4);
+  READ_OR_FAIL("magic");
+  if (memcmp(s.p, TK_REV_MAGIC, 4) != 0) {
+    rc = tk_err_set(err, TK_EFORMAT, "revision: bad magic (not a TKR1 revision)");
+    goto done;
+  }
+  s = tk_read_bytes(&r, TK_RECORD_ID_LEN);
+  READ_OR_FAIL("record_id");
+  memcpy(v.record_id, s.p, TK_RECORD_ID_LEN);
+  v.author_pk = tk_read_bytes(&r, TK_SIGN_PK_LEN).p;
+  READ_OR_FAIL("author_pk");
+  v.hlc = tk_read_u64be(&r);
+  READ_OR_FAIL("hlc");
+  v.generation = tk_read_u32be(&r);
+  READ_OR_FAIL("generation");
+  if (v.generation == 0) {
+    rc = tk_err_set(err, TK_EFORMAT, "revision: generation is 0 (must be at least 1)");
+    goto done;
+  }
+
+  size_t n = tk_read_u8(&r);
+  READ_OR_FAIL("type length");
+  if (n > TK_MAX_TYPE_LEN) { /* before reading, so the limit wins over truncation */
+    rc = check_name(NULL, n, TK_MAX_TYPE_LEN, type_char, "type", TK_EFORMAT, err);
+    goto done;
+  }
+  s = tk_read_bytes(&r, n);
+  READ_OR_FAIL("type");
+  rc = check_name(s.p, n, TK_MAX_TYPE_LEN, type_char, "type", TK_EFORMAT, err);
+  if (rc) goto done;
+  memcpy(v.type, s.p, n);
+  v.type[n] = '\0';
+
+  n = tk_read_u8(&r);
+  READ_OR_FAIL("vault length");
+  if (n > TK_MAX_VAULT_LEN) {
+    rc = check_name(NULL, n, TK_MAX_VAULT_LEN, vault_char, "vault", TK_EFORMAT, err);
+    goto done;
+  }
+  s = tk_read_bytes(&r, n);
+  READ_OR_FAIL("vault");
+  rc = check_name(s.p, n, TK_MAX_VAULT_LEN, vault_char, "vault", TK_EFORMAT, err);
+  if (rc) goto done;
+  memcpy(v.vault, s.p, n);
+  v.vault[n] = '\0';
+
+  s = tk_read_bytes(&r, TK_KEY_ID_LEN);
+  READ_OR_FAIL("key_id");
+  memcpy(v.key_id, s.p, TK_KEY_ID_LEN);
+  v.salt = tk_read_bytes(&r, TK_REV_SALT_LEN).p;
+  READ_OR_FAIL("salt");
+  v.nonce = tk_read_bytes(&r, TK_REV_NONCE_LEN).p;
+  READ_OR_FAIL("nonce");
+
+  v.nparents = tk_read_u8(&r);
+  READ_OR_FAIL("nparents");
+  if (v.nparents > TK_MAX_PARENTS) {
+    rc = tk_err_set(err, TK_ELIMIT, "revision: %u parents, over the limit of %u",
+                    (unsigned)v.nparents, (unsigned)TK_MAX_PARENTS);
+    goto done;
+  }
+  if (v.nparents == 0 && v.generation != 1) {
+    rc = tk_err_set(err, TK_EFORMAT, "revision: generation %u without parents",
+                    (unsigned)v.generation);
+    goto done;
+  }
+  if (v.nparents > 0 && v.generation < 2) {
+    rc = tk_err_set(err, TK_EFORMAT, "revision: generation 1 with %u parents",
+                    (unsigned)v.nparents);
+    goto done;
+  }
+  v.parents = tk_read_bytes(&r, (size_t)v.nparents * TK_REV_ID_LEN).p;
+  READ_OR_FAIL("parents");
+  for (uint32_t i = 1; i < v.nparents; i++) {
+    if (memcmp(v.parents + (i - 1) * TK_REV_ID_LEN, v.parents + i * TK_REV_ID_LEN,
+               TK_REV_ID_LEN) >= 0) {
+      rc =
+          tk_err_set(err, TK_EFORMAT,
+                     "revision: parents not in ascending order at index %u", (unsigned)i);
+      goto done;
+    }
+  }
+
+  v.nattach = tk_read_u16be(&r);
+  READ_OR_FAIL("nattach");
+  if (v.nattach > TK_MAX_ATTACH_REFS) {
+    rc = tk_err_set(err, TK_ELIMIT, "revision: %u attachment refs, over the limit of %u",
+                    (unsigned)v.nattach, (unsigned)TK_MAX_ATTACH_REFS);
+    goto done;
+  }
+  v.attach = tk_read_bytes(&r, (size_t)v.nattach * TK_REV_ID_LEN).p;
+  READ_OR_FAIL("attachment refs");
+
+  uint32_t body_len = tk_read_u32be(&r);
+  READ_OR_FAIL("body_len");
+  v.header = TK_SLICE(bytes.p, r.off);
+  if (body_len > MAX_BODY_LEN) {
+    rc = tk_err_set(err, TK_ELIMIT, "revision: body_len %u, over the limit of %u",
+                    (unsigned)body_len, (unsigned)MAX_BODY_LEN);
+    goto done;
+  }
+  if (body_len < MIN_BODY_LEN) {
+    rc = tk_err_set(err, TK_EFORMAT, "revision: body_len %u, under the minimum of %u",
+                    (unsigned)body_len, (unsigned)MIN_BODY_LEN);
+    goto done;
+  }
+  size_t left = bytes.n - r.off;
+  if (left != (size_t)body_len + TK_SIG_LEN) {
+    rc = tk_err_set(
+        err, TK_EFORMAT,
+        left < (size_t)body_len + TK_SIG_LEN
+            ? "revision: truncated: body_len %u and signature need %zu bytes, %zu left"
+            : "revision: trailing bytes: body_len %u and signature need %zu bytes, "
+              "%zu left",
+        (unsigned)body_len, (size_t)body_len + TK_SIG_LEN, left);
+    goto done;
+  }
+  v.ciphertext = tk_read_bytes(&r, body_len);
+  v.sig = tk_read_bytes(&r, TK_SIG_LEN).p;
+  TK_ASSERT(r.ok && r.off == bytes.n);
+
+  tk_sha256(v.id, bytes.p, bytes.n);
+  tk_device_id_from_pk(v.author, v.author_pk);
+  *rev = v;
+  rc = 0;
+
+done:
+  return rc;
+}
+
+#undef READ_OR_FAIL
+
+/* ---- checks ---------------------------------------------------------------- */
+
+int tk_rev_verify_sig(const tk_rev_t *rev, tk_err_t *err)
+{
+  size_t signed_len = rev->header.n + rev->ciphertext.n;
+  TK_ASSERT(rev->bytes.n == signed_len + TK_SIG_LEN &&
+            rev->sig == rev->bytes.p + signed_len);
+  if (crypto_sign_verify_detached(rev->sig, rev->bytes.p, signed_len, rev->author_pk) !=
+      0) {
+    char hex[2 * TK_REV_ID_LEN + 1];
+    tk_hex_encode(hex, rev->id, TK_REV_ID_LEN);
+    return tk_err_set(err, TK_ESIG, "revision %s: signature does not verify", hex);
+  }
+  return 0;
+}
+
+int tk_rev_check_id(const tk_rev_t *rev, const uint8_t expect[TK_REV_ID_LEN],
+                    tk_err_t *err)
+{
+  if (!tk_ct_equal(rev->id, expect, TK_REV_ID_LEN)) {
+    char hex[2 * TK_REV_ID_LEN + 1];
+    tk_hex_encode(hex, expect, TK_REV_ID_LEN);
+    return tk_err_set(err, TK_EHASH, "revision %s: bytes do not hash to this id", hex);
+  }
+  return 0;
+}
+
+/* ---- open ------------------------------------------------------------------ */
+
+/* Decompresses one zstd frame (the whole of src) onto plain. */
+static int unzstd(tk_buf_t *plain, tk_slice_t src, const char *hex, tk_err_t *err)
+{
+  unsigned long long size = ZSTD_getFrameContentSize(src.p, src.n);
+  if (size == ZSTD_CONTENTSIZE_ERROR)
+    return tk_err_set(err, TK_EFORMAT, "revision %s: body is not a zstd frame", hex);
+  if (size == ZSTD_CONTENTSIZE_UNKNOWN)
+    return tk_err_set(err, TK_ELIMIT, "revision %s: zstd body does not state its size",
+                      hex);
+  if (size > TK_MAX_BODY_JSON)
+    return tk_err_set(err, TK_ELIMIT,
+                      "revision %s: zstd body claims %llu bytes, over the limit of %u",
+                      hex, size, (unsigned)TK_MAX_BODY_JSON);
+  size_t fsize = ZSTD_findFrameCompressedSize(src.p, src.n);
+  if (ZSTD_isError(fsize) || fsize != src.n)
+    return tk_err_set(err, TK_EFORMAT, "revision %s: body is not exactly one zstd frame",
+                      hex);
+  int rc = tk_buf_reserve(plain, (size_t)size);
+  if (rc) return tk_err_set(err, rc, "revision %s: no memory for the body", hex);
+  size_t got = ZSTD_decompress(plain->p + plain->n, (size_t)size, src.p, src.n);
+  if (ZSTD_isError(got) || got != size)
+    return tk_err_set(err, TK_EFORMAT,
+                      "revision %s: zstd body does not decompress to %llu bytes", hex,
+                      size);
+  plain->n += got;
+  plain->p[plain->n] = 0;
+  return 0;
+}
+
+int tk_rev_open(const tk_rev_t *rev, const uint8_t vault_key[TK_VAULT_KEY_LEN],
+                tk_buf_t *plain, tk_err_t *err)
+{
+  uint8_t bk[TK_VAULT_KEY_LEN];
+  tk_buf_t inner = TK_BUF_INIT;
+  size_t start = plain->n;
+  char hex[2 * TK_REV_ID_LEN + 1];
+  int rc;
+  tk_hex_encode(hex, rev->id, TK_REV_ID_LEN);
+  if (rev->ciphertext.n < MIN_BODY_LEN) { /* parse guarantees this; stay safe anyway */
+    rc = tk_err_set(err, TK_EFORMAT, "revision %s: ciphertext too short", hex);
+    goto done;
+  }
+  rc = tk_buf_reserve(&inner, rev->ciphertext.n - TAG_LEN);
+  if (rc) {
+    tk_err_set(err, rc, "revision %s: no memory for the body", hex);
+    goto done;
+  }
+  body_key_derive(bk, vault_key, rev->salt);
+  unsigned long long mlen = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(inner.p, &mlen, NULL, rev->ciphertext.p,
+                                                 rev->ciphertext.n, rev->header.p,
+                                                 rev->header.n, rev->nonce, bk) != 0) {
+    rc = tk_err_set(err, TK_ETAG,
+                    "revision %s: body does not decrypt (wrong key or altered)", hex);
+    goto done;
+  }
+  inner.n = (size_t)mlen;
+  tk_slice_t body = TK_SLICE(inner.p + 1, inner.n - 1);
+  switch (inner.p[0]) {
+  case ENC_RAW:
+    if (body.n > TK_MAX_BODY_JSON) {
+      rc = tk_err_set(err, TK_ELIMIT,
+                      "revision %s: body is %zu bytes, over the limit of %u", hex, body.n,
+                      (unsigned)TK_MAX_BODY_JSON);
+      goto done;
+    }
+    rc = tk_buf_append(plain, body.p, body.n);
+    if (rc) tk_err_set(err, rc, "revision %s: no memory for the body", hex);
+    break;
+  case ENC_ZSTD:
+    rc = unzstd(plain, body, hex, err);
+    break;
+  default:
+    rc = tk_err_set(err, TK_EFORMAT, "revision %s: unknown body encoding %u", hex,
+                    (unsigned)inner.p[0]);
+    break;
+  }
+
+done:
+  tk_wipe(bk, sizeof bk);
+  tk_buf_wipe(&inner);
+  if (rc && plain->p) {
+    /* Leave plain as it was, and leave no partial plaintext behind. */
+    tk_wipe(plain->p + start, plain->cap - start);
+    plain->n = start;
+  }
+  return rc;
+}
+
+/* ---- order ----------------------------------------------------------------- */
 
 int tk_rev_winner_cmp(uint32_t gen_a, const uint8_t id_a[TK_REV_ID_LEN], uint32_t gen_b,
                       const uint8_t id_b[TK_REV_ID_LEN])

@@ -85,13 +85,17 @@ typedef struct tk_rev_draft {
 } tk_rev_draft_t;
 
 /* Encrypts, compresses (when that makes it smaller) and signs a draft into
- * out (appended). sign_sk is the author's Ed25519 secret key. */
+ * out (appended). sign_sk is the author's Ed25519 secret key. TK_EINVAL for
+ * a bad name, a repeated parent, or a generation that does not fit the
+ * parents (1 without parents, >= 2 with); TK_ELIMIT for a count or size over
+ * its limit. On failure out is left as it was. */
 int tk_rev_seal(tk_buf_t *out, const tk_rev_draft_t *d, const uint8_t vault_key[TK_VAULT_KEY_LEN],
                 const uint8_t sign_sk[TK_SIGN_SK_LEN], tk_err_t *err);
 
 /* Parses bytes into rev: structure and every limit, and computes the id.
- * Does not check the signature or the tag. TK_EFORMAT or TK_ELIMIT with a
- * message naming the field. */
+ * Also refuses generation 0, generation != 1 without parents and generation
+ * 1 with parents. Does not check the signature or the tag. TK_EFORMAT or
+ * TK_ELIMIT with a message naming the field; rev is written only on success. */
 int tk_rev_parse(tk_rev_t *rev, tk_slice_t bytes, tk_err_t *err);
 
 /* Checks the Ed25519 signature (TK_ESIG). */
@@ -103,7 +107,8 @@ int tk_rev_check_id(const tk_rev_t *rev, const uint8_t expect[TK_REV_ID_LEN], tk
 /* Decrypts and decompresses the body into plain (appended; the caller wipes
  * it with tk_buf_wipe). TK_ETAG if the tag fails, TK_EFORMAT/TK_ELIMIT if
  * the plaintext is malformed or too large. Needs the vault key named by
- * rev->key_id. */
+ * rev->key_id (not checked here: a wrong key fails the tag). On failure
+ * plain keeps its old length and nothing decrypted is left in it. */
 int tk_rev_open(const tk_rev_t *rev, const uint8_t vault_key[TK_VAULT_KEY_LEN], tk_buf_t *plain,
                 tk_err_t *err);
 
