@@ -410,9 +410,17 @@ static void swapped_public_parts(void)
   CHECK_RC(tk_identity_load(&got, bad, NULL, 0, &err), TK_EFORMAT);
   CHECK(strstr(err.msg, "tls_cert_pem") != NULL);
 
-  /* Another device's kx_pk: the secret's associated data no longer matches. */
+  /* Another device's id text. */
+  char idstr[TK_DEVICE_ID_STRLEN];
+  tk_device_id_format(idstr, b->id);
+  CHECK(edit_keyfile(path, bad, "public", "device_id", json_string(idstr)) == 0);
+  CHECK_RC(tk_identity_load(&got, bad, NULL, 0, &err), TK_EFORMAT);
+  CHECK(strstr(err.msg, "device_id") != NULL);
+
+  /* Another device's kx_pk is covered by no signature, but it is associated
+   * data of the secret: unlocking fails before the keys are compared. */
   CHECK(edit_keyfile(path, bad, "public", "kx_pk", b64(b->kx_pk, 32)) == 0);
-  CHECK(tk_identity_load(&got, bad, PASS, PASSLEN, &err) != 0);
+  CHECK_RC(tk_identity_load(&got, bad, PASS, PASSLEN, &err), TK_EPASS);
   CHECK(got == NULL);
 
   /* B's whole (self-consistent) public half over A's secret: a public-only
@@ -430,6 +438,49 @@ static void swapped_public_parts(void)
   CHECK(tk_identity_load(&got, bad, PASS, PASSLEN, &err) != 0);
   CHECK(got == NULL);
 
+  tk_identity_free(a);
+  tk_identity_free(b);
+}
+
+/* Saves a's public half with one of b's secret keys (save does not check
+ * that they match) and expects the unlock to notice. */
+static int load_mixed(tk_identity_t *a, tk_identity_t *b, int which, tk_err_t *err)
+{
+  char path[512];
+  tpath(path, sizeof path, "mixed.key");
+  tk_identity_secret_t *keep = a->sec;
+  tk_identity_secret_t mixed = *a->sec;
+  if (which == 0) memcpy(mixed.sign_sk, b->sec->sign_sk, sizeof mixed.sign_sk);
+  if (which == 1) memcpy(mixed.kx_sk, b->sec->kx_sk, sizeof mixed.kx_sk);
+  if (which == 2) {
+    memcpy(mixed.tls_key_der, b->sec->tls_key_der, b->sec->tls_key_der_len);
+    mixed.tls_key_der_len = b->sec->tls_key_der_len;
+  }
+  a->sec = &mixed;
+  int rc = tk_identity_save(a, path, PASS, PASSLEN, TK_KDF_INTERACTIVE, err);
+  a->sec = keep;
+  tk_wipe(&mixed, sizeof mixed);
+  if (rc != 0) return 1;
+  tk_identity_t *got = NULL;
+  rc = tk_identity_load(&got, path, PASS, PASSLEN, err);
+  tk_identity_free(got);
+  return rc;
+}
+
+static void mismatched_secret(void)
+{
+  tk_identity_t *a = NULL, *b = NULL;
+  tk_err_t err;
+  CHECK_RC(tk_identity_generate(&a, "a", &err), 0);
+  CHECK_RC(tk_identity_generate(&b, "b", &err), 0);
+  static const char *field[] = {"sign_pk", "kx_pk", "tls_spki_sha256"};
+  for (int which = 0; which < 3; which++) {
+    int rc = load_mixed(a, b, which, &err);
+    if (rc != TK_EFORMAT) fprintf(stderr, "mixed key %d: rc %d\n", which, rc);
+    CHECK_RC(rc, TK_EFORMAT);
+    CHECK(strstr(err.msg, field[which]) != NULL);
+    CHECK(strstr(err.msg, "does not match") != NULL);
+  }
   tk_identity_free(a);
   tk_identity_free(b);
 }
@@ -530,4 +581,4 @@ TK_TESTS(TK_TEST(generate), TK_TEST(generate_rejects_bad_names), TK_TEST(certifi
          TK_TEST(tls_binding), TK_TEST(save_load_public), TK_TEST(save_load_secret),
          TK_TEST(wrong_passphrase), TK_TEST(passphrase_change_and_mode),
          TK_TEST(tampered_ciphertext), TK_TEST(swapped_public_parts),
-         TK_TEST(damaged_files))
+         TK_TEST(mismatched_secret), TK_TEST(damaged_files))
