@@ -51,14 +51,20 @@ typedef struct tk_identity {
 int tk_identity_generate(tk_identity_t **out, const char *name, tk_err_t *err);
 
 /* Writes the key file at path (mode 0600, written to a temporary file,
- * fsynced, then renamed over path). id must hold its secrets. */
+ * fsynced, then renamed over path, replacing any file there). id must hold
+ * its secrets (else TK_ENOKEY). */
 int tk_identity_save(const tk_identity_t *id, const char *path, const char *pass,
                      size_t passlen, tk_kdf_level_t level, tk_err_t *err);
 
 /* Reads the key file at path. With pass == NULL only the public half is
  * loaded (sec stays NULL). With a passphrase, the secrets are decrypted;
  * a wrong passphrase gives TK_EPASS and a message naming the file; a file
- * that was altered gives TK_EFORMAT or TK_ETAG. Caller frees *out. */
+ * that was altered gives TK_EFORMAT, or TK_EPASS when only the AEAD tag can
+ * see the change (ciphertext, nonce, salt, in-bounds KDF parameters, or
+ * kx_pk, which is associated data): the tag cannot tell that from a wrong
+ * passphrase. TK_ENOTFOUND if path does
+ * not exist, TK_ELIMIT if it is larger than TK_MAX_KEYFILE, TK_EVERSION if a
+ * newer tunduk wrote it. On failure *out is NULL. Caller frees *out. */
 int tk_identity_load(tk_identity_t **out, const char *path, const char *pass, size_t passlen,
                      tk_err_t *err);
 

@@ -1,0 +1,93 @@
+/*
+ * tk_mbedtls_compat.h: the one place that knows whether tunduk is built
+ * against mbedtls 2.28 (Debian 12) or 3.x. Code that touches mbedtls
+ * includes this header instead of naming config.h / mbedtls_config.h, and
+ * calls the tk_mbedtls_* wrappers below wherever the two APIs differ:
+ *
+ *   - configuration header: 2.28 config.h, 3.x build_info.h (via version.h);
+ *   - mbedtls_pk_parse_key gained an RNG argument in 3.0;
+ *   - struct fields went private in 3.0 (TK_MBEDTLS_PRIVATE);
+ *   - mbedtls_sha256_ret was renamed mbedtls_sha256 in 3.0;
+ *   - certificate serials are raw bytes from 3.4 (the mpi setter is deprecated);
+ *   - 3.x with PSA crypto wants psa_crypto_init() before keys are used.
+ *
+ * MBEDTLS_ERR_* codes must not leave the crypto/TLS modules; callers map
+ * them to TK_E* before returning. Threads: the wrappers hold no state.
+ */
+#ifndef TK_MBEDTLS_COMPAT_H
+#define TK_MBEDTLS_COMPAT_H
+
+#include <mbedtls/version.h> /* pulls in config.h (2.x) or build_info.h (3.x) */
+
+#include <mbedtls/pk.h>
+#include <mbedtls/sha256.h>
+#include <mbedtls/x509_crt.h>
+#include <string.h>
+
+#include "tk_crypto.h"
+
+#if MBEDTLS_VERSION_MAJOR >= 3
+#define TK_MBEDTLS_PRIVATE(member) MBEDTLS_PRIVATE(member)
+#if defined(MBEDTLS_PSA_CRYPTO_C)
+#include <psa/crypto.h>
+#endif
+#else
+#include <mbedtls/bignum.h>
+#define TK_MBEDTLS_PRIVATE(member) member
+#endif
+
+/* Makes mbedtls ready for key operations (PSA init on 3.x; nothing on 2.28).
+ * Idempotent. Returns 0, or an mbedtls/PSA error code. */
+static inline int tk_mbedtls_init(void)
+{
+#if MBEDTLS_VERSION_MAJOR >= 3 && defined(MBEDTLS_PSA_CRYPTO_C)
+  return psa_crypto_init() == PSA_SUCCESS ? 0 : -1;
+#else
+  return 0;
+#endif
+}
+
+/* Parses an unencrypted private key (DER or NUL-terminated PEM). 3.x draws
+ * blinding values from tk_random_mbedtls. */
+static inline int tk_mbedtls_pk_parse_key(mbedtls_pk_context *pk,
+                                          const unsigned char *key, size_t keylen)
+{
+#if MBEDTLS_VERSION_MAJOR >= 3
+  return mbedtls_pk_parse_key(pk, key, keylen, NULL, 0, tk_random_mbedtls, NULL);
+#else
+  return mbedtls_pk_parse_key(pk, key, keylen, NULL, 0);
+#endif
+}
+
+/* SHA-256 of n bytes into out (32 bytes). */
+static inline int tk_mbedtls_sha256(const unsigned char *in, size_t n,
+                                    unsigned char out[32])
+{
+#if MBEDTLS_VERSION_MAJOR >= 3
+  return mbedtls_sha256(in, n, out, 0);
+#else
+  return mbedtls_sha256_ret(in, n, out, 0);
+#endif
+}
+
+/* Sets a certificate's serial from n big-endian bytes (1..20; the caller
+ * keeps the top bit of serial[0] clear so the INTEGER is positive). */
+static inline int tk_mbedtls_crt_set_serial(mbedtls_x509write_cert *crt,
+                                            const unsigned char *serial, size_t n)
+{
+#if MBEDTLS_VERSION_NUMBER >= 0x03040000
+  unsigned char copy[20];
+  if (n == 0 || n > sizeof copy) return MBEDTLS_ERR_X509_BAD_INPUT_DATA;
+  memcpy(copy, serial, n);
+  return mbedtls_x509write_crt_set_serial_raw(crt, copy, n);
+#else
+  mbedtls_mpi mpi;
+  mbedtls_mpi_init(&mpi);
+  int rc = mbedtls_mpi_read_binary(&mpi, serial, n);
+  if (rc == 0) rc = mbedtls_x509write_crt_set_serial(crt, &mpi);
+  mbedtls_mpi_free(&mpi);
+  return rc;
+#endif
+}
+
+#endif
