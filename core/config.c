@@ -1,0 +1,169 @@
+/*
+ * config.c: the hub's typed, bounded settings (see tk_config.h).
+ */
+#include "tk_config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tk_conn.h"
+#include "tk_token.h"
+
+typedef enum { KIND_U32, KIND_ADDR, KIND_LEVEL } kind_t;
+
+typedef struct key_def {
+  const char *name;
+  kind_t kind;
+  size_t offset;
+  uint32_t min, max;
+  const char *doc;
+} key_def_t;
+
+#define OFF(f) offsetof(tk_config_t, f)
+
+static const key_def_t keys[] = {
+    {"listen", KIND_ADDR, OFF(listen), 0, 0, "address and port to listen on"},
+    {"log_level", KIND_LEVEL, OFF(log_level), 0, 0, "error, warn, info or debug"},
+    {"handshake_timeout_ms", KIND_U32, OFF(handshake_timeout_ms), 100, 600000,
+     "TCP connect + TLS handshake must finish within this"},
+    {"idle_timeout_ms", KIND_U32, OFF(idle_timeout_ms), 1000, 86400000,
+     "close a connection that sent nothing for this long"},
+    {"max_frame", KIND_U32, OFF(max_frame), 65536, TK_MAX_FRAME,
+     "largest frame payload accepted, bytes"},
+    {"max_connections", KIND_U32, OFF(max_connections), 1, 100000,
+     "open connections at once; more are refused"},
+    {"batch_bytes", KIND_U32, OFF(batch_bytes), 4096, 3u << 20,
+     "revision bytes offered in one pull batch"},
+    {"token_ttl_hours", KIND_U32, OFF(token_ttl_hours), 1, 24 * 365,
+     "how long an enrollment token stays valid"},
+};
+
+void tk_config_defaults(tk_config_t *c)
+{
+  memset(c, 0, sizeof *c);
+  snprintf(c->listen, sizeof c->listen, "127.0.0.1:%d", TK_DEFAULT_PORT);
+  c->log_level = TK_LOG_INFO;
+  c->handshake_timeout_ms = 10000;
+  c->idle_timeout_ms = 120000;
+  c->max_frame = TK_MAX_FRAME;
+  c->max_connections = 2000;
+  c->batch_bytes = 1u << 20;
+  c->token_ttl_hours = 72;
+}
+
+const char *tk_config_template(void)
+{
+  return "# tundukd configuration. Every line is optional; shown are the defaults.\n"
+         "listen = 127.0.0.1:7420          # address:port ([v6]:port for IPv6)\n"
+         "log_level = info                 # error, warn, info, debug\n"
+         "handshake_timeout_ms = 10000     # 100 .. 600000\n"
+         "idle_timeout_ms = 120000         # 1000 .. 86400000\n"
+         "max_frame = 4194304              # 65536 .. 4194304 bytes\n"
+         "max_connections = 2000           # 1 .. 100000\n"
+         "batch_bytes = 1048576            # 4096 .. 3145728 bytes\n"
+         "token_ttl_hours = 72             # 1 .. 8760\n";
+}
+
+static char *trim(char *s)
+{
+  while (isspace((unsigned char)*s)) s++;
+  size_t n = strlen(s);
+  while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
+  return s;
+}
+
+static int set_value(tk_config_t *c, const key_def_t *k, const char *v, const char *where,
+                     tk_err_t *err)
+{
+  char *base = (char *)c + k->offset;
+  switch (k->kind) {
+  case KIND_U32: {
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (!*v || *end || errno || v[0] == '-')
+      return tk_err_set(err, TK_EINVAL, "%s: %s must be a whole number, got '%s'", where,
+                        k->name, v);
+    if (x < k->min || x > k->max)
+      return tk_err_set(err, TK_ELIMIT, "%s: %s must be between %u and %u, got %s", where,
+                        k->name, k->min, k->max, v);
+    *(uint32_t *)(void *)base = (uint32_t)x;
+    return 0;
+  }
+  case KIND_ADDR: {
+    char host[TK_TOKEN_MAX_ADDR + 1];
+    int port;
+    if (strlen(v) >= sizeof c->listen || tk_addr_split(v, host, &port) != 0)
+      return tk_err_set(err, TK_EINVAL, "%s: %s must be host:port, got '%s'", where, k->name, v);
+    snprintf(base, sizeof c->listen, "%s", v);
+    return 0;
+  }
+  case KIND_LEVEL: {
+    int lvl = tk_log_level_parse(v);
+    if (lvl < 0)
+      return tk_err_set(err, TK_EINVAL, "%s: %s must be error, warn, info or debug, got '%s'",
+                        where, k->name, v);
+    *(int *)(void *)base = lvl;
+    return 0;
+  }
+  }
+  return TK_EINVAL;
+}
+
+int tk_config_load(tk_config_t *c, const char *path, tk_err_t *err)
+{
+  tk_config_t next = *c;
+  unsigned seen = 0;
+  char line[1024];
+  int lineno = 0, rc = 0;
+  FILE *f = fopen(path, "r");
+  if (!f) return tk_err_set(err, errno == ENOENT ? TK_ENOTFOUND : TK_EIO,
+                            "cannot open config file %s: %s", path, strerror(errno));
+  while (fgets(line, sizeof line, f)) {
+    char where[600];
+    lineno++;
+    snprintf(where, sizeof where, "%s:%d", path, lineno);
+    if (ftell(f) > (long)TK_CONFIG_MAX_FILE) {
+      rc = tk_err_set(err, TK_ELIMIT, "%s: config file is larger than %u bytes", where,
+                      TK_CONFIG_MAX_FILE);
+      break;
+    }
+    if (!strchr(line, '\n') && !feof(f)) {
+      rc = tk_err_set(err, TK_ELIMIT, "%s: line is longer than %zu bytes", where,
+                      sizeof line - 2);
+      break;
+    }
+    char *hash = strchr(line, '#');
+    if (hash) *hash = '\0';
+    char *s = trim(line);
+    if (!*s) continue;
+    char *eq = strchr(s, '=');
+    if (!eq) {
+      rc = tk_err_set(err, TK_EINVAL, "%s: expected 'key = value'", where);
+      break;
+    }
+    *eq = '\0';
+    char *key = trim(s), *val = trim(eq + 1);
+    size_t k;
+    for (k = 0; k < sizeof keys / sizeof keys[0]; k++)
+      if (strcmp(keys[k].name, key) == 0) break;
+    if (k == sizeof keys / sizeof keys[0]) {
+      rc = tk_err_set(err, TK_EINVAL, "%s: unknown key '%s'", where, key);
+      break;
+    }
+    if (seen & (1u << k)) {
+      rc = tk_err_set(err, TK_EINVAL, "%s: '%s' is set twice", where, key);
+      break;
+    }
+    seen |= 1u << k;
+    rc = set_value(&next, &keys[k], val, where, err);
+    if (rc) break;
+  }
+  if (!rc && ferror(f)) rc = tk_err_set(err, TK_EIO, "cannot read %s", path);
+  fclose(f);
+  if (!rc) *c = next;
+  return rc;
+}

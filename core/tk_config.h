@@ -1,0 +1,36 @@
+/*
+ * tk_config.h: the hub's settings: documented defaults, overridden by a
+ * config file of "key = value" lines ('#' starts a comment). Every key is
+ * typed and bounded; an unknown key, a duplicate, a bad value or a value
+ * out of bounds is an error naming the file, line and key, and nothing of
+ * that file is used. Threads: load once at start-up or on reload; the
+ * struct is then read-only.
+ */
+#ifndef TK_CONFIG_H
+#define TK_CONFIG_H
+
+#include "tk_common.h"
+
+#define TK_CONFIG_MAX_FILE (64u << 10)
+#define TK_DEFAULT_PORT 7420
+
+typedef struct tk_config {
+  char listen[300];              /* "host:port" */
+  int log_level;                 /* TK_LOG_* */
+  uint32_t handshake_timeout_ms; /* TCP connect + TLS handshake */
+  uint32_t idle_timeout_ms;      /* no byte received */
+  uint32_t max_frame;            /* bytes of one frame payload */
+  uint32_t max_connections;      /* open connections at once */
+  uint32_t batch_bytes;          /* revision bytes offered in one batch */
+  uint32_t token_ttl_hours;      /* how long an enrollment token is valid */
+} tk_config_t;
+
+/* Fills c with the defaults. */
+void tk_config_defaults(tk_config_t *c);
+/* Applies the file at path over c. TK_ENOTFOUND, TK_EINVAL, TK_ELIMIT. */
+int tk_config_load(tk_config_t *c, const char *path, tk_err_t *err);
+/* Writes the documented defaults as a config file text (for `tundukd
+ * config`, and the README). Returns a static string. */
+const char *tk_config_template(void);
+
+#endif

@@ -1,0 +1,92 @@
+/* test_config.c: the hub's config file: defaults, overrides, and every
+ * kind of error naming file, line and key without applying anything. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tk_config.h"
+#include "tk_test.h"
+
+static const char *write_file(const char *name, const char *text)
+{
+  static char path[512];
+  snprintf(path, sizeof path, "%s/%s", tk_test_tmpdir(), name);
+  FILE *f = fopen(path, "w");
+  fputs(text, f);
+  fclose(f);
+  return path;
+}
+
+static void defaults_and_overrides(void)
+{
+  tk_config_t c;
+  tk_config_defaults(&c);
+  CHECK(strcmp(c.listen, "127.0.0.1:7420") == 0);
+  CHECK(c.max_frame == 4u << 20);
+  const char *p = write_file("ok.conf", "# comment\n\nlisten = 0.0.0.0:9000  # all\n"
+                                        "log_level=debug\nidle_timeout_ms = 5000\n");
+  CHECK_RC(tk_config_load(&c, p, NULL), 0);
+  CHECK(strcmp(c.listen, "0.0.0.0:9000") == 0);
+  CHECK(c.log_level == TK_LOG_DEBUG);
+  CHECK(c.idle_timeout_ms == 5000);
+  CHECK(c.handshake_timeout_ms == 10000);
+}
+
+static void template_parses(void)
+{
+  tk_config_t c, d;
+  tk_config_defaults(&c);
+  tk_config_defaults(&d);
+  const char *p = write_file("tmpl.conf", tk_config_template());
+  CHECK_RC(tk_config_load(&c, p, NULL), 0);
+  CHECK(memcmp(&c, &d, sizeof c) == 0);
+}
+
+static void expect_error(const char *text, int code, const char *needle)
+{
+  tk_config_t c, before;
+  tk_err_t e;
+  tk_config_defaults(&c);
+  before = c;
+  const char *p = write_file("bad.conf", text);
+  int rc = tk_config_load(&c, p, &e);
+  if (rc != code || !strstr(e.msg, needle) || memcmp(&c, &before, sizeof c) != 0) {
+    fprintf(stderr, "config '%s': rc %d msg '%s' (want %d, '%s')\n", text, rc, e.msg, code,
+            needle);
+    tk_test_failed = 1;
+  }
+}
+
+static void errors(void)
+{
+  expect_error("listen = 1.2.3.4:80\nfoo = 1\n", TK_EINVAL, "bad.conf:2: unknown key 'foo'");
+  expect_error("max_frame = 1\n", TK_ELIMIT, "bad.conf:1: max_frame must be between");
+  expect_error("max_frame = 4194305\n", TK_ELIMIT, "max_frame");
+  expect_error("max_frame = 65536x\n", TK_EINVAL, "whole number");
+  expect_error("max_frame = -5\n", TK_EINVAL, "whole number");
+  expect_error("listen = nowhere\n", TK_EINVAL, "host:port");
+  expect_error("log_level = loud\n", TK_EINVAL, "log_level");
+  expect_error("idle_timeout_ms = 5000\nidle_timeout_ms = 6000\n", TK_EINVAL, ":2: 'idle");
+  expect_error("just words\n", TK_EINVAL, "key = value");
+  tk_config_t c;
+  tk_err_t e;
+  tk_config_defaults(&c);
+  CHECK_RC(tk_config_load(&c, "/nonexistent/tundukd.conf", &e), TK_ENOTFOUND);
+}
+
+static void limits(void)
+{
+  tk_config_t c;
+  tk_err_t e;
+  tk_config_defaults(&c);
+  /* at the limit and one past it */
+  CHECK_RC(tk_config_load(&c, write_file("a.conf", "max_frame = 4194304\n"), &e), 0);
+  CHECK_RC(tk_config_load(&c, write_file("b.conf", "max_frame = 65535\n"), &e), TK_ELIMIT);
+  char big[2048];
+  memset(big, 'x', sizeof big - 2);
+  big[sizeof big - 2] = '\n';
+  big[sizeof big - 1] = '\0';
+  CHECK_RC(tk_config_load(&c, write_file("c.conf", big), &e), TK_ELIMIT);
+}
+
+TK_TESTS(TK_TEST(defaults_and_overrides), TK_TEST(template_parses), TK_TEST(errors),
+         TK_TEST(limits))
