@@ -62,8 +62,8 @@ enum {
 struct tk_store {
   sqlite3 *db;
   char *path;
-  int depth;       /* tk_store_begin nesting; 0 = no caller transaction */
-  int tx_aborted;  /* sqlite rolled the caller's transaction back on an error */
+  int depth;      /* tk_store_begin nesting; 0 = no caller transaction */
+  int tx_aborted; /* sqlite rolled the caller's transaction back on an error */
   sqlite3_stmt *st[TK__ST_COUNT];
 };
 
@@ -80,7 +80,8 @@ void tk__stmt_put(tk_store_t *s, int slot, sqlite3_stmt *st);
 int tk__store_fail(tk_store_t *s, int src, const char *what, tk_err_t *err);
 
 /* Runs a statement that returns no rows (BEGIN, COMMIT, ...). */
-int tk__store_run(tk_store_t *s, int slot, const char *sql, const char *what, tk_err_t *err);
+int tk__store_run(tk_store_t *s, int slot, const char *sql, const char *what,
+                  tk_err_t *err);
 
 /* Starts a public write: BEGIN IMMEDIATE when the caller holds no
  * transaction, else a SAVEPOINT inside the caller's. tk__write_end commits

@@ -35,9 +35,9 @@ typedef char rec_hex_t[2 * TK_RECORD_ID_LEN + 1];
 static int load_parents(tk_store_t *s, tk_rev_meta_t *m, tk_err_t *err)
 {
   sqlite3_stmt *st;
-  int rc = tk__stmt_get(s, TK__ST_REV_PARENTS,
-                        "SELECT parent_id FROM parents WHERE rev_id = ?1 ORDER BY parent_id",
-                        &st, err);
+  int rc = tk__stmt_get(
+      s, TK__ST_REV_PARENTS,
+      "SELECT parent_id FROM parents WHERE rev_id = ?1 ORDER BY parent_id", &st, err);
   if (rc) return rc;
   TK__BIND(sqlite3_bind_blob(st, 1, m->id, TK_REV_ID_LEN, SQLITE_STATIC));
   m->nparents = 0;
@@ -67,8 +67,8 @@ static int read_meta(tk_store_t *s, sqlite3_stmt *st, tk_rev_meta_t *m, tk_err_t
   sqlite3_int64 hlc = sqlite3_column_int64(st, 4);
   sqlite3_int64 gen = sqlite3_column_int64(st, 5);
   sqlite3_int64 size = sqlite3_column_int64(st, 6);
-  if (seq <= 0 || hlc < 0 || gen < 1 || gen > UINT32_MAX || size < 0 || size > UINT32_MAX ||
-      tk__col_blob(st, 1, m->id, TK_REV_ID_LEN) ||
+  if (seq <= 0 || hlc < 0 || gen < 1 || gen > UINT32_MAX || size < 0 ||
+      size > UINT32_MAX || tk__col_blob(st, 1, m->id, TK_REV_ID_LEN) ||
       tk__col_blob(st, 2, m->record_id, TK_RECORD_ID_LEN) ||
       tk__col_blob(st, 3, m->author, TK_DEVICE_ID_LEN) ||
       tk__col_text(st, 7, m->type, sizeof m->type) ||
@@ -81,7 +81,8 @@ static int read_meta(tk_store_t *s, sqlite3_stmt *st, tk_rev_meta_t *m, tk_err_t
   return load_parents(s, m, err);
 }
 
-static int read_record(tk_store_t *s, sqlite3_stmt *st, tk_record_info_t *r, tk_err_t *err)
+static int read_record(tk_store_t *s, sqlite3_stmt *st, tk_record_info_t *r,
+                       tk_err_t *err)
 {
   memset(r, 0, sizeof *r);
   sqlite3_int64 gen = sqlite3_column_int64(st, 4);
@@ -114,25 +115,27 @@ static int check_rev(tk_store_t *s, const tk_rev_t *rev, tk_err_t *err)
     return tk_err_set(err, TK_ELIMIT, "revision %s is %zu bytes, more than %u", hex,
                       rev->bytes.n, TK_MAX_REVISION);
   if (rev->nparents > TK_MAX_PARENTS || (rev->nparents && !rev->parents))
-    return tk_err_set(err, TK_ELIMIT, "revision %s names %" PRIu32 " parents, more than %d",
-                      hex, rev->nparents, TK_MAX_PARENTS);
+    return tk_err_set(err, TK_ELIMIT,
+                      "revision %s names %" PRIu32 " parents, more than %d", hex,
+                      rev->nparents, TK_MAX_PARENTS);
   if (rev->generation < 1)
     return tk_err_set(err, TK_EINVAL, "revision %s has generation 0", hex);
   if (rev->hlc > (uint64_t)INT64_MAX)
-    return tk_err_set(err, TK_ELIMIT, "revision %s has clock %" PRIu64 ", out of range", hex,
-                      rev->hlc);
+    return tk_err_set(err, TK_ELIMIT, "revision %s has clock %" PRIu64 ", out of range",
+                      hex, rev->hlc);
   size_t tn = strnlen(rev->type, sizeof rev->type);
   size_t vn = strnlen(rev->vault, sizeof rev->vault);
   if (tn == 0 || tn == sizeof rev->type || vn == 0 || vn == sizeof rev->vault)
-    return tk_err_set(err, TK_EINVAL, "revision %s has an empty or unterminated type or vault",
-                      hex);
+    return tk_err_set(err, TK_EINVAL,
+                      "revision %s has an empty or unterminated type or vault", hex);
   for (uint32_t i = 0; i < rev->nparents; i++) {
     const uint8_t *p = rev->parents + (size_t)i * TK_REV_ID_LEN;
     int dup = memcmp(p, rev->id, TK_REV_ID_LEN) == 0;
     for (uint32_t j = 0; j < i && !dup; j++)
       dup = memcmp(p, rev->parents + (size_t)j * TK_REV_ID_LEN, TK_REV_ID_LEN) == 0;
     if (dup)
-      return tk_err_set(err, TK_EPARENT, "revision %s names a parent twice or itself", hex);
+      return tk_err_set(err, TK_EPARENT, "revision %s names a parent twice or itself",
+                        hex);
   }
   (void)s;
   return 0;
@@ -177,7 +180,8 @@ static int check_parent(tk_store_t *s, const tk_rev_t *rev, const uint8_t *paren
   TK__BIND(sqlite3_bind_blob(st, 1, parent, TK_REV_ID_LEN, SQLITE_STATIC));
   int src = sqlite3_step(st);
   if (src == SQLITE_DONE) {
-    rc = tk_err_set(err, TK_EPARENT, "parent %s of revision %s is not in the store", phex, hex);
+    rc = tk_err_set(err, TK_EPARENT, "parent %s of revision %s is not in the store", phex,
+                    hex);
     goto done;
   }
   if (src != SQLITE_ROW) {
@@ -186,7 +190,8 @@ static int check_parent(tk_store_t *s, const tk_rev_t *rev, const uint8_t *paren
   }
   sqlite3_int64 g = sqlite3_column_int64(st, 3);
   if (g < 1 || g > UINT32_MAX || tk__col_blob(st, 0, record_id, TK_RECORD_ID_LEN) ||
-      tk__col_text(st, 1, vault, sizeof vault) || tk__col_text(st, 2, type, sizeof type)) {
+      tk__col_text(st, 1, vault, sizeof vault) ||
+      tk__col_text(st, 2, type, sizeof type)) {
     rc = tk__store_corrupt(s, "a revision row", err);
     goto done;
   }
@@ -196,8 +201,8 @@ static int check_parent(tk_store_t *s, const tk_rev_t *rev, const uint8_t *paren
     tk_hex_encode(a, record_id, TK_RECORD_ID_LEN);
     tk_hex_encode(b, rev->record_id, TK_RECORD_ID_LEN);
     rc = tk_err_set(err, TK_EPARENT,
-                    "parent %s of revision %s belongs to record %s, not to record %s", phex,
-                    hex, a, b);
+                    "parent %s of revision %s belongs to record %s, not to record %s",
+                    phex, hex, a, b);
   } else if (strcmp(vault, rev->vault) != 0) {
     rc = tk_err_set(err, TK_EPARENT, "parent %s of revision %s is in vault %s, not in %s",
                     phex, hex, vault, rev->vault);
@@ -214,13 +219,15 @@ static int record_exists(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN
                          tk_err_t *err)
 {
   sqlite3_stmt *st;
-  int rc = tk__stmt_get(s, TK__ST_RECORD_EXISTS, "SELECT 1 FROM records WHERE id = ?1", &st,
-                        err);
+  int rc = tk__stmt_get(s, TK__ST_RECORD_EXISTS, "SELECT 1 FROM records WHERE id = ?1",
+                        &st, err);
   if (rc) return rc;
   TK__BIND(sqlite3_bind_blob(st, 1, record_id, TK_RECORD_ID_LEN, SQLITE_STATIC));
   int src = sqlite3_step(st);
-  if (src == SQLITE_ROW) rc = 1;
-  else if (src != SQLITE_DONE) rc = tk__store_fail(s, src, "looking up a record", err);
+  if (src == SQLITE_ROW)
+    rc = 1;
+  else if (src != SQLITE_DONE)
+    rc = tk__store_fail(s, src, "looking up a record", err);
   tk__stmt_put(s, TK__ST_RECORD_EXISTS, st);
   return rc;
 }
@@ -240,14 +247,16 @@ static int check_lineage(tk_store_t *s, const tk_rev_t *rev, tk_err_t *err)
   if (rev->nparents > 0) {
     if ((uint64_t)rev->generation != maxgen + 1)
       return tk_err_set(err, TK_EPARENT,
-                        "revision %s has generation %" PRIu32 ", but its parents make it %" PRIu64,
+                        "revision %s has generation %" PRIu32
+                        ", but its parents make it %" PRIu64,
                         hex, rev->generation, maxgen + 1);
     return 0;
   }
   if (rev->generation != 1)
-    return tk_err_set(err, TK_EPARENT,
-                      "revision %s names no parent, so its generation must be 1, not %" PRIu32,
-                      hex, rev->generation);
+    return tk_err_set(
+        err, TK_EPARENT,
+        "revision %s names no parent, so its generation must be 1, not %" PRIu32, hex,
+        rev->generation);
   int rc = record_exists(s, rev->record_id, err);
   if (rc == 1) {
     rec_hex_t rhex;
@@ -296,8 +305,9 @@ static int insert_rev(tk_store_t *s, const tk_rev_t *rev, uint64_t *seq, tk_err_
 static int link_parents(tk_store_t *s, const tk_rev_t *rev, tk_err_t *err)
 {
   sqlite3_stmt *ins = NULL, *del = NULL;
-  int rc = tk__stmt_get(s, TK__ST_PARENT_INSERT,
-                        "INSERT INTO parents(rev_id, parent_id) VALUES(?1, ?2)", &ins, err);
+  int rc =
+      tk__stmt_get(s, TK__ST_PARENT_INSERT,
+                   "INSERT INTO parents(rev_id, parent_id) VALUES(?1, ?2)", &ins, err);
   if (rc) goto done;
   rc = tk__stmt_get(s, TK__ST_HEAD_DELETE,
                     "DELETE FROM heads WHERE record_id = ?1 AND rev_id = ?2", &del, err);
@@ -323,9 +333,9 @@ done:
 static int insert_head(tk_store_t *s, const tk_rev_t *rev, tk_err_t *err)
 {
   sqlite3_stmt *st;
-  int rc = tk__stmt_get(s, TK__ST_HEAD_INSERT,
-                        "INSERT INTO heads(record_id, rev_id, generation) VALUES(?1, ?2, ?3)",
-                        &st, err);
+  int rc = tk__stmt_get(
+      s, TK__ST_HEAD_INSERT,
+      "INSERT INTO heads(record_id, rev_id, generation) VALUES(?1, ?2, ?3)", &st, err);
   if (rc) return rc;
   TK__BIND(sqlite3_bind_blob(st, 1, rev->record_id, TK_RECORD_ID_LEN, SQLITE_STATIC));
   TK__BIND(sqlite3_bind_blob(st, 2, rev->id, TK_REV_ID_LEN, SQLITE_STATIC));
@@ -361,16 +371,15 @@ static int update_record(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN
                          tk_err_t *err)
 {
   sqlite3_stmt *st;
-  int rc = tk__stmt_get(
-      s, TK__ST_RECORD_UPDATE,
-      "UPDATE records SET "
-      "nheads = (SELECT count(*) FROM heads WHERE record_id = ?1), "
-      "(winner, winner_generation, winner_hlc) = ("
-      "  SELECT h.rev_id, h.generation, r.hlc FROM heads h "
-      "  JOIN revisions r ON r.id = h.rev_id WHERE h.record_id = ?1 "
-      "  ORDER BY h.generation DESC, h.rev_id DESC LIMIT 1) "
-      "WHERE id = ?1",
-      &st, err);
+  int rc = tk__stmt_get(s, TK__ST_RECORD_UPDATE,
+                        "UPDATE records SET "
+                        "nheads = (SELECT count(*) FROM heads WHERE record_id = ?1), "
+                        "(winner, winner_generation, winner_hlc) = ("
+                        "  SELECT h.rev_id, h.generation, r.hlc FROM heads h "
+                        "  JOIN revisions r ON r.id = h.rev_id WHERE h.record_id = ?1 "
+                        "  ORDER BY h.generation DESC, h.rev_id DESC LIMIT 1) "
+                        "WHERE id = ?1",
+                        &st, err);
   if (rc) return rc;
   TK__BIND(sqlite3_bind_blob(st, 1, record_id, TK_RECORD_ID_LEN, SQLITE_STATIC));
   rc = step_write(s, st, "updating a record", err);
@@ -383,11 +392,12 @@ static int note_hlc(tk_store_t *s, uint64_t hlc, tk_err_t *err)
 {
   sqlite3_stmt *st;
   char buf[32];
-  int rc = tk__stmt_get(s, TK__ST_HLC_SEEN,
-                        "INSERT INTO meta(key, value) VALUES('hlc_seen', ?1) "
-                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value "
-                        "WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)",
-                        &st, err);
+  int rc =
+      tk__stmt_get(s, TK__ST_HLC_SEEN,
+                   "INSERT INTO meta(key, value) VALUES('hlc_seen', ?1) "
+                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value "
+                   "WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)",
+                   &st, err);
   if (rc) return rc;
   snprintf(buf, sizeof buf, "%" PRIu64, hlc);
   TK__BIND(sqlite3_bind_text(st, 1, buf, -1, SQLITE_STATIC));
@@ -409,8 +419,8 @@ int tk_store_put_rev(tk_store_t *s, const tk_rev_t *rev, uint64_t *seq_out, tk_e
   if (rc == 1) {
     if (seq_out) *seq_out = seq;
     tk_hex_encode(hex, rev->id, TK_REV_ID_LEN);
-    rc = tk_err_set(err, TK_EEXIST, "revision %s is already stored (seq %" PRIu64 ")", hex,
-                    seq);
+    rc = tk_err_set(err, TK_EEXIST, "revision %s is already stored (seq %" PRIu64 ")",
+                    hex, seq);
   }
   if (rc) goto done;
   rc = check_lineage(s, rev, err);
@@ -446,15 +456,16 @@ int tk_store_get_rev(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN], tk_buf_t *o
                      tk_err_t *err)
 {
   sqlite3_stmt *st;
-  int rc = tk__stmt_get(s, TK__ST_REV_BYTES, "SELECT bytes FROM revisions WHERE id = ?1", &st,
-                        err);
+  int rc = tk__stmt_get(s, TK__ST_REV_BYTES, "SELECT bytes FROM revisions WHERE id = ?1",
+                        &st, err);
   if (rc) return rc;
   TK__BIND(sqlite3_bind_blob(st, 1, id, TK_REV_ID_LEN, SQLITE_STATIC));
   int src = sqlite3_step(st);
   if (src == SQLITE_ROW) {
     const void *p = sqlite3_column_blob(st, 0);
     size_t n = (size_t)sqlite3_column_bytes(st, 0);
-    if (!p || n == 0 || n > TK_MAX_REVISION) rc = tk__store_corrupt(s, "a revision", err);
+    if (!p || n == 0 || n > TK_MAX_REVISION)
+      rc = tk__store_corrupt(s, "a revision", err);
     else if (tk_buf_append(out, p, n) != 0)
       rc = tk_err_set(err, TK_ENOMEM, "out of memory reading a revision");
   } else if (src == SQLITE_DONE) {
@@ -475,9 +486,12 @@ int tk_store_rev_meta(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN], tk_rev_met
   if (rc) return rc;
   TK__BIND(sqlite3_bind_blob(st, 1, id, TK_REV_ID_LEN, SQLITE_STATIC));
   int src = sqlite3_step(st);
-  if (src == SQLITE_ROW) rc = read_meta(s, st, out, err);
-  else if (src == SQLITE_DONE) rc = rev_not_found(s, id, err);
-  else rc = tk__store_fail(s, src, "reading a revision", err);
+  if (src == SQLITE_ROW)
+    rc = read_meta(s, st, out, err);
+  else if (src == SQLITE_DONE)
+    rc = rev_not_found(s, id, err);
+  else
+    rc = tk__store_fail(s, src, "reading a revision", err);
   tk__stmt_put(s, TK__ST_REV_META, st);
   return rc;
 }
@@ -526,18 +540,20 @@ done:
 
 /* ---- records ------------------------------------------------------------------- */
 
-int tk_store_records(tk_store_t *s, const char *type, const char *vault, int conflicts_only,
-                     tk_record_cb cb, void *ctx, tk_err_t *err)
+int tk_store_records(tk_store_t *s, const char *type, const char *vault,
+                     int conflicts_only, tk_record_cb cb, void *ctx, tk_err_t *err)
 {
   sqlite3_stmt *st;
   tk_record_info_t r;
   char sql[512];
   int variant = (type ? 1 : 0) | (vault ? 2 : 0) | (conflicts_only ? 4 : 0);
-  if ((type && strlen(type) > TK_MAX_TYPE_LEN) || (vault && strlen(vault) > TK_MAX_VAULT_LEN))
+  if ((type && strlen(type) > TK_MAX_TYPE_LEN) ||
+      (vault && strlen(vault) > TK_MAX_VAULT_LEN))
     return tk_err_set(err, TK_EINVAL, "type or vault name too long");
   /* One statement per filter combination, written out so that sqlite can
    * use the index for it (records_type, records_vault, records_conflicts). */
-  snprintf(sql, sizeof sql, "SELECT " RECORD_COLS " FROM records WHERE 1%s%s%s "
+  snprintf(sql, sizeof sql,
+           "SELECT " RECORD_COLS " FROM records WHERE 1%s%s%s "
            "ORDER BY winner_hlc DESC, id DESC",
            type ? " AND type = ?1" : "", vault ? " AND vault = ?2" : "",
            conflicts_only ? " AND nheads > 1" : "");
@@ -582,14 +598,14 @@ int tk_store_record_info(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN
   return rc;
 }
 
-int tk_store_history(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN], tk_rev_cb cb,
-                     void *ctx, tk_err_t *err)
+int tk_store_history(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN],
+                     tk_rev_cb cb, void *ctx, tk_err_t *err)
 {
   sqlite3_stmt *st;
   tk_rev_meta_t m;
-  int rc = tk__stmt_get(s, TK__ST_HISTORY,
-                        "SELECT " REV_COLS " FROM revisions WHERE record_id = ?1 ORDER BY seq",
-                        &st, err);
+  int rc = tk__stmt_get(
+      s, TK__ST_HISTORY,
+      "SELECT " REV_COLS " FROM revisions WHERE record_id = ?1 ORDER BY seq", &st, err);
   if (rc) return rc;
   TK__BIND(sqlite3_bind_blob(st, 1, record_id, TK_RECORD_ID_LEN, SQLITE_STATIC));
   for (;;) {
@@ -607,8 +623,8 @@ int tk_store_history(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN], t
   return rc;
 }
 
-int tk_store_changes(tk_store_t *s, uint64_t since, size_t limit, tk_rev_bytes_cb cb, void *ctx,
-                     tk_err_t *err)
+int tk_store_changes(tk_store_t *s, uint64_t since, size_t limit, tk_rev_bytes_cb cb,
+                     void *ctx, tk_err_t *err)
 {
   sqlite3_stmt *st;
   tk_rev_meta_t m;
@@ -619,8 +635,8 @@ int tk_store_changes(tk_store_t *s, uint64_t since, size_t limit, tk_rev_bytes_c
                         &st, err);
   if (rc) return rc;
   TK__BIND(sqlite3_bind_int64(st, 1, (sqlite3_int64)since));
-  TK__BIND(sqlite3_bind_int64(st, 2, limit == 0 || limit > INT64_MAX ? -1
-                                                                      : (sqlite3_int64)limit));
+  TK__BIND(sqlite3_bind_int64(
+      st, 2, limit == 0 || limit > INT64_MAX ? -1 : (sqlite3_int64)limit));
   for (;;) {
     int src = sqlite3_step(st);
     if (src == SQLITE_DONE) break;
@@ -646,12 +662,14 @@ int tk_store_changes(tk_store_t *s, uint64_t since, size_t limit, tk_rev_bytes_c
 int tk_store_last_seq(tk_store_t *s, uint64_t *seq, tk_err_t *err)
 {
   sqlite3_stmt *st;
-  int rc = tk__stmt_get(s, TK__ST_LAST_SEQ, "SELECT coalesce(max(seq), 0) FROM revisions", &st,
-                        err);
+  int rc = tk__stmt_get(s, TK__ST_LAST_SEQ, "SELECT coalesce(max(seq), 0) FROM revisions",
+                        &st, err);
   if (rc) return rc;
   int src = sqlite3_step(st);
-  if (src == SQLITE_ROW) *seq = (uint64_t)sqlite3_column_int64(st, 0);
-  else rc = tk__store_fail(s, src, "reading the last seq", err);
+  if (src == SQLITE_ROW)
+    *seq = (uint64_t)sqlite3_column_int64(st, 0);
+  else
+    rc = tk__store_fail(s, src, "reading the last seq", err);
   tk__stmt_put(s, TK__ST_LAST_SEQ, st);
   return rc;
 }
@@ -687,23 +705,26 @@ int tk_store_resolve_prefix(tk_store_t *s, int kind, const char *hex, uint8_t *o
     return tk_err_set(err, TK_EINVAL, "unknown id kind %d", kind);
   }
   if (n < 4 || n > 2 * idlen)
-    return tk_err_set(err, TK_EINVAL, "%s id prefix \"%.80s\" must be 4 to %zu hex digits",
-                      what, hex ? hex : "", 2 * idlen);
+    return tk_err_set(err, TK_EINVAL,
+                      "%s id prefix \"%.80s\" must be 4 to %zu hex digits", what,
+                      hex ? hex : "", 2 * idlen);
   memset(lo, 0x00, idlen);
   memset(hi, 0xff, idlen);
   for (size_t i = 0; i < n; i++) {
     int d = hex_digit(hex[i]);
     if (d < 0)
-      return tk_err_set(err, TK_EINVAL, "%s id prefix \"%s\" is not hexadecimal", what, hex);
+      return tk_err_set(err, TK_EINVAL, "%s id prefix \"%s\" is not hexadecimal", what,
+                        hex);
     int shift = (i % 2) ? 0 : 4;
     lo[i / 2] = (uint8_t)((lo[i / 2] & ~(0xf << shift)) | (d << shift));
     hi[i / 2] = (uint8_t)((hi[i / 2] & ~(0xf << shift)) | (d << shift));
   }
-  int rc = tk__stmt_get(s, slot,
-                        kind == TK_ID_RECORD
-                            ? "SELECT id FROM records WHERE id BETWEEN ?1 AND ?2 LIMIT 2"
-                            : "SELECT id FROM revisions WHERE id BETWEEN ?1 AND ?2 LIMIT 2",
-                        &st, err);
+  int rc =
+      tk__stmt_get(s, slot,
+                   kind == TK_ID_RECORD
+                       ? "SELECT id FROM records WHERE id BETWEEN ?1 AND ?2 LIMIT 2"
+                       : "SELECT id FROM revisions WHERE id BETWEEN ?1 AND ?2 LIMIT 2",
+                   &st, err);
   if (rc) return rc;
   TK__BIND(sqlite3_bind_blob(st, 1, lo, (int)idlen, SQLITE_STATIC));
   TK__BIND(sqlite3_bind_blob(st, 2, hi, (int)idlen, SQLITE_STATIC));
@@ -725,8 +746,8 @@ int tk_store_resolve_prefix(tk_store_t *s, int kind, const char *hex, uint8_t *o
   else if (found == 1)
     memcpy(out, first, idlen);
   else
-    rc = tk_err_set(err, TK_EAMBIG, "more than one %s id starts with %s; give more digits",
-                    what, hex);
+    rc = tk_err_set(err, TK_EAMBIG,
+                    "more than one %s id starts with %s; give more digits", what, hex);
 done:
   tk__stmt_put(s, slot, st);
   return rc;

@@ -170,14 +170,17 @@ typedef struct tk_device_info {
   int64_t revoked; /* 0 if not revoked */
 } tk_device_info_t;
 
+/* Adds or updates a device. TK_EINVAL if d->id is not the device id of
+ * d->sign_pk. Revocation is sticky: a later put cannot clear it. */
 int tk_store_device_put(tk_store_t *s, const tk_device_info_t *d, tk_err_t *err);
 int tk_store_device_get(tk_store_t *s, const uint8_t id[TK_DEVICE_ID_LEN], tk_device_info_t *out,
                         tk_err_t *err);
 
 /* ---- clock and settings ----------------------------------------------- */
 
-/* The next hybrid logical clock value: max(now in ms, last + 1), persisted,
- * so values from one store strictly increase across runs. */
+/* The next hybrid logical clock value: max(now in ms, last + 1, highest hlc
+ * of any stored revision + 1), persisted, so values from one store strictly
+ * increase across runs and sort after every revision it holds. */
 int tk_store_hlc_next(tk_store_t *s, uint64_t *out, tk_err_t *err);
 
 /* Small key/value settings (text). get: TK_ENOTFOUND if unset; out is

@@ -36,8 +36,9 @@ static int cmp_id(const void *a, const void *b)
 /* Fills t as a revision id of record rec with the given generation, clock
  * and parents (sorted, as tk_rev_parse would give them). The bytes are any
  * blob that names the id, so a feed reader can tell which it got. */
-static void mkrev(trev_t *t, const uint8_t rec[TK_RECORD_ID_LEN], const uint8_t id[TK_REV_ID_LEN],
-                  uint32_t gen, const trev_t *const *ps, uint32_t np, uint64_t hlc)
+static void mkrev(trev_t *t, const uint8_t rec[TK_RECORD_ID_LEN],
+                  const uint8_t id[TK_REV_ID_LEN], uint32_t gen, const trev_t *const *ps,
+                  uint32_t np, uint64_t hlc)
 {
   memset(t, 0, sizeof *t);
   memcpy(t->rev.id, id, TK_REV_ID_LEN);
@@ -86,9 +87,9 @@ done:
   return total;
 }
 
-static const uint8_t REC_A[TK_RECORD_ID_LEN] = {0xaa, 1, 2, 3, 4, 5, 6, 7,
+static const uint8_t REC_A[TK_RECORD_ID_LEN] = {0xaa, 1, 2,  3,  4,  5,  6,  7,
                                                 8,    9, 10, 11, 12, 13, 14, 15};
-static const uint8_t REC_B[TK_RECORD_ID_LEN] = {0xbb, 1, 2, 3, 4, 5, 6, 7,
+static const uint8_t REC_B[TK_RECORD_ID_LEN] = {0xbb, 1, 2,  3,  4,  5,  6,  7,
                                                 8,    9, 10, 11, 12, 13, 14, 15};
 
 static tk_store_t *open_new(char *path, size_t n)
@@ -130,7 +131,8 @@ static int collect_bytes(void *ctx, const tk_rev_meta_t *m, tk_slice_t b)
 {
   collect_t *c = ctx;
   if (c->n < 64) c->bytes_n[c->n] = b.n;
-  if (b.n != m->size || b.n < 36 || memcmp(b.p + 4, m->id, TK_REV_ID_LEN) != 0) return -99;
+  if (b.n != m->size || b.n < 36 || memcmp(b.p + 4, m->id, TK_REV_ID_LEN) != 0)
+    return -99;
   return collect_meta(ctx, m);
 }
 
@@ -320,8 +322,8 @@ static void test_order_independence(void)
       int ok = 1;
       for (uint32_t q = 0; q < revs[i].rev.nparents; q++)
         for (int j = 0; j < DAG_N; j++)
-          if (!done_[j] &&
-              memcmp(revs[j].rev.id, revs[i].parents + q * TK_REV_ID_LEN, TK_REV_ID_LEN) == 0)
+          if (!done_[j] && memcmp(revs[j].rev.id, revs[i].parents + q * TK_REV_ID_LEN,
+                                  TK_REV_ID_LEN) == 0)
             ok = 0;
       if (ok) ready[nr++] = i;
     }
@@ -330,7 +332,8 @@ static void test_order_independence(void)
     done_[order[k]] = 1;
   }
   int differs = 0;
-  for (int k = 0; k < DAG_N; k++) differs |= order[k] != k;
+  for (int k = 0; k < DAG_N; k++)
+    differs |= order[k] != k;
   CHECK(differs);
 
   tk_store_t *s1 = open_new(p1, sizeof p1);
@@ -960,7 +963,8 @@ static void test_version_and_missing(void)
   snprintf(junk, sizeof junk, "%s/junk.db", tk_test_tmpdir());
   FILE *f = fopen(junk, "w");
   CHECK(f);
-  for (int i = 0; i < 200; i++) fputs("this is not a database file at all\n", f);
+  for (int i = 0; i < 200; i++)
+    fputs("this is not a database file at all\n", f);
   fclose(f);
   CHECK(tk_store_open(&s, junk, 0, &err) < 0 && s == NULL);
 }
@@ -1036,7 +1040,8 @@ static int reenter_cb(void *ctx, const tk_rev_meta_t *m)
   tk_err_t err;
   collect_t c = {0};
   r->n++;
-  if (tk_store_history(r->s, m->record_id, collect_meta, &c, &err) != 0 || c.n != 2) r->bad++;
+  if (tk_store_history(r->s, m->record_id, collect_meta, &c, &err) != 0 || c.n != 2)
+    r->bad++;
   return 0;
 }
 
@@ -1064,7 +1069,8 @@ static void test_reentrant_listing(void)
 TK_TESTS(TK_TEST(test_linear), TK_TEST(test_conflict_and_merge),
          TK_TEST(test_order_independence), TK_TEST(test_parent_refused),
          TK_TEST(test_duplicate), TK_TEST(test_changes), TK_TEST(test_records_listing),
-         TK_TEST(test_transactions), TK_TEST(test_checkpoints), TK_TEST(test_vaults_and_keys),
-         TK_TEST(test_devices), TK_TEST(test_prefix), TK_TEST(test_hlc), TK_TEST(test_meta),
-         TK_TEST(test_reopen), TK_TEST(test_version_and_missing), TK_TEST(test_file_mode),
-         TK_TEST(test_busy), TK_TEST(test_reentrant_listing))
+         TK_TEST(test_transactions), TK_TEST(test_checkpoints),
+         TK_TEST(test_vaults_and_keys), TK_TEST(test_devices), TK_TEST(test_prefix),
+         TK_TEST(test_hlc), TK_TEST(test_meta), TK_TEST(test_reopen),
+         TK_TEST(test_version_and_missing), TK_TEST(test_file_mode), TK_TEST(test_busy),
+         TK_TEST(test_reentrant_listing))
