@@ -35,13 +35,13 @@ int tk_body_parse(json_t **out, tk_slice_t text, const char *source, tk_err_t *e
   const char *src = strcmp(source, "-") == 0 ? "stdin" : source;
   *out = NULL;
   if (text.n > TK_MAX_BODY_JSON)
-    return tk_err_set(err, TK_ELIMIT, "%s: record body is %zu bytes; the limit is %u", src,
-                      text.n, TK_MAX_BODY_JSON);
+    return tk_err_set(err, TK_ELIMIT, "%s: record body is %zu bytes; the limit is %u",
+                      src, text.n, TK_MAX_BODY_JSON);
   json_error_t je;
   json_t *v = json_loadb((const char *)text.p, text.n, JSON_REJECT_DUPLICATES, &je);
   if (!v)
-    return tk_err_set(err, TK_EINVAL, "%s:%d:%d: invalid JSON: %s", src, je.line, je.column,
-                      je.text);
+    return tk_err_set(err, TK_EINVAL, "%s:%d:%d: invalid JSON: %s", src, je.line,
+                      je.column, je.text);
   if (!json_is_object(v)) {
     json_decref(v);
     return tk_err_set(err, TK_EINVAL, "%s:1:1: a record body must be a JSON object", src);
@@ -62,8 +62,7 @@ static int dump_cb(const char *p, size_t n, void *ctx)
 
 int tk_body_dump(const json_t *body, tk_buf_t *out)
 {
-  if (json_dump_callback(body, dump_cb, out, JSON_COMPACT) != 0)
-    return TK_ENOMEM;
+  if (json_dump_callback(body, dump_cb, out, JSON_COMPACT) != 0) return TK_ENOMEM;
   return 0;
 }
 
@@ -81,10 +80,12 @@ static void copy_line(char *out, size_t maxlen, const char *s)
 {
   size_t n = 0;
   if (maxlen == 0) return;
-  for (; *s && n + 1 < maxlen; s++) out[n++] = (*s == '\n' || *s == '\r' || *s == '\t') ? ' ' : *s;
+  for (; *s && n + 1 < maxlen; s++)
+    out[n++] = (*s == '\n' || *s == '\r' || *s == '\t') ? ' ' : *s;
   if (((unsigned char)*s & 0xC0) == 0x80) {
     /* cut inside a UTF-8 character: drop its first bytes too */
-    while (n > 0 && ((unsigned char)out[n - 1] & 0xC0) == 0x80) n--;
+    while (n > 0 && ((unsigned char)out[n - 1] & 0xC0) == 0x80)
+      n--;
     if (n > 0) n--;
   }
   out[n] = '\0';
@@ -92,7 +93,8 @@ static void copy_line(char *out, size_t maxlen, const char *s)
 
 void tk_body_summary(const json_t *body, char *out, size_t maxlen)
 {
-  static const char *keys[] = {"title", "summary", "case_number", "subject", "name", "alias"};
+  static const char *keys[] = {"title",   "summary", "case_number",
+                               "subject", "name",    "alias"};
   if (maxlen) out[0] = '\0';
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
     json_t *v = json_object_get(body, keys[i]);

@@ -69,9 +69,11 @@ const char *tk_config_template(void)
 
 static char *trim(char *s)
 {
-  while (isspace((unsigned char)*s)) s++;
+  while (isspace((unsigned char)*s))
+    s++;
   size_t n = strlen(s);
-  while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
+  while (n > 0 && isspace((unsigned char)s[n - 1]))
+    s[--n] = '\0';
   return s;
 }
 
@@ -97,15 +99,17 @@ static int set_value(tk_config_t *c, const key_def_t *k, const char *v, const ch
     char host[TK_TOKEN_MAX_ADDR + 1];
     int port;
     if (strlen(v) >= sizeof c->listen || tk_addr_split(v, host, &port) != 0)
-      return tk_err_set(err, TK_EINVAL, "%s: %s must be host:port, got '%s'", where, k->name, v);
+      return tk_err_set(err, TK_EINVAL, "%s: %s must be host:port, got '%s'", where,
+                        k->name, v);
     snprintf(base, sizeof c->listen, "%s", v);
     return 0;
   }
   case KIND_LEVEL: {
     int lvl = tk_log_level_parse(v);
     if (lvl < 0)
-      return tk_err_set(err, TK_EINVAL, "%s: %s must be error, warn, info or debug, got '%s'",
-                        where, k->name, v);
+      return tk_err_set(err, TK_EINVAL,
+                        "%s: %s must be error, warn, info or debug, got '%s'", where,
+                        k->name, v);
     *(int *)(void *)base = lvl;
     return 0;
   }
@@ -120,8 +124,9 @@ int tk_config_load(tk_config_t *c, const char *path, tk_err_t *err)
   char line[1024];
   int lineno = 0, rc = 0;
   FILE *f = fopen(path, "r");
-  if (!f) return tk_err_set(err, errno == ENOENT ? TK_ENOTFOUND : TK_EIO,
-                            "cannot open config file %s: %s", path, strerror(errno));
+  if (!f)
+    return tk_err_set(err, errno == ENOENT ? TK_ENOTFOUND : TK_EIO,
+                      "cannot open config file %s: %s", path, strerror(errno));
   while (fgets(line, sizeof line, f)) {
     char where[600];
     lineno++;

@@ -37,14 +37,16 @@ int tk_ct_equal(const void *a, const void *b, size_t n)
   return sodium_memcmp(a, b, n) == 0;
 }
 
-void tk_device_id_from_pk(uint8_t id[TK_DEVICE_ID_LEN], const uint8_t sign_pk[TK_SIGN_PK_LEN])
+void tk_device_id_from_pk(uint8_t id[TK_DEVICE_ID_LEN],
+                          const uint8_t sign_pk[TK_SIGN_PK_LEN])
 {
   tk_sha256(id, sign_pk, TK_SIGN_PK_LEN);
 }
 
 static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
-void tk_device_id_format(char out[TK_DEVICE_ID_STRLEN], const uint8_t id[TK_DEVICE_ID_LEN])
+void tk_device_id_format(char out[TK_DEVICE_ID_STRLEN],
+                         const uint8_t id[TK_DEVICE_ID_LEN])
 {
   /* RFC 4648 base32 without padding: 256 bits -> 52 characters. */
   char plain[53];
@@ -111,14 +113,19 @@ void tk_vault_key_id(uint8_t id[TK_KEY_ID_LEN], const uint8_t key[TK_VAULT_KEY_L
 int tk_vault_key_seal(uint8_t out[TK_SEALED_KEY_LEN], const uint8_t key[TK_VAULT_KEY_LEN],
                       const uint8_t kx_pk[TK_KX_PK_LEN])
 {
-  _Static_assert(TK_SEALED_KEY_LEN == TK_VAULT_KEY_LEN + crypto_box_SEALBYTES, "sealed size");
+  _Static_assert(TK_SEALED_KEY_LEN == TK_VAULT_KEY_LEN + crypto_box_SEALBYTES,
+                 "sealed size");
   return crypto_box_seal(out, key, TK_VAULT_KEY_LEN, kx_pk) == 0 ? 0 : TK_ECRYPTO;
 }
 
-int tk_vault_key_open(uint8_t key[TK_VAULT_KEY_LEN], const uint8_t sealed[TK_SEALED_KEY_LEN],
-                      const uint8_t kx_pk[TK_KX_PK_LEN], const uint8_t kx_sk[TK_KX_SK_LEN])
+int tk_vault_key_open(uint8_t key[TK_VAULT_KEY_LEN],
+                      const uint8_t sealed[TK_SEALED_KEY_LEN],
+                      const uint8_t kx_pk[TK_KX_PK_LEN],
+                      const uint8_t kx_sk[TK_KX_SK_LEN])
 {
-  return crypto_box_seal_open(key, sealed, TK_SEALED_KEY_LEN, kx_pk, kx_sk) == 0 ? 0 : TK_ETAG;
+  return crypto_box_seal_open(key, sealed, TK_SEALED_KEY_LEN, kx_pk, kx_sk) == 0
+             ? 0
+             : TK_ETAG;
 }
 
 void *tk_secure_alloc(size_t n)

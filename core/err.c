@@ -11,31 +11,56 @@
 const char *tk_strerror(int rc)
 {
   switch (rc) {
-  case TK_OK: return "success";
-  case TK_ENOMEM: return "out of memory";
-  case TK_EINVAL: return "invalid argument or input";
-  case TK_EIO: return "input/output error";
-  case TK_EFORMAT: return "malformed data";
-  case TK_ELIMIT: return "limit exceeded";
-  case TK_EHASH: return "hash mismatch";
-  case TK_ESIG: return "signature does not verify";
-  case TK_ETAG: return "authentication tag does not verify";
-  case TK_EPASS: return "wrong passphrase";
-  case TK_ENOTFOUND: return "not found";
-  case TK_EEXIST: return "already exists";
-  case TK_EAMBIG: return "ambiguous id prefix";
-  case TK_EPARENT: return "missing or inconsistent parent revision";
-  case TK_ENOKEY: return "no key for this vault on this device";
-  case TK_ESTORE: return "store database error";
-  case TK_EBUSY: return "store is locked by another process";
-  case TK_EVERSION: return "written by a newer version of tunduk";
-  case TK_EACCESS: return "access denied";
-  case TK_EPROTO: return "protocol error";
-  case TK_ETIMEDOUT: return "timed out";
-  case TK_ECLOSED: return "connection closed";
-  case TK_EPLUGIN: return "plugin error";
-  case TK_ECRYPTO: return "crypto library failure";
-  default: return "unknown error";
+  case TK_OK:
+    return "success";
+  case TK_ENOMEM:
+    return "out of memory";
+  case TK_EINVAL:
+    return "invalid argument or input";
+  case TK_EIO:
+    return "input/output error";
+  case TK_EFORMAT:
+    return "malformed data";
+  case TK_ELIMIT:
+    return "limit exceeded";
+  case TK_EHASH:
+    return "hash mismatch";
+  case TK_ESIG:
+    return "signature does not verify";
+  case TK_ETAG:
+    return "authentication tag does not verify";
+  case TK_EPASS:
+    return "wrong passphrase";
+  case TK_ENOTFOUND:
+    return "not found";
+  case TK_EEXIST:
+    return "already exists";
+  case TK_EAMBIG:
+    return "ambiguous id prefix";
+  case TK_EPARENT:
+    return "missing or inconsistent parent revision";
+  case TK_ENOKEY:
+    return "no key for this vault on this device";
+  case TK_ESTORE:
+    return "store database error";
+  case TK_EBUSY:
+    return "store is locked by another process";
+  case TK_EVERSION:
+    return "written by a newer version of tunduk";
+  case TK_EACCESS:
+    return "access denied";
+  case TK_EPROTO:
+    return "protocol error";
+  case TK_ETIMEDOUT:
+    return "timed out";
+  case TK_ECLOSED:
+    return "connection closed";
+  case TK_EPLUGIN:
+    return "plugin error";
+  case TK_ECRYPTO:
+    return "crypto library failure";
+  default:
+    return "unknown error";
   }
 }
 

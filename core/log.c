@@ -20,10 +20,14 @@ void tk_log_write(int level, const char *subsys, const char *fmt, ...)
   struct tm tm;
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
-  int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s: ",
-                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                   tm.tm_sec, ts.tv_nsec / 1000000,
-                   level_names[level < 0 ? 0 : level > 3 ? 3 : level], subsys);
+  int n = snprintf(line, sizeof line,
+                   "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s: ", tm.tm_year + 1900,
+                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                   ts.tv_nsec / 1000000,
+                   level_names[level < 0   ? 0
+                               : level > 3 ? 3
+                                           : level],
+                   subsys);
   if (n < 0) return;
   va_list ap;
   va_start(ap, fmt);

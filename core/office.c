@@ -42,20 +42,22 @@ static int home_paths(const char *home, char *key_path, char *store_path, tk_err
   return 0;
 }
 
-int tk_name_check(const char *kind, const char *s, size_t max, int allow_dot, tk_err_t *err)
+int tk_name_check(const char *kind, const char *s, size_t max, int allow_dot,
+                  tk_err_t *err)
 {
   size_t n = strlen(s);
   if (n == 0 || n > max)
-    return tk_err_set(err, TK_EINVAL, "%s name must be 1 to %zu characters, got %zu", kind,
-                      max, n);
+    return tk_err_set(err, TK_EINVAL, "%s name must be 1 to %zu characters, got %zu",
+                      kind, max, n);
   for (size_t i = 0; i < n; i++) {
     char c = s[i];
     int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
              (allow_dot && c == '.');
     if (!ok)
-      return tk_err_set(err, TK_EINVAL,
-                        "%s name '%s': character %zu is not allowed (use a-z, 0-9, '-', '_'%s)",
-                        kind, s, i + 1, allow_dot ? ", '.'" : "");
+      return tk_err_set(
+          err, TK_EINVAL,
+          "%s name '%s': character %zu is not allowed (use a-z, 0-9, '-', '_'%s)", kind,
+          s, i + 1, allow_dot ? ", '.'" : "");
   }
   return 0;
 }
@@ -73,7 +75,8 @@ int tk_office_create(const char *home, const char *name, const char *pass, size_
   if (mkdir(home, 0700) != 0 && errno != EEXIST)
     return tk_err_set(err, TK_EIO, "cannot create %s: %s", home, strerror(errno));
   if (chmod(home, 0700) != 0)
-    return tk_err_set(err, TK_EIO, "cannot set mode 0700 on %s: %s", home, strerror(errno));
+    return tk_err_set(err, TK_EIO, "cannot set mode 0700 on %s: %s", home,
+                      strerror(errno));
 
   rc = tk_identity_generate(&id, name, err);
   if (rc) goto done;
@@ -117,7 +120,8 @@ int tk_office_open(tk_office_t **out, const char *home, tk_err_t *err)
   if (rc) goto done;
   snprintf(o->home, sizeof o->home, "%s", home);
   if (access(o->key_path, F_OK) != 0) {
-    rc = tk_err_set(err, TK_ENOTFOUND, "no tunduk store in %s (run 'tunduk init' first)", home);
+    rc = tk_err_set(err, TK_ENOTFOUND, "no tunduk store in %s (run 'tunduk init' first)",
+                    home);
     goto done;
   }
   rc = tk_identity_load(&o->id, o->key_path, NULL, 0, err);
@@ -216,7 +220,8 @@ int tk_office_vault_key(tk_office_t *o, const char *vault, const uint8_t *key_id
   }
   for (unsigned i = 0; i < KEY_CACHE_SLOTS; i++) {
     key_slot_t *k = &o->keys[i];
-    if (k->used && strcmp(k->vault, vault) == 0 && memcmp(k->key_id, want, sizeof want) == 0) {
+    if (k->used && strcmp(k->vault, vault) == 0 &&
+        memcmp(k->key_id, want, sizeof want) == 0) {
       memcpy(key, k->key, TK_VAULT_KEY_LEN);
       return 0;
     }
@@ -224,7 +229,9 @@ int tk_office_vault_key(tk_office_t *o, const char *vault, const uint8_t *key_id
   rc = tk_store_wrapped_key_get(o->store, vault, want, o->id->id, sealed, err);
   if (rc) return rc;
   rc = tk_vault_key_open(key, sealed, o->id->kx_pk, o->id->sec->kx_sk);
-  if (rc) return tk_err_set(err, rc, "the key of vault '%s' held by this device does not open", vault);
+  if (rc)
+    return tk_err_set(err, rc, "the key of vault '%s' held by this device does not open",
+                      vault);
   key_slot_t *k = &o->keys[o->next_slot++ % KEY_CACHE_SLOTS];
   k->used = 1;
   snprintf(k->vault, sizeof k->vault, "%s", vault);
@@ -314,8 +321,8 @@ int tk_office_update(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
   rc = tk_store_heads(o->store, record_id, heads, TK_MAX_PARENTS, &nheads, err);
   if (rc < 0) goto done;
   if ((size_t)rc > TK_MAX_PARENTS && parents_mode == TK_PARENTS_ALL_HEADS) {
-    rc = tk_err_set(err, TK_ELIMIT, "record has %d heads; a merge can name at most %d", rc,
-                    TK_MAX_PARENTS);
+    rc = tk_err_set(err, TK_ELIMIT, "record has %d heads; a merge can name at most %d",
+                    rc, TK_MAX_PARENTS);
     goto done;
   }
   memset(&d, 0, sizeof d);

@@ -21,7 +21,8 @@ typedef struct verify_ctx {
   tk_buf_t plain;
 } verify_ctx_t;
 
-static void fail(verify_ctx_t *v, const uint8_t id[TK_REV_ID_LEN], int rc, const char *msg)
+static void fail(verify_ctx_t *v, const uint8_t id[TK_REV_ID_LEN], int rc,
+                 const char *msg)
 {
   v->counts->failed++;
   if (!v->first_rc) v->first_rc = rc;
@@ -37,12 +38,13 @@ static int check_parents(verify_ctx_t *v, const tk_rev_t *rev, tk_err_t *err)
     char hex[2 * TK_REV_ID_LEN + 1];
     tk_hex_encode(hex, pid, TK_REV_ID_LEN);
     int rc = tk_store_rev_meta(tk_office_store(v->o), pid, &pm, err);
-    if (rc == TK_ENOTFOUND) return tk_err_set(err, TK_EPARENT, "parent %s is missing", hex);
+    if (rc == TK_ENOTFOUND)
+      return tk_err_set(err, TK_EPARENT, "parent %s is missing", hex);
     if (rc) return rc;
     if (memcmp(pm.record_id, rev->record_id, TK_RECORD_ID_LEN) != 0 ||
         strcmp(pm.vault, rev->vault) != 0 || strcmp(pm.type, rev->type) != 0)
-      return tk_err_set(err, TK_EPARENT, "parent %s belongs to another record, vault or type",
-                        hex);
+      return tk_err_set(err, TK_EPARENT,
+                        "parent %s belongs to another record, vault or type", hex);
     if (pm.generation > maxgen) maxgen = pm.generation;
   }
   if (rev->generation != maxgen + 1)
@@ -60,8 +62,10 @@ static int check_columns(const tk_rev_meta_t *m, const tk_rev_t *rev, tk_err_t *
       m->size != rev->bytes.n)
     return tk_err_set(err, TK_EFORMAT, "indexed fields do not match the signed header");
   for (uint32_t i = 0; i < rev->nparents; i++)
-    if (memcmp(m->parents[i], rev->parents + (size_t)i * TK_REV_ID_LEN, TK_REV_ID_LEN) != 0)
-      return tk_err_set(err, TK_EFORMAT, "stored parent links do not match the signed header");
+    if (memcmp(m->parents[i], rev->parents + (size_t)i * TK_REV_ID_LEN, TK_REV_ID_LEN) !=
+        0)
+      return tk_err_set(err, TK_EFORMAT,
+                        "stored parent links do not match the signed header");
   return 0;
 }
 
@@ -104,20 +108,24 @@ static int count_record(void *ctx, const tk_record_info_t *r)
 }
 
 int tk_office_verify(tk_office_t *o,
-                     void (*cb)(void *ctx, const uint8_t id[TK_REV_ID_LEN], const char *msg),
+                     void (*cb)(void *ctx, const uint8_t id[TK_REV_ID_LEN],
+                                const char *msg),
                      void *ctx, tk_verify_counts_t *counts, tk_err_t *err)
 {
   verify_ctx_t v = {o, cb, ctx, counts, 0, NULL, TK_BUF_INIT};
   memset(counts, 0, sizeof *counts);
   v.key = tk_secure_alloc(TK_VAULT_KEY_LEN);
-  if (!v.key) return tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory for a key");
+  if (!v.key)
+    return tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory for a key");
   int rc = tk_store_changes(tk_office_store(o), 0, 0, verify_one, &v, err);
-  if (!rc) rc = tk_store_records(tk_office_store(o), NULL, NULL, 0, count_record, counts, err);
+  if (!rc)
+    rc = tk_store_records(tk_office_store(o), NULL, NULL, 0, count_record, counts, err);
   tk_secure_free(v.key);
   tk_buf_wipe(&v.plain);
   if (rc) return rc;
-  if (v.first_rc) return tk_err_set(err, v.first_rc, "%llu of %llu revisions failed verification",
-                                    (unsigned long long)counts->failed,
-                                    (unsigned long long)counts->revisions);
+  if (v.first_rc)
+    return tk_err_set(err, v.first_rc, "%llu of %llu revisions failed verification",
+                      (unsigned long long)counts->failed,
+                      (unsigned long long)counts->revisions);
   return 0;
 }

@@ -20,29 +20,29 @@
  */
 enum {
   TK_OK = 0,
-  TK_ENOMEM = -1,    /* out of memory */
-  TK_EINVAL = -2,    /* bad argument or malformed input */
-  TK_EIO = -3,       /* file or socket I/O failed */
-  TK_EFORMAT = -4,   /* bytes do not parse as the expected format */
-  TK_ELIMIT = -5,    /* a size, count or depth limit was exceeded */
-  TK_EHASH = -6,     /* content does not match its hash */
-  TK_ESIG = -7,      /* signature does not verify */
-  TK_ETAG = -8,      /* AEAD authentication tag does not verify */
-  TK_EPASS = -9,     /* wrong passphrase */
-  TK_ENOTFOUND = -10,/* no such record, revision, vault, device or file */
-  TK_EEXIST = -11,   /* already exists */
-  TK_EAMBIG = -12,   /* an id prefix matches more than one thing */
-  TK_EPARENT = -13,  /* a parent revision is missing or inconsistent */
-  TK_ENOKEY = -14,   /* this device holds no key for the vault */
-  TK_ESTORE = -15,   /* the database failed */
-  TK_EBUSY = -16,    /* the store is locked by another process */
-  TK_EVERSION = -17, /* store or file written by a newer tunduk */
-  TK_EACCESS = -18,  /* not allowed */
-  TK_EPROTO = -19,   /* peer broke the protocol */
-  TK_ETIMEDOUT = -20,/* a timeout expired */
-  TK_ECLOSED = -21,  /* connection closed */
-  TK_EPLUGIN = -22,  /* a plugin failed or refused */
-  TK_ECRYPTO = -23,  /* a crypto library call failed unexpectedly */
+  TK_ENOMEM = -1,     /* out of memory */
+  TK_EINVAL = -2,     /* bad argument or malformed input */
+  TK_EIO = -3,        /* file or socket I/O failed */
+  TK_EFORMAT = -4,    /* bytes do not parse as the expected format */
+  TK_ELIMIT = -5,     /* a size, count or depth limit was exceeded */
+  TK_EHASH = -6,      /* content does not match its hash */
+  TK_ESIG = -7,       /* signature does not verify */
+  TK_ETAG = -8,       /* AEAD authentication tag does not verify */
+  TK_EPASS = -9,      /* wrong passphrase */
+  TK_ENOTFOUND = -10, /* no such record, revision, vault, device or file */
+  TK_EEXIST = -11,    /* already exists */
+  TK_EAMBIG = -12,    /* an id prefix matches more than one thing */
+  TK_EPARENT = -13,   /* a parent revision is missing or inconsistent */
+  TK_ENOKEY = -14,    /* this device holds no key for the vault */
+  TK_ESTORE = -15,    /* the database failed */
+  TK_EBUSY = -16,     /* the store is locked by another process */
+  TK_EVERSION = -17,  /* store or file written by a newer tunduk */
+  TK_EACCESS = -18,   /* not allowed */
+  TK_EPROTO = -19,    /* peer broke the protocol */
+  TK_ETIMEDOUT = -20, /* a timeout expired */
+  TK_ECLOSED = -21,   /* connection closed */
+  TK_EPLUGIN = -22,   /* a plugin failed or refused */
+  TK_ECRYPTO = -23,   /* a crypto library call failed unexpectedly */
   TK_ERR_MIN = -23
 };
 
@@ -81,7 +81,10 @@ typedef struct tk_buf {
   size_t cap;
 } tk_buf_t;
 
-#define TK_BUF_INIT {NULL, 0, 0}
+#define TK_BUF_INIT                                                                      \
+  {                                                                                      \
+    NULL, 0, 0                                                                           \
+  }
 
 int tk_buf_reserve(tk_buf_t *b, size_t extra);
 int tk_buf_append(tk_buf_t *b, const void *data, size_t n);
@@ -91,7 +94,8 @@ int tk_buf_append_u32be(tk_buf_t *b, uint32_t v);
 int tk_buf_append_u64be(tk_buf_t *b, uint64_t v);
 /* Appends a NUL-terminated formatted string (the NUL is not counted in n but
  * is present after p[n-1]). */
-int tk_buf_printf(tk_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int tk_buf_printf(tk_buf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Zeroes (sodium_memzero) and frees; b is left empty and reusable. */
 void tk_buf_wipe(tk_buf_t *b);
 void tk_buf_free(tk_buf_t *b);
@@ -137,21 +141,22 @@ void tk_log_write(int level, const char *subsys, const char *fmt, ...)
 int tk_log_level_parse(const char *s);
 
 /* ---- limits on what comes from outside ------------------------------------ */
-#define TK_MAX_BODY_JSON (1u << 20)     /* a record body, as JSON text */
-#define TK_MAX_REVISION (2u << 20)      /* one encoded revision */
-#define TK_MAX_PARENTS 64               /* parents of one revision */
-#define TK_MAX_TYPE_LEN 32              /* content type name */
-#define TK_MAX_VAULT_LEN 64             /* vault name */
-#define TK_MAX_ATTACH_REFS 4096         /* attachment refs in one revision */
-#define TK_MAX_JSON_DEPTH 64            /* nesting of a record body */
-#define TK_MAX_KEYFILE (64u << 10)      /* a device key file */
-#define TK_MAX_PASSPHRASE 1024          /* bytes of a passphrase */
+#define TK_MAX_BODY_JSON (1u << 20) /* a record body, as JSON text */
+#define TK_MAX_REVISION (2u << 20)  /* one encoded revision */
+#define TK_MAX_PARENTS 64           /* parents of one revision */
+#define TK_MAX_TYPE_LEN 32          /* content type name */
+#define TK_MAX_VAULT_LEN 64         /* vault name */
+#define TK_MAX_ATTACH_REFS 4096     /* attachment refs in one revision */
+#define TK_MAX_JSON_DEPTH 64        /* nesting of a record body */
+#define TK_MAX_KEYFILE (64u << 10)  /* a device key file */
+#define TK_MAX_PASSPHRASE 1024      /* bytes of a passphrase */
 
 /* Simple assertion that stays in release builds for cheap invariants. */
 #define TK_ASSERT(x)                                                                     \
   do {                                                                                   \
     if (!(x)) tk__assert_fail(#x, __FILE__, __LINE__);                                   \
   } while (0)
-void tk__assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
+void tk__assert_fail(const char *expr, const char *file, int line)
+    __attribute__((noreturn));
 
 #endif

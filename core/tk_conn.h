@@ -87,7 +87,7 @@ void tk_conn_resume(tk_conn_t *c);
 void *tk_conn_data(const tk_conn_t *c);
 void tk_conn_set_data(tk_conn_t *c, void *data);
 size_t tk_conn_write_queue(const tk_conn_t *c); /* bytes not yet written */
-const char *tk_conn_error(const tk_conn_t *c);   /* message of the close reason */
+const char *tk_conn_error(const tk_conn_t *c);  /* message of the close reason */
 /* "ip:port" of the peer, for logs at debug level. */
 const char *tk_conn_peer_addr(const tk_conn_t *c);
 /* Bytes read and written on the socket (TLS included), for statistics. */

@@ -11,16 +11,16 @@
 
 #include "tk_common.h"
 
-#define TK_HASH_LEN 32        /* SHA-256 */
-#define TK_DEVICE_ID_LEN 32   /* SHA-256 of the Ed25519 public key */
-#define TK_SIGN_PK_LEN 32     /* Ed25519 public key */
-#define TK_SIGN_SK_LEN 64     /* Ed25519 secret key (libsodium layout) */
-#define TK_SIG_LEN 64         /* Ed25519 signature */
-#define TK_KX_PK_LEN 32       /* X25519 public key */
-#define TK_KX_SK_LEN 32       /* X25519 secret key */
-#define TK_VAULT_KEY_LEN 32   /* vault key */
-#define TK_KEY_ID_LEN 8       /* short fingerprint naming a vault key */
-#define TK_SEALED_KEY_LEN 80  /* vault key sealed to an X25519 key (32 + 48) */
+#define TK_HASH_LEN 32       /* SHA-256 */
+#define TK_DEVICE_ID_LEN 32  /* SHA-256 of the Ed25519 public key */
+#define TK_SIGN_PK_LEN 32    /* Ed25519 public key */
+#define TK_SIGN_SK_LEN 64    /* Ed25519 secret key (libsodium layout) */
+#define TK_SIG_LEN 64        /* Ed25519 signature */
+#define TK_KX_PK_LEN 32      /* X25519 public key */
+#define TK_KX_SK_LEN 32      /* X25519 secret key */
+#define TK_VAULT_KEY_LEN 32  /* vault key */
+#define TK_KEY_ID_LEN 8      /* short fingerprint naming a vault key */
+#define TK_SEALED_KEY_LEN 80 /* vault key sealed to an X25519 key (32 + 48) */
 /* Device ids print as 52 base32 characters in 13 groups of 4 joined by '-'. */
 #define TK_DEVICE_ID_STRLEN 65 /* 52 + 12 dashes + NUL */
 
@@ -39,8 +39,10 @@ void tk_sha256(uint8_t out[TK_HASH_LEN], const void *in, size_t n);
 int tk_ct_equal(const void *a, const void *b, size_t n);
 
 /* Device ids. */
-void tk_device_id_from_pk(uint8_t id[TK_DEVICE_ID_LEN], const uint8_t sign_pk[TK_SIGN_PK_LEN]);
-void tk_device_id_format(char out[TK_DEVICE_ID_STRLEN], const uint8_t id[TK_DEVICE_ID_LEN]);
+void tk_device_id_from_pk(uint8_t id[TK_DEVICE_ID_LEN],
+                          const uint8_t sign_pk[TK_SIGN_PK_LEN]);
+void tk_device_id_format(char out[TK_DEVICE_ID_STRLEN],
+                         const uint8_t id[TK_DEVICE_ID_LEN]);
 /* Accepts the printed form with or without dashes, in either case.
  * TK_EINVAL if it is not a whole device id. */
 int tk_device_id_parse(uint8_t id[TK_DEVICE_ID_LEN], const char *s);
@@ -53,8 +55,10 @@ void tk_vault_key_id(uint8_t id[TK_KEY_ID_LEN], const uint8_t key[TK_VAULT_KEY_L
 int tk_vault_key_seal(uint8_t out[TK_SEALED_KEY_LEN], const uint8_t key[TK_VAULT_KEY_LEN],
                       const uint8_t kx_pk[TK_KX_PK_LEN]);
 /* TK_ETAG if the sealed box does not open with this key pair. */
-int tk_vault_key_open(uint8_t key[TK_VAULT_KEY_LEN], const uint8_t sealed[TK_SEALED_KEY_LEN],
-                      const uint8_t kx_pk[TK_KX_PK_LEN], const uint8_t kx_sk[TK_KX_SK_LEN]);
+int tk_vault_key_open(uint8_t key[TK_VAULT_KEY_LEN],
+                      const uint8_t sealed[TK_SEALED_KEY_LEN],
+                      const uint8_t kx_pk[TK_KX_PK_LEN],
+                      const uint8_t kx_sk[TK_KX_SK_LEN]);
 
 /* Secure memory for keys: locked (best effort), guarded, zeroed on free.
  * tk_secure_alloc returns NULL on failure; tk_secure_free(NULL) is a no-op. */

@@ -65,8 +65,8 @@ int tk_identity_save(const tk_identity_t *id, const char *path, const char *pass
  * passphrase. TK_ENOTFOUND if path does
  * not exist, TK_ELIMIT if it is larger than TK_MAX_KEYFILE, TK_EVERSION if a
  * newer tunduk wrote it. On failure *out is NULL. Caller frees *out. */
-int tk_identity_load(tk_identity_t **out, const char *path, const char *pass, size_t passlen,
-                     tk_err_t *err);
+int tk_identity_load(tk_identity_t **out, const char *path, const char *pass,
+                     size_t passlen, tk_err_t *err);
 
 void tk_identity_free(tk_identity_t *id);
 

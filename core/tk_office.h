@@ -43,7 +43,8 @@ const char *tk_office_home(const tk_office_t *o);
 
 /* Checks a vault or type name: 1..max bytes of [a-z0-9_-], and '.' for
  * vaults. kind ("vault", "type") names it in the message. */
-int tk_name_check(const char *kind, const char *s, size_t max, int allow_dot, tk_err_t *err);
+int tk_name_check(const char *kind, const char *s, size_t max, int allow_dot,
+                  tk_err_t *err);
 
 /* Creates a vault with a fresh random key sealed to this device. */
 int tk_office_vault_create(tk_office_t *o, const char *name, tk_err_t *err);
@@ -78,8 +79,9 @@ int tk_office_read(tk_office_t *o, const uint8_t rev_id[TK_REV_ID_LEN], json_t *
 typedef struct tk_verify_counts {
   uint64_t revisions, ok, failed, no_key, records;
 } tk_verify_counts_t;
-int tk_office_verify(tk_office_t *o, void (*cb)(void *ctx, const uint8_t id[TK_REV_ID_LEN],
-                                                const char *msg),
+int tk_office_verify(tk_office_t *o,
+                     void (*cb)(void *ctx, const uint8_t id[TK_REV_ID_LEN],
+                                const char *msg),
                      void *ctx, tk_verify_counts_t *counts, tk_err_t *err);
 
 #endif

@@ -48,25 +48,25 @@
 
 /* A parsed revision: a view into the encoded bytes, valid while they live. */
 typedef struct tk_rev {
-  tk_slice_t bytes;                    /* the whole encoding */
-  uint8_t id[TK_REV_ID_LEN];           /* SHA-256(bytes) */
+  tk_slice_t bytes;          /* the whole encoding */
+  uint8_t id[TK_REV_ID_LEN]; /* SHA-256(bytes) */
   uint8_t record_id[TK_RECORD_ID_LEN];
-  const uint8_t *author_pk;            /* 32 bytes */
-  uint8_t author[TK_DEVICE_ID_LEN];    /* device id of the author */
+  const uint8_t *author_pk;         /* 32 bytes */
+  uint8_t author[TK_DEVICE_ID_LEN]; /* device id of the author */
   uint64_t hlc;
   uint32_t generation;
   char type[TK_MAX_TYPE_LEN + 1];
   char vault[TK_MAX_VAULT_LEN + 1];
   uint8_t key_id[TK_KEY_ID_LEN];
-  const uint8_t *salt;                 /* TK_REV_SALT_LEN bytes */
-  const uint8_t *nonce;                /* TK_REV_NONCE_LEN bytes */
+  const uint8_t *salt;  /* TK_REV_SALT_LEN bytes */
+  const uint8_t *nonce; /* TK_REV_NONCE_LEN bytes */
   uint32_t nparents;
-  const uint8_t *parents;              /* nparents x 32 bytes, ascending */
+  const uint8_t *parents; /* nparents x 32 bytes, ascending */
   uint32_t nattach;
-  const uint8_t *attach;               /* nattach x 32 bytes */
-  tk_slice_t header;                   /* associated data */
+  const uint8_t *attach; /* nattach x 32 bytes */
+  tk_slice_t header;     /* associated data */
   tk_slice_t ciphertext;
-  const uint8_t *sig;                  /* 64 bytes */
+  const uint8_t *sig; /* 64 bytes */
 } tk_rev_t;
 
 /* What the author supplies to make a revision. parents need not be sorted
@@ -89,7 +89,8 @@ typedef struct tk_rev_draft {
  * a bad name, a repeated parent, or a generation that does not fit the
  * parents (1 without parents, >= 2 with); TK_ELIMIT for a count or size over
  * its limit. On failure out is left as it was. */
-int tk_rev_seal(tk_buf_t *out, const tk_rev_draft_t *d, const uint8_t vault_key[TK_VAULT_KEY_LEN],
+int tk_rev_seal(tk_buf_t *out, const tk_rev_draft_t *d,
+                const uint8_t vault_key[TK_VAULT_KEY_LEN],
                 const uint8_t sign_sk[TK_SIGN_SK_LEN], tk_err_t *err);
 
 /* Parses bytes into rev: structure and every limit, and computes the id.
@@ -102,15 +103,16 @@ int tk_rev_parse(tk_rev_t *rev, tk_slice_t bytes, tk_err_t *err);
 int tk_rev_verify_sig(const tk_rev_t *rev, tk_err_t *err);
 
 /* Checks that the revision's id equals expect (TK_EHASH), in constant time. */
-int tk_rev_check_id(const tk_rev_t *rev, const uint8_t expect[TK_REV_ID_LEN], tk_err_t *err);
+int tk_rev_check_id(const tk_rev_t *rev, const uint8_t expect[TK_REV_ID_LEN],
+                    tk_err_t *err);
 
 /* Decrypts and decompresses the body into plain (appended; the caller wipes
  * it with tk_buf_wipe). TK_ETAG if the tag fails, TK_EFORMAT/TK_ELIMIT if
  * the plaintext is malformed or too large. Needs the vault key named by
  * rev->key_id (not checked here: a wrong key fails the tag). On failure
  * plain keeps its old length and nothing decrypted is left in it. */
-int tk_rev_open(const tk_rev_t *rev, const uint8_t vault_key[TK_VAULT_KEY_LEN], tk_buf_t *plain,
-                tk_err_t *err);
+int tk_rev_open(const tk_rev_t *rev, const uint8_t vault_key[TK_VAULT_KEY_LEN],
+                tk_buf_t *plain, tk_err_t *err);
 
 /* Winner order of DESIGN.md: > 0 if a wins over b (higher generation, then
  * higher revision id), < 0 if b wins, 0 if the same revision. */

@@ -53,7 +53,8 @@ void tk_store_rollback(tk_store_t *s);
  * a message naming the missing or inconsistent parent), updates heads, and
  * gives it the next seq. If the revision is already stored: returns
  * TK_EEXIST and changes nothing. seq_out (may be NULL) gets the seq. */
-int tk_store_put_rev(tk_store_t *s, const tk_rev_t *rev, uint64_t *seq_out, tk_err_t *err);
+int tk_store_put_rev(tk_store_t *s, const tk_rev_t *rev, uint64_t *seq_out,
+                     tk_err_t *err);
 
 /* 1 if stored, 0 if not, negative on error. */
 int tk_store_has_rev(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN]);
@@ -70,7 +71,7 @@ typedef struct tk_rev_meta {
   uint8_t author[TK_DEVICE_ID_LEN];
   uint64_t hlc;
   uint32_t generation;
-  uint32_t size;       /* bytes of the encoding */
+  uint32_t size; /* bytes of the encoding */
   char type[TK_MAX_TYPE_LEN + 1];
   char vault[TK_MAX_VAULT_LEN + 1];
   uint32_t nparents;
@@ -106,19 +107,19 @@ typedef int (*tk_rev_bytes_cb)(void *ctx, const tk_rev_meta_t *meta, tk_slice_t 
 
 /* Records, newest first by winner hlc; type, vault may be NULL (no filter).
  * conflicts_only: only records with more than one head. */
-int tk_store_records(tk_store_t *s, const char *type, const char *vault, int conflicts_only,
-                     tk_record_cb cb, void *ctx, tk_err_t *err);
+int tk_store_records(tk_store_t *s, const char *type, const char *vault,
+                     int conflicts_only, tk_record_cb cb, void *ctx, tk_err_t *err);
 int tk_store_record_info(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN],
                          tk_record_info_t *out, tk_err_t *err);
 
 /* Every revision of a record in seq order. */
-int tk_store_history(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN], tk_rev_cb cb,
-                     void *ctx, tk_err_t *err);
+int tk_store_history(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN],
+                     tk_rev_cb cb, void *ctx, tk_err_t *err);
 
 /* The changes feed: revisions with seq > since, ascending, at most limit
  * (0 = no limit), with their bytes. */
-int tk_store_changes(tk_store_t *s, uint64_t since, size_t limit, tk_rev_bytes_cb cb, void *ctx,
-                     tk_err_t *err);
+int tk_store_changes(tk_store_t *s, uint64_t since, size_t limit, tk_rev_bytes_cb cb,
+                     void *ctx, tk_err_t *err);
 /* Highest seq in the store (0 when empty). */
 int tk_store_last_seq(tk_store_t *s, uint64_t *seq, tk_err_t *err);
 
@@ -144,19 +145,22 @@ typedef struct tk_vault_info {
 } tk_vault_info_t;
 
 /* TK_EEXIST if a vault of that name exists. */
-int tk_store_vault_add(tk_store_t *s, const char *name, const uint8_t key_id[TK_KEY_ID_LEN],
+int tk_store_vault_add(tk_store_t *s, const char *name,
+                       const uint8_t key_id[TK_KEY_ID_LEN], tk_err_t *err);
+int tk_store_vault_get(tk_store_t *s, const char *name, tk_vault_info_t *out,
                        tk_err_t *err);
-int tk_store_vault_get(tk_store_t *s, const char *name, tk_vault_info_t *out, tk_err_t *err);
-int tk_store_vaults(tk_store_t *s, int (*cb)(void *ctx, const tk_vault_info_t *v), void *ctx,
-                    tk_err_t *err);
+int tk_store_vaults(tk_store_t *s, int (*cb)(void *ctx, const tk_vault_info_t *v),
+                    void *ctx, tk_err_t *err);
 
 /* A vault key sealed to a device's X25519 key. Replacing an existing
  * (vault, key_id, device) entry is a no-op returning 0. */
-int tk_store_wrapped_key_put(tk_store_t *s, const char *vault, const uint8_t key_id[TK_KEY_ID_LEN],
+int tk_store_wrapped_key_put(tk_store_t *s, const char *vault,
+                             const uint8_t key_id[TK_KEY_ID_LEN],
                              const uint8_t device[TK_DEVICE_ID_LEN],
                              const uint8_t sealed[TK_SEALED_KEY_LEN], tk_err_t *err);
 /* TK_ENOKEY if this device has no key with that id for the vault. */
-int tk_store_wrapped_key_get(tk_store_t *s, const char *vault, const uint8_t key_id[TK_KEY_ID_LEN],
+int tk_store_wrapped_key_get(tk_store_t *s, const char *vault,
+                             const uint8_t key_id[TK_KEY_ID_LEN],
                              const uint8_t device[TK_DEVICE_ID_LEN],
                              uint8_t sealed[TK_SEALED_KEY_LEN], tk_err_t *err);
 
@@ -173,8 +177,8 @@ typedef struct tk_device_info {
 /* Adds or updates a device. TK_EINVAL if d->id is not the device id of
  * d->sign_pk. Revocation is sticky: a later put cannot clear it. */
 int tk_store_device_put(tk_store_t *s, const tk_device_info_t *d, tk_err_t *err);
-int tk_store_device_get(tk_store_t *s, const uint8_t id[TK_DEVICE_ID_LEN], tk_device_info_t *out,
-                        tk_err_t *err);
+int tk_store_device_get(tk_store_t *s, const uint8_t id[TK_DEVICE_ID_LEN],
+                        tk_device_info_t *out, tk_err_t *err);
 
 /* ---- clock and settings ----------------------------------------------- */
 
@@ -185,7 +189,8 @@ int tk_store_hlc_next(tk_store_t *s, uint64_t *out, tk_err_t *err);
 
 /* Small key/value settings (text). get: TK_ENOTFOUND if unset; out is
  * NUL-terminated and truncated to outlen. */
-int tk_store_meta_get(tk_store_t *s, const char *key, char *out, size_t outlen, tk_err_t *err);
+int tk_store_meta_get(tk_store_t *s, const char *key, char *out, size_t outlen,
+                      tk_err_t *err);
 int tk_store_meta_set(tk_store_t *s, const char *key, const char *value, tk_err_t *err);
 
 #endif

@@ -48,19 +48,24 @@ int tk_token_parse(tk_token_t *t, const char *text, tk_err_t *err)
   size_t binlen = 0;
   const char *end;
   int rc = 0;
-  while (isspace((unsigned char)*text)) text++;
+  while (isspace((unsigned char)*text))
+    text++;
   size_t n = strnlen(text, TK_TOKEN_MAX_TEXT + 1);
-  while (n > 0 && isspace((unsigned char)text[n - 1])) n--;
+  while (n > 0 && isspace((unsigned char)text[n - 1]))
+    n--;
   if (n > TK_TOKEN_MAX_TEXT)
     return tk_err_set(err, TK_EFORMAT, "enrollment token is longer than %d characters",
                       TK_TOKEN_MAX_TEXT);
   if (n < strlen(TOKEN_PREFIX) || memcmp(text, TOKEN_PREFIX, strlen(TOKEN_PREFIX)) != 0)
-    return tk_err_set(err, TK_EFORMAT, "not an enrollment token (it should start with '%s')",
+    return tk_err_set(err, TK_EFORMAT,
+                      "not an enrollment token (it should start with '%s')",
                       TOKEN_PREFIX);
-  if (sodium_base642bin(bin, sizeof bin, text + strlen(TOKEN_PREFIX), n - strlen(TOKEN_PREFIX),
-                        NULL, &binlen, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+  if (sodium_base642bin(bin, sizeof bin, text + strlen(TOKEN_PREFIX),
+                        n - strlen(TOKEN_PREFIX), NULL, &binlen, &end,
+                        sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
       end != text + n)
-    return tk_err_set(err, TK_EFORMAT, "enrollment token is damaged (bad base64 at character %zu)",
+    return tk_err_set(err, TK_EFORMAT,
+                      "enrollment token is damaged (bad base64 at character %zu)",
                       (size_t)(end ? end - text + 1 : 0));
   tk_reader_t r;
   tk_reader_init(&r, TK_SLICE(bin, binlen));
@@ -78,6 +83,7 @@ int tk_token_parse(tk_token_t *t, const char *text, tk_err_t *err)
     rc = tk_err_set(err, TK_EFORMAT, "enrollment token is truncated or damaged");
     goto done;
   }
+  memset(t, 0, sizeof *t);
   memcpy(t->hub_id, hub.p, hub.n);
   memcpy(t->token_id, tid.p, tid.n);
   memcpy(t->secret, sec.p, sec.n);

@@ -31,7 +31,8 @@ int cmd_new(cli_t *c)
       tk_err_set(&c->err, rc, "no vault '%s' (see 'tunduk vault list')", c->vault);
   }
   if (!rc && tk_body_is_tombstone(body))
-    rc = tk_err_set(&c->err, TK_EINVAL, "a new record cannot be a tombstone (\"_deleted\")");
+    rc = tk_err_set(&c->err, TK_EINVAL,
+                    "a new record cannot be a tombstone (\"_deleted\")");
   if (!rc) rc = cli_open(c, 1);
   if (!rc) rc = tk_office_new(c->office, type, c->vault, body, rec, NULL, &c->err);
   json_decref(body);
@@ -58,15 +59,17 @@ static int write_revision(cli_t *c, const char *id, json_t *body, int deleting)
   if (!rc) rc = cli_open(c, 1);
   if (!rc) rc = read_winner(c, rec, &cur, &ri);
   if (!rc && deleting && tk_body_is_tombstone(cur))
-    rc = tk_err_set(&c->err, TK_EINVAL, "record %s is already deleted", id);
+    rc = tk_err_set(&c->err, TK_EEXIST, "record %s is already deleted", id);
   if (!rc && !deleting && tk_body_is_tombstone(body))
     rc = tk_err_set(&c->err, TK_EINVAL, "use 'tunduk delete' to delete a record");
   if (!rc) rc = tk_office_update(c->office, rec, body, TK_PARENTS_WINNER, rev, &c->err);
   json_decref(cur);
   if (rc) return cli_fail(c, rc);
   if (ri.nheads > 1)
-    fprintf(stderr, "tunduk: note: the record had %u conflicting heads; this revision follows "
-                    "the winner and the others remain\n", ri.nheads);
+    fprintf(stderr,
+            "tunduk: note: the record had %u conflicting heads; this revision follows "
+            "the winner and the others remain\n",
+            ri.nheads);
   print_id(rev, sizeof rev);
   return EXIT_OK;
 }
@@ -113,10 +116,10 @@ static json_t *meta_json(const tk_rev_meta_t *m)
     json_array_append_new(parents, hex_json(m->parents[i], TK_REV_ID_LEN));
   return json_pack("{s:o,s:o,s:s,s:s,s:o,s:s,s:I,s:I,s:I,s:o}", "revision",
                    hex_json(m->id, TK_REV_ID_LEN), "record",
-                   hex_json(m->record_id, TK_RECORD_ID_LEN), "type", m->type, "vault", m->vault,
-                   "author", device_json(m->author), "time", t, "hlc", (json_int_t)m->hlc,
-                   "generation", (json_int_t)m->generation, "seq", (json_int_t)m->seq,
-                   "parents", parents);
+                   hex_json(m->record_id, TK_RECORD_ID_LEN), "type", m->type, "vault",
+                   m->vault, "author", device_json(m->author), "time", t, "hlc",
+                   (json_int_t)m->hlc, "generation", (json_int_t)m->generation, "seq",
+                   (json_int_t)m->seq, "parents", parents);
 }
 
 int cmd_show(cli_t *c)
@@ -132,7 +135,8 @@ int cmd_show(cli_t *c)
   if (!rc) rc = tk_store_record_info(tk_office_store(c->office), rec, &ri, &c->err);
   if (!rc) memcpy(rev, ri.winner, sizeof rev);
   if (!rc && c->rev) {
-    rc = tk_store_resolve_prefix(tk_office_store(c->office), TK_ID_REVISION, c->rev, rev, &c->err);
+    rc = tk_store_resolve_prefix(tk_office_store(c->office), TK_ID_REVISION, c->rev, rev,
+                                 &c->err);
     if (rc == TK_ENOTFOUND) tk_err_set(&c->err, rc, "no revision '%s'", c->rev);
     if (!rc && tk_store_rev_meta(tk_office_store(c->office), rev, &meta, &c->err) == 0 &&
         memcmp(meta.record_id, rec, sizeof rec) != 0)
@@ -140,7 +144,8 @@ int cmd_show(cli_t *c)
                       c->rev, c->args[0]);
   }
   if (!rc) {
-    rc = tk_store_heads(tk_office_store(c->office), rec, heads, TK_MAX_PARENTS, &nheads, &c->err);
+    rc = tk_store_heads(tk_office_store(c->office), rec, heads, TK_MAX_PARENTS, &nheads,
+                        &c->err);
     if (rc > 0) rc = 0;
   }
   if (!rc) rc = cli_open(c, 1);
@@ -148,7 +153,8 @@ int cmd_show(cli_t *c)
   if (rc) return cli_fail(c, rc);
   if (c->json) {
     json_t *j = meta_json(&meta), *hj = json_array();
-    for (size_t i = 0; i < nheads; i++) json_array_append_new(hj, hex_json(heads[i], TK_REV_ID_LEN));
+    for (size_t i = 0; i < nheads; i++)
+      json_array_append_new(hj, hex_json(heads[i], TK_REV_ID_LEN));
     json_object_set_new(j, "heads", hj);
     json_object_set_new(j, "deleted", json_boolean(tk_body_is_tombstone(body)));
     json_object_set(j, "body", body);
@@ -156,10 +162,12 @@ int cmd_show(cli_t *c)
     json_decref(j);
   } else {
     cli_print_json(body);
-    if (tk_body_is_tombstone(body)) fprintf(stderr, "tunduk: note: this record is deleted\n");
+    if (tk_body_is_tombstone(body))
+      fprintf(stderr, "tunduk: note: this record is deleted\n");
   }
   if (nheads > 1 && !c->rev)
-    fprintf(stderr, "tunduk: note: record has %zu conflicting heads; showing the winner\n",
+    fprintf(stderr,
+            "tunduk: note: record has %zu conflicting heads; showing the winner\n",
             nheads);
   json_decref(body);
   return EXIT_OK;
@@ -190,8 +198,8 @@ int cmd_list(cli_t *c)
   json_t *arr = c->json ? json_array() : NULL;
   int rc = cli_open(c, 1);
   if (!rc)
-    rc = tk_store_records(tk_office_store(c->office), c->type, c->vault, 0, collect_record, &l,
-                          &c->err);
+    rc = tk_store_records(tk_office_store(c->office), c->type, c->vault, 0,
+                          collect_record, &l, &c->err);
   for (size_t i = 0; !rc && i < l.n; i++) {
     const tk_record_info_t *r = &l.v[i];
     json_t *body = NULL;
@@ -215,12 +223,12 @@ int cmd_list(cli_t *c)
     cli_time(t, r->winner_hlc);
     if (arr) {
       json_array_append_new(
-          arr, json_pack("{s:s,s:s,s:s,s:s,s:I,s:b,s:b,s:s}", "id", id, "type", r->type, "vault",
-                         r->vault, "time", t, "heads", (json_int_t)r->nheads, "deleted", deleted,
-                         "readable", readable, "summary", summary));
+          arr, json_pack("{s:s,s:s,s:s,s:s,s:I,s:b,s:b,s:s}", "id", id, "type", r->type,
+                         "vault", r->vault, "time", t, "heads", (json_int_t)r->nheads,
+                         "deleted", deleted, "readable", readable, "summary", summary));
     } else {
-      printf("%s  %-10s %s  %s%s%s\n", id, r->type, t, deleted ? "(deleted) " : "", summary,
-             r->nheads > 1 ? "  [conflict]" : "");
+      printf("%s  %-10s %s  %s%s%s\n", id, r->type, t, deleted ? "(deleted) " : "",
+             summary, r->nheads > 1 ? "  [conflict]" : "");
     }
   }
   if (!rc && arr) cli_print_json(arr);
@@ -246,7 +254,8 @@ static int print_revision(void *ctx, const tk_rev_meta_t *m)
   tk_hex_encode(rev, m->id, TK_REV_ID_LEN);
   cli_time(t, m->hlc);
   cli_device_short(dev, m->author);
-  int known = tk_store_device_get(tk_office_store(h->c->office), m->author, &d, NULL) == 0;
+  int known =
+      tk_store_device_get(tk_office_store(h->c->office), m->author, &d, NULL) == 0;
   printf("%.16s  gen %-3u %s  by %s%s%s%s  parents", rev, m->generation, t, dev,
          known ? " (" : "", known ? d.name : "", known ? ")" : "");
   if (!m->nparents) printf(" -");
@@ -265,7 +274,8 @@ int cmd_history(cli_t *c)
   history_ctx_t h = {c, c->json ? json_array() : NULL};
   int rc = cli_open(c, 0);
   if (!rc) rc = cli_record_id(c, c->args[0], rec);
-  if (!rc) rc = tk_store_history(tk_office_store(c->office), rec, print_revision, &h, &c->err);
+  if (!rc)
+    rc = tk_store_history(tk_office_store(c->office), rec, print_revision, &h, &c->err);
   if (!rc && h.arr) cli_print_json(h.arr);
   json_decref(h.arr);
   return rc ? cli_fail(c, rc) : EXIT_OK;

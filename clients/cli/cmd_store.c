@@ -27,8 +27,8 @@ int cmd_init(cli_t *c)
     if (gethostname(host, sizeof host - 1) == 0) {
       host[sizeof host - 1] = '\0';
       for (char *p = host; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '-' || *p == '_' || *p == '.'))
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
           *p = '-';
     }
     name = host[0] ? host : "office";
@@ -43,7 +43,8 @@ int cmd_init(cli_t *c)
   if (rc) return cli_fail(c, rc);
   char id[TK_DEVICE_ID_STRLEN];
   tk_device_id_format(id, tk_office_identity(c->office)->id);
-  printf("initialised %s\ndevice %s (%s)\n", c->home, id, tk_office_identity(c->office)->name);
+  printf("initialised %s\ndevice %s (%s)\n", c->home, id,
+         tk_office_identity(c->office)->name);
   return EXIT_OK;
 }
 
@@ -55,7 +56,8 @@ int cmd_whoami(cli_t *c)
   char s[TK_DEVICE_ID_STRLEN];
   tk_device_id_format(s, id->id);
   if (c->json) {
-    json_t *j = json_pack("{s:s,s:s,s:s}", "device", s, "name", id->name, "home", c->home);
+    json_t *j =
+        json_pack("{s:s,s:s,s:s}", "device", s, "name", id->name, "home", c->home);
     cli_print_json(j);
     json_decref(j);
   } else {
@@ -75,12 +77,13 @@ static int print_vault(void *ctx, const tk_vault_info_t *v)
   char kid[2 * TK_KEY_ID_LEN + 1];
   uint8_t sealed[TK_SEALED_KEY_LEN];
   tk_hex_encode(kid, v->key_id, TK_KEY_ID_LEN);
-  int has_key = tk_store_wrapped_key_get(tk_office_store(l->c->office), v->name, v->key_id,
-                                         tk_office_identity(l->c->office)->id, sealed, NULL) == 0;
+  int has_key =
+      tk_store_wrapped_key_get(tk_office_store(l->c->office), v->name, v->key_id,
+                               tk_office_identity(l->c->office)->id, sealed, NULL) == 0;
   if (l->arr)
-    json_array_append_new(l->arr, json_pack("{s:s,s:s,s:I,s:b}", "name", v->name, "key_id", kid,
-                                            "created", (json_int_t)v->created, "have_key",
-                                            has_key));
+    json_array_append_new(l->arr, json_pack("{s:s,s:s,s:I,s:b}", "name", v->name,
+                                            "key_id", kid, "created",
+                                            (json_int_t)v->created, "have_key", has_key));
   else
     printf("%-24s key %s%s\n", v->name, kid, has_key ? "" : "  (no key on this device)");
   return 0;

@@ -19,19 +19,22 @@ static const char usage_text[] =
     "  whoami [--json]                 print this device's id\n"
     "  vault create NAME               make a vault (a set of records with one key)\n"
     "  vault list [--json]             list vaults\n"
-    "  verify                          re-check every revision's hash, signature, tag and parents\n"
+    "  verify                          re-check every revision's hash, signature, tag "
+    "and parents\n"
     "\n"
     "Records:\n"
     "  new TYPE --vault V [FILE|-]     new record from a JSON object; prints its id\n"
     "  edit ID [FILE|-]                new revision of a record\n"
-    "  delete ID                       delete a record (a tombstone revision; history kept)\n"
+    "  delete ID                       delete a record (a tombstone revision; history "
+    "kept)\n"
     "  show ID [--rev R] [--json]      print a record (decrypted)\n"
     "  list [--type T] [--vault V] [--all] [--json]\n"
     "                                  list records (--all: deleted ones too)\n"
     "  history ID [--json]             list a record's revisions\n"
     "\n"
     "The store is --home DIR, else $TUNDUK_HOME, else ~/.local/share/tunduk.\n"
-    "The passphrase comes from --passphrase-file, else $TUNDUK_PASSPHRASE, else a prompt.\n";
+    "The passphrase comes from --passphrase-file, else $TUNDUK_PASSPHRASE, else a "
+    "prompt.\n";
 
 typedef struct command {
   const char *name;
@@ -88,7 +91,8 @@ int cli_read_body(cli_t *c, const char *path, json_t **out)
   FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
   tk_buf_t b = TK_BUF_INIT;
   int rc = 0;
-  if (!f) return tk_err_set(&c->err, TK_EINVAL, "cannot open %s: %s", path, strerror(errno));
+  if (!f)
+    return tk_err_set(&c->err, TK_EINVAL, "cannot open %s: %s", path, strerror(errno));
   for (;;) {
     if ((rc = tk_buf_reserve(&b, 65536))) break;
     size_t n = fread(b.p + b.n, 1, 65536, f);
@@ -111,7 +115,8 @@ int cli_read_body(cli_t *c, const char *path, json_t **out)
 
 int cli_record_id(cli_t *c, const char *s, uint8_t id[TK_RECORD_ID_LEN])
 {
-  int rc = tk_store_resolve_prefix(tk_office_store(c->office), TK_ID_RECORD, s, id, &c->err);
+  int rc =
+      tk_store_resolve_prefix(tk_office_store(c->office), TK_ID_RECORD, s, id, &c->err);
   if (rc == TK_ENOTFOUND) return tk_err_set(&c->err, rc, "no record with id '%s'", s);
   if (rc == TK_EAMBIG)
     return tk_err_set(&c->err, rc, "record id '%s' is ambiguous; give more digits", s);
@@ -168,12 +173,18 @@ static const struct {
 static const char **option_slot(cli_t *c, unsigned opt)
 {
   switch (opt) {
-  case OPT_VAULT: return &c->vault;
-  case OPT_TYPE: return &c->type;
-  case OPT_REV: return &c->rev;
-  case OPT_NAME: return &c->name;
-  case OPT_KDF: return &c->kdf;
-  default: return NULL;
+  case OPT_VAULT:
+    return &c->vault;
+  case OPT_TYPE:
+    return &c->type;
+  case OPT_REV:
+    return &c->rev;
+  case OPT_NAME:
+    return &c->name;
+  case OPT_KDF:
+    return &c->kdf;
+  default:
+    return NULL;
   }
 }
 
@@ -202,7 +213,8 @@ int main(int argc, char **argv)
       size_t k;
       for (k = 0; k < sizeof options / sizeof options[0]; k++)
         if (strcmp(a, options[k].name) == 0) break;
-      if (k == sizeof options / sizeof options[0]) return cli_usage("unknown option %s", a);
+      if (k == sizeof options / sizeof options[0])
+        return cli_usage("unknown option %s", a);
       c.seen |= options[k].opt;
       if (options[k].takes_value) {
         if (i + 1 >= argc) return cli_usage("%s needs a value", a);

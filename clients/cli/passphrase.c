@@ -67,8 +67,8 @@ int cli_passphrase(cli_t *c, int confirm, char **out, size_t *len)
   if (c->pass_file) {
     int fd = open(c->pass_file, O_RDONLY);
     if (fd < 0) {
-      rc = tk_err_set(&c->err, TK_EINVAL, "cannot open passphrase file %s: %s", c->pass_file,
-                      strerror(errno));
+      rc = tk_err_set(&c->err, TK_EINVAL, "cannot open passphrase file %s: %s",
+                      c->pass_file, strerror(errno));
       goto done;
     }
     rc = read_line(fd, buf, TK_MAX_PASSPHRASE + 1, len);
@@ -84,9 +84,10 @@ int cli_passphrase(cli_t *c, int confirm, char **out, size_t *len)
     snprintf(text, sizeof text, "Passphrase for %s: ", c->home);
     rc = prompt(text, buf, TK_MAX_PASSPHRASE + 1, len);
     if (rc == TK_ENOTFOUND) {
-      rc = tk_err_set(&c->err, TK_EINVAL,
-                      "no passphrase: no terminal to ask on; use --passphrase-file or set "
-                      "TUNDUK_PASSPHRASE");
+      rc =
+          tk_err_set(&c->err, TK_EINVAL,
+                     "no passphrase: no terminal to ask on; use --passphrase-file or set "
+                     "TUNDUK_PASSPHRASE");
       goto done;
     }
     if (!rc && confirm) {
@@ -98,13 +99,15 @@ int cli_passphrase(cli_t *c, int confirm, char **out, size_t *len)
       }
       rc = prompt("Same passphrase again: ", again, TK_MAX_PASSPHRASE + 1, &len2);
       if (!rc && (len2 != *len || !tk_ct_equal(again, buf, *len))) {
-        rc = tk_err_set(&c->err, TK_EINVAL, "the two passphrases differ; nothing was written");
+        rc = tk_err_set(&c->err, TK_EINVAL,
+                        "the two passphrases differ; nothing was written");
         goto done;
       }
     }
   }
   if (rc == TK_ELIMIT) {
-    rc = tk_err_set(&c->err, TK_ELIMIT, "passphrase is longer than %d bytes", TK_MAX_PASSPHRASE);
+    rc = tk_err_set(&c->err, TK_ELIMIT, "passphrase is longer than %d bytes",
+                    TK_MAX_PASSPHRASE);
     goto done;
   }
   if (rc) {

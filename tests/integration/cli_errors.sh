@@ -45,7 +45,8 @@ run_expect 1 tk "$H" show ffffffffffffffff
 err_has "no record with id 'ffffffffffffffff'"
 run_expect 1 tk "$H" history 0000
 err_has "no record"
-run_expect 1 tk "$H" show zz
+run_expect 2 tk "$H" show zz
+err_has "hex digits"
 run_expect 1 tk "$H" new case --vault no-such-vault "$TMP/ok.json"
 err_has "no vault 'no-such-vault'"
 run_expect 2 tk "$H" new 'Bad Type' --vault osh-cases "$TMP/ok.json"

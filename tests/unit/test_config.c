@@ -50,22 +50,24 @@ static void expect_error(const char *text, int code, const char *needle)
   const char *p = write_file("bad.conf", text);
   int rc = tk_config_load(&c, p, &e);
   if (rc != code || !strstr(e.msg, needle) || memcmp(&c, &before, sizeof c) != 0) {
-    fprintf(stderr, "config '%s': rc %d msg '%s' (want %d, '%s')\n", text, rc, e.msg, code,
-            needle);
+    fprintf(stderr, "config '%s': rc %d msg '%s' (want %d, '%s')\n", text, rc, e.msg,
+            code, needle);
     tk_test_failed = 1;
   }
 }
 
 static void errors(void)
 {
-  expect_error("listen = 1.2.3.4:80\nfoo = 1\n", TK_EINVAL, "bad.conf:2: unknown key 'foo'");
+  expect_error("listen = 1.2.3.4:80\nfoo = 1\n", TK_EINVAL,
+               "bad.conf:2: unknown key 'foo'");
   expect_error("max_frame = 1\n", TK_ELIMIT, "bad.conf:1: max_frame must be between");
   expect_error("max_frame = 4194305\n", TK_ELIMIT, "max_frame");
   expect_error("max_frame = 65536x\n", TK_EINVAL, "whole number");
   expect_error("max_frame = -5\n", TK_EINVAL, "whole number");
   expect_error("listen = nowhere\n", TK_EINVAL, "host:port");
   expect_error("log_level = loud\n", TK_EINVAL, "log_level");
-  expect_error("idle_timeout_ms = 5000\nidle_timeout_ms = 6000\n", TK_EINVAL, ":2: 'idle");
+  expect_error("idle_timeout_ms = 5000\nidle_timeout_ms = 6000\n", TK_EINVAL,
+               ":2: 'idle");
   expect_error("just words\n", TK_EINVAL, "key = value");
   tk_config_t c;
   tk_err_t e;
@@ -80,7 +82,8 @@ static void limits(void)
   tk_config_defaults(&c);
   /* at the limit and one past it */
   CHECK_RC(tk_config_load(&c, write_file("a.conf", "max_frame = 4194304\n"), &e), 0);
-  CHECK_RC(tk_config_load(&c, write_file("b.conf", "max_frame = 65535\n"), &e), TK_ELIMIT);
+  CHECK_RC(tk_config_load(&c, write_file("b.conf", "max_frame = 65535\n"), &e),
+           TK_ELIMIT);
   char big[2048];
   memset(big, 'x', sizeof big - 2);
   big[sizeof big - 2] = '\n';

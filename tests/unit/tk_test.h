@@ -40,7 +40,10 @@ typedef struct tk_test_case {
 
 int tk_test_run(const tk_test_case_t *cases, int argc, char **argv);
 
-#define TK_TEST(fn) {#fn, fn}
+#define TK_TEST(fn)                                                                      \
+  {                                                                                      \
+#fn, fn                                                                              \
+  }
 #define TK_TESTS(...)                                                                    \
   int main(int argc, char **argv)                                                        \
   {                                                                                      \
