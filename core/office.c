@@ -42,26 +42,6 @@ static int home_paths(const char *home, char *key_path, char *store_path, tk_err
   return 0;
 }
 
-int tk_name_check(const char *kind, const char *s, size_t max, int allow_dot,
-                  tk_err_t *err)
-{
-  size_t n = strlen(s);
-  if (n == 0 || n > max)
-    return tk_err_set(err, TK_EINVAL, "%s name must be 1 to %zu characters, got %zu",
-                      kind, max, n);
-  for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-             (allow_dot && c == '.');
-    if (!ok)
-      return tk_err_set(
-          err, TK_EINVAL,
-          "%s name '%s': character %zu is not allowed (use a-z, 0-9, '-', '_'%s)", kind,
-          s, i + 1, allow_dot ? ", '.'" : "");
-  }
-  return 0;
-}
-
 int tk_office_create(const char *home, const char *name, const char *pass, size_t passlen,
                      tk_kdf_level_t level, tk_err_t *err)
 {

@@ -72,6 +72,22 @@ static int check_name(const uint8_t *s, size_t n, size_t max, int (*ok)(uint8_t)
   return 0;
 }
 
+int tk_name_check(const char *kind, const char *s, size_t max, int allow_dot,
+                  tk_err_t *err)
+{
+  size_t n = strlen(s);
+  if (n == 0 || n > max)
+    return tk_err_set(err, TK_EINVAL, "%s name must be 1 to %zu characters, got %zu",
+                      kind, max, n);
+  for (size_t i = 0; i < n; i++)
+    if (!(allow_dot ? vault_char : type_char)((uint8_t)s[i]))
+      return tk_err_set(
+          err, TK_EINVAL,
+          "%s name '%s': character %zu is not allowed (use a-z, 0-9, '-', '_'%s)", kind,
+          s, i + 1, allow_dot ? ", '.'" : "");
+  return 0;
+}
+
 /* ---- keys ------------------------------------------------------------------ */
 
 /* body key = BLAKE2b-256(key = vault key, "tunduk body key v1" || salt). */

@@ -92,6 +92,22 @@ static const char *const migrations[] = {
     "  sealed BLOB NOT NULL,"
     "  PRIMARY KEY(vault, key_id, device)) WITHOUT ROWID;"
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
+    /* 1 -> 2: what a hub keeps about devices (their signed X25519 key,
+     * access lists, enrollment tokens) and the vault key grants it relays. */
+    "ALTER TABLE devices ADD COLUMN kx_sig BLOB;"
+    "CREATE TABLE access("
+    "  device BLOB NOT NULL, vault TEXT NOT NULL, write INTEGER NOT NULL,"
+    "  PRIMARY KEY(device, vault)) WITHOUT ROWID;"
+    "CREATE TABLE tokens("
+    "  id BLOB PRIMARY KEY CHECK(length(id) = 16), secret_hash BLOB NOT NULL,"
+    "  name TEXT NOT NULL, access TEXT NOT NULL, created INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0, device BLOB)"
+    "  WITHOUT ROWID;"
+    "CREATE TABLE grants("
+    "  vault TEXT NOT NULL, key_id BLOB NOT NULL, recipient BLOB NOT NULL,"
+    "  granter BLOB NOT NULL, body BLOB NOT NULL, sig BLOB NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  PRIMARY KEY(recipient, vault, key_id)) WITHOUT ROWID;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == TK_STORE_SCHEMA_VERSION,
                "one migration step per schema version");
@@ -849,9 +865,10 @@ int tk_store_device_put(tk_store_t *s, const tk_device_info_t *d, tk_err_t *err)
   if (rc) return rc;
   rc = tk__stmt_get(
       s, TK__ST_DEV_PUT,
-      "INSERT INTO devices(id, name, sign_pk, kx_pk, added, revoked) "
-      "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO UPDATE SET "
+      "INSERT INTO devices(id, name, sign_pk, kx_pk, added, revoked, kx_sig) "
+      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO UPDATE SET "
       "name = excluded.name, kx_pk = excluded.kx_pk, added = excluded.added, "
+      "kx_sig = excluded.kx_sig, "
       "revoked = CASE WHEN devices.revoked != 0 THEN devices.revoked "
       "ELSE excluded.revoked END",
       &st, err);
@@ -862,6 +879,8 @@ int tk_store_device_put(tk_store_t *s, const tk_device_info_t *d, tk_err_t *err)
   TK__BIND(sqlite3_bind_blob(st, 4, d->kx_pk, TK_KX_PK_LEN, SQLITE_STATIC));
   TK__BIND(sqlite3_bind_int64(st, 5, d->added));
   TK__BIND(sqlite3_bind_int64(st, 6, d->revoked));
+  if (d->has_kx_sig)
+    TK__BIND(sqlite3_bind_blob(st, 7, d->kx_sig, TK_SIG_LEN, SQLITE_STATIC));
   int src = sqlite3_step(st);
   if (src != SQLITE_DONE) rc = tk__store_fail(s, src, "storing a device", err);
 done:
@@ -875,7 +894,7 @@ int tk_store_device_get(tk_store_t *s, const uint8_t id[TK_DEVICE_ID_LEN],
   sqlite3_stmt *st;
   char hex[2 * TK_DEVICE_ID_LEN + 1];
   int rc = tk__stmt_get(s, TK__ST_DEV_GET,
-                        "SELECT id, name, sign_pk, kx_pk, added, revoked "
+                        "SELECT id, name, sign_pk, kx_pk, added, revoked, kx_sig "
                         "FROM devices WHERE id = ?1",
                         &st, err);
   if (rc) return rc;
@@ -890,6 +909,9 @@ int tk_store_device_get(tk_store_t *s, const uint8_t id[TK_DEVICE_ID_LEN],
       rc = tk__store_corrupt(s, "a device row", err);
     out->added = sqlite3_column_int64(st, 4);
     out->revoked = sqlite3_column_int64(st, 5);
+    out->has_kx_sig = sqlite3_column_type(st, 6) != SQLITE_NULL;
+    if (out->has_kx_sig && tk__col_blob(st, 6, out->kx_sig, TK_SIG_LEN))
+      rc = tk__store_corrupt(s, "a device row", err);
   } else if (src == SQLITE_DONE) {
     tk_hex_encode(hex, id, TK_DEVICE_ID_LEN);
     rc = tk_err_set(err, TK_ENOTFOUND, "no device %s in store %s", hex, s->path);

@@ -41,11 +41,6 @@ const tk_identity_t *tk_office_identity(const tk_office_t *o);
 tk_store_t *tk_office_store(tk_office_t *o);
 const char *tk_office_home(const tk_office_t *o);
 
-/* Checks a vault or type name: 1..max bytes of [a-z0-9_-], and '.' for
- * vaults. kind ("vault", "type") names it in the message. */
-int tk_name_check(const char *kind, const char *s, size_t max, int allow_dot,
-                  tk_err_t *err);
-
 /* Creates a vault with a fresh random key sealed to this device. */
 int tk_office_vault_create(tk_office_t *o, const char *name, tk_err_t *err);
 /* The vault key with key_id (NULL: the vault's current key). Needs the

@@ -114,6 +114,12 @@ int tk_rev_check_id(const tk_rev_t *rev, const uint8_t expect[TK_REV_ID_LEN],
 int tk_rev_open(const tk_rev_t *rev, const uint8_t vault_key[TK_VAULT_KEY_LEN],
                 tk_buf_t *plain, tk_err_t *err);
 
+/* Checks a vault or type name for a person's input: 1..max bytes of
+ * [a-z0-9_-], and '.' when allow_dot (vaults). kind ("vault", "type")
+ * names it in the message. TK_EINVAL. */
+int tk_name_check(const char *kind, const char *s, size_t max, int allow_dot,
+                  tk_err_t *err);
+
 /* Winner order of DESIGN.md: > 0 if a wins over b (higher generation, then
  * higher revision id), < 0 if b wins, 0 if the same revision. */
 int tk_rev_winner_cmp(uint32_t gen_a, const uint8_t id_a[TK_REV_ID_LEN], uint32_t gen_b,

@@ -30,7 +30,7 @@
 
 #include "tk_revision.h"
 
-#define TK_STORE_SCHEMA_VERSION 1
+#define TK_STORE_SCHEMA_VERSION 2
 
 typedef struct tk_store tk_store_t;
 
@@ -172,6 +172,8 @@ typedef struct tk_device_info {
   uint8_t kx_pk[TK_KX_PK_LEN];
   int64_t added;   /* unix seconds */
   int64_t revoked; /* 0 if not revoked */
+  int has_kx_sig;  /* kx_sig is set: the device's signature over its kx_pk */
+  uint8_t kx_sig[TK_SIG_LEN];
 } tk_device_info_t;
 
 /* Adds or updates a device. TK_EINVAL if d->id is not the device id of
@@ -179,6 +181,61 @@ typedef struct tk_device_info {
 int tk_store_device_put(tk_store_t *s, const tk_device_info_t *d, tk_err_t *err);
 int tk_store_device_get(tk_store_t *s, const uint8_t id[TK_DEVICE_ID_LEN],
                         tk_device_info_t *out, tk_err_t *err);
+
+/* ---- hub: devices, access lists, enrollment tokens, grants ------------ */
+
+/* Every known device, in the order they were added. */
+int tk_store_devices(tk_store_t *s, int (*cb)(void *ctx, const tk_device_info_t *d),
+                     void *ctx, tk_err_t *err);
+/* Marks a device revoked (idempotent) and removes its access. TK_ENOTFOUND. */
+int tk_store_device_revoke(tk_store_t *s, const uint8_t id[TK_DEVICE_ID_LEN], int64_t now,
+                           tk_err_t *err);
+
+enum { TK_ACCESS_NONE = -1, TK_ACCESS_READ = 0, TK_ACCESS_WRITE = 1 };
+/* A device's access to a vault (TK_ACCESS_NONE when it has none, or is
+ * revoked or unknown). */
+int tk_store_access_get(tk_store_t *s, const uint8_t device[TK_DEVICE_ID_LEN],
+                        const char *vault, int *mode, tk_err_t *err);
+int tk_store_access_list(tk_store_t *s, const uint8_t device[TK_DEVICE_ID_LEN],
+                         int (*cb)(void *ctx, const char *vault, int write), void *ctx,
+                         tk_err_t *err);
+
+/* An access spec is "vault[:rw|:r],..." (":r" is the default). Checks it;
+ * TK_EINVAL with a message naming the bad entry. */
+int tk_access_spec_check(const char *spec, tk_err_t *err);
+
+/* Enrollment tokens. The hub keeps SHA-256(secret) only. */
+typedef struct tk_token_info {
+  uint8_t id[16];
+  char name[64];
+  char access[512]; /* access spec */
+  int64_t created, expires;
+  int used;
+} tk_token_info_t;
+int tk_store_token_add(tk_store_t *s, const tk_token_info_t *t,
+                       const uint8_t secret_hash[32], tk_err_t *err);
+int tk_store_tokens(tk_store_t *s, int (*cb)(void *ctx, const tk_token_info_t *t),
+                    void *ctx, tk_err_t *err);
+/* Redeems a token for device dev in one transaction: the token must exist,
+ * be unused and unexpired at now, and SHA-256(secret) must match (constant
+ * time); then dev is stored under the token's name with the token's access
+ * and the token is marked used. TK_EACCESS with a reason otherwise (the
+ * same message for an unknown token and a wrong secret). */
+int tk_store_token_redeem(tk_store_t *s, const uint8_t token_id[16],
+                          const uint8_t secret[32], int64_t now, tk_device_info_t *dev,
+                          tk_err_t *err);
+
+/* Vault key grants relayed by a hub: stored verbatim, one per (recipient,
+ * vault, key id); a later grant for the same triple replaces the earlier. */
+int tk_store_grant_put(tk_store_t *s, const char *vault,
+                       const uint8_t key_id[TK_KEY_ID_LEN],
+                       const uint8_t recipient[TK_DEVICE_ID_LEN],
+                       const uint8_t granter[TK_DEVICE_ID_LEN], tk_slice_t body,
+                       tk_slice_t sig, tk_err_t *err);
+/* The newest `max` grants addressed to recipient. */
+int tk_store_grants_for(tk_store_t *s, const uint8_t recipient[TK_DEVICE_ID_LEN],
+                        size_t max, int (*cb)(void *ctx, tk_slice_t body, tk_slice_t sig),
+                        void *ctx, tk_err_t *err);
 
 /* ---- clock and settings ----------------------------------------------- */
 
