@@ -1,0 +1,209 @@
+/*
+ * sync.c: role-independent sync steps (see tk_sync.h).
+ */
+#include "tk_sync.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *tk_reject_name(int code)
+{
+  switch (code) {
+  case TK_REJECT_MALFORMED: return "malformed";
+  case TK_REJECT_HASH: return "hash mismatch";
+  case TK_REJECT_SIGNATURE: return "bad signature";
+  case TK_REJECT_ACCESS: return "access denied";
+  case TK_REJECT_PARENT: return "parent missing or inconsistent";
+  case TK_REJECT_INTERNAL: return "receiver failed";
+  default: return "rejected";
+  }
+}
+
+void tk_batch_free(tk_batch_t *b)
+{
+  free(b->ids);
+  free(b->seqs);
+  memset(b, 0, sizeof *b);
+}
+
+static int batch_push(tk_batch_t *b, const tk_rev_meta_t *m)
+{
+  if (b->n == b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 256;
+    void *ids = realloc(b->ids, cap * TK_REV_ID_LEN);
+    if (!ids) return TK_ENOMEM;
+    b->ids = ids;
+    void *seqs = realloc(b->seqs, cap * sizeof *b->seqs);
+    if (!seqs) return TK_ENOMEM;
+    b->seqs = seqs;
+    b->cap = cap;
+  }
+  memcpy(b->ids[b->n], m->id, TK_REV_ID_LEN);
+  b->seqs[b->n] = m->seq;
+  b->n++;
+  b->bytes += m->size;
+  return 0;
+}
+
+typedef struct batch_ctx {
+  tk_batch_t *b;
+  size_t max_ids;
+  uint64_t max_bytes;
+  tk_batch_filter filter;
+  void *ctx;
+  int rc;
+} batch_ctx_t;
+
+#define STOP_FULL 1 /* positive: stops tk_store_changes without an error */
+
+static int batch_add(void *ctx, const tk_rev_meta_t *m, tk_slice_t bytes)
+{
+  batch_ctx_t *c = ctx;
+  (void)bytes;
+  if (c->b->n > 0 && (c->b->n >= c->max_ids || c->b->bytes + m->size > c->max_bytes)) {
+    c->b->more = 1;
+    return STOP_FULL;
+  }
+  int keep = c->filter ? c->filter(c->ctx, m) : 1;
+  if (keep < 0) {
+    c->rc = keep;
+    return keep;
+  }
+  if (keep) {
+    int rc = batch_push(c->b, m);
+    if (rc) {
+      c->rc = rc;
+      return rc;
+    }
+  }
+  c->b->upto = m->seq;
+  return 0;
+}
+
+int tk_sync_batch(tk_store_t *s, uint64_t since, size_t max_ids, uint64_t max_bytes,
+                  tk_batch_filter filter, void *ctx, tk_batch_t *b, tk_err_t *err)
+{
+  b->n = 0;
+  b->bytes = 0;
+  b->upto = since;
+  b->more = 0;
+  batch_ctx_t c = {b, max_ids, max_bytes, filter, ctx, 0};
+  int rc = tk_store_changes(s, since, 0, batch_add, &c, err);
+  if (rc == STOP_FULL) rc = 0;
+  if (c.rc) rc = tk_err_set(err, c.rc, "building a batch: %s", tk_strerror(c.rc));
+  return rc;
+}
+
+int tk_sync_need(tk_store_t *s, const tk_slice_t *ids, size_t n, uint32_t *need, size_t *nneed,
+                 tk_err_t *err)
+{
+  *nneed = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (ids[i].n != TK_REV_ID_LEN)
+      return tk_err_set(err, TK_EPROTO, "offered id %zu is %zu bytes, not %d", i, ids[i].n,
+                        TK_REV_ID_LEN);
+    int has = tk_store_has_rev(s, ids[i].p);
+    if (has < 0) return tk_err_set(err, has, "store: %s", tk_strerror(has));
+    if (!has) need[(*nneed)++] = (uint32_t)i;
+  }
+  return 0;
+}
+
+void tk_apply_result_free(tk_apply_result_t *r)
+{
+  free(r->rejected);
+  memset(r, 0, sizeof *r);
+}
+
+static int reject(tk_apply_result_t *r, const uint8_t *id, int code, const char *reason)
+{
+  tk_reject_t *v = realloc(r->rejected, (r->nrejected + 1) * sizeof *v);
+  if (!v) return TK_ENOMEM;
+  r->rejected = v;
+  tk_reject_t *x = &v[r->nrejected++];
+  memset(x, 0, sizeof *x);
+  if (id) memcpy(x->id, id, TK_REV_ID_LEN);
+  x->code = code;
+  snprintf(x->reason, sizeof x->reason, "%s", reason);
+  return 0;
+}
+
+/* Checks one revision and stores it inside the open transaction. Returns
+ * 0 (stored or duplicate, counted), a TK_REJECT_* code > 0 with reason, or
+ * a negative store error that must abort the batch. */
+static int apply_one(tk_store_t *s, tk_slice_t bytes, tk_slice_t want, tk_apply_policy policy,
+                     void *ctx, tk_apply_result_t *res, char *reason, size_t rlen)
+{
+  tk_rev_t rev;
+  tk_err_t e;
+  tk_err_clear(&e);
+  if (want.n != TK_REV_ID_LEN) {
+    snprintf(reason, rlen, "offered id is not 32 bytes");
+    return TK_REJECT_MALFORMED;
+  }
+  if (tk_rev_parse(&rev, bytes, &e) != 0) {
+    snprintf(reason, rlen, "%s", tk_err_str(&e));
+    return TK_REJECT_MALFORMED;
+  }
+  if (tk_rev_check_id(&rev, want.p, &e) != 0) {
+    snprintf(reason, rlen, "bytes do not hash to the offered id");
+    return TK_REJECT_HASH;
+  }
+  if (tk_rev_verify_sig(&rev, &e) != 0) {
+    snprintf(reason, rlen, "%s", tk_err_str(&e));
+    return TK_REJECT_SIGNATURE;
+  }
+  if (policy) {
+    int code = policy(ctx, &rev, reason, rlen);
+    if (code) return code;
+  }
+  uint64_t seq;
+  int rc = tk_store_put_rev(s, &rev, &seq, &e);
+  if (rc == TK_EEXIST) {
+    res->duplicates++;
+    return 0;
+  }
+  if (rc == TK_EPARENT) {
+    snprintf(reason, rlen, "%s", tk_err_str(&e));
+    return TK_REJECT_PARENT;
+  }
+  if (rc) return rc;
+  res->accepted++;
+  res->bytes += bytes.n;
+  return 0;
+}
+
+int tk_sync_apply(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *ids, size_t n,
+                  tk_apply_policy policy, void *ctx, const tk_apply_ckpt_t *ckpt,
+                  tk_apply_result_t *res, tk_err_t *err)
+{
+  memset(res, 0, sizeof *res);
+  int rc = tk_store_begin(s, err);
+  if (rc) return rc;
+  for (size_t i = 0; i < n; i++) {
+    char reason[200] = "";
+    int code = apply_one(s, revs[i], ids[i], policy, ctx, res, reason, sizeof reason);
+    if (code < 0) {
+      rc = tk_err_set(err, code, "storing revision %zu of the batch failed: %s", i,
+                      tk_strerror(code));
+      goto fail;
+    }
+    if (code > 0 && (rc = reject(res, ids[i].n == TK_REV_ID_LEN ? ids[i].p : NULL, code,
+                                 reason)) != 0)
+      goto fail;
+  }
+  if (ckpt && ckpt->peer) {
+    rc = tk_store_checkpoint_set(s, ckpt->peer, ckpt->dir, ckpt->seq, err);
+    if (rc) goto fail;
+  }
+  rc = tk_store_commit(s, err);
+  if (rc) goto fail_nocommit;
+  return 0;
+fail:
+  tk_store_rollback(s);
+fail_nocommit:
+  res->accepted = res->duplicates = 0;
+  res->bytes = 0;
+  return rc;
+}

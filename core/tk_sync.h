@@ -1,0 +1,89 @@
+/*
+ * tk_sync.h: the parts of a sync that do not depend on the role: building
+ * a batch from the changes feed, answering an offer with what is needed,
+ * and applying a received batch in one transaction with every check of
+ * PROTOCOL.md section 5. Hub and office sessions are built on these.
+ *
+ * Threads: the store's thread (one at a time per store).
+ */
+#ifndef TK_SYNC_H
+#define TK_SYNC_H
+
+#include "tk_store.h"
+
+/* Per-revision rejection codes (tunduk.proto RejectCode). */
+enum {
+  TK_REJECT_NONE = 0,
+  TK_REJECT_MALFORMED = 1,
+  TK_REJECT_HASH = 2,
+  TK_REJECT_SIGNATURE = 3,
+  TK_REJECT_ACCESS = 4,
+  TK_REJECT_PARENT = 5,
+  TK_REJECT_INTERNAL = 6,
+};
+const char *tk_reject_name(int code);
+
+/* A batch to offer: ids in feed order with their seqs and sizes. */
+typedef struct tk_batch {
+  uint8_t (*ids)[TK_REV_ID_LEN];
+  uint64_t *seqs;
+  size_t n, cap;
+  uint64_t bytes; /* sum of the revisions' sizes */
+  uint64_t upto;  /* feed position reached (>= since) */
+  int more;       /* the feed goes on after upto */
+} tk_batch_t;
+
+void tk_batch_free(tk_batch_t *b);
+
+/* Include this revision in the batch? 1 yes, 0 skip (upto still passes
+ * it), negative to fail. */
+typedef int (*tk_batch_filter)(void *ctx, const tk_rev_meta_t *m);
+
+/* Fills b (emptied first) with the revisions after since, in feed order,
+ * that pass filter (NULL: all), up to max_ids and max_bytes (at least one
+ * revision when any passes). */
+int tk_sync_batch(tk_store_t *s, uint64_t since, size_t max_ids, uint64_t max_bytes,
+                  tk_batch_filter filter, void *ctx, tk_batch_t *b, tk_err_t *err);
+
+/* need[] gets the ascending indexes of ids (n x 32 bytes) not in the store;
+ * *nneed their count. need must hold n entries. */
+int tk_sync_need(tk_store_t *s, const tk_slice_t *ids, size_t n, uint32_t *need, size_t *nneed,
+                 tk_err_t *err);
+
+/* The outcome of applying a batch. */
+typedef struct tk_reject {
+  uint8_t id[TK_REV_ID_LEN];
+  int code;
+  char reason[200];
+} tk_reject_t;
+
+typedef struct tk_apply_result {
+  uint32_t accepted, duplicates;
+  size_t nrejected;
+  tk_reject_t *rejected; /* nrejected entries; free with tk_apply_result_free */
+  uint64_t bytes;        /* revision bytes newly stored */
+} tk_apply_result_t;
+
+void tk_apply_result_free(tk_apply_result_t *r);
+
+/* May this revision be stored? 0 yes, else a TK_REJECT_* code with reason. */
+typedef int (*tk_apply_policy)(void *ctx, const tk_rev_t *rev, char *reason, size_t len);
+
+/* The checkpoint to move in the same transaction (peer == NULL: none). */
+typedef struct tk_apply_ckpt {
+  const uint8_t *peer;
+  int dir;
+  uint64_t seq;
+} tk_apply_ckpt_t;
+
+/* Applies revs[i] (expected to hash to ids[i]) in one transaction: parse,
+ * hash, signature, policy, parents; each failure is recorded in res and
+ * the rest go on (a revision whose parent was rejected is rejected in
+ * turn). The checkpoint, if any, is set in the same transaction. Returns
+ * 0 once committed; on a store failure nothing is stored and the error is
+ * returned. */
+int tk_sync_apply(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *ids, size_t n,
+                  tk_apply_policy policy, void *ctx, const tk_apply_ckpt_t *ckpt,
+                  tk_apply_result_t *res, tk_err_t *err);
+
+#endif
