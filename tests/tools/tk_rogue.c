@@ -1,0 +1,609 @@
+/*
+ * tk_rogue.c: a misbehaving sync client, for the hub's scenario tests.
+ *
+ *   tk_rogue --home OFFICE [--to HOST:PORT] [--timeout SECONDS] MODE [ARG]
+ *
+ * It opens an office home folder (passphrase from $TUNDUK_PASSPHRASE),
+ * reads the pinned hub from the store's meta keys "hub_id" (device id
+ * text) and "hub_addr" (host:port; --to overrides it), connects over TLS
+ * 1.2 presenting the office's own certificate, sends a proper Hello and
+ * checks the hub's Hello (identity bindings, and that its device id is the
+ * pinned one). It prints "hello enrolled=0|1 access=VAULT:r|rw,..." and
+ * then does one thing wrong, by MODE:
+ *
+ *   forge-sig REC          the winner revision of record REC (hex prefix)
+ *                          with one bit of its signature flipped
+ *   alter-ciphertext REC   the same with one ciphertext bit flipped
+ *       Both offer the SHA-256 of the altered bytes, send them when the
+ *       hub needs them and print "need N", "ack accepted=A duplicates=D"
+ *       and one "rejected HEX: CODE REASON" line per rejected revision.
+ *   pull                   a plain Pull{since: 0}: prints "offer ids=N ..."
+ *                          (what an unknown device should not get)
+ *   oversized              a frame header claiming 64 MiB, then 16 bytes
+ *   truncated              a frame header claiming 1000 bytes, 10 bytes,
+ *                          then TLS close_notify
+ *   garbage                a 100-byte frame of random bytes (first byte an
+ *                          invalid protobuf tag, so it never decodes)
+ *   unknown-type           a Frame with only an unknown field (99, varint)
+ *   idle-hello             TLS handshake, then nothing at all (no Hello)
+ *                          for --timeout seconds: prints "open after S s"
+ *                          or "closed REASON after S s"
+ *
+ * Afterwards it prints each frame the hub sends until the connection ends
+ * or --timeout (default 15 s) passes: "error CODE MESSAGE", "frame NAME",
+ * and finally "closed REASON" (eof, close_notify, reset, timeout, ...).
+ * Exit status: 0 once it has reported what the hub answered; 1 when it
+ * could not do its part (no office, no pin, no TCP connection, a hub that
+ * is not the pinned one); 2 for a usage error.
+ *
+ * The transport is a small blocking mbedtls client of its own rather than
+ * tk_conn: the bad frames need raw writes under TLS, which tk_conn (a
+ * framing layer) rightly does not offer.
+ *
+ * Threads: one.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/ssl.h>
+
+#include "tk_mbedtls_compat.h"
+#include "tk_office.h"
+#include "tk_token.h"
+#include "tk_wire.h"
+
+#define ROGUE_MAX_FRAME (4u << 20)
+
+typedef struct rogue {
+  tk_office_t *office;
+  const tk_identity_t *id;
+  mbedtls_net_context net;
+  mbedtls_ssl_context ssl;
+  mbedtls_ssl_config conf;
+  mbedtls_x509_crt crt;
+  mbedtls_pk_context key;
+  uint8_t hub_id[TK_DEVICE_ID_LEN];
+  uint8_t hub_spki[TK_HASH_LEN];
+  char host[TK_TOKEN_MAX_ADDR + 1];
+  int port;
+  int timeout_s;
+  double t0;
+} rogue_t;
+
+static const int suites[] = {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                             MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                             MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, 0};
+
+static double now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+__attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "tk_rogue: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+  return 1;
+}
+
+/* Names an mbedtls read/write failure the way the tests match it. */
+static const char *close_reason(int mrc)
+{
+  switch (mrc) {
+  case 0:
+    return "eof";
+  case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+    return "close_notify";
+  case MBEDTLS_ERR_SSL_TIMEOUT:
+    return "timeout";
+  case MBEDTLS_ERR_NET_CONN_RESET:
+    return "reset";
+  case MBEDTLS_ERR_NET_RECV_FAILED:
+  case MBEDTLS_ERR_NET_SEND_FAILED:
+    return "socket-error";
+  default:
+    return "tls-error";
+  }
+}
+
+/* ---- transport ------------------------------------------------------------ */
+
+static int tls_connect(rogue_t *r)
+{
+  char port[16];
+  snprintf(port, sizeof port, "%d", r->port);
+  int mrc = mbedtls_net_connect(&r->net, r->host, port, MBEDTLS_NET_PROTO_TCP);
+  if (mrc != 0) return fail("cannot connect to %s:%d", r->host, r->port);
+  const tk_identity_t *id = r->id;
+  mrc = mbedtls_x509_crt_parse(&r->crt, (const unsigned char *)id->tls_cert_pem,
+                               strlen(id->tls_cert_pem) + 1);
+  if (mrc == 0)
+    mrc = tk_mbedtls_pk_parse_key(&r->key, id->sec->tls_key_der, id->sec->tls_key_der_len);
+  if (mrc == 0)
+    mrc = mbedtls_ssl_config_defaults(&r->conf, MBEDTLS_SSL_IS_CLIENT,
+                                      MBEDTLS_SSL_TRANSPORT_STREAM,
+                                      MBEDTLS_SSL_PRESET_DEFAULT);
+  if (mrc != 0) return fail("TLS set-up failed");
+  /* The hub's certificate is self-signed: accept it here and pin the
+   * device through the Hello's tls_binding, as PROTOCOL.md says. */
+  mbedtls_ssl_conf_authmode(&r->conf, MBEDTLS_SSL_VERIFY_OPTIONAL);
+  mbedtls_ssl_conf_rng(&r->conf, tk_random_mbedtls, NULL);
+  mbedtls_ssl_conf_ciphersuites(&r->conf, suites);
+#if MBEDTLS_VERSION_MAJOR >= 3
+  mbedtls_ssl_conf_min_tls_version(&r->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+  mbedtls_ssl_conf_max_tls_version(&r->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+#else
+  mbedtls_ssl_conf_min_version(&r->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+                               MBEDTLS_SSL_MINOR_VERSION_3);
+  mbedtls_ssl_conf_max_version(&r->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+                               MBEDTLS_SSL_MINOR_VERSION_3);
+#endif
+  mbedtls_ssl_conf_read_timeout(&r->conf, (uint32_t)r->timeout_s * 1000u);
+  if (mbedtls_ssl_conf_own_cert(&r->conf, &r->crt, &r->key) != 0 ||
+      mbedtls_ssl_setup(&r->ssl, &r->conf) != 0 ||
+      mbedtls_ssl_set_hostname(&r->ssl, "tunduk") != 0)
+    return fail("TLS set-up failed");
+  mbedtls_ssl_set_bio(&r->ssl, &r->net, mbedtls_net_send, NULL, mbedtls_net_recv_timeout);
+  while ((mrc = mbedtls_ssl_handshake(&r->ssl)) != 0) {
+    if (mrc == MBEDTLS_ERR_SSL_WANT_READ || mrc == MBEDTLS_ERR_SSL_WANT_WRITE) continue;
+    char buf[160];
+    snprintf(buf, sizeof buf, "TLS handshake failed (-0x%04x)", (unsigned)-mrc);
+    printf("closed %s\n", buf);
+    return 0; /* the hub answered, by refusing the handshake */
+  }
+  const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&r->ssl);
+  if (!peer || peer->pk_raw.len == 0) return fail("the hub sent no certificate");
+  tk_sha256(r->hub_spki, peer->pk_raw.p, peer->pk_raw.len);
+  return 0;
+}
+
+static int write_all(rogue_t *r, const uint8_t *p, size_t n)
+{
+  while (n > 0) {
+    int w = mbedtls_ssl_write(&r->ssl, p, n);
+    if (w == MBEDTLS_ERR_SSL_WANT_READ || w == MBEDTLS_ERR_SSL_WANT_WRITE) continue;
+    if (w <= 0) {
+      printf("closed %s (while writing)\n", close_reason(w));
+      return w ? w : -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* 0, or an mbedtls code (0 < n read then eof: MBEDTLS_ERR_SSL_CONN_EOF). */
+static int read_exact(rogue_t *r, uint8_t *p, size_t n, int *mrc_out)
+{
+  while (n > 0) {
+    int got = mbedtls_ssl_read(&r->ssl, p, n);
+    if (got == MBEDTLS_ERR_SSL_WANT_READ || got == MBEDTLS_ERR_SSL_WANT_WRITE) continue;
+    if (got <= 0) {
+      *mrc_out = got;
+      return -1;
+    }
+    p += got;
+    n -= (size_t)got;
+  }
+  return 0;
+}
+
+static int send_payload(rogue_t *r, const uint8_t *p, size_t n)
+{
+  uint8_t hdr[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+  int rc = write_all(r, hdr, 4);
+  return rc ? rc : write_all(r, p, n);
+}
+
+static int send_frame(rogue_t *r, const tk_frame_t *f)
+{
+  size_t n = tunduk__v1__frame__get_packed_size(f);
+  uint8_t *p = malloc(n ? n : 1);
+  if (!p) return -1;
+  tunduk__v1__frame__pack(f, p);
+  int rc = send_payload(r, p, n);
+  free(p);
+  return rc;
+}
+
+/* The next frame, or NULL with *why set ("eof", "timeout", "undecodable
+ * frame", ...). */
+static tk_frame_t *recv_frame(rogue_t *r, const char **why)
+{
+  uint8_t hdr[4];
+  int mrc = 0;
+  if (read_exact(r, hdr, 4, &mrc) != 0) {
+    *why = close_reason(mrc);
+    return NULL;
+  }
+  uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+  if (n == 0 || n > ROGUE_MAX_FRAME) {
+    *why = "bad frame length from the hub";
+    return NULL;
+  }
+  uint8_t *p = malloc(n);
+  if (!p) {
+    *why = "out of memory";
+    return NULL;
+  }
+  if (read_exact(r, p, n, &mrc) != 0) {
+    free(p);
+    *why = "truncated frame from the hub";
+    return NULL;
+  }
+  tk_frame_t *f = tk_wire_decode(TK_SLICE(p, n));
+  free(p);
+  if (!f) *why = "undecodable frame from the hub";
+  return f;
+}
+
+static void print_frame(const tk_frame_t *f)
+{
+  if (f->msg_case == TUNDUK__V1__FRAME__MSG_ERROR)
+    printf("error %d %s\n", (int)f->error->code, f->error->message ? f->error->message : "");
+  else
+    printf("frame %s\n", tk_wire_name(f));
+  fflush(stdout);
+}
+
+/* Prints what the hub sends until the connection ends or the timeout. */
+static void drain(rogue_t *r)
+{
+  for (;;) {
+    const char *why = NULL;
+    tk_frame_t *f = recv_frame(r, &why);
+    if (!f) {
+      printf("closed %s\n", why);
+      return;
+    }
+    print_frame(f);
+    tk_wire_free(f);
+  }
+}
+
+static void send_bye(rogue_t *r)
+{
+  Tunduk__V1__Bye bye = TUNDUK__V1__BYE__INIT;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_BYE;
+  f.bye = &bye;
+  (void)send_frame(r, &f);
+}
+
+/* ---- handshake ------------------------------------------------------------ */
+
+/* 0: Hellos exchanged and the hub checked; 1: the hub answered otherwise
+ * (printed); -1: a local failure (printed on stderr). */
+static int hello(rogue_t *r)
+{
+  uint8_t kx_sig[TK_SIG_LEN];
+  Tunduk__V1__Identity ident;
+  if (tk_wire_identity(&ident, r->id, kx_sig) != 0) {
+    fail("cannot build the identity");
+    return -1;
+  }
+  Tunduk__V1__Hello h = TUNDUK__V1__HELLO__INIT;
+  h.protocol_min = h.protocol_max = TK_PROTOCOL_VERSION;
+  h.identity = &ident;
+  h.software = "tk_rogue/0.1";
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_HELLO;
+  f.hello = &h;
+  if (send_frame(r, &f) != 0) return 1;
+  const char *why = NULL;
+  tk_frame_t *in = recv_frame(r, &why);
+  if (!in) {
+    printf("closed %s\n", why);
+    return 1;
+  }
+  if (in->msg_case != TUNDUK__V1__FRAME__MSG_HELLO) {
+    print_frame(in);
+    tk_wire_free(in);
+    drain(r);
+    return 1;
+  }
+  tk_peer_t peer;
+  tk_err_t err;
+  if (tk_wire_identity_check(in->hello->identity, r->hub_spki, &peer, &err) != 0) {
+    fail("the hub's Hello does not check: %s", tk_err_str(&err));
+    tk_wire_free(in);
+    return -1;
+  }
+  if (!tk_ct_equal(peer.id, r->hub_id, TK_DEVICE_ID_LEN)) {
+    char got[TK_DEVICE_ID_STRLEN];
+    tk_device_id_format(got, peer.id);
+    fail("the hub is %s, not the pinned hub", got);
+    tk_wire_free(in);
+    return -1;
+  }
+  printf("hello enrolled=%d access=", in->hello->enrolled ? 1 : 0);
+  for (size_t i = 0; i < in->hello->n_access; i++)
+    printf("%s%s:%s", i ? "," : "", in->hello->access[i]->vault,
+           in->hello->access[i]->write ? "rw" : "r");
+  printf("\n");
+  fflush(stdout);
+  tk_wire_free(in);
+  return 0;
+}
+
+/* ---- modes ---------------------------------------------------------------- */
+
+/* Offers one altered revision of record rec_hex; flips bit 0 of the byte
+ * `from_end` bytes before the end of its encoding. */
+static int push_altered(rogue_t *r, const char *rec_hex, size_t from_end)
+{
+  tk_store_t *s = tk_office_store(r->office);
+  uint8_t rec[TK_RECORD_ID_LEN];
+  tk_record_info_t info;
+  tk_buf_t bytes = TK_BUF_INIT;
+  tk_err_t err;
+  int rc = 1;
+  if (tk_store_resolve_prefix(s, TK_ID_RECORD, rec_hex, rec, &err) != 0 ||
+      tk_store_record_info(s, rec, &info, &err) != 0 ||
+      tk_store_get_rev(s, info.winner, &bytes, &err) != 0) {
+    fail("record: %s", tk_err_str(&err));
+    goto done;
+  }
+  if (bytes.n <= from_end) {
+    fail("revision too short");
+    goto done;
+  }
+  bytes.p[bytes.n - from_end] ^= 1;
+  uint8_t id[TK_REV_ID_LEN];
+  tk_sha256(id, bytes.p, bytes.n);
+  char hex[2 * TK_REV_ID_LEN + 1];
+  tk_hex_encode(hex, id, sizeof id);
+  printf("offer %s\n", hex);
+
+  ProtobufCBinaryData ids[1] = {tk_pb_bytes(id, sizeof id)};
+  Tunduk__V1__Offer offer = TUNDUK__V1__OFFER__INIT;
+  offer.n_ids = 1;
+  offer.ids = ids;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_OFFER;
+  f.offer = &offer;
+  if (send_frame(r, &f) != 0) {
+    rc = 0;
+    goto done;
+  }
+  const char *why = NULL;
+  tk_frame_t *in = recv_frame(r, &why);
+  if (!in || in->msg_case != TUNDUK__V1__FRAME__MSG_NEED) {
+    if (in) print_frame(in);
+    else printf("closed %s\n", why);
+    tk_wire_free(in);
+    rc = 0;
+    goto done;
+  }
+  printf("need %zu\n", in->need->n_index);
+  size_t nneed = in->need->n_index;
+  tk_wire_free(in);
+  if (nneed > 0) {
+    ProtobufCBinaryData revs[1] = {tk_pb_bytes(bytes.p, bytes.n)};
+    Tunduk__V1__Revisions rv = TUNDUK__V1__REVISIONS__INIT;
+    rv.n_revs = 1;
+    rv.revs = revs;
+    tk_frame_t g = TUNDUK__V1__FRAME__INIT;
+    g.msg_case = TUNDUK__V1__FRAME__MSG_REVISIONS;
+    g.revisions = &rv;
+    if (send_frame(r, &g) != 0) {
+      rc = 0;
+      goto done;
+    }
+    in = recv_frame(r, &why);
+    if (!in || in->msg_case != TUNDUK__V1__FRAME__MSG_ACK) {
+      if (in) print_frame(in);
+      else printf("closed %s\n", why);
+      tk_wire_free(in);
+      rc = 0;
+      goto done;
+    }
+    Tunduk__V1__Ack *ack = in->ack;
+    printf("ack accepted=%u duplicates=%u\n", ack->accepted, ack->duplicates);
+    for (size_t i = 0; i < ack->n_rejected; i++) {
+      Tunduk__V1__Rejected *rj = ack->rejected[i];
+      char rhex[2 * TK_REV_ID_LEN + 1] = "?";
+      if (rj->id.len == TK_REV_ID_LEN) tk_hex_encode(rhex, rj->id.data, TK_REV_ID_LEN);
+      printf("rejected %s: %d %s\n", rhex, (int)rj->code, rj->reason ? rj->reason : "");
+    }
+    tk_wire_free(in);
+  }
+  fflush(stdout);
+  send_bye(r);
+  drain(r);
+  rc = 0;
+done:
+  tk_buf_free(&bytes);
+  return rc;
+}
+
+static int do_pull(rogue_t *r)
+{
+  Tunduk__V1__Pull pull = TUNDUK__V1__PULL__INIT;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_PULL;
+  f.pull = &pull;
+  if (send_frame(r, &f) != 0) return 0;
+  const char *why = NULL;
+  tk_frame_t *in = recv_frame(r, &why);
+  if (!in) {
+    printf("closed %s\n", why);
+    return 0;
+  }
+  if (in->msg_case == TUNDUK__V1__FRAME__MSG_OFFER) {
+    printf("offer ids=%zu upto=%" PRIu64 " more=%d\n", in->offer->n_ids, in->offer->upto,
+           in->offer->more ? 1 : 0);
+    tk_wire_free(in);
+    send_bye(r);
+  } else {
+    print_frame(in);
+    tk_wire_free(in);
+  }
+  drain(r);
+  return 0;
+}
+
+static int do_raw(rogue_t *r, const char *mode)
+{
+  uint8_t buf[128];
+  if (!strcmp(mode, "oversized")) {
+    uint32_t n = 64u << 20;
+    uint8_t hdr[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+    memset(buf, 0x0a, 16);
+    if (write_all(r, hdr, 4) == 0) (void)write_all(r, buf, 16);
+  } else if (!strcmp(mode, "truncated")) {
+    uint8_t hdr[4] = {0, 0, 0x03, 0xe8}; /* 1000 */
+    memset(buf, 0x0a, 10);
+    if (write_all(r, hdr, 4) == 0 && write_all(r, buf, 10) == 0)
+      (void)mbedtls_ssl_close_notify(&r->ssl);
+  } else if (!strcmp(mode, "garbage")) {
+    tk_random(buf, 100);
+    buf[0] = 0x07; /* field 0, wire type 7: never a valid protobuf tag */
+    (void)send_payload(r, buf, 100);
+  } else { /* unknown-type: field 99, varint 1 */
+    const uint8_t unknown[] = {0x98, 0x06, 0x01};
+    (void)send_payload(r, unknown, sizeof unknown);
+  }
+  fflush(stdout);
+  drain(r);
+  return 0;
+}
+
+static int do_idle(rogue_t *r)
+{
+  uint8_t b;
+  int got;
+  do {
+    got = mbedtls_ssl_read(&r->ssl, &b, 1);
+  } while (got == MBEDTLS_ERR_SSL_WANT_READ || got == MBEDTLS_ERR_SSL_WANT_WRITE);
+  double dt = now_s() - r->t0;
+  if (got == MBEDTLS_ERR_SSL_TIMEOUT)
+    printf("open after %.1f s\n", dt);
+  else if (got > 0)
+    printf("data after %.1f s\n", dt);
+  else
+    printf("closed %s after %.1f s\n", close_reason(got), dt);
+  return 0;
+}
+
+static void usage(void)
+{
+  fprintf(stderr, "usage: tk_rogue --home OFFICE [--to HOST:PORT] [--timeout S] MODE [REC]\n"
+                  "modes: forge-sig REC, alter-ciphertext REC, pull, oversized, truncated,\n"
+                  "       garbage, unknown-type, idle-hello\n");
+  exit(2);
+}
+
+int main(int argc, char **argv)
+{
+  const char *home = getenv("TUNDUK_HOME"), *to = NULL, *mode = NULL, *arg = NULL;
+  rogue_t r;
+  memset(&r, 0, sizeof r);
+  r.timeout_s = 15;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--home") && i + 1 < argc)
+      home = argv[++i];
+    else if (!strcmp(argv[i], "--to") && i + 1 < argc)
+      to = argv[++i];
+    else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
+      r.timeout_s = atoi(argv[++i]);
+    else if (!mode)
+      mode = argv[i];
+    else if (!arg)
+      arg = argv[i];
+    else
+      usage();
+  }
+  if (!home || !mode || r.timeout_s <= 0) usage();
+  int needs_rec = !strcmp(mode, "forge-sig") || !strcmp(mode, "alter-ciphertext");
+  if (needs_rec != (arg != NULL)) usage();
+  if (!needs_rec && strcmp(mode, "pull") && strcmp(mode, "oversized") &&
+      strcmp(mode, "truncated") && strcmp(mode, "garbage") && strcmp(mode, "unknown-type") &&
+      strcmp(mode, "idle-hello"))
+    usage();
+  setvbuf(stdout, NULL, _IOLBF, 0);
+
+  int rc = 1;
+  tk_err_t err;
+  mbedtls_net_init(&r.net);
+  mbedtls_ssl_init(&r.ssl);
+  mbedtls_ssl_config_init(&r.conf);
+  mbedtls_x509_crt_init(&r.crt);
+  mbedtls_pk_init(&r.key);
+  const char *pass = getenv("TUNDUK_PASSPHRASE");
+  if (tk_crypto_init() != 0 || tk_mbedtls_init() != 0) {
+    fail("crypto init failed");
+    goto done;
+  }
+  if (!pass) {
+    fail("set TUNDUK_PASSPHRASE");
+    goto done;
+  }
+  if (tk_office_open(&r.office, home, &err) != 0 ||
+      tk_office_unlock(r.office, pass, strlen(pass), &err) != 0) {
+    fail("%s", tk_err_str(&err));
+    goto done;
+  }
+  r.id = tk_office_identity(r.office);
+  char text[TK_TOKEN_MAX_ADDR + 1];
+  if (tk_store_meta_get(tk_office_store(r.office), "hub_id", text, sizeof text, &err) != 0 ||
+      tk_device_id_parse(r.hub_id, text) != 0) {
+    fail("no usable hub_id in the office store (%s)", tk_err_str(&err));
+    goto done;
+  }
+  if (!to) {
+    if (tk_store_meta_get(tk_office_store(r.office), "hub_addr", text, sizeof text, &err) !=
+        0) {
+      fail("no hub_addr in the office store (%s)", tk_err_str(&err));
+      goto done;
+    }
+    to = text;
+  }
+  if (tk_addr_split(to, r.host, &r.port) != 0) {
+    fail("bad hub address %s", to);
+    goto done;
+  }
+
+  r.t0 = now_s();
+  if (tls_connect(&r) != 0) goto done;
+  rc = 0;
+  if (!mbedtls_ssl_get_peer_cert(&r.ssl)) goto done; /* refused, printed */
+  if (!strcmp(mode, "idle-hello")) {
+    rc = do_idle(&r);
+    goto done;
+  }
+  int h = hello(&r);
+  if (h != 0) {
+    rc = h < 0 ? 1 : 0;
+    goto done;
+  }
+  if (!strcmp(mode, "forge-sig"))
+    rc = push_altered(&r, arg, 64 - 10); /* inside the signature */
+  else if (!strcmp(mode, "alter-ciphertext"))
+    rc = push_altered(&r, arg, 64 + 20); /* inside the ciphertext, before the tag end */
+  else if (!strcmp(mode, "pull"))
+    rc = do_pull(&r);
+  else
+    rc = do_raw(&r, mode);
+done:
+  fflush(stdout);
+  mbedtls_ssl_free(&r.ssl);
+  mbedtls_ssl_config_free(&r.conf);
+  mbedtls_net_free(&r.net);
+  mbedtls_x509_crt_free(&r.crt);
+  mbedtls_pk_free(&r.key);
+  tk_office_close(r.office);
+  return rc;
+}
