@@ -55,6 +55,25 @@ int tk_wire_identity(Tunduk__V1__Identity *m, const tk_identity_t *id, uint8_t k
 int tk_wire_identity_check(const Tunduk__V1__Identity *m, const uint8_t *spki, tk_peer_t *out,
                            tk_err_t *err);
 
+/* Vault key grants (PROTOCOL.md section 8). */
+typedef struct tk_grant {
+  char vault[TK_MAX_VAULT_LEN + 1];
+  uint8_t key_id[TK_KEY_ID_LEN];
+  uint8_t recipient[TK_DEVICE_ID_LEN];
+  uint8_t sealed[TK_SEALED_KEY_LEN];
+  uint8_t granter_pk[TK_SIGN_PK_LEN];
+  uint8_t granter[TK_DEVICE_ID_LEN]; /* SHA-256(granter_pk) */
+  uint64_t created_ms;
+} tk_grant_t;
+
+/* Encodes g (granter_pk taken from id) as a GrantBody into body and signs
+ * it into sig. */
+int tk_grant_sign(const tk_grant_t *g, const tk_identity_t *id, tk_buf_t *body,
+                  uint8_t sig[TK_SIG_LEN]);
+/* Decodes and checks a SignedGrant: every length, the vault name, and the
+ * granter's signature. TK_EFORMAT / TK_ESIG with a message. */
+int tk_grant_verify(tk_slice_t body, tk_slice_t sig, tk_grant_t *out, tk_err_t *err);
+
 /* A view of protobuf bytes. */
 static inline tk_slice_t tk_pb_slice(ProtobufCBinaryData b)
 {

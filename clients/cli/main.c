@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "tk_passphrase.h"
 
 static const char usage_text[] =
     "usage: tunduk [--home DIR] [--passphrase-file FILE] COMMAND [ARGS]\n"
@@ -84,6 +85,12 @@ int cli_open(cli_t *c, int unlock)
   if (!rc) rc = tk_office_unlock(c->office, pass, len, &c->err);
   tk_secure_free(pass);
   return rc;
+}
+
+int cli_passphrase(cli_t *c, int confirm, char **out, size_t *len)
+{
+  return tk_passphrase_get(c->pass_file, "TUNDUK_PASSPHRASE", c->home, confirm, out, len,
+                           &c->err);
 }
 
 int cli_read_body(cli_t *c, const char *path, json_t **out)

@@ -1,18 +1,17 @@
 /*
- * passphrase.c: where the office command gets the passphrase: a file
- * (--passphrase-file, first line), $TUNDUK_PASSPHRASE, or the terminal
- * with echo off. The passphrase lives only in locked memory.
+ * passphrase.c: where tunduk and tundukd get a passphrase (see
+ * tk_passphrase.h).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
 
-#include "cli.h"
-
-#define MIN_NEW_PASSPHRASE 8
+#include "tk_crypto.h"
+#include "tk_passphrase.h"
 
 /* Reads one line (without its newline) from fd into buf (cap bytes). */
 static int read_line(int fd, char *buf, size_t cap, size_t *len)
@@ -55,20 +54,21 @@ static int prompt(const char *text, char *buf, size_t cap, size_t *len)
   return rc;
 }
 
-int cli_passphrase(cli_t *c, int confirm, char **out, size_t *len)
+int tk_passphrase_get(const char *file, const char *env_name, const char *label, int confirm,
+                      char **out, size_t *len, tk_err_t *err)
 {
   char *buf = tk_secure_alloc(TK_MAX_PASSPHRASE + 1);
   char *again = NULL;
   int rc = 0;
   *out = NULL;
   *len = 0;
-  if (!buf) return tk_err_set(&c->err, TK_ENOMEM, "cannot allocate locked memory");
-  const char *env = getenv("TUNDUK_PASSPHRASE");
-  if (c->pass_file) {
-    int fd = open(c->pass_file, O_RDONLY);
+  if (!buf) return tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory");
+  const char *env = getenv(env_name);
+  if (file) {
+    int fd = open(file, O_RDONLY);
     if (fd < 0) {
-      rc = tk_err_set(&c->err, TK_EINVAL, "cannot open passphrase file %s: %s",
-                      c->pass_file, strerror(errno));
+      rc = tk_err_set(err, TK_EINVAL, "cannot open passphrase file %s: %s",
+                      file, strerror(errno));
       goto done;
     }
     rc = read_line(fd, buf, TK_MAX_PASSPHRASE + 1, len);
@@ -81,11 +81,11 @@ int cli_passphrase(cli_t *c, int confirm, char **out, size_t *len)
       memcpy(buf, env, *len + 1);
   } else {
     char text[4200];
-    snprintf(text, sizeof text, "Passphrase for %s: ", c->home);
+    snprintf(text, sizeof text, "Passphrase for %s: ", label);
     rc = prompt(text, buf, TK_MAX_PASSPHRASE + 1, len);
     if (rc == TK_ENOTFOUND) {
       rc =
-          tk_err_set(&c->err, TK_EINVAL,
+          tk_err_set(err, TK_EINVAL,
                      "no passphrase: no terminal to ask on; use --passphrase-file or set "
                      "TUNDUK_PASSPHRASE");
       goto done;
@@ -94,29 +94,29 @@ int cli_passphrase(cli_t *c, int confirm, char **out, size_t *len)
       size_t len2 = 0;
       again = tk_secure_alloc(TK_MAX_PASSPHRASE + 1);
       if (!again) {
-        rc = tk_err_set(&c->err, TK_ENOMEM, "cannot allocate locked memory");
+        rc = tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory");
         goto done;
       }
       rc = prompt("Same passphrase again: ", again, TK_MAX_PASSPHRASE + 1, &len2);
       if (!rc && (len2 != *len || !tk_ct_equal(again, buf, *len))) {
-        rc = tk_err_set(&c->err, TK_EINVAL,
+        rc = tk_err_set(err, TK_EINVAL,
                         "the two passphrases differ; nothing was written");
         goto done;
       }
     }
   }
   if (rc == TK_ELIMIT) {
-    rc = tk_err_set(&c->err, TK_ELIMIT, "passphrase is longer than %d bytes",
+    rc = tk_err_set(err, TK_ELIMIT, "passphrase is longer than %d bytes",
                     TK_MAX_PASSPHRASE);
     goto done;
   }
   if (rc) {
-    tk_err_set(&c->err, rc, "cannot read the passphrase");
+    tk_err_set(err, rc, "cannot read the passphrase");
     goto done;
   }
-  if (confirm && *len < MIN_NEW_PASSPHRASE) {
-    rc = tk_err_set(&c->err, TK_EINVAL, "a passphrase needs at least %d characters",
-                    MIN_NEW_PASSPHRASE);
+  if (confirm && *len < TK_MIN_NEW_PASSPHRASE) {
+    rc = tk_err_set(err, TK_EINVAL, "a passphrase needs at least %d characters",
+                    TK_MIN_NEW_PASSPHRASE);
     goto done;
   }
   *out = buf;

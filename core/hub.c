@@ -1,0 +1,797 @@
+/*
+ * hub.c: the hub's listener and sessions (see tk_hub.h). A session walks
+ * HELLO -> (ENROLL) -> READY; in READY it serves pushes, pulls, device
+ * queries and grants, one exchange at a time, and anything out of order
+ * is a protocol error that closes that session only. Loop thread only.
+ */
+#include "tk_hub.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tk_sync.h"
+#include "tk_token.h"
+#include "tk_wire.h"
+
+enum { S_TLS, S_HELLO, S_ENROLL, S_READY, S_CLOSING };
+
+typedef struct access_entry {
+  char vault[TK_MAX_VAULT_LEN + 1];
+  int write;
+} access_entry_t;
+
+typedef struct session {
+  tk_hub_t *hub;
+  tk_conn_t *conn;
+  struct session *prev, *next;
+  int state;
+  uint8_t spki[TK_HASH_LEN];
+  tk_peer_t peer;
+  char who[16]; /* short device id for logs */
+  access_entry_t *access;
+  size_t naccess;
+  /* a push in progress: the ids offered and the indexes we asked for */
+  uint8_t (*offered)[TK_REV_ID_LEN];
+  uint32_t *need;
+  size_t nneed;
+  int awaiting_revs;
+  /* a pull in progress: the batch we offered */
+  tk_batch_t batch;
+  int awaiting_need;
+} session_t;
+
+struct tk_hub {
+  uv_loop_t *loop;
+  tk_office_t *home;
+  tk_store_t *store;
+  const tk_identity_t *id;
+  tk_config_t cfg;
+  tk_tls_t *tls;
+  uv_tcp_t listener;
+  uv_timer_t acl_timer;
+  int listening, timer_on, stopping;
+  char acl_version[64];
+  session_t *sessions;
+  size_t nsessions;
+  uint8_t kx_sig[TK_SIG_LEN];
+};
+
+#define ACL_POLL_MS 1000
+
+static void who_of(char out[16], const uint8_t id[TK_DEVICE_ID_LEN])
+{
+  char full[TK_DEVICE_ID_STRLEN];
+  tk_device_id_format(full, id);
+  memcpy(out, full, 9);
+  out[9] = '\0';
+}
+
+/* ---- sessions: bookkeeping ----------------------------------------------- */
+
+static void push_reset(session_t *s)
+{
+  free(s->offered);
+  free(s->need);
+  s->offered = NULL;
+  s->need = NULL;
+  s->nneed = 0;
+  s->awaiting_revs = 0;
+}
+
+static void fail(session_t *s, Tunduk__V1__ErrorCode code, int reason, const char *msg)
+{
+  if (s->state == S_CLOSING) return;
+  TK_LOG(TK_LOG_INFO, "hub", "closing device=%s reason=\"%s\"", s->who, msg);
+  tk_wire_send_error(s->conn, code, "%s", msg);
+  s->state = S_CLOSING;
+  tk_conn_close(s->conn, reason, msg);
+}
+
+static int load_access_cb(void *ctx, const char *vault, int write)
+{
+  session_t *s = ctx;
+  access_entry_t *a = realloc(s->access, (s->naccess + 1) * sizeof *a);
+  if (!a) return TK_ENOMEM;
+  s->access = a;
+  snprintf(a[s->naccess].vault, sizeof a->vault, "%s", vault);
+  a[s->naccess].write = write;
+  s->naccess++;
+  return 0;
+}
+
+static int load_access(session_t *s, tk_err_t *err)
+{
+  free(s->access);
+  s->access = NULL;
+  s->naccess = 0;
+  return tk_store_access_list(s->hub->store, s->peer.id, load_access_cb, s, err);
+}
+
+static int session_access(const session_t *s, const char *vault)
+{
+  for (size_t i = 0; i < s->naccess; i++)
+    if (strcmp(s->access[i].vault, vault) == 0)
+      return s->access[i].write ? TK_ACCESS_WRITE : TK_ACCESS_READ;
+  return TK_ACCESS_NONE;
+}
+
+/* Fills an array of VaultAccess messages (pointing into s->access). */
+static Tunduk__V1__VaultAccess **access_msgs(const session_t *s, Tunduk__V1__VaultAccess *store)
+{
+  Tunduk__V1__VaultAccess **v = calloc(s->naccess ? s->naccess : 1, sizeof *v);
+  if (!v) return NULL;
+  for (size_t i = 0; i < s->naccess; i++) {
+    tunduk__v1__vault_access__init(&store[i]);
+    store[i].vault = (char *)s->access[i].vault;
+    store[i].write = s->access[i].write;
+    v[i] = &store[i];
+  }
+  return v;
+}
+
+/* ---- hello and enrollment -------------------------------------------------- */
+
+static void send_hello(session_t *s, int enrolled)
+{
+  tk_hub_t *h = s->hub;
+  Tunduk__V1__Identity ident;
+  uint8_t kx_sig[TK_SIG_LEN];
+  Tunduk__V1__VaultAccess *store = calloc(s->naccess ? s->naccess : 1, sizeof *store);
+  Tunduk__V1__VaultAccess **v = store ? access_msgs(s, store) : NULL;
+  if (!v || tk_wire_identity(&ident, h->id, kx_sig) != 0) {
+    free(store);
+    free(v);
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "cannot build hello");
+    return;
+  }
+  Tunduk__V1__Hello m = TUNDUK__V1__HELLO__INIT;
+  m.protocol_min = m.protocol_max = TK_PROTOCOL_VERSION;
+  m.identity = &ident;
+  m.software = TK_SOFTWARE;
+  m.enrolled = enrolled;
+  m.n_access = enrolled ? s->naccess : 0;
+  m.access = v;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_HELLO;
+  f.hello = &m;
+  tk_wire_send(s->conn, &f);
+  free(v);
+  free(store);
+}
+
+static void on_hello(session_t *s, const Tunduk__V1__Hello *m)
+{
+  tk_err_t e;
+  tk_device_info_t d;
+  if (m->protocol_min > TK_PROTOCOL_VERSION || m->protocol_max < TK_PROTOCOL_VERSION) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_VERSION, TK_EPROTO,
+         "no common protocol version (this hub speaks 1)");
+    return;
+  }
+  if (tk_wire_identity_check(m->identity, s->spki, &s->peer, &e) != 0) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_IDENTITY, TK_EPROTO, tk_err_str(&e));
+    return;
+  }
+  who_of(s->who, s->peer.id);
+  int rc = tk_store_device_get(s->hub->store, s->peer.id, &d, &e);
+  if (rc == TK_ENOTFOUND) {
+    s->state = S_ENROLL;
+    TK_LOG(TK_LOG_INFO, "hub", "hello device=%s known=no", s->who);
+    send_hello(s, 0);
+    return;
+  }
+  if (rc) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, tk_err_str(&e));
+    return;
+  }
+  if (d.revoked) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_REVOKED, TK_EACCESS, "this device was revoked");
+    return;
+  }
+  if (load_access(s, &e) != 0) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ESTORE, tk_err_str(&e));
+    return;
+  }
+  s->state = S_READY;
+  TK_LOG(TK_LOG_INFO, "hub", "hello device=%s known=yes name=%s", s->who, d.name);
+  send_hello(s, 1);
+}
+
+static void on_enroll(session_t *s, const Tunduk__V1__Enroll *m)
+{
+  tk_err_t e;
+  tk_device_info_t d;
+  if (m->token_id.len != TK_TOKEN_ID_LEN || m->secret.len != TK_TOKEN_SECRET_LEN) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_BAD_TOKEN, TK_EACCESS, "malformed enrollment token");
+    return;
+  }
+  memset(&d, 0, sizeof d);
+  memcpy(d.id, s->peer.id, TK_DEVICE_ID_LEN);
+  memcpy(d.sign_pk, s->peer.sign_pk, TK_SIGN_PK_LEN);
+  memcpy(d.kx_pk, s->peer.kx_pk, TK_KX_PK_LEN);
+  memcpy(d.kx_sig, s->peer.kx_sig, TK_SIG_LEN);
+  d.has_kx_sig = 1;
+  int rc = tk_store_token_redeem(s->hub->store, m->token_id.data, m->secret.data,
+                                 (int64_t)time(NULL), &d, &e);
+  if (rc) {
+    fail(s, rc == TK_EACCESS ? TUNDUK__V1__ERROR_CODE__ERROR_BAD_TOKEN
+                             : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL,
+         rc, tk_err_str(&e));
+    return;
+  }
+  if (load_access(s, &e) != 0) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ESTORE, tk_err_str(&e));
+    return;
+  }
+  TK_LOG(TK_LOG_INFO, "hub", "enrolled device=%s name=%s vaults=%zu", s->who, d.name,
+         s->naccess);
+  s->state = S_READY;
+  Tunduk__V1__VaultAccess *store = calloc(s->naccess ? s->naccess : 1, sizeof *store);
+  Tunduk__V1__VaultAccess **v = store ? access_msgs(s, store) : NULL;
+  Tunduk__V1__Enrolled en = TUNDUK__V1__ENROLLED__INIT;
+  en.n_access = v ? s->naccess : 0;
+  en.access = v;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_ENROLLED;
+  f.enrolled = &en;
+  tk_wire_send(s->conn, &f);
+  free(v);
+  free(store);
+}
+
+/* ---- push: the device sends, the hub stores -------------------------------- */
+
+static void on_offer(session_t *s, const Tunduk__V1__Offer *m)
+{
+  tk_err_t e;
+  if (s->awaiting_revs || s->awaiting_need) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "offer in the middle of a batch");
+    return;
+  }
+  if (m->n_ids > TK_MAX_OFFER_IDS) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_LIMIT, TK_ELIMIT, "more than 4096 ids in one offer");
+    return;
+  }
+  size_t n = m->n_ids;
+  tk_slice_t *ids = calloc(n ? n : 1, sizeof *ids);
+  s->offered = malloc((n ? n : 1) * TK_REV_ID_LEN);
+  s->need = calloc(n ? n : 1, sizeof *s->need);
+  if (!ids || !s->offered || !s->need) {
+    free(ids);
+    push_reset(s);
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    ids[i] = tk_pb_slice(m->ids[i]);
+    if (ids[i].n == TK_REV_ID_LEN) memcpy(s->offered[i], ids[i].p, TK_REV_ID_LEN);
+  }
+  int rc = tk_sync_need(s->hub->store, ids, n, s->need, &s->nneed, &e);
+  free(ids);
+  if (rc) {
+    push_reset(s);
+    fail(s,
+         rc == TK_EPROTO ? TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL
+                         : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL,
+         rc, tk_err_str(&e));
+    return;
+  }
+  Tunduk__V1__Need need = TUNDUK__V1__NEED__INIT;
+  need.n_index = s->nneed;
+  need.index = s->need;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_NEED;
+  f.need = &need;
+  tk_wire_send(s->conn, &f);
+  if (s->nneed)
+    s->awaiting_revs = 1;
+  else
+    push_reset(s);
+}
+
+static int push_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
+{
+  session_t *s = ctx;
+  char who[16];
+  if (session_access(s, rev->vault) != TK_ACCESS_WRITE) {
+    snprintf(reason, len, "device %s may not write vault '%s'", s->who, rev->vault);
+    return TK_REJECT_ACCESS;
+  }
+  if (memcmp(rev->author, s->peer.id, TK_DEVICE_ID_LEN) != 0) {
+    int mode = TK_ACCESS_NONE;
+    if (tk_store_access_get(s->hub->store, rev->author, rev->vault, &mode, NULL) != 0 ||
+        mode != TK_ACCESS_WRITE) {
+      who_of(who, rev->author);
+      snprintf(reason, len, "author device %s may not write vault '%s'", who, rev->vault);
+      return TK_REJECT_ACCESS;
+    }
+  }
+  return 0;
+}
+
+static void send_ack(session_t *s, const tk_apply_result_t *r)
+{
+  Tunduk__V1__Rejected *rj = calloc(r->nrejected ? r->nrejected : 1, sizeof *rj);
+  Tunduk__V1__Rejected **rp = calloc(r->nrejected ? r->nrejected : 1, sizeof *rp);
+  Tunduk__V1__Ack ack = TUNDUK__V1__ACK__INIT;
+  ack.accepted = r->accepted;
+  ack.duplicates = r->duplicates;
+  if (rj && rp) {
+    for (size_t i = 0; i < r->nrejected; i++) {
+      tunduk__v1__rejected__init(&rj[i]);
+      rj[i].id = tk_pb_bytes(r->rejected[i].id, TK_REV_ID_LEN);
+      rj[i].code = (Tunduk__V1__RejectCode)r->rejected[i].code;
+      rj[i].reason = (char *)r->rejected[i].reason;
+      rp[i] = &rj[i];
+    }
+    ack.n_rejected = r->nrejected;
+    ack.rejected = rp;
+  }
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_ACK;
+  f.ack = &ack;
+  tk_wire_send(s->conn, &f);
+  free(rj);
+  free(rp);
+}
+
+static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
+{
+  tk_err_t e;
+  tk_apply_result_t res;
+  if (!s->awaiting_revs || m->n_revs != s->nneed) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+         "revisions that were not asked for");
+    return;
+  }
+  tk_slice_t *revs = calloc(s->nneed, sizeof *revs), *ids = calloc(s->nneed, sizeof *ids);
+  if (!revs || !ids) {
+    free(revs);
+    free(ids);
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
+    return;
+  }
+  for (size_t i = 0; i < s->nneed; i++) {
+    revs[i] = tk_pb_slice(m->revs[i]);
+    ids[i] = TK_SLICE(s->offered[s->need[i]], TK_REV_ID_LEN);
+  }
+  int rc = tk_sync_apply(s->hub->store, revs, ids, s->nneed, push_policy, s, NULL, &res, &e);
+  free(revs);
+  free(ids);
+  push_reset(s);
+  if (rc) {
+    TK_LOG(TK_LOG_ERROR, "hub", "push failed device=%s error=\"%s\"", s->who, tk_err_str(&e));
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, "the hub could not store the batch");
+    return;
+  }
+  TK_LOG(TK_LOG_INFO, "hub", "push device=%s accepted=%u duplicates=%u rejected=%zu bytes=%llu",
+         s->who, res.accepted, res.duplicates, res.nrejected, (unsigned long long)res.bytes);
+  for (size_t i = 0; i < res.nrejected; i++) {
+    char hex[2 * TK_REV_ID_LEN + 1];
+    tk_hex_encode(hex, res.rejected[i].id, TK_REV_ID_LEN);
+    TK_LOG(TK_LOG_WARN, "hub", "rejected device=%s rev=%.16s code=%d reason=\"%s\"", s->who,
+           hex, res.rejected[i].code, res.rejected[i].reason);
+  }
+  send_ack(s, &res);
+  tk_apply_result_free(&res);
+}
+
+/* ---- pull: the hub offers what the device may read ------------------------- */
+
+static int pull_filter(void *ctx, const tk_rev_meta_t *m)
+{
+  return session_access(ctx, m->vault) != TK_ACCESS_NONE;
+}
+
+static void on_pull(session_t *s, const Tunduk__V1__Pull *m)
+{
+  tk_err_t e;
+  if (s->awaiting_revs || s->awaiting_need) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "pull in the middle of a batch");
+    return;
+  }
+  int rc = tk_sync_batch(s->hub->store, m->since, TK_MAX_OFFER_IDS, s->hub->cfg.batch_bytes,
+                         pull_filter, s, &s->batch, &e);
+  if (rc) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, tk_err_str(&e));
+    return;
+  }
+  ProtobufCBinaryData *ids = calloc(s->batch.n ? s->batch.n : 1, sizeof *ids);
+  if (!ids) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
+    return;
+  }
+  for (size_t i = 0; i < s->batch.n; i++) ids[i] = tk_pb_bytes(s->batch.ids[i], TK_REV_ID_LEN);
+  Tunduk__V1__Offer o = TUNDUK__V1__OFFER__INIT;
+  o.n_ids = s->batch.n;
+  o.ids = ids;
+  o.upto = s->batch.upto;
+  o.more = s->batch.more;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_OFFER;
+  f.offer = &o;
+  tk_wire_send(s->conn, &f);
+  free(ids);
+  s->awaiting_need = s->batch.n > 0;
+}
+
+static void on_need(session_t *s, const Tunduk__V1__Need *m)
+{
+  tk_err_t e;
+  tk_buf_t all = TK_BUF_INIT;
+  size_t *offs = NULL;
+  ProtobufCBinaryData *revs = NULL;
+  if (!s->awaiting_need) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "need without an offer");
+    return;
+  }
+  s->awaiting_need = 0;
+  for (size_t i = 0; i < m->n_index; i++)
+    if (m->index[i] >= s->batch.n || (i > 0 && m->index[i] <= m->index[i - 1])) {
+      fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+           "need indexes out of range or not ascending");
+      return;
+    }
+  if (m->n_index == 0) return;
+  offs = calloc(m->n_index + 1, sizeof *offs);
+  revs = calloc(m->n_index, sizeof *revs);
+  int rc = offs && revs ? 0 : TK_ENOMEM;
+  for (size_t i = 0; !rc && i < m->n_index; i++) {
+    offs[i] = all.n;
+    rc = tk_store_get_rev(s->hub->store, s->batch.ids[m->index[i]], &all, &e);
+  }
+  if (rc) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, "cannot read revisions");
+    goto done;
+  }
+  offs[m->n_index] = all.n;
+  for (size_t i = 0; i < m->n_index; i++)
+    revs[i] = tk_pb_bytes(all.p + offs[i], offs[i + 1] - offs[i]);
+  Tunduk__V1__Revisions r = TUNDUK__V1__REVISIONS__INIT;
+  r.n_revs = m->n_index;
+  r.revs = revs;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_REVISIONS;
+  f.revisions = &r;
+  rc = tk_wire_send(s->conn, &f);
+  if (rc) fail(s, TUNDUK__V1__ERROR_CODE__ERROR_LIMIT, rc, "batch does not fit in a frame");
+  TK_LOG(TK_LOG_DEBUG, "hub", "pull device=%s sent=%zu bytes=%zu", s->who, m->n_index, all.n);
+done:
+  tk_buf_free(&all);
+  free(offs);
+  free(revs);
+}
+
+/* ---- devices and grants ---------------------------------------------------- */
+
+static void on_device_query(session_t *s, const Tunduk__V1__DeviceQuery *m)
+{
+  tk_device_info_t d;
+  Tunduk__V1__Identity ident = TUNDUK__V1__IDENTITY__INIT;
+  Tunduk__V1__DeviceInfo info = TUNDUK__V1__DEVICE_INFO__INIT;
+  if (m->device_id.len == TK_DEVICE_ID_LEN &&
+      tk_store_device_get(s->hub->store, m->device_id.data, &d, NULL) == 0 && !d.revoked &&
+      d.has_kx_sig) {
+    ident.device_id = tk_pb_bytes(d.id, TK_DEVICE_ID_LEN);
+    ident.sign_pk = tk_pb_bytes(d.sign_pk, TK_SIGN_PK_LEN);
+    ident.kx_pk = tk_pb_bytes(d.kx_pk, TK_KX_PK_LEN);
+    ident.kx_sig = tk_pb_bytes(d.kx_sig, TK_SIG_LEN);
+    ident.name = d.name;
+    info.identity = &ident;
+  }
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_DEVICE_INFO;
+  f.device_info = &info;
+  tk_wire_send(s->conn, &f);
+}
+
+static void on_grant_put(session_t *s, const Tunduk__V1__GrantPut *m)
+{
+  tk_err_t e;
+  tk_grant_t g;
+  tk_device_info_t d;
+  tk_apply_result_t res;
+  tk_reject_t rj;
+  memset(&res, 0, sizeof res);
+  memset(&rj, 0, sizeof rj);
+  if (!m->grant) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "grant missing");
+    return;
+  }
+  tk_slice_t body = tk_pb_slice(m->grant->body), sig = tk_pb_slice(m->grant->sig);
+  tk_sha256(rj.id, body.p, body.n);
+  rj.code = TK_REJECT_ACCESS;
+  if (tk_grant_verify(body, sig, &g, &e) != 0) {
+    rj.code = TK_REJECT_SIGNATURE;
+    snprintf(rj.reason, sizeof rj.reason, "%s", tk_err_str(&e));
+  } else if (!tk_ct_equal(g.granter, s->peer.id, TK_DEVICE_ID_LEN)) {
+    snprintf(rj.reason, sizeof rj.reason, "a grant must be signed by the device sending it");
+  } else if (session_access(s, g.vault) != TK_ACCESS_WRITE) {
+    snprintf(rj.reason, sizeof rj.reason, "device %s may not write vault '%s'", s->who, g.vault);
+  } else if (tk_store_device_get(s->hub->store, g.recipient, &d, NULL) != 0 || d.revoked) {
+    snprintf(rj.reason, sizeof rj.reason, "the recipient is not an enrolled device");
+  } else if (tk_store_grant_put(s->hub->store, g.vault, g.key_id, g.recipient, g.granter, body,
+                                sig, &e) != 0) {
+    rj.code = TK_REJECT_INTERNAL;
+    snprintf(rj.reason, sizeof rj.reason, "%s", tk_err_str(&e));
+  } else {
+    rj.code = 0;
+  }
+  if (rj.code) {
+    res.nrejected = 1;
+    res.rejected = &rj;
+  } else {
+    res.accepted = 1;
+    char to[16];
+    who_of(to, g.recipient);
+    TK_LOG(TK_LOG_INFO, "hub", "grant vault=%s from=%s to=%s", g.vault, s->who, to);
+  }
+  send_ack(s, &res);
+}
+
+typedef struct grant_list {
+  tk_buf_t data;
+  size_t *offs; /* body start, sig start, per grant */
+  size_t n;
+} grant_list_t;
+
+static int collect_grant(void *ctx, tk_slice_t body, tk_slice_t sig)
+{
+  grant_list_t *l = ctx;
+  size_t *o = realloc(l->offs, (2 * l->n + 3) * sizeof *o);
+  if (!o) return TK_ENOMEM;
+  l->offs = o;
+  o[2 * l->n] = l->data.n;
+  int rc = tk_buf_append(&l->data, body.p, body.n);
+  o[2 * l->n + 1] = l->data.n;
+  if (!rc) rc = tk_buf_append(&l->data, sig.p, sig.n);
+  o[2 * l->n + 2] = l->data.n;
+  l->n++;
+  return rc;
+}
+
+static void on_grant_query(session_t *s)
+{
+  tk_err_t e;
+  grant_list_t l = {TK_BUF_INIT, NULL, 0};
+  int rc = tk_store_grants_for(s->hub->store, s->peer.id, TK_MAX_GRANTS, collect_grant, &l, &e);
+  Tunduk__V1__SignedGrant *g = calloc(l.n ? l.n : 1, sizeof *g);
+  Tunduk__V1__SignedGrant **gp = calloc(l.n ? l.n : 1, sizeof *gp);
+  if (rc || !g || !gp) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc ? rc : TK_ENOMEM, "cannot list grants");
+    goto done;
+  }
+  for (size_t i = 0; i < l.n; i++) {
+    tunduk__v1__signed_grant__init(&g[i]);
+    g[i].body = tk_pb_bytes(l.data.p + l.offs[2 * i], l.offs[2 * i + 1] - l.offs[2 * i]);
+    g[i].sig = tk_pb_bytes(l.data.p + l.offs[2 * i + 1], l.offs[2 * i + 2] - l.offs[2 * i + 1]);
+    gp[i] = &g[i];
+  }
+  Tunduk__V1__Grants msg = TUNDUK__V1__GRANTS__INIT;
+  msg.n_grants = l.n;
+  msg.grants = gp;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_GRANTS;
+  f.grants = &msg;
+  tk_wire_send(s->conn, &f);
+done:
+  free(g);
+  free(gp);
+  free(l.offs);
+  tk_buf_free(&l.data);
+}
+
+/* ---- connection callbacks --------------------------------------------------- */
+
+static void on_ready(tk_conn_t *c, const uint8_t peer_spki[TK_HASH_LEN])
+{
+  session_t *s = tk_conn_data(c);
+  memcpy(s->spki, peer_spki, TK_HASH_LEN);
+  s->state = S_HELLO;
+}
+
+static void on_frame(tk_conn_t *c, tk_slice_t payload)
+{
+  session_t *s = tk_conn_data(c);
+  if (s->state == S_CLOSING) return;
+  tk_frame_t *f = tk_wire_decode(payload);
+  if (!f) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+         "frame does not decode as a known message");
+    return;
+  }
+  int k = f->msg_case;
+  if (k == TUNDUK__V1__FRAME__MSG_BYE) {
+    s->state = S_CLOSING;
+    tk_conn_close(c, 0, NULL);
+  } else if (k == TUNDUK__V1__FRAME__MSG_ERROR) {
+    TK_LOG(TK_LOG_INFO, "hub", "device=%s sent error code=%d", s->who, f->error->code);
+    s->state = S_CLOSING;
+    tk_conn_close(c, TK_EPROTO, "peer sent an error");
+  } else if (s->state == S_HELLO) {
+    if (k == TUNDUK__V1__FRAME__MSG_HELLO)
+      on_hello(s, f->hello);
+    else
+      fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "expected hello");
+  } else if (s->state == S_ENROLL) {
+    if (k == TUNDUK__V1__FRAME__MSG_ENROLL)
+      on_enroll(s, f->enroll);
+    else
+      fail(s, TUNDUK__V1__ERROR_CODE__ERROR_UNKNOWN_DEVICE, TK_EACCESS,
+           "this device is not enrolled at this hub");
+  } else if (s->state == S_READY) {
+    switch (k) {
+    case TUNDUK__V1__FRAME__MSG_OFFER: on_offer(s, f->offer); break;
+    case TUNDUK__V1__FRAME__MSG_REVISIONS: on_revisions(s, f->revisions); break;
+    case TUNDUK__V1__FRAME__MSG_PULL: on_pull(s, f->pull); break;
+    case TUNDUK__V1__FRAME__MSG_NEED: on_need(s, f->need); break;
+    case TUNDUK__V1__FRAME__MSG_DEVICE_QUERY: on_device_query(s, f->device_query); break;
+    case TUNDUK__V1__FRAME__MSG_GRANT_PUT: on_grant_put(s, f->grant_put); break;
+    case TUNDUK__V1__FRAME__MSG_GRANT_QUERY: on_grant_query(s); break;
+    default:
+      fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "unexpected message");
+    }
+  } else {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "message before the handshake");
+  }
+  tk_wire_free(f);
+}
+
+static void on_close(tk_conn_t *c, int reason)
+{
+  session_t *s = tk_conn_data(c);
+  tk_hub_t *h = s->hub;
+  TK_LOG(TK_LOG_DEBUG, "hub", "closed device=%s reason=%d %s", s->who, reason,
+         reason ? tk_conn_error(c) : "");
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    h->sessions = s->next;
+  if (s->next) s->next->prev = s->prev;
+  h->nsessions--;
+  push_reset(s);
+  tk_batch_free(&s->batch);
+  free(s->access);
+  free(s);
+}
+
+static const tk_conn_cbs_t session_cbs = {on_ready, on_frame, on_close, NULL};
+
+static void on_connection(uv_stream_t *server, int status)
+{
+  tk_hub_t *h = server->data;
+  tk_err_t e;
+  if (status < 0 || h->stopping) return;
+  session_t *s = calloc(1, sizeof *s);
+  if (!s) return;
+  s->hub = h;
+  snprintf(s->who, sizeof s->who, "-");
+  tk_conn_opts_t opts = {h->cfg.max_frame, h->cfg.handshake_timeout_ms, h->cfg.idle_timeout_ms};
+  if (tk_conn_accept(server, h->tls, &opts, &session_cbs, s, &s->conn, &e) != 0) {
+    TK_LOG(TK_LOG_WARN, "hub", "accept failed: %s", tk_err_str(&e));
+    free(s);
+    return;
+  }
+  s->next = h->sessions;
+  if (h->sessions) h->sessions->prev = s;
+  h->sessions = s;
+  h->nsessions++;
+  if (h->nsessions > h->cfg.max_connections) {
+    TK_LOG(TK_LOG_WARN, "hub", "refusing a connection: %zu open", h->nsessions - 1);
+    s->state = S_CLOSING;
+    tk_conn_close(s->conn, TK_ELIMIT, "too many connections");
+  }
+}
+
+/* ---- revocation: another process changed the access lists ------------------ */
+
+static void on_acl_timer(uv_timer_t *t)
+{
+  tk_hub_t *h = t->data;
+  char v[64] = "";
+  if (tk_store_meta_get(h->store, "acl_version", v, sizeof v, NULL) != 0) v[0] = '\0';
+  if (strcmp(v, h->acl_version) == 0) return;
+  snprintf(h->acl_version, sizeof h->acl_version, "%s", v);
+  for (session_t *s = h->sessions, *next; s; s = next) {
+    next = s->next;
+    if (s->state != S_READY) continue;
+    tk_device_info_t d;
+    tk_err_t e;
+    if (tk_store_device_get(h->store, s->peer.id, &d, NULL) != 0 || d.revoked)
+      fail(s, TUNDUK__V1__ERROR_CODE__ERROR_REVOKED, TK_EACCESS, "this device was revoked");
+    else if (load_access(s, &e) != 0)
+      fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ESTORE, tk_err_str(&e));
+  }
+}
+
+/* ---- the hub ---------------------------------------------------------------- */
+
+int tk_hub_new(tk_hub_t **out, uv_loop_t *loop, tk_office_t *home, const tk_config_t *cfg,
+               tk_err_t *err)
+{
+  tk_hub_t *h = calloc(1, sizeof *h);
+  *out = NULL;
+  if (!h) return tk_err_set(err, TK_ENOMEM, "out of memory");
+  h->loop = loop;
+  h->home = home;
+  h->store = tk_office_store(home);
+  h->id = tk_office_identity(home);
+  h->cfg = *cfg;
+  int rc = tk_tls_new(&h->tls, h->id, 1, err);
+  if (rc) {
+    free(h);
+    return rc;
+  }
+  if (tk_store_meta_get(h->store, "acl_version", h->acl_version, sizeof h->acl_version, NULL))
+    h->acl_version[0] = '\0';
+  *out = h;
+  return 0;
+}
+
+int tk_hub_listen(tk_hub_t *h, tk_err_t *err)
+{
+  char host[TK_TOKEN_MAX_ADDR + 1];
+  int port, r;
+  struct sockaddr_storage ss;
+  if (tk_addr_split(h->cfg.listen, host, &port) != 0 && strcmp(h->cfg.listen, "") != 0)
+    return tk_err_set(err, TK_EINVAL, "listen address '%s' is not host:port", h->cfg.listen);
+  /* port 0 is allowed here: the kernel picks one (tests) */
+  if (strchr(host, ':'))
+    r = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
+  else
+    r = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
+  if (r) return tk_err_set(err, TK_EINVAL, "listen address '%s': %s", h->cfg.listen, uv_strerror(r));
+  uv_tcp_init(h->loop, &h->listener);
+  h->listener.data = h;
+  h->listening = 1;
+  r = uv_tcp_bind(&h->listener, (struct sockaddr *)&ss, 0);
+  if (!r) r = uv_listen((uv_stream_t *)&h->listener, 511, on_connection);
+  if (r) return tk_err_set(err, TK_EIO, "cannot listen on %s: %s", h->cfg.listen, uv_strerror(r));
+  int len = sizeof ss;
+  uv_tcp_getsockname(&h->listener, (struct sockaddr *)&ss, &len);
+  char ip[64];
+  if (ss.ss_family == AF_INET6) {
+    uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+    port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    TK_LOG(TK_LOG_INFO, "hub", "listening addr=[%s]:%d", ip, port);
+  } else {
+    uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+    port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    TK_LOG(TK_LOG_INFO, "hub", "listening addr=%s:%d", ip, port);
+  }
+  uv_timer_init(h->loop, &h->acl_timer);
+  h->acl_timer.data = h;
+  h->timer_on = 1;
+  uv_timer_start(&h->acl_timer, on_acl_timer, ACL_POLL_MS, ACL_POLL_MS);
+  return 0;
+}
+
+void tk_hub_stop(tk_hub_t *h)
+{
+  if (h->stopping) return;
+  h->stopping = 1;
+  if (h->listening) uv_close((uv_handle_t *)&h->listener, NULL);
+  if (h->timer_on) uv_close((uv_handle_t *)&h->acl_timer, NULL);
+  for (session_t *s = h->sessions, *next; s; s = next) {
+    next = s->next;
+    if (s->state == S_CLOSING) continue;
+    if (s->state == S_READY || s->state == S_HELLO || s->state == S_ENROLL)
+      tk_wire_send_error(s->conn, TUNDUK__V1__ERROR_CODE__ERROR_SHUTDOWN, "the hub is stopping");
+    s->state = S_CLOSING;
+    tk_conn_close(s->conn, 0, "hub stopping");
+  }
+}
+
+void tk_hub_free(tk_hub_t *h)
+{
+  if (!h) return;
+  tk_tls_free(h->tls);
+  free(h);
+}
+
+size_t tk_hub_sessions(const tk_hub_t *h)
+{
+  return h->nsessions;
+}

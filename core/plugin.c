@@ -1,0 +1,976 @@
+/*
+ * plugin.c: the plugin host's sets and calls (contract in tk_plugin.h). Owns
+ * plugin sets: loading a plugin (a new state from plugin_sandbox.c, its text
+ * chunk run under the per-call limits), loading a folder, the declarations
+ * index, the host's own field checks, and the calls into plugins (validate,
+ * summary, merge, export, moderation) with their error reporting.
+ *
+ * Invariants:
+ *  - every Lua API call that may raise runs inside lua_pcall: each call into
+ *    a plugin is a protected C function (op_*) that converts inputs, calls
+ *    the plugin's callback in a nested lua_pcall and reads its results, so
+ *    neither a plugin error nor a memory error ever reaches Lua's panic;
+ *  - each call starts with a fresh budget and p->stop cleared; a call in
+ *    which a limit was hit fails even if the plugin caught the error;
+ *  - error values are described without calling metamethods unprotected;
+ *  - C data reachable from Lua closures (the export's records/out) is looked
+ *    up through the plugin and a serial number, never a raw pointer that
+ *    could outlive its call;
+ *  - a set's declaration names are unique per kind; a set changes only while
+ *    loading.
+ *
+ * Threads: see tk_plugin.h (a mutex per plugin around every call).
+ */
+#include "plugin_host.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MIN_MEM (256u << 10) /* smallest state cap accepted in limits */
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+void tk_plugin_limits_default(tk_plugin_limits_t *l)
+{
+  l->mem_bytes = 16u << 20;
+  l->instructions = 10000000;
+  l->call_ms = 2000;
+  l->max_string = 1u << 20;
+  l->max_pattern_subject = 1u << 20;
+}
+
+/* Records a plugin failure: "plugin <name>: <what>: <detail>". */
+static int call_fail(call_t *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int call_fail(call_t *c, int code, const char *fmt, ...)
+{
+  char detail[400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  va_end(ap);
+  c->rc = tk_err_set(&c->e, code, "plugin %s: %s: %s", c->p->name, c->what, detail);
+  return c->rc;
+}
+
+/* Describes the error value on top of the stack in buf, and pops it. Never
+ * calls a metamethod unprotected: a __tostring runs in its own pcall (under
+ * the call's limits) and a failure there gives a generic message. Runs in
+ * protected mode (pushing may raise a memory error). */
+static void describe_error(lua_State *L, char *buf, size_t n)
+{
+  int t = lua_type(L, -1);
+  if (t == LUA_TSTRING) {
+    size_t len;
+    const char *s = lua_tolstring(L, -1, &len);
+    tk__plugin_copy_line(buf, n, s, len);
+  } else if (t == LUA_TNUMBER) {
+    if (lua_isinteger(L, -1))
+      snprintf(buf, n, "%lld", (long long)lua_tointeger(L, -1));
+    else
+      snprintf(buf, n, "%.14g", (double)lua_tonumber(L, -1));
+  } else if (luaL_getmetafield(L, -1, "__tostring") != LUA_TNIL) {
+    lua_pushvalue(L, -2);
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING) {
+      size_t len;
+      const char *s = lua_tolstring(L, -1, &len);
+      tk__plugin_copy_line(buf, n, s, len);
+    } else {
+      snprintf(buf, n, "(error object is a %s value whose __tostring failed)",
+               lua_typename(L, t));
+    }
+    lua_pop(L, 1);
+  } else {
+    snprintf(buf, n, "(error object is a %s value)", lua_typename(L, t));
+  }
+  lua_pop(L, 1);
+}
+
+/* After a failed lua_pcall with status st and the error value on top:
+ * records the failure in c, naming the limit if one was hit. */
+static int fail_status(lua_State *L, call_t *c, int st)
+{
+  plugin_t *p = c->p;
+  char lim[128], msg[400];
+  if (c->rc < 0) { /* the host already recorded why (an export's reader or writer) */
+    lua_pop(L, 1);
+    return c->rc;
+  }
+  const char *l = tk__plugin_limit_detail(p, lim, sizeof lim);
+  if (l) {
+    lua_pop(L, 1);
+    return call_fail(c, TK_EPLUGIN, "%s", l);
+  }
+  int memerr = st == LUA_ERRMEM;
+  if (!memerr && p->mem_refused && lua_type(L, -1) == LUA_TSTRING &&
+      strcmp(lua_tostring(L, -1), "not enough memory") == 0)
+    memerr = 1;
+  if (memerr) {
+    lua_pop(L, 1);
+    return call_fail(c, TK_EPLUGIN, "memory limit exceeded (%zu bytes)", p->lim.mem_bytes);
+  }
+  describe_error(L, msg, sizeof msg);
+  return call_fail(c, TK_EPLUGIN, "%s", msg);
+}
+
+/* Calls the function under nargs arguments, from inside an op_* function.
+ * 0, or the failure recorded in c (stack: the results, or nothing). */
+static int call_plugin(lua_State *L, call_t *c, int nargs, int nres)
+{
+  char lim[128];
+  int st = lua_pcall(L, nargs, nres, 0);
+  if (st != LUA_OK) return fail_status(L, c, st);
+  /* A limit hit in a coroutine the plugin caught still fails the call. */
+  if (c->rc == 0 && tk__plugin_limit_detail(c->p, lim, sizeof lim))
+    return call_fail(c, TK_EPLUGIN, "%s", lim);
+  return c->rc;
+}
+
+static int run_call(plugin_t *p, lua_CFunction fn, call_t *c)
+{
+  pthread_mutex_lock(&p->mu);
+  lua_State *L = p->L;
+  int top = lua_gettop(L);
+  c->p = p;
+  c->rc = 0;
+  p->stop = STOP_NONE;
+  p->mem_refused = 0;
+  tk__plugin_budget_reset(p);
+  lua_sethook(L, tk__plugin_hook, LUA_MASKCOUNT, tk__plugin_hook_every(p));
+  if (!lua_checkstack(L, 8)) {
+    call_fail(c, TK_ENOMEM, "out of memory for the Lua stack");
+    goto done;
+  }
+  lua_pushcfunction(L, fn);
+  lua_pushlightuserdata(L, c);
+  int st = lua_pcall(L, 1, 0, 0);
+  if (st != LUA_OK) {
+    if (c->rc == 0) {
+      /* A failure of the host side (a memory error while converting): the
+       * error value is a string we raised or Lua's memory message. */
+      char lim[128];
+      const char *l = tk__plugin_limit_detail(p, lim, sizeof lim);
+      if (l) call_fail(c, TK_EPLUGIN, "%s", l);
+      else if (st == LUA_ERRMEM || p->mem_refused)
+        call_fail(c, TK_EPLUGIN, "memory limit exceeded (%zu bytes)", p->lim.mem_bytes);
+      else
+        call_fail(c, TK_EPLUGIN, "%s",
+                  lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "host error");
+    }
+  } else if (c->rc == 0 && p->stop) {
+    char lim[128];
+    call_fail(c, TK_EPLUGIN, "%s", tk__plugin_limit_detail(p, lim, sizeof lim));
+  } else if (c->rc == 0 && tk__plugin_now_ns() > p->deadline_ns) {
+    /* A long C function (a pattern match) finished past the deadline. */
+    p->stop = STOP_TIME;
+    call_fail(c, TK_EPLUGIN, "time limit exceeded (%u ms per call)", (unsigned)p->lim.call_ms);
+  }
+done:
+  lua_settop(L, top);
+  p->export_call = NULL;
+  pthread_mutex_unlock(&p->mu);
+  return c->rc;
+}
+
+/* ---- plugins ----------------------------------------------------------------- */
+
+static void plugin_free(plugin_t *p)
+{
+  if (!p) return;
+  if (p->L) {
+    p->stop = STOP_CLOSING; /* anything that still runs stops at once */
+    lua_close(p->L);
+  }
+  for (int k = 0; k < TK_PLUGIN_NKINDS; k++)
+    for (size_t i = 0; i < p->ndecls[k]; i++) tk__plugin_decl_free(p->decls[k][i]);
+  pthread_mutex_destroy(&p->mu);
+  free(p);
+}
+
+static int op_load(lua_State *L)
+{
+  call_t *c = lua_touserdata(L, 1);
+  plugin_t *p = c->p;
+  tk__plugin_open_sandbox(L);
+  char chunk[TK_PLUGIN_MAX_NAME + 2];
+  snprintf(chunk, sizeof chunk, "@%s", p->name);
+  int st = luaL_loadbufferx(L, c->src, c->srcn, chunk, "t");
+  if (st != LUA_OK) {
+    char msg[400];
+    if (st == LUA_ERRMEM) snprintf(msg, sizeof msg, "memory limit exceeded while compiling");
+    else describe_error(L, msg, sizeof msg);
+    c->rc = tk_err_set(&c->e, st == LUA_ERRMEM ? TK_EPLUGIN : TK_EFORMAT, "plugin %s: %s",
+                       p->name, msg);
+    return 0;
+  }
+  p->loading = 1;
+  int rc = call_plugin(L, c, 0, 0);
+  p->loading = 0;
+  if (rc < 0) return 0;
+  return 0;
+}
+
+static decl_t *set_find(const tk_plugin_set_t *s, int kind, const char *name)
+{
+  if (!s || kind < 0 || kind >= TK_PLUGIN_NKINDS || !name) return NULL;
+  for (size_t i = 0; i < s->ndecls[kind]; i++)
+    if (strcmp(s->decls[kind][i]->name, name) == 0) return s->decls[kind][i];
+  return NULL;
+}
+
+int tk_plugin_set_new(tk_plugin_set_t **out, const tk_plugin_limits_t *lim)
+{
+  tk_plugin_set_t *s = calloc(1, sizeof *s);
+  *out = NULL;
+  if (!s) return TK_ENOMEM;
+  tk_plugin_limits_default(&s->lim);
+  if (lim) {
+    if (lim->mem_bytes) s->lim.mem_bytes = lim->mem_bytes < MIN_MEM ? MIN_MEM : lim->mem_bytes;
+    if (lim->instructions) s->lim.instructions = lim->instructions;
+    if (lim->call_ms) s->lim.call_ms = lim->call_ms;
+    if (lim->max_string) s->lim.max_string = lim->max_string;
+    if (lim->max_pattern_subject) s->lim.max_pattern_subject = lim->max_pattern_subject;
+  }
+  *out = s;
+  return 0;
+}
+
+void tk_plugin_set_free(tk_plugin_set_t *s)
+{
+  if (!s) return;
+  for (size_t i = 0; i < s->nplugins; i++) plugin_free(s->plugins[i]);
+  free(s->plugins);
+  for (int k = 0; k < TK_PLUGIN_NKINDS; k++) free(s->decls[k]);
+  for (size_t i = 0; i < s->nerrors; i++) free(s->errors[i]);
+  free(s->errors);
+  free(s);
+}
+
+int tk_plugin_set_add_source(tk_plugin_set_t *s, const char *name, const char *src, size_t n,
+                             tk_err_t *err)
+{
+  call_t c;
+  plugin_t *p = NULL;
+  int rc = 0;
+  memset(&c, 0, sizeof c);
+  if (!s || !name || (!src && n)) return tk_err_set(err, TK_EINVAL, "plugin: bad arguments");
+  size_t nl = strlen(name);
+  if (nl == 0 || nl > TK_PLUGIN_MAX_NAME)
+    return tk_err_set(err, TK_EINVAL, "plugin name '%.*s' must be 1 to %d bytes", 80, name,
+                      TK_PLUGIN_MAX_NAME);
+  if (n > TK_PLUGIN_MAX_SOURCE)
+    return tk_err_set(err, TK_ELIMIT, "plugin %s: %zu bytes is over the limit of %u", name, n,
+                      TK_PLUGIN_MAX_SOURCE);
+  p = calloc(1, sizeof *p);
+  if (!p) return tk_err_set(err, TK_ENOMEM, "plugin %s: out of memory", name);
+  memcpy(p->name, name, nl + 1);
+  p->lim = s->lim;
+  pthread_mutex_init(&p->mu, NULL);
+  p->L = lua_newstate(tk__plugin_alloc, p);
+  if (!p->L) {
+    rc = tk_err_set(err, TK_ENOMEM, "plugin %s: cannot create a Lua state", name);
+    goto done;
+  }
+  lua_atpanic(p->L, tk__plugin_panic);
+  lua_sethook(p->L, tk__plugin_hook, LUA_MASKCOUNT, tk__plugin_hook_every(p)); /* before any plugin code */
+
+  c.src = src ? src : "";
+  c.srcn = n;
+  snprintf(c.what, sizeof c.what, "load");
+  rc = run_call(p, op_load, &c);
+  if (rc < 0) {
+    if (err) *err = c.e;
+    goto done;
+  }
+  /* Names are unique across the set: a clash refuses the newcomer. */
+  for (int k = 0; k < TK_PLUGIN_NKINDS; k++)
+    for (size_t i = 0; i < p->ndecls[k]; i++) {
+      decl_t *d = p->decls[k][i], *other;
+      if (!d->complete) continue;
+      if ((other = set_find(s, k, d->name))) {
+        rc = tk_err_set(err, TK_EPLUGIN, "plugin %s: %s '%s' is already declared by %s", name,
+                        tk__plugin_kind_words[k], d->name, other->plugin->name);
+        goto done;
+      }
+    }
+  plugin_t **np = realloc(s->plugins, (s->nplugins + 1) * sizeof *np);
+  if (!np) {
+    rc = tk_err_set(err, TK_ENOMEM, "plugin %s: out of memory", name);
+    goto done;
+  }
+  s->plugins = np;
+  for (int k = 0; k < TK_PLUGIN_NKINDS; k++) {
+    decl_t **nd = realloc(s->decls[k], (s->ndecls[k] + p->ndecls[k] + 1) * sizeof *nd);
+    if (!nd) {
+      rc = tk_err_set(err, TK_ENOMEM, "plugin %s: out of memory", name);
+      goto done;
+    }
+    s->decls[k] = nd;
+  }
+  for (int k = 0; k < TK_PLUGIN_NKINDS; k++)
+    for (size_t i = 0; i < p->ndecls[k]; i++)
+      if (p->decls[k][i]->complete) s->decls[k][s->ndecls[k]++] = p->decls[k][i];
+  s->plugins[s->nplugins++] = p;
+  p = NULL;
+  TK_LOG(TK_LOG_INFO, "plugin", "loaded plugin=%s", name);
+done:
+  plugin_free(p);
+  return rc;
+}
+
+int tk_plugin_set_add_file(tk_plugin_set_t *s, const char *path, tk_err_t *err)
+{
+  int rc = 0, fd = -1;
+  char *src = NULL;
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    rc = tk_err_set(err, TK_EIO, "plugin %s: cannot open: %s", path, strerror(errno));
+    goto done;
+  }
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    rc = tk_err_set(err, TK_EIO, "plugin %s: not a regular file", path);
+    goto done;
+  }
+  if ((uint64_t)st.st_size > TK_PLUGIN_MAX_SOURCE) {
+    rc = tk_err_set(err, TK_ELIMIT, "plugin %s: %lld bytes is over the limit of %u", path,
+                    (long long)st.st_size, TK_PLUGIN_MAX_SOURCE);
+    goto done;
+  }
+  size_t want = (size_t)st.st_size, got = 0;
+  src = malloc(want + 1);
+  if (!src) {
+    rc = tk_err_set(err, TK_ENOMEM, "plugin %s: out of memory", path);
+    goto done;
+  }
+  while (got < want) {
+    ssize_t r = read(fd, src + got, want - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      rc = tk_err_set(err, TK_EIO, "plugin %s: read failed: %s", path,
+                      r < 0 ? strerror(errno) : "file shrank");
+      goto done;
+    }
+    got += (size_t)r;
+  }
+  rc = tk_plugin_set_add_source(s, base, src, got, err);
+done:
+  if (fd >= 0) close(fd);
+  free(src);
+  return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int keep_error(tk_plugin_set_t *s, const char *msg)
+{
+  char **ne = realloc(s->errors, (s->nerrors + 1) * sizeof *ne);
+  if (!ne) return TK_ENOMEM;
+  s->errors = ne;
+  if (!(s->errors[s->nerrors] = strdup(msg))) return TK_ENOMEM;
+  s->nerrors++;
+  return 0;
+}
+
+int tk_plugin_set_load_dir(tk_plugin_set_t *s, const char *dir, tk_err_t *err)
+{
+  int rc = 0;
+  char **names = NULL;
+  size_t n = 0;
+  DIR *d = opendir(dir);
+  if (!d) return tk_err_set(err, TK_EIO, "plugin folder %s: %s", dir, strerror(errno));
+  names = calloc(TK_PLUGIN_MAX_FILES, sizeof *names);
+  if (!names) {
+    rc = tk_err_set(err, TK_ENOMEM, "out of memory");
+    goto done;
+  }
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    size_t len = strlen(de->d_name);
+    if (de->d_name[0] == '.' || len < 5 || strcmp(de->d_name + len - 4, ".lua") != 0) continue;
+    if (n == TK_PLUGIN_MAX_FILES) {
+      rc = tk_err_set(err, TK_ELIMIT, "plugin folder %s: more than %d plugins", dir,
+                      TK_PLUGIN_MAX_FILES);
+      goto done;
+    }
+    if (!(names[n] = strdup(de->d_name))) {
+      rc = tk_err_set(err, TK_ENOMEM, "out of memory");
+      goto done;
+    }
+    n++;
+  }
+  qsort(names, n, sizeof *names, cmp_str);
+  for (size_t i = 0; i < n; i++) {
+    char path[4096];
+    tk_err_t e;
+    tk_err_clear(&e);
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= sizeof path) {
+      tk_err_set(&e, TK_ELIMIT, "plugin %s: path too long", names[i]);
+    } else {
+      struct stat st;
+      if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) continue;
+      if (tk_plugin_set_add_file(s, path, &e) == 0) continue;
+    }
+    TK_LOG(TK_LOG_WARN, "plugin", "plugin not loaded: %s", e.msg);
+    if (keep_error(s, e.msg) < 0) {
+      rc = tk_err_set(err, TK_ENOMEM, "out of memory");
+      goto done;
+    }
+  }
+done:
+  closedir(d);
+  if (names)
+    for (size_t i = 0; i < n; i++) free(names[i]);
+  free(names);
+  return rc;
+}
+
+size_t tk_plugin_set_load_errors(const tk_plugin_set_t *s) { return s ? s->nerrors : 0; }
+
+const char *tk_plugin_set_load_error(const tk_plugin_set_t *s, size_t i)
+{
+  return s && i < s->nerrors ? s->errors[i] : NULL;
+}
+
+size_t tk_plugin_set_count(const tk_plugin_set_t *s, int kind)
+{
+  if (!s || kind < 0 || kind >= TK_PLUGIN_NKINDS) return 0;
+  return s->ndecls[kind];
+}
+
+const tk_plugin_decl_t *tk_plugin_set_decl(const tk_plugin_set_t *s, int kind, size_t i)
+{
+  if (i >= tk_plugin_set_count(s, kind)) return NULL;
+  return &s->decls[kind][i]->pub;
+}
+
+const tk_plugin_decl_t *tk_plugin_set_find(const tk_plugin_set_t *s, int kind, const char *name)
+{
+  decl_t *d = set_find(s, kind, name);
+  return d ? &d->pub : NULL;
+}
+
+/* ---- host field checks -------------------------------------------------------- */
+
+static int digits(const char *s, int n, int *out)
+{
+  int v = 0;
+  for (int i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return 0;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return 1;
+}
+
+static int valid_date(const char *s, size_t n)
+{
+  static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int y, m, d;
+  if (n != 10 || s[4] != '-' || s[7] != '-') return 0;
+  if (!digits(s, 4, &y) || !digits(s + 5, 2, &m) || !digits(s + 8, 2, &d)) return 0;
+  if (y < 1 || m < 1 || m > 12 || d < 1) return 0;
+  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return d <= mdays[m - 1] + (m == 2 && leap);
+}
+
+/* RFC 3339 date-time: full-date "T" HH:MM:SS [.frac] ("Z" | +HH:MM | -HH:MM). */
+static int valid_datetime(const char *s, size_t n)
+{
+  int h, mi, se;
+  if (n < 20 || !valid_date(s, 10) || (s[10] != 'T' && s[10] != 't')) return 0;
+  const char *t = s + 11;
+  if (t[2] != ':' || t[5] != ':' || !digits(t, 2, &h) || !digits(t + 3, 2, &mi) ||
+      !digits(t + 6, 2, &se) || h > 23 || mi > 59 || se > 60)
+    return 0;
+  size_t i = 19;
+  if (s[i] == '.') {
+    size_t start = ++i;
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+    if (i == start) return 0;
+  }
+  if (i < n && (s[i] == 'Z' || s[i] == 'z')) return i + 1 == n;
+  if (i < n && (s[i] == '+' || s[i] == '-')) {
+    int oh, om;
+    return n - i == 6 && s[i + 3] == ':' && digits(s + i + 1, 2, &oh) &&
+           digits(s + i + 4, 2, &om) && oh <= 23 && om <= 59;
+  }
+  return 0;
+}
+
+static int valid_ref(const char *s, size_t n)
+{
+  if (n != 32) return 0;
+  for (size_t i = 0; i < n; i++) {
+    char ch = s[i];
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F')))
+      return 0;
+  }
+  return 1;
+}
+
+/* The declared fields of d against body. 0 or TK_EINVAL naming the field. */
+static int check_fields(const decl_t *d, json_t *body, tk_err_t *err)
+{
+  const char *t = d->name;
+  for (size_t i = 0; i < d->pub.nfields; i++) {
+    const tk_plugin_field_t *f = &d->pub.fields[i];
+    json_t *v = json_object_get(body, f->name);
+    int empty = !v || json_is_null(v) ||
+                (f->kind == TK_FIELD_TEXT && json_is_string(v) && json_string_length(v) == 0);
+    if (empty) {
+      if (f->required)
+        return tk_err_set(err, TK_EINVAL, "content type '%s': field '%s' is required", t,
+                          f->name);
+      continue;
+    }
+    const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+    size_t sn = s ? json_string_length(v) : 0;
+    const char *want = NULL;
+    switch (f->kind) {
+    case TK_FIELD_TEXT:
+      if (!s) want = "must be text";
+      break;
+    case TK_FIELD_DATE:
+      if (!s || !valid_date(s, sn)) want = "must be a date YYYY-MM-DD";
+      break;
+    case TK_FIELD_DATETIME:
+      if (!s || !valid_datetime(s, sn))
+        want = "must be an RFC 3339 date and time (YYYY-MM-DDTHH:MM:SSZ)";
+      break;
+    case TK_FIELD_ENUM: {
+      int ok = 0;
+      for (size_t k = 0; s && k < f->nvalues && !ok; k++)
+        ok = strlen(f->values[k]) == sn && memcmp(f->values[k], s, sn) == 0;
+      if (!ok) {
+        char list[200];
+        size_t at = 0;
+        list[0] = 0;
+        for (size_t k = 0; k < f->nvalues && at < sizeof list - 1; k++)
+          at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", k ? ", " : "",
+                                 f->values[k]);
+        return tk_err_set(err, TK_EINVAL, "content type '%s': field '%s' must be one of: %s", t,
+                          f->name, list);
+      }
+      break;
+    }
+    case TK_FIELD_INTEGER:
+      if (!json_is_integer(v)) want = "must be an integer";
+      break;
+    case TK_FIELD_BOOLEAN:
+      if (!json_is_boolean(v)) want = "must be true or false";
+      break;
+    case TK_FIELD_LIST:
+      if (!json_is_array(v)) want = "must be a list";
+      break;
+    case TK_FIELD_REF:
+      if (!s || !valid_ref(s, sn)) want = "must be a record id (32 hex digits)";
+      break;
+    }
+    if (want) return tk_err_set(err, TK_EINVAL, "content type '%s': field '%s' %s", t, f->name, want);
+  }
+  return 0;
+}
+
+/* ---- calls ------------------------------------------------------------------- */
+
+/* Pushes the callback `key` of the call's declaration. */
+static void push_callback(lua_State *L, call_t *c, const char *key)
+{
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->d->ref);
+  lua_getfield(L, -1, key);
+  lua_remove(L, -2);
+}
+
+static void push_json(lua_State *L, call_t *c, json_t *v, const char *const *skip)
+{
+  if (!v) {
+    lua_pushnil(L);
+    return;
+  }
+  tk_err_t e;
+  if (tk__plugin_json_push(L, v, skip, &e) < 0) luaL_error(L, "record: %s", e.msg);
+}
+
+static void push_meta(lua_State *L, const tk_plugin_meta_t *m)
+{
+  if (!m) {
+    lua_pushnil(L);
+    return;
+  }
+  lua_createtable(L, 0, 9);
+  const struct {
+    const char *k, *v;
+  } strs[] = {{"record_id", m->record_id}, {"revision_id", m->revision_id},
+              {"type", m->type},           {"vault", m->vault},
+              {"author", m->author}};
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+    if (strs[i].v) {
+      lua_pushstring(L, strs[i].v);
+      lua_setfield(L, -2, strs[i].k);
+    }
+  lua_pushinteger(L, (lua_Integer)(m->hlc > INT64_MAX ? INT64_MAX : m->hlc));
+  lua_setfield(L, -2, "hlc");
+  lua_pushinteger(L, (lua_Integer)(m->size > INT64_MAX ? INT64_MAX : m->size));
+  lua_setfield(L, -2, "size");
+  lua_pushinteger(L, (lua_Integer)m->generation);
+  lua_setfield(L, -2, "generation");
+  lua_pushinteger(L, (lua_Integer)m->nparents);
+  lua_setfield(L, -2, "nparents");
+}
+
+/* If the value at idx is a genuine verdict: its kind ("accept", "reject",
+ * "quarantine") with its reason copied to reason; else NULL. */
+static const char *read_verdict(lua_State *L, int idx, char *reason, size_t rn)
+{
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx)) return NULL;
+  luaL_getmetatable(L, TK__PLUGIN_VERDICT_MT);
+  int genuine = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  if (!genuine) return NULL;
+  const char *kind = NULL;
+  lua_pushliteral(L, "verdict");
+  lua_rawget(L, idx);
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    const char *k = lua_tostring(L, -1);
+    if (!strcmp(k, "accept")) kind = "accept";
+    else if (!strcmp(k, "reject")) kind = "reject";
+    else if (!strcmp(k, "quarantine")) kind = "quarantine";
+  }
+  lua_pop(L, 1);
+  lua_pushliteral(L, "reason");
+  lua_rawget(L, idx);
+  size_t n = 0;
+  const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : "";
+  tk__plugin_copy_line(reason, rn, s, n);
+  lua_pop(L, 1);
+  return kind;
+}
+
+static int op_validate(lua_State *L)
+{
+  call_t *c = lua_touserdata(L, 1);
+  char reason[TK_PLUGIN_MAX_REASON + 1];
+  push_callback(L, c, "validate");
+  push_json(L, c, c->body, NULL);
+  if (call_plugin(L, c, 1, 2) < 0) return 0;
+  const char *kind = read_verdict(L, -2, reason, sizeof reason);
+  if ((kind && !strcmp(kind, "accept")) || (lua_type(L, -2) == LUA_TBOOLEAN && lua_toboolean(L, -2)))
+    return 0;
+  if (!kind) {
+    int t1 = lua_type(L, -2), t2 = lua_type(L, -1);
+    if ((t1 == LUA_TNIL || t1 == LUA_TBOOLEAN) && (t2 == LUA_TSTRING || t2 == LUA_TNUMBER)) {
+      size_t n;
+      const char *s = lua_tolstring(L, -1, &n);
+      tk__plugin_copy_line(reason, sizeof reason, s, n);
+    } else if (t1 == LUA_TBOOLEAN) {
+      snprintf(reason, sizeof reason, "refused without a reason");
+    } else {
+      snprintf(reason, sizeof reason,
+               "validate returned no verdict (want true, or nil and a reason)");
+    }
+  }
+  c->rc = tk_err_set(&c->e, TK_EINVAL, "content type '%s': %s", c->d->name, reason);
+  return 0;
+}
+
+static int op_summary(lua_State *L)
+{
+  call_t *c = lua_touserdata(L, 1);
+  push_callback(L, c, "summary");
+  push_json(L, c, c->body, NULL);
+  if (call_plugin(L, c, 1, 1) < 0) return 0;
+  int t = lua_type(L, -1);
+  if (t != LUA_TSTRING && t != LUA_TNUMBER)
+    return call_fail(c, TK_EPLUGIN, "summary returned a %s, want a string", lua_typename(L, t)),
+           0;
+  size_t n;
+  const char *s = lua_tolstring(L, -1, &n);
+  char line[TK_PLUGIN_MAX_SUMMARY + 1];
+  tk__plugin_copy_line(line, sizeof line, s, n);
+  if (tk_buf_append(c->out, line, strlen(line) + 1) < 0)
+    return call_fail(c, TK_ENOMEM, "out of memory"), 0;
+  c->out->n--;
+  return 0;
+}
+
+static int op_merge(lua_State *L)
+{
+  call_t *c = lua_touserdata(L, 1);
+  push_callback(L, c, "merge");
+  push_json(L, c, c->base, NULL);
+  push_json(L, c, c->ours, NULL);
+  push_json(L, c, c->theirs, NULL);
+  if (call_plugin(L, c, 3, 2) < 0) return 0;
+  int t = lua_type(L, -2);
+  if (t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, -2))) {
+    char reason[TK_PLUGIN_MAX_REASON + 1] = "no reason given";
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      size_t n;
+      const char *s = lua_tolstring(L, -1, &n);
+      tk__plugin_copy_line(reason, sizeof reason, s, n);
+    }
+    return call_fail(c, TK_EPLUGIN, "merge declined: %s", reason), 0;
+  }
+  if (t != LUA_TTABLE)
+    return call_fail(c, TK_EPLUGIN, "merge returned a %s, want a table", lua_typename(L, t)), 0;
+  tk_err_t e;
+  if (tk__plugin_json_from_lua(L, -2, &c->result, &e) < 0)
+    return call_fail(c, TK_EPLUGIN, "merge result: %s", e.msg), 0;
+  if (!json_is_object(c->result))
+    return call_fail(c, TK_EPLUGIN, "merge result is a JSON array, want an object"), 0;
+  return 0;
+}
+
+/* The export's closures find their call through the plugin and check the
+ * serial, so a closure a plugin kept in a global fails cleanly later. */
+static call_t *export_call_of(lua_State *L, const char *fn)
+{
+  plugin_t *p = tk__plugin_of(L);
+  lua_Integer serial = lua_tointeger(L, lua_upvalueindex(1));
+  if (!p->export_call || (uint64_t)serial != p->export_serial)
+    luaL_error(L, "%s: used outside the export it was given to", fn);
+  return p->export_call;
+}
+
+static int l_export_records(lua_State *L)
+{
+  call_t *c = export_call_of(L, "records");
+  plugin_t *p = c->p;
+  if (c->rc < 0) return luaL_error(L, "export already failed");
+  if (c->done) return 0;
+  tk_plugin_record_t rec;
+  memset(&rec, 0, sizeof rec);
+  int rc = c->next(c->next_ud, &rec);
+  if (rc < 0) {
+    call_fail(c, rc, "reading record %zu: %s", c->nrecords + 1, tk_strerror(rc));
+    return luaL_error(L, "export: reading records failed");
+  }
+  if (rc == 0) {
+    c->done = 1;
+    return 0;
+  }
+  json_decref(c->cur);
+  c->cur = NULL;
+  tk_err_t e;
+  if (tk__plugin_json_parse(rec.body, &c->cur, &e) < 0) {
+    call_fail(c, e.code, "record %zu: %s", c->nrecords + 1, e.msg);
+    return luaL_error(L, "export: a record did not parse");
+  }
+  c->nrecords++;
+  push_json(L, c, c->cur, c->redact);
+  push_meta(L, rec.meta);
+  /* The budget is per record: a fresh one with each record handed over,
+   * unless a limit has already stopped this call. */
+  if (!p->stop) tk__plugin_budget_reset(p);
+  return 2;
+}
+
+static int l_export_out(lua_State *L)
+{
+  call_t *c = export_call_of(L, "out");
+  if (c->rc < 0) return luaL_error(L, "export already failed");
+  int n = lua_gettop(L);
+  for (int i = 1; i <= n; i++) {
+    int t = lua_type(L, i);
+    if (t != LUA_TSTRING && t != LUA_TNUMBER)
+      return luaL_error(L, "out: argument %d is a %s, want a string", i, lua_typename(L, t));
+    size_t len;
+    const char *s = lua_tolstring(L, i, &len);
+    int rc = c->write(c->write_ud, s, len);
+    if (rc < 0) {
+      call_fail(c, rc, "writing output: %s", tk_strerror(rc));
+      return luaL_error(L, "export: writing failed");
+    }
+  }
+  return 0;
+}
+
+static int op_export(lua_State *L)
+{
+  call_t *c = lua_touserdata(L, 1);
+  plugin_t *p = c->p;
+  push_callback(L, c, "write");
+  p->export_call = c;
+  p->export_serial++;
+  lua_pushinteger(L, (lua_Integer)p->export_serial);
+  lua_pushcclosure(L, l_export_records, 1);
+  lua_pushinteger(L, (lua_Integer)p->export_serial);
+  lua_pushcclosure(L, l_export_out, 1);
+  call_plugin(L, c, 2, 0);
+  return 0;
+}
+
+static int op_check(lua_State *L)
+{
+  call_t *c = lua_touserdata(L, 1);
+  char reason[TK_PLUGIN_MAX_REASON + 1];
+  push_callback(L, c, "check");
+  push_meta(L, c->meta);
+  push_json(L, c, c->body, NULL);
+  if (call_plugin(L, c, 2, 1) < 0) return 0;
+  const char *kind = read_verdict(L, -1, reason, sizeof reason);
+  if (!kind) return call_fail(c, TK_EPLUGIN, "check returned no verdict"), 0;
+  c->verdict->verdict = !strcmp(kind, "accept")   ? TK_VERDICT_ACCEPT
+                        : !strcmp(kind, "reject") ? TK_VERDICT_REJECT
+                                                  : TK_VERDICT_QUARANTINE;
+  snprintf(c->verdict->reason, sizeof c->verdict->reason, "%s", reason);
+  return 0;
+}
+
+static decl_t *find_or_fail(tk_plugin_set_t *s, int kind, const char *name, tk_err_t *err)
+{
+  decl_t *d = set_find(s, kind, name);
+  if (!d)
+    tk_err_set(err, TK_ENOTFOUND, "no plugin declares %s '%.64s'", tk__plugin_kind_words[kind],
+               name ? name : "(null)");
+  return d;
+}
+
+static void call_init(call_t *c, decl_t *d, const char *fn)
+{
+  memset(c, 0, sizeof *c);
+  c->d = d;
+  snprintf(c->what, sizeof c->what, "%s '%s', %s", tk__plugin_kind_words[d->pub.kind], d->name, fn);
+}
+
+int tk_plugin_validate(tk_plugin_set_t *s, const char *type, tk_slice_t body, tk_err_t *err)
+{
+  call_t c;
+  json_t *j = NULL;
+  decl_t *d = find_or_fail(s, TK_PLUGIN_TYPE, type, err);
+  if (!d) return TK_ENOTFOUND;
+  int rc = tk__plugin_json_parse(body, &j, err);
+  if (rc < 0) goto done;
+  if ((rc = check_fields(d, j, err)) < 0) goto done;
+  if (!d->pub.has_validate) goto done;
+  call_init(&c, d, "validate");
+  c.body = j;
+  if ((rc = run_call(d->plugin, op_validate, &c)) < 0 && err) *err = c.e;
+done:
+  json_decref(j);
+  return rc;
+}
+
+int tk_plugin_summary(tk_plugin_set_t *s, const char *type, tk_slice_t body, tk_buf_t *out,
+                      tk_err_t *err)
+{
+  call_t c;
+  json_t *j = NULL;
+  decl_t *d = find_or_fail(s, TK_PLUGIN_TYPE, type, err);
+  if (!d) return TK_ENOTFOUND;
+  if (!d->pub.has_summary)
+    return tk_err_set(err, TK_ENOTFOUND, "content type '%s' declares no summary", type);
+  int rc = tk__plugin_json_parse(body, &j, err);
+  if (rc < 0) goto done;
+  call_init(&c, d, "summary");
+  c.body = j;
+  c.out = out;
+  if ((rc = run_call(d->plugin, op_summary, &c)) < 0 && err) *err = c.e;
+done:
+  json_decref(j);
+  return rc;
+}
+
+int tk_plugin_merge(tk_plugin_set_t *s, const char *type, tk_slice_t base, tk_slice_t ours,
+                    tk_slice_t theirs, tk_buf_t *out, tk_err_t *err)
+{
+  call_t c;
+  memset(&c, 0, sizeof c);
+  decl_t *d = find_or_fail(s, TK_PLUGIN_TYPE, type, err);
+  if (!d) return TK_ENOTFOUND;
+  if (!d->pub.has_merge)
+    return tk_err_set(err, TK_ENOTFOUND, "content type '%s' declares no merge", type);
+  call_init(&c, d, "merge");
+  int rc = 0;
+  if (base.p && (rc = tk__plugin_json_parse(base, &c.base, err)) < 0) goto done;
+  if ((rc = tk__plugin_json_parse(ours, &c.ours, err)) < 0) goto done;
+  if ((rc = tk__plugin_json_parse(theirs, &c.theirs, err)) < 0) goto done;
+  if ((rc = run_call(d->plugin, op_merge, &c)) < 0) {
+    if (err) *err = c.e;
+    goto done;
+  }
+  tk_err_t e;
+  if (tk__plugin_json_dump(c.result, TK_MAX_BODY_JSON, out, &e) < 0)
+    rc = tk_err_set(err, TK_EPLUGIN, "plugin %s: %s: merge result: %s", d->plugin->name, c.what,
+                    e.msg);
+done:
+  json_decref(c.base);
+  json_decref(c.ours);
+  json_decref(c.theirs);
+  json_decref(c.result);
+  return rc;
+}
+
+int tk_plugin_export(tk_plugin_set_t *s, const char *format, const char *const *redact,
+                     tk_plugin_next_fn next, void *next_ud, tk_plugin_write_fn write,
+                     void *write_ud, tk_err_t *err)
+{
+  call_t c;
+  if (!next || !write) return tk_err_set(err, TK_EINVAL, "export: no iterator or writer");
+  decl_t *d = find_or_fail(s, TK_PLUGIN_EXPORT, format, err);
+  if (!d) return TK_ENOTFOUND;
+  call_init(&c, d, "write");
+  c.redact = redact;
+  c.next = next;
+  c.next_ud = next_ud;
+  c.write = write;
+  c.write_ud = write_ud;
+  int rc = run_call(d->plugin, op_export, &c);
+  if (rc < 0 && err) *err = c.e;
+  json_decref(c.cur);
+  return rc;
+}
+
+int tk_plugin_moderate(tk_plugin_set_t *s, const tk_plugin_meta_t *meta, tk_slice_t body,
+                       tk_plugin_verdict_t *out)
+{
+  if (!s || !out) return TK_EINVAL;
+  memset(out, 0, sizeof *out);
+  out->verdict = TK_VERDICT_ACCEPT;
+  json_t *j = NULL;
+  tk_err_t e;
+  if (body.p && tk__plugin_json_parse(body, &j, &e) < 0) {
+    out->verdict = TK_VERDICT_QUARANTINE;
+    snprintf(out->reason, sizeof out->reason, "%.*s", TK_PLUGIN_MAX_REASON, e.msg);
+    return 0;
+  }
+  for (size_t i = 0; i < s->ndecls[TK_PLUGIN_MODERATION]; i++) {
+    decl_t *d = s->decls[TK_PLUGIN_MODERATION][i];
+    tk_plugin_verdict_t v;
+    call_t c;
+    memset(&v, 0, sizeof v);
+    call_init(&c, d, "check");
+    c.meta = meta;
+    c.body = j;
+    c.verdict = &v;
+    if (run_call(d->plugin, op_check, &c) < 0) {
+      /* A broken rule never lets a record through: quarantine. */
+      v.verdict = TK_VERDICT_QUARANTINE;
+      snprintf(v.reason, sizeof v.reason, "%.*s", TK_PLUGIN_MAX_REASON, c.e.msg);
+    }
+    if (v.verdict == TK_VERDICT_ACCEPT) continue;
+    if (v.verdict == TK_VERDICT_REJECT || out->verdict == TK_VERDICT_ACCEPT) {
+      out->verdict = v.verdict;
+      snprintf(out->plugin, sizeof out->plugin, "%s", d->plugin->name);
+      snprintf(out->rule, sizeof out->rule, "%s", d->name);
+      snprintf(out->reason, sizeof out->reason, "%s", v.reason);
+    }
+    if (v.verdict == TK_VERDICT_REJECT) break;
+  }
+  json_decref(j);
+  return 0;
+}

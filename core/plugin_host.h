@@ -1,0 +1,123 @@
+/*
+ * plugin_host.h: internal to the plugin host, shared by plugin.c (sets,
+ * loading, calls) and plugin_sandbox.c (allocator, hook, environment, the
+ * tunduk API, declarations). Not part of the public contract (tk_plugin.h).
+ *
+ * Threads: a plugin_t is used under its mutex (see tk_plugin.h).
+ */
+#ifndef TK_PLUGIN_HOST_H
+#define TK_PLUGIN_HOST_H
+
+#include "tk_plugin.h"
+
+#include <jansson.h>
+#include <lua.h>
+#include <pthread.h>
+
+#define TK__PLUGIN_HOOK_EVERY 1000 /* instructions between two runs of the count hook */
+#define TK__PLUGIN_VERDICT_MT "tunduk.verdict" /* registry name of the verdict metatable */
+
+enum { STOP_NONE = 0, STOP_INSTR, STOP_TIME, STOP_CLOSING };
+
+/* "content type", "export", "moderation rule", indexed by tk_plugin_kind_t. */
+extern const char *const tk__plugin_kind_words[TK_PLUGIN_NKINDS];
+
+typedef struct plugin plugin_t;
+
+typedef struct decl {
+  tk_plugin_decl_t pub;
+  plugin_t *plugin;
+  int ref;        /* registry ref of the table holding the callbacks */
+  int complete;   /* 0 while being declared (a failed declaration stays 0) */
+  char *name, *media_type;
+  tk_plugin_field_t *fields;
+  size_t nfields_alloc;
+} decl_t;
+
+struct plugin {
+  char name[TK_PLUGIN_MAX_NAME + 1];
+  lua_State *L;
+  pthread_mutex_t mu;
+  tk_plugin_limits_t lim;
+  size_t mem;             /* bytes the state holds, as Lua accounts them */
+  int mem_refused;        /* the allocator refused growth during this call */
+  uint64_t count;         /* instructions run in this call (HOOK_EVERY grain) */
+  uint64_t deadline_ns;   /* CLOCK_MONOTONIC */
+  int stop;               /* STOP_*: once set, the hook errors on every instruction */
+  int loading;            /* top level running: declarations allowed */
+  uint64_t export_serial; /* which export the records/out closures belong to */
+  struct call *export_call;
+  decl_t *decls[TK_PLUGIN_NKINDS][TK_PLUGIN_MAX_DECLS];
+  size_t ndecls[TK_PLUGIN_NKINDS];
+};
+
+struct tk_plugin_set {
+  tk_plugin_limits_t lim;
+  plugin_t **plugins;
+  size_t nplugins;
+  decl_t **decls[TK_PLUGIN_NKINDS];
+  size_t ndecls[TK_PLUGIN_NKINDS];
+  char **errors;
+  size_t nerrors;
+};
+
+/* One call into a plugin: the inputs and outputs of an op_* function. */
+typedef struct call {
+  plugin_t *p;
+  decl_t *d;
+  char what[160];        /* e.g. "content type 'case', validate" */
+  int rc;
+  tk_err_t e;
+  /* inputs */
+  const char *src;
+  size_t srcn;
+  json_t *body, *base, *ours, *theirs;
+  const tk_plugin_meta_t *meta;
+  const char *const *redact;
+  tk_plugin_next_fn next;
+  void *next_ud;
+  tk_plugin_write_fn write;
+  void *write_ud;
+  /* outputs and scratch */
+  json_t *result;        /* merge */
+  json_t *cur;           /* export: the record being handed over */
+  size_t nrecords;
+  int done;
+  tk_buf_t *out;
+  tk_plugin_verdict_t *verdict;
+} call_t;
+
+/* ---- plugin_sandbox.c -------------------------------------------------------- */
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t tk__plugin_now_ns(void);
+/* The plugin owning L (any thread of its state): the allocator's ud. */
+plugin_t *tk__plugin_of(lua_State *L);
+/* Copies n bytes of src into dst (cap bytes with the NUL) as one line:
+ * control bytes become spaces; a cut never splits a UTF-8 sequence. */
+void tk__plugin_copy_line(char *dst, size_t cap, const char *src, size_t n);
+/* "instruction limit exceeded (...)" or "time limit exceeded (...)" in buf
+ * if p->stop says a limit was hit in this call; else NULL. */
+const char *tk__plugin_limit_detail(plugin_t *p, char *buf, size_t n);
+
+/* The lua_Alloc of every plugin state (ud = plugin_t): refuses growth past
+ * lim.mem_bytes (setting mem_refused), never fails a shrink or a free. */
+void *tk__plugin_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+/* The count hook: adds the instructions run, and once over the budget or
+ * the deadline sets p->stop, re-arms itself to run on every instruction of
+ * this thread and raises; with p->stop set it raises every time. */
+void tk__plugin_hook(lua_State *L, lua_Debug *ar);
+/* The hook's count for p's limits (TK__PLUGIN_HOOK_EVERY or less). */
+int tk__plugin_hook_every(const plugin_t *p);
+/* A fresh instruction budget and deadline for p. */
+void tk__plugin_budget_reset(plugin_t *p);
+/* Panic handler: logs and aborts (reached only by a host bug). */
+int tk__plugin_panic(lua_State *L);
+
+/* Builds the allow-list environment and the read-only `tunduk` table and
+ * makes them L's global table. Protected mode only (raises on memory). */
+void tk__plugin_open_sandbox(lua_State *L);
+/* Frees a declaration's C side (its Lua side dies with the state). */
+void tk__plugin_decl_free(decl_t *d);
+
+#endif

@@ -1,0 +1,687 @@
+/*
+ * plugin_sandbox.c: what a plugin's lua_State is made of. Owns the allocator
+ * with its memory cap, the count hook with the instruction budget and the
+ * deadline, the allow-list environment (base functions, string, table, math,
+ * utf8, coroutine, os.time/date/clock; see tk_plugin.h for what is left out
+ * and why), the wrappers that bound C functions the hook cannot interrupt,
+ * the read-only `tunduk` API table, and the declarations a plugin makes
+ * while it loads (content types, exports, moderation rules).
+ *
+ * Invariants: nothing here runs plugin code outside a call set up by
+ * plugin.c; every Lua-facing function reads its arguments with raw access,
+ * so a declaration table's metamethods never run; a declaration is owned by
+ * its plugin from the moment it is allocated and counts only once complete.
+ *
+ * Threads: called with the plugin's mutex held (or before it is shared).
+ */
+#include "plugin_host.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *const tk__plugin_kind_words[TK_PLUGIN_NKINDS] = {"content type", "export",
+                                                              "moderation rule"};
+static const char *const field_kinds[] = {"text", "date",    "datetime", "enum",
+                                          "integer", "boolean", "list", "ref", NULL};
+
+uint64_t tk__plugin_now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+
+plugin_t *tk__plugin_of(lua_State *L)
+{
+  void *ud = NULL;
+  lua_getallocf(L, &ud);
+  return ud;
+}
+
+
+void tk__plugin_copy_line(char *dst, size_t cap, const char *src, size_t n)
+{
+  size_t len = n < cap - 1 ? n : cap - 1;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)src[i];
+    dst[i] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+  }
+  if (len < n) {
+    size_t k = len;
+    while (k > 0 && len - k < 4 && ((unsigned char)dst[k - 1] & 0xC0) == 0x80) k--;
+    if (k > 0) {
+      unsigned char lead = (unsigned char)dst[k - 1];
+      size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+      if (want > 1 && k - 1 + want > len) len = k - 1;
+    }
+  }
+  dst[len] = 0;
+}
+
+
+const char *tk__plugin_limit_detail(plugin_t *p, char *buf, size_t n)
+{
+  if (p->stop == STOP_INSTR) {
+    snprintf(buf, n, "instruction limit exceeded (%llu per call)",
+             (unsigned long long)p->lim.instructions);
+  } else if (p->stop == STOP_TIME) {
+    snprintf(buf, n, "time limit exceeded (%u ms per call)", (unsigned)p->lim.call_ms);
+  } else {
+    return NULL;
+  }
+  return buf;
+}
+
+
+/* ---- allocator and hook ------------------------------------------------------ */
+
+void *tk__plugin_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+  plugin_t *p = ud;
+  size_t old = ptr ? osize : 0; /* with ptr NULL, osize is a type tag */
+  if (nsize == 0) {
+    free(ptr);
+    p->mem -= old;
+    return NULL;
+  }
+  if (nsize > old && nsize - old > p->lim.mem_bytes - p->mem) {
+    p->mem_refused = 1;
+    return NULL;
+  }
+  void *np = realloc(ptr, nsize);
+  if (!np) {
+    if (nsize <= old) np = ptr; /* a shrink never fails: keep the bigger block */
+    else {
+      p->mem_refused = 1;
+      return NULL;
+    }
+  }
+  p->mem = p->mem - old + nsize;
+  return np;
+}
+
+void tk__plugin_hook(lua_State *L, lua_Debug *ar)
+{
+  (void)ar;
+  plugin_t *p = tk__plugin_of(L);
+  int every = lua_gethookcount(L);
+  p->count += (uint64_t)(every > 0 ? every : 1);
+  if (!p->stop) {
+    if (p->count > p->lim.instructions) p->stop = STOP_INSTR;
+    else if (tk__plugin_now_ns() > p->deadline_ns) p->stop = STOP_TIME;
+  }
+  if (p->stop) {
+    char buf[128];
+    const char *l = tk__plugin_limit_detail(p, buf, sizeof buf);
+    /* From now on every instruction of this thread runs the hook, so the
+     * first instruction outside any pcall the plugin has raises again. */
+    lua_sethook(L, tk__plugin_hook, LUA_MASKCOUNT, 1);
+    luaL_error(L, "%s", l ? l : "plugin is being closed");
+  }
+}
+
+int tk__plugin_hook_every(const plugin_t *p)
+{
+  return p->lim.instructions < TK__PLUGIN_HOOK_EVERY ? (int)(p->lim.instructions ? p->lim.instructions : 1)
+                                          : TK__PLUGIN_HOOK_EVERY;
+}
+
+void tk__plugin_budget_reset(plugin_t *p)
+{
+  p->count = 0;
+  p->deadline_ns = tk__plugin_now_ns() + (uint64_t)p->lim.call_ms * 1000000u;
+}
+
+int tk__plugin_panic(lua_State *L)
+{
+  const char *m = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
+  TK_LOG(TK_LOG_ERROR, "plugin", "unprotected Lua error (a host bug) msg=%s", m);
+  abort();
+  return 0;
+}
+
+/* ---- the sandbox ------------------------------------------------------------- */
+
+static int l_readonly(lua_State *L)
+{
+  return luaL_error(L, "the tunduk table is read-only");
+}
+
+static int l_setmetatable(lua_State *L)
+{
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    lua_pushliteral(L, "__gc");
+    if (lua_rawget(L, 2) != LUA_TNIL)
+      return luaL_error(L, "setmetatable: __gc metamethods are not allowed in plugins");
+    lua_pop(L, 1);
+  }
+  return lua_tocfunction(L, lua_upvalueindex(1))(L);
+}
+
+static int l_str_rep(lua_State *L)
+{
+  plugin_t *p = tk__plugin_of(L);
+  size_t l, lsep = 0;
+  luaL_checklstring(L, 1, &l);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_optlstring(L, 3, "", &lsep);
+  if (n > 0) {
+    size_t max = p->lim.max_string;
+    size_t unit = l + lsep;
+    if (unit == 0) { /* Lua would loop n times copying nothing */
+      lua_pushliteral(L, "");
+      return 1;
+    }
+    if ((uint64_t)n > max / unit + 1 ||
+        (uint64_t)l * (uint64_t)n + (uint64_t)lsep * (uint64_t)(n - 1) > max)
+      return luaL_error(L, "string.rep: result would be over the plugin string limit (%I bytes)",
+                        (lua_Integer)max);
+  }
+  return lua_tocfunction(L, lua_upvalueindex(1))(L);
+}
+
+/* find, match, gmatch, gsub: the matcher backtracks in C where the hook
+ * cannot reach, so the subject and pattern lengths are capped. */
+static int l_str_pattern(lua_State *L)
+{
+  plugin_t *p = tk__plugin_of(L);
+  size_t ls, lp;
+  luaL_checklstring(L, 1, &ls);
+  luaL_checklstring(L, 2, &lp);
+  if (ls > p->lim.max_pattern_subject)
+    return luaL_error(L, "string pattern functions take subjects of at most %I bytes (got %I)",
+                      (lua_Integer)p->lim.max_pattern_subject, (lua_Integer)ls);
+  if (lp > TK_PLUGIN_MAX_PATTERN)
+    return luaL_error(L, "patterns are limited to %d bytes (got %I)", TK_PLUGIN_MAX_PATTERN,
+                      (lua_Integer)lp);
+  return lua_tocfunction(L, lua_upvalueindex(1))(L);
+}
+
+/* table.move loops in C without running the hook: cap the range. */
+static int l_tab_move(lua_State *L)
+{
+  plugin_t *p = tk__plugin_of(L);
+  lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3);
+  if (e >= f) {
+    lua_Unsigned count = (lua_Unsigned)e - (lua_Unsigned)f;
+    if (count >= p->lim.mem_bytes / 8)
+      return luaL_error(L, "table.move: range of more than %I elements",
+                        (lua_Integer)(p->lim.mem_bytes / 8));
+  }
+  return lua_tocfunction(L, lua_upvalueindex(1))(L);
+}
+
+/* Copies the allowed names from the library table at lib into a new table
+ * left on the stack. */
+static void copy_allowed(lua_State *L, int lib, const char *const *names)
+{
+  lib = lua_absindex(L, lib);
+  lua_newtable(L);
+  for (; *names; names++) {
+    lua_getfield(L, lib, *names);
+    if (lua_isnil(L, -1)) luaL_error(L, "sandbox: library has no %s", *names);
+    lua_setfield(L, -2, *names);
+  }
+}
+
+/* Replaces t[name] (t on top) with the C closure fn whose upvalue is the
+ * original function. */
+static void wrap_field(lua_State *L, const char *name, lua_CFunction fn)
+{
+  lua_getfield(L, -1, name);
+  if (!lua_tocfunction(L, -1)) luaL_error(L, "sandbox: %s is not a C function", name);
+  lua_pushcclosure(L, fn, 1);
+  lua_setfield(L, -2, name);
+}
+
+static void open_lib(lua_State *L, const char *name, lua_CFunction open,
+                     const char *const *allowed, int env)
+{
+  luaL_requiref(L, name, open, 0);
+  copy_allowed(L, -1, allowed);
+  lua_remove(L, -2);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, env, name);
+}
+
+static const char *const base_allowed[] = {
+    "assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall", "rawequal",
+    "rawget", "rawlen", "rawset", "select", "setmetatable", "tonumber", "tostring", "type",
+    "xpcall", "_VERSION", NULL};
+static const char *const string_allowed[] = {
+    "byte", "char", "find", "format", "gmatch", "gsub", "len", "lower", "match",
+    "pack", "packsize", "rep", "reverse", "sub", "unpack", "upper", NULL};
+static const char *const table_allowed[] = {"concat", "insert", "move", "pack", "remove",
+                                            "sort", "unpack", NULL};
+static const char *const math_allowed[] = {
+    "abs", "acos", "asin", "atan", "ceil", "cos", "deg", "exp", "floor", "fmod", "huge",
+    "log", "max", "maxinteger", "min", "mininteger", "modf", "pi", "rad", "random",
+    "randomseed", "sin", "sqrt", "tan", "tointeger", "type", "ult", NULL};
+static const char *const utf8_allowed[] = {"char", "charpattern", "codepoint", "codes",
+                                           "len", "offset", NULL};
+static const char *const coroutine_allowed[] = {"close", "create", "isyieldable", "resume",
+                                                "running", "status", "wrap", "yield", NULL};
+static const char *const os_allowed[] = {"clock", "date", "time", NULL};
+
+static int l_content_type(lua_State *L);
+static int l_export_decl(lua_State *L);
+static int l_moderation_decl(lua_State *L);
+
+static int push_verdict(lua_State *L, const char *kind)
+{
+  size_t n = 0;
+  const char *reason = NULL;
+  if (strcmp(kind, "accept") != 0) {
+    reason = luaL_checklstring(L, 1, &n);
+    luaL_argcheck(L, n > 0, 1, "a reason is required");
+  }
+  lua_createtable(L, 0, 2);
+  lua_pushstring(L, kind);
+  lua_setfield(L, -2, "verdict");
+  if (reason) {
+    lua_pushvalue(L, 1);
+    lua_setfield(L, -2, "reason");
+  }
+  luaL_setmetatable(L, TK__PLUGIN_VERDICT_MT);
+  return 1;
+}
+static int l_accept(lua_State *L) { return push_verdict(L, "accept"); }
+static int l_reject(lua_State *L) { return push_verdict(L, "reject"); }
+static int l_quarantine(lua_State *L) { return push_verdict(L, "quarantine"); }
+
+static int l_array(lua_State *L)
+{
+  if (lua_isnoneornil(L, 1)) {
+    lua_settop(L, 0);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  luaL_setmetatable(L, "tunduk.array");
+  return 1;
+}
+
+static int l_is_array(lua_State *L)
+{
+  int r = 0;
+  if (lua_type(L, 1) == LUA_TTABLE && lua_getmetatable(L, 1)) {
+    luaL_getmetatable(L, "tunduk.array");
+    r = lua_rawequal(L, -1, -2);
+  }
+  lua_pushboolean(L, r);
+  return 1;
+}
+
+static int l_log(lua_State *L)
+{
+  plugin_t *p = tk__plugin_of(L);
+  luaL_Buffer b;
+  int n = lua_gettop(L);
+  luaL_buffinit(L, &b);
+  for (int i = 1; i <= n; i++) {
+    int t = lua_type(L, i);
+    luaL_argcheck(L, t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN, i,
+                  "tunduk.log takes strings, numbers and booleans");
+    if (i > 1) luaL_addchar(&b, ' ');
+    if (t == LUA_TBOOLEAN) luaL_addstring(&b, lua_toboolean(L, i) ? "true" : "false");
+    else {
+      lua_pushvalue(L, i);
+      luaL_addvalue(&b);
+    }
+  }
+  luaL_pushresult(&b);
+  char line[512];
+  size_t len;
+  const char *s = lua_tolstring(L, -1, &len);
+  tk__plugin_copy_line(line, sizeof line, s, len);
+  /* Plugins may log record contents: debug level only. */
+  TK_LOG(TK_LOG_DEBUG, "plugin", "plugin=%s %s", p->name, line);
+  return 0;
+}
+
+/* Builds the whole environment and makes it the state's global table. */
+void tk__plugin_open_sandbox(lua_State *L)
+{
+  luaL_requiref(L, "_G", luaopen_base, 0); /* the full base library: raw material */
+  int full = lua_gettop(L);
+  copy_allowed(L, full, base_allowed);
+  int env = lua_gettop(L);
+  lua_pushvalue(L, env);
+  lua_setfield(L, env, "_G");
+  lua_getfield(L, env, "setmetatable");
+  lua_pushcclosure(L, l_setmetatable, 1);
+  lua_setfield(L, env, "setmetatable");
+
+  open_lib(L, "string", luaopen_string, string_allowed, env);
+  wrap_field(L, "rep", l_str_rep);
+  wrap_field(L, "find", l_str_pattern);
+  wrap_field(L, "match", l_str_pattern);
+  wrap_field(L, "gmatch", l_str_pattern);
+  wrap_field(L, "gsub", l_str_pattern);
+  /* Strings' metatable: methods from the sandboxed table, and locked. */
+  lua_pushliteral(L, "");
+  if (!lua_getmetatable(L, -1)) luaL_error(L, "sandbox: no string metatable");
+  lua_pushvalue(L, -3);
+  lua_setfield(L, -2, "__index");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 3);
+
+  open_lib(L, "table", luaopen_table, table_allowed, env);
+  wrap_field(L, "move", l_tab_move);
+  lua_pop(L, 1);
+  open_lib(L, "math", luaopen_math, math_allowed, env);
+  lua_pop(L, 1);
+  open_lib(L, "utf8", luaopen_utf8, utf8_allowed, env);
+  lua_pop(L, 1);
+  open_lib(L, "coroutine", luaopen_coroutine, coroutine_allowed, env);
+  lua_pop(L, 1);
+  open_lib(L, "os", luaopen_os, os_allowed, env);
+  lua_pop(L, 1);
+
+  /* The tunduk API behind a read-only proxy. */
+  tk__plugin_json_open(L);
+  if (luaL_newmetatable(L, TK__PLUGIN_VERDICT_MT)) {
+    lua_pushliteral(L, TK__PLUGIN_VERDICT_MT);
+    lua_setfield(L, -2, "__metatable");
+  }
+  lua_pop(L, 1);
+  static const luaL_Reg api_funcs[] = {
+      {"content_type", l_content_type},
+      {"export", l_export_decl},
+      {"moderation", l_moderation_decl},
+      {"accept", l_accept},
+      {"reject", l_reject},
+      {"quarantine", l_quarantine},
+      {"array", l_array},
+      {"is_array", l_is_array},
+      {"log", l_log},
+      {NULL, NULL}};
+  lua_newtable(L); /* proxy */
+  lua_createtable(L, 0, 3); /* its metatable */
+  luaL_newlib(L, api_funcs);
+  lua_pushlightuserdata(L, (void *)&tk__plugin_null);
+  lua_setfield(L, -2, "null");
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_readonly);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushliteral(L, "tunduk (read-only)");
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, env, "tunduk");
+
+  /* The environment becomes the global table: chunks loaded from now on get
+   * it as _ENV, and the full base table is left unreachable. */
+  lua_pushvalue(L, env);
+  lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  lua_pushnil(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_settop(L, full - 1);
+}
+
+/* ---- declarations ------------------------------------------------------------ */
+
+void tk__plugin_decl_free(decl_t *d)
+{
+  if (!d) return;
+  free(d->name);
+  free(d->media_type);
+  for (size_t i = 0; i < d->nfields_alloc; i++) {
+    free((char *)d->fields[i].name);
+    for (size_t k = 0; k < d->fields[i].nvalues; k++) free((char *)d->fields[i].values[k]);
+    free((void *)d->fields[i].values);
+  }
+  free(d->fields);
+  free(d);
+}
+
+static char *dup_or_raise(lua_State *L, const char *s, size_t n)
+{
+  char *r = malloc(n + 1);
+  if (!r) luaL_error(L, "out of memory");
+  memcpy(r, s, n);
+  r[n] = 0;
+  return r;
+}
+
+/* A name for a declaration or field: t[key] must be a string of 1..max
+ * bytes of [A-Za-z0-9_.-]. Returns it (owned by the Lua table). */
+static const char *get_name(lua_State *L, int t, const char *key, size_t max, size_t *len,
+                            const char *decl)
+{
+  lua_pushstring(L, key);
+  if (lua_rawget(L, t) != LUA_TSTRING)
+    luaL_error(L, "tunduk.%s: '%s' must be a string", decl, key);
+  const char *s = lua_tolstring(L, -1, len);
+  lua_pop(L, 1); /* still referenced by the table */
+  if (*len == 0 || *len > max)
+    luaL_error(L, "tunduk.%s: '%s' must be 1 to %d bytes", decl, key, (int)max);
+  for (size_t i = 0; i < *len; i++) {
+    char ch = s[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          ch == '_' || ch == '-' || ch == '.'))
+      luaL_error(L, "tunduk.%s: '%s' may hold only letters, digits, '_', '-' and '.'", decl,
+                 key);
+  }
+  return s;
+}
+
+/* Starts a declaration of kind: checks the phase, the argument and the
+ * name, and returns a new incomplete decl owned by the plugin. */
+static decl_t *decl_begin(lua_State *L, int kind, const char *fn, size_t maxname)
+{
+  plugin_t *p = tk__plugin_of(L);
+  if (!p->loading)
+    luaL_error(L, "tunduk.%s: declarations are only allowed while the plugin loads", fn);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  size_t n;
+  const char *name = get_name(L, 1, "name", maxname, &n, fn);
+  for (size_t i = 0; i < p->ndecls[kind]; i++)
+    if (p->decls[kind][i]->complete && strcmp(p->decls[kind][i]->name, name) == 0)
+      luaL_error(L, "tunduk.%s: %s '%s' is declared twice", fn, tk__plugin_kind_words[kind], name);
+  if (p->ndecls[kind] >= TK_PLUGIN_MAX_DECLS)
+    luaL_error(L, "tunduk.%s: more than %d declarations", fn, TK_PLUGIN_MAX_DECLS);
+  decl_t *d = calloc(1, sizeof *d);
+  if (!d) luaL_error(L, "out of memory");
+  d->ref = LUA_NOREF;
+  d->plugin = p;
+  p->decls[kind][p->ndecls[kind]++] = d; /* owned by p from here on */
+  d->name = dup_or_raise(L, name, n);
+  d->pub.kind = kind;
+  d->pub.name = d->name;
+  d->pub.plugin = p->name;
+  return d;
+}
+
+/* Moves t[key] (nil or a function; required if need) into the callback
+ * table on top of the stack. Returns 1 if there is one. */
+static int take_callback(lua_State *L, const char *key, int need, const char *fn)
+{
+  lua_pushstring(L, key);
+  int t = lua_rawget(L, 1);
+  if (t == LUA_TNIL && !need) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (t != LUA_TFUNCTION) luaL_error(L, "tunduk.%s: '%s' must be a function", fn, key);
+  lua_setfield(L, -2, key);
+  return 1;
+}
+
+static void decl_finish(lua_State *L, decl_t *d)
+{
+  d->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* pops the callback table */
+  d->complete = 1;
+}
+
+static int field_kind(const char *s)
+{
+  for (int i = 0; field_kinds[i]; i++)
+    if (strcmp(s, field_kinds[i]) == 0) return i;
+  return -1;
+}
+
+static int cmp_field(const void *a, const void *b)
+{
+  return strcmp(((const tk_plugin_field_t *)a)->name, ((const tk_plugin_field_t *)b)->name);
+}
+
+/* fields = { name = "kind" | { kind = "enum", values = {...} }, ... } */
+static void read_fields(lua_State *L, decl_t *d)
+{
+  lua_pushliteral(L, "fields");
+  int t = lua_rawget(L, 1);
+  if (t == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (t != LUA_TTABLE) luaL_error(L, "tunduk.content_type: 'fields' must be a table");
+  int ft = lua_gettop(L);
+  size_t n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, ft)) {
+    lua_pop(L, 1);
+    if (++n > TK_PLUGIN_MAX_FIELDS)
+      luaL_error(L, "tunduk.content_type: more than %d fields", TK_PLUGIN_MAX_FIELDS);
+  }
+  d->fields = calloc(n ? n : 1, sizeof *d->fields);
+  if (!d->fields) luaL_error(L, "out of memory");
+  lua_pushnil(L);
+  while (lua_next(L, ft)) {
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaL_error(L, "tunduk.content_type: field names must be strings");
+    size_t kn;
+    const char *k = lua_tolstring(L, -2, &kn);
+    if (kn == 0 || kn > TK_PLUGIN_MAX_NAME || strlen(k) != kn)
+      luaL_error(L, "tunduk.content_type: field name must be 1 to %d bytes, no NUL",
+                 TK_PLUGIN_MAX_NAME);
+    tk_plugin_field_t *f = &d->fields[d->nfields_alloc];
+    f->name = dup_or_raise(L, k, kn);
+    d->nfields_alloc++;
+    const char *kind = NULL;
+    int vt = lua_type(L, -1);
+    if (vt == LUA_TSTRING) {
+      kind = lua_tostring(L, -1);
+    } else if (vt == LUA_TTABLE) {
+      lua_pushliteral(L, "kind");
+      if (lua_rawget(L, -2) == LUA_TSTRING) kind = lua_tostring(L, -1);
+      lua_pop(L, 1); /* kind stays referenced by the field table */
+    }
+    f->kind = kind ? field_kind(kind) : -1;
+    if (f->kind < 0)
+      luaL_error(L,
+                 "tunduk.content_type: field '%s' needs a kind (text, date, datetime, enum, "
+                 "integer, boolean, list, ref)",
+                 f->name);
+    if (f->kind == TK_FIELD_ENUM) {
+      if (vt != LUA_TTABLE)
+        luaL_error(L, "tunduk.content_type: enum field '%s' needs { kind = \"enum\", values = "
+                      "{...} }", f->name);
+      lua_pushliteral(L, "values");
+      if (lua_rawget(L, -2) != LUA_TTABLE)
+        luaL_error(L, "tunduk.content_type: enum field '%s' needs a values list", f->name);
+      lua_Integer nv = (lua_Integer)lua_rawlen(L, -1);
+      if (nv < 1 || nv > TK_PLUGIN_MAX_ENUM)
+        luaL_error(L, "tunduk.content_type: enum field '%s' needs 1 to %d values", f->name,
+                   TK_PLUGIN_MAX_ENUM);
+      const char **vals = calloc((size_t)nv, sizeof *vals);
+      if (!vals) luaL_error(L, "out of memory");
+      f->values = vals;
+      for (lua_Integer i = 1; i <= nv; i++) {
+        if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
+          luaL_error(L, "tunduk.content_type: enum field '%s': values must be strings",
+                     f->name);
+        size_t vn;
+        const char *v = lua_tolstring(L, -1, &vn);
+        vals[i - 1] = dup_or_raise(L, v, vn);
+        f->nvalues++;
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  qsort(d->fields, d->nfields_alloc, sizeof *d->fields, cmp_field);
+  d->pub.fields = d->fields;
+  d->pub.nfields = d->nfields_alloc;
+}
+
+static void read_required(lua_State *L, decl_t *d)
+{
+  lua_pushliteral(L, "required");
+  int t = lua_rawget(L, 1);
+  if (t == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (t != LUA_TTABLE) luaL_error(L, "tunduk.content_type: 'required' must be a list of names");
+  lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
+      luaL_error(L, "tunduk.content_type: 'required' must be a list of names");
+    const char *name = lua_tostring(L, -1);
+    tk_plugin_field_t key = {.name = name};
+    tk_plugin_field_t *f =
+        d->nfields_alloc ? bsearch(&key, d->fields, d->nfields_alloc, sizeof *d->fields,
+                                   cmp_field)
+                         : NULL;
+    if (!f)
+      luaL_error(L, "tunduk.content_type: required field '%s' is not declared in fields",
+                 name);
+    f->required = 1;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+static int l_content_type(lua_State *L)
+{
+  decl_t *d = decl_begin(L, TK_PLUGIN_TYPE, "content_type", TK_MAX_TYPE_LEN);
+  read_fields(L, d);
+  read_required(L, d);
+  lua_newtable(L);
+  d->pub.has_validate = take_callback(L, "validate", 0, "content_type");
+  d->pub.has_summary = take_callback(L, "summary", 0, "content_type");
+  d->pub.has_merge = take_callback(L, "merge", 0, "content_type");
+  decl_finish(L, d);
+  return 0;
+}
+
+static int l_export_decl(lua_State *L)
+{
+  decl_t *d = decl_begin(L, TK_PLUGIN_EXPORT, "export", TK_PLUGIN_MAX_NAME);
+  lua_pushliteral(L, "media_type");
+  int t = lua_rawget(L, 1);
+  size_t n = 0;
+  const char *mt = "application/octet-stream";
+  if (t == LUA_TSTRING) {
+    mt = lua_tolstring(L, -1, &n);
+    if (n == 0 || n > 127 || strlen(mt) != n)
+      luaL_error(L, "tunduk.export: 'media_type' must be 1 to 127 bytes");
+  } else if (t != LUA_TNIL) {
+    luaL_error(L, "tunduk.export: 'media_type' must be a string");
+  }
+  d->media_type = dup_or_raise(L, mt, strlen(mt));
+  d->pub.media_type = d->media_type;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  take_callback(L, "write", 1, "export");
+  decl_finish(L, d);
+  return 0;
+}
+
+static int l_moderation_decl(lua_State *L)
+{
+  decl_t *d = decl_begin(L, TK_PLUGIN_MODERATION, "moderation", TK_PLUGIN_MAX_NAME);
+  lua_newtable(L);
+  take_callback(L, "check", 1, "moderation");
+  decl_finish(L, d);
+  return 0;
+}

@@ -1,0 +1,36 @@
+/*
+ * tk_hub.h: the hub: a listening socket, one session per connected
+ * device, and the hub's side of every exchange in PROTOCOL.md (hello and
+ * pinning, enrollment, push, pull, device queries, grants). Revoking a
+ * device in the store (from another process) closes its sessions within
+ * about a second.
+ *
+ * Threads: everything runs on the loop's thread; sqlite writes happen
+ * there too, each batch in one transaction committed before its Ack.
+ */
+#ifndef TK_HUB_H
+#define TK_HUB_H
+
+#include <uv.h>
+
+#include "tk_config.h"
+#include "tk_office.h"
+
+typedef struct tk_hub tk_hub_t;
+
+/* A hub serving the store and identity of home (opened and unlocked by
+ * the caller, who keeps it open until tk_hub_free). */
+int tk_hub_new(tk_hub_t **out, uv_loop_t *loop, tk_office_t *home, const tk_config_t *cfg,
+               tk_err_t *err);
+/* Binds cfg->listen and starts accepting; logs the address it listens on. */
+int tk_hub_listen(tk_hub_t *h, tk_err_t *err);
+/* Stops accepting, tells connected devices the hub is stopping and closes
+ * every connection; the loop ends once all handles are closed. Safe to
+ * call more than once. */
+void tk_hub_stop(tk_hub_t *h);
+/* Frees the hub after its loop has ended. */
+void tk_hub_free(tk_hub_t *h);
+/* Sessions open now. */
+size_t tk_hub_sessions(const tk_hub_t *h);
+
+#endif

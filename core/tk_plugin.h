@@ -1,0 +1,292 @@
+/*
+ * tk_plugin.h: the sandboxed Lua 5.4 plugin host. A plugin is one *.lua text
+ * file run in its own lua_State; its top level runs once at load and only
+ * declares, through the global `tunduk` table, content types, export formats
+ * and moderation rules. The host then calls the declared callbacks per record
+ * under per-call limits.
+ *
+ * The sandbox (plugin_sandbox.c; sets and calls in plugin.c, JSON in plugin_json.c):
+ *  - built from an allow-list: base functions (assert error ipairs next pairs
+ *    pcall xpcall rawequal rawlen rawget rawset getmetatable setmetatable
+ *    select tonumber tostring type _VERSION _G), string (no dump), table,
+ *    math, utf8, coroutine, os.time/os.date/os.clock. Not there: load,
+ *    loadfile, dofile, require, package, io, debug, collectgarbage, print
+ *    (use tunduk.log), os.execute and the rest of os;
+ *  - plugin files load as text only (bytecode is refused), chunk "@<file>"
+ *    so errors read "case.lua:12: ...";
+ *  - the string metatable is locked (getmetatable("") is false), the
+ *    `tunduk` table is a read-only proxy, and setmetatable refuses a
+ *    metatable with __gc (finalizers would run outside any call's limits);
+ *  - limits (tk_plugin_limits_t): an allocator that refuses growth past
+ *    mem_bytes for the whole state; an instruction budget and a wall-clock
+ *    deadline per call, checked in a count hook that, once a limit is hit,
+ *    fires on every instruction and errors every time, so a plugin's own
+ *    pcall cannot swallow the stop. A call over a limit fails with TK_EPLUGIN
+ *    and a message naming the plugin and the limit; the plugin stays usable;
+ *  - C functions the hook cannot interrupt are bounded: string.rep results
+ *    are capped at max_string bytes; string.find/match/gmatch/gsub refuse a
+ *    subject longer than max_pattern_subject or a pattern longer than
+ *    TK_PLUGIN_MAX_PATTERN; table.move refuses ranges past mem_bytes/8
+ *    elements. A pathological pattern (many backtracking items over a long
+ *    subject) can still run long inside C: the deadline is checked when it
+ *    returns, and the call then fails, but it is not interrupted.
+ *
+ * Records reach Lua as fresh plain tables converted from JSON for each call
+ * (deep copies: a plugin's writes to them change nothing stored; only merge's
+ * return value becomes a record). JSON null is tunduk.null; a JSON array is a
+ * sequence table carrying the array marker metatable (tunduk.is_array(t) is
+ * true; tunduk.array(t) marks a plugin-made table), so [] and {} and arrays
+ * with nulls round-trip. A table going back to JSON is an array if it carries
+ * the marker or is a non-empty sequence 1..n; an object if it has only string
+ * keys (an empty unmarked table is an object); anything else, cycles, NaN or
+ * infinities, and nesting deeper than TK_MAX_JSON_DEPTH are refused. Integers
+ * stay integers, floats stay floats.
+ *
+ * Threads: loading and freeing a set happen on one thread with no call in
+ * flight. After loading, a set is read-only and calls may come from any
+ * thread: each plugin has a mutex, so calls into one plugin are serialised
+ * and calls into different plugins run in parallel. Hot reload = load a new
+ * set, swap it in, free the old one when its calls have drained (caller's job).
+ */
+#ifndef TK_PLUGIN_H
+#define TK_PLUGIN_H
+
+#include "tk_common.h"
+
+#define TK_PLUGIN_MAX_FILES 256          /* plugins in one folder */
+#define TK_PLUGIN_MAX_SOURCE (1u << 20)  /* bytes of one plugin file */
+#define TK_PLUGIN_MAX_NAME 64            /* declaration, field and rule names */
+#define TK_PLUGIN_MAX_FIELDS 256         /* fields of one content type */
+#define TK_PLUGIN_MAX_ENUM 256           /* values of one enum field */
+#define TK_PLUGIN_MAX_DECLS 64           /* declarations of one kind per plugin */
+#define TK_PLUGIN_MAX_SUMMARY 256        /* bytes of one summary line */
+#define TK_PLUGIN_MAX_REASON 300         /* bytes of a verdict/validation reason */
+#define TK_PLUGIN_MAX_PATTERN 4096       /* bytes of a Lua pattern */
+
+/* ---- limits --------------------------------------------------------------- */
+
+typedef struct tk_plugin_limits {
+  size_t mem_bytes;              /* whole lua_State; default 16 MiB */
+  uint64_t instructions;         /* VM instructions per call; default 10 million */
+  uint32_t call_ms;              /* wall clock per call; default 2000 */
+  size_t max_string;             /* string.rep result; default 1 MiB */
+  size_t max_pattern_subject;    /* subject of find/match/gmatch/gsub; default 1 MiB */
+} tk_plugin_limits_t;
+
+/* Fills l with the defaults above. */
+void tk_plugin_limits_default(tk_plugin_limits_t *l);
+
+/* ---- a set of plugins ----------------------------------------------------- */
+
+typedef struct tk_plugin_set tk_plugin_set_t;
+
+/* Creates an empty set whose plugins will run under lim (NULL = defaults;
+ * zero fields take their default). The caller frees it with
+ * tk_plugin_set_free. TK_ENOMEM. */
+int tk_plugin_set_new(tk_plugin_set_t **out, const tk_plugin_limits_t *lim);
+void tk_plugin_set_free(tk_plugin_set_t *s);
+
+/* Loads one plugin from source text: a new sandboxed state, the chunk
+ * compiled as text with chunk name "@<name>", its top level run under the
+ * per-call limits. name is the plugin's name in messages (a file name such
+ * as "case.lua", at most TK_PLUGIN_MAX_NAME bytes). On any failure
+ * (TK_EFORMAT: syntax error or binary chunk; TK_EPLUGIN: runtime error or
+ * limit at load, a bad declaration, or a name already declared by another
+ * plugin of the set; TK_ELIMIT: source too big) err says "plugin <name>:
+ * <file>:<line>: ..." and the set is unchanged. */
+int tk_plugin_set_add_source(tk_plugin_set_t *s, const char *name, const char *src, size_t n,
+                             tk_err_t *err);
+
+/* Reads path (at most TK_PLUGIN_MAX_SOURCE bytes) and adds it as above under
+ * its base name. TK_EIO if it cannot be read. */
+int tk_plugin_set_add_file(tk_plugin_set_t *s, const char *path, tk_err_t *err);
+
+/* Adds every regular file named *.lua (not starting with '.') in dir, in
+ * byte order of their names. A plugin that fails to load is skipped, its
+ * message kept in the set's load errors (tk_plugin_set_load_error) and
+ * logged; the others load. Returns 0 even if some plugins failed; TK_EIO if
+ * dir cannot be read; TK_ELIMIT past TK_PLUGIN_MAX_FILES files. */
+int tk_plugin_set_load_dir(tk_plugin_set_t *s, const char *dir, tk_err_t *err);
+
+/* Load failures kept by tk_plugin_set_load_dir: the count, and message i
+ * (valid while the set lives; NULL if i is out of range). */
+size_t tk_plugin_set_load_errors(const tk_plugin_set_t *s);
+const char *tk_plugin_set_load_error(const tk_plugin_set_t *s, size_t i);
+
+/* ---- what the plugins declared ------------------------------------------- */
+
+typedef enum {
+  TK_PLUGIN_TYPE = 0,       /* tunduk.content_type{...} */
+  TK_PLUGIN_EXPORT = 1,     /* tunduk.export{...} */
+  TK_PLUGIN_MODERATION = 2, /* tunduk.moderation{...} */
+  TK_PLUGIN_NKINDS = 3
+} tk_plugin_kind_t;
+
+typedef enum {
+  TK_FIELD_TEXT = 0,   /* a string (a required text must be non-empty) */
+  TK_FIELD_DATE,       /* "YYYY-MM-DD", a valid calendar date */
+  TK_FIELD_DATETIME,   /* RFC 3339, e.g. "2024-05-01T10:00:00Z" */
+  TK_FIELD_ENUM,       /* a string among values */
+  TK_FIELD_INTEGER,    /* a JSON integer */
+  TK_FIELD_BOOLEAN,    /* true or false */
+  TK_FIELD_LIST,       /* a JSON array */
+  TK_FIELD_REF         /* a record id: 32 hex digits */
+} tk_field_kind_t;
+
+typedef struct tk_plugin_field {
+  const char *name;
+  int kind;                   /* tk_field_kind_t */
+  int required;
+  size_t nvalues;             /* enum values */
+  const char *const *values;
+} tk_plugin_field_t;
+
+/* One declaration. Every pointer stays valid while the set lives. */
+typedef struct tk_plugin_decl {
+  int kind;                   /* tk_plugin_kind_t */
+  const char *name;           /* type, export format or rule name */
+  const char *plugin;         /* the plugin that declared it, e.g. "case.lua" */
+  const char *media_type;     /* exports: e.g. "text/csv"; else NULL */
+  int has_validate, has_summary, has_merge; /* content types */
+  size_t nfields;             /* content types: sorted by name */
+  const tk_plugin_field_t *fields;
+} tk_plugin_decl_t;
+
+/* Declarations of one kind, in load order (plugin file order, then
+ * declaration order); names are unique within a kind across the set. */
+size_t tk_plugin_set_count(const tk_plugin_set_t *s, int kind);
+const tk_plugin_decl_t *tk_plugin_set_decl(const tk_plugin_set_t *s, int kind, size_t i);
+/* NULL if no declaration of that kind has that name. */
+const tk_plugin_decl_t *tk_plugin_set_find(const tk_plugin_set_t *s, int kind,
+                                           const char *name);
+
+/* ---- calls ----------------------------------------------------------------
+ * Record bodies are JSON objects of at most TK_MAX_BODY_JSON bytes. Common
+ * return codes: TK_ENOTFOUND no such declaration (or callback); TK_EFORMAT
+ * the body is not a JSON object; TK_ELIMIT the body is too big; TK_EPLUGIN
+ * the plugin failed (a Lua error, a bad return value, or a limit: err names
+ * the plugin, the callback and what went wrong). No failure of a plugin
+ * leaves the process or the set in a bad state.
+ */
+
+/* Checks a record of content type `type`: first the host checks the
+ * declared fields (required present; kinds), then the plugin's validate(r)
+ * runs if declared. validate passes with `true` or tunduk.accept(); it
+ * refuses with `nil, reason`, `false, reason` or tunduk.reject(reason);
+ * anything else refuses with "validate returned no verdict". Returns 0 if
+ * the record is valid, TK_EINVAL if refused with err = "content type
+ * '<type>': <reason>" (a field problem names the field). */
+int tk_plugin_validate(tk_plugin_set_t *s, const char *type, tk_slice_t body, tk_err_t *err);
+
+/* The content type's summary(r) as one line, appended to out NUL-terminated:
+ * control characters become spaces, at most TK_PLUGIN_MAX_SUMMARY bytes
+ * (cut at a UTF-8 boundary). summary must return a string (or a number). */
+int tk_plugin_summary(tk_plugin_set_t *s, const char *type, tk_slice_t body, tk_buf_t *out,
+                      tk_err_t *err);
+
+/* merge(base, ours, theirs) of the content type; base.p == NULL means no
+ * common ancestor (base is nil in Lua). The returned table, converted to
+ * compact JSON with sorted keys, is appended to out (NUL-terminated). It must
+ * be an object of at most TK_MAX_BODY_JSON bytes; the caller validates it
+ * like any edit. merge returning nil[, reason] declines: TK_EPLUGIN with the
+ * reason (leave the conflict to a person). */
+int tk_plugin_merge(tk_plugin_set_t *s, const char *type, tk_slice_t base, tk_slice_t ours,
+                    tk_slice_t theirs, tk_buf_t *out, tk_err_t *err);
+
+/* Metadata of a revision as plugins see it (strings may be NULL = absent). */
+typedef struct tk_plugin_meta {
+  const char *record_id;   /* hex */
+  const char *revision_id; /* hex */
+  const char *type;
+  const char *vault;
+  const char *author;      /* device id as printed */
+  uint64_t hlc;
+  uint64_t size;           /* bytes of the encoded revision */
+  uint32_t generation;
+  uint32_t nparents;
+} tk_plugin_meta_t;
+
+/* One record handed to an export. body is valid until the next call of the
+ * iterator; meta may be NULL. */
+typedef struct tk_plugin_record {
+  tk_slice_t body;
+  const tk_plugin_meta_t *meta;
+} tk_plugin_record_t;
+
+/* Export iterator: fills *rec and returns 1, returns 0 at the end, or a
+ * negative TK_E* (which then becomes tk_plugin_export's result). */
+typedef int (*tk_plugin_next_fn)(void *ud, tk_plugin_record_t *rec);
+/* Export writer: receives the bytes the plugin writes; 0 or negative TK_E*. */
+typedef int (*tk_plugin_write_fn)(void *ud, const void *p, size_t n);
+
+/* Runs export `format`: write(records, out) where `for r, m in records do`
+ * yields each record (r the body table, m its metadata table or nil) and
+ * out(s, ...) writes strings (numbers are converted). Top-level fields named
+ * in redact (NULL-terminated list, may be NULL) are removed from each body
+ * before the plugin sees it. The instruction budget and the deadline are
+ * per record: both restart each time the iterator hands over a record. An
+ * error from next or write stops the export and is returned. */
+int tk_plugin_export(tk_plugin_set_t *s, const char *format, const char *const *redact,
+                     tk_plugin_next_fn next, void *next_ud, tk_plugin_write_fn write,
+                     void *write_ud, tk_err_t *err);
+
+typedef enum {
+  TK_VERDICT_ACCEPT = 0,
+  TK_VERDICT_QUARANTINE = 1,
+  TK_VERDICT_REJECT = 2
+} tk_verdict_t;
+
+typedef struct tk_plugin_verdict {
+  int verdict;                          /* tk_verdict_t */
+  char plugin[TK_PLUGIN_MAX_NAME + 1];  /* who decided (empty for accept) */
+  char rule[TK_PLUGIN_MAX_NAME + 1];
+  char reason[TK_PLUGIN_MAX_REASON + 1];
+} tk_plugin_verdict_t;
+
+/* Runs every moderation rule's check(meta, record) in declaration order;
+ * body.p == NULL when this node holds no key (record is nil). A rule
+ * answers tunduk.accept(), tunduk.reject(reason) or
+ * tunduk.quarantine(reason). The first reject stops and wins; otherwise the
+ * first quarantine wins; otherwise accept. A rule that errors, hits a limit
+ * or returns anything but a verdict quarantines, with a reason saying so;
+ * a body that does not parse quarantines. Always fills *out and returns 0
+ * (TK_EINVAL only for NULL arguments): a record is never silently accepted
+ * because a plugin broke. */
+int tk_plugin_moderate(tk_plugin_set_t *s, const tk_plugin_meta_t *meta, tk_slice_t body,
+                       tk_plugin_verdict_t *out);
+
+/* ---- internal, shared by plugin.c, plugin_json.c and their tests -------- */
+
+struct lua_State;
+struct json_t;
+
+/* The JSON null sentinel pushed as tunduk.null (a light userdata). */
+extern const char tk__plugin_null;
+
+/* Registers the array marker metatable in L's registry. Call once per state
+ * before the functions below; may raise a Lua memory error. */
+void tk__plugin_json_open(struct lua_State *L);
+
+/* Pushes v as Lua values (objects -> tables, arrays -> marked sequences, null
+ * -> sentinel). Top-level object keys listed in skip (NULL-terminated, may be
+ * NULL) are left out. Must run in protected mode (may raise memory errors).
+ * TK_ELIMIT (nothing pushed) past TK_MAX_JSON_DEPTH. */
+int tk__plugin_json_push(struct lua_State *L, struct json_t *v, const char *const *skip,
+                         tk_err_t *err);
+
+/* Converts the Lua value at idx to a new JSON value (*out, caller decrefs).
+ * Raw access only (no metamethods run). Refuses (TK_EINVAL, err naming the
+ * path such as "$.tags[2]") cycles, non-string object keys, mixed or sparse
+ * tables, NaN/inf, NUL bytes or invalid UTF-8 in strings, functions and
+ * other values; TK_ELIMIT past TK_MAX_JSON_DEPTH. Must run in protected mode. */
+int tk__plugin_json_from_lua(struct lua_State *L, int idx, struct json_t **out, tk_err_t *err);
+
+/* Parses a record body: at most TK_MAX_BODY_JSON bytes (TK_ELIMIT), a JSON
+ * object (TK_EFORMAT, with jansson's line:column). *out: caller decrefs. */
+int tk__plugin_json_parse(tk_slice_t body, struct json_t **out, tk_err_t *err);
+
+/* Appends compact JSON with sorted keys (NUL-terminated) to out. TK_ELIMIT
+ * if longer than max. */
+int tk__plugin_json_dump(struct json_t *v, size_t max, tk_buf_t *out, tk_err_t *err);
+
+#endif

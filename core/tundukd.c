@@ -1,0 +1,495 @@
+/*
+ * tundukd.c: the hub daemon's command line: init, serve, device add /
+ * list / revoke, config. The hub's home folder has the same layout as an
+ * office's (device.key, store.db) plus an optional tundukd.conf.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tk_config.h"
+#include "tk_hub.h"
+#include "tk_passphrase.h"
+#include "tk_token.h"
+
+static const char usage_text[] =
+    "usage: tundukd [--home DIR] [--passphrase-file FILE] COMMAND [ARGS]\n"
+    "\n"
+    "  init [--name NAME] [--kdf interactive|moderate|sensitive]\n"
+    "                       make the hub's identity and store\n"
+    "  serve [--listen ADDR:PORT] [--config FILE] [--log-level LEVEL]\n"
+    "                       run the hub (makes identity and store on first run)\n"
+    "  device add NAME [--vault V[:rw]]... [--address HOST:PORT] [--ttl-hours N]\n"
+    "                       print a one-time enrollment token for a new office device\n"
+    "  device list [--json] list enrolled devices and pending tokens\n"
+    "  device revoke ID     refuse a device from now on and close its connections\n"
+    "  config               print the configuration file with its defaults\n"
+    "\n"
+    "The home folder is --home DIR, else $TUNDUKD_HOME, else ~/.local/share/tundukd.\n"
+    "The passphrase comes from --passphrase-file, else $TUNDUKD_PASSPHRASE, else a prompt.\n"
+    "The config file is --config FILE, else HOME/tundukd.conf when it exists.\n";
+
+#define MAX_VAULT_ARGS 64
+
+typedef struct opts {
+  const char *home, *pass_file, *name, *kdf, *listen, *config, *log_level, *address, *ttl;
+  const char *vaults[MAX_VAULT_ARGS];
+  int nvaults, json;
+  const char *args[4];
+  int nargs;
+  tk_err_t err;
+} opts_t;
+
+static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage(const char *fmt, ...)
+{
+  va_list ap;
+  fprintf(stderr, "tundukd: ");
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, " (see 'tundukd --help')\n");
+  return 2;
+}
+
+static int fail(opts_t *o, int rc)
+{
+  if (!o->err.msg[0]) tk_err_set(&o->err, rc, "%s", tk_strerror(rc));
+  fprintf(stderr, "tundukd: %s\n", tk_err_str(&o->err));
+  return rc == TK_EINVAL || rc == TK_ELIMIT ? 2 : 1;
+}
+
+static void load_config(opts_t *o, tk_config_t *cfg, int *rc)
+{
+  char path[PATH_MAX];
+  tk_config_defaults(cfg);
+  if (o->config) {
+    *rc = tk_config_load(cfg, o->config, &o->err);
+  } else {
+    snprintf(path, sizeof path, "%s/tundukd.conf", o->home);
+    if (access(path, F_OK) == 0) *rc = tk_config_load(cfg, path, &o->err);
+  }
+  if (!*rc && o->listen) {
+    char host[TK_TOKEN_MAX_ADDR + 1];
+    int port;
+    if (strlen(o->listen) >= sizeof cfg->listen ||
+        (tk_addr_split(o->listen, host, &port) != 0 &&
+         !(strrchr(o->listen, ':') && strcmp(strrchr(o->listen, ':'), ":0") == 0)))
+      *rc = tk_err_set(&o->err, TK_EINVAL, "--listen must be host:port, got '%s'", o->listen);
+    else
+      snprintf(cfg->listen, sizeof cfg->listen, "%s", o->listen);
+  }
+  if (!*rc && o->log_level) {
+    int lvl = tk_log_level_parse(o->log_level);
+    if (lvl < 0)
+      *rc = tk_err_set(&o->err, TK_EINVAL, "--log-level must be error, warn, info or debug");
+    else
+      cfg->log_level = lvl;
+  }
+}
+
+static int get_pass(opts_t *o, int confirm, char **pass, size_t *len)
+{
+  return tk_passphrase_get(o->pass_file, "TUNDUKD_PASSPHRASE", o->home, confirm, pass, len,
+                           &o->err);
+}
+
+static int do_init(opts_t *o, int quiet_if_exists)
+{
+  char path[PATH_MAX], *pass = NULL;
+  size_t len = 0;
+  tk_kdf_level_t level = TK_KDF_MODERATE;
+  snprintf(path, sizeof path, "%s/%s", o->home, TK_OFFICE_KEYFILE);
+  if (quiet_if_exists && access(path, F_OK) == 0) return 0;
+  if (o->kdf) {
+    if (strcmp(o->kdf, "interactive") == 0)
+      level = TK_KDF_INTERACTIVE;
+    else if (strcmp(o->kdf, "sensitive") == 0)
+      level = TK_KDF_SENSITIVE;
+    else if (strcmp(o->kdf, "moderate") != 0)
+      return tk_err_set(&o->err, TK_EINVAL, "--kdf must be interactive, moderate or sensitive");
+  }
+  int rc = get_pass(o, 1, &pass, &len);
+  if (!rc) rc = tk_office_create(o->home, o->name ? o->name : "hub", pass, len, level, &o->err);
+  tk_secure_free(pass);
+  if (rc) return rc;
+  tk_office_t *home = NULL;
+  rc = tk_office_open(&home, o->home, &o->err);
+  if (rc) return rc;
+  char id[TK_DEVICE_ID_STRLEN];
+  tk_device_id_format(id, tk_office_identity(home)->id);
+  printf("hub device %s\n", id);
+  fflush(stdout);
+  tk_office_close(home);
+  return 0;
+}
+
+/* ---- serve ----------------------------------------------------------------- */
+
+static tk_hub_t *the_hub;
+static uv_signal_t sig_int, sig_term;
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+  TK_LOG(TK_LOG_INFO, "hub", "stopping signal=%d", signum);
+  tk_hub_stop(the_hub);
+  uv_close((uv_handle_t *)&sig_int, NULL);
+  uv_close((uv_handle_t *)&sig_term, NULL);
+  (void)s;
+}
+
+static int do_serve(opts_t *o)
+{
+  tk_config_t cfg;
+  tk_office_t *home = NULL;
+  tk_hub_t *hub = NULL;
+  char *pass = NULL;
+  size_t len = 0;
+  uv_loop_t loop;
+  int rc = 0;
+  load_config(o, &cfg, &rc);
+  if (rc) return rc;
+  tk_log_level = cfg.log_level;
+  rc = do_init(o, 1);
+  if (rc) return rc;
+  rc = tk_office_open(&home, o->home, &o->err);
+  if (!rc) rc = get_pass(o, 0, &pass, &len);
+  if (!rc) rc = tk_office_unlock(home, pass, len, &o->err);
+  tk_secure_free(pass);
+  if (rc) goto done;
+  uv_loop_init(&loop);
+  rc = tk_hub_new(&hub, &loop, home, &cfg, &o->err);
+  if (!rc) rc = tk_hub_listen(hub, &o->err);
+  if (rc) {
+    if (hub) tk_hub_stop(hub);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    goto loop_done;
+  }
+  char id[TK_DEVICE_ID_STRLEN];
+  tk_device_id_format(id, tk_office_identity(home)->id);
+  TK_LOG(TK_LOG_INFO, "hub", "hub device=%s home=%s", id, o->home);
+  TK_LOG(TK_LOG_INFO, "hub",
+         "to enroll an office: tundukd --home %s device add NAME --vault VAULT:rw", o->home);
+  the_hub = hub;
+  uv_signal_init(&loop, &sig_int);
+  uv_signal_init(&loop, &sig_term);
+  uv_signal_start(&sig_int, on_signal, SIGINT);
+  uv_signal_start(&sig_term, on_signal, SIGTERM);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  TK_LOG(TK_LOG_INFO, "hub", "stopped");
+loop_done:
+  tk_hub_free(hub);
+  if (uv_loop_close(&loop) != 0) TK_LOG(TK_LOG_WARN, "hub", "handles left open at exit");
+done:
+  tk_office_close(home);
+  return rc;
+}
+
+/* ---- devices --------------------------------------------------------------- */
+
+static int bump_acl(tk_store_t *st, tk_err_t *err)
+{
+  char v[32];
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  snprintf(v, sizeof v, "%lld.%09ld", (long long)ts.tv_sec, ts.tv_nsec);
+  return tk_store_meta_set(st, "acl_version", v, err);
+}
+
+static int do_device_add(opts_t *o, tk_office_t *home)
+{
+  tk_config_t cfg;
+  tk_token_t tok;
+  tk_token_info_t ti;
+  uint8_t hash[32];
+  char text[TK_TOKEN_MAX_TEXT];
+  int rc = 0;
+  load_config(o, &cfg, &rc);
+  if (rc) return rc;
+  memset(&ti, 0, sizeof ti);
+  if (strlen(o->args[2]) >= sizeof ti.name || !o->args[2][0])
+    return tk_err_set(&o->err, TK_EINVAL, "device name must be 1 to %zu bytes",
+                      sizeof ti.name - 1);
+  snprintf(ti.name, sizeof ti.name, "%s", o->args[2]);
+  for (int i = 0; i < o->nvaults; i++) {
+    size_t n = strlen(ti.access);
+    if (n + strlen(o->vaults[i]) + 2 >= sizeof ti.access)
+      return tk_err_set(&o->err, TK_ELIMIT, "too many vaults for one device");
+    snprintf(ti.access + n, sizeof ti.access - n, "%s%s", n ? "," : "", o->vaults[i]);
+  }
+  rc = tk_access_spec_check(ti.access, &o->err);
+  if (rc) return rc;
+  uint32_t ttl = cfg.token_ttl_hours;
+  if (o->ttl) {
+    char *end;
+    unsigned long v = strtoul(o->ttl, &end, 10);
+    if (*end || v < 1 || v > 24 * 365)
+      return tk_err_set(&o->err, TK_EINVAL, "--ttl-hours must be 1 to 8760");
+    ttl = (uint32_t)v;
+  }
+  memset(&tok, 0, sizeof tok);
+  memcpy(tok.hub_id, tk_office_identity(home)->id, TK_DEVICE_ID_LEN);
+  tk_random(tok.token_id, sizeof tok.token_id);
+  tk_random(tok.secret, sizeof tok.secret);
+  ti.created = (int64_t)time(NULL);
+  ti.expires = ti.created + (int64_t)ttl * 3600;
+  tok.expires = (uint64_t)ti.expires;
+  const char *addr = o->address ? o->address : cfg.listen;
+  char host[TK_TOKEN_MAX_ADDR + 1];
+  int port;
+  if (strlen(addr) > TK_TOKEN_MAX_ADDR || tk_addr_split(addr, host, &port) != 0)
+    return tk_err_set(&o->err, TK_EINVAL, "the hub address '%s' is not host:port", addr);
+  snprintf(tok.addr, sizeof tok.addr, "%s", addr);
+  memcpy(ti.id, tok.token_id, sizeof ti.id);
+  tk_sha256(hash, tok.secret, sizeof tok.secret);
+  rc = tk_store_token_add(tk_office_store(home), &ti, hash, &o->err);
+  if (!rc) rc = tk_token_format(&tok, text, sizeof text);
+  tk_wipe(&tok, sizeof tok);
+  if (rc) return rc;
+  printf("%s\n", text);
+  char when[32];
+  time_t t = (time_t)ti.expires;
+  strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&t));
+  fprintf(stderr,
+          "tundukd: token for '%s' (vaults: %s), valid once until %s, hub address %s.\n"
+          "tundukd: give it to the office over a trusted channel; it runs: tunduk enroll TOKEN\n",
+          ti.name, ti.access[0] ? ti.access : "none", when, addr);
+  return 0;
+}
+
+typedef struct list_ctx {
+  tk_store_t *st;
+  json_t *arr;
+  json_t *cur_access;
+  tk_err_t *err;
+} list_ctx_t;
+
+static int access_cb(void *ctx, const char *vault, int write)
+{
+  list_ctx_t *l = ctx;
+  json_array_append_new(l->cur_access, json_pack("{s:s,s:b}", "vault", vault, "write", write));
+  return 0;
+}
+
+static int device_cb(void *ctx, const tk_device_info_t *d)
+{
+  list_ctx_t *l = ctx;
+  char id[TK_DEVICE_ID_STRLEN];
+  tk_device_id_format(id, d->id);
+  l->cur_access = json_array();
+  int rc = tk_store_access_list(l->st, d->id, access_cb, l, l->err);
+  json_array_append_new(l->arr, json_pack("{s:s,s:s,s:I,s:b,s:o}", "id", id, "name", d->name,
+                                          "added", (json_int_t)d->added, "revoked",
+                                          d->revoked != 0, "access", l->cur_access));
+  return rc;
+}
+
+static int token_cb(void *ctx, const tk_token_info_t *t)
+{
+  (void)ctx;
+  char when[32];
+  time_t e = (time_t)t->expires;
+  strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&e));
+  if (!t->used)
+    printf("token   %-20s %s  expires %s%s\n", t->name, t->access[0] ? t->access : "-", when,
+           time(NULL) > e ? " (expired)" : "");
+  return 0;
+}
+
+static int do_device_list(opts_t *o, tk_office_t *home)
+{
+  list_ctx_t l = {tk_office_store(home), json_array(), NULL, &o->err};
+  int rc = tk_store_devices(l.st, device_cb, &l, &o->err);
+  if (!rc && o->json) {
+    char *s = json_dumps(l.arr, JSON_INDENT(2));
+    puts(s);
+    free(s);
+  } else if (!rc) {
+    size_t i;
+    json_t *d;
+    const uint8_t *self = tk_office_identity(home)->id;
+    char selfid[TK_DEVICE_ID_STRLEN];
+    tk_device_id_format(selfid, self);
+    json_array_foreach(l.arr, i, d)
+    {
+      const char *id = json_string_value(json_object_get(d, "id"));
+      if (strcmp(id, selfid) == 0) continue;
+      printf("device  %s  %-20s%s", id, json_string_value(json_object_get(d, "name")),
+             json_is_true(json_object_get(d, "revoked")) ? "  REVOKED" : "");
+      size_t j;
+      json_t *a;
+      json_array_foreach(json_object_get(d, "access"), j, a)
+      {
+        printf("%s%s%s", j ? "," : "  ", json_string_value(json_object_get(a, "vault")),
+               json_is_true(json_object_get(a, "write")) ? ":rw" : ":r");
+      }
+      putchar('\n');
+    }
+    rc = tk_store_tokens(l.st, token_cb, NULL, &o->err);
+  }
+  json_decref(l.arr);
+  return rc;
+}
+
+typedef struct find_ctx {
+  const char *want; /* without dashes, upper case */
+  uint8_t id[TK_DEVICE_ID_LEN];
+  int matches;
+} find_ctx_t;
+
+static int find_cb(void *ctx, const tk_device_info_t *d)
+{
+  find_ctx_t *f = ctx;
+  char s[TK_DEVICE_ID_STRLEN], plain[TK_DEVICE_ID_STRLEN];
+  size_t n = 0;
+  tk_device_id_format(s, d->id);
+  for (const char *p = s; *p; p++)
+    if (*p != '-') plain[n++] = *p;
+  plain[n] = '\0';
+  if (strncmp(plain, f->want, strlen(f->want)) == 0) {
+    memcpy(f->id, d->id, sizeof f->id);
+    f->matches++;
+  }
+  return 0;
+}
+
+static int do_device_revoke(opts_t *o, tk_office_t *home)
+{
+  find_ctx_t f;
+  char want[TK_DEVICE_ID_STRLEN];
+  size_t n = 0;
+  memset(&f, 0, sizeof f);
+  for (const char *p = o->args[2]; *p && n + 1 < sizeof want; p++)
+    if (*p != '-') want[n++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+  want[n] = '\0';
+  if (n < 4) return tk_err_set(&o->err, TK_EINVAL, "give at least 4 characters of the device id");
+  f.want = want;
+  tk_store_t *st = tk_office_store(home);
+  int rc = tk_store_devices(st, find_cb, &f, &o->err);
+  if (rc) return rc;
+  if (f.matches == 0) return tk_err_set(&o->err, TK_ENOTFOUND, "no device '%s'", o->args[2]);
+  if (f.matches > 1)
+    return tk_err_set(&o->err, TK_EAMBIG, "device id '%s' is ambiguous", o->args[2]);
+  if (tk_ct_equal(f.id, tk_office_identity(home)->id, TK_DEVICE_ID_LEN))
+    return tk_err_set(&o->err, TK_EINVAL, "that is the hub itself");
+  rc = tk_store_begin(st, &o->err);
+  if (!rc) rc = tk_store_device_revoke(st, f.id, (int64_t)time(NULL), &o->err);
+  if (!rc) rc = bump_acl(st, &o->err);
+  if (!rc)
+    rc = tk_store_commit(st, &o->err);
+  else
+    tk_store_rollback(st);
+  if (rc) return rc;
+  char id[TK_DEVICE_ID_STRLEN];
+  tk_device_id_format(id, f.id);
+  printf("revoked %s\n", id);
+  return 0;
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+static const char *default_home(char *buf, size_t n)
+{
+  const char *env = getenv("TUNDUKD_HOME"), *xdg = getenv("XDG_DATA_HOME"),
+             *home = getenv("HOME");
+  if (env && *env) return env;
+  if (xdg && *xdg)
+    snprintf(buf, n, "%s/tundukd", xdg);
+  else if (home && *home)
+    snprintf(buf, n, "%s/.local/share/tundukd", home);
+  else
+    return NULL;
+  return buf;
+}
+
+int main(int argc, char **argv)
+{
+  static char home_buf[PATH_MAX];
+  opts_t o;
+  memset(&o, 0, sizeof o);
+  signal(SIGPIPE, SIG_IGN);
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char **slot = NULL;
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      fputs(usage_text, stdout);
+      return 0;
+    }
+    if (!strcmp(a, "--json")) {
+      o.json = 1;
+      continue;
+    }
+    if (!strcmp(a, "--home")) slot = &o.home;
+    else if (!strcmp(a, "--passphrase-file")) slot = &o.pass_file;
+    else if (!strcmp(a, "--name")) slot = &o.name;
+    else if (!strcmp(a, "--kdf")) slot = &o.kdf;
+    else if (!strcmp(a, "--listen")) slot = &o.listen;
+    else if (!strcmp(a, "--config")) slot = &o.config;
+    else if (!strcmp(a, "--log-level")) slot = &o.log_level;
+    else if (!strcmp(a, "--address")) slot = &o.address;
+    else if (!strcmp(a, "--ttl-hours")) slot = &o.ttl;
+    else if (!strcmp(a, "--vault")) {
+      if (o.nvaults == MAX_VAULT_ARGS) return usage("too many %s options", a);
+      slot = &o.vaults[o.nvaults++];
+    } else if (a[0] == '-' && a[1] == '-')
+      return usage("unknown option %s", a);
+    if (slot) {
+      if (i + 1 >= argc) return usage("%s needs a value", a);
+      *slot = argv[++i];
+      continue;
+    }
+    if (o.nargs == 4) return usage("too many arguments");
+    o.args[o.nargs++] = a;
+  }
+  if (!o.nargs) {
+    fputs(usage_text, stderr);
+    return 2;
+  }
+  if (!o.home) o.home = default_home(home_buf, sizeof home_buf);
+  if (!o.home) return usage("no home folder: use --home DIR or set TUNDUKD_HOME");
+  if (tk_crypto_init() != 0) {
+    fputs("tundukd: cannot initialise libsodium\n", stderr);
+    return 1;
+  }
+  const char *cmd = o.args[0];
+  int rc;
+  if (!strcmp(cmd, "config") && o.nargs == 1) {
+    fputs(tk_config_template(), stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "init") && o.nargs == 1) {
+    rc = do_init(&o, 0);
+    return rc ? fail(&o, rc) : 0;
+  }
+  if (!strcmp(cmd, "serve") && o.nargs == 1) {
+    rc = do_serve(&o);
+    return rc ? fail(&o, rc) : 0;
+  }
+  if (!strcmp(cmd, "device") && o.nargs >= 2) {
+    const char *sub = o.args[1];
+    int want = !strcmp(sub, "list") ? 2 : 3;
+    if ((strcmp(sub, "add") && strcmp(sub, "list") && strcmp(sub, "revoke")) || o.nargs != want)
+      return usage("usage: tundukd device add NAME | list | revoke ID");
+    if (o.nvaults && strcmp(sub, "add")) return usage("--vault goes with 'device add'");
+    tk_office_t *home = NULL;
+    rc = tk_office_open(&home, o.home, &o.err);
+    if (!rc) {
+      if (!strcmp(sub, "add"))
+        rc = do_device_add(&o, home);
+      else if (!strcmp(sub, "list"))
+        rc = do_device_list(&o, home);
+      else
+        rc = do_device_revoke(&o, home);
+    }
+    tk_office_close(home);
+    return rc ? fail(&o, rc) : 0;
+  }
+  return usage("unknown command '%s'", cmd);
+}
