@@ -1,0 +1,98 @@
+# Shared by the sync scenario tests: a hub on a free loopback port, offices
+# enrolled at it, background processes killed at exit. Sourced after
+# lib/common.sh, not run.
+export TUNDUKD_PASSPHRASE='hub passphrase for the sync tests'
+unset TUNDUKD_HOME
+
+BG_PIDS=()
+cleanup() {
+  local pid
+  for pid in "${BG_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${BG_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# hubd ARGS...: the hub binary.
+hubd() { "$BIN/tundukd" "$@"; }
+
+# new_hub HOME: makes the hub's identity (fast key derivation); sets HUB_HOME
+# and HUB_ID.
+new_hub() {
+  HUB_HOME=$1
+  local out
+  out=$(hubd --home "$HUB_HOME" init --name test-hub --kdf interactive)
+  HUB_ID=${out#hub device }
+  echo "$HUB_ID" | grep -Eq '^([A-Z2-7]{4}-){12}[A-Z2-7]{4}$' || fail "tundukd init printed '$out'"
+}
+
+# start_hub [PORT]: serves HUB_HOME on 127.0.0.1:PORT (default 0, a free
+# port) in the background, waits for its "listening" line; sets HUB_PORT,
+# HUB_PID, HUB_LOG (its stderr, appended across restarts).
+start_hub() {
+  local port=${1:-0} i
+  HUB_LOG=$TMP/hub.log
+  local mark
+  mark=$(wc -l <"$HUB_LOG" 2>/dev/null || echo 0)
+  hubd --home "$HUB_HOME" serve --listen "127.0.0.1:$port" 2>>"$HUB_LOG" &
+  HUB_PID=$!
+  BG_PIDS+=("$HUB_PID")
+  HUB_PORT=
+  for i in $(seq 1 200); do
+    HUB_PORT=$(tail -n +"$((mark + 1))" "$HUB_LOG" |
+      sed -n 's/.*listening addr=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' | head -1)
+    [ -n "$HUB_PORT" ] && break
+    kill -0 "$HUB_PID" 2>/dev/null || { cat "$HUB_LOG" >&2; fail "tundukd serve exited"; }
+    sleep 0.1
+  done
+  [ -n "$HUB_PORT" ] || { cat "$HUB_LOG" >&2; fail "tundukd serve printed no listening line"; }
+}
+
+# stop_hub: SIGTERM, and it must exit 0.
+stop_hub() {
+  kill -TERM "$HUB_PID"
+  local rc=0
+  wait "$HUB_PID" || rc=$?
+  [ "$rc" = 0 ] || { tail -20 "$HUB_LOG" >&2; fail "tundukd serve exited $rc on SIGTERM"; }
+}
+
+# hub_alive: the hub is still running, and its log has no sanitizer report.
+hub_alive() {
+  kill -0 "$HUB_PID" 2>/dev/null || { tail -30 "$HUB_LOG" >&2; fail "the hub died"; }
+  if grep -q "Sanitizer" "$HUB_LOG"; then cat "$HUB_LOG" >&2; fail "sanitizer report in hub log"; fi
+}
+
+# hub_sql SQL: a query on the hub's store.
+hub_sql() { sqlite3 "$HUB_HOME/store.db" "$1"; }
+# office_sql HOME SQL: a query on an office's store.
+office_sql() { sqlite3 "$1/store.db" "$2"; }
+
+# device_token NAME VAULTSPEC...: prints a fresh enrollment token.
+device_token() {
+  local name=$1; shift
+  local args=() v
+  for v in "$@"; do args+=(--vault "$v"); done
+  hubd --home "$HUB_HOME" device add "$name" "${args[@]}" --address "127.0.0.1:$HUB_PORT"
+}
+
+# enroll_office HOME NAME VAULTSPEC...: a new office (fast key derivation),
+# enrolled at the running hub with that access; sets OFFICE_ID.
+enroll_office() {
+  local home=$1 name=$2; shift 2
+  local token
+  new_office "$home" "$name"
+  token=$(device_token "$name" "$@")
+  case $token in tk1-*) ;; *) fail "device add printed '$token'" ;; esac
+  run_expect 0 tk "$home" enroll "$token"
+  out_has "$HUB_ID"
+  OFFICE_ID=$(tk "$home" whoami)
+}
+
+# sync_ok HOME: one sync that must succeed.
+sync_ok() { run_expect 0 tk "$1" sync; }
+
+# rev_ids HOME: every revision id in a store, sorted.
+rev_ids() { sqlite3 "$1/store.db" "select hex(id) from revisions order by 1"; }
+
+# new_record HOME VAULT JSON: creates a record; prints its id.
+new_record() { echo "$3" | tk "$1" new case --vault "$2" -; }

@@ -1,0 +1,96 @@
+# The hub's access rules, seen from offices: no revisions of a vault an
+# office may not read; a read-only office cannot push (rejected, listed,
+# exit 0); a revoked device is refused; a token works once; a device that
+# never enrolled is refused; an office refuses a hub that is not the one it
+# pinned.
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/hub.sh"
+
+new_hub "$TMP/hub"
+start_hub
+A=$TMP/a B=$TMP/b R=$TMP/r
+enroll_office "$A" office-a x:rw y:rw
+A_ID=$OFFICE_ID
+enroll_office "$B" office-b y:rw
+B_ID=$OFFICE_ID
+enroll_office "$R" office-r y:r
+R_ID=$OFFICE_ID
+
+step "an office without access to vault x receives none of x"
+run_expect 0 tk "$A" vault create x
+run_expect 0 tk "$A" vault create y
+for i in 1 2 3; do new_record "$A" x "{\"secret_case\":$i}" >/dev/null; done
+for i in 1 2; do new_record "$A" y "{\"shared_case\":$i}" >/dev/null; done
+run_expect 0 tk "$A" vault grant y "$B_ID"
+run_expect 0 tk "$A" vault grant y "$R_ID"
+sync_ok "$A"
+sync_ok "$B"
+sync_ok "$R"
+[ "$(hub_sql "select count(*) from revisions where vault = 'x'")" = 3 ] || fail "hub lacks x"
+[ "$(hub_sql "select count(*) from revisions where vault = 'y'")" = 2 ] || fail "hub lacks y"
+[ "$(office_sql "$B" "select count(*) from revisions where vault = 'x'")" = 0 ] ||
+  fail "office b received revisions of vault x"
+[ "$(office_sql "$B" "select count(*) from revisions where vault = 'y'")" = 2 ] ||
+  fail "office b did not receive vault y"
+[ "$(tk "$B" list --json | jq length)" = 2 ] || fail "office b lists other than the 2 y records"
+
+step "a read-only office cannot push: rejected with a reason, exit 0, listed"
+[ "$(office_sql "$R" "select count(*) from revisions where vault = 'y'")" = 2 ] ||
+  fail "read-only office r did not pull vault y"
+rrec=$(new_record "$R" y '{"from":"read-only office"}')
+rrev=$(tk "$R" history "$rrec" --json | jq -r '.[0].revision')
+run_expect 0 tk "$R" sync
+out_has "rejected $rrev: "
+grep -F "rejected $rrev: " "$TMP/out" | grep -Eq "rejected $rrev: .+" || fail "rejection without a reason"
+[ "$(hub_sql "select count(*) from revisions where hex(id) = upper('$rrev')")" = 0 ] ||
+  fail "the hub stored a revision from a read-only device"
+[ "$(hub_sql "select count(*) from revisions where vault = 'y'")" = 2 ] || fail "hub y count changed"
+# The office keeps its own revision.
+[ "$(tk "$R" show "$rrec" | jq -r .from)" = "read-only office" ] || fail "r lost its own record"
+
+step "a revoked device is refused"
+run_expect 0 hubd --home "$HUB_HOME" device revoke "$B_ID"
+hubd --home "$HUB_HOME" device list --json |
+  jq -e --arg id "$B_ID" '.[] | select(.id == $id) | .revoked | . != false and . != 0 and . != null' \
+    >/dev/null || fail "device list: not revoked"
+new_record "$A" y '{"after":"revocation"}' >/dev/null
+sync_ok "$A"
+before=$(office_sql "$B" "select count(*) from revisions")
+run_expect 1 tk "$B" sync
+grep -qi "revoked" "$TMP/err" || { cat "$TMP/err"; fail "the refusal does not say revoked"; }
+[ "$(office_sql "$B" "select count(*) from revisions")" = "$before" ] || fail "revoked b received revisions"
+
+step "an enrollment token works once"
+token=$(device_token office-d y)
+new_office "$TMP/d" office-d
+run_expect 0 tk "$TMP/d" enroll "$token"
+new_office "$TMP/e" office-e
+run_expect 1 tk "$TMP/e" enroll "$token"
+grep -qi "token" "$TMP/err" || { cat "$TMP/err"; fail "the refusal does not name the token"; }
+[ "$(hubd --home "$HUB_HOME" device list --json | jq '[.[] | select(.name == "office-e")] | length')" = 0 ] ||
+  fail "office-e was enrolled with a used token"
+run_expect 1 tk "$TMP/e" sync
+
+step "a device that never enrolled is refused"
+U=$TMP/u
+new_office "$U" office-u
+office_sql "$U" "insert or replace into meta(key, value) values ('hub_id', '$HUB_ID'), ('hub_addr', '127.0.0.1:$HUB_PORT')"
+run_expect 0 "$BIN/tk_rogue" --home "$U" --timeout 10 pull
+out_has "hello enrolled=0"
+out_has "error 4 "
+grep -q "^offer" "$TMP/out" && fail "an unknown device was offered revisions"
+
+step "an office refuses a hub that is not the one it pinned"
+office_sql "$A" "update meta set value = '$B_ID' where key = 'hub_id'"
+new_record "$A" y '{"not":"sent"}' >/dev/null
+run_expect 1 tk "$A" sync
+grep -Eqi "pinned|mismatch|does not match|not the hub" "$TMP/err" ||
+  { cat "$TMP/err"; fail "the refusal does not name the mismatch"; }
+[ "$(hub_sql "select count(*) from revisions where vault = 'y'")" = 3 ] ||
+  fail "the office sent revisions to a hub it does not trust"
+office_sql "$A" "update meta set value = '$HUB_ID' where key = 'hub_id'"
+sync_ok "$A"
+[ "$(hub_sql "select count(*) from revisions where vault = 'y'")" = 4 ] || fail "sync after restoring the pin"
+hub_alive
+stop_hub
+echo ok

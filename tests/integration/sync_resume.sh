@@ -1,0 +1,138 @@
+# A sync cut in the middle is repaired by syncing again, re-sending at most
+# about one batch: (a) the client is killed with SIGKILL during a large
+# push; (b) a fault proxy (tests/tools/tk_proxy) closes the connection
+# mid-push, then mid-pull. Each time the next sync converges, nothing is
+# duplicated, and what it sends (or receives) is the remainder plus at most
+# one batch, far below the whole transfer.
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/hub.sh"
+
+BATCH=$((1 << 20))          # batch_bytes, PROTOCOL.md section 6
+SLACK=$((BATCH + (256 << 10))) # one batch again, plus framing and TLS overhead
+
+new_hub "$TMP/hub"
+start_hub
+A=$TMP/a B=$TMP/b
+enroll_office "$A" office-a bulk:rw
+enroll_office "$B" office-b bulk:r
+B_ID=$OFFICE_ID
+run_expect 0 tk "$A" vault create bulk
+run_expect 0 tk "$A" vault grant bulk "$B_ID"
+
+hub_count() { hub_sql "select count(*) from revisions"; }
+# bytes the hub lacks of what A holds
+missing_bytes() {
+  office_sql "$A" "attach '$HUB_HOME/store.db' as hub;
+    select coalesce(sum(size), 0) from revisions where id not in (select id from hub.revisions)"
+}
+# proxy_start CUT_AFTER DIR: a proxy to the hub cutting the first connection
+# after CUT_AFTER bytes in DIR; sets PROXY_PORT, PROXY_PID, PROXY_OUT.
+proxy_start() {
+  PROXY_OUT=$TMP/proxy.$RANDOM
+  "$BIN/tk_proxy" --listen 127.0.0.1:0 --to "127.0.0.1:$HUB_PORT" --cut-after "$1" \
+    --cut-dir "$2" >"$PROXY_OUT" &
+  PROXY_PID=$!
+  BG_PIDS+=("$PROXY_PID")
+  local i
+  for i in $(seq 1 100); do
+    PROXY_PORT=$(sed -n 's/^listening 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$PROXY_OUT")
+    [ -n "$PROXY_PORT" ] && return 0
+    sleep 0.05
+  done
+  fail "tk_proxy printed no listening line"
+}
+proxy_stop() {
+  kill -TERM "$PROXY_PID"
+  wait "$PROXY_PID" || fail "tk_proxy exited non-zero"
+  grep -E '^up=[0-9]+ down=[0-9]+ connections=[0-9]+$' "$PROXY_OUT" || fail "tk_proxy totals"
+}
+set_hub_addr() { office_sql "$1" "update meta set value = '$2' where key = 'hub_addr'"; }
+
+step "(a) SIGKILL during a large push"
+run_expect 0 "$BIN/tk_fill" --home "$A" --vault bulk --count 3000 --size 2000
+total=$(office_sql "$A" "select count(*) from revisions")
+full=$(office_sql "$A" "select sum(size) from revisions")
+echo "   $total revisions, $full bytes"
+[ "$full" -gt $((3 * BATCH)) ] || fail "the push is too small to cut: $full bytes"
+"$BIN/tunduk" --home "$A" sync >"$TMP/killed.out" 2>&1 &
+victim=$!
+for _ in $(seq 1 1000); do
+  [ "$(hub_count)" -gt 0 ] && break
+  kill -0 "$victim" 2>/dev/null || break
+  sleep 0.01
+done
+kill -KILL "$victim" 2>/dev/null || true
+wait "$victim" 2>/dev/null || true
+partial=$(hub_count)
+echo "   killed with $partial of $total revisions at the hub"
+[ "$partial" -lt "$total" ] || fail "the push finished before it could be killed: make it larger"
+remaining=$(missing_bytes)
+run_expect 0 tk "$A" sync --json
+out=$(cat "$TMP/out")
+echo "   resumed: $(echo "$out" | jq -c .)"
+[ "$(hub_count)" = "$total" ] || fail "hub holds $(hub_count) revisions after resuming, not $total"
+[ "$(rev_ids "$A")" = "$(hub_sql 'select hex(id) from revisions order by 1')" ] ||
+  fail "office and hub differ after resuming"
+[ "$(office_sql "$A" "select count(*) from revisions")" = "$total" ] || fail "the office duplicated revisions"
+sent=$(echo "$out" | jq .sent)
+bout=$(echo "$out" | jq .bytes_out)
+[ "$sent" -le "$((total - partial + 4096))" ] || fail "resumed push sent $sent revisions"
+[ "$bout" -le "$((remaining + SLACK))" ] ||
+  fail "resumed push sent $bout bytes; $remaining were missing (allowed one batch more)"
+
+step "(b) the proxy cuts the connection mid-push"
+run_expect 0 "$BIN/tk_fill" --home "$A" --vault bulk --count 2000 --size 2000
+total=$(office_sql "$A" "select count(*) from revisions")
+push=$(missing_bytes)
+cut=$((push * 6 / 10))
+proxy_start "$cut" up
+set_hub_addr "$A" "127.0.0.1:$PROXY_PORT"
+run_expect 1 tk "$A" sync
+echo "   cut after $cut of $push bytes: $(tr '\n' ' ' <"$TMP/err")"
+partial=$(hub_count)
+[ "$partial" -lt "$total" ] || fail "the cut push completed"
+remaining=$(missing_bytes)
+[ "$remaining" -lt "$push" ] || fail "no batch was committed before the cut at $cut of $push bytes"
+run_expect 0 tk "$A" sync --json
+out=$(cat "$TMP/out")
+echo "   resumed through the proxy: $(echo "$out" | jq -c .)"
+bout=$(echo "$out" | jq .bytes_out)
+[ "$(hub_count)" = "$total" ] || fail "hub holds $(hub_count) revisions, not $total"
+[ "$bout" -le "$((remaining + SLACK))" ] || fail "resumed push sent $bout bytes, $remaining were missing"
+[ "$bout" -lt "$((push * 7 / 10))" ] || fail "resumed push sent $bout bytes of a $push-byte push"
+proxy_stop
+set_hub_addr "$A" "127.0.0.1:$HUB_PORT"
+
+step "(b) the proxy cuts the connection mid-pull"
+pull=$(hub_sql "select sum(size) from revisions")
+cut=$((pull / 2))
+proxy_start "$cut" down
+set_hub_addr "$B" "127.0.0.1:$PROXY_PORT"
+run_expect 1 tk "$B" sync
+echo "   cut after $cut of $pull bytes: $(tr '\n' ' ' <"$TMP/err")"
+got=$(office_sql "$B" "select count(*) from revisions")
+[ "$got" -lt "$total" ] || fail "the cut pull completed"
+[ "$got" -gt 0 ] || fail "no pull batch was committed before the cut at $cut of $pull bytes"
+have=$(office_sql "$B" "select coalesce(sum(size), 0) from revisions")
+run_expect 0 tk "$B" sync --json
+out=$(cat "$TMP/out")
+echo "   resumed pull: $(echo "$out" | jq -c .)"
+bin=$(echo "$out" | jq .bytes_in)
+[ "$(rev_ids "$B")" = "$(hub_sql 'select hex(id) from revisions order by 1')" ] ||
+  fail "office b and the hub differ after the resumed pull"
+[ "$bin" -le "$((pull - have + SLACK))" ] ||
+  fail "resumed pull received $bin bytes; $((pull - have)) were missing"
+proxy_stop
+set_hub_addr "$B" "127.0.0.1:$HUB_PORT"
+
+step "no-op syncs, verified stores"
+run_expect 0 tk "$B" sync --json
+[ "$(jq .received "$TMP/out")" = 0 ] || fail "a no-op pull received revisions"
+run_expect 0 tk "$A" sync --json
+[ "$(jq .sent "$TMP/out")" = 0 ] || fail "a no-op push sent revisions"
+run_expect 0 tk "$B" verify
+out_has " 0 failed"
+[ "$(tk "$B" list --json | jq length)" = "$total" ] || fail "office b does not list every record"
+hub_alive
+stop_hub
+echo ok
