@@ -93,5 +93,10 @@ const char *tk_conn_peer_addr(const tk_conn_t *c);
 /* Bytes read and written on the socket (TLS included), for statistics. */
 uint64_t tk_conn_bytes_in(const tk_conn_t *c);
 uint64_t tk_conn_bytes_out(const tk_conn_t *c);
+/* The negotiated TLS version ("TLSv1.2") and cipher suite (mbedtls name,
+ * e.g. "TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384"), for tests and logs;
+ * "" before the handshake has finished. Static strings. */
+const char *tk_conn_tls_version(const tk_conn_t *c);
+const char *tk_conn_cipher(const tk_conn_t *c);
 
 #endif

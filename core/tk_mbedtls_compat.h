@@ -9,7 +9,9 @@
  *   - struct fields went private in 3.0 (TK_MBEDTLS_PRIVATE);
  *   - mbedtls_sha256_ret was renamed mbedtls_sha256 in 3.0;
  *   - certificate serials are raw bytes from 3.4 (the mpi setter is deprecated);
- *   - 3.x with PSA crypto wants psa_crypto_init() before keys are used.
+ *   - 3.x with PSA crypto wants psa_crypto_init() before keys are used;
+ *   - TLS settings: version range (3.2 takes one enum), curves became
+ *     "groups" (IANA ids), signature hashes became "sig_algs".
  *
  * MBEDTLS_ERR_* codes must not leave the crypto/TLS modules; callers map
  * them to TK_E* before returning. Threads: the wrappers hold no state.
@@ -21,6 +23,7 @@
 
 #include <mbedtls/pk.h>
 #include <mbedtls/sha256.h>
+#include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 #include <string.h>
 
@@ -87,6 +90,32 @@ static inline int tk_mbedtls_crt_set_serial(mbedtls_x509write_cert *crt,
   if (rc == 0) rc = mbedtls_x509write_crt_set_serial(crt, &mpi);
   mbedtls_mpi_free(&mpi);
   return rc;
+#endif
+}
+
+/* Restricts an SSL config to what tunduk speaks: TLS 1.2 only, ECDHE over
+ * X25519 or P-256, and ECDSA-with-SHA-256 signatures in the handshake. The
+ * lists are static, as mbedtls keeps pointers to them. */
+static inline void tk_mbedtls_ssl_conf_strict(mbedtls_ssl_config *conf)
+{
+#if MBEDTLS_VERSION_NUMBER >= 0x03020000
+  static const uint16_t groups[] = {MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
+                                    MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
+                                    MBEDTLS_SSL_IANA_TLS_GROUP_NONE};
+  static const uint16_t sig_algs[] = {MBEDTLS_TLS1_3_SIG_ECDSA_SECP256R1_SHA256,
+                                      MBEDTLS_TLS1_3_SIG_NONE};
+  mbedtls_ssl_conf_min_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+  mbedtls_ssl_conf_max_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+  mbedtls_ssl_conf_groups(conf, groups);
+  mbedtls_ssl_conf_sig_algs(conf, sig_algs);
+#else
+  static const mbedtls_ecp_group_id curves[] = {
+      MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_ECP_DP_NONE};
+  static const int sig_hashes[] = {MBEDTLS_MD_SHA256, MBEDTLS_MD_NONE};
+  mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+  mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+  mbedtls_ssl_conf_curves(conf, curves);
+  mbedtls_ssl_conf_sig_hashes(conf, sig_hashes);
 #endif
 }
 

@@ -74,5 +74,10 @@ int cmd_show(cli_t *c);
 int cmd_list(cli_t *c);
 int cmd_history(cli_t *c);
 int cmd_verify(cli_t *c);
+int cmd_enroll(cli_t *c);
+int cmd_sync(cli_t *c);
+int cmd_vault_grant(cli_t *c);
+int cmd_conflicts(cli_t *c);
+int cmd_resolve(cli_t *c);
 
 #endif

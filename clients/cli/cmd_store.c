@@ -104,6 +104,10 @@ int cmd_vault(cli_t *c)
     printf("vault %s created\n", c->args[1]);
     return EXIT_OK;
   }
+  if (strcmp(sub, "grant") == 0) {
+    if (c->nargs != 3) return cli_usage("usage: tunduk vault grant VAULT DEVICE-ID");
+    return cmd_vault_grant(c);
+  }
   if (strcmp(sub, "list") == 0) {
     if (c->nargs != 1) return cli_usage("usage: tunduk vault list");
     rc = cli_open(c, 0);
@@ -116,7 +120,7 @@ int cmd_vault(cli_t *c)
     }
     return rc ? cli_fail(c, rc) : EXIT_OK;
   }
-  return cli_usage("unknown vault command '%s' (create, list)", sub);
+  return cli_usage("unknown vault command '%s' (create, list, grant)", sub);
 }
 
 static void print_failure(void *ctx, const uint8_t id[TK_REV_ID_LEN], const char *msg)

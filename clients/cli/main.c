@@ -20,6 +20,7 @@ static const char usage_text[] =
     "  whoami [--json]                 print this device's id\n"
     "  vault create NAME               make a vault (a set of records with one key)\n"
     "  vault list [--json]             list vaults\n"
+    "  vault grant V DEVICE-ID         give another enrolled device the key of vault V\n"
     "  verify                          re-check every revision's hash, signature, tag "
     "and parents\n"
     "\n"
@@ -32,6 +33,12 @@ static const char usage_text[] =
     "  list [--type T] [--vault V] [--all] [--json]\n"
     "                                  list records (--all: deleted ones too)\n"
     "  history ID [--json]             list a record's revisions\n"
+    "\n"
+    "Sync with the hub:\n"
+    "  enroll TOKEN                    enroll this device at a hub (token from tundukd device add)\n"
+    "  sync [--all] [--json]           push then pull (--all: offer everything again)\n"
+    "  conflicts [--json]              list records with conflicting revisions\n"
+    "  resolve ID [FILE|-]             write a merge revision over all heads of a record\n"
     "\n"
     "The store is --home DIR, else $TUNDUK_HOME, else ~/.local/share/tunduk.\n"
     "The passphrase comes from --passphrase-file, else $TUNDUK_PASSPHRASE, else a "
@@ -47,7 +54,7 @@ typedef struct command {
 static const command_t commands[] = {
     {"init", cmd_init, OPT_NAME | OPT_KDF, 0, 0},
     {"whoami", cmd_whoami, OPT_JSON, 0, 0},
-    {"vault", cmd_vault, OPT_JSON, 1, 2},
+    {"vault", cmd_vault, OPT_JSON, 1, 3},
     {"new", cmd_new, OPT_VAULT, 1, 2},
     {"edit", cmd_edit, 0, 1, 2},
     {"delete", cmd_delete, 0, 1, 1},
@@ -55,6 +62,10 @@ static const command_t commands[] = {
     {"list", cmd_list, OPT_TYPE | OPT_VAULT | OPT_ALL | OPT_JSON, 0, 0},
     {"history", cmd_history, OPT_JSON, 1, 1},
     {"verify", cmd_verify, OPT_JSON, 0, 0},
+    {"enroll", cmd_enroll, 0, 1, 1},
+    {"sync", cmd_sync, OPT_JSON | OPT_ALL, 0, 0},
+    {"conflicts", cmd_conflicts, OPT_JSON | OPT_TYPE | OPT_VAULT, 0, 0},
+    {"resolve", cmd_resolve, 0, 1, 2},
 };
 
 int cli_usage(const char *fmt, ...)

@@ -1,0 +1,749 @@
+/*
+ * sync_client.c: the office's side of an exchange with its hub (see
+ * tk_client.h). One state machine: connect -> HELLO -> then, by mode,
+ * ENROLL, GRANT (device query, grant put) or SYNC (grant query, push
+ * batches, pull batches) -> BYE. The caller's thread runs a private loop.
+ */
+#include "tk_client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tk_wire.h"
+
+enum {
+  C_CONNECTING,
+  C_HELLO,      /* sent Hello, waiting for the hub's */
+  C_ENROLLED,   /* sent Enroll */
+  C_DEVICE,     /* sent DeviceQuery */
+  C_GRANT_ACK,  /* sent GrantPut */
+  C_GRANTS,     /* sent GrantQuery */
+  C_PUSH_NEED,  /* sent Offer */
+  C_PUSH_ACK,   /* sent Revisions */
+  C_PULL_OFFER, /* sent Pull */
+  C_PULL_REVS,  /* sent Need */
+  C_DONE
+};
+
+typedef struct client {
+  tk_office_t *o;
+  tk_store_t *store;
+  const tk_identity_t *id;
+  const tk_client_opts_t *opts;
+  tk_client_stats_t *st;
+  tk_err_t *err;
+  int rc;
+  int state;
+  tk_conn_t *conn;
+  uint8_t spki[TK_HASH_LEN];
+  uint8_t hub_id[TK_DEVICE_ID_LEN];
+  tk_peer_t hub;
+  char access[512];
+  tk_batch_t batch; /* push: what we offered */
+  uint32_t *need;   /* push: what the hub asked for */
+  size_t nneed;
+  uint64_t pull_upto;
+  int pull_more;
+  uint8_t (*pull_ids)[TK_REV_ID_LEN];
+  uint32_t *pull_need;
+  size_t pull_n, pull_nneed;
+} client_t;
+
+static int stop(client_t *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int stop(client_t *c, int rc, const char *fmt, ...)
+{
+  if (c->state == C_DONE) return rc;
+  if (rc && !c->rc) {
+    va_list ap;
+    va_start(ap, fmt);
+    c->err->code = rc;
+    vsnprintf(c->err->msg, sizeof c->err->msg, fmt, ap);
+    va_end(ap);
+    c->rc = rc;
+  }
+  c->state = C_DONE;
+  if (c->conn) {
+    if (!rc) {
+      tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+      Tunduk__V1__Bye bye = TUNDUK__V1__BYE__INIT;
+      f.msg_case = TUNDUK__V1__FRAME__MSG_BYE;
+      f.bye = &bye;
+      tk_wire_send(c->conn, &f);
+    }
+    tk_conn_close(c->conn, rc, rc ? c->err->msg : NULL);
+  }
+  return rc;
+}
+
+static void send_frame(client_t *c, tk_frame_t *f, int next_state)
+{
+  int rc = tk_wire_send(c->conn, f);
+  if (rc) {
+    stop(c, rc, "cannot send %s: %s", tk_wire_name(f), tk_strerror(rc));
+    return;
+  }
+  c->state = next_state;
+  c->st->round_trips++;
+}
+
+static void progress(client_t *c)
+{
+  if (c->opts->progress) c->opts->progress(c->opts->progress_ctx, c->st);
+}
+
+static int count_conflict(void *ctx, const tk_record_info_t *r)
+{
+  (void)r;
+  (*(uint32_t *)ctx)++;
+  return 0;
+}
+
+static uint32_t count_conflicts(tk_store_t *s)
+{
+  uint32_t n = 0;
+  tk_store_records(s, NULL, NULL, 1, count_conflict, &n, NULL);
+  return n;
+}
+
+/* ---- access from the hub's hello -------------------------------------------- */
+
+static void set_access(client_t *c, Tunduk__V1__VaultAccess **v, size_t n)
+{
+  c->access[0] = '\0';
+  for (size_t i = 0; i < n; i++) {
+    size_t len = strlen(c->access);
+    if (!v[i]->vault || len + strlen(v[i]->vault) + 5 >= sizeof c->access) break;
+    snprintf(c->access + len, sizeof c->access - len, "%s%s:%s", len ? "," : "", v[i]->vault,
+             v[i]->write ? "rw" : "r");
+  }
+  snprintf(c->st->access, sizeof c->st->access, "%s", c->access);
+}
+
+/* Whether the hub lets this device write vault (from the access spec). */
+static int may_write(const char *access, const char *vault)
+{
+  size_t vn = strlen(vault);
+  for (const char *p = access; *p;) {
+    const char *end = strchr(p, ',');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (n == vn + 3 && strncmp(p, vault, vn) == 0 && strncmp(p + vn, ":rw", 3) == 0) return 1;
+    p += n + (end ? 1 : 0);
+  }
+  return 0;
+}
+
+static int save_pin(client_t *c, const char *addr)
+{
+  char id[TK_DEVICE_ID_STRLEN], pk[2 * TK_SIGN_PK_LEN + 1];
+  tk_device_id_format(id, c->hub.id);
+  tk_hex_encode(pk, c->hub.sign_pk, TK_SIGN_PK_LEN);
+  int rc = tk_store_begin(c->store, c->err);
+  if (!rc) rc = tk_store_meta_set(c->store, "hub_id", id, c->err);
+  if (!rc && addr) rc = tk_store_meta_set(c->store, "hub_addr", addr, c->err);
+  if (!rc) rc = tk_store_meta_set(c->store, "hub_sign_pk", pk, c->err);
+  if (!rc) rc = tk_store_meta_set(c->store, "hub_name", c->hub.name, c->err);
+  if (!rc) rc = tk_store_meta_set(c->store, "hub_access", c->access, c->err);
+  if (!rc) return tk_store_commit(c->store, c->err);
+  tk_store_rollback(c->store);
+  return rc;
+}
+
+/* ---- push ------------------------------------------------------------------- */
+
+static void pull_next(client_t *c);
+
+static int push_filter(void *ctx, const tk_rev_meta_t *m)
+{
+  client_t *c = ctx;
+  if (may_write(c->access, m->vault)) return 1;
+  c->st->skipped++;
+  return 0;
+}
+
+static int set_ckpt(client_t *c, int dir, uint64_t seq)
+{
+  return tk_store_checkpoint_set(c->store, c->hub.id, dir, seq, c->err);
+}
+
+static void push_next(client_t *c)
+{
+  uint64_t since = 0;
+  int rc = tk_store_checkpoint_get(c->store, c->hub.id, TK_DIR_PUSH, &since, c->err);
+  if (!rc)
+    rc = tk_sync_batch(c->store, since, TK_MAX_OFFER_IDS,
+                       c->opts->batch_bytes ? c->opts->batch_bytes : (1u << 20), push_filter, c,
+                       &c->batch, c->err);
+  if (rc) {
+    stop(c, rc, "%s", c->err->msg);
+    return;
+  }
+  if (c->batch.n == 0) {
+    if (c->batch.upto > since && (rc = set_ckpt(c, TK_DIR_PUSH, c->batch.upto)) != 0) {
+      stop(c, rc, "%s", c->err->msg);
+      return;
+    }
+    pull_next(c);
+    return;
+  }
+  ProtobufCBinaryData *ids = calloc(c->batch.n, sizeof *ids);
+  if (!ids) {
+    stop(c, TK_ENOMEM, "out of memory");
+    return;
+  }
+  for (size_t i = 0; i < c->batch.n; i++) ids[i] = tk_pb_bytes(c->batch.ids[i], TK_REV_ID_LEN);
+  Tunduk__V1__Offer o = TUNDUK__V1__OFFER__INIT;
+  o.n_ids = c->batch.n;
+  o.ids = ids;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_OFFER;
+  f.offer = &o;
+  send_frame(c, &f, C_PUSH_NEED);
+  free(ids);
+}
+
+static void on_push_need(client_t *c, const Tunduk__V1__Need *m)
+{
+  tk_buf_t all = TK_BUF_INIT;
+  size_t *offs = NULL;
+  ProtobufCBinaryData *revs = NULL;
+  int rc = 0;
+  for (size_t i = 0; i < m->n_index; i++)
+    if (m->index[i] >= c->batch.n || (i && m->index[i] <= m->index[i - 1])) {
+      stop(c, TK_EPROTO, "the hub asked for revisions it was not offered");
+      return;
+    }
+  c->st->duplicates += c->batch.n - m->n_index;
+  if (m->n_index == 0) {
+    rc = set_ckpt(c, TK_DIR_PUSH, c->batch.upto);
+    if (rc)
+      stop(c, rc, "%s", c->err->msg);
+    else
+      push_next(c);
+    return;
+  }
+  free(c->need);
+  c->need = malloc(m->n_index * sizeof *c->need);
+  offs = calloc(m->n_index + 1, sizeof *offs);
+  revs = calloc(m->n_index, sizeof *revs);
+  if (!c->need || !offs || !revs) rc = TK_ENOMEM;
+  for (size_t i = 0; !rc && i < m->n_index; i++) {
+    c->need[i] = m->index[i];
+    offs[i] = all.n;
+    rc = tk_store_get_rev(c->store, c->batch.ids[m->index[i]], &all, c->err);
+  }
+  if (rc) {
+    stop(c, rc, "cannot read revisions to send: %s", tk_strerror(rc));
+    goto done;
+  }
+  c->nneed = m->n_index;
+  offs[m->n_index] = all.n;
+  for (size_t i = 0; i < m->n_index; i++)
+    revs[i] = tk_pb_bytes(all.p + offs[i], offs[i + 1] - offs[i]);
+  Tunduk__V1__Revisions r = TUNDUK__V1__REVISIONS__INIT;
+  r.n_revs = m->n_index;
+  r.revs = revs;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_REVISIONS;
+  f.revisions = &r;
+  c->st->rev_bytes_out += all.n;
+  send_frame(c, &f, C_PUSH_ACK);
+done:
+  tk_buf_free(&all);
+  free(offs);
+  free(revs);
+}
+
+static int add_reject(tk_client_stats_t *st, const uint8_t *id, int code, const char *reason)
+{
+  tk_reject_t *v = realloc(st->rejected, (st->nrejected + 1) * sizeof *v);
+  if (!v) return TK_ENOMEM;
+  st->rejected = v;
+  tk_reject_t *x = &v[st->nrejected++];
+  memset(x, 0, sizeof *x);
+  if (id) memcpy(x->id, id, TK_REV_ID_LEN);
+  x->code = code;
+  snprintf(x->reason, sizeof x->reason, "%s", reason ? reason : "");
+  return 0;
+}
+
+static void on_push_ack(client_t *c, const Tunduk__V1__Ack *m)
+{
+  c->st->sent += m->accepted;
+  c->st->duplicates += m->duplicates;
+  for (size_t i = 0; i < m->n_rejected; i++) {
+    const Tunduk__V1__Rejected *r = m->rejected[i];
+    add_reject(c->st, r->id.len == TK_REV_ID_LEN ? r->id.data : NULL, r->code, r->reason);
+  }
+  int rc = set_ckpt(c, TK_DIR_PUSH, c->batch.upto);
+  if (rc) {
+    stop(c, rc, "%s", c->err->msg);
+    return;
+  }
+  progress(c);
+  push_next(c);
+}
+
+/* ---- pull ------------------------------------------------------------------- */
+
+static void pull_next(client_t *c)
+{
+  uint64_t since = 0;
+  int rc = tk_store_checkpoint_get(c->store, c->hub.id, TK_DIR_PULL, &since, c->err);
+  if (rc) {
+    stop(c, rc, "%s", c->err->msg);
+    return;
+  }
+  Tunduk__V1__Pull p = TUNDUK__V1__PULL__INIT;
+  p.since = since;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_PULL;
+  f.pull = &p;
+  send_frame(c, &f, C_PULL_OFFER);
+}
+
+static void pull_done_or_next(client_t *c)
+{
+  progress(c);
+  if (c->pull_more)
+    pull_next(c);
+  else
+    stop(c, 0, "done");
+}
+
+static void on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
+{
+  if (m->n_ids > TK_MAX_OFFER_IDS) {
+    stop(c, TK_EPROTO, "the hub offered more than %d ids", TK_MAX_OFFER_IDS);
+    return;
+  }
+  tk_slice_t *ids = calloc(m->n_ids ? m->n_ids : 1, sizeof *ids);
+  free(c->pull_ids);
+  free(c->pull_need);
+  c->pull_ids = malloc((m->n_ids ? m->n_ids : 1) * TK_REV_ID_LEN);
+  c->pull_need = calloc(m->n_ids ? m->n_ids : 1, sizeof *c->pull_need);
+  if (!ids || !c->pull_ids || !c->pull_need) {
+    free(ids);
+    stop(c, TK_ENOMEM, "out of memory");
+    return;
+  }
+  for (size_t i = 0; i < m->n_ids; i++) {
+    ids[i] = tk_pb_slice(m->ids[i]);
+    if (ids[i].n == TK_REV_ID_LEN) memcpy(c->pull_ids[i], ids[i].p, TK_REV_ID_LEN);
+  }
+  c->pull_n = m->n_ids;
+  c->pull_upto = m->upto;
+  c->pull_more = m->more;
+  int rc = tk_sync_need(c->store, ids, m->n_ids, c->pull_need, &c->pull_nneed, c->err);
+  free(ids);
+  if (rc) {
+    stop(c, rc, "%s", c->err->msg);
+    return;
+  }
+  c->st->duplicates += c->pull_n - c->pull_nneed;
+  if (m->n_ids > 0) {
+    Tunduk__V1__Need need = TUNDUK__V1__NEED__INIT;
+    need.n_index = c->pull_nneed;
+    need.index = c->pull_need;
+    tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+    f.msg_case = TUNDUK__V1__FRAME__MSG_NEED;
+    f.need = &need;
+    if (tk_wire_send(c->conn, &f) != 0) {
+      stop(c, TK_ECLOSED, "cannot send need");
+      return;
+    }
+  }
+  if (c->pull_nneed > 0) {
+    c->state = C_PULL_REVS;
+    return;
+  }
+  /* nothing needed: the checkpoint moves on its own */
+  rc = set_ckpt(c, TK_DIR_PULL, c->pull_upto);
+  if (rc) {
+    stop(c, rc, "%s", c->err->msg);
+    return;
+  }
+  pull_done_or_next(c);
+}
+
+static void on_pull_revs(client_t *c, const Tunduk__V1__Revisions *m)
+{
+  tk_apply_result_t res;
+  if (m->n_revs != c->pull_nneed) {
+    stop(c, TK_EPROTO, "the hub sent %zu revisions, %zu were asked for", m->n_revs,
+         c->pull_nneed);
+    return;
+  }
+  tk_slice_t *revs = calloc(m->n_revs, sizeof *revs), *ids = calloc(m->n_revs, sizeof *ids);
+  if (!revs || !ids) {
+    free(revs);
+    free(ids);
+    stop(c, TK_ENOMEM, "out of memory");
+    return;
+  }
+  for (size_t i = 0; i < m->n_revs; i++) {
+    revs[i] = tk_pb_slice(m->revs[i]);
+    ids[i] = TK_SLICE(c->pull_ids[c->pull_need[i]], TK_REV_ID_LEN);
+  }
+  tk_apply_ckpt_t ck = {c->hub.id, TK_DIR_PULL, c->pull_upto};
+  int rc = tk_sync_apply(c->store, revs, ids, m->n_revs, NULL, NULL, &ck, &res, c->err);
+  free(revs);
+  free(ids);
+  if (rc) {
+    stop(c, rc, "storing pulled revisions failed: %s", c->err->msg);
+    return;
+  }
+  c->st->received += res.accepted;
+  c->st->duplicates += res.duplicates;
+  c->st->rev_bytes_in += res.bytes;
+  for (size_t i = 0; i < res.nrejected; i++)
+    add_reject(c->st, res.rejected[i].id, res.rejected[i].code, res.rejected[i].reason);
+  tk_apply_result_free(&res);
+  pull_done_or_next(c);
+}
+
+/* ---- grants ------------------------------------------------------------------ */
+
+static void send_simple(client_t *c, int msg_case, void *msg, int next)
+{
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = msg_case;
+  f.hello = msg; /* the union: any member */
+  send_frame(c, &f, next);
+}
+
+/* Stores one received grant if it checks out. */
+static int take_grant(client_t *c, const Tunduk__V1__SignedGrant *sg)
+{
+  tk_grant_t g;
+  tk_err_t e;
+  uint8_t key[TK_VAULT_KEY_LEN], kid[TK_KEY_ID_LEN];
+  char who[TK_DEVICE_ID_STRLEN];
+  if (!sg || tk_grant_verify(tk_pb_slice(sg->body), tk_pb_slice(sg->sig), &g, &e) != 0) {
+    TK_LOG(TK_LOG_WARN, "sync", "ignoring a grant that does not verify: %s", tk_err_str(&e));
+    return 0;
+  }
+  if (!tk_ct_equal(g.recipient, c->id->id, TK_DEVICE_ID_LEN)) return 0;
+  uint8_t sealed[TK_SEALED_KEY_LEN];
+  if (tk_store_wrapped_key_get(c->store, g.vault, g.key_id, c->id->id, sealed, NULL) == 0)
+    return 0; /* already have it */
+  if (tk_vault_key_open(key, g.sealed, c->id->kx_pk, c->id->sec->kx_sk) != 0) {
+    TK_LOG(TK_LOG_WARN, "sync", "ignoring a grant for vault %s that does not open", g.vault);
+    return 0;
+  }
+  tk_vault_key_id(kid, key);
+  tk_wipe(key, sizeof key);
+  if (!tk_ct_equal(kid, g.key_id, TK_KEY_ID_LEN)) {
+    TK_LOG(TK_LOG_WARN, "sync", "ignoring a grant for vault %s: key id mismatch", g.vault);
+    return 0;
+  }
+  tk_vault_info_t vi;
+  int rc = tk_store_begin(c->store, c->err);
+  if (rc) return rc;
+  if (tk_store_vault_get(c->store, g.vault, &vi, NULL) == TK_ENOTFOUND)
+    rc = tk_store_vault_add(c->store, g.vault, g.key_id, c->err);
+  if (!rc) rc = tk_store_wrapped_key_put(c->store, g.vault, g.key_id, c->id->id, g.sealed, c->err);
+  if (!rc) {
+    char key_name[128];
+    tk_device_id_format(who, g.granter);
+    snprintf(key_name, sizeof key_name, "granted_by:%s", g.vault);
+    rc = tk_store_meta_set(c->store, key_name, who, c->err);
+  }
+  if (!rc) rc = tk_store_commit(c->store, c->err);
+  if (rc) {
+    tk_store_rollback(c->store);
+    return rc;
+  }
+  c->st->grants++;
+  TK_LOG(TK_LOG_INFO, "sync", "vault %s: key granted by device %s", g.vault, who);
+  return 0;
+}
+
+static void on_grants(client_t *c, const Tunduk__V1__Grants *m)
+{
+  for (size_t i = 0; i < m->n_grants && i < TK_MAX_GRANTS; i++) {
+    int rc = take_grant(c, m->grants[i]);
+    if (rc) {
+      stop(c, rc, "storing a vault key failed: %s", c->err->msg);
+      return;
+    }
+  }
+  push_next(c);
+}
+
+static void grant_put(client_t *c, const Tunduk__V1__DeviceInfo *m)
+{
+  tk_peer_t to;
+  tk_err_t e;
+  tk_grant_t g;
+  tk_buf_t body = TK_BUF_INIT;
+  uint8_t sig[TK_SIG_LEN], key[TK_VAULT_KEY_LEN];
+  char want[TK_DEVICE_ID_STRLEN];
+  tk_device_id_format(want, c->opts->grant_to);
+  if (!m->identity) {
+    stop(c, TK_ENOTFOUND, "the hub knows no enrolled device %s", want);
+    return;
+  }
+  if (tk_wire_identity_check(m->identity, NULL, &to, &e) != 0 ||
+      !tk_ct_equal(to.id, c->opts->grant_to, TK_DEVICE_ID_LEN)) {
+    stop(c, TK_ESIG, "the hub's answer for device %s does not check out: %s", want,
+         tk_err_str(&e));
+    return;
+  }
+  memset(&g, 0, sizeof g);
+  snprintf(g.vault, sizeof g.vault, "%s", c->opts->grant_vault);
+  int rc = tk_office_vault_key(c->o, g.vault, NULL, key, c->err);
+  if (!rc) {
+    tk_vault_key_id(g.key_id, key);
+    memcpy(g.recipient, to.id, TK_DEVICE_ID_LEN);
+    rc = tk_vault_key_seal(g.sealed, key, to.kx_pk);
+  }
+  tk_wipe(key, sizeof key);
+  g.created_ms = (uint64_t)time(NULL) * 1000;
+  if (!rc) rc = tk_grant_sign(&g, c->id, &body, sig);
+  if (rc) {
+    tk_buf_free(&body);
+    stop(c, rc, "cannot grant vault %s: %s", g.vault, c->err->msg[0] ? c->err->msg : tk_strerror(rc));
+    return;
+  }
+  Tunduk__V1__SignedGrant sg = TUNDUK__V1__SIGNED_GRANT__INIT;
+  sg.body = tk_pb_bytes(body.p, body.n);
+  sg.sig = tk_pb_bytes(sig, TK_SIG_LEN);
+  Tunduk__V1__GrantPut gp = TUNDUK__V1__GRANT_PUT__INIT;
+  gp.grant = &sg;
+  send_simple(c, TUNDUK__V1__FRAME__MSG_GRANT_PUT, &gp, C_GRANT_ACK);
+  tk_buf_free(&body);
+}
+
+/* ---- hello -------------------------------------------------------------------- */
+
+static void after_hello(client_t *c)
+{
+  if (c->opts->mode == TK_CLIENT_GRANT) {
+    Tunduk__V1__DeviceQuery q = TUNDUK__V1__DEVICE_QUERY__INIT;
+    q.device_id = tk_pb_bytes(c->opts->grant_to, TK_DEVICE_ID_LEN);
+    send_simple(c, TUNDUK__V1__FRAME__MSG_DEVICE_QUERY, &q, C_DEVICE);
+    return;
+  }
+  Tunduk__V1__GrantQuery q = TUNDUK__V1__GRANT_QUERY__INIT;
+  send_simple(c, TUNDUK__V1__FRAME__MSG_GRANT_QUERY, &q, C_GRANTS);
+}
+
+static void on_hello(client_t *c, const Tunduk__V1__Hello *m)
+{
+  tk_err_t e;
+  char want[TK_DEVICE_ID_STRLEN], got[TK_DEVICE_ID_STRLEN];
+  if (m->protocol_min > TK_PROTOCOL_VERSION || m->protocol_max < TK_PROTOCOL_VERSION) {
+    stop(c, TK_EPROTO, "the hub speaks protocol %u..%u, this office speaks %d", m->protocol_min,
+         m->protocol_max, TK_PROTOCOL_VERSION);
+    return;
+  }
+  if (tk_wire_identity_check(m->identity, c->spki, &c->hub, &e) != 0) {
+    stop(c, TK_EACCESS, "the hub's identity does not check out: %s", tk_err_str(&e));
+    return;
+  }
+  if (!tk_ct_equal(c->hub.id, c->hub_id, TK_DEVICE_ID_LEN)) {
+    tk_device_id_format(want, c->hub_id);
+    tk_device_id_format(got, c->hub.id);
+    stop(c, TK_EACCESS,
+         "hub identity mismatch: this office is pinned to hub %s but the server is %s; "
+         "refusing to sync",
+         want, got);
+    return;
+  }
+  set_access(c, m->access, m->n_access);
+  if (c->opts->mode == TK_CLIENT_ENROLL) {
+    if (m->enrolled) {
+      int rc = save_pin(c, c->opts->token->addr);
+      stop(c, rc, "%s", c->err->msg);
+      return;
+    }
+    Tunduk__V1__Enroll en = TUNDUK__V1__ENROLL__INIT;
+    en.token_id = tk_pb_bytes(c->opts->token->token_id, TK_TOKEN_ID_LEN);
+    en.secret = tk_pb_bytes(c->opts->token->secret, TK_TOKEN_SECRET_LEN);
+    send_simple(c, TUNDUK__V1__FRAME__MSG_ENROLL, &en, C_ENROLLED);
+    return;
+  }
+  if (!m->enrolled) {
+    stop(c, TK_EACCESS, "this device is not enrolled at the hub (run 'tunduk enroll TOKEN')");
+    return;
+  }
+  int rc = tk_store_meta_set(c->store, "hub_access", c->access, c->err);
+  if (rc) {
+    stop(c, rc, "%s", c->err->msg);
+    return;
+  }
+  after_hello(c);
+}
+
+/* ---- connection callbacks ---------------------------------------------------- */
+
+static void on_ready(tk_conn_t *conn, const uint8_t spki[TK_HASH_LEN])
+{
+  client_t *c = tk_conn_data(conn);
+  Tunduk__V1__Identity ident;
+  uint8_t kx_sig[TK_SIG_LEN];
+  memcpy(c->spki, spki, TK_HASH_LEN);
+  if (tk_wire_identity(&ident, c->id, kx_sig) != 0) {
+    stop(c, TK_ECRYPTO, "cannot sign this device's identity");
+    return;
+  }
+  Tunduk__V1__Hello h = TUNDUK__V1__HELLO__INIT;
+  h.protocol_min = h.protocol_max = TK_PROTOCOL_VERSION;
+  h.identity = &ident;
+  h.software = TK_SOFTWARE;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_HELLO;
+  f.hello = &h;
+  if (tk_wire_send(conn, &f) != 0) {
+    stop(c, TK_ECLOSED, "cannot send hello");
+    return;
+  }
+  c->state = C_HELLO;
+}
+
+static const char *error_text(int code)
+{
+  switch (code) {
+  case TUNDUK__V1__ERROR_CODE__ERROR_REVOKED: return "this device was revoked at the hub";
+  case TUNDUK__V1__ERROR_CODE__ERROR_BAD_TOKEN: return "the enrollment token was refused";
+  case TUNDUK__V1__ERROR_CODE__ERROR_UNKNOWN_DEVICE: return "the hub does not know this device";
+  case TUNDUK__V1__ERROR_CODE__ERROR_SHUTDOWN: return "the hub is stopping; try again later";
+  case TUNDUK__V1__ERROR_CODE__ERROR_IDENTITY: return "the hub refused this device's identity";
+  default: return "the hub reported an error";
+  }
+}
+
+static void on_frame(tk_conn_t *conn, tk_slice_t payload)
+{
+  client_t *c = tk_conn_data(conn);
+  if (c->state == C_DONE) return;
+  tk_frame_t *f = tk_wire_decode(payload);
+  if (!f) {
+    stop(c, TK_EPROTO, "the hub sent a frame that does not decode");
+    return;
+  }
+  int k = f->msg_case;
+  if (k == TUNDUK__V1__FRAME__MSG_ERROR) {
+    int code = f->error->code;
+    stop(c, code == TUNDUK__V1__ERROR_CODE__ERROR_REVOKED ? TK_EACCESS : TK_EPROTO, "%s: %s",
+         error_text(code), f->error->message ? f->error->message : "");
+  } else if (c->state == C_HELLO && k == TUNDUK__V1__FRAME__MSG_HELLO) {
+    on_hello(c, f->hello);
+  } else if (c->state == C_ENROLLED && k == TUNDUK__V1__FRAME__MSG_ENROLLED) {
+    set_access(c, f->enrolled->access, f->enrolled->n_access);
+    int rc = save_pin(c, c->opts->token->addr);
+    stop(c, rc, "%s", c->err->msg);
+  } else if (c->state == C_DEVICE && k == TUNDUK__V1__FRAME__MSG_DEVICE_INFO) {
+    grant_put(c, f->device_info);
+  } else if (c->state == C_GRANT_ACK && k == TUNDUK__V1__FRAME__MSG_ACK) {
+    if (f->ack->n_rejected > 0)
+      stop(c, TK_EACCESS, "the hub refused the grant: %s", f->ack->rejected[0]->reason);
+    else
+      stop(c, 0, "done");
+  } else if (c->state == C_GRANTS && k == TUNDUK__V1__FRAME__MSG_GRANTS) {
+    on_grants(c, f->grants);
+  } else if (c->state == C_PUSH_NEED && k == TUNDUK__V1__FRAME__MSG_NEED) {
+    on_push_need(c, f->need);
+  } else if (c->state == C_PUSH_ACK && k == TUNDUK__V1__FRAME__MSG_ACK) {
+    on_push_ack(c, f->ack);
+  } else if (c->state == C_PULL_OFFER && k == TUNDUK__V1__FRAME__MSG_OFFER) {
+    on_pull_offer(c, f->offer);
+  } else if (c->state == C_PULL_REVS && k == TUNDUK__V1__FRAME__MSG_REVISIONS) {
+    on_pull_revs(c, f->revisions);
+  } else {
+    stop(c, TK_EPROTO, "the hub sent an unexpected %s", tk_wire_name(f));
+  }
+  tk_wire_free(f);
+}
+
+static void on_close(tk_conn_t *conn, int reason)
+{
+  client_t *c = tk_conn_data(conn);
+  c->st->bytes_in = tk_conn_bytes_in(conn);
+  c->st->bytes_out = tk_conn_bytes_out(conn);
+  if (c->state != C_DONE) {
+    c->state = C_DONE;
+    if (!c->rc) {
+      c->rc = reason ? reason : TK_ECLOSED;
+      tk_err_set(c->err, c->rc, "connection to the hub lost: %s",
+                 reason ? tk_conn_error(conn) : "closed by the hub");
+    }
+  }
+  c->conn = NULL;
+}
+
+static const tk_conn_cbs_t client_cbs = {on_ready, on_frame, on_close, NULL};
+
+/* ---- run --------------------------------------------------------------------- */
+
+int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_t *st,
+                  tk_err_t *err)
+{
+  client_t c;
+  uv_loop_t loop;
+  tk_tls_t *tls = NULL;
+  char addr[TK_TOKEN_MAX_ADDR + 1], host[TK_TOKEN_MAX_ADDR + 1], idtext[TK_DEVICE_ID_STRLEN];
+  int port, rc;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  memset(st, 0, sizeof *st);
+  memset(&c, 0, sizeof c);
+  c.o = o;
+  c.store = tk_office_store(o);
+  c.id = tk_office_identity(o);
+  c.opts = opts;
+  c.st = st;
+  c.err = err;
+  if (!c.id->sec) return tk_err_set(err, TK_ENOKEY, "the device keys are locked");
+  if (opts->mode == TK_CLIENT_ENROLL) {
+    memcpy(c.hub_id, opts->token->hub_id, TK_DEVICE_ID_LEN);
+    snprintf(addr, sizeof addr, "%s", opts->token->addr);
+  } else {
+    if (tk_store_meta_get(c.store, "hub_id", idtext, sizeof idtext, NULL) != 0 ||
+        tk_store_meta_get(c.store, "hub_addr", addr, sizeof addr, NULL) != 0)
+      return tk_err_set(err, TK_ENOTFOUND,
+                        "this office is not enrolled at a hub (run 'tunduk enroll TOKEN')");
+    if (tk_device_id_parse(c.hub_id, idtext) != 0)
+      return tk_err_set(err, TK_EFORMAT, "the stored hub id '%s' is damaged", idtext);
+    if (tk_store_meta_get(c.store, "hub_access", c.access, sizeof c.access, NULL) != 0)
+      c.access[0] = '\0';
+  }
+  if (tk_addr_split(addr, host, &port) != 0)
+    return tk_err_set(err, TK_EINVAL, "hub address '%s' is not host:port", addr);
+  if (opts->mode == TK_CLIENT_SYNC && opts->resend) {
+    rc = tk_store_checkpoint_set(c.store, c.hub_id, TK_DIR_PUSH, 0, err);
+    if (rc) return rc;
+  }
+  st->conflicts_before = count_conflicts(c.store);
+  rc = tk_tls_new(&tls, c.id, 0, err);
+  if (rc) return rc;
+  uv_loop_init(&loop);
+  uint32_t to = opts->timeout_ms ? opts->timeout_ms : 30000;
+  tk_conn_opts_t copts = {0, to, to};
+  rc = tk_conn_connect(&loop, host, port, tls, &copts, &client_cbs, &c, &c.conn, err);
+  if (!rc) {
+    uv_run(&loop, UV_RUN_DEFAULT);
+    rc = c.rc;
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  int lc = uv_loop_close(&loop);
+  TK_ASSERT(lc == 0);
+  tk_tls_free(tls);
+  tk_batch_free(&c.batch);
+  free(c.need);
+  free(c.pull_ids);
+  free(c.pull_need);
+  st->conflicts_after = count_conflicts(c.store);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  st->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  return rc;
+}
+
+void tk_client_stats_free(tk_client_stats_t *st)
+{
+  free(st->rejected);
+  st->rejected = NULL;
+  st->nrejected = 0;
+}
