@@ -40,16 +40,32 @@ step "a read-only office cannot push: rejected with a reason, exit 0, listed"
 rrec=$(new_record "$R" y '{"from":"read-only office"}')
 rrev=$(tk "$R" history "$rrec" --json | jq -r '.[0].revision')
 run_expect 0 tk "$R" sync
-out_has "rejected $rrev: "
-grep -F "rejected $rrev: " "$TMP/out" | grep -Eq "rejected $rrev: .+" || fail "rejection without a reason"
+grep -Eq "^(rejected $rrev: .+|not sent: [0-9]+ revisions? .*may not write)" "$TMP/out" ||
+  { cat "$TMP/out"; fail "the sync does not report the revision it could not push"; }
+run_expect 0 tk "$R" sync --json
+# The hub enforces it too, for a client that offers it anyway.
+run_expect 0 "$BIN/tk_rogue" --home "$R" --timeout 10 push "$rrec"
+out_has "hello enrolled=1 access=y:r"
+grep -Eq "^rejected $rrev: 4 .+" "$TMP/out" || { cat "$TMP/out"; fail "the hub did not reject with REJECT_ACCESS"; }
+out_has "ack accepted=0 "
 [ "$(hub_sql "select count(*) from revisions where hex(id) = upper('$rrev')")" = 0 ] ||
   fail "the hub stored a revision from a read-only device"
 [ "$(hub_sql "select count(*) from revisions where vault = 'y'")" = 2 ] || fail "hub y count changed"
 # The office keeps its own revision.
 [ "$(tk "$R" show "$rrec" | jq -r .from)" = "read-only office" ] || fail "r lost its own record"
 
-step "a revoked device is refused"
+step "a revoked device is refused, and its open connection closed"
+"$BIN/tk_rogue" --home "$B" --timeout 20 hold >"$TMP/hold.out" 2>&1 &
+holder=$!
+BG_PIDS+=("$holder")
+for _ in $(seq 1 100); do grep -q "^hello" "$TMP/hold.out" && break; sleep 0.05; done
+grep -q "^hello enrolled=1" "$TMP/hold.out" || fail "the held connection: $(cat "$TMP/hold.out")"
+t0=$SECONDS
 run_expect 0 hubd --home "$HUB_HOME" device revoke "$B_ID"
+wait "$holder" || fail "tk_rogue hold failed: $(cat "$TMP/hold.out")"
+echo "   open connection: $(tr '\n' ' ' <"$TMP/hold.out")"
+grep -q "^closed timeout" "$TMP/hold.out" && fail "the revoked device's connection stayed open"
+[ $((SECONDS - t0)) -le 5 ] || fail "the revoked device's connection was closed after $((SECONDS - t0)) s"
 hubd --home "$HUB_HOME" device list --json |
   jq -e --arg id "$B_ID" '.[] | select(.id == $id) | .revoked | . != false and . != 0 and . != null' \
     >/dev/null || fail "device list: not revoked"

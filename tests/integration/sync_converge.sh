@@ -143,7 +143,9 @@ for id in "${conflicted[@]}"; do
   if [ "$id" = "$R1" ]; then
     run_expect 0 tk "$B" resolve "$id" "$TMP/merged.json"
   else
-    run_expect 0 tk "$B" resolve "$id"
+    # keep the winner's body, from stdin
+    tk "$B" show "$id" --json 2>/dev/null | jq .body >"$TMP/winner.json"
+    run_expect 0 tk "$B" resolve "$id" - <"$TMP/winner.json"
   fi
   rev=$(grep -Eo '[0-9a-f]{64}' "$TMP/out" | head -1)
   [ -n "$rev" ] || { cat "$TMP/out"; fail "resolve printed no revision id"; }

@@ -14,9 +14,12 @@
  *   forge-sig REC          the winner revision of record REC (hex prefix)
  *                          with one bit of its signature flipped
  *   alter-ciphertext REC   the same with one ciphertext bit flipped
- *       Both offer the SHA-256 of the altered bytes, send them when the
- *       hub needs them and print "need N", "ack accepted=A duplicates=D"
- *       and one "rejected HEX: CODE REASON" line per rejected revision.
+ *   push REC               that winner revision unaltered (to test the
+ *                          hub's own access checks, past the client's)
+ *       All three print "offer HEX" (the SHA-256 of the bytes sent), send
+ *       them when the hub needs them and print "need N", "ack accepted=A
+ *       duplicates=D" and one "rejected HEX: CODE REASON" line per
+ *       rejected revision.
  *   pull                   a plain Pull{since: 0}: prints "offer ids=N ..."
  *                          (what an unknown device should not get)
  *   oversized              a frame header claiming 64 MiB, then 16 bytes
@@ -25,6 +28,9 @@
  *   garbage                a 100-byte frame of random bytes (first byte an
  *                          invalid protobuf tag, so it never decodes)
  *   unknown-type           a Frame with only an unknown field (99, varint)
+ *   hold                   nothing after the Hellos: prints what the hub
+ *                          sends and "closed REASON after S s" (e.g. when
+ *                          the device is revoked meanwhile)
  *   idle-hello             TLS handshake, then nothing at all (no Hello)
  *                          for --timeout seconds: prints "open after S s"
  *                          or "closed REASON after S s"
@@ -273,6 +279,22 @@ static void drain(rogue_t *r)
   }
 }
 
+/* After the Hellos: waits, printing what the hub sends, and when it ends
+ * the connection, how long after the start that was. */
+static int do_hold(rogue_t *r)
+{
+  for (;;) {
+    const char *why = NULL;
+    tk_frame_t *f = recv_frame(r, &why);
+    if (!f) {
+      printf("closed %s after %.1f s\n", why, now_s() - r->t0);
+      return 0;
+    }
+    print_frame(f);
+    tk_wire_free(f);
+  }
+}
+
 static void send_bye(rogue_t *r)
 {
   Tunduk__V1__Bye bye = TUNDUK__V1__BYE__INIT;
@@ -340,8 +362,8 @@ static int hello(rogue_t *r)
 
 /* ---- modes ---------------------------------------------------------------- */
 
-/* Offers one altered revision of record rec_hex; flips bit 0 of the byte
- * `from_end` bytes before the end of its encoding. */
+/* Offers the winner revision of record rec_hex, altered: bit 0 of the byte
+ * `from_end` bytes before the end of its encoding flipped (0: unaltered). */
 static int push_altered(rogue_t *r, const char *rec_hex, size_t from_end)
 {
   tk_store_t *s = tk_office_store(r->office);
@@ -360,7 +382,7 @@ static int push_altered(rogue_t *r, const char *rec_hex, size_t from_end)
     fail("revision too short");
     goto done;
   }
-  bytes.p[bytes.n - from_end] ^= 1;
+  if (from_end > 0) bytes.p[bytes.n - from_end] ^= 1;
   uint8_t id[TK_REV_ID_LEN];
   tk_sha256(id, bytes.p, bytes.n);
   char hex[2 * TK_REV_ID_LEN + 1];
@@ -501,8 +523,8 @@ static int do_idle(rogue_t *r)
 static void usage(void)
 {
   fprintf(stderr, "usage: tk_rogue --home OFFICE [--to HOST:PORT] [--timeout S] MODE [REC]\n"
-                  "modes: forge-sig REC, alter-ciphertext REC, pull, oversized, truncated,\n"
-                  "       garbage, unknown-type, idle-hello\n");
+                  "modes: forge-sig REC, alter-ciphertext REC, push REC, pull, oversized,\n"
+                  "       truncated, garbage, unknown-type, hold, idle-hello\n");
   exit(2);
 }
 
@@ -527,11 +549,12 @@ int main(int argc, char **argv)
       usage();
   }
   if (!home || !mode || r.timeout_s <= 0) usage();
-  int needs_rec = !strcmp(mode, "forge-sig") || !strcmp(mode, "alter-ciphertext");
+  int needs_rec = !strcmp(mode, "forge-sig") || !strcmp(mode, "alter-ciphertext") ||
+                  !strcmp(mode, "push");
   if (needs_rec != (arg != NULL)) usage();
   if (!needs_rec && strcmp(mode, "pull") && strcmp(mode, "oversized") &&
       strcmp(mode, "truncated") && strcmp(mode, "garbage") && strcmp(mode, "unknown-type") &&
-      strcmp(mode, "idle-hello"))
+      strcmp(mode, "idle-hello") && strcmp(mode, "hold"))
     usage();
   setvbuf(stdout, NULL, _IOLBF, 0);
 
@@ -593,8 +616,12 @@ int main(int argc, char **argv)
     rc = push_altered(&r, arg, 64 - 10); /* inside the signature */
   else if (!strcmp(mode, "alter-ciphertext"))
     rc = push_altered(&r, arg, 64 + 20); /* inside the ciphertext, before the tag end */
+  else if (!strcmp(mode, "push"))
+    rc = push_altered(&r, arg, 0); /* as it is: the hub's access rules decide */
   else if (!strcmp(mode, "pull"))
     rc = do_pull(&r);
+  else if (!strcmp(mode, "hold"))
+    rc = do_hold(&r);
   else
     rc = do_raw(&r, mode);
 done:

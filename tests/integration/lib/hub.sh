@@ -6,7 +6,11 @@ unset TUNDUKD_HOME
 
 BG_PIDS=()
 cleanup() {
-  local pid
+  local rc=$? pid
+  if [ "$rc" != 0 ] && [ -s "${HUB_LOG:-/nonexistent}" ]; then
+    echo "---- last lines of the hub log ($HUB_LOG)" >&2
+    tail -25 "$HUB_LOG" >&2
+  fi
   for pid in "${BG_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${BG_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$TMP"
@@ -33,8 +37,9 @@ start_hub() {
   local port=${1:-0} i
   HUB_LOG=$TMP/hub.log
   local mark
-  mark=$(wc -l <"$HUB_LOG" 2>/dev/null || echo 0)
-  hubd --home "$HUB_HOME" serve --listen "127.0.0.1:$port" 2>>"$HUB_LOG" &
+  touch "$HUB_LOG"
+  mark=$(wc -l <"$HUB_LOG")
+  "$BIN/tundukd" --home "$HUB_HOME" serve --listen "127.0.0.1:$port" 2>>"$HUB_LOG" &
   HUB_PID=$!
   BG_PIDS+=("$HUB_PID")
   HUB_PORT=
