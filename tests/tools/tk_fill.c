@@ -41,8 +41,8 @@ int main(int argc, char **argv)
       home = NULL, i = argc;
   }
   const char *pass = getenv("TUNDUK_PASSPHRASE");
-  if (!home || !vault || !pass || count < 0 || size < 0 || (unsigned long)size > MAX_FILL ||
-      argc % 2 == 0) {
+  if (!home || !vault || !pass || count < 0 || size < 0 ||
+      (unsigned long)size > MAX_FILL || argc % 2 == 0) {
     fprintf(stderr, "usage: TUNDUK_PASSPHRASE=... tk_fill --home OFFICE --vault V "
                     "[--count N] [--size BYTES] [--type T]\n");
     return 2;
@@ -54,7 +54,8 @@ int main(int argc, char **argv)
   char *fill = malloc((size_t)size + 1);
   uint8_t *rnd = NULL;
   if (!fill || tk_crypto_init() != 0) goto done;
-  if (tk_office_open(&o, home, &err) != 0 || tk_office_unlock(o, pass, strlen(pass), &err) != 0)
+  if (tk_office_open(&o, home, &err) != 0 ||
+      tk_office_unlock(o, pass, strlen(pass), &err) != 0)
     goto fail;
   tk_store_t *s = tk_office_store(o);
   rnd = malloc((size_t)size / 2 + 1);

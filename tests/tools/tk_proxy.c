@@ -268,7 +268,8 @@ static void on_connection(uv_stream_t *server, int status)
   uv_tcp_nodelay(&p->client.tcp, 1);
   uv_tcp_nodelay(&p->server.tcp, 1);
   p->connect.data = p;
-  if (uv_tcp_connect(&p->connect, &p->server.tcp, (struct sockaddr *)&P.to, on_connect) != 0)
+  if (uv_tcp_connect(&p->connect, &p->server.tcp, (struct sockaddr *)&P.to, on_connect) !=
+      0)
     pair_close(p);
 }
 

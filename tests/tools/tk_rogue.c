@@ -136,7 +136,8 @@ static int tls_connect(rogue_t *r)
   mrc = mbedtls_x509_crt_parse(&r->crt, (const unsigned char *)id->tls_cert_pem,
                                strlen(id->tls_cert_pem) + 1);
   if (mrc == 0)
-    mrc = tk_mbedtls_pk_parse_key(&r->key, id->sec->tls_key_der, id->sec->tls_key_der_len);
+    mrc =
+        tk_mbedtls_pk_parse_key(&r->key, id->sec->tls_key_der, id->sec->tls_key_der_len);
   if (mrc == 0)
     mrc = mbedtls_ssl_config_defaults(&r->conf, MBEDTLS_SSL_IS_CLIENT,
                                       MBEDTLS_SSL_TRANSPORT_STREAM,
@@ -208,7 +209,8 @@ static int read_exact(rogue_t *r, uint8_t *p, size_t n, int *mrc_out)
 
 static int send_payload(rogue_t *r, const uint8_t *p, size_t n)
 {
-  uint8_t hdr[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+  uint8_t hdr[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
+                    (uint8_t)n};
   int rc = write_all(r, hdr, 4);
   return rc ? rc : write_all(r, p, n);
 }
@@ -234,7 +236,8 @@ static tk_frame_t *recv_frame(rogue_t *r, const char **why)
     *why = close_reason(mrc);
     return NULL;
   }
-  uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+  uint32_t n =
+      (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
   if (n == 0 || n > ROGUE_MAX_FRAME) {
     *why = "bad frame length from the hub";
     return NULL;
@@ -258,7 +261,8 @@ static tk_frame_t *recv_frame(rogue_t *r, const char **why)
 static void print_frame(const tk_frame_t *f)
 {
   if (f->msg_case == TUNDUK__V1__FRAME__MSG_ERROR)
-    printf("error %d %s\n", (int)f->error->code, f->error->message ? f->error->message : "");
+    printf("error %d %s\n", (int)f->error->code,
+           f->error->message ? f->error->message : "");
   else
     printf("frame %s\n", tk_wire_name(f));
   fflush(stdout);
@@ -403,8 +407,10 @@ static int push_altered(rogue_t *r, const char *rec_hex, size_t from_end)
   const char *why = NULL;
   tk_frame_t *in = recv_frame(r, &why);
   if (!in || in->msg_case != TUNDUK__V1__FRAME__MSG_NEED) {
-    if (in) print_frame(in);
-    else printf("closed %s\n", why);
+    if (in)
+      print_frame(in);
+    else
+      printf("closed %s\n", why);
     tk_wire_free(in);
     rc = 0;
     goto done;
@@ -426,8 +432,10 @@ static int push_altered(rogue_t *r, const char *rec_hex, size_t from_end)
     }
     in = recv_frame(r, &why);
     if (!in || in->msg_case != TUNDUK__V1__FRAME__MSG_ACK) {
-      if (in) print_frame(in);
-      else printf("closed %s\n", why);
+      if (in)
+        print_frame(in);
+      else
+        printf("closed %s\n", why);
       tk_wire_free(in);
       rc = 0;
       goto done;
@@ -482,7 +490,8 @@ static int do_raw(rogue_t *r, const char *mode)
   uint8_t buf[128];
   if (!strcmp(mode, "oversized")) {
     uint32_t n = 64u << 20;
-    uint8_t hdr[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+    uint8_t hdr[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
+                      (uint8_t)n};
     memset(buf, 0x0a, 16);
     if (write_all(r, hdr, 4) == 0) (void)write_all(r, buf, 16);
   } else if (!strcmp(mode, "truncated")) {
@@ -522,9 +531,10 @@ static int do_idle(rogue_t *r)
 
 static void usage(void)
 {
-  fprintf(stderr, "usage: tk_rogue --home OFFICE [--to HOST:PORT] [--timeout S] MODE [REC]\n"
-                  "modes: forge-sig REC, alter-ciphertext REC, push REC, pull, oversized,\n"
-                  "       truncated, garbage, unknown-type, hold, idle-hello\n");
+  fprintf(stderr,
+          "usage: tk_rogue --home OFFICE [--to HOST:PORT] [--timeout S] MODE [REC]\n"
+          "modes: forge-sig REC, alter-ciphertext REC, push REC, pull, oversized,\n"
+          "       truncated, garbage, unknown-type, hold, idle-hello\n");
   exit(2);
 }
 
@@ -553,8 +563,8 @@ int main(int argc, char **argv)
                   !strcmp(mode, "push");
   if (needs_rec != (arg != NULL)) usage();
   if (!needs_rec && strcmp(mode, "pull") && strcmp(mode, "oversized") &&
-      strcmp(mode, "truncated") && strcmp(mode, "garbage") && strcmp(mode, "unknown-type") &&
-      strcmp(mode, "idle-hello") && strcmp(mode, "hold"))
+      strcmp(mode, "truncated") && strcmp(mode, "garbage") &&
+      strcmp(mode, "unknown-type") && strcmp(mode, "idle-hello") && strcmp(mode, "hold"))
     usage();
   setvbuf(stdout, NULL, _IOLBF, 0);
 
@@ -581,14 +591,15 @@ int main(int argc, char **argv)
   }
   r.id = tk_office_identity(r.office);
   char text[TK_TOKEN_MAX_ADDR + 1];
-  if (tk_store_meta_get(tk_office_store(r.office), "hub_id", text, sizeof text, &err) != 0 ||
+  if (tk_store_meta_get(tk_office_store(r.office), "hub_id", text, sizeof text, &err) !=
+          0 ||
       tk_device_id_parse(r.hub_id, text) != 0) {
     fail("no usable hub_id in the office store (%s)", tk_err_str(&err));
     goto done;
   }
   if (!to) {
-    if (tk_store_meta_get(tk_office_store(r.office), "hub_addr", text, sizeof text, &err) !=
-        0) {
+    if (tk_store_meta_get(tk_office_store(r.office), "hub_addr", text, sizeof text,
+                          &err) != 0) {
       fail("no hub_addr in the office store (%s)", tk_err_str(&err));
       goto done;
     }
