@@ -267,7 +267,8 @@ int tk_store_token_redeem(tk_store_t *s, const uint8_t token_id[16],
   tk_token_info_t t;
   uint8_t want[32], got[32];
   int found = 0;
-  int rc = tk__write_begin(s, err);
+  /* tk_store_begin (not tk__write_begin): device_put below nests in it */
+  int rc = tk_store_begin(s, err);
   if (rc) return rc;
   rc = tk__stmt_get(s, TK__ST_TOKEN_GET,
                     "SELECT id, name, access, created, expires, used, secret_hash "
@@ -321,7 +322,11 @@ int tk_store_token_redeem(tk_store_t *s, const uint8_t token_id[16],
   if (src != SQLITE_DONE) rc = tk__store_fail(s, src, "marking a token used", err);
 done:
   tk__stmt_put(s, TK__ST_TOKEN_USE, st);
-  return tk__write_end(s, rc, err);
+  if (rc) {
+    tk_store_rollback(s);
+    return rc;
+  }
+  return tk_store_commit(s, err);
 }
 
 int tk_store_grant_put(tk_store_t *s, const char *vault,

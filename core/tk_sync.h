@@ -47,8 +47,8 @@ int tk_sync_batch(tk_store_t *s, uint64_t since, size_t max_ids, uint64_t max_by
 
 /* need[] gets the ascending indexes of ids (n x 32 bytes) not in the store;
  * *nneed their count. need must hold n entries. */
-int tk_sync_need(tk_store_t *s, const tk_slice_t *ids, size_t n, uint32_t *need, size_t *nneed,
-                 tk_err_t *err);
+int tk_sync_need(tk_store_t *s, const tk_slice_t *ids, size_t n, uint32_t *need,
+                 size_t *nneed, tk_err_t *err);
 
 /* The outcome of applying a batch. */
 typedef struct tk_reject {

@@ -33,7 +33,8 @@ static const char usage_text[] =
     "  config               print the configuration file with its defaults\n"
     "\n"
     "The home folder is --home DIR, else $TUNDUKD_HOME, else ~/.local/share/tundukd.\n"
-    "The passphrase comes from --passphrase-file, else $TUNDUKD_PASSPHRASE, else a prompt.\n"
+    "The passphrase comes from --passphrase-file, else $TUNDUKD_PASSPHRASE, else a "
+    "prompt.\n"
     "The config file is --config FILE, else HOME/tundukd.conf when it exists.\n";
 
 #define MAX_VAULT_ARGS 64
@@ -80,16 +81,17 @@ static void load_config(opts_t *o, tk_config_t *cfg, int *rc)
     char host[TK_TOKEN_MAX_ADDR + 1];
     int port;
     if (strlen(o->listen) >= sizeof cfg->listen ||
-        (tk_addr_split(o->listen, host, &port) != 0 &&
-         !(strrchr(o->listen, ':') && strcmp(strrchr(o->listen, ':'), ":0") == 0)))
-      *rc = tk_err_set(&o->err, TK_EINVAL, "--listen must be host:port, got '%s'", o->listen);
+        tk_addr_split(o->listen, host, &port) != 0)
+      *rc = tk_err_set(&o->err, TK_EINVAL, "--listen must be host:port, got '%s'",
+                       o->listen);
     else
       snprintf(cfg->listen, sizeof cfg->listen, "%s", o->listen);
   }
   if (!*rc && o->log_level) {
     int lvl = tk_log_level_parse(o->log_level);
     if (lvl < 0)
-      *rc = tk_err_set(&o->err, TK_EINVAL, "--log-level must be error, warn, info or debug");
+      *rc = tk_err_set(&o->err, TK_EINVAL,
+                       "--log-level must be error, warn, info or debug");
     else
       cfg->log_level = lvl;
   }
@@ -97,8 +99,8 @@ static void load_config(opts_t *o, tk_config_t *cfg, int *rc)
 
 static int get_pass(opts_t *o, int confirm, char **pass, size_t *len)
 {
-  return tk_passphrase_get(o->pass_file, "TUNDUKD_PASSPHRASE", o->home, confirm, pass, len,
-                           &o->err);
+  return tk_passphrase_get(o->pass_file, "TUNDUKD_PASSPHRASE", o->home, confirm, pass,
+                           len, &o->err);
 }
 
 static int do_init(opts_t *o, int quiet_if_exists)
@@ -114,10 +116,12 @@ static int do_init(opts_t *o, int quiet_if_exists)
     else if (strcmp(o->kdf, "sensitive") == 0)
       level = TK_KDF_SENSITIVE;
     else if (strcmp(o->kdf, "moderate") != 0)
-      return tk_err_set(&o->err, TK_EINVAL, "--kdf must be interactive, moderate or sensitive");
+      return tk_err_set(&o->err, TK_EINVAL,
+                        "--kdf must be interactive, moderate or sensitive");
   }
   int rc = get_pass(o, 1, &pass, &len);
-  if (!rc) rc = tk_office_create(o->home, o->name ? o->name : "hub", pass, len, level, &o->err);
+  if (!rc)
+    rc = tk_office_create(o->home, o->name ? o->name : "hub", pass, len, level, &o->err);
   tk_secure_free(pass);
   if (rc) return rc;
   tk_office_t *home = NULL;
@@ -176,7 +180,8 @@ static int do_serve(opts_t *o)
   tk_device_id_format(id, tk_office_identity(home)->id);
   TK_LOG(TK_LOG_INFO, "hub", "hub device=%s home=%s", id, o->home);
   TK_LOG(TK_LOG_INFO, "hub",
-         "to enroll an office: tundukd --home %s device add NAME --vault VAULT:rw", o->home);
+         "to enroll an office: tundukd --home %s device add NAME --vault VAULT:rw",
+         o->home);
   the_hub = hub;
   uv_signal_init(&loop, &sig_int);
   uv_signal_init(&loop, &sig_term);
@@ -244,8 +249,11 @@ static int do_device_add(opts_t *o, tk_office_t *home)
   const char *addr = o->address ? o->address : cfg.listen;
   char host[TK_TOKEN_MAX_ADDR + 1];
   int port;
-  if (strlen(addr) > TK_TOKEN_MAX_ADDR || tk_addr_split(addr, host, &port) != 0)
-    return tk_err_set(&o->err, TK_EINVAL, "the hub address '%s' is not host:port", addr);
+  if (strlen(addr) > TK_TOKEN_MAX_ADDR || tk_addr_split(addr, host, &port) != 0 ||
+      port == 0)
+    return tk_err_set(&o->err, TK_EINVAL,
+                      "the hub address '%s' is not host:port (give --address HOST:PORT)",
+                      addr);
   snprintf(tok.addr, sizeof tok.addr, "%s", addr);
   memcpy(ti.id, tok.token_id, sizeof ti.id);
   tk_sha256(hash, tok.secret, sizeof tok.secret);
@@ -259,7 +267,8 @@ static int do_device_add(opts_t *o, tk_office_t *home)
   strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&t));
   fprintf(stderr,
           "tundukd: token for '%s' (vaults: %s), valid once until %s, hub address %s.\n"
-          "tundukd: give it to the office over a trusted channel; it runs: tunduk enroll TOKEN\n",
+          "tundukd: give it to the office over a trusted channel; it runs: tunduk enroll "
+          "TOKEN\n",
           ti.name, ti.access[0] ? ti.access : "none", when, addr);
   return 0;
 }
@@ -274,7 +283,8 @@ typedef struct list_ctx {
 static int access_cb(void *ctx, const char *vault, int write)
 {
   list_ctx_t *l = ctx;
-  json_array_append_new(l->cur_access, json_pack("{s:s,s:b}", "vault", vault, "write", write));
+  json_array_append_new(l->cur_access,
+                        json_pack("{s:s,s:b}", "vault", vault, "write", write));
   return 0;
 }
 
@@ -285,9 +295,10 @@ static int device_cb(void *ctx, const tk_device_info_t *d)
   tk_device_id_format(id, d->id);
   l->cur_access = json_array();
   int rc = tk_store_access_list(l->st, d->id, access_cb, l, l->err);
-  json_array_append_new(l->arr, json_pack("{s:s,s:s,s:I,s:b,s:o}", "id", id, "name", d->name,
-                                          "added", (json_int_t)d->added, "revoked",
-                                          d->revoked != 0, "access", l->cur_access));
+  json_array_append_new(l->arr,
+                        json_pack("{s:s,s:s,s:I,s:b,s:o}", "id", id, "name", d->name,
+                                  "added", (json_int_t)d->added, "revoked",
+                                  d->revoked != 0, "access", l->cur_access));
   return rc;
 }
 
@@ -298,8 +309,8 @@ static int token_cb(void *ctx, const tk_token_info_t *t)
   time_t e = (time_t)t->expires;
   strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&e));
   if (!t->used)
-    printf("token   %-20s %s  expires %s%s\n", t->name, t->access[0] ? t->access : "-", when,
-           time(NULL) > e ? " (expired)" : "");
+    printf("token   %-20s %s  expires %s%s\n", t->name, t->access[0] ? t->access : "-",
+           when, time(NULL) > e ? " (expired)" : "");
   return 0;
 }
 
@@ -369,12 +380,14 @@ static int do_device_revoke(opts_t *o, tk_office_t *home)
   for (const char *p = o->args[2]; *p && n + 1 < sizeof want; p++)
     if (*p != '-') want[n++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
   want[n] = '\0';
-  if (n < 4) return tk_err_set(&o->err, TK_EINVAL, "give at least 4 characters of the device id");
+  if (n < 4)
+    return tk_err_set(&o->err, TK_EINVAL, "give at least 4 characters of the device id");
   f.want = want;
   tk_store_t *st = tk_office_store(home);
   int rc = tk_store_devices(st, find_cb, &f, &o->err);
   if (rc) return rc;
-  if (f.matches == 0) return tk_err_set(&o->err, TK_ENOTFOUND, "no device '%s'", o->args[2]);
+  if (f.matches == 0)
+    return tk_err_set(&o->err, TK_ENOTFOUND, "no device '%s'", o->args[2]);
   if (f.matches > 1)
     return tk_err_set(&o->err, TK_EAMBIG, "device id '%s' is ambiguous", o->args[2]);
   if (tk_ct_equal(f.id, tk_office_identity(home)->id, TK_DEVICE_ID_LEN))
@@ -426,15 +439,24 @@ int main(int argc, char **argv)
       o.json = 1;
       continue;
     }
-    if (!strcmp(a, "--home")) slot = &o.home;
-    else if (!strcmp(a, "--passphrase-file")) slot = &o.pass_file;
-    else if (!strcmp(a, "--name")) slot = &o.name;
-    else if (!strcmp(a, "--kdf")) slot = &o.kdf;
-    else if (!strcmp(a, "--listen")) slot = &o.listen;
-    else if (!strcmp(a, "--config")) slot = &o.config;
-    else if (!strcmp(a, "--log-level")) slot = &o.log_level;
-    else if (!strcmp(a, "--address")) slot = &o.address;
-    else if (!strcmp(a, "--ttl-hours")) slot = &o.ttl;
+    if (!strcmp(a, "--home"))
+      slot = &o.home;
+    else if (!strcmp(a, "--passphrase-file"))
+      slot = &o.pass_file;
+    else if (!strcmp(a, "--name"))
+      slot = &o.name;
+    else if (!strcmp(a, "--kdf"))
+      slot = &o.kdf;
+    else if (!strcmp(a, "--listen"))
+      slot = &o.listen;
+    else if (!strcmp(a, "--config"))
+      slot = &o.config;
+    else if (!strcmp(a, "--log-level"))
+      slot = &o.log_level;
+    else if (!strcmp(a, "--address"))
+      slot = &o.address;
+    else if (!strcmp(a, "--ttl-hours"))
+      slot = &o.ttl;
     else if (!strcmp(a, "--vault")) {
       if (o.nvaults == MAX_VAULT_ARGS) return usage("too many %s options", a);
       slot = &o.vaults[o.nvaults++];
@@ -475,7 +497,8 @@ int main(int argc, char **argv)
   if (!strcmp(cmd, "device") && o.nargs >= 2) {
     const char *sub = o.args[1];
     int want = !strcmp(sub, "list") ? 2 : 3;
-    if ((strcmp(sub, "add") && strcmp(sub, "list") && strcmp(sub, "revoke")) || o.nargs != want)
+    if ((strcmp(sub, "add") && strcmp(sub, "list") && strcmp(sub, "revoke")) ||
+        o.nargs != want)
       return usage("usage: tundukd device add NAME | list | revoke ID");
     if (o.nvaults && strcmp(sub, "add")) return usage("--vault goes with 'device add'");
     tk_office_t *home = NULL;

@@ -23,12 +23,15 @@ int cmd_enroll(cli_t *c)
   int rc = tk_token_parse(&tok, c->args[0], &c->err);
   if (rc) return cli_fail(c, TK_EINVAL);
   rc = cli_open(c, 0);
-  if (!rc && tk_store_meta_get(tk_office_store(c->office), "hub_id", have, sizeof have, NULL) == 0) {
+  if (!rc && tk_store_meta_get(tk_office_store(c->office), "hub_id", have, sizeof have,
+                               NULL) == 0) {
     uint8_t pinned[TK_DEVICE_ID_LEN];
-    if (tk_device_id_parse(pinned, have) == 0 && !tk_ct_equal(pinned, tok.hub_id, TK_DEVICE_ID_LEN))
-      rc = tk_err_set(&c->err, TK_EEXIST,
-                      "this office is already enrolled at hub %s; the token is for another hub",
-                      have);
+    if (tk_device_id_parse(pinned, have) == 0 &&
+        !tk_ct_equal(pinned, tok.hub_id, TK_DEVICE_ID_LEN))
+      rc = tk_err_set(
+          &c->err, TK_EEXIST,
+          "this office is already enrolled at hub %s; the token is for another hub",
+          have);
   }
   if (!rc) rc = cli_open(c, 1);
   memset(&opts, 0, sizeof opts);
@@ -76,28 +79,32 @@ int cmd_sync(cli_t *c)
       char hex[2 * TK_REV_ID_LEN + 1];
       tk_hex_encode(hex, st.rejected[i].id, TK_REV_ID_LEN);
       json_array_append_new(rej, json_pack("{s:s,s:i,s:s}", "id", hex, "code",
-                                           st.rejected[i].code, "reason", st.rejected[i].reason));
+                                           st.rejected[i].code, "reason",
+                                           st.rejected[i].reason));
     }
     json_t *j = json_pack(
-        "{s:I,s:I,s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:s}", "sent", (json_int_t)st.sent,
-        "received", (json_int_t)st.received, "duplicates", (json_int_t)st.duplicates, "skipped",
-        (json_int_t)st.skipped, "rejected", rej, "conflicts", (json_int_t)st.conflicts_after,
-        "new_conflicts",
+        "{s:I,s:I,s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:s}", "sent",
+        (json_int_t)st.sent, "received", (json_int_t)st.received, "duplicates",
+        (json_int_t)st.duplicates, "skipped", (json_int_t)st.skipped, "rejected", rej,
+        "conflicts", (json_int_t)st.conflicts_after, "new_conflicts",
         (json_int_t)(st.conflicts_after > st.conflicts_before
                          ? st.conflicts_after - st.conflicts_before
                          : 0),
-        "grants", (json_int_t)st.grants, "bytes_out", (json_int_t)st.bytes_out, "bytes_in",
-        (json_int_t)st.bytes_in, "rev_bytes_out", (json_int_t)st.rev_bytes_out, "round_trips",
-        (json_int_t)st.round_trips, "seconds", st.seconds, "access", st.access);
+        "grants", (json_int_t)st.grants, "bytes_out", (json_int_t)st.bytes_out,
+        "bytes_in", (json_int_t)st.bytes_in, "rev_bytes_out",
+        (json_int_t)st.rev_bytes_out, "round_trips", (json_int_t)st.round_trips,
+        "seconds", st.seconds, "access", st.access);
     cli_print_json(j);
     json_decref(j);
   } else {
-    printf("sent %llu revisions, received %llu, %llu already there; %.1f kB out, %.1f kB in, "
+    printf("sent %llu revisions, received %llu, %llu already there; %.1f kB out, %.1f kB "
+           "in, "
            "%.2f s\n",
            (unsigned long long)st.sent, (unsigned long long)st.received,
            (unsigned long long)st.duplicates, (double)st.bytes_out / 1000.0,
            (double)st.bytes_in / 1000.0, st.seconds);
-    if (st.grants) printf("received %u vault key%s\n", st.grants, st.grants == 1 ? "" : "s");
+    if (st.grants)
+      printf("received %u vault key%s\n", st.grants, st.grants == 1 ? "" : "s");
     if (st.skipped)
       printf("not sent: %llu revisions of vaults this device may not write at the hub\n",
              (unsigned long long)st.skipped);
@@ -137,8 +144,8 @@ int cmd_vault_grant(cli_t *c)
   if (!rc) rc = tk_client_run(c->office, &opts, &st, &c->err);
   tk_client_stats_free(&st);
   if (rc) return cli_fail(c, rc);
-  printf("vault %s granted to %s; it can read the vault after its next sync\n", c->args[1],
-         c->args[2]);
+  printf("vault %s granted to %s; it can read the vault after its next sync\n",
+         c->args[1], c->args[2]);
   return EXIT_OK;
 }
 
@@ -153,8 +160,8 @@ static int print_conflict(void *ctx, const tk_record_info_t *r)
   uint8_t heads[TK_MAX_PARENTS][TK_REV_ID_LEN];
   size_t n = 0;
   char id[2 * TK_RECORD_ID_LEN + 1], rev[2 * TK_REV_ID_LEN + 1];
-  int total = tk_store_heads(tk_office_store(l->c->office), r->id, heads, TK_MAX_PARENTS, &n,
-                             &l->c->err);
+  int total = tk_store_heads(tk_office_store(l->c->office), r->id, heads, TK_MAX_PARENTS,
+                             &n, &l->c->err);
   if (total < 0) return total;
   tk_hex_encode(id, r->id, TK_RECORD_ID_LEN);
   json_t *hj = json_array();
@@ -164,8 +171,9 @@ static int print_conflict(void *ctx, const tk_record_info_t *r)
   }
   tk_hex_encode(rev, r->winner, TK_REV_ID_LEN);
   if (l->arr) {
-    json_array_append_new(l->arr, json_pack("{s:s,s:s,s:s,s:o,s:s}", "id", id, "type", r->type,
-                                            "vault", r->vault, "heads", hj, "winner", rev));
+    json_array_append_new(l->arr,
+                          json_pack("{s:s,s:s,s:s,s:o,s:s}", "id", id, "type", r->type,
+                                    "vault", r->vault, "heads", hj, "winner", rev));
   } else {
     printf("%s  %-10s %u heads, winner %.16s\n", id, r->type, r->nheads, rev);
     json_decref(hj);
@@ -178,8 +186,8 @@ int cmd_conflicts(cli_t *c)
   conflict_list_t l = {c, c->json ? json_array() : NULL};
   int rc = cli_open(c, 0);
   if (!rc)
-    rc = tk_store_records(tk_office_store(c->office), c->type, c->vault, 1, print_conflict, &l,
-                          &c->err);
+    rc = tk_store_records(tk_office_store(c->office), c->type, c->vault, 1,
+                          print_conflict, &l, &c->err);
   if (!rc && l.arr) cli_print_json(l.arr);
   json_decref(l.arr);
   return rc ? cli_fail(c, rc) : EXIT_OK;
@@ -198,7 +206,8 @@ int cmd_resolve(cli_t *c)
     rc = tk_err_set(&c->err, TK_EINVAL, "record %s is not in conflict; use 'tunduk edit'",
                     c->args[0]);
   if (!rc) rc = cli_open(c, 1);
-  if (!rc) rc = tk_office_update(c->office, rec, body, TK_PARENTS_ALL_HEADS, rev, &c->err);
+  if (!rc)
+    rc = tk_office_update(c->office, rec, body, TK_PARENTS_ALL_HEADS, rev, &c->err);
   json_decref(body);
   if (rc) return cli_fail(c, rc);
   char hex[2 * TK_REV_ID_LEN + 1];

@@ -35,10 +35,12 @@ static const char usage_text[] =
     "  history ID [--json]             list a record's revisions\n"
     "\n"
     "Sync with the hub:\n"
-    "  enroll TOKEN                    enroll this device at a hub (token from tundukd device add)\n"
+    "  enroll TOKEN                    enroll this device at a hub (token from tundukd "
+    "device add)\n"
     "  sync [--all] [--json]           push then pull (--all: offer everything again)\n"
     "  conflicts [--json]              list records with conflicting revisions\n"
-    "  resolve ID [FILE|-]             write a merge revision over all heads of a record\n"
+    "  resolve ID [FILE|-]             write a merge revision over all heads of a "
+    "record\n"
     "\n"
     "The store is --home DIR, else $TUNDUK_HOME, else ~/.local/share/tunduk.\n"
     "The passphrase comes from --passphrase-file, else $TUNDUK_PASSPHRASE, else a "
@@ -270,6 +272,7 @@ int main(int argc, char **argv)
   if (!c.home) c.home = getenv("TUNDUK_HOME");
   if (!c.home || !*c.home) c.home = default_home(home_buf, sizeof home_buf);
   if (!c.home) return cli_usage("no store folder: use --home DIR or set TUNDUK_HOME");
+  tk_log_level = TK_LOG_WARN;
   if (tk_crypto_init() != 0) {
     fputs("tunduk: cannot initialise libsodium\n", stderr);
     return EXIT_FAIL;
