@@ -33,6 +33,15 @@ static const char usage_text[] =
     "  list [--type T] [--vault V] [--all] [--json]\n"
     "                                  list records (--all: deleted ones too)\n"
     "  history ID [--json]             list a record's revisions\n"
+    "  export --format F [--type T] [--vault V] [--redact FIELD,...] [-o FILE]\n"
+    "                                  write current records through an export plugin\n"
+    "\n"
+    "Plugins (HOME/plugins if it exists, else the bundled ones):\n"
+    "  plugin list [--json]            content types, exports, moderation rules; load "
+    "errors\n"
+    "  plugin test PLUGIN SAMPLES.jsonl\n"
+    "                                  run sample records through validate, summary "
+    "and exports\n"
     "\n"
     "Sync with the hub:\n"
     "  enroll TOKEN                    enroll this device at a hub (token from tundukd "
@@ -68,6 +77,9 @@ static const command_t commands[] = {
     {"sync", cmd_sync, OPT_JSON | OPT_ALL, 0, 0},
     {"conflicts", cmd_conflicts, OPT_JSON | OPT_TYPE | OPT_VAULT, 0, 0},
     {"resolve", cmd_resolve, 0, 1, 2},
+    {"export", cmd_export, OPT_FORMAT | OPT_TYPE | OPT_VAULT | OPT_REDACT | OPT_OUTPUT, 0,
+     0},
+    {"plugin", cmd_plugin, OPT_JSON, 1, 3},
 };
 
 int cli_usage(const char *fmt, ...)
@@ -187,7 +199,8 @@ static const struct {
 } options[] = {
     {"--json", OPT_JSON, 0}, {"--vault", OPT_VAULT, 1}, {"--type", OPT_TYPE, 1},
     {"--rev", OPT_REV, 1},   {"--name", OPT_NAME, 1},   {"--kdf", OPT_KDF, 1},
-    {"--all", OPT_ALL, 0},
+    {"--all", OPT_ALL, 0},     {"--format", OPT_FORMAT, 1}, {"--redact", OPT_REDACT, 1},
+    {"--output", OPT_OUTPUT, 1}, {"-o", OPT_OUTPUT, 1},
 };
 
 static const char **option_slot(cli_t *c, unsigned opt)
@@ -203,6 +216,12 @@ static const char **option_slot(cli_t *c, unsigned opt)
     return &c->name;
   case OPT_KDF:
     return &c->kdf;
+  case OPT_FORMAT:
+    return &c->format;
+  case OPT_REDACT:
+    return &c->redact;
+  case OPT_OUTPUT:
+    return &c->output;
   default:
     return NULL;
   }
@@ -229,7 +248,7 @@ int main(int argc, char **argv)
         c.pass_file = argv[++i];
       continue;
     }
-    if (strcmp(a, "--") != 0 && a[0] == '-' && a[1] == '-') {
+    if ((strcmp(a, "--") != 0 && a[0] == '-' && a[1] == '-') || strcmp(a, "-o") == 0) {
       size_t k;
       for (k = 0; k < sizeof options / sizeof options[0]; k++)
         if (strcmp(a, options[k].name) == 0) break;
@@ -279,5 +298,6 @@ int main(int argc, char **argv)
   }
   int code = command->fn(&c);
   tk_office_close(c.office);
+  tk_plugin_set_free(c.plugins);
   return code;
 }
