@@ -125,7 +125,10 @@ int cmd_sync(cli_t *c)
     for (size_t i = 0; i < st.nrejected; i++) {
       char hex[2 * TK_REV_ID_LEN + 1];
       tk_hex_encode(hex, st.rejected[i].id, TK_REV_ID_LEN);
-      printf("rejected %s: %s\n", hex, st.rejected[i].reason);
+      printf("%s %s: %s\n",
+             st.rejected[i].code == TK_REJECT_QUARANTINED ? "held for review at the hub"
+                                                           : "rejected",
+             hex, st.rejected[i].reason);
     }
     if (st.conflicts_after > st.conflicts_before)
       printf("new conflicts: %u (see 'tunduk conflicts')\n",
