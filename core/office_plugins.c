@@ -115,7 +115,7 @@ typedef struct export_ctx {
   char record_hex[2 * TK_RECORD_ID_LEN + 1], rev_hex[2 * TK_REV_ID_LEN + 1];
   char author[TK_DEVICE_ID_STRLEN];
   tk_office_export_stats_t *stats;
-  int failed;   /* the iterator failed: err says why */
+  int failed; /* the iterator failed: err says why */
   tk_err_t err;
 } export_ctx_t;
 
@@ -190,9 +190,9 @@ static int next_record(void *ud, tk_plugin_record_t *rec)
   return 0;
 }
 
-int tk_office_export(tk_office_t *o, tk_plugin_set_t *s, const tk_office_export_opts_t *opts,
-                     tk_plugin_write_fn write, void *ud, tk_office_export_stats_t *stats,
-                     tk_err_t *err)
+int tk_office_export(tk_office_t *o, tk_plugin_set_t *s,
+                     const tk_office_export_opts_t *opts, tk_plugin_write_fn write,
+                     void *ud, tk_office_export_stats_t *stats, tk_err_t *err)
 {
   tk_office_export_stats_t dummy;
   export_ctx_t x;

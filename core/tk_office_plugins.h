@@ -59,9 +59,9 @@ int tk_office_validate(tk_plugin_set_t *s, const char *type, const json_t *body,
 int tk_office_export_prepare(json_t *body);
 
 typedef struct tk_office_export_opts {
-  const char *format;         /* export format name */
-  const char *type, *vault;   /* filters; NULL = all */
-  const char *const *redact;  /* top-level fields removed; NULL-terminated or NULL */
+  const char *format;        /* export format name */
+  const char *type, *vault;  /* filters; NULL = all */
+  const char *const *redact; /* top-level fields removed; NULL-terminated or NULL */
 } tk_office_export_opts_t;
 
 typedef struct tk_office_export_stats {
@@ -77,8 +77,8 @@ typedef struct tk_office_export_stats {
  * unlocked. Records of vaults this device holds no key for are skipped and
  * counted. Returns 0, TK_ENOTFOUND (no such format), or the plugin's or
  * store's failure with err set. */
-int tk_office_export(tk_office_t *o, tk_plugin_set_t *s, const tk_office_export_opts_t *opts,
-                     tk_plugin_write_fn write, void *ud, tk_office_export_stats_t *stats,
-                     tk_err_t *err);
+int tk_office_export(tk_office_t *o, tk_plugin_set_t *s,
+                     const tk_office_export_opts_t *opts, tk_plugin_write_fn write,
+                     void *ud, tk_office_export_stats_t *stats, tk_err_t *err);
 
 #endif

@@ -35,9 +35,10 @@ int cli_validate(cli_t *c, const char *type, const json_t *body)
   tk_err_clear(&e);
   rc = tk_office_validate(c->plugins, type, body, &e);
   if (rc == TK_ENOTFOUND)
-    return tk_err_set(&c->err, TK_EINVAL, "no content type '%s'; see 'tunduk plugin list'",
-                      type);
-  if (rc == TK_EINVAL) return tk_err_set(&c->err, rc, "%s record invalid: %s", type, e.msg);
+    return tk_err_set(&c->err, TK_EINVAL,
+                      "no content type '%s'; see 'tunduk plugin list'", type);
+  if (rc == TK_EINVAL)
+    return tk_err_set(&c->err, rc, "%s record invalid: %s", type, e.msg);
   if (rc < 0) return tk_err_set(&c->err, rc, "%s record not checked: %s", type, e.msg);
   return 0;
 }
@@ -117,7 +118,8 @@ int cmd_export(cli_t *c)
   tk_office_export_stats_t st;
   tk_office_export_opts_t opts = {c->format, c->type, c->vault, NULL};
   int rc = 0;
-  if (!c->format) return cli_usage("'export' needs --format F (see 'tunduk plugin list')");
+  if (!c->format)
+    return cli_usage("'export' needs --format F (see 'tunduk plugin list')");
   if (c->redact) {
     if (!(redact_buf = strdup(c->redact))) return cli_fail(c, TK_ENOMEM);
     rc = parse_redact(c, redact_buf, redact, sizeof redact / sizeof redact[0]);
@@ -141,7 +143,8 @@ int cmd_export(cli_t *c)
       }
     }
   }
-  if (!rc) rc = tk_office_export(c->office, c->plugins, &opts, write_out, &o, &st, &c->err);
+  if (!rc)
+    rc = tk_office_export(c->office, c->plugins, &opts, write_out, &o, &st, &c->err);
   if (!rc && o.fd < 0 && fflush(stdout) != 0)
     rc = tk_err_set(&c->err, TK_EIO, "cannot write the export to stdout");
   if (o.fd >= 0) {
@@ -158,8 +161,9 @@ int cmd_export(cli_t *c)
   free(redact_buf);
   if (rc) return cli_fail(c, rc);
   if (st.no_key)
-    fprintf(stderr, "tunduk: note: %llu records skipped: this device holds no key for "
-                    "their vault\n",
+    fprintf(stderr,
+            "tunduk: note: %llu records skipped: this device holds no key for "
+            "their vault\n",
             (unsigned long long)st.no_key);
   if (c->output)
     fprintf(stderr, "tunduk: exported %llu records to %s (%s)\n",
@@ -171,8 +175,8 @@ int cmd_export(cli_t *c)
 
 static const char *const kind_names[TK_PLUGIN_NKINDS] = {"content type", "export",
                                                          "moderation"};
-static const char *const field_kind_names[] = {"text", "date", "datetime", "enum",
-                                               "integer", "boolean", "list", "ref"};
+static const char *const field_kind_names[] = {"text",    "date",    "datetime", "enum",
+                                               "integer", "boolean", "list",     "ref"};
 
 static json_t *decl_json(const tk_plugin_decl_t *d)
 {
@@ -304,7 +308,8 @@ static int cmp_names(const void *a, const void *b)
 
 /* A set of the office folder's plugins with `path` in place of the
  * folder's plugin of the same file name. */
-static int load_with_file(cli_t *c, const char *dir, const char *path, tk_plugin_set_t **out)
+static int load_with_file(cli_t *c, const char *dir, const char *path,
+                          tk_plugin_set_t **out)
 {
   const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
   char *names[TK_PLUGIN_MAX_FILES];
@@ -433,7 +438,7 @@ static int plugin_test(cli_t *c)
     if (!body || !json_is_object(body)) {
       fprintf(stderr, "tunduk: %s:%d:%d: %s\n", samples_path, lineno,
               body ? 1 : je.column, body ? "not a JSON object" : je.text);
-      printf("line %d: not a JSON object\n", lineno);
+      printf("line %d: %s\n", lineno, body ? "not a JSON object" : "not valid JSON");
       json_decref(body);
       code = EXIT_FAIL;
       continue;
@@ -524,7 +529,8 @@ static int plugin_test(cli_t *c)
     size_t bytes = 0;
     tk_err_t e;
     tk_err_clear(&e);
-    if (tk_plugin_export(s, d->name, NULL, next_sample, &it, count_bytes, &bytes, &e) < 0) {
+    if (tk_plugin_export(s, d->name, NULL, next_sample, &it, count_bytes, &bytes, &e) <
+        0) {
       printf("  %-8s ERROR: %s\n", d->name, e.msg);
       code = EXIT_FAIL;
     } else {
