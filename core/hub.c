@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tk_plugin.h"
 #include "tk_sync.h"
 #include "tk_token.h"
 #include "tk_wire.h"
@@ -56,6 +57,7 @@ struct tk_hub {
   session_t *sessions;
   size_t nsessions;
   uint8_t kx_sig[TK_SIG_LEN];
+  tk_plugin_set_t *plugins; /* moderation rules; swapped whole on reload */
 };
 
 #define ACL_POLL_MS 1000
@@ -296,6 +298,8 @@ static void on_offer(session_t *s, const Tunduk__V1__Offer *m)
     push_reset(s);
 }
 
+static int moderate(session_t *s, const tk_rev_t *rev, char *reason, size_t len);
+
 static int push_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
 {
   session_t *s = ctx;
@@ -313,7 +317,35 @@ static int push_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
       return TK_REJECT_ACCESS;
     }
   }
-  return 0;
+  return moderate(s, rev, reason, len);
+}
+
+/* Runs the moderation rules on an incoming revision (metadata only: the
+ * hub holds no vault key). Reject refuses it; quarantine keeps it aside. */
+static int moderate(session_t *s, const tk_rev_t *rev, char *reason, size_t len)
+{
+  tk_hub_t *h = s->hub;
+  if (!h->plugins || tk_plugin_set_count(h->plugins, TK_PLUGIN_MODERATION) == 0) return 0;
+  char rec[2 * TK_RECORD_ID_LEN + 1], rid[2 * TK_REV_ID_LEN + 1],
+      author[TK_DEVICE_ID_STRLEN];
+  tk_hex_encode(rec, rev->record_id, TK_RECORD_ID_LEN);
+  tk_hex_encode(rid, rev->id, TK_REV_ID_LEN);
+  tk_device_id_format(author, rev->author);
+  tk_plugin_meta_t pm = {rec,      rid,          rev->type,       rev->vault,   author,
+                         rev->hlc, rev->bytes.n, rev->generation, rev->nparents};
+  tk_plugin_verdict_t v;
+  tk_plugin_moderate(h->plugins, &pm, (tk_slice_t){NULL, 0}, &v);
+  if (v.verdict == TK_VERDICT_ACCEPT) return 0;
+  snprintf(reason, len, "%s (rule %s in %s)", v.reason, v.rule, v.plugin);
+  if (v.verdict == TK_VERDICT_REJECT) return TK_REJECT_MODERATION;
+  tk_err_t e;
+  if (tk_store_quarantine_put(h->store, rev, s->peer.id, reason, &e) != 0) {
+    snprintf(reason, len, "could not quarantine: %s", tk_err_str(&e));
+    return TK_REJECT_INTERNAL;
+  }
+  TK_LOG(TK_LOG_WARN, "hub", "quarantined device=%s rev=%.16s reason=\"%s\"", s->who, rid,
+         reason);
+  return TK_REJECT_QUARANTINED;
 }
 
 static void send_ack(session_t *s, const tk_apply_result_t *r)
@@ -756,8 +788,9 @@ int tk_hub_new(tk_hub_t **out, uv_loop_t *loop, tk_office_t *home, const tk_conf
   h->id = tk_office_identity(home);
   h->cfg = *cfg;
   int rc = tk_tls_new(&h->tls, h->id, 1, err);
+  if (!rc) rc = tk_hub_reload_plugins(h, err);
   if (rc) {
-    free(h);
+    tk_hub_free(h);
     return rc;
   }
   if (tk_store_meta_get(h->store, "acl_version", h->acl_version, sizeof h->acl_version,
@@ -826,9 +859,42 @@ void tk_hub_stop(tk_hub_t *h)
   }
 }
 
+int tk_hub_reload_plugins(tk_hub_t *h, tk_err_t *err)
+{
+#ifdef TK_PLUGIN_DIR
+  const char *dir = h->cfg.plugins[0] ? h->cfg.plugins : TK_PLUGIN_DIR;
+#else
+  const char *dir = h->cfg.plugins;
+#endif
+  tk_plugin_set_t *next = NULL;
+  int rc = tk_plugin_set_new(&next, NULL);
+  if (rc) return tk_err_set(err, rc, "plugins: out of memory");
+  if (!dir[0]) {
+    TK_LOG(TK_LOG_WARN, "hub", "no plugin folder configured: no moderation rules");
+  } else {
+    rc = tk_plugin_set_load_dir(next, dir, err);
+    if (rc) {
+      tk_plugin_set_free(next);
+      return tk_err_set(err, rc, "plugins: cannot read %s: %s", dir, tk_err_str(err));
+    }
+  }
+  for (size_t i = 0; i < tk_plugin_set_load_errors(next); i++)
+    TK_LOG(TK_LOG_ERROR, "hub", "plugin not loaded: %s",
+           tk_plugin_set_load_error(next, i));
+  /* Calls happen on this thread only, between callbacks: nothing is in
+   * flight, so the old set can go now. */
+  tk_plugin_set_free(h->plugins);
+  h->plugins = next;
+  TK_LOG(TK_LOG_INFO, "hub", "plugins folder=%s moderation_rules=%zu failed=%zu", dir,
+         tk_plugin_set_count(next, TK_PLUGIN_MODERATION),
+         tk_plugin_set_load_errors(next));
+  return 0;
+}
+
 void tk_hub_free(tk_hub_t *h)
 {
   if (!h) return;
+  tk_plugin_set_free(h->plugins);
   tk_tls_free(h->tls);
   free(h);
 }

@@ -20,6 +20,8 @@ enum {
   TK_REJECT_ACCESS = 4,
   TK_REJECT_PARENT = 5,
   TK_REJECT_INTERNAL = 6,
+  TK_REJECT_MODERATION = 7,
+  TK_REJECT_QUARANTINED = 8,
 };
 const char *tk_reject_name(int code);
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +31,9 @@ static const char usage_text[] =
     "                       print a one-time enrollment token for a new office device\n"
     "  device list [--json] list enrolled devices and pending tokens\n"
     "  device revoke ID     refuse a device from now on and close its connections\n"
+    "  quarantine list [--json]  revisions held back by a moderation rule\n"
+    "  quarantine release REV    let a held revision into the store (it syncs on)\n"
+    "  quarantine drop REV       delete a held revision\n"
     "  config               print the configuration file with its defaults\n"
     "\n"
     "The home folder is --home DIR, else $TUNDUKD_HOME, else ~/.local/share/tundukd.\n"
@@ -138,15 +142,24 @@ static int do_init(opts_t *o, int quiet_if_exists)
 /* ---- serve ----------------------------------------------------------------- */
 
 static tk_hub_t *the_hub;
-static uv_signal_t sig_int, sig_term;
+static uv_signal_t sig_int, sig_term, sig_hup;
 
 static void on_signal(uv_signal_t *s, int signum)
 {
+  (void)s;
+  if (signum == SIGHUP) {
+    tk_err_t e;
+    TK_LOG(TK_LOG_INFO, "hub", "reloading plugins");
+    if (tk_hub_reload_plugins(the_hub, &e) != 0)
+      TK_LOG(TK_LOG_ERROR, "hub", "plugin reload failed, keeping the old ones: %s",
+             tk_err_str(&e));
+    return;
+  }
   TK_LOG(TK_LOG_INFO, "hub", "stopping signal=%d", signum);
   tk_hub_stop(the_hub);
   uv_close((uv_handle_t *)&sig_int, NULL);
   uv_close((uv_handle_t *)&sig_term, NULL);
-  (void)s;
+  uv_close((uv_handle_t *)&sig_hup, NULL);
 }
 
 static int do_serve(opts_t *o)
@@ -187,6 +200,8 @@ static int do_serve(opts_t *o)
   uv_signal_init(&loop, &sig_term);
   uv_signal_start(&sig_int, on_signal, SIGINT);
   uv_signal_start(&sig_term, on_signal, SIGTERM);
+  uv_signal_init(&loop, &sig_hup);
+  uv_signal_start(&sig_hup, on_signal, SIGHUP);
   uv_run(&loop, UV_RUN_DEFAULT);
   TK_LOG(TK_LOG_INFO, "hub", "stopped");
 loop_done:
@@ -406,6 +421,104 @@ static int do_device_revoke(opts_t *o, tk_office_t *home)
   return 0;
 }
 
+/* ---- quarantine ------------------------------------------------------------ */
+
+typedef struct quar_ctx {
+  opts_t *o;
+  const char *want; /* hex prefix, or NULL to print */
+  uint8_t id[TK_REV_ID_LEN];
+  int matches;
+  json_t *arr;
+} quar_ctx_t;
+
+static int quar_cb(void *ctx, const tk_quarantine_info_t *q)
+{
+  quar_ctx_t *c = ctx;
+  char hex[2 * TK_REV_ID_LEN + 1], rec[2 * TK_RECORD_ID_LEN + 1],
+      author[TK_DEVICE_ID_STRLEN];
+  tk_hex_encode(hex, q->meta.id, TK_REV_ID_LEN);
+  if (c->want) {
+    if (strncasecmp(hex, c->want, strlen(c->want)) == 0) {
+      memcpy(c->id, q->meta.id, TK_REV_ID_LEN);
+      c->matches++;
+    }
+    return 0;
+  }
+  tk_hex_encode(rec, q->meta.record_id, TK_RECORD_ID_LEN);
+  tk_device_id_format(author, q->meta.author);
+  if (c->arr) {
+    json_array_append_new(
+        c->arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:I}", "revision", hex, "record",
+                          rec, "type", q->meta.type, "vault", q->meta.vault, "author",
+                          author, "size", (json_int_t)q->meta.size, "reason", q->reason,
+                          "received", (json_int_t)q->received));
+  } else {
+    printf("%.16s  %-10s %-16s %6u B  by %.9s  %s\n", hex, q->meta.type, q->meta.vault,
+           q->meta.size, author, q->reason);
+  }
+  return 0;
+}
+
+static int do_quarantine(opts_t *o, tk_office_t *home)
+{
+  tk_store_t *st = tk_office_store(home);
+  const char *sub = o->args[1];
+  quar_ctx_t c;
+  memset(&c, 0, sizeof c);
+  c.o = o;
+  if (!strcmp(sub, "list")) {
+    c.arr = o->json ? json_array() : NULL;
+    int rc = tk_store_quarantine_list(st, quar_cb, &c, &o->err);
+    if (!rc && c.arr) {
+      char *s = json_dumps(c.arr, JSON_INDENT(2));
+      puts(s);
+      free(s);
+    }
+    json_decref(c.arr);
+    return rc;
+  }
+  c.want = o->args[2];
+  if (strlen(c.want) < 4 || strspn(c.want, "0123456789abcdefABCDEF") != strlen(c.want))
+    return tk_err_set(&o->err, TK_EINVAL,
+                      "give at least 4 hex digits of the revision id");
+  int rc = tk_store_quarantine_list(st, quar_cb, &c, &o->err);
+  if (rc) return rc;
+  if (c.matches != 1)
+    return tk_err_set(&o->err, c.matches ? TK_EAMBIG : TK_ENOTFOUND,
+                      "%s revision '%s' in quarantine",
+                      c.matches ? "more than one" : "no", c.want);
+  char hex[2 * TK_REV_ID_LEN + 1];
+  tk_hex_encode(hex, c.id, TK_REV_ID_LEN);
+  if (!strcmp(sub, "drop")) {
+    rc = tk_store_quarantine_del(st, c.id, &o->err);
+    if (!rc) printf("dropped %s\n", hex);
+    return rc;
+  }
+  /* release: the revision joins the store as if it had just arrived */
+  tk_buf_t bytes = TK_BUF_INIT;
+  tk_rev_t rev;
+  rc = tk_store_quarantine_get(st, c.id, &bytes, &o->err);
+  if (!rc) rc = tk_rev_parse(&rev, TK_SLICE(bytes.p, bytes.n), &o->err);
+  if (!rc) rc = tk_rev_check_id(&rev, c.id, &o->err);
+  if (!rc) rc = tk_rev_verify_sig(&rev, &o->err);
+  if (!rc) rc = tk_store_begin(st, &o->err);
+  if (!rc) {
+    rc = tk_store_put_rev(st, &rev, NULL, &o->err);
+    if (rc == TK_EEXIST) rc = 0;
+    if (rc == TK_EPARENT)
+      tk_err_set(&o->err, rc, "cannot release %.16s: %s (release its parent first)", hex,
+                 o->err.msg);
+    if (!rc) rc = tk_store_quarantine_del(st, c.id, &o->err);
+    if (!rc)
+      rc = tk_store_commit(st, &o->err);
+    else
+      tk_store_rollback(st);
+  }
+  tk_buf_free(&bytes);
+  if (!rc) printf("released %s\n", hex);
+  return rc;
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static const char *default_home(char *buf, size_t n)
@@ -511,6 +624,18 @@ int main(int argc, char **argv)
       else
         rc = do_device_revoke(&o, home);
     }
+    tk_office_close(home);
+    return rc ? fail(&o, rc) : 0;
+  }
+  if (!strcmp(cmd, "quarantine") && o.nargs >= 2) {
+    const char *sub = o.args[1];
+    int want = !strcmp(sub, "list") ? 2 : 3;
+    if ((strcmp(sub, "list") && strcmp(sub, "release") && strcmp(sub, "drop")) ||
+        o.nargs != want)
+      return usage("usage: tundukd quarantine list | release REV | drop REV");
+    tk_office_t *home = NULL;
+    rc = tk_office_open(&home, o.home, &o.err);
+    if (!rc) rc = do_quarantine(&o, home);
     tk_office_close(home);
     return rc ? fail(&o, rc) : 0;
   }

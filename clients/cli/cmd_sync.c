@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -51,10 +52,18 @@ int cmd_enroll(cli_t *c)
 
 static void show_progress(void *ctx, const tk_client_stats_t *st)
 {
-  (void)ctx;
-  fprintf(stderr, "\rsync: sent %llu, received %llu revisions, %.1f kB in %.1f kB out",
-          (unsigned long long)st->sent, (unsigned long long)st->received,
-          (double)st->bytes_in / 1000.0, (double)st->bytes_out / 1000.0);
+  const struct timespec *t0 = ctx;
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  double secs =
+      (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+  uint64_t recs = st->sent + st->received;
+  fprintf(
+      stderr,
+      "\rsync: sent %llu, received %llu revisions, %.1f kB of revisions, %.0f rev/s   ",
+      (unsigned long long)st->sent, (unsigned long long)st->received,
+      (double)(st->rev_bytes_out + st->rev_bytes_in) / 1000.0,
+      secs > 0 ? (double)recs / secs : 0.0);
   fflush(stderr);
 }
 
@@ -65,7 +74,12 @@ int cmd_sync(cli_t *c)
   memset(&opts, 0, sizeof opts);
   opts.mode = TK_CLIENT_SYNC;
   opts.resend = c->all;
-  if (isatty(STDERR_FILENO) && !c->json) opts.progress = show_progress;
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  if (isatty(STDERR_FILENO) && !c->json) {
+    opts.progress = show_progress;
+    opts.progress_ctx = &t0;
+  }
   int rc = cli_open(c, 1);
   if (!rc) rc = tk_client_run(c->office, &opts, &st, &c->err);
   if (opts.progress) fputc('\n', stderr);
@@ -111,7 +125,10 @@ int cmd_sync(cli_t *c)
     for (size_t i = 0; i < st.nrejected; i++) {
       char hex[2 * TK_REV_ID_LEN + 1];
       tk_hex_encode(hex, st.rejected[i].id, TK_REV_ID_LEN);
-      printf("rejected %s: %s\n", hex, st.rejected[i].reason);
+      printf("%s %s: %s\n",
+             st.rejected[i].code == TK_REJECT_QUARANTINED ? "held for review at the hub"
+                                                           : "rejected",
+             hex, st.rejected[i].reason);
     }
     if (st.conflicts_after > st.conflicts_before)
       printf("new conflicts: %u (see 'tunduk conflicts')\n",
