@@ -15,7 +15,8 @@
 # (/usr/bin/time -v) and of the hub during the phase (VmHWM, reset before
 # each phase through /proc/PID/clear_refs).
 #
-# Prints a table; with --out FILE also writes "key value" lines for run.sh.
+# The hub loads its default plugin folder; TK_BENCH_PLUGINS=DIR chooses
+# another. Prints a table; with --out FILE also writes "key value" lines for run.sh.
 # Measures, asserts nothing about speed; exits non-zero only if a step
 # fails or B does not end up with exactly the N records, all verified.
 set -euo pipefail
@@ -82,16 +83,36 @@ hub_reset_hwm() { echo 5 >"/proc/$HUB_PID/clear_refs" 2>/dev/null || true; }
 
 # ---- hub ------------------------------------------------------------------
 "$BIN/tundukd" --home "$W/hub" init --kdf interactive >/dev/null
-"$BIN/tundukd" --home "$W/hub" serve --listen 127.0.0.1:0 >"$W/hub.log" 2>&1 &
-HUB_PID=$!
-PORT=
-for _ in $(seq 100); do
-  PORT=$(sed -n 's/.*listening addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$W/hub.log" | head -1)
-  [ -n "$PORT" ] && break
-  kill -0 "$HUB_PID" 2>/dev/null || break
-  sleep 0.1
-done
+# start_hub [ARGS...]: serve on an ephemeral port; sets HUB_PID and PORT
+start_hub() {
+  "$BIN/tundukd" --home "$W/hub" serve --listen 127.0.0.1:0 "$@" >"$W/hub.log" 2>&1 &
+  HUB_PID=$!
+  PORT=
+  for _ in $(seq 100); do
+    PORT=$(sed -n 's/.*listening addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$W/hub.log" | head -1)
+    [ -n "$PORT" ] && return 0
+    kill -0 "$HUB_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  wait "$HUB_PID" 2>/dev/null || true
+  HUB_PID=
+  return 1
+}
+NOTE=
+if [ -n "${TK_BENCH_PLUGINS:-}" ]; then
+  printf 'plugins = %s\n' "$TK_BENCH_PLUGINS" >"$W/tundukd.conf"
+  start_hub --config "$W/tundukd.conf" || true
+elif ! start_hub && grep -q 'plugins: cannot read' "$W/hub.log"; then
+  # The bundled plugin folder is missing (an empty folder is not in git):
+  # measure with no moderation rules rather than not at all, and say so.
+  NOTE="hub's bundled plugin folder missing ($(grep -o 'cannot read [^:]*' "$W/hub.log" |
+    head -1)); measured with an empty plugin folder, no moderation rules"
+  mkdir -p "$W/plugins"
+  printf 'plugins = %s\n' "$W/plugins" >"$W/tundukd.conf"
+  start_hub --config "$W/tundukd.conf" || true
+fi
 [ -n "$PORT" ] || { cat "$W/hub.log" >&2; echo "bench_sync: hub did not start" >&2; exit 1; }
+RULES=$(sed -n 's/.*moderation_rules=\([0-9]*\).*/\1/p' "$W/hub.log" | head -1)
 ADDR=127.0.0.1:$PORT
 HUB_IDLE_KB=$(hub_status VmRSS)
 
@@ -186,6 +207,8 @@ printf 'hub RSS: %s MiB idle after start, %s MiB at the end; hub store %s bytes 
   "$(mib "$HUB_IDLE_KB")" "$(mib "$HUB_END_KB")" "$HUB_DISK" "$(div "$HUB_DISK" "$N")"
 printf 'office RSS includes the passphrase key derivation (Argon2id interactive, 64 MiB)\n'
 printf 'B: %s\n' "$VERIFY"
+printf 'hub moderation rules loaded: %s\n' "${RULES:-?}"
+[ -z "$NOTE" ] || printf 'note: %s\n' "$NOTE"
 
 if [ -n "$OUT" ]; then
   {
@@ -203,5 +226,7 @@ if [ -n "$OUT" ]; then
     echo "sync_pull_wire_per_record $(div $((pull_bytes_in + pull_bytes_out)) "$N")"
     echo "sync_hub_idle_kb $HUB_IDLE_KB"
     echo "sync_hub_disk_bytes $HUB_DISK"
+    echo "sync_hub_rules ${RULES:-?}"
+    [ -z "$NOTE" ] || echo "sync_note $NOTE"
   } >"$OUT"
 fi

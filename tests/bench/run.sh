@@ -112,6 +112,7 @@ row sync "B no-op sync: bytes out / in" "$(kv sync_noop_bytes_out) / $(kv sync_n
 row sync "B no-op sync: round trips" "$(kv sync_noop_round_trips)"
 row sync "hub RSS MiB idle" "$(calc %.0f "$(kv sync_hub_idle_kb) / 1024")"
 row sync "hub store bytes per record" "$(calc %.0f "$(kv sync_hub_disk_bytes) / $N")"
+row sync "hub moderation rules loaded" "$(kv sync_hub_rules)"
 
 if [ -n "$PEER_JSON" ]; then
   pj() { jq -r ".runs[0].$1" "$PEER_JSON"; }
@@ -133,4 +134,5 @@ fi
 if [ -n "$PEER_JSON" ]; then
   echo "peer records: $(jq -r .runs[0].avg_doc_bytes "$PEER_JSON" | cut -d. -f1) B JSON each (1.5 KB of base64 random bytes plus clear fields); tunduk: $enc B encoded (zstd then encrypted)"
 fi
+sed -n 's/^sync_note /note: /p' "$W/sync.kv"
 [ -z "$PEER_NOTE" ] || echo "$PEER_NOTE"
