@@ -685,8 +685,12 @@ static void on_close(tk_conn_t *conn, int reason)
     c->state = C_DONE;
     if (!c->rc) {
       c->rc = reason ? reason : TK_ECLOSED;
-      tk_err_set(c->err, c->rc, "connection to the hub lost: %s",
-                 reason ? tk_conn_error(conn) : "closed by the hub");
+      if (c->state == C_CONNECTING)
+        tk_err_set(c->err, c->rc, "cannot reach the hub: %s",
+                   reason ? tk_conn_error(conn) : "closed during the TLS handshake");
+      else
+        tk_err_set(c->err, c->rc, "connection to the hub lost: %s",
+                   reason ? tk_conn_error(conn) : "closed by the hub");
     }
   }
   c->conn = NULL;

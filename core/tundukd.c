@@ -269,7 +269,7 @@ static int do_device_add(opts_t *o, tk_office_t *home)
     return tk_err_set(&o->err, TK_EINVAL,
                       "the hub address '%s' is not host:port (give --address HOST:PORT)",
                       addr);
-  snprintf(tok.addr, sizeof tok.addr, "%s", addr);
+  memcpy(tok.addr, addr, strlen(addr) + 1); /* length checked above */
   memcpy(ti.id, tok.token_id, sizeof ti.id);
   tk_sha256(hash, tok.secret, sizeof tok.secret);
   rc = tk_store_token_add(tk_office_store(home), &ti, hash, &o->err);

@@ -22,7 +22,10 @@ int cmd_enroll(cli_t *c)
   tk_client_opts_t opts;
   char have[TK_DEVICE_ID_STRLEN];
   int rc = tk_token_parse(&tok, c->args[0], &c->err);
-  if (rc) return cli_fail(c, TK_EINVAL);
+  if (rc) {
+    c->err.code = TK_EINVAL; /* bad input: exit 2, with the parser's message */
+    return cli_fail(c, TK_EINVAL);
+  }
   rc = cli_open(c, 0);
   if (!rc && tk_store_meta_get(tk_office_store(c->office), "hub_id", have, sizeof have,
                                NULL) == 0) {
