@@ -191,7 +191,8 @@ done:
     rmdir(dir);
   }
   if (bodies)
-    for (long i = 0; i < n; i++) json_decref(bodies[i]);
+    for (long i = 0; i < n; i++)
+      json_decref(bodies[i]);
   free(bodies);
   free(types);
   free(w.ids);

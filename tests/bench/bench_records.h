@@ -91,15 +91,15 @@ static const char *const bench_en[] = {
 
 static const char *const bench_regions[] = {"Osh",   "Bishkek", "Jalal-Abad", "Batken",
                                             "Naryn", "Talas",   "Issyk-Kul",  "Chui"};
-static const char *const bench_courts[] = {"city court", "district court", "regional court",
-                                           "Supreme Court"};
+static const char *const bench_courts[] = {"city court", "district court",
+                                           "regional court", "Supreme Court"};
 static const char *const bench_articles[] = {
     "Criminal Code art. 143 (torture)", "Criminal Code art. 278 (mass unrest)",
     "Criminal Code art. 330 (incitement)", "Criminal Code art. 122 (illegal detention)",
     "Criminal Code art. 205 (fraud)"};
 static const char *const bench_violations[] = {
-    "torture",      "arbitrary_detention", "fair_trial",    "freedom_of_expression",
-    "ill_treatment", "no_lawyer_access",   "family_not_informed"};
+    "torture",       "arbitrary_detention", "fair_trial",         "freedom_of_expression",
+    "ill_treatment", "no_lawyer_access",    "family_not_informed"};
 static const char *const bench_status[] = {"open", "appeal_filed", "hearing", "closed"};
 static const char *const bench_addressees[] = {
     "Prosecutor General's Office", "Ombudsman (Akyikatchy)", "Regional prosecutor",
@@ -165,8 +165,8 @@ static json_t *bench_body(bench_rng_t *r, unsigned i, const char **type_out)
                   region, "court", court, "article", BENCH_PICK(r, bench_articles),
                   "violations", BENCH_PICK(r, bench_violations),
                   BENCH_PICK(r, bench_violations), "status", BENCH_PICK(r, bench_status),
-                  "opened", d1, "language", lang, "parties", "role", "client", "alias", a1,
-                  "role", "accused_officer", "alias", a2);
+                  "opened", d1, "language", lang, "parties", "role", "client", "alias",
+                  a1, "role", "accused_officer", "alias", a2);
   } else if (kind < 7) {
     *type_out = "appeal";
     j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "addressee",
