@@ -395,8 +395,8 @@ static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
     revs[i] = tk_pb_slice(m->revs[i]);
     ids[i] = TK_SLICE(s->offered[s->need[i]], TK_REV_ID_LEN);
   }
-  int rc =
-      tk_sync_apply(s->hub->store, revs, ids, s->nneed, push_policy, s, NULL, &res, &e);
+  int rc = tk_sync_apply(s->hub->store, revs, ids, s->nneed, s->peer.id, push_policy, s,
+                         NULL, &res, &e);
   free(revs);
   free(ids);
   push_reset(s);
