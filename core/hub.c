@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tk_plugin.h"
 #include "tk_sync.h"
@@ -394,8 +395,8 @@ static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
     revs[i] = tk_pb_slice(m->revs[i]);
     ids[i] = TK_SLICE(s->offered[s->need[i]], TK_REV_ID_LEN);
   }
-  int rc =
-      tk_sync_apply(s->hub->store, revs, ids, s->nneed, push_policy, s, NULL, &res, &e);
+  int rc = tk_sync_apply(s->hub->store, revs, ids, s->nneed, s->peer.id, push_policy, s,
+                         NULL, &res, &e);
   free(revs);
   free(ids);
   push_reset(s);
@@ -869,13 +870,16 @@ int tk_hub_reload_plugins(tk_hub_t *h, tk_err_t *err)
   tk_plugin_set_t *next = NULL;
   int rc = tk_plugin_set_new(&next, NULL);
   if (rc) return tk_err_set(err, rc, "plugins: out of memory");
-  if (!dir[0]) {
-    TK_LOG(TK_LOG_WARN, "hub", "no plugin folder configured: no moderation rules");
+  if (!dir[0] || (!h->cfg.plugins[0] && access(dir, F_OK) != 0)) {
+    /* Only the bundled folder may be missing (an installed binary without
+     * the source tree); a configured one must be there. */
+    TK_LOG(TK_LOG_WARN, "hub", "no plugin folder (%s): no moderation rules", dir);
   } else {
-    rc = tk_plugin_set_load_dir(next, dir, err);
+    tk_err_t e;
+    rc = tk_plugin_set_load_dir(next, dir, &e);
     if (rc) {
       tk_plugin_set_free(next);
-      return tk_err_set(err, rc, "plugins: cannot read %s: %s", dir, tk_err_str(err));
+      return tk_err_set(err, rc, "plugins: cannot read %s: %s", dir, tk_err_str(&e));
     }
   }
   for (size_t i = 0; i < tk_plugin_set_load_errors(next); i++)

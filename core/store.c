@@ -115,6 +115,9 @@ static const char *const migrations[] = {
     "  record_id BLOB NOT NULL, vault TEXT NOT NULL, type TEXT NOT NULL,"
     "  author BLOB NOT NULL, sender BLOB NOT NULL, reason TEXT NOT NULL,"
     "  received INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 3 -> 4: the peer a revision came from (NULL: written or released
+     * here), so a push need not offer a peer what it sent us. */
+    "ALTER TABLE revisions ADD COLUMN origin BLOB;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == TK_STORE_SCHEMA_VERSION,
                "one migration step per schema version");

@@ -140,8 +140,8 @@ static int reject(tk_apply_result_t *r, const uint8_t *id, int code, const char 
  * 0 (stored or duplicate, counted), a TK_REJECT_* code > 0 with reason, or
  * a negative store error that must abort the batch. */
 static int apply_one(tk_store_t *s, tk_slice_t bytes, tk_slice_t want,
-                     tk_apply_policy policy, void *ctx, tk_apply_result_t *res,
-                     char *reason, size_t rlen)
+                     const uint8_t *origin, tk_apply_policy policy, void *ctx,
+                     tk_apply_result_t *res, char *reason, size_t rlen)
 {
   tk_rev_t rev;
   tk_err_t e;
@@ -167,7 +167,7 @@ static int apply_one(tk_store_t *s, tk_slice_t bytes, tk_slice_t want,
     if (code) return code;
   }
   uint64_t seq;
-  int rc = tk_store_put_rev(s, &rev, &seq, &e);
+  int rc = tk_store_put_rev_from(s, &rev, origin, &seq, &e);
   if (rc == TK_EEXIST) {
     res->duplicates++;
     return 0;
@@ -183,15 +183,16 @@ static int apply_one(tk_store_t *s, tk_slice_t bytes, tk_slice_t want,
 }
 
 int tk_sync_apply(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *ids, size_t n,
-                  tk_apply_policy policy, void *ctx, const tk_apply_ckpt_t *ckpt,
-                  tk_apply_result_t *res, tk_err_t *err)
+                  const uint8_t *origin, tk_apply_policy policy, void *ctx,
+                  const tk_apply_ckpt_t *ckpt, tk_apply_result_t *res, tk_err_t *err)
 {
   memset(res, 0, sizeof *res);
   int rc = tk_store_begin(s, err);
   if (rc) return rc;
   for (size_t i = 0; i < n; i++) {
     char reason[200] = "";
-    int code = apply_one(s, revs[i], ids[i], policy, ctx, res, reason, sizeof reason);
+    int code =
+        apply_one(s, revs[i], ids[i], origin, policy, ctx, res, reason, sizeof reason);
     if (code < 0) {
       rc = tk_err_set(err, code, "storing revision %zu of the batch failed: %s", i,
                       tk_strerror(code));

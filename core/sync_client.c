@@ -159,6 +159,10 @@ static void pull_next(client_t *c);
 static int push_filter(void *ctx, const tk_rev_meta_t *m)
 {
   client_t *c = ctx;
+  /* what the hub sent us it has (unless --all: offer everything again) */
+  if (!c->opts->resend && m->has_origin &&
+      tk_ct_equal(m->origin, c->hub.id, TK_DEVICE_ID_LEN))
+    return 0;
   if (may_write(c->access, m->vault)) return 1;
   c->st->skipped++;
   return 0;
@@ -392,7 +396,8 @@ static void on_pull_revs(client_t *c, const Tunduk__V1__Revisions *m)
     ids[i] = TK_SLICE(c->pull_ids[c->pull_need[i]], TK_REV_ID_LEN);
   }
   tk_apply_ckpt_t ck = {c->hub.id, TK_DIR_PULL, c->pull_upto};
-  int rc = tk_sync_apply(c->store, revs, ids, m->n_revs, NULL, NULL, &ck, &res, c->err);
+  int rc = tk_sync_apply(c->store, revs, ids, m->n_revs, c->hub.id, NULL, NULL, &ck, &res,
+                         c->err);
   free(revs);
   free(ids);
   if (rc) {

@@ -81,11 +81,12 @@ typedef struct tk_apply_ckpt {
 /* Applies revs[i] (expected to hash to ids[i]) in one transaction: parse,
  * hash, signature, policy, parents; each failure is recorded in res and
  * the rest go on (a revision whose parent was rejected is rejected in
- * turn). The checkpoint, if any, is set in the same transaction. Returns
+ * turn). Stored revisions record origin (the sending peer's device id, or
+ * NULL). The checkpoint, if any, is set in the same transaction. Returns
  * 0 once committed; on a store failure nothing is stored and the error is
  * returned. */
 int tk_sync_apply(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *ids, size_t n,
-                  tk_apply_policy policy, void *ctx, const tk_apply_ckpt_t *ckpt,
-                  tk_apply_result_t *res, tk_err_t *err);
+                  const uint8_t *origin, tk_apply_policy policy, void *ctx,
+                  const tk_apply_ckpt_t *ckpt, tk_apply_result_t *res, tk_err_t *err);
 
 #endif

@@ -100,7 +100,7 @@ int cmd_sync(cli_t *c)
                                            st.rejected[i].reason));
     }
     json_t *j = json_pack(
-        "{s:I,s:I,s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:s}", "sent",
+        "{s:I,s:I,s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:s}", "sent",
         (json_int_t)st.sent, "received", (json_int_t)st.received, "duplicates",
         (json_int_t)st.duplicates, "skipped", (json_int_t)st.skipped, "rejected", rej,
         "conflicts", (json_int_t)st.conflicts_after, "new_conflicts",
@@ -130,7 +130,7 @@ int cmd_sync(cli_t *c)
       tk_hex_encode(hex, st.rejected[i].id, TK_REV_ID_LEN);
       printf("%s %s: %s\n",
              st.rejected[i].code == TK_REJECT_QUARANTINED ? "held for review at the hub"
-                                                           : "rejected",
+                                                          : "rejected",
              hex, st.rejected[i].reason);
     }
     if (st.conflicts_after > st.conflicts_before)

@@ -136,7 +136,7 @@ static void apply_rejections(void)
                        TK_SLICE(x.r.id, 32),    TK_SLICE(wrong_id, 32)};
   tk_apply_result_t res;
   tk_apply_ckpt_t ck = {peer, TK_DIR_PULL, 42};
-  CHECK_RC(tk_sync_apply(s, revs, ids, 6, deny_vault_x, NULL, &ck, &res, NULL), 0);
+  CHECK_RC(tk_sync_apply(s, revs, ids, 6, peer, deny_vault_x, NULL, &ck, &res, NULL), 0);
   CHECK(res.accepted == 2);
   CHECK(res.nrejected == 4);
   CHECK(res.rejected[0].code == TK_REJECT_SIGNATURE &&
@@ -168,9 +168,15 @@ static void apply_rejections(void)
   /* applying again: duplicates, nothing new */
   tk_slice_t again[3] = {revs[0], TK_SLICE(r[1].bytes.p, r[1].bytes.n), revs[2]};
   tk_slice_t again_ids[3] = {ids[0], TK_SLICE(r[1].r.id, 32), ids[2]};
-  CHECK_RC(tk_sync_apply(s, again, again_ids, 3, NULL, NULL, NULL, &res, NULL), 0);
+  CHECK_RC(tk_sync_apply(s, again, again_ids, 3, NULL, NULL, NULL, NULL, &res, NULL), 0);
   CHECK(res.accepted == 2 && res.duplicates == 1 && res.nrejected == 0);
   tk_apply_result_free(&res);
+  /* stored revisions remember which peer they came from */
+  tk_rev_meta_t m;
+  CHECK_RC(tk_store_rev_meta(s, r[0].r.id, &m, NULL), 0);
+  CHECK(m.has_origin && memcmp(m.origin, peer, 32) == 0);
+  CHECK_RC(tk_store_rev_meta(s, r[1].r.id, &m, NULL), 0);
+  CHECK(!m.has_origin);
   uint8_t heads[4][32];
   size_t nh = 0;
   CHECK(tk_store_heads(s, rec, heads, 4, &nh, NULL) == 2); /* r[2] and r[3]: a conflict */
@@ -199,7 +205,7 @@ static void apply_is_atomic_on_store_failure(void)
   tk_slice_t revs[1] = {TK_SLICE(r.bytes.p, r.bytes.n)}, ids[1] = {TK_SLICE(r.r.id, 32)};
   tk_apply_result_t res;
   tk_apply_ckpt_t ck = {peer, TK_DIR_PULL, 5};
-  CHECK(tk_sync_apply(s, revs, ids, 1, NULL, NULL, &ck, &res, NULL) == TK_EBUSY);
+  CHECK(tk_sync_apply(s, revs, ids, 1, NULL, NULL, NULL, &ck, &res, NULL) == TK_EBUSY);
   CHECK(res.accepted == 0);
   tk_apply_result_free(&res);
   tk_store_rollback(other);
