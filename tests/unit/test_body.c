@@ -30,7 +30,7 @@ static void limits(void)
 {
   json_t *v = NULL;
   tk_err_t e;
-  char deep[4 * (TK_MAX_JSON_DEPTH + 2) + 8] = "";
+  char deep[6 * (TK_MAX_JSON_DEPTH + 2) + 8] = "";
   for (int i = 0; i <= TK_MAX_JSON_DEPTH; i++)
     strcat(deep, "{\"a\":");
   strcat(deep, "1");
@@ -38,7 +38,7 @@ static void limits(void)
     strcat(deep, "}");
   CHECK_RC(parse(deep, &v, &e), TK_ELIMIT);
   /* exactly at the limit parses */
-  char ok[4 * (TK_MAX_JSON_DEPTH + 2) + 8] = "";
+  char ok[6 * (TK_MAX_JSON_DEPTH + 2) + 8] = "";
   for (int i = 0; i < TK_MAX_JSON_DEPTH - 1; i++)
     strcat(ok, "{\"a\":");
   strcat(ok, "{}");
