@@ -1,11 +1,11 @@
 # The two quickstart commands:
-#   make run    install missing Debian packages, build, start the main job
+#   make run    install missing Debian packages, build, start the hub on embedded defaults
 #   make test   install missing Debian packages, build (release and ASan+UBSan), run every test
 # Binaries: build/bin/tunduk (office), build/bin/tundukd (hub, once it exists).
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run test build build-asan deps bench clean
+.PHONY: run demo test build build-asan deps bench clean
 
 deps:
 	@tools/deps.sh
@@ -19,6 +19,9 @@ build-asan: deps
 	@$(MAKE) --no-print-directory -C build-asan -j$(JOBS)
 
 run: build
+	@tools/hub.sh build/bin
+
+demo: build
 	@tools/demo.sh build/bin
 
 # The sanitized suite first, then the release suite; ctest's last line is the count.

@@ -12,7 +12,7 @@
 #include "tk_conn.h"
 #include "tk_token.h"
 
-typedef enum { KIND_U32, KIND_ADDR, KIND_LEVEL } kind_t;
+typedef enum { KIND_U32, KIND_ADDR, KIND_LEVEL, KIND_PATH } kind_t;
 
 typedef struct key_def {
   const char *name;
@@ -39,6 +39,8 @@ static const key_def_t keys[] = {
      "revision bytes offered in one pull batch"},
     {"token_ttl_hours", KIND_U32, OFF(token_ttl_hours), 1, 24 * 365,
      "how long an enrollment token stays valid"},
+    {"plugins", KIND_PATH, OFF(plugins), 0, 0,
+     "folder of Lua plugins (moderation rules)"},
 };
 
 void tk_config_defaults(tk_config_t *c)
@@ -64,7 +66,8 @@ const char *tk_config_template(void)
          "max_frame = 4194304              # 65536 .. 4194304 bytes\n"
          "max_connections = 2000           # 1 .. 100000\n"
          "batch_bytes = 1048576            # 4096 .. 3145728 bytes\n"
-         "token_ttl_hours = 72             # 1 .. 8760\n";
+         "token_ttl_hours = 72             # 1 .. 8760\n"
+         "# plugins = /etc/tunduk/plugins  # Lua plugins; default: the bundled ones\n";
 }
 
 static char *trim(char *s)
@@ -104,6 +107,12 @@ static int set_value(tk_config_t *c, const key_def_t *k, const char *v, const ch
     snprintf(base, sizeof c->listen, "%s", v);
     return 0;
   }
+  case KIND_PATH:
+    if (!*v || strlen(v) >= sizeof c->plugins)
+      return tk_err_set(err, TK_ELIMIT, "%s: %s must be a path of 1 to %zu bytes", where,
+                        k->name, sizeof c->plugins - 1);
+    snprintf(base, sizeof c->plugins, "%s", v);
+    return 0;
   case KIND_LEVEL: {
     int lvl = tk_log_level_parse(v);
     if (lvl < 0)

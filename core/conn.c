@@ -36,16 +36,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RBUF_CAP (2 * (16384 + 512))  /* ciphertext: a whole record and one read */
-#define OUT_CAP (128u << 10)          /* ciphertext given to libuv, not yet written */
-#define WRITE_CHUNK 16384u            /* plaintext per mbedtls_ssl_write (one record) */
-#define KEEP_BUF (64u << 10)          /* larger idle buffers are released */
-#define FRAME_MIN_ALLOC 4096u         /* smallest frame buffer (reused) */
-#define CLOSE_FLUSH_MS 2000           /* how long a close may spend flushing */
+#define RBUF_CAP (2 * (16384 + 512)) /* ciphertext: a whole record and one read */
+#define OUT_CAP (128u << 10)         /* ciphertext given to libuv, not yet written */
+#define WRITE_CHUNK 16384u           /* plaintext per mbedtls_ssl_write (one record) */
+#define KEEP_BUF (64u << 10)         /* larger idle buffers are released */
+#define FRAME_MIN_ALLOC 4096u        /* smallest frame buffer (reused) */
+#define CLOSE_FLUSH_MS 2000          /* how long a close may spend flushing */
 #define DEFAULT_HANDSHAKE_MS 10000
 #define DEFAULT_IDLE_MS 120000
-#define HOST_MAX 255                  /* a DNS name */
-#define PEER_MAX (HOST_MAX + 10)      /* "[host]:port" */
+#define HOST_MAX 255             /* a DNS name */
+#define PEER_MAX (HOST_MAX + 10) /* "[host]:port" */
 
 enum { ST_RESOLVING, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING };
 
@@ -67,17 +67,17 @@ struct tk_conn {
   int gai_pending; /* the getaddrinfo callback has not run yet */
 
   int state;
-  int finishing;   /* uv_close was called on the handles */
-  int silent;      /* failed accept/connect: free without callbacks */
-  int reading;     /* uv_read_start is in effect */
-  int paused;      /* tk_conn_pause */
-  int in_process;  /* process_input is on the stack */
+  int finishing;  /* uv_close was called on the handles */
+  int silent;     /* failed accept/connect: free without callbacks */
+  int reading;    /* uv_read_start is in effect */
+  int paused;     /* tk_conn_pause */
+  int in_process; /* process_input is on the stack */
   int kick_read, kick_write;
   int read_wants_write; /* mbedtls_ssl_read waits for output space */
-  int tls_dead;    /* no more TLS output (error, or socket gone) */
-  int hs_done;     /* handshake completed */
-  int notified;    /* close_notify queued */
-  int drain_armed; /* the write queue was non-empty since the last on_drain */
+  int tls_dead;         /* no more TLS output (error, or socket gone) */
+  int hs_done;          /* handshake completed */
+  int notified;         /* close_notify queued */
+  int drain_armed;      /* the write queue was non-empty since the last on_drain */
   int reason;
   char errmsg[300];
   char peer[PEER_MAX + 1];
@@ -102,11 +102,11 @@ struct tk_conn {
   uint64_t last_rx;
 
   /* output */
-  tk_buf_t plain;  /* queued frames (length prefix + payload), from plain_off */
+  tk_buf_t plain; /* queued frames (length prefix + payload), from plain_off */
   size_t plain_off;
   size_t retry_len; /* mbedtls_ssl_write returned WANT_WRITE for this length */
-  tk_buf_t obuf;   /* ciphertext not yet given to uv_write */
-  size_t inflight; /* ciphertext in uv_write requests */
+  tk_buf_t obuf;    /* ciphertext not yet given to uv_write */
+  size_t inflight;  /* ciphertext in uv_write requests */
 
   uint64_t bytes_in, bytes_out;
 };
@@ -150,7 +150,8 @@ static void tls_fail(tk_conn_t *c, const char *what, int mrc)
 {
   char e[200];
   c->tls_dead = 1;
-  conn_fail(c, TK_EPROTO, "%s %s failed: %s", what, c->peer, tls_errstr(mrc, e, sizeof e));
+  conn_fail(c, TK_EPROTO, "%s %s failed: %s", what, c->peer,
+            tls_errstr(mrc, e, sizeof e));
 }
 
 static void set_peer_from_socket(tk_conn_t *c)
@@ -232,8 +233,7 @@ static void update_reading(tk_conn_t *c)
   int want = !c->finishing && buffered < RBUF_CAP &&
              (c->state == ST_HANDSHAKE || (c->state == ST_OPEN && !c->paused));
   if (want && !c->reading) {
-    if (uv_read_start((uv_stream_t *)&c->tcp, read_alloc, read_done) == 0)
-      c->reading = 1;
+    if (uv_read_start((uv_stream_t *)&c->tcp, read_alloc, read_done) == 0) c->reading = 1;
   } else if (!want && c->reading) {
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
@@ -254,7 +254,8 @@ static void read_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     c->rlen -= c->roff;
     c->roff = 0;
   }
-  if (c->rlen < RBUF_CAP) *buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(RBUF_CAP - c->rlen));
+  if (c->rlen < RBUF_CAP)
+    *buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(RBUF_CAP - c->rlen));
 }
 
 static void read_done(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -286,7 +287,8 @@ static void read_done(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   c->tls_dead = 1;
   if (nread == UV_EOF) {
     if (c->state == ST_HANDSHAKE)
-      conn_fail(c, TK_EPROTO, "%s closed the connection during the TLS handshake", c->peer);
+      conn_fail(c, TK_EPROTO, "%s closed the connection during the TLS handshake",
+                c->peer);
     else if (c->hdr_got > 0)
       conn_fail(c, TK_EPROTO, "the stream from %s ended inside a frame", c->peer);
     else
@@ -356,7 +358,8 @@ static int frame_begin(tk_conn_t *c)
     c->fcap = 0;
     c->fbuf = malloc(cap);
     if (!c->fbuf) {
-      conn_fail(c, TK_ENOMEM, "out of memory for a frame of %u bytes from %s", len, c->peer);
+      conn_fail(c, TK_ENOMEM, "out of memory for a frame of %u bytes from %s", len,
+                c->peer);
       return -1;
     }
     c->fcap = cap;
@@ -647,11 +650,12 @@ static int conn_new(tk_conn_t **out, uv_loop_t *loop, tk_tls_t *tls,
 {
   tk_conn_t *c;
   *out = NULL;
-  if (!loop || !tls || !cbs) return tk_err_set(err, TK_EINVAL, "tk_conn: missing argument");
+  if (!loop || !tls || !cbs)
+    return tk_err_set(err, TK_EINVAL, "tk_conn: missing argument");
   uint32_t max_frame = opts && opts->max_frame ? opts->max_frame : TK_MAX_FRAME;
   if (max_frame > TK_MAX_FRAME)
-    return tk_err_set(err, TK_EINVAL, "max_frame %u is over the hard maximum %u", max_frame,
-                      TK_MAX_FRAME);
+    return tk_err_set(err, TK_EINVAL, "max_frame %u is over the hard maximum %u",
+                      max_frame, TK_MAX_FRAME);
   c = calloc(1, sizeof *c);
   if (!c) return tk_err_set(err, TK_ENOMEM, "out of memory for a connection");
   c->loop = loop;
@@ -659,8 +663,8 @@ static int conn_new(tk_conn_t **out, uv_loop_t *loop, tk_tls_t *tls,
   c->cbs = *cbs;
   c->data = data;
   c->max_frame = max_frame;
-  c->handshake_ms =
-      opts && opts->handshake_timeout_ms ? opts->handshake_timeout_ms : DEFAULT_HANDSHAKE_MS;
+  c->handshake_ms = opts && opts->handshake_timeout_ms ? opts->handshake_timeout_ms
+                                                       : DEFAULT_HANDSHAKE_MS;
   c->idle_ms = opts && opts->idle_timeout_ms ? opts->idle_timeout_ms : DEFAULT_IDLE_MS;
   snprintf(c->peer, sizeof c->peer, "(unknown peer)");
   int rc = uv_tcp_init(loop, &c->tcp);
@@ -683,7 +687,8 @@ static int conn_new(tk_conn_t **out, uv_loop_t *loop, tk_tls_t *tls,
     char e[200];
     c->silent = 1;
     finish(c);
-    return tk_err_set(err, TK_ECRYPTO, "cannot set up TLS: %s", tls_errstr(mrc, e, sizeof e));
+    return tk_err_set(err, TK_ECRYPTO, "cannot set up TLS: %s",
+                      tls_errstr(mrc, e, sizeof e));
   }
   mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
   mbedtls_ssl_set_verify(&c->ssl, tk__tls_verify, &c->peer_key);
@@ -695,7 +700,8 @@ int tk_conn_accept(uv_stream_t *server, tk_tls_t *tls, const tk_conn_opts_t *opt
                    const tk_conn_cbs_t *cbs, void *data, tk_conn_t **out, tk_err_t *err)
 {
   tk_conn_t *c;
-  if (!out || !server) return tk_err_set(err, TK_EINVAL, "tk_conn_accept: missing argument");
+  if (!out || !server)
+    return tk_err_set(err, TK_EINVAL, "tk_conn_accept: missing argument");
   *out = NULL;
   int rc = conn_new(&c, server->loop, tls, opts, cbs, data, err);
   if (rc) return rc;
@@ -748,7 +754,8 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
               status < 0 ? uv_strerror(status) : "no address");
   } else {
     int rc = start_connect(c, res->ai_addr);
-    if (rc < 0) conn_fail(c, TK_EIO, "cannot connect to %s: %s", c->peer, uv_strerror(rc));
+    if (rc < 0)
+      conn_fail(c, TK_EIO, "cannot connect to %s: %s", c->peer, uv_strerror(rc));
   }
   if (res) uv_freeaddrinfo(res);
 }
@@ -790,7 +797,8 @@ int tk_conn_connect(uv_loop_t *loop, const char *host, int port, tk_tls_t *tls,
   if (rc < 0) {
     c->silent = 1;
     finish(c);
-    return tk_err_set(err, TK_EIO, "cannot connect to %s:%d: %s", host, port, uv_strerror(rc));
+    return tk_err_set(err, TK_EIO, "cannot connect to %s:%d: %s", host, port,
+                      uv_strerror(rc));
   }
   uv_timer_start(&c->timer, timer_fired, c->handshake_ms, 0);
   *out = c;

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "tk_plugin.h"
 #include "tk_sync.h"
 #include "tk_token.h"
 #include "tk_wire.h"
@@ -56,6 +58,7 @@ struct tk_hub {
   session_t *sessions;
   size_t nsessions;
   uint8_t kx_sig[TK_SIG_LEN];
+  tk_plugin_set_t *plugins; /* moderation rules; swapped whole on reload */
 };
 
 #define ACL_POLL_MS 1000
@@ -118,7 +121,8 @@ static int session_access(const session_t *s, const char *vault)
 }
 
 /* Fills an array of VaultAccess messages (pointing into s->access). */
-static Tunduk__V1__VaultAccess **access_msgs(const session_t *s, Tunduk__V1__VaultAccess *store)
+static Tunduk__V1__VaultAccess **access_msgs(const session_t *s,
+                                             Tunduk__V1__VaultAccess *store)
 {
   Tunduk__V1__VaultAccess **v = calloc(s->naccess ? s->naccess : 1, sizeof *v);
   if (!v) return NULL;
@@ -204,7 +208,8 @@ static void on_enroll(session_t *s, const Tunduk__V1__Enroll *m)
   tk_err_t e;
   tk_device_info_t d;
   if (m->token_id.len != TK_TOKEN_ID_LEN || m->secret.len != TK_TOKEN_SECRET_LEN) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_BAD_TOKEN, TK_EACCESS, "malformed enrollment token");
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_BAD_TOKEN, TK_EACCESS,
+         "malformed enrollment token");
     return;
   }
   memset(&d, 0, sizeof d);
@@ -216,8 +221,9 @@ static void on_enroll(session_t *s, const Tunduk__V1__Enroll *m)
   int rc = tk_store_token_redeem(s->hub->store, m->token_id.data, m->secret.data,
                                  (int64_t)time(NULL), &d, &e);
   if (rc) {
-    fail(s, rc == TK_EACCESS ? TUNDUK__V1__ERROR_CODE__ERROR_BAD_TOKEN
-                             : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL,
+    fail(s,
+         rc == TK_EACCESS ? TUNDUK__V1__ERROR_CODE__ERROR_BAD_TOKEN
+                          : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL,
          rc, tk_err_str(&e));
     return;
   }
@@ -247,11 +253,13 @@ static void on_offer(session_t *s, const Tunduk__V1__Offer *m)
 {
   tk_err_t e;
   if (s->awaiting_revs || s->awaiting_need) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "offer in the middle of a batch");
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+         "offer in the middle of a batch");
     return;
   }
   if (m->n_ids > TK_MAX_OFFER_IDS) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_LIMIT, TK_ELIMIT, "more than 4096 ids in one offer");
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_LIMIT, TK_ELIMIT,
+         "more than 4096 ids in one offer");
     return;
   }
   size_t n = m->n_ids;
@@ -291,6 +299,8 @@ static void on_offer(session_t *s, const Tunduk__V1__Offer *m)
     push_reset(s);
 }
 
+static int moderate(session_t *s, const tk_rev_t *rev, char *reason, size_t len);
+
 static int push_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
 {
   session_t *s = ctx;
@@ -308,7 +318,35 @@ static int push_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
       return TK_REJECT_ACCESS;
     }
   }
-  return 0;
+  return moderate(s, rev, reason, len);
+}
+
+/* Runs the moderation rules on an incoming revision (metadata only: the
+ * hub holds no vault key). Reject refuses it; quarantine keeps it aside. */
+static int moderate(session_t *s, const tk_rev_t *rev, char *reason, size_t len)
+{
+  tk_hub_t *h = s->hub;
+  if (!h->plugins || tk_plugin_set_count(h->plugins, TK_PLUGIN_MODERATION) == 0) return 0;
+  char rec[2 * TK_RECORD_ID_LEN + 1], rid[2 * TK_REV_ID_LEN + 1],
+      author[TK_DEVICE_ID_STRLEN];
+  tk_hex_encode(rec, rev->record_id, TK_RECORD_ID_LEN);
+  tk_hex_encode(rid, rev->id, TK_REV_ID_LEN);
+  tk_device_id_format(author, rev->author);
+  tk_plugin_meta_t pm = {rec,      rid,          rev->type,       rev->vault,   author,
+                         rev->hlc, rev->bytes.n, rev->generation, rev->nparents};
+  tk_plugin_verdict_t v;
+  tk_plugin_moderate(h->plugins, &pm, (tk_slice_t){NULL, 0}, &v);
+  if (v.verdict == TK_VERDICT_ACCEPT) return 0;
+  snprintf(reason, len, "%s (rule %s in %s)", v.reason, v.rule, v.plugin);
+  if (v.verdict == TK_VERDICT_REJECT) return TK_REJECT_MODERATION;
+  tk_err_t e;
+  if (tk_store_quarantine_put(h->store, rev, s->peer.id, reason, &e) != 0) {
+    snprintf(reason, len, "could not quarantine: %s", tk_err_str(&e));
+    return TK_REJECT_INTERNAL;
+  }
+  TK_LOG(TK_LOG_WARN, "hub", "quarantined device=%s rev=%.16s reason=\"%s\"", s->who, rid,
+         reason);
+  return TK_REJECT_QUARANTINED;
 }
 
 static void send_ack(session_t *s, const tk_apply_result_t *r)
@@ -357,22 +395,26 @@ static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
     revs[i] = tk_pb_slice(m->revs[i]);
     ids[i] = TK_SLICE(s->offered[s->need[i]], TK_REV_ID_LEN);
   }
-  int rc = tk_sync_apply(s->hub->store, revs, ids, s->nneed, push_policy, s, NULL, &res, &e);
+  int rc = tk_sync_apply(s->hub->store, revs, ids, s->nneed, s->peer.id, push_policy, s,
+                         NULL, &res, &e);
   free(revs);
   free(ids);
   push_reset(s);
   if (rc) {
-    TK_LOG(TK_LOG_ERROR, "hub", "push failed device=%s error=\"%s\"", s->who, tk_err_str(&e));
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, "the hub could not store the batch");
+    TK_LOG(TK_LOG_ERROR, "hub", "push failed device=%s error=\"%s\"", s->who,
+           tk_err_str(&e));
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc,
+         "the hub could not store the batch");
     return;
   }
-  TK_LOG(TK_LOG_INFO, "hub", "push device=%s accepted=%u duplicates=%u rejected=%zu bytes=%llu",
-         s->who, res.accepted, res.duplicates, res.nrejected, (unsigned long long)res.bytes);
+  TK_LOG(TK_LOG_INFO, "hub",
+         "push device=%s accepted=%u duplicates=%u rejected=%zu bytes=%llu", s->who,
+         res.accepted, res.duplicates, res.nrejected, (unsigned long long)res.bytes);
   for (size_t i = 0; i < res.nrejected; i++) {
     char hex[2 * TK_REV_ID_LEN + 1];
     tk_hex_encode(hex, res.rejected[i].id, TK_REV_ID_LEN);
-    TK_LOG(TK_LOG_WARN, "hub", "rejected device=%s rev=%.16s code=%d reason=\"%s\"", s->who,
-           hex, res.rejected[i].code, res.rejected[i].reason);
+    TK_LOG(TK_LOG_WARN, "hub", "rejected device=%s rev=%.16s code=%d reason=\"%s\"",
+           s->who, hex, res.rejected[i].code, res.rejected[i].reason);
   }
   send_ack(s, &res);
   tk_apply_result_free(&res);
@@ -389,11 +431,12 @@ static void on_pull(session_t *s, const Tunduk__V1__Pull *m)
 {
   tk_err_t e;
   if (s->awaiting_revs || s->awaiting_need) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "pull in the middle of a batch");
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+         "pull in the middle of a batch");
     return;
   }
-  int rc = tk_sync_batch(s->hub->store, m->since, TK_MAX_OFFER_IDS, s->hub->cfg.batch_bytes,
-                         pull_filter, s, &s->batch, &e);
+  int rc = tk_sync_batch(s->hub->store, m->since, TK_MAX_OFFER_IDS,
+                         s->hub->cfg.batch_bytes, pull_filter, s, &s->batch, &e);
   if (rc) {
     fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, tk_err_str(&e));
     return;
@@ -403,7 +446,8 @@ static void on_pull(session_t *s, const Tunduk__V1__Pull *m)
     fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
     return;
   }
-  for (size_t i = 0; i < s->batch.n; i++) ids[i] = tk_pb_bytes(s->batch.ids[i], TK_REV_ID_LEN);
+  for (size_t i = 0; i < s->batch.n; i++)
+    ids[i] = tk_pb_bytes(s->batch.ids[i], TK_REV_ID_LEN);
   Tunduk__V1__Offer o = TUNDUK__V1__OFFER__INIT;
   o.n_ids = s->batch.n;
   o.ids = ids;
@@ -456,8 +500,10 @@ static void on_need(session_t *s, const Tunduk__V1__Need *m)
   f.msg_case = TUNDUK__V1__FRAME__MSG_REVISIONS;
   f.revisions = &r;
   rc = tk_wire_send(s->conn, &f);
-  if (rc) fail(s, TUNDUK__V1__ERROR_CODE__ERROR_LIMIT, rc, "batch does not fit in a frame");
-  TK_LOG(TK_LOG_DEBUG, "hub", "pull device=%s sent=%zu bytes=%zu", s->who, m->n_index, all.n);
+  if (rc)
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_LIMIT, rc, "batch does not fit in a frame");
+  TK_LOG(TK_LOG_DEBUG, "hub", "pull device=%s sent=%zu bytes=%zu", s->who, m->n_index,
+         all.n);
 done:
   tk_buf_free(&all);
   free(offs);
@@ -472,8 +518,8 @@ static void on_device_query(session_t *s, const Tunduk__V1__DeviceQuery *m)
   Tunduk__V1__Identity ident = TUNDUK__V1__IDENTITY__INIT;
   Tunduk__V1__DeviceInfo info = TUNDUK__V1__DEVICE_INFO__INIT;
   if (m->device_id.len == TK_DEVICE_ID_LEN &&
-      tk_store_device_get(s->hub->store, m->device_id.data, &d, NULL) == 0 && !d.revoked &&
-      d.has_kx_sig) {
+      tk_store_device_get(s->hub->store, m->device_id.data, &d, NULL) == 0 &&
+      !d.revoked && d.has_kx_sig) {
     ident.device_id = tk_pb_bytes(d.id, TK_DEVICE_ID_LEN);
     ident.sign_pk = tk_pb_bytes(d.sign_pk, TK_SIGN_PK_LEN);
     ident.kx_pk = tk_pb_bytes(d.kx_pk, TK_KX_PK_LEN);
@@ -507,13 +553,16 @@ static void on_grant_put(session_t *s, const Tunduk__V1__GrantPut *m)
     rj.code = TK_REJECT_SIGNATURE;
     snprintf(rj.reason, sizeof rj.reason, "%s", tk_err_str(&e));
   } else if (!tk_ct_equal(g.granter, s->peer.id, TK_DEVICE_ID_LEN)) {
-    snprintf(rj.reason, sizeof rj.reason, "a grant must be signed by the device sending it");
+    snprintf(rj.reason, sizeof rj.reason,
+             "a grant must be signed by the device sending it");
   } else if (session_access(s, g.vault) != TK_ACCESS_WRITE) {
-    snprintf(rj.reason, sizeof rj.reason, "device %s may not write vault '%s'", s->who, g.vault);
-  } else if (tk_store_device_get(s->hub->store, g.recipient, &d, NULL) != 0 || d.revoked) {
+    snprintf(rj.reason, sizeof rj.reason, "device %s may not write vault '%s'", s->who,
+             g.vault);
+  } else if (tk_store_device_get(s->hub->store, g.recipient, &d, NULL) != 0 ||
+             d.revoked) {
     snprintf(rj.reason, sizeof rj.reason, "the recipient is not an enrolled device");
-  } else if (tk_store_grant_put(s->hub->store, g.vault, g.key_id, g.recipient, g.granter, body,
-                                sig, &e) != 0) {
+  } else if (tk_store_grant_put(s->hub->store, g.vault, g.key_id, g.recipient, g.granter,
+                                body, sig, &e) != 0) {
     rj.code = TK_REJECT_INTERNAL;
     snprintf(rj.reason, sizeof rj.reason, "%s", tk_err_str(&e));
   } else {
@@ -556,17 +605,20 @@ static void on_grant_query(session_t *s)
 {
   tk_err_t e;
   grant_list_t l = {TK_BUF_INIT, NULL, 0};
-  int rc = tk_store_grants_for(s->hub->store, s->peer.id, TK_MAX_GRANTS, collect_grant, &l, &e);
+  int rc = tk_store_grants_for(s->hub->store, s->peer.id, TK_MAX_GRANTS, collect_grant,
+                               &l, &e);
   Tunduk__V1__SignedGrant *g = calloc(l.n ? l.n : 1, sizeof *g);
   Tunduk__V1__SignedGrant **gp = calloc(l.n ? l.n : 1, sizeof *gp);
   if (rc || !g || !gp) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc ? rc : TK_ENOMEM, "cannot list grants");
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc ? rc : TK_ENOMEM,
+         "cannot list grants");
     goto done;
   }
   for (size_t i = 0; i < l.n; i++) {
     tunduk__v1__signed_grant__init(&g[i]);
     g[i].body = tk_pb_bytes(l.data.p + l.offs[2 * i], l.offs[2 * i + 1] - l.offs[2 * i]);
-    g[i].sig = tk_pb_bytes(l.data.p + l.offs[2 * i + 1], l.offs[2 * i + 2] - l.offs[2 * i + 1]);
+    g[i].sig =
+        tk_pb_bytes(l.data.p + l.offs[2 * i + 1], l.offs[2 * i + 2] - l.offs[2 * i + 1]);
     gp[i] = &g[i];
   }
   Tunduk__V1__Grants msg = TUNDUK__V1__GRANTS__INIT;
@@ -623,18 +675,33 @@ static void on_frame(tk_conn_t *c, tk_slice_t payload)
            "this device is not enrolled at this hub");
   } else if (s->state == S_READY) {
     switch (k) {
-    case TUNDUK__V1__FRAME__MSG_OFFER: on_offer(s, f->offer); break;
-    case TUNDUK__V1__FRAME__MSG_REVISIONS: on_revisions(s, f->revisions); break;
-    case TUNDUK__V1__FRAME__MSG_PULL: on_pull(s, f->pull); break;
-    case TUNDUK__V1__FRAME__MSG_NEED: on_need(s, f->need); break;
-    case TUNDUK__V1__FRAME__MSG_DEVICE_QUERY: on_device_query(s, f->device_query); break;
-    case TUNDUK__V1__FRAME__MSG_GRANT_PUT: on_grant_put(s, f->grant_put); break;
-    case TUNDUK__V1__FRAME__MSG_GRANT_QUERY: on_grant_query(s); break;
+    case TUNDUK__V1__FRAME__MSG_OFFER:
+      on_offer(s, f->offer);
+      break;
+    case TUNDUK__V1__FRAME__MSG_REVISIONS:
+      on_revisions(s, f->revisions);
+      break;
+    case TUNDUK__V1__FRAME__MSG_PULL:
+      on_pull(s, f->pull);
+      break;
+    case TUNDUK__V1__FRAME__MSG_NEED:
+      on_need(s, f->need);
+      break;
+    case TUNDUK__V1__FRAME__MSG_DEVICE_QUERY:
+      on_device_query(s, f->device_query);
+      break;
+    case TUNDUK__V1__FRAME__MSG_GRANT_PUT:
+      on_grant_put(s, f->grant_put);
+      break;
+    case TUNDUK__V1__FRAME__MSG_GRANT_QUERY:
+      on_grant_query(s);
+      break;
     default:
       fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "unexpected message");
     }
   } else {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "message before the handshake");
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+         "message before the handshake");
   }
   tk_wire_free(f);
 }
@@ -668,7 +735,8 @@ static void on_connection(uv_stream_t *server, int status)
   if (!s) return;
   s->hub = h;
   snprintf(s->who, sizeof s->who, "-");
-  tk_conn_opts_t opts = {h->cfg.max_frame, h->cfg.handshake_timeout_ms, h->cfg.idle_timeout_ms};
+  tk_conn_opts_t opts = {h->cfg.max_frame, h->cfg.handshake_timeout_ms,
+                         h->cfg.idle_timeout_ms};
   if (tk_conn_accept(server, h->tls, &opts, &session_cbs, s, &s->conn, &e) != 0) {
     TK_LOG(TK_LOG_WARN, "hub", "accept failed: %s", tk_err_str(&e));
     free(s);
@@ -700,7 +768,8 @@ static void on_acl_timer(uv_timer_t *t)
     tk_device_info_t d;
     tk_err_t e;
     if (tk_store_device_get(h->store, s->peer.id, &d, NULL) != 0 || d.revoked)
-      fail(s, TUNDUK__V1__ERROR_CODE__ERROR_REVOKED, TK_EACCESS, "this device was revoked");
+      fail(s, TUNDUK__V1__ERROR_CODE__ERROR_REVOKED, TK_EACCESS,
+           "this device was revoked");
     else if (load_access(s, &e) != 0)
       fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ESTORE, tk_err_str(&e));
   }
@@ -720,11 +789,13 @@ int tk_hub_new(tk_hub_t **out, uv_loop_t *loop, tk_office_t *home, const tk_conf
   h->id = tk_office_identity(home);
   h->cfg = *cfg;
   int rc = tk_tls_new(&h->tls, h->id, 1, err);
+  if (!rc) rc = tk_hub_reload_plugins(h, err);
   if (rc) {
-    free(h);
+    tk_hub_free(h);
     return rc;
   }
-  if (tk_store_meta_get(h->store, "acl_version", h->acl_version, sizeof h->acl_version, NULL))
+  if (tk_store_meta_get(h->store, "acl_version", h->acl_version, sizeof h->acl_version,
+                        NULL))
     h->acl_version[0] = '\0';
   *out = h;
   return 0;
@@ -735,20 +806,24 @@ int tk_hub_listen(tk_hub_t *h, tk_err_t *err)
   char host[TK_TOKEN_MAX_ADDR + 1];
   int port, r;
   struct sockaddr_storage ss;
-  if (tk_addr_split(h->cfg.listen, host, &port) != 0 && strcmp(h->cfg.listen, "") != 0)
-    return tk_err_set(err, TK_EINVAL, "listen address '%s' is not host:port", h->cfg.listen);
-  /* port 0 is allowed here: the kernel picks one (tests) */
+  if (tk_addr_split(h->cfg.listen, host, &port) != 0)
+    return tk_err_set(err, TK_EINVAL, "listen address '%s' is not host:port",
+                      h->cfg.listen);
   if (strchr(host, ':'))
     r = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
   else
     r = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
-  if (r) return tk_err_set(err, TK_EINVAL, "listen address '%s': %s", h->cfg.listen, uv_strerror(r));
+  if (r)
+    return tk_err_set(err, TK_EINVAL, "listen address '%s': %s", h->cfg.listen,
+                      uv_strerror(r));
   uv_tcp_init(h->loop, &h->listener);
   h->listener.data = h;
   h->listening = 1;
   r = uv_tcp_bind(&h->listener, (struct sockaddr *)&ss, 0);
   if (!r) r = uv_listen((uv_stream_t *)&h->listener, 511, on_connection);
-  if (r) return tk_err_set(err, TK_EIO, "cannot listen on %s: %s", h->cfg.listen, uv_strerror(r));
+  if (r)
+    return tk_err_set(err, TK_EIO, "cannot listen on %s: %s", h->cfg.listen,
+                      uv_strerror(r));
   int len = sizeof ss;
   uv_tcp_getsockname(&h->listener, (struct sockaddr *)&ss, &len);
   char ip[64];
@@ -778,15 +853,52 @@ void tk_hub_stop(tk_hub_t *h)
     next = s->next;
     if (s->state == S_CLOSING) continue;
     if (s->state == S_READY || s->state == S_HELLO || s->state == S_ENROLL)
-      tk_wire_send_error(s->conn, TUNDUK__V1__ERROR_CODE__ERROR_SHUTDOWN, "the hub is stopping");
+      tk_wire_send_error(s->conn, TUNDUK__V1__ERROR_CODE__ERROR_SHUTDOWN,
+                         "the hub is stopping");
     s->state = S_CLOSING;
     tk_conn_close(s->conn, 0, "hub stopping");
   }
 }
 
+int tk_hub_reload_plugins(tk_hub_t *h, tk_err_t *err)
+{
+#ifdef TK_PLUGIN_DIR
+  const char *dir = h->cfg.plugins[0] ? h->cfg.plugins : TK_PLUGIN_DIR;
+#else
+  const char *dir = h->cfg.plugins;
+#endif
+  tk_plugin_set_t *next = NULL;
+  int rc = tk_plugin_set_new(&next, NULL);
+  if (rc) return tk_err_set(err, rc, "plugins: out of memory");
+  if (!dir[0] || (!h->cfg.plugins[0] && access(dir, F_OK) != 0)) {
+    /* Only the bundled folder may be missing (an installed binary without
+     * the source tree); a configured one must be there. */
+    TK_LOG(TK_LOG_WARN, "hub", "no plugin folder (%s): no moderation rules", dir);
+  } else {
+    tk_err_t e;
+    rc = tk_plugin_set_load_dir(next, dir, &e);
+    if (rc) {
+      tk_plugin_set_free(next);
+      return tk_err_set(err, rc, "plugins: cannot read %s: %s", dir, tk_err_str(&e));
+    }
+  }
+  for (size_t i = 0; i < tk_plugin_set_load_errors(next); i++)
+    TK_LOG(TK_LOG_ERROR, "hub", "plugin not loaded: %s",
+           tk_plugin_set_load_error(next, i));
+  /* Calls happen on this thread only, between callbacks: nothing is in
+   * flight, so the old set can go now. */
+  tk_plugin_set_free(h->plugins);
+  h->plugins = next;
+  TK_LOG(TK_LOG_INFO, "hub", "plugins folder=%s moderation_rules=%zu failed=%zu", dir,
+         tk_plugin_set_count(next, TK_PLUGIN_MODERATION),
+         tk_plugin_set_load_errors(next));
+  return 0;
+}
+
 void tk_hub_free(tk_hub_t *h)
 {
   if (!h) return;
+  tk_plugin_set_free(h->plugins);
   tk_tls_free(h->tls);
   free(h);
 }

@@ -54,8 +54,8 @@ static int prompt(const char *text, char *buf, size_t cap, size_t *len)
   return rc;
 }
 
-int tk_passphrase_get(const char *file, const char *env_name, const char *label, int confirm,
-                      char **out, size_t *len, tk_err_t *err)
+int tk_passphrase_get(const char *file, const char *env_name, const char *label,
+                      int confirm, char **out, size_t *len, tk_err_t *err)
 {
   char *buf = tk_secure_alloc(TK_MAX_PASSPHRASE + 1);
   char *again = NULL;
@@ -67,8 +67,8 @@ int tk_passphrase_get(const char *file, const char *env_name, const char *label,
   if (file) {
     int fd = open(file, O_RDONLY);
     if (fd < 0) {
-      rc = tk_err_set(err, TK_EINVAL, "cannot open passphrase file %s: %s",
-                      file, strerror(errno));
+      rc = tk_err_set(err, TK_EINVAL, "cannot open passphrase file %s: %s", file,
+                      strerror(errno));
       goto done;
     }
     rc = read_line(fd, buf, TK_MAX_PASSPHRASE + 1, len);
@@ -99,8 +99,8 @@ int tk_passphrase_get(const char *file, const char *env_name, const char *label,
       }
       rc = prompt("Same passphrase again: ", again, TK_MAX_PASSPHRASE + 1, &len2);
       if (!rc && (len2 != *len || !tk_ct_equal(again, buf, *len))) {
-        rc = tk_err_set(err, TK_EINVAL,
-                        "the two passphrases differ; nothing was written");
+        rc =
+            tk_err_set(err, TK_EINVAL, "the two passphrases differ; nothing was written");
         goto done;
       }
     }

@@ -114,7 +114,8 @@ static int fail_status(lua_State *L, call_t *c, int st)
     memerr = 1;
   if (memerr) {
     lua_pop(L, 1);
-    return call_fail(c, TK_EPLUGIN, "memory limit exceeded (%zu bytes)", p->lim.mem_bytes);
+    return call_fail(c, TK_EPLUGIN, "memory limit exceeded (%zu bytes)",
+                     p->lim.mem_bytes);
   }
   describe_error(L, msg, sizeof msg);
   return call_fail(c, TK_EPLUGIN, "%s", msg);
@@ -157,7 +158,8 @@ static int run_call(plugin_t *p, lua_CFunction fn, call_t *c)
        * error value is a string we raised or Lua's memory message. */
       char lim[128];
       const char *l = tk__plugin_limit_detail(p, lim, sizeof lim);
-      if (l) call_fail(c, TK_EPLUGIN, "%s", l);
+      if (l)
+        call_fail(c, TK_EPLUGIN, "%s", l);
       else if (st == LUA_ERRMEM || p->mem_refused)
         call_fail(c, TK_EPLUGIN, "memory limit exceeded (%zu bytes)", p->lim.mem_bytes);
       else
@@ -170,7 +172,8 @@ static int run_call(plugin_t *p, lua_CFunction fn, call_t *c)
   } else if (c->rc == 0 && tk__plugin_now_ns() > p->deadline_ns) {
     /* A long C function (a pattern match) finished past the deadline. */
     p->stop = STOP_TIME;
-    call_fail(c, TK_EPLUGIN, "time limit exceeded (%u ms per call)", (unsigned)p->lim.call_ms);
+    call_fail(c, TK_EPLUGIN, "time limit exceeded (%u ms per call)",
+              (unsigned)p->lim.call_ms);
   }
 done:
   lua_settop(L, top);
@@ -189,7 +192,8 @@ static void plugin_free(plugin_t *p)
     lua_close(p->L);
   }
   for (int k = 0; k < TK_PLUGIN_NKINDS; k++)
-    for (size_t i = 0; i < p->ndecls[k]; i++) tk__plugin_decl_free(p->decls[k][i]);
+    for (size_t i = 0; i < p->ndecls[k]; i++)
+      tk__plugin_decl_free(p->decls[k][i]);
   pthread_mutex_destroy(&p->mu);
   free(p);
 }
@@ -204,8 +208,10 @@ static int op_load(lua_State *L)
   int st = luaL_loadbufferx(L, c->src, c->srcn, chunk, "t");
   if (st != LUA_OK) {
     char msg[400];
-    if (st == LUA_ERRMEM) snprintf(msg, sizeof msg, "memory limit exceeded while compiling");
-    else describe_error(L, msg, sizeof msg);
+    if (st == LUA_ERRMEM)
+      snprintf(msg, sizeof msg, "memory limit exceeded while compiling");
+    else
+      describe_error(L, msg, sizeof msg);
     c->rc = tk_err_set(&c->e, st == LUA_ERRMEM ? TK_EPLUGIN : TK_EFORMAT, "plugin %s: %s",
                        p->name, msg);
     return 0;
@@ -232,7 +238,8 @@ int tk_plugin_set_new(tk_plugin_set_t **out, const tk_plugin_limits_t *lim)
   if (!s) return TK_ENOMEM;
   tk_plugin_limits_default(&s->lim);
   if (lim) {
-    if (lim->mem_bytes) s->lim.mem_bytes = lim->mem_bytes < MIN_MEM ? MIN_MEM : lim->mem_bytes;
+    if (lim->mem_bytes)
+      s->lim.mem_bytes = lim->mem_bytes < MIN_MEM ? MIN_MEM : lim->mem_bytes;
     if (lim->instructions) s->lim.instructions = lim->instructions;
     if (lim->call_ms) s->lim.call_ms = lim->call_ms;
     if (lim->max_string) s->lim.max_string = lim->max_string;
@@ -245,29 +252,33 @@ int tk_plugin_set_new(tk_plugin_set_t **out, const tk_plugin_limits_t *lim)
 void tk_plugin_set_free(tk_plugin_set_t *s)
 {
   if (!s) return;
-  for (size_t i = 0; i < s->nplugins; i++) plugin_free(s->plugins[i]);
+  for (size_t i = 0; i < s->nplugins; i++)
+    plugin_free(s->plugins[i]);
   free(s->plugins);
-  for (int k = 0; k < TK_PLUGIN_NKINDS; k++) free(s->decls[k]);
-  for (size_t i = 0; i < s->nerrors; i++) free(s->errors[i]);
+  for (int k = 0; k < TK_PLUGIN_NKINDS; k++)
+    free(s->decls[k]);
+  for (size_t i = 0; i < s->nerrors; i++)
+    free(s->errors[i]);
   free(s->errors);
   free(s);
 }
 
-int tk_plugin_set_add_source(tk_plugin_set_t *s, const char *name, const char *src, size_t n,
-                             tk_err_t *err)
+int tk_plugin_set_add_source(tk_plugin_set_t *s, const char *name, const char *src,
+                             size_t n, tk_err_t *err)
 {
   call_t c;
   plugin_t *p = NULL;
   int rc = 0;
   memset(&c, 0, sizeof c);
-  if (!s || !name || (!src && n)) return tk_err_set(err, TK_EINVAL, "plugin: bad arguments");
+  if (!s || !name || (!src && n))
+    return tk_err_set(err, TK_EINVAL, "plugin: bad arguments");
   size_t nl = strlen(name);
   if (nl == 0 || nl > TK_PLUGIN_MAX_NAME)
-    return tk_err_set(err, TK_EINVAL, "plugin name '%.*s' must be 1 to %d bytes", 80, name,
-                      TK_PLUGIN_MAX_NAME);
+    return tk_err_set(err, TK_EINVAL, "plugin name '%.*s' must be 1 to %d bytes", 80,
+                      name, TK_PLUGIN_MAX_NAME);
   if (n > TK_PLUGIN_MAX_SOURCE)
-    return tk_err_set(err, TK_ELIMIT, "plugin %s: %zu bytes is over the limit of %u", name, n,
-                      TK_PLUGIN_MAX_SOURCE);
+    return tk_err_set(err, TK_ELIMIT, "plugin %s: %zu bytes is over the limit of %u",
+                      name, n, TK_PLUGIN_MAX_SOURCE);
   p = calloc(1, sizeof *p);
   if (!p) return tk_err_set(err, TK_ENOMEM, "plugin %s: out of memory", name);
   memcpy(p->name, name, nl + 1);
@@ -279,7 +290,8 @@ int tk_plugin_set_add_source(tk_plugin_set_t *s, const char *name, const char *s
     goto done;
   }
   lua_atpanic(p->L, tk__plugin_panic);
-  lua_sethook(p->L, tk__plugin_hook, LUA_MASKCOUNT, tk__plugin_hook_every(p)); /* before any plugin code */
+  lua_sethook(p->L, tk__plugin_hook, LUA_MASKCOUNT,
+              tk__plugin_hook_every(p)); /* before any plugin code */
 
   c.src = src ? src : "";
   c.srcn = n;
@@ -295,8 +307,8 @@ int tk_plugin_set_add_source(tk_plugin_set_t *s, const char *name, const char *s
       decl_t *d = p->decls[k][i], *other;
       if (!d->complete) continue;
       if ((other = set_find(s, k, d->name))) {
-        rc = tk_err_set(err, TK_EPLUGIN, "plugin %s: %s '%s' is already declared by %s", name,
-                        tk__plugin_kind_words[k], d->name, other->plugin->name);
+        rc = tk_err_set(err, TK_EPLUGIN, "plugin %s: %s '%s' is already declared by %s",
+                        name, tk__plugin_kind_words[k], d->name, other->plugin->name);
         goto done;
       }
     }
@@ -399,7 +411,8 @@ int tk_plugin_set_load_dir(tk_plugin_set_t *s, const char *dir, tk_err_t *err)
   struct dirent *de;
   while ((de = readdir(d))) {
     size_t len = strlen(de->d_name);
-    if (de->d_name[0] == '.' || len < 5 || strcmp(de->d_name + len - 4, ".lua") != 0) continue;
+    if (de->d_name[0] == '.' || len < 5 || strcmp(de->d_name + len - 4, ".lua") != 0)
+      continue;
     if (n == TK_PLUGIN_MAX_FILES) {
       rc = tk_err_set(err, TK_ELIMIT, "plugin folder %s: more than %d plugins", dir,
                       TK_PLUGIN_MAX_FILES);
@@ -432,12 +445,16 @@ int tk_plugin_set_load_dir(tk_plugin_set_t *s, const char *dir, tk_err_t *err)
 done:
   closedir(d);
   if (names)
-    for (size_t i = 0; i < n; i++) free(names[i]);
+    for (size_t i = 0; i < n; i++)
+      free(names[i]);
   free(names);
   return rc;
 }
 
-size_t tk_plugin_set_load_errors(const tk_plugin_set_t *s) { return s ? s->nerrors : 0; }
+size_t tk_plugin_set_load_errors(const tk_plugin_set_t *s)
+{
+  return s ? s->nerrors : 0;
+}
 
 const char *tk_plugin_set_load_error(const tk_plugin_set_t *s, size_t i)
 {
@@ -456,7 +473,8 @@ const tk_plugin_decl_t *tk_plugin_set_decl(const tk_plugin_set_t *s, int kind, s
   return &s->decls[kind][i]->pub;
 }
 
-const tk_plugin_decl_t *tk_plugin_set_find(const tk_plugin_set_t *s, int kind, const char *name)
+const tk_plugin_decl_t *tk_plugin_set_find(const tk_plugin_set_t *s, int kind,
+                                           const char *name)
 {
   decl_t *d = set_find(s, kind, name);
   return d ? &d->pub : NULL;
@@ -498,7 +516,8 @@ static int valid_datetime(const char *s, size_t n)
   size_t i = 19;
   if (s[i] == '.') {
     size_t start = ++i;
-    while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+      i++;
     if (i == start) return 0;
   }
   if (i < n && (s[i] == 'Z' || s[i] == 'z')) return i + 1 == n;
@@ -515,7 +534,8 @@ static int valid_ref(const char *s, size_t n)
   if (n != 32) return 0;
   for (size_t i = 0; i < n; i++) {
     char ch = s[i];
-    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F')))
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+          (ch >= 'A' && ch <= 'F')))
       return 0;
   }
   return 1;
@@ -528,8 +548,9 @@ static int check_fields(const decl_t *d, json_t *body, tk_err_t *err)
   for (size_t i = 0; i < d->pub.nfields; i++) {
     const tk_plugin_field_t *f = &d->pub.fields[i];
     json_t *v = json_object_get(body, f->name);
-    int empty = !v || json_is_null(v) ||
-                (f->kind == TK_FIELD_TEXT && json_is_string(v) && json_string_length(v) == 0);
+    int empty =
+        !v || json_is_null(v) ||
+        (f->kind == TK_FIELD_TEXT && json_is_string(v) && json_string_length(v) == 0);
     if (empty) {
       if (f->required)
         return tk_err_set(err, TK_EINVAL, "content type '%s': field '%s' is required", t,
@@ -561,8 +582,9 @@ static int check_fields(const decl_t *d, json_t *body, tk_err_t *err)
         for (size_t k = 0; k < f->nvalues && at < sizeof list - 1; k++)
           at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", k ? ", " : "",
                                  f->values[k]);
-        return tk_err_set(err, TK_EINVAL, "content type '%s': field '%s' must be one of: %s", t,
-                          f->name, list);
+        return tk_err_set(err, TK_EINVAL,
+                          "content type '%s': field '%s' must be one of: %s", t, f->name,
+                          list);
       }
       break;
     }
@@ -579,7 +601,9 @@ static int check_fields(const decl_t *d, json_t *body, tk_err_t *err)
       if (!s || !valid_ref(s, sn)) want = "must be a record id (32 hex digits)";
       break;
     }
-    if (want) return tk_err_set(err, TK_EINVAL, "content type '%s': field '%s' %s", t, f->name, want);
+    if (want)
+      return tk_err_set(err, TK_EINVAL, "content type '%s': field '%s' %s", t, f->name,
+                        want);
   }
   return 0;
 }
@@ -613,8 +637,10 @@ static void push_meta(lua_State *L, const tk_plugin_meta_t *m)
   lua_createtable(L, 0, 9);
   const struct {
     const char *k, *v;
-  } strs[] = {{"record_id", m->record_id}, {"revision_id", m->revision_id},
-              {"type", m->type},           {"vault", m->vault},
+  } strs[] = {{"record_id", m->record_id},
+              {"revision_id", m->revision_id},
+              {"type", m->type},
+              {"vault", m->vault},
               {"author", m->author}};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
     if (strs[i].v) {
@@ -646,9 +672,12 @@ static const char *read_verdict(lua_State *L, int idx, char *reason, size_t rn)
   lua_rawget(L, idx);
   if (lua_type(L, -1) == LUA_TSTRING) {
     const char *k = lua_tostring(L, -1);
-    if (!strcmp(k, "accept")) kind = "accept";
-    else if (!strcmp(k, "reject")) kind = "reject";
-    else if (!strcmp(k, "quarantine")) kind = "quarantine";
+    if (!strcmp(k, "accept"))
+      kind = "accept";
+    else if (!strcmp(k, "reject"))
+      kind = "reject";
+    else if (!strcmp(k, "quarantine"))
+      kind = "quarantine";
   }
   lua_pop(L, 1);
   lua_pushliteral(L, "reason");
@@ -668,11 +697,13 @@ static int op_validate(lua_State *L)
   push_json(L, c, c->body, NULL);
   if (call_plugin(L, c, 1, 2) < 0) return 0;
   const char *kind = read_verdict(L, -2, reason, sizeof reason);
-  if ((kind && !strcmp(kind, "accept")) || (lua_type(L, -2) == LUA_TBOOLEAN && lua_toboolean(L, -2)))
+  if ((kind && !strcmp(kind, "accept")) ||
+      (lua_type(L, -2) == LUA_TBOOLEAN && lua_toboolean(L, -2)))
     return 0;
   if (!kind) {
     int t1 = lua_type(L, -2), t2 = lua_type(L, -1);
-    if ((t1 == LUA_TNIL || t1 == LUA_TBOOLEAN) && (t2 == LUA_TSTRING || t2 == LUA_TNUMBER)) {
+    if ((t1 == LUA_TNIL || t1 == LUA_TBOOLEAN) &&
+        (t2 == LUA_TSTRING || t2 == LUA_TNUMBER)) {
       size_t n;
       const char *s = lua_tolstring(L, -1, &n);
       tk__plugin_copy_line(reason, sizeof reason, s, n);
@@ -695,7 +726,8 @@ static int op_summary(lua_State *L)
   if (call_plugin(L, c, 1, 1) < 0) return 0;
   int t = lua_type(L, -1);
   if (t != LUA_TSTRING && t != LUA_TNUMBER)
-    return call_fail(c, TK_EPLUGIN, "summary returned a %s, want a string", lua_typename(L, t)),
+    return call_fail(c, TK_EPLUGIN, "summary returned a %s, want a string",
+                     lua_typename(L, t)),
            0;
   size_t n;
   const char *s = lua_tolstring(L, -1, &n);
@@ -726,7 +758,9 @@ static int op_merge(lua_State *L)
     return call_fail(c, TK_EPLUGIN, "merge declined: %s", reason), 0;
   }
   if (t != LUA_TTABLE)
-    return call_fail(c, TK_EPLUGIN, "merge returned a %s, want a table", lua_typename(L, t)), 0;
+    return call_fail(c, TK_EPLUGIN, "merge returned a %s, want a table",
+                     lua_typename(L, t)),
+           0;
   tk_err_t e;
   if (tk__plugin_json_from_lua(L, -2, &c->result, &e) < 0)
     return call_fail(c, TK_EPLUGIN, "merge result: %s", e.msg), 0;
@@ -787,7 +821,8 @@ static int l_export_out(lua_State *L)
   for (int i = 1; i <= n; i++) {
     int t = lua_type(L, i);
     if (t != LUA_TSTRING && t != LUA_TNUMBER)
-      return luaL_error(L, "out: argument %d is a %s, want a string", i, lua_typename(L, t));
+      return luaL_error(L, "out: argument %d is a %s, want a string", i,
+                        lua_typename(L, t));
     size_t len;
     const char *s = lua_tolstring(L, i, &len);
     int rc = c->write(c->write_ud, s, len);
@@ -835,8 +870,8 @@ static decl_t *find_or_fail(tk_plugin_set_t *s, int kind, const char *name, tk_e
 {
   decl_t *d = set_find(s, kind, name);
   if (!d)
-    tk_err_set(err, TK_ENOTFOUND, "no plugin declares %s '%.64s'", tk__plugin_kind_words[kind],
-               name ? name : "(null)");
+    tk_err_set(err, TK_ENOTFOUND, "no plugin declares %s '%.64s'",
+               tk__plugin_kind_words[kind], name ? name : "(null)");
   return d;
 }
 
@@ -844,10 +879,12 @@ static void call_init(call_t *c, decl_t *d, const char *fn)
 {
   memset(c, 0, sizeof *c);
   c->d = d;
-  snprintf(c->what, sizeof c->what, "%s '%s', %s", tk__plugin_kind_words[d->pub.kind], d->name, fn);
+  snprintf(c->what, sizeof c->what, "%s '%s', %s", tk__plugin_kind_words[d->pub.kind],
+           d->name, fn);
 }
 
-int tk_plugin_validate(tk_plugin_set_t *s, const char *type, tk_slice_t body, tk_err_t *err)
+int tk_plugin_validate(tk_plugin_set_t *s, const char *type, tk_slice_t body,
+                       tk_err_t *err)
 {
   call_t c;
   json_t *j = NULL;
@@ -865,8 +902,8 @@ done:
   return rc;
 }
 
-int tk_plugin_summary(tk_plugin_set_t *s, const char *type, tk_slice_t body, tk_buf_t *out,
-                      tk_err_t *err)
+int tk_plugin_summary(tk_plugin_set_t *s, const char *type, tk_slice_t body,
+                      tk_buf_t *out, tk_err_t *err)
 {
   call_t c;
   json_t *j = NULL;
@@ -885,8 +922,8 @@ done:
   return rc;
 }
 
-int tk_plugin_merge(tk_plugin_set_t *s, const char *type, tk_slice_t base, tk_slice_t ours,
-                    tk_slice_t theirs, tk_buf_t *out, tk_err_t *err)
+int tk_plugin_merge(tk_plugin_set_t *s, const char *type, tk_slice_t base,
+                    tk_slice_t ours, tk_slice_t theirs, tk_buf_t *out, tk_err_t *err)
 {
   call_t c;
   memset(&c, 0, sizeof c);
@@ -905,8 +942,8 @@ int tk_plugin_merge(tk_plugin_set_t *s, const char *type, tk_slice_t base, tk_sl
   }
   tk_err_t e;
   if (tk__plugin_json_dump(c.result, TK_MAX_BODY_JSON, out, &e) < 0)
-    rc = tk_err_set(err, TK_EPLUGIN, "plugin %s: %s: merge result: %s", d->plugin->name, c.what,
-                    e.msg);
+    rc = tk_err_set(err, TK_EPLUGIN, "plugin %s: %s: merge result: %s", d->plugin->name,
+                    c.what, e.msg);
 done:
   json_decref(c.base);
   json_decref(c.ours);

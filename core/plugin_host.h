@@ -15,7 +15,8 @@
 #include <pthread.h>
 
 #define TK__PLUGIN_HOOK_EVERY 1000 /* instructions between two runs of the count hook */
-#define TK__PLUGIN_VERDICT_MT "tunduk.verdict" /* registry name of the verdict metatable */
+#define TK__PLUGIN_VERDICT_MT                                                            \
+  "tunduk.verdict" /* registry name of the verdict metatable */
 
 enum { STOP_NONE = 0, STOP_INSTR, STOP_TIME, STOP_CLOSING };
 
@@ -27,8 +28,8 @@ typedef struct plugin plugin_t;
 typedef struct decl {
   tk_plugin_decl_t pub;
   plugin_t *plugin;
-  int ref;        /* registry ref of the table holding the callbacks */
-  int complete;   /* 0 while being declared (a failed declaration stays 0) */
+  int ref;      /* registry ref of the table holding the callbacks */
+  int complete; /* 0 while being declared (a failed declaration stays 0) */
   char *name, *media_type;
   tk_plugin_field_t *fields;
   size_t nfields_alloc;
@@ -65,7 +66,7 @@ struct tk_plugin_set {
 typedef struct call {
   plugin_t *p;
   decl_t *d;
-  char what[160];        /* e.g. "content type 'case', validate" */
+  char what[160]; /* e.g. "content type 'case', validate" */
   int rc;
   tk_err_t e;
   /* inputs */
@@ -79,8 +80,8 @@ typedef struct call {
   tk_plugin_write_fn write;
   void *write_ud;
   /* outputs and scratch */
-  json_t *result;        /* merge */
-  json_t *cur;           /* export: the record being handed over */
+  json_t *result; /* merge */
+  json_t *cur;    /* export: the record being handed over */
   size_t nrecords;
   int done;
   tk_buf_t *out;

@@ -48,14 +48,25 @@ static int push_value(lua_State *L, json_t *v, int depth, const char *const *ski
                       tk_err_t *err)
 {
   if (depth > TK_MAX_JSON_DEPTH)
-    return tk_err_set(err, TK_ELIMIT, "JSON nested deeper than %d levels", TK_MAX_JSON_DEPTH);
+    return tk_err_set(err, TK_ELIMIT, "JSON nested deeper than %d levels",
+                      TK_MAX_JSON_DEPTH);
   luaL_checkstack(L, 4, "JSON conversion");
   switch (json_typeof(v)) {
-  case JSON_NULL: lua_pushlightuserdata(L, (void *)&tk__plugin_null); return 0;
-  case JSON_TRUE: lua_pushboolean(L, 1); return 0;
-  case JSON_FALSE: lua_pushboolean(L, 0); return 0;
-  case JSON_INTEGER: lua_pushinteger(L, (lua_Integer)json_integer_value(v)); return 0;
-  case JSON_REAL: lua_pushnumber(L, (lua_Number)json_real_value(v)); return 0;
+  case JSON_NULL:
+    lua_pushlightuserdata(L, (void *)&tk__plugin_null);
+    return 0;
+  case JSON_TRUE:
+    lua_pushboolean(L, 1);
+    return 0;
+  case JSON_FALSE:
+    lua_pushboolean(L, 0);
+    return 0;
+  case JSON_INTEGER:
+    lua_pushinteger(L, (lua_Integer)json_integer_value(v));
+    return 0;
+  case JSON_REAL:
+    lua_pushnumber(L, (lua_Number)json_real_value(v));
+    return 0;
   case JSON_STRING:
     lua_pushlstring(L, json_string_value(v), json_string_length(v));
     return 0;
@@ -147,8 +158,8 @@ static int utf8_valid(const unsigned char *s, size_t n)
       if ((s[i + k] & 0xC0) != 0x80) return 0;
       cp = (cp << 6) | (s[i + k] & 0x3F);
     }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+        (len == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
       return 0;
     i += len;
   }
@@ -179,7 +190,8 @@ static int table_to_json(lua_State *L, int idx, int depth, walk_t *w, json_t **o
   const void *self = lua_topointer(L, idx);
   for (int i = 0; i < depth; i++)
     if (w->open[i] == self)
-      return tk_err_set(w->err, TK_EINVAL, "table at $%s contains itself (a cycle)", w->path);
+      return tk_err_set(w->err, TK_EINVAL, "table at $%s contains itself (a cycle)",
+                        w->path);
   w->open[depth] = self;
 
   /* Classify: count entries, note whether keys are all strings or all
@@ -276,7 +288,9 @@ static int to_json(lua_State *L, int idx, int depth, walk_t *w, json_t **out)
                       w->path, TK_MAX_JSON_DEPTH);
   json_t *j = NULL;
   switch (lua_type(L, idx)) {
-  case LUA_TBOOLEAN: j = json_boolean(lua_toboolean(L, idx)); break;
+  case LUA_TBOOLEAN:
+    j = json_boolean(lua_toboolean(L, idx));
+    break;
   case LUA_TNUMBER:
     if (lua_isinteger(L, idx)) {
       j = json_integer((json_int_t)lua_tointeger(L, idx));
@@ -300,7 +314,8 @@ static int to_json(lua_State *L, int idx, int depth, walk_t *w, json_t **out)
       return tk_err_set(w->err, TK_EINVAL, "value at $%s is a userdata", w->path);
     j = json_null();
     break;
-  case LUA_TTABLE: return table_to_json(L, idx, depth, w, out);
+  case LUA_TTABLE:
+    return table_to_json(L, idx, depth, w, out);
   default:
     return tk_err_set(w->err, TK_EINVAL, "value at $%s is a %s, which JSON cannot hold",
                       w->path, luaL_typename(L, idx));
@@ -341,8 +356,9 @@ int tk__plugin_json_parse(tk_slice_t body, json_t **out, tk_err_t *err)
   json_error_t je;
   json_t *v = json_loadb((const char *)body.p, body.n, JSON_REJECT_DUPLICATES, &je);
   if (!v)
-    return tk_err_set(err, TK_EFORMAT, "record body is not valid JSON (line %d column %d: %s)",
-                      je.line, je.column, je.text);
+    return tk_err_set(err, TK_EFORMAT,
+                      "record body is not valid JSON (line %d column %d: %s)", je.line,
+                      je.column, je.text);
   if (!json_is_object(v)) {
     json_decref(v);
     return tk_err_set(err, TK_EFORMAT, "record body is not a JSON object");
@@ -376,8 +392,8 @@ int tk__plugin_json_dump(json_t *v, size_t max, tk_buf_t *out, tk_err_t *err)
 {
   size_t start = out->n;
   dump_ctx_t d = {out, max, 0, 0, 0};
-  if (json_dump_callback(v, dump_cb, &d, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) <
-      0) {
+  if (json_dump_callback(v, dump_cb, &d,
+                         JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) < 0) {
     out->n = start;
     if (d.over) return tk_err_set(err, TK_ELIMIT, "JSON is longer than %zu bytes", max);
     return tk_err_set(err, TK_ENOMEM, "out of memory writing JSON");

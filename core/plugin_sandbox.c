@@ -24,9 +24,9 @@
 #include <time.h>
 
 const char *const tk__plugin_kind_words[TK_PLUGIN_NKINDS] = {"content type", "export",
-                                                              "moderation rule"};
-static const char *const field_kinds[] = {"text", "date",    "datetime", "enum",
-                                          "integer", "boolean", "list", "ref", NULL};
+                                                             "moderation rule"};
+static const char *const field_kinds[] = {
+    "text", "date", "datetime", "enum", "integer", "boolean", "list", "ref", NULL};
 
 uint64_t tk__plugin_now_ns(void)
 {
@@ -35,14 +35,12 @@ uint64_t tk__plugin_now_ns(void)
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-
 plugin_t *tk__plugin_of(lua_State *L)
 {
   void *ud = NULL;
   lua_getallocf(L, &ud);
   return ud;
 }
-
 
 void tk__plugin_copy_line(char *dst, size_t cap, const char *src, size_t n)
 {
@@ -53,7 +51,8 @@ void tk__plugin_copy_line(char *dst, size_t cap, const char *src, size_t n)
   }
   if (len < n) {
     size_t k = len;
-    while (k > 0 && len - k < 4 && ((unsigned char)dst[k - 1] & 0xC0) == 0x80) k--;
+    while (k > 0 && len - k < 4 && ((unsigned char)dst[k - 1] & 0xC0) == 0x80)
+      k--;
     if (k > 0) {
       unsigned char lead = (unsigned char)dst[k - 1];
       size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
@@ -62,7 +61,6 @@ void tk__plugin_copy_line(char *dst, size_t cap, const char *src, size_t n)
   }
   dst[len] = 0;
 }
-
 
 const char *tk__plugin_limit_detail(plugin_t *p, char *buf, size_t n)
 {
@@ -76,7 +74,6 @@ const char *tk__plugin_limit_detail(plugin_t *p, char *buf, size_t n)
   }
   return buf;
 }
-
 
 /* ---- allocator and hook ------------------------------------------------------ */
 
@@ -95,7 +92,8 @@ void *tk__plugin_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
   }
   void *np = realloc(ptr, nsize);
   if (!np) {
-    if (nsize <= old) np = ptr; /* a shrink never fails: keep the bigger block */
+    if (nsize <= old)
+      np = ptr; /* a shrink never fails: keep the bigger block */
     else {
       p->mem_refused = 1;
       return NULL;
@@ -112,8 +110,10 @@ void tk__plugin_hook(lua_State *L, lua_Debug *ar)
   int every = lua_gethookcount(L);
   p->count += (uint64_t)(every > 0 ? every : 1);
   if (!p->stop) {
-    if (p->count > p->lim.instructions) p->stop = STOP_INSTR;
-    else if (tk__plugin_now_ns() > p->deadline_ns) p->stop = STOP_TIME;
+    if (p->count > p->lim.instructions)
+      p->stop = STOP_INSTR;
+    else if (tk__plugin_now_ns() > p->deadline_ns)
+      p->stop = STOP_TIME;
   }
   if (p->stop) {
     char buf[128];
@@ -127,8 +127,9 @@ void tk__plugin_hook(lua_State *L, lua_Debug *ar)
 
 int tk__plugin_hook_every(const plugin_t *p)
 {
-  return p->lim.instructions < TK__PLUGIN_HOOK_EVERY ? (int)(p->lim.instructions ? p->lim.instructions : 1)
-                                          : TK__PLUGIN_HOOK_EVERY;
+  return p->lim.instructions < TK__PLUGIN_HOOK_EVERY
+             ? (int)(p->lim.instructions ? p->lim.instructions : 1)
+             : TK__PLUGIN_HOOK_EVERY;
 }
 
 void tk__plugin_budget_reset(plugin_t *p)
@@ -179,8 +180,9 @@ static int l_str_rep(lua_State *L)
     }
     if ((uint64_t)n > max / unit + 1 ||
         (uint64_t)l * (uint64_t)n + (uint64_t)lsep * (uint64_t)(n - 1) > max)
-      return luaL_error(L, "string.rep: result would be over the plugin string limit (%I bytes)",
-                        (lua_Integer)max);
+      return luaL_error(
+          L, "string.rep: result would be over the plugin string limit (%I bytes)",
+          (lua_Integer)max);
   }
   return lua_tocfunction(L, lua_upvalueindex(1))(L);
 }
@@ -194,11 +196,12 @@ static int l_str_pattern(lua_State *L)
   luaL_checklstring(L, 1, &ls);
   luaL_checklstring(L, 2, &lp);
   if (ls > p->lim.max_pattern_subject)
-    return luaL_error(L, "string pattern functions take subjects of at most %I bytes (got %I)",
-                      (lua_Integer)p->lim.max_pattern_subject, (lua_Integer)ls);
+    return luaL_error(
+        L, "string pattern functions take subjects of at most %I bytes (got %I)",
+        (lua_Integer)p->lim.max_pattern_subject, (lua_Integer)ls);
   if (lp > TK_PLUGIN_MAX_PATTERN)
-    return luaL_error(L, "patterns are limited to %d bytes (got %I)", TK_PLUGIN_MAX_PATTERN,
-                      (lua_Integer)lp);
+    return luaL_error(L, "patterns are limited to %d bytes (got %I)",
+                      TK_PLUGIN_MAX_PATTERN, (lua_Integer)lp);
   return lua_tocfunction(L, lua_upvalueindex(1))(L);
 }
 
@@ -250,22 +253,25 @@ static void open_lib(lua_State *L, const char *name, lua_CFunction open,
 }
 
 static const char *const base_allowed[] = {
-    "assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall", "rawequal",
-    "rawget", "rawlen", "rawset", "select", "setmetatable", "tonumber", "tostring", "type",
-    "xpcall", "_VERSION", NULL};
+    "assert", "error",  "getmetatable", "ipairs",   "next",
+    "pairs",  "pcall",  "rawequal",     "rawget",   "rawlen",
+    "rawset", "select", "setmetatable", "tonumber", "tostring",
+    "type",   "xpcall", "_VERSION",     NULL};
 static const char *const string_allowed[] = {
-    "byte", "char", "find", "format", "gmatch", "gsub", "len", "lower", "match",
-    "pack", "packsize", "rep", "reverse", "sub", "unpack", "upper", NULL};
-static const char *const table_allowed[] = {"concat", "insert", "move", "pack", "remove",
-                                            "sort", "unpack", NULL};
+    "byte", "char",     "find", "format",  "gmatch", "gsub",   "len",   "lower", "match",
+    "pack", "packsize", "rep",  "reverse", "sub",    "unpack", "upper", NULL};
+static const char *const table_allowed[] = {"concat", "insert", "move",   "pack",
+                                            "remove", "sort",   "unpack", NULL};
 static const char *const math_allowed[] = {
-    "abs", "acos", "asin", "atan", "ceil", "cos", "deg", "exp", "floor", "fmod", "huge",
-    "log", "max", "maxinteger", "min", "mininteger", "modf", "pi", "rad", "random",
-    "randomseed", "sin", "sqrt", "tan", "tointeger", "type", "ult", NULL};
+    "abs", "acos",       "asin", "atan",      "ceil", "cos",    "deg",
+    "exp", "floor",      "fmod", "huge",      "log",  "max",    "maxinteger",
+    "min", "mininteger", "modf", "pi",        "rad",  "random", "randomseed",
+    "sin", "sqrt",       "tan",  "tointeger", "type", "ult",    NULL};
 static const char *const utf8_allowed[] = {"char", "charpattern", "codepoint", "codes",
-                                           "len", "offset", NULL};
-static const char *const coroutine_allowed[] = {"close", "create", "isyieldable", "resume",
-                                                "running", "status", "wrap", "yield", NULL};
+                                           "len",  "offset",      NULL};
+static const char *const coroutine_allowed[] = {"close",  "create",  "isyieldable",
+                                                "resume", "running", "status",
+                                                "wrap",   "yield",   NULL};
 static const char *const os_allowed[] = {"clock", "date", "time", NULL};
 
 static int l_content_type(lua_State *L);
@@ -290,9 +296,18 @@ static int push_verdict(lua_State *L, const char *kind)
   luaL_setmetatable(L, TK__PLUGIN_VERDICT_MT);
   return 1;
 }
-static int l_accept(lua_State *L) { return push_verdict(L, "accept"); }
-static int l_reject(lua_State *L) { return push_verdict(L, "reject"); }
-static int l_quarantine(lua_State *L) { return push_verdict(L, "quarantine"); }
+static int l_accept(lua_State *L)
+{
+  return push_verdict(L, "accept");
+}
+static int l_reject(lua_State *L)
+{
+  return push_verdict(L, "reject");
+}
+static int l_quarantine(lua_State *L)
+{
+  return push_verdict(L, "quarantine");
+}
 
 static int l_array(lua_State *L)
 {
@@ -328,7 +343,8 @@ static int l_log(lua_State *L)
     luaL_argcheck(L, t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN, i,
                   "tunduk.log takes strings, numbers and booleans");
     if (i > 1) luaL_addchar(&b, ' ');
-    if (t == LUA_TBOOLEAN) luaL_addstring(&b, lua_toboolean(L, i) ? "true" : "false");
+    if (t == LUA_TBOOLEAN)
+      luaL_addstring(&b, lua_toboolean(L, i) ? "true" : "false");
     else {
       lua_pushvalue(L, i);
       luaL_addvalue(&b);
@@ -391,18 +407,17 @@ void tk__plugin_open_sandbox(lua_State *L)
     lua_setfield(L, -2, "__metatable");
   }
   lua_pop(L, 1);
-  static const luaL_Reg api_funcs[] = {
-      {"content_type", l_content_type},
-      {"export", l_export_decl},
-      {"moderation", l_moderation_decl},
-      {"accept", l_accept},
-      {"reject", l_reject},
-      {"quarantine", l_quarantine},
-      {"array", l_array},
-      {"is_array", l_is_array},
-      {"log", l_log},
-      {NULL, NULL}};
-  lua_newtable(L); /* proxy */
+  static const luaL_Reg api_funcs[] = {{"content_type", l_content_type},
+                                       {"export", l_export_decl},
+                                       {"moderation", l_moderation_decl},
+                                       {"accept", l_accept},
+                                       {"reject", l_reject},
+                                       {"quarantine", l_quarantine},
+                                       {"array", l_array},
+                                       {"is_array", l_is_array},
+                                       {"log", l_log},
+                                       {NULL, NULL}};
+  lua_newtable(L);          /* proxy */
   lua_createtable(L, 0, 3); /* its metatable */
   luaL_newlib(L, api_funcs);
   lua_pushlightuserdata(L, (void *)&tk__plugin_null);
@@ -433,7 +448,8 @@ void tk__plugin_decl_free(decl_t *d)
   free(d->media_type);
   for (size_t i = 0; i < d->nfields_alloc; i++) {
     free((char *)d->fields[i].name);
-    for (size_t k = 0; k < d->fields[i].nvalues; k++) free((char *)d->fields[i].values[k]);
+    for (size_t k = 0; k < d->fields[i].nvalues; k++)
+      free((char *)d->fields[i].values[k]);
     free((void *)d->fields[i].values);
   }
   free(d->fields);
@@ -463,10 +479,10 @@ static const char *get_name(lua_State *L, int t, const char *key, size_t max, si
     luaL_error(L, "tunduk.%s: '%s' must be 1 to %d bytes", decl, key, (int)max);
   for (size_t i = 0; i < *len; i++) {
     char ch = s[i];
-    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-          ch == '_' || ch == '-' || ch == '.'))
-      luaL_error(L, "tunduk.%s: '%s' may hold only letters, digits, '_', '-' and '.'", decl,
-                 key);
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+          (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.'))
+      luaL_error(L, "tunduk.%s: '%s' may hold only letters, digits, '_', '-' and '.'",
+                 decl, key);
   }
   return s;
 }
@@ -484,7 +500,8 @@ static decl_t *decl_begin(lua_State *L, int kind, const char *fn, size_t maxname
   const char *name = get_name(L, 1, "name", maxname, &n, fn);
   for (size_t i = 0; i < p->ndecls[kind]; i++)
     if (p->decls[kind][i]->complete && strcmp(p->decls[kind][i]->name, name) == 0)
-      luaL_error(L, "tunduk.%s: %s '%s' is declared twice", fn, tk__plugin_kind_words[kind], name);
+      luaL_error(L, "tunduk.%s: %s '%s' is declared twice", fn,
+                 tk__plugin_kind_words[kind], name);
   if (p->ndecls[kind] >= TK_PLUGIN_MAX_DECLS)
     luaL_error(L, "tunduk.%s: more than %d declarations", fn, TK_PLUGIN_MAX_DECLS);
   decl_t *d = calloc(1, sizeof *d);
@@ -529,7 +546,8 @@ static int field_kind(const char *s)
 
 static int cmp_field(const void *a, const void *b)
 {
-  return strcmp(((const tk_plugin_field_t *)a)->name, ((const tk_plugin_field_t *)b)->name);
+  return strcmp(((const tk_plugin_field_t *)a)->name,
+                ((const tk_plugin_field_t *)b)->name);
 }
 
 /* fields = { name = "kind" | { kind = "enum", values = {...} }, ... } */
@@ -575,21 +593,26 @@ static void read_fields(lua_State *L, decl_t *d)
     }
     f->kind = kind ? field_kind(kind) : -1;
     if (f->kind < 0)
-      luaL_error(L,
-                 "tunduk.content_type: field '%s' needs a kind (text, date, datetime, enum, "
-                 "integer, boolean, list, ref)",
-                 f->name);
+      luaL_error(
+          L,
+          "tunduk.content_type: field '%s' needs a kind (text, date, datetime, enum, "
+          "integer, boolean, list, ref)",
+          f->name);
     if (f->kind == TK_FIELD_ENUM) {
       if (vt != LUA_TTABLE)
-        luaL_error(L, "tunduk.content_type: enum field '%s' needs { kind = \"enum\", values = "
-                      "{...} }", f->name);
+        luaL_error(
+            L,
+            "tunduk.content_type: enum field '%s' needs { kind = \"enum\", values = "
+            "{...} }",
+            f->name);
       lua_pushliteral(L, "values");
       if (lua_rawget(L, -2) != LUA_TTABLE)
-        luaL_error(L, "tunduk.content_type: enum field '%s' needs a values list", f->name);
+        luaL_error(L, "tunduk.content_type: enum field '%s' needs a values list",
+                   f->name);
       lua_Integer nv = (lua_Integer)lua_rawlen(L, -1);
       if (nv < 1 || nv > TK_PLUGIN_MAX_ENUM)
-        luaL_error(L, "tunduk.content_type: enum field '%s' needs 1 to %d values", f->name,
-                   TK_PLUGIN_MAX_ENUM);
+        luaL_error(L, "tunduk.content_type: enum field '%s' needs 1 to %d values",
+                   f->name, TK_PLUGIN_MAX_ENUM);
       const char **vals = calloc((size_t)nv, sizeof *vals);
       if (!vals) luaL_error(L, "out of memory");
       f->values = vals;
@@ -621,17 +644,17 @@ static void read_required(lua_State *L, decl_t *d)
     lua_pop(L, 1);
     return;
   }
-  if (t != LUA_TTABLE) luaL_error(L, "tunduk.content_type: 'required' must be a list of names");
+  if (t != LUA_TTABLE)
+    luaL_error(L, "tunduk.content_type: 'required' must be a list of names");
   lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
   for (lua_Integer i = 1; i <= n; i++) {
     if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
       luaL_error(L, "tunduk.content_type: 'required' must be a list of names");
     const char *name = lua_tostring(L, -1);
     tk_plugin_field_t key = {.name = name};
-    tk_plugin_field_t *f =
-        d->nfields_alloc ? bsearch(&key, d->fields, d->nfields_alloc, sizeof *d->fields,
-                                   cmp_field)
-                         : NULL;
+    tk_plugin_field_t *f = d->nfields_alloc ? bsearch(&key, d->fields, d->nfields_alloc,
+                                                      sizeof *d->fields, cmp_field)
+                                            : NULL;
     if (!f)
       luaL_error(L, "tunduk.content_type: required field '%s' is not declared in fields",
                  name);

@@ -108,6 +108,16 @@ static const char *const migrations[] = {
     "  granter BLOB NOT NULL, body BLOB NOT NULL, sig BLOB NOT NULL,"
     "  created INTEGER NOT NULL,"
     "  PRIMARY KEY(recipient, vault, key_id)) WITHOUT ROWID;",
+    /* 2 -> 3: revisions a moderation rule held back, kept aside (not in the
+     * changes feed) until an admin releases or drops them. */
+    "CREATE TABLE quarantine("
+    "  id BLOB PRIMARY KEY CHECK(length(id) = 32), bytes BLOB NOT NULL,"
+    "  record_id BLOB NOT NULL, vault TEXT NOT NULL, type TEXT NOT NULL,"
+    "  author BLOB NOT NULL, sender BLOB NOT NULL, reason TEXT NOT NULL,"
+    "  received INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 3 -> 4: the peer a revision came from (NULL: written or released
+     * here), so a push need not offer a peer what it sent us. */
+    "ALTER TABLE revisions ADD COLUMN origin BLOB;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == TK_STORE_SCHEMA_VERSION,
                "one migration step per schema version");

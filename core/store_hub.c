@@ -267,7 +267,8 @@ int tk_store_token_redeem(tk_store_t *s, const uint8_t token_id[16],
   tk_token_info_t t;
   uint8_t want[32], got[32];
   int found = 0;
-  int rc = tk__write_begin(s, err);
+  /* tk_store_begin (not tk__write_begin): device_put below nests in it */
+  int rc = tk_store_begin(s, err);
   if (rc) return rc;
   rc = tk__stmt_get(s, TK__ST_TOKEN_GET,
                     "SELECT id, name, access, created, expires, used, secret_hash "
@@ -321,7 +322,11 @@ int tk_store_token_redeem(tk_store_t *s, const uint8_t token_id[16],
   if (src != SQLITE_DONE) rc = tk__store_fail(s, src, "marking a token used", err);
 done:
   tk__stmt_put(s, TK__ST_TOKEN_USE, st);
-  return tk__write_end(s, rc, err);
+  if (rc) {
+    tk_store_rollback(s);
+    return rc;
+  }
+  return tk_store_commit(s, err);
 }
 
 int tk_store_grant_put(tk_store_t *s, const char *vault,
@@ -381,4 +386,118 @@ int tk_store_grants_for(tk_store_t *s, const uint8_t recipient[TK_DEVICE_ID_LEN]
   }
   tk__stmt_put(s, TK__ST_GRANTS_FOR, st);
   return rc;
+}
+
+/* ---- quarantine --------------------------------------------------------------- */
+
+int tk_store_quarantine_put(tk_store_t *s, const tk_rev_t *rev,
+                            const uint8_t sender[TK_DEVICE_ID_LEN], const char *reason,
+                            tk_err_t *err)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = tk__write_begin(s, err);
+  if (rc) return rc;
+  rc = tk__stmt_get(
+      s, TK__ST_QUAR_PUT,
+      "INSERT INTO quarantine(id, bytes, record_id, vault, type, author, sender, "
+      "reason, received) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+      "strftime('%s','now')) ON CONFLICT(id) DO NOTHING",
+      &st, err);
+  if (rc) goto done;
+  TK__BIND(sqlite3_bind_blob(st, 1, rev->id, TK_REV_ID_LEN, SQLITE_STATIC));
+  TK__BIND(sqlite3_bind_blob(st, 2, rev->bytes.p, (int)rev->bytes.n, SQLITE_STATIC));
+  TK__BIND(sqlite3_bind_blob(st, 3, rev->record_id, TK_RECORD_ID_LEN, SQLITE_STATIC));
+  TK__BIND(sqlite3_bind_text(st, 4, rev->vault, -1, SQLITE_STATIC));
+  TK__BIND(sqlite3_bind_text(st, 5, rev->type, -1, SQLITE_STATIC));
+  TK__BIND(sqlite3_bind_blob(st, 6, rev->author, TK_DEVICE_ID_LEN, SQLITE_STATIC));
+  TK__BIND(sqlite3_bind_blob(st, 7, sender, TK_DEVICE_ID_LEN, SQLITE_STATIC));
+  TK__BIND(sqlite3_bind_text(st, 8, reason, -1, SQLITE_STATIC));
+  int src = sqlite3_step(st);
+  if (src != SQLITE_DONE) rc = tk__store_fail(s, src, "quarantining a revision", err);
+done:
+  tk__stmt_put(s, TK__ST_QUAR_PUT, st);
+  return tk__write_end(s, rc, err);
+}
+
+int tk_store_quarantine_list(tk_store_t *s,
+                             int (*cb)(void *ctx, const tk_quarantine_info_t *q),
+                             void *ctx, tk_err_t *err)
+{
+  sqlite3_stmt *st;
+  int rc = tk__stmt_get(s, TK__ST_QUAR_LIST,
+                        "SELECT bytes, sender, reason, received FROM quarantine "
+                        "ORDER BY received, id",
+                        &st, err);
+  if (rc) return rc;
+  for (;;) {
+    int src = sqlite3_step(st);
+    if (src == SQLITE_DONE) break;
+    if (src != SQLITE_ROW) {
+      rc = tk__store_fail(s, src, "listing the quarantine", err);
+      break;
+    }
+    tk_quarantine_info_t q;
+    tk_rev_t rev;
+    memset(&q, 0, sizeof q);
+    tk_slice_t bytes = {sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0)};
+    if (tk_rev_parse(&rev, bytes, NULL) != 0 ||
+        tk__col_blob(st, 1, q.sender, TK_DEVICE_ID_LEN) ||
+        tk__col_text(st, 2, q.reason, sizeof q.reason)) {
+      rc = tk__store_corrupt(s, "a quarantined revision", err);
+      break;
+    }
+    memcpy(q.meta.id, rev.id, TK_REV_ID_LEN);
+    memcpy(q.meta.record_id, rev.record_id, TK_RECORD_ID_LEN);
+    memcpy(q.meta.author, rev.author, TK_DEVICE_ID_LEN);
+    q.meta.hlc = rev.hlc;
+    q.meta.generation = rev.generation;
+    q.meta.size = (uint32_t)rev.bytes.n;
+    snprintf(q.meta.type, sizeof q.meta.type, "%s", rev.type);
+    snprintf(q.meta.vault, sizeof q.meta.vault, "%s", rev.vault);
+    q.meta.nparents = rev.nparents;
+    memcpy(q.meta.parents, rev.parents, (size_t)rev.nparents * TK_REV_ID_LEN);
+    q.received = sqlite3_column_int64(st, 3);
+    rc = cb(ctx, &q);
+    if (rc) break;
+  }
+  tk__stmt_put(s, TK__ST_QUAR_LIST, st);
+  return rc;
+}
+
+int tk_store_quarantine_get(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN], tk_buf_t *out,
+                            tk_err_t *err)
+{
+  sqlite3_stmt *st;
+  int rc = tk__stmt_get(s, TK__ST_QUAR_GET, "SELECT bytes FROM quarantine WHERE id = ?1",
+                        &st, err);
+  if (rc) return rc;
+  TK__BIND(sqlite3_bind_blob(st, 1, id, TK_REV_ID_LEN, SQLITE_STATIC));
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW)
+    rc = tk_buf_append(out, sqlite3_column_blob(st, 0),
+                       (size_t)sqlite3_column_bytes(st, 0));
+  else if (src == SQLITE_DONE)
+    rc = tk_err_set(err, TK_ENOTFOUND, "no such revision in quarantine");
+  else
+    rc = tk__store_fail(s, src, "reading the quarantine", err);
+  tk__stmt_put(s, TK__ST_QUAR_GET, st);
+  return rc;
+}
+
+int tk_store_quarantine_del(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN], tk_err_t *err)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = tk__write_begin(s, err);
+  if (rc) return rc;
+  rc = tk__stmt_get(s, TK__ST_QUAR_DEL, "DELETE FROM quarantine WHERE id = ?1", &st, err);
+  if (rc) goto done;
+  TK__BIND(sqlite3_bind_blob(st, 1, id, TK_REV_ID_LEN, SQLITE_STATIC));
+  int src = sqlite3_step(st);
+  if (src != SQLITE_DONE)
+    rc = tk__store_fail(s, src, "removing from the quarantine", err);
+  else if (sqlite3_changes(s->db) == 0)
+    rc = tk_err_set(err, TK_ENOTFOUND, "no such revision in quarantine");
+done:
+  tk__stmt_put(s, TK__ST_QUAR_DEL, st);
+  return tk__write_end(s, rc, err);
 }

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#define REV_COLS "seq, id, record_id, author, hlc, generation, size, type, vault"
+#define REV_COLS "seq, id, record_id, author, hlc, generation, size, type, vault, origin"
 #define RECORD_COLS                                                                      \
   "id, type, vault, winner, winner_generation, winner_hlc, created_hlc, nheads"
 
@@ -73,6 +73,9 @@ static int read_meta(tk_store_t *s, sqlite3_stmt *st, tk_rev_meta_t *m, tk_err_t
       tk__col_blob(st, 3, m->author, TK_DEVICE_ID_LEN) ||
       tk__col_text(st, 7, m->type, sizeof m->type) ||
       tk__col_text(st, 8, m->vault, sizeof m->vault))
+    return tk__store_corrupt(s, "a revision row", err);
+  m->has_origin = sqlite3_column_type(st, 9) != SQLITE_NULL;
+  if (m->has_origin && tk__col_blob(st, 9, m->origin, TK_DEVICE_ID_LEN))
     return tk__store_corrupt(s, "a revision row", err);
   m->seq = (uint64_t)seq;
   m->hlc = (uint64_t)hlc;
@@ -276,13 +279,14 @@ static int step_write(tk_store_t *s, sqlite3_stmt *st, const char *what, tk_err_
   return src == SQLITE_DONE ? 0 : tk__store_fail(s, src, what, err);
 }
 
-static int insert_rev(tk_store_t *s, const tk_rev_t *rev, uint64_t *seq, tk_err_t *err)
+static int insert_rev(tk_store_t *s, const tk_rev_t *rev, const uint8_t *origin,
+                      uint64_t *seq, tk_err_t *err)
 {
   sqlite3_stmt *st;
   int rc = tk__stmt_get(s, TK__ST_REV_INSERT,
                         "INSERT INTO revisions(id, record_id, vault, type, author, hlc, "
-                        "generation, size, received, bytes) "
-                        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                        "generation, size, received, bytes, origin) "
+                        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                         &st, err);
   if (rc) return rc;
   TK__BIND(sqlite3_bind_blob(st, 1, rev->id, TK_REV_ID_LEN, SQLITE_STATIC));
@@ -295,6 +299,8 @@ static int insert_rev(tk_store_t *s, const tk_rev_t *rev, uint64_t *seq, tk_err_
   TK__BIND(sqlite3_bind_int64(st, 8, (sqlite3_int64)rev->bytes.n));
   TK__BIND(sqlite3_bind_int64(st, 9, (sqlite3_int64)time(NULL)));
   TK__BIND(sqlite3_bind_blob(st, 10, rev->bytes.p, (int)rev->bytes.n, SQLITE_STATIC));
+  if (origin)
+    TK__BIND(sqlite3_bind_blob(st, 11, origin, TK_DEVICE_ID_LEN, SQLITE_STATIC));
   rc = step_write(s, st, "storing a revision", err);
   if (rc == 0) *seq = (uint64_t)sqlite3_last_insert_rowid(s->db);
   tk__stmt_put(s, TK__ST_REV_INSERT, st);
@@ -408,6 +414,13 @@ static int note_hlc(tk_store_t *s, uint64_t hlc, tk_err_t *err)
 
 int tk_store_put_rev(tk_store_t *s, const tk_rev_t *rev, uint64_t *seq_out, tk_err_t *err)
 {
+  return tk_store_put_rev_from(s, rev, NULL, seq_out, err);
+}
+
+int tk_store_put_rev_from(tk_store_t *s, const tk_rev_t *rev,
+                          const uint8_t origin[TK_DEVICE_ID_LEN], uint64_t *seq_out,
+                          tk_err_t *err)
+{
   uint64_t seq = 0;
   rev_hex_t hex;
   int rc = check_rev(s, rev, err);
@@ -425,7 +438,7 @@ int tk_store_put_rev(tk_store_t *s, const tk_rev_t *rev, uint64_t *seq_out, tk_e
   if (rc) goto done;
   rc = check_lineage(s, rev, err);
   if (rc) goto done;
-  rc = insert_rev(s, rev, &seq, err);
+  rc = insert_rev(s, rev, origin, &seq, err);
   if (rc) goto done;
   if (rev->nparents == 0) rc = insert_record(s, rev, err);
   if (rc == 0) rc = link_parents(s, rev, err);
@@ -646,8 +659,8 @@ int tk_store_changes(tk_store_t *s, uint64_t since, size_t limit, tk_rev_bytes_c
     }
     rc = read_meta(s, st, &m, err);
     if (rc) break;
-    const uint8_t *p = sqlite3_column_blob(st, 9);
-    size_t n = (size_t)sqlite3_column_bytes(st, 9);
+    const uint8_t *p = sqlite3_column_blob(st, 10);
+    size_t n = (size_t)sqlite3_column_bytes(st, 10);
     if (!p || n != m.size) {
       rc = tk__store_corrupt(s, "a revision", err);
       break;

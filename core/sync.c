@@ -10,13 +10,20 @@
 const char *tk_reject_name(int code)
 {
   switch (code) {
-  case TK_REJECT_MALFORMED: return "malformed";
-  case TK_REJECT_HASH: return "hash mismatch";
-  case TK_REJECT_SIGNATURE: return "bad signature";
-  case TK_REJECT_ACCESS: return "access denied";
-  case TK_REJECT_PARENT: return "parent missing or inconsistent";
-  case TK_REJECT_INTERNAL: return "receiver failed";
-  default: return "rejected";
+  case TK_REJECT_MALFORMED:
+    return "malformed";
+  case TK_REJECT_HASH:
+    return "hash mismatch";
+  case TK_REJECT_SIGNATURE:
+    return "bad signature";
+  case TK_REJECT_ACCESS:
+    return "access denied";
+  case TK_REJECT_PARENT:
+    return "parent missing or inconsistent";
+  case TK_REJECT_INTERNAL:
+    return "receiver failed";
+  default:
+    return "rejected";
   }
 }
 
@@ -95,14 +102,14 @@ int tk_sync_batch(tk_store_t *s, uint64_t since, size_t max_ids, uint64_t max_by
   return rc;
 }
 
-int tk_sync_need(tk_store_t *s, const tk_slice_t *ids, size_t n, uint32_t *need, size_t *nneed,
-                 tk_err_t *err)
+int tk_sync_need(tk_store_t *s, const tk_slice_t *ids, size_t n, uint32_t *need,
+                 size_t *nneed, tk_err_t *err)
 {
   *nneed = 0;
   for (size_t i = 0; i < n; i++) {
     if (ids[i].n != TK_REV_ID_LEN)
-      return tk_err_set(err, TK_EPROTO, "offered id %zu is %zu bytes, not %d", i, ids[i].n,
-                        TK_REV_ID_LEN);
+      return tk_err_set(err, TK_EPROTO, "offered id %zu is %zu bytes, not %d", i,
+                        ids[i].n, TK_REV_ID_LEN);
     int has = tk_store_has_rev(s, ids[i].p);
     if (has < 0) return tk_err_set(err, has, "store: %s", tk_strerror(has));
     if (!has) need[(*nneed)++] = (uint32_t)i;
@@ -132,8 +139,9 @@ static int reject(tk_apply_result_t *r, const uint8_t *id, int code, const char 
 /* Checks one revision and stores it inside the open transaction. Returns
  * 0 (stored or duplicate, counted), a TK_REJECT_* code > 0 with reason, or
  * a negative store error that must abort the batch. */
-static int apply_one(tk_store_t *s, tk_slice_t bytes, tk_slice_t want, tk_apply_policy policy,
-                     void *ctx, tk_apply_result_t *res, char *reason, size_t rlen)
+static int apply_one(tk_store_t *s, tk_slice_t bytes, tk_slice_t want,
+                     const uint8_t *origin, tk_apply_policy policy, void *ctx,
+                     tk_apply_result_t *res, char *reason, size_t rlen)
 {
   tk_rev_t rev;
   tk_err_t e;
@@ -159,7 +167,7 @@ static int apply_one(tk_store_t *s, tk_slice_t bytes, tk_slice_t want, tk_apply_
     if (code) return code;
   }
   uint64_t seq;
-  int rc = tk_store_put_rev(s, &rev, &seq, &e);
+  int rc = tk_store_put_rev_from(s, &rev, origin, &seq, &e);
   if (rc == TK_EEXIST) {
     res->duplicates++;
     return 0;
@@ -175,15 +183,16 @@ static int apply_one(tk_store_t *s, tk_slice_t bytes, tk_slice_t want, tk_apply_
 }
 
 int tk_sync_apply(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *ids, size_t n,
-                  tk_apply_policy policy, void *ctx, const tk_apply_ckpt_t *ckpt,
-                  tk_apply_result_t *res, tk_err_t *err)
+                  const uint8_t *origin, tk_apply_policy policy, void *ctx,
+                  const tk_apply_ckpt_t *ckpt, tk_apply_result_t *res, tk_err_t *err)
 {
   memset(res, 0, sizeof *res);
   int rc = tk_store_begin(s, err);
   if (rc) return rc;
   for (size_t i = 0; i < n; i++) {
     char reason[200] = "";
-    int code = apply_one(s, revs[i], ids[i], policy, ctx, res, reason, sizeof reason);
+    int code =
+        apply_one(s, revs[i], ids[i], origin, policy, ctx, res, reason, sizeof reason);
     if (code < 0) {
       rc = tk_err_set(err, code, "storing revision %zu of the batch failed: %s", i,
                       tk_strerror(code));

@@ -51,7 +51,8 @@ typedef struct client {
   size_t pull_n, pull_nneed;
 } client_t;
 
-static int stop(client_t *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int stop(client_t *c, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int stop(client_t *c, int rc, const char *fmt, ...)
 {
   if (c->state == C_DONE) return rc;
@@ -115,8 +116,8 @@ static void set_access(client_t *c, Tunduk__V1__VaultAccess **v, size_t n)
   for (size_t i = 0; i < n; i++) {
     size_t len = strlen(c->access);
     if (!v[i]->vault || len + strlen(v[i]->vault) + 5 >= sizeof c->access) break;
-    snprintf(c->access + len, sizeof c->access - len, "%s%s:%s", len ? "," : "", v[i]->vault,
-             v[i]->write ? "rw" : "r");
+    snprintf(c->access + len, sizeof c->access - len, "%s%s:%s", len ? "," : "",
+             v[i]->vault, v[i]->write ? "rw" : "r");
   }
   snprintf(c->st->access, sizeof c->st->access, "%s", c->access);
 }
@@ -128,7 +129,8 @@ static int may_write(const char *access, const char *vault)
   for (const char *p = access; *p;) {
     const char *end = strchr(p, ',');
     size_t n = end ? (size_t)(end - p) : strlen(p);
-    if (n == vn + 3 && strncmp(p, vault, vn) == 0 && strncmp(p + vn, ":rw", 3) == 0) return 1;
+    if (n == vn + 3 && strncmp(p, vault, vn) == 0 && strncmp(p + vn, ":rw", 3) == 0)
+      return 1;
     p += n + (end ? 1 : 0);
   }
   return 0;
@@ -157,6 +159,10 @@ static void pull_next(client_t *c);
 static int push_filter(void *ctx, const tk_rev_meta_t *m)
 {
   client_t *c = ctx;
+  /* what the hub sent us it has (unless --all: offer everything again) */
+  if (!c->opts->resend && m->has_origin &&
+      tk_ct_equal(m->origin, c->hub.id, TK_DEVICE_ID_LEN))
+    return 0;
   if (may_write(c->access, m->vault)) return 1;
   c->st->skipped++;
   return 0;
@@ -173,8 +179,8 @@ static void push_next(client_t *c)
   int rc = tk_store_checkpoint_get(c->store, c->hub.id, TK_DIR_PUSH, &since, c->err);
   if (!rc)
     rc = tk_sync_batch(c->store, since, TK_MAX_OFFER_IDS,
-                       c->opts->batch_bytes ? c->opts->batch_bytes : (1u << 20), push_filter, c,
-                       &c->batch, c->err);
+                       c->opts->batch_bytes ? c->opts->batch_bytes : (1u << 20),
+                       push_filter, c, &c->batch, c->err);
   if (rc) {
     stop(c, rc, "%s", c->err->msg);
     return;
@@ -192,7 +198,8 @@ static void push_next(client_t *c)
     stop(c, TK_ENOMEM, "out of memory");
     return;
   }
-  for (size_t i = 0; i < c->batch.n; i++) ids[i] = tk_pb_bytes(c->batch.ids[i], TK_REV_ID_LEN);
+  for (size_t i = 0; i < c->batch.n; i++)
+    ids[i] = tk_pb_bytes(c->batch.ids[i], TK_REV_ID_LEN);
   Tunduk__V1__Offer o = TUNDUK__V1__OFFER__INIT;
   o.n_ids = c->batch.n;
   o.ids = ids;
@@ -255,7 +262,8 @@ done:
   free(revs);
 }
 
-static int add_reject(tk_client_stats_t *st, const uint8_t *id, int code, const char *reason)
+static int add_reject(tk_client_stats_t *st, const uint8_t *id, int code,
+                      const char *reason)
 {
   tk_reject_t *v = realloc(st->rejected, (st->nrejected + 1) * sizeof *v);
   if (!v) return TK_ENOMEM;
@@ -375,7 +383,8 @@ static void on_pull_revs(client_t *c, const Tunduk__V1__Revisions *m)
          c->pull_nneed);
     return;
   }
-  tk_slice_t *revs = calloc(m->n_revs, sizeof *revs), *ids = calloc(m->n_revs, sizeof *ids);
+  tk_slice_t *revs = calloc(m->n_revs, sizeof *revs),
+             *ids = calloc(m->n_revs, sizeof *ids);
   if (!revs || !ids) {
     free(revs);
     free(ids);
@@ -387,7 +396,8 @@ static void on_pull_revs(client_t *c, const Tunduk__V1__Revisions *m)
     ids[i] = TK_SLICE(c->pull_ids[c->pull_need[i]], TK_REV_ID_LEN);
   }
   tk_apply_ckpt_t ck = {c->hub.id, TK_DIR_PULL, c->pull_upto};
-  int rc = tk_sync_apply(c->store, revs, ids, m->n_revs, NULL, NULL, &ck, &res, c->err);
+  int rc = tk_sync_apply(c->store, revs, ids, m->n_revs, c->hub.id, NULL, NULL, &ck, &res,
+                         c->err);
   free(revs);
   free(ids);
   if (rc) {
@@ -421,7 +431,8 @@ static int take_grant(client_t *c, const Tunduk__V1__SignedGrant *sg)
   uint8_t key[TK_VAULT_KEY_LEN], kid[TK_KEY_ID_LEN];
   char who[TK_DEVICE_ID_STRLEN];
   if (!sg || tk_grant_verify(tk_pb_slice(sg->body), tk_pb_slice(sg->sig), &g, &e) != 0) {
-    TK_LOG(TK_LOG_WARN, "sync", "ignoring a grant that does not verify: %s", tk_err_str(&e));
+    TK_LOG(TK_LOG_WARN, "sync", "ignoring a grant that does not verify: %s",
+           tk_err_str(&e));
     return 0;
   }
   if (!tk_ct_equal(g.recipient, c->id->id, TK_DEVICE_ID_LEN)) return 0;
@@ -429,13 +440,15 @@ static int take_grant(client_t *c, const Tunduk__V1__SignedGrant *sg)
   if (tk_store_wrapped_key_get(c->store, g.vault, g.key_id, c->id->id, sealed, NULL) == 0)
     return 0; /* already have it */
   if (tk_vault_key_open(key, g.sealed, c->id->kx_pk, c->id->sec->kx_sk) != 0) {
-    TK_LOG(TK_LOG_WARN, "sync", "ignoring a grant for vault %s that does not open", g.vault);
+    TK_LOG(TK_LOG_WARN, "sync", "ignoring a grant for vault %s that does not open",
+           g.vault);
     return 0;
   }
   tk_vault_key_id(kid, key);
   tk_wipe(key, sizeof key);
   if (!tk_ct_equal(kid, g.key_id, TK_KEY_ID_LEN)) {
-    TK_LOG(TK_LOG_WARN, "sync", "ignoring a grant for vault %s: key id mismatch", g.vault);
+    TK_LOG(TK_LOG_WARN, "sync", "ignoring a grant for vault %s: key id mismatch",
+           g.vault);
     return 0;
   }
   tk_vault_info_t vi;
@@ -443,7 +456,9 @@ static int take_grant(client_t *c, const Tunduk__V1__SignedGrant *sg)
   if (rc) return rc;
   if (tk_store_vault_get(c->store, g.vault, &vi, NULL) == TK_ENOTFOUND)
     rc = tk_store_vault_add(c->store, g.vault, g.key_id, c->err);
-  if (!rc) rc = tk_store_wrapped_key_put(c->store, g.vault, g.key_id, c->id->id, g.sealed, c->err);
+  if (!rc)
+    rc = tk_store_wrapped_key_put(c->store, g.vault, g.key_id, c->id->id, g.sealed,
+                                  c->err);
   if (!rc) {
     char key_name[128];
     tk_device_id_format(who, g.granter);
@@ -504,7 +519,8 @@ static void grant_put(client_t *c, const Tunduk__V1__DeviceInfo *m)
   if (!rc) rc = tk_grant_sign(&g, c->id, &body, sig);
   if (rc) {
     tk_buf_free(&body);
-    stop(c, rc, "cannot grant vault %s: %s", g.vault, c->err->msg[0] ? c->err->msg : tk_strerror(rc));
+    stop(c, rc, "cannot grant vault %s: %s", g.vault,
+         c->err->msg[0] ? c->err->msg : tk_strerror(rc));
     return;
   }
   Tunduk__V1__SignedGrant sg = TUNDUK__V1__SIGNED_GRANT__INIT;
@@ -535,8 +551,8 @@ static void on_hello(client_t *c, const Tunduk__V1__Hello *m)
   tk_err_t e;
   char want[TK_DEVICE_ID_STRLEN], got[TK_DEVICE_ID_STRLEN];
   if (m->protocol_min > TK_PROTOCOL_VERSION || m->protocol_max < TK_PROTOCOL_VERSION) {
-    stop(c, TK_EPROTO, "the hub speaks protocol %u..%u, this office speaks %d", m->protocol_min,
-         m->protocol_max, TK_PROTOCOL_VERSION);
+    stop(c, TK_EPROTO, "the hub speaks protocol %u..%u, this office speaks %d",
+         m->protocol_min, m->protocol_max, TK_PROTOCOL_VERSION);
     return;
   }
   if (tk_wire_identity_check(m->identity, c->spki, &c->hub, &e) != 0) {
@@ -566,7 +582,8 @@ static void on_hello(client_t *c, const Tunduk__V1__Hello *m)
     return;
   }
   if (!m->enrolled) {
-    stop(c, TK_EACCESS, "this device is not enrolled at the hub (run 'tunduk enroll TOKEN')");
+    stop(c, TK_EACCESS,
+         "this device is not enrolled at the hub (run 'tunduk enroll TOKEN')");
     return;
   }
   int rc = tk_store_meta_set(c->store, "hub_access", c->access, c->err);
@@ -606,12 +623,18 @@ static void on_ready(tk_conn_t *conn, const uint8_t spki[TK_HASH_LEN])
 static const char *error_text(int code)
 {
   switch (code) {
-  case TUNDUK__V1__ERROR_CODE__ERROR_REVOKED: return "this device was revoked at the hub";
-  case TUNDUK__V1__ERROR_CODE__ERROR_BAD_TOKEN: return "the enrollment token was refused";
-  case TUNDUK__V1__ERROR_CODE__ERROR_UNKNOWN_DEVICE: return "the hub does not know this device";
-  case TUNDUK__V1__ERROR_CODE__ERROR_SHUTDOWN: return "the hub is stopping; try again later";
-  case TUNDUK__V1__ERROR_CODE__ERROR_IDENTITY: return "the hub refused this device's identity";
-  default: return "the hub reported an error";
+  case TUNDUK__V1__ERROR_CODE__ERROR_REVOKED:
+    return "this device was revoked at the hub";
+  case TUNDUK__V1__ERROR_CODE__ERROR_BAD_TOKEN:
+    return "the enrollment token was refused";
+  case TUNDUK__V1__ERROR_CODE__ERROR_UNKNOWN_DEVICE:
+    return "the hub does not know this device";
+  case TUNDUK__V1__ERROR_CODE__ERROR_SHUTDOWN:
+    return "the hub is stopping; try again later";
+  case TUNDUK__V1__ERROR_CODE__ERROR_IDENTITY:
+    return "the hub refused this device's identity";
+  default:
+    return "the hub reported an error";
   }
 }
 
@@ -627,8 +650,8 @@ static void on_frame(tk_conn_t *conn, tk_slice_t payload)
   int k = f->msg_case;
   if (k == TUNDUK__V1__FRAME__MSG_ERROR) {
     int code = f->error->code;
-    stop(c, code == TUNDUK__V1__ERROR_CODE__ERROR_REVOKED ? TK_EACCESS : TK_EPROTO, "%s: %s",
-         error_text(code), f->error->message ? f->error->message : "");
+    stop(c, code == TUNDUK__V1__ERROR_CODE__ERROR_REVOKED ? TK_EACCESS : TK_EPROTO,
+         "%s: %s", error_text(code), f->error->message ? f->error->message : "");
   } else if (c->state == C_HELLO && k == TUNDUK__V1__FRAME__MSG_HELLO) {
     on_hello(c, f->hello);
   } else if (c->state == C_ENROLLED && k == TUNDUK__V1__FRAME__MSG_ENROLLED) {
@@ -667,8 +690,12 @@ static void on_close(tk_conn_t *conn, int reason)
     c->state = C_DONE;
     if (!c->rc) {
       c->rc = reason ? reason : TK_ECLOSED;
-      tk_err_set(c->err, c->rc, "connection to the hub lost: %s",
-                 reason ? tk_conn_error(conn) : "closed by the hub");
+      if (c->state == C_CONNECTING)
+        tk_err_set(c->err, c->rc, "cannot reach the hub: %s",
+                   reason ? tk_conn_error(conn) : "closed during the TLS handshake");
+      else
+        tk_err_set(c->err, c->rc, "connection to the hub lost: %s",
+                   reason ? tk_conn_error(conn) : "closed by the hub");
     }
   }
   c->conn = NULL;
@@ -684,7 +711,8 @@ int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_
   client_t c;
   uv_loop_t loop;
   tk_tls_t *tls = NULL;
-  char addr[TK_TOKEN_MAX_ADDR + 1], host[TK_TOKEN_MAX_ADDR + 1], idtext[TK_DEVICE_ID_STRLEN];
+  char addr[TK_TOKEN_MAX_ADDR + 1], host[TK_TOKEN_MAX_ADDR + 1],
+      idtext[TK_DEVICE_ID_STRLEN];
   int port, rc;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -703,8 +731,9 @@ int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_
   } else {
     if (tk_store_meta_get(c.store, "hub_id", idtext, sizeof idtext, NULL) != 0 ||
         tk_store_meta_get(c.store, "hub_addr", addr, sizeof addr, NULL) != 0)
-      return tk_err_set(err, TK_ENOTFOUND,
-                        "this office is not enrolled at a hub (run 'tunduk enroll TOKEN')");
+      return tk_err_set(
+          err, TK_ENOTFOUND,
+          "this office is not enrolled at a hub (run 'tunduk enroll TOKEN')");
     if (tk_device_id_parse(c.hub_id, idtext) != 0)
       return tk_err_set(err, TK_EFORMAT, "the stored hub id '%s' is damaged", idtext);
     if (tk_store_meta_get(c.store, "hub_access", c.access, sizeof c.access, NULL) != 0)

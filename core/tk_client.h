@@ -21,28 +21,29 @@
 enum { TK_CLIENT_SYNC = 0, TK_CLIENT_ENROLL = 1, TK_CLIENT_GRANT = 2 };
 
 typedef struct tk_client_stats {
-  uint64_t sent, received;     /* revisions pushed (accepted by the hub) / pulled (new here) */
-  uint64_t duplicates;         /* revisions the other side already had */
-  uint64_t skipped;            /* revisions of vaults this device may not write */
+  uint64_t sent,
+      received;        /* revisions pushed (accepted by the hub) / pulled (new here) */
+  uint64_t duplicates; /* revisions the other side already had */
+  uint64_t skipped;    /* revisions of vaults this device may not write */
   uint64_t rev_bytes_out, rev_bytes_in; /* revision bytes moved */
   uint64_t bytes_out, bytes_in;         /* socket bytes, TLS included */
   uint32_t round_trips;                 /* request/answer exchanges after the handshake */
   size_t nrejected;
-  tk_reject_t *rejected;       /* revisions the hub refused, with reasons */
-  uint32_t grants;             /* vault keys received */
+  tk_reject_t *rejected; /* revisions the hub refused, with reasons */
+  uint32_t grants;       /* vault keys received */
   uint32_t conflicts_before, conflicts_after;
-  char access[512];            /* what the hub lets this device do */
+  char access[512]; /* what the hub lets this device do */
   double seconds;
 } tk_client_stats_t;
 
 typedef struct tk_client_opts {
   int mode;
-  const tk_token_t *token;   /* TK_CLIENT_ENROLL */
-  const char *grant_vault;   /* TK_CLIENT_GRANT */
-  const uint8_t *grant_to;   /* TK_CLIENT_GRANT: recipient device id */
-  int resend;                /* sync: offer everything again (push checkpoint from 0) */
-  uint32_t batch_bytes;      /* 0: 1 MiB */
-  uint32_t timeout_ms;       /* 0: 30000; handshake and idle */
+  const tk_token_t *token; /* TK_CLIENT_ENROLL */
+  const char *grant_vault; /* TK_CLIENT_GRANT */
+  const uint8_t *grant_to; /* TK_CLIENT_GRANT: recipient device id */
+  int resend;              /* sync: offer everything again (push checkpoint from 0) */
+  uint32_t batch_bytes;    /* 0: 1 MiB */
+  uint32_t timeout_ms;     /* 0: 30000; handshake and idle */
   /* called after each batch (push or pull) */
   void (*progress)(void *ctx, const tk_client_stats_t *st);
   void *progress_ctx;

@@ -22,6 +22,11 @@
  * (max_frame) plus TLS records; the write side queues what the caller
  * sends (check tk_conn_write_queue to apply back-pressure).
  *
+ * Signals: libuv writes with write(2), so a peer that resets the
+ * connection raises SIGPIPE; a program using tk_conn must ignore SIGPIPE
+ * (signal(SIGPIPE, SIG_IGN)) before running the loop. The library does not
+ * change the process's signal dispositions itself.
+ *
  * Threads: everything here runs on the loop's thread.
  */
 #ifndef TK_CONN_H

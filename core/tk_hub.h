@@ -30,6 +30,10 @@ int tk_hub_listen(tk_hub_t *h, tk_err_t *err);
 void tk_hub_stop(tk_hub_t *h);
 /* Frees the hub after its loop has ended. */
 void tk_hub_free(tk_hub_t *h);
+/* Loads the plugin folder (config `plugins`, else the bundled one) into a
+ * new set and swaps it in; on failure the running set stays. Plugins that
+ * fail to load are logged with file:line and left out. */
+int tk_hub_reload_plugins(tk_hub_t *h, tk_err_t *err);
 /* Sessions open now. */
 size_t tk_hub_sessions(const tk_hub_t *h);
 

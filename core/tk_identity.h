@@ -41,7 +41,7 @@ typedef struct tk_identity {
   uint8_t tls_spki_hash[TK_HASH_LEN]; /* SHA-256 of the TLS public key (SPKI DER) */
   uint8_t tls_binding[TK_SIG_LEN];    /* identity key's signature over the TLS key */
   char *tls_cert_pem;                 /* self-signed certificate, PEM, NUL-terminated */
-  char name[64];                      /* human label, also the certificate CN */
+  char name[64];                      /* human label (not in the certificate) */
   tk_identity_secret_t *sec;          /* NULL unless generated or unlocked */
 } tk_identity_t;
 

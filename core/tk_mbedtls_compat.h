@@ -112,8 +112,10 @@ static inline void tk_mbedtls_ssl_conf_strict(mbedtls_ssl_config *conf)
   static const mbedtls_ecp_group_id curves[] = {
       MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_ECP_DP_NONE};
   static const int sig_hashes[] = {MBEDTLS_MD_SHA256, MBEDTLS_MD_NONE};
-  mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-  mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+  mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+                               MBEDTLS_SSL_MINOR_VERSION_3);
+  mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+                               MBEDTLS_SSL_MINOR_VERSION_3);
   mbedtls_ssl_conf_curves(conf, curves);
   mbedtls_ssl_conf_sig_hashes(conf, sig_hashes);
 #endif

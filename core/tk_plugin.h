@@ -53,24 +53,24 @@
 
 #include "tk_common.h"
 
-#define TK_PLUGIN_MAX_FILES 256          /* plugins in one folder */
-#define TK_PLUGIN_MAX_SOURCE (1u << 20)  /* bytes of one plugin file */
-#define TK_PLUGIN_MAX_NAME 64            /* declaration, field and rule names */
-#define TK_PLUGIN_MAX_FIELDS 256         /* fields of one content type */
-#define TK_PLUGIN_MAX_ENUM 256           /* values of one enum field */
-#define TK_PLUGIN_MAX_DECLS 64           /* declarations of one kind per plugin */
-#define TK_PLUGIN_MAX_SUMMARY 256        /* bytes of one summary line */
-#define TK_PLUGIN_MAX_REASON 300         /* bytes of a verdict/validation reason */
-#define TK_PLUGIN_MAX_PATTERN 4096       /* bytes of a Lua pattern */
+#define TK_PLUGIN_MAX_FILES 256         /* plugins in one folder */
+#define TK_PLUGIN_MAX_SOURCE (1u << 20) /* bytes of one plugin file */
+#define TK_PLUGIN_MAX_NAME 64           /* declaration, field and rule names */
+#define TK_PLUGIN_MAX_FIELDS 256        /* fields of one content type */
+#define TK_PLUGIN_MAX_ENUM 256          /* values of one enum field */
+#define TK_PLUGIN_MAX_DECLS 64          /* declarations of one kind per plugin */
+#define TK_PLUGIN_MAX_SUMMARY 256       /* bytes of one summary line */
+#define TK_PLUGIN_MAX_REASON 300        /* bytes of a verdict/validation reason */
+#define TK_PLUGIN_MAX_PATTERN 4096      /* bytes of a Lua pattern */
 
 /* ---- limits --------------------------------------------------------------- */
 
 typedef struct tk_plugin_limits {
-  size_t mem_bytes;              /* whole lua_State; default 16 MiB */
-  uint64_t instructions;         /* VM instructions per call; default 10 million */
-  uint32_t call_ms;              /* wall clock per call; default 2000 */
-  size_t max_string;             /* string.rep result; default 1 MiB */
-  size_t max_pattern_subject;    /* subject of find/match/gmatch/gsub; default 1 MiB */
+  size_t mem_bytes;           /* whole lua_State; default 16 MiB */
+  uint64_t instructions;      /* VM instructions per call; default 10 million */
+  uint32_t call_ms;           /* wall clock per call; default 2000 */
+  size_t max_string;          /* string.rep result; default 1 MiB */
+  size_t max_pattern_subject; /* subject of find/match/gmatch/gsub; default 1 MiB */
 } tk_plugin_limits_t;
 
 /* Fills l with the defaults above. */
@@ -94,8 +94,8 @@ void tk_plugin_set_free(tk_plugin_set_t *s);
  * limit at load, a bad declaration, or a name already declared by another
  * plugin of the set; TK_ELIMIT: source too big) err says "plugin <name>:
  * <file>:<line>: ..." and the set is unchanged. */
-int tk_plugin_set_add_source(tk_plugin_set_t *s, const char *name, const char *src, size_t n,
-                             tk_err_t *err);
+int tk_plugin_set_add_source(tk_plugin_set_t *s, const char *name, const char *src,
+                             size_t n, tk_err_t *err);
 
 /* Reads path (at most TK_PLUGIN_MAX_SOURCE bytes) and adds it as above under
  * its base name. TK_EIO if it cannot be read. */
@@ -123,32 +123,32 @@ typedef enum {
 } tk_plugin_kind_t;
 
 typedef enum {
-  TK_FIELD_TEXT = 0,   /* a string (a required text must be non-empty) */
-  TK_FIELD_DATE,       /* "YYYY-MM-DD", a valid calendar date */
-  TK_FIELD_DATETIME,   /* RFC 3339, e.g. "2024-05-01T10:00:00Z" */
-  TK_FIELD_ENUM,       /* a string among values */
-  TK_FIELD_INTEGER,    /* a JSON integer */
-  TK_FIELD_BOOLEAN,    /* true or false */
-  TK_FIELD_LIST,       /* a JSON array */
-  TK_FIELD_REF         /* a record id: 32 hex digits */
+  TK_FIELD_TEXT = 0, /* a string (a required text must be non-empty) */
+  TK_FIELD_DATE,     /* "YYYY-MM-DD", a valid calendar date */
+  TK_FIELD_DATETIME, /* RFC 3339, e.g. "2024-05-01T10:00:00Z" */
+  TK_FIELD_ENUM,     /* a string among values */
+  TK_FIELD_INTEGER,  /* a JSON integer */
+  TK_FIELD_BOOLEAN,  /* true or false */
+  TK_FIELD_LIST,     /* a JSON array */
+  TK_FIELD_REF       /* a record id: 32 hex digits */
 } tk_field_kind_t;
 
 typedef struct tk_plugin_field {
   const char *name;
-  int kind;                   /* tk_field_kind_t */
+  int kind; /* tk_field_kind_t */
   int required;
-  size_t nvalues;             /* enum values */
+  size_t nvalues; /* enum values */
   const char *const *values;
 } tk_plugin_field_t;
 
 /* One declaration. Every pointer stays valid while the set lives. */
 typedef struct tk_plugin_decl {
-  int kind;                   /* tk_plugin_kind_t */
-  const char *name;           /* type, export format or rule name */
-  const char *plugin;         /* the plugin that declared it, e.g. "case.lua" */
-  const char *media_type;     /* exports: e.g. "text/csv"; else NULL */
+  int kind;               /* tk_plugin_kind_t */
+  const char *name;       /* type, export format or rule name */
+  const char *plugin;     /* the plugin that declared it, e.g. "case.lua" */
+  const char *media_type; /* exports: e.g. "text/csv"; else NULL */
   int has_validate, has_summary, has_merge; /* content types */
-  size_t nfields;             /* content types: sorted by name */
+  size_t nfields;                           /* content types: sorted by name */
   const tk_plugin_field_t *fields;
 } tk_plugin_decl_t;
 
@@ -176,13 +176,14 @@ const tk_plugin_decl_t *tk_plugin_set_find(const tk_plugin_set_t *s, int kind,
  * anything else refuses with "validate returned no verdict". Returns 0 if
  * the record is valid, TK_EINVAL if refused with err = "content type
  * '<type>': <reason>" (a field problem names the field). */
-int tk_plugin_validate(tk_plugin_set_t *s, const char *type, tk_slice_t body, tk_err_t *err);
+int tk_plugin_validate(tk_plugin_set_t *s, const char *type, tk_slice_t body,
+                       tk_err_t *err);
 
 /* The content type's summary(r) as one line, appended to out NUL-terminated:
  * control characters become spaces, at most TK_PLUGIN_MAX_SUMMARY bytes
  * (cut at a UTF-8 boundary). summary must return a string (or a number). */
-int tk_plugin_summary(tk_plugin_set_t *s, const char *type, tk_slice_t body, tk_buf_t *out,
-                      tk_err_t *err);
+int tk_plugin_summary(tk_plugin_set_t *s, const char *type, tk_slice_t body,
+                      tk_buf_t *out, tk_err_t *err);
 
 /* merge(base, ours, theirs) of the content type; base.p == NULL means no
  * common ancestor (base is nil in Lua). The returned table, converted to
@@ -190,8 +191,8 @@ int tk_plugin_summary(tk_plugin_set_t *s, const char *type, tk_slice_t body, tk_
  * be an object of at most TK_MAX_BODY_JSON bytes; the caller validates it
  * like any edit. merge returning nil[, reason] declines: TK_EPLUGIN with the
  * reason (leave the conflict to a person). */
-int tk_plugin_merge(tk_plugin_set_t *s, const char *type, tk_slice_t base, tk_slice_t ours,
-                    tk_slice_t theirs, tk_buf_t *out, tk_err_t *err);
+int tk_plugin_merge(tk_plugin_set_t *s, const char *type, tk_slice_t base,
+                    tk_slice_t ours, tk_slice_t theirs, tk_buf_t *out, tk_err_t *err);
 
 /* Metadata of a revision as plugins see it (strings may be NULL = absent). */
 typedef struct tk_plugin_meta {
@@ -199,9 +200,9 @@ typedef struct tk_plugin_meta {
   const char *revision_id; /* hex */
   const char *type;
   const char *vault;
-  const char *author;      /* device id as printed */
+  const char *author; /* device id as printed */
   uint64_t hlc;
-  uint64_t size;           /* bytes of the encoded revision */
+  uint64_t size; /* bytes of the encoded revision */
   uint32_t generation;
   uint32_t nparents;
 } tk_plugin_meta_t;
@@ -237,8 +238,8 @@ typedef enum {
 } tk_verdict_t;
 
 typedef struct tk_plugin_verdict {
-  int verdict;                          /* tk_verdict_t */
-  char plugin[TK_PLUGIN_MAX_NAME + 1];  /* who decided (empty for accept) */
+  int verdict;                         /* tk_verdict_t */
+  char plugin[TK_PLUGIN_MAX_NAME + 1]; /* who decided (empty for accept) */
   char rule[TK_PLUGIN_MAX_NAME + 1];
   char reason[TK_PLUGIN_MAX_REASON + 1];
 } tk_plugin_verdict_t;
@@ -279,7 +280,8 @@ int tk__plugin_json_push(struct lua_State *L, struct json_t *v, const char *cons
  * path such as "$.tags[2]") cycles, non-string object keys, mixed or sparse
  * tables, NaN/inf, NUL bytes or invalid UTF-8 in strings, functions and
  * other values; TK_ELIMIT past TK_MAX_JSON_DEPTH. Must run in protected mode. */
-int tk__plugin_json_from_lua(struct lua_State *L, int idx, struct json_t **out, tk_err_t *err);
+int tk__plugin_json_from_lua(struct lua_State *L, int idx, struct json_t **out,
+                             tk_err_t *err);
 
 /* Parses a record body: at most TK_MAX_BODY_JSON bytes (TK_ELIMIT), a JSON
  * object (TK_EFORMAT, with jansson's line:column). *out: caller decrefs. */

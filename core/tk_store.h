@@ -30,7 +30,7 @@
 
 #include "tk_revision.h"
 
-#define TK_STORE_SCHEMA_VERSION 2
+#define TK_STORE_SCHEMA_VERSION 4
 
 typedef struct tk_store tk_store_t;
 
@@ -55,6 +55,10 @@ void tk_store_rollback(tk_store_t *s);
  * TK_EEXIST and changes nothing. seq_out (may be NULL) gets the seq. */
 int tk_store_put_rev(tk_store_t *s, const tk_rev_t *rev, uint64_t *seq_out,
                      tk_err_t *err);
+/* The same, noting the peer the revision came from (NULL: none). */
+int tk_store_put_rev_from(tk_store_t *s, const tk_rev_t *rev,
+                          const uint8_t origin[TK_DEVICE_ID_LEN], uint64_t *seq_out,
+                          tk_err_t *err);
 
 /* 1 if stored, 0 if not, negative on error. */
 int tk_store_has_rev(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN]);
@@ -74,6 +78,8 @@ typedef struct tk_rev_meta {
   uint32_t size; /* bytes of the encoding */
   char type[TK_MAX_TYPE_LEN + 1];
   char vault[TK_MAX_VAULT_LEN + 1];
+  int has_origin;                   /* it came from a peer by sync */
+  uint8_t origin[TK_DEVICE_ID_LEN]; /* that peer's device id */
   uint32_t nparents;
   uint8_t parents[TK_MAX_PARENTS][TK_REV_ID_LEN];
 } tk_rev_meta_t;
@@ -236,6 +242,28 @@ int tk_store_grant_put(tk_store_t *s, const char *vault,
 int tk_store_grants_for(tk_store_t *s, const uint8_t recipient[TK_DEVICE_ID_LEN],
                         size_t max, int (*cb)(void *ctx, tk_slice_t body, tk_slice_t sig),
                         void *ctx, tk_err_t *err);
+
+/* ---- quarantine: revisions held back by a moderation rule ------------- */
+typedef struct tk_quarantine_info {
+  tk_rev_meta_t meta; /* seq 0, parents filled, generation, hlc, size ... */
+  uint8_t sender[TK_DEVICE_ID_LEN];
+  char reason[320];
+  int64_t received;
+} tk_quarantine_info_t;
+
+/* Keeps rev aside with the reason (a no-op if it is already there). */
+int tk_store_quarantine_put(tk_store_t *s, const tk_rev_t *rev,
+                            const uint8_t sender[TK_DEVICE_ID_LEN], const char *reason,
+                            tk_err_t *err);
+int tk_store_quarantine_list(tk_store_t *s,
+                             int (*cb)(void *ctx, const tk_quarantine_info_t *q),
+                             void *ctx, tk_err_t *err);
+/* The held bytes of id (appended to out). TK_ENOTFOUND. */
+int tk_store_quarantine_get(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN], tk_buf_t *out,
+                            tk_err_t *err);
+/* Removes id from quarantine. TK_ENOTFOUND. */
+int tk_store_quarantine_del(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN],
+                            tk_err_t *err);
 
 /* ---- clock and settings ----------------------------------------------- */
 

@@ -20,6 +20,8 @@ enum {
   TK_REJECT_ACCESS = 4,
   TK_REJECT_PARENT = 5,
   TK_REJECT_INTERNAL = 6,
+  TK_REJECT_MODERATION = 7,
+  TK_REJECT_QUARANTINED = 8,
 };
 const char *tk_reject_name(int code);
 
@@ -47,8 +49,8 @@ int tk_sync_batch(tk_store_t *s, uint64_t since, size_t max_ids, uint64_t max_by
 
 /* need[] gets the ascending indexes of ids (n x 32 bytes) not in the store;
  * *nneed their count. need must hold n entries. */
-int tk_sync_need(tk_store_t *s, const tk_slice_t *ids, size_t n, uint32_t *need, size_t *nneed,
-                 tk_err_t *err);
+int tk_sync_need(tk_store_t *s, const tk_slice_t *ids, size_t n, uint32_t *need,
+                 size_t *nneed, tk_err_t *err);
 
 /* The outcome of applying a batch. */
 typedef struct tk_reject {
@@ -79,11 +81,12 @@ typedef struct tk_apply_ckpt {
 /* Applies revs[i] (expected to hash to ids[i]) in one transaction: parse,
  * hash, signature, policy, parents; each failure is recorded in res and
  * the rest go on (a revision whose parent was rejected is rejected in
- * turn). The checkpoint, if any, is set in the same transaction. Returns
+ * turn). Stored revisions record origin (the sending peer's device id, or
+ * NULL). The checkpoint, if any, is set in the same transaction. Returns
  * 0 once committed; on a store failure nothing is stored and the error is
  * returned. */
 int tk_sync_apply(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *ids, size_t n,
-                  tk_apply_policy policy, void *ctx, const tk_apply_ckpt_t *ckpt,
-                  tk_apply_result_t *res, tk_err_t *err);
+                  const uint8_t *origin, tk_apply_policy policy, void *ctx,
+                  const tk_apply_ckpt_t *ckpt, tk_apply_result_t *res, tk_err_t *err);
 
 #endif

@@ -29,7 +29,8 @@ int tk_token_format(const tk_token_t *t, char *out, size_t outlen);
  * a message saying what is wrong; never reads past the limits. */
 int tk_token_parse(tk_token_t *t, const char *text, tk_err_t *err);
 
-/* Splits "host:port" or "[v6]:port". TK_EINVAL if malformed. host must hold
+/* Splits "host:port" or "[v6]:port" (port 0..65535; 0 means "any free
+ * port" to a listener). TK_EINVAL if malformed. host must hold
  * TK_TOKEN_MAX_ADDR + 1 bytes. */
 int tk_addr_split(const char *addr, char *host, int *port);
 

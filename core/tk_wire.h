@@ -48,12 +48,13 @@ int tk_kx_verify(const uint8_t sign_pk[TK_SIGN_PK_LEN], const uint8_t kx_pk[TK_K
 
 /* Fills m from an unlocked identity; m's byte fields point into id and
  * kx_sig, which must outlive m. */
-int tk_wire_identity(Tunduk__V1__Identity *m, const tk_identity_t *id, uint8_t kx_sig[TK_SIG_LEN]);
+int tk_wire_identity(Tunduk__V1__Identity *m, const tk_identity_t *id,
+                     uint8_t kx_sig[TK_SIG_LEN]);
 /* Checks a received Identity: lengths, device_id == SHA-256(sign_pk),
  * kx_sig, and, when spki is not NULL, tls_binding over spki. TK_EPROTO or
  * TK_ESIG with a message. */
-int tk_wire_identity_check(const Tunduk__V1__Identity *m, const uint8_t *spki, tk_peer_t *out,
-                           tk_err_t *err);
+int tk_wire_identity_check(const Tunduk__V1__Identity *m, const uint8_t *spki,
+                           tk_peer_t *out, tk_err_t *err);
 
 /* Vault key grants (PROTOCOL.md section 8). */
 typedef struct tk_grant {

@@ -104,25 +104,28 @@ int tk_tls_new(tk_tls_t **out, const tk_identity_t *id, int server, tk_err_t *er
   mrc = mbedtls_x509_crt_parse(&t->cert, (const unsigned char *)id->tls_cert_pem,
                                strlen(id->tls_cert_pem) + 1);
   if (mrc != 0 || t->cert.next != NULL) {
-    rc = tk_err_set(err, TK_EFORMAT, "identity %s: TLS certificate does not parse", id->name);
+    rc = tk_err_set(err, TK_EFORMAT, "identity %s: TLS certificate does not parse",
+                    id->name);
     goto done;
   }
   /* The certificate must carry the identity's (bound) TLS key. */
   tk_sha256(spki, t->cert.pk_raw.p, t->cert.pk_raw.len);
   if (!tk_ct_equal(spki, id->tls_spki_hash, TK_HASH_LEN)) {
     rc = tk_err_set(err, TK_EFORMAT,
-                    "identity %s: TLS certificate key differs from the bound key", id->name);
+                    "identity %s: TLS certificate key differs from the bound key",
+                    id->name);
     goto done;
   }
   mrc = tk_mbedtls_pk_parse_key(&t->key, id->sec->tls_key_der, id->sec->tls_key_der_len);
   if (mrc != 0) {
-    rc = tk_err_set(err, TK_EFORMAT, "identity %s: TLS private key does not parse", id->name);
+    rc = tk_err_set(err, TK_EFORMAT, "identity %s: TLS private key does not parse",
+                    id->name);
     goto done;
   }
 
-  mrc = mbedtls_ssl_config_defaults(&t->conf,
-                                    server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
-                                    MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+  mrc = mbedtls_ssl_config_defaults(
+      &t->conf, server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
+      MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
   if (mrc == 0) mrc = mbedtls_ssl_conf_own_cert(&t->conf, &t->cert, &t->key);
   if (mrc != 0) {
     rc = tk_err_set(err, TK_ECRYPTO, "could not configure TLS (mbedtls -0x%04x)",
@@ -143,11 +146,13 @@ int tk_tls_new(tk_tls_t **out, const tk_identity_t *id, int server, tk_err_t *er
   mbedtls_ssl_conf_extended_master_secret(&t->conf, MBEDTLS_SSL_EXTENDED_MS_ENABLED);
 #endif
 #if defined(MBEDTLS_SSL_SESSION_TICKETS)
-  if (!server) mbedtls_ssl_conf_session_tickets(&t->conf, MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
+  if (!server)
+    mbedtls_ssl_conf_session_tickets(&t->conf, MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
 #endif
 #if defined(MBEDTLS_SSL_SRV_C)
   /* The CA list would only name our own certificate: send none. */
-  if (server) mbedtls_ssl_conf_cert_req_ca_list(&t->conf, MBEDTLS_SSL_CERT_REQ_CA_LIST_DISABLED);
+  if (server)
+    mbedtls_ssl_conf_cert_req_ca_list(&t->conf, MBEDTLS_SSL_CERT_REQ_CA_LIST_DISABLED);
 #endif
 
 done:

@@ -113,7 +113,7 @@ int tk_addr_split(const char *addr, char *host, int *port)
   if (hlen == 0 || hlen > TK_TOKEN_MAX_ADDR) return TK_EINVAL;
   char *endp;
   long p = strtol(colon + 1, &endp, 10);
-  if (*endp || endp == colon + 1 || p < 1 || p > 65535) return TK_EINVAL;
+  if (*endp || endp == colon + 1 || p < 0 || p > 65535) return TK_EINVAL;
   memcpy(host, addr, hlen);
   host[hlen] = '\0';
   *port = (int)p;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,10 +31,14 @@ static const char usage_text[] =
     "                       print a one-time enrollment token for a new office device\n"
     "  device list [--json] list enrolled devices and pending tokens\n"
     "  device revoke ID     refuse a device from now on and close its connections\n"
+    "  quarantine list [--json]  revisions held back by a moderation rule\n"
+    "  quarantine release REV    let a held revision into the store (it syncs on)\n"
+    "  quarantine drop REV       delete a held revision\n"
     "  config               print the configuration file with its defaults\n"
     "\n"
     "The home folder is --home DIR, else $TUNDUKD_HOME, else ~/.local/share/tundukd.\n"
-    "The passphrase comes from --passphrase-file, else $TUNDUKD_PASSPHRASE, else a prompt.\n"
+    "The passphrase comes from --passphrase-file, else $TUNDUKD_PASSPHRASE, else a "
+    "prompt.\n"
     "The config file is --config FILE, else HOME/tundukd.conf when it exists.\n";
 
 #define MAX_VAULT_ARGS 64
@@ -80,16 +85,17 @@ static void load_config(opts_t *o, tk_config_t *cfg, int *rc)
     char host[TK_TOKEN_MAX_ADDR + 1];
     int port;
     if (strlen(o->listen) >= sizeof cfg->listen ||
-        (tk_addr_split(o->listen, host, &port) != 0 &&
-         !(strrchr(o->listen, ':') && strcmp(strrchr(o->listen, ':'), ":0") == 0)))
-      *rc = tk_err_set(&o->err, TK_EINVAL, "--listen must be host:port, got '%s'", o->listen);
+        tk_addr_split(o->listen, host, &port) != 0)
+      *rc = tk_err_set(&o->err, TK_EINVAL, "--listen must be host:port, got '%s'",
+                       o->listen);
     else
       snprintf(cfg->listen, sizeof cfg->listen, "%s", o->listen);
   }
   if (!*rc && o->log_level) {
     int lvl = tk_log_level_parse(o->log_level);
     if (lvl < 0)
-      *rc = tk_err_set(&o->err, TK_EINVAL, "--log-level must be error, warn, info or debug");
+      *rc = tk_err_set(&o->err, TK_EINVAL,
+                       "--log-level must be error, warn, info or debug");
     else
       cfg->log_level = lvl;
   }
@@ -97,8 +103,8 @@ static void load_config(opts_t *o, tk_config_t *cfg, int *rc)
 
 static int get_pass(opts_t *o, int confirm, char **pass, size_t *len)
 {
-  return tk_passphrase_get(o->pass_file, "TUNDUKD_PASSPHRASE", o->home, confirm, pass, len,
-                           &o->err);
+  return tk_passphrase_get(o->pass_file, "TUNDUKD_PASSPHRASE", o->home, confirm, pass,
+                           len, &o->err);
 }
 
 static int do_init(opts_t *o, int quiet_if_exists)
@@ -114,10 +120,12 @@ static int do_init(opts_t *o, int quiet_if_exists)
     else if (strcmp(o->kdf, "sensitive") == 0)
       level = TK_KDF_SENSITIVE;
     else if (strcmp(o->kdf, "moderate") != 0)
-      return tk_err_set(&o->err, TK_EINVAL, "--kdf must be interactive, moderate or sensitive");
+      return tk_err_set(&o->err, TK_EINVAL,
+                        "--kdf must be interactive, moderate or sensitive");
   }
   int rc = get_pass(o, 1, &pass, &len);
-  if (!rc) rc = tk_office_create(o->home, o->name ? o->name : "hub", pass, len, level, &o->err);
+  if (!rc)
+    rc = tk_office_create(o->home, o->name ? o->name : "hub", pass, len, level, &o->err);
   tk_secure_free(pass);
   if (rc) return rc;
   tk_office_t *home = NULL;
@@ -134,15 +142,24 @@ static int do_init(opts_t *o, int quiet_if_exists)
 /* ---- serve ----------------------------------------------------------------- */
 
 static tk_hub_t *the_hub;
-static uv_signal_t sig_int, sig_term;
+static uv_signal_t sig_int, sig_term, sig_hup;
 
 static void on_signal(uv_signal_t *s, int signum)
 {
+  (void)s;
+  if (signum == SIGHUP) {
+    tk_err_t e;
+    TK_LOG(TK_LOG_INFO, "hub", "reloading plugins");
+    if (tk_hub_reload_plugins(the_hub, &e) != 0)
+      TK_LOG(TK_LOG_ERROR, "hub", "plugin reload failed, keeping the old ones: %s",
+             tk_err_str(&e));
+    return;
+  }
   TK_LOG(TK_LOG_INFO, "hub", "stopping signal=%d", signum);
   tk_hub_stop(the_hub);
   uv_close((uv_handle_t *)&sig_int, NULL);
   uv_close((uv_handle_t *)&sig_term, NULL);
-  (void)s;
+  uv_close((uv_handle_t *)&sig_hup, NULL);
 }
 
 static int do_serve(opts_t *o)
@@ -176,12 +193,15 @@ static int do_serve(opts_t *o)
   tk_device_id_format(id, tk_office_identity(home)->id);
   TK_LOG(TK_LOG_INFO, "hub", "hub device=%s home=%s", id, o->home);
   TK_LOG(TK_LOG_INFO, "hub",
-         "to enroll an office: tundukd --home %s device add NAME --vault VAULT:rw", o->home);
+         "to enroll an office: tundukd --home %s device add NAME --vault VAULT:rw",
+         o->home);
   the_hub = hub;
   uv_signal_init(&loop, &sig_int);
   uv_signal_init(&loop, &sig_term);
   uv_signal_start(&sig_int, on_signal, SIGINT);
   uv_signal_start(&sig_term, on_signal, SIGTERM);
+  uv_signal_init(&loop, &sig_hup);
+  uv_signal_start(&sig_hup, on_signal, SIGHUP);
   uv_run(&loop, UV_RUN_DEFAULT);
   TK_LOG(TK_LOG_INFO, "hub", "stopped");
 loop_done:
@@ -244,9 +264,12 @@ static int do_device_add(opts_t *o, tk_office_t *home)
   const char *addr = o->address ? o->address : cfg.listen;
   char host[TK_TOKEN_MAX_ADDR + 1];
   int port;
-  if (strlen(addr) > TK_TOKEN_MAX_ADDR || tk_addr_split(addr, host, &port) != 0)
-    return tk_err_set(&o->err, TK_EINVAL, "the hub address '%s' is not host:port", addr);
-  snprintf(tok.addr, sizeof tok.addr, "%s", addr);
+  if (strlen(addr) > TK_TOKEN_MAX_ADDR || tk_addr_split(addr, host, &port) != 0 ||
+      port == 0)
+    return tk_err_set(&o->err, TK_EINVAL,
+                      "the hub address '%s' is not host:port (give --address HOST:PORT)",
+                      addr);
+  memcpy(tok.addr, addr, strlen(addr) + 1); /* length checked above */
   memcpy(ti.id, tok.token_id, sizeof ti.id);
   tk_sha256(hash, tok.secret, sizeof tok.secret);
   rc = tk_store_token_add(tk_office_store(home), &ti, hash, &o->err);
@@ -259,7 +282,8 @@ static int do_device_add(opts_t *o, tk_office_t *home)
   strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&t));
   fprintf(stderr,
           "tundukd: token for '%s' (vaults: %s), valid once until %s, hub address %s.\n"
-          "tundukd: give it to the office over a trusted channel; it runs: tunduk enroll TOKEN\n",
+          "tundukd: give it to the office over a trusted channel; it runs: tunduk enroll "
+          "TOKEN\n",
           ti.name, ti.access[0] ? ti.access : "none", when, addr);
   return 0;
 }
@@ -274,7 +298,8 @@ typedef struct list_ctx {
 static int access_cb(void *ctx, const char *vault, int write)
 {
   list_ctx_t *l = ctx;
-  json_array_append_new(l->cur_access, json_pack("{s:s,s:b}", "vault", vault, "write", write));
+  json_array_append_new(l->cur_access,
+                        json_pack("{s:s,s:b}", "vault", vault, "write", write));
   return 0;
 }
 
@@ -285,9 +310,10 @@ static int device_cb(void *ctx, const tk_device_info_t *d)
   tk_device_id_format(id, d->id);
   l->cur_access = json_array();
   int rc = tk_store_access_list(l->st, d->id, access_cb, l, l->err);
-  json_array_append_new(l->arr, json_pack("{s:s,s:s,s:I,s:b,s:o}", "id", id, "name", d->name,
-                                          "added", (json_int_t)d->added, "revoked",
-                                          d->revoked != 0, "access", l->cur_access));
+  json_array_append_new(l->arr,
+                        json_pack("{s:s,s:s,s:I,s:b,s:o}", "id", id, "name", d->name,
+                                  "added", (json_int_t)d->added, "revoked",
+                                  d->revoked != 0, "access", l->cur_access));
   return rc;
 }
 
@@ -298,8 +324,8 @@ static int token_cb(void *ctx, const tk_token_info_t *t)
   time_t e = (time_t)t->expires;
   strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&e));
   if (!t->used)
-    printf("token   %-20s %s  expires %s%s\n", t->name, t->access[0] ? t->access : "-", when,
-           time(NULL) > e ? " (expired)" : "");
+    printf("token   %-20s %s  expires %s%s\n", t->name, t->access[0] ? t->access : "-",
+           when, time(NULL) > e ? " (expired)" : "");
   return 0;
 }
 
@@ -369,12 +395,14 @@ static int do_device_revoke(opts_t *o, tk_office_t *home)
   for (const char *p = o->args[2]; *p && n + 1 < sizeof want; p++)
     if (*p != '-') want[n++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
   want[n] = '\0';
-  if (n < 4) return tk_err_set(&o->err, TK_EINVAL, "give at least 4 characters of the device id");
+  if (n < 4)
+    return tk_err_set(&o->err, TK_EINVAL, "give at least 4 characters of the device id");
   f.want = want;
   tk_store_t *st = tk_office_store(home);
   int rc = tk_store_devices(st, find_cb, &f, &o->err);
   if (rc) return rc;
-  if (f.matches == 0) return tk_err_set(&o->err, TK_ENOTFOUND, "no device '%s'", o->args[2]);
+  if (f.matches == 0)
+    return tk_err_set(&o->err, TK_ENOTFOUND, "no device '%s'", o->args[2]);
   if (f.matches > 1)
     return tk_err_set(&o->err, TK_EAMBIG, "device id '%s' is ambiguous", o->args[2]);
   if (tk_ct_equal(f.id, tk_office_identity(home)->id, TK_DEVICE_ID_LEN))
@@ -391,6 +419,104 @@ static int do_device_revoke(opts_t *o, tk_office_t *home)
   tk_device_id_format(id, f.id);
   printf("revoked %s\n", id);
   return 0;
+}
+
+/* ---- quarantine ------------------------------------------------------------ */
+
+typedef struct quar_ctx {
+  opts_t *o;
+  const char *want; /* hex prefix, or NULL to print */
+  uint8_t id[TK_REV_ID_LEN];
+  int matches;
+  json_t *arr;
+} quar_ctx_t;
+
+static int quar_cb(void *ctx, const tk_quarantine_info_t *q)
+{
+  quar_ctx_t *c = ctx;
+  char hex[2 * TK_REV_ID_LEN + 1], rec[2 * TK_RECORD_ID_LEN + 1],
+      author[TK_DEVICE_ID_STRLEN];
+  tk_hex_encode(hex, q->meta.id, TK_REV_ID_LEN);
+  if (c->want) {
+    if (strncasecmp(hex, c->want, strlen(c->want)) == 0) {
+      memcpy(c->id, q->meta.id, TK_REV_ID_LEN);
+      c->matches++;
+    }
+    return 0;
+  }
+  tk_hex_encode(rec, q->meta.record_id, TK_RECORD_ID_LEN);
+  tk_device_id_format(author, q->meta.author);
+  if (c->arr) {
+    json_array_append_new(
+        c->arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:I}", "revision", hex, "record",
+                          rec, "type", q->meta.type, "vault", q->meta.vault, "author",
+                          author, "size", (json_int_t)q->meta.size, "reason", q->reason,
+                          "received", (json_int_t)q->received));
+  } else {
+    printf("%.16s  %-10s %-16s %6u B  by %.9s  %s\n", hex, q->meta.type, q->meta.vault,
+           q->meta.size, author, q->reason);
+  }
+  return 0;
+}
+
+static int do_quarantine(opts_t *o, tk_office_t *home)
+{
+  tk_store_t *st = tk_office_store(home);
+  const char *sub = o->args[1];
+  quar_ctx_t c;
+  memset(&c, 0, sizeof c);
+  c.o = o;
+  if (!strcmp(sub, "list")) {
+    c.arr = o->json ? json_array() : NULL;
+    int rc = tk_store_quarantine_list(st, quar_cb, &c, &o->err);
+    if (!rc && c.arr) {
+      char *s = json_dumps(c.arr, JSON_INDENT(2));
+      puts(s);
+      free(s);
+    }
+    json_decref(c.arr);
+    return rc;
+  }
+  c.want = o->args[2];
+  if (strlen(c.want) < 4 || strspn(c.want, "0123456789abcdefABCDEF") != strlen(c.want))
+    return tk_err_set(&o->err, TK_EINVAL,
+                      "give at least 4 hex digits of the revision id");
+  int rc = tk_store_quarantine_list(st, quar_cb, &c, &o->err);
+  if (rc) return rc;
+  if (c.matches != 1)
+    return tk_err_set(&o->err, c.matches ? TK_EAMBIG : TK_ENOTFOUND,
+                      "%s revision '%s' in quarantine",
+                      c.matches ? "more than one" : "no", c.want);
+  char hex[2 * TK_REV_ID_LEN + 1];
+  tk_hex_encode(hex, c.id, TK_REV_ID_LEN);
+  if (!strcmp(sub, "drop")) {
+    rc = tk_store_quarantine_del(st, c.id, &o->err);
+    if (!rc) printf("dropped %s\n", hex);
+    return rc;
+  }
+  /* release: the revision joins the store as if it had just arrived */
+  tk_buf_t bytes = TK_BUF_INIT;
+  tk_rev_t rev;
+  rc = tk_store_quarantine_get(st, c.id, &bytes, &o->err);
+  if (!rc) rc = tk_rev_parse(&rev, TK_SLICE(bytes.p, bytes.n), &o->err);
+  if (!rc) rc = tk_rev_check_id(&rev, c.id, &o->err);
+  if (!rc) rc = tk_rev_verify_sig(&rev, &o->err);
+  if (!rc) rc = tk_store_begin(st, &o->err);
+  if (!rc) {
+    rc = tk_store_put_rev(st, &rev, NULL, &o->err);
+    if (rc == TK_EEXIST) rc = 0;
+    if (rc == TK_EPARENT)
+      tk_err_set(&o->err, rc, "cannot release %.16s: %s (release its parent first)", hex,
+                 o->err.msg);
+    if (!rc) rc = tk_store_quarantine_del(st, c.id, &o->err);
+    if (!rc)
+      rc = tk_store_commit(st, &o->err);
+    else
+      tk_store_rollback(st);
+  }
+  tk_buf_free(&bytes);
+  if (!rc) printf("released %s\n", hex);
+  return rc;
 }
 
 /* ---- main ------------------------------------------------------------------ */
@@ -426,15 +552,24 @@ int main(int argc, char **argv)
       o.json = 1;
       continue;
     }
-    if (!strcmp(a, "--home")) slot = &o.home;
-    else if (!strcmp(a, "--passphrase-file")) slot = &o.pass_file;
-    else if (!strcmp(a, "--name")) slot = &o.name;
-    else if (!strcmp(a, "--kdf")) slot = &o.kdf;
-    else if (!strcmp(a, "--listen")) slot = &o.listen;
-    else if (!strcmp(a, "--config")) slot = &o.config;
-    else if (!strcmp(a, "--log-level")) slot = &o.log_level;
-    else if (!strcmp(a, "--address")) slot = &o.address;
-    else if (!strcmp(a, "--ttl-hours")) slot = &o.ttl;
+    if (!strcmp(a, "--home"))
+      slot = &o.home;
+    else if (!strcmp(a, "--passphrase-file"))
+      slot = &o.pass_file;
+    else if (!strcmp(a, "--name"))
+      slot = &o.name;
+    else if (!strcmp(a, "--kdf"))
+      slot = &o.kdf;
+    else if (!strcmp(a, "--listen"))
+      slot = &o.listen;
+    else if (!strcmp(a, "--config"))
+      slot = &o.config;
+    else if (!strcmp(a, "--log-level"))
+      slot = &o.log_level;
+    else if (!strcmp(a, "--address"))
+      slot = &o.address;
+    else if (!strcmp(a, "--ttl-hours"))
+      slot = &o.ttl;
     else if (!strcmp(a, "--vault")) {
       if (o.nvaults == MAX_VAULT_ARGS) return usage("too many %s options", a);
       slot = &o.vaults[o.nvaults++];
@@ -475,7 +610,8 @@ int main(int argc, char **argv)
   if (!strcmp(cmd, "device") && o.nargs >= 2) {
     const char *sub = o.args[1];
     int want = !strcmp(sub, "list") ? 2 : 3;
-    if ((strcmp(sub, "add") && strcmp(sub, "list") && strcmp(sub, "revoke")) || o.nargs != want)
+    if ((strcmp(sub, "add") && strcmp(sub, "list") && strcmp(sub, "revoke")) ||
+        o.nargs != want)
       return usage("usage: tundukd device add NAME | list | revoke ID");
     if (o.nvaults && strcmp(sub, "add")) return usage("--vault goes with 'device add'");
     tk_office_t *home = NULL;
@@ -488,6 +624,18 @@ int main(int argc, char **argv)
       else
         rc = do_device_revoke(&o, home);
     }
+    tk_office_close(home);
+    return rc ? fail(&o, rc) : 0;
+  }
+  if (!strcmp(cmd, "quarantine") && o.nargs >= 2) {
+    const char *sub = o.args[1];
+    int want = !strcmp(sub, "list") ? 2 : 3;
+    if ((strcmp(sub, "list") && strcmp(sub, "release") && strcmp(sub, "drop")) ||
+        o.nargs != want)
+      return usage("usage: tundukd quarantine list | release REV | drop REV");
+    tk_office_t *home = NULL;
+    rc = tk_office_open(&home, o.home, &o.err);
+    if (!rc) rc = do_quarantine(&o, home);
     tk_office_close(home);
     return rc ? fail(&o, rc) : 0;
   }

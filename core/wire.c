@@ -55,10 +55,10 @@ void tk_wire_free(tk_frame_t *f)
 
 const char *tk_wire_name(const tk_frame_t *f)
 {
-  static const char *names[] = {"none",      "hello",        "error",       "enroll",
-                                "enrolled",  "offer",        "need",        "revisions",
-                                "ack",       "pull",         "device_query", "device_info",
-                                "grant_put", "grant_query",  "grants",      "bye"};
+  static const char *names[] = {"none",      "hello",       "error",        "enroll",
+                                "enrolled",  "offer",       "need",         "revisions",
+                                "ack",       "pull",        "device_query", "device_info",
+                                "grant_put", "grant_query", "grants",       "bye"};
   unsigned k = (unsigned)f->msg_case;
   return k < sizeof names / sizeof names[0] ? names[k] : "unknown";
 }
@@ -82,7 +82,8 @@ int tk_kx_verify(const uint8_t sign_pk[TK_SIGN_PK_LEN], const uint8_t kx_pk[TK_K
   return tk_sig_verify(sig, msg, sizeof msg, sign_pk);
 }
 
-int tk_wire_identity(Tunduk__V1__Identity *m, const tk_identity_t *id, uint8_t kx_sig[TK_SIG_LEN])
+int tk_wire_identity(Tunduk__V1__Identity *m, const tk_identity_t *id,
+                     uint8_t kx_sig[TK_SIG_LEN])
 {
   int rc = tk_kx_sign(id, kx_sig);
   if (rc) return rc;
@@ -96,8 +97,8 @@ int tk_wire_identity(Tunduk__V1__Identity *m, const tk_identity_t *id, uint8_t k
   return 0;
 }
 
-int tk_wire_identity_check(const Tunduk__V1__Identity *m, const uint8_t *spki, tk_peer_t *out,
-                           tk_err_t *err)
+int tk_wire_identity_check(const Tunduk__V1__Identity *m, const uint8_t *spki,
+                           tk_peer_t *out, tk_err_t *err)
 {
   uint8_t id[TK_DEVICE_ID_LEN];
   if (!m) return tk_err_set(err, TK_EPROTO, "identity missing");
@@ -112,10 +113,12 @@ int tk_wire_identity_check(const Tunduk__V1__Identity *m, const uint8_t *spki, t
   if (!tk_ct_equal(id, m->device_id.data, TK_DEVICE_ID_LEN))
     return tk_err_set(err, TK_ESIG, "device id does not match its signing key");
   if (tk_kx_verify(m->sign_pk.data, m->kx_pk.data, m->kx_sig.data) != 0)
-    return tk_err_set(err, TK_ESIG, "X25519 key is not signed by the device's identity key");
-  if (spki && tk_tls_binding_verify(m->sign_pk.data, spki, m->tls_binding.data) != 0)
     return tk_err_set(err, TK_ESIG,
-                      "the TLS key of this connection is not bound to the claimed device");
+                      "X25519 key is not signed by the device's identity key");
+  if (spki && tk_tls_binding_verify(m->sign_pk.data, spki, m->tls_binding.data) != 0)
+    return tk_err_set(
+        err, TK_ESIG,
+        "the TLS key of this connection is not bound to the claimed device");
   memset(out, 0, sizeof *out);
   memcpy(out->id, id, sizeof id);
   memcpy(out->sign_pk, m->sign_pk.data, TK_SIGN_PK_LEN);
@@ -164,8 +167,9 @@ int tk_grant_verify(tk_slice_t body, tk_slice_t sig, tk_grant_t *out, tk_err_t *
     return tk_err_set(err, TK_EFORMAT, "grant: signature or body of the wrong size");
   Tunduk__V1__GrantBody *b = tunduk__v1__grant_body__unpack(NULL, body.n, body.p);
   if (!b) return tk_err_set(err, TK_EFORMAT, "grant: body does not decode");
-  if (!b->vault || b->key_id.len != TK_KEY_ID_LEN || b->recipient.len != TK_DEVICE_ID_LEN ||
-      b->sealed_key.len != TK_SEALED_KEY_LEN || b->granter_pk.len != TK_SIGN_PK_LEN) {
+  if (!b->vault || b->key_id.len != TK_KEY_ID_LEN ||
+      b->recipient.len != TK_DEVICE_ID_LEN || b->sealed_key.len != TK_SEALED_KEY_LEN ||
+      b->granter_pk.len != TK_SIGN_PK_LEN) {
     rc = tk_err_set(err, TK_EFORMAT, "grant: a field is missing or of the wrong size");
     goto done;
   }
@@ -177,7 +181,8 @@ int tk_grant_verify(tk_slice_t body, tk_slice_t sig, tk_grant_t *out, tk_err_t *
   rc = grant_msg(&m, body);
   if (rc) goto done;
   if (tk_sig_verify(sig.p, m.p, m.n, b->granter_pk.data) != 0) {
-    rc = tk_err_set(err, TK_ESIG, "grant for vault '%s': signature does not verify", b->vault);
+    rc = tk_err_set(err, TK_ESIG, "grant for vault '%s': signature does not verify",
+                    b->vault);
     goto done;
   }
   memset(out, 0, sizeof *out);

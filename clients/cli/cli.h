@@ -11,6 +11,7 @@
 
 #include "tk_body.h"
 #include "tk_office.h"
+#include "tk_plugin.h"
 
 /* Exit codes. */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -24,6 +25,9 @@ enum {
   OPT_NAME = 1 << 4,
   OPT_KDF = 1 << 5,
   OPT_ALL = 1 << 6,
+  OPT_FORMAT = 1 << 7,
+  OPT_REDACT = 1 << 8,
+  OPT_OUTPUT = 1 << 9,
 };
 
 #define CLI_MAX_ARGS 8
@@ -34,10 +38,12 @@ typedef struct cli {
   int json;
   int all;
   const char *vault, *type, *rev, *name, *kdf;
+  const char *format, *redact, *output; /* export */
   int nargs;
   const char *args[CLI_MAX_ARGS]; /* positional arguments after the command */
   unsigned seen;                  /* OPT_* given on the command line */
   tk_office_t *office;
+  tk_plugin_set_t *plugins; /* loaded on first use (cli_plugins) */
   tk_err_t err;
 } cli_t;
 
@@ -64,6 +70,15 @@ void cli_device_short(char out[16], const uint8_t id[TK_DEVICE_ID_LEN]);
 /* Writes a JSON value to stdout (indented) followed by a newline. */
 int cli_print_json(const json_t *v);
 
+/* The office's plugin set, loaded once (cmd_plugins.c). */
+int cli_plugins(cli_t *c);
+/* Checks body as a record of type before it is stored: "<type> record
+ * invalid: <reason>" (TK_EINVAL) or "no content type" (TK_EINVAL). */
+int cli_validate(cli_t *c, const char *type, const json_t *body);
+/* The listing line of a record: its content type's summary(), else
+ * tk_body_summary; at most n-1 bytes, UTF-8 safe. */
+void cli_summary(cli_t *c, const char *type, const json_t *body, char *out, size_t n);
+
 int cmd_init(cli_t *c);
 int cmd_whoami(cli_t *c);
 int cmd_vault(cli_t *c);
@@ -79,5 +94,7 @@ int cmd_sync(cli_t *c);
 int cmd_vault_grant(cli_t *c);
 int cmd_conflicts(cli_t *c);
 int cmd_resolve(cli_t *c);
+int cmd_export(cli_t *c);
+int cmd_plugin(cli_t *c);
 
 #endif

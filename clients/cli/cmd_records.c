@@ -33,6 +33,7 @@ int cmd_new(cli_t *c)
   if (!rc && tk_body_is_tombstone(body))
     rc = tk_err_set(&c->err, TK_EINVAL,
                     "a new record cannot be a tombstone (\"_deleted\")");
+  if (!rc) rc = cli_validate(c, type, body);
   if (!rc) rc = cli_open(c, 1);
   if (!rc) rc = tk_office_new(c->office, type, c->vault, body, rec, NULL, &c->err);
   json_decref(body);
@@ -56,12 +57,15 @@ static int write_revision(cli_t *c, const char *id, json_t *body, int deleting)
   json_t *cur = NULL;
   int rc = cli_open(c, 0);
   if (!rc) rc = cli_record_id(c, id, rec);
+  if (!rc && !deleting && tk_body_is_tombstone(body))
+    rc = tk_err_set(&c->err, TK_EINVAL, "use 'tunduk delete' to delete a record");
+  if (!rc && !deleting)
+    rc = tk_store_record_info(tk_office_store(c->office), rec, &ri, &c->err);
+  if (!rc && !deleting) rc = cli_validate(c, ri.type, body);
   if (!rc) rc = cli_open(c, 1);
   if (!rc) rc = read_winner(c, rec, &cur, &ri);
   if (!rc && deleting && tk_body_is_tombstone(cur))
     rc = tk_err_set(&c->err, TK_EEXIST, "record %s is already deleted", id);
-  if (!rc && !deleting && tk_body_is_tombstone(body))
-    rc = tk_err_set(&c->err, TK_EINVAL, "use 'tunduk delete' to delete a record");
   if (!rc) rc = tk_office_update(c->office, rec, body, TK_PARENTS_WINNER, rev, &c->err);
   json_decref(cur);
   if (rc) return cli_fail(c, rc);
@@ -216,7 +220,7 @@ int cmd_list(cli_t *c)
       break;
     } else {
       deleted = tk_body_is_tombstone(body);
-      tk_body_summary(body, summary, 61);
+      cli_summary(c, r->type, body, summary, sizeof summary);
     }
     json_decref(body);
     if (deleted && !c->all) continue;

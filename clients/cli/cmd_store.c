@@ -80,12 +80,18 @@ static int print_vault(void *ctx, const tk_vault_info_t *v)
   int has_key =
       tk_store_wrapped_key_get(tk_office_store(l->c->office), v->name, v->key_id,
                                tk_office_identity(l->c->office)->id, sealed, NULL) == 0;
+  char key[TK_MAX_VAULT_LEN + 16], by[TK_DEVICE_ID_STRLEN] = "";
+  snprintf(key, sizeof key, "granted_by:%s", v->name);
+  if (tk_store_meta_get(tk_office_store(l->c->office), key, by, sizeof by, NULL) != 0)
+    by[0] = 0;
   if (l->arr)
-    json_array_append_new(l->arr, json_pack("{s:s,s:s,s:I,s:b}", "name", v->name,
-                                            "key_id", kid, "created",
-                                            (json_int_t)v->created, "have_key", has_key));
+    json_array_append_new(l->arr,
+                          json_pack("{s:s,s:s,s:I,s:b,s:s?}", "name", v->name, "key_id",
+                                    kid, "created", (json_int_t)v->created, "have_key",
+                                    has_key, "granted_by", by[0] ? by : NULL));
   else
-    printf("%-24s key %s%s\n", v->name, kid, has_key ? "" : "  (no key on this device)");
+    printf("%-24s key %s%s%s%s\n", v->name, kid,
+           has_key ? "" : "  (no key on this device)", by[0] ? "  granted by " : "", by);
   return 0;
 }
 

@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -21,14 +22,20 @@ int cmd_enroll(cli_t *c)
   tk_client_opts_t opts;
   char have[TK_DEVICE_ID_STRLEN];
   int rc = tk_token_parse(&tok, c->args[0], &c->err);
-  if (rc) return cli_fail(c, TK_EINVAL);
+  if (rc) {
+    c->err.code = TK_EINVAL; /* bad input: exit 2, with the parser's message */
+    return cli_fail(c, TK_EINVAL);
+  }
   rc = cli_open(c, 0);
-  if (!rc && tk_store_meta_get(tk_office_store(c->office), "hub_id", have, sizeof have, NULL) == 0) {
+  if (!rc && tk_store_meta_get(tk_office_store(c->office), "hub_id", have, sizeof have,
+                               NULL) == 0) {
     uint8_t pinned[TK_DEVICE_ID_LEN];
-    if (tk_device_id_parse(pinned, have) == 0 && !tk_ct_equal(pinned, tok.hub_id, TK_DEVICE_ID_LEN))
-      rc = tk_err_set(&c->err, TK_EEXIST,
-                      "this office is already enrolled at hub %s; the token is for another hub",
-                      have);
+    if (tk_device_id_parse(pinned, have) == 0 &&
+        !tk_ct_equal(pinned, tok.hub_id, TK_DEVICE_ID_LEN))
+      rc = tk_err_set(
+          &c->err, TK_EEXIST,
+          "this office is already enrolled at hub %s; the token is for another hub",
+          have);
   }
   if (!rc) rc = cli_open(c, 1);
   memset(&opts, 0, sizeof opts);
@@ -48,10 +55,18 @@ int cmd_enroll(cli_t *c)
 
 static void show_progress(void *ctx, const tk_client_stats_t *st)
 {
-  (void)ctx;
-  fprintf(stderr, "\rsync: sent %llu, received %llu revisions, %.1f kB in %.1f kB out",
-          (unsigned long long)st->sent, (unsigned long long)st->received,
-          (double)st->bytes_in / 1000.0, (double)st->bytes_out / 1000.0);
+  const struct timespec *t0 = ctx;
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  double secs =
+      (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+  uint64_t recs = st->sent + st->received;
+  fprintf(
+      stderr,
+      "\rsync: sent %llu, received %llu revisions, %.1f kB of revisions, %.0f rev/s   ",
+      (unsigned long long)st->sent, (unsigned long long)st->received,
+      (double)(st->rev_bytes_out + st->rev_bytes_in) / 1000.0,
+      secs > 0 ? (double)recs / secs : 0.0);
   fflush(stderr);
 }
 
@@ -62,7 +77,12 @@ int cmd_sync(cli_t *c)
   memset(&opts, 0, sizeof opts);
   opts.mode = TK_CLIENT_SYNC;
   opts.resend = c->all;
-  if (isatty(STDERR_FILENO) && !c->json) opts.progress = show_progress;
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  if (isatty(STDERR_FILENO) && !c->json) {
+    opts.progress = show_progress;
+    opts.progress_ctx = &t0;
+  }
   int rc = cli_open(c, 1);
   if (!rc) rc = tk_client_run(c->office, &opts, &st, &c->err);
   if (opts.progress) fputc('\n', stderr);
@@ -76,35 +96,42 @@ int cmd_sync(cli_t *c)
       char hex[2 * TK_REV_ID_LEN + 1];
       tk_hex_encode(hex, st.rejected[i].id, TK_REV_ID_LEN);
       json_array_append_new(rej, json_pack("{s:s,s:i,s:s}", "id", hex, "code",
-                                           st.rejected[i].code, "reason", st.rejected[i].reason));
+                                           st.rejected[i].code, "reason",
+                                           st.rejected[i].reason));
     }
     json_t *j = json_pack(
-        "{s:I,s:I,s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:s}", "sent", (json_int_t)st.sent,
-        "received", (json_int_t)st.received, "duplicates", (json_int_t)st.duplicates, "skipped",
-        (json_int_t)st.skipped, "rejected", rej, "conflicts", (json_int_t)st.conflicts_after,
-        "new_conflicts",
+        "{s:I,s:I,s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:s}", "sent",
+        (json_int_t)st.sent, "received", (json_int_t)st.received, "duplicates",
+        (json_int_t)st.duplicates, "skipped", (json_int_t)st.skipped, "rejected", rej,
+        "conflicts", (json_int_t)st.conflicts_after, "new_conflicts",
         (json_int_t)(st.conflicts_after > st.conflicts_before
                          ? st.conflicts_after - st.conflicts_before
                          : 0),
-        "grants", (json_int_t)st.grants, "bytes_out", (json_int_t)st.bytes_out, "bytes_in",
-        (json_int_t)st.bytes_in, "rev_bytes_out", (json_int_t)st.rev_bytes_out, "round_trips",
-        (json_int_t)st.round_trips, "seconds", st.seconds, "access", st.access);
+        "grants", (json_int_t)st.grants, "bytes_out", (json_int_t)st.bytes_out,
+        "bytes_in", (json_int_t)st.bytes_in, "rev_bytes_out",
+        (json_int_t)st.rev_bytes_out, "round_trips", (json_int_t)st.round_trips,
+        "seconds", st.seconds, "access", st.access);
     cli_print_json(j);
     json_decref(j);
   } else {
-    printf("sent %llu revisions, received %llu, %llu already there; %.1f kB out, %.1f kB in, "
+    printf("sent %llu revisions, received %llu, %llu already there; %.1f kB out, %.1f kB "
+           "in, "
            "%.2f s\n",
            (unsigned long long)st.sent, (unsigned long long)st.received,
            (unsigned long long)st.duplicates, (double)st.bytes_out / 1000.0,
            (double)st.bytes_in / 1000.0, st.seconds);
-    if (st.grants) printf("received %u vault key%s\n", st.grants, st.grants == 1 ? "" : "s");
+    if (st.grants)
+      printf("received %u vault key%s\n", st.grants, st.grants == 1 ? "" : "s");
     if (st.skipped)
       printf("not sent: %llu revisions of vaults this device may not write at the hub\n",
              (unsigned long long)st.skipped);
     for (size_t i = 0; i < st.nrejected; i++) {
       char hex[2 * TK_REV_ID_LEN + 1];
       tk_hex_encode(hex, st.rejected[i].id, TK_REV_ID_LEN);
-      printf("rejected %s: %s\n", hex, st.rejected[i].reason);
+      printf("%s %s: %s\n",
+             st.rejected[i].code == TK_REJECT_QUARANTINED ? "held for review at the hub"
+                                                          : "rejected",
+             hex, st.rejected[i].reason);
     }
     if (st.conflicts_after > st.conflicts_before)
       printf("new conflicts: %u (see 'tunduk conflicts')\n",
@@ -137,8 +164,8 @@ int cmd_vault_grant(cli_t *c)
   if (!rc) rc = tk_client_run(c->office, &opts, &st, &c->err);
   tk_client_stats_free(&st);
   if (rc) return cli_fail(c, rc);
-  printf("vault %s granted to %s; it can read the vault after its next sync\n", c->args[1],
-         c->args[2]);
+  printf("vault %s granted to %s; it can read the vault after its next sync\n",
+         c->args[1], c->args[2]);
   return EXIT_OK;
 }
 
@@ -153,8 +180,8 @@ static int print_conflict(void *ctx, const tk_record_info_t *r)
   uint8_t heads[TK_MAX_PARENTS][TK_REV_ID_LEN];
   size_t n = 0;
   char id[2 * TK_RECORD_ID_LEN + 1], rev[2 * TK_REV_ID_LEN + 1];
-  int total = tk_store_heads(tk_office_store(l->c->office), r->id, heads, TK_MAX_PARENTS, &n,
-                             &l->c->err);
+  int total = tk_store_heads(tk_office_store(l->c->office), r->id, heads, TK_MAX_PARENTS,
+                             &n, &l->c->err);
   if (total < 0) return total;
   tk_hex_encode(id, r->id, TK_RECORD_ID_LEN);
   json_t *hj = json_array();
@@ -164,8 +191,9 @@ static int print_conflict(void *ctx, const tk_record_info_t *r)
   }
   tk_hex_encode(rev, r->winner, TK_REV_ID_LEN);
   if (l->arr) {
-    json_array_append_new(l->arr, json_pack("{s:s,s:s,s:s,s:o,s:s}", "id", id, "type", r->type,
-                                            "vault", r->vault, "heads", hj, "winner", rev));
+    json_array_append_new(l->arr,
+                          json_pack("{s:s,s:s,s:s,s:o,s:s}", "id", id, "type", r->type,
+                                    "vault", r->vault, "heads", hj, "winner", rev));
   } else {
     printf("%s  %-10s %u heads, winner %.16s\n", id, r->type, r->nheads, rev);
     json_decref(hj);
@@ -178,8 +206,8 @@ int cmd_conflicts(cli_t *c)
   conflict_list_t l = {c, c->json ? json_array() : NULL};
   int rc = cli_open(c, 0);
   if (!rc)
-    rc = tk_store_records(tk_office_store(c->office), c->type, c->vault, 1, print_conflict, &l,
-                          &c->err);
+    rc = tk_store_records(tk_office_store(c->office), c->type, c->vault, 1,
+                          print_conflict, &l, &c->err);
   if (!rc && l.arr) cli_print_json(l.arr);
   json_decref(l.arr);
   return rc ? cli_fail(c, rc) : EXIT_OK;
@@ -198,7 +226,8 @@ int cmd_resolve(cli_t *c)
     rc = tk_err_set(&c->err, TK_EINVAL, "record %s is not in conflict; use 'tunduk edit'",
                     c->args[0]);
   if (!rc) rc = cli_open(c, 1);
-  if (!rc) rc = tk_office_update(c->office, rec, body, TK_PARENTS_ALL_HEADS, rev, &c->err);
+  if (!rc)
+    rc = tk_office_update(c->office, rec, body, TK_PARENTS_ALL_HEADS, rev, &c->err);
   json_decref(body);
   if (rc) return cli_fail(c, rc);
   char hex[2 * TK_REV_ID_LEN + 1];

@@ -33,12 +33,23 @@ static const char usage_text[] =
     "  list [--type T] [--vault V] [--all] [--json]\n"
     "                                  list records (--all: deleted ones too)\n"
     "  history ID [--json]             list a record's revisions\n"
+    "  export --format F [--type T] [--vault V] [--redact FIELD,...] [-o FILE]\n"
+    "                                  write current records through an export plugin\n"
+    "\n"
+    "Plugins (HOME/plugins if it exists, else the bundled ones):\n"
+    "  plugin list [--json]            content types, exports, moderation rules; load "
+    "errors\n"
+    "  plugin test PLUGIN SAMPLES.jsonl\n"
+    "                                  run sample records through validate, summary "
+    "and exports\n"
     "\n"
     "Sync with the hub:\n"
-    "  enroll TOKEN                    enroll this device at a hub (token from tundukd device add)\n"
+    "  enroll TOKEN                    enroll this device at a hub (token from tundukd "
+    "device add)\n"
     "  sync [--all] [--json]           push then pull (--all: offer everything again)\n"
     "  conflicts [--json]              list records with conflicting revisions\n"
-    "  resolve ID [FILE|-]             write a merge revision over all heads of a record\n"
+    "  resolve ID [FILE|-]             write a merge revision over all heads of a "
+    "record\n"
     "\n"
     "The store is --home DIR, else $TUNDUK_HOME, else ~/.local/share/tunduk.\n"
     "The passphrase comes from --passphrase-file, else $TUNDUK_PASSPHRASE, else a "
@@ -66,6 +77,9 @@ static const command_t commands[] = {
     {"sync", cmd_sync, OPT_JSON | OPT_ALL, 0, 0},
     {"conflicts", cmd_conflicts, OPT_JSON | OPT_TYPE | OPT_VAULT, 0, 0},
     {"resolve", cmd_resolve, 0, 1, 2},
+    {"export", cmd_export, OPT_FORMAT | OPT_TYPE | OPT_VAULT | OPT_REDACT | OPT_OUTPUT, 0,
+     0},
+    {"plugin", cmd_plugin, OPT_JSON, 1, 3},
 };
 
 int cli_usage(const char *fmt, ...)
@@ -183,9 +197,10 @@ static const struct {
   unsigned opt;
   int takes_value;
 } options[] = {
-    {"--json", OPT_JSON, 0}, {"--vault", OPT_VAULT, 1}, {"--type", OPT_TYPE, 1},
-    {"--rev", OPT_REV, 1},   {"--name", OPT_NAME, 1},   {"--kdf", OPT_KDF, 1},
-    {"--all", OPT_ALL, 0},
+    {"--json", OPT_JSON, 0},     {"--vault", OPT_VAULT, 1},   {"--type", OPT_TYPE, 1},
+    {"--rev", OPT_REV, 1},       {"--name", OPT_NAME, 1},     {"--kdf", OPT_KDF, 1},
+    {"--all", OPT_ALL, 0},       {"--format", OPT_FORMAT, 1}, {"--redact", OPT_REDACT, 1},
+    {"--output", OPT_OUTPUT, 1}, {"-o", OPT_OUTPUT, 1},
 };
 
 static const char **option_slot(cli_t *c, unsigned opt)
@@ -201,6 +216,12 @@ static const char **option_slot(cli_t *c, unsigned opt)
     return &c->name;
   case OPT_KDF:
     return &c->kdf;
+  case OPT_FORMAT:
+    return &c->format;
+  case OPT_REDACT:
+    return &c->redact;
+  case OPT_OUTPUT:
+    return &c->output;
   default:
     return NULL;
   }
@@ -227,7 +248,7 @@ int main(int argc, char **argv)
         c.pass_file = argv[++i];
       continue;
     }
-    if (strcmp(a, "--") != 0 && a[0] == '-' && a[1] == '-') {
+    if ((strcmp(a, "--") != 0 && a[0] == '-' && a[1] == '-') || strcmp(a, "-o") == 0) {
       size_t k;
       for (k = 0; k < sizeof options / sizeof options[0]; k++)
         if (strcmp(a, options[k].name) == 0) break;
@@ -270,11 +291,13 @@ int main(int argc, char **argv)
   if (!c.home) c.home = getenv("TUNDUK_HOME");
   if (!c.home || !*c.home) c.home = default_home(home_buf, sizeof home_buf);
   if (!c.home) return cli_usage("no store folder: use --home DIR or set TUNDUK_HOME");
+  tk_log_level = TK_LOG_WARN;
   if (tk_crypto_init() != 0) {
     fputs("tunduk: cannot initialise libsodium\n", stderr);
     return EXIT_FAIL;
   }
   int code = command->fn(&c);
   tk_office_close(c.office);
+  tk_plugin_set_free(c.plugins);
   return code;
 }

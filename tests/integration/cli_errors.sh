@@ -5,7 +5,7 @@
 H=$TMP/office
 new_office "$H" osh
 tk "$H" vault create osh-cases >/dev/null
-rec=$(echo '{"case_number":"OSH-1","status":"open"}' | tk "$H" new case --vault osh-cases)
+rec=$(echo '{"case_number":"OSH-1","client_alias":"Client O-1","status":"open"}' | tk "$H" new case --vault osh-cases)
 before=$(store_digest "$H")
 
 step "malformed JSON: line and column, exit 2, store unchanged"
@@ -30,7 +30,7 @@ err_has "larger than"
 [ "$(store_digest "$H")" = "$before" ] || fail "store changed after bad input"
 
 step "wrong passphrase"
-echo '{"case_number":"OSH-3"}' >"$TMP/ok.json"
+echo '{"case_number":"OSH-3","client_alias":"Client O-3","status":"intake"}' >"$TMP/ok.json"
 TUNDUK_PASSPHRASE=wrong-passphrase run_expect 1 tk "$H" new case --vault osh-cases "$TMP/ok.json"
 err_has "wrong passphrase"
 printf 'wrong-again\n' >"$TMP/pass"

@@ -15,11 +15,11 @@ exec 9>"$TMP/hold"
 echo "BEGIN; SELECT count(*) FROM revisions;" >&9
 sleep 0.3
 
-echo "{\"narrative\":\"$marker\",\"title\":\"t\"}" | tk "$H" new testimony --vault naryn-cases - >/dev/null
+echo "{\"witness_alias\":\"W-1\",\"consent\":\"written\",\"narrative\":\"$marker\",\"title\":\"t\"}" | tk "$H" new testimony --vault naryn-cases - >/dev/null
 big=$(for i in $(seq 1 400); do printf '%s repeated text %d. ' "$marker" "$i"; done)
-echo "{\"narrative\":\"$big\"}" | tk "$H" new testimony --vault naryn-cases - >/dev/null
-rec=$(echo "{\"client_alias\":\"$marker-alias\"}" | tk "$H" new case --vault naryn-cases -)
-echo "{\"client_alias\":\"$marker-edited\"}" | tk "$H" edit "$rec" - >/dev/null
+echo "{\"witness_alias\":\"W-2\",\"consent\":\"recorded\",\"narrative\":\"$big\"}" | tk "$H" new testimony --vault naryn-cases - >/dev/null
+rec=$(echo "{\"case_number\":\"NRN-1\",\"status\":\"open\",\"client_alias\":\"$marker-alias\"}" | tk "$H" new case --vault naryn-cases -)
+echo "{\"case_number\":\"NRN-1\",\"status\":\"open\",\"client_alias\":\"$marker-edited\"}" | tk "$H" edit "$rec" - >/dev/null
 tk "$H" show "$rec" | grep -q "$marker-edited" || fail "the record does not read back"
 
 [ -s "$H/store.db-wal" ] || fail "expected a WAL file to search"

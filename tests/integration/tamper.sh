@@ -4,8 +4,8 @@
 H=$TMP/office
 new_office "$H" jalal-abad
 tk "$H" vault create ja-cases >/dev/null
-a=$(echo '{"case_number":"JA-1","status":"open"}' | tk "$H" new case --vault ja-cases -)
-b=$(echo '{"case_number":"JA-2","status":"open"}' | tk "$H" new case --vault ja-cases -)
+a=$(echo '{"case_number":"JA-1","client_alias":"Client J-1","status":"open"}' | tk "$H" new case --vault ja-cases -)
+b=$(echo '{"case_number":"JA-2","client_alias":"Client J-2","status":"open"}' | tk "$H" new case --vault ja-cases -)
 run_expect 0 tk "$H" verify
 
 rev=$(tk "$H" show "$a" --json | jq -r .revision)
@@ -23,8 +23,8 @@ step "a removed parent is reported"
 H2=$TMP/office2
 new_office "$H2" talas
 tk "$H2" vault create t >/dev/null
-c=$(echo '{"n":1}' | tk "$H2" new case --vault t -)
-echo '{"n":2}' | tk "$H2" edit "$c" - >/dev/null
+c=$(echo '{"case_number":"TLS-1","client_alias":"Client T-1","status":"open"}' | tk "$H2" new case --vault t -)
+echo '{"case_number":"TLS-1","client_alias":"Client T-1","status":"closed"}' | tk "$H2" edit "$c" - >/dev/null
 first=$(tk "$H2" history "$c" --json | jq -r '.[0].revision')
 sqlite3 "$H2/store.db" "PRAGMA foreign_keys=OFF; DELETE FROM revisions WHERE hex(id) = upper('$first');"
 run_expect 1 tk "$H2" verify

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -36,6 +37,7 @@ static tk_conn_t *live[32]; /* open connections, for the watchdog */
 static int identities(void)
 {
   tk_err_t err;
+  signal(SIGPIPE, SIG_IGN); /* as every program using tk_conn must (tk_conn.h) */
   if (!id_srv && tk_identity_generate(&id_srv, "hub", &err) != 0) return -1;
   if (!id_cli && tk_identity_generate(&id_cli, "office", &err) != 0) return -1;
   return 0;
@@ -59,7 +61,8 @@ static void live_del(tk_conn_t *c)
 /* Deterministic content: a frame's bytes depend on its index and size. */
 static void fill(uint8_t *p, size_t n, size_t seed)
 {
-  for (size_t i = 0; i < n; i++) p[i] = (uint8_t)(seed * 7 + i * 13 + (i >> 9));
+  for (size_t i = 0; i < n; i++)
+    p[i] = (uint8_t)(seed * 7 + i * 13 + (i >> 9));
 }
 
 static int matches(tk_slice_t s, size_t n, size_t seed)
@@ -365,9 +368,7 @@ static void plain_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
   if (n < 0 && !uv_is_closing((uv_handle_t *)s)) uv_close((uv_handle_t *)s, plain_closed);
 }
 
-static void plain_written(uv_write_t *w, int status)
-{
-}
+static void plain_written(uv_write_t *w, int status) {}
 
 static void plain_connected(uv_connect_t *r, int status)
 {
@@ -431,7 +432,8 @@ static void test_burst_order(void)
 {
   enum { N = 1000 };
   static size_t sizes[N];
-  for (size_t i = 0; i < N; i++) sizes[i] = 1 + (i * 37) % 300;
+  for (size_t i = 0; i < N; i++)
+    sizes[i] = 1 + (i * 37) % 300;
   server_t s;
   client_t k = {0};
   CHECK(srv_start(&s, NULL, 1) == 0);
@@ -448,7 +450,8 @@ static void test_pause_resume(void)
 {
   enum { N = 40 };
   static size_t sizes[N];
-  for (size_t i = 0; i < N; i++) sizes[i] = 100 + i * 500;
+  for (size_t i = 0; i < N; i++)
+    sizes[i] = 100 + i * 500;
   server_t s;
   client_t k = {0};
   CHECK(srv_start(&s, NULL, 1) == 0);
@@ -469,7 +472,8 @@ static const size_t limit_second_sizes[] = {1000};
 static void limit_next(client_t *first)
 {
   limit_second.opts.max_frame = 64u << 10;
-  if (cli_start(&limit_second, first->srv, limit_second_sizes, 1) != 0) srv_stop(first->srv);
+  if (cli_start(&limit_second, first->srv, limit_second_sizes, 1) != 0)
+    srv_stop(first->srv);
 }
 
 static void test_frame_limit(void)
@@ -622,8 +626,8 @@ static void test_idle_timeout(void)
   memset(&ic, 0, sizeof ic);
   CHECK(srv_start(&s, &opts, 1) == 0);
   CHECK_RC(tk_tls_new(&ic.k.tls, id_cli, 0, &err), 0);
-  CHECK_RC(tk_conn_connect(&loop, "127.0.0.1", s.port, ic.k.tls, NULL, &cbs, &ic.k, &ic.k.c,
-                           &err),
+  CHECK_RC(tk_conn_connect(&loop, "127.0.0.1", s.port, ic.k.tls, NULL, &cbs, &ic.k,
+                           &ic.k.c, &err),
            0);
   live_add(ic.k.c);
   uv_timer_init(&loop, &ic.tick);
@@ -631,7 +635,6 @@ static void test_idle_timeout(void)
   uv_timer_start(&ic.tick, idle_tick, 100, 100);
   CHECK(srv_finish(&s) == 0);
   tk_tls_free(ic.k.tls);
-  if (ic.rounds != 6) fprintf(stderr, "rounds %d got %zu srv %d %s cli %d %s\n", ic.rounds, ic.k.got, s.reasons[0], s.msgs[0], ic.k.reason, ic.k.msg);
   CHECK(ic.rounds == 6);
   CHECK(ic.k.got == 6); /* the traffic kept the connection alive */
   CHECK(s.reasons[0] == TK_ETIMEDOUT);
@@ -665,13 +668,16 @@ static void test_connect_refused(void)
 
   CHECK_RC(tk_tls_new(&tls, id_cli, 0, &err), 0);
   client_t k = {0}, kn = {0}, kc = {0};
-  CHECK_RC(tk_conn_connect(&loop, "127.0.0.1", port, tls, NULL, &cli_cbs, &k, &k.c, &err), 0);
+  CHECK_RC(tk_conn_connect(&loop, "127.0.0.1", port, tls, NULL, &cli_cbs, &k, &k.c, &err),
+           0);
   /* The same through the resolver. */
-  CHECK_RC(tk_conn_connect(&loop, "localhost", port, tls, NULL, &cli_cbs, &kn, &kn.c, &err),
-           0);
+  CHECK_RC(
+      tk_conn_connect(&loop, "localhost", port, tls, NULL, &cli_cbs, &kn, &kn.c, &err),
+      0);
   /* Closed while resolving: on_close once, with the given reason. */
-  CHECK_RC(tk_conn_connect(&loop, "localhost", port, tls, NULL, &cli_cbs, &kc, &kc.c, &err),
-           0);
+  CHECK_RC(
+      tk_conn_connect(&loop, "localhost", port, tls, NULL, &cli_cbs, &kc, &kc.c, &err),
+      0);
   tk_conn_close(kc.c, TK_ECLOSED, "given up");
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(&loop) == 0);
@@ -691,7 +697,8 @@ static void test_close_in_frame(void)
 {
   enum { N = 50 };
   static size_t sizes[N];
-  for (size_t i = 0; i < N; i++) sizes[i] = 20 + i;
+  for (size_t i = 0; i < N; i++)
+    sizes[i] = 20 + i;
   server_t s;
   client_t k = {0};
   CHECK(srv_start(&s, NULL, 1) == 0);
@@ -711,8 +718,11 @@ static void test_close_in_frame(void)
 typedef struct raw {
   int port;
   int with_cert;
-  int suite;     /* 0: mbedtls defaults */
-  int max_minor; /* 0: default; else the highest TLS 1.x minor version + 1 */
+  int suite;        /* 0: mbedtls defaults */
+  int max_minor;    /* 0: default; else the highest TLS 1.x minor version + 1 */
+  const char *send; /* written after the handshake (n bytes) */
+  size_t nsend;
+  int no_notify; /* close the socket without close_notify */
   int hs_rc;
 } raw_t;
 
@@ -771,7 +781,18 @@ static void *raw_client(void *arg)
   if (mbedtls_ssl_setup(&ssl, &conf) != 0) goto done;
   mbedtls_ssl_set_bio(&ssl, &fd, raw_send, raw_recv, NULL);
   r->hs_rc = mbedtls_ssl_handshake(&ssl);
-  if (r->hs_rc == 0) mbedtls_ssl_close_notify(&ssl);
+  if (r->hs_rc == 0 && r->nsend)
+    mbedtls_ssl_write(&ssl, (const unsigned char *)r->send, r->nsend);
+  if (r->hs_rc == 0 && r->no_notify) { /* read the echo: nothing unread, no RST */
+    unsigned char echo[64];
+    size_t got = 0;
+    while (got < r->nsend) {
+      int n = mbedtls_ssl_read(&ssl, echo + got, sizeof echo - got);
+      if (n <= 0) break;
+      got += (size_t)n;
+    }
+  }
+  if (r->hs_rc == 0 && !r->no_notify) mbedtls_ssl_close_notify(&ssl);
 done:
   close(fd);
   mbedtls_ssl_free(&ssl);
@@ -821,6 +842,32 @@ static void test_raw_clients(void)
   CHECK(raw_run(&s, &old) == 0);
   CHECK(old.hs_rc != 0);
   CHECK(s.readies == 0 && s.reasons[0] == TK_EPROTO);
+
+  /* A whole frame, then the socket closes without close_notify. */
+  raw_t abrupt = {.with_cert = 1, .send = "\0\0\0\3abc", .nsend = 7, .no_notify = 1};
+  CHECK(raw_run(&s, &abrupt) == 0);
+  CHECK(abrupt.hs_rc == 0);
+  CHECK(s.readies == 1 && s.frames == 1);
+  CHECK(s.reasons[0] == TK_EIO);
+  CHECK(strstr(s.msgs[0], "without TLS close_notify") != NULL);
+
+  /* close_notify in the middle of a frame. */
+  raw_t cut = {.with_cert = 1,
+               .send = "\0\0\0\x64"
+                       "0123456789",
+               .nsend = 14};
+  CHECK(raw_run(&s, &cut) == 0);
+  CHECK(cut.hs_rc == 0);
+  CHECK(s.readies == 1 && s.frames == 0);
+  CHECK(s.reasons[0] == TK_EPROTO);
+  CHECK(strstr(s.msgs[0], "ended inside a frame") != NULL);
+
+  /* A zero-length frame. */
+  raw_t empty = {.with_cert = 1, .send = "\0\0\0\0", .nsend = 4};
+  CHECK(raw_run(&s, &empty) == 0);
+  CHECK(s.readies == 1 && s.frames == 0);
+  CHECK(s.reasons[0] == TK_EPROTO);
+  CHECK(strstr(s.msgs[0], "empty frame") != NULL);
 }
 
 static void test_tls_new_locked(void)
@@ -848,7 +895,8 @@ static void cleanup(void)
 }
 
 TK_TESTS(TK_TEST(test_echo_sizes), TK_TEST(test_burst_order), TK_TEST(test_pause_resume),
-         TK_TEST(test_frame_limit), TK_TEST(test_send_limits), TK_TEST(test_garbage_client),
-         TK_TEST(test_handshake_timeout), TK_TEST(test_idle_timeout),
-         TK_TEST(test_connect_refused), TK_TEST(test_close_in_frame),
-         TK_TEST(test_raw_clients), TK_TEST(test_tls_new_locked), TK_TEST(cleanup))
+         TK_TEST(test_frame_limit), TK_TEST(test_send_limits),
+         TK_TEST(test_garbage_client), TK_TEST(test_handshake_timeout),
+         TK_TEST(test_idle_timeout), TK_TEST(test_connect_refused),
+         TK_TEST(test_close_in_frame), TK_TEST(test_raw_clients),
+         TK_TEST(test_tls_new_locked), TK_TEST(cleanup))

@@ -167,10 +167,10 @@ static void certificate(void)
   if (memcmp(h, id->tls_spki_hash, sizeof h) != 0) goto fail;
   if (crt.next != NULL || crt.version != 3) goto fail;
   if (mbedtls_x509_dn_gets(dn, sizeof dn, &crt.subject) < 0 ||
-      strcmp(dn, "CN=tunduk-hub") != 0)
+      strcmp(dn, "CN=tunduk") != 0)
     goto fail;
   if (mbedtls_x509_dn_gets(dn, sizeof dn, &crt.issuer) < 0 ||
-      strcmp(dn, "CN=tunduk-hub") != 0)
+      strcmp(dn, "CN=tunduk") != 0)
     goto fail;
   if (crt.valid_from.year != 2020 || crt.valid_to.year != 2099) goto fail;
   if (!mbedtls_pk_can_do(&crt.pk, MBEDTLS_PK_ECDSA)) goto fail;

@@ -81,8 +81,8 @@ static int lua_true(const char *code)
   char src[4096];
   int ok = 0;
   tk_plugin_limits_t l = test_limits();
-  snprintf(src, sizeof src, "tunduk.content_type{ name = 'x', validate = function(r)\n%s\nend }\n",
-           code);
+  snprintf(src, sizeof src,
+           "tunduk.content_type{ name = 'x', validate = function(r)\n%s\nend }\n", code);
   if (tk_plugin_set_new(&s, &l) < 0) goto done;
   if (tk_plugin_set_add_source(s, "t.lua", src, strlen(src), &e) < 0) {
     fprintf(stderr, "  load failed: %s\n", e.msg);
@@ -121,7 +121,8 @@ static void test_no_files(void)
   CHECK(escape_case(NULL, "return io.open('/etc/passwd')", "global 'io'"));
   CHECK(escape_case(NULL, "return dofile('/etc/passwd')", "global 'dofile'"));
   CHECK(escape_case(NULL, "return loadfile('/etc/passwd')", "global 'loadfile'"));
-  CHECK(lua_true("return io == nil and dofile == nil and loadfile == nil and print == nil"));
+  CHECK(lua_true(
+      "return io == nil and dofile == nil and loadfile == nil and print == nil"));
 }
 
 static void test_no_commands(void)
@@ -152,7 +153,8 @@ static void test_no_bytecode(void)
   CHECK(lua_dump(L, lua_dump_to_buf, &bc, 0) == 0);
   lua_close(L);
   CHECK_RC(tk_plugin_set_new(&s, NULL), 0);
-  CHECK_RC(tk_plugin_set_add_source(s, "bin.lua", (const char *)bc.p, bc.n, &e), TK_EFORMAT);
+  CHECK_RC(tk_plugin_set_add_source(s, "bin.lua", (const char *)bc.p, bc.n, &e),
+           TK_EFORMAT);
   CHECK(has(e.msg, "plugin bin.lua") && has(e.msg, "binary chunk"));
   CHECK(tk_plugin_set_count(s, TK_PLUGIN_TYPE) == 0);
   tk_plugin_set_free(s);
@@ -162,7 +164,8 @@ static void test_no_bytecode(void)
 static void test_no_modules_no_registry(void)
 {
   CHECK(escape_case(NULL, "return require('os')", "global 'require'"));
-  CHECK(escape_case(NULL, "return package.loadlib('libc.so.6', 'system')", "global 'package'"));
+  CHECK(escape_case(NULL, "return package.loadlib('libc.so.6', 'system')",
+                    "global 'package'"));
   CHECK(escape_case(NULL, "return debug.getregistry()", "global 'debug'"));
   CHECK(escape_case(NULL, "collectgarbage('stop')", "global 'collectgarbage'"));
 }
@@ -179,11 +182,14 @@ static void test_string_metatable_locked(void)
   tk_err_t e;
   tk_buf_t out = TK_BUF_INIT;
   CHECK_RC(tk_plugin_set_new(&s, NULL), 0);
-  const char *a = "string.upper = function() return 'pwned' end\n"
-                  "local mt = getmetatable('')\n"
-                  "if type(mt) == 'table' then mt.__index = { upper = string.upper } end\n"
-                  "tunduk.content_type{ name = 'a', summary = function(r) return ('abc'):upper() end }\n";
-  const char *b = "tunduk.content_type{ name = 'b', summary = function(r) return ('abc'):upper() end }\n";
+  const char *a =
+      "string.upper = function() return 'pwned' end\n"
+      "local mt = getmetatable('')\n"
+      "if type(mt) == 'table' then mt.__index = { upper = string.upper } end\n"
+      "tunduk.content_type{ name = 'a', summary = function(r) return ('abc'):upper() end "
+      "}\n";
+  const char *b = "tunduk.content_type{ name = 'b', summary = function(r) return "
+                  "('abc'):upper() end }\n";
   CHECK_RC(tk_plugin_set_add_source(s, "a.lua", a, strlen(a), &e), 0);
   CHECK_RC(tk_plugin_set_add_source(s, "b.lua", b, strlen(b), &e), 0);
   CHECK_RC(tk_plugin_summary(s, "a", BODY("{}"), &out, &e), 0);
@@ -209,8 +215,7 @@ static void test_instruction_limit(void)
 {
   CHECK(escape_case(NULL, "while true do end", "instruction limit"));
   /* The plugin's own pcall cannot swallow the stop, nested or in a loop. */
-  CHECK(escape_case(NULL,
-                    "while true do pcall(function() while true do end end) end",
+  CHECK(escape_case(NULL, "while true do pcall(function() while true do end end) end",
                     "instruction limit"));
   CHECK(escape_case(NULL,
                     "while true do pcall(pcall, function() while true do\n"
@@ -223,9 +228,9 @@ static void test_instruction_limit(void)
                     "pcall(co) return true",
                     "instruction limit"));
   /* An error object with a looping __tostring is still described. */
-  CHECK(escape_case(NULL,
-                    "error(setmetatable({}, { __tostring = function() while true do end end }))",
-                    "error object is a table"));
+  CHECK(escape_case(
+      NULL, "error(setmetatable({}, { __tostring = function() while true do end end }))",
+      "error object is a table"));
 }
 
 static void test_time_limit(void)
@@ -241,8 +246,10 @@ static void test_time_limit(void)
 static void test_memory_limit(void)
 {
   CHECK(escape_case(NULL, "local t = {} for i = 1, 1e9 do t[i] = i end", "memory limit"));
-  CHECK(escape_case(NULL, "local t = {} for i = 1, 1e9 do t[i] = {} end", "memory limit"));
-  CHECK(escape_case(NULL, "local s = 'x' for i = 1, 40 do s = s .. s end", "memory limit"));
+  CHECK(
+      escape_case(NULL, "local t = {} for i = 1, 1e9 do t[i] = {} end", "memory limit"));
+  CHECK(
+      escape_case(NULL, "local s = 'x' for i = 1, 40 do s = s .. s end", "memory limit"));
   CHECK(escape_case(NULL, "return string.rep('x', 1 << 30)", "string limit"));
   CHECK(escape_case(NULL, "return ('x'):rep(1 << 30, ',')", "string limit"));
   CHECK(escape_case(NULL, "return ('x'):rep(1e9)", "string limit"));
@@ -250,8 +257,9 @@ static void test_memory_limit(void)
   CHECK(lua_true("return ('').rep('', 1 << 50) == ''"));
   CHECK(escape_case(NULL, "return table.move({}, 1, 1 << 60, 2)", "table.move"));
   /* A memory error caught by the plugin's pcall leaves the state working. */
-  CHECK(lua_true("local ok = pcall(function() local t = {} for i = 1, 1e9 do t[i] = i end end)\n"
-                 "local t = {} for i = 1, 1000 do t[i] = i end return not ok and #t == 1000"));
+  CHECK(lua_true(
+      "local ok = pcall(function() local t = {} for i = 1, 1e9 do t[i] = i end end)\n"
+      "local t = {} for i = 1, 1000 do t[i] = i end return not ok and #t == 1000"));
 }
 
 static void test_deep_recursion(void)
@@ -275,9 +283,11 @@ static void test_pattern_limits(void)
 {
   tk_plugin_limits_t l = test_limits();
   l.max_pattern_subject = 1000;
-  CHECK(escape_case(&l, "return string.find(string.rep('a', 2000), 'b')", "at most 1000 bytes"));
+  CHECK(escape_case(&l, "return string.find(string.rep('a', 2000), 'b')",
+                    "at most 1000 bytes"));
   CHECK(escape_case(&l, "return ('a'):rep(2000):match('(a*)b')", "at most 1000 bytes"));
-  CHECK(escape_case(&l, "for w in ('a'):rep(2000):gmatch('a') do end", "at most 1000 bytes"));
+  CHECK(escape_case(&l, "for w in ('a'):rep(2000):gmatch('a') do end",
+                    "at most 1000 bytes"));
   CHECK(escape_case(&l, "return ('a'):rep(2000):gsub('a', 'b')", "at most 1000 bytes"));
   CHECK(escape_case(&l, "return ('a'):find(('%a'):rep(3000))", "patterns are limited"));
   CHECK(lua_true("return ('hello world'):match('^(%w+)') == 'hello'"));
@@ -286,10 +296,12 @@ static void test_pattern_limits(void)
 static void test_error_objects(void)
 {
   CHECK(escape_case(NULL, "error({ code = 7 })", "error object is a table value"));
-  CHECK(escape_case(NULL, "error(setmetatable({}, { __tostring = function() error('no') end }))",
-                    "__tostring failed"));
-  CHECK(escape_case(NULL, "error(setmetatable({}, { __tostring = function() return 'nice' end }))",
-                    "nice"));
+  CHECK(escape_case(
+      NULL, "error(setmetatable({}, { __tostring = function() error('no') end }))",
+      "__tostring failed"));
+  CHECK(escape_case(
+      NULL, "error(setmetatable({}, { __tostring = function() return 'nice' end }))",
+      "nice"));
   CHECK(escape_case(NULL, "error('plain')", "esc.lua:2: plain"));
   CHECK(escape_case(NULL, "error(42)", "42"));
   CHECK(escape_case(NULL, "error()", "nil value"));
@@ -336,7 +348,8 @@ static const char *case_src =
     "  merge = function(base, ours, theirs)\n"
     "    if ours.title == 'nomerge' then return nil, 'needs a person' end\n"
     "    local m = { title = ours.title, opened = theirs.opened, tags = tunduk.array(),\n"
-    "                note = tunduk.null, n = 3, x = 1.5, base = base and base.title or false }\n"
+    "                note = tunduk.null, n = 3, x = 1.5, base = base and base.title or "
+    "false }\n"
     "    for _, t in ipairs(ours.tags) do m.tags[#m.tags + 1] = t end\n"
     "    for _, t in ipairs(theirs.tags) do m.tags[#m.tags + 1] = t end\n"
     "    return m\n"
@@ -424,8 +437,10 @@ static void test_fields(void)
   CHECK(refused(s, "{" BASE ",\"tags\":{}}", "tags"));
   /* ref */
   CHECK(accepted(s, "{" BASE ",\"related\":\"0123456789abcdef0123456789ABCDEF\"}"));
-  CHECK(refused(s, "{" BASE ",\"related\":\"0123456789abcdef0123456789abcde\"}", "related"));
-  CHECK(refused(s, "{" BASE ",\"related\":\"0123456789abcdef0123456789abcdeg\"}", "related"));
+  CHECK(refused(s, "{" BASE ",\"related\":\"0123456789abcdef0123456789abcde\"}",
+                "related"));
+  CHECK(refused(s, "{" BASE ",\"related\":\"0123456789abcdef0123456789abcdeg\"}",
+                "related"));
   tk_plugin_set_free(s);
 }
 
@@ -434,14 +449,16 @@ static void test_validate(void)
   tk_err_t e;
   tk_plugin_set_t *s = case_set();
   CHECK(s);
-  CHECK_RC(tk_plugin_validate(s, "case", BODY("{\"title\":\"bad\",\"opened\":\"2024-01-01\"}"), &e),
+  CHECK_RC(tk_plugin_validate(s, "case",
+                              BODY("{\"title\":\"bad\",\"opened\":\"2024-01-01\"}"), &e),
            TK_EINVAL);
   CHECK(has(e.msg, "content type 'case': title may not be bad"));
-  CHECK_RC(tk_plugin_validate(s, "case", BODY("{\"title\":\"silent\",\"opened\":\"2024-01-01\"}"),
-                              &e),
+  CHECK_RC(tk_plugin_validate(
+               s, "case", BODY("{\"title\":\"silent\",\"opened\":\"2024-01-01\"}"), &e),
            TK_EINVAL);
   CHECK(has(e.msg, "no verdict"));
-  CHECK_RC(tk_plugin_validate(s, "case", BODY("{\"title\":\"rej\",\"opened\":\"2024-01-01\"}"), &e),
+  CHECK_RC(tk_plugin_validate(s, "case",
+                              BODY("{\"title\":\"rej\",\"opened\":\"2024-01-01\"}"), &e),
            TK_EINVAL);
   CHECK(has(e.msg, "rejected by helper"));
   CHECK_RC(tk_plugin_validate(s, "nosuch", BODY("{}"), &e), TK_ENOTFOUND);
@@ -456,7 +473,8 @@ static void test_summary(void)
   tk_buf_t out = TK_BUF_INIT;
   tk_plugin_set_t *s = case_set();
   CHECK(s);
-  CHECK_RC(tk_plugin_summary(s, "case", BODY("{" BASE ",\"status\":\"open\"}"), &out, &e), 0);
+  CHECK_RC(tk_plugin_summary(s, "case", BODY("{" BASE ",\"status\":\"open\"}"), &out, &e),
+           0);
   CHECK(strcmp((char *)out.p, "T (open)") == 0); /* the newline became a space */
   tk_buf_free(&out);
   tk_plugin_set_free(s);
@@ -470,10 +488,12 @@ static void test_merge(void)
   CHECK(s);
   const char *base = "{\"title\":\"B\",\"tags\":[]}";
   const char *ours = "{\"title\":\"O\",\"opened\":\"2024-01-01\",\"tags\":[\"a\"]}";
-  const char *theirs = "{\"title\":\"X\",\"opened\":\"2024-01-02\",\"tags\":[\"b\",\"c\"]}";
+  const char *theirs =
+      "{\"title\":\"X\",\"opened\":\"2024-01-02\",\"tags\":[\"b\",\"c\"]}";
   CHECK_RC(tk_plugin_merge(s, "case", BODY(base), BODY(ours), BODY(theirs), &out, &e), 0);
-  CHECK(has((char *)out.p, "{\"base\":\"B\",\"n\":3,\"note\":null,\"opened\":\"2024-01-02\","
-                           "\"tags\":[\"a\",\"b\",\"c\"],\"title\":\"O\",\"x\":1.5}"));
+  CHECK(has((char *)out.p,
+            "{\"base\":\"B\",\"n\":3,\"note\":null,\"opened\":\"2024-01-02\","
+            "\"tags\":[\"a\",\"b\",\"c\"],\"title\":\"O\",\"x\":1.5}"));
   out.n = 0;
   /* No common ancestor: base is nil. */
   CHECK_RC(tk_plugin_merge(s, "case", TK_SLICE(NULL, 0), BODY(ours),
@@ -481,8 +501,9 @@ static void test_merge(void)
            0);
   CHECK(has((char *)out.p, "\"base\":false") && has((char *)out.p, "\"tags\":[\"a\"]"));
   out.n = 0;
-  CHECK_RC(tk_plugin_merge(s, "case", TK_SLICE(NULL, 0), BODY("{\"title\":\"nomerge\",\"tags\":[]}"),
-                           BODY(theirs), &out, &e),
+  CHECK_RC(tk_plugin_merge(s, "case", TK_SLICE(NULL, 0),
+                           BODY("{\"title\":\"nomerge\",\"tags\":[]}"), BODY(theirs),
+                           &out, &e),
            TK_EPLUGIN);
   CHECK(has(e.msg, "needs a person"));
   CHECK(out.n == 0);
@@ -496,11 +517,14 @@ static void test_merge_bad_results(void)
   tk_err_t e;
   tk_buf_t out = TK_BUF_INIT;
   const char *src =
-      "tunduk.content_type{ name = 'cyc', merge = function() local t = {}; t.me = t; return t end }\n"
+      "tunduk.content_type{ name = 'cyc', merge = function() local t = {}; t.me = t; "
+      "return t end }\n"
       "tunduk.content_type{ name = 'nan', merge = function() return { x = 0/0 } end }\n"
-      "tunduk.content_type{ name = 'key', merge = function() return { [true] = 1 } end }\n"
+      "tunduk.content_type{ name = 'key', merge = function() return { [true] = 1 } end "
+      "}\n"
       "tunduk.content_type{ name = 'arr', merge = function() return { 1, 2 } end }\n"
-      "tunduk.content_type{ name = 'fn', merge = function() return { f = print or pairs } end }\n"
+      "tunduk.content_type{ name = 'fn', merge = function() return { f = print or pairs "
+      "} end }\n"
       "tunduk.content_type{ name = 'str', merge = function() return 'x' end }\n";
   CHECK_RC(tk_plugin_set_new(&s, NULL), 0);
   CHECK_RC(tk_plugin_set_add_source(s, "m.lua", src, strlen(src), &e), 0);
@@ -509,7 +533,8 @@ static void test_merge_bad_results(void)
   } cases[] = {{"cyc", "cycle"},          {"nan", "NaN"}, {"key", "key of type boolean"},
                {"arr", "want an object"}, {"fn", "$.f"},  {"str", "returned a string"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    CHECK_RC(tk_plugin_merge(s, cases[i].type, TK_SLICE(NULL, 0), BODY("{}"), BODY("{}"), &out, &e),
+    CHECK_RC(tk_plugin_merge(s, cases[i].type, TK_SLICE(NULL, 0), BODY("{}"), BODY("{}"),
+                             &out, &e),
              TK_EPLUGIN);
     CHECK(has(e.msg, cases[i].want));
     CHECK(out.n == 0);
@@ -528,7 +553,8 @@ typedef struct rows {
 static int rows_next(void *ud, tk_plugin_record_t *rec)
 {
   rows_t *r = ud;
-  static tk_plugin_meta_t meta = {.record_id = "00112233445566778899aabbccddeeff", .type = "case"};
+  static tk_plugin_meta_t meta = {.record_id = "00112233445566778899aabbccddeeff",
+                                  .type = "case"};
   if ((int)r->i == r->fail_at) return TK_EIO;
   if (!r->bodies[r->i]) return 0;
   rec->body = BODY(r->bodies[r->i]);
@@ -537,7 +563,10 @@ static int rows_next(void *ud, tk_plugin_record_t *rec)
   return 1;
 }
 
-static int buf_write(void *ud, const void *p, size_t n) { return tk_buf_append(ud, p, n); }
+static int buf_write(void *ud, const void *p, size_t n)
+{
+  return tk_buf_append(ud, p, n);
+}
 
 static const char *csv_src =
     "local function cell(v)\n"
@@ -567,13 +596,13 @@ static void test_export(void)
   CHECK(d && strcmp(d->media_type, "text/csv") == 0);
 
   const char *bodies[] = {"{\"title\":\"one\",\"count\":1,\"secret\":\"s\"}",
-                          "{\"title\":\"a, \\\"b\\\"\",\"count\":null}", "{\"title\":\"three\"}",
-                          NULL};
+                          "{\"title\":\"a, \\\"b\\\"\",\"count\":null}",
+                          "{\"title\":\"three\"}", NULL};
   rows_t r = {bodies, 0, -1};
   CHECK_RC(tk_plugin_export(s, "csv", NULL, rows_next, &r, buf_write, &out, &e), 0);
   CHECK_RC(tk_buf_append_u8(&out, 0), 0);
-  CHECK(strcmp((char *)out.p, "id,title,count\n0011,one,1\n0011,\"a, \"\"b\"\"\",\n0011,three,\n") ==
-        0);
+  CHECK(strcmp((char *)out.p,
+               "id,title,count\n0011,one,1\n0011,\"a, \"\"b\"\"\",\n0011,three,\n") == 0);
 
   /* Redaction: the plugin never sees the field. */
   out.n = 0;
@@ -596,7 +625,8 @@ static void test_export(void)
   CHECK_RC(tk_plugin_export(s, "keep", NULL, rows_next, &r, buf_write, &out, &e), 0);
   CHECK_RC(tk_plugin_validate(s, "k", BODY("{}"), &e), TK_EPLUGIN);
   CHECK(has(e.msg, "outside the export"));
-  CHECK_RC(tk_plugin_export(s, "nosuch", NULL, rows_next, &r, buf_write, &out, &e), TK_ENOTFOUND);
+  CHECK_RC(tk_plugin_export(s, "nosuch", NULL, rows_next, &r, buf_write, &out, &e),
+           TK_ENOTFOUND);
   tk_buf_free(&out);
   tk_plugin_set_free(s);
 }
@@ -610,11 +640,13 @@ static void test_export_budget_per_record(void)
   tk_buf_t out = TK_BUF_INIT;
   tk_plugin_limits_t l = test_limits();
   l.instructions = 1000000;
-  const char *src = "tunduk.export{ name = 'slow', write = function(records, out)\n"
-                    "  for r in records do local x = 0 for i = 1, 30000 do x = x + i end out('.') end\n"
-                    "end }\n";
+  const char *src =
+      "tunduk.export{ name = 'slow', write = function(records, out)\n"
+      "  for r in records do local x = 0 for i = 1, 30000 do x = x + i end out('.') end\n"
+      "end }\n";
   const char *bodies[51];
-  for (int i = 0; i < 50; i++) bodies[i] = "{}";
+  for (int i = 0; i < 50; i++)
+    bodies[i] = "{}";
   bodies[50] = NULL;
   rows_t r = {bodies, 0, -1};
   CHECK_RC(tk_plugin_set_new(&s, &l), 0);
@@ -643,8 +675,10 @@ static void test_moderation(void)
   tk_plugin_set_t *s = NULL;
   tk_err_t e;
   tk_plugin_verdict_t v;
-  tk_plugin_meta_t meta = {.record_id = "00112233445566778899aabbccddeeff", .type = "case",
-                           .vault = "osh", .size = 10};
+  tk_plugin_meta_t meta = {.record_id = "00112233445566778899aabbccddeeff",
+                           .type = "case",
+                           .vault = "osh",
+                           .size = 10};
   CHECK_RC(tk_plugin_set_new(&s, NULL), 0);
   CHECK_RC(tk_plugin_set_add_source(s, "mod.lua", mod_src, strlen(mod_src), &e), 0);
   CHECK(tk_plugin_set_count(s, TK_PLUGIN_MODERATION) == 2);
@@ -751,15 +785,17 @@ static void test_limits_default(void)
   CHECK(l.call_ms == 2000);
   CHECK(l.max_string == 1u << 20 && l.max_pattern_subject == 1u << 20);
   /* The defaults stop a runaway plugin too. */
-  CHECK(escape_case(&l, "while true do end", "instruction limit exceeded (10000000 per call)"));
+  CHECK(escape_case(&l, "while true do end",
+                    "instruction limit exceeded (10000000 per call)"));
 }
 
 TK_TESTS(TK_TEST(test_no_files), TK_TEST(test_no_commands), TK_TEST(test_no_bytecode),
          TK_TEST(test_no_modules_no_registry), TK_TEST(test_string_metatable_locked),
          TK_TEST(test_api_table_read_only), TK_TEST(test_instruction_limit),
-         TK_TEST(test_time_limit), TK_TEST(test_memory_limit), TK_TEST(test_deep_recursion),
-         TK_TEST(test_pattern_limits), TK_TEST(test_error_objects),
-         TK_TEST(test_records_are_copies), TK_TEST(test_fields), TK_TEST(test_validate),
-         TK_TEST(test_summary), TK_TEST(test_merge), TK_TEST(test_merge_bad_results),
-         TK_TEST(test_export), TK_TEST(test_export_budget_per_record), TK_TEST(test_moderation),
+         TK_TEST(test_time_limit), TK_TEST(test_memory_limit),
+         TK_TEST(test_deep_recursion), TK_TEST(test_pattern_limits),
+         TK_TEST(test_error_objects), TK_TEST(test_records_are_copies),
+         TK_TEST(test_fields), TK_TEST(test_validate), TK_TEST(test_summary),
+         TK_TEST(test_merge), TK_TEST(test_merge_bad_results), TK_TEST(test_export),
+         TK_TEST(test_export_budget_per_record), TK_TEST(test_moderation),
          TK_TEST(test_load_dir), TK_TEST(test_limits_default))

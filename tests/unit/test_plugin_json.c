@@ -17,8 +17,8 @@
 #define BODY(s) TK_SLICE((s), strlen(s))
 
 typedef struct job {
-  const char *in;        /* JSON text to parse and push, or */
-  const char *code;      /* Lua code whose result is converted */
+  const char *in;   /* JSON text to parse and push, or */
+  const char *code; /* Lua code whose result is converted */
   const char *const *skip;
   tk_buf_t out;
   int rc;
@@ -112,7 +112,9 @@ static int refused(const char *code, int rc, const char *want)
   job_t j = {.code = code};
   int got = run(&j);
   int ok = got == rc && strstr(j.e.msg, want) != NULL;
-  if (!ok) fprintf(stderr, "  [%s] -> rc %d (%s), want %d and \"%s\"\n", code, got, j.e.msg, rc, want);
+  if (!ok)
+    fprintf(stderr, "  [%s] -> rc %d (%s), want %d and \"%s\"\n", code, got, j.e.msg, rc,
+            want);
   tk_buf_free(&j.out);
   return ok;
 }
@@ -123,9 +125,11 @@ static void test_round_trips(void)
   CHECK(round_trip("{\"b\":{\"c\":{\"d\":[1,[2,[3]]]}},\"a\":1}",
                    "{\"a\":1,\"b\":{\"c\":{\"d\":[1,[2,[3]]]}}}"));
   /* Empty array and empty object stay apart, at any depth. */
-  CHECK(round_trip("{\"l\":[],\"o\":{},\"n\":[[],{}]}", "{\"l\":[],\"n\":[[],{}],\"o\":{}}"));
+  CHECK(round_trip("{\"l\":[],\"o\":{},\"n\":[[],{}]}",
+                   "{\"l\":[],\"n\":[[],{}],\"o\":{}}"));
   /* null as a value and inside arrays (no holes). */
-  CHECK(round_trip("{\"x\":null,\"l\":[null,1,null]}", "{\"l\":[null,1,null],\"x\":null}"));
+  CHECK(
+      round_trip("{\"x\":null,\"l\":[null,1,null]}", "{\"l\":[null,1,null],\"x\":null}"));
   CHECK(round_trip("{\"t\":true,\"f\":false}", "{\"f\":false,\"t\":true}"));
   /* Integers stay integers, floats stay floats. */
   CHECK(round_trip("{\"i\":1,\"f\":1.0,\"g\":1.5,\"neg\":-7,\"z\":0}",
@@ -155,7 +159,8 @@ static void test_round_trips(void)
     CHECK(same);
   }
   /* Unicode, escapes, and non-ASCII keys. */
-  CHECK(round_trip("{\"s\":\"\\u00e9t\\u00e9 \\ud83d\\ude00 \\u041a\\u044b\\u0440\\u0433\\u044b\\u0437\"}",
+  CHECK(round_trip("{\"s\":\"\\u00e9t\\u00e9 \\ud83d\\ude00 "
+                   "\\u041a\\u044b\\u0440\\u0433\\u044b\\u0437\"}",
                    "{\"s\":\"\xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80 "
                    "\xd0\x9a\xd1\x8b\xd1\x80\xd0\xb3\xd1\x8b\xd0\xb7\"}"));
   CHECK(round_trip("{\"\xd0\xb8\xd0\xbc\xd1\x8f\":\"a\\\"b\\\\c\\n\\t\"}",
@@ -190,7 +195,8 @@ static void test_from_lua(void)
 static void test_refused(void)
 {
   CHECK(refused("local t = {} t.self = t return t", TK_EINVAL, "cycle"));
-  CHECK(refused("local a, b = {}, {} a.b = b b.list = { a } return a", TK_EINVAL, "cycle"));
+  CHECK(
+      refused("local a, b = {}, {} a.b = b b.list = { a } return a", TK_EINVAL, "cycle"));
   CHECK(refused("return { [true] = 1 }", TK_EINVAL, "key of type boolean"));
   CHECK(refused("return { [1.5] = 1 }", TK_EINVAL, "key of type number"));
   CHECK(refused("return { x = { 1, 2, k = 3 } }", TK_EINVAL, "$.x"));
@@ -200,7 +206,8 @@ static void test_refused(void)
   CHECK(refused("return { x = -math.huge }", TK_EINVAL, "infinite"));
   CHECK(refused("return { s = 'a\\0b' }", TK_EINVAL, "NUL"));
   CHECK(refused("return { s = '\\xff' }", TK_EINVAL, "UTF-8"));
-  CHECK(refused("return { s = '\\xed\\xa0\\x80' }", TK_EINVAL, "UTF-8")); /* a surrogate */
+  CHECK(
+      refused("return { s = '\\xed\\xa0\\x80' }", TK_EINVAL, "UTF-8")); /* a surrogate */
   CHECK(refused("return { ['k\\xc0'] = 1 }", TK_EINVAL, "UTF-8"));
   CHECK(refused("return { f = print }", TK_EINVAL, "function"));
   CHECK(refused("return { c = coroutine.create(print) }", TK_EINVAL, "thread"));
@@ -215,9 +222,11 @@ static void test_depth(void)
     int levels = TK_MAX_JSON_DEPTH + extra;
     size_t at = 0;
     at += (size_t)sprintf(in + at, "{\"a\":");
-    for (int i = 1; i < levels; i++) at += (size_t)sprintf(in + at, "[");
+    for (int i = 1; i < levels; i++)
+      at += (size_t)sprintf(in + at, "[");
     at += (size_t)sprintf(in + at, "1");
-    for (int i = 1; i < levels; i++) at += (size_t)sprintf(in + at, "]");
+    for (int i = 1; i < levels; i++)
+      at += (size_t)sprintf(in + at, "]");
     at += (size_t)sprintf(in + at, "}");
     job_t j = {.in = in};
     int rc = run(&j);
@@ -233,7 +242,8 @@ static void test_depth(void)
   /* Lua -> JSON: a chain 64 deep converts, 65 does not. */
   CHECK(refused("local t = {} local c = t for i = 1, 65 do c.x = {} c = c.x end return t",
                 TK_ELIMIT, "deeper"));
-  job_t j = {.code = "local t = {} local c = t for i = 1, 63 do c.x = {} c = c.x end return t"};
+  job_t j = {
+      .code = "local t = {} local c = t for i = 1, 63 do c.x = {} c = c.x end return t"};
   CHECK_RC(run(&j), 0);
   tk_buf_free(&j.out);
 }

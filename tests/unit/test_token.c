@@ -68,7 +68,9 @@ static void addresses(void)
   CHECK(strcmp(host, "127.0.0.1") == 0 && port == 7420);
   CHECK_RC(tk_addr_split("[::1]:9", host, &port), 0);
   CHECK(strcmp(host, "::1") == 0 && port == 9);
-  CHECK_RC(tk_addr_split("hub:0", host, &port), TK_EINVAL);
+  CHECK_RC(tk_addr_split("hub:0", host, &port), 0);
+  CHECK(port == 0);
+  CHECK_RC(tk_addr_split("hub:-1", host, &port), TK_EINVAL);
   CHECK_RC(tk_addr_split("hub:65536", host, &port), TK_EINVAL);
   CHECK_RC(tk_addr_split("hub", host, &port), TK_EINVAL);
   CHECK_RC(tk_addr_split(":80", host, &port), TK_EINVAL);

@@ -1,0 +1,218 @@
+/*
+ * office_plugins.c: an office's plugins (contract in tk_office_plugins.h).
+ * Owns the choice of plugin folder, record validation through content
+ * types for the office clients, the export path from the store to an
+ * export plugin, and the rule that a withdrawn-consent narrative never
+ * reaches an export.
+ *
+ * Invariants: decrypted bodies live in one buffer per export, wiped when
+ * the export ends; a record reaches the export plugin only after
+ * tk_office_export_prepare ran on it.
+ *
+ * Threads: see tk_office_plugins.h.
+ */
+#include "tk_office_plugins.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tk_body.h"
+
+#ifndef TK_PLUGIN_DIR
+#define TK_PLUGIN_DIR "plugins"
+#endif
+
+const char *tk_office_plugins_bundled(void)
+{
+  const char *env = getenv("TUNDUK_PLUGINS");
+  return env && *env ? env : TK_PLUGIN_DIR;
+}
+
+int tk_office_plugins_dir(const char *home, char *dir, size_t cap, tk_err_t *err)
+{
+  struct stat st;
+  int n = snprintf(dir, cap, "%s/%s", home, TK_OFFICE_PLUGIN_SUBDIR);
+  if (n < 0 || (size_t)n >= cap)
+    return tk_err_set(err, TK_ELIMIT, "plugin folder path is too long");
+  if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
+  n = snprintf(dir, cap, "%s", tk_office_plugins_bundled());
+  if (n < 0 || (size_t)n >= cap)
+    return tk_err_set(err, TK_ELIMIT, "plugin folder path is too long");
+  return 0;
+}
+
+int tk_office_plugins(tk_plugin_set_t **out, const char *home, char *dir, size_t cap,
+                      tk_err_t *err)
+{
+  char path[4096];
+  tk_plugin_set_t *s = NULL;
+  *out = NULL;
+  int rc = tk_office_plugins_dir(home, path, sizeof path, err);
+  if (rc) return rc;
+  if (dir && cap) snprintf(dir, cap, "%s", path);
+  if ((rc = tk_plugin_set_new(&s, NULL)) < 0)
+    return tk_err_set(err, rc, "cannot create a plugin set");
+  if ((rc = tk_plugin_set_load_dir(s, path, err)) < 0) {
+    tk_plugin_set_free(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+int tk_office_validate(tk_plugin_set_t *s, const char *type, const json_t *body,
+                       tk_err_t *err)
+{
+  tk_buf_t b = TK_BUF_INIT;
+  tk_err_t e;
+  tk_err_clear(&e);
+  int rc = tk_body_dump(body, &b);
+  if (rc < 0) {
+    tk_err_set(err, rc, "out of memory");
+    goto done;
+  }
+  rc = tk_plugin_validate(s, type, TK_SLICE(b.p, b.n), &e);
+  if (rc == TK_EINVAL) {
+    /* The host says "content type '<type>': <reason>"; keep the reason. */
+    char prefix[TK_MAX_TYPE_LEN + 32];
+    snprintf(prefix, sizeof prefix, "content type '%s': ", type);
+    const char *reason = e.msg;
+    if (strncmp(reason, prefix, strlen(prefix)) == 0) reason += strlen(prefix);
+    tk_err_set(err, rc, "%s", reason);
+  } else if (rc < 0) {
+    if (err) *err = e;
+  }
+done:
+  tk_buf_wipe(&b);
+  return rc;
+}
+
+int tk_office_export_prepare(json_t *body)
+{
+  json_t *consent = json_object_get(body, "consent");
+  if (json_is_string(consent) && strcmp(json_string_value(consent), "withdrawn") == 0 &&
+      json_object_del(body, "narrative") == 0)
+    return 1;
+  return 0;
+}
+
+/* ---- export ------------------------------------------------------------------ */
+
+typedef struct record_list {
+  tk_record_info_t *v;
+  size_t n, cap;
+} record_list_t;
+
+typedef struct export_ctx {
+  tk_office_t *o;
+  record_list_t l;
+  size_t next;
+  tk_buf_t body; /* the current record's JSON: plaintext, wiped at the end */
+  tk_rev_meta_t rm;
+  tk_plugin_meta_t meta;
+  char record_hex[2 * TK_RECORD_ID_LEN + 1], rev_hex[2 * TK_REV_ID_LEN + 1];
+  char author[TK_DEVICE_ID_STRLEN];
+  tk_office_export_stats_t *stats;
+  int failed; /* the iterator failed: err says why */
+  tk_err_t err;
+} export_ctx_t;
+
+static int collect(void *ctx, const tk_record_info_t *r)
+{
+  record_list_t *l = ctx;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 64;
+    tk_record_info_t *v = realloc(l->v, cap * sizeof *v);
+    if (!v) return TK_ENOMEM;
+    l->v = v;
+    l->cap = cap;
+  }
+  l->v[l->n++] = *r;
+  return 0;
+}
+
+/* Oldest record first; ties by id, so an export is reproducible. */
+static int cmp_created(const void *a, const void *b)
+{
+  const tk_record_info_t *x = a, *y = b;
+  if (x->created_hlc != y->created_hlc) return x->created_hlc < y->created_hlc ? -1 : 1;
+  return memcmp(x->id, y->id, TK_RECORD_ID_LEN);
+}
+
+static int next_record(void *ud, tk_plugin_record_t *rec)
+{
+  export_ctx_t *x = ud;
+  while (x->next < x->l.n) {
+    const tk_record_info_t *r = &x->l.v[x->next++];
+    json_t *body = NULL;
+    int rc = tk_office_read(x->o, r->winner, &body, &x->rm, &x->err);
+    if (rc == TK_ENOKEY) {
+      x->stats->no_key++;
+      continue;
+    }
+    if (rc < 0) {
+      x->failed = 1;
+      return rc;
+    }
+    if (tk_body_is_tombstone(body)) {
+      json_decref(body);
+      continue;
+    }
+    tk_office_export_prepare(body);
+    if (x->body.p) tk_wipe(x->body.p, x->body.n);
+    x->body.n = 0;
+    rc = tk_body_dump(body, &x->body);
+    json_decref(body);
+    if (rc < 0) {
+      x->failed = 1;
+      return tk_err_set(&x->err, rc, "out of memory");
+    }
+    tk_hex_encode(x->record_hex, r->id, TK_RECORD_ID_LEN);
+    tk_hex_encode(x->rev_hex, x->rm.id, TK_REV_ID_LEN);
+    tk_device_id_format(x->author, x->rm.author);
+    memset(&x->meta, 0, sizeof x->meta);
+    x->meta.record_id = x->record_hex;
+    x->meta.revision_id = x->rev_hex;
+    x->meta.type = x->rm.type;
+    x->meta.vault = x->rm.vault;
+    x->meta.author = x->author;
+    x->meta.hlc = x->rm.hlc;
+    x->meta.size = x->rm.size;
+    x->meta.generation = x->rm.generation;
+    x->meta.nparents = x->rm.nparents;
+    rec->body = TK_SLICE(x->body.p, x->body.n);
+    rec->meta = &x->meta;
+    x->stats->records++;
+    return 1;
+  }
+  return 0;
+}
+
+int tk_office_export(tk_office_t *o, tk_plugin_set_t *s,
+                     const tk_office_export_opts_t *opts, tk_plugin_write_fn write,
+                     void *ud, tk_office_export_stats_t *stats, tk_err_t *err)
+{
+  tk_office_export_stats_t dummy;
+  export_ctx_t x;
+  memset(&x, 0, sizeof x);
+  x.o = o;
+  x.stats = stats ? stats : &dummy;
+  memset(x.stats, 0, sizeof *x.stats);
+  tk_err_clear(&x.err);
+  if (!tk_plugin_set_find(s, TK_PLUGIN_EXPORT, opts->format))
+    return tk_err_set(err, TK_ENOTFOUND, "no export format '%.64s'", opts->format);
+  int rc = tk_store_records(tk_office_store(o), opts->type, opts->vault, 0, collect, &x.l,
+                            err);
+  if (rc) goto done;
+  if (x.l.n) qsort(x.l.v, x.l.n, sizeof *x.l.v, cmp_created);
+  rc = tk_plugin_export(s, opts->format, opts->redact, next_record, &x, write, ud, err);
+  /* A failure of the store or of decryption reads better than the host's
+   * "reading record N": keep the iterator's own message. */
+  if (rc < 0 && x.failed && err) *err = x.err;
+done:
+  tk_buf_wipe(&x.body);
+  free(x.l.v);
+  return rc;
+}

@@ -1,0 +1,84 @@
+/*
+ * tk_office_plugins.h: the plugins of an office, as the office clients use
+ * them: which folder they come from, checking a record through its content
+ * type before it is stored, and exporting the office's current records
+ * through an export plugin.
+ *
+ * Folder: HOME/plugins when that folder exists (the admin's own set), else
+ * the bundled folder: $TUNDUK_PLUGINS if set, else the plugins/ folder of
+ * the source tree tunduk was built from (TK_PLUGIN_DIR).
+ *
+ * What no export may carry is removed here, in C, before any export plugin
+ * sees a record: the "narrative" of a record whose "consent" is
+ * "withdrawn" (a testimony whose witness withdrew consent), and the fields
+ * the user asked to redact. A plugin cannot undo that: it never receives
+ * those fields.
+ *
+ * Threads: like tk_office_t, one thread at a time per office and set.
+ */
+#ifndef TK_OFFICE_PLUGINS_H
+#define TK_OFFICE_PLUGINS_H
+
+#include <jansson.h>
+
+#include "tk_office.h"
+#include "tk_plugin.h"
+
+#define TK_OFFICE_PLUGIN_SUBDIR "plugins"
+#define TK_OFFICE_MAX_REDACT 64 /* fields named by one --redact */
+
+/* The bundled plugin folder: $TUNDUK_PLUGINS if set and not empty, else
+ * the compile-time TK_PLUGIN_DIR. Never NULL; a static or environment
+ * string. */
+const char *tk_office_plugins_bundled(void);
+
+/* Writes the plugin folder of the office at home into dir (cap bytes):
+ * home/plugins if it is a directory, else the bundled folder. TK_ELIMIT if
+ * the path does not fit. */
+int tk_office_plugins_dir(const char *home, char *dir, size_t cap, tk_err_t *err);
+
+/* Loads the plugins of the office at home (folder as above) into a new set
+ * (*out, caller frees with tk_plugin_set_free) under default limits. dir,
+ * if not NULL, receives the folder used (cap bytes). A plugin that fails
+ * to load is skipped and kept in the set's load errors; the others load.
+ * TK_EIO if the folder cannot be read (the set is then freed). */
+int tk_office_plugins(tk_plugin_set_t **out, const char *home, char *dir, size_t cap,
+                      tk_err_t *err);
+
+/* Checks body as a record of content type `type` (the host's field checks
+ * and the plugin's validate). Returns 0 if valid; TK_EINVAL with err = the
+ * reason alone (e.g. "field 'status' is required"); TK_ENOTFOUND if no
+ * plugin declares the type; TK_EPLUGIN if the plugin failed; TK_ELIMIT if
+ * the body is too big. Tombstones are not content: the caller skips them. */
+int tk_office_validate(tk_plugin_set_t *s, const char *type, const json_t *body,
+                       tk_err_t *err);
+
+/* Removes in place what no export may carry (see above): when body's
+ * "consent" is the string "withdrawn", its "narrative". Returns the number
+ * of fields removed. */
+int tk_office_export_prepare(json_t *body);
+
+typedef struct tk_office_export_opts {
+  const char *format;        /* export format name */
+  const char *type, *vault;  /* filters; NULL = all */
+  const char *const *redact; /* top-level fields removed; NULL-terminated or NULL */
+} tk_office_export_opts_t;
+
+typedef struct tk_office_export_stats {
+  uint64_t records; /* handed to the plugin */
+  uint64_t no_key;  /* skipped: this device holds no key for their vault */
+} tk_office_export_stats_t;
+
+/* Streams the current records (each record's winner, deleted ones left
+ * out), oldest first, through export opts->format: each body decrypted,
+ * prepared (tk_office_export_prepare) and redacted before the plugin sees
+ * it, with its metadata (record, revision, type, vault, author, hlc, size,
+ * generation). The plugin's output goes to write(ud, ...). Needs the office
+ * unlocked. Records of vaults this device holds no key for are skipped and
+ * counted. Returns 0, TK_ENOTFOUND (no such format), or the plugin's or
+ * store's failure with err set. */
+int tk_office_export(tk_office_t *o, tk_plugin_set_t *s,
+                     const tk_office_export_opts_t *opts, tk_plugin_write_fn write,
+                     void *ud, tk_office_export_stats_t *stats, tk_err_t *err);
+
+#endif

@@ -1,0 +1,222 @@
+/* test_sync.c: the role-independent sync steps on real sqlite stores:
+ * batches from the changes feed (limits, filter, upto/more), need, and
+ * applying a batch with per-revision rejections and the checkpoint in the
+ * same transaction. */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tk_sync.h"
+#include "tk_test.h"
+
+static uint8_t pk[32], sk[64], vkey[32];
+
+/* Keys for the revisions of one test. */
+static void setup(void)
+{
+  crypto_sign_keypair(pk, sk);
+  tk_vault_key_new(vkey);
+}
+
+typedef struct rev {
+  tk_buf_t bytes;
+  tk_rev_t r;
+} rev_t;
+
+static void make_rev(rev_t *out, const uint8_t *record, const rev_t *parent,
+                     const char *vault, const char *body)
+{
+  tk_rev_draft_t d;
+  memset(&d, 0, sizeof d);
+  memcpy(d.record_id, record, 16);
+  d.type = "case";
+  d.vault = vault;
+  d.hlc = 1700000000000ull;
+  d.generation = parent ? parent->r.generation + 1 : 1;
+  d.parents = parent ? parent->r.id : NULL;
+  d.nparents = parent ? 1 : 0;
+  d.body = TK_SLICE(body, strlen(body));
+  memset(out, 0, sizeof *out);
+  TK_ASSERT(tk_rev_seal(&out->bytes, &d, vkey, sk, NULL) == 0);
+  TK_ASSERT(tk_rev_parse(&out->r, TK_SLICE(out->bytes.p, out->bytes.n), NULL) == 0);
+}
+
+static tk_store_t *open_store(const char *name)
+{
+  char path[512];
+  tk_store_t *s = NULL;
+  snprintf(path, sizeof path, "%s/%s.db", tk_test_tmpdir(), name);
+  TK_ASSERT(tk_store_open(&s, path, TK_STORE_CREATE, NULL) == 0);
+  return s;
+}
+
+static int skip_vault_b(void *ctx, const tk_rev_meta_t *m)
+{
+  (void)ctx;
+  return strcmp(m->vault, "b") != 0;
+}
+
+static void batches(void)
+{
+  setup();
+  tk_store_t *s = open_store("batches");
+  rev_t r[5];
+  uint8_t rec[16];
+  tk_random(rec, sizeof rec);
+  make_rev(&r[0], rec, NULL, "a", "{\"n\":0}");
+  for (int i = 1; i < 5; i++)
+    make_rev(&r[i], rec, &r[i - 1], "a", "{\"n\":1}");
+  for (int i = 0; i < 5; i++)
+    CHECK_RC(tk_store_put_rev(s, &r[i].r, NULL, NULL), 0);
+  tk_batch_t b;
+  memset(&b, 0, sizeof b);
+  CHECK_RC(tk_sync_batch(s, 0, 2, 1 << 20, NULL, NULL, &b, NULL), 0);
+  CHECK(b.n == 2 && b.more && b.upto == 2);
+  CHECK(memcmp(b.ids[0], r[0].r.id, 32) == 0 && memcmp(b.ids[1], r[1].r.id, 32) == 0);
+  CHECK_RC(tk_sync_batch(s, b.upto, 10, 1 << 20, NULL, NULL, &b, NULL), 0);
+  CHECK(b.n == 3 && !b.more && b.upto == 5);
+  /* a byte limit smaller than one revision still yields one */
+  CHECK_RC(tk_sync_batch(s, 0, 10, 1, NULL, NULL, &b, NULL), 0);
+  CHECK(b.n == 1 && b.more && b.upto == 1);
+  /* nothing after the end */
+  CHECK_RC(tk_sync_batch(s, 5, 10, 1 << 20, NULL, NULL, &b, NULL), 0);
+  CHECK(b.n == 0 && !b.more && b.upto == 5);
+  /* a filter skips revisions but upto passes them */
+  rev_t other;
+  uint8_t rec2[16];
+  tk_random(rec2, sizeof rec2);
+  make_rev(&other, rec2, NULL, "b", "{}");
+  CHECK_RC(tk_store_put_rev(s, &other.r, NULL, NULL), 0);
+  CHECK_RC(tk_sync_batch(s, 5, 10, 1 << 20, skip_vault_b, NULL, &b, NULL), 0);
+  CHECK(b.n == 0 && b.upto == 6 && !b.more);
+  tk_batch_free(&b);
+  for (int i = 0; i < 5; i++)
+    tk_buf_free(&r[i].bytes);
+  tk_buf_free(&other.bytes);
+  tk_store_close(s);
+}
+
+static int deny_vault_x(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
+{
+  (void)ctx;
+  if (strcmp(rev->vault, "x") != 0) return 0;
+  snprintf(reason, len, "no writing to x");
+  return TK_REJECT_ACCESS;
+}
+
+static void apply_rejections(void)
+{
+  setup();
+  tk_store_t *s = open_store("apply");
+  rev_t r[4], x;
+  uint8_t rec[16], rec2[16], peer[32] = {7};
+  tk_random(rec, sizeof rec);
+  tk_random(rec2, sizeof rec2);
+  make_rev(&r[0], rec, NULL, "a", "{\"v\":0}");
+  make_rev(&r[1], rec, &r[0], "a", "{\"v\":1}");
+  make_rev(&r[2], rec, &r[1], "a", "{\"v\":2}");
+  make_rev(&r[3], rec, &r[0], "a", "{\"v\":3}");
+  make_rev(&x, rec2, NULL, "x", "{}");
+  /* r[1]'s signature broken: r[1] rejected, r[2] (its child) rejected as
+   * a missing parent, r[3] (a sibling) stored, x denied by the policy, and
+   * one id that does not match its bytes. */
+  uint8_t forged[4096];
+  memcpy(forged, r[1].bytes.p, r[1].bytes.n);
+  forged[r[1].bytes.n - 5] ^= 1;
+  uint8_t forged_id[32];
+  tk_sha256(forged_id, forged, r[1].bytes.n);
+  uint8_t wrong_id[32];
+  memset(wrong_id, 0xAB, sizeof wrong_id);
+  tk_slice_t revs[6] = {
+      TK_SLICE(r[0].bytes.p, r[0].bytes.n), TK_SLICE(forged, r[1].bytes.n),
+      TK_SLICE(r[2].bytes.p, r[2].bytes.n), TK_SLICE(r[3].bytes.p, r[3].bytes.n),
+      TK_SLICE(x.bytes.p, x.bytes.n),       TK_SLICE(r[3].bytes.p, r[3].bytes.n)};
+  tk_slice_t ids[6] = {TK_SLICE(r[0].r.id, 32), TK_SLICE(forged_id, 32),
+                       TK_SLICE(r[2].r.id, 32), TK_SLICE(r[3].r.id, 32),
+                       TK_SLICE(x.r.id, 32),    TK_SLICE(wrong_id, 32)};
+  tk_apply_result_t res;
+  tk_apply_ckpt_t ck = {peer, TK_DIR_PULL, 42};
+  CHECK_RC(tk_sync_apply(s, revs, ids, 6, peer, deny_vault_x, NULL, &ck, &res, NULL), 0);
+  CHECK(res.accepted == 2);
+  CHECK(res.nrejected == 4);
+  CHECK(res.rejected[0].code == TK_REJECT_SIGNATURE &&
+        memcmp(res.rejected[0].id, forged_id, 32) == 0);
+  CHECK(res.rejected[1].code == TK_REJECT_PARENT &&
+        memcmp(res.rejected[1].id, r[2].r.id, 32) == 0);
+  CHECK(strstr(res.rejected[1].reason, "not in the store") != NULL);
+  CHECK(res.rejected[2].code == TK_REJECT_ACCESS &&
+        strcmp(res.rejected[2].reason, "no writing to x") == 0);
+  CHECK(res.rejected[3].code == TK_REJECT_HASH);
+  tk_apply_result_free(&res);
+  CHECK(tk_store_has_rev(s, r[0].r.id) == 1 && tk_store_has_rev(s, r[3].r.id) == 1);
+  CHECK(tk_store_has_rev(s, r[1].r.id) == 0 && tk_store_has_rev(s, r[2].r.id) == 0);
+  CHECK(tk_store_has_rev(s, forged_id) == 0 && tk_store_has_rev(s, x.r.id) == 0);
+  uint64_t seq = 0;
+  CHECK_RC(tk_store_checkpoint_get(s, peer, TK_DIR_PULL, &seq, NULL), 0);
+  CHECK(seq == 42);
+
+  /* need: of r[0..3], the store lacks r[1] and r[2] */
+  tk_slice_t offer[4] = {TK_SLICE(r[0].r.id, 32), TK_SLICE(r[1].r.id, 32),
+                         TK_SLICE(r[2].r.id, 32), TK_SLICE(r[3].r.id, 32)};
+  uint32_t need[4];
+  size_t nneed = 0;
+  CHECK_RC(tk_sync_need(s, offer, 4, need, &nneed, NULL), 0);
+  CHECK(nneed == 2 && need[0] == 1 && need[1] == 2);
+  tk_slice_t bad = TK_SLICE(r[0].r.id, 31);
+  CHECK_RC(tk_sync_need(s, &bad, 1, need, &nneed, NULL), TK_EPROTO);
+
+  /* applying again: duplicates, nothing new */
+  tk_slice_t again[3] = {revs[0], TK_SLICE(r[1].bytes.p, r[1].bytes.n), revs[2]};
+  tk_slice_t again_ids[3] = {ids[0], TK_SLICE(r[1].r.id, 32), ids[2]};
+  CHECK_RC(tk_sync_apply(s, again, again_ids, 3, NULL, NULL, NULL, NULL, &res, NULL), 0);
+  CHECK(res.accepted == 2 && res.duplicates == 1 && res.nrejected == 0);
+  tk_apply_result_free(&res);
+  /* stored revisions remember which peer they came from */
+  tk_rev_meta_t m;
+  CHECK_RC(tk_store_rev_meta(s, r[0].r.id, &m, NULL), 0);
+  CHECK(m.has_origin && memcmp(m.origin, peer, 32) == 0);
+  CHECK_RC(tk_store_rev_meta(s, r[1].r.id, &m, NULL), 0);
+  CHECK(!m.has_origin);
+  uint8_t heads[4][32];
+  size_t nh = 0;
+  CHECK(tk_store_heads(s, rec, heads, 4, &nh, NULL) == 2); /* r[2] and r[3]: a conflict */
+
+  for (int i = 0; i < 4; i++)
+    tk_buf_free(&r[i].bytes);
+  tk_buf_free(&x.bytes);
+  tk_store_close(s);
+}
+
+static void apply_is_atomic_on_store_failure(void)
+{
+  setup();
+  /* a store in the middle of someone else's write lock: the batch fails
+   * as a whole and its checkpoint does not move */
+  tk_store_t *s = open_store("atomic"), *other = NULL;
+  char path[512];
+  snprintf(path, sizeof path, "%s/atomic.db", tk_test_tmpdir());
+  CHECK_RC(tk_store_open(&other, path, 0, NULL), 0);
+  CHECK_RC(tk_store_begin(other, NULL), 0);
+  CHECK_RC(tk_store_meta_set(other, "lock", "1", NULL), 0);
+  rev_t r;
+  uint8_t rec[16], peer[32] = {9};
+  tk_random(rec, sizeof rec);
+  make_rev(&r, rec, NULL, "a", "{}");
+  tk_slice_t revs[1] = {TK_SLICE(r.bytes.p, r.bytes.n)}, ids[1] = {TK_SLICE(r.r.id, 32)};
+  tk_apply_result_t res;
+  tk_apply_ckpt_t ck = {peer, TK_DIR_PULL, 5};
+  CHECK(tk_sync_apply(s, revs, ids, 1, NULL, NULL, NULL, &ck, &res, NULL) == TK_EBUSY);
+  CHECK(res.accepted == 0);
+  tk_apply_result_free(&res);
+  tk_store_rollback(other);
+  tk_store_close(other);
+  CHECK(tk_store_has_rev(s, r.r.id) == 0);
+  uint64_t seq = 1;
+  CHECK_RC(tk_store_checkpoint_get(s, peer, TK_DIR_PULL, &seq, NULL), 0);
+  CHECK(seq == 0);
+  tk_buf_free(&r.bytes);
+  tk_store_close(s);
+}
+
+TK_TESTS(TK_TEST(batches), TK_TEST(apply_rejections),
+         TK_TEST(apply_is_atomic_on_store_failure))
