@@ -19,8 +19,8 @@ R_ID=$OFFICE_ID
 step "an office without access to vault x receives none of x"
 run_expect 0 tk "$A" vault create x
 run_expect 0 tk "$A" vault create y
-for i in 1 2 3; do new_record "$A" x "{\"secret_case\":$i}" >/dev/null; done
-for i in 1 2; do new_record "$A" y "{\"shared_case\":$i}" >/dev/null; done
+for i in 1 2 3; do new_record "$A" x "secret case $i" >/dev/null; done
+for i in 1 2; do new_record "$A" y "shared case $i" >/dev/null; done
 run_expect 0 tk "$A" vault grant y "$B_ID"
 run_expect 0 tk "$A" vault grant y "$R_ID"
 sync_ok "$A"
@@ -37,7 +37,7 @@ sync_ok "$R"
 step "a read-only office cannot push: rejected with a reason, exit 0, listed"
 [ "$(office_sql "$R" "select count(*) from revisions where vault = 'y'")" = 2 ] ||
   fail "read-only office r did not pull vault y"
-rrec=$(new_record "$R" y '{"from":"read-only office"}')
+rrec=$(new_record "$R" y "from the read-only office")
 rrev=$(tk "$R" history "$rrec" --json | jq -r '.[0].revision')
 run_expect 0 tk "$R" sync
 grep -Eq "^(rejected $rrev: .+|not sent: [0-9]+ revisions? .*may not write)" "$TMP/out" ||
@@ -52,7 +52,7 @@ out_has "ack accepted=0 "
   fail "the hub stored a revision from a read-only device"
 [ "$(hub_sql "select count(*) from revisions where vault = 'y'")" = 2 ] || fail "hub y count changed"
 # The office keeps its own revision.
-[ "$(tk "$R" show "$rrec" | jq -r .from)" = "read-only office" ] || fail "r lost its own record"
+[ "$(tk "$R" show "$rrec" | jq -r .notes)" = "from the read-only office" ] || fail "r lost its own record"
 
 step "a revoked device is refused, and its open connection closed"
 "$BIN/tk_rogue" --home "$B" --timeout 20 hold >"$TMP/hold.out" 2>&1 &
@@ -69,7 +69,7 @@ grep -q "^closed timeout" "$TMP/hold.out" && fail "the revoked device's connecti
 hubd --home "$HUB_HOME" device list --json |
   jq -e --arg id "$B_ID" '.[] | select(.id == $id) | .revoked | . != false and . != 0 and . != null' \
     >/dev/null || fail "device list: not revoked"
-new_record "$A" y '{"after":"revocation"}' >/dev/null
+new_record "$A" y "after revocation" >/dev/null
 sync_ok "$A"
 before=$(office_sql "$B" "select count(*) from revisions")
 run_expect 1 tk "$B" sync
@@ -98,7 +98,7 @@ grep -q "^offer" "$TMP/out" && fail "an unknown device was offered revisions"
 
 step "an office refuses a hub that is not the one it pinned"
 office_sql "$A" "update meta set value = '$B_ID' where key = 'hub_id'"
-new_record "$A" y '{"not":"sent"}' >/dev/null
+new_record "$A" y "not sent" >/dev/null
 run_expect 1 tk "$A" sync
 grep -Eqi "pinned|mismatch|does not match|not the hub" "$TMP/err" ||
   { cat "$TMP/err"; fail "the refusal does not name the mismatch"; }

@@ -26,11 +26,11 @@ echo "BEGIN; SELECT count(*) FROM revisions;" >&9
 sleep 0.3
 
 step "records with markers, synced through the hub"
-new_record "$A" cases "{\"narrative\":\"$marker\",\"title\":\"t\"}" >/dev/null
+new_record "$A" cases "$marker" >/dev/null
 big=$(for i in $(seq 1 400); do printf '%s repeated text %d. ' "$marker" "$i"; done)
-new_record "$A" cases "{\"narrative\":\"$big\"}" >/dev/null
-rec=$(new_record "$A" cases "{\"client_alias\":\"$marker-alias\"}")
-echo "{\"client_alias\":\"$marker-edited\"}" | tk "$A" edit "$rec" - >/dev/null
+new_record "$A" cases "$big" >/dev/null
+rec=$(new_record "$A" cases "$marker-alias")
+edit_record "$A" "$rec" "$marker-edited" >/dev/null
 sync_ok "$A"
 sync_ok "$B"
 [ "$(hub_sql 'select count(*) from revisions')" = 4 ] || fail "the hub does not hold the 4 revisions"
@@ -44,7 +44,7 @@ scan "CANARY-" "the marker prefix"
 scan "$TUNDUK_PASSPHRASE" "the office passphrase"
 
 step "the receiving office reads the markers"
-[ "$(tk "$B" show "$rec" | jq -r .client_alias)" = "$marker-edited" ] || fail "B does not read the edit"
+[ "$(tk "$B" show "$rec" | jq -r .notes)" = "$marker-edited" ] || fail "B does not read the edit"
 tk "$B" list --json | jq -r '.[].id' >"$TMP/ids"
 [ "$(wc -l <"$TMP/ids")" = 3 ] || fail "B lists $(wc -l <"$TMP/ids") records, not 3"
 n=0

@@ -44,11 +44,11 @@ edit_random() {
   [ "$n" -gt 0 ] || return 0
   id=${ids[$((RANDOM % n))]}
   edits=$((edits + 1))
-  echo "{\"office\":\"$(name_of "$1")\",\"edit\":$edits,\"seed\":$SEED}" | tk "$1" edit "$id" - >/dev/null
+  edit_record "$1" "$id" "edit $edits by $(name_of "$1"), seed $SEED" >/dev/null
 }
 create_one() {
   edits=$((edits + 1))
-  new_record "$1" shared "{\"office\":\"$(name_of "$1")\",\"created\":$edits}" >/dev/null
+  new_record "$1" shared "created $edits by $(name_of "$1")" >/dev/null
 }
 # sync_all_random: every office syncs once, in a random order.
 sync_all_random() {
@@ -79,13 +79,13 @@ for o in "${OFFICES[@]}" "$A" "$B"; do sync_ok "$o"; done
 mapfile -t common < <(tk "$A" list --json | jq -r '.[].id' | sort)
 [ "${#common[@]}" -ge 9 ] || fail "expected at least 9 records, have ${#common[@]}"
 R1=${common[0]} R2=${common[1]} R3=${common[2]} R4=${common[3]}
-echo '{"who":"a","on":"r1"}' | tk "$A" edit "$R1" - >/dev/null
-echo '{"who":"b","on":"r1"}' | tk "$B" edit "$R1" - >/dev/null
-echo '{"who":"b","on":"r2"}' | tk "$B" edit "$R2" - >/dev/null
-echo '{"who":"c","on":"r2"}' | tk "$C" edit "$R2" - >/dev/null
-for o in "${OFFICES[@]}"; do echo "{\"who\":\"$(name_of "$o")\",\"on\":\"r3\"}" | tk "$o" edit "$R3" - >/dev/null; done
+edit_record "$A" "$R1" "a on r1" >/dev/null
+edit_record "$B" "$R1" "b on r1" >/dev/null
+edit_record "$B" "$R2" "b on r2" >/dev/null
+edit_record "$C" "$R2" "c on r2" >/dev/null
+for o in "${OFFICES[@]}"; do edit_record "$o" "$R3" "$(name_of "$o") on r3" >/dev/null; done
 run_expect 0 tk "$C" delete "$R4"
-echo '{"who":"a","on":"r4"}' | tk "$A" edit "$R4" - >/dev/null
+edit_record "$A" "$R4" "a on r4" >/dev/null
 for round in 1 2; do
   for o in "${OFFICES[@]}"; do edit_random "$o"; done
   sync_all_random
@@ -137,7 +137,7 @@ done
 
 step "resolve on one office, sync, no conflict remains"
 mapfile -t conflicted < <(jq -r '.[].id' "$TMP/conf")
-echo '{"resolved":"by hand","who":"b"}' >"$TMP/merged.json"
+case_json CV-R1 "resolved by hand" closed >"$TMP/merged.json"
 for id in "${conflicted[@]}"; do
   heads_before=$(tk "$B" show "$id" --json | jq -c '.heads | sort')
   if [ "$id" = "$R1" ]; then
@@ -153,12 +153,12 @@ for id in "${conflicted[@]}"; do
     'map(select(.revision == $r and ((.parents | sort) == $h))) | length == 1' >/dev/null ||
     fail "the merge revision of $id does not have every head as a parent"
 done
-[ "$(tk "$B" show "$R1" --json | jq -r .body.resolved)" = "by hand" ] || fail "resolve FILE body"
+[ "$(tk "$B" show "$R1" --json | jq -r .body.notes)" = "resolved by hand" ] || fail "resolve FILE body"
 for o in "$B" "$A" "$C"; do sync_ok "$o"; done
 for o in "${OFFICES[@]}"; do
   [ "$(tk "$o" conflicts --json | jq length)" = 0 ] ||
     { tk "$o" conflicts --json >&2; fail "conflicts remain in $(name_of "$o")"; }
-  [ "$(tk "$o" show "$R1" --json | jq -r .body.resolved)" = "by hand" ] ||
+  [ "$(tk "$o" show "$R1" --json | jq -r .body.notes)" = "resolved by hand" ] ||
     fail "$(name_of "$o") does not show the resolution"
 done
 same_everywhere "the revision set after resolving" rev_ids

@@ -13,16 +13,16 @@ start_hub
 A=$TMP/a
 enroll_office "$A" office-a cases:rw
 run_expect 0 tk "$A" vault create cases
-rec=$(new_record "$A" cases '{"title":"genuine"}')
-rec2=$(new_record "$A" cases '{"title":"second"}')
+rec=$(new_record "$A" cases genuine)
+rec2=$(new_record "$A" cases second)
 sync_ok "$A"
-echo '{"title":"not yet synced edit"}' | tk "$A" edit "$rec2" - >/dev/null
+edit_record "$A" "$rec2" "not yet synced edit" >/dev/null
 count=$(hub_sql "select count(*) from revisions")
 [ "$count" = 2 ] || fail "hub holds $count revisions, expected 2"
 
 # normal_sync: the hub still serves an honest office (one new revision).
 normal_sync() {
-  new_record "$A" cases "{\"title\":\"after $1\"}" >/dev/null
+  new_record "$A" cases "after $1" >/dev/null
   sync_ok "$A"
   count=$(office_sql "$A" "select count(*) from revisions")
   [ "$(hub_sql "select count(*) from revisions")" = "$count" ] ||

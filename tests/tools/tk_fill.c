@@ -7,8 +7,10 @@
  *
  * Creates N (default 1000) records of type T (default "case") in vault V
  * through tk_office_new, so each is sealed, signed and stored exactly as
- * the CLI would; transactions of 500 records. Each body is
- * {"n": i, "fill": "<BYTES pseudo-random hex characters>"} (default 200).
+ * the CLI would; transactions of 500 records. Each body is a valid "case"
+ * (plugins/case.lua): {"case_number": "FILL-i", "client_alias": "Client
+ * F-i", "status": "open", "notes": "<BYTES random hex characters>"}
+ * (default 200).
  * The passphrase comes from $TUNDUK_PASSPHRASE. Prints the count written.
  *
  * Threads: one.
@@ -63,7 +65,11 @@ int main(int argc, char **argv)
   for (long i = 0; i < count; i++) {
     tk_random(rnd, (size_t)size / 2);
     tk_hex_encode(fill, rnd, (size_t)size / 2);
-    json_t *body = json_pack("{s:I, s:s}", "n", (json_int_t)i, "fill", fill);
+    char num[32], alias[40];
+    snprintf(num, sizeof num, "FILL-%ld", i);
+    snprintf(alias, sizeof alias, "Client F-%ld", i);
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "case_number", num, "client_alias",
+                             alias, "status", "open", "notes", fill);
     if (!body) goto done;
     if (in_tx == 0 && tk_store_begin(s, &err) != 0) {
       json_decref(body);

@@ -99,5 +99,14 @@ sync_ok() { run_expect 0 tk "$1" sync; }
 # rev_ids HOME: every revision id in a store, sorted.
 rev_ids() { sqlite3 "$1/store.db" "select hex(id) from revisions order by 1"; }
 
-# new_record HOME VAULT JSON: creates a record; prints its id.
-new_record() { echo "$3" | tk "$1" new case --vault "$2" -; }
+# case_json NUMBER NOTES [STATUS]: a valid "case" body (plugins/case.lua).
+case_json() {
+  jq -cn --arg n "$1" --arg notes "$2" --arg s "${3:-open}" \
+    '{case_number: $n, client_alias: "Client T-1", status: $s, notes: $notes}'
+}
+# new_record HOME VAULT NOTES: creates a case record with those notes;
+# prints its id.
+CASE_N=0
+new_record() { CASE_N=$((CASE_N + 1)); case_json "T-$CASE_N" "$3" | tk "$1" new case --vault "$2" -; }
+# edit_record HOME ID NOTES: a new revision of a case with those notes.
+edit_record() { CASE_N=$((CASE_N + 1)); case_json "T-$CASE_N" "$3" | tk "$1" edit "$2" -; }
