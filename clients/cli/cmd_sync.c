@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "tk_client.h"
+#include "tk_office_plugins.h"
 
 static void print_access(const char *access)
 {
@@ -218,14 +219,24 @@ int cmd_resolve(cli_t *c)
   uint8_t rec[TK_RECORD_ID_LEN], rev[TK_REV_ID_LEN];
   tk_record_info_t ri;
   json_t *body = NULL;
-  int rc = cli_read_body(c, c->nargs > 1 ? c->args[1] : "-", &body);
+  int rc = 0;
+  if (c->autom && c->nargs > 1) return cli_usage("'resolve --auto' takes no body");
+  if (!c->autom) rc = cli_read_body(c, c->nargs > 1 ? c->args[1] : "-", &body);
   if (!rc) rc = cli_open(c, 0);
   if (!rc) rc = cli_record_id(c, c->args[0], rec);
   if (!rc) rc = tk_store_record_info(tk_office_store(c->office), rec, &ri, &c->err);
   if (!rc && ri.nheads < 2)
     rc = tk_err_set(&c->err, TK_EINVAL, "record %s is not in conflict; use 'tunduk edit'",
                     c->args[0]);
+  if (!rc && body) rc = cli_validate(c, ri.type, body);
   if (!rc) rc = cli_open(c, 1);
+  if (!rc && c->autom) {
+    rc = cli_plugins(c);
+    if (!rc) rc = tk_office_auto_merge(c->office, c->plugins, rec, &body, &c->err);
+    if (rc == TK_EPLUGIN)
+      tk_err_set(&c->err, rc, "automatic merge declined: %s; resolve by hand",
+                 c->err.msg);
+  }
   if (!rc)
     rc = tk_office_update(c->office, rec, body, TK_PARENTS_ALL_HEADS, rev, &c->err);
   json_decref(body);

@@ -76,7 +76,7 @@ static const command_t commands[] = {
     {"enroll", cmd_enroll, 0, 1, 1},
     {"sync", cmd_sync, OPT_JSON | OPT_ALL, 0, 0},
     {"conflicts", cmd_conflicts, OPT_JSON | OPT_TYPE | OPT_VAULT, 0, 0},
-    {"resolve", cmd_resolve, 0, 1, 2},
+    {"resolve", cmd_resolve, OPT_AUTO, 1, 2},
     {"export", cmd_export, OPT_FORMAT | OPT_TYPE | OPT_VAULT | OPT_REDACT | OPT_OUTPUT, 0,
      0},
     {"plugin", cmd_plugin, OPT_JSON, 1, 3},
@@ -199,8 +199,8 @@ static const struct {
 } options[] = {
     {"--json", OPT_JSON, 0},     {"--vault", OPT_VAULT, 1},   {"--type", OPT_TYPE, 1},
     {"--rev", OPT_REV, 1},       {"--name", OPT_NAME, 1},     {"--kdf", OPT_KDF, 1},
-    {"--all", OPT_ALL, 0},       {"--format", OPT_FORMAT, 1}, {"--redact", OPT_REDACT, 1},
-    {"--output", OPT_OUTPUT, 1}, {"-o", OPT_OUTPUT, 1},
+    {"--all", OPT_ALL, 0},       {"--auto", OPT_AUTO, 0},     {"--format", OPT_FORMAT, 1},
+    {"--redact", OPT_REDACT, 1}, {"--output", OPT_OUTPUT, 1}, {"-o", OPT_OUTPUT, 1},
 };
 
 static const char **option_slot(cli_t *c, unsigned opt)
@@ -260,6 +260,8 @@ int main(int argc, char **argv)
         *option_slot(&c, options[k].opt) = argv[++i];
       } else if (options[k].opt == OPT_JSON) {
         c.json = 1;
+      } else if (options[k].opt == OPT_AUTO) {
+        c.autom = 1;
       } else {
         c.all = 1;
       }
