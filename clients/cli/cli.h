@@ -96,6 +96,7 @@ int cmd_sync(cli_t *c);
 int cmd_vault_grant(cli_t *c);
 int cmd_conflicts(cli_t *c);
 int cmd_resolve(cli_t *c);
+int cmd_quarantine(cli_t *c);
 int cmd_export(cli_t *c);
 int cmd_plugin(cli_t *c);
 

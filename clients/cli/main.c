@@ -46,10 +46,12 @@ static const char usage_text[] =
     "Sync with the hub:\n"
     "  enroll TOKEN                    enroll this device at a hub (token from tundukd "
     "device add)\n"
-    "  sync [--all] [--json]           push then pull (--all: offer everything again)\n"
+    "  sync [--all] [--json]           push then pull (--all: offer and ask for everything)\n"
     "  conflicts [--json]              list records with conflicting revisions\n"
-    "  resolve ID [FILE|-]             write a merge revision over all heads of a "
-    "record\n"
+    "  resolve ID [FILE|-]             write a merge revision over all heads of a record\n"
+    "  resolve ID --auto               the same, merged by the content type's merge()\n"
+    "  quarantine list|release REV|drop REV\n"
+    "                                  pulled revisions held back by a moderation rule\n"
     "\n"
     "The store is --home DIR, else $TUNDUK_HOME, else ~/.local/share/tunduk.\n"
     "The passphrase comes from --passphrase-file, else $TUNDUK_PASSPHRASE, else a "
@@ -77,6 +79,7 @@ static const command_t commands[] = {
     {"sync", cmd_sync, OPT_JSON | OPT_ALL, 0, 0},
     {"conflicts", cmd_conflicts, OPT_JSON | OPT_TYPE | OPT_VAULT, 0, 0},
     {"resolve", cmd_resolve, OPT_AUTO, 1, 2},
+    {"quarantine", cmd_quarantine, OPT_JSON, 1, 2},
     {"export", cmd_export, OPT_FORMAT | OPT_TYPE | OPT_VAULT | OPT_REDACT | OPT_OUTPUT, 0,
      0},
     {"plugin", cmd_plugin, OPT_JSON, 1, 3},
