@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "store_internal.h"
 
@@ -500,4 +501,71 @@ int tk_store_quarantine_del(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN], tk_e
 done:
   tk__stmt_put(s, TK__ST_QUAR_DEL, st);
   return tk__write_end(s, rc, err);
+}
+
+typedef struct quar_find {
+  const char *want;
+  uint8_t *id;
+  int matches;
+} quar_find_t;
+
+static int quar_match(void *ctx, const tk_quarantine_info_t *q)
+{
+  quar_find_t *f = ctx;
+  char hex[2 * TK_REV_ID_LEN + 1];
+  tk_hex_encode(hex, q->meta.id, TK_REV_ID_LEN);
+  if (strncasecmp(hex, f->want, strlen(f->want)) == 0) {
+    memcpy(f->id, q->meta.id, TK_REV_ID_LEN);
+    f->matches++;
+  }
+  return 0;
+}
+
+int tk_store_quarantine_find(tk_store_t *s, const char *hex, uint8_t id[TK_REV_ID_LEN],
+                             tk_err_t *err)
+{
+  size_t n = strlen(hex);
+  if (n < 4 || n > 2 * TK_REV_ID_LEN || strspn(hex, "0123456789abcdefABCDEF") != n)
+    return tk_err_set(err, TK_EINVAL,
+                      "give 4 to 64 hex digits of the revision id, not '%s'", hex);
+  quar_find_t f = {hex, id, 0};
+  int rc = tk_store_quarantine_list(s, quar_match, &f, err);
+  if (rc) return rc;
+  if (f.matches == 0)
+    return tk_err_set(err, TK_ENOTFOUND, "no revision '%s' in quarantine", hex);
+  if (f.matches > 1)
+    return tk_err_set(err, TK_EAMBIG, "more than one revision '%s' in quarantine", hex);
+  return 0;
+}
+
+int tk_store_quarantine_release(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN],
+                                tk_err_t *err)
+{
+  tk_buf_t bytes = TK_BUF_INIT;
+  tk_rev_t rev;
+  tk_err_t e;
+  char hex[2 * TK_REV_ID_LEN + 1];
+  tk_hex_encode(hex, id, TK_REV_ID_LEN);
+  int rc = tk_store_begin(s, err);
+  if (rc) return rc;
+  rc = tk_store_quarantine_get(s, id, &bytes, err);
+  if (!rc) rc = tk_rev_parse(&rev, TK_SLICE(bytes.p, bytes.n), err);
+  if (!rc) rc = tk_rev_check_id(&rev, id, err);
+  if (!rc) rc = tk_rev_verify_sig(&rev, err);
+  if (!rc) {
+    rc = tk_store_put_rev(s, &rev, NULL, &e);
+    if (rc == TK_EEXIST) rc = 0;
+    if (rc == TK_EPARENT)
+      tk_err_set(err, rc, "cannot release %.16s: %s (release its parent first)", hex,
+                 e.msg);
+    else if (rc && err)
+      *err = e;
+  }
+  if (!rc) rc = tk_store_quarantine_del(s, id, err);
+  tk_buf_free(&bytes);
+  if (rc) {
+    tk_store_rollback(s);
+    return rc;
+  }
+  return tk_store_commit(s, err);
 }

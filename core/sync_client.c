@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tk_plugin.h"
 #include "tk_wire.h"
 
 enum {
@@ -262,13 +263,13 @@ done:
   free(revs);
 }
 
-static int add_reject(tk_client_stats_t *st, const uint8_t *id, int code,
+static int add_reject(tk_reject_t **list, size_t *n, const uint8_t *id, int code,
                       const char *reason)
 {
-  tk_reject_t *v = realloc(st->rejected, (st->nrejected + 1) * sizeof *v);
+  tk_reject_t *v = realloc(*list, (*n + 1) * sizeof *v);
   if (!v) return TK_ENOMEM;
-  st->rejected = v;
-  tk_reject_t *x = &v[st->nrejected++];
+  *list = v;
+  tk_reject_t *x = &v[(*n)++];
   memset(x, 0, sizeof *x);
   if (id) memcpy(x->id, id, TK_REV_ID_LEN);
   x->code = code;
@@ -282,7 +283,8 @@ static void on_push_ack(client_t *c, const Tunduk__V1__Ack *m)
   c->st->duplicates += m->duplicates;
   for (size_t i = 0; i < m->n_rejected; i++) {
     const Tunduk__V1__Rejected *r = m->rejected[i];
-    add_reject(c->st, r->id.len == TK_REV_ID_LEN ? r->id.data : NULL, r->code, r->reason);
+    add_reject(&c->st->rejected, &c->st->nrejected,
+               r->id.len == TK_REV_ID_LEN ? r->id.data : NULL, r->code, r->reason);
   }
   int rc = set_ckpt(c, TK_DIR_PUSH, c->batch.upto);
   if (rc) {
@@ -375,6 +377,41 @@ static void on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
   pull_done_or_next(c);
 }
 
+/* The office's moderation rules on a pulled revision: metadata always, the
+ * record too when this office holds the vault key. */
+static int pull_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
+{
+  client_t *c = ctx;
+  tk_plugin_set_t *set = c->opts->plugins;
+  if (!set || tk_plugin_set_count(set, TK_PLUGIN_MODERATION) == 0) return 0;
+  char rec[2 * TK_RECORD_ID_LEN + 1], rid[2 * TK_REV_ID_LEN + 1],
+      author[TK_DEVICE_ID_STRLEN];
+  tk_hex_encode(rec, rev->record_id, TK_RECORD_ID_LEN);
+  tk_hex_encode(rid, rev->id, TK_REV_ID_LEN);
+  tk_device_id_format(author, rev->author);
+  tk_plugin_meta_t pm = {rec,      rid,          rev->type,       rev->vault,   author,
+                         rev->hlc, rev->bytes.n, rev->generation, rev->nparents};
+  tk_buf_t plain = TK_BUF_INIT;
+  uint8_t key[TK_VAULT_KEY_LEN];
+  tk_slice_t body = {NULL, 0};
+  if (tk_office_vault_key(c->o, rev->vault, rev->key_id, key, NULL) == 0 &&
+      tk_rev_open(rev, key, &plain, NULL) == 0)
+    body = TK_SLICE(plain.p, plain.n);
+  tk_wipe(key, sizeof key);
+  tk_plugin_verdict_t v;
+  tk_plugin_moderate(set, &pm, body, &v);
+  tk_buf_wipe(&plain);
+  if (v.verdict == TK_VERDICT_ACCEPT) return 0;
+  snprintf(reason, len, "%s (rule %s in %s)", v.reason, v.rule, v.plugin);
+  if (v.verdict == TK_VERDICT_REJECT) return TK_REJECT_MODERATION;
+  tk_err_t e;
+  if (tk_store_quarantine_put(c->store, rev, c->hub.id, reason, &e) != 0) {
+    snprintf(reason, len, "could not quarantine: %s", tk_err_str(&e));
+    return TK_REJECT_INTERNAL;
+  }
+  return TK_REJECT_QUARANTINED;
+}
+
 static void on_pull_revs(client_t *c, const Tunduk__V1__Revisions *m)
 {
   tk_apply_result_t res;
@@ -396,8 +433,8 @@ static void on_pull_revs(client_t *c, const Tunduk__V1__Revisions *m)
     ids[i] = TK_SLICE(c->pull_ids[c->pull_need[i]], TK_REV_ID_LEN);
   }
   tk_apply_ckpt_t ck = {c->hub.id, TK_DIR_PULL, c->pull_upto};
-  int rc = tk_sync_apply(c->store, revs, ids, m->n_revs, c->hub.id, NULL, NULL, &ck, &res,
-                         c->err);
+  int rc = tk_sync_apply(c->store, revs, ids, m->n_revs, c->hub.id, pull_policy, c, &ck,
+                         &res, c->err);
   free(revs);
   free(ids);
   if (rc) {
@@ -408,7 +445,8 @@ static void on_pull_revs(client_t *c, const Tunduk__V1__Revisions *m)
   c->st->duplicates += res.duplicates;
   c->st->rev_bytes_in += res.bytes;
   for (size_t i = 0; i < res.nrejected; i++)
-    add_reject(c->st, res.rejected[i].id, res.rejected[i].code, res.rejected[i].reason);
+    add_reject(&c->st->refused, &c->st->nrefused, res.rejected[i].id,
+               res.rejected[i].code, res.rejected[i].reason);
   tk_apply_result_free(&res);
   pull_done_or_next(c);
 }
@@ -742,7 +780,10 @@ int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_
   if (tk_addr_split(addr, host, &port) != 0)
     return tk_err_set(err, TK_EINVAL, "hub address '%s' is not host:port", addr);
   if (opts->mode == TK_CLIENT_SYNC && opts->resend) {
+    /* both ways from the start: offer/need keeps it to ids for what each
+     * side already has */
     rc = tk_store_checkpoint_set(c.store, c.hub_id, TK_DIR_PUSH, 0, err);
+    if (!rc) rc = tk_store_checkpoint_set(c.store, c.hub_id, TK_DIR_PULL, 0, err);
     if (rc) return rc;
   }
   st->conflicts_before = count_conflicts(c.store);
@@ -773,6 +814,7 @@ int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_
 void tk_client_stats_free(tk_client_stats_t *st)
 {
   free(st->rejected);
-  st->rejected = NULL;
-  st->nrejected = 0;
+  free(st->refused);
+  st->rejected = st->refused = NULL;
+  st->nrejected = st->nrefused = 0;
 }

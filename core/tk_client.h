@@ -30,7 +30,9 @@ typedef struct tk_client_stats {
   uint32_t round_trips;                 /* request/answer exchanges after the handshake */
   size_t nrejected;
   tk_reject_t *rejected; /* revisions the hub refused, with reasons */
-  uint32_t grants;       /* vault keys received */
+  size_t nrefused;
+  tk_reject_t *refused; /* pulled revisions this office refused or held */
+  uint32_t grants;      /* vault keys received */
   uint32_t conflicts_before, conflicts_after;
   char access[512]; /* what the hub lets this device do */
   double seconds;
@@ -41,9 +43,14 @@ typedef struct tk_client_opts {
   const tk_token_t *token; /* TK_CLIENT_ENROLL */
   const char *grant_vault; /* TK_CLIENT_GRANT */
   const uint8_t *grant_to; /* TK_CLIENT_GRANT: recipient device id */
-  int resend;              /* sync: offer everything again (push checkpoint from 0) */
-  uint32_t batch_bytes;    /* 0: 1 MiB */
-  uint32_t timeout_ms;     /* 0: 30000; handshake and idle */
+  int resend;           /* sync: both checkpoints from 0 (offer and ask for everything) */
+  uint32_t batch_bytes; /* 0: 1 MiB */
+  uint32_t timeout_ms;  /* 0: 30000; handshake and idle */
+  /* moderation rules run on every pulled revision (NULL: none); they see
+   * the decrypted record when this office holds the vault key. A rejected
+   * revision is not stored; a quarantined one is kept aside (tunduk
+   * quarantine). */
+  struct tk_plugin_set *plugins;
   /* called after each batch (push or pull) */
   void (*progress)(void *ctx, const tk_client_stats_t *st);
   void *progress_ctx;

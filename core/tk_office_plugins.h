@@ -81,4 +81,15 @@ int tk_office_export(tk_office_t *o, tk_plugin_set_t *s,
                      const tk_office_export_opts_t *opts, tk_plugin_write_fn write,
                      void *ud, tk_office_export_stats_t *stats, tk_err_t *err);
 
+/* Resolves a conflicted record with its content type's merge(): the
+ * other heads are merged into the winner one at a time, each with the
+ * nearest common ancestor as base (nil when there is none). The result is
+ * validated; *merged (caller decrefs) is what the caller writes with
+ * tk_office_update(..., TK_PARENTS_ALL_HEADS). TK_ENOTFOUND if the type has
+ * no merge; TK_EPLUGIN if merge declined (err has its reason); TK_EINVAL if
+ * the result is not a valid record. Needs the office unlocked. */
+int tk_office_auto_merge(tk_office_t *o, tk_plugin_set_t *s,
+                         const uint8_t record_id[TK_RECORD_ID_LEN], json_t **merged,
+                         tk_err_t *err);
+
 #endif

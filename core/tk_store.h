@@ -261,6 +261,15 @@ int tk_store_quarantine_list(tk_store_t *s,
 /* The held bytes of id (appended to out). TK_ENOTFOUND. */
 int tk_store_quarantine_get(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN], tk_buf_t *out,
                             tk_err_t *err);
+/* Resolves a hex prefix (at least 4 digits) of a held revision's id.
+ * TK_EINVAL, TK_ENOTFOUND, TK_EAMBIG. */
+int tk_store_quarantine_find(tk_store_t *s, const char *hex, uint8_t id[TK_REV_ID_LEN],
+                             tk_err_t *err);
+/* Lets a held revision into the store as if it had just arrived (its id,
+ * signature and parents checked) and removes it from quarantine, in one
+ * transaction. TK_EPARENT if a parent is missing: release that first. */
+int tk_store_quarantine_release(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN],
+                                tk_err_t *err);
 /* Removes id from quarantine. TK_ENOTFOUND. */
 int tk_store_quarantine_del(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN],
                             tk_err_t *err);

@@ -424,10 +424,6 @@ static int do_device_revoke(opts_t *o, tk_office_t *home)
 /* ---- quarantine ------------------------------------------------------------ */
 
 typedef struct quar_ctx {
-  opts_t *o;
-  const char *want; /* hex prefix, or NULL to print */
-  uint8_t id[TK_REV_ID_LEN];
-  int matches;
   json_t *arr;
 } quar_ctx_t;
 
@@ -437,25 +433,17 @@ static int quar_cb(void *ctx, const tk_quarantine_info_t *q)
   char hex[2 * TK_REV_ID_LEN + 1], rec[2 * TK_RECORD_ID_LEN + 1],
       author[TK_DEVICE_ID_STRLEN];
   tk_hex_encode(hex, q->meta.id, TK_REV_ID_LEN);
-  if (c->want) {
-    if (strncasecmp(hex, c->want, strlen(c->want)) == 0) {
-      memcpy(c->id, q->meta.id, TK_REV_ID_LEN);
-      c->matches++;
-    }
-    return 0;
-  }
   tk_hex_encode(rec, q->meta.record_id, TK_RECORD_ID_LEN);
   tk_device_id_format(author, q->meta.author);
-  if (c->arr) {
+  if (c->arr)
     json_array_append_new(
         c->arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:I}", "revision", hex, "record",
                           rec, "type", q->meta.type, "vault", q->meta.vault, "author",
                           author, "size", (json_int_t)q->meta.size, "reason", q->reason,
                           "received", (json_int_t)q->received));
-  } else {
+  else
     printf("%.16s  %-10s %-16s %6u B  by %.9s  %s\n", hex, q->meta.type, q->meta.vault,
            q->meta.size, author, q->reason);
-  }
   return 0;
 }
 
@@ -463,11 +451,8 @@ static int do_quarantine(opts_t *o, tk_office_t *home)
 {
   tk_store_t *st = tk_office_store(home);
   const char *sub = o->args[1];
-  quar_ctx_t c;
-  memset(&c, 0, sizeof c);
-  c.o = o;
   if (!strcmp(sub, "list")) {
-    c.arr = o->json ? json_array() : NULL;
+    quar_ctx_t c = {o->json ? json_array() : NULL};
     int rc = tk_store_quarantine_list(st, quar_cb, &c, &o->err);
     if (!rc && c.arr) {
       char *s = json_dumps(c.arr, JSON_INDENT(2));
@@ -477,46 +462,15 @@ static int do_quarantine(opts_t *o, tk_office_t *home)
     json_decref(c.arr);
     return rc;
   }
-  c.want = o->args[2];
-  if (strlen(c.want) < 4 || strspn(c.want, "0123456789abcdefABCDEF") != strlen(c.want))
-    return tk_err_set(&o->err, TK_EINVAL,
-                      "give at least 4 hex digits of the revision id");
-  int rc = tk_store_quarantine_list(st, quar_cb, &c, &o->err);
-  if (rc) return rc;
-  if (c.matches != 1)
-    return tk_err_set(&o->err, c.matches ? TK_EAMBIG : TK_ENOTFOUND,
-                      "%s revision '%s' in quarantine",
-                      c.matches ? "more than one" : "no", c.want);
+  uint8_t id[TK_REV_ID_LEN];
   char hex[2 * TK_REV_ID_LEN + 1];
-  tk_hex_encode(hex, c.id, TK_REV_ID_LEN);
-  if (!strcmp(sub, "drop")) {
-    rc = tk_store_quarantine_del(st, c.id, &o->err);
-    if (!rc) printf("dropped %s\n", hex);
-    return rc;
-  }
-  /* release: the revision joins the store as if it had just arrived */
-  tk_buf_t bytes = TK_BUF_INIT;
-  tk_rev_t rev;
-  rc = tk_store_quarantine_get(st, c.id, &bytes, &o->err);
-  if (!rc) rc = tk_rev_parse(&rev, TK_SLICE(bytes.p, bytes.n), &o->err);
-  if (!rc) rc = tk_rev_check_id(&rev, c.id, &o->err);
-  if (!rc) rc = tk_rev_verify_sig(&rev, &o->err);
-  if (!rc) rc = tk_store_begin(st, &o->err);
-  if (!rc) {
-    rc = tk_store_put_rev(st, &rev, NULL, &o->err);
-    if (rc == TK_EEXIST) rc = 0;
-    if (rc == TK_EPARENT)
-      tk_err_set(&o->err, rc, "cannot release %.16s: %s (release its parent first)", hex,
-                 o->err.msg);
-    if (!rc) rc = tk_store_quarantine_del(st, c.id, &o->err);
-    if (!rc)
-      rc = tk_store_commit(st, &o->err);
-    else
-      tk_store_rollback(st);
-  }
-  tk_buf_free(&bytes);
-  if (!rc) printf("released %s\n", hex);
-  return rc;
+  int rc = tk_store_quarantine_find(st, o->args[2], id, &o->err);
+  if (!rc && !strcmp(sub, "drop")) rc = tk_store_quarantine_del(st, id, &o->err);
+  if (!rc && !strcmp(sub, "release")) rc = tk_store_quarantine_release(st, id, &o->err);
+  if (rc) return rc;
+  tk_hex_encode(hex, id, TK_REV_ID_LEN);
+  printf("%s %s\n", !strcmp(sub, "drop") ? "dropped" : "released", hex);
+  return 0;
 }
 
 /* ---- main ------------------------------------------------------------------ */

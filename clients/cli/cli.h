@@ -28,6 +28,7 @@ enum {
   OPT_FORMAT = 1 << 7,
   OPT_REDACT = 1 << 8,
   OPT_OUTPUT = 1 << 9,
+  OPT_AUTO = 1 << 10,
 };
 
 #define CLI_MAX_ARGS 8
@@ -37,6 +38,7 @@ typedef struct cli {
   const char *pass_file; /* --passphrase-file */
   int json;
   int all;
+  int autom; /* --auto */
   const char *vault, *type, *rev, *name, *kdf;
   const char *format, *redact, *output; /* export */
   int nargs;
@@ -94,6 +96,7 @@ int cmd_sync(cli_t *c);
 int cmd_vault_grant(cli_t *c);
 int cmd_conflicts(cli_t *c);
 int cmd_resolve(cli_t *c);
+int cmd_quarantine(cli_t *c);
 int cmd_export(cli_t *c);
 int cmd_plugin(cli_t *c);
 

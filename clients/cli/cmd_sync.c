@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "tk_client.h"
+#include "tk_office_plugins.h"
 
 static void print_access(const char *access)
 {
@@ -70,72 +71,86 @@ static void show_progress(void *ctx, const tk_client_stats_t *st)
   fflush(stderr);
 }
 
+static json_t *rejects_json(const tk_reject_t *v, size_t n)
+{
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n; i++) {
+    char hex[2 * TK_REV_ID_LEN + 1];
+    tk_hex_encode(hex, v[i].id, TK_REV_ID_LEN);
+    json_array_append_new(arr, json_pack("{s:s,s:i,s:s}", "id", hex, "code", v[i].code,
+                                         "reason", v[i].reason));
+  }
+  return arr;
+}
+
+static void print_rejects(const tk_reject_t *v, size_t n, const char *held,
+                          const char *other)
+{
+  for (size_t i = 0; i < n; i++) {
+    char hex[2 * TK_REV_ID_LEN + 1];
+    tk_hex_encode(hex, v[i].id, TK_REV_ID_LEN);
+    printf("%s %s: %s\n", v[i].code == TK_REJECT_QUARANTINED ? held : other, hex,
+           v[i].reason);
+  }
+}
+
 int cmd_sync(cli_t *c)
 {
   tk_client_stats_t st;
   tk_client_opts_t opts;
+  struct timespec t0;
   memset(&opts, 0, sizeof opts);
   opts.mode = TK_CLIENT_SYNC;
   opts.resend = c->all;
-  struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   if (isatty(STDERR_FILENO) && !c->json) {
     opts.progress = show_progress;
     opts.progress_ctx = &t0;
   }
   int rc = cli_open(c, 1);
+  if (!rc) rc = cli_plugins(c);
+  opts.plugins = c->plugins;
   if (!rc) rc = tk_client_run(c->office, &opts, &st, &c->err);
   if (opts.progress) fputc('\n', stderr);
   if (rc) {
     tk_client_stats_free(&st);
     return cli_fail(c, rc);
   }
+  uint32_t new_conflicts = st.conflicts_after > st.conflicts_before
+                               ? st.conflicts_after - st.conflicts_before
+                               : 0;
   if (c->json) {
-    json_t *rej = json_array();
-    for (size_t i = 0; i < st.nrejected; i++) {
-      char hex[2 * TK_REV_ID_LEN + 1];
-      tk_hex_encode(hex, st.rejected[i].id, TK_REV_ID_LEN);
-      json_array_append_new(rej, json_pack("{s:s,s:i,s:s}", "id", hex, "code",
-                                           st.rejected[i].code, "reason",
-                                           st.rejected[i].reason));
-    }
     json_t *j = json_pack(
-        "{s:I,s:I,s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:s}", "sent",
-        (json_int_t)st.sent, "received", (json_int_t)st.received, "duplicates",
-        (json_int_t)st.duplicates, "skipped", (json_int_t)st.skipped, "rejected", rej,
-        "conflicts", (json_int_t)st.conflicts_after, "new_conflicts",
-        (json_int_t)(st.conflicts_after > st.conflicts_before
-                         ? st.conflicts_after - st.conflicts_before
-                         : 0),
-        "grants", (json_int_t)st.grants, "bytes_out", (json_int_t)st.bytes_out,
-        "bytes_in", (json_int_t)st.bytes_in, "rev_bytes_out",
-        (json_int_t)st.rev_bytes_out, "round_trips", (json_int_t)st.round_trips,
-        "seconds", st.seconds, "access", st.access);
+        "{s:I,s:I,s:I,s:I,s:o,s:o,s:I,s:I,s:I}", "sent", (json_int_t)st.sent, "received",
+        (json_int_t)st.received, "duplicates", (json_int_t)st.duplicates, "skipped",
+        (json_int_t)st.skipped, "rejected", rejects_json(st.rejected, st.nrejected),
+        "refused", rejects_json(st.refused, st.nrefused), "conflicts",
+        (json_int_t)st.conflicts_after, "new_conflicts", (json_int_t)new_conflicts,
+        "grants", (json_int_t)st.grants);
+    json_object_set_new(j, "bytes_out", json_integer((json_int_t)st.bytes_out));
+    json_object_set_new(j, "bytes_in", json_integer((json_int_t)st.bytes_in));
+    json_object_set_new(j, "rev_bytes_out", json_integer((json_int_t)st.rev_bytes_out));
+    json_object_set_new(j, "rev_bytes_in", json_integer((json_int_t)st.rev_bytes_in));
+    json_object_set_new(j, "round_trips", json_integer((json_int_t)st.round_trips));
+    json_object_set_new(j, "seconds", json_real(st.seconds));
+    json_object_set_new(j, "access", json_string(st.access));
     cli_print_json(j);
     json_decref(j);
   } else {
-    printf("sent %llu revisions, received %llu, %llu already there; %.1f kB out, %.1f kB "
-           "in, "
-           "%.2f s\n",
+    printf("sent %llu revisions, received %llu; %.1f kB out, %.1f kB in, %.2f s\n",
            (unsigned long long)st.sent, (unsigned long long)st.received,
-           (unsigned long long)st.duplicates, (double)st.bytes_out / 1000.0,
-           (double)st.bytes_in / 1000.0, st.seconds);
+           (double)st.bytes_out / 1000.0, (double)st.bytes_in / 1000.0, st.seconds);
     if (st.grants)
       printf("received %u vault key%s\n", st.grants, st.grants == 1 ? "" : "s");
     if (st.skipped)
       printf("not sent: %llu revisions of vaults this device may not write at the hub\n",
              (unsigned long long)st.skipped);
-    for (size_t i = 0; i < st.nrejected; i++) {
-      char hex[2 * TK_REV_ID_LEN + 1];
-      tk_hex_encode(hex, st.rejected[i].id, TK_REV_ID_LEN);
-      printf("%s %s: %s\n",
-             st.rejected[i].code == TK_REJECT_QUARANTINED ? "held for review at the hub"
-                                                          : "rejected",
-             hex, st.rejected[i].reason);
-    }
-    if (st.conflicts_after > st.conflicts_before)
-      printf("new conflicts: %u (see 'tunduk conflicts')\n",
-             st.conflicts_after - st.conflicts_before);
+    print_rejects(st.rejected, st.nrejected, "held for review at the hub", "rejected");
+    print_rejects(st.refused, st.nrefused,
+                  "held for review here (see 'tunduk quarantine list')",
+                  "not accepted here");
+    if (new_conflicts)
+      printf("new conflicts: %u (see 'tunduk conflicts')\n", new_conflicts);
     else if (st.conflicts_after)
       printf("records in conflict: %u (see 'tunduk conflicts')\n", st.conflicts_after);
   }
@@ -218,14 +233,24 @@ int cmd_resolve(cli_t *c)
   uint8_t rec[TK_RECORD_ID_LEN], rev[TK_REV_ID_LEN];
   tk_record_info_t ri;
   json_t *body = NULL;
-  int rc = cli_read_body(c, c->nargs > 1 ? c->args[1] : "-", &body);
+  int rc = 0;
+  if (c->autom && c->nargs > 1) return cli_usage("'resolve --auto' takes no body");
+  if (!c->autom) rc = cli_read_body(c, c->nargs > 1 ? c->args[1] : "-", &body);
   if (!rc) rc = cli_open(c, 0);
   if (!rc) rc = cli_record_id(c, c->args[0], rec);
   if (!rc) rc = tk_store_record_info(tk_office_store(c->office), rec, &ri, &c->err);
   if (!rc && ri.nheads < 2)
     rc = tk_err_set(&c->err, TK_EINVAL, "record %s is not in conflict; use 'tunduk edit'",
                     c->args[0]);
+  if (!rc && body) rc = cli_validate(c, ri.type, body);
   if (!rc) rc = cli_open(c, 1);
+  if (!rc && c->autom) {
+    rc = cli_plugins(c);
+    if (!rc) rc = tk_office_auto_merge(c->office, c->plugins, rec, &body, &c->err);
+    if (rc == TK_EPLUGIN)
+      tk_err_set(&c->err, rc, "automatic merge declined: %s; resolve by hand",
+                 c->err.msg);
+  }
   if (!rc)
     rc = tk_office_update(c->office, rec, body, TK_PARENTS_ALL_HEADS, rev, &c->err);
   json_decref(body);
@@ -233,5 +258,55 @@ int cmd_resolve(cli_t *c)
   char hex[2 * TK_REV_ID_LEN + 1];
   tk_hex_encode(hex, rev, TK_REV_ID_LEN);
   printf("%s\n", hex);
+  return EXIT_OK;
+}
+
+static int print_held(void *ctx, const tk_quarantine_info_t *q)
+{
+  json_t *arr = ctx;
+  char hex[2 * TK_REV_ID_LEN + 1], rec[2 * TK_RECORD_ID_LEN + 1],
+      author[TK_DEVICE_ID_STRLEN];
+  tk_hex_encode(hex, q->meta.id, TK_REV_ID_LEN);
+  tk_hex_encode(rec, q->meta.record_id, TK_RECORD_ID_LEN);
+  tk_device_id_format(author, q->meta.author);
+  if (arr)
+    json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "revision", hex,
+                                         "record", rec, "type", q->meta.type, "vault",
+                                         q->meta.vault, "author", author, "reason",
+                                         q->reason));
+  else
+    printf("%.16s  record %.12s  %-10s %s  %s\n", hex, rec, q->meta.type, q->meta.vault,
+           q->reason);
+  return 0;
+}
+
+int cmd_quarantine(cli_t *c)
+{
+  const char *sub = c->args[0];
+  uint8_t id[TK_REV_ID_LEN];
+  int rc;
+  if (!strcmp(sub, "list")) {
+    if (c->nargs != 1) return cli_usage("usage: tunduk quarantine list [--json]");
+    json_t *arr = c->json ? json_array() : NULL;
+    rc = cli_open(c, 0);
+    if (!rc)
+      rc = tk_store_quarantine_list(tk_office_store(c->office), print_held, arr, &c->err);
+    if (!rc && arr) cli_print_json(arr);
+    json_decref(arr);
+    return rc ? cli_fail(c, rc) : EXIT_OK;
+  }
+  if ((strcmp(sub, "release") && strcmp(sub, "drop")) || c->nargs != 2)
+    return cli_usage("usage: tunduk quarantine list | release REV | drop REV");
+  rc = cli_open(c, 0);
+  if (!rc)
+    rc = tk_store_quarantine_find(tk_office_store(c->office), c->args[1], id, &c->err);
+  if (!rc && !strcmp(sub, "drop"))
+    rc = tk_store_quarantine_del(tk_office_store(c->office), id, &c->err);
+  if (!rc && !strcmp(sub, "release"))
+    rc = tk_store_quarantine_release(tk_office_store(c->office), id, &c->err);
+  if (rc) return cli_fail(c, rc);
+  char hex[2 * TK_REV_ID_LEN + 1];
+  tk_hex_encode(hex, id, TK_REV_ID_LEN);
+  printf("%s %s\n", !strcmp(sub, "drop") ? "dropped" : "released", hex);
   return EXIT_OK;
 }

@@ -46,10 +46,14 @@ static const char usage_text[] =
     "Sync with the hub:\n"
     "  enroll TOKEN                    enroll this device at a hub (token from tundukd "
     "device add)\n"
-    "  sync [--all] [--json]           push then pull (--all: offer everything again)\n"
+    "  sync [--all] [--json]           push then pull (--all: offer and ask for "
+    "everything)\n"
     "  conflicts [--json]              list records with conflicting revisions\n"
     "  resolve ID [FILE|-]             write a merge revision over all heads of a "
     "record\n"
+    "  resolve ID --auto               the same, merged by the content type's merge()\n"
+    "  quarantine list|release REV|drop REV\n"
+    "                                  pulled revisions held back by a moderation rule\n"
     "\n"
     "The store is --home DIR, else $TUNDUK_HOME, else ~/.local/share/tunduk.\n"
     "The passphrase comes from --passphrase-file, else $TUNDUK_PASSPHRASE, else a "
@@ -76,7 +80,8 @@ static const command_t commands[] = {
     {"enroll", cmd_enroll, 0, 1, 1},
     {"sync", cmd_sync, OPT_JSON | OPT_ALL, 0, 0},
     {"conflicts", cmd_conflicts, OPT_JSON | OPT_TYPE | OPT_VAULT, 0, 0},
-    {"resolve", cmd_resolve, 0, 1, 2},
+    {"resolve", cmd_resolve, OPT_AUTO, 1, 2},
+    {"quarantine", cmd_quarantine, OPT_JSON, 1, 2},
     {"export", cmd_export, OPT_FORMAT | OPT_TYPE | OPT_VAULT | OPT_REDACT | OPT_OUTPUT, 0,
      0},
     {"plugin", cmd_plugin, OPT_JSON, 1, 3},
@@ -199,8 +204,8 @@ static const struct {
 } options[] = {
     {"--json", OPT_JSON, 0},     {"--vault", OPT_VAULT, 1},   {"--type", OPT_TYPE, 1},
     {"--rev", OPT_REV, 1},       {"--name", OPT_NAME, 1},     {"--kdf", OPT_KDF, 1},
-    {"--all", OPT_ALL, 0},       {"--format", OPT_FORMAT, 1}, {"--redact", OPT_REDACT, 1},
-    {"--output", OPT_OUTPUT, 1}, {"-o", OPT_OUTPUT, 1},
+    {"--all", OPT_ALL, 0},       {"--auto", OPT_AUTO, 0},     {"--format", OPT_FORMAT, 1},
+    {"--redact", OPT_REDACT, 1}, {"--output", OPT_OUTPUT, 1}, {"-o", OPT_OUTPUT, 1},
 };
 
 static const char **option_slot(cli_t *c, unsigned opt)
@@ -260,6 +265,8 @@ int main(int argc, char **argv)
         *option_slot(&c, options[k].opt) = argv[++i];
       } else if (options[k].opt == OPT_JSON) {
         c.json = 1;
+      } else if (options[k].opt == OPT_AUTO) {
+        c.autom = 1;
       } else {
         c.all = 1;
       }
