@@ -32,14 +32,18 @@ new_hub() {
 
 # start_hub [PORT]: serves HUB_HOME on 127.0.0.1:PORT (default 0, a free
 # port) in the background, waits for its "listening" line; sets HUB_PORT,
-# HUB_PID, HUB_LOG (its stderr, appended across restarts).
+# HUB_PID, HUB_LOG (its stderr, appended across restarts). HUB_CONFIG, when
+# set, names a config file for `serve --config`.
 start_hub() {
   local port=${1:-0} i
   HUB_LOG=$TMP/hub.log
   local mark
   touch "$HUB_LOG"
   mark=$(wc -l <"$HUB_LOG")
-  "$BIN/tundukd" --home "$HUB_HOME" serve --listen "127.0.0.1:$port" 2>>"$HUB_LOG" &
+  local conf=()
+  [ -z "${HUB_CONFIG:-}" ] || conf=(--config "$HUB_CONFIG")
+  "$BIN/tundukd" --home "$HUB_HOME" serve --listen "127.0.0.1:$port" ${conf[@]+"${conf[@]}"} \
+    2>>"$HUB_LOG" &
   HUB_PID=$!
   BG_PIDS+=("$HUB_PID")
   HUB_PORT=
