@@ -47,8 +47,8 @@ run_expect 0 tk "$A" vault create boom
 run_expect 0 tk "$A" vault grant cases "$B_ID"
 run_expect 0 tk "$A" vault grant boom "$B_ID"
 
-# head_rev HOME ID: the record's newest revision id.
-head_rev() { tk "$1" history "$2" --json | jq -r '.[0].revision'; }
+# head_rev HOME ID: the record's current revision id.
+head_rev() { tk "$1" show "$2" --json | jq -r .revision; }
 hub_has() { [ "$(hub_sql "select count(*) from revisions where hex(id) = upper('$1')")" = 1 ]; }
 held_at_hub() { [ "$(hub_sql "select count(*) from quarantine where hex(id) = upper('$1')")" = 1 ]; }
 office_has() { [ "$(office_sql "$1" "select count(*) from revisions where hex(id) = upper('$2')")" = 1 ]; }

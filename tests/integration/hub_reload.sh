@@ -37,7 +37,7 @@ A=$TMP/a
 enroll_office "$A" office-a cases:rw
 run_expect 0 tk "$A" vault create cases
 
-head_rev() { tk "$1" history "$2" --json | jq -r '.[0].revision'; }
+head_rev() { tk "$1" show "$2" --json | jq -r .revision; }
 hub_has() { [ "$(hub_sql "select count(*) from revisions where hex(id) = upper('$1')")" = 1 ]; }
 appeal() { jq -cn --arg s "$1" '{addressee: "Ombudsman", subject: $s}' | tk "$A" new appeal --vault cases -; }
 testimony() {
