@@ -464,50 +464,25 @@ static void on_pull(session_t *s, const Tunduk__V1__Pull *m)
 static void on_need(session_t *s, const Tunduk__V1__Need *m)
 {
   tk_err_t e;
-  tk_buf_t all = TK_BUF_INIT;
-  size_t *offs = NULL;
-  ProtobufCBinaryData *revs = NULL;
+  uint64_t bytes = 0;
   if (!s->awaiting_need) {
     fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "need without an offer");
     return;
   }
   s->awaiting_need = 0;
-  for (size_t i = 0; i < m->n_index; i++)
-    if (m->index[i] >= s->batch.n || (i > 0 && m->index[i] <= m->index[i - 1])) {
-      fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
-           "need indexes out of range or not ascending");
-      return;
-    }
   if (m->n_index == 0) return;
-  offs = calloc(m->n_index + 1, sizeof *offs);
-  revs = calloc(m->n_index, sizeof *revs);
-  int rc = offs && revs ? 0 : TK_ENOMEM;
-  for (size_t i = 0; !rc && i < m->n_index; i++) {
-    offs[i] = all.n;
-    rc = tk_store_get_rev(s->hub->store, s->batch.ids[m->index[i]], &all, &e);
-  }
+  int rc = tk_sync_send_revisions(s->conn, s->hub->store, s->batch.ids, s->batch.n,
+                                  m->index, m->n_index, &bytes, &e);
   if (rc) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, "cannot read revisions");
-    goto done;
+    fail(s,
+         rc == TK_EPROTO   ? TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL
+         : rc == TK_ELIMIT ? TUNDUK__V1__ERROR_CODE__ERROR_LIMIT
+                           : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL,
+         rc, tk_err_str(&e));
+    return;
   }
-  offs[m->n_index] = all.n;
-  for (size_t i = 0; i < m->n_index; i++)
-    revs[i] = tk_pb_bytes(all.p + offs[i], offs[i + 1] - offs[i]);
-  Tunduk__V1__Revisions r = TUNDUK__V1__REVISIONS__INIT;
-  r.n_revs = m->n_index;
-  r.revs = revs;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_REVISIONS;
-  f.revisions = &r;
-  rc = tk_wire_send(s->conn, &f);
-  if (rc)
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_LIMIT, rc, "batch does not fit in a frame");
-  TK_LOG(TK_LOG_DEBUG, "hub", "pull device=%s sent=%zu bytes=%zu", s->who, m->n_index,
-         all.n);
-done:
-  tk_buf_free(&all);
-  free(offs);
-  free(revs);
+  TK_LOG(TK_LOG_DEBUG, "hub", "pull device=%s sent=%zu bytes=%llu", s->who, m->n_index,
+         (unsigned long long)bytes);
 }
 
 /* ---- devices and grants ---------------------------------------------------- */

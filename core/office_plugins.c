@@ -100,14 +100,10 @@ int tk_office_export_prepare(json_t *body)
 
 /* ---- export ------------------------------------------------------------------ */
 
-typedef struct record_list {
-  tk_record_info_t *v;
-  size_t n, cap;
-} record_list_t;
-
 typedef struct export_ctx {
   tk_office_t *o;
-  record_list_t l;
+  tk_record_info_t *recs;
+  size_t nrecs;
   size_t next;
   tk_buf_t body; /* the current record's JSON: plaintext, wiped at the end */
   tk_rev_meta_t rm;
@@ -118,20 +114,6 @@ typedef struct export_ctx {
   int failed; /* the iterator failed: err says why */
   tk_err_t err;
 } export_ctx_t;
-
-static int collect(void *ctx, const tk_record_info_t *r)
-{
-  record_list_t *l = ctx;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 64;
-    tk_record_info_t *v = realloc(l->v, cap * sizeof *v);
-    if (!v) return TK_ENOMEM;
-    l->v = v;
-    l->cap = cap;
-  }
-  l->v[l->n++] = *r;
-  return 0;
-}
 
 /* Oldest record first; ties by id, so an export is reproducible. */
 static int cmp_created(const void *a, const void *b)
@@ -144,8 +126,8 @@ static int cmp_created(const void *a, const void *b)
 static int next_record(void *ud, tk_plugin_record_t *rec)
 {
   export_ctx_t *x = ud;
-  while (x->next < x->l.n) {
-    const tk_record_info_t *r = &x->l.v[x->next++];
+  while (x->next < x->nrecs) {
+    const tk_record_info_t *r = &x->recs[x->next++];
     json_t *body = NULL;
     int rc = tk_office_read(x->o, r->winner, &body, &x->rm, &x->err);
     if (rc == TK_ENOKEY) {
@@ -203,16 +185,16 @@ int tk_office_export(tk_office_t *o, tk_plugin_set_t *s,
   tk_err_clear(&x.err);
   if (!tk_plugin_set_find(s, TK_PLUGIN_EXPORT, opts->format))
     return tk_err_set(err, TK_ENOTFOUND, "no export format '%.64s'", opts->format);
-  int rc = tk_store_records(tk_office_store(o), opts->type, opts->vault, 0, collect, &x.l,
-                            err);
+  int rc = tk_store_records_array(tk_office_store(o), opts->type, opts->vault, 0, &x.recs,
+                                  &x.nrecs, err);
   if (rc) goto done;
-  if (x.l.n) qsort(x.l.v, x.l.n, sizeof *x.l.v, cmp_created);
+  if (x.nrecs) qsort(x.recs, x.nrecs, sizeof *x.recs, cmp_created);
   rc = tk_plugin_export(s, opts->format, opts->redact, next_record, &x, write, ud, err);
   /* A failure of the store or of decryption reads better than the host's
    * "reading record N": keep the iterator's own message. */
   if (rc < 0 && x.failed && err) *err = x.err;
 done:
   tk_buf_wipe(&x.body);
-  free(x.l.v);
+  free(x.recs);
   return rc;
 }

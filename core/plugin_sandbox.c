@@ -16,6 +16,7 @@
  */
 #include "plugin_host.h"
 
+#include <jansson.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
@@ -332,6 +333,29 @@ static int l_is_array(lua_State *L)
   return 1;
 }
 
+/* tunduk.json(v): v as compact JSON text with sorted keys (the same
+ * conversion as merge's result: arrays by marker or sequence, objects with
+ * string keys, tunduk.null as null). Errors name the path of a value that
+ * cannot be JSON. */
+static int l_json(lua_State *L)
+{
+  json_t *v = NULL;
+  tk_buf_t out = TK_BUF_INIT;
+  tk_err_t e;
+  luaL_checkany(L, 1);
+  lua_settop(L, 1);
+  int rc = tk__plugin_json_from_lua(L, 1, &v, &e);
+  if (!rc) rc = tk__plugin_json_dump(v, TK_MAX_BODY_JSON, &out, &e);
+  json_decref(v);
+  if (rc) {
+    tk_buf_free(&out);
+    return luaL_error(L, "tunduk.json: %s", tk_err_str(&e));
+  }
+  lua_pushlstring(L, (const char *)out.p, out.n);
+  tk_buf_free(&out);
+  return 1;
+}
+
 static int l_log(lua_State *L)
 {
   plugin_t *p = tk__plugin_of(L);
@@ -415,6 +439,7 @@ void tk__plugin_open_sandbox(lua_State *L)
                                        {"quarantine", l_quarantine},
                                        {"array", l_array},
                                        {"is_array", l_is_array},
+                                       {"json", l_json},
                                        {"log", l_log},
                                        {NULL, NULL}};
   lua_newtable(L);          /* proxy */

@@ -20,6 +20,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -552,6 +553,42 @@ done:
 }
 
 /* ---- records ------------------------------------------------------------------- */
+
+typedef struct record_array {
+  tk_record_info_t *v;
+  size_t n, cap;
+} record_array_t;
+
+static int append_record(void *ctx, const tk_record_info_t *r)
+{
+  record_array_t *a = ctx;
+  if (a->n == a->cap) {
+    size_t cap = a->cap ? a->cap * 2 : 64;
+    tk_record_info_t *v = realloc(a->v, cap * sizeof *v);
+    if (!v) return TK_ENOMEM;
+    a->v = v;
+    a->cap = cap;
+  }
+  a->v[a->n++] = *r;
+  return 0;
+}
+
+int tk_store_records_array(tk_store_t *s, const char *type, const char *vault,
+                           int conflicts_only, tk_record_info_t **out, size_t *n,
+                           tk_err_t *err)
+{
+  record_array_t a = {NULL, 0, 0};
+  int rc = tk_store_records(s, type, vault, conflicts_only, append_record, &a, err);
+  if (rc == TK_ENOMEM) tk_err_set(err, rc, "out of memory listing records");
+  if (rc) {
+    free(a.v);
+    a.v = NULL;
+    a.n = 0;
+  }
+  *out = a.v;
+  *n = a.n;
+  return rc;
+}
 
 int tk_store_records(tk_store_t *s, const char *type, const char *vault,
                      int conflicts_only, tk_record_cb cb, void *ctx, tk_err_t *err)

@@ -3,6 +3,8 @@
  */
 #include "tk_sync.h"
 
+#include "tk_wire.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +117,48 @@ int tk_sync_need(tk_store_t *s, const tk_slice_t *ids, size_t n, uint32_t *need,
     if (!has) need[(*nneed)++] = (uint32_t)i;
   }
   return 0;
+}
+
+int tk_sync_send_revisions(struct tk_conn *c, tk_store_t *s,
+                           const uint8_t (*ids)[TK_REV_ID_LEN], size_t nids,
+                           const uint32_t *index, size_t n, uint64_t *rev_bytes,
+                           tk_err_t *err)
+{
+  tk_buf_t all = TK_BUF_INIT;
+  size_t *offs = NULL;
+  ProtobufCBinaryData *revs = NULL;
+  int rc = 0;
+  for (size_t i = 0; i < n; i++)
+    if (index[i] >= nids || (i > 0 && index[i] <= index[i - 1]))
+      return tk_err_set(err, TK_EPROTO, "need indexes out of range or not ascending");
+  offs = calloc(n + 1, sizeof *offs);
+  revs = calloc(n ? n : 1, sizeof *revs);
+  if (!offs || !revs) rc = tk_err_set(err, TK_ENOMEM, "out of memory");
+  for (size_t i = 0; !rc && i < n; i++) {
+    offs[i] = all.n;
+    rc = tk_store_get_rev(s, ids[index[i]], &all, err);
+  }
+  if (rc) goto done;
+  offs[n] = all.n;
+  for (size_t i = 0; i < n; i++)
+    revs[i] = tk_pb_bytes(all.p + offs[i], offs[i + 1] - offs[i]);
+  Tunduk__V1__Revisions r = TUNDUK__V1__REVISIONS__INIT;
+  r.n_revs = n;
+  r.revs = revs;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_REVISIONS;
+  f.revisions = &r;
+  rc = tk_wire_send(c, &f);
+  if (rc)
+    tk_err_set(err, rc, "cannot send %zu revisions (%zu bytes): %s", n, all.n,
+               tk_strerror(rc));
+  else if (rev_bytes)
+    *rev_bytes = all.n;
+done:
+  tk_buf_free(&all);
+  free(offs);
+  free(revs);
+  return rc;
 }
 
 void tk_apply_result_free(tk_apply_result_t *r)

@@ -43,8 +43,6 @@ typedef struct client {
   tk_peer_t hub;
   char access[512];
   tk_batch_t batch; /* push: what we offered */
-  uint32_t *need;   /* push: what the hub asked for */
-  size_t nneed;
   uint64_t pull_upto;
   int pull_more;
   uint8_t (*pull_ids)[TK_REV_ID_LEN];
@@ -213,54 +211,25 @@ static void push_next(client_t *c)
 
 static void on_push_need(client_t *c, const Tunduk__V1__Need *m)
 {
-  tk_buf_t all = TK_BUF_INIT;
-  size_t *offs = NULL;
-  ProtobufCBinaryData *revs = NULL;
-  int rc = 0;
-  for (size_t i = 0; i < m->n_index; i++)
-    if (m->index[i] >= c->batch.n || (i && m->index[i] <= m->index[i - 1])) {
-      stop(c, TK_EPROTO, "the hub asked for revisions it was not offered");
-      return;
-    }
-  c->st->duplicates += c->batch.n - m->n_index;
+  uint64_t bytes = 0;
+  c->st->duplicates += c->batch.n > m->n_index ? c->batch.n - m->n_index : 0;
   if (m->n_index == 0) {
-    rc = set_ckpt(c, TK_DIR_PUSH, c->batch.upto);
+    int rc = set_ckpt(c, TK_DIR_PUSH, c->batch.upto);
     if (rc)
       stop(c, rc, "%s", c->err->msg);
     else
       push_next(c);
     return;
   }
-  free(c->need);
-  c->need = malloc(m->n_index * sizeof *c->need);
-  offs = calloc(m->n_index + 1, sizeof *offs);
-  revs = calloc(m->n_index, sizeof *revs);
-  if (!c->need || !offs || !revs) rc = TK_ENOMEM;
-  for (size_t i = 0; !rc && i < m->n_index; i++) {
-    c->need[i] = m->index[i];
-    offs[i] = all.n;
-    rc = tk_store_get_rev(c->store, c->batch.ids[m->index[i]], &all, c->err);
-  }
+  int rc = tk_sync_send_revisions(c->conn, c->store, c->batch.ids, c->batch.n, m->index,
+                                  m->n_index, &bytes, c->err);
   if (rc) {
-    stop(c, rc, "cannot read revisions to send: %s", tk_strerror(rc));
-    goto done;
+    stop(c, rc, "cannot send revisions: %s", c->err->msg);
+    return;
   }
-  c->nneed = m->n_index;
-  offs[m->n_index] = all.n;
-  for (size_t i = 0; i < m->n_index; i++)
-    revs[i] = tk_pb_bytes(all.p + offs[i], offs[i + 1] - offs[i]);
-  Tunduk__V1__Revisions r = TUNDUK__V1__REVISIONS__INIT;
-  r.n_revs = m->n_index;
-  r.revs = revs;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_REVISIONS;
-  f.revisions = &r;
-  c->st->rev_bytes_out += all.n;
-  send_frame(c, &f, C_PUSH_ACK);
-done:
-  tk_buf_free(&all);
-  free(offs);
-  free(revs);
+  c->st->rev_bytes_out += bytes;
+  c->state = C_PUSH_ACK;
+  c->st->round_trips++;
 }
 
 static int add_reject(tk_reject_t **list, size_t *n, const uint8_t *id, int code,
@@ -802,7 +771,6 @@ int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_
   TK_ASSERT(lc == 0);
   tk_tls_free(tls);
   tk_batch_free(&c.batch);
-  free(c.need);
   free(c.pull_ids);
   free(c.pull_need);
   st->conflicts_after = count_conflicts(c.store);

@@ -115,6 +115,11 @@ typedef int (*tk_rev_bytes_cb)(void *ctx, const tk_rev_meta_t *meta, tk_slice_t 
  * conflicts_only: only records with more than one head. */
 int tk_store_records(tk_store_t *s, const char *type, const char *vault,
                      int conflicts_only, tk_record_cb cb, void *ctx, tk_err_t *err);
+/* The same listing collected into *out (*n entries; the caller frees *out),
+ * for callers that read records while walking them. */
+int tk_store_records_array(tk_store_t *s, const char *type, const char *vault,
+                           int conflicts_only, tk_record_info_t **out, size_t *n,
+                           tk_err_t *err);
 int tk_store_record_info(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN],
                          tk_record_info_t *out, tk_err_t *err);
 

@@ -52,6 +52,16 @@ int tk_sync_batch(tk_store_t *s, uint64_t since, size_t max_ids, uint64_t max_by
 int tk_sync_need(tk_store_t *s, const tk_slice_t *ids, size_t n, uint32_t *need,
                  size_t *nneed, tk_err_t *err);
 
+struct tk_conn;
+/* Answers a Need: checks that index[0..n) ascends and stays below nids
+ * (TK_EPROTO), reads those revisions of ids from the store and sends them
+ * as one Revisions frame on c (TK_ELIMIT if it does not fit a frame).
+ * *rev_bytes (may be NULL) gets the revision bytes sent. */
+int tk_sync_send_revisions(struct tk_conn *c, tk_store_t *s,
+                           const uint8_t (*ids)[TK_REV_ID_LEN], size_t nids,
+                           const uint32_t *index, size_t n, uint64_t *rev_bytes,
+                           tk_err_t *err);
+
 /* The outcome of applying a batch. */
 typedef struct tk_reject {
   uint8_t id[TK_REV_ID_LEN];

@@ -38,58 +38,12 @@ local formula_guard = true
 -- Helpers
 ---------------------------------------------------------------------------
 
-local escapes = { ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\r'] = '\\r',
-                  ['\t'] = '\\t', ['\b'] = '\\b', ['\f'] = '\\f' }
-
-local function quote_json(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return escapes[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
-end
-
 local function is_list(v)
   return type(v) == "table" and (tunduk.is_array(v) or (#v > 0 and next(v, #v) == nil))
 end
 
-local function json(v, buf)
-  local t = type(v)
-  if v == tunduk.null or v == nil then
-    buf[#buf + 1] = "null"
-  elseif t == "string" then
-    buf[#buf + 1] = quote_json(v)
-  elseif t == "number" then
-    buf[#buf + 1] = math.type(v) == "integer" and string.format("%d", v)
-      or string.format("%.17g", v)
-  elseif t == "boolean" then
-    buf[#buf + 1] = tostring(v)
-  elseif is_list(v) then
-    buf[#buf + 1] = "["
-    for i, x in ipairs(v) do
-      if i > 1 then buf[#buf + 1] = "," end
-      json(x, buf)
-    end
-    buf[#buf + 1] = "]"
-  elseif t == "table" then
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-    table.sort(keys)
-    buf[#buf + 1] = "{"
-    for i, k in ipairs(keys) do
-      if i > 1 then buf[#buf + 1] = "," end
-      buf[#buf + 1] = quote_json(k) .. ":"
-      json(v[k], buf)
-    end
-    buf[#buf + 1] = "}"
-  else
-    error("cannot write a " .. t)
-  end
-end
-
-local function to_json(v)
-  local buf = {}
-  json(v, buf)
-  return table.concat(buf)
-end
+-- Nested values (a hearing, a list of objects) go into one cell as JSON.
+local to_json = tunduk.json
 
 local function scalar(v)
   local t = type(v)

@@ -14,55 +14,7 @@
 -- false: each line is just the record's fields, without the envelope.
 local include_meta = true
 
----------------------------------------------------------------------------
--- A small JSON encoder (records arrive as plain tables: objects, arrays
--- marked by tunduk.is_array, tunduk.null for null)
----------------------------------------------------------------------------
-
-local escapes = { ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\r'] = '\\r',
-                  ['\t'] = '\\t', ['\b'] = '\\b', ['\f'] = '\\f' }
-
-local function quote(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return escapes[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
-end
-
-local function encode(v, buf)
-  local t = type(v)
-  if v == tunduk.null or v == nil then
-    buf[#buf + 1] = "null"
-  elseif t == "string" then
-    buf[#buf + 1] = quote(v)
-  elseif t == "number" then
-    buf[#buf + 1] = math.type(v) == "integer" and string.format("%d", v)
-      or string.format("%.17g", v)
-  elseif t == "boolean" then
-    buf[#buf + 1] = tostring(v)
-  elseif t == "table" and (tunduk.is_array(v) or (#v > 0 and next(v, #v) == nil)) then
-    buf[#buf + 1] = "["
-    for i, x in ipairs(v) do
-      if i > 1 then buf[#buf + 1] = "," end
-      encode(x, buf)
-    end
-    buf[#buf + 1] = "]"
-  elseif t == "table" then
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-    table.sort(keys)
-    buf[#buf + 1] = "{"
-    for i, k in ipairs(keys) do
-      if i > 1 then buf[#buf + 1] = "," end
-      buf[#buf + 1] = quote(k)
-      buf[#buf + 1] = ":"
-      encode(v[k], buf)
-    end
-    buf[#buf + 1] = "}"
-  else
-    error("cannot write a " .. t .. " as JSON")
-  end
-end
-
+-- The time of the revision being exported, as RFC 3339 UTC.
 local function updated(m)
   if m and m.hlc then return os.date("!%Y-%m-%dT%H:%M:%SZ", m.hlc // 1000) end
   return tunduk.null
@@ -85,10 +37,7 @@ tunduk.export {
                  revision = m and m.revision_id or tunduk.null,
                  updated = updated(m), record = r }
       end
-      local buf = {}
-      encode(line, buf)
-      buf[#buf + 1] = "\n"
-      out(table.concat(buf))
+      out(tunduk.json(line), "\n")
     end
   end,
 }

@@ -177,35 +177,17 @@ int cmd_show(cli_t *c)
   return EXIT_OK;
 }
 
-typedef struct record_list {
-  tk_record_info_t *v;
-  size_t n, cap;
-} record_list_t;
-
-static int collect_record(void *ctx, const tk_record_info_t *r)
-{
-  record_list_t *l = ctx;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 64;
-    tk_record_info_t *v = realloc(l->v, cap * sizeof *v);
-    if (!v) return TK_ENOMEM;
-    l->v = v;
-    l->cap = cap;
-  }
-  l->v[l->n++] = *r;
-  return 0;
-}
-
 int cmd_list(cli_t *c)
 {
-  record_list_t l = {NULL, 0, 0};
+  tk_record_info_t *recs = NULL;
+  size_t nrecs = 0;
   json_t *arr = c->json ? json_array() : NULL;
   int rc = cli_open(c, 1);
   if (!rc)
-    rc = tk_store_records(tk_office_store(c->office), c->type, c->vault, 0,
-                          collect_record, &l, &c->err);
-  for (size_t i = 0; !rc && i < l.n; i++) {
-    const tk_record_info_t *r = &l.v[i];
+    rc = tk_store_records_array(tk_office_store(c->office), c->type, c->vault, 0, &recs,
+                                &nrecs, &c->err);
+  for (size_t i = 0; !rc && i < nrecs; i++) {
+    const tk_record_info_t *r = &recs[i];
     json_t *body = NULL;
     char summary[128] = "", t[32], id[2 * TK_RECORD_ID_LEN + 1];
     int deleted = 0, readable = 1;
@@ -237,7 +219,7 @@ int cmd_list(cli_t *c)
   }
   if (!rc && arr) cli_print_json(arr);
   json_decref(arr);
-  free(l.v);
+  free(recs);
   return rc ? cli_fail(c, rc) : EXIT_OK;
 }
 

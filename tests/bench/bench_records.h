@@ -177,7 +177,7 @@ static json_t *bench_body(bench_rng_t *r, unsigned i, const char **type_out)
     *type_out = "testimony";
     bench_alias(r, "W", a1, sizeof a1);
     j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "witness_alias", a1, "consent",
-                  bench_next(r) % 4 ? "written" : "oral", "date", d1, "place", region,
+                  bench_next(r) % 4 ? "written" : "recorded", "date", d1, "place", region,
                   "language", lang, "related_case", caseno, "sensitivity",
                   bench_next(r) % 3 ? "high" : "medium");
   }
