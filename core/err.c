@@ -67,11 +67,15 @@ const char *tk_strerror(int rc)
 int tk_err_set(tk_err_t *err, int code, const char *fmt, ...)
 {
   if (err) {
+    /* Formatted aside first: the arguments may be err->msg itself, as in
+     * tk_err_set(err, rc, "context: %s", err->msg). */
+    char msg[sizeof err->msg];
     va_list ap;
-    err->code = code;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    err->code = code;
+    memcpy(err->msg, msg, sizeof msg);
   }
   return code;
 }

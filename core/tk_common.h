@@ -56,7 +56,8 @@ typedef struct tk_err {
 } tk_err_t;
 
 /* Sets err (if not NULL) to code and a formatted message; returns code, so
- * callers write `return tk_err_set(err, TK_EINVAL, "...")`. */
+ * callers write `return tk_err_set(err, TK_EINVAL, "...")`. The arguments
+ * may include err->msg (to add context to a message). */
 int tk_err_set(tk_err_t *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Clears err to TK_OK and an empty message. */

@@ -242,7 +242,8 @@ int cmd_resolve(cli_t *c)
   if (!rc && ri.nheads < 2)
     rc = tk_err_set(&c->err, TK_EINVAL, "record %s is not in conflict; use 'tunduk edit'",
                     c->args[0]);
-  if (!rc && body) rc = cli_validate(c, ri.type, body);
+  /* a tombstone keeps the deletion: it has no fields to check */
+  if (!rc && body && !tk_body_is_tombstone(body)) rc = cli_validate(c, ri.type, body);
   if (!rc) rc = cli_open(c, 1);
   if (!rc && c->autom) {
     rc = cli_plugins(c);
