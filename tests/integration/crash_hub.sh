@@ -63,7 +63,7 @@ office_loop() {
   local home=$1 n mine size
   RANDOM=$2
   while [ ! -e "$TMP/stop" ]; do
-    mine=$(sqlite3 "$home/store.db" "select count(*) from revisions where origin is null")
+    mine=$(sqlite3 -cmd ".timeout 5000" "$home/store.db" "select count(*) from revisions where origin is null")
     if [ "${mine:-0}" -lt "$MAXREC" ]; then
       n=$((5 + RANDOM % 56)) size=$((100 + RANDOM % 900))
       # now and then a push of several batches (batch_bytes is 1 MiB)
@@ -99,14 +99,14 @@ check_snapshot() {
   for o in "${OFFICES[@]}"; do
     # one statement: the checkpoint and the revisions under it are read
     # from one snapshot of the office store (its loop goes on meanwhile)
-    read -r ack missing < <(sqlite3 -separator ' ' "$o/store.db" "
+    read -r ack missing < <(sqlite3 -cmd ".timeout 5000" -separator ' ' "$o/store.db" "
       attach 'file:$snap/store.db?mode=ro' as hub;
       with ck as (select coalesce(max(seq), 0) as s from main.checkpoints where dir = 0)
       select count(*), count(*) - count(h.id) from main.revisions r
         left join hub.revisions h on h.id = r.id
         where r.origin is null and r.seq <= (select s from ck)")
     if [ "$missing" != 0 ]; then
-      sqlite3 "$o/store.db" "attach 'file:$snap/store.db?mode=ro' as hub;
+      sqlite3 -cmd ".timeout 5000" "$o/store.db" "attach 'file:$snap/store.db?mode=ro' as hub;
         select r.seq, hex(r.id) from main.revisions r where r.origin is null
           and r.seq <= (select max(seq) from checkpoints where dir = 0)
           and r.id not in (select id from hub.revisions) limit 10" >&2
@@ -187,7 +187,7 @@ for k in $(seq 1 "$KILLS"); do
   LOG_MARK=$(wc -l <"$HUB_LOG")
   start_hub "$PORT"
   [ "$HUB_PORT" = "$PORT" ] || fail "the hub came back on port $HUB_PORT, not $PORT"
-  got=$(hub_sql "PRAGMA integrity_check")
+  got=$(sqlite3 -cmd ".timeout 5000" "$HUB_HOME/store.db" "PRAGMA integrity_check")
   [ "$got" = ok ] || fail "live hub store after restart $k: integrity_check says: $got"
 done
 touch "$TMP/stop"
