@@ -353,13 +353,6 @@ static int pull_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
   client_t *c = ctx;
   tk_plugin_set_t *set = c->opts->plugins;
   if (!set || tk_plugin_set_count(set, TK_PLUGIN_MODERATION) == 0) return 0;
-  char rec[2 * TK_RECORD_ID_LEN + 1], rid[2 * TK_REV_ID_LEN + 1],
-      author[TK_DEVICE_ID_STRLEN];
-  tk_hex_encode(rec, rev->record_id, TK_RECORD_ID_LEN);
-  tk_hex_encode(rid, rev->id, TK_REV_ID_LEN);
-  tk_device_id_format(author, rev->author);
-  tk_plugin_meta_t pm = {rec,      rid,          rev->type,       rev->vault,   author,
-                         rev->hlc, rev->bytes.n, rev->generation, rev->nparents};
   tk_buf_t plain = TK_BUF_INIT;
   uint8_t key[TK_VAULT_KEY_LEN];
   tk_slice_t body = {NULL, 0};
@@ -367,18 +360,9 @@ static int pull_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
       tk_rev_open(rev, key, &plain, NULL) == 0)
     body = TK_SLICE(plain.p, plain.n);
   tk_wipe(key, sizeof key);
-  tk_plugin_verdict_t v;
-  tk_plugin_moderate(set, &pm, body, &v);
+  int code = tk_sync_moderate(set, c->store, rev, body, c->hub.id, reason, len);
   tk_buf_wipe(&plain);
-  if (v.verdict == TK_VERDICT_ACCEPT) return 0;
-  snprintf(reason, len, "%s (rule %s in %s)", v.reason, v.rule, v.plugin);
-  if (v.verdict == TK_VERDICT_REJECT) return TK_REJECT_MODERATION;
-  tk_err_t e;
-  if (tk_store_quarantine_put(c->store, rev, c->hub.id, reason, &e) != 0) {
-    snprintf(reason, len, "could not quarantine: %s", tk_err_str(&e));
-    return TK_REJECT_INTERNAL;
-  }
-  return TK_REJECT_QUARANTINED;
+  return code;
 }
 
 static void on_pull_revs(client_t *c, const Tunduk__V1__Revisions *m)

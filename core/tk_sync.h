@@ -62,6 +62,17 @@ int tk_sync_send_revisions(struct tk_conn *c, tk_store_t *s,
                            const uint32_t *index, size_t n, uint64_t *rev_bytes,
                            tk_err_t *err);
 
+struct tk_plugin_set;
+/* The receiving node's moderation rules on one incoming revision (PROTOCOL.md
+ * section 5, rule 6): body is the decrypted record, or {NULL, 0} when this
+ * node holds no key. Returns 0 to accept, TK_REJECT_MODERATION, or
+ * TK_REJECT_QUARANTINED after keeping the revision aside (sender noted), or
+ * TK_REJECT_INTERNAL if it could not be kept; reason says why. set may be
+ * NULL (no rules). */
+int tk_sync_moderate(struct tk_plugin_set *set, tk_store_t *s, const tk_rev_t *rev,
+                     tk_slice_t body, const uint8_t sender[TK_DEVICE_ID_LEN],
+                     char *reason, size_t len);
+
 /* The outcome of applying a batch. */
 typedef struct tk_reject {
   uint8_t id[TK_REV_ID_LEN];
