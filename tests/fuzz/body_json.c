@@ -59,7 +59,8 @@ static void setup(void)
   if (!L) abort();
   tk__plugin_json_open(L);
   if (tk_plugin_set_new(&set, NULL) != 0 ||
-      tk_plugin_set_add_source(set, "fz.lua", plugin_src, sizeof plugin_src - 1, &e) != 0 ||
+      tk_plugin_set_add_source(set, "fz.lua", plugin_src, sizeof plugin_src - 1, &e) !=
+          0 ||
       tk_plugin_set_add_file(set, TK_SOURCE_DIR "/plugins/limits.lua", &e) != 0) {
     fprintf(stderr, "body_json: plugin setup failed: %s\n", tk_err_str(&e));
     abort();
@@ -129,8 +130,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   }
   (void)tk_plugin_validate(set, "fz", text, &e);
   (void)tk_plugin_summary(set, "fz", text, &sum, &e);
-  tk_plugin_meta_t meta = {"00112233445566778899aabbccddeeff", NULL, "testimony", "cases",
-                           NULL, 1, size, 1, 0};
+  tk_plugin_meta_t meta = {"00112233445566778899aabbccddeeff",
+                           NULL,
+                           "testimony",
+                           "cases",
+                           NULL,
+                           1,
+                           size,
+                           1,
+                           0};
   tk_plugin_verdict_t verdict;
   TK_ASSERT(tk_plugin_moderate(set, &meta, text, &verdict) == 0);
   TK_ASSERT(verdict.verdict >= TK_VERDICT_ACCEPT && verdict.verdict <= TK_VERDICT_REJECT);

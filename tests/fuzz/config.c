@@ -28,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   fz_init();
   if (!path[0]) {
     const char *tmp = getenv("TMPDIR");
-    snprintf(path, sizeof path, "%s/tunduk-fuzz-config-%d.conf", tmp && *tmp ? tmp : "/tmp",
-             (int)getpid());
+    snprintf(path, sizeof path, "%s/tunduk-fuzz-config-%d.conf",
+             tmp && *tmp ? tmp : "/tmp", (int)getpid());
     atexit(cleanup);
   }
   if (fz_write_file(path, data, size) != 0) abort();
@@ -38,7 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if (tk_config_load(&c, path, &e) == 0) {
     char host[TK_TOKEN_MAX_ADDR + 1];
     int port;
-    TK_ASSERT(memchr(c.listen, 0, sizeof c.listen) && memchr(c.plugins, 0, sizeof c.plugins));
+    TK_ASSERT(memchr(c.listen, 0, sizeof c.listen) &&
+              memchr(c.plugins, 0, sizeof c.plugins));
     TK_ASSERT(tk_addr_split(c.listen, host, &port) == 0);
     TK_ASSERT(c.log_level >= TK_LOG_ERROR && c.log_level <= TK_LOG_DEBUG);
     TK_ASSERT(c.handshake_timeout_ms >= 100 && c.handshake_timeout_ms <= 600000);

@@ -51,8 +51,8 @@ static const char *rng_name(void)
   return "tunduk-fuzz-deterministic";
 }
 
-static randombytes_implementation rng_impl = {rng_name, rng_random, NULL, NULL, rng_buf,
-                                              NULL};
+static randombytes_implementation rng_impl = {rng_name, rng_random, NULL,
+                                              NULL,     rng_buf,    NULL};
 
 void fz_rng_reset(const char *label)
 {
@@ -157,8 +157,9 @@ void fz_fixture_revs(tk_buf_t *all, size_t offs[FZ_NREVS + 1])
           "{\"case_number\":\"2024-017\",\"title\":\"Detention without charge\","
           "\"proceeding\":\"criminal\",\"status\":\"appeal filed\",\"hearing\":null}");
   offs[2] = all->n;
-  fz_seal(all, fz_id[FZ_OFFICE], fz_record_b, "testimony", FZ_VAULT, NULL, 1,
-          "{\"alias\":\"witness 4\",\"consent\":\"recorded\",\"narrative\":\"\\u0416 ...\"}");
+  fz_seal(
+      all, fz_id[FZ_OFFICE], fz_record_b, "testimony", FZ_VAULT, NULL, 1,
+      "{\"alias\":\"witness 4\",\"consent\":\"recorded\",\"narrative\":\"\\u0416 ...\"}");
   offs[3] = all->n;
 }
 

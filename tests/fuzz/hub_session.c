@@ -133,7 +133,8 @@ static void setup(void)
         (const uint8_t *)"office token secret, 32 bytes.!!", fz_id[FZ_OFFICE]);
   token("revoked", FZ_VAULT ":rw", (const uint8_t *)"revoked-token-01",
         (const uint8_t *)"revoked token secret, 32 bytes!!", fz_id[FZ_REVOKED]);
-  if (tk_store_device_revoke(store, fz_id[FZ_REVOKED]->id, 1700000001, &e) != 0) goto fail;
+  if (tk_store_device_revoke(store, fz_id[FZ_REVOKED]->id, 1700000001, &e) != 0)
+    goto fail;
   token("newcomer", FZ_VAULT ":rw", fz_token_id, fz_token_secret, NULL);
   fz_fixture_revs(&revs, offs);
   for (int i = 0; i < FZ_NREVS; i++) {
@@ -479,8 +480,7 @@ static void fix_revision(ProtobufCBinaryData b)
   tk_rev_t rev;
   if (tk_rev_parse(&rev, tk_pb_slice(b), NULL) != 0) return;
   const tk_identity_t *id = fz_identity_by_pk(rev.author_pk);
-  if (id)
-    tk_identity_sign(id, b.data + b.len - TK_SIG_LEN, b.data, b.len - TK_SIG_LEN);
+  if (id) tk_identity_sign(id, b.data + b.len - TK_SIG_LEN, b.data, b.len - TK_SIG_LEN);
 }
 
 static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
@@ -636,7 +636,8 @@ static void on_device_query(const Tunduk__V1__DeviceQuery *m)
 static void fix_grant(const Tunduk__V1__SignedGrant *g)
 {
   if (g->sig.len != TK_SIG_LEN || g->body.len > 4096) return;
-  Tunduk__V1__GrantBody *b = tunduk__v1__grant_body__unpack(NULL, g->body.len, g->body.data);
+  Tunduk__V1__GrantBody *b =
+      tunduk__v1__grant_body__unpack(NULL, g->body.len, g->body.data);
   if (!b) return;
   const tk_identity_t *id =
       b->granter_pk.len == TK_SIGN_PK_LEN ? fz_identity_by_pk(b->granter_pk.data) : NULL;

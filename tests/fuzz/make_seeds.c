@@ -329,7 +329,8 @@ static void sessions_and_revisions(void)
   mo[k++] = mine.n; /* 6: a big, compressible testimony (zstd body) */
   {
     tk_buf_t big = TK_BUF_INIT;
-    tk_buf_printf(&big, "{\"witness_alias\":\"W-99\",\"consent\":\"written\",\"narrative\":\"");
+    tk_buf_printf(&big,
+                  "{\"witness_alias\":\"W-99\",\"consent\":\"written\",\"narrative\":\"");
     for (int i = 0; i < 200; i++)
       tk_buf_printf(&big, "The officers did not say why. ");
     tk_buf_printf(&big, "\",\"sensitivity\":\"high\"}");
@@ -429,7 +430,8 @@ static void sessions_and_revisions(void)
   tk_buf_free(&fx);
 }
 
-/* ---- text formats -------------------------------------------------------------------- */
+/* ---- text formats --------------------------------------------------------------------
+ */
 
 static void texts(void)
 {
@@ -476,9 +478,10 @@ static void texts(void)
           "\"h\":[1,[2,[3,{\"i\":\"\\u00e9\\ud83d\\ude00\"}]]],\"j\":9223372036854775807,"
           "\"k\":true,\"title\":\"bad\"}");
   put_str("body_json", "tombstone", "{\"_deleted\":true}");
-  put_str("body_json", "testimony",
-          "{\"witness_alias\":\"W-12\",\"consent\":\"written\",\"title\":\"\\u0416\\n\\t\","
-          "\"narrative\":\"Two officers.\"}");
+  put_str(
+      "body_json", "testimony",
+      "{\"witness_alias\":\"W-12\",\"consent\":\"written\",\"title\":\"\\u0416\\n\\t\","
+      "\"narrative\":\"Two officers.\"}");
   put_str("body_json", "not-object", "[1,2,3]");
   tk_buf_t deep = TK_BUF_INIT;
   for (int i = 0; i < TK_MAX_JSON_DEPTH - 1; i++)
