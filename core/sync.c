@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const char *tk_reject_name(int code)
 {
@@ -231,6 +232,17 @@ static int apply_one(tk_store_t *s, tk_slice_t bytes, tk_slice_t want,
   if (tk_rev_verify_sig(&rev, &e) != 0) {
     snprintf(reason, rlen, "%s", tk_err_str(&e));
     return TK_REJECT_SIGNATURE;
+  }
+  /* Every store's clock moves past the highest clock it has seen: one
+   * revision dated far ahead would drag every replica's clock with it. */
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  uint64_t now_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+  if (rev.hlc > now_ms + TK_MAX_CLOCK_AHEAD_MS) {
+    snprintf(reason, rlen, "its clock is %llu days ahead of this node's (limit %llu)",
+             (unsigned long long)((rev.hlc - now_ms) / 86400000ull),
+             (unsigned long long)(TK_MAX_CLOCK_AHEAD_MS / 86400000ull));
+    return TK_REJECT_MALFORMED;
   }
   if (policy) {
     int code = policy(ctx, &rev, reason, rlen);

@@ -25,6 +25,10 @@ enum {
 };
 const char *tk_reject_name(int code);
 
+/* A received revision whose clock is further ahead of the receiver's wall
+ * clock than this is refused (REJECT_MALFORMED). */
+#define TK_MAX_CLOCK_AHEAD_MS (30ull * 24 * 3600 * 1000)
+
 /* A batch to offer: ids in feed order with their seqs and sizes. */
 typedef struct tk_batch {
   uint8_t (*ids)[TK_REV_ID_LEN];
