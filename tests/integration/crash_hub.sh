@@ -105,6 +105,8 @@ check_snapshot() {
       select count(*), count(*) - count(h.id) from main.revisions r
         left join hub.revisions h on h.id = r.id
         where r.origin is null and r.seq <= (select s from ck)")
+    [[ "$ack $missing" =~ ^[0-9]+\ [0-9]+$ ]] ||
+      fail "kill $k: cannot read $(basename "$o")'s push checkpoint and revisions"
     if [ "$missing" != 0 ]; then
       sqlite3 -cmd ".timeout 5000" "$o/store.db" "attach 'file:$snap/store.db?mode=ro' as hub;
         select r.seq, hex(r.id) from main.revisions r where r.origin is null
