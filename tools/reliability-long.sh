@@ -16,7 +16,7 @@
 # revisions lost (always 0: any loss fails the test that found it, and the
 # summary says FAILED). Exit status 0 only when every run passed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 bin=$(cd "${1:-build/bin}" && pwd) || { echo "no binaries in ${1:-build/bin}" >&2; exit 2; }
 for b in tunduk tundukd tk_fill; do
   [ -x "$bin/$b" ] || { echo "$bin/$b is missing: build first" >&2; exit 2; }

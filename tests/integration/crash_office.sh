@@ -66,13 +66,13 @@ check_b() {
   run_expect 0 tk "$B" verify
   out_has " 0 failed"
   got=$(office_sql "$B" "PRAGMA integrity_check")
-  [ "$got" = ok ] || fail "kill $k: office b integrity_check says: $got"
+  [ "$got" = ok ] || fail "pull $attempts: office b integrity_check says: $got"
   got=$(office_sql "$B" "select
       (select count(*) from records) = (select count(distinct record_id) from revisions),
       (select count(*) from records r where nheads !=
         (select count(*) from heads h where h.record_id = r.id)),
       (select count(*) from revisions where origin is null)")
-  [ "$got" = "1|0|0" ] || fail "kill $k: office b's records, heads or origins are inconsistent ($got)"
+  [ "$got" = "1|0|0" ] || fail "pull $attempts: office b's records, heads or origins are inconsistent ($got)"
   # the pull checkpoint moves in the same transaction as the revisions:
   # every hub revision at or below it is here, and nothing is here that
   # the hub lacks
@@ -85,8 +85,8 @@ check_b() {
       (select count(*) from main.revisions where id not in (select id from hub.revisions))" |
     tr '|' ' ')
   [ "$lost" = 0 ] ||
-    fail "kill $k: $lost of the $below hub revisions under office b's pull checkpoint are missing"
-  [ "$extra" = 0 ] || fail "kill $k: office b holds $extra revisions the hub does not"
+    fail "pull $attempts: $lost of the $below hub revisions under office b's pull checkpoint are missing"
+  [ "$extra" = 0 ] || fail "pull $attempts: office b holds $extra revisions the hub does not"
   CHECKED=$((CHECKED + below))
 }
 
