@@ -7,7 +7,8 @@
 # store.db) re-checks every revision's hash, signature and parents with no
 # failure, and every revision an office has marked as acknowledged (its
 # own revisions, origin NULL, at or below its push checkpoint) is in it.
-# After every restart the live store passes integrity_check again. At the
+# After every restart the live store passes integrity_check again, and the
+# hub never logs an error (its log shows every restart's work). At the
 # end a final sync round converges every office and the hub, with no
 # duplicate, and verify passes everywhere.
 #
@@ -223,6 +224,12 @@ for o in "${OFFICES[@]}"; do
   jq -e -s 'map(.rejected + .refused | length) | add == 0' "$o.syncs" >/dev/null ||
     fail "$(basename "$o") had revisions rejected or refused"
 done
+echo "   hub log, warnings and errors:"
+grep -E '^[^ ]+ (warn|error) ' "$HUB_LOG" | cut -d' ' -f2- | sed -E 's/=[^ ]+/=./g' | sort | uniq -c |
+  sed 's/^/     /' || true
+if grep -E '^[^ ]+ error ' "$HUB_LOG" >&2; then
+  fail "the hub logged errors (a restarted hub failing to store, or worse)"
+fi
 echo "   $PROGRESS of $KILLS kills found the hub holding more revisions than the previous one"
 [ "$CHECKED" -gt 0 ] || fail "no acknowledged revision was ever checked"
 
