@@ -31,8 +31,10 @@ test: build build-asan
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
 	cd build && ctest --output-on-failure -j$(JOBS)
 
+# One table of results (tests/bench/run.sh): BENCH_ARGS="--quick" for smaller N,
+# "--peer" to run the PouchDB peer benchmark alongside (needs node and npm).
 bench: build
-	@tests/bench/run.sh build/bin
+	@tests/bench/run.sh build/bin $(BENCH_ARGS)
 
 clean:
 	rm -rf build build-asan
