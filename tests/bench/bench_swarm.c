@@ -2,16 +2,15 @@
  * bench_swarm.c: many offices against one hub, for run.sh's "many
  * offices" and "idle connections" rows. Two modes:
  *
- *   bench_swarm offices DIR TOKENS THREADS [--write K] [--hub-pid PID]
- *     For each line of the file TOKENS (an enrollment token from
- *     `tundukd device add`), creates the office home DIR/oI (Argon2id
- *     interactive, passphrase $TUNDUK_PASSPHRASE), unlocks it, and with
- *     --write K creates the vault "oI" and writes K ~2 KB records into it
- *     (one transaction), then enrolls with the token: THREADS workers at
- *     a time. That is setup, timed on its own. Then every office syncs at
- *     once: one thread per office, each with its own office handle (each
- *     tk_client_run makes its own loop), released together by a barrier.
- *     With --hub-pid, the hub's peak RSS is reset before the syncs
+ *   bench_swarm offices DIR TOKENS THREADS [--write K] [--prefix P] [--hub-pid PID]
+ *     For each line I (from 0) of the file TOKENS (an enrollment token from
+ *     `tundukd device add`), creates the office home DIR/PI (P: --prefix,
+ *     default "o"; Argon2id interactive, passphrase $TUNDUK_PASSPHRASE),
+ *     unlocks it, and with --write K creates the vault "PI" and writes K ~2 KB records
+ * into it (one transaction), then enrolls with the token: THREADS workers at a time. That
+ * is setup, timed on its own. Then every office syncs at once: one thread per office,
+ * each with its own office handle (each tk_client_run makes its own loop), released
+ * together by a barrier. With --hub-pid, the hub's peak RSS is reset before the syncs
  *     (/proc/PID/clear_refs) and its VmHWM and CPU time (utime + stime of
  *     /proc/PID/stat) are read around them.
  *
@@ -59,6 +58,7 @@ typedef struct office_slot {
 static struct {
   const char *dir;
   const char *pass;
+  const char *prefix; /* office and vault names: PREFIX<i> */
   office_slot_t *slots;
   long n;
   long write;
@@ -129,8 +129,8 @@ static int office_setup(long i, tk_err_t *err)
   tk_token_t tok;
   tk_client_stats_t st;
   int rc;
-  snprintf(home, sizeof home, "%s/o%ld", S.dir, i);
-  snprintf(name, sizeof name, "o%ld", i);
+  snprintf(home, sizeof home, "%s/%.20s%ld", S.dir, S.prefix, i);
+  snprintf(name, sizeof name, "%.20s%ld", S.prefix, i);
   memset(&st, 0, sizeof st);
   double t = bench_now();
 #define STAGE(counter)                                                                   \
@@ -498,10 +498,13 @@ int main(int argc, char **argv)
         S.write = strtol(argv[++i], NULL, 10);
       else if (!strcmp(argv[i], "--hub-pid") && i + 1 < argc)
         hub_pid = strtol(argv[++i], NULL, 10);
+      else if (!strcmp(argv[i], "--prefix") && i + 1 < argc)
+        S.prefix = argv[++i];
       else
         goto usage;
     }
     S.dir = argv[2];
+    if (!S.prefix) S.prefix = "o";
     S.pass = getenv("TUNDUK_PASSPHRASE");
     if (!S.pass) {
       fprintf(stderr, "bench_swarm: set TUNDUK_PASSPHRASE\n");
@@ -524,9 +527,10 @@ int main(int argc, char **argv)
     return run_idle(argv[2], n, inflight, hub_pid);
   }
 usage:
-  fprintf(stderr,
-          "usage: %s offices DIR TOKENS THREADS [--write K] [--hub-pid PID]\n"
-          "       %s idle HOST:PORT N [--inflight M] [--hub-pid PID]\n",
-          argv[0], argv[0]);
+  fprintf(
+      stderr,
+      "usage: %s offices DIR TOKENS THREADS [--write K] [--prefix P] [--hub-pid PID]\n"
+      "       %s idle HOST:PORT N [--inflight M] [--hub-pid PID]\n",
+      argv[0], argv[0]);
   return 2;
 }

@@ -280,10 +280,10 @@ for n in $SWARMS; do
   say "$n offices: create, enroll ($SWARM_WRITE records each), then all sync at once"
   : >"$W/tokens$n"
   for i in $(seq "$n"); do
-    token s "sw$n-$i" "$SADDR" "$VAULT:r" "o$((i - 1)):rw" >>"$W/tokens$n"
+    token s "sw$n-$i" "$SADDR" "$VAULT:r" "s${n}o$((i - 1)):rw" >>"$W/tokens$n"
   done
   mkdir -p "$W/swarm$n"
-  "$BIN/bench_swarm" offices "$W/swarm$n" "$W/tokens$n" "$(nproc)" --write "$SWARM_WRITE" \
+  "$BIN/bench_swarm" offices "$W/swarm$n" "$W/tokens$n" "$(nproc)" --write "$SWARM_WRITE" --prefix "s${n}o" \
     --hub-pid "$S_PID" >"$W/swarm$n.kv"
   while read -r k v; do K[sw${n}_$k]=$v; done <"$W/swarm$n.kv"
   rm -rf "$W/swarm$n"
@@ -347,7 +347,7 @@ printf "$FMT" "" "" "" "" "" | tr ' ' '-'
 for t in 1 2; do
   n=$([ $t = 1 ] && echo $N1 || echo $N2)
   row "initial sync hub -> new office, $n" "records/s" "$(rate init$t)" "$(pcalc %.0f ${n}_pull_initial_rate)"
-  row "" "wall s" "${K[init${t}_wall]}" "$(pcalc %.3f ${n}_pull_initial_secs)"
+  row "" "wall s (tunduk: whole command)" "${K[init${t}_wall]}" "$(pcalc %.3f ${n}_pull_initial_secs)"
   row "" "wire bytes" "${K[init${t}_wire]}" "$(pv ${n}_pull_initial_wire)"
   row "" "wire / revision bytes" "$(wirex init$t)"
   row "" "round trips" "${K[init${t}_round_trips]}"
@@ -358,11 +358,12 @@ for t in 1 2; do
 done
 for t in 1 2; do
   n=$([ $t = 1 ] && echo $N1 || echo $N2)
-  row "incremental 100 edits + 100 new, $n store" "pull: wall s" "${K[inc${t}_wall]}" "$(pcalc %.3f ${n}_pull_incr_secs)"
-  row "" "pull: exchange s" "$(calc %.3f "${K[inc${t}_seconds]}")"
+  row "incremental 100 edits + 100 new, $n store" "pull: wall s (process, KDF included)" "${K[inc${t}_wall]}"
+  row "" "pull: exchange s" "$(calc %.3f "${K[inc${t}_seconds]}")" "$(pcalc %.3f ${n}_pull_incr_secs)"
   row "" "pull: round trips" "${K[inc${t}_round_trips]}"
   row "" "pull: wire / revision bytes" "$(wirex inc$t)"
-  row "" "push: wall s" "${K[incpush${t}_wall]}" "$(pcalc %.3f ${n}_push_incr_secs)"
+  row "" "push: wall s (process, KDF included)" "${K[incpush${t}_wall]}"
+  row "" "push: exchange s" "$(calc %.3f "${K[incpush${t}_seconds]}")" "$(pcalc %.3f ${n}_push_incr_secs)"
   row "" "push: round trips" "${K[incpush${t}_round_trips]}"
 done
 row "incremental: $N2 store / $N1 store" "pull exchange s ratio" "$(ratio "${K[inc2_seconds]}" "${K[inc1_seconds]}")"
