@@ -45,8 +45,10 @@ fuzz: deps
 fuzz-long: deps
 	@JOBS=$(JOBS) tools/fuzz.sh --long $(FUZZ_SECONDS)
 
+# One table of results (tests/bench/run.sh): BENCH_ARGS="--quick" for smaller N,
+# "--peer" to run the PouchDB peer benchmark alongside (needs node and npm).
 bench: build
-	@tests/bench/run.sh build/bin
+	@tests/bench/run.sh build/bin $(BENCH_ARGS)
 
 clean:
 	rm -rf build build-asan build-fuzz

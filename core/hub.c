@@ -782,7 +782,9 @@ int tk_hub_listen(tk_hub_t *h, tk_err_t *err)
   h->listener.data = h;
   h->listening = 1;
   r = uv_tcp_bind(&h->listener, (struct sockaddr *)&ss, 0);
-  if (!r) r = uv_listen((uv_stream_t *)&h->listener, 511, on_connection);
+  if (!r)
+    r = uv_listen((uv_stream_t *)&h->listener, 4096,
+                  on_connection); /* the kernel caps it at somaxconn */
   if (r)
     return tk_err_set(err, TK_EIO, "cannot listen on %s: %s", h->cfg.listen,
                       uv_strerror(r));

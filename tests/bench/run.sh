@@ -1,138 +1,406 @@
 #!/usr/bin/env bash
-# run.sh: every tunduk benchmark, then one combined table (`make bench`).
+# run.sh: tunduk's benchmark command (`make bench`); prints ONE table.
 #
 #   tests/bench/run.sh BIN_DIR [--quick] [--peer]
 #
-# Runs bench_revision, bench_store, bench_office and bench_sync.sh with
-# 10,000 records (--quick: 2,000), showing each one's own table as it goes,
-# and ends with a Markdown table of the main figures, the machine (cores,
-# CPU model, kernel) and the date.
+# Everything runs on this machine over 127.0.0.1 with the real binaries
+# (tundukd, tunduk) and three helpers from tests/bench: bench_fill (writes
+# ~2 KB case / appeal / testimony records into an office), bench_linkproxy
+# (a TCP proxy with a one-way delay and a bandwidth cap per direction) and
+# bench_swarm (many offices in one process; many idle TLS connections).
 #
-# --peer (needs node and npm): also runs the CouchDB/PouchDB replication
-# peer benchmark kept outside the repository (../shared/peer-bench next to
-# the repository's top folder, or $PEER_BENCH) with the same record count,
-# one run, HTTPS, the "cipher" payload, and prints tunduk/peer ratios.
+# Workloads, in order (full mode; --quick: 2k / 10k records, 200 offices):
+#  1. hub H; office A writes 10k records and pushes them; a newly enrolled
+#     office B pulls them (initial sync), syncs again (the re-offer), then a
+#     no-op sync; A makes 100 edits + 100 new records, pushes; B pulls.
+#  2. A grows the store to 100k and pushes; new office C pulls everything;
+#     the same re-offer, no-op and incremental rounds on the 100k store.
+#  3. bad links: A's incremental push and C's pull through bench_linkproxy
+#     at 300 ms RTT / 1 Mbit/s and at 600 ms RTT / 256 kbit/s.
+#  4. hub S (fresh): RSS idle; with 1,000 idle TLS connections; then 200
+#     and 1,000 offices (5 records each in their own vault, and read access
+#     to 100 shared records) syncing at once.
+#  5. --peer (needs node and npm): the CouchDB/PouchDB replication peer
+#     (../shared/peer-bench next to the repository's top folder, or
+#     $PEER_BENCH), HTTPS, "cipher" payload, one run per size; its phases
+#     are push, pull and incremental, so only those rows get a ratio.
+#
+# Records/s is revisions moved / the client's exchange time (sync --json
+# "seconds", after the process start and key derivation); wall time is the
+# whole `tunduk sync` command. Wire bytes are socket bytes both ways (TLS
+# included); "wire / revision bytes" divides them by the revision bytes
+# moved. Peak RSS: the office process (/usr/bin/time -v, includes the 64
+# MiB Argon2id of its passphrase), the hub's VmHWM reset before each phase.
 #
 # Benchmarks measure; nothing here passes or fails on speed. Not a ctest.
+# Exits non-zero only when a step fails (a sync error, a missing record).
 set -euo pipefail
 
 usage() { echo "usage: $0 BIN_DIR [--quick] [--peer]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 BIN=$(cd "$1" && pwd); shift
 HERE=$(cd "$(dirname "$0")" && pwd)
-N=10000
+QUICK=0
 PEER=0
 while [ $# -gt 0 ]; do
   case $1 in
-    --quick) N=2000; shift ;;
+    --quick) QUICK=1; shift ;;
     --peer) PEER=1; shift ;;
     *) usage ;;
   esac
 done
-for b in bench_revision bench_store bench_office bench_fill tunduk tundukd; do
+if [ $QUICK = 1 ]; then N1=2000 N2=10000 SWARMS="200"; else N1=10000 N2=100000 SWARMS="200 1000"; fi
+IDLE_CONNS=1000
+SWARM_WRITE=5
+SHARED=100
+for b in tunduk tundukd bench_fill bench_linkproxy bench_swarm; do
   [ -x "$BIN/$b" ] || { echo "run.sh: no $BIN/$b (build first: make build)" >&2; exit 2; }
 done
+for t in jq sqlite3; do
+  command -v $t >/dev/null || { echo "run.sh: needs $t (tools/deps.sh)" >&2; exit 2; }
+done
 
-W=$(mktemp -d "${TMPDIR:-/tmp}/tk-bench-run-XXXXXX")
-trap 'rm -rf "$W"' EXIT
+W=$(mktemp -d "${TMPDIR:-/tmp}/tk-bench-XXXXXX")
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do
+    kill -TERM "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  rm -rf "$W"
+}
+trap cleanup EXIT
 T0=$(date +%s)
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
-section() { printf '\n== %s ==\n' "$*"; }
+export TUNDUKD_PASSPHRASE='bench hub passphrase, not a secret'
+export TUNDUK_PASSPHRASE='bench office passphrase, not a secret'
+unset TUNDUK_HOME TUNDUKD_HOME
+VAULT=v
 
-section "bench_revision $N"
-"$BIN/bench_revision" "$N" | tee "$W/revision.txt"
-section "bench_store $N"
-"$BIN/bench_store" "$N" | tee "$W/store.txt"
-section "bench_office $N"
-"$BIN/bench_office" "$N" | tee "$W/office.txt"
-section "bench_sync.sh --n $N"
-"$HERE/bench_sync.sh" "$BIN" --n "$N" --out "$W/sync.kv" | tee "$W/sync.txt"
+say() { printf '[%4ds] %s\n' $(( $(date +%s) - T0 )) "$*" >&2; }
+now() { date +%s.%N; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+# ratio A B: A/B with two decimals, "-" when either is missing
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
+mib() { awk -v k="$1" 'BEGIN { if (k > 0) printf "%.1f", k / 1024; else print "-" }'; }
 
-PEER_JSON=
+# K[name]=value: every measured figure
+declare -A K
+
+# ---- hubs ------------------------------------------------------------------
+# start_hub NAME: init and serve hub home $W/NAME on an ephemeral port;
+# sets HUB_PID, PORT. The hub loads its bundled plugins, or an empty plugin
+# folder when those are missing (noted).
+NOTE=
+start_hub() {
+  local home=$W/$1
+  "$BIN/tundukd" --home "$home" init --kdf interactive >/dev/null
+  local cfg=()
+  if [ -n "${TK_BENCH_PLUGINS:-}" ]; then
+    printf 'plugins = %s\n' "$TK_BENCH_PLUGINS" >"$home.conf"
+    cfg=(--config "$home.conf")
+  fi
+  local try
+  for try in 1 2; do
+    "$BIN/tundukd" --home "$home" serve --listen 127.0.0.1:0 "${cfg[@]}" >"$home.log" 2>&1 &
+    HUB_PID=$!
+    PORT=
+    for _ in $(seq 100); do
+      PORT=$(sed -n 's/.*listening addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$home.log" | head -1)
+      [ -n "$PORT" ] && break
+      kill -0 "$HUB_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    if [ -n "$PORT" ]; then PIDS+=("$HUB_PID"); return 0; fi
+    wait "$HUB_PID" 2>/dev/null || true
+    if [ $try = 1 ] && grep -q 'plugins: cannot read' "$home.log"; then
+      NOTE="the hub's bundled plugin folder is missing; measured with no moderation rules"
+      mkdir -p "$W/plugins"
+      printf 'plugins = %s\n' "$W/plugins" >"$home.conf"
+      cfg=(--config "$home.conf")
+      continue
+    fi
+    cat "$home.log" >&2
+    echo "run.sh: hub $1 did not start" >&2
+    exit 1
+  done
+}
+hub_status() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$2/status"; }
+hub_reset_hwm() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
+token() { # HUBNAME DEVICE ADDR VAULTSPEC...
+  local home=$W/$1 name=$2 addr=$3; shift 3
+  local a=()
+  for v in "$@"; do a+=(--vault "$v"); done
+  "$BIN/tundukd" --home "$home" device add "$name" "${a[@]}" --address "$addr" 2>/dev/null
+}
+
+TIMEV=
+[ -x /usr/bin/time ] && TIMEV=/usr/bin/time
+# office HOME ARGS...: runs tunduk; its peak RSS (KiB) lands in $W/rss
+office() {
+  local home=$1; shift
+  if [ -n "$TIMEV" ]; then
+    "$TIMEV" -v -o "$W/timev" "$BIN/tunduk" --home "$home" "$@"
+    awk -F': *' '/Maximum resident set size/ { print $2 }' "$W/timev" >"$W/rss"
+  else
+    echo 0 >"$W/rss"
+    "$BIN/tunduk" --home "$home" "$@"
+  fi
+}
+new_office() { # HOME NAME HUBNAME ADDR: init + enroll with v:rw
+  office "$1" init --name "$2" --kdf interactive >/dev/null
+  office "$1" enroll "$(token "$3" "$2" "$4" "$VAULT:rw")" >/dev/null
+}
+fill() { # HOME ARGS... (bench_fill, 1,000 writes per transaction)
+  "$BIN/bench_fill" "$1" "$VAULT" "${@:2}" --batch 1000 >/dev/null
+}
+
+# phase KEY HOME: one timed `tunduk sync --json` against hub $HUB_PID;
+# fills K[KEY_*]
+phase() {
+  local p=$1 home=$2 t0 t1 k
+  hub_reset_hwm "$HUB_PID"
+  t0=$(now)
+  office "$home" sync --json >"$W/$p.json"
+  t1=$(now)
+  K[${p}_wall]=$(calc %.3f "$t1 - $t0")
+  K[${p}_office_kb]=$(cat "$W/rss")
+  K[${p}_hub_kb]=$(hub_status VmHWM "$HUB_PID")
+  for k in sent received duplicates bytes_in bytes_out rev_bytes_in rev_bytes_out \
+    round_trips seconds; do
+    K[${p}_$k]=$(jq -r ".$k" "$W/$p.json")
+  done
+  K[${p}_moved]=$(( K[${p}_sent] + K[${p}_received] ))
+  K[${p}_wire]=$(( K[${p}_bytes_in] + K[${p}_bytes_out] ))
+  K[${p}_revbytes]=$(( K[${p}_rev_bytes_in] + K[${p}_rev_bytes_out] ))
+  [ "$(jq '.rejected | length' "$W/$p.json")" = 0 ] ||
+    { cat "$W/$p.json" >&2; echo "run.sh: $p: revisions rejected" >&2; exit 1; }
+}
+expect() { # KEY FIELD WANT
+  [ "${K[${1}_$2]}" = "$3" ] ||
+    { echo "run.sh: $1: $2 is ${K[${1}_$2]}, wanted $3" >&2; cat "$W/$1.json" >&2; exit 1; }
+}
+device_id() { "$BIN/tunduk" --home "$1" whoami --json | jq -r .device; }
+
+# ---- 1. hub H, 10k store ----------------------------------------------------
+start_hub h
+H_PID=$HUB_PID
+ADDR=127.0.0.1:$PORT
+say "hub H on $ADDR; office A writes $N1 records"
+new_office "$W/a" office-a h "$ADDR"
+office "$W/a" vault create "$VAULT" >/dev/null
+fill "$W/a" "$N1"
+phase push1 "$W/a"
+expect push1 sent "$N1"
+
+# a new office at a hub holding NREC records: init, enroll, grant, pull,
+# re-offer, no-op; K[<tag>_*]
+fresh_pull() { # HOME NAME TAG NREVS
+  new_office "$1" "$2" h "$ADDR"
+  office "$W/a" vault grant "$VAULT" "$(device_id "$1")" >/dev/null
+  phase "init$3" "$1"
+  expect "init$3" received "$4"
+  phase "reoffer$3" "$1"
+  phase "noop$3" "$1"
+}
+# A edits 100 and writes 100 new; A pushes, PULLER pulls; K[incpush<tag>], K[inc<tag>]
+incremental() { # PULLER TAG FIRST
+  "$BIN/bench_fill" "$W/a" "$VAULT" 100 $((7 + $3)) --first "$3" --edit 100 >/dev/null
+  phase "incpush$2" "$W/a"
+  expect "incpush$2" sent 200
+  phase "inc$2" "$1"
+  expect "inc$2" received 200
+}
+
+say "office B: initial pull of $N1, re-offer, no-op, incremental"
+fresh_pull "$W/b" office-b 1 "$N1"
+incremental "$W/b" 1 "$N1"
+
+# ---- 2. the same on the larger store ---------------------------------------
+say "office A grows the store to $N2 records and pushes"
+fill "$W/a" $((N2 - N1 - 100)) 11 --first $((N1 + 100))
+phase push2 "$W/a"
+NREVS2=$(sqlite3 "$W/a/store.db" "select count(*) from revisions")
+say "office C: initial pull of $NREVS2 revisions ($N2 records), re-offer, no-op, incremental"
+fresh_pull "$W/c" office-c 2 "$NREVS2"
+incremental "$W/c" 2 "$N2"
+VERIFY=$("$BIN/tunduk" --home "$W/c" verify)
+echo "$VERIFY" | grep -q " 0 failed" || { echo "run.sh: C verify: $VERIFY" >&2; exit 1; }
+K[h_disk]=$(( $(stat -c %s "$W/h/store.db") + $(stat -c %s "$W/h/store.db-wal" 2>/dev/null || echo 0) ))
+
+# ---- 3. bad links ------------------------------------------------------------
+set_hub_addr() { sqlite3 "$1/store.db" "update meta set value='$2' where key='hub_addr'"; }
+LINKS=("300 1000" "600 256")
+li=0
+for link in "${LINKS[@]}"; do
+  read -r rtt kbit <<<"$link"
+  li=$((li + 1))
+  say "bad link $li: ${rtt} ms RTT, ${kbit} kbit/s: A pushes 100 edits + 100 new, C pulls"
+  "$BIN/bench_linkproxy" --listen 127.0.0.1:0 --to "$ADDR" --rtt-ms "$rtt" --kbit "$kbit" \
+    >"$W/proxy$li.log" 2>&1 &
+  PX=$!
+  PIDS+=("$PX")
+  for _ in $(seq 50); do grep -q listening "$W/proxy$li.log" && break; sleep 0.1; done
+  PADDR=$(sed -n 's/^listening //p' "$W/proxy$li.log")
+  set_hub_addr "$W/a" "$PADDR"
+  set_hub_addr "$W/c" "$PADDR"
+  "$BIN/bench_fill" "$W/a" "$VAULT" 100 $((13 + li)) --first $((N2 + 100 * li)) \
+    --edit 100 >/dev/null
+  phase "badpush$li" "$W/a"
+  expect "badpush$li" sent 200
+  phase "bad$li" "$W/c"
+  expect "bad$li" received 200
+  kill -TERM "$PX"
+  wait "$PX" 2>/dev/null || true
+  set_hub_addr "$W/a" "$ADDR"
+  set_hub_addr "$W/c" "$ADDR"
+done
+kill -TERM "$H_PID"
+wait "$H_PID" 2>/dev/null || true
+
+# ---- 4. hub S: idle, idle connections, many offices ------------------------
+start_hub s
+S_PID=$HUB_PID
+SADDR=127.0.0.1:$PORT
+HUB_PID=$S_PID
+sleep 1
+K[s_idle_kb]=$(hub_status VmRSS "$S_PID")
+say "hub S on $SADDR: $IDLE_CONNS idle TLS connections"
+"$BIN/bench_swarm" idle "$SADDR" "$IDLE_CONNS" --inflight 32 --hub-pid "$S_PID" >"$W/idle.kv"
+while read -r k v; do K[$k]=$v; done <"$W/idle.kv"
+sleep 1
+K[s_after_idle_kb]=$(hub_status VmRSS "$S_PID")
+# shared records every swarm office may read
+new_office "$W/a2" office-a2 s "$SADDR"
+office "$W/a2" vault create "$VAULT" >/dev/null
+fill "$W/a2" "$SHARED"
+phase spush "$W/a2"
+for n in $SWARMS; do
+  say "$n offices: create, enroll ($SWARM_WRITE records each), then all sync at once"
+  : >"$W/tokens$n"
+  for i in $(seq "$n"); do
+    token s "sw$n-$i" "$SADDR" "$VAULT:r" "s${n}o$((i - 1)):rw" >>"$W/tokens$n"
+  done
+  mkdir -p "$W/swarm$n"
+  "$BIN/bench_swarm" offices "$W/swarm$n" "$W/tokens$n" "$(nproc)" --write "$SWARM_WRITE" --prefix "s${n}o" \
+    --hub-pid "$S_PID" >"$W/swarm$n.kv"
+  while read -r k v; do K[sw${n}_$k]=$v; done <"$W/swarm$n.kv"
+  rm -rf "$W/swarm$n"
+done
+kill -TERM "$S_PID"
+wait "$S_PID" 2>/dev/null || true
+
+# ---- 5. the peer ---------------------------------------------------------------
 PEER_NOTE=
+declare -A P
 if [ "$PEER" = 1 ]; then
   top=$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || true)
-  peer_dir=${PEER_BENCH:-${top:+$top/../shared/peer-bench}}
+  peer_dir=${PEER_BENCH:-}
+  [ -n "$peer_dir" ] || { [ -n "$top" ] && [ -x "$top/../shared/peer-bench/run.sh" ] &&
+    peer_dir=$top/../shared/peer-bench; } || true
+  [ -n "$peer_dir" ] || { [ -x /work/shared/peer-bench/run.sh ] &&
+    peer_dir=/work/shared/peer-bench; } || true
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    PEER_NOTE="peer benchmark skipped: node or npm is not installed"
-  elif [ -z "$peer_dir" ] || [ ! -x "$peer_dir/run.sh" ]; then
-    PEER_NOTE="peer benchmark skipped: no ../shared/peer-bench/run.sh (set PEER_BENCH)"
+    PEER_NOTE="peer skipped: node or npm is not installed"
+  elif [ -z "$peer_dir" ]; then
+    PEER_NOTE="peer skipped: no ../shared/peer-bench/run.sh (set PEER_BENCH)"
   else
-    section "peer: CouchDB/PouchDB replication, $N records, https, cipher payload"
-    if "$peer_dir/run.sh" --n "$N" --runs 1 --proto https --payload cipher \
-      --out "$W/peer.json"; then
-      PEER_JSON=$W/peer.json
-    else
-      PEER_NOTE="peer benchmark failed (see its output above)"
-    fi
+    for n in $N1 $N2; do
+      say "peer: CouchDB/PouchDB replication, $n records, https, cipher payload"
+      if "$peer_dir/run.sh" --n "$n" --runs 1 --proto https --payload cipher \
+        --out "$W/peer$n.json" >"$W/peer$n.log" 2>&1; then
+        pj() { jq -r ".runs[0].$1" "$W/peer$n.json"; }
+        for ph in push_initial pull_initial push_incr pull_incr; do
+          P[${n}_${ph}_secs]=$(pj $ph.secs)
+          P[${n}_${ph}_rate]=$(pj $ph.docs_per_s)
+          P[${n}_${ph}_wire]=$(( $(pj $ph.wire_to_hub) + $(pj $ph.wire_from_hub) ))
+          P[${n}_${ph}_hub_kb]=$(pj $ph.hub_rss_peak_kb)
+        done
+        P[${n}_idle_kb]=$(pj hub_rss_idle_kb)
+        P[${n}_doc_bytes]=$(pj avg_doc_bytes)
+      else
+        PEER_NOTE="peer failed at $n records (its log: $(tail -2 "$W/peer$n.log" | tr '\n' ' '))"
+        break
+      fi
+    done
   fi
 fi
 
-# ---- the combined table ----------------------------------------------------
-# C benchmarks print "label   number" rows; every such row becomes a metric.
-metrics() {
-  awk -v comp="$1" '
-    NF >= 2 && $NF ~ /^-?[0-9]+(\.[0-9]+)?$/ {
-      v = $NF; $NF = ""; sub(/[ \t]+$/, "")
-      printf "| %-14s | %-52s | %14s |\n", comp, $0, v
-    }' "$2"
-}
-kv() { awk -v k="$1" '$1 == k { print $2 }' "$W/sync.kv"; }
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }
-row() { printf '| %-14s | %-52s | %14s |\n' "$1" "$2" "$3"; }
-
+# ---- the table -----------------------------------------------------------------
+FMT='| %-46s | %-34s | %14s | %14s | %8s |\n'
+row() { printf "$FMT" "$1" "$2" "$3" "${4:--}" "$(ratio "$3" "${4:-}")"; }
+rate() { calc %.0f "${K[${1}_moved]} / ${K[${1}_seconds]}"; }
+wirex() { ratio "${K[${1}_wire]}" "${K[${1}_revbytes]}"; }
+pv() { echo "${P[$1]:-}"; }
+pcalc() { [ -n "${P[$2]:-}" ] && calc "$1" "${P[$2]}" || true; }
 cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
-section "summary"
-echo "tunduk benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(git -C "$HERE" describe --always --dirty 2>/dev/null || echo '?')"
-echo "machine: $(nproc) cores, ${cpu:-unknown CPU}, $(uname -sr), $(uname -m)"
-echo "records: $N of ~2 KB; wall time of the whole run: $(( $(date +%s) - T0 )) s"
-echo
-row component metric value
-row "--------------" "----------------------------------------------------" "--------------"
-metrics revision "$W/revision.txt"
-metrics store "$W/store.txt"
-metrics office "$W/office.txt"
-enc=$(kv sync_encoded_bytes_per_record)
-row sync "A writes (bench_fill, 1 tx each), rec/s" "$(kv sync_fill_records_per_s)"
-row sync "encoded revision bytes per record" "$enc"
-for p in push pull; do
-  label=$([ $p = push ] && echo "A push" || echo "B initial pull")
-  row sync "$label: records/s (client's exchange time)" "$(kv sync_${p}_records_per_s)"
-  row sync "$label: wall s (whole command)" "$(kv sync_${p}_wall)"
-  row sync "$label: wire bytes per record (both ways)" "$(kv sync_${p}_wire_per_record)"
-  row sync "$label: wire / encoded revision bytes" \
-    "$(calc %.3f "$(kv sync_${p}_wire_per_record) / $enc")"
-  row sync "$label: round trips" "$(kv sync_${p}_round_trips)"
-  row sync "$label: hub peak RSS MiB" "$(calc %.0f "$(kv sync_${p}_hub) / 1024")"
-  row sync "$label: office peak RSS MiB (incl. KDF)" "$(calc %.0f "$(kv sync_${p}_rss) / 1024")"
-done
-row sync "B next sync: bytes out / in" "$(kv sync_reoffer_bytes_out) / $(kv sync_reoffer_bytes_in)"
-row sync "B no-op sync: wall s" "$(kv sync_noop_wall)"
-row sync "B no-op sync: bytes out / in" "$(kv sync_noop_bytes_out) / $(kv sync_noop_bytes_in)"
-row sync "B no-op sync: round trips" "$(kv sync_noop_round_trips)"
-row sync "hub RSS MiB idle" "$(calc %.0f "$(kv sync_hub_idle_kb) / 1024")"
-row sync "hub store bytes per record" "$(calc %.0f "$(kv sync_hub_disk_bytes) / $N")"
-row sync "hub moderation rules loaded" "$(kv sync_hub_rules)"
+ENC=$(sqlite3 "$W/c/store.db" "select sum(size) / count(*) from revisions" 2>/dev/null || echo '?')
 
-if [ -n "$PEER_JSON" ]; then
-  pj() { jq -r ".runs[0].$1" "$PEER_JSON"; }
-  p_push=$(pj push_initial.docs_per_s)
-  p_pull=$(pj pull_initial.docs_per_s)
-  p_push_wire=$(calc %.0f "($(pj push_initial.wire_to_hub) + $(pj push_initial.wire_from_hub)) / $N")
-  p_pull_wire=$(calc %.0f "($(pj pull_initial.wire_to_hub) + $(pj pull_initial.wire_from_hub)) / $N")
-  row peer "push A->hub: docs/s" "$(calc %.0f "$p_push")"
-  row peer "pull hub->B: docs/s" "$(calc %.0f "$p_pull")"
-  row peer "push: wire bytes per record" "$p_push_wire"
-  row peer "pull: wire bytes per record" "$p_pull_wire"
-  row peer "pull: hub peak RSS MiB" "$(calc %.0f "$(pj pull_initial.hub_rss_peak_kb) / 1024")"
-  row ratio "tunduk/peer initial pull records/s" \
-    "$(calc %.2f "$(kv sync_pull_records_per_s) / $p_pull")"
-  row ratio "tunduk/peer push records/s" "$(calc %.2f "$(kv sync_push_records_per_s) / $p_push")"
-  row ratio "tunduk/peer pull wire bytes per record" \
-    "$(calc %.2f "$(kv sync_pull_wire_per_record) / $p_pull_wire")"
-fi
-if [ -n "$PEER_JSON" ]; then
-  echo "peer records: $(jq -r .runs[0].avg_doc_bytes "$PEER_JSON" | cut -d. -f1) B JSON each (1.5 KB of base64 random bytes plus clear fields); tunduk: $enc B encoded (zstd then encrypted)"
-fi
-sed -n 's/^sync_note /note: /p' "$W/sync.kv"
-[ -z "$PEER_NOTE" ] || echo "$PEER_NOTE"
+echo
+echo "tunduk benchmarks $(git -C "$HERE" describe --always --dirty 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'), mode: $([ $QUICK = 1 ] && echo quick || echo full)"
+echo "machine: $(nproc) cores, ${cpu:-unknown CPU}, $(uname -sr), load before $LOAD0; run took $(( $(date +%s) - T0 )) s"
+echo "records: ~2 KB JSON (case/appeal/testimony), $ENC B per revision encoded (zstd, encrypted, signed)${P[${N1}_doc_bytes]:+; peer: $(calc %.0f "${P[${N1}_doc_bytes]}") B JSON (cipher payload)}"
+echo
+printf "$FMT" workload metric tunduk peer "t/peer"
+printf "$FMT" "" "" "" "" "" | tr ' ' '-'
+for t in 1 2; do
+  n=$([ $t = 1 ] && echo $N1 || echo $N2)
+  row "initial sync hub -> new office, $n" "records/s" "$(rate init$t)" "$(pcalc %.0f ${n}_pull_initial_rate)"
+  row "" "wall s (tunduk: whole command)" "${K[init${t}_wall]}" "$(pcalc %.3f ${n}_pull_initial_secs)"
+  row "" "wire bytes" "${K[init${t}_wire]}" "$(pv ${n}_pull_initial_wire)"
+  row "" "wire / revision bytes" "$(wirex init$t)"
+  row "" "round trips" "${K[init${t}_round_trips]}"
+  row "" "hub peak RSS MiB" "$(mib "${K[init${t}_hub_kb]}")" "$(mib "$(pv ${n}_pull_initial_hub_kb)")"
+  row "" "office peak RSS MiB (64 MiB KDF)" "$(mib "${K[init${t}_office_kb]}")"
+  row "  the push before it (A -> hub, $n)" "records/s" "$(rate push$t)" "$(pcalc %.0f ${n}_push_initial_rate)"
+  row "  next sync after it (re-offer)" "wall s / round trips" "${K[reoffer${t}_wall]} / ${K[reoffer${t}_round_trips]}"
+done
+for t in 1 2; do
+  n=$([ $t = 1 ] && echo $N1 || echo $N2)
+  row "incremental 100 edits + 100 new, $n store" "pull: wall s (process, KDF included)" "${K[inc${t}_wall]}"
+  row "" "pull: exchange s" "$(calc %.3f "${K[inc${t}_seconds]}")" "$(pcalc %.3f ${n}_pull_incr_secs)"
+  row "" "pull: round trips" "${K[inc${t}_round_trips]}"
+  row "" "pull: wire / revision bytes" "$(wirex inc$t)"
+  row "" "push: wall s (process, KDF included)" "${K[incpush${t}_wall]}"
+  row "" "push: exchange s" "$(calc %.3f "${K[incpush${t}_seconds]}")" "$(pcalc %.3f ${n}_push_incr_secs)"
+  row "" "push: round trips" "${K[incpush${t}_round_trips]}"
+done
+row "incremental: $N2 store / $N1 store" "pull exchange s ratio" "$(ratio "${K[inc2_seconds]}" "${K[inc1_seconds]}")"
+row "" "push exchange s ratio" "$(ratio "${K[incpush2_seconds]}" "${K[incpush1_seconds]}")"
+for t in 1 2; do
+  n=$([ $t = 1 ] && echo $N1 || echo $N2)
+  row "no-op sync, $n store" "wall s" "${K[noop${t}_wall]}"
+  row "" "exchange s" "$(calc %.3f "${K[noop${t}_seconds]}")"
+  row "" "round trips after handshake" "${K[noop${t}_round_trips]}"
+  row "" "bytes out / in" "${K[noop${t}_bytes_out]} / ${K[noop${t}_bytes_in]}"
+done
+row "no-op with TLS session resumption" "(tunduk has none yet)" "n/a"
+li=0
+for link in "${LINKS[@]}"; do
+  read -r rtt kbit <<<"$link"
+  li=$((li + 1))
+  row "bad link ${rtt} ms RTT, ${kbit} kbit/s, 200 changes" "push wall s / round trips" "${K[badpush${li}_wall]} / ${K[badpush${li}_round_trips]}"
+  row "" "pull wall s / round trips" "${K[bad${li}_wall]} / ${K[bad${li}_round_trips]}"
+  row "" "pull: wire / revision bytes" "$(wirex bad$li)"
+done
+for n in $SWARMS; do
+  row "$n offices syncing at once" "errors" "${K[sw${n}_swarm_sync_errors]:-?} (setup ${K[sw${n}_swarm_setup_errors]:-?})"
+  row "" "total s (slowest office)" "${K[sw${n}_swarm_total_s]:-?}"
+  row "" "median office s" "${K[sw${n}_swarm_median_s]:-?}"
+  row "" "revisions pushed / pulled" "${K[sw${n}_swarm_pushed]:-?} / ${K[sw${n}_swarm_pulled]:-?}"
+  row "" "hub peak RSS MiB" "$(mib "${K[sw${n}_swarm_hub_hwm_kb]:-0}")"
+  row "" "hub CPU s (utime+stime)" "${K[sw${n}_swarm_hub_cpu_s]:-?}"
+  row "" "setup s (create+KDF+enroll)" "${K[sw${n}_swarm_setup_s]:-?}"
+  row "" "setup ms/office: create/unlock/write/enroll" "${K[sw${n}_swarm_setup_create_ms]:-?}/${K[sw${n}_swarm_setup_unlock_ms]:-?}/${K[sw${n}_swarm_setup_write_ms]:-?}/${K[sw${n}_swarm_setup_enroll_ms]:-?}"
+done
+row "hub RSS idle" "MiB" "$(mib "${K[s_idle_kb]}")" "$(mib "$(pv ${N1}_idle_kb)")"
+row "hub RSS, $IDLE_CONNS idle TLS connections" "MiB" "$(mib "${K[idle_hub_rss_kb]}")"
+row "" "ready / failed" "${K[idle_ready]} / ${K[idle_failed]}"
+row "" "connect s (32 handshakes at a time)" "${K[idle_connect_s]}"
+row "hub store on disk, $N2 records" "bytes per revision" "$(calc %.0f "${K[h_disk]} / $NREVS2")"
+echo
+echo "round trips: request/answer exchanges after the TLS handshake (tunduk sync --json)."
+echo "peer rows: PouchDB 9 <-> express-pouchdb over HTTPS, one run, batch_size 100; its wire bytes are both ways."
+[ -z "$NOTE" ] || echo "note: $NOTE"
+[ -z "$PEER_NOTE" ] || echo "note: $PEER_NOTE"

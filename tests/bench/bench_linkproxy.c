@@ -1,0 +1,357 @@
+/*
+ * bench_linkproxy.c: a loopback TCP proxy that behaves like a slow link,
+ * for the bad-link rows of the benchmarks (run.sh):
+ *
+ *   bench_linkproxy --listen 127.0.0.1:0 --to 127.0.0.1:PORT
+ *                   --rtt-ms R --kbit K
+ *
+ * Each direction on its own is a link with a one-way delay of R/2 ms and a
+ * bandwidth of K kbit/s (1 kbit = 1000 bits): the bytes read from one side
+ * are cut into pieces of at most 1460 bytes; a piece leaves the sender
+ * once the link has finished sending the pieces before it (a token bucket
+ * with no burst: it takes len * 8 / K ms), and is written to the other side
+ * R/2 ms after that. Reading from a side stops while more than 256 KiB of
+ * its bytes are queued (a router's buffer; TCP back-pressure does the rest).
+ * An EOF is passed on after the bytes before it; a closed side closes the
+ * pair.
+ *
+ * At start it prints "listening HOST:PORT" and flushes. On SIGTERM or
+ * SIGINT it prints "up=BYTES down=BYTES connections=N" and exits 0.
+ *
+ * Threads: one, the libuv default loop. Timers have libuv's 1 ms grain.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#define PIECE 1460u
+#define QUEUE_MAX (256u << 10)
+
+typedef struct piece {
+  struct piece *next;
+  uint64_t due_us; /* when it arrives at the far side */
+  size_t n;        /* 0: the EOF marker */
+  char data[];
+} piece_t;
+
+typedef struct pair pair_t;
+
+typedef struct dir {
+  uv_tcp_t *from, *to; /* read from, write to */
+  pair_t *pair;
+  piece_t *head, *tail;
+  size_t queued;      /* bytes in the queue and in flight to 'to' */
+  uint64_t link_free; /* when the link has sent everything before (us) */
+  uv_timer_t timer;
+  int paused, eof_sent, up;
+} dir_t;
+
+struct pair {
+  uv_tcp_t client, server;
+  uv_connect_t connect;
+  dir_t d[2]; /* 0: client -> server (up), 1: server -> client (down) */
+  int closing, handles;
+};
+
+typedef struct wreq {
+  uv_write_t req;
+  dir_t *d;
+  size_t n;
+  piece_t *p;
+} wreq_t;
+
+static struct {
+  uv_tcp_t listener;
+  uv_signal_t sigterm, sigint;
+  struct sockaddr_storage to;
+  uint64_t delay_us;
+  double us_per_byte;
+  uint64_t up, down, connections;
+} P;
+
+static void die(const char *what, int rc)
+{
+  fprintf(stderr, "bench_linkproxy: %s: %s\n", what, rc ? uv_strerror(rc) : "invalid");
+  exit(2);
+}
+
+static uint64_t now_us(void)
+{
+  return uv_hrtime() / 1000;
+}
+
+static int parse_addr(const char *s, struct sockaddr_storage *out)
+{
+  char host[256];
+  const char *colon = strrchr(s, ':');
+  if (!colon || (size_t)(colon - s) >= sizeof host) return -1;
+  memcpy(host, s, (size_t)(colon - s));
+  host[colon - s] = 0;
+  char *end;
+  long port = strtol(colon + 1, &end, 10);
+  if (*end || port < 0 || port > 65535) return -1;
+  return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+  /* the sockets' data is the pair, the timers' their direction */
+  pair_t *p = h->type == UV_TIMER ? ((dir_t *)h->data)->pair : h->data;
+  if (--p->handles > 0) return;
+  for (int i = 0; i < 2; i++) {
+    piece_t *x = p->d[i].head;
+    while (x) {
+      piece_t *nx = x->next;
+      free(x);
+      x = nx;
+    }
+  }
+  free(p);
+}
+
+static void pair_close(pair_t *p)
+{
+  if (p->closing) return;
+  p->closing = 1;
+  uv_close((uv_handle_t *)&p->client, on_closed);
+  uv_close((uv_handle_t *)&p->server, on_closed);
+  uv_close((uv_handle_t *)&p->d[0].timer, on_closed);
+  uv_close((uv_handle_t *)&p->d[1].timer, on_closed);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+  (void)h;
+  (void)hint;
+  static char buf[64 << 10];
+  b->base = buf;
+  b->len = sizeof buf;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+static void on_timer(uv_timer_t *t);
+
+static void arm(dir_t *d)
+{
+  if (!d->head || d->pair->closing) return;
+  uint64_t t = now_us();
+  uint64_t wait = d->head->due_us > t ? (d->head->due_us - t + 999) / 1000 : 0;
+  uv_timer_start(&d->timer, on_timer, wait, 0);
+}
+
+static void on_shutdown(uv_shutdown_t *r, int status)
+{
+  (void)status;
+  free(r);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+  wreq_t *r = (wreq_t *)w;
+  dir_t *d = r->d;
+  pair_t *p = d->pair;
+  d->queued -= r->n;
+  free(r->p);
+  free(r);
+  if (p->closing) return;
+  if (status) {
+    pair_close(p);
+    return;
+  }
+  if (d->paused && d->queued < QUEUE_MAX / 2) {
+    d->paused = 0;
+    uv_read_start((uv_stream_t *)d->from, on_alloc, on_read);
+  }
+}
+
+static void on_timer(uv_timer_t *t)
+{
+  dir_t *d = t->data;
+  pair_t *p = d->pair;
+  uint64_t now = now_us();
+  while (d->head && d->head->due_us <= now + 500 && !p->closing) {
+    piece_t *x = d->head;
+    d->head = x->next;
+    if (!d->head) d->tail = NULL;
+    if (x->n == 0) { /* EOF */
+      free(x);
+      uv_shutdown_t *sr = malloc(sizeof *sr);
+      if (!sr || uv_shutdown(sr, (uv_stream_t *)d->to, on_shutdown) != 0) {
+        free(sr);
+        pair_close(p);
+        return;
+      }
+      d->eof_sent = 1;
+      if (p->d[0].eof_sent && p->d[1].eof_sent) pair_close(p);
+      continue;
+    }
+    wreq_t *r = malloc(sizeof *r);
+    if (!r) die("out of memory", 0);
+    r->d = d;
+    r->n = x->n;
+    r->p = x;
+    uv_buf_t b = uv_buf_init(x->data, (unsigned)x->n);
+    if (uv_write(&r->req, (uv_stream_t *)d->to, &b, 1, on_written) != 0) {
+      free(x);
+      free(r);
+      pair_close(p);
+      return;
+    }
+    if (d->up)
+      P.up += x->n;
+    else
+      P.down += x->n;
+  }
+  arm(d);
+}
+
+static void enqueue(dir_t *d, const char *data, size_t n)
+{
+  uint64_t t = now_us();
+  do {
+    size_t k = n < PIECE ? n : PIECE;
+    piece_t *x = malloc(sizeof *x + k);
+    if (!x) die("out of memory", 0);
+    x->next = NULL;
+    x->n = k;
+    if (k) memcpy(x->data, data, k);
+    uint64_t start = d->link_free > t ? d->link_free : t;
+    d->link_free = start + (uint64_t)((double)k * P.us_per_byte);
+    x->due_us = d->link_free + P.delay_us;
+    if (d->tail)
+      d->tail->next = x;
+    else
+      d->head = x;
+    d->tail = x;
+    d->queued += k;
+    data += k;
+    n -= k;
+  } while (n > 0);
+  if (!uv_is_active((uv_handle_t *)&d->timer)) arm(d);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+  pair_t *p = s->data;
+  dir_t *d = (uv_tcp_t *)s == &p->client ? &p->d[0] : &p->d[1];
+  if (nread == 0) return;
+  if (nread == UV_EOF) {
+    uv_read_stop(s);
+    enqueue(d, NULL, 0);
+    return;
+  }
+  if (nread < 0) {
+    pair_close(p);
+    return;
+  }
+  enqueue(d, b->base, (size_t)nread);
+  if (d->queued > QUEUE_MAX) {
+    d->paused = 1;
+    uv_read_stop(s);
+  }
+}
+
+static void on_connected(uv_connect_t *c, int status)
+{
+  pair_t *p = c->data;
+  if (p->closing) return;
+  if (status) {
+    pair_close(p);
+    return;
+  }
+  uv_read_start((uv_stream_t *)&p->client, on_alloc, on_read);
+  uv_read_start((uv_stream_t *)&p->server, on_alloc, on_read);
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+  if (status) return;
+  pair_t *p = calloc(1, sizeof *p);
+  if (!p) die("out of memory", 0);
+  uv_loop_t *loop = l->loop;
+  uv_tcp_init(loop, &p->client);
+  uv_tcp_init(loop, &p->server);
+  p->client.data = p->server.data = p;
+  p->handles = 4;
+  for (int i = 0; i < 2; i++) {
+    dir_t *d = &p->d[i];
+    d->pair = p;
+    d->up = i == 0;
+    d->from = i == 0 ? &p->client : &p->server;
+    d->to = i == 0 ? &p->server : &p->client;
+    uv_timer_init(loop, &d->timer);
+    d->timer.data = d;
+  }
+  if (uv_accept(l, (uv_stream_t *)&p->client) != 0) {
+    pair_close(p);
+    return;
+  }
+  uv_tcp_nodelay(&p->client, 1);
+  uv_tcp_nodelay(&p->server, 1);
+  P.connections++;
+  p->connect.data = p;
+  if (uv_tcp_connect(&p->connect, &p->server, (struct sockaddr *)&P.to, on_connected))
+    pair_close(p);
+}
+
+static void on_signal(uv_signal_t *s, int sig)
+{
+  (void)s;
+  (void)sig;
+  printf("up=%" PRIu64 " down=%" PRIu64 " connections=%" PRIu64 "\n", P.up, P.down,
+         P.connections);
+  fflush(stdout);
+  exit(0);
+}
+
+int main(int argc, char **argv)
+{
+  const char *listen = NULL, *to = NULL;
+  long rtt = -1, kbit = -1;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!strcmp(argv[i], "--listen"))
+      listen = argv[i + 1];
+    else if (!strcmp(argv[i], "--to"))
+      to = argv[i + 1];
+    else if (!strcmp(argv[i], "--rtt-ms"))
+      rtt = strtol(argv[i + 1], NULL, 10);
+    else if (!strcmp(argv[i], "--kbit"))
+      kbit = strtol(argv[i + 1], NULL, 10);
+    else
+      break;
+  }
+  if (!listen || !to || rtt < 0 || rtt > 60000 || kbit < 1 || kbit > 10000000 ||
+      argc != 9) {
+    fprintf(stderr,
+            "usage: %s --listen HOST:PORT --to HOST:PORT --rtt-ms R --kbit K\n"
+            "  (R 0..60000 ms round trip, K 1..10000000 kbit/s each way)\n",
+            argv[0]);
+    return 2;
+  }
+  P.delay_us = (uint64_t)rtt * 1000 / 2;
+  P.us_per_byte = 8000.0 / (double)kbit; /* kbit/s = bits per ms */
+  struct sockaddr_storage la;
+  if (parse_addr(listen, &la) != 0) die("--listen address", 0);
+  if (parse_addr(to, &P.to) != 0) die("--to address", 0);
+  uv_loop_t *loop = uv_default_loop();
+  int rc;
+  if ((rc = uv_tcp_init(loop, &P.listener)) != 0) die("tcp", rc);
+  if ((rc = uv_tcp_bind(&P.listener, (struct sockaddr *)&la, 0)) != 0) die("bind", rc);
+  if ((rc = uv_listen((uv_stream_t *)&P.listener, 128, on_connection)) != 0)
+    die("listen", rc);
+  struct sockaddr_storage bound;
+  int blen = sizeof bound;
+  uv_tcp_getsockname(&P.listener, (struct sockaddr *)&bound, &blen);
+  char host[64];
+  uv_ip4_name((struct sockaddr_in *)&bound, host, sizeof host);
+  printf("listening %s:%d\n", host, ntohs(((struct sockaddr_in *)&bound)->sin_port));
+  fflush(stdout);
+  uv_signal_init(loop, &P.sigterm);
+  uv_signal_init(loop, &P.sigint);
+  uv_signal_start(&P.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&P.sigint, on_signal, SIGINT);
+  signal(SIGPIPE, SIG_IGN);
+  return uv_run(loop, UV_RUN_DEFAULT);
+}
