@@ -56,16 +56,20 @@ kill_hub() {
 }
 
 # office_loop HOME SEED: until $TMP/stop exists, makes 5-60 small records
-# or, one time in five, 200-600 larger ones (while under MAXREC of its own)
+# or, one time in five, 200-600 larger ones (while under its paced share
+# of MAXREC)
 # and syncs; logs each sync's JSON (success) or
 # stderr (failure) to HOME.syncs / HOME.fails.
 office_loop() {
   set +e
-  local home=$1 n mine size
+  local home=$1 n mine size k
   RANDOM=$2
   while [ ! -e "$TMP/stop" ]; do
     mine=$(sqlite3 -cmd ".timeout 5000" "$home/store.db" "select count(*) from revisions where origin is null")
-    if [ "${mine:-0}" -lt "$MAXREC" ]; then
+    # paced: by kill k, at most MAXREC * k / KILLS records (so the last
+    # kills of a long run still find new pushes in flight)
+    k=$(cat "$TMP/kill_no" 2>/dev/null || echo 1)
+    if [ "${mine:-0}" -lt $((MAXREC * k / KILLS)) ]; then
       n=$((5 + RANDOM % 56)) size=$((100 + RANDOM % 900))
       # now and then a push of several batches (batch_bytes is 1 MiB)
       [ $((RANDOM % 5)) != 0 ] || n=$((200 + RANDOM % 400)) size=$((2000 + RANDOM % 1000))
@@ -186,6 +190,7 @@ for k in $(seq 1 "$KILLS"); do
       done
     done
   fi
+  echo "$k" >"$TMP/kill_no"
   wait_for_kill
   hub_alive
   kill_hub
