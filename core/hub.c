@@ -390,8 +390,11 @@ static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
   if (rc) {
     TK_LOG(TK_LOG_ERROR, "hub", "push failed device=%s error=\"%s\"", s->who,
            tk_err_str(&e));
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc,
-         "the hub could not store the batch");
+    char msg[300];
+    snprintf(msg, sizeof msg,
+             "the hub could not store the batch (%s); nothing of it was kept",
+             strstr(e.msg, "full") ? "its disk is full" : tk_strerror(rc));
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, msg);
     return;
   }
   TK_LOG(TK_LOG_INFO, "hub",

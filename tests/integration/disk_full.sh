@@ -102,7 +102,7 @@ run_expect 0 "$BIN/tk_fill" --home "$A" --vault docs --count 3000 --size 1000
 total=$(office_sql "$A" "select count(*) from revisions")
 run_expect 1 tk "$A" sync --json
 echo "   office a: $(cat "$TMP/err")"
-err_has "the hub could not store the batch"
+err_has "the hub could not store the batch (its disk is full)"
 grep -q Sanitizer "$TMP/err" && fail "sanitizer report from the office"
 hub_alive
 grep -q "push failed device=" "$HUB_LOG" || fail "the hub logged no failed push"
@@ -120,7 +120,7 @@ run_expect 0 tk "$B" sync --json
 hub_alive
 step "a second push on the full disk is refused the same way"
 run_expect 1 tk "$A" sync
-err_has "the hub could not store the batch"
+err_has "the hub could not store the batch (its disk is full)"
 hub_alive
 hub_store_ok "while the disk is full"
 step "the hub stops cleanly and starts again on the full disk"
@@ -130,7 +130,7 @@ start_hub "$HUB_PORT"
 run_expect 0 tk "$B" sync --json
 [ "$(jq .received "$TMP/out")" = 0 ] || fail "office b pulled again after the restart"
 run_expect 1 tk "$A" sync
-err_has "the hub could not store the batch"
+err_has "the hub could not store the batch (its disk is full)"
 hub_alive
 
 step "space returns: the next sync sends the rest"
