@@ -1,11 +1,14 @@
 # The two quickstart commands:
 #   make run    install missing Debian packages, build, start the hub on embedded defaults
 #   make test   install missing Debian packages, build (release and ASan+UBSan), run every test
+#               (and a 20 s libFuzzer smoke run per fuzz harness, tools/fuzz.sh)
+#   make fuzz-long   fuzz each harness for 30 minutes (FUZZ_SECONDS=...), growing
+#               tests/fuzz/corpus; see tools/fuzz.sh
 # Binaries: build/bin/tunduk (office), build/bin/tundukd (hub, once it exists).
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run demo test build build-asan deps bench clean
+.PHONY: run demo test build build-asan deps bench clean fuzz fuzz-long
 
 deps:
 	@tools/deps.sh
@@ -24,15 +27,26 @@ run: build
 demo: build
 	@tools/demo.sh build/bin
 
-# The sanitized suite first, then the release suite; ctest's last line is the count.
+FUZZ_SECONDS ?= 1800
+
+# The sanitized suite first, the fuzz smoke run, then the release suite; ctest's last
+# line is the count.
 test: build build-asan
 	@tools/check-format.sh
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
+	@JOBS=$(JOBS) tools/fuzz.sh 20
 	cd build && ctest --output-on-failure -j$(JOBS)
+
+# Fuzzing alone: the smoke run, or the long run that grows tests/fuzz/corpus.
+fuzz: deps
+	@JOBS=$(JOBS) tools/fuzz.sh 20
+
+fuzz-long: deps
+	@JOBS=$(JOBS) tools/fuzz.sh --long $(FUZZ_SECONDS)
 
 bench: build
 	@tests/bench/run.sh build/bin
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -41,6 +41,7 @@
 #define WRITE_CHUNK 16384u           /* plaintext per mbedtls_ssl_write (one record) */
 #define KEEP_BUF (64u << 10)         /* larger idle buffers are released */
 #define FRAME_MIN_ALLOC 4096u        /* smallest frame buffer (reused) */
+#define FRAME_MIN_RATE 1024u         /* bytes/s a frame in progress must average */
 #define CLOSE_FLUSH_MS 2000          /* how long a close may spend flushing */
 #define DEFAULT_HANDSHAKE_MS 10000
 #define DEFAULT_IDLE_MS 120000
@@ -99,6 +100,7 @@ struct tk_conn {
   size_t hdr_got;
   uint8_t *fbuf; /* the frame being assembled */
   size_t fcap, flen, fneed;
+  uint64_t frame_start; /* loop time the current frame's header arrived */
   uint64_t last_rx;
 
   /* output */
@@ -337,6 +339,33 @@ static void handshake_step(tk_conn_t *c)
   if (c->state == ST_OPEN && c->plain.n > c->plain_off) pump_write(c);
 }
 
+/* Makes room for at least need bytes of the frame being assembled. The
+ * buffer grows with what actually arrives (doubling, capped at the frame's
+ * length), so a peer that announces a large frame and sends little of it
+ * costs little memory. */
+static int frame_reserve(tk_conn_t *c, size_t need)
+{
+  if (need <= c->fcap) return 0;
+  size_t cap = c->fcap ? c->fcap : FRAME_MIN_ALLOC;
+  while (cap < need)
+    cap *= 2;
+  if (cap > c->fneed) cap = c->fneed;
+  uint8_t *p = malloc(cap);
+  if (!p) {
+    conn_fail(c, TK_ENOMEM, "out of memory for a frame of %zu bytes from %s", c->fneed,
+              c->peer);
+    return -1;
+  }
+  if (c->fbuf) {
+    memcpy(p, c->fbuf, c->flen);
+    tk_wipe(c->fbuf, c->fcap);
+    free(c->fbuf);
+  }
+  c->fbuf = p;
+  c->fcap = cap;
+  return 0;
+}
+
 /* Frame length from the 4-byte header; closes on a bad length. */
 static int frame_begin(tk_conn_t *c)
 {
@@ -351,21 +380,9 @@ static int frame_begin(tk_conn_t *c)
               c->max_frame, c->peer);
     return -1;
   }
-  if (c->fcap < len) {
-    size_t cap = len < FRAME_MIN_ALLOC ? FRAME_MIN_ALLOC : len;
-    if (c->fbuf) tk_wipe(c->fbuf, c->fcap);
-    free(c->fbuf);
-    c->fcap = 0;
-    c->fbuf = malloc(cap);
-    if (!c->fbuf) {
-      conn_fail(c, TK_ENOMEM, "out of memory for a frame of %u bytes from %s", len,
-                c->peer);
-      return -1;
-    }
-    c->fcap = cap;
-  }
   c->flen = 0;
   c->fneed = len;
+  c->frame_start = uv_now(c->loop);
   return 0;
 }
 
@@ -393,8 +410,10 @@ static void read_frames(tk_conn_t *c)
       dst = c->hdr + c->hdr_got;
       want = 4 - c->hdr_got;
     } else {
-      dst = c->fbuf + c->flen;
       want = c->fneed - c->flen;
+      if (want > RBUF_CAP) want = RBUF_CAP;
+      if (frame_reserve(c, c->flen + want) != 0) return;
+      dst = c->fbuf + c->flen;
     }
     int mrc = mbedtls_ssl_read(&c->ssl, dst, want);
     if (mrc > 0) {
@@ -560,6 +579,13 @@ static void write_done(uv_write_t *req, int status)
 
 /* ---- timers ----------------------------------------------------------------- */
 
+/* How long a frame of fneed bytes may take to arrive once its header has:
+ * the idle timeout plus its size at FRAME_MIN_RATE. */
+static uint64_t frame_allowance(const tk_conn_t *c)
+{
+  return (uint64_t)c->idle_ms + (uint64_t)c->fneed * 1000 / FRAME_MIN_RATE;
+}
+
 static void timer_fired(uv_timer_t *t)
 {
   tk_conn_t *c = t->data;
@@ -576,10 +602,21 @@ static void timer_fired(uv_timer_t *t)
     break;
   case ST_OPEN:
     if (c->paused) break; /* our own back-pressure is not idleness */
-    if (now - c->last_rx >= c->idle_ms)
+    if (now - c->last_rx >= c->idle_ms) {
       conn_fail(c, TK_ETIMEDOUT, "no data from %s for %u ms", c->peer, c->idle_ms);
-    else
-      uv_timer_start(&c->timer, timer_fired, c->idle_ms - (now - c->last_rx), 0);
+    } else if (c->hdr_got == 4 && now - c->frame_start > frame_allowance(c)) {
+      /* a frame trickled in (slow-loris): it must keep a minimum rate */
+      conn_fail(c, TK_ETIMEDOUT,
+                "a frame of %zu bytes from %s arrives slower than %u bytes/s", c->fneed,
+                c->peer, FRAME_MIN_RATE);
+    } else {
+      uint64_t next = c->idle_ms - (now - c->last_rx);
+      if (c->hdr_got == 4) {
+        uint64_t left = frame_allowance(c) - (now - c->frame_start) + 1;
+        if (left < next) next = left;
+      }
+      uv_timer_start(&c->timer, timer_fired, next, 0);
+    }
     break;
   case ST_CLOSING:
     finish(c); /* flushing took too long */

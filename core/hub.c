@@ -321,32 +321,19 @@ static int push_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
   return moderate(s, rev, reason, len);
 }
 
-/* Runs the moderation rules on an incoming revision (metadata only: the
- * hub holds no vault key). Reject refuses it; quarantine keeps it aside. */
+/* The hub's moderation rules on an incoming revision (metadata only: the
+ * hub holds no vault key). */
 static int moderate(session_t *s, const tk_rev_t *rev, char *reason, size_t len)
 {
-  tk_hub_t *h = s->hub;
-  if (!h->plugins || tk_plugin_set_count(h->plugins, TK_PLUGIN_MODERATION) == 0) return 0;
-  char rec[2 * TK_RECORD_ID_LEN + 1], rid[2 * TK_REV_ID_LEN + 1],
-      author[TK_DEVICE_ID_STRLEN];
-  tk_hex_encode(rec, rev->record_id, TK_RECORD_ID_LEN);
-  tk_hex_encode(rid, rev->id, TK_REV_ID_LEN);
-  tk_device_id_format(author, rev->author);
-  tk_plugin_meta_t pm = {rec,      rid,          rev->type,       rev->vault,   author,
-                         rev->hlc, rev->bytes.n, rev->generation, rev->nparents};
-  tk_plugin_verdict_t v;
-  tk_plugin_moderate(h->plugins, &pm, (tk_slice_t){NULL, 0}, &v);
-  if (v.verdict == TK_VERDICT_ACCEPT) return 0;
-  snprintf(reason, len, "%s (rule %s in %s)", v.reason, v.rule, v.plugin);
-  if (v.verdict == TK_VERDICT_REJECT) return TK_REJECT_MODERATION;
-  tk_err_t e;
-  if (tk_store_quarantine_put(h->store, rev, s->peer.id, reason, &e) != 0) {
-    snprintf(reason, len, "could not quarantine: %s", tk_err_str(&e));
-    return TK_REJECT_INTERNAL;
+  int code = tk_sync_moderate(s->hub->plugins, s->hub->store, rev, (tk_slice_t){NULL, 0},
+                              s->peer.id, reason, len);
+  if (code == TK_REJECT_QUARANTINED) {
+    char rid[2 * TK_REV_ID_LEN + 1];
+    tk_hex_encode(rid, rev->id, TK_REV_ID_LEN);
+    TK_LOG(TK_LOG_WARN, "hub", "quarantined device=%s rev=%.16s reason=\"%s\"", s->who,
+           rid, reason);
   }
-  TK_LOG(TK_LOG_WARN, "hub", "quarantined device=%s rev=%.16s reason=\"%s\"", s->who, rid,
-         reason);
-  return TK_REJECT_QUARANTINED;
+  return code;
 }
 
 static void send_ack(session_t *s, const tk_apply_result_t *r)

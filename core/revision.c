@@ -134,6 +134,8 @@ static int draft_check(const tk_rev_draft_t *d, tk_err_t *err)
   if ((d->nparents && !d->parents) || (d->nattach && !d->attach) ||
       (d->body.n && !d->body.p))
     return tk_err_set(err, TK_EINVAL, "revision: draft has a count without its array");
+  if (d->hlc > (uint64_t)INT64_MAX)
+    return tk_err_set(err, TK_ELIMIT, "revision: hlc is over the limit of 2^63-1");
   if (d->generation == 0)
     return tk_err_set(err, TK_EINVAL, "revision: generation must be at least 1");
   if (d->nparents == 0 && d->generation != 1)
@@ -308,6 +310,11 @@ int tk_rev_parse(tk_rev_t *rev, tk_slice_t bytes, tk_err_t *err)
   READ_OR_FAIL("author_pk");
   v.hlc = tk_read_u64be(&r);
   READ_OR_FAIL("hlc");
+  if (v.hlc > (uint64_t)INT64_MAX) { /* the store's bound: a signed 64-bit column */
+    rc = tk_err_set(err, TK_ELIMIT, "revision: hlc %llu is over the limit of 2^63-1",
+                    (unsigned long long)v.hlc);
+    goto done;
+  }
   v.generation = tk_read_u32be(&r);
   READ_OR_FAIL("generation");
   if (v.generation == 0) {

@@ -3,11 +3,13 @@
  */
 #include "tk_sync.h"
 
+#include "tk_plugin.h"
 #include "tk_wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const char *tk_reject_name(int code)
 {
@@ -161,6 +163,31 @@ done:
   return rc;
 }
 
+int tk_sync_moderate(struct tk_plugin_set *set, tk_store_t *s, const tk_rev_t *rev,
+                     tk_slice_t body, const uint8_t sender[TK_DEVICE_ID_LEN],
+                     char *reason, size_t len)
+{
+  if (!set || tk_plugin_set_count(set, TK_PLUGIN_MODERATION) == 0) return 0;
+  char rec[2 * TK_RECORD_ID_LEN + 1], rid[2 * TK_REV_ID_LEN + 1],
+      author[TK_DEVICE_ID_STRLEN];
+  tk_hex_encode(rec, rev->record_id, TK_RECORD_ID_LEN);
+  tk_hex_encode(rid, rev->id, TK_REV_ID_LEN);
+  tk_device_id_format(author, rev->author);
+  tk_plugin_meta_t pm = {rec,      rid,          rev->type,       rev->vault,   author,
+                         rev->hlc, rev->bytes.n, rev->generation, rev->nparents};
+  tk_plugin_verdict_t v;
+  tk_plugin_moderate(set, &pm, body, &v);
+  if (v.verdict == TK_VERDICT_ACCEPT) return 0;
+  snprintf(reason, len, "%s (rule %s in %s)", v.reason, v.rule, v.plugin);
+  if (v.verdict == TK_VERDICT_REJECT) return TK_REJECT_MODERATION;
+  tk_err_t e;
+  if (tk_store_quarantine_put(s, rev, sender, reason, &e) != 0) {
+    snprintf(reason, len, "could not quarantine: %s", tk_err_str(&e));
+    return TK_REJECT_INTERNAL;
+  }
+  return TK_REJECT_QUARANTINED;
+}
+
 void tk_apply_result_free(tk_apply_result_t *r)
 {
   free(r->rejected);
@@ -205,6 +232,17 @@ static int apply_one(tk_store_t *s, tk_slice_t bytes, tk_slice_t want,
   if (tk_rev_verify_sig(&rev, &e) != 0) {
     snprintf(reason, rlen, "%s", tk_err_str(&e));
     return TK_REJECT_SIGNATURE;
+  }
+  /* Every store's clock moves past the highest clock it has seen: one
+   * revision dated far ahead would drag every replica's clock with it. */
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  uint64_t now_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+  if (rev.hlc > now_ms + TK_MAX_CLOCK_AHEAD_MS) {
+    snprintf(reason, rlen, "its clock is %llu days ahead of this node's (limit %llu)",
+             (unsigned long long)((rev.hlc - now_ms) / 86400000ull),
+             (unsigned long long)(TK_MAX_CLOCK_AHEAD_MS / 86400000ull));
+    return TK_REJECT_MALFORMED;
   }
   if (policy) {
     int code = policy(ctx, &rev, reason, rlen);

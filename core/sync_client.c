@@ -20,7 +20,6 @@ enum {
   C_ENROLLED,   /* sent Enroll */
   C_DEVICE,     /* sent DeviceQuery */
   C_GRANT_ACK,  /* sent GrantPut */
-  C_GRANTS,     /* sent GrantQuery */
   C_PUSH_NEED,  /* sent Offer */
   C_PUSH_ACK,   /* sent Revisions */
   C_PULL_OFFER, /* sent Pull */
@@ -37,6 +36,7 @@ typedef struct client {
   tk_err_t *err;
   int rc;
   int state;
+  int grants_pending; /* a GrantQuery is out; its answer comes first */
   tk_conn_t *conn;
   uint8_t spki[TK_HASH_LEN];
   uint8_t hub_id[TK_DEVICE_ID_LEN];
@@ -353,13 +353,6 @@ static int pull_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
   client_t *c = ctx;
   tk_plugin_set_t *set = c->opts->plugins;
   if (!set || tk_plugin_set_count(set, TK_PLUGIN_MODERATION) == 0) return 0;
-  char rec[2 * TK_RECORD_ID_LEN + 1], rid[2 * TK_REV_ID_LEN + 1],
-      author[TK_DEVICE_ID_STRLEN];
-  tk_hex_encode(rec, rev->record_id, TK_RECORD_ID_LEN);
-  tk_hex_encode(rid, rev->id, TK_REV_ID_LEN);
-  tk_device_id_format(author, rev->author);
-  tk_plugin_meta_t pm = {rec,      rid,          rev->type,       rev->vault,   author,
-                         rev->hlc, rev->bytes.n, rev->generation, rev->nparents};
   tk_buf_t plain = TK_BUF_INIT;
   uint8_t key[TK_VAULT_KEY_LEN];
   tk_slice_t body = {NULL, 0};
@@ -367,18 +360,9 @@ static int pull_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
       tk_rev_open(rev, key, &plain, NULL) == 0)
     body = TK_SLICE(plain.p, plain.n);
   tk_wipe(key, sizeof key);
-  tk_plugin_verdict_t v;
-  tk_plugin_moderate(set, &pm, body, &v);
+  int code = tk_sync_moderate(set, c->store, rev, body, c->hub.id, reason, len);
   tk_buf_wipe(&plain);
-  if (v.verdict == TK_VERDICT_ACCEPT) return 0;
-  snprintf(reason, len, "%s (rule %s in %s)", v.reason, v.rule, v.plugin);
-  if (v.verdict == TK_VERDICT_REJECT) return TK_REJECT_MODERATION;
-  tk_err_t e;
-  if (tk_store_quarantine_put(c->store, rev, c->hub.id, reason, &e) != 0) {
-    snprintf(reason, len, "could not quarantine: %s", tk_err_str(&e));
-    return TK_REJECT_INTERNAL;
-  }
-  return TK_REJECT_QUARANTINED;
+  return code;
 }
 
 static void on_pull_revs(client_t *c, const Tunduk__V1__Revisions *m)
@@ -491,7 +475,7 @@ static void on_grants(client_t *c, const Tunduk__V1__Grants *m)
       return;
     }
   }
-  push_next(c);
+  c->grants_pending = 0;
 }
 
 static void grant_put(client_t *c, const Tunduk__V1__DeviceInfo *m)
@@ -549,8 +533,19 @@ static void after_hello(client_t *c)
     send_simple(c, TUNDUK__V1__FRAME__MSG_DEVICE_QUERY, &q, C_DEVICE);
     return;
   }
+  /* The grant query goes out with the first push or pull request: the hub
+   * answers in order, so the grants arrive (and are stored) before anything
+   * the push or pull brings, and a no-op sync costs one round trip. */
   Tunduk__V1__GrantQuery q = TUNDUK__V1__GRANT_QUERY__INIT;
-  send_simple(c, TUNDUK__V1__FRAME__MSG_GRANT_QUERY, &q, C_GRANTS);
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_GRANT_QUERY;
+  f.grant_query = &q;
+  if (tk_wire_send(c->conn, &f) != 0) {
+    stop(c, TK_ECLOSED, "cannot send the grant query");
+    return;
+  }
+  c->grants_pending = 1;
+  push_next(c);
 }
 
 static void on_hello(client_t *c, const Tunduk__V1__Hello *m)
@@ -672,8 +667,11 @@ static void on_frame(tk_conn_t *conn, tk_slice_t payload)
       stop(c, TK_EACCESS, "the hub refused the grant: %s", f->ack->rejected[0]->reason);
     else
       stop(c, 0, "done");
-  } else if (c->state == C_GRANTS && k == TUNDUK__V1__FRAME__MSG_GRANTS) {
+  } else if (c->grants_pending && k == TUNDUK__V1__FRAME__MSG_GRANTS) {
     on_grants(c, f->grants);
+  } else if (c->grants_pending) {
+    stop(c, TK_EPROTO, "the hub answered out of order (%s before grants)",
+         tk_wire_name(f));
   } else if (c->state == C_PUSH_NEED && k == TUNDUK__V1__FRAME__MSG_NEED) {
     on_push_need(c, f->need);
   } else if (c->state == C_PUSH_ACK && k == TUNDUK__V1__FRAME__MSG_ACK) {

@@ -9,7 +9,8 @@
  *     magic       4   "TKR1"
  *     record_id  16   random, names the record
  *     author_pk  32   Ed25519 public key of the author device
- *     hlc         8   hybrid logical clock, milliseconds since the epoch
+ *     hlc         8   hybrid logical clock, milliseconds since the epoch,
+ *                     at most 2^63-1 (the store keeps it as a signed integer)
  *     generation  4   1 + max(parent generations); 1 for a first revision
  *     type     str8   content type, 1..TK_MAX_TYPE_LEN of [a-z0-9_-]
  *     vault    str8   vault name, 1..TK_MAX_VAULT_LEN of [a-z0-9_.-]

@@ -25,6 +25,10 @@ enum {
 };
 const char *tk_reject_name(int code);
 
+/* A received revision whose clock is further ahead of the receiver's wall
+ * clock than this is refused (REJECT_MALFORMED). */
+#define TK_MAX_CLOCK_AHEAD_MS (30ull * 24 * 3600 * 1000)
+
 /* A batch to offer: ids in feed order with their seqs and sizes. */
 typedef struct tk_batch {
   uint8_t (*ids)[TK_REV_ID_LEN];
@@ -61,6 +65,17 @@ int tk_sync_send_revisions(struct tk_conn *c, tk_store_t *s,
                            const uint8_t (*ids)[TK_REV_ID_LEN], size_t nids,
                            const uint32_t *index, size_t n, uint64_t *rev_bytes,
                            tk_err_t *err);
+
+struct tk_plugin_set;
+/* The receiving node's moderation rules on one incoming revision (PROTOCOL.md
+ * section 5, rule 6): body is the decrypted record, or {NULL, 0} when this
+ * node holds no key. Returns 0 to accept, TK_REJECT_MODERATION, or
+ * TK_REJECT_QUARANTINED after keeping the revision aside (sender noted), or
+ * TK_REJECT_INTERNAL if it could not be kept; reason says why. set may be
+ * NULL (no rules). */
+int tk_sync_moderate(struct tk_plugin_set *set, tk_store_t *s, const tk_rev_t *rev,
+                     tk_slice_t body, const uint8_t sender[TK_DEVICE_ID_LEN],
+                     char *reason, size_t len);
 
 /* The outcome of applying a batch. */
 typedef struct tk_reject {

@@ -50,7 +50,7 @@ int tk_token_parse(tk_token_t *t, const char *text, tk_err_t *err)
   int rc = 0;
   while (isspace((unsigned char)*text))
     text++;
-  size_t n = strnlen(text, TK_TOKEN_MAX_TEXT + 1);
+  size_t n = strlen(text); /* all of it: nothing past a limit may go unread */
   while (n > 0 && isspace((unsigned char)text[n - 1]))
     n--;
   if (n > TK_TOKEN_MAX_TEXT)

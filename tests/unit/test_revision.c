@@ -320,7 +320,7 @@ static void test_tamper_each_field(void)
   CHECK(flip_expect(&out, o_pk + 31, 0, 0, TK_ESIG, TK_ETAG));
   CHECK(flip_expect(&out, o_pk, 5, 0, TK_ESIG, TK_ETAG));
   CHECK(flip_expect(&out, o_hlc + 7, 0, 0, TK_ESIG, TK_ETAG));
-  CHECK(flip_expect(&out, o_hlc, 7, 0, TK_ESIG, TK_ETAG));
+  CHECK(flip_expect(&out, o_hlc, 6, 0, TK_ESIG, TK_ETAG));
   CHECK(flip_expect(&out, o_gen + 3, 1, 0, TK_ESIG, TK_ETAG));   /* 5 -> 7 */
   CHECK(flip_expect(&out, o_type + 1, 1, 0, TK_ESIG, TK_ETAG));  /* "case" -> "aase" */
   CHECK(flip_expect(&out, o_vault + 1, 0, 0, TK_ESIG, TK_ETAG)); /* "osh" -> "nsh" */
@@ -338,6 +338,7 @@ static void test_tamper_each_field(void)
 
   /* Fields whose change the parser itself refuses. */
   CHECK(flip_expect(&out, 0, 0, TK_EFORMAT, 0, 0));           /* magic */
+  CHECK(flip_expect(&out, o_hlc, 7, TK_ELIMIT, 0, 0));        /* hlc over 2^63-1 */
   CHECK(flip_expect(&out, o_gen + 3, 2, TK_EFORMAT, 0, 0));   /* 5 -> 1 with parents */
   CHECK(flip_expect(&out, o_type + 1, 5, TK_EFORMAT, 0, 0));  /* 'c' -> 'C' */
   CHECK(flip_expect(&out, o_type, 2, TK_EFORMAT, 0, 0));      /* length 4 -> 0 */

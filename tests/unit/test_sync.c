@@ -5,6 +5,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "tk_sync.h"
 #include "tk_test.h"
@@ -23,6 +24,8 @@ typedef struct rev {
   tk_rev_t r;
 } rev_t;
 
+static uint64_t rev_hlc = 1700000000000ull; /* clock of the revisions make_rev seals */
+
 static void make_rev(rev_t *out, const uint8_t *record, const rev_t *parent,
                      const char *vault, const char *body)
 {
@@ -31,7 +34,7 @@ static void make_rev(rev_t *out, const uint8_t *record, const rev_t *parent,
   memcpy(d.record_id, record, 16);
   d.type = "case";
   d.vault = vault;
-  d.hlc = 1700000000000ull;
+  d.hlc = rev_hlc;
   d.generation = parent ? parent->r.generation + 1 : 1;
   d.parents = parent ? parent->r.id : NULL;
   d.nparents = parent ? 1 : 0;
@@ -218,5 +221,34 @@ static void apply_is_atomic_on_store_failure(void)
   tk_store_close(s);
 }
 
-TK_TESTS(TK_TEST(batches), TK_TEST(apply_rejections),
+static void clock_far_ahead_refused(void)
+{
+  setup();
+  tk_store_t *s = open_store("clock");
+  rev_t near, far;
+  uint8_t rec1[16], rec2[16];
+  tk_random(rec1, sizeof rec1);
+  tk_random(rec2, sizeof rec2);
+  uint64_t now = (uint64_t)time(NULL) * 1000;
+  rev_hlc = now + TK_MAX_CLOCK_AHEAD_MS - 3600 * 1000; /* just inside */
+  make_rev(&near, rec1, NULL, "a", "{}");
+  rev_hlc = now + TK_MAX_CLOCK_AHEAD_MS + 3600 * 1000; /* just past */
+  make_rev(&far, rec2, NULL, "a", "{}");
+  rev_hlc = 1700000000000ull;
+  tk_slice_t revs[2] = {TK_SLICE(near.bytes.p, near.bytes.n),
+                        TK_SLICE(far.bytes.p, far.bytes.n)};
+  tk_slice_t ids[2] = {TK_SLICE(near.r.id, 32), TK_SLICE(far.r.id, 32)};
+  tk_apply_result_t res;
+  CHECK_RC(tk_sync_apply(s, revs, ids, 2, NULL, NULL, NULL, NULL, &res, NULL), 0);
+  CHECK(res.accepted == 1 && res.nrejected == 1);
+  CHECK(res.rejected[0].code == TK_REJECT_MALFORMED &&
+        memcmp(res.rejected[0].id, far.r.id, 32) == 0);
+  CHECK(strstr(res.rejected[0].reason, "ahead") != NULL);
+  tk_apply_result_free(&res);
+  tk_buf_free(&near.bytes);
+  tk_buf_free(&far.bytes);
+  tk_store_close(s);
+}
+
+TK_TESTS(TK_TEST(batches), TK_TEST(clock_far_ahead_refused), TK_TEST(apply_rejections),
          TK_TEST(apply_is_atomic_on_store_failure))

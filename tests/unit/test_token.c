@@ -54,6 +54,12 @@ static void damaged(void)
   memcpy(longer, "tk1-", 4);
   CHECK_RC(tk_token_parse(&u, longer, &e), TK_EFORMAT);
   CHECK(strstr(e.msg, "longer") != NULL);
+  /* a valid token, then spaces past the length limit, then garbage */
+  char hidden[TK_TOKEN_MAX_TEXT * 2 + 64];
+  memset(hidden, ' ', sizeof hidden);
+  memcpy(hidden, text, strlen(text));
+  memcpy(hidden + sizeof hidden - 8, "garbage", 8);
+  CHECK_RC(tk_token_parse(&u, hidden, &e), TK_EFORMAT);
   /* trailing bytes after the address */
   char more[TK_TOKEN_MAX_TEXT + 8];
   snprintf(more, sizeof more, "%sAAAA", text);

@@ -1,0 +1,512 @@
+/*
+ * make_seeds.c: writes the seed corpora of the fuzz targets into
+ * <corpus>/<target>/seed-* (usage: make_seeds tests/fuzz/corpus). The seeds
+ * are committed; run this again only when a format changes (it overwrites
+ * seed-* files and leaves crash-* regression inputs and fuzzer-grown files
+ * alone).
+ *
+ * Everything is made from the fixture (fuzz_fixture.c) with the
+ * deterministic generator, so hub_session seeds name the revisions the
+ * harness's store holds, carry identities and grants that verify, and the
+ * revision seeds open with the fixture's vault key.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fuzz_fixture.h"
+#include "tk_config.h"
+#include "tk_token.h"
+#include "tk_wire.h"
+
+static const char *root;
+
+static void put(const char *target, const char *name, const void *p, size_t n)
+{
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", root, target);
+  if (mkdir(path, 0755) != 0 && errno != EEXIST) goto fail;
+  snprintf(path, sizeof path, "%s/%s/seed-%s", root, target, name);
+  if (fz_write_file(path, p, n) != 0) goto fail;
+  return;
+fail:
+  fprintf(stderr, "make_seeds: cannot write %s: %s\n", path, strerror(errno));
+  exit(1);
+}
+
+static void put_str(const char *target, const char *name, const char *s)
+{
+  put(target, name, s, strlen(s));
+}
+
+/* ---- frames ------------------------------------------------------------------- */
+
+static void pack(tk_buf_t *out, const tk_frame_t *f)
+{
+  size_t n = tunduk__v1__frame__get_packed_size(f);
+  if (tk_buf_reserve(out, n) != 0) abort();
+  tunduk__v1__frame__pack(f, out->p + out->n);
+  out->n += n;
+}
+
+/* A session record: [flags][u16 length][frame]. */
+static void record(tk_buf_t *session, int flags, const tk_frame_t *f, const char *name)
+{
+  tk_buf_t b = TK_BUF_INIT;
+  pack(&b, f);
+  if (b.n > 0xffff) abort();
+  tk_buf_append_u8(session, (uint8_t)flags);
+  tk_buf_append_u16be(session, (uint16_t)b.n);
+  tk_buf_append(session, b.p, b.n);
+  if (name) put("frame_decode", name, b.p, b.n);
+  tk_buf_free(&b);
+}
+
+static void hello(tk_buf_t *session, int flags, const tk_identity_t *id, const char *name)
+{
+  Tunduk__V1__Identity ident;
+  uint8_t kx_sig[TK_SIG_LEN];
+  if (tk_wire_identity(&ident, id, kx_sig) != 0) abort();
+  Tunduk__V1__VaultAccess va = TUNDUK__V1__VAULT_ACCESS__INIT, *vp = &va;
+  va.vault = FZ_VAULT;
+  va.write = 1;
+  Tunduk__V1__Hello m = TUNDUK__V1__HELLO__INIT;
+  m.protocol_min = m.protocol_max = TK_PROTOCOL_VERSION;
+  m.identity = &ident;
+  m.software = TK_SOFTWARE;
+  if (id == fz_id[FZ_HUB]) { /* the hub's answer carries the access list */
+    m.enrolled = 1;
+    m.n_access = 1;
+    m.access = &vp;
+  }
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_HELLO;
+  f.hello = &m;
+  record(session, flags, &f, name);
+}
+
+static void offer(tk_buf_t *session, int flags, tk_slice_t *revs, size_t n,
+                  const char *name)
+{
+  ProtobufCBinaryData ids[16];
+  uint8_t idb[16][TK_REV_ID_LEN];
+  for (size_t i = 0; i < n; i++) {
+    tk_sha256(idb[i], revs[i].p, revs[i].n);
+    ids[i] = tk_pb_bytes(idb[i], TK_REV_ID_LEN);
+  }
+  Tunduk__V1__Offer o = TUNDUK__V1__OFFER__INIT;
+  o.n_ids = n;
+  o.ids = ids;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_OFFER;
+  f.offer = &o;
+  record(session, flags, &f, name);
+}
+
+static void revisions(tk_buf_t *session, int flags, tk_slice_t *revs, size_t n,
+                      const char *name)
+{
+  ProtobufCBinaryData r[16];
+  for (size_t i = 0; i < n; i++)
+    r[i] = tk_pb_bytes(revs[i].p, revs[i].n);
+  Tunduk__V1__Revisions m = TUNDUK__V1__REVISIONS__INIT;
+  m.n_revs = n;
+  m.revs = r;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_REVISIONS;
+  f.revisions = &m;
+  record(session, flags, &f, name);
+}
+
+static void pull(tk_buf_t *session, uint64_t since, const char *name)
+{
+  Tunduk__V1__Pull m = TUNDUK__V1__PULL__INIT;
+  m.since = since;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_PULL;
+  f.pull = &m;
+  record(session, 0, &f, name);
+}
+
+static void need(tk_buf_t *session, uint32_t *idx, size_t n, const char *name)
+{
+  Tunduk__V1__Need m = TUNDUK__V1__NEED__INIT;
+  m.n_index = n;
+  m.index = idx;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_NEED;
+  f.need = &m;
+  record(session, 0, &f, name);
+}
+
+static void device_query(tk_buf_t *session, const uint8_t id[32], const char *name)
+{
+  Tunduk__V1__DeviceQuery m = TUNDUK__V1__DEVICE_QUERY__INIT;
+  m.device_id = tk_pb_bytes(id, 32);
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_DEVICE_QUERY;
+  f.device_query = &m;
+  record(session, 0, &f, name);
+}
+
+static void grant_put(tk_buf_t *session, int flags, const tk_identity_t *by,
+                      const tk_identity_t *to, const char *vault, const char *name)
+{
+  tk_grant_t g;
+  tk_buf_t body = TK_BUF_INIT;
+  uint8_t sig[TK_SIG_LEN];
+  memset(&g, 0, sizeof g);
+  snprintf(g.vault, sizeof g.vault, "%s", vault);
+  tk_vault_key_id(g.key_id, fz_vault_key);
+  memcpy(g.recipient, to->id, 32);
+  if (tk_vault_key_seal(g.sealed, fz_vault_key, to->kx_pk) != 0) abort();
+  g.created_ms = 1700000000123ull;
+  if (tk_grant_sign(&g, by, &body, sig) != 0) abort();
+  Tunduk__V1__SignedGrant sg = TUNDUK__V1__SIGNED_GRANT__INIT;
+  sg.body = tk_pb_bytes(body.p, body.n);
+  sg.sig = tk_pb_bytes(sig, TK_SIG_LEN);
+  Tunduk__V1__GrantPut m = TUNDUK__V1__GRANT_PUT__INIT;
+  m.grant = &sg;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_GRANT_PUT;
+  f.grant_put = &m;
+  record(session, flags, &f, name);
+  if (name) { /* the same grant as a hub's answer to GrantQuery */
+    Tunduk__V1__SignedGrant *gp = &sg;
+    Tunduk__V1__Grants gs = TUNDUK__V1__GRANTS__INIT;
+    gs.n_grants = 1;
+    gs.grants = &gp;
+    f.msg_case = TUNDUK__V1__FRAME__MSG_GRANTS;
+    f.grants = &gs;
+    tk_buf_t b = TK_BUF_INIT;
+    pack(&b, &f);
+    put("frame_decode", "grants", b.p, b.n);
+    tk_buf_free(&b);
+  }
+  tk_buf_free(&body);
+}
+
+static void simple(tk_buf_t *session, int k, const char *name)
+{
+  Tunduk__V1__GrantQuery gq = TUNDUK__V1__GRANT_QUERY__INIT;
+  Tunduk__V1__Bye bye = TUNDUK__V1__BYE__INIT;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = k;
+  if (k == TUNDUK__V1__FRAME__MSG_GRANT_QUERY)
+    f.grant_query = &gq;
+  else
+    f.bye = &bye;
+  record(session, 0, &f, name);
+}
+
+static void enroll(tk_buf_t *session, const char *name)
+{
+  Tunduk__V1__Enroll m = TUNDUK__V1__ENROLL__INIT;
+  m.token_id = tk_pb_bytes(fz_token_id, 16);
+  m.secret = tk_pb_bytes(fz_token_secret, 32);
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_ENROLL;
+  f.enroll = &m;
+  record(session, 0, &f, name);
+}
+
+/* Answers only the office sees: for frame_decode. */
+static void answers(void)
+{
+  tk_buf_t b = TK_BUF_INIT;
+  Tunduk__V1__Rejected rj = TUNDUK__V1__REJECTED__INIT, *rp = &rj;
+  uint8_t id[32];
+  memset(id, 0xab, sizeof id);
+  rj.id = tk_pb_bytes(id, 32);
+  rj.code = TUNDUK__V1__REJECT_CODE__REJECT_PARENT;
+  rj.reason = "parent missing";
+  Tunduk__V1__Ack ack = TUNDUK__V1__ACK__INIT;
+  ack.accepted = 2;
+  ack.duplicates = 1;
+  ack.n_rejected = 1;
+  ack.rejected = &rp;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_ACK;
+  f.ack = &ack;
+  pack(&b, &f);
+  put("frame_decode", "ack", b.p, b.n);
+
+  b.n = 0;
+  Tunduk__V1__Error er = TUNDUK__V1__ERROR__INIT;
+  er.code = TUNDUK__V1__ERROR_CODE__ERROR_LIMIT;
+  er.message = "frame over the limit";
+  f.msg_case = TUNDUK__V1__FRAME__MSG_ERROR;
+  f.error = &er;
+  pack(&b, &f);
+  put("frame_decode", "error", b.p, b.n);
+
+  b.n = 0;
+  Tunduk__V1__VaultAccess va[2] = {TUNDUK__V1__VAULT_ACCESS__INIT,
+                                   TUNDUK__V1__VAULT_ACCESS__INIT};
+  Tunduk__V1__VaultAccess *vp[2] = {&va[0], &va[1]};
+  va[0].vault = FZ_VAULT;
+  va[0].write = 1;
+  va[1].vault = FZ_VAULT_RO;
+  Tunduk__V1__Enrolled en = TUNDUK__V1__ENROLLED__INIT;
+  en.n_access = 2;
+  en.access = vp;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_ENROLLED;
+  f.enrolled = &en;
+  pack(&b, &f);
+  put("frame_decode", "enrolled", b.p, b.n);
+
+  b.n = 0;
+  Tunduk__V1__Identity ident;
+  uint8_t kx_sig[TK_SIG_LEN];
+  if (tk_wire_identity(&ident, fz_id[FZ_OFFICE], kx_sig) != 0) abort();
+  ident.tls_binding.len = 0; /* DeviceInfo carries no TLS binding */
+  Tunduk__V1__DeviceInfo di = TUNDUK__V1__DEVICE_INFO__INIT;
+  di.identity = &ident;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_DEVICE_INFO;
+  f.device_info = &di;
+  pack(&b, &f);
+  put("frame_decode", "device-info", b.p, b.n);
+
+  b.n = 0;
+  Tunduk__V1__Offer o = TUNDUK__V1__OFFER__INIT;
+  ProtobufCBinaryData ids[1] = {tk_pb_bytes(id, 32)};
+  o.n_ids = 1;
+  o.ids = ids;
+  o.upto = 42;
+  o.more = 1;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_OFFER;
+  f.offer = &o;
+  pack(&b, &f);
+  put("frame_decode", "offer-pull", b.p, b.n);
+  tk_buf_free(&b);
+
+  tk_buf_t hub = TK_BUF_INIT;
+  hello(&hub, 0, fz_id[FZ_HUB], "hello-hub");
+  tk_buf_free(&hub);
+}
+
+/* ---- hub sessions and revisions --------------------------------------------------- */
+
+static void sessions_and_revisions(void)
+{
+  tk_buf_t fx = TK_BUF_INIT, mine = TK_BUF_INIT, s = TK_BUF_INIT;
+  size_t offs[FZ_NREVS + 1], mo[12];
+  uint8_t fid[FZ_NREVS][TK_REV_ID_LEN], pid[TK_REV_ID_LEN];
+  tk_slice_t r[12];
+  char name[32];
+  fz_fixture_revs(&fx, offs);
+  for (int i = 0; i < FZ_NREVS; i++) {
+    tk_sha256(fid[i], fx.p + offs[i], offs[i + 1] - offs[i]);
+    snprintf(name, sizeof name, "fixture-%d", i);
+    put("revision", name, fx.p + offs[i], offs[i + 1] - offs[i]);
+  }
+
+  fz_rng_reset("seed revisions");
+  size_t k = 0;
+  mo[k++] = mine.n; /* 0: record A gen 3, child of fixture [1] */
+  fz_seal(&mine, fz_id[FZ_OFFICE], fz_record_a, "case", FZ_VAULT, fid[1], 3,
+          "{\"case_number\":\"2024-017\",\"title\":\"Detention without charge\","
+          "\"status\":\"hearing set\",\"hearing\":\"2024-06-01\"}");
+  mo[k++] = mine.n; /* 1: a new record C */
+  fz_seal(&mine, fz_id[FZ_OFFICE], fz_record_c, "appeal", FZ_VAULT, NULL, 1,
+          "{\"title\":\"Appeal to the regional court\",\"court\":\"Osh\",\"n\":3,"
+          "\"x\":1.5,\"flags\":[true,false,null],\"empty\":{},\"list\":[]}");
+  mo[k++] = mine.n; /* 2: by the newcomer (not enrolled: author access) */
+  fz_seal(&mine, fz_id[FZ_NEWCOMER], fz_record_c, "appeal", FZ_VAULT, NULL, 1,
+          "{\"title\":\"from the newcomer\"}");
+  mo[k++] = mine.n; /* 3: read-only vault */
+  fz_seal(&mine, fz_id[FZ_OFFICE], fz_record_b, "case", FZ_VAULT_RO, NULL, 1,
+          "{\"title\":\"archive\"}");
+  mo[k++] = mine.n; /* 4: a parent the hub does not have */
+  memset(pid, 0x42, sizeof pid);
+  fz_seal(&mine, fz_id[FZ_OFFICE], fz_record_a, "case", FZ_VAULT, pid, 2,
+          "{\"title\":\"orphan\"}");
+  mo[k++] = mine.n; /* 5: a type the limits rule refuses */
+  fz_seal(&mine, fz_id[FZ_OFFICE], fz_record_b, "note", FZ_VAULT, NULL, 1,
+          "{\"title\":\"a note\"}");
+  mo[k++] = mine.n; /* 6: a big, compressible testimony (zstd body) */
+  {
+    tk_buf_t big = TK_BUF_INIT;
+    tk_buf_printf(&big,
+                  "{\"witness_alias\":\"W-99\",\"consent\":\"written\",\"narrative\":\"");
+    for (int i = 0; i < 200; i++)
+      tk_buf_printf(&big, "The officers did not say why. ");
+    tk_buf_printf(&big, "\",\"sensitivity\":\"high\"}");
+    fz_seal(&mine, fz_id[FZ_OFFICE], fz_record_b, "testimony", FZ_VAULT, fid[2], 2,
+            (const char *)big.p);
+    tk_buf_free(&big);
+  }
+  mo[k++] = mine.n; /* 7: a tombstone of record C */
+  fz_seal(&mine, fz_id[FZ_OFFICE], fz_record_c, "appeal", FZ_VAULT, NULL, 1,
+          "{\"_deleted\":true}");
+  mo[k++] = mine.n; /* 8: several parents and attachment refs */
+  {
+    tk_rev_draft_t d;
+    tk_err_t e;
+    uint8_t parents[2][32], attach[3][32];
+    memcpy(parents[0], fid[0], 32);
+    memcpy(parents[1], fid[1], 32);
+    memset(attach, 0x61, sizeof attach);
+    attach[1][0] = 0x62;
+    attach[2][0] = 0x63;
+    memset(&d, 0, sizeof d);
+    memcpy(d.record_id, fz_record_a, 16);
+    d.type = "case";
+    d.vault = FZ_VAULT;
+    d.hlc = 1700000009999ull;
+    d.generation = 3;
+    d.parents = &parents[0][0];
+    d.nparents = 2;
+    d.attach = &attach[0][0];
+    d.nattach = 3;
+    const char *body = "{\"title\":\"merged\",\"attachments\":[\"a\",\"b\",\"c\"]}";
+    d.body = TK_SLICE(body, strlen(body));
+    if (tk_rev_seal(&mine, &d, fz_vault_key, fz_id[FZ_OFFICE]->sec->sign_sk, &e) != 0)
+      abort();
+  }
+  mo[k] = mine.n;
+  for (size_t i = 0; i < k; i++) {
+    r[i] = TK_SLICE(mine.p + mo[i], mo[i + 1] - mo[i]);
+    snprintf(name, sizeof name, "rev-%zu", i);
+    put("revision", name, r[i].p, r[i].n);
+  }
+
+  /* Session 1: a full push, pull, device query and grant round. */
+  tk_slice_t push1[3] = {r[0], r[1], TK_SLICE(fx.p + offs[0], offs[1] - offs[0])};
+  uint32_t all3[3] = {0, 1, 2};
+  hello(&s, 0, fz_id[FZ_OFFICE], "hello");
+  offer(&s, 0, push1, 3, "offer");
+  revisions(&s, 0, push1, 2, "revisions");
+  pull(&s, 0, "pull");
+  need(&s, all3, 3, "need");
+  device_query(&s, fz_id[FZ_OFFICE]->id, "device-query");
+  grant_put(&s, 0, fz_id[FZ_OFFICE], fz_id[FZ_OFFICE], FZ_VAULT, "grant-put");
+  simple(&s, TUNDUK__V1__FRAME__MSG_GRANT_QUERY, "grant-query");
+  simple(&s, TUNDUK__V1__FRAME__MSG_BYE, "bye");
+  put("hub_session", "push-pull-grant", s.p, s.n);
+
+  /* Session 2: enrollment, then a push by the new device. */
+  s.n = 0;
+  fz_rng_reset("newcomer revision");
+  tk_buf_t nc = TK_BUF_INIT;
+  fz_seal(&nc, fz_id[FZ_NEWCOMER], fz_record_c, "case", FZ_VAULT, NULL, 1,
+          "{\"title\":\"first record of a new office\"}");
+  tk_slice_t push2[1] = {TK_SLICE(nc.p, nc.n)};
+  hello(&s, 0, fz_id[FZ_NEWCOMER], NULL);
+  enroll(&s, "enroll");
+  offer(&s, 0, push2, 1, NULL);
+  revisions(&s, 0, push2, 1, NULL);
+  grant_put(&s, 0, fz_id[FZ_NEWCOMER], fz_id[FZ_OFFICE], FZ_VAULT, NULL);
+  simple(&s, TUNDUK__V1__FRAME__MSG_BYE, NULL);
+  put("hub_session", "enroll-push", s.p, s.n);
+  tk_buf_free(&nc);
+
+  /* Session 3: every kind of rejection in one batch, with the fix-up flags set
+   * so mutations of it keep passing signature and hash checks. */
+  s.n = 0;
+  tk_slice_t bad[7] = {r[2], r[3], r[4], r[5], r[6], r[7], r[8]};
+  hello(&s, 1, fz_id[FZ_OFFICE], NULL);
+  offer(&s, 2, bad, 7, NULL);
+  revisions(&s, 2, bad, 7, NULL);
+  grant_put(&s, 4, fz_id[FZ_OFFICE], fz_id[FZ_REVOKED], FZ_VAULT, NULL);
+  grant_put(&s, 4, fz_id[FZ_OFFICE], fz_id[FZ_OFFICE], FZ_VAULT_RO, NULL);
+  pull(&s, 2, NULL);
+  need(&s, all3, 1, NULL);
+  put("hub_session", "rejections", s.p, s.n);
+
+  /* Session 4: a revoked device; session 5: a protocol error. */
+  s.n = 0;
+  hello(&s, 0, fz_id[FZ_REVOKED], NULL);
+  put("hub_session", "revoked", s.p, s.n);
+  s.n = 0;
+  hello(&s, 0, fz_id[FZ_OFFICE], NULL);
+  need(&s, all3, 1, NULL);
+  put("hub_session", "need-without-offer", s.p, s.n);
+
+  tk_buf_free(&s);
+  tk_buf_free(&mine);
+  tk_buf_free(&fx);
+}
+
+/* ---- text formats --------------------------------------------------------------------
+ */
+
+static void texts(void)
+{
+  tk_token_t t;
+  char text[TK_TOKEN_MAX_TEXT];
+  memset(&t, 0, sizeof t);
+  memcpy(t.hub_id, fz_id[FZ_HUB]->id, 32);
+  memcpy(t.token_id, fz_token_id, 16);
+  memcpy(t.secret, fz_token_secret, 32);
+  t.expires = 4102444800ull;
+  static const char *const addrs[] = {"hub.example.org:7420", "[2001:db8::1]:7420",
+                                      "10.0.0.1:0"};
+  for (size_t i = 0; i < 3; i++) {
+    char name[16];
+    snprintf(t.addr, sizeof t.addr, "%s", addrs[i]);
+    if (tk_token_format(&t, text, sizeof text) != 0) abort();
+    snprintf(name, sizeof name, "token-%zu", i);
+    put_str("token", name, text);
+    put_str("addr", name, addrs[i]);
+  }
+  memset(t.addr, 'a', TK_TOKEN_MAX_ADDR);
+  t.addr[TK_TOKEN_MAX_ADDR] = '\0';
+  if (tk_token_format(&t, text, sizeof text) != 0) abort();
+  put_str("token", "longest-addr", text);
+  put_str("token", "spaces", "  tk1-AQ  \n");
+  put_str("addr", "v6-any", "[::]:65535");
+  put_str("addr", "no-port", "localhost:");
+  put_str("addr", "bad-bracket", "[::1:7420");
+
+  put_str("config", "template", tk_config_template());
+  put_str("config", "custom",
+          "# a hub in Osh\nlisten = [::]:7420\nlog_level=debug\n"
+          "max_frame = 65536   # smallest\nmax_connections = 100000\n"
+          "batch_bytes = 3145728\ntoken_ttl_hours = 8760\nplugins = /etc/tunduk/plugins\n"
+          "handshake_timeout_ms = 100\nidle_timeout_ms = 86400000\n");
+  put_str("config", "errors", "listen = 127.0.0.1:7420\nlisten = 1.2.3.4:1\n");
+  put_str("config", "out-of-range", "max_frame = 99999999999999999999\n");
+
+  put_str("body_json", "case",
+          "{\"case_number\":\"2024-017\",\"title\":\"Detention without charge\","
+          "\"proceeding\":\"criminal\",\"tags\":[\"detention\",\"appeal\"]}");
+  put_str("body_json", "kinds",
+          "{\"a\":[],\"b\":{},\"c\":null,\"d\":1,\"e\":1.5,\"f\":-0.0,\"g\":1e300,"
+          "\"h\":[1,[2,[3,{\"i\":\"\\u00e9\\ud83d\\ude00\"}]]],\"j\":9223372036854775807,"
+          "\"k\":true,\"title\":\"bad\"}");
+  put_str("body_json", "tombstone", "{\"_deleted\":true}");
+  put_str(
+      "body_json", "testimony",
+      "{\"witness_alias\":\"W-12\",\"consent\":\"written\",\"title\":\"\\u0416\\n\\t\","
+      "\"narrative\":\"Two officers.\"}");
+  put_str("body_json", "not-object", "[1,2,3]");
+  tk_buf_t deep = TK_BUF_INIT;
+  for (int i = 0; i < TK_MAX_JSON_DEPTH - 1; i++)
+    tk_buf_printf(&deep, "{\"a\":");
+  tk_buf_printf(&deep, "1");
+  for (int i = 0; i < TK_MAX_JSON_DEPTH - 1; i++)
+    tk_buf_printf(&deep, "}");
+  put("body_json", "deep", deep.p, deep.n);
+  tk_buf_free(&deep);
+}
+
+int main(int argc, char **argv)
+{
+  if (argc != 2) {
+    fprintf(stderr, "usage: make_seeds CORPUS_DIR (tests/fuzz/corpus)\n");
+    return 2;
+  }
+  root = argv[1];
+  if (mkdir(root, 0755) != 0 && errno != EEXIST) {
+    fprintf(stderr, "make_seeds: cannot create %s: %s\n", root, strerror(errno));
+    return 1;
+  }
+  fz_init();
+  sessions_and_revisions();
+  answers();
+  texts();
+  return 0;
+}
