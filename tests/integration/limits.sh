@@ -230,9 +230,10 @@ out_has " 0 failed"
 [ "$(office_sql "$A" "select max(c) from (select count(*) c from parents group by rev_id)")" = 64 ] ||
   fail "the office did not store the 64-parent merge"
 
-# Last, as it fails on main: tk_token_parse measures the text with
-# strnlen(text, 513) and then trims trailing white space from that prefix,
-# so whatever follows 513 characters of token and spaces is never read.
+# A regression test: tk_token_parse used to measure the text with
+# strnlen(text, 513) and then trim trailing white space from that prefix,
+# so whatever followed 513 characters of token and spaces was never read
+# (fixed on main in 6a2f962).
 step "a token followed by spaces and junk is refused (not cut at 513 characters)"
 B=$TMP/b
 new_office "$B" office-b
