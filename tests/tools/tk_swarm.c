@@ -334,6 +334,19 @@ static void tls_client_free(tls_client_t *t)
   mbedtls_pk_free(&t->key);
 }
 
+/* mbedtls_net_recv_timeout uses select(), which cannot watch a descriptor
+ * past FD_SETSIZE (1024): the same with poll(). */
+static int recv_poll(void *ctx, unsigned char *buf, size_t len, uint32_t timeout)
+{
+  mbedtls_net_context *net = ctx;
+  struct pollfd p = {.fd = net->fd, .events = POLLIN};
+  int n = poll(&p, 1, timeout ? (int)timeout : -1);
+  if (n == 0) return MBEDTLS_ERR_SSL_TIMEOUT;
+  if (n < 0)
+    return errno == EINTR ? MBEDTLS_ERR_SSL_WANT_READ : MBEDTLS_ERR_NET_RECV_FAILED;
+  return mbedtls_net_recv(ctx, buf, len);
+}
+
 /* One TCP connection and a whole handshake on ssl (set up here). */
 static int tls_open(tls_client_t *t, mbedtls_net_context *net, mbedtls_ssl_context *ssl)
 {
@@ -345,7 +358,7 @@ static int tls_open(tls_client_t *t, mbedtls_net_context *net, mbedtls_ssl_conte
   int one = 1;
   setsockopt(net->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (mbedtls_ssl_setup(ssl, &t->conf) != 0) return -1;
-  mbedtls_ssl_set_bio(ssl, net, mbedtls_net_send, NULL, mbedtls_net_recv_timeout);
+  mbedtls_ssl_set_bio(ssl, net, mbedtls_net_send, NULL, recv_poll);
   int mrc;
   while ((mrc = mbedtls_ssl_handshake(ssl)) != 0)
     if (mrc != MBEDTLS_ERR_SSL_WANT_READ && mrc != MBEDTLS_ERR_SSL_WANT_WRITE) return -1;
