@@ -14,12 +14,37 @@
  * ones pass untouched. On SIGTERM or SIGINT it prints
  * "up=BYTES down=BYTES connections=N" (bytes forwarded) and exits 0.
  *
+ * Random faults: with --faults SEED, each new connection gets a fault with
+ * probability --fault-rate PERCENT (default 30), its kind drawn evenly
+ * from five, its direction (up/down) at random and its byte offset at
+ * random in 1..--fault-span BYTES (default 16384) of that direction:
+ *
+ *   drop      exactly OFFSET-1 bytes go through, then both sides are closed
+ *   stall     forwarding both ways stops for 50..--stall-max-ms (default
+ *             2000) ms once OFFSET bytes have passed, then goes on
+ *   truncate  OFFSET-1 bytes go through, then that direction ends (EOF)
+ *             mid-stream; the rest of it is swallowed; the pair closes at
+ *             the next end of either side
+ *   corrupt   one random bit of byte OFFSET is flipped in flight
+ *   storm     this connection and the next 0..3 are closed as soon as
+ *             they are accepted (a reconnect storm; counted once)
+ *
+ * (Reordering is not possible inside one TCP stream; storms stand in for
+ * it.) A fault is logged when it happens, not when it is drawn, one line
+ * on stdout: "fault KIND conn=N dir=up|down at=OFFSET [ms=M] [bit=B]"
+ * ("fault storm conn=N cuts=K", then "fault storm-cut conn=N" for each
+ * further connection it cuts); a connection that ends before
+ * its offset logs nothing. The draws come from SEED alone, so a run is
+ * reproducible as far as the byte stream is. The totals line at exit then
+ * goes on " drop=A stall=B truncate=C corrupt=D storm=E".
+ *
  * Memory is bounded: when a side's pending writes pass 1 MiB, reading from
  * the other side stops until they drain below it.
  *
  * Threads: one, the libuv default loop.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,13 +67,25 @@ typedef struct side {
   int up;         /* 1: this side is the client (its bytes go up) */
 } side_t;
 
+enum { F_NONE = -1, F_DROP, F_STALL, F_TRUNCATE, F_CORRUPT, F_STORM, F_KINDS };
+static const char *const fault_names[F_KINDS] = {"drop", "stall", "truncate", "corrupt",
+                                                 "storm"};
+
 struct pair {
   side_t client, server;
+  uv_timer_t stall; /* data: &client, so on_handle_closed finds the pair */
   uv_connect_t connect;
   int connected;
-  int cut;       /* this connection is subject to the cut */
-  uint64_t sent; /* bytes forwarded in the cut direction */
-  int cutting;   /* the last piece is being written; close after it */
+  uint64_t id;       /* connection number, from 1 */
+  int fault;         /* F_*: armed, fires once; F_DROP also serves --cut-after */
+  int fault_up;      /* its direction: 1 up (client to server), 0 down */
+  uint64_t fault_at; /* fires when this many bytes have passed that way */
+  uint32_t stall_ms; /* F_STALL */
+  uint64_t moved[2]; /* bytes forwarded: [0] down, [1] up */
+  int quiet;         /* a --cut-after cut: no fault line */
+  int stalled;       /* forwarding paused by a stall */
+  int truncated;     /* one direction was ended mid-stream */
+  int cutting;       /* the last piece is being written; close after it */
   int closing;
   int shut_done; /* shutdowns completed (2: both directions ended) */
   int handles;   /* open handles left */
@@ -70,7 +107,29 @@ static struct {
   int cut_up;
   long cuts_left;
   uint64_t up, down, connections;
+  int faults;         /* --faults given */
+  uint64_t rng;       /* xorshift64* state */
+  unsigned rate;      /* percent of connections that get a fault */
+  uint64_t span;      /* fault offsets are in 1..span */
+  uint32_t stall_max; /* ms */
+  int storm_left;     /* connections still to cut in the current storm */
+  uint64_t count[F_KINDS];
 } P;
+
+/* xorshift64*: reproducible from the seed, good enough for test draws. */
+static uint64_t rnd(void)
+{
+  P.rng ^= P.rng >> 12;
+  P.rng ^= P.rng << 25;
+  P.rng ^= P.rng >> 27;
+  return P.rng * 2685821657736338717ull;
+}
+
+/* A number in 0..n-1 (n > 0). */
+static uint64_t rnd_below(uint64_t n)
+{
+  return rnd() % n;
+}
 
 static void die(const char *what, int rc)
 {
@@ -104,6 +163,7 @@ static void pair_close(pair_t *p)
 {
   if (p->closing) return;
   p->closing = 1;
+  uv_close((uv_handle_t *)&p->stall, on_handle_closed);
   uv_close((uv_handle_t *)&p->client.tcp, on_handle_closed);
   uv_close((uv_handle_t *)&p->server.tcp, on_handle_closed);
 }
@@ -117,6 +177,43 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 }
 
 static void read_start(side_t *s);
+static void on_shutdown(uv_shutdown_t *req, int status);
+
+/* Queues a shutdown (EOF) on side `to`, once. */
+static void shutdown_side(side_t *to)
+{
+  if (to->shut) return;
+  to->shut = 1;
+  uv_shutdown_t *sr = malloc(sizeof *sr);
+  if (!sr) die("malloc", 0);
+  sr->data = to;
+  if (uv_shutdown(sr, (uv_stream_t *)&to->tcp, on_shutdown) != 0) {
+    free(sr);
+    pair_close(to->pair);
+  }
+}
+
+static void on_stall_end(uv_timer_t *t)
+{
+  pair_t *p = ((side_t *)t->data)->pair;
+  if (p->closing) return;
+  p->stalled = 0;
+  if (p->client.pending < HIGH_WATER) {
+    p->server.paused = 0;
+    read_start(&p->server);
+  }
+  if (p->server.pending < HIGH_WATER) {
+    p->client.paused = 0;
+    read_start(&p->client);
+  }
+}
+
+static void fault_log(const pair_t *p, const char *extra)
+{
+  printf("fault %s conn=%" PRIu64 " dir=%s at=%" PRIu64 "%s\n", fault_names[p->fault],
+         p->id, p->fault_up ? "up" : "down", p->fault_at, extra);
+  fflush(stdout);
+}
 
 static void on_write(uv_write_t *req, int status)
 {
@@ -127,13 +224,17 @@ static void on_write(uv_write_t *req, int status)
   int last = w->last;
   free(w);
   if (p->closing) return;
-  if (status < 0 || last) {
+  if (status < 0 || last == 1) {
     pair_close(p);
+    return;
+  }
+  if (last == 2) { /* truncation: end this direction here */
+    shutdown_side(to);
     return;
   }
   /* Back-pressure: the side feeding `to` may read again. */
   side_t *from = to->other;
-  if (from->paused && to->pending < HIGH_WATER) {
+  if (from->paused && to->pending < HIGH_WATER && !p->stalled) {
     from->paused = 0;
     read_start(from);
   }
@@ -153,10 +254,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
   side_t *from = st->data;
   pair_t *p = from->pair;
   wreq_t *w = buf->base ? (wreq_t *)(buf->base - offsetof(wreq_t, data)) : NULL;
-  if (nread <= 0 || p->closing || p->cutting) {
+  int swallow = p->truncated && from->up == p->fault_up;
+  if (nread <= 0 || p->closing || p->cutting || swallow) {
     free(w);
     if (nread == 0 || p->closing || p->cutting) return;
-    if (nread != UV_EOF) {
+    if (nread > 0) return; /* the truncated direction: swallowed */
+    if (nread != UV_EOF || p->truncated) {
       pair_close(p);
       return;
     }
@@ -164,42 +267,58 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     from->eof = 1;
     uv_read_stop(st);
     from->reading = 0;
-    side_t *to = from->other;
-    if (!to->shut) {
-      to->shut = 1;
-      uv_shutdown_t *sr = malloc(sizeof *sr);
-      if (!sr) die("malloc", 0);
-      sr->data = to;
-      if (uv_shutdown(sr, (uv_stream_t *)&to->tcp, on_shutdown) != 0) {
-        free(sr);
-        pair_close(p);
-      }
-    }
+    shutdown_side(from->other);
     return;
   }
   size_t n = (size_t)nread;
-  int last = 0;
-  if (p->cut && from->up == P.cut_up) {
-    if (p->sent + n >= P.cut_after) {
-      n = (size_t)(P.cut_after - p->sent);
-      last = 1;
+  int last = 0, stall = 0;
+  uint64_t before = p->moved[from->up];
+  if (p->fault != F_NONE && from->up == p->fault_up && before + n >= p->fault_at) {
+    size_t at = (size_t)(p->fault_at - before); /* 1-based offset in this chunk */
+    char extra[48] = "";
+    switch (p->fault) {
+    case F_DROP:
+    case F_TRUNCATE:
+      n = p->quiet ? at : at - 1; /* --cut-after N: the N-th byte is the last */
+      last = p->fault == F_DROP ? 1 : 2;
+      break;
+    case F_CORRUPT: {
+      unsigned bit = (unsigned)rnd_below(8);
+      w->data[at - 1] ^= (char)(1u << bit);
+      snprintf(extra, sizeof extra, " bit=%u", bit);
+      break;
     }
-    p->sent += n;
+    case F_STALL:
+      stall = 1;
+      snprintf(extra, sizeof extra, " ms=%u", p->stall_ms);
+      break;
+    }
+    if (!p->quiet) {
+      P.count[p->fault]++;
+      fault_log(p, extra);
+    }
+    p->fault = F_NONE;
   }
+  p->moved[from->up] += n;
   side_t *to = from->other;
   if (from->up)
     P.up += n;
   else
     P.down += n;
-  if (last) {
+  if (last == 1) {
     p->cutting = 1;
     uv_read_stop((uv_stream_t *)&p->client.tcp);
     uv_read_stop((uv_stream_t *)&p->server.tcp);
-    if (n == 0) {
-      free(w);
+  } else if (last == 2) {
+    p->truncated = 1;
+  }
+  if (last && n == 0) {
+    free(w);
+    if (last == 1)
       pair_close(p);
-      return;
-    }
+    else
+      shutdown_side(to);
+    return;
   }
   w->to = to;
   w->n = n;
@@ -212,7 +331,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     pair_close(p);
     return;
   }
-  if (to->pending >= HIGH_WATER && !last) {
+  if (stall) {
+    p->stalled = 1;
+    uv_read_stop((uv_stream_t *)&p->client.tcp);
+    uv_read_stop((uv_stream_t *)&p->server.tcp);
+    uv_timer_start(&p->stall, on_stall_end, p->stall_ms, 0);
+  } else if (to->pending >= HIGH_WATER && last != 1) {
     uv_read_stop(st);
     from->paused = 1;
   }
@@ -220,7 +344,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 static void read_start(side_t *s)
 {
-  if (s->eof || s->pair->closing) return;
+  if (s->eof || s->pair->closing || s->pair->stalled) return;
   if (uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read) != 0)
     pair_close(s->pair);
   else
@@ -249,7 +373,10 @@ static void on_connection(uv_stream_t *server, int status)
   uv_loop_t *loop = server->loop;
   uv_tcp_init(loop, &p->client.tcp);
   uv_tcp_init(loop, &p->server.tcp);
-  p->handles = 2;
+  uv_timer_init(loop, &p->stall);
+  p->stall.data = &p->client;
+  p->handles = 3;
+  p->fault = F_NONE;
   p->client.pair = p->server.pair = p;
   p->client.other = &p->server;
   p->server.other = &p->client;
@@ -260,10 +387,32 @@ static void on_connection(uv_stream_t *server, int status)
     pair_close(p);
     return;
   }
-  P.connections++;
+  p->id = ++P.connections;
   if (P.cut_after > 0 && P.cuts_left > 0) {
-    p->cut = 1;
+    p->fault = F_DROP;
+    p->fault_up = P.cut_up;
+    p->fault_at = P.cut_after;
+    p->quiet = 1;
     P.cuts_left--;
+  } else if (P.faults && P.storm_left > 0) {
+    P.storm_left--;
+    printf("fault storm-cut conn=%" PRIu64 "\n", p->id);
+    fflush(stdout);
+    pair_close(p);
+    return;
+  } else if (P.faults && rnd_below(100) < P.rate) {
+    p->fault = (int)rnd_below(F_KINDS);
+    p->fault_up = (int)rnd_below(2);
+    p->fault_at = 1 + rnd_below(P.span);
+    p->stall_ms = 50 + (uint32_t)rnd_below(P.stall_max > 50 ? P.stall_max - 49 : 1);
+    if (p->fault == F_STORM) {
+      P.storm_left = (int)rnd_below(4); /* this one and 0..3 more: 1..4 cuts */
+      P.count[F_STORM]++;
+      printf("fault storm conn=%" PRIu64 " cuts=%d\n", p->id, P.storm_left + 1);
+      fflush(stdout);
+      pair_close(p);
+      return;
+    }
   }
   uv_tcp_nodelay(&p->client.tcp, 1);
   uv_tcp_nodelay(&p->server.tcp, 1);
@@ -277,7 +426,8 @@ static void close_any(uv_handle_t *h, void *arg)
 {
   (void)arg;
   if (uv_is_closing(h)) return;
-  if (h->type == UV_TCP && h != (uv_handle_t *)&P.listener) {
+  if ((h->type == UV_TCP && h != (uv_handle_t *)&P.listener) ||
+      (h->type == UV_TIMER && h->data)) {
     pair_close(((side_t *)h->data)->pair);
     return;
   }
@@ -287,8 +437,12 @@ static void close_any(uv_handle_t *h, void *arg)
 static void on_signal(uv_signal_t *sig, int signum)
 {
   (void)signum;
-  printf("up=%" PRIu64 " down=%" PRIu64 " connections=%" PRIu64 "\n", P.up, P.down,
+  printf("up=%" PRIu64 " down=%" PRIu64 " connections=%" PRIu64, P.up, P.down,
          P.connections);
+  if (P.faults)
+    for (int k = 0; k < F_KINDS; k++)
+      printf(" %s=%" PRIu64, fault_names[k], P.count[k]);
+  printf("\n");
   fflush(stdout);
   uv_walk(sig->loop, close_any, NULL);
 }
@@ -296,7 +450,9 @@ static void on_signal(uv_signal_t *sig, int signum)
 static void usage(void)
 {
   fprintf(stderr, "usage: tk_proxy --listen HOST:PORT --to HOST:PORT [--cut-after N] "
-                  "[--cut-dir up|down] [--cuts K]\n");
+                  "[--cut-dir up|down] [--cuts K]\n"
+                  "       [--faults SEED [--fault-rate PERCENT] [--fault-span BYTES] "
+                  "[--stall-max-ms MS]]\n");
   exit(2);
 }
 
@@ -305,6 +461,9 @@ int main(int argc, char **argv)
   const char *listen = NULL, *to = NULL;
   P.cut_up = 1;
   P.cuts_left = 1;
+  P.rate = 30;
+  P.span = 16384;
+  P.stall_max = 2000;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!v) usage();
@@ -318,6 +477,15 @@ int main(int argc, char **argv)
       P.cut_up = !strcmp(v, "up");
     else if (!strcmp(a, "--cuts"))
       P.cuts_left = strtol(v, NULL, 10);
+    else if (!strcmp(a, "--faults")) {
+      P.faults = 1;
+      P.rng = strtoull(v, NULL, 10) * 0x9E3779B97F4A7C15ull + 1; /* never 0 */
+    } else if (!strcmp(a, "--fault-rate") && atoi(v) >= 0 && atoi(v) <= 100)
+      P.rate = (unsigned)atoi(v);
+    else if (!strcmp(a, "--fault-span") && strtoull(v, NULL, 10) > 0)
+      P.span = strtoull(v, NULL, 10);
+    else if (!strcmp(a, "--stall-max-ms") && atoi(v) >= 50)
+      P.stall_max = (uint32_t)atoi(v);
     else
       usage();
     i++;

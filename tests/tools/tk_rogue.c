@@ -34,6 +34,16 @@
  *   idle-hello             TLS handshake, then nothing at all (no Hello)
  *                          for --timeout seconds: prints "open after S s"
  *                          or "closed REASON after S s"
+ *   offer-ids N            an Offer of N random ids (prints "frame
+ *                          bytes=B"): "need K" then closes, or the answer
+ *   frame N                a frame of exactly N payload bytes, a Frame with
+ *                          only an unknown field 99 (length-delimited):
+ *                          "frame bytes=N" then the answer
+ *   parents N REC          N new children of record REC's winner and one
+ *                          merge revision with all N as parents, pushed
+ *                          together (past TK_MAX_PARENTS the merge is
+ *                          spliced and re-signed, see do_parents); prints
+ *                          as push does
  *
  * Afterwards it prints each frame the hub sends until the connection ends
  * or --timeout (default 15 s) passes: "error CODE MESSAGE", "frame NAME",
@@ -58,6 +68,7 @@
 
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/ssl.h>
+#include <sodium.h>
 
 #include "tk_mbedtls_compat.h"
 #include "tk_office.h"
@@ -366,6 +377,94 @@ static int hello(rogue_t *r)
 
 /* ---- modes ---------------------------------------------------------------- */
 
+/* Offers n revisions (encoded bytes) in one Offer, sends those the hub
+ * needs in one Revisions frame, and prints "offer HEX" per revision,
+ * "need N", "ack accepted=A duplicates=D" and a "rejected HEX: CODE
+ * REASON" line per rejected one; then says Bye and drains. */
+static int push_revs(rogue_t *r, const tk_buf_t *revs, size_t n)
+{
+  int rc = 1;
+  tk_frame_t *in = NULL;
+  ProtobufCBinaryData *ids = calloc(n, sizeof *ids), *sent = calloc(n, sizeof *sent);
+  uint8_t *idbytes = malloc(n * TK_REV_ID_LEN);
+  if (!ids || !sent || !idbytes) {
+    fail("out of memory");
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++) {
+    uint8_t *id = idbytes + i * TK_REV_ID_LEN;
+    tk_sha256(id, revs[i].p, revs[i].n);
+    char hex[2 * TK_REV_ID_LEN + 1];
+    tk_hex_encode(hex, id, TK_REV_ID_LEN);
+    printf("offer %s\n", hex);
+    ids[i] = tk_pb_bytes(id, TK_REV_ID_LEN);
+  }
+  rc = 0;
+  Tunduk__V1__Offer offer = TUNDUK__V1__OFFER__INIT;
+  offer.n_ids = n;
+  offer.ids = ids;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_OFFER;
+  f.offer = &offer;
+  if (send_frame(r, &f) != 0) goto done;
+  const char *why = NULL;
+  in = recv_frame(r, &why);
+  if (!in || in->msg_case != TUNDUK__V1__FRAME__MSG_NEED) {
+    if (in)
+      print_frame(in);
+    else
+      printf("closed %s\n", why);
+    goto done;
+  }
+  printf("need %zu\n", in->need->n_index);
+  size_t nneed = 0;
+  for (size_t i = 0; i < in->need->n_index; i++) {
+    uint32_t k = in->need->index[i];
+    if (k >= n) {
+      fail("the hub needs index %u of %zu", k, n);
+      rc = 1;
+      goto done;
+    }
+    sent[nneed++] = tk_pb_bytes(revs[k].p, revs[k].n);
+  }
+  tk_wire_free(in);
+  in = NULL;
+  if (nneed > 0) {
+    Tunduk__V1__Revisions rv = TUNDUK__V1__REVISIONS__INIT;
+    rv.n_revs = nneed;
+    rv.revs = sent;
+    tk_frame_t g = TUNDUK__V1__FRAME__INIT;
+    g.msg_case = TUNDUK__V1__FRAME__MSG_REVISIONS;
+    g.revisions = &rv;
+    if (send_frame(r, &g) != 0) goto done;
+    in = recv_frame(r, &why);
+    if (!in || in->msg_case != TUNDUK__V1__FRAME__MSG_ACK) {
+      if (in)
+        print_frame(in);
+      else
+        printf("closed %s\n", why);
+      goto done;
+    }
+    Tunduk__V1__Ack *ack = in->ack;
+    printf("ack accepted=%u duplicates=%u\n", ack->accepted, ack->duplicates);
+    for (size_t i = 0; i < ack->n_rejected; i++) {
+      Tunduk__V1__Rejected *rj = ack->rejected[i];
+      char rhex[2 * TK_REV_ID_LEN + 1] = "?";
+      if (rj->id.len == TK_REV_ID_LEN) tk_hex_encode(rhex, rj->id.data, TK_REV_ID_LEN);
+      printf("rejected %s: %d %s\n", rhex, (int)rj->code, rj->reason ? rj->reason : "");
+    }
+  }
+  fflush(stdout);
+  send_bye(r);
+  drain(r);
+done:
+  tk_wire_free(in);
+  free(ids);
+  free(sent);
+  free(idbytes);
+  return rc;
+}
+
 /* Offers the winner revision of record rec_hex, altered: bit 0 of the byte
  * `from_end` bytes before the end of its encoding flipped (0: unaltered). */
 static int push_altered(rogue_t *r, const char *rec_hex, size_t from_end)
@@ -387,76 +486,217 @@ static int push_altered(rogue_t *r, const char *rec_hex, size_t from_end)
     goto done;
   }
   if (from_end > 0) bytes.p[bytes.n - from_end] ^= 1;
-  uint8_t id[TK_REV_ID_LEN];
-  tk_sha256(id, bytes.p, bytes.n);
-  char hex[2 * TK_REV_ID_LEN + 1];
-  tk_hex_encode(hex, id, sizeof id);
-  printf("offer %s\n", hex);
+  rc = push_revs(r, &bytes, 1);
+done:
+  tk_buf_free(&bytes);
+  return rc;
+}
 
-  ProtobufCBinaryData ids[1] = {tk_pb_bytes(id, sizeof id)};
+static int id_cmp(const void *a, const void *b)
+{
+  return memcmp(a, b, TK_REV_ID_LEN);
+}
+
+/* Offset of the nparents byte in an encoded revision (tk_revision.h). */
+static size_t nparents_offset(const tk_rev_t *rev)
+{
+  return 4 + TK_RECORD_ID_LEN + 32 + 8 + 4 + 1 + strlen(rev->type) + 1 +
+         strlen(rev->vault) + TK_KEY_ID_LEN + TK_REV_SALT_LEN + TK_REV_NONCE_LEN;
+}
+
+/* parents N REC: N new sibling revisions of record REC's winner W (each a
+ * child of W), then one merge revision M whose parents are all N siblings,
+ * pushed together (siblings first). Up to TK_MAX_PARENTS, M is sealed as
+ * the office would; past it (which tk_rev_seal refuses), M is sealed with
+ * TK_MAX_PARENTS parents, the rest are spliced into its header in order
+ * and the whole is signed again: only its AEAD tag (which a hub cannot
+ * check) and its parent count are then off. */
+static int do_parents(rogue_t *r, const char *rec_hex, long nsib)
+{
+  tk_store_t *s = tk_office_store(r->office);
+  uint8_t rec[TK_RECORD_ID_LEN], key[TK_VAULT_KEY_LEN];
+  tk_record_info_t info;
+  tk_buf_t w = TK_BUF_INIT;
+  tk_buf_t *revs = NULL;
+  uint8_t *sib_ids = NULL;
+  tk_rev_t wrev, mrev;
+  tk_err_t err;
+  int rc = 1;
+  size_t n = (size_t)nsib;
+  if (nsib < 1 || nsib > 255) {
+    fail("parents: N must be 1..255");
+    goto done;
+  }
+  revs = calloc(n + 1, sizeof *revs);
+  sib_ids = malloc(n * TK_REV_ID_LEN);
+  if (!revs || !sib_ids) {
+    fail("out of memory");
+    goto done;
+  }
+  if (tk_store_resolve_prefix(s, TK_ID_RECORD, rec_hex, rec, &err) != 0 ||
+      tk_store_record_info(s, rec, &info, &err) != 0 ||
+      tk_store_get_rev(s, info.winner, &w, &err) != 0 ||
+      tk_rev_parse(&wrev, TK_SLICE(w.p, w.n), &err) != 0 ||
+      tk_office_vault_key(r->office, wrev.vault, NULL, key, &err) != 0) {
+    fail("record: %s", tk_err_str(&err));
+    goto done;
+  }
+  const uint8_t *sk = r->id->sec->sign_sk;
+  for (size_t i = 0; i <= n; i++) {
+    char body[160];
+    snprintf(body, sizeof body,
+             "{\"case_number\":\"P-%zu\",\"client_alias\":\"Client P\","
+             "\"status\":\"open\",\"notes\":\"%s %zu\"}",
+             i, i < n ? "sibling" : "merge", i);
+    tk_rev_draft_t d;
+    memset(&d, 0, sizeof d);
+    memcpy(d.record_id, wrev.record_id, TK_RECORD_ID_LEN);
+    d.type = wrev.type;
+    d.vault = wrev.vault;
+    d.body = TK_SLICE(body, strlen(body));
+    if (tk_store_hlc_next(s, &d.hlc, &err) != 0) {
+      fail("hlc: %s", tk_err_str(&err));
+      goto done;
+    }
+    if (i < n) {
+      d.parents = info.winner;
+      d.nparents = 1;
+      d.generation = wrev.generation + 1;
+    } else {
+      d.parents = sib_ids;
+      d.nparents = n < TK_MAX_PARENTS ? (uint32_t)n : TK_MAX_PARENTS;
+      d.generation = wrev.generation + 2;
+    }
+    if (tk_rev_seal(&revs[i], &d, key, sk, &err) != 0) {
+      fail("seal: %s", tk_err_str(&err));
+      goto done;
+    }
+    if (i < n) tk_sha256(sib_ids + i * TK_REV_ID_LEN, revs[i].p, revs[i].n);
+  }
+  if (n > TK_MAX_PARENTS) {
+    /* Rebuild M with every sibling as a parent, ascending. */
+    tk_buf_t *m = &revs[n];
+    if (tk_rev_parse(&mrev, TK_SLICE(m->p, m->n), &err) != 0) {
+      fail("parse: %s", tk_err_str(&err));
+      goto done;
+    }
+    size_t off = nparents_offset(&mrev);
+    uint8_t *all = malloc(n * TK_REV_ID_LEN);
+    tk_buf_t out = TK_BUF_INIT;
+    if (!all) goto done;
+    memcpy(all, sib_ids, n * TK_REV_ID_LEN);
+    qsort(all, n, TK_REV_ID_LEN, id_cmp);
+    uint8_t cnt = (uint8_t)n;
+    size_t after = off + 1 + (size_t)TK_MAX_PARENTS * TK_REV_ID_LEN;
+    int brc = tk_buf_append(&out, m->p, off);
+    if (!brc) brc = tk_buf_append(&out, &cnt, 1);
+    if (!brc) brc = tk_buf_append(&out, all, n * TK_REV_ID_LEN);
+    if (!brc) brc = tk_buf_append(&out, m->p + after, m->n - after - TK_SIG_LEN);
+    free(all);
+    uint8_t sig[TK_SIG_LEN];
+    if (!brc) crypto_sign_detached(sig, NULL, out.p, out.n, sk);
+    if (!brc) brc = tk_buf_append(&out, sig, TK_SIG_LEN);
+    if (brc) {
+      tk_buf_free(&out);
+      fail("out of memory");
+      goto done;
+    }
+    tk_buf_free(m);
+    *m = out;
+  }
+  rc = push_revs(r, revs, n + 1);
+done:
+  sodium_memzero(key, sizeof key);
+  if (revs)
+    for (size_t i = 0; i <= n; i++)
+      tk_buf_free(&revs[i]);
+  free(revs);
+  free(sib_ids);
+  tk_buf_free(&w);
+  return rc;
+}
+
+/* offer-ids N: an Offer of N random ids. Prints "need K" (then closes
+ * without sending revisions) or what the hub answered instead. */
+static int do_offer_ids(rogue_t *r, long n)
+{
+  if (n < 0 || n > 100000) {
+    fail("offer-ids: N must be 0..100000");
+    return 1;
+  }
+  uint8_t *idb = malloc((size_t)(n ? n : 1) * TK_REV_ID_LEN);
+  ProtobufCBinaryData *ids = calloc((size_t)(n ? n : 1), sizeof *ids);
+  if (!idb || !ids) {
+    free(idb);
+    free(ids);
+    return fail("out of memory");
+  }
+  tk_random(idb, (size_t)n * TK_REV_ID_LEN);
+  for (long i = 0; i < n; i++)
+    ids[i] = tk_pb_bytes(idb + (size_t)i * TK_REV_ID_LEN, TK_REV_ID_LEN);
   Tunduk__V1__Offer offer = TUNDUK__V1__OFFER__INIT;
-  offer.n_ids = 1;
+  offer.n_ids = (size_t)n;
   offer.ids = ids;
   tk_frame_t f = TUNDUK__V1__FRAME__INIT;
   f.msg_case = TUNDUK__V1__FRAME__MSG_OFFER;
   f.offer = &offer;
-  if (send_frame(r, &f) != 0) {
-    rc = 0;
-    goto done;
-  }
+  printf("frame bytes=%zu\n", tunduk__v1__frame__get_packed_size(&f));
+  int wrc = send_frame(r, &f);
+  free(idb);
+  free(ids);
+  if (wrc != 0) return 0;
   const char *why = NULL;
   tk_frame_t *in = recv_frame(r, &why);
-  if (!in || in->msg_case != TUNDUK__V1__FRAME__MSG_NEED) {
-    if (in)
-      print_frame(in);
-    else
-      printf("closed %s\n", why);
-    tk_wire_free(in);
-    rc = 0;
-    goto done;
+  if (!in) {
+    printf("closed %s\n", why);
+    return 0;
   }
-  printf("need %zu\n", in->need->n_index);
-  size_t nneed = in->need->n_index;
+  if (in->msg_case == TUNDUK__V1__FRAME__MSG_NEED) {
+    printf("need %zu\n", in->need->n_index);
+    tk_wire_free(in);
+    (void)mbedtls_ssl_close_notify(&r->ssl);
+    return 0;
+  }
+  print_frame(in);
   tk_wire_free(in);
-  if (nneed > 0) {
-    ProtobufCBinaryData revs[1] = {tk_pb_bytes(bytes.p, bytes.n)};
-    Tunduk__V1__Revisions rv = TUNDUK__V1__REVISIONS__INIT;
-    rv.n_revs = 1;
-    rv.revs = revs;
-    tk_frame_t g = TUNDUK__V1__FRAME__INIT;
-    g.msg_case = TUNDUK__V1__FRAME__MSG_REVISIONS;
-    g.revisions = &rv;
-    if (send_frame(r, &g) != 0) {
-      rc = 0;
-      goto done;
-    }
-    in = recv_frame(r, &why);
-    if (!in || in->msg_case != TUNDUK__V1__FRAME__MSG_ACK) {
-      if (in)
-        print_frame(in);
-      else
-        printf("closed %s\n", why);
-      tk_wire_free(in);
-      rc = 0;
-      goto done;
-    }
-    Tunduk__V1__Ack *ack = in->ack;
-    printf("ack accepted=%u duplicates=%u\n", ack->accepted, ack->duplicates);
-    for (size_t i = 0; i < ack->n_rejected; i++) {
-      Tunduk__V1__Rejected *rj = ack->rejected[i];
-      char rhex[2 * TK_REV_ID_LEN + 1] = "?";
-      if (rj->id.len == TK_REV_ID_LEN) tk_hex_encode(rhex, rj->id.data, TK_REV_ID_LEN);
-      printf("rejected %s: %d %s\n", rhex, (int)rj->code, rj->reason ? rj->reason : "");
-    }
-    tk_wire_free(in);
-  }
-  fflush(stdout);
-  send_bye(r);
   drain(r);
-  rc = 0;
-done:
-  tk_buf_free(&bytes);
-  return rc;
+  return 0;
+}
+
+/* frame N: one frame whose payload is exactly N bytes, a Frame holding
+ * only an unknown length-delimited field (99). Within max_frame the hub
+ * decodes it and answers ERROR_PROTOCOL (no known message); past it the
+ * framing layer closes the connection before reading the payload. */
+static int do_frame(rogue_t *r, long n)
+{
+  if (n < 8 || n > (long)ROGUE_MAX_FRAME + 16) {
+    fail("frame: N must be 8..%u", ROGUE_MAX_FRAME + 16);
+    return 1;
+  }
+  uint8_t *p = malloc((size_t)n);
+  if (!p) return fail("out of memory");
+  size_t len = 0, vl;
+  for (vl = 1; vl <= 4; vl++) { /* tag (2 bytes) + varint(len) + len = n */
+    len = (size_t)n - 2 - vl;
+    size_t need = len < 128 ? 1 : len < 16384 ? 2 : len < 2097152 ? 3 : 4;
+    if (need == vl) break;
+  }
+  if (vl > 4) {
+    free(p);
+    return fail("frame: cannot make %ld bytes", n);
+  }
+  p[0] = 0x9a; /* field 99, wire type 2 */
+  p[1] = 0x06;
+  size_t k = 2, v = len;
+  for (size_t i = 0; i < vl; i++, v >>= 7)
+    p[k++] = (uint8_t)((v & 0x7f) | (i + 1 < vl ? 0x80 : 0));
+  memset(p + k, 'x', len);
+  printf("frame bytes=%ld\n", n);
+  fflush(stdout);
+  (void)send_payload(r, p, (size_t)n);
+  free(p);
+  drain(r);
+  return 0;
 }
 
 static int do_pull(rogue_t *r)
@@ -534,13 +774,15 @@ static void usage(void)
   fprintf(stderr,
           "usage: tk_rogue --home OFFICE [--to HOST:PORT] [--timeout S] MODE [REC]\n"
           "modes: forge-sig REC, alter-ciphertext REC, push REC, pull, oversized,\n"
-          "       truncated, garbage, unknown-type, hold, idle-hello\n");
+          "       truncated, garbage, unknown-type, hold, idle-hello, offer-ids N,\n"
+          "       frame N, parents N REC\n");
   exit(2);
 }
 
 int main(int argc, char **argv)
 {
   const char *home = getenv("TUNDUK_HOME"), *to = NULL, *mode = NULL, *arg = NULL;
+  const char *optind_rec = NULL; /* the third word: parents N REC */
   rogue_t r;
   memset(&r, 0, sizeof r);
   r.timeout_s = 15;
@@ -555,14 +797,22 @@ int main(int argc, char **argv)
       mode = argv[i];
     else if (!arg)
       arg = argv[i];
+    else if (!optind_rec)
+      optind_rec = argv[i];
     else
       usage();
   }
   if (!home || !mode || r.timeout_s <= 0) usage();
   int needs_rec = !strcmp(mode, "forge-sig") || !strcmp(mode, "alter-ciphertext") ||
-                  !strcmp(mode, "push");
-  if (needs_rec != (arg != NULL)) usage();
-  if (!needs_rec && strcmp(mode, "pull") && strcmp(mode, "oversized") &&
+                  !strcmp(mode, "push") || !strcmp(mode, "offer-ids") ||
+                  !strcmp(mode, "frame");
+  const char *arg2 = NULL;
+  if (!strcmp(mode, "parents")) { /* parents N REC */
+    if (!arg || optind_rec == NULL) usage();
+    arg2 = optind_rec;
+  } else if (needs_rec != (arg != NULL) || optind_rec)
+    usage();
+  if (!needs_rec && arg2 == NULL && strcmp(mode, "pull") && strcmp(mode, "oversized") &&
       strcmp(mode, "truncated") && strcmp(mode, "garbage") &&
       strcmp(mode, "unknown-type") && strcmp(mode, "idle-hello") && strcmp(mode, "hold"))
     usage();
@@ -631,6 +881,12 @@ int main(int argc, char **argv)
     rc = push_altered(&r, arg, 0); /* as it is: the hub's access rules decide */
   else if (!strcmp(mode, "pull"))
     rc = do_pull(&r);
+  else if (!strcmp(mode, "offer-ids"))
+    rc = do_offer_ids(&r, strtol(arg, NULL, 10));
+  else if (!strcmp(mode, "frame"))
+    rc = do_frame(&r, strtol(arg, NULL, 10));
+  else if (!strcmp(mode, "parents"))
+    rc = do_parents(&r, arg2, strtol(arg, NULL, 10));
   else if (!strcmp(mode, "hold"))
     rc = do_hold(&r);
   else
