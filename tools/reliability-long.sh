@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The long versions of the crash-safety and disk-full tests (issue 7), one
-# command:
+# The long versions of the crash-safety, disk-full, link-fault and load
+# tests (issue 7), one command (fuzzing has its own: make fuzz-long):
 #
 #   tools/reliability-long.sh [BIN_DIR]        (default build/bin; an ASan
 #                                               build, build-asan/bin, is the
@@ -9,7 +9,9 @@
 # Runs tests/integration/crash_hub.sh with 60 SIGKILLs of the hub while
 # three offices push (TK_CRASH_KILLS), crash_office.sh with 40 SIGKILLs of
 # an office mid-pull (TK_CRASH_OFFICE_KILLS), and disk_full.sh on tmpfs
-# and again on the RLIMIT_FSIZE fallback. TK_SEED makes the runs
+# and again on the RLIMIT_FSIZE fallback, faults_link.sh for 200 rounds of
+# random link faults (TK_FAULT_ROUNDS), and load_hub.sh with 1,000 syncing
+# clients and 5,000 idle connections (TK_LOAD_CLIENTS, TK_LOAD_IDLE). TK_SEED makes the runs
 # reproducible (each test prints its seed). Logs go to
 # ${TK_RELIABILITY_LOGS:-$TMPDIR/tk-reliability-<time>}; the summary
 # prints the kills survived, the acknowledged revisions checked and the
@@ -53,6 +55,9 @@ else
   echo "disk_full_tmpfs  not run: mounting a tmpfs needs root (the fsize run stands in)"
 fi
 run disk_full_fsize TK_DISKFULL_MODE=fsize bash "$it/disk_full.sh"
+run faults_link TK_FAULT_ROUNDS="${TK_FAULT_ROUNDS:-200}" bash "$it/faults_link.sh"
+run load_hub TK_LOAD_CLIENTS="${TK_LOAD_CLIENTS:-1000}" TK_LOAD_IDLE="${TK_LOAD_IDLE:-5000}" \
+  bash "$it/load_hub.sh"
 
 # field NAME KEY: KEY=value from NAME's RESULT line.
 field() {
