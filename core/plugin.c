@@ -480,134 +480,6 @@ const tk_plugin_decl_t *tk_plugin_set_find(const tk_plugin_set_t *s, int kind,
   return d ? &d->pub : NULL;
 }
 
-/* ---- host field checks -------------------------------------------------------- */
-
-static int digits(const char *s, int n, int *out)
-{
-  int v = 0;
-  for (int i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9') return 0;
-    v = v * 10 + (s[i] - '0');
-  }
-  *out = v;
-  return 1;
-}
-
-static int valid_date(const char *s, size_t n)
-{
-  static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  int y, m, d;
-  if (n != 10 || s[4] != '-' || s[7] != '-') return 0;
-  if (!digits(s, 4, &y) || !digits(s + 5, 2, &m) || !digits(s + 8, 2, &d)) return 0;
-  if (y < 1 || m < 1 || m > 12 || d < 1) return 0;
-  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  return d <= mdays[m - 1] + (m == 2 && leap);
-}
-
-/* RFC 3339 date-time: full-date "T" HH:MM:SS [.frac] ("Z" | +HH:MM | -HH:MM). */
-static int valid_datetime(const char *s, size_t n)
-{
-  int h, mi, se;
-  if (n < 20 || !valid_date(s, 10) || (s[10] != 'T' && s[10] != 't')) return 0;
-  const char *t = s + 11;
-  if (t[2] != ':' || t[5] != ':' || !digits(t, 2, &h) || !digits(t + 3, 2, &mi) ||
-      !digits(t + 6, 2, &se) || h > 23 || mi > 59 || se > 60)
-    return 0;
-  size_t i = 19;
-  if (s[i] == '.') {
-    size_t start = ++i;
-    while (i < n && s[i] >= '0' && s[i] <= '9')
-      i++;
-    if (i == start) return 0;
-  }
-  if (i < n && (s[i] == 'Z' || s[i] == 'z')) return i + 1 == n;
-  if (i < n && (s[i] == '+' || s[i] == '-')) {
-    int oh, om;
-    return n - i == 6 && s[i + 3] == ':' && digits(s + i + 1, 2, &oh) &&
-           digits(s + i + 4, 2, &om) && oh <= 23 && om <= 59;
-  }
-  return 0;
-}
-
-static int valid_ref(const char *s, size_t n)
-{
-  if (n != 32) return 0;
-  for (size_t i = 0; i < n; i++) {
-    char ch = s[i];
-    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
-          (ch >= 'A' && ch <= 'F')))
-      return 0;
-  }
-  return 1;
-}
-
-/* The declared fields of d against body. 0 or TK_EINVAL naming the field. */
-static int check_fields(const decl_t *d, json_t *body, tk_err_t *err)
-{
-  const char *t = d->name;
-  for (size_t i = 0; i < d->pub.nfields; i++) {
-    const tk_plugin_field_t *f = &d->pub.fields[i];
-    json_t *v = json_object_get(body, f->name);
-    int empty =
-        !v || json_is_null(v) ||
-        (f->kind == TK_FIELD_TEXT && json_is_string(v) && json_string_length(v) == 0);
-    if (empty) {
-      if (f->required)
-        return tk_err_set(err, TK_EINVAL, "content type '%s': field '%s' is required", t,
-                          f->name);
-      continue;
-    }
-    const char *s = json_is_string(v) ? json_string_value(v) : NULL;
-    size_t sn = s ? json_string_length(v) : 0;
-    const char *want = NULL;
-    switch (f->kind) {
-    case TK_FIELD_TEXT:
-      if (!s) want = "must be text";
-      break;
-    case TK_FIELD_DATE:
-      if (!s || !valid_date(s, sn)) want = "must be a date YYYY-MM-DD";
-      break;
-    case TK_FIELD_DATETIME:
-      if (!s || !valid_datetime(s, sn))
-        want = "must be an RFC 3339 date and time (YYYY-MM-DDTHH:MM:SSZ)";
-      break;
-    case TK_FIELD_ENUM: {
-      int ok = 0;
-      for (size_t k = 0; s && k < f->nvalues && !ok; k++)
-        ok = strlen(f->values[k]) == sn && memcmp(f->values[k], s, sn) == 0;
-      if (!ok) {
-        char list[200];
-        size_t at = 0;
-        list[0] = 0;
-        for (size_t k = 0; k < f->nvalues && at < sizeof list - 1; k++)
-          at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", k ? ", " : "",
-                                 f->values[k]);
-        return tk_err_set(err, TK_EINVAL,
-                          "content type '%s': field '%s' must be one of: %s", t, f->name,
-                          list);
-      }
-      break;
-    }
-    case TK_FIELD_INTEGER:
-      if (!json_is_integer(v)) want = "must be an integer";
-      break;
-    case TK_FIELD_BOOLEAN:
-      if (!json_is_boolean(v)) want = "must be true or false";
-      break;
-    case TK_FIELD_LIST:
-      if (!json_is_array(v)) want = "must be a list";
-      break;
-    case TK_FIELD_REF:
-      if (!s || !valid_ref(s, sn)) want = "must be a record id (32 hex digits)";
-      break;
-    }
-    if (want)
-      return tk_err_set(err, TK_EINVAL, "content type '%s': field '%s' %s", t, f->name,
-                        want);
-  }
-  return 0;
-}
-
 /* ---- calls ------------------------------------------------------------------- */
 
 /* Pushes the callback `key` of the call's declaration. */
@@ -892,7 +764,7 @@ int tk_plugin_validate(tk_plugin_set_t *s, const char *type, tk_slice_t body,
   if (!d) return TK_ENOTFOUND;
   int rc = tk__plugin_json_parse(body, &j, err);
   if (rc < 0) goto done;
-  if ((rc = check_fields(d, j, err)) < 0) goto done;
+  if ((rc = tk__plugin_check_fields(d, j, err)) < 0) goto done;
   if (!d->pub.has_validate) goto done;
   call_init(&c, d, "validate");
   c.body = j;

@@ -1,7 +1,8 @@
 /*
  * plugin_host.h: internal to the plugin host, shared by plugin.c (sets,
- * loading, calls) and plugin_sandbox.c (allocator, hook, environment, the
- * tunduk API, declarations). Not part of the public contract (tk_plugin.h).
+ * loading, calls), plugin_fields.c (the host's field checks) and
+ * plugin_sandbox.c (allocator, hook, environment, the tunduk API,
+ * declarations). Not part of the public contract (tk_plugin.h).
  *
  * Threads: a plugin_t is used under its mutex (see tk_plugin.h).
  */
@@ -120,5 +121,8 @@ int tk__plugin_panic(lua_State *L);
 void tk__plugin_open_sandbox(lua_State *L);
 /* Frees a declaration's C side (its Lua side dies with the state). */
 void tk__plugin_decl_free(decl_t *d);
+/* The host's checks of body against d's declared fields (plugin_fields.c):
+ * 0, or TK_EINVAL with err naming the field. */
+int tk__plugin_check_fields(const decl_t *d, json_t *body, tk_err_t *err);
 
 #endif

@@ -5,7 +5,8 @@
  * and moderation rules. The host then calls the declared callbacks per record
  * under per-call limits.
  *
- * The sandbox (plugin_sandbox.c; sets and calls in plugin.c, JSON in plugin_json.c):
+ * The sandbox (plugin_sandbox.c; sets and calls in plugin.c, field checks in
+ * plugin_fields.c, JSON in plugin_json.c):
  *  - built from an allow-list: base functions (assert error ipairs next pairs
  *    pcall xpcall rawequal rawlen rawget rawset getmetatable setmetatable
  *    select tonumber tostring type _VERSION _G), string (no dump), table,
