@@ -25,12 +25,7 @@ echo "seed $SEED (rerun with TK_SEED=$SEED), $KILLS kills"
 
 new_hub "$TMP/hub"
 start_hub
-A=$TMP/a B=$TMP/b
-enroll_office "$A" office-a bulk:rw
-enroll_office "$B" office-b bulk:r
-B_ID=$OFFICE_ID
-run_expect 0 tk "$A" vault create bulk
-run_expect 0 tk "$A" vault grant bulk "$B_ID"
+two_offices bulk r
 office_sql "$B" ".backup '$TMP/b-empty.db'"   # enrolled, nothing pulled yet
 chmod 600 "$TMP/b-empty.db"
 

@@ -48,12 +48,7 @@ trap df_exit EXIT
 
 new_hub "$SMALL/hub"
 start_hub
-A=$TMP/a B=$TMP/b
-enroll_office "$A" office-a docs:rw
-enroll_office "$B" office-b docs:r
-B_ID=$OFFICE_ID
-run_expect 0 tk "$A" vault create docs
-run_expect 0 tk "$A" vault grant docs "$B_ID"
+two_offices docs r
 
 hub_count() { hub_sql "select count(*) from revisions"; }
 # acked_missing: "ACKED MISSING": office a's own revisions at or below its

@@ -11,12 +11,7 @@
 
 new_hub "$TMP/hub"
 start_hub
-A=$TMP/a B=$TMP/b
-enroll_office "$A" office-a cases:rw
-enroll_office "$B" office-b cases:rw
-B_ID=$OFFICE_ID
-run_expect 0 tk "$A" vault create cases
-run_expect 0 tk "$A" vault grant cases "$B_ID"
+two_offices cases rw
 
 # change HOME ID JQ: an edit of the record's current body through a jq filter.
 change() { tk "$1" show "$2" --json | jq -c ".body | $3" | tk "$1" edit "$2" - >/dev/null; }

@@ -7,12 +7,7 @@
 
 new_hub "$TMP/hub"
 start_hub
-A=$TMP/a B=$TMP/b
-enroll_office "$A" office-a cases:rw
-enroll_office "$B" office-b cases:rw
-B_ID=$OFFICE_ID
-run_expect 0 tk "$A" vault create cases
-run_expect 0 tk "$A" vault grant cases "$B_ID"
+two_offices cases rw
 sync_ok "$B"
 
 marker="CANARY-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"

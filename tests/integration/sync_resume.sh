@@ -12,12 +12,7 @@ SLACK=$((BATCH + (256 << 10))) # one batch again, plus framing and TLS overhead
 
 new_hub "$TMP/hub"
 start_hub
-A=$TMP/a B=$TMP/b
-enroll_office "$A" office-a bulk:rw
-enroll_office "$B" office-b bulk:r
-B_ID=$OFFICE_ID
-run_expect 0 tk "$A" vault create bulk
-run_expect 0 tk "$A" vault grant bulk "$B_ID"
+two_offices bulk r
 
 hub_count() { hub_sql "select count(*) from revisions"; }
 # bytes the hub lacks of what A holds

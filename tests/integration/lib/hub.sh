@@ -114,3 +114,14 @@ CASE_N=0
 new_record() { CASE_N=$((CASE_N + 1)); case_json "T-$CASE_N" "$3" | tk "$1" new case --vault "$2" -; }
 # edit_record HOME ID NOTES: a new revision of a case with those notes.
 edit_record() { CASE_N=$((CASE_N + 1)); case_json "T-$CASE_N" "$3" | tk "$1" edit "$2" -; }
+
+# two_offices VAULT MODE: office A (VAULT:rw) makes the vault and grants its
+# key to office B (VAULT:MODE, r or rw); sets A, B and B_ID.
+two_offices() {
+  A=$TMP/a B=$TMP/b
+  enroll_office "$A" office-a "$1:rw"
+  enroll_office "$B" office-b "$1:$2"
+  B_ID=$OFFICE_ID
+  run_expect 0 tk "$A" vault create "$1"
+  run_expect 0 tk "$A" vault grant "$1" "$B_ID"
+}
