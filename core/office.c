@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tk_attach.h"
 #include "tk_body.h"
 
 #define KEY_CACHE_SLOTS 16
@@ -225,13 +226,17 @@ int tk_office_vault_key(tk_office_t *o, const char *vault, const uint8_t *key_id
 static int seal_and_put(tk_office_t *o, tk_rev_draft_t *d, const json_t *body,
                         uint8_t rev_out[TK_REV_ID_LEN], tk_err_t *err)
 {
-  tk_buf_t plain = TK_BUF_INIT, enc = TK_BUF_INIT;
+  tk_buf_t plain = TK_BUF_INIT, enc = TK_BUF_INIT, refs = TK_BUF_INIT;
   uint8_t *key = tk_secure_alloc(TK_VAULT_KEY_LEN);
   tk_rev_t rev;
   int rc;
   if (!key) return tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory for a key");
   rc = tk_office_vault_key(o, d->vault, NULL, key, err);
   if (rc) goto done;
+  /* the header names every chunk the body's attachments need */
+  rc = tk_attach_refs(body, &refs, &d->nattach, err);
+  if (rc) goto done;
+  d->attach = refs.p;
   rc = tk_body_dump(body, &plain);
   if (rc) {
     tk_err_set(err, rc, "cannot encode the record body");
@@ -250,6 +255,7 @@ static int seal_and_put(tk_office_t *o, tk_rev_draft_t *d, const json_t *body,
 done:
   tk_buf_wipe(&plain);
   tk_buf_free(&enc);
+  tk_buf_free(&refs);
   tk_secure_free(key);
   return rc;
 }
@@ -281,6 +287,65 @@ int tk_office_new(tk_office_t *o, const char *type, const char *vault, const jso
   return 0;
 }
 
+/* A merge keeps every attachment of every head: *out is a copy of body
+ * whose attachment list is the union of the heads' (the same attachment,
+ * by its key, once; a name taken by another file gets "~2", "~3"...). */
+static int merge_attachments(tk_office_t *o, const uint8_t (*heads)[TK_REV_ID_LEN],
+                             uint32_t nheads, const json_t *body, json_t **out,
+                             tk_err_t *err)
+{
+  json_t *list = json_array();
+  int rc = 0;
+  *out = json_deep_copy(body);
+  if (!*out || !list) {
+    json_decref(list);
+    return tk_err_set(err, TK_ENOMEM, "out of memory");
+  }
+  for (uint32_t h = 0; h < nheads && !rc; h++) {
+    json_t *hb = NULL, *e;
+    size_t i;
+    rc = tk_office_read(o, heads[h], &hb, NULL, err);
+    if (rc) break;
+    json_array_foreach(json_object_get(hb, TK_ATTACH_FIELD), i, e)
+    {
+      const char *key = json_string_value(json_object_get(e, "key"));
+      const char *name = json_string_value(json_object_get(e, "name"));
+      int dup = 0, clash = 0;
+      size_t k;
+      json_t *x;
+      json_array_foreach(list, k, x)
+      {
+        const char *xk = json_string_value(json_object_get(x, "key"));
+        const char *xn = json_string_value(json_object_get(x, "name"));
+        if (key && xk && strcmp(key, xk) == 0) dup = 1;
+        if (name && xn && strcmp(name, xn) == 0) clash = 1;
+      }
+      if (dup || !name) continue;
+      json_t *copy = json_deep_copy(e);
+      for (int n = 2; clash && copy && n < 100; n++) {
+        char alt[TK_MAX_ATTACH_NAME + 8];
+        snprintf(alt, sizeof alt, "%.*s~%d", TK_MAX_ATTACH_NAME - 4, name, n);
+        clash = 0;
+        json_array_foreach(list, k, x)
+        {
+          const char *xn = json_string_value(json_object_get(x, "name"));
+          if (xn && strcmp(alt, xn) == 0) clash = 1;
+        }
+        if (!clash) json_object_set_new(copy, "name", json_string(alt));
+      }
+      if (!copy || json_array_append_new(list, copy) != 0) rc = TK_ENOMEM;
+    }
+    json_decref(hb);
+  }
+  if (rc == TK_ENOMEM) tk_err_set(err, rc, "out of memory");
+  if (!rc && json_array_size(list) > 0)
+    json_object_set(*out, TK_ATTACH_FIELD, list);
+  else if (!rc)
+    json_object_del(*out, TK_ATTACH_FIELD);
+  json_decref(list);
+  return rc;
+}
+
 int tk_office_update(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
                      const json_t *body, int parents_mode, uint8_t rev_out[TK_REV_ID_LEN],
                      tk_err_t *err)
@@ -288,6 +353,7 @@ int tk_office_update(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
   uint8_t(*heads)[TK_REV_ID_LEN] = NULL;
   tk_record_info_t ri;
   tk_rev_draft_t d;
+  json_t *merged = NULL;
   size_t nheads = 0;
   int rc = tk_store_begin(o->store, err);
   if (rc) return rc;
@@ -319,11 +385,17 @@ int tk_office_update(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
     if (m.generation > maxgen) maxgen = m.generation;
   }
   d.generation = maxgen + 1;
+  if (parents_mode == TK_PARENTS_ALL_HEADS && !tk_body_is_tombstone(body)) {
+    rc = merge_attachments(o, heads, d.nparents, body, &merged, err);
+    if (rc) goto done;
+    body = merged;
+  }
   rc = seal_and_put(o, &d, body, rev_out, err);
   if (!rc) rc = tk_store_commit(o->store, err);
 done:
   if (rc) tk_store_rollback(o->store);
   free(heads);
+  json_decref(merged);
   return rc;
 }
 
@@ -357,5 +429,50 @@ done:
   tk_buf_wipe(&plain);
   tk_buf_free(&enc);
   tk_secure_free(key);
+  return rc;
+}
+
+int tk_office_attach(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
+                     const char *path, const char *name, uint8_t rev_out[TK_REV_ID_LEN],
+                     tk_err_t *err)
+{
+  tk_record_info_t ri;
+  tk_attach_t a, *list = NULL;
+  tk_buf_t refs = TK_BUF_INIT;
+  json_t *body = NULL;
+  size_t n = 0;
+  uint32_t nrefs = 0;
+  memset(&a, 0, sizeof a);
+  int rc = tk_attach_name_check(name, err);
+  if (rc) return rc;
+  rc = tk_store_begin(o->store, err);
+  if (rc) return rc;
+  rc = tk_store_record_info(o->store, record_id, &ri, err);
+  if (!rc) rc = tk_office_read(o, ri.winner, &body, NULL, err);
+  if (!rc && tk_body_is_tombstone(body))
+    rc = tk_err_set(err, TK_EINVAL,
+                    "the record is deleted; nothing can be attached to it");
+  if (!rc) rc = tk_attach_list(body, &list, &n, err);
+  for (size_t i = 0; !rc && i < n; i++)
+    if (strcmp(list[i].name, name) == 0)
+      rc = tk_err_set(err, TK_EEXIST,
+                      "the record already has an attachment named '%s' (use --name)",
+                      name);
+  if (!rc && n >= TK_MAX_ATTACHMENTS)
+    rc = tk_err_set(err, TK_ELIMIT, "a record holds at most %d attachments",
+                    TK_MAX_ATTACHMENTS);
+  if (!rc) rc = tk_attach_refs(body, &refs, &nrefs, err);
+  if (!rc)
+    rc = tk_attach_store_file(o->store, path, name, TK_MAX_ATTACH_REFS - nrefs, &a, err);
+  if (!rc) rc = tk_attach_add(body, &a, err);
+  if (!rc) rc = tk_office_update(o, record_id, body, TK_PARENTS_WINNER, rev_out, err);
+  if (!rc) rc = tk_store_commit(o->store, err);
+  if (rc) tk_store_rollback(o->store);
+  for (size_t i = 0; i < n; i++)
+    tk_attach_clear(&list[i]);
+  free(list);
+  tk_attach_clear(&a);
+  tk_buf_free(&refs);
+  json_decref(body);
   return rc;
 }

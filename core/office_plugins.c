@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "tk_attach.h"
 #include "tk_body.h"
 
 #ifndef TK_PLUGIN_DIR
@@ -91,6 +92,8 @@ done:
 
 int tk_office_export_prepare(json_t *body)
 {
+  json_t *pub = tk_attach_public(body); /* names and sizes; keys stay inside */
+  if (pub) json_object_set_new(body, TK_ATTACH_FIELD, pub);
   json_t *consent = json_object_get(body, "consent");
   if (json_is_string(consent) && strcmp(json_string_value(consent), "withdrawn") == 0 &&
       json_object_del(body, "narrative") == 0)

@@ -100,6 +100,14 @@ static int verify_one(void *ctx, const tk_rev_meta_t *m, tk_slice_t bytes)
   return 0;
 }
 
+/* A stored chunk whose bytes do not hash to its id. */
+static void bad_chunk(void *ctx, const uint8_t id[TK_HASH_LEN])
+{
+  verify_ctx_t *v = ctx;
+  if (!v->first_rc) v->first_rc = TK_EHASH;
+  if (v->cb) v->cb(v->cb_ctx, id, "attachment chunk: its bytes do not hash to its id");
+}
+
 static int count_record(void *ctx, const tk_record_info_t *r)
 {
   (void)r;
@@ -120,9 +128,16 @@ int tk_office_verify(tk_office_t *o,
   int rc = tk_store_changes(tk_office_store(o), 0, 0, verify_one, &v, err);
   if (!rc)
     rc = tk_store_records(tk_office_store(o), NULL, NULL, 0, count_record, counts, err);
+  if (!rc)
+    rc = tk_store_chunks_verify(tk_office_store(o), bad_chunk, &v, &counts->chunks,
+                                &counts->bad_chunks, err);
   tk_secure_free(v.key);
   tk_buf_wipe(&v.plain);
   if (rc) return rc;
+  if (v.first_rc && counts->failed == 0)
+    return tk_err_set(err, v.first_rc, "%llu of %llu attachment chunks are damaged",
+                      (unsigned long long)counts->bad_chunks,
+                      (unsigned long long)counts->chunks);
   if (v.first_rc)
     return tk_err_set(err, v.first_rc, "%llu of %llu revisions failed verification",
                       (unsigned long long)counts->failed,

@@ -118,6 +118,17 @@ static const char *const migrations[] = {
     /* 3 -> 4: the peer a revision came from (NULL: written or released
      * here), so a push need not offer a peer what it sent us. */
     "ALTER TABLE revisions ADD COLUMN origin BLOB;",
+    /* 4 -> 5: attachment chunks (ciphertext, addressed by its SHA-256, kept
+     * once however many revisions name it) in their own changes feed, and
+     * which revision names which chunk (from the signed header's refs). */
+    "CREATE TABLE chunks("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id BLOB NOT NULL UNIQUE CHECK(length(id) = 32),"
+    "  data BLOB NOT NULL, origin BLOB, received INTEGER NOT NULL);"
+    "CREATE TABLE chunk_refs("
+    "  rev_id BLOB NOT NULL, idx INTEGER NOT NULL, chunk BLOB NOT NULL,"
+    "  PRIMARY KEY(rev_id, idx)) WITHOUT ROWID;"
+    "CREATE INDEX chunk_refs_chunk ON chunk_refs(chunk);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == TK_STORE_SCHEMA_VERSION,
                "one migration step per schema version");

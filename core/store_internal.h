@@ -72,6 +72,15 @@ enum {
   TK__ST_QUAR_LIST,
   TK__ST_QUAR_GET,
   TK__ST_QUAR_DEL,
+  TK__ST_CHUNK_PUT,
+  TK__ST_CHUNK_GET,
+  TK__ST_CHUNK_HAS,
+  TK__ST_CHUNK_VAULTS,
+  TK__ST_CHUNKS_AFTER,
+  TK__ST_CHUNK_REF_PUT,
+  TK__ST_REV_CHUNKS,
+  TK__ST_CHUNKS_NEW,
+  TK__ST_VAULT_CHUNKS,
   TK__ST_COUNT
 };
 
@@ -105,6 +114,9 @@ int tk__store_run(tk_store_t *s, int slot, const char *sql, const char *what,
  * the commit's error. */
 int tk__write_begin(tk_store_t *s, tk_err_t *err);
 int tk__write_end(tk_store_t *s, int rc, tk_err_t *err);
+
+/* Records the chunk refs of rev's header (store_chunks.c); inside put. */
+int tk__chunk_refs_put(tk_store_t *s, const tk_rev_t *rev, tk_err_t *err);
 
 /* Column readers that check what the database holds: a blob of exactly n
  * bytes, and text shorter than cap. -1 if the row does not fit (corrupt). */

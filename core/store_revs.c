@@ -446,6 +446,7 @@ int tk_store_put_rev_from(tk_store_t *s, const tk_rev_t *rev,
   if (rc == 0) rc = insert_head(s, rev, err);
   if (rc == 0 && rev->nparents > 0) rc = update_record(s, rev->record_id, err);
   if (rc == 0) rc = note_hlc(s, rev->hlc, err);
+  if (rc == 0 && rev->nattach > 0) rc = tk__chunk_refs_put(s, rev, err);
 done:
   rc = tk__write_end(s, rc, err);
   if (rc == 0 && seq_out) *seq_out = seq;

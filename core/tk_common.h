@@ -142,15 +142,17 @@ void tk_log_write(int level, const char *subsys, const char *fmt, ...)
 int tk_log_level_parse(const char *s);
 
 /* ---- limits on what comes from outside ------------------------------------ */
-#define TK_MAX_BODY_JSON (1u << 20) /* a record body, as JSON text */
-#define TK_MAX_REVISION (2u << 20)  /* one encoded revision */
-#define TK_MAX_PARENTS 64           /* parents of one revision */
-#define TK_MAX_TYPE_LEN 32          /* content type name */
-#define TK_MAX_VAULT_LEN 64         /* vault name */
-#define TK_MAX_ATTACH_REFS 4096     /* attachment refs in one revision */
-#define TK_MAX_JSON_DEPTH 64        /* nesting of a record body */
-#define TK_MAX_KEYFILE (64u << 10)  /* a device key file */
-#define TK_MAX_PASSPHRASE 1024      /* bytes of a passphrase */
+#define TK_MAX_BODY_JSON (1u << 20)        /* a record body, as JSON text */
+#define TK_MAX_REVISION (2u << 20)         /* one encoded revision */
+#define TK_MAX_PARENTS 64                  /* parents of one revision */
+#define TK_MAX_TYPE_LEN 32                 /* content type name */
+#define TK_MAX_VAULT_LEN 64                /* vault name */
+#define TK_MAX_ATTACH_REFS 4096            /* attachment refs in one revision */
+#define TK_CHUNK_PLAIN (256u << 10)        /* plaintext bytes of one attachment chunk */
+#define TK_CHUNK_MAX (TK_CHUNK_PLAIN + 16) /* one chunk's ciphertext, tag included */
+#define TK_MAX_JSON_DEPTH 64               /* nesting of a record body */
+#define TK_MAX_KEYFILE (64u << 10)         /* a device key file */
+#define TK_MAX_PASSPHRASE 1024             /* bytes of a passphrase */
 
 /* Simple assertion that stays in release builds for cheap invariants. */
 #define TK_ASSERT(x)                                                                     \

@@ -61,6 +61,15 @@ int tk_office_update(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
                      const json_t *body, int parents_mode, uint8_t rev_out[TK_REV_ID_LEN],
                      tk_err_t *err);
 
+/* Attaches the file at path to the record under name: the file is
+ * encrypted into chunks in the store and a new revision (parent: the
+ * winner) adds it to the body's attachment list, all in one transaction,
+ * so an interrupted attach leaves nothing. TK_EEXIST if the name is taken,
+ * TK_ELIMIT past a record's attachment limits (tk_attach.h). */
+int tk_office_attach(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
+                     const char *path, const char *name, uint8_t rev_out[TK_REV_ID_LEN],
+                     tk_err_t *err);
+
 /* Decrypts revision rev_id: *body_out (caller json_decref()s) and, if meta
  * is not NULL, its metadata. */
 int tk_office_read(tk_office_t *o, const uint8_t rev_id[TK_REV_ID_LEN], json_t **body_out,
@@ -73,6 +82,7 @@ int tk_office_read(tk_office_t *o, const uint8_t rev_id[TK_REV_ID_LEN], json_t *
  * nothing failed, TK_EHASH/... of the first failure otherwise. */
 typedef struct tk_verify_counts {
   uint64_t revisions, ok, failed, no_key, records;
+  uint64_t chunks, bad_chunks; /* attachment chunks re-hashed, and failures */
 } tk_verify_counts_t;
 int tk_office_verify(tk_office_t *o,
                      void (*cb)(void *ctx, const uint8_t id[TK_REV_ID_LEN],

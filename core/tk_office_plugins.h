@@ -54,8 +54,9 @@ int tk_office_validate(tk_plugin_set_t *s, const char *type, const json_t *body,
                        tk_err_t *err);
 
 /* Removes in place what no export may carry (see above): when body's
- * "consent" is the string "withdrawn", its "narrative". Returns the number
- * of fields removed. */
+ * "consent" is the string "withdrawn", its "narrative"; and the keys and
+ * chunk ids of its attachments (their names, sizes and hashes stay).
+ * Returns the number of fields removed (the narrative). */
 int tk_office_export_prepare(json_t *body);
 
 typedef struct tk_office_export_opts {

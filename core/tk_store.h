@@ -30,7 +30,7 @@
 
 #include "tk_revision.h"
 
-#define TK_STORE_SCHEMA_VERSION 4
+#define TK_STORE_SCHEMA_VERSION 5
 
 typedef struct tk_store tk_store_t;
 
@@ -278,6 +278,52 @@ int tk_store_quarantine_release(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN],
 /* Removes id from quarantine. TK_ENOTFOUND. */
 int tk_store_quarantine_del(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN],
                             tk_err_t *err);
+
+/* ---- attachment chunks ------------------------------------------------ */
+/* A chunk is the ciphertext of up to TK_CHUNK_PLAIN bytes of an attachment,
+ * named by its SHA-256. Revisions name the chunks of their attachments in
+ * their signed header (tk_rev_t.attach); tk_store_put_rev records those
+ * refs, so a store knows which chunks it expects before they arrive. */
+typedef struct tk_chunk_meta {
+  uint64_t seq; /* position in the chunk feed */
+  uint8_t id[TK_HASH_LEN];
+  uint32_t size;
+  int has_origin;
+  uint8_t origin[TK_DEVICE_ID_LEN];
+} tk_chunk_meta_t;
+
+/* Stores a chunk after checking that data (1..TK_CHUNK_MAX bytes,
+ * TK_ELIMIT) hashes to id (TK_EHASH). TK_EEXIST if already stored (nothing
+ * changes). origin: the peer it came from, or NULL. */
+int tk_store_chunk_put(tk_store_t *s, const uint8_t id[TK_HASH_LEN], tk_slice_t data,
+                       const uint8_t *origin, tk_err_t *err);
+/* Appends the chunk's bytes to out. TK_ENOTFOUND. */
+int tk_store_chunk_get(tk_store_t *s, const uint8_t id[TK_HASH_LEN], tk_buf_t *out,
+                       tk_err_t *err);
+/* 1 if stored, 0 if not, negative on error. */
+int tk_store_chunk_has(tk_store_t *s, const uint8_t id[TK_HASH_LEN]);
+/* Calls cb with each distinct vault of a stored revision that names the
+ * chunk (none: the store does not expect it). */
+int tk_store_chunk_vaults(tk_store_t *s, const uint8_t id[TK_HASH_LEN],
+                          int (*cb)(void *ctx, const char *vault), void *ctx,
+                          tk_err_t *err);
+/* The chunk feed: up to limit chunks with seq > since, in seq order. */
+int tk_store_chunks_after(tk_store_t *s, uint64_t since, size_t limit,
+                          int (*cb)(void *ctx, const tk_chunk_meta_t *m), void *ctx,
+                          tk_err_t *err);
+/* How many of the chunks a revision names are not stored yet (*missing),
+ * of *total refs. */
+int tk_store_rev_chunks(tk_store_t *s, const uint8_t rev_id[TK_REV_ID_LEN],
+                        uint32_t *missing, uint32_t *total, tk_err_t *err);
+/* The distinct chunks rev names that no stored revision names yet. */
+int tk_store_chunks_new(tk_store_t *s, const tk_rev_t *rev, uint32_t *n, tk_err_t *err);
+/* The distinct chunks named by the revisions of vault (stored or not). */
+int tk_store_vault_chunks(tk_store_t *s, const char *vault, uint64_t *n, tk_err_t *err);
+/* Re-hashes every stored chunk; bad(ctx, id) for each that does not match
+ * its id. *n gets the number checked, *nbad the failures. */
+int tk_store_chunks_verify(tk_store_t *s,
+                           void (*bad)(void *ctx, const uint8_t id[TK_HASH_LEN]),
+                           void *ctx, uint64_t *n, uint64_t *nbad, tk_err_t *err);
 
 /* ---- clock and settings ----------------------------------------------- */
 

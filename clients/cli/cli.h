@@ -99,5 +99,12 @@ int cmd_resolve(cli_t *c);
 int cmd_quarantine(cli_t *c);
 int cmd_export(cli_t *c);
 int cmd_plugin(cli_t *c);
+int cmd_attach(cli_t *c);
+int cmd_attachments(cli_t *c);
+int cmd_get(cli_t *c);
+
+/* How many chunks revision rev names and how many of them are not here. */
+int cli_chunks_missing(cli_t *c, const uint8_t rev[TK_REV_ID_LEN], uint32_t *missing,
+                       uint32_t *total);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "tk_attach.h"
 
 static void print_id(const uint8_t *id, size_t n)
 {
@@ -66,6 +67,9 @@ static int write_revision(cli_t *c, const char *id, json_t *body, int deleting)
   if (!rc) rc = read_winner(c, rec, &cur, &ri);
   if (!rc && deleting && tk_body_is_tombstone(cur))
     rc = tk_err_set(&c->err, TK_EEXIST, "record %s is already deleted", id);
+  /* an edit keeps the record's attachments (the input cannot name them) */
+  if (!rc && !deleting && json_object_get(cur, TK_ATTACH_FIELD))
+    json_object_set(body, TK_ATTACH_FIELD, json_object_get(cur, TK_ATTACH_FIELD));
   if (!rc) rc = tk_office_update(c->office, rec, body, TK_PARENTS_WINNER, rev, &c->err);
   json_decref(cur);
   if (rc) return cli_fail(c, rc);
@@ -155,6 +159,10 @@ int cmd_show(cli_t *c)
   if (!rc) rc = cli_open(c, 1);
   if (!rc) rc = tk_office_read(c->office, rev, &body, &meta, &c->err);
   if (rc) return cli_fail(c, rc);
+  uint32_t missing = 0, total = 0;
+  json_t *atts = tk_attach_public(body);
+  json_object_del(body, TK_ATTACH_FIELD); /* keys stay inside */
+  if (cli_chunks_missing(c, rev, &missing, &total) != 0) missing = total = 0;
   if (c->json) {
     json_t *j = meta_json(&meta), *hj = json_array();
     for (size_t i = 0; i < nheads; i++)
@@ -162,13 +170,27 @@ int cmd_show(cli_t *c)
     json_object_set_new(j, "heads", hj);
     json_object_set_new(j, "deleted", json_boolean(tk_body_is_tombstone(body)));
     json_object_set(j, "body", body);
+    json_object_set_new(j, "attachments", atts ? atts : json_array());
+    json_object_set_new(j, "incomplete", json_boolean(missing > 0));
     cli_print_json(j);
     json_decref(j);
   } else {
     cli_print_json(body);
     if (tk_body_is_tombstone(body))
       fprintf(stderr, "tunduk: note: this record is deleted\n");
+    size_t i;
+    json_t *a;
+    json_array_foreach(atts, i, a)
+        fprintf(stderr, "tunduk: attachment: %s (%lld bytes)\n",
+                json_string_value(json_object_get(a, "name")),
+                (long long)json_integer_value(json_object_get(a, "size")));
+    json_decref(atts);
   }
+  if (missing > 0)
+    fprintf(stderr,
+            "tunduk: note: attachments incomplete: %u of %u chunks have not arrived yet "
+            "(sync again)\n",
+            missing, total);
   if (nheads > 1 && !c->rev)
     fprintf(stderr,
             "tunduk: note: record has %zu conflicting heads; showing the winner\n",
@@ -206,15 +228,20 @@ int cmd_list(cli_t *c)
     }
     json_decref(body);
     if (deleted && !c->all) continue;
+    uint32_t missing = 0, total = 0;
+    rc = cli_chunks_missing(c, r->winner, &missing, &total);
+    if (rc) break;
     cli_time(t, r->winner_hlc);
     if (arr) {
-      json_array_append_new(
-          arr, json_pack("{s:s,s:s,s:s,s:s,s:I,s:b,s:b,s:s}", "id", id, "type", r->type,
-                         "vault", r->vault, "time", t, "heads", (json_int_t)r->nheads,
-                         "deleted", deleted, "readable", readable, "summary", summary));
+      json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:I,s:b,s:b,s:s,s:b}", "id",
+                                           id, "type", r->type, "vault", r->vault, "time",
+                                           t, "heads", (json_int_t)r->nheads, "deleted",
+                                           deleted, "readable", readable, "summary",
+                                           summary, "incomplete", missing > 0));
     } else {
-      printf("%s  %-10s %s  %s%s%s\n", id, r->type, t, deleted ? "(deleted) " : "",
-             summary, r->nheads > 1 ? "  [conflict]" : "");
+      printf("%s  %-10s %s  %s%s%s%s\n", id, r->type, t, deleted ? "(deleted) " : "",
+             summary, r->nheads > 1 ? "  [conflict]" : "",
+             missing ? "  [attachments incomplete]" : "");
     }
   }
   if (!rc && arr) cli_print_json(arr);

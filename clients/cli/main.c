@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "tk_attach.h"
 #include "tk_passphrase.h"
 
 static const char usage_text[] =
@@ -33,6 +34,11 @@ static const char usage_text[] =
     "  list [--type T] [--vault V] [--all] [--json]\n"
     "                                  list records (--all: deleted ones too)\n"
     "  history ID [--json]             list a record's revisions\n"
+    "  attach ID FILE [--name N]       attach a file (encrypted, in chunks); a new "
+    "revision\n"
+    "  attachments ID [--json]         list a record's attachments and whether they "
+    "are all here\n"
+    "  get ID NAME -o OUT|-            decrypt an attachment to a file (hash checked)\n"
     "  export --format F [--type T] [--vault V] [--redact FIELD,...] [-o FILE]\n"
     "                                  write current records through an export plugin\n"
     "\n"
@@ -85,6 +91,9 @@ static const command_t commands[] = {
     {"export", cmd_export, OPT_FORMAT | OPT_TYPE | OPT_VAULT | OPT_REDACT | OPT_OUTPUT, 0,
      0},
     {"plugin", cmd_plugin, OPT_JSON, 1, 3},
+    {"attach", cmd_attach, OPT_NAME, 2, 2},
+    {"attachments", cmd_attachments, OPT_JSON, 1, 1},
+    {"get", cmd_get, OPT_OUTPUT, 2, 2},
 };
 
 int cli_usage(const char *fmt, ...)
@@ -147,6 +156,14 @@ int cli_read_body(cli_t *c, const char *path, json_t **out)
   if (f != stdin) fclose(f);
   if (!rc) rc = tk_body_parse(out, TK_SLICE(b.p, b.n), path, &c->err);
   tk_buf_wipe(&b);
+  if (!rc && json_object_get(*out, TK_ATTACH_FIELD)) {
+    json_decref(*out);
+    *out = NULL;
+    rc = tk_err_set(&c->err, TK_EINVAL,
+                    "%s: the field \"%s\" is kept by tunduk (use 'tunduk attach'); "
+                    "remove it from the input",
+                    strcmp(path, "-") == 0 ? "stdin" : path, TK_ATTACH_FIELD);
+  }
   return rc;
 }
 
