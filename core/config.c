@@ -31,7 +31,7 @@ static const key_def_t keys[] = {
      "TCP connect + TLS handshake must finish within this"},
     {"idle_timeout_ms", KIND_U32, OFF(idle_timeout_ms), 1000, 86400000,
      "close a connection that sent nothing for this long"},
-    {"max_frame", KIND_U32, OFF(max_frame), 65536, TK_MAX_FRAME,
+    {"max_frame", KIND_U32, OFF(max_frame), 2 * TK_CHUNK_MAX, TK_MAX_FRAME,
      "largest frame payload accepted, bytes"},
     {"max_connections", KIND_U32, OFF(max_connections), 1, 100000,
      "open connections at once; more are refused"},
@@ -39,6 +39,10 @@ static const key_def_t keys[] = {
      "revision bytes offered in one pull batch"},
     {"token_ttl_hours", KIND_U32, OFF(token_ttl_hours), 1, 24 * 365,
      "how long an enrollment token stays valid"},
+    {"max_attachment_mb", KIND_U32, OFF(max_attachment_mb), 1, 1024,
+     "attachments one revision adds, MiB (counted in whole 256 KiB chunks)"},
+    {"vault_quota_mb", KIND_U32, OFF(vault_quota_mb), 0, 1u << 24,
+     "attachments one vault may hold, MiB; 0: no quota"},
     {"plugins", KIND_PATH, OFF(plugins), 0, 0,
      "folder of Lua plugins (moderation rules)"},
 };
@@ -54,6 +58,8 @@ void tk_config_defaults(tk_config_t *c)
   c->max_connections = 2000;
   c->batch_bytes = 1u << 20;
   c->token_ttl_hours = 72;
+  c->max_attachment_mb = 1024;
+  c->vault_quota_mb = 0;
 }
 
 const char *tk_config_template(void)
@@ -63,10 +69,13 @@ const char *tk_config_template(void)
          "log_level = info                 # error, warn, info, debug\n"
          "handshake_timeout_ms = 10000     # 100 .. 600000\n"
          "idle_timeout_ms = 120000         # 1000 .. 86400000\n"
-         "max_frame = 4194304              # 65536 .. 4194304 bytes\n"
+         "max_frame = 4194304              # 524320 .. 4194304 bytes\n"
          "max_connections = 2000           # 1 .. 100000\n"
          "batch_bytes = 1048576            # 4096 .. 3145728 bytes\n"
          "token_ttl_hours = 72             # 1 .. 8760\n"
+         "max_attachment_mb = 1024         # 1 .. 1024: what one revision may attach\n"
+         "vault_quota_mb = 0               # 0 .. 16777216: attachments per vault; 0 = "
+         "none\n"
          "# plugins = /etc/tunduk/plugins  # Lua plugins; default: the bundled ones\n";
 }
 

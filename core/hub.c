@@ -42,6 +42,11 @@ typedef struct session {
   /* a pull in progress: the batch we offered */
   tk_batch_t batch;
   int awaiting_need;
+  /* chunks: a push being received, a pull being sent */
+  tk_chunk_recv_t crecv;
+  int awaiting_chunks;
+  tk_chunk_send_t csend;
+  int awaiting_chunk_need, sending_chunks;
 } session_t;
 
 struct tk_hub {
@@ -249,10 +254,23 @@ static void on_enroll(session_t *s, const Tunduk__V1__Enroll *m)
 
 /* ---- push: the device sends, the hub stores -------------------------------- */
 
+/* Whether an exchange is in progress (one at a time per session). */
+static int busy(const session_t *s)
+{
+  return s->awaiting_revs || s->awaiting_need || s->awaiting_chunks ||
+         s->awaiting_chunk_need || s->sending_chunks;
+}
+
+static void on_chunk_offer(session_t *s, const Tunduk__V1__Offer *m);
+
 static void on_offer(session_t *s, const Tunduk__V1__Offer *m)
 {
   tk_err_t e;
-  if (s->awaiting_revs || s->awaiting_need) {
+  if (!busy(s) && m->chunks) {
+    on_chunk_offer(s, m);
+    return;
+  }
+  if (busy(s)) {
     fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
          "offer in the middle of a batch");
     return;
@@ -301,6 +319,41 @@ static void on_offer(session_t *s, const Tunduk__V1__Offer *m)
 
 static int moderate(session_t *s, const tk_rev_t *rev, char *reason, size_t len);
 
+/* The hub's attachment limits on a revision that names chunks: the chunks
+ * no stored revision names yet count against max_attachment_mb and the
+ * vault's quota, in whole chunks of TK_CHUNK_PLAIN bytes (sizes are known
+ * only when chunks arrive, and a chunk is at most that much plaintext). */
+static int attachment_limits(session_t *s, const tk_rev_t *rev, char *reason, size_t len)
+{
+  const tk_config_t *c = &s->hub->cfg;
+  uint32_t nnew = 0;
+  uint64_t used = 0;
+  if (tk_store_chunks_new(s->hub->store, rev, &nnew, NULL) != 0 ||
+      tk_store_vault_chunks(s->hub->store, rev->vault, &used, NULL) != 0) {
+    snprintf(reason, len, "the hub could not count the attachments' sizes");
+    return TK_REJECT_INTERNAL;
+  }
+  uint64_t add = (uint64_t)nnew * TK_CHUNK_PLAIN, mib = 1u << 20;
+  if (add > (uint64_t)c->max_attachment_mb * mib) {
+    snprintf(reason, len,
+             "attachments of %.1f MiB are over this hub's limit of %u MiB per revision "
+             "(max_attachment_mb)",
+             (double)add / (double)mib, c->max_attachment_mb);
+    return TK_REJECT_LIMIT;
+  }
+  if (c->vault_quota_mb &&
+      used * TK_CHUNK_PLAIN + add > (uint64_t)c->vault_quota_mb * mib) {
+    snprintf(
+        reason, len,
+        "vault '%s' holds %.1f MiB of attachments; %.1f MiB more is over its quota of "
+        "%u MiB (vault_quota_mb)",
+        rev->vault, (double)(used * TK_CHUNK_PLAIN) / (double)mib,
+        (double)add / (double)mib, c->vault_quota_mb);
+    return TK_REJECT_LIMIT;
+  }
+  return 0;
+}
+
 static int push_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
 {
   session_t *s = ctx;
@@ -317,6 +370,10 @@ static int push_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
       snprintf(reason, len, "author device %s may not write vault '%s'", who, rev->vault);
       return TK_REJECT_ACCESS;
     }
+  }
+  if (rev->nattach > 0) {
+    int code = attachment_limits(s, rev, reason, len);
+    if (code) return code;
   }
   return moderate(s, rev, reason, len);
 }
@@ -410,6 +467,149 @@ static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
   tk_apply_result_free(&res);
 }
 
+/* ---- attachment chunks ----------------------------------------------------- */
+
+/* A code for fail() from a sync error. */
+static Tunduk__V1__ErrorCode error_code(int rc)
+{
+  return rc == TK_EPROTO   ? TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL
+         : rc == TK_ELIMIT ? TUNDUK__V1__ERROR_CODE__ERROR_LIMIT
+                           : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL;
+}
+
+typedef struct vault_check {
+  const session_t *s;
+  int want; /* TK_ACCESS_WRITE: push; TK_ACCESS_READ: pull */
+} vault_check_t;
+
+static int vault_allows(void *ctx, const char *vault)
+{
+  vault_check_t *v = ctx;
+  int a = session_access(v->s, vault);
+  return v->want == TK_ACCESS_WRITE ? a == TK_ACCESS_WRITE : a != TK_ACCESS_NONE;
+}
+
+/* Whether a stored revision in a vault the session may read (or write)
+ * names the chunk: the hub takes and gives only such chunks. */
+static int chunk_allowed(const session_t *s, const uint8_t id[TK_HASH_LEN], int want)
+{
+  vault_check_t v = {s, want};
+  int rc = tk_store_chunk_vaults(s->hub->store, id, vault_allows, &v, NULL);
+  return rc < 0 ? rc : rc > 0;
+}
+
+static int push_chunk_accept(void *ctx, const uint8_t id[TK_HASH_LEN], uint32_t size)
+{
+  (void)size;
+  return chunk_allowed(ctx, id, TK_ACCESS_WRITE);
+}
+
+static void on_chunk_offer(session_t *s, const Tunduk__V1__Offer *m)
+{
+  tk_err_t e;
+  if (m->n_sizes != m->n_ids) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+         "a chunk offer needs one size per id");
+    return;
+  }
+  tk_slice_t *ids = calloc(m->n_ids ? m->n_ids : 1, sizeof *ids);
+  if (!ids) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
+    return;
+  }
+  for (size_t i = 0; i < m->n_ids; i++)
+    ids[i] = tk_pb_slice(m->ids[i]);
+  int rc = tk_chunk_recv_offer(&s->crecv, s->conn, s->hub->store, ids, m->sizes, m->n_ids,
+                               0, 0, push_chunk_accept, s, &e);
+  free(ids);
+  if (rc) {
+    fail(s, error_code(rc), rc, tk_err_str(&e));
+    return;
+  }
+  s->awaiting_chunks = s->crecv.nneed > 0;
+}
+
+static void on_chunk(session_t *s, const Tunduk__V1__Chunk *m)
+{
+  tk_err_t e;
+  if (!s->awaiting_chunks) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+         "a chunk that was not asked for");
+    return;
+  }
+  int rc = tk_chunk_recv_take(&s->crecv, s->conn, s->hub->store, m->index,
+                              tk_pb_slice(m->data), s->peer.id, &e);
+  if (rc < 0) {
+    TK_LOG(TK_LOG_ERROR, "hub", "chunk push failed device=%s error=\"%s\"", s->who,
+           tk_err_str(&e));
+    char msg[300];
+    snprintf(msg, sizeof msg, "the hub could not store a chunk (%s); it was not kept",
+             strstr(e.msg, "full") ? "its disk is full" : tk_strerror(rc));
+    fail(s,
+         rc == TK_EPROTO ? TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL
+                         : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL,
+         rc, rc == TK_EPROTO ? tk_err_str(&e) : msg);
+    return;
+  }
+  if (rc == 1) {
+    s->awaiting_chunks = 0;
+    TK_LOG(TK_LOG_INFO, "hub", "chunks device=%s stored=%u refused=%u bytes=%llu", s->who,
+           s->crecv.stored, s->crecv.refused, (unsigned long long)s->crecv.bytes);
+  }
+}
+
+static int pull_chunk_filter(void *ctx, const tk_chunk_meta_t *m)
+{
+  return chunk_allowed(ctx, m->id, TK_ACCESS_READ);
+}
+
+static void on_chunk_pull(session_t *s, uint64_t since)
+{
+  tk_err_t e;
+  int rc = tk_chunk_send_offer(&s->csend, s->conn, s->hub->store, since, 1,
+                               pull_chunk_filter, s, &e);
+  if (rc) {
+    fail(s, error_code(rc), rc, tk_err_str(&e));
+    return;
+  }
+  s->awaiting_chunk_need = s->csend.n > 0;
+}
+
+static void on_chunk_need(session_t *s, const Tunduk__V1__Need *m)
+{
+  tk_err_t e;
+  s->awaiting_chunk_need = 0;
+  int rc =
+      tk_chunk_send_need(&s->csend, s->conn, s->hub->store, m->index, m->n_index, &e);
+  if (rc) {
+    fail(s, error_code(rc), rc, tk_err_str(&e));
+    return;
+  }
+  s->sending_chunks = m->n_index > 0;
+}
+
+static void on_chunk_ack(session_t *s, const Tunduk__V1__ChunkAck *m)
+{
+  tk_err_t e;
+  if (!s->sending_chunks) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "a chunk ack out of turn");
+    return;
+  }
+  if (m->code != TUNDUK__V1__REJECT_CODE__REJECT_NONE)
+    TK_LOG(TK_LOG_WARN, "hub", "device=%s refused chunk %u code=%d reason=\"%s\"", s->who,
+           m->index, m->code, m->reason ? m->reason : "");
+  int rc = tk_chunk_send_ack(&s->csend, s->conn, s->hub->store, m->index, &e);
+  if (rc < 0) {
+    fail(s, error_code(rc), rc, tk_err_str(&e));
+    return;
+  }
+  if (rc == 1) {
+    s->sending_chunks = 0;
+    TK_LOG(TK_LOG_DEBUG, "hub", "chunk pull device=%s sent=%zu bytes=%llu", s->who,
+           s->csend.nneed, (unsigned long long)s->csend.bytes);
+  }
+}
+
 /* ---- pull: the hub offers what the device may read ------------------------- */
 
 static int pull_filter(void *ctx, const tk_rev_meta_t *m)
@@ -420,9 +620,13 @@ static int pull_filter(void *ctx, const tk_rev_meta_t *m)
 static void on_pull(session_t *s, const Tunduk__V1__Pull *m)
 {
   tk_err_t e;
-  if (s->awaiting_revs || s->awaiting_need) {
+  if (busy(s)) {
     fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
          "pull in the middle of a batch");
+    return;
+  }
+  if (m->chunks) {
+    on_chunk_pull(s, m->since);
     return;
   }
   int rc = tk_sync_batch(s->hub->store, m->since, TK_MAX_OFFER_IDS,
@@ -455,6 +659,10 @@ static void on_need(session_t *s, const Tunduk__V1__Need *m)
 {
   tk_err_t e;
   uint64_t bytes = 0;
+  if (s->awaiting_chunk_need) {
+    on_chunk_need(s, m);
+    return;
+  }
   if (!s->awaiting_need) {
     fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "need without an offer");
     return;
@@ -661,6 +869,12 @@ static void on_frame(tk_conn_t *c, tk_slice_t payload)
     case TUNDUK__V1__FRAME__MSG_GRANT_QUERY:
       on_grant_query(s);
       break;
+    case TUNDUK__V1__FRAME__MSG_CHUNK:
+      on_chunk(s, f->chunk);
+      break;
+    case TUNDUK__V1__FRAME__MSG_CHUNK_ACK:
+      on_chunk_ack(s, f->chunk_ack);
+      break;
     default:
       fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "unexpected message");
     }
@@ -685,6 +899,8 @@ static void on_close(tk_conn_t *c, int reason)
   h->nsessions--;
   push_reset(s);
   tk_batch_free(&s->batch);
+  tk_chunk_recv_free(&s->crecv);
+  tk_chunk_send_free(&s->csend);
   free(s->access);
   free(s);
 }

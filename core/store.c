@@ -648,9 +648,8 @@ done:
 
 static int check_dir(tk_store_t *s, int dir, tk_err_t *err)
 {
-  if (dir != TK_DIR_PUSH && dir != TK_DIR_PULL)
-    return tk_err_set(err, TK_EINVAL,
-                      "store %s: checkpoint direction %d is neither push nor pull",
+  if (dir < TK_DIR_PUSH || dir > TK_DIR_CHUNK_PULL)
+    return tk_err_set(err, TK_EINVAL, "store %s: checkpoint direction %d is unknown",
                       s->path, dir);
   return 0;
 }

@@ -26,6 +26,12 @@ const char *tk_reject_name(int code)
     return "parent missing or inconsistent";
   case TK_REJECT_INTERNAL:
     return "receiver failed";
+  case TK_REJECT_MODERATION:
+    return "refused by a moderation rule";
+  case TK_REJECT_QUARANTINED:
+    return "held for review";
+  case TK_REJECT_LIMIT:
+    return "over an attachment limit";
   default:
     return "rejected";
   }

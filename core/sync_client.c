@@ -16,14 +16,18 @@
 
 enum {
   C_CONNECTING,
-  C_HELLO,      /* sent Hello, waiting for the hub's */
-  C_ENROLLED,   /* sent Enroll */
-  C_DEVICE,     /* sent DeviceQuery */
-  C_GRANT_ACK,  /* sent GrantPut */
-  C_PUSH_NEED,  /* sent Offer */
-  C_PUSH_ACK,   /* sent Revisions */
-  C_PULL_OFFER, /* sent Pull */
-  C_PULL_REVS,  /* sent Need */
+  C_HELLO,        /* sent Hello, waiting for the hub's */
+  C_ENROLLED,     /* sent Enroll */
+  C_DEVICE,       /* sent DeviceQuery */
+  C_GRANT_ACK,    /* sent GrantPut */
+  C_PUSH_NEED,    /* sent Offer */
+  C_PUSH_ACK,     /* sent Revisions */
+  C_PULL_OFFER,   /* sent Pull */
+  C_PULL_REVS,    /* sent Need */
+  C_CPUSH_NEED,   /* sent a chunk Offer */
+  C_CPUSH_ACK,    /* sending chunks, waiting for their acks */
+  C_CPULL_OFFER,  /* sent a chunk Pull */
+  C_CPULL_CHUNKS, /* sent a chunk Need, taking chunks */
   C_DONE
 };
 
@@ -48,6 +52,8 @@ typedef struct client {
   uint8_t (*pull_ids)[TK_REV_ID_LEN];
   uint32_t *pull_need;
   size_t pull_n, pull_nneed;
+  tk_chunk_send_t csend; /* chunk push batch */
+  tk_chunk_recv_t crecv; /* chunk pull batch */
 } client_t;
 
 static int stop(client_t *c, int rc, const char *fmt, ...)
@@ -57,10 +63,12 @@ static int stop(client_t *c, int rc, const char *fmt, ...)
   if (c->state == C_DONE) return rc;
   if (rc && !c->rc) {
     va_list ap;
-    va_start(ap, fmt);
-    c->err->code = rc;
-    vsnprintf(c->err->msg, sizeof c->err->msg, fmt, ap);
+    char msg[sizeof c->err->msg];
+    va_start(ap, fmt); /* formatted aside: the arguments may be c->err->msg */
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    c->err->code = rc;
+    memcpy(c->err->msg, msg, sizeof msg);
     c->rc = rc;
   }
   c->state = C_DONE;
@@ -282,13 +290,15 @@ static void pull_next(client_t *c)
   send_frame(c, &f, C_PULL_OFFER);
 }
 
+static void chunk_push_next(client_t *c);
+
 static void pull_done_or_next(client_t *c)
 {
   progress(c);
   if (c->pull_more)
     pull_next(c);
   else
-    stop(c, 0, "done");
+    chunk_push_next(c); /* every record first, then the files */
 }
 
 static void on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
@@ -402,6 +412,212 @@ static void on_pull_revs(client_t *c, const Tunduk__V1__Revisions *m)
                res.rejected[i].code, res.rejected[i].reason);
   tk_apply_result_free(&res);
   pull_done_or_next(c);
+}
+
+/* ---- attachment chunks ------------------------------------------------------- */
+
+static void chunk_pull_next(client_t *c);
+
+typedef struct vault_ok {
+  client_t *c;
+  int found;
+} vault_ok_t;
+
+static int writable_vault(void *ctx, const char *vault)
+{
+  vault_ok_t *v = ctx;
+  v->found = may_write(v->c->access, vault);
+  return v->found; /* 1 stops the scan */
+}
+
+/* Offer a chunk the hub did not send us, named by a revision of a vault
+ * this device may write. */
+static int chunk_push_filter(void *ctx, const tk_chunk_meta_t *m)
+{
+  client_t *c = ctx;
+  if (!c->opts->resend && m->has_origin &&
+      tk_ct_equal(m->origin, c->hub.id, TK_DEVICE_ID_LEN))
+    return 0;
+  vault_ok_t v = {c, 0};
+  int rc = tk_store_chunk_vaults(c->store, m->id, writable_vault, &v, NULL);
+  return rc < 0 ? rc : v.found;
+}
+
+static void chunk_push_next(client_t *c)
+{
+  uint64_t since = 0;
+  int rc =
+      tk_store_checkpoint_get(c->store, c->hub.id, TK_DIR_CHUNK_PUSH, &since, c->err);
+  if (!rc)
+    rc = tk_chunk_send_offer(&c->csend, c->conn, c->store, since, 0, chunk_push_filter, c,
+                             c->err);
+  if (rc) {
+    stop(c, rc, "%s", c->err->msg);
+    return;
+  }
+  if (c->csend.n > 0) {
+    c->state = C_CPUSH_NEED;
+    c->st->round_trips++;
+    return;
+  }
+  /* the empty offer told the hub nothing is coming; move past what the
+   * filter skipped and go on */
+  if (c->csend.upto > since &&
+      (rc = set_ckpt(c, TK_DIR_CHUNK_PUSH, c->csend.upto)) != 0) {
+    stop(c, rc, "%s", c->err->msg);
+    return;
+  }
+  chunk_pull_next(c);
+}
+
+static void chunk_push_done(client_t *c)
+{
+  int rc = set_ckpt(c, TK_DIR_CHUNK_PUSH, c->csend.upto);
+  if (rc) {
+    stop(c, rc, "%s", c->err->msg);
+    return;
+  }
+  progress(c);
+  if (c->csend.more)
+    chunk_push_next(c);
+  else
+    chunk_pull_next(c);
+}
+
+static void on_chunk_push_need(client_t *c, const Tunduk__V1__Need *m)
+{
+  if (m->n_index == 0) {
+    chunk_push_done(c);
+    return;
+  }
+  int rc = tk_chunk_send_need(&c->csend, c->conn, c->store, m->index, m->n_index, c->err);
+  if (rc) {
+    stop(c, rc, "cannot send chunks: %s", c->err->msg);
+    return;
+  }
+  c->state = C_CPUSH_ACK;
+}
+
+static void on_chunk_push_ack(client_t *c, const Tunduk__V1__ChunkAck *m)
+{
+  uint32_t i = m->index;
+  int rc = tk_chunk_send_ack(&c->csend, c->conn, c->store, i, c->err);
+  if (rc < 0) {
+    stop(c, rc, "%s", c->err->msg);
+    return;
+  }
+  if (m->code != TUNDUK__V1__REJECT_CODE__REJECT_NONE) {
+    c->st->chunks_refused++;
+    add_reject(&c->st->rejected, &c->st->nrejected, c->csend.ids[i], m->code, m->reason);
+  } else {
+    c->st->chunks_sent++;
+    c->st->chunk_bytes_out += c->csend.sizes[i];
+  }
+  if (rc == 1)
+    chunk_push_done(c);
+  else if (c->st->chunks_sent % 16 == 0)
+    progress(c);
+}
+
+static void chunk_pull_next(client_t *c)
+{
+  uint64_t since = 0;
+  int rc =
+      tk_store_checkpoint_get(c->store, c->hub.id, TK_DIR_CHUNK_PULL, &since, c->err);
+  if (rc) {
+    stop(c, rc, "%s", c->err->msg);
+    return;
+  }
+  Tunduk__V1__Pull p = TUNDUK__V1__PULL__INIT;
+  p.since = since;
+  p.chunks = 1;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_PULL;
+  f.pull = &p;
+  send_frame(c, &f, C_CPULL_OFFER);
+}
+
+static int any_vault(void *ctx, const char *vault)
+{
+  (void)vault;
+  *(int *)ctx = 1;
+  return 1;
+}
+
+/* Take a chunk that a revision stored here names (whatever its vault: the
+ * revision was already let in). */
+static int chunk_pull_accept(void *ctx, const uint8_t id[TK_HASH_LEN], uint32_t size)
+{
+  client_t *c = ctx;
+  int found = 0;
+  (void)size;
+  int rc = tk_store_chunk_vaults(c->store, id, any_vault, &found, NULL);
+  return rc < 0 ? rc : found;
+}
+
+static void chunk_pull_done(client_t *c)
+{
+  int rc = set_ckpt(c, TK_DIR_CHUNK_PULL, c->crecv.upto);
+  if (rc) {
+    stop(c, rc, "%s", c->err->msg);
+    return;
+  }
+  progress(c);
+  if (c->crecv.more)
+    chunk_pull_next(c);
+  else
+    stop(c, 0, "done");
+}
+
+static void on_chunk_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
+{
+  if (m->n_sizes != m->n_ids) {
+    stop(c, TK_EPROTO, "the hub's chunk offer has %zu sizes for %zu ids", m->n_sizes,
+         m->n_ids);
+    return;
+  }
+  tk_slice_t *ids = calloc(m->n_ids ? m->n_ids : 1, sizeof *ids);
+  if (!ids) {
+    stop(c, TK_ENOMEM, "out of memory");
+    return;
+  }
+  for (size_t i = 0; i < m->n_ids; i++)
+    ids[i] = tk_pb_slice(m->ids[i]);
+  int rc = tk_chunk_recv_offer(&c->crecv, c->conn, c->store, ids, m->sizes, m->n_ids,
+                               m->upto, m->more, chunk_pull_accept, c, c->err);
+  free(ids);
+  if (rc) {
+    stop(c, rc, "%s", c->err->msg);
+    return;
+  }
+  if (c->crecv.nneed > 0)
+    c->state = C_CPULL_CHUNKS;
+  else
+    chunk_pull_done(c);
+}
+
+static void on_chunk_pull_chunk(client_t *c, const Tunduk__V1__Chunk *m)
+{
+  uint32_t refused = c->crecv.refused;
+  uint64_t bytes = c->crecv.bytes;
+  int rc = tk_chunk_recv_take(&c->crecv, c->conn, c->store, m->index,
+                              tk_pb_slice(m->data), c->hub.id, c->err);
+  if (rc < 0) {
+    stop(c, rc, "storing a pulled chunk failed: %s", c->err->msg);
+    return;
+  }
+  if (c->crecv.refused > refused) {
+    c->st->chunks_refused++;
+    add_reject(&c->st->refused, &c->st->nrefused, c->crecv.ids[m->index], TK_REJECT_HASH,
+               "a pulled attachment chunk does not match its id or size");
+  } else if (c->crecv.bytes > bytes) {
+    c->st->chunks_received++;
+    c->st->chunk_bytes_in += c->crecv.bytes - bytes;
+  }
+  if (rc == 1)
+    chunk_pull_done(c);
+  else if (c->st->chunks_received % 16 == 0)
+    progress(c);
 }
 
 /* ---- grants ------------------------------------------------------------------ */
@@ -680,6 +896,15 @@ static void on_frame(tk_conn_t *conn, tk_slice_t payload)
     on_pull_offer(c, f->offer);
   } else if (c->state == C_PULL_REVS && k == TUNDUK__V1__FRAME__MSG_REVISIONS) {
     on_pull_revs(c, f->revisions);
+  } else if (c->state == C_CPUSH_NEED && k == TUNDUK__V1__FRAME__MSG_NEED) {
+    on_chunk_push_need(c, f->need);
+  } else if (c->state == C_CPUSH_ACK && k == TUNDUK__V1__FRAME__MSG_CHUNK_ACK) {
+    on_chunk_push_ack(c, f->chunk_ack);
+  } else if (c->state == C_CPULL_OFFER && k == TUNDUK__V1__FRAME__MSG_OFFER &&
+             f->offer->chunks) {
+    on_chunk_pull_offer(c, f->offer);
+  } else if (c->state == C_CPULL_CHUNKS && k == TUNDUK__V1__FRAME__MSG_CHUNK) {
+    on_chunk_pull_chunk(c, f->chunk);
   } else {
     stop(c, TK_EPROTO, "the hub sent an unexpected %s", tk_wire_name(f));
   }
@@ -769,6 +994,8 @@ int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_
   TK_ASSERT(lc == 0);
   tk_tls_free(tls);
   tk_batch_free(&c.batch);
+  tk_chunk_send_free(&c.csend);
+  tk_chunk_recv_free(&c.crecv);
   free(c.pull_ids);
   free(c.pull_need);
   st->conflicts_after = count_conflicts(c.store);

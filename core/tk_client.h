@@ -26,8 +26,12 @@ typedef struct tk_client_stats {
   uint64_t duplicates; /* revisions the other side already had */
   uint64_t skipped;    /* revisions of vaults this device may not write */
   uint64_t rev_bytes_out, rev_bytes_in; /* revision bytes moved */
-  uint64_t bytes_out, bytes_in;         /* socket bytes, TLS included */
-  uint32_t round_trips;                 /* request/answer exchanges after the handshake */
+  uint64_t chunks_sent,
+      chunks_received; /* attachment chunks stored by the other side / here */
+  uint64_t chunk_bytes_out, chunk_bytes_in; /* their bytes */
+  uint64_t chunks_refused;                  /* chunks either side refused */
+  uint64_t bytes_out, bytes_in;             /* socket bytes, TLS included */
+  uint32_t round_trips; /* request/answer exchanges after the handshake */
   size_t nrejected;
   tk_reject_t *rejected; /* revisions the hub refused, with reasons */
   size_t nrefused;

@@ -23,6 +23,8 @@ typedef struct tk_config {
   uint32_t max_connections;      /* open connections at once */
   uint32_t batch_bytes;          /* revision bytes offered in one batch */
   uint32_t token_ttl_hours;      /* how long an enrollment token is valid */
+  uint32_t max_attachment_mb;    /* new attachment chunks one revision may name */
+  uint32_t vault_quota_mb;       /* attachment chunks per vault; 0 = no quota */
   char plugins[1024];            /* plugin folder; "" = the bundled plugins */
 } tk_config_t;
 

@@ -141,7 +141,8 @@ int tk_store_resolve_prefix(tk_store_t *s, int kind, const char *hex, uint8_t *o
                             tk_err_t *err);
 
 /* ---- checkpoints ------------------------------------------------------ */
-enum { TK_DIR_PUSH = 0, TK_DIR_PULL = 1 };
+/* revisions pushed / pulled, and attachment chunks pushed / pulled */
+enum { TK_DIR_PUSH = 0, TK_DIR_PULL = 1, TK_DIR_CHUNK_PUSH = 2, TK_DIR_CHUNK_PULL = 3 };
 /* *seq = 0 if no checkpoint yet. */
 int tk_store_checkpoint_get(tk_store_t *s, const uint8_t peer[TK_DEVICE_ID_LEN], int dir,
                             uint64_t *seq, tk_err_t *err);

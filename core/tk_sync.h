@@ -22,6 +22,7 @@ enum {
   TK_REJECT_INTERNAL = 6,
   TK_REJECT_MODERATION = 7,
   TK_REJECT_QUARANTINED = 8,
+  TK_REJECT_LIMIT = 9,
 };
 const char *tk_reject_name(int code);
 
@@ -113,5 +114,81 @@ typedef struct tk_apply_ckpt {
 int tk_sync_apply(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *ids, size_t n,
                   const uint8_t *origin, tk_apply_policy policy, void *ctx,
                   const tk_apply_ckpt_t *ckpt, tk_apply_result_t *res, tk_err_t *err);
+
+/* ---- attachment chunks (sync_chunks.c) --------------------------------------
+ * After the revisions of a direction, the same offer/need exchange on the
+ * chunk feed (Offer.chunks); then the needed chunks go one per Chunk frame,
+ * at most TK_CHUNK_WINDOW ahead of their ChunkAcks, and the receiver stores
+ * each one in its own transaction before it acks it. A cut connection
+ * loses at most the chunk in flight; the sender's checkpoint moves only
+ * when every chunk of the batch is acknowledged, and the next offer's Need
+ * leaves out what already arrived. */
+#define TK_MAX_CHUNK_OFFER 1024 /* chunk ids in one offer */
+#define TK_CHUNK_WINDOW 2       /* chunks sent ahead of their acks */
+
+/* Include this chunk in an offer? 1 yes, 0 skip, negative to fail. */
+typedef int (*tk_chunk_filter)(void *ctx, const tk_chunk_meta_t *m);
+/* Accept this offered chunk (not stored yet) from the peer? 1 yes, 0 no,
+ * negative to fail. */
+typedef int (*tk_chunk_accept)(void *ctx, const uint8_t id[TK_HASH_LEN], uint32_t size);
+
+/* The sending side of one chunk batch. */
+typedef struct tk_chunk_send {
+  uint8_t (*ids)[TK_HASH_LEN];
+  uint32_t *sizes;
+  size_t n;      /* offered */
+  uint64_t upto; /* chunk feed position the batch reaches */
+  int more;
+  uint32_t *need; /* indexes the receiver asked for */
+  size_t nneed, next, acked;
+  uint64_t bytes; /* chunk bytes sent */
+} tk_chunk_send_t;
+
+void tk_chunk_send_free(tk_chunk_send_t *cs);
+/* Fills cs (emptied first) with up to TK_MAX_CHUNK_OFFER chunks after
+ * since that pass filter (NULL: all) and sends the Offer: for a pull
+ * always, with upto and more; for a push only when it is not empty. */
+int tk_chunk_send_offer(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s,
+                        uint64_t since, int pull, tk_chunk_filter filter, void *ctx,
+                        tk_err_t *err);
+/* Takes the receiver's Need (TK_EPROTO if not ascending or out of range)
+ * and sends the first window of chunks. */
+int tk_chunk_send_need(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s,
+                       const uint32_t *index, size_t n, tk_err_t *err);
+/* Takes one ChunkAck: it must name the oldest unacknowledged chunk
+ * (TK_EPROTO). Sends the next chunk if any. Returns 1 once every needed
+ * chunk is acknowledged, else 0. */
+int tk_chunk_send_ack(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s,
+                      uint32_t index, tk_err_t *err);
+
+/* The receiving side of one chunk batch. */
+typedef struct tk_chunk_recv {
+  uint8_t (*ids)[TK_HASH_LEN];
+  uint32_t *sizes;
+  size_t n;
+  uint64_t upto;
+  int more;
+  uint32_t *need;
+  size_t nneed, next; /* next: position in need of the next chunk due */
+  uint64_t bytes;     /* chunk bytes stored */
+  uint32_t stored, refused;
+} tk_chunk_recv_t;
+
+void tk_chunk_recv_free(tk_chunk_recv_t *cr);
+/* Takes a chunk Offer (ids, sizes: n each, at most TK_MAX_CHUNK_OFFER;
+ * TK_EPROTO/TK_ELIMIT otherwise), decides which to ask for (not stored
+ * here, at most TK_CHUNK_MAX bytes, and accepted) and sends the Need. */
+int tk_chunk_recv_offer(tk_chunk_recv_t *cr, struct tk_conn *c, tk_store_t *s,
+                        const tk_slice_t *ids, const uint32_t *sizes, size_t n,
+                        uint64_t upto, int more, tk_chunk_accept accept, void *ctx,
+                        tk_err_t *err);
+/* Takes one Chunk: it must be the next one asked for (TK_EPROTO). Stores it
+ * in its own transaction if its bytes hash to its id and match its offered
+ * size, then sends the ChunkAck (a refusal is acked with its code and
+ * reason, and changes nothing). Returns 1 once every needed chunk has come,
+ * 0 before, negative if the store failed (nothing acked). */
+int tk_chunk_recv_take(tk_chunk_recv_t *cr, struct tk_conn *c, tk_store_t *s,
+                       uint32_t index, tk_slice_t data, const uint8_t *origin,
+                       tk_err_t *err);
 
 #endif

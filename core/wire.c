@@ -55,10 +55,10 @@ void tk_wire_free(tk_frame_t *f)
 
 const char *tk_wire_name(const tk_frame_t *f)
 {
-  static const char *names[] = {"none",      "hello",       "error",        "enroll",
-                                "enrolled",  "offer",       "need",         "revisions",
-                                "ack",       "pull",        "device_query", "device_info",
-                                "grant_put", "grant_query", "grants",       "bye"};
+  static const char *names[] = {
+      "none",      "hello",       "error",  "enroll", "enrolled",     "offer",
+      "need",      "revisions",   "ack",    "pull",   "device_query", "device_info",
+      "grant_put", "grant_query", "grants", "bye",    "chunk",        "chunk_ack"};
   unsigned k = (unsigned)f->msg_case;
   return k < sizeof names / sizeof names[0] ? names[k] : "unknown";
 }

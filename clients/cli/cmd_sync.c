@@ -62,12 +62,13 @@ static void show_progress(void *ctx, const tk_client_stats_t *st)
   double secs =
       (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
   uint64_t recs = st->sent + st->received;
-  fprintf(
-      stderr,
-      "\rsync: sent %llu, received %llu revisions, %.1f kB of revisions, %.0f rev/s   ",
-      (unsigned long long)st->sent, (unsigned long long)st->received,
-      (double)(st->rev_bytes_out + st->rev_bytes_in) / 1000.0,
-      secs > 0 ? (double)recs / secs : 0.0);
+  fprintf(stderr,
+          "\rsync: sent %llu, received %llu revisions, %.1f kB; attachments %.1f MB out, "
+          "%.1f MB in; %.0f rev/s   ",
+          (unsigned long long)st->sent, (unsigned long long)st->received,
+          (double)(st->rev_bytes_out + st->rev_bytes_in) / 1000.0,
+          (double)st->chunk_bytes_out / 1e6, (double)st->chunk_bytes_in / 1e6,
+          secs > 0 ? (double)recs / secs : 0.0);
   fflush(stderr);
 }
 
@@ -131,6 +132,13 @@ int cmd_sync(cli_t *c)
     json_object_set_new(j, "bytes_in", json_integer((json_int_t)st.bytes_in));
     json_object_set_new(j, "rev_bytes_out", json_integer((json_int_t)st.rev_bytes_out));
     json_object_set_new(j, "rev_bytes_in", json_integer((json_int_t)st.rev_bytes_in));
+    json_object_set_new(j, "chunks_sent", json_integer((json_int_t)st.chunks_sent));
+    json_object_set_new(j, "chunks_received",
+                        json_integer((json_int_t)st.chunks_received));
+    json_object_set_new(j, "chunk_bytes_out",
+                        json_integer((json_int_t)st.chunk_bytes_out));
+    json_object_set_new(j, "chunk_bytes_in", json_integer((json_int_t)st.chunk_bytes_in));
+    json_object_set_new(j, "chunks_refused", json_integer((json_int_t)st.chunks_refused));
     json_object_set_new(j, "round_trips", json_integer((json_int_t)st.round_trips));
     json_object_set_new(j, "seconds", json_real(st.seconds));
     json_object_set_new(j, "access", json_string(st.access));
@@ -140,6 +148,10 @@ int cmd_sync(cli_t *c)
     printf("sent %llu revisions, received %llu; %.1f kB out, %.1f kB in, %.2f s\n",
            (unsigned long long)st.sent, (unsigned long long)st.received,
            (double)st.bytes_out / 1000.0, (double)st.bytes_in / 1000.0, st.seconds);
+    if (st.chunks_sent || st.chunks_received)
+      printf("attachments: %llu chunks sent (%.1f MB), %llu received (%.1f MB)\n",
+             (unsigned long long)st.chunks_sent, (double)st.chunk_bytes_out / 1e6,
+             (unsigned long long)st.chunks_received, (double)st.chunk_bytes_in / 1e6);
     if (st.grants)
       printf("received %u vault key%s\n", st.grants, st.grants == 1 ? "" : "s");
     if (st.skipped)

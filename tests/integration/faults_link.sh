@@ -44,8 +44,6 @@ sync_ok "${HOME_OF[b]}"
 sync_ok "${HOME_OF[c]}"
 [ "$(tk "${HOME_OF[c]}" list --json | jq length)" = 3 ] || fail "office c cannot read the shared records"
 
-set_hub_addr() { office_sql "$1" "update meta set value = '$2' where key = 'hub_addr'"; }
-
 # proxy_start OFFICE N: office's fault proxy, seeded SEED+N.
 proxy_start() {
   local o=$1 out=$TMP/proxy.$1 i port=

@@ -99,10 +99,12 @@ new_hub "$TMP/hub"
 # key min max
 BOUNDS="handshake_timeout_ms 100 600000
 idle_timeout_ms 1000 86400000
-max_frame 65536 4194304
+max_frame 524320 4194304
 max_connections 1 100000
 batch_bytes 4096 3145728
-token_ttl_hours 1 8760"
+token_ttl_hours 1 8760
+max_attachment_mb 1 1024
+vault_quota_mb 0 16777216"
 {
   echo "# the lowest values"
   while read -r k lo hi; do echo "$k = $lo"; done <<<"$BOUNDS"
@@ -157,7 +159,7 @@ err_has "config file is larger than 65536 bytes"
 
 step "hub device name: 63 bytes accepted, 64 refused (device add)"
 HUB_CONFIG=$TMP/hub.conf
-printf 'max_frame = 65536\nlog_level = debug\n' >"$HUB_CONFIG"
+printf 'max_frame = 524320\nlog_level = debug\n' >"$HUB_CONFIG"
 start_hub
 run_expect 0 hubd --home "$HUB_HOME" device add "$(rep 63 d)" --vault x
 run_expect 2 hubd --home "$HUB_HOME" device add "$(rep 64 d)" --vault x
@@ -179,15 +181,15 @@ TOKEN_TEXT=$token
 run_expect 0 tk "$A" enroll "  $token$(rep 40 ' ')"
 out_has "$HUB_ID"
 
-step "frame size at the hub: max_frame (65536) passes the framing layer, 65537 closes"
-run_expect 0 "$ROGUE" --home "$A" --timeout 10 frame 65536
-out_has "frame bytes=65536"
+step "frame size at the hub: max_frame (524320) passes the framing layer, 524321 closes"
+run_expect 0 "$ROGUE" --home "$A" --timeout 10 frame 524320
+out_has "frame bytes=524320"
 grep -q "^error 1 " "$TMP/out" || { cat "$TMP/out"; fail "a frame of max_frame bytes was not decoded"; }
-run_expect 0 "$ROGUE" --home "$A" --timeout 10 frame 65537
+run_expect 0 "$ROGUE" --home "$A" --timeout 10 frame 524321
 grep -q "^closed " "$TMP/out" || { cat "$TMP/out"; fail "no end of connection reported"; }
 grep -q "^closed timeout" "$TMP/out" && fail "the hub kept a connection with an oversized frame open"
 grep -Eq "^error |^frame [A-Za-z_]+$" "$TMP/out" && { cat "$TMP/out"; fail "the hub answered an oversized frame"; }
-grep -q "frame of 65537 bytes over the limit 65536" "$HUB_LOG" || fail "the hub did not log the oversized frame"
+grep -q "frame of 524321 bytes over the limit 524320" "$HUB_LOG" || fail "the hub did not log the oversized frame"
 hub_alive
 stop_hub
 HUB_CONFIG=

@@ -20,28 +20,6 @@ missing_bytes() {
   office_sql "$A" "attach '$HUB_HOME/store.db' as hub;
     select coalesce(sum(size), 0) from revisions where id not in (select id from hub.revisions)"
 }
-# proxy_start CUT_AFTER DIR: a proxy to the hub cutting the first connection
-# after CUT_AFTER bytes in DIR; sets PROXY_PORT, PROXY_PID, PROXY_OUT.
-proxy_start() {
-  PROXY_OUT=$TMP/proxy.$RANDOM
-  "$BIN/tk_proxy" --listen 127.0.0.1:0 --to "127.0.0.1:$HUB_PORT" --cut-after "$1" \
-    --cut-dir "$2" >"$PROXY_OUT" &
-  PROXY_PID=$!
-  BG_PIDS+=("$PROXY_PID")
-  local i
-  for i in $(seq 1 100); do
-    PROXY_PORT=$(sed -n 's/^listening 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$PROXY_OUT")
-    [ -n "$PROXY_PORT" ] && return 0
-    sleep 0.05
-  done
-  fail "tk_proxy printed no listening line"
-}
-proxy_stop() {
-  kill -TERM "$PROXY_PID"
-  wait "$PROXY_PID" || fail "tk_proxy exited non-zero"
-  grep -E '^up=[0-9]+ down=[0-9]+ connections=[0-9]+$' "$PROXY_OUT" || fail "tk_proxy totals"
-}
-set_hub_addr() { office_sql "$1" "update meta set value = '$2' where key = 'hub_addr'"; }
 
 step "(a) SIGKILL during a large push"
 run_expect 0 "$BIN/tk_fill" --home "$A" --vault bulk --count 3000 --size 2000
@@ -80,7 +58,7 @@ run_expect 0 "$BIN/tk_fill" --home "$A" --vault bulk --count 2000 --size 2000
 total=$(office_sql "$A" "select count(*) from revisions")
 push=$(missing_bytes)
 cut=$((push * 6 / 10))
-proxy_start "$cut" up
+proxy_start --cut-after "$cut" --cut-dir up
 set_hub_addr "$A" "127.0.0.1:$PROXY_PORT"
 run_expect 1 tk "$A" sync
 echo "   cut after $cut of $push bytes: $(tr '\n' ' ' <"$TMP/err")"
@@ -101,7 +79,7 @@ set_hub_addr "$A" "127.0.0.1:$HUB_PORT"
 step "(b) the proxy cuts the connection mid-pull"
 pull=$(hub_sql "select sum(size) from revisions")
 cut=$((pull / 2))
-proxy_start "$cut" down
+proxy_start --cut-after "$cut" --cut-dir down
 set_hub_addr "$B" "127.0.0.1:$PROXY_PORT"
 run_expect 1 tk "$B" sync
 echo "   cut after $cut of $pull bytes: $(tr '\n' ' ' <"$TMP/err")"

@@ -9,17 +9,18 @@
  * At start it prints "listening HOST:PORT" (the bound port) and flushes.
  * With --cut-after N, once N bytes have been forwarded in direction dir
  * (up = client to server, the default; down = server to client) the
- * connection is cut: exactly N bytes go through, then both sockets are
- * closed at once. Only the first K connections (default 1) are cut; later
- * ones pass untouched. On SIGTERM or SIGINT it prints
- * "up=BYTES down=BYTES connections=N" (bytes forwarded) and exits 0.
+ * connection is cut: exactly N bytes go through and reach the receiver,
+ * followed by an end of stream (as when a link dies: bytes already
+ * delivered are not thrown away), and the sending side is closed at once. Only the first
+ * K connections (default 1) are cut; later ones pass untouched. On SIGTERM or SIGINT it
+ * prints "up=BYTES down=BYTES connections=N" (bytes forwarded) and exits 0.
  *
  * Random faults: with --faults SEED, each new connection gets a fault with
  * probability --fault-rate PERCENT (default 30), its kind drawn evenly
  * from five, its direction (up/down) at random and its byte offset at
  * random in 1..--fault-span BYTES (default 16384) of that direction:
  *
- *   drop      exactly OFFSET-1 bytes go through, then both sides are closed
+ *   drop      exactly OFFSET-1 bytes go through, then a cut as above
  *   stall     forwarding both ways stops for 50..--stall-max-ms (default
  *             2000) ms once OFFSET bytes have passed, then goes on
  *   truncate  OFFSET-1 bytes go through, then that direction ends (EOF)
@@ -45,6 +46,7 @@
  */
 #include <inttypes.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +67,7 @@ typedef struct side {
   int eof;        /* this side sent EOF */
   int shut;       /* a shutdown was queued on this side */
   int up;         /* 1: this side is the client (its bytes go up) */
+  int closed;     /* its handle was closed (a cut drops one side first) */
 } side_t;
 
 enum { F_NONE = -1, F_DROP, F_STALL, F_TRUNCATE, F_CORRUPT, F_STORM, F_KINDS };
@@ -159,13 +162,20 @@ static void on_handle_closed(uv_handle_t *h)
   if (--p->handles == 0) free(p);
 }
 
+static void side_close(side_t *s)
+{
+  if (s->closed) return;
+  s->closed = 1;
+  uv_close((uv_handle_t *)&s->tcp, on_handle_closed);
+}
+
 static void pair_close(pair_t *p)
 {
   if (p->closing) return;
   p->closing = 1;
   uv_close((uv_handle_t *)&p->stall, on_handle_closed);
-  uv_close((uv_handle_t *)&p->client.tcp, on_handle_closed);
-  uv_close((uv_handle_t *)&p->server.tcp, on_handle_closed);
+  side_close(&p->client);
+  side_close(&p->server);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -215,6 +225,28 @@ static void fault_log(const pair_t *p, const char *extra)
   fflush(stdout);
 }
 
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+
+/* After a cut, what the receiving side still sends is read and thrown
+ * away until it closes. */
+static void on_drain_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+  side_t *s = st->data;
+  if (buf->base) free(buf->base - offsetof(wreq_t, data));
+  if (nread < 0) pair_close(s->pair);
+}
+
+/* A cut: the bytes that went through reach `to` followed by an end of
+ * stream, as on a link that dies after them (closing a socket with unread
+ * bytes would send a reset, and a reset makes the receiver's kernel throw
+ * away bytes it already holds); the other side is dropped at once. */
+static void cut(pair_t *p, side_t *to)
+{
+  side_close(to->other);
+  shutdown_side(to);
+  if (uv_read_start((uv_stream_t *)&to->tcp, on_alloc, on_drain_read) != 0) pair_close(p);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
   wreq_t *w = (wreq_t *)req;
@@ -224,8 +256,12 @@ static void on_write(uv_write_t *req, int status)
   int last = w->last;
   free(w);
   if (p->closing) return;
-  if (status < 0 || last == 1) {
+  if (status < 0) {
     pair_close(p);
+    return;
+  }
+  if (last == 1) {
+    cut(p, to);
     return;
   }
   if (last == 2) { /* truncation: end this direction here */
@@ -315,7 +351,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
   if (last && n == 0) {
     free(w);
     if (last == 1)
-      pair_close(p);
+      cut(p, to);
     else
       shutdown_side(to);
     return;
@@ -459,6 +495,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
   const char *listen = NULL, *to = NULL;
+  signal(SIGPIPE, SIG_IGN); /* a write to a side that reset fails with EPIPE instead */
   P.cut_up = 1;
   P.cuts_left = 1;
   P.rate = 30;

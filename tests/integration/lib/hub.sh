@@ -125,3 +125,32 @@ two_offices() {
   run_expect 0 tk "$A" vault create "$1"
   run_expect 0 tk "$A" vault grant "$1" "$B_ID"
 }
+
+# proxy_start TK_PROXY_ARGS...: a tk_proxy to the hub (e.g. --cut-after N
+# --cut-dir up --cuts K); sets PROXY_PORT, PROXY_PID, PROXY_OUT.
+proxy_start() {
+  PROXY_OUT=$TMP/proxy.$RANDOM
+  "$BIN/tk_proxy" --listen 127.0.0.1:0 --to "127.0.0.1:$HUB_PORT" "$@" >"$PROXY_OUT" 2>"$PROXY_OUT.err" &
+  PROXY_PID=$!
+  BG_PIDS+=("$PROXY_PID")
+  local i
+  for i in $(seq 1 100); do
+    PROXY_PORT=$(sed -n 's/^listening 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$PROXY_OUT")
+    [ -n "$PROXY_PORT" ] && return 0
+    sleep 0.05
+  done
+  fail "tk_proxy printed no listening line"
+}
+# proxy_stop: SIGTERM; prints the proxy's totals line and sets PROXY_UP and
+# PROXY_DOWN (bytes forwarded each way over all its connections).
+proxy_stop() {
+  kill -TERM "$PROXY_PID" 2>/dev/null || { cat "$PROXY_OUT.err" >&2; fail "tk_proxy is gone"; }
+  wait "$PROXY_PID" || { cat "$PROXY_OUT.err" >&2; fail "tk_proxy exited non-zero"; }
+  local totals
+  totals=$(grep -E '^up=[0-9]+ down=[0-9]+ connections=[0-9]+' "$PROXY_OUT") || fail "tk_proxy totals"
+  echo "$totals"
+  PROXY_UP=$(echo "$totals" | sed 's/^up=\([0-9]*\) .*/\1/')
+  PROXY_DOWN=$(echo "$totals" | sed 's/.* down=\([0-9]*\) .*/\1/')
+}
+# set_hub_addr HOME ADDR: points an office at another address (a proxy).
+set_hub_addr() { office_sql "$1" "update meta set value = '$2' where key = 'hub_addr'"; }
