@@ -9,7 +9,12 @@
 # (a TCP proxy with a one-way delay and a bandwidth cap per direction) and
 # bench_swarm (many offices in one process; many idle TLS connections).
 #
-# Workloads, in order (full mode; --quick: 2k / 10k records, 200 offices):
+# Workloads, in order (full mode; --quick: 2k / 10k records, 200 offices,
+# a 50 MiB file; --attach-only: workload 0 alone):
+#  0. hub R; office X attaches a 200 MiB file to a record and pushes it;
+#     office Y pulls it and gets it back (compared byte for byte): MiB/s of
+#     chunk bytes over the exchange time, wire bytes per MiB of file, the
+#     hub's peak RSS for each direction.
 #  1. hub H; office A writes 10k records and pushes them; a newly enrolled
 #     office B pulls them (initial sync), syncs again (the re-offer), then a
 #     no-op sync; A makes 100 edits + 100 new records, pushes; B pulls.
@@ -36,20 +41,23 @@
 # Exits non-zero only when a step fails (a sync error, a missing record).
 set -euo pipefail
 
-usage() { echo "usage: $0 BIN_DIR [--quick] [--peer]" >&2; exit 2; }
+usage() { echo "usage: $0 BIN_DIR [--quick] [--peer] [--attach-only]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 BIN=$(cd "$1" && pwd); shift
 HERE=$(cd "$(dirname "$0")" && pwd)
 QUICK=0
 PEER=0
+ATTACH_ONLY=0
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) QUICK=1; shift ;;
     --peer) PEER=1; shift ;;
+    --attach-only) ATTACH_ONLY=1; shift ;;
     *) usage ;;
   esac
 done
 if [ $QUICK = 1 ]; then N1=2000 N2=10000 SWARMS="200"; else N1=10000 N2=100000 SWARMS="200 1000"; fi
+if [ $QUICK = 1 ]; then ATT_MB=50; else ATT_MB=200; fi
 IDLE_CONNS=1000
 SWARM_WRITE=5
 SHARED=100
@@ -168,7 +176,7 @@ phase() {
   K[${p}_office_kb]=$(cat "$W/rss")
   K[${p}_hub_kb]=$(hub_status VmHWM "$HUB_PID")
   for k in sent received duplicates bytes_in bytes_out rev_bytes_in rev_bytes_out \
-    round_trips seconds; do
+    round_trips seconds chunk_bytes_in chunk_bytes_out; do
     K[${p}_$k]=$(jq -r ".$k" "$W/$p.json")
   done
   K[${p}_moved]=$(( K[${p}_sent] + K[${p}_received] ))
@@ -183,6 +191,35 @@ expect() { # KEY FIELD WANT
 }
 device_id() { "$BIN/tunduk" --home "$1" whoami --json | jq -r .device; }
 
+# ---- 0. attachments: one file relayed office -> hub -> office ----------------
+start_hub r
+HUB_PID_R=$HUB_PID
+RADDR=127.0.0.1:$PORT
+say "hub R on $RADDR: a $ATT_MB MiB attachment, office X -> hub -> office Y"
+new_office "$W/x" office-x r "$RADDR"
+office "$W/x" vault create "$VAULT" >/dev/null
+new_office "$W/y" office-y r "$RADDR"
+office "$W/x" vault grant "$VAULT" "$(device_id "$W/y")" >/dev/null
+head -c $((ATT_MB << 20)) /dev/urandom >"$W/att.bin"
+REC=$(echo '{"case_number":"B-1","client_alias":"bench","status":"open"}' |
+  "$BIN/tunduk" --home "$W/x" new case --vault "$VAULT" -)
+t0=$(now)
+office "$W/x" attach "$REC" "$W/att.bin" --name att.bin >/dev/null
+K[att_local_s]=$(calc %.3f "$(now) - $t0")
+K[att_local_kb]=$(cat "$W/rss")
+phase attpush "$W/x"
+expect attpush chunk_bytes_out $(( (ATT_MB << 20) + ATT_MB * 4 * 16 ))
+phase attpull "$W/y"
+expect attpull chunk_bytes_in $(( (ATT_MB << 20) + ATT_MB * 4 * 16 ))
+t0=$(now)
+office "$W/y" get "$REC" att.bin -o "$W/att.out" >/dev/null
+K[att_get_s]=$(calc %.3f "$(now) - $t0")
+cmp -s "$W/att.bin" "$W/att.out" || { echo "run.sh: the relayed attachment differs" >&2; exit 1; }
+rm -f "$W/att.bin" "$W/att.out"
+kill -TERM "$HUB_PID_R"
+wait "$HUB_PID_R" 2>/dev/null || true
+
+if [ "$ATTACH_ONLY" = 0 ]; then
 # ---- 1. hub H, 10k store ----------------------------------------------------
 start_hub h
 H_PID=$HUB_PID
@@ -290,11 +327,12 @@ for n in $SWARMS; do
 done
 kill -TERM "$S_PID"
 wait "$S_PID" 2>/dev/null || true
+fi # ATTACH_ONLY
 
 # ---- 5. the peer ---------------------------------------------------------------
 PEER_NOTE=
 declare -A P
-if [ "$PEER" = 1 ]; then
+if [ "$PEER" = 1 ] && [ "$ATTACH_ONLY" = 0 ]; then
   top=$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || true)
   peer_dir=${PEER_BENCH:-}
   [ -n "$peer_dir" ] || { [ -n "$top" ] && [ -x "$top/../shared/peer-bench/run.sh" ] &&
@@ -336,6 +374,7 @@ pv() { echo "${P[$1]:-}"; }
 pcalc() { [ -n "${P[$2]:-}" ] && calc "$1" "${P[$2]}" || true; }
 cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
 ENC=$(sqlite3 "$W/c/store.db" "select sum(size) / count(*) from revisions" 2>/dev/null || echo '?')
+mbps() { calc %.1f "$1 / 1048576 / $2"; }
 
 echo
 echo "tunduk benchmarks $(git -C "$HERE" describe --always --dirty 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'), mode: $([ $QUICK = 1 ] && echo quick || echo full)"
@@ -344,6 +383,17 @@ echo "records: ~2 KB JSON (case/appeal/testimony), $ENC B per revision encoded (
 echo
 printf "$FMT" workload metric tunduk peer "t/peer"
 printf "$FMT" "" "" "" "" "" | tr ' ' '-'
+row "attachment $ATT_MB MiB: attach (encrypt, store)" "s / office peak RSS MiB" "${K[att_local_s]} / $(mib "${K[att_local_kb]}")"
+for d in push pull; do
+  f=$([ $d = push ] && echo out || echo in)
+  row "  relay: office $([ $d = push ] && echo '-> hub' || echo '<- hub')" "MiB/s over TLS (exchange)" "$(mbps "${K[att${d}_chunk_bytes_$f]}" "${K[att${d}_seconds]}")"
+  row "" "wall s (whole command)" "${K[att${d}_wall]}"
+  row "" "wire bytes per MiB of file" "$(calc %.0f "${K[att${d}_wire]} / $ATT_MB")"
+  row "" "hub peak RSS MiB" "$(mib "${K[att${d}_hub_kb]}")"
+  row "" "office peak RSS MiB (64 MiB KDF)" "$(mib "${K[att${d}_office_kb]}")"
+done
+row "  get (decrypt, check, write)" "s" "${K[att_get_s]}"
+if [ "$ATTACH_ONLY" = 0 ]; then
 for t in 1 2; do
   n=$([ $t = 1 ] && echo $N1 || echo $N2)
   row "initial sync hub -> new office, $n" "records/s" "$(rate init$t)" "$(pcalc %.0f ${n}_pull_initial_rate)"
@@ -399,6 +449,7 @@ row "hub RSS, $IDLE_CONNS idle TLS connections" "MiB" "$(mib "${K[idle_hub_rss_k
 row "" "ready / failed" "${K[idle_ready]} / ${K[idle_failed]}"
 row "" "connect s (32 handshakes at a time)" "${K[idle_connect_s]}"
 row "hub store on disk, $N2 records" "bytes per revision" "$(calc %.0f "${K[h_disk]} / $NREVS2")"
+fi # ATTACH_ONLY
 echo
 echo "round trips: request/answer exchanges after the TLS handshake (tunduk sync --json)."
 echo "peer rows: PouchDB 9 <-> express-pouchdb over HTTPS, one run, batch_size 100; its wire bytes are both ways."
