@@ -56,7 +56,7 @@ int tk_wire_identity(Tunduk__V1__Identity *m, const tk_identity_t *id,
 int tk_wire_identity_check(const Tunduk__V1__Identity *m, const uint8_t *spki,
                            tk_peer_t *out, tk_err_t *err);
 
-/* Vault key grants (PROTOCOL.md section 8). */
+/* Vault key grants (PROTOCOL.md section 9). */
 typedef struct tk_grant {
   char vault[TK_MAX_VAULT_LEN + 1];
   uint8_t key_id[TK_KEY_ID_LEN];

@@ -4,7 +4,7 @@
 # type names, device names, passphrase and enrollment token lengths, the
 # hub's config values and config file, frame size at the hub, ids in one
 # Offer, parents of one revision. Limits: core/tk_common.h, core/tk_wire.h,
-# core/tk_conn.h, core/tk_token.h, core/config.c; PROTOCOL.md section 10.
+# core/tk_conn.h, core/tk_token.h, core/config.c; PROTOCOL.md section 11.
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/hub.sh"
 ROGUE=$BIN/tk_rogue
