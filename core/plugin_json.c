@@ -11,6 +11,7 @@
  *
  * Threads: whatever thread owns the lua_State; jansson values are not shared.
  */
+#include "tk_attach.h"
 #include "tk_plugin.h"
 
 #include <jansson.h>
@@ -92,8 +93,12 @@ static int push_value(lua_State *L, json_t *v, int depth, const char *const *ski
     json_object_keylen_foreach(v, key, klen, val)
     {
       if (depth == 0 && in_list(key, skip)) continue;
+      /* a plugin sees an attachment's name, size and hash, never its key */
+      json_t *pub =
+          depth == 0 && strcmp(key, TK_ATTACH_FIELD) == 0 ? tk_attach_public(v) : NULL;
       lua_pushlstring(L, key, klen);
-      int rc = push_value(L, val, depth + 1, NULL, err);
+      int rc = push_value(L, pub ? pub : val, depth + 1, NULL, err);
+      json_decref(pub);
       if (rc < 0) {
         lua_pop(L, 2);
         return rc;
