@@ -39,6 +39,8 @@ static const key_def_t keys[] = {
      "revision bytes offered in one pull batch"},
     {"token_ttl_hours", KIND_U32, OFF(token_ttl_hours), 1, 24 * 365,
      "how long an enrollment token stays valid"},
+    {"frame_min_rate", KIND_U32, OFF(frame_min_rate), 64, 1u << 20,
+     "bytes/s a frame in progress must average after the idle allowance"},
     {"plugins", KIND_PATH, OFF(plugins), 0, 0,
      "folder of Lua plugins (moderation rules)"},
 };
@@ -54,6 +56,7 @@ void tk_config_defaults(tk_config_t *c)
   c->max_connections = 2000;
   c->batch_bytes = 1u << 20;
   c->token_ttl_hours = 72;
+  c->frame_min_rate = 1024;
 }
 
 const char *tk_config_template(void)
@@ -67,6 +70,7 @@ const char *tk_config_template(void)
          "max_connections = 2000           # 1 .. 100000\n"
          "batch_bytes = 1048576            # 4096 .. 3145728 bytes\n"
          "token_ttl_hours = 72             # 1 .. 8760\n"
+         "frame_min_rate = 1024            # 64 .. 1048576 bytes/s (slow senders)\n"
          "# plugins = /etc/tunduk/plugins  # Lua plugins; default: the bundled ones\n";
 }
 

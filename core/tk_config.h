@@ -23,6 +23,7 @@ typedef struct tk_config {
   uint32_t max_connections;      /* open connections at once */
   uint32_t batch_bytes;          /* revision bytes offered in one batch */
   uint32_t token_ttl_hours;      /* how long an enrollment token is valid */
+  uint32_t frame_min_rate;       /* bytes/s a frame in progress must average */
   char plugins[1024];            /* plugin folder; "" = the bundled plugins */
 } tk_config_t;
 

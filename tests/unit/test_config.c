@@ -84,6 +84,16 @@ static void limits(void)
   CHECK_RC(tk_config_load(&c, write_file("a.conf", "max_frame = 4194304\n"), &e), 0);
   CHECK_RC(tk_config_load(&c, write_file("b.conf", "max_frame = 65535\n"), &e),
            TK_ELIMIT);
+  CHECK_RC(tk_config_load(&c, write_file("r.conf", "frame_min_rate = 64\n"), &e), 0);
+  CHECK(c.frame_min_rate == 64);
+  CHECK_RC(tk_config_load(&c, write_file("r.conf", "frame_min_rate = 63\n"), &e),
+           TK_ELIMIT);
+  CHECK(strstr(e.msg, "frame_min_rate must be between 64 and 1048576") != NULL);
+  CHECK_RC(tk_config_load(&c, write_file("r.conf", "frame_min_rate = 1048576\n"), &e), 0);
+  CHECK(c.frame_min_rate == 1048576);
+  CHECK_RC(tk_config_load(&c, write_file("r.conf", "frame_min_rate = 1048577\n"), &e),
+           TK_ELIMIT);
+  CHECK(c.frame_min_rate == 1048576);
   char big[2048];
   memset(big, 'x', sizeof big - 2);
   big[sizeof big - 2] = '\n';
