@@ -23,6 +23,8 @@ typedef struct key_def {
 } key_def_t;
 
 #define OFF(f) offsetof(tk_config_t, f)
+/* Room in a frame for what wraps a batch of revisions (field tags, lengths). */
+#define FRAME_SLACK 65536u
 
 static const key_def_t keys[] = {
     {"listen", KIND_ADDR, OFF(listen), 0, 0, "address and port to listen on"},
@@ -31,7 +33,7 @@ static const key_def_t keys[] = {
      "TCP connect + TLS handshake must finish within this"},
     {"idle_timeout_ms", KIND_U32, OFF(idle_timeout_ms), 1000, 86400000,
      "close a connection that sent nothing for this long"},
-    {"max_frame", KIND_U32, OFF(max_frame), 2 * TK_CHUNK_MAX, TK_MAX_FRAME,
+    {"max_frame", KIND_U32, OFF(max_frame), TK_MAX_REVISION + FRAME_SLACK, TK_MAX_FRAME,
      "largest frame payload accepted, bytes"},
     {"max_connections", KIND_U32, OFF(max_connections), 1, 100000,
      "open connections at once; more are refused"},
@@ -43,6 +45,8 @@ static const key_def_t keys[] = {
      "attachments one revision adds, MiB (counted in whole 256 KiB chunks)"},
     {"vault_quota_mb", KIND_U32, OFF(vault_quota_mb), 0, 1u << 24,
      "attachments one vault may hold, MiB; 0: no quota"},
+    {"frame_min_rate", KIND_U32, OFF(frame_min_rate), 64, 1u << 20,
+     "bytes/s a frame in progress must average after the idle allowance"},
     {"plugins", KIND_PATH, OFF(plugins), 0, 0,
      "folder of Lua plugins (moderation rules)"},
 };
@@ -60,6 +64,7 @@ void tk_config_defaults(tk_config_t *c)
   c->token_ttl_hours = 72;
   c->max_attachment_mb = 1024;
   c->vault_quota_mb = 0;
+  c->frame_min_rate = 1024;
 }
 
 const char *tk_config_template(void)
@@ -69,13 +74,14 @@ const char *tk_config_template(void)
          "log_level = info                 # error, warn, info, debug\n"
          "handshake_timeout_ms = 10000     # 100 .. 600000\n"
          "idle_timeout_ms = 120000         # 1000 .. 86400000\n"
-         "max_frame = 4194304              # 524320 .. 4194304 bytes\n"
+         "max_frame = 4194304              # 2162688 .. 4194304 bytes\n"
          "max_connections = 2000           # 1 .. 100000\n"
          "batch_bytes = 1048576            # 4096 .. 3145728 bytes\n"
          "token_ttl_hours = 72             # 1 .. 8760\n"
          "max_attachment_mb = 1024         # 1 .. 1024: what one revision may attach\n"
          "vault_quota_mb = 0               # 0 .. 16777216: attachments per vault; 0 = "
          "none\n"
+         "frame_min_rate = 1024            # 64 .. 1048576 bytes/s (slow senders)\n"
          "# plugins = /etc/tunduk/plugins  # Lua plugins; default: the bundled ones\n";
 }
 
@@ -187,6 +193,12 @@ int tk_config_load(tk_config_t *c, const char *path, tk_err_t *err)
   }
   if (!rc && ferror(f)) rc = tk_err_set(err, TK_EIO, "cannot read %s", path);
   fclose(f);
+  /* a pull batch (or one revision bigger than it) must fit one frame */
+  if (!rc && next.batch_bytes > next.max_frame - FRAME_SLACK)
+    rc = tk_err_set(err, TK_ELIMIT,
+                    "%s: batch_bytes (%u) must be at most max_frame - %u (%u), or its "
+                    "batches cannot be sent",
+                    path, next.batch_bytes, FRAME_SLACK, next.max_frame - FRAME_SLACK);
   if (!rc) *c = next;
   return rc;
 }

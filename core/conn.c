@@ -26,6 +26,10 @@
  *     tk_conn_connect returned an error (then no callback runs at all);
  *   - after a TLS or socket error (tls_dead) mbedtls is not written to.
  *
+ * A memory connection (tk_conn_memory, for tests and fuzzing) uses none of
+ * the above: no handles, no mbedtls; sends go to a sink function and frames
+ * come from tk_conn_memory_deliver, on the caller's stack (see tk_conn.h).
+ *
  * Threads: everything runs on the loop's thread.
  */
 #include "tk_tls_internal.h"
@@ -41,8 +45,8 @@
 #define WRITE_CHUNK 16384u           /* plaintext per mbedtls_ssl_write (one record) */
 #define KEEP_BUF (64u << 10)         /* larger idle buffers are released */
 #define FRAME_MIN_ALLOC 4096u        /* smallest frame buffer (reused) */
-#define FRAME_MIN_RATE 1024u         /* bytes/s a frame in progress must average */
-#define CLOSE_FLUSH_MS 2000          /* how long a close may spend flushing */
+#define FRAME_MIN_RATE 1024u /* default bytes/s a frame in progress must average */
+#define CLOSE_FLUSH_MS 2000  /* how long a close may spend flushing */
 #define DEFAULT_HANDSHAKE_MS 10000
 #define DEFAULT_IDLE_MS 120000
 #define HOST_MAX 255             /* a DNS name */
@@ -111,6 +115,13 @@ struct tk_conn {
   size_t inflight;  /* ciphertext in uv_write requests */
 
   uint64_t bytes_in, bytes_out;
+
+  uint32_t frame_min_rate; /* bytes/s a frame in progress must average */
+  /* a memory connection (tk_conn_memory): no socket, TLS, timers or loop */
+  int memory;
+  int in_callback; /* on_ready / on_frame of a memory connection is running */
+  tk_conn_sink_fn sink;
+  void *sink_ctx;
 };
 
 static void process_input(tk_conn_t *c);
@@ -583,7 +594,7 @@ static void write_done(uv_write_t *req, int status)
  * the idle timeout plus its size at FRAME_MIN_RATE. */
 static uint64_t frame_allowance(const tk_conn_t *c)
 {
-  return (uint64_t)c->idle_ms + (uint64_t)c->fneed * 1000 / FRAME_MIN_RATE;
+  return (uint64_t)c->idle_ms + (uint64_t)c->fneed * 1000 / c->frame_min_rate;
 }
 
 static void timer_fired(uv_timer_t *t)
@@ -608,7 +619,7 @@ static void timer_fired(uv_timer_t *t)
       /* a frame trickled in (slow-loris): it must keep a minimum rate */
       conn_fail(c, TK_ETIMEDOUT,
                 "a frame of %zu bytes from %s arrives slower than %u bytes/s", c->fneed,
-                c->peer, FRAME_MIN_RATE);
+                c->peer, c->frame_min_rate);
     } else {
       uint64_t next = c->idle_ms - (now - c->last_rx);
       if (c->hdr_got == 4) {
@@ -703,6 +714,7 @@ static int conn_new(tk_conn_t **out, uv_loop_t *loop, tk_tls_t *tls,
   c->handshake_ms = opts && opts->handshake_timeout_ms ? opts->handshake_timeout_ms
                                                        : DEFAULT_HANDSHAKE_MS;
   c->idle_ms = opts && opts->idle_timeout_ms ? opts->idle_timeout_ms : DEFAULT_IDLE_MS;
+  c->frame_min_rate = FRAME_MIN_RATE;
   snprintf(c->peer, sizeof c->peer, "(unknown peer)");
   int rc = uv_tcp_init(loop, &c->tcp);
   if (rc < 0) {
@@ -842,6 +854,97 @@ int tk_conn_connect(uv_loop_t *loop, const char *host, int port, tk_tls_t *tls,
   return 0;
 }
 
+/* ---- memory connections (tests and fuzzing) ------------------------------- */
+
+/* Runs on_close and frees: the end of every memory connection. */
+static void memory_free(tk_conn_t *c)
+{
+  if (c->cbs.on_close) c->cbs.on_close(c, c->reason);
+  free(c);
+}
+
+static void memory_close(tk_conn_t *c, int reason, const char *msg)
+{
+  if (c->state == ST_CLOSING) return;
+  c->state = ST_CLOSING;
+  c->reason = reason;
+  snprintf(c->errmsg, sizeof c->errmsg, "%s",
+           msg && *msg ? msg : (reason ? tk_strerror(reason) : ""));
+  if (!c->in_callback) memory_free(c); /* else when the callback returns */
+}
+
+static int memory_send(tk_conn_t *c, tk_slice_t payload)
+{
+  int rc = c->sink(c->sink_ctx, payload);
+  if (rc == 0) c->bytes_out += payload.n;
+  return rc;
+}
+
+/* After a callback: a close asked for inside it completes now. */
+static int memory_after(tk_conn_t *c)
+{
+  c->in_callback = 0;
+  if (c->state != ST_CLOSING) return 0;
+  memory_free(c);
+  return TK_ECLOSED;
+}
+
+int tk_conn_memory(const tk_conn_cbs_t *cbs, void *data, uint32_t max_frame,
+                   tk_conn_sink_fn sink, void *sink_ctx, tk_conn_t **out, tk_err_t *err)
+{
+  if (!out) return tk_err_set(err, TK_EINVAL, "tk_conn_memory: out is NULL");
+  *out = NULL;
+  if (!cbs || !sink)
+    return tk_err_set(err, TK_EINVAL, "tk_conn_memory: missing argument");
+  if (!max_frame) max_frame = TK_MAX_FRAME;
+  if (max_frame > TK_MAX_FRAME)
+    return tk_err_set(err, TK_EINVAL, "max_frame %u is over the hard maximum %u",
+                      max_frame, TK_MAX_FRAME);
+  tk_conn_t *c = calloc(1, sizeof *c);
+  if (!c) return tk_err_set(err, TK_ENOMEM, "out of memory for a connection");
+  c->memory = 1;
+  c->cbs = *cbs;
+  c->data = data;
+  c->max_frame = max_frame;
+  c->sink = sink;
+  c->sink_ctx = sink_ctx;
+  c->state = ST_HANDSHAKE;
+  snprintf(c->peer, sizeof c->peer, "(memory)");
+  *out = c;
+  return 0;
+}
+
+int tk_conn_memory_ready(tk_conn_t *c, const uint8_t peer_spki[TK_HASH_LEN])
+{
+  if (!c || !c->memory || c->in_callback || c->state != ST_HANDSHAKE || !peer_spki)
+    return TK_EINVAL;
+  c->state = ST_OPEN;
+  c->hs_done = 1;
+  c->in_callback = 1;
+  if (c->cbs.on_ready) c->cbs.on_ready(c, peer_spki);
+  return memory_after(c);
+}
+
+int tk_conn_memory_deliver(tk_conn_t *c, tk_slice_t payload)
+{
+  if (!c || !c->memory || c->in_callback || c->state != ST_OPEN || c->paused ||
+      (!payload.p && payload.n))
+    return TK_EINVAL;
+  c->bytes_in += payload.n;
+  c->in_callback = 1;
+  if (payload.n == 0)
+    memory_close(c, TK_EPROTO, "empty frame from (memory)");
+  else if (payload.n > c->max_frame) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "frame of %zu bytes over the limit %u", payload.n,
+             c->max_frame);
+    memory_close(c, TK_ELIMIT, msg);
+  } else if (c->cbs.on_frame) {
+    c->cbs.on_frame(c, payload);
+  }
+  return memory_after(c);
+}
+
 /* ---- the rest of the API -------------------------------------------------- */
 
 int tk_conn_send(tk_conn_t *c, tk_slice_t payload)
@@ -850,6 +953,7 @@ int tk_conn_send(tk_conn_t *c, tk_slice_t payload)
   if (c->state == ST_CLOSING) return TK_ECLOSED;
   if (payload.n == 0) return TK_EINVAL;
   if (payload.n > c->max_frame) return TK_ELIMIT;
+  if (c->memory) return memory_send(c, payload);
   if (c->plain_off > 0 && c->plain_off == c->plain.n) c->plain.n = c->plain_off = 0;
   if (tk_buf_reserve(&c->plain, 4 + payload.n) != 0) return TK_ENOMEM;
   tk_buf_append_u32be(&c->plain, (uint32_t)payload.n);
@@ -864,6 +968,10 @@ int tk_conn_send(tk_conn_t *c, tk_slice_t payload)
 void tk_conn_close(tk_conn_t *c, int reason, const char *msg)
 {
   if (!c) return;
+  if (c->memory) {
+    memory_close(c, reason, msg);
+    return;
+  }
   close_start(c, reason, msg);
 }
 
@@ -871,6 +979,7 @@ void tk_conn_pause(tk_conn_t *c)
 {
   if (!c || c->paused) return;
   c->paused = 1;
+  if (c->memory) return;
   if (c->state == ST_OPEN) uv_timer_stop(&c->timer);
   update_reading(c);
 }
@@ -879,12 +988,17 @@ void tk_conn_resume(tk_conn_t *c)
 {
   if (!c || !c->paused) return;
   c->paused = 0;
-  if (c->state != ST_OPEN) return;
+  if (c->state != ST_OPEN || c->memory) return;
   c->last_rx = uv_now(c->loop);
   uv_timer_start(&c->timer, timer_fired, c->idle_ms, 0);
   update_reading(c);
   c->kick_read = 1; /* records may wait in rbuf or inside mbedtls */
   kick(c);
+}
+
+void tk_conn_set_frame_min_rate(tk_conn_t *c, uint32_t bytes_per_s)
+{
+  c->frame_min_rate = bytes_per_s ? bytes_per_s : FRAME_MIN_RATE;
 }
 
 void *tk_conn_data(const tk_conn_t *c)

@@ -923,6 +923,7 @@ static void on_connection(uv_stream_t *server, int status)
     free(s);
     return;
   }
+  tk_conn_set_frame_min_rate(s->conn, h->cfg.frame_min_rate);
   s->next = h->sessions;
   if (h->sessions) h->sessions->prev = s;
   h->sessions = s;
@@ -1089,4 +1090,40 @@ void tk_hub_free(tk_hub_t *h)
 size_t tk_hub_sessions(const tk_hub_t *h)
 {
   return h->nsessions;
+}
+
+/* ---- for tests and fuzzing: a session without a socket ---------------------- */
+
+int tk_hub_attach(tk_hub_t *h, tk_conn_sink_fn sink, void *sink_ctx,
+                  const uint8_t peer_spki[TK_HASH_LEN], tk_conn_t **out, tk_err_t *err)
+{
+  *out = NULL;
+  if (h->stopping) return tk_err_set(err, TK_ECLOSED, "the hub is stopping");
+  session_t *s = calloc(1, sizeof *s);
+  if (!s) return tk_err_set(err, TK_ENOMEM, "out of memory for a session");
+  /* From here as on_connection, with a memory connection for the TLS one. */
+  s->hub = h;
+  snprintf(s->who, sizeof s->who, "-");
+  int rc =
+      tk_conn_memory(&session_cbs, s, h->cfg.max_frame, sink, sink_ctx, &s->conn, err);
+  if (rc) {
+    free(s);
+    return rc;
+  }
+  s->next = h->sessions;
+  if (h->sessions) h->sessions->prev = s;
+  h->sessions = s;
+  h->nsessions++;
+  if (h->nsessions > h->cfg.max_connections) {
+    TK_LOG(TK_LOG_WARN, "hub", "refusing a connection: %zu open", h->nsessions - 1);
+    s->state = S_CLOSING;
+    tk_conn_close(s->conn, TK_ELIMIT, "too many connections"); /* frees s */
+    return tk_err_set(err, TK_ELIMIT, "too many connections (max_connections %u)",
+                      h->cfg.max_connections);
+  }
+  tk_conn_t *c = s->conn;
+  rc = tk_conn_memory_ready(c, peer_spki); /* on_ready: the session waits for Hello */
+  if (rc) return tk_err_set(err, rc, "the session closed at once");
+  *out = c;
+  return 0;
 }

@@ -89,6 +89,11 @@ void tk_conn_close(tk_conn_t *c, int reason, const char *msg);
 void tk_conn_pause(tk_conn_t *c);
 void tk_conn_resume(tk_conn_t *c);
 
+/* A frame whose header has arrived must be whole within the idle timeout
+ * plus its length at bytes_per_s (default 1024; 0 restores it), else the
+ * connection closes with TK_ETIMEDOUT (slow-loris senders). */
+void tk_conn_set_frame_min_rate(tk_conn_t *c, uint32_t bytes_per_s);
+
 void *tk_conn_data(const tk_conn_t *c);
 void tk_conn_set_data(tk_conn_t *c, void *data);
 size_t tk_conn_write_queue(const tk_conn_t *c); /* bytes not yet written */
@@ -103,5 +108,44 @@ uint64_t tk_conn_bytes_out(const tk_conn_t *c);
  * "" before the handshake has finished. Static strings. */
 const char *tk_conn_tls_version(const tk_conn_t *c);
 const char *tk_conn_cipher(const tk_conn_t *c);
+
+/* ---- for tests and fuzzing: a connection without a socket ----------------
+ * A memory connection has no socket, TLS, timers or loop: it lets a test or
+ * a fuzz harness drive the code above a tk_conn_t (a hub session) frame by
+ * frame. It is not for production use.
+ *
+ *   - tk_conn_send checks as above (TK_ECLOSED, TK_ELIMIT over max_frame),
+ *     then hands the payload to sink during the call (the view is valid
+ *     during the sink call only) and returns what sink returns. The sink
+ *     must not call back into the connection.
+ *   - tk_conn_memory_ready runs on_ready with the given key hash (the
+ *     "handshake"); tk_conn_memory_deliver runs on_frame with one payload,
+ *     applying the framing rules (empty: closed with TK_EPROTO; over
+ *     max_frame: closed with TK_ELIMIT). Neither may be called from a
+ *     callback of the same connection.
+ *   - Lifetime: tk_conn_close from inside on_ready/on_frame marks the
+ *     connection closing; on_close runs right after that callback returns,
+ *     before tk_conn_memory_ready/deliver returns TK_ECLOSED. Called from
+ *     anywhere else, tk_conn_close runs on_close before it returns. Either
+ *     way on_close runs exactly once, last, and the connection is freed
+ *     right after it: never touch it once TK_ECLOSED came back or after
+ *     your own tk_conn_close outside a callback.
+ *   - on_drain never runs (nothing is queued: tk_conn_write_queue is 0);
+ *     tk_conn_pause/resume are recorded, and deliver refuses (TK_EINVAL)
+ *     while paused; peer address "(memory)", no cipher or TLS version;
+ *     tk_conn_bytes_in/out count payload bytes. */
+typedef int (*tk_conn_sink_fn)(void *ctx, tk_slice_t payload);
+
+/* A memory connection in the handshake state. max_frame 0: TK_MAX_FRAME. */
+int tk_conn_memory(const tk_conn_cbs_t *cbs, void *data, uint32_t max_frame,
+                   tk_conn_sink_fn sink, void *sink_ctx, tk_conn_t **out, tk_err_t *err);
+/* Opens it as if the TLS handshake had finished with a peer whose key
+ * hashes to peer_spki. 0, TK_ECLOSED (closed meanwhile, freed) or TK_EINVAL
+ * (not a memory connection, or not in the handshake state). */
+int tk_conn_memory_ready(tk_conn_t *c, const uint8_t peer_spki[TK_HASH_LEN]);
+/* Delivers one frame payload to on_frame. 0 (still open), TK_ECLOSED (closed,
+ * freed) or TK_EINVAL (not an open, unpaused memory connection; nothing
+ * delivered). */
+int tk_conn_memory_deliver(tk_conn_t *c, tk_slice_t payload);
 
 #endif

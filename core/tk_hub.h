@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "tk_config.h"
+#include "tk_conn.h"
 #include "tk_office.h"
 
 typedef struct tk_hub tk_hub_t;
@@ -36,5 +37,17 @@ void tk_hub_free(tk_hub_t *h);
 int tk_hub_reload_plugins(tk_hub_t *h, tk_err_t *err);
 /* Sessions open now. */
 size_t tk_hub_sessions(const tk_hub_t *h);
+
+/* For tests and fuzzing: a session on a memory connection (tk_conn_memory,
+ * see tk_conn.h), made as for an accepted TCP connection (counted against
+ * max_connections; refused with TK_ELIMIT past it, TK_ECLOSED once the hub
+ * is stopping) whose TLS handshake finished with a peer key hashing to
+ * peer_spki. Every frame the hub sends goes to sink; drive the session with
+ * tk_conn_memory_deliver(*out, payload) and end it with tk_conn_close(*out,
+ * 0, NULL) (which frees the session and *out). The same handlers serve it
+ * as a TLS session; only the transport differs. tk_hub_new needs no loop
+ * for this (loop may be NULL if tk_hub_listen is never called). */
+int tk_hub_attach(tk_hub_t *h, tk_conn_sink_fn sink, void *sink_ctx,
+                  const uint8_t peer_spki[TK_HASH_LEN], tk_conn_t **out, tk_err_t *err);
 
 #endif

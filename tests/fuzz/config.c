@@ -48,6 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     TK_ASSERT(c.max_connections >= 1 && c.max_connections <= 100000);
     TK_ASSERT(c.batch_bytes >= 4096 && c.batch_bytes <= (3u << 20));
     TK_ASSERT(c.token_ttl_hours >= 1 && c.token_ttl_hours <= 24 * 365);
+    TK_ASSERT(c.frame_min_rate >= 64 && c.frame_min_rate <= (1u << 20));
   } else {
     TK_ASSERT(e.code < 0 && e.msg[0]);
     TK_ASSERT(memcmp(&c, &before, sizeof c) == 0);

@@ -3,11 +3,13 @@
 # honest client never sends): record body bytes and JSON depth, vault and
 # type names, device names, passphrase and enrollment token lengths, the
 # hub's config values and config file, frame size at the hub, ids in one
-# Offer, parents of one revision. Limits: core/tk_common.h, core/tk_wire.h,
-# core/tk_conn.h, core/tk_token.h, core/config.c; PROTOCOL.md section 11.
+# Offer, parents of one revision, a frame's minimum rate. Limits:
+# core/tk_common.h, core/tk_wire.h, core/tk_conn.h, core/tk_token.h, core/config.c;
+# PROTOCOL.md section 11.
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/hub.sh"
 ROGUE=$BIN/tk_rogue
+SWARM=$BIN/tk_swarm
 SRC=${TK_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 
 # rep N CHAR: CHAR repeated N times.
@@ -99,12 +101,13 @@ new_hub "$TMP/hub"
 # key min max
 BOUNDS="handshake_timeout_ms 100 600000
 idle_timeout_ms 1000 86400000
-max_frame 524320 4194304
+max_frame 2162688 4194304
 max_connections 1 100000
 batch_bytes 4096 3145728
 token_ttl_hours 1 8760
 max_attachment_mb 1 1024
-vault_quota_mb 0 16777216"
+vault_quota_mb 0 16777216
+frame_min_rate 64 1048576"
 {
   echo "# the lowest values"
   while read -r k lo hi; do echo "$k = $lo"; done <<<"$BOUNDS"
@@ -123,10 +126,14 @@ while read -r k lo hi; do
   for bad in $((lo - 1)) $((hi + 1)); do
     printf '# line 1\n%s = %s\n' "$k" "$bad" >"$TMP/conf.bad"
     run_expect 2 hubd --home "$TMP/hub" serve --listen 127.0.0.1:0 --config "$TMP/conf.bad"
-    err_has "$TMP/conf.bad:2: $k must be between $lo and $hi, got $bad"
+    if [ "$bad" -lt 0 ]; then # below 0: not a count at all
+      err_has "$TMP/conf.bad:2: $k must be a whole number, got '$bad'"
+    else
+      err_has "$TMP/conf.bad:2: $k must be between $lo and $hi, got $bad"
+    fi
   done
 done <<<"$BOUNDS"
-echo "   6 keys x (min, max) start; 12 out-of-range values refused with FILE:LINE"
+echo "   $(wc -l <<<"$BOUNDS") keys x (min, max) start; out-of-range values refused with FILE:LINE"
 
 step "hub config: a 1022-byte line and a 64 KiB file load; 1023 and 64 KiB + 1 do not"
 PLUG=$SRC/plugins
@@ -159,7 +166,7 @@ err_has "config file is larger than 65536 bytes"
 
 step "hub device name: 63 bytes accepted, 64 refused (device add)"
 HUB_CONFIG=$TMP/hub.conf
-printf 'max_frame = 524320\nlog_level = debug\n' >"$HUB_CONFIG"
+printf 'max_frame = 2162688\nlog_level = debug\n' >"$HUB_CONFIG"
 start_hub
 run_expect 0 hubd --home "$HUB_HOME" device add "$(rep 63 d)" --vault x
 run_expect 2 hubd --home "$HUB_HOME" device add "$(rep 64 d)" --vault x
@@ -181,15 +188,37 @@ TOKEN_TEXT=$token
 run_expect 0 tk "$A" enroll "  $token$(rep 40 ' ')"
 out_has "$HUB_ID"
 
-step "frame size at the hub: max_frame (524320) passes the framing layer, 524321 closes"
-run_expect 0 "$ROGUE" --home "$A" --timeout 10 frame 524320
-out_has "frame bytes=524320"
+step "frame size at the hub: max_frame (2162688) passes the framing layer, 2162689 closes"
+run_expect 0 "$ROGUE" --home "$A" --timeout 10 frame 2162688
+out_has "frame bytes=2162688"
 grep -q "^error 1 " "$TMP/out" || { cat "$TMP/out"; fail "a frame of max_frame bytes was not decoded"; }
-run_expect 0 "$ROGUE" --home "$A" --timeout 10 frame 524321
+run_expect 0 "$ROGUE" --home "$A" --timeout 10 frame 2162689
 grep -q "^closed " "$TMP/out" || { cat "$TMP/out"; fail "no end of connection reported"; }
 grep -q "^closed timeout" "$TMP/out" && fail "the hub kept a connection with an oversized frame open"
 grep -Eq "^error |^frame [A-Za-z_]+$" "$TMP/out" && { cat "$TMP/out"; fail "the hub answered an oversized frame"; }
-grep -q "frame of 524321 bytes over the limit 524320" "$HUB_LOG" || fail "the hub did not log the oversized frame"
+grep -q "frame of 2162689 bytes over the limit 2162688" "$HUB_LOG" || fail "the hub did not log the oversized frame"
+hub_alive
+stop_hub
+
+# tk_swarm loris --kind frame: a header announcing 1000 bytes, then one byte
+# every 200 ms (5 bytes/s, and never idle). A frame in progress may take the
+# idle timeout (1 s here) plus its length at frame_min_rate.
+step "frame_min_rate: at 1048576 (max) a trickled frame is cut after ~1 s; at 64 (min) it may take 16.6 s"
+printf 'idle_timeout_ms = 1000\nframe_min_rate = 1048576\nlog_level = debug\n' >"$TMP/rate.conf"
+HUB_CONFIG=$TMP/rate.conf
+start_hub
+run_expect 0 "$SWARM" loris --home "$A" --to "127.0.0.1:$HUB_PORT" --count 2 --kind frame \
+  --interval-ms 200 --max 8
+out_has "loris kind=frame count=2 closed=2 open=0"
+last=$(sed -n 's/.*last_close=\([0-9]*\)\..*/\1/p' "$TMP/out")
+[ "$last" -le 4 ] || fail "trickled frames were cut only after $last s (allowance about 1 s)"
+grep -q "arrives slower than 1048576 bytes/s" "$HUB_LOG" || fail "the hub did not log the slow frame"
+stop_hub
+printf 'idle_timeout_ms = 1000\nframe_min_rate = 64\n' >"$TMP/rate.conf"
+start_hub
+run_expect 0 "$SWARM" loris --home "$A" --to "127.0.0.1:$HUB_PORT" --count 2 --kind frame \
+  --interval-ms 200 --max 4
+out_has "loris kind=frame count=2 closed=0 open=2"
 hub_alive
 stop_hub
 HUB_CONFIG=

@@ -61,6 +61,9 @@ static void errors(void)
   expect_error("listen = 1.2.3.4:80\nfoo = 1\n", TK_EINVAL,
                "bad.conf:2: unknown key 'foo'");
   expect_error("max_frame = 1\n", TK_ELIMIT, "bad.conf:1: max_frame must be between");
+  /* a pull batch must fit a frame: batch_bytes <= max_frame - 64 KiB */
+  expect_error("max_frame = 2162688\nbatch_bytes = 2097153\n", TK_ELIMIT,
+               "batch_bytes (2097153) must be at most max_frame - 65536 (2097152)");
   expect_error("max_frame = 4194305\n", TK_ELIMIT, "max_frame");
   expect_error("max_frame = 65536x\n", TK_EINVAL, "whole number");
   expect_error("max_frame = -5\n", TK_EINVAL, "whole number");
@@ -82,8 +85,22 @@ static void limits(void)
   tk_config_defaults(&c);
   /* at the limit and one past it */
   CHECK_RC(tk_config_load(&c, write_file("a.conf", "max_frame = 4194304\n"), &e), 0);
+  CHECK_RC(
+      tk_config_load(
+          &c, write_file("b.conf", "max_frame = 2162688\nbatch_bytes = 2097152\n"), &e),
+      0); /* batch_bytes at its limit for this max_frame */
   CHECK_RC(tk_config_load(&c, write_file("b.conf", "max_frame = 65535\n"), &e),
            TK_ELIMIT);
+  CHECK_RC(tk_config_load(&c, write_file("r.conf", "frame_min_rate = 64\n"), &e), 0);
+  CHECK(c.frame_min_rate == 64);
+  CHECK_RC(tk_config_load(&c, write_file("r.conf", "frame_min_rate = 63\n"), &e),
+           TK_ELIMIT);
+  CHECK(strstr(e.msg, "frame_min_rate must be between 64 and 1048576") != NULL);
+  CHECK_RC(tk_config_load(&c, write_file("r.conf", "frame_min_rate = 1048576\n"), &e), 0);
+  CHECK(c.frame_min_rate == 1048576);
+  CHECK_RC(tk_config_load(&c, write_file("r.conf", "frame_min_rate = 1048577\n"), &e),
+           TK_ELIMIT);
+  CHECK(c.frame_min_rate == 1048576);
   char big[2048];
   memset(big, 'x', sizeof big - 2);
   big[sizeof big - 2] = '\n';
