@@ -848,13 +848,27 @@ int tk_plugin_moderate(tk_plugin_set_t *s, const tk_plugin_meta_t *meta, tk_slic
                        tk_plugin_verdict_t *out)
 {
   if (!s || !out) return TK_EINVAL;
-  memset(out, 0, sizeof *out);
-  out->verdict = TK_VERDICT_ACCEPT;
   json_t *j = NULL;
   tk_err_t e;
-  if (body.p && tk__plugin_json_parse(body, &j, &e) < 0) {
+  int rc;
+  if (body.p && tk__plugin_json_parse(body, &j, &e) < 0)
+    rc = tk_plugin_moderate_parsed(s, meta, NULL, e.msg, out);
+  else
+    rc = tk_plugin_moderate_parsed(s, meta, j, NULL, out);
+  json_decref(j);
+  return rc;
+}
+
+int tk_plugin_moderate_parsed(tk_plugin_set_t *s, const tk_plugin_meta_t *meta,
+                              struct json_t *record, const char *parse_error,
+                              tk_plugin_verdict_t *out)
+{
+  if (!s || !out) return TK_EINVAL;
+  memset(out, 0, sizeof *out);
+  out->verdict = TK_VERDICT_ACCEPT;
+  if (parse_error) {
     out->verdict = TK_VERDICT_QUARANTINE;
-    snprintf(out->reason, sizeof out->reason, "%.*s", TK_PLUGIN_MAX_REASON, e.msg);
+    snprintf(out->reason, sizeof out->reason, "%.*s", TK_PLUGIN_MAX_REASON, parse_error);
     return 0;
   }
   for (size_t i = 0; i < s->ndecls[TK_PLUGIN_MODERATION]; i++) {
@@ -864,7 +878,7 @@ int tk_plugin_moderate(tk_plugin_set_t *s, const tk_plugin_meta_t *meta, tk_slic
     memset(&v, 0, sizeof v);
     call_init(&c, d, "check");
     c.meta = meta;
-    c.body = j;
+    c.body = record;
     c.verdict = &v;
     if (run_call(d->plugin, op_check, &c) < 0) {
       /* A broken rule never lets a record through: quarantine. */
@@ -880,6 +894,5 @@ int tk_plugin_moderate(tk_plugin_set_t *s, const tk_plugin_meta_t *meta, tk_slic
     }
     if (v.verdict == TK_VERDICT_REJECT) break;
   }
-  json_decref(j);
   return 0;
 }

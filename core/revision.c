@@ -12,10 +12,12 @@
  * the plaintext we make are wiped before the function returns. (zstd's own
  * internal workspaces are freed, not wiped; nothing here can reach them.)
  *
- * Threads: any, after tk_crypto_init(); no shared state.
+ * Threads: any, after tk_crypto_init(); no shared state (each thread keeps
+ * its own zstd decompression context, freed when the thread ends).
  */
 #include "tk_revision.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -463,6 +465,34 @@ int tk_rev_check_id(const tk_rev_t *rev, const uint8_t expect[TK_REV_ID_LEN],
 
 /* ---- open ------------------------------------------------------------------ */
 
+/* A zstd context per thread: ZSTD_decompress would allocate (and fault in)
+ * some 100 KiB for every body. NULL if one cannot be had. */
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+static int dctx_key_ok;
+
+static void dctx_free(void *p)
+{
+  ZSTD_freeDCtx(p);
+}
+
+static void dctx_init(void)
+{
+  dctx_key_ok = pthread_key_create(&dctx_key, dctx_free) == 0;
+}
+
+static ZSTD_DCtx *dctx_get(void)
+{
+  pthread_once(&dctx_once, dctx_init);
+  if (!dctx_key_ok) return NULL;
+  ZSTD_DCtx *d = pthread_getspecific(dctx_key);
+  if (!d && (d = ZSTD_createDCtx()) != NULL && pthread_setspecific(dctx_key, d) != 0) {
+    ZSTD_freeDCtx(d);
+    d = NULL;
+  }
+  return d;
+}
+
 /* Decompresses one zstd frame (the whole of src) onto plain. */
 static int unzstd(tk_buf_t *plain, tk_slice_t src, const char *hex, tk_err_t *err)
 {
@@ -482,7 +512,10 @@ static int unzstd(tk_buf_t *plain, tk_slice_t src, const char *hex, tk_err_t *er
                       hex);
   int rc = tk_buf_reserve(plain, (size_t)size);
   if (rc) return tk_err_set(err, rc, "revision %s: no memory for the body", hex);
-  size_t got = ZSTD_decompress(plain->p + plain->n, (size_t)size, src.p, src.n);
+  ZSTD_DCtx *dctx = dctx_get();
+  size_t got =
+      dctx ? ZSTD_decompressDCtx(dctx, plain->p + plain->n, (size_t)size, src.p, src.n)
+           : ZSTD_decompress(plain->p + plain->n, (size_t)size, src.p, src.n);
   if (ZSTD_isError(got) || got != size)
     return tk_err_set(err, TK_EFORMAT,
                       "revision %s: zstd body does not decompress to %llu bytes", hex,

@@ -1,15 +1,23 @@
 /*
  * sync.c: role-independent sync steps (see tk_sync.h).
+ *
+ * Threads: the caller's, plus helper threads that live only inside
+ * tk_sync_apply_prep: they parse, hash and verify the batch's revisions
+ * (and run the hooks' prepare) into an array each slot of which one thread
+ * writes; they are joined before the transaction begins.
  */
 #include "tk_sync.h"
 
 #include "tk_plugin.h"
 #include "tk_wire.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 const char *tk_reject_name(int code)
 {
@@ -169,29 +177,62 @@ done:
   return rc;
 }
 
-int tk_sync_moderate(struct tk_plugin_set *set, tk_store_t *s, const tk_rev_t *rev,
-                     tk_slice_t body, const uint8_t sender[TK_DEVICE_ID_LEN],
-                     char *reason, size_t len)
-{
-  if (!set || tk_plugin_set_count(set, TK_PLUGIN_MODERATION) == 0) return 0;
+/* Fills pm from rev; the hex strings live in the caller's buffers. */
+typedef struct moderate_meta {
   char rec[2 * TK_RECORD_ID_LEN + 1], rid[2 * TK_REV_ID_LEN + 1],
       author[TK_DEVICE_ID_STRLEN];
-  tk_hex_encode(rec, rev->record_id, TK_RECORD_ID_LEN);
-  tk_hex_encode(rid, rev->id, TK_REV_ID_LEN);
-  tk_device_id_format(author, rev->author);
-  tk_plugin_meta_t pm = {rec,      rid,          rev->type,       rev->vault,   author,
+  tk_plugin_meta_t pm;
+} moderate_meta_t;
+
+static void moderate_meta(moderate_meta_t *m, const tk_rev_t *rev)
+{
+  tk_hex_encode(m->rec, rev->record_id, TK_RECORD_ID_LEN);
+  tk_hex_encode(m->rid, rev->id, TK_REV_ID_LEN);
+  tk_device_id_format(m->author, rev->author);
+  tk_plugin_meta_t pm = {m->rec,   m->rid,       rev->type,       rev->vault,   m->author,
                          rev->hlc, rev->bytes.n, rev->generation, rev->nparents};
-  tk_plugin_verdict_t v;
-  tk_plugin_moderate(set, &pm, body, &v);
-  if (v.verdict == TK_VERDICT_ACCEPT) return 0;
-  snprintf(reason, len, "%s (rule %s in %s)", v.reason, v.rule, v.plugin);
-  if (v.verdict == TK_VERDICT_REJECT) return TK_REJECT_MODERATION;
+  m->pm = pm;
+}
+
+/* Turns a verdict into tk_sync_moderate's answer. */
+static int moderate_verdict(const tk_plugin_verdict_t *v, tk_store_t *s,
+                            const tk_rev_t *rev, const uint8_t sender[TK_DEVICE_ID_LEN],
+                            char *reason, size_t len)
+{
+  if (v->verdict == TK_VERDICT_ACCEPT) return 0;
+  snprintf(reason, len, "%s (rule %s in %s)", v->reason, v->rule, v->plugin);
+  if (v->verdict == TK_VERDICT_REJECT) return TK_REJECT_MODERATION;
   tk_err_t e;
   if (tk_store_quarantine_put(s, rev, sender, reason, &e) != 0) {
     snprintf(reason, len, "could not quarantine: %s", tk_err_str(&e));
     return TK_REJECT_INTERNAL;
   }
   return TK_REJECT_QUARANTINED;
+}
+
+int tk_sync_moderate(struct tk_plugin_set *set, tk_store_t *s, const tk_rev_t *rev,
+                     tk_slice_t body, const uint8_t sender[TK_DEVICE_ID_LEN],
+                     char *reason, size_t len)
+{
+  if (!set || tk_plugin_set_count(set, TK_PLUGIN_MODERATION) == 0) return 0;
+  moderate_meta_t m;
+  moderate_meta(&m, rev);
+  tk_plugin_verdict_t v;
+  tk_plugin_moderate(set, &m.pm, body, &v);
+  return moderate_verdict(&v, s, rev, sender, reason, len);
+}
+
+int tk_sync_moderate_parsed(struct tk_plugin_set *set, tk_store_t *s, const tk_rev_t *rev,
+                            struct json_t *record, const char *parse_error,
+                            const uint8_t sender[TK_DEVICE_ID_LEN], char *reason,
+                            size_t len)
+{
+  if (!set || tk_plugin_set_count(set, TK_PLUGIN_MODERATION) == 0) return 0;
+  moderate_meta_t m;
+  moderate_meta(&m, rev);
+  tk_plugin_verdict_t v;
+  tk_plugin_moderate_parsed(set, &m.pm, record, parse_error, &v);
+  return moderate_verdict(&v, s, rev, sender, reason, len);
 }
 
 void tk_apply_result_free(tk_apply_result_t *r)
@@ -213,49 +254,116 @@ static int reject(tk_apply_result_t *r, const uint8_t *id, int code, const char 
   return 0;
 }
 
-/* Checks one revision and stores it inside the open transaction. Returns
- * 0 (stored or duplicate, counted), a TK_REJECT_* code > 0 with reason, or
- * a negative store error that must abort the batch. */
-static int apply_one(tk_store_t *s, tk_slice_t bytes, tk_slice_t want,
-                     const uint8_t *origin, tk_apply_policy policy, void *ctx,
-                     tk_apply_result_t *res, char *reason, size_t rlen)
-{
+/* ---- applying a batch ------------------------------------------------------ */
+
+/* What the checks that need no store found for one revision: computed for
+ * the whole batch before the transaction, on up to APPLY_THREADS threads. */
+typedef struct precheck {
   tk_rev_t rev;
+  int code; /* 0: parsed, hashes to its id, signature verifies; else TK_REJECT_* */
+  char reason[200];
+  void *prep; /* the hooks' prepare result, released after the batch */
+} precheck_t;
+
+typedef struct precheck_job {
+  const tk_slice_t *revs, *ids;
+  precheck_t *pre;
+  size_t n;
+  atomic_size_t next;
+  const tk_apply_prep_t *hooks;
+  void *ctx;
+} precheck_job_t;
+
+/* Ed25519 verification dominates a received batch; below this many
+ * revisions starting threads costs more than it saves. */
+#define APPLY_THREADS 4
+#define APPLY_PARALLEL_MIN 16
+
+/* Parse, hash and signature of one revision: pure functions of its bytes. */
+static void precheck_one(precheck_t *p, tk_slice_t bytes, tk_slice_t want,
+                         const tk_apply_prep_t *hooks, void *ctx)
+{
   tk_err_t e;
   tk_err_clear(&e);
+  p->prep = NULL;
+  p->reason[0] = '\0';
+  p->code = TK_REJECT_NONE;
   if (want.n != TK_REV_ID_LEN) {
-    snprintf(reason, rlen, "offered id is not 32 bytes");
-    return TK_REJECT_MALFORMED;
+    snprintf(p->reason, sizeof p->reason, "offered id is not 32 bytes");
+    p->code = TK_REJECT_MALFORMED;
+  } else if (tk_rev_parse(&p->rev, bytes, &e) != 0) {
+    snprintf(p->reason, sizeof p->reason, "%s", tk_err_str(&e));
+    p->code = TK_REJECT_MALFORMED;
+  } else if (tk_rev_check_id(&p->rev, want.p, &e) != 0) {
+    snprintf(p->reason, sizeof p->reason, "bytes do not hash to the offered id");
+    p->code = TK_REJECT_HASH;
+  } else if (tk_rev_verify_sig(&p->rev, &e) != 0) {
+    snprintf(p->reason, sizeof p->reason, "%s", tk_err_str(&e));
+    p->code = TK_REJECT_SIGNATURE;
+  } else if (hooks && hooks->prepare) {
+    p->prep = hooks->prepare(ctx, &p->rev);
   }
-  if (tk_rev_parse(&rev, bytes, &e) != 0) {
-    snprintf(reason, rlen, "%s", tk_err_str(&e));
-    return TK_REJECT_MALFORMED;
+}
+
+static void *precheck_worker(void *arg)
+{
+  precheck_job_t *j = arg;
+  for (;;) {
+    size_t i = atomic_fetch_add(&j->next, 1);
+    if (i >= j->n) break;
+    precheck_one(&j->pre[i], j->revs[i], j->ids[i], j->hooks, j->ctx);
   }
-  if (tk_rev_check_id(&rev, want.p, &e) != 0) {
-    snprintf(reason, rlen, "bytes do not hash to the offered id");
-    return TK_REJECT_HASH;
+  return NULL;
+}
+
+/* Fills pre[0..n): the caller's thread works too; a thread that cannot be
+ * started only means fewer helpers. */
+static void precheck_all(precheck_job_t *j)
+{
+  pthread_t th[APPLY_THREADS - 1];
+  size_t nth = 0;
+  if (j->n >= APPLY_PARALLEL_MIN) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t want = cpus < 1 ? 1 : cpus > APPLY_THREADS ? APPLY_THREADS : (size_t)cpus;
+    while (nth + 1 < want && pthread_create(&th[nth], NULL, precheck_worker, j) == 0)
+      nth++;
   }
-  if (tk_rev_verify_sig(&rev, &e) != 0) {
-    snprintf(reason, rlen, "%s", tk_err_str(&e));
-    return TK_REJECT_SIGNATURE;
+  precheck_worker(j);
+  for (size_t t = 0; t < nth; t++)
+    pthread_join(th[t], NULL);
+}
+
+/* The checks that need this node's state, then the store, inside the open
+ * transaction. Returns 0 (stored or duplicate, counted), a TK_REJECT_* code
+ * > 0 with reason, or a negative store error that must abort the batch. */
+static int apply_one(tk_store_t *s, const precheck_t *p, const uint8_t *origin,
+                     const tk_apply_prep_t *hooks, void *ctx, tk_apply_result_t *res,
+                     char *reason, size_t rlen)
+{
+  const tk_rev_t *rev = &p->rev;
+  tk_err_t e;
+  tk_err_clear(&e);
+  if (p->code) {
+    snprintf(reason, rlen, "%s", p->reason);
+    return p->code;
   }
   /* Every store's clock moves past the highest clock it has seen: one
    * revision dated far ahead would drag every replica's clock with it. */
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   uint64_t now_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
-  if (rev.hlc > now_ms + TK_MAX_CLOCK_AHEAD_MS) {
+  if (rev->hlc > now_ms + TK_MAX_CLOCK_AHEAD_MS) {
     snprintf(reason, rlen, "its clock is %llu days ahead of this node's (limit %llu)",
-             (unsigned long long)((rev.hlc - now_ms) / 86400000ull),
+             (unsigned long long)((rev->hlc - now_ms) / 86400000ull),
              (unsigned long long)(TK_MAX_CLOCK_AHEAD_MS / 86400000ull));
     return TK_REJECT_MALFORMED;
   }
-  if (policy) {
-    int code = policy(ctx, &rev, reason, rlen);
+  if (hooks && hooks->policy) {
+    int code = hooks->policy(ctx, rev, p->prep, reason, rlen);
     if (code) return code;
   }
   uint64_t seq;
-  int rc = tk_store_put_rev_from(s, &rev, origin, &seq, &e);
+  int rc = tk_store_put_rev_from(s, rev, origin, &seq, &e);
   if (rc == TK_EEXIST) {
     res->duplicates++;
     return 0;
@@ -266,21 +374,25 @@ static int apply_one(tk_store_t *s, tk_slice_t bytes, tk_slice_t want,
   }
   if (rc) return rc;
   res->accepted++;
-  res->bytes += bytes.n;
+  res->bytes += rev->bytes.n;
   return 0;
 }
 
-int tk_sync_apply(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *ids, size_t n,
-                  const uint8_t *origin, tk_apply_policy policy, void *ctx,
-                  const tk_apply_ckpt_t *ckpt, tk_apply_result_t *res, tk_err_t *err)
+int tk_sync_apply_prep(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *ids,
+                       size_t n, const uint8_t *origin, const tk_apply_prep_t *hooks,
+                       void *ctx, const tk_apply_ckpt_t *ckpt, tk_apply_result_t *res,
+                       tk_err_t *err)
 {
   memset(res, 0, sizeof *res);
+  precheck_t *pre = calloc(n ? n : 1, sizeof *pre);
+  if (!pre) return tk_err_set(err, TK_ENOMEM, "out of memory checking %zu revisions", n);
+  precheck_job_t job = {revs, ids, pre, n, 0, hooks, ctx};
+  precheck_all(&job);
   int rc = tk_store_begin(s, err);
-  if (rc) return rc;
+  if (rc) goto done;
   for (size_t i = 0; i < n; i++) {
     char reason[200] = "";
-    int code =
-        apply_one(s, revs[i], ids[i], origin, policy, ctx, res, reason, sizeof reason);
+    int code = apply_one(s, &pre[i], origin, hooks, ctx, res, reason, sizeof reason);
     if (code < 0) {
       rc = tk_err_set(err, code, "storing revision %zu of the batch failed: %s", i,
                       tk_strerror(code));
@@ -296,11 +408,37 @@ int tk_sync_apply(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *ids, 
   }
   rc = tk_store_commit(s, err);
   if (rc) goto fail_nocommit;
-  return 0;
+  goto done;
 fail:
   tk_store_rollback(s);
 fail_nocommit:
   res->accepted = res->duplicates = 0;
   res->bytes = 0;
+done:
+  for (size_t i = 0; i < n; i++)
+    if (pre[i].prep && hooks && hooks->release) hooks->release(ctx, pre[i].prep);
+  free(pre);
   return rc;
+}
+
+typedef struct plain_policy {
+  tk_apply_policy policy;
+  void *ctx;
+} plain_policy_t;
+
+static int plain_policy(void *ctx, const tk_rev_t *rev, void *prep, char *reason,
+                        size_t len)
+{
+  plain_policy_t *p = ctx;
+  (void)prep;
+  return p->policy ? p->policy(p->ctx, rev, reason, len) : 0;
+}
+
+int tk_sync_apply(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *ids, size_t n,
+                  const uint8_t *origin, tk_apply_policy policy, void *ctx,
+                  const tk_apply_ckpt_t *ckpt, tk_apply_result_t *res, tk_err_t *err)
+{
+  plain_policy_t pp = {policy, ctx};
+  tk_apply_prep_t hooks = {NULL, plain_policy, NULL};
+  return tk_sync_apply_prep(s, revs, ids, n, origin, &hooks, &pp, ckpt, res, err);
 }

@@ -6,6 +6,8 @@
  */
 #include "tk_client.h"
 
+#include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -375,6 +377,59 @@ static int pull_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
   return code;
 }
 
+/* Pulling in parallel: the decryption and JSON parsing pull_policy needs
+ * run ahead on tk_sync_apply_prep's threads; the rules themselves (Lua, and
+ * quarantine in the store) still run in order on this thread. */
+typedef struct pull_apply {
+  client_t *c;
+  pthread_mutex_t lock; /* the office (vault keys, store) for prepare */
+} pull_apply_t;
+
+typedef struct pull_prep {
+  json_t *record;  /* NULL: no key for this revision's vault */
+  int parse_error; /* the body did not parse: e says why */
+  tk_err_t e;
+} pull_prep_t;
+
+static void *pull_prepare(void *ctx, const tk_rev_t *rev)
+{
+  pull_apply_t *a = ctx;
+  tk_plugin_set_t *set = a->c->opts->plugins;
+  if (!set || tk_plugin_set_count(set, TK_PLUGIN_MODERATION) == 0) return NULL;
+  pull_prep_t *p = calloc(1, sizeof *p);
+  if (!p) return NULL; /* pull_policy_prep then does it all itself */
+  tk_buf_t plain = TK_BUF_INIT;
+  uint8_t key[TK_VAULT_KEY_LEN];
+  pthread_mutex_lock(&a->lock);
+  int have = tk_office_vault_key(a->c->o, rev->vault, rev->key_id, key, NULL) == 0;
+  pthread_mutex_unlock(&a->lock);
+  if (have && tk_rev_open(rev, key, &plain, NULL) == 0 && plain.p)
+    p->parse_error =
+        tk__plugin_json_parse(TK_SLICE(plain.p, plain.n), &p->record, &p->e) < 0;
+  tk_wipe(key, sizeof key);
+  tk_buf_wipe(&plain);
+  return p;
+}
+
+static int pull_policy_prep(void *ctx, const tk_rev_t *rev, void *prep, char *reason,
+                            size_t len)
+{
+  pull_apply_t *a = ctx;
+  pull_prep_t *p = prep;
+  if (!p) return pull_policy(a->c, rev, reason, len);
+  return tk_sync_moderate_parsed(a->c->opts->plugins, a->c->store, rev, p->record,
+                                 p->parse_error ? p->e.msg : NULL, a->c->hub.id, reason,
+                                 len);
+}
+
+static void pull_release(void *ctx, void *prep)
+{
+  pull_prep_t *p = prep;
+  (void)ctx;
+  json_decref(p->record);
+  free(p);
+}
+
 static void on_pull_revs(client_t *c, const Tunduk__V1__Revisions *m)
 {
   tk_apply_result_t res;
@@ -396,8 +451,11 @@ static void on_pull_revs(client_t *c, const Tunduk__V1__Revisions *m)
     ids[i] = TK_SLICE(c->pull_ids[c->pull_need[i]], TK_REV_ID_LEN);
   }
   tk_apply_ckpt_t ck = {c->hub.id, TK_DIR_PULL, c->pull_upto};
-  int rc = tk_sync_apply(c->store, revs, ids, m->n_revs, c->hub.id, pull_policy, c, &ck,
-                         &res, c->err);
+  pull_apply_t a = {c, PTHREAD_MUTEX_INITIALIZER};
+  tk_apply_prep_t hooks = {pull_prepare, pull_policy_prep, pull_release};
+  int rc = tk_sync_apply_prep(c->store, revs, ids, m->n_revs, c->hub.id, &hooks, &a, &ck,
+                              &res, c->err);
+  pthread_mutex_destroy(&a.lock);
   free(revs);
   free(ids);
   if (rc) {

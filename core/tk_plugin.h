@@ -257,6 +257,16 @@ typedef struct tk_plugin_verdict {
 int tk_plugin_moderate(tk_plugin_set_t *s, const tk_plugin_meta_t *meta, tk_slice_t body,
                        tk_plugin_verdict_t *out);
 
+struct json_t;
+/* tk_plugin_moderate with the body already parsed (tk__plugin_json_parse,
+ * which may run on another thread; nothing here is shared): record is the
+ * object (borrowed, not modified; NULL when this node holds no key), or
+ * parse_error the message of a body that did not parse, which quarantines
+ * with it exactly as tk_plugin_moderate does. */
+int tk_plugin_moderate_parsed(tk_plugin_set_t *s, const tk_plugin_meta_t *meta,
+                              struct json_t *record, const char *parse_error,
+                              tk_plugin_verdict_t *out);
+
 /* ---- internal, shared by plugin.c, plugin_json.c and their tests -------- */
 
 struct lua_State;

@@ -4,7 +4,10 @@
  * and applying a received batch in one transaction with every check of
  * PROTOCOL.md section 5. Hub and office sessions are built on these.
  *
- * Threads: the store's thread (one at a time per store).
+ * Threads: the store's thread (one at a time per store). Applying a batch
+ * checks parse, hash and signature of its revisions on up to 4 short-lived
+ * threads (by core count) before the transaction; every store call stays on
+ * the caller's thread.
  */
 #ifndef TK_SYNC_H
 #define TK_SYNC_H
@@ -78,6 +81,14 @@ int tk_sync_moderate(struct tk_plugin_set *set, tk_store_t *s, const tk_rev_t *r
                      tk_slice_t body, const uint8_t sender[TK_DEVICE_ID_LEN],
                      char *reason, size_t len);
 
+struct json_t;
+/* tk_sync_moderate with the body already parsed (tk_plugin_moderate_parsed):
+ * record (borrowed; NULL when this node holds no key) or parse_error. */
+int tk_sync_moderate_parsed(struct tk_plugin_set *set, tk_store_t *s, const tk_rev_t *rev,
+                            struct json_t *record, const char *parse_error,
+                            const uint8_t sender[TK_DEVICE_ID_LEN], char *reason,
+                            size_t len);
+
 /* The outcome of applying a batch. */
 typedef struct tk_reject {
   uint8_t id[TK_REV_ID_LEN];
@@ -114,6 +125,26 @@ typedef struct tk_apply_ckpt {
 int tk_sync_apply(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *ids, size_t n,
                   const uint8_t *origin, tk_apply_policy policy, void *ctx,
                   const tk_apply_ckpt_t *ckpt, tk_apply_result_t *res, tk_err_t *err);
+
+/* A policy with per-revision work done ahead. prepare (may be NULL) runs for
+ * each revision that parsed, hashes to its id and verifies, before the
+ * transaction and possibly on several threads at once: it must not touch
+ * the store, and anything it shares with other calls it must lock. What it
+ * returns (may be NULL) goes to policy for that revision (called on the
+ * caller's thread, in batch order, exactly where tk_sync_apply calls its
+ * policy), then to release (caller's thread) whatever the outcome. */
+typedef struct tk_apply_prep {
+  void *(*prepare)(void *ctx, const tk_rev_t *rev);
+  int (*policy)(void *ctx, const tk_rev_t *rev, void *prep, char *reason, size_t len);
+  void (*release)(void *ctx, void *prep);
+} tk_apply_prep_t;
+
+/* tk_sync_apply with hooks (NULL: no policy); same checks, order and
+ * result. */
+int tk_sync_apply_prep(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *ids,
+                       size_t n, const uint8_t *origin, const tk_apply_prep_t *hooks,
+                       void *ctx, const tk_apply_ckpt_t *ckpt, tk_apply_result_t *res,
+                       tk_err_t *err);
 
 /* ---- attachment chunks (sync_chunks.c) --------------------------------------
  * After the revisions of a direction, the same offer/need exchange on the

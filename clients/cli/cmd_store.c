@@ -144,11 +144,11 @@ int cmd_verify(cli_t *c)
   if (rc) return cli_fail(c, rc);
   rc = tk_office_verify(c->office, print_failure, c, &n, &c->err);
   if (c->json) {
-    json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "records", (json_int_t)n.records,
-                          "revisions", (json_int_t)n.revisions, "ok", (json_int_t)n.ok,
-                          "failed", (json_int_t)n.failed, "no_key", (json_int_t)n.no_key,
-                          "chunks", (json_int_t)n.chunks, "bad_chunks",
-                          (json_int_t)n.bad_chunks);
+    json_t *j =
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "records", (json_int_t)n.records,
+                  "revisions", (json_int_t)n.revisions, "ok", (json_int_t)n.ok, "failed",
+                  (json_int_t)n.failed, "no_key", (json_int_t)n.no_key, "chunks",
+                  (json_int_t)n.chunks, "bad_chunks", (json_int_t)n.bad_chunks);
     cli_print_json(j);
     json_decref(j);
   } else {
