@@ -22,7 +22,7 @@ missing_bytes() {
 }
 
 step "(a) SIGKILL during a large push"
-run_expect 0 "$BIN/tk_fill" --home "$A" --vault bulk --count 3000 --size 2000
+run_expect 0 "$BIN/tk_fill" --home "$A" --vault bulk --count 6000 --size 2000
 total=$(office_sql "$A" "select count(*) from revisions")
 full=$(office_sql "$A" "select sum(size) from revisions")
 echo "   $total revisions, $full bytes"
