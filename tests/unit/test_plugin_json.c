@@ -176,6 +176,29 @@ static void test_skip_top_level(void)
   tk_buf_free(&j.out);
 }
 
+/* A record's attachment list reaches Lua as names, sizes, hashes and chunk
+ * counts: never the key or the chunk ids (the key would decrypt the file). */
+static void test_attachments_without_keys(void)
+{
+  char key[65], chunk[65], sha[65], in[512];
+  memset(key, 'a', 64);
+  memset(chunk, 'c', 64);
+  memset(sha, 'd', 64);
+  key[64] = chunk[64] = sha[64] = '\0';
+  snprintf(in, sizeof in,
+           "{\"title\":\"t\",\"_attachments\":[{\"name\":\"a.ogg\",\"size\":5,"
+           "\"sha256\":\"%s\",\"key\":\"%s\",\"chunks\":[\"%s\"]}]}",
+           sha, key, chunk);
+  job_t j = {.in = in};
+  CHECK_RC(run(&j), 0);
+  const char *out = (const char *)j.out.p;
+  CHECK(strstr(out, "\"name\":\"a.ogg\"") && strstr(out, "\"chunks\":1"));
+  CHECK(strstr(out, sha) != NULL);
+  CHECK(strstr(out, key) == NULL && strstr(out, chunk) == NULL);
+  CHECK(strstr(out, "\"key\"") == NULL);
+  tk_buf_free(&j.out);
+}
+
 static void test_from_lua(void)
 {
   CHECK(from_lua("return {}", "{}"));
@@ -274,5 +297,6 @@ static void test_text_limits(void)
   tk_buf_free(&out);
 }
 
-TK_TESTS(TK_TEST(test_round_trips), TK_TEST(test_skip_top_level), TK_TEST(test_from_lua),
+TK_TESTS(TK_TEST(test_round_trips), TK_TEST(test_skip_top_level),
+         TK_TEST(test_attachments_without_keys), TK_TEST(test_from_lua),
          TK_TEST(test_refused), TK_TEST(test_depth), TK_TEST(test_text_limits))
