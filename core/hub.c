@@ -97,6 +97,18 @@ static void fail(session_t *s, Tunduk__V1__ErrorCode code, int reason, const cha
   tk_conn_close(s->conn, reason, msg);
 }
 
+/* A push the store could not take: logged, and the device told why (a
+ * full disk by name), with nothing of it kept. */
+static void fail_store(session_t *s, int rc, const tk_err_t *e, const char *what)
+{
+  char msg[300];
+  TK_LOG(TK_LOG_ERROR, "hub", "push failed device=%s error=\"%s\"", s->who,
+         tk_err_str(e));
+  snprintf(msg, sizeof msg, "the hub could not store %s (%s); nothing of it was kept",
+           what, strstr(e->msg, "full") ? "its disk is full" : tk_strerror(rc));
+  fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, msg);
+}
+
 static int load_access_cb(void *ctx, const char *vault, int write)
 {
   session_t *s = ctx;
@@ -445,13 +457,7 @@ static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
   free(ids);
   push_reset(s);
   if (rc) {
-    TK_LOG(TK_LOG_ERROR, "hub", "push failed device=%s error=\"%s\"", s->who,
-           tk_err_str(&e));
-    char msg[300];
-    snprintf(msg, sizeof msg,
-             "the hub could not store the batch (%s); nothing of it was kept",
-             strstr(e.msg, "full") ? "its disk is full" : tk_strerror(rc));
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, msg);
+    fail_store(s, rc, &e, "the batch");
     return;
   }
   TK_LOG(TK_LOG_INFO, "hub",
@@ -539,16 +545,12 @@ static void on_chunk(session_t *s, const Tunduk__V1__Chunk *m)
   }
   int rc = tk_chunk_recv_take(&s->crecv, s->conn, s->hub->store, m->index,
                               tk_pb_slice(m->data), s->peer.id, &e);
+  if (rc == TK_EPROTO) {
+    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, rc, tk_err_str(&e));
+    return;
+  }
   if (rc < 0) {
-    TK_LOG(TK_LOG_ERROR, "hub", "chunk push failed device=%s error=\"%s\"", s->who,
-           tk_err_str(&e));
-    char msg[300];
-    snprintf(msg, sizeof msg, "the hub could not store a chunk (%s); it was not kept",
-             strstr(e.msg, "full") ? "its disk is full" : tk_strerror(rc));
-    fail(s,
-         rc == TK_EPROTO ? TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL
-                         : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL,
-         rc, rc == TK_EPROTO ? tk_err_str(&e) : msg);
+    fail_store(s, rc, &e, "a chunk");
     return;
   }
   if (rc == 1) {
