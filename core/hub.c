@@ -649,6 +649,9 @@ static void on_pull(session_t *s, const Tunduk__V1__Pull *m)
   o.ids = ids;
   o.upto = s->batch.upto;
   o.more = s->batch.more;
+  uint64_t last = 0;
+  if (!o.more && tk_store_chunks_last(s->hub->store, &last, NULL) == 0)
+    o.chunk_feed_end = last + 1; /* lets a client skip an empty chunk pull */
   tk_frame_t f = TUNDUK__V1__FRAME__INIT;
   f.msg_case = TUNDUK__V1__FRAME__MSG_OFFER;
   f.offer = &o;

@@ -172,8 +172,8 @@ int tk_store_chunks_after(tk_store_t *s, uint64_t since, size_t limit,
   return rc;
 }
 
-/* Runs a cached one-row query with one blob or text parameter and reads
- * two integers. */
+/* Runs a cached one-row query with one blob (n >= 0 bytes), text (n == -1)
+ * or no (n == -2) parameter and reads one or two integers. */
 static int query_counts(tk_store_t *s, int slot, const char *sql, const void *p, int n,
                         int64_t *a, int64_t *b, const char *what, tk_err_t *err)
 {
@@ -182,7 +182,7 @@ static int query_counts(tk_store_t *s, int slot, const char *sql, const void *p,
   if (rc) return rc;
   if (n >= 0)
     TK__BIND(sqlite3_bind_blob(st, 1, p, n, SQLITE_STATIC));
-  else
+  else if (n == -1)
     TK__BIND(sqlite3_bind_text(st, 1, p, -1, SQLITE_STATIC));
   int src = sqlite3_step(st);
   if (src == SQLITE_ROW) {
@@ -192,6 +192,15 @@ static int query_counts(tk_store_t *s, int slot, const char *sql, const void *p,
     rc = tk__store_fail(s, src, what, err);
   }
   tk__stmt_put(s, slot, st);
+  return rc;
+}
+
+int tk_store_chunks_last(tk_store_t *s, uint64_t *seq, tk_err_t *err)
+{
+  int64_t v = 0;
+  int rc = query_counts(s, TK__ST_CHUNKS_LAST, "SELECT coalesce(max(seq), 0) FROM chunks",
+                        NULL, -2, &v, NULL, "reading the chunk feed", err);
+  *seq = (uint64_t)v;
   return rc;
 }
 

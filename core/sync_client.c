@@ -51,6 +51,7 @@ typedef struct client {
   tk_batch_t batch; /* push: what we offered */
   uint64_t pull_upto;
   int pull_more;
+  uint64_t chunk_feed_end; /* from the hub's last revision offer; 0: unknown */
   uint8_t (*pull_ids)[TK_REV_ID_LEN];
   uint32_t *pull_need;
   size_t pull_n, pull_nneed;
@@ -326,6 +327,7 @@ static void on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
   c->pull_n = m->n_ids;
   c->pull_upto = m->upto;
   c->pull_more = m->more;
+  c->chunk_feed_end = m->chunk_feed_end;
   int rc = tk_sync_need(c->store, ids, m->n_ids, c->pull_need, &c->pull_nneed, c->err);
   free(ids);
   if (rc) {
@@ -586,6 +588,11 @@ static void chunk_pull_next(client_t *c)
     stop(c, rc, "%s", c->err->msg);
     return;
   }
+  if (c->chunk_feed_end > 0 && since >= c->chunk_feed_end - 1) {
+    stop(c, 0, "done"); /* the hub has no chunk past our checkpoint */
+    return;
+  }
+  c->chunk_feed_end = 0; /* a later batch must ask */
   Tunduk__V1__Pull p = TUNDUK__V1__PULL__INIT;
   p.since = since;
   p.chunks = 1;
@@ -1032,8 +1039,9 @@ int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_
   if (opts->mode == TK_CLIENT_SYNC && opts->resend) {
     /* both ways from the start: offer/need keeps it to ids for what each
      * side already has */
-    rc = tk_store_checkpoint_set(c.store, c.hub_id, TK_DIR_PUSH, 0, err);
-    if (!rc) rc = tk_store_checkpoint_set(c.store, c.hub_id, TK_DIR_PULL, 0, err);
+    rc = 0;
+    for (int dir = TK_DIR_PUSH; dir <= TK_DIR_CHUNK_PULL && !rc; dir++)
+      rc = tk_store_checkpoint_set(c.store, c.hub_id, dir, 0, err);
     if (rc) return rc;
   }
   st->conflicts_before = count_conflicts(c.store);

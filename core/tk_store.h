@@ -312,6 +312,8 @@ int tk_store_chunk_vaults(tk_store_t *s, const uint8_t id[TK_HASH_LEN],
 int tk_store_chunks_after(tk_store_t *s, uint64_t since, size_t limit,
                           int (*cb)(void *ctx, const tk_chunk_meta_t *m), void *ctx,
                           tk_err_t *err);
+/* The position of the last chunk in the chunk feed (0: none). */
+int tk_store_chunks_last(tk_store_t *s, uint64_t *seq, tk_err_t *err);
 /* How many of the chunks a revision names are not stored yet (*missing),
  * of *total refs. */
 int tk_store_rev_chunks(tk_store_t *s, const uint8_t rev_id[TK_REV_ID_LEN],

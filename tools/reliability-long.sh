@@ -8,7 +8,9 @@
 #
 # Runs tests/integration/crash_hub.sh with 60 SIGKILLs of the hub while
 # three offices push (TK_CRASH_KILLS), crash_office.sh with 40 SIGKILLs of
-# an office mid-pull (TK_CRASH_OFFICE_KILLS), and disk_full.sh on tmpfs
+# an office mid-pull (TK_CRASH_OFFICE_KILLS), crash_attach.sh with 20 SIGKILLs of
+# the hub and 20 of an office in the middle of an attachment's chunks
+# (TK_CRASH_ATTACH_KILLS), and disk_full.sh on tmpfs
 # and again on the RLIMIT_FSIZE fallback, faults_link.sh for 200 rounds of
 # random link faults (TK_FAULT_ROUNDS), and load_hub.sh with 1,000 syncing
 # clients and 5,000 idle connections (TK_LOAD_CLIENTS, TK_LOAD_IDLE). TK_SEED makes the runs
@@ -49,6 +51,7 @@ run() {
 it=tests/integration
 run crash_hub bash "$it/crash_hub.sh"
 run crash_office bash "$it/crash_office.sh"
+run crash_attach TK_CRASH_KILLS="${TK_CRASH_ATTACH_KILLS:-20}" bash "$it/crash_attach.sh"
 if [ "$(id -u)" = 0 ]; then
   run disk_full_tmpfs TK_DISKFULL_MODE=tmpfs bash "$it/disk_full.sh"
 else
@@ -69,6 +72,8 @@ ol=$(field crash_office lost)
 echo
 echo "hub SIGKILLs survived:    ${hk:-none} (acknowledged-revision checks: ${hc:-0}, lost: ${hl:-?})"
 echo "office SIGKILLs survived: ${ok:-none} (revisions under the pull checkpoint checked: ${oc:-0}, lost: ${ol:-?})"
+ak=$(field crash_attach hub_kills) al=$(field crash_attach lost)
+echo "attachment transfers killed: ${ak:-none} hub and ${ak:-none} office SIGKILLs (chunks lost: ${al:-?})"
 for f in disk_full_tmpfs disk_full_fsize; do
   [ -f "$logs/$f.log" ] && grep -q '^ok$' "$logs/$f.log" && echo "$f: pushes refused, nothing acknowledged lost, recovered"
 done

@@ -24,7 +24,7 @@ make_file() {
   done
 }
 hub_chunks() { hub_sql "select count(*) from chunks"; }
-sync_json() { run_expect 0 tk "$1" sync --json; cat "$TMP/out" >"$TMP/sync.json"; }
+sync_json() { run_expect 0 tk "$1" sync --json "${@:2}"; cat "$TMP/out" >"$TMP/sync.json"; }
 jget() { jq -r "$1" "$TMP/sync.json"; }
 
 new_hub "$TMP/hub"
@@ -97,6 +97,9 @@ run_expect 0 tk "$B" list
 grep -qF incomplete "$TMP/out" && fail "a record is still marked incomplete"
 run_expect 0 tk "$B" verify
 out_has " 0 failed"
+sync_json "$B"
+[ "$(jget .round_trips)" = 1 ] ||
+  fail "a no-op sync with attachments at the hub took $(jget .round_trips) round trips, not 1"
 
 step "an edit keeps the attachment; the chunks are not stored or sent twice"
 edit_record "$A" "$REC" "testimony, transcribed" >/dev/null
@@ -138,6 +141,15 @@ sync_json "$A"
 [ "$(jget .chunks_refused)" = 1 ] || fail "the hub refused $(jget .chunks_refused) chunks, not 1"
 [ "$(jget .chunks_sent)" = 11 ] || fail "the hub stored $(jget .chunks_sent) of the 11 good chunks"
 [ "$(hub_chunks)" = $((before + 11)) ] || fail "the hub stored a damaged chunk"
+
+step "a hub restored from an older backup: sync --all offers the chunks again"
+n=$(hub_chunks)
+hub_sql "delete from chunks where seq in (select seq from chunks order by seq desc limit 3)"
+sync_json "$A"
+[ "$(hub_chunks)" = $((n - 3)) ] || fail "a plain sync re-sent chunks past its checkpoint"
+sync_json "$A" --all
+[ "$(jget .chunks_sent)" = 3 ] || fail "sync --all sent $(jget .chunks_sent) chunks, not the 3 missing"
+[ "$(hub_chunks)" = "$n" ] || fail "the hub holds $(hub_chunks) chunks after sync --all, not $n"
 
 step "hub limits: max_attachment_mb and vault_quota_mb refuse the revision, keep nothing"
 stop_hub
