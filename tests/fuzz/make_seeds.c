@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "fuzz_fixture.h"
+#include "tk_attach.h"
 #include "tk_config.h"
 #include "tk_token.h"
 #include "tk_wire.h"
@@ -721,6 +722,31 @@ static void texts(void)
       "{\"witness_alias\":\"W-12\",\"consent\":\"written\",\"title\":\"\\u0416\\n\\t\","
       "\"narrative\":\"Two officers.\"}");
   put_str("body_json", "not-object", "[1,2,3]");
+  /* attachments: an empty file, one of two chunks, a repeated name; errors */
+  {
+    const char *h = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    tk_buf_t a = TK_BUF_INIT;
+    tk_buf_printf(&a,
+                  "{\"title\":\"appeal\",\"" TK_ATTACH_FIELD "\":["
+                  "{\"name\":\"empty.txt\",\"size\":0,\"sha256\":\"%s\",\"key\":\"%s\","
+                  "\"chunks\":[]},"
+                  "{\"name\":\"scan \u0416.pdf\",\"size\":262145,\"sha256\":\"%s\","
+                  "\"key\":\"%s\",\"chunks\":[\"%s\",\"%s\"]},"
+                  "{\"name\":\"empty.txt\",\"size\":1,\"sha256\":\"%s\",\"key\":\"%s\","
+                  "\"chunks\":[\"%s\"]}]}",
+                  h, h, h, h, h, h, h, h, h);
+    put("body_json", "attachments", a.p, a.n);
+    a.n = 0;
+    tk_buf_printf(&a,
+                  "{\"" TK_ATTACH_FIELD "\":[{\"name\":\"a/b\",\"size\":-1,"
+                  "\"sha256\":\"zz\",\"key\":1,\"chunks\":{}},"
+                  "{\"name\":\"x\",\"size\":9223372036854775807,\"sha256\":\"%s\","
+                  "\"key\":\"%s\",\"chunks\":[\"%s\"]}]}",
+                  h, h, h);
+    put("body_json", "attachments-bad", a.p, a.n);
+    put_str("body_json", "attachments-not-list", "{\"" TK_ATTACH_FIELD "\":{\"a\":1}}");
+    tk_buf_free(&a);
+  }
   tk_buf_t deep = TK_BUF_INIT;
   for (int i = 0; i < TK_MAX_JSON_DEPTH - 1; i++)
     tk_buf_printf(&deep, "{\"a\":");
