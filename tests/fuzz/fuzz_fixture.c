@@ -20,6 +20,8 @@ const uint8_t fz_token_secret[32] = "fuzz enrollment token secret 32b";
 const uint8_t fz_record_a[16] = "record-A-fuzz-01";
 const uint8_t fz_record_b[16] = "record-B-fuzz-02";
 const uint8_t fz_record_c[16] = "record-C-fuzz-03";
+static const uint8_t record_d[16] = "record-D-fuzz-04", record_e[16] = "record-E-fuzz-05",
+                     record_f[16] = "record-F-fuzz-06";
 
 static const char *const names[FZ_NIDS] = {"fuzz-hub", "fuzz-office", "fuzz-newcomer",
                                            "fuzz-revoked"};
@@ -116,6 +118,14 @@ void fz_seal(tk_buf_t *out, const tk_identity_t *author, const uint8_t record_id
              const char *type, const char *vault, const uint8_t *parent,
              uint32_t generation, const char *json)
 {
+  fz_seal_refs(out, author, record_id, type, vault, parent, generation, json, NULL, 0);
+}
+
+void fz_seal_refs(tk_buf_t *out, const tk_identity_t *author, const uint8_t record_id[16],
+                  const char *type, const char *vault, const uint8_t *parent,
+                  uint32_t generation, const char *json, const uint8_t *attach,
+                  uint32_t nattach)
+{
   tk_rev_draft_t d;
   tk_err_t e;
   memset(&d, 0, sizeof d);
@@ -126,6 +136,8 @@ void fz_seal(tk_buf_t *out, const tk_identity_t *author, const uint8_t record_id
   d.generation = generation;
   d.parents = parent;
   d.nparents = parent ? 1 : 0;
+  d.attach = attach;
+  d.nattach = nattach;
   d.body = TK_SLICE(json, strlen(json));
   if (tk_rev_seal(out, &d, fz_vault_key, author->sec->sign_sk, &e) != 0) {
     fprintf(stderr, "fuzz fixture: seal failed: %s\n", tk_err_str(&e));
@@ -143,9 +155,30 @@ void fz_body_key(uint8_t bk[TK_VAULT_KEY_LEN], const uint8_t salt[TK_REV_SALT_LE
                      TK_VAULT_KEY_LEN);
 }
 
+const int fz_chunk_stored[FZ_NCHUNKS] = {1, 1, 1, 0, 0, 1};
+
+void fz_fixture_chunks(tk_buf_t *all, size_t offs[FZ_NCHUNKS + 1])
+{
+  static const size_t sizes[FZ_NCHUNKS] = {1, 4096, 777, 2000, 300, 65};
+  fz_rng_reset("fixture chunks");
+  for (int i = 0; i < FZ_NCHUNKS; i++) {
+    offs[i] = all->n;
+    if (tk_buf_reserve(all, sizes[i]) != 0) abort();
+    randombytes_buf(all->p + all->n, sizes[i]);
+    all->n += sizes[i];
+  }
+  offs[FZ_NCHUNKS] = all->n;
+}
+
 void fz_fixture_revs(tk_buf_t *all, size_t offs[FZ_NREVS + 1])
 {
-  uint8_t id0[TK_REV_ID_LEN];
+  uint8_t id0[TK_REV_ID_LEN], ch[FZ_NCHUNKS][TK_HASH_LEN], refs[3][TK_HASH_LEN];
+  tk_buf_t chunks = TK_BUF_INIT;
+  size_t co[FZ_NCHUNKS + 1];
+  fz_fixture_chunks(&chunks, co);
+  for (int i = 0; i < FZ_NCHUNKS; i++)
+    tk_sha256(ch[i], chunks.p + co[i], co[i + 1] - co[i]);
+  tk_buf_free(&chunks);
   fz_rng_reset("fixture revisions");
   offs[0] = all->n;
   fz_seal(all, fz_id[FZ_OFFICE], fz_record_a, "case", FZ_VAULT, NULL, 1,
@@ -161,6 +194,20 @@ void fz_fixture_revs(tk_buf_t *all, size_t offs[FZ_NREVS + 1])
       all, fz_id[FZ_OFFICE], fz_record_b, "testimony", FZ_VAULT, NULL, 1,
       "{\"alias\":\"witness 4\",\"consent\":\"recorded\",\"narrative\":\"\\u0416 ...\"}");
   offs[3] = all->n;
+  memcpy(refs[0], ch[0], TK_HASH_LEN);
+  memcpy(refs[1], ch[1], TK_HASH_LEN);
+  memcpy(refs[2], ch[3], TK_HASH_LEN);
+  fz_seal_refs(all, fz_id[FZ_OFFICE], record_d, "case", FZ_VAULT, NULL, 1,
+               "{\"title\":\"scanned appeal and a recording\"}", &refs[0][0], 3);
+  offs[4] = all->n;
+  memcpy(refs[0], ch[2], TK_HASH_LEN);
+  memcpy(refs[1], ch[4], TK_HASH_LEN);
+  fz_seal_refs(all, fz_id[FZ_OFFICE], record_e, "case", FZ_VAULT_RO, NULL, 1,
+               "{\"title\":\"archived photo\"}", &refs[0][0], 2);
+  offs[5] = all->n;
+  fz_seal_refs(all, fz_id[FZ_OFFICE], record_f, "case", FZ_VAULT_SEALED, NULL, 1,
+               "{\"title\":\"sealed\"}", ch[5], 1);
+  offs[6] = all->n;
 }
 
 int fz_write_file(const char *path, const void *p, size_t n)

@@ -29,6 +29,7 @@ enum { FZ_HUB = 0, FZ_OFFICE, FZ_NEWCOMER, FZ_REVOKED, FZ_NIDS };
 
 #define FZ_VAULT "cases"
 #define FZ_VAULT_RO "archive"
+#define FZ_VAULT_SEALED "sealed" /* no fixture device may read it */
 
 extern tk_identity_t *fz_id[FZ_NIDS];
 extern uint8_t fz_vault_key[TK_VAULT_KEY_LEN];
@@ -53,12 +54,30 @@ void fz_seal(tk_buf_t *out, const tk_identity_t *author, const uint8_t record_id
              const char *type, const char *vault, const uint8_t *parent,
              uint32_t generation, const char *json);
 
+/* Seals like fz_seal, with nattach attachment refs (32 bytes each) in the
+ * signed header. */
+void fz_seal_refs(tk_buf_t *out, const tk_identity_t *author, const uint8_t record_id[16],
+                  const char *type, const char *vault, const uint8_t *parent,
+                  uint32_t generation, const char *json, const uint8_t *attach,
+                  uint32_t nattach);
+
 /* The hub store's fixture revisions, made the same way in every process:
  * n encodings appended to all with offsets offs[0..n] (offs[n] = all.n).
  * [0] case record A gen 1, [1] record A gen 2 (parent [0]), [2] record B
- * gen 1 (testimony), all by FZ_OFFICE in FZ_VAULT. */
-#define FZ_NREVS 3
+ * gen 1 (testimony), all by FZ_OFFICE in FZ_VAULT; then revisions naming
+ * the fixture chunks, each a record of its own: [3] in FZ_VAULT (chunks 0, 1,
+ * 3), [4] in FZ_VAULT_RO (chunks 2, 4), [5] in FZ_VAULT_SEALED (chunk 5). */
+#define FZ_NREVS 6
 void fz_fixture_revs(tk_buf_t *all, size_t offs[FZ_NREVS + 1]);
+
+/* The fixture's attachment chunks (random bytes of a few sizes; the hub
+ * checks only their hashes): n byte strings appended to all with offsets
+ * offs[0..n]. The hub store holds those with fz_chunk_stored[i] set (0, 1,
+ * 2, 5: in its chunk feed in that order); 3 (writable by FZ_OFFICE) and 4
+ * (read-only vault) are named but missing. */
+#define FZ_NCHUNKS 6
+extern const int fz_chunk_stored[FZ_NCHUNKS];
+void fz_fixture_chunks(tk_buf_t *all, size_t offs[FZ_NCHUNKS + 1]);
 
 /* The per-revision body key, as revision.c derives it: BLAKE2b-256(key =
  * vault key, "tunduk body key v1" || salt). For harnesses that re-encrypt a

@@ -16,7 +16,15 @@
  *          fixture device's, and set the ids of the Offer before it to their
  *          hashes (the ids the hub will ask for, in order, as the hub judges
  *          them when that Offer arrives);
- *   bit 2: re-sign a GrantPut whose granter_pk is a fixture device's.
+ *   bit 2: re-sign a GrantPut whose granter_pk is a fixture device's;
+ *   bit 3: attachment chunks. On a Revisions record: the attachment refs of
+ *          its fixture-authored revisions become, in order, the hashes of
+ *          the Chunk records that follow (up to the next Revisions), and the
+ *          revisions are re-signed. On a chunk Offer: ids[index] and
+ *          sizes[index] become the hash and length of each Chunk record that
+ *          follows (up to the next Offer, Pull or Revisions). So mutated
+ *          chunk bytes are still named by a revision and offered under their
+ *          own hash, and reach the store.
  *
  * Checks, on what the hub sends (the sink decodes each frame as a client):
  * every frame decodes; no ERROR_INTERNAL and no REJECT_INTERNAL (a store or
@@ -25,6 +33,17 @@
  * not reject is in the store; a pull's Offer does not go back before
  * `since`, and the Revisions sent hash to the ids offered; device answers
  * and relayed grants verify; and after each input no session is left.
+ * Chunks: every Chunk delivered is answered by exactly one ChunkAck (or the
+ * session ends), for that index, in Need order, coded NONE, MALFORMED or
+ * HASH; a chunk acked NONE hashes to its offered id, has its offered size,
+ * is stored with exactly those bytes and is named by a revision in a vault
+ * the device may write; a refused chunk that was not stored is still not
+ * stored. A chunk pull's Offer has one size per id, at most
+ * TK_MAX_CHUNK_OFFER, each a stored chunk of that size named in a vault
+ * the device may read; the hub's Chunk frames come in Need order, hash to
+ * their ids, and never more than TK_CHUNK_WINDOW ahead of the acks. After
+ * each input every stored chunk hashes to its id and is named by a stored
+ * revision.
  *
  * Store: one office home per process in a temporary folder, made once;
  * every input runs inside one outer transaction that is rolled back at the
@@ -77,6 +96,19 @@ typedef struct client {
   uint32_t accepted, duplicates;
   size_t nrejected;
   uint8_t (*rejected)[TK_REV_ID_LEN];
+  /* chunk push: the last Offer delivered was a chunk offer (its sizes, if
+   * one per id), the Chunk being delivered, the hub's ChunkAcks so far */
+  int chunk_offer;
+  uint32_t *offer_sizes;
+  int chunk_pending, chunk_acked, chunk_was_stored;
+  uint32_t chunk_index;
+  uint8_t chunk_hash[TK_HASH_LEN];
+  size_t chunk_len, chunk_acks;
+  /* chunk pull: the hub's last Offer was of chunks (sizes), Chunk frames
+   * received and ChunkAcks delivered since the Need */
+  int pull_chunks;
+  uint32_t *pulled_sizes;
+  size_t chunks_got, acks_sent;
 } client_t;
 
 /* ---- fixture ------------------------------------------------------------------ */
@@ -166,6 +198,18 @@ static void setup(void)
   }
   tk_apply_result_free(&res);
   tk_buf_free(&revs);
+  tk_buf_t chunks = TK_BUF_INIT;
+  size_t co[FZ_NCHUNKS + 1];
+  fz_fixture_chunks(&chunks, co);
+  for (int i = 0; i < FZ_NCHUNKS; i++) {
+    uint8_t cid[TK_HASH_LEN];
+    if (!fz_chunk_stored[i]) continue;
+    tk_sha256(cid, chunks.p + co[i], co[i + 1] - co[i]);
+    if (tk_store_chunk_put(store, cid, TK_SLICE(chunks.p + co[i], co[i + 1] - co[i]),
+                           fz_id[FZ_OFFICE]->id, &e) != 0)
+      goto fail;
+  }
+  tk_buf_free(&chunks);
   /* The hub loads the same folder; a fixture without a rule would test less. */
   if (tk_plugin_set_new(&plugins, NULL) != 0 ||
       tk_plugin_set_load_dir(plugins, TK_SOURCE_DIR "/plugins", &e) != 0)
@@ -178,6 +222,10 @@ static void setup(void)
   tk_config_t cfg;
   tk_config_defaults(&cfg);
   snprintf(cfg.plugins, sizeof cfg.plugins, "%s", TK_SOURCE_DIR "/plugins");
+  /* Small attachment limits, so seeds reach both REJECT_LIMIT reasons: a
+   * revision may add 4 chunks, FZ_VAULT hold 8 (the fixture names 3). */
+  cfg.max_attachment_mb = 1;
+  cfg.vault_quota_mb = 2;
   if (tk_hub_new(&hub, NULL, office, &cfg, &e) != 0) goto fail;
   tk_log_level = -1; /* tk_hub_new logged; the fuzzer feeds garbage on purpose */
   return;
@@ -271,7 +319,7 @@ static void fix_record(record_t *r)
 static void fix_offer(record_t *rec, size_t nrec, size_t i)
 {
   tk_frame_t *f = tk_wire_decode(TK_SLICE(rec[i].p, rec[i].n)), *revs = NULL;
-  if (!f || f->msg_case != TUNDUK__V1__FRAME__MSG_OFFER) goto done;
+  if (!f || f->msg_case != TUNDUK__V1__FRAME__MSG_OFFER || f->offer->chunks) goto done;
   for (size_t j = i + 1; j < nrec && !revs; j++) {
     tk_frame_t *g = tk_wire_decode(TK_SLICE(rec[j].p, rec[j].n));
     int k = g ? (int)g->msg_case : 0;
@@ -300,6 +348,87 @@ static void fix_offer(record_t *rec, size_t nrec, size_t i)
 done:
   tk_wire_free(revs);
   tk_wire_free(f);
+}
+
+/* Bit 3: the Chunk frames among rec[from..nrec) before a frame of a kind in
+ * stop (a bit mask of msg_case values), decoded; free with tk_wire_free. */
+static size_t chunks_after(const record_t *rec, size_t nrec, size_t from, uint64_t stop,
+                           tk_frame_t **out, size_t max)
+{
+  size_t n = 0;
+  for (size_t j = from; j < nrec && n < max; j++) {
+    tk_frame_t *g = tk_wire_decode(TK_SLICE(rec[j].p, rec[j].n));
+    int k = g ? (int)g->msg_case : 0;
+    if (k == TUNDUK__V1__FRAME__MSG_CHUNK) {
+      out[n++] = g;
+      continue;
+    }
+    tk_wire_free(g);
+    if (k < 64 && (stop >> k & 1)) break;
+  }
+  return n;
+}
+
+#define BIT(k) ((uint64_t)1 << (k))
+#define MAX_FIX_CHUNKS 256
+
+/* Bit 3 on a Revisions record: refs of fixture authors' revisions become the
+ * hashes of the Chunk records that follow, and the revisions are re-signed. */
+static void fix_refs(record_t *rec, size_t nrec, size_t i, tk_frame_t *f)
+{
+  tk_frame_t *ch[MAX_FIX_CHUNKS];
+  size_t nch = chunks_after(rec, nrec, i + 1, BIT(TUNDUK__V1__FRAME__MSG_REVISIONS), ch,
+                            MAX_FIX_CHUNKS);
+  size_t used = 0;
+  for (size_t r = 0; r < f->revisions->n_revs; r++) {
+    tk_rev_t rev;
+    ProtobufCBinaryData b = f->revisions->revs[r];
+    if (tk_rev_parse(&rev, tk_pb_slice(b), NULL) != 0) continue;
+    const tk_identity_t *id = fz_identity_by_pk(rev.author_pk);
+    if (!id || rev.nattach == 0) continue;
+    size_t at = (size_t)(rev.attach - b.data);
+    for (uint32_t k = 0; k < rev.nattach && used < nch; k++, used++)
+      tk_sha256(b.data + at + (size_t)k * TK_HASH_LEN, ch[used]->chunk->data.data,
+                ch[used]->chunk->data.len);
+    tk_identity_sign(id, b.data + b.len - TK_SIG_LEN, b.data, b.len - TK_SIG_LEN);
+  }
+  for (size_t k = 0; k < nch; k++)
+    tk_wire_free(ch[k]);
+  repack(&rec[i], f);
+}
+
+/* Bit 3 on a chunk Offer: ids and sizes at each following Chunk's index
+ * become that chunk's hash and length. */
+static void fix_chunk_offer(record_t *rec, size_t nrec, size_t i, tk_frame_t *f)
+{
+  tk_frame_t *ch[MAX_FIX_CHUNKS];
+  uint64_t stop = BIT(TUNDUK__V1__FRAME__MSG_OFFER) | BIT(TUNDUK__V1__FRAME__MSG_PULL) |
+                  BIT(TUNDUK__V1__FRAME__MSG_REVISIONS);
+  size_t nch = chunks_after(rec, nrec, i + 1, stop, ch, MAX_FIX_CHUNKS);
+  Tunduk__V1__Offer *o = f->offer;
+  for (size_t k = 0; k < nch; k++) {
+    const Tunduk__V1__Chunk *c = ch[k]->chunk;
+    if (c->index < o->n_ids && o->ids[c->index].len == TK_HASH_LEN)
+      tk_sha256(o->ids[c->index].data, c->data.data, c->data.len);
+    if (c->index < o->n_sizes) o->sizes[c->index] = (uint32_t)c->data.len;
+    tk_wire_free(ch[k]);
+  }
+  repack(&rec[i], f);
+}
+
+/* Bit 3 for every record that has it, once all records are read. */
+static void fix_chunks(record_t *rec, size_t nrec)
+{
+  for (size_t i = 0; i < nrec; i++) {
+    if (!(rec[i].flags & 8)) continue;
+    tk_frame_t *f = tk_wire_decode(TK_SLICE(rec[i].p, rec[i].n));
+    if (!f) continue;
+    if (f->msg_case == TUNDUK__V1__FRAME__MSG_REVISIONS)
+      fix_refs(rec, nrec, i, f);
+    else if (f->msg_case == TUNDUK__V1__FRAME__MSG_OFFER && f->offer->chunks)
+      fix_chunk_offer(rec, nrec, i, f);
+    tk_wire_free(f);
+  }
 }
 
 /* ---- the client side: every frame the hub sends --------------------------------- */
@@ -344,6 +473,89 @@ static void on_revisions(client_t *cl, const Tunduk__V1__Revisions *m)
   }
 }
 
+/* Whether a stored revision in a vault of the wanted access names chunk id
+ * (want: 'w' FZ_VAULT, the only vault a fixture device may write; 'r' also
+ * FZ_VAULT_RO; 0 any vault). */
+typedef struct named {
+  int want, found;
+} named_t;
+
+static int named_cb(void *ctx, const char *vault)
+{
+  named_t *n = ctx;
+  int w = strcmp(vault, FZ_VAULT) == 0, r = w || strcmp(vault, FZ_VAULT_RO) == 0;
+  if (n->want == 0 || (n->want == 'w' && w) || (n->want == 'r' && r)) n->found = 1;
+  return 0;
+}
+
+static int chunk_named(const uint8_t id[TK_HASH_LEN], int want)
+{
+  named_t n = {want, 0};
+  TK_ASSERT(tk_store_chunk_vaults(store, id, named_cb, &n, NULL) == 0);
+  return n.found;
+}
+
+/* A stored chunk is exactly these bytes: len long, hashing to id. */
+static void check_stored(const uint8_t id[TK_HASH_LEN], size_t len)
+{
+  tk_buf_t b = TK_BUF_INIT;
+  uint8_t h[TK_HASH_LEN];
+  TK_ASSERT(tk_store_chunk_get(store, id, &b, NULL) == 0);
+  tk_sha256(h, b.p, b.n);
+  TK_ASSERT(b.n == len && memcmp(h, id, TK_HASH_LEN) == 0);
+  tk_buf_free(&b);
+}
+
+/* The hub's answer to a pushed Chunk. */
+static void on_chunk_ack(client_t *cl, const Tunduk__V1__ChunkAck *m)
+{
+  TK_ASSERT(cl->chunk_pending && !cl->chunk_acked);
+  cl->chunk_acked = 1;
+  TK_ASSERT(m->index == cl->chunk_index);
+  TK_ASSERT(cl->chunk_offer && m->index < cl->noffer);
+  TK_ASSERT(cl->chunk_acks < cl->nneed && cl->need[cl->chunk_acks] == m->index);
+  cl->chunk_acks++;
+  const uint8_t *id = cl->offer_ids[m->index];
+  int code = (int)m->code;
+  if (code == TK_REJECT_NONE) {
+    TK_ASSERT(memcmp(cl->chunk_hash, id, TK_HASH_LEN) == 0);
+    TK_ASSERT(cl->offer_sizes && cl->chunk_len == cl->offer_sizes[m->index]);
+    check_stored(id, cl->chunk_len);
+    TK_ASSERT(chunk_named(id, 'w'));
+  } else {
+    TK_ASSERT(code == TK_REJECT_MALFORMED || code == TK_REJECT_HASH);
+    TK_ASSERT(m->reason && m->reason[0]);
+    if (!cl->chunk_was_stored) TK_ASSERT(tk_store_chunk_has(store, id) == 0);
+  }
+}
+
+/* The hub's chunk pull Offer: stored chunks of those sizes the device may read. */
+static void on_chunk_offer(client_t *cl, const Tunduk__V1__Offer *o)
+{
+  TK_ASSERT(o->n_ids <= TK_MAX_CHUNK_OFFER && o->n_sizes == o->n_ids);
+  for (size_t i = 0; i < o->n_ids; i++) {
+    check_stored(o->ids[i].data, o->sizes[i]);
+    TK_ASSERT(chunk_named(o->ids[i].data, 'r'));
+  }
+  free(cl->pulled_sizes);
+  cl->pulled_sizes = calloc(o->n_ids ? o->n_ids : 1, sizeof *cl->pulled_sizes);
+  if (!cl->pulled_sizes) abort();
+  if (o->n_ids) memcpy(cl->pulled_sizes, o->sizes, o->n_ids * sizeof *o->sizes);
+}
+
+/* A chunk the hub sends on a pull: the next asked for, within the window. */
+static void on_chunk(client_t *cl, const Tunduk__V1__Chunk *m)
+{
+  uint8_t h[TK_HASH_LEN];
+  TK_ASSERT(cl->pull_chunks);
+  TK_ASSERT(cl->chunks_got < cl->nasked && m->index == cl->asked[cl->chunks_got]);
+  TK_ASSERT(cl->chunks_got < cl->acks_sent + TK_CHUNK_WINDOW);
+  cl->chunks_got++;
+  TK_ASSERT(m->index < cl->npulled && m->data.len == cl->pulled_sizes[m->index]);
+  tk_sha256(h, m->data.data, m->data.len);
+  TK_ASSERT(memcmp(h, cl->pulled[m->index], TK_HASH_LEN) == 0);
+}
+
 static void trace_frame(const tk_frame_t *f)
 {
   fprintf(stderr, "  hub -> %s", tk_wire_name(f));
@@ -352,7 +564,13 @@ static void trace_frame(const tk_frame_t *f)
   if (f->msg_case == TUNDUK__V1__FRAME__MSG_NEED)
     fprintf(stderr, " n=%zu", f->need->n_index);
   if (f->msg_case == TUNDUK__V1__FRAME__MSG_OFFER)
-    fprintf(stderr, " n=%zu", f->offer->n_ids);
+    fprintf(stderr, " n=%zu chunks=%d upto=%llu more=%d", f->offer->n_ids,
+            f->offer->chunks, (unsigned long long)f->offer->upto, f->offer->more);
+  if (f->msg_case == TUNDUK__V1__FRAME__MSG_CHUNK)
+    fprintf(stderr, " index=%u bytes=%zu", f->chunk->index, f->chunk->data.len);
+  if (f->msg_case == TUNDUK__V1__FRAME__MSG_CHUNK_ACK)
+    fprintf(stderr, " index=%u code=%d %s", f->chunk_ack->index, f->chunk_ack->code,
+            f->chunk_ack->reason);
   if (f->msg_case == TUNDUK__V1__FRAME__MSG_ACK) {
     fprintf(stderr, " accepted=%u duplicates=%u", f->ack->accepted, f->ack->duplicates);
     for (size_t i = 0; i < f->ack->n_rejected; i++)
@@ -382,8 +600,19 @@ static int sink(void *ctx, tk_slice_t payload)
     if (!cl->need) abort();
     if (m->n_index) memcpy(cl->need, m->index, m->n_index * sizeof *cl->need);
     cl->nneed = m->n_index;
+    cl->chunk_acks = 0;
+    if (cl->chunk_offer)
+      for (size_t i = 0; i < m->n_index; i++) /* only what it can take */
+        TK_ASSERT(cl->offer_sizes && cl->offer_sizes[m->index[i]] >= 1 &&
+                  cl->offer_sizes[m->index[i]] <= TK_CHUNK_MAX);
     break;
   }
+  case TUNDUK__V1__FRAME__MSG_CHUNK_ACK:
+    on_chunk_ack(cl, f->chunk_ack);
+    break;
+  case TUNDUK__V1__FRAME__MSG_CHUNK:
+    on_chunk(cl, f->chunk);
+    break;
   case TUNDUK__V1__FRAME__MSG_ACK:
     on_ack(cl, f->ack);
     break;
@@ -393,6 +622,8 @@ static int sink(void *ctx, tk_slice_t payload)
     free(cl->pulled);
     cl->pulled = dup_ids(f->offer->ids, f->offer->n_ids);
     cl->npulled = f->offer->n_ids;
+    cl->pull_chunks = f->offer->chunks;
+    if (cl->pull_chunks) on_chunk_offer(cl, f->offer);
     break;
   case TUNDUK__V1__FRAME__MSG_REVISIONS:
     on_revisions(cl, f->revisions);
@@ -440,7 +671,32 @@ static void before(client_t *cl, const record_t *r, size_t *nrevs)
           memcpy(cl->offer_ids[i], f->offer->ids[i].data, TK_REV_ID_LEN);
       cl->noffer = f->offer->n_ids;
       cl->nneed = 0;
+      cl->chunk_offer = f->offer->chunks;
+      free(cl->offer_sizes);
+      cl->offer_sizes = NULL;
+      if (f->offer->n_sizes == f->offer->n_ids) {
+        cl->offer_sizes = calloc(f->offer->n_ids ? f->offer->n_ids : 1, sizeof(uint32_t));
+        if (!cl->offer_sizes) abort();
+        if (f->offer->n_ids)
+          memcpy(cl->offer_sizes, f->offer->sizes, f->offer->n_ids * sizeof(uint32_t));
+      }
     }
+    break;
+  case TUNDUK__V1__FRAME__MSG_CHUNK: {
+    const Tunduk__V1__Chunk *m = f->chunk;
+    cl->chunk_pending = 1;
+    cl->chunk_acked = 0;
+    cl->chunk_index = m->index;
+    cl->chunk_len = m->data.len;
+    tk_sha256(cl->chunk_hash, m->data.data, m->data.len);
+    cl->chunk_was_stored = cl->chunk_offer && m->index < cl->noffer
+                               ? tk_store_chunk_has(store, cl->offer_ids[m->index])
+                               : 0;
+    TK_ASSERT(cl->chunk_was_stored >= 0);
+    break;
+  }
+  case TUNDUK__V1__FRAME__MSG_CHUNK_ACK:
+    cl->acks_sent++;
     break;
   case TUNDUK__V1__FRAME__MSG_REVISIONS:
     *nrevs = f->revisions->n_revs;
@@ -455,11 +711,29 @@ static void before(client_t *cl, const record_t *r, size_t *nrevs)
     if (f->need->n_index)
       memcpy(cl->asked, f->need->index, f->need->n_index * sizeof *cl->asked);
     cl->nasked = f->need->n_index;
+    cl->chunks_got = cl->acks_sent = 0;
     break;
   default:
     break;
   }
   tk_wire_free(f);
+}
+
+/* After each input: every stored chunk hashes to its id and a stored
+ * revision names it (the hub takes no chunk nothing refers to). */
+static int check_feed_one(void *ctx, const tk_chunk_meta_t *m)
+{
+  (void)ctx;
+  TK_ASSERT(chunk_named(m->id, 0));
+  return 0;
+}
+
+static void check_chunk_store(void)
+{
+  uint64_t n = 0, nbad = 0;
+  TK_ASSERT(tk_store_chunks_verify(store, NULL, NULL, &n, &nbad, NULL) == 0);
+  TK_ASSERT(nbad == 0);
+  TK_ASSERT(tk_store_chunks_after(store, 0, 1u << 20, check_feed_one, NULL, NULL) == 0);
 }
 
 /* After a Revisions frame the hub acknowledged: every needed revision is
@@ -507,6 +781,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     off += n;
     fix_record(&rec[nrec++]);
   }
+  fix_chunks(rec, nrec);
   if (tk_store_begin(store, &e) != 0) abort();
   if (tk_hub_attach(hub, sink, &cl, fz_spki_hash, &c, &e) != 0) {
     fprintf(stderr, "hub_session: attach failed: %s\n", tk_err_str(&e));
@@ -520,6 +795,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = tk_conn_memory_deliver(c, TK_SLICE(rec[i].p, rec[i].n));
     TK_ASSERT(rc == 0 || rc == TK_ECLOSED);
     after_push(&cl, nrevs);
+    if (cl.chunk_pending && rc == 0) TK_ASSERT(cl.chunk_acked); /* or the session ended */
+    cl.chunk_pending = 0;
     if (rc == TK_ECLOSED) {
       c = NULL;
       break;
@@ -527,6 +804,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   }
   if (c) tk_conn_close(c, 0, NULL); /* on_close frees the session now */
   TK_ASSERT(tk_hub_sessions(hub) == 0);
+  check_chunk_store();
   tk_store_rollback(store);
   for (size_t i = 0; i < nrec; i++)
     free(rec[i].p);
@@ -536,5 +814,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   free(cl.pulled);
   free(cl.asked);
   free(cl.rejected);
+  free(cl.offer_sizes);
+  free(cl.pulled_sizes);
   return 0;
 }

@@ -11,12 +11,14 @@
  * revision seeds open with the fixture's vault key.
  */
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "fuzz_fixture.h"
+#include "tk_attach.h"
 #include "tk_config.h"
 #include "tk_token.h"
 #include "tk_wire.h"
@@ -120,14 +122,20 @@ static void revisions(tk_buf_t *session, int flags, tk_slice_t *revs, size_t n,
   record(session, flags, &f, name);
 }
 
-static void pull(tk_buf_t *session, uint64_t since, const char *name)
+static void pull_feed(tk_buf_t *session, uint64_t since, int chunks, const char *name)
 {
   Tunduk__V1__Pull m = TUNDUK__V1__PULL__INIT;
   m.since = since;
+  m.chunks = chunks;
   tk_frame_t f = TUNDUK__V1__FRAME__INIT;
   f.msg_case = TUNDUK__V1__FRAME__MSG_PULL;
   f.pull = &m;
   record(session, 0, &f, name);
+}
+
+static void pull(tk_buf_t *session, uint64_t since, const char *name)
+{
+  pull_feed(session, since, 0, name);
 }
 
 static void need(tk_buf_t *session, uint32_t *idx, size_t n, const char *name)
@@ -138,6 +146,51 @@ static void need(tk_buf_t *session, uint32_t *idx, size_t n, const char *name)
   tk_frame_t f = TUNDUK__V1__FRAME__INIT;
   f.msg_case = TUNDUK__V1__FRAME__MSG_NEED;
   f.need = &m;
+  record(session, 0, &f, name);
+}
+
+/* ---- attachment chunks ------------------------------------------------------------ */
+
+/* A chunk Offer: ids and sizes (nsizes may differ from n, to be refused). */
+static void chunk_offer(tk_buf_t *session, int flags, const uint8_t (*ids)[TK_HASH_LEN],
+                        size_t n, const uint32_t *sizes, size_t nsizes, const char *name)
+{
+  ProtobufCBinaryData pb[16];
+  if (n > 16) abort();
+  for (size_t i = 0; i < n; i++)
+    pb[i] = tk_pb_bytes(ids[i], TK_HASH_LEN);
+  Tunduk__V1__Offer o = TUNDUK__V1__OFFER__INIT;
+  o.n_ids = n;
+  o.ids = pb;
+  o.chunks = 1;
+  o.n_sizes = nsizes;
+  o.sizes = (uint32_t *)sizes;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_OFFER;
+  f.offer = &o;
+  record(session, flags, &f, name);
+}
+
+static void chunk(tk_buf_t *session, uint32_t index, tk_slice_t data, const char *name)
+{
+  Tunduk__V1__Chunk m = TUNDUK__V1__CHUNK__INIT;
+  m.index = index;
+  m.data = tk_pb_bytes(data.p, data.n);
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_CHUNK;
+  f.chunk = &m;
+  record(session, 0, &f, name);
+}
+
+static void chunk_ack(tk_buf_t *session, uint32_t index, int code, const char *name)
+{
+  Tunduk__V1__ChunkAck m = TUNDUK__V1__CHUNK_ACK__INIT;
+  m.index = index;
+  m.code = (Tunduk__V1__RejectCode)code;
+  m.reason = code ? "its bytes do not hash to its id" : "";
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_CHUNK_ACK;
+  f.chunk_ack = &m;
   record(session, 0, &f, name);
 }
 
@@ -430,6 +483,192 @@ static void sessions_and_revisions(void)
   tk_buf_free(&fx);
 }
 
+/* Seed chunks: n random byte strings of the given sizes, their slices and
+ * ids. */
+static void seed_chunks(tk_buf_t *all, const size_t *sizes, size_t n, tk_slice_t *data,
+                        uint8_t (*ids)[TK_HASH_LEN])
+{
+  size_t at[16];
+  for (size_t i = 0; i < n; i++) {
+    at[i] = all->n;
+    if (tk_buf_reserve(all, sizes[i]) != 0) abort();
+    randombytes_buf(all->p + all->n, sizes[i]);
+    all->n += sizes[i];
+  }
+  for (size_t i = 0; i < n; i++) {
+    data[i] = TK_SLICE(all->p + at[i], sizes[i]);
+    tk_sha256(ids[i], data[i].p, data[i].n);
+  }
+}
+
+/* A new record in FZ_VAULT by FZ_OFFICE naming refs[0..n). */
+static void seal_refs(tk_buf_t *out, const char *record_id, const uint8_t (*refs)[32],
+                      uint32_t n)
+{
+  fz_seal_refs(out, fz_id[FZ_OFFICE], (const uint8_t *)record_id, "case", FZ_VAULT, NULL,
+               1, "{\"title\":\"with attachments\"}", refs ? &refs[0][0] : NULL, n);
+}
+
+static void chunk_sessions(void)
+{
+  tk_buf_t fc = TK_BUF_INIT, cb = TK_BUF_INIT, rv = TK_BUF_INIT, s = TK_BUF_INIT;
+  size_t co[FZ_NCHUNKS + 1], ro[8];
+  uint8_t fcid[FZ_NCHUNKS][TK_HASH_LEN], ids[16][TK_HASH_LEN], unknown[TK_HASH_LEN];
+  tk_slice_t d[16], r[8];
+  uint32_t sz[16], all3[3] = {0, 1, 2}, two[2] = {0, 2};
+  fz_fixture_chunks(&fc, co);
+  for (int i = 0; i < FZ_NCHUNKS; i++)
+    tk_sha256(fcid[i], fc.p + co[i], co[i + 1] - co[i]);
+  fz_rng_reset("seed chunks");
+  /* 0..2: a good push; 3..6: a push with refusals; 7..8: out of order;
+   * 9..19: for the limits (5 + 4 + 2). */
+  static const size_t sizes[16] = {100, 2000, 5000, 64, 1500, 333, 4000, 10,
+                                   20,  1,    2,    3,  4,    5,   6,    7};
+  seed_chunks(&cb, sizes, 16, d, ids);
+  memset(unknown, 0x5a, sizeof unknown);
+
+  fz_rng_reset("seed chunk revisions");
+  size_t k = 0;
+  ro[k++] = rv.n; /* 0: names chunks 0..2 */
+  seal_refs(&rv, "record-G-seed-07", (const uint8_t(*)[32])ids[0], 3);
+  ro[k++] = rv.n; /* 1: names chunks 3..6 */
+  seal_refs(&rv, "record-H-seed-08", (const uint8_t(*)[32])ids[3], 4);
+  ro[k++] = rv.n; /* 2: names chunks 7, 8 */
+  seal_refs(&rv, "record-I-seed-09", (const uint8_t(*)[32])ids[7], 2);
+  ro[k++] = rv.n; /* 3: 5 new chunks: over max_attachment_mb = 1 */
+  {
+    uint8_t five[5][32];
+    memcpy(five, ids[9], 4 * 32);
+    memcpy(five[4], ids[15], 32);
+    seal_refs(&rv, "record-J-seed-10", (const uint8_t(*)[32])five, 5);
+  }
+  ro[k++] = rv.n; /* 4: 4 new chunks (the vault then names 7) */
+  seal_refs(&rv, "record-K-seed-11", (const uint8_t(*)[32])ids[9], 4);
+  ro[k++] = rv.n; /* 5: 2 more: 9 over vault_quota_mb = 2 (8 chunks) */
+  seal_refs(&rv, "record-L-seed-12", (const uint8_t(*)[32])ids[13], 2);
+  ro[k] = rv.n;
+  for (size_t i = 0; i < k; i++)
+    r[i] = TK_SLICE(rv.p + ro[i], ro[i + 1] - ro[i]);
+  for (size_t i = 0; i < 16; i++)
+    sz[i] = (uint32_t)d[i].n;
+
+  /* A good push: revision, offer, chunks, with the fix-up flags (bits 1, 3)
+   * so that mutated chunk bytes still reach the store; then the same offer
+   * again, which needs nothing. */
+  hello(&s, 1, fz_id[FZ_OFFICE], NULL);
+  offer(&s, 2, &r[0], 1, NULL);
+  revisions(&s, 2 | 8, &r[0], 1, NULL);
+  chunk_offer(&s, 8, (const uint8_t(*)[32])ids[0], 3, sz, 3, "offer-chunks");
+  chunk(&s, 0, d[0], "chunk");
+  chunk(&s, 1, d[1], NULL);
+  chunk(&s, 2, d[2], NULL);
+  chunk_offer(&s, 8, (const uint8_t(*)[32])ids[0], 3, sz, 3, NULL);
+  simple(&s, TUNDUK__V1__FRAME__MSG_BYE, NULL);
+  put("hub_session", "chunk-push", s.p, s.n);
+
+  /* Refusals: a wrong size, wrong bytes, a duplicate id, chunks of the
+   * read-only and the sealed vault, an unknown id, sizes 0 and past
+   * TK_CHUNK_MAX (the hub needs 0..5; 6..9 are never asked for). */
+  s.n = 0;
+  {
+    uint8_t oid[10][TK_HASH_LEN];
+    uint32_t osz[10];
+    uint8_t wrong[1500];
+    memcpy(oid[0], ids[3], 32), osz[0] = sz[3];
+    memcpy(oid[1], ids[4], 32), osz[1] = sz[4] + 1;
+    memcpy(oid[2], ids[5], 32), osz[2] = sz[5];
+    memcpy(oid[3], ids[6], 32), osz[3] = sz[6];
+    memcpy(oid[4], ids[3], 32), osz[4] = sz[3];
+    memcpy(oid[5], fcid[3], 32), osz[5] = (uint32_t)(co[4] - co[3]);
+    memcpy(oid[6], fcid[4], 32), osz[6] = (uint32_t)(co[5] - co[4]);
+    memcpy(oid[7], unknown, 32), osz[7] = 10;
+    memcpy(oid[8], ids[7], 32), osz[8] = 0;
+    memcpy(oid[9], ids[8], 32), osz[9] = TK_CHUNK_MAX + 1;
+    memcpy(wrong, d[4].p, d[4].n);
+    wrong[7] ^= 1;
+    hello(&s, 1, fz_id[FZ_OFFICE], NULL);
+    offer(&s, 2, &r[1], 2, NULL);
+    revisions(&s, 2, &r[1], 2, NULL);
+    chunk_offer(&s, 0, (const uint8_t(*)[32])oid, 10, osz, 10, NULL);
+    chunk(&s, 0, d[3], NULL);
+    chunk(&s, 1, d[4], NULL);                    /* one byte short */
+    chunk(&s, 2, TK_SLICE(wrong, d[5].n), NULL); /* wrong bytes */
+    chunk(&s, 3, d[6], NULL);
+    chunk(&s, 4, d[3], NULL);                                  /* already stored */
+    chunk(&s, 5, TK_SLICE(fc.p + co[3], co[4] - co[3]), NULL); /* the fixture's */
+    chunk_offer(&s, 0, (const uint8_t(*)[32])ids[4], 2, sz + 4, 2, NULL);
+    chunk(&s, 0, d[4], NULL);
+    chunk(&s, 1, d[5], NULL);
+    put("hub_session", "chunk-push-refused", s.p, s.n);
+  }
+
+  /* Chunks out of order: index 1 before 0. */
+  s.n = 0;
+  hello(&s, 0, fz_id[FZ_OFFICE], NULL);
+  offer(&s, 0, &r[2], 1, NULL);
+  revisions(&s, 0, &r[2], 1, NULL);
+  chunk_offer(&s, 0, (const uint8_t(*)[32])ids[7], 2, sz + 7, 2, NULL);
+  chunk(&s, 1, d[8], NULL);
+  chunk(&s, 0, d[7], NULL);
+  put("hub_session", "chunk-out-of-order", s.p, s.n);
+
+  /* The attachment limits: revision 3 over max_attachment_mb, 4 accepted,
+   * 5 over the vault's quota; then an offer of their chunks (only 4's are
+   * needed). */
+  s.n = 0;
+  hello(&s, 1, fz_id[FZ_OFFICE], NULL);
+  offer(&s, 2, &r[3], 3, NULL);
+  revisions(&s, 2, &r[3], 3, NULL);
+  chunk_offer(&s, 0, (const uint8_t(*)[32])ids[9], 7, sz + 9, 7, NULL);
+  for (uint32_t i = 0; i < 4; i++)
+    chunk(&s, i, d[9 + i], NULL);
+  put("hub_session", "chunk-limits", s.p, s.n);
+
+  /* A pull of chunks: the hub offers the fixture's 0, 1, 2 (5 is sealed),
+   * sends two, then one per ack; the office refuses one; then the next
+   * offer from upto is empty, and a revision pull follows. */
+  s.n = 0;
+  hello(&s, 1, fz_id[FZ_OFFICE], NULL);
+  pull_feed(&s, 0, 1, "pull-chunks");
+  need(&s, all3, 3, NULL);
+  chunk_ack(&s, 0, 0, "chunk-ack");
+  chunk_ack(&s, 1, TUNDUK__V1__REJECT_CODE__REJECT_HASH, "chunk-ack-refused");
+  chunk_ack(&s, 2, 0, NULL);
+  pull_feed(&s, 4, 1, NULL);
+  pull(&s, 0, NULL);
+  need(&s, all3, 1, NULL);
+  simple(&s, TUNDUK__V1__FRAME__MSG_BYE, NULL);
+  put("hub_session", "chunk-pull", s.p, s.n);
+
+  /* Acks out of order on a pull. */
+  s.n = 0;
+  hello(&s, 0, fz_id[FZ_OFFICE], NULL);
+  pull_feed(&s, 0, 1, NULL);
+  need(&s, two, 2, NULL);
+  chunk_ack(&s, 2, 0, NULL);
+  chunk_ack(&s, 0, 0, NULL);
+  put("hub_session", "chunk-ack-order", s.p, s.n);
+
+  /* Out of turn: a chunk, an ack, an offer without one size per id. */
+  s.n = 0;
+  hello(&s, 0, fz_id[FZ_OFFICE], NULL);
+  chunk(&s, 0, d[0], NULL);
+  put("hub_session", "chunk-unasked", s.p, s.n);
+  s.n = 0;
+  hello(&s, 0, fz_id[FZ_OFFICE], NULL);
+  chunk_ack(&s, 0, 0, NULL);
+  put("hub_session", "chunk-ack-unasked", s.p, s.n);
+  s.n = 0;
+  hello(&s, 0, fz_id[FZ_OFFICE], NULL);
+  chunk_offer(&s, 0, (const uint8_t(*)[32])ids[0], 3, sz, 2, NULL);
+  put("hub_session", "chunk-offer-sizes", s.p, s.n);
+
+  tk_buf_free(&s);
+  tk_buf_free(&rv);
+  tk_buf_free(&cb);
+  tk_buf_free(&fc);
+}
+
 /* ---- text formats --------------------------------------------------------------------
  */
 
@@ -483,6 +722,31 @@ static void texts(void)
       "{\"witness_alias\":\"W-12\",\"consent\":\"written\",\"title\":\"\\u0416\\n\\t\","
       "\"narrative\":\"Two officers.\"}");
   put_str("body_json", "not-object", "[1,2,3]");
+  /* attachments: an empty file, one of two chunks, a repeated name; errors */
+  {
+    const char *h = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    tk_buf_t a = TK_BUF_INIT;
+    tk_buf_printf(&a,
+                  "{\"title\":\"appeal\",\"" TK_ATTACH_FIELD "\":["
+                  "{\"name\":\"empty.txt\",\"size\":0,\"sha256\":\"%s\",\"key\":\"%s\","
+                  "\"chunks\":[]},"
+                  "{\"name\":\"scan \u0416.pdf\",\"size\":262145,\"sha256\":\"%s\","
+                  "\"key\":\"%s\",\"chunks\":[\"%s\",\"%s\"]},"
+                  "{\"name\":\"empty.txt\",\"size\":1,\"sha256\":\"%s\",\"key\":\"%s\","
+                  "\"chunks\":[\"%s\"]}]}",
+                  h, h, h, h, h, h, h, h, h);
+    put("body_json", "attachments", a.p, a.n);
+    a.n = 0;
+    tk_buf_printf(&a,
+                  "{\"" TK_ATTACH_FIELD "\":[{\"name\":\"a/b\",\"size\":-1,"
+                  "\"sha256\":\"zz\",\"key\":1,\"chunks\":{}},"
+                  "{\"name\":\"x\",\"size\":9223372036854775807,\"sha256\":\"%s\","
+                  "\"key\":\"%s\",\"chunks\":[\"%s\"]}]}",
+                  h, h, h);
+    put("body_json", "attachments-bad", a.p, a.n);
+    put_str("body_json", "attachments-not-list", "{\"" TK_ATTACH_FIELD "\":{\"a\":1}}");
+    tk_buf_free(&a);
+  }
   tk_buf_t deep = TK_BUF_INIT;
   for (int i = 0; i < TK_MAX_JSON_DEPTH - 1; i++)
     tk_buf_printf(&deep, "{\"a\":");
@@ -506,6 +770,7 @@ int main(int argc, char **argv)
   }
   fz_init();
   sessions_and_revisions();
+  chunk_sessions();
   answers();
   texts();
   return 0;
