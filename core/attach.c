@@ -253,7 +253,8 @@ static int parse_entry(const json_t *e, size_t at, tk_attach_t *a, tk_err_t *err
   memset(a, 0, sizeof *a);
   const char *name = json_string_value(json_object_get(e, "name"));
   json_t *size = json_object_get(e, "size"), *chunks = json_object_get(e, "chunks");
-  if (!json_is_object(e) || !name || tk_attach_name_check(name, NULL) != 0)
+  if (!json_is_object(e) || !name || tk_attach_name_check(name, NULL) != 0 ||
+      strlen(name) != json_string_length(json_object_get(e, "name")))
     return tk_err_set(err, TK_EFORMAT, "%s[%zu].name is missing or not a valid name",
                       TK_ATTACH_FIELD, at);
   snprintf(a->name, sizeof a->name, "%s", name);

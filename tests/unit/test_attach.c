@@ -257,6 +257,11 @@ static void body_list_and_refs(void)
   json_object_set_new(e, "size", json_integer(TK_CHUNK_PLAIN + 1)); /* needs 2 chunks */
   CHECK_RC(tk_attach_list(body, &list, &n, &err), TK_EFORMAT);
   CHECK(strstr(err.msg, "_attachments[1]"));
+  json_object_set_new(e, "size", json_integer(10));
+  json_object_set_new(e, "name",
+                      json_stringn("a\0/x", 4)); /* a NUL would hide the rest */
+  CHECK_RC(tk_attach_list(body, &list, &n, &err), TK_EFORMAT);
+  CHECK(strstr(err.msg, "_attachments[1].name"));
   json_object_set_new(body, TK_ATTACH_FIELD, json_string("no"));
   CHECK_RC(tk_attach_list(body, &list, &n, &err), TK_EFORMAT);
   json_decref(body);
