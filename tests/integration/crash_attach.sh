@@ -39,7 +39,8 @@ LINK=$(sed -n 's/^listening //p' "$TMP/link.log")
 set_hub_addr "$A" "$LINK"
 set_hub_addr "$B" "$LINK"
 
-chunks_in() { sqlite3 "$1/store.db" "select count(*) from chunks" 2>/dev/null || echo 0; }
+# (a reader may meet the lock of a restart's recovery: it waits up to 5 s)
+chunks_in() { sqlite3 -cmd ".timeout 5000" "$1/store.db" "select count(*) from chunks"; }
 # check_copy HOME PASS LABEL: a copy of what is on disk now is intact and
 # keeps at least $2 chunks
 check_copy() {
@@ -69,13 +70,15 @@ kill_during() {
     sleep 0.01
   done
   n=$(chunks_in "$1")
-  kill -KILL "$2" 2>/dev/null || true
+  if ! kill -KILL "$2" 2>/dev/null; then
+    echo "   (the process had already ended: $(tail -1 "$TMP/sync.out" 2>/dev/null))" >&2
+  fi
   echo "$n"
 }
 
 step "SIGKILL the hub during the chunk push, $KILLS times"
 for k in $(seq 1 "$KILLS"); do
-  "$BIN/tunduk" --home "$A" sync >"$TMP/push.out" 2>&1 &
+  "$BIN/tunduk" --home "$A" sync >"$TMP/sync.out" 2>&1 &
   office_pid=$!
   before=$(kill_during "$HUB_HOME" "$HUB_PID")
   wait "$HUB_PID" 2>/dev/null || true
@@ -90,7 +93,7 @@ echo "   resumed: $(jq -c '{chunks_sent, chunk_bytes_out}' "$TMP/out")"
 
 step "SIGKILL the reading office during the chunk pull, $KILLS times"
 for k in $(seq 1 "$KILLS"); do
-  "$BIN/tunduk" --home "$B" sync >"$TMP/pull.out" 2>&1 &
+  "$BIN/tunduk" --home "$B" sync >"$TMP/sync.out" 2>&1 &
   office_pid=$!
   before=$(kill_during "$B" "$office_pid")
   wait "$office_pid" 2>/dev/null || true
