@@ -2,11 +2,13 @@
 # its own fault proxy (tests/tools/tk_proxy --faults: drops, stalls,
 # truncations, corrupted bytes, reconnect storms) for $TK_FAULT_ROUNDS
 # rounds (default 15), every office writing new records and editing shared
-# ones (conflicts included) between rounds. Failed syncs are expected; a
+# ones (conflicts included) between rounds, and every fifth round a small
+# attached file each (its chunk crosses the faulty link too). Failed syncs are expected; a
 # sync must only ever fail cleanly (exit 1, no crash, no sanitizer
 # report). Then clean rounds straight to the hub, after which every
-# replica holds the same revisions, heads and winners, `tunduk verify`
-# passes everywhere, every hub revision hashes to its id, and nothing was
+# replica holds the same revisions, heads, winners and attachment chunks,
+# `tunduk verify` passes everywhere, every hub revision and chunk hashes
+# to its id, and nothing was
 # ever rejected or quarantined: TLS turned each corrupted byte into a
 # closed connection, never a stored bad record. The hub's handshake and
 # idle timeouts are short (2 s, 3 s) so that a connection both ends wait on
@@ -71,8 +73,12 @@ done
 # edits OFFICE ROUND: one new record and one edit of a shared record
 # (different offices edit the same records: conflicts).
 edits() {
-  local o=$1 r=$2 home=${HOME_OF[$1]}
-  case_json "F-$o-$r" "round $r by $o" | tk "$home" new case --vault cases - >/dev/null
+  local o=$1 r=$2 home=${HOME_OF[$1]} id
+  id=$(case_json "F-$o-$r" "round $r by $o" | tk "$home" new case --vault cases -)
+  if [ $((r % 5)) = 0 ]; then # now and then a small file: a chunk on the faulty link
+    head -c $((1000 + RANDOM % 3000)) /dev/urandom >"$TMP/file.$o.$r"
+    tk "$home" attach "$id" "$TMP/file.$o.$r" >/dev/null
+  fi
   case_json "S-$o-$r" "edit $r by $o" |
     tk "$home" edit "${SHARED[$(((r + ${#o}) % 3))]}" - >/dev/null 2>&1 ||
     case_json "S-$o-$r" "edit $r by $o" | tk "$home" edit "${SHARED[0]}" - >/dev/null
@@ -152,8 +158,12 @@ hub_revs=$(hub_sql "select hex(id) from revisions order by 1")
 hub_winners=$(hub_sql "select hex(id), hex(winner), nheads from records order by 1")
 hub_heads=$(hub_sql "select hex(record_id), hex(rev_id) from heads order by 1, 2")
 nrev=$(echo "$hub_revs" | wc -l)
-want=$((3 + ROUNDS * 6))
-[ "$nrev" = "$want" ] || fail "the hub holds $nrev revisions, expected $want (3 + 2 per office and round)"
+want=$((3 + ROUNDS * 6 + 3 * (ROUNDS / 5)))
+[ "$nrev" = "$want" ] ||
+  fail "the hub holds $nrev revisions, expected $want (3 + 2 per office and round + attachments)"
+hub_chunks=$(hub_sql "select hex(id) from chunks order by 1")
+[ "$(hub_sql 'select count(*) from chunks')" = $((3 * (ROUNDS / 5))) ] ||
+  fail "the hub holds $(hub_sql 'select count(*) from chunks') chunks, expected one per attachment"
 for o in "${OFFICES[@]}"; do
   h=${HOME_OF[$o]}
   [ "$(rev_ids "$h")" = "$hub_revs" ] || fail "office $o's revisions differ from the hub's"
@@ -161,8 +171,11 @@ for o in "${OFFICES[@]}"; do
     "$hub_winners" ] || fail "office $o's winners differ from the hub's"
   [ "$(office_sql "$h" "select hex(record_id), hex(rev_id) from heads order by 1, 2")" = \
     "$hub_heads" ] || fail "office $o's heads differ from the hub's"
+  [ "$(office_sql "$h" "select hex(id) from chunks order by 1")" = "$hub_chunks" ] ||
+    fail "office $o's attachment chunks differ from the hub's"
   run_expect 0 tk "$h" verify
   out_has " 0 failed"
+  out_has ", 0 damaged"
   [ "$(office_sql "$h" "select count(*) from quarantine")" = 0 ] || fail "office $o quarantined revisions"
 done
 conflicts=$(hub_sql "select count(*) from records where nheads > 1")
@@ -174,6 +187,13 @@ for f in "$TMP"/blobs/*; do
   [ "$(sha256sum <"$f" | cut -d' ' -f1)" = "$(basename "$f")" ] || bad=$((bad + 1))
 done
 [ "$bad" = 0 ] || fail "$bad hub revisions do not hash to their id"
+mkdir "$TMP/chunks"
+hub_sql "select writefile('$TMP/chunks/' || lower(hex(id)), data) from chunks" >/dev/null
+for f in "$TMP"/chunks/*; do
+  [ -e "$f" ] || continue
+  [ "$(sha256sum <"$f" | cut -d' ' -f1)" = "$(basename "$f")" ] || bad=$((bad + 1))
+done
+[ "$bad" = 0 ] || fail "$bad hub chunks do not hash to their id"
 [ "$(hub_sql "select count(*) from quarantine")" = 0 ] || fail "the hub quarantined revisions"
 if grep -E "rejected=[1-9]|quarantined=[1-9]" "$HUB_LOG"; then fail "the hub rejected a revision"; fi
 hub_alive
