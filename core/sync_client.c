@@ -1000,51 +1000,84 @@ static const tk_conn_cbs_t client_cbs = {on_ready, on_frame, on_close, NULL};
 
 /* ---- run --------------------------------------------------------------------- */
 
-int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_t *st,
-                  tk_err_t *err)
+/* What tk_client_run and a memory session share: c set up for a run (the
+ * hub pinned in the store, or the token's for enrollment), the hub address
+ * split into host and port, resend applied, conflicts counted. */
+static int client_init(client_t *c, tk_office_t *o, const tk_client_opts_t *opts,
+                       tk_client_stats_t *st, char host[TK_TOKEN_MAX_ADDR + 1], int *port,
+                       tk_err_t *err)
 {
-  client_t c;
-  uv_loop_t loop;
-  tk_tls_t *tls = NULL;
-  char addr[TK_TOKEN_MAX_ADDR + 1], host[TK_TOKEN_MAX_ADDR + 1],
-      idtext[TK_DEVICE_ID_STRLEN];
-  int port, rc;
-  struct timespec t0, t1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  char addr[TK_TOKEN_MAX_ADDR + 1], idtext[TK_DEVICE_ID_STRLEN];
+  int rc;
   memset(st, 0, sizeof *st);
-  memset(&c, 0, sizeof c);
-  c.o = o;
-  c.store = tk_office_store(o);
-  c.id = tk_office_identity(o);
-  c.opts = opts;
-  c.st = st;
-  c.err = err;
-  if (!c.id->sec) return tk_err_set(err, TK_ENOKEY, "the device keys are locked");
+  memset(c, 0, sizeof *c);
+  c->o = o;
+  c->store = tk_office_store(o);
+  c->id = tk_office_identity(o);
+  c->opts = opts;
+  c->st = st;
+  c->err = err;
+  if (!c->id->sec) return tk_err_set(err, TK_ENOKEY, "the device keys are locked");
   if (opts->mode == TK_CLIENT_ENROLL) {
-    memcpy(c.hub_id, opts->token->hub_id, TK_DEVICE_ID_LEN);
+    memcpy(c->hub_id, opts->token->hub_id, TK_DEVICE_ID_LEN);
     snprintf(addr, sizeof addr, "%s", opts->token->addr);
   } else {
-    if (tk_store_meta_get(c.store, "hub_id", idtext, sizeof idtext, NULL) != 0 ||
-        tk_store_meta_get(c.store, "hub_addr", addr, sizeof addr, NULL) != 0)
+    if (tk_store_meta_get(c->store, "hub_id", idtext, sizeof idtext, NULL) != 0 ||
+        tk_store_meta_get(c->store, "hub_addr", addr, sizeof addr, NULL) != 0)
       return tk_err_set(
           err, TK_ENOTFOUND,
           "this office is not enrolled at a hub (run 'tunduk enroll TOKEN')");
-    if (tk_device_id_parse(c.hub_id, idtext) != 0)
+    if (tk_device_id_parse(c->hub_id, idtext) != 0)
       return tk_err_set(err, TK_EFORMAT, "the stored hub id '%s' is damaged", idtext);
-    if (tk_store_meta_get(c.store, "hub_access", c.access, sizeof c.access, NULL) != 0)
-      c.access[0] = '\0';
+    if (tk_store_meta_get(c->store, "hub_access", c->access, sizeof c->access, NULL) != 0)
+      c->access[0] = '\0';
   }
-  if (tk_addr_split(addr, host, &port) != 0)
+  if (tk_addr_split(addr, host, port) != 0)
     return tk_err_set(err, TK_EINVAL, "hub address '%s' is not host:port", addr);
   if (opts->mode == TK_CLIENT_SYNC && opts->resend) {
     /* both ways from the start: offer/need keeps it to ids for what each
      * side already has */
     rc = 0;
     for (int dir = TK_DIR_PUSH; dir <= TK_DIR_CHUNK_PULL && !rc; dir++)
-      rc = tk_store_checkpoint_set(c.store, c.hub_id, dir, 0, err);
+      rc = tk_store_checkpoint_set(c->store, c->hub_id, dir, 0, err);
     if (rc) return rc;
   }
-  st->conflicts_before = count_conflicts(c.store);
+  st->conflicts_before = count_conflicts(c->store);
+  return 0;
+}
+
+/* After the connection has closed: frees what the run held. */
+static void client_done(client_t *c)
+{
+  tk_batch_free(&c->batch);
+  tk_chunk_send_free(&c->csend);
+  tk_chunk_recv_free(&c->crecv);
+  free(c->pull_ids);
+  free(c->pull_need);
+  c->pull_ids = NULL;
+  c->pull_need = NULL;
+  c->st->conflicts_after = count_conflicts(c->store);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+  struct timespec t1;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_t *st,
+                  tk_err_t *err)
+{
+  client_t c;
+  uv_loop_t loop;
+  tk_tls_t *tls = NULL;
+  char host[TK_TOKEN_MAX_ADDR + 1];
+  int port, rc;
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  rc = client_init(&c, o, opts, st, host, &port, err);
+  if (rc) return rc;
   rc = tk_tls_new(&tls, c.id, 0, err);
   if (rc) return rc;
   uv_loop_init(&loop);
@@ -1059,14 +1092,8 @@ int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_
   int lc = uv_loop_close(&loop);
   TK_ASSERT(lc == 0);
   tk_tls_free(tls);
-  tk_batch_free(&c.batch);
-  tk_chunk_send_free(&c.csend);
-  tk_chunk_recv_free(&c.crecv);
-  free(c.pull_ids);
-  free(c.pull_need);
-  st->conflicts_after = count_conflicts(c.store);
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  st->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  client_done(&c);
+  st->seconds = seconds_since(&t0);
   return rc;
 }
 
@@ -1076,4 +1103,55 @@ void tk_client_stats_free(tk_client_stats_t *st)
   free(st->refused);
   st->rejected = st->refused = NULL;
   st->nrejected = st->nrefused = 0;
+}
+
+/* ---- for tests and fuzzing: a session on a memory connection ----------------- */
+
+struct tk_client_session {
+  client_t c;
+  struct timespec t0;
+};
+
+int tk_client_session_new(tk_client_session_t **out, tk_office_t *o,
+                          const tk_client_opts_t *opts, tk_client_stats_t *st,
+                          const uint8_t peer_spki[TK_HASH_LEN],
+                          int (*sink)(void *ctx, tk_slice_t payload), void *sink_ctx,
+                          tk_err_t *err)
+{
+  char host[TK_TOKEN_MAX_ADDR + 1];
+  int port;
+  *out = NULL;
+  tk_client_session_t *s = calloc(1, sizeof *s);
+  if (!s) return tk_err_set(err, TK_ENOMEM, "out of memory");
+  clock_gettime(CLOCK_MONOTONIC, &s->t0);
+  int rc = client_init(&s->c, o, opts, st, host, &port, err);
+  if (!rc) rc = tk_conn_memory(&client_cbs, &s->c, 0, sink, sink_ctx, &s->c.conn, err);
+  if (rc) {
+    free(s);
+    return rc;
+  }
+  *out = s;
+  /* TK_ECLOSED: on_ready already ended the run (c.conn is NULL now) */
+  rc = tk_conn_memory_ready(s->c.conn, peer_spki);
+  TK_ASSERT(rc == 0 || rc == TK_ECLOSED);
+  return 0;
+}
+
+int tk_client_session_deliver(tk_client_session_t *s, tk_slice_t payload)
+{
+  if (!s->c.conn) return TK_ECLOSED;
+  int rc = tk_conn_memory_deliver(s->c.conn, payload);
+  TK_ASSERT(rc == 0 || rc == TK_ECLOSED);
+  return rc;
+}
+
+int tk_client_session_finish(tk_client_session_t *s)
+{
+  if (s->c.conn) tk_conn_close(s->c.conn, 0, NULL); /* on_close runs now */
+  TK_ASSERT(s->c.conn == NULL);
+  client_done(&s->c);
+  s->c.st->seconds = seconds_since(&s->t0);
+  int rc = s->c.rc;
+  free(s);
+  return rc;
 }

@@ -65,4 +65,32 @@ int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_
                   tk_err_t *err);
 void tk_client_stats_free(tk_client_stats_t *st);
 
+/* ---- for tests and fuzzing: one run without a socket ----------------------
+ * A client session is tk_client_run's exchange on a memory connection
+ * (tk_conn_memory, tk_conn.h): the caller plays the hub, frame by frame. It
+ * is set up exactly as tk_client_run sets up (the same checks and errors,
+ * the hub pinned in the store, resend, statistics) and ends the same way;
+ * only TLS, the socket and the loop are left out. Not for production use.
+ *
+ *   - tk_client_session_new: sets up and "finishes the TLS handshake" with a
+ *     peer whose key hashes to peer_spki, so the office's Hello is handed to
+ *     sink before it returns. sink gets each frame the office sends (the view
+ *     is valid during the call only; it must not call back into the
+ *     session) and its return value is the send's result. On failure nothing
+ *     is left to free (*out NULL); on success call finish exactly once.
+ *   - tk_client_session_deliver: one frame payload from the hub. 0: the run
+ *     goes on; TK_ECLOSED: the run has ended (done or failed; nothing more is
+ *     delivered).
+ *   - tk_client_session_finish: closes the connection if the run is still
+ *     going (as a hub hanging up: TK_ECLOSED), frees everything and returns
+ *     what tk_client_run would have returned (err holds the message). */
+typedef struct tk_client_session tk_client_session_t;
+int tk_client_session_new(tk_client_session_t **out, tk_office_t *o,
+                          const tk_client_opts_t *opts, tk_client_stats_t *st,
+                          const uint8_t peer_spki[TK_HASH_LEN],
+                          int (*sink)(void *ctx, tk_slice_t payload), void *sink_ctx,
+                          tk_err_t *err);
+int tk_client_session_deliver(tk_client_session_t *s, tk_slice_t payload);
+int tk_client_session_finish(tk_client_session_t *s);
+
 #endif

@@ -27,7 +27,7 @@ if [ "${1:-}" = "--long" ]; then
 fi
 secs=${1:-$([ $long = 1 ] && echo 1800 || echo 20)}
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
-targets=${FUZZ_TARGETS:-"frame_decode hub_session revision body_json token addr config"}
+targets=${FUZZ_TARGETS:-"frame_decode hub_session client_session revision body_json token addr config"}
 
 if ! command -v clang >/dev/null; then
   echo "fuzz: clang is not installed (apt-get install clang)" >&2
@@ -48,7 +48,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # leaks at exit instead (ASAN_OPTIONS above) and in the replay.
 flags_for() {
   case "$1" in
-  hub_session) echo "-max_len=65536 -detect_leaks=0" ;;
+  hub_session | client_session) echo "-max_len=65536 -detect_leaks=0" ;;
   revision) echo "-max_len=65536" ;;
   body_json) echo "-max_len=16384 -detect_leaks=0" ;;
   *) echo "" ;;

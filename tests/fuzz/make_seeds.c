@@ -757,6 +757,230 @@ static void texts(void)
   tk_buf_free(&deep);
 }
 
+/* ---- client_session: a hub's side of an office's sync ------------------------------ */
+
+/* The hub's Hello as the office sees it: FZ_VAULT writable, FZ_VAULT_RO
+ * readable, enrolled. */
+static void hub_hello(tk_buf_t *session, int flags, const tk_identity_t *id)
+{
+  Tunduk__V1__Identity ident;
+  uint8_t kx_sig[TK_SIG_LEN];
+  if (tk_wire_identity(&ident, id, kx_sig) != 0) abort();
+  Tunduk__V1__VaultAccess va[2] = {TUNDUK__V1__VAULT_ACCESS__INIT,
+                                   TUNDUK__V1__VAULT_ACCESS__INIT};
+  Tunduk__V1__VaultAccess *vp[2] = {&va[0], &va[1]};
+  va[0].vault = FZ_VAULT;
+  va[0].write = 1;
+  va[1].vault = FZ_VAULT_RO;
+  Tunduk__V1__Hello m = TUNDUK__V1__HELLO__INIT;
+  m.protocol_min = m.protocol_max = TK_PROTOCOL_VERSION;
+  m.identity = &ident;
+  m.software = TK_SOFTWARE;
+  m.enrolled = 1;
+  m.n_access = 2;
+  m.access = vp;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_HELLO;
+  f.hello = &m;
+  record(session, flags, &f, NULL);
+}
+
+/* A Grants answer: grants of the vault "granted" under a key no revision
+ * uses, to each of to[0..n) (NULL: none), the last with a broken signature
+ * if bad. */
+static void hub_grants(tk_buf_t *session, const tk_identity_t **to, size_t n, int bad)
+{
+  Tunduk__V1__SignedGrant sg[4], *gp[4];
+  tk_buf_t body[4];
+  uint8_t sig[4][TK_SIG_LEN], key[TK_VAULT_KEY_LEN];
+  crypto_generichash(key, sizeof key, (const uint8_t *)"fuzz granted key", 16, NULL, 0);
+  if (n > 4) abort();
+  for (size_t i = 0; i < n; i++) {
+    tk_grant_t g;
+    memset(&g, 0, sizeof g);
+    snprintf(g.vault, sizeof g.vault, "granted");
+    tk_vault_key_id(g.key_id, key);
+    memcpy(g.recipient, to[i]->id, 32);
+    if (tk_vault_key_seal(g.sealed, key, to[i]->kx_pk) != 0) abort();
+    g.created_ms = 1700000000456ull;
+    body[i] = (tk_buf_t)TK_BUF_INIT;
+    if (tk_grant_sign(&g, fz_id[FZ_NEWCOMER], &body[i], sig[i]) != 0) abort();
+    if (bad && i == n - 1) sig[i][0] ^= 1;
+    sg[i] = (Tunduk__V1__SignedGrant)TUNDUK__V1__SIGNED_GRANT__INIT;
+    sg[i].body = tk_pb_bytes(body[i].p, body[i].n);
+    sg[i].sig = tk_pb_bytes(sig[i], TK_SIG_LEN);
+    gp[i] = &sg[i];
+  }
+  Tunduk__V1__Grants m = TUNDUK__V1__GRANTS__INIT;
+  m.n_grants = n;
+  m.grants = gp;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_GRANTS;
+  f.grants = &m;
+  record(session, n ? 4 : 0, &f, NULL);
+  for (size_t i = 0; i < n; i++)
+    tk_buf_free(&body[i]);
+}
+
+static void hub_offer(tk_buf_t *session, int flags, tk_slice_t *revs, size_t n,
+                      uint64_t upto, int more)
+{
+  ProtobufCBinaryData ids[16];
+  uint8_t idb[16][TK_REV_ID_LEN];
+  for (size_t i = 0; i < n; i++) {
+    tk_sha256(idb[i], revs[i].p, revs[i].n);
+    ids[i] = tk_pb_bytes(idb[i], TK_REV_ID_LEN);
+  }
+  Tunduk__V1__Offer o = TUNDUK__V1__OFFER__INIT;
+  o.n_ids = n;
+  o.ids = ids;
+  o.upto = upto;
+  o.more = more;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_OFFER;
+  f.offer = &o;
+  record(session, flags, &f, NULL);
+}
+
+static void hub_ack(tk_buf_t *session, uint32_t accepted)
+{
+  Tunduk__V1__Ack m = TUNDUK__V1__ACK__INIT;
+  m.accepted = accepted;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_ACK;
+  f.ack = &m;
+  record(session, 0, &f, NULL);
+}
+
+static void hub_error(tk_buf_t *session, int code)
+{
+  Tunduk__V1__Error m = TUNDUK__V1__ERROR__INIT;
+  m.code = (Tunduk__V1__ErrorCode)code;
+  m.message = "the hub is stopping";
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_ERROR;
+  f.error = &m;
+  record(session, 0, &f, NULL);
+}
+
+/* The office (client_session's fixture) holds revisions 0, 2, 3 and chunks
+ * 0, 1; it offers them, and takes revisions 1, 4, 5 and chunks 2, 5. */
+static void client_sessions(void)
+{
+  tk_buf_t all = TK_BUF_INIT, ch = TK_BUF_INIT, s = TK_BUF_INIT;
+  size_t offs[FZ_NREVS + 1], co[FZ_NCHUNKS + 1];
+  tk_slice_t r[FZ_NREVS], c[FZ_NCHUNKS];
+  uint8_t cid[FZ_NCHUNKS][TK_HASH_LEN];
+  uint32_t none[1] = {0}, all3[3] = {0, 1, 2}, two[2] = {0, 1};
+  const tk_identity_t *office = fz_id[FZ_OFFICE], *to2[2];
+  fz_fixture_revs(&all, offs);
+  for (int i = 0; i < FZ_NREVS; i++)
+    r[i] = TK_SLICE(all.p + offs[i], offs[i + 1] - offs[i]);
+  fz_fixture_chunks(&ch, co);
+  for (int i = 0; i < FZ_NCHUNKS; i++) {
+    c[i] = TK_SLICE(ch.p + co[i], co[i + 1] - co[i]);
+    tk_sha256(cid[i], c[i].p, c[i].n);
+  }
+  fz_rng_reset("client sessions");
+
+  /* hello, a grant, nothing to push or pull */
+  hub_hello(&s, 1, fz_id[FZ_HUB]);
+  hub_grants(&s, &office, 1, 0);
+  need(&s, none, 0, NULL);
+  hub_offer(&s, 0, NULL, 0, 0, 0);
+  need(&s, none, 0, NULL);
+  chunk_offer(&s, 0, NULL, 0, NULL, 0, NULL);
+  put("client_session", "empty", s.p, s.n);
+  s.n = 0;
+
+  /* push all three, pull 1, 4, 5 with their chunks, push chunks 0 and 1 */
+  tk_slice_t pulled[3] = {r[1], r[4], r[5]};
+  hub_hello(&s, 1, fz_id[FZ_HUB]);
+  hub_grants(&s, NULL, 0, 0);
+  need(&s, all3, 3, NULL);
+  hub_ack(&s, 3);
+  hub_offer(&s, 0, pulled, 3, 6, 0);
+  revisions(&s, 2, pulled, 3, NULL);
+  need(&s, two, 2, NULL);
+  chunk_ack(&s, 0, 0, NULL);
+  chunk_ack(&s, 1, 0, NULL);
+  {
+    uint8_t ids[2][TK_HASH_LEN];
+    uint32_t sizes[2] = {(uint32_t)c[2].n, (uint32_t)c[5].n};
+    memcpy(ids[0], cid[2], TK_HASH_LEN);
+    memcpy(ids[1], cid[5], TK_HASH_LEN);
+    chunk_offer(&s, 0, (const uint8_t(*)[TK_HASH_LEN])ids, 2, sizes, 2, NULL);
+    chunk(&s, 0, c[2], NULL);
+    chunk(&s, 1, c[5], NULL);
+  }
+  put("client_session", "push-pull", s.p, s.n);
+  s.n = 0;
+
+  /* a pull in two batches (more), a chunk offer with a missing chunk, a
+   * garbage id and a wrong size; chunks out of order, wrong bytes, garbage */
+  hub_hello(&s, 1, fz_id[FZ_HUB]);
+  to2[0] = fz_id[FZ_NEWCOMER];
+  to2[1] = office;
+  hub_grants(&s, to2, 2, 1);
+  need(&s, none, 0, NULL);
+  hub_offer(&s, 0, &r[1], 1, 3, 1);
+  revisions(&s, 2, &r[1], 1, NULL);
+  hub_offer(&s, 0, &r[4], 1, 5, 0);
+  revisions(&s, 2, &r[4], 1, NULL);
+  need(&s, none, 0, NULL);
+  {
+    uint8_t ids[4][TK_HASH_LEN];
+    uint32_t sizes[4] = {(uint32_t)c[2].n, (uint32_t)c[4].n, 99, 5};
+    memcpy(ids[0], cid[2], TK_HASH_LEN);
+    memcpy(ids[1], cid[4], TK_HASH_LEN);
+    memset(ids[2], 0xab, TK_HASH_LEN);
+    memcpy(ids[3], cid[0], TK_HASH_LEN);
+    chunk_offer(&s, 0, (const uint8_t(*)[TK_HASH_LEN])ids, 4, sizes, 4, NULL);
+    chunk(&s, 1, c[4], NULL);
+    chunk(&s, 0, c[3], NULL);
+    chunk(&s, 0, c[2], NULL);
+    chunk(&s, 7, c[2], NULL);
+  }
+  tk_buf_append_u8(&s, 0);
+  tk_buf_append_u16be(&s, 3);
+  tk_buf_append(&s, "\xff\xff\xff", 3);
+  put("client_session", "chunks-garbage", s.p, s.n);
+  s.n = 0;
+
+  /* a chunk pull offered with bit 3: the revision's refs become the hashes */
+  hub_hello(&s, 1, fz_id[FZ_HUB]);
+  hub_grants(&s, NULL, 0, 0);
+  need(&s, none, 0, NULL);
+  hub_offer(&s, 0, &r[4], 1, 5, 0);
+  revisions(&s, 8 | 2, &r[4], 1, NULL); /* refs: the two Chunk records below */
+  need(&s, none, 0, NULL);
+  {
+    uint8_t ids[2][TK_HASH_LEN];
+    uint32_t sizes[2] = {1, 1};
+    memset(ids, 0, sizeof ids);
+    chunk_offer(&s, 8, (const uint8_t(*)[TK_HASH_LEN])ids, 2, sizes, 2, NULL);
+    chunk(&s, 0, c[3], NULL);
+    chunk(&s, 1, c[1], NULL);
+  }
+  put("client_session", "chunks-fixed", s.p, s.n);
+  s.n = 0;
+
+  /* the wrong hub, a hub error, a frame out of turn */
+  hub_hello(&s, 1, fz_id[FZ_NEWCOMER]);
+  put("client_session", "wrong-hub", s.p, s.n);
+  s.n = 0;
+  hub_hello(&s, 1, fz_id[FZ_HUB]);
+  hub_error(&s, TUNDUK__V1__ERROR_CODE__ERROR_SHUTDOWN);
+  put("client_session", "error", s.p, s.n);
+  s.n = 0;
+  hub_hello(&s, 1, fz_id[FZ_HUB]);
+  hub_ack(&s, 1);
+  put("client_session", "out-of-turn", s.p, s.n);
+  tk_buf_free(&s);
+  tk_buf_free(&all);
+  tk_buf_free(&ch);
+}
+
 int main(int argc, char **argv)
 {
   if (argc != 2) {
@@ -773,5 +997,6 @@ int main(int argc, char **argv)
   chunk_sessions();
   answers();
   texts();
+  client_sessions();
   return 0;
 }
