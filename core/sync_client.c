@@ -982,10 +982,11 @@ static void on_close(tk_conn_t *conn, int reason)
   c->st->bytes_in = tk_conn_bytes_in(conn);
   c->st->bytes_out = tk_conn_bytes_out(conn);
   if (c->state != C_DONE) {
+    int connecting = c->state == C_CONNECTING;
     c->state = C_DONE;
     if (!c->rc) {
       c->rc = reason ? reason : TK_ECLOSED;
-      if (c->state == C_CONNECTING)
+      if (connecting)
         tk_err_set(c->err, c->rc, "cannot reach the hub: %s",
                    reason ? tk_conn_error(conn) : "closed during the TLS handshake");
       else
