@@ -226,3 +226,57 @@ int fz_write_file(const char *path, const void *p, size_t n)
   }
   return close(fd);
 }
+
+/* ---- re-signing what a mutation broke ------------------------------------------ */
+
+void fz_repack(uint8_t **bytes, size_t *len, const tk_frame_t *f)
+{
+  size_t n = tunduk__v1__frame__get_packed_size(f);
+  uint8_t *p = malloc(n ? n : 1);
+  if (!p) abort();
+  TK_ASSERT(tunduk__v1__frame__pack(f, p) == n);
+  free(*bytes);
+  *bytes = p;
+  *len = n;
+}
+
+void fz_fix_identity(Tunduk__V1__Identity *m)
+{
+  if (!m || m->sign_pk.len != TK_SIGN_PK_LEN) return;
+  const tk_identity_t *id = fz_identity_by_pk(m->sign_pk.data);
+  if (!id) return;
+  if (m->device_id.len == TK_DEVICE_ID_LEN) memcpy(m->device_id.data, id->id, 32);
+  if (m->kx_pk.len == TK_KX_PK_LEN && m->kx_sig.len == TK_SIG_LEN) {
+    uint8_t msg[20 + TK_KX_PK_LEN];
+    memcpy(msg, "tunduk kx binding v1", 20);
+    memcpy(msg + 20, m->kx_pk.data, TK_KX_PK_LEN);
+    tk_identity_sign(id, m->kx_sig.data, msg, sizeof msg);
+  }
+  if (m->tls_binding.len == TK_SIG_LEN) memcpy(m->tls_binding.data, id->tls_binding, 64);
+}
+
+void fz_fix_revision(ProtobufCBinaryData b)
+{
+  tk_rev_t rev;
+  if (tk_rev_parse(&rev, tk_pb_slice(b), NULL) != 0) return;
+  const tk_identity_t *id = fz_identity_by_pk(rev.author_pk);
+  if (id) tk_identity_sign(id, b.data + b.len - TK_SIG_LEN, b.data, b.len - TK_SIG_LEN);
+}
+
+void fz_fix_grant(const Tunduk__V1__SignedGrant *g)
+{
+  if (!g || g->sig.len != TK_SIG_LEN || g->body.len > 4096) return;
+  Tunduk__V1__GrantBody *b =
+      tunduk__v1__grant_body__unpack(NULL, g->body.len, g->body.data);
+  if (!b) return;
+  const tk_identity_t *id =
+      b->granter_pk.len == TK_SIGN_PK_LEN ? fz_identity_by_pk(b->granter_pk.data) : NULL;
+  if (id) {
+    tk_buf_t m = TK_BUF_INIT;
+    if (tk_buf_append(&m, "tunduk grant v1", 15) == 0 &&
+        tk_buf_append(&m, g->body.data, g->body.len) == 0)
+      tk_identity_sign(id, g->sig.data, m.p, m.n);
+    tk_buf_free(&m);
+  }
+  tunduk__v1__grant_body__free_unpacked(b, NULL);
+}

@@ -20,6 +20,7 @@
 
 #include "tk_identity.h"
 #include "tk_revision.h"
+#include "tk_wire.h"
 
 /* The fixture's devices. FZ_OFFICE is enrolled at the hub with write
  * access to FZ_VAULT and read access to FZ_VAULT_RO; FZ_NEWCOMER is not
@@ -89,5 +90,16 @@ extern const uint8_t fz_record_a[16], fz_record_b[16], fz_record_c[16];
 
 /* Writes n bytes to path (replacing it). Returns 0 or -1. */
 int fz_write_file(const char *path, const void *p, size_t n);
+
+/* Re-signing what a mutation broke, for the session harnesses' flag bits:
+ * each acts only on the fixture's own keys. fz_repack re-encodes f into
+ * *bytes (freeing the old bytes). fz_fix_identity makes a fixture device's
+ * Identity verify (device id, kx and TLS bindings); fz_fix_revision
+ * re-signs a fixture author's revision in place; fz_fix_grant re-signs a
+ * fixture granter's grant in place. */
+void fz_repack(uint8_t **bytes, size_t *len, const tk_frame_t *f);
+void fz_fix_identity(Tunduk__V1__Identity *m);
+void fz_fix_revision(ProtobufCBinaryData b);
+void fz_fix_grant(const Tunduk__V1__SignedGrant *g);
 
 #endif

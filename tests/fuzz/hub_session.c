@@ -236,62 +236,6 @@ fail:
 
 /* ---- the flags: rewriting records the fuzzer cannot sign ------------------------ */
 
-/* Re-encodes f into r (replacing its bytes). */
-static void repack(record_t *r, const tk_frame_t *f)
-{
-  size_t n = tunduk__v1__frame__get_packed_size(f);
-  uint8_t *p = malloc(n ? n : 1);
-  if (!p) abort();
-  TK_ASSERT(tunduk__v1__frame__pack(f, p) == n);
-  free(r->p);
-  r->p = p;
-  r->n = n;
-}
-
-/* Bit 0: make a fixture device's Hello identity verify. */
-static void fix_identity(Tunduk__V1__Identity *m)
-{
-  if (!m || m->sign_pk.len != TK_SIGN_PK_LEN) return;
-  const tk_identity_t *id = fz_identity_by_pk(m->sign_pk.data);
-  if (!id) return;
-  if (m->device_id.len == TK_DEVICE_ID_LEN) memcpy(m->device_id.data, id->id, 32);
-  if (m->kx_pk.len == TK_KX_PK_LEN && m->kx_sig.len == TK_SIG_LEN) {
-    uint8_t msg[20 + TK_KX_PK_LEN];
-    memcpy(msg, "tunduk kx binding v1", 20);
-    memcpy(msg + 20, m->kx_pk.data, TK_KX_PK_LEN);
-    tk_identity_sign(id, m->kx_sig.data, msg, sizeof msg);
-  }
-  if (m->tls_binding.len == TK_SIG_LEN) memcpy(m->tls_binding.data, id->tls_binding, 64);
-}
-
-/* Bit 1: re-sign a fixture author's revision in place. */
-static void fix_revision(ProtobufCBinaryData b)
-{
-  tk_rev_t rev;
-  if (tk_rev_parse(&rev, tk_pb_slice(b), NULL) != 0) return;
-  const tk_identity_t *id = fz_identity_by_pk(rev.author_pk);
-  if (id) tk_identity_sign(id, b.data + b.len - TK_SIG_LEN, b.data, b.len - TK_SIG_LEN);
-}
-
-/* Bit 2: re-sign a fixture granter's grant in place. */
-static void fix_grant(const Tunduk__V1__SignedGrant *g)
-{
-  if (!g || g->sig.len != TK_SIG_LEN || g->body.len > 4096) return;
-  Tunduk__V1__GrantBody *b =
-      tunduk__v1__grant_body__unpack(NULL, g->body.len, g->body.data);
-  if (!b) return;
-  const tk_identity_t *id =
-      b->granter_pk.len == TK_SIGN_PK_LEN ? fz_identity_by_pk(b->granter_pk.data) : NULL;
-  if (id) {
-    tk_buf_t m = TK_BUF_INIT;
-    if (tk_buf_append(&m, "tunduk grant v1", 15) == 0 &&
-        tk_buf_append(&m, g->body.data, g->body.len) == 0)
-      tk_identity_sign(id, g->sig.data, m.p, m.n);
-    tk_buf_free(&m);
-  }
-  tunduk__v1__grant_body__free_unpacked(b, NULL);
-}
-
 /* Rewrites a record by its own flags (bits 0, 1 and 2's re-signing). */
 static void fix_record(record_t *r)
 {
@@ -300,15 +244,15 @@ static void fix_record(record_t *r)
   if (!f) return;
   int k = f->msg_case;
   if ((r->flags & 1) && k == TUNDUK__V1__FRAME__MSG_HELLO) {
-    fix_identity(f->hello->identity);
-    repack(r, f);
+    fz_fix_identity(f->hello->identity);
+    fz_repack(&r->p, &r->n, f);
   } else if ((r->flags & 2) && k == TUNDUK__V1__FRAME__MSG_REVISIONS) {
     for (size_t i = 0; i < f->revisions->n_revs; i++)
-      fix_revision(f->revisions->revs[i]);
-    repack(r, f);
+      fz_fix_revision(f->revisions->revs[i]);
+    fz_repack(&r->p, &r->n, f);
   } else if ((r->flags & 4) && k == TUNDUK__V1__FRAME__MSG_GRANT_PUT) {
-    fix_grant(f->grant_put->grant);
-    repack(r, f);
+    fz_fix_grant(f->grant_put->grant);
+    fz_repack(&r->p, &r->n, f);
   }
   tk_wire_free(f);
 }
@@ -344,7 +288,7 @@ static void fix_offer(record_t *rec, size_t nrec, size_t i)
     ProtobufCBinaryData b = revs->revisions->revs[used++];
     tk_sha256(o->ids[k].data, b.data, b.len);
   }
-  repack(&rec[i], f);
+  fz_repack(&rec[i].p, &rec[i].n, f);
 done:
   tk_wire_free(revs);
   tk_wire_free(f);
@@ -394,7 +338,7 @@ static void fix_refs(record_t *rec, size_t nrec, size_t i, tk_frame_t *f)
   }
   for (size_t k = 0; k < nch; k++)
     tk_wire_free(ch[k]);
-  repack(&rec[i], f);
+  fz_repack(&rec[i].p, &rec[i].n, f);
 }
 
 /* Bit 3 on a chunk Offer: ids and sizes at each following Chunk's index
@@ -413,7 +357,7 @@ static void fix_chunk_offer(record_t *rec, size_t nrec, size_t i, tk_frame_t *f)
     if (c->index < o->n_sizes) o->sizes[c->index] = (uint32_t)c->data.len;
     tk_wire_free(ch[k]);
   }
-  repack(&rec[i], f);
+  fz_repack(&rec[i].p, &rec[i].n, f);
 }
 
 /* Bit 3 for every record that has it, once all records are read. */
