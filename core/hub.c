@@ -2,9 +2,10 @@
  * hub.c: the hub's listener and sessions (see tk_hub.h). A session walks
  * HELLO -> (ENROLL) -> READY; in READY it serves pushes, pulls, device
  * queries and grants, one exchange at a time, and anything out of order
- * is a protocol error that closes that session only. Loop thread only.
+ * is a protocol error that closes that session only. Attachment chunks
+ * are in hub_chunks.c. Loop thread only.
  */
-#include "tk_hub.h"
+#include "hub_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,59 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tk_plugin.h"
-#include "tk_sync.h"
 #include "tk_token.h"
-#include "tk_wire.h"
-
-enum { S_TLS, S_HELLO, S_ENROLL, S_READY, S_CLOSING };
-
-typedef struct access_entry {
-  char vault[TK_MAX_VAULT_LEN + 1];
-  int write;
-} access_entry_t;
-
-typedef struct session {
-  tk_hub_t *hub;
-  tk_conn_t *conn;
-  struct session *prev, *next;
-  int state;
-  uint8_t spki[TK_HASH_LEN];
-  tk_peer_t peer;
-  char who[16]; /* short device id for logs */
-  access_entry_t *access;
-  size_t naccess;
-  /* a push in progress: the ids offered and the indexes we asked for */
-  uint8_t (*offered)[TK_REV_ID_LEN];
-  uint32_t *need;
-  size_t nneed;
-  int awaiting_revs;
-  /* a pull in progress: the batch we offered */
-  tk_batch_t batch;
-  int awaiting_need;
-  /* chunks: a push being received, a pull being sent */
-  tk_chunk_recv_t crecv;
-  int awaiting_chunks;
-  tk_chunk_send_t csend;
-  int awaiting_chunk_need, sending_chunks;
-} session_t;
-
-struct tk_hub {
-  uv_loop_t *loop;
-  tk_office_t *home;
-  tk_store_t *store;
-  const tk_identity_t *id;
-  tk_config_t cfg;
-  tk_tls_t *tls;
-  uv_tcp_t listener;
-  uv_timer_t acl_timer;
-  int listening, timer_on, stopping;
-  char acl_version[64];
-  session_t *sessions;
-  size_t nsessions;
-  uint8_t kx_sig[TK_SIG_LEN];
-  tk_plugin_set_t *plugins; /* moderation rules; swapped whole on reload */
-};
 
 #define ACL_POLL_MS 1000
 
@@ -88,7 +37,7 @@ static void push_reset(session_t *s)
   s->awaiting_revs = 0;
 }
 
-static void fail(session_t *s, Tunduk__V1__ErrorCode code, int reason, const char *msg)
+void tk__hub_fail(session_t *s, Tunduk__V1__ErrorCode code, int reason, const char *msg)
 {
   if (s->state == S_CLOSING) return;
   TK_LOG(TK_LOG_INFO, "hub", "closing device=%s reason=\"%s\"", s->who, msg);
@@ -99,14 +48,14 @@ static void fail(session_t *s, Tunduk__V1__ErrorCode code, int reason, const cha
 
 /* A push the store could not take: logged, and the device told why (a
  * full disk by name), with nothing of it kept. */
-static void fail_store(session_t *s, int rc, const tk_err_t *e, const char *what)
+void tk__hub_fail_store(session_t *s, int rc, const tk_err_t *e, const char *what)
 {
   char msg[300];
   TK_LOG(TK_LOG_ERROR, "hub", "push failed device=%s error=\"%s\"", s->who,
          tk_err_str(e));
   snprintf(msg, sizeof msg, "the hub could not store %s (%s); nothing of it was kept",
            what, strstr(e->msg, "full") ? "its disk is full" : tk_strerror(rc));
-  fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, msg);
+  tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, msg);
 }
 
 static int load_access_cb(void *ctx, const char *vault, int write)
@@ -129,7 +78,7 @@ static int load_access(session_t *s, tk_err_t *err)
   return tk_store_access_list(s->hub->store, s->peer.id, load_access_cb, s, err);
 }
 
-static int session_access(const session_t *s, const char *vault)
+int tk__hub_access(const session_t *s, const char *vault)
 {
   for (size_t i = 0; i < s->naccess; i++)
     if (strcmp(s->access[i].vault, vault) == 0)
@@ -164,7 +113,8 @@ static void send_hello(session_t *s, int enrolled)
   if (!v || tk_wire_identity(&ident, h->id, kx_sig) != 0) {
     free(store);
     free(v);
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "cannot build hello");
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM,
+                 "cannot build hello");
     return;
   }
   Tunduk__V1__Hello m = TUNDUK__V1__HELLO__INIT;
@@ -187,12 +137,12 @@ static void on_hello(session_t *s, const Tunduk__V1__Hello *m)
   tk_err_t e;
   tk_device_info_t d;
   if (m->protocol_min > TK_PROTOCOL_VERSION || m->protocol_max < TK_PROTOCOL_VERSION) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_VERSION, TK_EPROTO,
-         "no common protocol version (this hub speaks 1)");
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_VERSION, TK_EPROTO,
+                 "no common protocol version (this hub speaks 1)");
     return;
   }
   if (tk_wire_identity_check(m->identity, s->spki, &s->peer, &e) != 0) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_IDENTITY, TK_EPROTO, tk_err_str(&e));
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_IDENTITY, TK_EPROTO, tk_err_str(&e));
     return;
   }
   who_of(s->who, s->peer.id);
@@ -204,15 +154,16 @@ static void on_hello(session_t *s, const Tunduk__V1__Hello *m)
     return;
   }
   if (rc) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, tk_err_str(&e));
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, tk_err_str(&e));
     return;
   }
   if (d.revoked) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_REVOKED, TK_EACCESS, "this device was revoked");
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_REVOKED, TK_EACCESS,
+                 "this device was revoked");
     return;
   }
   if (load_access(s, &e) != 0) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ESTORE, tk_err_str(&e));
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ESTORE, tk_err_str(&e));
     return;
   }
   s->state = S_READY;
@@ -225,8 +176,8 @@ static void on_enroll(session_t *s, const Tunduk__V1__Enroll *m)
   tk_err_t e;
   tk_device_info_t d;
   if (m->token_id.len != TK_TOKEN_ID_LEN || m->secret.len != TK_TOKEN_SECRET_LEN) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_BAD_TOKEN, TK_EACCESS,
-         "malformed enrollment token");
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_BAD_TOKEN, TK_EACCESS,
+                 "malformed enrollment token");
     return;
   }
   memset(&d, 0, sizeof d);
@@ -238,14 +189,14 @@ static void on_enroll(session_t *s, const Tunduk__V1__Enroll *m)
   int rc = tk_store_token_redeem(s->hub->store, m->token_id.data, m->secret.data,
                                  (int64_t)time(NULL), &d, &e);
   if (rc) {
-    fail(s,
-         rc == TK_EACCESS ? TUNDUK__V1__ERROR_CODE__ERROR_BAD_TOKEN
-                          : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL,
-         rc, tk_err_str(&e));
+    tk__hub_fail(s,
+                 rc == TK_EACCESS ? TUNDUK__V1__ERROR_CODE__ERROR_BAD_TOKEN
+                                  : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL,
+                 rc, tk_err_str(&e));
     return;
   }
   if (load_access(s, &e) != 0) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ESTORE, tk_err_str(&e));
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ESTORE, tk_err_str(&e));
     return;
   }
   TK_LOG(TK_LOG_INFO, "hub", "enrolled device=%s name=%s vaults=%zu", s->who, d.name,
@@ -273,23 +224,21 @@ static int busy(const session_t *s)
          s->awaiting_chunk_need || s->sending_chunks;
 }
 
-static void on_chunk_offer(session_t *s, const Tunduk__V1__Offer *m);
-
 static void on_offer(session_t *s, const Tunduk__V1__Offer *m)
 {
   tk_err_t e;
   if (!busy(s) && m->chunks) {
-    on_chunk_offer(s, m);
+    tk__hub_chunk_offer(s, m);
     return;
   }
   if (busy(s)) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
-         "offer in the middle of a batch");
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+                 "offer in the middle of a batch");
     return;
   }
   if (m->n_ids > TK_MAX_OFFER_IDS) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_LIMIT, TK_ELIMIT,
-         "more than 4096 ids in one offer");
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_LIMIT, TK_ELIMIT,
+                 "more than 4096 ids in one offer");
     return;
   }
   size_t n = m->n_ids;
@@ -299,7 +248,7 @@ static void on_offer(session_t *s, const Tunduk__V1__Offer *m)
   if (!ids || !s->offered || !s->need) {
     free(ids);
     push_reset(s);
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
     return;
   }
   for (size_t i = 0; i < n; i++) {
@@ -310,10 +259,10 @@ static void on_offer(session_t *s, const Tunduk__V1__Offer *m)
   free(ids);
   if (rc) {
     push_reset(s);
-    fail(s,
-         rc == TK_EPROTO ? TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL
-                         : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL,
-         rc, tk_err_str(&e));
+    tk__hub_fail(s,
+                 rc == TK_EPROTO ? TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL
+                                 : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL,
+                 rc, tk_err_str(&e));
     return;
   }
   Tunduk__V1__Need need = TUNDUK__V1__NEED__INIT;
@@ -331,46 +280,11 @@ static void on_offer(session_t *s, const Tunduk__V1__Offer *m)
 
 static int moderate(session_t *s, const tk_rev_t *rev, char *reason, size_t len);
 
-/* The hub's attachment limits on a revision that names chunks: the chunks
- * no stored revision names yet count against max_attachment_mb and the
- * vault's quota, in whole chunks of TK_CHUNK_PLAIN bytes (sizes are known
- * only when chunks arrive, and a chunk is at most that much plaintext). */
-static int attachment_limits(session_t *s, const tk_rev_t *rev, char *reason, size_t len)
-{
-  const tk_config_t *c = &s->hub->cfg;
-  uint32_t nnew = 0;
-  uint64_t used = 0;
-  if (tk_store_chunks_new(s->hub->store, rev, &nnew, NULL) != 0 ||
-      tk_store_vault_chunks(s->hub->store, rev->vault, &used, NULL) != 0) {
-    snprintf(reason, len, "the hub could not count the attachments' sizes");
-    return TK_REJECT_INTERNAL;
-  }
-  uint64_t add = (uint64_t)nnew * TK_CHUNK_PLAIN, mib = 1u << 20;
-  if (add > (uint64_t)c->max_attachment_mb * mib) {
-    snprintf(reason, len,
-             "attachments of %.1f MiB are over this hub's limit of %u MiB per revision "
-             "(max_attachment_mb)",
-             (double)add / (double)mib, c->max_attachment_mb);
-    return TK_REJECT_LIMIT;
-  }
-  if (c->vault_quota_mb &&
-      used * TK_CHUNK_PLAIN + add > (uint64_t)c->vault_quota_mb * mib) {
-    snprintf(
-        reason, len,
-        "vault '%s' holds %.1f MiB of attachments; %.1f MiB more is over its quota of "
-        "%u MiB (vault_quota_mb)",
-        rev->vault, (double)(used * TK_CHUNK_PLAIN) / (double)mib,
-        (double)add / (double)mib, c->vault_quota_mb);
-    return TK_REJECT_LIMIT;
-  }
-  return 0;
-}
-
 static int push_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
 {
   session_t *s = ctx;
   char who[16];
-  if (session_access(s, rev->vault) != TK_ACCESS_WRITE) {
+  if (tk__hub_access(s, rev->vault) != TK_ACCESS_WRITE) {
     snprintf(reason, len, "device %s may not write vault '%s'", s->who, rev->vault);
     return TK_REJECT_ACCESS;
   }
@@ -384,7 +298,7 @@ static int push_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
     }
   }
   if (rev->nattach > 0) {
-    int code = attachment_limits(s, rev, reason, len);
+    int code = tk__hub_attachment_limits(s, rev, reason, len);
     if (code) return code;
   }
   return moderate(s, rev, reason, len);
@@ -436,15 +350,15 @@ static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
   tk_err_t e;
   tk_apply_result_t res;
   if (!s->awaiting_revs || m->n_revs != s->nneed) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
-         "revisions that were not asked for");
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+                 "revisions that were not asked for");
     return;
   }
   tk_slice_t *revs = calloc(s->nneed, sizeof *revs), *ids = calloc(s->nneed, sizeof *ids);
   if (!revs || !ids) {
     free(revs);
     free(ids);
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
     return;
   }
   for (size_t i = 0; i < s->nneed; i++) {
@@ -457,7 +371,7 @@ static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
   free(ids);
   push_reset(s);
   if (rc) {
-    fail_store(s, rc, &e, "the batch");
+    tk__hub_fail_store(s, rc, &e, "the batch");
     return;
   }
   TK_LOG(TK_LOG_INFO, "hub",
@@ -473,173 +387,34 @@ static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
   tk_apply_result_free(&res);
 }
 
-/* ---- attachment chunks ----------------------------------------------------- */
-
-/* A code for fail() from a sync error. */
-static Tunduk__V1__ErrorCode error_code(int rc)
-{
-  return rc == TK_EPROTO   ? TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL
-         : rc == TK_ELIMIT ? TUNDUK__V1__ERROR_CODE__ERROR_LIMIT
-                           : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL;
-}
-
-typedef struct vault_check {
-  const session_t *s;
-  int want; /* TK_ACCESS_WRITE: push; TK_ACCESS_READ: pull */
-} vault_check_t;
-
-static int vault_allows(void *ctx, const char *vault)
-{
-  vault_check_t *v = ctx;
-  int a = session_access(v->s, vault);
-  return v->want == TK_ACCESS_WRITE ? a == TK_ACCESS_WRITE : a != TK_ACCESS_NONE;
-}
-
-/* Whether a stored revision in a vault the session may read (or write)
- * names the chunk: the hub takes and gives only such chunks. */
-static int chunk_allowed(const session_t *s, const uint8_t id[TK_HASH_LEN], int want)
-{
-  vault_check_t v = {s, want};
-  int rc = tk_store_chunk_vaults(s->hub->store, id, vault_allows, &v, NULL);
-  return rc < 0 ? rc : rc > 0;
-}
-
-static int push_chunk_accept(void *ctx, const uint8_t id[TK_HASH_LEN], uint32_t size)
-{
-  (void)size;
-  return chunk_allowed(ctx, id, TK_ACCESS_WRITE);
-}
-
-static void on_chunk_offer(session_t *s, const Tunduk__V1__Offer *m)
-{
-  tk_err_t e;
-  if (m->n_sizes != m->n_ids) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
-         "a chunk offer needs one size per id");
-    return;
-  }
-  tk_slice_t *ids = calloc(m->n_ids ? m->n_ids : 1, sizeof *ids);
-  if (!ids) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
-    return;
-  }
-  for (size_t i = 0; i < m->n_ids; i++)
-    ids[i] = tk_pb_slice(m->ids[i]);
-  int rc = tk_chunk_recv_offer(&s->crecv, s->conn, s->hub->store, ids, m->sizes, m->n_ids,
-                               0, 0, push_chunk_accept, s, &e);
-  free(ids);
-  if (rc) {
-    fail(s, error_code(rc), rc, tk_err_str(&e));
-    return;
-  }
-  s->awaiting_chunks = s->crecv.nneed > 0;
-}
-
-static void on_chunk(session_t *s, const Tunduk__V1__Chunk *m)
-{
-  tk_err_t e;
-  if (!s->awaiting_chunks) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
-         "a chunk that was not asked for");
-    return;
-  }
-  int rc = tk_chunk_recv_take(&s->crecv, s->conn, s->hub->store, m->index,
-                              tk_pb_slice(m->data), s->peer.id, &e);
-  if (rc == TK_EPROTO) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, rc, tk_err_str(&e));
-    return;
-  }
-  if (rc < 0) {
-    fail_store(s, rc, &e, "a chunk");
-    return;
-  }
-  if (rc == 1) {
-    s->awaiting_chunks = 0;
-    TK_LOG(TK_LOG_INFO, "hub", "chunks device=%s stored=%u refused=%u bytes=%llu", s->who,
-           s->crecv.stored, s->crecv.refused, (unsigned long long)s->crecv.bytes);
-  }
-}
-
-static int pull_chunk_filter(void *ctx, const tk_chunk_meta_t *m)
-{
-  return chunk_allowed(ctx, m->id, TK_ACCESS_READ);
-}
-
-static void on_chunk_pull(session_t *s, uint64_t since)
-{
-  tk_err_t e;
-  int rc = tk_chunk_send_offer(&s->csend, s->conn, s->hub->store, since, 1,
-                               pull_chunk_filter, s, &e);
-  if (rc) {
-    fail(s, error_code(rc), rc, tk_err_str(&e));
-    return;
-  }
-  s->awaiting_chunk_need = s->csend.n > 0;
-}
-
-static void on_chunk_need(session_t *s, const Tunduk__V1__Need *m)
-{
-  tk_err_t e;
-  s->awaiting_chunk_need = 0;
-  int rc =
-      tk_chunk_send_need(&s->csend, s->conn, s->hub->store, m->index, m->n_index, &e);
-  if (rc) {
-    fail(s, error_code(rc), rc, tk_err_str(&e));
-    return;
-  }
-  s->sending_chunks = m->n_index > 0;
-}
-
-static void on_chunk_ack(session_t *s, const Tunduk__V1__ChunkAck *m)
-{
-  tk_err_t e;
-  if (!s->sending_chunks) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "a chunk ack out of turn");
-    return;
-  }
-  if (m->code != TUNDUK__V1__REJECT_CODE__REJECT_NONE)
-    TK_LOG(TK_LOG_WARN, "hub", "device=%s refused chunk %u code=%d reason=\"%s\"", s->who,
-           m->index, m->code, m->reason ? m->reason : "");
-  int rc = tk_chunk_send_ack(&s->csend, s->conn, s->hub->store, m->index, &e);
-  if (rc < 0) {
-    fail(s, error_code(rc), rc, tk_err_str(&e));
-    return;
-  }
-  if (rc == 1) {
-    s->sending_chunks = 0;
-    TK_LOG(TK_LOG_DEBUG, "hub", "chunk pull device=%s sent=%zu bytes=%llu", s->who,
-           s->csend.nneed, (unsigned long long)s->csend.bytes);
-  }
-}
-
 /* ---- pull: the hub offers what the device may read ------------------------- */
 
 static int pull_filter(void *ctx, const tk_rev_meta_t *m)
 {
-  return session_access(ctx, m->vault) != TK_ACCESS_NONE;
+  return tk__hub_access(ctx, m->vault) != TK_ACCESS_NONE;
 }
 
 static void on_pull(session_t *s, const Tunduk__V1__Pull *m)
 {
   tk_err_t e;
   if (busy(s)) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
-         "pull in the middle of a batch");
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+                 "pull in the middle of a batch");
     return;
   }
   if (m->chunks) {
-    on_chunk_pull(s, m->since);
+    tk__hub_chunk_pull(s, m->since);
     return;
   }
   int rc = tk_sync_batch(s->hub->store, m->since, TK_MAX_OFFER_IDS,
                          s->hub->cfg.batch_bytes, pull_filter, s, &s->batch, &e);
   if (rc) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, tk_err_str(&e));
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, tk_err_str(&e));
     return;
   }
   ProtobufCBinaryData *ids = calloc(s->batch.n ? s->batch.n : 1, sizeof *ids);
   if (!ids) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
     return;
   }
   for (size_t i = 0; i < s->batch.n; i++)
@@ -665,11 +440,12 @@ static void on_need(session_t *s, const Tunduk__V1__Need *m)
   tk_err_t e;
   uint64_t bytes = 0;
   if (s->awaiting_chunk_need) {
-    on_chunk_need(s, m);
+    tk__hub_chunk_need(s, m);
     return;
   }
   if (!s->awaiting_need) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "need without an offer");
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+                 "need without an offer");
     return;
   }
   s->awaiting_need = 0;
@@ -677,11 +453,11 @@ static void on_need(session_t *s, const Tunduk__V1__Need *m)
   int rc = tk_sync_send_revisions(s->conn, s->hub->store, s->batch.ids, s->batch.n,
                                   m->index, m->n_index, &bytes, &e);
   if (rc) {
-    fail(s,
-         rc == TK_EPROTO   ? TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL
-         : rc == TK_ELIMIT ? TUNDUK__V1__ERROR_CODE__ERROR_LIMIT
-                           : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL,
-         rc, tk_err_str(&e));
+    tk__hub_fail(s,
+                 rc == TK_EPROTO   ? TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL
+                 : rc == TK_ELIMIT ? TUNDUK__V1__ERROR_CODE__ERROR_LIMIT
+                                   : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL,
+                 rc, tk_err_str(&e));
     return;
   }
   TK_LOG(TK_LOG_DEBUG, "hub", "pull device=%s sent=%zu bytes=%llu", s->who, m->n_index,
@@ -721,7 +497,7 @@ static void on_grant_put(session_t *s, const Tunduk__V1__GrantPut *m)
   memset(&res, 0, sizeof res);
   memset(&rj, 0, sizeof rj);
   if (!m->grant) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "grant missing");
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "grant missing");
     return;
   }
   tk_slice_t body = tk_pb_slice(m->grant->body), sig = tk_pb_slice(m->grant->sig);
@@ -733,7 +509,7 @@ static void on_grant_put(session_t *s, const Tunduk__V1__GrantPut *m)
   } else if (!tk_ct_equal(g.granter, s->peer.id, TK_DEVICE_ID_LEN)) {
     snprintf(rj.reason, sizeof rj.reason,
              "a grant must be signed by the device sending it");
-  } else if (session_access(s, g.vault) != TK_ACCESS_WRITE) {
+  } else if (tk__hub_access(s, g.vault) != TK_ACCESS_WRITE) {
     snprintf(rj.reason, sizeof rj.reason, "device %s may not write vault '%s'", s->who,
              g.vault);
   } else if (tk_store_device_get(s->hub->store, g.recipient, &d, NULL) != 0 ||
@@ -788,8 +564,8 @@ static void on_grant_query(session_t *s)
   Tunduk__V1__SignedGrant *g = calloc(l.n ? l.n : 1, sizeof *g);
   Tunduk__V1__SignedGrant **gp = calloc(l.n ? l.n : 1, sizeof *gp);
   if (rc || !g || !gp) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc ? rc : TK_ENOMEM,
-         "cannot list grants");
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc ? rc : TK_ENOMEM,
+                 "cannot list grants");
     goto done;
   }
   for (size_t i = 0; i < l.n; i++) {
@@ -828,8 +604,8 @@ static void on_frame(tk_conn_t *c, tk_slice_t payload)
   if (s->state == S_CLOSING) return;
   tk_frame_t *f = tk_wire_decode(payload);
   if (!f) {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
-         "frame does not decode as a known message");
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+                 "frame does not decode as a known message");
     return;
   }
   int k = f->msg_case;
@@ -844,13 +620,14 @@ static void on_frame(tk_conn_t *c, tk_slice_t payload)
     if (k == TUNDUK__V1__FRAME__MSG_HELLO)
       on_hello(s, f->hello);
     else
-      fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "expected hello");
+      tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+                   "expected hello");
   } else if (s->state == S_ENROLL) {
     if (k == TUNDUK__V1__FRAME__MSG_ENROLL)
       on_enroll(s, f->enroll);
     else
-      fail(s, TUNDUK__V1__ERROR_CODE__ERROR_UNKNOWN_DEVICE, TK_EACCESS,
-           "this device is not enrolled at this hub");
+      tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_UNKNOWN_DEVICE, TK_EACCESS,
+                   "this device is not enrolled at this hub");
   } else if (s->state == S_READY) {
     switch (k) {
     case TUNDUK__V1__FRAME__MSG_OFFER:
@@ -875,17 +652,18 @@ static void on_frame(tk_conn_t *c, tk_slice_t payload)
       on_grant_query(s);
       break;
     case TUNDUK__V1__FRAME__MSG_CHUNK:
-      on_chunk(s, f->chunk);
+      tk__hub_chunk(s, f->chunk);
       break;
     case TUNDUK__V1__FRAME__MSG_CHUNK_ACK:
-      on_chunk_ack(s, f->chunk_ack);
+      tk__hub_chunk_ack(s, f->chunk_ack);
       break;
     default:
-      fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "unexpected message");
+      tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+                   "unexpected message");
     }
   } else {
-    fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
-         "message before the handshake");
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+                 "message before the handshake");
   }
   tk_wire_free(f);
 }
@@ -955,10 +733,10 @@ static void on_acl_timer(uv_timer_t *t)
     tk_device_info_t d;
     tk_err_t e;
     if (tk_store_device_get(h->store, s->peer.id, &d, NULL) != 0 || d.revoked)
-      fail(s, TUNDUK__V1__ERROR_CODE__ERROR_REVOKED, TK_EACCESS,
-           "this device was revoked");
+      tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_REVOKED, TK_EACCESS,
+                   "this device was revoked");
     else if (load_access(s, &e) != 0)
-      fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ESTORE, tk_err_str(&e));
+      tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ESTORE, tk_err_str(&e));
   }
 }
 

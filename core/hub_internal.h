@@ -1,0 +1,82 @@
+/*
+ * hub_internal.h: what hub.c (listener, sessions, revisions, grants) and
+ * hub_chunks.c (attachment chunks and the hub's attachment limits) share:
+ * the session and hub structs and the session helpers. Loop thread only.
+ */
+#ifndef TK_HUB_INTERNAL_H
+#define TK_HUB_INTERNAL_H
+
+#include "tk_hub.h"
+#include "tk_plugin.h"
+#include "tk_sync.h"
+#include "tk_wire.h"
+
+enum { S_TLS, S_HELLO, S_ENROLL, S_READY, S_CLOSING };
+
+typedef struct access_entry {
+  char vault[TK_MAX_VAULT_LEN + 1];
+  int write;
+} access_entry_t;
+
+typedef struct session {
+  tk_hub_t *hub;
+  tk_conn_t *conn;
+  struct session *prev, *next;
+  int state;
+  uint8_t spki[TK_HASH_LEN];
+  tk_peer_t peer;
+  char who[16]; /* short device id for logs */
+  access_entry_t *access;
+  size_t naccess;
+  /* a push in progress: the ids offered and the indexes we asked for */
+  uint8_t (*offered)[TK_REV_ID_LEN];
+  uint32_t *need;
+  size_t nneed;
+  int awaiting_revs;
+  /* a pull in progress: the batch we offered */
+  tk_batch_t batch;
+  int awaiting_need;
+  /* chunks: a push being received, a pull being sent */
+  tk_chunk_recv_t crecv;
+  int awaiting_chunks;
+  tk_chunk_send_t csend;
+  int awaiting_chunk_need, sending_chunks;
+} session_t;
+
+struct tk_hub {
+  uv_loop_t *loop;
+  tk_office_t *home;
+  tk_store_t *store;
+  const tk_identity_t *id;
+  tk_config_t cfg;
+  tk_tls_t *tls;
+  uv_tcp_t listener;
+  uv_timer_t acl_timer;
+  int listening, timer_on, stopping;
+  char acl_version[64];
+  session_t *sessions;
+  size_t nsessions;
+  uint8_t kx_sig[TK_SIG_LEN];
+  tk_plugin_set_t *plugins; /* moderation rules; swapped whole on reload */
+};
+
+/* Tells the device why (Error) and closes its session (hub.c). */
+void tk__hub_fail(session_t *s, Tunduk__V1__ErrorCode code, int reason, const char *msg);
+/* A push the store could not take: logged, the device told why (hub.c). */
+void tk__hub_fail_store(session_t *s, int rc, const tk_err_t *e, const char *what);
+/* TK_ACCESS_NONE, _READ or _WRITE: what the session's device may do to vault. */
+int tk__hub_access(const session_t *s, const char *vault);
+
+/* Attachment chunks (hub_chunks.c; PROTOCOL.md section 8): a chunk offer
+ * (push), one Chunk, a chunk Pull, its Need, one ChunkAck. */
+void tk__hub_chunk_offer(session_t *s, const Tunduk__V1__Offer *m);
+void tk__hub_chunk(session_t *s, const Tunduk__V1__Chunk *m);
+void tk__hub_chunk_pull(session_t *s, uint64_t since);
+void tk__hub_chunk_need(session_t *s, const Tunduk__V1__Need *m);
+void tk__hub_chunk_ack(session_t *s, const Tunduk__V1__ChunkAck *m);
+/* The hub's attachment limits on a pushed revision: 0, or TK_REJECT_LIMIT /
+ * TK_REJECT_INTERNAL with reason. */
+int tk__hub_attachment_limits(session_t *s, const tk_rev_t *rev, char *reason,
+                              size_t len);
+
+#endif
