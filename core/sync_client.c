@@ -2,9 +2,10 @@
  * sync_client.c: the office's side of an exchange with its hub (see
  * tk_client.h). One state machine: connect -> HELLO -> then, by mode,
  * ENROLL, GRANT (device query, grant put) or SYNC (grant query, push
- * batches, pull batches) -> BYE. The caller's thread runs a private loop.
+ * batches, pull batches, then attachment chunks: sync_client_chunks.c) ->
+ * BYE. The caller's thread runs a private loop.
  */
-#include "tk_client.h"
+#include "sync_client_internal.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -14,54 +15,8 @@
 #include <time.h>
 
 #include "tk_plugin.h"
-#include "tk_wire.h"
 
-enum {
-  C_CONNECTING,
-  C_HELLO,        /* sent Hello, waiting for the hub's */
-  C_ENROLLED,     /* sent Enroll */
-  C_DEVICE,       /* sent DeviceQuery */
-  C_GRANT_ACK,    /* sent GrantPut */
-  C_PUSH_NEED,    /* sent Offer */
-  C_PUSH_ACK,     /* sent Revisions */
-  C_PULL_OFFER,   /* sent Pull */
-  C_PULL_REVS,    /* sent Need */
-  C_CPUSH_NEED,   /* sent a chunk Offer */
-  C_CPUSH_ACK,    /* sending chunks, waiting for their acks */
-  C_CPULL_OFFER,  /* sent a chunk Pull */
-  C_CPULL_CHUNKS, /* sent a chunk Need, taking chunks */
-  C_DONE
-};
-
-typedef struct client {
-  tk_office_t *o;
-  tk_store_t *store;
-  const tk_identity_t *id;
-  const tk_client_opts_t *opts;
-  tk_client_stats_t *st;
-  tk_err_t *err;
-  int rc;
-  int state;
-  int grants_pending; /* a GrantQuery is out; its answer comes first */
-  tk_conn_t *conn;
-  uint8_t spki[TK_HASH_LEN];
-  uint8_t hub_id[TK_DEVICE_ID_LEN];
-  tk_peer_t hub;
-  char access[512];
-  tk_batch_t batch; /* push: what we offered */
-  uint64_t pull_upto;
-  int pull_more;
-  uint64_t chunk_feed_end; /* from the hub's last revision offer; 0: unknown */
-  uint8_t (*pull_ids)[TK_REV_ID_LEN];
-  uint32_t *pull_need;
-  size_t pull_n, pull_nneed;
-  tk_chunk_send_t csend; /* chunk push batch */
-  tk_chunk_recv_t crecv; /* chunk pull batch */
-} client_t;
-
-static int stop(client_t *c, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int stop(client_t *c, int rc, const char *fmt, ...)
+int tk__client_stop(client_t *c, int rc, const char *fmt, ...)
 {
   if (c->state == C_DONE) return rc;
   if (rc && !c->rc) {
@@ -88,18 +43,18 @@ static int stop(client_t *c, int rc, const char *fmt, ...)
   return rc;
 }
 
-static void send_frame(client_t *c, tk_frame_t *f, int next_state)
+void tk__client_send_frame(client_t *c, tk_frame_t *f, int next_state)
 {
   int rc = tk_wire_send(c->conn, f);
   if (rc) {
-    stop(c, rc, "cannot send %s: %s", tk_wire_name(f), tk_strerror(rc));
+    tk__client_stop(c, rc, "cannot send %s: %s", tk_wire_name(f), tk_strerror(rc));
     return;
   }
   c->state = next_state;
   c->st->round_trips++;
 }
 
-static void progress(client_t *c)
+void tk__client_progress(client_t *c)
 {
   if (c->opts->progress) c->opts->progress(c->opts->progress_ctx, c->st);
 }
@@ -133,7 +88,7 @@ static void set_access(client_t *c, Tunduk__V1__VaultAccess **v, size_t n)
 }
 
 /* Whether the hub lets this device write vault (from the access spec). */
-static int may_write(const char *access, const char *vault)
+int tk__client_may_write(const char *access, const char *vault)
 {
   size_t vn = strlen(vault);
   for (const char *p = access; *p;) {
@@ -173,12 +128,12 @@ static int push_filter(void *ctx, const tk_rev_meta_t *m)
   if (!c->opts->resend && m->has_origin &&
       tk_ct_equal(m->origin, c->hub.id, TK_DEVICE_ID_LEN))
     return 0;
-  if (may_write(c->access, m->vault)) return 1;
+  if (tk__client_may_write(c->access, m->vault)) return 1;
   c->st->skipped++;
   return 0;
 }
 
-static int set_ckpt(client_t *c, int dir, uint64_t seq)
+int tk__client_set_ckpt(client_t *c, int dir, uint64_t seq)
 {
   return tk_store_checkpoint_set(c->store, c->hub.id, dir, seq, c->err);
 }
@@ -192,12 +147,13 @@ static void push_next(client_t *c)
                        c->opts->batch_bytes ? c->opts->batch_bytes : (1u << 20),
                        push_filter, c, &c->batch, c->err);
   if (rc) {
-    stop(c, rc, "%s", c->err->msg);
+    tk__client_stop(c, rc, "%s", c->err->msg);
     return;
   }
   if (c->batch.n == 0) {
-    if (c->batch.upto > since && (rc = set_ckpt(c, TK_DIR_PUSH, c->batch.upto)) != 0) {
-      stop(c, rc, "%s", c->err->msg);
+    if (c->batch.upto > since &&
+        (rc = tk__client_set_ckpt(c, TK_DIR_PUSH, c->batch.upto)) != 0) {
+      tk__client_stop(c, rc, "%s", c->err->msg);
       return;
     }
     pull_next(c);
@@ -205,7 +161,7 @@ static void push_next(client_t *c)
   }
   ProtobufCBinaryData *ids = calloc(c->batch.n, sizeof *ids);
   if (!ids) {
-    stop(c, TK_ENOMEM, "out of memory");
+    tk__client_stop(c, TK_ENOMEM, "out of memory");
     return;
   }
   for (size_t i = 0; i < c->batch.n; i++)
@@ -216,7 +172,7 @@ static void push_next(client_t *c)
   tk_frame_t f = TUNDUK__V1__FRAME__INIT;
   f.msg_case = TUNDUK__V1__FRAME__MSG_OFFER;
   f.offer = &o;
-  send_frame(c, &f, C_PUSH_NEED);
+  tk__client_send_frame(c, &f, C_PUSH_NEED);
   free(ids);
 }
 
@@ -225,9 +181,9 @@ static void on_push_need(client_t *c, const Tunduk__V1__Need *m)
   uint64_t bytes = 0;
   c->st->duplicates += c->batch.n > m->n_index ? c->batch.n - m->n_index : 0;
   if (m->n_index == 0) {
-    int rc = set_ckpt(c, TK_DIR_PUSH, c->batch.upto);
+    int rc = tk__client_set_ckpt(c, TK_DIR_PUSH, c->batch.upto);
     if (rc)
-      stop(c, rc, "%s", c->err->msg);
+      tk__client_stop(c, rc, "%s", c->err->msg);
     else
       push_next(c);
     return;
@@ -235,7 +191,7 @@ static void on_push_need(client_t *c, const Tunduk__V1__Need *m)
   int rc = tk_sync_send_revisions(c->conn, c->store, c->batch.ids, c->batch.n, m->index,
                                   m->n_index, &bytes, c->err);
   if (rc) {
-    stop(c, rc, "cannot send revisions: %s", c->err->msg);
+    tk__client_stop(c, rc, "cannot send revisions: %s", c->err->msg);
     return;
   }
   c->st->rev_bytes_out += bytes;
@@ -243,8 +199,8 @@ static void on_push_need(client_t *c, const Tunduk__V1__Need *m)
   c->st->round_trips++;
 }
 
-static int add_reject(tk_reject_t **list, size_t *n, const uint8_t *id, int code,
-                      const char *reason)
+int tk__client_add_reject(tk_reject_t **list, size_t *n, const uint8_t *id, int code,
+                          const char *reason)
 {
   tk_reject_t *v = realloc(*list, (*n + 1) * sizeof *v);
   if (!v) return TK_ENOMEM;
@@ -263,15 +219,16 @@ static void on_push_ack(client_t *c, const Tunduk__V1__Ack *m)
   c->st->duplicates += m->duplicates;
   for (size_t i = 0; i < m->n_rejected; i++) {
     const Tunduk__V1__Rejected *r = m->rejected[i];
-    add_reject(&c->st->rejected, &c->st->nrejected,
-               r->id.len == TK_REV_ID_LEN ? r->id.data : NULL, r->code, r->reason);
+    tk__client_add_reject(&c->st->rejected, &c->st->nrejected,
+                          r->id.len == TK_REV_ID_LEN ? r->id.data : NULL, r->code,
+                          r->reason);
   }
-  int rc = set_ckpt(c, TK_DIR_PUSH, c->batch.upto);
+  int rc = tk__client_set_ckpt(c, TK_DIR_PUSH, c->batch.upto);
   if (rc) {
-    stop(c, rc, "%s", c->err->msg);
+    tk__client_stop(c, rc, "%s", c->err->msg);
     return;
   }
-  progress(c);
+  tk__client_progress(c);
   push_next(c);
 }
 
@@ -282,7 +239,7 @@ static void pull_next(client_t *c)
   uint64_t since = 0;
   int rc = tk_store_checkpoint_get(c->store, c->hub.id, TK_DIR_PULL, &since, c->err);
   if (rc) {
-    stop(c, rc, "%s", c->err->msg);
+    tk__client_stop(c, rc, "%s", c->err->msg);
     return;
   }
   Tunduk__V1__Pull p = TUNDUK__V1__PULL__INIT;
@@ -290,24 +247,22 @@ static void pull_next(client_t *c)
   tk_frame_t f = TUNDUK__V1__FRAME__INIT;
   f.msg_case = TUNDUK__V1__FRAME__MSG_PULL;
   f.pull = &p;
-  send_frame(c, &f, C_PULL_OFFER);
+  tk__client_send_frame(c, &f, C_PULL_OFFER);
 }
-
-static void chunk_push_next(client_t *c);
 
 static void pull_done_or_next(client_t *c)
 {
-  progress(c);
+  tk__client_progress(c);
   if (c->pull_more)
     pull_next(c);
   else
-    chunk_push_next(c); /* every record first, then the files */
+    tk__client_chunk_push_next(c); /* every record first, then the files */
 }
 
 static void on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
 {
   if (m->n_ids > TK_MAX_OFFER_IDS) {
-    stop(c, TK_EPROTO, "the hub offered more than %d ids", TK_MAX_OFFER_IDS);
+    tk__client_stop(c, TK_EPROTO, "the hub offered more than %d ids", TK_MAX_OFFER_IDS);
     return;
   }
   tk_slice_t *ids = calloc(m->n_ids ? m->n_ids : 1, sizeof *ids);
@@ -317,7 +272,7 @@ static void on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
   c->pull_need = calloc(m->n_ids ? m->n_ids : 1, sizeof *c->pull_need);
   if (!ids || !c->pull_ids || !c->pull_need) {
     free(ids);
-    stop(c, TK_ENOMEM, "out of memory");
+    tk__client_stop(c, TK_ENOMEM, "out of memory");
     return;
   }
   for (size_t i = 0; i < m->n_ids; i++) {
@@ -331,7 +286,7 @@ static void on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
   int rc = tk_sync_need(c->store, ids, m->n_ids, c->pull_need, &c->pull_nneed, c->err);
   free(ids);
   if (rc) {
-    stop(c, rc, "%s", c->err->msg);
+    tk__client_stop(c, rc, "%s", c->err->msg);
     return;
   }
   c->st->duplicates += c->pull_n - c->pull_nneed;
@@ -343,7 +298,7 @@ static void on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
     f.msg_case = TUNDUK__V1__FRAME__MSG_NEED;
     f.need = &need;
     if (tk_wire_send(c->conn, &f) != 0) {
-      stop(c, TK_ECLOSED, "cannot send need");
+      tk__client_stop(c, TK_ECLOSED, "cannot send need");
       return;
     }
   }
@@ -352,9 +307,9 @@ static void on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
     return;
   }
   /* nothing needed: the checkpoint moves on its own */
-  rc = set_ckpt(c, TK_DIR_PULL, c->pull_upto);
+  rc = tk__client_set_ckpt(c, TK_DIR_PULL, c->pull_upto);
   if (rc) {
-    stop(c, rc, "%s", c->err->msg);
+    tk__client_stop(c, rc, "%s", c->err->msg);
     return;
   }
   pull_done_or_next(c);
@@ -436,8 +391,8 @@ static void on_pull_revs(client_t *c, const Tunduk__V1__Revisions *m)
 {
   tk_apply_result_t res;
   if (m->n_revs != c->pull_nneed) {
-    stop(c, TK_EPROTO, "the hub sent %zu revisions, %zu were asked for", m->n_revs,
-         c->pull_nneed);
+    tk__client_stop(c, TK_EPROTO, "the hub sent %zu revisions, %zu were asked for",
+                    m->n_revs, c->pull_nneed);
     return;
   }
   tk_slice_t *revs = calloc(m->n_revs, sizeof *revs),
@@ -445,7 +400,7 @@ static void on_pull_revs(client_t *c, const Tunduk__V1__Revisions *m)
   if (!revs || !ids) {
     free(revs);
     free(ids);
-    stop(c, TK_ENOMEM, "out of memory");
+    tk__client_stop(c, TK_ENOMEM, "out of memory");
     return;
   }
   for (size_t i = 0; i < m->n_revs; i++) {
@@ -461,228 +416,17 @@ static void on_pull_revs(client_t *c, const Tunduk__V1__Revisions *m)
   free(revs);
   free(ids);
   if (rc) {
-    stop(c, rc, "storing pulled revisions failed: %s", c->err->msg);
+    tk__client_stop(c, rc, "storing pulled revisions failed: %s", c->err->msg);
     return;
   }
   c->st->received += res.accepted;
   c->st->duplicates += res.duplicates;
   c->st->rev_bytes_in += res.bytes;
   for (size_t i = 0; i < res.nrejected; i++)
-    add_reject(&c->st->refused, &c->st->nrefused, res.rejected[i].id,
-               res.rejected[i].code, res.rejected[i].reason);
+    tk__client_add_reject(&c->st->refused, &c->st->nrefused, res.rejected[i].id,
+                          res.rejected[i].code, res.rejected[i].reason);
   tk_apply_result_free(&res);
   pull_done_or_next(c);
-}
-
-/* ---- attachment chunks ------------------------------------------------------- */
-
-static void chunk_pull_next(client_t *c);
-
-typedef struct vault_ok {
-  client_t *c;
-  int found;
-} vault_ok_t;
-
-static int writable_vault(void *ctx, const char *vault)
-{
-  vault_ok_t *v = ctx;
-  v->found = may_write(v->c->access, vault);
-  return v->found; /* 1 stops the scan */
-}
-
-/* Offer a chunk the hub did not send us, named by a revision of a vault
- * this device may write. */
-static int chunk_push_filter(void *ctx, const tk_chunk_meta_t *m)
-{
-  client_t *c = ctx;
-  if (!c->opts->resend && m->has_origin &&
-      tk_ct_equal(m->origin, c->hub.id, TK_DEVICE_ID_LEN))
-    return 0;
-  vault_ok_t v = {c, 0};
-  int rc = tk_store_chunk_vaults(c->store, m->id, writable_vault, &v, NULL);
-  return rc < 0 ? rc : v.found;
-}
-
-static void chunk_push_next(client_t *c)
-{
-  uint64_t since = 0;
-  int rc =
-      tk_store_checkpoint_get(c->store, c->hub.id, TK_DIR_CHUNK_PUSH, &since, c->err);
-  if (!rc)
-    rc = tk_chunk_send_offer(&c->csend, c->conn, c->store, since, 0, chunk_push_filter, c,
-                             c->err);
-  if (rc) {
-    stop(c, rc, "%s", c->err->msg);
-    return;
-  }
-  if (c->csend.n > 0) {
-    c->state = C_CPUSH_NEED;
-    c->st->round_trips++;
-    return;
-  }
-  /* the empty offer told the hub nothing is coming; move past what the
-   * filter skipped and go on */
-  if (c->csend.upto > since &&
-      (rc = set_ckpt(c, TK_DIR_CHUNK_PUSH, c->csend.upto)) != 0) {
-    stop(c, rc, "%s", c->err->msg);
-    return;
-  }
-  chunk_pull_next(c);
-}
-
-static void chunk_push_done(client_t *c)
-{
-  int rc = set_ckpt(c, TK_DIR_CHUNK_PUSH, c->csend.upto);
-  if (rc) {
-    stop(c, rc, "%s", c->err->msg);
-    return;
-  }
-  progress(c);
-  if (c->csend.more)
-    chunk_push_next(c);
-  else
-    chunk_pull_next(c);
-}
-
-static void on_chunk_push_need(client_t *c, const Tunduk__V1__Need *m)
-{
-  if (m->n_index == 0) {
-    chunk_push_done(c);
-    return;
-  }
-  int rc = tk_chunk_send_need(&c->csend, c->conn, c->store, m->index, m->n_index, c->err);
-  if (rc) {
-    stop(c, rc, "cannot send chunks: %s", c->err->msg);
-    return;
-  }
-  c->state = C_CPUSH_ACK;
-}
-
-static void on_chunk_push_ack(client_t *c, const Tunduk__V1__ChunkAck *m)
-{
-  uint32_t i = m->index;
-  int rc = tk_chunk_send_ack(&c->csend, c->conn, c->store, i, c->err);
-  if (rc < 0) {
-    stop(c, rc, "%s", c->err->msg);
-    return;
-  }
-  if (m->code != TUNDUK__V1__REJECT_CODE__REJECT_NONE) {
-    c->st->chunks_refused++;
-    add_reject(&c->st->rejected, &c->st->nrejected, c->csend.ids[i], m->code, m->reason);
-  } else {
-    c->st->chunks_sent++;
-    c->st->chunk_bytes_out += c->csend.sizes[i];
-  }
-  if (rc == 1)
-    chunk_push_done(c);
-  else if (c->st->chunks_sent % 16 == 0)
-    progress(c);
-}
-
-static void chunk_pull_next(client_t *c)
-{
-  uint64_t since = 0;
-  int rc =
-      tk_store_checkpoint_get(c->store, c->hub.id, TK_DIR_CHUNK_PULL, &since, c->err);
-  if (rc) {
-    stop(c, rc, "%s", c->err->msg);
-    return;
-  }
-  if (c->chunk_feed_end > 0 && since >= c->chunk_feed_end - 1) {
-    stop(c, 0, "done"); /* the hub has no chunk past our checkpoint */
-    return;
-  }
-  c->chunk_feed_end = 0; /* a later batch must ask */
-  Tunduk__V1__Pull p = TUNDUK__V1__PULL__INIT;
-  p.since = since;
-  p.chunks = 1;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_PULL;
-  f.pull = &p;
-  send_frame(c, &f, C_CPULL_OFFER);
-}
-
-static int any_vault(void *ctx, const char *vault)
-{
-  (void)vault;
-  *(int *)ctx = 1;
-  return 1;
-}
-
-/* Take a chunk that a revision stored here names (whatever its vault: the
- * revision was already let in). */
-static int chunk_pull_accept(void *ctx, const uint8_t id[TK_HASH_LEN], uint32_t size)
-{
-  client_t *c = ctx;
-  int found = 0;
-  (void)size;
-  int rc = tk_store_chunk_vaults(c->store, id, any_vault, &found, NULL);
-  return rc < 0 ? rc : found;
-}
-
-static void chunk_pull_done(client_t *c)
-{
-  int rc = set_ckpt(c, TK_DIR_CHUNK_PULL, c->crecv.upto);
-  if (rc) {
-    stop(c, rc, "%s", c->err->msg);
-    return;
-  }
-  progress(c);
-  if (c->crecv.more)
-    chunk_pull_next(c);
-  else
-    stop(c, 0, "done");
-}
-
-static void on_chunk_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
-{
-  if (m->n_sizes != m->n_ids) {
-    stop(c, TK_EPROTO, "the hub's chunk offer has %zu sizes for %zu ids", m->n_sizes,
-         m->n_ids);
-    return;
-  }
-  tk_slice_t *ids = calloc(m->n_ids ? m->n_ids : 1, sizeof *ids);
-  if (!ids) {
-    stop(c, TK_ENOMEM, "out of memory");
-    return;
-  }
-  for (size_t i = 0; i < m->n_ids; i++)
-    ids[i] = tk_pb_slice(m->ids[i]);
-  int rc = tk_chunk_recv_offer(&c->crecv, c->conn, c->store, ids, m->sizes, m->n_ids,
-                               m->upto, m->more, chunk_pull_accept, c, c->err);
-  free(ids);
-  if (rc) {
-    stop(c, rc, "%s", c->err->msg);
-    return;
-  }
-  if (c->crecv.nneed > 0)
-    c->state = C_CPULL_CHUNKS;
-  else
-    chunk_pull_done(c);
-}
-
-static void on_chunk_pull_chunk(client_t *c, const Tunduk__V1__Chunk *m)
-{
-  uint32_t refused = c->crecv.refused;
-  uint64_t bytes = c->crecv.bytes;
-  int rc = tk_chunk_recv_take(&c->crecv, c->conn, c->store, m->index,
-                              tk_pb_slice(m->data), c->hub.id, c->err);
-  if (rc < 0) {
-    stop(c, rc, "storing a pulled chunk failed: %s", c->err->msg);
-    return;
-  }
-  if (c->crecv.refused > refused) {
-    c->st->chunks_refused++;
-    add_reject(&c->st->refused, &c->st->nrefused, c->crecv.ids[m->index], TK_REJECT_HASH,
-               "a pulled attachment chunk does not match its id or size");
-  } else if (c->crecv.bytes > bytes) {
-    c->st->chunks_received++;
-    c->st->chunk_bytes_in += c->crecv.bytes - bytes;
-  }
-  if (rc == 1)
-    chunk_pull_done(c);
-  else if (c->st->chunks_received % 16 == 0)
-    progress(c);
 }
 
 /* ---- grants ------------------------------------------------------------------ */
@@ -692,7 +436,7 @@ static void send_simple(client_t *c, int msg_case, void *msg, int next)
   tk_frame_t f = TUNDUK__V1__FRAME__INIT;
   f.msg_case = msg_case;
   f.hello = msg; /* the union: any member */
-  send_frame(c, &f, next);
+  tk__client_send_frame(c, &f, next);
 }
 
 /* Stores one received grant if it checks out. */
@@ -752,7 +496,7 @@ static void on_grants(client_t *c, const Tunduk__V1__Grants *m)
   for (size_t i = 0; i < m->n_grants && i < TK_MAX_GRANTS; i++) {
     int rc = take_grant(c, m->grants[i]);
     if (rc) {
-      stop(c, rc, "storing a vault key failed: %s", c->err->msg);
+      tk__client_stop(c, rc, "storing a vault key failed: %s", c->err->msg);
       return;
     }
   }
@@ -769,13 +513,13 @@ static void grant_put(client_t *c, const Tunduk__V1__DeviceInfo *m)
   char want[TK_DEVICE_ID_STRLEN];
   tk_device_id_format(want, c->opts->grant_to);
   if (!m->identity) {
-    stop(c, TK_ENOTFOUND, "the hub knows no enrolled device %s", want);
+    tk__client_stop(c, TK_ENOTFOUND, "the hub knows no enrolled device %s", want);
     return;
   }
   if (tk_wire_identity_check(m->identity, NULL, &to, &e) != 0 ||
       !tk_ct_equal(to.id, c->opts->grant_to, TK_DEVICE_ID_LEN)) {
-    stop(c, TK_ESIG, "the hub's answer for device %s does not check out: %s", want,
-         tk_err_str(&e));
+    tk__client_stop(c, TK_ESIG, "the hub's answer for device %s does not check out: %s",
+                    want, tk_err_str(&e));
     return;
   }
   memset(&g, 0, sizeof g);
@@ -791,8 +535,8 @@ static void grant_put(client_t *c, const Tunduk__V1__DeviceInfo *m)
   if (!rc) rc = tk_grant_sign(&g, c->id, &body, sig);
   if (rc) {
     tk_buf_free(&body);
-    stop(c, rc, "cannot grant vault %s: %s", g.vault,
-         c->err->msg[0] ? c->err->msg : tk_strerror(rc));
+    tk__client_stop(c, rc, "cannot grant vault %s: %s", g.vault,
+                    c->err->msg[0] ? c->err->msg : tk_strerror(rc));
     return;
   }
   Tunduk__V1__SignedGrant sg = TUNDUK__V1__SIGNED_GRANT__INIT;
@@ -822,7 +566,7 @@ static void after_hello(client_t *c)
   f.msg_case = TUNDUK__V1__FRAME__MSG_GRANT_QUERY;
   f.grant_query = &q;
   if (tk_wire_send(c->conn, &f) != 0) {
-    stop(c, TK_ECLOSED, "cannot send the grant query");
+    tk__client_stop(c, TK_ECLOSED, "cannot send the grant query");
     return;
   }
   c->grants_pending = 1;
@@ -834,28 +578,30 @@ static void on_hello(client_t *c, const Tunduk__V1__Hello *m)
   tk_err_t e;
   char want[TK_DEVICE_ID_STRLEN], got[TK_DEVICE_ID_STRLEN];
   if (m->protocol_min > TK_PROTOCOL_VERSION || m->protocol_max < TK_PROTOCOL_VERSION) {
-    stop(c, TK_EPROTO, "the hub speaks protocol %u..%u, this office speaks %d",
-         m->protocol_min, m->protocol_max, TK_PROTOCOL_VERSION);
+    tk__client_stop(c, TK_EPROTO, "the hub speaks protocol %u..%u, this office speaks %d",
+                    m->protocol_min, m->protocol_max, TK_PROTOCOL_VERSION);
     return;
   }
   if (tk_wire_identity_check(m->identity, c->spki, &c->hub, &e) != 0) {
-    stop(c, TK_EACCESS, "the hub's identity does not check out: %s", tk_err_str(&e));
+    tk__client_stop(c, TK_EACCESS, "the hub's identity does not check out: %s",
+                    tk_err_str(&e));
     return;
   }
   if (!tk_ct_equal(c->hub.id, c->hub_id, TK_DEVICE_ID_LEN)) {
     tk_device_id_format(want, c->hub_id);
     tk_device_id_format(got, c->hub.id);
-    stop(c, TK_EACCESS,
-         "hub identity mismatch: this office is pinned to hub %s but the server is %s; "
-         "refusing to sync",
-         want, got);
+    tk__client_stop(
+        c, TK_EACCESS,
+        "hub identity mismatch: this office is pinned to hub %s but the server is %s; "
+        "refusing to sync",
+        want, got);
     return;
   }
   set_access(c, m->access, m->n_access);
   if (c->opts->mode == TK_CLIENT_ENROLL) {
     if (m->enrolled) {
       int rc = save_pin(c, c->opts->token->addr);
-      stop(c, rc, "%s", c->err->msg);
+      tk__client_stop(c, rc, "%s", c->err->msg);
       return;
     }
     Tunduk__V1__Enroll en = TUNDUK__V1__ENROLL__INIT;
@@ -865,13 +611,13 @@ static void on_hello(client_t *c, const Tunduk__V1__Hello *m)
     return;
   }
   if (!m->enrolled) {
-    stop(c, TK_EACCESS,
-         "this device is not enrolled at the hub (run 'tunduk enroll TOKEN')");
+    tk__client_stop(c, TK_EACCESS,
+                    "this device is not enrolled at the hub (run 'tunduk enroll TOKEN')");
     return;
   }
   int rc = tk_store_meta_set(c->store, "hub_access", c->access, c->err);
   if (rc) {
-    stop(c, rc, "%s", c->err->msg);
+    tk__client_stop(c, rc, "%s", c->err->msg);
     return;
   }
   after_hello(c);
@@ -886,7 +632,7 @@ static void on_ready(tk_conn_t *conn, const uint8_t spki[TK_HASH_LEN])
   uint8_t kx_sig[TK_SIG_LEN];
   memcpy(c->spki, spki, TK_HASH_LEN);
   if (tk_wire_identity(&ident, c->id, kx_sig) != 0) {
-    stop(c, TK_ECRYPTO, "cannot sign this device's identity");
+    tk__client_stop(c, TK_ECRYPTO, "cannot sign this device's identity");
     return;
   }
   Tunduk__V1__Hello h = TUNDUK__V1__HELLO__INIT;
@@ -897,7 +643,7 @@ static void on_ready(tk_conn_t *conn, const uint8_t spki[TK_HASH_LEN])
   f.msg_case = TUNDUK__V1__FRAME__MSG_HELLO;
   f.hello = &h;
   if (tk_wire_send(conn, &f) != 0) {
-    stop(c, TK_ECLOSED, "cannot send hello");
+    tk__client_stop(c, TK_ECLOSED, "cannot send hello");
     return;
   }
   c->state = C_HELLO;
@@ -927,32 +673,34 @@ static void on_frame(tk_conn_t *conn, tk_slice_t payload)
   if (c->state == C_DONE) return;
   tk_frame_t *f = tk_wire_decode(payload);
   if (!f) {
-    stop(c, TK_EPROTO, "the hub sent a frame that does not decode");
+    tk__client_stop(c, TK_EPROTO, "the hub sent a frame that does not decode");
     return;
   }
   int k = f->msg_case;
   if (k == TUNDUK__V1__FRAME__MSG_ERROR) {
     int code = f->error->code;
-    stop(c, code == TUNDUK__V1__ERROR_CODE__ERROR_REVOKED ? TK_EACCESS : TK_EPROTO,
-         "%s: %s", error_text(code), f->error->message ? f->error->message : "");
+    tk__client_stop(
+        c, code == TUNDUK__V1__ERROR_CODE__ERROR_REVOKED ? TK_EACCESS : TK_EPROTO,
+        "%s: %s", error_text(code), f->error->message ? f->error->message : "");
   } else if (c->state == C_HELLO && k == TUNDUK__V1__FRAME__MSG_HELLO) {
     on_hello(c, f->hello);
   } else if (c->state == C_ENROLLED && k == TUNDUK__V1__FRAME__MSG_ENROLLED) {
     set_access(c, f->enrolled->access, f->enrolled->n_access);
     int rc = save_pin(c, c->opts->token->addr);
-    stop(c, rc, "%s", c->err->msg);
+    tk__client_stop(c, rc, "%s", c->err->msg);
   } else if (c->state == C_DEVICE && k == TUNDUK__V1__FRAME__MSG_DEVICE_INFO) {
     grant_put(c, f->device_info);
   } else if (c->state == C_GRANT_ACK && k == TUNDUK__V1__FRAME__MSG_ACK) {
     if (f->ack->n_rejected > 0)
-      stop(c, TK_EACCESS, "the hub refused the grant: %s", f->ack->rejected[0]->reason);
+      tk__client_stop(c, TK_EACCESS, "the hub refused the grant: %s",
+                      f->ack->rejected[0]->reason);
     else
-      stop(c, 0, "done");
+      tk__client_stop(c, 0, "done");
   } else if (c->grants_pending && k == TUNDUK__V1__FRAME__MSG_GRANTS) {
     on_grants(c, f->grants);
   } else if (c->grants_pending) {
-    stop(c, TK_EPROTO, "the hub answered out of order (%s before grants)",
-         tk_wire_name(f));
+    tk__client_stop(c, TK_EPROTO, "the hub answered out of order (%s before grants)",
+                    tk_wire_name(f));
   } else if (c->state == C_PUSH_NEED && k == TUNDUK__V1__FRAME__MSG_NEED) {
     on_push_need(c, f->need);
   } else if (c->state == C_PUSH_ACK && k == TUNDUK__V1__FRAME__MSG_ACK) {
@@ -962,16 +710,16 @@ static void on_frame(tk_conn_t *conn, tk_slice_t payload)
   } else if (c->state == C_PULL_REVS && k == TUNDUK__V1__FRAME__MSG_REVISIONS) {
     on_pull_revs(c, f->revisions);
   } else if (c->state == C_CPUSH_NEED && k == TUNDUK__V1__FRAME__MSG_NEED) {
-    on_chunk_push_need(c, f->need);
+    tk__client_on_chunk_push_need(c, f->need);
   } else if (c->state == C_CPUSH_ACK && k == TUNDUK__V1__FRAME__MSG_CHUNK_ACK) {
-    on_chunk_push_ack(c, f->chunk_ack);
+    tk__client_on_chunk_push_ack(c, f->chunk_ack);
   } else if (c->state == C_CPULL_OFFER && k == TUNDUK__V1__FRAME__MSG_OFFER &&
              f->offer->chunks) {
-    on_chunk_pull_offer(c, f->offer);
+    tk__client_on_chunk_pull_offer(c, f->offer);
   } else if (c->state == C_CPULL_CHUNKS && k == TUNDUK__V1__FRAME__MSG_CHUNK) {
-    on_chunk_pull_chunk(c, f->chunk);
+    tk__client_on_chunk_pull_chunk(c, f->chunk);
   } else {
-    stop(c, TK_EPROTO, "the hub sent an unexpected %s", tk_wire_name(f));
+    tk__client_stop(c, TK_EPROTO, "the hub sent an unexpected %s", tk_wire_name(f));
   }
   tk_wire_free(f);
 }

@@ -1,0 +1,76 @@
+/*
+ * sync_client_internal.h: what sync_client.c (the office's session:
+ * hello, grants, revision push and pull) and sync_client_chunks.c (its
+ * attachment chunks) share: the client struct and its helpers. The
+ * caller's loop thread only.
+ */
+#ifndef TK_SYNC_CLIENT_INTERNAL_H
+#define TK_SYNC_CLIENT_INTERNAL_H
+
+#include "tk_client.h"
+#include "tk_wire.h"
+
+enum {
+  C_CONNECTING,
+  C_HELLO,        /* sent Hello, waiting for the hub's */
+  C_ENROLLED,     /* sent Enroll */
+  C_DEVICE,       /* sent DeviceQuery */
+  C_GRANT_ACK,    /* sent GrantPut */
+  C_PUSH_NEED,    /* sent Offer */
+  C_PUSH_ACK,     /* sent Revisions */
+  C_PULL_OFFER,   /* sent Pull */
+  C_PULL_REVS,    /* sent Need */
+  C_CPUSH_NEED,   /* sent a chunk Offer */
+  C_CPUSH_ACK,    /* sending chunks, waiting for their acks */
+  C_CPULL_OFFER,  /* sent a chunk Pull */
+  C_CPULL_CHUNKS, /* sent a chunk Need, taking chunks */
+  C_DONE
+};
+
+typedef struct client {
+  tk_office_t *o;
+  tk_store_t *store;
+  const tk_identity_t *id;
+  const tk_client_opts_t *opts;
+  tk_client_stats_t *st;
+  tk_err_t *err;
+  int rc;
+  int state;
+  int grants_pending; /* a GrantQuery is out; its answer comes first */
+  tk_conn_t *conn;
+  uint8_t spki[TK_HASH_LEN];
+  uint8_t hub_id[TK_DEVICE_ID_LEN];
+  tk_peer_t hub;
+  char access[512];
+  tk_batch_t batch; /* push: what we offered */
+  uint64_t pull_upto;
+  int pull_more;
+  uint64_t chunk_feed_end; /* from the hub's last revision offer; 0: unknown */
+  uint8_t (*pull_ids)[TK_REV_ID_LEN];
+  uint32_t *pull_need;
+  size_t pull_n, pull_nneed;
+  tk_chunk_send_t csend; /* chunk push batch */
+  tk_chunk_recv_t crecv; /* chunk pull batch */
+} client_t;
+
+/* Ends the session: rc 0 says Bye, else the error (fmt) is kept. */
+int tk__client_stop(client_t *c, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Sends f and moves to next_state (one more round trip). */
+void tk__client_send_frame(client_t *c, tk_frame_t *f, int next_state);
+void tk__client_progress(client_t *c);
+/* Whether the hub lets this device write vault (from its access spec). */
+int tk__client_may_write(const char *access, const char *vault);
+int tk__client_set_ckpt(client_t *c, int dir, uint64_t seq);
+int tk__client_add_reject(tk_reject_t **list, size_t *n, const uint8_t *id, int code,
+                          const char *reason);
+
+/* Attachment chunks (sync_client_chunks.c; PROTOCOL.md section 8): after
+ * the revision pull, the chunk push then the chunk pull. */
+void tk__client_chunk_push_next(client_t *c);
+void tk__client_on_chunk_push_need(client_t *c, const Tunduk__V1__Need *m);
+void tk__client_on_chunk_push_ack(client_t *c, const Tunduk__V1__ChunkAck *m);
+void tk__client_on_chunk_pull_offer(client_t *c, const Tunduk__V1__Offer *m);
+void tk__client_on_chunk_pull_chunk(client_t *c, const Tunduk__V1__Chunk *m);
+
+#endif
