@@ -184,6 +184,21 @@ done:
   return rc;
 }
 
+int tk_office_vault_key_cached(tk_office_t *o, const char *vault,
+                               const uint8_t key_id[TK_KEY_ID_LEN],
+                               uint8_t key[TK_VAULT_KEY_LEN])
+{
+  for (unsigned i = 0; i < KEY_CACHE_SLOTS; i++) {
+    const key_slot_t *k = &o->keys[i];
+    if (k->used && strcmp(k->vault, vault) == 0 &&
+        memcmp(k->key_id, key_id, TK_KEY_ID_LEN) == 0) {
+      memcpy(key, k->key, TK_VAULT_KEY_LEN);
+      return 0;
+    }
+  }
+  return TK_ENOTFOUND;
+}
+
 int tk_office_vault_key(tk_office_t *o, const char *vault, const uint8_t *key_id,
                         uint8_t key[TK_VAULT_KEY_LEN], tk_err_t *err)
 {
@@ -199,14 +214,7 @@ int tk_office_vault_key(tk_office_t *o, const char *vault, const uint8_t *key_id
     if (rc) return rc;
     memcpy(want, vi.key_id, sizeof want);
   }
-  for (unsigned i = 0; i < KEY_CACHE_SLOTS; i++) {
-    key_slot_t *k = &o->keys[i];
-    if (k->used && strcmp(k->vault, vault) == 0 &&
-        memcmp(k->key_id, want, sizeof want) == 0) {
-      memcpy(key, k->key, TK_VAULT_KEY_LEN);
-      return 0;
-    }
-  }
+  if (tk_office_vault_key_cached(o, vault, want, key) == 0) return 0;
   rc = tk_store_wrapped_key_get(o->store, vault, want, o->id->id, sealed, err);
   if (rc) return rc;
   rc = tk_vault_key_open(key, sealed, o->id->kx_pk, o->id->sec->kx_sk);
@@ -219,6 +227,20 @@ int tk_office_vault_key(tk_office_t *o, const char *vault, const uint8_t *key_id
   memcpy(k->key_id, want, sizeof want);
   memcpy(k->key, key, TK_VAULT_KEY_LEN);
   return 0;
+}
+
+static int load_vault_key(void *ctx, const tk_vault_info_t *v)
+{
+  uint8_t key[TK_VAULT_KEY_LEN];
+  (void)tk_office_vault_key(ctx, v->name, v->key_id, key, NULL); /* none: skipped */
+  tk_wipe(key, sizeof key);
+  return 0;
+}
+
+int tk_office_vault_keys_load(tk_office_t *o, tk_err_t *err)
+{
+  int rc = tk_store_vaults(o->store, load_vault_key, o, err);
+  return rc ? tk_err_set(err, rc, "loading the vault keys: %s", tk_strerror(rc)) : 0;
 }
 
 /* Seals body into a revision with the given fields and stores it; runs

@@ -844,6 +844,21 @@ int tk_plugin_export(tk_plugin_set_t *s, const char *format, const char *const *
   return rc;
 }
 
+int tk_plugin_rule_reads(const tk_plugin_decl_t *d, const char *type)
+{
+  if (d->reads_all) return 1;
+  for (size_t i = 0; i < d->nreads; i++)
+    if (type && strcmp(d->reads[i], type) == 0) return 1;
+  return 0;
+}
+
+int tk_plugin_moderation_reads(const tk_plugin_set_t *s, const char *type)
+{
+  for (size_t i = 0; s && i < s->ndecls[TK_PLUGIN_MODERATION]; i++)
+    if (tk_plugin_rule_reads(&s->decls[TK_PLUGIN_MODERATION][i]->pub, type)) return 1;
+  return 0;
+}
+
 int tk_plugin_moderate(tk_plugin_set_t *s, const tk_plugin_meta_t *meta, tk_slice_t body,
                        tk_plugin_verdict_t *out)
 {
@@ -851,6 +866,7 @@ int tk_plugin_moderate(tk_plugin_set_t *s, const tk_plugin_meta_t *meta, tk_slic
   json_t *j = NULL;
   tk_err_t e;
   int rc;
+  if (!tk_plugin_moderation_reads(s, meta->type)) body.p = NULL;
   if (body.p && tk__plugin_json_parse(body, &j, &e) < 0)
     rc = tk_plugin_moderate_parsed(s, meta, NULL, e.msg, out);
   else
@@ -878,7 +894,7 @@ int tk_plugin_moderate_parsed(tk_plugin_set_t *s, const tk_plugin_meta_t *meta,
     memset(&v, 0, sizeof v);
     call_init(&c, d, "check");
     c.meta = meta;
-    c.body = record;
+    c.body = tk_plugin_rule_reads(&d->pub, meta->type) ? record : NULL;
     c.verdict = &v;
     if (run_call(d->plugin, op_check, &c) < 0) {
       /* A broken rule never lets a record through: quarantine. */

@@ -15,6 +15,7 @@
  * Threads: called with the plugin's mutex held (or before it is shared).
  */
 #include "plugin_host.h"
+#include "tk_revision.h"
 
 #include <jansson.h>
 #include <lauxlib.h>
@@ -478,6 +479,9 @@ void tk__plugin_decl_free(decl_t *d)
     free((void *)d->fields[i].values);
   }
   free(d->fields);
+  for (size_t i = 0; i < d->pub.nreads; i++)
+    free((char *)d->pub.reads[i]);
+  free((void *)d->pub.reads);
   free(d);
 }
 
@@ -725,9 +729,46 @@ static int l_export_decl(lua_State *L)
   return 0;
 }
 
+/* reads = { "type", ... }: the content types whose records the rule sees;
+ * absent: every type. */
+static void read_reads(lua_State *L, decl_t *d)
+{
+  lua_pushliteral(L, "reads");
+  int t = lua_rawget(L, 1);
+  if (t == LUA_TNIL) {
+    d->pub.reads_all = 1;
+    lua_pop(L, 1);
+    return;
+  }
+  if (t != LUA_TTABLE)
+    luaL_error(L, "tunduk.moderation: 'reads' must be a list of content type names");
+  lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+  if (n > TK_PLUGIN_MAX_READS)
+    luaL_error(L, "tunduk.moderation: 'reads' names more than %d types",
+               TK_PLUGIN_MAX_READS);
+  const char **v = calloc(n ? (size_t)n : 1, sizeof *v);
+  if (!v) luaL_error(L, "out of memory");
+  d->pub.reads = v;
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, -1, i);
+    size_t len;
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    if (!s || strlen(s) != len || tk_name_check("type", s, TK_MAX_TYPE_LEN, 0, NULL) != 0)
+      luaL_error(L,
+                 "tunduk.moderation: 'reads' entry %d must be a content type name (1 to "
+                 "%d bytes of a-z, 0-9, '_' and '-')",
+                 (int)i, TK_MAX_TYPE_LEN);
+    v[i - 1] = dup_or_raise(L, s, len);
+    d->pub.nreads++;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
 static int l_moderation_decl(lua_State *L)
 {
   decl_t *d = decl_begin(L, TK_PLUGIN_MODERATION, "moderation", TK_PLUGIN_MAX_NAME);
+  read_reads(L, d);
   lua_newtable(L);
   take_callback(L, "check", 1, "moderation");
   decl_finish(L, d);

@@ -4,7 +4,9 @@
  * Threads: the caller's, plus helper threads that live only inside
  * tk_sync_apply_prep: they parse, hash and verify the batch's revisions
  * (and run the hooks' prepare) into an array each slot of which one thread
- * writes; they are joined before the transaction begins.
+ * writes, in batch order, while the caller's thread stores the slots that
+ * are done (it waits for the next one, or checks one itself). They never
+ * touch the store, and are joined before tk_sync_apply_prep returns.
  */
 #include "tk_sync.h"
 
@@ -256,22 +258,25 @@ static int reject(tk_apply_result_t *r, const uint8_t *id, int code, const char 
 
 /* ---- applying a batch ------------------------------------------------------ */
 
-/* What the checks that need no store found for one revision: computed for
- * the whole batch before the transaction, on up to APPLY_THREADS threads. */
+/* What the checks that need no store found for one revision, on up to
+ * APPLY_THREADS helper threads while the caller stores the ones before. */
 typedef struct precheck {
   tk_rev_t rev;
   int code; /* 0: parsed, hashes to its id, signature verifies; else TK_REJECT_* */
   char reason[200];
-  void *prep; /* the hooks' prepare result, released after the batch */
+  void *prep;      /* the hooks' prepare result, released after the batch */
+  atomic_int done; /* set (release) once the fields above are final */
 } precheck_t;
 
 typedef struct precheck_job {
   const tk_slice_t *revs, *ids;
   precheck_t *pre;
   size_t n;
-  atomic_size_t next;
+  atomic_size_t next; /* the first slot no thread has claimed */
   const tk_apply_prep_t *hooks;
   void *ctx;
+  pthread_mutex_t lock; /* with slot_done: the caller sleeps until a slot is */
+  pthread_cond_t slot_done;
 } precheck_job_t;
 
 /* Ed25519 verification dominates a received batch; below this many
@@ -305,30 +310,61 @@ static void precheck_one(precheck_t *p, tk_slice_t bytes, tk_slice_t want,
   }
 }
 
+/* Claims the first unclaimed slot and checks it: 0 when none was left. */
+static int precheck_next(precheck_job_t *j)
+{
+  size_t i = atomic_fetch_add(&j->next, 1);
+  if (i >= j->n) return 0;
+  precheck_one(&j->pre[i], j->revs[i], j->ids[i], j->hooks, j->ctx);
+  atomic_store_explicit(&j->pre[i].done, 1, memory_order_release);
+  pthread_mutex_lock(&j->lock);
+  pthread_cond_broadcast(&j->slot_done);
+  pthread_mutex_unlock(&j->lock);
+  return 1;
+}
+
 static void *precheck_worker(void *arg)
 {
-  precheck_job_t *j = arg;
-  for (;;) {
-    size_t i = atomic_fetch_add(&j->next, 1);
-    if (i >= j->n) break;
-    precheck_one(&j->pre[i], j->revs[i], j->ids[i], j->hooks, j->ctx);
+  while (precheck_next(arg)) {
   }
   return NULL;
 }
 
-/* Fills pre[0..n): the caller's thread works too; a thread that cannot be
- * started only means fewer helpers. */
-static void precheck_all(precheck_job_t *j)
+/* Starts one helper per CPU but the caller's (at least one; none for a
+ * small batch): the caller stores, and checks too when it catches up. A
+ * thread that cannot be started only means fewer helpers. Returns how many
+ * run. */
+static size_t precheck_start(precheck_job_t *j, pthread_t th[APPLY_THREADS])
 {
-  pthread_t th[APPLY_THREADS - 1];
   size_t nth = 0;
-  if (j->n >= APPLY_PARALLEL_MIN) {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t want = cpus < 1 ? 1 : cpus > APPLY_THREADS ? APPLY_THREADS : (size_t)cpus;
-    while (nth + 1 < want && pthread_create(&th[nth], NULL, precheck_worker, j) == 0)
-      nth++;
+  if (j->n < APPLY_PARALLEL_MIN) return 0;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  size_t want = cpus <= 2 ? 1 : cpus > APPLY_THREADS ? APPLY_THREADS : (size_t)cpus - 1;
+  while (nth < want && pthread_create(&th[nth], NULL, precheck_worker, j) == 0)
+    nth++;
+  return nth;
+}
+
+/* Slot i once final: while it is not, the caller checks unclaimed slots
+ * itself, and sleeps only when every slot is claimed. */
+static const precheck_t *precheck_wait(precheck_job_t *j, size_t i)
+{
+  precheck_t *p = &j->pre[i];
+  while (!atomic_load_explicit(&p->done, memory_order_acquire)) {
+    if (precheck_next(j)) continue;
+    pthread_mutex_lock(&j->lock);
+    while (!atomic_load_explicit(&p->done, memory_order_acquire))
+      pthread_cond_wait(&j->slot_done, &j->lock);
+    pthread_mutex_unlock(&j->lock);
   }
-  precheck_worker(j);
+  return p;
+}
+
+/* Lets the helpers finish the slot each is on, and joins them; slots never
+ * claimed stay as calloc left them (no prep). */
+static void precheck_stop(precheck_job_t *j, pthread_t th[APPLY_THREADS], size_t nth)
+{
+  atomic_store(&j->next, j->n);
   for (size_t t = 0; t < nth; t++)
     pthread_join(th[t], NULL);
 }
@@ -386,13 +422,19 @@ int tk_sync_apply_prep(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *
   memset(res, 0, sizeof *res);
   precheck_t *pre = calloc(n ? n : 1, sizeof *pre);
   if (!pre) return tk_err_set(err, TK_ENOMEM, "out of memory checking %zu revisions", n);
-  precheck_job_t job = {revs, ids, pre, n, 0, hooks, ctx};
-  precheck_all(&job);
+  precheck_job_t job = {
+      .revs = revs, .ids = ids, .pre = pre, .n = n, .hooks = hooks, .ctx = ctx};
+  atomic_init(&job.next, 0);
+  pthread_mutex_init(&job.lock, NULL);
+  pthread_cond_init(&job.slot_done, NULL);
+  pthread_t th[APPLY_THREADS];
+  size_t nth = precheck_start(&job, th);
   int rc = tk_store_begin(s, err);
   if (rc) goto done;
   for (size_t i = 0; i < n; i++) {
     char reason[200] = "";
-    int code = apply_one(s, &pre[i], origin, hooks, ctx, res, reason, sizeof reason);
+    int code = apply_one(s, precheck_wait(&job, i), origin, hooks, ctx, res, reason,
+                         sizeof reason);
     if (code < 0) {
       rc = tk_err_set(err, code, "storing revision %zu of the batch failed: %s", i,
                       tk_strerror(code));
@@ -415,6 +457,9 @@ fail_nocommit:
   res->accepted = res->duplicates = 0;
   res->bytes = 0;
 done:
+  precheck_stop(&job, th, nth);
+  pthread_cond_destroy(&job.slot_done);
+  pthread_mutex_destroy(&job.lock);
   for (size_t i = 0; i < n; i++)
     if (pre[i].prep && hooks && hooks->release) hooks->release(ctx, pre[i].prep);
   free(pre);

@@ -315,35 +315,39 @@ static void on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
   pull_done_or_next(c);
 }
 
-/* The office's moderation rules on a pulled revision: metadata always, the
- * record too when this office holds the vault key. */
-static int pull_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
+/* Pulling in parallel: the decryption and JSON parsing the office's
+ * moderation rules need run ahead on tk_sync_apply_prep's threads, with
+ * the vault keys already in memory; the rules themselves (Lua, and
+ * quarantine in the store) still run in order on this thread. */
+typedef struct pull_apply {
+  client_t *c;
+  pthread_mutex_t lock; /* the office's key cache, between the threads */
+} pull_apply_t;
+
+/* The office's moderation rules on a pulled revision, all on this thread:
+ * metadata always, the record too when this office holds the vault key. */
+static int pull_policy(pull_apply_t *a, const tk_rev_t *rev, char *reason, size_t len)
 {
-  client_t *c = ctx;
-  tk_plugin_set_t *set = c->opts->plugins;
-  if (!set || tk_plugin_set_count(set, TK_PLUGIN_MODERATION) == 0) return 0;
+  client_t *c = a->c;
   tk_buf_t plain = TK_BUF_INIT;
   uint8_t key[TK_VAULT_KEY_LEN];
   tk_slice_t body = {NULL, 0};
-  if (tk_office_vault_key(c->o, rev->vault, rev->key_id, key, NULL) == 0 &&
-      tk_rev_open(rev, key, &plain, NULL) == 0)
-    body = TK_SLICE(plain.p, plain.n);
-  tk_wipe(key, sizeof key);
-  int code = tk_sync_moderate(set, c->store, rev, body, c->hub.id, reason, len);
+  if (tk_plugin_moderation_reads(c->opts->plugins, rev->type)) {
+    pthread_mutex_lock(&a->lock);
+    int have = tk_office_vault_key(c->o, rev->vault, rev->key_id, key, NULL) == 0;
+    pthread_mutex_unlock(&a->lock);
+    if (have && tk_rev_open(rev, key, &plain, NULL) == 0)
+      body = TK_SLICE(plain.p, plain.n);
+    tk_wipe(key, sizeof key);
+  }
+  int code =
+      tk_sync_moderate(c->opts->plugins, c->store, rev, body, c->hub.id, reason, len);
   tk_buf_wipe(&plain);
   return code;
 }
 
-/* Pulling in parallel: the decryption and JSON parsing pull_policy needs
- * run ahead on tk_sync_apply_prep's threads; the rules themselves (Lua, and
- * quarantine in the store) still run in order on this thread. */
-typedef struct pull_apply {
-  client_t *c;
-  pthread_mutex_t lock; /* the office (vault keys, store) for prepare */
-} pull_apply_t;
-
 typedef struct pull_prep {
-  json_t *record;  /* NULL: no key for this revision's vault */
+  json_t *record;  /* NULL: the body did not open under the vault key */
   int parse_error; /* the body did not parse: e says why */
   tk_err_t e;
 } pull_prep_t;
@@ -352,15 +356,20 @@ static void *pull_prepare(void *ctx, const tk_rev_t *rev)
 {
   pull_apply_t *a = ctx;
   tk_plugin_set_t *set = a->c->opts->plugins;
-  if (!set || tk_plugin_set_count(set, TK_PLUGIN_MODERATION) == 0) return NULL;
-  pull_prep_t *p = calloc(1, sizeof *p);
-  if (!p) return NULL; /* pull_policy_prep then does it all itself */
-  tk_buf_t plain = TK_BUF_INIT;
+  if (!tk_plugin_moderation_reads(set, rev->type)) return NULL; /* nothing to open */
   uint8_t key[TK_VAULT_KEY_LEN];
   pthread_mutex_lock(&a->lock);
-  int have = tk_office_vault_key(a->c->o, rev->vault, rev->key_id, key, NULL) == 0;
+  int have = tk_office_vault_key_cached(a->c->o, rev->vault, rev->key_id, key) == 0;
   pthread_mutex_unlock(&a->lock);
-  if (have && tk_rev_open(rev, key, &plain, NULL) == 0 && plain.p)
+  /* Not in memory yet (this thread may not read the store), or no memory:
+   * pull_policy_prep then does it all itself. */
+  pull_prep_t *p = have ? calloc(1, sizeof *p) : NULL;
+  if (!p) {
+    tk_wipe(key, sizeof key);
+    return NULL;
+  }
+  tk_buf_t plain = TK_BUF_INIT;
+  if (tk_rev_open(rev, key, &plain, NULL) == 0 && plain.p)
     p->parse_error =
         tk__plugin_json_parse(TK_SLICE(plain.p, plain.n), &p->record, &p->e) < 0;
   tk_wipe(key, sizeof key);
@@ -373,7 +382,9 @@ static int pull_policy_prep(void *ctx, const tk_rev_t *rev, void *prep, char *re
 {
   pull_apply_t *a = ctx;
   pull_prep_t *p = prep;
-  if (!p) return pull_policy(a->c, rev, reason, len);
+  tk_plugin_set_t *set = a->c->opts->plugins;
+  if (!set || tk_plugin_set_count(set, TK_PLUGIN_MODERATION) == 0) return 0;
+  if (!p) return pull_policy(a, rev, reason, len);
   return tk_sync_moderate_parsed(a->c->opts->plugins, a->c->store, rev, p->record,
                                  p->parse_error ? p->e.msg : NULL, a->c->hub.id, reason,
                                  len);
@@ -406,6 +417,16 @@ static void on_pull_revs(client_t *c, const Tunduk__V1__Revisions *m)
   for (size_t i = 0; i < m->n_revs; i++) {
     revs[i] = tk_pb_slice(m->revs[i]);
     ids[i] = TK_SLICE(c->pull_ids[c->pull_need[i]], TK_REV_ID_LEN);
+  }
+  tk_plugin_set_t *set = c->opts->plugins;
+  if (!c->keys_loaded && set && tk_plugin_set_count(set, TK_PLUGIN_MODERATION) > 0) {
+    if (tk_office_vault_keys_load(c->o, c->err) != 0) {
+      free(revs);
+      free(ids);
+      tk__client_stop(c, c->err->code, "%s", c->err->msg);
+      return;
+    }
+    c->keys_loaded = 1;
   }
   tk_apply_ckpt_t ck = {c->hub.id, TK_DIR_PULL, c->pull_upto};
   pull_apply_t a = {c, PTHREAD_MUTEX_INITIALIZER};

@@ -45,6 +45,7 @@ typedef struct client {
   tk_batch_t batch; /* push: what we offered */
   uint64_t pull_upto;
   int pull_more;
+  int keys_loaded;         /* tk_office_vault_keys_load ran, for pull_prepare */
   uint64_t chunk_feed_end; /* from the hub's last revision offer; 0: unknown */
   uint8_t (*pull_ids)[TK_REV_ID_LEN];
   uint32_t *pull_need;

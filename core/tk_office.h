@@ -47,6 +47,18 @@ int tk_office_vault_create(tk_office_t *o, const char *name, tk_err_t *err);
  * office unlocked. TK_ENOKEY if this device holds none. */
 int tk_office_vault_key(tk_office_t *o, const char *vault, const uint8_t *key_id,
                         uint8_t key[TK_VAULT_KEY_LEN], tk_err_t *err);
+/* The vault key with key_id if an earlier tk_office_vault_key left it in
+ * memory: 0, or TK_ENOTFOUND. Never touches the store, so a thread other than
+ * the store's may call it, under a lock it shares with the callers of
+ * tk_office_vault_key (that one fills the cache). */
+int tk_office_vault_key_cached(tk_office_t *o, const char *vault,
+                               const uint8_t key_id[TK_KEY_ID_LEN],
+                               uint8_t key[TK_VAULT_KEY_LEN]);
+/* Brings the current key of each vault this device holds a key for into
+ * memory, as many as the cache takes, so tk_office_vault_key_cached finds
+ * them; a key that is missing or does not open is skipped (the lookup
+ * then fails the usual way). Fails only if the store does. */
+int tk_office_vault_keys_load(tk_office_t *o, tk_err_t *err);
 
 /* Writes the first revision of a new record. rec_out/rev_out may be NULL. */
 int tk_office_new(tk_office_t *o, const char *type, const char *vault, const json_t *body,

@@ -63,6 +63,7 @@
 #define TK_PLUGIN_MAX_SUMMARY 256       /* bytes of one summary line */
 #define TK_PLUGIN_MAX_REASON 300        /* bytes of a verdict/validation reason */
 #define TK_PLUGIN_MAX_PATTERN 4096      /* bytes of a Lua pattern */
+#define TK_PLUGIN_MAX_READS 64          /* content types a moderation rule reads */
 
 /* ---- limits --------------------------------------------------------------- */
 
@@ -151,6 +152,11 @@ typedef struct tk_plugin_decl {
   int has_validate, has_summary, has_merge; /* content types */
   size_t nfields;                           /* content types: sorted by name */
   const tk_plugin_field_t *fields;
+  /* moderation: the content types whose records check sees (`reads`);
+   * reads_all when the rule did not say, so it sees every type's */
+  int reads_all;
+  size_t nreads;
+  const char *const *reads;
 } tk_plugin_decl_t;
 
 /* Declarations of one kind, in load order (plugin file order, then
@@ -245,8 +251,16 @@ typedef struct tk_plugin_verdict {
   char reason[TK_PLUGIN_MAX_REASON + 1];
 } tk_plugin_verdict_t;
 
+/* 1 if the moderation rule d sees the records of content type `type`. */
+int tk_plugin_rule_reads(const tk_plugin_decl_t *d, const char *type);
+/* 1 if any moderation rule of s sees the records of `type`: when none
+ * does, a caller need not open (decrypt, parse) such a record at all. */
+int tk_plugin_moderation_reads(const tk_plugin_set_t *s, const char *type);
+
 /* Runs every moderation rule's check(meta, record) in declaration order;
- * body.p == NULL when this node holds no key (record is nil). A rule
+ * body.p == NULL when this node holds no key (record is nil); a rule whose
+ * `reads` leaves meta->type out sees nil too, and a body is parsed only
+ * if some rule reads its type. A rule
  * answers tunduk.accept(), tunduk.reject(reason) or
  * tunduk.quarantine(reason). The first reject stops and wins; otherwise the
  * first quarantine wins; otherwise accept. A rule that errors, hits a limit

@@ -127,9 +127,11 @@ int tk_sync_apply(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *ids, 
                   const tk_apply_ckpt_t *ckpt, tk_apply_result_t *res, tk_err_t *err);
 
 /* A policy with per-revision work done ahead. prepare (may be NULL) runs for
- * each revision that parsed, hashes to its id and verifies, before the
- * transaction and possibly on several threads at once: it must not touch
- * the store, and anything it shares with other calls it must lock. What it
+ * each revision that parsed, hashes to its id and verifies, on helper
+ * threads, several at once and while the caller's thread stores earlier
+ * revisions of the batch inside the transaction: it must not touch the
+ * store, and anything it shares with other calls or with policy it must
+ * lock. What it
  * returns (may be NULL) goes to policy for that revision (called on the
  * caller's thread, in batch order, exactly where tk_sync_apply calls its
  * policy), then to release (caller's thread) whatever the outcome. */

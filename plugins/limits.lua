@@ -43,6 +43,9 @@ end
 
 tunduk.moderation {
   name = "limits",
+  -- Only testimonies are read (the consent check); every other record is
+  -- checked by its envelope alone, and never decrypted for this rule.
+  reads = { "testimony" },
 
   check = function(meta, record)
     local limit = max_bytes[meta.type] or max_bytes.default

@@ -121,6 +121,26 @@ grep -q "^held for review here (see 'tunduk quarantine list') $e1r: " "$TMP/out"
   fail "c shows the held edit"
 run_expect 0 tk "$C" sync --all
 listed "$r3" && fail "the dropped record slipped into c's list"
+
+step "reads: the rule sees the records of the types it names, nil for the rest"
+# reads_rule TYPE: marker.lua again, reading only records of TYPE
+reads_rule() { sed "s/  name = \"marker\",/  name = \"marker\", reads = { \"$1\" },/" \
+  "$C/plugins/marker.lua" >"$TMP/m.lua" && mv "$TMP/m.lua" "$C/plugins/marker.lua"; }
+reads_rule case
+grep -q 'reads = { "case" }' "$C/plugins/marker.lua" || fail "the rule was not rewritten"
+r4=$(new_record "$A" cases "REVIEW-ME, read as a case")
+r4r=$(head_rev "$A" "$r4")
+sync_ok "$A"
+run_expect 0 tk "$C" sync
+grep -q "^held for review here (see 'tunduk quarantine list') $r4r: marked REVIEW-ME" "$TMP/out" ||
+  { cat "$TMP/out"; fail "a rule reading cases did not see the case"; }
+sed -i 's/reads = { "case" }/reads = { "appeal" }/' "$C/plugins/marker.lua"
+r5=$(new_record "$A" cases "an ordinary case the rule does not read")
+r5r=$(head_rev "$A" "$r5")
+sync_ok "$A"
+run_expect 0 tk "$C" sync
+grep -q "^held for review here (see 'tunduk quarantine list') $r5r: the rule could not read the record" \
+  "$TMP/out" || { cat "$TMP/out"; fail "a rule reading only appeals was given a case"; }
 hub_alive
 stop_hub
 echo ok

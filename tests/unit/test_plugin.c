@@ -717,6 +717,91 @@ static void test_moderation(void)
   tk_plugin_set_free(s);
 }
 
+/* reads: a rule sees the records of the types it names, nil for others;
+ * a body no rule reads is not even parsed; bad lists fail the load. */
+static const char *reads_src =
+    "tunduk.moderation{ name = 'consent', reads = { 'testimony' },\n"
+    "  check = function(meta, r)\n"
+    "    if r == nil then return tunduk.quarantine('nil for ' .. meta.type) end\n"
+    "    if r.consent == nil then return tunduk.reject('no consent') end\n"
+    "    return tunduk.accept() end }\n"
+    "tunduk.moderation{ name = 'blind', reads = {},\n"
+    "  check = function(meta, r)\n"
+    "    if r ~= nil then return tunduk.reject('blind rule saw a record') end\n"
+    "    return tunduk.accept() end }\n";
+
+static void test_moderation_reads(void)
+{
+  tk_plugin_set_t *s = NULL;
+  tk_err_t e;
+  tk_plugin_verdict_t v;
+  tk_plugin_meta_t meta = {.type = "testimony", .vault = "osh", .size = 10};
+  CHECK_RC(tk_plugin_set_new(&s, NULL), 0);
+  CHECK_RC(tk_plugin_set_add_source(s, "reads.lua", reads_src, strlen(reads_src), &e), 0);
+  const tk_plugin_decl_t *d = tk_plugin_set_find(s, TK_PLUGIN_MODERATION, "consent");
+  CHECK(d && !d->reads_all && d->nreads == 1 && strcmp(d->reads[0], "testimony") == 0);
+  CHECK(tk_plugin_moderation_reads(s, "testimony") == 1);
+  CHECK(tk_plugin_moderation_reads(s, "case") == 0);
+  CHECK_RC(tk_plugin_moderate(s, &meta, BODY("{\"consent\":\"written\"}"), &v), 0);
+  CHECK(v.verdict == TK_VERDICT_ACCEPT);
+  CHECK_RC(tk_plugin_moderate(s, &meta, BODY("{\"title\":\"x\"}"), &v), 0);
+  CHECK(v.verdict == TK_VERDICT_REJECT && strcmp(v.reason, "no consent") == 0);
+  /* a case: the consent rule gets nil (and says so), and a body that does
+   * not even parse is never looked at */
+  meta.type = "case";
+  CHECK_RC(tk_plugin_moderate(s, &meta, BODY("{\"consent\":\"written\"}"), &v), 0);
+  CHECK(v.verdict == TK_VERDICT_QUARANTINE && strcmp(v.reason, "nil for case") == 0);
+  CHECK_RC(tk_plugin_moderate(s, &meta, BODY("{\"title\":"), &v), 0);
+  CHECK(v.verdict == TK_VERDICT_QUARANTINE && strcmp(v.reason, "nil for case") == 0);
+  /* a testimony body that does not parse still quarantines */
+  meta.type = "testimony";
+  CHECK_RC(tk_plugin_moderate(s, &meta, BODY("{\"title\":"), &v), 0);
+  CHECK(v.verdict == TK_VERDICT_QUARANTINE && has(v.reason, "not valid JSON"));
+  tk_plugin_set_free(s);
+  /* a rule that does not say reads every type */
+  CHECK_RC(tk_plugin_set_new(&s, NULL), 0);
+  CHECK_RC(tk_plugin_set_add_source(s, "mod.lua", mod_src, strlen(mod_src), &e), 0);
+  CHECK(tk_plugin_set_find(s, TK_PLUGIN_MODERATION, "words")->reads_all == 1);
+  CHECK(tk_plugin_moderation_reads(s, "anything") == 1);
+  tk_plugin_set_free(s);
+
+  static const struct {
+    const char *reads, *want;
+  } bad[] = {
+      {"'testimony'", "'reads' must be a list of content type names"},
+      {"{ 'Testimony' }", "'reads' entry 1 must be a content type name"},
+      {"{ 'case', 7 }", "'reads' entry 2 must be a content type name"},
+      {"{ 'a\\0b' }", "'reads' entry 1 must be a content type name"},
+      {"{ '' }", "'reads' entry 1 must be a content type name"},
+      {"{ string.rep('a', 33) }", "'reads' entry 1 must be a content type name"},
+      {"(function() local t = {} for i = 1, 65 do t[i] = 'a' end return t end)()",
+       "'reads' names more than 64 types"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char src[512];
+    snprintf(src, sizeof src,
+             "tunduk.moderation{ name = 'r', reads = %s,\n"
+             "  check = function(meta, r) return tunduk.accept() end }\n",
+             bad[i].reads);
+    CHECK_RC(tk_plugin_set_new(&s, NULL), 0);
+    CHECK(tk_plugin_set_add_source(s, "bad.lua", src, strlen(src), &e) == TK_EPLUGIN);
+    if (!has(e.msg, bad[i].want) || !has(e.msg, "bad.lua:1"))
+      fprintf(stderr, "  [%s] got: %s\n", bad[i].reads, e.msg);
+    CHECK(has(e.msg, bad[i].want) && has(e.msg, "bad.lua:1"));
+    CHECK(tk_plugin_set_count(s, TK_PLUGIN_MODERATION) == 0);
+    tk_plugin_set_free(s);
+  }
+  /* 64 is fine */
+  const char *max = "local t = {} for i = 1, 64 do t[i] = 'a' .. i end\n"
+                    "tunduk.moderation{ name = 'r', reads = t,\n"
+                    "  check = function(meta, r) return tunduk.accept() end }\n";
+  CHECK_RC(tk_plugin_set_new(&s, NULL), 0);
+  CHECK_RC(tk_plugin_set_add_source(s, "max.lua", max, strlen(max), &e), 0);
+  CHECK(tk_plugin_moderation_reads(s, "a64") == 1 &&
+        tk_plugin_moderation_reads(s, "a65") == 0);
+  tk_plugin_set_free(s);
+}
+
 static void test_load_dir(void)
 {
   char dir[1024];
@@ -798,4 +883,5 @@ TK_TESTS(TK_TEST(test_no_files), TK_TEST(test_no_commands), TK_TEST(test_no_byte
          TK_TEST(test_fields), TK_TEST(test_validate), TK_TEST(test_summary),
          TK_TEST(test_merge), TK_TEST(test_merge_bad_results), TK_TEST(test_export),
          TK_TEST(test_export_budget_per_record), TK_TEST(test_moderation),
-         TK_TEST(test_load_dir), TK_TEST(test_limits_default))
+         TK_TEST(test_moderation_reads), TK_TEST(test_load_dir),
+         TK_TEST(test_limits_default))

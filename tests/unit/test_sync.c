@@ -3,6 +3,8 @@
  * applying a batch with per-revision rejections and the checkpoint in the
  * same transaction. */
 #include <sodium.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -250,5 +252,102 @@ static void clock_far_ahead_refused(void)
   tk_store_close(s);
 }
 
+/* A batch big enough for helper threads: the checks of later revisions run
+ * while earlier ones are stored, yet policy sees every revision in batch
+ * order with its own prepare result, and parents stored earlier in the
+ * batch count. */
+#define PAR_RECORDS 150
+typedef struct par_ctx {
+  const tk_slice_t *ids;
+  size_t n, next, policies, releases, mismatched;
+  atomic_size_t prepared;
+} par_ctx_t;
+
+static void *par_prepare(void *ctx, const tk_rev_t *rev)
+{
+  par_ctx_t *c = ctx;
+  atomic_fetch_add(&c->prepared, 1);
+  uint8_t *id = malloc(32);
+  TK_ASSERT(id);
+  memcpy(id, rev->id, 32);
+  return id;
+}
+
+static int par_policy(void *ctx, const tk_rev_t *rev, void *prep, char *reason,
+                      size_t len)
+{
+  par_ctx_t *c = ctx;
+  (void)reason;
+  (void)len;
+  c->policies++;
+  /* skip the slots the prechecks refused: policy never sees those */
+  while (c->next < c->n && memcmp(c->ids[c->next].p, rev->id, 32) != 0)
+    c->next++;
+  if (c->next == c->n || !prep || memcmp(prep, rev->id, 32) != 0) c->mismatched++;
+  c->next++;
+  return 0;
+}
+
+static void par_release(void *ctx, void *prep)
+{
+  ((par_ctx_t *)ctx)->releases++;
+  free(prep);
+}
+
+static void apply_parallel_in_order(void)
+{
+  setup();
+  tk_store_t *s = open_store("parallel");
+  enum { N = 2 * PAR_RECORDS };
+  static rev_t r[N];
+  static uint8_t forged[PAR_RECORDS / 10][4096], forged_id[PAR_RECORDS / 10][32];
+  tk_slice_t revs[N], ids[N];
+  size_t nforged = 0;
+  for (int i = 0; i < PAR_RECORDS; i++) {
+    uint8_t rec[16];
+    tk_random(rec, sizeof rec);
+    make_rev(&r[2 * i], rec, NULL, "a", "{\"n\":0}");
+    make_rev(&r[2 * i + 1], rec, &r[2 * i], "a", "{\"n\":1}");
+    revs[2 * i] = TK_SLICE(r[2 * i].bytes.p, r[2 * i].bytes.n);
+    ids[2 * i] = TK_SLICE(r[2 * i].r.id, 32);
+    revs[2 * i + 1] = TK_SLICE(r[2 * i + 1].bytes.p, r[2 * i + 1].bytes.n);
+    ids[2 * i + 1] = TK_SLICE(r[2 * i + 1].r.id, 32);
+    if (i % 10 == 3) { /* a root with a broken signature: its child has no parent */
+      memcpy(forged[nforged], r[2 * i].bytes.p, r[2 * i].bytes.n);
+      forged[nforged][r[2 * i].bytes.n - 5] ^= 1;
+      tk_sha256(forged_id[nforged], forged[nforged], r[2 * i].bytes.n);
+      revs[2 * i] = TK_SLICE(forged[nforged], r[2 * i].bytes.n);
+      ids[2 * i] = TK_SLICE(forged_id[nforged], 32);
+      nforged++;
+    }
+  }
+  par_ctx_t c = {.ids = ids, .n = N};
+  atomic_init(&c.prepared, 0);
+  tk_apply_prep_t hooks = {par_prepare, par_policy, par_release};
+  uint8_t peer[32] = {3};
+  tk_apply_ckpt_t ck = {peer, TK_DIR_PULL, 77};
+  tk_apply_result_t res;
+  CHECK_RC(tk_sync_apply_prep(s, revs, ids, N, peer, &hooks, &c, &ck, &res, NULL), 0);
+  CHECK(res.accepted == N - 2 * nforged);
+  CHECK(res.nrejected == 2 * nforged);
+  for (size_t k = 0; k < res.nrejected; k++) {
+    int want = k % 2 == 0 ? TK_REJECT_SIGNATURE : TK_REJECT_PARENT;
+    CHECK(res.rejected[k].code == want);
+  }
+  /* every revision that verified was prepared once, judged once in order
+   * with its own result, and released */
+  CHECK(atomic_load(&c.prepared) == N - nforged);
+  CHECK(c.policies == N - nforged && c.releases == N - nforged && c.mismatched == 0);
+  tk_apply_result_free(&res);
+  for (int i = 0; i < N; i++)
+    CHECK(tk_store_has_rev(s, r[i].r.id) == ((i / 2) % 10 != 3));
+  uint64_t seq = 0;
+  CHECK_RC(tk_store_checkpoint_get(s, peer, TK_DIR_PULL, &seq, NULL), 0);
+  CHECK(seq == 77);
+  for (int i = 0; i < N; i++)
+    tk_buf_free(&r[i].bytes);
+  tk_store_close(s);
+}
+
 TK_TESTS(TK_TEST(batches), TK_TEST(clock_far_ahead_refused), TK_TEST(apply_rejections),
-         TK_TEST(apply_is_atomic_on_store_failure))
+         TK_TEST(apply_is_atomic_on_store_failure), TK_TEST(apply_parallel_in_order))
