@@ -406,6 +406,8 @@ static void on_pull(session_t *s, const Tunduk__V1__Pull *m)
     tk__hub_chunk_pull(s, m->since);
     return;
   }
+  TK_LOG(TK_LOG_DEBUG, "hub", "pull device=%s since=%llu", s->who,
+         (unsigned long long)m->since);
   int rc = tk_sync_batch(s->hub->store, m->since, TK_MAX_OFFER_IDS,
                          s->hub->cfg.batch_bytes, pull_filter, s, &s->batch, &e);
   if (rc) {

@@ -250,14 +250,21 @@ static void pull_next(client_t *c)
   tk__client_send_frame(c, &f, C_PULL_OFFER);
 }
 
-static void pull_done_or_next(client_t *c)
+/* The Pull that asks for the offer after the one being answered. */
+static int pull_ahead(client_t *c, uint64_t since)
 {
-  tk__client_progress(c);
-  if (c->pull_more)
-    pull_next(c);
-  else
-    tk__client_chunk_push_next(c); /* every record first, then the files */
+  Tunduk__V1__Pull p = TUNDUK__V1__PULL__INIT;
+  p.since = since;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_PULL;
+  f.pull = &p;
+  if (tk_wire_send(c->conn, &f) != 0)
+    return tk__client_stop(c, TK_ECLOSED, "cannot send pull");
+  c->st->round_trips++;
+  return 0;
 }
+
+static int store_held(client_t *c);
 
 static void on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
 {
@@ -281,8 +288,10 @@ static void on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
   }
   c->pull_n = m->n_ids;
   c->pull_upto = m->upto;
-  c->pull_more = m->more;
   c->chunk_feed_end = m->chunk_feed_end;
+  /* A held batch is not stored yet, but its ids and these are different
+   * revisions of the hub's feed: what this offer needs does not depend on
+   * it. */
   int rc = tk_sync_need(c->store, ids, m->n_ids, c->pull_need, &c->pull_nneed, c->err);
   free(ids);
   if (rc) {
@@ -302,6 +311,10 @@ static void on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
       return;
     }
   }
+  c->pull_ahead = m->more;
+  if (c->pull_ahead && pull_ahead(c, m->upto) != 0) return;
+  /* The hub answers both while the batch before is stored. */
+  if (store_held(c) != 0) return;
   if (c->pull_nneed > 0) {
     c->state = C_PULL_REVS;
     return;
@@ -312,7 +325,11 @@ static void on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
     tk__client_stop(c, rc, "%s", c->err->msg);
     return;
   }
-  pull_done_or_next(c);
+  tk__client_progress(c);
+  if (c->pull_ahead)
+    c->state = C_PULL_OFFER;
+  else
+    tk__client_chunk_push_next(c); /* every record first, then the files */
 }
 
 /* Pulling in parallel: the decryption and JSON parsing the office's
@@ -398,48 +415,42 @@ static void pull_release(void *ctx, void *prep)
   free(p);
 }
 
-static void on_pull_revs(client_t *c, const Tunduk__V1__Revisions *m)
+/* Checks and stores one pulled batch (ids: what each was asked for as)
+ * with the checkpoint upto, in one transaction. Stops the session on a
+ * failure. */
+static int store_pulled(client_t *c, const Tunduk__V1__Revisions *m,
+                        const uint8_t (*want)[TK_REV_ID_LEN], uint64_t upto)
 {
   tk_apply_result_t res;
-  if (m->n_revs != c->pull_nneed) {
-    tk__client_stop(c, TK_EPROTO, "the hub sent %zu revisions, %zu were asked for",
-                    m->n_revs, c->pull_nneed);
-    return;
-  }
-  tk_slice_t *revs = calloc(m->n_revs, sizeof *revs),
-             *ids = calloc(m->n_revs, sizeof *ids);
+  tk_slice_t *revs = calloc(m->n_revs ? m->n_revs : 1, sizeof *revs),
+             *ids = calloc(m->n_revs ? m->n_revs : 1, sizeof *ids);
   if (!revs || !ids) {
     free(revs);
     free(ids);
-    tk__client_stop(c, TK_ENOMEM, "out of memory");
-    return;
+    return tk__client_stop(c, TK_ENOMEM, "out of memory");
   }
   for (size_t i = 0; i < m->n_revs; i++) {
     revs[i] = tk_pb_slice(m->revs[i]);
-    ids[i] = TK_SLICE(c->pull_ids[c->pull_need[i]], TK_REV_ID_LEN);
+    ids[i] = TK_SLICE(want[i], TK_REV_ID_LEN);
   }
   tk_plugin_set_t *set = c->opts->plugins;
+  int rc = 0;
   if (!c->keys_loaded && set && tk_plugin_set_count(set, TK_PLUGIN_MODERATION) > 0) {
-    if (tk_office_vault_keys_load(c->o, c->err) != 0) {
-      free(revs);
-      free(ids);
-      tk__client_stop(c, c->err->code, "%s", c->err->msg);
-      return;
-    }
-    c->keys_loaded = 1;
+    rc = tk_office_vault_keys_load(c->o, c->err);
+    c->keys_loaded = rc == 0;
   }
-  tk_apply_ckpt_t ck = {c->hub.id, TK_DIR_PULL, c->pull_upto};
-  pull_apply_t a = {c, PTHREAD_MUTEX_INITIALIZER};
-  tk_apply_prep_t hooks = {pull_prepare, pull_policy_prep, pull_release};
-  int rc = tk_sync_apply_prep(c->store, revs, ids, m->n_revs, c->hub.id, &hooks, &a, &ck,
-                              &res, c->err);
-  pthread_mutex_destroy(&a.lock);
+  if (rc == 0) {
+    tk_apply_ckpt_t ck = {c->hub.id, TK_DIR_PULL, upto};
+    pull_apply_t a = {c, PTHREAD_MUTEX_INITIALIZER};
+    tk_apply_prep_t hooks = {pull_prepare, pull_policy_prep, pull_release};
+    rc = tk_sync_apply_prep(c->store, revs, ids, m->n_revs, c->hub.id, &hooks, &a, &ck,
+                            &res, c->err);
+    pthread_mutex_destroy(&a.lock);
+  }
   free(revs);
   free(ids);
-  if (rc) {
-    tk__client_stop(c, rc, "storing pulled revisions failed: %s", c->err->msg);
-    return;
-  }
+  if (rc)
+    return tk__client_stop(c, rc, "storing pulled revisions failed: %s", c->err->msg);
   c->st->received += res.accepted;
   c->st->duplicates += res.duplicates;
   c->st->rev_bytes_in += res.bytes;
@@ -447,7 +458,53 @@ static void on_pull_revs(client_t *c, const Tunduk__V1__Revisions *m)
     tk__client_add_reject(&c->st->refused, &c->st->nrefused, res.rejected[i].id,
                           res.rejected[i].code, res.rejected[i].reason);
   tk_apply_result_free(&res);
-  pull_done_or_next(c);
+  tk__client_progress(c);
+  return 0;
+}
+
+/* Stores the held batch, if any, and lets it go. */
+static int store_held(client_t *c)
+{
+  if (!c->held) return 0;
+  tk_frame_t *f = c->held;
+  c->held = NULL;
+  int rc = store_pulled(c, f->revisions, (const uint8_t(*)[TK_REV_ID_LEN])c->held_ids,
+                        c->held_upto);
+  tk_wire_free(f);
+  free(c->held_ids);
+  c->held_ids = NULL;
+  return rc;
+}
+
+/* The batch that answers the last Need. Returns 1 if it keeps f (held
+ * until the next offer, see pull_ahead), 0 if the caller frees it. */
+static int on_pull_revs(client_t *c, tk_frame_t *f)
+{
+  const Tunduk__V1__Revisions *m = f->revisions;
+  if (m->n_revs != c->pull_nneed) {
+    tk__client_stop(c, TK_EPROTO, "the hub sent %zu revisions, %zu were asked for",
+                    m->n_revs, c->pull_nneed);
+    return 0;
+  }
+  uint8_t(*want)[TK_REV_ID_LEN] = malloc((m->n_revs ? m->n_revs : 1) * TK_REV_ID_LEN);
+  if (!want) {
+    tk__client_stop(c, TK_ENOMEM, "out of memory");
+    return 0;
+  }
+  for (size_t i = 0; i < m->n_revs; i++)
+    memcpy(want[i], c->pull_ids[c->pull_need[i]], TK_REV_ID_LEN);
+  if (c->pull_ahead) {
+    TK_ASSERT(!c->held);
+    c->held = f;
+    c->held_ids = want;
+    c->held_upto = c->pull_upto;
+    c->state = C_PULL_OFFER;
+    return 1;
+  }
+  int rc = store_pulled(c, m, (const uint8_t(*)[TK_REV_ID_LEN])want, c->pull_upto);
+  free(want);
+  if (rc == 0) tk__client_chunk_push_next(c); /* every record first, then the files */
+  return 0;
 }
 
 /* ---- grants ------------------------------------------------------------------ */
@@ -729,7 +786,7 @@ static void on_frame(tk_conn_t *conn, tk_slice_t payload)
   } else if (c->state == C_PULL_OFFER && k == TUNDUK__V1__FRAME__MSG_OFFER) {
     on_pull_offer(c, f->offer);
   } else if (c->state == C_PULL_REVS && k == TUNDUK__V1__FRAME__MSG_REVISIONS) {
-    on_pull_revs(c, f->revisions);
+    if (on_pull_revs(c, f)) f = NULL; /* held */
   } else if (c->state == C_CPUSH_NEED && k == TUNDUK__V1__FRAME__MSG_NEED) {
     tk__client_on_chunk_push_need(c, f->need);
   } else if (c->state == C_CPUSH_ACK && k == TUNDUK__V1__FRAME__MSG_CHUNK_ACK) {
@@ -819,6 +876,9 @@ static int client_init(client_t *c, tk_office_t *o, const tk_client_opts_t *opts
 /* After the connection has closed: frees what the run held. */
 static void client_done(client_t *c)
 {
+  /* A batch held for the next offer came whole; stored, it is not asked
+   * for again when the sync resumes (it passes every check first). */
+  store_held(c);
   tk_batch_free(&c->batch);
   tk_chunk_send_free(&c->csend);
   tk_chunk_recv_free(&c->crecv);

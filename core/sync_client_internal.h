@@ -44,12 +44,19 @@ typedef struct client {
   char access[512];
   tk_batch_t batch; /* push: what we offered */
   uint64_t pull_upto;
-  int pull_more;
   int keys_loaded;         /* tk_office_vault_keys_load ran, for pull_prepare */
   uint64_t chunk_feed_end; /* from the hub's last revision offer; 0: unknown */
   uint8_t (*pull_ids)[TK_REV_ID_LEN];
   uint32_t *pull_need;
   size_t pull_n, pull_nneed;
+  /* Pull pipelining: the Pull for the next offer went out with the last
+   * Need (pull_ahead), so the batch that answers that Need is held until
+   * the offer arrives and its Need is out; the hub then reads the next
+   * batch while this one is checked and stored. */
+  int pull_ahead;
+  tk_frame_t *held; /* a Revisions frame not yet stored */
+  uint8_t (*held_ids)[TK_REV_ID_LEN];
+  uint64_t held_upto;
   tk_chunk_send_t csend; /* chunk push batch */
   tk_chunk_recv_t crecv; /* chunk pull batch */
 } client_t;
