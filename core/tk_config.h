@@ -26,6 +26,7 @@ typedef struct tk_config {
   uint32_t max_attachment_mb;    /* new attachment chunks one revision may name */
   uint32_t vault_quota_mb;       /* attachment chunks per vault; 0 = no quota */
   uint32_t frame_min_rate;       /* bytes/s a frame in progress must average */
+  uint32_t tls_ticket_lifetime_s; /* TLS session tickets; 0 = no resumption */
   char plugins[1024];            /* plugin folder; "" = the bundled plugins */
 } tk_config_t;
 

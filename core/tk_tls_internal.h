@@ -33,4 +33,12 @@ typedef struct tk__tls_peer {
  * the leaf's SPKI hash. */
 int tk__tls_verify(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags);
 
+/* The SHA-256 of the SubjectPublicKeyInfo DER of the certificate the
+ * session keeps for the peer, hashed exactly as tk__tls_verify hashes it:
+ * after a full handshake the same value the callback recorded, after a
+ * resumed one (no callback) the key the session was first made with.
+ * TK_ENOTFOUND if the session keeps no peer certificate, TK_EFORMAT if its
+ * key does not encode. */
+int tk__tls_peer_spki(const mbedtls_ssl_context *ssl, uint8_t out[TK_HASH_LEN]);
+
 #endif
