@@ -93,6 +93,8 @@ struct tk_conn {
   tk__tls_peer_t peer_key;      /* what the verify callback saw (full handshakes) */
   uint8_t peer_spki[TK_HASH_LEN]; /* the peer's key, from the session's certificate */
   int resumed;                  /* the handshake resumed a session */
+  int offered;                  /* a saved session with a ticket was offered */
+  uint8_t offered_ticket[TK_HASH_LEN]; /* SHA-256 of that ticket */
   const char *cipher, *version; /* static strings from mbedtls */
 
   uint32_t max_frame, handshake_ms, idle_ms;
@@ -718,9 +720,16 @@ static void offer_session(tk_conn_t *c, tk_slice_t saved)
   mbedtls_ssl_session_init(&sess);
   int mrc = mbedtls_ssl_session_load(&sess, saved.p, saved.n);
   if (mrc == 0) mrc = mbedtls_ssl_set_session(&c->ssl, &sess);
-  if (mrc != 0)
+  if (mrc != 0) {
     TK_LOG(TK_LOG_DEBUG, "conn", "saved tls session not offered: %s",
            tls_errstr(mrc, e, sizeof e));
+  } else if (sess.TK_MBEDTLS_PRIVATE(ticket_len) > 0) {
+    /* A server that neither resumes nor issues a new ticket leaves this one
+     * in the new session, next to a new master secret: never worth saving. */
+    c->offered = 1;
+    tk_sha256(c->offered_ticket, sess.TK_MBEDTLS_PRIVATE(ticket),
+              sess.TK_MBEDTLS_PRIVATE(ticket_len));
+  }
   mbedtls_ssl_session_free(&sess); /* zeroises the copy of the master secret */
 #else
   (void)c;
@@ -1105,6 +1114,14 @@ int tk_conn_tls_session(const tk_conn_t *c, tk_buf_t *out, uint32_t *lifetime_s)
   if (sess.TK_MBEDTLS_PRIVATE(ticket_len) == 0) {
     rc = TK_ENOTFOUND;
     goto done;
+  }
+  if (c->offered && !c->resumed) { /* full handshake: only a new ticket is of use */
+    uint8_t h[TK_HASH_LEN];
+    tk_sha256(h, sess.TK_MBEDTLS_PRIVATE(ticket), sess.TK_MBEDTLS_PRIVATE(ticket_len));
+    if (tk_ct_equal(h, c->offered_ticket, TK_HASH_LEN)) {
+      rc = TK_ENOTFOUND;
+      goto done;
+    }
   }
   if (lifetime_s) *lifetime_s = sess.TK_MBEDTLS_PRIVATE(ticket_lifetime);
   mrc = mbedtls_ssl_session_save(&sess, NULL, 0, &need);

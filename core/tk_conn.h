@@ -137,7 +137,8 @@ int tk_conn_tls_resumed(const tk_conn_t *c);
  * serialised (mbedtls_ssl_session_save), to out, and sets *lifetime_s to
  * the server's ticket lifetime hint (0: none given). The bytes hold the
  * session's master secret: keep them sealed, tk_buf_wipe them after use.
- * TK_ENOTFOUND if the server issued no ticket (nothing to resume with),
+ * TK_ENOTFOUND if the server issued no ticket on this connection (nothing
+ * to resume with; a ticket offered and not taken does not count),
  * TK_EINVAL (a server, a memory connection, or no handshake yet),
  * TK_ELIMIT (over TK_TLS_SESSION_MAX), TK_ENOMEM, TK_ECRYPTO. */
 int tk_conn_tls_session(const tk_conn_t *c, tk_buf_t *out, uint32_t *lifetime_s);
