@@ -90,12 +90,12 @@ struct tk_conn {
   tk_tls_t *tls;
   int ssl_set; /* ssl was set up (needs mbedtls_ssl_free, holds tls) */
   mbedtls_ssl_context ssl;
-  tk__tls_peer_t peer_key;      /* what the verify callback saw (full handshakes) */
+  tk__tls_peer_t peer_key;        /* what the verify callback saw (full handshakes) */
   uint8_t peer_spki[TK_HASH_LEN]; /* the peer's key, from the session's certificate */
-  int resumed;                  /* the handshake resumed a session */
-  int offered;                  /* a saved session with a ticket was offered */
+  int resumed;                    /* the handshake resumed a session */
+  int offered;                    /* a saved session with a ticket was offered */
   uint8_t offered_ticket[TK_HASH_LEN]; /* SHA-256 of that ticket */
-  const char *cipher, *version; /* static strings from mbedtls */
+  const char *cipher, *version;        /* static strings from mbedtls */
 
   uint32_t max_frame, handshake_ms, idle_ms;
   tk_conn_cbs_t cbs;
@@ -343,8 +343,8 @@ static void handshake_step(tk_conn_t *c)
    * (kept by this client, or carried in the server's own ticket). */
   c->resumed = !c->peer_key.have_spki;
   int src = tk__tls_peer_spki(&c->ssl, c->peer_spki);
-  if (src != 0 || (!c->resumed && !tk_ct_equal(c->peer_spki, c->peer_key.spki,
-                                                TK_HASH_LEN))) {
+  if (src != 0 ||
+      (!c->resumed && !tk_ct_equal(c->peer_spki, c->peer_key.spki, TK_HASH_LEN))) {
     c->tls_dead = 1;
     conn_fail(c, TK_EPROTO, "%s: no usable peer certificate after the %s handshake",
               c->peer, c->resumed ? "resumed" : "full");
@@ -709,7 +709,7 @@ static void close_progress(tk_conn_t *c)
  * is left out (a full handshake follows); why is logged, never the bytes. */
 static void offer_session(tk_conn_t *c, tk_slice_t saved)
 {
-#if defined(MBEDTLS_SSL_CLI_C) && defined(MBEDTLS_SSL_SESSION_TICKETS)
+#if defined(TK_TLS_CAN_RESUME)
   char e[200];
   if (!saved.p || saved.n > TK_TLS_SESSION_MAX) {
     TK_LOG(TK_LOG_DEBUG, "conn", "saved tls session not offered: %zu bytes (limit %u)",
@@ -786,7 +786,8 @@ static int conn_new(tk_conn_t **out, uv_loop_t *loop, tk_tls_t *tls,
   }
   mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
   mbedtls_ssl_set_verify(&c->ssl, tk__tls_verify, &c->peer_key);
-  if (opts && opts->session.n > 0 && !tk__tls_is_server(tls)) offer_session(c, opts->session);
+  if (opts && opts->session.n > 0 && !tk__tls_is_server(tls))
+    offer_session(c, opts->session);
   *out = c;
   return 0;
 }
@@ -1101,7 +1102,7 @@ int tk_conn_tls_session(const tk_conn_t *c, tk_buf_t *out, uint32_t *lifetime_s)
 {
   if (!c || !out || c->memory || !c->hs_done || !c->ssl_set || tk__tls_is_server(c->tls))
     return TK_EINVAL;
-#if defined(MBEDTLS_SSL_CLI_C) && defined(MBEDTLS_SSL_SESSION_TICKETS)
+#if defined(TK_TLS_CAN_RESUME)
   int rc = 0;
   size_t need = 0;
   mbedtls_ssl_session sess;

@@ -43,7 +43,7 @@
 
 #include "tk_identity.h"
 
-#define TK_MAX_FRAME (4u << 20) /* default and hard maximum payload of one frame */
+#define TK_MAX_FRAME (4u << 20)  /* default and hard maximum payload of one frame */
 #define TK_TLS_SESSION_MAX 8192u /* bytes of a serialised TLS session (ticket, cert) */
 #define TK_TLS_TICKET_LIFETIME_MAX (7u * 86400u) /* longest ticket lifetime, s */
 

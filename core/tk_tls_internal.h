@@ -11,6 +11,14 @@
 #include "tk_conn.h"
 #include "tk_mbedtls_compat.h"
 
+/* Resumption needs tickets and a session that keeps the peer's whole
+ * certificate (its key is what on_ready reports after a resumed
+ * handshake); an mbedtls built without them never resumes. */
+#if defined(MBEDTLS_SSL_SESSION_TICKETS) &&                                              \
+    defined(MBEDTLS_SSL_KEEP_PEER_CERTIFICATE) && defined(MBEDTLS_SSL_CLI_C)
+#define TK_TLS_CAN_RESUME 1
+#endif
+
 /* The shared mbedtls configuration of one role (server or client). */
 const mbedtls_ssl_config *tk__tls_config(const tk_tls_t *t);
 int tk__tls_is_server(const tk_tls_t *t);

@@ -226,20 +226,23 @@ int tk_tls_enable_tickets(tk_tls_t *t, uint32_t lifetime_s, tk_err_t *err)
   if (lifetime_s > TK_TLS_TICKET_LIFETIME_MAX)
     return tk_err_set(err, TK_ELIMIT, "TLS ticket lifetime %u s is over the maximum %u s",
                       lifetime_s, TK_TLS_TICKET_LIFETIME_MAX);
-#if defined(MBEDTLS_SSL_TICKET_C) && defined(MBEDTLS_SSL_SESSION_TICKETS)
+#if defined(MBEDTLS_SSL_TICKET_C) && defined(TK_TLS_CAN_RESUME)
   if (t->tickets) return tk_err_set(err, TK_EINVAL, "TLS tickets are already enabled");
   /* Draws the first key from the CSPRNG; later keys come every lifetime. */
   int mrc = mbedtls_ssl_ticket_setup(&t->ticket, tk_random_mbedtls, NULL,
                                      MBEDTLS_CIPHER_AES_256_GCM, lifetime_s);
   if (mrc != 0)
-    return tk_err_set(err, TK_ECRYPTO, "cannot set up TLS session tickets (mbedtls -0x%04x)",
+    return tk_err_set(err, TK_ECRYPTO,
+                      "cannot set up TLS session tickets (mbedtls -0x%04x)",
                       (unsigned)-mrc);
   t->tickets = 1;
   mbedtls_ssl_conf_session_tickets_cb(&t->conf, mbedtls_ssl_ticket_write,
                                       mbedtls_ssl_ticket_parse, &t->ticket);
   return 0;
 #else
-  TK_LOG(TK_LOG_WARN, "tls", "this mbedtls has no session tickets: resumption is off");
+  TK_LOG(TK_LOG_WARN, "tls",
+         "this mbedtls cannot resume sessions (tickets, kept peer certificates): "
+         "resumption is off");
   return 0;
 #endif
 }

@@ -16,7 +16,8 @@
 #define TAG_LEN crypto_aead_xchacha20poly1305_ietf_ABYTES
 #define KEY_LEN crypto_aead_xchacha20poly1305_ietf_KEYBYTES
 #define AD_LABEL "tunduk tls session v1"
-#define AD_MAX (sizeof AD_LABEL - 1 + HEAD_LEN + TK_DEVICE_ID_LEN + 1 + TK_TLS_SESSION_ADDR_MAX)
+#define AD_MAX                                                                           \
+  (sizeof AD_LABEL - 1 + HEAD_LEN + TK_DEVICE_ID_LEN + 1 + TK_TLS_SESSION_ADDR_MAX)
 
 _Static_assert(TK_SIGN_SK_LEN <= crypto_generichash_KEYBYTES_MAX, "BLAKE2b key size");
 
@@ -144,11 +145,12 @@ int tk_tls_session_open(tk_buf_t *out, const tk_identity_t *id, const char *hub_
     rc = tk_err_set(err, TK_ENOMEM, "out of memory opening the TLS session");
     goto done;
   }
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-          out->p + out->n, &ptlen, NULL, bin.p + HEAD_LEN + NONCE_LEN, ctlen, ad, adn,
-          bin.p + HEAD_LEN, key) != 0) {
-    rc = tk_err_set(err, TK_ETAG,
-                    "saved TLS session: does not open (another hub or device, or altered)");
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(out->p + out->n, &ptlen, NULL,
+                                                 bin.p + HEAD_LEN + NONCE_LEN, ctlen, ad,
+                                                 adn, bin.p + HEAD_LEN, key) != 0) {
+    rc = tk_err_set(
+        err, TK_ETAG,
+        "saved TLS session: does not open (another hub or device, or altered)");
     goto done;
   }
   out->n += (size_t)ptlen;

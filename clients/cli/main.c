@@ -222,10 +222,18 @@ static const struct {
   unsigned opt;
   int takes_value;
 } options[] = {
-    {"--json", OPT_JSON, 0},     {"--vault", OPT_VAULT, 1},   {"--type", OPT_TYPE, 1},
-    {"--rev", OPT_REV, 1},       {"--name", OPT_NAME, 1},     {"--kdf", OPT_KDF, 1},
-    {"--all", OPT_ALL, 0},       {"--auto", OPT_AUTO, 0},     {"--format", OPT_FORMAT, 1},
-    {"--redact", OPT_REDACT, 1}, {"--output", OPT_OUTPUT, 1}, {"-o", OPT_OUTPUT, 1},
+    {"--json", OPT_JSON, 0},
+    {"--vault", OPT_VAULT, 1},
+    {"--type", OPT_TYPE, 1},
+    {"--rev", OPT_REV, 1},
+    {"--name", OPT_NAME, 1},
+    {"--kdf", OPT_KDF, 1},
+    {"--all", OPT_ALL, 0},
+    {"--auto", OPT_AUTO, 0},
+    {"--format", OPT_FORMAT, 1},
+    {"--redact", OPT_REDACT, 1},
+    {"--output", OPT_OUTPUT, 1},
+    {"-o", OPT_OUTPUT, 1},
     {"--no-resume", OPT_NO_RESUME, 0},
 };
 

@@ -48,7 +48,7 @@ static int open_as(const tk_identity_t *id, const char *addr, const uint8_t *hub
   tk_buf_t out = TK_BUF_INIT;
   int rc = tk_tls_session_open(&out, id, addr, hub_id, now, text, &err);
   if (rc == 0 && (out.n != sizeof sess || memcmp(out.p, sess, sizeof sess) != 0)) rc = 99;
-  if (rc != 0 && rc != 99 && out.n != 0) rc = 98; /* appended on failure */
+  if (rc != 0 && rc != 99 && out.n != 0) rc = 98;  /* appended on failure */
   if (rc != 0 && rc != 99 && !err.msg[0]) rc = 97; /* no message */
   tk_buf_wipe(&out);
   return rc;
@@ -159,7 +159,8 @@ static void test_limits(void)
   CHECK(setup() == 0);
   CHECK_RC(tk_tls_session_seal(&t, me, ADDR, hub, NOW, TK_SLICE(big, sizeof big), &err),
            TK_ELIMIT);
-  CHECK_RC(tk_tls_session_seal(&t, me, ADDR, hub, NOW, TK_SLICE(big, 0), &err), TK_ELIMIT);
+  CHECK_RC(tk_tls_session_seal(&t, me, ADDR, hub, NOW, TK_SLICE(big, 0), &err),
+           TK_ELIMIT);
   memset(addr, 'a', sizeof addr - 1);
   addr[sizeof addr - 1] = '\0';
   CHECK_RC(tk_tls_session_seal(&t, me, addr, hub, NOW, TK_SLICE(sess, 10), &err),
