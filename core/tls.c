@@ -35,8 +35,9 @@
  * a ticket older than the lifetime is refused (a full handshake follows),
  * and a new process has new keys, so a hub restart ends every ticket.
  *
- * Invariants: a tk_tls_t is immutable once its first connection is made
- * (tk_tls_enable_tickets comes before that); it outlives every connection
+ * Invariants: a tk_tls_t's settings are fixed once its first connection is
+ * made (tk_tls_enable_tickets comes before that; only mbedtls' own ticket
+ * key rotation changes it later); it outlives every connection
  * made with it (nconn counts them; tk_tls_free asserts 0).
  * Threads: the loop thread that owns the connections.
  */
