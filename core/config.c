@@ -47,6 +47,9 @@ static const key_def_t keys[] = {
      "attachments one vault may hold, MiB; 0: no quota"},
     {"frame_min_rate", KIND_U32, OFF(frame_min_rate), 64, 1u << 20,
      "bytes/s a frame in progress must average after the idle allowance"},
+    {"tls_ticket_lifetime_s", KIND_U32, OFF(tls_ticket_lifetime_s), 0,
+     TK_TLS_TICKET_LIFETIME_MAX,
+     "TLS session tickets (resumption) valid this long, s; 0: off"},
     {"plugins", KIND_PATH, OFF(plugins), 0, 0,
      "folder of Lua plugins (moderation rules)"},
 };
@@ -65,6 +68,7 @@ void tk_config_defaults(tk_config_t *c)
   c->max_attachment_mb = 1024;
   c->vault_quota_mb = 0;
   c->frame_min_rate = 1024;
+  c->tls_ticket_lifetime_s = 3600;
 }
 
 const char *tk_config_template(void)
@@ -82,6 +86,8 @@ const char *tk_config_template(void)
          "vault_quota_mb = 0               # 0 .. 16777216: attachments per vault; 0 = "
          "none\n"
          "frame_min_rate = 1024            # 64 .. 1048576 bytes/s (slow senders)\n"
+         "tls_ticket_lifetime_s = 3600     # 0 .. 604800: TLS session resumption; 0 = "
+         "off\n"
          "# plugins = /etc/tunduk/plugins  # Lua plugins; default: the bundled ones\n";
 }
 

@@ -90,8 +90,12 @@ struct tk_conn {
   tk_tls_t *tls;
   int ssl_set; /* ssl was set up (needs mbedtls_ssl_free, holds tls) */
   mbedtls_ssl_context ssl;
-  tk__tls_peer_t peer_key;
-  const char *cipher, *version; /* static strings from mbedtls */
+  tk__tls_peer_t peer_key;        /* what the verify callback saw (full handshakes) */
+  uint8_t peer_spki[TK_HASH_LEN]; /* the peer's key, from the session's certificate */
+  int resumed;                    /* the handshake resumed a session */
+  int offered;                    /* a saved session with a ticket was offered */
+  uint8_t offered_ticket[TK_HASH_LEN]; /* SHA-256 of that ticket */
+  const char *cipher, *version;        /* static strings from mbedtls */
 
   uint32_t max_frame, handshake_ms, idle_ms;
   tk_conn_cbs_t cbs;
@@ -332,9 +336,18 @@ static void handshake_step(tk_conn_t *c)
     tls_fail(c, "TLS handshake with", mrc);
     return;
   }
-  if (!c->peer_key.have_spki) { /* cannot happen with verify mode "required" */
+  /* The peer's key always comes from the certificate the session keeps. A
+   * full handshake ("required" verification) ran the verify callback on
+   * that same certificate; a resumed one exchanged none, so the callback
+   * did not run and the certificate is the one the session was made with
+   * (kept by this client, or carried in the server's own ticket). */
+  c->resumed = !c->peer_key.have_spki;
+  int src = tk__tls_peer_spki(&c->ssl, c->peer_spki);
+  if (src != 0 ||
+      (!c->resumed && !tk_ct_equal(c->peer_spki, c->peer_key.spki, TK_HASH_LEN))) {
     c->tls_dead = 1;
-    conn_fail(c, TK_EPROTO, "%s presented no certificate", c->peer);
+    conn_fail(c, TK_EPROTO, "%s: no usable peer certificate after the %s handshake",
+              c->peer, c->resumed ? "resumed" : "full");
     return;
   }
   c->hs_done = 1;
@@ -344,9 +357,9 @@ static void handshake_step(tk_conn_t *c)
   c->last_rx = uv_now(c->loop);
   uv_timer_stop(&c->timer);
   if (!c->paused) uv_timer_start(&c->timer, timer_fired, c->idle_ms, 0);
-  TK_LOG(TK_LOG_DEBUG, "conn", "tls ready peer=%s version=%s cipher=%s", c->peer,
-         c->version, c->cipher);
-  if (c->cbs.on_ready) c->cbs.on_ready(c, c->peer_key.spki);
+  TK_LOG(TK_LOG_DEBUG, "conn", "tls ready peer=%s version=%s cipher=%s resumed=%s",
+         c->peer, c->version, c->cipher, c->resumed ? "yes" : "no");
+  if (c->cbs.on_ready) c->cbs.on_ready(c, c->peer_spki);
   if (c->state == ST_OPEN && c->plain.n > c->plain_off) pump_write(c);
 }
 
@@ -692,6 +705,38 @@ static void close_progress(tk_conn_t *c)
 
 /* ---- creating ---------------------------------------------------------------- */
 
+/* Client: offers a saved session for resumption. One that does not load
+ * is left out (a full handshake follows); why is logged, never the bytes. */
+static void offer_session(tk_conn_t *c, tk_slice_t saved)
+{
+#if defined(TK_TLS_CAN_RESUME)
+  char e[200];
+  if (!saved.p || saved.n > TK_TLS_SESSION_MAX) {
+    TK_LOG(TK_LOG_DEBUG, "conn", "saved tls session not offered: %zu bytes (limit %u)",
+           saved.n, TK_TLS_SESSION_MAX);
+    return;
+  }
+  mbedtls_ssl_session sess;
+  mbedtls_ssl_session_init(&sess);
+  int mrc = mbedtls_ssl_session_load(&sess, saved.p, saved.n);
+  if (mrc == 0) mrc = mbedtls_ssl_set_session(&c->ssl, &sess);
+  if (mrc != 0) {
+    TK_LOG(TK_LOG_DEBUG, "conn", "saved tls session not offered: %s",
+           tls_errstr(mrc, e, sizeof e));
+  } else if (sess.TK_MBEDTLS_PRIVATE(ticket_len) > 0) {
+    /* A server that neither resumes nor issues a new ticket leaves this one
+     * in the new session, next to a new master secret: never worth saving. */
+    c->offered = 1;
+    tk_sha256(c->offered_ticket, sess.TK_MBEDTLS_PRIVATE(ticket),
+              sess.TK_MBEDTLS_PRIVATE(ticket_len));
+  }
+  mbedtls_ssl_session_free(&sess); /* zeroises the copy of the master secret */
+#else
+  (void)c;
+  (void)saved;
+#endif
+}
+
 static int conn_new(tk_conn_t **out, uv_loop_t *loop, tk_tls_t *tls,
                     const tk_conn_opts_t *opts, const tk_conn_cbs_t *cbs, void *data,
                     tk_err_t *err)
@@ -741,6 +786,8 @@ static int conn_new(tk_conn_t **out, uv_loop_t *loop, tk_tls_t *tls,
   }
   mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
   mbedtls_ssl_set_verify(&c->ssl, tk__tls_verify, &c->peer_key);
+  if (opts && opts->session.n > 0 && !tk__tls_is_server(tls))
+    offer_session(c, opts->session);
   *out = c;
   return 0;
 }
@@ -1044,4 +1091,64 @@ const char *tk_conn_cipher(const tk_conn_t *c)
 const char *tk_conn_tls_version(const tk_conn_t *c)
 {
   return c->version ? c->version : "";
+}
+
+int tk_conn_tls_resumed(const tk_conn_t *c)
+{
+  return !c->memory && c->hs_done && c->resumed;
+}
+
+int tk_conn_tls_session(const tk_conn_t *c, tk_buf_t *out, uint32_t *lifetime_s)
+{
+  if (!c || !out || c->memory || !c->hs_done || !c->ssl_set || tk__tls_is_server(c->tls))
+    return TK_EINVAL;
+#if defined(TK_TLS_CAN_RESUME)
+  int rc = 0;
+  size_t need = 0;
+  mbedtls_ssl_session sess;
+  mbedtls_ssl_session_init(&sess);
+  int mrc = mbedtls_ssl_get_session(&c->ssl, &sess);
+  if (mrc != 0) {
+    rc = mrc == MBEDTLS_ERR_SSL_ALLOC_FAILED ? TK_ENOMEM : TK_ECRYPTO;
+    goto done;
+  }
+  if (sess.TK_MBEDTLS_PRIVATE(ticket_len) == 0) {
+    rc = TK_ENOTFOUND;
+    goto done;
+  }
+  if (c->offered && !c->resumed) { /* full handshake: only a new ticket is of use */
+    uint8_t h[TK_HASH_LEN];
+    tk_sha256(h, sess.TK_MBEDTLS_PRIVATE(ticket), sess.TK_MBEDTLS_PRIVATE(ticket_len));
+    if (tk_ct_equal(h, c->offered_ticket, TK_HASH_LEN)) {
+      rc = TK_ENOTFOUND;
+      goto done;
+    }
+  }
+  if (lifetime_s) *lifetime_s = sess.TK_MBEDTLS_PRIVATE(ticket_lifetime);
+  mrc = mbedtls_ssl_session_save(&sess, NULL, 0, &need);
+  if (mrc != MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL) {
+    rc = TK_ECRYPTO;
+    goto done;
+  }
+  if (need > TK_TLS_SESSION_MAX) {
+    rc = TK_ELIMIT;
+    goto done;
+  }
+  if (tk_buf_reserve(out, need) != 0) {
+    rc = TK_ENOMEM;
+    goto done;
+  }
+  mrc = mbedtls_ssl_session_save(&sess, out->p + out->n, need, &need);
+  if (mrc != 0) {
+    rc = TK_ECRYPTO;
+    goto done;
+  }
+  out->n += need;
+done:
+  mbedtls_ssl_session_free(&sess);
+  return rc;
+#else
+  (void)lifetime_s;
+  return TK_ENOTFOUND;
+#endif
 }

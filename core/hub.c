@@ -701,8 +701,9 @@ static void on_connection(uv_stream_t *server, int status)
   if (!s) return;
   s->hub = h;
   snprintf(s->who, sizeof s->who, "-");
-  tk_conn_opts_t opts = {h->cfg.max_frame, h->cfg.handshake_timeout_ms,
-                         h->cfg.idle_timeout_ms};
+  tk_conn_opts_t opts = {.max_frame = h->cfg.max_frame,
+                         .handshake_timeout_ms = h->cfg.handshake_timeout_ms,
+                         .idle_timeout_ms = h->cfg.idle_timeout_ms};
   if (tk_conn_accept(server, h->tls, &opts, &session_cbs, s, &s->conn, &e) != 0) {
     TK_LOG(TK_LOG_WARN, "hub", "accept failed: %s", tk_err_str(&e));
     free(s);
@@ -756,6 +757,8 @@ int tk_hub_new(tk_hub_t **out, uv_loop_t *loop, tk_office_t *home, const tk_conf
   h->id = tk_office_identity(home);
   h->cfg = *cfg;
   int rc = tk_tls_new(&h->tls, h->id, 1, err);
+  /* Tickets live as long as this hub: a restart makes new keys. */
+  if (!rc) rc = tk_tls_enable_tickets(h->tls, cfg->tls_ticket_lifetime_s, err);
   if (!rc) rc = tk_hub_reload_plugins(h, err);
   if (rc) {
     tk_hub_free(h);

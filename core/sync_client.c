@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "tk_plugin.h"
+#include "tk_tls_session.h"
 
 int tk__client_stop(client_t *c, int rc, const char *fmt, ...)
 {
@@ -708,7 +709,17 @@ static void on_ready(tk_conn_t *conn, const uint8_t spki[TK_HASH_LEN])
   client_t *c = tk_conn_data(conn);
   Tunduk__V1__Identity ident;
   uint8_t kx_sig[TK_SIG_LEN];
+  /* Resumed or not, spki is the hub's TLS key (from the session's
+   * certificate): on_hello checks it against the pinned hub all the same. */
   memcpy(c->spki, spki, TK_HASH_LEN);
+  c->st->tls_resumed = tk_conn_tls_resumed(conn);
+  if (c->opts->mode == TK_CLIENT_SYNC && !c->st->tls_resumed) {
+    /* kept now, saved only if the sync ends well (tls_session_keep) */
+    int src = tk_conn_tls_session(conn, &c->tls_session, &c->tls_lifetime);
+    if (src != 0) tk_buf_wipe(&c->tls_session);
+    if (src != 0 && src != TK_ENOTFOUND && src != TK_EINVAL)
+      TK_LOG(TK_LOG_DEBUG, "sync", "tls session not kept: %s", tk_strerror(src));
+  }
   if (tk_wire_identity(&ident, c->id, kx_sig) != 0) {
     tk__client_stop(c, TK_ECRYPTO, "cannot sign this device's identity");
     return;
@@ -861,6 +872,7 @@ static int client_init(client_t *c, tk_office_t *o, const tk_client_opts_t *opts
   }
   if (tk_addr_split(addr, host, port) != 0)
     return tk_err_set(err, TK_EINVAL, "hub address '%s' is not host:port", addr);
+  snprintf(c->hub_addr, sizeof c->hub_addr, "%s", addr);
   if (opts->mode == TK_CLIENT_SYNC && opts->resend) {
     /* both ways from the start: offer/need keeps it to ids for what each
      * side already has */
@@ -884,6 +896,7 @@ static void client_done(client_t *c)
   tk_chunk_recv_free(&c->crecv);
   free(c->pull_ids);
   free(c->pull_need);
+  tk_buf_wipe(&c->tls_session);
   c->pull_ids = NULL;
   c->pull_need = NULL;
   c->st->conflicts_after = count_conflicts(c->store);
@@ -894,6 +907,58 @@ static double seconds_since(const struct timespec *t0)
   struct timespec t1;
   clock_gettime(CLOCK_MONOTONIC, &t1);
   return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* ---- the saved TLS session ------------------------------------------------------ */
+
+/* The saved session for this hub (address and pinned id), opened, into out;
+ * left empty when there is none or it does not open (then a full handshake;
+ * the reason is logged at debug level, never the bytes). */
+static void tls_session_load(client_t *c, tk_buf_t *out)
+{
+  tk_err_t e;
+  char *text = malloc(TK_TLS_SESSION_TEXT_MAX + 2);
+  if (!text) return;
+  int rc = tk_store_meta_get(c->store, TK_TLS_SESSION_SETTING, text,
+                             TK_TLS_SESSION_TEXT_MAX + 2, &e);
+  if (rc == 0 && text[0])
+    rc = tk_tls_session_open(out, c->id, c->hub_addr, c->hub_id, (uint64_t)time(NULL),
+                             text, &e);
+  else if (rc == 0)
+    rc = tk_err_set(&e, TK_ENOTFOUND, "none saved");
+  if (rc) {
+    tk_buf_wipe(out);
+    TK_LOG(TK_LOG_DEBUG, "sync", "saved tls session not used: %s", tk_err_str(&e));
+  }
+  free(text);
+}
+
+/* After a sync that ended well: a full handshake's new session (and ticket)
+ * replaces the saved one; a hub that gave no ticket leaves nothing saved; a
+ * resumed session stays saved as it is (the hub issues no new ticket when it
+ * resumes). A failure here is logged and costs the next sync a full
+ * handshake, nothing more. */
+static void tls_session_keep(client_t *c)
+{
+  tk_err_t e;
+  tk_buf_t text = TK_BUF_INIT;
+  char old[4];
+  int rc = 0;
+  if (c->st->tls_resumed) return;
+  if (c->tls_session.n > 0) {
+    uint64_t life = c->tls_lifetime ? c->tls_lifetime : TK_TLS_TICKET_LIFETIME_MAX;
+    if (life > TK_TLS_TICKET_LIFETIME_MAX) life = TK_TLS_TICKET_LIFETIME_MAX;
+    rc = tk_tls_session_seal(&text, c->id, c->hub_addr, c->hub_id,
+                             (uint64_t)time(NULL) + life,
+                             TK_SLICE(c->tls_session.p, c->tls_session.n), &e);
+    if (!rc) rc = tk_store_meta_set(c->store, TK_TLS_SESSION_SETTING, (char *)text.p, &e);
+  } else if (tk_store_meta_get(c->store, TK_TLS_SESSION_SETTING, old, sizeof old, NULL) ==
+                 0 &&
+             old[0]) {
+    rc = tk_store_meta_set(c->store, TK_TLS_SESSION_SETTING, "", &e);
+  }
+  if (rc) TK_LOG(TK_LOG_WARN, "sync", "tls session not saved: %s", tk_err_str(&e));
+  tk_buf_free(&text); /* sealed: nothing secret */
 }
 
 int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_t *st,
@@ -912,8 +977,13 @@ int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_
   if (rc) return rc;
   uv_loop_init(&loop);
   uint32_t to = opts->timeout_ms ? opts->timeout_ms : 30000;
-  tk_conn_opts_t copts = {0, to, to};
+  tk_conn_opts_t copts = {.handshake_timeout_ms = to, .idle_timeout_ms = to};
+  tk_buf_t saved = TK_BUF_INIT;
+  /* Only a sync resumes: enrollment and grants always authenticate in full. */
+  if (opts->mode == TK_CLIENT_SYNC && !opts->no_resume) tls_session_load(&c, &saved);
+  copts.session = TK_SLICE(saved.p, saved.n);
   rc = tk_conn_connect(&loop, host, port, tls, &copts, &client_cbs, &c, &c.conn, err);
+  tk_buf_wipe(&saved); /* the connection took its own copy */
   if (!rc) {
     uv_run(&loop, UV_RUN_DEFAULT);
     rc = c.rc;
@@ -922,6 +992,7 @@ int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_
   int lc = uv_loop_close(&loop);
   TK_ASSERT(lc == 0);
   tk_tls_free(tls);
+  if (rc == 0 && opts->mode == TK_CLIENT_SYNC) tls_session_keep(&c);
   client_done(&c);
   st->seconds = seconds_since(&t0);
   return rc;

@@ -40,6 +40,9 @@ typedef struct client {
   tk_conn_t *conn;
   uint8_t spki[TK_HASH_LEN];
   uint8_t hub_id[TK_DEVICE_ID_LEN];
+  char hub_addr[TK_TOKEN_MAX_ADDR + 1]; /* host:port connected to */
+  tk_buf_t tls_session;                 /* sync: the new TLS session (secret) */
+  uint32_t tls_lifetime;                /* its ticket lifetime hint, s */
   tk_peer_t hub;
   char access[512];
   tk_batch_t batch; /* push: what we offered */

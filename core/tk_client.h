@@ -9,6 +9,13 @@
  * The hub's pin lives in the office store's settings: hub_id (printed
  * device id), hub_addr (host:port), hub_access ("vault:rw,vault2:r").
  *
+ * TLS resumption: a sync that ends well (after a full handshake) keeps the
+ * TLS session and the hub's ticket in the setting hub_tls_session, sealed
+ * to this identity, the hub address and the hub id (tk_tls_session.h); the
+ * next sync offers it. A saved session that does not open, load or resume
+ * costs a full handshake, nothing else; the hub's identity is checked
+ * against the pin at Hello on every connection, resumed or not.
+ *
  * Threads: the caller's; it blocks until the run ends.
  */
 #ifndef TK_CLIENT_H
@@ -32,6 +39,7 @@ typedef struct tk_client_stats {
   uint64_t chunks_refused;                  /* chunks either side refused */
   uint64_t bytes_out, bytes_in;             /* socket bytes, TLS included */
   uint32_t round_trips; /* request/answer exchanges after the handshake */
+  int tls_resumed;      /* the TLS handshake resumed a saved session */
   size_t nrejected;
   tk_reject_t *rejected; /* revisions the hub refused, with reasons */
   size_t nrefused;
@@ -50,6 +58,9 @@ typedef struct tk_client_opts {
   int resend;           /* sync: both checkpoints from 0 (offer and ask for everything) */
   uint32_t batch_bytes; /* 0: 1 MiB */
   uint32_t timeout_ms;  /* 0: 30000; handshake and idle */
+  /* sync: do not offer the saved TLS session (a full handshake); the new
+   * session is saved all the same. Enroll and grant never offer one. */
+  int no_resume;
   /* moderation rules run on every pulled revision (NULL: none); they see
    * the decrypted record when this office holds the vault key. A rejected
    * revision is not stored; a quarantined one is kept aside (tunduk

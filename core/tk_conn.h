@@ -8,6 +8,13 @@
  * public key (SPKI DER): pinning a device is the caller's decision, made
  * in on_ready before any frame is trusted (see PROTOCOL.md, "Hello").
  *
+ * Resumption (RFC 5077 tickets): a server issues tickets once
+ * tk_tls_enable_tickets set their lifetime; a client offers a session saved
+ * from an earlier connection (tk_conn_tls_session, opts.session). A resumed
+ * handshake exchanges no certificates: peer_spki is then the key of the
+ * certificate the session was first made with, so on_ready's checks are
+ * the same either way (tk_conn_tls_resumed tells which it was).
+ *
  * Frames: a 4-byte big-endian length then that many bytes of payload;
  * 0 < length <= max_frame. A frame over the limit, or a stream that ends
  * inside a frame, closes the connection with TK_ELIMIT / TK_EPROTO.
@@ -36,7 +43,9 @@
 
 #include "tk_identity.h"
 
-#define TK_MAX_FRAME (4u << 20) /* default and hard maximum payload of one frame */
+#define TK_MAX_FRAME (4u << 20)  /* default and hard maximum payload of one frame */
+#define TK_TLS_SESSION_MAX 8192u /* bytes of a serialised TLS session (ticket, cert) */
+#define TK_TLS_TICKET_LIFETIME_MAX (7u * 86400u) /* longest ticket lifetime, s */
 
 typedef struct tk_tls tk_tls_t;
 typedef struct tk_conn tk_conn_t;
@@ -45,6 +54,11 @@ typedef struct tk_conn_opts {
   uint32_t max_frame;            /* 0: TK_MAX_FRAME */
   uint32_t handshake_timeout_ms; /* 0: 10000; TCP connect + TLS handshake */
   uint32_t idle_timeout_ms;      /* 0: 120000; no byte received for this long */
+  /* Client only: a session from tk_conn_tls_session to offer for
+   * resumption (copied; the caller may wipe it once tk_conn_connect
+   * returned). One over TK_TLS_SESSION_MAX or that does not load is left
+   * out (logged at debug level, never its bytes): a full handshake. */
+  tk_slice_t session;
 } tk_conn_opts_t;
 
 /* TLS settings and credentials from an unlocked identity, for one role.
@@ -52,6 +66,13 @@ typedef struct tk_conn_opts {
  * every connection using it has closed. */
 int tk_tls_new(tk_tls_t **out, const tk_identity_t *id, int server, tk_err_t *err);
 void tk_tls_free(tk_tls_t *t);
+/* Server only, before its first connection: issue RFC 5077 session tickets
+ * valid lifetime_s seconds (1 .. TK_TLS_TICKET_LIFETIME_MAX; 0 leaves
+ * resumption off). The ticket keys are random, held only in t's memory and
+ * rotated every lifetime_s; freeing t (a restart) ends every ticket.
+ * TK_EINVAL (a client's settings, or connections already made), TK_ELIMIT,
+ * TK_ECRYPTO. */
+int tk_tls_enable_tickets(tk_tls_t *t, uint32_t lifetime_s, tk_err_t *err);
 
 typedef struct tk_conn_cbs {
   /* The TLS handshake finished; peer_spki is SHA-256 of the peer's public
@@ -108,6 +129,19 @@ uint64_t tk_conn_bytes_out(const tk_conn_t *c);
  * "" before the handshake has finished. Static strings. */
 const char *tk_conn_tls_version(const tk_conn_t *c);
 const char *tk_conn_cipher(const tk_conn_t *c);
+/* 1 if the handshake resumed an earlier session (no certificates were
+ * exchanged), 0 after a full one, before the handshake and on a memory
+ * connection. */
+int tk_conn_tls_resumed(const tk_conn_t *c);
+/* Client only, from on_ready on: appends the connection's TLS session,
+ * serialised (mbedtls_ssl_session_save), to out, and sets *lifetime_s to
+ * the server's ticket lifetime hint (0: none given). The bytes hold the
+ * session's master secret: keep them sealed, tk_buf_wipe them after use.
+ * TK_ENOTFOUND if the server issued no ticket on this connection (nothing
+ * to resume with; a ticket offered and not taken does not count),
+ * TK_EINVAL (a server, a memory connection, or no handshake yet),
+ * TK_ELIMIT (over TK_TLS_SESSION_MAX), TK_ENOMEM, TK_ECRYPTO. */
+int tk_conn_tls_session(const tk_conn_t *c, tk_buf_t *out, uint32_t *lifetime_s);
 
 /* ---- for tests and fuzzing: a connection without a socket ----------------
  * A memory connection has no socket, TLS, timers or loop: it lets a test or

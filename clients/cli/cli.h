@@ -29,6 +29,7 @@ enum {
   OPT_REDACT = 1 << 8,
   OPT_OUTPUT = 1 << 9,
   OPT_AUTO = 1 << 10,
+  OPT_NO_RESUME = 1 << 11,
 };
 
 #define CLI_MAX_ARGS 8
@@ -38,7 +39,8 @@ typedef struct cli {
   const char *pass_file; /* --passphrase-file */
   int json;
   int all;
-  int autom; /* --auto */
+  int autom;     /* --auto */
+  int no_resume; /* --no-resume */
   const char *vault, *type, *rev, *name, *kdf;
   const char *format, *redact, *output; /* export */
   int nargs;

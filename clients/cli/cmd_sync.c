@@ -103,6 +103,7 @@ int cmd_sync(cli_t *c)
   memset(&opts, 0, sizeof opts);
   opts.mode = TK_CLIENT_SYNC;
   opts.resend = c->all;
+  opts.no_resume = c->no_resume;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   if (isatty(STDERR_FILENO) && !c->json) {
     opts.progress = show_progress;
@@ -140,6 +141,7 @@ int cmd_sync(cli_t *c)
     json_object_set_new(j, "chunk_bytes_in", json_integer((json_int_t)st.chunk_bytes_in));
     json_object_set_new(j, "chunks_refused", json_integer((json_int_t)st.chunks_refused));
     json_object_set_new(j, "round_trips", json_integer((json_int_t)st.round_trips));
+    json_object_set_new(j, "tls_resumed", json_boolean(st.tls_resumed));
     json_object_set_new(j, "seconds", json_real(st.seconds));
     json_object_set_new(j, "access", json_string(st.access));
     cli_print_json(j);

@@ -52,9 +52,11 @@ static const char usage_text[] =
     "Sync with the hub:\n"
     "  enroll TOKEN                    enroll this device at a hub (token from tundukd "
     "device add)\n"
-    "  sync [--all] [--json]           records both ways, then files (--all: offer and "
-    "ask for "
-    "everything)\n"
+    "  sync [--all] [--json] [--no-resume]\n"
+    "                                  records both ways, then files (--all: offer and "
+    "ask for everything;\n"
+    "                                  --no-resume: full TLS handshake, no saved "
+    "session)\n"
     "  conflicts [--json]              list records with conflicting revisions\n"
     "  resolve ID [FILE|-]             write a merge revision over all heads of a "
     "record\n"
@@ -85,7 +87,7 @@ static const command_t commands[] = {
     {"history", cmd_history, OPT_JSON, 1, 1},
     {"verify", cmd_verify, OPT_JSON, 0, 0},
     {"enroll", cmd_enroll, 0, 1, 1},
-    {"sync", cmd_sync, OPT_JSON | OPT_ALL, 0, 0},
+    {"sync", cmd_sync, OPT_JSON | OPT_ALL | OPT_NO_RESUME, 0, 0},
     {"conflicts", cmd_conflicts, OPT_JSON | OPT_TYPE | OPT_VAULT, 0, 0},
     {"resolve", cmd_resolve, OPT_AUTO, 1, 2},
     {"quarantine", cmd_quarantine, OPT_JSON, 1, 2},
@@ -220,10 +222,19 @@ static const struct {
   unsigned opt;
   int takes_value;
 } options[] = {
-    {"--json", OPT_JSON, 0},     {"--vault", OPT_VAULT, 1},   {"--type", OPT_TYPE, 1},
-    {"--rev", OPT_REV, 1},       {"--name", OPT_NAME, 1},     {"--kdf", OPT_KDF, 1},
-    {"--all", OPT_ALL, 0},       {"--auto", OPT_AUTO, 0},     {"--format", OPT_FORMAT, 1},
-    {"--redact", OPT_REDACT, 1}, {"--output", OPT_OUTPUT, 1}, {"-o", OPT_OUTPUT, 1},
+    {"--json", OPT_JSON, 0},
+    {"--vault", OPT_VAULT, 1},
+    {"--type", OPT_TYPE, 1},
+    {"--rev", OPT_REV, 1},
+    {"--name", OPT_NAME, 1},
+    {"--kdf", OPT_KDF, 1},
+    {"--all", OPT_ALL, 0},
+    {"--auto", OPT_AUTO, 0},
+    {"--format", OPT_FORMAT, 1},
+    {"--redact", OPT_REDACT, 1},
+    {"--output", OPT_OUTPUT, 1},
+    {"-o", OPT_OUTPUT, 1},
+    {"--no-resume", OPT_NO_RESUME, 0},
 };
 
 static const char **option_slot(cli_t *c, unsigned opt)
@@ -285,6 +296,8 @@ int main(int argc, char **argv)
         c.json = 1;
       } else if (options[k].opt == OPT_AUTO) {
         c.autom = 1;
+      } else if (options[k].opt == OPT_NO_RESUME) {
+        c.no_resume = 1;
       } else {
         c.all = 1;
       }

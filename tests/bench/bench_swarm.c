@@ -409,7 +409,7 @@ static void idle_on_close(tk_conn_t *c, int reason)
 /* Starts connections until max_inflight handshakes are going on. */
 static void idle_start_more(void)
 {
-  tk_conn_opts_t opts = {0, 60000, 600000};
+  tk_conn_opts_t opts = {.handshake_timeout_ms = 60000, .idle_timeout_ms = 600000};
   tk_conn_cbs_t cbs = {idle_on_ready, idle_on_frame, idle_on_close, NULL};
   tk_err_t err;
   while (I.next < I.want && I.inflight < I.max_inflight) {

@@ -17,7 +17,8 @@
 #     hub's peak RSS for each direction.
 #  1. hub H; office A writes 10k records and pushes them; a newly enrolled
 #     office B pulls them (initial sync), syncs again (the re-offer), then a
-#     no-op sync; A makes 100 edits + 100 new records, pushes; B pulls.
+#     no-op sync twice: with a full TLS handshake (--no-resume) and with TLS
+#     session resumption; A makes 100 edits + 100 new records, pushes; B pulls.
 #  2. A grows the store to 100k and pushes; new office C pulls everything;
 #     the same re-offer, no-op and incremental rounds on the 100k store.
 #  3. bad links: A's incremental push and C's pull through bench_linkproxy
@@ -164,19 +165,20 @@ fill() { # HOME ARGS... (bench_fill, 1,000 writes per transaction)
   "$BIN/bench_fill" "$1" "$VAULT" "${@:2}" --batch 1000 >/dev/null
 }
 
-# phase KEY HOME: one timed `tunduk sync --json` against hub $HUB_PID;
-# fills K[KEY_*]
+# phase KEY HOME [SYNC_ARGS...]: one timed `tunduk sync --json` against hub
+# $HUB_PID; fills K[KEY_*]
 phase() {
   local p=$1 home=$2 t0 t1 k
+  shift 2
   hub_reset_hwm "$HUB_PID"
   t0=$(now)
-  office "$home" sync --json >"$W/$p.json"
+  office "$home" sync --json "$@" >"$W/$p.json"
   t1=$(now)
   K[${p}_wall]=$(calc %.3f "$t1 - $t0")
   K[${p}_office_kb]=$(cat "$W/rss")
   K[${p}_hub_kb]=$(hub_status VmHWM "$HUB_PID")
   for k in sent received duplicates bytes_in bytes_out rev_bytes_in rev_bytes_out \
-    round_trips seconds chunk_bytes_in chunk_bytes_out; do
+    round_trips seconds chunk_bytes_in chunk_bytes_out tls_resumed; do
     K[${p}_$k]=$(jq -r ".$k" "$W/$p.json")
   done
   K[${p}_moved]=$(( K[${p}_sent] + K[${p}_received] ))
@@ -232,14 +234,17 @@ phase push1 "$W/a"
 expect push1 sent "$N1"
 
 # a new office at a hub holding NREC records: init, enroll, grant, pull,
-# re-offer, no-op; K[<tag>_*]
+# re-offer, no-op with a full TLS handshake, no-op resumed; K[<tag>_*]
 fresh_pull() { # HOME NAME TAG NREVS
   new_office "$1" "$2" h "$ADDR"
   office "$W/a" vault grant "$VAULT" "$(device_id "$1")" >/dev/null
   phase "init$3" "$1"
   expect "init$3" received "$4"
   phase "reoffer$3" "$1"
-  phase "noop$3" "$1"
+  phase "noop$3" "$1" --no-resume
+  expect "noop$3" tls_resumed false
+  phase "noopr$3" "$1"
+  expect "noopr$3" tls_resumed true
 }
 # A edits 100 and writes 100 new; A pushes, PULLER pulls; K[incpush<tag>], K[inc<tag>]
 incremental() { # PULLER TAG FIRST
@@ -420,12 +425,16 @@ row "incremental: $N2 store / $N1 store" "pull exchange s ratio" "$(ratio "${K[i
 row "" "push exchange s ratio" "$(ratio "${K[incpush2_seconds]}" "${K[incpush1_seconds]}")"
 for t in 1 2; do
   n=$([ $t = 1 ] && echo $N1 || echo $N2)
-  row "no-op sync, $n store" "wall s" "${K[noop${t}_wall]}"
+  row "no-op sync, $n store (full TLS handshake)" "wall s" "${K[noop${t}_wall]}"
   row "" "exchange s" "$(calc %.3f "${K[noop${t}_seconds]}")"
   row "" "round trips after handshake" "${K[noop${t}_round_trips]}"
   row "" "bytes out / in" "${K[noop${t}_bytes_out]} / ${K[noop${t}_bytes_in]}"
+  row "no-op sync with TLS session resumption, $n" "wall s" "${K[noopr${t}_wall]}"
+  row "" "exchange s" "$(calc %.3f "${K[noopr${t}_seconds]}")"
+  row "" "round trips after handshake" "${K[noopr${t}_round_trips]}"
+  row "" "bytes out / in" "${K[noopr${t}_bytes_out]} / ${K[noopr${t}_bytes_in]}"
+  row "" "exchange s resumed / full" "$(ratio "${K[noopr${t}_seconds]}" "${K[noop${t}_seconds]}")"
 done
-row "no-op with TLS session resumption" "(tunduk has none yet)" "n/a"
 li=0
 for link in "${LINKS[@]}"; do
   read -r rtt kbit <<<"$link"
@@ -452,6 +461,7 @@ row "hub store on disk, $N2 records" "bytes per revision" "$(calc %.0f "${K[h_di
 fi # ATTACH_ONLY
 echo
 echo "round trips: request/answer exchanges after the TLS handshake (tunduk sync --json)."
+echo "no-op rows: the same office twice, 'sync --no-resume' (full mutual-TLS handshake) then 'sync' resuming the session (RFC 5077 ticket) the previous sync saved."
 echo "peer rows: PouchDB 9 <-> express-pouchdb over HTTPS, one run, batch_size 100; its wire bytes are both ways."
 [ -z "$NOTE" ] || echo "note: $NOTE"
 [ -z "$PEER_NOTE" ] || echo "note: $PEER_NOTE"

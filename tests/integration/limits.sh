@@ -107,7 +107,8 @@ batch_bytes 4096 3145728
 token_ttl_hours 1 8760
 max_attachment_mb 1 1024
 vault_quota_mb 0 16777216
-frame_min_rate 64 1048576"
+frame_min_rate 64 1048576
+tls_ticket_lifetime_s 0 604800"
 {
   echo "# the lowest values"
   while read -r k lo hi; do echo "$k = $lo"; done <<<"$BOUNDS"

@@ -101,6 +101,22 @@ static void limits(void)
   CHECK_RC(tk_config_load(&c, write_file("r.conf", "frame_min_rate = 1048577\n"), &e),
            TK_ELIMIT);
   CHECK(c.frame_min_rate == 1048576);
+  /* TLS session tickets: on for an hour by default, 0 turns them off */
+  tk_config_t d;
+  tk_config_defaults(&d);
+  CHECK(d.tls_ticket_lifetime_s == 3600);
+  CHECK_RC(tk_config_load(&c, write_file("t.conf", "tls_ticket_lifetime_s = 0\n"), &e),
+           0);
+  CHECK(c.tls_ticket_lifetime_s == 0);
+  CHECK_RC(
+      tk_config_load(&c, write_file("t.conf", "tls_ticket_lifetime_s = 604800\n"), &e),
+      0);
+  CHECK(c.tls_ticket_lifetime_s == 604800);
+  CHECK_RC(
+      tk_config_load(&c, write_file("t.conf", "tls_ticket_lifetime_s = 604801\n"), &e),
+      TK_ELIMIT);
+  CHECK(strstr(e.msg, "tls_ticket_lifetime_s must be between 0 and 604800") != NULL);
+  CHECK(c.tls_ticket_lifetime_s == 604800);
   char big[2048];
   memset(big, 'x', sizeof big - 2);
   big[sizeof big - 2] = '\n';

@@ -88,6 +88,7 @@ typedef struct server {
   uint64_t accept_ms[MAXC], close_ms[MAXC];
   uint8_t spki[MAXC][TK_HASH_LEN];
   int ready[MAXC];
+  int resumed[MAXC];
   char version[32], cipher[80];
   uint64_t bytes_in;
   int close_in_frame;   /* close from the first on_frame */
@@ -120,6 +121,7 @@ static void srv_ready(tk_conn_t *c, const uint8_t spki[TK_HASH_LEN])
   s->readies++;
   s->ready[sc->idx] = 1;
   memcpy(s->spki[sc->idx], spki, TK_HASH_LEN);
+  s->resumed[sc->idx] = tk_conn_tls_resumed(c);
   snprintf(s->version, sizeof s->version, "%s", tk_conn_tls_version(c));
   snprintf(s->cipher, sizeof s->cipher, "%s", tk_conn_cipher(c));
 }
@@ -268,6 +270,13 @@ typedef struct client {
   char version[32], cipher[80];
   uint64_t bytes_in, bytes_out;
   void (*after_close)(struct client *);
+  /* resumption */
+  int resumed;
+  int want_session; /* take the session in on_ready */
+  int session_rc;
+  tk_buf_t session;
+  uint32_t lifetime;
+  struct client *next; /* started when this one closes (start_next) */
 } client_t;
 
 static void cli_ready(tk_conn_t *c, const uint8_t spki[TK_HASH_LEN])
@@ -275,6 +284,8 @@ static void cli_ready(tk_conn_t *c, const uint8_t spki[TK_HASH_LEN])
   client_t *k = tk_conn_data(c);
   k->ready = 1;
   memcpy(k->spki, spki, TK_HASH_LEN);
+  k->resumed = tk_conn_tls_resumed(c);
+  if (k->want_session) k->session_rc = tk_conn_tls_session(c, &k->session, &k->lifetime);
   snprintf(k->version, sizeof k->version, "%s", tk_conn_tls_version(c));
   snprintf(k->cipher, sizeof k->cipher, "%s", tk_conn_cipher(c));
   k->send_empty_rc = tk_conn_send(c, TK_SLICE("x", 0));
@@ -870,6 +881,123 @@ static void test_raw_clients(void)
   CHECK(strstr(s.msgs[0], "empty frame") != NULL);
 }
 
+/* ---- resumption -------------------------------------------------------------- */
+
+static void start_next(client_t *k)
+{
+  client_t *n = k->next;
+  if (n && cli_start(n, k->srv, n->sizes, n->n) != 0) srv_stop(k->srv);
+}
+
+/* One server run: the clients connect one after the other (each starts
+ * when the previous one closed); tickets: the server's lifetime (0: off). */
+static int resume_run(server_t *s, uint32_t tickets, client_t **ks, int n)
+{
+  tk_err_t err;
+  if (srv_start(s, NULL, n) != 0) return -1;
+  if (tk_tls_enable_tickets(s->tls, tickets, &err) != 0) return -1;
+  for (int i = 0; i < n; i++) {
+    if (!ks[i]->after_close) ks[i]->after_close = start_next;
+    ks[i]->next = i + 1 < n ? ks[i + 1] : NULL;
+  }
+  if (cli_start(ks[0], s, ks[0]->sizes, ks[0]->n) != 0) return -1;
+  return srv_finish(s);
+}
+
+static void clients_free(client_t *ks, int n)
+{
+  for (int i = 0; i < n; i++) {
+    tk_tls_free(ks[i].tls);
+    tk_buf_wipe(&ks[i].session);
+  }
+}
+
+static uint8_t damaged[TK_TLS_SESSION_MAX];
+
+/* k0's after_close: k1 offers k0's session, k2 a copy with one bit flipped. */
+static void pass_session(client_t *k)
+{
+  client_t *k1 = k->next, *k2 = k1->next;
+  k1->opts.session = TK_SLICE(k->session.p, k->session.n);
+  if (k->session.n > 0 && k->session.n <= sizeof damaged) {
+    memcpy(damaged, k->session.p, k->session.n);
+    damaged[k->session.n / 2] ^= 1;
+    k2->opts.session = TK_SLICE(damaged, k->session.n);
+  }
+  start_next(k);
+}
+
+static void test_resume(void)
+{
+  static const size_t one[] = {100};
+  server_t s;
+  tk_err_t err;
+  client_t k[4];
+  client_t *ks[4] = {&k[0], &k[1], &k[2], &k[3]};
+  tk_tls_t *t;
+
+  CHECK(identities() == 0);
+  CHECK(tk_tls_new(&t, id_cli, 0, &err) == 0);
+  CHECK_RC(tk_tls_enable_tickets(t, 60, &err), TK_EINVAL); /* a client's */
+  tk_tls_free(t);
+  CHECK(tk_tls_new(&t, id_srv, 1, &err) == 0);
+  CHECK_RC(tk_tls_enable_tickets(t, TK_TLS_TICKET_LIFETIME_MAX + 1, &err), TK_ELIMIT);
+  CHECK_RC(tk_tls_enable_tickets(t, 0, &err), 0);
+  tk_tls_free(t);
+
+  /* k0: full handshake, takes the session; k1 offers it and resumes; k2
+   * offers a damaged copy (full handshake, still works); k3 offers none. */
+  memset(k, 0, sizeof k);
+  for (int i = 0; i < 4; i++) {
+    k[i].sizes = one;
+    k[i].n = 1;
+    k[i].want_session = 1;
+  }
+  k[0].after_close = pass_session;
+  CHECK(resume_run(&s, 60, ks, 4) == 0);
+  CHECK(k[0].session_rc == 0 && k[0].session.n > 0);
+  CHECK(k[0].session.n <= TK_TLS_SESSION_MAX);
+  CHECK(k[0].lifetime == 60);
+  for (int i = 0; i < 4; i++) {
+    CHECK(k[i].ready && k[i].mismatch == 0 && k[i].got == 1 && k[i].reason == 0);
+    CHECK(s.ready[i] && s.reasons[i] == 0);
+    /* The same keys whether the handshake was full or resumed. */
+    CHECK(memcmp(k[i].spki, id_srv->tls_spki_hash, TK_HASH_LEN) == 0);
+    CHECK(memcmp(s.spki[i], id_cli->tls_spki_hash, TK_HASH_LEN) == 0);
+  }
+  CHECK(!k[0].resumed && !s.resumed[0]);
+  CHECK(k[1].resumed && s.resumed[1]);
+  /* A resumed handshake moves no certificates: much less from the server. */
+  CHECK(k[1].bytes_in + 300 < k[0].bytes_in);
+  CHECK(!k[2].resumed && !s.resumed[2]);
+  CHECK(k[2].session_rc == 0); /* a fresh ticket replaces the damaged one */
+  CHECK(!k[3].resumed && !s.resumed[3]);
+  tk_buf_t keep = TK_BUF_INIT;
+  CHECK(tk_buf_append(&keep, k[0].session.p, k[0].session.n) == 0);
+  clients_free(k, 4);
+
+  /* A server without tickets ("restarted" with resumption off): the saved
+   * session is refused, and what the client holds afterwards (the old ticket
+   * next to a new master secret) is not offered for saving. Then a server
+   * with tickets but new keys (a restart): full handshake, a new ticket. */
+  memset(k, 0, sizeof k);
+  for (int i = 0; i < 2; i++) {
+    k[i].sizes = one;
+    k[i].n = 1;
+    k[i].want_session = 1;
+    k[i].opts.session = TK_SLICE(keep.p, keep.n);
+  }
+  CHECK(resume_run(&s, 0, ks, 1) == 0);
+  CHECK(k[0].ready && k[0].reason == 0 && !k[0].resumed && !s.resumed[0]);
+  CHECK_RC(k[0].session_rc, TK_ENOTFOUND);
+  CHECK(resume_run(&s, 60, ks + 1, 1) == 0);
+  CHECK(k[1].ready && k[1].reason == 0 && !k[1].resumed && !s.resumed[0]);
+  CHECK(k[1].session_rc == 0 && k[1].session.n > 0);
+  CHECK(memcmp(k[1].spki, id_srv->tls_spki_hash, TK_HASH_LEN) == 0);
+  clients_free(k, 2);
+  tk_buf_wipe(&keep);
+}
+
 static void test_tls_new_locked(void)
 {
   /* A public-only identity has no TLS key. */
@@ -899,4 +1027,4 @@ TK_TESTS(TK_TEST(test_echo_sizes), TK_TEST(test_burst_order), TK_TEST(test_pause
          TK_TEST(test_garbage_client), TK_TEST(test_handshake_timeout),
          TK_TEST(test_idle_timeout), TK_TEST(test_connect_refused),
          TK_TEST(test_close_in_frame), TK_TEST(test_raw_clients),
-         TK_TEST(test_tls_new_locked), TK_TEST(cleanup))
+         TK_TEST(test_tls_new_locked), TK_TEST(test_resume), TK_TEST(cleanup))
