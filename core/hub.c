@@ -403,7 +403,7 @@ static void on_pull(session_t *s, const Tunduk__V1__Pull *m)
     return;
   }
   if (m->chunks) {
-    tk__hub_chunk_pull(s, m->since);
+    tk__hub_chunk_pull(s, m->since, m->chunks_before);
     return;
   }
   TK_LOG(TK_LOG_DEBUG, "hub", "pull device=%s since=%llu", s->who,

@@ -135,10 +135,12 @@ static int pull_chunk_filter(void *ctx, const tk_chunk_meta_t *m)
   return chunk_allowed(ctx, m->id, TK_ACCESS_READ);
 }
 
-void tk__hub_chunk_pull(session_t *s, uint64_t since)
+void tk__hub_chunk_pull(session_t *s, uint64_t since, uint64_t before)
 {
   tk_err_t e;
-  int rc = tk_chunk_send_offer(&s->csend, s->conn, s->hub->store, since, 1,
+  TK_LOG(TK_LOG_DEBUG, "hub", "chunk pull device=%s since=%llu before=%llu", s->who,
+         (unsigned long long)since, (unsigned long long)before);
+  int rc = tk_chunk_send_offer(&s->csend, s->conn, s->hub->store, since, before, 1,
                                pull_chunk_filter, s, &e);
   if (rc) {
     tk__hub_fail(s, error_code(rc), rc, tk_err_str(&e));

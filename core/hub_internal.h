@@ -71,7 +71,7 @@ int tk__hub_access(const session_t *s, const char *vault);
  * (push), one Chunk, a chunk Pull, its Need, one ChunkAck. */
 void tk__hub_chunk_offer(session_t *s, const Tunduk__V1__Offer *m);
 void tk__hub_chunk(session_t *s, const Tunduk__V1__Chunk *m);
-void tk__hub_chunk_pull(session_t *s, uint64_t since);
+void tk__hub_chunk_pull(session_t *s, uint64_t since, uint64_t before);
 void tk__hub_chunk_need(session_t *s, const Tunduk__V1__Need *m);
 void tk__hub_chunk_ack(session_t *s, const Tunduk__V1__ChunkAck *m);
 /* The hub's attachment limits on a pushed revision: 0, or TK_REJECT_LIMIT /

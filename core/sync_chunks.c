@@ -32,6 +32,7 @@ void tk_chunk_recv_free(tk_chunk_recv_t *cr)
 
 typedef struct offer_ctx {
   tk_chunk_send_t *cs;
+  uint64_t before;
   tk_chunk_filter filter;
   void *ctx;
 } offer_ctx_t;
@@ -40,6 +41,7 @@ static int offer_one(void *ctx, const tk_chunk_meta_t *m)
 {
   offer_ctx_t *o = ctx;
   tk_chunk_send_t *cs = o->cs;
+  if (o->before && m->seq >= o->before) return 1; /* the bound: not in this session */
   if (cs->n == TK_MAX_CHUNK_OFFER) {
     cs->more = 1;
     return 1; /* full: stop here, upto stays before m */
@@ -53,15 +55,15 @@ static int offer_one(void *ctx, const tk_chunk_meta_t *m)
 }
 
 int tk_chunk_send_offer(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s,
-                        uint64_t since, int pull, tk_chunk_filter filter, void *ctx,
-                        tk_err_t *err)
+                        uint64_t since, uint64_t before, int pull, tk_chunk_filter filter,
+                        void *ctx, tk_err_t *err)
 {
   tk_chunk_send_free(cs);
   cs->ids = malloc(TK_MAX_CHUNK_OFFER * TK_HASH_LEN);
   cs->sizes = malloc(TK_MAX_CHUNK_OFFER * sizeof *cs->sizes);
   if (!cs->ids || !cs->sizes) return tk_err_set(err, TK_ENOMEM, "out of memory");
   cs->upto = since;
-  offer_ctx_t o = {cs, filter, ctx};
+  offer_ctx_t o = {cs, before, filter, ctx};
   /* a filter may skip many chunks: scan until the offer is full */
   int rc = tk_store_chunks_after(s, since, (size_t)-1 >> 1, offer_one, &o, err);
   if (rc < 0) return rc;

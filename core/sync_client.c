@@ -289,7 +289,7 @@ static void on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
   }
   c->pull_n = m->n_ids;
   c->pull_upto = m->upto;
-  c->chunk_feed_end = m->chunk_feed_end;
+  c->chunk_feed_end = c->chunk_bound = m->chunk_feed_end;
   /* A held batch is not stored yet, but its ids and these are different
    * revisions of the hub's feed: what this offer needs does not depend on
    * it. */

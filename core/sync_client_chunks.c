@@ -42,8 +42,8 @@ void tk__client_chunk_push_next(client_t *c)
   int rc =
       tk_store_checkpoint_get(c->store, c->hub.id, TK_DIR_CHUNK_PUSH, &since, c->err);
   if (!rc)
-    rc = tk_chunk_send_offer(&c->csend, c->conn, c->store, since, 0, chunk_push_filter, c,
-                             c->err);
+    rc = tk_chunk_send_offer(&c->csend, c->conn, c->store, since, 0, 0, chunk_push_filter,
+                             c, c->err);
   if (rc) {
     tk__client_stop(c, rc, "%s", c->err->msg);
     return;
@@ -130,6 +130,10 @@ static void chunk_pull_next(client_t *c)
   Tunduk__V1__Pull p = TUNDUK__V1__PULL__INIT;
   p.since = since;
   p.chunks = 1;
+  /* Only chunks the hub held when it made its last revision offer: every
+   * revision naming them was in this session's pull, so none is passed
+   * over (unnamed) here before its revision arrives. */
+  p.chunks_before = c->chunk_bound;
   tk_frame_t f = TUNDUK__V1__FRAME__INIT;
   f.msg_case = TUNDUK__V1__FRAME__MSG_PULL;
   f.pull = &p;

@@ -49,6 +49,7 @@ typedef struct client {
   uint64_t pull_upto;
   int keys_loaded;         /* tk_office_vault_keys_load ran, for pull_prepare */
   uint64_t chunk_feed_end; /* from the hub's last revision offer; 0: unknown */
+  uint64_t chunk_bound;    /* the same, kept for every chunk Pull of the session */
   uint8_t (*pull_ids)[TK_REV_ID_LEN];
   uint32_t *pull_need;
   size_t pull_n, pull_nneed;

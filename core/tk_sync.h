@@ -179,11 +179,12 @@ typedef struct tk_chunk_send {
 
 void tk_chunk_send_free(tk_chunk_send_t *cs);
 /* Fills cs (emptied first) with up to TK_MAX_CHUNK_OFFER chunks after
- * since that pass filter (NULL: all) and sends the Offer: for a pull
- * always, with upto and more; for a push only when it is not empty. */
+ * since and before `before` (0: no bound) that pass filter (NULL: all) and
+ * sends the Offer: for a pull always, with upto and more (0 at the bound);
+ * for a push only when it is not empty. */
 int tk_chunk_send_offer(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s,
-                        uint64_t since, int pull, tk_chunk_filter filter, void *ctx,
-                        tk_err_t *err);
+                        uint64_t since, uint64_t before, int pull, tk_chunk_filter filter,
+                        void *ctx, tk_err_t *err);
 /* Takes the receiver's Need (TK_EPROTO if not ascending or out of range)
  * and sends the first window of chunks. */
 int tk_chunk_send_need(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s,

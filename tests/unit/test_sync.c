@@ -9,7 +9,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "tk_conn.h"
 #include "tk_sync.h"
+#include "tk_wire.h"
 #include "tk_test.h"
 
 static uint8_t pk[32], sk[64], vkey[32];
@@ -349,5 +351,61 @@ static void apply_parallel_in_order(void)
   tk_store_close(s);
 }
 
-TK_TESTS(TK_TEST(batches), TK_TEST(clock_far_ahead_refused), TK_TEST(apply_rejections),
-         TK_TEST(apply_is_atomic_on_store_failure), TK_TEST(apply_parallel_in_order))
+/* A chunk offer for a pull stops before `before`: chunks the hub took
+ * after its last revision offer are left for the next session (more = 0,
+ * upto the last one offered). */
+static tk_frame_t *offered; /* the last frame the memory connection sent */
+
+static int keep_frame(void *ctx, tk_slice_t p)
+{
+  (void)ctx;
+  tk_wire_free(offered);
+  offered = tk_wire_decode(p);
+  return 0;
+}
+
+static void no_close(tk_conn_t *c, int reason)
+{
+  (void)c;
+  (void)reason;
+}
+
+static void chunk_offer_bound(void)
+{
+  tk_store_t *s = open_store("chunk_bound");
+  uint8_t id[5][32], data[5][8];
+  for (int i = 0; i < 5; i++) {
+    memset(data[i], 'a' + i, sizeof data[i]);
+    tk_sha256(id[i], data[i], sizeof data[i]);
+    CHECK_RC(tk_store_chunk_put(s, id[i], TK_SLICE(data[i], sizeof data[i]), NULL, NULL),
+             0);
+  }
+  static const tk_conn_cbs_t cbs = {NULL, NULL, no_close, NULL};
+  tk_conn_t *c = NULL;
+  uint8_t spki[TK_HASH_LEN] = {1};
+  CHECK_RC(tk_conn_memory(&cbs, NULL, 0, keep_frame, NULL, &c, NULL), 0);
+  CHECK_RC(tk_conn_memory_ready(c, spki), 0);
+  tk_chunk_send_t cs;
+  memset(&cs, 0, sizeof cs);
+  /* chunks 2..5 are in the feed; the session's bound is 4: 2 and 3 only */
+  CHECK_RC(tk_chunk_send_offer(&cs, c, s, 1, 4, 1, NULL, NULL, NULL), 0);
+  CHECK(offered && offered->msg_case == TUNDUK__V1__FRAME__MSG_OFFER);
+  CHECK(offered->offer->n_ids == 2 && offered->offer->upto == 3 && !offered->offer->more);
+  CHECK(memcmp(offered->offer->ids[0].data, id[1], 32) == 0 &&
+        memcmp(offered->offer->ids[1].data, id[2], 32) == 0);
+  /* the next session's bound takes the rest; 0 is no bound */
+  CHECK_RC(tk_chunk_send_offer(&cs, c, s, 3, 0, 1, NULL, NULL, NULL), 0);
+  CHECK(offered->offer->n_ids == 2 && offered->offer->upto == 5);
+  /* a bound at or before since: an empty offer that moves nothing */
+  CHECK_RC(tk_chunk_send_offer(&cs, c, s, 3, 3, 1, NULL, NULL, NULL), 0);
+  CHECK(offered->offer->n_ids == 0 && offered->offer->upto == 3 && !offered->offer->more);
+  tk_chunk_send_free(&cs);
+  tk_wire_free(offered);
+  offered = NULL;
+  tk_conn_close(c, 0, NULL);
+  tk_store_close(s);
+}
+
+TK_TESTS(TK_TEST(batches), TK_TEST(chunk_offer_bound), TK_TEST(clock_far_ahead_refused),
+         TK_TEST(apply_rejections), TK_TEST(apply_is_atomic_on_store_failure),
+         TK_TEST(apply_parallel_in_order))
