@@ -19,7 +19,8 @@
  * Invariants:
  *   - memory per connection is bounded: rbuf <= RBUF_CAP (one TLS record
  *     plus one read), the frame buffer <= max_frame, ciphertext handed to
- *     libuv and not yet written <= OUT_CAP + one record; the plain queue is
+ *     libuv and not yet written <= OUT_CAP + one record, handed over one
+ *     record per uv_write so each is freed once the socket took it; the plain queue is
  *     what the caller sent and did not wait for (tk_conn_write_queue);
  *   - uv_write buffers belong to their write request until its callback;
  *   - on_close runs exactly once, last, unless tk_conn_accept /
@@ -496,6 +497,11 @@ static int bio_send(void *ctx, const unsigned char *p, size_t len)
   tk_conn_t *c = ctx;
   if (c->inflight + c->obuf.n >= OUT_CAP) return MBEDTLS_ERR_SSL_WANT_WRITE;
   if (len > INT32_MAX) len = INT32_MAX;
+  if (!c->obuf.p) { /* usually one record per uv_write: exactly its size */
+    c->obuf.p = malloc(len + 1);
+    if (!c->obuf.p) return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+    c->obuf.cap = len + 1;
+  }
   if (tk_buf_append(&c->obuf, p, len) != 0) return MBEDTLS_ERR_SSL_ALLOC_FAILED;
   return (int)len;
 }
@@ -544,6 +550,11 @@ static void pump_write(tk_conn_t *c)
       if (mrc > 0) {
         c->plain_off += (size_t)mrc;
         c->retry_len = 0;
+        /* Each record goes to libuv on its own: a buffer is freed as soon
+         * as the socket took it, so a peer that reads slowly holds only
+         * the records it has not read yet, not the whole frame. */
+        flush_out(c);
+        if (c->finishing || c->tls_dead) break;
         continue;
       }
       if (mrc == MBEDTLS_ERR_SSL_WANT_WRITE || mrc == MBEDTLS_ERR_SSL_WANT_READ) {

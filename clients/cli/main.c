@@ -3,6 +3,7 @@
  * dispatch to the commands, and the shared input/output helpers.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +268,9 @@ int main(int argc, char **argv)
   cli_t c;
   const char *cmd = NULL;
   memset(&c, 0, sizeof c);
+  /* tk_conn.h: a peer that resets the connection must not kill the
+   * process with SIGPIPE; the write fails and the sync reports it. */
+  signal(SIGPIPE, SIG_IGN);
 
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
