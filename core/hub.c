@@ -4,6 +4,13 @@
  * queries and grants, one exchange at a time, and anything out of order
  * is a protocol error that closes that session only. Attachment chunks
  * are in hub_chunks.c. Loop thread only.
+ *
+ * Back-pressure: a hub reads no further frame from a connection while more
+ * than max_frame bytes it sent are unread (after each frame, on_frame
+ * pauses the connection; on_drain resumes it once the queue is empty). A
+ * device that pipelines Pulls and Needs without reading the answers thus
+ * holds at most about two frames of the hub's memory, not one Offer or
+ * Revisions per request. The idle timeout does not run while paused.
  */
 #include "hub_internal.h"
 
@@ -668,6 +675,19 @@ static void on_frame(tk_conn_t *c, tk_slice_t payload)
                  "message before the handshake");
   }
   tk_wire_free(f);
+  /* Back-pressure (see the top of this file): a device that does not read
+   * what we sent gets nothing more read from it until it has. */
+  if (s->state != S_CLOSING && tk_conn_write_queue(c) > s->hub->cfg.max_frame) {
+    TK_LOG(TK_LOG_DEBUG, "hub", "paused device=%s unread=%zu", s->who,
+           tk_conn_write_queue(c));
+    tk_conn_pause(c);
+  }
+}
+
+/* The device has read all we sent: frames are read again. */
+static void on_drain(tk_conn_t *c)
+{
+  tk_conn_resume(c);
 }
 
 static void on_close(tk_conn_t *c, int reason)
@@ -690,7 +710,7 @@ static void on_close(tk_conn_t *c, int reason)
   free(s);
 }
 
-static const tk_conn_cbs_t session_cbs = {on_ready, on_frame, on_close, NULL};
+static const tk_conn_cbs_t session_cbs = {on_ready, on_frame, on_close, on_drain};
 
 static void on_connection(uv_stream_t *server, int status)
 {

@@ -44,6 +44,15 @@
  *                          together (past TK_MAX_PARENTS the merge is
  *                          spliced and re-signed, see do_parents); prints
  *                          as push does
+ *   flood N                N times Pull{since: 0} then Need{index: [0]}
+ *                          (index 0 exists when the hub holds a revision
+ *                          the device can read), pipelined and never
+ *                          reading an answer; the writes stop when the hub
+ *                          takes nothing more for --timeout seconds. Then it
+ *                          waits --timeout seconds, still not reading, and
+ *                          prints "flooded K" (K pairs written whole; N
+ *                          unless the hub stopped reading) and exits 0
+ *                          without printing what the hub sent
  *
  * Afterwards it prints each frame the hub sends until the connection ends
  * or --timeout (default 15 s) passes: "error CODE MESSAGE", "frame NAME",
@@ -65,6 +74,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <unistd.h>
 
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/ssl.h>
@@ -699,6 +710,80 @@ static int do_frame(rogue_t *r, long n)
   return 0;
 }
 
+/* flood N: N pairs Pull{since: 0}, Need{index: [0]} without reading a
+ * byte. The socket turns non-blocking so a hub that stops reading (its
+ * back-pressure) ends the writing after --timeout seconds instead of
+ * blocking it; then it waits --timeout seconds more, still not reading. */
+static int do_flood(rogue_t *r, long n)
+{
+  if (n < 1 || n > 1000000) {
+    fail("flood: N must be 1..1000000");
+    return 1;
+  }
+  Tunduk__V1__Pull pull = TUNDUK__V1__PULL__INIT;
+  tk_frame_t fp = TUNDUK__V1__FRAME__INIT;
+  fp.msg_case = TUNDUK__V1__FRAME__MSG_PULL;
+  fp.pull = &pull;
+  uint32_t index0 = 0;
+  Tunduk__V1__Need need = TUNDUK__V1__NEED__INIT;
+  need.n_index = 1;
+  need.index = &index0;
+  tk_frame_t fn = TUNDUK__V1__FRAME__INIT;
+  fn.msg_case = TUNDUK__V1__FRAME__MSG_NEED;
+  fn.need = &need;
+  /* one pair, framed: 4-byte length + Pull, 4-byte length + Need */
+  size_t np = tunduk__v1__frame__get_packed_size(&fp);
+  size_t nn = tunduk__v1__frame__get_packed_size(&fn);
+  uint8_t pair[64];
+  if (8 + np + nn > sizeof pair) return fail("flood: frames larger than expected");
+  uint8_t *q = pair;
+  for (int k = 0; k < 2; k++) {
+    size_t len = k == 0 ? np : nn;
+    *q++ = (uint8_t)(len >> 24);
+    *q++ = (uint8_t)(len >> 16);
+    *q++ = (uint8_t)(len >> 8);
+    *q++ = (uint8_t)len;
+    q += k == 0 ? tunduk__v1__frame__pack(&fp, q) : tunduk__v1__frame__pack(&fn, q);
+  }
+  size_t plen = (size_t)(q - pair);
+  /* 64 pairs per TLS record; each record retried until the hub takes it. */
+  enum { PER_WRITE = 64 };
+  uint8_t block[PER_WRITE * sizeof pair];
+  if (mbedtls_net_set_nonblock(&r->net) != 0)
+    return fail("flood: cannot set non-blocking");
+  long sent = 0;
+  while (sent < n) {
+    long k = n - sent < PER_WRITE ? n - sent : PER_WRITE;
+    for (long i = 0; i < k; i++)
+      memcpy(block + (size_t)i * plen, pair, plen);
+    size_t len = (size_t)k * plen, off = 0;
+    int stuck = 0;
+    while (off < len) {
+      int w = mbedtls_ssl_write(&r->ssl, block + off, len - off);
+      if (w > 0) {
+        off += (size_t)w;
+        continue;
+      }
+      if (w != MBEDTLS_ERR_SSL_WANT_WRITE && w != MBEDTLS_ERR_SSL_WANT_READ) {
+        printf("closed %s (while writing)\n", close_reason(w));
+        stuck = 1;
+        break;
+      }
+      /* the hub takes no more: wait for room, at most --timeout seconds */
+      if (mbedtls_net_poll(&r->net, MBEDTLS_NET_POLL_WRITE,
+                           (uint32_t)r->timeout_s * 1000u) <= 0) {
+        stuck = 1;
+        break;
+      }
+    }
+    sent += (long)(off / plen);
+    if (stuck) break;
+  }
+  sleep((unsigned)r->timeout_s);
+  printf("flooded %ld\n", sent);
+  return 0;
+}
+
 static int do_pull(rogue_t *r)
 {
   Tunduk__V1__Pull pull = TUNDUK__V1__PULL__INIT;
@@ -775,7 +860,7 @@ static void usage(void)
           "usage: tk_rogue --home OFFICE [--to HOST:PORT] [--timeout S] MODE [REC]\n"
           "modes: forge-sig REC, alter-ciphertext REC, push REC, pull, oversized,\n"
           "       truncated, garbage, unknown-type, hold, idle-hello, offer-ids N,\n"
-          "       frame N, parents N REC\n");
+          "       frame N, parents N REC, flood N\n");
   exit(2);
 }
 
@@ -805,7 +890,7 @@ int main(int argc, char **argv)
   if (!home || !mode || r.timeout_s <= 0) usage();
   int needs_rec = !strcmp(mode, "forge-sig") || !strcmp(mode, "alter-ciphertext") ||
                   !strcmp(mode, "push") || !strcmp(mode, "offer-ids") ||
-                  !strcmp(mode, "frame");
+                  !strcmp(mode, "frame") || !strcmp(mode, "flood");
   const char *arg2 = NULL;
   if (!strcmp(mode, "parents")) { /* parents N REC */
     if (!arg || optind_rec == NULL) usage();
@@ -889,6 +974,8 @@ int main(int argc, char **argv)
     rc = do_parents(&r, arg2, strtol(arg, NULL, 10));
   else if (!strcmp(mode, "hold"))
     rc = do_hold(&r);
+  else if (!strcmp(mode, "flood"))
+    rc = do_flood(&r, strtol(arg, NULL, 10));
   else
     rc = do_raw(&r, mode);
 done:
