@@ -111,6 +111,7 @@ struct tk_conn {
   size_t fcap, flen, fneed;
   uint64_t frame_start; /* loop time the current frame's header arrived */
   uint64_t last_rx;
+  uint64_t tx_since; /* the write queue last went non-empty or moved (stall clock) */
 
   /* output */
   tk_buf_t plain; /* queued frames (length prefix + payload), from plain_off */
@@ -581,7 +582,10 @@ static void write_done(uv_write_t *req, int status)
   wreq_t *w = (wreq_t *)req;
   tk_conn_t *c = req->handle->data;
   c->inflight -= w->n;
-  if (status == 0) c->bytes_out += w->n;
+  if (status == 0) {
+    c->bytes_out += w->n;
+    c->tx_since = uv_now(c->loop);
+  }
   free(w->p);
   free(w);
   if (status == UV_ECANCELED || c->finishing) return;
@@ -621,6 +625,16 @@ static uint64_t frame_allowance(const tk_conn_t *c)
   return (uint64_t)c->idle_ms + (uint64_t)c->fneed * 1000 / c->frame_min_rate;
 }
 
+/* While paused: the timer watches only the write stall (none if nothing
+ * waits to be written). */
+static void arm_stall_timer(tk_conn_t *c, uint64_t now)
+{
+  if (write_queue(c) == 0) return;
+  uint64_t waited = now - c->tx_since;
+  uv_timer_start(&c->timer, timer_fired,
+                 waited >= c->idle_ms ? 1 : c->idle_ms - waited + 1, 0);
+}
+
 static void timer_fired(uv_timer_t *t)
 {
   tk_conn_t *c = t->data;
@@ -636,7 +650,17 @@ static void timer_fired(uv_timer_t *t)
               c->peer, c->handshake_ms);
     break;
   case ST_OPEN:
-    if (c->paused) break; /* our own back-pressure is not idleness */
+    /* A peer that takes none of what we send for the idle time is gone,
+     * whether or not it still sends (and whether or not we paused it). */
+    if (write_queue(c) > 0 && now - c->tx_since >= c->idle_ms) {
+      conn_fail(c, TK_ETIMEDOUT, "%s took none of %zu bytes for %u ms", c->peer,
+                write_queue(c), c->idle_ms);
+      break;
+    }
+    if (c->paused) { /* our own back-pressure is not idleness */
+      arm_stall_timer(c, now);
+      break;
+    }
     if (now - c->last_rx >= c->idle_ms) {
       conn_fail(c, TK_ETIMEDOUT, "no data from %s for %u ms", c->peer, c->idle_ms);
     } else if (c->hdr_got == 4 && now - c->frame_start > frame_allowance(c)) {
@@ -650,6 +674,8 @@ static void timer_fired(uv_timer_t *t)
         uint64_t left = frame_allowance(c) - (now - c->frame_start) + 1;
         if (left < next) next = left;
       }
+      if (write_queue(c) > 0 && c->idle_ms - (now - c->tx_since) + 1 < next)
+        next = c->idle_ms - (now - c->tx_since) + 1;
       uv_timer_start(&c->timer, timer_fired, next, 0);
     }
     break;
@@ -1014,6 +1040,7 @@ int tk_conn_send(tk_conn_t *c, tk_slice_t payload)
   if (c->memory) return memory_send(c, payload);
   if (c->plain_off > 0 && c->plain_off == c->plain.n) c->plain.n = c->plain_off = 0;
   if (tk_buf_reserve(&c->plain, 4 + payload.n) != 0) return TK_ENOMEM;
+  if (write_queue(c) == 0 && c->loop) c->tx_since = uv_now(c->loop);
   tk_buf_append_u32be(&c->plain, (uint32_t)payload.n);
   tk_buf_append(&c->plain, payload.p, payload.n);
   c->drain_armed = 1;
@@ -1038,7 +1065,10 @@ void tk_conn_pause(tk_conn_t *c)
   if (!c || c->paused) return;
   c->paused = 1;
   if (c->memory) return;
-  if (c->state == ST_OPEN) uv_timer_stop(&c->timer);
+  if (c->state == ST_OPEN) {
+    uv_timer_stop(&c->timer);
+    arm_stall_timer(c, uv_now(c->loop));
+  }
   update_reading(c);
 }
 

@@ -6,7 +6,9 @@
 # memory. The hub holds a few thousand small revisions the rogue may read;
 # while the rogue floods, the hub's VmRSS is sampled and must grow by less
 # than $BOUND_MB MiB; an honest office still pulls everything (pipelined)
-# meanwhile, and the hub lives on.
+# meanwhile, and the hub lives on. A paused session is not kept forever:
+# with idle_timeout_ms = 4000 the hub closes the rogue's connection once it
+# has taken none of the queued bytes for 4 s (a write stall), and says so.
 #
 # Measured peak growth of VmRSS over the 8 s sampled (3000 revisions of
 # about 330 bytes, so each Offer is about 100 KB; flood 2000):
@@ -28,7 +30,7 @@ vmhwm() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$HUB_PID/statu
 # show as growth here: a small one keeps the figure about live memory.
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16
 HUB_CONFIG=$TMP/hub.conf
-printf 'log_level = debug\n' >"$HUB_CONFIG"
+printf 'log_level = debug\nidle_timeout_ms = 4000\n' >"$HUB_CONFIG"
 new_hub "$TMP/hub"
 start_hub
 two_offices cases r # A writes, B (the rogue's office) may read
@@ -73,6 +75,8 @@ cat "$TMP/rogue.out"
 grep -Eq '^flooded [0-9]+$' "$TMP/rogue.out" || fail "tk_rogue printed no 'flooded' line"
 tail -n +"$((mark + 1))" "$HUB_LOG" | grep -q "hub: paused device=" ||
   fail "the hub never paused the rogue's session"
+tail -n +"$((mark + 1))" "$HUB_LOG" | grep -Eq "hub: closed device=.* took none of [0-9]+ bytes for 4000 ms" ||
+  fail "the hub kept the rogue's stalled session open"
 hub_alive
 sync_ok "$C"
 hub_alive

@@ -70,6 +70,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -871,6 +872,7 @@ int main(int argc, char **argv)
   rogue_t r;
   memset(&r, 0, sizeof r);
   r.timeout_s = 15;
+  signal(SIGPIPE, SIG_IGN); /* a hub that hangs up is reported, not fatal */
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--home") && i + 1 < argc)
       home = argv[++i];
