@@ -235,24 +235,9 @@ static void on_push_ack(client_t *c, const Tunduk__V1__Ack *m)
 
 /* ---- pull ------------------------------------------------------------------- */
 
-static void pull_next(client_t *c)
-{
-  uint64_t since = 0;
-  int rc = tk_store_checkpoint_get(c->store, c->hub.id, TK_DIR_PULL, &since, c->err);
-  if (rc) {
-    tk__client_stop(c, rc, "%s", c->err->msg);
-    return;
-  }
-  Tunduk__V1__Pull p = TUNDUK__V1__PULL__INIT;
-  p.since = since;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_PULL;
-  f.pull = &p;
-  tk__client_send_frame(c, &f, C_PULL_OFFER);
-}
-
-/* The Pull that asks for the offer after the one being answered. */
-static int pull_ahead(client_t *c, uint64_t since)
+/* Sends Pull{since} (one more round trip); also the Pull that goes ahead
+ * with a Need. Stops the session if it cannot. */
+static int send_pull(client_t *c, uint64_t since)
 {
   Tunduk__V1__Pull p = TUNDUK__V1__PULL__INIT;
   p.since = since;
@@ -263,6 +248,16 @@ static int pull_ahead(client_t *c, uint64_t since)
     return tk__client_stop(c, TK_ECLOSED, "cannot send pull");
   c->st->round_trips++;
   return 0;
+}
+
+static void pull_next(client_t *c)
+{
+  uint64_t since = 0;
+  int rc = tk_store_checkpoint_get(c->store, c->hub.id, TK_DIR_PULL, &since, c->err);
+  if (rc)
+    tk__client_stop(c, rc, "%s", c->err->msg);
+  else if (send_pull(c, since) == 0)
+    c->state = C_PULL_OFFER;
 }
 
 static int store_held(client_t *c);
@@ -313,7 +308,7 @@ static void on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
     }
   }
   c->pull_ahead = m->more;
-  if (c->pull_ahead && pull_ahead(c, m->upto) != 0) return;
+  if (c->pull_ahead && send_pull(c, m->upto) != 0) return;
   /* The hub answers both while the batch before is stored. */
   if (store_held(c) != 0) return;
   if (c->pull_nneed > 0) {
