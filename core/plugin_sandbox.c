@@ -751,7 +751,7 @@ static void read_reads(lua_State *L, decl_t *d)
   d->pub.reads = v;
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, -1, i);
-    size_t len;
+    size_t len = 0;
     const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
     if (!s || strlen(s) != len || tk_name_check("type", s, TK_MAX_TYPE_LEN, 0, NULL) != 0)
       luaL_error(L,
