@@ -47,6 +47,8 @@ static const key_def_t keys[] = {
      "attachments one vault may hold, MiB; 0: no quota"},
     {"frame_min_rate", KIND_U32, OFF(frame_min_rate), 64, 1u << 20,
      "bytes/s a frame in progress must average after the idle allowance"},
+    {"out_budget_mb", KIND_U32, OFF(out_budget_mb), 1, 4096,
+     "bytes queued for all devices together before arriving frames wait, MiB"},
     {"tls_ticket_lifetime_s", KIND_U32, OFF(tls_ticket_lifetime_s), 0,
      TK_TLS_TICKET_LIFETIME_MAX,
      "TLS session tickets (resumption) valid this long, s; 0: off"},
@@ -69,6 +71,7 @@ void tk_config_defaults(tk_config_t *c)
   c->vault_quota_mb = 0;
   c->frame_min_rate = 1024;
   c->tls_ticket_lifetime_s = 3600;
+  c->out_budget_mb = 16;
 }
 
 const char *tk_config_template(void)
@@ -86,6 +89,8 @@ const char *tk_config_template(void)
          "vault_quota_mb = 0               # 0 .. 16777216: attachments per vault; 0 = "
          "none\n"
          "frame_min_rate = 1024            # 64 .. 1048576 bytes/s (slow senders)\n"
+         "out_budget_mb = 16               # 1 .. 4096: queued for all devices before "
+         "frames wait\n"
          "tls_ticket_lifetime_s = 3600     # 0 .. 604800: TLS session resumption; 0 = "
          "off\n"
          "# plugins = /etc/tunduk/plugins  # Lua plugins; default: the bundled ones\n";

@@ -10,7 +10,12 @@
  * pauses the connection; on_drain resumes it once the queue is empty). A
  * device that pipelines Pulls and Needs without reading the answers thus
  * holds at most about two frames of the hub's memory, not one Offer or
- * Revisions per request. The idle timeout does not run while paused.
+ * Revisions per request; one that takes nothing for the idle time is
+ * closed (conn.c's write stall). And the hub as a whole: while what it has
+ * queued for all devices together is over out_budget_mb, a frame that
+ * arrives is held (a copy, its session paused) and handled later, in
+ * arrival order, as the queues drain, so a thousand offices pulling at
+ * once do not each have a batch built in memory at the same time.
  */
 #include "hub_internal.h"
 
@@ -18,6 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* Bytes the hub may have queued for all devices together before it holds
+ * the frames that arrive (config out_budget_mb; see the top of this file). */
+#define HUB_OUT_BUDGET(h) ((size_t)(h)->cfg.out_budget_mb << 20)
 #include <unistd.h>
 
 #include "tk_token.h"
@@ -607,10 +616,11 @@ static void on_ready(tk_conn_t *c, const uint8_t peer_spki[TK_HASH_LEN])
   s->state = S_HELLO;
 }
 
-static void on_frame(tk_conn_t *c, tk_slice_t payload)
+/* One frame of a session, whenever it is handled (on arrival, or later
+ * when it was held). */
+static void handle_frame(session_t *s, tk_slice_t payload)
 {
-  session_t *s = tk_conn_data(c);
-  if (s->state == S_CLOSING) return;
+  tk_conn_t *c = s->conn;
   tk_frame_t *f = tk_wire_decode(payload);
   if (!f) {
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
@@ -675,19 +685,80 @@ static void on_frame(tk_conn_t *c, tk_slice_t payload)
                  "message before the handshake");
   }
   tk_wire_free(f);
-  /* Back-pressure (see the top of this file): a device that does not read
-   * what we sent gets nothing more read from it until it has. */
-  if (s->state != S_CLOSING && tk_conn_write_queue(c) > s->hub->cfg.max_frame) {
+}
+
+/* What the hub has queued for every device together. */
+static size_t hub_queued(const tk_hub_t *h)
+{
+  size_t n = 0;
+  for (const session_t *s = h->sessions; s; s = s->next)
+    n += tk_conn_write_queue(s->conn);
+  return n;
+}
+
+/* After a frame (see the top of this file): a device that does not read
+ * what we sent gets nothing more read from it until it has. */
+static void after_frame(session_t *s)
+{
+  if (s->state == S_CLOSING) return;
+  if (tk_conn_write_queue(s->conn) > s->hub->cfg.max_frame) {
     TK_LOG(TK_LOG_DEBUG, "hub", "paused device=%s unread=%zu", s->who,
-           tk_conn_write_queue(c));
-    tk_conn_pause(c);
+           tk_conn_write_queue(s->conn));
+    tk_conn_pause(s->conn);
+  } else {
+    tk_conn_resume(s->conn); /* no-op unless it was held */
   }
 }
 
-/* The device has read all we sent: frames are read again. */
+/* Handles held frames, oldest first, while the hub is under its budget. */
+static void hub_wake(tk_hub_t *h)
+{
+  while (!h->stopping && h->wait_head && hub_queued(h) <= HUB_OUT_BUDGET(h)) {
+    session_t *s = h->wait_head;
+    h->wait_head = s->wait_next;
+    if (!h->wait_head) h->wait_tail = NULL;
+    s->wait_next = NULL;
+    s->holding = 0;
+    tk_buf_t held = s->held;
+    s->held = (tk_buf_t)TK_BUF_INIT;
+    if (s->state != S_CLOSING) handle_frame(s, TK_SLICE(held.p, held.n));
+    tk_buf_free(&held);
+    after_frame(s);
+  }
+}
+
+static void on_frame(tk_conn_t *c, tk_slice_t payload)
+{
+  session_t *s = tk_conn_data(c);
+  tk_hub_t *h = s->hub;
+  if (s->state == S_CLOSING) return;
+  if (h->wait_head || hub_queued(h) > HUB_OUT_BUDGET(h)) {
+    /* hold it (after those held before it); nothing more is read meanwhile */
+    TK_LOG(TK_LOG_DEBUG, "hub", "held device=%s queued=%zu", s->who, hub_queued(h));
+    if (tk_buf_append(&s->held, payload.p, payload.n) != 0) {
+      tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
+      return;
+    }
+    s->holding = 1;
+    if (h->wait_tail)
+      h->wait_tail->wait_next = s;
+    else
+      h->wait_head = s;
+    h->wait_tail = s;
+    tk_conn_pause(c);
+    return;
+  }
+  handle_frame(s, payload);
+  after_frame(s);
+}
+
+/* The device has read all we sent: frames are read again (unless one is
+ * held), and held frames may go on. */
 static void on_drain(tk_conn_t *c)
 {
-  tk_conn_resume(c);
+  session_t *s = tk_conn_data(c);
+  if (!s->holding) tk_conn_resume(c);
+  hub_wake(s->hub);
 }
 
 static void on_close(tk_conn_t *c, int reason)
@@ -702,12 +773,23 @@ static void on_close(tk_conn_t *c, int reason)
     h->sessions = s->next;
   if (s->next) s->next->prev = s->prev;
   h->nsessions--;
+  if (s->holding) { /* out of the wait list */
+    session_t **pp = &h->wait_head, *last = NULL;
+    while (*pp != s) {
+      last = *pp;
+      pp = &(*pp)->wait_next;
+    }
+    *pp = s->wait_next;
+    if (h->wait_tail == s) h->wait_tail = last;
+  }
+  tk_buf_free(&s->held);
   push_reset(s);
   tk_batch_free(&s->batch);
   tk_chunk_recv_free(&s->crecv);
   tk_chunk_send_free(&s->csend);
   free(s->access);
   free(s);
+  hub_wake(h); /* what it had queued is gone */
 }
 
 static const tk_conn_cbs_t session_cbs = {on_ready, on_frame, on_close, on_drain};

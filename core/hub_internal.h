@@ -41,6 +41,11 @@ typedef struct session {
   int awaiting_chunks;
   tk_chunk_send_t csend;
   int awaiting_chunk_need, sending_chunks;
+  /* over the hub's output budget: the frame that arrived, held (the
+   * session paused) until the hub is back under it (hub.c) */
+  tk_buf_t held;
+  int holding;
+  struct session *wait_next;
 } session_t;
 
 struct tk_hub {
@@ -57,7 +62,8 @@ struct tk_hub {
   session_t *sessions;
   size_t nsessions;
   uint8_t kx_sig[TK_SIG_LEN];
-  tk_plugin_set_t *plugins; /* moderation rules; swapped whole on reload */
+  tk_plugin_set_t *plugins;         /* moderation rules; swapped whole on reload */
+  session_t *wait_head, *wait_tail; /* sessions holding a frame, in arrival order */
 };
 
 /* Tells the device why (Error) and closes its session (hub.c). */

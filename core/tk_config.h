@@ -27,6 +27,7 @@ typedef struct tk_config {
   uint32_t vault_quota_mb;        /* attachment chunks per vault; 0 = no quota */
   uint32_t frame_min_rate;        /* bytes/s a frame in progress must average */
   uint32_t tls_ticket_lifetime_s; /* TLS session tickets; 0 = no resumption */
+  uint32_t out_budget_mb;         /* output queued for all devices before frames wait */
   char plugins[1024];             /* plugin folder; "" = the bundled plugins */
 } tk_config_t;
 

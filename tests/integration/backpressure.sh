@@ -81,4 +81,37 @@ hub_alive
 sync_ok "$C"
 hub_alive
 stop_hub
+
+step "the hub's output budget: frames of other devices wait while a reader-less device holds it"
+# out_budget_mb = 1: the rogue's unread answers (more than 1 MiB) alone put
+# the hub over its budget, so what office C sends is held until the rogue's
+# connection is closed for its write stall (4 s); then C is served.
+printf 'log_level = debug\nidle_timeout_ms = 4000\nout_budget_mb = 1\n' >"$HUB_CONFIG"
+start_hub "$HUB_PORT"
+mark=$(wc -l <"$HUB_LOG")
+"$ROGUE" --home "$B" --timeout 12 flood "$FLOOD" >"$TMP/rogue2.out" 2>"$TMP/rogue2.err" &
+ROGUE_PID=$!
+BG_PIDS+=("$ROGUE_PID")
+# the rogue's own frames are held first, once its unread answers pass 1 MiB
+for _ in $(seq 1 100); do
+  tail -n +"$((mark + 1))" "$HUB_LOG" | grep -q "hub: held device=" && break
+  sleep 0.1
+done
+tail -n +"$((mark + 1))" "$HUB_LOG" | grep -q "hub: held device=" ||
+  fail "the rogue's unread answers never put the hub over its budget"
+t0=$SECONDS
+run_expect 0 tk "$C" sync --json
+waited=$((SECONDS - t0))
+echo "   office c's sync took $waited s"
+# the rogue's session is held once (then reads nothing more); a second held
+# frame is office c's (its Hello: the device is not named before it)
+held=$(tail -n +"$((mark + 1))" "$HUB_LOG" | grep -c "hub: held device=" || true)
+[ "$held" -ge 2 ] || fail "the hub did not hold office c's frames while over its budget"
+[ "$waited" -ge 2 ] || fail "office c was served at once ($waited s) while the hub was over its budget"
+tail -n +"$((mark + 1))" "$HUB_LOG" | grep -Eq "hub: closed device=.* took none of [0-9]+ bytes for 4000 ms" ||
+  fail "the rogue's stalled connection was not closed"
+[ "$(jq .received "$TMP/out")" = 0 ] || fail "office c's second pull received revisions"
+wait "$ROGUE_PID" || true
+hub_alive
+stop_hub
 echo ok

@@ -108,7 +108,8 @@ token_ttl_hours 1 8760
 max_attachment_mb 1 1024
 vault_quota_mb 0 16777216
 frame_min_rate 64 1048576
-tls_ticket_lifetime_s 0 604800"
+tls_ticket_lifetime_s 0 604800
+out_budget_mb 1 4096"
 {
   echo "# the lowest values"
   while read -r k lo hi; do echo "$k = $lo"; done <<<"$BOUNDS"

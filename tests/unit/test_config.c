@@ -105,6 +105,7 @@ static void limits(void)
   tk_config_t d;
   tk_config_defaults(&d);
   CHECK(d.tls_ticket_lifetime_s == 3600);
+  CHECK(d.out_budget_mb == 16);
   CHECK_RC(tk_config_load(&c, write_file("t.conf", "tls_ticket_lifetime_s = 0\n"), &e),
            0);
   CHECK(c.tls_ticket_lifetime_s == 0);
