@@ -2,8 +2,9 @@
  * hub.c: the hub's listener and sessions (see tk_hub.h). A session walks
  * HELLO -> (ENROLL) -> READY; in READY it serves pushes, pulls, device
  * queries and grants, one exchange at a time, and anything out of order
- * is a protocol error that closes that session only. Attachment chunks
- * are in hub_chunks.c. Loop thread only.
+ * is a protocol error that closes that session only. Device queries and
+ * grants are in hub_grants.c, attachment chunks in hub_chunks.c. Loop
+ * thread only.
  *
  * Back-pressure: a hub reads no further frame from a connection while more
  * than max_frame bytes it sent are unread (after each frame, on_frame
@@ -33,7 +34,7 @@
 
 #define ACL_POLL_MS 1000
 
-static void who_of(char out[16], const uint8_t id[TK_DEVICE_ID_LEN])
+void tk__hub_who(char out[16], const uint8_t id[TK_DEVICE_ID_LEN])
 {
   char full[TK_DEVICE_ID_STRLEN];
   tk_device_id_format(full, id);
@@ -161,7 +162,7 @@ static void on_hello(session_t *s, const Tunduk__V1__Hello *m)
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_IDENTITY, TK_EPROTO, tk_err_str(&e));
     return;
   }
-  who_of(s->who, s->peer.id);
+  tk__hub_who(s->who, s->peer.id);
   int rc = tk_store_device_get(s->hub->store, s->peer.id, &d, &e);
   if (rc == TK_ENOTFOUND) {
     s->state = S_ENROLL;
@@ -308,7 +309,7 @@ static int push_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
     int mode = TK_ACCESS_NONE;
     if (tk_store_access_get(s->hub->store, rev->author, rev->vault, &mode, NULL) != 0 ||
         mode != TK_ACCESS_WRITE) {
-      who_of(who, rev->author);
+      tk__hub_who(who, rev->author);
       snprintf(reason, len, "author device %s may not write vault '%s'", who, rev->vault);
       return TK_REJECT_ACCESS;
     }
@@ -335,7 +336,7 @@ static int moderate(session_t *s, const tk_rev_t *rev, char *reason, size_t len)
   return code;
 }
 
-static void send_ack(session_t *s, const tk_apply_result_t *r)
+void tk__hub_send_ack(session_t *s, const tk_apply_result_t *r)
 {
   Tunduk__V1__Rejected *rj = calloc(r->nrejected ? r->nrejected : 1, sizeof *rj);
   Tunduk__V1__Rejected **rp = calloc(r->nrejected ? r->nrejected : 1, sizeof *rp);
@@ -399,7 +400,7 @@ static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
     TK_LOG(TK_LOG_WARN, "hub", "rejected device=%s rev=%.16s code=%d reason=\"%s\"",
            s->who, hex, res.rejected[i].code, res.rejected[i].reason);
   }
-  send_ack(s, &res);
+  tk__hub_send_ack(s, &res);
   tk_apply_result_free(&res);
 }
 
@@ -482,131 +483,6 @@ static void on_need(session_t *s, const Tunduk__V1__Need *m)
          (unsigned long long)bytes);
 }
 
-/* ---- devices and grants ---------------------------------------------------- */
-
-static void on_device_query(session_t *s, const Tunduk__V1__DeviceQuery *m)
-{
-  tk_device_info_t d;
-  Tunduk__V1__Identity ident = TUNDUK__V1__IDENTITY__INIT;
-  Tunduk__V1__DeviceInfo info = TUNDUK__V1__DEVICE_INFO__INIT;
-  if (m->device_id.len == TK_DEVICE_ID_LEN &&
-      tk_store_device_get(s->hub->store, m->device_id.data, &d, NULL) == 0 &&
-      !d.revoked && d.has_kx_sig) {
-    ident.device_id = tk_pb_bytes(d.id, TK_DEVICE_ID_LEN);
-    ident.sign_pk = tk_pb_bytes(d.sign_pk, TK_SIGN_PK_LEN);
-    ident.kx_pk = tk_pb_bytes(d.kx_pk, TK_KX_PK_LEN);
-    ident.kx_sig = tk_pb_bytes(d.kx_sig, TK_SIG_LEN);
-    ident.name = d.name;
-    info.identity = &ident;
-  }
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_DEVICE_INFO;
-  f.device_info = &info;
-  tk_wire_send(s->conn, &f);
-}
-
-static void on_grant_put(session_t *s, const Tunduk__V1__GrantPut *m)
-{
-  tk_err_t e;
-  tk_grant_t g;
-  tk_device_info_t d;
-  tk_apply_result_t res;
-  tk_reject_t rj;
-  memset(&res, 0, sizeof res);
-  memset(&rj, 0, sizeof rj);
-  if (!m->grant) {
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "grant missing");
-    return;
-  }
-  tk_slice_t body = tk_pb_slice(m->grant->body), sig = tk_pb_slice(m->grant->sig);
-  tk_sha256(rj.id, body.p, body.n);
-  rj.code = TK_REJECT_ACCESS;
-  if (tk_grant_verify(body, sig, &g, &e) != 0) {
-    rj.code = TK_REJECT_SIGNATURE;
-    snprintf(rj.reason, sizeof rj.reason, "%s", tk_err_str(&e));
-  } else if (!tk_ct_equal(g.granter, s->peer.id, TK_DEVICE_ID_LEN)) {
-    snprintf(rj.reason, sizeof rj.reason,
-             "a grant must be signed by the device sending it");
-  } else if (tk__hub_access(s, g.vault) != TK_ACCESS_WRITE) {
-    snprintf(rj.reason, sizeof rj.reason, "device %s may not write vault '%s'", s->who,
-             g.vault);
-  } else if (tk_store_device_get(s->hub->store, g.recipient, &d, NULL) != 0 ||
-             d.revoked) {
-    snprintf(rj.reason, sizeof rj.reason, "the recipient is not an enrolled device");
-  } else if (tk_store_grant_put(s->hub->store, g.vault, g.key_id, g.recipient, g.granter,
-                                body, sig, &e) != 0) {
-    rj.code = TK_REJECT_INTERNAL;
-    snprintf(rj.reason, sizeof rj.reason, "%s", tk_err_str(&e));
-  } else {
-    rj.code = 0;
-  }
-  if (rj.code) {
-    res.nrejected = 1;
-    res.rejected = &rj;
-  } else {
-    res.accepted = 1;
-    char to[16];
-    who_of(to, g.recipient);
-    TK_LOG(TK_LOG_INFO, "hub", "grant vault=%s from=%s to=%s", g.vault, s->who, to);
-  }
-  send_ack(s, &res);
-}
-
-typedef struct grant_list {
-  tk_buf_t data;
-  size_t *offs; /* body start, sig start, per grant */
-  size_t n;
-} grant_list_t;
-
-static int collect_grant(void *ctx, tk_slice_t body, tk_slice_t sig)
-{
-  grant_list_t *l = ctx;
-  size_t *o = realloc(l->offs, (2 * l->n + 3) * sizeof *o);
-  if (!o) return TK_ENOMEM;
-  l->offs = o;
-  o[2 * l->n] = l->data.n;
-  int rc = tk_buf_append(&l->data, body.p, body.n);
-  o[2 * l->n + 1] = l->data.n;
-  if (!rc) rc = tk_buf_append(&l->data, sig.p, sig.n);
-  o[2 * l->n + 2] = l->data.n;
-  l->n++;
-  return rc;
-}
-
-static void on_grant_query(session_t *s)
-{
-  tk_err_t e;
-  grant_list_t l = {TK_BUF_INIT, NULL, 0};
-  int rc = tk_store_grants_for(s->hub->store, s->peer.id, TK_MAX_GRANTS, collect_grant,
-                               &l, &e);
-  Tunduk__V1__SignedGrant *g = calloc(l.n ? l.n : 1, sizeof *g);
-  Tunduk__V1__SignedGrant **gp = calloc(l.n ? l.n : 1, sizeof *gp);
-  if (rc || !g || !gp) {
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc ? rc : TK_ENOMEM,
-                 "cannot list grants");
-    goto done;
-  }
-  for (size_t i = 0; i < l.n; i++) {
-    tunduk__v1__signed_grant__init(&g[i]);
-    g[i].body = tk_pb_bytes(l.data.p + l.offs[2 * i], l.offs[2 * i + 1] - l.offs[2 * i]);
-    g[i].sig =
-        tk_pb_bytes(l.data.p + l.offs[2 * i + 1], l.offs[2 * i + 2] - l.offs[2 * i + 1]);
-    gp[i] = &g[i];
-  }
-  Tunduk__V1__Grants msg = TUNDUK__V1__GRANTS__INIT;
-  msg.n_grants = l.n;
-  msg.grants = gp;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_GRANTS;
-  f.grants = &msg;
-  tk_wire_send(s->conn, &f);
-done:
-  free(g);
-  free(gp);
-  free(l.offs);
-  tk_buf_free(&l.data);
-}
-
 /* ---- connection callbacks --------------------------------------------------- */
 
 static void on_ready(tk_conn_t *c, const uint8_t peer_spki[TK_HASH_LEN])
@@ -662,13 +538,13 @@ static void handle_frame(session_t *s, tk_slice_t payload)
       on_need(s, f->need);
       break;
     case TUNDUK__V1__FRAME__MSG_DEVICE_QUERY:
-      on_device_query(s, f->device_query);
+      tk__hub_on_device_query(s, f->device_query);
       break;
     case TUNDUK__V1__FRAME__MSG_GRANT_PUT:
-      on_grant_put(s, f->grant_put);
+      tk__hub_on_grant_put(s, f->grant_put);
       break;
     case TUNDUK__V1__FRAME__MSG_GRANT_QUERY:
-      on_grant_query(s);
+      tk__hub_on_grant_query(s);
       break;
     case TUNDUK__V1__FRAME__MSG_CHUNK:
       tk__hub_chunk(s, f->chunk);

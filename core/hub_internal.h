@@ -1,7 +1,8 @@
 /*
- * hub_internal.h: what hub.c (listener, sessions, revisions, grants) and
- * hub_chunks.c (attachment chunks and the hub's attachment limits) share:
- * the session and hub structs and the session helpers. Loop thread only.
+ * hub_internal.h: what hub.c (listener, sessions, revisions), hub_grants.c
+ * (devices and vault-key grants) and hub_chunks.c (attachment chunks and
+ * the hub's attachment limits) share: the session and hub structs and the
+ * session helpers. Loop thread only.
  */
 #ifndef TK_HUB_INTERNAL_H
 #define TK_HUB_INTERNAL_H
@@ -72,6 +73,16 @@ void tk__hub_fail(session_t *s, Tunduk__V1__ErrorCode code, int reason, const ch
 void tk__hub_fail_store(session_t *s, int rc, const tk_err_t *e, const char *what);
 /* TK_ACCESS_NONE, _READ or _WRITE: what the session's device may do to vault. */
 int tk__hub_access(const session_t *s, const char *vault);
+
+/* The Ack of a push batch or a grant (hub.c). */
+void tk__hub_send_ack(session_t *s, const tk_apply_result_t *r);
+/* The short device id for logs ("ABCD-EFGH"). */
+void tk__hub_who(char out[16], const uint8_t id[TK_DEVICE_ID_LEN]);
+
+/* Devices and grants (hub_grants.c; PROTOCOL.md section 9). */
+void tk__hub_on_device_query(session_t *s, const Tunduk__V1__DeviceQuery *m);
+void tk__hub_on_grant_put(session_t *s, const Tunduk__V1__GrantPut *m);
+void tk__hub_on_grant_query(session_t *s);
 
 /* Attachment chunks (hub_chunks.c; PROTOCOL.md section 8): a chunk offer
  * (push), one Chunk, a chunk Pull, its Need, one ChunkAck. */

@@ -2,19 +2,16 @@
  * sync_client.c: the office's side of an exchange with its hub (see
  * tk_client.h). One state machine: connect -> HELLO -> then, by mode,
  * ENROLL, GRANT (device query, grant put) or SYNC (grant query, push
- * batches, pull batches, then attachment chunks: sync_client_chunks.c) ->
- * BYE. The caller's thread runs a private loop.
+ * batches, pull batches (sync_client_pull.c), then attachment chunks
+ * (sync_client_chunks.c)) -> BYE. The caller's thread runs a private loop.
  */
 #include "sync_client_internal.h"
 
-#include <jansson.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "tk_plugin.h"
 #include "tk_tls_session.h"
 
 int tk__client_stop(client_t *c, int rc, const char *fmt, ...)
@@ -120,8 +117,6 @@ static int save_pin(client_t *c, const char *addr)
 
 /* ---- push ------------------------------------------------------------------- */
 
-static void pull_next(client_t *c);
-
 static int push_filter(void *ctx, const tk_rev_meta_t *m)
 {
   client_t *c = ctx;
@@ -157,7 +152,7 @@ static void push_next(client_t *c)
       tk__client_stop(c, rc, "%s", c->err->msg);
       return;
     }
-    pull_next(c);
+    tk__client_pull_next(c);
     return;
   }
   ProtobufCBinaryData *ids = calloc(c->batch.n, sizeof *ids);
@@ -231,276 +226,6 @@ static void on_push_ack(client_t *c, const Tunduk__V1__Ack *m)
   }
   tk__client_progress(c);
   push_next(c);
-}
-
-/* ---- pull ------------------------------------------------------------------- */
-
-/* Sends Pull{since} (one more round trip); also the Pull that goes ahead
- * with a Need. Stops the session if it cannot. */
-static int send_pull(client_t *c, uint64_t since)
-{
-  Tunduk__V1__Pull p = TUNDUK__V1__PULL__INIT;
-  p.since = since;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_PULL;
-  f.pull = &p;
-  if (tk_wire_send(c->conn, &f) != 0)
-    return tk__client_stop(c, TK_ECLOSED, "cannot send pull");
-  c->st->round_trips++;
-  return 0;
-}
-
-static void pull_next(client_t *c)
-{
-  uint64_t since = 0;
-  int rc = tk_store_checkpoint_get(c->store, c->hub.id, TK_DIR_PULL, &since, c->err);
-  if (rc)
-    tk__client_stop(c, rc, "%s", c->err->msg);
-  else if (send_pull(c, since) == 0)
-    c->state = C_PULL_OFFER;
-}
-
-static int store_held(client_t *c);
-
-static void on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
-{
-  if (m->n_ids > TK_MAX_OFFER_IDS) {
-    tk__client_stop(c, TK_EPROTO, "the hub offered more than %d ids", TK_MAX_OFFER_IDS);
-    return;
-  }
-  tk_slice_t *ids = calloc(m->n_ids ? m->n_ids : 1, sizeof *ids);
-  free(c->pull_ids);
-  free(c->pull_need);
-  c->pull_ids = malloc((m->n_ids ? m->n_ids : 1) * TK_REV_ID_LEN);
-  c->pull_need = calloc(m->n_ids ? m->n_ids : 1, sizeof *c->pull_need);
-  if (!ids || !c->pull_ids || !c->pull_need) {
-    free(ids);
-    tk__client_stop(c, TK_ENOMEM, "out of memory");
-    return;
-  }
-  for (size_t i = 0; i < m->n_ids; i++) {
-    ids[i] = tk_pb_slice(m->ids[i]);
-    if (ids[i].n == TK_REV_ID_LEN) memcpy(c->pull_ids[i], ids[i].p, TK_REV_ID_LEN);
-  }
-  c->pull_n = m->n_ids;
-  c->pull_upto = m->upto;
-  c->chunk_feed_end = c->chunk_bound = m->chunk_feed_end;
-  /* A held batch is not stored yet, but its ids and these are different
-   * revisions of the hub's feed: what this offer needs does not depend on
-   * it. */
-  int rc = tk_sync_need(c->store, ids, m->n_ids, c->pull_need, &c->pull_nneed, c->err);
-  free(ids);
-  if (rc) {
-    tk__client_stop(c, rc, "%s", c->err->msg);
-    return;
-  }
-  c->st->duplicates += c->pull_n - c->pull_nneed;
-  if (m->n_ids > 0) {
-    Tunduk__V1__Need need = TUNDUK__V1__NEED__INIT;
-    need.n_index = c->pull_nneed;
-    need.index = c->pull_need;
-    tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-    f.msg_case = TUNDUK__V1__FRAME__MSG_NEED;
-    f.need = &need;
-    if (tk_wire_send(c->conn, &f) != 0) {
-      tk__client_stop(c, TK_ECLOSED, "cannot send need");
-      return;
-    }
-  }
-  c->pull_ahead = m->more;
-  if (c->pull_ahead && send_pull(c, m->upto) != 0) return;
-  /* The hub answers both while the batch before is stored. */
-  if (store_held(c) != 0) return;
-  if (c->pull_nneed > 0) {
-    c->state = C_PULL_REVS;
-    return;
-  }
-  /* nothing needed: the checkpoint moves on its own */
-  rc = tk__client_set_ckpt(c, TK_DIR_PULL, c->pull_upto);
-  if (rc) {
-    tk__client_stop(c, rc, "%s", c->err->msg);
-    return;
-  }
-  tk__client_progress(c);
-  if (c->pull_ahead)
-    c->state = C_PULL_OFFER;
-  else
-    tk__client_chunk_push_next(c); /* every record first, then the files */
-}
-
-/* Pulling in parallel: the decryption and JSON parsing the office's
- * moderation rules need run ahead on tk_sync_apply_prep's threads, with
- * the vault keys already in memory; the rules themselves (Lua, and
- * quarantine in the store) still run in order on this thread. */
-typedef struct pull_apply {
-  client_t *c;
-  pthread_mutex_t lock; /* the office's key cache, between the threads */
-} pull_apply_t;
-
-/* The office's moderation rules on a pulled revision, all on this thread:
- * metadata always, the record too when this office holds the vault key. */
-static int pull_policy(pull_apply_t *a, const tk_rev_t *rev, char *reason, size_t len)
-{
-  client_t *c = a->c;
-  tk_buf_t plain = TK_BUF_INIT;
-  uint8_t key[TK_VAULT_KEY_LEN];
-  tk_slice_t body = {NULL, 0};
-  if (tk_plugin_moderation_reads(c->opts->plugins, rev->type)) {
-    pthread_mutex_lock(&a->lock);
-    int have = tk_office_vault_key(c->o, rev->vault, rev->key_id, key, NULL) == 0;
-    pthread_mutex_unlock(&a->lock);
-    if (have && tk_rev_open(rev, key, &plain, NULL) == 0)
-      body = TK_SLICE(plain.p, plain.n);
-    tk_wipe(key, sizeof key);
-  }
-  int code =
-      tk_sync_moderate(c->opts->plugins, c->store, rev, body, c->hub.id, reason, len);
-  tk_buf_wipe(&plain);
-  return code;
-}
-
-typedef struct pull_prep {
-  json_t *record;  /* NULL: the body did not open under the vault key */
-  int parse_error; /* the body did not parse: e says why */
-  tk_err_t e;
-} pull_prep_t;
-
-static void *pull_prepare(void *ctx, const tk_rev_t *rev)
-{
-  pull_apply_t *a = ctx;
-  tk_plugin_set_t *set = a->c->opts->plugins;
-  if (!tk_plugin_moderation_reads(set, rev->type)) return NULL; /* nothing to open */
-  uint8_t key[TK_VAULT_KEY_LEN];
-  pthread_mutex_lock(&a->lock);
-  int have = tk_office_vault_key_cached(a->c->o, rev->vault, rev->key_id, key) == 0;
-  pthread_mutex_unlock(&a->lock);
-  /* Not in memory yet (this thread may not read the store), or no memory:
-   * pull_policy_prep then does it all itself. */
-  pull_prep_t *p = have ? calloc(1, sizeof *p) : NULL;
-  if (!p) {
-    tk_wipe(key, sizeof key);
-    return NULL;
-  }
-  tk_buf_t plain = TK_BUF_INIT;
-  if (tk_rev_open(rev, key, &plain, NULL) == 0 && plain.p)
-    p->parse_error =
-        tk__plugin_json_parse(TK_SLICE(plain.p, plain.n), &p->record, &p->e) < 0;
-  tk_wipe(key, sizeof key);
-  tk_buf_wipe(&plain);
-  return p;
-}
-
-static int pull_policy_prep(void *ctx, const tk_rev_t *rev, void *prep, char *reason,
-                            size_t len)
-{
-  pull_apply_t *a = ctx;
-  pull_prep_t *p = prep;
-  tk_plugin_set_t *set = a->c->opts->plugins;
-  if (!set || tk_plugin_set_count(set, TK_PLUGIN_MODERATION) == 0) return 0;
-  if (!p) return pull_policy(a, rev, reason, len);
-  return tk_sync_moderate_parsed(a->c->opts->plugins, a->c->store, rev, p->record,
-                                 p->parse_error ? p->e.msg : NULL, a->c->hub.id, reason,
-                                 len);
-}
-
-static void pull_release(void *ctx, void *prep)
-{
-  pull_prep_t *p = prep;
-  (void)ctx;
-  json_decref(p->record);
-  free(p);
-}
-
-/* Checks and stores one pulled batch (ids: what each was asked for as)
- * with the checkpoint upto, in one transaction. Stops the session on a
- * failure. */
-static int store_pulled(client_t *c, const Tunduk__V1__Revisions *m,
-                        const uint8_t (*want)[TK_REV_ID_LEN], uint64_t upto)
-{
-  tk_apply_result_t res;
-  tk_slice_t *revs = calloc(m->n_revs ? m->n_revs : 1, sizeof *revs),
-             *ids = calloc(m->n_revs ? m->n_revs : 1, sizeof *ids);
-  if (!revs || !ids) {
-    free(revs);
-    free(ids);
-    return tk__client_stop(c, TK_ENOMEM, "out of memory");
-  }
-  for (size_t i = 0; i < m->n_revs; i++) {
-    revs[i] = tk_pb_slice(m->revs[i]);
-    ids[i] = TK_SLICE(want[i], TK_REV_ID_LEN);
-  }
-  tk_plugin_set_t *set = c->opts->plugins;
-  int rc = 0;
-  if (!c->keys_loaded && set && tk_plugin_set_count(set, TK_PLUGIN_MODERATION) > 0) {
-    rc = tk_office_vault_keys_load(c->o, c->err);
-    c->keys_loaded = rc == 0;
-  }
-  if (rc == 0) {
-    tk_apply_ckpt_t ck = {c->hub.id, TK_DIR_PULL, upto};
-    pull_apply_t a = {c, PTHREAD_MUTEX_INITIALIZER};
-    tk_apply_prep_t hooks = {pull_prepare, pull_policy_prep, pull_release};
-    rc = tk_sync_apply_prep(c->store, revs, ids, m->n_revs, c->hub.id, &hooks, &a, &ck,
-                            &res, c->err);
-    pthread_mutex_destroy(&a.lock);
-  }
-  free(revs);
-  free(ids);
-  if (rc)
-    return tk__client_stop(c, rc, "storing pulled revisions failed: %s", c->err->msg);
-  c->st->received += res.accepted;
-  c->st->duplicates += res.duplicates;
-  c->st->rev_bytes_in += res.bytes;
-  for (size_t i = 0; i < res.nrejected; i++)
-    tk__client_add_reject(&c->st->refused, &c->st->nrefused, res.rejected[i].id,
-                          res.rejected[i].code, res.rejected[i].reason);
-  tk_apply_result_free(&res);
-  tk__client_progress(c);
-  return 0;
-}
-
-/* Stores the held batch, if any, and lets it go. */
-static int store_held(client_t *c)
-{
-  if (!c->held) return 0;
-  tk_frame_t *f = c->held;
-  c->held = NULL;
-  int rc = store_pulled(c, f->revisions, (const uint8_t(*)[TK_REV_ID_LEN])c->held_ids,
-                        c->held_upto);
-  tk_wire_free(f);
-  free(c->held_ids);
-  c->held_ids = NULL;
-  return rc;
-}
-
-/* The batch that answers the last Need. Returns 1 if it keeps f (held
- * until the next offer, see pull_ahead), 0 if the caller frees it. */
-static int on_pull_revs(client_t *c, tk_frame_t *f)
-{
-  const Tunduk__V1__Revisions *m = f->revisions;
-  if (m->n_revs != c->pull_nneed) {
-    tk__client_stop(c, TK_EPROTO, "the hub sent %zu revisions, %zu were asked for",
-                    m->n_revs, c->pull_nneed);
-    return 0;
-  }
-  uint8_t(*want)[TK_REV_ID_LEN] = malloc((m->n_revs ? m->n_revs : 1) * TK_REV_ID_LEN);
-  if (!want) {
-    tk__client_stop(c, TK_ENOMEM, "out of memory");
-    return 0;
-  }
-  for (size_t i = 0; i < m->n_revs; i++)
-    memcpy(want[i], c->pull_ids[c->pull_need[i]], TK_REV_ID_LEN);
-  if (c->pull_ahead) {
-    TK_ASSERT(!c->held);
-    c->held = f;
-    c->held_ids = want;
-    c->held_upto = c->pull_upto;
-    c->state = C_PULL_OFFER;
-    return 1;
-  }
-  int rc = store_pulled(c, m, (const uint8_t(*)[TK_REV_ID_LEN])want, c->pull_upto);
-  free(want);
-  if (rc == 0) tk__client_chunk_push_next(c); /* every record first, then the files */
-  return 0;
 }
 
 /* ---- grants ------------------------------------------------------------------ */
@@ -790,9 +515,9 @@ static void on_frame(tk_conn_t *conn, tk_slice_t payload)
   } else if (c->state == C_PUSH_ACK && k == TUNDUK__V1__FRAME__MSG_ACK) {
     on_push_ack(c, f->ack);
   } else if (c->state == C_PULL_OFFER && k == TUNDUK__V1__FRAME__MSG_OFFER) {
-    on_pull_offer(c, f->offer);
+    tk__client_on_pull_offer(c, f->offer);
   } else if (c->state == C_PULL_REVS && k == TUNDUK__V1__FRAME__MSG_REVISIONS) {
-    if (on_pull_revs(c, f)) f = NULL; /* held */
+    if (tk__client_on_pull_revs(c, f)) f = NULL; /* held */
   } else if (c->state == C_CPUSH_NEED && k == TUNDUK__V1__FRAME__MSG_NEED) {
     tk__client_on_chunk_push_need(c, f->need);
   } else if (c->state == C_CPUSH_ACK && k == TUNDUK__V1__FRAME__MSG_CHUNK_ACK) {
@@ -885,7 +610,7 @@ static void client_done(client_t *c)
 {
   /* A batch held for the next offer came whole; stored, it is not asked
    * for again when the sync resumes (it passes every check first). */
-  store_held(c);
+  tk__client_store_held(c);
   tk_batch_free(&c->batch);
   tk_chunk_send_free(&c->csend);
   tk_chunk_recv_free(&c->crecv);

@@ -1,7 +1,8 @@
 /*
  * sync_client_internal.h: what sync_client.c (the office's session:
- * hello, grants, revision push and pull) and sync_client_chunks.c (its
- * attachment chunks) share: the client struct and its helpers. The
+ * hello, grants, revision push), sync_client_pull.c (the revision pull)
+ * and sync_client_chunks.c (its attachment chunks) share: the client
+ * struct and its helpers. The
  * caller's loop thread only.
  */
 #ifndef TK_SYNC_CLIENT_INTERNAL_H
@@ -76,6 +77,15 @@ int tk__client_may_write(const char *access, const char *vault);
 int tk__client_set_ckpt(client_t *c, int dir, uint64_t seq);
 int tk__client_add_reject(tk_reject_t **list, size_t *n, const uint8_t *id, int code,
                           const char *reason);
+
+/* The revision pull (sync_client_pull.c; PROTOCOL.md section 7): the first
+ * Pull, the hub's Offer and Revisions (1: the frame is kept, held until the
+ * next offer; 0: the caller frees it), and storing a held batch (at the
+ * next offer, or when the session ends). */
+void tk__client_pull_next(client_t *c);
+void tk__client_on_pull_offer(client_t *c, const Tunduk__V1__Offer *m);
+int tk__client_on_pull_revs(client_t *c, tk_frame_t *f);
+int tk__client_store_held(client_t *c);
 
 /* Attachment chunks (sync_client_chunks.c; PROTOCOL.md section 8): after
  * the revision pull, the chunk push then the chunk pull. */

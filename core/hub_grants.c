@@ -1,0 +1,135 @@
+/*
+ * hub_grants.c: the hub's device and vault-key messages (PROTOCOL.md
+ * section 9): a device's public keys for an office that grants a vault key
+ * (DeviceQuery), a grant to relay (GrantPut: checked, stored for its
+ * recipient), and the grants waiting for the asking device (GrantQuery).
+ * The hub relays sealed keys; it can open none. Loop thread only.
+ */
+#include "hub_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void tk__hub_on_device_query(session_t *s, const Tunduk__V1__DeviceQuery *m)
+{
+  tk_device_info_t d;
+  Tunduk__V1__Identity ident = TUNDUK__V1__IDENTITY__INIT;
+  Tunduk__V1__DeviceInfo info = TUNDUK__V1__DEVICE_INFO__INIT;
+  if (m->device_id.len == TK_DEVICE_ID_LEN &&
+      tk_store_device_get(s->hub->store, m->device_id.data, &d, NULL) == 0 &&
+      !d.revoked && d.has_kx_sig) {
+    ident.device_id = tk_pb_bytes(d.id, TK_DEVICE_ID_LEN);
+    ident.sign_pk = tk_pb_bytes(d.sign_pk, TK_SIGN_PK_LEN);
+    ident.kx_pk = tk_pb_bytes(d.kx_pk, TK_KX_PK_LEN);
+    ident.kx_sig = tk_pb_bytes(d.kx_sig, TK_SIG_LEN);
+    ident.name = d.name;
+    info.identity = &ident;
+  }
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_DEVICE_INFO;
+  f.device_info = &info;
+  tk_wire_send(s->conn, &f);
+}
+
+void tk__hub_on_grant_put(session_t *s, const Tunduk__V1__GrantPut *m)
+{
+  tk_err_t e;
+  tk_grant_t g;
+  tk_device_info_t d;
+  tk_apply_result_t res;
+  tk_reject_t rj;
+  memset(&res, 0, sizeof res);
+  memset(&rj, 0, sizeof rj);
+  if (!m->grant) {
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "grant missing");
+    return;
+  }
+  tk_slice_t body = tk_pb_slice(m->grant->body), sig = tk_pb_slice(m->grant->sig);
+  tk_sha256(rj.id, body.p, body.n);
+  rj.code = TK_REJECT_ACCESS;
+  if (tk_grant_verify(body, sig, &g, &e) != 0) {
+    rj.code = TK_REJECT_SIGNATURE;
+    snprintf(rj.reason, sizeof rj.reason, "%s", tk_err_str(&e));
+  } else if (!tk_ct_equal(g.granter, s->peer.id, TK_DEVICE_ID_LEN)) {
+    snprintf(rj.reason, sizeof rj.reason,
+             "a grant must be signed by the device sending it");
+  } else if (tk__hub_access(s, g.vault) != TK_ACCESS_WRITE) {
+    snprintf(rj.reason, sizeof rj.reason, "device %s may not write vault '%s'", s->who,
+             g.vault);
+  } else if (tk_store_device_get(s->hub->store, g.recipient, &d, NULL) != 0 ||
+             d.revoked) {
+    snprintf(rj.reason, sizeof rj.reason, "the recipient is not an enrolled device");
+  } else if (tk_store_grant_put(s->hub->store, g.vault, g.key_id, g.recipient, g.granter,
+                                body, sig, &e) != 0) {
+    rj.code = TK_REJECT_INTERNAL;
+    snprintf(rj.reason, sizeof rj.reason, "%s", tk_err_str(&e));
+  } else {
+    rj.code = 0;
+  }
+  if (rj.code) {
+    res.nrejected = 1;
+    res.rejected = &rj;
+  } else {
+    res.accepted = 1;
+    char to[16];
+    tk__hub_who(to, g.recipient);
+    TK_LOG(TK_LOG_INFO, "hub", "grant vault=%s from=%s to=%s", g.vault, s->who, to);
+  }
+  tk__hub_send_ack(s, &res);
+}
+
+typedef struct grant_list {
+  tk_buf_t data;
+  size_t *offs; /* body start, sig start, per grant */
+  size_t n;
+} grant_list_t;
+
+static int collect_grant(void *ctx, tk_slice_t body, tk_slice_t sig)
+{
+  grant_list_t *l = ctx;
+  size_t *o = realloc(l->offs, (2 * l->n + 3) * sizeof *o);
+  if (!o) return TK_ENOMEM;
+  l->offs = o;
+  o[2 * l->n] = l->data.n;
+  int rc = tk_buf_append(&l->data, body.p, body.n);
+  o[2 * l->n + 1] = l->data.n;
+  if (!rc) rc = tk_buf_append(&l->data, sig.p, sig.n);
+  o[2 * l->n + 2] = l->data.n;
+  l->n++;
+  return rc;
+}
+
+void tk__hub_on_grant_query(session_t *s)
+{
+  tk_err_t e;
+  grant_list_t l = {TK_BUF_INIT, NULL, 0};
+  int rc = tk_store_grants_for(s->hub->store, s->peer.id, TK_MAX_GRANTS, collect_grant,
+                               &l, &e);
+  Tunduk__V1__SignedGrant *g = calloc(l.n ? l.n : 1, sizeof *g);
+  Tunduk__V1__SignedGrant **gp = calloc(l.n ? l.n : 1, sizeof *gp);
+  if (rc || !g || !gp) {
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc ? rc : TK_ENOMEM,
+                 "cannot list grants");
+    goto done;
+  }
+  for (size_t i = 0; i < l.n; i++) {
+    tunduk__v1__signed_grant__init(&g[i]);
+    g[i].body = tk_pb_bytes(l.data.p + l.offs[2 * i], l.offs[2 * i + 1] - l.offs[2 * i]);
+    g[i].sig =
+        tk_pb_bytes(l.data.p + l.offs[2 * i + 1], l.offs[2 * i + 2] - l.offs[2 * i + 1]);
+    gp[i] = &g[i];
+  }
+  Tunduk__V1__Grants msg = TUNDUK__V1__GRANTS__INIT;
+  msg.n_grants = l.n;
+  msg.grants = gp;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_GRANTS;
+  f.grants = &msg;
+  tk_wire_send(s->conn, &f);
+done:
+  free(g);
+  free(gp);
+  free(l.offs);
+  tk_buf_free(&l.data);
+}
