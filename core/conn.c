@@ -29,11 +29,13 @@
  *
  * A memory connection (tk_conn_memory, for tests and fuzzing) uses none of
  * the above: no handles, no mbedtls; sends go to a sink function and frames
- * come from tk_conn_memory_deliver, on the caller's stack (see tk_conn.h).
+ * come from tk_conn_memory_deliver, on the caller's stack (see tk_conn.h;
+ * conn_memory.c). Session resumption (offering a saved session, exporting
+ * one) is in conn_session.c; the struct is in conn_internal.h.
  *
  * Threads: everything runs on the loop's thread.
  */
-#include "tk_tls_internal.h"
+#include "conn_internal.h"
 
 #include <mbedtls/error.h>
 #include <stdarg.h>
@@ -50,85 +52,12 @@
 #define CLOSE_FLUSH_MS 2000  /* how long a close may spend flushing */
 #define DEFAULT_HANDSHAKE_MS 10000
 #define DEFAULT_IDLE_MS 120000
-#define HOST_MAX 255             /* a DNS name */
-#define PEER_MAX (HOST_MAX + 10) /* "[host]:port" */
-
-enum { ST_RESOLVING, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING };
-
 /* One uv_write: the request and the ciphertext it owns until its callback. */
 typedef struct wreq {
   uv_write_t req;
   uint8_t *p;
   size_t n;
 } wreq_t;
-
-struct tk_conn {
-  uv_loop_t *loop;
-  uv_tcp_t tcp;
-  uv_timer_t timer; /* handshake deadline, then idle check, then close deadline */
-  uv_timer_t kick;  /* 0 ms: work deferred to the loop (resume, coalesced sends) */
-  uv_getaddrinfo_t gai;
-  uv_connect_t creq;
-  int handles;     /* handles whose close callback has not run yet */
-  int gai_pending; /* the getaddrinfo callback has not run yet */
-
-  int state;
-  int finishing;  /* uv_close was called on the handles */
-  int silent;     /* failed accept/connect: free without callbacks */
-  int reading;    /* uv_read_start is in effect */
-  int paused;     /* tk_conn_pause */
-  int in_process; /* process_input is on the stack */
-  int kick_read, kick_write;
-  int read_wants_write; /* mbedtls_ssl_read waits for output space */
-  int tls_dead;         /* no more TLS output (error, or socket gone) */
-  int hs_done;          /* handshake completed */
-  int notified;         /* close_notify queued */
-  int drain_armed;      /* the write queue was non-empty since the last on_drain */
-  int reason;
-  char errmsg[300];
-  char peer[PEER_MAX + 1];
-
-  tk_tls_t *tls;
-  int ssl_set; /* ssl was set up (needs mbedtls_ssl_free, holds tls) */
-  mbedtls_ssl_context ssl;
-  tk__tls_peer_t peer_key;        /* what the verify callback saw (full handshakes) */
-  uint8_t peer_spki[TK_HASH_LEN]; /* the peer's key, from the session's certificate */
-  int resumed;                    /* the handshake resumed a session */
-  int offered;                    /* a saved session with a ticket was offered */
-  uint8_t offered_ticket[TK_HASH_LEN]; /* SHA-256 of that ticket */
-  const char *cipher, *version;        /* static strings from mbedtls */
-
-  uint32_t max_frame, handshake_ms, idle_ms;
-  tk_conn_cbs_t cbs;
-  void *data;
-
-  /* input */
-  uint8_t *rbuf; /* RBUF_CAP bytes while data is buffered, else NULL */
-  size_t rlen, roff;
-  uint8_t hdr[4];
-  size_t hdr_got;
-  uint8_t *fbuf; /* the frame being assembled */
-  size_t fcap, flen, fneed;
-  uint64_t frame_start; /* loop time the current frame's header arrived */
-  uint64_t last_rx;
-  uint64_t tx_since; /* the write queue last went non-empty or moved (stall clock) */
-
-  /* output */
-  tk_buf_t plain; /* queued frames (length prefix + payload), from plain_off */
-  size_t plain_off;
-  size_t retry_len; /* mbedtls_ssl_write returned WANT_WRITE for this length */
-  tk_buf_t obuf;    /* ciphertext not yet given to uv_write */
-  size_t inflight;  /* ciphertext in uv_write requests */
-
-  uint64_t bytes_in, bytes_out;
-
-  uint32_t frame_min_rate; /* bytes/s a frame in progress must average */
-  /* a memory connection (tk_conn_memory): no socket, TLS, timers or loop */
-  int memory;
-  int in_callback; /* on_ready / on_frame of a memory connection is running */
-  tk_conn_sink_fn sink;
-  void *sink_ctx;
-};
 
 static void process_input(tk_conn_t *c);
 static void pump_write(tk_conn_t *c);
@@ -155,7 +84,7 @@ static void conn_fail(tk_conn_t *c, int code, const char *fmt, ...)
 }
 
 /* "<mbedtls text> (mbedtls -0xNNNN)" for messages. */
-static const char *tls_errstr(int mrc, char *buf, size_t n)
+const char *tk__conn_tls_errstr(int mrc, char *buf, size_t n)
 {
   char text[160] = "";
 #if defined(MBEDTLS_ERROR_C)
@@ -170,7 +99,7 @@ static void tls_fail(tk_conn_t *c, const char *what, int mrc)
   char e[200];
   c->tls_dead = 1;
   conn_fail(c, TK_EPROTO, "%s %s failed: %s", what, c->peer,
-            tls_errstr(mrc, e, sizeof e));
+            tk__conn_tls_errstr(mrc, e, sizeof e));
 }
 
 static void set_peer_from_socket(tk_conn_t *c)
@@ -742,38 +671,6 @@ static void close_progress(tk_conn_t *c)
 
 /* ---- creating ---------------------------------------------------------------- */
 
-/* Client: offers a saved session for resumption. One that does not load
- * is left out (a full handshake follows); why is logged, never the bytes. */
-static void offer_session(tk_conn_t *c, tk_slice_t saved)
-{
-#if defined(TK_TLS_CAN_RESUME)
-  char e[200];
-  if (!saved.p || saved.n > TK_TLS_SESSION_MAX) {
-    TK_LOG(TK_LOG_DEBUG, "conn", "saved tls session not offered: %zu bytes (limit %u)",
-           saved.n, TK_TLS_SESSION_MAX);
-    return;
-  }
-  mbedtls_ssl_session sess;
-  mbedtls_ssl_session_init(&sess);
-  int mrc = mbedtls_ssl_session_load(&sess, saved.p, saved.n);
-  if (mrc == 0) mrc = mbedtls_ssl_set_session(&c->ssl, &sess);
-  if (mrc != 0) {
-    TK_LOG(TK_LOG_DEBUG, "conn", "saved tls session not offered: %s",
-           tls_errstr(mrc, e, sizeof e));
-  } else if (sess.TK_MBEDTLS_PRIVATE(ticket_len) > 0) {
-    /* A server that neither resumes nor issues a new ticket leaves this one
-     * in the new session, next to a new master secret: never worth saving. */
-    c->offered = 1;
-    tk_sha256(c->offered_ticket, sess.TK_MBEDTLS_PRIVATE(ticket),
-              sess.TK_MBEDTLS_PRIVATE(ticket_len));
-  }
-  mbedtls_ssl_session_free(&sess); /* zeroises the copy of the master secret */
-#else
-  (void)c;
-  (void)saved;
-#endif
-}
-
 static int conn_new(tk_conn_t **out, uv_loop_t *loop, tk_tls_t *tls,
                     const tk_conn_opts_t *opts, const tk_conn_cbs_t *cbs, void *data,
                     tk_err_t *err)
@@ -819,12 +716,12 @@ static int conn_new(tk_conn_t **out, uv_loop_t *loop, tk_tls_t *tls,
     c->silent = 1;
     finish(c);
     return tk_err_set(err, TK_ECRYPTO, "cannot set up TLS: %s",
-                      tls_errstr(mrc, e, sizeof e));
+                      tk__conn_tls_errstr(mrc, e, sizeof e));
   }
   mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
   mbedtls_ssl_set_verify(&c->ssl, tk__tls_verify, &c->peer_key);
   if (opts && opts->session.n > 0 && !tk__tls_is_server(tls))
-    offer_session(c, opts->session);
+    tk__conn_offer_session(c, opts->session);
   *out = c;
   return 0;
 }
@@ -938,97 +835,6 @@ int tk_conn_connect(uv_loop_t *loop, const char *host, int port, tk_tls_t *tls,
   return 0;
 }
 
-/* ---- memory connections (tests and fuzzing) ------------------------------- */
-
-/* Runs on_close and frees: the end of every memory connection. */
-static void memory_free(tk_conn_t *c)
-{
-  if (c->cbs.on_close) c->cbs.on_close(c, c->reason);
-  free(c);
-}
-
-static void memory_close(tk_conn_t *c, int reason, const char *msg)
-{
-  if (c->state == ST_CLOSING) return;
-  c->state = ST_CLOSING;
-  c->reason = reason;
-  snprintf(c->errmsg, sizeof c->errmsg, "%s",
-           msg && *msg ? msg : (reason ? tk_strerror(reason) : ""));
-  if (!c->in_callback) memory_free(c); /* else when the callback returns */
-}
-
-static int memory_send(tk_conn_t *c, tk_slice_t payload)
-{
-  int rc = c->sink(c->sink_ctx, payload);
-  if (rc == 0) c->bytes_out += payload.n;
-  return rc;
-}
-
-/* After a callback: a close asked for inside it completes now. */
-static int memory_after(tk_conn_t *c)
-{
-  c->in_callback = 0;
-  if (c->state != ST_CLOSING) return 0;
-  memory_free(c);
-  return TK_ECLOSED;
-}
-
-int tk_conn_memory(const tk_conn_cbs_t *cbs, void *data, uint32_t max_frame,
-                   tk_conn_sink_fn sink, void *sink_ctx, tk_conn_t **out, tk_err_t *err)
-{
-  if (!out) return tk_err_set(err, TK_EINVAL, "tk_conn_memory: out is NULL");
-  *out = NULL;
-  if (!cbs || !sink)
-    return tk_err_set(err, TK_EINVAL, "tk_conn_memory: missing argument");
-  if (!max_frame) max_frame = TK_MAX_FRAME;
-  if (max_frame > TK_MAX_FRAME)
-    return tk_err_set(err, TK_EINVAL, "max_frame %u is over the hard maximum %u",
-                      max_frame, TK_MAX_FRAME);
-  tk_conn_t *c = calloc(1, sizeof *c);
-  if (!c) return tk_err_set(err, TK_ENOMEM, "out of memory for a connection");
-  c->memory = 1;
-  c->cbs = *cbs;
-  c->data = data;
-  c->max_frame = max_frame;
-  c->sink = sink;
-  c->sink_ctx = sink_ctx;
-  c->state = ST_HANDSHAKE;
-  snprintf(c->peer, sizeof c->peer, "(memory)");
-  *out = c;
-  return 0;
-}
-
-int tk_conn_memory_ready(tk_conn_t *c, const uint8_t peer_spki[TK_HASH_LEN])
-{
-  if (!c || !c->memory || c->in_callback || c->state != ST_HANDSHAKE || !peer_spki)
-    return TK_EINVAL;
-  c->state = ST_OPEN;
-  c->hs_done = 1;
-  c->in_callback = 1;
-  if (c->cbs.on_ready) c->cbs.on_ready(c, peer_spki);
-  return memory_after(c);
-}
-
-int tk_conn_memory_deliver(tk_conn_t *c, tk_slice_t payload)
-{
-  if (!c || !c->memory || c->in_callback || c->state != ST_OPEN || c->paused ||
-      (!payload.p && payload.n))
-    return TK_EINVAL;
-  c->bytes_in += payload.n;
-  c->in_callback = 1;
-  if (payload.n == 0)
-    memory_close(c, TK_EPROTO, "empty frame from (memory)");
-  else if (payload.n > c->max_frame) {
-    char msg[64];
-    snprintf(msg, sizeof msg, "frame of %zu bytes over the limit %u", payload.n,
-             c->max_frame);
-    memory_close(c, TK_ELIMIT, msg);
-  } else if (c->cbs.on_frame) {
-    c->cbs.on_frame(c, payload);
-  }
-  return memory_after(c);
-}
-
 /* ---- the rest of the API -------------------------------------------------- */
 
 int tk_conn_send(tk_conn_t *c, tk_slice_t payload)
@@ -1037,7 +843,7 @@ int tk_conn_send(tk_conn_t *c, tk_slice_t payload)
   if (c->state == ST_CLOSING) return TK_ECLOSED;
   if (payload.n == 0) return TK_EINVAL;
   if (payload.n > c->max_frame) return TK_ELIMIT;
-  if (c->memory) return memory_send(c, payload);
+  if (c->memory) return tk__conn_memory_send(c, payload);
   if (c->plain_off > 0 && c->plain_off == c->plain.n) c->plain.n = c->plain_off = 0;
   if (tk_buf_reserve(&c->plain, 4 + payload.n) != 0) return TK_ENOMEM;
   if (write_queue(c) == 0 && c->loop) c->tx_since = uv_now(c->loop);
@@ -1054,7 +860,7 @@ void tk_conn_close(tk_conn_t *c, int reason, const char *msg)
 {
   if (!c) return;
   if (c->memory) {
-    memory_close(c, reason, msg);
+    tk__conn_memory_close(c, reason, msg);
     return;
   }
   close_start(c, reason, msg);
@@ -1132,64 +938,4 @@ const char *tk_conn_cipher(const tk_conn_t *c)
 const char *tk_conn_tls_version(const tk_conn_t *c)
 {
   return c->version ? c->version : "";
-}
-
-int tk_conn_tls_resumed(const tk_conn_t *c)
-{
-  return !c->memory && c->hs_done && c->resumed;
-}
-
-int tk_conn_tls_session(const tk_conn_t *c, tk_buf_t *out, uint32_t *lifetime_s)
-{
-  if (!c || !out || c->memory || !c->hs_done || !c->ssl_set || tk__tls_is_server(c->tls))
-    return TK_EINVAL;
-#if defined(TK_TLS_CAN_RESUME)
-  int rc = 0;
-  size_t need = 0;
-  mbedtls_ssl_session sess;
-  mbedtls_ssl_session_init(&sess);
-  int mrc = mbedtls_ssl_get_session(&c->ssl, &sess);
-  if (mrc != 0) {
-    rc = mrc == MBEDTLS_ERR_SSL_ALLOC_FAILED ? TK_ENOMEM : TK_ECRYPTO;
-    goto done;
-  }
-  if (sess.TK_MBEDTLS_PRIVATE(ticket_len) == 0) {
-    rc = TK_ENOTFOUND;
-    goto done;
-  }
-  if (c->offered && !c->resumed) { /* full handshake: only a new ticket is of use */
-    uint8_t h[TK_HASH_LEN];
-    tk_sha256(h, sess.TK_MBEDTLS_PRIVATE(ticket), sess.TK_MBEDTLS_PRIVATE(ticket_len));
-    if (tk_ct_equal(h, c->offered_ticket, TK_HASH_LEN)) {
-      rc = TK_ENOTFOUND;
-      goto done;
-    }
-  }
-  if (lifetime_s) *lifetime_s = sess.TK_MBEDTLS_PRIVATE(ticket_lifetime);
-  mrc = mbedtls_ssl_session_save(&sess, NULL, 0, &need);
-  if (mrc != MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL) {
-    rc = TK_ECRYPTO;
-    goto done;
-  }
-  if (need > TK_TLS_SESSION_MAX) {
-    rc = TK_ELIMIT;
-    goto done;
-  }
-  if (tk_buf_reserve(out, need) != 0) {
-    rc = TK_ENOMEM;
-    goto done;
-  }
-  mrc = mbedtls_ssl_session_save(&sess, out->p + out->n, need, &need);
-  if (mrc != 0) {
-    rc = TK_ECRYPTO;
-    goto done;
-  }
-  out->n += need;
-done:
-  mbedtls_ssl_session_free(&sess);
-  return rc;
-#else
-  (void)lifetime_s;
-  return TK_ENOTFOUND;
-#endif
 }

@@ -1,0 +1,93 @@
+/*
+ * conn_internal.h: what conn.c (sockets, TLS, framing, timers),
+ * conn_memory.c (connections without a socket, for tests and fuzzing) and
+ * conn_session.c (TLS session resumption: offering and exporting a
+ * session) share: the connection struct. Loop thread only.
+ */
+#ifndef TK_CONN_INTERNAL_H
+#define TK_CONN_INTERNAL_H
+
+#include "tk_tls_internal.h"
+
+#define HOST_MAX 255             /* a DNS name */
+#define PEER_MAX (HOST_MAX + 10) /* "[host]:port" */
+
+enum { ST_RESOLVING, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING };
+
+struct tk_conn {
+  uv_loop_t *loop;
+  uv_tcp_t tcp;
+  uv_timer_t timer; /* handshake deadline, then idle check, then close deadline */
+  uv_timer_t kick;  /* 0 ms: work deferred to the loop (resume, coalesced sends) */
+  uv_getaddrinfo_t gai;
+  uv_connect_t creq;
+  int handles;     /* handles whose close callback has not run yet */
+  int gai_pending; /* the getaddrinfo callback has not run yet */
+
+  int state;
+  int finishing;  /* uv_close was called on the handles */
+  int silent;     /* failed accept/connect: free without callbacks */
+  int reading;    /* uv_read_start is in effect */
+  int paused;     /* tk_conn_pause */
+  int in_process; /* process_input is on the stack */
+  int kick_read, kick_write;
+  int read_wants_write; /* mbedtls_ssl_read waits for output space */
+  int tls_dead;         /* no more TLS output (error, or socket gone) */
+  int hs_done;          /* handshake completed */
+  int notified;         /* close_notify queued */
+  int drain_armed;      /* the write queue was non-empty since the last on_drain */
+  int reason;
+  char errmsg[300];
+  char peer[PEER_MAX + 1];
+
+  tk_tls_t *tls;
+  int ssl_set; /* ssl was set up (needs mbedtls_ssl_free, holds tls) */
+  mbedtls_ssl_context ssl;
+  tk__tls_peer_t peer_key;        /* what the verify callback saw (full handshakes) */
+  uint8_t peer_spki[TK_HASH_LEN]; /* the peer's key, from the session's certificate */
+  int resumed;                    /* the handshake resumed a session */
+  int offered;                    /* a saved session with a ticket was offered */
+  uint8_t offered_ticket[TK_HASH_LEN]; /* SHA-256 of that ticket */
+  const char *cipher, *version;        /* static strings from mbedtls */
+
+  uint32_t max_frame, handshake_ms, idle_ms;
+  tk_conn_cbs_t cbs;
+  void *data;
+
+  /* input */
+  uint8_t *rbuf; /* RBUF_CAP bytes while data is buffered, else NULL */
+  size_t rlen, roff;
+  uint8_t hdr[4];
+  size_t hdr_got;
+  uint8_t *fbuf; /* the frame being assembled */
+  size_t fcap, flen, fneed;
+  uint64_t frame_start; /* loop time the current frame's header arrived */
+  uint64_t last_rx;
+  uint64_t tx_since; /* the write queue last went non-empty or moved (stall clock) */
+
+  /* output */
+  tk_buf_t plain; /* queued frames (length prefix + payload), from plain_off */
+  size_t plain_off;
+  size_t retry_len; /* mbedtls_ssl_write returned WANT_WRITE for this length */
+  tk_buf_t obuf;    /* ciphertext not yet given to uv_write */
+  size_t inflight;  /* ciphertext in uv_write requests */
+
+  uint64_t bytes_in, bytes_out;
+
+  uint32_t frame_min_rate; /* bytes/s a frame in progress must average */
+  /* a memory connection (tk_conn_memory): no socket, TLS, timers or loop */
+  int memory;
+  int in_callback; /* on_ready / on_frame of a memory connection is running */
+  tk_conn_sink_fn sink;
+  void *sink_ctx;
+};
+
+/* "<mbedtls text> (mbedtls -0xNNNN)" for messages (conn.c). */
+const char *tk__conn_tls_errstr(int mrc, char *buf, size_t n);
+/* Client: offers a saved session for resumption (conn_session.c). */
+void tk__conn_offer_session(tk_conn_t *c, tk_slice_t saved);
+/* A memory connection's close and send (conn_memory.c). */
+void tk__conn_memory_close(tk_conn_t *c, int reason, const char *msg);
+int tk__conn_memory_send(tk_conn_t *c, tk_slice_t payload);
+
+#endif
