@@ -9,7 +9,6 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/hub.sh"
 
-SRC=${TK_SOURCE_DIR:?TK_SOURCE_DIR must name the source tree}
 HUB_CONFIG=$TMP/tundukd.conf
 printf 'log_level = debug\nbatch_bytes = 8192\n' >"$HUB_CONFIG"
 new_hub "$TMP/hub"
@@ -19,18 +18,7 @@ enroll_office "$A" office-a cases:rw
 enroll_office "$B" office-b cases:rw
 B_ID=$OFFICE_ID
 B_WHO=${B_ID:0:9}
-mkdir -p "$B/plugins"
-cp "$SRC/plugins/case.lua" "$B/plugins/"
-cat >"$B/plugins/slow.lua" <<'LUA'
-tunduk.moderation {
-  name = "slow",
-  check = function(meta, record)
-    local x = 0
-    for i = 1, 2500000 do x = x + i end
-    return tunduk.accept()
-  end,
-}
-LUA
+slow_office "$B" 2500000
 run_expect 0 tk "$A" vault create cases
 run_expect 0 tk "$A" vault grant cases "$B_ID"
 N=60

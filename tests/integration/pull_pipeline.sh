@@ -10,7 +10,6 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/hub.sh"
 
-SRC=${TK_SOURCE_DIR:?TK_SOURCE_DIR must name the source tree}
 HUB_CONFIG=$TMP/tundukd.conf
 printf 'log_level = debug\nbatch_bytes = 8192\n' >"$HUB_CONFIG"
 new_hub "$TMP/hub"
@@ -19,20 +18,7 @@ A=$TMP/a C=$TMP/c
 enroll_office "$A" office-a cases:rw
 enroll_office "$C" office-c cases:rw
 C_ID=$OFFICE_ID
-mkdir -p "$C/plugins"
-cp "$SRC/plugins/case.lua" "$C/plugins/"
-cat >"$C/plugins/slow.lua" <<'LUA'
--- slow.lua: a rule that takes its time over every record (well inside the
--- per-call instruction limit), so storing a batch is slow.
-tunduk.moderation {
-  name = "slow",
-  check = function(meta, record)
-    local x = 0
-    for i = 1, 1500000 do x = x + i end
-    return tunduk.accept()
-  end,
-}
-LUA
+slow_office "$C" 1500000
 run_expect 0 tk "$A" vault create cases
 run_expect 0 tk "$A" vault grant cases "$C_ID"
 for i in $(seq 1 80); do new_record "$A" cases "record $i of the pipelined pull" >/dev/null; done

@@ -154,3 +154,22 @@ proxy_stop() {
 }
 # set_hub_addr HOME ADDR: points an office at another address (a proxy).
 set_hub_addr() { office_sql "$1" "update meta set value = '$2' where key = 'hub_addr'"; }
+
+# slow_office HOME N: office HOME gets a plugin folder of its own with the
+# bundled case type and a moderation rule that spins N loop iterations over
+# every record it pulls (well inside the per-call instruction limit), so
+# storing a pulled batch takes a while (pipelining and race tests).
+slow_office() {
+  mkdir -p "$1/plugins"
+  cp "${TK_SOURCE_DIR:?}/plugins/case.lua" "$1/plugins/"
+  cat >"$1/plugins/slow.lua" <<LUA
+tunduk.moderation {
+  name = "slow",
+  check = function(meta, record)
+    local x = 0
+    for i = 1, $2 do x = x + i end
+    return tunduk.accept()
+  end,
+}
+LUA
+}
