@@ -13,14 +13,9 @@ HUB_CONFIG=$TMP/tundukd.conf
 printf 'log_level = debug\nbatch_bytes = 8192\n' >"$HUB_CONFIG"
 new_hub "$TMP/hub"
 start_hub
-A=$TMP/a B=$TMP/b
-enroll_office "$A" office-a cases:rw
-enroll_office "$B" office-b cases:rw
-B_ID=$OFFICE_ID
+two_offices cases rw
 B_WHO=${B_ID:0:9}
 slow_office "$B" 2500000
-run_expect 0 tk "$A" vault create cases
-run_expect 0 tk "$A" vault grant cases "$B_ID"
 N=60
 for i in $(seq 1 $N); do new_record "$A" cases "record $i before the file" >/dev/null; done
 # a file B pulls in the same session, so that its chunk pull does happen

@@ -14,16 +14,11 @@ HUB_CONFIG=$TMP/tundukd.conf
 printf 'log_level = debug\nbatch_bytes = 8192\n' >"$HUB_CONFIG"
 new_hub "$TMP/hub"
 start_hub
-A=$TMP/a C=$TMP/c
-enroll_office "$A" office-a cases:rw
-enroll_office "$C" office-c cases:rw
-C_ID=$OFFICE_ID
+two_offices cases rw
+C=$B # the pulling office
 slow_office "$C" 1500000
-run_expect 0 tk "$A" vault create cases
-run_expect 0 tk "$A" vault grant cases "$C_ID"
 for i in $(seq 1 80); do new_record "$A" cases "record $i of the pipelined pull" >/dev/null; done
 sync_ok "$A"
-: >"$HUB_LOG.mark"
 mark=$(wc -l <"$HUB_LOG")
 
 step "office C pulls 80 records in batches of 8 KiB"
