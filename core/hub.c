@@ -314,6 +314,8 @@ static int push_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
       return TK_REJECT_ACCESS;
     }
   }
+  int mcode = tk__hub_member_check(s, rev, reason, len);
+  if (mcode) return mcode;
   if (rev->nattach > 0) {
     int code = tk__hub_attachment_limits(s, rev, reason, len);
     if (code) return code;
@@ -539,6 +541,12 @@ static void handle_frame(session_t *s, tk_slice_t payload)
       break;
     case TUNDUK__V1__FRAME__MSG_DEVICE_QUERY:
       tk__hub_on_device_query(s, f->device_query);
+      break;
+    case TUNDUK__V1__FRAME__MSG_LOG_PUT:
+      tk__hub_on_log_put(s, f->log_put);
+      break;
+    case TUNDUK__V1__FRAME__MSG_LOG_QUERY:
+      tk__hub_on_log_query(s, f->log_query);
       break;
     case TUNDUK__V1__FRAME__MSG_GRANT_PUT:
       tk__hub_on_grant_put(s, f->grant_put);
@@ -848,6 +856,7 @@ int tk_hub_reload_plugins(tk_hub_t *h, tk_err_t *err)
 void tk_hub_free(tk_hub_t *h)
 {
   if (!h) return;
+  tk__hub_logs_free(h);
   tk_plugin_set_free(h->plugins);
   tk_tls_free(h->tls);
   free(h);

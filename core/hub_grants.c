@@ -36,7 +36,6 @@ void tk__hub_on_grant_put(session_t *s, const Tunduk__V1__GrantPut *m)
 {
   tk_err_t e;
   tk_grant_t g;
-  tk_device_info_t d;
   tk_apply_result_t res;
   tk_reject_t rj;
   memset(&res, 0, sizeof res);
@@ -51,15 +50,9 @@ void tk__hub_on_grant_put(session_t *s, const Tunduk__V1__GrantPut *m)
   if (tk_grant_verify(body, sig, &g, &e) != 0) {
     rj.code = TK_REJECT_SIGNATURE;
     snprintf(rj.reason, sizeof rj.reason, "%s", tk_err_str(&e));
-  } else if (!tk_ct_equal(g.granter, s->peer.id, TK_DEVICE_ID_LEN)) {
-    snprintf(rj.reason, sizeof rj.reason,
-             "a grant must be signed by the device sending it");
-  } else if (tk__hub_access(s, g.vault) != TK_ACCESS_WRITE) {
-    snprintf(rj.reason, sizeof rj.reason, "device %s may not write vault '%s'", s->who,
-             g.vault);
-  } else if (tk_store_device_get(s->hub->store, g.recipient, &d, NULL) != 0 ||
-             d.revoked) {
-    snprintf(rj.reason, sizeof rj.reason, "the recipient is not an enrolled device");
+  } else if (tk__hub_grant_check(s, &g, tk__hub_log(s->hub, g.vault), rj.reason,
+                                 sizeof rj.reason) != 0) {
+    /* reason set: not chained to the vault's membership log */
   } else if (tk_store_grant_put(s->hub->store, g.vault, g.key_id, g.recipient, g.granter,
                                 body, sig, &e) != 0) {
     rj.code = TK_REJECT_INTERNAL;

@@ -8,6 +8,7 @@
 #define TK_HUB_INTERNAL_H
 
 #include "tk_hub.h"
+#include "tk_member.h"
 #include "tk_plugin.h"
 #include "tk_sync.h"
 #include "tk_wire.h"
@@ -49,6 +50,11 @@ typedef struct session {
   struct session *wait_next;
 } session_t;
 
+typedef struct hub_log {
+  char vault[TK_MAX_VAULT_LEN + 1];
+  tk_member_log_t log;
+} hub_log_t;
+
 struct tk_hub {
   uv_loop_t *loop;
   tk_office_t *home;
@@ -65,6 +71,8 @@ struct tk_hub {
   uint8_t kx_sig[TK_SIG_LEN];
   tk_plugin_set_t *plugins;         /* moderation rules; swapped whole on reload */
   session_t *wait_head, *wait_tail; /* sessions holding a frame, in arrival order */
+  hub_log_t *logs;                  /* replayed vault logs (hub_logs.c), a cache */
+  size_t nlogs;
 };
 
 /* Tells the device why (Error) and closes its session (hub.c). */
@@ -83,6 +91,20 @@ void tk__hub_who(char out[16], const uint8_t id[TK_DEVICE_ID_LEN]);
 void tk__hub_on_device_query(session_t *s, const Tunduk__V1__DeviceQuery *m);
 void tk__hub_on_grant_put(session_t *s, const Tunduk__V1__GrantPut *m);
 void tk__hub_on_grant_query(session_t *s);
+
+/* Vault membership logs (hub_logs.c; PROTOCOL.md section 10). */
+void tk__hub_on_log_put(session_t *s, const Tunduk__V1__LogPut *m);
+void tk__hub_on_log_query(session_t *s, const Tunduk__V1__LogQuery *q);
+/* The hub's replay of vault's log (n == 0: none yet); NULL if unreadable.
+ * Valid until the next LogPut. */
+const tk_member_log_t *tk__hub_log(tk_hub_t *h, const char *vault);
+void tk__hub_logs_free(tk_hub_t *h);
+/* Whether the hub's log lets rev count: 0, or TK_REJECT_ACCESS/_INTERNAL. */
+int tk__hub_member_check(session_t *s, const tk_rev_t *rev, char *reason, size_t len);
+/* Whether the session's device may send grant g under log l: 0 or
+ * TK_REJECT_ACCESS with reason. */
+int tk__hub_grant_check(session_t *s, const tk_grant_t *g, const tk_member_log_t *l,
+                        char *reason, size_t len);
 
 /* Attachment chunks (hub_chunks.c; PROTOCOL.md section 8): a chunk offer
  * (push), one Chunk, a chunk Pull, its Need, one ChunkAck. */

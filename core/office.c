@@ -3,7 +3,7 @@
  * Holds the identity, the store and a small cache of opened vault keys in
  * locked memory that is wiped on close. One thread at a time.
  */
-#include "tk_office.h"
+#include "office_internal.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -16,24 +16,6 @@
 
 #include "tk_attach.h"
 #include "tk_body.h"
-
-#define KEY_CACHE_SLOTS 16
-
-typedef struct key_slot {
-  int used;
-  char vault[TK_MAX_VAULT_LEN + 1];
-  uint8_t key_id[TK_KEY_ID_LEN];
-  uint8_t key[TK_VAULT_KEY_LEN];
-} key_slot_t;
-
-struct tk_office {
-  char home[PATH_MAX];
-  char key_path[PATH_MAX];
-  tk_identity_t *id;
-  tk_store_t *store;
-  key_slot_t *keys; /* KEY_CACHE_SLOTS, tk_secure_alloc */
-  unsigned next_slot;
-};
 
 static int home_paths(const char *home, char *key_path, char *store_path, tk_err_t *err)
 {
@@ -129,13 +111,19 @@ int tk_office_unlock(tk_office_t *o, const char *pass, size_t passlen, tk_err_t 
   if (rc) return rc;
   tk_identity_free(o->id);
   o->id = full;
-  return 0;
+  uint32_t made = 0;
+  rc = tk_office_logs_migrate(o, &made, err);
+  if (made)
+    TK_LOG(TK_LOG_INFO, "office", "membership logs started for %u vault%s created here",
+           made, made == 1 ? "" : "s");
+  return rc;
 }
 
 void tk_office_close(tk_office_t *o)
 {
   if (!o) return;
   tk_secure_free(o->keys); /* sodium_free wipes */
+  tk__office_logs_free(o);
   tk_store_close(o->store);
   tk_identity_free(o->id);
   free(o);
@@ -177,8 +165,10 @@ int tk_office_vault_create(tk_office_t *o, const char *name, tk_err_t *err)
   if (rc) goto done;
   rc = tk_store_vault_add(o->store, name, key_id, err);
   if (!rc) rc = tk_store_wrapped_key_put(o->store, name, key_id, o->id->id, sealed, err);
+  if (!rc) rc = tk__office_genesis(o, name, key_id, err);
   if (!rc) rc = tk_store_commit(o->store, err);
   if (rc) tk_store_rollback(o->store);
+  tk__office_logs_free(o);
 done:
   tk_secure_free(key);
   return rc;
@@ -253,6 +243,8 @@ static int seal_and_put(tk_office_t *o, tk_rev_draft_t *d, const json_t *body,
   tk_rev_t rev;
   int rc;
   if (!key) return tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory for a key");
+  rc = tk__office_may_write(o, d->vault, err);
+  if (rc) goto done;
   rc = tk_office_vault_key(o, d->vault, NULL, key, err);
   if (rc) goto done;
   /* the header names every chunk the body's attachments need */

@@ -129,6 +129,14 @@ static const char *const migrations[] = {
     "  rev_id BLOB NOT NULL, idx INTEGER NOT NULL, chunk BLOB NOT NULL,"
     "  PRIMARY KEY(rev_id, idx)) WITHOUT ROWID;"
     "CREATE INDEX chunk_refs_chunk ON chunk_refs(chunk);",
+    /* 5 -> 6: vault membership logs (signed entries verbatim, in seq order),
+     * and revisions kept aside because the log does not let them count
+     * (quarantine kind 1: evidence, never released by hand). */
+    "CREATE TABLE vault_log("
+    "  vault TEXT NOT NULL, seq INTEGER NOT NULL, id BLOB NOT NULL,"
+    "  body BLOB NOT NULL, sig BLOB NOT NULL,"
+    "  PRIMARY KEY(vault, seq)) WITHOUT ROWID;"
+    "ALTER TABLE quarantine ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == TK_STORE_SCHEMA_VERSION,
                "one migration step per schema version");

@@ -426,7 +426,7 @@ int tk_store_quarantine_list(tk_store_t *s,
 {
   sqlite3_stmt *st;
   int rc = tk__stmt_get(s, TK__ST_QUAR_LIST,
-                        "SELECT bytes, sender, reason, received FROM quarantine "
+                        "SELECT bytes, sender, reason, received, kind FROM quarantine "
                         "ORDER BY received, id",
                         &st, err);
   if (rc) return rc;
@@ -458,6 +458,7 @@ int tk_store_quarantine_list(tk_store_t *s,
     q.meta.nparents = rev.nparents;
     memcpy(q.meta.parents, rev.parents, (size_t)rev.nparents * TK_REV_ID_LEN);
     q.received = sqlite3_column_int64(st, 3);
+    q.refused = sqlite3_column_int(st, 4) == 1;
     rc = cb(ctx, &q);
     if (rc) break;
   }
@@ -546,6 +547,12 @@ int tk_store_quarantine_release(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN],
   tk_err_t e;
   char hex[2 * TK_REV_ID_LEN + 1];
   tk_hex_encode(hex, id, TK_REV_ID_LEN);
+  if (tk_store_refused_has(s, id) == 1)
+    return tk_err_set(
+        err, TK_EACCESS,
+        "%.16s is kept as evidence: the vault's membership log does not let "
+        "it count, and it cannot be released by hand",
+        hex);
   int rc = tk_store_begin(s, err);
   if (rc) return rc;
   rc = tk_store_quarantine_get(s, id, &bytes, err);

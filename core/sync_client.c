@@ -238,77 +238,28 @@ static void send_simple(client_t *c, int msg_case, void *msg, int next)
   tk__client_send_frame(c, &f, next);
 }
 
-/* Stores one received grant if it checks out. */
-static int take_grant(client_t *c, const Tunduk__V1__SignedGrant *sg)
-{
-  tk_grant_t g;
-  tk_err_t e;
-  uint8_t key[TK_VAULT_KEY_LEN], kid[TK_KEY_ID_LEN];
-  char who[TK_DEVICE_ID_STRLEN];
-  if (!sg || tk_grant_verify(tk_pb_slice(sg->body), tk_pb_slice(sg->sig), &g, &e) != 0) {
-    TK_LOG(TK_LOG_WARN, "sync", "ignoring a grant that does not verify: %s",
-           tk_err_str(&e));
-    return 0;
-  }
-  if (!tk_ct_equal(g.recipient, c->id->id, TK_DEVICE_ID_LEN)) return 0;
-  uint8_t sealed[TK_SEALED_KEY_LEN];
-  if (tk_store_wrapped_key_get(c->store, g.vault, g.key_id, c->id->id, sealed, NULL) == 0)
-    return 0; /* already have it */
-  if (tk_vault_key_open(key, g.sealed, c->id->kx_pk, c->id->sec->kx_sk) != 0) {
-    TK_LOG(TK_LOG_WARN, "sync", "ignoring a grant for vault %s that does not open",
-           g.vault);
-    return 0;
-  }
-  tk_vault_key_id(kid, key);
-  tk_wipe(key, sizeof key);
-  if (!tk_ct_equal(kid, g.key_id, TK_KEY_ID_LEN)) {
-    TK_LOG(TK_LOG_WARN, "sync", "ignoring a grant for vault %s: key id mismatch",
-           g.vault);
-    return 0;
-  }
-  tk_vault_info_t vi;
-  int rc = tk_store_begin(c->store, c->err);
-  if (rc) return rc;
-  if (tk_store_vault_get(c->store, g.vault, &vi, NULL) == TK_ENOTFOUND)
-    rc = tk_store_vault_add(c->store, g.vault, g.key_id, c->err);
-  if (!rc)
-    rc = tk_store_wrapped_key_put(c->store, g.vault, g.key_id, c->id->id, g.sealed,
-                                  c->err);
-  if (!rc) {
-    char key_name[128];
-    tk_device_id_format(who, g.granter);
-    snprintf(key_name, sizeof key_name, "granted_by:%s", g.vault);
-    rc = tk_store_meta_set(c->store, key_name, who, c->err);
-  }
-  if (!rc) rc = tk_store_commit(c->store, c->err);
-  if (rc) {
-    tk_store_rollback(c->store);
-    return rc;
-  }
-  c->st->grants++;
-  TK_LOG(TK_LOG_INFO, "sync", "vault %s: key granted by device %s", g.vault, who);
-  return 0;
-}
-
 static void on_grants(client_t *c, const Tunduk__V1__Grants *m)
 {
   for (size_t i = 0; i < m->n_grants && i < TK_MAX_GRANTS; i++) {
-    int rc = take_grant(c, m->grants[i]);
+    int taken = 0;
+    int rc = m->grants[i]
+                 ? tk_office_grant_take(c->o, tk_pb_slice(m->grants[i]->body),
+                                        tk_pb_slice(m->grants[i]->sig), &taken, c->err)
+                 : 0;
     if (rc) {
       tk__client_stop(c, rc, "storing a vault key failed: %s", c->err->msg);
       return;
     }
+    c->st->grants += (uint32_t)taken;
   }
   c->grants_pending = 0;
 }
 
-static void grant_put(client_t *c, const Tunduk__V1__DeviceInfo *m)
+/* A member to add: the hub's answer for its id, checked, then the change. */
+static void add_member(client_t *c, const Tunduk__V1__DeviceInfo *m)
 {
   tk_peer_t to;
   tk_err_t e;
-  tk_grant_t g;
-  tk_buf_t body = TK_BUF_INIT;
-  uint8_t sig[TK_SIG_LEN], key[TK_VAULT_KEY_LEN];
   char want[TK_DEVICE_ID_STRLEN];
   tk_device_id_format(want, c->opts->grant_to);
   if (!m->identity) {
@@ -321,40 +272,47 @@ static void grant_put(client_t *c, const Tunduk__V1__DeviceInfo *m)
                     want, tk_err_str(&e));
     return;
   }
-  memset(&g, 0, sizeof g);
-  snprintf(g.vault, sizeof g.vault, "%s", c->opts->grant_vault);
-  int rc = tk_office_vault_key(c->o, g.vault, NULL, key, c->err);
-  if (!rc) {
-    tk_vault_key_id(g.key_id, key);
-    memcpy(g.recipient, to.id, TK_DEVICE_ID_LEN);
-    rc = tk_vault_key_seal(g.sealed, key, to.kx_pk);
-  }
-  tk_wipe(key, sizeof key);
-  g.created_ms = (uint64_t)time(NULL) * 1000;
-  if (!rc) rc = tk_grant_sign(&g, c->id, &body, sig);
+  int rc = tk_office_change_add(c->o, c->opts->grant_vault, &to, !c->opts->grant_reader,
+                                &c->change, c->err);
   if (rc) {
-    tk_buf_free(&body);
-    tk__client_stop(c, rc, "cannot grant vault %s: %s", g.vault,
-                    c->err->msg[0] ? c->err->msg : tk_strerror(rc));
+    tk__client_stop(c, rc, "cannot grant vault %s: %s", c->opts->grant_vault,
+                    c->err->msg);
     return;
   }
-  Tunduk__V1__SignedGrant sg = TUNDUK__V1__SIGNED_GRANT__INIT;
-  sg.body = tk_pb_bytes(body.p, body.n);
-  sg.sig = tk_pb_bytes(sig, TK_SIG_LEN);
-  Tunduk__V1__GrantPut gp = TUNDUK__V1__GRANT_PUT__INIT;
-  gp.grant = &sg;
-  send_simple(c, TUNDUK__V1__FRAME__MSG_GRANT_PUT, &gp, C_GRANT_ACK);
-  tk_buf_free(&body);
+  tk__client_send_change(c);
+}
+
+void tk__client_after_log(client_t *c)
+{
+  if (c->state == C_DONE) return;
+  if (c->opts->mode == TK_CLIENT_GRANT) {
+    Tunduk__V1__DeviceQuery q = TUNDUK__V1__DEVICE_QUERY__INIT;
+    q.device_id = tk_pb_bytes(c->opts->grant_to, TK_DEVICE_ID_LEN);
+    send_simple(c, TUNDUK__V1__FRAME__MSG_DEVICE_QUERY, &q, C_DEVICE);
+  } else if (c->opts->mode == TK_CLIENT_REMOVE) {
+    int rc = tk_office_change_remove(
+        c->o, c->opts->grant_vault, (const uint8_t(*)[TK_DEVICE_ID_LEN])c->opts->grant_to,
+        1, &c->change, c->err);
+    if (rc) {
+      tk__client_stop(c, rc, "cannot remove the member: %s", c->err->msg);
+      return;
+    }
+    tk__client_send_change(c);
+  }
 }
 
 /* ---- hello -------------------------------------------------------------------- */
 
 static void after_hello(client_t *c)
 {
-  if (c->opts->mode == TK_CLIENT_GRANT) {
-    Tunduk__V1__DeviceQuery q = TUNDUK__V1__DEVICE_QUERY__INIT;
-    q.device_id = tk_pb_bytes(c->opts->grant_to, TK_DEVICE_ID_LEN);
-    send_simple(c, TUNDUK__V1__FRAME__MSG_DEVICE_QUERY, &q, C_DEVICE);
+  /* Unsent log entries and the log query go first, without waiting: the hub
+   * answers in order, so the membership logs are replayed before any grant
+   * or revision is judged by them. */
+  c->logput_acked = 1;
+  if (tk__client_send_logs(c) != 0) return;
+  if (c->opts->mode == TK_CLIENT_GRANT || c->opts->mode == TK_CLIENT_REMOVE) {
+    c->state = C_LOG;
+    c->st->round_trips++;
     return;
   }
   /* The grant query goes out with the first push or pull request: the hub
@@ -497,14 +455,20 @@ static void on_frame(tk_conn_t *conn, tk_slice_t payload)
     set_access(c, f->enrolled->access, f->enrolled->n_access);
     int rc = save_pin(c, c->opts->token->addr);
     tk__client_stop(c, rc, "%s", c->err->msg);
+  } else if (c->logput_pending && k == TUNDUK__V1__FRAME__MSG_ACK) {
+    tk__client_on_logput_ack(c, f->ack);
+  } else if (c->logput_pending) {
+    tk__client_stop(c, TK_EPROTO, "the hub answered out of order (%s before log ack)",
+                    tk_wire_name(f));
+  } else if (c->log_pending && k == TUNDUK__V1__FRAME__MSG_LOG) {
+    tk__client_on_log(c, f->log);
+  } else if (c->log_pending) {
+    tk__client_stop(c, TK_EPROTO, "the hub answered out of order (%s before log)",
+                    tk_wire_name(f));
   } else if (c->state == C_DEVICE && k == TUNDUK__V1__FRAME__MSG_DEVICE_INFO) {
-    grant_put(c, f->device_info);
-  } else if (c->state == C_GRANT_ACK && k == TUNDUK__V1__FRAME__MSG_ACK) {
-    if (f->ack->n_rejected > 0)
-      tk__client_stop(c, TK_EACCESS, "the hub refused the grant: %s",
-                      f->ack->rejected[0]->reason);
-    else
-      tk__client_stop(c, 0, "done");
+    add_member(c, f->device_info);
+  } else if (c->state == C_CHANGE_ACK && k == TUNDUK__V1__FRAME__MSG_ACK) {
+    tk__client_on_change_ack(c, f->ack);
   } else if (c->grants_pending && k == TUNDUK__V1__FRAME__MSG_GRANTS) {
     on_grants(c, f->grants);
   } else if (c->grants_pending) {
@@ -614,6 +578,8 @@ static void client_done(client_t *c)
   tk_batch_free(&c->batch);
   tk_chunk_send_free(&c->csend);
   tk_chunk_recv_free(&c->crecv);
+  tk_member_change_free(&c->change);
+  free(c->rot);
   free(c->pull_ids);
   free(c->pull_need);
   tk_buf_wipe(&c->tls_session);

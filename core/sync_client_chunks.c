@@ -123,7 +123,7 @@ static void chunk_pull_next(client_t *c)
     return;
   }
   if (c->chunk_feed_end > 0 && since >= c->chunk_feed_end - 1) {
-    tk__client_stop(c, 0, "done"); /* the hub has no chunk past our checkpoint */
+    tk__client_done(c); /* the hub has no chunk past our checkpoint */
     return;
   }
   c->chunk_feed_end = 0; /* a later batch must ask */
@@ -169,7 +169,7 @@ static void chunk_pull_done(client_t *c)
   if (c->crecv.more)
     chunk_pull_next(c);
   else
-    tk__client_stop(c, 0, "done");
+    tk__client_done(c);
 }
 
 void tk__client_on_chunk_pull_offer(client_t *c, const Tunduk__V1__Offer *m)

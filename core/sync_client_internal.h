@@ -16,7 +16,8 @@ enum {
   C_HELLO,        /* sent Hello, waiting for the hub's */
   C_ENROLLED,     /* sent Enroll */
   C_DEVICE,       /* sent DeviceQuery */
-  C_GRANT_ACK,    /* sent GrantPut */
+  C_LOG,          /* a membership change: sent LogQuery, waiting for the Log */
+  C_CHANGE_ACK,   /* sent a LogPut with a membership change */
   C_PUSH_NEED,    /* sent Offer */
   C_PUSH_ACK,     /* sent Revisions */
   C_PULL_OFFER,   /* sent Pull */
@@ -28,6 +29,14 @@ enum {
   C_DONE
 };
 
+/* A vault whose key this device rotates at the end of the sync, and the
+ * revoked members it removes first. */
+typedef struct rotation {
+  char vault[TK_MAX_VAULT_LEN + 1];
+  uint8_t devs[TK_MAX_CHANGE_ENTRIES - 1][TK_DEVICE_ID_LEN];
+  size_t ndevs;
+} rotation_t;
+
 typedef struct client {
   tk_office_t *o;
   tk_store_t *store;
@@ -38,6 +47,12 @@ typedef struct client {
   int rc;
   int state;
   int grants_pending; /* a GrantQuery is out; its answer comes first */
+  int logput_pending; /* unsent log entries are out; their Ack comes first */
+  int log_pending;    /* a LogQuery is out; its Log comes before Grants */
+  int logput_acked;   /* no LogPut, or the hub took it */
+  rotation_t *rot;    /* rotations to make before Bye */
+  size_t nrot;
+  tk_member_change_t change; /* the change in flight (C_CHANGE_ACK) */
   tk_conn_t *conn;
   uint8_t spki[TK_HASH_LEN];
   uint8_t hub_id[TK_DEVICE_ID_LEN];
@@ -77,6 +92,19 @@ int tk__client_may_write(const char *access, const char *vault);
 int tk__client_set_ckpt(client_t *c, int dir, uint64_t seq);
 int tk__client_add_reject(tk_reject_t **list, size_t *n, const uint8_t *id, int code,
                           const char *reason);
+
+/* Membership logs (sync_client_logs.c; PROTOCOL.md section 10): unsent
+ * entries and the LogQuery right after the Hellos, the answers, one
+ * membership change, and the end of a session (tk__client_done: a pending
+ * rotation first, then Bye). tk__client_after_log (sync_client.c) goes on
+ * by mode once the Log is taken. */
+int tk__client_send_logs(client_t *c);
+void tk__client_on_logput_ack(client_t *c, const Tunduk__V1__Ack *m);
+void tk__client_on_log(client_t *c, const Tunduk__V1__Log *m);
+void tk__client_after_log(client_t *c);
+int tk__client_send_change(client_t *c);
+void tk__client_on_change_ack(client_t *c, const Tunduk__V1__Ack *m);
+void tk__client_done(client_t *c);
 
 /* The revision pull (sync_client_pull.c; PROTOCOL.md section 7): the first
  * Pull, the hub's Offer and Revisions (1: the frame is kept, held until the

@@ -176,6 +176,18 @@ static int pull_policy_prep(void *ctx, const tk_rev_t *rev, void *prep, char *re
   pull_apply_t *a = ctx;
   pull_prep_t *p = prep;
   tk_plugin_set_t *set = a->c->opts->plugins;
+  /* The vault's membership log first: a revision it does not let count is
+   * kept as evidence, never stored as a version of the record. */
+  char why[200];
+  if (tk_office_member_check(a->c->o, rev, why, sizeof why) != 0) {
+    tk_err_t e;
+    snprintf(reason, len, "membership: %s", why);
+    if (tk_store_refused_put(a->c->store, rev, a->c->hub.id, reason, &e) != 0) {
+      snprintf(reason, len, "%s", e.msg);
+      return TK_REJECT_INTERNAL;
+    }
+    return TK_REJECT_QUARANTINED;
+  }
   if (!set || tk_plugin_set_count(set, TK_PLUGIN_MODERATION) == 0) return 0;
   if (!p) return pull_policy(a, rev, reason, len);
   return tk_sync_moderate_parsed(a->c->opts->plugins, a->c->store, rev, p->record,

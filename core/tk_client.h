@@ -25,7 +25,14 @@
 #include "tk_sync.h"
 #include "tk_token.h"
 
-enum { TK_CLIENT_SYNC = 0, TK_CLIENT_ENROLL = 1, TK_CLIENT_GRANT = 2 };
+/* GRANT adds a member to a vault (with every key this device holds);
+ * REMOVE removes one and rotates the key. */
+enum {
+  TK_CLIENT_SYNC = 0,
+  TK_CLIENT_ENROLL = 1,
+  TK_CLIENT_GRANT = 2,
+  TK_CLIENT_REMOVE = 3
+};
 
 typedef struct tk_client_stats {
   uint64_t sent,
@@ -43,8 +50,12 @@ typedef struct tk_client_stats {
   size_t nrejected;
   tk_reject_t *rejected; /* revisions the hub refused, with reasons */
   size_t nrefused;
-  tk_reject_t *refused; /* pulled revisions this office refused or held */
-  uint32_t grants;      /* vault keys received */
+  tk_reject_t *refused;         /* pulled revisions this office refused or held */
+  uint32_t grants;              /* vault keys received */
+  uint32_t log_entries;         /* membership log entries taken from the hub */
+  uint32_t log_refused_entries; /* entries from the hub that do not follow the rules */
+  uint32_t rotations;           /* vault keys this device rotated */
+  char log_refused[200];        /* why the hub refused this office's entries */
   uint32_t conflicts_before, conflicts_after;
   char access[512]; /* what the hub lets this device do */
   double seconds;
@@ -53,8 +64,9 @@ typedef struct tk_client_stats {
 typedef struct tk_client_opts {
   int mode;
   const tk_token_t *token; /* TK_CLIENT_ENROLL */
-  const char *grant_vault; /* TK_CLIENT_GRANT */
-  const uint8_t *grant_to; /* TK_CLIENT_GRANT: recipient device id */
+  const char *grant_vault; /* TK_CLIENT_GRANT, TK_CLIENT_REMOVE */
+  const uint8_t *grant_to; /* TK_CLIENT_GRANT: recipient; _REMOVE: the member */
+  int grant_reader;        /* TK_CLIENT_GRANT: a reader, not a writer */
   int resend;           /* sync: both checkpoints from 0 (offer and ask for everything) */
   uint32_t batch_bytes; /* 0: 1 MiB */
   uint32_t timeout_ms;  /* 0: 30000; handshake and idle */

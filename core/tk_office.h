@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "tk_identity.h"
+#include "tk_member.h"
 #include "tk_store.h"
 
 #define TK_OFFICE_KEYFILE "device.key"
@@ -59,6 +60,62 @@ int tk_office_vault_key_cached(tk_office_t *o, const char *vault,
  * them; a key that is missing or does not open is skipped (the lookup
  * then fails the usual way). Fails only if the store does. */
 int tk_office_vault_keys_load(tk_office_t *o, tk_err_t *err);
+
+/* ---- vault membership logs (office_members.c; tk_member.h) ------------------ */
+
+/* vault's log as this office replayed it (n == 0: none); valid until the
+ * log changes. */
+int tk_office_log(tk_office_t *o, const char *vault, const tk_member_log_t **out,
+                  tk_err_t *err);
+/* 0 if the log lets rev count here, else TK_EACCESS with the reason. */
+int tk_office_member_check(tk_office_t *o, const tk_rev_t *rev, char *reason, size_t len);
+/* Takes entries from the hub in order: each is replayed on this office's own
+ * log and stored if it follows every rule; the rest are refused (logged,
+ * counted) and change nothing. A vault held from before logs takes a
+ * genesis only from the device that granted its key. Revisions kept aside
+ * that now count are released. */
+int tk_office_log_take(tk_office_t *o, const tk_slice_t *bodies, const tk_slice_t *sigs,
+                       size_t n, uint32_t *taken, uint32_t *refused, tk_err_t *err);
+/* Takes a grant if it is for this device, chains to the vault's log and
+ * opens; *taken says whether a key was stored. */
+int tk_office_grant_take(tk_office_t *o, tk_slice_t body, tk_slice_t sig, int *taken,
+                         tk_err_t *err);
+
+#define TK_MAX_CHANGE_ENTRIES 16
+/* A change to a vault's membership, built on this office's log, sent to
+ * the hub, and stored here (tk_office_change_commit) only once acknowledged. */
+typedef struct tk_member_change {
+  char vault[TK_MAX_VAULT_LEN + 1];
+  tk_entry_t entries[TK_MAX_CHANGE_ENTRIES];
+  size_t nentries;
+  tk_buf_t *grant_body;
+  uint8_t (*grant_sig)[TK_SIG_LEN];
+  size_t ngrants;
+  int rotated;
+  uint8_t *new_key; /* locked memory */
+  uint8_t new_key_id[TK_KEY_ID_LEN];
+  uint32_t sent_upto; /* log length at the hub once it is taken */
+} tk_member_change_t;
+
+/* Adds device `to` (checked identity) as a reader or writer, with grants of
+ * every key of the vault this device holds. */
+int tk_office_change_add(tk_office_t *o, const char *vault, const tk_peer_t *to,
+                         int writer, tk_member_change_t *ch, tk_err_t *err);
+/* Removes devs and rotates the key; the new key is granted to every member
+ * left (their checked keys from the devices table). */
+int tk_office_change_remove(tk_office_t *o, const char *vault,
+                            const uint8_t (*devs)[TK_DEVICE_ID_LEN], size_t ndevs,
+                            tk_member_change_t *ch, tk_err_t *err);
+int tk_office_change_commit(tk_office_t *o, tk_member_change_t *ch, tk_err_t *err);
+void tk_member_change_free(tk_member_change_t *ch);
+
+/* How many entries of vault's log the hub has acknowledged. */
+int tk_office_log_sent(tk_office_t *o, const char *vault, uint32_t *n);
+int tk_office_log_sent_set(tk_office_t *o, const char *vault, uint32_t n, tk_err_t *err);
+/* Stores from before membership logs: each vault this device created (it
+ * holds the key and no device granted it) gets a genesis by this device.
+ * *made gets their count. Needs the office unlocked. */
+int tk_office_logs_migrate(tk_office_t *o, uint32_t *made, tk_err_t *err);
 
 /* Writes the first revision of a new record. rec_out/rev_out may be NULL. */
 int tk_office_new(tk_office_t *o, const char *type, const char *vault, const json_t *body,

@@ -30,7 +30,7 @@
 
 #include "tk_revision.h"
 
-#define TK_STORE_SCHEMA_VERSION 5
+#define TK_STORE_SCHEMA_VERSION 6
 
 typedef struct tk_store tk_store_t;
 
@@ -255,6 +255,7 @@ typedef struct tk_quarantine_info {
   uint8_t sender[TK_DEVICE_ID_LEN];
   char reason[320];
   int64_t received;
+  int refused; /* kept aside by the membership log, not by a rule */
 } tk_quarantine_info_t;
 
 /* Keeps rev aside with the reason (a no-op if it is already there). */
@@ -279,6 +280,49 @@ int tk_store_quarantine_release(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN],
 /* Removes id from quarantine. TK_ENOTFOUND. */
 int tk_store_quarantine_del(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN],
                             tk_err_t *err);
+
+/* ---- vault membership logs (store_log.c) ------------------------------ */
+
+/* Appends entry seq of vault's log (the caller has checked it, tk_member.h).
+ * The same entry again is a no-op returning 0; another entry at that seq is
+ * TK_EEXIST (a fork) and changes nothing. */
+int tk_store_log_put(tk_store_t *s, const char *vault, uint32_t seq,
+                     const uint8_t id[TK_HASH_LEN], tk_slice_t body, tk_slice_t sig,
+                     tk_err_t *err);
+/* The entries of vault's log from seq `since` on, in order. */
+int tk_store_log_each(tk_store_t *s, const char *vault, uint32_t since,
+                      int (*cb)(void *ctx, tk_slice_t body, tk_slice_t sig), void *ctx,
+                      tk_err_t *err);
+/* How many entries vault's log holds (0: none). */
+int tk_store_log_count(tk_store_t *s, const char *vault, uint32_t *n, tk_err_t *err);
+/* Each vault that has a log, by name. */
+int tk_store_log_vaults(tk_store_t *s, int (*cb)(void *ctx, const char *vault), void *ctx,
+                        tk_err_t *err);
+/* Makes key_id the vault's current key (after a rotation). */
+int tk_store_vault_set_key(tk_store_t *s, const char *name,
+                           const uint8_t key_id[TK_KEY_ID_LEN], tk_err_t *err);
+/* The grant addressed to recipient for (vault, key_id), appended to body and
+ * sig. TK_ENOTFOUND. */
+int tk_store_grant_get(tk_store_t *s, const uint8_t recipient[TK_DEVICE_ID_LEN],
+                       const char *vault, const uint8_t key_id[TK_KEY_ID_LEN],
+                       tk_buf_t *body, tk_buf_t *sig, tk_err_t *err);
+/* Keeps rev aside as evidence because the membership log does not let it
+ * count (quarantine kind 1, reason given): listed with the quarantine,
+ * never released by hand, released by tk_store_refused_recheck once the
+ * log lets it count. A no-op if it is there already. */
+int tk_store_refused_put(tk_store_t *s, const tk_rev_t *rev,
+                         const uint8_t sender[TK_DEVICE_ID_LEN], const char *reason,
+                         tk_err_t *err);
+/* Calls ok(ctx, rev) for each revision of vault kept aside by the log;
+ * those it answers 1 for are stored (parents permitting) and leave the
+ * quarantine, in one transaction. *released gets their count. */
+int tk_store_refused_recheck(tk_store_t *s, const char *vault,
+                             int (*ok)(void *ctx, const tk_rev_t *rev), void *ctx,
+                             uint32_t *released, tk_err_t *err);
+/* How many revisions the log kept aside, in all (vault NULL) or in vault. */
+int tk_store_refused_count(tk_store_t *s, const char *vault, uint64_t *n, tk_err_t *err);
+/* 1 if id is kept aside by the log, 0 if not (or held by moderation). */
+int tk_store_refused_has(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN]);
 
 /* ---- attachment chunks ------------------------------------------------ */
 /* A chunk is the ciphertext of up to TK_CHUNK_PLAIN bytes of an attachment,

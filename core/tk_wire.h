@@ -12,7 +12,7 @@
 #include "tk_conn.h"
 #include "tunduk.pb-c.h"
 
-#define TK_PROTOCOL_VERSION 1
+#define TK_PROTOCOL_VERSION 2
 #define TK_SOFTWARE "tunduk/0.1"
 #define TK_MAX_OFFER_IDS 4096
 #define TK_MAX_GRANTS 4096
@@ -65,6 +65,7 @@ typedef struct tk_grant {
   uint8_t granter_pk[TK_SIGN_PK_LEN];
   uint8_t granter[TK_DEVICE_ID_LEN]; /* SHA-256(granter_pk) */
   uint64_t created_ms;
+  uint8_t entry[TK_HASH_LEN]; /* the membership log entry it belongs to */
 } tk_grant_t;
 
 /* Encodes g (granter_pk taken from id) as a GrantBody into body and signs

@@ -58,7 +58,8 @@ const char *tk_wire_name(const tk_frame_t *f)
   static const char *names[] = {
       "none",      "hello",       "error",  "enroll", "enrolled",     "offer",
       "need",      "revisions",   "ack",    "pull",   "device_query", "device_info",
-      "grant_put", "grant_query", "grants", "bye",    "chunk",        "chunk_ack"};
+      "grant_put", "grant_query", "grants", "bye",    "chunk",        "chunk_ack",
+      "log_put",   "log_query",   "log"};
   unsigned k = (unsigned)f->msg_case;
   return k < sizeof names / sizeof names[0] ? names[k] : "unknown";
 }
@@ -147,6 +148,7 @@ int tk_grant_sign(const tk_grant_t *g, const tk_identity_t *id, tk_buf_t *body,
   b.sealed_key = tk_pb_bytes(g->sealed, TK_SEALED_KEY_LEN);
   b.granter_pk = tk_pb_bytes(id->sign_pk, TK_SIGN_PK_LEN);
   b.created_ms = g->created_ms;
+  b.entry = tk_pb_bytes(g->entry, TK_HASH_LEN);
   size_t n = tunduk__v1__grant_body__get_packed_size(&b);
   int rc = tk_buf_reserve(body, n);
   if (rc) return rc;
@@ -169,8 +171,10 @@ int tk_grant_verify(tk_slice_t body, tk_slice_t sig, tk_grant_t *out, tk_err_t *
   if (!b) return tk_err_set(err, TK_EFORMAT, "grant: body does not decode");
   if (!b->vault || b->key_id.len != TK_KEY_ID_LEN ||
       b->recipient.len != TK_DEVICE_ID_LEN || b->sealed_key.len != TK_SEALED_KEY_LEN ||
-      b->granter_pk.len != TK_SIGN_PK_LEN) {
-    rc = tk_err_set(err, TK_EFORMAT, "grant: a field is missing or of the wrong size");
+      b->granter_pk.len != TK_SIGN_PK_LEN || b->entry.len != TK_HASH_LEN) {
+    rc = tk_err_set(err, TK_EFORMAT,
+                    "grant: a field is missing or of the wrong size (a grant names its "
+                    "membership log entry)");
     goto done;
   }
   rc = tk_name_check("vault", b->vault, TK_MAX_VAULT_LEN, 1, err);
@@ -193,6 +197,7 @@ int tk_grant_verify(tk_slice_t body, tk_slice_t sig, tk_grant_t *out, tk_err_t *
   memcpy(out->granter_pk, b->granter_pk.data, TK_SIGN_PK_LEN);
   tk_device_id_from_pk(out->granter, out->granter_pk);
   out->created_ms = b->created_ms;
+  memcpy(out->entry, b->entry.data, TK_HASH_LEN);
 done:
   tk_buf_free(&m);
   tunduk__v1__grant_body__free_unpacked(b, NULL);
