@@ -85,6 +85,15 @@ static int verify_one(void *ctx, const tk_rev_meta_t *m, tk_slice_t bytes)
     fail(v, m->id, rc, tk_err_str(&e));
     return 0;
   }
+  const tk_member_log_t *l;
+  char why[200];
+  if (tk_office_log(v->o, rev.vault, &l, NULL) == 0 && l->n > 0 &&
+      tk_member_check_rev(l, rev.author, rev.key_id, why, sizeof why) != 0) {
+    char msg[240];
+    snprintf(msg, sizeof msg, "membership: %s", why);
+    fail(v, m->id, TK_EACCESS, msg);
+    return 0;
+  }
   rc = tk_office_vault_key(v->o, rev.vault, rev.key_id, v->key, &e);
   if (rc == TK_ENOKEY || rc == TK_ENOTFOUND) {
     v->counts->no_key++;
@@ -108,6 +117,16 @@ static void bad_chunk(void *ctx, const uint8_t id[TK_HASH_LEN])
   if (v->cb) v->cb(v->cb_ctx, id, "attachment chunk: its bytes do not hash to its id");
 }
 
+/* A revision the membership log kept aside: evidence, counted as failed. */
+static int refused_one(void *ctx, const tk_quarantine_info_t *q)
+{
+  verify_ctx_t *v = ctx;
+  if (!q->refused) return 0;
+  v->counts->revisions++;
+  fail(v, q->meta.id, TK_EACCESS, q->reason);
+  return 0;
+}
+
 static int count_record(void *ctx, const tk_record_info_t *r)
 {
   (void)r;
@@ -126,6 +145,7 @@ int tk_office_verify(tk_office_t *o,
   if (!v.key)
     return tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory for a key");
   int rc = tk_store_changes(tk_office_store(o), 0, 0, verify_one, &v, err);
+  if (!rc) rc = tk_store_quarantine_list(tk_office_store(o), refused_one, &v, err);
   if (!rc)
     rc = tk_store_records(tk_office_store(o), NULL, NULL, 0, count_record, counts, err);
   if (!rc)

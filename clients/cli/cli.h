@@ -30,6 +30,7 @@ enum {
   OPT_OUTPUT = 1 << 9,
   OPT_AUTO = 1 << 10,
   OPT_NO_RESUME = 1 << 11,
+  OPT_READ = 1 << 12,
 };
 
 #define CLI_MAX_ARGS 8
@@ -41,6 +42,7 @@ typedef struct cli {
   int all;
   int autom;     /* --auto */
   int no_resume; /* --no-resume */
+  int reader;    /* --read */
   const char *vault, *type, *rev, *name, *kdf;
   const char *format, *redact, *output; /* export */
   int nargs;
@@ -96,6 +98,8 @@ int cmd_verify(cli_t *c);
 int cmd_enroll(cli_t *c);
 int cmd_sync(cli_t *c);
 int cmd_vault_grant(cli_t *c);
+int cmd_vault_remove(cli_t *c);
+int cmd_vault_remove(cli_t *c);
 int cmd_conflicts(cli_t *c);
 int cmd_resolve(cli_t *c);
 int cmd_quarantine(cli_t *c);

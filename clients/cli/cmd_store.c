@@ -71,27 +71,85 @@ typedef struct vault_list {
   json_t *arr; /* with --json */
 } vault_list_t;
 
+static void short_id(char *out, size_t len, const uint8_t *id, size_t n)
+{
+  char hex[2 * TK_HASH_LEN + 1];
+  tk_hex_encode(hex, id, n);
+  snprintf(out, len, "%.16s", hex);
+}
+
+/* The verified chain behind the key in use: who granted it, who made that
+ * device a writer, and so on back to the vault's creator (its genesis). */
+static void key_chain(cli_t *c, const tk_member_log_t *l, const tk_vault_info_t *v,
+                      char *out, size_t len, json_t *arr)
+{
+  tk_buf_t body = TK_BUF_INIT, sig = TK_BUF_INIT;
+  tk_grant_t g;
+  const tk_identity_t *me = tk_office_identity(c->office);
+  const uint8_t *from = me->id;
+  out[0] = 0;
+  if (tk_store_grant_get(tk_office_store(c->office), me->id, v->name, v->key_id, &body,
+                         &sig, NULL) == 0 &&
+      tk_grant_verify(TK_SLICE(body.p, body.n), TK_SLICE(sig.p, sig.n), &g, NULL) == 0)
+    from = g.granter;
+  tk_buf_free(&body);
+  tk_buf_free(&sig);
+  const tk_member_t *m = tk_member_find(l, from);
+  for (int hops = 0; m && hops < 64; hops++) {
+    char id[TK_DEVICE_ID_STRLEN], name[80] = "";
+    tk_device_info_t d;
+    tk_device_id_format(id, m->id);
+    if (tk_store_device_get(tk_office_store(c->office), m->id, &d, NULL) == 0 &&
+        d.name[0])
+      snprintf(name, sizeof name, " (%s)", d.name);
+    size_t k = strlen(out);
+    const tk_member_t *by = &l->members[m->added_by];
+    int genesis = by == m;
+    snprintf(out + k, len - k, "%s%s%s%s", hops ? ", added by " : "", id, name,
+             genesis ? ", the vault's creator" : "");
+    if (arr)
+      json_array_append_new(arr, json_pack("{s:s,s:s,s:b}", "device", id, "name",
+                                           name[0] ? name + 2 : "", "creator", genesis));
+    if (genesis) break;
+    m = by;
+  }
+}
+
 static int print_vault(void *ctx, const tk_vault_info_t *v)
 {
   vault_list_t *l = ctx;
-  char kid[2 * TK_KEY_ID_LEN + 1];
+  char kid[2 * TK_KEY_ID_LEN + 1], vid[20] = "-", chain[1024] = "", role[16] = "-";
   uint8_t sealed[TK_SEALED_KEY_LEN];
+  const tk_member_log_t *log = NULL;
   tk_hex_encode(kid, v->key_id, TK_KEY_ID_LEN);
   int has_key =
       tk_store_wrapped_key_get(tk_office_store(l->c->office), v->name, v->key_id,
                                tk_office_identity(l->c->office)->id, sealed, NULL) == 0;
-  char key[TK_MAX_VAULT_LEN + 16], by[TK_DEVICE_ID_STRLEN] = "";
-  snprintf(key, sizeof key, "granted_by:%s", v->name);
-  if (tk_store_meta_get(tk_office_store(l->c->office), key, by, sizeof by, NULL) != 0)
-    by[0] = 0;
-  if (l->arr)
+  json_t *carr = l->arr ? json_array() : NULL;
+  if (tk_office_log(l->c->office, v->name, &log, NULL) == 0 && log->n > 0) {
+    const tk_member_t *me = tk_member_find(log, tk_office_identity(l->c->office)->id);
+    short_id(vid, sizeof vid, log->vault_id, TK_HASH_LEN);
+    snprintf(role, sizeof role, "%s",
+             !me || !me->active ? "not a member"
+             : me->writer       ? "writer"
+                                : "reader");
+    if (has_key) key_chain(l->c, log, v, chain, sizeof chain, carr);
+  } else {
+    log = NULL;
+  }
+  if (l->arr) {
     json_array_append_new(l->arr,
-                          json_pack("{s:s,s:s,s:I,s:b,s:s?}", "name", v->name, "key_id",
-                                    kid, "created", (json_int_t)v->created, "have_key",
-                                    has_key, "granted_by", by[0] ? by : NULL));
-  else
-    printf("%-24s key %s%s%s%s\n", v->name, kid,
-           has_key ? "" : "  (no key on this device)", by[0] ? "  granted by " : "", by);
+                          json_pack("{s:s,s:s,s:s,s:I,s:b,s:s,s:I,s:o}", "name", v->name,
+                                    "vault_id", vid, "key_id", kid, "created",
+                                    (json_int_t)v->created, "have_key", has_key, "role",
+                                    role, "log_entries", (json_int_t)(log ? log->n : 0),
+                                    "granted_by", carr));
+  } else {
+    printf("%-20s id %s  key %s  %s%s\n", v->name, vid, kid, role,
+           has_key ? "" : "  (no key on this device)");
+    if (!log) printf("  no membership log yet\n");
+    if (chain[0]) printf("  key from %s\n", chain);
+  }
   return 0;
 }
 
@@ -111,8 +169,13 @@ int cmd_vault(cli_t *c)
     return EXIT_OK;
   }
   if (strcmp(sub, "grant") == 0) {
-    if (c->nargs != 3) return cli_usage("usage: tunduk vault grant VAULT DEVICE-ID");
+    if (c->nargs != 3)
+      return cli_usage("usage: tunduk vault grant VAULT DEVICE-ID [--read]");
     return cmd_vault_grant(c);
+  }
+  if (strcmp(sub, "remove") == 0) {
+    if (c->nargs != 3) return cli_usage("usage: tunduk vault remove VAULT DEVICE-ID");
+    return cmd_vault_remove(c);
   }
   if (strcmp(sub, "list") == 0) {
     if (c->nargs != 1) return cli_usage("usage: tunduk vault list");
@@ -126,7 +189,7 @@ int cmd_vault(cli_t *c)
     }
     return rc ? cli_fail(c, rc) : EXIT_OK;
   }
-  return cli_usage("unknown vault command '%s' (create, list, grant)", sub);
+  return cli_usage("unknown vault command '%s' (create, list, grant, remove)", sub);
 }
 
 static void print_failure(void *ctx, const uint8_t id[TK_REV_ID_LEN], const char *msg)

@@ -129,6 +129,10 @@ int cmd_sync(cli_t *c)
         "refused", rejects_json(st.refused, st.nrefused), "conflicts",
         (json_int_t)st.conflicts_after, "new_conflicts", (json_int_t)new_conflicts,
         "grants", (json_int_t)st.grants);
+    json_object_set_new(j, "log_entries", json_integer(st.log_entries));
+    json_object_set_new(j, "log_entries_refused", json_integer(st.log_refused_entries));
+    json_object_set_new(j, "log_refused", json_string(st.log_refused));
+    json_object_set_new(j, "rotations", json_integer(st.rotations));
     json_object_set_new(j, "bytes_out", json_integer((json_int_t)st.bytes_out));
     json_object_set_new(j, "bytes_in", json_integer((json_int_t)st.bytes_in));
     json_object_set_new(j, "rev_bytes_out", json_integer((json_int_t)st.rev_bytes_out));
@@ -156,6 +160,16 @@ int cmd_sync(cli_t *c)
              (unsigned long long)st.chunks_received, (double)st.chunk_bytes_in / 1e6);
     if (st.grants)
       printf("received %u vault key%s\n", st.grants, st.grants == 1 ? "" : "s");
+    if (st.log_refused[0])
+      printf("the hub refused this office's vault membership entries: %s\n",
+             st.log_refused);
+    if (st.log_refused_entries)
+      printf("refused %u vault membership entr%s from the hub (they do not follow the "
+             "vault's log)\n",
+             st.log_refused_entries, st.log_refused_entries == 1 ? "y" : "ies");
+    if (st.rotations)
+      printf("rotated the key of %u vault%s (a member was revoked at the hub)\n",
+             st.rotations, st.rotations == 1 ? "" : "s");
     if (st.skipped)
       printf("not sent: %llu revisions of vaults this device may not write at the hub\n",
              (unsigned long long)st.skipped);
@@ -172,13 +186,14 @@ int cmd_sync(cli_t *c)
   return EXIT_OK;
 }
 
-int cmd_vault_grant(cli_t *c)
+/* vault grant / vault remove: one membership change through the hub. */
+static int member_change(cli_t *c, int mode)
 {
-  uint8_t to[TK_DEVICE_ID_LEN];
+  uint8_t dev[TK_DEVICE_ID_LEN];
   tk_client_stats_t st;
   tk_client_opts_t opts;
   tk_vault_info_t vi;
-  if (tk_device_id_parse(to, c->args[2]) != 0)
+  if (tk_device_id_parse(dev, c->args[2]) != 0)
     return cli_usage("'%s' is not a device id (52 base32 characters)", c->args[2]);
   int rc = cli_open(c, 0);
   if (!rc) {
@@ -187,14 +202,32 @@ int cmd_vault_grant(cli_t *c)
   }
   if (!rc) rc = cli_open(c, 1);
   memset(&opts, 0, sizeof opts);
-  opts.mode = TK_CLIENT_GRANT;
+  opts.mode = mode;
   opts.grant_vault = c->args[1];
-  opts.grant_to = to;
+  opts.grant_to = dev;
+  opts.grant_reader = c->reader;
+  memset(&st, 0, sizeof st);
   if (!rc) rc = tk_client_run(c->office, &opts, &st, &c->err);
   tk_client_stats_free(&st);
+  return rc;
+}
+
+int cmd_vault_grant(cli_t *c)
+{
+  int rc = member_change(c, TK_CLIENT_GRANT);
   if (rc) return cli_fail(c, rc);
-  printf("vault %s granted to %s; it can read the vault after its next sync\n",
-         c->args[1], c->args[2]);
+  printf("vault %s granted to %s as a %s; it can read the vault after its next sync\n",
+         c->args[1], c->args[2], c->reader ? "reader" : "writer");
+  return EXIT_OK;
+}
+
+int cmd_vault_remove(cli_t *c)
+{
+  int rc = member_change(c, TK_CLIENT_REMOVE);
+  if (rc) return cli_fail(c, rc);
+  printf("%s removed from vault %s; its key was rotated: the removed device cannot read "
+         "what is written from now on\n",
+         c->args[2], c->args[1]);
   return EXIT_OK;
 }
 

@@ -22,7 +22,8 @@ static const char usage_text[] =
     "  whoami [--json]                 print this device's id\n"
     "  vault create NAME               make a vault (a set of records with one key)\n"
     "  vault list [--json]             list vaults\n"
-    "  vault grant V DEVICE-ID         give another enrolled device the key of vault V\n"
+    "  vault grant V DEVICE-ID [--read] add a member to vault V (a writer, or a reader)\n"
+    "  vault remove V DEVICE-ID        remove a member of vault V and rotate its key\n"
     "  verify                          re-check every revision's hash, signature, tag "
     "and parents\n"
     "\n"
@@ -79,7 +80,7 @@ typedef struct command {
 static const command_t commands[] = {
     {"init", cmd_init, OPT_NAME | OPT_KDF, 0, 0},
     {"whoami", cmd_whoami, OPT_JSON, 0, 0},
-    {"vault", cmd_vault, OPT_JSON, 1, 3},
+    {"vault", cmd_vault, OPT_JSON | OPT_READ, 1, 3},
     {"new", cmd_new, OPT_VAULT, 1, 2},
     {"edit", cmd_edit, 0, 1, 2},
     {"delete", cmd_delete, 0, 1, 1},
@@ -236,6 +237,7 @@ static const struct {
     {"--output", OPT_OUTPUT, 1},
     {"-o", OPT_OUTPUT, 1},
     {"--no-resume", OPT_NO_RESUME, 0},
+    {"--read", OPT_READ, 0},
 };
 
 static const char **option_slot(cli_t *c, unsigned opt)
@@ -302,6 +304,8 @@ int main(int argc, char **argv)
         c.autom = 1;
       } else if (options[k].opt == OPT_NO_RESUME) {
         c.no_resume = 1;
+      } else if (options[k].opt == OPT_READ) {
+        c.reader = 1;
       } else {
         c.all = 1;
       }
