@@ -79,8 +79,20 @@ int tk__hub_member_check(session_t *s, const tk_rev_t *rev, char *reason, size_t
     snprintf(reason, len, "vault %s has no membership log at the hub yet", rev->vault);
     return TK_REJECT_ACCESS;
   }
-  return tk_member_check_rev(l, rev->author, rev->key_id, reason, len) ? TK_REJECT_ACCESS
-                                                                       : 0;
+  if (tk_member_check_rev(l, rev->author, rev->key_id, reason, len))
+    return TK_REJECT_ACCESS;
+  if (rev->nparents == 0) return 0;
+  uint8_t keys[TK_MAX_PARENTS][TK_KEY_ID_LEN];
+  size_t n = 0;
+  tk_err_t e;
+  if (tk_store_parent_keys(s->hub->store, rev, keys, &n, &e) != 0) {
+    snprintf(reason, len, "%s", e.msg);
+    return TK_REJECT_INTERNAL;
+  }
+  return tk_member_check_parents(l, rev->key_id, (const uint8_t(*)[TK_KEY_ID_LEN])keys, n,
+                                 reason, len)
+             ? TK_REJECT_ACCESS
+             : 0;
 }
 
 int tk__hub_grant_check(session_t *s, const tk_grant_t *g, const tk_member_log_t *l,

@@ -318,6 +318,22 @@ int tk_member_check_rev(const tk_member_log_t *l, const uint8_t author[TK_DEVICE
   return TK_EACCESS;
 }
 
+int tk_member_check_parents(const tk_member_log_t *l, const uint8_t key_id[TK_KEY_ID_LEN],
+                            const uint8_t (*parent_keys)[TK_KEY_ID_LEN], size_t n,
+                            char *reason, size_t len)
+{
+  int k = tk_member_key_epoch(l, key_id);
+  for (size_t i = 0; i < n; i++)
+    if (tk_member_key_epoch(l, parent_keys[i]) > k) {
+      snprintf(reason, len,
+               "it is written under an older key of vault %s than its parent (a device "
+               "that lost access cannot continue what was written after)",
+               l->label);
+      return TK_EACCESS;
+    }
+  return 0;
+}
+
 int tk_member_check_grant(const tk_member_log_t *l, const tk_grant_t *g, char *reason,
                           size_t len)
 {

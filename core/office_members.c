@@ -115,7 +115,68 @@ int tk_office_member_check(tk_office_t *o, const tk_rev_t *rev, char *reason, si
     snprintf(reason, len, "vault %s has no membership log here yet", rev->vault);
     return TK_EACCESS;
   }
-  return tk_member_check_rev(l, rev->author, rev->key_id, reason, len);
+  int rc = tk_member_check_rev(l, rev->author, rev->key_id, reason, len);
+  if (rc || rev->nparents == 0) return rc;
+  uint8_t keys[TK_MAX_PARENTS][TK_KEY_ID_LEN];
+  size_t n = 0;
+  if (tk_store_parent_keys(o->store, rev, keys, &n, &e) != 0) {
+    snprintf(reason, len, "%s", e.msg);
+    return TK_EACCESS;
+  }
+  return tk_member_check_parents(l, rev->key_id, (const uint8_t(*)[TK_KEY_ID_LEN])keys, n,
+                                 reason, len);
+}
+
+/* Whether stored revision id counts: 1 yes, 0 no, negative on error. */
+static int stored_counts(tk_office_t *o, const uint8_t id[TK_REV_ID_LEN],
+                         uint8_t (*parents)[TK_REV_ID_LEN], uint32_t *np, tk_err_t *err)
+{
+  tk_buf_t b = TK_BUF_INIT;
+  tk_rev_t rev;
+  char why[200];
+  const tk_member_log_t *l;
+  int rc = tk_store_get_rev(o->store, id, &b, err);
+  if (!rc) rc = tk_rev_parse(&rev, TK_SLICE(b.p, b.n), err);
+  if (!rc) rc = tk_office_log(o, rev.vault, &l, err);
+  if (!rc) {
+    *np = rev.nparents;
+    memcpy(parents, rev.parents, (size_t)rev.nparents * TK_REV_ID_LEN);
+    rc = l->n == 0 || tk_office_member_check(o, &rev, why, sizeof why) == 0;
+  }
+  tk_buf_free(&b);
+  return rc;
+}
+
+#define CURRENT_WALK 64 /* ancestors tried before giving up */
+
+int tk_office_current(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
+                      uint8_t rev[TK_REV_ID_LEN], int *not_winner, uint32_t *refused,
+                      tk_err_t *err)
+{
+  uint8_t heads[TK_MAX_PARENTS][TK_REV_ID_LEN], q[CURRENT_WALK][TK_REV_ID_LEN];
+  uint8_t parents[TK_MAX_PARENTS][TK_REV_ID_LEN];
+  size_t nheads = 0, nq = 0;
+  uint32_t np = 0;
+  *not_winner = 0;
+  int rc = tk_store_refused_for_record(o->store, record_id, refused, err);
+  if (!rc) rc = tk_store_heads(o->store, record_id, heads, TK_MAX_PARENTS, &nheads, err);
+  if (rc < 0) return rc;
+  for (size_t i = 0; i < nheads && nq < CURRENT_WALK; i++)
+    memcpy(q[nq++], heads[i], TK_REV_ID_LEN);
+  /* breadth first from the heads, winner first: the nearest that counts */
+  for (size_t i = 0; i < nq; i++) {
+    rc = stored_counts(o, q[i], parents, &np, err);
+    if (rc < 0) return rc;
+    if (rc == 1) {
+      memcpy(rev, q[i], TK_REV_ID_LEN);
+      *not_winner = i > 0;
+      return 0;
+    }
+    for (uint32_t k = 0; k < np && nq < CURRENT_WALK; k++)
+      memcpy(q[nq++], parents[k], TK_REV_ID_LEN);
+  }
+  return tk_err_set(err, TK_EACCESS,
+                    "no revision of this record counts under its vault's membership log");
 }
 
 /* ---- entries from the hub ------------------------------------------------------ */

@@ -88,7 +88,7 @@ static int verify_one(void *ctx, const tk_rev_meta_t *m, tk_slice_t bytes)
   const tk_member_log_t *l;
   char why[200];
   if (tk_office_log(v->o, rev.vault, &l, NULL) == 0 && l->n > 0 &&
-      tk_member_check_rev(l, rev.author, rev.key_id, why, sizeof why) != 0) {
+      tk_office_member_check(v->o, &rev, why, sizeof why) != 0) {
     char msg[240];
     snprintf(msg, sizeof msg, "membership: %s", why);
     fail(v, m->id, TK_EACCESS, msg);

@@ -226,6 +226,44 @@ int tk_store_refused_count(tk_store_t *s, const char *vault, uint64_t *n, tk_err
   return rc;
 }
 
+int tk_store_parent_keys(tk_store_t *s, const tk_rev_t *rev,
+                         uint8_t (*keys)[TK_KEY_ID_LEN], size_t *n, tk_err_t *err)
+{
+  tk_buf_t b = TK_BUF_INIT;
+  *n = 0;
+  for (uint32_t i = 0; i < rev->nparents; i++) {
+    tk_rev_t p;
+    b.n = 0;
+    int rc = tk_store_get_rev(s, rev->parents + (size_t)i * TK_REV_ID_LEN, &b, NULL);
+    if (rc == TK_ENOTFOUND) continue;
+    if (!rc) rc = tk_rev_parse(&p, TK_SLICE(b.p, b.n), err);
+    if (rc) {
+      tk_buf_free(&b);
+      return tk_err_set(err, rc, "reading a parent revision");
+    }
+    memcpy(keys[(*n)++], p.key_id, TK_KEY_ID_LEN);
+  }
+  tk_buf_free(&b);
+  return 0;
+}
+
+int tk_store_refused_for_record(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN],
+                                uint32_t *n, tk_err_t *err)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = prepare(s, "SELECT count(*) FROM quarantine WHERE kind = 1 AND record_id = ?1",
+                   &st, err);
+  if (rc) return rc;
+  TK__BIND(sqlite3_bind_blob(st, 1, record_id, TK_RECORD_ID_LEN, SQLITE_STATIC));
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW)
+    *n = (uint32_t)sqlite3_column_int64(st, 0);
+  else
+    rc = tk__store_fail(s, src, "counting refused revisions", err);
+  sqlite3_finalize(st);
+  return rc;
+}
+
 int tk_store_refused_recheck(tk_store_t *s, const char *vault,
                              int (*ok)(void *ctx, const tk_rev_t *rev), void *ctx,
                              uint32_t *released, tk_err_t *err)

@@ -18,8 +18,9 @@
  *  - ROTATE brings a key id the log has not used; keys are epochs: epoch k
  *    runs from its GENESIS/ROTATE entry to the next ROTATE.
  *
- * A revision counts only if its key id is one of the log's epochs and its
- * author was a writer at some point within that epoch. A grant counts only
+ * A revision counts only if its key id is one of the log's epochs, its
+ * author was a writer at some point within that epoch, and no parent of it
+ * is under a key of a later epoch. A grant counts only
  * if its entry is in the log, the recipient is a member and the granter a
  * writer after that entry, and its key is of an epoch that began at or
  * before it.
@@ -122,6 +123,13 @@ int tk_member_key_epoch(const tk_member_log_t *l, const uint8_t key_id[TK_KEY_ID
  * reason in reason. */
 int tk_member_check_rev(const tk_member_log_t *l, const uint8_t author[TK_DEVICE_ID_LEN],
                         const uint8_t key_id[TK_KEY_ID_LEN], char *reason, size_t len);
+/* 0 if a revision under key_id may have parents under parent_keys (n of
+ * them): none of their keys may belong to a later epoch than key_id, so a
+ * device that lost access (and kept only old keys) cannot write a child of
+ * what was written after. TK_EACCESS with the reason otherwise. */
+int tk_member_check_parents(const tk_member_log_t *l, const uint8_t key_id[TK_KEY_ID_LEN],
+                            const uint8_t (*parent_keys)[TK_KEY_ID_LEN], size_t n,
+                            char *reason, size_t len);
 /* 0 if grant g counts in this log, else TK_EACCESS with the reason. */
 int tk_member_check_grant(const tk_member_log_t *l, const tk_grant_t *g, char *reason,
                           size_t len);

@@ -109,6 +109,16 @@ int tk_office_change_remove(tk_office_t *o, const char *vault,
 int tk_office_change_commit(tk_office_t *o, tk_member_change_t *ch, tk_err_t *err);
 void tk_member_change_free(tk_member_change_t *ch);
 
+/* The record's current version as this office shows it: the first head in
+ * winner order that its vault's log lets count, else the newest ancestor
+ * that counts (walking parents, nearest first). *not_winner says whether
+ * that is not the store's winner (a revision stored before the log
+ * refused it); *refused gets how many revisions of the record the log kept
+ * aside. TK_EACCESS if no revision of it counts. */
+int tk_office_current(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
+                      uint8_t rev[TK_REV_ID_LEN], int *not_winner, uint32_t *refused,
+                      tk_err_t *err);
+
 /* How many entries of vault's log the hub has acknowledged. */
 int tk_office_log_sent(tk_office_t *o, const char *vault, uint32_t *n);
 int tk_office_log_sent_set(tk_office_t *o, const char *vault, uint32_t n, tk_err_t *err);

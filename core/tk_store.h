@@ -321,6 +321,13 @@ int tk_store_refused_recheck(tk_store_t *s, const char *vault,
                              uint32_t *released, tk_err_t *err);
 /* How many revisions the log kept aside, in all (vault NULL) or in vault. */
 int tk_store_refused_count(tk_store_t *s, const char *vault, uint64_t *n, tk_err_t *err);
+/* The key ids of a revision's stored parents (from their signed headers):
+ * keys[i] for each stored parent, *n of them (missing parents skipped). */
+int tk_store_parent_keys(tk_store_t *s, const tk_rev_t *rev,
+                         uint8_t (*keys)[TK_KEY_ID_LEN], size_t *n, tk_err_t *err);
+/* How many revisions of a record the log kept aside. */
+int tk_store_refused_for_record(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN],
+                                uint32_t *n, tk_err_t *err);
 /* 1 if id is kept aside by the log, 0 if not (or held by moderation). */
 int tk_store_refused_has(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN]);
 

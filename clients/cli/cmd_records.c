@@ -138,10 +138,12 @@ int cmd_show(cli_t *c)
   tk_record_info_t ri;
   tk_rev_meta_t meta;
   json_t *body = NULL;
+  int not_winner = 0;
+  uint32_t refused = 0;
   int rc = cli_open(c, 0);
   if (!rc) rc = cli_record_id(c, c->args[0], rec);
   if (!rc) rc = tk_store_record_info(tk_office_store(c->office), rec, &ri, &c->err);
-  if (!rc) memcpy(rev, ri.winner, sizeof rev);
+  if (!rc) rc = tk_office_current(c->office, rec, rev, &not_winner, &refused, &c->err);
   if (!rc && c->rev) {
     rc = tk_store_resolve_prefix(tk_office_store(c->office), TK_ID_REVISION, c->rev, rev,
                                  &c->err);
@@ -172,6 +174,7 @@ int cmd_show(cli_t *c)
     json_object_set(j, "body", body);
     json_object_set_new(j, "attachments", atts ? atts : json_array());
     json_object_set_new(j, "incomplete", json_boolean(missing > 0));
+    json_object_set_new(j, "refused", json_integer(refused));
     cli_print_json(j);
     json_decref(j);
   } else {
@@ -195,6 +198,14 @@ int cmd_show(cli_t *c)
     fprintf(stderr,
             "tunduk: note: record has %zu conflicting heads; showing the winner\n",
             nheads);
+  if (refused || not_winner)
+    fprintf(stderr,
+            "tunduk: warning: %u revision%s of this record %s kept aside: the vault's "
+            "membership log does not let %s count (forged or from a non-member; see "
+            "'tunduk quarantine list' and 'tunduk verify')\n",
+            refused + (uint32_t)not_winner, refused + not_winner == 1 ? "" : "s",
+            refused + not_winner == 1 ? "is" : "are",
+            refused + not_winner == 1 ? "it" : "them");
   json_decref(body);
   return EXIT_OK;
 }
@@ -212,11 +223,26 @@ int cmd_list(cli_t *c)
     const tk_record_info_t *r = &recs[i];
     json_t *body = NULL;
     char summary[128] = "", t[32], id[2 * TK_RECORD_ID_LEN + 1];
-    int deleted = 0, readable = 1;
+    int deleted = 0, readable = 1, not_winner = 0;
+    uint32_t refused = 0;
+    uint8_t cur[TK_REV_ID_LEN];
     tk_err_t e;
     tk_hex_encode(id, r->id, TK_RECORD_ID_LEN);
-    int rrc = tk_office_read(c->office, r->winner, &body, NULL, &e);
-    if (rrc == TK_ENOKEY || rrc == TK_ENOTFOUND) {
+    int rrc = tk_office_current(c->office, r->id, cur, &not_winner, &refused, &e);
+    if (rrc == TK_EACCESS) { /* nothing of it counts: listed as such */
+      memcpy(cur, r->winner, sizeof cur);
+      refused++;
+    } else if (rrc) {
+      rc = tk_err_set(&c->err, rrc, "record %s: %s", id, tk_err_str(&e));
+      break;
+    }
+    refused += (uint32_t)not_winner;
+    rrc =
+        rrc == TK_EACCESS ? TK_EACCESS : tk_office_read(c->office, cur, &body, NULL, &e);
+    if (rrc == TK_EACCESS) {
+      readable = 0;
+      snprintf(summary, sizeof summary, "(no revision of it counts: membership)");
+    } else if (rrc == TK_ENOKEY || rrc == TK_ENOTFOUND) {
       readable = 0;
       snprintf(summary, sizeof summary, "(no key for vault %s)", r->vault);
     } else if (rrc) {
@@ -229,19 +255,21 @@ int cmd_list(cli_t *c)
     json_decref(body);
     if (deleted && !c->all) continue;
     uint32_t missing = 0, total = 0;
-    rc = cli_chunks_missing(c, r->winner, &missing, &total);
+    rc = cli_chunks_missing(c, cur, &missing, &total);
     if (rc) break;
     cli_time(t, r->winner_hlc);
     if (arr) {
-      json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:I,s:b,s:b,s:s,s:b}", "id",
-                                           id, "type", r->type, "vault", r->vault, "time",
-                                           t, "heads", (json_int_t)r->nheads, "deleted",
-                                           deleted, "readable", readable, "summary",
-                                           summary, "incomplete", missing > 0));
+      json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:I,s:b,s:b,s:s,s:b,s:I}",
+                                           "id", id, "type", r->type, "vault", r->vault,
+                                           "time", t, "heads", (json_int_t)r->nheads,
+                                           "deleted", deleted, "readable", readable,
+                                           "summary", summary, "incomplete", missing > 0,
+                                           "refused", (json_int_t)refused));
     } else {
-      printf("%s  %-10s %s  %s%s%s%s\n", id, r->type, t, deleted ? "(deleted) " : "",
+      printf("%s  %-10s %s  %s%s%s%s%s\n", id, r->type, t, deleted ? "(deleted) " : "",
              summary, r->nheads > 1 ? "  [conflict]" : "",
-             missing ? "  [attachments incomplete]" : "");
+             missing ? "  [attachments incomplete]" : "",
+             refused ? "  [forged or refused revisions kept aside]" : "");
     }
   }
   if (!rc && arr) cli_print_json(arr);

@@ -70,8 +70,12 @@ run_expect 0 tk "$B" sync
 run_expect 0 tk "$B" show "$REC"
 out_has OSH-2026-014
 grep -q FORGED "$TMP/out" && fail "B shows the hub's forgery"
+err_has "kept aside"
 run_expect 0 tk "$B" list
 out_has OSH-2026-014
+out_has "[forged or refused revisions kept aside]"
+run_expect 0 tk "$B" list --json
+[ "$(jq '.[0].refused' "$TMP/out")" = 1 ] || fail "list does not count the forgery"
 run_expect 0 tk "$B" conflicts --json
 [ "$(jq length "$TMP/out")" = 0 ] || fail "the forgery made a conflict"
 run_expect 1 tk "$B" verify
@@ -110,6 +114,24 @@ run_expect 0 tk "$C" show "$NEW"
 out_has OSH-2026-015
 [ "$(office_sql "$B" "select count(*) from wrapped_keys where hex(key_id) = '$KEY1'")" = 0 ] ||
   fail "the removed device holds the new key"
+
+step "a removed writer that kept its old key cannot continue what was written after"
+W=$TMP/w
+enroll_office "$W" talas-office cases:rw
+W_ID=$OFFICE_ID
+run_expect 0 tk "$A" vault grant cases "$W_ID"
+sync_ok "$W"
+run_expect 0 tk "$W" show "$NEW"
+run_expect 0 tk "$A" vault remove cases "$W_ID"
+case_json OSH-2026-015 "edited after talas left" | tk "$A" edit "$NEW" - >/dev/null
+sync_ok "$A"
+sync_ok "$W"
+WF=$("$BIN/tk_forge" office "$W" "$NEW" --own-key) || fail "tk_forge office --own-key"
+run_expect 0 tk "$W" sync --json
+jq -r '.rejected[0].reason' "$TMP/out" | grep -q "older key" ||
+  fail "the hub took an old-key child: $(cat "$TMP/out")"
+[ "$(hub_sql "select count(*) from revisions where hex(id) = '$WF'")" = 0 ] ||
+  fail "the hub stored the old-key child"
 
 step "a device revoked at the hub is removed and the key rotated by the next writer"
 hubd --home "$HUB_HOME" device revoke "$C_ID" >/dev/null

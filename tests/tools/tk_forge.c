@@ -3,10 +3,12 @@
  * membership.sh), made the way an attacker would, with the real envelope
  * code and keys the attacker holds.
  *
- *   tk_forge office HOME RECORD-ID
+ *   tk_forge office HOME RECORD-ID [--own-key]
  *     A device that syncs the vault but never held its key: writes into its
  *     own store a child of the record's current version, signed by itself,
  *     its body sealed under a key it made up (so `tunduk sync` pushes it).
+ *     With --own-key, under the newest key of the vault the device holds: a
+ *     removed member that kept its old key.
  *
  *   tk_forge hub HUB-STORE RECORD-ID RECIPIENT-ID
  *     A malicious hub operator: invents a device, stores it (the test gives
@@ -87,12 +89,21 @@ int main(int argc, char **argv)
   tk_rev_t rev;
   if (tk_crypto_init() != 0) return die("crypto init", NULL);
   tk_vault_key_new(key); /* made up: no member ever held it */
-  if (argc == 4 && strcmp(argv[1], "office") == 0) {
+  if ((argc == 4 || (argc == 5 && strcmp(argv[4], "--own-key") == 0)) &&
+      strcmp(argv[1], "office") == 0) {
     tk_office_t *o = NULL;
     const char *pass = getenv("TUNDUK_PASSPHRASE");
     if (tk_office_open(&o, argv[2], &e) || !pass ||
         tk_office_unlock(o, pass, strlen(pass), &e))
       return die("open the office", &e);
+    if (argc == 5) {
+      tk_record_info_t ri;
+      uint8_t rid[TK_RECORD_ID_LEN];
+      if (tk_store_resolve_prefix(tk_office_store(o), TK_ID_RECORD, argv[3], rid, &e) ||
+          tk_store_record_info(tk_office_store(o), rid, &ri, &e) ||
+          tk_office_vault_key(o, ri.vault, NULL, key, &e))
+        return die("the device's own key", &e);
+    }
     if (forge_child(tk_office_store(o), argv[3], tk_office_identity(o)->sec->sign_sk, key,
                     &out, &rev, &e) ||
         tk_store_put_rev(tk_office_store(o), &rev, NULL, &e))
