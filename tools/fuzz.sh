@@ -27,7 +27,7 @@ if [ "${1:-}" = "--long" ]; then
 fi
 secs=${1:-$([ $long = 1 ] && echo 1800 || echo 20)}
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
-targets=${FUZZ_TARGETS:-"frame_decode hub_session client_session revision body_json token addr config"}
+targets=${FUZZ_TARGETS:-"frame_decode hub_session client_session revision body_json token addr config vault_log"}
 
 if ! command -v clang >/dev/null; then
   echo "fuzz: clang is not installed (apt-get install clang)" >&2
