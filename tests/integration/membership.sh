@@ -142,5 +142,20 @@ KEY2=$(office_sql "$A" "select hex(key_id) from vaults where name = 'cases'")
 run_expect 0 tk "$A" vault list --json
 run_expect 0 tk "$A" sync --json
 [ "$(jq .rotations "$TMP/out")" = 0 ] || fail "rotated twice"
+step "a store from before membership logs: the creator's vault gets a genesis when unlocked"
+M=$TMP/m
+enroll_office "$M" kara-suu-office old:rw
+run_expect 0 tk "$M" vault create old
+new_record "$M" old "written before logs" >/dev/null
+office_sql "$M" "delete from vault_log; delete from meta where key like 'log_sent:%'"
+run_expect 0 tk "$M" vault list
+out_has "no membership log yet"
+run_expect 0 tk "$M" list
+[ "$(office_sql "$M" "select count(*) from vault_log where vault = 'old'")" = 1 ] ||
+  fail "no genesis after the first unlock"
+run_expect 0 tk "$M" sync --json
+[ "$(jq .sent "$TMP/out")" = 1 ] || fail "the old record did not reach the hub: $(cat "$TMP/out")"
+[ "$(hub_sql "select count(*) from vault_log where vault = 'old'")" = 1 ] ||
+  fail "the hub has no log for the migrated vault"
 hub_alive
 echo "membership: ok"
