@@ -56,7 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sig[pos - body.n] ^= flip;
     }
     size_t before = l.n;
-    int rc = tk_member_log_take(&l, TK_SLICE(body.p, body.n), TK_SLICE(sig, TK_SIG_LEN), &e);
+    int rc =
+        tk_member_log_take(&l, TK_SLICE(body.p, body.n), TK_SLICE(sig, TK_SIG_LEN), &e);
     tk_buf_free(&body);
     if (damage) TK_ASSERT(rc != 0 && l.n == before);
     if (rc) continue;
@@ -74,7 +75,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     TK_ASSERT(writers >= 1);
     char why[200];
     const tk_member_t *m = tk_member_find(&l, member->id);
-    if (tk_member_check_rev(&l, member->id, tk_member_current_key(&l), why, sizeof why) == 0)
+    if (tk_member_check_rev(&l, member->id, tk_member_current_key(&l), why, sizeof why) ==
+        0)
       TK_ASSERT(m != NULL);
     tk_grant_t g;
     memset(&g, 0, sizeof g);

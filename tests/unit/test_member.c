@@ -46,10 +46,10 @@ static void test_rules(void)
   tk_member_log_init(&l);
   CHECK(step(&l, a, TK_ENTRY_ADD, b, 1, NULL) != 0); /* no genesis yet */
   CHECK_RC(step(&l, a, TK_ENTRY_GENESIS, NULL, 1, k0), 0);
-  CHECK(step(&l, a, TK_ENTRY_GENESIS, NULL, 1, k1) != 0); /* a second */
-  CHECK_RC(step(&l, x, TK_ENTRY_ADD, x, 1, NULL), TK_EACCESS);      /* not a writer */
-  CHECK_RC(step(&l, a, TK_ENTRY_REMOVE, a, 0, NULL), TK_EACCESS);   /* the last writer */
-  CHECK_RC(step(&l, a, TK_ENTRY_REMOVE, b, 0, NULL), TK_EACCESS);   /* not a member */
+  CHECK(step(&l, a, TK_ENTRY_GENESIS, NULL, 1, k1) != 0);         /* a second */
+  CHECK_RC(step(&l, x, TK_ENTRY_ADD, x, 1, NULL), TK_EACCESS);    /* not a writer */
+  CHECK_RC(step(&l, a, TK_ENTRY_REMOVE, a, 0, NULL), TK_EACCESS); /* the last writer */
+  CHECK_RC(step(&l, a, TK_ENTRY_REMOVE, b, 0, NULL), TK_EACCESS); /* not a member */
   CHECK_RC(step(&l, a, TK_ENTRY_ADD, b, 0, NULL), 0);
   CHECK_RC(step(&l, a, TK_ENTRY_ADD, b, 1, NULL), TK_EACCESS); /* already a member */
   CHECK_RC(step(&l, b, TK_ENTRY_ADD, x, 1, NULL), TK_EACCESS); /* readers cannot add */
