@@ -17,14 +17,21 @@ static void memory_free(tk_conn_t *c)
   free(c);
 }
 
-void tk__conn_memory_close(tk_conn_t *c, int reason, const char *msg)
+/* Marks c closing (0 if it already was). The free is the caller's. */
+static int memory_mark_closing(tk_conn_t *c, int reason, const char *msg)
 {
-  if (c->state == ST_CLOSING) return;
+  if (c->state == ST_CLOSING) return 0;
   c->state = ST_CLOSING;
   c->reason = reason;
   snprintf(c->errmsg, sizeof c->errmsg, "%s",
            msg && *msg ? msg : (reason ? tk_strerror(reason) : ""));
-  if (!c->in_callback) memory_free(c); /* else when the callback returns */
+  return 1;
+}
+
+void tk__conn_memory_close(tk_conn_t *c, int reason, const char *msg)
+{
+  if (memory_mark_closing(c, reason, msg) && !c->in_callback)
+    memory_free(c); /* else when the callback returns */
 }
 
 int tk__conn_memory_send(tk_conn_t *c, tk_slice_t payload)
@@ -86,13 +93,14 @@ int tk_conn_memory_deliver(tk_conn_t *c, tk_slice_t payload)
     return TK_EINVAL;
   c->bytes_in += payload.n;
   c->in_callback = 1;
+  /* in a callback: marked closing here, freed by memory_after */
   if (payload.n == 0)
-    tk__conn_memory_close(c, TK_EPROTO, "empty frame from (memory)");
+    memory_mark_closing(c, TK_EPROTO, "empty frame from (memory)");
   else if (payload.n > c->max_frame) {
     char msg[64];
     snprintf(msg, sizeof msg, "frame of %zu bytes over the limit %u", payload.n,
              c->max_frame);
-    tk__conn_memory_close(c, TK_ELIMIT, msg);
+    memory_mark_closing(c, TK_ELIMIT, msg);
   } else if (c->cbs.on_frame) {
     c->cbs.on_frame(c, payload);
   }

@@ -86,7 +86,7 @@ int tk__hub_member_check(session_t *s, const tk_rev_t *rev, char *reason, size_t
   size_t n = 0;
   tk_err_t e;
   if (tk_store_parent_keys(s->hub->store, rev, keys, &n, &e) != 0) {
-    snprintf(reason, len, "%s", e.msg);
+    snprintf(reason, len, "%.150s", e.msg);
     return TK_REJECT_INTERNAL;
   }
   return tk_member_check_parents(l, rev->key_id, (const uint8_t(*)[TK_KEY_ID_LEN])keys, n,

@@ -108,7 +108,7 @@ int tk_office_member_check(tk_office_t *o, const tk_rev_t *rev, char *reason, si
   const tk_member_log_t *l;
   tk_err_t e;
   if (tk_office_log(o, rev->vault, &l, &e) != 0) {
-    snprintf(reason, len, "%s", e.msg);
+    snprintf(reason, len, "%.150s", e.msg);
     return TK_EACCESS;
   }
   if (l->n == 0) {
@@ -120,7 +120,7 @@ int tk_office_member_check(tk_office_t *o, const tk_rev_t *rev, char *reason, si
   uint8_t keys[TK_MAX_PARENTS][TK_KEY_ID_LEN];
   size_t n = 0;
   if (tk_store_parent_keys(o->store, rev, keys, &n, &e) != 0) {
-    snprintf(reason, len, "%s", e.msg);
+    snprintf(reason, len, "%.150s", e.msg);
     return TK_EACCESS;
   }
   return tk_member_check_parents(l, rev->key_id, (const uint8_t(*)[TK_KEY_ID_LEN])keys, n,

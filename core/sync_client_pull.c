@@ -183,7 +183,7 @@ static int pull_policy_prep(void *ctx, const tk_rev_t *rev, void *prep, char *re
     tk_err_t e;
     snprintf(reason, len, "membership: %s", why);
     if (tk_store_refused_put(a->c->store, rev, a->c->hub.id, reason, &e) != 0) {
-      snprintf(reason, len, "%s", e.msg);
+      snprintf(reason, len, "%.150s", e.msg);
       return TK_REJECT_INTERNAL;
     }
     return TK_REJECT_QUARANTINED;

@@ -73,8 +73,8 @@ static const char *const bench_ru[] = {
     "Адвокат подал ходатайство о признании задержания незаконным."};
 
 static const char *const bench_en[] = {
-    "The client was detained at night without a warrant and held for three days "
-    "without a lawyer.",
+    ("The client was detained at night without a warrant and held for three days "
+     "without a lawyer."),
     "Police officers refused to register the arrest.",
     "Family members were not informed where the client was held.",
     "The forensic examination recorded bruises on the arms and back.",

@@ -501,7 +501,7 @@ int main(int argc, char **argv)
   P.rate = 30;
   P.span = 16384;
   P.stall_max = 2000;
-  for (int i = 1; i < argc; i++) {
+  for (int i = 1; i < argc; i += 2) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!v) usage();
     if (!strcmp(a, "--listen"))
@@ -525,7 +525,6 @@ int main(int argc, char **argv)
       P.stall_max = (uint32_t)atoi(v);
     else
       usage();
-    i++;
   }
   if (!listen || !to) usage();
   struct sockaddr_storage la;

@@ -101,7 +101,7 @@ done:
 static void write_file(const char *dir, const char *name, const void *p, size_t n)
 {
   char path[1024];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
+  if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) abort();
   FILE *f = fopen(path, "wb");
   if (!f) abort();
   fwrite(p, 1, n, f);
