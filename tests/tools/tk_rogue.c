@@ -867,6 +867,11 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+  /* First of all: no core file may ever hold what this process decrypts. */
+  if (tk_process_no_core() != 0) {
+    fprintf(stderr, "tk_rogue: cannot turn core dumps off\n");
+    return 1;
+  }
   const char *home = getenv("TUNDUK_HOME"), *to = NULL, *mode = NULL, *arg = NULL;
   const char *optind_rec = NULL; /* the third word: parents N REC */
   rogue_t r;
