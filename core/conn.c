@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #define RBUF_CAP (2 * (16384 + 512)) /* ciphertext: a whole record and one read */
 #define OUT_CAP (128u << 10)         /* ciphertext given to libuv, not yet written */
@@ -289,6 +290,11 @@ static int check_ems(tk_conn_t *c)
   (void)mbedtls_ssl_send_alert_message(&c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
                                        MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
   c->tls_dead = 1; /* the alert is in obuf: closing flushes it */
+  /* One line at info, without the address (that only at debug, below). */
+  TK_LOG(TK_LOG_INFO, "tls", "refused a TLS handshake: %s",
+         ems == TK_MBEDTLS_EMS_NO
+             ? "the peer did not negotiate the extended master secret"
+             : "extended master secret cannot be checked");
   if (ems == TK_MBEDTLS_EMS_NO)
     conn_fail(c, TK_EPROTO,
               "TLS handshake with %s refused: the peer did not negotiate the extended "
@@ -972,6 +978,20 @@ int tk_conn_set_recv_limit(tk_conn_t *c, uint32_t max_bytes)
 const char *tk_conn_peer_source(const tk_conn_t *c)
 {
   return c->source;
+}
+
+int tk_conn_peer_silent(const tk_conn_t *c)
+{
+  if (c->bytes_in > 0) return 0;
+  if (c->memory || c->finishing) return 1;
+  /* Bytes the kernel holds that the loop has not read yet count as
+   * spoken: a hub accepts a burst of connections before it reads any. */
+  uv_os_fd_t fd;
+  int waiting = 0;
+  if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0 &&
+      ioctl(fd, FIONREAD, &waiting) == 0)
+    return waiting <= 0;
+  return 1;
 }
 
 void *tk_conn_data(const tk_conn_t *c)

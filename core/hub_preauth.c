@@ -14,9 +14,10 @@
  *     is never refused for want of a place: it evicts the oldest
  *     connection of its own address when that address is at its cap, else
  *     the oldest of the pool when the pool is full. Within either, one that
- *     has not sent a single byte (an idle TCP socket) goes before any that
- *     is talking TLS. So a flood of sockets from one address only evicts its
- *     own, and an office that connects and authenticates within its turn is
+ *     has not sent a single byte (an idle TCP socket; bytes waiting in the
+ *     socket count as sent, since a burst of accepts comes before any
+ *     read) goes before any that is talking TLS. So a flood of sockets from one address
+ * only evicts its own, and an office that connects and authenticates within its turn is
  *     always served.
  *
  * Authenticated sessions are counted apart (nauthed) against
@@ -99,17 +100,24 @@ static void pa_close(session_t *s, const char *why)
 
 /* The one to evict among the pool (source NULL) or one address: the
  * oldest that never sent a byte, else the oldest. */
-static session_t *pa_victim(tk_hub_t *h, const char *source, size_t *same)
+static session_t *pa_victim(tk_hub_t *h, const char *source)
 {
-  session_t *oldest = NULL, *silent = NULL;
-  *same = 0;
+  session_t *oldest = NULL;
   for (session_t *p = h->pa_head; p; p = p->pa_next) {
     if (source && strcmp(tk_conn_peer_source(p->conn), source) != 0) continue;
-    (*same)++;
+    if (tk_conn_peer_silent(p->conn)) return p;
     if (!oldest) oldest = p;
-    if (!silent && tk_conn_bytes_in(p->conn) == 0) silent = p;
   }
-  return silent ? silent : oldest;
+  return oldest;
+}
+
+/* Connections in the pool from source. */
+static size_t pa_count(const tk_hub_t *h, const char *source)
+{
+  size_t n = 0;
+  for (const session_t *p = h->pa_head; p; p = p->pa_next)
+    n += strcmp(tk_conn_peer_source(p->conn), source) == 0;
+  return n;
 }
 
 static void pa_arm(tk_hub_t *h);
@@ -143,16 +151,16 @@ static void pa_arm(tk_hub_t *h)
 
 void tk__hub_preauth_admit(tk_hub_t *h, session_t *s)
 {
-  size_t same = 0;
   const char *source = tk_conn_peer_source(s->conn);
+  session_t *v;
   /* Room first (so the victim is never the new one), by address then in all. */
-  session_t *v = pa_victim(h, source, &same);
-  if (v && same >= h->cfg.preauth_per_address) {
+  if (pa_count(h, source) >= h->cfg.preauth_per_address &&
+      (v = pa_victim(h, source)) != NULL) {
     h->pa.evicted_addr++;
     pa_close(v, "evicted: too many unauthenticated connections from one address");
   }
   if (h->npreauth >= h->cfg.preauth_max_connections) {
-    v = pa_victim(h, NULL, &same);
+    v = pa_victim(h, NULL);
     if (v) {
       h->pa.evicted_pool++;
       pa_close(v, "evicted: too many unauthenticated connections");

@@ -136,6 +136,9 @@ const char *tk_conn_peer_addr(const tk_conn_t *c);
  * an IPv6 address is in ("2001:0db8:0001:0002::/64"); "(memory)" or
  * "(unknown)" without a socket. Not for logs above debug level. */
 const char *tk_conn_peer_source(const tk_conn_t *c);
+/* 1 if the peer has not sent a single byte: none read, and none waiting
+ * in the socket (one ioctl). For choosing whom to evict first. */
+int tk_conn_peer_silent(const tk_conn_t *c);
 /* Bytes read and written on the socket (TLS included), for statistics. */
 uint64_t tk_conn_bytes_in(const tk_conn_t *c);
 uint64_t tk_conn_bytes_out(const tk_conn_t *c);
