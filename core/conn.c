@@ -246,8 +246,8 @@ static void read_done(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   release_rbuf_if_empty(c);
   c->tls_dead = 1;
   if (nread == UV_EOF) {
-    if (c->state == ST_HANDSHAKE)
-      conn_fail(c, TK_EPROTO, "%s closed the connection during the TLS handshake",
+    if (c->state == ST_HANDSHAKE) /* the peer gave up on us: TK_ECLOSED */
+      conn_fail(c, TK_ECLOSED, "%s closed the connection during the TLS handshake",
                 c->peer);
     else if (c->hdr_got > 0)
       conn_fail(c, TK_EPROTO, "the stream from %s ended inside a frame", c->peer);

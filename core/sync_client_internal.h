@@ -37,6 +37,7 @@ typedef struct client {
   tk_err_t *err;
   int rc;
   int state;
+  int retry; /* the hub closed it before authenticating us: try again (tk_client_run) */
   int grants_pending; /* a GrantQuery is out; its answer comes first */
   tk_conn_t *conn;
   uint8_t spki[TK_HASH_LEN];

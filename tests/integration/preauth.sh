@@ -69,7 +69,7 @@ closed=$(sed -n 's/^idle .* closed=\([0-9]*\) .*/\1/p' "$TMP/flood.out")
 tmax=$(sed -n 's/^trickle .* max_life_ms=\([0-9]*\).*/\1/p' "$TMP/flood.out")
 topened=$(sed -n 's/^trickle count=20 opened=\([0-9]*\) .*/\1/p' "$TMP/flood.out")
 [ "${topened:-0}" -ge 20 ] || fail "the tricklers did not all open"
-[ "$tmax" -lt 1500 ] || fail "a 4 MiB announcement before authentication was held $tmax ms"
+[ "$tmax" -lt 1000 ] || fail "a 4 MiB announcement before authentication was held $tmax ms"
 hub_alive
 [ "$(office_sql "$A" "select count(*) from revisions")" = 7 ] || fail "the office lost revisions"
 [ "$(hub_sql "select count(*) from revisions")" = 7 ] || fail "the hub does not hold the 7 revisions"
@@ -85,7 +85,8 @@ cat "$TMP/out" | sed 's/^/   /'
 out_has "trickle count=3 opened=3 closed=3 open=0"
 lo=$(sed -n 's/^trickle .* min_life_ms=\([0-9]*\) .*/\1/p' "$TMP/out")
 hi=$(sed -n 's/^trickle .* max_life_ms=\([0-9]*\).*/\1/p' "$TMP/out")
-[ "$lo" -ge $((DEADLINE_MS - 100)) ] || fail "a trickler was closed after $lo ms, before the deadline"
+# (life counts from the frame header, after the TLS handshake; the deadline from the accept)
+[ "$lo" -ge $((DEADLINE_MS - 500)) ] || fail "a trickler was closed after $lo ms, before the deadline"
 [ "$hi" -le $((DEADLINE_MS + 1500)) ] || fail "a trickler was held $hi ms (deadline $DEADLINE_MS ms)"
 grep -q "timed_out=[1-9]" "$HUB_LOG" || fail "the hub did not count the timeouts"
 
@@ -197,7 +198,9 @@ wait "$HOLD_PID" || true
 sync_ok "$A"
 hub_alive
 stop_hub
-grep -q "preauth totals .*refused_full=1 " "$HUB_LOG" || fail "the refusal was not counted"
+# (tunduk sync tries again three times, 200 .. 1000 ms apart, when the hub
+# closes it before authenticating it: four refusals)
+grep -q "preauth totals .*refused_full=4 " "$HUB_LOG" || fail "the refusals were not counted"
 
 step "the device name is in no line of the hub's info log; at debug it may be"
 grep -F -- "$CANARY" "$HUB_LOG" && fail "the hub logged the device name at info"

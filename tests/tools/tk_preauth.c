@@ -17,7 +17,8 @@
  *       --rate R (default: as fast as they close). Prints, at the end:
  *         "idle count=N opened=O open_seconds=T closed=C reopened=R open=K"
  *         "trickle count=M opened=X closed=Y open=Z min_life_ms=A max_life_ms=B"
- *       (life: from the TCP connect to the hub closing it).
+ *       (life: idle ones from the connect, tricklers from their frame
+ *       header, to the hub closing it).
  *   tk_preauth tls --to HOST:PORT [--no-ems]
  *       One TLS 1.2 handshake (ECDHE-ECDSA), with or without offering the
  *       extended master secret; prints "handshake ok ems=yes|no" or
@@ -280,6 +281,7 @@ static int trickle_open(tls_peer_t *p, const char *host, int port, trickler_t *t
     w = mbedtls_ssl_write(&t->ssl, hdr, 4);
   } while (w == MBEDTLS_ERR_SSL_WANT_WRITE || w == MBEDTLS_ERR_SSL_WANT_READ);
   mbedtls_net_set_nonblock(&t->net);
+  t->opened = now_s(); /* a trickler's life counts from its frame header */
   t->open = 1;
   t->next_send = now_s() + interval;
   return 0;
