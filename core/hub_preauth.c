@@ -126,10 +126,12 @@ static void pa_deadline(uv_timer_t *t)
 {
   tk_hub_t *h = t->data;
   uint64_t now = uv_now(h->loop);
-  while (h->pa_head && h->pa_head->accepted_ms &&
-         now - h->pa_head->accepted_ms >= h->cfg.auth_timeout_ms) {
+  for (session_t *p = h->pa_head, *next; p; p = next) {
+    next = p->pa_next;
+    if (!p->accepted_ms) continue; /* a memory session: no deadline */
+    if (now - p->accepted_ms < h->cfg.auth_timeout_ms) break; /* accept order */
     h->pa.timed_out++;
-    pa_close(h->pa_head, "did not authenticate in time (auth_timeout_ms)");
+    pa_close(p, "did not authenticate in time (auth_timeout_ms)");
   }
   pa_arm(h);
 }
