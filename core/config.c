@@ -36,7 +36,7 @@ static const key_def_t keys[] = {
     {"max_frame", KIND_U32, OFF(max_frame), TK_MAX_REVISION + FRAME_SLACK, TK_MAX_FRAME,
      "largest frame payload accepted, bytes"},
     {"max_connections", KIND_U32, OFF(max_connections), 1, 100000,
-     "open connections at once; more are refused"},
+     "authenticated sessions at once; a device past it is refused at its Hello"},
     {"batch_bytes", KIND_U32, OFF(batch_bytes), 4096, 3u << 20,
      "revision bytes offered in one pull batch"},
     {"token_ttl_hours", KIND_U32, OFF(token_ttl_hours), 1, 24 * 365,
@@ -52,6 +52,13 @@ static const key_def_t keys[] = {
     {"tls_ticket_lifetime_s", KIND_U32, OFF(tls_ticket_lifetime_s), 0,
      TK_TLS_TICKET_LIFETIME_MAX,
      "TLS session tickets (resumption) valid this long, s; 0: off"},
+    {"auth_timeout_ms", KIND_U32, OFF(auth_timeout_ms), 1000, 600000,
+     "TCP accept to a verified Hello (or enrollment) must take at most this"},
+    {"preauth_max_connections", KIND_U32, OFF(preauth_max_connections), 1, 100000,
+     "connections not yet authenticated at once; a new one past it evicts the oldest"},
+    {"preauth_per_address", KIND_U32, OFF(preauth_per_address), 1, 100000,
+     "of those, from one address (IPv6: one /64); past it a new one evicts that "
+     "address's oldest"},
     {"plugins", KIND_PATH, OFF(plugins), 0, 0,
      "folder of Lua plugins (moderation rules)"},
 };
@@ -72,6 +79,9 @@ void tk_config_defaults(tk_config_t *c)
   c->frame_min_rate = 1024;
   c->tls_ticket_lifetime_s = 3600;
   c->out_budget_mb = 16;
+  c->auth_timeout_ms = 10000;
+  c->preauth_max_connections = 512;
+  c->preauth_per_address = 64;
 }
 
 const char *tk_config_template(void)
@@ -82,7 +92,7 @@ const char *tk_config_template(void)
          "handshake_timeout_ms = 10000     # 100 .. 600000\n"
          "idle_timeout_ms = 120000         # 1000 .. 86400000\n"
          "max_frame = 4194304              # 2162688 .. 4194304 bytes\n"
-         "max_connections = 2000           # 1 .. 100000\n"
+         "max_connections = 2000           # 1 .. 100000: authenticated sessions\n"
          "batch_bytes = 1048576            # 4096 .. 3145728 bytes\n"
          "token_ttl_hours = 72             # 1 .. 8760\n"
          "max_attachment_mb = 1024         # 1 .. 1024: what one revision may attach\n"
@@ -93,6 +103,11 @@ const char *tk_config_template(void)
          "frames wait\n"
          "tls_ticket_lifetime_s = 3600     # 0 .. 604800: TLS session resumption; 0 = "
          "off\n"
+         "auth_timeout_ms = 10000          # 1000 .. 600000: accept to verified Hello\n"
+         "preauth_max_connections = 512    # 1 .. 100000: not yet authenticated; the "
+         "oldest is evicted\n"
+         "preauth_per_address = 64         # 1 .. 100000: of those from one address "
+         "(IPv6 /64)\n"
          "# plugins = /etc/tunduk/plugins  # Lua plugins; default: the bundled ones\n";
 }
 

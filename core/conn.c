@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #define RBUF_CAP (2 * (16384 + 512)) /* ciphertext: a whole record and one read */
 #define OUT_CAP (128u << 10)         /* ciphertext given to libuv, not yet written */
@@ -110,12 +111,23 @@ static void set_peer_from_socket(tk_conn_t *c)
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return;
   if (ss.ss_family == AF_INET) {
     const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
-    if (uv_ip4_name(a, ip, sizeof ip) == 0)
+    if (uv_ip4_name(a, ip, sizeof ip) == 0) {
       snprintf(c->peer, sizeof c->peer, "%s:%u", ip, (unsigned)ntohs(a->sin_port));
+      snprintf(c->source, sizeof c->source, "%s", ip);
+    }
   } else if (ss.ss_family == AF_INET6) {
     const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
     if (uv_ip6_name(a, ip, sizeof ip) == 0)
       snprintf(c->peer, sizeof c->peer, "[%s]:%u", ip, (unsigned)ntohs(a->sin6_port));
+    /* One site usually holds a whole /64: that is the "address" a
+     * per-source limit counts (an IPv4-mapped address counts alone). */
+    const uint8_t *b = a->sin6_addr.s6_addr;
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(b, mapped, sizeof mapped) == 0)
+      snprintf(c->source, sizeof c->source, "%u.%u.%u.%u", b[12], b[13], b[14], b[15]);
+    else
+      snprintf(c->source, sizeof c->source, "%02x%02x:%02x%02x:%02x%02x:%02x%02x::/64",
+               b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
   }
 }
 
@@ -234,8 +246,8 @@ static void read_done(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   release_rbuf_if_empty(c);
   c->tls_dead = 1;
   if (nread == UV_EOF) {
-    if (c->state == ST_HANDSHAKE)
-      conn_fail(c, TK_EPROTO, "%s closed the connection during the TLS handshake",
+    if (c->state == ST_HANDSHAKE) /* the peer gave up on us: TK_ECLOSED */
+      conn_fail(c, TK_ECLOSED, "%s closed the connection during the TLS handshake",
                 c->peer);
     else if (c->hdr_got > 0)
       conn_fail(c, TK_EPROTO, "the stream from %s ended inside a frame", c->peer);
@@ -259,12 +271,60 @@ static int bio_recv(void *ctx, unsigned char *out, size_t len)
   return (int)n;
 }
 
+/* RFC 7627: tunduk requires the extended master secret, which mbedtls 2.28
+ * can offer but not insist on. So the handshake is driven one step at a
+ * time (as mbedtls_ssl_handshake does it), and as soon as the peer's hello
+ * has been read (the server: ClientHello, before its ServerHello goes out;
+ * the client: ServerHello, before its key exchange and Finished) a peer
+ * that did not negotiate it is refused with a handshake_failure alert, so
+ * no key is derived from a master secret without the session hash and no
+ * application data can follow. Resumed handshakes are checked the same
+ * way. 0 to go on, -1 once the connection is failing. */
+static int check_ems(tk_conn_t *c)
+{
+  if (c->ems_checked) return 0;
+  int ems = tk_mbedtls_ssl_peer_ems(&c->ssl, tk__tls_is_server(c->tls));
+  if (ems == TK_MBEDTLS_EMS_PENDING) return 0;
+  c->ems_checked = 1;
+  if (ems == TK_MBEDTLS_EMS_YES) return 0;
+  (void)mbedtls_ssl_send_alert_message(&c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+                                       MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
+  c->tls_dead = 1; /* the alert is in obuf: closing flushes it */
+  /* One line at info, without the address (that only at debug, below). */
+  TK_LOG(TK_LOG_INFO, "tls", "refused a TLS handshake: %s",
+         ems == TK_MBEDTLS_EMS_NO
+             ? "the peer did not negotiate the extended master secret"
+             : "extended master secret cannot be checked");
+  if (ems == TK_MBEDTLS_EMS_NO)
+    conn_fail(c, TK_EPROTO,
+              "TLS handshake with %s refused: the peer did not negotiate the extended "
+              "master secret (RFC 7627), which tunduk requires",
+              c->peer);
+  else
+    conn_fail(c, TK_EPROTO,
+              "TLS handshake with %s refused: this mbedtls cannot tell whether the "
+              "extended master secret (RFC 7627) was negotiated",
+              c->peer);
+  return -1;
+}
+
 static void handshake_step(tk_conn_t *c)
 {
-  int mrc = mbedtls_ssl_handshake(&c->ssl);
+  int mrc = 0;
+  while (!tk_mbedtls_ssl_handshake_over(&c->ssl)) {
+    mrc = mbedtls_ssl_handshake_step(&c->ssl);
+    if (check_ems(c) != 0) return;
+    if (mrc != 0) break;
+  }
   if (mrc == MBEDTLS_ERR_SSL_WANT_READ || mrc == MBEDTLS_ERR_SSL_WANT_WRITE) return;
   if (mrc != 0) {
     tls_fail(c, "TLS handshake with", mrc);
+    return;
+  }
+  if (!c->ems_checked) { /* cannot happen: the peer's hello was read */
+    c->tls_dead = 1;
+    conn_fail(c, TK_EPROTO, "TLS handshake with %s: extended master secret not checked",
+              c->peer);
     return;
   }
   /* The peer's key always comes from the certificate the session keeps. A
@@ -330,14 +390,15 @@ static int frame_begin(tk_conn_t *c)
     conn_fail(c, TK_EPROTO, "empty frame from %s", c->peer);
     return -1;
   }
-  if (len > c->max_frame) {
+  if (len > c->rx_limit) {
     conn_fail(c, TK_ELIMIT, "frame of %u bytes over the limit %u from %s", len,
-              c->max_frame, c->peer);
+              c->rx_limit, c->peer);
     return -1;
   }
   c->flen = 0;
   c->fneed = len;
   c->frame_start = uv_now(c->loop);
+  c->frame_base = 0;
   return 0;
 }
 
@@ -547,11 +608,15 @@ static void write_done(uv_write_t *req, int status)
 
 /* ---- timers ----------------------------------------------------------------- */
 
-/* How long a frame of fneed bytes may take to arrive once its header has:
- * the idle timeout plus its size at FRAME_MIN_RATE. */
+/* How long the frame in progress may have taken so far, since its header
+ * arrived (or reading resumed): the idle timeout plus what has actually
+ * arrived of it at frame_min_rate. The announced length plays no part, so
+ * a peer that announces a large frame and trickles it gains nothing: it
+ * must keep the average rate up once the idle allowance is spent. */
 static uint64_t frame_allowance(const tk_conn_t *c)
 {
-  return (uint64_t)c->idle_ms + (uint64_t)c->fneed * 1000 / c->frame_min_rate;
+  return (uint64_t)c->idle_ms +
+         (uint64_t)(c->flen - c->frame_base) * 1000 / c->frame_min_rate;
 }
 
 /* While paused: the timer watches only the write stall (none if nothing
@@ -595,8 +660,10 @@ static void timer_fired(uv_timer_t *t)
     } else if (c->hdr_got == 4 && now - c->frame_start > frame_allowance(c)) {
       /* a frame trickled in (slow-loris): it must keep a minimum rate */
       conn_fail(c, TK_ETIMEDOUT,
-                "a frame of %zu bytes from %s arrives slower than %u bytes/s", c->fneed,
-                c->peer, c->frame_min_rate);
+                "a frame of %zu bytes from %s arrives slower than %u bytes/s (%zu bytes "
+                "in %llu ms)",
+                c->fneed, c->peer, c->frame_min_rate, c->flen - c->frame_base,
+                (unsigned long long)(now - c->frame_start));
     } else {
       uint64_t next = c->idle_ms - (now - c->last_rx);
       if (c->hdr_got == 4) {
@@ -690,11 +757,13 @@ static int conn_new(tk_conn_t **out, uv_loop_t *loop, tk_tls_t *tls,
   c->cbs = *cbs;
   c->data = data;
   c->max_frame = max_frame;
+  c->rx_limit = max_frame;
   c->handshake_ms = opts && opts->handshake_timeout_ms ? opts->handshake_timeout_ms
                                                        : DEFAULT_HANDSHAKE_MS;
   c->idle_ms = opts && opts->idle_timeout_ms ? opts->idle_timeout_ms : DEFAULT_IDLE_MS;
   c->frame_min_rate = FRAME_MIN_RATE;
   snprintf(c->peer, sizeof c->peer, "(unknown peer)");
+  snprintf(c->source, sizeof c->source, "(unknown)");
   int rc = uv_tcp_init(loop, &c->tcp);
   if (rc < 0) {
     free(c);
@@ -884,6 +953,10 @@ void tk_conn_resume(tk_conn_t *c)
   c->paused = 0;
   if (c->state != ST_OPEN || c->memory) return;
   c->last_rx = uv_now(c->loop);
+  if (c->hdr_got == 4) { /* a frame in progress: its rate counts from now */
+    c->frame_start = c->last_rx;
+    c->frame_base = c->flen;
+  }
   uv_timer_start(&c->timer, timer_fired, c->idle_ms, 0);
   update_reading(c);
   c->kick_read = 1; /* records may wait in rbuf or inside mbedtls */
@@ -893,6 +966,32 @@ void tk_conn_resume(tk_conn_t *c)
 void tk_conn_set_frame_min_rate(tk_conn_t *c, uint32_t bytes_per_s)
 {
   c->frame_min_rate = bytes_per_s ? bytes_per_s : FRAME_MIN_RATE;
+}
+
+int tk_conn_set_recv_limit(tk_conn_t *c, uint32_t max_bytes)
+{
+  if (!c || max_bytes == 0 || max_bytes > c->max_frame) return TK_EINVAL;
+  c->rx_limit = max_bytes;
+  return 0;
+}
+
+const char *tk_conn_peer_source(const tk_conn_t *c)
+{
+  return c->source;
+}
+
+int tk_conn_peer_silent(const tk_conn_t *c)
+{
+  if (c->bytes_in > 0) return 0;
+  if (c->memory || c->finishing) return 1;
+  /* Bytes the kernel holds that the loop has not read yet count as
+   * spoken: a hub accepts a burst of connections before it reads any. */
+  uv_os_fd_t fd;
+  int waiting = 0;
+  if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0 &&
+      ioctl(fd, FIONREAD, &waiting) == 0)
+    return waiting <= 0;
+  return 1;
 }
 
 void *tk_conn_data(const tk_conn_t *c)

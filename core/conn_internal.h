@@ -39,6 +39,7 @@ struct tk_conn {
   int reason;
   char errmsg[300];
   char peer[PEER_MAX + 1];
+  char source[64]; /* the peer's address without the port (an IPv6 /64) */
 
   tk_tls_t *tls;
   int ssl_set; /* ssl was set up (needs mbedtls_ssl_free, holds tls) */
@@ -51,6 +52,8 @@ struct tk_conn {
   const char *cipher, *version;        /* static strings from mbedtls */
 
   uint32_t max_frame, handshake_ms, idle_ms;
+  uint32_t rx_limit; /* largest frame accepted from the peer (<= max_frame) */
+  int ems_checked;   /* extended master secret was checked in this handshake */
   tk_conn_cbs_t cbs;
   void *data;
 
@@ -61,7 +64,8 @@ struct tk_conn {
   size_t hdr_got;
   uint8_t *fbuf; /* the frame being assembled */
   size_t fcap, flen, fneed;
-  uint64_t frame_start; /* loop time the current frame's header arrived */
+  uint64_t frame_start; /* loop time the current frame's header arrived (or resumed) */
+  size_t frame_base;    /* flen at frame_start */
   uint64_t last_rx;
   uint64_t tx_since; /* the write queue last went non-empty or moved (stall clock) */
 

@@ -67,10 +67,12 @@ int tk_conn_memory(const tk_conn_cbs_t *cbs, void *data, uint32_t max_frame,
   c->cbs = *cbs;
   c->data = data;
   c->max_frame = max_frame;
+  c->rx_limit = max_frame;
   c->sink = sink;
   c->sink_ctx = sink_ctx;
   c->state = ST_HANDSHAKE;
   snprintf(c->peer, sizeof c->peer, "(memory)");
+  snprintf(c->source, sizeof c->source, "(memory)");
   *out = c;
   return 0;
 }
@@ -96,10 +98,10 @@ int tk_conn_memory_deliver(tk_conn_t *c, tk_slice_t payload)
   /* in a callback: marked closing here, freed by memory_after */
   if (payload.n == 0)
     memory_mark_closing(c, TK_EPROTO, "empty frame from (memory)");
-  else if (payload.n > c->max_frame) {
+  else if (payload.n > c->rx_limit) {
     char msg[64];
     snprintf(msg, sizeof msg, "frame of %zu bytes over the limit %u", payload.n,
-             c->max_frame);
+             c->rx_limit);
     memory_mark_closing(c, TK_ELIMIT, msg);
   } else if (c->cbs.on_frame) {
     c->cbs.on_frame(c, payload);

@@ -183,8 +183,11 @@ static void on_hello(session_t *s, const Tunduk__V1__Hello *m)
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ESTORE, tk_err_str(&e));
     return;
   }
+  if (tk__hub_preauth_done(s) != 0) return; /* max_connections: refused */
   s->state = S_READY;
-  TK_LOG(TK_LOG_INFO, "hub", "hello device=%s known=yes name=%s", s->who, d.name);
+  /* The admin-given name only at debug: SECURITY.md, "What the hub logs". */
+  TK_LOG(TK_LOG_INFO, "hub", "hello device=%s known=yes", s->who);
+  TK_LOG(TK_LOG_DEBUG, "hub", "hello device=%s name=%s", s->who, d.name);
   send_hello(s, 1);
 }
 
@@ -195,6 +198,12 @@ static void on_enroll(session_t *s, const Tunduk__V1__Enroll *m)
   if (m->token_id.len != TK_TOKEN_ID_LEN || m->secret.len != TK_TOKEN_SECRET_LEN) {
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_BAD_TOKEN, TK_EACCESS,
                  "malformed enrollment token");
+    return;
+  }
+  if (!tk__hub_preauth_room(s->hub)) { /* before the token is spent */
+    s->hub->pa.refused_full++;
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_LIMIT, TK_ELIMIT,
+                 "too many connections (max_connections); the token is still unused");
     return;
   }
   memset(&d, 0, sizeof d);
@@ -216,8 +225,9 @@ static void on_enroll(session_t *s, const Tunduk__V1__Enroll *m)
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ESTORE, tk_err_str(&e));
     return;
   }
-  TK_LOG(TK_LOG_INFO, "hub", "enrolled device=%s name=%s vaults=%zu", s->who, d.name,
-         s->naccess);
+  TK_LOG(TK_LOG_INFO, "hub", "enrolled device=%s vaults=%zu", s->who, s->naccess);
+  TK_LOG(TK_LOG_DEBUG, "hub", "enrolled device=%s name=%s", s->who, d.name);
+  if (tk__hub_preauth_done(s) != 0) return; /* cannot happen: room was checked */
   s->state = S_READY;
   Tunduk__V1__VaultAccess *store = calloc(s->naccess ? s->naccess : 1, sizeof *store);
   Tunduk__V1__VaultAccess **v = store ? access_msgs(s, store) : NULL;
@@ -657,6 +667,7 @@ static void on_close(tk_conn_t *c, int reason)
     h->sessions = s->next;
   if (s->next) s->next->prev = s->prev;
   h->nsessions--;
+  tk__hub_preauth_leave(s);
   if (s->holding) { /* out of the wait list */
     session_t **pp = &h->wait_head, *last = NULL;
     while (*pp != s) {
@@ -700,11 +711,10 @@ static void on_connection(uv_stream_t *server, int status)
   if (h->sessions) h->sessions->prev = s;
   h->sessions = s;
   h->nsessions++;
-  if (h->nsessions > h->cfg.max_connections) {
-    TK_LOG(TK_LOG_WARN, "hub", "refusing a connection: %zu open", h->nsessions - 1);
-    s->state = S_CLOSING;
-    tk_conn_close(s->conn, TK_ELIMIT, "too many connections");
-  }
+  /* Unauthenticated: a small frame limit, a deadline, a bounded share of
+   * connections (hub_preauth.c); max_connections counts authenticated
+   * sessions only, at their Hello. */
+  tk__hub_preauth_admit(h, s);
 }
 
 /* ---- revocation: another process changed the access lists ------------------ */
@@ -798,6 +808,7 @@ int tk_hub_listen(tk_hub_t *h, tk_err_t *err)
   h->acl_timer.data = h;
   h->timer_on = 1;
   uv_timer_start(&h->acl_timer, on_acl_timer, ACL_POLL_MS, ACL_POLL_MS);
+  tk__hub_preauth_start(h);
   return 0;
 }
 
@@ -807,6 +818,7 @@ void tk_hub_stop(tk_hub_t *h)
   h->stopping = 1;
   if (h->listening) uv_close((uv_handle_t *)&h->listener, NULL);
   if (h->timer_on) uv_close((uv_handle_t *)&h->acl_timer, NULL);
+  tk__hub_preauth_stop(h);
   for (session_t *s = h->sessions, *next; s; s = next) {
     next = s->next;
     if (s->state == S_CLOSING) continue;
@@ -889,13 +901,7 @@ int tk_hub_attach(tk_hub_t *h, tk_conn_sink_fn sink, void *sink_ctx,
   if (h->sessions) h->sessions->prev = s;
   h->sessions = s;
   h->nsessions++;
-  if (h->nsessions > h->cfg.max_connections) {
-    TK_LOG(TK_LOG_WARN, "hub", "refusing a connection: %zu open", h->nsessions - 1);
-    s->state = S_CLOSING;
-    tk_conn_close(s->conn, TK_ELIMIT, "too many connections"); /* frees s */
-    return tk_err_set(err, TK_ELIMIT, "too many connections (max_connections %u)",
-                      h->cfg.max_connections);
-  }
+  tk__hub_preauth_admit(h, s); /* may close (and free) the oldest session */
   tk_conn_t *c = s->conn;
   rc = tk_conn_memory_ready(c, peer_spki); /* on_ready: the session waits for Hello */
   if (rc) return tk_err_set(err, rc, "the session closed at once");

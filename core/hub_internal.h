@@ -48,12 +48,28 @@ typedef struct session {
   tk_buf_t held;
   int holding;
   struct session *wait_next;
+  /* pre-authentication (hub.c): in the hub's pool, in accept order, until
+   * its Hello is verified (or it is enrolled); then counted as authed */
+  int preauth, authed;
+  uint64_t accepted_ms; /* loop time of the accept (0: memory connection) */
+  struct session *pa_prev, *pa_next;
 } session_t;
 
 typedef struct hub_log {
   char vault[TK_MAX_VAULT_LEN + 1];
   tk_member_log_t log;
 } hub_log_t;
+/* What the pre-authentication pool did since the hub started (logged at
+ * info, rate-limited, and in full when the hub stops). */
+typedef struct tk__hub_preauth_stats {
+  uint64_t admitted;      /* connections that entered the pool */
+  uint64_t authenticated; /* left it with a verified Hello or an enrollment */
+  uint64_t evicted_pool;  /* the oldest, to make room past preauth_max_connections */
+  uint64_t evicted_addr;  /* the oldest of an address past preauth_per_address */
+  uint64_t timed_out;     /* not authenticated within auth_timeout_ms */
+  uint64_t refused_full;  /* authenticated past max_connections: refused */
+  size_t peak;            /* most connections in the pool at once */
+} tk__hub_preauth_stats_t;
 
 struct tk_hub {
   uv_loop_t *loop;
@@ -73,7 +89,31 @@ struct tk_hub {
   session_t *wait_head, *wait_tail; /* sessions holding a frame, in arrival order */
   hub_log_t *logs;                  /* replayed vault logs (hub_logs.c), a cache */
   size_t nlogs;
+  /* the pre-authentication pool, oldest first (hub.c) */
+  session_t *pa_head, *pa_tail;
+  size_t npreauth, nauthed;
+  uv_timer_t auth_timer; /* the head's deadline */
+  int auth_timer_on;
+  tk__hub_preauth_stats_t pa;
+  uint64_t pa_logged_ms; /* when the last summary line was logged */
+  uint64_t pa_unlogged;  /* evictions and timeouts since then */
 };
+
+/* The pre-authentication pool (hub_preauth.c; see there). admit: a new
+ * session enters it (evicting to make room; never refused). room: 1 if
+ * one more authenticated session fits max_connections. done: its Hello is
+ * verified or it is enrolled: out of the pool and counted as
+ * authenticated, its frame limit raised to max_frame; TK_ELIMIT if
+ * max_connections is reached (the session was told and is closing).
+ * leave: from on_close. start/stop: the deadline timer (tk_hub_listen,
+ * tk_hub_stop; stop logs the totals). */
+void tk__hub_preauth_admit(tk_hub_t *h, session_t *s);
+int tk__hub_preauth_room(const tk_hub_t *h);
+int tk__hub_preauth_done(session_t *s);
+void tk__hub_preauth_leave(session_t *s);
+void tk__hub_preauth_start(tk_hub_t *h);
+void tk__hub_preauth_stop(tk_hub_t *h);
+void tk__hub_preauth_stats(const tk_hub_t *h, tk__hub_preauth_stats_t *out);
 
 /* Tells the device why (Error) and closes its session (hub.c). */
 void tk__hub_fail(session_t *s, Tunduk__V1__ErrorCode code, int reason, const char *msg);

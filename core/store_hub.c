@@ -293,11 +293,13 @@ int tk_store_token_redeem(tk_store_t *s, const uint8_t token_id[16],
     goto done;
   }
   if (t.used) {
-    rc = tk_err_set(err, TK_EACCESS, "enrollment token '%s' was already used", t.name);
+    /* No token name (the admin-given device name): this goes to the
+     * device and into the hub's info log. */
+    rc = tk_err_set(err, TK_EACCESS, "this enrollment token was already used");
     goto done;
   }
   if (now > t.expires) {
-    rc = tk_err_set(err, TK_EACCESS, "enrollment token '%s' has expired", t.name);
+    rc = tk_err_set(err, TK_EACCESS, "this enrollment token has expired");
     goto done;
   }
   tk_device_info_t existing;

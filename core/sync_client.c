@@ -446,6 +446,11 @@ static void on_frame(tk_conn_t *conn, tk_slice_t payload)
   int k = f->msg_case;
   if (k == TUNDUK__V1__FRAME__MSG_ERROR) {
     int code = f->error->code;
+    /* Before the hub has authenticated us, ERROR_LIMIT is its pre-auth
+     * pool making room (or max_connections): worth another try. */
+    if (code == TUNDUK__V1__ERROR_CODE__ERROR_LIMIT &&
+        (c->state == C_HELLO || c->state == C_ENROLLED))
+      c->retry = 1;
     tk__client_stop(
         c, code == TUNDUK__V1__ERROR_CODE__ERROR_REVOKED ? TK_EACCESS : TK_EPROTO,
         "%s: %s", error_text(code), f->error->message ? f->error->message : "");
@@ -504,6 +509,12 @@ static void on_close(tk_conn_t *conn, int reason)
   c->st->bytes_out = tk_conn_bytes_out(conn);
   if (c->state != C_DONE) {
     int connecting = c->state == C_CONNECTING;
+    /* Closed or reset by the hub in the middle of our TLS handshake (our
+     * ClientHello went out): a hub under a flood evicts the oldest
+     * connections that have not authenticated. Worth another try. */
+    if (connecting && tk_conn_bytes_out(conn) > 0 &&
+        (reason == TK_ECLOSED || reason == TK_EIO))
+      c->retry = 1;
     c->state = C_DONE;
     if (!c->rc) {
       c->rc = reason ? reason : TK_ECLOSED;
@@ -647,8 +658,41 @@ static void tls_session_keep(client_t *c)
   tk_buf_free(&text); /* sealed: nothing secret */
 }
 
+static int client_run_once(tk_office_t *o, const tk_client_opts_t *opts,
+                           tk_client_stats_t *st, int *retry, tk_err_t *err);
+
+/* Attempts after the first when the hub closed the connection before it
+ * had authenticated this device (PROTOCOL.md section 2: a hub under a flood
+ * evicts unauthenticated connections), with these pauses. Nothing was
+ * stored by then, so another attempt is the same sync. */
+static const unsigned retry_ms[] = {200, 500, 1000};
+
 int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_t *st,
                   tk_err_t *err)
+{
+  struct timespec t0;
+  int rc;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (size_t attempt = 0;; attempt++) {
+    int retry = 0;
+    rc = client_run_once(o, opts, st, &retry, err);
+    if (rc == 0 || !retry || attempt == sizeof retry_ms / sizeof retry_ms[0]) break;
+    TK_LOG(TK_LOG_INFO, "client",
+           "the hub closed the connection before authenticating us "
+           "(%s); trying again in %u ms",
+           err ? err->msg : "", retry_ms[attempt]);
+    tk_client_stats_free(st);
+    memset(st, 0, sizeof *st);
+    struct timespec pause = {retry_ms[attempt] / 1000,
+                             (long)(retry_ms[attempt] % 1000) * 1000000L};
+    nanosleep(&pause, NULL);
+  }
+  st->seconds = seconds_since(&t0);
+  return rc;
+}
+
+static int client_run_once(tk_office_t *o, const tk_client_opts_t *opts,
+                           tk_client_stats_t *st, int *retry, tk_err_t *err)
 {
   client_t c;
   uv_loop_t loop;
@@ -679,6 +723,7 @@ int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_
   TK_ASSERT(lc == 0);
   tk_tls_free(tls);
   if (rc == 0 && opts->mode == TK_CLIENT_SYNC) tls_session_keep(&c);
+  *retry = c.retry;
   client_done(&c);
   st->seconds = seconds_since(&t0);
   return rc;

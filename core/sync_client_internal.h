@@ -46,6 +46,7 @@ typedef struct client {
   tk_err_t *err;
   int rc;
   int state;
+  int retry; /* the hub closed it before authenticating us: try again (tk_client_run) */
   int grants_pending; /* a GrantQuery is out; its answer comes first */
   int logput_pending; /* unsent log entries are out; their Ack comes first */
   int log_pending;    /* a LogQuery is out; its Log comes before Grants */

@@ -141,6 +141,16 @@ void tk_log_write(int level, const char *subsys, const char *fmt, ...)
 /* Parses "error|warn|info|debug"; returns the level or -1. */
 int tk_log_level_parse(const char *s);
 
+/* ---- the process ----------------------------------------------------------
+ * Every tunduk program (and test tool) calls tk_process_no_core() as the
+ * first thing in main: a crash must never write a core file holding
+ * decrypted records, attachments or unlocked keys (process.c). */
+/* Core file size limit 0 (soft and hard: it cannot be raised again) and
+ * not dumpable (PR_SET_DUMPABLE 0: no core even through a core_pattern
+ * pipe, and /proc/PID/mem, environ etc. readable by root only). 0, or
+ * TK_EIO if either failed (the caller should stop: say so and exit). */
+int tk_process_no_core(void);
+
 /* ---- limits on what comes from outside ------------------------------------ */
 #define TK_MAX_BODY_JSON (1u << 20)        /* a record body, as JSON text */
 #define TK_MAX_REVISION (2u << 20)         /* one encoded revision */

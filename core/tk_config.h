@@ -15,20 +15,23 @@
 #define TK_DEFAULT_PORT 7420
 
 typedef struct tk_config {
-  char listen[300];               /* "host:port" */
-  int log_level;                  /* TK_LOG_* */
-  uint32_t handshake_timeout_ms;  /* TCP connect + TLS handshake */
-  uint32_t idle_timeout_ms;       /* no byte received */
-  uint32_t max_frame;             /* bytes of one frame payload */
-  uint32_t max_connections;       /* open connections at once */
-  uint32_t batch_bytes;           /* revision bytes offered in one batch */
-  uint32_t token_ttl_hours;       /* how long an enrollment token is valid */
-  uint32_t max_attachment_mb;     /* new attachment chunks one revision may name */
-  uint32_t vault_quota_mb;        /* attachment chunks per vault; 0 = no quota */
-  uint32_t frame_min_rate;        /* bytes/s a frame in progress must average */
-  uint32_t tls_ticket_lifetime_s; /* TLS session tickets; 0 = no resumption */
-  uint32_t out_budget_mb;         /* output queued for all devices before frames wait */
-  char plugins[1024];             /* plugin folder; "" = the bundled plugins */
+  char listen[300];                 /* "host:port" */
+  int log_level;                    /* TK_LOG_* */
+  uint32_t handshake_timeout_ms;    /* TCP connect + TLS handshake */
+  uint32_t idle_timeout_ms;         /* no byte received */
+  uint32_t max_frame;               /* bytes of one frame payload */
+  uint32_t max_connections;         /* open connections at once */
+  uint32_t batch_bytes;             /* revision bytes offered in one batch */
+  uint32_t token_ttl_hours;         /* how long an enrollment token is valid */
+  uint32_t max_attachment_mb;       /* new attachment chunks one revision may name */
+  uint32_t vault_quota_mb;          /* attachment chunks per vault; 0 = no quota */
+  uint32_t frame_min_rate;          /* bytes/s a frame in progress must average */
+  uint32_t tls_ticket_lifetime_s;   /* TLS session tickets; 0 = no resumption */
+  uint32_t out_budget_mb;           /* output queued for all devices before frames wait */
+  uint32_t auth_timeout_ms;         /* TCP accept -> verified Hello (or enrolled) */
+  uint32_t preauth_max_connections; /* connections not yet authenticated, at once */
+  uint32_t preauth_per_address;     /* of those, from one address (an IPv6 /64) */
+  char plugins[1024];               /* plugin folder; "" = the bundled plugins */
 } tk_config_t;
 
 /* Fills c with the defaults. */

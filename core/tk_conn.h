@@ -1,7 +1,8 @@
 /*
  * tk_conn.h: framed, mutually authenticated TLS connections on a libuv
  * loop. mbedtls does TLS 1.2 (ECDHE-ECDSA with AES-GCM or
- * ChaCha20-Poly1305 only, renegotiation off, extended master secret) over
+ * ChaCha20-Poly1305 only, renegotiation off, extended master secret
+ * required: a peer that does not negotiate it is refused in the handshake) over
  * a uv_tcp_t through memory BIOs; both sides present the self-signed
  * certificate of their device key and require the peer's. The TLS layer
  * accepts any well-formed peer certificate and reports the SHA-256 of its
@@ -111,10 +112,19 @@ void tk_conn_close(tk_conn_t *c, int reason, const char *msg);
 void tk_conn_pause(tk_conn_t *c);
 void tk_conn_resume(tk_conn_t *c);
 
-/* A frame whose header has arrived must be whole within the idle timeout
- * plus its length at bytes_per_s (default 1024; 0 restores it), else the
- * connection closes with TK_ETIMEDOUT (slow-loris senders). */
+/* A frame in progress must keep arriving: from its header on (or from
+ * tk_conn_resume), the time it has taken may be at most the idle timeout
+ * plus what has arrived of it at bytes_per_s (default 1024; 0 restores
+ * it), else the connection closes with TK_ETIMEDOUT (slow-loris senders).
+ * The announced length plays no part. */
 void tk_conn_set_frame_min_rate(tk_conn_t *c, uint32_t bytes_per_s);
+
+/* Frames the peer announces over max_bytes (1 .. the connection's
+ * max_frame) close the connection with TK_ELIMIT as soon as their header
+ * arrives, from the next header on. What this side sends is still bounded
+ * by max_frame. A hub keeps this small until a peer has authenticated.
+ * TK_EINVAL out of range. */
+int tk_conn_set_recv_limit(tk_conn_t *c, uint32_t max_bytes);
 
 void *tk_conn_data(const tk_conn_t *c);
 void tk_conn_set_data(tk_conn_t *c, void *data);
@@ -122,6 +132,13 @@ size_t tk_conn_write_queue(const tk_conn_t *c); /* bytes not yet written */
 const char *tk_conn_error(const tk_conn_t *c);  /* message of the close reason */
 /* "ip:port" of the peer, for logs at debug level. */
 const char *tk_conn_peer_addr(const tk_conn_t *c);
+/* The peer's source for per-address limits: the IPv4 address, or the /64
+ * an IPv6 address is in ("2001:0db8:0001:0002::/64"); "(memory)" or
+ * "(unknown)" without a socket. Not for logs above debug level. */
+const char *tk_conn_peer_source(const tk_conn_t *c);
+/* 1 if the peer has not sent a single byte: none read, and none waiting
+ * in the socket (one ioctl). For choosing whom to evict first. */
+int tk_conn_peer_silent(const tk_conn_t *c);
 /* Bytes read and written on the socket (TLS included), for statistics. */
 uint64_t tk_conn_bytes_in(const tk_conn_t *c);
 uint64_t tk_conn_bytes_out(const tk_conn_t *c);

@@ -3,7 +3,9 @@
  * device, and the hub's side of every exchange in PROTOCOL.md (hello and
  * pinning, enrollment, push, pull, device queries, grants). Revoking a
  * device in the store (from another process) closes its sessions within
- * about a second.
+ * about a second. Until a connection has authenticated it gets a small
+ * frame limit, a deadline and a bounded, evicting share of connections
+ * (hub_preauth.c); authenticated sessions count against max_connections.
  *
  * Threads: everything runs on the loop's thread; sqlite writes happen
  * there too, each batch in one transaction committed before its Ack.
@@ -39,11 +41,15 @@ int tk_hub_reload_plugins(tk_hub_t *h, tk_err_t *err);
 size_t tk_hub_sessions(const tk_hub_t *h);
 
 /* For tests and fuzzing: a session on a memory connection (tk_conn_memory,
- * see tk_conn.h), made as for an accepted TCP connection (counted against
- * max_connections; refused with TK_ELIMIT past it, TK_ECLOSED once the hub
- * is stopping) whose TLS handshake finished with a peer key hashing to
- * peer_spki. Every frame the hub sends goes to sink; drive the session with
- * tk_conn_memory_deliver(*out, payload) and end it with tk_conn_close(*out,
+ * see tk_conn.h), made as for an accepted TCP connection (it enters the
+ * pre-authentication pool: its frames are limited to TK_MAX_PREAUTH_FRAME
+ * until its Hello is verified, and past preauth_max_connections the
+ * oldest unauthenticated session, possibly an earlier attached one, is
+ * closed and freed to make room; max_connections counts it once its Hello
+ * is verified, refusing it there with ERROR_LIMIT; TK_ECLOSED once the hub
+ * is stopping; it has no deadline) whose TLS handshake finished with a
+ * peer key hashing to peer_spki. Every frame the hub sends goes to sink; drive the
+ * session with tk_conn_memory_deliver(*out, payload) and end it with tk_conn_close(*out,
  * 0, NULL) (which frees the session and *out). The same handlers serve it
  * as a TLS session; only the transport differs. tk_hub_new needs no loop
  * for this (loop may be NULL if tk_hub_listen is never called). */

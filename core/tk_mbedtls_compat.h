@@ -11,7 +11,11 @@
  *   - certificate serials are raw bytes from 3.4 (the mpi setter is deprecated);
  *   - 3.x with PSA crypto wants psa_crypto_init() before keys are used;
  *   - TLS settings: version range (3.2 takes one enum), curves became
- *     "groups" (IANA ids), signature hashes became "sig_algs".
+ *     "groups" (IANA ids), signature hashes became "sig_algs";
+ *   - whether the peer negotiated the extended master secret (RFC 7627):
+ *     no API in either; 2.28 shows it in the handshake parameters
+ *     (ssl_internal.h), 3.x keeps them in a private header, so there the
+ *     answer is "cannot tell" and tunduk refuses the handshake.
  *
  * MBEDTLS_ERR_* codes must not leave the crypto/TLS modules; callers map
  * them to TK_E* before returning. Threads: the wrappers hold no state.
@@ -36,6 +40,7 @@
 #endif
 #else
 #include <mbedtls/bignum.h>
+#include <mbedtls/ssl_internal.h> /* struct mbedtls_ssl_handshake_params */
 #define TK_MBEDTLS_PRIVATE(member) member
 #endif
 
@@ -90,6 +95,54 @@ static inline int tk_mbedtls_crt_set_serial(mbedtls_x509write_cert *crt,
   if (rc == 0) rc = mbedtls_x509write_crt_set_serial(crt, &mpi);
   mbedtls_mpi_free(&mpi);
   return rc;
+#endif
+}
+
+/* 1 once the handshake is over (the state is a public field in 2.28; 3.2
+ * has a function for it). */
+static inline int tk_mbedtls_ssl_handshake_over(const mbedtls_ssl_context *ssl)
+{
+#if MBEDTLS_VERSION_NUMBER >= 0x03020000
+  return mbedtls_ssl_is_handshake_over((mbedtls_ssl_context *)ssl);
+#else
+  return ssl->TK_MBEDTLS_PRIVATE(state) == MBEDTLS_SSL_HANDSHAKE_OVER;
+#endif
+}
+
+enum {
+  TK_MBEDTLS_EMS_PENDING,
+  TK_MBEDTLS_EMS_YES,
+  TK_MBEDTLS_EMS_NO,
+  TK_MBEDTLS_EMS_UNKNOWN
+};
+
+/* Whether the peer negotiated the extended master secret, checked while
+ * the handshake runs (call after each mbedtls_ssl_handshake_step):
+ * PENDING until the peer's hello has been read (server: the ClientHello,
+ * before the ServerHello is written; client: the ServerHello, before the
+ * key exchange), then YES or NO for the rest of the handshake.
+ *
+ * 2.28: ssl_srv.c sets handshake->extended_ms while it parses the
+ * ClientHello's extension (if the config enables it), and ssl_cli.c while
+ * it parses the ServerHello's echo; the master secret is then derived
+ * with the session hash. The handshake parameters are freed when the
+ * handshake ends, so this is only meaningful during it. UNKNOWN: an
+ * mbedtls without EMS support, or 3.x (private fields), where the caller
+ * must refuse rather than assume. */
+static inline int tk_mbedtls_ssl_peer_ems(const mbedtls_ssl_context *ssl, int server)
+{
+#if MBEDTLS_VERSION_MAJOR < 3 && defined(MBEDTLS_SSL_EXTENDED_MASTER_SECRET)
+  int state = ssl->state;
+  int read = server ? state > MBEDTLS_SSL_CLIENT_HELLO : state > MBEDTLS_SSL_SERVER_HELLO;
+  if (!read) return TK_MBEDTLS_EMS_PENDING;
+  if (!ssl->handshake) return TK_MBEDTLS_EMS_UNKNOWN;
+  return ssl->handshake->extended_ms == MBEDTLS_SSL_EXTENDED_MS_ENABLED
+             ? TK_MBEDTLS_EMS_YES
+             : TK_MBEDTLS_EMS_NO;
+#else
+  (void)server;
+  return tk_mbedtls_ssl_handshake_over(ssl) ? TK_MBEDTLS_EMS_UNKNOWN
+                                            : TK_MBEDTLS_EMS_PENDING;
 #endif
 }
 

@@ -16,6 +16,10 @@
 #define TK_SOFTWARE "tunduk/0.1"
 #define TK_MAX_OFFER_IDS 4096
 #define TK_MAX_GRANTS 4096
+/* Largest frame a hub reads from a peer whose Hello it has not yet
+ * verified (and, for a new device, until it is enrolled): the Hello and
+ * the Enroll a client sends are a few hundred bytes. PROTOCOL.md 3. */
+#define TK_MAX_PREAUTH_FRAME (16u << 10)
 
 typedef Tunduk__V1__Frame tk_frame_t;
 

@@ -491,6 +491,11 @@ static const char *default_home(char *buf, size_t n)
 
 int main(int argc, char **argv)
 {
+  /* First of all: no core file may ever hold what this process decrypts. */
+  if (tk_process_no_core() != 0) {
+    fprintf(stderr, "tundukd: cannot turn core dumps off\n");
+    return 1;
+  }
   static char home_buf[PATH_MAX];
   opts_t o;
   memset(&o, 0, sizeof o);

@@ -3,6 +3,7 @@
  * dispatch to the commands, and the shared input/output helpers.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -266,6 +267,11 @@ static const char **option_slot(cli_t *c, unsigned opt)
 
 int main(int argc, char **argv)
 {
+  /* First of all: no core file may ever hold what this process decrypts. */
+  if (tk_process_no_core() != 0) {
+    fprintf(stderr, "tunduk: cannot turn core dumps off\n");
+    return 1;
+  }
   static char home_buf[4096];
   cli_t c;
   const char *cmd = NULL;

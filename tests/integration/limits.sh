@@ -109,7 +109,10 @@ max_attachment_mb 1 1024
 vault_quota_mb 0 16777216
 frame_min_rate 64 1048576
 tls_ticket_lifetime_s 0 604800
-out_budget_mb 1 4096"
+out_budget_mb 1 4096
+auth_timeout_ms 1000 600000
+preauth_max_connections 1 100000
+preauth_per_address 1 100000"
 {
   echo "# the lowest values"
   while read -r k lo hi; do echo "$k = $lo"; done <<<"$BOUNDS"
@@ -203,9 +206,10 @@ hub_alive
 stop_hub
 
 # tk_swarm loris --kind frame: a header announcing 1000 bytes, then one byte
-# every 200 ms (5 bytes/s, and never idle). A frame in progress may take the
-# idle timeout (1 s here) plus its length at frame_min_rate.
-step "frame_min_rate: at 1048576 (max) a trickled frame is cut after ~1 s; at 64 (min) it may take 16.6 s"
+# every I ms (never idle). A frame in progress may take the idle timeout (1 s
+# here) plus what has arrived of it at frame_min_rate: the announced length
+# does not count, so it must keep above the rate.
+step "frame_min_rate: at 1048576 (max) a trickled frame is cut after ~1 s; at 64 (min) one at 100 B/s stays"
 printf 'idle_timeout_ms = 1000\nframe_min_rate = 1048576\nlog_level = debug\n' >"$TMP/rate.conf"
 HUB_CONFIG=$TMP/rate.conf
 start_hub
@@ -219,8 +223,25 @@ stop_hub
 printf 'idle_timeout_ms = 1000\nframe_min_rate = 64\n' >"$TMP/rate.conf"
 start_hub
 run_expect 0 "$SWARM" loris --home "$A" --to "127.0.0.1:$HUB_PORT" --count 2 --kind frame \
-  --interval-ms 200 --max 4
+  --interval-ms 10 --max 4
 out_has "loris kind=frame count=2 closed=0 open=2"
+run_expect 0 "$SWARM" loris --home "$A" --to "127.0.0.1:$HUB_PORT" --count 2 --kind frame \
+  --interval-ms 200 --max 4
+out_has "loris kind=frame count=2 closed=2 open=0"
+hub_alive
+stop_hub
+# An authenticated device that announces the largest frame (2 MiB + 64 KiB
+# here) and sends 5 B/s: by its length it would have had 1 s + 2112 s; by
+# what arrives it has about 1 s.
+step "frame_min_rate (default 1024): a trickled max_frame announcement is cut after ~1 s, not ~2113 s"
+printf 'idle_timeout_ms = 1000\nmax_frame = 2162688\nlog_level = debug\n' >"$TMP/rate.conf"
+start_hub
+run_expect 0 "$ROGUE" --home "$A" --to "127.0.0.1:$HUB_PORT" --timeout 10 --interval-ms 200 \
+  trickle 2162688
+out_has "hello enrolled=1"
+grep -Eq "^closed .* after [0-3]\.[0-9] s" "$TMP/out" || { cat "$TMP/out"; fail "the trickled 2 MiB frame was not cut within ~1 s"; }
+grep -q "a frame of 2162688 bytes from .* arrives slower than 1024 bytes/s" "$HUB_LOG" ||
+  fail "the hub did not log the slow frame"
 hub_alive
 stop_hub
 HUB_CONFIG=

@@ -29,7 +29,12 @@ vmrss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$HUB_PID/statu
 
 new_hub "$TMP/hub"
 HUB_CONFIG=$TMP/hub.conf
-printf 'max_connections = %d\n' $((CLIENTS * 2 + IDLE + 200)) >"$HUB_CONFIG"
+# The idle connections never authenticate and every client comes from
+# 127.0.0.1: this hub's pre-authentication pool is made large enough to hold
+# them all for the whole run (by default they would be evicted, and closed
+# after auth_timeout_ms; it_preauth tests that).
+printf 'max_connections = %d\nauth_timeout_ms = 600000\npreauth_max_connections = %d\npreauth_per_address = %d\n' \
+  $((CLIENTS * 2 + 200)) $((CLIENTS * 2 + IDLE + 200)) $((CLIENTS * 2 + IDLE + 200)) >"$HUB_CONFIG"
 start_hub
 # The peak includes the Argon2id unlock of the hub's key (64 MiB with the
 # interactive level used here), so VmRSS is printed beside it.

@@ -26,6 +26,11 @@
 
 int main(int argc, char **argv)
 {
+  /* First of all: no core file may ever hold what this process decrypts. */
+  if (tk_process_no_core() != 0) {
+    fprintf(stderr, "tk_fill: cannot turn core dumps off\n");
+    return 1;
+  }
   const char *home = NULL, *vault = NULL, *type = "case";
   long count = 1000, size = 200;
   for (int i = 1; i + 1 < argc; i += 2) {

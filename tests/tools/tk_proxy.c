@@ -52,6 +52,8 @@
 #include <string.h>
 #include <uv.h>
 
+#include "tk_common.h"
+
 #define HIGH_WATER (1u << 20)
 #define READ_CHUNK (64u << 10)
 
@@ -494,6 +496,11 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+  /* First of all: no core file may ever hold what this process decrypts. */
+  if (tk_process_no_core() != 0) {
+    fprintf(stderr, "tk_proxy: cannot turn core dumps off\n");
+    return 1;
+  }
   const char *listen = NULL, *to = NULL;
   signal(SIGPIPE, SIG_IGN); /* a write to a side that reset fails with EPIPE instead */
   P.cut_up = 1;

@@ -1,7 +1,8 @@
 /*
  * tk_rogue.c: a misbehaving sync client, for the hub's scenario tests.
  *
- *   tk_rogue --home OFFICE [--to HOST:PORT] [--timeout SECONDS] MODE [ARG]
+ *   tk_rogue --home OFFICE [--to HOST:PORT] [--timeout SECONDS]
+ *            [--interval-ms I] MODE [ARG]
  *
  * It opens an office home folder (passphrase from $TUNDUK_PASSPHRASE),
  * reads the pinned hub from the store's meta keys "hub_id" (device id
@@ -44,6 +45,11 @@
  *                          together (past TK_MAX_PARENTS the merge is
  *                          spliced and re-signed, see do_parents); prints
  *                          as push does
+ *   trickle N              a frame header announcing N bytes, then one
+ *                          payload byte every --interval-ms (default 200)
+ *                          until the hub ends the connection or --timeout
+ *                          passes: prints "closed REASON after S s" or
+ *                          "open after S s (K bytes sent)"
  *   flood N                N times Pull{since: 0} then Need{index: [0]}
  *                          (index 0 exists when the hub holds a revision
  *                          the device can read), pipelined and never
@@ -785,6 +791,47 @@ static int do_flood(rogue_t *r, long n)
   return 0;
 }
 
+/* trickle N: a header announcing N bytes, then one byte per interval. The
+ * socket is polled for the hub's answer (an Error or the close) between
+ * the bytes. */
+static int do_trickle(rogue_t *r, long n, int interval_ms)
+{
+  if (n < 1 || n > (long)ROGUE_MAX_FRAME) {
+    fail("trickle: N must be 1..%u", ROGUE_MAX_FRAME);
+    return 1;
+  }
+  uint8_t hdr[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
+                    (uint8_t)n};
+  if (write_all(r, hdr, 4) != 0) return 0;
+  long sent = 0;
+  while (now_s() - r->t0 < r->timeout_s) {
+    int p = mbedtls_net_poll(&r->net, MBEDTLS_NET_POLL_READ, (uint32_t)interval_ms);
+    if (p > 0) { /* the hub answered: it ends the connection */
+      const char *why = NULL;
+      tk_frame_t *f = recv_frame(r, &why);
+      if (f) {
+        print_frame(f);
+        tk_wire_free(f);
+        why = "after-frame";
+        drain(r);
+      }
+      printf("closed %s after %.1f s\n", why ? why : "eof", now_s() - r->t0);
+      return 0;
+    }
+    uint8_t b = 'x';
+    if (sent + 1 < n) {
+      int w = mbedtls_ssl_write(&r->ssl, &b, 1);
+      if (w <= 0) {
+        printf("closed %s after %.1f s\n", close_reason(w), now_s() - r->t0);
+        return 0;
+      }
+      sent++;
+    }
+  }
+  printf("open after %.1f s (%ld bytes sent)\n", now_s() - r->t0, sent);
+  return 0;
+}
+
 static int do_pull(rogue_t *r)
 {
   Tunduk__V1__Pull pull = TUNDUK__V1__PULL__INIT;
@@ -861,17 +908,23 @@ static void usage(void)
           "usage: tk_rogue --home OFFICE [--to HOST:PORT] [--timeout S] MODE [REC]\n"
           "modes: forge-sig REC, alter-ciphertext REC, push REC, pull, oversized,\n"
           "       truncated, garbage, unknown-type, hold, idle-hello, offer-ids N,\n"
-          "       frame N, parents N REC, flood N\n");
+          "       frame N, parents N REC, flood N, trickle N [--interval-ms I]\n");
   exit(2);
 }
 
 int main(int argc, char **argv)
 {
+  /* First of all: no core file may ever hold what this process decrypts. */
+  if (tk_process_no_core() != 0) {
+    fprintf(stderr, "tk_rogue: cannot turn core dumps off\n");
+    return 1;
+  }
   const char *home = getenv("TUNDUK_HOME"), *to = NULL, *mode = NULL, *arg = NULL;
   const char *optind_rec = NULL; /* the third word: parents N REC */
   rogue_t r;
   memset(&r, 0, sizeof r);
   r.timeout_s = 15;
+  int interval_ms = 200;
   signal(SIGPIPE, SIG_IGN); /* a hub that hangs up is reported, not fatal */
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--home") && i + 1 < argc)
@@ -880,6 +933,8 @@ int main(int argc, char **argv)
       to = argv[++i];
     else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
       r.timeout_s = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--interval-ms") && i + 1 < argc)
+      interval_ms = atoi(argv[++i]);
     else if (!mode)
       mode = argv[i];
     else if (!arg)
@@ -892,7 +947,8 @@ int main(int argc, char **argv)
   if (!home || !mode || r.timeout_s <= 0) usage();
   int needs_rec = !strcmp(mode, "forge-sig") || !strcmp(mode, "alter-ciphertext") ||
                   !strcmp(mode, "push") || !strcmp(mode, "offer-ids") ||
-                  !strcmp(mode, "frame") || !strcmp(mode, "flood");
+                  !strcmp(mode, "frame") || !strcmp(mode, "flood") ||
+                  !strcmp(mode, "trickle");
   const char *arg2 = NULL;
   if (!strcmp(mode, "parents")) { /* parents N REC */
     if (!arg || optind_rec == NULL) usage();
@@ -978,6 +1034,8 @@ int main(int argc, char **argv)
     rc = do_hold(&r);
   else if (!strcmp(mode, "flood"))
     rc = do_flood(&r, strtol(arg, NULL, 10));
+  else if (!strcmp(mode, "trickle"))
+    rc = do_trickle(&r, strtol(arg, NULL, 10), interval_ms > 0 ? interval_ms : 200);
   else
     rc = do_raw(&r, mode);
 done:

@@ -488,6 +488,11 @@ done:
 
 int main(int argc, char **argv)
 {
+  /* First of all: no core file may ever hold what this process decrypts. */
+  if (tk_process_no_core() != 0) {
+    fprintf(stderr, "tk_swarm: cannot turn core dumps off\n");
+    return 1;
+  }
   if (argc < 2) usage();
   const char *mode = argv[1], *dir = NULL, *tokens = NULL, *home = NULL, *to = NULL,
              *kind = "handshake", *wait_for = NULL;

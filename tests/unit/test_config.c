@@ -118,6 +118,31 @@ static void limits(void)
       TK_ELIMIT);
   CHECK(strstr(e.msg, "tls_ticket_lifetime_s must be between 0 and 604800") != NULL);
   CHECK(c.tls_ticket_lifetime_s == 604800);
+  /* pre-authentication: defaults, and each key at its bounds and one past */
+  CHECK(d.auth_timeout_ms == 10000);
+  CHECK(d.preauth_max_connections == 512);
+  CHECK(d.preauth_per_address == 64);
+  static const struct {
+    const char *key;
+    uint32_t lo, hi;
+  } pre[] = {{"auth_timeout_ms", 1000, 600000},
+             {"preauth_max_connections", 1, 100000},
+             {"preauth_per_address", 1, 100000}};
+  for (size_t i = 0; i < sizeof pre / sizeof pre[0]; i++) {
+    char line[128], want[160];
+    uint32_t ok[2] = {pre[i].lo, pre[i].hi}, bad[2] = {pre[i].lo - 1, pre[i].hi + 1};
+    for (int k = 0; k < 2; k++) {
+      snprintf(line, sizeof line, "%s = %u\n", pre[i].key, ok[k]);
+      CHECK_RC(tk_config_load(&c, write_file("p.conf", line), &e), 0);
+      snprintf(line, sizeof line, "%s = %u\n", pre[i].key, bad[k]);
+      CHECK_RC(tk_config_load(&c, write_file("p.conf", line), &e), TK_ELIMIT);
+      snprintf(want, sizeof want, "%s must be between %u and %u", pre[i].key, pre[i].lo,
+               pre[i].hi);
+      CHECK(strstr(e.msg, want) != NULL);
+    }
+  }
+  CHECK(c.auth_timeout_ms == 600000 && c.preauth_max_connections == 100000 &&
+        c.preauth_per_address == 100000);
   char big[2048];
   memset(big, 'x', sizeof big - 2);
   big[sizeof big - 2] = '\n';

@@ -2,7 +2,8 @@
  * test_conn_memory.c: the seam tests and fuzzing use to drive the code above
  * a connection without a socket: memory connections (tk_conn_memory: sends go
  * to a sink, frames come from tk_conn_memory_deliver, the close/on_close
- * lifetime rules) and hub sessions on them (tk_hub_attach: max_connections,
+ * lifetime rules) and hub sessions on them (tk_hub_attach: the pre-auth pool
+ * evicting its oldest, the pre-auth frame limit,
  * the real handlers answering, a stopping hub).
  */
 #include <stdio.h>
@@ -174,14 +175,30 @@ static void hub_attach(void)
   CHECK_RC(tk_office_unlock(o, "pw", 2, &e), 0);
   CHECK_RC(tk_identity_generate(&dev, "device", &e), 0);
   tk_config_defaults(&cfg);
-  cfg.max_connections = 1;
+  cfg.preauth_max_connections = 1;
   CHECK_RC(tk_hub_new(&h, NULL, o, &cfg, &e), 0);
 
+  CHECK_RC(tk_hub_attach(h, hub_sink, NULL, dev->tls_spki_hash, &c2, &e), 0);
+  CHECK(tk_hub_sessions(h) == 1);
+  /* preauth_max_connections = 1: a second unauthenticated session is not
+   * refused; it evicts the first (told ERROR_LIMIT, closed and freed) */
   CHECK_RC(tk_hub_attach(h, hub_sink, NULL, dev->tls_spki_hash, &c, &e), 0);
   CHECK(tk_hub_sessions(h) == 1);
-  /* max_connections = 1: a second session is refused, the first stays */
-  CHECK_RC(tk_hub_attach(h, hub_sink, NULL, dev->tls_spki_hash, &c2, &e), TK_ELIMIT);
-  CHECK(c2 == NULL && strstr(e.msg, "too many connections") != NULL);
+  CHECK(R.sent == 1 && R.last_frame &&
+        R.last_frame->msg_case == TUNDUK__V1__FRAME__MSG_ERROR &&
+        R.last_frame->error->code == TUNDUK__V1__ERROR_CODE__ERROR_LIMIT);
+  R.sent = 0;
+  /* before its Hello is verified, a frame over TK_MAX_PREAUTH_FRAME closes it */
+  {
+    tk_buf_t big = TK_BUF_INIT;
+    CHECK_RC(tk_buf_reserve(&big, TK_MAX_PREAUTH_FRAME + 1), 0);
+    memset(big.p, 0, TK_MAX_PREAUTH_FRAME + 1);
+    CHECK_RC(tk_conn_memory_deliver(c, TK_SLICE(big.p, TK_MAX_PREAUTH_FRAME + 1)),
+             TK_ECLOSED);
+    CHECK(tk_hub_sessions(h) == 0);
+    tk_buf_free(&big);
+  }
+  CHECK_RC(tk_hub_attach(h, hub_sink, NULL, dev->tls_spki_hash, &c, &e), 0);
   CHECK(tk_hub_sessions(h) == 1);
   /* the real handlers: an unknown device is told it is not enrolled */
   CHECK_RC(tk_conn_memory_deliver(c, hello_of(dev, &hello)), 0);
