@@ -110,6 +110,7 @@ int main(int argc, char **argv)
       return die("forge", &e);
     print_hex(rev.id, TK_REV_ID_LEN);
     tk_office_close(o);
+    tk_buf_free(&out);
     return 0;
   }
   if (argc == 5 && strcmp(argv[1], "hub") == 0) {
@@ -165,6 +166,7 @@ int main(int argc, char **argv)
     tk_buf_free(&gb);
     tk_identity_free(x);
     tk_store_close(s);
+    tk_buf_free(&out);
     return 0;
   }
   fprintf(stderr,
