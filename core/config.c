@@ -52,6 +52,10 @@ static const key_def_t keys[] = {
     {"tls_ticket_lifetime_s", KIND_U32, OFF(tls_ticket_lifetime_s), 0,
      TK_TLS_TICKET_LIFETIME_MAX,
      "TLS session tickets (resumption) valid this long, s; 0: off"},
+    {"plugin_workers", KIND_U32, OFF(plugin_workers), 1, 64,
+     "jailed worker processes that run the moderation rules"},
+    {"plugin_call_ms", KIND_U32, OFF(plugin_call_ms), 10, 60000,
+     "wall clock one plugin call may take, ms; its worker is killed 250 ms later"},
     {"plugins", KIND_PATH, OFF(plugins), 0, 0,
      "folder of Lua plugins (moderation rules)"},
 };
@@ -72,6 +76,8 @@ void tk_config_defaults(tk_config_t *c)
   c->frame_min_rate = 1024;
   c->tls_ticket_lifetime_s = 3600;
   c->out_budget_mb = 16;
+  c->plugin_workers = 2;
+  c->plugin_call_ms = 2000;
 }
 
 const char *tk_config_template(void)
@@ -93,6 +99,9 @@ const char *tk_config_template(void)
          "frames wait\n"
          "tls_ticket_lifetime_s = 3600     # 0 .. 604800: TLS session resumption; 0 = "
          "off\n"
+         "plugin_workers = 2               # 1 .. 64: jailed processes running plugins\n"
+         "plugin_call_ms = 2000            # 10 .. 60000: per plugin call; killed 250 ms "
+         "later\n"
          "# plugins = /etc/tunduk/plugins  # Lua plugins; default: the bundled ones\n";
 }
 

@@ -28,7 +28,9 @@ typedef struct tk_config {
   uint32_t frame_min_rate;        /* bytes/s a frame in progress must average */
   uint32_t tls_ticket_lifetime_s; /* TLS session tickets; 0 = no resumption */
   uint32_t out_budget_mb;         /* output queued for all devices before frames wait */
-  char plugins[1024];             /* plugin folder; "" = the bundled plugins */
+  uint32_t plugin_workers;        /* jailed worker processes running the plugins */
+  uint32_t plugin_call_ms; /* wall clock per plugin call; past it + 250 ms: killed */
+  char plugins[1024];      /* plugin folder; "" = the bundled plugins */
 } tk_config_t;
 
 /* Fills c with the defaults. */
