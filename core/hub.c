@@ -39,6 +39,7 @@
  */
 #include "hub_internal.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,9 @@ typedef struct mod_job {
   uint8_t (*rid)[TK_REV_ID_LEN];  /* the id it parses to */
   int *judged;                    /* 1: it parsed and v[i] holds its verdict */
   tk_plugin_verdict_t *v;
-  size_t cursor; /* push_policy's place: revisions come in batch order */
+  size_t cursor;        /* push_policy's place: revisions come in batch order */
+  uint64_t budget_ms;   /* the batch's moderation time (see job_work) */
+  atomic_int cancelled; /* the session closed: stop calling rules */
 } mod_job_t;
 
 static void plugins_unref(hub_plugins_t *p)
@@ -464,17 +467,41 @@ static void job_free(mod_job_t *j)
   free(j);
 }
 
+static uint64_t mono_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* Threadpool: the verdict of every revision that parses. Touches nothing
- * but the job (and the plugin set, which is safe from any thread). */
+ * but the job (and the plugin set, which is safe from any thread). The
+ * office waits for this batch's Ack and gives up after its idle timeout,
+ * then sends the same batch again: so once the batch has taken half the
+ * idle timeout (rules that keep hitting their deadline), the revisions
+ * left are quarantined without a call. Held, never accepted, never lost,
+ * and the office makes progress. */
 static void job_work(uv_work_t *req)
 {
   mod_job_t *j = req->data;
-  for (size_t i = 0; i < j->n; i++) {
+  uint64_t start = mono_ms();
+  for (size_t i = 0; i < j->n && !atomic_load(&j->cancelled); i++) {
     tk_rev_t rev;
     if (tk_rev_parse(&rev, TK_SLICE(j->bytes.p + j->off[i], j->len[i]), NULL) != 0)
       continue;
     memcpy(j->rid[i], rev.id, TK_REV_ID_LEN);
-    tk_sync_moderation_verdict(j->plugins->set, &rev, (tk_slice_t){NULL, 0}, &j->v[i]);
+    if (mono_ms() - start > j->budget_ms) {
+      tk_plugin_verdict_t *v = &j->v[i];
+      memset(v, 0, sizeof *v);
+      v->verdict = TK_VERDICT_QUARANTINE;
+      snprintf(v->plugin, sizeof v->plugin, "the hub");
+      snprintf(v->rule, sizeof v->rule, "batch-time");
+      snprintf(v->reason, sizeof v->reason,
+               "the moderation of its batch ran past %llu ms; not checked",
+               (unsigned long long)j->budget_ms);
+    } else {
+      tk_sync_moderation_verdict(j->plugins->set, &rev, (tk_slice_t){NULL, 0}, &j->v[i]);
+    }
     j->judged[i] = 1;
   }
 }
@@ -542,6 +569,8 @@ static int job_start(session_t *s, const Tunduk__V1__Revisions *m)
   j->plugins->refs++;
   j->req.data = j;
   j->s = s;
+  j->budget_ms = s->hub->cfg.idle_timeout_ms / 2;
+  atomic_init(&j->cancelled, 0);
   int r = uv_queue_work(s->hub->loop, &j->req, job_work, job_done);
   if (r) {
     job_free(j);
@@ -840,7 +869,10 @@ static void on_close(tk_conn_t *c, int reason)
     *pp = s->wait_next;
     if (h->wait_tail == s) h->wait_tail = last;
   }
-  if (s->job) s->job->s = NULL; /* it ends on its own, its batch unacked */
+  if (s->job) { /* it ends on its own, its batch unacked */
+    s->job->s = NULL;
+    atomic_store(&s->job->cancelled, 1);
+  }
   tk_buf_free(&s->held);
   push_reset(s);
   tk_batch_free(&s->batch);

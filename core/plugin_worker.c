@@ -277,6 +277,7 @@ typedef struct worker {
   pid_t pid; /* 0: none running */
   int fd;
   int busy;
+  int retire;     /* it said it exits after this call: replace it */
   size_t nloaded; /* sources of the pool loaded in it */
 } worker_t;
 
@@ -361,6 +362,7 @@ static int worker_kill(worker_t *w)
   w->pid = 0;
   w->fd = -1;
   w->nloaded = 0;
+  w->retire = 0;
   return status;
 }
 
@@ -387,15 +389,6 @@ int tk_plugin_set_worker_pid(tk_plugin_set_t *s, unsigned i)
   int pid = s->pool->w[i].pid;
   pthread_mutex_unlock(&s->pool->mu);
   return pid;
-}
-
-void tk_plugin_set_workers_stop(tk_plugin_set_t *s)
-{
-  if (!s || !s->pool) return;
-  pthread_mutex_lock(&s->pool->mu);
-  for (unsigned i = 0; i < s->pool->n; i++)
-    if (!s->pool->w[i].busy) worker_kill(&s->pool->w[i]);
-  pthread_mutex_unlock(&s->pool->mu);
 }
 
 static int spawn(tk__plugin_pool_t *p, worker_t *w, tk_err_t *err)
@@ -548,7 +541,7 @@ static int read_result(xchg_t *x, rd_t *r, tk_buf_t *out, tk_slice_t *outv, tk_e
     else
       out->n--;
   }
-  if (retire) worker_kill(x->w); /* answered; the next call gets a fresh one */
+  if (retire) x->w->retire = 1; /* answered; replaced when this call ends */
   return rc;
 }
 
@@ -635,6 +628,7 @@ static void release(xchg_t *x)
 {
   tk__plugin_pool_t *p = x->pool;
   if (x->w) {
+    if (x->w->retire) worker_kill(x->w);
     pthread_mutex_lock(&p->mu);
     x->w->busy = 0;
     pthread_cond_signal(&p->cv);

@@ -114,9 +114,6 @@ int tk_plugin_set_new_jailed(tk_plugin_set_t **out, const tk_plugin_limits_t *li
 int tk_plugin_set_jailed(const tk_plugin_set_t *s);
 /* The pid of worker i of a jailed set, or 0 if none runs (for tests). */
 int tk_plugin_set_worker_pid(tk_plugin_set_t *s, unsigned i);
-/* Kills every worker a jailed set runs now (for tests and benchmarks: the
- * next call starts fresh ones). */
-void tk_plugin_set_workers_stop(tk_plugin_set_t *s);
 void tk_plugin_set_free(tk_plugin_set_t *s);
 
 /* The main of tunduk-plugin-worker (clients/plugin_worker): serves one

@@ -102,6 +102,25 @@ new_record "$F" cases "after" >/dev/null
 sync_ok "$F"
 hub_alive
 
+step "a batch past half the idle timeout: the rest is held without a call"
+# The office would give up on its Ack after its idle timeout and send the
+# same batch again, for ever; so past idle_timeout_ms / 2 (here 2 s) the
+# revisions left in the batch are quarantined without calling the rules.
+stop_hub
+printf 'plugins = %s\nplugin_call_ms = 500\nidle_timeout_ms = 4000\n' "$PLUG" >"$HUB_CONFIG"
+start_hub "$HUB_PORT"
+for i in $(seq 1 10); do testimony_json "B-$i" | tk "$S" new testimony --vault witness - >/dev/null; done
+b_ms=$(timed_sync "$S")
+cp "$TMP/out" "$TMP/s2.out"
+echo "office s's sync of 10 testimonies with a 2 s batch budget: ${b_ms} ms"
+[ "$b_ms" -le 6000 ] || fail "the batch took ${b_ms} ms"
+[ "$(grep -c '^held for review at the hub ' "$TMP/s2.out")" = 10 ] ||
+  { cat "$TMP/s2.out"; fail "not all 10 testimonies are held"; }
+grep -q "the moderation of its batch ran past 2000 ms; not checked (rule batch-time in the hub)" \
+  "$TMP/s2.out" || { cat "$TMP/s2.out"; fail "no revision held by the batch budget"; }
+[ "$(hub_sql "select count(*) from quarantine")" = 15 ] || fail "the hub does not hold 15 revisions"
+hub_alive
+
 step "at an office: plugin test, new and export with a ReDoS plugin"
 H=$TMP/h
 new_office "$H" office-h
