@@ -605,7 +605,19 @@ static int acquire(tk__plugin_pool_t *p, xchg_t *x, const char *plugin, tk_err_t
   }
   size_t nsrcs = p->nsrcs; /* sources change only while loading, one thread */
   pthread_mutex_unlock(&p->mu);
-  int rc = 0;
+  int rc = 0, st;
+  /* One that died between calls (a crash; or PR_SET_PDEATHSIG: it dies with
+   * the thread that started it, if that thread ended) is replaced before
+   * any request reaches it. */
+  if (x->w->pid && waitpid(x->w->pid, &st, WNOHANG) == x->w->pid) {
+    TK_LOG(TK_LOG_INFO, "plugin", "worker pid=%d ended between calls: replaced",
+           (int)x->w->pid);
+    close(x->w->fd);
+    x->w->pid = 0;
+    x->w->fd = -1;
+    x->w->nloaded = 0;
+    x->w->retire = 0;
+  }
   if (!x->w->pid) rc = spawn(p, x->w, err);
   while (rc == 0 && x->w->nloaded < nsrcs) {
     tk_err_t e;

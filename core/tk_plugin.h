@@ -29,8 +29,10 @@
  *    subject longer than max_pattern_subject or a pattern longer than
  *    TK_PLUGIN_MAX_PATTERN; table.move refuses ranges past mem_bytes/8
  *    elements. A pathological pattern (many backtracking items over a long
- *    subject) can still run long inside C: the deadline is checked when it
- *    returns, and the call then fails, but it is not interrupted.
+ *    subject) can still run long inside C: in-process, the deadline is
+ *    checked when it returns, and the call then fails, but it is not
+ *    interrupted; in a jailed set (tk_plugin_set_new_jailed, what tunduk
+ *    and tundukd use) its worker process is killed at the deadline.
  *
  * Records reach Lua as fresh plain tables converted from JSON for each call
  * (deep copies: a plugin's writes to them change nothing stored; only merge's
@@ -46,8 +48,10 @@
  * Threads: loading and freeing a set happen on one thread with no call in
  * flight. After loading, a set is read-only and calls may come from any
  * thread: each plugin has a mutex, so calls into one plugin are serialised
- * and calls into different plugins run in parallel. Hot reload = load a new
- * set, swap it in, free the old one when its calls have drained (caller's job).
+ * and calls into different plugins run in parallel. A jailed set's calls
+ * run on its worker processes, one call per worker at a time (a call waits
+ * for a free worker). Hot reload = load a new set, swap it in, free the old
+ * one when its calls have drained (caller's job).
  */
 #ifndef TK_PLUGIN_H
 #define TK_PLUGIN_H

@@ -375,6 +375,23 @@ static void test_pool_parallel(void)
   tk_plugin_set_free(s);
 }
 
+/* A worker that died between calls (a crash, or PR_SET_PDEATHSIG when the
+ * thread that started it ended) is replaced before the next call: no call
+ * fails for it. */
+static void test_dead_worker_replaced(void)
+{
+  tk_plugin_set_t *s = jailed(1);
+  tk_err_t e;
+  CHECK(s);
+  CHECK_RC(tk_plugin_validate(s, "ok", BODY("{}"), &e), 0);
+  int pid = tk_plugin_set_worker_pid(s, 0);
+  CHECK(pid > 0 && kill(pid, SIGKILL) == 0);
+  usleep(50000);
+  CHECK_RC(tk_plugin_validate(s, "ok", BODY("{}"), &e), 0);
+  CHECK(tk_plugin_set_worker_pid(s, 0) != pid);
+  tk_plugin_set_free(s);
+}
+
 /* A load past the deadline fails naming the plugin; the set still works. */
 static void test_load_deadline(void)
 {
@@ -394,4 +411,4 @@ static void test_load_deadline(void)
 TK_TESTS(TK_TEST(test_calls_work), TK_TEST(test_deadline_kills_and_replaces),
          TK_TEST(test_export), TK_TEST(test_memory_limit), TK_TEST(test_worker_is_jailed),
          TK_TEST(test_jail_forbids), TK_TEST(test_pool_parallel),
-         TK_TEST(test_load_deadline))
+         TK_TEST(test_load_deadline), TK_TEST(test_dead_worker_replaced))
