@@ -35,6 +35,15 @@ static int allow(scmp_filter_ctx ctx, int nr, unsigned n, const struct scmp_arg_
   return seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, n, a);
 }
 
+/* SCMP_A0() and friends leave datum_b out, which clang's
+ * -Wmissing-field-initializers refuses. */
+static struct scmp_arg_cmp arg_cmp(unsigned arg, enum scmp_compare op, scmp_datum_t a,
+                                   scmp_datum_t b)
+{
+  struct scmp_arg_cmp c = {.arg = arg, .op = op, .datum_a = a, .datum_b = b};
+  return c;
+}
+
 static int load_filter(int chan, tk_err_t *err)
 {
   int rc = 0;
@@ -68,9 +77,11 @@ static int load_filter(int chan, tk_err_t *err)
   };
   for (size_t i = 0; i < sizeof plain / sizeof plain[0] && rc == 0; i++)
     rc = allow(ctx, plain[i], 0, NULL);
-  struct scmp_arg_cmp on_chan = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)chan);
-  struct scmp_arg_cmp on_1 = SCMP_A0(SCMP_CMP_EQ, 1), on_2 = SCMP_A0(SCMP_CMP_EQ, 2);
-  struct scmp_arg_cmp no_exec = SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0);
+  struct scmp_arg_cmp on_chan = arg_cmp(0, SCMP_CMP_EQ, (scmp_datum_t)chan, 0);
+  struct scmp_arg_cmp on_1 = arg_cmp(0, SCMP_CMP_EQ, 1, 0);
+  struct scmp_arg_cmp on_2 = arg_cmp(0, SCMP_CMP_EQ, 2, 0);
+  /* prot & PROT_EXEC == 0 */
+  struct scmp_arg_cmp no_exec = arg_cmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0);
   if (rc == 0) rc = allow(ctx, SCMP_SYS(read), 1, &on_chan);
   if (rc == 0) rc = allow(ctx, SCMP_SYS(write), 1, &on_chan);
   if (rc == 0) rc = allow(ctx, SCMP_SYS(write), 1, &on_1);

@@ -303,6 +303,7 @@ static int jailed_child(int what)
     case 6: /* past the address-space limit, malloc fails */
     {
       void *p = malloc((size_t)TK_PLUGIN_JAIL_MEM);
+      __asm__ volatile("" : : "r"(p) : "memory"); /* clang would elide the malloc */
       _exit(p ? 96 : 0);
     }
     }
