@@ -59,6 +59,10 @@ static const key_def_t keys[] = {
     {"preauth_per_address", KIND_U32, OFF(preauth_per_address), 1, 100000,
      "of those, from one address (IPv6: one /64); past it a new one evicts that "
      "address's oldest"},
+    {"plugin_workers", KIND_U32, OFF(plugin_workers), 1, 64,
+     "jailed worker processes that run the moderation rules"},
+    {"plugin_call_ms", KIND_U32, OFF(plugin_call_ms), 10, 60000,
+     "wall clock one plugin call may take, ms; its worker is killed 250 ms later"},
     {"plugins", KIND_PATH, OFF(plugins), 0, 0,
      "folder of Lua plugins (moderation rules)"},
 };
@@ -82,6 +86,8 @@ void tk_config_defaults(tk_config_t *c)
   c->auth_timeout_ms = 10000;
   c->preauth_max_connections = 512;
   c->preauth_per_address = 64;
+  c->plugin_workers = 2;
+  c->plugin_call_ms = 2000;
 }
 
 const char *tk_config_template(void)
@@ -108,6 +114,9 @@ const char *tk_config_template(void)
          "oldest is evicted\n"
          "preauth_per_address = 64         # 1 .. 100000: of those from one address "
          "(IPv6 /64)\n"
+         "plugin_workers = 2               # 1 .. 64: jailed processes running plugins\n"
+         "plugin_call_ms = 2000            # 10 .. 60000: per plugin call; killed 250 ms "
+         "later\n"
          "# plugins = /etc/tunduk/plugins  # Lua plugins; default: the bundled ones\n";
 }
 

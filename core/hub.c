@@ -17,9 +17,29 @@
  * arrives is held (a copy, its session paused) and handled later, in
  * arrival order, as the queues drain, so a thousand offices pulling at
  * once do not each have a batch built in memory at the same time.
+ *
+ * Moderation never runs on the loop: a pushed batch, when the hub has
+ * moderation rules, becomes a job (uv_queue_work) that parses each
+ * revision and asks the rules for its verdict on a threadpool thread,
+ * where the calls go to the set's jailed worker processes (a pool of
+ * plugin_workers, so one office's slow rule holds one worker, not the
+ * others' revisions). The session is paused meanwhile (no frame read);
+ * when the verdicts are back, the batch is checked, committed and acked
+ * on the loop exactly as before, each revision's verdict applied where the
+ * policy used to call the rules (a quarantined revision is kept aside).
+ * The verdicts of revisions that then fail their checks are dropped. A job
+ * holds a reference to the plugin set it started with, so a reload swaps
+ * in a new set (new workers) while jobs in flight finish on the old one,
+ * freed with its workers when the last of them ends. A session that closes
+ * meanwhile is detached from its job, whose batch is then dropped unacked.
+ *
+ * A hub made without a loop (tk_hub_new(..., NULL, ...): the fuzzer and
+ * unit tests only) runs its rules in-process and inline, on the caller's
+ * thread: there is no threadpool to queue on and no worker is started.
  */
 #include "hub_internal.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +53,31 @@
 #include "tk_token.h"
 
 #define ACL_POLL_MS 1000
+
+/* A pushed batch waiting for its moderation verdicts (see the top). */
+typedef struct mod_job {
+  uv_work_t req;
+  session_t *s; /* NULL once the session closed */
+  hub_plugins_t *plugins;
+  size_t n;
+  tk_buf_t bytes;                 /* the revisions, back to back */
+  size_t *off, *len;              /* each revision in bytes */
+  uint8_t (*want)[TK_REV_ID_LEN]; /* what each was asked for as */
+  uint8_t (*rid)[TK_REV_ID_LEN];  /* the id it parses to */
+  int *judged;                    /* 1: it parsed and v[i] holds its verdict */
+  tk_plugin_verdict_t *v;
+  size_t cursor;        /* push_policy's place: revisions come in batch order */
+  uint64_t budget_ms;   /* the batch's moderation time (see job_work) */
+  atomic_int cancelled; /* the session closed: stop calling rules */
+} mod_job_t;
+
+static void plugins_unref(hub_plugins_t *p)
+{
+  if (p && --p->refs == 0) {
+    tk_plugin_set_free(p->set);
+    free(p);
+  }
+}
 
 void tk__hub_who(char out[16], const uint8_t id[TK_DEVICE_ID_LEN])
 {
@@ -337,8 +382,29 @@ static int push_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
  * hub holds no vault key). */
 static int moderate(session_t *s, const tk_rev_t *rev, char *reason, size_t len)
 {
-  int code = tk_sync_moderate(s->hub->plugins, s->hub->store, rev, (tk_slice_t){NULL, 0},
-                              s->peer.id, reason, len);
+  int code;
+  mod_job_t *j = s->applying;
+  if (j) {
+    const tk_plugin_verdict_t *v = NULL;
+    for (size_t k = 0; k < j->n && !v; k++) {
+      size_t i = (j->cursor + k) % j->n;
+      if (j->judged[i] && memcmp(j->rid[i], rev->id, TK_REV_ID_LEN) == 0) {
+        v = &j->v[i];
+        j->cursor = i + 1;
+      }
+    }
+    tk_plugin_verdict_t none;
+    if (!v) { /* NEVER: apply parsed what the job could not */
+      memset(&none, 0, sizeof none);
+      none.verdict = TK_VERDICT_QUARANTINE;
+      snprintf(none.reason, sizeof none.reason, "moderation did not run on it");
+      v = &none;
+    }
+    code = tk_sync_moderate_apply(v, s->hub->store, rev, s->peer.id, reason, len);
+  } else {
+    code = tk_sync_moderate(s->hub->plugins->set, s->hub->store, rev,
+                            (tk_slice_t){NULL, 0}, s->peer.id, reason, len);
+  }
   if (code == TK_REJECT_QUARANTINED) {
     char rid[2 * TK_REV_ID_LEN + 1];
     tk_hex_encode(rid, rev->id, TK_REV_ID_LEN);
@@ -374,31 +440,15 @@ void tk__hub_send_ack(session_t *s, const tk_apply_result_t *r)
   free(rp);
 }
 
-static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
+/* Checks and stores a pushed batch (revs, asked for as ids) and acks it;
+ * the moderation verdicts come from s->applying when set. */
+static void store_batch(session_t *s, const tk_slice_t *revs, const tk_slice_t *ids,
+                        size_t n)
 {
   tk_err_t e;
   tk_apply_result_t res;
-  if (!s->awaiting_revs || m->n_revs != s->nneed) {
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
-                 "revisions that were not asked for");
-    return;
-  }
-  tk_slice_t *revs = calloc(s->nneed, sizeof *revs), *ids = calloc(s->nneed, sizeof *ids);
-  if (!revs || !ids) {
-    free(revs);
-    free(ids);
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
-    return;
-  }
-  for (size_t i = 0; i < s->nneed; i++) {
-    revs[i] = tk_pb_slice(m->revs[i]);
-    ids[i] = TK_SLICE(s->offered[s->need[i]], TK_REV_ID_LEN);
-  }
-  int rc = tk_sync_apply(s->hub->store, revs, ids, s->nneed, s->peer.id, push_policy, s,
-                         NULL, &res, &e);
-  free(revs);
-  free(ids);
-  push_reset(s);
+  int rc = tk_sync_apply(s->hub->store, revs, ids, n, s->peer.id, push_policy, s, NULL,
+                         &res, &e);
   if (rc) {
     tk__hub_fail_store(s, rc, &e, "the batch");
     return;
@@ -414,6 +464,167 @@ static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
   }
   tk__hub_send_ack(s, &res);
   tk_apply_result_free(&res);
+}
+
+static void job_free(mod_job_t *j)
+{
+  plugins_unref(j->plugins);
+  tk_buf_free(&j->bytes);
+  free(j->off);
+  free(j->len);
+  free(j->want);
+  free(j->rid);
+  free(j->judged);
+  free(j->v);
+  free(j);
+}
+
+static uint64_t mono_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Threadpool: the verdict of every revision that parses. Touches nothing
+ * but the job (and the plugin set, which is safe from any thread). The
+ * office waits for this batch's Ack and gives up after its idle timeout,
+ * then sends the same batch again: so once the batch has taken half the
+ * idle timeout (rules that keep hitting their deadline), the revisions
+ * left are quarantined without a call. Held, never accepted, never lost,
+ * and the office makes progress. */
+static void job_work(uv_work_t *req)
+{
+  mod_job_t *j = req->data;
+  uint64_t start = mono_ms();
+  for (size_t i = 0; i < j->n && !atomic_load(&j->cancelled); i++) {
+    tk_rev_t rev;
+    if (tk_rev_parse(&rev, TK_SLICE(j->bytes.p + j->off[i], j->len[i]), NULL) != 0)
+      continue;
+    memcpy(j->rid[i], rev.id, TK_REV_ID_LEN);
+    if (mono_ms() - start > j->budget_ms) {
+      tk_plugin_verdict_t *v = &j->v[i];
+      memset(v, 0, sizeof *v);
+      v->verdict = TK_VERDICT_QUARANTINE;
+      snprintf(v->plugin, sizeof v->plugin, "the hub");
+      snprintf(v->rule, sizeof v->rule, "batch-time");
+      snprintf(v->reason, sizeof v->reason,
+               "the moderation of its batch ran past %llu ms; not checked",
+               (unsigned long long)j->budget_ms);
+    } else {
+      tk_sync_moderation_verdict(j->plugins->set, &rev, (tk_slice_t){NULL, 0}, &j->v[i]);
+    }
+    j->judged[i] = 1;
+  }
+}
+
+static void after_frame(session_t *s);
+static void hub_wake(tk_hub_t *h);
+
+/* Loop: the verdicts are in; store and ack as on_revisions would have. */
+static void job_done(uv_work_t *req, int status)
+{
+  mod_job_t *j = req->data;
+  session_t *s = j->s;
+  if (s) s->job = NULL;
+  if (s && status == 0 && s->state == S_READY && !s->hub->stopping) {
+    tk_slice_t *revs = calloc(j->n, sizeof *revs), *ids = calloc(j->n, sizeof *ids);
+    if (!revs || !ids) {
+      tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
+    } else {
+      for (size_t i = 0; i < j->n; i++) {
+        revs[i] = TK_SLICE(j->bytes.p + j->off[i], j->len[i]);
+        ids[i] = TK_SLICE(j->want[i], TK_REV_ID_LEN);
+      }
+      s->applying = j;
+      store_batch(s, revs, ids, j->n);
+      s->applying = NULL;
+    }
+    free(revs);
+    free(ids);
+  }
+  if (s) {
+    after_frame(s);
+    hub_wake(s->hub);
+  }
+  job_free(j);
+}
+
+/* Queues the moderation of a pushed batch (see the top); the session stays
+ * paused until job_done. 0, or TK_ENOMEM/an uv error (nothing queued). */
+static int job_start(session_t *s, const Tunduk__V1__Revisions *m)
+{
+  size_t n = s->nneed, total = 0;
+  mod_job_t *j = calloc(1, sizeof *j);
+  if (!j) return TK_ENOMEM;
+  j->n = n;
+  j->off = calloc(n, sizeof *j->off);
+  j->len = calloc(n, sizeof *j->len);
+  j->want = calloc(n, TK_REV_ID_LEN);
+  j->rid = calloc(n, TK_REV_ID_LEN);
+  j->judged = calloc(n, sizeof *j->judged);
+  j->v = calloc(n, sizeof *j->v);
+  for (size_t i = 0; i < n; i++)
+    total += m->revs[i].len;
+  if (!j->off || !j->len || !j->want || !j->rid || !j->judged || !j->v ||
+      tk_buf_reserve(&j->bytes, total ? total : 1) < 0) {
+    job_free(j);
+    return TK_ENOMEM;
+  }
+  for (size_t i = 0; i < n; i++) {
+    j->off[i] = j->bytes.n;
+    j->len[i] = m->revs[i].len;
+    if (m->revs[i].len) tk_buf_append(&j->bytes, m->revs[i].data, m->revs[i].len);
+    memcpy(j->want[i], s->offered[s->need[i]], TK_REV_ID_LEN);
+  }
+  j->plugins = s->hub->plugins;
+  j->plugins->refs++;
+  j->req.data = j;
+  j->s = s;
+  j->budget_ms = s->hub->cfg.idle_timeout_ms / 2;
+  atomic_init(&j->cancelled, 0);
+  int r = uv_queue_work(s->hub->loop, &j->req, job_work, job_done);
+  if (r) {
+    job_free(j);
+    return TK_EIO;
+  }
+  s->job = j;
+  tk_conn_pause(s->conn);
+  return 0;
+}
+
+static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
+{
+  if (!s->awaiting_revs || m->n_revs != s->nneed) {
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+                 "revisions that were not asked for");
+    return;
+  }
+  tk_plugin_set_t *set = s->hub->plugins->set;
+  if (s->hub->loop && tk_plugin_set_count(set, TK_PLUGIN_MODERATION) > 0) {
+    int rc = job_start(s, m);
+    push_reset(s);
+    if (rc)
+      tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc,
+                   "cannot queue the batch's moderation");
+    return;
+  }
+  /* No rules, or no loop (fuzzer, unit tests): inline, in-process. */
+  tk_slice_t *revs = calloc(s->nneed, sizeof *revs), *ids = calloc(s->nneed, sizeof *ids);
+  if (!revs || !ids) {
+    free(revs);
+    free(ids);
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
+    return;
+  }
+  for (size_t i = 0; i < s->nneed; i++) {
+    revs[i] = tk_pb_slice(m->revs[i]);
+    ids[i] = TK_SLICE(s->offered[s->need[i]], TK_REV_ID_LEN);
+  }
+  store_batch(s, revs, ids, s->nneed);
+  push_reset(s);
+  free(revs);
+  free(ids);
 }
 
 /* ---- pull: the hub offers what the device may read ------------------------- */
@@ -594,7 +805,7 @@ static size_t hub_queued(const tk_hub_t *h)
  * what we sent gets nothing more read from it until it has. */
 static void after_frame(session_t *s)
 {
-  if (s->state == S_CLOSING) return;
+  if (s->state == S_CLOSING || s->job) return; /* a job resumes it when done */
   if (tk_conn_write_queue(s->conn) > s->hub->cfg.max_frame) {
     TK_LOG(TK_LOG_DEBUG, "hub", "paused device=%s unread=%zu", s->who,
            tk_conn_write_queue(s->conn));
@@ -651,7 +862,7 @@ static void on_frame(tk_conn_t *c, tk_slice_t payload)
 static void on_drain(tk_conn_t *c)
 {
   session_t *s = tk_conn_data(c);
-  if (!s->holding) tk_conn_resume(c);
+  if (!s->holding && !s->job) tk_conn_resume(c);
   hub_wake(s->hub);
 }
 
@@ -676,6 +887,10 @@ static void on_close(tk_conn_t *c, int reason)
     }
     *pp = s->wait_next;
     if (h->wait_tail == s) h->wait_tail = last;
+  }
+  if (s->job) { /* it ends on its own, its batch unacked */
+    s->job->s = NULL;
+    atomic_store(&s->job->cancelled, 1);
   }
   tk_buf_free(&s->held);
   push_reset(s);
@@ -838,8 +1053,19 @@ int tk_hub_reload_plugins(tk_hub_t *h, tk_err_t *err)
   const char *dir = h->cfg.plugins;
 #endif
   tk_plugin_set_t *next = NULL;
-  int rc = tk_plugin_set_new(&next, NULL);
-  if (rc) return tk_err_set(err, rc, "plugins: out of memory");
+  hub_plugins_t *hp = calloc(1, sizeof *hp);
+  if (!hp) return tk_err_set(err, TK_ENOMEM, "plugins: out of memory");
+  /* With a loop (tundukd): jailed workers. Without (fuzzer, unit tests):
+   * in-process, inline (see the top of this file). */
+  tk_plugin_limits_t lim;
+  memset(&lim, 0, sizeof lim);
+  lim.call_ms = h->cfg.plugin_call_ms;
+  int rc = h->loop ? tk_plugin_set_new_jailed(&next, &lim, h->cfg.plugin_workers, err)
+                   : tk_plugin_set_new(&next, &lim);
+  if (rc) {
+    free(hp);
+    return h->loop ? rc : tk_err_set(err, rc, "plugins: out of memory");
+  }
   if (!dir[0] || (!h->cfg.plugins[0] && access(dir, F_OK) != 0)) {
     /* Only the bundled folder may be missing (an installed binary without
      * the source tree); a configured one must be there. */
@@ -849,19 +1075,22 @@ int tk_hub_reload_plugins(tk_hub_t *h, tk_err_t *err)
     rc = tk_plugin_set_load_dir(next, dir, &e);
     if (rc) {
       tk_plugin_set_free(next);
+      free(hp);
       return tk_err_set(err, rc, "plugins: cannot read %s: %s", dir, tk_err_str(&e));
     }
   }
   for (size_t i = 0; i < tk_plugin_set_load_errors(next); i++)
     TK_LOG(TK_LOG_ERROR, "hub", "plugin not loaded: %s",
            tk_plugin_set_load_error(next, i));
-  /* Calls happen on this thread only, between callbacks: nothing is in
-   * flight, so the old set can go now. */
-  tk_plugin_set_free(h->plugins);
-  h->plugins = next;
-  TK_LOG(TK_LOG_INFO, "hub", "plugins folder=%s moderation_rules=%zu failed=%zu", dir,
-         tk_plugin_set_count(next, TK_PLUGIN_MODERATION),
-         tk_plugin_set_load_errors(next));
+  /* Jobs in flight keep the old set (and its workers) until they end. */
+  hp->set = next;
+  hp->refs = 1;
+  plugins_unref(h->plugins);
+  h->plugins = hp;
+  TK_LOG(TK_LOG_INFO, "hub",
+         "plugins folder=%s moderation_rules=%zu failed=%zu jailed=%s workers=%u", dir,
+         tk_plugin_set_count(next, TK_PLUGIN_MODERATION), tk_plugin_set_load_errors(next),
+         tk_plugin_set_jailed(next) ? "yes" : "no", h->cfg.plugin_workers);
   return 0;
 }
 
@@ -869,7 +1098,7 @@ void tk_hub_free(tk_hub_t *h)
 {
   if (!h) return;
   tk__hub_logs_free(h);
-  tk_plugin_set_free(h->plugins);
+  plugins_unref(h->plugins);
   tk_tls_free(h->tls);
   free(h);
 }

@@ -20,6 +20,15 @@ typedef struct access_entry {
   int write;
 } access_entry_t;
 
+struct mod_job;
+
+/* The hub's plugin set and how many hold it: the hub itself until a reload
+ * swaps in another, and each moderation job in flight (hub.c). */
+typedef struct hub_plugins {
+  tk_plugin_set_t *set;
+  unsigned refs;
+} hub_plugins_t;
+
 typedef struct session {
   tk_hub_t *hub;
   tk_conn_t *conn;
@@ -53,6 +62,10 @@ typedef struct session {
   int preauth, authed;
   uint64_t accepted_ms; /* loop time of the accept (0: memory connection) */
   struct session *pa_prev, *pa_next;
+  /* a pushed batch whose moderation runs off the loop (hub.c): the session
+   * reads no frame until its verdicts are back and the batch is stored */
+  struct mod_job *job;
+  struct mod_job *applying; /* the job whose verdicts push_policy uses */
 } session_t;
 
 typedef struct hub_log {
@@ -85,7 +98,7 @@ struct tk_hub {
   session_t *sessions;
   size_t nsessions;
   uint8_t kx_sig[TK_SIG_LEN];
-  tk_plugin_set_t *plugins;         /* moderation rules; swapped whole on reload */
+  hub_plugins_t *plugins;           /* moderation rules; swapped whole on reload */
   session_t *wait_head, *wait_tail; /* sessions holding a frame, in arrival order */
   hub_log_t *logs;                  /* replayed vault logs (hub_logs.c), a cache */
   size_t nlogs;

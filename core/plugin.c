@@ -249,9 +249,27 @@ int tk_plugin_set_new(tk_plugin_set_t **out, const tk_plugin_limits_t *lim)
   return 0;
 }
 
+int tk_plugin_set_new_jailed(tk_plugin_set_t **out, const tk_plugin_limits_t *lim,
+                             unsigned nworkers, tk_err_t *err)
+{
+  int rc = tk_plugin_set_new(out, lim);
+  if (rc) return tk_err_set(err, rc, "plugins: out of memory");
+  if ((rc = tk__plugin_pool_new(&(*out)->pool, &(*out)->lim, nworkers, err)) < 0) {
+    tk_plugin_set_free(*out);
+    *out = NULL;
+  }
+  return rc;
+}
+
+int tk_plugin_set_jailed(const tk_plugin_set_t *s)
+{
+  return s && s->pool;
+}
+
 void tk_plugin_set_free(tk_plugin_set_t *s)
 {
   if (!s) return;
+  tk__plugin_pool_free(s->pool);
   for (size_t i = 0; i < s->nplugins; i++)
     plugin_free(s->plugins[i]);
   free(s->plugins);
@@ -261,6 +279,48 @@ void tk_plugin_set_free(tk_plugin_set_t *s)
     free(s->errors[i]);
   free(s->errors);
   free(s);
+}
+
+int tk__plugin_set_append(tk_plugin_set_t *s, plugin_t *p, tk_err_t *err)
+{
+  const char *name = p->name;
+  /* Names are unique across the set: a clash refuses the newcomer. */
+  for (int k = 0; k < TK_PLUGIN_NKINDS; k++)
+    for (size_t i = 0; i < p->ndecls[k]; i++) {
+      decl_t *d = p->decls[k][i], *other;
+      if (!d->complete) continue;
+      if ((other = set_find(s, k, d->name))) {
+        return tk_err_set(err, TK_EPLUGIN, "plugin %s: %s '%s' is already declared by %s",
+                          name, tk__plugin_kind_words[k], d->name, other->plugin->name);
+      }
+    }
+  plugin_t **np = realloc(s->plugins, (s->nplugins + 1) * sizeof *np);
+  if (!np) {
+    return tk_err_set(err, TK_ENOMEM, "plugin %s: out of memory", name);
+  }
+  s->plugins = np;
+  for (int k = 0; k < TK_PLUGIN_NKINDS; k++) {
+    decl_t **nd = realloc(s->decls[k], (s->ndecls[k] + p->ndecls[k] + 1) * sizeof *nd);
+    if (!nd) {
+      return tk_err_set(err, TK_ENOMEM, "plugin %s: out of memory", name);
+    }
+    s->decls[k] = nd;
+  }
+  for (int k = 0; k < TK_PLUGIN_NKINDS; k++)
+    for (size_t i = 0; i < p->ndecls[k]; i++)
+      if (p->decls[k][i]->complete) s->decls[k][s->ndecls[k]++] = p->decls[k][i];
+  s->plugins[s->nplugins++] = p;
+  return 0;
+}
+
+plugin_t *tk__plugin_shadow_new(const char *name, const tk_plugin_limits_t *lim)
+{
+  plugin_t *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  snprintf(p->name, sizeof p->name, "%s", name);
+  p->lim = *lim;
+  pthread_mutex_init(&p->mu, NULL);
+  return p;
 }
 
 int tk_plugin_set_add_source(tk_plugin_set_t *s, const char *name, const char *src,
@@ -279,6 +339,7 @@ int tk_plugin_set_add_source(tk_plugin_set_t *s, const char *name, const char *s
   if (n > TK_PLUGIN_MAX_SOURCE)
     return tk_err_set(err, TK_ELIMIT, "plugin %s: %zu bytes is over the limit of %u",
                       name, n, TK_PLUGIN_MAX_SOURCE);
+  if (s->pool) return tk__plugin_pool_add(s, name, src ? src : "", n, err);
   p = calloc(1, sizeof *p);
   if (!p) return tk_err_set(err, TK_ENOMEM, "plugin %s: out of memory", name);
   memcpy(p->name, name, nl + 1);
@@ -301,35 +362,7 @@ int tk_plugin_set_add_source(tk_plugin_set_t *s, const char *name, const char *s
     if (err) *err = c.e;
     goto done;
   }
-  /* Names are unique across the set: a clash refuses the newcomer. */
-  for (int k = 0; k < TK_PLUGIN_NKINDS; k++)
-    for (size_t i = 0; i < p->ndecls[k]; i++) {
-      decl_t *d = p->decls[k][i], *other;
-      if (!d->complete) continue;
-      if ((other = set_find(s, k, d->name))) {
-        rc = tk_err_set(err, TK_EPLUGIN, "plugin %s: %s '%s' is already declared by %s",
-                        name, tk__plugin_kind_words[k], d->name, other->plugin->name);
-        goto done;
-      }
-    }
-  plugin_t **np = realloc(s->plugins, (s->nplugins + 1) * sizeof *np);
-  if (!np) {
-    rc = tk_err_set(err, TK_ENOMEM, "plugin %s: out of memory", name);
-    goto done;
-  }
-  s->plugins = np;
-  for (int k = 0; k < TK_PLUGIN_NKINDS; k++) {
-    decl_t **nd = realloc(s->decls[k], (s->ndecls[k] + p->ndecls[k] + 1) * sizeof *nd);
-    if (!nd) {
-      rc = tk_err_set(err, TK_ENOMEM, "plugin %s: out of memory", name);
-      goto done;
-    }
-    s->decls[k] = nd;
-  }
-  for (int k = 0; k < TK_PLUGIN_NKINDS; k++)
-    for (size_t i = 0; i < p->ndecls[k]; i++)
-      if (p->decls[k][i]->complete) s->decls[k][s->ndecls[k]++] = p->decls[k][i];
-  s->plugins[s->nplugins++] = p;
+  if ((rc = tk__plugin_set_append(s, p, err)) < 0) goto done;
   p = NULL;
   TK_LOG(TK_LOG_INFO, "plugin", "loaded plugin=%s", name);
 done:
@@ -766,6 +799,10 @@ int tk_plugin_validate(tk_plugin_set_t *s, const char *type, tk_slice_t body,
   if (rc < 0) goto done;
   if ((rc = tk__plugin_check_fields(d, j, err)) < 0) goto done;
   if (!d->pub.has_validate) goto done;
+  if (s->pool) {
+    rc = tk__plugin_pool_validate(s, d, body, err);
+    goto done;
+  }
   call_init(&c, d, "validate");
   c.body = j;
   if ((rc = run_call(d->plugin, op_validate, &c)) < 0 && err) *err = c.e;
@@ -783,6 +820,7 @@ int tk_plugin_summary(tk_plugin_set_t *s, const char *type, tk_slice_t body,
   if (!d) return TK_ENOTFOUND;
   if (!d->pub.has_summary)
     return tk_err_set(err, TK_ENOTFOUND, "content type '%s' declares no summary", type);
+  if (s->pool) return tk__plugin_pool_summary(s, d, body, out, err);
   int rc = tk__plugin_json_parse(body, &j, err);
   if (rc < 0) goto done;
   call_init(&c, d, "summary");
@@ -803,6 +841,7 @@ int tk_plugin_merge(tk_plugin_set_t *s, const char *type, tk_slice_t base,
   if (!d) return TK_ENOTFOUND;
   if (!d->pub.has_merge)
     return tk_err_set(err, TK_ENOTFOUND, "content type '%s' declares no merge", type);
+  if (s->pool) return tk__plugin_pool_merge(s, d, base, ours, theirs, out, err);
   call_init(&c, d, "merge");
   int rc = 0;
   if (base.p && (rc = tk__plugin_json_parse(base, &c.base, err)) < 0) goto done;
@@ -832,6 +871,8 @@ int tk_plugin_export(tk_plugin_set_t *s, const char *format, const char *const *
   if (!next || !write) return tk_err_set(err, TK_EINVAL, "export: no iterator or writer");
   decl_t *d = find_or_fail(s, TK_PLUGIN_EXPORT, format, err);
   if (!d) return TK_ENOTFOUND;
+  if (s->pool)
+    return tk__plugin_pool_export(s, d, redact, next, next_ud, write, write_ud, err);
   call_init(&c, d, "write");
   c.redact = redact;
   c.next = next;
@@ -859,27 +900,38 @@ int tk_plugin_moderation_reads(const tk_plugin_set_t *s, const char *type)
   return 0;
 }
 
-int tk_plugin_moderate(tk_plugin_set_t *s, const tk_plugin_meta_t *meta, tk_slice_t body,
-                       tk_plugin_verdict_t *out)
+/* One rule's check in this process: 0 with *v, or the failure in c->e. */
+static int check_inproc(decl_t *d, const tk_plugin_meta_t *meta, json_t *record,
+                        tk_plugin_verdict_t *v, call_t *c)
 {
-  if (!s || !out) return TK_EINVAL;
-  json_t *j = NULL;
-  tk_err_t e;
-  int rc;
-  if (!tk_plugin_moderation_reads(s, meta->type)) body.p = NULL;
-  if (body.p && tk__plugin_json_parse(body, &j, &e) < 0)
-    rc = tk_plugin_moderate_parsed(s, meta, NULL, e.msg, out);
-  else
-    rc = tk_plugin_moderate_parsed(s, meta, j, NULL, out);
-  json_decref(j);
+  memset(v, 0, sizeof *v);
+  call_init(c, d, "check");
+  c->meta = meta;
+  c->body = record;
+  c->verdict = v;
+  return run_call(d->plugin, op_check, c);
+}
+
+int tk__plugin_check_rule(tk_plugin_set_t *s, const char *rule,
+                          const tk_plugin_meta_t *meta, json_t *record,
+                          tk_plugin_verdict_t *v, tk_err_t *err)
+{
+  call_t c;
+  decl_t *d = find_or_fail(s, TK_PLUGIN_MODERATION, rule, err);
+  if (!d) return TK_ENOTFOUND;
+  int rc = check_inproc(d, meta, record, v, &c);
+  if (rc < 0 && err) *err = c.e;
   return rc;
 }
 
-int tk_plugin_moderate_parsed(tk_plugin_set_t *s, const tk_plugin_meta_t *meta,
-                              struct json_t *record, const char *parse_error,
-                              tk_plugin_verdict_t *out)
+/* Runs every rule (see tk_plugin_moderate_parsed). text is the record as
+ * JSON text when the caller has it (a jailed set sends text to its
+ * workers); else, for a jailed set, record is dumped once if a rule reads it. */
+static int moderate_all(tk_plugin_set_t *s, const tk_plugin_meta_t *meta, json_t *record,
+                        tk_slice_t text, const char *parse_error,
+                        tk_plugin_verdict_t *out)
 {
-  if (!s || !out) return TK_EINVAL;
+  tk_buf_t dumped = TK_BUF_INIT;
   memset(out, 0, sizeof *out);
   out->verdict = TK_VERDICT_ACCEPT;
   if (parse_error) {
@@ -891,12 +943,24 @@ int tk_plugin_moderate_parsed(tk_plugin_set_t *s, const tk_plugin_meta_t *meta,
     decl_t *d = s->decls[TK_PLUGIN_MODERATION][i];
     tk_plugin_verdict_t v;
     call_t c;
-    memset(&v, 0, sizeof v);
-    call_init(&c, d, "check");
-    c.meta = meta;
-    c.body = tk_plugin_rule_reads(&d->pub, meta->type) ? record : NULL;
-    c.verdict = &v;
-    if (run_call(d->plugin, op_check, &c) < 0) {
+    int reads = tk_plugin_rule_reads(&d->pub, meta->type);
+    int rc;
+    if (s->pool) {
+      tk_slice_t body = {NULL, 0};
+      memset(&c, 0, sizeof c);
+      rc = 0;
+      if (reads && record && !text.p) {
+        if (dumped.n == 0)
+          rc = tk__plugin_json_dump(record, TK_MAX_BODY_JSON, &dumped, &c.e);
+        body = TK_SLICE(dumped.p, dumped.n);
+      } else if (reads && record) {
+        body = text;
+      }
+      if (rc == 0) rc = tk__plugin_pool_check(s, d, meta, body, &v, &c.e);
+    } else {
+      rc = check_inproc(d, meta, reads ? record : NULL, &v, &c);
+    }
+    if (rc < 0) {
       /* A broken rule never lets a record through: quarantine. */
       v.verdict = TK_VERDICT_QUARANTINE;
       snprintf(v.reason, sizeof v.reason, "%.*s", TK_PLUGIN_MAX_REASON, c.e.msg);
@@ -910,5 +974,30 @@ int tk_plugin_moderate_parsed(tk_plugin_set_t *s, const tk_plugin_meta_t *meta,
     }
     if (v.verdict == TK_VERDICT_REJECT) break;
   }
+  tk_buf_wipe(&dumped);
   return 0;
+}
+
+int tk_plugin_moderate(tk_plugin_set_t *s, const tk_plugin_meta_t *meta, tk_slice_t body,
+                       tk_plugin_verdict_t *out)
+{
+  if (!s || !out) return TK_EINVAL;
+  json_t *j = NULL;
+  tk_err_t e;
+  int rc;
+  if (!tk_plugin_moderation_reads(s, meta->type)) body.p = NULL;
+  if (body.p && tk__plugin_json_parse(body, &j, &e) < 0)
+    rc = moderate_all(s, meta, NULL, (tk_slice_t){NULL, 0}, e.msg, out);
+  else
+    rc = moderate_all(s, meta, j, body, NULL, out);
+  json_decref(j);
+  return rc;
+}
+
+int tk_plugin_moderate_parsed(tk_plugin_set_t *s, const tk_plugin_meta_t *meta,
+                              struct json_t *record, const char *parse_error,
+                              tk_plugin_verdict_t *out)
+{
+  if (!s || !out) return TK_EINVAL;
+  return moderate_all(s, meta, record, (tk_slice_t){NULL, 0}, parse_error, out);
 }

@@ -55,6 +55,7 @@ struct plugin {
 
 struct tk_plugin_set {
   tk_plugin_limits_t lim;
+  struct tk__plugin_pool *pool; /* jailed set: its worker processes; NULL = in-process */
   plugin_t **plugins;
   size_t nplugins;
   decl_t **decls[TK_PLUGIN_NKINDS];
@@ -124,5 +125,47 @@ void tk__plugin_decl_free(decl_t *d);
 /* The host's checks of body against d's declared fields (plugin_fields.c):
  * 0, or TK_EINVAL with err naming the field. */
 int tk__plugin_check_fields(const decl_t *d, json_t *body, tk_err_t *err);
+
+/* ---- plugin.c, for plugin_worker.c ------------------------------------------- */
+
+/* Adds p (complete declarations only) to s: names must be unique per kind
+ * across the set. On failure p is still the caller's. */
+int tk__plugin_set_append(tk_plugin_set_t *s, plugin_t *p, tk_err_t *err);
+/* A plugin_t without a Lua state (a jailed set's view of a worker's
+ * plugin): NULL on memory failure. Freed like any plugin of the set. */
+plugin_t *tk__plugin_shadow_new(const char *name, const tk_plugin_limits_t *lim);
+/* One moderation rule's check(meta, record) in-process (the worker's side
+ * of a jailed check): 0 with *v filled, or a failure in err. */
+int tk__plugin_check_rule(tk_plugin_set_t *s, const char *rule,
+                          const tk_plugin_meta_t *meta, json_t *record,
+                          tk_plugin_verdict_t *v, tk_err_t *err);
+
+/* ---- plugin_worker.c: the parent's side of a jailed set ---------------------- */
+
+typedef struct tk__plugin_pool tk__plugin_pool_t;
+
+/* A pool of n worker processes (started on first use) for a set with lim. */
+int tk__plugin_pool_new(tk__plugin_pool_t **out, const tk_plugin_limits_t *lim,
+                        unsigned n, tk_err_t *err);
+/* Kills and reaps every worker, frees the pool. */
+void tk__plugin_pool_free(tk__plugin_pool_t *pool);
+/* Loads name/src in a worker and, if it loads there, adds a shadow plugin
+ * with its declarations to s (the source is kept to load into the other
+ * workers and into replacements). Errors as tk_plugin_set_add_source. */
+int tk__plugin_pool_add(tk_plugin_set_t *s, const char *name, const char *src, size_t n,
+                        tk_err_t *err);
+/* The calls of tk_plugin.h, in a worker, for declaration d of s. */
+int tk__plugin_pool_validate(tk_plugin_set_t *s, decl_t *d, tk_slice_t body,
+                             tk_err_t *err);
+int tk__plugin_pool_summary(tk_plugin_set_t *s, decl_t *d, tk_slice_t body, tk_buf_t *out,
+                            tk_err_t *err);
+int tk__plugin_pool_merge(tk_plugin_set_t *s, decl_t *d, tk_slice_t base, tk_slice_t ours,
+                          tk_slice_t theirs, tk_buf_t *out, tk_err_t *err);
+int tk__plugin_pool_export(tk_plugin_set_t *s, decl_t *d, const char *const *redact,
+                           tk_plugin_next_fn next, void *next_ud,
+                           tk_plugin_write_fn write, void *write_ud, tk_err_t *err);
+/* One rule's check; body.p NULL: the rule sees nil. 0 with *v, or err. */
+int tk__plugin_pool_check(tk_plugin_set_t *s, decl_t *d, const tk_plugin_meta_t *meta,
+                          tk_slice_t body, tk_plugin_verdict_t *v, tk_err_t *err);
 
 #endif

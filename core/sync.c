@@ -212,6 +212,21 @@ static int moderate_verdict(const tk_plugin_verdict_t *v, tk_store_t *s,
   return TK_REJECT_QUARANTINED;
 }
 
+int tk_sync_moderation_verdict(struct tk_plugin_set *set, const tk_rev_t *rev,
+                               tk_slice_t body, tk_plugin_verdict_t *v)
+{
+  moderate_meta_t m;
+  moderate_meta(&m, rev);
+  return tk_plugin_moderate(set, &m.pm, body, v);
+}
+
+int tk_sync_moderate_apply(const tk_plugin_verdict_t *v, tk_store_t *s,
+                           const tk_rev_t *rev, const uint8_t sender[TK_DEVICE_ID_LEN],
+                           char *reason, size_t len)
+{
+  return moderate_verdict(v, s, rev, sender, reason, len);
+}
+
 int tk_sync_moderate(struct tk_plugin_set *set, tk_store_t *s, const tk_rev_t *rev,
                      tk_slice_t body, const uint8_t sender[TK_DEVICE_ID_LEN],
                      char *reason, size_t len)

@@ -31,7 +31,9 @@ typedef struct tk_config {
   uint32_t auth_timeout_ms;         /* TCP accept -> verified Hello (or enrolled) */
   uint32_t preauth_max_connections; /* connections not yet authenticated, at once */
   uint32_t preauth_per_address;     /* of those, from one address (an IPv6 /64) */
-  char plugins[1024];               /* plugin folder; "" = the bundled plugins */
+  uint32_t plugin_workers;          /* jailed worker processes running the plugins */
+  uint32_t plugin_call_ms; /* wall clock per plugin call; past it + 250 ms: killed */
+  char plugins[1024];      /* plugin folder; "" = the bundled plugins */
 } tk_config_t;
 
 /* Fills c with the defaults. */

@@ -8,7 +8,9 @@
  * (hub_preauth.c); authenticated sessions count against max_connections.
  *
  * Threads: everything runs on the loop's thread; sqlite writes happen
- * there too, each batch in one transaction committed before its Ack.
+ * there too, each batch in one transaction committed before its Ack. The
+ * one exception is moderation: a pushed batch's rules run in the loop's
+ * threadpool, calling the plugin set's jailed worker processes (hub.c).
  */
 #ifndef TK_HUB_H
 #define TK_HUB_H

@@ -38,7 +38,8 @@ const char *tk_office_plugins_bundled(void);
 int tk_office_plugins_dir(const char *home, char *dir, size_t cap, tk_err_t *err);
 
 /* Loads the plugins of the office at home (folder as above) into a new set
- * (*out, caller frees with tk_plugin_set_free) under default limits. dir,
+ * (*out, caller frees with tk_plugin_set_free) under default limits, jailed
+ * (tk_plugin_set_new_jailed, one worker process). dir,
  * if not NULL, receives the folder used (cap bytes). A plugin that fails
  * to load is skipped and kept in the set's load errors; the others load.
  * TK_EIO if the folder cannot be read (the set is then freed). */

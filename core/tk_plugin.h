@@ -29,8 +29,10 @@
  *    subject longer than max_pattern_subject or a pattern longer than
  *    TK_PLUGIN_MAX_PATTERN; table.move refuses ranges past mem_bytes/8
  *    elements. A pathological pattern (many backtracking items over a long
- *    subject) can still run long inside C: the deadline is checked when it
- *    returns, and the call then fails, but it is not interrupted.
+ *    subject) can still run long inside C: in-process, the deadline is
+ *    checked when it returns, and the call then fails, but it is not
+ *    interrupted; in a jailed set (tk_plugin_set_new_jailed, what tunduk
+ *    and tundukd use) its worker process is killed at the deadline.
  *
  * Records reach Lua as fresh plain tables converted from JSON for each call
  * (deep copies: a plugin's writes to them change nothing stored; only merge's
@@ -46,8 +48,10 @@
  * Threads: loading and freeing a set happen on one thread with no call in
  * flight. After loading, a set is read-only and calls may come from any
  * thread: each plugin has a mutex, so calls into one plugin are serialised
- * and calls into different plugins run in parallel. Hot reload = load a new
- * set, swap it in, free the old one when its calls have drained (caller's job).
+ * and calls into different plugins run in parallel. A jailed set's calls
+ * run on its worker processes, one call per worker at a time (a call waits
+ * for a free worker). Hot reload = load a new set, swap it in, free the old
+ * one when its calls have drained (caller's job).
  */
 #ifndef TK_PLUGIN_H
 #define TK_PLUGIN_H
@@ -64,6 +68,11 @@
 #define TK_PLUGIN_MAX_REASON 300        /* bytes of a verdict/validation reason */
 #define TK_PLUGIN_MAX_PATTERN 4096      /* bytes of a Lua pattern */
 #define TK_PLUGIN_MAX_READS 64          /* content types a moderation rule reads */
+#define TK_PLUGIN_WORKERS_DEFAULT 2     /* worker processes of a jailed set */
+#define TK_PLUGIN_WORKERS_MAX 64
+#define TK_PLUGIN_KILL_GRACE_MS 250 /* past call_ms: the worker is killed */
+#define TK_PLUGIN_WORKER_FD 3       /* the worker's channel to its parent */
+#define TK_PLUGIN_WORKER_NAME "tunduk-plugin-worker"
 
 /* ---- limits --------------------------------------------------------------- */
 
@@ -82,11 +91,38 @@ void tk_plugin_limits_default(tk_plugin_limits_t *l);
 
 typedef struct tk_plugin_set tk_plugin_set_t;
 
-/* Creates an empty set whose plugins will run under lim (NULL = defaults;
- * zero fields take their default). The caller frees it with
- * tk_plugin_set_free. TK_ENOMEM. */
+/* Creates an empty set whose plugins will run in this process under lim
+ * (NULL = defaults; zero fields take their default). The caller frees it
+ * with tk_plugin_set_free. TK_ENOMEM. Only the worker process itself, the
+ * sandbox's unit tests, the fuzzers and the in-process benchmark rows use
+ * such a set: everything that runs an admin's plugins next to keys uses a
+ * jailed set (below). */
 int tk_plugin_set_new(tk_plugin_set_t **out, const tk_plugin_limits_t *lim);
+
+/* Creates an empty *jailed* set: the same contract as above (loading,
+ * declarations, every call), but every plugin's code runs in one of up to
+ * nworkers (0 = TK_PLUGIN_WORKERS_DEFAULT) worker processes
+ * (plugin_worker.c, the jail in tk_plugin_jail.h), each started on first
+ * need by exec'ing tunduk-plugin-worker, so it holds no key of this
+ * process. A call (a load, a validate, summary, merge, check, or one
+ * record of an export) that has not answered within lim.call_ms +
+ * TK_PLUGIN_KILL_GRACE_MS gets its worker SIGKILLed; the call fails with
+ * TK_EPLUGIN ("plugin <name>: <what>: time limit exceeded ... the worker
+ * was stopped"), exactly as a plugin over its limits fails in-process, and
+ * the next call gets a fresh worker. Calls from several threads run in
+ * parallel on different workers (a call waits for a free one).
+ * TK_ENOMEM; TK_EPLUGIN if the worker program cannot be found. */
+int tk_plugin_set_new_jailed(tk_plugin_set_t **out, const tk_plugin_limits_t *lim,
+                             unsigned nworkers, tk_err_t *err);
+/* 1 if s runs its plugins in worker processes. */
+int tk_plugin_set_jailed(const tk_plugin_set_t *s);
+/* The pid of worker i of a jailed set, or 0 if none runs (for tests). */
+int tk_plugin_set_worker_pid(tk_plugin_set_t *s, unsigned i);
 void tk_plugin_set_free(tk_plugin_set_t *s);
+
+/* The main of tunduk-plugin-worker (clients/plugin_worker): serves one
+ * jailed set over fd TK_PLUGIN_WORKER_FD. Never returns. */
+int tk_plugin_worker_main(int argc, char **argv);
 
 /* Loads one plugin from source text: a new sandboxed state, the chunk
  * compiled as text with chunk name "@<name>", its top level run under the

@@ -315,8 +315,8 @@ static int load_with_file(cli_t *c, const char *dir, const char *path,
   char *names[TK_PLUGIN_MAX_FILES];
   size_t n = 0;
   tk_plugin_set_t *s = NULL;
-  int rc = tk_plugin_set_new(&s, NULL);
-  if (rc) return tk_err_set(&c->err, rc, "cannot create a plugin set");
+  int rc = tk_plugin_set_new_jailed(&s, NULL, 1, &c->err);
+  if (rc) return rc;
   DIR *d = opendir(dir);
   struct dirent *de;
   while (d && (de = readdir(d)) && n < TK_PLUGIN_MAX_FILES)

@@ -1,9 +1,14 @@
 /*
- * bench_plugin.c: the cost of validating a record through the bundled
- * "case" content type (host field checks + case.lua's validate) on ~2 KB
- * case records, and of its summary. Prints a small table.
+ * bench_plugin.c: the cost of a plugin call through the bundled plugins on
+ * ~2 KB case records: validate (host field checks + case.lua's validate),
+ * summary, and the moderation rules on metadata only (a hub) and with the
+ * record (an office holding the key). Each in-process (tk_plugin_set_new)
+ * and in a jailed worker process (tk_plugin_set_new_jailed, what tunduk and
+ * tundukd use): the difference is the price of the jail per call (a round
+ * trip over a socketpair and the JSON text crossing it).
  *
- * usage: bench_plugin [N]   (N validate calls, default 20000)
+ * usage: bench_plugin [N] [--kv]   (N calls of each, default 20000; --kv
+ * prints key=value lines for tests/bench/run.sh instead of the table)
  * Plugins come from $TUNDUK_PLUGINS, else the source tree's plugins/.
  */
 #include <stdio.h>
@@ -50,22 +55,28 @@ static int make_case(tk_buf_t *b, int i)
   return rc;
 }
 
-int main(int argc, char **argv)
+typedef struct row {
+  const char *name;
+  double us[2]; /* in-process, worker */
+} row_t;
+
+/* Runs the four operations n times on s; us per call into rows[k].us[col]. */
+static int measure(tk_plugin_set_t *s, tk_slice_t sl, long n, row_t *rows, int col)
 {
-  long n = argc > 1 ? atol(argv[1]) : 20000;
-  tk_plugin_set_t *s = NULL;
   tk_err_t e;
-  tk_buf_t body = TK_BUF_INIT, out = TK_BUF_INIT;
-  if (n < 1) n = 1;
-  tk_log_level = TK_LOG_WARN;
-  if (tk_plugin_set_new(&s, NULL) < 0 ||
-      tk_plugin_set_load_dir(s, tk_office_plugins_bundled(), &e) < 0) {
-    fprintf(stderr, "cannot load plugins from %s\n", tk_office_plugins_bundled());
-    return 1;
-  }
-  if (make_case(&body, 1) < 0) return 1;
-  tk_slice_t sl = TK_SLICE(body.p, body.n);
-  if (tk_plugin_validate(s, "case", sl, &e) != 0) {
+  tk_buf_t out = TK_BUF_INIT;
+  tk_plugin_meta_t m = {
+      "0123456789abcdef0123456789abcdef",
+      "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+      "case",
+      "cases",
+      "AAAA-BBBB",
+      1,
+      2200,
+      1,
+      0};
+  tk_plugin_verdict_t v;
+  if (tk_plugin_validate(s, "case", sl, &e) != 0) { /* warm: starts the worker */
     fprintf(stderr, "sample invalid: %s\n", e.msg);
     return 1;
   }
@@ -78,14 +89,71 @@ int main(int argc, char **argv)
     if (tk_plugin_summary(s, "case", sl, &out, &e) != 0) return 1;
   }
   double t2 = now_us();
-  printf("bench_plugin: bundled case.lua, record %zu bytes, N = %ld\n", body.n, n);
-  printf("%-22s %12s %12s\n", "operation", "us/record", "records/s");
-  printf("%-22s %12.2f %12.0f\n", "validate", (t1 - t0) / (double)n,
-         (double)n / ((t1 - t0) / 1e6));
-  printf("%-22s %12.2f %12.0f\n", "summary", (t2 - t1) / (double)n,
-         (double)n / ((t2 - t1) / 1e6));
-  tk_buf_free(&body);
+  for (long i = 0; i < n; i++)
+    if (tk_plugin_moderate(s, &m, (tk_slice_t){NULL, 0}, &v) != 0) return 1;
+  double t3 = now_us();
+  for (long i = 0; i < n; i++)
+    if (tk_plugin_moderate(s, &m, sl, &v) != 0) return 1;
+  double t4 = now_us();
+  rows[0].us[col] = (t1 - t0) / (double)n;
+  rows[1].us[col] = (t2 - t1) / (double)n;
+  rows[2].us[col] = (t3 - t2) / (double)n;
+  rows[3].us[col] = (t4 - t3) / (double)n;
   tk_buf_free(&out);
-  tk_plugin_set_free(s);
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  long n = 20000;
+  int kv = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--kv") == 0)
+      kv = 1;
+    else
+      n = atol(argv[i]);
+  }
+  tk_err_t e;
+  tk_buf_t body = TK_BUF_INIT;
+  row_t rows[4] = {{"validate", {0, 0}},
+                   {"summary", {0, 0}},
+                   {"moderation (metadata)", {0, 0}},
+                   {"moderation (record)", {0, 0}}};
+  if (n < 1) n = 1;
+  tk_log_level = TK_LOG_WARN;
+  if (make_case(&body, 1) < 0) return 1;
+  tk_slice_t sl = TK_SLICE(body.p, body.n);
+  size_t nrules = 0;
+  for (int col = 0; col < 2; col++) {
+    tk_plugin_set_t *s = NULL;
+    int rc = col == 0 ? tk_plugin_set_new(&s, NULL)
+                      : tk_plugin_set_new_jailed(&s, NULL, 1, &e);
+    if (rc < 0 || tk_plugin_set_load_dir(s, tk_office_plugins_bundled(), &e) < 0) {
+      fprintf(stderr, "cannot load plugins from %s\n", tk_office_plugins_bundled());
+      return 1;
+    }
+    nrules = tk_plugin_set_count(s, TK_PLUGIN_MODERATION);
+    if (measure(s, sl, n, rows, col) != 0) return 1;
+    tk_plugin_set_free(s);
+  }
+  if (kv) {
+    static const char *const keys[] = {"validate", "summary", "moderate_meta",
+                                       "moderate_rec"};
+    for (int k = 0; k < 4; k++)
+      printf("plugin_%s_inproc_us=%.2f\nplugin_%s_worker_us=%.2f\n", keys[k],
+             rows[k].us[0], keys[k], rows[k].us[1]);
+    printf("plugin_rules=%zu\nplugin_record_bytes=%zu\n", nrules, body.n);
+  } else {
+    printf("bench_plugin: bundled plugins (%zu moderation rules), case record %zu bytes, "
+           "N = "
+           "%ld\n",
+           nrules, body.n, n);
+    printf("%-24s %14s %14s %10s\n", "operation", "in-process us", "worker us",
+           "worker/in");
+    for (int k = 0; k < 4; k++)
+      printf("%-24s %14.2f %14.2f %10.2f\n", rows[k].name, rows[k].us[0], rows[k].us[1],
+             rows[k].us[1] / rows[k].us[0]);
+  }
+  tk_buf_free(&body);
   return 0;
 }

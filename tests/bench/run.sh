@@ -26,6 +26,8 @@
 #  4. hub S (fresh): RSS idle; with 1,000 idle TLS connections; then 200
 #     and 1,000 offices (5 records each in their own vault, and read access
 #     to 100 shared records) syncing at once.
+#  4b. plugin calls (bench_plugin): validate, summary and moderation through
+#     the bundled plugins, in-process and in a jailed worker process.
 #  5. --peer (needs node and npm): the CouchDB/PouchDB replication peer
 #     (../shared/peer-bench next to the repository's top folder, or
 #     $PEER_BENCH), HTTPS, "cipher" payload, one run per size; its phases
@@ -373,6 +375,12 @@ if [ "$PEER" = 1 ] && [ "$ATTACH_ONLY" = 0 ]; then
   fi
 fi
 
+# ---- plugin calls: in-process vs a jailed worker (bench_plugin) ------------------
+if [ "$ATTACH_ONLY" = 0 ]; then
+  say "plugin calls: in-process and in a jailed worker"
+  while IFS='=' read -r k v; do K[$k]=$v; done < <("$BIN/bench_plugin" "$([ $QUICK = 1 ] && echo 5000 || echo 20000)" --kv)
+fi
+
 # ---- the table -----------------------------------------------------------------
 FMT='| %-46s | %-34s | %14s | %14s | %8s |\n'
 row() { printf "$FMT" "$1" "$2" "$3" "${4:--}" "$(ratio "$3" "${4:-}")"; }
@@ -455,6 +463,15 @@ for n in $SWARMS; do
   row "" "hub CPU s (utime+stime)" "${K[sw${n}_swarm_hub_cpu_s]:-?}"
   row "" "setup s (create+KDF+enroll)" "${K[sw${n}_swarm_setup_s]:-?}"
   row "" "setup ms/office: create/unlock/write/enroll" "${K[sw${n}_swarm_setup_create_ms]:-?}/${K[sw${n}_swarm_setup_unlock_ms]:-?}/${K[sw${n}_swarm_setup_write_ms]:-?}/${K[sw${n}_swarm_setup_enroll_ms]:-?}"
+done
+for op in validate summary moderate_meta moderate_rec; do
+  case $op in
+    validate) label="plugin call, case.lua on ~2 KB: validate" ;;
+    summary) label="  summary" ;;
+    moderate_meta) label="  moderation, metadata only (a hub)" ;;
+    moderate_rec) label="  moderation with the record (an office)" ;;
+  esac
+  row "$label" "us/call: jailed worker / in-process" "${K[plugin_${op}_worker_us]} / ${K[plugin_${op}_inproc_us]}"
 done
 row "hub RSS idle" "MiB" "$(mib "${K[s_idle_kb]}")" "$(mib "$(pv ${N1}_idle_kb)")"
 row "hub RSS, $IDLE_CONNS idle TLS connections" "MiB" "$(mib "${K[idle_hub_rss_kb]}")"

@@ -1,0 +1,1272 @@
+/*
+ * plugin_worker.c: jailed plugin worker processes, both halves of their
+ * protocol. Owns the parent's side of a jailed set (tk__plugin_pool_*: the
+ * workers, starting and killing them, the hard deadline of every call) and
+ * the worker's side (tk_plugin_worker_main: a jail, an in-process set, a
+ * loop answering requests).
+ *
+ * Why fork+exec of a separate program rather than a zygote or a plain
+ * fork: the processes that call plugins (tunduk, tundukd) hold device and
+ * vault keys, and a forked child is a copy of all of that memory; a zygote
+ * forked before the keys load would still carry the sqlite, TLS and
+ * libsodium state of start-up, and would have to be kept in step with the
+ * hub's reloads. posix_spawn of tunduk-plugin-worker (found beside the
+ * running binary, else in the build's bin folder) starts from a fresh
+ * image: the worker's memory holds the plugin sources, the limits and the
+ * one request it is answering (a record body when the caller holds the
+ * key), nothing else. It enters its jail (tk_plugin_jail.h) before it
+ * reads a byte from its parent, and only then loads any plugin.
+ *
+ * Protocol, over a SOCK_STREAM socketpair (the worker's fd 3): frames of
+ * [u32 little-endian length][u8 op][payload], at most MAX_FRAME bytes.
+ * Strings are [u32 length][bytes][NUL], length 0xffffffff for absent. The
+ * parent sends INIT (the limits), then one request at a time: ADD (a
+ * plugin), VALIDATE, SUMMARY, MERGE, CHECK (one moderation rule) or EXPORT;
+ * the worker answers RESULT {u8 retire, i32 rc, msg, out}. During an EXPORT
+ * the worker asks NEXT (the parent answers RECORD) and sends OUT (the
+ * parent answers ACK) until its RESULT. `retire` says the worker has used
+ * half of its CPU rlimit and exits after this answer: the parent replaces
+ * it, and no call fails for it.
+ *
+ * Deadline: the parent waits for each answer of a call at most call_ms +
+ * TK_PLUGIN_KILL_GRACE_MS (for an export: from the last record handed
+ * over), then SIGKILLs and reaps the worker. The worker's own sandbox
+ * limits (count hook, deadline check, allocator cap, string caps) stay on,
+ * so a plugin over a limit it can notice still fails in the worker with
+ * the usual message, and the kill is for what it cannot notice (a long
+ * pattern match in C).
+ *
+ * Threads: a pool is shared by the threads calling into its set: a mutex
+ * and a condition variable hand each call one free worker; the exchange
+ * itself runs unlocked on the calling thread. The worker is one thread.
+ */
+#define _GNU_SOURCE /* posix_spawn_file_actions_addclosefrom_np */
+#include "plugin_host.h"
+#include "tk_plugin_jail.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef TK_PLUGIN_WORKER_PATH
+#define TK_PLUGIN_WORKER_PATH ""
+#endif
+
+#define MAX_FRAME (4u * TK_MAX_BODY_JSON + (1u << 16))
+#define ABSENT 0xffffffffu
+
+enum {
+  W_INIT = 1,
+  W_ADD,
+  W_VALIDATE,
+  W_SUMMARY,
+  W_MERGE,
+  W_CHECK,
+  W_EXPORT,
+  W_RESULT,
+  W_NEXT,
+  W_RECORD,
+  W_OUT,
+  W_ACK
+};
+
+/* ---- encoding ---------------------------------------------------------------- */
+
+static int put_u32(tk_buf_t *b, uint32_t v)
+{
+  uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+  return tk_buf_append(b, x, 4);
+}
+
+static int put_u64(tk_buf_t *b, uint64_t v)
+{
+  int rc = put_u32(b, (uint32_t)v);
+  return rc ? rc : put_u32(b, (uint32_t)(v >> 32));
+}
+
+static int put_str(tk_buf_t *b, const void *p, size_t n)
+{
+  if (!p) return put_u32(b, ABSENT);
+  int rc = put_u32(b, (uint32_t)n);
+  if (!rc) rc = tk_buf_append(b, p, n);
+  if (!rc) rc = tk_buf_append_u8(b, 0);
+  return rc;
+}
+
+static int put_cstr(tk_buf_t *b, const char *s)
+{
+  return put_str(b, s, s ? strlen(s) : 0);
+}
+
+/* A frame: header room first (filled by frame_end). */
+static int frame_begin(tk_buf_t *b, int op)
+{
+  b->n = 0;
+  int rc = put_u32(b, 0);
+  return rc ? rc : tk_buf_append_u8(b, (uint8_t)op);
+}
+
+static int frame_end(tk_buf_t *b)
+{
+  if (b->n - 4 > MAX_FRAME) return TK_ELIMIT;
+  uint32_t n = (uint32_t)(b->n - 4);
+  b->p[0] = (uint8_t)n;
+  b->p[1] = (uint8_t)(n >> 8);
+  b->p[2] = (uint8_t)(n >> 16);
+  b->p[3] = (uint8_t)(n >> 24);
+  return 0;
+}
+
+typedef struct rd {
+  const uint8_t *p;
+  size_t n;
+  int bad;
+} rd_t;
+
+static uint32_t get_u32(rd_t *r)
+{
+  if (r->n < 4) {
+    r->bad = 1;
+    return 0;
+  }
+  uint32_t v = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 |
+               (uint32_t)r->p[3] << 24;
+  r->p += 4;
+  r->n -= 4;
+  return v;
+}
+
+static uint64_t get_u64(rd_t *r)
+{
+  uint64_t lo = get_u32(r);
+  return lo | (uint64_t)get_u32(r) << 32;
+}
+
+/* A string: a view into the frame (NUL-terminated), or p NULL if absent. */
+static tk_slice_t get_str(rd_t *r)
+{
+  tk_slice_t s = {NULL, 0};
+  uint32_t n = get_u32(r);
+  if (r->bad || n == ABSENT) return s;
+  if (r->n < (size_t)n + 1 || r->p[n] != 0) {
+    r->bad = 1;
+    return s;
+  }
+  s = TK_SLICE(r->p, n);
+  r->p += (size_t)n + 1;
+  r->n -= (size_t)n + 1;
+  return s;
+}
+
+static const char *get_cstr(rd_t *r)
+{
+  return (const char *)get_str(r).p;
+}
+
+static int put_meta(tk_buf_t *b, const tk_plugin_meta_t *m)
+{
+  int rc = put_cstr(b, m->record_id);
+  if (!rc) rc = put_cstr(b, m->revision_id);
+  if (!rc) rc = put_cstr(b, m->type);
+  if (!rc) rc = put_cstr(b, m->vault);
+  if (!rc) rc = put_cstr(b, m->author);
+  if (!rc) rc = put_u64(b, m->hlc);
+  if (!rc) rc = put_u64(b, m->size);
+  if (!rc) rc = put_u32(b, m->generation);
+  if (!rc) rc = put_u32(b, m->nparents);
+  return rc;
+}
+
+static void get_meta(rd_t *r, tk_plugin_meta_t *m)
+{
+  m->record_id = get_cstr(r);
+  m->revision_id = get_cstr(r);
+  m->type = get_cstr(r);
+  m->vault = get_cstr(r);
+  m->author = get_cstr(r);
+  m->hlc = get_u64(r);
+  m->size = get_u64(r);
+  m->generation = get_u32(r);
+  m->nparents = get_u32(r);
+}
+
+/* ---- I/O ----------------------------------------------------------------------- */
+
+/* The parent sends without SIGPIPE (a dead worker must not kill it); the
+ * worker writes (its jail allows write, not sendto; its SIGPIPE is the
+ * default, and a dead parent is its end anyway). */
+static int in_worker;
+
+static int send_all(int fd, const uint8_t *p, size_t n)
+{
+  while (n > 0) {
+    ssize_t w = in_worker ? write(fd, p, n) : send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return TK_EIO;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static uint64_t now_ms(void)
+{
+  return tk__plugin_now_ns() / 1000000u;
+}
+
+/* Reads n bytes; deadline_ms 0 = wait for ever (the worker's side).
+ * TK_ETIMEDOUT, TK_ECLOSED (EOF), TK_EIO. */
+static int recv_all(int fd, uint8_t *p, size_t n, uint64_t deadline_ms)
+{
+  while (n > 0) {
+    if (deadline_ms) {
+      uint64_t now = now_ms();
+      if (now >= deadline_ms) return TK_ETIMEDOUT;
+      struct pollfd pf = {fd, POLLIN, 0};
+      uint64_t wait = deadline_ms - now;
+      int pr = poll(&pf, 1, wait > INT_MAX ? INT_MAX : (int)wait);
+      if (pr < 0 && errno == EINTR) continue;
+      if (pr < 0) return TK_EIO;
+      if (pr == 0) return TK_ETIMEDOUT;
+    }
+    ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return TK_EIO;
+    if (r == 0) return TK_ECLOSED;
+    p += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+/* One frame into b; *op and the payload reader r (a view into b). */
+static int recv_frame(int fd, tk_buf_t *b, uint64_t deadline_ms, int *op, rd_t *r)
+{
+  uint8_t h[4];
+  int rc = recv_all(fd, h, 4, deadline_ms);
+  if (rc) return rc;
+  uint32_t n =
+      (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+  if (n < 1 || n > MAX_FRAME) return TK_EPROTO;
+  b->n = 0;
+  if ((rc = tk_buf_reserve(b, n)) < 0) return rc;
+  if ((rc = recv_all(fd, b->p, n, deadline_ms)) < 0) return rc;
+  b->n = n;
+  *op = b->p[0];
+  r->p = b->p + 1;
+  r->n = n - 1;
+  r->bad = 0;
+  return 0;
+}
+
+/* ---- the parent's side ------------------------------------------------------- */
+
+typedef struct worker {
+  pid_t pid; /* 0: none running */
+  int fd;
+  int busy;
+  int retire;     /* it said it exits after this call: replace it */
+  size_t nloaded; /* sources of the pool loaded in it */
+} worker_t;
+
+typedef struct source {
+  char *name, *src;
+  size_t n;
+} source_t;
+
+struct tk__plugin_pool {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  tk_plugin_limits_t lim;
+  unsigned n;
+  worker_t *w;
+  source_t *srcs; /* the plugins the set accepted, in load order */
+  size_t nsrcs;
+  char exe[4096];
+};
+
+/* The worker program: beside the running binary (installed, or the build's
+ * bin folder), else the build's bin folder named at compile time. */
+static int find_exe(char *out, size_t cap, tk_err_t *err)
+{
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    self[n] = 0;
+    char *slash = strrchr(self, '/');
+    if (slash) {
+      *slash = 0;
+      int len = snprintf(out, cap, "%s/%s", self, TK_PLUGIN_WORKER_NAME);
+      if (len > 0 && (size_t)len < cap && access(out, X_OK) == 0) return 0;
+    }
+  }
+  if (TK_PLUGIN_WORKER_PATH[0] && access(TK_PLUGIN_WORKER_PATH, X_OK) == 0) {
+    snprintf(out, cap, "%s", TK_PLUGIN_WORKER_PATH);
+    return 0;
+  }
+  return tk_err_set(err, TK_EPLUGIN,
+                    "plugins: cannot find %s beside this program or at '%s': plugins "
+                    "cannot run",
+                    TK_PLUGIN_WORKER_NAME, TK_PLUGIN_WORKER_PATH);
+}
+
+int tk__plugin_pool_new(tk__plugin_pool_t **out, const tk_plugin_limits_t *lim,
+                        unsigned n, tk_err_t *err)
+{
+  *out = NULL;
+  if (n == 0) n = TK_PLUGIN_WORKERS_DEFAULT;
+  if (n > TK_PLUGIN_WORKERS_MAX) n = TK_PLUGIN_WORKERS_MAX;
+  tk__plugin_pool_t *p = calloc(1, sizeof *p);
+  if (!p || !(p->w = calloc(n, sizeof *p->w))) {
+    free(p);
+    return tk_err_set(err, TK_ENOMEM, "plugins: out of memory");
+  }
+  int rc = find_exe(p->exe, sizeof p->exe, err);
+  if (rc) {
+    free(p->w);
+    free(p);
+    return rc;
+  }
+  p->lim = *lim;
+  p->n = n;
+  for (unsigned i = 0; i < n; i++)
+    p->w[i].fd = -1;
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->cv, NULL);
+  *out = p;
+  return 0;
+}
+
+/* Kills and reaps w (if it runs). Returns the wait status, or -1. */
+static int worker_kill(worker_t *w)
+{
+  int status = -1;
+  if (w->pid > 0) {
+    kill(w->pid, SIGKILL);
+    while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+      ;
+  }
+  if (w->fd >= 0) close(w->fd);
+  w->pid = 0;
+  w->fd = -1;
+  w->nloaded = 0;
+  w->retire = 0;
+  return status;
+}
+
+void tk__plugin_pool_free(tk__plugin_pool_t *p)
+{
+  if (!p) return;
+  for (unsigned i = 0; i < p->n; i++)
+    worker_kill(&p->w[i]);
+  for (size_t i = 0; i < p->nsrcs; i++) {
+    free(p->srcs[i].name);
+    free(p->srcs[i].src);
+  }
+  free(p->srcs);
+  free(p->w);
+  pthread_cond_destroy(&p->cv);
+  pthread_mutex_destroy(&p->mu);
+  free(p);
+}
+
+int tk_plugin_set_worker_pid(tk_plugin_set_t *s, unsigned i)
+{
+  if (!s || !s->pool || i >= s->pool->n) return 0;
+  pthread_mutex_lock(&s->pool->mu);
+  int pid = s->pool->w[i].pid;
+  pthread_mutex_unlock(&s->pool->mu);
+  return pid;
+}
+
+static int spawn(tk__plugin_pool_t *p, worker_t *w, tk_err_t *err)
+{
+  int sv[2] = {-1, -1}, child = -1, rc = 0;
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  int have_fa = 0, have_at = 0;
+  tk_buf_t b = TK_BUF_INIT;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    rc = tk_err_set(err, TK_EIO, "plugin worker: socketpair: %s", strerror(errno));
+    goto done;
+  }
+  /* Above 0-2 and the channel's own number, so no file action clobbers it. */
+  if ((child = fcntl(sv[1], F_DUPFD_CLOEXEC, 10)) < 0) {
+    rc = tk_err_set(err, TK_EIO, "plugin worker: fcntl: %s", strerror(errno));
+    goto done;
+  }
+  if (posix_spawn_file_actions_init(&fa) || posix_spawnattr_init(&at)) {
+    rc = tk_err_set(err, TK_ENOMEM, "plugin worker: out of memory");
+    goto done;
+  }
+  have_fa = have_at = 1;
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, child, TK_PLUGIN_WORKER_FD);
+  posix_spawn_file_actions_addclosefrom_np(&fa, TK_PLUGIN_WORKER_FD + 1);
+  sigset_t none, def;
+  sigemptyset(&none);
+  sigemptyset(&def);
+  sigaddset(&def, SIGPIPE);
+  sigaddset(&def, SIGTERM);
+  sigaddset(&def, SIGINT);
+  sigaddset(&def, SIGHUP);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &def);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  char *argv[] = {(char *)TK_PLUGIN_WORKER_NAME, (char *)"--channel", NULL};
+  /* No environment: nothing of this process's reaches the worker. A
+   * sanitizer build passes its runtime options on. */
+  char *envp[3] = {NULL, NULL, NULL};
+#ifdef TK_SANITIZE
+  {
+    size_t k = 0;
+    extern char **environ;
+    for (char **e = environ; *e && k < 2; e++)
+      if (!strncmp(*e, "ASAN_OPTIONS=", 13) || !strncmp(*e, "UBSAN_OPTIONS=", 14))
+        envp[k++] = *e;
+  }
+#endif
+  pid_t pid;
+  int e = posix_spawn(&pid, p->exe, &fa, &at, argv, envp);
+  if (e != 0) {
+    rc = tk_err_set(err, TK_EPLUGIN, "plugin worker: cannot start %s: %s", p->exe,
+                    strerror(e));
+    goto done;
+  }
+  w->pid = pid;
+  w->fd = sv[0];
+  sv[0] = -1;
+  w->nloaded = 0;
+  /* INIT: the limits. No answer: the first request's answer shows it runs. */
+  if ((rc = frame_begin(&b, W_INIT)) || (rc = put_u64(&b, p->lim.mem_bytes)) ||
+      (rc = put_u64(&b, p->lim.instructions)) || (rc = put_u32(&b, p->lim.call_ms)) ||
+      (rc = put_u64(&b, p->lim.max_string)) ||
+      (rc = put_u64(&b, p->lim.max_pattern_subject)) || (rc = frame_end(&b)) ||
+      (rc = send_all(w->fd, b.p, b.n))) {
+    worker_kill(w);
+    rc = tk_err_set(err, TK_EPLUGIN, "plugin worker: it did not start (%s)",
+                    tk_strerror(rc));
+  }
+done:
+  if (have_fa) posix_spawn_file_actions_destroy(&fa);
+  if (have_at) posix_spawnattr_destroy(&at);
+  if (sv[0] >= 0) close(sv[0]);
+  if (sv[1] >= 0) close(sv[1]);
+  if (child >= 0) close(child);
+  tk_buf_free(&b);
+  return rc;
+}
+
+/* What became of a worker that stopped answering (status from waitpid). */
+static void describe_death(int status, int timed_out, uint32_t call_ms, char *buf,
+                           size_t n)
+{
+  if (timed_out)
+    snprintf(buf, n, "time limit exceeded (%u ms per call; the worker was stopped)",
+             (unsigned)call_ms);
+  else if (status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+    snprintf(buf, n,
+             "the plugin worker was killed by its jail (a forbidden system call)");
+  else if (status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU)
+    snprintf(buf, n, "the plugin worker used up its CPU limit");
+  else if (status >= 0 && WIFSIGNALED(status))
+    snprintf(buf, n, "the plugin worker died (signal %d)", WTERMSIG(status));
+  else
+    snprintf(buf, n, "the plugin worker stopped answering");
+}
+
+/* One exchange in progress: a worker, its buffers, the call's description. */
+typedef struct xchg {
+  tk__plugin_pool_t *pool;
+  worker_t *w;
+  tk_buf_t out, in;
+  const char *plugin;
+  char what[160];
+  uint64_t deadline_ms;
+} xchg_t;
+
+static int sendq(xchg_t *x)
+{
+  int rc = frame_end(&x->out);
+  return rc ? rc : send_all(x->w->fd, x->out.p, x->out.n);
+}
+
+static void arm(xchg_t *x)
+{
+  x->deadline_ms = now_ms() + x->pool->lim.call_ms + TK_PLUGIN_KILL_GRACE_MS;
+}
+
+/* The worker failed this exchange (rc from I/O): kill it, say why. */
+static int fail_worker(xchg_t *x, int rc, tk_err_t *err)
+{
+  char why[200];
+  int status = worker_kill(x->w);
+  describe_death(status, rc == TK_ETIMEDOUT, x->pool->lim.call_ms, why, sizeof why);
+  TK_LOG(TK_LOG_WARN, "plugin", "worker stopped plugin=%s call=\"%s\" why=\"%s\"",
+         x->plugin, x->what, why);
+  return tk_err_set(err, TK_EPLUGIN, "plugin %s: %s: %s", x->plugin, x->what, why);
+}
+
+/* Reads a RESULT: rc, msg into err when rc < 0, out appended to *out. */
+static int read_result(xchg_t *x, rd_t *r, tk_buf_t *out, tk_slice_t *outv, tk_err_t *err)
+{
+  int retire = (int)(r->n ? r->p[0] : 0);
+  if (r->n) {
+    r->p++;
+    r->n--;
+  }
+  int rc = (int32_t)get_u32(r);
+  tk_slice_t msg = get_str(r), o = get_str(r);
+  if (r->bad || rc > 0) return fail_worker(x, TK_EPROTO, err);
+  if (outv) *outv = o;
+  if (rc < 0) {
+    tk_err_set(err, rc, "%s", msg.p ? (const char *)msg.p : "plugin failed");
+  } else if (out && o.p) {
+    if (tk_buf_append(out, o.p, o.n) < 0 || tk_buf_append_u8(out, 0) < 0)
+      rc = tk_err_set(err, TK_ENOMEM, "out of memory");
+    else
+      out->n--;
+  }
+  if (retire) x->w->retire = 1; /* answered; replaced when this call ends */
+  return rc;
+}
+
+/* Sends the request in x->out and waits for its RESULT. */
+static int roundtrip(xchg_t *x, tk_buf_t *out, tk_slice_t *outv, tk_err_t *err)
+{
+  int op = 0;
+  rd_t r;
+  int rc = sendq(x);
+  if (rc) return fail_worker(x, rc, err);
+  arm(x);
+  if ((rc = recv_frame(x->w->fd, &x->in, x->deadline_ms, &op, &r)) < 0)
+    return fail_worker(x, rc, err);
+  if (op != W_RESULT) return fail_worker(x, TK_EPROTO, err);
+  return read_result(x, &r, out, outv, err);
+}
+
+/* Sends source i of the pool to w (ADD); its RESULT in *decls (a view into
+ * x->in) when wanted. */
+static int add_source(xchg_t *x, const source_t *src, tk_slice_t *decls, tk_err_t *err)
+{
+  const char *was = x->plugin;
+  x->plugin = src->name;
+  snprintf(x->what, sizeof x->what, "load");
+  int rc = frame_begin(&x->out, W_ADD);
+  if (!rc) rc = put_cstr(&x->out, src->name);
+  if (!rc) rc = put_str(&x->out, src->src, src->n);
+  if (rc) {
+    x->plugin = was;
+    return tk_err_set(err, rc, "plugin %s: out of memory", src->name);
+  }
+  rc = roundtrip(x, NULL, decls, err);
+  x->plugin = was;
+  return rc;
+}
+
+/* Takes a free worker (waiting for one), running and loaded with every
+ * source of the pool. */
+static int acquire(tk__plugin_pool_t *p, xchg_t *x, const char *plugin, tk_err_t *err)
+{
+  memset(x, 0, sizeof *x);
+  x->pool = p;
+  x->plugin = plugin;
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    worker_t *idle = NULL;
+    for (unsigned i = 0; i < p->n; i++)
+      if (!p->w[i].busy) {
+        if (p->w[i].pid) {
+          idle = &p->w[i];
+          break;
+        }
+        if (!idle) idle = &p->w[i];
+      }
+    if (idle) {
+      idle->busy = 1;
+      x->w = idle;
+      break;
+    }
+    pthread_cond_wait(&p->cv, &p->mu);
+  }
+  size_t nsrcs = p->nsrcs; /* sources change only while loading, one thread */
+  pthread_mutex_unlock(&p->mu);
+  int rc = 0, st;
+  /* One that died between calls (a crash; or PR_SET_PDEATHSIG: it dies with
+   * the thread that started it, if that thread ended) is replaced before
+   * any request reaches it. */
+  if (x->w->pid && waitpid(x->w->pid, &st, WNOHANG) == x->w->pid) {
+    TK_LOG(TK_LOG_INFO, "plugin", "worker pid=%d ended between calls: replaced",
+           (int)x->w->pid);
+    close(x->w->fd);
+    x->w->pid = 0;
+    x->w->fd = -1;
+    x->w->nloaded = 0;
+    x->w->retire = 0;
+  }
+  if (!x->w->pid) rc = spawn(p, x->w, err);
+  while (rc == 0 && x->w->nloaded < nsrcs) {
+    tk_err_t e;
+    /* A plugin that loaded once but fails now is logged, and its calls then
+     * fail as "no such declaration"; one that stops the worker fails this
+     * call (the next one starts afresh). */
+    if (add_source(x, &p->srcs[x->w->nloaded], NULL, &e) < 0) {
+      TK_LOG(TK_LOG_ERROR, "plugin", "loading into a new worker failed: %s", e.msg);
+      if (!x->w->pid) {
+        rc = tk_err_set(err, TK_EPLUGIN, "%s", e.msg);
+        break;
+      }
+    }
+    x->w->nloaded++;
+  }
+  return rc;
+}
+
+static void release(xchg_t *x)
+{
+  tk__plugin_pool_t *p = x->pool;
+  if (x->w) {
+    if (x->w->retire) worker_kill(x->w);
+    pthread_mutex_lock(&p->mu);
+    x->w->busy = 0;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+  }
+  tk_buf_wipe(&x->out); /* may have carried a record */
+  tk_buf_wipe(&x->in);
+}
+
+/* ---- declarations, from the worker to the parent ----------------------------- */
+
+static json_t *decl_to_json(const decl_t *d)
+{
+  json_t *o = json_object(), *fields = json_array(), *reads = json_array();
+  if (!o || !fields || !reads) goto fail;
+  json_object_set_new(o, "kind", json_integer(d->pub.kind));
+  json_object_set_new(o, "name", json_string(d->name));
+  if (d->media_type) json_object_set_new(o, "media_type", json_string(d->media_type));
+  json_object_set_new(o, "validate", json_boolean(d->pub.has_validate));
+  json_object_set_new(o, "summary", json_boolean(d->pub.has_summary));
+  json_object_set_new(o, "merge", json_boolean(d->pub.has_merge));
+  json_object_set_new(o, "reads_all", json_boolean(d->pub.reads_all));
+  for (size_t i = 0; i < d->pub.nfields; i++) {
+    const tk_plugin_field_t *f = &d->pub.fields[i];
+    json_t *jf = json_object(), *vals = json_array();
+    if (!jf || !vals) {
+      json_decref(jf);
+      json_decref(vals);
+      goto fail;
+    }
+    for (size_t k = 0; k < f->nvalues; k++)
+      json_array_append_new(vals, json_string(f->values[k]));
+    json_object_set_new(jf, "name", json_string(f->name));
+    json_object_set_new(jf, "kind", json_integer(f->kind));
+    json_object_set_new(jf, "required", json_boolean(f->required));
+    json_object_set_new(jf, "values", vals);
+    json_array_append_new(fields, jf);
+  }
+  for (size_t i = 0; i < d->pub.nreads; i++)
+    json_array_append_new(reads, json_string(d->pub.reads[i]));
+  json_object_set_new(o, "fields", fields);
+  json_object_set_new(o, "reads", reads);
+  return o;
+fail:
+  json_decref(o);
+  json_decref(fields);
+  json_decref(reads);
+  return NULL;
+}
+
+static char *dup_json_str(json_t *v)
+{
+  const char *s = json_string_value(v);
+  return s ? strdup(s) : NULL;
+}
+
+/* The parent's copy of one declaration: a decl_t without callbacks. */
+static decl_t *decl_from_json(plugin_t *p, json_t *o)
+{
+  decl_t *d = calloc(1, sizeof *d);
+  if (!d) return NULL;
+  d->ref = -1;
+  d->plugin = p;
+  d->pub.kind = (int)json_integer_value(json_object_get(o, "kind"));
+  d->name = dup_json_str(json_object_get(o, "name"));
+  if (json_object_get(o, "media_type") &&
+      !(d->media_type = dup_json_str(json_object_get(o, "media_type"))))
+    goto fail;
+  if (!d->name || d->pub.kind < 0 || d->pub.kind >= TK_PLUGIN_NKINDS) goto fail;
+  d->pub.name = d->name;
+  d->pub.plugin = p->name;
+  d->pub.media_type = d->media_type;
+  d->pub.has_validate = json_is_true(json_object_get(o, "validate"));
+  d->pub.has_summary = json_is_true(json_object_get(o, "summary"));
+  d->pub.has_merge = json_is_true(json_object_get(o, "merge"));
+  d->pub.reads_all = json_is_true(json_object_get(o, "reads_all"));
+  json_t *fields = json_object_get(o, "fields"), *reads = json_object_get(o, "reads");
+  size_t nf = json_array_size(fields), nr = json_array_size(reads);
+  if (nf > TK_PLUGIN_MAX_FIELDS || nr > TK_PLUGIN_MAX_READS) goto fail;
+  if (!(d->fields = calloc(nf ? nf : 1, sizeof *d->fields))) goto fail;
+  for (size_t i = 0; i < nf; i++) {
+    json_t *jf = json_array_get(fields, i), *vals = json_object_get(jf, "values");
+    tk_plugin_field_t *f = &d->fields[i];
+    size_t nv = json_array_size(vals);
+    if (!(f->name = dup_json_str(json_object_get(jf, "name")))) goto fail;
+    d->nfields_alloc++;
+    f->kind = (int)json_integer_value(json_object_get(jf, "kind"));
+    f->required = json_is_true(json_object_get(jf, "required"));
+    const char **v = calloc(nv ? nv : 1, sizeof *v);
+    if (!v) goto fail;
+    f->values = v;
+    for (size_t k = 0; k < nv; k++) {
+      if (!(v[k] = dup_json_str(json_array_get(vals, k)))) goto fail;
+      f->nvalues++;
+    }
+  }
+  d->pub.fields = d->fields;
+  d->pub.nfields = d->nfields_alloc;
+  const char **rv = calloc(nr ? nr : 1, sizeof *rv);
+  if (!rv) goto fail;
+  d->pub.reads = rv;
+  for (size_t i = 0; i < nr; i++) {
+    if (!(rv[i] = dup_json_str(json_array_get(reads, i)))) goto fail;
+    d->pub.nreads++;
+  }
+  d->complete = 1;
+  return d;
+fail:
+  tk__plugin_decl_free(d);
+  return NULL;
+}
+
+static plugin_t *shadow_from_json(const char *name, const tk_plugin_limits_t *lim,
+                                  tk_slice_t text)
+{
+  json_error_t je;
+  json_t *arr = text.p ? json_loadb((const char *)text.p, text.n, 0, &je) : NULL;
+  plugin_t *p = json_is_array(arr) ? tk__plugin_shadow_new(name, lim) : NULL;
+  if (!p) goto done;
+  for (size_t i = 0; i < json_array_size(arr); i++) {
+    decl_t *d = decl_from_json(p, json_array_get(arr, i));
+    int k = d ? d->pub.kind : 0;
+    if (!d || p->ndecls[k] >= TK_PLUGIN_MAX_DECLS) {
+      tk__plugin_decl_free(d);
+      for (int kk = 0; kk < TK_PLUGIN_NKINDS; kk++)
+        for (size_t j = 0; j < p->ndecls[kk]; j++)
+          tk__plugin_decl_free(p->decls[kk][j]);
+      pthread_mutex_destroy(&p->mu);
+      free(p);
+      p = NULL;
+      goto done;
+    }
+    p->decls[k][p->ndecls[k]++] = d;
+  }
+done:
+  json_decref(arr);
+  return p;
+}
+
+int tk__plugin_pool_add(tk_plugin_set_t *s, const char *name, const char *src, size_t n,
+                        tk_err_t *err)
+{
+  tk__plugin_pool_t *p = s->pool;
+  xchg_t x;
+  tk_slice_t decls = {NULL, 0};
+  source_t one = {(char *)name, (char *)src, n};
+  plugin_t *shadow = NULL;
+  int rc = acquire(p, &x, name, err);
+  if (rc) goto done;
+  if ((rc = add_source(&x, &one, &decls, err)) < 0) goto done;
+  if (!(shadow = shadow_from_json(name, &s->lim, decls))) {
+    rc =
+        tk_err_set(err, TK_ENOMEM, "plugin %s: its declarations did not come back", name);
+    worker_kill(x.w); /* it holds a plugin the set does not */
+    goto done;
+  }
+  source_t *ns = realloc(p->srcs, (p->nsrcs + 1) * sizeof *ns);
+  char *nm = strdup(name), *copy = malloc(n ? n : 1);
+  if (!ns || !nm || !copy) {
+    if (ns) p->srcs = ns;
+    free(nm);
+    free(copy);
+    rc = tk_err_set(err, TK_ENOMEM, "plugin %s: out of memory", name);
+    worker_kill(x.w);
+    goto done;
+  }
+  p->srcs = ns;
+  if ((rc = tk__plugin_set_append(s, shadow, err)) < 0) {
+    free(nm);
+    free(copy);
+    worker_kill(x.w);
+    goto done;
+  }
+  shadow = NULL;
+  memcpy(copy, src, n);
+  pthread_mutex_lock(&p->mu);
+  p->srcs[p->nsrcs++] = (source_t){nm, copy, n};
+  pthread_mutex_unlock(&p->mu);
+  if (x.w->pid) x.w->nloaded = p->nsrcs;
+  TK_LOG(TK_LOG_INFO, "plugin", "loaded plugin=%s jailed=yes", name);
+done:
+  if (shadow) {
+    for (int k = 0; k < TK_PLUGIN_NKINDS; k++)
+      for (size_t j = 0; j < shadow->ndecls[k]; j++)
+        tk__plugin_decl_free(shadow->decls[k][j]);
+    pthread_mutex_destroy(&shadow->mu);
+    free(shadow);
+  }
+  release(&x);
+  return rc;
+}
+
+static void what_of(xchg_t *x, const decl_t *d, const char *fn)
+{
+  snprintf(x->what, sizeof x->what, "%s '%s', %s", tk__plugin_kind_words[d->pub.kind],
+           d->name, fn);
+}
+
+int tk__plugin_pool_validate(tk_plugin_set_t *s, decl_t *d, tk_slice_t body,
+                             tk_err_t *err)
+{
+  xchg_t x;
+  int rc = acquire(s->pool, &x, d->plugin->name, err);
+  if (rc) goto done;
+  what_of(&x, d, "validate");
+  if ((rc = frame_begin(&x.out, W_VALIDATE)) || (rc = put_cstr(&x.out, d->name)) ||
+      (rc = put_str(&x.out, body.p ? body.p : (const uint8_t *)"", body.n))) {
+    rc = tk_err_set(err, rc, "out of memory");
+    goto done;
+  }
+  rc = roundtrip(&x, NULL, NULL, err);
+done:
+  release(&x);
+  return rc;
+}
+
+int tk__plugin_pool_summary(tk_plugin_set_t *s, decl_t *d, tk_slice_t body, tk_buf_t *out,
+                            tk_err_t *err)
+{
+  xchg_t x;
+  int rc = acquire(s->pool, &x, d->plugin->name, err);
+  if (rc) goto done;
+  what_of(&x, d, "summary");
+  if ((rc = frame_begin(&x.out, W_SUMMARY)) || (rc = put_cstr(&x.out, d->name)) ||
+      (rc = put_str(&x.out, body.p ? body.p : (const uint8_t *)"", body.n))) {
+    rc = tk_err_set(err, rc, "out of memory");
+    goto done;
+  }
+  rc = roundtrip(&x, out, NULL, err);
+done:
+  release(&x);
+  return rc;
+}
+
+int tk__plugin_pool_merge(tk_plugin_set_t *s, decl_t *d, tk_slice_t base, tk_slice_t ours,
+                          tk_slice_t theirs, tk_buf_t *out, tk_err_t *err)
+{
+  xchg_t x;
+  int rc = acquire(s->pool, &x, d->plugin->name, err);
+  if (rc) goto done;
+  what_of(&x, d, "merge");
+  if ((rc = frame_begin(&x.out, W_MERGE)) || (rc = put_cstr(&x.out, d->name)) ||
+      (rc = put_str(&x.out, base.p, base.n)) ||
+      (rc = put_str(&x.out, ours.p ? ours.p : (const uint8_t *)"", ours.n)) ||
+      (rc = put_str(&x.out, theirs.p ? theirs.p : (const uint8_t *)"", theirs.n))) {
+    rc = tk_err_set(err, rc, "out of memory");
+    goto done;
+  }
+  rc = roundtrip(&x, out, NULL, err);
+done:
+  release(&x);
+  return rc;
+}
+
+int tk__plugin_pool_check(tk_plugin_set_t *s, decl_t *d, const tk_plugin_meta_t *meta,
+                          tk_slice_t body, tk_plugin_verdict_t *v, tk_err_t *err)
+{
+  xchg_t x;
+  tk_slice_t o = {NULL, 0};
+  memset(v, 0, sizeof *v);
+  int rc = acquire(s->pool, &x, d->plugin->name, err);
+  if (rc) goto done;
+  what_of(&x, d, "check");
+  if ((rc = frame_begin(&x.out, W_CHECK)) || (rc = put_cstr(&x.out, d->name)) ||
+      (rc = put_meta(&x.out, meta)) || (rc = put_str(&x.out, body.p, body.n))) {
+    rc = tk_err_set(err, rc, "out of memory");
+    goto done;
+  }
+  if ((rc = roundtrip(&x, NULL, &o, err)) < 0) goto done;
+  /* out: the verdict byte, then the reason */
+  if (!o.p || o.n < 1 || o.p[0] > TK_VERDICT_REJECT) {
+    rc = tk_err_set(err, TK_EPLUGIN, "plugin %s: %s: bad answer from the worker",
+                    d->plugin->name, x.what);
+    goto done;
+  }
+  v->verdict = o.p[0];
+  tk__plugin_copy_line(v->reason, sizeof v->reason, (const char *)o.p + 1, o.n - 1);
+done:
+  release(&x);
+  return rc;
+}
+
+int tk__plugin_pool_export(tk_plugin_set_t *s, decl_t *d, const char *const *redact,
+                           tk_plugin_next_fn next, void *next_ud,
+                           tk_plugin_write_fn write, void *write_ud, tk_err_t *err)
+{
+  xchg_t x;
+  int rc = acquire(s->pool, &x, d->plugin->name, err), host_rc = 0;
+  tk_err_t host_err;
+  tk_err_clear(&host_err);
+  if (rc) goto done;
+  what_of(&x, d, "write");
+  size_t nred = 0;
+  for (; redact && redact[nred]; nred++)
+    ;
+  if ((rc = frame_begin(&x.out, W_EXPORT)) || (rc = put_cstr(&x.out, d->name)) ||
+      (rc = put_u32(&x.out, (uint32_t)nred))) {
+    rc = tk_err_set(err, rc, "out of memory");
+    goto done;
+  }
+  for (size_t i = 0; i < nred && rc == 0; i++)
+    rc = put_cstr(&x.out, redact[i]);
+  if (rc || (rc = sendq(&x)) < 0) {
+    rc = fail_worker(&x, rc, err);
+    goto done;
+  }
+  arm(&x);
+  for (;;) {
+    int op = 0;
+    rd_t r;
+    if ((rc = recv_frame(x.w->fd, &x.in, x.deadline_ms, &op, &r)) < 0) {
+      rc = fail_worker(&x, rc, err);
+      goto done;
+    }
+    if (op == W_RESULT) {
+      rc = read_result(&x, &r, NULL, NULL, err);
+      /* The iterator's or the writer's own failure reads better. */
+      if (host_rc < 0) {
+        rc = host_rc;
+        if (err) *err = host_err;
+      }
+      goto done;
+    }
+    frame_begin(&x.out, op == W_NEXT ? W_RECORD : W_ACK);
+    if (op == W_NEXT) {
+      tk_plugin_record_t rec;
+      memset(&rec, 0, sizeof rec);
+      int n = host_rc < 0 ? host_rc : next(next_ud, &rec);
+      if (n < 0 && host_rc == 0) {
+        host_rc = n;
+        tk_err_set(&host_err, n, "plugin %s: %s: reading records: %s", d->plugin->name,
+                   x.what, tk_strerror(n));
+      }
+      rc = put_u32(&x.out, (uint32_t)(int32_t)n);
+      if (!rc && n == 1)
+        rc = put_str(&x.out, rec.body.p ? rec.body.p : (const uint8_t *)"", rec.body.n);
+      if (!rc && n == 1) rc = tk_buf_append_u8(&x.out, rec.meta != NULL);
+      if (!rc && n == 1 && rec.meta) rc = put_meta(&x.out, rec.meta);
+      if (n == 1) arm(&x); /* the deadline is per record, as in-process */
+    } else if (op == W_OUT) {
+      tk_slice_t bytes = get_str(&r);
+      int w = r.bad         ? TK_EPROTO
+              : host_rc < 0 ? host_rc
+                            : write(write_ud, bytes.p, bytes.n);
+      if (w < 0 && host_rc == 0) {
+        host_rc = w;
+        tk_err_set(&host_err, w, "plugin %s: %s: writing output: %s", d->plugin->name,
+                   x.what, tk_strerror(w));
+      }
+      rc = put_u32(&x.out, (uint32_t)(int32_t)(w < 0 ? w : 0));
+    } else {
+      rc = fail_worker(&x, TK_EPROTO, err);
+      goto done;
+    }
+    if (rc || (rc = sendq(&x)) < 0) {
+      rc = fail_worker(&x, rc ? rc : TK_EIO, err);
+      goto done;
+    }
+  }
+done:
+  release(&x);
+  return rc;
+}
+
+/* ---- the worker's side ------------------------------------------------------- */
+
+typedef struct served {
+  tk_plugin_set_t *set;
+  tk_buf_t in, out, scratch, rec;
+  tk_plugin_meta_t meta;
+} served_t;
+
+static void serve_send(served_t *w, int op)
+{
+  if (frame_end(&w->out) != 0 || send_all(TK_PLUGIN_WORKER_FD, w->out.p, w->out.n) != 0)
+    _exit(1);
+  (void)op;
+}
+
+/* Waits for the parent's answer of type op; exits if there is none. */
+static rd_t serve_wait(served_t *w, int want)
+{
+  int op = 0;
+  rd_t r;
+  if (recv_frame(TK_PLUGIN_WORKER_FD, &w->in, 0, &op, &r) != 0 || op != want) _exit(1);
+  return r;
+}
+
+static int worker_next(void *ud, tk_plugin_record_t *rec)
+{
+  served_t *w = ud;
+  if (frame_begin(&w->out, W_NEXT) != 0) return TK_ENOMEM;
+  serve_send(w, W_NEXT);
+  rd_t r = serve_wait(w, W_RECORD);
+  int n = (int32_t)get_u32(&r);
+  if (n != 1) return n > 0 ? TK_EPROTO : n;
+  tk_slice_t body = get_str(&r);
+  int has_meta = r.n ? r.p[0] : 0;
+  if (r.n) {
+    r.p++;
+    r.n--;
+  }
+  /* Copy out of w->in, which the next exchange reuses. */
+  tk_buf_wipe(&w->rec);
+  if (tk_buf_append(&w->rec, body.p, body.n) < 0) return TK_ENOMEM;
+  /* the meta strings point into w->in: keep it until the next call */
+  if (has_meta) {
+    get_meta(&r, &w->meta);
+    if (r.bad) return TK_EPROTO;
+  }
+  if (r.bad) return TK_EPROTO;
+  rec->body = TK_SLICE(w->rec.p, w->rec.n);
+  rec->meta = has_meta ? &w->meta : NULL;
+  /* The meta's strings are views into w->in; the out() of this record
+   * reuses w->in, so move them into scratch now. */
+  if (has_meta) {
+    const char **fields[] = {&w->meta.record_id, &w->meta.revision_id, &w->meta.type,
+                             &w->meta.vault, &w->meta.author};
+    size_t off[5];
+    w->scratch.n = 0;
+    for (int i = 0; i < 5; i++) {
+      off[i] = SIZE_MAX;
+      if (!*fields[i]) continue;
+      off[i] = w->scratch.n;
+      if (tk_buf_append(&w->scratch, *fields[i], strlen(*fields[i]) + 1) < 0)
+        return TK_ENOMEM;
+    }
+    for (int i = 0; i < 5; i++)
+      if (off[i] != SIZE_MAX) *fields[i] = (const char *)w->scratch.p + off[i];
+  }
+  return 1;
+}
+
+static int worker_write(void *ud, const void *p, size_t n)
+{
+  served_t *w = ud;
+  if (frame_begin(&w->out, W_OUT) != 0 || put_str(&w->out, p ? p : "", n) != 0)
+    return TK_ENOMEM;
+  serve_send(w, W_OUT);
+  rd_t r = serve_wait(w, W_ACK);
+  int rc = (int32_t)get_u32(&r);
+  return r.bad ? TK_EPROTO : rc;
+}
+
+static int retiring(void)
+{
+  struct timespec ts;
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0;
+  return ts.tv_sec >= TK_PLUGIN_JAIL_CPU_S / 2;
+}
+
+/* The answer to one request: RESULT {retire, rc, msg, out}. */
+static void answer(served_t *w, int rc, const tk_err_t *e, const void *out, size_t n)
+{
+  int retire = retiring();
+  if (frame_begin(&w->out, W_RESULT) != 0 || tk_buf_append_u8(&w->out, (uint8_t)retire) ||
+      put_u32(&w->out, (uint32_t)(int32_t)rc) ||
+      put_cstr(&w->out, rc < 0 ? (e && e->msg[0] ? e->msg : tk_strerror(rc)) : NULL) ||
+      put_str(&w->out, out, n))
+    _exit(1);
+  serve_send(w, W_RESULT);
+  if (retire) _exit(0);
+}
+
+static void serve_add(served_t *w, rd_t *r)
+{
+  tk_err_t e;
+  tk_err_clear(&e);
+  const char *name = get_cstr(r);
+  tk_slice_t src = get_str(r);
+  if (r->bad || !name || !src.p) _exit(1);
+  size_t before = w->set->nplugins;
+  int rc = tk_plugin_set_add_source(w->set, name, (const char *)src.p, src.n, &e);
+  if (rc < 0 || w->set->nplugins == before) {
+    answer(w, rc < 0 ? rc : TK_EPLUGIN, &e, NULL, 0);
+    return;
+  }
+  plugin_t *p = w->set->plugins[w->set->nplugins - 1];
+  json_t *arr = json_array();
+  for (int k = 0; arr && k < TK_PLUGIN_NKINDS; k++)
+    for (size_t i = 0; i < p->ndecls[k]; i++)
+      if (p->decls[k][i]->complete)
+        json_array_append_new(arr, decl_to_json(p->decls[k][i]));
+  char *text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+  json_decref(arr);
+  if (!text) {
+    tk_err_set(&e, TK_ENOMEM, "plugin %s: out of memory", name);
+    answer(w, TK_ENOMEM, &e, NULL, 0);
+    return;
+  }
+  answer(w, 0, NULL, text, strlen(text));
+  free(text);
+}
+
+static void serve_check(served_t *w, rd_t *r)
+{
+  tk_err_t e;
+  tk_plugin_meta_t meta;
+  tk_plugin_verdict_t v;
+  json_t *j = NULL;
+  tk_err_clear(&e);
+  const char *rule = get_cstr(r);
+  get_meta(r, &meta);
+  tk_slice_t body = get_str(r);
+  if (r->bad || !rule) _exit(1);
+  int rc = 0;
+  if (body.p) rc = tk__plugin_json_parse(body, &j, &e);
+  if (rc == 0) rc = tk__plugin_check_rule(w->set, rule, &meta, j, &v, &e);
+  json_decref(j);
+  if (rc < 0) {
+    answer(w, rc, &e, NULL, 0);
+    return;
+  }
+  w->scratch.n = 0;
+  if (tk_buf_append_u8(&w->scratch, (uint8_t)v.verdict) < 0 ||
+      tk_buf_append(&w->scratch, v.reason, strlen(v.reason)) < 0)
+    _exit(1);
+  answer(w, 0, NULL, w->scratch.p, w->scratch.n);
+}
+
+static void serve_export(served_t *w, rd_t *r)
+{
+  tk_err_t e;
+  tk_err_clear(&e);
+  const char *format = get_cstr(r);
+  uint32_t nred = get_u32(r);
+  if (r->bad || !format || nred > 4096) _exit(1);
+  /* The request's strings live in w->in, which the export's own exchanges
+   * reuse: copy them first. */
+  tk_buf_t names = TK_BUF_INIT;
+  size_t *off = calloc((size_t)nred + 1, sizeof *off);
+  const char **redact = calloc((size_t)nred + 1, sizeof *redact);
+  if (!off || !redact || tk_buf_append(&names, format, strlen(format) + 1) < 0) _exit(1);
+  for (uint32_t i = 0; i < nred; i++) {
+    const char *s = get_cstr(r);
+    if (r->bad || !s) _exit(1);
+    off[i] = names.n;
+    if (tk_buf_append(&names, s, strlen(s) + 1) < 0) _exit(1);
+  }
+  for (uint32_t i = 0; i < nred; i++)
+    redact[i] = (const char *)names.p + off[i];
+  int rc = tk_plugin_export(w->set, (const char *)names.p, nred ? redact : NULL,
+                            worker_next, w, worker_write, w, &e);
+  answer(w, rc, &e, NULL, 0);
+  free(off);
+  free(redact);
+  tk_buf_free(&names);
+  tk_buf_wipe(&w->rec);
+}
+
+static void serve(served_t *w)
+{
+  for (;;) {
+    int op = 0;
+    rd_t r;
+    tk_err_t e;
+    tk_err_clear(&e);
+    int rc = recv_frame(TK_PLUGIN_WORKER_FD, &w->in, 0, &op, &r);
+    if (rc) _exit(rc == TK_ECLOSED ? 0 : 1);
+    if (op == W_ADD) {
+      serve_add(w, &r);
+    } else if (op == W_VALIDATE || op == W_SUMMARY) {
+      const char *type = get_cstr(&r);
+      tk_slice_t body = get_str(&r);
+      if (r.bad || !type || !body.p) _exit(1);
+      w->scratch.n = 0;
+      if (op == W_VALIDATE)
+        rc = tk_plugin_validate(w->set, type, body, &e);
+      else
+        rc = tk_plugin_summary(w->set, type, body, &w->scratch, &e);
+      answer(w, rc, &e, op == W_SUMMARY && rc == 0 ? w->scratch.p : NULL, w->scratch.n);
+    } else if (op == W_MERGE) {
+      const char *type = get_cstr(&r);
+      tk_slice_t base = get_str(&r), ours = get_str(&r), theirs = get_str(&r);
+      if (r.bad || !type || !ours.p || !theirs.p) _exit(1);
+      w->scratch.n = 0;
+      rc = tk_plugin_merge(w->set, type, base, ours, theirs, &w->scratch, &e);
+      answer(w, rc, &e, rc == 0 ? w->scratch.p : NULL, w->scratch.n);
+    } else if (op == W_CHECK) {
+      serve_check(w, &r);
+    } else if (op == W_EXPORT) {
+      serve_export(w, &r);
+    } else {
+      _exit(1);
+    }
+    tk_buf_wipe(&w->in); /* the request may have carried a record */
+  }
+}
+
+int tk_plugin_worker_main(int argc, char **argv)
+{
+  tk_err_t e;
+  if (argc != 2 || strcmp(argv[1], "--channel") != 0) {
+    fprintf(stderr,
+            "%s: runs plugins for tunduk and tundukd, which start it; not a "
+            "command\n",
+            TK_PLUGIN_WORKER_NAME);
+    _exit(2);
+  }
+  struct stat st;
+  if (fstat(TK_PLUGIN_WORKER_FD, &st) != 0 || !S_ISSOCK(st.st_mode)) _exit(2);
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() == 1) _exit(1);
+  tk_log_level = -1; /* stderr is /dev/null; nothing is logged here */
+  in_worker = 1;
+  /* What would need a file once jailed: jansson's hash seed
+   * (/dev/urandom) and the local time zone (os.date). */
+  json_object_seed(0);
+  tzset();
+  time_t t = time(NULL);
+  struct tm tm;
+  localtime_r(&t, &tm);
+  if (tk_plugin_jail_enter(TK_PLUGIN_WORKER_FD, &e) != 0) _exit(3);
+
+  served_t w;
+  memset(&w, 0, sizeof w);
+  int op = 0;
+  rd_t r;
+  if (recv_frame(TK_PLUGIN_WORKER_FD, &w.in, 0, &op, &r) != 0 || op != W_INIT) _exit(1);
+  tk_plugin_limits_t lim;
+  lim.mem_bytes = (size_t)get_u64(&r);
+  lim.instructions = get_u64(&r);
+  lim.call_ms = get_u32(&r);
+  lim.max_string = (size_t)get_u64(&r);
+  lim.max_pattern_subject = (size_t)get_u64(&r);
+  if (r.bad || tk_plugin_set_new(&w.set, &lim) != 0) _exit(1);
+  serve(&w);
+  _exit(0);
+}

@@ -1,0 +1,415 @@
+/*
+ * test_plugin_worker.c: jailed plugin sets (core/plugin_worker.c) and the
+ * jail (core/plugin_jail.c), with the real Lua VM in real worker processes
+ * (build/bin/tunduk-plugin-worker). A call past its deadline is killed and
+ * the next call gets a fresh worker; a worker's /proc says seccomp filter,
+ * no new privileges, only its channel and /dev/null open, and its rlimits;
+ * a process in the jail that makes a forbidden system call dies of SIGSYS;
+ * memory limits hold; one slow call does not hold another thread's call.
+ */
+#include "tk_plugin.h"
+#include "tk_plugin_jail.h"
+#include "tk_test.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BODY(s) TK_SLICE((s), strlen(s))
+#define CALL_MS 200
+#define REDOS "string.find(string.rep('a', 8000), '.-.-b')"
+
+static const char *const src =
+    "tunduk.content_type{ name = 'slow', validate = function(r) " REDOS
+    " return true end,\n"
+    "  summary = function(r) " REDOS " return 'x' end }\n"
+    "tunduk.content_type{ name = 'ok', validate = function(r) return r.a ~= 'bad', 'bad "
+    "a' "
+    "end,\n"
+    "  summary = function(r) return 'sum ' .. tostring(r.a) end }\n"
+    "tunduk.content_type{ name = 'big', validate = function(r) local t = {} for i = 1, "
+    "1e7 "
+    "do t[i] = i end return true end }\n"
+    "tunduk.export{ name = 'lines', media_type = 'text/plain', write = function(records, "
+    "out) for r, m in records do out(r.a, '\\n') end end }\n"
+    "tunduk.export{ name = 'slowx', media_type = 'text/plain', write = function(records, "
+    "out) for r in records do " REDOS " end end }\n"
+    "tunduk.moderation{ name = 'redos', check = function(m, r) if m.type == 'testimony' "
+    "then " REDOS " end return tunduk.accept() end }\n"
+    "tunduk.moderation{ name = 'flag', check = function(m, r) if m.type == 'flagged' "
+    "then "
+    "return tunduk.quarantine('flagged') end return tunduk.accept() end }\n";
+
+static uint64_t ms_now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int has(const char *hay, const char *needle)
+{
+  if (strstr(hay, needle)) return 1;
+  fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", hay, needle);
+  return 0;
+}
+
+static tk_plugin_set_t *jailed(unsigned n)
+{
+  tk_plugin_limits_t l;
+  memset(&l, 0, sizeof l);
+  l.call_ms = CALL_MS;
+  l.mem_bytes = 8u << 20;
+  tk_plugin_set_t *s = NULL;
+  tk_err_t e;
+  if (tk_plugin_set_new_jailed(&s, &l, n, &e) < 0) {
+    fprintf(stderr, "  jailed set: %s\n", e.msg);
+    return NULL;
+  }
+  if (tk_plugin_set_add_source(s, "w.lua", src, strlen(src), &e) < 0) {
+    fprintf(stderr, "  load: %s\n", e.msg);
+    tk_plugin_set_free(s);
+    return NULL;
+  }
+  return s;
+}
+
+static void test_calls_work(void)
+{
+  tk_plugin_set_t *s = jailed(1);
+  tk_err_t e;
+  tk_buf_t out = TK_BUF_INIT;
+  CHECK(s);
+  CHECK(tk_plugin_set_jailed(s));
+  CHECK(tk_plugin_set_find(s, TK_PLUGIN_TYPE, "ok"));
+  CHECK(tk_plugin_set_find(s, TK_PLUGIN_TYPE, "ok")->has_summary);
+  CHECK(tk_plugin_set_count(s, TK_PLUGIN_MODERATION) == 2);
+  CHECK_RC(tk_plugin_validate(s, "ok", BODY("{\"a\":\"x\"}"), &e), 0);
+  CHECK_RC(tk_plugin_validate(s, "ok", BODY("{\"a\":\"bad\"}"), &e), TK_EINVAL);
+  CHECK(has(e.msg, "bad a"));
+  CHECK_RC(tk_plugin_summary(s, "ok", BODY("{\"a\":7}"), &out, &e), 0);
+  CHECK(strcmp((char *)out.p, "sum 7") == 0);
+  tk_buf_free(&out);
+  tk_plugin_meta_t m = {"r", "v", "flagged", "vault", "dev", 1, 2, 1, 0};
+  tk_plugin_verdict_t v;
+  CHECK_RC(tk_plugin_moderate(s, &m, (tk_slice_t){NULL, 0}, &v), 0);
+  CHECK(v.verdict == TK_VERDICT_QUARANTINE && strcmp(v.rule, "flag") == 0);
+  CHECK(strcmp(v.reason, "flagged") == 0);
+  tk_plugin_set_free(s);
+}
+
+static void test_deadline_kills_and_replaces(void)
+{
+  tk_plugin_set_t *s = jailed(1);
+  tk_err_t e;
+  CHECK(s);
+  CHECK_RC(tk_plugin_validate(s, "ok", BODY("{}"), &e), 0);
+  int pid = tk_plugin_set_worker_pid(s, 0);
+  CHECK(pid > 0);
+  uint64_t t0 = ms_now();
+  CHECK_RC(tk_plugin_validate(s, "slow", BODY("{}"), &e), TK_EPLUGIN);
+  uint64_t took = ms_now() - t0;
+  fprintf(stderr, "  ReDoS validate stopped after %llu ms\n", (unsigned long long)took);
+  CHECK(took < CALL_MS + TK_PLUGIN_KILL_GRACE_MS + 300);
+  CHECK(has(e.msg, "plugin w.lua: content type 'slow', validate: time limit exceeded"));
+  CHECK(tk_plugin_set_worker_pid(s, 0) == 0);               /* killed */
+  CHECK(kill(pid, 0) != 0);                                 /* and reaped */
+  CHECK_RC(tk_plugin_validate(s, "ok", BODY("{}"), &e), 0); /* a fresh one */
+  CHECK(tk_plugin_set_worker_pid(s, 0) > 0 && tk_plugin_set_worker_pid(s, 0) != pid);
+  /* The other calls too: summary, export, moderation quarantines. */
+  tk_buf_t out = TK_BUF_INIT;
+  CHECK_RC(tk_plugin_summary(s, "slow", BODY("{}"), &out, &e), TK_EPLUGIN);
+  CHECK(has(e.msg, "time limit exceeded"));
+  tk_buf_free(&out);
+  tk_plugin_meta_t m = {"r", "v", "testimony", "vault", "dev", 1, 2, 1, 0};
+  tk_plugin_verdict_t v;
+  CHECK_RC(tk_plugin_moderate(s, &m, (tk_slice_t){NULL, 0}, &v), 0);
+  CHECK(v.verdict == TK_VERDICT_QUARANTINE && strcmp(v.rule, "redos") == 0);
+  CHECK(has(v.reason, "time limit exceeded"));
+  m.type = "case";
+  CHECK_RC(tk_plugin_moderate(s, &m, (tk_slice_t){NULL, 0}, &v), 0);
+  CHECK(v.verdict == TK_VERDICT_ACCEPT);
+  tk_plugin_set_free(s);
+}
+
+typedef struct recs {
+  int i, n;
+} recs_t;
+
+static int next_rec(void *ud, tk_plugin_record_t *rec)
+{
+  static const char *bodies[] = {"{\"a\":\"one\"}", "{\"a\":\"two\"}"};
+  recs_t *r = ud;
+  if (r->i >= r->n) return 0;
+  const char *b = bodies[r->i++ % 2];
+  rec->body = BODY(b);
+  rec->meta = NULL;
+  return 1;
+}
+
+static int write_buf(void *ud, const void *p, size_t n)
+{
+  return tk_buf_append(ud, p, n);
+}
+
+static void test_export(void)
+{
+  tk_plugin_set_t *s = jailed(1);
+  tk_err_t e;
+  tk_buf_t out = TK_BUF_INIT;
+  recs_t r = {0, 3};
+  CHECK(s);
+  CHECK_RC(tk_plugin_export(s, "lines", NULL, next_rec, &r, write_buf, &out, &e), 0);
+  CHECK(out.n == 12 && memcmp(out.p, "one\ntwo\none\n", 12) == 0);
+  out.n = 0;
+  r.i = 0;
+  CHECK_RC(tk_plugin_export(s, "slowx", NULL, next_rec, &r, write_buf, &out, &e),
+           TK_EPLUGIN);
+  CHECK(has(e.msg, "plugin w.lua: export 'slowx', write: time limit exceeded"));
+  tk_buf_free(&out);
+  tk_plugin_set_free(s);
+}
+
+static void test_memory_limit(void)
+{
+  tk_plugin_set_t *s = jailed(1);
+  tk_err_t e;
+  CHECK(s);
+  CHECK_RC(tk_plugin_validate(s, "big", BODY("{}"), &e), TK_EPLUGIN);
+  CHECK(has(e.msg, "memory limit exceeded"));
+  CHECK_RC(tk_plugin_validate(s, "ok", BODY("{}"), &e), 0);
+  tk_plugin_set_free(s);
+}
+
+/* Reads /proc/<pid>/<what> into buf. */
+static int proc_read(int pid, const char *what, char *buf, size_t cap)
+{
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/%s", pid, what);
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, cap - 1);
+  close(fd);
+  if (n < 0) return -1;
+  buf[n] = 0;
+  return 0;
+}
+
+static void test_worker_is_jailed(void)
+{
+  tk_plugin_set_t *s = jailed(1);
+  tk_err_t e;
+  char buf[8192];
+  CHECK(s);
+  CHECK_RC(tk_plugin_validate(s, "ok", BODY("{}"), &e), 0);
+  int pid = tk_plugin_set_worker_pid(s, 0);
+  CHECK(pid > 0);
+  CHECK(proc_read(pid, "status", buf, sizeof buf) == 0);
+  CHECK(has(buf, "Seccomp:\t2"));
+  CHECK(has(buf, "NoNewPrivs:\t1"));
+  CHECK(proc_read(pid, "limits", buf, sizeof buf) == 0);
+  CHECK(strstr(buf, "Max open files            4                    4"));
+  CHECK(strstr(buf, "Max processes             0                    0"));
+  CHECK(strstr(buf, "Max core file size        0                    0"));
+  CHECK(strstr(buf, "Max file size             0                    0"));
+  CHECK(strstr(buf, "Max cpu time              600                  600"));
+#ifndef TK_SANITIZE
+  CHECK(strstr(buf, "Max address space         536870912            536870912"));
+#endif
+  /* fds: 0-2 on /dev/null, 3 the channel, nothing else. (Listing a
+   * non-dumpable process's fds needs root, which the tests run as; skip
+   * otherwise.) */
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/fd", pid);
+  DIR *d = opendir(path);
+  if (!d) {
+    fprintf(stderr, "  cannot list %s (not root?): fd check skipped\n", path);
+  } else {
+    struct dirent *de;
+    int n = 0, bad = 0;
+    while ((de = readdir(d))) {
+      if (de->d_name[0] == '.') continue;
+      char l[400], target[256];
+      snprintf(l, sizeof l, "%s/%s", path, de->d_name);
+      ssize_t k = readlink(l, target, sizeof target - 1);
+      target[k > 0 ? k : 0] = 0;
+      int fd = atoi(de->d_name);
+      if (fd <= 2 ? strcmp(target, "/dev/null") != 0
+                  : fd != 3 || strncmp(target, "socket:", 7) != 0) {
+        fprintf(stderr, "  worker fd %d -> %s\n", fd, target);
+        bad = 1;
+      }
+      n++;
+    }
+    closedir(d);
+    CHECK(!bad && n == 4);
+  }
+#ifndef TK_SANITIZE
+  /* Nothing of ours reaches it through the environment either. */
+  CHECK(proc_read(pid, "environ", buf, sizeof buf) == 0 && buf[0] == 0);
+#endif
+  tk_plugin_set_free(s);
+}
+
+/* Forks a child that enters the jail and then runs what; returns its wait
+ * status. */
+static int jailed_child(int what)
+{
+  pid_t pid = fork();
+  if (pid == 0) {
+    int sv[2];
+    tk_err_t e;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) _exit(90);
+    signal(SIGPIPE, SIG_IGN); /* the jail closes the other end too */
+    if (dup2(sv[0], 3) < 0) _exit(91);
+    if (tk_plugin_jail_enter(3, &e) != 0) _exit(92);
+    switch (what) {
+    case 0: /* allowed: compute, allocate, write the channel */
+    {
+      char *p = malloc(1 << 20);
+      if (!p) _exit(93);
+      memset(p, 1, 1 << 20);
+      free(p);
+      if (write(3, "x", 1) != -1 || errno != EPIPE) _exit(94); /* allowed, peer gone */
+      _exit(0);
+    }
+    case 1:
+      open("/etc/passwd", O_RDONLY);
+      break;
+    case 2:
+      socket(AF_INET, SOCK_STREAM, 0);
+      break;
+    case 3: {
+      char *argv[] = {(char *)"/bin/true", NULL};
+      execve("/bin/true", argv, NULL);
+      break;
+    }
+    case 4:
+      fork();
+      break;
+    case 5: /* read is allowed only on the channel */
+    {
+      char c;
+      if (read(0, &c, 1) < 0) _exit(95);
+      break;
+    }
+    case 6: /* past the address-space limit, malloc fails */
+    {
+      void *p = malloc((size_t)TK_PLUGIN_JAIL_MEM);
+      __asm__ volatile("" : : "r"(p) : "memory"); /* clang would elide the malloc */
+      _exit(p ? 96 : 0);
+    }
+    }
+    _exit(97); /* the call returned: the jail let it through */
+  }
+  int st = -1;
+  waitpid(pid, &st, 0);
+  return st;
+}
+
+static int died_of_sigsys(int st)
+{
+  if (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS) return 1;
+  fprintf(stderr, "  status %#x: exited %d / signal %d, want SIGSYS\n", st,
+          WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? WTERMSIG(st) : -1);
+  return 0;
+}
+
+static void test_jail_forbids(void)
+{
+  int st = jailed_child(0);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) died_of_sigsys(st);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  CHECK(died_of_sigsys(jailed_child(1))); /* open */
+  CHECK(died_of_sigsys(jailed_child(2))); /* socket */
+  CHECK(died_of_sigsys(jailed_child(3))); /* execve */
+  CHECK(died_of_sigsys(jailed_child(4))); /* fork (clone) */
+  CHECK(died_of_sigsys(jailed_child(5))); /* read on stdin */
+#ifndef TK_SANITIZE
+  st = jailed_child(6);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+#endif
+}
+
+typedef struct par {
+  tk_plugin_set_t *s;
+  const char *type;
+  int rc;
+  uint64_t ms;
+} par_t;
+
+static void *par_call(void *ud)
+{
+  par_t *p = ud;
+  tk_err_t e;
+  uint64_t t0 = ms_now();
+  p->rc = tk_plugin_validate(p->s, p->type, BODY("{}"), &e);
+  p->ms = ms_now() - t0;
+  return NULL;
+}
+
+/* Two workers: a slow call on one does not hold a fast call on the other. */
+static void test_pool_parallel(void)
+{
+  tk_plugin_set_t *s = jailed(2);
+  tk_err_t e;
+  CHECK(s);
+  CHECK_RC(tk_plugin_validate(s, "ok", BODY("{}"), &e), 0);
+  par_t slow = {s, "slow", 0, 0}, fast = {s, "ok", 0, 0};
+  pthread_t a, b;
+  pthread_create(&a, NULL, par_call, &slow);
+  usleep(20000);
+  pthread_create(&b, NULL, par_call, &fast);
+  pthread_join(b, NULL);
+  pthread_join(a, NULL);
+  fprintf(stderr, "  slow call %llu ms, fast call beside it %llu ms\n",
+          (unsigned long long)slow.ms, (unsigned long long)fast.ms);
+  CHECK(slow.rc == TK_EPLUGIN && fast.rc == 0);
+  CHECK(fast.ms < 150); /* includes starting and loading the second worker */
+  tk_plugin_set_free(s);
+}
+
+/* A worker that died between calls (a crash, or PR_SET_PDEATHSIG when the
+ * thread that started it ended) is replaced before the next call: no call
+ * fails for it. */
+static void test_dead_worker_replaced(void)
+{
+  tk_plugin_set_t *s = jailed(1);
+  tk_err_t e;
+  CHECK(s);
+  CHECK_RC(tk_plugin_validate(s, "ok", BODY("{}"), &e), 0);
+  int pid = tk_plugin_set_worker_pid(s, 0);
+  CHECK(pid > 0 && kill(pid, SIGKILL) == 0);
+  usleep(50000);
+  CHECK_RC(tk_plugin_validate(s, "ok", BODY("{}"), &e), 0);
+  CHECK(tk_plugin_set_worker_pid(s, 0) != pid);
+  tk_plugin_set_free(s);
+}
+
+/* A load past the deadline fails naming the plugin; the set still works. */
+static void test_load_deadline(void)
+{
+  tk_plugin_set_t *s = jailed(1);
+  tk_err_t e;
+  CHECK(s);
+  const char *bad = REDOS "\ntunduk.content_type{ name = 'late' }\n";
+  uint64_t t0 = ms_now();
+  CHECK_RC(tk_plugin_set_add_source(s, "late.lua", bad, strlen(bad), &e), TK_EPLUGIN);
+  CHECK(ms_now() - t0 < CALL_MS + TK_PLUGIN_KILL_GRACE_MS + 300);
+  CHECK(has(e.msg, "plugin late.lua: load: time limit exceeded"));
+  CHECK(!tk_plugin_set_find(s, TK_PLUGIN_TYPE, "late"));
+  CHECK_RC(tk_plugin_validate(s, "ok", BODY("{}"), &e), 0); /* reloaded w.lua */
+  tk_plugin_set_free(s);
+}
+
+TK_TESTS(TK_TEST(test_calls_work), TK_TEST(test_deadline_kills_and_replaces),
+         TK_TEST(test_export), TK_TEST(test_memory_limit), TK_TEST(test_worker_is_jailed),
+         TK_TEST(test_jail_forbids), TK_TEST(test_pool_parallel),
+         TK_TEST(test_load_deadline), TK_TEST(test_dead_worker_replaced))
