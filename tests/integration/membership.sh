@@ -52,6 +52,12 @@ jq -r '.rejected[0].reason' "$TMP/out" | grep -q "not a writer\|membership" ||
   fail "rejection reason: $(jq -r '.rejected[0].reason' "$TMP/out")"
 [ "$(hub_sql "select count(*) from revisions where hex(id) = '$FORGED'")" = 0 ] ||
   fail "the hub stored D's forgery"
+# and its grant of a made-up key to B is refused by the hub (it was accepted before)
+run_expect 0 "$BIN/tk_rogue" --home "$D" grant-forge "cases:$B_ID"
+out_has "ack accepted=0"
+out_has "rejected grant: 4 "
+[ "$(hub_sql "select count(*) from grants where granter = (select id from devices where name = 'keyless')")" = 0 ] ||
+  fail "the hub stored D's grant"
 D2=$TMP/d2
 enroll_office "$D2" keyless-2 cases:rw
 run_expect 0 tk "$D2" vault create cases

@@ -45,6 +45,12 @@
  *                          together (past TK_MAX_PARENTS the merge is
  *                          spliced and re-signed, see do_parents); prints
  *                          as push does
+ *   grant-forge VAULT:DEV  a GrantPut of a key it made up, sealed to device
+ *                          DEV (asked with DeviceQuery) and naming the
+ *                          vault's genesis as its entry (from this office's
+ *                          own copy of the log, if it has one): prints
+ *                          "ack accepted=A duplicates=D" and "rejected HEX:
+ *                          CODE REASON" lines
  *   trickle N              a frame header announcing N bytes, then one
  *                          payload byte every --interval-ms (default 200)
  *                          until the hub ends the connection or --timeout
@@ -310,6 +316,89 @@ static void drain(rogue_t *r)
     print_frame(f);
     tk_wire_free(f);
   }
+}
+
+static void send_bye(rogue_t *r);
+
+static int take_first(void *ctx, tk_slice_t body, tk_slice_t sig)
+{
+  (void)sig;
+  tk_sha256(ctx, body.p, body.n);
+  return 1; /* the genesis only */
+}
+
+/* grant-forge VAULT:DEV: a grant of a made-up key, as a device that never
+ * held the vault's key would send it. */
+static int do_grant_forge(rogue_t *r, const char *arg)
+{
+  char vault[TK_MAX_VAULT_LEN + 1];
+  const char *colon = strchr(arg, ':');
+  uint8_t to[TK_DEVICE_ID_LEN], key[TK_VAULT_KEY_LEN], sig[TK_SIG_LEN];
+  const char *why = NULL;
+  tk_frame_t *in = NULL;
+  tk_buf_t body = TK_BUF_INIT;
+  int rc = 1;
+  if (!colon || (size_t)(colon - arg) > TK_MAX_VAULT_LEN ||
+      tk_device_id_parse(to, colon + 1) != 0) {
+    fail("grant-forge wants VAULT:DEVICE-ID");
+    return 1;
+  }
+  snprintf(vault, sizeof vault, "%.*s", (int)(colon - arg), arg);
+  Tunduk__V1__DeviceQuery q = TUNDUK__V1__DEVICE_QUERY__INIT;
+  q.device_id = tk_pb_bytes(to, TK_DEVICE_ID_LEN);
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_DEVICE_QUERY;
+  f.device_query = &q;
+  if (send_frame(r, &f) != 0) return 1;
+  in = recv_frame(r, &why);
+  if (!in || in->msg_case != TUNDUK__V1__FRAME__MSG_DEVICE_INFO ||
+      !in->device_info->identity ||
+      in->device_info->identity->kx_pk.len != TK_KX_PK_LEN) {
+    printf("closed %s\n", in ? "no identity for the recipient" : why);
+    goto done;
+  }
+  tk_grant_t g;
+  memset(&g, 0, sizeof g);
+  snprintf(g.vault, sizeof g.vault, "%s", vault);
+  tk_vault_key_new(key);
+  tk_vault_key_id(g.key_id, key);
+  memcpy(g.recipient, to, TK_DEVICE_ID_LEN);
+  tk_store_log_each(tk_office_store(r->office), vault, 0, take_first, g.entry, NULL);
+  g.created_ms = (uint64_t)time(NULL) * 1000;
+  if (tk_vault_key_seal(g.sealed, key, in->device_info->identity->kx_pk.data) != 0 ||
+      tk_grant_sign(&g, r->id, &body, sig) != 0) {
+    fail("cannot make the grant");
+    goto done;
+  }
+  tk_wire_free(in);
+  in = NULL;
+  Tunduk__V1__SignedGrant sg = TUNDUK__V1__SIGNED_GRANT__INIT;
+  sg.body = tk_pb_bytes(body.p, body.n);
+  sg.sig = tk_pb_bytes(sig, TK_SIG_LEN);
+  Tunduk__V1__GrantPut gp = TUNDUK__V1__GRANT_PUT__INIT;
+  gp.grant = &sg;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_GRANT_PUT;
+  f.grant_put = &gp;
+  if (send_frame(r, &f) != 0) goto done;
+  in = recv_frame(r, &why);
+  if (!in || in->msg_case != TUNDUK__V1__FRAME__MSG_ACK) {
+    if (in)
+      print_frame(in);
+    else
+      printf("closed %s\n", why);
+    goto done;
+  }
+  printf("ack accepted=%u duplicates=%u\n", in->ack->accepted, in->ack->duplicates);
+  for (size_t i = 0; i < in->ack->n_rejected; i++) {
+    Tunduk__V1__Rejected *rj = in->ack->rejected[i];
+    printf("rejected grant: %d %s\n", (int)rj->code, rj->reason ? rj->reason : "");
+  }
+  rc = 0;
+  send_bye(r);
+done:
+  tk_wire_free(in);
+  tk_buf_free(&body);
+  return rc;
 }
 
 /* After the Hellos: waits, printing what the hub sends, and when it ends
@@ -948,7 +1037,7 @@ int main(int argc, char **argv)
   int needs_rec = !strcmp(mode, "forge-sig") || !strcmp(mode, "alter-ciphertext") ||
                   !strcmp(mode, "push") || !strcmp(mode, "offer-ids") ||
                   !strcmp(mode, "frame") || !strcmp(mode, "flood") ||
-                  !strcmp(mode, "trickle");
+                  !strcmp(mode, "trickle") || !strcmp(mode, "grant-forge");
   const char *arg2 = NULL;
   if (!strcmp(mode, "parents")) { /* parents N REC */
     if (!arg || optind_rec == NULL) usage();
@@ -1034,6 +1123,8 @@ int main(int argc, char **argv)
     rc = do_hold(&r);
   else if (!strcmp(mode, "flood"))
     rc = do_flood(&r, strtol(arg, NULL, 10));
+  else if (!strcmp(mode, "grant-forge"))
+    rc = do_grant_forge(&r, arg);
   else if (!strcmp(mode, "trickle"))
     rc = do_trickle(&r, strtol(arg, NULL, 10), interval_ms > 0 ? interval_ms : 200);
   else
