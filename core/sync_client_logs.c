@@ -300,8 +300,20 @@ void tk__client_on_change_ack(client_t *c, const Tunduk__V1__Ack *m)
 {
   tk_member_change_t *ch = &c->change;
   if (m->n_rejected > 0) {
-    tk__client_stop(c, TK_EACCESS, "the hub refused the change to vault %s: %s",
-                    ch->vault, m->rejected[0]->reason ? m->rejected[0]->reason : "");
+    const char *why = m->rejected[0]->reason ? m->rejected[0]->reason : "";
+    if (c->opts->mode != TK_CLIENT_SYNC) {
+      tk__client_stop(c, TK_EACCESS, "the hub refused the change to vault %s: %s",
+                      ch->vault, why);
+      return;
+    }
+    /* A rotation at the end of a sync: another writer may have made it
+     * first. Nothing of it is stored; the next sync sees the log and tries
+     * again if it is still needed. */
+    TK_LOG(TK_LOG_WARN, "sync",
+           "vault %s: the hub refused this office's key rotation: %s", ch->vault, why);
+    snprintf(c->st->log_refused, sizeof c->st->log_refused, "%.190s", why);
+    tk_member_change_free(ch);
+    tk__client_done(c);
     return;
   }
   int rc = tk_office_change_commit(c->o, ch, c->err);
