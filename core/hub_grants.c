@@ -72,31 +72,15 @@ void tk__hub_on_grant_put(session_t *s, const Tunduk__V1__GrantPut *m)
   tk__hub_send_ack(s, &res);
 }
 
-typedef struct grant_list {
-  tk_buf_t data;
-  size_t *offs; /* body start, sig start, per grant */
-  size_t n;
-} grant_list_t;
-
 static int collect_grant(void *ctx, tk_slice_t body, tk_slice_t sig)
 {
-  grant_list_t *l = ctx;
-  size_t *o = realloc(l->offs, (2 * l->n + 3) * sizeof *o);
-  if (!o) return TK_ENOMEM;
-  l->offs = o;
-  o[2 * l->n] = l->data.n;
-  int rc = tk_buf_append(&l->data, body.p, body.n);
-  o[2 * l->n + 1] = l->data.n;
-  if (!rc) rc = tk_buf_append(&l->data, sig.p, sig.n);
-  o[2 * l->n + 2] = l->data.n;
-  l->n++;
-  return rc;
+  return tk_signed_list_add(ctx, body, sig);
 }
 
 void tk__hub_on_grant_query(session_t *s)
 {
   tk_err_t e;
-  grant_list_t l = {TK_BUF_INIT, NULL, 0};
+  tk_signed_list_t l = {TK_BUF_INIT, NULL, 0};
   int rc = tk_store_grants_for(s->hub->store, s->peer.id, TK_MAX_GRANTS, collect_grant,
                                &l, &e);
   Tunduk__V1__SignedGrant *g = calloc(l.n ? l.n : 1, sizeof *g);
@@ -108,9 +92,8 @@ void tk__hub_on_grant_query(session_t *s)
   }
   for (size_t i = 0; i < l.n; i++) {
     tunduk__v1__signed_grant__init(&g[i]);
-    g[i].body = tk_pb_bytes(l.data.p + l.offs[2 * i], l.offs[2 * i + 1] - l.offs[2 * i]);
-    g[i].sig =
-        tk_pb_bytes(l.data.p + l.offs[2 * i + 1], l.offs[2 * i + 2] - l.offs[2 * i + 1]);
+    g[i].body = tk_signed_list_get(&l, i, 0);
+    g[i].sig = tk_signed_list_get(&l, i, 1);
     gp[i] = &g[i];
   }
   Tunduk__V1__Grants msg = TUNDUK__V1__GRANTS__INIT;
@@ -123,6 +106,5 @@ void tk__hub_on_grant_query(session_t *s)
 done:
   free(g);
   free(gp);
-  free(l.offs);
-  tk_buf_free(&l.data);
+  tk_signed_list_free(&l);
 }

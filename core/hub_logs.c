@@ -264,9 +264,7 @@ done:
 typedef struct log_answer {
   session_t *s;
   const Tunduk__V1__LogQuery *q;
-  tk_buf_t data; /* bodies and sigs, back to back */
-  size_t *offs;  /* body start, sig start, end: per entry */
-  size_t n;
+  tk_signed_list_t entries;
   uint8_t (*members)[TK_DEVICE_ID_LEN];
   size_t nmembers;
   Tunduk__V1__LogHave *have;
@@ -278,17 +276,8 @@ typedef struct log_answer {
 static int collect_entry(void *ctx, tk_slice_t body, tk_slice_t sig)
 {
   log_answer_t *a = ctx;
-  if (a->n >= TK_MAX_LOG_ENTRIES) return 0; /* the rest at the next sync */
-  size_t *o = realloc(a->offs, (3 * a->n + 3) * sizeof *o);
-  if (!o) return TK_ENOMEM;
-  a->offs = o;
-  o[3 * a->n] = a->data.n;
-  int rc = tk_buf_append(&a->data, body.p, body.n);
-  o[3 * a->n + 1] = a->data.n;
-  if (!rc) rc = tk_buf_append(&a->data, sig.p, sig.n);
-  o[3 * a->n + 2] = a->data.n;
-  a->n++;
-  return rc;
+  if (a->entries.n >= TK_MAX_LOG_ENTRIES) return 0; /* the rest at the next sync */
+  return tk_signed_list_add(&a->entries, body, sig);
 }
 
 static int answer_vault(void *ctx, const char *vault, int write)
@@ -343,8 +332,8 @@ void tk__hub_on_log_query(session_t *s, const Tunduk__V1__LogQuery *q)
   size_t nids = 0, nrev = 0;
   int rc = tk_store_access_list(s->hub->store, s->peer.id, answer_vault, &a, NULL);
   if (!rc) {
-    ve = calloc(a.n + 1, sizeof *ve);
-    vep = calloc(a.n + 1, sizeof *vep);
+    ve = calloc(a.entries.n + 1, sizeof *ve);
+    vep = calloc(a.entries.n + 1, sizeof *vep);
     ids = calloc(a.nmembers + 1, sizeof *ids);
     idp = calloc(a.nmembers + 1, sizeof *idp);
     devs = calloc(a.nmembers + 1, sizeof *devs);
@@ -356,11 +345,10 @@ void tk__hub_on_log_query(session_t *s, const Tunduk__V1__LogQuery *q)
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, "cannot list vault logs");
     goto done;
   }
-  for (size_t i = 0; i < a.n; i++) {
+  for (size_t i = 0; i < a.entries.n; i++) {
     tunduk__v1__vault_entry__init(&ve[i]);
-    ve[i].body = tk_pb_bytes(a.data.p + a.offs[3 * i], a.offs[3 * i + 1] - a.offs[3 * i]);
-    ve[i].sig =
-        tk_pb_bytes(a.data.p + a.offs[3 * i + 1], a.offs[3 * i + 2] - a.offs[3 * i + 1]);
+    ve[i].body = tk_signed_list_get(&a.entries, i, 0);
+    ve[i].sig = tk_signed_list_get(&a.entries, i, 1);
     vep[i] = &ve[i];
   }
   for (size_t i = 0; i < a.nmembers; i++) {
@@ -382,7 +370,7 @@ void tk__hub_on_log_query(session_t *s, const Tunduk__V1__LogQuery *q)
     hp[i] = &a.have[i];
   }
   Tunduk__V1__Log msg = TUNDUK__V1__LOG__INIT;
-  msg.n_entries = a.n;
+  msg.n_entries = a.entries.n;
   msg.entries = vep;
   msg.n_members = nids;
   msg.members = idp;
@@ -402,9 +390,8 @@ done:
   free(devs);
   free(revoked);
   free(hp);
-  free(a.offs);
   free(a.members);
   free(a.have);
   free(a.labels);
-  tk_buf_free(&a.data);
+  tk_signed_list_free(&a.entries);
 }

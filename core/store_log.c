@@ -18,6 +18,19 @@ static int prepare(tk_store_t *s, const char *sql, sqlite3_stmt **st, tk_err_t *
   return src == SQLITE_OK ? 0 : tk__store_fail(s, src, "preparing a statement", err);
 }
 
+/* Steps a bound "SELECT count(*) ..." into *n and finalizes it. */
+static int count_rows(tk_store_t *s, sqlite3_stmt *st, uint32_t *n, const char *what,
+                      tk_err_t *err)
+{
+  int rc = 0, src = sqlite3_step(st);
+  if (src == SQLITE_ROW)
+    *n = (uint32_t)sqlite3_column_int64(st, 0);
+  else
+    rc = tk__store_fail(s, src, what, err);
+  sqlite3_finalize(st);
+  return rc;
+}
+
 int tk_store_log_put(tk_store_t *s, const char *vault, uint32_t seq,
                      const uint8_t id[TK_HASH_LEN], tk_slice_t body, tk_slice_t sig,
                      tk_err_t *err)
@@ -95,13 +108,7 @@ int tk_store_log_count(tk_store_t *s, const char *vault, uint32_t *n, tk_err_t *
   int rc = prepare(s, "SELECT count(*) FROM vault_log WHERE vault = ?1", &st, err);
   if (rc) return rc;
   TK__BIND(sqlite3_bind_text(st, 1, vault, -1, SQLITE_STATIC));
-  int src = sqlite3_step(st);
-  if (src == SQLITE_ROW)
-    *n = (uint32_t)sqlite3_column_int64(st, 0);
-  else
-    rc = tk__store_fail(s, src, "counting the vault log", err);
-  sqlite3_finalize(st);
-  return rc;
+  return count_rows(s, st, n, "counting the vault log", err);
 }
 
 int tk_store_log_vaults(tk_store_t *s, int (*cb)(void *ctx, const char *vault), void *ctx,
@@ -208,24 +215,6 @@ int tk_store_refused_has(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN])
   return src == SQLITE_ROW ? 1 : src == SQLITE_DONE ? 0 : TK_ESTORE;
 }
 
-int tk_store_refused_count(tk_store_t *s, const char *vault, uint64_t *n, tk_err_t *err)
-{
-  sqlite3_stmt *st = NULL;
-  int rc = prepare(s,
-                   "SELECT count(*) FROM quarantine WHERE kind = 1 AND "
-                   "(?1 IS NULL OR vault = ?1)",
-                   &st, err);
-  if (rc) return rc;
-  TK__BIND(sqlite3_bind_text(st, 1, vault, -1, SQLITE_STATIC));
-  int src = sqlite3_step(st);
-  if (src == SQLITE_ROW)
-    *n = (uint64_t)sqlite3_column_int64(st, 0);
-  else
-    rc = tk__store_fail(s, src, "counting refused revisions", err);
-  sqlite3_finalize(st);
-  return rc;
-}
-
 int tk_store_parent_keys(tk_store_t *s, const tk_rev_t *rev,
                          uint8_t (*keys)[TK_KEY_ID_LEN], size_t *n, tk_err_t *err)
 {
@@ -255,13 +244,7 @@ int tk_store_refused_for_record(tk_store_t *s, const uint8_t record_id[TK_RECORD
                    &st, err);
   if (rc) return rc;
   TK__BIND(sqlite3_bind_blob(st, 1, record_id, TK_RECORD_ID_LEN, SQLITE_STATIC));
-  int src = sqlite3_step(st);
-  if (src == SQLITE_ROW)
-    *n = (uint32_t)sqlite3_column_int64(st, 0);
-  else
-    rc = tk__store_fail(s, src, "counting refused revisions", err);
-  sqlite3_finalize(st);
-  return rc;
+  return count_rows(s, st, n, "counting refused revisions", err);
 }
 
 int tk_store_refused_recheck(tk_store_t *s, const char *vault,

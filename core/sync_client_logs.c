@@ -22,25 +22,13 @@ typedef struct have_list {
   Tunduk__V1__LogHave *have;
   char (*names)[TK_MAX_VAULT_LEN + 1];
   size_t n;
-  /* unsent entries */
-  tk_buf_t data;
-  size_t *offs; /* body, sig, end per entry */
-  size_t nunsent;
+  tk_signed_list_t unsent; /* entries the hub has not acknowledged */
 } have_list_t;
 
 static int unsent_entry(void *ctx, tk_slice_t body, tk_slice_t sig)
 {
   have_list_t *h = ctx;
-  size_t *o = realloc(h->offs, (3 * h->nunsent + 3) * sizeof *o);
-  if (!o) return TK_ENOMEM;
-  h->offs = o;
-  o[3 * h->nunsent] = h->data.n;
-  int rc = tk_buf_append(&h->data, body.p, body.n);
-  o[3 * h->nunsent + 1] = h->data.n;
-  if (!rc) rc = tk_buf_append(&h->data, sig.p, sig.n);
-  o[3 * h->nunsent + 2] = h->data.n;
-  h->nunsent++;
-  return rc;
+  return tk_signed_list_add(&h->unsent, body, sig);
 }
 
 static int have_vault(void *ctx, const char *vault)
@@ -75,22 +63,20 @@ int tk__client_send_logs(client_t *c)
   int rc = tk_store_log_vaults(c->store, have_vault, &h, c->err);
   if (!rc) {
     hp = calloc(h.n + 1, sizeof *hp);
-    ve = calloc(h.nunsent + 1, sizeof *ve);
-    vep = calloc(h.nunsent + 1, sizeof *vep);
+    ve = calloc(h.unsent.n + 1, sizeof *ve);
+    vep = calloc(h.unsent.n + 1, sizeof *vep);
     if (!hp || !ve || !vep) rc = tk_err_set(c->err, TK_ENOMEM, "out of memory");
   }
   if (rc) goto done;
-  if (h.nunsent) {
-    for (size_t i = 0; i < h.nunsent; i++) {
+  if (h.unsent.n) {
+    for (size_t i = 0; i < h.unsent.n; i++) {
       tunduk__v1__vault_entry__init(&ve[i]);
-      ve[i].body =
-          tk_pb_bytes(h.data.p + h.offs[3 * i], h.offs[3 * i + 1] - h.offs[3 * i]);
-      ve[i].sig = tk_pb_bytes(h.data.p + h.offs[3 * i + 1],
-                              h.offs[3 * i + 2] - h.offs[3 * i + 1]);
+      ve[i].body = tk_signed_list_get(&h.unsent, i, 0);
+      ve[i].sig = tk_signed_list_get(&h.unsent, i, 1);
       vep[i] = &ve[i];
     }
     Tunduk__V1__LogPut put = TUNDUK__V1__LOG_PUT__INIT;
-    put.n_entries = h.nunsent;
+    put.n_entries = h.unsent.n;
     put.entries = vep;
     tk_frame_t f = TUNDUK__V1__FRAME__INIT;
     f.msg_case = TUNDUK__V1__FRAME__MSG_LOG_PUT;
@@ -122,8 +108,7 @@ done:
   free(vep);
   free(h.have);
   free(h.names);
-  free(h.offs);
-  tk_buf_free(&h.data);
+  tk_signed_list_free(&h.unsent);
   return rc;
 }
 

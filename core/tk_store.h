@@ -319,8 +319,6 @@ int tk_store_refused_put(tk_store_t *s, const tk_rev_t *rev,
 int tk_store_refused_recheck(tk_store_t *s, const char *vault,
                              int (*ok)(void *ctx, const tk_rev_t *rev), void *ctx,
                              uint32_t *released, tk_err_t *err);
-/* How many revisions the log kept aside, in all (vault NULL) or in vault. */
-int tk_store_refused_count(tk_store_t *s, const char *vault, uint64_t *n, tk_err_t *err);
 /* The key ids of a revision's stored parents (from their signed headers):
  * keys[i] for each stored parent, *n of them (missing parents skipped). */
 int tk_store_parent_keys(tk_store_t *s, const tk_rev_t *rev,

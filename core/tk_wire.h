@@ -60,6 +60,19 @@ int tk_wire_identity(Tunduk__V1__Identity *m, const tk_identity_t *id,
 int tk_wire_identity_check(const Tunduk__V1__Identity *m, const uint8_t *spki,
                            tk_peer_t *out, tk_err_t *err);
 
+/* Signed objects (grants, membership log entries) gathered for one
+ * message: each a body and its signature, copied back to back. */
+typedef struct tk_signed_list {
+  tk_buf_t data;
+  size_t *offs; /* body start, signature start, end: 3 per object */
+  size_t n;
+} tk_signed_list_t;
+
+int tk_signed_list_add(tk_signed_list_t *l, tk_slice_t body, tk_slice_t sig);
+/* The body (which 0) or the signature (which 1) of object i < l->n. */
+ProtobufCBinaryData tk_signed_list_get(const tk_signed_list_t *l, size_t i, int which);
+void tk_signed_list_free(tk_signed_list_t *l);
+
 /* Vault key grants (PROTOCOL.md section 9). */
 typedef struct tk_grant {
   char vault[TK_MAX_VAULT_LEN + 1];

@@ -129,6 +129,33 @@ int tk_wire_identity_check(const Tunduk__V1__Identity *m, const uint8_t *spki,
   return 0;
 }
 
+int tk_signed_list_add(tk_signed_list_t *l, tk_slice_t body, tk_slice_t sig)
+{
+  size_t *o = realloc(l->offs, (3 * l->n + 3) * sizeof *o);
+  if (!o) return TK_ENOMEM;
+  l->offs = o;
+  o[3 * l->n] = l->data.n;
+  int rc = tk_buf_append(&l->data, body.p, body.n);
+  o[3 * l->n + 1] = l->data.n;
+  if (!rc) rc = tk_buf_append(&l->data, sig.p, sig.n);
+  o[3 * l->n + 2] = l->data.n;
+  if (!rc) l->n++;
+  return rc;
+}
+
+ProtobufCBinaryData tk_signed_list_get(const tk_signed_list_t *l, size_t i, int which)
+{
+  const size_t *o = l->offs + 3 * i + (which ? 1 : 0);
+  return tk_pb_bytes(l->data.p + o[0], o[1] - o[0]);
+}
+
+void tk_signed_list_free(tk_signed_list_t *l)
+{
+  free(l->offs);
+  tk_buf_free(&l->data);
+  memset(l, 0, sizeof *l);
+}
+
 static const char grant_label[] = "tunduk grant v1";
 
 static int grant_msg(tk_buf_t *m, tk_slice_t body)
