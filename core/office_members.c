@@ -212,10 +212,13 @@ static int genesis_acceptable(tk_office_t *o, const tk_entry_t *e, char *why, si
 int tk_office_log_take(tk_office_t *o, const tk_slice_t *bodies, const tk_slice_t *sigs,
                        size_t n, uint32_t *taken, uint32_t *refused, tk_err_t *err)
 {
-  char changed[8][TK_MAX_VAULT_LEN + 1];
+  char changed[32]
+              [TK_MAX_VAULT_LEN + 1]; /* vaults whose kept-aside revisions to recheck */
   size_t nchanged = 0;
-  int rc = 0;
   *taken = *refused = 0;
+  if (n == 0) return 0;
+  int rc = tk_store_begin(o->store, err); /* every entry taken, in one commit */
+  if (rc) return rc;
   for (size_t i = 0; i < n && !rc; i++) {
     tk_entry_t e;
     tk_err_t pe;
@@ -265,12 +268,18 @@ int tk_office_log_take(tk_office_t *o, const tk_slice_t *bodies, const tk_slice_
       size_t k = 0;
       while (k < nchanged && strcmp(changed[k], e.label))
         k++;
-      if (k == nchanged && nchanged < 8)
+      if (k == nchanged && nchanged < 32)
         snprintf(changed[nchanged++], sizeof changed[0], "%s", e.label);
     }
     tk_entry_free(&e);
   }
-  if (rc) tk__office_logs_free(o); /* the cache may be ahead of the store */
+  if (!rc) rc = tk_store_commit(o->store, err);
+  if (rc) {
+    tk_store_rollback(o->store);
+    tk__office_logs_free(o); /* the cache may be ahead of the store */
+    *taken = 0;
+    nchanged = 0;
+  }
   /* revisions kept aside before the log let them count now go in */
   for (size_t k = 0; k < nchanged && !rc; k++) {
     uint32_t released = 0;
@@ -348,6 +357,9 @@ int tk_office_grant_take(tk_office_t *o, tk_slice_t body, tk_slice_t sig, int *t
     goto done;
   }
   *taken = 1;
+  char from[TK_DEVICE_ID_STRLEN];
+  tk_device_id_format(from, g.granter);
+  TK_LOG(TK_LOG_INFO, "sync", "vault %s: key granted by device %s", g.vault, from);
 done:
   tk_secure_free(key);
   return rc;
