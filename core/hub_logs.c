@@ -16,13 +16,6 @@
 
 #include "hub_internal.h"
 
-static int take_entry(void *ctx, tk_slice_t body, tk_slice_t sig)
-{
-  tk_err_t e;
-  tk_member_log_t *l = ctx;
-  return tk_member_log_take(l, body, sig, &e);
-}
-
 /* The hub's replay of vault's log (n == 0: none), cached. NULL on a store
  * failure or a stored log that no longer replays (logged). */
 const tk_member_log_t *tk__hub_log(tk_hub_t *h, const char *vault)
@@ -32,7 +25,7 @@ const tk_member_log_t *tk__hub_log(tk_hub_t *h, const char *vault)
   tk_member_log_t l;
   tk_member_log_init(&l);
   tk_err_t e;
-  int rc = tk_store_log_each(h->store, vault, 0, take_entry, &l, &e);
+  int rc = tk_store_log_each(h->store, vault, 0, tk_member_log_take_cb, &l, &e);
   if (rc) {
     TK_LOG(TK_LOG_ERROR, "hub", "vault log does not replay vault=%s", vault);
     tk_member_log_free(&l);
@@ -119,11 +112,6 @@ typedef struct put_log {
   uint32_t stored; /* entries the store already has */
 } put_log_t;
 
-static int copy_entry(void *ctx, tk_slice_t body, tk_slice_t sig)
-{
-  return take_entry(ctx, body, sig);
-}
-
 static put_log_t *put_log_for(put_log_t **logs, size_t *n, tk_hub_t *h, const char *vault,
                               tk_err_t *e)
 {
@@ -136,7 +124,7 @@ static put_log_t *put_log_for(put_log_t **logs, size_t *n, tk_hub_t *h, const ch
   memset(p, 0, sizeof *p);
   snprintf(p->vault, sizeof p->vault, "%s", vault);
   tk_member_log_init(&p->log);
-  if (tk_store_log_each(h->store, vault, 0, copy_entry, &p->log, e) != 0) {
+  if (tk_store_log_each(h->store, vault, 0, tk_member_log_take_cb, &p->log, e) != 0) {
     tk_member_log_free(&p->log);
     (*n)--;
     return NULL;

@@ -237,6 +237,12 @@ int tk_member_log_take(tk_member_log_t *l, tk_slice_t body, tk_slice_t sig, tk_e
   return rc;
 }
 
+int tk_member_log_take_cb(void *ctx, tk_slice_t body, tk_slice_t sig)
+{
+  tk_err_t e;
+  return tk_member_log_take(ctx, body, sig, &e);
+}
+
 int tk_member_entry_make(const tk_member_log_t *l, const char *label,
                          const tk_entry_draft_t *d, const tk_identity_t *id,
                          tk_entry_t *e, tk_err_t *err)

@@ -105,6 +105,10 @@ int tk_member_log_append(tk_member_log_t *l, tk_entry_t *e, tk_err_t *err);
 int tk_member_log_take(tk_member_log_t *l, tk_slice_t body, tk_slice_t sig,
                        tk_err_t *err);
 
+/* tk_member_log_take as a callback for a store's entries in order
+ * (tk_store_log_each): ctx is the log; a refusal stops the walk. */
+int tk_member_log_take_cb(void *ctx, tk_slice_t body, tk_slice_t sig);
+
 /* Signs the next entry of l (the genesis when l is empty: then label
  * names the vault) into e, without appending it. */
 int tk_member_entry_make(const tk_member_log_t *l, const char *label,

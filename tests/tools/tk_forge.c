@@ -75,12 +75,6 @@ static void print_hex(const uint8_t *p, size_t n)
   printf("%s\n", hex);
 }
 
-static int take(void *ctx, tk_slice_t body, tk_slice_t sig)
-{
-  tk_err_t e;
-  return tk_member_log_take(ctx, body, sig, &e);
-}
-
 int main(int argc, char **argv)
 {
   tk_err_t e;
@@ -137,7 +131,7 @@ int main(int argc, char **argv)
     tk_member_log_t l;
     tk_member_log_init(&l);
     tk_entry_t en;
-    if (tk_store_log_each(s, rev.vault, 0, take, &l, &e) || l.n == 0)
+    if (tk_store_log_each(s, rev.vault, 0, tk_member_log_take_cb, &l, &e) || l.n == 0)
       return die("the hub's log", &e);
     tk_entry_draft_t dr = {TK_ENTRY_ADD, x->id, x->sign_pk, 1, NULL};
     if (tk_member_entry_make(&l, NULL, &dr, x, &en, &e)) return die("entry", &e);
