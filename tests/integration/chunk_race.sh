@@ -10,13 +10,16 @@
 . "$(dirname "$0")/lib/hub.sh"
 
 HUB_CONFIG=$TMP/tundukd.conf
-printf 'log_level = debug\nbatch_bytes = 8192\n' >"$HUB_CONFIG"
+# one batch of these records: after the hub has sent it, B takes over 2 s to store
+# it, longer than A's whole sync (its key derivation, a plugin worker's start, TLS)
+# even under ASan on a loaded machine
+printf 'log_level = debug\nbatch_bytes = 65536\n' >"$HUB_CONFIG"
 new_hub "$TMP/hub"
 start_hub
 two_offices cases rw
 B_WHO=${B_ID:0:9}
 slow_office "$B" 2500000
-N=60
+N=120
 for i in $(seq 1 $N); do new_record "$A" cases "record $i before the file" >/dev/null; done
 # a file B pulls in the same session, so that its chunk pull does happen
 FIRST=$(tk "$A" list --json | jq -r '.[0].id')

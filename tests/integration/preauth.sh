@@ -69,7 +69,10 @@ closed=$(sed -n 's/^idle .* closed=\([0-9]*\) .*/\1/p' "$TMP/flood.out")
 tmax=$(sed -n 's/^trickle .* max_life_ms=\([0-9]*\).*/\1/p' "$TMP/flood.out")
 topened=$(sed -n 's/^trickle count=20 opened=\([0-9]*\) .*/\1/p' "$TMP/flood.out")
 [ "${topened:-0}" -ge 20 ] || fail "the tricklers did not all open"
-[ "$tmax" -lt 1000 ] || fail "a 4 MiB announcement before authentication was held $tmax ms"
+# closed when its header arrived: well before the auth deadline would have closed it
+# (under ASan with the flood the hub's loop is slow to get to it: about 1 s seen)
+[ "$tmax" -lt $((DEADLINE_MS / 2)) ] ||
+  fail "a 4 MiB announcement before authentication was held $tmax ms"
 hub_alive
 [ "$(office_sql "$A" "select count(*) from revisions")" = 7 ] || fail "the office lost revisions"
 [ "$(hub_sql "select count(*) from revisions")" = 7 ] || fail "the hub does not hold the 7 revisions"
