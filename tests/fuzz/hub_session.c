@@ -56,6 +56,7 @@
 #include <unistd.h>
 
 #include "fuzz_fixture.h"
+#include "tk_member.h"
 #include "tk_hub.h"
 #include "tk_office.h"
 #include "tk_plugin.h"
@@ -184,6 +185,32 @@ static void setup(void)
   if (tk_store_device_revoke(store, fz_id[FZ_REVOKED]->id, 1700000001, &e) != 0)
     goto fail;
   token("newcomer", FZ_VAULT ":rw", fz_token_id, fz_token_secret, NULL);
+  /* The vaults' membership logs, as their creator made them: FZ_OFFICE's
+   * genesis with the fixture key, and the newcomer and the revoked device
+   * as writers of FZ_VAULT, so pushes reach the store and moderation. */
+  uint8_t kid[TK_KEY_ID_LEN];
+  tk_vault_key_id(kid, fz_vault_key);
+  const char *vaults[] = {FZ_VAULT, FZ_VAULT_RO, FZ_VAULT_SEALED};
+  for (int v = 0; v < 3; v++) {
+    tk_member_log_t l;
+    tk_member_log_init(&l);
+    tk_entry_draft_t steps[] = {
+        {TK_ENTRY_GENESIS, NULL, NULL, 1, kid},
+        {TK_ENTRY_ADD, fz_id[FZ_NEWCOMER]->id, fz_id[FZ_NEWCOMER]->sign_pk, 1, NULL},
+        {TK_ENTRY_ADD, fz_id[FZ_REVOKED]->id, fz_id[FZ_REVOKED]->sign_pk, 1, NULL}};
+    for (size_t k = 0; k < (v == 0 ? 3u : 1u); k++) {
+      tk_entry_t en;
+      if (tk_member_entry_make(&l, vaults[v], &steps[k], fz_id[FZ_OFFICE], &en, &e) !=
+              0 ||
+          tk_store_log_put(store, vaults[v], en.seq, en.id,
+                           TK_SLICE(en.body.p, en.body.n), TK_SLICE(en.sig, TK_SIG_LEN),
+                           &e) != 0 ||
+          tk_member_log_append(&l, &en, &e) != 0)
+        goto fail;
+      tk_entry_free(&en);
+    }
+    tk_member_log_free(&l);
+  }
   fz_fixture_revs(&revs, offs);
   for (int i = 0; i < FZ_NREVS; i++) {
     r[i] = TK_SLICE(revs.p + offs[i], offs[i + 1] - offs[i]);
