@@ -760,7 +760,7 @@ static void texts(void)
 /* ---- client_session: a hub's side of an office's sync ------------------------------ */
 
 /* The hub's Hello as the office sees it: FZ_VAULT writable, FZ_VAULT_RO
- * readable, enrolled. */
+ * readable, enrolled; then an empty Log. */
 static void hub_hello(tk_buf_t *session, int flags, const tk_identity_t *id)
 {
   Tunduk__V1__Identity ident;
@@ -783,6 +783,12 @@ static void hub_hello(tk_buf_t *session, int flags, const tk_identity_t *id)
   f.msg_case = TUNDUK__V1__FRAME__MSG_HELLO;
   f.hello = &m;
   record(session, flags, &f, NULL);
+  /* the answer to the office's LogQuery: nothing new (its logs are current) */
+  Tunduk__V1__Log log = TUNDUK__V1__LOG__INIT;
+  tk_frame_t lf = TUNDUK__V1__FRAME__INIT;
+  lf.msg_case = TUNDUK__V1__FRAME__MSG_LOG;
+  lf.log = &log;
+  record(session, 0, &lf, NULL);
 }
 
 /* A Grants answer: grants of the vault "granted" under a key no revision
