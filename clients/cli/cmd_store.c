@@ -80,16 +80,17 @@ static void short_id(char *out, size_t len, const uint8_t *id, size_t n)
 
 /* The verified chain behind the key in use: who granted it, who made that
  * device a writer, and so on back to the vault's creator (its genesis). */
-static void key_chain(cli_t *c, const tk_member_log_t *l, const tk_vault_info_t *v,
-                      char *out, size_t len, json_t *arr)
+static void key_chain(cli_t *c, const tk_member_log_t *l, const char *vault,
+                      const uint8_t key_id[TK_KEY_ID_LEN], char *out, size_t len,
+                      json_t *arr)
 {
   tk_buf_t body = TK_BUF_INIT, sig = TK_BUF_INIT;
   tk_grant_t g;
   const tk_identity_t *me = tk_office_identity(c->office);
   const uint8_t *from = me->id;
   out[0] = 0;
-  if (tk_store_grant_get(tk_office_store(c->office), me->id, v->name, v->key_id, &body,
-                         &sig, NULL) == 0 &&
+  if (tk_store_grant_get(tk_office_store(c->office), me->id, vault, key_id, &body, &sig,
+                         NULL) == 0 &&
       tk_grant_verify(TK_SLICE(body.p, body.n), TK_SLICE(sig.p, sig.n), &g, NULL) == 0)
     from = g.granter;
   tk_buf_free(&body);
@@ -133,23 +134,45 @@ static int print_vault(void *ctx, const tk_vault_info_t *v)
              !me || !me->active ? "not a member"
              : me->writer       ? "writer"
                                 : "reader");
-    if (has_key) key_chain(l->c, log, v, chain, sizeof chain, carr);
+    if (has_key) key_chain(l->c, log, v->name, v->key_id, chain, sizeof chain, carr);
   } else {
     log = NULL;
   }
+  /* every key of the vault this device holds, each with its own chain */
+  json_t *keys = json_array();
+  tk_buf_t older = TK_BUF_INIT; /* text: one line per older key held */
+  for (size_t i = 0; log && i < log->n; i++) {
+    const tk_entry_t *en = &log->entries[i];
+    char k[2 * TK_KEY_ID_LEN + 1], ch[1024];
+    if ((en->op != TK_ENTRY_GENESIS && en->op != TK_ENTRY_ROTATE) ||
+        tk_store_wrapped_key_get(tk_office_store(l->c->office), v->name, en->key_id,
+                                 tk_office_identity(l->c->office)->id, sealed, NULL) != 0)
+      continue;
+    json_t *karr = json_array();
+    key_chain(l->c, log, v->name, en->key_id, ch, sizeof ch, karr);
+    tk_hex_encode(k, en->key_id, TK_KEY_ID_LEN);
+    int current = memcmp(en->key_id, v->key_id, TK_KEY_ID_LEN) == 0;
+    json_array_append_new(keys, json_pack("{s:s,s:b,s:I,s:o}", "key_id", k, "current",
+                                          current, "since_entry", (json_int_t)en->seq,
+                                          "granted_by", karr));
+    if (!current) tk_buf_printf(&older, "  older key %s from %s\n", k, ch);
+  }
   if (l->arr) {
     json_array_append_new(l->arr,
-                          json_pack("{s:s,s:s,s:s,s:I,s:b,s:s,s:I,s:o}", "name", v->name,
-                                    "vault_id", vid, "key_id", kid, "created",
+                          json_pack("{s:s,s:s,s:s,s:I,s:b,s:s,s:I,s:o,s:o}", "name",
+                                    v->name, "vault_id", vid, "key_id", kid, "created",
                                     (json_int_t)v->created, "have_key", has_key, "role",
                                     role, "log_entries", (json_int_t)(log ? log->n : 0),
-                                    "granted_by", carr));
+                                    "granted_by", carr, "keys", keys));
   } else {
+    json_decref(keys);
     printf("%-20s id %s  key %s  %s%s\n", v->name, vid, kid, role,
            has_key ? "" : "  (no key on this device)");
     if (!log) printf("  no membership log yet\n");
     if (chain[0]) printf("  key from %s\n", chain);
+    if (older.n) fputs((const char *)older.p, stdout);
   }
+  tk_buf_free(&older);
   return 0;
 }
 

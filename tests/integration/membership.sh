@@ -118,6 +118,13 @@ err_has "key"
 run_expect 0 tk "$B" show "$REC"  # what it had before, it still reads
 run_expect 0 tk "$C" show "$NEW"
 out_has OSH-2026-015
+# each key C holds, with its own verified chain: the first and the rotated one
+run_expect 0 tk "$C" vault list --json
+[ "$(jq '.[0].keys | length' "$TMP/out")" = 2 ] || fail "C does not list both keys"
+[ "$(jq -r '.[0].keys[] | select(.current) | .granted_by[0].device' "$TMP/out")" = "$A_ID" ] ||
+  fail "the rotated key's granter is not A"
+run_expect 0 tk "$C" vault list
+out_has "older key"
 [ "$(office_sql "$B" "select count(*) from wrapped_keys where hex(key_id) = '$KEY1'")" = 0 ] ||
   fail "the removed device holds the new key"
 
