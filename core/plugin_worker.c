@@ -21,16 +21,29 @@
  * [u32 little-endian length][u8 op][payload], at most MAX_FRAME bytes.
  * Strings are [u32 length][bytes][NUL], length 0xffffffff for absent. The
  * parent sends INIT (the limits), then one request at a time: ADD (a
- * plugin), VALIDATE, SUMMARY, MERGE, CHECK (one moderation rule) or EXPORT;
- * the worker answers RESULT {u8 retire, i32 rc, msg, out}. During an EXPORT
- * the worker asks NEXT (the parent answers RECORD) and sends OUT (the
- * parent answers ACK) until its RESULT. `retire` says the worker has used
- * half of its CPU rlimit and exits after this answer: the parent replaces
- * it, and no call fails for it.
+ * plugin), VALIDATE, SUMMARY, MERGE, CHECK (one moderation rule), CHECK_MANY
+ * or EXPORT; the worker answers RESULT {u8 retire, i32 rc, msg, out}.
+ * During an EXPORT the worker asks NEXT (the parent answers RECORD) and
+ * sends OUT (the parent answers ACK) until its RESULT. CHECK_MANY {rule,
+ * u32 n, n x (meta, body)} is one rule over a batch (body absent when the
+ * rule does not read the type): the worker checks them in order, each as
+ * a CHECK (the same limits per check), sends ITEM {i32 rc, u8 verdict,
+ * reason, or the failure's message when rc < 0} as each finishes, then
+ * its RESULT; the parent splits a batch that does not fit MAX_FRAME into
+ * several requests. `retire` says the worker has used half of its CPU
+ * rlimit and exits after this answer (a CHECK_MANY then stops early, its
+ * RESULT after fewer ITEMs): the parent replaces it, sends the rest of
+ * the batch to the replacement, and no call fails for it.
  *
  * Deadline: the parent waits for each answer of a call at most call_ms +
  * TK_PLUGIN_KILL_GRACE_MS (for an export: from the last record handed
- * over), then SIGKILLs and reaps the worker. The worker's own sandbox
+ * over; for a CHECK_MANY: each ITEM from the ITEM before, or the
+ * request), then SIGKILLs and reaps the worker. In a CHECK_MANY the
+ * revision it was on fails (quarantine, with the timeout message) and the
+ * ones after it go to a fresh worker, so one hostile revision does not
+ * fail its neighbours. A batch's own budget (tk_plugin_moderate_batch)
+ * also kills a worker busy past it; what it did not reach stays
+ * unjudged. The worker's own sandbox
  * limits (count hook, deadline check, allocator cap, string caps) stay on,
  * so a plugin over a limit it can notice still fails in the worker with
  * the usual message, and the kill is for what it cannot notice (a long
