@@ -1054,13 +1054,15 @@ static int check_many_once(xchg_t *x, decl_t *d, size_t n,
       if (rc == 0) /* NEVER */
         tk_err_set(&e, TK_EPLUGIN, "plugin %s: %s: bad answer from the worker",
                    d->plugin->name, x->what);
-      item_failed(&v[*next + got++], &e);
+      if (got < m) item_failed(&v[*next + got++], &e);
       break;
     } else if (rc == 0) {
       rc = TK_EPROTO;
     }
+    /* An answer too many is the worker's fault: it is killed, the batch's
+     * verdicts stand. */
     fail_worker(x, rc, &e);
-    item_failed(&v[*next + got++], &e);
+    if (got < m) item_failed(&v[*next + got++], &e);
     break;
   }
   *next += got;
