@@ -421,28 +421,24 @@ static void precheck_stop(precheck_job_t *j, pthread_t th[APPLY_THREADS], size_t
     pthread_join(th[t], NULL);
 }
 
-/* judge on the whole batch, once every slot is final. */
-static int judge_batch(precheck_job_t *j, tk_apply_judge judge)
+/* Revisions of one judge call: small enough that storing the ones judged
+ * overlaps the helpers checking the next, big enough that a call's fixed
+ * cost (a plugin worker's round trip per rule) is spread thin. */
+#define APPLY_JUDGE_RANGE 256
+
+/* judge on slots [from, to), once each is final; revs and preps have
+ * room for APPLY_JUDGE_RANGE. */
+static void judge_range(precheck_job_t *j, tk_apply_judge judge, size_t from, size_t to,
+                        const tk_rev_t **revs, void **preps)
 {
-  const tk_rev_t **revs = calloc(j->n ? j->n : 1, sizeof *revs);
-  void **preps = calloc(j->n ? j->n : 1, sizeof *preps);
-  int rc = 0;
-  if (!revs || !preps) {
-    rc = TK_ENOMEM;
-    goto done;
-  }
-  for (size_t i = 0; i < j->n; i++) {
+  for (size_t i = from; i < to; i++) {
     const precheck_t *p = precheck_wait(j, i);
-    revs[i] = p->code ? NULL : &p->rev;
-    preps[i] = p->prep;
+    revs[i - from] = p->code ? NULL : &p->rev;
+    preps[i - from] = p->prep;
   }
-  judge(j->ctx, j->n, revs, preps);
-  for (size_t i = 0; i < j->n; i++)
-    j->pre[i].prep = preps[i];
-done:
-  free(revs);
-  free(preps);
-  return rc;
+  judge(j->ctx, to - from, revs, preps);
+  for (size_t i = from; i < to; i++)
+    j->pre[i].prep = preps[i - from];
 }
 
 /* The checks that need this node's state, then the store, inside the open
@@ -513,15 +509,15 @@ int tk_sync_apply_judged(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t
   pthread_cond_init(&job.slot_done, NULL);
   pthread_t th[APPLY_THREADS];
   size_t nth = precheck_start(&job, th);
-  int rc = 0;
-  if (judge && (rc = judge_batch(&job, judge)) != 0) {
-    rc = tk_err_set(err, rc, "out of memory judging %zu revisions", n);
-    goto done;
-  }
-  rc = tk_store_begin(s, err);
+  const tk_rev_t *jrevs[APPLY_JUDGE_RANGE];
+  void *jpreps[APPLY_JUDGE_RANGE];
+  int rc = tk_store_begin(s, err);
   if (rc) goto done;
   for (size_t i = 0; i < n; i++) {
     char reason[200] = "";
+    if (judge && i % APPLY_JUDGE_RANGE == 0)
+      judge_range(&job, judge, i, n - i < APPLY_JUDGE_RANGE ? n : i + APPLY_JUDGE_RANGE,
+                  jrevs, jpreps);
     int code = apply_one(s, precheck_wait(&job, i), origin, hooks, ctx, res, reason,
                          sizeof reason);
     if (code < 0) {

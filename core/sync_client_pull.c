@@ -3,8 +3,8 @@
  * Pull -> Offer -> Need -> Revisions, pipelined (the next Pull goes out with
  * each Need, and a batch is held until the next offer's Need is out), and
  * the office's moderation of what it pulls, prepared on
- * tk_sync_apply_prep's helper threads and judged for a whole batch at once. The caller's
- * loop thread only (the helpers touch no store).
+ * tk_sync_apply_prep's helper threads and judged a few hundred revisions at a time. The
+ * caller's loop thread only (the helpers touch no store).
  */
 #include "sync_client_internal.h"
 
@@ -111,7 +111,7 @@ void tk__client_on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
 /* Pulling in parallel: the decryption and JSON parsing the office's
  * moderation rules need run ahead on tk_sync_apply_prep's threads, with
  * the vault keys already in memory; then the rules run on this thread for
- * the whole batch at once (pull_judge: about one worker request per rule),
+ * a few hundred revisions at once (pull_judge: one worker request per rule),
  * and each verdict is applied in order (quarantine in the store) where
  * the policy used to run the rules. */
 typedef struct pull_apply {
@@ -196,10 +196,10 @@ static pull_prep_t *pull_open_here(pull_apply_t *a, const tk_rev_t *rev)
   return p;
 }
 
-/* The verdicts of the whole batch at once, on this thread, before the
- * first policy call (tk_sync_apply_judged): the records pull_prepare
- * opened ahead, the others opened here; then each revision's verdict
- * waits in its prep for pull_policy_prep. */
+/* The verdicts of a range of the batch at once (a few hundred revisions:
+ * tk_sync_apply_judged), on this thread, before the range's first policy
+ * call: the records pull_prepare opened ahead, the others opened here;
+ * then each revision's verdict waits in its prep for pull_policy_prep. */
 static void pull_judge(void *ctx, size_t n, const tk_rev_t *const *revs, void **preps)
 {
   pull_apply_t *a = ctx;

@@ -171,13 +171,14 @@ int tk_sync_apply_prep(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *
                        void *ctx, const tk_apply_ckpt_t *ckpt, tk_apply_result_t *res,
                        tk_err_t *err);
 
-/* A policy's work on the whole batch at once. judge runs once on the
- * caller's thread after every revision of the batch has been checked
- * (and prepared) and before the first policy call, outside the
- * transaction: revs[i] is NULL for a revision that failed its checks (no
- * policy runs for it), preps[i] what prepare returned, which judge may
- * replace (release gets what it left). Storing then waits for every
- * check, where tk_sync_apply_prep stores while the helpers check. */
+/* A policy's work on many revisions at once. judge runs on the caller's
+ * thread, inside the transaction, for consecutive ranges of the batch (a
+ * few hundred revisions each), each once all of its revisions have been
+ * checked (and prepared) and before the first policy call of the range:
+ * revs[i] is NULL for a revision that failed its checks (no policy runs
+ * for it), preps[i] what prepare returned, which judge may replace
+ * (release gets what it left). The helpers meanwhile check the next
+ * range. */
 typedef void (*tk_apply_judge)(void *ctx, size_t n, const tk_rev_t *const *revs,
                                void **preps);
 
