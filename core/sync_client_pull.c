@@ -2,9 +2,9 @@
  * sync_client_pull.c: the office's revision pull (PROTOCOL.md section 7):
  * Pull -> Offer -> Need -> Revisions, pipelined (the next Pull goes out with
  * each Need, and a batch is held until the next offer's Need is out), and
- * the office's moderation of what it pulls, prepared on
- * tk_sync_apply_prep's helper threads and judged a few hundred revisions at a time. The
- * caller's loop thread only (the helpers touch no store).
+ * the office's moderation of what it pulls, prepared on the helper
+ * threads of tk_sync_apply_judged and judged a few hundred revisions at a
+ * time. The caller's loop thread only (the helpers touch no store).
  */
 #include "sync_client_internal.h"
 
