@@ -20,9 +20,10 @@
  *
  * Moderation never runs on the loop: a pushed batch, when the hub has
  * moderation rules, becomes a job (uv_queue_work) that parses each
- * revision and asks the rules for its verdict on a threadpool thread,
- * where the calls go to the set's jailed worker processes (a pool of
- * plugin_workers, so one office's slow rule holds one worker, not the
+ * revision and asks the rules for the verdicts of the whole batch at once
+ * (tk_plugin_moderate_batch: about one request per rule) on a threadpool
+ * thread, where the calls go to the set's jailed worker processes (a pool
+ * of plugin_workers, so one office's slow rule holds one worker, not the
  * others' revisions). The session is paused meanwhile (no frame read);
  * when the verdicts are back, the batch is checked, committed and acked
  * on the loop exactly as before, each revision's verdict applied where the
@@ -68,7 +69,7 @@ typedef struct mod_job {
   tk_plugin_verdict_t *v;
   size_t cursor;        /* push_policy's place: revisions come in batch order */
   uint64_t budget_ms;   /* the batch's moderation time (see job_work) */
-  atomic_int cancelled; /* the session closed: stop calling rules */
+  atomic_int cancelled; /* the session closed before the job ran: no rules */
 } mod_job_t;
 
 static void plugins_unref(hub_plugins_t *p)
@@ -479,31 +480,34 @@ static void job_free(mod_job_t *j)
   free(j);
 }
 
-static uint64_t mono_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* Threadpool: the verdict of every revision that parses. Touches nothing
- * but the job (and the plugin set, which is safe from any thread). The
- * office waits for this batch's Ack and gives up after its idle timeout,
- * then sends the same batch again: so once the batch has taken half the
- * idle timeout (rules that keep hitting their deadline), the revisions
- * left are quarantined without a call. Held, never accepted, never lost,
- * and the office makes progress. */
+/* Threadpool: the verdict of every revision that parses, all of them in
+ * one tk_sync_moderation_verdicts call (about one worker request per rule
+ * for the batch). Touches nothing but the job (and the plugin set, which
+ * is safe from any thread). The office waits for this batch's Ack and
+ * gives up after its idle timeout, then sends the same batch again: so
+ * the call's budget is half the idle timeout (rules that keep hitting
+ * their deadline), and the revisions it did not judge by then are
+ * quarantined without a call. Held, never accepted, never lost, and the
+ * office makes progress. */
 static void job_work(uv_work_t *req)
 {
   mod_job_t *j = req->data;
-  uint64_t start = mono_ms();
-  for (size_t i = 0; i < j->n && !atomic_load(&j->cancelled); i++) {
-    tk_rev_t rev;
-    if (tk_rev_parse(&rev, TK_SLICE(j->bytes.p + j->off[i], j->len[i]), NULL) != 0)
+  tk_rev_t *revs = calloc(j->n ? j->n : 1, sizeof *revs);
+  const tk_rev_t **revp = calloc(j->n ? j->n : 1, sizeof *revp);
+  if (!revs || !revp || atomic_load(&j->cancelled)) goto done;
+  for (size_t i = 0; i < j->n; i++) {
+    if (tk_rev_parse(&revs[i], TK_SLICE(j->bytes.p + j->off[i], j->len[i]), NULL) != 0)
       continue;
-    memcpy(j->rid[i], rev.id, TK_REV_ID_LEN);
-    if (mono_ms() - start > j->budget_ms) {
-      tk_plugin_verdict_t *v = &j->v[i];
+    memcpy(j->rid[i], revs[i].id, TK_REV_ID_LEN);
+    revp[i] = &revs[i];
+  }
+  /* ENOMEM leaves every verdict unjudged: held below, as past the budget. */
+  tk_sync_moderation_verdicts(j->plugins->set, revp, NULL, NULL, NULL, j->n, j->budget_ms,
+                              j->v);
+  for (size_t i = 0; i < j->n; i++) {
+    if (!revp[i]) continue;
+    tk_plugin_verdict_t *v = &j->v[i];
+    if (v->verdict == TK_VERDICT_UNJUDGED) {
       memset(v, 0, sizeof *v);
       v->verdict = TK_VERDICT_QUARANTINE;
       snprintf(v->plugin, sizeof v->plugin, "the hub");
@@ -511,11 +515,12 @@ static void job_work(uv_work_t *req)
       snprintf(v->reason, sizeof v->reason,
                "the moderation of its batch ran past %llu ms; not checked",
                (unsigned long long)j->budget_ms);
-    } else {
-      tk_sync_moderation_verdict(j->plugins->set, &rev, (tk_slice_t){NULL, 0}, &j->v[i]);
     }
     j->judged[i] = 1;
   }
+done:
+  free(revs);
+  free(revp);
 }
 
 static void after_frame(session_t *s);

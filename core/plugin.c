@@ -924,6 +924,29 @@ int tk__plugin_check_rule(tk_plugin_set_t *s, const char *rule,
   return rc;
 }
 
+/* A broken rule never lets a record through: quarantine, saying why. */
+static void rule_failed(tk_plugin_verdict_t *v, const char *msg)
+{
+  memset(v, 0, sizeof *v);
+  v->verdict = TK_VERDICT_QUARANTINE;
+  snprintf(v->reason, sizeof v->reason, "%.*s", TK_PLUGIN_MAX_REASON, msg);
+}
+
+/* Folds rule d's verdict v into the revision's *out (see
+ * tk_plugin_moderate): a reject wins, else the first non-accept keeps its
+ * place. 1 when v rejects: the rules after d need not run. */
+static int fold(tk_plugin_verdict_t *out, const decl_t *d, const tk_plugin_verdict_t *v)
+{
+  if (v->verdict == TK_VERDICT_ACCEPT) return 0;
+  if (v->verdict == TK_VERDICT_REJECT || out->verdict == TK_VERDICT_ACCEPT) {
+    out->verdict = v->verdict;
+    snprintf(out->plugin, sizeof out->plugin, "%s", d->plugin->name);
+    snprintf(out->rule, sizeof out->rule, "%s", d->name);
+    snprintf(out->reason, sizeof out->reason, "%s", v->reason);
+  }
+  return v->verdict == TK_VERDICT_REJECT;
+}
+
 /* Runs every rule (see tk_plugin_moderate_parsed). text is the record as
  * JSON text when the caller has it (a jailed set sends text to its
  * workers); else, for a jailed set, record is dumped once if a rule reads it. */
@@ -960,19 +983,8 @@ static int moderate_all(tk_plugin_set_t *s, const tk_plugin_meta_t *meta, json_t
     } else {
       rc = check_inproc(d, meta, reads ? record : NULL, &v, &c);
     }
-    if (rc < 0) {
-      /* A broken rule never lets a record through: quarantine. */
-      v.verdict = TK_VERDICT_QUARANTINE;
-      snprintf(v.reason, sizeof v.reason, "%.*s", TK_PLUGIN_MAX_REASON, c.e.msg);
-    }
-    if (v.verdict == TK_VERDICT_ACCEPT) continue;
-    if (v.verdict == TK_VERDICT_REJECT || out->verdict == TK_VERDICT_ACCEPT) {
-      out->verdict = v.verdict;
-      snprintf(out->plugin, sizeof out->plugin, "%s", d->plugin->name);
-      snprintf(out->rule, sizeof out->rule, "%s", d->name);
-      snprintf(out->reason, sizeof out->reason, "%s", v.reason);
-    }
-    if (v.verdict == TK_VERDICT_REJECT) break;
+    if (rc < 0) rule_failed(&v, c.e.msg);
+    if (fold(out, d, &v)) break;
   }
   tk_buf_wipe(&dumped);
   return 0;
@@ -1000,4 +1012,124 @@ int tk_plugin_moderate_parsed(tk_plugin_set_t *s, const tk_plugin_meta_t *meta,
 {
   if (!s || !out) return TK_EINVAL;
   return moderate_all(s, meta, record, (tk_slice_t){NULL, 0}, parse_error, out);
+}
+
+/* One revision of a batch as tk_plugin_moderate_batch works on it. */
+typedef struct batch_rev {
+  json_t *owned;    /* parsed here from the item's text */
+  json_t *record;   /* what an in-process rule that reads it sees */
+  tk_slice_t text;  /* what a worker's rule that reads it sees */
+  tk_buf_t dumped;  /* record as text, for a jailed set */
+  const char *fail; /* a jailed set could not dump it: each rule fails so */
+  int done;         /* its verdict is final (rejected, or a parse error) */
+  size_t nrules;    /* rules it has been through */
+} batch_rev_t;
+
+/* The batch's revisions a rule still has to see: their index in items. */
+static size_t batch_pending(const batch_rev_t *b, size_t n, size_t rule, size_t *idx)
+{
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!b[i].done && b[i].nrules == rule) idx[m++] = i;
+  return m;
+}
+
+int tk_plugin_moderate_batch(tk_plugin_set_t *s, const tk_plugin_item_t *items, size_t n,
+                             uint64_t budget_ms, tk_plugin_verdict_t *out)
+{
+  if (!s || (n && (!items || !out))) return TK_EINVAL;
+  int rc = 0;
+  size_t nrules = s->ndecls[TK_PLUGIN_MODERATION];
+  uint64_t until = budget_ms ? tk__plugin_now_ns() / 1000000u + budget_ms : 0;
+  batch_rev_t *b = calloc(n ? n : 1, sizeof *b);
+  size_t *idx = calloc(n ? n : 1, sizeof *idx);
+  const tk_plugin_meta_t **metas = calloc(n ? n : 1, sizeof *metas);
+  tk_slice_t *bodies = calloc(n ? n : 1, sizeof *bodies);
+  tk_plugin_verdict_t *v = calloc(n ? n : 1, sizeof *v);
+  if (!b || !idx || !metas || !bodies || !v) {
+    rc = TK_ENOMEM;
+    goto done;
+  }
+  /* What each revision shows the rules, as tk_plugin_moderate does. */
+  for (size_t i = 0; i < n; i++) {
+    const tk_plugin_item_t *it = &items[i];
+    tk_err_t e;
+    memset(&out[i], 0, sizeof out[i]);
+    out[i].verdict = TK_VERDICT_ACCEPT;
+    const char *parse_error = it->parse_error;
+    int reads = tk_plugin_moderation_reads(s, it->meta->type);
+    if (!parse_error && reads && it->body.p) {
+      if (tk__plugin_json_parse(it->body, &b[i].owned, &e) < 0)
+        parse_error = e.msg;
+      else
+        b[i].text = it->body;
+      b[i].record = b[i].owned;
+    } else if (!parse_error && reads && it->record) {
+      b[i].record = it->record;
+      if (s->pool) {
+        if (tk__plugin_json_dump(it->record, TK_MAX_BODY_JSON, &b[i].dumped, &e) < 0)
+          b[i].fail = "plugins: a record could not be handed to a rule"; /* NEVER */
+        b[i].text = TK_SLICE(b[i].dumped.p, b[i].dumped.n);
+      }
+    }
+    if (parse_error) {
+      out[i].verdict = TK_VERDICT_QUARANTINE;
+      snprintf(out[i].reason, sizeof out[i].reason, "%.*s", TK_PLUGIN_MAX_REASON,
+               parse_error);
+      b[i].done = 1;
+    }
+  }
+  for (size_t r = 0; r < nrules; r++) {
+    decl_t *d = s->decls[TK_PLUGIN_MODERATION][r];
+    size_t m = batch_pending(b, n, r, idx);
+    if (m == 0) continue;
+    if (until && tk__plugin_now_ns() / 1000000u >= until) break;
+    if (s->pool) {
+      for (size_t k = 0; k < m; k++) {
+        size_t i = idx[k];
+        metas[k] = items[i].meta;
+        bodies[k] = tk_plugin_rule_reads(&d->pub, items[i].meta->type) && !b[i].fail
+                        ? b[i].text
+                        : (tk_slice_t){NULL, 0};
+      }
+      tk__plugin_pool_check_many(s, d, m, metas, bodies, until, v);
+      for (size_t k = 0; k < m; k++)
+        if (b[idx[k]].fail && v[k].verdict != TK_VERDICT_UNJUDGED &&
+            tk_plugin_rule_reads(&d->pub, items[idx[k]].meta->type))
+          rule_failed(&v[k], b[idx[k]].fail);
+    } else {
+      for (size_t k = 0; k < m; k++) {
+        size_t i = idx[k];
+        call_t c;
+        v[k].verdict = TK_VERDICT_UNJUDGED;
+        if (until && tk__plugin_now_ns() / 1000000u >= until) continue;
+        int reads = tk_plugin_rule_reads(&d->pub, items[i].meta->type);
+        if (check_inproc(d, items[i].meta, reads ? b[i].record : NULL, &v[k], &c) < 0)
+          rule_failed(&v[k], c.e.msg);
+      }
+    }
+    for (size_t k = 0; k < m; k++) {
+      size_t i = idx[k];
+      if (v[k].verdict == TK_VERDICT_UNJUDGED) continue;
+      b[i].nrules++;
+      if (fold(&out[i], d, &v[k])) b[i].done = 1;
+    }
+  }
+  /* Past the budget: what has not been through every rule is not judged. */
+  for (size_t i = 0; i < n; i++)
+    if (!b[i].done && b[i].nrules < nrules) {
+      memset(&out[i], 0, sizeof out[i]);
+      out[i].verdict = TK_VERDICT_UNJUDGED;
+    }
+done:
+  for (size_t i = 0; b && i < n; i++) {
+    json_decref(b[i].owned);
+    tk_buf_wipe(&b[i].dumped);
+  }
+  free(b);
+  free(idx);
+  free(metas);
+  free(bodies);
+  free(v);
+  return rc;
 }

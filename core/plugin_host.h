@@ -168,4 +168,15 @@ int tk__plugin_pool_export(tk_plugin_set_t *s, decl_t *d, const char *const *red
 int tk__plugin_pool_check(tk_plugin_set_t *s, decl_t *d, const tk_plugin_meta_t *meta,
                           tk_slice_t body, tk_plugin_verdict_t *v, tk_err_t *err);
 
+/* One rule's checks of n revisions (bodies[i].p NULL: the rule sees nil),
+ * W_CHECK_MANY requests to one worker at a time: v[i] is the rule's
+ * verdict, or a quarantine with the failure's message (a timeout: the
+ * worker killed, and the revisions after it go to a fresh one). Past
+ * until_ms (0: none; now_ms's clock) no check starts, a busy worker is
+ * killed, and v[i].verdict stays TK_VERDICT_UNJUDGED. Returns 0. */
+int tk__plugin_pool_check_many(tk_plugin_set_t *s, decl_t *d, size_t n,
+                               const tk_plugin_meta_t *const *metas,
+                               const tk_slice_t *bodies, uint64_t until_ms,
+                               tk_plugin_verdict_t *v);
+
 #endif

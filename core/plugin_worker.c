@@ -21,16 +21,29 @@
  * [u32 little-endian length][u8 op][payload], at most MAX_FRAME bytes.
  * Strings are [u32 length][bytes][NUL], length 0xffffffff for absent. The
  * parent sends INIT (the limits), then one request at a time: ADD (a
- * plugin), VALIDATE, SUMMARY, MERGE, CHECK (one moderation rule) or EXPORT;
- * the worker answers RESULT {u8 retire, i32 rc, msg, out}. During an EXPORT
- * the worker asks NEXT (the parent answers RECORD) and sends OUT (the
- * parent answers ACK) until its RESULT. `retire` says the worker has used
- * half of its CPU rlimit and exits after this answer: the parent replaces
- * it, and no call fails for it.
+ * plugin), VALIDATE, SUMMARY, MERGE, CHECK (one moderation rule), CHECK_MANY
+ * or EXPORT; the worker answers RESULT {u8 retire, i32 rc, msg, out}.
+ * During an EXPORT the worker asks NEXT (the parent answers RECORD) and
+ * sends OUT (the parent answers ACK) until its RESULT. CHECK_MANY {rule,
+ * u32 n, n x (meta, body)} is one rule over a batch (body absent when the
+ * rule does not read the type): the worker checks them in order, each as
+ * a CHECK (the same limits per check), sends ITEM {i32 rc, u8 verdict,
+ * reason, or the failure's message when rc < 0} as each finishes, then
+ * its RESULT; the parent splits a batch that does not fit MAX_FRAME into
+ * several requests. `retire` says the worker has used half of its CPU
+ * rlimit and exits after this answer (a CHECK_MANY then stops early, its
+ * RESULT after fewer ITEMs): the parent replaces it, sends the rest of
+ * the batch to the replacement, and no call fails for it.
  *
  * Deadline: the parent waits for each answer of a call at most call_ms +
  * TK_PLUGIN_KILL_GRACE_MS (for an export: from the last record handed
- * over), then SIGKILLs and reaps the worker. The worker's own sandbox
+ * over; for a CHECK_MANY: each ITEM from the ITEM before, or the
+ * request), then SIGKILLs and reaps the worker. In a CHECK_MANY the
+ * revision it was on fails (quarantine, with the timeout message) and the
+ * ones after it go to a fresh worker, so one hostile revision does not
+ * fail its neighbours. A batch's own budget (tk_plugin_moderate_batch)
+ * also kills a worker busy past it; what it did not reach stays
+ * unjudged. The worker's own sandbox
  * limits (count hook, deadline check, allocator cap, string caps) stay on,
  * so a plugin over a limit it can notice still fails in the worker with
  * the usual message, and the kill is for what it cannot notice (a long
@@ -79,7 +92,9 @@ enum {
   W_NEXT,
   W_RECORD,
   W_OUT,
-  W_ACK
+  W_ACK,
+  W_CHECK_MANY,
+  W_ITEM
 };
 
 /* ---- encoding ---------------------------------------------------------------- */
@@ -923,6 +938,167 @@ done:
   return rc;
 }
 
+/* The request of one W_CHECK_MANY: as many of the n revisions as fit a
+ * frame (at least one, else TK_ELIMIT), their count in *m. */
+static int encode_many(tk_buf_t *b, const char *rule,
+                       const tk_plugin_meta_t *const *metas, const tk_slice_t *bodies,
+                       size_t n, size_t *m)
+{
+  *m = 0;
+  int rc = frame_begin(b, W_CHECK_MANY);
+  if (!rc) rc = put_cstr(b, rule);
+  size_t at = b->n;
+  if (!rc) rc = put_u32(b, 0);
+  while (rc == 0 && *m < n && *m < UINT32_MAX) {
+    size_t mark = b->n;
+    rc = put_meta(b, metas[*m]);
+    if (!rc) rc = put_str(b, bodies[*m].p, bodies[*m].n);
+    if (rc == 0 && b->n - 4 > MAX_FRAME) {
+      b->n = mark;
+      break;
+    }
+    if (!rc) (*m)++;
+  }
+  if (rc) return rc;
+  if (*m == 0) return TK_ELIMIT;
+  uint32_t c = (uint32_t)*m;
+  uint8_t x[4] = {(uint8_t)c, (uint8_t)(c >> 8), (uint8_t)(c >> 16), (uint8_t)(c >> 24)};
+  memcpy(b->p + at, x, 4);
+  return 0;
+}
+
+/* One ITEM {i32 rc, u8 verdict, reason or message} into *v: 0, or
+ * TK_EPROTO. A check that failed in the worker quarantines with its
+ * message, as a failed single check does. */
+static int read_item(xchg_t *x, rd_t *r, const decl_t *d, tk_plugin_verdict_t *v)
+{
+  int rc = (int32_t)get_u32(r);
+  int verdict = r->n ? r->p[0] : -1;
+  if (r->n) {
+    r->p++;
+    r->n--;
+  }
+  tk_slice_t text = get_str(r);
+  if (r->bad || rc > 0 || !text.p) return TK_EPROTO;
+  memset(v, 0, sizeof *v);
+  if (rc < 0) {
+    v->verdict = TK_VERDICT_QUARANTINE;
+    snprintf(v->reason, sizeof v->reason, "%.*s", TK_PLUGIN_MAX_REASON,
+             (const char *)text.p);
+  } else if (verdict < TK_VERDICT_ACCEPT || verdict > TK_VERDICT_REJECT) {
+    v->verdict = TK_VERDICT_QUARANTINE;
+    snprintf(v->reason, sizeof v->reason, "plugin %s: %s: bad answer from the worker",
+             d->plugin->name, x->what);
+  } else {
+    v->verdict = verdict;
+    tk__plugin_copy_line(v->reason, sizeof v->reason, (const char *)text.p, text.n);
+  }
+  return 0;
+}
+
+static void item_failed(tk_plugin_verdict_t *v, const tk_err_t *e)
+{
+  memset(v, 0, sizeof *v);
+  v->verdict = TK_VERDICT_QUARANTINE;
+  snprintf(v->reason, sizeof v->reason, "%.*s", TK_PLUGIN_MAX_REASON, e->msg);
+}
+
+/* One W_CHECK_MANY exchange from revision *next on: its answers into v,
+ * *next past the revisions answered (or failed). Returns 1 when the
+ * budget (until_ms) ran out, the worker killed; else 0. */
+static int check_many_once(xchg_t *x, decl_t *d, size_t n,
+                           const tk_plugin_meta_t *const *metas, const tk_slice_t *bodies,
+                           uint64_t until_ms, tk_plugin_verdict_t *v, size_t *next)
+{
+  tk_err_t e;
+  size_t m = 0, got = 0;
+  tk_err_clear(&e);
+  int rc = encode_many(&x->out, d->name, metas + *next, bodies + *next, n - *next, &m);
+  if (rc) {
+    tk_err_set(&e, rc, "plugin %s: %s: %s", d->plugin->name, x->what,
+               rc == TK_ELIMIT ? "the record is too big for a worker" : "out of memory");
+    item_failed(&v[(*next)++], &e);
+    return 0;
+  }
+  if ((rc = sendq(x)) < 0) {
+    fail_worker(x, rc, &e);
+    item_failed(&v[(*next)++], &e);
+    return 0;
+  }
+  /* Each answer within the deadline of the one before (or the request). */
+  for (;;) {
+    int op = 0;
+    rd_t r;
+    arm(x);
+    uint64_t wait = x->deadline_ms;
+    if (until_ms && until_ms < wait) wait = until_ms;
+    rc = recv_frame(x->w->fd, &x->in, wait, &op, &r);
+    if (rc == TK_ETIMEDOUT && wait < x->deadline_ms) {
+      TK_LOG(TK_LOG_INFO, "plugin", "worker stopped plugin=%s call=\"%s\" why=\"budget\"",
+             x->plugin, x->what);
+      worker_kill(x->w);
+      *next += got;
+      return 1;
+    }
+    if (rc == 0 && op == W_ITEM && got < m) {
+      if (read_item(x, &r, d, &v[*next + got]) == 0) {
+        got++;
+        continue;
+      }
+      rc = TK_EPROTO;
+    } else if (rc == 0 && op == W_RESULT) {
+      /* All answered; or fewer, when the worker retires early (the rest go
+       * to its replacement). A worker never answers none. */
+      rc = read_result(x, &r, NULL, NULL, &e);
+      if (rc == 0 && got > 0) break;
+      if (rc == 0) /* NEVER */
+        tk_err_set(&e, TK_EPLUGIN, "plugin %s: %s: bad answer from the worker",
+                   d->plugin->name, x->what);
+      if (got < m) item_failed(&v[*next + got++], &e);
+      break;
+    } else if (rc == 0) {
+      rc = TK_EPROTO;
+    }
+    /* An answer too many is the worker's fault: it is killed, the batch's
+     * verdicts stand. */
+    fail_worker(x, rc, &e);
+    if (got < m) item_failed(&v[*next + got++], &e);
+    break;
+  }
+  *next += got;
+  return 0;
+}
+
+int tk__plugin_pool_check_many(tk_plugin_set_t *s, decl_t *d, size_t n,
+                               const tk_plugin_meta_t *const *metas,
+                               const tk_slice_t *bodies, uint64_t until_ms,
+                               tk_plugin_verdict_t *v)
+{
+  size_t next = 0;
+  for (size_t i = 0; i < n; i++) {
+    memset(&v[i], 0, sizeof v[i]);
+    v[i].verdict = TK_VERDICT_UNJUDGED;
+  }
+  while (next < n) {
+    xchg_t x;
+    tk_err_t e;
+    if (until_ms && now_ms() >= until_ms) break;
+    tk_err_clear(&e);
+    int rc = acquire(s->pool, &x, d->plugin->name, &e), out = 0;
+    if (rc) {
+      /* No worker: every check left fails, as each single one would. */
+      while (next < n)
+        item_failed(&v[next++], &e);
+    } else {
+      what_of(&x, d, "check");
+      out = check_many_once(&x, d, n, metas, bodies, until_ms, v, &next);
+    }
+    release(&x);
+    if (out) break;
+  }
+  return 0;
+}
+
 int tk__plugin_pool_export(tk_plugin_set_t *s, decl_t *d, const char *const *redact,
                            tk_plugin_next_fn next, void *next_ud,
                            tk_plugin_write_fn write, void *write_ud, tk_err_t *err)
@@ -1161,6 +1337,39 @@ static void serve_check(served_t *w, rd_t *r)
   answer(w, 0, NULL, w->scratch.p, w->scratch.n);
 }
 
+/* W_CHECK_MANY: one ITEM per revision as each is checked (each under the
+ * per-call limits, as a CHECK), then the RESULT. A worker past half its
+ * CPU limit stops early (the RESULT says retire): the parent sends the
+ * rest to its replacement. */
+static void serve_check_many(served_t *w, rd_t *r)
+{
+  const char *rule = get_cstr(r);
+  uint32_t n = get_u32(r);
+  if (r->bad || !rule || n == 0) _exit(1);
+  for (uint32_t i = 0; i < n; i++) {
+    tk_err_t e;
+    tk_plugin_meta_t meta;
+    tk_plugin_verdict_t v;
+    json_t *j = NULL;
+    tk_err_clear(&e);
+    get_meta(r, &meta);
+    tk_slice_t body = get_str(r);
+    if (r->bad) _exit(1);
+    int rc = 0;
+    if (body.p) rc = tk__plugin_json_parse(body, &j, &e);
+    if (rc == 0) rc = tk__plugin_check_rule(w->set, rule, &meta, j, &v, &e);
+    json_decref(j);
+    const char *text = rc < 0 ? (e.msg[0] ? e.msg : tk_strerror(rc)) : v.reason;
+    if (frame_begin(&w->out, W_ITEM) != 0 || put_u32(&w->out, (uint32_t)(int32_t)rc) ||
+        tk_buf_append_u8(&w->out, rc < 0 ? 0 : (uint8_t)v.verdict) ||
+        put_cstr(&w->out, text))
+      _exit(1);
+    serve_send(w, W_ITEM);
+    if (retiring()) break;
+  }
+  answer(w, 0, NULL, NULL, 0);
+}
+
 static void serve_export(served_t *w, rd_t *r)
 {
   tk_err_t e;
@@ -1221,6 +1430,8 @@ static void serve(served_t *w)
       answer(w, rc, &e, rc == 0 ? w->scratch.p : NULL, w->scratch.n);
     } else if (op == W_CHECK) {
       serve_check(w, &r);
+    } else if (op == W_CHECK_MANY) {
+      serve_check_many(w, &r);
     } else if (op == W_EXPORT) {
       serve_export(w, &r);
     } else {

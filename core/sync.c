@@ -220,6 +220,43 @@ int tk_sync_moderation_verdict(struct tk_plugin_set *set, const tk_rev_t *rev,
   return tk_plugin_moderate(set, &m.pm, body, v);
 }
 
+int tk_sync_moderation_verdicts(struct tk_plugin_set *set, const tk_rev_t *const *revs,
+                                const tk_slice_t *bodies, struct json_t *const *records,
+                                const char *const *parse_errors, size_t n,
+                                uint64_t budget_ms, tk_plugin_verdict_t *v)
+{
+  int rc = 0;
+  size_t m = 0;
+  moderate_meta_t *meta = calloc(n ? n : 1, sizeof *meta);
+  tk_plugin_item_t *items = calloc(n ? n : 1, sizeof *items);
+  size_t *at = calloc(n ? n : 1, sizeof *at);
+  tk_plugin_verdict_t *got = calloc(n ? n : 1, sizeof *got);
+  if (!meta || !items || !at || !got) {
+    rc = TK_ENOMEM;
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++) {
+    memset(&v[i], 0, sizeof v[i]);
+    v[i].verdict = TK_VERDICT_UNJUDGED;
+    if (!revs[i]) continue;
+    moderate_meta(&meta[m], revs[i]);
+    items[m].meta = &meta[m].pm;
+    if (bodies) items[m].body = bodies[i];
+    if (records) items[m].record = records[i];
+    if (parse_errors) items[m].parse_error = parse_errors[i];
+    at[m++] = i;
+  }
+  rc = tk_plugin_moderate_batch(set, items, m, budget_ms, got);
+  for (size_t k = 0; rc == 0 && k < m; k++)
+    v[at[k]] = got[k];
+done:
+  free(meta);
+  free(items);
+  free(at);
+  free(got);
+  return rc;
+}
+
 int tk_sync_moderate_apply(const tk_plugin_verdict_t *v, tk_store_t *s,
                            const tk_rev_t *rev, const uint8_t sender[TK_DEVICE_ID_LEN],
                            char *reason, size_t len)
@@ -384,6 +421,26 @@ static void precheck_stop(precheck_job_t *j, pthread_t th[APPLY_THREADS], size_t
     pthread_join(th[t], NULL);
 }
 
+/* Revisions of one judge call: small enough that storing the ones judged
+ * overlaps the helpers checking the next, big enough that a call's fixed
+ * cost (a plugin worker's round trip per rule) is spread thin. */
+#define APPLY_JUDGE_RANGE 256
+
+/* judge on slots [from, to), once each is final; revs and preps have
+ * room for APPLY_JUDGE_RANGE. */
+static void judge_range(precheck_job_t *j, tk_apply_judge judge, size_t from, size_t to,
+                        const tk_rev_t **revs, void **preps)
+{
+  for (size_t i = from; i < to; i++) {
+    const precheck_t *p = precheck_wait(j, i);
+    revs[i - from] = p->code ? NULL : &p->rev;
+    preps[i - from] = p->prep;
+  }
+  judge(j->ctx, to - from, revs, preps);
+  for (size_t i = from; i < to; i++)
+    j->pre[i].prep = preps[i - from];
+}
+
 /* The checks that need this node's state, then the store, inside the open
  * transaction. Returns 0 (stored or duplicate, counted), a TK_REJECT_* code
  * > 0 with reason, or a negative store error that must abort the batch. */
@@ -434,6 +491,14 @@ int tk_sync_apply_prep(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *
                        void *ctx, const tk_apply_ckpt_t *ckpt, tk_apply_result_t *res,
                        tk_err_t *err)
 {
+  return tk_sync_apply_judged(s, revs, ids, n, origin, hooks, NULL, ctx, ckpt, res, err);
+}
+
+int tk_sync_apply_judged(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *ids,
+                         size_t n, const uint8_t *origin, const tk_apply_prep_t *hooks,
+                         tk_apply_judge judge, void *ctx, const tk_apply_ckpt_t *ckpt,
+                         tk_apply_result_t *res, tk_err_t *err)
+{
   memset(res, 0, sizeof *res);
   precheck_t *pre = calloc(n ? n : 1, sizeof *pre);
   if (!pre) return tk_err_set(err, TK_ENOMEM, "out of memory checking %zu revisions", n);
@@ -444,10 +509,15 @@ int tk_sync_apply_prep(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *
   pthread_cond_init(&job.slot_done, NULL);
   pthread_t th[APPLY_THREADS];
   size_t nth = precheck_start(&job, th);
+  const tk_rev_t *jrevs[APPLY_JUDGE_RANGE];
+  void *jpreps[APPLY_JUDGE_RANGE];
   int rc = tk_store_begin(s, err);
   if (rc) goto done;
   for (size_t i = 0; i < n; i++) {
     char reason[200] = "";
+    if (judge && i % APPLY_JUDGE_RANGE == 0)
+      judge_range(&job, judge, i, n - i < APPLY_JUDGE_RANGE ? n : i + APPLY_JUDGE_RANGE,
+                  jrevs, jpreps);
     int code = apply_one(s, precheck_wait(&job, i), origin, hooks, ctx, res, reason,
                          sizeof reason);
     if (code < 0) {

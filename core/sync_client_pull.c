@@ -2,9 +2,9 @@
  * sync_client_pull.c: the office's revision pull (PROTOCOL.md section 7):
  * Pull -> Offer -> Need -> Revisions, pipelined (the next Pull goes out with
  * each Need, and a batch is held until the next offer's Need is out), and
- * the office's moderation of what it pulls, prepared on
- * tk_sync_apply_prep's helper threads. The caller's loop thread only
- * (the helpers touch no store).
+ * the office's moderation of what it pulls, prepared on the helper
+ * threads of tk_sync_apply_judged and judged a few hundred revisions at a
+ * time. The caller's loop thread only (the helpers touch no store).
  */
 #include "sync_client_internal.h"
 
@@ -110,8 +110,10 @@ void tk__client_on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
 
 /* Pulling in parallel: the decryption and JSON parsing the office's
  * moderation rules need run ahead on tk_sync_apply_prep's threads, with
- * the vault keys already in memory; the rules themselves (Lua, and
- * quarantine in the store) still run in order on this thread. */
+ * the vault keys already in memory; then the rules run on this thread for
+ * a few hundred revisions at once (pull_judge: one worker request per rule),
+ * and each verdict is applied in order (quarantine in the store) where
+ * the policy used to run the rules. */
 typedef struct pull_apply {
   client_t *c;
   pthread_mutex_t lock; /* the office's key cache, between the threads */
@@ -143,6 +145,8 @@ typedef struct pull_prep {
   json_t *record;  /* NULL: the body did not open under the vault key */
   int parse_error; /* the body did not parse: e says why */
   tk_err_t e;
+  int judged; /* pull_judge gave v: the policy applies it */
+  tk_plugin_verdict_t v;
 } pull_prep_t;
 
 static void *pull_prepare(void *ctx, const tk_rev_t *rev)
@@ -170,6 +174,62 @@ static void *pull_prepare(void *ctx, const tk_rev_t *rev)
   return p;
 }
 
+/* The record of rev opened and parsed on this thread (pull_prepare could
+ * not: its key was not in memory), with the key cache's lock as
+ * pull_policy takes it. NULL on memory failure (pull_policy_prep then
+ * does it all itself). */
+static pull_prep_t *pull_open_here(pull_apply_t *a, const tk_rev_t *rev)
+{
+  client_t *c = a->c;
+  pull_prep_t *p = calloc(1, sizeof *p);
+  if (!p || !tk_plugin_moderation_reads(c->opts->plugins, rev->type)) return p;
+  uint8_t key[TK_VAULT_KEY_LEN];
+  tk_buf_t plain = TK_BUF_INIT;
+  pthread_mutex_lock(&a->lock);
+  int have = tk_office_vault_key(c->o, rev->vault, rev->key_id, key, NULL) == 0;
+  pthread_mutex_unlock(&a->lock);
+  if (have && tk_rev_open(rev, key, &plain, NULL) == 0 && plain.p)
+    p->parse_error =
+        tk__plugin_json_parse(TK_SLICE(plain.p, plain.n), &p->record, &p->e) < 0;
+  tk_wipe(key, sizeof key);
+  tk_buf_wipe(&plain);
+  return p;
+}
+
+/* The verdicts of a range of the batch at once (a few hundred revisions:
+ * tk_sync_apply_judged), on this thread, before the range's first policy
+ * call: the records pull_prepare opened ahead, the others opened here;
+ * then each revision's verdict waits in its prep for pull_policy_prep. */
+static void pull_judge(void *ctx, size_t n, const tk_rev_t *const *revs, void **preps)
+{
+  pull_apply_t *a = ctx;
+  json_t **records = calloc(n ? n : 1, sizeof *records);
+  const char **errors = calloc(n ? n : 1, sizeof *errors);
+  tk_plugin_verdict_t *v = calloc(n ? n : 1, sizeof *v);
+  if (!records || !errors || !v) goto done;
+  for (size_t i = 0; i < n; i++) {
+    if (!revs[i]) continue;
+    if (!preps[i]) preps[i] = pull_open_here(a, revs[i]);
+    pull_prep_t *p = preps[i];
+    if (!p) continue;
+    records[i] = p->record;
+    errors[i] = p->parse_error ? p->e.msg : NULL;
+  }
+  if (tk_sync_moderation_verdicts(a->c->opts->plugins, revs, NULL, records, errors, n, 0,
+                                  v) != 0)
+    goto done;
+  for (size_t i = 0; i < n; i++) {
+    pull_prep_t *p = preps[i];
+    if (!revs[i] || !p || v[i].verdict == TK_VERDICT_UNJUDGED) continue;
+    p->v = v[i];
+    p->judged = 1;
+  }
+done:
+  free(records);
+  free(errors);
+  free(v);
+}
+
 static int pull_policy_prep(void *ctx, const tk_rev_t *rev, void *prep, char *reason,
                             size_t len)
 {
@@ -189,6 +249,8 @@ static int pull_policy_prep(void *ctx, const tk_rev_t *rev, void *prep, char *re
     return TK_REJECT_QUARANTINED;
   }
   if (!set || tk_plugin_set_count(set, TK_PLUGIN_MODERATION) == 0) return 0;
+  if (p && p->judged)
+    return tk_sync_moderate_apply(&p->v, a->c->store, rev, a->c->hub.id, reason, len);
   if (!p) return pull_policy(a, rev, reason, len);
   return tk_sync_moderate_parsed(a->c->opts->plugins, a->c->store, rev, p->record,
                                  p->parse_error ? p->e.msg : NULL, a->c->hub.id, reason,
@@ -231,8 +293,9 @@ static int store_pulled(client_t *c, const Tunduk__V1__Revisions *m,
     tk_apply_ckpt_t ck = {c->hub.id, TK_DIR_PULL, upto};
     pull_apply_t a = {c, PTHREAD_MUTEX_INITIALIZER};
     tk_apply_prep_t hooks = {pull_prepare, pull_policy_prep, pull_release};
-    rc = tk_sync_apply_prep(c->store, revs, ids, m->n_revs, c->hub.id, &hooks, &a, &ck,
-                            &res, c->err);
+    int judged = set && tk_plugin_set_count(set, TK_PLUGIN_MODERATION) > 0;
+    rc = tk_sync_apply_judged(c->store, revs, ids, m->n_revs, c->hub.id, &hooks,
+                              judged ? pull_judge : NULL, &a, &ck, &res, c->err);
     pthread_mutex_destroy(&a.lock);
   }
   free(revs);

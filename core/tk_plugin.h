@@ -317,6 +317,39 @@ int tk_plugin_moderate_parsed(tk_plugin_set_t *s, const tk_plugin_meta_t *meta,
                               struct json_t *record, const char *parse_error,
                               tk_plugin_verdict_t *out);
 
+/* One revision of a batch for tk_plugin_moderate_batch: its metadata and
+ * its record as JSON text (body.p != NULL), or already parsed (record,
+ * borrowed), or parse_error (the body did not parse: it quarantines with
+ * that message); body.p, record and parse_error all NULL when this node
+ * holds no key. */
+typedef struct tk_plugin_item {
+  const tk_plugin_meta_t *meta;
+  tk_slice_t body;
+  struct json_t *record;
+  const char *parse_error;
+} tk_plugin_item_t;
+
+/* A verdict tk_plugin_moderate_batch did not reach (its budget ran out). */
+#define TK_VERDICT_UNJUDGED (-1)
+
+/* The verdicts of n revisions, out[i] exactly what tk_plugin_moderate (or
+ * tk_plugin_moderate_parsed) would give items[i], but cheaper in a jailed
+ * set: the rules run rule by rule over the whole batch (declaration
+ * order; a revision a rule rejects is not shown to the rules after it),
+ * each rule's checks of the batch in one request to one worker
+ * (W_CHECK_MANY, several when the batch does not fit a frame). The
+ * deadline stays per check: a check that has not answered within
+ * call_ms + TK_PLUGIN_KILL_GRACE_MS of the check before it gets its worker
+ * killed and that revision quarantined with the usual "time limit
+ * exceeded" message, and the checks after it go on in a fresh worker.
+ * budget_ms (0: none) bounds the whole call: past it no check starts (a
+ * worker busy with one is killed), and every revision not yet through all
+ * of its rules, and not rejected, gets verdict TK_VERDICT_UNJUDGED (the
+ * caller decides; it must never accept it). Returns 0 (TK_EINVAL for NULL
+ * arguments, TK_ENOMEM with nothing judged). Any thread, as the calls. */
+int tk_plugin_moderate_batch(tk_plugin_set_t *s, const tk_plugin_item_t *items, size_t n,
+                             uint64_t budget_ms, tk_plugin_verdict_t *out);
+
 /* ---- internal, shared by plugin.c, plugin_json.c and their tests -------- */
 
 struct lua_State;

@@ -93,6 +93,18 @@ int tk_sync_moderate_apply(const struct tk_plugin_verdict *v, tk_store_t *s,
                            const tk_rev_t *rev, const uint8_t sender[TK_DEVICE_ID_LEN],
                            char *reason, size_t len);
 
+/* tk_sync_moderation_verdict for a batch (tk_plugin_moderate_batch, about
+ * one worker request per rule for the whole batch): v[i] the verdict on
+ * revs[i] (NULL: skipped, v[i] TK_VERDICT_UNJUDGED), whose record is
+ * bodies[i] (text) or records[i] (parsed) or parse_errors[i] (each array
+ * may be NULL: no key). budget_ms as tk_plugin_moderate_batch: a verdict
+ * it did not reach is TK_VERDICT_UNJUDGED, for the caller to hold. Any
+ * thread; no store. 0, or TK_ENOMEM (every v[i] unjudged). */
+int tk_sync_moderation_verdicts(struct tk_plugin_set *set, const tk_rev_t *const *revs,
+                                const tk_slice_t *bodies, struct json_t *const *records,
+                                const char *const *parse_errors, size_t n,
+                                uint64_t budget_ms, struct tk_plugin_verdict *v);
+
 /* tk_sync_moderate with the body already parsed (tk_plugin_moderate_parsed):
  * record (borrowed; NULL when this node holds no key) or parse_error. */
 int tk_sync_moderate_parsed(struct tk_plugin_set *set, tk_store_t *s, const tk_rev_t *rev,
@@ -158,6 +170,23 @@ int tk_sync_apply_prep(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *
                        size_t n, const uint8_t *origin, const tk_apply_prep_t *hooks,
                        void *ctx, const tk_apply_ckpt_t *ckpt, tk_apply_result_t *res,
                        tk_err_t *err);
+
+/* A policy's work on many revisions at once. judge runs on the caller's
+ * thread, inside the transaction, for consecutive ranges of the batch (a
+ * few hundred revisions each), each once all of its revisions have been
+ * checked (and prepared) and before the first policy call of the range:
+ * revs[i] is NULL for a revision that failed its checks (no policy runs
+ * for it), preps[i] what prepare returned, which judge may replace
+ * (release gets what it left). The helpers meanwhile check the next
+ * range. */
+typedef void (*tk_apply_judge)(void *ctx, size_t n, const tk_rev_t *const *revs,
+                               void **preps);
+
+/* tk_sync_apply_prep with judge (may be NULL: tk_sync_apply_prep). */
+int tk_sync_apply_judged(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t *ids,
+                         size_t n, const uint8_t *origin, const tk_apply_prep_t *hooks,
+                         tk_apply_judge judge, void *ctx, const tk_apply_ckpt_t *ckpt,
+                         tk_apply_result_t *res, tk_err_t *err);
 
 /* ---- attachment chunks (sync_chunks.c) --------------------------------------
  * After the revisions of a direction, the same offer/need exchange on the

@@ -5,7 +5,9 @@
  * record (an office holding the key). Each in-process (tk_plugin_set_new)
  * and in a jailed worker process (tk_plugin_set_new_jailed, what tunduk and
  * tundukd use): the difference is the price of the jail per call (a round
- * trip over a socketpair and the JSON text crossing it).
+ * trip over a socketpair and the JSON text crossing it). Then the same
+ * moderations in batches of 500 (tk_plugin_moderate_batch, what the hub's
+ * moderation job and the office's pull use): per revision.
  *
  * usage: bench_plugin [N] [--kv]   (N calls of each, default 20000; --kv
  * prints key=value lines for tests/bench/run.sh instead of the table)
@@ -60,7 +62,9 @@ typedef struct row {
   double us[2]; /* in-process, worker */
 } row_t;
 
-/* Runs the four operations n times on s; us per call into rows[k].us[col]. */
+#define BATCH 500
+
+/* Runs the six operations n times on s; us per call into rows[k].us[col]. */
 static int measure(tk_plugin_set_t *s, tk_slice_t sl, long n, row_t *rows, int col)
 {
   tk_err_t e;
@@ -99,6 +103,23 @@ static int measure(tk_plugin_set_t *s, tk_slice_t sl, long n, row_t *rows, int c
   rows[1].us[col] = (t2 - t1) / (double)n;
   rows[2].us[col] = (t3 - t2) / (double)n;
   rows[3].us[col] = (t4 - t3) / (double)n;
+  /* The same n moderations as batches of BATCH (tk_plugin_moderate_batch:
+   * about one worker request per rule and batch). */
+  static tk_plugin_item_t items[BATCH];
+  static tk_plugin_verdict_t vs[BATCH];
+  double t5 = 0, t6 = 0;
+  for (int rec = 0; rec < 2; rec++) {
+    for (int i = 0; i < BATCH; i++)
+      items[i] = (tk_plugin_item_t){&m, rec ? sl : (tk_slice_t){NULL, 0}, NULL, NULL};
+    double b0 = now_us();
+    for (long done = 0; done < n; done += BATCH)
+      if (tk_plugin_moderate_batch(
+              s, items, n - done < BATCH ? (size_t)(n - done) : BATCH, 0, vs) != 0)
+        return 1;
+    *(rec ? &t6 : &t5) = now_us() - b0;
+  }
+  rows[4].us[col] = t5 / (double)n;
+  rows[5].us[col] = t6 / (double)n;
   tk_buf_free(&out);
   return 0;
 }
@@ -115,10 +136,12 @@ int main(int argc, char **argv)
   }
   tk_err_t e;
   tk_buf_t body = TK_BUF_INIT;
-  row_t rows[4] = {{"validate", {0, 0}},
+  row_t rows[6] = {{"validate", {0, 0}},
                    {"summary", {0, 0}},
                    {"moderation (metadata)", {0, 0}},
-                   {"moderation (record)", {0, 0}}};
+                   {"moderation (record)", {0, 0}},
+                   {"batch of 500 (metadata)", {0, 0}},
+                   {"batch of 500 (record)", {0, 0}}};
   if (n < 1) n = 1;
   tk_log_level = TK_LOG_WARN;
   if (make_case(&body, 1) < 0) return 1;
@@ -137,9 +160,13 @@ int main(int argc, char **argv)
     tk_plugin_set_free(s);
   }
   if (kv) {
-    static const char *const keys[] = {"validate", "summary", "moderate_meta",
-                                       "moderate_rec"};
-    for (int k = 0; k < 4; k++)
+    static const char *const keys[] = {"validate",
+                                       "summary",
+                                       "moderate_meta",
+                                       "moderate_rec",
+                                       "moderate_batch_meta",
+                                       "moderate_batch_rec"};
+    for (int k = 0; k < 6; k++)
       printf("plugin_%s_inproc_us=%.2f\nplugin_%s_worker_us=%.2f\n", keys[k],
              rows[k].us[0], keys[k], rows[k].us[1]);
     printf("plugin_rules=%zu\nplugin_record_bytes=%zu\n", nrules, body.n);
@@ -150,7 +177,7 @@ int main(int argc, char **argv)
            nrules, body.n, n);
     printf("%-24s %14s %14s %10s\n", "operation", "in-process us", "worker us",
            "worker/in");
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 6; k++)
       printf("%-24s %14.2f %14.2f %10.2f\n", rows[k].name, rows[k].us[0], rows[k].us[1],
              rows[k].us[1] / rows[k].us[0]);
   }

@@ -464,14 +464,17 @@ for n in $SWARMS; do
   row "" "setup s (create+KDF+enroll)" "${K[sw${n}_swarm_setup_s]:-?}"
   row "" "setup ms/office: create/unlock/write/enroll" "${K[sw${n}_swarm_setup_create_ms]:-?}/${K[sw${n}_swarm_setup_unlock_ms]:-?}/${K[sw${n}_swarm_setup_write_ms]:-?}/${K[sw${n}_swarm_setup_enroll_ms]:-?}"
 done
-for op in validate summary moderate_meta moderate_rec; do
+for op in validate summary moderate_meta moderate_rec moderate_batch_meta moderate_batch_rec; do
+  metric="us/call: jailed worker / in-process"
   case $op in
     validate) label="plugin call, case.lua on ~2 KB: validate" ;;
     summary) label="  summary" ;;
     moderate_meta) label="  moderation, metadata only (a hub)" ;;
     moderate_rec) label="  moderation with the record (an office)" ;;
+    moderate_batch_meta) label="  the same in batches of 500 (a hub)" metric="us/revision: jailed worker / in-process" ;;
+    moderate_batch_rec) label="  the same in batches of 500 (an office)" metric="us/revision: jailed worker / in-process" ;;
   esac
-  row "$label" "us/call: jailed worker / in-process" "${K[plugin_${op}_worker_us]} / ${K[plugin_${op}_inproc_us]}"
+  row "$label" "$metric" "${K[plugin_${op}_worker_us]} / ${K[plugin_${op}_inproc_us]}"
 done
 row "hub RSS idle" "MiB" "$(mib "${K[s_idle_kb]}")" "$(mib "$(pv ${N1}_idle_kb)")"
 row "hub RSS, $IDLE_CONNS idle TLS connections" "MiB" "$(mib "${K[idle_hub_rss_kb]}")"

@@ -12,6 +12,7 @@
 #include "tk_test.h"
 
 #include <dirent.h>
+#include <jansson.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -409,7 +410,183 @@ static void test_load_deadline(void)
   tk_plugin_set_free(s);
 }
 
+/* Rules for the batch tests: a ReDoS by author, a quarantine, a reject
+ * that must stop the rules after it, one that reads bodies of 'note' only,
+ * and one that errors. */
+static const char *const batch_src =
+    "tunduk.moderation{ name = 'hostile', reads = {}, check = function(m, r)\n"
+    "  if m.author == 'evil' then " REDOS " end return tunduk.accept() end }\n"
+    "tunduk.moderation{ name = 'flag', reads = {}, check = function(m, r)\n"
+    "  if m.type == 'flagged' then return tunduk.quarantine('flagged ' .. m.record_id) "
+    "end\n"
+    "  return tunduk.accept() end }\n"
+    "tunduk.moderation{ name = 'ban', reads = {}, check = function(m, r)\n"
+    "  if m.type == 'banned' then return tunduk.reject('banned ' .. m.record_id) end\n"
+    "  return tunduk.accept() end }\n"
+    "tunduk.moderation{ name = 'note', reads = { 'note' }, check = function(m, r)\n"
+    "  if m.type ~= 'note' then assert(r == nil) return tunduk.accept() end\n"
+    "  if r == nil then return tunduk.quarantine('no body') end\n"
+    "  if r.bad then return tunduk.reject('bad note ' .. tostring(r.bad)) end\n"
+    "  return tunduk.accept() end }\n"
+    "tunduk.moderation{ name = 'after', check = function(m, r)\n"
+    "  if m.type == 'banned' then error('ran after a reject') end\n"
+    "  if m.type == 'boom' then error('boom ' .. m.record_id) end\n"
+    "  return tunduk.accept() end }\n";
+
+#define NBATCH 60
+#define HOSTILE 23 /* the item whose author triggers the ReDoS */
+
+typedef struct batch {
+  char id[NBATCH][16], body[NBATCH][64];
+  tk_plugin_meta_t meta[NBATCH];
+  tk_plugin_item_t items[NBATCH];
+  tk_plugin_verdict_t v[NBATCH];
+} batch_t;
+
+static tk_plugin_set_t *batch_set(int jail)
+{
+  tk_plugin_limits_t l;
+  memset(&l, 0, sizeof l);
+  l.call_ms = CALL_MS;
+  l.mem_bytes = 8u << 20;
+  tk_plugin_set_t *s = NULL;
+  tk_err_t e;
+  int rc = jail ? tk_plugin_set_new_jailed(&s, &l, 2, &e) : tk_plugin_set_new(&s, &l);
+  if (rc < 0) return NULL;
+  if (tk_plugin_set_add_source(s, "b.lua", batch_src, strlen(batch_src), &e) < 0) {
+    fprintf(stderr, "  load: %s\n", e.msg);
+    tk_plugin_set_free(s);
+    return NULL;
+  }
+  return s;
+}
+
+/* NBATCH revisions of every kind the rules tell apart; item HOSTILE (when
+ * hostile) by the author whose check never ends. */
+static void batch_fill(batch_t *b, int hostile)
+{
+  static const char *const types[] = {"case", "flagged", "banned", "note",
+                                      "note", "boom",    "note",   "case"};
+  memset(b, 0, sizeof *b);
+  for (int i = 0; i < NBATCH; i++) {
+    const char *type = types[i % 8];
+    snprintf(b->id[i], sizeof b->id[i], "r%d", i);
+    b->meta[i] =
+        (tk_plugin_meta_t){b->id[i], "v", type, "vault", "dev", (uint64_t)i, 2, 1, 0};
+    if (hostile && i == HOSTILE) b->meta[i].author = "evil";
+    b->items[i].meta = &b->meta[i];
+    if (strcmp(type, "note") == 0 && i % 8 == 3)
+      snprintf(b->body[i], sizeof b->body[i], "{\"bad\":%d}", i);
+    else if (strcmp(type, "note") == 0 && i % 8 == 4)
+      snprintf(b->body[i], sizeof b->body[i], "{\"fine\":true}");
+    else if (strcmp(type, "note") == 0)
+      snprintf(b->body[i], sizeof b->body[i], "{not json");
+    else if (i % 3 == 0)
+      snprintf(b->body[i], sizeof b->body[i], "{\"x\":1}");
+    if (b->body[i][0]) b->items[i].body = BODY(b->body[i]);
+  }
+}
+
+static int same_verdict(const tk_plugin_verdict_t *a, const tk_plugin_verdict_t *b, int i)
+{
+  if (a->verdict == b->verdict && !strcmp(a->plugin, b->plugin) &&
+      !strcmp(a->rule, b->rule) && !strcmp(a->reason, b->reason))
+    return 1;
+  fprintf(stderr, "  item %d: batch %d %s/%s \"%s\", alone %d %s/%s \"%s\"\n", i,
+          a->verdict, a->plugin, a->rule, a->reason, b->verdict, b->plugin, b->rule,
+          b->reason);
+  return 0;
+}
+
+/* A batch's verdicts are each revision's own, in a jailed set (several
+ * requests: one per rule) and in-process alike. */
+static void test_batch_equals_single(void)
+{
+  static batch_t b;
+  tk_plugin_verdict_t one;
+  for (int jail = 0; jail < 2; jail++) {
+    tk_plugin_set_t *s = batch_set(jail);
+    CHECK(s);
+    if (!s) return;
+    batch_fill(&b, 0);
+    CHECK_RC(tk_plugin_moderate_batch(s, b.items, NBATCH, 0, b.v), 0);
+    int kinds[3] = {0, 0, 0};
+    for (int i = 0; i < NBATCH; i++) {
+      CHECK_RC(tk_plugin_moderate(s, &b.meta[i], b.items[i].body, &one), 0);
+      CHECK(same_verdict(&b.v[i], &one, i));
+      if (b.v[i].verdict >= 0 && b.v[i].verdict <= 2) kinds[b.v[i].verdict]++;
+    }
+    CHECK(kinds[0] > 0 && kinds[1] > 0 && kinds[2] > 0);
+    CHECK(b.v[2].verdict == TK_VERDICT_REJECT && !strcmp(b.v[2].rule, "ban"));
+    CHECK(b.v[3].verdict == TK_VERDICT_REJECT && has(b.v[3].reason, "bad note 3"));
+    CHECK(b.v[5].verdict == TK_VERDICT_QUARANTINE && has(b.v[5].reason, "boom r5"));
+    CHECK(b.v[6].verdict == TK_VERDICT_QUARANTINE && !b.v[6].rule[0]); /* no parse */
+    /* Parsed records and parse errors, as tk_plugin_moderate_parsed takes. */
+    json_t *rec = NULL;
+    tk_err_t e;
+    CHECK_RC(tk__plugin_json_parse(BODY("{\"bad\":\"p\"}"), &rec, &e), 0);
+    tk_plugin_item_t two[2] = {{&b.meta[3], {NULL, 0}, rec, NULL},
+                               {&b.meta[4], {NULL, 0}, NULL, "line 1: not json"}};
+    tk_plugin_verdict_t tv[2];
+    CHECK_RC(tk_plugin_moderate_batch(s, two, 2, 0, tv), 0);
+    CHECK_RC(tk_plugin_moderate_parsed(s, &b.meta[3], rec, NULL, &one), 0);
+    CHECK(same_verdict(&tv[0], &one, 0) && has(tv[0].reason, "bad note p"));
+    CHECK_RC(tk_plugin_moderate_parsed(s, &b.meta[4], NULL, "line 1: not json", &one), 0);
+    CHECK(same_verdict(&tv[1], &one, 1));
+    json_decref(rec);
+    CHECK_RC(tk_plugin_moderate_batch(s, NULL, 0, 0, NULL), 0);
+    tk_plugin_set_free(s);
+  }
+}
+
+/* One hostile revision in a batch: its check is killed at the deadline and
+ * it is quarantined with the timeout message; every other revision gets
+ * its own verdict, the ones after it from a fresh worker; the whole batch
+ * costs about one deadline. */
+static void test_batch_hostile_item(void)
+{
+  static batch_t b, ref;
+  tk_plugin_verdict_t one;
+  tk_plugin_set_t *s = batch_set(1), *in = batch_set(0);
+  CHECK(s && in);
+  if (!s || !in) goto done;
+  batch_fill(&b, 1);
+  batch_fill(&ref, 0);
+  uint64_t t0 = ms_now();
+  CHECK_RC(tk_plugin_moderate_batch(s, b.items, NBATCH, 0, b.v), 0);
+  uint64_t took = ms_now() - t0;
+  fprintf(stderr, "  a batch of %d with one ReDoS item: %llu ms\n", NBATCH,
+          (unsigned long long)took);
+  CHECK(took >= CALL_MS);
+  CHECK(took < CALL_MS + TK_PLUGIN_KILL_GRACE_MS + 600);
+  CHECK(b.v[HOSTILE].verdict == TK_VERDICT_QUARANTINE);
+  CHECK(!strcmp(b.v[HOSTILE].rule, "hostile"));
+  CHECK(has(b.v[HOSTILE].reason,
+            "plugin b.lua: moderation rule 'hostile', check: time limit exceeded"));
+  CHECK(has(b.v[HOSTILE].reason, "the worker was stopped"));
+  for (int i = 0; i < NBATCH; i++) {
+    if (i == HOSTILE) continue;
+    CHECK_RC(tk_plugin_moderate(in, &ref.meta[i], ref.items[i].body, &one), 0);
+    CHECK(same_verdict(&b.v[i], &one, i));
+  }
+  /* With a budget shorter than the deadline: the hostile item and the ones
+   * the budget did not reach are unjudged, never accepted. */
+  t0 = ms_now();
+  CHECK_RC(tk_plugin_moderate_batch(s, b.items, NBATCH, CALL_MS / 2, b.v), 0);
+  took = ms_now() - t0;
+  CHECK(took < CALL_MS + 300);
+  CHECK(b.v[HOSTILE].verdict == TK_VERDICT_UNJUDGED);
+  for (int i = 0; i < NBATCH; i++) /* 'hostile' is the first rule; bad JSON needs none */
+    CHECK(b.v[i].verdict == (i % 8 == 6 ? TK_VERDICT_QUARANTINE : TK_VERDICT_UNJUDGED));
+  CHECK_RC(tk_plugin_moderate(s, &ref.meta[0], ref.items[0].body, &one), 0);
+  CHECK(one.verdict == TK_VERDICT_ACCEPT); /* the pool still works */
+done:
+  tk_plugin_set_free(s);
+  tk_plugin_set_free(in);
+}
+
 TK_TESTS(TK_TEST(test_calls_work), TK_TEST(test_deadline_kills_and_replaces),
          TK_TEST(test_export), TK_TEST(test_memory_limit), TK_TEST(test_worker_is_jailed),
          TK_TEST(test_jail_forbids), TK_TEST(test_pool_parallel),
-         TK_TEST(test_load_deadline), TK_TEST(test_dead_worker_replaced))
+         TK_TEST(test_load_deadline), TK_TEST(test_dead_worker_replaced),
+         TK_TEST(test_batch_equals_single), TK_TEST(test_batch_hostile_item))
