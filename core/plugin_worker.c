@@ -1,9 +1,10 @@
 /*
- * plugin_worker.c: jailed plugin worker processes, both halves of their
- * protocol. Owns the parent's side of a jailed set (tk__plugin_pool_*: the
- * workers, starting and killing them, the hard deadline of every call) and
- * the worker's side (tk_plugin_worker_main: a jail, an in-process set, a
- * loop answering requests).
+ * plugin_worker.c: jailed plugin worker processes, the parent's side of a
+ * jailed set (tk__plugin_pool_*: the workers, starting and killing them,
+ * the hard deadline of every call). The worker's side (tk_plugin_worker_main:
+ * a jail, an in-process set, a loop answering requests) is in
+ * plugin_worker_main.c; the encoding and I/O both share, in
+ * plugin_channel.c.
  *
  * Why fork+exec of a separate program rather than a zygote or a plain
  * fork: the processes that call plugins (tunduk, tundukd) hold device and
@@ -54,7 +55,7 @@
  * itself runs unlocked on the calling thread. The worker is one thread.
  */
 #define _GNU_SOURCE /* posix_spawn_file_actions_addclosefrom_np */
-#include "plugin_host.h"
+#include "plugin_channel.h"
 #include "tk_plugin_jail.h"
 
 #include <errno.h>
@@ -76,215 +77,6 @@
 #ifndef TK_PLUGIN_WORKER_PATH
 #define TK_PLUGIN_WORKER_PATH ""
 #endif
-
-#define MAX_FRAME (4u * TK_MAX_BODY_JSON + (1u << 16))
-#define ABSENT 0xffffffffu
-
-enum {
-  W_INIT = 1,
-  W_ADD,
-  W_VALIDATE,
-  W_SUMMARY,
-  W_MERGE,
-  W_CHECK,
-  W_EXPORT,
-  W_RESULT,
-  W_NEXT,
-  W_RECORD,
-  W_OUT,
-  W_ACK,
-  W_CHECK_MANY,
-  W_ITEM
-};
-
-/* ---- encoding ---------------------------------------------------------------- */
-
-static int put_u32(tk_buf_t *b, uint32_t v)
-{
-  uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-  return tk_buf_append(b, x, 4);
-}
-
-static int put_u64(tk_buf_t *b, uint64_t v)
-{
-  int rc = put_u32(b, (uint32_t)v);
-  return rc ? rc : put_u32(b, (uint32_t)(v >> 32));
-}
-
-static int put_str(tk_buf_t *b, const void *p, size_t n)
-{
-  if (!p) return put_u32(b, ABSENT);
-  int rc = put_u32(b, (uint32_t)n);
-  if (!rc) rc = tk_buf_append(b, p, n);
-  if (!rc) rc = tk_buf_append_u8(b, 0);
-  return rc;
-}
-
-static int put_cstr(tk_buf_t *b, const char *s)
-{
-  return put_str(b, s, s ? strlen(s) : 0);
-}
-
-/* A frame: header room first (filled by frame_end). */
-static int frame_begin(tk_buf_t *b, int op)
-{
-  b->n = 0;
-  int rc = put_u32(b, 0);
-  return rc ? rc : tk_buf_append_u8(b, (uint8_t)op);
-}
-
-static int frame_end(tk_buf_t *b)
-{
-  if (b->n - 4 > MAX_FRAME) return TK_ELIMIT;
-  uint32_t n = (uint32_t)(b->n - 4);
-  b->p[0] = (uint8_t)n;
-  b->p[1] = (uint8_t)(n >> 8);
-  b->p[2] = (uint8_t)(n >> 16);
-  b->p[3] = (uint8_t)(n >> 24);
-  return 0;
-}
-
-typedef struct rd {
-  const uint8_t *p;
-  size_t n;
-  int bad;
-} rd_t;
-
-static uint32_t get_u32(rd_t *r)
-{
-  if (r->n < 4) {
-    r->bad = 1;
-    return 0;
-  }
-  uint32_t v = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 |
-               (uint32_t)r->p[3] << 24;
-  r->p += 4;
-  r->n -= 4;
-  return v;
-}
-
-static uint64_t get_u64(rd_t *r)
-{
-  uint64_t lo = get_u32(r);
-  return lo | (uint64_t)get_u32(r) << 32;
-}
-
-/* A string: a view into the frame (NUL-terminated), or p NULL if absent. */
-static tk_slice_t get_str(rd_t *r)
-{
-  tk_slice_t s = {NULL, 0};
-  uint32_t n = get_u32(r);
-  if (r->bad || n == ABSENT) return s;
-  if (r->n < (size_t)n + 1 || r->p[n] != 0) {
-    r->bad = 1;
-    return s;
-  }
-  s = TK_SLICE(r->p, n);
-  r->p += (size_t)n + 1;
-  r->n -= (size_t)n + 1;
-  return s;
-}
-
-static const char *get_cstr(rd_t *r)
-{
-  return (const char *)get_str(r).p;
-}
-
-static int put_meta(tk_buf_t *b, const tk_plugin_meta_t *m)
-{
-  int rc = put_cstr(b, m->record_id);
-  if (!rc) rc = put_cstr(b, m->revision_id);
-  if (!rc) rc = put_cstr(b, m->type);
-  if (!rc) rc = put_cstr(b, m->vault);
-  if (!rc) rc = put_cstr(b, m->author);
-  if (!rc) rc = put_u64(b, m->hlc);
-  if (!rc) rc = put_u64(b, m->size);
-  if (!rc) rc = put_u32(b, m->generation);
-  if (!rc) rc = put_u32(b, m->nparents);
-  return rc;
-}
-
-static void get_meta(rd_t *r, tk_plugin_meta_t *m)
-{
-  m->record_id = get_cstr(r);
-  m->revision_id = get_cstr(r);
-  m->type = get_cstr(r);
-  m->vault = get_cstr(r);
-  m->author = get_cstr(r);
-  m->hlc = get_u64(r);
-  m->size = get_u64(r);
-  m->generation = get_u32(r);
-  m->nparents = get_u32(r);
-}
-
-/* ---- I/O ----------------------------------------------------------------------- */
-
-/* The parent sends without SIGPIPE (a dead worker must not kill it); the
- * worker writes (its jail allows write, not sendto; its SIGPIPE is the
- * default, and a dead parent is its end anyway). */
-static int in_worker;
-
-static int send_all(int fd, const uint8_t *p, size_t n)
-{
-  while (n > 0) {
-    ssize_t w = in_worker ? write(fd, p, n) : send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return TK_EIO;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
-static uint64_t now_ms(void)
-{
-  return tk__plugin_now_ns() / 1000000u;
-}
-
-/* Reads n bytes; deadline_ms 0 = wait for ever (the worker's side).
- * TK_ETIMEDOUT, TK_ECLOSED (EOF), TK_EIO. */
-static int recv_all(int fd, uint8_t *p, size_t n, uint64_t deadline_ms)
-{
-  while (n > 0) {
-    if (deadline_ms) {
-      uint64_t now = now_ms();
-      if (now >= deadline_ms) return TK_ETIMEDOUT;
-      struct pollfd pf = {fd, POLLIN, 0};
-      uint64_t wait = deadline_ms - now;
-      int pr = poll(&pf, 1, wait > INT_MAX ? INT_MAX : (int)wait);
-      if (pr < 0 && errno == EINTR) continue;
-      if (pr < 0) return TK_EIO;
-      if (pr == 0) return TK_ETIMEDOUT;
-    }
-    ssize_t r = read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return TK_EIO;
-    if (r == 0) return TK_ECLOSED;
-    p += r;
-    n -= (size_t)r;
-  }
-  return 0;
-}
-
-/* One frame into b; *op and the payload reader r (a view into b). */
-static int recv_frame(int fd, tk_buf_t *b, uint64_t deadline_ms, int *op, rd_t *r)
-{
-  uint8_t h[4];
-  int rc = recv_all(fd, h, 4, deadline_ms);
-  if (rc) return rc;
-  uint32_t n =
-      (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
-  if (n < 1 || n > MAX_FRAME) return TK_EPROTO;
-  b->n = 0;
-  if ((rc = tk_buf_reserve(b, n)) < 0) return rc;
-  if ((rc = recv_all(fd, b->p, n, deadline_ms)) < 0) return rc;
-  b->n = n;
-  *op = b->p[0];
-  r->p = b->p + 1;
-  r->n = n - 1;
-  r->bad = 0;
-  return 0;
-}
 
 /* ---- the parent's side ------------------------------------------------------- */
 
@@ -467,11 +259,13 @@ static int spawn(tk__plugin_pool_t *p, worker_t *w, tk_err_t *err)
   sv[0] = -1;
   w->nloaded = 0;
   /* INIT: the limits. No answer: the first request's answer shows it runs. */
-  if ((rc = frame_begin(&b, W_INIT)) || (rc = put_u64(&b, p->lim.mem_bytes)) ||
-      (rc = put_u64(&b, p->lim.instructions)) || (rc = put_u32(&b, p->lim.call_ms)) ||
-      (rc = put_u64(&b, p->lim.max_string)) ||
-      (rc = put_u64(&b, p->lim.max_pattern_subject)) || (rc = frame_end(&b)) ||
-      (rc = send_all(w->fd, b.p, b.n))) {
+  if ((rc = tk__pc_frame_begin(&b, TK__W_INIT)) ||
+      (rc = tk__pc_put_u64(&b, p->lim.mem_bytes)) ||
+      (rc = tk__pc_put_u64(&b, p->lim.instructions)) ||
+      (rc = tk__pc_put_u32(&b, p->lim.call_ms)) ||
+      (rc = tk__pc_put_u64(&b, p->lim.max_string)) ||
+      (rc = tk__pc_put_u64(&b, p->lim.max_pattern_subject)) ||
+      (rc = tk__pc_frame_end(&b)) || (rc = tk__pc_send_all(w->fd, b.p, b.n))) {
     worker_kill(w);
     rc = tk_err_set(err, TK_EPLUGIN, "plugin worker: it did not start (%s)",
                     tk_strerror(rc));
@@ -516,13 +310,13 @@ typedef struct xchg {
 
 static int sendq(xchg_t *x)
 {
-  int rc = frame_end(&x->out);
-  return rc ? rc : send_all(x->w->fd, x->out.p, x->out.n);
+  int rc = tk__pc_frame_end(&x->out);
+  return rc ? rc : tk__pc_send_all(x->w->fd, x->out.p, x->out.n);
 }
 
 static void arm(xchg_t *x)
 {
-  x->deadline_ms = now_ms() + x->pool->lim.call_ms + TK_PLUGIN_KILL_GRACE_MS;
+  x->deadline_ms = tk__pc_now_ms() + x->pool->lim.call_ms + TK_PLUGIN_KILL_GRACE_MS;
 }
 
 /* The worker failed this exchange (rc from I/O): kill it, say why. */
@@ -537,15 +331,16 @@ static int fail_worker(xchg_t *x, int rc, tk_err_t *err)
 }
 
 /* Reads a RESULT: rc, msg into err when rc < 0, out appended to *out. */
-static int read_result(xchg_t *x, rd_t *r, tk_buf_t *out, tk_slice_t *outv, tk_err_t *err)
+static int read_result(xchg_t *x, tk__pc_rd_t *r, tk_buf_t *out, tk_slice_t *outv,
+                       tk_err_t *err)
 {
   int retire = (int)(r->n ? r->p[0] : 0);
   if (r->n) {
     r->p++;
     r->n--;
   }
-  int rc = (int32_t)get_u32(r);
-  tk_slice_t msg = get_str(r), o = get_str(r);
+  int rc = (int32_t)tk__pc_get_u32(r);
+  tk_slice_t msg = tk__pc_get_str(r), o = tk__pc_get_str(r);
   if (r->bad || rc > 0) return fail_worker(x, TK_EPROTO, err);
   if (outv) *outv = o;
   if (rc < 0) {
@@ -564,13 +359,13 @@ static int read_result(xchg_t *x, rd_t *r, tk_buf_t *out, tk_slice_t *outv, tk_e
 static int roundtrip(xchg_t *x, tk_buf_t *out, tk_slice_t *outv, tk_err_t *err)
 {
   int op = 0;
-  rd_t r;
+  tk__pc_rd_t r;
   int rc = sendq(x);
   if (rc) return fail_worker(x, rc, err);
   arm(x);
-  if ((rc = recv_frame(x->w->fd, &x->in, x->deadline_ms, &op, &r)) < 0)
+  if ((rc = tk__pc_recv_frame(x->w->fd, &x->in, x->deadline_ms, &op, &r)) < 0)
     return fail_worker(x, rc, err);
-  if (op != W_RESULT) return fail_worker(x, TK_EPROTO, err);
+  if (op != TK__W_RESULT) return fail_worker(x, TK_EPROTO, err);
   return read_result(x, &r, out, outv, err);
 }
 
@@ -581,9 +376,9 @@ static int add_source(xchg_t *x, const source_t *src, tk_slice_t *decls, tk_err_
   const char *was = x->plugin;
   x->plugin = src->name;
   snprintf(x->what, sizeof x->what, "load");
-  int rc = frame_begin(&x->out, W_ADD);
-  if (!rc) rc = put_cstr(&x->out, src->name);
-  if (!rc) rc = put_str(&x->out, src->src, src->n);
+  int rc = tk__pc_frame_begin(&x->out, TK__W_ADD);
+  if (!rc) rc = tk__pc_put_cstr(&x->out, src->name);
+  if (!rc) rc = tk__pc_put_str(&x->out, src->src, src->n);
   if (rc) {
     x->plugin = was;
     return tk_err_set(err, rc, "plugin %s: out of memory", src->name);
@@ -666,45 +461,6 @@ static void release(xchg_t *x)
 }
 
 /* ---- declarations, from the worker to the parent ----------------------------- */
-
-static json_t *decl_to_json(const decl_t *d)
-{
-  json_t *o = json_object(), *fields = json_array(), *reads = json_array();
-  if (!o || !fields || !reads) goto fail;
-  json_object_set_new(o, "kind", json_integer(d->pub.kind));
-  json_object_set_new(o, "name", json_string(d->name));
-  if (d->media_type) json_object_set_new(o, "media_type", json_string(d->media_type));
-  json_object_set_new(o, "validate", json_boolean(d->pub.has_validate));
-  json_object_set_new(o, "summary", json_boolean(d->pub.has_summary));
-  json_object_set_new(o, "merge", json_boolean(d->pub.has_merge));
-  json_object_set_new(o, "reads_all", json_boolean(d->pub.reads_all));
-  for (size_t i = 0; i < d->pub.nfields; i++) {
-    const tk_plugin_field_t *f = &d->pub.fields[i];
-    json_t *jf = json_object(), *vals = json_array();
-    if (!jf || !vals) {
-      json_decref(jf);
-      json_decref(vals);
-      goto fail;
-    }
-    for (size_t k = 0; k < f->nvalues; k++)
-      json_array_append_new(vals, json_string(f->values[k]));
-    json_object_set_new(jf, "name", json_string(f->name));
-    json_object_set_new(jf, "kind", json_integer(f->kind));
-    json_object_set_new(jf, "required", json_boolean(f->required));
-    json_object_set_new(jf, "values", vals);
-    json_array_append_new(fields, jf);
-  }
-  for (size_t i = 0; i < d->pub.nreads; i++)
-    json_array_append_new(reads, json_string(d->pub.reads[i]));
-  json_object_set_new(o, "fields", fields);
-  json_object_set_new(o, "reads", reads);
-  return o;
-fail:
-  json_decref(o);
-  json_decref(fields);
-  json_decref(reads);
-  return NULL;
-}
 
 static char *dup_json_str(json_t *v)
 {
@@ -861,8 +617,9 @@ int tk__plugin_pool_validate(tk_plugin_set_t *s, decl_t *d, tk_slice_t body,
   int rc = acquire(s->pool, &x, d->plugin->name, err);
   if (rc) goto done;
   what_of(&x, d, "validate");
-  if ((rc = frame_begin(&x.out, W_VALIDATE)) || (rc = put_cstr(&x.out, d->name)) ||
-      (rc = put_str(&x.out, body.p ? body.p : (const uint8_t *)"", body.n))) {
+  if ((rc = tk__pc_frame_begin(&x.out, TK__W_VALIDATE)) ||
+      (rc = tk__pc_put_cstr(&x.out, d->name)) ||
+      (rc = tk__pc_put_str(&x.out, body.p ? body.p : (const uint8_t *)"", body.n))) {
     rc = tk_err_set(err, rc, "out of memory");
     goto done;
   }
@@ -879,8 +636,9 @@ int tk__plugin_pool_summary(tk_plugin_set_t *s, decl_t *d, tk_slice_t body, tk_b
   int rc = acquire(s->pool, &x, d->plugin->name, err);
   if (rc) goto done;
   what_of(&x, d, "summary");
-  if ((rc = frame_begin(&x.out, W_SUMMARY)) || (rc = put_cstr(&x.out, d->name)) ||
-      (rc = put_str(&x.out, body.p ? body.p : (const uint8_t *)"", body.n))) {
+  if ((rc = tk__pc_frame_begin(&x.out, TK__W_SUMMARY)) ||
+      (rc = tk__pc_put_cstr(&x.out, d->name)) ||
+      (rc = tk__pc_put_str(&x.out, body.p ? body.p : (const uint8_t *)"", body.n))) {
     rc = tk_err_set(err, rc, "out of memory");
     goto done;
   }
@@ -897,10 +655,12 @@ int tk__plugin_pool_merge(tk_plugin_set_t *s, decl_t *d, tk_slice_t base, tk_sli
   int rc = acquire(s->pool, &x, d->plugin->name, err);
   if (rc) goto done;
   what_of(&x, d, "merge");
-  if ((rc = frame_begin(&x.out, W_MERGE)) || (rc = put_cstr(&x.out, d->name)) ||
-      (rc = put_str(&x.out, base.p, base.n)) ||
-      (rc = put_str(&x.out, ours.p ? ours.p : (const uint8_t *)"", ours.n)) ||
-      (rc = put_str(&x.out, theirs.p ? theirs.p : (const uint8_t *)"", theirs.n))) {
+  if ((rc = tk__pc_frame_begin(&x.out, TK__W_MERGE)) ||
+      (rc = tk__pc_put_cstr(&x.out, d->name)) ||
+      (rc = tk__pc_put_str(&x.out, base.p, base.n)) ||
+      (rc = tk__pc_put_str(&x.out, ours.p ? ours.p : (const uint8_t *)"", ours.n)) ||
+      (rc =
+           tk__pc_put_str(&x.out, theirs.p ? theirs.p : (const uint8_t *)"", theirs.n))) {
     rc = tk_err_set(err, rc, "out of memory");
     goto done;
   }
@@ -919,8 +679,9 @@ int tk__plugin_pool_check(tk_plugin_set_t *s, decl_t *d, const tk_plugin_meta_t 
   int rc = acquire(s->pool, &x, d->plugin->name, err);
   if (rc) goto done;
   what_of(&x, d, "check");
-  if ((rc = frame_begin(&x.out, W_CHECK)) || (rc = put_cstr(&x.out, d->name)) ||
-      (rc = put_meta(&x.out, meta)) || (rc = put_str(&x.out, body.p, body.n))) {
+  if ((rc = tk__pc_frame_begin(&x.out, TK__W_CHECK)) ||
+      (rc = tk__pc_put_cstr(&x.out, d->name)) || (rc = tk__pc_put_meta(&x.out, meta)) ||
+      (rc = tk__pc_put_str(&x.out, body.p, body.n))) {
     rc = tk_err_set(err, rc, "out of memory");
     goto done;
   }
@@ -938,22 +699,22 @@ done:
   return rc;
 }
 
-/* The request of one W_CHECK_MANY: as many of the n revisions as fit a
+/* The request of one TK__W_CHECK_MANY: as many of the n revisions as fit a
  * frame (at least one, else TK_ELIMIT), their count in *m. */
 static int encode_many(tk_buf_t *b, const char *rule,
                        const tk_plugin_meta_t *const *metas, const tk_slice_t *bodies,
                        size_t n, size_t *m)
 {
   *m = 0;
-  int rc = frame_begin(b, W_CHECK_MANY);
-  if (!rc) rc = put_cstr(b, rule);
+  int rc = tk__pc_frame_begin(b, TK__W_CHECK_MANY);
+  if (!rc) rc = tk__pc_put_cstr(b, rule);
   size_t at = b->n;
-  if (!rc) rc = put_u32(b, 0);
+  if (!rc) rc = tk__pc_put_u32(b, 0);
   while (rc == 0 && *m < n && *m < UINT32_MAX) {
     size_t mark = b->n;
-    rc = put_meta(b, metas[*m]);
-    if (!rc) rc = put_str(b, bodies[*m].p, bodies[*m].n);
-    if (rc == 0 && b->n - 4 > MAX_FRAME) {
+    rc = tk__pc_put_meta(b, metas[*m]);
+    if (!rc) rc = tk__pc_put_str(b, bodies[*m].p, bodies[*m].n);
+    if (rc == 0 && b->n - 4 > TK__PC_MAX_FRAME) {
       b->n = mark;
       break;
     }
@@ -970,15 +731,15 @@ static int encode_many(tk_buf_t *b, const char *rule,
 /* One ITEM {i32 rc, u8 verdict, reason or message} into *v: 0, or
  * TK_EPROTO. A check that failed in the worker quarantines with its
  * message, as a failed single check does. */
-static int read_item(xchg_t *x, rd_t *r, const decl_t *d, tk_plugin_verdict_t *v)
+static int read_item(xchg_t *x, tk__pc_rd_t *r, const decl_t *d, tk_plugin_verdict_t *v)
 {
-  int rc = (int32_t)get_u32(r);
+  int rc = (int32_t)tk__pc_get_u32(r);
   int verdict = r->n ? r->p[0] : -1;
   if (r->n) {
     r->p++;
     r->n--;
   }
-  tk_slice_t text = get_str(r);
+  tk_slice_t text = tk__pc_get_str(r);
   if (r->bad || rc > 0 || !text.p) return TK_EPROTO;
   memset(v, 0, sizeof *v);
   if (rc < 0) {
@@ -1003,7 +764,7 @@ static void item_failed(tk_plugin_verdict_t *v, const tk_err_t *e)
   snprintf(v->reason, sizeof v->reason, "%.*s", TK_PLUGIN_MAX_REASON, e->msg);
 }
 
-/* One W_CHECK_MANY exchange from revision *next on: its answers into v,
+/* One TK__W_CHECK_MANY exchange from revision *next on: its answers into v,
  * *next past the revisions answered (or failed). Returns 1 when the
  * budget (until_ms) ran out, the worker killed; else 0. */
 static int check_many_once(xchg_t *x, decl_t *d, size_t n,
@@ -1028,11 +789,11 @@ static int check_many_once(xchg_t *x, decl_t *d, size_t n,
   /* Each answer within the deadline of the one before (or the request). */
   for (;;) {
     int op = 0;
-    rd_t r;
+    tk__pc_rd_t r;
     arm(x);
     uint64_t wait = x->deadline_ms;
     if (until_ms && until_ms < wait) wait = until_ms;
-    rc = recv_frame(x->w->fd, &x->in, wait, &op, &r);
+    rc = tk__pc_recv_frame(x->w->fd, &x->in, wait, &op, &r);
     if (rc == TK_ETIMEDOUT && wait < x->deadline_ms) {
       TK_LOG(TK_LOG_INFO, "plugin", "worker stopped plugin=%s call=\"%s\" why=\"budget\"",
              x->plugin, x->what);
@@ -1040,13 +801,13 @@ static int check_many_once(xchg_t *x, decl_t *d, size_t n,
       *next += got;
       return 1;
     }
-    if (rc == 0 && op == W_ITEM && got < m) {
+    if (rc == 0 && op == TK__W_ITEM && got < m) {
       if (read_item(x, &r, d, &v[*next + got]) == 0) {
         got++;
         continue;
       }
       rc = TK_EPROTO;
-    } else if (rc == 0 && op == W_RESULT) {
+    } else if (rc == 0 && op == TK__W_RESULT) {
       /* All answered; or fewer, when the worker retires early (the rest go
        * to its replacement). A worker never answers none. */
       rc = read_result(x, &r, NULL, NULL, &e);
@@ -1082,7 +843,7 @@ int tk__plugin_pool_check_many(tk_plugin_set_t *s, decl_t *d, size_t n,
   while (next < n) {
     xchg_t x;
     tk_err_t e;
-    if (until_ms && now_ms() >= until_ms) break;
+    if (until_ms && tk__pc_now_ms() >= until_ms) break;
     tk_err_clear(&e);
     int rc = acquire(s->pool, &x, d->plugin->name, &e), out = 0;
     if (rc) {
@@ -1112,13 +873,14 @@ int tk__plugin_pool_export(tk_plugin_set_t *s, decl_t *d, const char *const *red
   size_t nred = 0;
   for (; redact && redact[nred]; nred++)
     ;
-  if ((rc = frame_begin(&x.out, W_EXPORT)) || (rc = put_cstr(&x.out, d->name)) ||
-      (rc = put_u32(&x.out, (uint32_t)nred))) {
+  if ((rc = tk__pc_frame_begin(&x.out, TK__W_EXPORT)) ||
+      (rc = tk__pc_put_cstr(&x.out, d->name)) ||
+      (rc = tk__pc_put_u32(&x.out, (uint32_t)nred))) {
     rc = tk_err_set(err, rc, "out of memory");
     goto done;
   }
   for (size_t i = 0; i < nred && rc == 0; i++)
-    rc = put_cstr(&x.out, redact[i]);
+    rc = tk__pc_put_cstr(&x.out, redact[i]);
   if (rc || (rc = sendq(&x)) < 0) {
     rc = fail_worker(&x, rc, err);
     goto done;
@@ -1126,12 +888,12 @@ int tk__plugin_pool_export(tk_plugin_set_t *s, decl_t *d, const char *const *red
   arm(&x);
   for (;;) {
     int op = 0;
-    rd_t r;
-    if ((rc = recv_frame(x.w->fd, &x.in, x.deadline_ms, &op, &r)) < 0) {
+    tk__pc_rd_t r;
+    if ((rc = tk__pc_recv_frame(x.w->fd, &x.in, x.deadline_ms, &op, &r)) < 0) {
       rc = fail_worker(&x, rc, err);
       goto done;
     }
-    if (op == W_RESULT) {
+    if (op == TK__W_RESULT) {
       rc = read_result(&x, &r, NULL, NULL, err);
       /* The iterator's or the writer's own failure reads better. */
       if (host_rc < 0) {
@@ -1140,8 +902,8 @@ int tk__plugin_pool_export(tk_plugin_set_t *s, decl_t *d, const char *const *red
       }
       goto done;
     }
-    frame_begin(&x.out, op == W_NEXT ? W_RECORD : W_ACK);
-    if (op == W_NEXT) {
+    tk__pc_frame_begin(&x.out, op == TK__W_NEXT ? TK__W_RECORD : TK__W_ACK);
+    if (op == TK__W_NEXT) {
       tk_plugin_record_t rec;
       memset(&rec, 0, sizeof rec);
       int n = host_rc < 0 ? host_rc : next(next_ud, &rec);
@@ -1150,14 +912,15 @@ int tk__plugin_pool_export(tk_plugin_set_t *s, decl_t *d, const char *const *red
         tk_err_set(&host_err, n, "plugin %s: %s: reading records: %s", d->plugin->name,
                    x.what, tk_strerror(n));
       }
-      rc = put_u32(&x.out, (uint32_t)(int32_t)n);
+      rc = tk__pc_put_u32(&x.out, (uint32_t)(int32_t)n);
       if (!rc && n == 1)
-        rc = put_str(&x.out, rec.body.p ? rec.body.p : (const uint8_t *)"", rec.body.n);
+        rc = tk__pc_put_str(&x.out, rec.body.p ? rec.body.p : (const uint8_t *)"",
+                            rec.body.n);
       if (!rc && n == 1) rc = tk_buf_append_u8(&x.out, rec.meta != NULL);
-      if (!rc && n == 1 && rec.meta) rc = put_meta(&x.out, rec.meta);
+      if (!rc && n == 1 && rec.meta) rc = tk__pc_put_meta(&x.out, rec.meta);
       if (n == 1) arm(&x); /* the deadline is per record, as in-process */
-    } else if (op == W_OUT) {
-      tk_slice_t bytes = get_str(&r);
+    } else if (op == TK__W_OUT) {
+      tk_slice_t bytes = tk__pc_get_str(&r);
       int w = r.bad         ? TK_EPROTO
               : host_rc < 0 ? host_rc
                             : write(write_ud, bytes.p, bytes.n);
@@ -1166,7 +929,7 @@ int tk__plugin_pool_export(tk_plugin_set_t *s, decl_t *d, const char *const *red
         tk_err_set(&host_err, w, "plugin %s: %s: writing output: %s", d->plugin->name,
                    x.what, tk_strerror(w));
       }
-      rc = put_u32(&x.out, (uint32_t)(int32_t)(w < 0 ? w : 0));
+      rc = tk__pc_put_u32(&x.out, (uint32_t)(int32_t)(w < 0 ? w : 0));
     } else {
       rc = fail_worker(&x, TK_EPROTO, err);
       goto done;
@@ -1179,305 +942,4 @@ int tk__plugin_pool_export(tk_plugin_set_t *s, decl_t *d, const char *const *red
 done:
   release(&x);
   return rc;
-}
-
-/* ---- the worker's side ------------------------------------------------------- */
-
-typedef struct served {
-  tk_plugin_set_t *set;
-  tk_buf_t in, out, scratch, rec;
-  tk_plugin_meta_t meta;
-} served_t;
-
-static void serve_send(served_t *w, int op)
-{
-  if (frame_end(&w->out) != 0 || send_all(TK_PLUGIN_WORKER_FD, w->out.p, w->out.n) != 0)
-    _exit(1);
-  (void)op;
-}
-
-/* Waits for the parent's answer of type op; exits if there is none. */
-static rd_t serve_wait(served_t *w, int want)
-{
-  int op = 0;
-  rd_t r;
-  if (recv_frame(TK_PLUGIN_WORKER_FD, &w->in, 0, &op, &r) != 0 || op != want) _exit(1);
-  return r;
-}
-
-static int worker_next(void *ud, tk_plugin_record_t *rec)
-{
-  served_t *w = ud;
-  if (frame_begin(&w->out, W_NEXT) != 0) return TK_ENOMEM;
-  serve_send(w, W_NEXT);
-  rd_t r = serve_wait(w, W_RECORD);
-  int n = (int32_t)get_u32(&r);
-  if (n != 1) return n > 0 ? TK_EPROTO : n;
-  tk_slice_t body = get_str(&r);
-  int has_meta = r.n ? r.p[0] : 0;
-  if (r.n) {
-    r.p++;
-    r.n--;
-  }
-  /* Copy out of w->in, which the next exchange reuses. */
-  tk_buf_wipe(&w->rec);
-  if (tk_buf_append(&w->rec, body.p, body.n) < 0) return TK_ENOMEM;
-  /* the meta strings point into w->in: keep it until the next call */
-  if (has_meta) {
-    get_meta(&r, &w->meta);
-    if (r.bad) return TK_EPROTO;
-  }
-  if (r.bad) return TK_EPROTO;
-  rec->body = TK_SLICE(w->rec.p, w->rec.n);
-  rec->meta = has_meta ? &w->meta : NULL;
-  /* The meta's strings are views into w->in; the out() of this record
-   * reuses w->in, so move them into scratch now. */
-  if (has_meta) {
-    const char **fields[] = {&w->meta.record_id, &w->meta.revision_id, &w->meta.type,
-                             &w->meta.vault, &w->meta.author};
-    size_t off[5];
-    w->scratch.n = 0;
-    for (int i = 0; i < 5; i++) {
-      off[i] = SIZE_MAX;
-      if (!*fields[i]) continue;
-      off[i] = w->scratch.n;
-      if (tk_buf_append(&w->scratch, *fields[i], strlen(*fields[i]) + 1) < 0)
-        return TK_ENOMEM;
-    }
-    for (int i = 0; i < 5; i++)
-      if (off[i] != SIZE_MAX) *fields[i] = (const char *)w->scratch.p + off[i];
-  }
-  return 1;
-}
-
-static int worker_write(void *ud, const void *p, size_t n)
-{
-  served_t *w = ud;
-  if (frame_begin(&w->out, W_OUT) != 0 || put_str(&w->out, p ? p : "", n) != 0)
-    return TK_ENOMEM;
-  serve_send(w, W_OUT);
-  rd_t r = serve_wait(w, W_ACK);
-  int rc = (int32_t)get_u32(&r);
-  return r.bad ? TK_EPROTO : rc;
-}
-
-static int retiring(void)
-{
-  struct timespec ts;
-  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0;
-  return ts.tv_sec >= TK_PLUGIN_JAIL_CPU_S / 2;
-}
-
-/* The answer to one request: RESULT {retire, rc, msg, out}. */
-static void answer(served_t *w, int rc, const tk_err_t *e, const void *out, size_t n)
-{
-  int retire = retiring();
-  if (frame_begin(&w->out, W_RESULT) != 0 || tk_buf_append_u8(&w->out, (uint8_t)retire) ||
-      put_u32(&w->out, (uint32_t)(int32_t)rc) ||
-      put_cstr(&w->out, rc < 0 ? (e && e->msg[0] ? e->msg : tk_strerror(rc)) : NULL) ||
-      put_str(&w->out, out, n))
-    _exit(1);
-  serve_send(w, W_RESULT);
-  if (retire) _exit(0);
-}
-
-static void serve_add(served_t *w, rd_t *r)
-{
-  tk_err_t e;
-  tk_err_clear(&e);
-  const char *name = get_cstr(r);
-  tk_slice_t src = get_str(r);
-  if (r->bad || !name || !src.p) _exit(1);
-  size_t before = w->set->nplugins;
-  int rc = tk_plugin_set_add_source(w->set, name, (const char *)src.p, src.n, &e);
-  if (rc < 0 || w->set->nplugins == before) {
-    answer(w, rc < 0 ? rc : TK_EPLUGIN, &e, NULL, 0);
-    return;
-  }
-  plugin_t *p = w->set->plugins[w->set->nplugins - 1];
-  json_t *arr = json_array();
-  for (int k = 0; arr && k < TK_PLUGIN_NKINDS; k++)
-    for (size_t i = 0; i < p->ndecls[k]; i++)
-      if (p->decls[k][i]->complete)
-        json_array_append_new(arr, decl_to_json(p->decls[k][i]));
-  char *text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
-  json_decref(arr);
-  if (!text) {
-    tk_err_set(&e, TK_ENOMEM, "plugin %s: out of memory", name);
-    answer(w, TK_ENOMEM, &e, NULL, 0);
-    return;
-  }
-  answer(w, 0, NULL, text, strlen(text));
-  free(text);
-}
-
-static void serve_check(served_t *w, rd_t *r)
-{
-  tk_err_t e;
-  tk_plugin_meta_t meta;
-  tk_plugin_verdict_t v;
-  json_t *j = NULL;
-  tk_err_clear(&e);
-  const char *rule = get_cstr(r);
-  get_meta(r, &meta);
-  tk_slice_t body = get_str(r);
-  if (r->bad || !rule) _exit(1);
-  int rc = 0;
-  if (body.p) rc = tk__plugin_json_parse(body, &j, &e);
-  if (rc == 0) rc = tk__plugin_check_rule(w->set, rule, &meta, j, &v, &e);
-  json_decref(j);
-  if (rc < 0) {
-    answer(w, rc, &e, NULL, 0);
-    return;
-  }
-  w->scratch.n = 0;
-  if (tk_buf_append_u8(&w->scratch, (uint8_t)v.verdict) < 0 ||
-      tk_buf_append(&w->scratch, v.reason, strlen(v.reason)) < 0)
-    _exit(1);
-  answer(w, 0, NULL, w->scratch.p, w->scratch.n);
-}
-
-/* W_CHECK_MANY: one ITEM per revision as each is checked (each under the
- * per-call limits, as a CHECK), then the RESULT. A worker past half its
- * CPU limit stops early (the RESULT says retire): the parent sends the
- * rest to its replacement. */
-static void serve_check_many(served_t *w, rd_t *r)
-{
-  const char *rule = get_cstr(r);
-  uint32_t n = get_u32(r);
-  if (r->bad || !rule || n == 0) _exit(1);
-  for (uint32_t i = 0; i < n; i++) {
-    tk_err_t e;
-    tk_plugin_meta_t meta;
-    tk_plugin_verdict_t v;
-    json_t *j = NULL;
-    tk_err_clear(&e);
-    get_meta(r, &meta);
-    tk_slice_t body = get_str(r);
-    if (r->bad) _exit(1);
-    int rc = 0;
-    if (body.p) rc = tk__plugin_json_parse(body, &j, &e);
-    if (rc == 0) rc = tk__plugin_check_rule(w->set, rule, &meta, j, &v, &e);
-    json_decref(j);
-    const char *text = rc < 0 ? (e.msg[0] ? e.msg : tk_strerror(rc)) : v.reason;
-    if (frame_begin(&w->out, W_ITEM) != 0 || put_u32(&w->out, (uint32_t)(int32_t)rc) ||
-        tk_buf_append_u8(&w->out, rc < 0 ? 0 : (uint8_t)v.verdict) ||
-        put_cstr(&w->out, text))
-      _exit(1);
-    serve_send(w, W_ITEM);
-    if (retiring()) break;
-  }
-  answer(w, 0, NULL, NULL, 0);
-}
-
-static void serve_export(served_t *w, rd_t *r)
-{
-  tk_err_t e;
-  tk_err_clear(&e);
-  const char *format = get_cstr(r);
-  uint32_t nred = get_u32(r);
-  if (r->bad || !format || nred > 4096) _exit(1);
-  /* The request's strings live in w->in, which the export's own exchanges
-   * reuse: copy them first. */
-  tk_buf_t names = TK_BUF_INIT;
-  size_t *off = calloc((size_t)nred + 1, sizeof *off);
-  const char **redact = calloc((size_t)nred + 1, sizeof *redact);
-  if (!off || !redact || tk_buf_append(&names, format, strlen(format) + 1) < 0) _exit(1);
-  for (uint32_t i = 0; i < nred; i++) {
-    const char *s = get_cstr(r);
-    if (r->bad || !s) _exit(1);
-    off[i] = names.n;
-    if (tk_buf_append(&names, s, strlen(s) + 1) < 0) _exit(1);
-  }
-  for (uint32_t i = 0; i < nred; i++)
-    redact[i] = (const char *)names.p + off[i];
-  int rc = tk_plugin_export(w->set, (const char *)names.p, nred ? redact : NULL,
-                            worker_next, w, worker_write, w, &e);
-  answer(w, rc, &e, NULL, 0);
-  free(off);
-  free(redact);
-  tk_buf_free(&names);
-  tk_buf_wipe(&w->rec);
-}
-
-static void serve(served_t *w)
-{
-  for (;;) {
-    int op = 0;
-    rd_t r;
-    tk_err_t e;
-    tk_err_clear(&e);
-    int rc = recv_frame(TK_PLUGIN_WORKER_FD, &w->in, 0, &op, &r);
-    if (rc) _exit(rc == TK_ECLOSED ? 0 : 1);
-    if (op == W_ADD) {
-      serve_add(w, &r);
-    } else if (op == W_VALIDATE || op == W_SUMMARY) {
-      const char *type = get_cstr(&r);
-      tk_slice_t body = get_str(&r);
-      if (r.bad || !type || !body.p) _exit(1);
-      w->scratch.n = 0;
-      if (op == W_VALIDATE)
-        rc = tk_plugin_validate(w->set, type, body, &e);
-      else
-        rc = tk_plugin_summary(w->set, type, body, &w->scratch, &e);
-      answer(w, rc, &e, op == W_SUMMARY && rc == 0 ? w->scratch.p : NULL, w->scratch.n);
-    } else if (op == W_MERGE) {
-      const char *type = get_cstr(&r);
-      tk_slice_t base = get_str(&r), ours = get_str(&r), theirs = get_str(&r);
-      if (r.bad || !type || !ours.p || !theirs.p) _exit(1);
-      w->scratch.n = 0;
-      rc = tk_plugin_merge(w->set, type, base, ours, theirs, &w->scratch, &e);
-      answer(w, rc, &e, rc == 0 ? w->scratch.p : NULL, w->scratch.n);
-    } else if (op == W_CHECK) {
-      serve_check(w, &r);
-    } else if (op == W_CHECK_MANY) {
-      serve_check_many(w, &r);
-    } else if (op == W_EXPORT) {
-      serve_export(w, &r);
-    } else {
-      _exit(1);
-    }
-    tk_buf_wipe(&w->in); /* the request may have carried a record */
-  }
-}
-
-int tk_plugin_worker_main(int argc, char **argv)
-{
-  tk_err_t e;
-  if (argc != 2 || strcmp(argv[1], "--channel") != 0) {
-    fprintf(stderr,
-            "%s: runs plugins for tunduk and tundukd, which start it; not a "
-            "command\n",
-            TK_PLUGIN_WORKER_NAME);
-    _exit(2);
-  }
-  struct stat st;
-  if (fstat(TK_PLUGIN_WORKER_FD, &st) != 0 || !S_ISSOCK(st.st_mode)) _exit(2);
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() == 1) _exit(1);
-  tk_log_level = -1; /* stderr is /dev/null; nothing is logged here */
-  in_worker = 1;
-  /* What would need a file once jailed: jansson's hash seed
-   * (/dev/urandom) and the local time zone (os.date). */
-  json_object_seed(0);
-  tzset();
-  time_t t = time(NULL);
-  struct tm tm;
-  localtime_r(&t, &tm);
-  if (tk_plugin_jail_enter(TK_PLUGIN_WORKER_FD, &e) != 0) _exit(3);
-
-  served_t w;
-  memset(&w, 0, sizeof w);
-  int op = 0;
-  rd_t r;
-  if (recv_frame(TK_PLUGIN_WORKER_FD, &w.in, 0, &op, &r) != 0 || op != W_INIT) _exit(1);
-  tk_plugin_limits_t lim;
-  lim.mem_bytes = (size_t)get_u64(&r);
-  lim.instructions = get_u64(&r);
-  lim.call_ms = get_u32(&r);
-  lim.max_string = (size_t)get_u64(&r);
-  lim.max_pattern_subject = (size_t)get_u64(&r);
-  if (r.bad || tk_plugin_set_new(&w.set, &lim) != 0) _exit(1);
-  serve(&w);
-  _exit(0);
 }
