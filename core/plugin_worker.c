@@ -610,34 +610,15 @@ static void what_of(xchg_t *x, const decl_t *d, const char *fn)
            d->name, fn);
 }
 
-int tk__plugin_pool_validate(tk_plugin_set_t *s, decl_t *d, tk_slice_t body,
-                             tk_err_t *err)
+/* validate and summary: one record body in, a result (summary: a line) out. */
+static int body_call(tk_plugin_set_t *s, decl_t *d, int op, const char *fn,
+                     tk_slice_t body, tk_buf_t *out, tk_err_t *err)
 {
   xchg_t x;
   int rc = acquire(s->pool, &x, d->plugin->name, err);
   if (rc) goto done;
-  what_of(&x, d, "validate");
-  if ((rc = tk__pc_frame_begin(&x.out, TK__W_VALIDATE)) ||
-      (rc = tk__pc_put_cstr(&x.out, d->name)) ||
-      (rc = tk__pc_put_str(&x.out, body.p ? body.p : (const uint8_t *)"", body.n))) {
-    rc = tk_err_set(err, rc, "out of memory");
-    goto done;
-  }
-  rc = roundtrip(&x, NULL, NULL, err);
-done:
-  release(&x);
-  return rc;
-}
-
-int tk__plugin_pool_summary(tk_plugin_set_t *s, decl_t *d, tk_slice_t body, tk_buf_t *out,
-                            tk_err_t *err)
-{
-  xchg_t x;
-  int rc = acquire(s->pool, &x, d->plugin->name, err);
-  if (rc) goto done;
-  what_of(&x, d, "summary");
-  if ((rc = tk__pc_frame_begin(&x.out, TK__W_SUMMARY)) ||
-      (rc = tk__pc_put_cstr(&x.out, d->name)) ||
+  what_of(&x, d, fn);
+  if ((rc = tk__pc_frame_begin(&x.out, op)) || (rc = tk__pc_put_cstr(&x.out, d->name)) ||
       (rc = tk__pc_put_str(&x.out, body.p ? body.p : (const uint8_t *)"", body.n))) {
     rc = tk_err_set(err, rc, "out of memory");
     goto done;
@@ -646,6 +627,18 @@ int tk__plugin_pool_summary(tk_plugin_set_t *s, decl_t *d, tk_slice_t body, tk_b
 done:
   release(&x);
   return rc;
+}
+
+int tk__plugin_pool_validate(tk_plugin_set_t *s, decl_t *d, tk_slice_t body,
+                             tk_err_t *err)
+{
+  return body_call(s, d, TK__W_VALIDATE, "validate", body, NULL, err);
+}
+
+int tk__plugin_pool_summary(tk_plugin_set_t *s, decl_t *d, tk_slice_t body, tk_buf_t *out,
+                            tk_err_t *err)
+{
+  return body_call(s, d, TK__W_SUMMARY, "summary", body, out, err);
 }
 
 int tk__plugin_pool_merge(tk_plugin_set_t *s, decl_t *d, tk_slice_t base, tk_slice_t ours,

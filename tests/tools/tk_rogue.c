@@ -320,6 +320,19 @@ static void drain(rogue_t *r)
 
 static void send_bye(rogue_t *r);
 
+/* The next frame, expected to be an Ack: anything else is printed (the
+ * frame, or why the connection ended) and returned as it is. */
+static tk_frame_t *recv_ack(rogue_t *r)
+{
+  const char *why = NULL;
+  tk_frame_t *in = recv_frame(r, &why);
+  if (!in)
+    printf("closed %s\n", why);
+  else if (in->msg_case != TUNDUK__V1__FRAME__MSG_ACK)
+    print_frame(in);
+  return in;
+}
+
 static int take_first(void *ctx, tk_slice_t body, tk_slice_t sig)
 {
   (void)sig;
@@ -380,14 +393,8 @@ static int do_grant_forge(rogue_t *r, const char *arg)
   f.msg_case = TUNDUK__V1__FRAME__MSG_GRANT_PUT;
   f.grant_put = &gp;
   if (send_frame(r, &f) != 0) goto done;
-  in = recv_frame(r, &why);
-  if (!in || in->msg_case != TUNDUK__V1__FRAME__MSG_ACK) {
-    if (in)
-      print_frame(in);
-    else
-      printf("closed %s\n", why);
-    goto done;
-  }
+  in = recv_ack(r);
+  if (!in || in->msg_case != TUNDUK__V1__FRAME__MSG_ACK) goto done;
   printf("ack accepted=%u duplicates=%u\n", in->ack->accepted, in->ack->duplicates);
   for (size_t i = 0; i < in->ack->n_rejected; i++) {
     Tunduk__V1__Rejected *rj = in->ack->rejected[i];
@@ -544,14 +551,8 @@ static int push_revs(rogue_t *r, const tk_buf_t *revs, size_t n)
     g.msg_case = TUNDUK__V1__FRAME__MSG_REVISIONS;
     g.revisions = &rv;
     if (send_frame(r, &g) != 0) goto done;
-    in = recv_frame(r, &why);
-    if (!in || in->msg_case != TUNDUK__V1__FRAME__MSG_ACK) {
-      if (in)
-        print_frame(in);
-      else
-        printf("closed %s\n", why);
-      goto done;
-    }
+    in = recv_ack(r);
+    if (!in || in->msg_case != TUNDUK__V1__FRAME__MSG_ACK) goto done;
     Tunduk__V1__Ack *ack = in->ack;
     printf("ack accepted=%u duplicates=%u\n", ack->accepted, ack->duplicates);
     for (size_t i = 0; i < ack->n_rejected; i++) {
