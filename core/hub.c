@@ -51,6 +51,7 @@
 #define HUB_OUT_BUDGET(h) ((size_t)(h)->cfg.out_budget_mb << 20)
 #include <unistd.h>
 
+#include "tk_meta.h"
 #include "tk_token.h"
 
 #define ACL_POLL_MS 1000
@@ -943,7 +944,8 @@ static void on_acl_timer(uv_timer_t *t)
 {
   tk_hub_t *h = t->data;
   char v[64] = "";
-  if (tk_store_meta_get(h->store, "acl_version", v, sizeof v, NULL) != 0) v[0] = '\0';
+  if (tk_store_meta_get(h->store, TK_META_ACL_VERSION, v, sizeof v, NULL) != 0)
+    v[0] = '\0';
   if (strcmp(v, h->acl_version) == 0) return;
   snprintf(h->acl_version, sizeof h->acl_version, "%s", v);
   for (session_t *s = h->sessions, *next; s; s = next) {
@@ -980,8 +982,8 @@ int tk_hub_new(tk_hub_t **out, uv_loop_t *loop, tk_office_t *home, const tk_conf
     tk_hub_free(h);
     return rc;
   }
-  if (tk_store_meta_get(h->store, "acl_version", h->acl_version, sizeof h->acl_version,
-                        NULL))
+  if (tk_store_meta_get(h->store, TK_META_ACL_VERSION, h->acl_version,
+                        sizeof h->acl_version, NULL))
     h->acl_version[0] = '\0';
   *out = h;
   return 0;

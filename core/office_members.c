@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tk_meta.h"
 #include "office_internal.h"
 
 void tk__office_logs_free(tk_office_t *o)
@@ -198,7 +199,7 @@ static int genesis_acceptable(tk_office_t *o, const tk_entry_t *e, char *why, si
   if (tk_store_vault_get(o->store, e->label, &vi, NULL) != 0) return 1; /* new to us */
   tk_device_id_format(author, e->author);
   if (tk_ct_equal(e->author, o->id->id, TK_DEVICE_ID_LEN)) return 1;
-  snprintf(key, sizeof key, "granted_by:%s", e->label);
+  snprintf(key, sizeof key, TK_META_GRANTED_BY_FMT, e->label);
   if (tk_store_meta_get(o->store, key, by, sizeof by, NULL) == 0 &&
       strcmp(by, author) == 0)
     return 1;
@@ -348,7 +349,7 @@ int tk_office_grant_take(tk_office_t *o, tk_slice_t body, tk_slice_t sig, int *t
   if (!rc && memcmp(g.key_id, cur, TK_KEY_ID_LEN) == 0) {
     char mk[TK_MAX_VAULT_LEN + 16], who[TK_DEVICE_ID_STRLEN];
     tk_device_id_format(who, g.granter);
-    snprintf(mk, sizeof mk, "granted_by:%s", g.vault);
+    snprintf(mk, sizeof mk, TK_META_GRANTED_BY_FMT, g.vault);
     rc = tk_store_meta_set(o->store, mk, who, err);
   }
   if (!rc) rc = tk_store_commit(o->store, err);
@@ -546,7 +547,7 @@ int tk_office_change_commit(tk_office_t *o, tk_member_change_t *ch, tk_err_t *er
 
 static void sent_key(char *out, size_t len, const char *vault)
 {
-  snprintf(out, len, "log_sent:%s", vault);
+  snprintf(out, len, TK_META_LOG_SENT_FMT, vault);
 }
 
 int tk_office_log_sent(tk_office_t *o, const char *vault, uint32_t *n)
@@ -582,7 +583,7 @@ static int collect_vault(void *ctx, const tk_vault_info_t *v)
   char k[TK_MAX_VAULT_LEN + 16], by[TK_DEVICE_ID_STRLEN];
   uint8_t sealed[TK_SEALED_KEY_LEN];
   if (tk_store_log_count(m->o->store, v->name, &count, NULL) != 0 || count > 0) return 0;
-  snprintf(k, sizeof k, "granted_by:%s", v->name);
+  snprintf(k, sizeof k, TK_META_GRANTED_BY_FMT, v->name);
   if (tk_store_meta_get(m->o->store, k, by, sizeof by, NULL) == 0)
     return 0; /* not ours */
   if (tk_store_wrapped_key_get(m->o->store, v->name, v->key_id, m->o->id->id, sealed,

@@ -5,6 +5,7 @@
  * batches, pull batches (sync_client_pull.c), then attachment chunks
  * (sync_client_chunks.c)) -> BYE. The caller's thread runs a private loop.
  */
+#include "tk_meta.h"
 #include "sync_client_internal.h"
 
 #include <stdio.h>
@@ -105,11 +106,11 @@ static int save_pin(client_t *c, const char *addr)
   tk_device_id_format(id, c->hub.id);
   tk_hex_encode(pk, c->hub.sign_pk, TK_SIGN_PK_LEN);
   int rc = tk_store_begin(c->store, c->err);
-  if (!rc) rc = tk_store_meta_set(c->store, "hub_id", id, c->err);
-  if (!rc && addr) rc = tk_store_meta_set(c->store, "hub_addr", addr, c->err);
-  if (!rc) rc = tk_store_meta_set(c->store, "hub_sign_pk", pk, c->err);
-  if (!rc) rc = tk_store_meta_set(c->store, "hub_name", c->hub.name, c->err);
-  if (!rc) rc = tk_store_meta_set(c->store, "hub_access", c->access, c->err);
+  if (!rc) rc = tk_store_meta_set(c->store, TK_META_HUB_ID, id, c->err);
+  if (!rc && addr) rc = tk_store_meta_set(c->store, TK_META_HUB_ADDR, addr, c->err);
+  if (!rc) rc = tk_store_meta_set(c->store, TK_META_HUB_SIGN_PK, pk, c->err);
+  if (!rc) rc = tk_store_meta_set(c->store, TK_META_HUB_NAME, c->hub.name, c->err);
+  if (!rc) rc = tk_store_meta_set(c->store, TK_META_HUB_ACCESS, c->access, c->err);
   if (!rc) return tk_store_commit(c->store, c->err);
   tk_store_rollback(c->store);
   return rc;
@@ -372,7 +373,7 @@ static void on_hello(client_t *c, const Tunduk__V1__Hello *m)
                     "this device is not enrolled at the hub (run 'tunduk enroll TOKEN')");
     return;
   }
-  int rc = tk_store_meta_set(c->store, "hub_access", c->access, c->err);
+  int rc = tk_store_meta_set(c->store, TK_META_HUB_ACCESS, c->access, c->err);
   if (rc) {
     tk__client_stop(c, rc, "%s", c->err->msg);
     return;
@@ -555,14 +556,15 @@ static int client_init(client_t *c, tk_office_t *o, const tk_client_opts_t *opts
     memcpy(c->hub_id, opts->token->hub_id, TK_DEVICE_ID_LEN);
     snprintf(addr, sizeof addr, "%s", opts->token->addr);
   } else {
-    if (tk_store_meta_get(c->store, "hub_id", idtext, sizeof idtext, NULL) != 0 ||
-        tk_store_meta_get(c->store, "hub_addr", addr, sizeof addr, NULL) != 0)
+    if (tk_store_meta_get(c->store, TK_META_HUB_ID, idtext, sizeof idtext, NULL) != 0 ||
+        tk_store_meta_get(c->store, TK_META_HUB_ADDR, addr, sizeof addr, NULL) != 0)
       return tk_err_set(
           err, TK_ENOTFOUND,
           "this office is not enrolled at a hub (run 'tunduk enroll TOKEN')");
     if (tk_device_id_parse(c->hub_id, idtext) != 0)
       return tk_err_set(err, TK_EFORMAT, "the stored hub id '%s' is damaged", idtext);
-    if (tk_store_meta_get(c->store, "hub_access", c->access, sizeof c->access, NULL) != 0)
+    if (tk_store_meta_get(c->store, TK_META_HUB_ACCESS, c->access, sizeof c->access,
+                          NULL) != 0)
       c->access[0] = '\0';
   }
   if (tk_addr_split(addr, host, port) != 0)

@@ -26,9 +26,10 @@
 
 #include "tk_conn.h"
 #include "tk_identity.h"
+#include "tk_meta.h"
 
 /* The office store's setting (meta key) that holds the sealed session. */
-#define TK_TLS_SESSION_SETTING "hub_tls_session"
+#define TK_TLS_SESSION_SETTING TK_META_HUB_TLS_SESSION
 #define TK_TLS_SESSION_ADDR_MAX 255 /* bytes of the hub address it is bound to */
 /* Longest sealed text: hex of the header, nonce, session and tag. */
 #define TK_TLS_SESSION_TEXT_MAX (2 * (1 + 8 + 24 + TK_TLS_SESSION_MAX + 16))

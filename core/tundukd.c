@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tk_meta.h"
 #include "tk_config.h"
 #include "tk_hub.h"
 #include "tk_passphrase.h"
@@ -220,7 +221,7 @@ static int bump_acl(tk_store_t *st, tk_err_t *err)
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   snprintf(v, sizeof v, "%lld.%09ld", (long long)ts.tv_sec, ts.tv_nsec);
-  return tk_store_meta_set(st, "acl_version", v, err);
+  return tk_store_meta_set(st, TK_META_ACL_VERSION, v, err);
 }
 
 static int do_device_add(opts_t *o, tk_office_t *home)

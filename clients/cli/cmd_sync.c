@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tk_meta.h"
 #include "cli.h"
 #include "tk_client.h"
 #include "tk_office_plugins.h"
@@ -28,8 +29,8 @@ int cmd_enroll(cli_t *c)
     return cli_fail(c, TK_EINVAL);
   }
   rc = cli_open(c, 0);
-  if (!rc && tk_store_meta_get(tk_office_store(c->office), "hub_id", have, sizeof have,
-                               NULL) == 0) {
+  if (!rc && tk_store_meta_get(tk_office_store(c->office), TK_META_HUB_ID, have,
+                               sizeof have, NULL) == 0) {
     uint8_t pinned[TK_DEVICE_ID_LEN];
     if (tk_device_id_parse(pinned, have) == 0 &&
         !tk_ct_equal(pinned, tok.hub_id, TK_DEVICE_ID_LEN))
@@ -46,8 +47,9 @@ int cmd_enroll(cli_t *c)
   tk_wipe(&tok, sizeof tok);
   if (rc) return cli_fail(c, rc);
   char id[TK_DEVICE_ID_STRLEN], addr[300];
-  tk_store_meta_get(tk_office_store(c->office), "hub_id", id, sizeof id, NULL);
-  tk_store_meta_get(tk_office_store(c->office), "hub_addr", addr, sizeof addr, NULL);
+  tk_store_meta_get(tk_office_store(c->office), TK_META_HUB_ID, id, sizeof id, NULL);
+  tk_store_meta_get(tk_office_store(c->office), TK_META_HUB_ADDR, addr, sizeof addr,
+                    NULL);
   printf("enrolled at hub %s (%s)\n", id, addr);
   print_access(st.access);
   tk_client_stats_free(&st);

@@ -1,0 +1,29 @@
+/*
+ * tk_meta.h: the names of the settings a store keeps in its meta table
+ * (tk_store_meta_get/_set), in one place. Settings about a peer are named
+ * by peer role today (the one hub an office pins); a store that pins more
+ * than one peer will key them by peer (TK_META_PEER_FMT) without touching
+ * the callers' meaning.
+ *
+ * Threads: constants only.
+ */
+#ifndef TK_META_H
+#define TK_META_H
+
+/* An office's pin of its hub (written at enrollment, read by every sync). */
+#define TK_META_HUB_ID "hub_id"           /* printed device id */
+#define TK_META_HUB_ADDR "hub_addr"       /* host:port */
+#define TK_META_HUB_SIGN_PK "hub_sign_pk" /* hex Ed25519 key */
+#define TK_META_HUB_NAME "hub_name"       /* the hub's device name */
+#define TK_META_HUB_ACCESS "hub_access"   /* "vault:rw,vault2:r", as the hub last said */
+/* The sealed TLS session for resumption (tk_tls_session.h). */
+#define TK_META_HUB_TLS_SESSION "hub_tls_session"
+
+/* Per vault, with the vault's label after the colon. */
+#define TK_META_GRANTED_BY_FMT "granted_by:%s" /* who granted this device its key */
+#define TK_META_LOG_SENT_FMT "log_sent:%s"     /* log entries the hub acknowledged */
+
+/* A hub's access list version (tundukd's access file, reloaded). */
+#define TK_META_ACL_VERSION "acl_version"
+
+#endif
