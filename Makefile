@@ -1,6 +1,7 @@
 # The two quickstart commands:
 #   make run    install missing Debian packages, build, start the hub on embedded defaults
-#   make test   install missing Debian packages, build (release and ASan+UBSan), run every test
+#   make test   install missing Debian packages, build (RelWithDebInfo, ASan+UBSan, and a
+#               compile-only Release), run every test
 #               (and a 20 s libFuzzer smoke run per fuzz harness, tools/fuzz.sh)
 #   make fuzz-long   fuzz each harness for 30 minutes (FUZZ_SECONDS=...), growing
 #               tests/fuzz/corpus; see tools/fuzz.sh
@@ -8,7 +9,7 @@
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run demo test build build-asan deps bench clean fuzz fuzz-long
+.PHONY: run demo test build build-asan build-release deps bench clean fuzz fuzz-long
 
 deps:
 	@tools/deps.sh
@@ -16,6 +17,12 @@ deps:
 build: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@$(MAKE) --no-print-directory -C build -j$(JOBS)
+
+# A packager's build (gcc, CMAKE_BUILD_TYPE=Release: -O3, other warnings than -O2's); make test
+# compiles it too, so a configuration CI does not run still has to build.
+build-release: deps
+	@cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@$(MAKE) --no-print-directory -C build-release -j$(JOBS)
 
 build-asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTK_SANITIZE=ON >/dev/null
@@ -31,7 +38,7 @@ FUZZ_SECONDS ?= 1800
 
 # The sanitized suite first, the fuzz smoke run, then the release suite; ctest's last
 # line is the count.
-test: build build-asan
+test: build build-asan build-release
 	@tools/check-format.sh
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
@@ -51,4 +58,4 @@ bench: build
 	@tests/bench/run.sh build/bin $(BENCH_ARGS)
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-release build-fuzz
