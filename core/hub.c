@@ -105,7 +105,7 @@ void tk__hub_fail(session_t *s, Tunduk__V1__ErrorCode code, int reason, const ch
 {
   if (s->state == S_CLOSING) return;
   TK_LOG(TK_LOG_INFO, "hub", "closing device=%s reason=\"%s\"", s->who, msg);
-  tk_wire_send_error(s->conn, code, "%s", msg);
+  tk_sync_send_error(tk__hub_tp(s), code, "%s", msg);
   s->state = S_CLOSING;
   tk_conn_close(s->conn, reason, msg);
 }
@@ -188,10 +188,7 @@ static void send_hello(session_t *s, int enrolled)
   m.enrolled = enrolled;
   m.n_access = enrolled ? s->naccess : 0;
   m.access = v;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_HELLO;
-  f.hello = &m;
-  tk_wire_send(s->conn, &f);
+  tk_sync_send_msg(tk__hub_tp(s), TUNDUK__V1__FRAME__MSG_HELLO, &m);
   free(v);
   free(store);
 }
@@ -281,10 +278,7 @@ static void on_enroll(session_t *s, const Tunduk__V1__Enroll *m)
   Tunduk__V1__Enrolled en = TUNDUK__V1__ENROLLED__INIT;
   en.n_access = v ? s->naccess : 0;
   en.access = v;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_ENROLLED;
-  f.enrolled = &en;
-  tk_wire_send(s->conn, &f);
+  tk_sync_send_msg(tk__hub_tp(s), TUNDUK__V1__FRAME__MSG_ENROLLED, &en);
   free(v);
   free(store);
 }
@@ -342,10 +336,7 @@ static void on_offer(session_t *s, const Tunduk__V1__Offer *m)
   Tunduk__V1__Need need = TUNDUK__V1__NEED__INIT;
   need.n_index = s->nneed;
   need.index = s->need;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_NEED;
-  f.need = &need;
-  tk_wire_send(s->conn, &f);
+  tk_sync_send_msg(tk__hub_tp(s), TUNDUK__V1__FRAME__MSG_NEED, &need);
   if (s->nneed)
     s->awaiting_revs = 1;
   else
@@ -434,10 +425,7 @@ void tk__hub_send_ack(session_t *s, const tk_apply_result_t *r)
     ack.n_rejected = r->nrejected;
     ack.rejected = rp;
   }
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_ACK;
-  f.ack = &ack;
-  tk_wire_send(s->conn, &f);
+  tk_sync_send_msg(tk__hub_tp(s), TUNDUK__V1__FRAME__MSG_ACK, &ack);
   free(rj);
   free(rp);
 }
@@ -675,10 +663,7 @@ static void on_pull(session_t *s, const Tunduk__V1__Pull *m)
   uint64_t last = 0;
   if (!o.more && tk_store_chunks_last(s->hub->store, &last, NULL) == 0)
     o.chunk_feed_end = last + 1; /* lets a client skip an empty chunk pull */
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_OFFER;
-  f.offer = &o;
-  tk_wire_send(s->conn, &f);
+  tk_sync_send_msg(tk__hub_tp(s), TUNDUK__V1__FRAME__MSG_OFFER, &o);
   free(ids);
   s->awaiting_need = s->batch.n > 0;
 }
@@ -698,7 +683,7 @@ static void on_need(session_t *s, const Tunduk__V1__Need *m)
   }
   s->awaiting_need = 0;
   if (m->n_index == 0) return;
-  int rc = tk_sync_send_revisions(s->conn, s->hub->store, s->batch.ids, s->batch.n,
+  int rc = tk_sync_send_revisions(tk__hub_tp(s), s->hub->store, s->batch.ids, s->batch.n,
                                   m->index, m->n_index, &bytes, &e);
   if (rc) {
     tk__hub_fail(s,
@@ -1045,7 +1030,7 @@ void tk_hub_stop(tk_hub_t *h)
     next = s->next;
     if (s->state == S_CLOSING) continue;
     if (s->state == S_READY || s->state == S_HELLO || s->state == S_ENROLL)
-      tk_wire_send_error(s->conn, TUNDUK__V1__ERROR_CODE__ERROR_SHUTDOWN,
+      tk_sync_send_error(tk__hub_tp(s), TUNDUK__V1__ERROR_CODE__ERROR_SHUTDOWN,
                          "the hub is stopping");
     s->state = S_CLOSING;
     tk_conn_close(s->conn, 0, "hub stopping");

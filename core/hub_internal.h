@@ -11,6 +11,8 @@
 #include "tk_member.h"
 #include "tk_plugin.h"
 #include "tk_sync.h"
+#include "tk_conn.h"
+#include "tk_sync_frames.h"
 #include "tk_wire.h"
 
 enum { S_TLS, S_HELLO, S_ENROLL, S_READY, S_CLOSING };
@@ -67,6 +69,12 @@ typedef struct session {
   struct mod_job *job;
   struct mod_job *applying; /* the job whose verdicts push_policy uses */
 } session_t;
+
+/* The session's connection as the engine's transport. */
+static inline tk_transport_t *tk__hub_tp(session_t *s)
+{
+  return tk_conn_transport(s->conn);
+}
 
 typedef struct hub_log {
   char vault[TK_MAX_VAULT_LEN + 1];

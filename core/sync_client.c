@@ -31,26 +31,28 @@ int tk__client_stop(client_t *c, int rc, const char *fmt, ...)
   c->state = C_DONE;
   if (c->conn) {
     if (!rc) {
-      tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-      Tunduk__V1__Bye bye = TUNDUK__V1__BYE__INIT;
-      f.msg_case = TUNDUK__V1__FRAME__MSG_BYE;
-      f.bye = &bye;
-      tk_wire_send(c->conn, &f);
+      tk_sync_send_bye(tk__client_tp(c));
     }
     tk_conn_close(c->conn, rc, rc ? c->err->msg : NULL);
   }
   return rc;
 }
 
-void tk__client_send_frame(client_t *c, tk_frame_t *f, int next_state)
+void tk__client_sent(client_t *c, int rc, int msg_case, int next_state)
 {
-  int rc = tk_wire_send(c->conn, f);
   if (rc) {
-    tk__client_stop(c, rc, "cannot send %s: %s", tk_wire_name(f), tk_strerror(rc));
+    tk__client_stop(c, rc, "cannot send %s: %s", tk_wire_case_name(msg_case),
+                    tk_strerror(rc));
     return;
   }
   c->state = next_state;
   c->st->round_trips++;
+}
+
+void tk__client_send_msg(client_t *c, int msg_case, void *msg, int next_state)
+{
+  tk__client_sent(c, tk_sync_send_msg(tk__client_tp(c), msg_case, msg), msg_case,
+                  next_state);
 }
 
 void tk__client_progress(client_t *c)
@@ -156,21 +158,8 @@ static void push_next(client_t *c)
     tk__client_pull_next(c);
     return;
   }
-  ProtobufCBinaryData *ids = calloc(c->batch.n, sizeof *ids);
-  if (!ids) {
-    tk__client_stop(c, TK_ENOMEM, "out of memory");
-    return;
-  }
-  for (size_t i = 0; i < c->batch.n; i++)
-    ids[i] = tk_pb_bytes(c->batch.ids[i], TK_REV_ID_LEN);
-  Tunduk__V1__Offer o = TUNDUK__V1__OFFER__INIT;
-  o.n_ids = c->batch.n;
-  o.ids = ids;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_OFFER;
-  f.offer = &o;
-  tk__client_send_frame(c, &f, C_PUSH_NEED);
-  free(ids);
+  tk__client_sent(c, tk_sync_send_offer(tk__client_tp(c), &c->batch, 0, 0),
+                  TUNDUK__V1__FRAME__MSG_OFFER, C_PUSH_NEED);
 }
 
 static void on_push_need(client_t *c, const Tunduk__V1__Need *m)
@@ -185,8 +174,8 @@ static void on_push_need(client_t *c, const Tunduk__V1__Need *m)
       push_next(c);
     return;
   }
-  int rc = tk_sync_send_revisions(c->conn, c->store, c->batch.ids, c->batch.n, m->index,
-                                  m->n_index, &bytes, c->err);
+  int rc = tk_sync_send_revisions(tk__client_tp(c), c->store, c->batch.ids, c->batch.n,
+                                  m->index, m->n_index, &bytes, c->err);
   if (rc) {
     tk__client_stop(c, rc, "cannot send revisions: %s", c->err->msg);
     return;
@@ -230,14 +219,6 @@ static void on_push_ack(client_t *c, const Tunduk__V1__Ack *m)
 }
 
 /* ---- grants ------------------------------------------------------------------ */
-
-static void send_simple(client_t *c, int msg_case, void *msg, int next)
-{
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = msg_case;
-  f.hello = msg; /* the union: any member */
-  tk__client_send_frame(c, &f, next);
-}
 
 static void on_grants(client_t *c, const Tunduk__V1__Grants *m)
 {
@@ -289,7 +270,7 @@ void tk__client_after_log(client_t *c)
   if (c->opts->mode == TK_CLIENT_GRANT) {
     Tunduk__V1__DeviceQuery q = TUNDUK__V1__DEVICE_QUERY__INIT;
     q.device_id = tk_pb_bytes(c->opts->grant_to, TK_DEVICE_ID_LEN);
-    send_simple(c, TUNDUK__V1__FRAME__MSG_DEVICE_QUERY, &q, C_DEVICE);
+    tk__client_send_msg(c, TUNDUK__V1__FRAME__MSG_DEVICE_QUERY, &q, C_DEVICE);
   } else if (c->opts->mode == TK_CLIENT_REMOVE) {
     int rc = tk_office_change_remove(
         c->o, c->opts->grant_vault, (const uint8_t(*)[TK_DEVICE_ID_LEN])c->opts->grant_to,
@@ -320,10 +301,7 @@ static void after_hello(client_t *c)
    * answers in order, so the grants arrive (and are stored) before anything
    * the push or pull brings, and a no-op sync costs one round trip. */
   Tunduk__V1__GrantQuery q = TUNDUK__V1__GRANT_QUERY__INIT;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_GRANT_QUERY;
-  f.grant_query = &q;
-  if (tk_wire_send(c->conn, &f) != 0) {
+  if (tk_sync_send_msg(tk__client_tp(c), TUNDUK__V1__FRAME__MSG_GRANT_QUERY, &q) != 0) {
     tk__client_stop(c, TK_ECLOSED, "cannot send the grant query");
     return;
   }
@@ -365,7 +343,7 @@ static void on_hello(client_t *c, const Tunduk__V1__Hello *m)
     Tunduk__V1__Enroll en = TUNDUK__V1__ENROLL__INIT;
     en.token_id = tk_pb_bytes(c->opts->token->token_id, TK_TOKEN_ID_LEN);
     en.secret = tk_pb_bytes(c->opts->token->secret, TK_TOKEN_SECRET_LEN);
-    send_simple(c, TUNDUK__V1__FRAME__MSG_ENROLL, &en, C_ENROLLED);
+    tk__client_send_msg(c, TUNDUK__V1__FRAME__MSG_ENROLL, &en, C_ENROLLED);
     return;
   }
   if (!m->enrolled) {
@@ -407,10 +385,7 @@ static void on_ready(tk_conn_t *conn, const uint8_t spki[TK_HASH_LEN])
   h.protocol_min = h.protocol_max = TK_PROTOCOL_VERSION;
   h.identity = &ident;
   h.software = TK_SOFTWARE;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_HELLO;
-  f.hello = &h;
-  if (tk_wire_send(conn, &f) != 0) {
+  if (tk_sync_send_msg(tk_conn_transport(conn), TUNDUK__V1__FRAME__MSG_HELLO, &h) != 0) {
     tk__client_stop(c, TK_ECLOSED, "cannot send hello");
     return;
   }

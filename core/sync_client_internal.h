@@ -9,6 +9,8 @@
 #define TK_SYNC_CLIENT_INTERNAL_H
 
 #include "tk_client.h"
+#include "tk_conn.h"
+#include "tk_sync_frames.h"
 #include "tk_wire.h"
 
 enum {
@@ -82,11 +84,21 @@ typedef struct client {
   tk_chunk_recv_t crecv; /* chunk pull batch */
 } client_t;
 
+/* The connection as the engine's transport. */
+static inline tk_transport_t *tk__client_tp(client_t *c)
+{
+  return tk_conn_transport(c->conn);
+}
+
 /* Ends the session: rc 0 says Bye, else the error (fmt) is kept. */
 int tk__client_stop(client_t *c, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Sends f and moves to next_state (one more round trip). */
-void tk__client_send_frame(client_t *c, tk_frame_t *f, int next_state);
+/* After sending a msg_case message (rc the send's result): moves to
+ * next_state (one more round trip), or stops the session if rc says the
+ * send failed. tk__client_send_msg sends msg (a message of msg_case) and
+ * goes on the same way. */
+void tk__client_sent(client_t *c, int rc, int msg_case, int next_state);
+void tk__client_send_msg(client_t *c, int msg_case, void *msg, int next_state);
 void tk__client_progress(client_t *c);
 /* Whether the hub lets this device write vault (from its access spec). */
 int tk__client_may_write(const char *access, const char *vault);

@@ -23,10 +23,7 @@ static int send_pull(client_t *c, uint64_t since)
 {
   Tunduk__V1__Pull p = TUNDUK__V1__PULL__INIT;
   p.since = since;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_PULL;
-  f.pull = &p;
-  if (tk_wire_send(c->conn, &f) != 0)
+  if (tk_sync_send_msg(tk__client_tp(c), TUNDUK__V1__FRAME__MSG_PULL, &p) != 0)
     return tk__client_stop(c, TK_ECLOSED, "cannot send pull");
   c->st->round_trips++;
   return 0;
@@ -79,10 +76,7 @@ void tk__client_on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
     Tunduk__V1__Need need = TUNDUK__V1__NEED__INIT;
     need.n_index = c->pull_nneed;
     need.index = c->pull_need;
-    tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-    f.msg_case = TUNDUK__V1__FRAME__MSG_NEED;
-    f.need = &need;
-    if (tk_wire_send(c->conn, &f) != 0) {
+    if (tk_sync_send_msg(tk__client_tp(c), TUNDUK__V1__FRAME__MSG_NEED, &need) != 0) {
       tk__client_stop(c, TK_ECLOSED, "cannot send need");
       return;
     }

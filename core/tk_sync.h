@@ -13,6 +13,7 @@
 #define TK_SYNC_H
 
 #include "tk_store.h"
+#include "tk_transport.h"
 
 /* Per-revision rejection codes (tunduk.proto RejectCode). */
 enum {
@@ -27,7 +28,6 @@ enum {
   TK_REJECT_QUARANTINED = 8,
   TK_REJECT_LIMIT = 9,
 };
-const char *tk_reject_name(int code);
 
 /* A received revision whose clock is further ahead of the receiver's wall
  * clock than this is refused (REJECT_MALFORMED). */
@@ -60,12 +60,11 @@ int tk_sync_batch(tk_store_t *s, uint64_t since, size_t max_ids, uint64_t max_by
 int tk_sync_need(tk_store_t *s, const tk_slice_t *ids, size_t n, uint32_t *need,
                  size_t *nneed, tk_err_t *err);
 
-struct tk_conn;
 /* Answers a Need: checks that index[0..n) ascends and stays below nids
  * (TK_EPROTO), reads those revisions of ids from the store and sends them
  * as one Revisions frame on c (TK_ELIMIT if it does not fit a frame).
  * *rev_bytes (may be NULL) gets the revision bytes sent. */
-int tk_sync_send_revisions(struct tk_conn *c, tk_store_t *s,
+int tk_sync_send_revisions(tk_transport_t *c, tk_store_t *s,
                            const uint8_t (*ids)[TK_REV_ID_LEN], size_t nids,
                            const uint32_t *index, size_t n, uint64_t *rev_bytes,
                            tk_err_t *err);
@@ -222,17 +221,17 @@ void tk_chunk_send_free(tk_chunk_send_t *cs);
  * since and before `before` (0: no bound) that pass filter (NULL: all) and
  * sends the Offer: for a pull always, with upto and more (0 at the bound);
  * for a push only when it is not empty. */
-int tk_chunk_send_offer(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s,
+int tk_chunk_send_offer(tk_chunk_send_t *cs, tk_transport_t *c, tk_store_t *s,
                         uint64_t since, uint64_t before, int pull, tk_chunk_filter filter,
                         void *ctx, tk_err_t *err);
 /* Takes the receiver's Need (TK_EPROTO if not ascending or out of range)
  * and sends the first window of chunks. */
-int tk_chunk_send_need(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s,
+int tk_chunk_send_need(tk_chunk_send_t *cs, tk_transport_t *c, tk_store_t *s,
                        const uint32_t *index, size_t n, tk_err_t *err);
 /* Takes one ChunkAck: it must name the oldest unacknowledged chunk
  * (TK_EPROTO). Sends the next chunk if any. Returns 1 once every needed
  * chunk is acknowledged, else 0. */
-int tk_chunk_send_ack(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s,
+int tk_chunk_send_ack(tk_chunk_send_t *cs, tk_transport_t *c, tk_store_t *s,
                       uint32_t index, tk_err_t *err);
 
 /* The receiving side of one chunk batch. */
@@ -252,7 +251,7 @@ void tk_chunk_recv_free(tk_chunk_recv_t *cr);
 /* Takes a chunk Offer (ids, sizes: n each, at most TK_MAX_CHUNK_OFFER;
  * TK_EPROTO/TK_ELIMIT otherwise), decides which to ask for (not stored
  * here, at most TK_CHUNK_MAX bytes, and accepted) and sends the Need. */
-int tk_chunk_recv_offer(tk_chunk_recv_t *cr, struct tk_conn *c, tk_store_t *s,
+int tk_chunk_recv_offer(tk_chunk_recv_t *cr, tk_transport_t *c, tk_store_t *s,
                         const tk_slice_t *ids, const uint32_t *sizes, size_t n,
                         uint64_t upto, int more, tk_chunk_accept accept, void *ctx,
                         tk_err_t *err);
@@ -261,7 +260,7 @@ int tk_chunk_recv_offer(tk_chunk_recv_t *cr, struct tk_conn *c, tk_store_t *s,
  * size, then sends the ChunkAck (a refusal is acked with its code and
  * reason, and changes nothing). Returns 1 once every needed chunk has come,
  * 0 before, negative if the store failed (nothing acked). */
-int tk_chunk_recv_take(tk_chunk_recv_t *cr, struct tk_conn *c, tk_store_t *s,
+int tk_chunk_recv_take(tk_chunk_recv_t *cr, tk_transport_t *c, tk_store_t *s,
                        uint32_t index, tk_slice_t data, const uint8_t *origin,
                        tk_err_t *err);
 
