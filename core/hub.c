@@ -93,11 +93,7 @@ void tk__hub_who(char out[16], const uint8_t id[TK_DEVICE_ID_LEN])
 
 static void push_reset(session_t *s)
 {
-  free(s->offered);
-  free(s->need);
-  s->offered = NULL;
-  s->need = NULL;
-  s->nneed = 0;
+  tk_rev_recv_free(&s->rrecv);
   s->awaiting_revs = 0;
 }
 
@@ -309,22 +305,7 @@ static void on_offer(session_t *s, const Tunduk__V1__Offer *m)
                  "more than 4096 ids in one offer");
     return;
   }
-  size_t n = m->n_ids;
-  tk_slice_t *ids = calloc(n ? n : 1, sizeof *ids);
-  s->offered = malloc((n ? n : 1) * TK_REV_ID_LEN);
-  s->need = calloc(n ? n : 1, sizeof *s->need);
-  if (!ids || !s->offered || !s->need) {
-    free(ids);
-    push_reset(s);
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
-    return;
-  }
-  for (size_t i = 0; i < n; i++) {
-    ids[i] = tk_pb_slice(m->ids[i]);
-    if (ids[i].n == TK_REV_ID_LEN) memcpy(s->offered[i], ids[i].p, TK_REV_ID_LEN);
-  }
-  int rc = tk_sync_need(s->hub->store, ids, n, s->need, &s->nneed, &e);
-  free(ids);
+  int rc = tk_rev_recv_offer(&s->rrecv, s->hub->store, m->ids, m->n_ids, &e);
   if (rc) {
     push_reset(s);
     tk__hub_fail(s,
@@ -333,11 +314,8 @@ static void on_offer(session_t *s, const Tunduk__V1__Offer *m)
                  rc, tk_err_str(&e));
     return;
   }
-  Tunduk__V1__Need need = TUNDUK__V1__NEED__INIT;
-  need.n_index = s->nneed;
-  need.index = s->need;
-  tk_sync_send_msg(tk__hub_tp(s), TUNDUK__V1__FRAME__MSG_NEED, &need);
-  if (s->nneed)
+  tk_rev_recv_send_need(&s->rrecv, tk__hub_tp(s));
+  if (s->rrecv.nneed)
     s->awaiting_revs = 1;
   else
     push_reset(s);
@@ -409,25 +387,7 @@ static int moderate(session_t *s, const tk_rev_t *rev, char *reason, size_t len)
 
 void tk__hub_send_ack(session_t *s, const tk_apply_result_t *r)
 {
-  Tunduk__V1__Rejected *rj = calloc(r->nrejected ? r->nrejected : 1, sizeof *rj);
-  Tunduk__V1__Rejected **rp = calloc(r->nrejected ? r->nrejected : 1, sizeof *rp);
-  Tunduk__V1__Ack ack = TUNDUK__V1__ACK__INIT;
-  ack.accepted = r->accepted;
-  ack.duplicates = r->duplicates;
-  if (rj && rp) {
-    for (size_t i = 0; i < r->nrejected; i++) {
-      tunduk__v1__rejected__init(&rj[i]);
-      rj[i].id = tk_pb_bytes(r->rejected[i].id, TK_REV_ID_LEN);
-      rj[i].code = (Tunduk__V1__RejectCode)r->rejected[i].code;
-      rj[i].reason = (char *)r->rejected[i].reason;
-      rp[i] = &rj[i];
-    }
-    ack.n_rejected = r->nrejected;
-    ack.rejected = rp;
-  }
-  tk_sync_send_msg(tk__hub_tp(s), TUNDUK__V1__FRAME__MSG_ACK, &ack);
-  free(rj);
-  free(rp);
+  tk_sync_send_ack(tk__hub_tp(s), r);
 }
 
 /* Checks and stores a pushed batch (revs, asked for as ids) and acks it;
@@ -548,13 +508,13 @@ static void job_done(uv_work_t *req, int status)
  * paused until job_done. 0, or TK_ENOMEM/an uv error (nothing queued). */
 static int job_start(session_t *s, const Tunduk__V1__Revisions *m)
 {
-  size_t n = s->nneed, total = 0;
+  size_t n = s->rrecv.nneed, total = 0;
   mod_job_t *j = calloc(1, sizeof *j);
   if (!j) return TK_ENOMEM;
   j->n = n;
   j->off = calloc(n, sizeof *j->off);
   j->len = calloc(n, sizeof *j->len);
-  j->want = calloc(n, TK_REV_ID_LEN);
+  j->want = tk_rev_recv_want(&s->rrecv);
   j->rid = calloc(n, TK_REV_ID_LEN);
   j->judged = calloc(n, sizeof *j->judged);
   j->v = calloc(n, sizeof *j->v);
@@ -569,7 +529,6 @@ static int job_start(session_t *s, const Tunduk__V1__Revisions *m)
     j->off[i] = j->bytes.n;
     j->len[i] = m->revs[i].len;
     if (m->revs[i].len) tk_buf_append(&j->bytes, m->revs[i].data, m->revs[i].len);
-    memcpy(j->want[i], s->offered[s->need[i]], TK_REV_ID_LEN);
   }
   j->plugins = s->hub->plugins;
   j->plugins->refs++;
@@ -589,7 +548,7 @@ static int job_start(session_t *s, const Tunduk__V1__Revisions *m)
 
 static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
 {
-  if (!s->awaiting_revs || m->n_revs != s->nneed) {
+  if (!s->awaiting_revs || m->n_revs != s->rrecv.nneed) {
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
                  "revisions that were not asked for");
     return;
@@ -604,21 +563,19 @@ static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
     return;
   }
   /* No rules, or no loop (fuzzer, unit tests): inline, in-process. */
-  tk_slice_t *revs = calloc(s->nneed, sizeof *revs), *ids = calloc(s->nneed, sizeof *ids);
-  if (!revs || !ids) {
-    free(revs);
-    free(ids);
+  tk_slice_t *revs = NULL, *ids = NULL;
+  uint8_t(*want)[TK_REV_ID_LEN] = tk_rev_recv_want(&s->rrecv);
+  if (!want || tk_rev_batch(m->revs, (const uint8_t(*)[TK_REV_ID_LEN])want, m->n_revs,
+                            &revs, &ids) != 0) {
+    free(want);
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
     return;
   }
-  for (size_t i = 0; i < s->nneed; i++) {
-    revs[i] = tk_pb_slice(m->revs[i]);
-    ids[i] = TK_SLICE(s->offered[s->need[i]], TK_REV_ID_LEN);
-  }
-  store_batch(s, revs, ids, s->nneed);
+  store_batch(s, revs, ids, m->n_revs);
   push_reset(s);
   free(revs);
   free(ids);
+  free(want);
 }
 
 /* ---- pull: the hub offers what the device may read ------------------------- */
@@ -648,23 +605,13 @@ static void on_pull(session_t *s, const Tunduk__V1__Pull *m)
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, tk_err_str(&e));
     return;
   }
-  ProtobufCBinaryData *ids = calloc(s->batch.n ? s->batch.n : 1, sizeof *ids);
-  if (!ids) {
+  uint64_t last = 0, feed_end = 0;
+  if (!s->batch.more && tk_store_chunks_last(s->hub->store, &last, NULL) == 0)
+    feed_end = last + 1; /* lets a client skip an empty chunk pull */
+  if (tk_sync_send_offer(tk__hub_tp(s), &s->batch, 1, feed_end) == TK_ENOMEM) {
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
     return;
   }
-  for (size_t i = 0; i < s->batch.n; i++)
-    ids[i] = tk_pb_bytes(s->batch.ids[i], TK_REV_ID_LEN);
-  Tunduk__V1__Offer o = TUNDUK__V1__OFFER__INIT;
-  o.n_ids = s->batch.n;
-  o.ids = ids;
-  o.upto = s->batch.upto;
-  o.more = s->batch.more;
-  uint64_t last = 0;
-  if (!o.more && tk_store_chunks_last(s->hub->store, &last, NULL) == 0)
-    o.chunk_feed_end = last + 1; /* lets a client skip an empty chunk pull */
-  tk_sync_send_msg(tk__hub_tp(s), TUNDUK__V1__FRAME__MSG_OFFER, &o);
-  free(ids);
   s->awaiting_need = s->batch.n > 0;
 }
 

@@ -42,9 +42,7 @@ typedef struct session {
   access_entry_t *access;
   size_t naccess;
   /* a push in progress: the ids offered and the indexes we asked for */
-  uint8_t (*offered)[TK_REV_ID_LEN];
-  uint32_t *need;
-  size_t nneed;
+  tk_rev_recv_t rrecv;
   int awaiting_revs;
   /* a pull in progress: the batch we offered */
   tk_batch_t batch;

@@ -69,9 +69,7 @@ typedef struct client {
   int keys_loaded;         /* tk_office_vault_keys_load ran, for pull_prepare */
   uint64_t chunk_feed_end; /* from the hub's last revision offer; 0: unknown */
   uint64_t chunk_bound;    /* the same, kept for every chunk Pull of the session */
-  uint8_t (*pull_ids)[TK_REV_ID_LEN];
-  uint32_t *pull_need;
-  size_t pull_n, pull_nneed;
+  tk_rev_recv_t pull;      /* the last pull offer and what we asked for */
   /* Pull pipelining: the Pull for the next offer went out with the last
    * Need (pull_ahead), so the batch that answers that Need is held until
    * the offer arrives and its Need is out; the hub then reads the next
@@ -82,6 +80,10 @@ typedef struct client {
   uint64_t held_upto;
   tk_chunk_send_t csend; /* chunk push batch */
   tk_chunk_recv_t crecv; /* chunk pull batch */
+  /* the run this is an attempt of (tk_client_start), told from on_close
+   * once the connection is gone (NULL: a memory session) */
+  void (*on_closed)(struct client *c);
+  struct tk_client_handle *owner;
 } client_t;
 
 /* The connection as the engine's transport. */

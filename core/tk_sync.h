@@ -14,6 +14,7 @@
 
 #include "tk_store.h"
 #include "tk_transport.h"
+#include "tunduk.pb-c.h"
 
 /* Per-revision rejection codes (tunduk.proto RejectCode). */
 enum {
@@ -186,6 +187,46 @@ int tk_sync_apply_judged(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t
                          size_t n, const uint8_t *origin, const tk_apply_prep_t *hooks,
                          tk_apply_judge judge, void *ctx, const tk_apply_ckpt_t *ckpt,
                          tk_apply_result_t *res, tk_err_t *err);
+
+/* ---- the revision exchange by role (sync_revs.c) ---------------------------
+ * Offer -> Need -> Revisions (-> Ack for a push), written once per role and
+ * used by both programs: the SENDING side (the office pushing, the hub
+ * answering a Pull) builds a batch (tk_sync_batch), offers it
+ * (tk_sync_send_offer, tk_sync_frames.h) and answers the Need with the
+ * revisions (tk_sync_send_revisions); the RECEIVING side (the hub taking a
+ * push, the office pulling) takes the Offer (tk_rev_recv_offer), sends the
+ * Need (tk_rev_recv_send_need) and hands the Revisions that answer it
+ * (tk_rev_recv_batch) to its owner's apply step (the hub: access,
+ * membership, attachment limits and moderation, off the loop when rules
+ * run, then the Ack; the office: its moderation and the pipelined store).
+ * The owner's checks on what a peer may send (how many ids, in which
+ * state) and its error messages stay the owner's. */
+
+/* The receiving side of one revision batch: the ids offered and the
+ * indexes asked for. */
+typedef struct tk_rev_recv {
+  uint8_t (*ids)[TK_REV_ID_LEN]; /* n offered (a wrong-sized id: zeros) */
+  uint32_t *need;                /* nneed ascending indexes into ids */
+  size_t n, nneed;
+} tk_rev_recv_t;
+
+void tk_rev_recv_free(tk_rev_recv_t *rr);
+/* Takes an Offer's ids (n: at most TK_MAX_OFFER_IDS, which the caller
+ * checks): keeps them (rr emptied first) and asks for those not in s.
+ * TK_ENOMEM, or tk_sync_need's error (TK_EPROTO for a malformed id). */
+int tk_rev_recv_offer(tk_rev_recv_t *rr, tk_store_t *s, const ProtobufCBinaryData *ids,
+                      size_t n, tk_err_t *err);
+/* Sends the Need of the last offer; the transport's result. */
+int tk_rev_recv_send_need(const tk_rev_recv_t *rr, tk_transport_t *t);
+/* The ids the revisions answering the Need were asked for as, in Need
+ * order: nneed x 32 bytes, a copy (free it; NULL: out of memory). */
+uint8_t (*tk_rev_recv_want(const tk_rev_recv_t *rr))[TK_REV_ID_LEN];
+/* The revisions answering a Need as tk_sync_apply takes them: revs[i]
+ * (n received revisions, views) and the id each one must hash to, want[i]
+ * (n ids of 32 bytes). *revs_out and *ids_out (free both) view revs and
+ * want. TK_ENOMEM. */
+int tk_rev_batch(const ProtobufCBinaryData *revs, const uint8_t (*want)[TK_REV_ID_LEN],
+                 size_t n, tk_slice_t **revs_out, tk_slice_t **ids_out);
 
 /* ---- attachment chunks (sync_chunks.c) --------------------------------------
  * After the revisions of a direction, the same offer/need exchange on the
