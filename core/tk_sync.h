@@ -1,8 +1,21 @@
 /*
- * tk_sync.h: the parts of a sync that do not depend on the role: building
- * a batch from the changes feed, answering an offer with what is needed,
- * and applying a received batch in one transaction with every check of
- * PROTOCOL.md section 5. Hub and office sessions are built on these.
+ * tk_sync.h: the protocol steps, written once per role and shared by the
+ * office (core/sync_client*.c, the initiator) and the hub (core/hub*.c,
+ * the responder): building a batch from the changes feed, answering an
+ * offer with what is needed, sending the revisions asked for, and applying
+ * a received batch in one transaction with every check of PROTOCOL.md
+ * section 5 (sync.c); the receiving side of the revision exchange
+ * (sync_revs.c); both sides of the chunk exchange (sync_chunks.c). Every
+ * frame they send is built in sync_frames.c (tk_sync_frames.h) and goes
+ * out on a tk_transport_t (tk_transport.h): no step sees a socket, TLS or
+ * a loop, so a file (bundle) transport needs no change here.
+ *
+ * What stays with each program is its policy: the hub's access list,
+ * membership and grant checks, attachment limits and metadata moderation
+ * (off the loop: hub.c's mod_job), pre-authentication and output budget;
+ * the office's hub pinning, decrypting moderation, may-write filter and
+ * vault-key cache (sync_client_pull.c). They reach the steps through the
+ * filter and policy callbacks below.
  *
  * Threads: the store's thread (one at a time per store). Applying a batch
  * checks parse, hash and signature of its revisions on up to 4 short-lived

@@ -4,8 +4,6 @@
  */
 #include "tk_wire.h"
 
-#include "tk_revision.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
