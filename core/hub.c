@@ -506,20 +506,21 @@ static void job_done(uv_work_t *req, int status)
 
 /* Queues the moderation of a pushed batch (see the top); the session stays
  * paused until job_done. 0, or TK_ENOMEM/an uv error (nothing queued). */
-static int job_start(session_t *s, const Tunduk__V1__Revisions *m)
+static int job_start(session_t *s, const tk_slice_t *revs, const tk_slice_t *ids,
+                     size_t n)
 {
-  size_t n = s->rrecv.nneed, total = 0;
+  size_t total = 0;
   mod_job_t *j = calloc(1, sizeof *j);
   if (!j) return TK_ENOMEM;
   j->n = n;
   j->off = calloc(n, sizeof *j->off);
   j->len = calloc(n, sizeof *j->len);
-  j->want = tk_rev_recv_want(&s->rrecv);
+  j->want = calloc(n, TK_REV_ID_LEN);
   j->rid = calloc(n, TK_REV_ID_LEN);
   j->judged = calloc(n, sizeof *j->judged);
   j->v = calloc(n, sizeof *j->v);
   for (size_t i = 0; i < n; i++)
-    total += m->revs[i].len;
+    total += revs[i].n;
   if (!j->off || !j->len || !j->want || !j->rid || !j->judged || !j->v ||
       tk_buf_reserve(&j->bytes, total ? total : 1) < 0) {
     job_free(j);
@@ -527,8 +528,9 @@ static int job_start(session_t *s, const Tunduk__V1__Revisions *m)
   }
   for (size_t i = 0; i < n; i++) {
     j->off[i] = j->bytes.n;
-    j->len[i] = m->revs[i].len;
-    if (m->revs[i].len) tk_buf_append(&j->bytes, m->revs[i].data, m->revs[i].len);
+    j->len[i] = revs[i].n;
+    if (revs[i].n) tk_buf_append(&j->bytes, revs[i].p, revs[i].n);
+    memcpy(j->want[i], ids[i].p, TK_REV_ID_LEN);
   }
   j->plugins = s->hub->plugins;
   j->plugins->refs++;
@@ -546,6 +548,20 @@ static int job_start(session_t *s, const Tunduk__V1__Revisions *m)
   return 0;
 }
 
+/* The hub's apply step for a pushed batch (tk_rev_apply_fn, tk_sync.h):
+ * with moderation rules, queued off the loop (job_start; job_done stores
+ * and acks it); without rules, or without a loop (fuzzer, unit tests),
+ * stored and acked now, in-process (store_batch). */
+static int hub_apply(void *ctx, const tk_slice_t *revs, const tk_slice_t *ids, size_t n)
+{
+  session_t *s = ctx;
+  tk_plugin_set_t *set = s->hub->plugins->set;
+  if (s->hub->loop && tk_plugin_set_count(set, TK_PLUGIN_MODERATION) > 0)
+    return job_start(s, revs, ids, n);
+  store_batch(s, revs, ids, n);
+  return 0;
+}
+
 static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
 {
   if (!s->awaiting_revs || m->n_revs != s->rrecv.nneed) {
@@ -554,28 +570,12 @@ static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
     return;
   }
   tk_plugin_set_t *set = s->hub->plugins->set;
-  if (s->hub->loop && tk_plugin_set_count(set, TK_PLUGIN_MODERATION) > 0) {
-    int rc = job_start(s, m);
-    push_reset(s);
-    if (rc)
-      tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc,
-                   "cannot queue the batch's moderation");
-    return;
-  }
-  /* No rules, or no loop (fuzzer, unit tests): inline, in-process. */
-  tk_slice_t *revs = NULL, *ids = NULL;
-  uint8_t(*want)[TK_REV_ID_LEN] = tk_rev_recv_want(&s->rrecv);
-  if (!want || tk_rev_batch(m->revs, (const uint8_t(*)[TK_REV_ID_LEN])want, m->n_revs,
-                            &revs, &ids) != 0) {
-    free(want);
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
-    return;
-  }
-  store_batch(s, revs, ids, m->n_revs);
+  int queued = s->hub->loop && tk_plugin_set_count(set, TK_PLUGIN_MODERATION) > 0;
+  int rc = tk_rev_recv_take(&s->rrecv, m->revs, m->n_revs, hub_apply, s);
   push_reset(s);
-  free(revs);
-  free(ids);
-  free(want);
+  if (rc)
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc,
+                 queued ? "cannot queue the batch's moderation" : "out of memory");
 }
 
 /* ---- pull: the hub offers what the device may read ------------------------- */

@@ -75,7 +75,8 @@ typedef struct client {
    * the offer arrives and its Need is out; the hub then reads the next
    * batch while this one is checked and stored. */
   int pull_ahead;
-  tk_frame_t *held; /* a Revisions frame not yet stored */
+  tk_frame_t *held;   /* a Revisions frame not yet stored */
+  tk_frame_t *taking; /* the Revisions frame being taken (pull_apply) */
   uint8_t (*held_ids)[TK_REV_ID_LEN];
   uint64_t held_upto;
   tk_chunk_send_t csend; /* chunk push batch */

@@ -239,13 +239,10 @@ static void pull_release(void *ctx, void *prep)
 /* Checks and stores one pulled batch (ids: what each was asked for as)
  * with the checkpoint upto, in one transaction. Stops the session on a
  * failure. */
-static int store_pulled(client_t *c, const Tunduk__V1__Revisions *m,
-                        const uint8_t (*want)[TK_REV_ID_LEN], uint64_t upto)
+static int store_pulled(client_t *c, const tk_slice_t *revs, const tk_slice_t *ids,
+                        size_t n, uint64_t upto)
 {
   tk_apply_result_t res;
-  tk_slice_t *revs, *ids;
-  if (tk_rev_batch(m->revs, want, m->n_revs, &revs, &ids) != 0)
-    return tk__client_stop(c, TK_ENOMEM, "out of memory");
   tk_plugin_set_t *set = c->opts->plugins;
   int rc = 0;
   if (!c->keys_loaded && set && tk_plugin_set_count(set, TK_PLUGIN_MODERATION) > 0) {
@@ -257,12 +254,10 @@ static int store_pulled(client_t *c, const Tunduk__V1__Revisions *m,
     pull_apply_t a = {c, PTHREAD_MUTEX_INITIALIZER};
     tk_apply_prep_t hooks = {pull_prepare, pull_policy_prep, pull_release};
     int judged = set && tk_plugin_set_count(set, TK_PLUGIN_MODERATION) > 0;
-    rc = tk_sync_apply_judged(c->store, revs, ids, m->n_revs, c->hub.id, &hooks,
+    rc = tk_sync_apply_judged(c->store, revs, ids, n, c->hub.id, &hooks,
                               judged ? pull_judge : NULL, &a, &ck, &res, c->err);
     pthread_mutex_destroy(&a.lock);
   }
-  free(revs);
-  free(ids);
   if (rc)
     return tk__client_stop(c, rc, "storing pulled revisions failed: %s", c->err->msg);
   c->st->received += res.accepted;
@@ -281,13 +276,42 @@ int tk__client_store_held(client_t *c)
 {
   if (!c->held) return 0;
   tk_frame_t *f = c->held;
+  const Tunduk__V1__Revisions *m = f->revisions;
   c->held = NULL;
-  int rc = store_pulled(c, f->revisions, (const uint8_t(*)[TK_REV_ID_LEN])c->held_ids,
-                        c->held_upto);
+  tk_slice_t *revs, *ids;
+  int rc = tk_rev_batch(m->revs, (const uint8_t(*)[TK_REV_ID_LEN])c->held_ids, m->n_revs,
+                        &revs, &ids) != 0
+               ? tk__client_stop(c, TK_ENOMEM, "out of memory")
+               : store_pulled(c, revs, ids, m->n_revs, c->held_upto);
+  free(revs);
+  free(ids);
   tk_wire_free(f);
   free(c->held_ids);
   c->held_ids = NULL;
   return rc;
+}
+
+/* The office's apply step for a pulled batch (tk_rev_apply_fn, tk_sync.h):
+ * with the next Pull already out (pull_ahead), held until the next offer's
+ * Need is out, so the hub reads the next batch while this one is checked
+ * and stored; else stored now. The frame it views is c->taking. */
+static int pull_apply(void *ctx, const tk_slice_t *revs, const tk_slice_t *ids, size_t n)
+{
+  client_t *c = ctx;
+  if (c->pull_ahead) {
+    TK_ASSERT(!c->held);
+    c->held_ids = malloc((n ? n : 1) * TK_REV_ID_LEN);
+    if (!c->held_ids) return TK_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+      memcpy(c->held_ids[i], ids[i].p, TK_REV_ID_LEN);
+    c->held = c->taking;
+    c->held_upto = c->pull_upto;
+    c->state = C_PULL_OFFER;
+    return 0;
+  }
+  if (store_pulled(c, revs, ids, n, c->pull_upto) == 0)
+    tk__client_chunk_push_next(c); /* every record first, then the files */
+  return 0;
 }
 
 /* The batch that answers the last Need. Returns 1 if it keeps f (held
@@ -300,21 +324,9 @@ int tk__client_on_pull_revs(client_t *c, tk_frame_t *f)
                     m->n_revs, c->pull.nneed);
     return 0;
   }
-  uint8_t(*want)[TK_REV_ID_LEN] = tk_rev_recv_want(&c->pull);
-  if (!want) {
-    tk__client_stop(c, TK_ENOMEM, "out of memory");
-    return 0;
-  }
-  if (c->pull_ahead) {
-    TK_ASSERT(!c->held);
-    c->held = f;
-    c->held_ids = want;
-    c->held_upto = c->pull_upto;
-    c->state = C_PULL_OFFER;
-    return 1;
-  }
-  int rc = store_pulled(c, m, (const uint8_t(*)[TK_REV_ID_LEN])want, c->pull_upto);
-  free(want);
-  if (rc == 0) tk__client_chunk_push_next(c); /* every record first, then the files */
-  return 0;
+  c->taking = f;
+  int rc = tk_rev_recv_take(&c->pull, m->revs, m->n_revs, pull_apply, c);
+  c->taking = NULL;
+  if (rc) tk__client_stop(c, TK_ENOMEM, "out of memory");
+  return c->held == f;
 }

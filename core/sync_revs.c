@@ -70,3 +70,18 @@ int tk_rev_batch(const ProtobufCBinaryData *revs, const uint8_t (*want)[TK_REV_I
   }
   return 0;
 }
+
+int tk_rev_recv_take(const tk_rev_recv_t *rr, const ProtobufCBinaryData *revs, size_t n,
+                     tk_rev_apply_fn apply, void *ctx)
+{
+  if (n != rr->nneed) return TK_EPROTO;
+  tk_slice_t *v = NULL, *ids = NULL;
+  uint8_t(*want)[TK_REV_ID_LEN] = tk_rev_recv_want(rr);
+  int rc = want ? tk_rev_batch(revs, (const uint8_t(*)[TK_REV_ID_LEN])want, n, &v, &ids)
+                : TK_ENOMEM;
+  if (!rc) rc = apply(ctx, v, ids, n);
+  free(v);
+  free(ids);
+  free(want);
+  return rc;
+}

@@ -234,6 +234,24 @@ int tk_rev_recv_send_need(const tk_rev_recv_t *rr, tk_transport_t *t);
 /* The ids the revisions answering the Need were asked for as, in Need
  * order: nneed x 32 bytes, a copy (free it; NULL: out of memory). */
 uint8_t (*tk_rev_recv_want(const tk_rev_recv_t *rr))[TK_REV_ID_LEN];
+/* The receiving side's apply step, its owner's policy: starts applying one
+ * received batch, revs[i] asked for as ids[i] (views valid during the call
+ * only: an owner that finishes later copies what it keeps). The owner
+ * finishes it now or later, on its own thread (a hub: from the loop, after
+ * the moderation ran off it; a store thread's commit fits the same way):
+ * the batch stored through tk_sync_apply* with the owner's checks and, for
+ * a push, the Ack sent (tk_sync_send_ack); until then it delivers no frame
+ * of that peer (tk_transport_pause). An office pulling may also hold the
+ * batch and store it after its next Need is out (pipelining). 0 once
+ * started (or done), else an error: nothing was started. */
+typedef int (*tk_rev_apply_fn)(void *ctx, const tk_slice_t *revs, const tk_slice_t *ids,
+                               size_t n);
+/* Takes the Revisions answering the Need (n revisions, which must be
+ * rr->nneed: TK_EPROTO) and starts apply on them. TK_ENOMEM, TK_EPROTO or
+ * what apply returned. */
+int tk_rev_recv_take(const tk_rev_recv_t *rr, const ProtobufCBinaryData *revs, size_t n,
+                     tk_rev_apply_fn apply, void *ctx);
+
 /* The revisions answering a Need as tk_sync_apply takes them: revs[i]
  * (n received revisions, views) and the id each one must hash to, want[i]
  * (n ids of 32 bytes). *revs_out and *ids_out (free both) view revs and
