@@ -38,6 +38,7 @@
 #include "conn_internal.h"
 
 #include <mbedtls/error.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1007,6 +1008,44 @@ void tk_conn_set_data(tk_conn_t *c, void *data)
 size_t tk_conn_write_queue(const tk_conn_t *c)
 {
   return write_queue(c);
+}
+
+/* ---- the connection as a transport (tk_transport.h) ------------------------- */
+
+#define TRANSPORT_CONN(t) ((tk_conn_t *)((char *)(t)-offsetof(tk_conn_t, transport)))
+
+static int transport_send(tk_transport_t *t, tk_slice_t payload)
+{
+  return tk_conn_send(TRANSPORT_CONN(t), payload);
+}
+
+static void transport_close(tk_transport_t *t, int reason, const char *msg)
+{
+  tk_conn_close(TRANSPORT_CONN(t), reason, msg);
+}
+
+static void transport_pause(tk_transport_t *t)
+{
+  tk_conn_pause(TRANSPORT_CONN(t));
+}
+
+static void transport_resume(tk_transport_t *t)
+{
+  tk_conn_resume(TRANSPORT_CONN(t));
+}
+
+static size_t transport_queued(const tk_transport_t *t)
+{
+  return tk_conn_write_queue(TRANSPORT_CONN(t));
+}
+
+static const tk_transport_ops_t conn_transport_ops = {
+    transport_send, transport_close, transport_pause, transport_resume, transport_queued};
+
+tk_transport_t *tk_conn_transport(tk_conn_t *c)
+{
+  c->transport.ops = &conn_transport_ops;
+  return &c->transport;
 }
 
 const char *tk_conn_error(const tk_conn_t *c)

@@ -8,6 +8,7 @@
 #define TK_CONN_INTERNAL_H
 
 #include "tk_tls_internal.h"
+#include "tk_transport.h"
 
 #define HOST_MAX 255             /* a DNS name */
 #define PEER_MAX (HOST_MAX + 10) /* "[host]:port" */
@@ -56,6 +57,7 @@ struct tk_conn {
   int ems_checked;   /* extended master secret was checked in this handshake */
   tk_conn_cbs_t cbs;
   void *data;
+  tk_transport_t transport; /* this connection as the engine sees it */
 
   /* input */
   uint8_t *rbuf; /* RBUF_CAP bytes while data is buffered, else NULL */

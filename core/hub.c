@@ -93,11 +93,7 @@ void tk__hub_who(char out[16], const uint8_t id[TK_DEVICE_ID_LEN])
 
 static void push_reset(session_t *s)
 {
-  free(s->offered);
-  free(s->need);
-  s->offered = NULL;
-  s->need = NULL;
-  s->nneed = 0;
+  tk_rev_recv_free(&s->rrecv);
   s->awaiting_revs = 0;
 }
 
@@ -105,7 +101,7 @@ void tk__hub_fail(session_t *s, Tunduk__V1__ErrorCode code, int reason, const ch
 {
   if (s->state == S_CLOSING) return;
   TK_LOG(TK_LOG_INFO, "hub", "closing device=%s reason=\"%s\"", s->who, msg);
-  tk_wire_send_error(s->conn, code, "%s", msg);
+  tk_sync_send_error(tk__hub_tp(s), code, "%s", msg);
   s->state = S_CLOSING;
   tk_conn_close(s->conn, reason, msg);
 }
@@ -188,10 +184,7 @@ static void send_hello(session_t *s, int enrolled)
   m.enrolled = enrolled;
   m.n_access = enrolled ? s->naccess : 0;
   m.access = v;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_HELLO;
-  f.hello = &m;
-  tk_wire_send(s->conn, &f);
+  tk_sync_send_msg(tk__hub_tp(s), TUNDUK__V1__FRAME__MSG_HELLO, &m);
   free(v);
   free(store);
 }
@@ -281,10 +274,7 @@ static void on_enroll(session_t *s, const Tunduk__V1__Enroll *m)
   Tunduk__V1__Enrolled en = TUNDUK__V1__ENROLLED__INIT;
   en.n_access = v ? s->naccess : 0;
   en.access = v;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_ENROLLED;
-  f.enrolled = &en;
-  tk_wire_send(s->conn, &f);
+  tk_sync_send_msg(tk__hub_tp(s), TUNDUK__V1__FRAME__MSG_ENROLLED, &en);
   free(v);
   free(store);
 }
@@ -315,22 +305,7 @@ static void on_offer(session_t *s, const Tunduk__V1__Offer *m)
                  "more than 4096 ids in one offer");
     return;
   }
-  size_t n = m->n_ids;
-  tk_slice_t *ids = calloc(n ? n : 1, sizeof *ids);
-  s->offered = malloc((n ? n : 1) * TK_REV_ID_LEN);
-  s->need = calloc(n ? n : 1, sizeof *s->need);
-  if (!ids || !s->offered || !s->need) {
-    free(ids);
-    push_reset(s);
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
-    return;
-  }
-  for (size_t i = 0; i < n; i++) {
-    ids[i] = tk_pb_slice(m->ids[i]);
-    if (ids[i].n == TK_REV_ID_LEN) memcpy(s->offered[i], ids[i].p, TK_REV_ID_LEN);
-  }
-  int rc = tk_sync_need(s->hub->store, ids, n, s->need, &s->nneed, &e);
-  free(ids);
+  int rc = tk_rev_recv_offer(&s->rrecv, s->hub->store, m->ids, m->n_ids, &e);
   if (rc) {
     push_reset(s);
     tk__hub_fail(s,
@@ -339,14 +314,8 @@ static void on_offer(session_t *s, const Tunduk__V1__Offer *m)
                  rc, tk_err_str(&e));
     return;
   }
-  Tunduk__V1__Need need = TUNDUK__V1__NEED__INIT;
-  need.n_index = s->nneed;
-  need.index = s->need;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_NEED;
-  f.need = &need;
-  tk_wire_send(s->conn, &f);
-  if (s->nneed)
+  tk_rev_recv_send_need(&s->rrecv, tk__hub_tp(s));
+  if (s->rrecv.nneed)
     s->awaiting_revs = 1;
   else
     push_reset(s);
@@ -418,28 +387,7 @@ static int moderate(session_t *s, const tk_rev_t *rev, char *reason, size_t len)
 
 void tk__hub_send_ack(session_t *s, const tk_apply_result_t *r)
 {
-  Tunduk__V1__Rejected *rj = calloc(r->nrejected ? r->nrejected : 1, sizeof *rj);
-  Tunduk__V1__Rejected **rp = calloc(r->nrejected ? r->nrejected : 1, sizeof *rp);
-  Tunduk__V1__Ack ack = TUNDUK__V1__ACK__INIT;
-  ack.accepted = r->accepted;
-  ack.duplicates = r->duplicates;
-  if (rj && rp) {
-    for (size_t i = 0; i < r->nrejected; i++) {
-      tunduk__v1__rejected__init(&rj[i]);
-      rj[i].id = tk_pb_bytes(r->rejected[i].id, TK_REV_ID_LEN);
-      rj[i].code = (Tunduk__V1__RejectCode)r->rejected[i].code;
-      rj[i].reason = (char *)r->rejected[i].reason;
-      rp[i] = &rj[i];
-    }
-    ack.n_rejected = r->nrejected;
-    ack.rejected = rp;
-  }
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_ACK;
-  f.ack = &ack;
-  tk_wire_send(s->conn, &f);
-  free(rj);
-  free(rp);
+  tk_sync_send_ack(tk__hub_tp(s), r);
 }
 
 /* Checks and stores a pushed batch (revs, asked for as ids) and acks it;
@@ -558,9 +506,10 @@ static void job_done(uv_work_t *req, int status)
 
 /* Queues the moderation of a pushed batch (see the top); the session stays
  * paused until job_done. 0, or TK_ENOMEM/an uv error (nothing queued). */
-static int job_start(session_t *s, const Tunduk__V1__Revisions *m)
+static int job_start(session_t *s, const tk_slice_t *revs, const tk_slice_t *ids,
+                     size_t n)
 {
-  size_t n = s->nneed, total = 0;
+  size_t total = 0;
   mod_job_t *j = calloc(1, sizeof *j);
   if (!j) return TK_ENOMEM;
   j->n = n;
@@ -571,7 +520,7 @@ static int job_start(session_t *s, const Tunduk__V1__Revisions *m)
   j->judged = calloc(n, sizeof *j->judged);
   j->v = calloc(n, sizeof *j->v);
   for (size_t i = 0; i < n; i++)
-    total += m->revs[i].len;
+    total += revs[i].n;
   if (!j->off || !j->len || !j->want || !j->rid || !j->judged || !j->v ||
       tk_buf_reserve(&j->bytes, total ? total : 1) < 0) {
     job_free(j);
@@ -579,9 +528,9 @@ static int job_start(session_t *s, const Tunduk__V1__Revisions *m)
   }
   for (size_t i = 0; i < n; i++) {
     j->off[i] = j->bytes.n;
-    j->len[i] = m->revs[i].len;
-    if (m->revs[i].len) tk_buf_append(&j->bytes, m->revs[i].data, m->revs[i].len);
-    memcpy(j->want[i], s->offered[s->need[i]], TK_REV_ID_LEN);
+    j->len[i] = revs[i].n;
+    if (revs[i].n) tk_buf_append(&j->bytes, revs[i].p, revs[i].n);
+    memcpy(j->want[i], ids[i].p, TK_REV_ID_LEN);
   }
   j->plugins = s->hub->plugins;
   j->plugins->refs++;
@@ -599,38 +548,34 @@ static int job_start(session_t *s, const Tunduk__V1__Revisions *m)
   return 0;
 }
 
+/* The hub's apply step for a pushed batch (tk_rev_apply_fn, tk_sync.h):
+ * with moderation rules, queued off the loop (job_start; job_done stores
+ * and acks it); without rules, or without a loop (fuzzer, unit tests),
+ * stored and acked now, in-process (store_batch). */
+static int hub_apply(void *ctx, const tk_slice_t *revs, const tk_slice_t *ids, size_t n)
+{
+  session_t *s = ctx;
+  tk_plugin_set_t *set = s->hub->plugins->set;
+  if (s->hub->loop && tk_plugin_set_count(set, TK_PLUGIN_MODERATION) > 0)
+    return job_start(s, revs, ids, n);
+  store_batch(s, revs, ids, n);
+  return 0;
+}
+
 static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
 {
-  if (!s->awaiting_revs || m->n_revs != s->nneed) {
+  if (!s->awaiting_revs || m->n_revs != s->rrecv.nneed) {
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
                  "revisions that were not asked for");
     return;
   }
   tk_plugin_set_t *set = s->hub->plugins->set;
-  if (s->hub->loop && tk_plugin_set_count(set, TK_PLUGIN_MODERATION) > 0) {
-    int rc = job_start(s, m);
-    push_reset(s);
-    if (rc)
-      tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc,
-                   "cannot queue the batch's moderation");
-    return;
-  }
-  /* No rules, or no loop (fuzzer, unit tests): inline, in-process. */
-  tk_slice_t *revs = calloc(s->nneed, sizeof *revs), *ids = calloc(s->nneed, sizeof *ids);
-  if (!revs || !ids) {
-    free(revs);
-    free(ids);
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
-    return;
-  }
-  for (size_t i = 0; i < s->nneed; i++) {
-    revs[i] = tk_pb_slice(m->revs[i]);
-    ids[i] = TK_SLICE(s->offered[s->need[i]], TK_REV_ID_LEN);
-  }
-  store_batch(s, revs, ids, s->nneed);
+  int queued = s->hub->loop && tk_plugin_set_count(set, TK_PLUGIN_MODERATION) > 0;
+  int rc = tk_rev_recv_take(&s->rrecv, m->revs, m->n_revs, hub_apply, s);
   push_reset(s);
-  free(revs);
-  free(ids);
+  if (rc)
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc,
+                 queued ? "cannot queue the batch's moderation" : "out of memory");
 }
 
 /* ---- pull: the hub offers what the device may read ------------------------- */
@@ -660,26 +605,13 @@ static void on_pull(session_t *s, const Tunduk__V1__Pull *m)
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, tk_err_str(&e));
     return;
   }
-  ProtobufCBinaryData *ids = calloc(s->batch.n ? s->batch.n : 1, sizeof *ids);
-  if (!ids) {
+  uint64_t last = 0, feed_end = 0;
+  if (!s->batch.more && tk_store_chunks_last(s->hub->store, &last, NULL) == 0)
+    feed_end = last + 1; /* lets a client skip an empty chunk pull */
+  if (tk_sync_send_offer(tk__hub_tp(s), &s->batch, 1, feed_end) == TK_ENOMEM) {
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
     return;
   }
-  for (size_t i = 0; i < s->batch.n; i++)
-    ids[i] = tk_pb_bytes(s->batch.ids[i], TK_REV_ID_LEN);
-  Tunduk__V1__Offer o = TUNDUK__V1__OFFER__INIT;
-  o.n_ids = s->batch.n;
-  o.ids = ids;
-  o.upto = s->batch.upto;
-  o.more = s->batch.more;
-  uint64_t last = 0;
-  if (!o.more && tk_store_chunks_last(s->hub->store, &last, NULL) == 0)
-    o.chunk_feed_end = last + 1; /* lets a client skip an empty chunk pull */
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_OFFER;
-  f.offer = &o;
-  tk_wire_send(s->conn, &f);
-  free(ids);
   s->awaiting_need = s->batch.n > 0;
 }
 
@@ -698,7 +630,7 @@ static void on_need(session_t *s, const Tunduk__V1__Need *m)
   }
   s->awaiting_need = 0;
   if (m->n_index == 0) return;
-  int rc = tk_sync_send_revisions(s->conn, s->hub->store, s->batch.ids, s->batch.n,
+  int rc = tk_sync_send_revisions(tk__hub_tp(s), s->hub->store, s->batch.ids, s->batch.n,
                                   m->index, m->n_index, &bytes, &e);
   if (rc) {
     tk__hub_fail(s,
@@ -1045,7 +977,7 @@ void tk_hub_stop(tk_hub_t *h)
     next = s->next;
     if (s->state == S_CLOSING) continue;
     if (s->state == S_READY || s->state == S_HELLO || s->state == S_ENROLL)
-      tk_wire_send_error(s->conn, TUNDUK__V1__ERROR_CODE__ERROR_SHUTDOWN,
+      tk_sync_send_error(tk__hub_tp(s), TUNDUK__V1__ERROR_CODE__ERROR_SHUTDOWN,
                          "the hub is stopping");
     s->state = S_CLOSING;
     tk_conn_close(s->conn, 0, "hub stopping");

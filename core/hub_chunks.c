@@ -95,8 +95,8 @@ void tk__hub_chunk_offer(session_t *s, const Tunduk__V1__Offer *m)
   }
   for (size_t i = 0; i < m->n_ids; i++)
     ids[i] = tk_pb_slice(m->ids[i]);
-  int rc = tk_chunk_recv_offer(&s->crecv, s->conn, s->hub->store, ids, m->sizes, m->n_ids,
-                               0, 0, push_chunk_accept, s, &e);
+  int rc = tk_chunk_recv_offer(&s->crecv, tk__hub_tp(s), s->hub->store, ids, m->sizes,
+                               m->n_ids, 0, 0, push_chunk_accept, s, &e);
   free(ids);
   if (rc) {
     tk__hub_fail(s, error_code(rc), rc, tk_err_str(&e));
@@ -113,7 +113,7 @@ void tk__hub_chunk(session_t *s, const Tunduk__V1__Chunk *m)
                  "a chunk that was not asked for");
     return;
   }
-  int rc = tk_chunk_recv_take(&s->crecv, s->conn, s->hub->store, m->index,
+  int rc = tk_chunk_recv_take(&s->crecv, tk__hub_tp(s), s->hub->store, m->index,
                               tk_pb_slice(m->data), s->peer.id, &e);
   if (rc == TK_EPROTO) {
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, rc, tk_err_str(&e));
@@ -140,7 +140,7 @@ void tk__hub_chunk_pull(session_t *s, uint64_t since, uint64_t before)
   tk_err_t e;
   TK_LOG(TK_LOG_DEBUG, "hub", "chunk pull device=%s since=%llu before=%llu", s->who,
          (unsigned long long)since, (unsigned long long)before);
-  int rc = tk_chunk_send_offer(&s->csend, s->conn, s->hub->store, since, before, 1,
+  int rc = tk_chunk_send_offer(&s->csend, tk__hub_tp(s), s->hub->store, since, before, 1,
                                pull_chunk_filter, s, &e);
   if (rc) {
     tk__hub_fail(s, error_code(rc), rc, tk_err_str(&e));
@@ -153,8 +153,8 @@ void tk__hub_chunk_need(session_t *s, const Tunduk__V1__Need *m)
 {
   tk_err_t e;
   s->awaiting_chunk_need = 0;
-  int rc =
-      tk_chunk_send_need(&s->csend, s->conn, s->hub->store, m->index, m->n_index, &e);
+  int rc = tk_chunk_send_need(&s->csend, tk__hub_tp(s), s->hub->store, m->index,
+                              m->n_index, &e);
   if (rc) {
     tk__hub_fail(s, error_code(rc), rc, tk_err_str(&e));
     return;
@@ -173,7 +173,7 @@ void tk__hub_chunk_ack(session_t *s, const Tunduk__V1__ChunkAck *m)
   if (m->code != TUNDUK__V1__REJECT_CODE__REJECT_NONE)
     TK_LOG(TK_LOG_WARN, "hub", "device=%s refused chunk %u code=%d reason=\"%s\"", s->who,
            m->index, m->code, m->reason ? m->reason : "");
-  int rc = tk_chunk_send_ack(&s->csend, s->conn, s->hub->store, m->index, &e);
+  int rc = tk_chunk_send_ack(&s->csend, tk__hub_tp(s), s->hub->store, m->index, &e);
   if (rc < 0) {
     tk__hub_fail(s, error_code(rc), rc, tk_err_str(&e));
     return;

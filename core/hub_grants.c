@@ -26,10 +26,7 @@ void tk__hub_on_device_query(session_t *s, const Tunduk__V1__DeviceQuery *m)
     ident.name = d.name;
     info.identity = &ident;
   }
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_DEVICE_INFO;
-  f.device_info = &info;
-  tk_wire_send(s->conn, &f);
+  tk_sync_send_msg(tk__hub_tp(s), TUNDUK__V1__FRAME__MSG_DEVICE_INFO, &info);
 }
 
 void tk__hub_on_grant_put(session_t *s, const Tunduk__V1__GrantPut *m)
@@ -99,10 +96,7 @@ void tk__hub_on_grant_query(session_t *s)
   Tunduk__V1__Grants msg = TUNDUK__V1__GRANTS__INIT;
   msg.n_grants = l.n;
   msg.grants = gp;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_GRANTS;
-  f.grants = &msg;
-  tk_wire_send(s->conn, &f);
+  tk_sync_send_msg(tk__hub_tp(s), TUNDUK__V1__FRAME__MSG_GRANTS, &msg);
 done:
   free(g);
   free(gp);

@@ -11,6 +11,8 @@
 #include "tk_member.h"
 #include "tk_plugin.h"
 #include "tk_sync.h"
+#include "tk_conn.h"
+#include "tk_sync_frames.h"
 #include "tk_wire.h"
 
 enum { S_TLS, S_HELLO, S_ENROLL, S_READY, S_CLOSING };
@@ -40,9 +42,7 @@ typedef struct session {
   access_entry_t *access;
   size_t naccess;
   /* a push in progress: the ids offered and the indexes we asked for */
-  uint8_t (*offered)[TK_REV_ID_LEN];
-  uint32_t *need;
-  size_t nneed;
+  tk_rev_recv_t rrecv;
   int awaiting_revs;
   /* a pull in progress: the batch we offered */
   tk_batch_t batch;
@@ -67,6 +67,12 @@ typedef struct session {
   struct mod_job *job;
   struct mod_job *applying; /* the job whose verdicts push_policy uses */
 } session_t;
+
+/* The session's connection as the engine's transport. */
+static inline tk_transport_t *tk__hub_tp(session_t *s)
+{
+  return tk_conn_transport(s->conn);
+}
 
 typedef struct hub_log {
   char vault[TK_MAX_VAULT_LEN + 1];

@@ -366,10 +366,7 @@ void tk__hub_on_log_query(session_t *s, const Tunduk__V1__LogQuery *q)
   msg.revoked = revoked;
   msg.n_have = a.nhave;
   msg.have = hp;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_LOG;
-  f.log = &msg;
-  tk_wire_send(s->conn, &f);
+  tk_sync_send_msg(tk__hub_tp(s), TUNDUK__V1__FRAME__MSG_LOG, &msg);
 done:
   free(ve);
   free(vep);

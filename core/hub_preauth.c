@@ -91,7 +91,7 @@ static void pa_close(session_t *s, const char *why)
   TK_LOG(TK_LOG_DEBUG, "hub", "preauth closing peer=%s reason=\"%s\"",
          tk_conn_peer_addr(s->conn), why);
   if (s->state == S_HELLO || s->state == S_ENROLL)
-    tk_wire_send_error(s->conn, TUNDUK__V1__ERROR_CODE__ERROR_LIMIT, "%s", why);
+    tk_sync_send_error(tk__hub_tp(s), TUNDUK__V1__ERROR_CODE__ERROR_LIMIT, "%s", why);
   s->state = S_CLOSING;
   h->pa_unlogged++;
   tk_conn_close(s->conn, TK_ELIMIT, why); /* a memory session is freed here */

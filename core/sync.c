@@ -11,7 +11,7 @@
 #include "tk_sync.h"
 
 #include "tk_plugin.h"
-#include "tk_wire.h"
+#include "tk_sync_frames.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,32 +20,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-const char *tk_reject_name(int code)
-{
-  switch (code) {
-  case TK_REJECT_MALFORMED:
-    return "malformed";
-  case TK_REJECT_HASH:
-    return "hash mismatch";
-  case TK_REJECT_SIGNATURE:
-    return "bad signature";
-  case TK_REJECT_ACCESS:
-    return "access denied";
-  case TK_REJECT_PARENT:
-    return "parent missing or inconsistent";
-  case TK_REJECT_INTERNAL:
-    return "receiver failed";
-  case TK_REJECT_MODERATION:
-    return "refused by a moderation rule";
-  case TK_REJECT_QUARANTINED:
-    return "held for review";
-  case TK_REJECT_LIMIT:
-    return "over an attachment limit";
-  default:
-    return "rejected";
-  }
-}
 
 void tk_batch_free(tk_batch_t *b)
 {
@@ -137,7 +111,7 @@ int tk_sync_need(tk_store_t *s, const tk_slice_t *ids, size_t n, uint32_t *need,
   return 0;
 }
 
-int tk_sync_send_revisions(struct tk_conn *c, tk_store_t *s,
+int tk_sync_send_revisions(tk_transport_t *c, tk_store_t *s,
                            const uint8_t (*ids)[TK_REV_ID_LEN], size_t nids,
                            const uint32_t *index, size_t n, uint64_t *rev_bytes,
                            tk_err_t *err)
@@ -160,13 +134,7 @@ int tk_sync_send_revisions(struct tk_conn *c, tk_store_t *s,
   offs[n] = all.n;
   for (size_t i = 0; i < n; i++)
     revs[i] = tk_pb_bytes(all.p + offs[i], offs[i + 1] - offs[i]);
-  Tunduk__V1__Revisions r = TUNDUK__V1__REVISIONS__INIT;
-  r.n_revs = n;
-  r.revs = revs;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_REVISIONS;
-  f.revisions = &r;
-  rc = tk_wire_send(c, &f);
+  rc = tk_sync_send_revisions_msg(c, revs, n);
   if (rc)
     tk_err_set(err, rc, "cannot send %zu revisions (%zu bytes): %s", n, all.n,
                tk_strerror(rc));

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "tk_sync.h"
-#include "tk_wire.h"
+#include "tk_sync_frames.h"
 
 void tk_chunk_send_free(tk_chunk_send_t *cs)
 {
@@ -54,7 +54,7 @@ static int offer_one(void *ctx, const tk_chunk_meta_t *m)
   return 0;
 }
 
-int tk_chunk_send_offer(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s,
+int tk_chunk_send_offer(tk_chunk_send_t *cs, tk_transport_t *c, tk_store_t *s,
                         uint64_t since, uint64_t before, int pull, tk_chunk_filter filter,
                         void *ctx, tk_err_t *err)
 {
@@ -68,31 +68,14 @@ int tk_chunk_send_offer(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s,
   int rc = tk_store_chunks_after(s, since, (size_t)-1 >> 1, offer_one, &o, err);
   if (rc < 0) return rc;
   if (cs->n == 0 && !pull) return 0; /* a push with nothing to offer asks nothing */
-  ProtobufCBinaryData *ids = calloc(cs->n ? cs->n : 1, sizeof *ids);
-  if (!ids) return tk_err_set(err, TK_ENOMEM, "out of memory");
-  for (size_t i = 0; i < cs->n; i++)
-    ids[i] = tk_pb_bytes(cs->ids[i], TK_HASH_LEN);
-  Tunduk__V1__Offer m = TUNDUK__V1__OFFER__INIT;
-  m.n_ids = cs->n;
-  m.ids = ids;
-  m.chunks = 1;
-  m.n_sizes = cs->n;
-  m.sizes = cs->sizes;
-  if (pull) {
-    m.upto = cs->upto;
-    m.more = cs->more;
-  }
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_OFFER;
-  f.offer = &m;
-  rc = tk_wire_send(c, &f);
-  free(ids);
+  rc = tk_sync_send_chunk_offer(c, (const uint8_t(*)[TK_HASH_LEN])cs->ids, cs->sizes,
+                                cs->n, pull, cs->upto, cs->more);
   if (rc) return tk_err_set(err, rc, "cannot send a chunk offer: %s", tk_strerror(rc));
   return 0;
 }
 
 /* Sends needed chunks while the window has room. */
-static int pump(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s, tk_err_t *err)
+static int pump(tk_chunk_send_t *cs, tk_transport_t *c, tk_store_t *s, tk_err_t *err)
 {
   tk_buf_t data = TK_BUF_INIT;
   int rc = 0;
@@ -101,13 +84,7 @@ static int pump(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s, tk_err_t 
     data.n = 0;
     rc = tk_store_chunk_get(s, cs->ids[i], &data, err);
     if (rc) break;
-    Tunduk__V1__Chunk m = TUNDUK__V1__CHUNK__INIT;
-    m.index = i;
-    m.data = tk_pb_bytes(data.p, data.n);
-    tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-    f.msg_case = TUNDUK__V1__FRAME__MSG_CHUNK;
-    f.chunk = &m;
-    rc = tk_wire_send(c, &f);
+    rc = tk_sync_send_chunk(c, i, TK_SLICE(data.p, data.n));
     if (rc) {
       tk_err_set(err, rc, "cannot send a chunk: %s", tk_strerror(rc));
       break;
@@ -119,7 +96,7 @@ static int pump(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s, tk_err_t 
   return rc;
 }
 
-int tk_chunk_send_need(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s,
+int tk_chunk_send_need(tk_chunk_send_t *cs, tk_transport_t *c, tk_store_t *s,
                        const uint32_t *index, size_t n, tk_err_t *err)
 {
   for (size_t i = 0; i < n; i++)
@@ -135,7 +112,7 @@ int tk_chunk_send_need(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s,
   return pump(cs, c, s, err);
 }
 
-int tk_chunk_send_ack(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s,
+int tk_chunk_send_ack(tk_chunk_send_t *cs, tk_transport_t *c, tk_store_t *s,
                       uint32_t index, tk_err_t *err)
 {
   if (cs->acked >= cs->next || cs->need[cs->acked] != index)
@@ -149,19 +126,7 @@ int tk_chunk_send_ack(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s,
 
 /* ---- receiving ------------------------------------------------------------- */
 
-static int send_ack(struct tk_conn *c, uint32_t index, int code, const char *reason)
-{
-  Tunduk__V1__ChunkAck m = TUNDUK__V1__CHUNK_ACK__INIT;
-  m.index = index;
-  m.code = (Tunduk__V1__RejectCode)code;
-  m.reason = (char *)(reason ? reason : "");
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_CHUNK_ACK;
-  f.chunk_ack = &m;
-  return tk_wire_send(c, &f);
-}
-
-int tk_chunk_recv_offer(tk_chunk_recv_t *cr, struct tk_conn *c, tk_store_t *s,
+int tk_chunk_recv_offer(tk_chunk_recv_t *cr, tk_transport_t *c, tk_store_t *s,
                         const tk_slice_t *ids, const uint32_t *sizes, size_t n,
                         uint64_t upto, int more, tk_chunk_accept accept, void *ctx,
                         tk_err_t *err)
@@ -192,17 +157,11 @@ int tk_chunk_recv_offer(tk_chunk_recv_t *cr, struct tk_conn *c, tk_store_t *s,
     if (ok < 0) return tk_err_set(err, TK_ESTORE, "cannot read the chunk store");
     if (ok) cr->need[cr->nneed++] = (uint32_t)i;
   }
-  Tunduk__V1__Need m = TUNDUK__V1__NEED__INIT;
-  m.n_index = cr->nneed;
-  m.index = cr->need;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_NEED;
-  f.need = &m;
-  int rc = tk_wire_send(c, &f);
+  int rc = tk_sync_send_need(c, cr->need, cr->nneed);
   return rc ? tk_err_set(err, rc, "cannot send a chunk need: %s", tk_strerror(rc)) : 0;
 }
 
-int tk_chunk_recv_take(tk_chunk_recv_t *cr, struct tk_conn *c, tk_store_t *s,
+int tk_chunk_recv_take(tk_chunk_recv_t *cr, tk_transport_t *c, tk_store_t *s,
                        uint32_t index, tk_slice_t data, const uint8_t *origin,
                        tk_err_t *err)
 {
@@ -240,7 +199,7 @@ int tk_chunk_recv_take(tk_chunk_recv_t *cr, struct tk_conn *c, tk_store_t *s,
   }
   if (code) cr->refused++;
   cr->next++;
-  int rc = send_ack(c, index, code, reason);
+  int rc = tk_sync_send_chunk_ack(c, index, code, reason);
   if (rc) return tk_err_set(err, rc, "cannot send a chunk ack: %s", tk_strerror(rc));
   return cr->next == cr->nneed;
 }

@@ -31,26 +31,28 @@ int tk__client_stop(client_t *c, int rc, const char *fmt, ...)
   c->state = C_DONE;
   if (c->conn) {
     if (!rc) {
-      tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-      Tunduk__V1__Bye bye = TUNDUK__V1__BYE__INIT;
-      f.msg_case = TUNDUK__V1__FRAME__MSG_BYE;
-      f.bye = &bye;
-      tk_wire_send(c->conn, &f);
+      tk_sync_send_bye(tk__client_tp(c));
     }
     tk_conn_close(c->conn, rc, rc ? c->err->msg : NULL);
   }
   return rc;
 }
 
-void tk__client_send_frame(client_t *c, tk_frame_t *f, int next_state)
+void tk__client_sent(client_t *c, int rc, int msg_case, int next_state)
 {
-  int rc = tk_wire_send(c->conn, f);
   if (rc) {
-    tk__client_stop(c, rc, "cannot send %s: %s", tk_wire_name(f), tk_strerror(rc));
+    tk__client_stop(c, rc, "cannot send %s: %s", tk_wire_case_name(msg_case),
+                    tk_strerror(rc));
     return;
   }
   c->state = next_state;
   c->st->round_trips++;
+}
+
+void tk__client_send_msg(client_t *c, int msg_case, void *msg, int next_state)
+{
+  tk__client_sent(c, tk_sync_send_msg(tk__client_tp(c), msg_case, msg), msg_case,
+                  next_state);
 }
 
 void tk__client_progress(client_t *c)
@@ -156,21 +158,8 @@ static void push_next(client_t *c)
     tk__client_pull_next(c);
     return;
   }
-  ProtobufCBinaryData *ids = calloc(c->batch.n, sizeof *ids);
-  if (!ids) {
-    tk__client_stop(c, TK_ENOMEM, "out of memory");
-    return;
-  }
-  for (size_t i = 0; i < c->batch.n; i++)
-    ids[i] = tk_pb_bytes(c->batch.ids[i], TK_REV_ID_LEN);
-  Tunduk__V1__Offer o = TUNDUK__V1__OFFER__INIT;
-  o.n_ids = c->batch.n;
-  o.ids = ids;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_OFFER;
-  f.offer = &o;
-  tk__client_send_frame(c, &f, C_PUSH_NEED);
-  free(ids);
+  tk__client_sent(c, tk_sync_send_offer(tk__client_tp(c), &c->batch, 0, 0),
+                  TUNDUK__V1__FRAME__MSG_OFFER, C_PUSH_NEED);
 }
 
 static void on_push_need(client_t *c, const Tunduk__V1__Need *m)
@@ -185,8 +174,8 @@ static void on_push_need(client_t *c, const Tunduk__V1__Need *m)
       push_next(c);
     return;
   }
-  int rc = tk_sync_send_revisions(c->conn, c->store, c->batch.ids, c->batch.n, m->index,
-                                  m->n_index, &bytes, c->err);
+  int rc = tk_sync_send_revisions(tk__client_tp(c), c->store, c->batch.ids, c->batch.n,
+                                  m->index, m->n_index, &bytes, c->err);
   if (rc) {
     tk__client_stop(c, rc, "cannot send revisions: %s", c->err->msg);
     return;
@@ -230,14 +219,6 @@ static void on_push_ack(client_t *c, const Tunduk__V1__Ack *m)
 }
 
 /* ---- grants ------------------------------------------------------------------ */
-
-static void send_simple(client_t *c, int msg_case, void *msg, int next)
-{
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = msg_case;
-  f.hello = msg; /* the union: any member */
-  tk__client_send_frame(c, &f, next);
-}
 
 static void on_grants(client_t *c, const Tunduk__V1__Grants *m)
 {
@@ -289,7 +270,7 @@ void tk__client_after_log(client_t *c)
   if (c->opts->mode == TK_CLIENT_GRANT) {
     Tunduk__V1__DeviceQuery q = TUNDUK__V1__DEVICE_QUERY__INIT;
     q.device_id = tk_pb_bytes(c->opts->grant_to, TK_DEVICE_ID_LEN);
-    send_simple(c, TUNDUK__V1__FRAME__MSG_DEVICE_QUERY, &q, C_DEVICE);
+    tk__client_send_msg(c, TUNDUK__V1__FRAME__MSG_DEVICE_QUERY, &q, C_DEVICE);
   } else if (c->opts->mode == TK_CLIENT_REMOVE) {
     int rc = tk_office_change_remove(
         c->o, c->opts->grant_vault, (const uint8_t(*)[TK_DEVICE_ID_LEN])c->opts->grant_to,
@@ -320,10 +301,7 @@ static void after_hello(client_t *c)
    * answers in order, so the grants arrive (and are stored) before anything
    * the push or pull brings, and a no-op sync costs one round trip. */
   Tunduk__V1__GrantQuery q = TUNDUK__V1__GRANT_QUERY__INIT;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_GRANT_QUERY;
-  f.grant_query = &q;
-  if (tk_wire_send(c->conn, &f) != 0) {
+  if (tk_sync_send_msg(tk__client_tp(c), TUNDUK__V1__FRAME__MSG_GRANT_QUERY, &q) != 0) {
     tk__client_stop(c, TK_ECLOSED, "cannot send the grant query");
     return;
   }
@@ -365,7 +343,7 @@ static void on_hello(client_t *c, const Tunduk__V1__Hello *m)
     Tunduk__V1__Enroll en = TUNDUK__V1__ENROLL__INIT;
     en.token_id = tk_pb_bytes(c->opts->token->token_id, TK_TOKEN_ID_LEN);
     en.secret = tk_pb_bytes(c->opts->token->secret, TK_TOKEN_SECRET_LEN);
-    send_simple(c, TUNDUK__V1__FRAME__MSG_ENROLL, &en, C_ENROLLED);
+    tk__client_send_msg(c, TUNDUK__V1__FRAME__MSG_ENROLL, &en, C_ENROLLED);
     return;
   }
   if (!m->enrolled) {
@@ -407,10 +385,7 @@ static void on_ready(tk_conn_t *conn, const uint8_t spki[TK_HASH_LEN])
   h.protocol_min = h.protocol_max = TK_PROTOCOL_VERSION;
   h.identity = &ident;
   h.software = TK_SOFTWARE;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_HELLO;
-  f.hello = &h;
-  if (tk_wire_send(conn, &f) != 0) {
+  if (tk_sync_send_msg(tk_conn_transport(conn), TUNDUK__V1__FRAME__MSG_HELLO, &h) != 0) {
     tk__client_stop(c, TK_ECLOSED, "cannot send hello");
     return;
   }
@@ -528,6 +503,7 @@ static void on_close(tk_conn_t *conn, int reason)
     }
   }
   c->conn = NULL;
+  if (c->on_closed) c->on_closed(c);
 }
 
 static const tk_conn_cbs_t client_cbs = {on_ready, on_frame, on_close, NULL};
@@ -593,11 +569,8 @@ static void client_done(client_t *c)
   tk_chunk_recv_free(&c->crecv);
   tk_member_change_free(&c->change);
   free(c->rot);
-  free(c->pull_ids);
-  free(c->pull_need);
+  tk_rev_recv_free(&c->pull);
   tk_buf_wipe(&c->tls_session);
-  c->pull_ids = NULL;
-  c->pull_need = NULL;
   c->st->conflicts_after = count_conflicts(c->store);
 }
 
@@ -660,75 +633,207 @@ static void tls_session_keep(client_t *c)
   tk_buf_free(&text); /* sealed: nothing secret */
 }
 
-static int client_run_once(tk_office_t *o, const tk_client_opts_t *opts,
-                           tk_client_stats_t *st, int *retry, tk_err_t *err);
-
 /* Attempts after the first when the hub closed the connection before it
  * had authenticated this device (PROTOCOL.md section 2: a hub under a flood
  * evicts unauthenticated connections), with these pauses. Nothing was
  * stored by then, so another attempt is the same sync. */
 static const unsigned retry_ms[] = {200, 500, 1000};
 
-int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_t *st,
-                  tk_err_t *err)
-{
-  struct timespec t0;
+/* A sync on the caller's loop (tk_client_start): one attempt at a time,
+ * each a client_t on its own connection; the timer defers what follows a
+ * closed connection (the pause before another attempt, then the end) to
+ * the loop. */
+struct tk_client_handle {
+  uv_loop_t *loop;
+  tk_office_t *o;
+  const tk_client_opts_t *opts;
+  tk_client_stats_t *st;
+  tk_client_end_fn on_end;
+  void *ctx;
+  client_t c;
+  tk_tls_t *tls;
+  tk_err_t err;
+  uv_timer_t timer;
+  size_t attempt;
   int rc;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  for (size_t attempt = 0;; attempt++) {
-    int retry = 0;
-    rc = client_run_once(o, opts, st, &retry, err);
-    if (rc == 0 || !retry || attempt == sizeof retry_ms / sizeof retry_ms[0]) break;
-    TK_LOG(TK_LOG_INFO, "client",
-           "the hub closed the connection before authenticating us "
-           "(%s); trying again in %u ms",
-           err ? err->msg : "", retry_ms[attempt]);
-    tk_client_stats_free(st);
-    memset(st, 0, sizeof *st);
-    struct timespec pause = {retry_ms[attempt] / 1000,
-                             (long)(retry_ms[attempt] % 1000) * 1000000L};
-    nanosleep(&pause, NULL);
-  }
-  st->seconds = seconds_since(&t0);
-  return rc;
+  int cancelled;
+  int ending;            /* the timer is closing: on_end comes next */
+  int attempt_on;        /* the attempt's client_init succeeded */
+  struct timespec t0;    /* the start, for st->seconds */
+  struct timespec t_try; /* this attempt's start */
+};
+
+static void handle_closed(uv_handle_t *t)
+{
+  tk_client_handle_t *h = t->data;
+  h->on_end(h->ctx, h->rc, h->st, &h->err);
+  free(h);
 }
 
-static int client_run_once(tk_office_t *o, const tk_client_opts_t *opts,
-                           tk_client_stats_t *st, int *retry, tk_err_t *err)
+static void handle_freed(uv_handle_t *t)
 {
-  client_t c;
-  uv_loop_t loop;
-  tk_tls_t *tls = NULL;
+  free(t->data);
+}
+
+static void handle_end(tk_client_handle_t *h, int rc)
+{
+  h->rc = rc;
+  h->st->seconds = seconds_since(&h->t0);
+  h->ending = 1;
+  uv_close((uv_handle_t *)&h->timer, handle_closed);
+}
+
+static void attempt_closed(client_t *c);
+static void on_timer(uv_timer_t *t);
+
+/* Connects for one attempt. 0 once the connection is under way (its end
+ * comes through attempt_closed); else the error, the attempt over. */
+static int attempt_start(tk_client_handle_t *h)
+{
+  client_t *c = &h->c;
   char host[TK_TOKEN_MAX_ADDR + 1];
-  int port, rc;
-  struct timespec t0;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  rc = client_init(&c, o, opts, st, host, &port, err);
+  int port;
+  clock_gettime(CLOCK_MONOTONIC, &h->t_try);
+  int rc = client_init(c, h->o, h->opts, h->st, host, &port, &h->err);
   if (rc) return rc;
-  rc = tk_tls_new(&tls, c.id, 0, err);
+  rc = tk_tls_new(&h->tls, c->id, 0, &h->err);
   if (rc) return rc;
-  uv_loop_init(&loop);
-  uint32_t to = opts->timeout_ms ? opts->timeout_ms : 30000;
+  h->attempt_on = 1;
+  c->owner = h;
+  uint32_t to = h->opts->timeout_ms ? h->opts->timeout_ms : 30000;
   tk_conn_opts_t copts = {.handshake_timeout_ms = to, .idle_timeout_ms = to};
   tk_buf_t saved = TK_BUF_INIT;
   /* Only a sync resumes: enrollment and grants always authenticate in full. */
-  if (opts->mode == TK_CLIENT_SYNC && !opts->no_resume) tls_session_load(&c, &saved);
+  if (h->opts->mode == TK_CLIENT_SYNC && !h->opts->no_resume) tls_session_load(c, &saved);
   copts.session = TK_SLICE(saved.p, saved.n);
-  rc = tk_conn_connect(&loop, host, port, tls, &copts, &client_cbs, &c, &c.conn, err);
-  tk_buf_wipe(&saved); /* the connection took its own copy */
-  if (!rc) {
-    uv_run(&loop, UV_RUN_DEFAULT);
-    rc = c.rc;
+  rc = tk_conn_connect(h->loop, host, port, h->tls, &copts, &client_cbs, c, &c->conn,
+                       &h->err);
+  tk_buf_wipe(&saved);                    /* the connection took its own copy */
+  if (!rc) c->on_closed = attempt_closed; /* no callback runs if connect failed */
+  return rc;
+}
+
+/* What follows an attempt (its connection closed, or it failed to start):
+ * the saved TLS session, the attempt's cleanup, then another attempt or
+ * the end. rc is the attempt's result. */
+static void attempt_over(tk_client_handle_t *h, int rc)
+{
+  client_t *c = &h->c;
+  int retry = 0;
+  if (h->attempt_on) {
+    tk_tls_free(h->tls);
+    h->tls = NULL;
+    if (rc == 0 && h->opts->mode == TK_CLIENT_SYNC) tls_session_keep(c);
+    retry = c->retry;
+    client_done(c);
+    h->st->seconds = seconds_since(&h->t_try);
+    h->attempt_on = 0;
   }
+  if (rc == 0 || !retry || h->cancelled ||
+      h->attempt == sizeof retry_ms / sizeof retry_ms[0]) {
+    handle_end(h, rc);
+    return;
+  }
+  TK_LOG(TK_LOG_INFO, "client",
+         "the hub closed the connection before authenticating us "
+         "(%s); trying again in %u ms",
+         h->err.msg, retry_ms[h->attempt]);
+  tk_client_stats_free(h->st);
+  memset(h->st, 0, sizeof *h->st);
+  uv_timer_start(&h->timer, on_timer, retry_ms[h->attempt++], 0);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+  tk_client_handle_t *h = t->data;
+  if (h->c.conn) return; /* NEVER: the timer runs between attempts only */
+  if (h->attempt_on) {   /* the attempt's connection has closed */
+    attempt_over(h, h->c.rc);
+    return;
+  }
+  int rc = attempt_start(h); /* the pause before another attempt is over */
+  if (rc) attempt_over(h, rc);
+}
+
+/* The attempt's connection has closed (from its on_close): the rest runs
+ * from the loop, after the connection is gone. */
+static void attempt_closed(client_t *c)
+{
+  tk_client_handle_t *h = c->owner;
+  uv_timer_start(&h->timer, on_timer, 0, 0);
+}
+
+int tk_client_start(uv_loop_t *loop, tk_office_t *o, const tk_client_opts_t *opts,
+                    tk_client_stats_t *st, tk_client_end_fn on_end, void *ctx,
+                    tk_client_handle_t **out, tk_err_t *err)
+{
+  if (out) *out = NULL;
+  if (!loop || !o || !opts || !st || !on_end)
+    return tk_err_set(err, TK_EINVAL, "tk_client_start: missing argument");
+  tk_client_handle_t *h = calloc(1, sizeof *h);
+  if (!h) return tk_err_set(err, TK_ENOMEM, "out of memory");
+  h->loop = loop;
+  h->o = o;
+  h->opts = opts;
+  h->st = st;
+  h->on_end = on_end;
+  h->ctx = ctx;
+  clock_gettime(CLOCK_MONOTONIC, &h->t0);
+  uv_timer_init(loop, &h->timer); /* cannot fail */
+  h->timer.data = h;
+  int rc = attempt_start(h);
+  if (rc) {
+    /* nothing under way: the error is the caller's, no callback */
+    if (h->attempt_on) {
+      tk_tls_free(h->tls);
+      client_done(&h->c);
+    }
+    if (err) *err = h->err;
+    h->st->seconds = seconds_since(&h->t0);
+    h->on_end = NULL;
+    uv_close((uv_handle_t *)&h->timer, handle_freed);
+    return rc;
+  }
+  if (out) *out = h;
+  return 0;
+}
+
+void tk_client_cancel(tk_client_handle_t *h)
+{
+  if (h->ending || h->cancelled) return;
+  h->cancelled = 1;
+  if (h->c.conn) {
+    tk__client_stop(&h->c, TK_ECLOSED, "the sync was cancelled");
+  } else if (!h->attempt_on) { /* pausing before another attempt */
+    uv_timer_stop(&h->timer);
+    handle_end(h, h->c.rc ? h->c.rc : TK_ECLOSED);
+  }
+}
+
+typedef struct run_wait {
+  int rc;
+  tk_err_t *err;
+} run_wait_t;
+
+static void run_ended(void *ctx, int rc, const tk_client_stats_t *st, const tk_err_t *e)
+{
+  run_wait_t *w = ctx;
+  (void)st;
+  w->rc = rc;
+  if (w->err) *w->err = *e;
+}
+
+int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_t *st,
+                  tk_err_t *err)
+{
+  uv_loop_t loop;
+  run_wait_t w = {0, err};
+  uv_loop_init(&loop);
+  int rc = tk_client_start(&loop, o, opts, st, run_ended, &w, NULL, err);
   uv_run(&loop, UV_RUN_DEFAULT);
   int lc = uv_loop_close(&loop);
   TK_ASSERT(lc == 0);
-  tk_tls_free(tls);
-  if (rc == 0 && opts->mode == TK_CLIENT_SYNC) tls_session_keep(&c);
-  *retry = c.retry;
-  client_done(&c);
-  st->seconds = seconds_since(&t0);
-  return rc;
+  return rc ? rc : w.rc;
 }
 
 void tk_client_stats_free(tk_client_stats_t *st)

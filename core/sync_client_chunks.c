@@ -42,8 +42,8 @@ void tk__client_chunk_push_next(client_t *c)
   int rc =
       tk_store_checkpoint_get(c->store, c->hub.id, TK_DIR_CHUNK_PUSH, &since, c->err);
   if (!rc)
-    rc = tk_chunk_send_offer(&c->csend, c->conn, c->store, since, 0, 0, chunk_push_filter,
-                             c, c->err);
+    rc = tk_chunk_send_offer(&c->csend, tk__client_tp(c), c->store, since, 0, 0,
+                             chunk_push_filter, c, c->err);
   if (rc) {
     tk__client_stop(c, rc, "%s", c->err->msg);
     return;
@@ -83,7 +83,8 @@ void tk__client_on_chunk_push_need(client_t *c, const Tunduk__V1__Need *m)
     chunk_push_done(c);
     return;
   }
-  int rc = tk_chunk_send_need(&c->csend, c->conn, c->store, m->index, m->n_index, c->err);
+  int rc = tk_chunk_send_need(&c->csend, tk__client_tp(c), c->store, m->index, m->n_index,
+                              c->err);
   if (rc) {
     tk__client_stop(c, rc, "cannot send chunks: %s", c->err->msg);
     return;
@@ -94,7 +95,7 @@ void tk__client_on_chunk_push_need(client_t *c, const Tunduk__V1__Need *m)
 void tk__client_on_chunk_push_ack(client_t *c, const Tunduk__V1__ChunkAck *m)
 {
   uint32_t i = m->index;
-  int rc = tk_chunk_send_ack(&c->csend, c->conn, c->store, i, c->err);
+  int rc = tk_chunk_send_ack(&c->csend, tk__client_tp(c), c->store, i, c->err);
   if (rc < 0) {
     tk__client_stop(c, rc, "%s", c->err->msg);
     return;
@@ -127,17 +128,11 @@ static void chunk_pull_next(client_t *c)
     return;
   }
   c->chunk_feed_end = 0; /* a later batch must ask */
-  Tunduk__V1__Pull p = TUNDUK__V1__PULL__INIT;
-  p.since = since;
-  p.chunks = 1;
   /* Only chunks the hub held when it made its last revision offer: every
    * revision naming them was in this session's pull, so none is passed
    * over (unnamed) here before its revision arrives. */
-  p.chunks_before = c->chunk_bound;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_PULL;
-  f.pull = &p;
-  tk__client_send_frame(c, &f, C_CPULL_OFFER);
+  tk__client_sent(c, tk_sync_send_pull(tk__client_tp(c), since, 1, c->chunk_bound),
+                  TUNDUK__V1__FRAME__MSG_PULL, C_CPULL_OFFER);
 }
 
 static int any_vault(void *ctx, const char *vault)
@@ -186,8 +181,8 @@ void tk__client_on_chunk_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
   }
   for (size_t i = 0; i < m->n_ids; i++)
     ids[i] = tk_pb_slice(m->ids[i]);
-  int rc = tk_chunk_recv_offer(&c->crecv, c->conn, c->store, ids, m->sizes, m->n_ids,
-                               m->upto, m->more, chunk_pull_accept, c, c->err);
+  int rc = tk_chunk_recv_offer(&c->crecv, tk__client_tp(c), c->store, ids, m->sizes,
+                               m->n_ids, m->upto, m->more, chunk_pull_accept, c, c->err);
   free(ids);
   if (rc) {
     tk__client_stop(c, rc, "%s", c->err->msg);
@@ -203,7 +198,7 @@ void tk__client_on_chunk_pull_chunk(client_t *c, const Tunduk__V1__Chunk *m)
 {
   uint32_t refused = c->crecv.refused;
   uint64_t bytes = c->crecv.bytes;
-  int rc = tk_chunk_recv_take(&c->crecv, c->conn, c->store, m->index,
+  int rc = tk_chunk_recv_take(&c->crecv, tk__client_tp(c), c->store, m->index,
                               tk_pb_slice(m->data), c->hub.id, c->err);
   if (rc < 0) {
     tk__client_stop(c, rc, "storing a pulled chunk failed: %s", c->err->msg);

@@ -9,6 +9,8 @@
 #define TK_SYNC_CLIENT_INTERNAL_H
 
 #include "tk_client.h"
+#include "tk_conn.h"
+#include "tk_sync_frames.h"
 #include "tk_wire.h"
 
 enum {
@@ -67,26 +69,39 @@ typedef struct client {
   int keys_loaded;         /* tk_office_vault_keys_load ran, for pull_prepare */
   uint64_t chunk_feed_end; /* from the hub's last revision offer; 0: unknown */
   uint64_t chunk_bound;    /* the same, kept for every chunk Pull of the session */
-  uint8_t (*pull_ids)[TK_REV_ID_LEN];
-  uint32_t *pull_need;
-  size_t pull_n, pull_nneed;
+  tk_rev_recv_t pull;      /* the last pull offer and what we asked for */
   /* Pull pipelining: the Pull for the next offer went out with the last
    * Need (pull_ahead), so the batch that answers that Need is held until
    * the offer arrives and its Need is out; the hub then reads the next
    * batch while this one is checked and stored. */
   int pull_ahead;
-  tk_frame_t *held; /* a Revisions frame not yet stored */
+  tk_frame_t *held;   /* a Revisions frame not yet stored */
+  tk_frame_t *taking; /* the Revisions frame being taken (pull_apply) */
   uint8_t (*held_ids)[TK_REV_ID_LEN];
   uint64_t held_upto;
   tk_chunk_send_t csend; /* chunk push batch */
   tk_chunk_recv_t crecv; /* chunk pull batch */
+  /* the run this is an attempt of (tk_client_start), told from on_close
+   * once the connection is gone (NULL: a memory session) */
+  void (*on_closed)(struct client *c);
+  struct tk_client_handle *owner;
 } client_t;
+
+/* The connection as the engine's transport. */
+static inline tk_transport_t *tk__client_tp(client_t *c)
+{
+  return tk_conn_transport(c->conn);
+}
 
 /* Ends the session: rc 0 says Bye, else the error (fmt) is kept. */
 int tk__client_stop(client_t *c, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Sends f and moves to next_state (one more round trip). */
-void tk__client_send_frame(client_t *c, tk_frame_t *f, int next_state);
+/* After sending a msg_case message (rc the send's result): moves to
+ * next_state (one more round trip), or stops the session if rc says the
+ * send failed. tk__client_send_msg sends msg (a message of msg_case) and
+ * goes on the same way. */
+void tk__client_sent(client_t *c, int rc, int msg_case, int next_state);
+void tk__client_send_msg(client_t *c, int msg_case, void *msg, int next_state);
 void tk__client_progress(client_t *c);
 /* Whether the hub lets this device write vault (from its access spec). */
 int tk__client_may_write(const char *access, const char *vault);

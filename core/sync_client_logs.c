@@ -78,10 +78,7 @@ int tk__client_send_logs(client_t *c)
     Tunduk__V1__LogPut put = TUNDUK__V1__LOG_PUT__INIT;
     put.n_entries = h.unsent.n;
     put.entries = vep;
-    tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-    f.msg_case = TUNDUK__V1__FRAME__MSG_LOG_PUT;
-    f.log_put = &put;
-    if (tk_wire_send(c->conn, &f) != 0) {
+    if (tk_sync_send_msg(tk__client_tp(c), TUNDUK__V1__FRAME__MSG_LOG_PUT, &put) != 0) {
       rc = tk__client_stop(c, TK_ECLOSED, "cannot send the vault logs");
       goto done;
     }
@@ -94,10 +91,7 @@ int tk__client_send_logs(client_t *c)
   Tunduk__V1__LogQuery q = TUNDUK__V1__LOG_QUERY__INIT;
   q.n_have = h.n;
   q.have = hp;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_LOG_QUERY;
-  f.log_query = &q;
-  if (tk_wire_send(c->conn, &f) != 0) {
+  if (tk_sync_send_msg(tk__client_tp(c), TUNDUK__V1__FRAME__MSG_LOG_QUERY, &q) != 0) {
     rc = tk__client_stop(c, TK_ECLOSED, "cannot send the log query");
     goto done;
   }
@@ -272,10 +266,7 @@ int tk__client_send_change(client_t *c)
   put.entries = vep;
   put.n_grants = ch->ngrants;
   put.grants = sgp;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_LOG_PUT;
-  f.log_put = &put;
-  tk__client_send_frame(c, &f, C_CHANGE_ACK);
+  tk__client_send_msg(c, TUNDUK__V1__FRAME__MSG_LOG_PUT, &put, C_CHANGE_ACK);
   free(sg);
   free(sgp);
   return 0;

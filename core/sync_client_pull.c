@@ -21,12 +21,7 @@
  * with a Need. Stops the session if it cannot. */
 static int send_pull(client_t *c, uint64_t since)
 {
-  Tunduk__V1__Pull p = TUNDUK__V1__PULL__INIT;
-  p.since = since;
-  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-  f.msg_case = TUNDUK__V1__FRAME__MSG_PULL;
-  f.pull = &p;
-  if (tk_wire_send(c->conn, &f) != 0)
+  if (tk_sync_send_pull(tk__client_tp(c), since, 0, 0) != 0)
     return tk__client_stop(c, TK_ECLOSED, "cannot send pull");
   c->st->round_trips++;
   return 0;
@@ -48,50 +43,26 @@ void tk__client_on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
     tk__client_stop(c, TK_EPROTO, "the hub offered more than %d ids", TK_MAX_OFFER_IDS);
     return;
   }
-  tk_slice_t *ids = calloc(m->n_ids ? m->n_ids : 1, sizeof *ids);
-  free(c->pull_ids);
-  free(c->pull_need);
-  c->pull_ids = malloc((m->n_ids ? m->n_ids : 1) * TK_REV_ID_LEN);
-  c->pull_need = calloc(m->n_ids ? m->n_ids : 1, sizeof *c->pull_need);
-  if (!ids || !c->pull_ids || !c->pull_need) {
-    free(ids);
-    tk__client_stop(c, TK_ENOMEM, "out of memory");
-    return;
-  }
-  for (size_t i = 0; i < m->n_ids; i++) {
-    ids[i] = tk_pb_slice(m->ids[i]);
-    if (ids[i].n == TK_REV_ID_LEN) memcpy(c->pull_ids[i], ids[i].p, TK_REV_ID_LEN);
-  }
-  c->pull_n = m->n_ids;
   c->pull_upto = m->upto;
   c->chunk_feed_end = c->chunk_bound = m->chunk_feed_end;
   /* A held batch is not stored yet, but its ids and these are different
    * revisions of the hub's feed: what this offer needs does not depend on
    * it. */
-  int rc = tk_sync_need(c->store, ids, m->n_ids, c->pull_need, &c->pull_nneed, c->err);
-  free(ids);
+  int rc = tk_rev_recv_offer(&c->pull, c->store, m->ids, m->n_ids, c->err);
   if (rc) {
     tk__client_stop(c, rc, "%s", c->err->msg);
     return;
   }
-  c->st->duplicates += c->pull_n - c->pull_nneed;
-  if (m->n_ids > 0) {
-    Tunduk__V1__Need need = TUNDUK__V1__NEED__INIT;
-    need.n_index = c->pull_nneed;
-    need.index = c->pull_need;
-    tk_frame_t f = TUNDUK__V1__FRAME__INIT;
-    f.msg_case = TUNDUK__V1__FRAME__MSG_NEED;
-    f.need = &need;
-    if (tk_wire_send(c->conn, &f) != 0) {
-      tk__client_stop(c, TK_ECLOSED, "cannot send need");
-      return;
-    }
+  c->st->duplicates += c->pull.n - c->pull.nneed;
+  if (m->n_ids > 0 && tk_rev_recv_send_need(&c->pull, tk__client_tp(c)) != 0) {
+    tk__client_stop(c, TK_ECLOSED, "cannot send need");
+    return;
   }
   c->pull_ahead = m->more;
   if (c->pull_ahead && send_pull(c, m->upto) != 0) return;
   /* The hub answers both while the batch before is stored. */
   if (tk__client_store_held(c) != 0) return;
-  if (c->pull_nneed > 0) {
+  if (c->pull.nneed > 0) {
     c->state = C_PULL_REVS;
     return;
   }
@@ -268,21 +239,10 @@ static void pull_release(void *ctx, void *prep)
 /* Checks and stores one pulled batch (ids: what each was asked for as)
  * with the checkpoint upto, in one transaction. Stops the session on a
  * failure. */
-static int store_pulled(client_t *c, const Tunduk__V1__Revisions *m,
-                        const uint8_t (*want)[TK_REV_ID_LEN], uint64_t upto)
+static int store_pulled(client_t *c, const tk_slice_t *revs, const tk_slice_t *ids,
+                        size_t n, uint64_t upto)
 {
   tk_apply_result_t res;
-  tk_slice_t *revs = calloc(m->n_revs ? m->n_revs : 1, sizeof *revs),
-             *ids = calloc(m->n_revs ? m->n_revs : 1, sizeof *ids);
-  if (!revs || !ids) {
-    free(revs);
-    free(ids);
-    return tk__client_stop(c, TK_ENOMEM, "out of memory");
-  }
-  for (size_t i = 0; i < m->n_revs; i++) {
-    revs[i] = tk_pb_slice(m->revs[i]);
-    ids[i] = TK_SLICE(want[i], TK_REV_ID_LEN);
-  }
   tk_plugin_set_t *set = c->opts->plugins;
   int rc = 0;
   if (!c->keys_loaded && set && tk_plugin_set_count(set, TK_PLUGIN_MODERATION) > 0) {
@@ -294,12 +254,10 @@ static int store_pulled(client_t *c, const Tunduk__V1__Revisions *m,
     pull_apply_t a = {c, PTHREAD_MUTEX_INITIALIZER};
     tk_apply_prep_t hooks = {pull_prepare, pull_policy_prep, pull_release};
     int judged = set && tk_plugin_set_count(set, TK_PLUGIN_MODERATION) > 0;
-    rc = tk_sync_apply_judged(c->store, revs, ids, m->n_revs, c->hub.id, &hooks,
+    rc = tk_sync_apply_judged(c->store, revs, ids, n, c->hub.id, &hooks,
                               judged ? pull_judge : NULL, &a, &ck, &res, c->err);
     pthread_mutex_destroy(&a.lock);
   }
-  free(revs);
-  free(ids);
   if (rc)
     return tk__client_stop(c, rc, "storing pulled revisions failed: %s", c->err->msg);
   c->st->received += res.accepted;
@@ -318,13 +276,42 @@ int tk__client_store_held(client_t *c)
 {
   if (!c->held) return 0;
   tk_frame_t *f = c->held;
+  const Tunduk__V1__Revisions *m = f->revisions;
   c->held = NULL;
-  int rc = store_pulled(c, f->revisions, (const uint8_t(*)[TK_REV_ID_LEN])c->held_ids,
-                        c->held_upto);
+  tk_slice_t *revs, *ids;
+  int rc = tk_rev_batch(m->revs, (const uint8_t(*)[TK_REV_ID_LEN])c->held_ids, m->n_revs,
+                        &revs, &ids) != 0
+               ? tk__client_stop(c, TK_ENOMEM, "out of memory")
+               : store_pulled(c, revs, ids, m->n_revs, c->held_upto);
+  free(revs);
+  free(ids);
   tk_wire_free(f);
   free(c->held_ids);
   c->held_ids = NULL;
   return rc;
+}
+
+/* The office's apply step for a pulled batch (tk_rev_apply_fn, tk_sync.h):
+ * with the next Pull already out (pull_ahead), held until the next offer's
+ * Need is out, so the hub reads the next batch while this one is checked
+ * and stored; else stored now. The frame it views is c->taking. */
+static int pull_apply(void *ctx, const tk_slice_t *revs, const tk_slice_t *ids, size_t n)
+{
+  client_t *c = ctx;
+  if (c->pull_ahead) {
+    TK_ASSERT(!c->held);
+    c->held_ids = malloc((n ? n : 1) * TK_REV_ID_LEN);
+    if (!c->held_ids) return TK_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+      memcpy(c->held_ids[i], ids[i].p, TK_REV_ID_LEN);
+    c->held = c->taking;
+    c->held_upto = c->pull_upto;
+    c->state = C_PULL_OFFER;
+    return 0;
+  }
+  if (store_pulled(c, revs, ids, n, c->pull_upto) == 0)
+    tk__client_chunk_push_next(c); /* every record first, then the files */
+  return 0;
 }
 
 /* The batch that answers the last Need. Returns 1 if it keeps f (held
@@ -332,28 +319,14 @@ int tk__client_store_held(client_t *c)
 int tk__client_on_pull_revs(client_t *c, tk_frame_t *f)
 {
   const Tunduk__V1__Revisions *m = f->revisions;
-  if (m->n_revs != c->pull_nneed) {
+  if (m->n_revs != c->pull.nneed) {
     tk__client_stop(c, TK_EPROTO, "the hub sent %zu revisions, %zu were asked for",
-                    m->n_revs, c->pull_nneed);
+                    m->n_revs, c->pull.nneed);
     return 0;
   }
-  uint8_t(*want)[TK_REV_ID_LEN] = malloc((m->n_revs ? m->n_revs : 1) * TK_REV_ID_LEN);
-  if (!want) {
-    tk__client_stop(c, TK_ENOMEM, "out of memory");
-    return 0;
-  }
-  for (size_t i = 0; i < m->n_revs; i++)
-    memcpy(want[i], c->pull_ids[c->pull_need[i]], TK_REV_ID_LEN);
-  if (c->pull_ahead) {
-    TK_ASSERT(!c->held);
-    c->held = f;
-    c->held_ids = want;
-    c->held_upto = c->pull_upto;
-    c->state = C_PULL_OFFER;
-    return 1;
-  }
-  int rc = store_pulled(c, m, (const uint8_t(*)[TK_REV_ID_LEN])want, c->pull_upto);
-  free(want);
-  if (rc == 0) tk__client_chunk_push_next(c); /* every record first, then the files */
-  return 0;
+  c->taking = f;
+  int rc = tk_rev_recv_take(&c->pull, m->revs, m->n_revs, pull_apply, c);
+  c->taking = NULL;
+  if (rc) tk__client_stop(c, TK_ENOMEM, "out of memory");
+  return c->held == f;
 }

@@ -16,10 +16,23 @@
  * costs a full handshake, nothing else; the hub's identity is checked
  * against the pin at Hello on every connection, resumed or not.
  *
- * Threads: the caller's; it blocks until the run ends.
+ * Two ways to run: tk_client_start runs the exchange on the caller's
+ * libuv loop and reports its end by callback (progress: opts.progress), so
+ * a UI's HTTP server or a status timer keeps running beside it;
+ * tk_client_run is the blocking wrapper (its own loop) the CLI uses. Both
+ * make the same attempts (a hub that closes the connection before it has
+ * authenticated this device gets up to 3 more, after 200, 500 and 1000 ms,
+ * on timers of the loop) and fill the same statistics.
+ *
+ * Threads: the loop's (tk_client_start, the callbacks, tk_client_cancel),
+ * or the caller's, which tk_client_run blocks until the run ends. Pulled
+ * batches are checked on short-lived helper threads (tk_sync.h); every
+ * callback runs on the loop's thread.
  */
 #ifndef TK_CLIENT_H
 #define TK_CLIENT_H
+
+#include <uv.h>
 
 #include "tk_office.h"
 #include "tk_sync.h"
@@ -83,7 +96,31 @@ typedef struct tk_client_opts {
   void *progress_ctx;
 } tk_client_opts_t;
 
-/* Runs one exchange with the hub. o must be unlocked. */
+/* A run on the caller's loop (tk_client_start). The library frees it
+ * right after on_end has run. */
+typedef struct tk_client_handle tk_client_handle_t;
+/* The end of a run: rc and err as tk_client_run would return them, st
+ * the caller's statistics (filled as tk_client_run fills them). Runs once,
+ * on the loop's thread, last; the handle is gone when it returns. */
+typedef void (*tk_client_end_fn)(void *ctx, int rc, const tk_client_stats_t *st,
+                                 const tk_err_t *err);
+
+/* Starts one exchange with the hub on loop. o (unlocked), opts and st must
+ * stay valid until on_end has run; opts->progress runs after each batch.
+ * 0 and *out (may be NULL) the handle, the run going on; else the error in
+ * err and no callback (the caller still runs the loop for the library to
+ * let go of a handle it made). */
+int tk_client_start(uv_loop_t *loop, tk_office_t *o, const tk_client_opts_t *opts,
+                    tk_client_stats_t *st, tk_client_end_fn on_end, void *ctx,
+                    tk_client_handle_t **out, tk_err_t *err);
+/* Stops a run: the connection closes without Bye (what is stored stays
+ * stored: every batch commits on its own) and on_end follows from the
+ * loop with TK_ECLOSED, "the sync was cancelled". Call before on_end only;
+ * a second call does nothing. */
+void tk_client_cancel(tk_client_handle_t *h);
+
+/* Runs one exchange with the hub on a loop of its own, blocking until it
+ * ends (tk_client_start and the loop run to the end). o must be unlocked. */
 int tk_client_run(tk_office_t *o, const tk_client_opts_t *opts, tk_client_stats_t *st,
                   tk_err_t *err);
 void tk_client_stats_free(tk_client_stats_t *st);

@@ -43,6 +43,7 @@
 #include <uv.h>
 
 #include "tk_identity.h"
+#include "tk_transport.h"
 
 #define TK_MAX_FRAME (4u << 20)  /* default and hard maximum payload of one frame */
 #define TK_TLS_SESSION_MAX 8192u /* bytes of a serialised TLS session (ticket, cert) */
@@ -126,6 +127,10 @@ void tk_conn_set_frame_min_rate(tk_conn_t *c, uint32_t bytes_per_s);
  * TK_EINVAL out of range. */
 int tk_conn_set_recv_limit(tk_conn_t *c, uint32_t max_bytes);
 
+/* The connection as a transport (tk_transport.h): send, close, pause,
+ * resume and queued map to tk_conn_send, tk_conn_close, tk_conn_pause,
+ * tk_conn_resume and tk_conn_write_queue. Valid as long as c. */
+tk_transport_t *tk_conn_transport(tk_conn_t *c);
 void *tk_conn_data(const tk_conn_t *c);
 void tk_conn_set_data(tk_conn_t *c, void *data);
 size_t tk_conn_write_queue(const tk_conn_t *c); /* bytes not yet written */

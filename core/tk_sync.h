@@ -1,8 +1,21 @@
 /*
- * tk_sync.h: the parts of a sync that do not depend on the role: building
- * a batch from the changes feed, answering an offer with what is needed,
- * and applying a received batch in one transaction with every check of
- * PROTOCOL.md section 5. Hub and office sessions are built on these.
+ * tk_sync.h: the protocol steps, written once per role and shared by the
+ * office (core/sync_client*.c, the initiator) and the hub (core/hub*.c,
+ * the responder): building a batch from the changes feed, answering an
+ * offer with what is needed, sending the revisions asked for, and applying
+ * a received batch in one transaction with every check of PROTOCOL.md
+ * section 5 (sync.c); the receiving side of the revision exchange
+ * (sync_revs.c); both sides of the chunk exchange (sync_chunks.c). Every
+ * frame they send is built in sync_frames.c (tk_sync_frames.h) and goes
+ * out on a tk_transport_t (tk_transport.h): no step sees a socket, TLS or
+ * a loop, so a file (bundle) transport needs no change here.
+ *
+ * What stays with each program is its policy: the hub's access list,
+ * membership and grant checks, attachment limits and metadata moderation
+ * (off the loop: hub.c's mod_job), pre-authentication and output budget;
+ * the office's hub pinning, decrypting moderation, may-write filter and
+ * vault-key cache (sync_client_pull.c). They reach the steps through the
+ * filter and policy callbacks below.
  *
  * Threads: the store's thread (one at a time per store). Applying a batch
  * checks parse, hash and signature of its revisions on up to 4 short-lived
@@ -13,6 +26,8 @@
 #define TK_SYNC_H
 
 #include "tk_store.h"
+#include "tk_transport.h"
+#include "tunduk.pb-c.h"
 
 /* Per-revision rejection codes (tunduk.proto RejectCode). */
 enum {
@@ -27,7 +42,6 @@ enum {
   TK_REJECT_QUARANTINED = 8,
   TK_REJECT_LIMIT = 9,
 };
-const char *tk_reject_name(int code);
 
 /* A received revision whose clock is further ahead of the receiver's wall
  * clock than this is refused (REJECT_MALFORMED). */
@@ -60,12 +74,11 @@ int tk_sync_batch(tk_store_t *s, uint64_t since, size_t max_ids, uint64_t max_by
 int tk_sync_need(tk_store_t *s, const tk_slice_t *ids, size_t n, uint32_t *need,
                  size_t *nneed, tk_err_t *err);
 
-struct tk_conn;
 /* Answers a Need: checks that index[0..n) ascends and stays below nids
  * (TK_EPROTO), reads those revisions of ids from the store and sends them
  * as one Revisions frame on c (TK_ELIMIT if it does not fit a frame).
  * *rev_bytes (may be NULL) gets the revision bytes sent. */
-int tk_sync_send_revisions(struct tk_conn *c, tk_store_t *s,
+int tk_sync_send_revisions(tk_transport_t *c, tk_store_t *s,
                            const uint8_t (*ids)[TK_REV_ID_LEN], size_t nids,
                            const uint32_t *index, size_t n, uint64_t *rev_bytes,
                            tk_err_t *err);
@@ -188,6 +201,64 @@ int tk_sync_apply_judged(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t
                          tk_apply_judge judge, void *ctx, const tk_apply_ckpt_t *ckpt,
                          tk_apply_result_t *res, tk_err_t *err);
 
+/* ---- the revision exchange by role (sync_revs.c) ---------------------------
+ * Offer -> Need -> Revisions (-> Ack for a push), written once per role and
+ * used by both programs: the SENDING side (the office pushing, the hub
+ * answering a Pull) builds a batch (tk_sync_batch), offers it
+ * (tk_sync_send_offer, tk_sync_frames.h) and answers the Need with the
+ * revisions (tk_sync_send_revisions); the RECEIVING side (the hub taking a
+ * push, the office pulling) takes the Offer (tk_rev_recv_offer), sends the
+ * Need (tk_rev_recv_send_need) and hands the Revisions that answer it
+ * (tk_rev_recv_batch) to its owner's apply step (the hub: access,
+ * membership, attachment limits and moderation, off the loop when rules
+ * run, then the Ack; the office: its moderation and the pipelined store).
+ * The owner's checks on what a peer may send (how many ids, in which
+ * state) and its error messages stay the owner's. */
+
+/* The receiving side of one revision batch: the ids offered and the
+ * indexes asked for. */
+typedef struct tk_rev_recv {
+  uint8_t (*ids)[TK_REV_ID_LEN]; /* n offered (a wrong-sized id: zeros) */
+  uint32_t *need;                /* nneed ascending indexes into ids */
+  size_t n, nneed;
+} tk_rev_recv_t;
+
+void tk_rev_recv_free(tk_rev_recv_t *rr);
+/* Takes an Offer's ids (n: at most TK_MAX_OFFER_IDS, which the caller
+ * checks): keeps them (rr emptied first) and asks for those not in s.
+ * TK_ENOMEM, or tk_sync_need's error (TK_EPROTO for a malformed id). */
+int tk_rev_recv_offer(tk_rev_recv_t *rr, tk_store_t *s, const ProtobufCBinaryData *ids,
+                      size_t n, tk_err_t *err);
+/* Sends the Need of the last offer; the transport's result. */
+int tk_rev_recv_send_need(const tk_rev_recv_t *rr, tk_transport_t *t);
+/* The ids the revisions answering the Need were asked for as, in Need
+ * order: nneed x 32 bytes, a copy (free it; NULL: out of memory). */
+uint8_t (*tk_rev_recv_want(const tk_rev_recv_t *rr))[TK_REV_ID_LEN];
+/* The receiving side's apply step, its owner's policy: starts applying one
+ * received batch, revs[i] asked for as ids[i] (views valid during the call
+ * only: an owner that finishes later copies what it keeps). The owner
+ * finishes it now or later, on its own thread (a hub: from the loop, after
+ * the moderation ran off it; a store thread's commit fits the same way):
+ * the batch stored through tk_sync_apply* with the owner's checks and, for
+ * a push, the Ack sent (tk_sync_send_ack); until then it delivers no frame
+ * of that peer (tk_transport_pause). An office pulling may also hold the
+ * batch and store it after its next Need is out (pipelining). 0 once
+ * started (or done), else an error: nothing was started. */
+typedef int (*tk_rev_apply_fn)(void *ctx, const tk_slice_t *revs, const tk_slice_t *ids,
+                               size_t n);
+/* Takes the Revisions answering the Need (n revisions, which must be
+ * rr->nneed: TK_EPROTO) and starts apply on them. TK_ENOMEM, TK_EPROTO or
+ * what apply returned. */
+int tk_rev_recv_take(const tk_rev_recv_t *rr, const ProtobufCBinaryData *revs, size_t n,
+                     tk_rev_apply_fn apply, void *ctx);
+
+/* The revisions answering a Need as tk_sync_apply takes them: revs[i]
+ * (n received revisions, views) and the id each one must hash to, want[i]
+ * (n ids of 32 bytes). *revs_out and *ids_out (free both) view revs and
+ * want. TK_ENOMEM. */
+int tk_rev_batch(const ProtobufCBinaryData *revs, const uint8_t (*want)[TK_REV_ID_LEN],
+                 size_t n, tk_slice_t **revs_out, tk_slice_t **ids_out);
+
 /* ---- attachment chunks (sync_chunks.c) --------------------------------------
  * After the revisions of a direction, the same offer/need exchange on the
  * chunk feed (Offer.chunks); then the needed chunks go one per Chunk frame,
@@ -222,17 +293,17 @@ void tk_chunk_send_free(tk_chunk_send_t *cs);
  * since and before `before` (0: no bound) that pass filter (NULL: all) and
  * sends the Offer: for a pull always, with upto and more (0 at the bound);
  * for a push only when it is not empty. */
-int tk_chunk_send_offer(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s,
+int tk_chunk_send_offer(tk_chunk_send_t *cs, tk_transport_t *c, tk_store_t *s,
                         uint64_t since, uint64_t before, int pull, tk_chunk_filter filter,
                         void *ctx, tk_err_t *err);
 /* Takes the receiver's Need (TK_EPROTO if not ascending or out of range)
  * and sends the first window of chunks. */
-int tk_chunk_send_need(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s,
+int tk_chunk_send_need(tk_chunk_send_t *cs, tk_transport_t *c, tk_store_t *s,
                        const uint32_t *index, size_t n, tk_err_t *err);
 /* Takes one ChunkAck: it must name the oldest unacknowledged chunk
  * (TK_EPROTO). Sends the next chunk if any. Returns 1 once every needed
  * chunk is acknowledged, else 0. */
-int tk_chunk_send_ack(tk_chunk_send_t *cs, struct tk_conn *c, tk_store_t *s,
+int tk_chunk_send_ack(tk_chunk_send_t *cs, tk_transport_t *c, tk_store_t *s,
                       uint32_t index, tk_err_t *err);
 
 /* The receiving side of one chunk batch. */
@@ -252,7 +323,7 @@ void tk_chunk_recv_free(tk_chunk_recv_t *cr);
 /* Takes a chunk Offer (ids, sizes: n each, at most TK_MAX_CHUNK_OFFER;
  * TK_EPROTO/TK_ELIMIT otherwise), decides which to ask for (not stored
  * here, at most TK_CHUNK_MAX bytes, and accepted) and sends the Need. */
-int tk_chunk_recv_offer(tk_chunk_recv_t *cr, struct tk_conn *c, tk_store_t *s,
+int tk_chunk_recv_offer(tk_chunk_recv_t *cr, tk_transport_t *c, tk_store_t *s,
                         const tk_slice_t *ids, const uint32_t *sizes, size_t n,
                         uint64_t upto, int more, tk_chunk_accept accept, void *ctx,
                         tk_err_t *err);
@@ -261,7 +332,7 @@ int tk_chunk_recv_offer(tk_chunk_recv_t *cr, struct tk_conn *c, tk_store_t *s,
  * size, then sends the ChunkAck (a refusal is acked with its code and
  * reason, and changes nothing). Returns 1 once every needed chunk has come,
  * 0 before, negative if the store failed (nothing acked). */
-int tk_chunk_recv_take(tk_chunk_recv_t *cr, struct tk_conn *c, tk_store_t *s,
+int tk_chunk_recv_take(tk_chunk_recv_t *cr, tk_transport_t *c, tk_store_t *s,
                        uint32_t index, tk_slice_t data, const uint8_t *origin,
                        tk_err_t *err);
 

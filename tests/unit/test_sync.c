@@ -388,16 +388,19 @@ static void chunk_offer_bound(void)
   tk_chunk_send_t cs;
   memset(&cs, 0, sizeof cs);
   /* chunks 2..5 are in the feed; the session's bound is 4: 2 and 3 only */
-  CHECK_RC(tk_chunk_send_offer(&cs, c, s, 1, 4, 1, NULL, NULL, NULL), 0);
+  CHECK_RC(tk_chunk_send_offer(&cs, tk_conn_transport(c), s, 1, 4, 1, NULL, NULL, NULL),
+           0);
   CHECK(offered && offered->msg_case == TUNDUK__V1__FRAME__MSG_OFFER);
   CHECK(offered->offer->n_ids == 2 && offered->offer->upto == 3 && !offered->offer->more);
   CHECK(memcmp(offered->offer->ids[0].data, id[1], 32) == 0 &&
         memcmp(offered->offer->ids[1].data, id[2], 32) == 0);
   /* the next session's bound takes the rest; 0 is no bound */
-  CHECK_RC(tk_chunk_send_offer(&cs, c, s, 3, 0, 1, NULL, NULL, NULL), 0);
+  CHECK_RC(tk_chunk_send_offer(&cs, tk_conn_transport(c), s, 3, 0, 1, NULL, NULL, NULL),
+           0);
   CHECK(offered->offer->n_ids == 2 && offered->offer->upto == 5);
   /* a bound at or before since: an empty offer that moves nothing */
-  CHECK_RC(tk_chunk_send_offer(&cs, c, s, 3, 3, 1, NULL, NULL, NULL), 0);
+  CHECK_RC(tk_chunk_send_offer(&cs, tk_conn_transport(c), s, 3, 3, 1, NULL, NULL, NULL),
+           0);
   CHECK(offered->offer->n_ids == 0 && offered->offer->upto == 3 && !offered->offer->more);
   tk_chunk_send_free(&cs);
   tk_wire_free(offered);
