@@ -142,12 +142,17 @@ static int load_access(session_t *s, tk_err_t *err)
   return tk_store_access_list(s->hub->store, s->peer.id, load_access_cb, s, err);
 }
 
+int tk__hub_access_in(const access_entry_t *a, size_t n, const char *vault)
+{
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(a[i].vault, vault) == 0)
+      return a[i].write ? TK_ACCESS_WRITE : TK_ACCESS_READ;
+  return TK_ACCESS_NONE;
+}
+
 int tk__hub_access(const session_t *s, const char *vault)
 {
-  for (size_t i = 0; i < s->naccess; i++)
-    if (strcmp(s->access[i].vault, vault) == 0)
-      return s->access[i].write ? TK_ACCESS_WRITE : TK_ACCESS_READ;
-  return TK_ACCESS_NONE;
+  return tk__hub_access_in(s->access, s->naccess, vault);
 }
 
 /* Fills an array of VaultAccess messages (pointing into s->access). */
@@ -238,9 +243,11 @@ static void on_hello(session_t *s, const Tunduk__V1__Hello *m)
   send_hello(s, 1);
 }
 
+static void enroll_done(session_t *s, int rc, const tk_err_t *re,
+                        const tk_device_info_t *d);
+
 static void on_enroll(session_t *s, const Tunduk__V1__Enroll *m)
 {
-  tk_err_t e;
   tk_device_info_t d;
   if (m->token_id.len != TK_TOKEN_ID_LEN || m->secret.len != TK_TOKEN_SECRET_LEN) {
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_BAD_TOKEN, TK_EACCESS,
@@ -259,13 +266,21 @@ static void on_enroll(session_t *s, const Tunduk__V1__Enroll *m)
   memcpy(d.kx_pk, s->peer.kx_pk, TK_KX_PK_LEN);
   memcpy(d.kx_sig, s->peer.kx_sig, TK_SIG_LEN);
   d.has_kx_sig = 1;
-  int rc = tk_store_token_redeem(s->hub->store, m->token_id.data, m->secret.data,
-                                 (int64_t)time(NULL), &d, &e);
+  /* redeemed on the store thread; enroll_done once it is committed */
+  tk__hub_store_enroll(s, m->token_id.data, m->secret.data, &d, enroll_done);
+}
+
+/* Loop: the token was redeemed for d (rc 0), or not. */
+static void enroll_done(session_t *s, int rc, const tk_err_t *re,
+                        const tk_device_info_t *dp)
+{
+  tk_err_t e;
+  tk_device_info_t d = *dp;
   if (rc) {
     tk__hub_fail(s,
                  rc == TK_EACCESS ? TUNDUK__V1__ERROR_CODE__ERROR_BAD_TOKEN
                                   : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL,
-                 rc, tk_err_str(&e));
+                 rc, tk_err_str(re));
     return;
   }
   if (load_access(s, &e) != 0) {
@@ -352,19 +367,21 @@ static void on_offer(session_t *s, const Tunduk__V1__Offer *m)
     push_reset(s);
 }
 
-static int moderate(session_t *s, const tk_rev_t *rev, char *reason, size_t len);
+static int moderate(hub_push_t *s, const tk_rev_t *rev, char *reason, size_t len);
 
-static int push_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
+/* On the store thread (hub_store.c), or inline without a loop: touches
+ * only the hub_push_t (see hub_internal.h). */
+int tk__hub_push_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
 {
-  session_t *s = ctx;
+  hub_push_t *s = ctx;
   char who[16];
-  if (tk__hub_access(s, rev->vault) != TK_ACCESS_WRITE) {
+  if (tk__hub_access_in(s->access, s->naccess, rev->vault) != TK_ACCESS_WRITE) {
     snprintf(reason, len, "device %s may not write vault '%s'", s->who, rev->vault);
     return TK_REJECT_ACCESS;
   }
-  if (memcmp(rev->author, s->peer.id, TK_DEVICE_ID_LEN) != 0) {
+  if (memcmp(rev->author, s->peer_id, TK_DEVICE_ID_LEN) != 0) {
     int mode = TK_ACCESS_NONE;
-    if (tk_store_access_get(s->hub->store, rev->author, rev->vault, &mode, NULL) != 0 ||
+    if (tk_store_access_get(s->store, rev->author, rev->vault, &mode, NULL) != 0 ||
         mode != TK_ACCESS_WRITE) {
       tk__hub_who(who, rev->author);
       snprintf(reason, len, "author device %s may not write vault '%s'", who, rev->vault);
@@ -382,7 +399,7 @@ static int push_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
 
 /* The hub's moderation rules on an incoming revision (metadata only: the
  * hub holds no vault key). */
-static int moderate(session_t *s, const tk_rev_t *rev, char *reason, size_t len)
+static int moderate(hub_push_t *s, const tk_rev_t *rev, char *reason, size_t len)
 {
   int code;
   mod_job_t *j = s->applying;
@@ -402,10 +419,10 @@ static int moderate(session_t *s, const tk_rev_t *rev, char *reason, size_t len)
       snprintf(none.reason, sizeof none.reason, "moderation did not run on it");
       v = &none;
     }
-    code = tk_sync_moderate_apply(v, s->hub->store, rev, s->peer.id, reason, len);
+    code = tk_sync_moderate_apply(v, s->store, rev, s->peer_id, reason, len);
   } else {
-    code = tk_sync_moderate(s->hub->plugins->set, s->hub->store, rev,
-                            (tk_slice_t){NULL, 0}, s->peer.id, reason, len);
+    code = tk_sync_moderate(s->set, s->store, rev, (tk_slice_t){NULL, 0}, s->peer_id,
+                            reason, len);
   }
   if (code == TK_REJECT_QUARANTINED) {
     char rid[2 * TK_REV_ID_LEN + 1];
@@ -442,34 +459,9 @@ void tk__hub_send_ack(session_t *s, const tk_apply_result_t *r)
   free(rp);
 }
 
-/* Checks and stores a pushed batch (revs, asked for as ids) and acks it;
- * the moderation verdicts come from s->applying when set. */
-static void store_batch(session_t *s, const tk_slice_t *revs, const tk_slice_t *ids,
-                        size_t n)
-{
-  tk_err_t e;
-  tk_apply_result_t res;
-  int rc = tk_sync_apply(s->hub->store, revs, ids, n, s->peer.id, push_policy, s, NULL,
-                         &res, &e);
-  if (rc) {
-    tk__hub_fail_store(s, rc, &e, "the batch");
-    return;
-  }
-  TK_LOG(TK_LOG_INFO, "hub",
-         "push device=%s accepted=%u duplicates=%u rejected=%zu bytes=%llu", s->who,
-         res.accepted, res.duplicates, res.nrejected, (unsigned long long)res.bytes);
-  for (size_t i = 0; i < res.nrejected; i++) {
-    char hex[2 * TK_REV_ID_LEN + 1];
-    tk_hex_encode(hex, res.rejected[i].id, TK_REV_ID_LEN);
-    TK_LOG(TK_LOG_WARN, "hub", "rejected device=%s rev=%.16s code=%d reason=\"%s\"",
-           s->who, hex, res.rejected[i].code, res.rejected[i].reason);
-  }
-  tk__hub_send_ack(s, &res);
-  tk_apply_result_free(&res);
-}
-
 static void job_free(mod_job_t *j)
 {
+  if (!j) return;
   plugins_unref(j->plugins);
   tk_buf_free(&j->bytes);
   free(j->off);
@@ -524,10 +516,22 @@ done:
   free(revp);
 }
 
+void tk__hub_mod_job_free(mod_job_t *j)
+{
+  job_free(j);
+}
+
 static void after_frame(session_t *s);
 static void hub_wake(tk_hub_t *h);
 
-/* Loop: the verdicts are in; store and ack as on_revisions would have. */
+void tk__hub_resume(session_t *s)
+{
+  after_frame(s);
+  hub_wake(s->hub);
+}
+
+/* Loop: the verdicts are in; the batch goes to the store thread as
+ * on_revisions would have sent it (hub_store.c), with j for its verdicts. */
 static void job_done(uv_work_t *req, int status)
 {
   mod_job_t *j = req->data;
@@ -542,17 +546,13 @@ static void job_done(uv_work_t *req, int status)
         revs[i] = TK_SLICE(j->bytes.p + j->off[i], j->len[i]);
         ids[i] = TK_SLICE(j->want[i], TK_REV_ID_LEN);
       }
-      s->applying = j;
-      store_batch(s, revs, ids, j->n);
-      s->applying = NULL;
+      tk__hub_store_batch(s, revs, ids, j->n, j); /* j is the store job's now */
+      j = NULL;
     }
     free(revs);
     free(ids);
   }
-  if (s) {
-    after_frame(s);
-    hub_wake(s->hub);
-  }
+  if (s) tk__hub_resume(s); /* no-op while its store job is out */
   job_free(j);
 }
 
@@ -615,7 +615,7 @@ static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
                    "cannot queue the batch's moderation");
     return;
   }
-  /* No rules, or no loop (fuzzer, unit tests): inline, in-process. */
+  /* No rules, or no loop (fuzzer, unit tests): no moderation job. */
   tk_slice_t *revs = calloc(s->nneed, sizeof *revs), *ids = calloc(s->nneed, sizeof *ids);
   if (!revs || !ids) {
     free(revs);
@@ -627,7 +627,7 @@ static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
     revs[i] = tk_pb_slice(m->revs[i]);
     ids[i] = TK_SLICE(s->offered[s->need[i]], TK_REV_ID_LEN);
   }
-  store_batch(s, revs, ids, s->nneed);
+  tk__hub_store_batch(s, revs, ids, s->nneed, NULL); /* copied; acked when stored */
   push_reset(s);
   free(revs);
   free(ids);
@@ -811,7 +811,7 @@ static size_t hub_queued(const tk_hub_t *h)
  * what we sent gets nothing more read from it until it has. */
 static void after_frame(session_t *s)
 {
-  if (s->state == S_CLOSING || s->job) return; /* a job resumes it when done */
+  if (s->state == S_CLOSING || s->job || s->sjob) return; /* a job resumes it when done */
   if (tk_conn_write_queue(s->conn) > s->hub->cfg.max_frame) {
     TK_LOG(TK_LOG_DEBUG, "hub", "paused device=%s unread=%zu", s->who,
            tk_conn_write_queue(s->conn));
@@ -868,7 +868,7 @@ static void on_frame(tk_conn_t *c, tk_slice_t payload)
 static void on_drain(tk_conn_t *c)
 {
   session_t *s = tk_conn_data(c);
-  if (!s->holding && !s->job) tk_conn_resume(c);
+  if (!s->holding && !s->job && !s->sjob) tk_conn_resume(c);
   hub_wake(s->hub);
 }
 
@@ -898,6 +898,7 @@ static void on_close(tk_conn_t *c, int reason)
     s->job->s = NULL;
     atomic_store(&s->job->cancelled, 1);
   }
+  tk__hub_store_detach(s); /* its store job commits or rolls back; nothing is sent */
   tk_buf_free(&s->held);
   push_reset(s);
   tk_batch_free(&s->batch);
@@ -978,6 +979,7 @@ int tk_hub_new(tk_hub_t **out, uv_loop_t *loop, tk_office_t *home, const tk_conf
   /* Tickets live as long as this hub: a restart makes new keys. */
   if (!rc) rc = tk_tls_enable_tickets(h->tls, cfg->tls_ticket_lifetime_s, err);
   if (!rc) rc = tk_hub_reload_plugins(h, err);
+  if (!rc) rc = tk__hub_store_start(h, err);
   if (rc) {
     tk_hub_free(h);
     return rc;
@@ -1050,6 +1052,7 @@ void tk_hub_stop(tk_hub_t *h)
     s->state = S_CLOSING;
     tk_conn_close(s->conn, 0, "hub stopping");
   }
+  tk__hub_store_stop(h); /* the queued writes finish; the loop ends after them */
 }
 
 int tk_hub_reload_plugins(tk_hub_t *h, tk_err_t *err)
@@ -1104,6 +1107,7 @@ int tk_hub_reload_plugins(tk_hub_t *h, tk_err_t *err)
 void tk_hub_free(tk_hub_t *h)
 {
   if (!h) return;
+  tk__hub_store_free(h);
   tk__hub_logs_free(h);
   plugins_unref(h->plugins);
   tk_tls_free(h->tls);

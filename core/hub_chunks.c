@@ -14,13 +14,14 @@
  * no stored revision names yet count against max_attachment_mb and the
  * vault's quota, in whole chunks of TK_CHUNK_PLAIN bytes (sizes are known
  * only when chunks arrive, and a chunk is at most that much plaintext). */
-int tk__hub_attachment_limits(session_t *s, const tk_rev_t *rev, char *reason, size_t len)
+int tk__hub_attachment_limits(hub_push_t *p, const tk_rev_t *rev, char *reason,
+                              size_t len)
 {
-  const tk_config_t *c = &s->hub->cfg;
+  const tk_config_t *c = p->cfg;
   uint32_t nnew = 0;
   uint64_t used = 0;
-  if (tk_store_chunks_new(s->hub->store, rev, &nnew, NULL) != 0 ||
-      tk_store_vault_chunks(s->hub->store, rev->vault, &used, NULL) != 0) {
+  if (tk_store_chunks_new(p->store, rev, &nnew, NULL) != 0 ||
+      tk_store_vault_chunks(p->store, rev->vault, &used, NULL) != 0) {
     snprintf(reason, len, "the hub could not count the attachments' sizes");
     return TK_REJECT_INTERNAL;
   }
