@@ -26,8 +26,12 @@
  * of plugin_workers, so one office's slow rule holds one worker, not the
  * others' revisions). The session is paused meanwhile (no frame read);
  * when the verdicts are back, the batch is checked, committed and acked
- * on the loop exactly as before, each revision's verdict applied where the
+ * as before (on the store thread, below), each revision's verdict applied where the
  * policy used to call the rules (a quarantined revision is kept aside).
+ * Every store write, with or without moderation, runs on the hub's store
+ * thread (hub_store.c): the session stays paused until its completion has
+ * sent the Ack from the loop, after the commit; the push policy then runs
+ * on that thread, on a hub_push_t (copies of what it reads of the session).
  * The verdicts of revisions that then fail their checks are dropped. A job
  * holds a reference to the plugin set it started with, so a reload swaps
  * in a new set (new workers) while jobs in flight finish on the old one,

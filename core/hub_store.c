@@ -229,6 +229,7 @@ void tk__hub_store_batch(session_t *s, const tk_slice_t *revs, const tk_slice_t 
   b->plugins = h->plugins; /* a reload may swap the hub's meanwhile */
   b->plugins->refs++;
   b->push.set = b->plugins->set;
+  TK_LOG(TK_LOG_DEBUG, "hub", "push device=%s queued=%zu", s->who, n);
   sjob_submit(s, &b->base, batch_work, batch_done);
 }
 
