@@ -2,7 +2,9 @@
  * hub_chunks.c: the hub's side of attachment chunks (PROTOCOL.md section 8):
  * it takes only chunks a stored revision of a vault the device may write
  * names, offers only chunks of vaults it may read, and applies the
- * attachment limits of its config when a revision arrives. Loop thread only.
+ * attachment limits of its config when a revision arrives. Loop thread only
+ * (a chunk's write runs on the store thread: hub_store.c; the attachment
+ * limits on the thread that applies the batch).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,12 +116,26 @@ void tk__hub_chunk(session_t *s, const Tunduk__V1__Chunk *m)
                  "a chunk that was not asked for");
     return;
   }
-  int rc = tk_chunk_recv_take(&s->crecv, s->conn, s->hub->store, m->index,
-                              tk_pb_slice(m->data), s->peer.id, &e);
-  if (rc == TK_EPROTO) {
+  char reason[160];
+  int code;
+  int rc = tk_chunk_recv_check(&s->crecv, m->index, tk_pb_slice(m->data), &code, reason,
+                               sizeof reason, &e);
+  if (rc) {
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, rc, tk_err_str(&e));
     return;
   }
+  if (!code) { /* stored on the store thread, acked once committed (hub_store.c) */
+    tk__hub_store_chunk(s, m->index, tk_pb_slice(m->data));
+    return;
+  }
+  tk__hub_chunk_stored(s, m->index, m->data.len, 0, code, reason);
+}
+
+void tk__hub_chunk_stored(session_t *s, uint32_t index, size_t n, int stored, int code,
+                          const char *reason)
+{
+  tk_err_t e;
+  int rc = tk_chunk_recv_acked(&s->crecv, s->conn, index, n, stored, code, reason, &e);
   if (rc < 0) {
     tk__hub_fail_store(s, rc, &e, "a chunk");
     return;

@@ -208,6 +208,12 @@ int tk__hub_logput_grant(hub_logput_t *lp, const tk_grant_t *g, tk_slice_t body,
 void tk__hub_logput_free(hub_logput_t *lp);
 void tk__hub_store_log_put(session_t *s, hub_logput_t *lp, uint32_t accepted,
                            uint32_t dup);
+/* A pushed chunk that passed tk_chunk_recv_check (data copied): stored on
+ * the store thread, then tk__hub_chunk_stored (hub_store.c). */
+void tk__hub_store_chunk(session_t *s, uint32_t index, tk_slice_t data);
+/* Counts the chunk and sends its ChunkAck (hub_chunks.c; loop). */
+void tk__hub_chunk_stored(session_t *s, uint32_t index, size_t n, int stored, int code,
+                          const char *reason);
 /* An enrollment: the token redeemed for device d; done(s, rc, e) runs on
  * the loop with the result if the session is still open. */
 void tk__hub_store_enroll(session_t *s, const uint8_t token_id[TK_TOKEN_ID_LEN],

@@ -1,7 +1,8 @@
 /*
  * hub_store.c: the hub's writes, as jobs of its store thread
  * (tk_store_thread.h): a pushed revision batch (applied with the push
- * policy in one transaction), a relayed grant, a LogPut's entries and
+ * policy in one transaction), a pushed attachment chunk (its own
+ * transaction, as before), a relayed grant, a LogPut's entries and
  * grants, an enrollment. Each job copies what it writes out of the frame;
  * while it is out its session reads no frame (paused, as for a moderation
  * job), and its completion, on the loop, sends the Ack (or the store's
@@ -292,6 +293,50 @@ void tk__hub_store_grant(session_t *s, const tk_grant_t *g, tk_slice_t body,
   }
   gj->g = *g;
   sjob_submit(s, &gj->base, grant_work, grant_done);
+}
+
+/* ---- a pushed chunk ------------------------------------------------------------ */
+
+typedef struct chunk_job {
+  hub_sjob_t base;
+  uint32_t index;
+  uint8_t id[TK_HASH_LEN];
+  uint8_t origin[TK_DEVICE_ID_LEN];
+  tk_buf_t data;
+  int stored, code;
+  char reason[160];
+} chunk_job_t;
+
+static int chunk_work(hub_sjob_t *j, tk_store_t *st, tk_err_t *err)
+{
+  chunk_job_t *cj = (chunk_job_t *)j;
+  return tk_chunk_recv_store(st, cj->id, TK_SLICE(cj->data.p, cj->data.n), cj->origin,
+                             &cj->stored, &cj->code, cj->reason, sizeof cj->reason, err);
+}
+
+static void chunk_done(hub_sjob_t *j, session_t *s, int rc, const tk_err_t *e)
+{
+  chunk_job_t *cj = (chunk_job_t *)j;
+  if (s && rc)
+    tk__hub_fail_store(s, rc, e, "a chunk");
+  else if (s)
+    tk__hub_chunk_stored(s, cj->index, cj->data.n, cj->stored, cj->code, cj->reason);
+  tk_buf_free(&cj->data);
+  free(cj);
+}
+
+void tk__hub_store_chunk(session_t *s, uint32_t index, tk_slice_t data)
+{
+  chunk_job_t *cj = calloc(1, sizeof *cj);
+  if (!cj || tk_buf_append(&cj->data, data.p, data.n) != 0) {
+    free(cj);
+    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
+    return;
+  }
+  cj->index = index;
+  memcpy(cj->id, s->crecv.ids[index], TK_HASH_LEN);
+  memcpy(cj->origin, s->peer.id, TK_DEVICE_ID_LEN);
+  sjob_submit(s, &cj->base, chunk_work, chunk_done);
 }
 
 /* ---- an enrollment ------------------------------------------------------------- */

@@ -9,8 +9,8 @@
  *
  * Threads: the sessions run on the loop's thread, and so do the store
  * reads (the hub's own connection; WAL gives each a snapshot of the last
- * commit). Every store write (a pushed batch with its checks, a grant, a
- * LogPut, an enrollment) runs on one store thread with its own connection,
+ * commit). Every store write (a pushed batch with its checks, a chunk, a
+ * grant, a LogPut, an enrollment) runs on one store thread with its own connection,
  * one transaction per job in arrival order, while its session reads
  * nothing; its Ack is sent from the loop after the commit (hub_store.c,
  * tk_store_thread.h), so a commit never holds up another session's I/O.
