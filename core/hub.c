@@ -26,8 +26,12 @@
  * of plugin_workers, so one office's slow rule holds one worker, not the
  * others' revisions). The session is paused meanwhile (no frame read);
  * when the verdicts are back, the batch is checked, committed and acked
- * on the loop exactly as before, each revision's verdict applied where the
+ * as before (on the store thread, below), each revision's verdict applied where the
  * policy used to call the rules (a quarantined revision is kept aside).
+ * Every store write, with or without moderation, runs on the hub's store
+ * thread (hub_store.c): the session stays paused until its completion has
+ * sent the Ack from the loop, after the commit; the push policy then runs
+ * on that thread, on a hub_push_t (copies of what it reads of the session).
  * The verdicts of revisions that then fail their checks are dropped. A job
  * holds a reference to the plugin set it started with, so a reload swaps
  * in a new set (new workers) while jobs in flight finish on the old one,
@@ -138,12 +142,17 @@ static int load_access(session_t *s, tk_err_t *err)
   return tk_store_access_list(s->hub->store, s->peer.id, load_access_cb, s, err);
 }
 
+int tk__hub_access_in(const access_entry_t *a, size_t n, const char *vault)
+{
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(a[i].vault, vault) == 0)
+      return a[i].write ? TK_ACCESS_WRITE : TK_ACCESS_READ;
+  return TK_ACCESS_NONE;
+}
+
 int tk__hub_access(const session_t *s, const char *vault)
 {
-  for (size_t i = 0; i < s->naccess; i++)
-    if (strcmp(s->access[i].vault, vault) == 0)
-      return s->access[i].write ? TK_ACCESS_WRITE : TK_ACCESS_READ;
-  return TK_ACCESS_NONE;
+  return tk__hub_access_in(s->access, s->naccess, vault);
 }
 
 /* Fills an array of VaultAccess messages (pointing into s->access). */
@@ -231,9 +240,11 @@ static void on_hello(session_t *s, const Tunduk__V1__Hello *m)
   send_hello(s, 1);
 }
 
+static void enroll_done(session_t *s, int rc, const tk_err_t *re,
+                        const tk_device_info_t *d);
+
 static void on_enroll(session_t *s, const Tunduk__V1__Enroll *m)
 {
-  tk_err_t e;
   tk_device_info_t d;
   if (m->token_id.len != TK_TOKEN_ID_LEN || m->secret.len != TK_TOKEN_SECRET_LEN) {
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_BAD_TOKEN, TK_EACCESS,
@@ -252,13 +263,21 @@ static void on_enroll(session_t *s, const Tunduk__V1__Enroll *m)
   memcpy(d.kx_pk, s->peer.kx_pk, TK_KX_PK_LEN);
   memcpy(d.kx_sig, s->peer.kx_sig, TK_SIG_LEN);
   d.has_kx_sig = 1;
-  int rc = tk_store_token_redeem(s->hub->store, m->token_id.data, m->secret.data,
-                                 (int64_t)time(NULL), &d, &e);
+  /* redeemed on the store thread; enroll_done once it is committed */
+  tk__hub_store_enroll(s, m->token_id.data, m->secret.data, &d, enroll_done);
+}
+
+/* Loop: the token was redeemed for d (rc 0), or not. */
+static void enroll_done(session_t *s, int rc, const tk_err_t *re,
+                        const tk_device_info_t *dp)
+{
+  tk_err_t e;
+  tk_device_info_t d = *dp;
   if (rc) {
     tk__hub_fail(s,
                  rc == TK_EACCESS ? TUNDUK__V1__ERROR_CODE__ERROR_BAD_TOKEN
                                   : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL,
-                 rc, tk_err_str(&e));
+                 rc, tk_err_str(re));
     return;
   }
   if (load_access(s, &e) != 0) {
@@ -321,19 +340,21 @@ static void on_offer(session_t *s, const Tunduk__V1__Offer *m)
     push_reset(s);
 }
 
-static int moderate(session_t *s, const tk_rev_t *rev, char *reason, size_t len);
+static int moderate(hub_push_t *s, const tk_rev_t *rev, char *reason, size_t len);
 
-static int push_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
+/* On the store thread (hub_store.c), or inline without a loop: touches
+ * only the hub_push_t (see hub_internal.h). */
+int tk__hub_push_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
 {
-  session_t *s = ctx;
+  hub_push_t *s = ctx;
   char who[16];
-  if (tk__hub_access(s, rev->vault) != TK_ACCESS_WRITE) {
+  if (tk__hub_access_in(s->access, s->naccess, rev->vault) != TK_ACCESS_WRITE) {
     snprintf(reason, len, "device %s may not write vault '%s'", s->who, rev->vault);
     return TK_REJECT_ACCESS;
   }
-  if (memcmp(rev->author, s->peer.id, TK_DEVICE_ID_LEN) != 0) {
+  if (memcmp(rev->author, s->peer_id, TK_DEVICE_ID_LEN) != 0) {
     int mode = TK_ACCESS_NONE;
-    if (tk_store_access_get(s->hub->store, rev->author, rev->vault, &mode, NULL) != 0 ||
+    if (tk_store_access_get(s->store, rev->author, rev->vault, &mode, NULL) != 0 ||
         mode != TK_ACCESS_WRITE) {
       tk__hub_who(who, rev->author);
       snprintf(reason, len, "author device %s may not write vault '%s'", who, rev->vault);
@@ -351,7 +372,7 @@ static int push_policy(void *ctx, const tk_rev_t *rev, char *reason, size_t len)
 
 /* The hub's moderation rules on an incoming revision (metadata only: the
  * hub holds no vault key). */
-static int moderate(session_t *s, const tk_rev_t *rev, char *reason, size_t len)
+static int moderate(hub_push_t *s, const tk_rev_t *rev, char *reason, size_t len)
 {
   int code;
   mod_job_t *j = s->applying;
@@ -371,10 +392,10 @@ static int moderate(session_t *s, const tk_rev_t *rev, char *reason, size_t len)
       snprintf(none.reason, sizeof none.reason, "moderation did not run on it");
       v = &none;
     }
-    code = tk_sync_moderate_apply(v, s->hub->store, rev, s->peer.id, reason, len);
+    code = tk_sync_moderate_apply(v, s->store, rev, s->peer_id, reason, len);
   } else {
-    code = tk_sync_moderate(s->hub->plugins->set, s->hub->store, rev,
-                            (tk_slice_t){NULL, 0}, s->peer.id, reason, len);
+    code = tk_sync_moderate(s->set, s->store, rev, (tk_slice_t){NULL, 0}, s->peer_id,
+                            reason, len);
   }
   if (code == TK_REJECT_QUARANTINED) {
     char rid[2 * TK_REV_ID_LEN + 1];
@@ -390,34 +411,9 @@ void tk__hub_send_ack(session_t *s, const tk_apply_result_t *r)
   tk_sync_send_ack(tk__hub_tp(s), r);
 }
 
-/* Checks and stores a pushed batch (revs, asked for as ids) and acks it;
- * the moderation verdicts come from s->applying when set. */
-static void store_batch(session_t *s, const tk_slice_t *revs, const tk_slice_t *ids,
-                        size_t n)
-{
-  tk_err_t e;
-  tk_apply_result_t res;
-  int rc = tk_sync_apply(s->hub->store, revs, ids, n, s->peer.id, push_policy, s, NULL,
-                         &res, &e);
-  if (rc) {
-    tk__hub_fail_store(s, rc, &e, "the batch");
-    return;
-  }
-  TK_LOG(TK_LOG_INFO, "hub",
-         "push device=%s accepted=%u duplicates=%u rejected=%zu bytes=%llu", s->who,
-         res.accepted, res.duplicates, res.nrejected, (unsigned long long)res.bytes);
-  for (size_t i = 0; i < res.nrejected; i++) {
-    char hex[2 * TK_REV_ID_LEN + 1];
-    tk_hex_encode(hex, res.rejected[i].id, TK_REV_ID_LEN);
-    TK_LOG(TK_LOG_WARN, "hub", "rejected device=%s rev=%.16s code=%d reason=\"%s\"",
-           s->who, hex, res.rejected[i].code, res.rejected[i].reason);
-  }
-  tk__hub_send_ack(s, &res);
-  tk_apply_result_free(&res);
-}
-
 static void job_free(mod_job_t *j)
 {
+  if (!j) return;
   plugins_unref(j->plugins);
   tk_buf_free(&j->bytes);
   free(j->off);
@@ -472,10 +468,22 @@ done:
   free(revp);
 }
 
+void tk__hub_mod_job_free(mod_job_t *j)
+{
+  job_free(j);
+}
+
 static void after_frame(session_t *s);
 static void hub_wake(tk_hub_t *h);
 
-/* Loop: the verdicts are in; store and ack as on_revisions would have. */
+void tk__hub_resume(session_t *s)
+{
+  after_frame(s);
+  hub_wake(s->hub);
+}
+
+/* Loop: the verdicts are in; the batch goes to the store thread as
+ * on_revisions would have sent it (hub_store.c), with j for its verdicts. */
 static void job_done(uv_work_t *req, int status)
 {
   mod_job_t *j = req->data;
@@ -490,17 +498,13 @@ static void job_done(uv_work_t *req, int status)
         revs[i] = TK_SLICE(j->bytes.p + j->off[i], j->len[i]);
         ids[i] = TK_SLICE(j->want[i], TK_REV_ID_LEN);
       }
-      s->applying = j;
-      store_batch(s, revs, ids, j->n);
-      s->applying = NULL;
+      tk__hub_store_batch(s, revs, ids, j->n, j); /* j is the store job's now */
+      j = NULL;
     }
     free(revs);
     free(ids);
   }
-  if (s) {
-    after_frame(s);
-    hub_wake(s->hub);
-  }
+  if (s) tk__hub_resume(s); /* no-op while its store job is out */
   job_free(j);
 }
 
@@ -551,14 +555,15 @@ static int job_start(session_t *s, const tk_slice_t *revs, const tk_slice_t *ids
 /* The hub's apply step for a pushed batch (tk_rev_apply_fn, tk_sync.h):
  * with moderation rules, queued off the loop (job_start; job_done stores
  * and acks it); without rules, or without a loop (fuzzer, unit tests),
- * stored and acked now, in-process (store_batch). */
+ * stored on the store thread (hub_store.c; inline without a loop) and acked
+ * once committed. */
 static int hub_apply(void *ctx, const tk_slice_t *revs, const tk_slice_t *ids, size_t n)
 {
   session_t *s = ctx;
   tk_plugin_set_t *set = s->hub->plugins->set;
   if (s->hub->loop && tk_plugin_set_count(set, TK_PLUGIN_MODERATION) > 0)
     return job_start(s, revs, ids, n);
-  store_batch(s, revs, ids, n);
+  tk__hub_store_batch(s, revs, ids, n, NULL); /* copied; acked once stored */
   return 0;
 }
 
@@ -743,7 +748,7 @@ static size_t hub_queued(const tk_hub_t *h)
  * what we sent gets nothing more read from it until it has. */
 static void after_frame(session_t *s)
 {
-  if (s->state == S_CLOSING || s->job) return; /* a job resumes it when done */
+  if (s->state == S_CLOSING || s->job || s->sjob) return; /* a job resumes it when done */
   if (tk_conn_write_queue(s->conn) > s->hub->cfg.max_frame) {
     TK_LOG(TK_LOG_DEBUG, "hub", "paused device=%s unread=%zu", s->who,
            tk_conn_write_queue(s->conn));
@@ -800,7 +805,7 @@ static void on_frame(tk_conn_t *c, tk_slice_t payload)
 static void on_drain(tk_conn_t *c)
 {
   session_t *s = tk_conn_data(c);
-  if (!s->holding && !s->job) tk_conn_resume(c);
+  if (!s->holding && !s->job && !s->sjob) tk_conn_resume(c);
   hub_wake(s->hub);
 }
 
@@ -830,6 +835,7 @@ static void on_close(tk_conn_t *c, int reason)
     s->job->s = NULL;
     atomic_store(&s->job->cancelled, 1);
   }
+  tk__hub_store_detach(s); /* its store job commits or rolls back; nothing is sent */
   tk_buf_free(&s->held);
   push_reset(s);
   tk_batch_free(&s->batch);
@@ -910,6 +916,7 @@ int tk_hub_new(tk_hub_t **out, uv_loop_t *loop, tk_office_t *home, const tk_conf
   /* Tickets live as long as this hub: a restart makes new keys. */
   if (!rc) rc = tk_tls_enable_tickets(h->tls, cfg->tls_ticket_lifetime_s, err);
   if (!rc) rc = tk_hub_reload_plugins(h, err);
+  if (!rc) rc = tk__hub_store_start(h, err);
   if (rc) {
     tk_hub_free(h);
     return rc;
@@ -982,6 +989,7 @@ void tk_hub_stop(tk_hub_t *h)
     s->state = S_CLOSING;
     tk_conn_close(s->conn, 0, "hub stopping");
   }
+  tk__hub_store_stop(h); /* the queued writes finish; the loop ends after them */
 }
 
 int tk_hub_reload_plugins(tk_hub_t *h, tk_err_t *err)
@@ -1036,6 +1044,7 @@ int tk_hub_reload_plugins(tk_hub_t *h, tk_err_t *err)
 void tk_hub_free(tk_hub_t *h)
 {
   if (!h) return;
+  tk__hub_store_free(h);
   tk__hub_logs_free(h);
   plugins_unref(h->plugins);
   tk_tls_free(h->tls);

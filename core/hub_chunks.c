@@ -2,7 +2,9 @@
  * hub_chunks.c: the hub's side of attachment chunks (PROTOCOL.md section 8):
  * it takes only chunks a stored revision of a vault the device may write
  * names, offers only chunks of vaults it may read, and applies the
- * attachment limits of its config when a revision arrives. Loop thread only.
+ * attachment limits of its config when a revision arrives. Loop thread only
+ * (a chunk's write runs on the store thread: hub_store.c; the attachment
+ * limits on the thread that applies the batch).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,13 +16,14 @@
  * no stored revision names yet count against max_attachment_mb and the
  * vault's quota, in whole chunks of TK_CHUNK_PLAIN bytes (sizes are known
  * only when chunks arrive, and a chunk is at most that much plaintext). */
-int tk__hub_attachment_limits(session_t *s, const tk_rev_t *rev, char *reason, size_t len)
+int tk__hub_attachment_limits(hub_push_t *p, const tk_rev_t *rev, char *reason,
+                              size_t len)
 {
-  const tk_config_t *c = &s->hub->cfg;
+  const tk_config_t *c = p->cfg;
   uint32_t nnew = 0;
   uint64_t used = 0;
-  if (tk_store_chunks_new(s->hub->store, rev, &nnew, NULL) != 0 ||
-      tk_store_vault_chunks(s->hub->store, rev->vault, &used, NULL) != 0) {
+  if (tk_store_chunks_new(p->store, rev, &nnew, NULL) != 0 ||
+      tk_store_vault_chunks(p->store, rev->vault, &used, NULL) != 0) {
     snprintf(reason, len, "the hub could not count the attachments' sizes");
     return TK_REJECT_INTERNAL;
   }
@@ -113,12 +116,27 @@ void tk__hub_chunk(session_t *s, const Tunduk__V1__Chunk *m)
                  "a chunk that was not asked for");
     return;
   }
-  int rc = tk_chunk_recv_take(&s->crecv, tk__hub_tp(s), s->hub->store, m->index,
-                              tk_pb_slice(m->data), s->peer.id, &e);
-  if (rc == TK_EPROTO) {
+  char reason[160];
+  int code;
+  int rc = tk_chunk_recv_check(&s->crecv, m->index, tk_pb_slice(m->data), &code, reason,
+                               sizeof reason, &e);
+  if (rc) {
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, rc, tk_err_str(&e));
     return;
   }
+  if (!code) { /* stored on the store thread, acked once committed (hub_store.c) */
+    tk__hub_store_chunk(s, m->index, tk_pb_slice(m->data));
+    return;
+  }
+  tk__hub_chunk_stored(s, m->index, m->data.len, 0, code, reason);
+}
+
+void tk__hub_chunk_stored(session_t *s, uint32_t index, size_t n, int stored, int code,
+                          const char *reason)
+{
+  tk_err_t e;
+  int rc =
+      tk_chunk_recv_acked(&s->crecv, tk__hub_tp(s), index, n, stored, code, reason, &e);
   if (rc < 0) {
     tk__hub_fail_store(s, rc, &e, "a chunk");
     return;

@@ -3,7 +3,8 @@
  * section 9): a device's public keys for an office that grants a vault key
  * (DeviceQuery), a grant to relay (GrantPut: checked, stored for its
  * recipient), and the grants waiting for the asking device (GrantQuery).
- * The hub relays sealed keys; it can open none. Loop thread only.
+ * The hub relays sealed keys; it can open none. Loop thread only (the
+ * grant's write runs on the store thread: hub_store.c).
  */
 #include "hub_internal.h"
 
@@ -50,22 +51,13 @@ void tk__hub_on_grant_put(session_t *s, const Tunduk__V1__GrantPut *m)
   } else if (tk__hub_grant_check(s, &g, tk__hub_log(s->hub, g.vault), rj.reason,
                                  sizeof rj.reason) != 0) {
     /* reason set: not chained to the vault's membership log */
-  } else if (tk_store_grant_put(s->hub->store, g.vault, g.key_id, g.recipient, g.granter,
-                                body, sig, &e) != 0) {
-    rj.code = TK_REJECT_INTERNAL;
-    snprintf(rj.reason, sizeof rj.reason, "%s", tk_err_str(&e));
   } else {
-    rj.code = 0;
+    /* stored on the store thread, acked once committed (hub_store.c) */
+    tk__hub_store_grant(s, &g, body, sig);
+    return;
   }
-  if (rj.code) {
-    res.nrejected = 1;
-    res.rejected = &rj;
-  } else {
-    res.accepted = 1;
-    char to[16];
-    tk__hub_who(to, g.recipient);
-    TK_LOG(TK_LOG_INFO, "hub", "grant vault=%s from=%s to=%s", g.vault, s->who, to);
-  }
+  res.nrejected = 1;
+  res.rejected = &rj;
   tk__hub_send_ack(s, &res);
 }
 

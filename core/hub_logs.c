@@ -7,8 +7,9 @@
  * which of them this hub revoked). The hub also refuses a pushed revision
  * that its log does not let count, so a device that is not a writer is told
  * at once; offices check again and never take the hub's word for it.
- * Replayed logs are cached per vault and dropped when an entry is added.
- * Loop thread only.
+ * Replayed logs are cached per vault and dropped when an entry is added
+ * (once committed, on the store thread: hub_store.c). Loop thread only,
+ * but for tk__hub_member_check (a pushed batch's, on the store thread).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,38 +21,49 @@
  * failure or a stored log that no longer replays (logged). */
 const tk_member_log_t *tk__hub_log(tk_hub_t *h, const char *vault)
 {
-  for (size_t i = 0; i < h->nlogs; i++)
-    if (strcmp(h->logs[i].vault, vault) == 0) return &h->logs[i].log;
+  return tk__hub_log_in(&h->logs, &h->nlogs, h->store, vault);
+}
+
+const tk_member_log_t *tk__hub_log_in(hub_log_t **logs, size_t *n, tk_store_t *st,
+                                      const char *vault)
+{
+  for (size_t i = 0; i < *n; i++)
+    if (strcmp((*logs)[i].vault, vault) == 0) return &(*logs)[i].log;
   tk_member_log_t l;
   tk_member_log_init(&l);
   tk_err_t e;
-  int rc = tk_store_log_each(h->store, vault, 0, tk_member_log_take_cb, &l, &e);
+  int rc = tk_store_log_each(st, vault, 0, tk_member_log_take_cb, &l, &e);
   if (rc) {
     TK_LOG(TK_LOG_ERROR, "hub", "vault log does not replay vault=%s", vault);
     tk_member_log_free(&l);
     return NULL;
   }
-  hub_log_t *nl = realloc(h->logs, (h->nlogs + 1) * sizeof *nl);
+  hub_log_t *nl = realloc(*logs, (*n + 1) * sizeof *nl);
   if (!nl) {
     tk_member_log_free(&l);
     return NULL;
   }
-  h->logs = nl;
-  snprintf(nl[h->nlogs].vault, sizeof nl[h->nlogs].vault, "%s", vault);
-  nl[h->nlogs].log = l;
-  return &h->logs[h->nlogs++].log;
+  *logs = nl;
+  snprintf(nl[*n].vault, sizeof nl[*n].vault, "%s", vault);
+  nl[*n].log = l;
+  return &(*logs)[(*n)++].log;
+}
+
+void tk__hub_logs_free_in(hub_log_t **logs, size_t *n)
+{
+  for (size_t i = 0; i < *n; i++)
+    tk_member_log_free(&(*logs)[i].log);
+  free(*logs);
+  *logs = NULL;
+  *n = 0;
 }
 
 void tk__hub_logs_free(tk_hub_t *h)
 {
-  for (size_t i = 0; i < h->nlogs; i++)
-    tk_member_log_free(&h->logs[i].log);
-  free(h->logs);
-  h->logs = NULL;
-  h->nlogs = 0;
+  tk__hub_logs_free_in(&h->logs, &h->nlogs);
 }
 
-static void forget_log(tk_hub_t *h, const char *vault)
+void tk__hub_log_forget(tk_hub_t *h, const char *vault)
 {
   for (size_t i = 0; i < h->nlogs; i++)
     if (strcmp(h->logs[i].vault, vault) == 0) {
@@ -61,9 +73,9 @@ static void forget_log(tk_hub_t *h, const char *vault)
     }
 }
 
-int tk__hub_member_check(session_t *s, const tk_rev_t *rev, char *reason, size_t len)
+int tk__hub_member_check(hub_push_t *s, const tk_rev_t *rev, char *reason, size_t len)
 {
-  const tk_member_log_t *l = tk__hub_log(s->hub, rev->vault);
+  const tk_member_log_t *l = tk__hub_log_in(&s->logs, &s->nlogs, s->store, rev->vault);
   if (!l) {
     snprintf(reason, len, "the hub cannot read vault %s's membership log", rev->vault);
     return TK_REJECT_INTERNAL;
@@ -78,7 +90,7 @@ int tk__hub_member_check(session_t *s, const tk_rev_t *rev, char *reason, size_t
   uint8_t keys[TK_MAX_PARENTS][TK_KEY_ID_LEN];
   size_t n = 0;
   tk_err_t e;
-  if (tk_store_parent_keys(s->hub->store, rev, keys, &n, &e) != 0) {
+  if (tk_store_parent_keys(s->store, rev, keys, &n, &e) != 0) {
     snprintf(reason, len, "%.150s", e.msg);
     return TK_REJECT_INTERNAL;
   }
@@ -201,46 +213,44 @@ void tk__hub_on_log_put(session_t *s, const Tunduk__V1__LogPut *m)
     put_log_t *p = put_log_for(&logs, &nlogs, h, g.vault, &e);
     tk__hub_grant_check(s, &g, p ? &p->log : NULL, rj.reason, sizeof rj.reason);
   }
-  /* all checked: store the new entries and the grants together */
-  int rc = 0;
+  /* all checked: the new entries and the grants are stored together on the
+   * store thread, and acked once committed (hub_store.c) */
   if (!rj.reason[0]) {
-    rc = tk_store_begin(h->store, &e);
+    hub_logput_t *lp = tk__hub_logput_new();
+    int rc = lp ? 0 : TK_ENOMEM;
+    for (size_t i = 0; !rc && i < nlogs; i++)
+      if (logs[i].log.n > logs[i].stored)
+        rc = tk__hub_logput_vault(lp, logs[i].vault, logs[i].stored,
+                                  (uint32_t)logs[i].log.n,
+                                  logs[i].log.entries[logs[i].stored].id);
     for (size_t i = 0; !rc && i < nlogs; i++)
       for (size_t k = logs[i].stored; !rc && k < logs[i].log.n; k++) {
         const tk_entry_t *en = &logs[i].log.entries[k];
-        rc = tk_store_log_put(h->store, logs[i].vault, en->seq, en->id,
-                              TK_SLICE(en->body.p, en->body.n),
-                              TK_SLICE(en->sig, TK_SIG_LEN), &e);
+        rc = tk__hub_logput_entry(lp, logs[i].vault, en->seq, en->id,
+                                  TK_SLICE(en->body.p, en->body.n),
+                                  TK_SLICE(en->sig, TK_SIG_LEN));
       }
     for (size_t i = 0; !rc && i < m->n_grants; i++) {
       tk_grant_t g;
       const Tunduk__V1__SignedGrant *sg = m->grants[i];
       rc = tk_grant_verify(tk_pb_slice(sg->body), tk_pb_slice(sg->sig), &g, &e);
       if (!rc)
-        rc = tk_store_grant_put(h->store, g.vault, g.key_id, g.recipient, g.granter,
-                                tk_pb_slice(sg->body), tk_pb_slice(sg->sig), &e);
+        rc = tk__hub_logput_grant(lp, &g, tk_pb_slice(sg->body), tk_pb_slice(sg->sig));
     }
-    if (!rc) rc = tk_store_commit(h->store, &e);
     if (rc) {
-      tk_store_rollback(h->store);
+      tk__hub_logput_free(lp);
+      tk_err_set(&e, rc, "%s", tk_strerror(rc));
       tk__hub_fail_store(s, rc, &e, "membership log");
       goto done;
     }
-    for (size_t i = 0; i < nlogs; i++)
-      if (logs[i].log.n > logs[i].stored) {
-        forget_log(h, logs[i].vault);
-        TK_LOG(TK_LOG_INFO, "hub", "vault log vault=%s from=%s entries=%zu",
-               logs[i].vault, s->who, logs[i].log.n);
-      }
-    res.accepted = added + (uint32_t)m->n_grants;
-    res.duplicates = dup;
+    tk__hub_store_log_put(s, lp, added + (uint32_t)m->n_grants, dup);
   } else {
     TK_LOG(TK_LOG_WARN, "hub", "log put refused device=%s reason=\"%s\"", s->who,
            rj.reason);
     res.nrejected = 1;
     res.rejected = &rj;
+    tk__hub_send_ack(s, &res);
   }
-  tk__hub_send_ack(s, &res);
 done:
   for (size_t i = 0; i < nlogs; i++)
     tk_member_log_free(&logs[i].log);

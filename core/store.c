@@ -513,6 +513,11 @@ done:
   return 0;
 }
 
+const char *tk_store_path(const tk_store_t *s)
+{
+  return s->path;
+}
+
 /* Closes the store; an uncommitted caller transaction is rolled back. */
 void tk_store_close(tk_store_t *s)
 {

@@ -161,45 +161,76 @@ int tk_chunk_recv_offer(tk_chunk_recv_t *cr, tk_transport_t *c, tk_store_t *s,
   return rc ? tk_err_set(err, rc, "cannot send a chunk need: %s", tk_strerror(rc)) : 0;
 }
 
-int tk_chunk_recv_take(tk_chunk_recv_t *cr, tk_transport_t *c, tk_store_t *s,
-                       uint32_t index, tk_slice_t data, const uint8_t *origin,
-                       tk_err_t *err)
+int tk_chunk_recv_check(const tk_chunk_recv_t *cr, uint32_t index, tk_slice_t data,
+                        int *code, char *reason, size_t len, tk_err_t *err)
 {
-  tk_err_t e;
-  char reason[160] = "";
-  int code = TK_REJECT_NONE;
+  *code = TK_REJECT_NONE;
+  reason[0] = '\0';
   if (cr->next >= cr->nneed || cr->need[cr->next] != index)
     return tk_err_set(err, TK_EPROTO, "chunk %u was not asked for, or came out of order",
                       index);
   if (data.n != cr->sizes[index]) {
-    code = TK_REJECT_MALFORMED;
-    snprintf(reason, sizeof reason, "chunk of %zu bytes, offered as %u", data.n,
-             cr->sizes[index]);
-  } else {
-    int rc = tk_store_begin(s, err);
-    if (rc) return rc;
-    rc = tk_store_chunk_put(s, cr->ids[index], data, origin, &e);
-    if (rc == 0) {
-      rc = tk_store_commit(s, err);
-      if (rc) {
-        tk_store_rollback(s);
-        return rc;
-      }
-      cr->bytes += data.n;
-      cr->stored++;
-    } else {
+    *code = TK_REJECT_MALFORMED;
+    snprintf(reason, len, "chunk of %zu bytes, offered as %u", data.n, cr->sizes[index]);
+  }
+  return 0;
+}
+
+int tk_chunk_recv_store(tk_store_t *s, const uint8_t id[TK_HASH_LEN], tk_slice_t data,
+                        const uint8_t *origin, int *stored, int *code, char *reason,
+                        size_t len, tk_err_t *err)
+{
+  tk_err_t e;
+  *stored = 0;
+  *code = TK_REJECT_NONE;
+  int rc = tk_store_begin(s, err);
+  if (rc) return rc;
+  rc = tk_store_chunk_put(s, id, data, origin, &e);
+  if (rc == 0) {
+    rc = tk_store_commit(s, err);
+    if (rc) {
       tk_store_rollback(s);
-      if (rc == TK_EHASH || rc == TK_ELIMIT) {
-        code = rc == TK_EHASH ? TK_REJECT_HASH : TK_REJECT_MALFORMED;
-        snprintf(reason, sizeof reason, "%.150s", e.msg);
-      } else if (rc != TK_EEXIST) {
-        return tk_err_set(err, rc, "%s", e.msg);
-      }
+      return rc;
     }
+    *stored = 1;
+  } else {
+    tk_store_rollback(s);
+    if (rc == TK_EHASH || rc == TK_ELIMIT) {
+      *code = rc == TK_EHASH ? TK_REJECT_HASH : TK_REJECT_MALFORMED;
+      snprintf(reason, len, "%.150s", e.msg);
+    } else if (rc != TK_EEXIST) {
+      return tk_err_set(err, rc, "%s", e.msg);
+    }
+  }
+  return 0;
+}
+
+int tk_chunk_recv_acked(tk_chunk_recv_t *cr, tk_transport_t *c, uint32_t index, size_t n,
+                        int stored, int code, const char *reason, tk_err_t *err)
+{
+  if (stored) {
+    cr->bytes += n;
+    cr->stored++;
   }
   if (code) cr->refused++;
   cr->next++;
   int rc = tk_sync_send_chunk_ack(c, index, code, reason);
   if (rc) return tk_err_set(err, rc, "cannot send a chunk ack: %s", tk_strerror(rc));
   return cr->next == cr->nneed;
+}
+
+int tk_chunk_recv_take(tk_chunk_recv_t *cr, tk_transport_t *c, tk_store_t *s,
+                       uint32_t index, tk_slice_t data, const uint8_t *origin,
+                       tk_err_t *err)
+{
+  char reason[160] = "";
+  int code = TK_REJECT_NONE, stored = 0;
+  int rc = tk_chunk_recv_check(cr, index, data, &code, reason, sizeof reason, err);
+  if (rc) return rc;
+  if (!code) {
+    rc = tk_chunk_recv_store(s, cr->ids[index], data, origin, &stored, &code, reason,
+                             sizeof reason, err);
+    if (rc) return rc;
+  }
+  return tk_chunk_recv_acked(cr, c, index, data.n, stored, code, reason, err);
 }

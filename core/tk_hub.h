@@ -7,10 +7,18 @@
  * frame limit, a deadline and a bounded, evicting share of connections
  * (hub_preauth.c); authenticated sessions count against max_connections.
  *
- * Threads: everything runs on the loop's thread; sqlite writes happen
- * there too, each batch in one transaction committed before its Ack. The
- * one exception is moderation: a pushed batch's rules run in the loop's
- * threadpool, calling the plugin set's jailed worker processes (hub.c).
+ * Threads: the sessions run on the loop's thread, and so do the store
+ * reads (the hub's own connection; WAL gives each a snapshot of the last
+ * commit). Every store write (a pushed batch with its checks, a chunk, a
+ * grant, a LogPut, an enrollment) runs on one store thread with its own connection,
+ * one transaction per job in arrival order, while its session reads
+ * nothing; its Ack is sent from the loop after the commit (hub_store.c,
+ * tk_store_thread.h), so a commit never holds up another session's I/O.
+ * Moderation: a pushed batch's rules run in the loop's threadpool, calling
+ * the plugin set's jailed worker processes (hub.c). tk_hub_stop lets the
+ * queued writes finish (committed, not acknowledged) before the loop ends.
+ * Without a loop (tests, fuzzing) the writes run inline on the caller's
+ * thread.
  */
 #ifndef TK_HUB_H
 #define TK_HUB_H

@@ -40,6 +40,9 @@ enum { TK_STORE_CREATE = 1 }; /* flags for tk_store_open */
  * schema migrations in one transaction. TK_ENOTFOUND if it does not exist
  * and create was not asked; TK_EVERSION if a newer tunduk wrote it. */
 int tk_store_open(tk_store_t **out, const char *path, int flags, tk_err_t *err);
+/* The path it was opened with (valid until tk_store_close): another
+ * connection to the same file opens it (the hub's store thread). */
+const char *tk_store_path(const tk_store_t *s);
 void tk_store_close(tk_store_t *s);
 
 int tk_store_begin(tk_store_t *s, tk_err_t *err);

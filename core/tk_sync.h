@@ -335,5 +335,20 @@ int tk_chunk_recv_offer(tk_chunk_recv_t *cr, tk_transport_t *c, tk_store_t *s,
 int tk_chunk_recv_take(tk_chunk_recv_t *cr, tk_transport_t *c, tk_store_t *s,
                        uint32_t index, tk_slice_t data, const uint8_t *origin,
                        tk_err_t *err);
+/* tk_chunk_recv_take in three steps, for a receiver that stores on
+ * another thread (the hub's store thread): check (the caller's thread:
+ * TK_EPROTO if index is not the chunk due; *code TK_REJECT_MALFORMED with
+ * reason for a wrong size, else 0), store (only when check left *code 0;
+ * any thread with s, touching no cr: 0 with *stored 1, or *stored 0 and
+ * *code a refusal (or 0: already there); negative if the store failed),
+ * acked (the caller's thread: counts the chunk, sends its ChunkAck; the
+ * return of tk_chunk_recv_take). */
+int tk_chunk_recv_check(const tk_chunk_recv_t *cr, uint32_t index, tk_slice_t data,
+                        int *code, char *reason, size_t len, tk_err_t *err);
+int tk_chunk_recv_store(tk_store_t *s, const uint8_t id[TK_HASH_LEN], tk_slice_t data,
+                        const uint8_t *origin, int *stored, int *code, char *reason,
+                        size_t len, tk_err_t *err);
+int tk_chunk_recv_acked(tk_chunk_recv_t *cr, tk_transport_t *c, uint32_t index, size_t n,
+                        int stored, int code, const char *reason, tk_err_t *err);
 
 #endif
