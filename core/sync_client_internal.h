@@ -9,6 +9,7 @@
 #define TK_SYNC_CLIENT_INTERNAL_H
 
 #include "tk_client.h"
+#include "tk_office_engine.h"
 #include "tk_wire.h"
 
 enum {
