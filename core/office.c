@@ -16,17 +16,65 @@
 
 #include "tk_attach.h"
 #include "tk_body.h"
+#include "tk_passphrase.h"
+#include "tk_plugin.h"
 
 static int home_paths(const char *home, char *key_path, char *store_path, tk_err_t *err)
 {
-  if (snprintf(key_path, PATH_MAX, "%s/%s", home, TK_OFFICE_KEYFILE) >= PATH_MAX ||
-      snprintf(store_path, PATH_MAX, "%s/%s", home, TK_OFFICE_STOREFILE) >= PATH_MAX)
-    return tk_err_set(err, TK_ELIMIT, "home folder path is too long: %s", home);
-  return 0;
+  int rc = tk_home_key_path(key_path, PATH_MAX, home, err);
+  return rc ? rc : tk_home_store_path(store_path, PATH_MAX, home, err);
+}
+
+_Static_assert((int)TK_OFFICE_KDF_INTERACTIVE == (int)TK_KDF_INTERACTIVE &&
+                   (int)TK_OFFICE_KDF_MODERATE == (int)TK_KDF_MODERATE &&
+                   (int)TK_OFFICE_KDF_SENSITIVE == (int)TK_KDF_SENSITIVE,
+               "tk_office.h's key derivation levels are tk_identity.h's");
+
+int tk_office_kdf_parse(const char *s, int *level)
+{
+  static const char *const names[] = {"interactive", "moderate", "sensitive"};
+  for (int i = 0; i < 3; i++)
+    if (strcmp(s, names[i]) == 0) {
+      *level = i;
+      return 0;
+    }
+  return TK_EINVAL;
+}
+
+int tk_office_global_init(void)
+{
+  return tk_crypto_init() == 0 ? 0 : TK_ECRYPTO;
+}
+
+int tk_office_passphrase(const char *file, const char *env, const char *label,
+                         int confirm, char **out, size_t *len, tk_err_t *err)
+{
+  return tk_passphrase_get(file, env, label, confirm, out, len, err);
+}
+
+void tk_office_secret_free(char *p)
+{
+  tk_secure_free(p);
+}
+
+void tk_office_device_id(const tk_office_t *o, char out[TK_DEVICE_ID_STRLEN])
+{
+  tk_device_id_format(out, o->id->id);
+}
+
+const char *tk_office_device_name(const tk_office_t *o)
+{
+  return o->id->name;
+}
+
+int tk_office_device_id_valid(const char *s)
+{
+  uint8_t id[TK_DEVICE_ID_LEN];
+  return tk_device_id_parse(id, s) == 0;
 }
 
 int tk_office_create(const char *home, const char *name, const char *pass, size_t passlen,
-                     tk_kdf_level_t level, tk_err_t *err)
+                     int kdf_level, tk_err_t *err)
 {
   char key_path[PATH_MAX], store_path[PATH_MAX];
   tk_identity_t *id = NULL;
@@ -55,17 +103,12 @@ int tk_office_create(const char *home, const char *name, const char *pass, size_
   rc = tk_store_device_put(store, &self, err);
   if (rc) goto done;
   /* The key file last: its presence is what marks a finished init. */
-  rc = tk_identity_save(id, key_path, pass, passlen, level, err);
+  rc = tk_identity_save(id, key_path, pass, passlen, (tk_kdf_level_t)kdf_level, err);
 done:
   if (rc && store) {
     tk_store_close(store);
     store = NULL;
-    char p[PATH_MAX + 8];
-    unlink(store_path);
-    snprintf(p, sizeof p, "%s-wal", store_path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", store_path);
-    unlink(p);
+    tk_home_store_unlink(home);
   }
   tk_store_close(store);
   tk_identity_free(id);
@@ -91,12 +134,8 @@ int tk_office_open(tk_office_t **out, const char *home, tk_err_t *err)
   if (rc) goto done;
   rc = tk_store_open(&o->store, store_path, 0, err);
   if (rc) goto done;
-  o->keys = tk_secure_alloc(KEY_CACHE_SLOTS * sizeof *o->keys);
-  if (!o->keys) {
-    rc = tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory for keys");
-    goto done;
-  }
-  memset(o->keys, 0, KEY_CACHE_SLOTS * sizeof *o->keys);
+  rc = tk__office_keys_open(o, err);
+  if (rc) goto done;
   *out = o;
   o = NULL;
 done:
@@ -122,8 +161,9 @@ int tk_office_unlock(tk_office_t *o, const char *pass, size_t passlen, tk_err_t 
 void tk_office_close(tk_office_t *o)
 {
   if (!o) return;
-  tk_secure_free(o->keys); /* sodium_free wipes */
+  tk__office_keys_close(o);
   tk__office_logs_free(o);
+  tk_plugin_set_free(o->plugins);
   tk_store_close(o->store);
   tk_identity_free(o->id);
   free(o);
@@ -139,98 +179,30 @@ tk_store_t *tk_office_store(tk_office_t *o)
   return o->store;
 }
 
-const char *tk_office_home(const tk_office_t *o)
-{
-  return o->home;
-}
-
 int tk_office_vault_create(tk_office_t *o, const char *name, tk_err_t *err)
 {
   uint8_t *key = tk_secure_alloc(TK_VAULT_KEY_LEN);
-  uint8_t key_id[TK_KEY_ID_LEN], sealed[TK_SEALED_KEY_LEN];
+  uint8_t key_id[TK_KEY_ID_LEN];
   int rc = tk_name_check("vault", name, TK_MAX_VAULT_LEN, 1, err);
+  if (!rc) rc = tk_office_need_keys(o, err);
   if (rc) goto done;
   if (!key) {
     rc = tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory for a key");
     goto done;
   }
-  tk_vault_key_new(key);
-  tk_vault_key_id(key_id, key);
-  rc = tk_vault_key_seal(sealed, key, o->id->kx_pk);
-  if (rc) {
-    tk_err_set(err, rc, "cannot seal the vault key");
-    goto done;
-  }
+  tk_office_vault_key_new(key, key_id);
   rc = tk_store_begin(o->store, err);
   if (rc) goto done;
   rc = tk_store_vault_add(o->store, name, key_id, err);
-  if (!rc) rc = tk_store_wrapped_key_put(o->store, name, key_id, o->id->id, sealed, err);
+  if (!rc) rc = tk_office_vault_key_keep(o, name, key_id, key, err);
   if (!rc) rc = tk__office_genesis(o, name, key_id, err);
   if (!rc) rc = tk_store_commit(o->store, err);
   if (rc) tk_store_rollback(o->store);
+  if (rc == TK_EEXIST) tk_err_set(err, rc, "vault '%s' already exists", name);
   tk__office_logs_free(o);
 done:
   tk_secure_free(key);
   return rc;
-}
-
-int tk_office_vault_key_cached(tk_office_t *o, const char *vault,
-                               const uint8_t key_id[TK_KEY_ID_LEN],
-                               uint8_t key[TK_VAULT_KEY_LEN])
-{
-  for (unsigned i = 0; i < KEY_CACHE_SLOTS; i++) {
-    const key_slot_t *k = &o->keys[i];
-    if (k->used && strcmp(k->vault, vault) == 0 &&
-        memcmp(k->key_id, key_id, TK_KEY_ID_LEN) == 0) {
-      memcpy(key, k->key, TK_VAULT_KEY_LEN);
-      return 0;
-    }
-  }
-  return TK_ENOTFOUND;
-}
-
-int tk_office_vault_key(tk_office_t *o, const char *vault, const uint8_t *key_id,
-                        uint8_t key[TK_VAULT_KEY_LEN], tk_err_t *err)
-{
-  uint8_t want[TK_KEY_ID_LEN], sealed[TK_SEALED_KEY_LEN];
-  int rc;
-  if (!o->id->sec)
-    return tk_err_set(err, TK_ENOKEY, "the device keys are locked (passphrase needed)");
-  if (key_id) {
-    memcpy(want, key_id, sizeof want);
-  } else {
-    tk_vault_info_t vi;
-    rc = tk_store_vault_get(o->store, vault, &vi, err);
-    if (rc) return rc;
-    memcpy(want, vi.key_id, sizeof want);
-  }
-  if (tk_office_vault_key_cached(o, vault, want, key) == 0) return 0;
-  rc = tk_store_wrapped_key_get(o->store, vault, want, o->id->id, sealed, err);
-  if (rc) return rc;
-  rc = tk_vault_key_open(key, sealed, o->id->kx_pk, o->id->sec->kx_sk);
-  if (rc)
-    return tk_err_set(err, rc, "the key of vault '%s' held by this device does not open",
-                      vault);
-  key_slot_t *k = &o->keys[o->next_slot++ % KEY_CACHE_SLOTS];
-  k->used = 1;
-  snprintf(k->vault, sizeof k->vault, "%s", vault);
-  memcpy(k->key_id, want, sizeof want);
-  memcpy(k->key, key, TK_VAULT_KEY_LEN);
-  return 0;
-}
-
-static int load_vault_key(void *ctx, const tk_vault_info_t *v)
-{
-  uint8_t key[TK_VAULT_KEY_LEN];
-  (void)tk_office_vault_key(ctx, v->name, v->key_id, key, NULL); /* none: skipped */
-  tk_wipe(key, sizeof key);
-  return 0;
-}
-
-int tk_office_vault_keys_load(tk_office_t *o, tk_err_t *err)
-{
-  int rc = tk_store_vaults(o->store, load_vault_key, o, err);
-  return rc ? tk_err_set(err, rc, "loading the vault keys: %s", tk_strerror(rc)) : 0;
 }
 
 /* Seals body into a revision with the given fields and stores it; runs

@@ -7,9 +7,10 @@
 #define TK_OFFICE_INTERNAL_H
 
 #include <limits.h>
+#include <pthread.h>
 
 #include "tk_member.h"
-#include "tk_office.h"
+#include "tk_office_engine.h"
 
 #define KEY_CACHE_SLOTS 16
 
@@ -31,12 +32,25 @@ struct tk_office {
   char key_path[PATH_MAX];
   tk_identity_t *id;
   tk_store_t *store;
-  key_slot_t *keys; /* KEY_CACHE_SLOTS, tk_secure_alloc */
+  key_slot_t *keys; /* KEY_CACHE_SLOTS, tk_secure_alloc (office_keys.c) */
   unsigned next_slot;
+  pthread_mutex_t keys_lock; /* keys and next_slot, between threads */
+  int keys_lock_made;
   office_log_t *logs;
   size_t nlogs;
+  struct tk_plugin_set *plugins; /* loaded on first use (tk__office_plugins) */
+  tk_office_unlock_fn unlock;    /* tk_office_set_unlock */
+  void *unlock_ctx;
 };
 
+/* The office's plugin set (HOME/plugins or the bundled ones), loaded once;
+ * freed by tk_office_close (office_forms.c). */
+int tk__office_plugins(tk_office_t *o, struct tk_plugin_set **out, tk_err_t *err);
+
+/* The vault key cache in locked memory and its lock (office_keys.c):
+ * made by tk_office_open, wiped and freed by tk_office_close. */
+int tk__office_keys_open(tk_office_t *o, tk_err_t *err);
+void tk__office_keys_close(tk_office_t *o);
 /* Drops the cached logs (office_members.c). */
 void tk__office_logs_free(tk_office_t *o);
 /* Writes the genesis of a new vault's log (inside the caller's

@@ -494,8 +494,7 @@ int tk_office_change_remove(tk_office_t *o, const char *vault,
   ch->new_key = tk_secure_alloc(TK_VAULT_KEY_LEN);
   if (!rc && !ch->new_key) rc = tk_err_set(err, TK_ENOMEM, "out of locked memory");
   if (!rc) {
-    tk_vault_key_new(ch->new_key);
-    tk_vault_key_id(ch->new_key_id, ch->new_key);
+    tk_office_vault_key_new(ch->new_key, ch->new_key_id);
     tk_entry_draft_t d = {TK_ENTRY_ROTATE, NULL, NULL, 0, ch->new_key_id};
     rc = tk_member_entry_make(&work, NULL, &d, o->id, &e, err);
     if (!rc) rc = push_entry(ch, &work, &e, err);
@@ -525,15 +524,11 @@ int tk_office_change_remove(tk_office_t *o, const char *vault,
 
 int tk_office_change_commit(tk_office_t *o, tk_member_change_t *ch, tk_err_t *err)
 {
-  uint8_t sealed[TK_SEALED_KEY_LEN];
   int rc = tk_store_begin(o->store, err);
   for (size_t i = 0; !rc && i < ch->nentries; i++)
     rc = store_entry(o, &ch->entries[i], err);
   if (!rc && ch->rotated) {
-    rc = tk_vault_key_seal(sealed, ch->new_key, o->id->kx_pk);
-    if (!rc)
-      rc = tk_store_wrapped_key_put(o->store, ch->vault, ch->new_key_id, o->id->id,
-                                    sealed, err);
+    rc = tk_office_vault_key_keep(o, ch->vault, ch->new_key_id, ch->new_key, err);
     if (!rc) rc = tk_store_vault_set_key(o->store, ch->vault, ch->new_key_id, err);
   }
   if (!rc) rc = tk_office_log_sent_set(o, ch->vault, ch->sent_upto, err);

@@ -11,6 +11,7 @@
  *
  * Threads: see tk_office_plugins.h.
  */
+#include "office_internal.h"
 #include "tk_office_plugins.h"
 
 #include <stdio.h>
@@ -34,11 +35,10 @@ const char *tk_office_plugins_bundled(void)
 int tk_office_plugins_dir(const char *home, char *dir, size_t cap, tk_err_t *err)
 {
   struct stat st;
-  int n = snprintf(dir, cap, "%s/%s", home, TK_OFFICE_PLUGIN_SUBDIR);
-  if (n < 0 || (size_t)n >= cap)
+  if (tk_home_plugins_path(dir, cap, home, NULL) != 0)
     return tk_err_set(err, TK_ELIMIT, "plugin folder path is too long");
   if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
-  n = snprintf(dir, cap, "%s", tk_office_plugins_bundled());
+  int n = snprintf(dir, cap, "%s", tk_office_plugins_bundled());
   if (n < 0 || (size_t)n >= cap)
     return tk_err_set(err, TK_ELIMIT, "plugin folder path is too long");
   return 0;
@@ -200,4 +200,25 @@ done:
   tk_buf_wipe(&x.body);
   free(x.recs);
   return rc;
+}
+
+int tk_office_export_check(const char *home, const char *format, tk_err_t *err)
+{
+  tk_plugin_set_t *s = NULL;
+  int rc = tk_office_plugins(&s, home, NULL, 0, err);
+  if (!rc && !tk_plugin_set_find(s, TK_PLUGIN_EXPORT, format))
+    rc = tk_err_set(err, TK_EINVAL, "no export format '%s'; see 'tunduk plugin list'",
+                    format);
+  tk_plugin_set_free(s);
+  return rc;
+}
+
+int tk_office_export_run(tk_office_t *o, const tk_office_export_opts_t *opts,
+                         tk_office_write_fn write, void *ud,
+                         tk_office_export_stats_t *stats, tk_err_t *err)
+{
+  tk_plugin_set_t *s = NULL;
+  int rc = tk__office_plugins(o, &s, err);
+  if (!rc) rc = tk_office_need_keys(o, err);
+  return rc ? rc : tk_office_export(o, s, opts, write, ud, stats, err);
 }

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tk_office.h"
+#include "tk_office_engine.h"
 
 typedef struct verify_ctx {
   tk_office_t *o;

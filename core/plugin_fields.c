@@ -72,69 +72,76 @@ static int valid_ref(const char *s, size_t n)
   return 1;
 }
 
+/* One declared field f against its value v (NULL: absent). 0, or TK_EINVAL
+ * with why = the reason after the field's name (e.g. "is required"). */
+int tk_plugin_field_check(const tk_plugin_field_t *f, const json_t *v, char *why,
+                          size_t cap)
+{
+  int empty =
+      !v || json_is_null(v) ||
+      (f->kind == TK_FIELD_TEXT && json_is_string(v) && json_string_length(v) == 0);
+  if (empty) {
+    if (!f->required) return 0;
+    snprintf(why, cap, "is required");
+    return TK_EINVAL;
+  }
+  const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+  size_t sn = s ? json_string_length(v) : 0;
+  const char *want = NULL;
+  switch (f->kind) {
+  case TK_FIELD_TEXT:
+    if (!s) want = "must be text";
+    break;
+  case TK_FIELD_DATE:
+    if (!s || !valid_date(s, sn)) want = "must be a date YYYY-MM-DD";
+    break;
+  case TK_FIELD_DATETIME:
+    if (!s || !valid_datetime(s, sn))
+      want = "must be an RFC 3339 date and time (YYYY-MM-DDTHH:MM:SSZ)";
+    break;
+  case TK_FIELD_ENUM: {
+    int ok = 0;
+    for (size_t k = 0; s && k < f->nvalues && !ok; k++)
+      ok = strlen(f->values[k]) == sn && memcmp(f->values[k], s, sn) == 0;
+    if (!ok) {
+      char list[200];
+      size_t at = 0;
+      list[0] = 0;
+      for (size_t k = 0; k < f->nvalues && at < sizeof list - 1; k++)
+        at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", k ? ", " : "",
+                               f->values[k]);
+      snprintf(why, cap, "must be one of: %s", list);
+      return TK_EINVAL;
+    }
+    break;
+  }
+  case TK_FIELD_INTEGER:
+    if (!json_is_integer(v)) want = "must be an integer";
+    break;
+  case TK_FIELD_BOOLEAN:
+    if (!json_is_boolean(v)) want = "must be true or false";
+    break;
+  case TK_FIELD_LIST:
+    if (!json_is_array(v)) want = "must be a list";
+    break;
+  case TK_FIELD_REF:
+    if (!s || !valid_ref(s, sn)) want = "must be a record id (32 hex digits)";
+    break;
+  }
+  if (!want) return 0;
+  snprintf(why, cap, "%s", want);
+  return TK_EINVAL;
+}
+
 /* The declared fields of d against body. 0 or TK_EINVAL naming the field. */
 int tk__plugin_check_fields(const decl_t *d, json_t *body, tk_err_t *err)
 {
-  const char *t = d->name;
+  char why[256];
   for (size_t i = 0; i < d->pub.nfields; i++) {
     const tk_plugin_field_t *f = &d->pub.fields[i];
-    json_t *v = json_object_get(body, f->name);
-    int empty =
-        !v || json_is_null(v) ||
-        (f->kind == TK_FIELD_TEXT && json_is_string(v) && json_string_length(v) == 0);
-    if (empty) {
-      if (f->required)
-        return tk_err_set(err, TK_EINVAL, "content type '%s': field '%s' is required", t,
-                          f->name);
-      continue;
-    }
-    const char *s = json_is_string(v) ? json_string_value(v) : NULL;
-    size_t sn = s ? json_string_length(v) : 0;
-    const char *want = NULL;
-    switch (f->kind) {
-    case TK_FIELD_TEXT:
-      if (!s) want = "must be text";
-      break;
-    case TK_FIELD_DATE:
-      if (!s || !valid_date(s, sn)) want = "must be a date YYYY-MM-DD";
-      break;
-    case TK_FIELD_DATETIME:
-      if (!s || !valid_datetime(s, sn))
-        want = "must be an RFC 3339 date and time (YYYY-MM-DDTHH:MM:SSZ)";
-      break;
-    case TK_FIELD_ENUM: {
-      int ok = 0;
-      for (size_t k = 0; s && k < f->nvalues && !ok; k++)
-        ok = strlen(f->values[k]) == sn && memcmp(f->values[k], s, sn) == 0;
-      if (!ok) {
-        char list[200];
-        size_t at = 0;
-        list[0] = 0;
-        for (size_t k = 0; k < f->nvalues && at < sizeof list - 1; k++)
-          at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", k ? ", " : "",
-                                 f->values[k]);
-        return tk_err_set(err, TK_EINVAL,
-                          "content type '%s': field '%s' must be one of: %s", t, f->name,
-                          list);
-      }
-      break;
-    }
-    case TK_FIELD_INTEGER:
-      if (!json_is_integer(v)) want = "must be an integer";
-      break;
-    case TK_FIELD_BOOLEAN:
-      if (!json_is_boolean(v)) want = "must be true or false";
-      break;
-    case TK_FIELD_LIST:
-      if (!json_is_array(v)) want = "must be a list";
-      break;
-    case TK_FIELD_REF:
-      if (!s || !valid_ref(s, sn)) want = "must be a record id (32 hex digits)";
-      break;
-    }
-    if (want)
-      return tk_err_set(err, TK_EINVAL, "content type '%s': field '%s' %s", t, f->name,
-                        want);
+    if (tk_plugin_field_check(f, json_object_get(body, f->name), why, sizeof why))
+      return tk_err_set(err, TK_EINVAL, "content type '%s': field '%s' %s", d->name,
+                        f->name, why);
   }
   return 0;
 }

@@ -474,6 +474,7 @@ void tk__plugin_decl_free(decl_t *d)
   free(d->media_type);
   for (size_t i = 0; i < d->nfields_alloc; i++) {
     free((char *)d->fields[i].name);
+    free((char *)d->fields[i].label);
     for (size_t k = 0; k < d->fields[i].nvalues; k++)
       free((char *)d->fields[i].values[k]);
     free((void *)d->fields[i].values);
@@ -619,6 +620,15 @@ static void read_fields(lua_State *L, decl_t *d)
       lua_pushliteral(L, "kind");
       if (lua_rawget(L, -2) == LUA_TSTRING) kind = lua_tostring(L, -1);
       lua_pop(L, 1); /* kind stays referenced by the field table */
+    }
+    if (vt == LUA_TTABLE) { /* a label longer than TK_PLUGIN_MAX_LABEL is ignored */
+      lua_pushliteral(L, "label");
+      size_t ln = 0;
+      const char *label =
+          lua_rawget(L, -2) == LUA_TSTRING ? lua_tolstring(L, -1, &ln) : NULL;
+      if (label && ln <= TK_PLUGIN_MAX_LABEL && strlen(label) == ln)
+        f->label = dup_or_raise(L, label, ln);
+      lua_pop(L, 1);
     }
     f->kind = kind ? field_kind(kind) : -1;
     if (f->kind < 0)

@@ -498,6 +498,10 @@ static decl_t *decl_from_json(plugin_t *p, json_t *o)
     size_t nv = json_array_size(vals);
     if (!(f->name = dup_json_str(json_object_get(jf, "name")))) goto fail;
     d->nfields_alloc++;
+    json_t *label = json_object_get(jf, "label");
+    if (json_is_string(label) && json_string_length(label) <= TK_PLUGIN_MAX_LABEL &&
+        !(f->label = dup_json_str(label)))
+      goto fail;
     f->kind = (int)json_integer_value(json_object_get(jf, "kind"));
     f->required = json_is_true(json_object_get(jf, "required"));
     const char **v = calloc(nv ? nv : 1, sizeof *v);

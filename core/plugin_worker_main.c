@@ -41,6 +41,7 @@ static json_t *decl_to_json(const decl_t *d)
     for (size_t k = 0; k < f->nvalues; k++)
       json_array_append_new(vals, json_string(f->values[k]));
     json_object_set_new(jf, "name", json_string(f->name));
+    if (f->label) json_object_set_new(jf, "label", json_string(f->label));
     json_object_set_new(jf, "kind", json_integer(f->kind));
     json_object_set_new(jf, "required", json_boolean(f->required));
     json_object_set_new(jf, "values", vals);

@@ -9,7 +9,6 @@
 #include "sync_client_internal.h"
 
 #include <jansson.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,7 +86,6 @@ void tk__client_on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
  * the policy used to run the rules. */
 typedef struct pull_apply {
   client_t *c;
-  pthread_mutex_t lock; /* the office's key cache, between the threads */
 } pull_apply_t;
 
 /* The office's moderation rules on a pulled revision, all on this thread:
@@ -99,9 +97,7 @@ static int pull_policy(pull_apply_t *a, const tk_rev_t *rev, char *reason, size_
   uint8_t key[TK_VAULT_KEY_LEN];
   tk_slice_t body = {NULL, 0};
   if (tk_plugin_moderation_reads(c->opts->plugins, rev->type)) {
-    pthread_mutex_lock(&a->lock);
     int have = tk_office_vault_key(c->o, rev->vault, rev->key_id, key, NULL) == 0;
-    pthread_mutex_unlock(&a->lock);
     if (have && tk_rev_open(rev, key, &plain, NULL) == 0)
       body = TK_SLICE(plain.p, plain.n);
     tk_wipe(key, sizeof key);
@@ -126,9 +122,7 @@ static void *pull_prepare(void *ctx, const tk_rev_t *rev)
   tk_plugin_set_t *set = a->c->opts->plugins;
   if (!tk_plugin_moderation_reads(set, rev->type)) return NULL; /* nothing to open */
   uint8_t key[TK_VAULT_KEY_LEN];
-  pthread_mutex_lock(&a->lock);
   int have = tk_office_vault_key_cached(a->c->o, rev->vault, rev->key_id, key) == 0;
-  pthread_mutex_unlock(&a->lock);
   /* Not in memory yet (this thread may not read the store), or no memory:
    * pull_policy_prep then does it all itself. */
   pull_prep_t *p = have ? calloc(1, sizeof *p) : NULL;
@@ -146,8 +140,7 @@ static void *pull_prepare(void *ctx, const tk_rev_t *rev)
 }
 
 /* The record of rev opened and parsed on this thread (pull_prepare could
- * not: its key was not in memory), with the key cache's lock as
- * pull_policy takes it. NULL on memory failure (pull_policy_prep then
+ * not: its key was not in memory). NULL on memory failure (pull_policy_prep then
  * does it all itself). */
 static pull_prep_t *pull_open_here(pull_apply_t *a, const tk_rev_t *rev)
 {
@@ -156,9 +149,7 @@ static pull_prep_t *pull_open_here(pull_apply_t *a, const tk_rev_t *rev)
   if (!p || !tk_plugin_moderation_reads(c->opts->plugins, rev->type)) return p;
   uint8_t key[TK_VAULT_KEY_LEN];
   tk_buf_t plain = TK_BUF_INIT;
-  pthread_mutex_lock(&a->lock);
   int have = tk_office_vault_key(c->o, rev->vault, rev->key_id, key, NULL) == 0;
-  pthread_mutex_unlock(&a->lock);
   if (have && tk_rev_open(rev, key, &plain, NULL) == 0 && plain.p)
     p->parse_error =
         tk__plugin_json_parse(TK_SLICE(plain.p, plain.n), &p->record, &p->e) < 0;
@@ -251,12 +242,11 @@ static int store_pulled(client_t *c, const tk_slice_t *revs, const tk_slice_t *i
   }
   if (rc == 0) {
     tk_apply_ckpt_t ck = {c->hub.id, TK_DIR_PULL, upto};
-    pull_apply_t a = {c, PTHREAD_MUTEX_INITIALIZER};
+    pull_apply_t a = {c};
     tk_apply_prep_t hooks = {pull_prepare, pull_policy_prep, pull_release};
     int judged = set && tk_plugin_set_count(set, TK_PLUGIN_MODERATION) > 0;
     rc = tk_sync_apply_judged(c->store, revs, ids, n, c->hub.id, &hooks,
                               judged ? pull_judge : NULL, &a, &ck, &res, c->err);
-    pthread_mutex_destroy(&a.lock);
   }
   if (rc)
     return tk__client_stop(c, rc, "storing pulled revisions failed: %s", c->err->msg);

@@ -34,7 +34,7 @@
 
 #include <uv.h>
 
-#include "tk_office.h"
+#include "tk_office_engine.h"
 #include "tk_sync.h"
 #include "tk_token.h"
 

@@ -151,6 +151,16 @@ int tk_log_level_parse(const char *s);
  * TK_EIO if either failed (the caller should stop: say so and exit). */
 int tk_process_no_core(void);
 
+/* ---- ids ----------------------------------------------------------------- */
+/* Sizes of the ids every layer names (front ends too, through tk_office.h). */
+#define TK_HASH_LEN 32      /* SHA-256 */
+#define TK_DEVICE_ID_LEN 32 /* SHA-256 of the Ed25519 public key */
+#define TK_KEY_ID_LEN 8     /* short fingerprint naming a vault key */
+#define TK_REV_ID_LEN 32    /* a revision's id (SHA-256 of its bytes) */
+#define TK_RECORD_ID_LEN 16 /* a record's random id */
+/* Device ids print as 52 base32 characters in 13 groups of 4 joined by '-'. */
+#define TK_DEVICE_ID_STRLEN 65 /* 52 + 12 dashes + NUL */
+
 /* ---- limits on what comes from outside ------------------------------------ */
 #define TK_MAX_BODY_JSON (1u << 20)        /* a record body, as JSON text */
 #define TK_MAX_REVISION (2u << 20)         /* one encoded revision */

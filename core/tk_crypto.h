@@ -11,18 +11,13 @@
 
 #include "tk_common.h"
 
-#define TK_HASH_LEN 32       /* SHA-256 */
-#define TK_DEVICE_ID_LEN 32  /* SHA-256 of the Ed25519 public key */
 #define TK_SIGN_PK_LEN 32    /* Ed25519 public key */
 #define TK_SIGN_SK_LEN 64    /* Ed25519 secret key (libsodium layout) */
 #define TK_SIG_LEN 64        /* Ed25519 signature */
 #define TK_KX_PK_LEN 32      /* X25519 public key */
 #define TK_KX_SK_LEN 32      /* X25519 secret key */
 #define TK_VAULT_KEY_LEN 32  /* vault key */
-#define TK_KEY_ID_LEN 8      /* short fingerprint naming a vault key */
 #define TK_SEALED_KEY_LEN 80 /* vault key sealed to an X25519 key (32 + 48) */
-/* Device ids print as 52 base32 characters in 13 groups of 4 joined by '-'. */
-#define TK_DEVICE_ID_STRLEN 65 /* 52 + 12 dashes + NUL */
 
 /* Initialises libsodium. Call once before anything else; idempotent. */
 int tk_crypto_init(void);

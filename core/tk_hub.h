@@ -27,7 +27,7 @@
 
 #include "tk_config.h"
 #include "tk_conn.h"
-#include "tk_office.h"
+#include "tk_office_engine.h"
 
 typedef struct tk_hub tk_hub_t;
 

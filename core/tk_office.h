@@ -1,35 +1,49 @@
 /*
- * tk_office.h: an office's home folder opened for work: its identity (key
- * file "device.key"), its store ("store.db") and the vault keys it holds.
- * Authoring revisions (new, edit, delete, merge) and reading them back
- * happen here, so every client (the CLI now, a web UI later) goes through
- * one path that seals, signs and stores in one transaction.
+ * tk_office.h: the office API, the one engine header a front end (the
+ * `tunduk` CLI now, the web UI next) includes. An office is a home folder
+ * opened for work: its identity, its store, the vault keys it holds and its
+ * plugins. Every rule about records lives behind these calls (validation
+ * with every problem returned, attachments kept out of input and carried
+ * over on edit, attachment keys never shown, "already deleted", "not in
+ * conflict", "token for another hub"), so front ends only parse their input
+ * and present results. Nothing here prints: results are structs or json_t
+ * (the caller decrefs what it is handed), failures a tk_err_t whose message
+ * names the record (as the caller named it), the field or the file. The
+ * engine's own calls (ids instead of prefixes, the store, membership logs)
+ * are in tk_office_engine.h, for the engine only.
  *
- * Layout of a home folder (mode 0700):
- *   device.key   the identity, private keys encrypted under the passphrase
- *   store.db     the sqlite store (+ -wal, -shm while open)
+ * Home folder: its files and their paths are tk_office_home.h's.
  *
- * Threads: one tk_office_t is used by one thread at a time.
+ * Threads: one tk_office_t is used by one thread at a time; the calls that
+ * take only a home folder may run on any thread.
  */
 #ifndef TK_OFFICE_H
 #define TK_OFFICE_H
 
 #include <jansson.h>
 
-#include "tk_identity.h"
-#include "tk_member.h"
-#include "tk_store.h"
-
-#define TK_OFFICE_KEYFILE "device.key"
-#define TK_OFFICE_STOREFILE "store.db"
+#include "tk_common.h"
 
 typedef struct tk_office tk_office_t;
+
+/* ---- the process and the home folder --------------------------------------- */
+
+/* Once per process before any other call: the crypto library. 0 or TK_ECRYPTO. */
+int tk_office_global_init(void);
+
+/* Argon2id strength of a new key file (tk_identity.h's levels). */
+enum {
+  TK_OFFICE_KDF_INTERACTIVE = 0,
+  TK_OFFICE_KDF_MODERATE = 1,
+  TK_OFFICE_KDF_SENSITIVE = 2
+};
+/* "interactive", "moderate", "sensitive" -> *level; TK_EINVAL otherwise. */
+int tk_office_kdf_parse(const char *s, int *level);
 
 /* Creates a home folder with a new identity and an empty store. Refuses
  * (TK_EEXIST) if home already holds a key file or a store. */
 int tk_office_create(const char *home, const char *name, const char *pass, size_t passlen,
-                     tk_kdf_level_t level, tk_err_t *err);
-
+                     int kdf_level, tk_err_t *err);
 /* Opens home: the public half of the identity and the store. TK_ENOTFOUND
  * with a message naming home when there is no tunduk store there. */
 int tk_office_open(tk_office_t **out, const char *home, tk_err_t *err);
@@ -38,121 +52,227 @@ int tk_office_unlock(tk_office_t *o, const char *pass, size_t passlen, tk_err_t 
 /* Wipes keys and closes everything; NULL is a no-op. */
 void tk_office_close(tk_office_t *o);
 
-const tk_identity_t *tk_office_identity(const tk_office_t *o);
-tk_store_t *tk_office_store(tk_office_t *o);
-const char *tk_office_home(const tk_office_t *o);
+/* A passphrase from file (a path, or NULL), else the environment variable
+ * env, else the terminal (confirm: asked twice), the prompt naming label.
+ * *out is locked memory freed with tk_office_secret_free. TK_EINVAL, with
+ * how to give one, when none can be had. */
+int tk_office_passphrase(const char *file, const char *env, const char *label,
+                         int confirm, char **out, size_t *len, tk_err_t *err);
+/* Wipes and frees what tk_office_passphrase returned; NULL is a no-op. */
+void tk_office_secret_free(char *p);
 
-/* Creates a vault with a fresh random key sealed to this device. */
+/* This device: its printed id (52 base32 characters in groups) and name. */
+void tk_office_device_id(const tk_office_t *o, char out[TK_DEVICE_ID_STRLEN]);
+const char *tk_office_device_name(const tk_office_t *o);
+/* Whether s is a printed device id (what tk_office_device_id writes). */
+int tk_office_device_id_valid(const char *s);
+
+/* ---- vaults (office.c, office_vaults.c) --------------------------------------- */
+
+/* Creates a vault with a fresh random key sealed to this device. Needs the
+ * keys (the unlock callback). TK_EEXIST "vault '<name>' already exists". */
 int tk_office_vault_create(tk_office_t *o, const char *name, tk_err_t *err);
-/* The vault key with key_id (NULL: the vault's current key). Needs the
- * office unlocked. TK_ENOKEY if this device holds none. */
-int tk_office_vault_key(tk_office_t *o, const char *vault, const uint8_t *key_id,
-                        uint8_t key[TK_VAULT_KEY_LEN], tk_err_t *err);
-/* The vault key with key_id if an earlier tk_office_vault_key left it in
- * memory: 0, or TK_ENOTFOUND. Never touches the store, so a thread other than
- * the store's may call it, under a lock it shares with the callers of
- * tk_office_vault_key (that one fills the cache). */
-int tk_office_vault_key_cached(tk_office_t *o, const char *vault,
-                               const uint8_t key_id[TK_KEY_ID_LEN],
-                               uint8_t key[TK_VAULT_KEY_LEN]);
-/* Brings the current key of each vault this device holds a key for into
- * memory, as many as the cache takes, so tk_office_vault_key_cached finds
- * them; a key that is missing or does not open is skipped (the lookup
- * then fails the usual way). Fails only if the store does. */
-int tk_office_vault_keys_load(tk_office_t *o, tk_err_t *err);
+/* The vaults as JSON, by name: [{name, vault_id ("-" before a membership
+ * log), key_id, created, have_key, role ("writer", "reader", "not a
+ * member", "-"), log_entries, granted_by: [{device, name, creator}] (the
+ * verified chain behind the key in use: who granted it, who added that
+ * device, ... back to the vault's creator), keys: [{key_id, current,
+ * since_entry, granted_by}] (every key of the vault this device holds)}]. */
+int tk_office_vaults(tk_office_t *o, json_t **out, tk_err_t *err);
 
-/* ---- vault membership logs (office_members.c; tk_member.h) ------------------ */
+/* ---- records (office_forms.c, office_records.c) ------------------------------
+ *
+ * What a front end (the CLI, the web UI) needs, with every rule about
+ * records kept here and nothing printed: results come back as structs or
+ * json_t, failures as tk_err_t whose message names the record (as the
+ * caller gave it) or the field. Records are named by their id or an id
+ * prefix as a string (at least 4 hex digits). Calls that need the private
+ * keys unlock the office through the unlock callback (below) at the point
+ * they first need them, after every check of the input passed, so bad input
+ * never asks for a passphrase. Threads: as tk_office_t, one at a time. */
 
-/* vault's log as this office replayed it (n == 0: none); valid until the
- * log changes. */
-int tk_office_log(tk_office_t *o, const char *vault, const tk_member_log_t **out,
-                  tk_err_t *err);
-/* 0 if the log lets rev count here, else TK_EACCESS with the reason. */
-int tk_office_member_check(tk_office_t *o, const tk_rev_t *rev, char *reason, size_t len);
-/* Takes entries from the hub in order: each is replayed on this office's own
- * log and stored if it follows every rule; the rest are refused (logged,
- * counted) and change nothing. A vault held from before logs takes a
- * genesis only from the device that granted its key. Revisions kept aside
- * that now count are released. */
-int tk_office_log_take(tk_office_t *o, const tk_slice_t *bodies, const tk_slice_t *sigs,
-                       size_t n, uint32_t *taken, uint32_t *refused, tk_err_t *err);
-/* Takes a grant if it is for this device, chains to the vault's log and
- * opens; *taken says whether a key was stored. */
-int tk_office_grant_take(tk_office_t *o, tk_slice_t body, tk_slice_t sig, int *taken,
+/* Called when a call needs the private keys and the office is locked; it
+ * unlocks o (tk_office_unlock) or fails with err set. Without one such a call
+ * fails with TK_EPASS "the office is locked". */
+typedef int (*tk_office_unlock_fn)(void *ctx, tk_office_t *o, tk_err_t *err);
+void tk_office_set_unlock(tk_office_t *o, tk_office_unlock_fn fn, void *ctx);
+/* Unlocks now (through the callback) if the office is locked. */
+int tk_office_need_keys(tk_office_t *o, tk_err_t *err);
+
+/* One validation problem: field is the field's name ("" for a problem of the
+ * whole record, e.g. from a plugin's validate()), message the reason with
+ * the field named, e.g. "field 'status' is required". */
+#define TK_OFFICE_MAX_PROBLEMS 32
+typedef struct tk_office_problem {
+  char field[64];
+  char message[256];
+} tk_office_problem_t;
+typedef struct tk_office_problems {
+  size_t n; /* the first TK_OFFICE_MAX_PROBLEMS are kept; more is a truncation */
+  tk_office_problem_t v[TK_OFFICE_MAX_PROBLEMS];
+} tk_office_problems_t;
+
+/* Checks body as a record of content type `type`: every declared field
+ * (each problem kept, not only the first), then, if they all pass, the
+ * plugin's validate(). 0 if valid; TK_EINVAL with problems (may be NULL)
+ * filled and err = "<type> record invalid: <first problem>"; TK_EINVAL
+ * "no content type '<type>'; ..." if no plugin declares it; the plugin's
+ * failure as "<type> record not checked: ...". Tombstones are not content:
+ * callers skip them. */
+int tk_office_check(tk_office_t *o, const char *type, const json_t *body,
+                    tk_office_problems_t *problems, tk_err_t *err);
+
+/* The listing line of a record: its content type's summary(), cut to 120
+ * bytes UTF-8 safe, else the generic one (tk_body_summary); at most n-1
+ * bytes. Never fails (an empty line at worst). */
+void tk_office_summary(tk_office_t *o, const char *type, const json_t *body, char *out,
+                       size_t n);
+
+/* The content type's form as JSON: {"type": T, "plugin": "case.lua",
+ * "validate": b, "summary": b, "merge": b, "fields": [{"name", "label",
+ * "kind" ("text", "date", "datetime", "enum", "integer", "boolean", "list",
+ * "ref"), "required", "values" (enum only)}]}, fields sorted by name. The
+ * label is the plugin's own ("label" in its field table), else the name
+ * with '_' as spaces and its first letter upper case.
+ * TK_ENOTFOUND if no plugin declares type. *out: the caller decrefs. */
+int tk_office_form_schema(tk_office_t *o, const char *type, json_t **out, tk_err_t *err);
+/* The names of the content types the office's plugins declare, as a JSON
+ * array of strings in load order. */
+int tk_office_types(tk_office_t *o, json_t **out, tk_err_t *err);
+
+/* Parses a record body from JSON text for writing: a JSON object within the
+ * body limits, without the field tunduk keeps ("_attachments": TK_EINVAL,
+ * "<source>: the field ... remove it from the input"). source names the
+ * input in messages (a path, "stdin"). *out: the caller decrefs. */
+int tk_office_body_parse(const char *text, size_t len, const char *source, json_t **out,
                          tk_err_t *err);
 
-#define TK_MAX_CHANGE_ENTRIES 16
-/* A change to a vault's membership, built on this office's log, sent to
- * the hub, and stored here (tk_office_change_commit) only once acknowledged. */
-typedef struct tk_member_change {
+/* Checks a name a front end was given: kind "type" (a content type name),
+ * "vault" (a vault name; dots allowed) or "attachment" (an attachment's
+ * file name): TK_EINVAL naming what is wrong. */
+int tk_office_name_check(const char *kind, const char *name, tk_err_t *err);
+/* Formats hlc milliseconds as UTC "YYYY-MM-DDTHH:MM:SSZ". */
+void tk_office_time_format(char out[32], uint64_t ms);
+
+/* Resolves a record id or prefix: TK_ENOTFOUND "no record with id '<s>'",
+ * TK_EAMBIG "record id '<s>' is ambiguous; give more digits". */
+int tk_office_record_find(tk_office_t *o, const char *record,
+                          uint8_t id[TK_RECORD_ID_LEN], tk_err_t *err);
+
+/* Writes a new record of type in vault after every check (type and vault
+ * named well, the vault exists, not a tombstone, valid: problems as
+ * tk_office_check). rec_hex gets the new record's id. */
+int tk_office_record_new(tk_office_t *o, const char *type, const char *vault,
+                         const json_t *body, tk_office_problems_t *problems,
+                         char rec_hex[2 * TK_RECORD_ID_LEN + 1], tk_err_t *err);
+/* A new revision of record over its winner: body checked as the record's
+ * type (a tombstone is refused: delete is the way), the record's
+ * attachments carried over (the input cannot name them). *nheads gets how
+ * many heads the record had (> 1: the others remain in conflict). */
+int tk_office_record_edit(tk_office_t *o, const char *record, const json_t *body,
+                          tk_office_problems_t *problems,
+                          char rev_hex[2 * TK_REV_ID_LEN + 1], uint32_t *nheads,
+                          tk_err_t *err);
+/* A tombstone over the winner; TK_EEXIST "record <record> is already
+ * deleted". */
+int tk_office_record_delete(tk_office_t *o, const char *record,
+                            char rev_hex[2 * TK_REV_ID_LEN + 1], uint32_t *nheads,
+                            tk_err_t *err);
+/* A merge revision over every head of a record in conflict (TK_EINVAL
+ * "record <record> is not in conflict; use 'tunduk edit'"): body (checked
+ * unless a tombstone), or with body NULL the content type's merge()
+ * (TK_EPLUGIN "automatic merge declined: ...; resolve by hand"). */
+int tk_office_record_resolve(tk_office_t *o, const char *record, const json_t *body,
+                             tk_office_problems_t *problems,
+                             char rev_hex[2 * TK_REV_ID_LEN + 1], tk_err_t *err);
+
+/* A record as a reader sees it (tk_office_record_show). */
+typedef struct tk_office_view {
+  json_t *body;        /* decrypted, attachment keys and chunk ids removed */
+  json_t *attachments; /* [{name, size, sha256, ...}] without keys; never NULL */
+  json_t *meta;        /* {revision, record, type, vault, author, time, hlc,
+                          generation, seq, parents} */
+  json_t *heads;       /* [hex rev ids], winner first */
+  size_t nheads;
+  int deleted;
+  uint32_t chunks_missing, chunks_total; /* attachments not all here yet */
+  uint32_t refused;                      /* revisions kept aside by the log */
+  int not_winner;                        /* shown is not the store's winner */
+} tk_office_view_t;
+/* The record's current version (tk_office_current), or its revision rev
+ * (an id or prefix; NULL: current), decrypted, without keys. */
+int tk_office_record_show(tk_office_t *o, const char *record, const char *rev,
+                          tk_office_view_t *v, tk_err_t *err);
+void tk_office_view_free(tk_office_view_t *v);
+
+/* One line of a listing. */
+typedef struct tk_office_listing {
+  char id[2 * TK_RECORD_ID_LEN + 1];
+  char type[TK_MAX_TYPE_LEN + 1];
   char vault[TK_MAX_VAULT_LEN + 1];
-  tk_entry_t entries[TK_MAX_CHANGE_ENTRIES];
-  size_t nentries;
-  tk_buf_t *grant_body;
-  uint8_t (*grant_sig)[TK_SIG_LEN];
-  size_t ngrants;
-  int rotated;
-  uint8_t *new_key; /* locked memory */
-  uint8_t new_key_id[TK_KEY_ID_LEN];
-  uint32_t sent_upto; /* log length at the hub once it is taken */
-} tk_member_change_t;
+  uint64_t hlc; /* the winner's */
+  uint32_t nheads;
+  int deleted, readable, incomplete;
+  uint32_t refused;
+  char summary[128];
+} tk_office_listing_t;
+/* The records (type, vault: filters, NULL = all), newest first, each with
+ * its summary; deleted ones only with all. cb returns non-zero to stop. */
+int tk_office_list(tk_office_t *o, const char *type, const char *vault, int all,
+                   int (*cb)(void *ctx, const tk_office_listing_t *l), void *ctx,
+                   tk_err_t *err);
 
-/* Adds device `to` (checked identity) as a reader or writer, with grants of
- * every key of the vault this device holds. */
-int tk_office_change_add(tk_office_t *o, const char *vault, const tk_peer_t *to,
-                         int writer, tk_member_change_t *ch, tk_err_t *err);
-/* Removes devs and rotates the key; the new key is granted to every member
- * left (their checked keys from the devices table). */
-int tk_office_change_remove(tk_office_t *o, const char *vault,
-                            const uint8_t (*devs)[TK_DEVICE_ID_LEN], size_t ndevs,
-                            tk_member_change_t *ch, tk_err_t *err);
-int tk_office_change_commit(tk_office_t *o, tk_member_change_t *ch, tk_err_t *err);
-void tk_member_change_free(tk_member_change_t *ch);
-
-/* The record's current version as this office shows it: the first head in
- * winner order that its vault's log lets count, else the newest ancestor
- * that counts (walking parents, nearest first). *not_winner says whether
- * that is not the store's winner (a revision stored before the log
- * refused it); *refused gets how many revisions of the record the log kept
- * aside. TK_EACCESS if no revision of it counts. */
-int tk_office_current(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
-                      uint8_t rev[TK_REV_ID_LEN], int *not_winner, uint32_t *refused,
+/* A revision in a record's history, with its author's name when known. */
+typedef struct tk_office_history_entry {
+  const json_t *meta;      /* as tk_office_view_t's meta */
+  const char *author_name; /* "" when this office does not know the device */
+  int author_known;
+} tk_office_history_entry_t;
+int tk_office_history(tk_office_t *o, const char *record,
+                      int (*cb)(void *ctx, const tk_office_history_entry_t *h), void *ctx,
                       tk_err_t *err);
 
-/* How many entries of vault's log the hub has acknowledged. */
-int tk_office_log_sent(tk_office_t *o, const char *vault, uint32_t *n);
-int tk_office_log_sent_set(tk_office_t *o, const char *vault, uint32_t n, tk_err_t *err);
-/* Stores from before membership logs: each vault this device created (it
- * holds the key and no device granted it) gets a genesis by this device.
- * *made gets their count. Needs the office unlocked. */
-int tk_office_logs_migrate(tk_office_t *o, uint32_t *made, tk_err_t *err);
+/* A record in conflict (tk_office_conflicts). */
+typedef struct tk_office_conflict {
+  const char *id, *type, *vault, *winner; /* hex ids */
+  const json_t *heads;                    /* [hex rev ids], winner first */
+  uint32_t nheads;                        /* all of them (heads: at most 64) */
+} tk_office_conflict_t;
+/* The records with more than one head (type, vault: filters or NULL); cb
+ * returns non-zero to stop. */
+int tk_office_conflicts(tk_office_t *o, const char *type, const char *vault,
+                        int (*cb)(void *ctx, const tk_office_conflict_t *c), void *ctx,
+                        tk_err_t *err);
 
-/* Writes the first revision of a new record. rec_out/rev_out may be NULL. */
-int tk_office_new(tk_office_t *o, const char *type, const char *vault, const json_t *body,
-                  uint8_t rec_out[TK_RECORD_ID_LEN], uint8_t rev_out[TK_REV_ID_LEN],
-                  tk_err_t *err);
+/* Pulled revisions held back by moderation, as JSON: [{revision, record,
+ * type, vault, author, reason}]. */
+int tk_office_quarantine_list(tk_office_t *o, json_t **out, tk_err_t *err);
+/* Lets a held revision in (release) or drops it; rev is a prefix. rev_hex
+ * gets the full id. */
+int tk_office_quarantine_release(tk_office_t *o, const char *rev,
+                                 char rev_hex[2 * TK_REV_ID_LEN + 1], tk_err_t *err);
+int tk_office_quarantine_drop(tk_office_t *o, const char *rev,
+                              char rev_hex[2 * TK_REV_ID_LEN + 1], tk_err_t *err);
 
-enum { TK_PARENTS_WINNER = 0, TK_PARENTS_ALL_HEADS = 1 };
-/* Writes a new revision of an existing record whose parent is the current
- * winner (TK_PARENTS_WINNER: edit, delete) or every head (a merge). Type and
- * vault are the record's. The heads are read inside the write transaction. */
-int tk_office_update(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
-                     const json_t *body, int parents_mode, uint8_t rev_out[TK_REV_ID_LEN],
-                     tk_err_t *err);
+/* ---- attachments (office_attach.c) -------------------------------------------- */
 
-/* Attaches the file at path to the record under name: the file is
- * encrypted into chunks in the store and a new revision (parent: the
- * winner) adds it to the body's attachment list, all in one transaction,
- * so an interrupted attach leaves nothing. TK_EEXIST if the name is taken,
- * TK_ELIMIT past a record's attachment limits (tk_attach.h). */
-int tk_office_attach(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
-                     const char *path, const char *name, uint8_t rev_out[TK_REV_ID_LEN],
-                     tk_err_t *err);
+/* Attaches the file at path to record under name (NULL: the file's base
+ * name), a new revision over the winner; rev_hex gets it. TK_EINVAL for a
+ * bad name, TK_EEXIST if it is taken, TK_ELIMIT past the limits. */
+int tk_office_record_attach(tk_office_t *o, const char *record, const char *path,
+                            const char *name, char rev_hex[2 * TK_REV_ID_LEN + 1],
+                            tk_err_t *err);
+/* The attachments of record's winner as JSON, without keys: [{name, size,
+ * sha256 (hex), chunks, chunks_here, complete}]. */
+int tk_office_attachments(tk_office_t *o, const char *record, json_t **out,
+                          tk_err_t *err);
+/* Decrypts attachment name of record's winner to the file out ("-":
+ * stdout), every chunk and the whole file's hash checked. TK_ENOTFOUND
+ * "record <record> has no attachment named '<name>' ...". */
+int tk_office_attachment_get(tk_office_t *o, const char *record, const char *name,
+                             const char *out, tk_err_t *err);
 
-/* Decrypts revision rev_id: *body_out (caller json_decref()s) and, if meta
- * is not NULL, its metadata. */
-int tk_office_read(tk_office_t *o, const uint8_t rev_id[TK_REV_ID_LEN], json_t **body_out,
-                   tk_rev_meta_t *meta, tk_err_t *err);
+/* ---- checking the store (office_verify.c) -------------------------------------- */
 
 /* Verification of the whole store: every revision's hash, signature, tag
  * (when this device holds the vault key) and parent links, and that the
@@ -167,5 +287,152 @@ int tk_office_verify(tk_office_t *o,
                      void (*cb)(void *ctx, const uint8_t id[TK_REV_ID_LEN],
                                 const char *msg),
                      void *ctx, tk_verify_counts_t *counts, tk_err_t *err);
+
+/* ---- export (office_plugins.c) ------------------------------------------------- */
+
+#define TK_OFFICE_MAX_REDACT 64 /* fields named by one --redact */
+
+typedef struct tk_office_export_opts {
+  const char *format;        /* export format name */
+  const char *type, *vault;  /* filters; NULL = all */
+  const char *const *redact; /* top-level fields removed; NULL-terminated or NULL */
+} tk_office_export_opts_t;
+
+typedef struct tk_office_export_stats {
+  uint64_t records; /* handed to the plugin */
+  uint64_t no_key;  /* skipped: this device holds no key for their vault */
+} tk_office_export_stats_t;
+
+/* Where an export's bytes go: 0, or a failure that stops the export. */
+typedef int (*tk_office_write_fn)(void *ud, const void *p, size_t n);
+
+/* Whether the plugins of the office at home declare export format: 0, or
+ * TK_EINVAL "no export format '<format>'; see 'tunduk plugin list'" (or the
+ * plugins' failure to load). For a front end to check before it asks for a
+ * passphrase or makes the output file. */
+int tk_office_export_check(const char *home, const char *format, tk_err_t *err);
+/* Streams the current records through export opts->format to write (see
+ * tk_office_export in tk_office_plugins.h: what no export may carry is
+ * removed in C first). Needs the keys (the unlock callback). */
+int tk_office_export_run(tk_office_t *o, const tk_office_export_opts_t *opts,
+                         tk_office_write_fn write, void *ud,
+                         tk_office_export_stats_t *stats, tk_err_t *err);
+
+/* ---- plugins (office_plugins_api.c) --------------------------------------------- */
+
+/* The plugins of the office at home as JSON: {folder, plugins: [{name,
+ * kind ("content type", "export", "moderation"), file, media_type (exports),
+ * fields: [{name, kind, required, values}], validate, summary, merge
+ * (content types)}], errors: [the load errors]}. */
+int tk_office_plugin_list(const char *home, json_t **out, tk_err_t *err);
+
+/* A run of sample records through a plugin (tunduk plugin test). */
+typedef struct tk_office_plugin_test tk_office_plugin_test_t;
+/* Loads the office folder's plugins with which: a path to a .lua file (in
+ * place of the folder's plugin of that file name) or the name of a loaded
+ * plugin, content type or export. *notes gets the load errors of the other
+ * plugins (a JSON array of strings; the caller decrefs). TK_ENOTFOUND "no
+ * plugin '<which>' in <folder> ...". */
+int tk_office_plugin_test_open(tk_office_plugin_test_t **out, const char *home,
+                               const char *which, json_t **notes, tk_err_t *err);
+/* The plugin's file name and the content type it declares first (or NULL). */
+const char *tk_office_plugin_test_plugin(const tk_office_plugin_test_t *t);
+const char *tk_office_plugin_test_type(const tk_office_plugin_test_t *t);
+
+enum {
+  TK_SAMPLE_BLANK = 0,     /* a blank line: nothing to say */
+  TK_SAMPLE_BAD_JSON,      /* not JSON (message: the parser's, column) */
+  TK_SAMPLE_NOT_OBJECT,    /* JSON, not an object */
+  TK_SAMPLE_NO_TYPE,       /* no "type" and the plugin declares none */
+  TK_SAMPLE_INVALID,       /* refused by validation (message) */
+  TK_SAMPLE_NO_SUCH_TYPE,  /* its type is declared by no plugin */
+  TK_SAMPLE_ERROR,         /* the plugin failed (message) */
+  TK_SAMPLE_OK,            /* valid; summary set */
+  TK_SAMPLE_OK_DEFAULT,    /* valid, the type has no summary(): the default one */
+  TK_SAMPLE_SUMMARY_ERROR, /* valid, but summary() failed (message) */
+};
+typedef struct tk_office_sample {
+  int status; /* TK_SAMPLE_* */
+  int column; /* TK_SAMPLE_BAD_JSON */
+  char type[TK_MAX_TYPE_LEN + 1];
+  char message[512];
+  char summary[512];
+} tk_office_sample_t;
+/* Runs one line of a samples file (line bytes, without the newline) through
+ * validate and summary; a valid sample is kept for the exports. Fails only
+ * when out of memory. */
+int tk_office_plugin_test_line(tk_office_plugin_test_t *t, const char *line, size_t len,
+                               int lineno, tk_office_sample_t *res, tk_err_t *err);
+/* How many samples were kept (valid). */
+size_t tk_office_plugin_test_valid(const tk_office_plugin_test_t *t);
+/* Runs every export over the kept samples: cb gets each format's name, media
+ * type, bytes written and its error (NULL when it worked). */
+void tk_office_plugin_test_exports(tk_office_plugin_test_t *t,
+                                   void (*cb)(void *ctx, const char *name,
+                                              const char *media_type, size_t bytes,
+                                              const char *error),
+                                   void *ctx);
+size_t tk_office_plugin_test_nexports(const tk_office_plugin_test_t *t);
+void tk_office_plugin_test_free(tk_office_plugin_test_t *t);
+
+/* ---- sync with the hub (office_sync.c) ------------------------------------------ */
+
+/* A revision one side did not take, with the reason. */
+typedef struct tk_office_reject {
+  uint8_t id[TK_REV_ID_LEN];
+  int code; /* the protocol's reject code */
+  int held; /* kept aside for review (quarantine), not refused */
+  char reason[200];
+} tk_office_reject_t;
+
+/* What a sync (or enroll, grant) did; free with tk_office_sync_result_free. */
+typedef struct tk_office_sync_result {
+  uint64_t sent, received, duplicates, skipped;
+  uint64_t rev_bytes_out, rev_bytes_in;
+  uint64_t chunks_sent, chunks_received, chunk_bytes_out, chunk_bytes_in, chunks_refused;
+  uint64_t bytes_out, bytes_in;
+  uint32_t round_trips;
+  int tls_resumed;
+  size_t nrejected; /* by the hub */
+  tk_office_reject_t *rejected;
+  size_t nrefused; /* pulled revisions this office refused or held */
+  tk_office_reject_t *refused;
+  uint32_t grants, log_entries, log_refused_entries, rotations;
+  char log_refused[200];
+  uint32_t conflicts_before, conflicts_after;
+  char access[512];
+  double seconds;
+  char hub_id[TK_DEVICE_ID_STRLEN]; /* enroll: the hub now pinned */
+  char hub_addr[300];
+} tk_office_sync_result_t;
+void tk_office_sync_result_free(tk_office_sync_result_t *r);
+
+typedef struct tk_office_sync_opts {
+  int resend;    /* offer and ask for everything */
+  int no_resume; /* a full TLS handshake */
+  /* after each batch, with the counts so far (lists not filled) */
+  void (*progress)(void *ctx, const tk_office_sync_result_t *r);
+  void *progress_ctx;
+} tk_office_sync_opts_t;
+
+/* Records both ways with the hub, then files; moderation rules from the
+ * office's plugins run on what is pulled. Needs the keys. Blocks. */
+int tk_office_sync(tk_office_t *o, const tk_office_sync_opts_t *opts,
+                   tk_office_sync_result_t *r, tk_err_t *err);
+/* Whether token (from tundukd device add) parses: 0, or TK_EINVAL with the
+ * parser's message. For a front end to check before anything else. */
+int tk_office_token_check(const char *token, tk_err_t *err);
+/* Enrolls at the hub named by token (from tundukd device add): TK_EINVAL
+ * for a token that does not parse, TK_EEXIST when this office is already
+ * enrolled at another hub. Needs the keys. r->hub_id/hub_addr are set. */
+int tk_office_enroll(tk_office_t *o, const char *token, tk_office_sync_result_t *r,
+                     tk_err_t *err);
+/* Adds device (a printed id) to vault as a writer or a reader, through the
+ * hub (TK_ENOTFOUND "no vault '<vault>'"). Needs the keys. */
+int tk_office_grant(tk_office_t *o, const char *vault, const char *device, int reader,
+                    tk_err_t *err);
+/* Removes device from vault and rotates its key, through the hub. */
+int tk_office_revoke(tk_office_t *o, const char *vault, const char *device,
+                     tk_err_t *err);
 
 #endif

@@ -21,11 +21,10 @@
 
 #include <jansson.h>
 
-#include "tk_office.h"
+#include "tk_office_engine.h"
 #include "tk_plugin.h"
 
-#define TK_OFFICE_PLUGIN_SUBDIR "plugins"
-#define TK_OFFICE_MAX_REDACT 64 /* fields named by one --redact */
+#define TK_OFFICE_PLUGIN_SUBDIR TK_HOME_PLUGIN_SUBDIR /* tk_office_home.h */
 
 /* The bundled plugin folder: $TUNDUK_PLUGINS if set and not empty, else
  * the compile-time TK_PLUGIN_DIR. Never NULL; a static or environment
@@ -60,17 +59,7 @@ int tk_office_validate(tk_plugin_set_t *s, const char *type, const json_t *body,
  * Returns the number of fields removed (the narrative). */
 int tk_office_export_prepare(json_t *body);
 
-typedef struct tk_office_export_opts {
-  const char *format;        /* export format name */
-  const char *type, *vault;  /* filters; NULL = all */
-  const char *const *redact; /* top-level fields removed; NULL-terminated or NULL */
-} tk_office_export_opts_t;
-
-typedef struct tk_office_export_stats {
-  uint64_t records; /* handed to the plugin */
-  uint64_t no_key;  /* skipped: this device holds no key for their vault */
-} tk_office_export_stats_t;
-
+/* tk_office_export_opts_t, tk_office_export_stats_t: tk_office.h. */
 /* Streams the current records (each record's winner, deleted ones left
  * out), oldest first, through export opts->format: each body decrypted,
  * prepared (tk_office_export_prepare) and redacted before the plugin sees

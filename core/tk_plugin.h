@@ -63,6 +63,7 @@
 #define TK_PLUGIN_MAX_NAME 64           /* declaration, field and rule names */
 #define TK_PLUGIN_MAX_FIELDS 256        /* fields of one content type */
 #define TK_PLUGIN_MAX_ENUM 256          /* values of one enum field */
+#define TK_PLUGIN_MAX_LABEL 256         /* bytes of a field's label */
 #define TK_PLUGIN_MAX_DECLS 64          /* declarations of one kind per plugin */
 #define TK_PLUGIN_MAX_SUMMARY 256       /* bytes of one summary line */
 #define TK_PLUGIN_MAX_REASON 300        /* bytes of a verdict/validation reason */
@@ -173,11 +174,19 @@ typedef enum {
 
 typedef struct tk_plugin_field {
   const char *name;
-  int kind; /* tk_field_kind_t */
+  const char *label; /* what a form shows (the plugin's "label"); NULL if none */
+  int kind;          /* tk_field_kind_t */
   int required;
   size_t nvalues; /* enum values */
   const char *const *values;
 } tk_plugin_field_t;
+
+/* One declared field f against its value v (NULL: absent), the host's own
+ * check of that kind: 0, or TK_EINVAL with why (cap bytes) = the reason
+ * after the field's name, e.g. "is required", "must be one of: a, b". */
+struct json_t;
+int tk_plugin_field_check(const tk_plugin_field_t *f, const struct json_t *v, char *why,
+                          size_t cap);
 
 /* One declaration. Every pointer stays valid while the set lives. */
 typedef struct tk_plugin_decl {

@@ -41,8 +41,6 @@
 
 #include "tk_crypto.h"
 
-#define TK_REV_ID_LEN 32
-#define TK_RECORD_ID_LEN 16
 #define TK_REV_SALT_LEN 16
 #define TK_REV_NONCE_LEN 24
 #define TK_REV_MAGIC "TKR1"

@@ -18,6 +18,7 @@
 #include "tk_meta.h"
 #include "tk_config.h"
 #include "tk_hub.h"
+#include "tk_hub_admin.h"
 #include "tk_passphrase.h"
 #include "tk_token.h"
 
@@ -79,8 +80,9 @@ static void load_config(opts_t *o, tk_config_t *cfg, int *rc)
   if (o->config) {
     *rc = tk_config_load(cfg, o->config, &o->err);
   } else {
-    snprintf(path, sizeof path, "%s/tundukd.conf", o->home);
-    if (access(path, F_OK) == 0) *rc = tk_config_load(cfg, path, &o->err);
+    if (tk_home_hub_config_path(path, sizeof path, o->home, NULL) == 0 &&
+        access(path, F_OK) == 0)
+      *rc = tk_config_load(cfg, path, &o->err);
   }
   if (!*rc && o->listen) {
     char host[TK_TOKEN_MAX_ADDR + 1];
@@ -113,8 +115,9 @@ static int do_init(opts_t *o, int quiet_if_exists)
   char path[PATH_MAX], *pass = NULL;
   size_t len = 0;
   tk_kdf_level_t level = TK_KDF_MODERATE;
-  snprintf(path, sizeof path, "%s/%s", o->home, TK_OFFICE_KEYFILE);
-  if (quiet_if_exists && access(path, F_OK) == 0) return 0;
+  if (quiet_if_exists && tk_home_key_path(path, sizeof path, o->home, NULL) == 0 &&
+      access(path, F_OK) == 0)
+    return 0;
   if (o->kdf) {
     if (strcmp(o->kdf, "interactive") == 0)
       level = TK_KDF_INTERACTIVE;
@@ -215,67 +218,19 @@ done:
 
 /* ---- devices --------------------------------------------------------------- */
 
-static int bump_acl(tk_store_t *st, tk_err_t *err)
-{
-  char v[32];
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  snprintf(v, sizeof v, "%lld.%09ld", (long long)ts.tv_sec, ts.tv_nsec);
-  return tk_store_meta_set(st, TK_META_ACL_VERSION, v, err);
-}
-
 static int do_device_add(opts_t *o, tk_office_t *home)
 {
   tk_config_t cfg;
-  tk_token_t tok;
   tk_token_info_t ti;
-  uint8_t hash[32];
   char text[TK_TOKEN_MAX_TEXT];
   int rc = 0;
   load_config(o, &cfg, &rc);
   if (rc) return rc;
-  memset(&ti, 0, sizeof ti);
-  if (strlen(o->args[2]) >= sizeof ti.name || !o->args[2][0])
-    return tk_err_set(&o->err, TK_EINVAL, "device name must be 1 to %zu bytes",
-                      sizeof ti.name - 1);
-  snprintf(ti.name, sizeof ti.name, "%s", o->args[2]);
-  for (int i = 0; i < o->nvaults; i++) {
-    size_t n = strlen(ti.access);
-    if (n + strlen(o->vaults[i]) + 2 >= sizeof ti.access)
-      return tk_err_set(&o->err, TK_ELIMIT, "too many vaults for one device");
-    snprintf(ti.access + n, sizeof ti.access - n, "%s%s", n ? "," : "", o->vaults[i]);
-  }
-  rc = tk_access_spec_check(ti.access, &o->err);
-  if (rc) return rc;
-  uint32_t ttl = cfg.token_ttl_hours;
-  if (o->ttl) {
-    char *end;
-    unsigned long v = strtoul(o->ttl, &end, 10);
-    if (*end || v < 1 || v > 24 * 365)
-      return tk_err_set(&o->err, TK_EINVAL, "--ttl-hours must be 1 to 8760");
-    ttl = (uint32_t)v;
-  }
-  memset(&tok, 0, sizeof tok);
-  memcpy(tok.hub_id, tk_office_identity(home)->id, TK_DEVICE_ID_LEN);
-  tk_random(tok.token_id, sizeof tok.token_id);
-  tk_random(tok.secret, sizeof tok.secret);
-  ti.created = (int64_t)time(NULL);
-  ti.expires = ti.created + (int64_t)ttl * 3600;
-  tok.expires = (uint64_t)ti.expires;
   const char *addr = o->address ? o->address : cfg.listen;
-  char host[TK_TOKEN_MAX_ADDR + 1];
-  int port;
-  if (strlen(addr) > TK_TOKEN_MAX_ADDR || tk_addr_split(addr, host, &port) != 0 ||
-      port == 0)
-    return tk_err_set(&o->err, TK_EINVAL,
-                      "the hub address '%s' is not host:port (give --address HOST:PORT)",
-                      addr);
-  memcpy(tok.addr, addr, strlen(addr) + 1); /* length checked above */
-  memcpy(ti.id, tok.token_id, sizeof ti.id);
-  tk_sha256(hash, tok.secret, sizeof tok.secret);
-  rc = tk_store_token_add(tk_office_store(home), &ti, hash, &o->err);
-  if (!rc) rc = tk_token_format(&tok, text, sizeof text);
-  tk_wipe(&tok, sizeof tok);
+  tk_hub_token_req_t req = {o->args[2],          (const char *const *)o->vaults,
+                            o->nvaults,          o->ttl,
+                            cfg.token_ttl_hours, addr};
+  rc = tk_hub_admin_token_issue(home, &req, text, &ti, &o->err);
   if (rc) return rc;
   printf("%s\n", text);
   char when[32];
@@ -287,35 +242,6 @@ static int do_device_add(opts_t *o, tk_office_t *home)
           "TOKEN\n",
           ti.name, ti.access[0] ? ti.access : "none", when, addr);
   return 0;
-}
-
-typedef struct list_ctx {
-  tk_store_t *st;
-  json_t *arr;
-  json_t *cur_access;
-  tk_err_t *err;
-} list_ctx_t;
-
-static int access_cb(void *ctx, const char *vault, int write)
-{
-  list_ctx_t *l = ctx;
-  json_array_append_new(l->cur_access,
-                        json_pack("{s:s,s:b}", "vault", vault, "write", write));
-  return 0;
-}
-
-static int device_cb(void *ctx, const tk_device_info_t *d)
-{
-  list_ctx_t *l = ctx;
-  char id[TK_DEVICE_ID_STRLEN];
-  tk_device_id_format(id, d->id);
-  l->cur_access = json_array();
-  int rc = tk_store_access_list(l->st, d->id, access_cb, l, l->err);
-  json_array_append_new(l->arr,
-                        json_pack("{s:s,s:s,s:I,s:b,s:o}", "id", id, "name", d->name,
-                                  "added", (json_int_t)d->added, "revoked",
-                                  d->revoked != 0, "access", l->cur_access));
-  return rc;
 }
 
 static int token_cb(void *ctx, const tk_token_info_t *t)
@@ -330,146 +256,85 @@ static int token_cb(void *ctx, const tk_token_info_t *t)
   return 0;
 }
 
+static void print_device(const json_t *d)
+{
+  size_t j;
+  json_t *a;
+  printf("device  %s  %-20s%s", json_string_value(json_object_get(d, "id")),
+         json_string_value(json_object_get(d, "name")),
+         json_is_true(json_object_get(d, "revoked")) ? "  REVOKED" : "");
+  json_array_foreach(json_object_get(d, "access"), j, a)
+  {
+    printf("%s%s%s", j ? "," : "  ", json_string_value(json_object_get(a, "vault")),
+           json_is_true(json_object_get(a, "write")) ? ":rw" : ":r");
+  }
+  putchar('\n');
+}
+
 static int do_device_list(opts_t *o, tk_office_t *home)
 {
-  list_ctx_t l = {tk_office_store(home), json_array(), NULL, &o->err};
-  int rc = tk_store_devices(l.st, device_cb, &l, &o->err);
+  json_t *arr = NULL, *d;
+  size_t i;
+  int rc = tk_hub_admin_devices(home, &arr, &o->err);
   if (!rc && o->json) {
-    char *s = json_dumps(l.arr, JSON_INDENT(2));
+    char *s = json_dumps(arr, JSON_INDENT(2));
     puts(s);
     free(s);
   } else if (!rc) {
-    size_t i;
-    json_t *d;
-    const uint8_t *self = tk_office_identity(home)->id;
     char selfid[TK_DEVICE_ID_STRLEN];
-    tk_device_id_format(selfid, self);
-    json_array_foreach(l.arr, i, d)
+    tk_device_id_format(selfid, tk_office_identity(home)->id);
+    json_array_foreach(arr, i, d)
     {
-      const char *id = json_string_value(json_object_get(d, "id"));
-      if (strcmp(id, selfid) == 0) continue;
-      printf("device  %s  %-20s%s", id, json_string_value(json_object_get(d, "name")),
-             json_is_true(json_object_get(d, "revoked")) ? "  REVOKED" : "");
-      size_t j;
-      json_t *a;
-      json_array_foreach(json_object_get(d, "access"), j, a)
-      {
-        printf("%s%s%s", j ? "," : "  ", json_string_value(json_object_get(a, "vault")),
-               json_is_true(json_object_get(a, "write")) ? ":rw" : ":r");
-      }
-      putchar('\n');
+      if (strcmp(json_string_value(json_object_get(d, "id")), selfid) != 0)
+        print_device(d);
     }
-    rc = tk_store_tokens(l.st, token_cb, NULL, &o->err);
+    rc = tk_hub_admin_tokens(home, token_cb, NULL, &o->err);
   }
-  json_decref(l.arr);
+  json_decref(arr);
   return rc;
-}
-
-typedef struct find_ctx {
-  const char *want; /* without dashes, upper case */
-  uint8_t id[TK_DEVICE_ID_LEN];
-  int matches;
-} find_ctx_t;
-
-static int find_cb(void *ctx, const tk_device_info_t *d)
-{
-  find_ctx_t *f = ctx;
-  char s[TK_DEVICE_ID_STRLEN], plain[TK_DEVICE_ID_STRLEN];
-  size_t n = 0;
-  tk_device_id_format(s, d->id);
-  for (const char *p = s; *p; p++)
-    if (*p != '-') plain[n++] = *p;
-  plain[n] = '\0';
-  if (strncmp(plain, f->want, strlen(f->want)) == 0) {
-    memcpy(f->id, d->id, sizeof f->id);
-    f->matches++;
-  }
-  return 0;
 }
 
 static int do_device_revoke(opts_t *o, tk_office_t *home)
 {
-  find_ctx_t f;
-  char want[TK_DEVICE_ID_STRLEN];
-  size_t n = 0;
-  memset(&f, 0, sizeof f);
-  for (const char *p = o->args[2]; *p && n + 1 < sizeof want; p++)
-    if (*p != '-') want[n++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-  want[n] = '\0';
-  if (n < 4)
-    return tk_err_set(&o->err, TK_EINVAL, "give at least 4 characters of the device id");
-  f.want = want;
-  tk_store_t *st = tk_office_store(home);
-  int rc = tk_store_devices(st, find_cb, &f, &o->err);
-  if (rc) return rc;
-  if (f.matches == 0)
-    return tk_err_set(&o->err, TK_ENOTFOUND, "no device '%s'", o->args[2]);
-  if (f.matches > 1)
-    return tk_err_set(&o->err, TK_EAMBIG, "device id '%s' is ambiguous", o->args[2]);
-  if (tk_ct_equal(f.id, tk_office_identity(home)->id, TK_DEVICE_ID_LEN))
-    return tk_err_set(&o->err, TK_EINVAL, "that is the hub itself");
-  rc = tk_store_begin(st, &o->err);
-  if (!rc) rc = tk_store_device_revoke(st, f.id, (int64_t)time(NULL), &o->err);
-  if (!rc) rc = bump_acl(st, &o->err);
-  if (!rc)
-    rc = tk_store_commit(st, &o->err);
-  else
-    tk_store_rollback(st);
-  if (rc) return rc;
   char id[TK_DEVICE_ID_STRLEN];
-  tk_device_id_format(id, f.id);
+  int rc = tk_hub_admin_revoke(home, o->args[2], id, &o->err);
+  if (rc) return rc;
   printf("revoked %s\n", id);
   return 0;
 }
 
 /* ---- quarantine ------------------------------------------------------------ */
 
-typedef struct quar_ctx {
-  json_t *arr;
-} quar_ctx_t;
-
-static int quar_cb(void *ctx, const tk_quarantine_info_t *q)
-{
-  quar_ctx_t *c = ctx;
-  char hex[2 * TK_REV_ID_LEN + 1], rec[2 * TK_RECORD_ID_LEN + 1],
-      author[TK_DEVICE_ID_STRLEN];
-  tk_hex_encode(hex, q->meta.id, TK_REV_ID_LEN);
-  tk_hex_encode(rec, q->meta.record_id, TK_RECORD_ID_LEN);
-  tk_device_id_format(author, q->meta.author);
-  if (c->arr)
-    json_array_append_new(
-        c->arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:I}", "revision", hex, "record",
-                          rec, "type", q->meta.type, "vault", q->meta.vault, "author",
-                          author, "size", (json_int_t)q->meta.size, "reason", q->reason,
-                          "received", (json_int_t)q->received));
-  else
-    printf("%.16s  %-10s %-16s %6u B  by %.9s  %s\n", hex, q->meta.type, q->meta.vault,
-           q->meta.size, author, q->reason);
-  return 0;
-}
-
 static int do_quarantine(opts_t *o, tk_office_t *home)
 {
-  tk_store_t *st = tk_office_store(home);
   const char *sub = o->args[1];
   if (!strcmp(sub, "list")) {
-    quar_ctx_t c = {o->json ? json_array() : NULL};
-    int rc = tk_store_quarantine_list(st, quar_cb, &c, &o->err);
-    if (!rc && c.arr) {
-      char *s = json_dumps(c.arr, JSON_INDENT(2));
+    json_t *arr = NULL, *q;
+    size_t i;
+    int rc = tk_hub_admin_quarantine_list(home, &arr, &o->err);
+    if (!rc && o->json) {
+      char *s = json_dumps(arr, JSON_INDENT(2));
       puts(s);
       free(s);
+    } else if (!rc) {
+      json_array_foreach(arr, i, q)
+      {
+        printf("%.16s  %-10s %-16s %6u B  by %.9s  %s\n",
+               json_string_value(json_object_get(q, "revision")),
+               json_string_value(json_object_get(q, "type")),
+               json_string_value(json_object_get(q, "vault")),
+               (unsigned)json_integer_value(json_object_get(q, "size")),
+               json_string_value(json_object_get(q, "author")),
+               json_string_value(json_object_get(q, "reason")));
+      }
     }
-    json_decref(c.arr);
+    json_decref(arr);
     return rc;
   }
-  uint8_t id[TK_REV_ID_LEN];
   char hex[2 * TK_REV_ID_LEN + 1];
-  int rc = tk_store_quarantine_find(st, o->args[2], id, &o->err);
-  if (!rc && !strcmp(sub, "drop")) rc = tk_store_quarantine_del(st, id, &o->err);
-  if (!rc && !strcmp(sub, "release")) rc = tk_store_quarantine_release(st, id, &o->err);
+  int rc =
+      tk_hub_admin_quarantine_act(home, o->args[2], !strcmp(sub, "drop"), hex, &o->err);
   if (rc) return rc;
-  tk_hex_encode(hex, id, TK_REV_ID_LEN);
   printf("%s %s\n", !strcmp(sub, "drop") ? "dropped" : "released", hex);
   return 0;
 }

@@ -9,9 +9,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
-#include "tk_body.h"
 #include "tk_office.h"
-#include "tk_plugin.h"
 
 /* Exit codes. */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -49,7 +47,6 @@ typedef struct cli {
   const char *args[CLI_MAX_ARGS]; /* positional arguments after the command */
   unsigned seen;                  /* OPT_* given on the command line */
   tk_office_t *office;
-  tk_plugin_set_t *plugins; /* loaded on first use (cli_plugins) */
   tk_err_t err;
 } cli_t;
 
@@ -58,32 +55,21 @@ int cli_fail(cli_t *c, int rc);
 /* Prints a usage error and returns EXIT_USAGE. */
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Opens the office at c->home; with unlock, asks for the passphrase. */
-int cli_open(cli_t *c, int unlock);
+/* Opens the office at c->home (its unlock callback asks for the passphrase
+ * when a call first needs the keys); with keys, unlocks it now. */
+int cli_open(cli_t *c, int keys);
 /* Reads the passphrase (file, $TUNDUK_PASSPHRASE, or the terminal; confirm
  * asks twice). *out is locked memory the caller frees with tk_secure_free. */
 int cli_passphrase(cli_t *c, int confirm, char **out, size_t *len);
 
-/* Reads a record body from a file or "-" (stdin) and parses it. */
+/* Reads a record body from a file or "-" (stdin) and parses it for writing
+ * (tk_office_body_parse). */
 int cli_read_body(cli_t *c, const char *path, json_t **out);
-/* Resolves a record id prefix. */
-int cli_record_id(cli_t *c, const char *s, uint8_t id[TK_RECORD_ID_LEN]);
 
-/* Formats hlc milliseconds as UTC "YYYY-MM-DDTHH:MM:SSZ". */
-void cli_time(char out[32], uint64_t ms);
 /* Short printed device id: the first two groups, e.g. "ABCD-EFGH". */
-void cli_device_short(char out[16], const uint8_t id[TK_DEVICE_ID_LEN]);
+void cli_device_short(char out[16], const char *id);
 /* Writes a JSON value to stdout (indented) followed by a newline. */
 int cli_print_json(const json_t *v);
-
-/* The office's plugin set, loaded once (cmd_plugins.c). */
-int cli_plugins(cli_t *c);
-/* Checks body as a record of type before it is stored: "<type> record
- * invalid: <reason>" (TK_EINVAL) or "no content type" (TK_EINVAL). */
-int cli_validate(cli_t *c, const char *type, const json_t *body);
-/* The listing line of a record: its content type's summary(), else
- * tk_body_summary; at most n-1 bytes, UTF-8 safe. */
-void cli_summary(cli_t *c, const char *type, const json_t *body, char *out, size_t n);
 
 int cmd_init(cli_t *c);
 int cmd_whoami(cli_t *c);
@@ -99,7 +85,6 @@ int cmd_enroll(cli_t *c);
 int cmd_sync(cli_t *c);
 int cmd_vault_grant(cli_t *c);
 int cmd_vault_remove(cli_t *c);
-int cmd_vault_remove(cli_t *c);
 int cmd_conflicts(cli_t *c);
 int cmd_resolve(cli_t *c);
 int cmd_quarantine(cli_t *c);
@@ -108,9 +93,5 @@ int cmd_plugin(cli_t *c);
 int cmd_attach(cli_t *c);
 int cmd_attachments(cli_t *c);
 int cmd_get(cli_t *c);
-
-/* How many chunks revision rev names and how many of them are not here. */
-int cli_chunks_missing(cli_t *c, const uint8_t rev[TK_REV_ID_LEN], uint32_t *missing,
-                       uint32_t *total);
 
 #endif

@@ -10,19 +10,11 @@
 
 int cmd_init(cli_t *c)
 {
-  tk_kdf_level_t level = TK_KDF_MODERATE;
+  int level = TK_OFFICE_KDF_MODERATE;
   char host[64] = "office";
   const char *name = c->name;
-  if (c->kdf) {
-    if (strcmp(c->kdf, "interactive") == 0)
-      level = TK_KDF_INTERACTIVE;
-    else if (strcmp(c->kdf, "moderate") == 0)
-      level = TK_KDF_MODERATE;
-    else if (strcmp(c->kdf, "sensitive") == 0)
-      level = TK_KDF_SENSITIVE;
-    else
-      return cli_usage("--kdf must be interactive, moderate or sensitive");
-  }
+  if (c->kdf && tk_office_kdf_parse(c->kdf, &level) != 0)
+    return cli_usage("--kdf must be interactive, moderate or sensitive");
   if (!name) {
     if (gethostname(host, sizeof host - 1) == 0) {
       host[sizeof host - 1] = '\0';
@@ -37,14 +29,14 @@ int cmd_init(cli_t *c)
   size_t len = 0;
   int rc = cli_passphrase(c, 1, &pass, &len);
   if (!rc) rc = tk_office_create(c->home, name, pass, len, level, &c->err);
-  tk_secure_free(pass);
+  tk_office_secret_free(pass);
   if (rc) return cli_fail(c, rc);
   rc = cli_open(c, 0);
   if (rc) return cli_fail(c, rc);
   char id[TK_DEVICE_ID_STRLEN];
-  tk_device_id_format(id, tk_office_identity(c->office)->id);
+  tk_office_device_id(c->office, id);
   printf("initialised %s\ndevice %s (%s)\n", c->home, id,
-         tk_office_identity(c->office)->name);
+         tk_office_device_name(c->office));
   return EXIT_OK;
 }
 
@@ -52,12 +44,11 @@ int cmd_whoami(cli_t *c)
 {
   int rc = cli_open(c, 0);
   if (rc) return cli_fail(c, rc);
-  const tk_identity_t *id = tk_office_identity(c->office);
   char s[TK_DEVICE_ID_STRLEN];
-  tk_device_id_format(s, id->id);
+  tk_office_device_id(c->office, s);
   if (c->json) {
-    json_t *j =
-        json_pack("{s:s,s:s,s:s}", "device", s, "name", id->name, "home", c->home);
+    json_t *j = json_pack("{s:s,s:s,s:s}", "device", s, "name",
+                          tk_office_device_name(c->office), "home", c->home);
     cli_print_json(j);
     json_decref(j);
   } else {
@@ -66,114 +57,46 @@ int cmd_whoami(cli_t *c)
   return EXIT_OK;
 }
 
-typedef struct vault_list {
-  cli_t *c;
-  json_t *arr; /* with --json */
-} vault_list_t;
-
-static void short_id(char *out, size_t len, const uint8_t *id, size_t n)
+/* The chain behind a key as text: "ID (NAME), added by ID (NAME), ..., the
+ * vault's creator" (at most 1023 bytes, as it always was). */
+static void chain_text(const json_t *chain, char *out, size_t len)
 {
-  char hex[2 * TK_HASH_LEN + 1];
-  tk_hex_encode(hex, id, n);
-  snprintf(out, len, "%.16s", hex);
-}
-
-/* The verified chain behind the key in use: who granted it, who made that
- * device a writer, and so on back to the vault's creator (its genesis). */
-static void key_chain(cli_t *c, const tk_member_log_t *l, const char *vault,
-                      const uint8_t key_id[TK_KEY_ID_LEN], char *out, size_t len,
-                      json_t *arr)
-{
-  tk_buf_t body = TK_BUF_INIT, sig = TK_BUF_INIT;
-  tk_grant_t g;
-  const tk_identity_t *me = tk_office_identity(c->office);
-  const uint8_t *from = me->id;
+  size_t i;
+  json_t *m;
   out[0] = 0;
-  if (tk_store_grant_get(tk_office_store(c->office), me->id, vault, key_id, &body, &sig,
-                         NULL) == 0 &&
-      tk_grant_verify(TK_SLICE(body.p, body.n), TK_SLICE(sig.p, sig.n), &g, NULL) == 0)
-    from = g.granter;
-  tk_buf_free(&body);
-  tk_buf_free(&sig);
-  const tk_member_t *m = tk_member_find(l, from);
-  for (int hops = 0; m && hops < 64; hops++) {
-    char id[TK_DEVICE_ID_STRLEN], name[80] = "";
-    tk_device_info_t d;
-    tk_device_id_format(id, m->id);
-    if (tk_store_device_get(tk_office_store(c->office), m->id, &d, NULL) == 0 &&
-        d.name[0])
-      snprintf(name, sizeof name, " (%s)", d.name);
+  json_array_foreach(chain, i, m)
+  {
+    const char *name = json_string_value(json_object_get(m, "name"));
     size_t k = strlen(out);
-    const tk_member_t *by = &l->members[m->added_by];
-    int genesis = by == m;
-    snprintf(out + k, len - k, "%s%s%s%s", hops ? ", added by " : "", id, name,
-             genesis ? ", the vault's creator" : "");
-    if (arr)
-      json_array_append_new(arr, json_pack("{s:s,s:s,s:b}", "device", id, "name",
-                                           name[0] ? name + 2 : "", "creator", genesis));
-    if (genesis) break;
-    m = by;
+    snprintf(out + k, len - k, "%s%s%s%s%s%s", i ? ", added by " : "",
+             json_string_value(json_object_get(m, "device")), name[0] ? " (" : "", name,
+             name[0] ? ")" : "",
+             json_is_true(json_object_get(m, "creator")) ? ", the vault's creator" : "");
   }
 }
 
-static int print_vault(void *ctx, const tk_vault_info_t *v)
+static void print_vault(const json_t *v)
 {
-  vault_list_t *l = ctx;
-  char kid[2 * TK_KEY_ID_LEN + 1], vid[20] = "-", chain[1024] = "", role[16] = "-";
-  uint8_t sealed[TK_SEALED_KEY_LEN];
-  const tk_member_log_t *log = NULL;
-  tk_hex_encode(kid, v->key_id, TK_KEY_ID_LEN);
-  int has_key =
-      tk_store_wrapped_key_get(tk_office_store(l->c->office), v->name, v->key_id,
-                               tk_office_identity(l->c->office)->id, sealed, NULL) == 0;
-  json_t *carr = l->arr ? json_array() : NULL;
-  if (tk_office_log(l->c->office, v->name, &log, NULL) == 0 && log->n > 0) {
-    const tk_member_t *me = tk_member_find(log, tk_office_identity(l->c->office)->id);
-    short_id(vid, sizeof vid, log->vault_id, TK_HASH_LEN);
-    snprintf(role, sizeof role, "%s",
-             !me || !me->active ? "not a member"
-             : me->writer       ? "writer"
-                                : "reader");
-    if (has_key) key_chain(l->c, log, v->name, v->key_id, chain, sizeof chain, carr);
-  } else {
-    log = NULL;
+  char chain[1024];
+  size_t i;
+  json_t *k;
+  int has_key = json_is_true(json_object_get(v, "have_key"));
+  printf("%-20s id %s  key %s  %s%s\n", json_string_value(json_object_get(v, "name")),
+         json_string_value(json_object_get(v, "vault_id")),
+         json_string_value(json_object_get(v, "key_id")),
+         json_string_value(json_object_get(v, "role")),
+         has_key ? "" : "  (no key on this device)");
+  if (json_integer_value(json_object_get(v, "log_entries")) == 0)
+    printf("  no membership log yet\n");
+  chain_text(json_object_get(v, "granted_by"), chain, sizeof chain);
+  if (chain[0]) printf("  key from %s\n", chain);
+  json_array_foreach(json_object_get(v, "keys"), i, k)
+  {
+    if (json_is_true(json_object_get(k, "current"))) continue;
+    chain_text(json_object_get(k, "granted_by"), chain, sizeof chain);
+    printf("  older key %s from %s\n", json_string_value(json_object_get(k, "key_id")),
+           chain);
   }
-  /* every key of the vault this device holds, each with its own chain */
-  json_t *keys = json_array();
-  tk_buf_t older = TK_BUF_INIT; /* text: one line per older key held */
-  for (size_t i = 0; log && i < log->n; i++) {
-    const tk_entry_t *en = &log->entries[i];
-    char k[2 * TK_KEY_ID_LEN + 1], ch[1024];
-    if ((en->op != TK_ENTRY_GENESIS && en->op != TK_ENTRY_ROTATE) ||
-        tk_store_wrapped_key_get(tk_office_store(l->c->office), v->name, en->key_id,
-                                 tk_office_identity(l->c->office)->id, sealed, NULL) != 0)
-      continue;
-    json_t *karr = json_array();
-    key_chain(l->c, log, v->name, en->key_id, ch, sizeof ch, karr);
-    tk_hex_encode(k, en->key_id, TK_KEY_ID_LEN);
-    int current = memcmp(en->key_id, v->key_id, TK_KEY_ID_LEN) == 0;
-    json_array_append_new(keys, json_pack("{s:s,s:b,s:I,s:o}", "key_id", k, "current",
-                                          current, "since_entry", (json_int_t)en->seq,
-                                          "granted_by", karr));
-    if (!current) tk_buf_printf(&older, "  older key %s from %s\n", k, ch);
-  }
-  if (l->arr) {
-    json_array_append_new(l->arr,
-                          json_pack("{s:s,s:s,s:s,s:I,s:b,s:s,s:I,s:o,s:o}", "name",
-                                    v->name, "vault_id", vid, "key_id", kid, "created",
-                                    (json_int_t)v->created, "have_key", has_key, "role",
-                                    role, "log_entries", (json_int_t)(log ? log->n : 0),
-                                    "granted_by", carr, "keys", keys));
-  } else {
-    json_decref(keys);
-    printf("%-20s id %s  key %s  %s%s\n", v->name, vid, kid, role,
-           has_key ? "" : "  (no key on this device)");
-    if (!log) printf("  no membership log yet\n");
-    if (chain[0]) printf("  key from %s\n", chain);
-    if (older.n) fputs((const char *)older.p, stdout);
-  }
-  tk_buf_free(&older);
-  return 0;
 }
 
 int cmd_vault(cli_t *c)
@@ -183,10 +106,9 @@ int cmd_vault(cli_t *c)
   if (strcmp(sub, "create") == 0) {
     if (c->nargs != 2) return cli_usage("usage: tunduk vault create NAME");
     if (c->json) return cli_usage("'vault create' does not take --json");
-    rc = tk_name_check("vault", c->args[1], TK_MAX_VAULT_LEN, 1, &c->err);
+    rc = tk_office_name_check("vault", c->args[1], &c->err);
     if (!rc) rc = cli_open(c, 1);
     if (!rc) rc = tk_office_vault_create(c->office, c->args[1], &c->err);
-    if (rc == TK_EEXIST) tk_err_set(&c->err, rc, "vault '%s' already exists", c->args[1]);
     if (rc) return cli_fail(c, rc);
     printf("vault %s created\n", c->args[1]);
     return EXIT_OK;
@@ -202,15 +124,15 @@ int cmd_vault(cli_t *c)
   }
   if (strcmp(sub, "list") == 0) {
     if (c->nargs != 1) return cli_usage("usage: tunduk vault list");
+    json_t *list = NULL, *v;
+    size_t i;
     rc = cli_open(c, 0);
+    if (!rc) rc = tk_office_vaults(c->office, &list, &c->err);
     if (rc) return cli_fail(c, rc);
-    vault_list_t l = {c, c->json ? json_array() : NULL};
-    rc = tk_store_vaults(tk_office_store(c->office), print_vault, &l, &c->err);
-    if (l.arr) {
-      if (!rc) cli_print_json(l.arr);
-      json_decref(l.arr);
-    }
-    return rc ? cli_fail(c, rc) : EXIT_OK;
+    if (c->json) cli_print_json(list);
+    json_array_foreach(list, i, v) if (!c->json) print_vault(v);
+    json_decref(list);
+    return EXIT_OK;
   }
   return cli_usage("unknown vault command '%s' (create, list, grant, remove)", sub);
 }

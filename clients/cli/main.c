@@ -8,11 +8,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
-#include "tk_attach.h"
-#include "tk_passphrase.h"
 
 static const char usage_text[] =
     "usage: tunduk [--home DIR] [--passphrase-file FILE] COMMAND [ARGS]\n"
@@ -120,22 +117,34 @@ int cli_fail(cli_t *c, int rc)
   return (rc == TK_EINVAL || rc == TK_ELIMIT) ? EXIT_USAGE : EXIT_FAIL;
 }
 
-int cli_open(cli_t *c, int unlock)
+/* The office's unlock callback: asks for the passphrase when a command
+ * first needs the keys. */
+static int unlock(void *ctx, tk_office_t *o, tk_err_t *err)
 {
-  int rc = c->office ? 0 : tk_office_open(&c->office, c->home, &c->err);
-  if (rc || !unlock || tk_office_identity(c->office)->sec) return rc;
+  cli_t *c = ctx;
   char *pass = NULL;
   size_t len = 0;
-  rc = cli_passphrase(c, 0, &pass, &len);
-  if (!rc) rc = tk_office_unlock(c->office, pass, len, &c->err);
-  tk_secure_free(pass);
+  int rc = tk_office_passphrase(c->pass_file, "TUNDUK_PASSPHRASE", c->home, 0, &pass,
+                                &len, err);
+  if (!rc) rc = tk_office_unlock(o, pass, len, err);
+  tk_office_secret_free(pass);
   return rc;
+}
+
+int cli_open(cli_t *c, int keys)
+{
+  int rc = 0;
+  if (!c->office) {
+    rc = tk_office_open(&c->office, c->home, &c->err);
+    if (!rc) tk_office_set_unlock(c->office, unlock, c);
+  }
+  return rc || !keys ? rc : tk_office_need_keys(c->office, &c->err);
 }
 
 int cli_passphrase(cli_t *c, int confirm, char **out, size_t *len)
 {
-  return tk_passphrase_get(c->pass_file, "TUNDUK_PASSPHRASE", c->home, confirm, out, len,
-                           &c->err);
+  return tk_office_passphrase(c->pass_file, "TUNDUK_PASSPHRASE", c->home, confirm, out,
+                              len, &c->err);
 }
 
 int cli_read_body(cli_t *c, const char *path, json_t **out)
@@ -160,43 +169,14 @@ int cli_read_body(cli_t *c, const char *path, json_t **out)
     }
   }
   if (f != stdin) fclose(f);
-  if (!rc) rc = tk_body_parse(out, TK_SLICE(b.p, b.n), path, &c->err);
+  if (!rc) rc = tk_office_body_parse((const char *)b.p, b.n, path, out, &c->err);
   tk_buf_wipe(&b);
-  if (!rc && json_object_get(*out, TK_ATTACH_FIELD)) {
-    json_decref(*out);
-    *out = NULL;
-    rc = tk_err_set(&c->err, TK_EINVAL,
-                    "%s: the field \"%s\" is kept by tunduk (use 'tunduk attach'); "
-                    "remove it from the input",
-                    strcmp(path, "-") == 0 ? "stdin" : path, TK_ATTACH_FIELD);
-  }
   return rc;
 }
 
-int cli_record_id(cli_t *c, const char *s, uint8_t id[TK_RECORD_ID_LEN])
+void cli_device_short(char out[16], const char *id)
 {
-  int rc =
-      tk_store_resolve_prefix(tk_office_store(c->office), TK_ID_RECORD, s, id, &c->err);
-  if (rc == TK_ENOTFOUND) return tk_err_set(&c->err, rc, "no record with id '%s'", s);
-  if (rc == TK_EAMBIG)
-    return tk_err_set(&c->err, rc, "record id '%s' is ambiguous; give more digits", s);
-  return rc;
-}
-
-void cli_time(char out[32], uint64_t ms)
-{
-  time_t t = (time_t)(ms / 1000);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-void cli_device_short(char out[16], const uint8_t id[TK_DEVICE_ID_LEN])
-{
-  char full[TK_DEVICE_ID_STRLEN];
-  tk_device_id_format(full, id);
-  memcpy(out, full, 9);
-  out[9] = '\0';
+  snprintf(out, 16, "%.9s", id);
 }
 
 int cli_print_json(const json_t *v)
@@ -344,12 +324,11 @@ int main(int argc, char **argv)
   if (!c.home || !*c.home) c.home = default_home(home_buf, sizeof home_buf);
   if (!c.home) return cli_usage("no store folder: use --home DIR or set TUNDUK_HOME");
   tk_log_level = TK_LOG_WARN;
-  if (tk_crypto_init() != 0) {
+  if (tk_office_global_init() != 0) {
     fputs("tunduk: cannot initialise libsodium\n", stderr);
     return EXIT_FAIL;
   }
   int code = command->fn(&c);
   tk_office_close(c.office);
-  tk_plugin_set_free(c.plugins);
   return code;
 }

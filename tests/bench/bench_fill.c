@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "bench_records.h"
-#include "tk_office.h"
+#include "tk_office_engine.h"
 
 /* A body of the given type: bench_body's type follows i % 10 (0-3 case,
  * 4-6 appeal, 7-9 testimony). */

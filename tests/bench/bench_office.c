@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "bench_records.h"
-#include "tk_office.h"
+#include "tk_office_engine.h"
 
 #define PASS "bench passphrase, not a secret"
 #define VAULT "osh-cases"

@@ -41,6 +41,7 @@
 
 #include "bench_records.h"
 #include "tk_client.h"
+#include "tk_office_engine.h"
 #include "tk_conn.h"
 
 #define MAX_OFFICES 5000

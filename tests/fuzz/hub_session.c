@@ -58,7 +58,7 @@
 #include "fuzz_fixture.h"
 #include "tk_member.h"
 #include "tk_hub.h"
-#include "tk_office.h"
+#include "tk_office_engine.h"
 #include "tk_plugin.h"
 #include "tk_store.h"
 #include "tk_sync.h"

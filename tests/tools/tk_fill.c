@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tk_office.h"
+#include "tk_office_engine.h"
 
 #define TX_RECORDS 500
 #define MAX_FILL (256u << 10)

@@ -27,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "tk_office.h"
+#include "tk_office_engine.h"
 
 static int die(const char *what, const tk_err_t *e)
 {

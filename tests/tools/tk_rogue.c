@@ -95,7 +95,7 @@
 #include <sodium.h>
 
 #include "tk_mbedtls_compat.h"
-#include "tk_office.h"
+#include "tk_office_engine.h"
 #include "tk_token.h"
 #include "tk_wire.h"
 

@@ -58,6 +58,7 @@
 #include <mbedtls/ssl.h>
 
 #include "tk_client.h"
+#include "tk_office_engine.h"
 #include "tk_mbedtls_compat.h"
 
 #define SWARM_MAX_CLIENTS 20000

@@ -1,0 +1,371 @@
+/*
+ * office_plugins_api.c: the plugin calls of the front ends' API
+ * (tk_office.h) that need no opened office, only its home folder: the
+ * listing of the folder's plugins and a test run of sample records through
+ * one plugin (validate, summary, every export). Nothing is printed: the
+ * front end gets JSON and one result per sample line. Any thread; one
+ * test run is used by one thread at a time.
+ */
+#include "tk_office.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include "tk_body.h"
+#include "tk_office_plugins.h"
+#include "tk_plugin.h"
+
+static const char *const kind_names[TK_PLUGIN_NKINDS] = {"content type", "export",
+                                                         "moderation"};
+static const char *const field_kind_names[] = {"text",    "date",    "datetime", "enum",
+                                               "integer", "boolean", "list",     "ref"};
+
+static json_t *decl_json(const tk_plugin_decl_t *d)
+{
+  json_t *j = json_pack("{s:s,s:s,s:s}", "name", d->name, "kind", kind_names[d->kind],
+                        "file", d->plugin);
+  if (!j) return NULL;
+  if (d->media_type) json_object_set_new(j, "media_type", json_string(d->media_type));
+  if (d->kind == TK_PLUGIN_TYPE) {
+    json_t *fields = json_array();
+    for (size_t i = 0; i < d->nfields; i++) {
+      const tk_plugin_field_t *f = &d->fields[i];
+      json_t *fj = json_pack("{s:s,s:s,s:b}", "name", f->name, "kind",
+                             field_kind_names[f->kind], "required", f->required);
+      if (f->nvalues) {
+        json_t *vals = json_array();
+        for (size_t k = 0; k < f->nvalues; k++)
+          json_array_append_new(vals, json_string(f->values[k]));
+        json_object_set_new(fj, "values", vals);
+      }
+      json_array_append_new(fields, fj);
+    }
+    json_object_set_new(j, "fields", fields);
+    json_object_set_new(j, "validate", json_boolean(d->has_validate));
+    json_object_set_new(j, "summary", json_boolean(d->has_summary));
+    json_object_set_new(j, "merge", json_boolean(d->has_merge));
+  }
+  return j;
+}
+
+int tk_office_plugin_list(const char *home, json_t **out, tk_err_t *err)
+{
+  char dir[4096];
+  tk_plugin_set_t *s = NULL;
+  *out = NULL;
+  int rc = tk_office_plugins(&s, home, dir, sizeof dir, err);
+  if (rc) return rc;
+  json_t *j = json_pack("{s:s,s:[],s:[]}", "folder", dir, "plugins", "errors");
+  for (int k = 0; j && k < TK_PLUGIN_NKINDS; k++)
+    for (size_t i = 0; i < tk_plugin_set_count(s, k); i++)
+      json_array_append_new(json_object_get(j, "plugins"),
+                            decl_json(tk_plugin_set_decl(s, k, i)));
+  for (size_t i = 0; j && i < tk_plugin_set_load_errors(s); i++)
+    json_array_append_new(json_object_get(j, "errors"),
+                          json_string(tk_plugin_set_load_error(s, i)));
+  tk_plugin_set_free(s);
+  if (!j) return tk_err_set(err, TK_ENOMEM, "out of memory");
+  *out = j;
+  return 0;
+}
+
+/* ---- plugin test ------------------------------------------------------------- */
+
+typedef struct sample {
+  int line;
+  char type[TK_MAX_TYPE_LEN + 1];
+  tk_buf_t body; /* compact JSON, prepared for export */
+} sample_t;
+
+struct tk_office_plugin_test {
+  tk_plugin_set_t *set;
+  const char *plugin;       /* file name, in the set or in `which` */
+  const char *default_type; /* the first content type it declares */
+  sample_t *v;
+  size_t n, cap;
+};
+
+typedef struct sample_iter {
+  sample_t *v;
+  size_t n, next;
+  tk_plugin_meta_t meta;
+  char id[2 * TK_RECORD_ID_LEN + 1];
+  uint64_t now_ms;
+} sample_iter_t;
+
+static int next_sample(void *ud, tk_plugin_record_t *rec)
+{
+  sample_iter_t *it = ud;
+  if (it->next == it->n) return 0;
+  sample_t *s = &it->v[it->next++];
+  /* Samples get record ids from their line numbers, so a sample can refer
+   * to another: "related_case": "000...0001" is the sample on line 1. */
+  snprintf(it->id, sizeof it->id, "%032x", (unsigned)s->line);
+  memset(&it->meta, 0, sizeof it->meta);
+  it->meta.record_id = it->id;
+  it->meta.type = s->type;
+  it->meta.vault = "samples";
+  it->meta.hlc = it->now_ms;
+  it->meta.size = s->body.n;
+  it->meta.generation = 1;
+  rec->body = TK_SLICE(s->body.p, s->body.n);
+  rec->meta = &it->meta;
+  return 1;
+}
+
+static int count_bytes(void *ud, const void *p, size_t n)
+{
+  (void)p;
+  *(size_t *)ud += n;
+  return 0;
+}
+
+static int is_lua_name(const char *s)
+{
+  size_t n = strlen(s);
+  return n > 4 && strcmp(s + n - 4, ".lua") == 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A set of the office folder's plugins with `path` in place of the
+ * folder's plugin of the same file name; the others' load errors go to
+ * notes. */
+static int load_with_file(const char *dir, const char *path, tk_plugin_set_t **out,
+                          json_t *notes, tk_err_t *err)
+{
+  const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+  char *names[TK_PLUGIN_MAX_FILES];
+  size_t n = 0;
+  tk_plugin_set_t *s = NULL;
+  int rc = tk_plugin_set_new_jailed(&s, NULL, 1, err);
+  if (rc) return rc;
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  while (d && (de = readdir(d)) && n < TK_PLUGIN_MAX_FILES)
+    if (de->d_name[0] != '.' && is_lua_name(de->d_name) && strcmp(de->d_name, base) != 0)
+      if ((names[n] = strdup(de->d_name))) n++;
+  if (d) closedir(d);
+  qsort(names, n, sizeof *names, cmp_names);
+  for (size_t i = 0; i < n; i++) {
+    char p[4096];
+    tk_err_t e;
+    int len = snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+    if (len > 0 && (size_t)len < sizeof p && tk_plugin_set_add_file(s, p, &e) < 0)
+      json_array_append_new(notes, json_string(e.msg));
+    free(names[i]);
+  }
+  rc = tk_plugin_set_add_file(s, path, err);
+  if (rc) {
+    tk_plugin_set_free(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+/* The plugin file named by which in s: a declaration's name, a file name,
+ * or a file name without ".lua". NULL if none. */
+static const char *find_plugin(tk_plugin_set_t *s, const char *which)
+{
+  size_t wn = strlen(which);
+  for (int k = 0; k < TK_PLUGIN_NKINDS; k++)
+    for (size_t i = 0; i < tk_plugin_set_count(s, k); i++) {
+      const tk_plugin_decl_t *d = tk_plugin_set_decl(s, k, i);
+      if (strcmp(d->name, which) == 0 || strcmp(d->plugin, which) == 0 ||
+          (strncmp(d->plugin, which, wn) == 0 && strcmp(d->plugin + wn, ".lua") == 0))
+        return d->plugin;
+    }
+  return NULL;
+}
+
+int tk_office_plugin_test_open(tk_office_plugin_test_t **out, const char *home,
+                               const char *which, json_t **notes, tk_err_t *err)
+{
+  char dir[4096];
+  struct stat st;
+  tk_office_plugin_test_t *t = calloc(1, sizeof *t);
+  *out = NULL;
+  *notes = json_array();
+  if (!t || !*notes) {
+    free(t);
+    return tk_err_set(err, TK_ENOMEM, "out of memory");
+  }
+  int rc = tk_office_plugins_dir(home, dir, sizeof dir, err);
+  if (!rc && is_lua_name(which) && stat(which, &st) == 0 && S_ISREG(st.st_mode)) {
+    rc = load_with_file(dir, which, &t->set, *notes, err);
+    if (!rc) t->plugin = strrchr(which, '/') ? strrchr(which, '/') + 1 : which;
+  } else if (!rc) {
+    rc = tk_office_plugins(&t->set, home, NULL, 0, err);
+    if (!rc && !(t->plugin = find_plugin(t->set, which)))
+      rc = tk_err_set(err, TK_ENOTFOUND,
+                      "no plugin '%s' in %s (give a name from 'tunduk plugin list' or a "
+                      "path to a .lua file)",
+                      which, dir);
+  }
+  if (rc) {
+    tk_office_plugin_test_free(t);
+    return rc;
+  }
+  for (size_t i = 0; i < tk_plugin_set_count(t->set, TK_PLUGIN_TYPE) && !t->default_type;
+       i++) {
+    const tk_plugin_decl_t *d = tk_plugin_set_decl(t->set, TK_PLUGIN_TYPE, i);
+    if (strcmp(d->plugin, t->plugin) == 0) t->default_type = d->name;
+  }
+  *out = t;
+  return 0;
+}
+
+const char *tk_office_plugin_test_plugin(const tk_office_plugin_test_t *t)
+{
+  return t->plugin;
+}
+
+const char *tk_office_plugin_test_type(const tk_office_plugin_test_t *t)
+{
+  return t->default_type;
+}
+
+size_t tk_office_plugin_test_valid(const tk_office_plugin_test_t *t)
+{
+  return t->n;
+}
+
+size_t tk_office_plugin_test_nexports(const tk_office_plugin_test_t *t)
+{
+  return tk_plugin_set_count(t->set, TK_PLUGIN_EXPORT);
+}
+
+void tk_office_plugin_test_free(tk_office_plugin_test_t *t)
+{
+  if (!t) return;
+  for (size_t i = 0; i < t->n; i++)
+    tk_buf_free(&t->v[i].body);
+  free(t->v);
+  tk_plugin_set_free(t->set);
+  free(t);
+}
+
+/* The sample's summary line into res (status OK, OK_DEFAULT or
+ * SUMMARY_ERROR). */
+static void summarize(tk_office_plugin_test_t *t, const json_t *body,
+                      tk_office_sample_t *res)
+{
+  const tk_plugin_decl_t *d = tk_plugin_set_find(t->set, TK_PLUGIN_TYPE, res->type);
+  tk_buf_t js = TK_BUF_INIT, out = TK_BUF_INIT;
+  tk_err_t e;
+  tk_err_clear(&e);
+  if (d->has_summary) {
+    int rc = tk_body_dump(body, &js);
+    if (!rc) rc = tk_plugin_summary(t->set, res->type, TK_SLICE(js.p, js.n), &out, &e);
+    if (rc) {
+      res->status = TK_SAMPLE_SUMMARY_ERROR;
+      snprintf(res->message, sizeof res->message, "%s", e.msg);
+    } else {
+      res->status = TK_SAMPLE_OK;
+      snprintf(res->summary, sizeof res->summary, "%s", (const char *)out.p);
+    }
+  } else {
+    char summary[TK_PLUGIN_MAX_SUMMARY + 1];
+    tk_body_summary(body, summary, sizeof summary);
+    res->status = TK_SAMPLE_OK_DEFAULT;
+    snprintf(res->summary, sizeof res->summary, "%s", summary);
+  }
+  tk_buf_free(&js);
+  tk_buf_free(&out);
+}
+
+/* Keeps a valid sample for the exports, prepared as an export sees it. */
+static int keep(tk_office_plugin_test_t *t, json_t *body, int lineno, const char *type)
+{
+  if (t->n == t->cap) {
+    size_t ncap = t->cap ? t->cap * 2 : 16;
+    sample_t *nv = realloc(t->v, ncap * sizeof *nv);
+    if (!nv) return TK_ENOMEM;
+    t->v = nv;
+    t->cap = ncap;
+  }
+  sample_t *sm = &t->v[t->n++];
+  memset(sm, 0, sizeof *sm);
+  sm->line = lineno;
+  snprintf(sm->type, sizeof sm->type, "%s", type);
+  tk_office_export_prepare(body);
+  return tk_body_dump(body, &sm->body) < 0 ? TK_ENOMEM : 0;
+}
+
+int tk_office_plugin_test_line(tk_office_plugin_test_t *t, const char *line, size_t len,
+                               int lineno, tk_office_sample_t *res, tk_err_t *err)
+{
+  size_t at = 0;
+  memset(res, 0, sizeof *res);
+  while (at < len && (line[at] == ' ' || line[at] == '\t'))
+    at++;
+  if (at == len || line[at] == 0) return 0; /* blank lines are allowed */
+  json_error_t je;
+  json_t *body = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+  if (!body || !json_is_object(body)) {
+    res->status = body ? TK_SAMPLE_NOT_OBJECT : TK_SAMPLE_BAD_JSON;
+    res->column = body ? 1 : je.column;
+    snprintf(res->message, sizeof res->message, "%s",
+             body ? "not a JSON object" : je.text);
+    json_decref(body);
+    return 0;
+  }
+  /* The sample's "type" picks the content type and is not part of it. */
+  json_t *tj = json_object_get(body, "type");
+  if (json_is_string(tj) && json_string_length(tj) <= TK_MAX_TYPE_LEN) {
+    snprintf(res->type, sizeof res->type, "%s", json_string_value(tj));
+    json_object_del(body, "type");
+  } else if (t->default_type) {
+    snprintf(res->type, sizeof res->type, "%s", t->default_type);
+  }
+  tk_err_t e;
+  tk_err_clear(&e);
+  int rc = 0;
+  if (!res->type[0]) {
+    res->status = TK_SAMPLE_NO_TYPE;
+  } else if ((rc = tk_office_validate(t->set, res->type, body, &e)) == TK_EINVAL ||
+             rc == TK_ENOTFOUND) {
+    res->status = rc == TK_ENOTFOUND ? TK_SAMPLE_NO_SUCH_TYPE : TK_SAMPLE_INVALID;
+    snprintf(res->message, sizeof res->message, "%s",
+             rc == TK_ENOTFOUND ? "no such content type" : e.msg);
+  } else if (rc < 0) {
+    res->status = TK_SAMPLE_ERROR;
+    snprintf(res->message, sizeof res->message, "%s", e.msg);
+  } else {
+    summarize(t, body, res);
+    rc = keep(t, body, lineno, res->type);
+    json_decref(body);
+    return rc ? tk_err_set(err, rc, "out of memory") : 0;
+  }
+  json_decref(body);
+  return 0;
+}
+
+void tk_office_plugin_test_exports(tk_office_plugin_test_t *t,
+                                   void (*cb)(void *ctx, const char *name,
+                                              const char *media_type, size_t bytes,
+                                              const char *error),
+                                   void *ctx)
+{
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  for (size_t i = 0; i < tk_plugin_set_count(t->set, TK_PLUGIN_EXPORT); i++) {
+    const tk_plugin_decl_t *d = tk_plugin_set_decl(t->set, TK_PLUGIN_EXPORT, i);
+    sample_iter_t it = {t->v, t->n, 0, {0}, "", 0};
+    it.now_ms = (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+    size_t bytes = 0;
+    tk_err_t e;
+    tk_err_clear(&e);
+    int rc = tk_plugin_export(t->set, d->name, NULL, next_sample, &it, count_bytes,
+                              &bytes, &e);
+    cb(ctx, d->name, d->media_type, bytes, rc < 0 ? e.msg : NULL);
+  }
+}

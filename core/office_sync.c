@@ -1,0 +1,209 @@
+/*
+ * office_sync.c: the sync calls of the front ends' API (tk_office.h):
+ * sync, enroll, vault grant and remove, each one blocking run of the
+ * office's sync client (tk_client_run, tk_client.h) with the office's own
+ * checks first ("token for another hub", "no vault") and its statistics
+ * handed back as the office's result struct. One thread at a time, as
+ * tk_office_t.
+ */
+#include "office_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tk_client.h"
+#include "tk_meta.h"
+#include "tk_token.h"
+
+void tk_office_sync_result_free(tk_office_sync_result_t *r)
+{
+  if (!r) return;
+  free(r->rejected);
+  free(r->refused);
+  r->rejected = r->refused = NULL;
+  r->nrejected = r->nrefused = 0;
+}
+
+/* The counts of st into r (the lists are not touched). */
+static void counts(tk_office_sync_result_t *r, const tk_client_stats_t *st)
+{
+  r->sent = st->sent;
+  r->received = st->received;
+  r->duplicates = st->duplicates;
+  r->skipped = st->skipped;
+  r->rev_bytes_out = st->rev_bytes_out;
+  r->rev_bytes_in = st->rev_bytes_in;
+  r->chunks_sent = st->chunks_sent;
+  r->chunks_received = st->chunks_received;
+  r->chunk_bytes_out = st->chunk_bytes_out;
+  r->chunk_bytes_in = st->chunk_bytes_in;
+  r->chunks_refused = st->chunks_refused;
+  r->bytes_out = st->bytes_out;
+  r->bytes_in = st->bytes_in;
+  r->round_trips = st->round_trips;
+  r->tls_resumed = st->tls_resumed;
+  r->grants = st->grants;
+  r->log_entries = st->log_entries;
+  r->log_refused_entries = st->log_refused_entries;
+  r->rotations = st->rotations;
+  memcpy(r->log_refused, st->log_refused, sizeof r->log_refused);
+  r->log_refused[sizeof r->log_refused - 1] = 0;
+  r->conflicts_before = st->conflicts_before;
+  r->conflicts_after = st->conflicts_after;
+  memcpy(r->access, st->access, sizeof r->access);
+  r->access[sizeof r->access - 1] = 0;
+  r->seconds = st->seconds;
+}
+
+static int rejects(tk_office_reject_t **out, size_t *nout, const tk_reject_t *v, size_t n)
+{
+  *out = NULL;
+  *nout = 0;
+  if (!n) return 0;
+  if (!(*out = calloc(n, sizeof **out))) return TK_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    memcpy((*out)[i].id, v[i].id, TK_REV_ID_LEN);
+    (*out)[i].code = v[i].code;
+    (*out)[i].held = v[i].code == TK_REJECT_QUARANTINED;
+    memcpy((*out)[i].reason, v[i].reason, sizeof(*out)[i].reason);
+    (*out)[i].reason[sizeof(*out)[i].reason - 1] = 0;
+  }
+  *nout = n;
+  return 0;
+}
+
+static int result(tk_office_sync_result_t *r, const tk_client_stats_t *st, tk_err_t *err)
+{
+  counts(r, st);
+  if (rejects(&r->rejected, &r->nrejected, st->rejected, st->nrejected) ||
+      rejects(&r->refused, &r->nrefused, st->refused, st->nrefused)) {
+    tk_office_sync_result_free(r);
+    return tk_err_set(err, TK_ENOMEM, "out of memory");
+  }
+  return 0;
+}
+
+typedef struct progress_ctx {
+  const tk_office_sync_opts_t *opts;
+  tk_office_sync_result_t r;
+} progress_ctx_t;
+
+static void progress(void *ctx, const tk_client_stats_t *st)
+{
+  progress_ctx_t *p = ctx;
+  counts(&p->r, st);
+  p->opts->progress(p->opts->progress_ctx, &p->r);
+}
+
+int tk_office_sync(tk_office_t *o, const tk_office_sync_opts_t *opts,
+                   tk_office_sync_result_t *r, tk_err_t *err)
+{
+  tk_client_stats_t st;
+  tk_client_opts_t co;
+  progress_ctx_t p;
+  struct tk_plugin_set *plugins = NULL;
+  memset(r, 0, sizeof *r);
+  memset(&co, 0, sizeof co);
+  memset(&p, 0, sizeof p);
+  co.mode = TK_CLIENT_SYNC;
+  co.resend = opts->resend;
+  co.no_resume = opts->no_resume;
+  if (opts->progress) {
+    p.opts = opts;
+    co.progress = progress;
+    co.progress_ctx = &p;
+  }
+  int rc = tk_office_need_keys(o, err);
+  if (!rc) rc = tk__office_plugins(o, &plugins, err);
+  co.plugins = plugins;
+  if (rc) return rc;
+  memset(&st, 0, sizeof st);
+  rc = tk_client_run(o, &co, &st, err);
+  if (!rc) rc = result(r, &st, err);
+  tk_client_stats_free(&st);
+  return rc;
+}
+
+int tk_office_token_check(const char *token, tk_err_t *err)
+{
+  tk_token_t tok;
+  int rc = tk_token_parse(&tok, token, err);
+  tk_wipe(&tok, sizeof tok);
+  if (rc) err->code = TK_EINVAL; /* bad input, with the parser's message */
+  return rc ? TK_EINVAL : 0;
+}
+
+int tk_office_enroll(tk_office_t *o, const char *token, tk_office_sync_result_t *r,
+                     tk_err_t *err)
+{
+  tk_token_t tok;
+  tk_client_stats_t st;
+  tk_client_opts_t co;
+  char have[TK_DEVICE_ID_STRLEN];
+  memset(r, 0, sizeof *r);
+  int rc = tk_token_parse(&tok, token, err);
+  if (rc) {
+    err->code = TK_EINVAL;
+    return TK_EINVAL;
+  }
+  if (tk_store_meta_get(o->store, TK_META_HUB_ID, have, sizeof have, NULL) == 0) {
+    uint8_t pinned[TK_DEVICE_ID_LEN];
+    if (tk_device_id_parse(pinned, have) == 0 &&
+        !tk_ct_equal(pinned, tok.hub_id, TK_DEVICE_ID_LEN))
+      rc = tk_err_set(
+          err, TK_EEXIST,
+          "this office is already enrolled at hub %s; the token is for another hub",
+          have);
+  }
+  if (!rc) rc = tk_office_need_keys(o, err);
+  memset(&co, 0, sizeof co);
+  co.mode = TK_CLIENT_ENROLL;
+  co.token = &tok;
+  if (!rc) {
+    memset(&st, 0, sizeof st);
+    rc = tk_client_run(o, &co, &st, err);
+    if (!rc) rc = result(r, &st, err);
+    tk_client_stats_free(&st);
+  }
+  tk_wipe(&tok, sizeof tok);
+  if (rc) return rc;
+  tk_store_meta_get(o->store, TK_META_HUB_ID, r->hub_id, sizeof r->hub_id, NULL);
+  tk_store_meta_get(o->store, TK_META_HUB_ADDR, r->hub_addr, sizeof r->hub_addr, NULL);
+  return 0;
+}
+
+/* vault grant / vault remove: one membership change through the hub. */
+static int member_change(tk_office_t *o, int mode, const char *vault, const char *device,
+                         int reader, tk_err_t *err)
+{
+  uint8_t dev[TK_DEVICE_ID_LEN];
+  tk_client_stats_t st;
+  tk_client_opts_t co;
+  tk_vault_info_t vi;
+  if (tk_device_id_parse(dev, device) != 0)
+    return tk_err_set(err, TK_EINVAL, "'%s' is not a device id (52 base32 characters)",
+                      device);
+  int rc = tk_store_vault_get(o->store, vault, &vi, err);
+  if (rc == TK_ENOTFOUND) tk_err_set(err, rc, "no vault '%s'", vault);
+  if (!rc) rc = tk_office_need_keys(o, err);
+  memset(&co, 0, sizeof co);
+  co.mode = mode;
+  co.grant_vault = vault;
+  co.grant_to = dev;
+  co.grant_reader = reader;
+  memset(&st, 0, sizeof st);
+  if (!rc) rc = tk_client_run(o, &co, &st, err);
+  tk_client_stats_free(&st);
+  return rc;
+}
+
+int tk_office_grant(tk_office_t *o, const char *vault, const char *device, int reader,
+                    tk_err_t *err)
+{
+  return member_change(o, TK_CLIENT_GRANT, vault, device, reader, err);
+}
+
+int tk_office_revoke(tk_office_t *o, const char *vault, const char *device, tk_err_t *err)
+{
+  return member_change(o, TK_CLIENT_REMOVE, vault, device, 0, err);
+}

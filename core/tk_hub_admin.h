@@ -1,0 +1,66 @@
+/*
+ * tk_hub_admin.h: the hub operator's actions on a hub's home (what
+ * `tundukd device ...` and `tundukd quarantine ...` do), apart from the
+ * daemon's command line: issuing an enrollment token, listing devices and
+ * their access, revoking a device (and bumping the access list version a
+ * running hub reloads on), and the hub's quarantine. Nothing is printed:
+ * results come back as structs or JSON, failures as tk_err_t naming what
+ * was wrong. A running hub sees these changes through the store (the
+ * access list version, TK_META_ACL_VERSION).
+ *
+ * Threads: one home (tk_office_t) is used by one thread at a time.
+ */
+#ifndef TK_HUB_ADMIN_H
+#define TK_HUB_ADMIN_H
+
+#include <jansson.h>
+
+#include "tk_office_engine.h"
+#include "tk_token.h"
+
+/* A new access list version (the time, to the nanosecond) in the store's
+ * meta, inside the caller's transaction if one is open. */
+int tk_hub_admin_acl_bump(tk_store_t *st, tk_err_t *err);
+
+/* What an enrollment token is for. */
+typedef struct tk_hub_token_req {
+  const char *name;          /* the device's name, 1 to 63 bytes */
+  const char *const *vaults; /* "vault:rw" / "vault:r" each */
+  int nvaults;
+  const char *ttl_hours;      /* "1".."8760"; NULL: default_ttl_hours */
+  uint32_t default_ttl_hours; /* the config's token_ttl_hours */
+  const char *address;        /* host:port the office dials (not port 0) */
+} tk_hub_token_req_t;
+
+/* Issues a one-time enrollment token for req: stores its hash with the
+ * access it grants and writes its text (tk_token_format) to text; *ti gets
+ * what was stored (name, access, created, expires). TK_EINVAL naming the
+ * bad part of req (name, access spec, ttl, address), TK_ELIMIT for too many
+ * vaults. */
+int tk_hub_admin_token_issue(tk_office_t *home, const tk_hub_token_req_t *req,
+                             char text[TK_TOKEN_MAX_TEXT], tk_token_info_t *ti,
+                             tk_err_t *err);
+
+/* Every device the hub knows (itself included) as JSON: [{id, name, added,
+ * revoked, access: [{vault, write}]}]. */
+int tk_hub_admin_devices(tk_office_t *home, json_t **out, tk_err_t *err);
+/* Every enrollment token the hub issued, to cb (returns non-zero to stop). */
+int tk_hub_admin_tokens(tk_office_t *home, int (*cb)(void *ctx, const tk_token_info_t *t),
+                        void *ctx, tk_err_t *err);
+
+/* Revokes the device whose printed id starts with prefix (dashes and case
+ * ignored, at least 4 characters) and bumps the access list version, in one
+ * transaction; id_out gets its printed id. TK_EINVAL (too short, or the hub
+ * itself), TK_ENOTFOUND, TK_EAMBIG. */
+int tk_hub_admin_revoke(tk_office_t *home, const char *prefix,
+                        char id_out[TK_DEVICE_ID_STRLEN], tk_err_t *err);
+
+/* Revisions the hub's moderation held, as JSON: [{revision, record, type,
+ * vault, author, size, reason, received}]. */
+int tk_hub_admin_quarantine_list(tk_office_t *home, json_t **out, tk_err_t *err);
+/* Lets a held revision in (drop = 0) or drops it; rev is a hex prefix;
+ * hex_out gets the full id. */
+int tk_hub_admin_quarantine_act(tk_office_t *home, const char *rev, int drop,
+                                char hex_out[2 * TK_REV_ID_LEN + 1], tk_err_t *err);
+
+#endif

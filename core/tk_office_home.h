@@ -1,0 +1,74 @@
+/*
+ * tk_office_home.h: the layout of a home folder, one owner for every path
+ * in it, for the office (tunduk) and the hub daemon (tundukd) alike:
+ *
+ *   HOME/                  mode 0700
+ *     device.key           the identity, private keys sealed under the passphrase
+ *     device.key.tmp       while the key file is being written (then renamed)
+ *     store.db             the sqlite store
+ *     store.db-wal         its write-ahead log, while open (and after a crash)
+ *     store.db-shm         its shared-memory index, likewise
+ *     store.db-journal     sqlite's rollback journal, if one is ever left
+ *     plugins/             the admin's own plugins (*.lua), if the folder exists
+ *     tundukd.conf         the hub's settings (tundukd only), if present
+ *
+ * tk_home_files walks everything under a home folder (the files above and
+ * any other file found there), so a panic wipe finds every file even if a
+ * later version adds one before this list learns about it.
+ *
+ * Threads: any; no shared state.
+ */
+#ifndef TK_OFFICE_HOME_H
+#define TK_OFFICE_HOME_H
+
+#include "tk_common.h"
+
+#define TK_HOME_KEYFILE "device.key"
+#define TK_HOME_STOREFILE "store.db"
+#define TK_HOME_PLUGIN_SUBDIR "plugins"
+#define TK_HOME_HUB_CONFIG "tundukd.conf"
+
+/* What a path in a home folder is. */
+typedef enum tk_home_kind {
+  TK_HOME_OTHER = 0, /* not part of the layout (still listed) */
+  TK_HOME_KEY,
+  TK_HOME_KEY_TMP,
+  TK_HOME_STORE,
+  TK_HOME_STORE_WAL,
+  TK_HOME_STORE_SHM,
+  TK_HOME_STORE_JOURNAL,
+  TK_HOME_PLUGINS, /* the folder */
+  TK_HOME_PLUGIN,  /* a file in it */
+  TK_HOME_HUB_CONFIG_FILE,
+  TK_HOME_NKINDS
+} tk_home_kind_t;
+
+/* One function per path: writes HOME/<name> into out (cap bytes). TK_ELIMIT
+ * "home folder path is too long: HOME" when it does not fit. */
+int tk_home_key_path(char *out, size_t cap, const char *home, tk_err_t *err);
+int tk_home_key_tmp_path(char *out, size_t cap, const char *home, tk_err_t *err);
+int tk_home_store_path(char *out, size_t cap, const char *home, tk_err_t *err);
+int tk_home_store_wal_path(char *out, size_t cap, const char *home, tk_err_t *err);
+int tk_home_store_shm_path(char *out, size_t cap, const char *home, tk_err_t *err);
+int tk_home_store_journal_path(char *out, size_t cap, const char *home, tk_err_t *err);
+int tk_home_plugins_path(char *out, size_t cap, const char *home, tk_err_t *err);
+int tk_home_hub_config_path(char *out, size_t cap, const char *home, tk_err_t *err);
+/* The path of kind (not TK_HOME_OTHER, TK_HOME_PLUGIN). */
+int tk_home_path(char *out, size_t cap, const char *home, tk_home_kind_t kind,
+                 tk_err_t *err);
+
+/* Removes the store's files (store.db, -wal, -shm, -journal), those that
+ * exist: an init that failed half way. */
+void tk_home_store_unlink(const char *home);
+
+/* Every file and folder under home (home itself not included), children
+ * before their folder (the order a wipe removes them in), each with its
+ * kind and whether it is a folder. Symbolic links are listed, not
+ * followed. At most 16 levels deep and 100,000 entries (TK_ELIMIT past
+ * them, after listing what came before). cb returns non-zero to stop (that
+ * value is returned). TK_EIO if home or a folder in it cannot be read. */
+typedef int (*tk_home_file_cb)(void *ctx, const char *path, tk_home_kind_t kind,
+                               int is_dir);
+int tk_home_files(const char *home, tk_home_file_cb cb, void *ctx, tk_err_t *err);
+
+#endif
