@@ -1,6 +1,6 @@
 /*
  * tunduk-plugin-worker: the jailed process in which tunduk and tundukd run
- * Lua plugins (core/plugin_worker.c, core/tk_plugin_jail.h). Started by
+ * Lua plugins (core/plugin/plugin_worker.c, core/plugin/tk_plugin_jail.h). Started by
  * them with its channel on fd 3; installed beside them.
  */
 #include "tk_plugin.h"

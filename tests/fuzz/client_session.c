@@ -1,6 +1,6 @@
 /*
  * client_session.c (fuzz target "client_session"): the office's side of a
- * sync from one input, through core/sync_client.c's own handlers, without a
+ * sync from one input, through core/office/sync_client.c's own handlers, without a
  * network. The input plays a hostile or broken hub: one SYNC run of
  * tk_client_session_new (tk_client.h) on a memory connection, over a real
  * office home (an identity that is the fixture's FZ_OFFICE, a sqlite store

@@ -1,6 +1,6 @@
 /*
  * hub_session.c (fuzz target "hub_session"): a whole hub session from one
- * input, through core/hub.c's own handlers, without a network. The hub runs
+ * input, through core/hub/hub.c's own handlers, without a network. The hub runs
  * over a real office home (a sqlite store holding the fixture, the bundled
  * moderation rules) and each input is one session on a memory connection
  * (tk_hub_attach, tk_conn_memory_deliver; see tk_hub.h and tk_conn.h): the

@@ -1,6 +1,6 @@
 /*
  * vault_log.c (fuzz target "vault_log"): vault membership logs
- * (core/member.c). The input is a script: each 4-byte step names an
+ * (core/model/member.c). The input is a script: each 4-byte step names an
  * operation, the signing identity, the member, a writer flag and a key
  * byte, and may damage one byte of the signed entry before it is offered.
  * The harness signs each step with the fixture identities, offers it to

@@ -1,4 +1,4 @@
-# Per-session write back-pressure at the hub (core/hub.c; PROTOCOL.md
+# Per-session write back-pressure at the hub (core/hub/hub.c; PROTOCOL.md
 # section 11): a hub reads no further frame from a connection while more
 # than max_frame bytes it sent are unread. A device that pipelines Pull and
 # Need frames without ever reading the answers (tests/tools/tk_rogue flood)

@@ -4,7 +4,7 @@
 # type names, device names, passphrase and enrollment token lengths, the
 # hub's config values and config file, frame size at the hub, ids in one
 # Offer, parents of one revision, a frame's minimum rate. Limits:
-# core/tk_common.h, core/tk_wire.h, core/tk_conn.h, core/tk_token.h, core/config.c;
+# core/base/tk_common.h, core/wire/tk_wire.h, core/net/tk_conn.h, core/crypto/tk_token.h, core/hub/config.c;
 # PROTOCOL.md section 11.
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/hub.sh"

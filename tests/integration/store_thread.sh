@@ -1,5 +1,5 @@
 # A commit no longer blocks other sessions' I/O: the hub's writes run on its
-# store thread (core/store_thread.c, core/hub_store.c). The hub runs with
+# store thread (core/store/store_thread.c, core/hub/hub_store.c). The hub runs with
 # TK_TEST_STORE_DELAY_MS (tests only: the store thread sleeps that long
 # before each job, so every commit takes at least that long). Office A
 # pushes a batch; once the hub's debug log shows the batch queued for the

@@ -1,5 +1,5 @@
 /*
- * test_conn.c: framed TLS connections (core/conn.c, core/tls.c) over real
+ * test_conn.c: framed TLS connections (core/net/conn.c, core/net/tls.c) over real
  * sockets on 127.0.0.1 with a real libuv loop: echo of frames from 1 byte to
  * max_frame, bursts in order, both sides learning the other's SPKI hash,
  * the negotiated version and suite, the frame limit, garbage and silent

@@ -1,5 +1,5 @@
 /*
- * test_crypto.c: the record-layer primitives in core/crypto.c: device id
+ * test_crypto.c: the record-layer primitives in core/crypto/crypto.c: device id
  * text form, vault key sealing, key ids, constant-time comparison.
  */
 #include <sodium.h>

@@ -1,5 +1,5 @@
 /*
- * test_identity.c: device identities (core/identity.c): generation, the TLS
+ * test_identity.c: device identities (core/crypto/identity.c): generation, the TLS
  * certificate and its binding, the key file (public-only and unlocked
  * loads, wrong passphrase, tampering, file mode, damaged files).
  * Uses TK_KDF_INTERACTIVE so each Argon2id run stays well under a second.

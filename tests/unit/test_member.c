@@ -1,5 +1,5 @@
 /*
- * test_member.c: vault membership logs (core/member.c): every rule of
+ * test_member.c: vault membership logs (core/model/member.c): every rule of
  * tk_member.h refused with the log unchanged, a flipped bit in any entry
  * refused, and the checks on revisions (author a writer within the key's
  * epoch) and grants (granter a writer, recipient a member, key of an

@@ -1,5 +1,5 @@
 /*
- * test_revision.c: the revision envelope (core/revision.c): seal, parse,
+ * test_revision.c: the revision envelope (core/model/revision.c): seal, parse,
  * signature, id and open round trips; compression; parent order; a bit flip
  * at every offset; one test per header field; wrong key; truncation and
  * trailing bytes; limits on both sides; a zstd bomb; the winner order.

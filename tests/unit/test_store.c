@@ -1,5 +1,5 @@
 /*
- * test_store.c: the local store (core/store.c, core/store_revs.c) with
+ * test_store.c: the local store (core/store/store.c, core/store/store_revs.c) with
  * revisions built by hand: heads and winners, the parent invariants, the
  * changes feed, transactions, the small tables, the clock, reopening,
  * versions, file mode and locking.

@@ -1,6 +1,6 @@
 /*
  * test_tls_session.c: the office's saved TLS session, sealed at rest
- * (core/tls_session.c): a round trip; the text does not show the session;
+ * (core/net/tls_session.c): a round trip; the text does not show the session;
  * it opens only for the same identity, hub address and hub id, before it
  * expires; any changed character, a truncated or padded text, a newer
  * version byte or a locked identity is refused with its own error and

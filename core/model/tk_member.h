@@ -31,7 +31,7 @@
 #define TK_MEMBER_H
 
 #include "tk_identity.h"
-#include "tk_wire.h"
+#include "tk_grant.h"
 
 #define TK_MAX_LOG_ENTRIES 4096 /* entries in one vault's log */
 #define TK_MAX_ENTRY_BYTES 1024 /* one encoded entry body */

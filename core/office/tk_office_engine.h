@@ -18,6 +18,7 @@
 
 #include "tk_identity.h"
 #include "tk_member.h"
+#include "tk_peer_identity.h"
 #include "tk_office.h"
 #include "tk_office_home.h"
 #include "tk_store.h"
