@@ -158,7 +158,6 @@ int tk__hub_preauth_done(session_t *s);
 void tk__hub_preauth_leave(session_t *s);
 void tk__hub_preauth_start(tk_hub_t *h);
 void tk__hub_preauth_stop(tk_hub_t *h);
-void tk__hub_preauth_stats(const tk_hub_t *h, tk__hub_preauth_stats_t *out);
 
 /* Tells the device why (Error) and closes its session (hub.c). */
 void tk__hub_fail(session_t *s, Tunduk__V1__ErrorCode code, int reason, const char *msg);

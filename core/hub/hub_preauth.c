@@ -238,8 +238,3 @@ void tk__hub_preauth_stop(tk_hub_t *h)
   }
   if (h->pa.admitted) pa_log(h, 1);
 }
-
-void tk__hub_preauth_stats(const tk_hub_t *h, tk__hub_preauth_stats_t *out)
-{
-  *out = h->pa;
-}

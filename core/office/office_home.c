@@ -42,11 +42,6 @@ int tk_home_key_path(char *out, size_t cap, const char *home, tk_err_t *err)
   return tk_home_path(out, cap, home, TK_HOME_KEY, err);
 }
 
-int tk_home_key_tmp_path(char *out, size_t cap, const char *home, tk_err_t *err)
-{
-  return tk_home_path(out, cap, home, TK_HOME_KEY_TMP, err);
-}
-
 int tk_home_store_path(char *out, size_t cap, const char *home, tk_err_t *err)
 {
   return tk_home_path(out, cap, home, TK_HOME_STORE, err);
@@ -60,11 +55,6 @@ int tk_home_store_wal_path(char *out, size_t cap, const char *home, tk_err_t *er
 int tk_home_store_shm_path(char *out, size_t cap, const char *home, tk_err_t *err)
 {
   return tk_home_path(out, cap, home, TK_HOME_STORE_SHM, err);
-}
-
-int tk_home_store_journal_path(char *out, size_t cap, const char *home, tk_err_t *err)
-{
-  return tk_home_path(out, cap, home, TK_HOME_STORE_JOURNAL, err);
 }
 
 int tk_home_plugins_path(char *out, size_t cap, const char *home, tk_err_t *err)

@@ -49,7 +49,22 @@ int tk_office_vault_key_keep(tk_office_t *o, const char *vault,
   uint8_t sealed[TK_SEALED_KEY_LEN];
   int rc = tk_vault_key_seal(sealed, key, o->id->kx_pk);
   if (rc) return tk_err_set(err, rc, "cannot seal the key of vault '%s'", vault);
+  return tk_office_vault_key_keep_sealed(o, vault, key_id, sealed, err);
+}
+
+int tk_office_vault_key_keep_sealed(tk_office_t *o, const char *vault,
+                                    const uint8_t key_id[TK_KEY_ID_LEN],
+                                    const uint8_t sealed[TK_SEALED_KEY_LEN],
+                                    tk_err_t *err)
+{
   return tk_store_wrapped_key_put(o->store, vault, key_id, o->id->id, sealed, err);
+}
+
+int tk_office_vault_key_held(tk_office_t *o, const char *vault,
+                             const uint8_t key_id[TK_KEY_ID_LEN])
+{
+  uint8_t sealed[TK_SEALED_KEY_LEN];
+  return tk_store_wrapped_key_get(o->store, vault, key_id, o->id->id, sealed, NULL) == 0;
 }
 
 /* The cached key, under the lock held by the caller. */

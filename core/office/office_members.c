@@ -300,7 +300,7 @@ int tk_office_grant_take(tk_office_t *o, tk_slice_t body, tk_slice_t sig, int *t
   tk_grant_t g;
   tk_err_t e;
   const tk_member_log_t *l;
-  uint8_t kid[TK_KEY_ID_LEN], sealed[TK_SEALED_KEY_LEN];
+  uint8_t kid[TK_KEY_ID_LEN];
   uint8_t *key = tk_secure_alloc(TK_VAULT_KEY_LEN);
   char why[200];
   int rc = 0;
@@ -311,8 +311,7 @@ int tk_office_grant_take(tk_office_t *o, tk_slice_t body, tk_slice_t sig, int *t
     goto done;
   }
   if (!tk_ct_equal(g.recipient, o->id->id, TK_DEVICE_ID_LEN)) goto done;
-  if (tk_store_wrapped_key_get(o->store, g.vault, g.key_id, o->id->id, sealed, NULL) == 0)
-    goto done; /* already have it */
+  if (tk_office_vault_key_held(o, g.vault, g.key_id)) goto done; /* already have it */
   rc = tk_office_log(o, g.vault, &l, err);
   if (rc) goto done;
   if (l->n == 0 || tk_member_check_grant(l, &g, why, sizeof why) != 0) {
@@ -341,8 +340,7 @@ int tk_office_grant_take(tk_office_t *o, tk_slice_t body, tk_slice_t sig, int *t
     rc = tk_store_vault_add(o->store, g.vault, g.key_id, err);
   else if (memcmp(g.key_id, cur, TK_KEY_ID_LEN) == 0)
     rc = tk_store_vault_set_key(o->store, g.vault, g.key_id, err);
-  if (!rc)
-    rc = tk_store_wrapped_key_put(o->store, g.vault, g.key_id, o->id->id, g.sealed, err);
+  if (!rc) rc = tk_office_vault_key_keep_sealed(o, g.vault, g.key_id, g.sealed, err);
   if (!rc)
     rc = tk_store_grant_put(o->store, g.vault, g.key_id, g.recipient, g.granter, body,
                             sig, err);
@@ -576,14 +574,11 @@ static int collect_vault(void *ctx, const tk_vault_info_t *v)
   migrate_t *m = ctx;
   uint32_t count = 0;
   char k[TK_MAX_VAULT_LEN + 16], by[TK_DEVICE_ID_STRLEN];
-  uint8_t sealed[TK_SEALED_KEY_LEN];
   if (tk_store_log_count(m->o->store, v->name, &count, NULL) != 0 || count > 0) return 0;
   snprintf(k, sizeof k, TK_META_GRANTED_BY_FMT, v->name);
   if (tk_store_meta_get(m->o->store, k, by, sizeof by, NULL) == 0)
     return 0; /* not ours */
-  if (tk_store_wrapped_key_get(m->o->store, v->name, v->key_id, m->o->id->id, sealed,
-                               NULL) != 0)
-    return 0;
+  if (!tk_office_vault_key_held(m->o, v->name, v->key_id)) return 0;
   void *nn = realloc(m->names, (m->n + 1) * sizeof *m->names);
   if (!nn) return TK_ENOMEM;
   m->names = nn;

@@ -51,12 +51,6 @@ static json_t *key_chain(tk_office_t *o, const tk_member_log_t *l, const char *v
   return arr;
 }
 
-static int has_key(tk_office_t *o, const char *vault, const uint8_t key_id[TK_KEY_ID_LEN])
-{
-  uint8_t sealed[TK_SEALED_KEY_LEN];
-  return tk_store_wrapped_key_get(o->store, vault, key_id, o->id->id, sealed, NULL) == 0;
-}
-
 /* Every key of the vault this device holds, each with its chain. */
 static json_t *held_keys(tk_office_t *o, const tk_member_log_t *log,
                          const tk_vault_info_t *v)
@@ -66,7 +60,7 @@ static json_t *held_keys(tk_office_t *o, const tk_member_log_t *log,
     const tk_entry_t *en = &log->entries[i];
     char k[2 * TK_KEY_ID_LEN + 1];
     if ((en->op != TK_ENTRY_GENESIS && en->op != TK_ENTRY_ROTATE) ||
-        !has_key(o, v->name, en->key_id))
+        !tk_office_vault_key_held(o, v->name, en->key_id))
       continue;
     tk_hex_encode(k, en->key_id, TK_KEY_ID_LEN);
     int current = memcmp(en->key_id, v->key_id, TK_KEY_ID_LEN) == 0;
@@ -90,7 +84,7 @@ static int vault_one(void *ctx, const tk_vault_info_t *v)
   char kid[2 * TK_KEY_ID_LEN + 1], vid[20] = "-", role[16] = "-";
   const tk_member_log_t *log = NULL;
   tk_hex_encode(kid, v->key_id, TK_KEY_ID_LEN);
-  int held = has_key(o, v->name, v->key_id);
+  int held = tk_office_vault_key_held(o, v->name, v->key_id);
   json_t *chain = NULL;
   if (tk_office_log(o, v->name, &log, NULL) == 0 && log->n > 0) {
     const tk_member_t *me = tk_member_find(log, o->id->id);

@@ -47,6 +47,14 @@ void tk_office_vault_key_new(uint8_t key[TK_VAULT_KEY_LEN],
 int tk_office_vault_key_keep(tk_office_t *o, const char *vault,
                              const uint8_t key_id[TK_KEY_ID_LEN],
                              const uint8_t key[TK_VAULT_KEY_LEN], tk_err_t *err);
+/* Keeps a key already sealed to this device (a grant's), as _keep does. */
+int tk_office_vault_key_keep_sealed(tk_office_t *o, const char *vault,
+                                    const uint8_t key_id[TK_KEY_ID_LEN],
+                                    const uint8_t sealed[TK_SEALED_KEY_LEN],
+                                    tk_err_t *err);
+/* 1 if this device holds vault's key key_id (sealed to it), else 0. */
+int tk_office_vault_key_held(tk_office_t *o, const char *vault,
+                             const uint8_t key_id[TK_KEY_ID_LEN]);
 /* The vault key with key_id (NULL: the vault's current key), from the cache
  * or opened from the store (then cached). Needs the office unlocked
  * (TK_ENOKEY otherwise) and the store's thread. TK_ENOKEY / TK_ENOTFOUND if

@@ -46,11 +46,9 @@ typedef enum tk_home_kind {
 /* One function per path: writes HOME/<name> into out (cap bytes). TK_ELIMIT
  * "home folder path is too long: HOME" when it does not fit. */
 int tk_home_key_path(char *out, size_t cap, const char *home, tk_err_t *err);
-int tk_home_key_tmp_path(char *out, size_t cap, const char *home, tk_err_t *err);
 int tk_home_store_path(char *out, size_t cap, const char *home, tk_err_t *err);
 int tk_home_store_wal_path(char *out, size_t cap, const char *home, tk_err_t *err);
 int tk_home_store_shm_path(char *out, size_t cap, const char *home, tk_err_t *err);
-int tk_home_store_journal_path(char *out, size_t cap, const char *home, tk_err_t *err);
 int tk_home_plugins_path(char *out, size_t cap, const char *home, tk_err_t *err);
 int tk_home_hub_config_path(char *out, size_t cap, const char *home, tk_err_t *err);
 /* The path of kind (not TK_HOME_OTHER, TK_HOME_PLUGIN). */

@@ -180,14 +180,6 @@ static int moderate_verdict(const tk_plugin_verdict_t *v, tk_store_t *s,
   return TK_REJECT_QUARANTINED;
 }
 
-int tk_sync_moderation_verdict(struct tk_plugin_set *set, const tk_rev_t *rev,
-                               tk_slice_t body, tk_plugin_verdict_t *v)
-{
-  moderate_meta_t m;
-  moderate_meta(&m, rev);
-  return tk_plugin_moderate(set, &m.pm, body, v);
-}
-
 int tk_sync_moderation_verdicts(struct tk_plugin_set *set, const tk_rev_t *const *revs,
                                 const tk_slice_t *bodies, struct json_t *const *records,
                                 const char *const *parse_errors, size_t n,

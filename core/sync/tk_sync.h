@@ -95,18 +95,15 @@ int tk_sync_moderate(struct tk_plugin_set *set, tk_store_t *s, const tk_rev_t *r
                      char *reason, size_t len);
 
 struct json_t;
-/* tk_sync_moderate in two halves, for a caller that runs the rules off its
- * own thread: the verdict of set's rules on rev (any thread; no store; body
- * as above), then, on the store's thread, what the verdict means for rev
- * (quarantined in s, or a reject code with reason). */
+/* For a caller that runs the rules off its own thread (the verdicts below):
+ * on the store's thread, what a verdict means for rev (quarantined in s,
+ * or a reject code with reason). */
 struct tk_plugin_verdict;
-int tk_sync_moderation_verdict(struct tk_plugin_set *set, const tk_rev_t *rev,
-                               tk_slice_t body, struct tk_plugin_verdict *v);
 int tk_sync_moderate_apply(const struct tk_plugin_verdict *v, tk_store_t *s,
                            const tk_rev_t *rev, const uint8_t sender[TK_DEVICE_ID_LEN],
                            char *reason, size_t len);
 
-/* tk_sync_moderation_verdict for a batch (tk_plugin_moderate_batch, about
+/* The verdicts of set's rules on a batch (tk_plugin_moderate_batch, about
  * one worker request per rule for the whole batch): v[i] the verdict on
  * revs[i] (NULL: skipped, v[i] TK_VERDICT_UNJUDGED), whose record is
  * bodies[i] (text) or records[i] (parsed) or parse_errors[i] (each array
