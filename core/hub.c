@@ -604,20 +604,18 @@ static void on_pull(session_t *s, const Tunduk__V1__Pull *m)
   }
   TK_LOG(TK_LOG_DEBUG, "hub", "pull device=%s since=%llu", s->who,
          (unsigned long long)m->since);
-  int rc = tk_sync_batch(s->hub->store, m->since, TK_MAX_OFFER_IDS,
-                         s->hub->cfg.batch_bytes, pull_filter, s, &s->batch, &e);
+  int sent = 0;
+  int rc = tk_rev_send_offer(&s->rsend, tk__hub_tp(s), s->hub->store, m->since,
+                             s->hub->cfg.batch_bytes, 1, pull_filter, s, &sent, &e);
   if (rc) {
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, tk_err_str(&e));
     return;
   }
-  uint64_t last = 0, feed_end = 0;
-  if (!s->batch.more && tk_store_chunks_last(s->hub->store, &last, NULL) == 0)
-    feed_end = last + 1; /* lets a client skip an empty chunk pull */
-  if (tk_sync_send_offer(tk__hub_tp(s), &s->batch, 1, feed_end) == TK_ENOMEM) {
+  if (sent == TK_ENOMEM) {
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
     return;
   }
-  s->awaiting_need = s->batch.n > 0;
+  s->awaiting_need = s->rsend.batch.n > 0;
 }
 
 static void on_need(session_t *s, const Tunduk__V1__Need *m)
@@ -634,9 +632,9 @@ static void on_need(session_t *s, const Tunduk__V1__Need *m)
     return;
   }
   s->awaiting_need = 0;
-  if (m->n_index == 0) return;
-  int rc = tk_sync_send_revisions(tk__hub_tp(s), s->hub->store, s->batch.ids, s->batch.n,
-                                  m->index, m->n_index, &bytes, &e);
+  int rc = tk_rev_send_need(&s->rsend, tk__hub_tp(s), s->hub->store, m->index, m->n_index,
+                            &bytes, &e);
+  if (rc == 1) return; /* nothing asked for */
   if (rc) {
     tk__hub_fail(s,
                  rc == TK_EPROTO   ? TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL
@@ -838,7 +836,7 @@ static void on_close(tk_conn_t *c, int reason)
   tk__hub_store_detach(s); /* its store job commits or rolls back; nothing is sent */
   tk_buf_free(&s->held);
   push_reset(s);
-  tk_batch_free(&s->batch);
+  tk_rev_send_free(&s->rsend);
   tk_chunk_recv_free(&s->crecv);
   tk_chunk_send_free(&s->csend);
   free(s->access);

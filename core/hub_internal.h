@@ -49,7 +49,7 @@ typedef struct session {
   tk_rev_recv_t rrecv;
   int awaiting_revs;
   /* a pull in progress: the batch we offered */
-  tk_batch_t batch;
+  tk_rev_send_t rsend;
   int awaiting_need;
   /* chunks: a push being received, a pull being sent */
   tk_chunk_recv_t crecv;

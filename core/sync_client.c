@@ -140,42 +140,43 @@ int tk__client_set_ckpt(client_t *c, int dir, uint64_t seq)
 static void push_next(client_t *c)
 {
   uint64_t since = 0;
+  int sent = 0;
   int rc = tk_store_checkpoint_get(c->store, c->hub.id, TK_DIR_PUSH, &since, c->err);
   if (!rc)
-    rc = tk_sync_batch(c->store, since, TK_MAX_OFFER_IDS,
-                       c->opts->batch_bytes ? c->opts->batch_bytes : (1u << 20),
-                       push_filter, c, &c->batch, c->err);
+    rc = tk_rev_send_offer(&c->push, tk__client_tp(c), c->store, since,
+                           c->opts->batch_bytes ? c->opts->batch_bytes : (1u << 20), 0,
+                           push_filter, c, &sent, c->err);
   if (rc) {
     tk__client_stop(c, rc, "%s", c->err->msg);
     return;
   }
-  if (c->batch.n == 0) {
-    if (c->batch.upto > since &&
-        (rc = tk__client_set_ckpt(c, TK_DIR_PUSH, c->batch.upto)) != 0) {
+  if (c->push.batch.n == 0) {
+    if (c->push.batch.upto > since &&
+        (rc = tk__client_set_ckpt(c, TK_DIR_PUSH, c->push.batch.upto)) != 0) {
       tk__client_stop(c, rc, "%s", c->err->msg);
       return;
     }
     tk__client_pull_next(c);
     return;
   }
-  tk__client_sent(c, tk_sync_send_offer(tk__client_tp(c), &c->batch, 0, 0),
-                  TUNDUK__V1__FRAME__MSG_OFFER, C_PUSH_NEED);
+  tk__client_sent(c, sent, TUNDUK__V1__FRAME__MSG_OFFER, C_PUSH_NEED);
 }
 
 static void on_push_need(client_t *c, const Tunduk__V1__Need *m)
 {
   uint64_t bytes = 0;
-  c->st->duplicates += c->batch.n > m->n_index ? c->batch.n - m->n_index : 0;
-  if (m->n_index == 0) {
-    int rc = tk__client_set_ckpt(c, TK_DIR_PUSH, c->batch.upto);
+  const tk_batch_t *b = &c->push.batch;
+  c->st->duplicates += b->n > m->n_index ? b->n - m->n_index : 0;
+  int rc = tk_rev_send_need(&c->push, tk__client_tp(c), c->store, m->index, m->n_index,
+                            &bytes, c->err);
+  if (rc == 1) { /* nothing asked for */
+    rc = tk__client_set_ckpt(c, TK_DIR_PUSH, b->upto);
     if (rc)
       tk__client_stop(c, rc, "%s", c->err->msg);
     else
       push_next(c);
     return;
   }
-  int rc = tk_sync_send_revisions(tk__client_tp(c), c->store, c->batch.ids, c->batch.n,
-                                  m->index, m->n_index, &bytes, c->err);
   if (rc) {
     tk__client_stop(c, rc, "cannot send revisions: %s", c->err->msg);
     return;
@@ -199,17 +200,19 @@ int tk__client_add_reject(tk_reject_t **list, size_t *n, const uint8_t *id, int 
   return 0;
 }
 
+static void push_rejected(void *ctx, const uint8_t *id, int code, const char *reason)
+{
+  client_t *c = ctx;
+  tk__client_add_reject(&c->st->rejected, &c->st->nrejected, id, code, reason);
+}
+
 static void on_push_ack(client_t *c, const Tunduk__V1__Ack *m)
 {
-  c->st->sent += m->accepted;
-  c->st->duplicates += m->duplicates;
-  for (size_t i = 0; i < m->n_rejected; i++) {
-    const Tunduk__V1__Rejected *r = m->rejected[i];
-    tk__client_add_reject(&c->st->rejected, &c->st->nrejected,
-                          r->id.len == TK_REV_ID_LEN ? r->id.data : NULL, r->code,
-                          r->reason);
-  }
-  int rc = tk__client_set_ckpt(c, TK_DIR_PUSH, c->batch.upto);
+  uint32_t accepted, duplicates;
+  tk_rev_send_ack(m, &accepted, &duplicates, push_rejected, c);
+  c->st->sent += accepted;
+  c->st->duplicates += duplicates;
+  int rc = tk__client_set_ckpt(c, TK_DIR_PUSH, c->push.batch.upto);
   if (rc) {
     tk__client_stop(c, rc, "%s", c->err->msg);
     return;
@@ -564,7 +567,7 @@ static void client_done(client_t *c)
   /* A batch held for the next offer came whole; stored, it is not asked
    * for again when the sync resumes (it passes every check first). */
   tk__client_store_held(c);
-  tk_batch_free(&c->batch);
+  tk_rev_send_free(&c->push);
   tk_chunk_send_free(&c->csend);
   tk_chunk_recv_free(&c->crecv);
   tk_member_change_free(&c->change);

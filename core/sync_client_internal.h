@@ -64,7 +64,7 @@ typedef struct client {
   uint32_t tls_lifetime;                /* its ticket lifetime hint, s */
   tk_peer_t hub;
   char access[512];
-  tk_batch_t batch; /* push: what we offered */
+  tk_rev_send_t push; /* push: what we offered */
   uint64_t pull_upto;
   int keys_loaded;         /* tk_office_vault_keys_load ran, for pull_prepare */
   uint64_t chunk_feed_end; /* from the hub's last revision offer; 0: unknown */
