@@ -3,29 +3,38 @@
  * owner composes them with. After the Hellos, logs and grants (each
  * program's session code: the hub's hub*.c, the office's sync_client*.c),
  * a sync runs four data phases: revision push, revision pull, chunk push,
- * chunk pull (PROTOCOL.md sections 6 to 8). The RESPONDER
- * (tk_sync_responder_t, sync_responder.c) answers their frames (Offer,
- * Revisions, Pull, Need, Chunk, ChunkAck) on one transport: the hub's
- * session hands it every such frame; an office answering another office
- * will do the same. It is built from the steps of tk_sync.h (tk_rev_recv_t,
- * tk_rev_send_t, tk_chunk_recv_t, tk_chunk_send_t) and sees only the
- * transport and the store: no loop, socket or TLS.
+ * chunk pull (PROTOCOL.md sections 6 to 8). The INITIATOR
+ * (tk_sync_initiator_t, sync_initiator.c) drives them: the office's client
+ * hands it the frames of those phases. The RESPONDER (tk_sync_responder_t,
+ * sync_responder.c) answers their frames (Offer, Revisions, Pull, Need,
+ * Chunk, ChunkAck): the hub's session hands it every such frame; an office
+ * answering another office will do the same. Both are built from the steps
+ * of tk_sync.h (tk_rev_send_t, tk_rev_recv_t, tk_chunk_send_t,
+ * tk_chunk_recv_t) and see only the transport and the store: no loop,
+ * socket or TLS. Both programs link both.
  *
- * What it may offer, how a received batch is applied and how a chunk is
- * stored are its owner's: the policy below. The hub's (hub.c, hub_chunks.c):
- * offer what the device may read; apply with the access list, membership,
- * attachment limits and metadata moderation (off the loop), then the store
- * thread; accept chunks a stored revision of a vault the device may write
- * names; store them on the store thread.
+ * What a role may offer, how a received batch is applied, which chunks are
+ * taken and how one is stored, the checkpoints and what is reported are its
+ * owner's: the policy below (one struct; each role calls only its hooks).
+ * The hub's (hub.c, hub_chunks.c), a responder's: offer what the device may
+ * read; apply with the access list, membership, attachment limits and
+ * metadata moderation (off the loop), then the store thread; accept chunks
+ * a stored revision of a vault the device may write names, stored on the
+ * store thread. The office's (sync_client*.c), an initiator's: offer what
+ * the hub lets it write and did not send it; apply a pulled batch with its
+ * decrypting moderation and the pull checkpoint in one transaction; accept
+ * chunks its stored revisions name, stored inline; its checkpoints with
+ * the hub; the statistics, progress and rejections it reports.
  *
  * Threads: every hook is called on the thread the owner hands frames on
- * (the hub: its loop), from inside a tk_sync_responder_* call. A hook that
- * finishes later (apply, store_chunk) does so on that thread too.
+ * (the hub's and the office's loop), from inside a tk_sync_initiator_* or
+ * tk_sync_responder_* call. A hook that finishes later (the responder's
+ * apply and store_chunk) does so on that thread too.
  *
  * Lifetimes: the policy (a const struct, usually static) outlives every
- * responder using it; ctx is the owner's (the hub: its session) and lives
- * as long as the responder. Views passed to a hook are valid during the
- * call only.
+ * role using it; ctx is the owner's (the hub: its session; the office: its
+ * client) and lives as long as the role. Views passed to a hook are valid
+ * during the call only.
  */
 #ifndef TK_SYNC_POLICY_H
 #define TK_SYNC_POLICY_H
@@ -57,7 +66,104 @@ typedef struct tk_sync_policy {
   /* A chunk's store or its ack failed (e says why; what names it: "a
    * chunk"): tell the peer and close. */
   void (*fail_store)(void *ctx, int rc, const tk_err_t *e, const char *what);
+
+  /* ---- the initiator's ---- */
+  /* Stores a pulled batch (revs[i] asked for as ids[i]: views) with the
+   * pull checkpoint upto in the same transaction, now. 0, or the error
+   * (the hook has stopped the sync itself). */
+  int (*apply_pull)(void *ctx, const tk_slice_t *revs, const tk_slice_t *ids, size_t n,
+                    uint64_t upto);
+  /* The checkpoint of direction dir (TK_DIR_*) with this peer: read, set.
+   * 0, or the error with the initiator's err set. */
+  int (*ckpt_get)(void *ctx, int dir, uint64_t *seq);
+  int (*ckpt_set)(void *ctx, int dir, uint64_t seq);
+  /* Ends the sync with an error (rc, msg); the initiator does nothing more
+   * with that frame, and the owner hands it no other. */
+  void (*stop)(void *ctx, int rc, const char *msg);
+  /* Every data phase is over: the owner ends the session (Bye). */
+  void (*done)(void *ctx);
+  /* Counts (TK_SYNC_COUNT_*, by n) and rejections: a pushed revision the
+   * peer rejected or a pushed chunk it refused (pushed 1; id may be NULL,
+   * reason NULL), a pulled chunk refused here (pushed 0). progress: the
+   * counts moved (after each batch, every 16 chunks). */
+  void (*count)(void *ctx, int what, uint64_t n);
+  void (*rejected)(void *ctx, int pushed, const uint8_t *id, int code,
+                   const char *reason);
+  void (*progress)(void *ctx);
 } tk_sync_policy_t;
+
+enum {
+  TK_SYNC_COUNT_ROUND_TRIPS, /* a frame went out that waits for an answer */
+  TK_SYNC_COUNT_SENT,        /* pushed revisions the peer accepted */
+  TK_SYNC_COUNT_DUPLICATES,  /* offered revisions the other side had */
+  TK_SYNC_COUNT_REV_BYTES_OUT,
+  TK_SYNC_COUNT_CHUNKS_SENT,
+  TK_SYNC_COUNT_CHUNK_BYTES_OUT,
+  TK_SYNC_COUNT_CHUNKS_RECEIVED,
+  TK_SYNC_COUNT_CHUNK_BYTES_IN,
+  TK_SYNC_COUNT_CHUNKS_REFUSED, /* pushed ones the peer refused, pulled ones here */
+};
+
+/* ---- the initiator (sync_initiator.c) ------------------------------------
+ * Drives the data phases in order on one transport: revision push (batches
+ * until the feed is offered whole), revision pull (pipelined: the next Pull
+ * goes out with each Need, and the batch that answers it is held until the
+ * next offer's Need is out, so the peer reads the next batch while this
+ * one is stored; a batch still held when the link dies is stored by
+ * tk_sync_initiator_end), chunk push, chunk pull; then the policy's done. */
+enum {
+  TK_INI_IDLE,
+  TK_INI_PUSH_NEED,    /* sent Offer */
+  TK_INI_PUSH_ACK,     /* sent Revisions */
+  TK_INI_PULL_OFFER,   /* sent Pull */
+  TK_INI_PULL_REVS,    /* sent Need */
+  TK_INI_CPUSH_NEED,   /* sent a chunk Offer */
+  TK_INI_CPUSH_ACK,    /* sending chunks, waiting for their acks */
+  TK_INI_CPULL_OFFER,  /* sent a chunk Pull */
+  TK_INI_CPULL_CHUNKS, /* sent a chunk Need, taking chunks */
+  TK_INI_DONE
+};
+
+typedef struct tk_sync_initiator {
+  tk_store_t *store;
+  const tk_sync_policy_t *policy;
+  void *ctx;
+  uint64_t batch_bytes;  /* the most revision bytes one pushed batch offers */
+  const char *peer;      /* the peer in error messages ("the hub") */
+  const uint8_t *origin; /* the peer's device id: pulled chunks' origin */
+  tk_err_t *err;         /* the steps' errors (the owner's) */
+  tk_transport_t *t;     /* the peer's (tk_sync_initiator_start) */
+  int phase;
+  tk_rev_send_t push; /* push: what we offered */
+  tk_rev_recv_t pull; /* the last pull offer and what we asked for */
+  uint64_t pull_upto;
+  int pull_ahead;     /* the next Pull went out with the last Need */
+  tk_frame_t *held;   /* a Revisions frame not yet stored */
+  tk_frame_t *taking; /* the Revisions frame being taken */
+  uint8_t (*held_ids)[TK_REV_ID_LEN];
+  uint64_t held_upto;
+  uint64_t chunk_feed_end; /* from the peer's last revision offer; 0: unknown */
+  uint64_t chunk_bound;    /* the same, kept for every chunk Pull */
+  tk_chunk_send_t csend;   /* chunk push batch */
+  tk_chunk_recv_t crecv;   /* chunk pull batch */
+  uint32_t chunks_sent, chunks_received; /* for progress every 16 */
+} tk_sync_initiator_t;
+
+/* peer, origin and err are the owner's and live as long as ini. */
+void tk_sync_initiator_init(tk_sync_initiator_t *ini, tk_store_t *s,
+                            const tk_sync_policy_t *policy, void *ctx,
+                            uint64_t batch_bytes, const char *peer, const uint8_t *origin,
+                            tk_err_t *err);
+/* Starts the data phases on t (valid until the sync ends) with the first
+ * push batch. */
+void tk_sync_initiator_start(tk_sync_initiator_t *ini, tk_transport_t *t);
+/* Takes one frame if the phase expects it: 1 (*kept 1 when the initiator
+ * keeps f, held: it frees it later), else 0 (the owner's). */
+int tk_sync_initiator_take(tk_sync_initiator_t *ini, tk_frame_t *f, int *kept);
+/* The sync is over: a held batch is stored (it came whole: stored, it is
+ * not asked for again next time). 0 or apply_pull's error. */
+int tk_sync_initiator_end(tk_sync_initiator_t *ini);
+void tk_sync_initiator_free(tk_sync_initiator_t *ini);
 
 /* The responder of one peer: the exchange in progress (one at a time). */
 typedef struct tk_sync_responder {
