@@ -2,9 +2,10 @@
  * hub.c: the hub's listener and sessions (see tk_hub.h). A session walks
  * HELLO -> (ENROLL) -> READY; in READY it serves pushes, pulls, device
  * queries and grants, one exchange at a time, and anything out of order
- * is a protocol error that closes that session only. Device queries and
- * grants are in hub_grants.c, attachment chunks in hub_chunks.c. Loop
- * thread only.
+ * is a protocol error that closes that session only. The data phases'
+ * frames go to the session's responder (sync_responder.c) with the hub's
+ * policy (hub_policy below; its chunk hooks in hub_chunks.c). Device
+ * queries and grants are in hub_grants.c. Loop thread only.
  *
  * Back-pressure: a hub reads no further frame from a connection while more
  * than max_frame bytes it sent are unread (after each frame, on_frame

@@ -1,6 +1,6 @@
 /*
  * hub_internal.h: what hub.c (listener, sessions, revisions), hub_grants.c
- * (devices and vault-key grants) and hub_chunks.c (attachment chunks and
+ * (devices and vault-key grants) and hub_chunks.c (the chunk policy and
  * the hub's attachment limits) share: the session and hub structs and the
  * session helpers. Loop thread only, but for hub_push_t and what takes
  * one: the store thread's (hub_store.c).

@@ -1,9 +1,11 @@
 /*
  * sync_client.c: the office's side of an exchange with its hub (see
  * tk_client.h). One state machine: connect -> HELLO -> then, by mode,
- * ENROLL, GRANT (device query, grant put) or SYNC (grant query, push
- * batches, pull batches (sync_client_pull.c), then attachment chunks
- * (sync_client_chunks.c)) -> BYE. The caller's thread runs a private loop.
+ * ENROLL, GRANT (device query, grant put) or SYNC (grant query, then the
+ * data phases: push batches, pull batches, attachment chunks, driven by
+ * the initiator (sync_initiator.c) with the office's policy below and in
+ * sync_client_pull.c and sync_client_chunks.c) -> BYE. The caller's loop
+ * thread (tk_client_start; tk_client_run runs a private loop).
  */
 #include "tk_meta.h"
 #include "sync_client_internal.h"

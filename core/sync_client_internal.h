@@ -1,7 +1,8 @@
 /*
  * sync_client_internal.h: what sync_client.c (the office's session:
- * hello, grants, revision push), sync_client_pull.c (the revision pull)
- * and sync_client_chunks.c (its attachment chunks) share: the client
+ * hello, grants, the initiator started with the office's policy),
+ * sync_client_pull.c (its policy on pulled revisions) and
+ * sync_client_chunks.c (its policy on attachment chunks) share: the client
  * struct and its helpers. The
  * caller's loop thread only.
  */

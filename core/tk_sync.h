@@ -10,12 +10,15 @@
  * goes out on a tk_transport_t (tk_transport.h): no step sees a socket, TLS or a loop, so
  * a file (bundle) transport needs no change here.
  *
- * What stays with each program is its policy: the hub's access list,
- * membership and grant checks, attachment limits and metadata moderation
- * (off the loop: hub.c's mod_job), pre-authentication and output budget;
- * the office's hub pinning, decrypting moderation, may-write filter and
- * vault-key cache (sync_client_pull.c). They reach the steps through the
- * filter and policy callbacks below.
+ * The data phases built from these steps, by role (the initiator, the
+ * responder) and the policy each program composes them with are in
+ * tk_sync_policy.h. What stays with each program is its policy and its
+ * session: the hub's access list, membership and grant checks, attachment
+ * limits and metadata moderation (off the loop: hub.c's mod_job),
+ * pre-authentication and output budget; the office's hub pinning,
+ * decrypting moderation, may-write filter and vault-key cache
+ * (sync_client_pull.c). They reach the steps through the policy hooks and
+ * the filter and policy callbacks below.
  *
  * Threads: the store's thread (one at a time per store). Applying a batch
  * checks parse, hash and signature of its revisions on up to 4 short-lived
