@@ -2,9 +2,10 @@
  * hub.c: the hub's listener and sessions (see tk_hub.h). A session walks
  * HELLO -> (ENROLL) -> READY; in READY it serves pushes, pulls, device
  * queries and grants, one exchange at a time, and anything out of order
- * is a protocol error that closes that session only. Device queries and
- * grants are in hub_grants.c, attachment chunks in hub_chunks.c. Loop
- * thread only.
+ * is a protocol error that closes that session only. The data phases'
+ * frames go to the session's responder (sync_responder.c) with the hub's
+ * policy (hub_policy below; its chunk hooks in hub_chunks.c). Device
+ * queries and grants are in hub_grants.c. Loop thread only.
  *
  * Back-pressure: a hub reads no further frame from a connection while more
  * than max_frame bytes it sent are unread (after each frame, on_frame
@@ -94,12 +95,6 @@ void tk__hub_who(char out[16], const uint8_t id[TK_DEVICE_ID_LEN])
 }
 
 /* ---- sessions: bookkeeping ----------------------------------------------- */
-
-static void push_reset(session_t *s)
-{
-  tk_rev_recv_free(&s->rrecv);
-  s->awaiting_revs = 0;
-}
 
 void tk__hub_fail(session_t *s, Tunduk__V1__ErrorCode code, int reason, const char *msg)
 {
@@ -298,47 +293,7 @@ static void enroll_done(session_t *s, int rc, const tk_err_t *re,
   free(store);
 }
 
-/* ---- push: the device sends, the hub stores -------------------------------- */
-
-/* Whether an exchange is in progress (one at a time per session). */
-static int busy(const session_t *s)
-{
-  return s->awaiting_revs || s->awaiting_need || s->awaiting_chunks ||
-         s->awaiting_chunk_need || s->sending_chunks;
-}
-
-static void on_offer(session_t *s, const Tunduk__V1__Offer *m)
-{
-  tk_err_t e;
-  if (!busy(s) && m->chunks) {
-    tk__hub_chunk_offer(s, m);
-    return;
-  }
-  if (busy(s)) {
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
-                 "offer in the middle of a batch");
-    return;
-  }
-  if (m->n_ids > TK_MAX_OFFER_IDS) {
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_LIMIT, TK_ELIMIT,
-                 "more than 4096 ids in one offer");
-    return;
-  }
-  int rc = tk_rev_recv_offer(&s->rrecv, s->hub->store, m->ids, m->n_ids, &e);
-  if (rc) {
-    push_reset(s);
-    tk__hub_fail(s,
-                 rc == TK_EPROTO ? TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL
-                                 : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL,
-                 rc, tk_err_str(&e));
-    return;
-  }
-  tk_rev_recv_send_need(&s->rrecv, tk__hub_tp(s));
-  if (s->rrecv.nneed)
-    s->awaiting_revs = 1;
-  else
-    push_reset(s);
-}
+/* ---- push: the hub's checks on what the device sends ------------------------ */
 
 static int moderate(hub_push_t *s, const tk_rev_t *rev, char *reason, size_t len);
 
@@ -483,7 +438,7 @@ void tk__hub_resume(session_t *s)
 }
 
 /* Loop: the verdicts are in; the batch goes to the store thread as
- * on_revisions would have sent it (hub_store.c), with j for its verdicts. */
+ * hub_apply would have sent it (hub_store.c), with j for its verdicts. */
 static void job_done(uv_work_t *req, int status)
 {
   mod_job_t *j = req->data;
@@ -567,86 +522,52 @@ static int hub_apply(void *ctx, const tk_slice_t *revs, const tk_slice_t *ids, s
   return 0;
 }
 
-static void on_revisions(session_t *s, const Tunduk__V1__Revisions *m)
-{
-  if (!s->awaiting_revs || m->n_revs != s->rrecv.nneed) {
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
-                 "revisions that were not asked for");
-    return;
-  }
-  tk_plugin_set_t *set = s->hub->plugins->set;
-  int queued = s->hub->loop && tk_plugin_set_count(set, TK_PLUGIN_MODERATION) > 0;
-  int rc = tk_rev_recv_take(&s->rrecv, m->revs, m->n_revs, hub_apply, s);
-  push_reset(s);
-  if (rc)
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc,
-                 queued ? "cannot queue the batch's moderation" : "out of memory");
-}
-
-/* ---- pull: the hub offers what the device may read ------------------------- */
+/* ---- the hub's policy: what the responder asks of it ----------------------- */
 
 static int pull_filter(void *ctx, const tk_rev_meta_t *m)
 {
   return tk__hub_access(ctx, m->vault) != TK_ACCESS_NONE;
 }
 
-static void on_pull(session_t *s, const Tunduk__V1__Pull *m)
+static void resp_store_chunk(void *ctx, uint32_t index, tk_slice_t data)
 {
-  tk_err_t e;
-  if (busy(s)) {
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
-                 "pull in the middle of a batch");
-    return;
-  }
-  if (m->chunks) {
-    tk__hub_chunk_pull(s, m->since, m->chunks_before);
-    return;
-  }
-  TK_LOG(TK_LOG_DEBUG, "hub", "pull device=%s since=%llu", s->who,
-         (unsigned long long)m->since);
-  int rc = tk_sync_batch(s->hub->store, m->since, TK_MAX_OFFER_IDS,
-                         s->hub->cfg.batch_bytes, pull_filter, s, &s->batch, &e);
-  if (rc) {
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, tk_err_str(&e));
-    return;
-  }
-  uint64_t last = 0, feed_end = 0;
-  if (!s->batch.more && tk_store_chunks_last(s->hub->store, &last, NULL) == 0)
-    feed_end = last + 1; /* lets a client skip an empty chunk pull */
-  if (tk_sync_send_offer(tk__hub_tp(s), &s->batch, 1, feed_end) == TK_ENOMEM) {
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
-    return;
-  }
-  s->awaiting_need = s->batch.n > 0;
+  tk__hub_store_chunk(ctx, index, data); /* acked once committed (hub_store.c) */
 }
 
-static void on_need(session_t *s, const Tunduk__V1__Need *m)
+static void resp_fail(void *ctx, Tunduk__V1__ErrorCode code, int rc, const char *msg)
 {
-  tk_err_t e;
-  uint64_t bytes = 0;
-  if (s->awaiting_chunk_need) {
-    tk__hub_chunk_need(s, m);
-    return;
+  session_t *s = ctx;
+  if (!msg) { /* hub_apply did not start */
+    tk_plugin_set_t *set = s->hub->plugins->set;
+    int queued = s->hub->loop && tk_plugin_set_count(set, TK_PLUGIN_MODERATION) > 0;
+    msg = queued ? "cannot queue the batch's moderation" : "out of memory";
   }
-  if (!s->awaiting_need) {
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
-                 "need without an offer");
-    return;
-  }
-  s->awaiting_need = 0;
-  if (m->n_index == 0) return;
-  int rc = tk_sync_send_revisions(tk__hub_tp(s), s->hub->store, s->batch.ids, s->batch.n,
-                                  m->index, m->n_index, &bytes, &e);
-  if (rc) {
-    tk__hub_fail(s,
-                 rc == TK_EPROTO   ? TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL
-                 : rc == TK_ELIMIT ? TUNDUK__V1__ERROR_CODE__ERROR_LIMIT
-                                   : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL,
-                 rc, tk_err_str(&e));
-    return;
-  }
-  TK_LOG(TK_LOG_DEBUG, "hub", "pull device=%s sent=%zu bytes=%llu", s->who, m->n_index,
-         (unsigned long long)bytes);
+  tk__hub_fail(s, code, rc, msg);
+}
+
+static void resp_fail_store(void *ctx, int rc, const tk_err_t *e, const char *what)
+{
+  tk__hub_fail_store(ctx, rc, e, what);
+}
+
+/* Pushes taken: the access list, membership, attachment limits and
+ * metadata moderation (hub_apply), chunks of vaults the device may write
+ * stored on the store thread; pulls answered: what the device may read. */
+static const tk_sync_policy_t hub_policy = {
+    .offer_rev = pull_filter,
+    .apply = hub_apply,
+    .offer_chunk = tk__hub_chunk_filter,
+    .accept_chunk = tk__hub_chunk_accept,
+    .store_chunk = resp_store_chunk,
+    .fail = resp_fail,
+    .fail_store = resp_fail_store,
+};
+
+/* A new session's responder. */
+static void session_resp_init(session_t *s)
+{
+  tk_sync_responder_init(&s->resp, s->hub->store, &hub_policy, s, s->hub->cfg.batch_bytes,
+                         "hub", s->who);
 }
 
 /* ---- connection callbacks --------------------------------------------------- */
@@ -691,18 +612,6 @@ static void handle_frame(session_t *s, tk_slice_t payload)
                    "this device is not enrolled at this hub");
   } else if (s->state == S_READY) {
     switch (k) {
-    case TUNDUK__V1__FRAME__MSG_OFFER:
-      on_offer(s, f->offer);
-      break;
-    case TUNDUK__V1__FRAME__MSG_REVISIONS:
-      on_revisions(s, f->revisions);
-      break;
-    case TUNDUK__V1__FRAME__MSG_PULL:
-      on_pull(s, f->pull);
-      break;
-    case TUNDUK__V1__FRAME__MSG_NEED:
-      on_need(s, f->need);
-      break;
     case TUNDUK__V1__FRAME__MSG_DEVICE_QUERY:
       tk__hub_on_device_query(s, f->device_query);
       break;
@@ -718,15 +627,10 @@ static void handle_frame(session_t *s, tk_slice_t payload)
     case TUNDUK__V1__FRAME__MSG_GRANT_QUERY:
       tk__hub_on_grant_query(s);
       break;
-    case TUNDUK__V1__FRAME__MSG_CHUNK:
-      tk__hub_chunk(s, f->chunk);
-      break;
-    case TUNDUK__V1__FRAME__MSG_CHUNK_ACK:
-      tk__hub_chunk_ack(s, f->chunk_ack);
-      break;
-    default:
-      tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
-                   "unexpected message");
+    default: /* the data phases' frames: the responder's */
+      if (!tk_sync_responder_take(&s->resp, tk__hub_tp(s), f))
+        tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+                     "unexpected message");
     }
   } else {
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
@@ -837,10 +741,7 @@ static void on_close(tk_conn_t *c, int reason)
   }
   tk__hub_store_detach(s); /* its store job commits or rolls back; nothing is sent */
   tk_buf_free(&s->held);
-  push_reset(s);
-  tk_batch_free(&s->batch);
-  tk_chunk_recv_free(&s->crecv);
-  tk_chunk_send_free(&s->csend);
+  tk_sync_responder_free(&s->resp);
   free(s->access);
   free(s);
   hub_wake(h); /* what it had queued is gone */
@@ -857,6 +758,7 @@ static void on_connection(uv_stream_t *server, int status)
   if (!s) return;
   s->hub = h;
   snprintf(s->who, sizeof s->who, "-");
+  session_resp_init(s);
   tk_conn_opts_t opts = {.max_frame = h->cfg.max_frame,
                          .handshake_timeout_ms = h->cfg.handshake_timeout_ms,
                          .idle_timeout_ms = h->cfg.idle_timeout_ms};
@@ -1068,6 +970,7 @@ int tk_hub_attach(tk_hub_t *h, tk_conn_sink_fn sink, void *sink_ctx,
   /* From here as on_connection, with a memory connection for the TLS one. */
   s->hub = h;
   snprintf(s->who, sizeof s->who, "-");
+  session_resp_init(s);
   int rc =
       tk_conn_memory(&session_cbs, s, h->cfg.max_frame, sink, sink_ctx, &s->conn, err);
   if (rc) {

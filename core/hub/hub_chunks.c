@@ -1,10 +1,11 @@
 /*
- * hub_chunks.c: the hub's side of attachment chunks (PROTOCOL.md section 8):
- * it takes only chunks a stored revision of a vault the device may write
- * names, offers only chunks of vaults it may read, and applies the
- * attachment limits of its config when a revision arrives. Loop thread only
- * (a chunk's write runs on the store thread: hub_store.c; the attachment
- * limits on the thread that applies the batch).
+ * hub_chunks.c: the hub's policy on attachment chunks (PROTOCOL.md section
+ * 8; the exchange itself is the responder's, sync_responder.c): it takes
+ * only chunks a stored revision of a vault the device may write names,
+ * offers only chunks of vaults it may read, and applies the attachment
+ * limits of its config when a revision arrives. Loop thread only (a chunk's
+ * write runs on the store thread: hub_store.c; the attachment limits on the
+ * thread that applies the batch).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,14 +49,6 @@ int tk__hub_attachment_limits(hub_push_t *p, const tk_rev_t *rev, char *reason,
   return 0;
 }
 
-/* A code for tk__hub_fail() from a sync error. */
-static Tunduk__V1__ErrorCode error_code(int rc)
-{
-  return rc == TK_EPROTO   ? TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL
-         : rc == TK_ELIMIT ? TUNDUK__V1__ERROR_CODE__ERROR_LIMIT
-                           : TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL;
-}
-
 typedef struct vault_check {
   const session_t *s;
   int want; /* TK_ACCESS_WRITE: push; TK_ACCESS_READ: pull */
@@ -77,128 +70,19 @@ static int chunk_allowed(const session_t *s, const uint8_t id[TK_HASH_LEN], int 
   return rc < 0 ? rc : rc > 0;
 }
 
-static int push_chunk_accept(void *ctx, const uint8_t id[TK_HASH_LEN], uint32_t size)
+int tk__hub_chunk_accept(void *ctx, const uint8_t id[TK_HASH_LEN], uint32_t size)
 {
   (void)size;
   return chunk_allowed(ctx, id, TK_ACCESS_WRITE);
 }
 
-void tk__hub_chunk_offer(session_t *s, const Tunduk__V1__Offer *m)
+int tk__hub_chunk_filter(void *ctx, const tk_chunk_meta_t *m)
 {
-  tk_err_t e;
-  if (m->n_sizes != m->n_ids) {
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
-                 "a chunk offer needs one size per id");
-    return;
-  }
-  tk_slice_t *ids = calloc(m->n_ids ? m->n_ids : 1, sizeof *ids);
-  if (!ids) {
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, TK_ENOMEM, "out of memory");
-    return;
-  }
-  for (size_t i = 0; i < m->n_ids; i++)
-    ids[i] = tk_pb_slice(m->ids[i]);
-  int rc = tk_chunk_recv_offer(&s->crecv, tk__hub_tp(s), s->hub->store, ids, m->sizes,
-                               m->n_ids, 0, 0, push_chunk_accept, s, &e);
-  free(ids);
-  if (rc) {
-    tk__hub_fail(s, error_code(rc), rc, tk_err_str(&e));
-    return;
-  }
-  s->awaiting_chunks = s->crecv.nneed > 0;
-}
-
-void tk__hub_chunk(session_t *s, const Tunduk__V1__Chunk *m)
-{
-  tk_err_t e;
-  if (!s->awaiting_chunks) {
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
-                 "a chunk that was not asked for");
-    return;
-  }
-  char reason[160];
-  int code;
-  int rc = tk_chunk_recv_check(&s->crecv, m->index, tk_pb_slice(m->data), &code, reason,
-                               sizeof reason, &e);
-  if (rc) {
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, rc, tk_err_str(&e));
-    return;
-  }
-  if (!code) { /* stored on the store thread, acked once committed (hub_store.c) */
-    tk__hub_store_chunk(s, m->index, tk_pb_slice(m->data));
-    return;
-  }
-  tk__hub_chunk_stored(s, m->index, m->data.len, 0, code, reason);
+  return chunk_allowed(ctx, m->id, TK_ACCESS_READ);
 }
 
 void tk__hub_chunk_stored(session_t *s, uint32_t index, size_t n, int stored, int code,
                           const char *reason)
 {
-  tk_err_t e;
-  int rc =
-      tk_chunk_recv_acked(&s->crecv, tk__hub_tp(s), index, n, stored, code, reason, &e);
-  if (rc < 0) {
-    tk__hub_fail_store(s, rc, &e, "a chunk");
-    return;
-  }
-  if (rc == 1) {
-    s->awaiting_chunks = 0;
-    TK_LOG(TK_LOG_INFO, "hub", "chunks device=%s stored=%u refused=%u bytes=%llu", s->who,
-           s->crecv.stored, s->crecv.refused, (unsigned long long)s->crecv.bytes);
-  }
-}
-
-static int pull_chunk_filter(void *ctx, const tk_chunk_meta_t *m)
-{
-  return chunk_allowed(ctx, m->id, TK_ACCESS_READ);
-}
-
-void tk__hub_chunk_pull(session_t *s, uint64_t since, uint64_t before)
-{
-  tk_err_t e;
-  TK_LOG(TK_LOG_DEBUG, "hub", "chunk pull device=%s since=%llu before=%llu", s->who,
-         (unsigned long long)since, (unsigned long long)before);
-  int rc = tk_chunk_send_offer(&s->csend, tk__hub_tp(s), s->hub->store, since, before, 1,
-                               pull_chunk_filter, s, &e);
-  if (rc) {
-    tk__hub_fail(s, error_code(rc), rc, tk_err_str(&e));
-    return;
-  }
-  s->awaiting_chunk_need = s->csend.n > 0;
-}
-
-void tk__hub_chunk_need(session_t *s, const Tunduk__V1__Need *m)
-{
-  tk_err_t e;
-  s->awaiting_chunk_need = 0;
-  int rc = tk_chunk_send_need(&s->csend, tk__hub_tp(s), s->hub->store, m->index,
-                              m->n_index, &e);
-  if (rc) {
-    tk__hub_fail(s, error_code(rc), rc, tk_err_str(&e));
-    return;
-  }
-  s->sending_chunks = m->n_index > 0;
-}
-
-void tk__hub_chunk_ack(session_t *s, const Tunduk__V1__ChunkAck *m)
-{
-  tk_err_t e;
-  if (!s->sending_chunks) {
-    tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
-                 "a chunk ack out of turn");
-    return;
-  }
-  if (m->code != TUNDUK__V1__REJECT_CODE__REJECT_NONE)
-    TK_LOG(TK_LOG_WARN, "hub", "device=%s refused chunk %u code=%d reason=\"%s\"", s->who,
-           m->index, m->code, m->reason ? m->reason : "");
-  int rc = tk_chunk_send_ack(&s->csend, tk__hub_tp(s), s->hub->store, m->index, &e);
-  if (rc < 0) {
-    tk__hub_fail(s, error_code(rc), rc, tk_err_str(&e));
-    return;
-  }
-  if (rc == 1) {
-    s->sending_chunks = 0;
-    TK_LOG(TK_LOG_DEBUG, "hub", "chunk pull device=%s sent=%zu bytes=%llu", s->who,
-           s->csend.nneed, (unsigned long long)s->csend.bytes);
-  }
+  tk_sync_responder_chunk_stored(&s->resp, tk__hub_tp(s), index, n, stored, code, reason);
 }

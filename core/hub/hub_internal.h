@@ -1,6 +1,6 @@
 /*
  * hub_internal.h: what hub.c (listener, sessions, revisions), hub_grants.c
- * (devices and vault-key grants) and hub_chunks.c (attachment chunks and
+ * (devices and vault-key grants) and hub_chunks.c (the chunk policy and
  * the hub's attachment limits) share: the session and hub structs and the
  * session helpers. Loop thread only, but for hub_push_t and what takes
  * one: the store thread's (hub_store.c).
@@ -13,6 +13,7 @@
 #include "tk_plugin.h"
 #include "tk_store_thread.h"
 #include "tk_sync.h"
+#include "tk_sync_policy.h"
 #include "tk_conn.h"
 #include "tk_sync_frames.h"
 #include "tk_token.h"
@@ -45,17 +46,9 @@ typedef struct session {
   char who[16]; /* short device id for logs */
   access_entry_t *access;
   size_t naccess;
-  /* a push in progress: the ids offered and the indexes we asked for */
-  tk_rev_recv_t rrecv;
-  int awaiting_revs;
-  /* a pull in progress: the batch we offered */
-  tk_batch_t batch;
-  int awaiting_need;
-  /* chunks: a push being received, a pull being sent */
-  tk_chunk_recv_t crecv;
-  int awaiting_chunks;
-  tk_chunk_send_t csend;
-  int awaiting_chunk_need, sending_chunks;
+  /* the data phases: pushes taken and pulls answered (sync_responder.c,
+   * with the hub's policy: hub.c) */
+  tk_sync_responder_t resp;
   /* over the hub's output budget: the frame that arrived, held (the
    * session paused) until the hub is back under it (hub.c) */
   tk_buf_t held;
@@ -257,13 +250,12 @@ int tk__hub_member_check(hub_push_t *p, const tk_rev_t *rev, char *reason, size_
 int tk__hub_grant_check(session_t *s, const tk_grant_t *g, const tk_member_log_t *l,
                         char *reason, size_t len);
 
-/* Attachment chunks (hub_chunks.c; PROTOCOL.md section 8): a chunk offer
- * (push), one Chunk, a chunk Pull, its Need, one ChunkAck. */
-void tk__hub_chunk_offer(session_t *s, const Tunduk__V1__Offer *m);
-void tk__hub_chunk(session_t *s, const Tunduk__V1__Chunk *m);
-void tk__hub_chunk_pull(session_t *s, uint64_t since, uint64_t before);
-void tk__hub_chunk_need(session_t *s, const Tunduk__V1__Need *m);
-void tk__hub_chunk_ack(session_t *s, const Tunduk__V1__ChunkAck *m);
+/* The hub's chunk policy (hub_chunks.c; PROTOCOL.md section 8; ctx: the
+ * session): which offered chunks to take (named by a stored revision of a
+ * vault the device may write: a tk_chunk_accept) and which to offer (of a
+ * vault it may read: a tk_chunk_filter). */
+int tk__hub_chunk_accept(void *ctx, const uint8_t id[TK_HASH_LEN], uint32_t size);
+int tk__hub_chunk_filter(void *ctx, const tk_chunk_meta_t *m);
 /* The hub's attachment limits on a pushed revision: 0, or TK_REJECT_LIMIT /
  * TK_REJECT_INTERNAL with reason. */
 int tk__hub_attachment_limits(hub_push_t *p, const tk_rev_t *rev, char *reason,

@@ -334,7 +334,7 @@ void tk__hub_store_chunk(session_t *s, uint32_t index, tk_slice_t data)
     return;
   }
   cj->index = index;
-  memcpy(cj->id, s->crecv.ids[index], TK_HASH_LEN);
+  memcpy(cj->id, s->resp.crecv.ids[index], TK_HASH_LEN);
   memcpy(cj->origin, s->peer.id, TK_DEVICE_ID_LEN);
   sjob_submit(s, &cj->base, chunk_work, chunk_done);
 }

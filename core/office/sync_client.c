@@ -1,9 +1,11 @@
 /*
  * sync_client.c: the office's side of an exchange with its hub (see
  * tk_client.h). One state machine: connect -> HELLO -> then, by mode,
- * ENROLL, GRANT (device query, grant put) or SYNC (grant query, push
- * batches, pull batches (sync_client_pull.c), then attachment chunks
- * (sync_client_chunks.c)) -> BYE. The caller's thread runs a private loop.
+ * ENROLL, GRANT (device query, grant put) or SYNC (grant query, then the
+ * data phases: push batches, pull batches, attachment chunks, driven by
+ * the initiator (sync_initiator.c) with the office's policy below and in
+ * sync_client_pull.c and sync_client_chunks.c) -> BYE. The caller's loop
+ * thread (tk_client_start; tk_client_run runs a private loop).
  */
 #include "tk_meta.h"
 #include "sync_client_internal.h"
@@ -118,7 +120,7 @@ static int save_pin(client_t *c, const char *addr)
   return rc;
 }
 
-/* ---- push ------------------------------------------------------------------- */
+/* ---- push: what the hub lets this device write --------------------------------- */
 
 static int push_filter(void *ctx, const tk_rev_meta_t *m)
 {
@@ -137,54 +139,6 @@ int tk__client_set_ckpt(client_t *c, int dir, uint64_t seq)
   return tk_store_checkpoint_set(c->store, c->hub.id, dir, seq, c->err);
 }
 
-static void push_next(client_t *c)
-{
-  uint64_t since = 0;
-  int rc = tk_store_checkpoint_get(c->store, c->hub.id, TK_DIR_PUSH, &since, c->err);
-  if (!rc)
-    rc = tk_sync_batch(c->store, since, TK_MAX_OFFER_IDS,
-                       c->opts->batch_bytes ? c->opts->batch_bytes : (1u << 20),
-                       push_filter, c, &c->batch, c->err);
-  if (rc) {
-    tk__client_stop(c, rc, "%s", c->err->msg);
-    return;
-  }
-  if (c->batch.n == 0) {
-    if (c->batch.upto > since &&
-        (rc = tk__client_set_ckpt(c, TK_DIR_PUSH, c->batch.upto)) != 0) {
-      tk__client_stop(c, rc, "%s", c->err->msg);
-      return;
-    }
-    tk__client_pull_next(c);
-    return;
-  }
-  tk__client_sent(c, tk_sync_send_offer(tk__client_tp(c), &c->batch, 0, 0),
-                  TUNDUK__V1__FRAME__MSG_OFFER, C_PUSH_NEED);
-}
-
-static void on_push_need(client_t *c, const Tunduk__V1__Need *m)
-{
-  uint64_t bytes = 0;
-  c->st->duplicates += c->batch.n > m->n_index ? c->batch.n - m->n_index : 0;
-  if (m->n_index == 0) {
-    int rc = tk__client_set_ckpt(c, TK_DIR_PUSH, c->batch.upto);
-    if (rc)
-      tk__client_stop(c, rc, "%s", c->err->msg);
-    else
-      push_next(c);
-    return;
-  }
-  int rc = tk_sync_send_revisions(tk__client_tp(c), c->store, c->batch.ids, c->batch.n,
-                                  m->index, m->n_index, &bytes, c->err);
-  if (rc) {
-    tk__client_stop(c, rc, "cannot send revisions: %s", c->err->msg);
-    return;
-  }
-  c->st->rev_bytes_out += bytes;
-  c->state = C_PUSH_ACK;
-  c->st->round_trips++;
-}
-
 int tk__client_add_reject(tk_reject_t **list, size_t *n, const uint8_t *id, int code,
                           const char *reason)
 {
@@ -199,24 +153,97 @@ int tk__client_add_reject(tk_reject_t **list, size_t *n, const uint8_t *id, int 
   return 0;
 }
 
-static void on_push_ack(client_t *c, const Tunduk__V1__Ack *m)
+/* ---- the office's policy: what the initiator asks of it --------------------- */
+
+static int ckpt_get(void *ctx, int dir, uint64_t *seq)
 {
-  c->st->sent += m->accepted;
-  c->st->duplicates += m->duplicates;
-  for (size_t i = 0; i < m->n_rejected; i++) {
-    const Tunduk__V1__Rejected *r = m->rejected[i];
-    tk__client_add_reject(&c->st->rejected, &c->st->nrejected,
-                          r->id.len == TK_REV_ID_LEN ? r->id.data : NULL, r->code,
-                          r->reason);
-  }
-  int rc = tk__client_set_ckpt(c, TK_DIR_PUSH, c->batch.upto);
-  if (rc) {
-    tk__client_stop(c, rc, "%s", c->err->msg);
-    return;
-  }
-  tk__client_progress(c);
-  push_next(c);
+  client_t *c = ctx;
+  return tk_store_checkpoint_get(c->store, c->hub.id, dir, seq, c->err);
 }
+
+static int ckpt_set(void *ctx, int dir, uint64_t seq)
+{
+  return tk__client_set_ckpt(ctx, dir, seq);
+}
+
+static void ini_stop(void *ctx, int rc, const char *msg)
+{
+  tk__client_stop(ctx, rc, "%s", msg);
+}
+
+static void ini_done(void *ctx)
+{
+  tk__client_done(ctx);
+}
+
+static void ini_count(void *ctx, int what, uint64_t n)
+{
+  tk_client_stats_t *st = ((client_t *)ctx)->st;
+  switch (what) {
+  case TK_SYNC_COUNT_ROUND_TRIPS:
+    st->round_trips += (uint32_t)n;
+    break;
+  case TK_SYNC_COUNT_SENT:
+    st->sent += (uint32_t)n;
+    break;
+  case TK_SYNC_COUNT_DUPLICATES:
+    st->duplicates += (uint32_t)n;
+    break;
+  case TK_SYNC_COUNT_REV_BYTES_OUT:
+    st->rev_bytes_out += n;
+    break;
+  case TK_SYNC_COUNT_CHUNKS_SENT:
+    st->chunks_sent += (uint32_t)n;
+    break;
+  case TK_SYNC_COUNT_CHUNK_BYTES_OUT:
+    st->chunk_bytes_out += n;
+    break;
+  case TK_SYNC_COUNT_CHUNKS_RECEIVED:
+    st->chunks_received += (uint32_t)n;
+    break;
+  case TK_SYNC_COUNT_CHUNK_BYTES_IN:
+    st->chunk_bytes_in += n;
+    break;
+  case TK_SYNC_COUNT_CHUNKS_REFUSED:
+    st->chunks_refused += (uint32_t)n;
+    break;
+  }
+}
+
+/* What the hub rejected of a push goes to rejected, what this office
+ * refused of a pull to refused. */
+static void ini_rejected(void *ctx, int pushed, const uint8_t *id, int code,
+                         const char *reason)
+{
+  tk_client_stats_t *st = ((client_t *)ctx)->st;
+  if (pushed)
+    tk__client_add_reject(&st->rejected, &st->nrejected, id, code, reason);
+  else
+    tk__client_add_reject(&st->refused, &st->nrefused, id, code, reason);
+}
+
+static void ini_progress(void *ctx)
+{
+  tk__client_progress(ctx);
+}
+
+/* Pushes what the hub lets this device write and did not send it; pulls
+ * with the membership check and the decrypting moderation
+ * (sync_client_pull.c); chunks named by revisions (sync_client_chunks.c),
+ * stored inline; the checkpoints with the hub; the statistics. */
+static const tk_sync_policy_t office_policy = {
+    .offer_rev = push_filter,
+    .offer_chunk = tk__client_chunk_push_filter,
+    .accept_chunk = tk__client_chunk_pull_accept,
+    .apply_pull = tk__client_store_pulled,
+    .ckpt_get = ckpt_get,
+    .ckpt_set = ckpt_set,
+    .stop = ini_stop,
+    .done = ini_done,
+    .count = ini_count,
+    .rejected = ini_rejected,
+    .progress = ini_progress,
+};
 
 /* ---- grants ------------------------------------------------------------------ */
 
@@ -306,7 +333,8 @@ static void after_hello(client_t *c)
     return;
   }
   c->grants_pending = 1;
-  push_next(c);
+  c->state = C_SYNC;
+  tk_sync_initiator_start(&c->ini, tk__client_tp(c));
 }
 
 static void on_hello(client_t *c, const Tunduk__V1__Hello *m)
@@ -419,7 +447,7 @@ static void on_frame(tk_conn_t *conn, tk_slice_t payload)
     tk__client_stop(c, TK_EPROTO, "the hub sent a frame that does not decode");
     return;
   }
-  int k = f->msg_case;
+  int k = f->msg_case, kept = 0;
   if (k == TUNDUK__V1__FRAME__MSG_ERROR) {
     int code = f->error->code;
     /* Before the hub has authenticated us, ERROR_LIMIT is its pre-auth
@@ -455,23 +483,8 @@ static void on_frame(tk_conn_t *conn, tk_slice_t payload)
   } else if (c->grants_pending) {
     tk__client_stop(c, TK_EPROTO, "the hub answered out of order (%s before grants)",
                     tk_wire_name(f));
-  } else if (c->state == C_PUSH_NEED && k == TUNDUK__V1__FRAME__MSG_NEED) {
-    on_push_need(c, f->need);
-  } else if (c->state == C_PUSH_ACK && k == TUNDUK__V1__FRAME__MSG_ACK) {
-    on_push_ack(c, f->ack);
-  } else if (c->state == C_PULL_OFFER && k == TUNDUK__V1__FRAME__MSG_OFFER) {
-    tk__client_on_pull_offer(c, f->offer);
-  } else if (c->state == C_PULL_REVS && k == TUNDUK__V1__FRAME__MSG_REVISIONS) {
-    if (tk__client_on_pull_revs(c, f)) f = NULL; /* held */
-  } else if (c->state == C_CPUSH_NEED && k == TUNDUK__V1__FRAME__MSG_NEED) {
-    tk__client_on_chunk_push_need(c, f->need);
-  } else if (c->state == C_CPUSH_ACK && k == TUNDUK__V1__FRAME__MSG_CHUNK_ACK) {
-    tk__client_on_chunk_push_ack(c, f->chunk_ack);
-  } else if (c->state == C_CPULL_OFFER && k == TUNDUK__V1__FRAME__MSG_OFFER &&
-             f->offer->chunks) {
-    tk__client_on_chunk_pull_offer(c, f->offer);
-  } else if (c->state == C_CPULL_CHUNKS && k == TUNDUK__V1__FRAME__MSG_CHUNK) {
-    tk__client_on_chunk_pull_chunk(c, f->chunk);
+  } else if (c->state == C_SYNC && tk_sync_initiator_take(&c->ini, f, &kept)) {
+    if (kept) f = NULL; /* held by the initiator */
   } else {
     tk__client_stop(c, TK_EPROTO, "the hub sent an unexpected %s", tk_wire_name(f));
   }
@@ -555,6 +568,9 @@ static int client_init(client_t *c, tk_office_t *o, const tk_client_opts_t *opts
     if (rc) return rc;
   }
   st->conflicts_before = count_conflicts(c->store);
+  tk_sync_initiator_init(&c->ini, c->store, &office_policy, c,
+                         opts->batch_bytes ? opts->batch_bytes : (1u << 20), "the hub",
+                         c->hub.id, err);
   return 0;
 }
 
@@ -563,13 +579,10 @@ static void client_done(client_t *c)
 {
   /* A batch held for the next offer came whole; stored, it is not asked
    * for again when the sync resumes (it passes every check first). */
-  tk__client_store_held(c);
-  tk_batch_free(&c->batch);
-  tk_chunk_send_free(&c->csend);
-  tk_chunk_recv_free(&c->crecv);
+  tk_sync_initiator_end(&c->ini);
+  tk_sync_initiator_free(&c->ini);
   tk_member_change_free(&c->change);
   free(c->rot);
-  tk_rev_recv_free(&c->pull);
   tk_buf_wipe(&c->tls_session);
   c->st->conflicts_after = count_conflicts(c->store);
 }

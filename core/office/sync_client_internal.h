@@ -1,7 +1,8 @@
 /*
  * sync_client_internal.h: what sync_client.c (the office's session:
- * hello, grants, revision push), sync_client_pull.c (the revision pull)
- * and sync_client_chunks.c (its attachment chunks) share: the client
+ * hello, grants, the initiator started with the office's policy),
+ * sync_client_pull.c (its policy on pulled revisions) and
+ * sync_client_chunks.c (its policy on attachment chunks) share: the client
  * struct and its helpers. The
  * caller's loop thread only.
  */
@@ -11,23 +12,17 @@
 #include "tk_client.h"
 #include "tk_conn.h"
 #include "tk_sync_frames.h"
+#include "tk_sync_policy.h"
 #include "tk_wire.h"
 
 enum {
   C_CONNECTING,
-  C_HELLO,        /* sent Hello, waiting for the hub's */
-  C_ENROLLED,     /* sent Enroll */
-  C_DEVICE,       /* sent DeviceQuery */
-  C_LOG,          /* a membership change: sent LogQuery, waiting for the Log */
-  C_CHANGE_ACK,   /* sent a LogPut with a membership change */
-  C_PUSH_NEED,    /* sent Offer */
-  C_PUSH_ACK,     /* sent Revisions */
-  C_PULL_OFFER,   /* sent Pull */
-  C_PULL_REVS,    /* sent Need */
-  C_CPUSH_NEED,   /* sent a chunk Offer */
-  C_CPUSH_ACK,    /* sending chunks, waiting for their acks */
-  C_CPULL_OFFER,  /* sent a chunk Pull */
-  C_CPULL_CHUNKS, /* sent a chunk Need, taking chunks */
+  C_HELLO,      /* sent Hello, waiting for the hub's */
+  C_ENROLLED,   /* sent Enroll */
+  C_DEVICE,     /* sent DeviceQuery */
+  C_LOG,        /* a membership change: sent LogQuery, waiting for the Log */
+  C_CHANGE_ACK, /* sent a LogPut with a membership change */
+  C_SYNC,       /* the data phases: the initiator's (c->ini) */
   C_DONE
 };
 
@@ -64,23 +59,10 @@ typedef struct client {
   uint32_t tls_lifetime;                /* its ticket lifetime hint, s */
   tk_peer_t hub;
   char access[512];
-  tk_batch_t batch; /* push: what we offered */
-  uint64_t pull_upto;
-  int keys_loaded;         /* tk_office_vault_keys_load ran, for pull_prepare */
-  uint64_t chunk_feed_end; /* from the hub's last revision offer; 0: unknown */
-  uint64_t chunk_bound;    /* the same, kept for every chunk Pull of the session */
-  tk_rev_recv_t pull;      /* the last pull offer and what we asked for */
-  /* Pull pipelining: the Pull for the next offer went out with the last
-   * Need (pull_ahead), so the batch that answers that Need is held until
-   * the offer arrives and its Need is out; the hub then reads the next
-   * batch while this one is checked and stored. */
-  int pull_ahead;
-  tk_frame_t *held;   /* a Revisions frame not yet stored */
-  tk_frame_t *taking; /* the Revisions frame being taken (pull_apply) */
-  uint8_t (*held_ids)[TK_REV_ID_LEN];
-  uint64_t held_upto;
-  tk_chunk_send_t csend; /* chunk push batch */
-  tk_chunk_recv_t crecv; /* chunk pull batch */
+  int keys_loaded; /* tk_office_vault_keys_load ran, for pull_prepare */
+  /* the data phases (sync_initiator.c) with the office's policy
+   * (sync_client.c) */
+  tk_sync_initiator_t ini;
   /* the run this is an attempt of (tk_client_start), told from on_close
    * once the connection is gone (NULL: a memory session) */
   void (*on_closed)(struct client *c);
@@ -122,21 +104,18 @@ int tk__client_send_change(client_t *c);
 void tk__client_on_change_ack(client_t *c, const Tunduk__V1__Ack *m);
 void tk__client_done(client_t *c);
 
-/* The revision pull (sync_client_pull.c; PROTOCOL.md section 7): the first
- * Pull, the hub's Offer and Revisions (1: the frame is kept, held until the
- * next offer; 0: the caller frees it), and storing a held batch (at the
- * next offer, or when the session ends). */
-void tk__client_pull_next(client_t *c);
-void tk__client_on_pull_offer(client_t *c, const Tunduk__V1__Offer *m);
-int tk__client_on_pull_revs(client_t *c, tk_frame_t *f);
-int tk__client_store_held(client_t *c);
+/* The office's policy on a pulled batch (sync_client_pull.c; PROTOCOL.md
+ * section 7): checked (membership, decrypting moderation) and stored with
+ * the pull checkpoint upto in one transaction (the initiator's
+ * apply_pull; ctx: the client). Stops the session on a failure. */
+int tk__client_store_pulled(void *ctx, const tk_slice_t *revs, const tk_slice_t *ids,
+                            size_t n, uint64_t upto);
 
-/* Attachment chunks (sync_client_chunks.c; PROTOCOL.md section 8): after
- * the revision pull, the chunk push then the chunk pull. */
-void tk__client_chunk_push_next(client_t *c);
-void tk__client_on_chunk_push_need(client_t *c, const Tunduk__V1__Need *m);
-void tk__client_on_chunk_push_ack(client_t *c, const Tunduk__V1__ChunkAck *m);
-void tk__client_on_chunk_pull_offer(client_t *c, const Tunduk__V1__Offer *m);
-void tk__client_on_chunk_pull_chunk(client_t *c, const Tunduk__V1__Chunk *m);
+/* The office's policy on attachment chunks (sync_client_chunks.c;
+ * PROTOCOL.md section 8; ctx: the client): which to offer (of vaults it
+ * may write, not from the hub) and which offered ones to take (named by a
+ * revision stored here). */
+int tk__client_chunk_push_filter(void *ctx, const tk_chunk_meta_t *m);
+int tk__client_chunk_pull_accept(void *ctx, const uint8_t id[TK_HASH_LEN], uint32_t size);
 
 #endif

@@ -1,10 +1,10 @@
 /*
- * sync_client_pull.c: the office's revision pull (PROTOCOL.md section 7):
- * Pull -> Offer -> Need -> Revisions, pipelined (the next Pull goes out with
- * each Need, and a batch is held until the next offer's Need is out), and
- * the office's moderation of what it pulls, prepared on the helper
- * threads of tk_sync_apply_judged and judged a few hundred revisions at a
- * time. The caller's loop thread only (the helpers touch no store).
+ * sync_client_pull.c: the office's policy on what it pulls (PROTOCOL.md
+ * section 7; the exchange itself, pipelined, is the initiator's,
+ * sync_initiator.c): the membership check and the office's moderation,
+ * prepared on the helper threads of tk_sync_apply_judged and judged a few
+ * hundred revisions at a time, then the batch stored with its checkpoint.
+ * The caller's loop thread only (the helpers touch no store).
  */
 #include "sync_client_internal.h"
 
@@ -13,70 +13,6 @@
 #include <string.h>
 
 #include "tk_plugin.h"
-
-/* ---- pull ------------------------------------------------------------------- */
-
-/* Sends Pull{since} (one more round trip); also the Pull that goes ahead
- * with a Need. Stops the session if it cannot. */
-static int send_pull(client_t *c, uint64_t since)
-{
-  if (tk_sync_send_pull(tk__client_tp(c), since, 0, 0) != 0)
-    return tk__client_stop(c, TK_ECLOSED, "cannot send pull");
-  c->st->round_trips++;
-  return 0;
-}
-
-void tk__client_pull_next(client_t *c)
-{
-  uint64_t since = 0;
-  int rc = tk_store_checkpoint_get(c->store, c->hub.id, TK_DIR_PULL, &since, c->err);
-  if (rc)
-    tk__client_stop(c, rc, "%s", c->err->msg);
-  else if (send_pull(c, since) == 0)
-    c->state = C_PULL_OFFER;
-}
-
-void tk__client_on_pull_offer(client_t *c, const Tunduk__V1__Offer *m)
-{
-  if (m->n_ids > TK_MAX_OFFER_IDS) {
-    tk__client_stop(c, TK_EPROTO, "the hub offered more than %d ids", TK_MAX_OFFER_IDS);
-    return;
-  }
-  c->pull_upto = m->upto;
-  c->chunk_feed_end = c->chunk_bound = m->chunk_feed_end;
-  /* A held batch is not stored yet, but its ids and these are different
-   * revisions of the hub's feed: what this offer needs does not depend on
-   * it. */
-  int rc = tk_rev_recv_offer(&c->pull, c->store, m->ids, m->n_ids, c->err);
-  if (rc) {
-    tk__client_stop(c, rc, "%s", c->err->msg);
-    return;
-  }
-  c->st->duplicates += c->pull.n - c->pull.nneed;
-  if (m->n_ids > 0 && tk_rev_recv_send_need(&c->pull, tk__client_tp(c)) != 0) {
-    tk__client_stop(c, TK_ECLOSED, "cannot send need");
-    return;
-  }
-  c->pull_ahead = m->more;
-  if (c->pull_ahead && send_pull(c, m->upto) != 0) return;
-  /* The hub answers both while the batch before is stored. */
-  if (tk__client_store_held(c) != 0) return;
-  if (c->pull.nneed > 0) {
-    c->state = C_PULL_REVS;
-    return;
-  }
-  /* nothing needed: the checkpoint moves on its own */
-  rc = tk__client_set_ckpt(c, TK_DIR_PULL, c->pull_upto);
-  if (rc) {
-    tk__client_stop(c, rc, "%s", c->err->msg);
-    return;
-  }
-  tk__client_progress(c);
-  if (c->pull_ahead)
-    c->state = C_PULL_OFFER;
-  else
-    tk__client_chunk_push_next(c); /* every record first, then the files */
-}
 
 /* Pulling in parallel: the decryption and JSON parsing the office's
  * moderation rules need run ahead on tk_sync_apply_prep's threads, with
@@ -230,9 +166,10 @@ static void pull_release(void *ctx, void *prep)
 /* Checks and stores one pulled batch (ids: what each was asked for as)
  * with the checkpoint upto, in one transaction. Stops the session on a
  * failure. */
-static int store_pulled(client_t *c, const tk_slice_t *revs, const tk_slice_t *ids,
-                        size_t n, uint64_t upto)
+int tk__client_store_pulled(void *ctx, const tk_slice_t *revs, const tk_slice_t *ids,
+                            size_t n, uint64_t upto)
 {
+  client_t *c = ctx;
   tk_apply_result_t res;
   tk_plugin_set_t *set = c->opts->plugins;
   int rc = 0;
@@ -259,64 +196,4 @@ static int store_pulled(client_t *c, const tk_slice_t *revs, const tk_slice_t *i
   tk_apply_result_free(&res);
   tk__client_progress(c);
   return 0;
-}
-
-/* Stores the held batch, if any, and lets it go. */
-int tk__client_store_held(client_t *c)
-{
-  if (!c->held) return 0;
-  tk_frame_t *f = c->held;
-  const Tunduk__V1__Revisions *m = f->revisions;
-  c->held = NULL;
-  tk_slice_t *revs, *ids;
-  int rc = tk_rev_batch(m->revs, (const uint8_t(*)[TK_REV_ID_LEN])c->held_ids, m->n_revs,
-                        &revs, &ids) != 0
-               ? tk__client_stop(c, TK_ENOMEM, "out of memory")
-               : store_pulled(c, revs, ids, m->n_revs, c->held_upto);
-  free(revs);
-  free(ids);
-  tk_wire_free(f);
-  free(c->held_ids);
-  c->held_ids = NULL;
-  return rc;
-}
-
-/* The office's apply step for a pulled batch (tk_rev_apply_fn, tk_sync.h):
- * with the next Pull already out (pull_ahead), held until the next offer's
- * Need is out, so the hub reads the next batch while this one is checked
- * and stored; else stored now. The frame it views is c->taking. */
-static int pull_apply(void *ctx, const tk_slice_t *revs, const tk_slice_t *ids, size_t n)
-{
-  client_t *c = ctx;
-  if (c->pull_ahead) {
-    TK_ASSERT(!c->held);
-    c->held_ids = malloc((n ? n : 1) * TK_REV_ID_LEN);
-    if (!c->held_ids) return TK_ENOMEM;
-    for (size_t i = 0; i < n; i++)
-      memcpy(c->held_ids[i], ids[i].p, TK_REV_ID_LEN);
-    c->held = c->taking;
-    c->held_upto = c->pull_upto;
-    c->state = C_PULL_OFFER;
-    return 0;
-  }
-  if (store_pulled(c, revs, ids, n, c->pull_upto) == 0)
-    tk__client_chunk_push_next(c); /* every record first, then the files */
-  return 0;
-}
-
-/* The batch that answers the last Need. Returns 1 if it keeps f (held
- * until the next offer, see pull_ahead), 0 if the caller frees it. */
-int tk__client_on_pull_revs(client_t *c, tk_frame_t *f)
-{
-  const Tunduk__V1__Revisions *m = f->revisions;
-  if (m->n_revs != c->pull.nneed) {
-    tk__client_stop(c, TK_EPROTO, "the hub sent %zu revisions, %zu were asked for",
-                    m->n_revs, c->pull.nneed);
-    return 0;
-  }
-  c->taking = f;
-  int rc = tk_rev_recv_take(&c->pull, m->revs, m->n_revs, pull_apply, c);
-  c->taking = NULL;
-  if (rc) tk__client_stop(c, TK_ENOMEM, "out of memory");
-  return c->held == f;
 }

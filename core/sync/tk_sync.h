@@ -4,18 +4,21 @@
  * the responder): building a batch from the changes feed, answering an
  * offer with what is needed, sending the revisions asked for, and applying
  * a received batch in one transaction with every check of PROTOCOL.md
- * section 5 (sync.c); the receiving side of the revision exchange
- * (sync_revs.c); both sides of the chunk exchange (sync_chunks.c). Every
- * frame they send is built in sync_frames.c (tk_sync_frames.h) and goes
- * out on a tk_transport_t (tk_transport.h): no step sees a socket, TLS or
- * a loop, so a file (bundle) transport needs no change here.
+ * section 5 (sync.c); the sending side of the revision exchange
+ * (sync_send.c) and its receiving side (sync_revs.c); both sides of the chunk exchange
+ * (sync_chunks.c). Every frame they send is built in sync_frames.c (tk_sync_frames.h) and
+ * goes out on a tk_transport_t (tk_transport.h): no step sees a socket, TLS or a loop, so
+ * a file (bundle) transport needs no change here.
  *
- * What stays with each program is its policy: the hub's access list,
- * membership and grant checks, attachment limits and metadata moderation
- * (off the loop: hub.c's mod_job), pre-authentication and output budget;
- * the office's hub pinning, decrypting moderation, may-write filter and
- * vault-key cache (sync_client_pull.c). They reach the steps through the
- * filter and policy callbacks below.
+ * The data phases built from these steps, by role (the initiator, the
+ * responder) and the policy each program composes them with are in
+ * tk_sync_policy.h. What stays with each program is its policy and its
+ * session: the hub's access list, membership and grant checks, attachment
+ * limits and metadata moderation (off the loop: hub.c's mod_job),
+ * pre-authentication and output budget; the office's hub pinning,
+ * decrypting moderation, may-write filter and vault-key cache
+ * (sync_client_pull.c). They reach the steps through the policy hooks and
+ * the filter and policy callbacks below.
  *
  * Threads: the store's thread (one at a time per store). Applying a batch
  * checks parse, hash and signature of its revisions on up to 4 short-lived
@@ -201,9 +204,10 @@ int tk_sync_apply_judged(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t
 /* ---- the revision exchange by role (sync_revs.c) ---------------------------
  * Offer -> Need -> Revisions (-> Ack for a push), written once per role and
  * used by both programs: the SENDING side (the office pushing, the hub
- * answering a Pull) builds a batch (tk_sync_batch), offers it
- * (tk_sync_send_offer, tk_sync_frames.h) and answers the Need with the
- * revisions (tk_sync_send_revisions); the RECEIVING side (the hub taking a
+ * answering a Pull; tk_rev_send_t, sync_send.c) builds a batch and offers
+ * it (tk_rev_send_offer), answers the Need with the revisions
+ * (tk_rev_send_need) and, for a push, takes the Ack (tk_rev_send_ack);
+ * the RECEIVING side (the hub taking a
  * push, the office pulling) takes the Offer (tk_rev_recv_offer), sends the
  * Need (tk_rev_recv_send_need) and hands the Revisions that answer it
  * (tk_rev_recv_batch) to its owner's apply step (the hub: access,
@@ -248,6 +252,39 @@ typedef int (*tk_rev_apply_fn)(void *ctx, const tk_slice_t *revs, const tk_slice
  * what apply returned. */
 int tk_rev_recv_take(const tk_rev_recv_t *rr, const ProtobufCBinaryData *revs, size_t n,
                      tk_rev_apply_fn apply, void *ctx);
+
+/* The sending side of one revision batch (sync_send.c): the batch
+ * offered. The office pushing and the hub answering a Pull both offer
+ * through it (pull says which); the office's push also takes the Ack. */
+typedef struct tk_rev_send {
+  tk_batch_t batch;
+} tk_rev_send_t;
+
+void tk_rev_send_free(tk_rev_send_t *rs);
+/* Builds the batch after since (tk_sync_batch: at most TK_MAX_OFFER_IDS
+ * ids and max_bytes, filter and ctx as there) and offers it: a pull's
+ * answer always, with upto, more and, once the feed ends here, the chunk
+ * feed's end (the last chunk's position + 1, so that the peer can skip an
+ * empty chunk pull); a push only when the batch is not empty. Returns the
+ * build's error (err set, nothing sent); else 0 with *sent the transport's
+ * result (0 when a push had nothing to offer). */
+int tk_rev_send_offer(tk_rev_send_t *rs, tk_transport_t *t, tk_store_t *s, uint64_t since,
+                      uint64_t max_bytes, int pull, tk_batch_filter filter, void *ctx,
+                      int *sent, tk_err_t *err);
+/* Takes the peer's Need of the last offer (index[0..n)) and sends the
+ * revisions it asks for (tk_sync_send_revisions; *bytes, may be NULL, the
+ * revision bytes sent). 1 when it asks for none (the batch is done: no
+ * Revisions, and for a push no Ack follow), 0 once sent, else
+ * tk_sync_send_revisions's error with err set. */
+int tk_rev_send_need(tk_rev_send_t *rs, tk_transport_t *t, tk_store_t *s,
+                     const uint32_t *index, size_t n, uint64_t *bytes, tk_err_t *err);
+/* A push's Ack, taken: *accepted and *duplicates its counts, and rejected
+ * (may be NULL) called for each rejection in order (id NULL when the Ack's
+ * id is not TK_REV_ID_LEN bytes; reason may be NULL). */
+typedef void (*tk_rev_rejected_fn)(void *ctx, const uint8_t *id, int code,
+                                   const char *reason);
+void tk_rev_send_ack(const Tunduk__V1__Ack *m, uint32_t *accepted, uint32_t *duplicates,
+                     tk_rev_rejected_fn rejected, void *ctx);
 
 /* The revisions answering a Need as tk_sync_apply takes them: revs[i]
  * (n received revisions, views) and the id each one must hash to, want[i]
