@@ -130,6 +130,7 @@ two_offices() {
 # --cut-dir up --cuts K); sets PROXY_PORT, PROXY_PID, PROXY_OUT.
 proxy_start() {
   PROXY_OUT=$TMP/proxy.$RANDOM
+  : >"$PROXY_OUT" # exists before the background job opens it, for the sed below
   "$BIN/tk_proxy" --listen 127.0.0.1:0 --to "127.0.0.1:$HUB_PORT" "$@" >"$PROXY_OUT" 2>"$PROXY_OUT.err" &
   PROXY_PID=$!
   BG_PIDS+=("$PROXY_PID")
