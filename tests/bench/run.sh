@@ -28,6 +28,9 @@
 #     to 100 shared records) syncing at once.
 #  4b. plugin calls (bench_plugin): validate, summary and moderation through
 #     the bundled plugins, in-process and in a jailed worker process.
+#  4c. the verify ceiling (bench_revision): parse + Ed25519 check of one
+#     revision per second on one core, times the cores (nproc): no sync can
+#     store received revisions faster; the sync rows print their share of it.
 #  5. --peer (needs node and npm): the CouchDB/PouchDB replication peer
 #     (../shared/peer-bench next to the repository's top folder, or
 #     $PEER_BENCH), HTTPS, "cipher" payload, one run per size; its phases
@@ -381,6 +384,14 @@ if [ "$ATTACH_ONLY" = 0 ]; then
   while IFS='=' read -r k v; do K[$k]=$v; done < <("$BIN/bench_plugin" "$([ $QUICK = 1 ] && echo 5000 || echo 20000)" --kv)
 fi
 
+# ---- the verify ceiling (bench_revision) ---------------------------------------------
+if [ "$ATTACH_ONLY" = 0 ]; then
+  say "verify ceiling: parse + signature check per core"
+  K[verify_core]=$("$BIN/bench_revision" "$([ $QUICK = 1 ] && echo 10000 || echo 50000)" |
+    awk '/^parse \+ verify signature/ { print $NF }')
+  K[verify_ceiling]=$(calc %.0f "${K[verify_core]} * $(nproc)")
+fi
+
 # ---- the table -----------------------------------------------------------------
 FMT='| %-46s | %-34s | %14s | %14s | %8s |\n'
 row() { printf "$FMT" "$1" "$2" "$3" "${4:--}" "$(ratio "$3" "${4:-}")"; }
@@ -391,10 +402,12 @@ pcalc() { [ -n "${P[$2]:-}" ] && calc "$1" "${P[$2]}" || true; }
 cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
 ENC=$(sqlite3 "$W/c/store.db" "select sum(size) / count(*) from revisions" 2>/dev/null || echo '?')
 mbps() { calc %.1f "$1 / 1048576 / $2"; }
+ceiling_share() { awk -v r="$1" -v c="${K[verify_ceiling]:-}" 'BEGIN { if (c + 0 > 0 && r != "") printf "%.0f%%", 100 * r / c; else print "-" }'; }
 
 echo
 echo "tunduk benchmarks $(git -C "$HERE" describe --always --dirty 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'), mode: $([ $QUICK = 1 ] && echo quick || echo full)"
 echo "machine: $(nproc) cores, ${cpu:-unknown CPU}, $(uname -sr), load before $LOAD0; run took $(( $(date +%s) - T0 )) s"
+[ -n "${K[verify_ceiling]:-}" ] && echo "verify ceiling: ${K[verify_core]} revisions/s per core (bench_revision: parse + Ed25519 check) x $(nproc) cores = ${K[verify_ceiling]}/s"
 echo "records: ~2 KB JSON (case/appeal/testimony), $ENC B per revision encoded (zstd, encrypted, signed)${P[${N1}_doc_bytes]:+; peer: $(calc %.0f "${P[${N1}_doc_bytes]}") B JSON (cipher payload)}"
 echo
 printf "$FMT" workload metric tunduk peer "t/peer"
@@ -413,6 +426,7 @@ if [ "$ATTACH_ONLY" = 0 ]; then
 for t in 1 2; do
   n=$([ $t = 1 ] && echo $N1 || echo $N2)
   row "initial sync hub -> new office, $n" "records/s" "$(rate init$t)" "$(pcalc %.0f ${n}_pull_initial_rate)"
+  row "" "share of the verify ceiling" "$(ceiling_share "$(rate init$t)")"
   row "" "wall s (tunduk: whole command)" "${K[init${t}_wall]}" "$(pcalc %.3f ${n}_pull_initial_secs)"
   row "" "wire bytes" "${K[init${t}_wire]}" "$(pv ${n}_pull_initial_wire)"
   row "" "wire / revision bytes" "$(wirex init$t)"
@@ -420,6 +434,7 @@ for t in 1 2; do
   row "" "hub peak RSS MiB" "$(mib "${K[init${t}_hub_kb]}")" "$(mib "$(pv ${n}_pull_initial_hub_kb)")"
   row "" "office peak RSS MiB (64 MiB KDF)" "$(mib "${K[init${t}_office_kb]}")"
   row "  the push before it (A -> hub, $n)" "records/s" "$(rate push$t)" "$(pcalc %.0f ${n}_push_initial_rate)"
+  row "" "share of the verify ceiling" "$(ceiling_share "$(rate push$t)")"
   row "  next sync after it (re-offer)" "wall s / round trips" "${K[reoffer${t}_wall]} / ${K[reoffer${t}_round_trips]}"
 done
 for t in 1 2; do
