@@ -156,12 +156,8 @@ int cmd_sync(cli_t *c)
 /* vault grant / vault remove: one membership change through the hub. */
 static int member_change(cli_t *c, int grant)
 {
-  /* As it always was: the usage line, then cli_fail of the usage code (a
-   * second line "tunduk: unknown error", exit 1); kept while this issue
-   * changes no behaviour. */
   if (!tk_office_device_id_valid(c->args[2]))
-    return cli_fail(
-        c, cli_usage("'%s' is not a device id (52 base32 characters)", c->args[2]));
+    return cli_usage("'%s' is not a device id (52 base32 characters)", c->args[2]);
   int rc = cli_open(c, 0);
   if (rc) return cli_fail(c, rc);
   rc = grant ? tk_office_grant(c->office, c->args[1], c->args[2], c->reader, &c->err)

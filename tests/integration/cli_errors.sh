@@ -61,6 +61,11 @@ run_expect 1 tk "$H" show "$rec" --rev 0123456789
 err_has "no revision"
 run_expect 2 tk "$H" vault create 'Osh Cases'
 err_has "not allowed"
+for sub in grant remove; do
+  run_expect 2 tk "$H" vault "$sub" osh-cases BADID
+  err_has "'BADID' is not a device id (52 base32 characters)"
+  ! grep -q "unknown error" "$TMP/err" || fail "vault $sub: a second, meaningless error line"
+done
 [ "$(store_digest "$H")" = "$before" ] || fail "store changed after unknown ids"
 
 step "missing store"
