@@ -29,6 +29,7 @@ enum {
   OPT_AUTO = 1 << 10,
   OPT_NO_RESUME = 1 << 11,
   OPT_READ = 1 << 12,
+  OPT_TIMEOUT = 1 << 13,
 };
 
 #define CLI_MAX_ARGS 8
@@ -43,6 +44,7 @@ typedef struct cli {
   int reader;    /* --read */
   const char *vault, *type, *rev, *name, *kdf;
   const char *format, *redact, *output; /* export */
+  const char *timeout;                  /* sync --timeout SECONDS */
   int nargs;
   const char *args[CLI_MAX_ARGS]; /* positional arguments after the command */
   unsigned seen;                  /* OPT_* given on the command line */

@@ -2,6 +2,7 @@
  * cmd_sync.c: the commands that talk to the hub or deal with what syncing
  * brings: enroll, sync, vault grant, conflicts, resolve.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -68,12 +69,27 @@ static void print_rejects(const tk_office_reject_t *v, size_t n, const char *hel
   }
 }
 
+/* --timeout SECONDS: a whole number from 1 to 3600. */
+static int parse_timeout(const char *s, uint32_t *out)
+{
+  char *end;
+  if (!s || *s < '0' || *s > '9') return -1;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno || *end || v < 1 || v > TK_OFFICE_SYNC_TIMEOUT_MAX) return -1;
+  *out = (uint32_t)v;
+  return 0;
+}
+
 int cmd_sync(cli_t *c)
 {
   tk_office_sync_result_t st;
   tk_office_sync_opts_t opts;
   struct timespec t0;
   memset(&opts, 0, sizeof opts);
+  if (c->timeout && parse_timeout(c->timeout, &opts.timeout_s) != 0)
+    return cli_usage("--timeout takes whole seconds from 1 to %u, not '%s'",
+                     TK_OFFICE_SYNC_TIMEOUT_MAX, c->timeout);
   opts.resend = c->all;
   opts.no_resume = c->no_resume;
   clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -52,11 +52,15 @@ static const char usage_text[] =
     "Sync with the hub:\n"
     "  enroll TOKEN                    enroll this device at a hub (token from tundukd "
     "device add)\n"
-    "  sync [--all] [--json] [--no-resume]\n"
+    "  sync [--all] [--json] [--no-resume] [--timeout SECONDS]\n"
     "                                  records both ways, then files (--all: offer and "
     "ask for everything;\n"
     "                                  --no-resume: full TLS handshake, no saved "
-    "session)\n"
+    "session;\n"
+    "                                  --timeout: give up after SECONDS, 1..3600, "
+    "without progress,\n"
+    "                                  nothing received and nothing sent taken; "
+    "default 30)\n"
     "  conflicts [--json]              list records with conflicting revisions\n"
     "  resolve ID [FILE|-]             write a merge revision over all heads of a "
     "record\n"
@@ -87,7 +91,7 @@ static const command_t commands[] = {
     {"history", cmd_history, OPT_JSON, 1, 1},
     {"verify", cmd_verify, OPT_JSON, 0, 0},
     {"enroll", cmd_enroll, 0, 1, 1},
-    {"sync", cmd_sync, OPT_JSON | OPT_ALL | OPT_NO_RESUME, 0, 0},
+    {"sync", cmd_sync, OPT_JSON | OPT_ALL | OPT_NO_RESUME | OPT_TIMEOUT, 0, 0},
     {"conflicts", cmd_conflicts, OPT_JSON | OPT_TYPE | OPT_VAULT, 0, 0},
     {"resolve", cmd_resolve, OPT_AUTO, 1, 2},
     {"quarantine", cmd_quarantine, OPT_JSON, 1, 2},
@@ -219,6 +223,7 @@ static const struct {
     {"-o", OPT_OUTPUT, 1},
     {"--no-resume", OPT_NO_RESUME, 0},
     {"--read", OPT_READ, 0},
+    {"--timeout", OPT_TIMEOUT, 1},
 };
 
 static const char **option_slot(cli_t *c, unsigned opt)
@@ -240,6 +245,8 @@ static const char **option_slot(cli_t *c, unsigned opt)
     return &c->redact;
   case OPT_OUTPUT:
     return &c->output;
+  case OPT_TIMEOUT:
+    return &c->timeout;
   default:
     return NULL;
   }

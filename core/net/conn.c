@@ -44,6 +44,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#if defined(__linux__)
+#include <linux/sockios.h> /* SIOCOUTQ */
+#endif
 
 #define RBUF_CAP (2 * (16384 + 512)) /* ciphertext: a whole record and one read */
 #define OUT_CAP (128u << 10)         /* ciphertext given to libuv, not yet written */
@@ -54,6 +57,7 @@
 #define CLOSE_FLUSH_MS 2000  /* how long a close may spend flushing */
 #define DEFAULT_HANDSHAKE_MS 10000
 #define DEFAULT_IDLE_MS 120000
+#define PROGRESS_CHECK_MS 1000 /* longest gap between looks at the send queues */
 /* One uv_write: the request and the ciphertext it owns until its callback. */
 typedef struct wreq {
   uv_write_t req;
@@ -503,6 +507,38 @@ static size_t write_queue(const tk_conn_t *c)
   return (c->plain.n - c->plain_off) + c->obuf.n + c->inflight;
 }
 
+/* Bytes the kernel accepted from us that the peer has not acknowledged
+ * yet (Linux: SIOCOUTQ; elsewhere TIOCOUTQ where it exists), 0 when it
+ * cannot tell. uv_write completes once bytes are in the send buffer,
+ * which can hold a large part of a batch: while this shrinks, the peer is
+ * reading what we send. */
+static size_t kernel_queue(const tk_conn_t *c)
+{
+  uv_os_fd_t fd;
+  int n = 0;
+  if (c->memory || c->finishing || uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0)
+    return 0;
+#if defined(SIOCOUTQ)
+  if (ioctl(fd, SIOCOUTQ, &n) != 0) n = 0;
+#elif defined(TIOCOUTQ)
+  if (ioctl(fd, TIOCOUTQ, &n) != 0) n = 0;
+#endif
+  return n > 0 ? (size_t)n : 0;
+}
+
+/* Looks at both send queues (ours in user space, the kernel's): when
+ * either shrank since the last look, our bytes moved, so the peer is
+ * alive and the stall clock restarts. Returns what is still pending. */
+static size_t note_tx_progress(tk_conn_t *c, uint64_t now)
+{
+  size_t user = write_queue(c), kern = kernel_queue(c);
+  if (user < c->seen_user_q || kern < c->seen_kernel_q) c->tx_since = now;
+  if (user + kern > 0 && c->seen_user_q + c->seen_kernel_q == 0) c->tx_since = now;
+  c->seen_user_q = user;
+  c->seen_kernel_q = kern;
+  return user + kern;
+}
+
 static void write_done(uv_write_t *req, int status);
 
 /* Hands obuf to one uv_write. */
@@ -575,7 +611,7 @@ static void write_done(uv_write_t *req, int status)
   c->inflight -= w->n;
   if (status == 0) {
     c->bytes_out += w->n;
-    c->tx_since = uv_now(c->loop);
+    c->tx_since = uv_now(c->loop); /* the user-space queue moved */
   }
   free(w->p);
   free(w);
@@ -620,14 +656,74 @@ static uint64_t frame_allowance(const tk_conn_t *c)
          (uint64_t)(c->flen - c->frame_base) * 1000 / c->frame_min_rate;
 }
 
+/* When the idle check looks next: at the first deadline (the stall clock,
+ * the receive clock unless paused, the frame in progress), and while
+ * bytes of ours are pending at least every PROGRESS_CHECK_MS (a quarter
+ * of the idle time when that is shorter), so a send queue that moves is
+ * seen moving and one that stops is seen within about the idle time. */
+static void arm_idle_timer(tk_conn_t *c, uint64_t now, size_t pending)
+{
+  uint64_t idle = c->idle_ms;
+  uint64_t quiet =
+      now - (c->tx_since > c->last_rx || c->paused ? c->tx_since : c->last_rx);
+  uint64_t next = quiet >= idle ? 1 : idle - quiet + 1;
+  if (pending > 0) {
+    uint64_t step = idle / 4 < PROGRESS_CHECK_MS ? idle / 4 : PROGRESS_CHECK_MS;
+    if (step < 10) step = 10;
+    uint64_t stall = now - c->tx_since;
+    uint64_t left = stall >= idle ? 1 : idle - stall + 1;
+    if (left < next) next = left;
+    if (step < next) next = step;
+  } else if (c->paused) {
+    return; /* paused with nothing to send: our own back-pressure, no clock */
+  }
+  if (!c->paused && c->hdr_got == 4) {
+    uint64_t took = now - c->frame_start, allow = frame_allowance(c);
+    uint64_t left = took >= allow ? 1 : allow - took + 1;
+    if (left < next) next = left;
+  }
+  uv_timer_start(&c->timer, timer_fired, next, 0);
+}
+
 /* While paused: the timer watches only the write stall (none if nothing
  * waits to be written). */
 static void arm_stall_timer(tk_conn_t *c, uint64_t now)
 {
-  if (write_queue(c) == 0) return;
-  uint64_t waited = now - c->tx_since;
-  uv_timer_start(&c->timer, timer_fired,
-                 waited >= c->idle_ms ? 1 : c->idle_ms - waited + 1, 0);
+  arm_idle_timer(c, now, note_tx_progress(c, now));
+}
+
+/* The idle rule (ST_OPEN). Progress, not silence, decides: the peer is
+ * alive while it sends us bytes or takes ours, where taking ours is either
+ * send queue shrinking (ours in user space, or the kernel's unsent and
+ * unacknowledged bytes). It is gone when for idle_ms nothing arrived and
+ * nothing of ours moved ("no data from"), or when bytes of ours waited
+ * idle_ms without moving, whether or not it still sends ("took none of").
+ * A frame in progress must also keep frame_min_rate (slow-loris). */
+static void idle_check(tk_conn_t *c, uint64_t now)
+{
+  size_t pending = note_tx_progress(c, now);
+  if (pending > 0 && now - c->tx_since >= c->idle_ms) {
+    conn_fail(c, TK_ETIMEDOUT, "%s took none of %zu bytes for %u ms", c->peer, pending,
+              c->idle_ms);
+    return;
+  }
+  if (c->paused) { /* our own back-pressure is not idleness */
+    arm_idle_timer(c, now, pending);
+    return;
+  }
+  uint64_t last = c->last_rx > c->tx_since ? c->last_rx : c->tx_since;
+  if (now - last >= c->idle_ms) {
+    conn_fail(c, TK_ETIMEDOUT, "no data from %s for %u ms", c->peer, c->idle_ms);
+  } else if (c->hdr_got == 4 && now - c->frame_start > frame_allowance(c)) {
+    /* a frame trickled in (slow-loris): it must keep a minimum rate */
+    conn_fail(c, TK_ETIMEDOUT,
+              "a frame of %zu bytes from %s arrives slower than %u bytes/s (%zu bytes "
+              "in %llu ms)",
+              c->fneed, c->peer, c->frame_min_rate, c->flen - c->frame_base,
+              (unsigned long long)(now - c->frame_start));
+  } else {
+    arm_idle_timer(c, now, pending);
+  }
 }
 
 static void timer_fired(uv_timer_t *t)
@@ -645,36 +741,7 @@ static void timer_fired(uv_timer_t *t)
               c->peer, c->handshake_ms);
     break;
   case ST_OPEN:
-    /* A peer that takes none of what we send for the idle time is gone,
-     * whether or not it still sends (and whether or not we paused it). */
-    if (write_queue(c) > 0 && now - c->tx_since >= c->idle_ms) {
-      conn_fail(c, TK_ETIMEDOUT, "%s took none of %zu bytes for %u ms", c->peer,
-                write_queue(c), c->idle_ms);
-      break;
-    }
-    if (c->paused) { /* our own back-pressure is not idleness */
-      arm_stall_timer(c, now);
-      break;
-    }
-    if (now - c->last_rx >= c->idle_ms) {
-      conn_fail(c, TK_ETIMEDOUT, "no data from %s for %u ms", c->peer, c->idle_ms);
-    } else if (c->hdr_got == 4 && now - c->frame_start > frame_allowance(c)) {
-      /* a frame trickled in (slow-loris): it must keep a minimum rate */
-      conn_fail(c, TK_ETIMEDOUT,
-                "a frame of %zu bytes from %s arrives slower than %u bytes/s (%zu bytes "
-                "in %llu ms)",
-                c->fneed, c->peer, c->frame_min_rate, c->flen - c->frame_base,
-                (unsigned long long)(now - c->frame_start));
-    } else {
-      uint64_t next = c->idle_ms - (now - c->last_rx);
-      if (c->hdr_got == 4) {
-        uint64_t left = frame_allowance(c) - (now - c->frame_start) + 1;
-        if (left < next) next = left;
-      }
-      if (write_queue(c) > 0 && c->idle_ms - (now - c->tx_since) + 1 < next)
-        next = c->idle_ms - (now - c->tx_since) + 1;
-      uv_timer_start(&c->timer, timer_fired, next, 0);
-    }
+    idle_check(c, now);
     break;
   case ST_CLOSING:
     finish(c); /* flushing took too long */

@@ -69,7 +69,9 @@ struct tk_conn {
   uint64_t frame_start; /* loop time the current frame's header arrived (or resumed) */
   size_t frame_base;    /* flen at frame_start */
   uint64_t last_rx;
-  uint64_t tx_since; /* the write queue last went non-empty or moved (stall clock) */
+  uint64_t tx_since;    /* our output last went pending or moved (stall clock) */
+  size_t seen_user_q;   /* write queue (libuv and ours) at the last idle check */
+  size_t seen_kernel_q; /* the kernel's unsent + unacknowledged bytes, same look */
 
   /* output */
   tk_buf_t plain; /* queued frames (length prefix + payload), from plain_off */

@@ -55,8 +55,10 @@ typedef struct tk_conn tk_conn_t;
 typedef struct tk_conn_opts {
   uint32_t max_frame;            /* 0: TK_MAX_FRAME */
   uint32_t handshake_timeout_ms; /* 0: 10000; TCP connect + TLS handshake */
-  uint32_t idle_timeout_ms;      /* 0: 120000; no byte received, or none of the
-                                    queued output taken, for this long */
+  uint32_t idle_timeout_ms;      /* 0: 120000; closes after this long without
+                                    progress: no byte received and none of ours
+                                    moved (our queue or the kernel's unacknowledged
+                                    bytes), or output pending that did not move */
   /* Client only: a session from tk_conn_tls_session to offer for
    * resumption (copied; the caller may wipe it once tk_conn_connect
    * returned). One over TK_TLS_SESSION_MAX or that does not load is left

@@ -108,6 +108,10 @@ int tk_office_sync(tk_office_t *o, const tk_office_sync_opts_t *opts,
   co.mode = TK_CLIENT_SYNC;
   co.resend = opts->resend;
   co.no_resume = opts->no_resume;
+  if (opts->timeout_s > TK_OFFICE_SYNC_TIMEOUT_MAX)
+    return tk_err_set(err, TK_EINVAL, "sync timeout of %u s is over the maximum %u s",
+                      opts->timeout_s, TK_OFFICE_SYNC_TIMEOUT_MAX);
+  co.timeout_ms = opts->timeout_s * 1000u;
   if (opts->progress) {
     p.opts = opts;
     co.progress = progress;

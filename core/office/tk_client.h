@@ -82,7 +82,7 @@ typedef struct tk_client_opts {
   int grant_reader;        /* TK_CLIENT_GRANT: a reader, not a writer */
   int resend;           /* sync: both checkpoints from 0 (offer and ask for everything) */
   uint32_t batch_bytes; /* 0: 1 MiB */
-  uint32_t timeout_ms;  /* 0: 30000; handshake and idle */
+  uint32_t timeout_ms;  /* 0: 30000; handshake, and idle (no progress: tk_conn.h) */
   /* sync: do not offer the saved TLS session (a full handshake); the new
    * session is saved all the same. Enroll and grant never offer one. */
   int no_resume;

@@ -407,9 +407,16 @@ typedef struct tk_office_sync_result {
 } tk_office_sync_result_t;
 void tk_office_sync_result_free(tk_office_sync_result_t *r);
 
+#define TK_OFFICE_SYNC_TIMEOUT_MAX 3600u /* sync timeout_s */
+
 typedef struct tk_office_sync_opts {
   int resend;    /* offer and ask for everything */
   int no_resume; /* a full TLS handshake */
+  /* Seconds without progress (nothing received from the hub and none of
+   * what this office sends taken) after which the sync gives up; also the
+   * bound on connecting and the TLS handshake. 0: 30; at most
+   * TK_OFFICE_SYNC_TIMEOUT_MAX (TK_EINVAL beyond). */
+  uint32_t timeout_s;
   /* after each batch, with the counts so far (lists not filled) */
   void (*progress)(void *ctx, const tk_office_sync_result_t *r);
   void *progress_ctx;

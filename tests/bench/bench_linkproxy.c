@@ -3,15 +3,21 @@
  * for the bad-link rows of the benchmarks (run.sh):
  *
  *   bench_linkproxy --listen 127.0.0.1:0 --to 127.0.0.1:PORT
- *                   --rtt-ms R --kbit K
+ *                   --rtt-ms R --kbit K [--queue-kb Q]
  *
  * Each direction on its own is a link with a one-way delay of R/2 ms and a
  * bandwidth of K kbit/s (1 kbit = 1000 bits): the bytes read from one side
  * are cut into pieces of at most 1460 bytes; a piece leaves the sender
  * once the link has finished sending the pieces before it (a token bucket
  * with no burst: it takes len * 8 / K ms), and is written to the other side
- * R/2 ms after that. Reading from a side stops while more than 256 KiB of
- * its bytes are queued (a router's buffer; TCP back-pressure does the rest).
+ * R/2 ms after that. Reading from a side stops while more than Q KiB
+ * (default 256) of its bytes are queued (a router's buffer; TCP
+ * back-pressure does the rest). With --queue-kb the proxy's own sockets
+ * also get receive buffers of Q KiB: a loopback kernel acknowledges what
+ * sits in the proxy's buffers, so a sender sees those bytes as taken
+ * although the "link" has not carried them yet; a small Q keeps that
+ * window short, as a real link whose sender sees bytes acknowledged only
+ * once they crossed (what the idle rule of core/net/conn.c watches).
  * An EOF is passed on after the bytes before it; a closed side closes the
  * pair.
  *
@@ -27,7 +33,7 @@
 #include <uv.h>
 
 #define PIECE 1460u
-#define QUEUE_MAX (256u << 10)
+#define QUEUE_MAX (P.queue_max)
 
 typedef struct piece {
   struct piece *next;
@@ -69,6 +75,8 @@ static struct {
   uint64_t delay_us;
   double us_per_byte;
   uint64_t up, down, connections;
+  size_t queue_max; /* bytes queued per direction before reading stops */
+  int rcvbuf;       /* SO_RCVBUF of the proxy's sockets, 0: the kernel's */
 } P;
 
 static void die(const char *what, int rc)
@@ -272,7 +280,8 @@ static void on_connection(uv_stream_t *l, int status)
   if (!p) die("out of memory", 0);
   uv_loop_t *loop = l->loop;
   uv_tcp_init(loop, &p->client);
-  uv_tcp_init(loop, &p->server);
+  uv_tcp_init_ex(loop, &p->server, P.to.ss_family);
+  if (P.rcvbuf) uv_recv_buffer_size((uv_handle_t *)&p->server, &(int){P.rcvbuf});
   p->client.data = p->server.data = p;
   p->handles = 4;
   for (int i = 0; i < 2; i++) {
@@ -309,7 +318,7 @@ static void on_signal(uv_signal_t *s, int sig)
 int main(int argc, char **argv)
 {
   const char *listen = NULL, *to = NULL;
-  long rtt = -1, kbit = -1;
+  long rtt = -1, kbit = -1, qkb = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--listen"))
       listen = argv[i + 1];
@@ -319,17 +328,23 @@ int main(int argc, char **argv)
       rtt = strtol(argv[i + 1], NULL, 10);
     else if (!strcmp(argv[i], "--kbit"))
       kbit = strtol(argv[i + 1], NULL, 10);
+    else if (!strcmp(argv[i], "--queue-kb"))
+      qkb = strtol(argv[i + 1], NULL, 10);
     else
       break;
   }
   if (!listen || !to || rtt < 0 || rtt > 60000 || kbit < 1 || kbit > 10000000 ||
-      argc != 9) {
+      qkb < 0 || qkb > 65536 || (argc != 9 && argc != 11)) {
     fprintf(stderr,
-            "usage: %s --listen HOST:PORT --to HOST:PORT --rtt-ms R --kbit K\n"
-            "  (R 0..60000 ms round trip, K 1..10000000 kbit/s each way)\n",
+            "usage: %s --listen HOST:PORT --to HOST:PORT --rtt-ms R --kbit K "
+            "[--queue-kb Q]\n"
+            "  (R 0..60000 ms round trip, K 1..10000000 kbit/s each way, Q 1..65536 "
+            "KiB queued)\n",
             argv[0]);
     return 2;
   }
+  P.queue_max = qkb ? (size_t)qkb << 10 : 256u << 10;
+  P.rcvbuf = qkb ? (int)(qkb << 10) : 0;
   P.delay_us = (uint64_t)rtt * 1000 / 2;
   P.us_per_byte = 8000.0 / (double)kbit; /* kbit/s = bits per ms */
   struct sockaddr_storage la;
@@ -339,6 +354,8 @@ int main(int argc, char **argv)
   int rc;
   if ((rc = uv_tcp_init(loop, &P.listener)) != 0) die("tcp", rc);
   if ((rc = uv_tcp_bind(&P.listener, (struct sockaddr *)&la, 0)) != 0) die("bind", rc);
+  /* accepted sockets inherit it, before any window is advertised */
+  if (P.rcvbuf) uv_recv_buffer_size((uv_handle_t *)&P.listener, &(int){P.rcvbuf});
   if ((rc = uv_listen((uv_stream_t *)&P.listener, 128, on_connection)) != 0)
     die("listen", rc);
   struct sockaddr_storage bound;

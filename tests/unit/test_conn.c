@@ -94,6 +94,7 @@ typedef struct server {
   int close_in_frame;   /* close from the first on_frame */
   int send_after_close; /* rc of tk_conn_send after that close */
   int pause_each;       /* pause after each frame, resume from a timer */
+  size_t send_on_ready; /* a frame of this many bytes to the peer in on_ready */
   int frames_while_paused;
   int paused;
   tk_conn_t *pconn;
@@ -124,6 +125,12 @@ static void srv_ready(tk_conn_t *c, const uint8_t spki[TK_HASH_LEN])
   s->resumed[sc->idx] = tk_conn_tls_resumed(c);
   snprintf(s->version, sizeof s->version, "%s", tk_conn_tls_version(c));
   snprintf(s->cipher, sizeof s->cipher, "%s", tk_conn_cipher(c));
+  if (s->send_on_ready) {
+    uint8_t *buf = malloc(s->send_on_ready);
+    fill(buf, s->send_on_ready, 7);
+    tk_conn_send(c, TK_SLICE(buf, s->send_on_ready));
+    free(buf);
+  }
 }
 
 static void resume_now(uv_timer_t *t)
@@ -734,6 +741,10 @@ typedef struct raw {
   const char *send; /* written after the handshake (n bytes) */
   size_t nsend;
   int no_notify; /* close the socket without close_notify */
+  /* after the handshake: read slow_chunk bytes every slow_ms until
+   * slow_total arrived (a slow reader), or read nothing for idle_ms */
+  size_t slow_chunk, slow_total, slow_got;
+  int slow_ms, idle_ms;
   int hs_rc;
 } raw_t;
 
@@ -770,6 +781,10 @@ static void *raw_client(void *arg)
   a.sin_port = htons((uint16_t)r->port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (r->slow_chunk || r->idle_ms) { /* a small window: the sender feels the pace */
+    int rb = 16384;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb, sizeof rb);
+  }
   if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) goto done;
   mbedtls_ssl_config_defaults(&conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
                               MBEDTLS_SSL_PRESET_DEFAULT);
@@ -803,6 +818,18 @@ static void *raw_client(void *arg)
       got += (size_t)n;
     }
   }
+  if (r->hs_rc == 0 && r->idle_ms) usleep((useconds_t)r->idle_ms * 1000);
+  if (r->hs_rc == 0 && r->slow_chunk) {
+    unsigned char *buf = malloc(r->slow_chunk);
+    while (r->slow_got < r->slow_total) {
+      size_t want = r->slow_total - r->slow_got;
+      int n = mbedtls_ssl_read(&ssl, buf, want < r->slow_chunk ? want : r->slow_chunk);
+      if (n <= 0) break;
+      r->slow_got += (size_t)n;
+      usleep((useconds_t)r->slow_ms * 1000);
+    }
+    free(buf);
+  }
   if (r->hs_rc == 0 && !r->no_notify) mbedtls_ssl_close_notify(&ssl);
 done:
   close(fd);
@@ -813,16 +840,58 @@ done:
   return NULL;
 }
 
-/* Runs one raw client against a fresh server; fills the server's record. */
-static int raw_run(server_t *s, raw_t *r)
+/* Runs one raw client against a fresh server (opts, and a frame of
+ * send_on_ready bytes to the client, when given); fills the server's
+ * record. */
+static int raw_run_with(server_t *s, raw_t *r, const tk_conn_opts_t *opts,
+                        size_t send_on_ready)
 {
   pthread_t th;
-  if (srv_start(s, NULL, 1) != 0) return -1;
+  if (srv_start(s, opts, 1) != 0) return -1;
+  s->send_on_ready = send_on_ready;
   r->port = s->port;
   if (pthread_create(&th, NULL, raw_client, r) != 0) return -1;
   int rc = srv_finish(s);
   pthread_join(th, NULL);
   return rc;
+}
+
+static int raw_run(server_t *s, raw_t *r)
+{
+  return raw_run_with(s, r, NULL, 0);
+}
+
+/* Progress, not silence, decides the idle timeout (conn.c, idle_check): a
+ * server with a 300 ms idle time sends a 1 MiB frame to a TLS client that
+ * sends nothing after the handshake. One that reads it slowly (about 1.5 s
+ * in 16 KiB steps, a 16 KiB receive buffer) keeps the connection: the
+ * server's queues (libuv's, then the kernel's unacknowledged bytes)
+ * shrink. One that reads nothing is closed about 300 ms after the queues
+ * stopped moving, as a write stall. Before this rule the slow reader was
+ * closed after 300 ms ("no data from ... for 300 ms"). */
+static void test_idle_progress(void)
+{
+  tk_conn_opts_t opts = {.idle_timeout_ms = 300};
+  const size_t frame = 1u << 20;
+  server_t s;
+  raw_t slow = {
+      .with_cert = 1, .slow_chunk = 16384, .slow_total = frame + 4, .slow_ms = 20};
+  CHECK(raw_run_with(&s, &slow, &opts, frame) == 0);
+  CHECK(slow.hs_rc == 0);
+  CHECK(slow.slow_got == frame + 4);
+  CHECK(s.readies == 1);
+  if (s.reasons[0] != 0) fprintf(stderr, "slow reader closed: %s\n", s.msgs[0]);
+  CHECK(s.reasons[0] == 0);                      /* the client's close_notify */
+  CHECK(s.close_ms[0] - s.accept_ms[0] >= 1000); /* well past the idle time */
+
+  raw_t deaf = {.with_cert = 1, .idle_ms = 2500};
+  CHECK(raw_run_with(&s, &deaf, &opts, frame) == 0);
+  CHECK(deaf.hs_rc == 0);
+  CHECK(s.reasons[0] == TK_ETIMEDOUT);
+  if (!strstr(s.msgs[0], "took none of")) fprintf(stderr, "deaf reader: %s\n", s.msgs[0]);
+  CHECK(strstr(s.msgs[0], "took none of") != NULL);
+  CHECK(strstr(s.msgs[0], "for 300 ms") != NULL);
+  CHECK(s.close_ms[0] - s.accept_ms[0] < 2000); /* before the client gave up */
 }
 
 static void test_raw_clients(void)
@@ -1025,6 +1094,7 @@ static void cleanup(void)
 TK_TESTS(TK_TEST(test_echo_sizes), TK_TEST(test_burst_order), TK_TEST(test_pause_resume),
          TK_TEST(test_frame_limit), TK_TEST(test_send_limits),
          TK_TEST(test_garbage_client), TK_TEST(test_handshake_timeout),
-         TK_TEST(test_idle_timeout), TK_TEST(test_connect_refused),
-         TK_TEST(test_close_in_frame), TK_TEST(test_raw_clients),
-         TK_TEST(test_tls_new_locked), TK_TEST(test_resume), TK_TEST(cleanup))
+         TK_TEST(test_idle_timeout), TK_TEST(test_idle_progress),
+         TK_TEST(test_connect_refused), TK_TEST(test_close_in_frame),
+         TK_TEST(test_raw_clients), TK_TEST(test_tls_new_locked), TK_TEST(test_resume),
+         TK_TEST(cleanup))

@@ -127,11 +127,13 @@ two_offices() {
 }
 
 # proxy_start TK_PROXY_ARGS...: a tk_proxy to the hub (e.g. --cut-after N
-# --cut-dir up --cuts K); sets PROXY_PORT, PROXY_PID, PROXY_OUT.
+# --cut-dir up --cuts K); sets PROXY_PORT, PROXY_PID, PROXY_OUT. With
+# PROXY_BIN set, that proxy instead (the same --listen/--to, listening line
+# and totals: tests/bench/bench_linkproxy for a slow link).
 proxy_start() {
   PROXY_OUT=$TMP/proxy.$RANDOM
   : >"$PROXY_OUT" # exists before the background job opens it, for the sed below
-  "$BIN/tk_proxy" --listen 127.0.0.1:0 --to "127.0.0.1:$HUB_PORT" "$@" >"$PROXY_OUT" 2>"$PROXY_OUT.err" &
+  "${PROXY_BIN:-$BIN/tk_proxy}" --listen 127.0.0.1:0 --to "127.0.0.1:$HUB_PORT" "$@" >"$PROXY_OUT" 2>"$PROXY_OUT.err" &
   PROXY_PID=$!
   BG_PIDS+=("$PROXY_PID")
   local i
