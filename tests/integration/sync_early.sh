@@ -5,7 +5,9 @@
 # a 600 ms round trip, the hub's debug log shows the Pull arriving with the
 # Hello (well under one round trip after it; one at a time it would come a
 # whole round trip later, after our office had read the hub's Hello).
-# A revoked device's pipelined frames get nothing: the hub refuses at the
+# A hub with another identity but a copy of the real hub's store answers
+# the early frames in full; the office, pinned to the real hub, stops at
+# its Hello and stores nothing. A revoked device's pipelined frames get nothing: the hub refuses at the
 # Hello, answers nothing else, and the office stores nothing.
 # Prints "RESULT sync_early wall_ms=W resumed_wall_ms=R hello_to_pull_ms=G" (the
 # no-op sync's wall time through the link, full and resumed TLS).
@@ -56,6 +58,31 @@ t0=$(date +%s%N)
 run_expect 0 tk "$B" sync --json
 wall2=$((($(date +%s%N) - t0) / 1000000))
 echo "   round_trips=$(jq .round_trips "$TMP/out") tls_resumed=$(jq .tls_resumed "$TMP/out") wall=${wall2} ms"
+
+step "a hub that is not the pinned one: nothing of its answers is stored"
+# a second hub with its own identity and a copy of the real hub's store: it
+# knows office B and answers its early frames with the real logs, grants
+# and a new record
+new_record "$A" cases "only on the impostor" >/dev/null
+sync_ok "$A"
+REAL_HOME=$HUB_HOME REAL_PORT=$HUB_PORT REAL_PID=$HUB_PID REAL_LOG=$HUB_LOG
+new_hub "$TMP/hub2"
+sqlite3 "$REAL_HOME/store.db" ".backup '$TMP/hub2.db'"
+mv "$TMP/hub2.db" "$TMP/hub2/store.db"
+rm -f "$TMP/hub2/store.db-wal" "$TMP/hub2/store.db-shm"
+mv "$TMP/hub.log" "$TMP/hub1.log" # the real hub keeps writing to it (same file)
+start_hub
+IMPOSTOR_LOG=$HUB_LOG
+set_hub_addr "$B" "127.0.0.1:$HUB_PORT"
+before=$(store_digest "$B")
+run_expect 1 tk "$B" sync
+err_has "hub identity mismatch"
+[ "$(store_digest "$B")" = "$before" ] || fail "the office stored something from a hub that is not its own"
+grep -q 'hub: pull device=' "$IMPOSTOR_LOG" || fail "the impostor never read the early Pull"
+stop_hub
+mv "$TMP/hub.log" "$TMP/impostor.log"
+mv "$TMP/hub1.log" "$TMP/hub.log"
+HUB_HOME=$REAL_HOME HUB_PORT=$REAL_PORT HUB_PID=$REAL_PID HUB_LOG=$REAL_LOG
 
 step "a revoked device's pipelined frames get nothing"
 set_hub_addr "$B" "127.0.0.1:$HUB_PORT"
