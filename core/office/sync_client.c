@@ -333,17 +333,38 @@ static void start_sync(client_t *c)
  * Only when none of them depends on the hub's Hello or could pass the
  * pre-auth frame limit: no unsent log entries (the LogPut waits), and
  * nothing to push (the push Offer is filtered by the access the Hello
- * brings). The answers are taken only after the hub's Hello has passed the
- * pin check (on_frame), so nothing of them is stored before it. */
+ * brings): after the push checkpoint only revisions the hub sent us (at
+ * most EARLY_FEED_MAX, all of them dropped by push_filter whatever the
+ * access; the push phase then moves the checkpoint past them). The answers are taken only
+ * after the hub's Hello has passed the pin check (on_frame), so nothing of them is stored
+ * before it. */
+#define EARLY_FEED_MAX 1024 /* revisions after the push checkpoint looked at */
+
+/* tk_store_changes: 1 (stop) at a revision the push might offer, that is
+ * anything but what the pinned hub sent us (push_filter drops those before
+ * it looks at the access). */
+static int early_pushable(void *ctx, const tk_rev_meta_t *m, tk_slice_t bytes)
+{
+  client_t *c = ctx;
+  (void)bytes;
+  if (c->opts->resend || !m->has_origin ||
+      !tk_ct_equal(m->origin, c->hub_id, TK_DEVICE_ID_LEN))
+    return 1;
+  return 0;
+}
+
 static void send_early(client_t *c)
 {
   uint64_t since = 0, last = 0;
+  tk_err_t e;
   /* the pinned hub: the checkpoints are kept under its id, and on_hello
    * stops the sync unless the hub's Hello proves that same id */
   memcpy(c->hub.id, c->hub_id, TK_DEVICE_ID_LEN);
-  if (tk_store_checkpoint_get(c->store, c->hub_id, TK_DIR_PUSH, &since, c->err) != 0 ||
-      tk_store_last_seq(c->store, &last, c->err) != 0 || last > since)
-    return; /* something to push (or a store error, met again later) */
+  if (tk_store_checkpoint_get(c->store, c->hub_id, TK_DIR_PUSH, &since, &e) != 0 ||
+      tk_store_last_seq(c->store, &last, &e) != 0 || last - since > EARLY_FEED_MAX ||
+      (last > since &&
+       tk_store_changes(c->store, since, EARLY_FEED_MAX, early_pushable, c, &e) != 0))
+    return; /* something to push (or a store error, met again after the Hello) */
   c->logput_acked = 1;
   int rc = tk__client_send_logs(c, 1);
   if (rc) return; /* 1: it waits for the Hello; else the client is stopped */
