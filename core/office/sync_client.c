@@ -327,17 +327,6 @@ static void start_sync(client_t *c)
   tk_sync_initiator_start(&c->ini, tk__client_tp(c));
 }
 
-/* TK_CLIENT_SYNC, right behind our Hello (PROTOCOL.md, "Order at the start
- * of a session"): the LogQuery, the GrantQuery and the first Pull go in the
- * same flight, so a no-op sync is one round trip after the TLS handshake.
- * Only when none of them depends on the hub's Hello or could pass the
- * pre-auth frame limit: no unsent log entries (the LogPut waits), and
- * nothing to push (the push Offer is filtered by the access the Hello
- * brings): after the push checkpoint only revisions the hub sent us (at
- * most EARLY_FEED_MAX, all of them dropped by push_filter whatever the
- * access; the push phase then moves the checkpoint past them). The answers are taken only
- * after the hub's Hello has passed the pin check (on_frame), so nothing of them is stored
- * before it. */
 #define EARLY_FEED_MAX 1024 /* revisions after the push checkpoint looked at */
 
 /* tk_store_changes: 1 (stop) at a revision the push might offer, that is
@@ -353,6 +342,17 @@ static int early_pushable(void *ctx, const tk_rev_meta_t *m, tk_slice_t bytes)
   return 0;
 }
 
+/* TK_CLIENT_SYNC, right behind our Hello (PROTOCOL.md, "Order at the start
+ * of a session"): the LogQuery, the GrantQuery and the first Pull go in the
+ * same flight, so a no-op sync is one round trip after the TLS handshake.
+ * Only when none of them depends on the hub's Hello or could pass the
+ * pre-auth frame limit: no unsent log entries (the LogPut waits), and
+ * nothing to push (the push Offer is filtered by the access the Hello
+ * brings): after the push checkpoint only revisions the hub sent us (at
+ * most EARLY_FEED_MAX, all of them dropped by push_filter whatever the
+ * access; the push phase then moves the checkpoint past them). The
+ * answers are taken only after the hub's Hello has passed the pin check
+ * (on_frame), so nothing of them is stored before it. */
 static void send_early(client_t *c)
 {
   uint64_t since = 0, last = 0;
@@ -367,7 +367,7 @@ static void send_early(client_t *c)
     return; /* something to push (or a store error, met again after the Hello) */
   c->logput_acked = 1;
   int rc = tk__client_send_logs(c, 1);
-  if (rc) return; /* 1: it waits for the Hello; else the client is stopped */
+  if (rc) return; /* 1: they wait for the Hello; an error is met again there */
   c->early = 1;
   start_sync(c);
 }
