@@ -312,18 +312,9 @@ void tk__client_after_log(client_t *c)
 
 /* ---- hello -------------------------------------------------------------------- */
 
-static void after_hello(client_t *c)
+/* The grant query and the data phases (the first push Offer or Pull). */
+static void start_sync(client_t *c)
 {
-  /* Unsent log entries and the log query go first, without waiting: the hub
-   * answers in order, so the membership logs are replayed before any grant
-   * or revision is judged by them. */
-  c->logput_acked = 1;
-  if (tk__client_send_logs(c) != 0) return;
-  if (c->opts->mode == TK_CLIENT_GRANT || c->opts->mode == TK_CLIENT_REMOVE) {
-    c->state = C_LOG;
-    c->st->round_trips++;
-    return;
-  }
   /* The grant query goes out with the first push or pull request: the hub
    * answers in order, so the grants arrive (and are stored) before anything
    * the push or pull brings, and a no-op sync costs one round trip. */
@@ -333,8 +324,72 @@ static void after_hello(client_t *c)
     return;
   }
   c->grants_pending = 1;
-  c->state = C_SYNC;
   tk_sync_initiator_start(&c->ini, tk__client_tp(c));
+}
+
+#define EARLY_FEED_MAX 1024 /* revisions after the push checkpoint looked at */
+
+/* tk_store_changes: 1 (stop) at a revision the push might offer, that is
+ * anything but what the pinned hub sent us (push_filter drops those before
+ * it looks at the access). */
+static int early_pushable(void *ctx, const tk_rev_meta_t *m, tk_slice_t bytes)
+{
+  client_t *c = ctx;
+  (void)bytes;
+  if (c->opts->resend || !m->has_origin ||
+      !tk_ct_equal(m->origin, c->hub_id, TK_DEVICE_ID_LEN))
+    return 1;
+  return 0;
+}
+
+/* TK_CLIENT_SYNC, right behind our Hello (PROTOCOL.md, "Order at the start
+ * of a session"): the LogQuery, the GrantQuery and the first Pull go in the
+ * same flight, so a no-op sync is one round trip after the TLS handshake.
+ * Only when none of them depends on the hub's Hello or could pass the
+ * pre-auth frame limit: no unsent log entries (the LogPut waits), and
+ * nothing to push (the push Offer is filtered by the access the Hello
+ * brings): after the push checkpoint only revisions the hub sent us (at
+ * most EARLY_FEED_MAX, all of them dropped by push_filter whatever the
+ * access; the push phase then moves the checkpoint past them). The
+ * answers are taken only after the hub's Hello has passed the pin check
+ * (on_frame), so nothing of them is stored before it. */
+static void send_early(client_t *c)
+{
+  uint64_t since = 0, last = 0;
+  tk_err_t e;
+  /* the pinned hub: the checkpoints are kept under its id, and on_hello
+   * stops the sync unless the hub's Hello proves that same id */
+  memcpy(c->hub.id, c->hub_id, TK_DEVICE_ID_LEN);
+  if (tk_store_checkpoint_get(c->store, c->hub_id, TK_DIR_PUSH, &since, &e) != 0 ||
+      tk_store_last_seq(c->store, &last, &e) != 0 || last - since > EARLY_FEED_MAX ||
+      (last > since &&
+       tk_store_changes(c->store, since, EARLY_FEED_MAX, early_pushable, c, &e) != 0))
+    return; /* something to push (or a store error, met again after the Hello) */
+  c->logput_acked = 1;
+  int rc = tk__client_send_logs(c, 1);
+  if (rc) return; /* 1: they wait for the Hello; an error is met again there */
+  c->early = 1;
+  start_sync(c);
+}
+
+static void after_hello(client_t *c)
+{
+  if (c->early) {
+    c->state = C_SYNC; /* the rest went with our Hello */
+    return;
+  }
+  /* Unsent log entries and the log query go first, without waiting: the hub
+   * answers in order, so the membership logs are replayed before any grant
+   * or revision is judged by them. */
+  c->logput_acked = 1;
+  if (tk__client_send_logs(c, 0) != 0) return;
+  if (c->opts->mode == TK_CLIENT_GRANT || c->opts->mode == TK_CLIENT_REMOVE) {
+    c->state = C_LOG;
+    c->st->round_trips++;
+    return;
+  }
+  c->state = C_SYNC;
+  start_sync(c);
 }
 
 static void on_hello(client_t *c, const Tunduk__V1__Hello *m)
@@ -418,6 +473,7 @@ static void on_ready(tk_conn_t *conn, const uint8_t spki[TK_HASH_LEN])
     return;
   }
   c->state = C_HELLO;
+  if (c->opts->mode == TK_CLIENT_SYNC) send_early(c);
 }
 
 static const char *error_text(int code)
@@ -460,6 +516,9 @@ static void on_frame(tk_conn_t *conn, tk_slice_t payload)
         "%s: %s", error_text(code), f->error->message ? f->error->message : "");
   } else if (c->state == C_HELLO && k == TUNDUK__V1__FRAME__MSG_HELLO) {
     on_hello(c, f->hello);
+  } else if (c->state == C_HELLO) { /* nothing is taken before the Hello's pin check */
+    tk__client_stop(c, TK_EPROTO, "the hub answered out of order (%s before its hello)",
+                    tk_wire_name(f));
   } else if (c->state == C_ENROLLED && k == TUNDUK__V1__FRAME__MSG_ENROLLED) {
     set_access(c, f->enrolled->access, f->enrolled->n_access);
     int rc = save_pin(c, c->opts->token->addr);

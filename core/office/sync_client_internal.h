@@ -48,6 +48,7 @@ typedef struct client {
   int logput_pending; /* unsent log entries are out; their Ack comes first */
   int log_pending;    /* a LogQuery is out; its Log comes before Grants */
   int logput_acked;   /* no LogPut, or the hub took it */
+  int early;          /* LogQuery, GrantQuery and the first Pull went with our Hello */
   rotation_t *rot;    /* rotations to make before Bye */
   size_t nrot;
   tk_member_change_t change; /* the change in flight (C_CHANGE_ACK) */
@@ -96,7 +97,13 @@ int tk__client_add_reject(tk_reject_t **list, size_t *n, const uint8_t *id, int 
  * membership change, and the end of a session (tk__client_done: a pending
  * rotation first, then Bye). tk__client_after_log (sync_client.c) goes on
  * by mode once the Log is taken. */
-int tk__client_send_logs(client_t *c);
+/* Sends the LogPut of unsent entries (if any) and the LogQuery. early:
+ * right behind our Hello, before the hub's (TK_CLIENT_SYNC): then it
+ * sends nothing and returns 1 when there are unsent entries or more than
+ * TK_EARLY_LOG_VAULTS vaults (the LogQuery must stay well under
+ * TK_MAX_PREAUTH_FRAME). 0: sent; else an error (the client is stopped). */
+#define TK_EARLY_LOG_VAULTS 64 /* 64 x (TK_MAX_VAULT_LEN + 8) < 16 KiB */
+int tk__client_send_logs(client_t *c, int early);
 void tk__client_on_logput_ack(client_t *c, const Tunduk__V1__Ack *m);
 void tk__client_on_log(client_t *c, const Tunduk__V1__Log *m);
 void tk__client_after_log(client_t *c);

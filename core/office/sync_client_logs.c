@@ -53,7 +53,7 @@ static int have_vault(void *ctx, const char *vault)
   return rc;
 }
 
-int tk__client_send_logs(client_t *c)
+int tk__client_send_logs(client_t *c, int early)
 {
   have_list_t h;
   memset(&h, 0, sizeof h);
@@ -68,6 +68,12 @@ int tk__client_send_logs(client_t *c)
     if (!hp || !ve || !vep) rc = tk_err_set(c->err, TK_ENOMEM, "out of memory");
   }
   if (rc) goto done;
+  /* Before the hub's Hello the session is limited to TK_MAX_PREAUTH_FRAME:
+   * a LogPut, or a LogQuery that might not fit, waits for the Hello. */
+  if (early && (h.unsent.n || h.n > TK_EARLY_LOG_VAULTS)) {
+    rc = 1;
+    goto done;
+  }
   if (h.unsent.n) {
     for (size_t i = 0; i < h.unsent.n; i++) {
       tunduk__v1__vault_entry__init(&ve[i]);

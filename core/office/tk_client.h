@@ -58,8 +58,11 @@ typedef struct tk_client_stats {
   uint64_t chunk_bytes_out, chunk_bytes_in; /* their bytes */
   uint64_t chunks_refused;                  /* chunks either side refused */
   uint64_t bytes_out, bytes_in;             /* socket bytes, TLS included */
-  uint32_t round_trips; /* request/answer exchanges after the handshake */
-  int tls_resumed;      /* the TLS handshake resumed a saved session */
+  /* request/answer exchanges after the handshake, the Hellos' own never
+   * counted (whether the first requests went right behind our Hello or
+   * waited for the hub's): a no-op sync is 1 (PROTOCOL.md, section 9a) */
+  uint32_t round_trips;
+  int tls_resumed; /* the TLS handshake resumed a saved session */
   size_t nrejected;
   tk_reject_t *rejected; /* revisions the hub refused, with reasons */
   size_t nrefused;

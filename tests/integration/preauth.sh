@@ -105,6 +105,7 @@ grep -q "refused a TLS handshake: the peer did not negotiate the extended master
   fail "the hub did not log the refused handshake"
 
 step "extended master secret: a hub-side peer without it is refused by the office"
+: >"$TMP/serve.out" # exists before the background job opens it, for the sed below
 "$PRE" serve --listen 127.0.0.1:0 --no-ems --count 1 >"$TMP/serve.out" 2>&1 &
 SERVE_PID=$!
 BG_PIDS+=("$SERVE_PID")
@@ -122,6 +123,7 @@ wait "$SERVE_PID" || true
 grep -q "^handshake failed" "$TMP/serve.out" || { cat "$TMP/serve.out"; fail "the no-EMS peer completed a handshake"; }
 [ "$(store_digest "$A")" = "$before" ] || fail "the refused sync changed the office store"
 # the control: the same peer with EMS gets through the TLS handshake
+: >"$TMP/serve2.out" # exists before the background job opens it, for the sed below
 "$PRE" serve --listen 127.0.0.1:0 --count 1 >"$TMP/serve2.out" 2>&1 &
 SERVE_PID=$!
 BG_PIDS+=("$SERVE_PID")
