@@ -357,6 +357,16 @@ static void send_early(client_t *c)
 {
   uint64_t since = 0, last = 0;
   tk_err_t e;
+  /* Only to the TLS key an earlier Hello of the pinned hub proved bound to
+   * it: another server (a network attacker's) learns no vault id or
+   * checkpoint from frames it was never meant to see; it gets the old
+   * order, and on_hello refuses it before anything else goes out. */
+  char pinned[2 * TK_HASH_LEN + 1], seen[2 * TK_HASH_LEN + 1];
+  tk_hex_encode(seen, c->spki, TK_HASH_LEN);
+  if (tk_store_meta_get(c->store, TK_META_HUB_TLS_SPKI, pinned, sizeof pinned, NULL) !=
+          0 ||
+      strcmp(pinned, seen) != 0)
+    return;
   /* the pinned hub: the checkpoints are kept under its id, and on_hello
    * stops the sync unless the hub's Hello proves that same id */
   memcpy(c->hub.id, c->hub_id, TK_DEVICE_ID_LEN);
@@ -390,6 +400,19 @@ static void after_hello(client_t *c)
   }
   c->state = C_SYNC;
   start_sync(c);
+}
+
+/* The pinned hub's Hello checked out over c->spki: that TLS key is the
+ * hub's (its identity signed it), kept for send_early. */
+static int pin_tls_key(client_t *c)
+{
+  char pinned[2 * TK_HASH_LEN + 1] = "", seen[2 * TK_HASH_LEN + 1];
+  tk_hex_encode(seen, c->spki, TK_HASH_LEN);
+  if (tk_store_meta_get(c->store, TK_META_HUB_TLS_SPKI, pinned, sizeof pinned, NULL) ==
+          0 &&
+      strcmp(pinned, seen) == 0)
+    return 0;
+  return tk_store_meta_set(c->store, TK_META_HUB_TLS_SPKI, seen, c->err);
 }
 
 static void on_hello(client_t *c, const Tunduk__V1__Hello *m)
@@ -435,6 +458,7 @@ static void on_hello(client_t *c, const Tunduk__V1__Hello *m)
     return;
   }
   int rc = tk_store_meta_set(c->store, TK_META_HUB_ACCESS, c->access, c->err);
+  if (!rc) rc = pin_tls_key(c);
   if (rc) {
     tk__client_stop(c, rc, "%s", c->err->msg);
     return;
