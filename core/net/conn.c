@@ -43,10 +43,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#if defined(__linux__)
-#include <linux/sockios.h> /* SIOCOUTQ */
-#endif
 
 #define RBUF_CAP (2 * (16384 + 512)) /* ciphertext: a whole record and one read */
 #define OUT_CAP (128u << 10)         /* ciphertext given to libuv, not yet written */
@@ -57,7 +53,6 @@
 #define CLOSE_FLUSH_MS 2000  /* how long a close may spend flushing */
 #define DEFAULT_HANDSHAKE_MS 10000
 #define DEFAULT_IDLE_MS 120000
-#define PROGRESS_CHECK_MS 1000 /* longest gap between looks at the send queues */
 /* One uv_write: the request and the ciphertext it owns until its callback. */
 typedef struct wreq {
   uv_write_t req;
@@ -70,16 +65,12 @@ static void pump_write(tk_conn_t *c);
 static void close_start(tk_conn_t *c, int reason, const char *msg);
 static void close_progress(tk_conn_t *c);
 static void kick_fired(uv_timer_t *t);
-static void timer_fired(uv_timer_t *t);
 static void read_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void read_done(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static void conn_fail(tk_conn_t *c, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void conn_fail(tk_conn_t *c, int code, const char *fmt, ...)
+void tk__conn_fail(tk_conn_t *c, int code, const char *fmt, ...)
 {
   char msg[sizeof c->errmsg];
   va_list ap;
@@ -104,8 +95,8 @@ static void tls_fail(tk_conn_t *c, const char *what, int mrc)
 {
   char e[200];
   c->tls_dead = 1;
-  conn_fail(c, TK_EPROTO, "%s %s failed: %s", what, c->peer,
-            tk__conn_tls_errstr(mrc, e, sizeof e));
+  tk__conn_fail(c, TK_EPROTO, "%s %s failed: %s", what, c->peer,
+                tk__conn_tls_errstr(mrc, e, sizeof e));
 }
 
 static void set_peer_from_socket(tk_conn_t *c)
@@ -242,7 +233,7 @@ static void read_done(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   c->reading = 0;
   if (nread == UV_ENOBUFS) {
     if (!c->rbuf) {
-      conn_fail(c, TK_ENOMEM, "out of memory reading from %s", c->peer);
+      tk__conn_fail(c, TK_ENOMEM, "out of memory reading from %s", c->peer);
       return;
     }
     update_reading(c); /* restarts once input has been consumed */
@@ -252,14 +243,15 @@ static void read_done(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   c->tls_dead = 1;
   if (nread == UV_EOF) {
     if (c->state == ST_HANDSHAKE) /* the peer gave up on us: TK_ECLOSED */
-      conn_fail(c, TK_ECLOSED, "%s closed the connection during the TLS handshake",
-                c->peer);
+      tk__conn_fail(c, TK_ECLOSED, "%s closed the connection during the TLS handshake",
+                    c->peer);
     else if (c->hdr_got > 0)
-      conn_fail(c, TK_EPROTO, "the stream from %s ended inside a frame", c->peer);
+      tk__conn_fail(c, TK_EPROTO, "the stream from %s ended inside a frame", c->peer);
     else
-      conn_fail(c, TK_EIO, "%s closed the connection without TLS close_notify", c->peer);
+      tk__conn_fail(c, TK_EIO, "%s closed the connection without TLS close_notify",
+                    c->peer);
   } else {
-    conn_fail(c, TK_EIO, "cannot read from %s: %s", c->peer, uv_strerror((int)nread));
+    tk__conn_fail(c, TK_EIO, "cannot read from %s: %s", c->peer, uv_strerror((int)nread));
   }
 }
 
@@ -301,15 +293,16 @@ static int check_ems(tk_conn_t *c)
              ? "the peer did not negotiate the extended master secret"
              : "extended master secret cannot be checked");
   if (ems == TK_MBEDTLS_EMS_NO)
-    conn_fail(c, TK_EPROTO,
-              "TLS handshake with %s refused: the peer did not negotiate the extended "
-              "master secret (RFC 7627), which tunduk requires",
-              c->peer);
+    tk__conn_fail(
+        c, TK_EPROTO,
+        "TLS handshake with %s refused: the peer did not negotiate the extended "
+        "master secret (RFC 7627), which tunduk requires",
+        c->peer);
   else
-    conn_fail(c, TK_EPROTO,
-              "TLS handshake with %s refused: this mbedtls cannot tell whether the "
-              "extended master secret (RFC 7627) was negotiated",
-              c->peer);
+    tk__conn_fail(c, TK_EPROTO,
+                  "TLS handshake with %s refused: this mbedtls cannot tell whether the "
+                  "extended master secret (RFC 7627) was negotiated",
+                  c->peer);
   return -1;
 }
 
@@ -328,8 +321,8 @@ static void handshake_step(tk_conn_t *c)
   }
   if (!c->ems_checked) { /* cannot happen: the peer's hello was read */
     c->tls_dead = 1;
-    conn_fail(c, TK_EPROTO, "TLS handshake with %s: extended master secret not checked",
-              c->peer);
+    tk__conn_fail(c, TK_EPROTO,
+                  "TLS handshake with %s: extended master secret not checked", c->peer);
     return;
   }
   /* The peer's key always comes from the certificate the session keeps. A
@@ -342,8 +335,8 @@ static void handshake_step(tk_conn_t *c)
   if (src != 0 ||
       (!c->resumed && !tk_ct_equal(c->peer_spki, c->peer_key.spki, TK_HASH_LEN))) {
     c->tls_dead = 1;
-    conn_fail(c, TK_EPROTO, "%s: no usable peer certificate after the %s handshake",
-              c->peer, c->resumed ? "resumed" : "full");
+    tk__conn_fail(c, TK_EPROTO, "%s: no usable peer certificate after the %s handshake",
+                  c->peer, c->resumed ? "resumed" : "full");
     return;
   }
   c->hs_done = 1;
@@ -352,7 +345,7 @@ static void handshake_step(tk_conn_t *c)
   c->version = mbedtls_ssl_get_version(&c->ssl);
   c->last_rx = uv_now(c->loop);
   uv_timer_stop(&c->timer);
-  if (!c->paused) uv_timer_start(&c->timer, timer_fired, c->idle_ms, 0);
+  if (!c->paused) uv_timer_start(&c->timer, tk__conn_timer_fired, c->idle_ms, 0);
   TK_LOG(TK_LOG_DEBUG, "conn", "tls ready peer=%s version=%s cipher=%s resumed=%s",
          c->peer, c->version, c->cipher, c->resumed ? "yes" : "no");
   if (c->cbs.on_ready) c->cbs.on_ready(c, c->peer_spki);
@@ -372,8 +365,8 @@ static int frame_reserve(tk_conn_t *c, size_t need)
   if (cap > c->fneed) cap = c->fneed;
   uint8_t *p = malloc(cap);
   if (!p) {
-    conn_fail(c, TK_ENOMEM, "out of memory for a frame of %zu bytes from %s", c->fneed,
-              c->peer);
+    tk__conn_fail(c, TK_ENOMEM, "out of memory for a frame of %zu bytes from %s",
+                  c->fneed, c->peer);
     return -1;
   }
   if (c->fbuf) {
@@ -392,12 +385,12 @@ static int frame_begin(tk_conn_t *c)
   uint32_t len = (uint32_t)c->hdr[0] << 24 | (uint32_t)c->hdr[1] << 16 |
                  (uint32_t)c->hdr[2] << 8 | c->hdr[3];
   if (len == 0) {
-    conn_fail(c, TK_EPROTO, "empty frame from %s", c->peer);
+    tk__conn_fail(c, TK_EPROTO, "empty frame from %s", c->peer);
     return -1;
   }
   if (len > c->rx_limit) {
-    conn_fail(c, TK_ELIMIT, "frame of %u bytes over the limit %u from %s", len,
-              c->rx_limit, c->peer);
+    tk__conn_fail(c, TK_ELIMIT, "frame of %u bytes over the limit %u from %s", len,
+                  c->rx_limit, c->peer);
     return -1;
   }
   c->flen = 0;
@@ -455,7 +448,7 @@ static void read_frames(tk_conn_t *c)
     if (mrc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || mrc == 0) {
       if (c->hdr_got > 0) {
         c->tls_dead = 1;
-        conn_fail(c, TK_EPROTO, "the stream from %s ended inside a frame", c->peer);
+        tk__conn_fail(c, TK_EPROTO, "the stream from %s ended inside a frame", c->peer);
       } else {
         close_start(c, 0, "closed by the peer");
       }
@@ -502,43 +495,6 @@ static int bio_send(void *ctx, const unsigned char *p, size_t len)
   return (int)len;
 }
 
-static size_t write_queue(const tk_conn_t *c)
-{
-  return (c->plain.n - c->plain_off) + c->obuf.n + c->inflight;
-}
-
-/* Bytes the kernel accepted from us that the peer has not acknowledged
- * yet (Linux: SIOCOUTQ; elsewhere TIOCOUTQ where it exists), 0 when it
- * cannot tell. uv_write completes once bytes are in the send buffer,
- * which can hold a large part of a batch: while this shrinks, the peer is
- * reading what we send. */
-static size_t kernel_queue(const tk_conn_t *c)
-{
-  uv_os_fd_t fd;
-  int n = 0;
-  if (c->memory || c->finishing || uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0)
-    return 0;
-#if defined(SIOCOUTQ)
-  if (ioctl(fd, SIOCOUTQ, &n) != 0) n = 0;
-#elif defined(TIOCOUTQ)
-  if (ioctl(fd, TIOCOUTQ, &n) != 0) n = 0;
-#endif
-  return n > 0 ? (size_t)n : 0;
-}
-
-/* Looks at both send queues (ours in user space, the kernel's): when
- * either shrank since the last look, our bytes moved, so the peer is
- * alive and the stall clock restarts. Returns what is still pending. */
-static size_t note_tx_progress(tk_conn_t *c, uint64_t now)
-{
-  size_t user = write_queue(c), kern = kernel_queue(c);
-  if (user < c->seen_user_q || kern < c->seen_kernel_q) c->tx_since = now;
-  if (user + kern > 0 && c->seen_user_q + c->seen_kernel_q == 0) c->tx_since = now;
-  c->seen_user_q = user;
-  c->seen_kernel_q = kern;
-  return user + kern;
-}
-
 static void write_done(uv_write_t *req, int status);
 
 /* Hands obuf to one uv_write. */
@@ -548,7 +504,7 @@ static void flush_out(tk_conn_t *c)
   wreq_t *w = malloc(sizeof *w);
   if (!w) {
     c->tls_dead = 1;
-    conn_fail(c, TK_ENOMEM, "out of memory writing to %s", c->peer);
+    tk__conn_fail(c, TK_ENOMEM, "out of memory writing to %s", c->peer);
     return;
   }
   w->p = c->obuf.p;
@@ -560,7 +516,7 @@ static void flush_out(tk_conn_t *c)
     free(w->p);
     free(w);
     c->tls_dead = 1;
-    conn_fail(c, TK_EIO, "cannot write to %s: %s", c->peer, uv_strerror(rc));
+    tk__conn_fail(c, TK_EIO, "cannot write to %s: %s", c->peer, uv_strerror(rc));
     return;
   }
   c->inflight += w->n;
@@ -618,7 +574,7 @@ static void write_done(uv_write_t *req, int status)
   if (status == UV_ECANCELED || c->finishing) return;
   if (status < 0) {
     c->tls_dead = 1;
-    conn_fail(c, TK_EIO, "cannot write to %s: %s", c->peer, uv_strerror(status));
+    tk__conn_fail(c, TK_EIO, "cannot write to %s: %s", c->peer, uv_strerror(status));
   }
   switch (c->state) {
   case ST_HANDSHAKE:
@@ -630,7 +586,7 @@ static void write_done(uv_write_t *req, int status)
       process_input(c);
     }
     if (c->state == ST_OPEN) pump_write(c);
-    if (c->state == ST_OPEN && c->drain_armed && write_queue(c) == 0) {
+    if (c->state == ST_OPEN && c->drain_armed && tk__conn_write_queue(c) == 0) {
       c->drain_armed = 0;
       if (c->cbs.on_drain) c->cbs.on_drain(c);
     }
@@ -645,103 +601,22 @@ static void write_done(uv_write_t *req, int status)
 
 /* ---- timers ----------------------------------------------------------------- */
 
-/* How long the frame in progress may have taken so far, since its header
- * arrived (or reading resumed): the idle timeout plus what has actually
- * arrived of it at frame_min_rate. The announced length plays no part, so
- * a peer that announces a large frame and trickles it gains nothing: it
- * must keep the average rate up once the idle allowance is spent. */
-static uint64_t frame_allowance(const tk_conn_t *c)
-{
-  return (uint64_t)c->idle_ms +
-         (uint64_t)(c->flen - c->frame_base) * 1000 / c->frame_min_rate;
-}
-
-/* When the idle check looks next: at the first deadline (the stall clock,
- * the receive clock unless paused, the frame in progress), and while
- * bytes of ours are pending at least every PROGRESS_CHECK_MS (a quarter
- * of the idle time when that is shorter), so a send queue that moves is
- * seen moving and one that stops is seen within about the idle time. */
-static void arm_idle_timer(tk_conn_t *c, uint64_t now, size_t pending)
-{
-  uint64_t idle = c->idle_ms;
-  uint64_t quiet =
-      now - (c->tx_since > c->last_rx || c->paused ? c->tx_since : c->last_rx);
-  uint64_t next = quiet >= idle ? 1 : idle - quiet + 1;
-  if (pending > 0) {
-    uint64_t step = idle / 4 < PROGRESS_CHECK_MS ? idle / 4 : PROGRESS_CHECK_MS;
-    if (step < 10) step = 10;
-    uint64_t stall = now - c->tx_since;
-    uint64_t left = stall >= idle ? 1 : idle - stall + 1;
-    if (left < next) next = left;
-    if (step < next) next = step;
-  } else if (c->paused) {
-    return; /* paused with nothing to send: our own back-pressure, no clock */
-  }
-  if (!c->paused && c->hdr_got == 4) {
-    uint64_t took = now - c->frame_start, allow = frame_allowance(c);
-    uint64_t left = took >= allow ? 1 : allow - took + 1;
-    if (left < next) next = left;
-  }
-  uv_timer_start(&c->timer, timer_fired, next, 0);
-}
-
-/* While paused: the timer watches only the write stall (none if nothing
- * waits to be written). */
-static void arm_stall_timer(tk_conn_t *c, uint64_t now)
-{
-  arm_idle_timer(c, now, note_tx_progress(c, now));
-}
-
-/* The idle rule (ST_OPEN). Progress, not silence, decides: the peer is
- * alive while it sends us bytes or takes ours, where taking ours is either
- * send queue shrinking (ours in user space, or the kernel's unsent and
- * unacknowledged bytes). It is gone when for idle_ms nothing arrived and
- * nothing of ours moved ("no data from"), or when bytes of ours waited
- * idle_ms without moving, whether or not it still sends ("took none of").
- * A frame in progress must also keep frame_min_rate (slow-loris). */
-static void idle_check(tk_conn_t *c, uint64_t now)
-{
-  size_t pending = note_tx_progress(c, now);
-  if (pending > 0 && now - c->tx_since >= c->idle_ms) {
-    conn_fail(c, TK_ETIMEDOUT, "%s took none of %zu bytes for %u ms", c->peer, pending,
-              c->idle_ms);
-    return;
-  }
-  if (c->paused) { /* our own back-pressure is not idleness */
-    arm_idle_timer(c, now, pending);
-    return;
-  }
-  uint64_t last = c->last_rx > c->tx_since ? c->last_rx : c->tx_since;
-  if (now - last >= c->idle_ms) {
-    conn_fail(c, TK_ETIMEDOUT, "no data from %s for %u ms", c->peer, c->idle_ms);
-  } else if (c->hdr_got == 4 && now - c->frame_start > frame_allowance(c)) {
-    /* a frame trickled in (slow-loris): it must keep a minimum rate */
-    conn_fail(c, TK_ETIMEDOUT,
-              "a frame of %zu bytes from %s arrives slower than %u bytes/s (%zu bytes "
-              "in %llu ms)",
-              c->fneed, c->peer, c->frame_min_rate, c->flen - c->frame_base,
-              (unsigned long long)(now - c->frame_start));
-  } else {
-    arm_idle_timer(c, now, pending);
-  }
-}
-
-static void timer_fired(uv_timer_t *t)
+void tk__conn_timer_fired(uv_timer_t *t)
 {
   tk_conn_t *c = t->data;
   uint64_t now = uv_now(c->loop);
   switch (c->state) {
   case ST_RESOLVING:
   case ST_CONNECTING:
-    conn_fail(c, TK_ETIMEDOUT, "cannot connect to %s: no answer within %u ms", c->peer,
-              c->handshake_ms);
+    tk__conn_fail(c, TK_ETIMEDOUT, "cannot connect to %s: no answer within %u ms",
+                  c->peer, c->handshake_ms);
     break;
   case ST_HANDSHAKE:
-    conn_fail(c, TK_ETIMEDOUT, "TLS handshake with %s did not finish within %u ms",
-              c->peer, c->handshake_ms);
+    tk__conn_fail(c, TK_ETIMEDOUT, "TLS handshake with %s did not finish within %u ms",
+                  c->peer, c->handshake_ms);
     break;
   case ST_OPEN:
-    idle_check(c, now);
+    tk__conn_idle_check(c, now);
     break;
   case ST_CLOSING:
     finish(c); /* flushing took too long */
@@ -780,7 +655,7 @@ static void close_start(tk_conn_t *c, int reason, const char *msg)
     finish(c);
     return;
   }
-  uv_timer_start(&c->timer, timer_fired, CLOSE_FLUSH_MS, 0);
+  uv_timer_start(&c->timer, tk__conn_timer_fired, CLOSE_FLUSH_MS, 0);
   if (!c->in_process) close_progress(c); /* else process_input calls it */
 }
 
@@ -880,7 +755,7 @@ int tk_conn_accept(uv_stream_t *server, tk_tls_t *tls, const tk_conn_opts_t *opt
   }
   uv_tcp_nodelay(&c->tcp, 1);
   set_peer_from_socket(c);
-  uv_timer_start(&c->timer, timer_fired, c->handshake_ms, 0);
+  uv_timer_start(&c->timer, tk__conn_timer_fired, c->handshake_ms, 0);
   update_reading(c);
   *out = c;
   return 0;
@@ -892,7 +767,7 @@ static void connected(uv_connect_t *req, int status)
   tk_conn_t *c = req->handle->data;
   if (status == UV_ECANCELED || c->state != ST_CONNECTING) return;
   if (status < 0) {
-    conn_fail(c, TK_EIO, "cannot connect to %s: %s", c->peer, uv_strerror(status));
+    tk__conn_fail(c, TK_EIO, "cannot connect to %s: %s", c->peer, uv_strerror(status));
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
@@ -917,12 +792,12 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     return;
   }
   if (status < 0 || !res) {
-    conn_fail(c, TK_EIO, "cannot resolve %s: %s", c->peer,
-              status < 0 ? uv_strerror(status) : "no address");
+    tk__conn_fail(c, TK_EIO, "cannot resolve %s: %s", c->peer,
+                  status < 0 ? uv_strerror(status) : "no address");
   } else {
     int rc = start_connect(c, res->ai_addr);
     if (rc < 0)
-      conn_fail(c, TK_EIO, "cannot connect to %s: %s", c->peer, uv_strerror(rc));
+      tk__conn_fail(c, TK_EIO, "cannot connect to %s: %s", c->peer, uv_strerror(rc));
   }
   if (res) uv_freeaddrinfo(res);
 }
@@ -967,7 +842,7 @@ int tk_conn_connect(uv_loop_t *loop, const char *host, int port, tk_tls_t *tls,
     return tk_err_set(err, TK_EIO, "cannot connect to %s:%d: %s", host, port,
                       uv_strerror(rc));
   }
-  uv_timer_start(&c->timer, timer_fired, c->handshake_ms, 0);
+  uv_timer_start(&c->timer, tk__conn_timer_fired, c->handshake_ms, 0);
   *out = c;
   return 0;
 }
@@ -983,7 +858,7 @@ int tk_conn_send(tk_conn_t *c, tk_slice_t payload)
   if (c->memory) return tk__conn_memory_send(c, payload);
   if (c->plain_off > 0 && c->plain_off == c->plain.n) c->plain.n = c->plain_off = 0;
   if (tk_buf_reserve(&c->plain, 4 + payload.n) != 0) return TK_ENOMEM;
-  if (write_queue(c) == 0 && c->loop) c->tx_since = uv_now(c->loop);
+  if (tk__conn_write_queue(c) == 0 && c->loop) c->tx_since = uv_now(c->loop);
   tk_buf_append_u32be(&c->plain, (uint32_t)payload.n);
   tk_buf_append(&c->plain, payload.p, payload.n);
   c->drain_armed = 1;
@@ -1010,7 +885,7 @@ void tk_conn_pause(tk_conn_t *c)
   if (c->memory) return;
   if (c->state == ST_OPEN) {
     uv_timer_stop(&c->timer);
-    arm_stall_timer(c, uv_now(c->loop));
+    tk__conn_arm_stall_timer(c, uv_now(c->loop));
   }
   update_reading(c);
 }
@@ -1025,7 +900,7 @@ void tk_conn_resume(tk_conn_t *c)
     c->frame_start = c->last_rx;
     c->frame_base = c->flen;
   }
-  uv_timer_start(&c->timer, timer_fired, c->idle_ms, 0);
+  uv_timer_start(&c->timer, tk__conn_timer_fired, c->idle_ms, 0);
   update_reading(c);
   c->kick_read = 1; /* records may wait in rbuf or inside mbedtls */
   kick(c);
@@ -1043,104 +918,7 @@ int tk_conn_set_recv_limit(tk_conn_t *c, uint32_t max_bytes)
   return 0;
 }
 
-const char *tk_conn_peer_source(const tk_conn_t *c)
-{
-  return c->source;
-}
-
-int tk_conn_peer_silent(const tk_conn_t *c)
-{
-  if (c->bytes_in > 0) return 0;
-  if (c->memory || c->finishing) return 1;
-  /* Bytes the kernel holds that the loop has not read yet count as
-   * spoken: a hub accepts a burst of connections before it reads any. */
-  uv_os_fd_t fd;
-  int waiting = 0;
-  if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0 &&
-      ioctl(fd, FIONREAD, &waiting) == 0)
-    return waiting <= 0;
-  return 1;
-}
-
-void *tk_conn_data(const tk_conn_t *c)
-{
-  return c->data;
-}
-
-void tk_conn_set_data(tk_conn_t *c, void *data)
-{
-  c->data = data;
-}
-
 size_t tk_conn_write_queue(const tk_conn_t *c)
 {
-  return write_queue(c);
-}
-
-/* ---- the connection as a transport (tk_transport.h) ------------------------- */
-
-#define TRANSPORT_CONN(t) ((tk_conn_t *)((char *)(t)-offsetof(tk_conn_t, transport)))
-
-static int transport_send(tk_transport_t *t, tk_slice_t payload)
-{
-  return tk_conn_send(TRANSPORT_CONN(t), payload);
-}
-
-static void transport_close(tk_transport_t *t, int reason, const char *msg)
-{
-  tk_conn_close(TRANSPORT_CONN(t), reason, msg);
-}
-
-static void transport_pause(tk_transport_t *t)
-{
-  tk_conn_pause(TRANSPORT_CONN(t));
-}
-
-static void transport_resume(tk_transport_t *t)
-{
-  tk_conn_resume(TRANSPORT_CONN(t));
-}
-
-static size_t transport_queued(const tk_transport_t *t)
-{
-  return tk_conn_write_queue(TRANSPORT_CONN(t));
-}
-
-static const tk_transport_ops_t conn_transport_ops = {
-    transport_send, transport_close, transport_pause, transport_resume, transport_queued};
-
-tk_transport_t *tk_conn_transport(tk_conn_t *c)
-{
-  c->transport.ops = &conn_transport_ops;
-  return &c->transport;
-}
-
-const char *tk_conn_error(const tk_conn_t *c)
-{
-  return c->errmsg;
-}
-
-const char *tk_conn_peer_addr(const tk_conn_t *c)
-{
-  return c->peer;
-}
-
-uint64_t tk_conn_bytes_in(const tk_conn_t *c)
-{
-  return c->bytes_in;
-}
-
-uint64_t tk_conn_bytes_out(const tk_conn_t *c)
-{
-  return c->bytes_out;
-}
-
-const char *tk_conn_cipher(const tk_conn_t *c)
-{
-  return c->cipher ? c->cipher : "";
-}
-
-const char *tk_conn_tls_version(const tk_conn_t *c)
-{
-  return c->version ? c->version : "";
+  return tk__conn_write_queue(c);
 }

@@ -1,5 +1,6 @@
 /*
- * conn_internal.h: what conn.c (sockets, TLS, framing, timers),
+ * conn_internal.h: what conn.c (sockets, TLS, framing, timers), conn_idle.c
+ * (the idle rule), conn_info.c (accessors, the transport adapter),
  * conn_memory.c (connections without a socket, for tests and fuzzing) and
  * conn_session.c (TLS session resumption: offering and exporting a
  * session) share: the connection struct. Loop thread only.
@@ -94,6 +95,26 @@ struct tk_conn {
 const char *tk__conn_tls_errstr(int mrc, char *buf, size_t n);
 /* Client: offers a saved session for resumption (conn_session.c). */
 void tk__conn_offer_session(tk_conn_t *c, tk_slice_t saved);
+/* conn.c: fails the connection with code and a message; the timer's
+ * callback (it runs tk__conn_idle_check when open). */
+void tk__conn_fail(tk_conn_t *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void tk__conn_timer_fired(uv_timer_t *t);
+
+/* The idle rule (conn_idle.c; see there). write_queue: bytes not yet
+ * written (ours and libuv's); kernel_queue: the kernel's unacknowledged
+ * send queue; note_tx_progress: restarts the stall clock when either
+ * shrank, returns what is pending; frame_allowance: the time a frame in
+ * progress may take; arm_idle_timer / arm_stall_timer: when to look next;
+ * idle_check: closes a connection whose peer is gone, else re-arms. */
+size_t tk__conn_write_queue(const tk_conn_t *c);
+size_t tk__conn_kernel_queue(const tk_conn_t *c);
+size_t tk__conn_note_tx_progress(tk_conn_t *c, uint64_t now);
+uint64_t tk__conn_frame_allowance(const tk_conn_t *c);
+void tk__conn_arm_idle_timer(tk_conn_t *c, uint64_t now, size_t pending);
+void tk__conn_arm_stall_timer(tk_conn_t *c, uint64_t now);
+void tk__conn_idle_check(tk_conn_t *c, uint64_t now);
+
 /* A memory connection's close and send (conn_memory.c). */
 void tk__conn_memory_close(tk_conn_t *c, int reason, const char *msg);
 int tk__conn_memory_send(tk_conn_t *c, tk_slice_t payload);
