@@ -182,7 +182,7 @@ static void send_hello(session_t *s, int enrolled)
     return;
   }
   Tunduk__V1__Hello m = TUNDUK__V1__HELLO__INIT;
-  m.protocol_min = m.protocol_max = TK_PROTOCOL_VERSION;
+  m.protocol_min = m.protocol_max = s->version;
   m.identity = &ident;
   m.software = TK_SOFTWARE;
   m.enrolled = enrolled;
@@ -197,9 +197,15 @@ static void on_hello(session_t *s, const Tunduk__V1__Hello *m)
 {
   tk_err_t e;
   tk_device_info_t d;
-  if (m->protocol_min > TK_PROTOCOL_VERSION || m->protocol_max < TK_PROTOCOL_VERSION) {
+  /* the highest version both speak: a hub takes what every version since
+   * TK_PROTOCOL_MIN sends (protocol 3 only adds steps, which a client
+   * asks for) */
+  s->version =
+      m->protocol_max < TK_PROTOCOL_VERSION ? m->protocol_max : TK_PROTOCOL_VERSION;
+  if (s->version < m->protocol_min || s->version < TK_PROTOCOL_MIN) {
     tk__hub_fail(s, TUNDUK__V1__ERROR_CODE__ERROR_VERSION, TK_EPROTO,
-                 "no common protocol version (this hub speaks 1)");
+                 "no common protocol version (this hub speaks " TK_STR(
+                     TK_PROTOCOL_MIN) ".." TK_STR(TK_PROTOCOL_VERSION) ")");
     return;
   }
   if (tk_wire_identity_check(m->identity, s->spki, &s->peer, &e) != 0) {
@@ -568,6 +574,7 @@ static void session_resp_init(session_t *s)
 {
   tk_sync_responder_init(&s->resp, s->hub->store, &hub_policy, s, s->hub->cfg.batch_bytes,
                          "hub", s->who);
+  s->resp.peer = s->peer.id; /* known before any data frame: the Hello comes first */
 }
 
 /* ---- connection callbacks --------------------------------------------------- */

@@ -43,7 +43,8 @@ typedef struct session {
   int state;
   uint8_t spki[TK_HASH_LEN];
   tk_peer_t peer;
-  char who[16]; /* short device id for logs */
+  uint32_t version; /* the protocol version chosen in the Hellos */
+  char who[16];     /* short device id for logs */
   access_entry_t *access;
   size_t naccess;
   /* the data phases: pushes taken and pulls answered (sync_responder.c,

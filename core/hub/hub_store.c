@@ -124,6 +124,7 @@ typedef struct batch_job {
   hub_plugins_t *plugins;
   hub_push_t push;
   tk_apply_result_t res;
+  uint64_t seq_before, seq_after; /* the feed's end around the commit */
 } batch_job_t;
 
 static void batch_free(batch_job_t *b)
@@ -160,8 +161,12 @@ static int batch_work(hub_sjob_t *j, tk_store_t *st, tk_err_t *err)
     ids[i] = TK_SLICE(b->ids[i], b->idlen[i]);
   }
   b->push.store = st;
-  int rc = tk_sync_apply(st, revs, ids, n, b->push.peer_id, tk__hub_push_policy, &b->push,
-                         NULL, &b->res, err);
+  /* one writer (this thread): what the feed gains in between is this batch */
+  int rc = tk_store_last_seq(st, &b->seq_before, err);
+  if (!rc)
+    rc = tk_sync_apply(st, revs, ids, n, b->push.peer_id, tk__hub_push_policy, &b->push,
+                       NULL, &b->res, err);
+  if (!rc) rc = tk_store_last_seq(st, &b->seq_after, err);
   free(revs);
   free(ids);
   return rc;
@@ -184,6 +189,8 @@ static void batch_done(hub_sjob_t *j, session_t *s, int rc, const tk_err_t *e)
       TK_LOG(TK_LOG_WARN, "hub", "rejected device=%s rev=%.16s code=%d reason=\"%s\"",
              s->who, hex, res->rejected[i].code, res->rejected[i].reason);
     }
+    if (b->seq_after > b->seq_before)
+      tk_sync_responder_pushed(&s->resp, b->seq_before, b->seq_after);
     tk__hub_send_ack(s, res);
   }
   batch_free(b);

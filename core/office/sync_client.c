@@ -328,34 +328,50 @@ static void start_sync(client_t *c)
 }
 
 #define EARLY_FEED_MAX 1024 /* revisions after the push checkpoint looked at */
+/* The first push step, when it goes behind the Hello: well inside the
+ * pre-authentication frame limit with the frame's own bytes. */
+#define EARLY_STEP_MAX (TK_MAX_PREAUTH_FRAME - 4096)
 
-/* tk_store_changes: 1 (stop) at a revision the push might offer, that is
- * anything but what the pinned hub sent us (push_filter drops those before
- * it looks at the access). */
+typedef struct early_scan {
+  client_t *c;
+  uint64_t bytes; /* of the revisions the first step would take */
+  int ok;         /* 0: something waits for the hub's Hello */
+} early_scan_t;
+
+/* tk_store_changes over what follows the push checkpoint: 1 (stop) once
+ * the first step's share is seen. What the pinned hub sent us is dropped
+ * by push_filter whatever the access; anything else must be in a vault the
+ * access of the last Hello (stored) lets us write, or it waits for this
+ * Hello's (a vault made writable since must not be passed over). */
 static int early_pushable(void *ctx, const tk_rev_meta_t *m, tk_slice_t bytes)
 {
-  client_t *c = ctx;
-  (void)bytes;
-  if (c->opts->resend || !m->has_origin ||
-      !tk_ct_equal(m->origin, c->hub_id, TK_DEVICE_ID_LEN))
+  early_scan_t *e = ctx;
+  client_t *c = e->c;
+  if (!c->opts->resend && m->has_origin &&
+      tk_ct_equal(m->origin, c->hub_id, TK_DEVICE_ID_LEN))
+    return 0;
+  if (!c->ini.steps || !tk__client_may_write(c->access, m->vault)) {
+    e->ok = 0;
     return 1;
-  return 0;
+  }
+  e->bytes += bytes.n;
+  return e->bytes > EARLY_STEP_MAX ? 1 : 0;
 }
 
 /* TK_CLIENT_SYNC, right behind our Hello (PROTOCOL.md, "Order at the start
- * of a session"): the LogQuery, the GrantQuery and the first Pull go in the
- * same flight, so a no-op sync is one round trip after the TLS handshake.
- * Only when none of them depends on the hub's Hello or could pass the
- * pre-auth frame limit: no unsent log entries (the LogPut waits), and
- * nothing to push (the push Offer is filtered by the access the Hello
- * brings): after the push checkpoint only revisions the hub sent us (at
- * most EARLY_FEED_MAX, all of them dropped by push_filter whatever the
- * access; the push phase then moves the checkpoint past them). The
+ * of a session"): the LogQuery, the GrantQuery, and the first push step or
+ * the Pull go in the same flight, so a no-op sync is one round trip after
+ * the TLS handshake and a push saves one. Only when none of them depends
+ * on the hub's Hello or could pass the pre-auth frame limit: no unsent log
+ * entries (the LogPut waits), and what is to push goes in steps (nothing
+ * of it went out unacknowledged before) in vaults the last Hello let us
+ * write; the first step is at most EARLY_STEP_MAX (one larger revision
+ * waits), the rest follows the Hello (tk_sync_initiator_release). The
  * answers are taken only after the hub's Hello has passed the pin check
  * (on_frame), so nothing of them is stored before it. */
 static void send_early(client_t *c)
 {
-  uint64_t since = 0, last = 0;
+  uint64_t since = 0, mark = 0, last = 0;
   tk_err_t e;
   /* Only to the TLS key an earlier Hello of the pinned hub proved bound to
    * it: another server (a network attacker's) learns no vault id or
@@ -370,15 +386,19 @@ static void send_early(client_t *c)
   /* the pinned hub: the checkpoints are kept under its id, and on_hello
    * stops the sync unless the hub's Hello proves that same id */
   memcpy(c->hub.id, c->hub_id, TK_DEVICE_ID_LEN);
+  early_scan_t scan = {c, 0, 1};
   if (tk_store_checkpoint_get(c->store, c->hub_id, TK_DIR_PUSH, &since, &e) != 0 ||
-      tk_store_last_seq(c->store, &last, &e) != 0 || last - since > EARLY_FEED_MAX ||
-      (last > since &&
-       tk_store_changes(c->store, since, EARLY_FEED_MAX, early_pushable, c, &e) != 0))
-    return; /* something to push (or a store error, met again after the Hello) */
+      tk_store_checkpoint_get(c->store, c->hub_id, TK_DIR_PUSH_SENT, &mark, &e) != 0 ||
+      tk_store_last_seq(c->store, &last, &e) != 0 ||
+      tk_store_changes(c->store, since, EARLY_FEED_MAX, early_pushable, &scan, &e) < 0 ||
+      !scan.ok || (scan.bytes > 0 && since < mark) ||
+      (last - since > EARLY_FEED_MAX && scan.bytes <= EARLY_STEP_MAX))
+    return; /* waits for the Hello (or a store error, met again after it) */
   c->logput_acked = 1;
   int rc = tk__client_send_logs(c, 1);
   if (rc) return; /* 1: they wait for the Hello; an error is met again there */
   c->early = 1;
+  c->ini.early_cap = EARLY_STEP_MAX;
   start_sync(c);
 }
 
@@ -386,6 +406,7 @@ static void after_hello(client_t *c)
 {
   if (c->early) {
     c->state = C_SYNC; /* the rest went with our Hello */
+    tk_sync_initiator_release(&c->ini);
     return;
   }
   /* Unsent log entries and the log query go first, without waiting: the hub
@@ -654,6 +675,7 @@ static int client_init(client_t *c, tk_office_t *o, const tk_client_opts_t *opts
   tk_sync_initiator_init(&c->ini, c->store, &office_policy, c,
                          opts->batch_bytes ? opts->batch_bytes : (1u << 20), "the hub",
                          c->hub.id, err);
+  c->ini.steps = !opts->resend; /* --all: offer everything, the hub has most */
   return 0;
 }
 

@@ -661,7 +661,7 @@ done:
 
 static int check_dir(tk_store_t *s, int dir, tk_err_t *err)
 {
-  if (dir < TK_DIR_PUSH || dir > TK_DIR_CHUNK_PULL)
+  if (dir < TK_DIR_PUSH || dir > TK_DIR_PUSH_SENT)
     return tk_err_set(err, TK_EINVAL, "store %s: checkpoint direction %d is unknown",
                       s->path, dir);
   return 0;

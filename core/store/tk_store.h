@@ -144,8 +144,17 @@ int tk_store_resolve_prefix(tk_store_t *s, int kind, const char *hex, uint8_t *o
                             tk_err_t *err);
 
 /* ---- checkpoints ------------------------------------------------------ */
-/* revisions pushed / pulled, and attachment chunks pushed / pulled */
-enum { TK_DIR_PUSH = 0, TK_DIR_PULL = 1, TK_DIR_CHUNK_PUSH = 2, TK_DIR_CHUNK_PULL = 3 };
+/* revisions pushed / pulled, attachment chunks pushed / pulled, and the
+ * highest feed position a push may have sent in steps without an
+ * acknowledgement (PROTOCOL.md section 6: below it the next push offers
+ * first, since the peer may hold those revisions) */
+enum {
+  TK_DIR_PUSH = 0,
+  TK_DIR_PULL = 1,
+  TK_DIR_CHUNK_PUSH = 2,
+  TK_DIR_CHUNK_PULL = 3,
+  TK_DIR_PUSH_SENT = 4
+};
 /* *seq = 0 if no checkpoint yet. */
 int tk_store_checkpoint_get(tk_store_t *s, const uint8_t peer[TK_DEVICE_ID_LEN], int dir,
                             uint64_t *seq, tk_err_t *err);

@@ -66,6 +66,15 @@ int tk_sync_send_pull(tk_transport_t *t, uint64_t since, int chunks, uint64_t be
   return tk_sync_send_msg(t, TUNDUK__V1__FRAME__MSG_PULL, &p);
 }
 
+int tk_sync_send_pull_steps(tk_transport_t *t, uint64_t since, uint32_t step_bytes)
+{
+  Tunduk__V1__Pull p = TUNDUK__V1__PULL__INIT;
+  p.since = since;
+  p.steps = 1;
+  p.step_bytes = step_bytes;
+  return tk_sync_send_msg(t, TUNDUK__V1__FRAME__MSG_PULL, &p);
+}
+
 int tk_sync_send_offer(tk_transport_t *t, const tk_batch_t *b, int pull,
                        uint64_t chunk_feed_end)
 {

@@ -38,6 +38,7 @@ void tk_sync_initiator_free(tk_sync_initiator_t *ini)
   tk_rev_recv_free(&ini->pull);
   tk_chunk_send_free(&ini->csend);
   tk_chunk_recv_free(&ini->crecv);
+  tk_step_free(&ini->step);
   if (ini->held) tk_wire_free(ini->held);
   free(ini->held_ids);
   ini->held = NULL;
@@ -84,12 +85,24 @@ static void sent(tk_sync_initiator_t *ini, int rc, int msg_case, int next)
 /* ---- revision push -------------------------------------------------------------- */
 
 static void pull_next(tk_sync_initiator_t *ini);
+static void push_steps(tk_sync_initiator_t *ini);
 
 static void push_next(tk_sync_initiator_t *ini)
 {
   uint64_t since = 0;
   int rc_sent = 0;
   int rc = ini->policy->ckpt_get(ini->ctx, TK_DIR_PUSH, &since);
+  if (!rc && ini->steps)
+    rc = ini->policy->ckpt_get(ini->ctx, TK_DIR_PUSH_SENT, &ini->push_mark);
+  if (!rc && ini->steps && since >= ini->push_mark) {
+    /* nothing after the checkpoint went out before: the peer cannot hold
+     * it, so no Offer */
+    ini->push_since = since;
+    tk_stepper_init(&ini->pstep, 0, ini->batch_bytes, 4 * ini->batch_bytes);
+    ini->phase = TK_INI_PUSH_STEPS;
+    push_steps(ini);
+    return;
+  }
   if (!rc)
     rc = tk_rev_send_offer(&ini->push, ini->t, ini->store, since, ini->batch_bytes, 0,
                            ini->policy->offer_rev, ini->ctx, &rc_sent, ini->err);
@@ -133,7 +146,7 @@ static void push_need(tk_sync_initiator_t *ini, const Tunduk__V1__Need *m)
   count(ini, TK_SYNC_COUNT_ROUND_TRIPS, 1);
 }
 
-static void push_rejected(void *ctx, const uint8_t *id, int code, const char *reason)
+static void push_rejected_fn(void *ctx, const uint8_t *id, int code, const char *reason)
 {
   tk_sync_initiator_t *ini = ctx;
   ini->policy->rejected(ini->ctx, 1, id, code, reason);
@@ -142,7 +155,7 @@ static void push_rejected(void *ctx, const uint8_t *id, int code, const char *re
 static void push_ack(tk_sync_initiator_t *ini, const Tunduk__V1__Ack *m)
 {
   uint32_t accepted, duplicates;
-  tk_rev_send_ack(m, &accepted, &duplicates, push_rejected, ini);
+  tk_rev_send_ack(m, &accepted, &duplicates, push_rejected_fn, ini);
   count(ini, TK_SYNC_COUNT_SENT, accepted);
   count(ini, TK_SYNC_COUNT_DUPLICATES, duplicates);
   int rc = ini->policy->ckpt_set(ini->ctx, TK_DIR_PUSH, ini->push.batch.upto);
@@ -152,6 +165,98 @@ static void push_ack(tk_sync_initiator_t *ini, const Tunduk__V1__Ack *m)
   }
   progress(ini);
   push_next(ini);
+}
+
+/* The push's end: the checkpoint passes what the last step's scan skipped,
+ * then the pull (already asked for behind the last step). */
+static void push_steps_done(tk_sync_initiator_t *ini)
+{
+  uint64_t since = 0;
+  int rc = ini->policy->ckpt_get(ini->ctx, TK_DIR_PUSH, &since);
+  if (!rc && ini->push_since > since)
+    rc = ini->policy->ckpt_set(ini->ctx, TK_DIR_PUSH, ini->push_since);
+  if (rc) {
+    stop(ini, rc, "%s", ini->err->msg);
+    return;
+  }
+  pull_next(ini);
+}
+
+/* Sends push steps while the pacing lets more out; once the last is out,
+ * the Pull goes behind it (the peer answers in order, after the Acks). */
+static void push_steps(tk_sync_initiator_t *ini)
+{
+  while (!ini->push_end && tk_stepper_open(&ini->pstep)) {
+    uint64_t want = tk_stepper_bytes(&ini->pstep);
+    if (ini->early_cap && ini->pstep.n > 0) break; /* one ahead of the Hello */
+    if (ini->early_cap) want = ini->early_cap;
+    int rc = tk_step_build(&ini->step, ini->store, ini->push_since, want,
+                           ini->policy->offer_rev, ini->ctx, ini->err);
+    if (!rc && ini->early_cap && ini->step.batch.bytes > ini->early_cap) {
+      /* one revision larger than an early frame may be: after the Hello */
+      tk_step_free(&ini->step);
+      return;
+    }
+    const tk_batch_t *b = &ini->step.batch;
+    if (!rc && b->n > 0 && b->upto > ini->push_mark) {
+      /* before any step past the mark leaves: steps may reach the feed's end
+       * as it is now (one write per sync, not per step) */
+      uint64_t last = 0;
+      if (tk_store_last_seq(ini->store, &last, NULL) != 0 || last < b->upto)
+        last = b->upto;
+      rc = ini->policy->ckpt_set(ini->ctx, TK_DIR_PUSH_SENT, last);
+      if (!rc) ini->push_mark = last;
+    }
+    if (rc) {
+      stop(ini, rc, "%s", ini->err->msg);
+      return;
+    }
+    ini->push_end = !b->more;
+    if (b->n == 0) { /* nothing (more) to push; the scan passed to upto */
+      ini->push_since = b->upto;
+      break;
+    }
+    rc = tk_step_send(ini->t, &ini->step, 0, 0);
+    if (rc) {
+      stop(ini, rc, "cannot send a push step: %s", tk_strerror(rc));
+      return;
+    }
+    tk_stepper_sent(&ini->pstep, b->bytes, (uint32_t)b->n, b->upto);
+    count(ini, TK_SYNC_COUNT_REV_BYTES_OUT, b->bytes);
+    count(ini, TK_SYNC_COUNT_ROUND_TRIPS, 1);
+    ini->push_since = b->upto;
+  }
+  tk_step_free(&ini->step);
+  if (!ini->push_end) return;
+  if (ini->pstep.n == 0 && !ini->early_cap) {
+    push_steps_done(ini);
+    return;
+  }
+  if (!ini->pull_out) pull_next(ini); /* behind the last step */
+  ini->phase = TK_INI_PUSH_STEPS;
+}
+
+static void push_step_ack(tk_sync_initiator_t *ini, const Tunduk__V1__Ack *m)
+{
+  uint64_t upto = 0;
+  uint32_t accepted, duplicates;
+  if (tk_stepper_acked(&ini->pstep, &upto, NULL) != 0) {
+    stop(ini, TK_EPROTO, "%s sent an ack for no step", ini->peer);
+    return;
+  }
+  tk_rev_send_ack(m, &accepted, &duplicates, push_rejected_fn, ini);
+  count(ini, TK_SYNC_COUNT_SENT, accepted);
+  count(ini, TK_SYNC_COUNT_DUPLICATES, duplicates);
+  int rc = ini->policy->ckpt_set(ini->ctx, TK_DIR_PUSH, upto);
+  if (rc) {
+    stop(ini, rc, "%s", ini->err->msg);
+    return;
+  }
+  progress(ini);
+  if (ini->push_end && ini->pstep.n == 0)
+    push_steps_done(ini);
+  else
+    push_steps(ini);
 }
 
 /* ---- revision pull -------------------------------------------------------------- */
@@ -169,11 +274,60 @@ static int send_pull(tk_sync_initiator_t *ini, uint64_t since)
 static void pull_next(tk_sync_initiator_t *ini)
 {
   uint64_t since = 0;
+  if (ini->pull_out) { /* asked for behind the push */
+    ini->phase = TK_INI_PULL_STEPS;
+    return;
+  }
   int rc = ini->policy->ckpt_get(ini->ctx, TK_DIR_PULL, &since);
-  if (rc)
+  if (rc) {
     stop(ini, rc, "%s", ini->err->msg);
-  else if (send_pull(ini, since) == 0)
-    ini->phase = TK_INI_PULL_OFFER;
+    return;
+  }
+  if (!ini->steps) {
+    if (send_pull(ini, since) == 0) ini->phase = TK_INI_PULL_OFFER;
+    return;
+  }
+  if (tk_sync_send_pull_steps(ini->t, since, 0) != 0) {
+    stop(ini, TK_ECLOSED, "cannot send pull");
+    return;
+  }
+  count(ini, TK_SYNC_COUNT_ROUND_TRIPS, 1);
+  ini->pull_out = 1;
+  ini->pull_upto = since;
+  ini->phase = TK_INI_PULL_STEPS; /* push_steps keeps its own while acks are due */
+}
+
+/* One pull step: stored with its checkpoint in one transaction, then
+ * acked; after the last, the chunks. */
+static void pull_step(tk_sync_initiator_t *ini, const Tunduk__V1__Revisions *m)
+{
+  if (m->n_revs > TK_MAX_OFFER_IDS || m->upto < ini->pull_upto) {
+    stop(ini, TK_EPROTO,
+         "%s sent a pull step of %zu revisions to position %llu after %llu", ini->peer,
+         m->n_revs, (unsigned long long)m->upto, (unsigned long long)ini->pull_upto);
+    return;
+  }
+  tk_slice_t *revs, *ids;
+  uint8_t(*idbuf)[TK_REV_ID_LEN];
+  if (tk_step_take(m->revs, m->n_revs, &revs, &ids, &idbuf) != 0) {
+    stop(ini, TK_ENOMEM, "out of memory");
+    return;
+  }
+  int rc = ini->policy->apply_pull(ini->ctx, revs, ids, m->n_revs, m->upto);
+  free(revs);
+  free(ids);
+  free(idbuf);
+  if (rc) return; /* apply_pull stopped the sync */
+  tk_apply_result_t r = {.accepted = (uint32_t)m->n_revs};
+  if (tk_sync_send_ack(ini->t, &r) != 0) {
+    stop(ini, TK_ECLOSED, "cannot acknowledge a pull step");
+    return;
+  }
+  ini->pull_upto = m->upto;
+  progress(ini);
+  if (m->more) return;
+  ini->chunk_feed_end = ini->chunk_bound = m->chunk_feed_end;
+  chunk_push_next(ini); /* every record first, then the files */
 }
 
 /* Stores the held batch, if any, and lets it go. */
@@ -465,11 +619,27 @@ void tk_sync_initiator_start(tk_sync_initiator_t *ini, tk_transport_t *t)
   push_next(ini);
 }
 
+void tk_sync_initiator_release(tk_sync_initiator_t *ini)
+{
+  if (!ini->early_cap) return;
+  ini->early_cap = 0;
+  if (ini->phase != TK_INI_PUSH_STEPS) return;
+  if (ini->push_end && ini->pstep.n == 0)
+    push_steps_done(ini);
+  else
+    push_steps(ini);
+}
+
 int tk_sync_initiator_take(tk_sync_initiator_t *ini, tk_frame_t *f, int *kept)
 {
   int k = f->msg_case, p = ini->phase;
   *kept = 0;
-  if (p == TK_INI_PUSH_NEED && k == TUNDUK__V1__FRAME__MSG_NEED)
+  if (p == TK_INI_PUSH_STEPS && k == TUNDUK__V1__FRAME__MSG_ACK)
+    push_step_ack(ini, f->ack);
+  else if (p == TK_INI_PULL_STEPS && k == TUNDUK__V1__FRAME__MSG_REVISIONS &&
+           f->revisions->step)
+    pull_step(ini, f->revisions);
+  else if (p == TK_INI_PUSH_NEED && k == TUNDUK__V1__FRAME__MSG_NEED)
     push_need(ini, f->need);
   else if (p == TK_INI_PUSH_ACK && k == TUNDUK__V1__FRAME__MSG_ACK)
     push_ack(ini, f->ack);

@@ -2,8 +2,10 @@
  * sync_responder.c: the responder of a sync's data phases (see
  * tk_sync_policy.h): a revision push taken (Offer -> Need -> Revisions, the
  * batch handed to the policy's apply), a revision pull answered (Pull ->
- * Offer -> Need -> Revisions), a chunk push taken and a chunk pull
- * answered (PROTOCOL.md sections 6 to 8). The thread its owner hands
+ * Offer -> Need -> Revisions), both also in steps (protocol 3: a push step
+ * taken and acked, a pull answered with steps paced by the office's Acks),
+ * a chunk push taken and a chunk pull answered (PROTOCOL.md sections 6 to
+ * 8). The thread its owner hands
  * frames on; no I/O but the transport's sends.
  */
 #include "tk_sync_policy.h"
@@ -38,6 +40,41 @@ void tk_sync_responder_free(tk_sync_responder_t *r)
   tk_rev_send_free(&r->rsend);
   tk_chunk_recv_free(&r->crecv);
   tk_chunk_send_free(&r->csend);
+  tk_step_free(&r->step);
+  free(r->pushed);
+}
+
+void tk_sync_responder_pushed(tk_sync_responder_t *r, uint64_t after, uint64_t upto)
+{
+  if (r->npushed > 0 && r->pushed[r->npushed - 1].upto == after) {
+    r->pushed[r->npushed - 1].upto = upto; /* the run goes on */
+    return;
+  }
+  if (r->npushed == r->cap_pushed) {
+    size_t cap = r->cap_pushed ? 2 * r->cap_pushed : 16;
+    void *v =
+        cap <= TK_MAX_PUSHED_RANGES ? realloc(r->pushed, cap * sizeof *r->pushed) : NULL;
+    if (!v) return; /* not left out: the peer gets them back as duplicates */
+    r->pushed = v;
+    r->cap_pushed = cap;
+  }
+  r->pushed[r->npushed].after = after;
+  r->pushed[r->npushed].upto = upto;
+  r->npushed++;
+}
+
+/* Whether feed position seq holds what this session pushed. */
+static int pushed_here(const tk_sync_responder_t *r, uint64_t seq)
+{
+  size_t lo = 0, hi = r->npushed;
+  while (lo < hi) { /* the first range whose upto >= seq */
+    size_t mid = lo + (hi - lo) / 2;
+    if (r->pushed[mid].upto < seq)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < r->npushed && seq > r->pushed[lo].after;
 }
 
 static void fail(tk_sync_responder_t *r, Tunduk__V1__ErrorCode code, int rc,
@@ -58,7 +95,7 @@ static Tunduk__V1__ErrorCode error_code(int rc)
 static int busy(const tk_sync_responder_t *r)
 {
   return r->awaiting_revs || r->awaiting_need || r->awaiting_chunks ||
-         r->awaiting_chunk_need || r->sending_chunks;
+         r->awaiting_chunk_need || r->sending_chunks || r->streaming;
 }
 
 /* ---- chunks ------------------------------------------------------------------ */
@@ -215,8 +252,35 @@ static void offer(tk_sync_responder_t *r, tk_transport_t *t, const Tunduk__V1__O
     push_reset(r);
 }
 
+/* A push step (protocol 3): stored whole and acked like a batch. */
+static void push_step(tk_sync_responder_t *r, const Tunduk__V1__Revisions *m)
+{
+  if (busy(r)) {
+    fail(r, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+         "a step in the middle of a batch");
+    return;
+  }
+  if (m->n_revs > TK_MAX_OFFER_IDS) {
+    fail(r, TUNDUK__V1__ERROR_CODE__ERROR_LIMIT, TK_ELIMIT,
+         "more than 4096 revisions in one step");
+    return;
+  }
+  tk_slice_t *revs, *ids;
+  uint8_t(*idbuf)[TK_REV_ID_LEN];
+  int rc = tk_step_take(m->revs, m->n_revs, &revs, &ids, &idbuf);
+  if (!rc) rc = r->policy->apply(r->ctx, revs, ids, m->n_revs);
+  if (rc) fail(r, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, NULL);
+  free(revs);
+  free(ids);
+  free(idbuf);
+}
+
 static void revisions(tk_sync_responder_t *r, const Tunduk__V1__Revisions *m)
 {
+  if (m->step) {
+    push_step(r, m);
+    return;
+  }
   if (!r->awaiting_revs || m->n_revs != r->rrecv.nneed) {
     fail(r, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
          "revisions that were not asked for");
@@ -229,6 +293,79 @@ static void revisions(tk_sync_responder_t *r, const Tunduk__V1__Revisions *m)
 
 /* ---- revisions: a pull answered ----------------------------------------------- */
 
+/* A pull in steps leaves out what the pulling device pushed in this session
+ * (it has them: it just sent them from its store), then applies the
+ * owner's filter. Not what it pushed before: a copy of its store (a backup
+ * put back, a second laptop) may lack those. */
+static int step_filter(void *ctx, const tk_rev_meta_t *m)
+{
+  tk_sync_responder_t *r = ctx;
+  if (r->peer && m->has_origin && tk_ct_equal(m->origin, r->peer, TK_DEVICE_ID_LEN) &&
+      pushed_here(r, m->seq))
+    return 0;
+  return r->policy->offer_rev ? r->policy->offer_rev(r->ctx, m) : 1;
+}
+
+/* Sends steps while the pacing lets more out and the feed goes on. */
+static void stream_fill(tk_sync_responder_t *r, tk_transport_t *t)
+{
+  tk_err_t e;
+  while (!r->stream_end && tk_stepper_open(&r->stepper)) {
+    int rc = tk_step_build(&r->step, r->store, r->stream_since,
+                           tk_stepper_bytes(&r->stepper), step_filter, r, &e);
+    if (rc) {
+      fail(r, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, tk_err_str(&e));
+      return;
+    }
+    const tk_batch_t *b = &r->step.batch;
+    uint64_t last = 0, feed_end = 0;
+    if (!b->more && tk_store_chunks_last(r->store, &last, NULL) == 0)
+      feed_end = last + 1; /* lets the peer skip an empty chunk pull */
+    rc = tk_step_send(t, &r->step, 1, feed_end);
+    if (rc) {
+      fail(r, TUNDUK__V1__ERROR_CODE__ERROR_INTERNAL, rc, "cannot send a pull step");
+      return;
+    }
+    tk_stepper_sent(&r->stepper, b->bytes, (uint32_t)b->n, b->upto);
+    TK_LOG(TK_LOG_DEBUG, r->log, "pull device=%s sent=%zu bytes=%llu upto=%llu step",
+           r->who, b->n, (unsigned long long)b->bytes, (unsigned long long)b->upto);
+    r->stream_since = b->upto;
+    r->stream_end = !b->more;
+  }
+  tk_step_free(&r->step);
+}
+
+static void pull_steps(tk_sync_responder_t *r, tk_transport_t *t,
+                       const Tunduk__V1__Pull *m)
+{
+  TK_LOG(TK_LOG_DEBUG, r->log, "pull device=%s since=%llu steps of %u", r->who,
+         (unsigned long long)m->since, m->step_bytes);
+  r->streaming = 1;
+  r->stream_end = 0;
+  r->stream_since = m->since;
+  tk_stepper_init(&r->stepper, m->step_bytes, r->batch_bytes, 4 * r->batch_bytes);
+  stream_fill(r, t);
+}
+
+/* The office stored a pull step: send more, or the pull is over. */
+static void step_ack(tk_sync_responder_t *r, tk_transport_t *t)
+{
+  uint64_t upto = 0;
+  if (!r->streaming || tk_stepper_acked(&r->stepper, &upto, NULL) != 0) {
+    fail(r, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "an ack out of turn");
+    return;
+  }
+  TK_LOG(TK_LOG_DEBUG, r->log, "pull device=%s acked upto=%llu", r->who,
+         (unsigned long long)upto);
+  if (r->stream_end && r->stepper.n == 0) {
+    r->streaming = 0;
+    TK_LOG(TK_LOG_DEBUG, r->log, "pull device=%s done upto=%llu rate=%llu B/s", r->who,
+           (unsigned long long)r->stream_since, (unsigned long long)r->stepper.rate);
+    return;
+  }
+  stream_fill(r, t);
+}
+
 static void pull(tk_sync_responder_t *r, tk_transport_t *t, const Tunduk__V1__Pull *m)
 {
   tk_err_t e;
@@ -239,6 +376,10 @@ static void pull(tk_sync_responder_t *r, tk_transport_t *t, const Tunduk__V1__Pu
   }
   if (m->chunks) {
     chunk_pull(r, t, m->since, m->chunks_before);
+    return;
+  }
+  if (m->steps) {
+    pull_steps(r, t, m);
     return;
   }
   TK_LOG(TK_LOG_DEBUG, r->log, "pull device=%s since=%llu", r->who,
@@ -300,6 +441,9 @@ int tk_sync_responder_take(tk_sync_responder_t *r, tk_transport_t *t, const tk_f
     return 1;
   case TUNDUK__V1__FRAME__MSG_CHUNK_ACK:
     chunk_ack(r, t, f->chunk_ack);
+    return 1;
+  case TUNDUK__V1__FRAME__MSG_ACK:
+    step_ack(r, t);
     return 1;
   default:
     return 0;

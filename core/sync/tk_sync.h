@@ -293,6 +293,87 @@ void tk_rev_send_ack(const Tunduk__V1__Ack *m, uint32_t *accepted, uint32_t *dup
 int tk_rev_batch(const ProtobufCBinaryData *revs, const uint8_t (*want)[TK_REV_ID_LEN],
                  size_t n, tk_slice_t **revs_out, tk_slice_t **ids_out);
 
+/* ---- revision steps (sync_step.c; protocol 3) --------------------------------
+ * Where the receiver cannot hold what is sent, the Offer -> Need exchange
+ * is left out (PROTOCOL.md sections 6 and 7): the office's push of what it
+ * has not sent before, and a pull that leaves out what the office pushed.
+ * The sender reads its feed in order into steps (tk_step_build: about
+ * tk_stepper_bytes() of revisions each, their bytes read in the same scan)
+ * and sends each as Revisions{step} (tk_step_send) while its stepper is
+ * open; the receiver takes a step's ids as the SHA-256 of its revisions
+ * (tk_step_take), stores the step in one transaction (a pull step with its
+ * checkpoint) and only then answers Ack, and each Ack lets the sender move
+ * its checkpoint (a push) or send more (a pull). A cut thus loses at most
+ * what had not arrived whole of the steps in flight.
+ *
+ * Pacing (tk_stepper_t): the rate is measured from the Acks (a step that
+ * was out when the Ack before it came took the gap between the two; else
+ * its whole round trip), smoothed; a step is TK_STEP_TARGET_MS of that
+ * rate (TK_STEP_MIN, or the caller's max if lower, .. the caller's max:
+ * small on a slow link, so a cut
+ * costs little, large on a fast one, so commits are few), and the steps
+ * out unacknowledged TK_STEP_WINDOW_MS of it (at least two steps: the link
+ * does not wait for an Ack). */
+#define TK_STEP_MIN (16u << 10)
+#define TK_STEP_START (32u << 10)
+#define TK_STEP_TARGET_MS 500
+#define TK_STEP_WINDOW_MS 2000
+#define TK_STEP_QUEUE 32 /* steps out unacknowledged, at most */
+
+typedef struct tk_stepper {
+  uint64_t step, min_step, max_step, max_window;
+  uint64_t rate;        /* bytes/s through the receiver's Acks; 0: not measured */
+  uint64_t last_ack_us; /* when the last Ack came (monotonic) */
+  uint64_t inflight;    /* bytes of the steps out */
+  struct tk_step_out {
+    uint64_t bytes, upto, sent_us;
+    uint32_t n;
+  } q[TK_STEP_QUEUE]; /* the steps out, oldest at head */
+  size_t head, n;
+} tk_stepper_t;
+
+/* start: the first step's bytes (0: TK_STEP_START); max_step, max_window:
+ * the most one step and the steps out may hold. */
+void tk_stepper_init(tk_stepper_t *p, uint64_t start, uint64_t max_step,
+                     uint64_t max_window);
+/* The revision bytes the next step should hold (it holds at least one
+ * revision, whatever its size). */
+uint64_t tk_stepper_bytes(const tk_stepper_t *p);
+/* Whether another step may go out now. */
+int tk_stepper_open(const tk_stepper_t *p);
+/* A step of bytes revision bytes, n revisions, reaching feed position
+ * upto, went out. Only while open. */
+void tk_stepper_sent(tk_stepper_t *p, uint64_t bytes, uint32_t n, uint64_t upto);
+/* The oldest step out was acknowledged: *upto and *n (each may be NULL)
+ * are its. TK_EPROTO when none is out (an Ack out of turn). */
+int tk_stepper_acked(tk_stepper_t *p, uint64_t *upto, uint32_t *n);
+
+/* One step: the batch (ids, seqs, bytes, upto, more as tk_sync_batch) and
+ * the revisions' bytes, revision i at data[offs[i] .. offs[i+1]). */
+typedef struct tk_step {
+  tk_batch_t batch;
+  tk_buf_t data;
+  size_t *offs;
+} tk_step_t;
+
+void tk_step_free(tk_step_t *st);
+/* Fills st (emptied first) with the revisions after since, in feed order,
+ * that pass filter (NULL: all), up to TK_MAX_OFFER_IDS and max_bytes (at
+ * least one when any passes); upto passes skipped ones, more says the feed
+ * goes on. */
+int tk_step_build(tk_step_t *st, tk_store_t *s, uint64_t since, uint64_t max_bytes,
+                  tk_batch_filter filter, void *ctx, tk_err_t *err);
+/* Sends st as Revisions{step}; a pull step with upto, more and, on the
+ * last one (more 0), chunk_feed_end (0: not given). The transport's
+ * result, or TK_ENOMEM. */
+int tk_step_send(tk_transport_t *t, const tk_step_t *st, int pull,
+                 uint64_t chunk_feed_end);
+/* A received step's n revisions (the caller checks n <= TK_MAX_OFFER_IDS)
+ * as tk_sync_apply takes them: ids are the SHA-256 of each, in *idbuf;
+ * free *revs_out, *ids_out and *idbuf. TK_ENOMEM. */
+int tk_step_take(const ProtobufCBinaryData *revs, size_t n, tk_slice_t **revs_out,
+                 tk_slice_t **ids_out, uint8_t (**idbuf)[TK_REV_ID_LEN]);
+
 /* ---- attachment chunks (sync_chunks.c) --------------------------------------
  * After the revisions of a direction, the same offer/need exchange on the
  * chunk feed (Offer.chunks); then the needed chunks go one per Chunk frame,

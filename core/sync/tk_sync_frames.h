@@ -33,6 +33,8 @@ void tk_sync_send_bye(tk_transport_t *t);
 int tk_sync_send_need(tk_transport_t *t, const uint32_t *index, size_t n);
 /* Pull{since} for revisions; with chunks, Pull{since, chunks, before}. */
 int tk_sync_send_pull(tk_transport_t *t, uint64_t since, int chunks, uint64_t before);
+/* Pull{since, steps, step_bytes} (protocol 3): the revisions as steps. */
+int tk_sync_send_pull_steps(tk_transport_t *t, uint64_t since, uint32_t step_bytes);
 /* The revision Offer of batch b: its ids; for a pull (the answer to a
  * Pull) also upto, more and chunk_feed_end (0: not given). */
 int tk_sync_send_offer(tk_transport_t *t, const tk_batch_t *b, int pull,

@@ -105,12 +105,19 @@ enum {
 };
 
 /* ---- the initiator (sync_initiator.c) ------------------------------------
- * Drives the data phases in order on one transport: revision push (batches
- * until the feed is offered whole), revision pull (pipelined: the next Pull
- * goes out with each Need, and the batch that answers it is held until the
- * next offer's Need is out, so the peer reads the next batch while this
- * one is stored; a batch still held when the link dies is stored by
- * tk_sync_initiator_end), chunk push, chunk pull; then the policy's done. */
+ * Drives the data phases in order on one transport: revision push, revision
+ * pull, chunk push, chunk pull; then the policy's done. With steps (protocol
+ * 3, tk_sync.h "revision steps"): the push sends what comes after the push
+ * checkpoint as steps, the checkpoint moved at each Ack, after storing
+ * TK_DIR_PUSH_SENT (how far steps may have gone) before the first step
+ * past it; a push starting below that mark (a cut left steps unacknowledged
+ * that the peer may hold) offers first, in Offer/Need batches, up to it. The
+ * Pull{steps} goes out behind the last push step, and each pull step is
+ * stored with its checkpoint, then acked. Without steps (--all): Offer/Need
+ * batches both ways, the pull pipelined (the next Pull goes out with each
+ * Need, and the batch that answers it is held until the next offer's Need
+ * is out, so the peer reads the next batch while this one is stored; a
+ * batch still held when the link dies is stored by tk_sync_initiator_end). */
 enum {
   TK_INI_IDLE,
   TK_INI_PUSH_NEED,    /* sent Offer */
@@ -121,6 +128,8 @@ enum {
   TK_INI_CPUSH_ACK,    /* sending chunks, waiting for their acks */
   TK_INI_CPULL_OFFER,  /* sent a chunk Pull */
   TK_INI_CPULL_CHUNKS, /* sent a chunk Need, taking chunks */
+  TK_INI_PUSH_STEPS,   /* sending push steps, taking their Acks */
+  TK_INI_PULL_STEPS,   /* sent Pull{steps}, taking steps */
   TK_INI_DONE
 };
 
@@ -147,6 +156,17 @@ typedef struct tk_sync_initiator {
   tk_chunk_send_t csend;   /* chunk push batch */
   tk_chunk_recv_t crecv;   /* chunk pull batch */
   uint32_t chunks_sent, chunks_received; /* for progress every 16 */
+  /* protocol 3 (the owner sets steps after init: 0 keeps to Offer/Need) */
+  int steps;
+  tk_stepper_t pstep;  /* push steps' pacing */
+  tk_step_t step;      /* the push step being built */
+  uint64_t push_since; /* the feed read into push steps up to here */
+  uint64_t push_mark;  /* TK_DIR_PUSH_SENT as stored */
+  int push_end;        /* the last push step is out */
+  int pull_out;        /* the Pull{steps} went out behind the last push step */
+  uint64_t early_cap;  /* non-zero: one first push step of at most this, then
+                        * wait for tk_sync_initiator_release (it goes ahead of
+                        * the peer's Hello) */
 } tk_sync_initiator_t;
 
 /* peer, origin and err are the owner's and live as long as ini. */
@@ -157,6 +177,9 @@ void tk_sync_initiator_init(tk_sync_initiator_t *ini, tk_store_t *s,
 /* Starts the data phases on t (valid until the sync ends) with the first
  * push batch. */
 void tk_sync_initiator_start(tk_sync_initiator_t *ini, tk_transport_t *t);
+/* The peer's Hello is in: with early_cap set (one step went ahead of it),
+ * the push goes on with the rest. */
+void tk_sync_initiator_release(tk_sync_initiator_t *ini);
 /* Takes one frame if the phase expects it: 1 (*kept 1 when the initiator
  * keeps f, held: it frees it later), else 0 (the owner's). */
 int tk_sync_initiator_take(tk_sync_initiator_t *ini, tk_frame_t *f, int *kept);
@@ -181,6 +204,19 @@ typedef struct tk_sync_responder {
   int awaiting_chunks;
   tk_chunk_send_t csend;
   int awaiting_chunk_need, sending_chunks;
+  /* a pull answered in steps (protocol 3): the feed read up to since, the
+   * last step sent (end), their pacing; left out: what peer (its device id,
+   * set by the owner once known) pushed in this session (pushed, told by
+   * the owner: tk_sync_responder_pushed) */
+  const uint8_t *peer;
+  struct tk_seq_range {
+    uint64_t after, upto;
+  } * pushed; /* feed positions this session's pushes stored, ascending */
+  size_t npushed, cap_pushed;
+  int streaming, stream_end;
+  uint64_t stream_since;
+  tk_stepper_t stepper;
+  tk_step_t step;
 } tk_sync_responder_t;
 
 void tk_sync_responder_init(tk_sync_responder_t *r, tk_store_t *s,
@@ -188,10 +224,17 @@ void tk_sync_responder_init(tk_sync_responder_t *r, tk_store_t *s,
                             uint64_t batch_bytes, const char *log, const char *who);
 void tk_sync_responder_free(tk_sync_responder_t *r);
 /* Takes one frame on t: 1 if it is a data phase's (Offer, Revisions,
- * Pull, Need, Chunk, ChunkAck: answered, or failed through the policy),
- * 0 if not (the owner's). */
+ * Pull, Need, Chunk, ChunkAck, and the Ack of a pull step: answered, or
+ * failed through the policy), 0 if not (the owner's). */
 int tk_sync_responder_take(tk_sync_responder_t *r, tk_transport_t *t,
                            const tk_frame_t *f);
+/* A push of this session was committed: the feed positions after..upto
+ * hold what it stored, all pushed by this peer; a pull in steps leaves
+ * them out (the peer has them). Positions ascend from call to call; past
+ * TK_MAX_PUSHED_RANGES ranges, later ones are not kept (sent back, as
+ * duplicates). */
+#define TK_MAX_PUSHED_RANGES 65536
+void tk_sync_responder_pushed(tk_sync_responder_t *r, uint64_t after, uint64_t upto);
 /* The end of store_chunk (n the chunk's bytes; stored, code and reason as
  * tk_chunk_recv_store left them): counts it and sends its ChunkAck. */
 void tk_sync_responder_chunk_stored(tk_sync_responder_t *r, tk_transport_t *t,

@@ -14,7 +14,10 @@
 #include "tk_peer_identity.h"
 #include "tk_pb.h"
 
-#define TK_PROTOCOL_VERSION 2
+#define TK_PROTOCOL_VERSION 3 /* 3: revision steps (PROTOCOL.md 6, 7) */
+#define TK_PROTOCOL_MIN 2     /* the oldest a hub still answers */
+#define TK_STR_(x) #x
+#define TK_STR(x) TK_STR_(x)
 #define TK_SOFTWARE "tunduk/0.1"
 #define TK_MAX_OFFER_IDS 4096
 #define TK_MAX_GRANTS 4096

@@ -1,7 +1,8 @@
-# Hello, the grant query and the first Pull travel together (PROTOCOL.md,
-# "Order at the start of a session"): a no-op sync of an office with
-# nothing to push sends its LogQuery, GrantQuery and Pull right behind its
-# Hello, without waiting for the hub's Hello. Through bench_linkproxy with
+# Hello, the grant query and the first Pull or push step travel together
+# (PROTOCOL.md, "Order at the start of a session"): a no-op sync of an
+# office with nothing to push sends its LogQuery, GrantQuery and Pull right
+# behind its Hello, without waiting for the hub's Hello, and an office with
+# a few records to push sends them as its first step in the same flight. Through bench_linkproxy with
 # a 600 ms round trip, the hub's debug log shows the Pull arriving with the
 # Hello (well under one round trip after it; one at a time it would come a
 # whole round trip later, after our office had read the hub's Hello).
@@ -58,6 +59,22 @@ run_expect 0 tk "$B" sync --json
 wall2=$((($(date +%s%N) - t0) / 1000000))
 echo "   round_trips=$(jq .round_trips "$TMP/out") tls_resumed=$(jq .tls_resumed "$TMP/out") wall=${wall2} ms"
 
+step "a push of two records through the link: the first step comes with the Hello"
+set_hub_addr "$A" "$LINK"
+for i in 4 5; do new_record "$A" cases "record $i" >/dev/null; done
+mark=$(wc -l <"$HUB_LOG")
+run_expect 0 tk "$A" sync --json
+[ "$(jq .sent "$TMP/out")" = 2 ] || { cat "$TMP/out"; fail "the push sent $(jq .sent "$TMP/out") of 2"; }
+tail -n +"$((mark + 1))" "$HUB_LOG" >"$TMP/push.log"
+hello=$(grep -m1 'hub: hello device=.* known=yes' "$TMP/push.log" | line_ms)
+push=$(grep -m1 'hub: push device=.* accepted=2 ' "$TMP/push.log" | line_ms)
+[ -n "$hello" ] && [ -n "$push" ] || { cat "$TMP/push.log"; fail "no hello or push line in the hub's log"; }
+pgap=$((push - hello))
+echo "   the hub stored the push $pgap ms after the Hello"
+[ "$pgap" -lt $((RTT / 2)) ] || fail "the push came $pgap ms after the Hello: it waited for the hub's Hello"
+set_hub_addr "$A" "127.0.0.1:$HUB_PORT"
+sync_ok "$B"
+
 step "a hub that is not the pinned one: sent nothing early, stores nothing"
 # a second hub with its own identity and a copy of the real hub's store: it
 # knows office B and answers its early frames with the real logs, grants
@@ -103,5 +120,5 @@ grep -E 'hub: (chunk )?pull |hub: push ' "$TMP/revoked.log" && fail "the hub ans
 [ "$(store_digest "$B")" = "$before" ] || fail "the revoked office's store changed"
 hub_alive
 stop_hub
-echo "RESULT sync_early wall_ms=$wall resumed_wall_ms=$wall2 hello_to_pull_ms=$gap"
+echo "RESULT sync_early wall_ms=$wall resumed_wall_ms=$wall2 hello_to_pull_ms=$gap hello_to_push_ms=$pgap"
 echo ok

@@ -32,13 +32,14 @@ normal_sync() {
 
 # rejected_sig MODE REC: the altered revision is needed, then rejected with
 # code 3 (signature) and a reason, and not stored.
+# With --steps as a third argument, sent as a push step (no Offer, no Need).
 rejected_sig() {
-  run_expect 0 "$ROGUE" --home "$A" --timeout 10 "$1" "$2"
+  run_expect 0 "$ROGUE" --home "$A" --timeout 10 ${3:-} "$1" "$2"
   out_has "hello enrolled=1 access=cases:rw"
   local id
   id=$(sed -n 's/^offer \([0-9a-f]\{64\}\)$/\1/p' "$TMP/out")
   [ -n "$id" ] || fail "$1: the rogue offered nothing"
-  out_has "need 1"
+  [ -n "${3:-}" ] || out_has "need 1"
   grep -Eq "^rejected $id: 3 .+" "$TMP/out" || { cat "$TMP/out"; fail "$1: not rejected as a bad signature with a reason"; }
   out_has "ack accepted=0 "
   [ "$(hub_sql "select count(*) from revisions")" = "$count" ] || fail "$1: the hub stored something"
@@ -53,6 +54,23 @@ step "altered ciphertext"
 rejected_sig alter-ciphertext "$rec"
 rejected_sig alter-ciphertext "$rec2"
 normal_sync "the altered revisions"
+step "the same as push steps (protocol 3: the hub takes each id as the SHA-256 of the bytes)"
+rejected_sig forge-sig "$rec2" --steps
+rejected_sig alter-ciphertext "$rec2" --steps
+normal_sync "the altered steps"
+
+step "a push step of 4096 revisions is judged one by one; 4097 is ERROR_LIMIT and closed"
+run_expect 0 "$ROGUE" --home "$A" --timeout 20 step-ids 4096
+out_has "ack accepted=0 duplicates=0 rejected=4096"
+run_expect 0 "$ROGUE" --home "$A" --timeout 20 step-ids 4097
+grep -q "^error 8 " "$TMP/out" || { cat "$TMP/out"; fail "a step of 4097 not answered with ERROR_LIMIT (8)"; }
+grep -q "^closed timeout" "$TMP/out" && fail "the hub kept the connection open after ERROR_LIMIT"
+[ "$(hub_sql "select count(*) from revisions")" = "$count" ] || fail "a junk step stored something"
+step "an Ack with no pull step out is ERROR_PROTOCOL and closed"
+run_expect 0 "$ROGUE" --home "$A" --timeout 20 ack-out
+grep -q "^error 1 " "$TMP/out" || { cat "$TMP/out"; fail "an Ack out of turn not answered with ERROR_PROTOCOL (1)"; }
+grep -q "^closed timeout" "$TMP/out" && fail "the hub kept the connection open after the Ack"
+normal_sync "the junk steps"
 
 # closed_by_hub MODE: the hub ends the connection by itself (not our
 # timeout), maybe after an Error frame, and stores nothing.

@@ -2,7 +2,7 @@
  * tk_rogue.c: a misbehaving sync client, for the hub's scenario tests.
  *
  *   tk_rogue --home OFFICE [--to HOST:PORT] [--timeout SECONDS]
- *            [--interval-ms I] MODE [ARG]
+ *            [--interval-ms I] [--steps] MODE [ARG]
  *
  * It opens an office home folder (passphrase from $TUNDUK_PASSPHRASE),
  * reads the pinned hub from the store's meta keys "hub_id" (device id
@@ -35,6 +35,13 @@
  *   idle-hello             TLS handshake, then nothing at all (no Hello)
  *                          for --timeout seconds: prints "open after S s"
  *                          or "closed REASON after S s"
+ *   step-ids N             one push step (protocol 3, no Offer) of N
+ *                          one-byte revisions: prints "ack accepted=A
+ *                          duplicates=D rejected=R", or the Error / "closed"
+ *   ack-out                an Ack with no pull step out: the Error / "closed"
+ *       With --steps, forge-sig, alter-ciphertext, push and parents send
+ *       their revisions as one push step instead of Offer/Need (no "need"
+ *       line).
  *   offer-ids N            an Offer of N random ids (prints "frame
  *                          bytes=B"): "need K" then closes, or the answer
  *   frame N                a frame of exactly N payload bytes, a Frame with
@@ -115,6 +122,7 @@ typedef struct rogue {
   int port;
   int timeout_s;
   double t0;
+  int steps; /* --steps: pushes go as one Revisions{step} (protocol 3), no Offer */
 } rogue_t;
 
 static const int suites[] = {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
@@ -514,6 +522,12 @@ static int push_revs(rogue_t *r, const tk_buf_t *revs, size_t n)
     ids[i] = tk_pb_bytes(id, TK_REV_ID_LEN);
   }
   rc = 0;
+  size_t nneed = 0;
+  if (r->steps) { /* everything, as one step: no Offer, no Need */
+    for (size_t i = 0; i < n; i++)
+      sent[nneed++] = tk_pb_bytes(revs[i].p, revs[i].n);
+    goto send;
+  }
   Tunduk__V1__Offer offer = TUNDUK__V1__OFFER__INIT;
   offer.n_ids = n;
   offer.ids = ids;
@@ -531,7 +545,6 @@ static int push_revs(rogue_t *r, const tk_buf_t *revs, size_t n)
     goto done;
   }
   printf("need %zu\n", in->need->n_index);
-  size_t nneed = 0;
   for (size_t i = 0; i < in->need->n_index; i++) {
     uint32_t k = in->need->index[i];
     if (k >= n) {
@@ -543,10 +556,12 @@ static int push_revs(rogue_t *r, const tk_buf_t *revs, size_t n)
   }
   tk_wire_free(in);
   in = NULL;
+send:
   if (nneed > 0) {
     Tunduk__V1__Revisions rv = TUNDUK__V1__REVISIONS__INIT;
     rv.n_revs = nneed;
     rv.revs = sent;
+    rv.step = r->steps;
     tk_frame_t g = TUNDUK__V1__FRAME__INIT;
     g.msg_case = TUNDUK__V1__FRAME__MSG_REVISIONS;
     g.revisions = &rv;
@@ -726,6 +741,48 @@ done:
 
 /* offer-ids N: an Offer of N random ids. Prints "need K" (then closes
  * without sending revisions) or what the hub answered instead. */
+/* step-ids N: one push step of N one-byte "revisions"; ack-out: an Ack
+ * with no pull step out. Prints the answer (an Ack, an Error) or "closed". */
+static int do_step_ids(rogue_t *r, long n)
+{
+  if (n < 0 || n > 100000) return fail("step-ids: N must be 0..100000");
+  static const uint8_t junk = 0x42;
+  ProtobufCBinaryData *revs = calloc((size_t)(n ? n : 1), sizeof *revs);
+  if (!revs) return fail("out of memory");
+  for (long i = 0; i < n; i++)
+    revs[i] = tk_pb_bytes(&junk, 1);
+  Tunduk__V1__Revisions rv = TUNDUK__V1__REVISIONS__INIT;
+  rv.n_revs = (size_t)n;
+  rv.revs = revs;
+  rv.step = 1;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_REVISIONS;
+  f.revisions = &rv;
+  int wrc = send_frame(r, &f);
+  free(revs);
+  if (wrc != 0) return 0;
+  tk_frame_t *in = recv_ack(r);
+  int acked = in && in->msg_case == TUNDUK__V1__FRAME__MSG_ACK;
+  if (acked)
+    printf("ack accepted=%u duplicates=%u rejected=%zu\n", in->ack->accepted,
+           in->ack->duplicates, in->ack->n_rejected);
+  tk_wire_free(in);
+  if (acked) send_bye(r);
+  if (in || acked) drain(r);
+  return 0;
+}
+
+static int do_ack_out(rogue_t *r)
+{
+  Tunduk__V1__Ack a = TUNDUK__V1__ACK__INIT;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_ACK;
+  f.ack = &a;
+  if (send_frame(r, &f) != 0) return 0;
+  drain(r);
+  return 0;
+}
+
 static int do_offer_ids(rogue_t *r, long n)
 {
   if (n < 0 || n > 100000) {
@@ -1021,6 +1078,8 @@ int main(int argc, char **argv)
       home = argv[++i];
     else if (!strcmp(argv[i], "--to") && i + 1 < argc)
       to = argv[++i];
+    else if (!strcmp(argv[i], "--steps"))
+      r.steps = 1;
     else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
       r.timeout_s = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--interval-ms") && i + 1 < argc)
@@ -1038,7 +1097,8 @@ int main(int argc, char **argv)
   int needs_rec = !strcmp(mode, "forge-sig") || !strcmp(mode, "alter-ciphertext") ||
                   !strcmp(mode, "push") || !strcmp(mode, "offer-ids") ||
                   !strcmp(mode, "frame") || !strcmp(mode, "flood") ||
-                  !strcmp(mode, "trickle") || !strcmp(mode, "grant-forge");
+                  !strcmp(mode, "trickle") || !strcmp(mode, "grant-forge") ||
+                  !strcmp(mode, "step-ids");
   const char *arg2 = NULL;
   if (!strcmp(mode, "parents")) { /* parents N REC */
     if (!arg || optind_rec == NULL) usage();
@@ -1047,7 +1107,8 @@ int main(int argc, char **argv)
     usage();
   if (!needs_rec && arg2 == NULL && strcmp(mode, "pull") && strcmp(mode, "oversized") &&
       strcmp(mode, "truncated") && strcmp(mode, "garbage") &&
-      strcmp(mode, "unknown-type") && strcmp(mode, "idle-hello") && strcmp(mode, "hold"))
+      strcmp(mode, "unknown-type") && strcmp(mode, "idle-hello") &&
+      strcmp(mode, "hold") && strcmp(mode, "ack-out"))
     usage();
   setvbuf(stdout, NULL, _IOLBF, 0);
 
@@ -1114,6 +1175,10 @@ int main(int argc, char **argv)
     rc = push_altered(&r, arg, 0); /* as it is: the hub's access rules decide */
   else if (!strcmp(mode, "pull"))
     rc = do_pull(&r);
+  else if (!strcmp(mode, "step-ids"))
+    rc = do_step_ids(&r, arg ? strtol(arg, NULL, 10) : -1);
+  else if (!strcmp(mode, "ack-out"))
+    rc = do_ack_out(&r);
   else if (!strcmp(mode, "offer-ids"))
     rc = do_offer_ids(&r, strtol(arg, NULL, 10));
   else if (!strcmp(mode, "frame"))

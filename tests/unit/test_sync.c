@@ -409,6 +409,107 @@ static void chunk_offer_bound(void)
   tk_store_close(s);
 }
 
-TK_TESTS(TK_TEST(batches), TK_TEST(chunk_offer_bound), TK_TEST(clock_far_ahead_refused),
+/* The pacing follows the rate the acks come back at: small steps when acks
+ * are slow, large when fast; the window holds at least two steps; an ack
+ * with nothing out is a protocol error. */
+static void stepper_paces_by_acks(void)
+{
+  tk_stepper_t p;
+  struct timespec ms20 = {0, 20 * 1000 * 1000};
+  tk_stepper_init(&p, 0, 1u << 20, 4u << 20);
+  CHECK(tk_stepper_bytes(&p) == TK_STEP_START);
+  CHECK_RC(tk_stepper_acked(&p, NULL, NULL), TK_EPROTO);
+  int sent = 0;
+  while (tk_stepper_open(&p)) {
+    tk_stepper_sent(&p, tk_stepper_bytes(&p), 1, (uint64_t)++sent);
+    CHECK(sent <= TK_STEP_QUEUE);
+  }
+  CHECK(sent == 4); /* before any ack: four first steps */
+  /* slow acks: 32 KiB every 20 ms once the link is busy is ~1.6 MB/s; one
+   * whole ack round of 20 ms for the first */
+  uint64_t upto = 0;
+  for (int i = 0; i < 4; i++) {
+    nanosleep(&ms20, NULL);
+    CHECK_RC(tk_stepper_acked(&p, &upto, NULL), 0);
+    CHECK(upto == (uint64_t)i + 1); /* oldest first */
+  }
+  CHECK(p.rate > 300000 && p.rate < 2000000); /* slower if the machine is loaded */
+  uint64_t mid = tk_stepper_bytes(&p);
+  CHECK(mid >= 150000 && mid <= 1000000); /* half a second of the rate */
+  CHECK(tk_stepper_open(&p));
+  /* slower: 16 KiB steps acked every 100 ms (~160 KB/s) shrink the step */
+  struct timespec ms100 = {0, 100 * 1000 * 1000};
+  for (int round = 0; round < 8; round++) {
+    tk_stepper_sent(&p, 16384, 1, 100 + (uint64_t)round);
+    tk_stepper_sent(&p, 16384, 1, 200 + (uint64_t)round);
+    nanosleep(&ms100, NULL);
+    CHECK_RC(tk_stepper_acked(&p, NULL, NULL), 0);
+    nanosleep(&ms100, NULL);
+    CHECK_RC(tk_stepper_acked(&p, NULL, NULL), 0);
+  }
+  CHECK(tk_stepper_bytes(&p) < mid / 2);
+  CHECK(tk_stepper_bytes(&p) >= TK_STEP_MIN);
+  /* the window always lets two steps out */
+  tk_stepper_sent(&p, tk_stepper_bytes(&p), 1, 1000);
+  CHECK(tk_stepper_open(&p));
+  /* a cap below TK_STEP_MIN (a hub's batch_bytes of 8 KiB) is kept */
+  tk_stepper_init(&p, 0, 8192, 0);
+  CHECK(tk_stepper_bytes(&p) == 8192);
+}
+
+/* A step holds the revisions after since in feed order with their exact
+ * bytes, up to the byte budget (at least one), upto passing what the
+ * filter skips; a received step's ids are the SHA-256 of its bytes. */
+static void step_build_and_take(void)
+{
+  setup();
+  tk_store_t *s = open_store("steps");
+  rev_t r[6];
+  uint8_t rec[16];
+  for (int i = 0; i < 6; i++) {
+    randombytes_buf(rec, sizeof rec);
+    make_rev(&r[i], rec, NULL, i == 2 ? "b" : "a", "{\"title\":\"a step\"}");
+    tk_slice_t rv = TK_SLICE(r[i].bytes.p, r[i].bytes.n),
+               id = TK_SLICE(r[i].r.id, TK_REV_ID_LEN);
+    tk_apply_result_t res;
+    CHECK_RC(tk_sync_apply(s, &rv, &id, 1, NULL, NULL, NULL, NULL, &res, NULL), 0);
+    tk_apply_result_free(&res);
+  }
+  tk_step_t st = {0};
+  uint64_t one = r[0].bytes.n;
+  CHECK_RC(tk_step_build(&st, s, 0, 2 * one + one / 2, skip_vault_b, NULL, NULL), 0);
+  CHECK(st.batch.n == 2 && st.batch.more);
+  CHECK(st.batch.upto == 2);
+  CHECK(st.offs[2] == st.data.n && st.batch.bytes == st.data.n);
+  CHECK(memcmp(st.data.p + st.offs[1], r[1].bytes.p, r[1].bytes.n) == 0);
+  /* from 2: the vault-b revision is skipped, upto passes it */
+  CHECK_RC(tk_step_build(&st, s, 2, 1, skip_vault_b, NULL, NULL), 0);
+  CHECK(st.batch.n == 1 && st.batch.upto == 4); /* at least one, whatever its size */
+  CHECK(memcmp(st.batch.ids[0], r[3].r.id, TK_REV_ID_LEN) == 0);
+  CHECK_RC(tk_step_build(&st, s, 4, 1u << 20, NULL, NULL, NULL), 0);
+  CHECK(st.batch.n == 2 && !st.batch.more && st.batch.upto == 6);
+  ProtobufCBinaryData pb[2];
+  for (int i = 0; i < 2; i++)
+    pb[i] = tk_pb_bytes(st.data.p + st.offs[i], st.offs[i + 1] - st.offs[i]);
+  tk_slice_t *revs, *ids;
+  uint8_t(*idbuf)[TK_REV_ID_LEN];
+  CHECK_RC(tk_step_take(pb, 2, &revs, &ids, &idbuf), 0);
+  int same = memcmp(ids[0].p, r[4].r.id, TK_REV_ID_LEN) == 0 &&
+             memcmp(ids[1].p, r[5].r.id, TK_REV_ID_LEN) == 0 && revs[1].n == r[5].bytes.n;
+  free(revs);
+  free(ids);
+  free(idbuf);
+  tk_step_free(&st);
+  CHECK_RC(tk_step_build(&st, s, 6, 1u << 20, NULL, NULL, NULL), 0);
+  CHECK(st.batch.n == 0 && !st.batch.more && st.batch.upto == 6);
+  tk_step_free(&st);
+  for (int i = 0; i < 6; i++)
+    tk_buf_free(&r[i].bytes);
+  tk_store_close(s);
+  CHECK(same);
+}
+
+TK_TESTS(TK_TEST(stepper_paces_by_acks), TK_TEST(step_build_and_take), TK_TEST(batches),
+         TK_TEST(chunk_offer_bound), TK_TEST(clock_far_ahead_refused),
          TK_TEST(apply_rejections), TK_TEST(apply_is_atomic_on_store_failure),
          TK_TEST(apply_parallel_in_order))
