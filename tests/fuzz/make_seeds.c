@@ -122,6 +122,40 @@ static void revisions(tk_buf_t *session, int flags, tk_slice_t *revs, size_t n,
   record(session, flags, &f, name);
 }
 
+/* A step (protocol 3): a push step to the hub (upto 0), or a pull step
+ * from it with upto and more. */
+static void step(tk_buf_t *session, int flags, tk_slice_t *revs, size_t n, uint64_t upto,
+                 int more)
+{
+  ProtobufCBinaryData r[16];
+  for (size_t i = 0; i < n; i++)
+    r[i] = tk_pb_bytes(revs[i].p, revs[i].n);
+  Tunduk__V1__Revisions m = TUNDUK__V1__REVISIONS__INIT;
+  m.n_revs = n;
+  m.revs = r;
+  m.step = 1;
+  m.upto = upto;
+  m.more = more;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_REVISIONS;
+  f.revisions = &m;
+  record(session, flags, &f, NULL);
+}
+
+static void pull_steps(tk_buf_t *session, uint64_t since, uint32_t step_bytes)
+{
+  Tunduk__V1__Pull m = TUNDUK__V1__PULL__INIT;
+  m.since = since;
+  m.steps = 1;
+  m.step_bytes = step_bytes;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_PULL;
+  f.pull = &m;
+  record(session, 0, &f, NULL);
+}
+
+static void hub_ack(tk_buf_t *session, uint32_t accepted); /* an Ack, either way */
+
 static void pull_feed(tk_buf_t *session, uint64_t since, int chunks, const char *name)
 {
   Tunduk__V1__Pull m = TUNDUK__V1__PULL__INIT;
@@ -439,6 +473,20 @@ static void sessions_and_revisions(void)
   simple(&s, TUNDUK__V1__FRAME__MSG_GRANT_QUERY, "grant-query");
   simple(&s, TUNDUK__V1__FRAME__MSG_BYE, "bye");
   put("hub_session", "push-pull-grant", s.p, s.n);
+
+  /* Session 1b: the same in steps (protocol 3): push steps, a pull in
+   * steps and its acks, one too many. */
+  s.n = 0;
+  hello(&s, 0, fz_id[FZ_OFFICE], NULL);
+  simple(&s, TUNDUK__V1__FRAME__MSG_GRANT_QUERY, NULL);
+  step(&s, 0, push1, 2, 0, 0);
+  step(&s, 0, &push1[2], 1, 0, 0);
+  pull_steps(&s, 0, 16384);
+  hub_ack(&s, 3);
+  hub_ack(&s, 0);
+  hub_ack(&s, 0);
+  simple(&s, TUNDUK__V1__FRAME__MSG_BYE, NULL);
+  put("hub_session", "steps", s.p, s.n);
 
   /* Session 2: enrollment, then a push by the new device. */
   s.n = 0;
@@ -920,6 +968,18 @@ static void client_sessions(void)
     chunk(&s, 1, c[5], NULL);
   }
   put("client_session", "push-pull", s.p, s.n);
+  s.n = 0;
+
+  /* protocol 3: push steps acked, a pull in two steps (the second the
+   * last), then the chunk phase's empty offer */
+  hub_hello(&s, 1, fz_id[FZ_HUB]);
+  hub_grants(&s, NULL, 0, 0);
+  hub_ack(&s, 3);
+  step(&s, 2, &r[1], 1, 3, 1);
+  step(&s, 2, &r[4], 2, 6, 0);
+  need(&s, none, 0, NULL);
+  chunk_offer(&s, 0, NULL, 0, NULL, 0, NULL);
+  put("client_session", "steps", s.p, s.n);
   s.n = 0;
 
   /* a pull in two batches (more), a chunk offer with a missing chunk, a
