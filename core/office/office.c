@@ -205,6 +205,28 @@ done:
   return rc;
 }
 
+/* The plaintext body of stored revision rev_id onto plain (the caller
+ * wipes it), checked (id, signature) and opened through its delta chain;
+ * *depth (may be NULL) gets its depth in the chain. */
+static int read_plain(tk_office_t *o, const uint8_t rev_id[TK_REV_ID_LEN],
+                      tk_buf_t *plain, uint32_t *depth, tk_err_t *err)
+{
+  tk_buf_t enc = TK_BUF_INIT;
+  uint8_t *key = tk_secure_alloc(TK_VAULT_KEY_LEN);
+  tk_rev_t rev;
+  int rc;
+  if (!key) return tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory for a key");
+  rc = tk_store_get_rev(o->store, rev_id, &enc, err);
+  if (!rc) rc = tk_rev_parse(&rev, TK_SLICE(enc.p, enc.n), err);
+  if (!rc) rc = tk_rev_check_id(&rev, rev_id, err);
+  if (!rc) rc = tk_rev_verify_sig(&rev, err);
+  if (!rc) rc = tk_office_vault_key(o, rev.vault, rev.key_id, key, err);
+  if (!rc) rc = tk_office_body(o, &rev, key, NULL, 0, plain, depth, err);
+  tk_buf_free(&enc);
+  tk_secure_free(key);
+  return rc;
+}
+
 /* Seals body into a revision with the given fields and stores it; runs
  * inside the caller's transaction. */
 static int seal_and_put(tk_office_t *o, tk_rev_draft_t *d, const json_t *body,
@@ -339,6 +361,7 @@ int tk_office_update(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
   uint8_t(*heads)[TK_REV_ID_LEN] = NULL;
   tk_record_info_t ri;
   tk_rev_draft_t d;
+  tk_buf_t base = TK_BUF_INIT;
   json_t *merged = NULL;
   size_t nheads = 0;
   int rc = tk_store_begin(o->store, err);
@@ -376,10 +399,22 @@ int tk_office_update(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
     if (rc) goto done;
     body = merged;
   }
+  /* The first parent (the winner) is the base of a delta body. One that
+   * does not read (a broken chain) only means a full body. */
+  tk_err_t be;
+  uint32_t depth = 0;
+  if (read_plain(o, heads[0], &base, &depth, &be) == 0) {
+    d.base_id = heads[0];
+    d.base = TK_SLICE(base.p, base.n);
+    d.base_depth = depth;
+  } else {
+    TK_LOG(TK_LOG_INFO, "office", "edit written as a full body: %s", be.msg);
+  }
   rc = seal_and_put(o, &d, body, rev_out, err);
   if (!rc) rc = tk_store_commit(o->store, err);
 done:
   if (rc) tk_store_rollback(o->store);
+  tk_buf_wipe(&base);
   free(heads);
   json_decref(merged);
   return rc;
@@ -388,33 +423,16 @@ done:
 int tk_office_read(tk_office_t *o, const uint8_t rev_id[TK_REV_ID_LEN], json_t **body_out,
                    tk_rev_meta_t *meta, tk_err_t *err)
 {
-  tk_buf_t enc = TK_BUF_INIT, plain = TK_BUF_INIT;
-  uint8_t *key = tk_secure_alloc(TK_VAULT_KEY_LEN);
-  tk_rev_t rev;
-  int rc;
+  tk_buf_t plain = TK_BUF_INIT;
   *body_out = NULL;
-  if (!key) return tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory for a key");
-  rc = tk_store_get_rev(o->store, rev_id, &enc, err);
-  if (rc) goto done;
-  rc = tk_rev_parse(&rev, TK_SLICE(enc.p, enc.n), err);
-  if (!rc) rc = tk_rev_check_id(&rev, rev_id, err);
-  if (!rc) rc = tk_rev_verify_sig(&rev, err);
-  if (rc) goto done;
-  rc = tk_office_vault_key(o, rev.vault, rev.key_id, key, err);
-  if (rc) goto done;
-  rc = tk_rev_open(&rev, key, &plain, err);
-  if (rc) goto done;
-  rc = tk_body_parse(body_out, TK_SLICE(plain.p, plain.n), "revision body", err);
-  if (rc) goto done;
-  if (meta) rc = tk_store_rev_meta(o->store, rev_id, meta, err);
-done:
+  int rc = read_plain(o, rev_id, &plain, NULL, err);
+  if (!rc) rc = tk_body_parse(body_out, TK_SLICE(plain.p, plain.n), "revision body", err);
+  if (!rc && meta) rc = tk_store_rev_meta(o->store, rev_id, meta, err);
   if (rc && *body_out) {
     json_decref(*body_out);
     *body_out = NULL;
   }
   tk_buf_wipe(&plain);
-  tk_buf_free(&enc);
-  tk_secure_free(key);
   return rc;
 }
 
