@@ -658,8 +658,16 @@ static int decode_inner(tk_slice_t inner, tk_slice_t base, tk_buf_t *plain,
   case ENC_ZSTD:
     return unzstd(plain, body, TK_SLICE(NULL, 0), hex, err);
   default: /* ENC_DELTA: decrypt_inner let nothing else through */
+    body = TK_SLICE(inner.p + 2, inner.n - 2);
+    /* A zstd frame (magic 28 b5 2f fd) whose descriptor sets the checksum
+     * flag: a base other than the author's then fails, never decodes to a
+     * wrong body. */
+    if (body.n < 5 || memcmp(body.p, "\x28\xb5\x2f\xfd", 4) != 0 || !(body.p[4] & 0x04))
+      return tk_err_set(err, TK_EFORMAT,
+                        "revision %s: delta body is not a zstd frame with a checksum",
+                        hex);
     if (!base.p) base = TK_SLICE((const uint8_t *)"", 0);
-    return unzstd(plain, TK_SLICE(inner.p + 2, inner.n - 2), base, hex, err);
+    return unzstd(plain, body, base, hex, err);
   }
 }
 
@@ -670,11 +678,13 @@ typedef struct chain_level {
   tk_buf_t inner;
 } chain_level_t;
 
-/* Fetches parent pid into bytes (empty), checks that they hash to pid,
- * parses them into *prev and decrypts its plaintext into next. */
-static int chain_fetch(const tk_rev_source_t *src, const uint8_t *pid,
-                       const uint8_t vault_key[TK_VAULT_KEY_LEN], tk_buf_t *bytes,
-                       tk_rev_t *prev, chain_level_t *next, tk_err_t *err)
+/* Fetches parent pid of child into bytes (empty), checks that they hash to
+ * pid and are of the child's record, vault and type, parses them into *prev
+ * and decrypts its plaintext into next. */
+static int chain_fetch(const tk_rev_source_t *src, const tk_rev_t *child,
+                       const uint8_t *pid, const uint8_t vault_key[TK_VAULT_KEY_LEN],
+                       tk_buf_t *bytes, tk_rev_t *prev, chain_level_t *next,
+                       tk_err_t *err)
 {
   uint8_t *pkey = NULL;
   char phex[2 * TK_REV_ID_LEN + 1];
@@ -683,6 +693,10 @@ static int chain_fetch(const tk_rev_source_t *src, const uint8_t *pid,
   if (rc == TK_ENOTFOUND) tk_err_set(err, rc, "it is not here");
   if (!rc) rc = tk_rev_parse(prev, TK_SLICE(bytes->p, bytes->n), err);
   if (!rc) rc = tk_rev_check_id(prev, pid, err);
+  if (!rc &&
+      (memcmp(prev->record_id, child->record_id, TK_RECORD_ID_LEN) != 0 ||
+       strcmp(prev->vault, child->vault) != 0 || strcmp(prev->type, child->type) != 0))
+    rc = tk_err_set(err, TK_EFORMAT, "it belongs to another record, vault or type");
   if (!rc && src->key) {
     pkey = tk_secure_alloc(TK_VAULT_KEY_LEN);
     rc = pkey ? src->key(src->ctx, prev->vault, prev->key_id, pkey, err)
@@ -749,7 +763,8 @@ int tk_rev_open_chain(const tk_rev_t *rev, const uint8_t vault_key[TK_VAULT_KEY_
     }
     tk_buf_t *b = &bytes[(top + 1) % 2];
     b->n = 0;
-    rc = chain_fetch(src, pid, vault_key, b, &revs[(top + 1) % 2], &lv[top + 1], err);
+    rc = chain_fetch(src, child, pid, vault_key, b, &revs[(top + 1) % 2], &lv[top + 1],
+                     err);
     if (rc) {
       rc = chain_error(hex, pid, top + 1, rc, err);
       break;

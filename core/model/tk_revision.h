@@ -31,7 +31,9 @@
  *     1  one zstd frame of the JSON
  *     2  a delta: u8 index into the parents (the base), then one zstd frame
  *        of the JSON compressed with the base's body (its plaintext JSON)
- *        as a raw-content prefix, content size and checksum in the frame
+ *        as a raw-content prefix; the frame states its content size and
+ *        carries zstd's checksum, and the base is of the same record, vault
+ *        and type
  *   The JSON is an object of at most TK_MAX_BODY_JSON bytes. A tombstone's
  *   body is {"_deleted":true}.
  *

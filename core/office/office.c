@@ -207,9 +207,10 @@ done:
 
 /* The plaintext body of stored revision rev_id onto plain (the caller
  * wipes it), checked (id, signature) and opened through its delta chain;
- * *depth (may be NULL) gets its depth in the chain. */
+ * *depth and key_id (may be NULL) get its depth in the chain and the id of
+ * the vault key it is under. */
 static int read_plain(tk_office_t *o, const uint8_t rev_id[TK_REV_ID_LEN],
-                      tk_buf_t *plain, uint32_t *depth, tk_err_t *err)
+                      tk_buf_t *plain, uint32_t *depth, uint8_t *key_id, tk_err_t *err)
 {
   tk_buf_t enc = TK_BUF_INIT;
   uint8_t *key = tk_secure_alloc(TK_VAULT_KEY_LEN);
@@ -222,15 +223,18 @@ static int read_plain(tk_office_t *o, const uint8_t rev_id[TK_REV_ID_LEN],
   if (!rc) rc = tk_rev_verify_sig(&rev, err);
   if (!rc) rc = tk_office_vault_key(o, rev.vault, rev.key_id, key, err);
   if (!rc) rc = tk_office_body(o, &rev, key, NULL, 0, plain, depth, err);
+  if (!rc && key_id) memcpy(key_id, rev.key_id, TK_KEY_ID_LEN);
   tk_buf_free(&enc);
   tk_secure_free(key);
   return rc;
 }
 
 /* Seals body into a revision with the given fields and stores it; runs
- * inside the caller's transaction. */
-static int seal_and_put(tk_office_t *o, tk_rev_draft_t *d, const json_t *body,
-                        uint8_t rev_out[TK_REV_ID_LEN], tk_err_t *err)
+ * inside the caller's transaction. A delta base (d->base_id) under a key
+ * other than the vault's current one (base_key_id) is dropped: a member
+ * who holds only the current key can read every body written under it. */
+static int seal_and_put(tk_office_t *o, tk_rev_draft_t *d, const uint8_t *base_key_id,
+                        const json_t *body, uint8_t rev_out[TK_REV_ID_LEN], tk_err_t *err)
 {
   tk_buf_t plain = TK_BUF_INIT, enc = TK_BUF_INIT, refs = TK_BUF_INIT;
   uint8_t *key = tk_secure_alloc(TK_VAULT_KEY_LEN);
@@ -241,6 +245,10 @@ static int seal_and_put(tk_office_t *o, tk_rev_draft_t *d, const json_t *body,
   if (rc) goto done;
   rc = tk_office_vault_key(o, d->vault, NULL, key, err);
   if (rc) goto done;
+  uint8_t kid[TK_KEY_ID_LEN];
+  tk_vault_key_id(kid, key);
+  if (d->base_id && (!base_key_id || memcmp(kid, base_key_id, TK_KEY_ID_LEN) != 0))
+    d->base_id = NULL;
   /* the header names every chunk the body's attachments need */
   rc = tk_attach_refs(body, &refs, &d->nattach, err);
   if (rc) goto done;
@@ -285,7 +293,7 @@ int tk_office_new(tk_office_t *o, const char *type, const char *vault, const jso
   d.generation = 1;
   rc = tk_store_begin(o->store, err);
   if (rc) return rc;
-  rc = seal_and_put(o, &d, body, rev_out, err);
+  rc = seal_and_put(o, &d, NULL, body, rev_out, err);
   if (!rc) rc = tk_store_commit(o->store, err);
   if (rc) {
     tk_store_rollback(o->store);
@@ -403,14 +411,15 @@ int tk_office_update(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
    * does not read (a broken chain) only means a full body. */
   tk_err_t be;
   uint32_t depth = 0;
-  if (read_plain(o, heads[0], &base, &depth, &be) == 0) {
+  uint8_t base_kid[TK_KEY_ID_LEN];
+  if (read_plain(o, heads[0], &base, &depth, base_kid, &be) == 0) {
     d.base_id = heads[0];
     d.base = TK_SLICE(base.p, base.n);
     d.base_depth = depth;
   } else {
     TK_LOG(TK_LOG_INFO, "office", "edit written as a full body: %s", be.msg);
   }
-  rc = seal_and_put(o, &d, body, rev_out, err);
+  rc = seal_and_put(o, &d, base_kid, body, rev_out, err);
   if (!rc) rc = tk_store_commit(o->store, err);
 done:
   if (rc) tk_store_rollback(o->store);
@@ -425,7 +434,7 @@ int tk_office_read(tk_office_t *o, const uint8_t rev_id[TK_REV_ID_LEN], json_t *
 {
   tk_buf_t plain = TK_BUF_INIT;
   *body_out = NULL;
-  int rc = read_plain(o, rev_id, &plain, NULL, err);
+  int rc = read_plain(o, rev_id, &plain, NULL, NULL, err);
   if (!rc) rc = tk_body_parse(body_out, TK_SLICE(plain.p, plain.n), "revision body", err);
   if (!rc && meta) rc = tk_store_rev_meta(o->store, rev_id, meta, err);
   if (rc && *body_out) {

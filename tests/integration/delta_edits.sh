@@ -7,7 +7,8 @@
 # moderation rule quarantines a record it cannot read, pulls them all in
 # one batch (each delta's parent earlier in the same batch, not yet stored)
 # and keeps the marked one aside for its mark, not for being unreadable;
-# B shows every version as A wrote it; `verify` calls both stores genuine.
+# B shows every version as A wrote it; `verify` calls both stores genuine;
+# after a key rotation the next edit is full, the one after a delta again.
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/hub.sh"
 
@@ -92,4 +93,16 @@ done <"$TMP/revs"
 step "verify: both stores genuine"
 run_expect 0 tk "$A" verify
 run_expect 0 tk "$B" verify
+
+step "after a key rotation the next edit is full (a newcomer holds only the new key)"
+run_expect 0 tk "$A" vault remove cases "$B_ID"
+body "Client 11" "$notes" | run_expect 0 tk "$A" edit "$rec" -
+body "Client 12" "$notes" | run_expect 0 tk "$A" edit "$rec" -
+sizes "$A/store.db" | tail -2 >"$TMP/sizes"
+cat "$TMP/sizes"
+{ IFS='|' read -r _ s1; IFS='|' read -r _ s2; } <"$TMP/sizes"
+[ "$s1" -gt 1800 ] || fail "the first edit under the new key is $s1 bytes: a delta on a body under the old key"
+[ "$s2" -lt 400 ] || fail "the next edit under the new key is $s2 bytes, not a delta"
+[ "$(tk "$A" show "$rec" | jq -r .client_alias)" = "Client 12" ] || fail "A does not read its last edit"
+run_expect 0 tk "$A" verify
 echo ok

@@ -547,7 +547,7 @@ static void hand_seal_p(tk_buf_t *out, const uint8_t *pt, size_t ptn,
   uint8_t salt[16], nonce[24], kid[8], bk[32], msg[18 + 16], rid[16];
   randombytes_buf(salt, sizeof salt);
   randombytes_buf(nonce, sizeof nonce);
-  memset(rid, 0x3C, sizeof rid);
+  memset(rid, parent ? 0xA5 : 0x3C, sizeof rid); /* a parent: draft_of's record */
   tk_vault_key_id(kid, vkey);
   memcpy(msg, "tunduk body key v1", 18);
   memcpy(msg + 18, salt, 16);
@@ -896,6 +896,14 @@ static void test_delta_bad_parent(void)
   CHECK(mem_seal(&m, 0, TK_SLICE(v1.p, v1.n), TK_SLICE(wrong.p, wrong.n), 0) == 2);
   CHECK(mem_open(&m, 2, &plain, NULL, &err) != 0);
   CHECK(plain.n == 0 && strstr(err.msg, "base") != NULL);
+  /* a base of another record: refused before it is decrypted */
+  tk_rev_draft_t od = draft_of(TK_SLICE(v0.p, v0.n));
+  memset(od.record_id, 0x77, sizeof od.record_id);
+  CHECK_RC(tk_rev_seal(&m.revs[m.n], &od, vkey, sk, &err), 0);
+  int x = (int)m.n++;
+  CHECK(mem_seal(&m, x, TK_SLICE(v1.p, v1.n), TK_SLICE(v0.p, v0.n), 0) == x + 1);
+  CHECK_RC(mem_open(&m, x + 1, &plain, NULL, &err), TK_EPARENT);
+  CHECK(strstr(err.msg, "another record") != NULL && plain.n == 0);
   /* the good one still opens */
   CHECK_RC(mem_open(&m, 1, &plain, NULL, &err), 0);
   CHECK(plain.n == v1.n && memcmp(plain.p, v1.p, v1.n) == 0);
@@ -925,6 +933,7 @@ static void test_delta_bomb(void)
   CHECK(zeros && pt);
   ZSTD_CCtx *cctx = ZSTD_createCCtx();
   CHECK(cctx != NULL);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
   ZSTD_CCtx_refPrefix(cctx, v0.p, v0.n);
   size_t csize = ZSTD_compress2(cctx, pt + 2, bound, zeros, zn);
   CHECK(!ZSTD_isError(csize) && csize < 1024);
@@ -944,6 +953,7 @@ static void test_delta_bomb(void)
   /* no frame size stated */
   ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 0);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
   ZSTD_CCtx_refPrefix(cctx, v0.p, v0.n);
   csize = ZSTD_compress2(cctx, pt + 2, bound, "{\"a\":1}", 7);
   CHECK(!ZSTD_isError(csize));
@@ -952,6 +962,26 @@ static void test_delta_bomb(void)
   hand_seal_p(&out, pt, 2 + csize, pid);
   CHECK_RC(tk_rev_parse(&rev, TK_SLICE(out.p, out.n), &err), 0);
   CHECK_RC(tk_rev_open_chain(&rev, vkey, &src, &plain, NULL, &err), TK_ELIMIT);
+  /* a frame without zstd's checksum: a wrong base would go unseen */
+  ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+  ZSTD_CCtx_refPrefix(cctx, v0.p, v0.n);
+  csize = ZSTD_compress2(cctx, pt + 2, bound, v0.p, v0.n);
+  CHECK(!ZSTD_isError(csize));
+  out.n = 0;
+  hand_seal_p(&out, pt, 2 + csize, pid);
+  CHECK_RC(tk_rev_parse(&rev, TK_SLICE(out.p, out.n), &err), 0);
+  CHECK_RC(tk_rev_open_chain(&rev, vkey, &src, &plain, NULL, &err), TK_EFORMAT);
+  CHECK(strstr(err.msg, "checksum") != NULL);
+  /* the same frame with its checksum opens: the hand-built delta is right */
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+  ZSTD_CCtx_refPrefix(cctx, v0.p, v0.n);
+  csize = ZSTD_compress2(cctx, pt + 2, bound, v0.p, v0.n);
+  out.n = 0;
+  hand_seal_p(&out, pt, 2 + csize, pid);
+  CHECK_RC(tk_rev_parse(&rev, TK_SLICE(out.p, out.n), &err), 0);
+  CHECK_RC(tk_rev_open_chain(&rev, vkey, &src, &plain, NULL, &err), 0);
+  CHECK(plain.n == v0.n && memcmp(plain.p, v0.p, v0.n) == 0);
+  tk_buf_wipe(&plain);
   /* a delta with no frame at all */
   out.n = 0;
   hand_seal_p(&out, pt, 2, pid);
