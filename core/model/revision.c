@@ -747,7 +747,7 @@ int tk_rev_open_chain(const tk_rev_t *rev, const uint8_t vault_key[TK_VAULT_KEY_
   while (!rc && lv[top].inner.p[0] == ENC_DELTA) {
     const uint8_t *pid = child->parents + (size_t)lv[top].inner.p[1] * TK_REV_ID_LEN;
     char phex[2 * TK_REV_ID_LEN + 1];
-    tk_hex_encode(phex, pid, TK_REV_ID_LEN);
+    tk_hex_encode(phex, top == TK_MAX_DELTA_CHAIN ? lv[top].id : pid, TK_REV_ID_LEN);
     if (top == TK_MAX_DELTA_CHAIN) {
       rc = tk_err_set(err, TK_ELIMIT,
                       "revision %s: its delta chain is longer than %u (parent %s, %u up "

@@ -849,6 +849,10 @@ static void test_delta_chain_bound(void)
   tk_sha256(id, m.revs[k + 1].p, m.revs[k + 1].n);
   tk_hex_encode(hex, id, 32);
   CHECK(strstr(err.msg, hex) != NULL && strstr(err.msg, "longer than") != NULL);
+  /* and names the parent at the bound that is itself a delta */
+  tk_sha256(id, m.revs[1].p, m.revs[1].n); /* 8 up: rev 10 -> 8 -> 7 ... -> 1 */
+  tk_hex_encode(hex, id, 32);
+  CHECK(strstr(err.msg, hex) != NULL);
   tk_buf_wipe(&plain);
   for (int i = 0; i < TK_MAX_DELTA_CHAIN + 3; i++)
     tk_buf_free(&v[i]);
