@@ -171,6 +171,7 @@ int tk_process_no_core(void);
 #define TK_CHUNK_PLAIN (256u << 10)        /* plaintext bytes of one attachment chunk */
 #define TK_CHUNK_MAX (TK_CHUNK_PLAIN + 16) /* one chunk's ciphertext, tag included */
 #define TK_MAX_JSON_DEPTH 64               /* nesting of a record body */
+#define TK_MAX_DELTA_CHAIN 8               /* parents a delta body may need to read */
 #define TK_MAX_KEYFILE (64u << 10)         /* a device key file */
 #define TK_MAX_PASSPHRASE 1024             /* bytes of a passphrase */
 

@@ -2,9 +2,11 @@
  * revision.c: the revision envelope (see tk_revision.h for the encoding).
  *
  * Owns: building a revision from a draft (validate, sort parents, compress,
- * derive the per-revision body key, encrypt, sign), parsing one back with
- * every length checked against a named limit, and checking its signature,
- * id and tag.
+ * or compress against a parent's body, derive the per-revision body key,
+ * encrypt, sign), parsing one back with every length checked against a
+ * named limit, checking its signature, id and tag, and opening its body,
+ * through its delta chain (at most TK_MAX_DELTA_CHAIN parents, fetched
+ * through the caller's tk_rev_source_t).
  *
  * Invariants: tk_rev_seal only emits bytes that tk_rev_parse accepts (both
  * sides apply the same rules); a parsed tk_rev_t is a view into the bytes
@@ -26,6 +28,7 @@
 #define BODY_KEY_LABEL "tunduk body key v1"
 #define ENC_RAW 0
 #define ENC_ZSTD 1
+#define ENC_DELTA 2 /* u8 parent index, then a zstd frame with the base as prefix */
 #define ZSTD_LEVEL 3
 #define TAG_LEN crypto_aead_xchacha20poly1305_ietf_ABYTES
 /* Smallest ciphertext: a one-byte plaintext (the encoding byte) and the tag. */
@@ -136,6 +139,8 @@ static int draft_check(const tk_rev_draft_t *d, tk_err_t *err)
   if ((d->nparents && !d->parents) || (d->nattach && !d->attach) ||
       (d->body.n && !d->body.p))
     return tk_err_set(err, TK_EINVAL, "revision: draft has a count without its array");
+  if (d->base_id && (d->base.n > TK_MAX_BODY_JSON || (d->base.n && !d->base.p)))
+    return tk_err_set(err, TK_EINVAL, "revision: the base body is missing or too large");
   if (d->hlc > (uint64_t)INT64_MAX)
     return tk_err_set(err, TK_ELIMIT, "revision: hlc is over the limit of 2^63-1");
   if (d->generation == 0)
@@ -147,6 +152,43 @@ static int draft_check(const tk_rev_draft_t *d, tk_err_t *err)
   if (d->nparents > 0 && d->generation < 2)
     return tk_err_set(err, TK_EINVAL, "revision: generation 1 with %u parents",
                       (unsigned)d->nparents);
+  return 0;
+}
+
+/* Writes ENC_DELTA, base_index and body compressed with base as its
+ * prefix into plain, which must be empty: 0, or 1 if zstd fails (no delta
+ * then). The caller wipes plain. */
+static int delta_build(tk_buf_t *plain, tk_slice_t body, tk_slice_t base,
+                       uint8_t base_index, tk_err_t *err)
+{
+  size_t bound = ZSTD_compressBound(body.n);
+  int rc = tk_buf_reserve(plain, 2 + bound);
+  if (rc) return tk_err_set(err, rc, "revision: no memory for the plaintext");
+  /* zstd wants the prefix apart from the input: a base that overlaps the
+   * body (the same bytes, say) is copied first. */
+  tk_buf_t copy = TK_BUF_INIT;
+  if (base.n && body.n && base.p < body.p + body.n && body.p < base.p + base.n) {
+    if (tk_buf_append(&copy, base.p, base.n) != 0)
+      return tk_err_set(err, TK_ENOMEM, "revision: no memory for the base");
+    base = TK_SLICE(copy.p, copy.n);
+  }
+  ZSTD_CCtx *cctx = ZSTD_createCCtx();
+  if (!cctx) {
+    tk_buf_wipe(&copy);
+    return tk_err_set(err, TK_ENOMEM, "revision: no memory for zstd");
+  }
+  size_t csize = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, ZSTD_LEVEL);
+  if (!ZSTD_isError(csize))
+    csize = ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1); /* a wrong base shows */
+  if (!ZSTD_isError(csize)) csize = ZSTD_CCtx_refPrefix(cctx, base.p, base.n);
+  if (!ZSTD_isError(csize))
+    csize = ZSTD_compress2(cctx, plain->p + 2, bound, body.p, body.n);
+  ZSTD_freeCCtx(cctx);
+  tk_buf_wipe(&copy);
+  if (ZSTD_isError(csize)) return 1;
+  plain->p[0] = ENC_DELTA;
+  plain->p[1] = base_index;
+  plain->n = 2 + csize;
   return 0;
 }
 
@@ -195,6 +237,26 @@ int tk_rev_seal(tk_buf_t *out, const tk_rev_draft_t *d,
 
   rc = plaintext_build(&plain, d->body, err);
   if (rc) goto done;
+  if (d->base_id) {
+    uint8_t(*b)[TK_REV_ID_LEN] =
+        bsearch(d->base_id, parents, d->nparents, TK_REV_ID_LEN, id_cmp);
+    if (!b) {
+      rc = tk_err_set(err, TK_EINVAL, "revision: the base is not one of the parents");
+      goto done;
+    }
+    if (d->base_depth < TK_MAX_DELTA_CHAIN) {
+      tk_buf_t delta = TK_BUF_INIT;
+      rc = delta_build(&delta, d->body, d->base, (uint8_t)(b - parents), err);
+      if (rc == 0 && delta.n < plain.n) {
+        tk_buf_t t = plain;
+        plain = delta;
+        delta = t;
+      }
+      tk_buf_wipe(&delta);
+      if (rc < 0) goto done;
+      rc = 0;
+    }
+  }
 
   size_t type_len = strlen(d->type), vault_len = strlen(d->vault);
   size_t hlen = 4 + TK_RECORD_ID_LEN + TK_SIGN_PK_LEN + 8 + 4 + 1 + type_len + 1 +
@@ -493,8 +555,11 @@ static ZSTD_DCtx *dctx_get(void)
   return d;
 }
 
-/* Decompresses one zstd frame (the whole of src) onto plain. */
-static int unzstd(tk_buf_t *plain, tk_slice_t src, const char *hex, tk_err_t *err)
+/* Decompresses one zstd frame (the whole of src) onto plain; with base
+ * (base.p not NULL) as its raw-content prefix. The frame must state its
+ * size, at most TK_MAX_BODY_JSON, before anything is decompressed. */
+static int unzstd(tk_buf_t *plain, tk_slice_t src, tk_slice_t base, const char *hex,
+                  tk_err_t *err)
 {
   unsigned long long size = ZSTD_getFrameContentSize(src.p, src.n);
   if (size == ZSTD_CONTENTSIZE_ERROR)
@@ -513,76 +578,233 @@ static int unzstd(tk_buf_t *plain, tk_slice_t src, const char *hex, tk_err_t *er
   int rc = tk_buf_reserve(plain, (size_t)size);
   if (rc) return tk_err_set(err, rc, "revision %s: no memory for the body", hex);
   ZSTD_DCtx *dctx = dctx_get();
-  size_t got =
-      dctx ? ZSTD_decompressDCtx(dctx, plain->p + plain->n, (size_t)size, src.p, src.n)
-           : ZSTD_decompress(plain->p + plain->n, (size_t)size, src.p, src.n);
+  size_t got;
+  if (!base.p) {
+    got = dctx
+              ? ZSTD_decompressDCtx(dctx, plain->p + plain->n, (size_t)size, src.p, src.n)
+              : ZSTD_decompress(plain->p + plain->n, (size_t)size, src.p, src.n);
+  } else if (!dctx) {
+    return tk_err_set(err, TK_ENOMEM, "revision %s: no memory for zstd", hex);
+  } else {
+    /* The prefix is for this frame only; the reset drops it whatever happened. */
+    got = ZSTD_DCtx_refPrefix(dctx, base.p, base.n);
+    if (!ZSTD_isError(got))
+      got = ZSTD_decompressDCtx(dctx, plain->p + plain->n, (size_t)size, src.p, src.n);
+    ZSTD_DCtx_reset(dctx, ZSTD_reset_session_and_parameters);
+  }
   if (ZSTD_isError(got) || got != size)
     return tk_err_set(err, TK_EFORMAT,
-                      "revision %s: zstd body does not decompress to %llu bytes", hex,
-                      size);
+                      "revision %s: zstd body does not decompress to %llu bytes%s", hex,
+                      size, base.p ? " (against its base)" : "");
   plain->n += got;
   plain->p[plain->n] = 0;
   return 0;
 }
 
-int tk_rev_open(const tk_rev_t *rev, const uint8_t vault_key[TK_VAULT_KEY_LEN],
-                tk_buf_t *plain, tk_err_t *err)
+/* Decrypts rev's plaintext (the encoding byte and what follows) into inner,
+ * which must be empty. The caller wipes inner. */
+static int decrypt_inner(const tk_rev_t *rev, const uint8_t vault_key[TK_VAULT_KEY_LEN],
+                         tk_buf_t *inner, const char *hex, tk_err_t *err)
 {
   uint8_t bk[TK_VAULT_KEY_LEN];
-  tk_buf_t inner = TK_BUF_INIT;
-  size_t start = plain->n;
-  char hex[2 * TK_REV_ID_LEN + 1];
-  int rc;
-  tk_hex_encode(hex, rev->id, TK_REV_ID_LEN);
-  if (rev->ciphertext.n < MIN_BODY_LEN) { /* parse guarantees this; stay safe anyway */
-    rc = tk_err_set(err, TK_EFORMAT, "revision %s: ciphertext too short", hex);
-    goto done;
-  }
-  rc = tk_buf_reserve(&inner, rev->ciphertext.n - TAG_LEN);
-  if (rc) {
-    tk_err_set(err, rc, "revision %s: no memory for the body", hex);
-    goto done;
-  }
+  if (rev->ciphertext.n < MIN_BODY_LEN) /* parse guarantees this; stay safe anyway */
+    return tk_err_set(err, TK_EFORMAT, "revision %s: ciphertext too short", hex);
+  int rc = tk_buf_reserve(inner, rev->ciphertext.n - TAG_LEN);
+  if (rc) return tk_err_set(err, rc, "revision %s: no memory for the body", hex);
   body_key_derive(bk, vault_key, rev->salt);
   unsigned long long mlen = 0;
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(inner.p, &mlen, NULL, rev->ciphertext.p,
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(inner->p, &mlen, NULL, rev->ciphertext.p,
                                                  rev->ciphertext.n, rev->header.p,
-                                                 rev->header.n, rev->nonce, bk) != 0) {
+                                                 rev->header.n, rev->nonce, bk) != 0)
     rc = tk_err_set(err, TK_ETAG,
                     "revision %s: body does not decrypt (wrong key or altered)", hex);
-    goto done;
+  tk_wipe(bk, sizeof bk);
+  if (rc) return rc;
+  inner->n = (size_t)mlen;
+  if (inner->n == 0) /* MIN_BODY_LEN guarantees the byte; stay safe anyway */
+    return tk_err_set(err, TK_EFORMAT, "revision %s: body has no encoding byte", hex);
+  switch (inner->p[0]) {
+  case ENC_RAW:
+  case ENC_ZSTD:
+    return 0;
+  case ENC_DELTA:
+    if (inner->n < 2)
+      return tk_err_set(err, TK_EFORMAT, "revision %s: delta body names no parent", hex);
+    if (inner->p[1] >= rev->nparents)
+      return tk_err_set(err, TK_EFORMAT, "revision %s: delta body names parent %u of %u",
+                        hex, (unsigned)inner->p[1], (unsigned)rev->nparents);
+    return 0;
+  default:
+    return tk_err_set(err, TK_EFORMAT, "revision %s: unknown body encoding %u", hex,
+                      (unsigned)inner->p[0]);
   }
-  inner.n = (size_t)mlen;
+}
+
+/* The body of one decrypted plaintext onto plain: base is the body of the
+ * parent a delta names (unused otherwise). */
+static int decode_inner(tk_slice_t inner, tk_slice_t base, tk_buf_t *plain,
+                        const char *hex, tk_err_t *err)
+{
   tk_slice_t body = TK_SLICE(inner.p + 1, inner.n - 1);
   switch (inner.p[0]) {
   case ENC_RAW:
-    if (body.n > TK_MAX_BODY_JSON) {
-      rc = tk_err_set(err, TK_ELIMIT,
-                      "revision %s: body is %zu bytes, over the limit of %u", hex, body.n,
-                      (unsigned)TK_MAX_BODY_JSON);
-      goto done;
-    }
-    rc = tk_buf_append(plain, body.p, body.n);
-    if (rc) tk_err_set(err, rc, "revision %s: no memory for the body", hex);
-    break;
+    if (body.n > TK_MAX_BODY_JSON)
+      return tk_err_set(err, TK_ELIMIT,
+                        "revision %s: body is %zu bytes, over the limit of %u", hex,
+                        body.n, (unsigned)TK_MAX_BODY_JSON);
+    if (tk_buf_append(plain, body.p, body.n) != 0)
+      return tk_err_set(err, TK_ENOMEM, "revision %s: no memory for the body", hex);
+    return 0;
   case ENC_ZSTD:
-    rc = unzstd(plain, body, hex, err);
-    break;
-  default:
-    rc = tk_err_set(err, TK_EFORMAT, "revision %s: unknown body encoding %u", hex,
-                    (unsigned)inner.p[0]);
-    break;
+    return unzstd(plain, body, TK_SLICE(NULL, 0), hex, err);
+  default: /* ENC_DELTA: decrypt_inner let nothing else through */
+    body = TK_SLICE(inner.p + 2, inner.n - 2);
+    /* A zstd frame (magic 28 b5 2f fd) whose descriptor sets the checksum
+     * flag: a base other than the author's then fails, never decodes to a
+     * wrong body. */
+    if (body.n < 5 || memcmp(body.p, "\x28\xb5\x2f\xfd", 4) != 0 || !(body.p[4] & 0x04))
+      return tk_err_set(err, TK_EFORMAT,
+                        "revision %s: delta body is not a zstd frame with a checksum",
+                        hex);
+    if (!base.p) base = TK_SLICE((const uint8_t *)"", 0);
+    return unzstd(plain, body, base, hex, err);
   }
+}
 
-done:
-  tk_wipe(bk, sizeof bk);
-  tk_buf_wipe(&inner);
+/* One level of a delta chain: the revision's id and its decrypted
+ * plaintext. */
+typedef struct chain_level {
+  uint8_t id[TK_REV_ID_LEN];
+  tk_buf_t inner;
+} chain_level_t;
+
+/* Fetches parent pid of child into bytes (empty), checks that they hash to
+ * pid and are of the child's record, vault and type, parses them into *prev
+ * and decrypts its plaintext into next. */
+static int chain_fetch(const tk_rev_source_t *src, const tk_rev_t *child,
+                       const uint8_t *pid, const uint8_t vault_key[TK_VAULT_KEY_LEN],
+                       tk_buf_t *bytes, tk_rev_t *prev, chain_level_t *next,
+                       tk_err_t *err)
+{
+  uint8_t *pkey = NULL;
+  char phex[2 * TK_REV_ID_LEN + 1];
+  tk_hex_encode(phex, pid, TK_REV_ID_LEN);
+  int rc = src->fetch(src->ctx, pid, bytes, err);
+  if (rc == TK_ENOTFOUND) tk_err_set(err, rc, "it is not here");
+  if (!rc) rc = tk_rev_parse(prev, TK_SLICE(bytes->p, bytes->n), err);
+  if (!rc) rc = tk_rev_check_id(prev, pid, err);
+  if (!rc &&
+      (memcmp(prev->record_id, child->record_id, TK_RECORD_ID_LEN) != 0 ||
+       strcmp(prev->vault, child->vault) != 0 || strcmp(prev->type, child->type) != 0))
+    rc = tk_err_set(err, TK_EFORMAT, "it belongs to another record, vault or type");
+  if (!rc && src->key) {
+    pkey = tk_secure_alloc(TK_VAULT_KEY_LEN);
+    rc = pkey ? src->key(src->ctx, prev->vault, prev->key_id, pkey, err)
+              : tk_err_set(err, TK_ENOMEM, "no locked memory for a key");
+  }
+  if (!rc) rc = decrypt_inner(prev, pkey ? pkey : vault_key, &next->inner, phex, err);
+  if (!rc) memcpy(next->id, pid, TK_REV_ID_LEN);
+  tk_secure_free(pkey);
+  return rc;
+}
+
+/* Names the revision and the parent of its chain that failed in front of
+ * why it failed. */
+static int chain_error(const char *hex, const uint8_t parent[TK_REV_ID_LEN],
+                       uint32_t level, int rc, tk_err_t *err)
+{
+  char phex[2 * TK_REV_ID_LEN + 1], why[sizeof err->msg];
+  tk_hex_encode(phex, parent, TK_REV_ID_LEN);
+  snprintf(why, sizeof why, "%s", err->msg);
+  return tk_err_set(err, rc == TK_ENOMEM || rc == TK_ELIMIT ? rc : TK_EPARENT,
+                    "revision %s: its body is a delta on parent %s (%u up its chain), "
+                    "which cannot be read: %.300s",
+                    hex, phex, (unsigned)level, why);
+}
+
+int tk_rev_open_chain(const tk_rev_t *rev, const uint8_t vault_key[TK_VAULT_KEY_LEN],
+                      const tk_rev_source_t *src, tk_buf_t *plain, uint32_t *depth,
+                      tk_err_t *err)
+{
+  chain_level_t lv[TK_MAX_DELTA_CHAIN + 1];
+  tk_buf_t bodies[2] = {TK_BUF_INIT, TK_BUF_INIT};
+  tk_buf_t bytes[2] = {TK_BUF_INIT, TK_BUF_INIT}; /* the child's, the parent's */
+  tk_rev_t revs[2];
+  tk_err_t e;
+  char hex[2 * TK_REV_ID_LEN + 1];
+  size_t start = plain->n;
+  uint32_t top = 0;
+  int rc;
+  memset(lv, 0, sizeof lv);
+  tk_err_clear(&e);
+  if (!err) err = &e;
+  tk_hex_encode(hex, rev->id, TK_REV_ID_LEN);
+  memcpy(lv[0].id, rev->id, TK_REV_ID_LEN);
+  rc = decrypt_inner(rev, vault_key, &lv[0].inner, hex, err);
+
+  /* Up the chain until a full body: level k + 1 is the base of level k. */
+  const tk_rev_t *child = rev;
+  while (!rc && lv[top].inner.p[0] == ENC_DELTA) {
+    const uint8_t *pid = child->parents + (size_t)lv[top].inner.p[1] * TK_REV_ID_LEN;
+    char phex[2 * TK_REV_ID_LEN + 1];
+    tk_hex_encode(phex, top == TK_MAX_DELTA_CHAIN ? lv[top].id : pid, TK_REV_ID_LEN);
+    if (top == TK_MAX_DELTA_CHAIN) {
+      rc = tk_err_set(err, TK_ELIMIT,
+                      "revision %s: its delta chain is longer than %u (parent %s, %u up "
+                      "its chain, is itself a delta)",
+                      hex, (unsigned)TK_MAX_DELTA_CHAIN, phex, (unsigned)top);
+      break;
+    }
+    if (!src) {
+      rc = tk_err_set(err, TK_EPARENT,
+                      "revision %s: its body is a delta on parent %s, not available here",
+                      hex, phex);
+      break;
+    }
+    tk_buf_t *b = &bytes[(top + 1) % 2];
+    b->n = 0;
+    rc = chain_fetch(src, child, pid, vault_key, b, &revs[(top + 1) % 2], &lv[top + 1],
+                     err);
+    if (rc) {
+      rc = chain_error(hex, pid, top + 1, rc, err);
+      break;
+    }
+    top++;
+    child = &revs[top % 2]; /* a view into b; the old child's bytes are reused next */
+  }
+  tk_buf_free(&bytes[0]);
+  tk_buf_free(&bytes[1]);
+
+  /* Down again: each level's body is the base of the one below. */
+  for (uint32_t k = top + 1; !rc && k-- > 0;) {
+    tk_buf_t *out = k == 0 ? plain : &bodies[k % 2];
+    tk_buf_t *base = &bodies[(k + 1) % 2];
+    char lhex[2 * TK_REV_ID_LEN + 1];
+    tk_hex_encode(lhex, lv[k].id, TK_REV_ID_LEN);
+    rc = decode_inner(TK_SLICE(lv[k].inner.p, lv[k].inner.n),
+                      k == top ? TK_SLICE(NULL, 0) : TK_SLICE(base->p, base->n), out,
+                      lhex, err);
+    if (rc && k > 0) rc = chain_error(hex, lv[k].id, k, rc, err);
+    if (k < top) tk_buf_wipe(base);
+  }
+  if (!rc && depth) *depth = top;
+
+  for (uint32_t k = 0; k <= TK_MAX_DELTA_CHAIN; k++)
+    tk_buf_wipe(&lv[k].inner);
+  tk_buf_wipe(&bodies[0]);
+  tk_buf_wipe(&bodies[1]);
   if (rc && plain->p) {
     /* Leave plain as it was, and leave no partial plaintext behind. */
     tk_wipe(plain->p + start, plain->cap - start);
     plain->n = start;
   }
   return rc;
+}
+
+int tk_rev_open(const tk_rev_t *rev, const uint8_t vault_key[TK_VAULT_KEY_LEN],
+                tk_buf_t *plain, tk_err_t *err)
+{
+  return tk_rev_open_chain(rev, vault_key, NULL, plain, NULL, err);
 }
 
 /* ---- order ----------------------------------------------------------------- */

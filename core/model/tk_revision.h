@@ -26,9 +26,24 @@
  *                     plaintext), tag included
  *   signature  64   Ed25519 by author_pk over header || ciphertext
  *
- *   plaintext: one byte encoding (0 = JSON as is, 1 = zstd frame of the
- *   JSON) then the bytes. The JSON is an object of at most TK_MAX_BODY_JSON
- *   bytes. A tombstone's body is {"_deleted":true}.
+ *   plaintext: one byte encoding then the bytes:
+ *     0  the JSON as is
+ *     1  one zstd frame of the JSON
+ *     2  a delta: u8 index into the parents (the base), then one zstd frame
+ *        of the JSON compressed with the base's body (its plaintext JSON)
+ *        as a raw-content prefix; the frame states its content size and
+ *        carries zstd's checksum, and the base is of the same record, vault
+ *        and type
+ *   The JSON is an object of at most TK_MAX_BODY_JSON bytes. A tombstone's
+ *   body is {"_deleted":true}.
+ *
+ *   The delta chain: a full body (0 or 1) is at depth 0, a delta at its
+ *   base's depth + 1. The author writes a delta only when its base is at
+ *   depth < TK_MAX_DELTA_CHAIN (so every TK_MAX_DELTA_CHAIN + 1-th revision
+ *   of a line of edits is full) and only when it is smaller; a reader
+ *   refuses a body that would need more than TK_MAX_DELTA_CHAIN parents
+ *   decrypted. Which encoding, and which parent, is inside the ciphertext:
+ *   the header says nothing of it.
  *
  * Nothing trails the signature. Any difference in any byte changes the id
  * and breaks the signature; a change in header or ciphertext also breaks the
@@ -81,13 +96,22 @@ typedef struct tk_rev_draft {
   const uint8_t *attach;
   uint32_t nattach;
   tk_slice_t body; /* the JSON object, plaintext */
+  /* Optional (base_id NULL: none): the plaintext body of one of the
+   * parents, base_id (which must be among them), and its depth in its delta
+   * chain (tk_rev_open_chain's *depth; 0 for a full body). seal writes a
+   * delta against it when base_depth < TK_MAX_DELTA_CHAIN and the delta is
+   * smaller than the full body. */
+  const uint8_t *base_id;
+  tk_slice_t base;
+  uint32_t base_depth;
 } tk_rev_draft_t;
 
-/* Encrypts, compresses (when that makes it smaller) and signs a draft into
- * out (appended). sign_sk is the author's Ed25519 secret key. TK_EINVAL for
- * a bad name, a repeated parent, or a generation that does not fit the
- * parents (1 without parents, >= 2 with); TK_ELIMIT for a count or size over
- * its limit. On failure out is left as it was. */
+/* Encrypts, compresses (when that makes it smaller; against the draft's
+ * base when that is smaller still) and signs a draft into out (appended).
+ * sign_sk is the author's Ed25519 secret key. TK_EINVAL for a bad name, a
+ * repeated parent, a base that is not a parent, or a generation that does
+ * not fit the parents (1 without parents, >= 2 with); TK_ELIMIT for a count
+ * or size over its limit. On failure out is left as it was. */
 int tk_rev_seal(tk_buf_t *out, const tk_rev_draft_t *d,
                 const uint8_t vault_key[TK_VAULT_KEY_LEN],
                 const uint8_t sign_sk[TK_SIGN_SK_LEN], tk_err_t *err);
@@ -105,11 +129,34 @@ int tk_rev_verify_sig(const tk_rev_t *rev, tk_err_t *err);
 int tk_rev_check_id(const tk_rev_t *rev, const uint8_t expect[TK_REV_ID_LEN],
                     tk_err_t *err);
 
+/* Where tk_rev_open_chain finds the parents a delta body needs. fetch
+ * appends the encoded bytes of revision id to out (TK_ENOTFOUND if it has
+ * none); key gives the vault key of a parent's vault and key_id (NULL: the
+ * key the revision itself was opened with). Both set err on failure. */
+typedef struct tk_rev_source {
+  int (*fetch)(void *ctx, const uint8_t id[TK_REV_ID_LEN], tk_buf_t *out, tk_err_t *err);
+  int (*key)(void *ctx, const char *vault, const uint8_t key_id[TK_KEY_ID_LEN],
+             uint8_t key[TK_VAULT_KEY_LEN], tk_err_t *err);
+  void *ctx;
+} tk_rev_source_t;
+
 /* Decrypts and decompresses the body into plain (appended; the caller wipes
- * it with tk_buf_wipe). TK_ETAG if the tag fails, TK_EFORMAT/TK_ELIMIT if
- * the plaintext is malformed or too large. Needs the vault key named by
- * rev->key_id (not checked here: a wrong key fails the tag). On failure
- * plain keeps its old length and nothing decrypted is left in it. */
+ * it with tk_buf_wipe), reading the delta chain through src: at most
+ * TK_MAX_DELTA_CHAIN parents, each checked against the id its child names
+ * and decrypted; a longer chain is TK_ELIMIT. *depth (if not NULL) gets the
+ * body's depth (0: a full body). TK_ETAG if a tag fails, TK_EFORMAT/
+ * TK_ELIMIT if a plaintext is malformed or too large, TK_EPARENT (naming
+ * the revision and the parent) if a base cannot be had or read, or src is
+ * NULL and the body is a delta. Needs the vault key named by rev->key_id
+ * (not checked here: a wrong key fails the tag). Memory: the decrypted
+ * plaintext of each level of the chain (each at most TK_MAX_BODY_JSON + 1
+ * bytes) and two bodies. On failure plain keeps its old length and nothing
+ * decrypted is left in it. */
+int tk_rev_open_chain(const tk_rev_t *rev, const uint8_t vault_key[TK_VAULT_KEY_LEN],
+                      const tk_rev_source_t *src, tk_buf_t *plain, uint32_t *depth,
+                      tk_err_t *err);
+
+/* tk_rev_open_chain without a source: a delta body is TK_EPARENT. */
 int tk_rev_open(const tk_rev_t *rev, const uint8_t vault_key[TK_VAULT_KEY_LEN],
                 tk_buf_t *plain, tk_err_t *err);
 

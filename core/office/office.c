@@ -205,10 +205,36 @@ done:
   return rc;
 }
 
+/* The plaintext body of stored revision rev_id onto plain (the caller
+ * wipes it), checked (id, signature) and opened through its delta chain;
+ * *depth and key_id (may be NULL) get its depth in the chain and the id of
+ * the vault key it is under. */
+static int read_plain(tk_office_t *o, const uint8_t rev_id[TK_REV_ID_LEN],
+                      tk_buf_t *plain, uint32_t *depth, uint8_t *key_id, tk_err_t *err)
+{
+  tk_buf_t enc = TK_BUF_INIT;
+  uint8_t *key = tk_secure_alloc(TK_VAULT_KEY_LEN);
+  tk_rev_t rev;
+  int rc;
+  if (!key) return tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory for a key");
+  rc = tk_store_get_rev(o->store, rev_id, &enc, err);
+  if (!rc) rc = tk_rev_parse(&rev, TK_SLICE(enc.p, enc.n), err);
+  if (!rc) rc = tk_rev_check_id(&rev, rev_id, err);
+  if (!rc) rc = tk_rev_verify_sig(&rev, err);
+  if (!rc) rc = tk_office_vault_key(o, rev.vault, rev.key_id, key, err);
+  if (!rc) rc = tk_office_body(o, &rev, key, NULL, 0, plain, depth, err);
+  if (!rc && key_id) memcpy(key_id, rev.key_id, TK_KEY_ID_LEN);
+  tk_buf_free(&enc);
+  tk_secure_free(key);
+  return rc;
+}
+
 /* Seals body into a revision with the given fields and stores it; runs
- * inside the caller's transaction. */
-static int seal_and_put(tk_office_t *o, tk_rev_draft_t *d, const json_t *body,
-                        uint8_t rev_out[TK_REV_ID_LEN], tk_err_t *err)
+ * inside the caller's transaction. A delta base (d->base_id) under a key
+ * other than the vault's current one (base_key_id) is dropped: a member
+ * who holds only the current key can read every body written under it. */
+static int seal_and_put(tk_office_t *o, tk_rev_draft_t *d, const uint8_t *base_key_id,
+                        const json_t *body, uint8_t rev_out[TK_REV_ID_LEN], tk_err_t *err)
 {
   tk_buf_t plain = TK_BUF_INIT, enc = TK_BUF_INIT, refs = TK_BUF_INIT;
   uint8_t *key = tk_secure_alloc(TK_VAULT_KEY_LEN);
@@ -219,6 +245,10 @@ static int seal_and_put(tk_office_t *o, tk_rev_draft_t *d, const json_t *body,
   if (rc) goto done;
   rc = tk_office_vault_key(o, d->vault, NULL, key, err);
   if (rc) goto done;
+  uint8_t kid[TK_KEY_ID_LEN];
+  tk_vault_key_id(kid, key);
+  if (d->base_id && (!base_key_id || memcmp(kid, base_key_id, TK_KEY_ID_LEN) != 0))
+    d->base_id = NULL;
   /* the header names every chunk the body's attachments need */
   rc = tk_attach_refs(body, &refs, &d->nattach, err);
   if (rc) goto done;
@@ -263,7 +293,7 @@ int tk_office_new(tk_office_t *o, const char *type, const char *vault, const jso
   d.generation = 1;
   rc = tk_store_begin(o->store, err);
   if (rc) return rc;
-  rc = seal_and_put(o, &d, body, rev_out, err);
+  rc = seal_and_put(o, &d, NULL, body, rev_out, err);
   if (!rc) rc = tk_store_commit(o->store, err);
   if (rc) {
     tk_store_rollback(o->store);
@@ -339,6 +369,7 @@ int tk_office_update(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
   uint8_t(*heads)[TK_REV_ID_LEN] = NULL;
   tk_record_info_t ri;
   tk_rev_draft_t d;
+  tk_buf_t base = TK_BUF_INIT;
   json_t *merged = NULL;
   size_t nheads = 0;
   int rc = tk_store_begin(o->store, err);
@@ -376,10 +407,23 @@ int tk_office_update(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
     if (rc) goto done;
     body = merged;
   }
-  rc = seal_and_put(o, &d, body, rev_out, err);
+  /* The first parent (the winner) is the base of a delta body. One that
+   * does not read (a broken chain) only means a full body. */
+  tk_err_t be;
+  uint32_t depth = 0;
+  uint8_t base_kid[TK_KEY_ID_LEN];
+  if (read_plain(o, heads[0], &base, &depth, base_kid, &be) == 0) {
+    d.base_id = heads[0];
+    d.base = TK_SLICE(base.p, base.n);
+    d.base_depth = depth;
+  } else {
+    TK_LOG(TK_LOG_INFO, "office", "edit written as a full body: %s", be.msg);
+  }
+  rc = seal_and_put(o, &d, base_kid, body, rev_out, err);
   if (!rc) rc = tk_store_commit(o->store, err);
 done:
   if (rc) tk_store_rollback(o->store);
+  tk_buf_wipe(&base);
   free(heads);
   json_decref(merged);
   return rc;
@@ -388,33 +432,16 @@ done:
 int tk_office_read(tk_office_t *o, const uint8_t rev_id[TK_REV_ID_LEN], json_t **body_out,
                    tk_rev_meta_t *meta, tk_err_t *err)
 {
-  tk_buf_t enc = TK_BUF_INIT, plain = TK_BUF_INIT;
-  uint8_t *key = tk_secure_alloc(TK_VAULT_KEY_LEN);
-  tk_rev_t rev;
-  int rc;
+  tk_buf_t plain = TK_BUF_INIT;
   *body_out = NULL;
-  if (!key) return tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory for a key");
-  rc = tk_store_get_rev(o->store, rev_id, &enc, err);
-  if (rc) goto done;
-  rc = tk_rev_parse(&rev, TK_SLICE(enc.p, enc.n), err);
-  if (!rc) rc = tk_rev_check_id(&rev, rev_id, err);
-  if (!rc) rc = tk_rev_verify_sig(&rev, err);
-  if (rc) goto done;
-  rc = tk_office_vault_key(o, rev.vault, rev.key_id, key, err);
-  if (rc) goto done;
-  rc = tk_rev_open(&rev, key, &plain, err);
-  if (rc) goto done;
-  rc = tk_body_parse(body_out, TK_SLICE(plain.p, plain.n), "revision body", err);
-  if (rc) goto done;
-  if (meta) rc = tk_store_rev_meta(o->store, rev_id, meta, err);
-done:
+  int rc = read_plain(o, rev_id, &plain, NULL, NULL, err);
+  if (!rc) rc = tk_body_parse(body_out, TK_SLICE(plain.p, plain.n), "revision body", err);
+  if (!rc && meta) rc = tk_store_rev_meta(o->store, rev_id, meta, err);
   if (rc && *body_out) {
     json_decref(*body_out);
     *body_out = NULL;
   }
   tk_buf_wipe(&plain);
-  tk_buf_free(&enc);
-  tk_secure_free(key);
   return rc;
 }
 

@@ -1,9 +1,9 @@
 /*
  * office_verify.c: re-checks a whole store from its stored bytes: each
  * revision's hash, signature and tag (when this device holds the vault
- * key), that the indexed columns match the signed header, and that every
- * parent is present with consistent record, vault, type and generation.
- * Reads only; one thread at a time (the office's).
+ * key; a delta body through its chain of parents), that the indexed columns match the
+ * signed header, and that every parent is present with consistent record, vault, type and
+ * generation. Reads only; one thread at a time (the office's).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,7 +99,7 @@ static int verify_one(void *ctx, const tk_rev_meta_t *m, tk_slice_t bytes)
     v->counts->no_key++;
     return 0;
   }
-  if (!rc) rc = tk_rev_open(&rev, v->key, &v->plain, &e);
+  if (!rc) rc = tk_office_body(v->o, &rev, v->key, NULL, 0, &v->plain, NULL, &e);
   tk_buf_wipe(&v->plain);
   if (rc) {
     fail(v, m->id, rc, tk_err_str(&e));

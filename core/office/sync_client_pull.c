@@ -34,7 +34,8 @@ static int pull_policy(pull_apply_t *a, const tk_rev_t *rev, char *reason, size_
   tk_slice_t body = {NULL, 0};
   if (tk_plugin_moderation_reads(c->opts->plugins, rev->type)) {
     int have = tk_office_vault_key(c->o, rev->vault, rev->key_id, key, NULL) == 0;
-    if (have && tk_rev_open(rev, key, &plain, NULL) == 0)
+    /* the batch's earlier revisions are stored by now: a delta's base too */
+    if (have && tk_office_body(c->o, rev, key, NULL, 0, &plain, NULL, NULL) == 0)
       body = TK_SLICE(plain.p, plain.n);
     tk_wipe(key, sizeof key);
   }
@@ -67,18 +68,25 @@ static void *pull_prepare(void *ctx, const tk_rev_t *rev)
     return NULL;
   }
   tk_buf_t plain = TK_BUF_INIT;
-  if (tk_rev_open(rev, key, &plain, NULL) == 0 && plain.p)
+  int rc = tk_rev_open(rev, key, &plain, NULL);
+  if (rc == 0 && plain.p)
     p->parse_error =
         tk__plugin_json_parse(TK_SLICE(plain.p, plain.n), &p->record, &p->e) < 0;
   tk_wipe(key, sizeof key);
   tk_buf_wipe(&plain);
+  if (rc == TK_EPARENT) { /* a delta: its chain is read on the loop thread */
+    free(p);
+    return NULL;
+  }
   return p;
 }
 
 /* The record of rev opened and parsed on this thread (pull_prepare could
- * not: its key was not in memory). NULL on memory failure (pull_policy_prep then
- * does it all itself). */
-static pull_prep_t *pull_open_here(pull_apply_t *a, const tk_rev_t *rev)
+ * not: its key was not in memory, or it is a delta, whose base may be in
+ * the store or earlier in this judge range, revs[0..n), not yet stored).
+ * NULL on memory failure (pull_policy_prep then does it all itself). */
+static pull_prep_t *pull_open_here(pull_apply_t *a, const tk_rev_t *rev,
+                                   const tk_rev_t *const *revs, size_t n)
 {
   client_t *c = a->c;
   pull_prep_t *p = calloc(1, sizeof *p);
@@ -86,7 +94,7 @@ static pull_prep_t *pull_open_here(pull_apply_t *a, const tk_rev_t *rev)
   uint8_t key[TK_VAULT_KEY_LEN];
   tk_buf_t plain = TK_BUF_INIT;
   int have = tk_office_vault_key(c->o, rev->vault, rev->key_id, key, NULL) == 0;
-  if (have && tk_rev_open(rev, key, &plain, NULL) == 0 && plain.p)
+  if (have && tk_office_body(c->o, rev, key, revs, n, &plain, NULL, NULL) == 0 && plain.p)
     p->parse_error =
         tk__plugin_json_parse(TK_SLICE(plain.p, plain.n), &p->record, &p->e) < 0;
   tk_wipe(key, sizeof key);
@@ -107,7 +115,7 @@ static void pull_judge(void *ctx, size_t n, const tk_rev_t *const *revs, void **
   if (!records || !errors || !v) goto done;
   for (size_t i = 0; i < n; i++) {
     if (!revs[i]) continue;
-    if (!preps[i]) preps[i] = pull_open_here(a, revs[i]);
+    if (!preps[i]) preps[i] = pull_open_here(a, revs[i], revs, i);
     pull_prep_t *p = preps[i];
     if (!p) continue;
     records[i] = p->record;

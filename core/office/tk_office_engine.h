@@ -167,6 +167,16 @@ int tk_office_attach(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
 int tk_office_read(tk_office_t *o, const uint8_t rev_id[TK_REV_ID_LEN], json_t **body_out,
                    tk_rev_meta_t *meta, tk_err_t *err);
 
+/* The plaintext body of rev (parsed; key is its vault key) onto plain
+ * (the caller wipes it), its delta chain read (office_body.c): each parent
+ * from batch (nbatch revisions not yet stored, entries may be NULL) or the
+ * store, under its own vault key; *depth (may be NULL) gets the body's
+ * depth in its chain. Errors as tk_rev_open_chain's, naming the revision
+ * and the parent. The store's thread. */
+int tk_office_body(tk_office_t *o, const tk_rev_t *rev,
+                   const uint8_t key[TK_VAULT_KEY_LEN], const tk_rev_t *const *batch,
+                   size_t nbatch, tk_buf_t *plain, uint32_t *depth, tk_err_t *err);
+
 /* The meta object of a revision as front ends see it (tk_office.h):
  * {revision, record, type, vault, author, time, hlc, generation, seq,
  * parents}. NULL when out of memory. */

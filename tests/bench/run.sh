@@ -31,6 +31,9 @@
 #  4c. the verify ceiling (bench_revision): parse + Ed25519 check of one
 #     revision per second on one core, times the cores (nproc): no sync can
 #     store received revisions faster; the sync rows print their share of it.
+#     Its delta rows too: the revision bytes of a new ~2 KB record and of an
+#     edit of one field, sent full and as a delta, and the µs to read a body
+#     at chain depth 0 and at the bound (TK_MAX_DELTA_CHAIN parents).
 #  5. --peer (needs node and npm): the CouchDB/PouchDB replication peer
 #     (../shared/peer-bench next to the repository's top folder, or
 #     $PEER_BENCH), HTTPS, "cipher" payload, one run per size; its phases
@@ -387,8 +390,15 @@ fi
 # ---- the verify ceiling (bench_revision) ---------------------------------------------
 if [ "$ATTACH_ONLY" = 0 ]; then
   say "verify ceiling: parse + signature check per core"
-  K[verify_core]=$("$BIN/bench_revision" "$([ $QUICK = 1 ] && echo 10000 || echo 50000)" |
-    awk '/^parse \+ verify signature/ { print $NF }')
+  "$BIN/bench_revision" "$([ $QUICK = 1 ] && echo 10000 || echo 50000)" >"$W/bench_revision.out"
+  K[verify_core]=$(awk '/^parse \+ verify signature/ { print $NF }' "$W/bench_revision.out")
+  # the delta rows: a one-field edit of a ~2 KB record, and reading a body
+  while read -r k v; do K[$k]=$v; done < <(awk '
+    /^delta new record bytes/ { print "delta_new", $NF }
+    /^delta edit full bytes/ { print "delta_full", $NF }
+    /^delta edit delta bytes/ { print "delta_delta", $NF }
+    /^delta read us depth 0/ { print "delta_us0", $NF }
+    /^delta read us depth [1-9]/ { print "delta_usmax", $NF; print "delta_bound", $(NF - 1) }' "$W/bench_revision.out")
   K[verify_ceiling]=$(calc %.0f "${K[verify_core]} * $(nproc)")
 fi
 
@@ -496,6 +506,10 @@ row "hub RSS, $IDLE_CONNS idle TLS connections" "MiB" "$(mib "${K[idle_hub_rss_k
 row "" "ready / failed" "${K[idle_ready]} / ${K[idle_failed]}"
 row "" "connect s (32 handshakes at a time)" "${K[idle_connect_s]}"
 row "hub store on disk, $N2 records" "bytes per revision" "$(calc %.0f "${K[h_disk]} / $NREVS2")"
+row "edit of one field, ~2 KB record" "revision bytes: the new record" "${K[delta_new]:-?}"
+row "" "revision bytes: the edit, full" "${K[delta_full]:-?}"
+row "" "revision bytes: the edit, delta" "${K[delta_delta]:-?}"
+row "" "read a body, us: depth 0 / ${K[delta_bound]:-?}" "${K[delta_us0]:-?} / ${K[delta_usmax]:-?}"
 fi # ATTACH_ONLY
 echo
 echo "round trips: request/answer exchanges after the TLS handshake (tunduk sync --json)."

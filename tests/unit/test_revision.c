@@ -2,7 +2,9 @@
  * test_revision.c: the revision envelope (core/model/revision.c): seal, parse,
  * signature, id and open round trips; compression; parent order; a bit flip
  * at every offset; one test per header field; wrong key; truncation and
- * trailing bytes; limits on both sides; a zstd bomb; the winner order.
+ * trailing bytes; limits on both sides; a zstd bomb; delta bodies (round
+ * trip, the chain bound on read, a missing, altered or wrong base, a bomb,
+ * never larger than full); the winner order.
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -531,12 +533,21 @@ static void test_parse_limits(void)
  * around an arbitrary plaintext, with the same libsodium calls as the
  * encoding in tk_revision.h. This lets tests make plaintexts seal never
  * would. */
+static void hand_seal_p(tk_buf_t *out, const uint8_t *pt, size_t ptn,
+                        const uint8_t *parent);
 static void hand_seal(tk_buf_t *out, const uint8_t *pt, size_t ptn)
+{
+  hand_seal_p(out, pt, ptn, NULL);
+}
+
+/* hand_seal with one parent (generation 2) when parent is not NULL. */
+static void hand_seal_p(tk_buf_t *out, const uint8_t *pt, size_t ptn,
+                        const uint8_t *parent)
 {
   uint8_t salt[16], nonce[24], kid[8], bk[32], msg[18 + 16], rid[16];
   randombytes_buf(salt, sizeof salt);
   randombytes_buf(nonce, sizeof nonce);
-  memset(rid, 0x3C, sizeof rid);
+  memset(rid, parent ? 0xA5 : 0x3C, sizeof rid); /* a parent: draft_of's record */
   tk_vault_key_id(kid, vkey);
   memcpy(msg, "tunduk body key v1", 18);
   memcpy(msg + 18, salt, 16);
@@ -545,7 +556,7 @@ static void hand_seal(tk_buf_t *out, const uint8_t *pt, size_t ptn)
   tk_buf_append(out, rid, 16);
   tk_buf_append(out, pk, 32);
   tk_buf_append_u64be(out, 42);
-  tk_buf_append_u32be(out, 1);
+  tk_buf_append_u32be(out, parent ? 2 : 1);
   tk_buf_append_u8(out, 4);
   tk_buf_append(out, "case", 4);
   tk_buf_append_u8(out, 9);
@@ -553,7 +564,8 @@ static void hand_seal(tk_buf_t *out, const uint8_t *pt, size_t ptn)
   tk_buf_append(out, kid, 8);
   tk_buf_append(out, salt, 16);
   tk_buf_append(out, nonce, 24);
-  tk_buf_append_u8(out, 0);
+  tk_buf_append_u8(out, parent ? 1 : 0);
+  if (parent) tk_buf_append(out, parent, 32);
   tk_buf_append_u16be(out, 0);
   tk_buf_append_u32be(out, (uint32_t)(ptn + 16));
   size_t hlen = out->n;
@@ -639,8 +651,8 @@ static void test_zstd_bomb_and_encodings(void)
   /* Not a zstd frame at all. */
   CHECK_RC(hand_open((const uint8_t *)"\1{\"a\":1}", 8, &plain, &err), TK_EFORMAT);
   /* Unknown encoding bytes. */
-  CHECK_RC(hand_open((const uint8_t *)"\2{\"a\":1}", 8, &plain, &err), TK_EFORMAT);
-  CHECK(strstr(err.msg, "encoding 2") != NULL);
+  CHECK_RC(hand_open((const uint8_t *)"\3{\"a\":1}", 8, &plain, &err), TK_EFORMAT);
+  CHECK(strstr(err.msg, "encoding 3") != NULL);
   CHECK_RC(hand_open((const uint8_t *)"\377{}", 3, &plain, &err), TK_EFORMAT);
   /* A raw body of exactly TK_MAX_BODY_JSON opens; one byte more does not
    * even parse (body_len over its limit). */
@@ -658,6 +670,371 @@ static void test_zstd_bomb_and_encodings(void)
   free(zeros);
   free(pt);
   tk_buf_wipe(&plain);
+}
+
+/* ---- delta bodies ------------------------------------------------------------- */
+
+/* The revisions a delta chain may read, in memory: fetch finds one by id
+ * (counting the calls) unless it is hidden; tamper flips a byte of what it
+ * hands out; key, if set, is what the key callback gives. */
+typedef struct mem_src {
+  tk_buf_t revs[16];
+  size_t n;
+  int fetches;
+  int hide; /* index + 1 of a revision fetch pretends not to have */
+  int tamper;
+  const uint8_t *key;
+} mem_src_t;
+
+static int mem_fetch(void *ctx, const uint8_t id[TK_REV_ID_LEN], tk_buf_t *out,
+                     tk_err_t *err)
+{
+  mem_src_t *m = ctx;
+  m->fetches++;
+  for (size_t i = 0; i < m->n; i++) {
+    uint8_t h[32];
+    tk_sha256(h, m->revs[i].p, m->revs[i].n);
+    if (memcmp(h, id, 32) != 0 || (int)i + 1 == m->hide) continue;
+    tk_buf_append(out, m->revs[i].p, m->revs[i].n);
+    if (m->tamper) out->p[out->n - 100] ^= 1;
+    return 0;
+  }
+  return tk_err_set(err, TK_ENOTFOUND, "no such revision");
+}
+
+static int mem_key(void *ctx, const char *vault, const uint8_t key_id[TK_KEY_ID_LEN],
+                   uint8_t key[TK_VAULT_KEY_LEN], tk_err_t *err)
+{
+  mem_src_t *m = ctx;
+  (void)vault, (void)key_id, (void)err;
+  memcpy(key, m->key ? m->key : vkey, TK_VAULT_KEY_LEN);
+  return 0;
+}
+
+/* Seals body as a child of m->revs[parent] (or a first revision if
+ * parent < 0), as a delta against base at base_depth when base.p; appends
+ * the bytes to m. Returns the index or -1. */
+static int mem_seal(mem_src_t *m, int parent, tk_slice_t body, tk_slice_t base,
+                    uint32_t base_depth)
+{
+  uint8_t pid[32];
+  tk_rev_draft_t d = draft_of(body);
+  if (parent >= 0) {
+    tk_sha256(pid, m->revs[parent].p, m->revs[parent].n);
+    d.parents = pid;
+    d.nparents = 1;
+    d.generation = (uint32_t)parent + 2;
+    if (base.p) {
+      d.base_id = pid;
+      d.base = base;
+      d.base_depth = base_depth;
+    }
+  }
+  if (m->n == 16 || tk_rev_seal(&m->revs[m->n], &d, vkey, sk, NULL) != 0) return -1;
+  return (int)m->n++;
+}
+
+static int mem_open(mem_src_t *m, int i, tk_buf_t *plain, uint32_t *depth, tk_err_t *err)
+{
+  tk_rev_t rev;
+  tk_rev_source_t src = {mem_fetch, mem_key, m};
+  int rc = tk_rev_parse(&rev, TK_SLICE(m->revs[i].p, m->revs[i].n), err);
+  return rc ? rc : tk_rev_open_chain(&rev, vkey, &src, plain, depth, err);
+}
+
+static void mem_free(mem_src_t *m)
+{
+  for (size_t i = 0; i < m->n; i++)
+    tk_buf_free(&m->revs[i]);
+}
+
+/* The i-th version of the 2 KB case record: its status field says i. */
+static void case_version(tk_buf_t *b, int i)
+{
+  b->n = 0;
+  tk_buf_printf(b, "{\"status\":\"step %d\",", i);
+  tk_buf_t c = TK_BUF_INIT;
+  case_body(&c);
+  tk_buf_append(b, c.p + 1, c.n - 1);
+  tk_buf_free(&c);
+}
+
+static void test_delta_round_trip(void)
+{
+  keys();
+  mem_src_t m = {0};
+  tk_buf_t v0 = TK_BUF_INIT, v1 = TK_BUF_INIT, plain = TK_BUF_INIT, full = TK_BUF_INIT;
+  tk_err_t err;
+  uint32_t depth = 99;
+  case_version(&v0, 0);
+  case_version(&v1, 1);
+  CHECK(mem_seal(&m, -1, TK_SLICE(v0.p, v0.n), TK_SLICE(NULL, 0), 0) == 0);
+  CHECK(mem_seal(&m, 0, TK_SLICE(v1.p, v1.n), TK_SLICE(v0.p, v0.n), 0) == 1);
+  CHECK(mem_seal(&m, 0, TK_SLICE(v1.p, v1.n), TK_SLICE(NULL, 0), 0) == 2);
+  /* The one-field edit as a delta is a fraction of the full edit. */
+  fprintf(stderr, "  full %zu bytes, one-field delta %zu bytes\n", m.revs[2].n,
+          m.revs[1].n);
+  CHECK(m.revs[1].n < 400 && m.revs[1].n * 2 < m.revs[2].n);
+  CHECK_RC(mem_open(&m, 1, &plain, &depth, &err), 0);
+  CHECK(depth == 1 && m.fetches == 1);
+  CHECK(plain.n == v1.n && memcmp(plain.p, v1.p, v1.n) == 0);
+  tk_buf_wipe(&plain);
+  CHECK_RC(mem_open(&m, 0, &plain, &depth, &err), 0);
+  CHECK(depth == 0 && plain.n == v0.n && memcmp(plain.p, v0.p, v0.n) == 0);
+  tk_buf_wipe(&plain);
+  /* The signature covers the delta as any ciphertext. */
+  tk_rev_t rev;
+  CHECK_RC(tk_rev_parse(&rev, TK_SLICE(m.revs[1].p, m.revs[1].n), &err), 0);
+  CHECK_RC(tk_rev_verify_sig(&rev, &err), 0);
+  /* Without a source a delta does not open, and says why. */
+  tk_buf_append(&plain, "keep", 4);
+  CHECK_RC(tk_rev_open(&rev, vkey, &plain, &err), TK_EPARENT);
+  CHECK(plain.n == 4 && strstr(err.msg, "delta") != NULL);
+  /* A base that is not a parent is refused at seal. */
+  uint8_t other[32];
+  memset(other, 0x55, 32);
+  tk_rev_draft_t d = draft_of(TK_SLICE(v1.p, v1.n));
+  d.parents = rev.parents;
+  d.nparents = 1;
+  d.generation = 2;
+  d.base_id = other;
+  d.base = TK_SLICE(v0.p, v0.n);
+  CHECK_RC(tk_rev_seal(&full, &d, vkey, sk, &err), TK_EINVAL);
+  CHECK(full.n == 0);
+  tk_buf_wipe(&plain);
+  tk_buf_free(&v0);
+  tk_buf_free(&v1);
+  mem_free(&m);
+}
+
+static void test_delta_chain_bound(void)
+{
+  keys();
+  mem_src_t m = {0};
+  tk_buf_t v[TK_MAX_DELTA_CHAIN + 3], plain = TK_BUF_INIT;
+  tk_err_t err;
+  uint32_t depth = 99;
+  for (int i = 0; i < TK_MAX_DELTA_CHAIN + 3; i++) {
+    v[i] = (tk_buf_t)TK_BUF_INIT;
+    case_version(&v[i], i);
+  }
+  CHECK(mem_seal(&m, -1, TK_SLICE(v[0].p, v[0].n), TK_SLICE(NULL, 0), 0) == 0);
+  for (int i = 1; i <= TK_MAX_DELTA_CHAIN; i++)
+    CHECK(mem_seal(&m, i - 1, TK_SLICE(v[i].p, v[i].n), TK_SLICE(v[i - 1].p, v[i - 1].n),
+                   (uint32_t)i - 1) == i);
+  /* At the bound: opens, through exactly TK_MAX_DELTA_CHAIN parents. */
+  CHECK_RC(mem_open(&m, TK_MAX_DELTA_CHAIN, &plain, &depth, &err), 0);
+  CHECK(depth == TK_MAX_DELTA_CHAIN && m.fetches == TK_MAX_DELTA_CHAIN);
+  CHECK(plain.n == v[TK_MAX_DELTA_CHAIN].n &&
+        memcmp(plain.p, v[TK_MAX_DELTA_CHAIN].p, plain.n) == 0);
+  tk_buf_wipe(&plain);
+  /* An honest author writes the next one full (its base is at the bound). */
+  int k = TK_MAX_DELTA_CHAIN + 1;
+  CHECK(mem_seal(&m, k - 1, TK_SLICE(v[k].p, v[k].n), TK_SLICE(v[k - 1].p, v[k - 1].n),
+                 TK_MAX_DELTA_CHAIN) == k);
+  m.fetches = 0;
+  CHECK_RC(mem_open(&m, k, &plain, &depth, &err), 0);
+  CHECK(depth == 0 && m.fetches == 0);
+  tk_buf_wipe(&plain);
+  /* One that lies about its base's depth makes a chain one past the bound:
+   * refused, naming the revision, after at most the bound's parents. */
+  CHECK(mem_seal(&m, k - 1, TK_SLICE(v[k + 1].p, v[k + 1].n),
+                 TK_SLICE(v[k - 1].p, v[k - 1].n), 0) == k + 1);
+  m.fetches = 0;
+  tk_buf_append(&plain, "keep", 4);
+  CHECK_RC(mem_open(&m, k + 1, &plain, &depth, &err), TK_ELIMIT);
+  CHECK(plain.n == 4 && m.fetches == TK_MAX_DELTA_CHAIN);
+  char hex[65];
+  uint8_t id[32];
+  tk_sha256(id, m.revs[k + 1].p, m.revs[k + 1].n);
+  tk_hex_encode(hex, id, 32);
+  CHECK(strstr(err.msg, hex) != NULL && strstr(err.msg, "longer than") != NULL);
+  /* and names the parent at the bound that is itself a delta */
+  tk_sha256(id, m.revs[1].p, m.revs[1].n); /* 8 up: rev 10 -> 8 -> 7 ... -> 1 */
+  tk_hex_encode(hex, id, 32);
+  CHECK(strstr(err.msg, hex) != NULL);
+  tk_buf_wipe(&plain);
+  for (int i = 0; i < TK_MAX_DELTA_CHAIN + 3; i++)
+    tk_buf_free(&v[i]);
+  mem_free(&m);
+}
+
+static void test_delta_bad_parent(void)
+{
+  keys();
+  mem_src_t m = {0};
+  tk_buf_t v0 = TK_BUF_INIT, v1 = TK_BUF_INIT, plain = TK_BUF_INIT;
+  tk_err_t err;
+  uint8_t other[TK_VAULT_KEY_LEN];
+  char chex[65], phex[65];
+  uint8_t id[32];
+  case_version(&v0, 0);
+  case_version(&v1, 1);
+  CHECK(mem_seal(&m, -1, TK_SLICE(v0.p, v0.n), TK_SLICE(NULL, 0), 0) == 0);
+  CHECK(mem_seal(&m, 0, TK_SLICE(v1.p, v1.n), TK_SLICE(v0.p, v0.n), 0) == 1);
+  tk_sha256(id, m.revs[1].p, m.revs[1].n);
+  tk_hex_encode(chex, id, 32);
+  tk_sha256(id, m.revs[0].p, m.revs[0].n);
+  tk_hex_encode(phex, id, 32);
+  /* parent absent */
+  m.hide = 1;
+  CHECK_RC(mem_open(&m, 1, &plain, NULL, &err), TK_EPARENT);
+  CHECK(strstr(err.msg, chex) && strstr(err.msg, phex) && strstr(err.msg, "not here"));
+  m.hide = 0;
+  /* parent bytes altered: they no longer hash to the id the child names */
+  m.tamper = 1;
+  CHECK_RC(mem_open(&m, 1, &plain, NULL, &err), TK_EPARENT);
+  CHECK(strstr(err.msg, chex) && strstr(err.msg, phex));
+  m.tamper = 0;
+  /* parent under a key this reader does not hold: its tag fails */
+  tk_vault_key_new(other);
+  m.key = other;
+  CHECK_RC(mem_open(&m, 1, &plain, NULL, &err), TK_EPARENT);
+  CHECK(strstr(err.msg, phex) && strstr(err.msg, "does not decrypt"));
+  m.key = NULL;
+  CHECK(plain.n == 0);
+  /* a delta made against the wrong base body: the frame's checksum fails */
+  tk_buf_t wrong = TK_BUF_INIT;
+  tk_buf_append(&wrong, v1.p, v1.n);
+  memset(wrong.p + 1000, 'Q', 50);
+  CHECK(mem_seal(&m, 0, TK_SLICE(v1.p, v1.n), TK_SLICE(wrong.p, wrong.n), 0) == 2);
+  CHECK(mem_open(&m, 2, &plain, NULL, &err) != 0);
+  CHECK(plain.n == 0 && strstr(err.msg, "base") != NULL);
+  /* a base of another record: refused before it is decrypted */
+  tk_rev_draft_t od = draft_of(TK_SLICE(v0.p, v0.n));
+  memset(od.record_id, 0x77, sizeof od.record_id);
+  CHECK_RC(tk_rev_seal(&m.revs[m.n], &od, vkey, sk, &err), 0);
+  int x = (int)m.n++;
+  CHECK(mem_seal(&m, x, TK_SLICE(v1.p, v1.n), TK_SLICE(v0.p, v0.n), 0) == x + 1);
+  CHECK_RC(mem_open(&m, x + 1, &plain, NULL, &err), TK_EPARENT);
+  CHECK(strstr(err.msg, "another record") != NULL && plain.n == 0);
+  /* the good one still opens */
+  CHECK_RC(mem_open(&m, 1, &plain, NULL, &err), 0);
+  CHECK(plain.n == v1.n && memcmp(plain.p, v1.p, v1.n) == 0);
+  tk_buf_wipe(&plain);
+  tk_buf_free(&wrong);
+  tk_buf_free(&v0);
+  tk_buf_free(&v1);
+  mem_free(&m);
+}
+
+/* Hand-sealed delta plaintexts: a bomb, a parent index past the parents,
+ * a frame without its size. */
+static void test_delta_bomb(void)
+{
+  keys();
+  mem_src_t m = {0};
+  tk_buf_t v0 = TK_BUF_INIT, plain = TK_BUF_INIT, out = TK_BUF_INIT;
+  tk_err_t err;
+  tk_rev_t rev;
+  uint8_t pid[32];
+  case_version(&v0, 0);
+  CHECK(mem_seal(&m, -1, TK_SLICE(v0.p, v0.n), TK_SLICE(NULL, 0), 0) == 0);
+  tk_sha256(pid, m.revs[0].p, m.revs[0].n);
+  tk_rev_source_t src = {mem_fetch, mem_key, &m};
+  size_t zn = 2u << 20, bound = ZSTD_compressBound(zn);
+  uint8_t *zeros = calloc(1, zn), *pt = malloc(2 + bound);
+  CHECK(zeros && pt);
+  ZSTD_CCtx *cctx = ZSTD_createCCtx();
+  CHECK(cctx != NULL);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+  ZSTD_CCtx_refPrefix(cctx, v0.p, v0.n);
+  size_t csize = ZSTD_compress2(cctx, pt + 2, bound, zeros, zn);
+  CHECK(!ZSTD_isError(csize) && csize < 1024);
+  pt[0] = 2;
+  pt[1] = 0;
+  hand_seal_p(&out, pt, 2 + csize, pid);
+  CHECK_RC(tk_rev_parse(&rev, TK_SLICE(out.p, out.n), &err), 0);
+  CHECK_RC(tk_rev_open_chain(&rev, vkey, &src, &plain, NULL, &err), TK_ELIMIT);
+  CHECK(strstr(err.msg, "claims") != NULL && plain.n == 0);
+  /* parent index 1 of 1 */
+  pt[1] = 1;
+  out.n = 0;
+  hand_seal_p(&out, pt, 2 + csize, pid);
+  CHECK_RC(tk_rev_parse(&rev, TK_SLICE(out.p, out.n), &err), 0);
+  CHECK_RC(tk_rev_open_chain(&rev, vkey, &src, &plain, NULL, &err), TK_EFORMAT);
+  CHECK(strstr(err.msg, "parent 1 of 1") != NULL);
+  /* no frame size stated */
+  ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 0);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+  ZSTD_CCtx_refPrefix(cctx, v0.p, v0.n);
+  csize = ZSTD_compress2(cctx, pt + 2, bound, "{\"a\":1}", 7);
+  CHECK(!ZSTD_isError(csize));
+  pt[1] = 0;
+  out.n = 0;
+  hand_seal_p(&out, pt, 2 + csize, pid);
+  CHECK_RC(tk_rev_parse(&rev, TK_SLICE(out.p, out.n), &err), 0);
+  CHECK_RC(tk_rev_open_chain(&rev, vkey, &src, &plain, NULL, &err), TK_ELIMIT);
+  /* a frame without zstd's checksum: a wrong base would go unseen */
+  ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+  ZSTD_CCtx_refPrefix(cctx, v0.p, v0.n);
+  csize = ZSTD_compress2(cctx, pt + 2, bound, v0.p, v0.n);
+  CHECK(!ZSTD_isError(csize));
+  out.n = 0;
+  hand_seal_p(&out, pt, 2 + csize, pid);
+  CHECK_RC(tk_rev_parse(&rev, TK_SLICE(out.p, out.n), &err), 0);
+  CHECK_RC(tk_rev_open_chain(&rev, vkey, &src, &plain, NULL, &err), TK_EFORMAT);
+  CHECK(strstr(err.msg, "checksum") != NULL);
+  /* the same frame with its checksum opens: the hand-built delta is right */
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+  ZSTD_CCtx_refPrefix(cctx, v0.p, v0.n);
+  csize = ZSTD_compress2(cctx, pt + 2, bound, v0.p, v0.n);
+  out.n = 0;
+  hand_seal_p(&out, pt, 2 + csize, pid);
+  CHECK_RC(tk_rev_parse(&rev, TK_SLICE(out.p, out.n), &err), 0);
+  CHECK_RC(tk_rev_open_chain(&rev, vkey, &src, &plain, NULL, &err), 0);
+  CHECK(plain.n == v0.n && memcmp(plain.p, v0.p, v0.n) == 0);
+  tk_buf_wipe(&plain);
+  /* a delta with no frame at all */
+  out.n = 0;
+  hand_seal_p(&out, pt, 2, pid);
+  CHECK_RC(tk_rev_parse(&rev, TK_SLICE(out.p, out.n), &err), 0);
+  CHECK(tk_rev_open_chain(&rev, vkey, &src, &plain, NULL, &err) != 0);
+  CHECK(plain.n == 0);
+  ZSTD_freeCCtx(cctx);
+  free(zeros);
+  free(pt);
+  tk_buf_free(&out);
+  tk_buf_free(&v0);
+  mem_free(&m);
+}
+
+/* A base that does not help: seal writes the full body, byte for byte as
+ * long as without a base, and it opens with no source. */
+static void test_delta_never_larger(void)
+{
+  keys();
+  mem_src_t m = {0};
+  tk_buf_t v0 = TK_BUF_INIT, noise = TK_BUF_INIT, plain = TK_BUF_INIT;
+  tk_err_t err;
+  case_version(&v0, 0);
+  tk_buf_append(&noise, "{\"n\":\"", 6);
+  for (int i = 0; i < 1500; i++) {
+    uint8_t r = (uint8_t)randombytes_uniform(26);
+    tk_buf_append_u8(&noise, (uint8_t)('a' + r));
+  }
+  tk_buf_append(&noise, "\"}", 2);
+  const char *tomb = "{\"_deleted\":true}";
+  CHECK(mem_seal(&m, -1, TK_SLICE(v0.p, v0.n), TK_SLICE(NULL, 0), 0) == 0);
+  CHECK(mem_seal(&m, 0, TK_SLICE(noise.p, noise.n), TK_SLICE(v0.p, v0.n), 0) == 1);
+  CHECK(mem_seal(&m, 0, TK_SLICE(noise.p, noise.n), TK_SLICE(NULL, 0), 0) == 2);
+  CHECK(mem_seal(&m, 0, TK_SLICE(tomb, strlen(tomb)), TK_SLICE(v0.p, v0.n), 0) == 3);
+  CHECK(mem_seal(&m, 0, TK_SLICE(tomb, strlen(tomb)), TK_SLICE(NULL, 0), 0) == 4);
+  CHECK(m.revs[1].n == m.revs[2].n && m.revs[3].n == m.revs[4].n);
+  for (int i = 1; i <= 3; i += 2) {
+    tk_rev_t rev;
+    CHECK_RC(tk_rev_parse(&rev, TK_SLICE(m.revs[i].p, m.revs[i].n), &err), 0);
+    CHECK_RC(tk_rev_open(&rev, vkey, &plain, &err), 0);
+    tk_buf_wipe(&plain);
+  }
+  /* and an identical body against itself is tiny */
+  CHECK(mem_seal(&m, 0, TK_SLICE(v0.p, v0.n), TK_SLICE(v0.p, v0.n), 0) == 5);
+  fprintf(stderr, "  same body as a delta: %zu bytes\n", m.revs[5].n);
+  CHECK(m.revs[5].n < 300);
+  tk_buf_free(&v0);
+  tk_buf_free(&noise);
+  mem_free(&m);
 }
 
 static void test_winner_cmp(void)
@@ -679,4 +1056,7 @@ TK_TESTS(TK_TEST(test_round_trip_small), TK_TEST(test_round_trip_2k),
          TK_TEST(test_tamper_every_offset), TK_TEST(test_tamper_each_field),
          TK_TEST(test_wrong_key), TK_TEST(test_truncation_and_trailing),
          TK_TEST(test_seal_limits), TK_TEST(test_parse_limits),
-         TK_TEST(test_zstd_bomb_and_encodings), TK_TEST(test_winner_cmp))
+         TK_TEST(test_zstd_bomb_and_encodings), TK_TEST(test_delta_round_trip),
+         TK_TEST(test_delta_chain_bound), TK_TEST(test_delta_bad_parent),
+         TK_TEST(test_delta_bomb), TK_TEST(test_delta_never_larger),
+         TK_TEST(test_winner_cmp))
