@@ -28,7 +28,7 @@ void tk_batch_free(tk_batch_t *b)
   memset(b, 0, sizeof *b);
 }
 
-static int batch_push(tk_batch_t *b, const tk_rev_meta_t *m)
+int tk_batch_push(tk_batch_t *b, const tk_rev_meta_t *m)
 {
   if (b->n == b->cap) {
     size_t cap = b->cap ? b->cap * 2 : 256;
@@ -72,7 +72,7 @@ static int batch_add(void *ctx, const tk_rev_meta_t *m, tk_slice_t bytes)
     return keep;
   }
   if (keep) {
-    int rc = batch_push(c->b, m);
+    int rc = tk_batch_push(c->b, m);
     if (rc) {
       c->rc = rc;
       return rc;

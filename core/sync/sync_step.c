@@ -109,7 +109,7 @@ typedef struct step_ctx {
   uint64_t max_bytes;
   tk_batch_filter filter;
   void *ctx;
-  size_t cap;
+  size_t cap; /* entries st->offs holds */
   int rc;
 } step_ctx_t;
 
@@ -119,25 +119,15 @@ static int step_push(step_ctx_t *c, const tk_rev_meta_t *m, tk_slice_t bytes)
 {
   tk_step_t *st = c->st;
   tk_batch_t *b = &st->batch;
-  if (b->n + 1 >= c->cap) {
-    size_t cap = c->cap ? c->cap * 2 : 64;
-    void *ids = realloc(b->ids, cap * TK_REV_ID_LEN);
-    if (!ids) return TK_ENOMEM;
-    b->ids = ids;
-    void *seqs = realloc(b->seqs, cap * sizeof *b->seqs);
-    if (!seqs) return TK_ENOMEM;
-    b->seqs = seqs;
-    void *offs = realloc(st->offs, (cap + 1) * sizeof *st->offs);
+  if (tk_batch_push(b, m) != 0) return TK_ENOMEM;
+  if (b->cap + 1 > c->cap) {
+    void *offs = realloc(st->offs, (b->cap + 1) * sizeof *st->offs);
     if (!offs) return TK_ENOMEM;
     st->offs = offs;
-    c->cap = cap;
+    c->cap = b->cap + 1;
   }
   if (tk_buf_append(&st->data, bytes.p, bytes.n) != 0) return TK_ENOMEM;
-  memcpy(b->ids[b->n], m->id, TK_REV_ID_LEN);
-  b->seqs[b->n] = m->seq;
-  b->n++;
   st->offs[b->n] = st->data.n;
-  b->bytes += bytes.n;
   return 0;
 }
 
@@ -166,7 +156,7 @@ int tk_step_build(tk_step_t *st, tk_store_t *s, uint64_t since, uint64_t max_byt
   st->offs = calloc(1, sizeof *st->offs);
   if (!st->offs) return tk_err_set(err, TK_ENOMEM, "out of memory");
   st->batch.upto = since;
-  step_ctx_t c = {st, max_bytes, filter, ctx, 0, 0};
+  step_ctx_t c = {st, max_bytes, filter, ctx, 1, 0};
   int rc = tk_store_changes(s, since, 0, step_add, &c, err);
   if (rc == STEP_FULL) rc = 0;
   if (c.rc) rc = tk_err_set(err, c.rc, "building a step: %s", tk_strerror(c.rc));

@@ -61,6 +61,8 @@ typedef struct tk_batch {
 } tk_batch_t;
 
 void tk_batch_free(tk_batch_t *b);
+/* Appends m (its id, seq and size) to b, growing it. TK_ENOMEM. */
+int tk_batch_push(tk_batch_t *b, const tk_rev_meta_t *m);
 
 /* Include this revision in the batch? 1 yes, 0 skip (upto still passes
  * it), negative to fail. */
