@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh: tunduk's benchmark command (`make bench`); prints ONE table.
 #
-#   tests/bench/run.sh BIN_DIR [--quick] [--peer]
+#   tests/bench/run.sh BIN_DIR [--quick] [--peer] [--attach-only | --sync-only]
 #
 # Everything runs on this machine over 127.0.0.1 with the real binaries
 # (tundukd, tunduk) and three helpers from tests/bench: bench_fill (writes
@@ -10,7 +10,8 @@
 # bench_swarm (many offices in one process; many idle TLS connections).
 #
 # Workloads, in order (full mode; --quick: 2k / 10k records, 200 offices,
-# a 50 MiB file; --attach-only: workload 0 alone):
+# a 50 MiB file; --attach-only: workload 0 alone; --sync-only: workloads 1
+# and 2 and the verify ceiling, for quick turns on the sync rates):
 #  0. hub R; office X attaches a 200 MiB file to a record and pushes it;
 #     office Y pulls it and gets it back (compared byte for byte): MiB/s of
 #     chunk bytes over the exchange time, wire bytes per MiB of file, the
@@ -43,22 +44,27 @@
 # moved. Peak RSS: the office process (/usr/bin/time -v, includes the 64
 # MiB Argon2id of its passphrase), the hub's VmHWM reset before each phase.
 #
+# TK_BENCH_KEEP=1 keeps the work folder (hubs' and offices' stores) for a
+# closer look afterwards.
+#
 # Benchmarks measure; nothing here passes or fails on speed. Not a ctest.
 # Exits non-zero only when a step fails (a sync error, a missing record).
 set -euo pipefail
 
-usage() { echo "usage: $0 BIN_DIR [--quick] [--peer] [--attach-only]" >&2; exit 2; }
+usage() { echo "usage: $0 BIN_DIR [--quick] [--peer] [--attach-only | --sync-only]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 BIN=$(cd "$1" && pwd); shift
 HERE=$(cd "$(dirname "$0")" && pwd)
 QUICK=0
 PEER=0
 ATTACH_ONLY=0
+SYNC_ONLY=0
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) QUICK=1; shift ;;
     --peer) PEER=1; shift ;;
     --attach-only) ATTACH_ONLY=1; shift ;;
+    --sync-only) SYNC_ONLY=1; shift ;;
     *) usage ;;
   esac
 done
@@ -81,7 +87,7 @@ cleanup() {
     kill -TERM "$p" 2>/dev/null || true
     wait "$p" 2>/dev/null || true
   done
-  rm -rf "$W"
+  [ -n "${TK_BENCH_KEEP:-}" ] && echo "run.sh: kept $W" >&2 || rm -rf "$W"
 }
 trap cleanup EXIT
 T0=$(date +%s)
@@ -202,6 +208,7 @@ expect() { # KEY FIELD WANT
 device_id() { "$BIN/tunduk" --home "$1" whoami --json | jq -r .device; }
 
 # ---- 0. attachments: one file relayed office -> hub -> office ----------------
+if [ "$SYNC_ONLY" = 0 ]; then
 start_hub r
 HUB_PID_R=$HUB_PID
 RADDR=127.0.0.1:$PORT
@@ -228,6 +235,7 @@ cmp -s "$W/att.bin" "$W/att.out" || { echo "run.sh: the relayed attachment diffe
 rm -f "$W/att.bin" "$W/att.out"
 kill -TERM "$HUB_PID_R"
 wait "$HUB_PID_R" 2>/dev/null || true
+fi # SYNC_ONLY
 
 if [ "$ATTACH_ONLY" = 0 ]; then
 # ---- 1. hub H, 10k store ----------------------------------------------------
@@ -282,8 +290,9 @@ K[h_disk]=$(( $(stat -c %s "$W/h/store.db") + $(stat -c %s "$W/h/store.db-wal" 2
 # ---- 3. bad links ------------------------------------------------------------
 set_hub_addr() { sqlite3 "$1/store.db" "update meta set value='$2' where key='hub_addr'"; }
 LINKS=("300 1000" "600 256")
+[ "$SYNC_ONLY" = 0 ] || LINKS=()
 li=0
-for link in "${LINKS[@]}"; do
+for link in ${LINKS[@]+"${LINKS[@]}"}; do
   read -r rtt kbit <<<"$link"
   li=$((li + 1))
   say "bad link $li: ${rtt} ms RTT, ${kbit} kbit/s: A pushes 100 edits + 100 new, C pulls"
@@ -310,6 +319,7 @@ kill -TERM "$H_PID"
 wait "$H_PID" 2>/dev/null || true
 
 # ---- 4. hub S: idle, idle connections, many offices ------------------------
+if [ "$SYNC_ONLY" = 0 ]; then
 start_hub s
 S_PID=$HUB_PID
 SADDR=127.0.0.1:$PORT
@@ -340,6 +350,7 @@ for n in $SWARMS; do
 done
 kill -TERM "$S_PID"
 wait "$S_PID" 2>/dev/null || true
+fi # SYNC_ONLY
 fi # ATTACH_ONLY
 
 # ---- 5. the peer ---------------------------------------------------------------
@@ -379,7 +390,7 @@ if [ "$PEER" = 1 ] && [ "$ATTACH_ONLY" = 0 ]; then
 fi
 
 # ---- plugin calls: in-process vs a jailed worker (bench_plugin) ------------------
-if [ "$ATTACH_ONLY" = 0 ]; then
+if [ "$ATTACH_ONLY" = 0 ] && [ "$SYNC_ONLY" = 0 ]; then
   say "plugin calls: in-process and in a jailed worker"
   while IFS='=' read -r k v; do K[$k]=$v; done < <("$BIN/bench_plugin" "$([ $QUICK = 1 ] && echo 5000 || echo 20000)" --kv)
 fi
@@ -412,6 +423,7 @@ echo "records: ~2 KB JSON (case/appeal/testimony), $ENC B per revision encoded (
 echo
 printf "$FMT" workload metric tunduk peer "t/peer"
 printf "$FMT" "" "" "" "" "" | tr ' ' '-'
+if [ "$SYNC_ONLY" = 0 ]; then
 row "attachment $ATT_MB MiB: attach (encrypt, store)" "s / office peak RSS MiB" "${K[att_local_s]} / $(mib "${K[att_local_kb]}")"
 for d in push pull; do
   f=$([ $d = push ] && echo out || echo in)
@@ -422,6 +434,7 @@ for d in push pull; do
   row "" "office peak RSS MiB (64 MiB KDF)" "$(mib "${K[att${d}_office_kb]}")"
 done
 row "  get (decrypt, check, write)" "s" "${K[att_get_s]}"
+fi # SYNC_ONLY
 if [ "$ATTACH_ONLY" = 0 ]; then
 for t in 1 2; do
   n=$([ $t = 1 ] && echo $N1 || echo $N2)
@@ -437,6 +450,7 @@ for t in 1 2; do
   row "" "share of the verify ceiling" "$(ceiling_share "$(rate push$t)")"
   row "  next sync after it (re-offer)" "wall s / round trips" "${K[reoffer${t}_wall]} / ${K[reoffer${t}_round_trips]}"
 done
+row "initial sync: $N2 / $N1 records" "pull / push records/s ratio" "$(ratio "$(rate init2)" "$(rate init1)") / $(ratio "$(rate push2)" "$(rate push1)")"
 for t in 1 2; do
   n=$([ $t = 1 ] && echo $N1 || echo $N2)
   row "incremental 100 edits + 100 new, $n store" "pull: wall s (process, KDF included)" "${K[inc${t}_wall]}"
@@ -462,13 +476,14 @@ for t in 1 2; do
   row "" "exchange s resumed / full" "$(ratio "${K[noopr${t}_seconds]}" "${K[noop${t}_seconds]}")"
 done
 li=0
-for link in "${LINKS[@]}"; do
+for link in ${LINKS[@]+"${LINKS[@]}"}; do
   read -r rtt kbit <<<"$link"
   li=$((li + 1))
   row "bad link ${rtt} ms RTT, ${kbit} kbit/s, 200 changes" "push wall s / round trips" "${K[badpush${li}_wall]} / ${K[badpush${li}_round_trips]}"
   row "" "pull wall s / round trips" "${K[bad${li}_wall]} / ${K[bad${li}_round_trips]}"
   row "" "pull: wire / revision bytes" "$(wirex bad$li)"
 done
+[ "$SYNC_ONLY" = 0 ] || SWARMS=
 for n in $SWARMS; do
   row "$n offices syncing at once" "errors" "${K[sw${n}_swarm_sync_errors]:-?} (setup ${K[sw${n}_swarm_setup_errors]:-?})"
   row "" "total s (slowest office)" "${K[sw${n}_swarm_total_s]:-?}"
@@ -479,6 +494,7 @@ for n in $SWARMS; do
   row "" "setup s (create+KDF+enroll)" "${K[sw${n}_swarm_setup_s]:-?}"
   row "" "setup ms/office: create/unlock/write/enroll" "${K[sw${n}_swarm_setup_create_ms]:-?}/${K[sw${n}_swarm_setup_unlock_ms]:-?}/${K[sw${n}_swarm_setup_write_ms]:-?}/${K[sw${n}_swarm_setup_enroll_ms]:-?}"
 done
+if [ "$SYNC_ONLY" = 0 ]; then
 for op in validate summary moderate_meta moderate_rec moderate_batch_meta moderate_batch_rec; do
   metric="us/call: jailed worker / in-process"
   case $op in
@@ -495,6 +511,7 @@ row "hub RSS idle" "MiB" "$(mib "${K[s_idle_kb]}")" "$(mib "$(pv ${N1}_idle_kb)"
 row "hub RSS, $IDLE_CONNS idle TLS connections" "MiB" "$(mib "${K[idle_hub_rss_kb]}")"
 row "" "ready / failed" "${K[idle_ready]} / ${K[idle_failed]}"
 row "" "connect s (32 handshakes at a time)" "${K[idle_connect_s]}"
+fi # SYNC_ONLY
 row "hub store on disk, $N2 records" "bytes per revision" "$(calc %.0f "${K[h_disk]} / $NREVS2")"
 fi # ATTACH_ONLY
 echo
