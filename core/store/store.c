@@ -155,6 +155,44 @@ static const char *const migrations[] = {
     "  body BLOB NOT NULL, sig BLOB NOT NULL,"
     "  PRIMARY KEY(vault, seq)) WITHOUT ROWID;"
     "ALTER TABLE quarantine ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;",
+    /* 6 -> 7: records get an integer key in the order they are created, and
+     * heads are kept by it, so a new record appends to both tables instead
+     * of landing on a random page of each (record ids are random): a batch
+     * then changes pages in proportion to its size, not to the store's.
+     * Only the id index of records stays random, and it is small. heads
+     * keeps record_id (not a key) for readers of the file. */
+    "CREATE TABLE records_v7("
+    "  n INTEGER PRIMARY KEY,"
+    "  id BLOB NOT NULL UNIQUE CHECK(length(id) = 16),"
+    "  vault TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  created_hlc INTEGER NOT NULL,"
+    "  winner BLOB NOT NULL,"
+    "  winner_generation INTEGER NOT NULL,"
+    "  winner_hlc INTEGER NOT NULL,"
+    "  nheads INTEGER NOT NULL);"
+    "INSERT INTO records_v7(id, vault, type, created_hlc, winner, winner_generation,"
+    "  winner_hlc, nheads)"
+    "  SELECT id, vault, type, created_hlc, winner, winner_generation, winner_hlc, nheads"
+    "  FROM records ORDER BY created_hlc, id;"
+    "CREATE TABLE heads_v6 AS SELECT r.n AS rec, h.rev_id, h.generation, h.record_id"
+    "  FROM heads h JOIN records_v7 r ON r.id = h.record_id;"
+    "DROP TABLE heads;"
+    "DROP TABLE records;"
+    "ALTER TABLE records_v7 RENAME TO records;"
+    "CREATE TABLE heads("
+    "  rec INTEGER NOT NULL REFERENCES records(n),"
+    "  rev_id BLOB NOT NULL REFERENCES revisions(id),"
+    "  generation INTEGER NOT NULL,"
+    "  record_id BLOB NOT NULL,"
+    "  PRIMARY KEY(rec, rev_id)) WITHOUT ROWID;"
+    "INSERT INTO heads(rec, rev_id, generation, record_id)"
+    "  SELECT rec, rev_id, generation, record_id FROM heads_v6 ORDER BY rec, rev_id;"
+    "DROP TABLE heads_v6;"
+    "CREATE INDEX records_hlc ON records(winner_hlc, id);"
+    "CREATE INDEX records_type ON records(type, winner_hlc, id);"
+    "CREATE INDEX records_vault ON records(vault, winner_hlc, id);"
+    "CREATE INDEX records_conflicts ON records(winner_hlc, id) WHERE nheads > 1;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == TK_STORE_SCHEMA_VERSION,
                "one migration step per schema version");

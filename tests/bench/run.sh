@@ -41,8 +41,12 @@
 # "seconds", after the process start and key derivation); wall time is the
 # whole `tunduk sync` command. Wire bytes are socket bytes both ways (TLS
 # included); "wire / revision bytes" divides them by the revision bytes
-# moved. Peak RSS: the office process (/usr/bin/time -v, includes the 64
-# MiB Argon2id of its passphrase), the hub's VmHWM reset before each phase.
+# moved. CPU s: user + system time of the office process and of the hub
+# during the phase; disk writes: bytes the office and the hub wrote to disk
+# (getrusage, /proc/PID/io: their stores, WAL and checkpoints), per revision
+# moved. Both shift less than rates when the machine is busy. Peak RSS: the
+# office process (/usr/bin/time -v, includes the 64 MiB Argon2id of its
+# passphrase), the hub's VmHWM reset before each phase.
 #
 # TK_BENCH_KEEP=1 keeps the work folder (hubs' and offices' stores) for a
 # closer look afterwards.
@@ -151,6 +155,14 @@ start_hub() {
 }
 hub_status() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$2/status"; }
 hub_reset_hwm() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
+# hub_cpuio PID: "CPU seconds (user + system) bytes written to disk" so far
+hub_cpuio() {
+  local tck w
+  tck=$(getconf CLK_TCK)
+  w=$(awk '$1 == "write_bytes:" { print $2 }' "/proc/$1/io" 2>/dev/null || echo 0)
+  awk -v t="$tck" -v w="${w:-0}" '{ sub(/^.*\) /, ""); printf "%.2f %d\n", ($12 + $13) / t, w }' \
+    "/proc/$1/stat"
+}
 token() { # HUBNAME DEVICE ADDR VAULTSPEC...
   local home=$W/$1 name=$2 addr=$3; shift 3
   local a=()
@@ -166,8 +178,12 @@ office() {
   if [ -n "$TIMEV" ]; then
     "$TIMEV" -v -o "$W/timev" "$BIN/tunduk" --home "$home" "$@"
     awk -F': *' '/Maximum resident set size/ { print $2 }' "$W/timev" >"$W/rss"
+    awk -F': *' '/User time/ { u = $2 } /System time/ { s = $2 }
+      /File system outputs/ { o = $2 } END { printf "%.2f %d\n", u + s, o * 512 }' \
+      "$W/timev" >"$W/cpuio"
   else
     echo 0 >"$W/rss"
+    echo "- -" >"$W/cpuio"
     "$BIN/tunduk" --home "$home" "$@"
   fi
 }
@@ -185,9 +201,15 @@ phase() {
   local p=$1 home=$2 t0 t1 k
   shift 2
   hub_reset_hwm "$HUB_PID"
+  local hc0 hw0 hc1 hw1
+  read -r hc0 hw0 < <(hub_cpuio "$HUB_PID")
   t0=$(now)
   office "$home" sync --json "$@" >"$W/$p.json"
   t1=$(now)
+  read -r hc1 hw1 < <(hub_cpuio "$HUB_PID")
+  read -r K[${p}_office_cpu] K[${p}_office_wr] <"$W/cpuio"
+  K[${p}_hub_cpu]=$(calc %.2f "$hc1 - $hc0")
+  K[${p}_hub_wr]=$((hw1 - hw0))
   K[${p}_wall]=$(calc %.3f "$t1 - $t0")
   K[${p}_office_kb]=$(cat "$W/rss")
   K[${p}_hub_kb]=$(hub_status VmHWM "$HUB_PID")
@@ -408,6 +430,16 @@ FMT='| %-46s | %-34s | %14s | %14s | %8s |\n'
 row() { printf "$FMT" "$1" "$2" "$3" "${4:--}" "$(ratio "$3" "${4:-}")"; }
 rate() { calc %.0f "${K[${1}_moved]} / ${K[${1}_seconds]}"; }
 wirex() { ratio "${K[${1}_wire]}" "${K[${1}_revbytes]}"; }
+# cpuio PHASE cpu|wr: "office / hub" CPU seconds, or disk bytes written per
+# revision moved (KB)
+cpuio() {
+  local o=${K[${1}_office_$2]:--} h=${K[${1}_hub_$2]:--}
+  if [ "$2" = wr ]; then
+    o=$(awk -v b="$o" -v n="${K[${1}_moved]}" 'BEGIN { if (b == "-" || n == 0) print "-"; else printf "%.1f", b / n / 1000 }')
+    h=$(awk -v b="$h" -v n="${K[${1}_moved]}" 'BEGIN { if (b == "-" || n == 0) print "-"; else printf "%.1f", b / n / 1000 }')
+  fi
+  echo "$o / $h"
+}
 pv() { echo "${P[$1]:-}"; }
 pcalc() { [ -n "${P[$2]:-}" ] && calc "$1" "${P[$2]}" || true; }
 cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
@@ -446,8 +478,12 @@ for t in 1 2; do
   row "" "round trips" "${K[init${t}_round_trips]}"
   row "" "hub peak RSS MiB" "$(mib "${K[init${t}_hub_kb]}")" "$(mib "$(pv ${n}_pull_initial_hub_kb)")"
   row "" "office peak RSS MiB (64 MiB KDF)" "$(mib "${K[init${t}_office_kb]}")"
+  row "" "CPU s office / hub" "$(cpuio init$t cpu)"
+  row "" "disk writes, KB per record: office / hub" "$(cpuio init$t wr)"
   row "  the push before it (A -> hub, $n)" "records/s" "$(rate push$t)" "$(pcalc %.0f ${n}_push_initial_rate)"
   row "" "share of the verify ceiling" "$(ceiling_share "$(rate push$t)")"
+  row "" "CPU s office / hub" "$(cpuio push$t cpu)"
+  row "" "disk writes, KB per record: office / hub" "$(cpuio push$t wr)"
   row "  next sync after it (re-offer)" "wall s / round trips" "${K[reoffer${t}_wall]} / ${K[reoffer${t}_round_trips]}"
 done
 row "initial sync: $N2 / $N1 records" "pull / push records/s ratio" "$(ratio "$(rate init2)" "$(rate init1)") / $(ratio "$(rate push2)" "$(rate push1)")"
@@ -457,9 +493,11 @@ for t in 1 2; do
   row "" "pull: exchange s" "$(calc %.3f "${K[inc${t}_seconds]}")" "$(pcalc %.3f ${n}_pull_incr_secs)"
   row "" "pull: round trips" "${K[inc${t}_round_trips]}"
   row "" "pull: wire / revision bytes" "$(wirex inc$t)"
+  row "" "pull: disk writes KB/record, office / hub" "$(cpuio inc$t wr)"
   row "" "push: wall s (process, KDF included)" "${K[incpush${t}_wall]}"
   row "" "push: exchange s" "$(calc %.3f "${K[incpush${t}_seconds]}")" "$(pcalc %.3f ${n}_push_incr_secs)"
   row "" "push: round trips" "${K[incpush${t}_round_trips]}"
+  row "" "push: disk writes KB/record, office / hub" "$(cpuio incpush$t wr)"
 done
 row "incremental: $N2 store / $N1 store" "pull exchange s ratio" "$(ratio "${K[inc2_seconds]}" "${K[inc1_seconds]}")"
 row "" "push exchange s ratio" "$(ratio "${K[incpush2_seconds]}" "${K[incpush1_seconds]}")"
