@@ -31,6 +31,24 @@
 #define MAX_META_KEY 128           /* bytes of a setting's name */
 #define MAX_META_VALUE (64u << 10) /* bytes of a setting's value */
 
+/* The page cache follows the store: a quarter of the file, within these
+ * bounds (KiB). The random-key b-trees (revision ids, records and heads by
+ * record id) are about that share of a store of 2 KB records; with sqlite's
+ * default of 2 MiB they outgrow the cache at some 10k records, and from
+ * there every batch re-reads their pages from the OS and spills dirty ones
+ * to the WAL before its commit. sqlite allocates the cache as it is used. */
+#define CACHE_MIN_KIB (16 << 10)
+#define CACHE_MAX_KIB (256 << 10)
+#define CACHE_CHECK_COMMITS 64 /* commits between two looks at the file size */
+/* WAL pages before a checkpoint copies them into the file (sqlite: 1000):
+ * an index page that every batch changes is copied once per checkpoint, so
+ * a longer WAL copies it less often. After a checkpoint the WAL is written
+ * again from its start, and cut back only beyond WAL_KEEP_BYTES (growing
+ * the file again costs more than rewriting it). Durability is the WAL's with
+ * synchronous=FULL either way. */
+#define WAL_CHECKPOINT_PAGES 8192
+#define WAL_KEEP_BYTES (96 << 20)
+
 /* ---- schema ----------------------------------------------------------------
  * migrations[v] takes a store from schema version v to v + 1. Never edit a
  * step that has shipped; append a new one and raise TK_STORE_SCHEMA_VERSION.
@@ -137,6 +155,44 @@ static const char *const migrations[] = {
     "  body BLOB NOT NULL, sig BLOB NOT NULL,"
     "  PRIMARY KEY(vault, seq)) WITHOUT ROWID;"
     "ALTER TABLE quarantine ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;",
+    /* 6 -> 7: records get an integer key in the order they are created, and
+     * heads are kept by it, so a new record appends to both tables instead
+     * of landing on a random page of each (record ids are random): a batch
+     * then changes pages in proportion to its size, not to the store's.
+     * Only the id index of records stays random, and it is small. heads
+     * keeps record_id (not a key) for readers of the file. */
+    "CREATE TABLE records_v7("
+    "  n INTEGER PRIMARY KEY,"
+    "  id BLOB NOT NULL UNIQUE CHECK(length(id) = 16),"
+    "  vault TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  created_hlc INTEGER NOT NULL,"
+    "  winner BLOB NOT NULL,"
+    "  winner_generation INTEGER NOT NULL,"
+    "  winner_hlc INTEGER NOT NULL,"
+    "  nheads INTEGER NOT NULL);"
+    "INSERT INTO records_v7(id, vault, type, created_hlc, winner, winner_generation,"
+    "  winner_hlc, nheads)"
+    "  SELECT id, vault, type, created_hlc, winner, winner_generation, winner_hlc, nheads"
+    "  FROM records ORDER BY created_hlc, id;"
+    "CREATE TABLE heads_v6 AS SELECT r.n AS rec, h.rev_id, h.generation, h.record_id"
+    "  FROM heads h JOIN records_v7 r ON r.id = h.record_id;"
+    "DROP TABLE heads;"
+    "DROP TABLE records;"
+    "ALTER TABLE records_v7 RENAME TO records;"
+    "CREATE TABLE heads("
+    "  rec INTEGER NOT NULL REFERENCES records(n),"
+    "  rev_id BLOB NOT NULL REFERENCES revisions(id),"
+    "  generation INTEGER NOT NULL,"
+    "  record_id BLOB NOT NULL,"
+    "  PRIMARY KEY(rec, rev_id)) WITHOUT ROWID;"
+    "INSERT INTO heads(rec, rev_id, generation, record_id)"
+    "  SELECT rec, rev_id, generation, record_id FROM heads_v6 ORDER BY rec, rev_id;"
+    "DROP TABLE heads_v6;"
+    "CREATE INDEX records_hlc ON records(winner_hlc, id);"
+    "CREATE INDEX records_type ON records(type, winner_hlc, id);"
+    "CREATE INDEX records_vault ON records(vault, winner_hlc, id);"
+    "CREATE INDEX records_conflicts ON records(winner_hlc, id) WHERE nheads > 1;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == TK_STORE_SCHEMA_VERSION,
                "one migration step per schema version");
@@ -304,6 +360,27 @@ int tk_store_begin(tk_store_t *s, tk_err_t *err)
   return 0;
 }
 
+/* Sets the page cache to a quarter of the file (see CACHE_MIN_KIB). A
+ * failure leaves the cache as it was: it costs speed, never data. */
+static void size_cache(tk_store_t *s)
+{
+  sqlite3_stmt *st = NULL;
+  long long kib = CACHE_MIN_KIB;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT page_count * page_size / 4096"
+                         " FROM pragma_page_count(), pragma_page_size()",
+                         -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    kib = sqlite3_column_int64(st, 0); /* a quarter of the file, in KiB */
+  sqlite3_finalize(st);
+  if (kib < CACHE_MIN_KIB) kib = CACHE_MIN_KIB;
+  if (kib > CACHE_MAX_KIB) kib = CACHE_MAX_KIB;
+  if (kib == s->cache_kib) return;
+  char sql[64];
+  snprintf(sql, sizeof sql, "PRAGMA cache_size = -%lld", kib);
+  if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK) s->cache_kib = kib;
+}
+
 /* Commits the innermost transaction begun by tk_store_begin; the outermost
  * commit makes everything durable. If the commit fails, everything in the
  * outermost transaction is rolled back and an error is returned: nothing of
@@ -320,6 +397,7 @@ int tk_store_commit(tk_store_t *s, tk_err_t *err)
   if (s->depth == 1) {
     rc = RUN_COMMIT(s, err);
     if (rc && !sqlite3_get_autocommit(s->db)) RUN_ROLLBACK(s);
+    if (!rc && ++s->commits % CACHE_CHECK_COMMITS == 0) size_cache(s);
   } else {
     rc = RUN_RELEASE(s, err);
   }
@@ -448,7 +526,16 @@ static int configure(tk_store_t *s, tk_err_t *err)
     goto done;
   }
   src = sqlite3_exec(s->db, pragmas, NULL, NULL, NULL);
-  if (src != SQLITE_OK) rc = tk__store_fail(s, src, "setting connection options", err);
+  if (src != SQLITE_OK) {
+    rc = tk__store_fail(s, src, "setting connection options", err);
+    goto done;
+  }
+  char sql[96];
+  snprintf(sql, sizeof sql,
+           "PRAGMA wal_autocheckpoint = %d; PRAGMA journal_size_limit = %d",
+           WAL_CHECKPOINT_PAGES, WAL_KEEP_BYTES);
+  src = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+  if (src != SQLITE_OK) rc = tk__store_fail(s, src, "setting the WAL checkpoint", err);
 done:
   sqlite3_finalize(st);
   return rc;
@@ -504,6 +591,7 @@ int tk_store_open(tk_store_t **out, const char *path, int flags, tk_err_t *err)
   rc = configure(s, err);
   if (rc) goto done;
   rc = migrate(s, err);
+  if (!rc) size_cache(s);
 done:
   if (rc) {
     tk_store_close(s);

@@ -88,8 +88,10 @@ enum {
 struct tk_store {
   sqlite3 *db;
   char *path;
-  int depth;      /* tk_store_begin nesting; 0 = no caller transaction */
-  int tx_aborted; /* sqlite rolled the caller's transaction back on an error */
+  int depth;           /* tk_store_begin nesting; 0 = no caller transaction */
+  int tx_aborted;      /* sqlite rolled the caller's transaction back on an error */
+  long long cache_kib; /* the page cache size set (KiB); 0: sqlite's default */
+  unsigned commits;    /* outermost commits, to look at the file size now and then */
   sqlite3_stmt *st[TK__ST_COUNT];
 };
 

@@ -6,7 +6,8 @@
  * Invariants kept by tk_store_put_rev, in one transaction or savepoint:
  *  - revisions holds the encoding verbatim with its parsed routing fields;
  *  - parents holds one row per (revision, parent), heads one row per
- *    revision of a record that no stored revision names as a parent;
+ *    revision of a record that no stored revision names as a parent, by
+ *    the record's integer key (records.n, in creation order);
  *  - records holds per record the vault, type and hlc of its first revision
  *    and, denormalised from heads, the winner (first in tk_rev_winner_cmp
  *    order: generation DESC, id DESC; sqlite compares blobs as memcmp does),
@@ -317,7 +318,9 @@ static int link_parents(tk_store_t *s, const tk_rev_t *rev, tk_err_t *err)
                    "INSERT INTO parents(rev_id, parent_id) VALUES(?1, ?2)", &ins, err);
   if (rc) goto done;
   rc = tk__stmt_get(s, TK__ST_HEAD_DELETE,
-                    "DELETE FROM heads WHERE record_id = ?1 AND rev_id = ?2", &del, err);
+                    "DELETE FROM heads WHERE rec = (SELECT n FROM records WHERE id = ?1) "
+                    "AND rev_id = ?2",
+                    &del, err);
   if (rc) goto done;
   for (uint32_t i = 0; i < rev->nparents && rc == 0; i++) {
     const uint8_t *p = rev->parents + (size_t)i * TK_REV_ID_LEN;
@@ -337,17 +340,21 @@ done:
   return rc;
 }
 
+/* After the record's row exists (insert_record for a first revision). */
 static int insert_head(tk_store_t *s, const tk_rev_t *rev, tk_err_t *err)
 {
   sqlite3_stmt *st;
-  int rc = tk__stmt_get(
-      s, TK__ST_HEAD_INSERT,
-      "INSERT INTO heads(record_id, rev_id, generation) VALUES(?1, ?2, ?3)", &st, err);
+  int rc = tk__stmt_get(s, TK__ST_HEAD_INSERT,
+                        "INSERT INTO heads(rec, rev_id, generation, record_id) "
+                        "SELECT n, ?2, ?3, id FROM records WHERE id = ?1",
+                        &st, err);
   if (rc) return rc;
   TK__BIND(sqlite3_bind_blob(st, 1, rev->record_id, TK_RECORD_ID_LEN, SQLITE_STATIC));
   TK__BIND(sqlite3_bind_blob(st, 2, rev->id, TK_REV_ID_LEN, SQLITE_STATIC));
   TK__BIND(sqlite3_bind_int64(st, 3, rev->generation));
   rc = step_write(s, st, "adding a head", err);
+  if (rc == 0 && sqlite3_changes(s->db) != 1)
+    rc = tk__store_corrupt(s, "a record row (missing for a head)", err);
   tk__stmt_put(s, TK__ST_HEAD_INSERT, st);
   return rc;
 }
@@ -380,10 +387,10 @@ static int update_record(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN
   sqlite3_stmt *st;
   int rc = tk__stmt_get(s, TK__ST_RECORD_UPDATE,
                         "UPDATE records SET "
-                        "nheads = (SELECT count(*) FROM heads WHERE record_id = ?1), "
+                        "nheads = (SELECT count(*) FROM heads WHERE rec = records.n), "
                         "(winner, winner_generation, winner_hlc) = ("
                         "  SELECT h.rev_id, h.generation, r.hlc FROM heads h "
-                        "  JOIN revisions r ON r.id = h.rev_id WHERE h.record_id = ?1 "
+                        "  JOIN revisions r ON r.id = h.rev_id WHERE h.rec = records.n "
                         "  ORDER BY h.generation DESC, h.rev_id DESC LIMIT 1) "
                         "WHERE id = ?1",
                         &st, err);
@@ -518,7 +525,8 @@ int tk_store_heads(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN],
   size_t total = 0;
   if (n) *n = 0;
   int rc = tk__stmt_get(s, TK__ST_HEADS,
-                        "SELECT rev_id FROM heads WHERE record_id = ?1 "
+                        "SELECT rev_id FROM heads "
+                        "WHERE rec = (SELECT n FROM records WHERE id = ?1) "
                         "ORDER BY generation DESC, rev_id DESC",
                         &st, err);
   if (rc) return rc;

@@ -30,7 +30,7 @@
 
 #include "tk_revision.h"
 
-#define TK_STORE_SCHEMA_VERSION 6
+#define TK_STORE_SCHEMA_VERSION 7
 
 typedef struct tk_store tk_store_t;
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh: tunduk's benchmark command (`make bench`); prints ONE table.
 #
-#   tests/bench/run.sh BIN_DIR [--quick] [--peer]
+#   tests/bench/run.sh BIN_DIR [--quick] [--peer] [--attach-only | --sync-only]
 #
 # Everything runs on this machine over 127.0.0.1 with the real binaries
 # (tundukd, tunduk) and three helpers from tests/bench: bench_fill (writes
@@ -10,7 +10,8 @@
 # bench_swarm (many offices in one process; many idle TLS connections).
 #
 # Workloads, in order (full mode; --quick: 2k / 10k records, 200 offices,
-# a 50 MiB file; --attach-only: workload 0 alone):
+# a 50 MiB file; --attach-only: workload 0 alone; --sync-only: workloads 1
+# and 2 and the verify ceiling, for quick turns on the sync rates):
 #  0. hub R; office X attaches a 200 MiB file to a record and pushes it;
 #     office Y pulls it and gets it back (compared byte for byte): MiB/s of
 #     chunk bytes over the exchange time, wire bytes per MiB of file, the
@@ -43,25 +44,34 @@
 # "seconds", after the process start and key derivation); wall time is the
 # whole `tunduk sync` command. Wire bytes are socket bytes both ways (TLS
 # included); "wire / revision bytes" divides them by the revision bytes
-# moved. Peak RSS: the office process (/usr/bin/time -v, includes the 64
-# MiB Argon2id of its passphrase), the hub's VmHWM reset before each phase.
+# moved. CPU s: user + system time of the office process and of the hub
+# during the phase; disk writes: bytes the office and the hub wrote to disk
+# (getrusage, /proc/PID/io: their stores, WAL and checkpoints), per revision
+# moved. Both shift less than rates when the machine is busy. Peak RSS: the
+# office process (/usr/bin/time -v, includes the 64 MiB Argon2id of its
+# passphrase), the hub's VmHWM reset before each phase.
+#
+# TK_BENCH_KEEP=1 keeps the work folder (hubs' and offices' stores) for a
+# closer look afterwards.
 #
 # Benchmarks measure; nothing here passes or fails on speed. Not a ctest.
 # Exits non-zero only when a step fails (a sync error, a missing record).
 set -euo pipefail
 
-usage() { echo "usage: $0 BIN_DIR [--quick] [--peer] [--attach-only]" >&2; exit 2; }
+usage() { echo "usage: $0 BIN_DIR [--quick] [--peer] [--attach-only | --sync-only]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 BIN=$(cd "$1" && pwd); shift
 HERE=$(cd "$(dirname "$0")" && pwd)
 QUICK=0
 PEER=0
 ATTACH_ONLY=0
+SYNC_ONLY=0
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) QUICK=1; shift ;;
     --peer) PEER=1; shift ;;
     --attach-only) ATTACH_ONLY=1; shift ;;
+    --sync-only) SYNC_ONLY=1; shift ;;
     *) usage ;;
   esac
 done
@@ -84,7 +94,7 @@ cleanup() {
     kill -TERM "$p" 2>/dev/null || true
     wait "$p" 2>/dev/null || true
   done
-  rm -rf "$W"
+  [ -n "${TK_BENCH_KEEP:-}" ] && echo "run.sh: kept $W" >&2 || rm -rf "$W"
 }
 trap cleanup EXIT
 T0=$(date +%s)
@@ -148,6 +158,14 @@ start_hub() {
 }
 hub_status() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$2/status"; }
 hub_reset_hwm() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
+# hub_cpuio PID: "CPU seconds (user + system) bytes written to disk" so far
+hub_cpuio() {
+  local tck w
+  tck=$(getconf CLK_TCK)
+  w=$(awk '$1 == "write_bytes:" { print $2 }' "/proc/$1/io" 2>/dev/null || echo 0)
+  awk -v t="$tck" -v w="${w:-0}" '{ sub(/^.*\) /, ""); printf "%.2f %d\n", ($12 + $13) / t, w }' \
+    "/proc/$1/stat"
+}
 token() { # HUBNAME DEVICE ADDR VAULTSPEC...
   local home=$W/$1 name=$2 addr=$3; shift 3
   local a=()
@@ -163,8 +181,12 @@ office() {
   if [ -n "$TIMEV" ]; then
     "$TIMEV" -v -o "$W/timev" "$BIN/tunduk" --home "$home" "$@"
     awk -F': *' '/Maximum resident set size/ { print $2 }' "$W/timev" >"$W/rss"
+    awk -F': *' '/User time/ { u = $2 } /System time/ { s = $2 }
+      /File system outputs/ { o = $2 } END { printf "%.2f %d\n", u + s, o * 512 }' \
+      "$W/timev" >"$W/cpuio"
   else
     echo 0 >"$W/rss"
+    echo "- -" >"$W/cpuio"
     "$BIN/tunduk" --home "$home" "$@"
   fi
 }
@@ -182,9 +204,15 @@ phase() {
   local p=$1 home=$2 t0 t1 k
   shift 2
   hub_reset_hwm "$HUB_PID"
+  local hc0 hw0 hc1 hw1
+  read -r hc0 hw0 < <(hub_cpuio "$HUB_PID")
   t0=$(now)
   office "$home" sync --json "$@" >"$W/$p.json"
   t1=$(now)
+  read -r hc1 hw1 < <(hub_cpuio "$HUB_PID")
+  read -r K[${p}_office_cpu] K[${p}_office_wr] <"$W/cpuio"
+  K[${p}_hub_cpu]=$(calc %.2f "$hc1 - $hc0")
+  K[${p}_hub_wr]=$((hw1 - hw0))
   K[${p}_wall]=$(calc %.3f "$t1 - $t0")
   K[${p}_office_kb]=$(cat "$W/rss")
   K[${p}_hub_kb]=$(hub_status VmHWM "$HUB_PID")
@@ -205,6 +233,7 @@ expect() { # KEY FIELD WANT
 device_id() { "$BIN/tunduk" --home "$1" whoami --json | jq -r .device; }
 
 # ---- 0. attachments: one file relayed office -> hub -> office ----------------
+if [ "$SYNC_ONLY" = 0 ]; then
 start_hub r
 HUB_PID_R=$HUB_PID
 RADDR=127.0.0.1:$PORT
@@ -231,6 +260,7 @@ cmp -s "$W/att.bin" "$W/att.out" || { echo "run.sh: the relayed attachment diffe
 rm -f "$W/att.bin" "$W/att.out"
 kill -TERM "$HUB_PID_R"
 wait "$HUB_PID_R" 2>/dev/null || true
+fi # SYNC_ONLY
 
 if [ "$ATTACH_ONLY" = 0 ]; then
 # ---- 1. hub H, 10k store ----------------------------------------------------
@@ -285,8 +315,9 @@ K[h_disk]=$(( $(stat -c %s "$W/h/store.db") + $(stat -c %s "$W/h/store.db-wal" 2
 # ---- 3. bad links ------------------------------------------------------------
 set_hub_addr() { sqlite3 "$1/store.db" "update meta set value='$2' where key='hub_addr'"; }
 LINKS=("300 1000" "600 256")
+[ "$SYNC_ONLY" = 0 ] || LINKS=()
 li=0
-for link in "${LINKS[@]}"; do
+for link in ${LINKS[@]+"${LINKS[@]}"}; do
   read -r rtt kbit <<<"$link"
   li=$((li + 1))
   say "bad link $li: ${rtt} ms RTT, ${kbit} kbit/s: A pushes 100 edits + 100 new, C pulls"
@@ -313,6 +344,7 @@ kill -TERM "$H_PID"
 wait "$H_PID" 2>/dev/null || true
 
 # ---- 4. hub S: idle, idle connections, many offices ------------------------
+if [ "$SYNC_ONLY" = 0 ]; then
 start_hub s
 S_PID=$HUB_PID
 SADDR=127.0.0.1:$PORT
@@ -343,6 +375,7 @@ for n in $SWARMS; do
 done
 kill -TERM "$S_PID"
 wait "$S_PID" 2>/dev/null || true
+fi # SYNC_ONLY
 fi # ATTACH_ONLY
 
 # ---- 5. the peer ---------------------------------------------------------------
@@ -382,7 +415,7 @@ if [ "$PEER" = 1 ] && [ "$ATTACH_ONLY" = 0 ]; then
 fi
 
 # ---- plugin calls: in-process vs a jailed worker (bench_plugin) ------------------
-if [ "$ATTACH_ONLY" = 0 ]; then
+if [ "$ATTACH_ONLY" = 0 ] && [ "$SYNC_ONLY" = 0 ]; then
   say "plugin calls: in-process and in a jailed worker"
   while IFS='=' read -r k v; do K[$k]=$v; done < <("$BIN/bench_plugin" "$([ $QUICK = 1 ] && echo 5000 || echo 20000)" --kv)
 fi
@@ -407,6 +440,16 @@ FMT='| %-46s | %-34s | %14s | %14s | %8s |\n'
 row() { printf "$FMT" "$1" "$2" "$3" "${4:--}" "$(ratio "$3" "${4:-}")"; }
 rate() { calc %.0f "${K[${1}_moved]} / ${K[${1}_seconds]}"; }
 wirex() { ratio "${K[${1}_wire]}" "${K[${1}_revbytes]}"; }
+# cpuio PHASE cpu|wr: "office / hub" CPU seconds, or disk bytes written per
+# revision moved (KB)
+cpuio() {
+  local o=${K[${1}_office_$2]:--} h=${K[${1}_hub_$2]:--}
+  if [ "$2" = wr ]; then
+    o=$(awk -v b="$o" -v n="${K[${1}_moved]}" 'BEGIN { if (b == "-" || n == 0) print "-"; else printf "%.1f", b / n / 1000 }')
+    h=$(awk -v b="$h" -v n="${K[${1}_moved]}" 'BEGIN { if (b == "-" || n == 0) print "-"; else printf "%.1f", b / n / 1000 }')
+  fi
+  echo "$o / $h"
+}
 pv() { echo "${P[$1]:-}"; }
 pcalc() { [ -n "${P[$2]:-}" ] && calc "$1" "${P[$2]}" || true; }
 cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
@@ -422,6 +465,7 @@ echo "records: ~2 KB JSON (case/appeal/testimony), $ENC B per revision encoded (
 echo
 printf "$FMT" workload metric tunduk peer "t/peer"
 printf "$FMT" "" "" "" "" "" | tr ' ' '-'
+if [ "$SYNC_ONLY" = 0 ]; then
 row "attachment $ATT_MB MiB: attach (encrypt, store)" "s / office peak RSS MiB" "${K[att_local_s]} / $(mib "${K[att_local_kb]}")"
 for d in push pull; do
   f=$([ $d = push ] && echo out || echo in)
@@ -432,6 +476,7 @@ for d in push pull; do
   row "" "office peak RSS MiB (64 MiB KDF)" "$(mib "${K[att${d}_office_kb]}")"
 done
 row "  get (decrypt, check, write)" "s" "${K[att_get_s]}"
+fi # SYNC_ONLY
 if [ "$ATTACH_ONLY" = 0 ]; then
 for t in 1 2; do
   n=$([ $t = 1 ] && echo $N1 || echo $N2)
@@ -443,19 +488,26 @@ for t in 1 2; do
   row "" "round trips" "${K[init${t}_round_trips]}"
   row "" "hub peak RSS MiB" "$(mib "${K[init${t}_hub_kb]}")" "$(mib "$(pv ${n}_pull_initial_hub_kb)")"
   row "" "office peak RSS MiB (64 MiB KDF)" "$(mib "${K[init${t}_office_kb]}")"
+  row "" "CPU s office / hub" "$(cpuio init$t cpu)"
+  row "" "disk writes, KB per record: office / hub" "$(cpuio init$t wr)"
   row "  the push before it (A -> hub, $n)" "records/s" "$(rate push$t)" "$(pcalc %.0f ${n}_push_initial_rate)"
   row "" "share of the verify ceiling" "$(ceiling_share "$(rate push$t)")"
+  row "" "CPU s office / hub" "$(cpuio push$t cpu)"
+  row "" "disk writes, KB per record: office / hub" "$(cpuio push$t wr)"
   row "  next sync after it (re-offer)" "wall s / round trips" "${K[reoffer${t}_wall]} / ${K[reoffer${t}_round_trips]}"
 done
+row "initial sync: $N2 / $N1 records" "pull / push records/s ratio" "$(ratio "$(rate init2)" "$(rate init1)") / $(ratio "$(rate push2)" "$(rate push1)")"
 for t in 1 2; do
   n=$([ $t = 1 ] && echo $N1 || echo $N2)
   row "incremental 100 edits + 100 new, $n store" "pull: wall s (process, KDF included)" "${K[inc${t}_wall]}"
   row "" "pull: exchange s" "$(calc %.3f "${K[inc${t}_seconds]}")" "$(pcalc %.3f ${n}_pull_incr_secs)"
   row "" "pull: round trips" "${K[inc${t}_round_trips]}"
   row "" "pull: wire / revision bytes" "$(wirex inc$t)"
+  row "" "pull: disk writes KB/record, office / hub" "$(cpuio inc$t wr)"
   row "" "push: wall s (process, KDF included)" "${K[incpush${t}_wall]}"
   row "" "push: exchange s" "$(calc %.3f "${K[incpush${t}_seconds]}")" "$(pcalc %.3f ${n}_push_incr_secs)"
   row "" "push: round trips" "${K[incpush${t}_round_trips]}"
+  row "" "push: disk writes KB/record, office / hub" "$(cpuio incpush$t wr)"
 done
 row "incremental: $N2 store / $N1 store" "pull exchange s ratio" "$(ratio "${K[inc2_seconds]}" "${K[inc1_seconds]}")"
 row "" "push exchange s ratio" "$(ratio "${K[incpush2_seconds]}" "${K[incpush1_seconds]}")"
@@ -472,13 +524,14 @@ for t in 1 2; do
   row "" "exchange s resumed / full" "$(ratio "${K[noopr${t}_seconds]}" "${K[noop${t}_seconds]}")"
 done
 li=0
-for link in "${LINKS[@]}"; do
+for link in ${LINKS[@]+"${LINKS[@]}"}; do
   read -r rtt kbit <<<"$link"
   li=$((li + 1))
   row "bad link ${rtt} ms RTT, ${kbit} kbit/s, 200 changes" "push wall s / round trips" "${K[badpush${li}_wall]} / ${K[badpush${li}_round_trips]}"
   row "" "pull wall s / round trips" "${K[bad${li}_wall]} / ${K[bad${li}_round_trips]}"
   row "" "pull: wire / revision bytes" "$(wirex bad$li)"
 done
+[ "$SYNC_ONLY" = 0 ] || SWARMS=
 for n in $SWARMS; do
   row "$n offices syncing at once" "errors" "${K[sw${n}_swarm_sync_errors]:-?} (setup ${K[sw${n}_swarm_setup_errors]:-?})"
   row "" "total s (slowest office)" "${K[sw${n}_swarm_total_s]:-?}"
@@ -489,6 +542,7 @@ for n in $SWARMS; do
   row "" "setup s (create+KDF+enroll)" "${K[sw${n}_swarm_setup_s]:-?}"
   row "" "setup ms/office: create/unlock/write/enroll" "${K[sw${n}_swarm_setup_create_ms]:-?}/${K[sw${n}_swarm_setup_unlock_ms]:-?}/${K[sw${n}_swarm_setup_write_ms]:-?}/${K[sw${n}_swarm_setup_enroll_ms]:-?}"
 done
+if [ "$SYNC_ONLY" = 0 ]; then
 for op in validate summary moderate_meta moderate_rec moderate_batch_meta moderate_batch_rec; do
   metric="us/call: jailed worker / in-process"
   case $op in
@@ -505,6 +559,7 @@ row "hub RSS idle" "MiB" "$(mib "${K[s_idle_kb]}")" "$(mib "$(pv ${N1}_idle_kb)"
 row "hub RSS, $IDLE_CONNS idle TLS connections" "MiB" "$(mib "${K[idle_hub_rss_kb]}")"
 row "" "ready / failed" "${K[idle_ready]} / ${K[idle_failed]}"
 row "" "connect s (32 handshakes at a time)" "${K[idle_connect_s]}"
+fi # SYNC_ONLY
 row "hub store on disk, $N2 records" "bytes per revision" "$(calc %.0f "${K[h_disk]} / $NREVS2")"
 row "edit of one field, ~2 KB record" "revision bytes: the new record" "${K[delta_new]:-?}"
 row "" "revision bytes: the edit, full" "${K[delta_full]:-?}"

@@ -935,6 +935,113 @@ static void test_reopen(void)
   tk_store_close(s);
 }
 
+/* Puts a store back to the schema 6 layout of records and heads (random
+ * record ids as keys), as main's binaries made it. */
+static void downgrade_to_v6(const char *path)
+{
+  sqlite3 *db;
+  CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+  CHECK(sqlite3_exec(
+            db,
+            "BEGIN;"
+            "CREATE TABLE r6 AS SELECT id, vault, type, created_hlc, winner,"
+            "  winner_generation, winner_hlc, nheads FROM records;"
+            "CREATE TABLE h6 AS SELECT record_id, rev_id, generation FROM heads;"
+            "DROP TABLE heads; DROP TABLE records;"
+            "CREATE TABLE records(id BLOB PRIMARY KEY CHECK(length(id) = 16),"
+            "  vault TEXT NOT NULL, type TEXT NOT NULL, created_hlc INTEGER NOT NULL,"
+            "  winner BLOB NOT NULL, winner_generation INTEGER NOT NULL,"
+            "  winner_hlc INTEGER NOT NULL, nheads INTEGER NOT NULL) WITHOUT ROWID;"
+            "CREATE INDEX records_hlc ON records(winner_hlc);"
+            "CREATE INDEX records_type ON records(type, winner_hlc);"
+            "CREATE INDEX records_vault ON records(vault, winner_hlc);"
+            "CREATE INDEX records_conflicts ON records(winner_hlc) WHERE nheads > 1;"
+            "CREATE TABLE heads(record_id BLOB NOT NULL REFERENCES records(id),"
+            "  rev_id BLOB NOT NULL REFERENCES revisions(id),"
+            "  generation INTEGER NOT NULL,"
+            "  PRIMARY KEY(record_id, rev_id)) WITHOUT ROWID;"
+            "INSERT INTO records SELECT * FROM r6; INSERT INTO heads SELECT * FROM h6;"
+            "DROP TABLE r6; DROP TABLE h6;"
+            "PRAGMA user_version = 6;"
+            "COMMIT;",
+            NULL, NULL, NULL) == SQLITE_OK);
+  sqlite3_close(db);
+}
+
+static int user_version(const char *path)
+{
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  int v = -1;
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    sqlite3_close(db);
+    return -1;
+  }
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return v;
+}
+
+/* A schema 6 store (records and heads keyed by record id) opens as 7 with
+ * every record, head and winner kept, and takes new revisions. */
+static void test_migrate_v6(void)
+{
+  char path[300];
+  tk_err_t err;
+  tk_store_t *s = open_new(path, sizeof path);
+  CHECK(s);
+  trev_t root, a, b, other, c;
+  uint8_t id[TK_REV_ID_LEN];
+  const trev_t *p;
+  fill_id(id, 0x50);
+  mkrev(&root, REC_A, id, 1, NULL, 0, 100);
+  p = &root;
+  fill_id(id, 0x20);
+  mkrev(&a, REC_A, id, 2, &p, 1, 200);
+  fill_id(id, 0x30);
+  mkrev(&b, REC_A, id, 2, &p, 1, 150);
+  fill_id(id, 0x40);
+  mkrev(&other, REC_B, id, 1, NULL, 0, 120);
+  CHECK_RC(tk_store_put_rev(s, &root.rev, NULL, &err), 0);
+  CHECK_RC(tk_store_put_rev(s, &a.rev, NULL, &err), 0);
+  CHECK_RC(tk_store_put_rev(s, &b.rev, NULL, &err), 0);
+  CHECK_RC(tk_store_put_rev(s, &other.rev, NULL, &err), 0);
+  tk_store_close(s);
+  long rows = count_rows(path);
+  downgrade_to_v6(path);
+  CHECK(user_version(path) == 6);
+  CHECK(count_rows(path) == rows);
+
+  s = NULL;
+  CHECK_RC(tk_store_open(&s, path, 0, &err), 0);
+  CHECK(user_version(path) == TK_STORE_SCHEMA_VERSION);
+  CHECK(count_rows(path) == rows);
+  uint8_t heads[4][TK_REV_ID_LEN];
+  size_t n = 0;
+  CHECK_RC(tk_store_heads(s, REC_A, heads, 4, &n, &err), 2);
+  CHECK(memcmp(heads[0], b.rev.id, TK_REV_ID_LEN) == 0);
+  CHECK(memcmp(heads[1], a.rev.id, TK_REV_ID_LEN) == 0);
+  tk_record_info_t info;
+  CHECK_RC(tk_store_record_info(s, REC_A, &info, &err), 0);
+  CHECK(info.nheads == 2 && info.created_hlc == 100 && info.winner_generation == 2);
+  CHECK(memcmp(info.winner, b.rev.id, TK_REV_ID_LEN) == 0);
+  CHECK_RC(tk_store_record_info(s, REC_B, &info, &err), 0);
+  CHECK(info.nheads == 1 && memcmp(info.winner, other.rev.id, TK_REV_ID_LEN) == 0);
+  /* a merge after the migration: one head, the winner moves */
+  const trev_t *both[2] = {&a, &b};
+  fill_id(id, 0x10);
+  mkrev(&c, REC_A, id, 3, both, 2, 300);
+  CHECK_RC(tk_store_put_rev(s, &c.rev, NULL, &err), 0);
+  CHECK_RC(tk_store_heads(s, REC_A, heads, 4, &n, &err), 1);
+  CHECK(memcmp(heads[0], c.rev.id, TK_REV_ID_LEN) == 0);
+  CHECK_RC(tk_store_record_info(s, REC_A, &info, &err), 0);
+  CHECK(info.nheads == 1 && info.winner_hlc == 300);
+  tk_store_close(s);
+}
+
 static void test_version_and_missing(void)
 {
   char path[300];
@@ -1072,5 +1179,5 @@ TK_TESTS(TK_TEST(test_linear), TK_TEST(test_conflict_and_merge),
          TK_TEST(test_transactions), TK_TEST(test_checkpoints),
          TK_TEST(test_vaults_and_keys), TK_TEST(test_devices), TK_TEST(test_prefix),
          TK_TEST(test_hlc), TK_TEST(test_meta), TK_TEST(test_reopen),
-         TK_TEST(test_version_and_missing), TK_TEST(test_file_mode), TK_TEST(test_busy),
-         TK_TEST(test_reentrant_listing))
+         TK_TEST(test_migrate_v6), TK_TEST(test_version_and_missing),
+         TK_TEST(test_file_mode), TK_TEST(test_busy), TK_TEST(test_reentrant_listing))
