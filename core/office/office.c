@@ -250,27 +250,32 @@ int tk_office_new(tk_office_t *o, const char *type, const char *vault, const jso
                   uint8_t rec_out[TK_RECORD_ID_LEN], uint8_t rev_out[TK_REV_ID_LEN],
                   tk_err_t *err)
 {
-  tk_rev_draft_t d;
   tk_vault_info_t vi;
   int rc = tk_name_check("type", type, TK_MAX_TYPE_LEN, 0, err);
   if (rc) return rc;
   rc = tk_store_vault_get(o->store, vault, &vi, err);
   if (rc) return rc;
+  rc = tk_store_begin(o->store, err);
+  if (rc) return rc;
+  rc = tk__office_seal_new(o, type, vault, body, rec_out, rev_out, err);
+  if (!rc) rc = tk_store_commit(o->store, err);
+  if (rc) tk_store_rollback(o->store);
+  return rc;
+}
+
+int tk__office_seal_new(tk_office_t *o, const char *type, const char *vault,
+                        const json_t *body, uint8_t rec_out[TK_RECORD_ID_LEN],
+                        uint8_t rev_out[TK_REV_ID_LEN], tk_err_t *err)
+{
+  tk_rev_draft_t d;
   memset(&d, 0, sizeof d);
   tk_random(d.record_id, sizeof d.record_id);
   d.type = type;
   d.vault = vault;
   d.generation = 1;
-  rc = tk_store_begin(o->store, err);
-  if (rc) return rc;
-  rc = seal_and_put(o, &d, body, rev_out, err);
-  if (!rc) rc = tk_store_commit(o->store, err);
-  if (rc) {
-    tk_store_rollback(o->store);
-    return rc;
-  }
-  if (rec_out) memcpy(rec_out, d.record_id, TK_RECORD_ID_LEN);
-  return 0;
+  int rc = seal_and_put(o, &d, body, rev_out, err);
+  if (!rc && rec_out) memcpy(rec_out, d.record_id, TK_RECORD_ID_LEN);
+  return rc;
 }
 
 /* A merge keeps every attachment of every head: *out is a copy of body
