@@ -168,6 +168,84 @@ static int read_failed(int b, tk_err_t *err)
   return rc;
 }
 
+/* Appends n bytes of a field at once (the bound checked). */
+static int put_run(tk_csv_t *c, const uint8_t *p, size_t n, const tk_csv_row_t *row,
+                   tk_err_t *err)
+{
+  if (n > c->max_record || c->rec.n > c->max_record - n)
+    return tk_err_set(err, TK_ELIMIT,
+                      "line %llu: a record of more than %zu bytes (a quote not closed?)",
+                      (unsigned long long)row->line, c->max_record);
+  if (tk_buf_append(&c->rec, p, n) < 0)
+    return tk_err_set(err, TK_ENOMEM, "out of memory");
+  return 0;
+}
+
+/* Makes the block hold at least one byte: 1, 0 at the end, or b <= -2. */
+static int fill(tk_csv_t *c, tk_err_t *err)
+{
+  if (c->pos < c->len) return 1;
+  int b = next_byte(c, err);
+  if (b < 0) return b == -1 ? 0 : b;
+  c->pos--;
+  return 1;
+}
+
+/* The bytes of an unquoted field up to a separator or a line end: *b the
+ * byte that ended it (-1 at the end of the input). */
+static int unquoted_run(tk_csv_t *c, const tk_csv_row_t *row, int *b, tk_err_t *err)
+{
+  for (;;) {
+    int f = fill(c, err);
+    if (f <= 0) {
+      *b = f == 0 ? -1 : f;
+      return 0;
+    }
+    const uint8_t *s = c->blk + c->pos, *e = c->blk + c->len, *q = s;
+    while (q < e && *q != ',' && *q != '\n' && *q != '\r')
+      q++;
+    int rc = put_run(c, s, (size_t)(q - s), row, err);
+    if (rc) return rc;
+    c->pos += (size_t)(q - s);
+    if (q < e) {
+      *b = *q;
+      c->pos++;
+      return 0;
+    }
+  }
+}
+
+/* The inside of a quoted field after its opening quote, through the
+ * closing one (the quote written twice is one quote). */
+static int quoted_run(tk_csv_t *c, tk_csv_row_t *row, uint64_t qline, int col,
+                      tk_err_t *err)
+{
+  for (;;) {
+    int f = fill(c, err);
+    if (f < 0) return read_failed(f, err);
+    if (f == 0)
+      return tk_err_set(err, TK_EFORMAT,
+                        "line %llu, column %d: a quote not closed by the end of the file",
+                        (unsigned long long)qline, col);
+    const uint8_t *s = c->blk + c->pos;
+    size_t avail = c->len - c->pos;
+    const uint8_t *q = memchr(s, '"', avail);
+    size_t run = q ? (size_t)(q - s) : avail;
+    for (const uint8_t *nl = s; (nl = memchr(nl, '\n', run - (size_t)(nl - s))); nl++)
+      c->line++;
+    int rc = put_run(c, s, run, row, err);
+    if (rc) return rc;
+    c->pos += run;
+    if (!q) continue;
+    c->pos++; /* the quote */
+    int nx = peek_byte(c, err);
+    if (nx < -1) return read_failed(nx, err);
+    if (nx != '"') return 0; /* it closed the field */
+    c->pos++;
+    if ((rc = put(c, '"', row, err))) return rc;
+  }
+}
+
 int tk_csv_next(tk_csv_t *c, tk_csv_row_t *row, tk_err_t *err)
 {
   memset(row, 0, sizeof *row);
@@ -182,44 +260,19 @@ int tk_csv_next(tk_csv_t *c, tk_csv_row_t *row, tk_err_t *err)
     /* the start of a field */
     if (b < -1) return read_failed(b, err);
     if (b == '"') {
-      uint64_t qline = c->line;
       int col = (int)nf + 1;
-      for (;;) {
-        b = next_byte(c, err);
-        if (b < -1) return read_failed(b, err);
-        if (b == -1)
-          return tk_err_set(err, TK_EFORMAT,
-                            "line %llu, column %d: a quote not closed by the end of the "
-                            "file",
-                            (unsigned long long)qline, col);
-        if (b == '"') {
-          int q = peek_byte(c, err);
-          if (q < -1) return read_failed(q, err);
-          if (q == '"') {
-            next_byte(c, err);
-            if ((rc = put(c, '"', row, err))) return rc;
-            continue;
-          }
-          break; /* the closing quote */
-        }
-        if (b == '\n') c->line++;
-        if ((rc = put(c, (uint8_t)b, row, err))) return rc;
-      }
+      if ((rc = quoted_run(c, row, c->line, col, err))) return rc;
       b = next_byte(c, err);
       /* after the closing quote: a separator, a line end, or the end */
       if (b >= 0 && b != ',' && b != '\n' && b != '\r') {
         problem(row, col,
                 "text after a closing quote (write a quote inside quotes as \"\")");
-        while (b >= 0 && b != ',' && b != '\n' && b != '\r') {
-          if ((rc = put(c, (uint8_t)b, row, err))) return rc;
-          b = next_byte(c, err);
-        }
-      }
-    } else {
-      while (b >= 0 && b != ',' && b != '\n' && b != '\r') {
         if ((rc = put(c, (uint8_t)b, row, err))) return rc;
-        b = next_byte(c, err);
+        if ((rc = unquoted_run(c, row, &b, err))) return rc;
       }
+    } else if (b != ',' && b != '\n' && b != '\r') {
+      if ((rc = put(c, (uint8_t)b, row, err))) return rc;
+      if ((rc = unquoted_run(c, row, &b, err))) return rc;
     }
     if (b < -1) return read_failed(b, err);
     if ((rc = end_field(c, &nf, row, err))) return rc;

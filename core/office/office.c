@@ -206,16 +206,15 @@ done:
 }
 
 /* Seals body into a revision with the given fields and stores it; runs
- * inside the caller's transaction. */
-static int seal_and_put(tk_office_t *o, tk_rev_draft_t *d, const json_t *body,
-                        uint8_t rev_out[TK_REV_ID_LEN], tk_err_t *err)
+ * inside the caller's transaction. key: locked memory of the caller's for
+ * the vault key; text, if not NULL, is tk_body_dump(body) already made. */
+static int seal_with_key(tk_office_t *o, tk_rev_draft_t *d, const json_t *body,
+                         const tk_slice_t *text, uint8_t *key,
+                         uint8_t rev_out[TK_REV_ID_LEN], tk_err_t *err)
 {
   tk_buf_t plain = TK_BUF_INIT, enc = TK_BUF_INIT, refs = TK_BUF_INIT;
-  uint8_t *key = tk_secure_alloc(TK_VAULT_KEY_LEN);
   tk_rev_t rev;
-  int rc;
-  if (!key) return tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory for a key");
-  rc = tk__office_may_write(o, d->vault, err);
+  int rc = tk__office_may_write(o, d->vault, err);
   if (rc) goto done;
   rc = tk_office_vault_key(o, d->vault, NULL, key, err);
   if (rc) goto done;
@@ -223,14 +222,18 @@ static int seal_and_put(tk_office_t *o, tk_rev_draft_t *d, const json_t *body,
   rc = tk_attach_refs(body, &refs, &d->nattach, err);
   if (rc) goto done;
   d->attach = refs.p;
-  rc = tk_body_dump(body, &plain);
-  if (rc) {
-    tk_err_set(err, rc, "cannot encode the record body");
-    goto done;
+  if (text) {
+    d->body = *text;
+  } else {
+    rc = tk_body_dump(body, &plain);
+    if (rc) {
+      tk_err_set(err, rc, "cannot encode the record body");
+      goto done;
+    }
+    d->body = TK_SLICE(plain.p, plain.n);
   }
   rc = tk_store_hlc_next(o->store, &d->hlc, err);
   if (rc) goto done;
-  d->body = TK_SLICE(plain.p, plain.n);
   rc = tk_rev_seal(&enc, d, key, o->id->sec->sign_sk, err);
   if (rc) goto done;
   rc = tk_rev_parse(&rev, TK_SLICE(enc.p, enc.n), err);
@@ -242,6 +245,15 @@ done:
   tk_buf_wipe(&plain);
   tk_buf_free(&enc);
   tk_buf_free(&refs);
+  return rc;
+}
+
+static int seal_and_put(tk_office_t *o, tk_rev_draft_t *d, const json_t *body,
+                        uint8_t rev_out[TK_REV_ID_LEN], tk_err_t *err)
+{
+  uint8_t *key = tk_secure_alloc(TK_VAULT_KEY_LEN);
+  if (!key) return tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory for a key");
+  int rc = seal_with_key(o, d, body, NULL, key, rev_out, err);
   tk_secure_free(key);
   return rc;
 }
@@ -263,18 +275,39 @@ int tk_office_new(tk_office_t *o, const char *type, const char *vault, const jso
   return rc;
 }
 
+static void draft_new(tk_rev_draft_t *d, const char *type, const char *vault)
+{
+  memset(d, 0, sizeof *d);
+  tk_random(d->record_id, sizeof d->record_id);
+  d->type = type;
+  d->vault = vault;
+  d->generation = 1;
+}
+
 int tk__office_seal_new(tk_office_t *o, const char *type, const char *vault,
                         const json_t *body, uint8_t rec_out[TK_RECORD_ID_LEN],
                         uint8_t rev_out[TK_REV_ID_LEN], tk_err_t *err)
 {
   tk_rev_draft_t d;
-  memset(&d, 0, sizeof d);
-  tk_random(d.record_id, sizeof d.record_id);
-  d.type = type;
-  d.vault = vault;
-  d.generation = 1;
+  draft_new(&d, type, vault);
   int rc = seal_and_put(o, &d, body, rev_out, err);
   if (!rc && rec_out) memcpy(rec_out, d.record_id, TK_RECORD_ID_LEN);
+  return rc;
+}
+
+int tk__office_seal_new_many(tk_office_t *o, const char *type, const char *vault,
+                             json_t *const *bodies, const tk_slice_t *texts, size_t n,
+                             tk_err_t *err)
+{
+  uint8_t *key = tk_secure_alloc(TK_VAULT_KEY_LEN);
+  if (!key) return tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory for a key");
+  int rc = 0;
+  for (size_t i = 0; !rc && i < n; i++) {
+    tk_rev_draft_t d;
+    draft_new(&d, type, vault);
+    rc = seal_with_key(o, &d, bodies[i], texts ? &texts[i] : NULL, key, NULL, err);
+  }
+  tk_secure_free(key);
   return rc;
 }
 

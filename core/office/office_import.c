@@ -13,12 +13,16 @@
  * (whether it was accepted, and 16 bytes of the SHA-256 of the record the
  * first pass checked, so the second pass writes only what was checked).
  *
- * One thread, as tk_office_t.
+ * Threads: one, as tk_office_t, but for the checker thread the first pass
+ * starts: it runs validate() over one batch (tk_plugin_validate_many, which
+ * any thread may call) while the caller's thread reads the next, and
+ * touches nothing else; it is joined before tk_office_import returns.
  */
 #include "office_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -401,7 +405,7 @@ static int file_read(void *ud, void *buf, size_t cap, size_t *got, tk_err_t *err
   if (*got == 0 && ferror(m->f))
     return tk_err_set(err, TK_EIO, "%s: cannot read it: %s", m->opts->path,
                       strerror(errno));
-  tk_sha256_update(&m->sha, buf, *got);
+  if (m->pass == 1) tk_sha256_update(&m->sha, buf, *got); /* pass 2 checks rows */
   return 0;
 }
 
@@ -709,13 +713,17 @@ static void sig_of(const tk_buf_t *text, uint8_t h[SIG_LEN])
   memcpy(h, full, SIG_LEN);
 }
 
-/* The content type's validate() over the batch; the accepted rows marked. */
-static void check_flush(imp_t *m, check_batch_t *b)
+/* The content type's validate() over the batch (on the checker thread). */
+static void check_run(imp_t *m, check_batch_t *b)
 {
-  if (b->n == 0) return;
+  if (b->n) tk_plugin_validate_many(m->set, m->decl->name, b->view, b->n, b->rc, b->e);
+}
+
+/* After check_run: the accepted rows marked, the others reported. */
+static void check_finish(imp_t *m, check_batch_t *b)
+{
   char prefix[TK_MAX_TYPE_LEN + 32];
   snprintf(prefix, sizeof prefix, "content type '%s': ", m->decl->name);
-  tk_plugin_validate_many(m->set, m->decl->name, b->view, b->n, b->rc, b->e);
   for (size_t i = 0; i < b->n; i++) {
     row_sig_t *s = &m->sigs[b->idx[i]];
     if (b->rc[i] == 0) {
@@ -733,6 +741,82 @@ static void check_flush(imp_t *m, check_batch_t *b)
     b->text[i].n = 0;
   }
   b->n = 0;
+}
+
+/* The checker thread: runs the plugin's validate() over one batch while
+ * the main thread reads and converts the next, so the worker's time and
+ * this process's overlap (two cores). One batch in its hands at a time. */
+typedef struct checker {
+  imp_t *m;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  check_batch_t *job;
+  int started, quit;
+} checker_t;
+
+static void *checker_main(void *arg)
+{
+  checker_t *k = arg;
+  pthread_mutex_lock(&k->mu);
+  for (;;) {
+    while (!k->job && !k->quit)
+      pthread_cond_wait(&k->cv, &k->mu);
+    if (!k->job) break;
+    check_batch_t *b = k->job;
+    pthread_mutex_unlock(&k->mu);
+    check_run(k->m, b);
+    pthread_mutex_lock(&k->mu);
+    k->job = NULL;
+    pthread_cond_broadcast(&k->cv);
+  }
+  pthread_mutex_unlock(&k->mu);
+  return NULL;
+}
+
+/* Waits until the checker holds no batch. */
+static void checker_idle(checker_t *k)
+{
+  if (!k->started) return;
+  pthread_mutex_lock(&k->mu);
+  while (k->job)
+    pthread_cond_wait(&k->cv, &k->mu);
+  pthread_mutex_unlock(&k->mu);
+}
+
+/* Hands b to the checker (idle), or runs it here if there is none. */
+static void checker_give(checker_t *k, check_batch_t *b)
+{
+  if (!k->started) {
+    check_run(k->m, b);
+    return;
+  }
+  pthread_mutex_lock(&k->mu);
+  k->job = b;
+  pthread_cond_broadcast(&k->cv);
+  pthread_mutex_unlock(&k->mu);
+}
+
+static void checker_start(checker_t *k, imp_t *m)
+{
+  memset(k, 0, sizeof *k);
+  k->m = m;
+  pthread_mutex_init(&k->mu, NULL);
+  pthread_cond_init(&k->cv, NULL);
+  k->started = pthread_create(&k->thread, NULL, checker_main, k) == 0;
+}
+
+static void checker_stop(checker_t *k)
+{
+  if (k->started) {
+    pthread_mutex_lock(&k->mu);
+    k->quit = 1;
+    pthread_cond_broadcast(&k->cv);
+    pthread_mutex_unlock(&k->mu);
+    pthread_join(k->thread, NULL);
+  }
+  pthread_mutex_destroy(&k->mu);
+  pthread_cond_destroy(&k->cv);
 }
 
 /* The declared fields of one converted row; 0 if they all pass. */
@@ -771,18 +855,20 @@ static int check_row(imp_t *m, check_batch_t *b, row_t *row, tk_err_t *err)
   b->line[b->n] = row->line;
   b->idx[b->n] = m->nsigs - 1;
   b->view[b->n] = TK_SLICE(t->p, t->n);
-  if (++b->n == CHECK_BATCH) check_flush(m, b);
+  b->n++;
   return 0;
 }
 
 static int pass_check(imp_t *m, tk_err_t *err)
 {
-  check_batch_t *b = calloc(1, sizeof *b);
+  check_batch_t *bs = calloc(2, sizeof *bs), *cur = bs, *prev = NULL;
+  checker_t k;
   row_t row;
   int rc;
-  if (!b) return tk_err_set(err, TK_ENOMEM, "out of memory");
+  if (!bs) return tk_err_set(err, TK_ENOMEM, "out of memory");
   m->pass = 1;
   m->reporting = 1;
+  checker_start(&k, m);
   rc = file_open(m, err);
   if (!rc && m->csv) rc = csv_header(m, err);
   while (!rc && (rc = next_row(m, &row, err)) == 1) {
@@ -796,13 +882,28 @@ static int pass_check(imp_t *m, tk_err_t *err)
     }
     m->r->rows++;
     rc = sig_add(m, err);
-    if (!rc) rc = check_row(m, b, &row, err);
+    if (!rc) rc = check_row(m, cur, &row, err);
     json_decref(row.body);
+    if (!rc && cur->n == CHECK_BATCH) {
+      /* the batch before is done once the checker is idle */
+      checker_idle(&k);
+      if (prev) check_finish(m, prev);
+      checker_give(&k, cur);
+      prev = cur;
+      cur = cur == bs ? bs + 1 : bs;
+    }
   }
-  if (!rc) check_flush(m, b);
-  for (size_t i = 0; i < CHECK_BATCH; i++)
-    tk_buf_wipe(&b->text[i]);
-  free(b);
+  checker_idle(&k);
+  if (!rc && prev) check_finish(m, prev);
+  if (!rc) {
+    check_run(m, cur);
+    check_finish(m, cur);
+  }
+  checker_stop(&k);
+  for (size_t j = 0; j < 2; j++)
+    for (size_t i = 0; i < CHECK_BATCH; i++)
+      tk_buf_wipe(&bs[j].text[i]);
+  free(bs);
   if (!rc) {
     uint8_t h[TK_HASH_LEN];
     tk_sha256_final(&m->sha, h);
@@ -846,6 +947,8 @@ static int progress_set(imp_t *m, uint64_t line, uint64_t written, int done,
 typedef struct write_batch {
   size_t n;
   json_t *body[TK_OFFICE_IMPORT_BATCH];
+  tk_buf_t text[TK_OFFICE_IMPORT_BATCH]; /* tk_body_dump of each */
+  tk_slice_t view[TK_OFFICE_IMPORT_BATCH];
   uint64_t last_line;
 } write_batch_t;
 
@@ -853,9 +956,11 @@ static int write_flush(imp_t *m, write_batch_t *w, uint64_t total, int done,
                        tk_err_t *err)
 {
   int rc = tk_store_begin(m->o->store, err);
-  for (size_t i = 0; !rc && i < w->n; i++)
-    rc = tk__office_seal_new(m->o, m->decl->name, m->opts->vault, w->body[i], NULL, NULL,
-                             err);
+  for (size_t i = 0; i < w->n; i++)
+    w->view[i] = TK_SLICE(w->text[i].p, w->text[i].n);
+  if (!rc)
+    rc = tk__office_seal_new_many(m->o, m->decl->name, m->opts->vault, w->body, w->view,
+                                  w->n, err);
   if (!rc) rc = progress_set(m, w->last_line, total + w->n, done, err);
   if (!rc) rc = tk_store_commit(m->o->store, err);
   if (rc) {
@@ -873,7 +978,6 @@ static int write_flush(imp_t *m, write_batch_t *w, uint64_t total, int done,
 static int pass_write(imp_t *m, uint64_t after_line, uint64_t before, tk_err_t *err)
 {
   write_batch_t *w = calloc(1, sizeof *w);
-  tk_buf_t text = TK_BUF_INIT;
   row_t row;
   size_t i = 0;
   int rc;
@@ -897,9 +1001,10 @@ static int pass_write(imp_t *m, uint64_t after_line, uint64_t before, tk_err_t *
       continue;
     }
     uint8_t h[SIG_LEN] = {0};
-    text.n = 0;
-    int same = row.body && tk_body_dump(row.body, &text) == 0;
-    if (same) sig_of(&text, h);
+    tk_buf_t *text = &w->text[w->n];
+    text->n = 0;
+    int same = row.body && tk_body_dump(row.body, text) == 0;
+    if (same) sig_of(text, h);
     if (!same || memcmp(h, s->h, SIG_LEN) != 0) {
       json_decref(row.body);
       rc = tk_err_set(err, TK_EINVAL, "%s:%llu: the file changed since it was checked",
@@ -917,8 +1022,9 @@ static int pass_write(imp_t *m, uint64_t after_line, uint64_t before, tk_err_t *
   }
   for (size_t k = 0; k < w->n; k++)
     json_decref(w->body[k]);
+  for (size_t k = 0; k < TK_OFFICE_IMPORT_BATCH; k++)
+    tk_buf_wipe(&w->text[k]);
   free(w);
-  tk_buf_wipe(&text);
   file_close(m);
   return rc;
 }
