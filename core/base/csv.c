@@ -109,8 +109,14 @@ static int next_byte(tk_csv_t *c, tk_err_t *err)
     }
     if (!c->started) {
       c->started = 1;
-      /* a UTF-8 byte order mark (a whole one, in the first block) */
-      if (got >= 3 && memcmp(c->blk, "\xEF\xBB\xBF", 3) == 0) c->pos = 3;
+      /* a UTF-8 byte order mark, even if the first reads are shorter */
+      while (c->len < 3 && memcmp(c->blk, "\xEF\xBB\xBF", c->len) == 0) {
+        rc = c->read(c->ud, c->blk + c->len, BLOCK - c->len, &got, err);
+        if (rc < 0) return rc - 1;
+        if (got == 0) break;
+        c->len += got;
+      }
+      if (c->len >= 3 && memcmp(c->blk, "\xEF\xBB\xBF", 3) == 0) c->pos = 3;
       if (c->pos == c->len) return next_byte(c, err);
     }
   }
@@ -141,7 +147,7 @@ static int end_field(tk_csv_t *c, size_t *nf, tk_csv_row_t *row, tk_err_t *err)
     problem(row, (int)*nf + 1, "a NUL byte");
   else if (!tk_utf8_valid(p, n, &bad))
     problem(row, (int)*nf + 1, "invalid UTF-8 (is the file in another encoding?)");
-  if (*nf + 1 >= TK_CSV_MAX_FIELDS)
+  if (*nf + 1 > TK_CSV_MAX_FIELDS)
     return tk_err_set(err, TK_ELIMIT, "line %llu: more than %u columns",
                       (unsigned long long)row->line, TK_CSV_MAX_FIELDS);
   (*nf)++;
