@@ -55,7 +55,9 @@ int tk__office_seal_new(tk_office_t *o, const char *type, const char *vault,
 
 /* n new records, each as tk__office_seal_new makes one, inside the
  * caller's transaction, with one locked buffer for the vault key; texts
- * (may be NULL) are tk_body_dump of each body, already made. */
+ * (may be NULL) are tk_body_dump of each body, already made. The clock
+ * values and the store's writes happen here; the sealing (compression,
+ * encryption, signature) runs on two threads, half of the batch each. */
 int tk__office_seal_new_many(tk_office_t *o, const char *type, const char *vault,
                              json_t *const *bodies, const tk_slice_t *texts, size_t n,
                              tk_err_t *err);
