@@ -436,6 +436,10 @@ static int prepare(imp_t *m, tk_err_t *err)
   tk_vault_info_t vi;
   if (!op->type || !op->vault || !op->path)
     return tk_err_set(err, TK_EINVAL, "an import needs a type, a vault and a file");
+  if (strcmp(op->path, "-") == 0)
+    return tk_err_set(err, TK_EINVAL,
+                      "an import reads its file twice (check, then write): give a file, "
+                      "not stdin");
   int rc = tk_office_name_check("type", op->type, err);
   if (!rc) rc = tk_office_name_check("vault", op->vault, err);
   if (!rc) rc = format_of(m, err);

@@ -82,10 +82,10 @@ int main(int argc, char **argv)
     json_array_foreach(vs, k, x)
     {
       const char *v = json_string_value(x);
-      if (strcmp(v, "no_lawyer_access") == 0)
-        json_array_set_new(vs, k, json_string("fair_trial"));
-      if (strcmp(v, "family_not_informed") == 0)
-        json_array_set_new(vs, k, json_string("arbitrary_detention"));
+      const char *to = strcmp(v, "no_lawyer_access") == 0      ? "fair_trial"
+                       : strcmp(v, "family_not_informed") == 0 ? "arbitrary_detention"
+                                                               : NULL;
+      if (to) json_array_set_new(vs, k, json_string(to)); /* frees v */
     }
     if (csv) {
       for (size_t c = 0; c < NCOLS; c++) {

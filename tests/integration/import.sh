@@ -193,6 +193,8 @@ run_expect 1 tk "$H" import --type case --vault cases "$TMP/none.csv"
 err_has "$TMP/none.csv: No such file or directory"
 run_expect 2 tk "$H" import --vault cases "$TMP/a.csv"
 err_has "'import' needs --type T"
+run_expect 2 tk "$H" import --type case --vault cases - <"$TMP/a.csv"
+err_has "an import reads its file twice (check, then write): give a file, not stdin"
 
 step "bounds: a line of 1 MiB is read, one byte more is not"
 # {"case_number":"L","client_alias":"x","status":"open","notes":"zzz..."} of exactly 1 MiB
