@@ -11,10 +11,11 @@
  * (whether it was accepted, and 16 bytes of the SHA-256 of the record the
  * first pass checked, so the second pass writes only what was checked).
  *
- * Threads: one, as tk_office_t, but for the checker thread the first pass
- * starts: it runs validate() over one batch (tk_plugin_validate_many, which
- * any thread may call) while the caller's thread reads the next, and
- * touches nothing else; it is joined before tk_office_import returns.
+ * Threads: one, as tk_office_t, but for the two checker threads the first
+ * pass starts: they run validate() over a batch, half each
+ * (tk_plugin_validate_many, which any thread may call), while the caller's
+ * thread reads the next, and touch nothing else; they are joined before
+ * the first pass ends.
  */
 #include "office_import.h"
 
@@ -75,13 +76,15 @@ static void sig_of(const tk_buf_t *text, uint8_t h[SIG_LEN])
   memcpy(h, full, SIG_LEN);
 }
 
-/* The content type's validate() over the batch (on the checker thread). */
-static void check_run(imp_t *m, check_batch_t *b)
+/* The content type's validate() over rows [from, from + n) of a batch. */
+static void check_run(imp_t *m, check_batch_t *b, size_t from, size_t n)
 {
-  if (b->n) tk_plugin_validate_many(m->set, m->decl->name, b->view, b->n, b->rc, b->e);
+  if (n)
+    tk_plugin_validate_many(m->set, m->decl->name, b->view + from, n, b->rc + from,
+                            b->e + from);
 }
 
-/* After check_run: the accepted rows marked, the others reported. */
+/* After check_run of all of it: the accepted rows marked, the others reported. */
 static void check_finish(imp_t *m, check_batch_t *b)
 {
   char prefix[TK_MAX_TYPE_LEN + 32];
@@ -105,15 +108,19 @@ static void check_finish(imp_t *m, check_batch_t *b)
   b->n = 0;
 }
 
-/* The checker thread: runs the plugin's validate() over one batch while
- * the main thread reads and converts the next, so the worker's time and
- * this process's overlap (two cores). One batch in its hands at a time. */
+/* The checker threads: each runs the plugin's validate() over half of a
+ * batch (each half in one of the office's two plugin workers) while the
+ * main thread reads the next batch, so the workers' time and this
+ * process's overlap. They live for the whole pass: a worker dies with the
+ * thread that started it (PR_SET_PDEATHSIG), so no short-lived thread
+ * may start one. */
 typedef struct checker {
   imp_t *m;
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
   check_batch_t *job;
+  size_t from, n;
   int started, quit;
 } checker_t;
 
@@ -127,7 +134,7 @@ static void *checker_main(void *arg)
     if (!k->job) break;
     check_batch_t *b = k->job;
     pthread_mutex_unlock(&k->mu);
-    check_run(k->m, b);
+    check_run(k->m, b, k->from, k->n);
     pthread_mutex_lock(&k->mu);
     k->job = NULL;
     pthread_cond_broadcast(&k->cv);
@@ -146,15 +153,18 @@ static void checker_idle(checker_t *k)
   pthread_mutex_unlock(&k->mu);
 }
 
-/* Hands b to the checker (idle), or runs it here if there is none. */
-static void checker_give(checker_t *k, check_batch_t *b)
+/* Hands rows [from, from + n) of b to the checker (idle), or runs them
+ * here if it did not start. */
+static void checker_give(checker_t *k, check_batch_t *b, size_t from, size_t n)
 {
   if (!k->started) {
-    check_run(k->m, b);
+    check_run(k->m, b, from, n);
     return;
   }
   pthread_mutex_lock(&k->mu);
   k->job = b;
+  k->from = from;
+  k->n = n;
   pthread_cond_broadcast(&k->cv);
   pthread_mutex_unlock(&k->mu);
 }
@@ -224,13 +234,14 @@ static int check_row(imp_t *m, check_batch_t *b, row_t *row, tk_err_t *err)
 static int pass_check(imp_t *m, tk_err_t *err)
 {
   check_batch_t *bs = calloc(2, sizeof *bs), *cur = bs, *prev = NULL;
-  checker_t k;
+  checker_t k[2];
   row_t row;
   int rc;
   if (!bs) return tk_err_set(err, TK_ENOMEM, "out of memory");
   m->pass = 1;
   m->reporting = 1;
-  checker_start(&k, m);
+  checker_start(&k[0], m);
+  checker_start(&k[1], m);
   rc = tk__import_open(m, err);
   while (!rc && (rc = tk__import_next(m, &row, err)) == 1) {
     rc = 0;
@@ -247,20 +258,27 @@ static int pass_check(imp_t *m, tk_err_t *err)
     json_decref(row.body);
     if (!rc && cur->n == CHECK_BATCH) {
       /* the batch before is done once the checker is idle */
-      checker_idle(&k);
+      checker_idle(&k[0]);
+      checker_idle(&k[1]);
       if (prev) check_finish(m, prev);
-      checker_give(&k, cur);
+      checker_give(&k[0], cur, 0, cur->n / 2);
+      checker_give(&k[1], cur, cur->n / 2, cur->n - cur->n / 2);
       prev = cur;
       cur = cur == bs ? bs + 1 : bs;
     }
   }
-  checker_idle(&k);
+  checker_idle(&k[0]);
+  checker_idle(&k[1]);
   if (!rc && prev) check_finish(m, prev);
   if (!rc) {
-    check_run(m, cur);
+    checker_give(&k[0], cur, 0, cur->n / 2);
+    checker_give(&k[1], cur, cur->n / 2, cur->n - cur->n / 2);
+    checker_idle(&k[0]);
+    checker_idle(&k[1]);
     check_finish(m, cur);
   }
-  checker_stop(&k);
+  checker_stop(&k[0]);
+  checker_stop(&k[1]);
   for (size_t j = 0; j < 2; j++)
     for (size_t i = 0; i < CHECK_BATCH; i++)
       tk_buf_wipe(&bs[j].text[i]);
