@@ -11,8 +11,9 @@
 
 #include "tk_office.h"
 
-/* Exit codes. */
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+/* Exit codes: 0 done, 1 failed, 2 bad input or usage (nothing changed), 3
+ * done in part (import --skip-invalid: rows were left out). */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_PARTIAL = 3 };
 
 /* Options a command may accept (bit flags). */
 enum {
@@ -30,6 +31,9 @@ enum {
   OPT_NO_RESUME = 1 << 11,
   OPT_READ = 1 << 12,
   OPT_TIMEOUT = 1 << 13,
+  OPT_MAP = 1 << 14,
+  OPT_SKIP_INVALID = 1 << 15,
+  OPT_AGAIN = 1 << 16,
 };
 
 #define CLI_MAX_ARGS 8
@@ -45,6 +49,8 @@ typedef struct cli {
   const char *vault, *type, *rev, *name, *kdf;
   const char *format, *redact, *output; /* export */
   const char *timeout;                  /* sync --timeout SECONDS */
+  const char *map;                      /* import --map FILE */
+  int skip_invalid, again;              /* import */
   int nargs;
   const char *args[CLI_MAX_ARGS]; /* positional arguments after the command */
   unsigned seen;                  /* OPT_* given on the command line */
@@ -95,5 +101,6 @@ int cmd_plugin(cli_t *c);
 int cmd_attach(cli_t *c);
 int cmd_attachments(cli_t *c);
 int cmd_get(cli_t *c);
+int cmd_import(cli_t *c);
 
 #endif

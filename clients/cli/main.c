@@ -41,6 +41,15 @@ static const char usage_text[] =
     "  get ID NAME -o OUT|-            decrypt an attachment to a file (hash checked)\n"
     "  export --format F [--type T] [--vault V] [--redact FIELD,...] [-o FILE]\n"
     "                                  write current records through an export plugin\n"
+    "  import --type T --vault V FILE.csv|FILE.jsonl [--map MAP.json] [--format "
+    "csv|jsonl]\n"
+    "         [--skip-invalid] [--again] [--json]\n"
+    "                                  new records from a spreadsheet or JSON Lines: "
+    "every row\n"
+    "                                  checked first; any row rejected: nothing written "
+    "(exit 2)\n"
+    "                                  unless --skip-invalid (exit 3 when rows were "
+    "left out)\n"
     "\n"
     "Plugins (HOME/plugins if it exists, else the bundled ones):\n"
     "  plugin list [--json]            content types, exports, moderation rules; load "
@@ -101,6 +110,10 @@ static const command_t commands[] = {
     {"attach", cmd_attach, OPT_NAME, 2, 2},
     {"attachments", cmd_attachments, OPT_JSON, 1, 1},
     {"get", cmd_get, OPT_OUTPUT, 2, 2},
+    {"import", cmd_import,
+     OPT_TYPE | OPT_VAULT | OPT_MAP | OPT_FORMAT | OPT_SKIP_INVALID | OPT_AGAIN |
+         OPT_JSON,
+     1, 1},
 };
 
 int cli_usage(const char *fmt, ...)
@@ -224,6 +237,9 @@ static const struct {
     {"--no-resume", OPT_NO_RESUME, 0},
     {"--read", OPT_READ, 0},
     {"--timeout", OPT_TIMEOUT, 1},
+    {"--map", OPT_MAP, 1},
+    {"--skip-invalid", OPT_SKIP_INVALID, 0},
+    {"--again", OPT_AGAIN, 0},
 };
 
 static const char **option_slot(cli_t *c, unsigned opt)
@@ -247,6 +263,8 @@ static const char **option_slot(cli_t *c, unsigned opt)
     return &c->output;
   case OPT_TIMEOUT:
     return &c->timeout;
+  case OPT_MAP:
+    return &c->map;
   default:
     return NULL;
   }
@@ -299,6 +317,10 @@ int main(int argc, char **argv)
         c.no_resume = 1;
       } else if (options[k].opt == OPT_READ) {
         c.reader = 1;
+      } else if (options[k].opt == OPT_SKIP_INVALID) {
+        c.skip_invalid = 1;
+      } else if (options[k].opt == OPT_AGAIN) {
+        c.again = 1;
       } else {
         c.all = 1;
       }

@@ -32,6 +32,24 @@ void tk_sha256(uint8_t out[TK_HASH_LEN], const void *in, size_t n)
   crypto_hash_sha256(out, in, n);
 }
 
+_Static_assert(sizeof(tk_sha256_ctx_t) >= sizeof(crypto_hash_sha256_state),
+               "tk_sha256_ctx_t holds libsodium's SHA-256 state");
+
+void tk_sha256_init(tk_sha256_ctx_t *c)
+{
+  crypto_hash_sha256_init((crypto_hash_sha256_state *)c);
+}
+
+void tk_sha256_update(tk_sha256_ctx_t *c, const void *in, size_t n)
+{
+  crypto_hash_sha256_update((crypto_hash_sha256_state *)c, in, n);
+}
+
+void tk_sha256_final(tk_sha256_ctx_t *c, uint8_t out[TK_HASH_LEN])
+{
+  crypto_hash_sha256_final((crypto_hash_sha256_state *)c, out);
+}
+
 int tk_ct_equal(const void *a, const void *b, size_t n)
 {
   return sodium_memcmp(a, b, n) == 0;

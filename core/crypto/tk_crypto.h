@@ -29,6 +29,14 @@ void tk_random(void *buf, size_t n);
 int tk_random_mbedtls(void *ctx, unsigned char *buf, size_t n);
 
 void tk_sha256(uint8_t out[TK_HASH_LEN], const void *in, size_t n);
+/* SHA-256 over data given in pieces (a file read in blocks): init, update
+ * any number of times, final. The state is the caller's. */
+typedef struct tk_sha256_ctx {
+  uint64_t opaque[16];
+} tk_sha256_ctx_t;
+void tk_sha256_init(tk_sha256_ctx_t *c);
+void tk_sha256_update(tk_sha256_ctx_t *c, const void *in, size_t n);
+void tk_sha256_final(tk_sha256_ctx_t *c, uint8_t out[TK_HASH_LEN]);
 /* 1 if the n bytes at a and b are equal, else 0; time independent of the
  * contents. Use for every secret, tag, MAC or pinned hash. */
 int tk_ct_equal(const void *a, const void *b, size_t n);

@@ -47,6 +47,21 @@ struct tk_office {
  * freed by tk_office_close (office_forms.c). */
 int tk__office_plugins(tk_office_t *o, struct tk_plugin_set **out, tk_err_t *err);
 
+/* A new record's first revision, sealed and stored inside the caller's
+ * transaction (tk_office_new is this in a transaction of its own). */
+int tk__office_seal_new(tk_office_t *o, const char *type, const char *vault,
+                        const json_t *body, uint8_t rec_out[TK_RECORD_ID_LEN],
+                        uint8_t rev_out[TK_REV_ID_LEN], tk_err_t *err);
+
+/* n new records, each as tk__office_seal_new makes one, inside the
+ * caller's transaction, with one locked buffer for the vault key; texts
+ * (may be NULL) are tk_body_dump of each body, already made. The clock
+ * values and the store's writes happen here; the sealing (compression,
+ * encryption, signature) runs on two threads, half of the batch each. */
+int tk__office_seal_new_many(tk_office_t *o, const char *type, const char *vault,
+                             json_t *const *bodies, const tk_slice_t *texts, size_t n,
+                             tk_err_t *err);
+
 /* The vault key cache in locked memory and its lock (office_keys.c):
  * made by tk_office_open, wiped and freed by tk_office_close. */
 int tk__office_keys_open(tk_office_t *o, tk_err_t *err);

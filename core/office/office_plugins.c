@@ -54,7 +54,7 @@ int tk_office_plugins(tk_plugin_set_t **out, const char *home, char *dir, size_t
   if (rc) return rc;
   if (dir && cap) snprintf(dir, cap, "%s", path);
   /* One worker: an office calls its plugins from one thread. */
-  if ((rc = tk_plugin_set_new_jailed(&s, NULL, 1, err)) < 0) return rc;
+  if ((rc = tk_plugin_set_new_jailed(&s, NULL, 2, err)) < 0) return rc;
   if ((rc = tk_plugin_set_load_dir(s, path, err)) < 0) {
     tk_plugin_set_free(s);
     return rc;

@@ -254,6 +254,90 @@ int tk_office_quarantine_release(tk_office_t *o, const char *rev,
 int tk_office_quarantine_drop(tk_office_t *o, const char *rev,
                               char rev_hex[2 * TK_REV_ID_LEN + 1], tk_err_t *err);
 
+/* ---- bulk import (office_import.c) --------------------------------------------
+ *
+ * Records from a spreadsheet or an older database: a CSV file (RFC 4180, a
+ * header row naming the columns; tk_csv.h) or JSON Lines (one object per
+ * line, blank lines skipped), every row a new record of one content type in
+ * one vault, each written exactly as tk_office_record_new writes one (a
+ * signed, encrypted revision), after the same checks.
+ *
+ * Two passes over the file. The first converts and checks every row (the
+ * declared fields, then the content type's validate(), in batches through
+ * the plugin worker) and reports each rejected row through opts->reject;
+ * nothing is written. If a row was rejected and skip_invalid is not set,
+ * the import stops there: TK_EINVAL, nothing written. Otherwise the second
+ * pass reads the file again and writes the accepted rows in transactions of
+ * TK_OFFICE_IMPORT_BATCH records; a row whose record differs from what the
+ * first pass checked (the file changed) stops it before that batch.
+ *
+ * Progress is kept in the store with each batch (setting "import/<key>",
+ * the key a hash of the file's SHA-256, the type, the vault and the map's
+ * SHA-256): an interrupted import leaves whole batches, and running the
+ * same import again writes only the rows after the last whole batch. An
+ * import that finished is refused (TK_EEXIST) unless again is set, which
+ * imports every row once more (duplicates).
+ *
+ * Conversion: without a map, columns (or JSON keys) are field names as
+ * they are; a map (a JSON object) renames them: {"Case No": "case_number",
+ * "Opened": {"field": "opened", "type": "date"}, "Old id": null} (null:
+ * leave the column out). A CSV cell becomes the JSON type its field's kind
+ * asks for (integer, boolean, list; the others text), or the map's "type":
+ * "text", "integer", "boolean", "date" (YYYY-MM-DD, DD.MM.YYYY or
+ * DD/MM/YYYY, written YYYY-MM-DD), "list" (a JSON array, or items
+ * separated by ';') or "json" (any JSON value). An empty cell leaves the
+ * field out. JSON Lines values stay as they are, except a string given a
+ * map "type". A map naming a column the file does not have, or a field
+ * the content type does not declare, is an error naming it. */
+
+#define TK_OFFICE_IMPORT_MAX_ROWS 1000000u   /* rows of one file */
+#define TK_OFFICE_IMPORT_MAX_LINE (1u << 20) /* bytes of a line (CSV: a record) */
+#define TK_OFFICE_IMPORT_MAX_MAP (64u << 10) /* bytes of a map file */
+#define TK_OFFICE_IMPORT_BATCH 1000u         /* records per write transaction */
+
+/* One problem of a rejected row (a row may have several). */
+typedef struct tk_office_import_reject {
+  uint64_t line;        /* where the row starts */
+  int column;           /* CSV: the 1-based column; 0 when no one column */
+  char column_name[64]; /* CSV: its header; else "" */
+  char field[64];       /* the record field; "" for the whole record */
+  char message[400];    /* the reason, the field named */
+} tk_office_import_reject_t;
+
+typedef struct tk_office_import_result {
+  char format[8];          /* "csv" or "jsonl" */
+  char sha256[65];         /* the file's, hex */
+  uint64_t rows;           /* rows read (blank lines not counted) */
+  uint64_t rejected;       /* rows rejected */
+  uint64_t problems;       /* problems reported (opts->reject calls) */
+  uint64_t written;        /* records written by this run */
+  uint64_t resumed;        /* accepted rows an earlier, interrupted run wrote */
+  uint64_t batches;        /* transactions committed */
+  double check_s, write_s; /* the two passes' wall time */
+} tk_office_import_result_t;
+
+typedef struct tk_office_import_opts {
+  const char *type, *vault;
+  const char *path;   /* the file */
+  const char *format; /* "csv", "jsonl"; NULL: by the extension (.csv, .jsonl, .ndjson) */
+  const char *map;    /* the map file, or NULL */
+  int skip_invalid;   /* write the accepted rows even if some were rejected */
+  int again;          /* import a file this store already imported */
+  uint64_t max_rows;  /* 0: TK_OFFICE_IMPORT_MAX_ROWS (may only be lower) */
+  void (*reject)(void *ctx, const tk_office_import_reject_t *r);
+  void *ctx;
+} tk_office_import_opts_t;
+
+/* Imports opts->path as above. 0 when every accepted row is written (with
+ * skip_invalid, r->rejected may be > 0); TK_EINVAL "N of M rows rejected;
+ * nothing written" without it; TK_EFORMAT / TK_ELIMIT for a file that
+ * cannot be read as a whole ("FILE:LINE[, column C]: ..."), nothing
+ * written; TK_EEXIST for a finished import without again; the type, vault
+ * and map errors as TK_EINVAL / TK_ENOTFOUND. Needs the keys for the second
+ * pass only. r is filled in every case. */
+int tk_office_import(tk_office_t *o, const tk_office_import_opts_t *opts,
+                     tk_office_import_result_t *r, tk_err_t *err);
+
 /* ---- attachments (office_attach.c) -------------------------------------------- */
 
 /* Attaches the file at path to record under name (NULL: the file's base

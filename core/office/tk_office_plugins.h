@@ -38,10 +38,10 @@ int tk_office_plugins_dir(const char *home, char *dir, size_t cap, tk_err_t *err
 
 /* Loads the plugins of the office at home (folder as above) into a new set
  * (*out, caller frees with tk_plugin_set_free) under default limits, jailed
- * (tk_plugin_set_new_jailed, one worker process). dir,
- * if not NULL, receives the folder used (cap bytes). A plugin that fails
- * to load is skipped and kept in the set's load errors; the others load.
- * TK_EIO if the folder cannot be read (the set is then freed). */
+ * (tk_plugin_set_new_jailed, up to two worker processes: the second starts only when two
+ * calls run at once, as in an import). dir, if not NULL, receives the folder used (cap
+ * bytes). A plugin that fails to load is skipped and kept in the set's load errors; the
+ * others load. TK_EIO if the folder cannot be read (the set is then freed). */
 int tk_office_plugins(tk_plugin_set_t **out, const char *home, char *dir, size_t cap,
                       tk_err_t *err);
 

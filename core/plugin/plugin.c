@@ -811,6 +811,24 @@ done:
   return rc;
 }
 
+int tk_plugin_validate_many(tk_plugin_set_t *s, const char *type,
+                            const tk_slice_t *bodies, size_t n, int *rcs, tk_err_t *errs)
+{
+  if (!s || (!bodies && n) || (!rcs && n) || (!errs && n)) return TK_EINVAL;
+  decl_t *d = set_find(s, TK_PLUGIN_TYPE, type);
+  if (!d || !s->pool || !d->pub.has_validate) {
+    for (size_t i = 0; i < n; i++)
+      rcs[i] = tk_plugin_validate(s, type, bodies[i], &errs[i]);
+    return 0;
+  }
+  /* The worker runs each as a whole tk_plugin_validate (the host's parse
+   * and field checks too): the same answers, without parsing each body
+   * here as well. */
+  for (size_t i = 0; i < n; i++)
+    tk_err_clear(&errs[i]);
+  return tk__plugin_pool_validate_many(s, d, n, bodies, rcs, errs);
+}
+
 int tk_plugin_summary(tk_plugin_set_t *s, const char *type, tk_slice_t body,
                       tk_buf_t *out, tk_err_t *err)
 {

@@ -29,7 +29,8 @@ enum {
   TK__W_OUT,
   TK__W_ACK,
   TK__W_CHECK_MANY,
-  TK__W_ITEM
+  TK__W_ITEM,
+  TK__W_VALIDATE_MANY
 };
 
 typedef struct tk__pc_rd {

@@ -35,6 +35,9 @@
  * rlimit and exits after this answer (a CHECK_MANY then stops early, its
  * RESULT after fewer ITEMs): the parent replaces it, sends the rest of
  * the batch to the replacement, and no call fails for it.
+ * VALIDATE_MANY {type, u32 n, n x body} is validate over a batch of
+ * records (tk_plugin_validate_many), answered the same way: an ITEM {i32
+ * rc, u8 0, message} per record, then the RESULT.
  *
  * Deadline: the parent waits for each answer of a call at most call_ms +
  * TK_PLUGIN_KILL_GRACE_MS (for an export: from the last record handed
@@ -853,6 +856,137 @@ int tk__plugin_pool_check_many(tk_plugin_set_t *s, decl_t *d, size_t n,
     }
     release(&x);
     if (out) break;
+  }
+  return 0;
+}
+
+/* The request of one TK__W_VALIDATE_MANY: as many of the n bodies as fit a
+ * frame (at least one, else TK_ELIMIT), their count in *m. */
+static int encode_validate_many(tk_buf_t *b, const char *type, const tk_slice_t *bodies,
+                                size_t n, size_t *m)
+{
+  *m = 0;
+  int rc = tk__pc_frame_begin(b, TK__W_VALIDATE_MANY);
+  if (!rc) rc = tk__pc_put_cstr(b, type);
+  size_t at = b->n;
+  if (!rc) rc = tk__pc_put_u32(b, 0);
+  while (rc == 0 && *m < n && *m < UINT32_MAX) {
+    size_t mark = b->n;
+    rc = tk__pc_put_str(b, bodies[*m].p ? bodies[*m].p : (const uint8_t *)"",
+                        bodies[*m].n);
+    if (rc == 0 && b->n - 4 > TK__PC_MAX_FRAME) {
+      b->n = mark;
+      break;
+    }
+    if (!rc) (*m)++;
+  }
+  if (rc) return rc;
+  if (*m == 0) return TK_ELIMIT;
+  uint32_t c = (uint32_t)*m;
+  uint8_t x[4] = {(uint8_t)c, (uint8_t)(c >> 8), (uint8_t)(c >> 16), (uint8_t)(c >> 24)};
+  memcpy(b->p + at, x, 4);
+  return 0;
+}
+
+/* One validate ITEM {i32 rc, u8 0, message}: rc into *rc, the message
+ * into *e when rc < 0. 0, or TK_EPROTO. */
+static int read_validate_item(tk__pc_rd_t *r, int *rc, tk_err_t *e)
+{
+  int v = (int32_t)tk__pc_get_u32(r);
+  if (r->n) {
+    r->p++;
+    r->n--;
+  }
+  tk_slice_t text = tk__pc_get_str(r);
+  if (r->bad || v > 0 || !text.p) return TK_EPROTO;
+  *rc = v;
+  tk_err_clear(e);
+  if (v < 0) tk_err_set(e, v, "%.*s", (int)(sizeof e->msg - 1), (const char *)text.p);
+  return 0;
+}
+
+/* One TK__W_VALIDATE_MANY exchange from body *next on: the answers into
+ * rcs/errs, *next past the bodies answered (or failed). */
+static void validate_many_once(xchg_t *x, decl_t *d, size_t n, const tk_slice_t *bodies,
+                               int *rcs, tk_err_t *errs, size_t *next)
+{
+  tk_err_t e;
+  size_t m = 0, got = 0;
+  tk_err_clear(&e);
+  int rc = encode_validate_many(&x->out, d->name, bodies + *next, n - *next, &m);
+  if (rc) {
+    rcs[*next] = tk_err_set(&errs[*next], rc == TK_ELIMIT ? TK_ELIMIT : TK_ENOMEM,
+                            "plugin %s: %s: %s", d->plugin->name, x->what,
+                            rc == TK_ELIMIT ? "the record is too big for a worker"
+                                            : "out of memory");
+    (*next)++;
+    return;
+  }
+  if ((rc = sendq(x)) < 0) {
+    rcs[*next] = fail_worker(x, rc, &errs[*next]);
+    (*next)++;
+    return;
+  }
+  /* Each answer within the deadline of the one before (or the request). */
+  for (;;) {
+    int op = 0;
+    tk__pc_rd_t r;
+    arm(x);
+    rc = tk__pc_recv_frame(x->w->fd, &x->in, x->deadline_ms, &op, &r);
+    if (rc == 0 && op == TK__W_ITEM && got < m) {
+      if (read_validate_item(&r, &rcs[*next + got], &errs[*next + got]) == 0) {
+        got++;
+        continue;
+      }
+      rc = TK_EPROTO;
+    } else if (rc == 0 && op == TK__W_RESULT) {
+      /* All answered; or fewer, when the worker retires early (the rest go
+       * to its replacement). A worker never answers none. */
+      rc = read_result(x, &r, NULL, NULL, &e);
+      if (rc == 0 && got > 0) break;
+      if (rc == 0) /* NEVER */
+        rc = tk_err_set(&e, TK_EPLUGIN, "plugin %s: %s: bad answer from the worker",
+                        d->plugin->name, x->what);
+      if (got < m) {
+        rcs[*next + got] = rc;
+        errs[*next + got++] = e;
+      }
+      break;
+    } else if (rc == 0) {
+      rc = TK_EPROTO;
+    }
+    /* A timeout or a broken answer: the worker is killed, the record it
+     * was on fails, the ones after it go to a fresh worker. */
+    rc = fail_worker(x, rc, &e);
+    if (got < m) {
+      rcs[*next + got] = rc;
+      errs[*next + got++] = e;
+    }
+    break;
+  }
+  *next += got;
+}
+
+int tk__plugin_pool_validate_many(tk_plugin_set_t *s, decl_t *d, size_t n,
+                                  const tk_slice_t *bodies, int *rcs, tk_err_t *errs)
+{
+  size_t next = 0;
+  while (next < n) {
+    xchg_t x;
+    tk_err_t e;
+    tk_err_clear(&e);
+    int rc = acquire(s->pool, &x, d->plugin->name, &e);
+    if (rc) {
+      /* No worker: every record left fails, as each single call would. */
+      while (next < n) {
+        rcs[next] = rc;
+        errs[next++] = e;
+      }
+    } else {
+      what_of(&x, d, "validate");
+      validate_many_once(&x, d, n, bodies, rcs, errs, &next);
+    }
+    release(&x);
   }
   return 0;
 }

@@ -254,6 +254,32 @@ static void serve_check_many(served_t *w, tk__pc_rd_t *r)
   answer(w, 0, NULL, NULL, 0);
 }
 
+/* TK__W_VALIDATE_MANY {type, n, n x body}: one ITEM {rc, 0, message} per
+ * record as each is validated (each a VALIDATE, under the per-call
+ * limits), then the RESULT; a worker past half its CPU limit stops early,
+ * as in a CHECK_MANY. */
+static void serve_validate_many(served_t *w, tk__pc_rd_t *r)
+{
+  const char *type = tk__pc_get_cstr(r);
+  uint32_t n = tk__pc_get_u32(r);
+  if (r->bad || !type || n == 0) _exit(1);
+  for (uint32_t i = 0; i < n; i++) {
+    tk_err_t e;
+    tk_err_clear(&e);
+    tk_slice_t body = tk__pc_get_str(r);
+    if (r->bad || !body.p) _exit(1);
+    int rc = tk_plugin_validate(w->set, type, body, &e);
+    const char *text = rc < 0 ? (e.msg[0] ? e.msg : tk_strerror(rc)) : "";
+    if (tk__pc_frame_begin(&w->out, TK__W_ITEM) != 0 ||
+        tk__pc_put_u32(&w->out, (uint32_t)(int32_t)rc) || tk_buf_append_u8(&w->out, 0) ||
+        tk__pc_put_cstr(&w->out, text))
+      _exit(1);
+    serve_send(w, TK__W_ITEM);
+    if (retiring()) break;
+  }
+  answer(w, 0, NULL, NULL, 0);
+}
+
 static void serve_export(served_t *w, tk__pc_rd_t *r)
 {
   tk_err_t e;
@@ -318,6 +344,8 @@ static void serve(served_t *w)
       serve_check(w, &r);
     } else if (op == TK__W_CHECK_MANY) {
       serve_check_many(w, &r);
+    } else if (op == TK__W_VALIDATE_MANY) {
+      serve_validate_many(w, &r);
     } else if (op == TK__W_EXPORT) {
       serve_export(w, &r);
     } else {

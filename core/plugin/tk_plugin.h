@@ -231,6 +231,20 @@ const tk_plugin_decl_t *tk_plugin_set_find(const tk_plugin_set_t *s, int kind,
 int tk_plugin_validate(tk_plugin_set_t *s, const char *type, tk_slice_t body,
                        tk_err_t *err);
 
+/* n records of one content type checked as n tk_plugin_validate calls
+ * would check them: rcs[i] and errs[i] (err of call i) are exactly that
+ * call's result, but a jailed set sends them in
+ * one request (TK__W_VALIDATE_MANY; several when they do not fit a frame)
+ * to one worker, so the round trip is paid once per batch. The limits stay
+ * per record: each validate() runs under the instruction budget and the
+ * deadline of one call, and a record whose answer has not come within
+ * call_ms + TK_PLUGIN_KILL_GRACE_MS of the answer before it gets its
+ * worker killed and fails with the usual "time limit exceeded" message;
+ * the records after it go on in a fresh worker. Returns 0 (TK_EINVAL for
+ * NULL arguments). Any thread, as the calls. */
+int tk_plugin_validate_many(tk_plugin_set_t *s, const char *type,
+                            const tk_slice_t *bodies, size_t n, int *rcs, tk_err_t *errs);
+
 /* The content type's summary(r) as one line, appended to out NUL-terminated:
  * control characters become spaces, at most TK_PLUGIN_MAX_SUMMARY bytes
  * (cut at a UTF-8 boundary). summary must return a string (or a number). */

@@ -29,6 +29,10 @@
 #     to 100 shared records) syncing at once.
 #  4b. plugin calls (bench_plugin): validate, summary and moderation through
 #     the bundled plugins, in-process and in a jailed worker process.
+#  4b'. bulk import (bench_import_gen, tunduk import): a fresh office imports
+#     10k and 50k case records (--quick: 2k, 10k) from CSV, the first size
+#     from JSON Lines too: records/s over the check and write passes, and
+#     over the whole command (process start and key derivation included).
 #  4c. the verify ceiling (bench_revision): parse + Ed25519 check of one
 #     revision per second on one core, times the cores (nproc): no sync can
 #     store received revisions faster; the sync rows print their share of it.
@@ -420,6 +424,37 @@ if [ "$ATTACH_ONLY" = 0 ] && [ "$SYNC_ONLY" = 0 ]; then
   while IFS='=' read -r k v; do K[$k]=$v; done < <("$BIN/bench_plugin" "$([ $QUICK = 1 ] && echo 5000 || echo 20000)" --kv)
 fi
 
+# ---- bulk import (tunduk import, bench_import_gen) -------------------------------------
+# A fresh office imports IMPORTS case records of the workload as CSV (and the
+# first size as JSON Lines too) through the real binary: every row checked
+# by case.lua in the jailed worker, then written in transactions of 1,000.
+if [ $QUICK = 1 ]; then IMPORTS="2000 10000"; else IMPORTS="10000 50000"; fi
+import_phase() { # KEY FORMAT N
+  local p=$1 f=$2 n=$3 t0 t1
+  "$BIN/bench_import_gen" "$f" "$n" "$W/$p.$f" >/dev/null
+  office "$W/$p" init --name "import-$p" --kdf interactive >/dev/null
+  office "$W/$p" vault create "$VAULT" >/dev/null
+  t0=$(now)
+  office "$W/$p" import --type case --vault "$VAULT" "$W/$p.$f" --json >"$W/$p.json" 2>"$W/$p.err"
+  t1=$(now)
+  K[${p}_wall]=$(calc %.3f "$t1 - $t0")
+  K[${p}_office_kb]=$(cat "$W/rss")
+  for k in written check_s write_s records_per_s; do K[${p}_$k]=$(jq -r ".$k" "$W/$p.json"); done
+  [ "${K[${p}_written]}" = "$n" ] ||
+    { cat "$W/$p.json" >&2; echo "run.sh: $p: wrote ${K[${p}_written]} of $n" >&2; exit 1; }
+  K[${p}_file_mb]=$(calc %.1f "$(stat -c %s "$W/$p.$f") / 1048576")
+  rm -rf "$W/$p" "$W/$p.$f"
+}
+if [ "$ATTACH_ONLY" = 0 ] && [ -x "$BIN/bench_import_gen" ]; then
+  for n in $IMPORTS; do
+    say "import: $n case records from CSV"
+    import_phase "impcsv$n" csv "$n"
+  done
+  n=${IMPORTS%% *}
+  say "import: $n case records from JSON Lines"
+  import_phase "impjsonl$n" jsonl "$n"
+fi
+
 # ---- the verify ceiling (bench_revision) ---------------------------------------------
 if [ "$ATTACH_ONLY" = 0 ]; then
   say "verify ceiling: parse + signature check per core"
@@ -554,6 +589,16 @@ for op in validate summary moderate_meta moderate_rec moderate_batch_meta modera
     moderate_batch_rec) label="  the same in batches of 500 (an office)" metric="us/revision: jailed worker / in-process" ;;
   esac
   row "$label" "$metric" "${K[plugin_${op}_worker_us]} / ${K[plugin_${op}_inproc_us]}"
+done
+for n in $IMPORTS; do
+  for f in csv jsonl; do
+    p=imp$f$n
+    [ -n "${K[${p}_written]:-}" ] || continue
+    row "import $n ~2 KB case records, $([ $f = csv ] && echo CSV || echo JSON Lines)" "records/s (check + write)" "$(calc %.0f "${K[${p}_records_per_s]}")"
+    row "" "records/s, whole command (wall)" "$(calc %.0f "$n / ${K[${p}_wall]}")"
+    row "" "check s / write s" "$(calc %.2f "${K[${p}_check_s]}") / $(calc %.2f "${K[${p}_write_s]}")"
+    row "" "file MiB / office peak RSS MiB" "${K[${p}_file_mb]} / $(mib "${K[${p}_office_kb]}")"
+  done
 done
 row "hub RSS idle" "MiB" "$(mib "${K[s_idle_kb]}")" "$(mib "$(pv ${N1}_idle_kb)")"
 row "hub RSS, $IDLE_CONNS idle TLS connections" "MiB" "$(mib "${K[idle_hub_rss_kb]}")"

@@ -44,6 +44,8 @@ static const char *const src =
     "out) for r in records do " REDOS " end end }\n"
     "tunduk.moderation{ name = 'redos', check = function(m, r) if m.type == 'testimony' "
     "then " REDOS " end return tunduk.accept() end }\n"
+    "tunduk.content_type{ name = 'mixed', validate = function(r) if r.slow then " REDOS
+    " end return r.a ~= 'bad', 'bad a' end }\n"
     "tunduk.moderation{ name = 'flag', check = function(m, r) if m.type == 'flagged' "
     "then "
     "return tunduk.quarantine('flagged') end return tunduk.accept() end }\n";
@@ -585,8 +587,69 @@ done:
   tk_plugin_set_free(in);
 }
 
-TK_TESTS(TK_TEST(test_calls_work), TK_TEST(test_deadline_kills_and_replaces),
-         TK_TEST(test_export), TK_TEST(test_memory_limit), TK_TEST(test_worker_is_jailed),
+/* tk_plugin_validate_many: one request for the batch, each answer what a
+ * single call gives, and a record past its deadline fails alone: the ones
+ * after it are validated in a fresh worker. */
+static void test_validate_many(void)
+{
+  tk_plugin_set_t *s = jailed(1);
+  CHECK(s);
+  static const char *const texts[] = {"{\"a\":\"x\"}", "{\"a\":\"bad\"}", "nope",
+                                      "{\"slow\":true}", "{\"a\":\"y\"}"};
+  enum { N = 5 };
+  tk_slice_t b[N];
+  int rc[N];
+  tk_err_t e[N], one;
+  for (int i = 0; i < N; i++)
+    b[i] = BODY(texts[i]);
+  CHECK_RC(tk_plugin_validate(s, "mixed", b[0], &one), 0);
+  int pid = tk_plugin_set_worker_pid(s, 0);
+  uint64_t t0 = ms_now();
+  CHECK_RC(tk_plugin_validate_many(s, "mixed", b, N, rc, e), 0);
+  uint64_t took = ms_now() - t0;
+  CHECK(took < CALL_MS + TK_PLUGIN_KILL_GRACE_MS + 500);
+  CHECK(rc[0] == 0 && rc[4] == 0);
+  CHECK(rc[1] == TK_EINVAL && has(e[1].msg, "content type 'mixed': bad a"));
+  CHECK(rc[2] == TK_EFORMAT);
+  CHECK(rc[3] == TK_EPLUGIN &&
+        has(e[3].msg, "content type 'mixed', validate: time limit"));
+  CHECK(tk_plugin_set_worker_pid(s, 0) != pid); /* the slow one's worker was killed */
+  for (int i = 0; i < N; i++) {
+    if (i == 3) continue;
+    int r1 = tk_plugin_validate(s, "mixed", b[i], &one);
+    CHECK(r1 == rc[i]);
+    CHECK(r1 == 0 || strcmp(one.msg, e[i].msg) == 0);
+  }
+  /* a batch bigger than a frame holds is split; every record answered */
+  enum { M = 3000 };
+  static char big[8200];
+  memset(big, 'z', sizeof big);
+  memcpy(big, "{\"a\":\"", 6);
+  memcpy(big + sizeof big - 3, "\"}", 3);
+  tk_slice_t *bb = calloc(M, sizeof *bb);
+  int *rr = calloc(M, sizeof *rr);
+  tk_err_t *ee = calloc(M, sizeof *ee);
+  CHECK(bb && rr && ee);
+  for (int i = 0; i < M; i++)
+    bb[i] = TK_SLICE(big, strlen(big));
+  rr[M - 1] = 99;
+  CHECK_RC(tk_plugin_validate_many(s, "mixed", bb, M, rr, ee), 0);
+  int ok = 1;
+  for (int i = 0; i < M; i++)
+    ok &= rr[i] == 0;
+  free(bb);
+  free(rr);
+  free(ee);
+  CHECK(ok);
+  /* a type without validate, and no such type: as single calls */
+  CHECK_RC(tk_plugin_validate_many(s, "nosuch", b, 1, rc, e), 0);
+  CHECK(rc[0] == TK_ENOTFOUND);
+  tk_plugin_set_free(s);
+}
+
+TK_TESTS(TK_TEST(test_calls_work), TK_TEST(test_validate_many),
+         TK_TEST(test_deadline_kills_and_replaces), TK_TEST(test_export),
+         TK_TEST(test_memory_limit), TK_TEST(test_worker_is_jailed),
          TK_TEST(test_jail_forbids), TK_TEST(test_pool_parallel),
          TK_TEST(test_load_deadline), TK_TEST(test_dead_worker_replaced),
          TK_TEST(test_batch_equals_single), TK_TEST(test_batch_hostile_item))
