@@ -136,6 +136,7 @@ start_hub() {
   local cfg=(--config "$home.conf")
   local try
   for try in 1 2; do
+    : >"$home.log" # before the background job opens it: the sed below reads it at once
     "$BIN/tundukd" --home "$home" serve --listen 127.0.0.1:0 "${cfg[@]}" >"$home.log" 2>&1 &
     HUB_PID=$!
     PORT=
