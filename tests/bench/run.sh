@@ -568,7 +568,7 @@ for link in "${LINKS[@]}"; do
   done
   row "" "pull: wire / revision bytes" "$(wirex bad$li)"
 done
-row "initial pull $CUT_N x 2.2 KB at 600 ms/256 kbit/s" "wall s (every sync)" "${K[cut_wall]}"
+row "initial pull $CUT_N x 2.2 KB, 600 ms/256 kbit/s" "wall s (every sync)" "${K[cut_wall]}"
 row "  cut 5 s into each connection (<= $CUT_MAX cuts)" "syncs / cuts" "${K[cut_syncs]} / ${K[cut_cuts]}"
 row "" "stored before the last sync" "${K[cut_before_last]}"
 row "" "bytes re-sent per cut" "${K[cut_resent]}"
