@@ -5,11 +5,12 @@
 #               (and a 20 s libFuzzer smoke run per fuzz harness, tools/fuzz.sh)
 #   make fuzz-long   fuzz each harness for 30 minutes (FUZZ_SECONDS=...), growing
 #               tests/fuzz/corpus; see tools/fuzz.sh
+#   make test-long   the bad-link tests at full size (about 25 minutes)
 # Binaries: build/bin/tunduk (office), build/bin/tundukd (hub, once it exists).
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run demo test build build-asan build-release deps bench clean fuzz fuzz-long
+.PHONY: run demo test test-long build build-asan build-release deps bench clean fuzz fuzz-long
 
 deps:
 	@tools/deps.sh
@@ -44,6 +45,15 @@ test: build build-asan build-release
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
 	@JOBS=$(JOBS) tools/fuzz.sh 20
 	cd build && ctest --output-on-failure -j$(JOBS)
+
+# The bad-link tests at full size (TK_BAD_LINK_FULL=1): 1,000 records pushed and pulled at
+# 600 ms / 32 kbit/s (about 10 minutes each way; the suite moves 60), and a 1,000-record pull
+# cut every 5 s (the suite: 300); too long for make test.
+test-long: build
+	TK_SOURCE_DIR=$(CURDIR) TK_BIN_DIR=$(CURDIR)/build/bin TK_BAD_LINK_FULL=1 \
+	  bash tests/integration/bad_link.sh
+	TK_SOURCE_DIR=$(CURDIR) TK_BIN_DIR=$(CURDIR)/build/bin TK_BAD_LINK_FULL=1 \
+	  bash tests/integration/bad_link_cuts.sh
 
 # Fuzzing alone: the smoke run, or the long run that grows tests/fuzz/corpus.
 fuzz: deps

@@ -858,9 +858,17 @@ int tk_conn_send(tk_conn_t *c, tk_slice_t payload)
   if (c->memory) return tk__conn_memory_send(c, payload);
   if (c->plain_off > 0 && c->plain_off == c->plain.n) c->plain.n = c->plain_off = 0;
   if (tk_buf_reserve(&c->plain, 4 + payload.n) != 0) return TK_ENOMEM;
-  if (tk__conn_write_queue(c) == 0 && c->loop) c->tx_since = uv_now(c->loop);
+  int was_empty = tk__conn_write_queue(c) == 0;
+  if (was_empty && c->loop) c->tx_since = uv_now(c->loop);
   tk_buf_append_u32be(&c->plain, (uint32_t)payload.n);
   tk_buf_append(&c->plain, payload.p, payload.n);
+  if (was_empty && c->loop && c->state == ST_OPEN) {
+    /* bytes pending from now: look at the queues every second, so that they
+     * are seen draining even if they drain before the idle time is up */
+    uint64_t now = uv_now(c->loop);
+    uv_timer_stop(&c->timer);
+    tk__conn_arm_idle_timer(c, now, tk__conn_note_tx_progress(c, now));
+  }
   c->drain_armed = 1;
   /* Frames sent in one callback leave together, in as few records as fit. */
   c->kick_write = 1;

@@ -23,7 +23,22 @@
 #  2. A grows the store to 100k and pushes; new office C pulls everything;
 #     the same re-offer, no-op and incremental rounds on the 100k store.
 #  3. bad links: A's incremental push and C's pull through bench_linkproxy
-#     at 300 ms RTT / 1 Mbit/s and at 600 ms RTT / 256 kbit/s.
+#     at 300 ms RTT / 1 Mbit/s and at 600 ms RTT / 256 kbit/s, a fresh proxy
+#     per sync for its byte counts. Per row: the wall time (the command, and
+#     on the link: connect to end, sync --json "seconds"), the floor (the
+#     larger direction's bytes on the wire / link rate + 2 RTT for the TCP
+#     and the TLS 1.3 handshakes), link time / floor, and the RTTs not
+#     covered by the bytes: (link time - bytes / rate) / RTT.
+#  3b. hub L (fresh): office L1 writes 1,000 records of ~2.2 KB
+#     incompressible (tk_fill, the peer benchmark's workload; --quick: 100)
+#     and pushes them; office L2 pulls them through 600 ms / 256 kbit/s with
+#     the link cut 5 s into each connection (at most 6 cuts, --quick 2; then
+#     the proxy lets connections be), `tunduk sync` re-run until it exits 0:
+#     wall time, syncs, cuts, records stored before the last sync, bytes
+#     re-sent per cut ((down bytes of every connection - down bytes of
+#     office L3's uncut pull of the same records) / cuts); then L2's no-op
+#     sync through 600 ms / 256 kbit/s with a full TLS handshake and
+#     resumed: RTTs = time on the link / RTT (TCP and TLS included).
 #  4. hub S (fresh): RSS idle; with 1,000 idle TLS connections; then 200
 #     and 1,000 offices (5 records each in their own vault, and read access
 #     to 100 shared records) syncing at once.
@@ -81,10 +96,11 @@ while [ $# -gt 0 ]; do
 done
 if [ $QUICK = 1 ]; then N1=2000 N2=10000 SWARMS="200"; else N1=10000 N2=100000 SWARMS="200 1000"; fi
 if [ $QUICK = 1 ]; then ATT_MB=50; else ATT_MB=200; fi
+if [ $QUICK = 1 ]; then CUT_N=100 CUT_MAX=2; else CUT_N=1000 CUT_MAX=6; fi
 IDLE_CONNS=1000
 SWARM_WRITE=5
 SHARED=100
-for b in tunduk tundukd bench_fill bench_linkproxy bench_swarm; do
+for b in tunduk tundukd bench_fill bench_linkproxy bench_swarm tk_fill; do
   [ -x "$BIN/$b" ] || { echo "run.sh: no $BIN/$b (build first: make build)" >&2; exit 2; }
 done
 for t in jq sqlite3; do
@@ -137,6 +153,7 @@ start_hub() {
   local cfg=(--config "$home.conf")
   local try
   for try in 1 2; do
+    : >"$home.log" # before the background job opens it: the sed below reads it at once
     "$BIN/tundukd" --home "$home" serve --listen 127.0.0.1:0 "${cfg[@]}" >"$home.log" 2>&1 &
     HUB_PID=$!
     PORT=
@@ -318,6 +335,48 @@ K[h_disk]=$(( $(stat -c %s "$W/h/store.db") + $(stat -c %s "$W/h/store.db-wal" 2
 
 # ---- 3. bad links ------------------------------------------------------------
 set_hub_addr() { sqlite3 "$1/store.db" "update meta set value='$2' where key='hub_addr'"; }
+# link_start TO RTT KBIT [PROXY_ARGS...]: a bench_linkproxy to TO; sets PX, PADDR, PXLOG
+link_start() {
+  local to=$1 rtt=$2 kbit=$3
+  shift 3
+  PXLOG=$W/proxy.$RANDOM.log
+  "$BIN/bench_linkproxy" --listen 127.0.0.1:0 --to "$to" --rtt-ms "$rtt" --kbit "$kbit" "$@" \
+    >"$PXLOG" 2>&1 &
+  PX=$!
+  PIDS+=("$PX")
+  for _ in $(seq 50); do grep -q listening "$PXLOG" && break; sleep 0.1; done
+  PADDR=$(sed -n 's/^listening //p' "$PXLOG")
+  [ -n "$PADDR" ] || { cat "$PXLOG" >&2; echo "run.sh: bench_linkproxy did not start" >&2; exit 1; }
+}
+# link_stop KEY: stops the proxy; K[KEY_up/down/conns/cuts] from its totals line
+link_stop() {
+  kill -TERM "$PX"
+  wait "$PX" 2>/dev/null || true
+  local t
+  t=$(grep -E '^up=[0-9]+ down=[0-9]+ connections=[0-9]+ cuts=[0-9]+$' "$PXLOG") ||
+    { cat "$PXLOG" >&2; echo "run.sh: bench_linkproxy printed no totals" >&2; exit 1; }
+  K[${1}_up]=$(echo "$t" | sed 's/^up=\([0-9]*\) .*/\1/')
+  K[${1}_down]=$(echo "$t" | sed 's/.* down=\([0-9]*\) .*/\1/')
+  K[${1}_conns]=$(echo "$t" | sed 's/.* connections=\([0-9]*\) .*/\1/')
+  K[${1}_cuts]=$(echo "$t" | sed 's/.* cuts=\([0-9]*\)$/\1/')
+}
+# link_phase KEY HOME TO RTT KBIT [SYNC_ARGS...]: one `phase` through a fresh
+# proxy; K[KEY_floor], K[KEY_vs_floor], K[KEY_rtts_left] as run.sh's header says
+link_phase() {
+  local p=$1 home=$2 to=$3 rtt=$4 kbit=$5
+  shift 5
+  link_start "$to" "$rtt" "$kbit"
+  set_hub_addr "$home" "$PADDR"
+  phase "$p" "$home" "$@"
+  set_hub_addr "$home" "$to"
+  link_stop "$p"
+  local big=$(( K[${p}_up] > K[${p}_down] ? K[${p}_up] : K[${p}_down] ))
+  local xfer
+  xfer=$(calc %.3f "$big * 8 / ($kbit * 1000)")
+  K[${p}_floor]=$(calc %.3f "$xfer + 2 * $rtt / 1000")
+  K[${p}_vs_floor]=$(ratio "${K[${p}_seconds]}" "${K[${p}_floor]}")
+  K[${p}_rtts_left]=$(calc %.1f "(${K[${p}_seconds]} - $xfer) * 1000 / $rtt")
+}
 LINKS=("300 1000" "600 256")
 [ "$SYNC_ONLY" = 0 ] || LINKS=()
 li=0
@@ -325,27 +384,63 @@ for link in ${LINKS[@]+"${LINKS[@]}"}; do
   read -r rtt kbit <<<"$link"
   li=$((li + 1))
   say "bad link $li: ${rtt} ms RTT, ${kbit} kbit/s: A pushes 100 edits + 100 new, C pulls"
-  "$BIN/bench_linkproxy" --listen 127.0.0.1:0 --to "$ADDR" --rtt-ms "$rtt" --kbit "$kbit" \
-    >"$W/proxy$li.log" 2>&1 &
-  PX=$!
-  PIDS+=("$PX")
-  for _ in $(seq 50); do grep -q listening "$W/proxy$li.log" && break; sleep 0.1; done
-  PADDR=$(sed -n 's/^listening //p' "$W/proxy$li.log")
-  set_hub_addr "$W/a" "$PADDR"
-  set_hub_addr "$W/c" "$PADDR"
   "$BIN/bench_fill" "$W/a" "$VAULT" 100 $((13 + li)) --first $((N2 + 100 * li)) \
     --edit 100 >/dev/null
-  phase "badpush$li" "$W/a"
+  link_phase "badpush$li" "$W/a" "$ADDR" "$rtt" "$kbit"
   expect "badpush$li" sent 200
-  phase "bad$li" "$W/c"
+  link_phase "bad$li" "$W/c" "$ADDR" "$rtt" "$kbit"
   expect "bad$li" received 200
-  kill -TERM "$PX"
-  wait "$PX" 2>/dev/null || true
-  set_hub_addr "$W/a" "$ADDR"
-  set_hub_addr "$W/c" "$ADDR"
 done
 kill -TERM "$H_PID"
 wait "$H_PID" 2>/dev/null || true
+
+# ---- 3b. a cut link, and the no-op's round trips ------------------------------
+if [ "$SYNC_ONLY" = 0 ]; then
+start_hub l
+L_PID=$HUB_PID
+LADDR=127.0.0.1:$PORT
+HUB_PID=$L_PID
+say "hub L on $LADDR: $CUT_N records of ~2.2 KB, pulled through 600 ms / 256 kbit/s cut every 5 s"
+for o in 1 2 3; do new_office "$W/l$o" "office-l$o" l "$LADDR"; done
+office "$W/l1" vault create "$VAULT" >/dev/null
+for o in 2 3; do office "$W/l1" vault grant "$VAULT" "$(device_id "$W/l$o")" >/dev/null; done
+"$BIN/tk_fill" --home "$W/l1" --vault "$VAULT" --count "$CUT_N" --size 3600 >/dev/null
+phase cutpush "$W/l1"
+expect cutpush sent "$CUT_N"
+phase cutbase "$W/l3" # uncut, straight to the hub: the bytes one pull takes
+expect cutbase received "$CUT_N"
+link_start "$LADDR" 600 256 --queue-kb 32 --cut-every-ms 5000 --cuts "$CUT_MAX"
+set_hub_addr "$W/l2" "$PADDR"
+K[cut_syncs]=0
+K[cut_before_last]=0
+t0=$(now)
+while :; do
+  K[cut_syncs]=$((K[cut_syncs] + 1))
+  [ "${K[cut_syncs]}" -le $((CUT_MAX + 3)) ] ||
+    { echo "run.sh: the cut pull did not complete in $((CUT_MAX + 3)) syncs" >&2; exit 1; }
+  "$BIN/tunduk" --home "$W/l2" sync >/dev/null 2>"$W/cut.err" && break
+  K[cut_before_last]=$(sqlite3 "$W/l2/store.db" "select count(*) from revisions")
+done
+K[cut_wall]=$(calc %.1f "$(now) - $t0")
+set_hub_addr "$W/l2" "$LADDR"
+link_stop cut
+[ "$(sqlite3 "$W/l2/store.db" "select count(*) from revisions")" = "$CUT_N" ] ||
+  { echo "run.sh: the cut pull stored $(sqlite3 "$W/l2/store.db" "select count(*) from revisions") of $CUT_N" >&2; exit 1; }
+K[cut_resent]=$(awk -v a="${K[cut_down]}" -v b="${K[cutbase_bytes_in]}" -v c="${K[cut_cuts]}" \
+  'BEGIN { if (c > 0) printf "%.0f", (a - b) / c; else print "-" }')
+say "no-op sync through 600 ms / 256 kbit/s: full TLS, then resumed"
+# one proxy for both: the office keeps its TLS session per hub address
+link_start "$LADDR" 600 256
+set_hub_addr "$W/l2" "$PADDR"
+phase noopl "$W/l2" --no-resume
+expect noopl tls_resumed false
+phase noopr "$W/l2"
+expect noopr tls_resumed true
+set_hub_addr "$W/l2" "$LADDR"
+link_stop noopl
+kill -TERM "$L_PID"
+wait "$L_PID" 2>/dev/null || true
+fi # SYNC_ONLY
 
 # ---- 4. hub S: idle, idle connections, many offices ------------------------
 if [ "$SYNC_ONLY" = 0 ]; then
@@ -562,10 +657,28 @@ li=0
 for link in ${LINKS[@]+"${LINKS[@]}"}; do
   read -r rtt kbit <<<"$link"
   li=$((li + 1))
-  row "bad link ${rtt} ms RTT, ${kbit} kbit/s, 200 changes" "push wall s / round trips" "${K[badpush${li}_wall]} / ${K[badpush${li}_round_trips]}"
-  row "" "pull wall s / round trips" "${K[bad${li}_wall]} / ${K[bad${li}_round_trips]}"
+  for d in push pull; do
+    k=$([ $d = push ] && echo badpush$li || echo bad$li)
+    row "$([ $d = push ] && echo "bad link ${rtt} ms RTT, ${kbit} kbit/s, 200 changes")" "$d: wall s, command / link" "${K[${k}_wall]} / $(calc %.3f "${K[${k}_seconds]}")"
+    row "" "$d: floor s (bytes/rate + 2 RTT)" "${K[${k}_floor]}"
+    row "" "$d: link s / floor" "${K[${k}_vs_floor]}"
+    row "" "$d: RTTs not covered / exchanges" "${K[${k}_rtts_left]} / ${K[${k}_round_trips]}"
+    row "" "$d: bytes up / down" "${K[${k}_up]} / ${K[${k}_down]}"
+  done
   row "" "pull: wire / revision bytes" "$(wirex bad$li)"
 done
+if [ "$SYNC_ONLY" = 0 ]; then
+row "initial pull $CUT_N x 2.2 KB, 600 ms/256 kbit/s" "wall s (every sync)" "${K[cut_wall]}"
+row "  cut 5 s into each connection (<= $CUT_MAX cuts)" "syncs / cuts" "${K[cut_syncs]} / ${K[cut_cuts]}"
+row "" "stored before the last sync" "${K[cut_before_last]}"
+row "" "bytes re-sent per cut" "${K[cut_resent]}"
+row "" "down bytes: all conns / uncut" "${K[cut_down]} / ${K[cutbase_bytes_in]}"
+for t in l r; do
+  row "$([ $t = l ] && echo "no-op sync, 600 ms / 256 kbit/s, full TLS" || echo "no-op sync, 600 ms / 256 kbit/s, resumed TLS")" "RTTs (link s / 0.6, TCP+TLS incl.)" "$(calc %.2f "${K[noop${t}_seconds]} / 0.6")"
+  row "" "wall s, command / link" "${K[noop${t}_wall]} / $(calc %.3f "${K[noop${t}_seconds]}")"
+  row "" "exchanges after handshake (--json)" "${K[noop${t}_round_trips]}"
+done
+fi
 [ "$SYNC_ONLY" = 0 ] || SWARMS=
 for n in $SWARMS; do
   row "$n offices syncing at once" "errors" "${K[sw${n}_swarm_sync_errors]:-?} (setup ${K[sw${n}_swarm_setup_errors]:-?})"
@@ -613,6 +726,7 @@ row "" "read a body, us: depth 0 / ${K[delta_bound]:-?}" "${K[delta_us0]:-?} / $
 fi # ATTACH_ONLY
 echo
 echo "round trips: request/answer exchanges after the TLS handshake (tunduk sync --json)."
+echo "bad-link rows: bench_linkproxy (one-way delay RTT/2, the rate each way, the TCP handshake's RTT charged); 'link' s is sync --json seconds (connect to end; the command adds the process start and the key derivation); floor = the larger direction's bytes on the wire / rate + 2 RTT (TCP, TLS 1.3); RTTs not covered = (link s - bytes / rate) / RTT, handshakes included; bytes re-sent per cut = (down bytes of every connection - down bytes of an uncut pull) / cuts."
 echo "no-op rows: the same office twice, 'sync --no-resume' (full mutual-TLS handshake) then 'sync' resuming the session (RFC 5077 ticket) the previous sync saved."
 echo "peer rows: PouchDB 9 <-> express-pouchdb over HTTPS, one run, batch_size 100; its wire bytes are both ways."
 [ -z "$NOTE" ] || echo "note: $NOTE"
