@@ -14,12 +14,11 @@
 #     its store opens and verifies, it holds more than nothing, and the
 #     next sync completes with every record without pulling again more
 #     than one step of what it kept.
-# Today's pull cannot store anything in the 5 s a connection lives (the
-# first step arrives after TCP, TLS, Hello and a 64 KiB batch: more than
-# 5 s), so the proxy stops cutting after MAX_CUTS and the last connection
-# finishes. STREAMING=1 asks for what issue 14 wants: no limit on cuts
-# (the pull must complete while every connection is cut 5 s in) within
-# one sync per step, each re-run storing more.
+# With steps, every connection stores what arrived whole before its cut,
+# so the pull completes with no limit on cuts (STREAMING=1, the default)
+# within one sync per step plus three, each re-run storing more.
+# TK_BAD_LINK_STREAMING=0 keeps the old stand-in (at most MAX_CUTS cuts,
+# then an uncut connection), for a pull that cannot.
 # The records: TK_BAD_LINK_CUT_RECORDS (default 300, ~660 KB: 20 s of
 # link time); TK_BAD_LINK_FULL=1 (`make test-long`) makes it 1,000 and 20
 # cuts.
