@@ -699,21 +699,24 @@ done:
   return rc;
 }
 
-/* The request of one TK__W_CHECK_MANY: as many of the n revisions as fit a
- * frame (at least one, else TK_ELIMIT), their count in *m. */
-static int encode_many(tk_buf_t *b, const char *rule,
+/* The request of one TK__W_CHECK_MANY (metas given) or TK__W_VALIDATE_MANY
+ * (metas NULL) for name (the rule, the type): as many of the n records as
+ * fit a frame (at least one, else TK_ELIMIT), their count in *m. */
+static int encode_many(tk_buf_t *b, int op, const char *name,
                        const tk_plugin_meta_t *const *metas, const tk_slice_t *bodies,
                        size_t n, size_t *m)
 {
   *m = 0;
-  int rc = tk__pc_frame_begin(b, TK__W_CHECK_MANY);
-  if (!rc) rc = tk__pc_put_cstr(b, rule);
+  int rc = tk__pc_frame_begin(b, op);
+  if (!rc) rc = tk__pc_put_cstr(b, name);
   size_t at = b->n;
   if (!rc) rc = tk__pc_put_u32(b, 0);
   while (rc == 0 && *m < n && *m < UINT32_MAX) {
     size_t mark = b->n;
-    rc = tk__pc_put_meta(b, metas[*m]);
-    if (!rc) rc = tk__pc_put_str(b, bodies[*m].p, bodies[*m].n);
+    /* a check's body may be absent (no key: NULL); a validate's may not */
+    const uint8_t *p = bodies[*m].p || metas ? bodies[*m].p : (const uint8_t *)"";
+    if (metas) rc = tk__pc_put_meta(b, metas[*m]);
+    if (!rc) rc = tk__pc_put_str(b, p, bodies[*m].n);
     if (rc == 0 && b->n - 4 > TK__PC_MAX_FRAME) {
       b->n = mark;
       break;
@@ -774,7 +777,8 @@ static int check_many_once(xchg_t *x, decl_t *d, size_t n,
   tk_err_t e;
   size_t m = 0, got = 0;
   tk_err_clear(&e);
-  int rc = encode_many(&x->out, d->name, metas + *next, bodies + *next, n - *next, &m);
+  int rc = encode_many(&x->out, TK__W_CHECK_MANY, d->name, metas + *next, bodies + *next,
+                       n - *next, &m);
   if (rc) {
     tk_err_set(&e, rc, "plugin %s: %s: %s", d->plugin->name, x->what,
                rc == TK_ELIMIT ? "the record is too big for a worker" : "out of memory");
@@ -860,34 +864,6 @@ int tk__plugin_pool_check_many(tk_plugin_set_t *s, decl_t *d, size_t n,
   return 0;
 }
 
-/* The request of one TK__W_VALIDATE_MANY: as many of the n bodies as fit a
- * frame (at least one, else TK_ELIMIT), their count in *m. */
-static int encode_validate_many(tk_buf_t *b, const char *type, const tk_slice_t *bodies,
-                                size_t n, size_t *m)
-{
-  *m = 0;
-  int rc = tk__pc_frame_begin(b, TK__W_VALIDATE_MANY);
-  if (!rc) rc = tk__pc_put_cstr(b, type);
-  size_t at = b->n;
-  if (!rc) rc = tk__pc_put_u32(b, 0);
-  while (rc == 0 && *m < n && *m < UINT32_MAX) {
-    size_t mark = b->n;
-    rc = tk__pc_put_str(b, bodies[*m].p ? bodies[*m].p : (const uint8_t *)"",
-                        bodies[*m].n);
-    if (rc == 0 && b->n - 4 > TK__PC_MAX_FRAME) {
-      b->n = mark;
-      break;
-    }
-    if (!rc) (*m)++;
-  }
-  if (rc) return rc;
-  if (*m == 0) return TK_ELIMIT;
-  uint32_t c = (uint32_t)*m;
-  uint8_t x[4] = {(uint8_t)c, (uint8_t)(c >> 8), (uint8_t)(c >> 16), (uint8_t)(c >> 24)};
-  memcpy(b->p + at, x, 4);
-  return 0;
-}
-
 /* One validate ITEM {i32 rc, u8 0, message}: rc into *rc, the message
  * into *e when rc < 0. 0, or TK_EPROTO. */
 static int read_validate_item(tk__pc_rd_t *r, int *rc, tk_err_t *e)
@@ -913,7 +889,8 @@ static void validate_many_once(xchg_t *x, decl_t *d, size_t n, const tk_slice_t 
   tk_err_t e;
   size_t m = 0, got = 0;
   tk_err_clear(&e);
-  int rc = encode_validate_many(&x->out, d->name, bodies + *next, n - *next, &m);
+  int rc = encode_many(&x->out, TK__W_VALIDATE_MANY, d->name, NULL, bodies + *next,
+                       n - *next, &m);
   if (rc) {
     rcs[*next] = tk_err_set(&errs[*next], rc == TK_ELIMIT ? TK_ELIMIT : TK_ENOMEM,
                             "plugin %s: %s: %s", d->plugin->name, x->what,
