@@ -16,9 +16,10 @@
 #define TK_META_HUB_SIGN_PK "hub_sign_pk" /* hex Ed25519 key */
 #define TK_META_HUB_NAME "hub_name"       /* the hub's device name */
 #define TK_META_HUB_ACCESS "hub_access"   /* "vault:rw,vault2:r", as the hub last said */
-/* Hex SHA-256 of the hub's TLS key, saved once a Hello proved it bound to
- * the pinned hub: only to that key does a sync send frames before the
- * hub's Hello (sync_client.c, send_early). */
+/* Hex SHA-256 of the hub's TLS key, ':', hex id of the pinned hub, saved
+ * once a Hello proved that key bound to that hub: only to that key, while
+ * the pin is that hub, does a sync send frames before the hub's Hello
+ * (sync_client.c, send_early). */
 #define TK_META_HUB_TLS_SPKI "hub_tls_spki"
 /* The sealed TLS session for resumption (tk_tls_session.h). */
 #define TK_META_HUB_TLS_SESSION "hub_tls_session"

@@ -369,6 +369,17 @@ static int early_pushable(void *ctx, const tk_rev_meta_t *m, tk_slice_t bytes)
  * waits), the rest follows the Hello (tk_sync_initiator_release). The
  * answers are taken only after the hub's Hello has passed the pin check
  * (on_frame), so nothing of them is stored before it. */
+/* What TK_META_HUB_TLS_SPKI holds for the server's TLS key c->spki and the
+ * pinned hub c->hub_id: a key proven for one pinned hub proves nothing for
+ * another (a pin changed since). */
+#define TLS_PIN_LEN (2 * TK_HASH_LEN + 1 + 2 * TK_DEVICE_ID_LEN)
+static void tls_pin_text(const client_t *c, char out[TLS_PIN_LEN + 1])
+{
+  tk_hex_encode(out, c->spki, TK_HASH_LEN);
+  out[2 * TK_HASH_LEN] = ':';
+  tk_hex_encode(out + 2 * TK_HASH_LEN + 1, c->hub_id, TK_DEVICE_ID_LEN);
+}
+
 static void send_early(client_t *c)
 {
   uint64_t since = 0, mark = 0, last = 0;
@@ -377,8 +388,8 @@ static void send_early(client_t *c)
    * it: another server (a network attacker's) learns no vault id or
    * checkpoint from frames it was never meant to see; it gets the old
    * order, and on_hello refuses it before anything else goes out. */
-  char pinned[2 * TK_HASH_LEN + 1], seen[2 * TK_HASH_LEN + 1];
-  tk_hex_encode(seen, c->spki, TK_HASH_LEN);
+  char pinned[TLS_PIN_LEN + 1], seen[TLS_PIN_LEN + 1];
+  tls_pin_text(c, seen);
   if (tk_store_meta_get(c->store, TK_META_HUB_TLS_SPKI, pinned, sizeof pinned, NULL) !=
           0 ||
       strcmp(pinned, seen) != 0)
@@ -427,8 +438,8 @@ static void after_hello(client_t *c)
  * hub's (its identity signed it), kept for send_early. */
 static int pin_tls_key(client_t *c)
 {
-  char pinned[2 * TK_HASH_LEN + 1] = "", seen[2 * TK_HASH_LEN + 1];
-  tk_hex_encode(seen, c->spki, TK_HASH_LEN);
+  char pinned[TLS_PIN_LEN + 1] = "", seen[TLS_PIN_LEN + 1];
+  tls_pin_text(c, seen);
   if (tk_store_meta_get(c->store, TK_META_HUB_TLS_SPKI, pinned, sizeof pinned, NULL) ==
           0 &&
       strcmp(pinned, seen) == 0)
