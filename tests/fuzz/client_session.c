@@ -27,7 +27,8 @@
  *
  * Checks: no crash, leak or UB; every frame the office sends decodes; its
  * Need indexes ascend within the hub's last Offer; the revisions it pushes
- * are those it offered and the hub needed, hashing to their ids, and the
+ * are those it offered and the hub needed, hashing to their ids (a push
+ * step, 1 to 4096 revisions of its own store), and the
  * chunks it pushes hash to the ids and sizes it offered; the run ends (done
  * or failed) by the end of the input or when the harness hangs up, a clean
  * end sends Bye, a failure has a message and is never TK_ESTORE (a store
@@ -394,6 +395,15 @@ static void on_office_offer(hub_view_t *h, const Tunduk__V1__Offer *o)
 static void on_office_revisions(const hub_view_t *h, const Tunduk__V1__Revisions *m)
 {
   tk_err_t e;
+  if (m->step) { /* a push step (no Offer): revisions of its own store */
+    TK_ASSERT(m->n_revs >= 1 && m->n_revs <= TK_MAX_OFFER_IDS);
+    for (size_t i = 0; i < m->n_revs; i++) {
+      tk_rev_t rev;
+      TK_ASSERT(tk_rev_parse(&rev, tk_pb_slice(m->revs[i]), &e) == 0);
+      TK_ASSERT(tk_store_has_rev(store, rev.id) == 1);
+    }
+    return;
+  }
   TK_ASSERT(m->n_revs == h->nneed);
   for (size_t i = 0; i < m->n_revs; i++) {
     tk_rev_t rev;
