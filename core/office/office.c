@@ -234,13 +234,13 @@ static int read_plain(tk_office_t *o, const uint8_t rev_id[TK_REV_ID_LEN],
 
 /* Seals body into a revision with the given fields and stores it; runs
  * inside the caller's transaction. key: locked memory of the caller's for
- * the vault key; text, if not NULL, is tk_body_dump(body) already made. A
+ * the vault key. A
  * delta base (d->base_id) under a key other than the vault's current one
  * (base_key_id) is dropped: a member who holds only the current key can
  * read every body written under it. */
 static int seal_with_key(tk_office_t *o, tk_rev_draft_t *d, const uint8_t *base_key_id,
-                         const json_t *body, const tk_slice_t *text, uint8_t *key,
-                         uint8_t rev_out[TK_REV_ID_LEN], tk_err_t *err)
+                         const json_t *body, uint8_t *key, uint8_t rev_out[TK_REV_ID_LEN],
+                         tk_err_t *err)
 {
   tk_buf_t plain = TK_BUF_INIT, enc = TK_BUF_INIT, refs = TK_BUF_INIT;
   tk_rev_t rev;
@@ -256,16 +256,12 @@ static int seal_with_key(tk_office_t *o, tk_rev_draft_t *d, const uint8_t *base_
   rc = tk_attach_refs(body, &refs, &d->nattach, err);
   if (rc) goto done;
   d->attach = refs.p;
-  if (text) {
-    d->body = *text;
-  } else {
-    rc = tk_body_dump(body, &plain);
-    if (rc) {
-      tk_err_set(err, rc, "cannot encode the record body");
-      goto done;
-    }
-    d->body = TK_SLICE(plain.p, plain.n);
+  rc = tk_body_dump(body, &plain);
+  if (rc) {
+    tk_err_set(err, rc, "cannot encode the record body");
+    goto done;
   }
+  d->body = TK_SLICE(plain.p, plain.n);
   rc = tk_store_hlc_next(o->store, &d->hlc, err);
   if (rc) goto done;
   rc = tk_rev_seal(&enc, d, key, o->id->sec->sign_sk, err);
@@ -287,7 +283,7 @@ static int seal_and_put(tk_office_t *o, tk_rev_draft_t *d, const uint8_t *base_k
 {
   uint8_t *key = tk_secure_alloc(TK_VAULT_KEY_LEN);
   if (!key) return tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory for a key");
-  int rc = seal_with_key(o, d, base_key_id, body, NULL, key, rev_out, err);
+  int rc = seal_with_key(o, d, base_key_id, body, key, rev_out, err);
   tk_secure_free(key);
   return rc;
 }
