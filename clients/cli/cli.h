@@ -34,6 +34,7 @@ enum {
   OPT_MAP = 1 << 14,
   OPT_SKIP_INVALID = 1 << 15,
   OPT_AGAIN = 1 << 16,
+  OPT_VERSION = 1 << 17, /* plugin publish --version N */
 };
 
 #define CLI_MAX_ARGS 8
@@ -51,6 +52,7 @@ typedef struct cli {
   const char *timeout;                  /* sync --timeout SECONDS */
   const char *map;                      /* import --map FILE */
   int skip_invalid, again;              /* import */
+  const char *set_version;              /* plugin publish --version N */
   int nargs;
   const char *args[CLI_MAX_ARGS]; /* positional arguments after the command */
   unsigned seen;                  /* OPT_* given on the command line */

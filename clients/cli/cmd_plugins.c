@@ -135,6 +135,34 @@ static void print_decl(const json_t *d)
          json_string_value(json_object_get(d, "file")), detail);
 }
 
+/* plugin list: the followed vault and the installed set ({following,
+ * installed}), or NULL for a home without a store. */
+static json_t *set_info(cli_t *c)
+{
+  json_t *j = NULL;
+  if (cli_open(c, 0) != 0 || tk_office_plugin_set_info(c->office, &j, &c->err) != 0)
+    return NULL;
+  return j;
+}
+
+/* Prints set_info's lines, when there is a followed vault or a set. */
+static void print_set_info(const json_t *j)
+{
+  const json_t *in = json_object_get(j, "installed");
+  const char *following = json_string_value(json_object_get(j, "following"));
+  if (!following && !json_is_object(in)) return;
+  printf("\nplugin set: %s%s", following ? "following vault " : "not following a vault",
+         following ? following : "");
+  if (json_is_object(in))
+    printf("; installed set %lld from %s (revision %.16s, signed by %s)\n",
+           (long long)json_integer_value(json_object_get(in, "version")),
+           json_string_value(json_object_get(in, "vault")),
+           json_string_value(json_object_get(in, "revision")),
+           json_string_value(json_object_get(in, "author")));
+  else
+    printf("; no set installed\n");
+}
+
 static int plugin_list(cli_t *c)
 {
   json_t *j = NULL, *v;
@@ -143,7 +171,10 @@ static int plugin_list(cli_t *c)
   if (rc) return cli_fail(c, rc);
   const json_t *errors = json_object_get(j, "errors");
   size_t nerr = json_array_size(errors);
+  json_t *set = set_info(c);
   if (c->json) {
+    json_object_set_new(j, "plugin_set", set ? set : json_null());
+    set = NULL;
     cli_print_json(j);
   } else {
     printf("plugins from %s\n", json_string_value(json_object_get(j, "folder")));
@@ -151,7 +182,9 @@ static int plugin_list(cli_t *c)
     json_array_foreach(json_object_get(j, "plugins"), i, v) print_decl(v);
     if (nerr) printf("\nnot loaded:\n");
     json_array_foreach(errors, i, v) printf("  %s\n", json_string_value(v));
+    if (set) print_set_info(set);
   }
+  json_decref(set);
   json_decref(j);
   return nerr ? EXIT_FAIL : EXIT_OK;
 }
@@ -282,9 +315,65 @@ done:
   return code;
 }
 
+/* ---- plugin publish, plugin follow ------------------------------------------- */
+
+/* --version N: a whole number from 1 up. */
+static int parse_version(const char *s, uint64_t *out)
+{
+  char *end;
+  if (!s || *s < '0' || *s > '9') return -1;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end || v < 1) return -1;
+  *out = v;
+  return 0;
+}
+
+static int plugin_publish(cli_t *c)
+{
+  tk_office_set_published_t p;
+  uint64_t version = 0;
+  if (c->set_version && parse_version(c->set_version, &version) != 0)
+    return cli_usage("--version takes a whole number from 1 up, not '%s'",
+                     c->set_version);
+  int rc = cli_open(c, 0);
+  if (!rc)
+    rc = tk_office_plugin_publish(c->office, c->args[1], c->args[2], version, NULL, &p,
+                                  &c->err);
+  if (rc) return cli_fail(c, rc);
+  printf("published set %llu (%zu files) in vault %s: record %s, revision %s\n",
+         (unsigned long long)p.version, p.nfiles, c->args[1], p.record, p.revision);
+  printf("offices following %s install it on their next sync\n", c->args[1]);
+  return EXIT_OK;
+}
+
+static int plugin_follow(cli_t *c)
+{
+  tk_office_set_apply_t r;
+  int rc = cli_open(c, 0);
+  if (!rc) rc = tk_office_plugin_follow(c->office, c->args[1], &r, &c->err);
+  if (rc && !r.message[0]) return cli_fail(c, rc);
+  printf("following vault %s for this office's plugin set\n", c->args[1]);
+  if (r.message[0]) printf("%s\n", r.message);
+  return rc ? EXIT_FAIL : EXIT_OK;
+}
+
 int cmd_plugin(cli_t *c)
 {
   const char *sub = c->args[0];
+  if (c->set_version && strcmp(sub, "publish") != 0)
+    return cli_usage("only 'plugin publish' takes --version");
+  if (strcmp(sub, "publish") == 0) {
+    if (c->nargs != 3)
+      return cli_usage("usage: tunduk plugin publish VAULT DIR [--version N]");
+    if (c->json) return cli_usage("'plugin publish' does not take --json");
+    return plugin_publish(c);
+  }
+  if (strcmp(sub, "follow") == 0) {
+    if (c->nargs != 2) return cli_usage("usage: tunduk plugin follow VAULT");
+    if (c->json) return cli_usage("'plugin follow' does not take --json");
+    return plugin_follow(c);
+  }
   if (strcmp(sub, "list") == 0) {
     if (c->nargs != 1) return cli_usage("'plugin list' takes no arguments");
     return plugin_list(c);
@@ -294,5 +383,5 @@ int cmd_plugin(cli_t *c)
     if (c->json) return cli_usage("'plugin test' does not take --json");
     return plugin_test(c);
   }
-  return cli_usage("unknown plugin command '%s' (list, test)", sub);
+  return cli_usage("unknown plugin command '%s' (list, test, publish, follow)", sub);
 }

@@ -131,6 +131,8 @@ int cmd_sync(cli_t *c)
     json_object_set_new(j, "tls_resumed", json_boolean(st.tls_resumed));
     json_object_set_new(j, "seconds", json_real(st.seconds));
     json_object_set_new(j, "access", json_string(st.access));
+    if (st.plugin_set.message[0])
+      json_object_set_new(j, "plugins", json_string(st.plugin_set.message));
     cli_print_json(j);
     json_decref(j);
   } else {
@@ -164,6 +166,9 @@ int cmd_sync(cli_t *c)
       printf("new conflicts: %u (see 'tunduk conflicts')\n", new_conflicts);
     else if (st.conflicts_after)
       printf("records in conflict: %u (see 'tunduk conflicts')\n", st.conflicts_after);
+    if (st.plugin_set.status != TK_OFFICE_SET_NONE &&
+        st.plugin_set.status != TK_OFFICE_SET_CURRENT)
+      printf("%s\n", st.plugin_set.message);
   }
   tk_office_sync_result_free(&st);
   return EXIT_OK;

@@ -57,6 +57,11 @@ static const char usage_text[] =
     "  plugin test PLUGIN SAMPLES.jsonl\n"
     "                                  run sample records through validate, summary "
     "and exports\n"
+    "  plugin publish VAULT DIR [--version N]\n"
+    "                                  publish DIR's *.lua as the organisation's plugin "
+    "set in VAULT\n"
+    "  plugin follow VAULT             take this office's plugin set from VAULT (on "
+    "every sync)\n"
     "\n"
     "Sync with the hub:\n"
     "  enroll TOKEN                    enroll this device at a hub (token from tundukd "
@@ -106,7 +111,7 @@ static const command_t commands[] = {
     {"quarantine", cmd_quarantine, OPT_JSON, 1, 2},
     {"export", cmd_export, OPT_FORMAT | OPT_TYPE | OPT_VAULT | OPT_REDACT | OPT_OUTPUT, 0,
      0},
-    {"plugin", cmd_plugin, OPT_JSON, 1, 3},
+    {"plugin", cmd_plugin, OPT_JSON | OPT_VERSION, 1, 3},
     {"attach", cmd_attach, OPT_NAME, 2, 2},
     {"attachments", cmd_attachments, OPT_JSON, 1, 1},
     {"get", cmd_get, OPT_OUTPUT, 2, 2},
@@ -240,6 +245,7 @@ static const struct {
     {"--map", OPT_MAP, 1},
     {"--skip-invalid", OPT_SKIP_INVALID, 0},
     {"--again", OPT_AGAIN, 0},
+    {"--version", OPT_VERSION, 1},
 };
 
 static const char **option_slot(cli_t *c, unsigned opt)
@@ -265,6 +271,8 @@ static const char **option_slot(cli_t *c, unsigned opt)
     return &c->timeout;
   case OPT_MAP:
     return &c->map;
+  case OPT_VERSION:
+    return &c->set_version;
   default:
     return NULL;
   }

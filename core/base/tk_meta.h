@@ -28,6 +28,9 @@
 #define TK_META_GRANTED_BY_FMT "granted_by:%s" /* who granted this device its key */
 #define TK_META_LOG_SENT_FMT "log_sent:%s"     /* log entries the hub acknowledged */
 
+/* The vault an office takes its plugin set from (tunduk plugin follow). */
+#define TK_META_PLUGIN_SET_VAULT "plugin_set_vault"
+
 /* A hub's access list version (tundukd's access file, reloaded). */
 #define TK_META_ACL_VERSION "acl_version"
 

@@ -24,6 +24,9 @@ static const char *const names[TK_HOME_NKINDS] = {
     [TK_HOME_STORE_JOURNAL] = TK_HOME_STOREFILE "-journal",
     [TK_HOME_PLUGINS] = TK_HOME_PLUGIN_SUBDIR,
     [TK_HOME_HUB_CONFIG_FILE] = TK_HOME_HUB_CONFIG,
+    [TK_HOME_PLUGIN_SET] = TK_HOME_PLUGIN_SET_SUBDIR,
+    [TK_HOME_PLUGIN_SET_NEW] = TK_HOME_PLUGIN_SET_SUBDIR ".new",
+    [TK_HOME_PLUGIN_SET_LOCK] = TK_HOME_PLUGIN_SET_SUBDIR ".lock",
 };
 
 int tk_home_path(char *out, size_t cap, const char *home, tk_home_kind_t kind,
@@ -79,7 +82,9 @@ void tk_home_store_unlink(const char *home)
 /* The kind of name found at depth (0: directly in home; 1: in plugins/). */
 static tk_home_kind_t kind_of(const char *name, int depth, tk_home_kind_t parent)
 {
-  if (depth == 1 && parent == TK_HOME_PLUGINS) return TK_HOME_PLUGIN;
+  if (depth == 1 && (parent == TK_HOME_PLUGINS || parent == TK_HOME_PLUGIN_SET ||
+                     parent == TK_HOME_PLUGIN_SET_NEW))
+    return TK_HOME_PLUGIN;
   if (depth != 0) return TK_HOME_OTHER;
   for (int k = TK_HOME_OTHER + 1; k < TK_HOME_NKINDS; k++)
     if (names[k] && strcmp(names[k], name) == 0) return (tk_home_kind_t)k;

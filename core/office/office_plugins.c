@@ -38,6 +38,11 @@ int tk_office_plugins_dir(const char *home, char *dir, size_t cap, tk_err_t *err
   if (tk_home_plugins_path(dir, cap, home, NULL) != 0)
     return tk_err_set(err, TK_ELIMIT, "plugin folder path is too long");
   if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
+  /* the set installed from the followed vault (office_plugin_set.c), until
+   * the overlay of bundled, set and own plugins replaces this choice */
+  if (tk_home_path(dir, cap, home, TK_HOME_PLUGIN_SET, NULL) == 0 &&
+      stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+    return 0;
   int n = snprintf(dir, cap, "%s", tk_office_plugins_bundled());
   if (n < 0 || (size_t)n >= cap)
     return tk_err_set(err, TK_ELIMIT, "plugin folder path is too long");

@@ -68,6 +68,9 @@ int tk_office_record_new(tk_office_t *o, const char *type, const char *vault,
   tk_vault_info_t vi;
   if (problems) problems->n = 0;
   int rc = tk_office_name_check("type", type, err);
+  if (!rc && strcmp(type, TK_OFFICE_PLUGIN_SET_TYPE) == 0)
+    rc = tk_err_set(err, TK_EINVAL,
+                    "'%s' records are tunduk's own: use 'tunduk plugin publish'", type);
   if (!rc) {
     rc = tk_store_vault_get(o->store, vault, &vi, err);
     if (rc == TK_ENOTFOUND)
@@ -105,6 +108,9 @@ static int write_over_winner(tk_office_t *o, const char *record, const json_t *i
   if (!rc && !deleting && tk_body_is_tombstone(in))
     rc = tk_err_set(err, TK_EINVAL, "use 'tunduk delete' to delete a record");
   if (!rc && !deleting) rc = tk_store_record_info(o->store, rec, &ri, err);
+  if (!rc && !deleting && strcmp(ri.type, TK_OFFICE_PLUGIN_SET_TYPE) == 0)
+    rc = tk_err_set(err, TK_EINVAL,
+                    "record %s is a plugin set: use 'tunduk plugin publish'", record);
   if (!rc && !deleting) rc = tk_office_check(o, ri.type, in, problems, err);
   if (!rc) rc = tk_office_need_keys(o, err);
   if (!rc) rc = read_winner(o, rec, &cur, &ri, err);

@@ -125,6 +125,9 @@ int tk_office_sync(tk_office_t *o, const tk_office_sync_opts_t *opts,
   rc = tk_client_run(o, &co, &st, err);
   if (!rc) rc = result(r, &st, err);
   tk_client_stats_free(&st);
+  /* the followed vault's plugin set, as just pulled; its failure is
+   * reported in r and fails nothing of the sync (office_plugin_set.c) */
+  if (!rc) tk_office_plugin_set_apply(o, &r->plugin_set);
   return rc;
 }
 

@@ -459,6 +459,79 @@ void tk_office_plugin_test_exports(tk_office_plugin_test_t *t,
 size_t tk_office_plugin_test_nexports(const tk_office_plugin_test_t *t);
 void tk_office_plugin_test_free(tk_office_plugin_test_t *t);
 
+/* ---- the organisation's plugin set (office_plugin_set.c) -------------------------
+ *
+ * An admin publishes the plugins every office should run as one record of
+ * the engine's own content type "plugin-set" in a vault kept for it (its
+ * admins the writers, every office a reader): body {"version": N, "files":
+ * {"case.lua": "<source>", ...}, "note": "..."}, one record per vault, each
+ * publication a new signed revision of it with a higher version. An office
+ * follows one vault; on every sync (and on follow) it takes that vault's
+ * set when it counts (its author was a writer of the vault in the verified
+ * membership log: the revision's signature and the log are the admin's
+ * signature), its version is above the installed one and every file loads
+ * in the sandbox, and installs it into HOME/plugin-set/ (written aside,
+ * synced, swapped in), with a VERSION file naming the version, revision,
+ * author and vault. A set that does not load is not installed and the one
+ * in place stays. */
+
+#define TK_OFFICE_PLUGIN_SET_TYPE "plugin-set" /* reserved: no plugin declares it */
+#define TK_OFFICE_PLUGIN_SET_MAX_FILES 64
+#define TK_OFFICE_PLUGIN_SET_MAX_NOTE 1024                   /* bytes of a set's note */
+#define TK_OFFICE_PLUGIN_SET_MAX_VERSION 9007199254740991ull /* 2^53 - 1 */
+
+/* What a publication wrote. */
+typedef struct tk_office_set_published {
+  uint64_t version;
+  size_t nfiles;
+  int created; /* the vault's first set: a new record */
+  char record[2 * TK_RECORD_ID_LEN + 1], revision[2 * TK_REV_ID_LEN + 1];
+} tk_office_set_published_t;
+
+/* Publishes the *.lua files of dir (names [a-z0-9_-]+.lua, at most
+ * TK_OFFICE_PLUGIN_SET_MAX_FILES, the body within TK_MAX_BODY_JSON) as the
+ * plugin set of vault, version `version` (0: one above the current set's),
+ * after every file compiled and declared something in the sandbox.
+ * TK_EINVAL naming the file or the version ("version 2 is not above the
+ * current set's version 3"), TK_EPLUGIN with the plugin's error, and the
+ * write errors (a vault this device may only read). note may be NULL. */
+int tk_office_plugin_publish(tk_office_t *o, const char *vault, const char *dir,
+                             uint64_t version, const char *note,
+                             tk_office_set_published_t *out, tk_err_t *err);
+
+enum {
+  TK_OFFICE_SET_NONE = 0,  /* no vault followed, or no set in it yet */
+  TK_OFFICE_SET_CURRENT,   /* the followed vault's set is the one installed */
+  TK_OFFICE_SET_INSTALLED, /* a newer set was installed */
+  TK_OFFICE_SET_IGNORED,   /* a set not above the installed version: left alone */
+  TK_OFFICE_SET_REFUSED,   /* a newer set that does not load or read: not installed */
+};
+/* What looking at the followed vault's set did (tk_office_plugin_set_apply). */
+typedef struct tk_office_set_apply {
+  int status;         /* TK_OFFICE_SET_* */
+  uint64_t version;   /* the vault's set (0: none) */
+  uint64_t installed; /* the version installed afterwards (0: none) */
+  char vault[TK_MAX_VAULT_LEN + 1];
+  char author[TK_DEVICE_ID_STRLEN];
+  char message[512]; /* one line for a person, "plugins: ..."; "" if nothing to say */
+} tk_office_set_apply_t;
+
+/* Makes vault the one this office takes its plugin set from (a setting in
+ * the store), then applies it as below. TK_EINVAL for a bad name or a vault
+ * this office does not have yet (it comes with the grant, on sync). */
+int tk_office_plugin_follow(tk_office_t *o, const char *vault, tk_office_set_apply_t *r,
+                            tk_err_t *err);
+/* Looks at the followed vault's set and installs it if it is newer, counts
+ * and loads (see above); r says what happened in every case. 0, or the
+ * failure that kept a newer set out (TK_EPLUGIN, TK_EINVAL, TK_EIO, ...)
+ * with r->message naming it; the installed set is then unchanged. Needs the
+ * keys. tk_office_sync calls it after every sync. */
+int tk_office_plugin_set_apply(tk_office_t *o, tk_office_set_apply_t *r);
+/* The followed vault and the installed set as JSON: {following: vault or
+ * null, installed: {version, revision, author, vault} or null}. Needs no
+ * keys. */
+int tk_office_plugin_set_info(tk_office_t *o, json_t **out, tk_err_t *err);
+
 /* ---- sync with the hub (office_sync.c) ------------------------------------------ */
 
 /* A revision one side did not take, with the reason. */
@@ -488,6 +561,7 @@ typedef struct tk_office_sync_result {
   double seconds;
   char hub_id[TK_DEVICE_ID_STRLEN]; /* enroll: the hub now pinned */
   char hub_addr[300];
+  tk_office_set_apply_t plugin_set; /* sync: the followed vault's plugin set */
 } tk_office_sync_result_t;
 void tk_office_sync_result_free(tk_office_sync_result_t *r);
 

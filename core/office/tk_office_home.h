@@ -10,6 +10,10 @@
  *     store.db-shm         its shared-memory index, likewise
  *     store.db-journal     sqlite's rollback journal, if one is ever left
  *     plugins/             the admin's own plugins (*.lua), if the folder exists
+ *     plugin-set/          the organisation's plugin set as last installed from the
+ *                          followed vault (tunduk plugin follow): *.lua and VERSION
+ *     plugin-set.new/      while a set is being installed (then swapped in)
+ *     plugin-set.lock      taken while a set is installed
  *     tundukd.conf         the hub's settings (tundukd only), if present
  *
  * tk_home_files walks everything under a home folder (the files above and
@@ -27,6 +31,7 @@
 #define TK_HOME_STOREFILE "store.db"
 #define TK_HOME_PLUGIN_SUBDIR "plugins"
 #define TK_HOME_HUB_CONFIG "tundukd.conf"
+#define TK_HOME_PLUGIN_SET_SUBDIR "plugin-set"
 
 /* What a path in a home folder is. */
 typedef enum tk_home_kind {
@@ -40,6 +45,10 @@ typedef enum tk_home_kind {
   TK_HOME_PLUGINS, /* the folder */
   TK_HOME_PLUGIN,  /* a file in it */
   TK_HOME_HUB_CONFIG_FILE,
+  TK_HOME_PLUGIN_SET, /* the installed plugin set's folder; its files are TK_HOME_PLUGIN
+                       */
+  TK_HOME_PLUGIN_SET_NEW, /* the folder a set is written into before it is swapped in */
+  TK_HOME_PLUGIN_SET_LOCK,
   TK_HOME_NKINDS
 } tk_home_kind_t;
 

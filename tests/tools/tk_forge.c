@@ -18,6 +18,16 @@
  *     the invented device under the made-up key, all written straight into
  *     the hub's store, past every check the hub makes.
  *
+ *   tk_forge set HOME RECORD-ID BODY-FILE [--hub HUB-STORE]
+ *     A plugin set (tunduk plugin publish) written past the publish checks:
+ *     a child of the record's current version in HOME's store with the
+ *     JSON of BODY-FILE as its body, under the vault's current key as HOME
+ *     holds it, signed by HOME's device. Stored in HOME's store (so a
+ *     writer's `tunduk sync` pushes it: a set with a lower version), or with
+ *     --hub straight into the hub's store, past every check the hub makes
+ *     (a reader's set, or one of a writer removed since, relayed by a
+ *     malicious hub).
+ *
  * Prints the forged revision's id (hex) and, for hub, the invented device's
  * id (hex) on a second line. The passphrase of HOME comes from
  * $TUNDUK_PASSPHRASE. Threads: one.
@@ -36,9 +46,13 @@ static int die(const char *what, const tk_err_t *e)
 }
 
 /* A child of the record's winner in s, signed with sign_sk, under key. */
+static const char forged_case[] =
+    "{\"case_number\":\"FORGED-1\",\"client_alias\":\"Forged alias\",\"status\":"
+    "\"closed\"}";
+
 static int forge_child(tk_store_t *s, const char *record_hex, const uint8_t *sign_sk,
-                       const uint8_t key[TK_VAULT_KEY_LEN], tk_buf_t *out, tk_rev_t *rev,
-                       tk_err_t *e)
+                       const uint8_t key[TK_VAULT_KEY_LEN], tk_slice_t body,
+                       tk_buf_t *out, tk_rev_t *rev, tk_err_t *e)
 {
   uint8_t rid[TK_RECORD_ID_LEN], head[1][TK_REV_ID_LEN];
   size_t n = 0;
@@ -49,9 +63,6 @@ static int forge_child(tk_store_t *s, const char *record_hex, const uint8_t *sig
   if (!rc) rc = tk_store_get_rev(s, head[0], &bytes, e);
   if (!rc) rc = tk_rev_parse(&w, TK_SLICE(bytes.p, bytes.n), e);
   if (rc) return rc;
-  const char body[] =
-      "{\"case_number\":\"FORGED-1\",\"client_alias\":\"Forged alias\",\"status\":"
-      "\"closed\"}";
   tk_rev_draft_t d;
   memset(&d, 0, sizeof d);
   memcpy(d.record_id, rid, sizeof rid);
@@ -61,7 +72,7 @@ static int forge_child(tk_store_t *s, const char *record_hex, const uint8_t *sig
   d.generation = w.generation + 1;
   d.parents = head[0];
   d.nparents = 1;
-  d.body = TK_SLICE(body, sizeof body - 1);
+  d.body = body;
   rc = tk_rev_seal(out, &d, key, sign_sk, e);
   tk_buf_free(&bytes);
   if (!rc) rc = tk_rev_parse(rev, TK_SLICE(out->p, out->n), e);
@@ -73,6 +84,49 @@ static void print_hex(const uint8_t *p, size_t n)
   char hex[2 * 64 + 1];
   tk_hex_encode(hex, p, n);
   printf("%s\n", hex);
+}
+
+/* tk_forge set (see the top). */
+static int forge_set(const char *home, const char *record, const char *body_path,
+                     const char *hub_store)
+{
+  tk_office_t *o = NULL;
+  tk_store_t *hub = NULL;
+  tk_err_t e;
+  tk_buf_t body = TK_BUF_INIT, out = TK_BUF_INIT;
+  tk_rev_t rev;
+  tk_record_info_t ri;
+  uint8_t rid[TK_RECORD_ID_LEN], key[TK_VAULT_KEY_LEN];
+  const char *pass = getenv("TUNDUK_PASSPHRASE");
+  FILE *f = fopen(body_path, "rb");
+  if (!f) return die("open the body file", NULL);
+  char chunk[65536];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    if (tk_buf_append(&body, chunk, n) != 0) return die("read the body file", NULL);
+  fclose(f);
+  if (tk_office_open(&o, home, &e) || !pass ||
+      tk_office_unlock(o, pass, strlen(pass), &e))
+    return die("open the office", &e);
+  if (tk_store_resolve_prefix(tk_office_store(o), TK_ID_RECORD, record, rid, &e) ||
+      tk_store_record_info(tk_office_store(o), rid, &ri, &e) ||
+      tk_office_vault_key(o, ri.vault, NULL, key, &e))
+    return die("the device's key of the vault", &e);
+  if (forge_child(tk_office_store(o), record, tk_office_identity(o)->sec->sign_sk, key,
+                  TK_SLICE(body.p, body.n), &out, &rev, &e))
+    return die("forge", &e);
+  if (hub_store) {
+    if (tk_store_open(&hub, hub_store, 0, &e) || tk_store_put_rev(hub, &rev, NULL, &e))
+      return die("store the forgery at the hub", &e);
+    tk_store_close(hub);
+  } else if (tk_store_put_rev(tk_office_store(o), &rev, NULL, &e)) {
+    return die("store the forgery", &e);
+  }
+  print_hex(rev.id, TK_REV_ID_LEN);
+  tk_office_close(o);
+  tk_buf_free(&out);
+  tk_buf_free(&body);
+  return 0;
 }
 
 int main(int argc, char **argv)
@@ -99,7 +153,7 @@ int main(int argc, char **argv)
         return die("the device's own key", &e);
     }
     if (forge_child(tk_office_store(o), argv[3], tk_office_identity(o)->sec->sign_sk, key,
-                    &out, &rev, &e) ||
+                    TK_SLICE(forged_case, sizeof forged_case - 1), &out, &rev, &e) ||
         tk_store_put_rev(tk_office_store(o), &rev, NULL, &e))
       return die("forge", &e);
     print_hex(rev.id, TK_REV_ID_LEN);
@@ -117,7 +171,8 @@ int main(int argc, char **argv)
     if (tk_device_id_parse(recipient, argv[4]) != 0 ||
         tk_store_device_get(s, recipient, &to, &e))
       return die("recipient", &e);
-    if (forge_child(s, argv[3], x->sec->sign_sk, key, &out, &rev, &e))
+    if (forge_child(s, argv[3], x->sec->sign_sk, key,
+                    TK_SLICE(forged_case, sizeof forged_case - 1), &out, &rev, &e))
       return die("forge", &e);
     memset(&d, 0, sizeof d);
     memcpy(d.id, x->id, TK_DEVICE_ID_LEN);
@@ -163,7 +218,10 @@ int main(int argc, char **argv)
     tk_buf_free(&out);
     return 0;
   }
-  fprintf(stderr,
-          "usage: tk_forge office HOME RECORD | hub HUB-STORE RECORD RECIPIENT\n");
+  if ((argc == 5 || (argc == 7 && strcmp(argv[5], "--hub") == 0)) &&
+      strcmp(argv[1], "set") == 0)
+    return forge_set(argv[2], argv[3], argv[4], argc == 7 ? argv[6] : NULL);
+  fprintf(stderr, "usage: tk_forge office HOME RECORD | hub HUB-STORE RECORD RECIPIENT | "
+                  "set HOME RECORD BODY-FILE [--hub HUB-STORE]\n");
   return 2;
 }
