@@ -190,8 +190,9 @@ static void found_free(found_t *f)
  * admins made the first at once), each one's current version (a revision
  * whose author the membership log lets count), the highest version wins;
  * at equal versions the later one, then the lower record id, so every
- * office picks the same. Deleted records and bodies without a version are
- * passed over. TK_ENOKEY when this device holds no key for the vault. */
+ * office picks the same. Deleted records are passed over; a body without
+ * a valid version counts as version 0 (found, so that it is reported).
+ * TK_ENOKEY when this device holds no key for the vault. */
 static int set_find(tk_office_t *o, const char *vault, found_t *f, tk_err_t *err)
 {
   tk_record_info_t *recs = NULL;
@@ -215,7 +216,7 @@ static int set_find(tk_office_t *o, const char *vault, found_t *f, tk_err_t *err
     }
     uint64_t v = tk_body_is_tombstone(body) ? 0 : body_version(body);
     int better =
-        v &&
+        !tk_body_is_tombstone(body) &&
         (!f->have || v > f->version ||
          (v == f->version && (meta.hlc > f->meta.hlc ||
                               (meta.hlc == f->meta.hlc &&
@@ -332,6 +333,21 @@ static int read_dir(const char *dir, json_t *files, tk_err_t *err)
   return rc;
 }
 
+/* The note of a set published without one: what a listing shows of it,
+ * "plugin set 3: 7 files (appeal.lua, case.lua, ...)". */
+static void default_note(json_t *body, uint64_t version, const set_file_t *files,
+                         size_t n)
+{
+  char note[TK_OFFICE_PLUGIN_SET_MAX_NOTE];
+  size_t at = (size_t)snprintf(note, sizeof note, "plugin set %llu: %zu file%s (",
+                               (unsigned long long)version, n, n == 1 ? "" : "s");
+  for (size_t i = 0; i < n && at < sizeof note; i++)
+    at += (size_t)snprintf(note + at, sizeof note - at, "%s%s", i ? ", " : "",
+                           files[i].name);
+  if (at < sizeof note) snprintf(note + at, sizeof note - at, ")");
+  json_object_set_new(body, "note", json_string(note));
+}
+
 int tk_office_plugin_publish(tk_office_t *o, const char *vault, const char *dir,
                              uint64_t version, const char *note,
                              tk_office_set_published_t *out, tk_err_t *err)
@@ -379,6 +395,7 @@ int tk_office_plugin_publish(tk_office_t *o, const char *vault, const char *dir,
     rc = tk_err_set(err, TK_EINVAL, "the version would pass the maximum %llu",
                     (unsigned long long)TK_OFFICE_PLUGIN_SET_MAX_VERSION);
   if (!rc) json_object_set_new(body, "version", json_integer((json_int_t)version));
+  if (!rc && !note) default_note(body, version, files, nfiles);
   if (!rc && (tk_body_dump(body, &text) < 0 || text.n > TK_MAX_BODY_JSON))
     rc = tk_err_set(err, TK_ELIMIT,
                     "the set's body (%zu bytes of JSON) is over the record limit of %u",
@@ -617,7 +634,7 @@ int tk_office_plugin_set_apply(tk_office_t *o, tk_office_set_apply_t *r)
   if (in.version && strcmp(rev, in.revision) == 0) {
     rc = apply_msg(r, TK_OFFICE_SET_CURRENT, 0, "plugins: set %llu from %s is installed",
                    (unsigned long long)f.version, r->vault);
-  } else if (in.version && f.version <= in.version) {
+  } else if (f.version && in.version && f.version <= in.version) {
     rc = apply_msg(r, TK_OFFICE_SET_IGNORED, 0,
                    "plugins: set %llu in %s (revision %.16s) is not above the installed "
                    "set %llu; not applied",
@@ -627,9 +644,12 @@ int tk_office_plugin_set_apply(tk_office_t *o, tk_office_set_apply_t *r)
              (rc = body_files(f.body, files, &nfiles, &e)) != 0 ||
              (rc = files_load(files, nfiles, &e)) != 0 ||
              (rc = install(o, r->vault, &f, files, nfiles, &e)) != 0) {
+    char which[48] = "the set";
+    if (f.version)
+      snprintf(which, sizeof which, "set %llu", (unsigned long long)f.version);
     rc = apply_msg(r, TK_OFFICE_SET_REFUSED, rc,
-                   "plugins: set %llu from %s (signed by %s%s) not installed: %s; %s",
-                   (unsigned long long)f.version, r->vault, r->author, name, e.msg, keep);
+                   "plugins: %s from %s (signed by %s%s) not installed: %s; %s", which,
+                   r->vault, r->author, name, e.msg, keep);
   } else {
     r->installed = f.version;
     /* what this office loaded before is the old set: the next use reloads */

@@ -186,12 +186,34 @@ cmp -s "$TMP/set2/case.lua" "$NARYN/plugin-set/case.lua" || fail "case.lua of se
 [ ! -e "$NARYN/plugin-set.new" ] || fail "a half-written set was left"
 run_expect 0 tk "$NARYN" edit "$REC" - < <(case_json OSH-2026-101 "still mediation" mediation)
 
+step "hostile set bodies from a writer change nothing outside HOME/plugin-set"
+hostile() {
+  echo "$1" >"$TMP/hostile.json"
+  "$BIN/tk_forge" set "$OSH" "$SET_REC" "$TMP/hostile.json" >/dev/null || fail "tk_forge set (hostile)"
+  sync_ok "$OSH"
+  run_expect 0 tk "$NARYN" sync
+  out_has "not installed: $2"
+  out_has "keeping set 2"
+  [ "$(installed "$NARYN")" = 2 ] || fail "a hostile set was installed: $1"
+}
+hostile '{"version": 11, "files": {"../evil.lua": "tunduk.log(1)"}}' "file name '../evil.lua' is not allowed"
+[ ! -e "$NARYN/evil.lua" ] && [ ! -e "$TMP/evil.lua" ] || fail "a file was written outside the set"
+hostile '{"version": 12, "files": {"case.lua": 7}}' "file case.lua is not a string"
+hostile '{"version": 13, "files": {}}' '"files" must be an object of one or more plugins'
+hostile '{"version": "14", "files": {"a.lua": "x"}}' '"version" must be an integer'
+hostile '{"version": 15, "files": {"a.lua": "tunduk.log(1)"}, "run": "sh"}' "unknown field 'run'"
+hostile '{"version": 16, "files": {"a.lua": "tunduk.log(1)"}}' "plugin a.lua declares nothing"
+hostile "$(jq -cn '{version: 17, files: ([range(65)] | map({key: "p\(.).lua", value: "x"}) | from_entries)}')" \
+  "the set has 65 files; at most 64"
+
 step "a good set after the broken one installs"
 run_expect 0 tk "$OSH" plugin publish org-plugins "$TMP/set1"
-out_has "published set 8"
+out_has "published set 18"
 sync_ok "$OSH"
 sync_ok "$NARYN"
-out_has "plugins: installed set 8 from org-plugins"
-[ "$(installed "$NARYN")" = 8 ] || fail "set 8 not installed"
+out_has "plugins: installed set 18 from org-plugins"
+[ "$(installed "$NARYN")" = 18 ] || fail "set 18 not installed"
+run_expect 0 tk "$NARYN" list --vault org-plugins
+out_has "plugin set 18: 7 files (appeal.lua, case.lua, csv.lua"
 hub_alive
 echo "plugin_set: ok"
