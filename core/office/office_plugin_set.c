@@ -302,9 +302,12 @@ static int read_dir(const char *dir, json_t *files, tk_err_t *err)
       break;
     }
     FILE *fp = NULL;
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || !(fp = fopen(path, "rb"))) {
-      rc = tk_err_set(err, TK_EINVAL, "cannot read %s: %s", path,
-                      fp || errno ? strerror(errno) : "not a regular file");
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+      rc = tk_err_set(err, TK_EINVAL, "%s is not a regular file", path);
+      break;
+    }
+    if (!(fp = fopen(path, "rb"))) {
+      rc = tk_err_set(err, TK_EINVAL, "cannot read %s: %s", path, strerror(errno));
       break;
     }
     b.n = 0;
@@ -379,9 +382,10 @@ int tk_office_plugin_publish(tk_office_t *o, const char *vault, const char *dir,
     if (note) json_object_set_new(body, "note", json_string(note));
     rc = body_files(body, files, &nfiles, err);
   }
-  if (!rc && (rc = files_load(files, nfiles, err)) != 0 && rc != TK_ENOMEM)
-    rc = err ? (err->code = TK_EINVAL)
-             : TK_EINVAL; /* the input is wrong: nothing written */
+  if (!rc && (rc = files_load(files, nfiles, err)) != 0 && rc != TK_ENOMEM) {
+    rc = TK_EINVAL; /* a file that does not load is bad input: nothing is written */
+    if (err) err->code = rc;
+  }
   if (!rc) rc = tk_office_need_keys(o, err);
   if (!rc) rc = tk__office_may_write(o, vault, err);
   if (!rc) rc = set_find(o, vault, &cur, err);
