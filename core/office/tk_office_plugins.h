@@ -5,8 +5,10 @@
  * through an export plugin.
  *
  * Folder: HOME/plugins when that folder exists (the admin's own set), else
- * the bundled folder: $TUNDUK_PLUGINS if set, else the plugins/ folder of
- * the source tree tunduk was built from (TK_PLUGIN_DIR).
+ * HOME/plugin-set when a set was installed from the followed vault
+ * (office_plugin_set.c), else the bundled folder: $TUNDUK_PLUGINS if set,
+ * else the plugins/ folder of the source tree tunduk was built from
+ * (TK_PLUGIN_DIR).
  *
  * What no export may carry is removed here, in C, before any export plugin
  * sees a record: the "narrative" of a record whose "consent" is
@@ -32,7 +34,8 @@
 const char *tk_office_plugins_bundled(void);
 
 /* Writes the plugin folder of the office at home into dir (cap bytes):
- * home/plugins if it is a directory, else the bundled folder. TK_ELIMIT if
+ * home/plugins if it is a directory, else home/plugin-set if it is one,
+ * else the bundled folder. TK_ELIMIT if
  * the path does not fit. */
 int tk_office_plugins_dir(const char *home, char *dir, size_t cap, tk_err_t *err);
 
