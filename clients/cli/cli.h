@@ -34,7 +34,7 @@ enum {
   OPT_MAP = 1 << 14,
   OPT_SKIP_INVALID = 1 << 15,
   OPT_AGAIN = 1 << 16,
-  OPT_VERSION = 1 << 17, /* plugin publish --version N */
+  OPT_VERSION = 1 << 24, /* plugin publish --version N */
 };
 
 #define CLI_MAX_ARGS 8
