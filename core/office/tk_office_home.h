@@ -45,8 +45,7 @@ typedef enum tk_home_kind {
   TK_HOME_PLUGINS, /* the folder */
   TK_HOME_PLUGIN,  /* a file in it */
   TK_HOME_HUB_CONFIG_FILE,
-  TK_HOME_PLUGIN_SET, /* the installed plugin set's folder; its files are TK_HOME_PLUGIN
-                       */
+  TK_HOME_PLUGIN_SET,     /* the installed plugin set (its files: TK_HOME_PLUGIN) */
   TK_HOME_PLUGIN_SET_NEW, /* the folder a set is written into before it is swapped in */
   TK_HOME_PLUGIN_SET_LOCK,
   TK_HOME_NKINDS
