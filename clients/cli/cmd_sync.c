@@ -172,9 +172,8 @@ int cmd_sync(cli_t *c)
 /* vault grant / vault remove: one membership change through the hub. */
 static int member_change(cli_t *c, int grant)
 {
-  if (!tk_office_device_id_valid(c->args[2]))
-    return cli_usage("'%s' is not a device id (52 base32 characters)", c->args[2]);
-  int rc = cli_open(c, 0);
+  int rc = tk_office_device_id_check(c->args[2], &c->err);
+  if (!rc) rc = cli_open(c, 0);
   if (rc) return cli_fail(c, rc);
   rc = grant ? tk_office_grant(c->office, c->args[1], c->args[2], c->reader, &c->err)
              : tk_office_revoke(c->office, c->args[1], c->args[2], &c->err);

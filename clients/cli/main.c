@@ -131,7 +131,10 @@ int cli_fail(cli_t *c, int rc)
 {
   if (c->err.code != rc || !c->err.msg[0]) tk_err_set(&c->err, rc, "%s", tk_strerror(rc));
   fprintf(stderr, "tunduk: %s\n", tk_err_str(&c->err));
-  return (rc == TK_EINVAL || rc == TK_ELIMIT) ? EXIT_USAGE : EXIT_FAIL;
+  /* Bad input: malformed, over a limit, or an id, prefix or name that names
+   * nothing or more than one thing. Nothing was changed. */
+  int bad = rc == TK_EINVAL || rc == TK_ELIMIT || rc == TK_ENOTFOUND || rc == TK_EAMBIG;
+  return bad ? EXIT_USAGE : EXIT_FAIL;
 }
 
 /* The office's unlock callback: asks for the passphrase when a command

@@ -66,11 +66,18 @@ static int usage(const char *fmt, ...)
   return 2;
 }
 
+/* Exit 2 (bad input, nothing changed): malformed input, a limit, an id,
+ * name or prefix that names nothing or more than one thing; as tunduk's. */
+static int bad_input(int rc)
+{
+  return rc == TK_EINVAL || rc == TK_ELIMIT || rc == TK_ENOTFOUND || rc == TK_EAMBIG;
+}
+
 static int fail(opts_t *o, int rc)
 {
   if (!o->err.msg[0]) tk_err_set(&o->err, rc, "%s", tk_strerror(rc));
   fprintf(stderr, "tundukd: %s\n", tk_err_str(&o->err));
-  return rc == TK_EINVAL || rc == TK_ELIMIT ? 2 : 1;
+  return bad_input(rc) ? 2 : 1;
 }
 
 static void load_config(opts_t *o, tk_config_t *cfg, int *rc)
@@ -131,6 +138,10 @@ static int do_init(opts_t *o, int quiet_if_exists)
   if (!rc)
     rc = tk_office_create(o->home, o->name ? o->name : "hub", pass, len, level, &o->err);
   tk_secure_free(pass);
+  if (rc == TK_EEXIST)
+    tk_err_set(&o->err, rc,
+               "%s already holds a hub (see 'tundukd --home %s device list')", o->home,
+               o->home);
   if (rc) return rc;
   tk_office_t *home = NULL;
   rc = tk_office_open(&home, o->home, &o->err);
@@ -141,6 +152,21 @@ static int do_init(opts_t *o, int quiet_if_exists)
   fflush(stdout);
   tk_office_close(home);
   return 0;
+}
+
+/* Opens the hub's home for an admin command. A home without a key file is
+ * named with the command that makes one (tk_office_open's message names the
+ * office program). */
+static int open_home(opts_t *o, tk_office_t **home)
+{
+  char path[PATH_MAX];
+  int rc = tk_home_key_path(path, sizeof path, o->home, &o->err);
+  if (rc) return rc;
+  if (access(path, F_OK) != 0)
+    return tk_err_set(&o->err, TK_ENOTFOUND,
+                      "no hub in %s (run 'tundukd --home %s init' first)", o->home,
+                      o->home);
+  return tk_office_open(home, o->home, &o->err);
 }
 
 /* ---- serve ----------------------------------------------------------------- */
@@ -440,7 +466,7 @@ int main(int argc, char **argv)
       return usage("usage: tundukd device add NAME | list | revoke ID");
     if (o.nvaults && strcmp(sub, "add")) return usage("--vault goes with 'device add'");
     tk_office_t *home = NULL;
-    rc = tk_office_open(&home, o.home, &o.err);
+    rc = open_home(&o, &home);
     if (!rc) {
       if (!strcmp(sub, "add"))
         rc = do_device_add(&o, home);
@@ -459,7 +485,7 @@ int main(int argc, char **argv)
         o.nargs != want)
       return usage("usage: tundukd quarantine list | release REV | drop REV");
     tk_office_t *home = NULL;
-    rc = tk_office_open(&home, o.home, &o.err);
+    rc = open_home(&o, &home);
     if (!rc) rc = do_quarantine(&o, home);
     tk_office_close(home);
     return rc ? fail(&o, rc) : 0;

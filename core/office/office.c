@@ -76,6 +76,13 @@ int tk_office_device_id_valid(const char *s)
   return tk_device_id_parse(id, s) == 0;
 }
 
+int tk_office_device_id_check(const char *s, tk_err_t *err)
+{
+  char why[128];
+  if (tk_device_id_check(s, why, sizeof why) == 0) return 0;
+  return tk_err_set(err, TK_EINVAL, "'%.64s' is not a device id: %s", s, why);
+}
+
 int tk_office_create(const char *home, const char *name, const char *pass, size_t passlen,
                      int kdf_level, tk_err_t *err)
 {

@@ -184,9 +184,7 @@ static int member_change(tk_office_t *o, int mode, const char *vault, const char
   tk_client_stats_t st;
   tk_client_opts_t co;
   tk_vault_info_t vi;
-  if (tk_device_id_parse(dev, device) != 0)
-    return tk_err_set(err, TK_EINVAL, "'%s' is not a device id (52 base32 characters)",
-                      device);
+  if (tk_device_id_parse(dev, device) != 0) return tk_office_device_id_check(device, err);
   int rc = tk_store_vault_get(o->store, vault, &vi, err);
   if (rc == TK_ENOTFOUND) tk_err_set(err, rc, "no vault '%s'", vault);
   if (!rc) rc = tk_office_need_keys(o, err);

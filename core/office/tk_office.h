@@ -66,6 +66,10 @@ void tk_office_device_id(const tk_office_t *o, char out[TK_DEVICE_ID_STRLEN]);
 const char *tk_office_device_name(const tk_office_t *o);
 /* Whether s is a printed device id (what tk_office_device_id writes). */
 int tk_office_device_id_valid(const char *s);
+/* The same check with what is wrong, for a message: TK_EINVAL "'<s>' is
+ * not a device id: character 17 ('0') is not base32 (A-Z, 2-7)" (or the
+ * count of characters, or a last character that cannot end an id). */
+int tk_office_device_id_check(const char *s, tk_err_t *err);
 
 /* ---- vaults (office.c, office_vaults.c) --------------------------------------- */
 
@@ -352,7 +356,8 @@ int tk_office_attachments(tk_office_t *o, const char *record, json_t **out,
                           tk_err_t *err);
 /* Decrypts attachment name of record's winner to the file out ("-":
  * stdout), every chunk and the whole file's hash checked. TK_ENOTFOUND
- * "record <record> has no attachment named '<name>' ...". */
+ * "record <record> has no attachment named '<name>' ...", TK_EPENDING
+ * when chunks have not arrived yet. */
 int tk_office_attachment_get(tk_office_t *o, const char *record, const char *name,
                              const char *out, tk_err_t *err);
 

@@ -76,8 +76,9 @@ int tk_office_export(tk_office_t *o, tk_plugin_set_t *s,
  * other heads are merged into the winner one at a time, each with the
  * nearest common ancestor as base (nil when there is none). The result is
  * validated; *merged (caller decrefs) is what the caller writes with
- * tk_office_update(..., TK_PARENTS_ALL_HEADS). TK_ENOTFOUND if the type has
- * no merge; TK_EPLUGIN if merge declined (err has its reason); TK_EINVAL if
+ * tk_office_update(..., TK_PARENTS_ALL_HEADS). TK_EPLUGIN if the type has
+ * no merge (not a name the caller got wrong: no TK_ENOTFOUND) or if merge
+ * declined (err has its reason); TK_EINVAL if
  * the result is not a valid record. Needs the office unlocked. */
 int tk_office_auto_merge(tk_office_t *o, tk_plugin_set_t *s,
                          const uint8_t record_id[TK_RECORD_ID_LEN], json_t **merged,

@@ -156,7 +156,7 @@ int tk_attach_write_file(tk_store_t *s, const tk_attach_t *a, const char *out,
       uint32_t missing = 0;
       for (uint32_t k = i; k < a->nchunks; k++)
         missing += tk_store_chunk_has(s, a->chunks[k]) != 1;
-      return tk_err_set(err, TK_ENOTFOUND,
+      return tk_err_set(err, TK_EPENDING,
                         "attachment '%s' is incomplete: %u of its %u chunks have not "
                         "arrived yet (sync again)",
                         a->name, missing, a->nchunks);

@@ -63,7 +63,7 @@ int tk_attach_store_file(tk_store_t *s, const char *path, const char *name,
 
 /* Decrypts a into the file out ("-": standard output), chunk by chunk:
  * written to a temporary file beside out and renamed into place only when
- * every chunk and the whole file's SHA-256 check out. TK_ENOTFOUND if a
+ * every chunk and the whole file's SHA-256 check out. TK_EPENDING if a
  * chunk is not here yet (nothing written), TK_EHASH/TK_ETAG if one is
  * damaged. */
 int tk_attach_write_file(tk_store_t *s, const tk_attach_t *a, const char *out,

@@ -145,7 +145,7 @@ run_expect 0 hubd --home "$HUB_HOME" quarantine drop "$t2r"
 out_has "dropped $t2r"
 held_at_hub "$t2r" && fail "the dropped testimony is still in the quarantine"
 hub_has "$t2r" && fail "the dropped testimony is in the hub store"
-run_expect 1 hubd --home "$HUB_HOME" quarantine release "$t2r"
+run_expect 2 hubd --home "$HUB_HOME" quarantine release "$t2r"
 err_has "quarantine"
 run_expect 0 hubd --home "$HUB_HOME" quarantine list --json
 jq -e --arg e1 "$e1r" 'length == 1 and .[0].revision == $e1' "$TMP/out" >/dev/null ||

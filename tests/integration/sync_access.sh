@@ -85,7 +85,7 @@ run_expect 1 tk "$TMP/e" enroll "$token"
 grep -qi "token" "$TMP/err" || { cat "$TMP/err"; fail "the refusal does not name the token"; }
 [ "$(hubd --home "$HUB_HOME" device list --json | jq '[.[] | select(.name == "office-e")] | length')" = 0 ] ||
   fail "office-e was enrolled with a used token"
-run_expect 1 tk "$TMP/e" sync
+run_expect 2 tk "$TMP/e" sync
 
 step "a device that never enrolled is refused"
 U=$TMP/u
