@@ -3,10 +3,12 @@
  * list / revoke, config. The hub's home folder has the same layout as an
  * office's (device.key, store.db) plus an optional tundukd.conf.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,26 +24,59 @@
 #include "tk_passphrase.h"
 #include "tk_token.h"
 
-static const char usage_text[] =
-    "usage: tundukd [--home DIR] [--passphrase-file FILE] COMMAND [ARGS]\n"
-    "\n"
-    "  init [--name NAME] [--kdf interactive|moderate|sensitive]\n"
-    "                       make the hub's identity and store\n"
-    "  serve [--listen ADDR:PORT] [--config FILE] [--log-level LEVEL]\n"
-    "                       run the hub (makes identity and store on first run)\n"
-    "  device add NAME [--vault V[:rw]]... [--address HOST:PORT] [--ttl-hours N]\n"
-    "                       print a one-time enrollment token for a new office device\n"
-    "  device list [--json] list enrolled devices and pending tokens\n"
-    "  device revoke ID     refuse a device from now on and close its connections\n"
-    "  quarantine list [--json]  revisions held back by a moderation rule\n"
-    "  quarantine release REV    let a held revision into the store (it syncs on)\n"
-    "  quarantine drop REV       delete a held revision\n"
-    "  config               print the configuration file with its defaults\n"
-    "\n"
+static const char usage_head[] =
+    "usage: tundukd [--home DIR] [--passphrase-file FILE] COMMAND [ARGS]\n";
+static const char usage_foot[] =
     "The home folder is --home DIR, else $TUNDUKD_HOME, else ~/.local/share/tundukd.\n"
     "The passphrase comes from --passphrase-file, else $TUNDUKD_PASSPHRASE, else a "
     "prompt.\n"
     "The config file is --config FILE, else HOME/tundukd.conf when it exists.\n";
+
+/* Options (bit flags): which commands take which is commands[]'s. */
+enum {
+  O_NAME = 1 << 0,
+  O_KDF = 1 << 1,
+  O_LISTEN = 1 << 2,
+  O_CONFIG = 1 << 3,
+  O_LOG_LEVEL = 1 << 4,
+  O_ADDRESS = 1 << 5,
+  O_TTL = 1 << 6,
+  O_VAULT = 1 << 7,
+  O_JSON = 1 << 8,
+};
+
+/* One command: the options it takes and its lines in --help. As in tunduk,
+ * help_check() refuses a help that does not name an option the command
+ * takes or names one it does not (it_cli_help). A new option: its O_ bit,
+ * its line in options[] and in the command's opts and usage. */
+typedef struct command {
+  const char *name;
+  unsigned opts;
+  const char *usage;
+} command_t;
+
+static const command_t commands[] = {
+    {"init", O_NAME | O_KDF,
+     "  init [--name NAME] [--kdf interactive|moderate|sensitive]\n"
+     "                       make the hub's identity and store\n"},
+    {"serve", O_LISTEN | O_CONFIG | O_LOG_LEVEL | O_NAME | O_KDF,
+     "  serve [--listen ADDR:PORT] [--config FILE] [--log-level LEVEL]\n"
+     "        [--name NAME] [--kdf LEVEL]\n"
+     "                       run the hub (makes identity and store on first run, as "
+     "init)\n"},
+    {"device", O_VAULT | O_ADDRESS | O_TTL | O_CONFIG | O_JSON,
+     "  device add NAME [--vault V[:rw]]... [--address HOST:PORT] [--ttl-hours N] "
+     "[--config FILE]\n"
+     "                       print a one-time enrollment token for a new office device\n"
+     "  device list [--json] list enrolled devices and pending tokens\n"
+     "  device revoke ID     refuse a device from now on and close its connections\n"},
+    {"quarantine", O_JSON,
+     "  quarantine list [--json]  revisions held back by a moderation rule\n"
+     "  quarantine release REV    let a held revision into the store (it syncs on)\n"
+     "  quarantine drop REV       delete a held revision\n"},
+    {"config", 0,
+     "  config               print the configuration file with its defaults\n"},
+};
 
 #define MAX_VAULT_ARGS 64
 
@@ -51,8 +86,88 @@ typedef struct opts {
   int nvaults, json;
   const char *args[4];
   int nargs;
+  unsigned seen; /* O_* given on the command line */
   tk_err_t err;
 } opts_t;
+
+/* The options after the global --home and --passphrase-file: a value's
+ * slot in opts_t (--vault and --json are handled apart). */
+static const struct {
+  const char *name;
+  unsigned opt;
+  size_t slot;
+} options[] = {
+    {"--name", O_NAME, offsetof(opts_t, name)},
+    {"--kdf", O_KDF, offsetof(opts_t, kdf)},
+    {"--listen", O_LISTEN, offsetof(opts_t, listen)},
+    {"--config", O_CONFIG, offsetof(opts_t, config)},
+    {"--log-level", O_LOG_LEVEL, offsetof(opts_t, log_level)},
+    {"--address", O_ADDRESS, offsetof(opts_t, address)},
+    {"--ttl-hours", O_TTL, offsetof(opts_t, ttl)},
+    {"--vault", O_VAULT, 0},
+    {"--json", O_JSON, 0},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+/* Whether text names the option name as a whole word. */
+static int names_option(const char *text, const char *name)
+{
+  size_t n = strlen(name);
+  for (const char *p = strstr(text, name); p; p = strstr(p + 1, name)) {
+    int before = p > text && (isalnum((unsigned char)p[-1]) || p[-1] == '-');
+    int after = isalnum((unsigned char)p[n]) || p[n] == '-' || p[n] == '_';
+    if (!before && !after) return 1;
+  }
+  return 0;
+}
+
+/* 0 if cmd's usage names every option it takes and takes every option it
+ * names (besides the global ones); else prints what drifted and returns 1. */
+static int help_check(const command_t *cmd)
+{
+  int bad = 0;
+  for (size_t k = 0; k < NOPTIONS; k++)
+    if ((cmd->opts & options[k].opt) && !names_option(cmd->usage, options[k].name)) {
+      fprintf(stderr, "tundukd: internal error: the help of '%s' does not name %s\n",
+              cmd->name, options[k].name);
+      bad = 1;
+    }
+  for (const char *p = cmd->usage; (p = strchr(p, '-')) != NULL; p++) {
+    if ((p > cmd->usage && !strchr(" [|(\n", p[-1])) || p[1] != '-') continue;
+    char word[64];
+    size_t n = strspn(p, "-abcdefghijklmnopqrstuvwxyz0123456789");
+    if (n >= sizeof word) n = sizeof word - 1;
+    memcpy(word, p, n);
+    word[n] = '\0';
+    int ok = !strcmp(word, "--home") || !strcmp(word, "--passphrase-file");
+    for (size_t k = 0; k < NOPTIONS && !ok; k++)
+      ok = !strcmp(word, options[k].name) && (cmd->opts & options[k].opt);
+    if (!ok) {
+      fprintf(stderr,
+              "tundukd: internal error: the help of '%s' names %s, which it does not "
+              "take\n",
+              cmd->name, word);
+      bad = 1;
+    }
+    p += n - 1;
+  }
+  return bad;
+}
+
+/* --help: every command's lines, or one command's (cmd), on f. */
+static int help(FILE *f, const command_t *cmd)
+{
+  int bad = 0;
+  for (size_t k = 0; k < NCOMMANDS; k++)
+    if (!cmd || cmd == &commands[k]) bad |= help_check(&commands[k]);
+  if (bad) return 1;
+  fprintf(f, "%s\n", usage_head);
+  for (size_t k = 0; k < NCOMMANDS; k++)
+    if (!cmd || cmd == &commands[k]) fputs(commands[k].usage, f);
+  fprintf(f, "\n%s", usage_foot);
+  return 0;
+}
 
 static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage(const char *fmt, ...)
@@ -392,40 +507,35 @@ int main(int argc, char **argv)
   opts_t o;
   memset(&o, 0, sizeof o);
   signal(SIGPIPE, SIG_IGN);
+  int want_help = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char **slot = NULL;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      fputs(usage_text, stdout);
-      return 0;
-    }
-    if (!strcmp(a, "--json")) {
-      o.json = 1;
+      want_help = 1;
       continue;
     }
-    if (!strcmp(a, "--home"))
+    if (!strcmp(a, "--home")) {
       slot = &o.home;
-    else if (!strcmp(a, "--passphrase-file"))
+    } else if (!strcmp(a, "--passphrase-file")) {
       slot = &o.pass_file;
-    else if (!strcmp(a, "--name"))
-      slot = &o.name;
-    else if (!strcmp(a, "--kdf"))
-      slot = &o.kdf;
-    else if (!strcmp(a, "--listen"))
-      slot = &o.listen;
-    else if (!strcmp(a, "--config"))
-      slot = &o.config;
-    else if (!strcmp(a, "--log-level"))
-      slot = &o.log_level;
-    else if (!strcmp(a, "--address"))
-      slot = &o.address;
-    else if (!strcmp(a, "--ttl-hours"))
-      slot = &o.ttl;
-    else if (!strcmp(a, "--vault")) {
-      if (o.nvaults == MAX_VAULT_ARGS) return usage("too many %s options", a);
-      slot = &o.vaults[o.nvaults++];
-    } else if (a[0] == '-' && a[1] == '-')
-      return usage("unknown option %s", a);
+    } else if (a[0] == '-' && a[1] == '-') {
+      size_t k;
+      for (k = 0; k < NOPTIONS; k++)
+        if (!strcmp(a, options[k].name)) break;
+      if (k == NOPTIONS) return usage("unknown option %s", a);
+      o.seen |= options[k].opt;
+      if (options[k].opt == O_JSON) {
+        o.json = 1;
+        continue;
+      }
+      if (options[k].opt == O_VAULT) {
+        if (o.nvaults == MAX_VAULT_ARGS) return usage("too many %s options", a);
+        slot = &o.vaults[o.nvaults++];
+      } else {
+        slot = (const char **)((char *)&o + options[k].slot);
+      }
+    }
     if (slot) {
       if (i + 1 >= argc) return usage("%s needs a value", a);
       *slot = argv[++i];
@@ -434,10 +544,16 @@ int main(int argc, char **argv)
     if (o.nargs == 4) return usage("too many arguments");
     o.args[o.nargs++] = a;
   }
-  if (!o.nargs) {
-    fputs(usage_text, stderr);
-    return 2;
-  }
+  if (!o.nargs && want_help) return help(stdout, NULL);
+  if (!o.nargs) return help(stderr, NULL) ? 1 : 2;
+  const command_t *command = NULL;
+  for (size_t k = 0; k < NCOMMANDS; k++)
+    if (!strcmp(o.args[0], commands[k].name)) command = &commands[k];
+  if (!command) return usage("unknown command '%s'", o.args[0]);
+  for (size_t k = 0; k < NOPTIONS; k++)
+    if (o.seen & ~command->opts & options[k].opt)
+      return usage("'%s' does not take %s", command->name, options[k].name);
+  if (want_help) return help(stdout, command);
   if (!o.home) o.home = default_home(home_buf, sizeof home_buf);
   if (!o.home) return usage("no home folder: use --home DIR or set TUNDUKD_HOME");
   if (tk_crypto_init() != 0) {
