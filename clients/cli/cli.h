@@ -34,6 +34,7 @@ enum {
   OPT_MAP = 1 << 14,
   OPT_SKIP_INVALID = 1 << 15,
   OPT_AGAIN = 1 << 16,
+  OPT_NEW_PASS_FILE = 1 << 17, /* passphrase --new-passphrase-file FILE */
 };
 
 #define CLI_MAX_ARGS 8
@@ -51,6 +52,7 @@ typedef struct cli {
   const char *timeout;                  /* sync --timeout SECONDS */
   const char *map;                      /* import --map FILE */
   int skip_invalid, again;              /* import */
+  const char *new_pass_file;            /* passphrase --new-passphrase-file */
   int nargs;
   const char *args[CLI_MAX_ARGS]; /* positional arguments after the command */
   unsigned seen;                  /* OPT_* given on the command line */
@@ -102,5 +104,6 @@ int cmd_attach(cli_t *c);
 int cmd_attachments(cli_t *c);
 int cmd_get(cli_t *c);
 int cmd_import(cli_t *c);
+int cmd_passphrase(cli_t *c);
 
 #endif

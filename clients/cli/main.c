@@ -55,6 +55,12 @@ static const command_t commands[] = {
      "  vault grant V DEVICE-ID [--read] add a member to vault V (a writer, or a "
      "reader)\n"
      "  vault remove V DEVICE-ID        remove a member of vault V and rotate its key\n"},
+    {"passphrase", cmd_passphrase, OPT_KDF | OPT_NEW_PASS_FILE, 0, 0, SEC_STORE,
+     "  passphrase [--new-passphrase-file FILE] [--kdf interactive|moderate|sensitive]\n"
+     "                                  change the key file's passphrase (asks the old "
+     "one, then\n"
+     "                                  the new one twice; same key derivation unless "
+     "--kdf)\n"},
     {"verify", cmd_verify, OPT_JSON, 0, 0, SEC_STORE,
      "  verify [--json]                 re-check every revision's hash, signature, tag "
      "and parents\n"},
@@ -259,6 +265,7 @@ static const struct {
     {"--map", OPT_MAP, 1},
     {"--skip-invalid", OPT_SKIP_INVALID, 0},
     {"--again", OPT_AGAIN, 0},
+    {"--new-passphrase-file", OPT_NEW_PASS_FILE, 1},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -360,6 +367,8 @@ static const char **option_slot(cli_t *c, unsigned opt)
     return &c->timeout;
   case OPT_MAP:
     return &c->map;
+  case OPT_NEW_PASS_FILE:
+    return &c->new_pass_file;
   default:
     return NULL;
   }

@@ -21,6 +21,7 @@
 #include "tk_config.h"
 #include "tk_hub.h"
 #include "tk_hub_admin.h"
+#include "tk_office.h"
 #include "tk_passphrase.h"
 #include "tk_token.h"
 
@@ -43,6 +44,7 @@ enum {
   O_TTL = 1 << 6,
   O_VAULT = 1 << 7,
   O_JSON = 1 << 8,
+  O_NEW_PASS_FILE = 1 << 9,
 };
 
 /* One command: the options it takes and its lines in --help. As in tunduk,
@@ -76,12 +78,16 @@ static const command_t commands[] = {
      "  quarantine drop REV       delete a held revision\n"},
     {"config", 0,
      "  config               print the configuration file with its defaults\n"},
+    {"passphrase", O_NEW_PASS_FILE | O_KDF,
+     "  passphrase [--new-passphrase-file FILE] [--kdf LEVEL]\n"
+     "                       change the key file's passphrase (as tunduk passphrase)\n"},
 };
 
 #define MAX_VAULT_ARGS 64
 
 typedef struct opts {
   const char *home, *pass_file, *name, *kdf, *listen, *config, *log_level, *address, *ttl;
+  const char *new_pass_file; /* passphrase --new-passphrase-file */
   const char *vaults[MAX_VAULT_ARGS];
   int nvaults, json;
   const char *args[4];
@@ -106,6 +112,7 @@ static const struct {
     {"--ttl-hours", O_TTL, offsetof(opts_t, ttl)},
     {"--vault", O_VAULT, 0},
     {"--json", O_JSON, 0},
+    {"--new-passphrase-file", O_NEW_PASS_FILE, offsetof(opts_t, new_pass_file)},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -282,6 +289,34 @@ static int open_home(opts_t *o, tk_office_t **home)
                       "no hub in %s (run 'tundukd --home %s init' first)", o->home,
                       o->home);
   return tk_office_open(home, o->home, &o->err);
+}
+
+/* The passphrase of the hub's key file: the old one checked first, then the
+ * new one (tk_office_passphrase_change: atomic, same strength unless
+ * --kdf). */
+static int do_passphrase(opts_t *o)
+{
+  int level = -1;
+  if (o->kdf && tk_office_kdf_parse(o->kdf, &level) != 0)
+    return tk_err_set(&o->err, TK_EINVAL,
+                      "--kdf must be interactive, moderate or sensitive");
+  tk_office_t *home = NULL;
+  char *pass = NULL;
+  size_t len = 0;
+  int rc = open_home(o, &home);
+  if (!rc) rc = get_pass(o, 0, &pass, &len);
+  if (!rc) rc = tk_office_unlock(home, pass, len, &o->err);
+  tk_secure_free(pass);
+  pass = NULL;
+  if (!rc)
+    rc = tk_office_passphrase_new(o->new_pass_file, "--new-passphrase-file", o->home,
+                                  &pass, &len, &o->err);
+  if (!rc) rc = tk_office_passphrase_change(home, pass, len, level, &o->err);
+  tk_secure_free(pass);
+  tk_office_close(home);
+  if (!rc)
+    printf("passphrase changed: %s/device.key opens with the new one only\n", o->home);
+  return rc;
 }
 
 /* ---- serve ----------------------------------------------------------------- */
@@ -568,6 +603,10 @@ int main(int argc, char **argv)
   }
   if (!strcmp(cmd, "init") && o.nargs == 1) {
     rc = do_init(&o, 0);
+    return rc ? fail(&o, rc) : 0;
+  }
+  if (!strcmp(cmd, "passphrase") && o.nargs == 1) {
+    rc = do_passphrase(&o);
     return rc ? fail(&o, rc) : 0;
   }
   if (!strcmp(cmd, "serve") && o.nargs == 1) {

@@ -71,6 +71,26 @@ int tk_office_device_id_valid(const char *s);
  * count of characters, or a last character that cannot end an id). */
 int tk_office_device_id_check(const char *s, tk_err_t *err);
 
+/* ---- changing the passphrase (office.c) ----------------------------------
+ * The key file (device.key) is the only thing sealed under the passphrase. */
+
+/* A new passphrase: from file (a path), else the terminal ("New passphrase
+ * for LABEL: ", asked twice), never the environment; at least 8 bytes.
+ * TK_EINVAL naming file_opt when there is neither. *out as for
+ * tk_office_passphrase. */
+int tk_office_passphrase_new(const char *file, const char *file_opt, const char *label,
+                             char **out, size_t *len, tk_err_t *err);
+/* Re-encrypts the key file under pass: unlocks o first if it is locked (the
+ * unlock callback: a wrong old passphrase is TK_EPASS and nothing is
+ * written), then writes the file under the same key derivation strength as
+ * it had (kdf_level < 0) or TK_OFFICE_KDF_*: to device.key.tmp, fsynced,
+ * renamed over device.key, the folder fsynced. A crash leaves the old file
+ * or the new one whole (and perhaps device.key.tmp, which the next change
+ * removes). The old passphrase no longer opens it. TK_EBUSY if another
+ * change of the same home is running. */
+int tk_office_passphrase_change(tk_office_t *o, const char *pass, size_t passlen,
+                                int kdf_level, tk_err_t *err);
+
 /* ---- vaults (office.c, office_vaults.c) --------------------------------------- */
 
 /* Creates a vault with a fresh random key sealed to this device. Needs the
