@@ -80,6 +80,19 @@ TUNDUK_PASSPHRASE=$OLD run_expect 0 tk "$H" passphrase --new-passphrase-file "$T
 [ "$(jq .kdf.memlimit "$key")" = 67108864 ] || fail "--kdf interactive: memlimit $(jq .kdf.memlimit "$key")"
 no_tmp
 
+step "one change of a home at a time: a second one is refused, nothing changed"
+cp "$key" "$TMP/key.before"
+mkfifo "$TMP/go"
+flock "$H" sh -c "cat '$TMP/go' >/dev/null" &
+holder=$!
+sleep 0.3
+TUNDUK_PASSPHRASE=$OLD run_expect 1 tk "$H" passphrase --new-passphrase-file "$TMP/new"
+err_has "another passphrase change of $H is running; nothing changed"
+echo >"$TMP/go"
+wait "$holder"
+cmp -s "$key" "$TMP/key.before" || fail "a refused change changed the key file"
+no_tmp
+
 step "SIGKILL at random points of a change: the old file or the new one, whole"
 # How long a whole change takes here, to aim the kills inside one.
 t0=$(date +%s%N)
