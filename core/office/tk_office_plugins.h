@@ -68,9 +68,10 @@ int tk_office_plugin_test_open_layers(tk_office_plugin_test_t **out,
 /* Loads the plugins of the office at home (folder as above) into a new set
  * (*out, caller frees with tk_plugin_set_free) under default limits, jailed
  * (tk_plugin_set_new_jailed, up to two worker processes: the second starts only when two
- * calls run at once, as in an import). dir, if not NULL, receives the folder used (cap
- * bytes). A plugin that fails to load is skipped and kept in the set's load errors; the
- * others load. TK_EIO if the folder cannot be read (the set is then freed). */
+ * calls run at once, as in an import). dir, if not NULL, receives the top folder
+ * (tk_office_plugins_dir; cap bytes). A plugin that fails to load is kept in the set's
+ * load errors and a lower folder's file of that name runs instead, if one loads; the
+ * others load. TK_EIO if a folder cannot be read (the set is then freed). */
 int tk_office_plugins(tk_plugin_set_t **out, const char *home, char *dir, size_t cap,
                       tk_err_t *err);
 
