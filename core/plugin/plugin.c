@@ -195,7 +195,7 @@ static void plugin_free(plugin_t *p)
     for (size_t i = 0; i < p->ndecls[k]; i++)
       tk__plugin_decl_free(p->decls[k][i]);
   pthread_mutex_destroy(&p->mu);
-  free(p->src);
+  if (!p->src_borrowed) free(p->src);
   free(p->layer);
   free(p->path);
   free(p->overrides);
@@ -355,9 +355,7 @@ int tk_plugin_set_add_source(tk_plugin_set_t *s, const char *name, const char *s
     return tk_err_set(err, TK_ELIMIT, "plugin %s: %zu bytes is over the limit of %u",
                       name, n, TK_PLUGIN_MAX_SOURCE);
   if (s->pool) {
-    rc = tk__plugin_pool_add(s, name, src ? src : "", n, err);
-    if (rc == 0) keep_source(s->plugins[s->nplugins - 1], src, n);
-    return rc;
+    return tk__plugin_pool_add(s, name, src ? src : "", n, err); /* keeps the source */
   }
   p = calloc(1, sizeof *p);
   if (!p) return tk_err_set(err, TK_ENOMEM, "plugin %s: out of memory", name);

@@ -57,6 +57,7 @@ struct plugin {
    * tk_plugin_origin_t.kept says, and the lower layer it overrides. */
   char *src;
   size_t srcn;
+  int src_borrowed; /* a jailed set's: src is its pool's copy, freed with the pool */
   char *layer, *path, *overrides;
   int kept;
 };
