@@ -72,14 +72,23 @@ static json_t *layers_json(const tk_office_layers_t *l)
 
 int tk_office_plugin_list(const char *home, json_t **out, tk_err_t *err)
 {
-  char dir[4096];
   tk_office_layers_t l;
-  tk_plugin_set_t *s = NULL;
   *out = NULL;
   int rc = tk_office_plugin_layers(home, &l, err);
-  if (!rc) rc = tk_office_plugins(&s, home, dir, sizeof dir, err);
+  return rc ? rc : tk_office_plugin_list_layers(&l, out, err);
+}
+
+int tk_office_plugin_list_layers(const tk_office_layers_t *l, json_t **out, tk_err_t *err)
+{
+  const char *dir = l->n ? l->v[0].dir : "";
+  tk_plugin_set_t *s = NULL;
+  struct stat st;
+  *out = NULL;
+  for (size_t i = 0; i < l->n; i++) /* the top folder that is there */
+    if (stat(l->v[i].dir, &st) == 0) dir = l->v[i].dir;
+  int rc = tk_office_plugins_layered(&s, l, 2, err);
   if (rc) return rc;
-  json_t *j = json_pack("{s:s,s:o,s:[],s:[]}", "folder", dir, "layers", layers_json(&l),
+  json_t *j = json_pack("{s:s,s:o,s:[],s:[]}", "folder", dir, "layers", layers_json(l),
                         "plugins", "errors");
   for (int k = 0; j && k < TK_PLUGIN_NKINDS; k++)
     for (size_t i = 0; i < tk_plugin_set_count(s, k); i++)

@@ -71,9 +71,14 @@ static int list_layer(listing_t *ls, const tk_plugin_layer_t *l, size_t i, tk_er
   }
   if (S_ISREG(st.st_mode)) {
     const char *base = strrchr(l->dir, '/') ? strrchr(l->dir, '/') + 1 : l->dir;
+    if (!is_lua_name(base))
+      return tk_err_set(err, TK_EIO, "plugin folder %s: not a folder or a .lua file",
+                        l->dir);
     ls->single[i] = 1;
     return note(ls, base, i, err);
   }
+  if (!S_ISDIR(st.st_mode))
+    return tk_err_set(err, TK_EIO, "plugin folder %s: not a folder", l->dir);
   DIR *d = opendir(l->dir);
   if (!d) return tk_err_set(err, TK_EIO, "plugin folder %s: %s", l->dir, strerror(errno));
   struct dirent *de;

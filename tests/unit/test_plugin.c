@@ -922,6 +922,36 @@ static void test_load_layers(void)
   CHECK(o.kept == TK_PLUGIN_FALLBACK && !strcmp(o.layer, "bundled"));
   tk_plugin_set_free(s2);
   tk_plugin_set_free(s);
+  /* hostile folders: a sub-folder named x.lua is skipped; a name over
+   * TK_PLUGIN_MAX_NAME fails that file alone; a file where a folder should
+   * be, and more than TK_PLUGIN_MAX_FILES names, fail the load */
+  char sub[1100], name[128];
+  snprintf(sub, sizeof sub, "%s/dir.lua", high);
+  CHECK(mkdir(sub, 0700) == 0);
+  memset(name, 'n', 70);
+  memcpy(name + 70, ".lua", 5);
+  write_file(high, name, r2, strlen(r2));
+  write_file(high, "rule.lua", r1, strlen(r1));
+  CHECK_RC(tk_plugin_set_new(&s2, NULL), 0);
+  CHECK_RC(tk_plugin_set_load_layers(s2, l, 2, NULL, &e), 0);
+  CHECK(tk_plugin_set_load_errors(s2) == 1 &&
+        has(tk_plugin_set_load_error(s2, 0), "1 to 64 bytes"));
+  CHECK(tk_plugin_set_count(s2, TK_PLUGIN_MODERATION) == 1);
+  tk_plugin_set_free(s2);
+  char notdir[1100];
+  snprintf(notdir, sizeof notdir, "%s/rule.lua.txt", low);
+  write_file(low, "rule.lua.txt", "x", 1);
+  tk_plugin_layer_t bad = {"home", notdir, 1};
+  CHECK_RC(tk_plugin_set_new(&s2, NULL), 0);
+  CHECK_RC(tk_plugin_set_load_layers(s2, &bad, 1, NULL, &e), TK_EIO);
+  CHECK(has(e.msg, "not a folder or a .lua file"));
+  for (int i = 0; i < TK_PLUGIN_MAX_FILES; i++) {
+    snprintf(name, sizeof name, "many%03d.lua", i);
+    write_file(i % 2 ? low : high, name, "", 0);
+  }
+  CHECK_RC(tk_plugin_set_load_layers(s2, l, 2, NULL, &e), TK_ELIMIT);
+  CHECK(has(e.msg, "more than 256 plugins"));
+  tk_plugin_set_free(s2);
   /* a required layer that is missing */
   l[1].optional = 0;
   l[1].dir = "/nonexistent/y";
