@@ -38,6 +38,7 @@ static const char usage_text[] =
     "  quarantine release REV    let a held revision into the store (it syncs on)\n"
     "  quarantine drop REV       delete a held revision\n"
     "  config               print the configuration file with its defaults\n"
+    "  plugin list [--json] the hub's plugins and the folder each comes from\n"
     "  plugin test PLUGIN SAMPLES.jsonl\n"
     "                       run sample records through the hub's plugins as the hub\n"
     "                       would (moderation verdicts of every rule, no record body)\n"
@@ -407,6 +408,67 @@ static int hub_sample(const char *path, const char *plugin, int lineno,
   }
 }
 
+/* One column's width: the longest of its header and its entries. */
+static int col_width(const json_t *plugins, const char *key, int least)
+{
+  size_t i;
+  json_t *d;
+  int w = least;
+  json_array_foreach(plugins, i, d)
+  {
+    const char *v = json_string_value(json_object_get(d, key));
+    if (v && (int)strlen(v) > w) w = (int)strlen(v);
+  }
+  return w;
+}
+
+static int do_plugin_list(opts_t *o)
+{
+  tk_config_t cfg;
+  tk_office_layers_t layers;
+  json_t *j = NULL, *v;
+  size_t i;
+  int rc = 0;
+  load_config(o, &cfg, &rc);
+  if (!rc) rc = tk_hub_plugin_layers(&cfg, o->home, &layers, &o->err);
+  if (!rc) rc = tk_office_plugin_list_layers(&layers, &j, &o->err);
+  if (rc) return fail(o, rc);
+  const json_t *plugins = json_object_get(j, "plugins"),
+               *errors = json_object_get(j, "errors");
+  if (o->json) {
+    char *text = json_dumps(j, JSON_INDENT(2));
+    if (text) puts(text);
+    free(text);
+  } else {
+    printf("plugins from %s\n", json_string_value(json_object_get(j, "folder")));
+    json_array_foreach(json_object_get(j, "layers"), i, v)
+    {
+      printf("  %-8s %s%s\n", json_string_value(json_object_get(v, "name")),
+             json_string_value(json_object_get(v, "folder")),
+             json_is_true(json_object_get(v, "present")) ? "" : " (none)");
+    }
+    int wn = col_width(plugins, "name", 4), wk = col_width(plugins, "kind", 4),
+        wf = col_width(plugins, "file", 4);
+    printf("%-*s %-*s %-*s %s\n", wn, "NAME", wk, "KIND", wf, "FILE", "FROM");
+    json_array_foreach(plugins, i, v)
+    {
+      const char *over = json_string_value(json_object_get(v, "overrides"));
+      printf("%-*s %-*s %-*s %s%s%s%s%s\n", wn,
+             json_string_value(json_object_get(v, "name")), wk,
+             json_string_value(json_object_get(v, "kind")), wf,
+             json_string_value(json_object_get(v, "file")),
+             json_string_value(json_object_get(v, "from")), over ? " (over " : "",
+             over ? over : "", over ? ")" : "",
+             json_is_true(json_object_get(v, "kept")) ? ", its file failed" : "");
+    }
+    if (json_array_size(errors)) printf("\nnot loaded:\n");
+    json_array_foreach(errors, i, v) printf("  %s\n", json_string_value(v));
+  }
+  rc = json_array_size(errors) ? 1 : 0;
+  json_decref(j);
+  return rc;
+}
+
 static int do_plugin_test(opts_t *o)
 {
   tk_config_t cfg;
@@ -575,8 +637,10 @@ int main(int argc, char **argv)
     return rc ? fail(&o, rc) : 0;
   }
   if (!strcmp(cmd, "plugin")) {
+    if (o.nargs == 2 && !strcmp(o.args[1], "list")) return do_plugin_list(&o);
     if (o.nargs != 4 || strcmp(o.args[1], "test") != 0)
-      return usage("usage: tundukd plugin test PLUGIN SAMPLES.jsonl");
+      return usage(
+          "usage: tundukd plugin list [--json] | plugin test PLUGIN SAMPLES.jsonl");
     return do_plugin_test(&o);
   }
   if (!strcmp(cmd, "quarantine") && o.nargs >= 2) {

@@ -60,7 +60,8 @@ int tk_office_plugins_layered(tk_plugin_set_t **out, const tk_office_layers_t *l
 
 /* tk_office_plugin_list (tk_office.h) over layers l (tundukd plugin list);
  * "folder" is the highest layer that is there. */
-int tk_office_plugin_list_layers(const tk_office_layers_t *l, json_t **out, tk_err_t *err);
+int tk_office_plugin_list_layers(const tk_office_layers_t *l, json_t **out,
+                                 tk_err_t *err);
 
 /* tk_office_plugin_test_open (tk_office.h) over layers l (tundukd plugin
  * test: the hub's layers); blind: the rules are given no record, as at a

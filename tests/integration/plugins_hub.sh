@@ -69,6 +69,21 @@ hup() {
   fail "the hub logged no reload after SIGHUP"
 }
 
+step "tundukd plugin list: the hub's folders and where each rule comes from"
+"$BIN/tundukd" --home "$HUB_HOME" --config "$HUB_CONFIG" plugin list >"$TMP/out" 2>"$TMP/err" ||
+  { cat "$TMP/out" "$TMP/err"; fail "tundukd plugin list failed"; }
+cat "$TMP/out"
+out_has "plugins from $PLUG"
+grep -Eq "^  bundled +$SRC/plugins$" "$TMP/out" || fail "no bundled layer line"
+grep -Eq "^  set +$HUB_HOME/plugin-set \(none\)$" "$TMP/out" || fail "no set layer line"
+grep -Eq "^  home +$PLUG$" "$TMP/out" || fail "no home layer line (the configured folder)"
+grep -Eq "^limits +moderation +limits.lua +home \(over bundled\)$" "$TMP/out" || fail "limits is not the configured folder's"
+grep -Eq "^hold +moderation +hold.lua +home$" "$TMP/out" || fail "hold is not the configured folder's"
+grep -Eq "^case +content type +case.lua +bundled$" "$TMP/out" || fail "the bundled case is not listed"
+"$BIN/tundukd" --home "$HUB_HOME" --config "$HUB_CONFIG" plugin list --json >"$TMP/out"
+[ "$(jq -r '.plugins[] | select(.name=="limits") | [.from, .path, .overrides] | join(" ")' "$TMP/out")" = \
+  "home $PLUG/limits.lua bundled" ] || fail "tundukd plugin list --json: limits' origin"
+
 step "a new content type passes limits.lua at the hub and reaches the other office"
 grep -q "plugins layer=bundled folder=$SRC/plugins" "$HUB_LOG" || { cat "$HUB_LOG" >&2; fail "no bundled layer in the hub's log"; }
 v1=$(echo '{"place": "Osh SIZO-5", "date": "2026-06-02"}' | tk "$A" new detention_visit --vault cases -)
