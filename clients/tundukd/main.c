@@ -22,6 +22,7 @@
 #include "tk_hub.h"
 #include "tk_hub_admin.h"
 #include "tk_office.h"
+#include "tk_office_plugins.h"
 #include "tk_passphrase.h"
 #include "tk_token.h"
 
@@ -78,6 +79,13 @@ static const command_t commands[] = {
      "  quarantine drop REV       delete a held revision\n"},
     {"config", 0,
      "  config               print the configuration file with its defaults\n"},
+    {"plugin", O_JSON | O_CONFIG,
+     "  plugin list [--json] [--config FILE]\n"
+     "                       the hub's plugins and the folder each comes from\n"
+     "  plugin test PLUGIN SAMPLES.jsonl [--config FILE]\n"
+     "                       run sample records through the hub's plugins as the hub\n"
+     "                       would (moderation verdicts of every rule, no record "
+     "body)\n"},
     {"passphrase", O_NEW_PASS_FILE | O_KDF,
      "  passphrase [--new-passphrase-file FILE] [--kdf LEVEL]\n"
      "                       change the key file's passphrase (as tunduk passphrase)\n"},
@@ -515,6 +523,185 @@ static int do_quarantine(opts_t *o, tk_office_t *home)
   return 0;
 }
 
+/* ---- plugin test ----------------------------------------------------------- */
+/* The hub's side of `tunduk plugin test` (the same lines): the samples go
+ * through the hub's plugin layers, and the rules are given what a hub
+ * without vault keys has, the envelope (meta) and no record. */
+
+static int sample_line(FILE *f, char **line, size_t *cap, size_t *len)
+{
+  ssize_t n = getline(line, cap, f);
+  if (n < 0) return 0;
+  while (n > 0 && ((*line)[n - 1] == '\n' || (*line)[n - 1] == '\r'))
+    (*line)[--n] = 0;
+  *len = (size_t)n;
+  return n > TK_MAX_BODY_JSON ? -1 : 1;
+}
+
+static void hub_verdict(void *ctx, const char *rule, const char *file,
+                        const char *verdict, const char *reason)
+{
+  (void)ctx;
+  if (reason && reason[0])
+    printf("  rule %s (%s): %s (%s)\n", rule, file, verdict, reason);
+  else
+    printf("  rule %s (%s): %s\n", rule, file, verdict);
+}
+
+/* Prints one sample's result as tunduk does; 1 invalid, -1 failed, else 0. */
+static int hub_sample(const char *path, const char *plugin, int lineno,
+                      const tk_office_sample_t *r)
+{
+  switch (r->status) {
+  case TK_SAMPLE_BAD_JSON:
+  case TK_SAMPLE_NOT_OBJECT:
+    fprintf(stderr, "tundukd: %s:%d:%d: %s\n", path, lineno, r->column, r->message);
+    printf("line %d: %s\n", lineno,
+           r->status == TK_SAMPLE_NOT_OBJECT ? "not a JSON object" : "not valid JSON");
+    return -1;
+  case TK_SAMPLE_NO_TYPE:
+    printf("line %d: invalid: no \"type\" field, and %s declares no content type\n",
+           lineno, plugin);
+    return 1;
+  case TK_SAMPLE_INVALID:
+  case TK_SAMPLE_NO_SUCH_TYPE:
+    printf("line %d: invalid (%s): %s\n", lineno, r->type, r->message);
+    return 1;
+  case TK_SAMPLE_ERROR:
+    printf("line %d: ERROR (%s): %s\n", lineno, r->type, r->message);
+    return -1;
+  case TK_SAMPLE_SUMMARY_ERROR:
+    printf("line %d: ok (%s); summary ERROR: %s\n", lineno, r->type, r->message);
+    return -1;
+  case TK_SAMPLE_OK:
+    printf("line %d: ok (%s): %s\n", lineno, r->type, r->summary);
+    return 0;
+  case TK_SAMPLE_OK_DEFAULT:
+    printf("line %d: ok (%s; no summary, default): %s\n", lineno, r->type, r->summary);
+    return 0;
+  case TK_SAMPLE_DELETED:
+    printf("line %d: deletion (%s)\n", lineno, r->type);
+    return 0;
+  default:
+    return 0;
+  }
+}
+
+/* One column's width: the longest of its header and its entries. */
+static int col_width(const json_t *plugins, const char *key, int least)
+{
+  size_t i;
+  json_t *d;
+  int w = least;
+  json_array_foreach(plugins, i, d)
+  {
+    const char *v = json_string_value(json_object_get(d, key));
+    if (v && (int)strlen(v) > w) w = (int)strlen(v);
+  }
+  return w;
+}
+
+static int do_plugin_list(opts_t *o)
+{
+  tk_config_t cfg;
+  tk_office_layers_t layers;
+  json_t *j = NULL, *v;
+  size_t i;
+  int rc = 0;
+  load_config(o, &cfg, &rc);
+  if (!rc) rc = tk_hub_plugin_layers(&cfg, o->home, &layers, &o->err);
+  if (!rc) rc = tk_office_plugin_list_layers(&layers, &j, &o->err);
+  if (rc) return fail(o, rc);
+  const json_t *plugins = json_object_get(j, "plugins"),
+               *errors = json_object_get(j, "errors");
+  if (o->json) {
+    char *text = json_dumps(j, JSON_INDENT(2));
+    if (text) puts(text);
+    free(text);
+  } else {
+    printf("plugins from %s\n", json_string_value(json_object_get(j, "folder")));
+    json_array_foreach(json_object_get(j, "layers"), i, v)
+    {
+      printf("  %-8s %s%s\n", json_string_value(json_object_get(v, "name")),
+             json_string_value(json_object_get(v, "folder")),
+             json_is_true(json_object_get(v, "present")) ? "" : " (none)");
+    }
+    int wn = col_width(plugins, "name", 4), wk = col_width(plugins, "kind", 4),
+        wf = col_width(plugins, "file", 4);
+    printf("%-*s %-*s %-*s %s\n", wn, "NAME", wk, "KIND", wf, "FILE", "FROM");
+    json_array_foreach(plugins, i, v)
+    {
+      const char *over = json_string_value(json_object_get(v, "overrides"));
+      printf("%-*s %-*s %-*s %s%s%s%s%s\n", wn,
+             json_string_value(json_object_get(v, "name")), wk,
+             json_string_value(json_object_get(v, "kind")), wf,
+             json_string_value(json_object_get(v, "file")),
+             json_string_value(json_object_get(v, "from")), over ? " (over " : "",
+             over ? over : "", over ? ")" : "",
+             json_is_true(json_object_get(v, "kept")) ? ", its file failed" : "");
+    }
+    if (json_array_size(errors)) printf("\nnot loaded:\n");
+    json_array_foreach(errors, i, v) printf("  %s\n", json_string_value(v));
+  }
+  rc = json_array_size(errors) ? 1 : 0;
+  json_decref(j);
+  return rc;
+}
+
+static int do_plugin_test(opts_t *o)
+{
+  tk_config_t cfg;
+  tk_office_layers_t layers;
+  tk_office_plugin_test_t *t = NULL;
+  json_t *notes = NULL, *n;
+  size_t i, cap = 0, len = 0;
+  char *line = NULL;
+  int rc = 0, code = 0, lineno = 0, ninvalid = 0;
+  const char *path = o->args[3];
+  load_config(o, &cfg, &rc);
+  if (!rc) rc = tk_hub_plugin_layers(&cfg, o->home, &layers, &o->err);
+  if (!rc)
+    rc = tk_office_plugin_test_open_layers(&t, &layers, o->args[2], 1, &notes, &o->err);
+  json_array_foreach(notes, i, n) printf("not loaded: %s\n", json_string_value(n));
+  json_decref(notes);
+  if (rc) return fail(o, rc);
+  FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+  if (!f) {
+    tk_err_set(&o->err, TK_EIO, "cannot open %s: %s", path, strerror(errno));
+    tk_office_plugin_test_free(t);
+    return fail(o, TK_EIO);
+  }
+  printf("plugin %s", tk_office_plugin_test_plugin(t));
+  if (tk_office_plugin_test_type(t))
+    printf(" (content type %s)", tk_office_plugin_test_type(t));
+  printf(", samples %s; rules see the envelope only, as at this hub\n", path);
+  for (;;) {
+    tk_office_sample_t res;
+    int r = sample_line(f, &line, &cap, &len);
+    if (r == 0) break;
+    lineno++;
+    if (r < 0) {
+      fprintf(stderr, "tundukd: %s:%d: line longer than %u bytes\n", path, lineno,
+              TK_MAX_BODY_JSON);
+      code = 1;
+      break;
+    }
+    if ((rc = tk_office_plugin_test_line(t, line, len, lineno, &res, &o->err)) != 0) {
+      code = fail(o, rc);
+      break;
+    }
+    int k = hub_sample(path, tk_office_plugin_test_plugin(t), lineno, &res);
+    if (k > 0) ninvalid++;
+    if (k < 0) code = 1;
+    tk_office_plugin_test_moderate(t, hub_verdict, NULL);
+  }
+  printf("%zu valid, %d invalid\n", tk_office_plugin_test_valid(t), ninvalid);
+  if (f != stdin) fclose(f);
+  free(line);
+  tk_office_plugin_test_free(t);
+  return code;
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static const char *default_home(char *buf, size_t n)
@@ -632,6 +819,13 @@ int main(int argc, char **argv)
     }
     tk_office_close(home);
     return rc ? fail(&o, rc) : 0;
+  }
+  if (!strcmp(cmd, "plugin")) {
+    if (o.nargs == 2 && !strcmp(o.args[1], "list")) return do_plugin_list(&o);
+    if (o.nargs != 4 || strcmp(o.args[1], "test") != 0)
+      return usage(
+          "usage: tundukd plugin list [--json] | plugin test PLUGIN SAMPLES.jsonl");
+    return do_plugin_test(&o);
   }
   if (!strcmp(cmd, "quarantine") && o.nargs >= 2) {
     const char *sub = o.args[1];

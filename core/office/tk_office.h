@@ -432,7 +432,11 @@ int tk_office_export_run(tk_office_t *o, const tk_office_export_opts_t *opts,
 /* The plugins of the office at home as JSON: {folder, plugins: [{name,
  * kind ("content type", "export", "moderation"), file, media_type (exports),
  * fields: [{name, kind, required, values}], validate, summary, merge
- * (content types)}], errors: [the load errors]}. */
+ * (content types)}], errors: [the load errors]}. Where each comes from:
+ * layers: [{name ("bundled", "set", "home"), folder, present}] lowest
+ * first, and each plugin's from (its layer), path, overrides (the lower
+ * layer whose file of that name it replaces, if any) and kept (true when
+ * its file failed and another version runs: see errors). */
 int tk_office_plugin_list(const char *home, json_t **out, tk_err_t *err);
 
 /* A run of sample records through a plugin (tunduk plugin test). */
@@ -459,6 +463,7 @@ enum {
   TK_SAMPLE_OK,            /* valid; summary set */
   TK_SAMPLE_OK_DEFAULT,    /* valid, the type has no summary(): the default one */
   TK_SAMPLE_SUMMARY_ERROR, /* valid, but summary() failed (message) */
+  TK_SAMPLE_DELETED,       /* {"_deleted": true}: a deletion, moderated only */
 };
 typedef struct tk_office_sample {
   int status; /* TK_SAMPLE_* */
@@ -483,6 +488,18 @@ void tk_office_plugin_test_exports(tk_office_plugin_test_t *t,
                                    void *ctx);
 size_t tk_office_plugin_test_nexports(const tk_office_plugin_test_t *t);
 void tk_office_plugin_test_free(tk_office_plugin_test_t *t);
+/* The moderation verdicts of the last line's sample (one that parsed as an
+ * object with a type), every rule of the set in its order: cb gets the
+ * rule, its file, "accept", "reject" or "quarantine", and the reason ("" for
+ * accept). The rule sees what a node sees on receiving it: meta (type,
+ * vault: the sample's "_vault" or "samples", size, deleted) and the record,
+ * or nil when the test runs as a blind hub does (tundukd plugin test).
+ * Returns how many rules ran. */
+size_t tk_office_plugin_test_moderate(tk_office_plugin_test_t *t,
+                                      void (*cb)(void *ctx, const char *rule,
+                                                 const char *file, const char *verdict,
+                                                 const char *reason),
+                                      void *ctx);
 
 /* ---- sync with the hub (office_sync.c) ------------------------------------------ */
 

@@ -10,6 +10,8 @@
  *     store.db-shm         its shared-memory index, likewise
  *     store.db-journal     sqlite's rollback journal, if one is ever left
  *     plugins/             the admin's own plugins (*.lua), if the folder exists
+ *     plugin-set/          an organisation's plugin set, if one was received
+ *                          (TK_HOME_PLUGIN_SET_SUBDIR, tk_office_plugins.h)
  *     tundukd.conf         the hub's settings (tundukd only), if present
  *
  * tk_home_files walks everything under a home folder (the files above and

@@ -84,7 +84,8 @@ int tk_attach_add(json_t *body, const tk_attach_t *a, tk_err_t *err);
 int tk_attach_refs(const json_t *body, tk_buf_t *refs, uint32_t *n, tk_err_t *err);
 
 /* The list without keys or chunk ids ({name, size, sha256, chunks: count}),
- * for display and export; NULL if the body has none. */
+ * for display and export; NULL if the body has none. Applied to a body
+ * whose list is already public it gives the same list (the counts stay). */
 json_t *tk_attach_public(const json_t *body);
 
 #endif

@@ -3,6 +3,8 @@
 # plugin with a syntax error is logged with file:line and left out while
 # the other rule keeps working; a rule changed on disk takes effect at the
 # next HUP (not before); a folder that cannot be read keeps the old rules.
+# The configured folder overlays the bundled one: its rule and the bundled
+# limits.lua make 2 rules.
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/hub.sh"
 
@@ -83,7 +85,7 @@ hub_has "$t1r" || fail "the testimony was not accepted"
 step "SIGHUP with nothing changed: same rules, the connection stays"
 line=$(hup)
 echo "   $line"
-echo "$line" | grep -q "plugins folder=$PLUG moderation_rules=1 failed=0" || fail "reload: $line"
+echo "$line" | grep -q "plugins folder=$PLUG moderation_rules=2 failed=0" || fail "reload: $line"
 hub_alive
 still_held
 
@@ -91,7 +93,7 @@ step "a plugin with a syntax error: logged with file:line, the other rule keeps 
 printf -- '-- broken.lua\nlocal x = 1\nlocal y = = 2\n' >"$PLUG/broken.lua"
 line=$(hup)
 echo "   $line"
-echo "$line" | grep -q "moderation_rules=1 failed=1" || fail "reload with a broken file: $line"
+echo "$line" | grep -q "moderation_rules=2 failed=1" || fail "reload with a broken file: $line"
 grep -Eq "plugin not loaded: .*broken\.lua:3: " "$HUB_LOG" ||
   { tail -5 "$HUB_LOG" >&2; fail "the hub log does not name broken.lua:3"; }
 hub_alive
@@ -112,7 +114,7 @@ run_expect 0 tk "$A" sync
 hub_has "$t3r" || { cat "$TMP/out"; fail "the changed rule took effect before SIGHUP"; }
 line=$(hup)
 echo "   $line"
-echo "$line" | grep -q "moderation_rules=1 failed=1" || fail "reload after the change: $line"
+echo "$line" | grep -q "moderation_rules=2 failed=1" || fail "reload after the change: $line"
 t4=$(testimony "W-4"); a4=$(appeal "fourth")
 t4r=$(head_rev "$A" "$t4") a4r=$(head_rev "$A" "$a4")
 run_expect 0 tk "$A" sync
@@ -137,7 +139,7 @@ mv "$PLUG.away" "$PLUG"
 rm "$PLUG/broken.lua"
 line=$(hup)
 echo "   $line"
-echo "$line" | grep -q "moderation_rules=1 failed=0" || fail "reload after the fix: $line"
+echo "$line" | grep -q "moderation_rules=2 failed=0" || fail "reload after the fix: $line"
 hub_alive
 still_held
 
