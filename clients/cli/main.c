@@ -69,7 +69,18 @@ static const char usage_text[] =
     "                                  --timeout: give up after SECONDS, 1..3600, "
     "without progress,\n"
     "                                  nothing received and nothing sent taken; "
-    "default 30)\n"
+    "default 30;\n"
+    "                                  exit 4: something refused or not sent, named "
+    "on stderr)\n"
+    "  enroll --move TOKEN [--yes]     move this office to another hub (the old one "
+    "lost): every\n"
+    "                                  record kept and offered to the new hub; asks "
+    "first\n"
+    "  status [--json]                 what has not reached the hub yet, what was "
+    "refused or is\n"
+    "                                  held, incomplete attachments, the last sync, "
+    "the hub\n"
+    "                                  (exit 4 when something has not reached the hub)\n"
     "  conflicts [--json]              list records with conflicting revisions\n"
     "  resolve ID [FILE|-]             write a merge revision over all heads of a "
     "record\n"
@@ -99,7 +110,8 @@ static const command_t commands[] = {
     {"list", cmd_list, OPT_TYPE | OPT_VAULT | OPT_ALL | OPT_JSON, 0, 0},
     {"history", cmd_history, OPT_JSON, 1, 1},
     {"verify", cmd_verify, OPT_JSON, 0, 0},
-    {"enroll", cmd_enroll, 0, 1, 1},
+    {"enroll", cmd_enroll, OPT_MOVE | OPT_YES, 1, 1},
+    {"status", cmd_status, OPT_JSON, 0, 0},
     {"sync", cmd_sync, OPT_JSON | OPT_ALL | OPT_NO_RESUME | OPT_TIMEOUT, 0, 0},
     {"conflicts", cmd_conflicts, OPT_JSON | OPT_TYPE | OPT_VAULT, 0, 0},
     {"resolve", cmd_resolve, OPT_AUTO, 1, 2},
@@ -240,6 +252,8 @@ static const struct {
     {"--map", OPT_MAP, 1},
     {"--skip-invalid", OPT_SKIP_INVALID, 0},
     {"--again", OPT_AGAIN, 0},
+    {"--move", OPT_MOVE, 0},
+    {"--yes", OPT_YES, 0},
 };
 
 static const char **option_slot(cli_t *c, unsigned opt)
@@ -321,6 +335,10 @@ int main(int argc, char **argv)
         c.skip_invalid = 1;
       } else if (options[k].opt == OPT_AGAIN) {
         c.again = 1;
+      } else if (options[k].opt == OPT_MOVE) {
+        c.move = 1;
+      } else if (options[k].opt == OPT_YES) {
+        c.yes = 1;
       } else {
         c.all = 1;
       }

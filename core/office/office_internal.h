@@ -43,6 +43,11 @@ struct tk_office {
   void *unlock_ctx;
 };
 
+/* What has not reached the hub (office_status.c): the store's unsent
+ * entries of kinds (a bit set of 1 << TK_UNSENT_*, 0: all) as
+ * tk_office_status's "unsent" array. */
+int tk__office_unsent_json(tk_office_t *o, unsigned kinds, json_t **out, tk_err_t *err);
+
 /* The office's plugin set (HOME/plugins or the bundled ones), loaded once;
  * freed by tk_office_close (office_forms.c). */
 int tk__office_plugins(tk_office_t *o, struct tk_plugin_set **out, tk_err_t *err);

@@ -129,8 +129,11 @@ static int push_filter(void *ctx, const tk_rev_meta_t *m)
   if (!c->opts->resend && m->has_origin &&
       tk_ct_equal(m->origin, c->hub.id, TK_DEVICE_ID_LEN))
     return 0;
+  /* behind the push checkpoint: only what the hub has not taken */
+  if (!tk__client_unsent_offer(c, m)) return 0;
   if (tk__client_may_write(c->access, m->vault)) return 1;
   c->st->skipped++;
+  tk__client_unsent_skip(c, m); /* kept before the checkpoint passes it */
   return 0;
 }
 
@@ -155,14 +158,32 @@ int tk__client_add_reject(tk_reject_t **list, size_t *n, const uint8_t *id, int 
 
 /* ---- the office's policy: what the initiator asks of it --------------------- */
 
+/* While the push re-offers what the hub has not taken (behind the stored
+ * push checkpoint, sync_client_unsent.c), the push position is retry_pos
+ * and the stored checkpoint stays; what was skipped for access is kept
+ * before the checkpoint passes it. */
 static int ckpt_get(void *ctx, int dir, uint64_t *seq)
 {
   client_t *c = ctx;
+  if (dir == TK_DIR_PUSH && c->retrying) {
+    *seq = c->retry_pos;
+    return 0;
+  }
   return tk_store_checkpoint_get(c->store, c->hub.id, dir, seq, c->err);
 }
 
 static int ckpt_set(void *ctx, int dir, uint64_t seq)
 {
+  client_t *c = ctx;
+  if (dir == TK_DIR_PUSH) {
+    int rc = tk__client_unsent_flush(c);
+    if (rc) return rc;
+    if (c->retrying && seq < c->retry_upto) {
+      c->retry_pos = seq;
+      return 0;
+    }
+    c->retrying = 0;
+  }
   return tk__client_set_ckpt(ctx, dir, seq);
 }
 
@@ -173,7 +194,13 @@ static void ini_stop(void *ctx, int rc, const char *msg)
 
 static void ini_done(void *ctx)
 {
-  tk__client_done(ctx);
+  client_t *c = ctx;
+  int rc = tk__client_unsent_end(c);
+  if (rc) {
+    tk__client_stop(c, rc, "keeping what the hub has not taken: %s", c->err->msg);
+    return;
+  }
+  tk__client_done(c);
 }
 
 static void ini_count(void *ctx, int what, uint64_t n)
@@ -188,6 +215,9 @@ static void ini_count(void *ctx, int what, uint64_t n)
     break;
   case TK_SYNC_COUNT_DUPLICATES:
     st->duplicates += (uint32_t)n;
+    break;
+  case TK_SYNC_COUNT_OWN:
+    st->own += n;
     break;
   case TK_SYNC_COUNT_REV_BYTES_OUT:
     st->rev_bytes_out += n;
@@ -216,9 +246,10 @@ static void ini_rejected(void *ctx, int pushed, const uint8_t *id, int code,
                          const char *reason)
 {
   tk_client_stats_t *st = ((client_t *)ctx)->st;
-  if (pushed)
+  if (pushed) {
     tk__client_add_reject(&st->rejected, &st->nrejected, id, code, reason);
-  else
+    tk__client_unsent_rejected(ctx, id, code, reason);
+  } else
     tk__client_add_reject(&st->refused, &st->nrefused, id, code, reason);
 }
 
@@ -389,6 +420,7 @@ static void send_early(client_t *c)
    * checkpoint from frames it was never meant to see; it gets the old
    * order, and on_hello refuses it before anything else goes out. */
   char pinned[TLS_PIN_LEN + 1], seen[TLS_PIN_LEN + 1];
+  if (c->retrying) return; /* the re-offer of what the hub has not taken: after it */
   tls_pin_text(c, seen);
   if (tk_store_meta_get(c->store, TK_META_HUB_TLS_SPKI, pinned, sizeof pinned, NULL) !=
           0 ||
@@ -682,6 +714,10 @@ static int client_init(client_t *c, tk_office_t *o, const tk_client_opts_t *opts
       rc = tk_store_checkpoint_set(c->store, c->hub_id, dir, 0, err);
     if (rc) return rc;
   }
+  if (opts->mode == TK_CLIENT_SYNC && (rc = tk__client_unsent_load(c)) != 0) {
+    tk__client_unsent_free(c);
+    return rc;
+  }
   st->conflicts_before = count_conflicts(c->store);
   tk_sync_initiator_init(&c->ini, c->store, &office_policy, c,
                          opts->batch_bytes ? opts->batch_bytes : (1u << 20), "the hub",
@@ -698,6 +734,7 @@ static void client_done(client_t *c)
   tk_sync_initiator_end(&c->ini);
   tk_sync_initiator_free(&c->ini);
   tk_member_change_free(&c->change);
+  tk__client_unsent_free(c);
   free(c->rot);
   tk_buf_wipe(&c->tls_session);
   c->st->conflicts_after = count_conflicts(c->store);
