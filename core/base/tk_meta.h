@@ -29,6 +29,9 @@
  * in its Hello (hex; it changes when the hub's store is restored). */
 #define TK_META_LAST_SYNC "last_sync"
 #define TK_META_HUB_STORE_ID "hub_store_id"
+/* "1" from a change of that identity until a sync ends well: offer and ask
+ * for everything by id (sync_client.c) */
+#define TK_META_HUB_REOFFER "hub_reoffer"
 /* A hub's own store identity (hex, random, made at init; new on restore). */
 #define TK_META_STORE_ID "store_id"
 

@@ -249,3 +249,8 @@ int tk_office_hub_forget(tk_office_t *o, const uint8_t hub[TK_DEVICE_ID_LEN],
   tk_store_rollback(o->store);
   return rc;
 }
+
+const char *tk_office_home_dir(const tk_office_t *o)
+{
+  return o->home;
+}

@@ -76,6 +76,11 @@ typedef struct client {
   struct unsent_skip *skips;
   size_t nskips, cap_skips;
   int unsent_failed; /* an entry could not be kept: the push checkpoint stays */
+  /* the hub's store was restored or replaced (its Hello's store identity
+   * changed, or its feed ends before our pull checkpoint): checkpoints
+   * dropped, everything offered and asked for by id, as with --all, until
+   * a sync ends well (TK_META_HUB_REOFFER) */
+  int reoffer;
   /* the data phases (sync_initiator.c) with the office's policy
    * (sync_client.c) */
   tk_sync_initiator_t ini;

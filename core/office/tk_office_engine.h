@@ -135,6 +135,8 @@ int tk_office_current(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
 /* How many entries of vault's log the hub has acknowledged. */
 int tk_office_log_sent(tk_office_t *o, const char *vault, uint32_t *n);
 int tk_office_log_sent_set(tk_office_t *o, const char *vault, uint32_t n, tk_err_t *err);
+/* The home folder o was opened on. */
+const char *tk_office_home_dir(const tk_office_t *o);
 /* Forgets what hub was known to hold (office_status.c): its checkpoints
  * and unsent entries, the membership log entries it acknowledged, the
  * store identity it last gave; the next sync offers it everything (Offer

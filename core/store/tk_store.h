@@ -341,6 +341,10 @@ int tk_store_status_counts(tk_store_t *s, const uint8_t hub[TK_DEVICE_ID_LEN],
                            uint64_t rev_since, uint64_t chunk_since,
                            int (*cb)(void *ctx, const char *vault, int what, uint64_t n),
                            void *ctx, tk_err_t *err);
+/* Copies the store into a new file at path (sqlite's online backup: the
+ * store may be in use, by this or another process, meanwhile). TK_EEXIST
+ * if path exists. */
+int tk_store_backup(tk_store_t *s, const char *path, tk_err_t *err);
 /* 1 if id is stored and was written (or released) here, not pulled; 0 if
  * not (or not stored). */
 int tk_store_rev_local(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN]);
