@@ -184,6 +184,7 @@ int cmd_sync(cli_t *c)
     json_object_set_new(j, "access", json_string(st.access));
     json_object_set_new(j, "own_returned", json_integer((json_int_t)st.own_echoes));
     json_object_set_new(j, "hub_restored", json_boolean(st.hub_restored));
+    json_object_set_new(j, "released_here", json_integer(st.released_here));
     json_object_set_new(j, "unsent", st.unsent ? json_incref(st.unsent) : json_array());
     json_object_set_new(j, "stranded", json_integer((json_int_t)stranded));
     cli_print_json(j);
@@ -219,6 +220,9 @@ int cmd_sync(cli_t *c)
       printf("new conflicts: %u (see 'tunduk conflicts')\n", new_conflicts);
     else if (st.conflicts_after)
       printf("records in conflict: %u (see 'tunduk conflicts')\n", st.conflicts_after);
+    if (st.released_here)
+      printf("let in %u revision%s this office's rules held back before and take now\n",
+             st.released_here, st.released_here == 1 ? "" : "s");
     if (st.hub_restored)
       printf("the hub's store was restored or replaced since the last sync: every "
              "record was offered to it again\n");

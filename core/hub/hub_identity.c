@@ -102,7 +102,11 @@ int tk_hub_store_identity(tk_office_t *home, uint8_t id[TK_HUB_STORE_ID_LEN],
            (unsigned long long)end, (unsigned long long)marked);
   }
   *feed_end = end;
-  return tk_hub_store_mark(tk_office_home_dir(home), id, end, err);
+  tk_err_t e;
+  /* not fatal (a full disk still serves reads): a later mark may succeed */
+  if (tk_hub_store_mark(tk_office_home_dir(home), id, end, &e) != 0)
+    TK_LOG(TK_LOG_WARN, "hub", "%s", tk_err_str(&e));
+  return 0;
 }
 
 int tk_hub_backup(tk_office_t *home, const char *file, tk_err_t *err)

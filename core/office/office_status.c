@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "tk_meta.h"
+#include "tk_plugin.h"
+#include "tk_sync.h"
 
 /* The access the hub last gave for vault: "rw", "r", or "" (not listed). */
 static const char *access_of(const char *access, const char *vault, char out[3])
@@ -253,4 +255,79 @@ int tk_office_hub_forget(tk_office_t *o, const uint8_t hub[TK_DEVICE_ID_LEN],
 const char *tk_office_home_dir(const tk_office_t *o)
 {
   return o->home;
+}
+
+/* ---- revisions this office's own rules refused, judged again ------------------ */
+
+typedef struct rejudge {
+  uint8_t (*ids)[TK_REV_ID_LEN];
+  uint8_t (*senders)[TK_DEVICE_ID_LEN];
+  size_t n, cap;
+} rejudge_t;
+
+static int rejudge_collect(void *ctx, const tk_quarantine_info_t *q)
+{
+  rejudge_t *r = ctx;
+  size_t pre = strlen(TK_OFFICE_RULE_REFUSED);
+  if (q->refused || strncmp(q->reason, TK_OFFICE_RULE_REFUSED, pre) != 0) return 0;
+  if (r->n == r->cap) {
+    size_t cap = r->cap ? 2 * r->cap : 16;
+    void *a = realloc(r->ids, cap * sizeof *r->ids);
+    if (a) r->ids = a;
+    void *b = a ? realloc(r->senders, cap * sizeof *r->senders) : NULL;
+    if (!b) return TK_ENOMEM;
+    r->senders = b;
+    r->cap = cap;
+  }
+  memcpy(r->ids[r->n], q->meta.id, TK_REV_ID_LEN);
+  memcpy(r->senders[r->n++], q->sender, TK_DEVICE_ID_LEN);
+  return 0;
+}
+
+/* One held revision judged by the rules as they are now: 1 if they take
+ * it (then released into the store), 0 if not, or an error. */
+static int rejudge_one(tk_office_t *o, struct tk_plugin_set *set, const uint8_t *id,
+                       const uint8_t *sender, tk_err_t *err)
+{
+  tk_buf_t bytes = TK_BUF_INIT, plain = TK_BUF_INIT;
+  tk_rev_t rev;
+  uint8_t *key = tk_secure_alloc(TK_VAULT_KEY_LEN);
+  char reason[320];
+  tk_slice_t body = {NULL, 0};
+  if (!key) return tk_err_set(err, TK_ENOMEM, "out of memory");
+  int rc = tk_store_quarantine_get(o->store, id, &bytes, err);
+  if (!rc) rc = tk_rev_parse(&rev, TK_SLICE(bytes.p, bytes.n), err);
+  if (!rc && tk_plugin_moderation_reads(set, rev.type) &&
+      tk_office_vault_key(o, rev.vault, rev.key_id, key, NULL) == 0 &&
+      tk_office_body(o, &rev, key, NULL, 0, &plain, NULL, NULL) == 0)
+    body = TK_SLICE(plain.p, plain.n);
+  int taken = 0;
+  if (!rc &&
+      tk_sync_moderate(set, o->store, &rev, body, sender, reason, sizeof reason) == 0) {
+    tk_err_t e;
+    /* a parent still held: it stays, and goes in with a later sync */
+    taken = tk_store_quarantine_release(o->store, id, &e) == 0;
+  }
+  tk_buf_wipe(&plain);
+  tk_buf_free(&bytes);
+  tk_secure_free(key);
+  return rc ? rc : taken;
+}
+
+int tk__office_rejudge(tk_office_t *o, uint32_t *released, tk_err_t *err)
+{
+  struct tk_plugin_set *set = NULL;
+  rejudge_t r = {NULL, NULL, 0, 0};
+  *released = 0;
+  int rc = tk_store_quarantine_list(o->store, rejudge_collect, &r, err);
+  if (rc == TK_ENOMEM) tk_err_set(err, rc, "out of memory");
+  if (!rc && r.n) rc = tk__office_plugins(o, &set, err);
+  for (size_t i = 0; !rc && i < r.n; i++) {
+    int got = rejudge_one(o, set, r.ids[i], r.senders[i], err);
+    if (got < 0) rc = got;
+    if (got > 0) (*released)++;
+  }
+  free(r.ids);
+  free(r.senders);
+  return rc;
 }

@@ -136,6 +136,8 @@ int tk_office_sync(tk_office_t *o, const tk_office_sync_opts_t *opts,
     snprintf(now, sizeof now, "%lld", (long long)time(NULL));
     rc = tk_store_meta_set(o->store, TK_META_LAST_SYNC, now, err);
   }
+  /* what this office's rules refused before, judged by them as they are now */
+  if (!rc) rc = tk__office_rejudge(o, &r->released_here, err);
   /* what is still not at the hub: refused, not sent for access, held there */
   if (!rc) rc = tk__office_unsent_json(o, 0, &r->unsent, err);
   if (rc) tk_office_sync_result_free(r);

@@ -151,7 +151,7 @@ static int pull_policy_prep(void *ctx, const tk_rev_t *rev, void *prep, char *re
   if (code != TK_REJECT_MODERATION) return code;
   char why[320];
   tk_err_t e;
-  snprintf(why, sizeof why, "refused by this office's rule: %s", reason);
+  snprintf(why, sizeof why, "%s%s", TK_OFFICE_RULE_REFUSED, reason);
   if (tk_store_quarantine_put(a->c->store, rev, a->c->hub.id, why, &e) != 0) {
     snprintf(reason, len, "could not quarantine: %.150s", tk_err_str(&e));
     return TK_REJECT_INTERNAL;

@@ -491,8 +491,9 @@ typedef struct tk_office_sync_result {
   /* sync: what has not reached the hub after it (tk_office_status's
    * "unsent" entries: refused, read-only, held at the hub), NULL if none */
   json_t *unsent;
-  uint64_t own_echoes; /* pulled revisions this office wrote (not duplicates) */
-  int hub_restored;    /* the hub's store identity changed: everything re-offered */
+  uint64_t own_echoes;    /* pulled revisions this office wrote (not duplicates) */
+  int hub_restored;       /* the hub's store identity changed: everything re-offered */
+  uint32_t released_here; /* held here by this office's rules, taken by them now */
 } tk_office_sync_result_t;
 void tk_office_sync_result_free(tk_office_sync_result_t *r);
 

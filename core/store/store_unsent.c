@@ -185,11 +185,12 @@ int tk_store_status_counts(tk_store_t *s, const uint8_t hub[TK_DEVICE_ID_LEN],
 int tk_store_rev_local(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN])
 {
   sqlite3_stmt *st = NULL;
-  if (prepare(s, "SELECT 1 FROM revisions WHERE id = ?1 AND origin IS NULL", &st, NULL))
+  if (tk__stmt_get(s, TK__ST_REV_LOCAL,
+                   "SELECT 1 FROM revisions WHERE id = ?1 AND origin IS NULL", &st, NULL))
     return 0;
   TK__BIND(sqlite3_bind_blob(st, 1, id, TK_REV_ID_LEN, SQLITE_STATIC));
   int src = sqlite3_step(st);
-  sqlite3_finalize(st);
+  tk__stmt_put(s, TK__ST_REV_LOCAL, st);
   return src == SQLITE_ROW;
 }
 

@@ -140,16 +140,27 @@ tunduk.moderation {
 EOF
 mrec=$(new_record "$A" cases "NOT-HERE marked")
 mrev=$(tk "$A" show "$mrec" --json | jq -r .revision)
+mrec2=$(new_record "$A" cases "NOT-HERE marked too")
+mrev2=$(tk "$A" show "$mrec2" --json | jq -r .revision)
 sync_ok "$A"
 run_expect 0 tk "$C" sync
 run_expect 0 tk "$C" quarantine list --json
-jq -e --arg r "$mrev" 'map(select(.revision == $r and (.reason | contains("not accepted by the strict rule")))) | length == 1' \
-  "$TMP/out" >/dev/null || { cat "$TMP/out"; fail "the refused pulled revision is not in office c's quarantine"; }
+for r in "$mrev" "$mrev2"; do
+  jq -e --arg r "$r" 'map(select(.revision == $r and (.reason | contains("not accepted by the strict rule")))) | length == 1' \
+    "$TMP/out" >/dev/null || { cat "$TMP/out"; fail "the refused pulled revision $r is not in office c's quarantine"; }
+done
 run_expect 4 tk "$C" status --json
-jq -e '(.held_here | length) == 1' "$TMP/out" >/dev/null || { cat "$TMP/out"; fail "status does not list what is held here"; }
+jq -e '(.held_here | length) == 2' "$TMP/out" >/dev/null || { cat "$TMP/out"; fail "status does not list what is held here"; }
+run_expect 0 tk "$C" sync # the rule still refuses: both stay held
+[ "$(tk "$C" quarantine list --json | jq length)" = 2 ] || fail "a sync let in what the rule still refuses"
 rm "$C/plugins/strict.lua"
 run_expect 0 tk "$C" quarantine release "${mrev:0:12}"
 [ "$(tk "$C" show "$mrec" | jq -r .notes)" = "NOT-HERE marked" ] || fail "the released record is not readable at office c"
+step "the rule fixed: a plain sync lets in what it held"
+run_expect 0 tk "$C" sync --json
+jq -e '.released_here == 1' "$TMP/out" >/dev/null || { cat "$TMP/out"; fail "the sync did not let the held revision in"; }
+[ "$(tk "$C" show "$mrec2" | jq -r .notes)" = "NOT-HERE marked too" ] || fail "the record a plain sync let in is not readable"
+[ "$(tk "$C" quarantine list --json | jq length)" = 0 ] || fail "the quarantine is not empty"
 
 step "sync --json prints an object when the hub is unreachable"
 addr=$(office_sql "$A" "select value from meta where key = 'hub_addr'")
