@@ -3,9 +3,12 @@
  * (tk_office.h, "nothing stranded"; README, "Nothing stranded"): what has
  * not reached the hub (after the push checkpoint, or kept in the store's
  * unsent table with the hub's reason), what is held at either end, which
- * attachments are incomplete, the last good sync and the hub pinned; and
- * the write-time check that a vault the hub lets this device only read
- * takes no new revision. One thread at a time, as tk_office_t.
+ * attachments are incomplete, the last good sync and the hub pinned; the
+ * write-time check that a vault the hub lets this device only read takes
+ * no new revision; forgetting a hub's store (restored, or the office moved:
+ * tk_office_hub_forget); and judging again, at each sync, what this
+ * office's own rules held back (tk__office_rejudge). One thread at a time,
+ * as tk_office_t.
  */
 #include "office_internal.h"
 

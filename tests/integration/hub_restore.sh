@@ -47,6 +47,14 @@ hub_has "$r2r" || fail "a refused restore changed the store"
 
 step "the hub restored from the backup: new identity, the record is gone there"
 stop_hub
+# hostile or broken input first: not a store, a missing file; nothing changes
+digest=$(sha256sum <"$HUB_HOME/store.db")
+head -c 8192 /dev/urandom >"$TMP/garbage.db"
+run_expect 1 hubd --home "$HUB_HOME" restore "$TMP/garbage.db"
+run_expect 1 hubd --home "$HUB_HOME" restore "$TMP/no-such.db"
+err_has "no-such.db"
+[ "$(sha256sum <"$HUB_HOME/store.db")" = "$digest" ] || fail "a failed restore changed the store"
+ls "$HUB_HOME" | grep -q restore && fail "a failed restore left a file: $(ls "$HUB_HOME")"
 run_expect 0 hubd --home "$HUB_HOME" restore "$TMP/backup.db"
 out_has "new store identity"
 id1=$(hub_sql "select value from meta where key = 'store_id'")
@@ -94,7 +102,10 @@ run_expect 1 tk "$A" enroll "$token"
 err_has "already enrolled at hub $OLD_ID"
 err_has "--move"
 
-step "enroll --move: not on a terminal, it needs --yes"
+step "enroll --move: a bad token is a usage error; not on a terminal, it needs --yes"
+run_expect 2 tk "$A" enroll --move --yes "tk1-not-a-token"
+run_expect 2 tk "$A" enroll --yes "$token"
+err_has "--move"
 run_expect 2 tk "$A" enroll --move "$token" </dev/null
 err_has "--yes"
 [ "$(office_sql "$A" "select value from meta where key = 'hub_id'")" = "$OLD_ID" ] || fail "the pin changed unconfirmed"
