@@ -4,7 +4,9 @@
  * ENROLL, GRANT (device query, grant put) or SYNC (grant query, then the
  * data phases: push batches, pull batches, attachment chunks, driven by
  * the initiator (sync_initiator.c) with the office's policy below and in
- * sync_client_pull.c and sync_client_chunks.c) -> BYE. The caller's loop
+ * sync_client_pull.c and sync_client_chunks.c) -> BYE. What the hub has
+ * not taken is offered again (sync_client_unsent.c); a hub whose store was
+ * restored is met as --all meets it (hub_store_check). The caller's loop
  * thread (tk_client_start; tk_client_run runs a private loop).
  */
 #include "tk_meta.h"
