@@ -14,6 +14,9 @@
 /* Exit codes: 0 done, 1 failed, 2 bad input or usage (nothing changed), 3
  * done in part (import --skip-invalid: rows were left out). */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_PARTIAL = 3 };
+/* sync, status: something of this office has not reached the hub (refused
+ * there, or not sent for want of write access); README, "Nothing stranded" */
+enum { EXIT_STRANDED = 4 };
 
 /* Options a command may accept (bit flags). */
 enum {
@@ -35,6 +38,8 @@ enum {
   OPT_SKIP_INVALID = 1 << 15,
   OPT_AGAIN = 1 << 16,
   OPT_NEW_PASS_FILE = 1 << 17, /* passphrase --new-passphrase-file FILE */
+  OPT_MOVE = 1 << 18,          /* enroll --move */
+  OPT_YES = 1 << 19,           /* enroll --move --yes */
 };
 
 #define CLI_MAX_ARGS 8
@@ -53,6 +58,7 @@ typedef struct cli {
   const char *map;                      /* import --map FILE */
   int skip_invalid, again;              /* import */
   const char *new_pass_file;            /* passphrase --new-passphrase-file */
+  int move, yes;                        /* enroll --move [--yes] */
   int nargs;
   const char *args[CLI_MAX_ARGS]; /* positional arguments after the command */
   unsigned seen;                  /* OPT_* given on the command line */
@@ -93,6 +99,7 @@ int cmd_history(cli_t *c);
 int cmd_verify(cli_t *c);
 int cmd_enroll(cli_t *c);
 int cmd_sync(cli_t *c);
+int cmd_status(cli_t *c);
 int cmd_vault_grant(cli_t *c);
 int cmd_vault_remove(cli_t *c);
 int cmd_conflicts(cli_t *c);

@@ -111,9 +111,20 @@ static const command_t commands[] = {
      "  plugin test PLUGIN SAMPLES.jsonl\n"
      "                                  run sample records through validate, summary "
      "and exports\n"},
-    {"enroll", cmd_enroll, 0, 1, 1, SEC_SYNC,
+    {"enroll", cmd_enroll, OPT_MOVE | OPT_YES, 1, 1, SEC_SYNC,
      "  enroll TOKEN                    enroll this device at a hub (token from tundukd "
-     "device add)\n"},
+     "device add)\n"
+     "  enroll --move TOKEN [--yes]     move this office to another hub (the old one "
+     "lost): every\n"
+     "                                  record kept and offered to the new hub; asks "
+     "first\n"},
+    {"status", cmd_status, OPT_JSON, 0, 0, SEC_SYNC,
+     "  status [--json]                 what has not reached the hub yet, what was "
+     "refused or is\n"
+     "                                  held, incomplete attachments, the last sync, "
+     "the hub\n"
+     "                                  (exit 4 when something has not reached the "
+     "hub)\n"},
     {"sync", cmd_sync, OPT_JSON | OPT_ALL | OPT_NO_RESUME | OPT_TIMEOUT, 0, 0, SEC_SYNC,
      "  sync [--all] [--json] [--no-resume] [--timeout SECONDS]\n"
      "                                  records both ways, then files (--all: offer and "
@@ -123,7 +134,9 @@ static const command_t commands[] = {
      "                                  --timeout: give up after SECONDS, 1..3600, "
      "without progress,\n"
      "                                  nothing received and nothing sent taken; "
-     "default 30)\n"},
+     "default 30;\n"
+     "                                  exit 4: something refused or not sent, named "
+     "on stderr)\n"},
     {"conflicts", cmd_conflicts, OPT_JSON | OPT_TYPE | OPT_VAULT, 0, 0, SEC_SYNC,
      "  conflicts [--type T] [--vault V] [--json]\n"
      "                                  list records with conflicting revisions\n"},
@@ -266,6 +279,8 @@ static const struct {
     {"--skip-invalid", OPT_SKIP_INVALID, 0},
     {"--again", OPT_AGAIN, 0},
     {"--new-passphrase-file", OPT_NEW_PASS_FILE, 1},
+    {"--move", OPT_MOVE, 0},
+    {"--yes", OPT_YES, 0},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -426,6 +441,10 @@ int main(int argc, char **argv)
         c.skip_invalid = 1;
       } else if (options[k].opt == OPT_AGAIN) {
         c.again = 1;
+      } else if (options[k].opt == OPT_MOVE) {
+        c.move = 1;
+      } else if (options[k].opt == OPT_YES) {
+        c.yes = 1;
       } else {
         c.all = 1;
       }

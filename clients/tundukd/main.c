@@ -77,6 +77,12 @@ static const command_t commands[] = {
      "  quarantine list [--json]  revisions held back by a moderation rule\n"
      "  quarantine release REV    let a held revision into the store (it syncs on)\n"
      "  quarantine drop REV       delete a held revision\n"},
+    {"backup", 0,
+     "  backup FILE          copy the store into the new FILE (works while serving)\n"},
+    {"restore", 0,
+     "  restore FILE         put a backup in place of a stopped hub's store; it gets a "
+     "new\n"
+     "                       store identity, and offices re-offer what it lacks\n"},
     {"config", 0,
      "  config               print the configuration file with its defaults\n"},
     {"plugin", O_JSON | O_CONFIG,
@@ -364,6 +370,9 @@ static int do_serve(opts_t *o)
   tk_log_level = cfg.log_level;
   rc = do_init(o, 1);
   if (rc) return rc;
+  int lock = -1; /* held while serving: 'tundukd restore' waits for the stop */
+  rc = tk_hub_lock(o->home, &lock, &o->err);
+  if (rc) return rc;
   rc = tk_office_open(&home, o->home, &o->err);
   if (!rc) rc = get_pass(o, 0, &pass, &len);
   if (!rc) rc = tk_office_unlock(home, pass, len, &o->err);
@@ -397,7 +406,33 @@ loop_done:
   if (uv_loop_close(&loop) != 0) TK_LOG(TK_LOG_WARN, "hub", "handles left open at exit");
 done:
   tk_office_close(home);
+  close(lock);
   return rc;
+}
+
+/* ---- backup and restore (tk_hub_admin.h, hub_identity.c) -------------------- */
+
+static int do_backup(opts_t *o)
+{
+  tk_office_t *home = NULL;
+  int rc = tk_office_open(&home, o->home, &o->err);
+  if (!rc) rc = tk_hub_backup(home, o->args[1], &o->err);
+  tk_office_close(home);
+  if (!rc) printf("backup of the hub's store written to %s\n", o->args[1]);
+  return rc;
+}
+
+static int do_restore(opts_t *o)
+{
+  uint8_t id[TK_HUB_STORE_ID_LEN];
+  char hex[2 * TK_HUB_STORE_ID_LEN + 1];
+  int rc = tk_hub_restore(o->home, o->args[1], id, &o->err);
+  if (rc) return rc;
+  tk_hex_encode(hex, id, TK_HUB_STORE_ID_LEN);
+  printf("restored the hub's store from %s; its new store identity is %s: offices "
+         "re-offer what it lacks at their next sync\n",
+         o->args[1], hex);
+  return 0;
 }
 
 /* ---- devices --------------------------------------------------------------- */
@@ -798,6 +833,10 @@ int main(int argc, char **argv)
   }
   if (!strcmp(cmd, "serve") && o.nargs == 1) {
     rc = do_serve(&o);
+    return rc ? fail(&o, rc) : 0;
+  }
+  if ((!strcmp(cmd, "backup") || !strcmp(cmd, "restore")) && o.nargs == 2) {
+    rc = !strcmp(cmd, "backup") ? do_backup(&o) : do_restore(&o);
     return rc ? fail(&o, rc) : 0;
   }
   if (!strcmp(cmd, "device") && o.nargs >= 2) {

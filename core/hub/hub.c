@@ -44,6 +44,7 @@
  * thread: there is no threadpool to queue on and no worker is started.
  */
 #include "hub_internal.h"
+#include "tk_hub_admin.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -189,6 +190,11 @@ static void send_hello(session_t *s, int enrolled)
   m.enrolled = enrolled;
   m.n_access = enrolled ? s->naccess : 0;
   m.access = v;
+  uint64_t end = 0;
+  if (enrolled) { /* an office's checks of a restored store (PROTOCOL.md) */
+    m.store_id = tk_pb_bytes(h->store_id, TK_HUB_STORE_ID_LEN);
+    if (tk_store_last_seq(h->store, &end, NULL) == 0) m.feed_end = end;
+  }
   tk_sync_send_msg(tk__hub_tp(s), TUNDUK__V1__FRAME__MSG_HELLO, &m);
   free(v);
   free(store);
@@ -792,6 +798,15 @@ static void on_acl_timer(uv_timer_t *t)
 {
   tk_hub_t *h = t->data;
   char v[64] = "";
+  uint64_t end = 0;
+  tk_err_t me;
+  /* the feed end served, for a store put back by hand (hub_identity.c) */
+  if (tk_store_last_seq(h->store, &end, NULL) == 0 && end > h->mark_end) {
+    if (tk_hub_store_mark(tk_office_home_dir(h->home), h->store_id, end, &me) == 0)
+      h->mark_end = end;
+    else
+      TK_LOG(TK_LOG_WARN, "hub", "%s", tk_err_str(&me));
+  }
   if (tk_store_meta_get(h->store, TK_META_ACL_VERSION, v, sizeof v, NULL) != 0)
     v[0] = '\0';
   if (strcmp(v, h->acl_version) == 0) return;
@@ -826,6 +841,7 @@ int tk_hub_new(tk_hub_t **out, uv_loop_t *loop, tk_office_t *home, const tk_conf
   /* Tickets live as long as this hub: a restart makes new keys. */
   if (!rc) rc = tk_tls_enable_tickets(h->tls, cfg->tls_ticket_lifetime_s, err);
   if (!rc) rc = tk_hub_reload_plugins(h, err);
+  if (!rc) rc = tk_hub_store_identity(home, h->store_id, &h->mark_end, err);
   if (!rc) rc = tk__hub_store_start(h, err);
   if (rc) {
     tk_hub_free(h);

@@ -24,6 +24,8 @@ static const char *const names[TK_HOME_NKINDS] = {
     [TK_HOME_STORE_JOURNAL] = TK_HOME_STOREFILE "-journal",
     [TK_HOME_PLUGINS] = TK_HOME_PLUGIN_SUBDIR,
     [TK_HOME_HUB_CONFIG_FILE] = TK_HOME_HUB_CONFIG,
+    [TK_HOME_HUB_STORE_MARK] = TK_HOME_HUB_STORE_MARK_FILE,
+    [TK_HOME_HUB_LOCK] = TK_HOME_HUB_LOCK_FILE,
 };
 
 int tk_home_path(char *out, size_t cap, const char *home, tk_home_kind_t kind,

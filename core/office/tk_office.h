@@ -530,6 +530,12 @@ typedef struct tk_office_sync_result {
   double seconds;
   char hub_id[TK_DEVICE_ID_STRLEN]; /* enroll: the hub now pinned */
   char hub_addr[300];
+  /* sync: what has not reached the hub after it (tk_office_status's
+   * "unsent" entries: refused, read-only, held at the hub), NULL if none */
+  json_t *unsent;
+  uint64_t own_echoes;    /* pulled revisions this office wrote (not duplicates) */
+  int hub_restored;       /* the hub's store identity changed: everything re-offered */
+  uint32_t released_here; /* held here by this office's rules, taken by them now */
 } tk_office_sync_result_t;
 void tk_office_sync_result_free(tk_office_sync_result_t *r);
 
@@ -560,6 +566,28 @@ int tk_office_token_check(const char *token, tk_err_t *err);
  * enrolled at another hub. Needs the keys. r->hub_id/hub_addr are set. */
 int tk_office_enroll(tk_office_t *o, const char *token, tk_office_sync_result_t *r,
                      tk_err_t *err);
+/* ---- nothing stranded (office_status.c) -------------------------------------- */
+
+/* Enrolls a store pinned to one hub at the hub of token instead (the old
+ * hub lost or replaced): every record kept, the old hub's checkpoints,
+ * TLS pin and unsent entries dropped, so the next sync offers everything
+ * to the new hub. The front end confirms with the person first. As
+ * tk_office_enroll otherwise (a store pinned nowhere: plain enrollment). */
+int tk_office_enroll_move(tk_office_t *o, const char *token, tk_office_sync_result_t *r,
+                          tk_err_t *err);
+/* What has not reached the hub, as JSON (README, "Nothing stranded"):
+ * {hub: {id, address, name} or null, hub_store, last_sync (unix s or null),
+ * access, all_at_hub, vaults: [{vault, access, revisions, not_yet_sent,
+ * refused, read_only, held_at_hub, held_here, attachments_missing_here,
+ * attachments_not_at_hub}], unsent: [{revision, record, vault, state
+ * ("refused", "read-only", "held"), code, reason, at, todo}], held_here:
+ * [quarantine entries]}. No keys needed. */
+int tk_office_status(tk_office_t *o, json_t **out, tk_err_t *err);
+/* TK_EACCESS with the reason when the hub this office is enrolled at lets
+ * it only read vault (the access of its last Hello); 0 when it may write
+ * or the store is enrolled nowhere yet. The write calls check it first. */
+int tk_office_write_allowed(tk_office_t *o, const char *vault, tk_err_t *err);
+
 /* Adds device (a printed id) to vault as a writer or a reader, through the
  * hub (TK_ENOTFOUND "no vault '<vault>'"). Needs the keys. */
 int tk_office_grant(tk_office_t *o, const char *vault, const char *device, int reader,

@@ -42,9 +42,6 @@ int tk_office_plugins_dir(const char *home, char *dir, size_t cap, tk_err_t *err
 /* The folder of the "set" layer in a home folder. */
 #define TK_HOME_PLUGIN_SET_SUBDIR "plugin-set"
 
-/* The home folder o was opened from (the hub's: its layers). */
-const char *tk_office_home_dir(const tk_office_t *o);
-
 /* The layers of the office at home (see above); their paths live in *out. */
 typedef struct tk_office_layers {
   tk_plugin_layer_t v[4]; /* room for one more: plugin test's file */

@@ -103,7 +103,8 @@ line=$(hup)
 echo "   $line"
 a1=$(jq -cn '{addressee: "Ombudsman", subject: "restricted"}' | tk "$A" new appeal --vault cases -)
 a1r=$(head_rev "$A" "$a1")
-run_expect 0 tk "$A" sync
+# exit 4 from here on: the refused appeal stays unsent, offered again each sync
+run_expect 4 tk "$A" sync
 grep -qx "rejected $a1r: vault 'cases' does not take 'appeal' records (rule limits in limits.lua)" "$TMP/out" ||
   { cat "$TMP/out"; fail "the restricted vault took an appeal"; }
 
@@ -142,7 +143,7 @@ grep -Eq "plugin not loaded: plugin hold.lua: hold.lua:3: .*; keeping the previo
   "$HUB_LOG" || { tail -5 "$HUB_LOG" >&2; fail "the hub log does not name hold.lua:3 and the kept version"; }
 t1=$(jq -cn '{witness_alias: "W-2", consent: "written"}' | tk "$A" new testimony --vault cases -)
 t1r=$(head_rev "$A" "$t1")
-run_expect 0 tk "$A" sync
+run_expect 4 tk "$A" sync
 grep -qx "held for review at the hub $t1r: testimonies wait for review (deleted=nil) (rule hold in hold.lua)" "$TMP/out" ||
   { cat "$TMP/out"; fail "the testimony was not held after the broken reload"; }
 hub_has "$t1r" && fail "the hub stored a testimony its rule must hold"
@@ -162,11 +163,11 @@ tunduk.moderation {
 }
 LUA
 c1=$(new_record "$A" cases "a case office b holds")
-run_expect 0 tk "$A" sync
+run_expect 4 tk "$A" sync
 run_expect 0 tk "$B" sync
 run_expect 0 tk "$A" delete "$c1"
 d1r=$(head_rev "$A" "$c1")
-run_expect 0 tk "$A" sync
+run_expect 4 tk "$A" sync
 hub_has "$d1r" || { cat "$TMP/out"; fail "the hub did not take the deletion"; }
 run_expect 0 tk "$B" sync
 grep -q "^held for review here (see 'tunduk quarantine list') $d1r: deletions wait for review here (rule review in review.lua)" \
