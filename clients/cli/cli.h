@@ -14,6 +14,9 @@
 /* Exit codes: 0 done, 1 failed, 2 bad input or usage (nothing changed), 3
  * done in part (import --skip-invalid: rows were left out). */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_PARTIAL = 3 };
+/* sync, status: something of this office has not reached the hub (refused
+ * there, or not sent for want of write access); README, "Nothing stranded" */
+enum { EXIT_STRANDED = 4 };
 
 /* Options a command may accept (bit flags). */
 enum {
@@ -34,7 +37,10 @@ enum {
   OPT_MAP = 1 << 14,
   OPT_SKIP_INVALID = 1 << 15,
   OPT_AGAIN = 1 << 16,
-  OPT_VERSION = 1 << 24, /* plugin publish --version N */
+  OPT_NEW_PASS_FILE = 1 << 17, /* passphrase --new-passphrase-file FILE */
+  OPT_MOVE = 1 << 18,          /* enroll --move */
+  OPT_YES = 1 << 19,           /* enroll --move --yes */
+  OPT_VERSION = 1 << 20,       /* plugin publish --version N */
 };
 
 #define CLI_MAX_ARGS 8
@@ -52,6 +58,8 @@ typedef struct cli {
   const char *timeout;                  /* sync --timeout SECONDS */
   const char *map;                      /* import --map FILE */
   int skip_invalid, again;              /* import */
+  const char *new_pass_file;            /* passphrase --new-passphrase-file */
+  int move, yes;                        /* enroll --move [--yes] */
   const char *set_version;              /* plugin publish --version N */
   int nargs;
   const char *args[CLI_MAX_ARGS]; /* positional arguments after the command */
@@ -93,6 +101,7 @@ int cmd_history(cli_t *c);
 int cmd_verify(cli_t *c);
 int cmd_enroll(cli_t *c);
 int cmd_sync(cli_t *c);
+int cmd_status(cli_t *c);
 int cmd_vault_grant(cli_t *c);
 int cmd_vault_remove(cli_t *c);
 int cmd_conflicts(cli_t *c);
@@ -104,5 +113,6 @@ int cmd_attach(cli_t *c);
 int cmd_attachments(cli_t *c);
 int cmd_get(cli_t *c);
 int cmd_import(cli_t *c);
+int cmd_passphrase(cli_t *c);
 
 #endif

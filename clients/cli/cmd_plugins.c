@@ -113,26 +113,67 @@ int cmd_export(cli_t *c)
 
 /* ---- plugin list ------------------------------------------------------------- */
 
-static void print_decl(const json_t *d)
+static void decl_detail(const json_t *d, char *detail, size_t cap)
 {
-  char detail[128] = "";
   const char *kind = json_string_value(json_object_get(d, "kind"));
+  detail[0] = 0;
   if (strcmp(kind, "content type") == 0) {
     const json_t *fields = json_object_get(d, "fields");
     size_t req = 0;
     for (size_t f = 0; f < json_array_size(fields); f++)
       req += json_is_true(json_object_get(json_array_get(fields, f), "required"));
-    snprintf(detail, sizeof detail, "%zu fields (%zu required)%s%s%s",
-             json_array_size(fields), req,
+    snprintf(detail, cap, "%zu fields (%zu required)%s%s%s", json_array_size(fields), req,
              json_is_true(json_object_get(d, "validate")) ? ", validate" : "",
              json_is_true(json_object_get(d, "summary")) ? ", summary" : "",
              json_is_true(json_object_get(d, "merge")) ? ", merge" : "");
   } else if (strcmp(kind, "export") == 0) {
-    snprintf(detail, sizeof detail, "%s",
-             json_string_value(json_object_get(d, "media_type")));
+    snprintf(detail, cap, "%s", json_string_value(json_object_get(d, "media_type")));
   }
-  printf("%-16s %-14s %-16s %s\n", json_string_value(json_object_get(d, "name")), kind,
-         json_string_value(json_object_get(d, "file")), detail);
+}
+
+/* Where a declaration comes from, e.g. "home (over bundled)". */
+static void decl_from(const json_t *d, char *from, size_t cap)
+{
+  const char *layer = json_string_value(json_object_get(d, "from"));
+  const char *over = json_string_value(json_object_get(d, "overrides"));
+  snprintf(from, cap, "%s%s%s%s%s", layer ? layer : "-", over ? " (over " : "",
+           over ? over : "", over ? ")" : "",
+           json_is_true(json_object_get(d, "kept")) ? ", its file failed" : "");
+}
+
+static int str_width(const json_t *d, const char *key)
+{
+  const char *v = json_string_value(json_object_get(d, key));
+  return v ? (int)strlen(v) : 0;
+}
+
+/* The table of declarations, each column as wide as its longest entry. */
+static void print_decls(const json_t *plugins)
+{
+  int w[4] = {4, 4, 4, 4}; /* NAME KIND FILE FROM */
+  char from[160], detail[160];
+  size_t i;
+  json_t *d;
+  json_array_foreach(plugins, i, d)
+  {
+    decl_from(d, from, sizeof from);
+    int v[4] = {str_width(d, "name"), str_width(d, "kind"), str_width(d, "file"),
+                (int)strlen(from)};
+    for (int k = 0; k < 4; k++)
+      if (v[k] > w[k]) w[k] = v[k];
+  }
+  printf("%-*s %-*s %-*s %-*s %s\n", w[0], "NAME", w[1], "KIND", w[2], "FILE", w[3],
+         "FROM", "DETAIL");
+  json_array_foreach(plugins, i, d)
+  {
+    decl_from(d, from, sizeof from);
+    decl_detail(d, detail, sizeof detail);
+    printf("%-*s %-*s %-*s %-*s%s%s\n", w[0],
+           json_string_value(json_object_get(d, "name")), w[1],
+           json_string_value(json_object_get(d, "kind")), w[2],
+           json_string_value(json_object_get(d, "file")), detail[0] ? w[3] : 0, from,
+           detail[0] ? " " : "", detail);
+  }
 }
 
 /* plugin list: the followed vault and the installed set ({following,
@@ -178,8 +219,13 @@ static int plugin_list(cli_t *c)
     cli_print_json(j);
   } else {
     printf("plugins from %s\n", json_string_value(json_object_get(j, "folder")));
-    printf("%-16s %-14s %-16s %s\n", "NAME", "KIND", "FILE", "DETAIL");
-    json_array_foreach(json_object_get(j, "plugins"), i, v) print_decl(v);
+    json_array_foreach(json_object_get(j, "layers"), i, v)
+    {
+      printf("  %-8s %s%s\n", json_string_value(json_object_get(v, "name")),
+             json_string_value(json_object_get(v, "folder")),
+             json_is_true(json_object_get(v, "present")) ? "" : " (none)");
+    }
+    print_decls(json_object_get(j, "plugins"));
     if (nerr) printf("\nnot loaded:\n");
     json_array_foreach(errors, i, v) printf("  %s\n", json_string_value(v));
     if (set) print_set_info(set);
@@ -241,9 +287,23 @@ static int print_sample(const char *path, const char *plugin, int lineno,
   case TK_SAMPLE_OK_DEFAULT:
     printf("line %d: ok (%s; no summary, default): %s\n", lineno, r->type, r->summary);
     return 0;
+  case TK_SAMPLE_DELETED:
+    printf("line %d: deletion (%s)\n", lineno, r->type);
+    return 0;
   default: /* blank */
     return 0;
   }
+}
+
+/* One rule's verdict on the sample just printed. */
+static void print_verdict(void *ctx, const char *rule, const char *file,
+                          const char *verdict, const char *reason)
+{
+  (void)ctx;
+  if (reason && reason[0])
+    printf("  rule %s (%s): %s (%s)\n", rule, file, verdict, reason);
+  else
+    printf("  rule %s (%s): %s\n", rule, file, verdict);
 }
 
 static void print_export(void *ctx, const char *name, const char *media_type,
@@ -303,6 +363,7 @@ static int plugin_test(cli_t *c)
     int k = print_sample(samples_path, plugin, lineno, &res);
     if (k > 0) ninvalid++;
     if (k < 0) code = EXIT_FAIL;
+    tk_office_plugin_test_moderate(t, print_verdict, NULL);
   }
   printf("%zu valid, %d invalid\n", tk_office_plugin_test_valid(t), ninvalid);
   if (tk_office_plugin_test_nexports(t))

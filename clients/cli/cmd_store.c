@@ -1,6 +1,6 @@
 /*
  * cmd_store.c: the commands about the store and this device: init,
- * whoami, vault create/list, verify.
+ * whoami, vault create/list, verify, passphrase.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +37,27 @@ int cmd_init(cli_t *c)
   tk_office_device_id(c->office, id);
   printf("initialised %s\ndevice %s (%s)\n", c->home, id,
          tk_office_device_name(c->office));
+  return EXIT_OK;
+}
+
+/* passphrase: the old one through the unlock callback (checked before the
+ * new one is asked), the new one from --new-passphrase-file or the
+ * terminal; the office writes the key file atomically. */
+int cmd_passphrase(cli_t *c)
+{
+  int level = -1;
+  if (c->kdf && tk_office_kdf_parse(c->kdf, &level) != 0)
+    return cli_usage("--kdf must be interactive, moderate or sensitive");
+  char *pass = NULL;
+  size_t len = 0;
+  int rc = cli_open(c, 1);
+  if (!rc)
+    rc = tk_office_passphrase_new(c->new_pass_file, "--new-passphrase-file", c->home,
+                                  &pass, &len, &c->err);
+  if (!rc) rc = tk_office_passphrase_change(c->office, pass, len, level, &c->err);
+  tk_office_secret_free(pass);
+  if (rc) return cli_fail(c, rc);
+  printf("passphrase changed: %s/device.key opens with the new one only\n", c->home);
   return EXIT_OK;
 }
 

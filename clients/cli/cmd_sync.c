@@ -15,15 +15,52 @@ static void print_access(const char *access)
   printf("access: %s\n", access[0] ? access : "(no vaults yet)");
 }
 
+/* enroll --move: the person says yes (a terminal), or --yes did; else
+ * EXIT_USAGE with how. */
+static int confirm_move(cli_t *c)
+{
+  json_t *st = NULL;
+  char line[16];
+  if (c->yes) return 0;
+  if (!isatty(STDIN_FILENO))
+    return cli_usage("'enroll --move' re-pins this office to another hub; not on a "
+                     "terminal, confirm with --yes");
+  int rc = cli_open(c, 0);
+  if (!rc) rc = tk_office_status(c->office, &st, &c->err);
+  if (rc) return cli_fail(c, rc);
+  const json_t *hub = json_object_get(st, "hub");
+  if (json_is_object(hub))
+    fprintf(stderr,
+            "This office is enrolled at hub %s (%s).\nMoving it to the hub of this token "
+            "keeps every record here and offers all of them to the new hub at the next "
+            "sync; it will not sync with the old hub again.\nType yes to move: ",
+            json_string_value(json_object_get(hub, "id")),
+            json_string_value(json_object_get(hub, "address")));
+  else
+    fprintf(stderr, "This office is not enrolled yet. Type yes to enroll: ");
+  json_decref(st);
+  fflush(stderr);
+  if (!fgets(line, sizeof line, stdin) || strcmp(line, "yes\n") != 0) {
+    fprintf(stderr, "tunduk: not moved (the answer was not 'yes')\n");
+    return EXIT_FAIL;
+  }
+  return 0;
+}
+
 int cmd_enroll(cli_t *c)
 {
   tk_office_sync_result_t r;
+  if (c->yes && !c->move) return cli_usage("--yes goes with 'enroll --move'");
   int rc = tk_office_token_check(c->args[0], &c->err);
   if (rc) return cli_fail(c, TK_EINVAL); /* bad input: exit 2, the parser's message */
+  if (c->move && (rc = confirm_move(c)) != 0) return rc;
   rc = cli_open(c, 0);
-  if (!rc) rc = tk_office_enroll(c->office, c->args[0], &r, &c->err);
+  if (!rc)
+    rc = c->move ? tk_office_enroll_move(c->office, c->args[0], &r, &c->err)
+                 : tk_office_enroll(c->office, c->args[0], &r, &c->err);
   if (rc) return cli_fail(c, rc);
   printf("enrolled at hub %s (%s)\n", r.hub_id, r.hub_addr);
+  if (c->move) printf("the next sync offers every record here to this hub\n");
   print_access(r.access);
   tk_office_sync_result_free(&r);
   return EXIT_OK;
@@ -100,7 +137,21 @@ int cmd_sync(cli_t *c)
   int rc = cli_open(c, 1);
   if (!rc) rc = tk_office_sync(c->office, &opts, &st, &c->err);
   if (opts.progress) fputc('\n', stderr);
-  if (rc) return cli_fail(c, rc);
+  if (rc) {
+    int code = cli_fail(c, rc);
+    if (c->json) { /* scripts get an object whatever happened */
+      json_t *j = json_pack("{s:s,s:i}", "error", tk_err_str(&c->err), "code", code);
+      cli_print_json(j);
+      json_decref(j);
+    }
+    return code;
+  }
+  size_t stranded = 0, i;
+  json_t *u;
+  json_array_foreach(st.unsent, i, u)
+  {
+    if (strcmp(json_string_value(json_object_get(u, "state")), "held") != 0) stranded++;
+  }
   uint32_t new_conflicts = st.conflicts_after > st.conflicts_before
                                ? st.conflicts_after - st.conflicts_before
                                : 0;
@@ -131,6 +182,11 @@ int cmd_sync(cli_t *c)
     json_object_set_new(j, "tls_resumed", json_boolean(st.tls_resumed));
     json_object_set_new(j, "seconds", json_real(st.seconds));
     json_object_set_new(j, "access", json_string(st.access));
+    json_object_set_new(j, "own_returned", json_integer((json_int_t)st.own_echoes));
+    json_object_set_new(j, "hub_restored", json_boolean(st.hub_restored));
+    json_object_set_new(j, "released_here", json_integer(st.released_here));
+    json_object_set_new(j, "unsent", st.unsent ? json_incref(st.unsent) : json_array());
+    json_object_set_new(j, "stranded", json_integer((json_int_t)stranded));
     if (st.plugin_set.message[0])
       json_object_set_new(j, "plugins", json_string(st.plugin_set.message));
     cli_print_json(j);
@@ -166,20 +222,43 @@ int cmd_sync(cli_t *c)
       printf("new conflicts: %u (see 'tunduk conflicts')\n", new_conflicts);
     else if (st.conflicts_after)
       printf("records in conflict: %u (see 'tunduk conflicts')\n", st.conflicts_after);
+    if (st.released_here)
+      printf("let in %u revision%s this office's rules held back before and take now\n",
+             st.released_here, st.released_here == 1 ? "" : "s");
+    if (st.hub_restored)
+      printf("the hub's store was restored or replaced since the last sync: every "
+             "record was offered to it again\n");
     if (st.plugin_set.status != TK_OFFICE_SET_NONE &&
         st.plugin_set.status != TK_OFFICE_SET_CURRENT)
       printf("%s\n", st.plugin_set.message);
   }
+  /* what has not reached the hub, named (README, "Nothing stranded") */
+  json_array_foreach(st.unsent, i, u)
+  {
+    const char *state = json_string_value(json_object_get(u, "state"));
+    if (!strcmp(state, "held")) continue;
+    fprintf(stderr,
+            "tunduk: not at the hub (%s): revision %s of record %s in vault %s: %s\n",
+            state, json_string_value(json_object_get(u, "revision")),
+            json_string_value(json_object_get(u, "record")),
+            json_string_value(json_object_get(u, "vault")),
+            json_string_value(json_object_get(u, "reason")));
+  }
+  if (stranded)
+    fprintf(stderr,
+            "tunduk: %zu revision%s of this office %s not reached the hub; each sync "
+            "offers %s again (see 'tunduk status')\n",
+            stranded, stranded == 1 ? "" : "s", stranded == 1 ? "has" : "have",
+            stranded == 1 ? "it" : "them");
   tk_office_sync_result_free(&st);
-  return EXIT_OK;
+  return stranded ? EXIT_STRANDED : EXIT_OK;
 }
 
 /* vault grant / vault remove: one membership change through the hub. */
 static int member_change(cli_t *c, int grant)
 {
-  if (!tk_office_device_id_valid(c->args[2]))
-    return cli_usage("'%s' is not a device id (52 base32 characters)", c->args[2]);
-  int rc = cli_open(c, 0);
+  int rc = tk_office_device_id_check(c->args[2], &c->err);
+  if (!rc) rc = cli_open(c, 0);
   if (rc) return cli_fail(c, rc);
   rc = grant ? tk_office_grant(c->office, c->args[1], c->args[2], c->reader, &c->err)
              : tk_office_revoke(c->office, c->args[1], c->args[2], &c->err);

@@ -2,6 +2,7 @@
  * main.c: the `tunduk` office command: global options, the home folder,
  * dispatch to the commands, and the shared input/output helpers.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <signal.h>
@@ -11,114 +12,148 @@
 
 #include "cli.h"
 
-static const char usage_text[] =
-    "usage: tunduk [--home DIR] [--passphrase-file FILE] COMMAND [ARGS]\n"
-    "\n"
-    "Office store and keys:\n"
-    "  init [--name NAME] [--kdf interactive|moderate|sensitive]\n"
-    "                                  make the store and this device's keys\n"
-    "  whoami [--json]                 print this device's id\n"
-    "  vault create NAME               make a vault (a set of records with one key)\n"
-    "  vault list [--json]             list vaults\n"
-    "  vault grant V DEVICE-ID [--read] add a member to vault V (a writer, or a reader)\n"
-    "  vault remove V DEVICE-ID        remove a member of vault V and rotate its key\n"
-    "  verify                          re-check every revision's hash, signature, tag "
-    "and parents\n"
-    "\n"
-    "Records:\n"
-    "  new TYPE --vault V [FILE|-]     new record from a JSON object; prints its id\n"
-    "  edit ID [FILE|-]                new revision of a record\n"
-    "  delete ID                       delete a record (a tombstone revision; history "
-    "kept)\n"
-    "  show ID [--rev R] [--json]      print a record (decrypted)\n"
-    "  list [--type T] [--vault V] [--all] [--json]\n"
-    "                                  list records (--all: deleted ones too)\n"
-    "  history ID [--json]             list a record's revisions\n"
-    "  attach ID FILE [--name N]       attach a file (encrypted, in chunks); a new "
-    "revision\n"
-    "  attachments ID [--json]         list a record's attachments and whether they "
-    "are all here\n"
-    "  get ID NAME -o OUT|-            decrypt an attachment to a file (hash checked)\n"
-    "  export --format F [--type T] [--vault V] [--redact FIELD,...] [-o FILE]\n"
-    "                                  write current records through an export plugin\n"
-    "  import --type T --vault V FILE.csv|FILE.jsonl [--map MAP.json] [--format "
-    "csv|jsonl]\n"
-    "         [--skip-invalid] [--again] [--json]\n"
-    "                                  new records from a spreadsheet or JSON Lines: "
-    "every row\n"
-    "                                  checked first; any row rejected: nothing written "
-    "(exit 2)\n"
-    "                                  unless --skip-invalid (exit 3 when rows were "
-    "left out)\n"
-    "\n"
-    "Plugins (HOME/plugins if it exists, else the bundled ones):\n"
-    "  plugin list [--json]            content types, exports, moderation rules; load "
-    "errors\n"
-    "  plugin test PLUGIN SAMPLES.jsonl\n"
-    "                                  run sample records through validate, summary "
-    "and exports\n"
-    "  plugin publish VAULT DIR [--version N]\n"
-    "                                  publish DIR's *.lua as the organisation's plugin "
-    "set in VAULT\n"
-    "  plugin follow VAULT             take this office's plugin set from VAULT (on "
-    "every sync)\n"
-    "\n"
-    "Sync with the hub:\n"
-    "  enroll TOKEN                    enroll this device at a hub (token from tundukd "
-    "device add)\n"
-    "  sync [--all] [--json] [--no-resume] [--timeout SECONDS]\n"
-    "                                  records both ways, then files (--all: offer and "
-    "ask for everything;\n"
-    "                                  --no-resume: full TLS handshake, no saved "
-    "session;\n"
-    "                                  --timeout: give up after SECONDS, 1..3600, "
-    "without progress,\n"
-    "                                  nothing received and nothing sent taken; "
-    "default 30)\n"
-    "  conflicts [--json]              list records with conflicting revisions\n"
-    "  resolve ID [FILE|-]             write a merge revision over all heads of a "
-    "record\n"
-    "  resolve ID --auto               the same, merged by the content type's merge()\n"
-    "  quarantine list|release REV|drop REV\n"
-    "                                  pulled revisions held back by a moderation rule\n"
-    "\n"
+/* The blocks of --help, in order. */
+enum { SEC_STORE, SEC_RECORDS, SEC_PLUGINS, SEC_SYNC, SEC_N };
+static const char *const section_title[SEC_N] = {
+    "Office store and keys:",
+    "Records:",
+    "Plugins (HOME/plugins if it exists, else the bundled ones):",
+    "Sync with the hub:",
+};
+
+static const char usage_head[] =
+    "usage: tunduk [--home DIR] [--passphrase-file FILE] COMMAND [ARGS]\n";
+static const char usage_foot[] =
     "The store is --home DIR, else $TUNDUK_HOME, else ~/.local/share/tunduk.\n"
     "The passphrase comes from --passphrase-file, else $TUNDUK_PASSPHRASE, else a "
     "prompt.\n";
 
+/* One command: what it runs, the options it takes and its lines in --help.
+ * Every option it takes must be named in usage, and every option usage
+ * names must be one it takes: help_check() refuses to print a help that
+ * drifted from the table (it_cli_help runs it for every command). A new
+ * option: its OPT_ bit in cli.h, its line in options[] below, the bit in
+ * the command's opts here and the option in the command's usage. */
 typedef struct command {
   const char *name;
   int (*fn)(cli_t *c);
   unsigned opts; /* OPT_* it accepts */
   int min_args, max_args;
+  int section;       /* SEC_*: the block of --help it is listed in */
+  const char *usage; /* its lines of --help: "  NAME ARGS  what it does\n"... */
 } command_t;
 
 static const command_t commands[] = {
-    {"init", cmd_init, OPT_NAME | OPT_KDF, 0, 0},
-    {"whoami", cmd_whoami, OPT_JSON, 0, 0},
-    {"vault", cmd_vault, OPT_JSON | OPT_READ, 1, 3},
-    {"new", cmd_new, OPT_VAULT, 1, 2},
-    {"edit", cmd_edit, 0, 1, 2},
-    {"delete", cmd_delete, 0, 1, 1},
-    {"show", cmd_show, OPT_REV | OPT_JSON, 1, 1},
-    {"list", cmd_list, OPT_TYPE | OPT_VAULT | OPT_ALL | OPT_JSON, 0, 0},
-    {"history", cmd_history, OPT_JSON, 1, 1},
-    {"verify", cmd_verify, OPT_JSON, 0, 0},
-    {"enroll", cmd_enroll, 0, 1, 1},
-    {"sync", cmd_sync, OPT_JSON | OPT_ALL | OPT_NO_RESUME | OPT_TIMEOUT, 0, 0},
-    {"conflicts", cmd_conflicts, OPT_JSON | OPT_TYPE | OPT_VAULT, 0, 0},
-    {"resolve", cmd_resolve, OPT_AUTO, 1, 2},
-    {"quarantine", cmd_quarantine, OPT_JSON, 1, 2},
+    {"init", cmd_init, OPT_NAME | OPT_KDF, 0, 0, SEC_STORE,
+     "  init [--name NAME] [--kdf interactive|moderate|sensitive]\n"
+     "                                  make the store and this device's keys\n"},
+    {"whoami", cmd_whoami, OPT_JSON, 0, 0, SEC_STORE,
+     "  whoami [--json]                 print this device's id\n"},
+    {"vault", cmd_vault, OPT_JSON | OPT_READ, 1, 3, SEC_STORE,
+     "  vault create NAME               make a vault (a set of records with one key)\n"
+     "  vault list [--json]             list vaults\n"
+     "  vault grant V DEVICE-ID [--read] add a member to vault V (a writer, or a "
+     "reader)\n"
+     "  vault remove V DEVICE-ID        remove a member of vault V and rotate its key\n"},
+    {"passphrase", cmd_passphrase, OPT_KDF | OPT_NEW_PASS_FILE, 0, 0, SEC_STORE,
+     "  passphrase [--new-passphrase-file FILE] [--kdf interactive|moderate|sensitive]\n"
+     "                                  change the key file's passphrase (asks the old "
+     "one, then\n"
+     "                                  the new one twice; same key derivation unless "
+     "--kdf)\n"},
+    {"verify", cmd_verify, OPT_JSON, 0, 0, SEC_STORE,
+     "  verify [--json]                 re-check every revision's hash, signature, tag "
+     "and parents\n"},
+    {"new", cmd_new, OPT_VAULT, 1, 2, SEC_RECORDS,
+     "  new TYPE --vault V [FILE|-]     new record from a JSON object; prints its id\n"},
+    {"edit", cmd_edit, 0, 1, 2, SEC_RECORDS,
+     "  edit ID [FILE|-]                new revision of a record\n"},
+    {"delete", cmd_delete, 0, 1, 1, SEC_RECORDS,
+     "  delete ID                       delete a record (a tombstone revision; history "
+     "kept)\n"},
+    {"show", cmd_show, OPT_REV | OPT_JSON, 1, 1, SEC_RECORDS,
+     "  show ID [--rev R] [--json]      print a record (decrypted)\n"},
+    {"list", cmd_list, OPT_TYPE | OPT_VAULT | OPT_ALL | OPT_JSON, 0, 0, SEC_RECORDS,
+     "  list [--type T] [--vault V] [--all] [--json]\n"
+     "                                  list records (--all: deleted ones too)\n"},
+    {"history", cmd_history, OPT_JSON, 1, 1, SEC_RECORDS,
+     "  history ID [--json]             list a record's revisions\n"},
+    {"attach", cmd_attach, OPT_NAME, 2, 2, SEC_RECORDS,
+     "  attach ID FILE [--name N]       attach a file (encrypted, in chunks); a new "
+     "revision\n"},
+    {"attachments", cmd_attachments, OPT_JSON, 1, 1, SEC_RECORDS,
+     "  attachments ID [--json]         list a record's attachments and whether they "
+     "are all here\n"},
+    {"get", cmd_get, OPT_OUTPUT, 2, 2, SEC_RECORDS,
+     "  get ID NAME -o OUT|-            decrypt an attachment to a file (hash "
+     "checked)\n"},
     {"export", cmd_export, OPT_FORMAT | OPT_TYPE | OPT_VAULT | OPT_REDACT | OPT_OUTPUT, 0,
-     0},
-    {"plugin", cmd_plugin, OPT_JSON | OPT_VERSION, 1, 3},
-    {"attach", cmd_attach, OPT_NAME, 2, 2},
-    {"attachments", cmd_attachments, OPT_JSON, 1, 1},
-    {"get", cmd_get, OPT_OUTPUT, 2, 2},
+     0, SEC_RECORDS,
+     "  export --format F [--type T] [--vault V] [--redact FIELD,...] [-o FILE]\n"
+     "                                  write current records through an export "
+     "plugin\n"},
     {"import", cmd_import,
      OPT_TYPE | OPT_VAULT | OPT_MAP | OPT_FORMAT | OPT_SKIP_INVALID | OPT_AGAIN |
          OPT_JSON,
-     1, 1},
+     1, 1, SEC_RECORDS,
+     "  import --type T --vault V FILE.csv|FILE.jsonl [--map MAP.json] [--format "
+     "csv|jsonl]\n"
+     "         [--skip-invalid] [--again] [--json]\n"
+     "                                  new records from a spreadsheet or JSON Lines: "
+     "every row\n"
+     "                                  checked first; any row rejected: nothing written "
+     "(exit 2)\n"
+     "                                  unless --skip-invalid (exit 3 when rows were "
+     "left out)\n"},
+    {"plugin", cmd_plugin, OPT_JSON | OPT_VERSION, 1, 3, SEC_PLUGINS,
+     "  plugin list [--json]            content types, exports, moderation rules; load "
+     "errors\n"
+     "  plugin test PLUGIN SAMPLES.jsonl\n"
+     "                                  run sample records through validate, summary "
+     "and exports\n"
+     "  plugin publish VAULT DIR [--version N]\n"
+     "                                  publish DIR's *.lua as the organisation's plugin "
+     "set in VAULT\n"
+     "  plugin follow VAULT             take this office's plugin set from VAULT (on "
+     "every sync)\n"},
+    {"enroll", cmd_enroll, OPT_MOVE | OPT_YES, 1, 1, SEC_SYNC,
+     "  enroll TOKEN                    enroll this device at a hub (token from tundukd "
+     "device add)\n"
+     "  enroll --move TOKEN [--yes]     move this office to another hub (the old one "
+     "lost): every\n"
+     "                                  record kept and offered to the new hub; asks "
+     "first\n"},
+    {"status", cmd_status, OPT_JSON, 0, 0, SEC_SYNC,
+     "  status [--json]                 what has not reached the hub yet, what was "
+     "refused or is\n"
+     "                                  held, incomplete attachments, the last sync, "
+     "the hub\n"
+     "                                  (exit 4 when something has not reached the "
+     "hub)\n"},
+    {"sync", cmd_sync, OPT_JSON | OPT_ALL | OPT_NO_RESUME | OPT_TIMEOUT, 0, 0, SEC_SYNC,
+     "  sync [--all] [--json] [--no-resume] [--timeout SECONDS]\n"
+     "                                  records both ways, then files (--all: offer and "
+     "ask for everything;\n"
+     "                                  --no-resume: full TLS handshake, no saved "
+     "session;\n"
+     "                                  --timeout: give up after SECONDS, 1..3600, "
+     "without progress,\n"
+     "                                  nothing received and nothing sent taken; "
+     "default 30;\n"
+     "                                  exit 4: something refused or not sent, named "
+     "on stderr)\n"},
+    {"conflicts", cmd_conflicts, OPT_JSON | OPT_TYPE | OPT_VAULT, 0, 0, SEC_SYNC,
+     "  conflicts [--type T] [--vault V] [--json]\n"
+     "                                  list records with conflicting revisions\n"},
+    {"resolve", cmd_resolve, OPT_AUTO, 1, 2, SEC_SYNC,
+     "  resolve ID [FILE|-]             write a merge revision over all heads of a "
+     "record\n"
+     "  resolve ID --auto               the same, merged by the content type's "
+     "merge()\n"},
+    {"quarantine", cmd_quarantine, OPT_JSON, 1, 2, SEC_SYNC,
+     "  quarantine list [--json] | release REV | drop REV\n"
+     "                                  pulled revisions held back by a moderation "
+     "rule\n"},
 };
 
 int cli_usage(const char *fmt, ...)
@@ -136,7 +171,10 @@ int cli_fail(cli_t *c, int rc)
 {
   if (c->err.code != rc || !c->err.msg[0]) tk_err_set(&c->err, rc, "%s", tk_strerror(rc));
   fprintf(stderr, "tunduk: %s\n", tk_err_str(&c->err));
-  return (rc == TK_EINVAL || rc == TK_ELIMIT) ? EXIT_USAGE : EXIT_FAIL;
+  /* Bad input: malformed, over a limit, or an id, prefix or name that names
+   * nothing or more than one thing. Nothing was changed. */
+  int bad = rc == TK_EINVAL || rc == TK_ELIMIT || rc == TK_ENOTFOUND || rc == TK_EAMBIG;
+  return bad ? EXIT_USAGE : EXIT_FAIL;
 }
 
 /* The office's unlock callback: asks for the passphrase when a command
@@ -245,8 +283,87 @@ static const struct {
     {"--map", OPT_MAP, 1},
     {"--skip-invalid", OPT_SKIP_INVALID, 0},
     {"--again", OPT_AGAIN, 0},
+    {"--new-passphrase-file", OPT_NEW_PASS_FILE, 1},
+    {"--move", OPT_MOVE, 0},
+    {"--yes", OPT_YES, 0},
     {"--version", OPT_VERSION, 1},
 };
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+/* Whether text names the option name as a whole word ("--all" does not name
+ * "--all-x", "-o" is not in "--no-resume"). */
+static int names_option(const char *text, const char *name)
+{
+  size_t n = strlen(name);
+  for (const char *p = strstr(text, name); p; p = strstr(p + 1, name)) {
+    int before = p > text && (isalnum((unsigned char)p[-1]) || p[-1] == '-');
+    int after = isalnum((unsigned char)p[n]) || p[n] == '-' || p[n] == '_';
+    if (!before && !after) return 1;
+  }
+  return 0;
+}
+
+/* 0 if cmd's usage names every option it takes and takes every option it
+ * names (besides the global --home and --passphrase-file); else prints what
+ * drifted and returns EXIT_FAIL. */
+static int help_check(const command_t *cmd)
+{
+  int bad = 0;
+  for (size_t k = 0; k < NOPTIONS; k++) {
+    if (!(cmd->opts & options[k].opt)) continue;
+    int named = 0;
+    for (size_t j = 0; j < NOPTIONS && !named; j++)
+      named =
+          options[j].opt == options[k].opt && names_option(cmd->usage, options[j].name);
+    if (!named) {
+      fprintf(stderr, "tunduk: internal error: the help of '%s' does not name %s\n",
+              cmd->name, options[k].name);
+      bad = 1;
+    }
+  }
+  for (const char *p = cmd->usage; (p = strchr(p, '-')) != NULL; p++) {
+    if ((p > cmd->usage && !strchr(" [|(\n", p[-1])) ||
+        !(p[1] == '-' || isalpha((unsigned char)p[1])))
+      continue;
+    char word[64];
+    size_t n = strspn(p, "-abcdefghijklmnopqrstuvwxyz0123456789");
+    if (n >= sizeof word) n = sizeof word - 1;
+    memcpy(word, p, n);
+    word[n] = '\0';
+    int ok = !strcmp(word, "--home") || !strcmp(word, "--passphrase-file");
+    for (size_t k = 0; k < NOPTIONS && !ok; k++)
+      ok = !strcmp(word, options[k].name) && (cmd->opts & options[k].opt);
+    if (!ok) {
+      fprintf(stderr,
+              "tunduk: internal error: the help of '%s' names %s, which it does "
+              "not take\n",
+              cmd->name, word);
+      bad = 1;
+    }
+    p += n - 1;
+  }
+  return bad ? EXIT_FAIL : EXIT_OK;
+}
+
+/* --help: every command's lines by section, or one command's (cmd), on f. */
+static int help(FILE *f, const command_t *cmd)
+{
+  int code = EXIT_OK;
+  for (size_t k = 0; k < NCOMMANDS; k++)
+    if (!cmd || cmd == &commands[k]) code |= help_check(&commands[k]);
+  if (code) return code;
+  fputs(usage_head, f);
+  for (int sec = 0; sec < SEC_N && !cmd; sec++) {
+    fprintf(f, "\n%s\n", section_title[sec]);
+    for (size_t k = 0; k < NCOMMANDS; k++)
+      if (commands[k].section == sec) fputs(commands[k].usage, f);
+  }
+  if (cmd) fprintf(f, "\n%s", cmd->usage);
+  fprintf(f, "\n%s", usage_foot);
+  return EXIT_OK;
+}
 
 static const char **option_slot(cli_t *c, unsigned opt)
 {
@@ -273,6 +390,8 @@ static const char **option_slot(cli_t *c, unsigned opt)
     return &c->map;
   case OPT_VERSION:
     return &c->set_version;
+  case OPT_NEW_PASS_FILE:
+    return &c->new_pass_file;
   default:
     return NULL;
   }
@@ -288,6 +407,7 @@ int main(int argc, char **argv)
   static char home_buf[4096];
   cli_t c;
   const char *cmd = NULL;
+  int want_help = 0;
   memset(&c, 0, sizeof c);
   /* tk_conn.h: a peer that resets the connection must not kill the
    * process with SIGPIPE; the write fails and the sync reports it. */
@@ -296,8 +416,8 @@ int main(int argc, char **argv)
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      fputs(usage_text, stdout);
-      return EXIT_OK;
+      want_help = 1;
+      continue;
     }
     if (strcmp(a, "--home") == 0 || strcmp(a, "--passphrase-file") == 0) {
       if (i + 1 >= argc) return cli_usage("%s needs a value", a);
@@ -329,6 +449,10 @@ int main(int argc, char **argv)
         c.skip_invalid = 1;
       } else if (options[k].opt == OPT_AGAIN) {
         c.again = 1;
+      } else if (options[k].opt == OPT_MOVE) {
+        c.move = 1;
+      } else if (options[k].opt == OPT_YES) {
+        c.yes = 1;
       } else {
         c.all = 1;
       }
@@ -341,10 +465,8 @@ int main(int argc, char **argv)
       c.args[c.nargs++] = a;
     }
   }
-  if (!cmd) {
-    fputs(usage_text, stderr);
-    return EXIT_USAGE;
-  }
+  if (!cmd && want_help) return help(stdout, NULL);
+  if (!cmd) return help(stderr, NULL) ? EXIT_FAIL : EXIT_USAGE;
   const command_t *command = NULL;
   for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
     if (strcmp(cmd, commands[k].name) == 0) command = &commands[k];
@@ -354,6 +476,7 @@ int main(int argc, char **argv)
       if (c.seen & ~command->opts & options[k].opt)
         return cli_usage("'%s' does not take %s", cmd, options[k].name);
   }
+  if (want_help) return help(stdout, command);
   if (c.nargs < command->min_args) return cli_usage("'%s' needs more arguments", cmd);
   if (c.nargs > command->max_args) return cli_usage("too many arguments for '%s'", cmd);
 

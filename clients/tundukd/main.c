@@ -3,10 +3,12 @@
  * list / revoke, config. The hub's home folder has the same layout as an
  * office's (device.key, store.db) plus an optional tundukd.conf.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,40 +21,174 @@
 #include "tk_config.h"
 #include "tk_hub.h"
 #include "tk_hub_admin.h"
+#include "tk_office.h"
+#include "tk_office_plugins.h"
 #include "tk_passphrase.h"
 #include "tk_token.h"
 
-static const char usage_text[] =
-    "usage: tundukd [--home DIR] [--passphrase-file FILE] COMMAND [ARGS]\n"
-    "\n"
-    "  init [--name NAME] [--kdf interactive|moderate|sensitive]\n"
-    "                       make the hub's identity and store\n"
-    "  serve [--listen ADDR:PORT] [--config FILE] [--log-level LEVEL]\n"
-    "                       run the hub (makes identity and store on first run)\n"
-    "  device add NAME [--vault V[:rw]]... [--address HOST:PORT] [--ttl-hours N]\n"
-    "                       print a one-time enrollment token for a new office device\n"
-    "  device list [--json] list enrolled devices and pending tokens\n"
-    "  device revoke ID     refuse a device from now on and close its connections\n"
-    "  quarantine list [--json]  revisions held back by a moderation rule\n"
-    "  quarantine release REV    let a held revision into the store (it syncs on)\n"
-    "  quarantine drop REV       delete a held revision\n"
-    "  config               print the configuration file with its defaults\n"
-    "\n"
+static const char usage_head[] =
+    "usage: tundukd [--home DIR] [--passphrase-file FILE] COMMAND [ARGS]\n";
+static const char usage_foot[] =
     "The home folder is --home DIR, else $TUNDUKD_HOME, else ~/.local/share/tundukd.\n"
     "The passphrase comes from --passphrase-file, else $TUNDUKD_PASSPHRASE, else a "
     "prompt.\n"
     "The config file is --config FILE, else HOME/tundukd.conf when it exists.\n";
 
+/* Options (bit flags): which commands take which is commands[]'s. */
+enum {
+  O_NAME = 1 << 0,
+  O_KDF = 1 << 1,
+  O_LISTEN = 1 << 2,
+  O_CONFIG = 1 << 3,
+  O_LOG_LEVEL = 1 << 4,
+  O_ADDRESS = 1 << 5,
+  O_TTL = 1 << 6,
+  O_VAULT = 1 << 7,
+  O_JSON = 1 << 8,
+  O_NEW_PASS_FILE = 1 << 9,
+};
+
+/* One command: the options it takes and its lines in --help. As in tunduk,
+ * help_check() refuses a help that does not name an option the command
+ * takes or names one it does not (it_cli_help). A new option: its O_ bit,
+ * its line in options[] and in the command's opts and usage. */
+typedef struct command {
+  const char *name;
+  unsigned opts;
+  const char *usage;
+} command_t;
+
+static const command_t commands[] = {
+    {"init", O_NAME | O_KDF,
+     "  init [--name NAME] [--kdf interactive|moderate|sensitive]\n"
+     "                       make the hub's identity and store\n"},
+    {"serve", O_LISTEN | O_CONFIG | O_LOG_LEVEL | O_NAME | O_KDF,
+     "  serve [--listen ADDR:PORT] [--config FILE] [--log-level LEVEL]\n"
+     "        [--name NAME] [--kdf LEVEL]\n"
+     "                       run the hub (makes identity and store on first run, as "
+     "init)\n"},
+    {"device", O_VAULT | O_ADDRESS | O_TTL | O_CONFIG | O_JSON,
+     "  device add NAME [--vault V[:rw]]... [--address HOST:PORT] [--ttl-hours N] "
+     "[--config FILE]\n"
+     "                       print a one-time enrollment token for a new office device\n"
+     "  device list [--json] list enrolled devices and pending tokens\n"
+     "  device revoke ID     refuse a device from now on and close its connections\n"},
+    {"quarantine", O_JSON,
+     "  quarantine list [--json]  revisions held back by a moderation rule\n"
+     "  quarantine release REV    let a held revision into the store (it syncs on)\n"
+     "  quarantine drop REV       delete a held revision\n"},
+    {"backup", 0,
+     "  backup FILE          copy the store into the new FILE (works while serving)\n"},
+    {"restore", 0,
+     "  restore FILE         put a backup in place of a stopped hub's store; it gets a "
+     "new\n"
+     "                       store identity, and offices re-offer what it lacks\n"},
+    {"config", 0,
+     "  config               print the configuration file with its defaults\n"},
+    {"plugin", O_JSON | O_CONFIG,
+     "  plugin list [--json] [--config FILE]\n"
+     "                       the hub's plugins and the folder each comes from\n"
+     "  plugin test PLUGIN SAMPLES.jsonl [--config FILE]\n"
+     "                       run sample records through the hub's plugins as the hub\n"
+     "                       would (moderation verdicts of every rule, no record "
+     "body)\n"},
+    {"passphrase", O_NEW_PASS_FILE | O_KDF,
+     "  passphrase [--new-passphrase-file FILE] [--kdf LEVEL]\n"
+     "                       change the key file's passphrase (as tunduk passphrase)\n"},
+};
+
 #define MAX_VAULT_ARGS 64
 
 typedef struct opts {
   const char *home, *pass_file, *name, *kdf, *listen, *config, *log_level, *address, *ttl;
+  const char *new_pass_file; /* passphrase --new-passphrase-file */
   const char *vaults[MAX_VAULT_ARGS];
   int nvaults, json;
   const char *args[4];
   int nargs;
+  unsigned seen; /* O_* given on the command line */
   tk_err_t err;
 } opts_t;
+
+/* The options after the global --home and --passphrase-file: a value's
+ * slot in opts_t (--vault and --json are handled apart). */
+static const struct {
+  const char *name;
+  unsigned opt;
+  size_t slot;
+} options[] = {
+    {"--name", O_NAME, offsetof(opts_t, name)},
+    {"--kdf", O_KDF, offsetof(opts_t, kdf)},
+    {"--listen", O_LISTEN, offsetof(opts_t, listen)},
+    {"--config", O_CONFIG, offsetof(opts_t, config)},
+    {"--log-level", O_LOG_LEVEL, offsetof(opts_t, log_level)},
+    {"--address", O_ADDRESS, offsetof(opts_t, address)},
+    {"--ttl-hours", O_TTL, offsetof(opts_t, ttl)},
+    {"--vault", O_VAULT, 0},
+    {"--json", O_JSON, 0},
+    {"--new-passphrase-file", O_NEW_PASS_FILE, offsetof(opts_t, new_pass_file)},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+/* Whether text names the option name as a whole word. */
+static int names_option(const char *text, const char *name)
+{
+  size_t n = strlen(name);
+  for (const char *p = strstr(text, name); p; p = strstr(p + 1, name)) {
+    int before = p > text && (isalnum((unsigned char)p[-1]) || p[-1] == '-');
+    int after = isalnum((unsigned char)p[n]) || p[n] == '-' || p[n] == '_';
+    if (!before && !after) return 1;
+  }
+  return 0;
+}
+
+/* 0 if cmd's usage names every option it takes and takes every option it
+ * names (besides the global ones); else prints what drifted and returns 1. */
+static int help_check(const command_t *cmd)
+{
+  int bad = 0;
+  for (size_t k = 0; k < NOPTIONS; k++)
+    if ((cmd->opts & options[k].opt) && !names_option(cmd->usage, options[k].name)) {
+      fprintf(stderr, "tundukd: internal error: the help of '%s' does not name %s\n",
+              cmd->name, options[k].name);
+      bad = 1;
+    }
+  for (const char *p = cmd->usage; (p = strchr(p, '-')) != NULL; p++) {
+    if ((p > cmd->usage && !strchr(" [|(\n", p[-1])) || p[1] != '-') continue;
+    char word[64];
+    size_t n = strspn(p, "-abcdefghijklmnopqrstuvwxyz0123456789");
+    if (n >= sizeof word) n = sizeof word - 1;
+    memcpy(word, p, n);
+    word[n] = '\0';
+    int ok = !strcmp(word, "--home") || !strcmp(word, "--passphrase-file");
+    for (size_t k = 0; k < NOPTIONS && !ok; k++)
+      ok = !strcmp(word, options[k].name) && (cmd->opts & options[k].opt);
+    if (!ok) {
+      fprintf(stderr,
+              "tundukd: internal error: the help of '%s' names %s, which it does not "
+              "take\n",
+              cmd->name, word);
+      bad = 1;
+    }
+    p += n - 1;
+  }
+  return bad;
+}
+
+/* --help: every command's lines, or one command's (cmd), on f. */
+static int help(FILE *f, const command_t *cmd)
+{
+  int bad = 0;
+  for (size_t k = 0; k < NCOMMANDS; k++)
+    if (!cmd || cmd == &commands[k]) bad |= help_check(&commands[k]);
+  if (bad) return 1;
+  fprintf(f, "%s\n", usage_head);
+  for (size_t k = 0; k < NCOMMANDS; k++)
+    if (!cmd || cmd == &commands[k]) fputs(commands[k].usage, f);
+  fprintf(f, "\n%s", usage_foot);
+  return 0;
+}
 
 static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage(const char *fmt, ...)
@@ -66,11 +202,18 @@ static int usage(const char *fmt, ...)
   return 2;
 }
 
+/* Exit 2 (bad input, nothing changed): malformed input, a limit, an id,
+ * name or prefix that names nothing or more than one thing; as tunduk's. */
+static int bad_input(int rc)
+{
+  return rc == TK_EINVAL || rc == TK_ELIMIT || rc == TK_ENOTFOUND || rc == TK_EAMBIG;
+}
+
 static int fail(opts_t *o, int rc)
 {
   if (!o->err.msg[0]) tk_err_set(&o->err, rc, "%s", tk_strerror(rc));
   fprintf(stderr, "tundukd: %s\n", tk_err_str(&o->err));
-  return rc == TK_EINVAL || rc == TK_ELIMIT ? 2 : 1;
+  return bad_input(rc) ? 2 : 1;
 }
 
 static void load_config(opts_t *o, tk_config_t *cfg, int *rc)
@@ -131,6 +274,10 @@ static int do_init(opts_t *o, int quiet_if_exists)
   if (!rc)
     rc = tk_office_create(o->home, o->name ? o->name : "hub", pass, len, level, &o->err);
   tk_secure_free(pass);
+  if (rc == TK_EEXIST)
+    tk_err_set(&o->err, rc,
+               "%s already holds a hub (see 'tundukd --home %s device list')", o->home,
+               o->home);
   if (rc) return rc;
   tk_office_t *home = NULL;
   rc = tk_office_open(&home, o->home, &o->err);
@@ -141,6 +288,49 @@ static int do_init(opts_t *o, int quiet_if_exists)
   fflush(stdout);
   tk_office_close(home);
   return 0;
+}
+
+/* Opens the hub's home for an admin command. A home without a key file is
+ * named with the command that makes one (tk_office_open's message names the
+ * office program). */
+static int open_home(opts_t *o, tk_office_t **home)
+{
+  char path[PATH_MAX];
+  int rc = tk_home_key_path(path, sizeof path, o->home, &o->err);
+  if (rc) return rc;
+  if (access(path, F_OK) != 0)
+    return tk_err_set(&o->err, TK_ENOTFOUND,
+                      "no hub in %s (run 'tundukd --home %s init' first)", o->home,
+                      o->home);
+  return tk_office_open(home, o->home, &o->err);
+}
+
+/* The passphrase of the hub's key file: the old one checked first, then the
+ * new one (tk_office_passphrase_change: atomic, same strength unless
+ * --kdf). */
+static int do_passphrase(opts_t *o)
+{
+  int level = -1;
+  if (o->kdf && tk_office_kdf_parse(o->kdf, &level) != 0)
+    return tk_err_set(&o->err, TK_EINVAL,
+                      "--kdf must be interactive, moderate or sensitive");
+  tk_office_t *home = NULL;
+  char *pass = NULL;
+  size_t len = 0;
+  int rc = open_home(o, &home);
+  if (!rc) rc = get_pass(o, 0, &pass, &len);
+  if (!rc) rc = tk_office_unlock(home, pass, len, &o->err);
+  tk_secure_free(pass);
+  pass = NULL;
+  if (!rc)
+    rc = tk_office_passphrase_new(o->new_pass_file, "--new-passphrase-file", o->home,
+                                  &pass, &len, &o->err);
+  if (!rc) rc = tk_office_passphrase_change(home, pass, len, level, &o->err);
+  tk_secure_free(pass);
+  tk_office_close(home);
+  if (!rc)
+    printf("passphrase changed: %s/device.key opens with the new one only\n", o->home);
+  return rc;
 }
 
 /* ---- serve ----------------------------------------------------------------- */
@@ -180,6 +370,9 @@ static int do_serve(opts_t *o)
   tk_log_level = cfg.log_level;
   rc = do_init(o, 1);
   if (rc) return rc;
+  int lock = -1; /* held while serving: 'tundukd restore' waits for the stop */
+  rc = tk_hub_lock(o->home, &lock, &o->err);
+  if (rc) return rc;
   rc = tk_office_open(&home, o->home, &o->err);
   if (!rc) rc = get_pass(o, 0, &pass, &len);
   if (!rc) rc = tk_office_unlock(home, pass, len, &o->err);
@@ -213,7 +406,33 @@ loop_done:
   if (uv_loop_close(&loop) != 0) TK_LOG(TK_LOG_WARN, "hub", "handles left open at exit");
 done:
   tk_office_close(home);
+  close(lock);
   return rc;
+}
+
+/* ---- backup and restore (tk_hub_admin.h, hub_identity.c) -------------------- */
+
+static int do_backup(opts_t *o)
+{
+  tk_office_t *home = NULL;
+  int rc = tk_office_open(&home, o->home, &o->err);
+  if (!rc) rc = tk_hub_backup(home, o->args[1], &o->err);
+  tk_office_close(home);
+  if (!rc) printf("backup of the hub's store written to %s\n", o->args[1]);
+  return rc;
+}
+
+static int do_restore(opts_t *o)
+{
+  uint8_t id[TK_HUB_STORE_ID_LEN];
+  char hex[2 * TK_HUB_STORE_ID_LEN + 1];
+  int rc = tk_hub_restore(o->home, o->args[1], id, &o->err);
+  if (rc) return rc;
+  tk_hex_encode(hex, id, TK_HUB_STORE_ID_LEN);
+  printf("restored the hub's store from %s; its new store identity is %s: offices "
+         "re-offer what it lacks at their next sync\n",
+         o->args[1], hex);
+  return 0;
 }
 
 /* ---- devices --------------------------------------------------------------- */
@@ -339,6 +558,185 @@ static int do_quarantine(opts_t *o, tk_office_t *home)
   return 0;
 }
 
+/* ---- plugin test ----------------------------------------------------------- */
+/* The hub's side of `tunduk plugin test` (the same lines): the samples go
+ * through the hub's plugin layers, and the rules are given what a hub
+ * without vault keys has, the envelope (meta) and no record. */
+
+static int sample_line(FILE *f, char **line, size_t *cap, size_t *len)
+{
+  ssize_t n = getline(line, cap, f);
+  if (n < 0) return 0;
+  while (n > 0 && ((*line)[n - 1] == '\n' || (*line)[n - 1] == '\r'))
+    (*line)[--n] = 0;
+  *len = (size_t)n;
+  return n > TK_MAX_BODY_JSON ? -1 : 1;
+}
+
+static void hub_verdict(void *ctx, const char *rule, const char *file,
+                        const char *verdict, const char *reason)
+{
+  (void)ctx;
+  if (reason && reason[0])
+    printf("  rule %s (%s): %s (%s)\n", rule, file, verdict, reason);
+  else
+    printf("  rule %s (%s): %s\n", rule, file, verdict);
+}
+
+/* Prints one sample's result as tunduk does; 1 invalid, -1 failed, else 0. */
+static int hub_sample(const char *path, const char *plugin, int lineno,
+                      const tk_office_sample_t *r)
+{
+  switch (r->status) {
+  case TK_SAMPLE_BAD_JSON:
+  case TK_SAMPLE_NOT_OBJECT:
+    fprintf(stderr, "tundukd: %s:%d:%d: %s\n", path, lineno, r->column, r->message);
+    printf("line %d: %s\n", lineno,
+           r->status == TK_SAMPLE_NOT_OBJECT ? "not a JSON object" : "not valid JSON");
+    return -1;
+  case TK_SAMPLE_NO_TYPE:
+    printf("line %d: invalid: no \"type\" field, and %s declares no content type\n",
+           lineno, plugin);
+    return 1;
+  case TK_SAMPLE_INVALID:
+  case TK_SAMPLE_NO_SUCH_TYPE:
+    printf("line %d: invalid (%s): %s\n", lineno, r->type, r->message);
+    return 1;
+  case TK_SAMPLE_ERROR:
+    printf("line %d: ERROR (%s): %s\n", lineno, r->type, r->message);
+    return -1;
+  case TK_SAMPLE_SUMMARY_ERROR:
+    printf("line %d: ok (%s); summary ERROR: %s\n", lineno, r->type, r->message);
+    return -1;
+  case TK_SAMPLE_OK:
+    printf("line %d: ok (%s): %s\n", lineno, r->type, r->summary);
+    return 0;
+  case TK_SAMPLE_OK_DEFAULT:
+    printf("line %d: ok (%s; no summary, default): %s\n", lineno, r->type, r->summary);
+    return 0;
+  case TK_SAMPLE_DELETED:
+    printf("line %d: deletion (%s)\n", lineno, r->type);
+    return 0;
+  default:
+    return 0;
+  }
+}
+
+/* One column's width: the longest of its header and its entries. */
+static int col_width(const json_t *plugins, const char *key, int least)
+{
+  size_t i;
+  json_t *d;
+  int w = least;
+  json_array_foreach(plugins, i, d)
+  {
+    const char *v = json_string_value(json_object_get(d, key));
+    if (v && (int)strlen(v) > w) w = (int)strlen(v);
+  }
+  return w;
+}
+
+static int do_plugin_list(opts_t *o)
+{
+  tk_config_t cfg;
+  tk_office_layers_t layers;
+  json_t *j = NULL, *v;
+  size_t i;
+  int rc = 0;
+  load_config(o, &cfg, &rc);
+  if (!rc) rc = tk_hub_plugin_layers(&cfg, o->home, &layers, &o->err);
+  if (!rc) rc = tk_office_plugin_list_layers(&layers, &j, &o->err);
+  if (rc) return fail(o, rc);
+  const json_t *plugins = json_object_get(j, "plugins"),
+               *errors = json_object_get(j, "errors");
+  if (o->json) {
+    char *text = json_dumps(j, JSON_INDENT(2));
+    if (text) puts(text);
+    free(text);
+  } else {
+    printf("plugins from %s\n", json_string_value(json_object_get(j, "folder")));
+    json_array_foreach(json_object_get(j, "layers"), i, v)
+    {
+      printf("  %-8s %s%s\n", json_string_value(json_object_get(v, "name")),
+             json_string_value(json_object_get(v, "folder")),
+             json_is_true(json_object_get(v, "present")) ? "" : " (none)");
+    }
+    int wn = col_width(plugins, "name", 4), wk = col_width(plugins, "kind", 4),
+        wf = col_width(plugins, "file", 4);
+    printf("%-*s %-*s %-*s %s\n", wn, "NAME", wk, "KIND", wf, "FILE", "FROM");
+    json_array_foreach(plugins, i, v)
+    {
+      const char *over = json_string_value(json_object_get(v, "overrides"));
+      printf("%-*s %-*s %-*s %s%s%s%s%s\n", wn,
+             json_string_value(json_object_get(v, "name")), wk,
+             json_string_value(json_object_get(v, "kind")), wf,
+             json_string_value(json_object_get(v, "file")),
+             json_string_value(json_object_get(v, "from")), over ? " (over " : "",
+             over ? over : "", over ? ")" : "",
+             json_is_true(json_object_get(v, "kept")) ? ", its file failed" : "");
+    }
+    if (json_array_size(errors)) printf("\nnot loaded:\n");
+    json_array_foreach(errors, i, v) printf("  %s\n", json_string_value(v));
+  }
+  rc = json_array_size(errors) ? 1 : 0;
+  json_decref(j);
+  return rc;
+}
+
+static int do_plugin_test(opts_t *o)
+{
+  tk_config_t cfg;
+  tk_office_layers_t layers;
+  tk_office_plugin_test_t *t = NULL;
+  json_t *notes = NULL, *n;
+  size_t i, cap = 0, len = 0;
+  char *line = NULL;
+  int rc = 0, code = 0, lineno = 0, ninvalid = 0;
+  const char *path = o->args[3];
+  load_config(o, &cfg, &rc);
+  if (!rc) rc = tk_hub_plugin_layers(&cfg, o->home, &layers, &o->err);
+  if (!rc)
+    rc = tk_office_plugin_test_open_layers(&t, &layers, o->args[2], 1, &notes, &o->err);
+  json_array_foreach(notes, i, n) printf("not loaded: %s\n", json_string_value(n));
+  json_decref(notes);
+  if (rc) return fail(o, rc);
+  FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+  if (!f) {
+    tk_err_set(&o->err, TK_EIO, "cannot open %s: %s", path, strerror(errno));
+    tk_office_plugin_test_free(t);
+    return fail(o, TK_EIO);
+  }
+  printf("plugin %s", tk_office_plugin_test_plugin(t));
+  if (tk_office_plugin_test_type(t))
+    printf(" (content type %s)", tk_office_plugin_test_type(t));
+  printf(", samples %s; rules see the envelope only, as at this hub\n", path);
+  for (;;) {
+    tk_office_sample_t res;
+    int r = sample_line(f, &line, &cap, &len);
+    if (r == 0) break;
+    lineno++;
+    if (r < 0) {
+      fprintf(stderr, "tundukd: %s:%d: line longer than %u bytes\n", path, lineno,
+              TK_MAX_BODY_JSON);
+      code = 1;
+      break;
+    }
+    if ((rc = tk_office_plugin_test_line(t, line, len, lineno, &res, &o->err)) != 0) {
+      code = fail(o, rc);
+      break;
+    }
+    int k = hub_sample(path, tk_office_plugin_test_plugin(t), lineno, &res);
+    if (k > 0) ninvalid++;
+    if (k < 0) code = 1;
+    tk_office_plugin_test_moderate(t, hub_verdict, NULL);
+  }
+  printf("%zu valid, %d invalid\n", tk_office_plugin_test_valid(t), ninvalid);
+  if (f != stdin) fclose(f);
+  free(line);
+  tk_office_plugin_test_free(t);
+  return code;
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static const char *default_home(char *buf, size_t n)
@@ -366,40 +764,35 @@ int main(int argc, char **argv)
   opts_t o;
   memset(&o, 0, sizeof o);
   signal(SIGPIPE, SIG_IGN);
+  int want_help = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char **slot = NULL;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      fputs(usage_text, stdout);
-      return 0;
-    }
-    if (!strcmp(a, "--json")) {
-      o.json = 1;
+      want_help = 1;
       continue;
     }
-    if (!strcmp(a, "--home"))
+    if (!strcmp(a, "--home")) {
       slot = &o.home;
-    else if (!strcmp(a, "--passphrase-file"))
+    } else if (!strcmp(a, "--passphrase-file")) {
       slot = &o.pass_file;
-    else if (!strcmp(a, "--name"))
-      slot = &o.name;
-    else if (!strcmp(a, "--kdf"))
-      slot = &o.kdf;
-    else if (!strcmp(a, "--listen"))
-      slot = &o.listen;
-    else if (!strcmp(a, "--config"))
-      slot = &o.config;
-    else if (!strcmp(a, "--log-level"))
-      slot = &o.log_level;
-    else if (!strcmp(a, "--address"))
-      slot = &o.address;
-    else if (!strcmp(a, "--ttl-hours"))
-      slot = &o.ttl;
-    else if (!strcmp(a, "--vault")) {
-      if (o.nvaults == MAX_VAULT_ARGS) return usage("too many %s options", a);
-      slot = &o.vaults[o.nvaults++];
-    } else if (a[0] == '-' && a[1] == '-')
-      return usage("unknown option %s", a);
+    } else if (a[0] == '-' && a[1] == '-') {
+      size_t k;
+      for (k = 0; k < NOPTIONS; k++)
+        if (!strcmp(a, options[k].name)) break;
+      if (k == NOPTIONS) return usage("unknown option %s", a);
+      o.seen |= options[k].opt;
+      if (options[k].opt == O_JSON) {
+        o.json = 1;
+        continue;
+      }
+      if (options[k].opt == O_VAULT) {
+        if (o.nvaults == MAX_VAULT_ARGS) return usage("too many %s options", a);
+        slot = &o.vaults[o.nvaults++];
+      } else {
+        slot = (const char **)((char *)&o + options[k].slot);
+      }
+    }
     if (slot) {
       if (i + 1 >= argc) return usage("%s needs a value", a);
       *slot = argv[++i];
@@ -408,10 +801,16 @@ int main(int argc, char **argv)
     if (o.nargs == 4) return usage("too many arguments");
     o.args[o.nargs++] = a;
   }
-  if (!o.nargs) {
-    fputs(usage_text, stderr);
-    return 2;
-  }
+  if (!o.nargs && want_help) return help(stdout, NULL);
+  if (!o.nargs) return help(stderr, NULL) ? 1 : 2;
+  const command_t *command = NULL;
+  for (size_t k = 0; k < NCOMMANDS; k++)
+    if (!strcmp(o.args[0], commands[k].name)) command = &commands[k];
+  if (!command) return usage("unknown command '%s'", o.args[0]);
+  for (size_t k = 0; k < NOPTIONS; k++)
+    if (o.seen & ~command->opts & options[k].opt)
+      return usage("'%s' does not take %s", command->name, options[k].name);
+  if (want_help) return help(stdout, command);
   if (!o.home) o.home = default_home(home_buf, sizeof home_buf);
   if (!o.home) return usage("no home folder: use --home DIR or set TUNDUKD_HOME");
   if (tk_crypto_init() != 0) {
@@ -428,8 +827,16 @@ int main(int argc, char **argv)
     rc = do_init(&o, 0);
     return rc ? fail(&o, rc) : 0;
   }
+  if (!strcmp(cmd, "passphrase") && o.nargs == 1) {
+    rc = do_passphrase(&o);
+    return rc ? fail(&o, rc) : 0;
+  }
   if (!strcmp(cmd, "serve") && o.nargs == 1) {
     rc = do_serve(&o);
+    return rc ? fail(&o, rc) : 0;
+  }
+  if ((!strcmp(cmd, "backup") || !strcmp(cmd, "restore")) && o.nargs == 2) {
+    rc = !strcmp(cmd, "backup") ? do_backup(&o) : do_restore(&o);
     return rc ? fail(&o, rc) : 0;
   }
   if (!strcmp(cmd, "device") && o.nargs >= 2) {
@@ -440,7 +847,7 @@ int main(int argc, char **argv)
       return usage("usage: tundukd device add NAME | list | revoke ID");
     if (o.nvaults && strcmp(sub, "add")) return usage("--vault goes with 'device add'");
     tk_office_t *home = NULL;
-    rc = tk_office_open(&home, o.home, &o.err);
+    rc = open_home(&o, &home);
     if (!rc) {
       if (!strcmp(sub, "add"))
         rc = do_device_add(&o, home);
@@ -452,6 +859,13 @@ int main(int argc, char **argv)
     tk_office_close(home);
     return rc ? fail(&o, rc) : 0;
   }
+  if (!strcmp(cmd, "plugin")) {
+    if (o.nargs == 2 && !strcmp(o.args[1], "list")) return do_plugin_list(&o);
+    if (o.nargs != 4 || strcmp(o.args[1], "test") != 0)
+      return usage(
+          "usage: tundukd plugin list [--json] | plugin test PLUGIN SAMPLES.jsonl");
+    return do_plugin_test(&o);
+  }
   if (!strcmp(cmd, "quarantine") && o.nargs >= 2) {
     const char *sub = o.args[1];
     int want = !strcmp(sub, "list") ? 2 : 3;
@@ -459,7 +873,7 @@ int main(int argc, char **argv)
         o.nargs != want)
       return usage("usage: tundukd quarantine list | release REV | drop REV");
     tk_office_t *home = NULL;
-    rc = tk_office_open(&home, o.home, &o.err);
+    rc = open_home(&o, &home);
     if (!rc) rc = do_quarantine(&o, home);
     tk_office_close(home);
     return rc ? fail(&o, rc) : 0;

@@ -59,6 +59,8 @@ const char *tk_strerror(int rc)
     return "plugin error";
   case TK_ECRYPTO:
     return "crypto library failure";
+  case TK_EPENDING:
+    return "not here yet (sync again)";
   default:
     return "unknown error";
   }

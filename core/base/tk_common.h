@@ -43,7 +43,8 @@ enum {
   TK_ECLOSED = -21,   /* connection closed */
   TK_EPLUGIN = -22,   /* a plugin failed or refused */
   TK_ECRYPTO = -23,   /* a crypto library call failed unexpectedly */
-  TK_ERR_MIN = -23
+  TK_EPENDING = -24,  /* not here yet: still to arrive by a sync (attachment chunks) */
+  TK_ERR_MIN = -24
 };
 
 /* A static English description of rc; never NULL. */

@@ -24,6 +24,17 @@
 /* The sealed TLS session for resumption (tk_tls_session.h). */
 #define TK_META_HUB_TLS_SESSION "hub_tls_session"
 
+/* Nothing stranded (office_status.c): when the last sync with the pinned
+ * hub ended well (unix seconds), and the store identity the hub last gave
+ * in its Hello (hex; it changes when the hub's store is restored). */
+#define TK_META_LAST_SYNC "last_sync"
+#define TK_META_HUB_STORE_ID "hub_store_id"
+/* "1" from a change of that identity until a sync ends well: offer and ask
+ * for everything by id (sync_client.c) */
+#define TK_META_HUB_REOFFER "hub_reoffer"
+/* A hub's own store identity (hex, random, made at init; new on restore). */
+#define TK_META_STORE_ID "store_id"
+
 /* Per vault, with the vault's label after the colon. */
 #define TK_META_GRANTED_BY_FMT "granted_by:%s" /* who granted this device its key */
 #define TK_META_LOG_SENT_FMT "log_sent:%s"     /* log entries the hub acknowledged */

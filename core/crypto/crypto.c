@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 int tk_crypto_init(void)
@@ -111,6 +112,38 @@ int tk_device_id_parse(uint8_t id[TK_DEVICE_ID_LEN], const char *s)
   if (nchars != 52 || o != TK_DEVICE_ID_LEN || (acc & ((1u << bits) - 1)) != 0)
     return TK_EINVAL;
   memcpy(id, out, sizeof out);
+  return 0;
+}
+
+int tk_device_id_check(const char *s, char *why, size_t n)
+{
+  size_t nchars = 0, pos = 0;
+  int last = -1;
+  for (const char *p = s; *p; p++) {
+    pos++;
+    if (*p == '-' || *p == ' ') continue;
+    const char *hit = strchr(b32, toupper((unsigned char)*p));
+    if (!hit) {
+      if ((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f)
+        snprintf(why, n, "character %zu ('%c') is not base32 (A-Z, 2-7)", pos, *p);
+      else
+        snprintf(why, n, "character %zu (byte 0x%02x) is not base32 (A-Z, 2-7)", pos,
+                 (unsigned char)*p);
+      return TK_EINVAL;
+    }
+    nchars++;
+    last = (int)(hit - b32);
+  }
+  if (nchars != 52) {
+    snprintf(why, n, "it has %zu base32 characters; a device id has 52", nchars);
+    return TK_EINVAL;
+  }
+  /* 52 characters carry 260 bits: the last character's low 4 are padding. */
+  if (last & 15) {
+    snprintf(why, n, "its last character '%c' cannot end a device id (only A or Q can)",
+             b32[last]);
+    return TK_EINVAL;
+  }
   return 0;
 }
 

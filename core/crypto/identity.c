@@ -424,12 +424,11 @@ static int kdf_limits(tk_kdf_level_t level, unsigned long long *ops, size_t *mem
   return TK_EINVAL;
 }
 
-int tk_identity_save(const tk_identity_t *id, const char *path, const char *pass,
-                     size_t passlen, tk_kdf_level_t level, tk_err_t *err)
+/* tk_identity_save with the Argon2id parameters given (ops, mem). */
+static int save_with(const tk_identity_t *id, const char *path, const char *pass,
+                     size_t passlen, unsigned long long ops, size_t mem, tk_err_t *err)
 {
   int rc = 0;
-  unsigned long long ops;
-  size_t mem;
   uint8_t salt[crypto_pwhash_argon2id_SALTBYTES];
   uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
   uint8_t ad[AD_LEN];
@@ -448,8 +447,6 @@ int tk_identity_save(const tk_identity_t *id, const char *path, const char *pass
   if (passlen > TK_MAX_PASSPHRASE)
     return tk_err_set(err, TK_ELIMIT, "passphrase longer than %d bytes",
                       TK_MAX_PASSPHRASE);
-  if (kdf_limits(level, &ops, &mem) != 0)
-    return tk_err_set(err, TK_EINVAL, "unknown key derivation level %d", (int)level);
   if (!id->tls_cert_pem || id->sec->tls_key_der_len == 0 ||
       id->sec->tls_key_der_len > TLS_KEY_DER_MAX)
     return tk_err_set(err, TK_EINVAL, "cannot save %s: identity has no TLS key", path);
@@ -509,6 +506,27 @@ done:
   tk_buf_free(&file);
   json_decref(root);
   return rc;
+}
+
+int tk_identity_save(const tk_identity_t *id, const char *path, const char *pass,
+                     size_t passlen, tk_kdf_level_t level, tk_err_t *err)
+{
+  unsigned long long ops;
+  size_t mem;
+  if (kdf_limits(level, &ops, &mem) != 0)
+    return tk_err_set(err, TK_EINVAL, "unknown key derivation level %d", (int)level);
+  return save_with(id, path, pass, passlen, ops, mem, err);
+}
+
+int tk_identity_save_same_kdf(const tk_identity_t *id, const char *path, const char *pass,
+                              size_t passlen, tk_err_t *err)
+{
+  if (!id || id->kdf_ops == 0 || id->kdf_mem == 0)
+    return tk_err_set(err, TK_EINVAL,
+                      "cannot save %s: the identity was not read from a "
+                      "key file",
+                      path);
+  return save_with(id, path, pass, passlen, id->kdf_ops, id->kdf_mem, err);
 }
 
 /* ---- loading ------------------------------------------------------------- */
@@ -842,6 +860,8 @@ int tk_identity_load(tk_identity_t **out, const char *path, const char *pass,
       (rc = get_b64(&c, secret, "secret", "ciphertext", ct, CT_MIN_LEN, CT_MAX_LEN,
                     &ctlen)) != 0)
     goto done;
+  id->kdf_ops = ops;
+  id->kdf_mem = (size_t)mem;
   if (!pass) goto done;
 
   key = tk_secure_alloc(KDF_KEY_LEN);

@@ -54,8 +54,16 @@ static int prompt(const char *text, char *buf, size_t cap, size_t *len)
   return rc;
 }
 
-int tk_passphrase_get(const char *file, const char *env_name, const char *label,
-                      int confirm, char **out, size_t *len, tk_err_t *err)
+/* Where one passphrase comes from, and what the messages name. */
+typedef struct source {
+  const char *file;     /* a path or NULL */
+  const char *file_opt; /* the option that names a file ("--passphrase-file") */
+  const char *env;      /* a variable's name or NULL */
+  const char *prompt;   /* what the terminal shows */
+  int confirm;          /* a new passphrase: asked twice, at least the minimum */
+} source_t;
+
+static int get(const source_t *src, char **out, size_t *len, tk_err_t *err)
 {
   char *buf = tk_secure_alloc(TK_MAX_PASSPHRASE + 1);
   char *again = NULL;
@@ -63,11 +71,11 @@ int tk_passphrase_get(const char *file, const char *env_name, const char *label,
   *out = NULL;
   *len = 0;
   if (!buf) return tk_err_set(err, TK_ENOMEM, "cannot allocate locked memory");
-  const char *env = getenv(env_name);
-  if (file) {
-    int fd = open(file, O_RDONLY);
+  const char *env = src->env ? getenv(src->env) : NULL;
+  if (src->file) {
+    int fd = open(src->file, O_RDONLY);
     if (fd < 0) {
-      rc = tk_err_set(err, TK_EINVAL, "cannot open passphrase file %s: %s", file,
+      rc = tk_err_set(err, TK_EINVAL, "cannot open passphrase file %s: %s", src->file,
                       strerror(errno));
       goto done;
     }
@@ -80,17 +88,19 @@ int tk_passphrase_get(const char *file, const char *env_name, const char *label,
     else
       memcpy(buf, env, *len + 1);
   } else {
-    char text[4200];
-    snprintf(text, sizeof text, "Passphrase for %s: ", label);
-    rc = prompt(text, buf, TK_MAX_PASSPHRASE + 1, len);
+    rc = prompt(src->prompt, buf, TK_MAX_PASSPHRASE + 1, len);
     if (rc == TK_ENOTFOUND) {
-      rc =
-          tk_err_set(err, TK_EINVAL,
-                     "no passphrase: no terminal to ask on; use --passphrase-file or set "
-                     "TUNDUK_PASSPHRASE");
+      /* The message names the option and the variable this program reads. */
+      if (src->env)
+        rc = tk_err_set(err, TK_EINVAL,
+                        "no passphrase: no terminal to ask on; use %s or set %s",
+                        src->file_opt, src->env);
+      else
+        rc = tk_err_set(err, TK_EINVAL, "no passphrase: no terminal to ask on; use %s",
+                        src->file_opt);
       goto done;
     }
-    if (!rc && confirm) {
+    if (!rc && src->confirm) {
       size_t len2 = 0;
       again = tk_secure_alloc(TK_MAX_PASSPHRASE + 1);
       if (!again) {
@@ -114,7 +124,7 @@ int tk_passphrase_get(const char *file, const char *env_name, const char *label,
     tk_err_set(err, rc, "cannot read the passphrase");
     goto done;
   }
-  if (confirm && *len < TK_MIN_NEW_PASSPHRASE) {
+  if (src->confirm && *len < TK_MIN_NEW_PASSPHRASE) {
     rc = tk_err_set(err, TK_EINVAL, "a passphrase needs at least %d characters",
                     TK_MIN_NEW_PASSPHRASE);
     goto done;
@@ -125,4 +135,22 @@ done:
   tk_secure_free(buf);
   tk_secure_free(again);
   return rc;
+}
+
+int tk_passphrase_get(const char *file, const char *env_name, const char *label,
+                      int confirm, char **out, size_t *len, tk_err_t *err)
+{
+  char text[4200];
+  snprintf(text, sizeof text, "Passphrase for %s: ", label);
+  source_t src = {file, "--passphrase-file", env_name, text, confirm};
+  return get(&src, out, len, err);
+}
+
+int tk_passphrase_get_new(const char *file, const char *file_opt, const char *label,
+                          char **out, size_t *len, tk_err_t *err)
+{
+  char text[4200];
+  snprintf(text, sizeof text, "New passphrase for %s: ", label);
+  source_t src = {file, file_opt, NULL, text, 1};
+  return get(&src, out, len, err);
 }

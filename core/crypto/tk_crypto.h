@@ -49,6 +49,10 @@ void tk_device_id_format(char out[TK_DEVICE_ID_STRLEN],
 /* Accepts the printed form with or without dashes, in either case.
  * TK_EINVAL if it is not a whole device id. */
 int tk_device_id_parse(uint8_t id[TK_DEVICE_ID_LEN], const char *s);
+/* 0 if s parses as a device id, else TK_EINVAL with what is wrong written
+ * to why (n bytes): which character is not base32 and where, how many
+ * characters there are, or that the last one cannot end an id. */
+int tk_device_id_check(const char *s, char *why, size_t n);
 
 /* Vault keys. */
 void tk_vault_key_new(uint8_t key[TK_VAULT_KEY_LEN]);

@@ -42,6 +42,8 @@ typedef struct tk_identity {
   uint8_t tls_binding[TK_SIG_LEN];    /* identity key's signature over the TLS key */
   char *tls_cert_pem;                 /* self-signed certificate, PEM, NUL-terminated */
   char name[64];                      /* human label (not in the certificate) */
+  unsigned long long kdf_ops;         /* the key file's Argon2id parameters (load), */
+  size_t kdf_mem;                     /* 0 for an identity not read from a file */
   tk_identity_secret_t *sec;          /* NULL unless generated or unlocked */
 } tk_identity_t;
 
@@ -55,6 +57,12 @@ int tk_identity_generate(tk_identity_t **out, const char *name, tk_err_t *err);
  * its secrets (else TK_ENOKEY). */
 int tk_identity_save(const tk_identity_t *id, const char *path, const char *pass,
                      size_t passlen, tk_kdf_level_t level, tk_err_t *err);
+
+/* The same, under the Argon2id parameters id was loaded with (kdf_ops,
+ * kdf_mem): a new passphrase at the strength the file had. TK_EINVAL for an
+ * identity not read from a key file. */
+int tk_identity_save_same_kdf(const tk_identity_t *id, const char *path, const char *pass,
+                              size_t passlen, tk_err_t *err);
 
 /* Reads the key file at path. With pass == NULL only the public half is
  * loaded (sec stays NULL). With a passphrase, the secrets are decrypted;

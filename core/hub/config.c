@@ -64,7 +64,7 @@ static const key_def_t keys[] = {
     {"plugin_call_ms", KIND_U32, OFF(plugin_call_ms), 10, 60000,
      "wall clock one plugin call may take, ms; its worker is killed 250 ms later"},
     {"plugins", KIND_PATH, OFF(plugins), 0, 0,
-     "folder of Lua plugins (moderation rules)"},
+     "the hub's own Lua plugins, over the bundled ones (default HOME/plugins)"},
 };
 
 void tk_config_defaults(tk_config_t *c)
@@ -117,7 +117,8 @@ const char *tk_config_template(void)
          "plugin_workers = 2               # 1 .. 64: jailed processes running plugins\n"
          "plugin_call_ms = 2000            # 10 .. 60000: per plugin call; killed 250 ms "
          "later\n"
-         "# plugins = /etc/tunduk/plugins  # Lua plugins; default: the bundled ones\n";
+         "# plugins = /etc/tunduk/plugins  # own Lua plugins, over the bundled; default "
+         "HOME/plugins\n";
 }
 
 static char *trim(char *s)

@@ -44,6 +44,7 @@
  * thread: there is no threadpool to queue on and no worker is started.
  */
 #include "hub_internal.h"
+#include "tk_hub_admin.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -57,6 +58,7 @@
 #include <unistd.h>
 
 #include "tk_meta.h"
+#include "tk_office_plugins.h"
 #include "tk_token.h"
 
 #define ACL_POLL_MS 1000
@@ -188,6 +190,11 @@ static void send_hello(session_t *s, int enrolled)
   m.enrolled = enrolled;
   m.n_access = enrolled ? s->naccess : 0;
   m.access = v;
+  uint64_t end = 0;
+  if (enrolled) { /* an office's checks of a restored store (PROTOCOL.md) */
+    m.store_id = tk_pb_bytes(h->store_id, TK_HUB_STORE_ID_LEN);
+    if (tk_store_last_seq(h->store, &end, NULL) == 0) m.feed_end = end;
+  }
   tk_sync_send_msg(tk__hub_tp(s), TUNDUK__V1__FRAME__MSG_HELLO, &m);
   free(v);
   free(store);
@@ -791,6 +798,15 @@ static void on_acl_timer(uv_timer_t *t)
 {
   tk_hub_t *h = t->data;
   char v[64] = "";
+  uint64_t end = 0;
+  tk_err_t me;
+  /* the feed end served, for a store put back by hand (hub_identity.c) */
+  if (tk_store_last_seq(h->store, &end, NULL) == 0 && end > h->mark_end) {
+    if (tk_hub_store_mark(tk_office_home_dir(h->home), h->store_id, end, &me) == 0)
+      h->mark_end = end;
+    else
+      TK_LOG(TK_LOG_WARN, "hub", "%s", tk_err_str(&me));
+  }
   if (tk_store_meta_get(h->store, TK_META_ACL_VERSION, v, sizeof v, NULL) != 0)
     v[0] = '\0';
   if (strcmp(v, h->acl_version) == 0) return;
@@ -825,6 +841,7 @@ int tk_hub_new(tk_hub_t **out, uv_loop_t *loop, tk_office_t *home, const tk_conf
   /* Tickets live as long as this hub: a restart makes new keys. */
   if (!rc) rc = tk_tls_enable_tickets(h->tls, cfg->tls_ticket_lifetime_s, err);
   if (!rc) rc = tk_hub_reload_plugins(h, err);
+  if (!rc) rc = tk_hub_store_identity(home, h->store_id, &h->mark_end, err);
   if (!rc) rc = tk__hub_store_start(h, err);
   if (rc) {
     tk_hub_free(h);
@@ -901,14 +918,35 @@ void tk_hub_stop(tk_hub_t *h)
   tk__hub_store_stop(h); /* the queued writes finish; the loop ends after them */
 }
 
+int tk_hub_plugin_layers(const tk_config_t *cfg, const char *home,
+                         tk_office_layers_t *out, tk_err_t *err)
+{
+  int rc = tk_office_plugin_layers(home, out, err);
+  if (rc) return rc;
+#ifdef TK_PLUGIN_DIR
+  out->v[0].dir = TK_PLUGIN_DIR;
+#else
+  out->v[0].dir = "";
+#endif
+  out->v[0].optional = 1; /* an installed binary without the source tree */
+  if (cfg->plugins[0]) {  /* the configured folder must be there */
+    snprintf(out->home, sizeof out->home, "%s", cfg->plugins);
+    out->v[2].optional = 0;
+  }
+  if (!out->v[0].dir[0]) { /* no bundled folder at all: leave the layer out */
+    out->v[0] = out->v[1];
+    out->v[1] = out->v[2];
+    out->n = 2;
+  }
+  return 0;
+}
+
 int tk_hub_reload_plugins(tk_hub_t *h, tk_err_t *err)
 {
-#ifdef TK_PLUGIN_DIR
-  const char *dir = h->cfg.plugins[0] ? h->cfg.plugins : TK_PLUGIN_DIR;
-#else
-  const char *dir = h->cfg.plugins;
-#endif
+  tk_office_layers_t layers;
   tk_plugin_set_t *next = NULL;
+  int rc = tk_hub_plugin_layers(&h->cfg, tk_office_home_dir(h->home), &layers, err);
+  if (rc) return rc;
   hub_plugins_t *hp = calloc(1, sizeof *hp);
   if (!hp) return tk_err_set(err, TK_ENOMEM, "plugins: out of memory");
   /* With a loop (tundukd): jailed workers. Without (fuzzer, unit tests):
@@ -916,24 +954,27 @@ int tk_hub_reload_plugins(tk_hub_t *h, tk_err_t *err)
   tk_plugin_limits_t lim;
   memset(&lim, 0, sizeof lim);
   lim.call_ms = h->cfg.plugin_call_ms;
-  int rc = h->loop ? tk_plugin_set_new_jailed(&next, &lim, h->cfg.plugin_workers, err)
-                   : tk_plugin_set_new(&next, &lim);
+  rc = h->loop ? tk_plugin_set_new_jailed(&next, &lim, h->cfg.plugin_workers, err)
+               : tk_plugin_set_new(&next, &lim);
   if (rc) {
     free(hp);
     return h->loop ? rc : tk_err_set(err, rc, "plugins: out of memory");
   }
-  if (!dir[0] || (!h->cfg.plugins[0] && access(dir, F_OK) != 0)) {
-    /* Only the bundled folder may be missing (an installed binary without
-     * the source tree); a configured one must be there. */
-    TK_LOG(TK_LOG_WARN, "hub", "no plugin folder (%s): no moderation rules", dir);
-  } else {
-    tk_err_t e;
-    rc = tk_plugin_set_load_dir(next, dir, &e);
-    if (rc) {
-      tk_plugin_set_free(next);
-      free(hp);
-      return tk_err_set(err, rc, "plugins: cannot read %s: %s", dir, tk_err_str(&e));
-    }
+  const char *top = layers.v[0].dir;
+  for (size_t i = 0; i < layers.n; i++) {
+    int there = access(layers.v[i].dir, F_OK) == 0;
+    if (there) top = layers.v[i].dir;
+    TK_LOG(TK_LOG_INFO, "hub", "plugins layer=%s folder=%s%s", layers.v[i].name,
+           layers.v[i].dir, there ? "" : " (none)");
+  }
+  /* A file that fails now keeps the version the running set has of it. */
+  tk_err_t e;
+  rc = tk_plugin_set_load_layers(next, layers.v, layers.n,
+                                 h->plugins ? h->plugins->set : NULL, &e);
+  if (rc) {
+    tk_plugin_set_free(next);
+    free(hp);
+    return tk_err_set(err, rc, "plugins: %s", tk_err_str(&e));
   }
   for (size_t i = 0; i < tk_plugin_set_load_errors(next); i++)
     TK_LOG(TK_LOG_ERROR, "hub", "plugin not loaded: %s",
@@ -943,10 +984,14 @@ int tk_hub_reload_plugins(tk_hub_t *h, tk_err_t *err)
   hp->refs = 1;
   plugins_unref(h->plugins);
   h->plugins = hp;
-  TK_LOG(TK_LOG_INFO, "hub",
-         "plugins folder=%s moderation_rules=%zu failed=%zu jailed=%s workers=%u", dir,
-         tk_plugin_set_count(next, TK_PLUGIN_MODERATION), tk_plugin_set_load_errors(next),
-         tk_plugin_set_jailed(next) ? "yes" : "no", h->cfg.plugin_workers);
+  TK_LOG(
+      TK_LOG_INFO, "hub",
+      "plugins folder=%s moderation_rules=%zu failed=%zu jailed=%s workers=%u kept=%zu",
+      top, tk_plugin_set_count(next, TK_PLUGIN_MODERATION),
+      tk_plugin_set_load_errors(next), tk_plugin_set_jailed(next) ? "yes" : "no",
+      h->cfg.plugin_workers, tk_plugin_set_kept(next));
+  if (tk_plugin_set_count(next, TK_PLUGIN_MODERATION) == 0)
+    TK_LOG(TK_LOG_WARN, "hub", "no moderation rules: every revision is accepted");
   return 0;
 }
 

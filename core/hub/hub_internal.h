@@ -136,6 +136,10 @@ struct tk_hub {
   uint64_t pa_logged_ms;      /* when the last summary line was logged */
   uint64_t pa_unlogged;       /* evictions and timeouts since then */
   tk_store_thread_t *sthread; /* every store write (hub_store.c) */
+  /* the store's identity (hub_identity.c), in every Hello, and the feed
+   * end HOME/store.mark says was served (renewed by the ACL timer) */
+  uint8_t store_id[16];
+  uint64_t mark_end;
 };
 
 /* The pre-authentication pool (hub_preauth.c; see there). admit: a new

@@ -43,10 +43,21 @@ int tk_hub_listen(tk_hub_t *h, tk_err_t *err);
 void tk_hub_stop(tk_hub_t *h);
 /* Frees the hub after its loop has ended. */
 void tk_hub_free(tk_hub_t *h);
-/* Loads the plugin folder (config `plugins`, else the bundled one) into a
- * new set and swaps it in; on failure the running set stays. Plugins that
- * fail to load are logged with file:line and left out. */
+/* Loads the hub's plugin layers (tk_hub_plugin_layers) into a new set and
+ * swaps it in; on failure (a layer that must be there cannot be read) the
+ * running set stays. A plugin file that fails to load is logged with
+ * file:line, and in its place runs the version the running set had of it
+ * (else a lower layer's file of that name, else none). */
 int tk_hub_reload_plugins(tk_hub_t *h, tk_err_t *err);
+
+/* The hub's plugin layers, lowest first, as an office's (tk_office_plugins.h):
+ * "bundled", the compiled-in TK_PLUGIN_DIR (may be missing); "set",
+ * HOME/plugin-set (an organisation's plugin set, if received); "home", the
+ * config's `plugins` folder (must be there) or else HOME/plugins (may be
+ * missing). For the reload and for `tundukd plugin test`. */
+struct tk_office_layers;
+int tk_hub_plugin_layers(const tk_config_t *cfg, const char *home,
+                         struct tk_office_layers *out, tk_err_t *err);
 /* Sessions open now. */
 size_t tk_hub_sessions(const tk_hub_t *h);
 

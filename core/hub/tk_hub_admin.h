@@ -63,4 +63,29 @@ int tk_hub_admin_quarantine_list(tk_office_t *home, json_t **out, tk_err_t *err)
 int tk_hub_admin_quarantine_act(tk_office_t *home, const char *rev, int drop,
                                 char hex_out[2 * TK_REV_ID_LEN + 1], tk_err_t *err);
 
+/* ---- store identity, backup, restore (hub_identity.c) ---------------------- */
+
+#define TK_HUB_STORE_ID_LEN 16
+/* The store's identity for the Hello (made at the first call), renewed
+ * when the store's feed ends below the mark HOME/store.mark left for that
+ * same identity (an older copy of the store put back by hand); the mark is
+ * written anew. *feed_end gets the store's feed end. */
+int tk_hub_store_identity(tk_office_t *home, uint8_t id[TK_HUB_STORE_ID_LEN],
+                          uint64_t *feed_end, tk_err_t *err);
+/* Writes HOME/store.mark (atomically): the identity and the feed end served. */
+int tk_hub_store_mark(const char *home, const uint8_t id[TK_HUB_STORE_ID_LEN],
+                      uint64_t end, tk_err_t *err);
+/* A copy of the hub's store in the new file `file` (sqlite's online backup;
+ * the hub may be serving meanwhile). TK_EEXIST if file exists. */
+int tk_hub_backup(tk_office_t *home, const char *file, tk_err_t *err);
+/* Takes HOME/tundukd.lock (an exclusive flock, *fd held until closed):
+ * TK_EBUSY when a `tundukd serve` holds it. */
+int tk_hub_lock(const char *home, int *fd, tk_err_t *err);
+/* Installs the store backup `file` as the store of the stopped hub at home
+ * (TK_EBUSY if it serves), with a new identity (id): every office that
+ * syncs next sees it and re-offers what the hub lacks. The home's key file
+ * stays. */
+int tk_hub_restore(const char *home, const char *file, uint8_t id[TK_HUB_STORE_ID_LEN],
+                   tk_err_t *err);
+
 #endif

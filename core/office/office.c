@@ -8,11 +8,13 @@
 #include "office_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,6 +76,13 @@ int tk_office_device_id_valid(const char *s)
 {
   uint8_t id[TK_DEVICE_ID_LEN];
   return tk_device_id_parse(id, s) == 0;
+}
+
+int tk_office_device_id_check(const char *s, tk_err_t *err)
+{
+  char why[128];
+  if (tk_device_id_check(s, why, sizeof why) == 0) return 0;
+  return tk_err_set(err, TK_EINVAL, "'%.64s' is not a device id: %s", s, why);
 }
 
 int tk_office_create(const char *home, const char *name, const char *pass, size_t passlen,
@@ -158,6 +167,40 @@ int tk_office_unlock(tk_office_t *o, const char *pass, size_t passlen, tk_err_t 
   if (made)
     TK_LOG(TK_LOG_INFO, "office", "membership logs started for %u vault%s created here",
            made, made == 1 ? "" : "s");
+  return rc;
+}
+
+int tk_office_passphrase_new(const char *file, const char *file_opt, const char *label,
+                             char **out, size_t *len, tk_err_t *err)
+{
+  return tk_passphrase_get_new(file, file_opt, label, out, len, err);
+}
+
+int tk_office_passphrase_change(tk_office_t *o, const char *pass, size_t passlen,
+                                int kdf_level, tk_err_t *err)
+{
+  int rc = tk_office_need_keys(o, err);
+  if (rc) return rc;
+  /* One change of a home at a time: they would share device.key.tmp. The
+   * lock goes with the descriptor (closed below, or by a crash). */
+  int dfd = open(o->home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return tk_err_set(err, TK_EIO, "cannot open %s: %s", o->home, strerror(errno));
+  if (flock(dfd, LOCK_EX | LOCK_NB) != 0) {
+    rc = errno == EWOULDBLOCK
+             ? tk_err_set(err, TK_EBUSY,
+                          "another passphrase change of %s is running; nothing changed",
+                          o->home)
+             : tk_err_set(err, TK_EIO, "cannot lock %s: %s", o->home, strerror(errno));
+    close(dfd);
+    return rc;
+  }
+  if (kdf_level < 0)
+    rc = tk_identity_save_same_kdf(o->id, o->key_path, pass, passlen, err);
+  else
+    rc = tk_identity_save(o->id, o->key_path, pass, passlen, (tk_kdf_level_t)kdf_level,
+                          err);
+  close(dfd);
   return rc;
 }
 

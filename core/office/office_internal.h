@@ -43,6 +43,17 @@ struct tk_office {
   void *unlock_ctx;
 };
 
+/* What has not reached the hub (office_status.c): the store's unsent
+ * entries of kinds (a bit set of 1 << TK_UNSENT_*, 0: all) as
+ * tk_office_status's "unsent" array. */
+int tk__office_unsent_json(tk_office_t *o, unsigned kinds, json_t **out, tk_err_t *err);
+
+/* A pulled revision one of this office's rules refused is held with a
+ * reason that starts so (sync_client_pull.c); each sync judges those again
+ * with the rules as they are then and releases what they now take
+ * (tk__office_rejudge, office_status.c; *released of them). */
+int tk__office_rejudge(tk_office_t *o, uint32_t *released, tk_err_t *err);
+
 /* The office's plugin set (HOME/plugins or the bundled ones), loaded once;
  * freed by tk_office_close (office_forms.c). */
 int tk__office_plugins(tk_office_t *o, struct tk_plugin_set **out, tk_err_t *err);

@@ -87,7 +87,9 @@ int tk__office_may_write(tk_office_t *o, const char *vault, tk_err_t *err)
   const tk_member_log_t *l;
   tk_vault_info_t vi;
   char why[200];
-  int rc = tk_office_log(o, vault, &l, err);
+  /* the hub's access list first: a vault this device may only read there */
+  int rc = tk_office_write_allowed(o, vault, err);
+  if (!rc) rc = tk_office_log(o, vault, &l, err);
   if (rc || l->n == 0) return rc;
   rc = tk_store_vault_get(o->store, vault, &vi, err);
   if (rc) return rc;

@@ -91,7 +91,7 @@ int tk_office_auto_merge(tk_office_t *o, tk_plugin_set_t *s,
   if (rc) goto done;
   const tk_plugin_decl_t *d = tk_plugin_set_find(s, TK_PLUGIN_TYPE, ri.type);
   if (!d || !d->has_merge) {
-    rc = tk_err_set(err, TK_ENOTFOUND,
+    rc = tk_err_set(err, TK_EPLUGIN,
                     "content type '%s' has no merge function; resolve by hand", ri.type);
     goto done;
   }

@@ -38,34 +38,63 @@ int tk_office_plugins_dir(const char *home, char *dir, size_t cap, tk_err_t *err
   if (tk_home_plugins_path(dir, cap, home, NULL) != 0)
     return tk_err_set(err, TK_ELIMIT, "plugin folder path is too long");
   if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
-  /* the set installed from the followed vault (office_plugin_set.c), until
-   * the overlay of bundled, set and own plugins replaces this choice */
-  if (tk_home_path(dir, cap, home, TK_HOME_PLUGIN_SET, NULL) == 0 &&
-      stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-    return 0;
   int n = snprintf(dir, cap, "%s", tk_office_plugins_bundled());
   if (n < 0 || (size_t)n >= cap)
     return tk_err_set(err, TK_ELIMIT, "plugin folder path is too long");
   return 0;
 }
 
-int tk_office_plugins(tk_plugin_set_t **out, const char *home, char *dir, size_t cap,
-                      tk_err_t *err)
+const char *tk_office_home_dir(const tk_office_t *o)
 {
-  char path[4096];
+  return o->home;
+}
+
+static int is_dir(const char *path)
+{
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int tk_office_plugin_layers(const char *home, tk_office_layers_t *out, tk_err_t *err)
+{
+  memset(out, 0, sizeof *out);
+  int n = snprintf(out->set, sizeof out->set, "%s/%s", home, TK_HOME_PLUGIN_SET_SUBDIR);
+  if (n < 0 || (size_t)n >= sizeof out->set ||
+      tk_home_plugins_path(out->home, sizeof out->home, home, NULL) != 0)
+    return tk_err_set(err, TK_ELIMIT, "plugin folder path is too long");
+  /* The bundled folder may be missing only when another layer is there. */
+  int others = is_dir(out->set) || is_dir(out->home);
+  out->v[0] = (tk_plugin_layer_t){"bundled", tk_office_plugins_bundled(), others};
+  out->v[1] = (tk_plugin_layer_t){"set", out->set, 1};
+  out->v[2] = (tk_plugin_layer_t){"home", out->home, 1};
+  out->n = 3;
+  return 0;
+}
+
+int tk_office_plugins_layered(tk_plugin_set_t **out, const tk_office_layers_t *l,
+                              unsigned workers, tk_err_t *err)
+{
   tk_plugin_set_t *s = NULL;
   *out = NULL;
-  int rc = tk_office_plugins_dir(home, path, sizeof path, err);
-  if (rc) return rc;
-  if (dir && cap) snprintf(dir, cap, "%s", path);
-  /* One worker: an office calls its plugins from one thread. */
-  if ((rc = tk_plugin_set_new_jailed(&s, NULL, 2, err)) < 0) return rc;
-  if ((rc = tk_plugin_set_load_dir(s, path, err)) < 0) {
+  int rc = tk_plugin_set_new_jailed(&s, NULL, workers, err);
+  if (rc < 0) return rc;
+  if ((rc = tk_plugin_set_load_layers(s, l->v, l->n, NULL, err)) < 0) {
     tk_plugin_set_free(s);
     return rc;
   }
   *out = s;
   return 0;
+}
+
+int tk_office_plugins(tk_plugin_set_t **out, const char *home, char *dir, size_t cap,
+                      tk_err_t *err)
+{
+  tk_office_layers_t l;
+  *out = NULL;
+  int rc = tk_office_plugin_layers(home, &l, err);
+  if (!rc && dir && cap) rc = tk_office_plugins_dir(home, dir, cap, err);
+  /* Two workers: the second starts only when two calls run at once. */
+  return rc ? rc : tk_office_plugins_layered(out, &l, 2, err);
 }
 
 int tk_office_validate(tk_plugin_set_t *s, const char *type, const json_t *body,

@@ -8,7 +8,6 @@
  */
 #include "tk_office.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +23,18 @@ static const char *const kind_names[TK_PLUGIN_NKINDS] = {"content type", "export
 static const char *const field_kind_names[] = {"text",    "date",    "datetime", "enum",
                                                "integer", "boolean", "list",     "ref"};
 
-static json_t *decl_json(const tk_plugin_decl_t *d)
+static json_t *decl_json(const tk_plugin_set_t *s, const tk_plugin_decl_t *d)
 {
+  tk_plugin_origin_t o;
   json_t *j = json_pack("{s:s,s:s,s:s}", "name", d->name, "kind", kind_names[d->kind],
                         "file", d->plugin);
   if (!j) return NULL;
+  if (tk_plugin_set_origin(s, d->plugin, &o) == 0) {
+    json_object_set_new(j, "from", json_string(o.layer));
+    if (o.path) json_object_set_new(j, "path", json_string(o.path));
+    if (o.overrides) json_object_set_new(j, "overrides", json_string(o.overrides));
+    json_object_set_new(j, "kept", json_boolean(o.kept != TK_PLUGIN_FRESH));
+  }
   if (d->media_type) json_object_set_new(j, "media_type", json_string(d->media_type));
   if (d->kind == TK_PLUGIN_TYPE) {
     json_t *fields = json_array();
@@ -52,18 +58,42 @@ static json_t *decl_json(const tk_plugin_decl_t *d)
   return j;
 }
 
+static json_t *layers_json(const tk_office_layers_t *l)
+{
+  json_t *arr = json_array();
+  for (size_t i = 0; arr && i < l->n; i++) {
+    struct stat st;
+    json_array_append_new(arr,
+                          json_pack("{s:s,s:s,s:b}", "name", l->v[i].name, "folder",
+                                    l->v[i].dir, "present", stat(l->v[i].dir, &st) == 0));
+  }
+  return arr;
+}
+
 int tk_office_plugin_list(const char *home, json_t **out, tk_err_t *err)
 {
-  char dir[4096];
-  tk_plugin_set_t *s = NULL;
+  tk_office_layers_t l;
   *out = NULL;
-  int rc = tk_office_plugins(&s, home, dir, sizeof dir, err);
+  int rc = tk_office_plugin_layers(home, &l, err);
+  return rc ? rc : tk_office_plugin_list_layers(&l, out, err);
+}
+
+int tk_office_plugin_list_layers(const tk_office_layers_t *l, json_t **out, tk_err_t *err)
+{
+  const char *dir = l->n ? l->v[0].dir : "";
+  tk_plugin_set_t *s = NULL;
+  struct stat st;
+  *out = NULL;
+  for (size_t i = 0; i < l->n; i++) /* the top folder that is there */
+    if (stat(l->v[i].dir, &st) == 0) dir = l->v[i].dir;
+  int rc = tk_office_plugins_layered(&s, l, 2, err);
   if (rc) return rc;
-  json_t *j = json_pack("{s:s,s:[],s:[]}", "folder", dir, "plugins", "errors");
+  json_t *j = json_pack("{s:s,s:o,s:[],s:[]}", "folder", dir, "layers", layers_json(l),
+                        "plugins", "errors");
   for (int k = 0; j && k < TK_PLUGIN_NKINDS; k++)
     for (size_t i = 0; i < tk_plugin_set_count(s, k); i++)
       json_array_append_new(json_object_get(j, "plugins"),
-                            decl_json(tk_plugin_set_decl(s, k, i)));
+                            decl_json(s, tk_plugin_set_decl(s, k, i)));
   for (size_t i = 0; j && i < tk_plugin_set_load_errors(s); i++)
     json_array_append_new(json_object_get(j, "errors"),
                           json_string(tk_plugin_set_load_error(s, i)));
@@ -87,6 +117,12 @@ struct tk_office_plugin_test {
   const char *default_type; /* the first content type it declares */
   sample_t *v;
   size_t n, cap;
+  int blind; /* rules see what a hub without keys sees: no record */
+  /* the last line's sample, for tk_office_plugin_test_moderate */
+  int has_last;
+  char last_type[TK_MAX_TYPE_LEN + 1], last_vault[TK_MAX_VAULT_LEN + 1];
+  int last_line;
+  tk_buf_t last_body;
 };
 
 typedef struct sample_iter {
@@ -130,39 +166,52 @@ static int is_lua_name(const char *s)
   return n > 4 && strcmp(s + n - 4, ".lua") == 0;
 }
 
-static int cmp_names(const void *a, const void *b)
+/* Cuts what tk_plugin_set_load_layers added to a load error about what
+ * runs instead: the test wants the file's own error. */
+static void cut_replacement(char *msg)
 {
-  return strcmp(*(char *const *)a, *(char *const *)b);
+  static const char *const marks[] = {"; keeping the previous version (",
+                                      "; using the one from "};
+  for (size_t i = 0; i < 2; i++) {
+    char *at = NULL, *p = msg;
+    while ((p = strstr(p, marks[i])))
+      at = p++;
+    if (at) *at = 0;
+  }
 }
 
-/* A set of the office folder's plugins with `path` in place of the
- * folder's plugin of the same file name; the others' load errors go to
- * notes. */
-static int load_with_file(const char *dir, const char *path, tk_plugin_set_t **out,
-                          json_t *notes, tk_err_t *err)
+/* A set of the layers' plugins with `path` (a .lua file) as a layer of its
+ * own on top, so it replaces the plugin of the same file name; the others'
+ * load errors go to notes, the file's own failure is the result. */
+static int load_with_file(const tk_office_layers_t *layers, const char *path,
+                          tk_plugin_set_t **out, json_t *notes, tk_err_t *err)
 {
   const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-  char *names[TK_PLUGIN_MAX_FILES];
-  size_t n = 0;
+  tk_office_layers_t l = *layers;
   tk_plugin_set_t *s = NULL;
-  int rc = tk_plugin_set_new_jailed(&s, NULL, 1, err);
-  if (rc) return rc;
-  DIR *d = opendir(dir);
-  struct dirent *de;
-  while (d && (de = readdir(d)) && n < TK_PLUGIN_MAX_FILES)
-    if (de->d_name[0] != '.' && is_lua_name(de->d_name) && strcmp(de->d_name, base) != 0)
-      if ((names[n] = strdup(de->d_name))) n++;
-  if (d) closedir(d);
-  qsort(names, n, sizeof *names, cmp_names);
-  for (size_t i = 0; i < n; i++) {
-    char p[4096];
-    tk_err_t e;
-    int len = snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-    if (len > 0 && (size_t)len < sizeof p && tk_plugin_set_add_file(s, p, &e) < 0)
-      json_array_append_new(notes, json_string(e.msg));
-    free(names[i]);
+  tk_plugin_origin_t o;
+  char prefix[TK_PLUGIN_MAX_NAME + 16];
+  int rc = 0;
+  snprintf(prefix, sizeof prefix, "plugin %s: ", base);
+  for (size_t i = 0; i < l.n; i++) /* the copy's paths point into the copy */
+    if (l.v[i].dir == layers->set)
+      l.v[i].dir = l.set;
+    else if (l.v[i].dir == layers->home)
+      l.v[i].dir = l.home;
+  l.v[l.n++] = (tk_plugin_layer_t){"file", path, 0};
+  if ((rc = tk_office_plugins_layered(&s, &l, 1, err)) < 0) return rc;
+  int ok = tk_plugin_set_origin(s, base, &o) == 0 && o.kept == TK_PLUGIN_FRESH &&
+           strcmp(o.layer, "file") == 0;
+  for (size_t i = 0; i < tk_plugin_set_load_errors(s); i++) {
+    const char *m = tk_plugin_set_load_error(s, i);
+    if (strncmp(m, prefix, strlen(prefix)) != 0) {
+      json_array_append_new(notes, json_string(m));
+    } else if (!ok && !rc) {
+      rc = tk_err_set(err, TK_EPLUGIN, "%s", m);
+      if (err) cut_replacement(err->msg);
+    }
   }
-  rc = tk_plugin_set_add_file(s, path, err);
+  if (!ok && !rc) rc = tk_err_set(err, TK_EPLUGIN, "plugin %s: not loaded", base);
   if (rc) {
     tk_plugin_set_free(s);
     return rc;
@@ -186,10 +235,10 @@ static const char *find_plugin(tk_plugin_set_t *s, const char *which)
   return NULL;
 }
 
-int tk_office_plugin_test_open(tk_office_plugin_test_t **out, const char *home,
-                               const char *which, json_t **notes, tk_err_t *err)
+int tk_office_plugin_test_open_layers(tk_office_plugin_test_t **out,
+                                      const tk_office_layers_t *l, const char *which,
+                                      int blind, json_t **notes, tk_err_t *err)
 {
-  char dir[4096];
   struct stat st;
   tk_office_plugin_test_t *t = calloc(1, sizeof *t);
   *out = NULL;
@@ -198,17 +247,20 @@ int tk_office_plugin_test_open(tk_office_plugin_test_t **out, const char *home,
     free(t);
     return tk_err_set(err, TK_ENOMEM, "out of memory");
   }
-  int rc = tk_office_plugins_dir(home, dir, sizeof dir, err);
-  if (!rc && is_lua_name(which) && stat(which, &st) == 0 && S_ISREG(st.st_mode)) {
-    rc = load_with_file(dir, which, &t->set, *notes, err);
+  t->blind = blind;
+  int rc = 0;
+  if (is_lua_name(which) && stat(which, &st) == 0 && S_ISREG(st.st_mode)) {
+    rc = load_with_file(l, which, &t->set, *notes, err);
     if (!rc) t->plugin = strrchr(which, '/') ? strrchr(which, '/') + 1 : which;
-  } else if (!rc) {
-    rc = tk_office_plugins(&t->set, home, NULL, 0, err);
+  } else {
+    rc = tk_office_plugins_layered(&t->set, l, 1, err);
+    for (size_t i = 0; !rc && i < tk_plugin_set_load_errors(t->set); i++)
+      json_array_append_new(*notes, json_string(tk_plugin_set_load_error(t->set, i)));
     if (!rc && !(t->plugin = find_plugin(t->set, which)))
       rc = tk_err_set(err, TK_ENOTFOUND,
-                      "no plugin '%s' in %s (give a name from 'tunduk plugin list' or a "
+                      "no plugin '%s' in %s (give a name from 'plugin list' or a "
                       "path to a .lua file)",
-                      which, dir);
+                      which, l->n ? l->v[l->n - 1].dir : "the plugin folders");
   }
   if (rc) {
     tk_office_plugin_test_free(t);
@@ -221,6 +273,17 @@ int tk_office_plugin_test_open(tk_office_plugin_test_t **out, const char *home,
   }
   *out = t;
   return 0;
+}
+
+int tk_office_plugin_test_open(tk_office_plugin_test_t **out, const char *home,
+                               const char *which, json_t **notes, tk_err_t *err)
+{
+  tk_office_layers_t l;
+  *out = NULL;
+  *notes = NULL;
+  int rc = tk_office_plugin_layers(home, &l, err);
+  if (rc) return rc;
+  return tk_office_plugin_test_open_layers(out, &l, which, 0, notes, err);
 }
 
 const char *tk_office_plugin_test_plugin(const tk_office_plugin_test_t *t)
@@ -249,6 +312,7 @@ void tk_office_plugin_test_free(tk_office_plugin_test_t *t)
   for (size_t i = 0; i < t->n; i++)
     tk_buf_free(&t->v[i].body);
   free(t->v);
+  tk_buf_free(&t->last_body);
   tk_plugin_set_free(t->set);
   free(t);
 }
@@ -300,11 +364,59 @@ static int keep(tk_office_plugin_test_t *t, json_t *body, int lineno, const char
   return tk_body_dump(body, &sm->body) < 0 ? TK_ENOMEM : 0;
 }
 
+/* Keeps the line's sample as a node's rules would see it arrive: its
+ * "_vault" (taken out) names the vault. */
+static int keep_last(tk_office_plugin_test_t *t, json_t *body, int lineno,
+                     const char *type)
+{
+  json_t *vj = json_object_get(body, "_vault");
+  snprintf(t->last_vault, sizeof t->last_vault, "samples");
+  if (json_is_string(vj) && json_string_length(vj) <= TK_MAX_VAULT_LEN)
+    snprintf(t->last_vault, sizeof t->last_vault, "%s", json_string_value(vj));
+  if (vj) json_object_del(body, "_vault");
+  snprintf(t->last_type, sizeof t->last_type, "%s", type);
+  t->last_line = lineno;
+  t->last_body.n = 0;
+  t->has_last = type[0] != 0;
+  return tk_body_dump(body, &t->last_body) < 0 ? TK_ENOMEM : 0;
+}
+
+size_t tk_office_plugin_test_moderate(tk_office_plugin_test_t *t,
+                                      void (*cb)(void *ctx, const char *rule,
+                                                 const char *file, const char *verdict,
+                                                 const char *reason),
+                                      void *ctx)
+{
+  static const char *const words[] = {"accept", "quarantine", "reject"};
+  char id[2 * TK_RECORD_ID_LEN + 1];
+  size_t n = tk_plugin_set_count(t->set, TK_PLUGIN_MODERATION);
+  if (!t->has_last) return 0;
+  tk_plugin_meta_t meta;
+  memset(&meta, 0, sizeof meta);
+  snprintf(id, sizeof id, "%032x", (unsigned)t->last_line);
+  meta.record_id = id;
+  meta.type = t->last_type;
+  meta.vault = t->last_vault;
+  meta.size = t->last_body.n;
+  meta.generation = 1;
+  tk_slice_t body =
+      t->blind ? (tk_slice_t){NULL, 0} : TK_SLICE(t->last_body.p, t->last_body.n);
+  for (size_t i = 0; i < n; i++) {
+    const tk_plugin_decl_t *d = tk_plugin_set_decl(t->set, TK_PLUGIN_MODERATION, i);
+    tk_plugin_verdict_t v;
+    tk_plugin_check(t->set, d->name, &meta, body, &v);
+    int k = v.verdict >= 0 && v.verdict <= 2 ? v.verdict : TK_VERDICT_QUARANTINE;
+    cb(ctx, d->name, d->plugin, words[k], v.reason);
+  }
+  return n;
+}
+
 int tk_office_plugin_test_line(tk_office_plugin_test_t *t, const char *line, size_t len,
                                int lineno, tk_office_sample_t *res, tk_err_t *err)
 {
   size_t at = 0;
   memset(res, 0, sizeof *res);
+  t->has_last = 0;
   while (at < len && (line[at] == ' ' || line[at] == '\t'))
     at++;
   if (at == len || line[at] == 0) return 0; /* blank lines are allowed */
@@ -328,9 +440,15 @@ int tk_office_plugin_test_line(tk_office_plugin_test_t *t, const char *line, siz
   }
   tk_err_t e;
   tk_err_clear(&e);
-  int rc = 0;
+  int rc = keep_last(t, body, lineno, res->type);
+  if (rc < 0) {
+    json_decref(body);
+    return tk_err_set(err, rc, "out of memory");
+  }
   if (!res->type[0]) {
     res->status = TK_SAMPLE_NO_TYPE;
+  } else if (tk_body_is_tombstone(body)) {
+    res->status = TK_SAMPLE_DELETED; /* not content: moderated, never validated */
   } else if ((rc = tk_office_validate(t->set, res->type, body, &e)) == TK_EINVAL ||
              rc == TK_ENOTFOUND) {
     res->status = rc == TK_ENOTFOUND ? TK_SAMPLE_NO_SUCH_TYPE : TK_SAMPLE_INVALID;

@@ -8,8 +8,10 @@
  */
 #include "office_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tk_client.h"
 #include "tk_meta.h"
@@ -20,6 +22,8 @@ void tk_office_sync_result_free(tk_office_sync_result_t *r)
   if (!r) return;
   free(r->rejected);
   free(r->refused);
+  json_decref(r->unsent);
+  r->unsent = NULL;
   r->rejected = r->refused = NULL;
   r->nrejected = r->nrefused = 0;
 }
@@ -30,6 +34,8 @@ static void counts(tk_office_sync_result_t *r, const tk_client_stats_t *st)
   r->sent = st->sent;
   r->received = st->received;
   r->duplicates = st->duplicates;
+  r->own_echoes = st->own;
+  r->hub_restored = st->hub_restored;
   r->skipped = st->skipped;
   r->rev_bytes_out = st->rev_bytes_out;
   r->rev_bytes_in = st->rev_bytes_in;
@@ -125,9 +131,19 @@ int tk_office_sync(tk_office_t *o, const tk_office_sync_opts_t *opts,
   rc = tk_client_run(o, &co, &st, err);
   if (!rc) rc = result(r, &st, err);
   tk_client_stats_free(&st);
+  if (!rc) {
+    char now[32];
+    snprintf(now, sizeof now, "%lld", (long long)time(NULL));
+    rc = tk_store_meta_set(o->store, TK_META_LAST_SYNC, now, err);
+  }
+  /* what this office's rules refused before, judged by them as they are now */
+  if (!rc) rc = tk__office_rejudge(o, &r->released_here, err);
+  /* what is still not at the hub: refused, not sent for access, held there */
+  if (!rc) rc = tk__office_unsent_json(o, 0, &r->unsent, err);
   /* the followed vault's plugin set, as just pulled; its failure is
    * reported in r and fails nothing of the sync (office_plugin_set.c) */
   if (!rc) tk_office_plugin_set_apply(o, &r->plugin_set);
+  if (rc) tk_office_sync_result_free(r);
   return rc;
 }
 
@@ -140,9 +156,11 @@ int tk_office_token_check(const char *token, tk_err_t *err)
   return rc ? TK_EINVAL : 0;
 }
 
-int tk_office_enroll(tk_office_t *o, const char *token, tk_office_sync_result_t *r,
-                     tk_err_t *err)
+static int enroll(tk_office_t *o, const char *token, int move, tk_office_sync_result_t *r,
+                  tk_err_t *err)
 {
+  uint8_t old[TK_DEVICE_ID_LEN];
+  int had_old = 0;
   tk_token_t tok;
   tk_client_stats_t st;
   tk_client_opts_t co;
@@ -156,11 +174,16 @@ int tk_office_enroll(tk_office_t *o, const char *token, tk_office_sync_result_t 
   if (tk_store_meta_get(o->store, TK_META_HUB_ID, have, sizeof have, NULL) == 0) {
     uint8_t pinned[TK_DEVICE_ID_LEN];
     if (tk_device_id_parse(pinned, have) == 0 &&
-        !tk_ct_equal(pinned, tok.hub_id, TK_DEVICE_ID_LEN))
-      rc = tk_err_set(
-          err, TK_EEXIST,
-          "this office is already enrolled at hub %s; the token is for another hub",
-          have);
+        !tk_ct_equal(pinned, tok.hub_id, TK_DEVICE_ID_LEN)) {
+      memcpy(old, pinned, TK_DEVICE_ID_LEN);
+      had_old = 1;
+      if (!move)
+        rc = tk_err_set(err, TK_EEXIST,
+                        "this office is already enrolled at hub %s; the token is for "
+                        "another hub (to move this office to that hub: 'tunduk enroll "
+                        "--move TOKEN')",
+                        have);
+    }
   }
   if (!rc) rc = tk_office_need_keys(o, err);
   memset(&co, 0, sizeof co);
@@ -173,10 +196,29 @@ int tk_office_enroll(tk_office_t *o, const char *token, tk_office_sync_result_t 
     tk_client_stats_free(&st);
   }
   tk_wipe(&tok, sizeof tok);
+  if (!rc && had_old) {
+    /* the new pin is saved: what was kept for the old hub goes, so the
+     * next sync offers every record to the new one */
+    rc = tk_office_hub_forget(o, old, err);
+    if (!rc) rc = tk_store_meta_set(o->store, TK_META_LAST_SYNC, "", err);
+    if (rc) tk_office_sync_result_free(r);
+  }
   if (rc) return rc;
   tk_store_meta_get(o->store, TK_META_HUB_ID, r->hub_id, sizeof r->hub_id, NULL);
   tk_store_meta_get(o->store, TK_META_HUB_ADDR, r->hub_addr, sizeof r->hub_addr, NULL);
   return 0;
+}
+
+int tk_office_enroll(tk_office_t *o, const char *token, tk_office_sync_result_t *r,
+                     tk_err_t *err)
+{
+  return enroll(o, token, 0, r, err);
+}
+
+int tk_office_enroll_move(tk_office_t *o, const char *token, tk_office_sync_result_t *r,
+                          tk_err_t *err)
+{
+  return enroll(o, token, 1, r, err);
 }
 
 /* vault grant / vault remove: one membership change through the hub. */
@@ -187,9 +229,7 @@ static int member_change(tk_office_t *o, int mode, const char *vault, const char
   tk_client_stats_t st;
   tk_client_opts_t co;
   tk_vault_info_t vi;
-  if (tk_device_id_parse(dev, device) != 0)
-    return tk_err_set(err, TK_EINVAL, "'%s' is not a device id (52 base32 characters)",
-                      device);
+  if (tk_device_id_parse(dev, device) != 0) return tk_office_device_id_check(device, err);
   int rc = tk_store_vault_get(o->store, vault, &vi, err);
   if (rc == TK_ENOTFOUND) tk_err_set(err, rc, "no vault '%s'", vault);
   if (!rc) rc = tk_office_need_keys(o, err);

@@ -4,7 +4,9 @@
  * ENROLL, GRANT (device query, grant put) or SYNC (grant query, then the
  * data phases: push batches, pull batches, attachment chunks, driven by
  * the initiator (sync_initiator.c) with the office's policy below and in
- * sync_client_pull.c and sync_client_chunks.c) -> BYE. The caller's loop
+ * sync_client_pull.c and sync_client_chunks.c) -> BYE. What the hub has
+ * not taken is offered again (sync_client_unsent.c); a hub whose store was
+ * restored is met as --all meets it (hub_store_check). The caller's loop
  * thread (tk_client_start; tk_client_run runs a private loop).
  */
 #include "tk_meta.h"
@@ -125,12 +127,16 @@ static int save_pin(client_t *c, const char *addr)
 static int push_filter(void *ctx, const tk_rev_meta_t *m)
 {
   client_t *c = ctx;
-  /* what the hub sent us it has (unless --all: offer everything again) */
-  if (!c->opts->resend && m->has_origin &&
+  /* what the hub sent us it has (unless --all or a restored hub: offer
+   * everything again) */
+  if (!c->opts->resend && !c->reoffer && m->has_origin &&
       tk_ct_equal(m->origin, c->hub.id, TK_DEVICE_ID_LEN))
     return 0;
+  /* behind the push checkpoint: only what the hub has not taken */
+  if (!tk__client_unsent_offer(c, m)) return 0;
   if (tk__client_may_write(c->access, m->vault)) return 1;
   c->st->skipped++;
+  tk__client_unsent_skip(c, m); /* kept before the checkpoint passes it */
   return 0;
 }
 
@@ -155,14 +161,32 @@ int tk__client_add_reject(tk_reject_t **list, size_t *n, const uint8_t *id, int 
 
 /* ---- the office's policy: what the initiator asks of it --------------------- */
 
+/* While the push re-offers what the hub has not taken (behind the stored
+ * push checkpoint, sync_client_unsent.c), the push position is retry_pos
+ * and the stored checkpoint stays; what was skipped for access is kept
+ * before the checkpoint passes it. */
 static int ckpt_get(void *ctx, int dir, uint64_t *seq)
 {
   client_t *c = ctx;
+  if (dir == TK_DIR_PUSH && c->retrying) {
+    *seq = c->retry_pos;
+    return 0;
+  }
   return tk_store_checkpoint_get(c->store, c->hub.id, dir, seq, c->err);
 }
 
 static int ckpt_set(void *ctx, int dir, uint64_t seq)
 {
+  client_t *c = ctx;
+  if (dir == TK_DIR_PUSH) {
+    int rc = tk__client_unsent_flush(c);
+    if (rc) return rc;
+    if (c->retrying && seq < c->retry_upto) {
+      c->retry_pos = seq;
+      return 0;
+    }
+    c->retrying = 0;
+  }
   return tk__client_set_ckpt(ctx, dir, seq);
 }
 
@@ -173,7 +197,15 @@ static void ini_stop(void *ctx, int rc, const char *msg)
 
 static void ini_done(void *ctx)
 {
-  tk__client_done(ctx);
+  client_t *c = ctx;
+  int rc = tk__client_unsent_end(c);
+  if (!rc && c->reoffer)
+    rc = tk_store_meta_set(c->store, TK_META_HUB_REOFFER, "", c->err);
+  if (rc) {
+    tk__client_stop(c, rc, "keeping what the hub has not taken: %s", c->err->msg);
+    return;
+  }
+  tk__client_done(c);
 }
 
 static void ini_count(void *ctx, int what, uint64_t n)
@@ -188,6 +220,9 @@ static void ini_count(void *ctx, int what, uint64_t n)
     break;
   case TK_SYNC_COUNT_DUPLICATES:
     st->duplicates += (uint32_t)n;
+    break;
+  case TK_SYNC_COUNT_OWN:
+    st->own += n;
     break;
   case TK_SYNC_COUNT_REV_BYTES_OUT:
     st->rev_bytes_out += n;
@@ -216,9 +251,10 @@ static void ini_rejected(void *ctx, int pushed, const uint8_t *id, int code,
                          const char *reason)
 {
   tk_client_stats_t *st = ((client_t *)ctx)->st;
-  if (pushed)
+  if (pushed) {
     tk__client_add_reject(&st->rejected, &st->nrejected, id, code, reason);
-  else
+    tk__client_unsent_rejected(ctx, id, code, reason);
+  } else
     tk__client_add_reject(&st->refused, &st->nrefused, id, code, reason);
 }
 
@@ -389,6 +425,8 @@ static void send_early(client_t *c)
    * checkpoint from frames it was never meant to see; it gets the old
    * order, and on_hello refuses it before anything else goes out. */
   char pinned[TLS_PIN_LEN + 1], seen[TLS_PIN_LEN + 1];
+  if (c->retrying) return;   /* the re-offer of what the hub has not taken: after it */
+  if (!c->ini.steps) return; /* --all, a restored hub: everything by id, after it */
   tls_pin_text(c, seen);
   if (tk_store_meta_get(c->store, TK_META_HUB_TLS_SPKI, pinned, sizeof pinned, NULL) !=
           0 ||
@@ -447,6 +485,50 @@ static int pin_tls_key(client_t *c)
   return tk_store_meta_set(c->store, TK_META_HUB_TLS_SPKI, seen, c->err);
 }
 
+/* A restored or replaced hub store (PROTOCOL.md, "A restored hub"): the
+ * Hello's store identity is not the one this office last saw, or the
+ * hub's feed ends before this office's pull checkpoint. What was kept for
+ * the hub goes (tk_office_hub_forget) and this sync offers and asks for
+ * everything by id, as --all does. If the first requests went out behind
+ * our Hello (with the old checkpoints), the attempt ends and the sync
+ * starts again at once (c->retry). 0, or the error (stopped). */
+static int hub_store_check(client_t *c, const Tunduk__V1__Hello *m)
+{
+  char seen[2 * 16 + 1], had[2 * 16 + 8] = "";
+  uint64_t pull = 0;
+  if (c->opts->mode != TK_CLIENT_SYNC || m->store_id.len == 0)
+    return 0; /* an older hub */
+  if (m->store_id.len != 16)
+    return tk__client_stop(c, TK_EPROTO, "the hub's store identity is %zu bytes, not 16",
+                           m->store_id.len);
+  tk_hex_encode(seen, m->store_id.data, 16);
+  tk_store_meta_get(c->store, TK_META_HUB_STORE_ID, had, sizeof had, NULL);
+  int rc = tk_store_checkpoint_get(c->store, c->hub.id, TK_DIR_PULL, &pull, c->err);
+  int restored = !rc && ((had[0] && strcmp(had, seen) != 0) || pull > m->feed_end);
+  if (!rc && restored) {
+    TK_LOG(TK_LOG_WARN, "sync",
+           "the hub's store was restored or replaced (store %s, was %s; its feed ends at "
+           "%llu, this office had pulled to %llu): offering it everything again",
+           seen, had[0] ? had : "unknown", (unsigned long long)m->feed_end,
+           (unsigned long long)pull);
+    rc = tk_office_hub_forget(c->o, c->hub.id, c->err);
+    if (!rc) rc = tk_store_meta_set(c->store, TK_META_HUB_REOFFER, "1", c->err);
+    c->st->hub_restored = 1;
+    c->reoffer = 1;
+    c->ini.steps = 0;
+    c->retrying = 0;
+    c->nagain = 0;
+  }
+  if (!rc) rc = tk_store_meta_set(c->store, TK_META_HUB_STORE_ID, seen, c->err);
+  if (rc) return tk__client_stop(c, rc, "%s", c->err->msg);
+  if (restored && c->early) {
+    c->retry = 1;
+    return tk__client_stop(c, TK_ECLOSED,
+                           "the hub's store was restored; starting the sync again");
+  }
+  return 0;
+}
+
 static void on_hello(client_t *c, const Tunduk__V1__Hello *m)
 {
   tk_err_t e;
@@ -495,6 +577,7 @@ static void on_hello(client_t *c, const Tunduk__V1__Hello *m)
     tk__client_stop(c, rc, "%s", c->err->msg);
     return;
   }
+  if (hub_store_check(c, m) != 0) return;
   after_hello(c);
 }
 
@@ -682,11 +765,21 @@ static int client_init(client_t *c, tk_office_t *o, const tk_client_opts_t *opts
       rc = tk_store_checkpoint_set(c->store, c->hub_id, dir, 0, err);
     if (rc) return rc;
   }
+  if (opts->mode == TK_CLIENT_SYNC && (rc = tk__client_unsent_load(c)) != 0) {
+    tk__client_unsent_free(c);
+    return rc;
+  }
+  char reoffer[4] = "";
+  if (opts->mode == TK_CLIENT_SYNC &&
+      tk_store_meta_get(c->store, TK_META_HUB_REOFFER, reoffer, sizeof reoffer, NULL) ==
+          0)
+    c->reoffer = st->hub_restored = !strcmp(reoffer, "1");
   st->conflicts_before = count_conflicts(c->store);
   tk_sync_initiator_init(&c->ini, c->store, &office_policy, c,
                          opts->batch_bytes ? opts->batch_bytes : (1u << 20), "the hub",
                          c->hub.id, err);
-  c->ini.steps = !opts->resend; /* --all: offer everything, the hub has most */
+  /* --all, a restored hub: offer everything, the hub has most */
+  c->ini.steps = !opts->resend && !c->reoffer;
   return 0;
 }
 
@@ -698,6 +791,7 @@ static void client_done(client_t *c)
   tk_sync_initiator_end(&c->ini);
   tk_sync_initiator_free(&c->ini);
   tk_member_change_free(&c->change);
+  tk__client_unsent_free(c);
   free(c->rot);
   tk_buf_wipe(&c->tls_session);
   c->st->conflicts_after = count_conflicts(c->store);

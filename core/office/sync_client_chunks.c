@@ -24,7 +24,7 @@ static int writable_vault(void *ctx, const char *vault)
 int tk__client_chunk_push_filter(void *ctx, const tk_chunk_meta_t *m)
 {
   client_t *c = ctx;
-  if (!c->opts->resend && m->has_origin &&
+  if (!c->opts->resend && !c->reoffer && m->has_origin &&
       tk_ct_equal(m->origin, c->hub.id, TK_DEVICE_ID_LEN))
     return 0;
   vault_ok_t v = {c, 0};

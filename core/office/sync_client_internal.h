@@ -61,6 +61,26 @@ typedef struct client {
   tk_peer_t hub;
   char access[512];
   int keys_loaded; /* tk_office_vault_keys_load ran, for pull_prepare */
+  /* What has not reached the hub (tk_store.h, "what has not reached the
+   * hub"; sync_client_unsent.c): this run's number; the entries re-offered
+   * (sorted ids), the push checkpoint they lie behind (retry_upto) and the
+   * push position while the push is behind it (retrying: the stored
+   * checkpoint is not moved back); entries up to clear_upto not renewed by
+   * this run are cleared at its end; revisions skipped for want of write
+   * access, kept before the push checkpoint passes them. */
+  uint64_t run;
+  uint8_t (*again)[TK_REV_ID_LEN];
+  size_t nagain;
+  int retrying;
+  uint64_t retry_upto, retry_pos, clear_upto;
+  struct unsent_skip *skips;
+  size_t nskips, cap_skips;
+  int unsent_failed; /* an entry could not be kept: the push checkpoint stays */
+  /* the hub's store was restored or replaced (its Hello's store identity
+   * changed, or its feed ends before our pull checkpoint): checkpoints
+   * dropped, everything offered and asked for by id, as with --all, until
+   * a sync ends well (TK_META_HUB_REOFFER) */
+  int reoffer;
   /* the data phases (sync_initiator.c) with the office's policy
    * (sync_client.c) */
   tk_sync_initiator_t ini;
@@ -110,6 +130,21 @@ void tk__client_after_log(client_t *c);
 int tk__client_send_change(client_t *c);
 void tk__client_on_change_ack(client_t *c, const Tunduk__V1__Ack *m);
 void tk__client_done(client_t *c);
+
+/* What has not reached the hub (sync_client_unsent.c). At client_init of
+ * a sync: loads the entries to re-offer. push_filter's part: 0 for a
+ * revision behind the push checkpoint that is not re-offered. Skipped for
+ * access: kept (tk__client_unsent_flush writes them, before the push
+ * checkpoint moves). A revision the hub rejected: kept. At the end of a
+ * sync that went well: the entries not renewed are cleared. */
+int tk__client_unsent_load(client_t *c);
+int tk__client_unsent_offer(const client_t *c, const tk_rev_meta_t *m);
+void tk__client_unsent_skip(client_t *c, const tk_rev_meta_t *m);
+int tk__client_unsent_flush(client_t *c);
+void tk__client_unsent_rejected(client_t *c, const uint8_t id[TK_REV_ID_LEN], int code,
+                                const char *reason);
+int tk__client_unsent_end(client_t *c);
+void tk__client_unsent_free(client_t *c);
 
 /* The office's policy on a pulled batch (sync_client_pull.c; PROTOCOL.md
  * section 7): checked (membership, decrypting moderation) and stored with

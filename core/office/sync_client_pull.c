@@ -136,11 +136,33 @@ done:
   free(v);
 }
 
+static int pull_policy_rules(pull_apply_t *a, const tk_rev_t *rev, pull_prep_t *p,
+                             char *reason, size_t len);
+
+/* A pulled revision one of this office's rules refuses is never dropped
+ * (its pull checkpoint moves past it): it is held in the office's
+ * quarantine with the rule's reason, for `tunduk quarantine release` once
+ * the rule is fixed (README, "Nothing stranded"). */
 static int pull_policy_prep(void *ctx, const tk_rev_t *rev, void *prep, char *reason,
                             size_t len)
 {
   pull_apply_t *a = ctx;
-  pull_prep_t *p = prep;
+  int code = pull_policy_rules(a, rev, prep, reason, len);
+  if (code != TK_REJECT_MODERATION) return code;
+  char why[320];
+  tk_err_t e;
+  snprintf(why, sizeof why, "%s%s", TK_OFFICE_RULE_REFUSED, reason);
+  if (tk_store_quarantine_put(a->c->store, rev, a->c->hub.id, why, &e) != 0) {
+    snprintf(reason, len, "could not quarantine: %.150s", tk_err_str(&e));
+    return TK_REJECT_INTERNAL;
+  }
+  snprintf(reason, len, "%s", why);
+  return TK_REJECT_QUARANTINED;
+}
+
+static int pull_policy_rules(pull_apply_t *a, const tk_rev_t *rev, pull_prep_t *p,
+                             char *reason, size_t len)
+{
   tk_plugin_set_t *set = a->c->opts->plugins;
   /* The vault's membership log first: a revision it does not let count is
    * kept as evidence, never stored as a version of the record. */
@@ -197,6 +219,7 @@ int tk__client_store_pulled(void *ctx, const tk_slice_t *revs, const tk_slice_t 
     return tk__client_stop(c, rc, "storing pulled revisions failed: %s", c->err->msg);
   c->st->received += res.accepted;
   c->st->duplicates += res.duplicates;
+  c->st->own += res.own;
   c->st->rev_bytes_in += res.bytes;
   for (size_t i = 0; i < res.nrejected; i++)
     tk__client_add_reject(&c->st->refused, &c->st->nrefused, res.rejected[i].id,

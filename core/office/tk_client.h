@@ -52,6 +52,8 @@ typedef struct tk_client_stats {
       received;        /* revisions pushed (accepted by the hub) / pulled (new here) */
   uint64_t duplicates; /* revisions the other side already had */
   uint64_t skipped;    /* revisions of vaults this device may not write */
+  uint64_t own;        /* pulled revisions written here (not duplicates) */
+  int hub_restored;    /* the hub's store identity changed: checkpoints dropped */
   uint64_t rev_bytes_out, rev_bytes_in; /* revision bytes moved */
   uint64_t chunks_sent,
       chunks_received; /* attachment chunks stored by the other side / here */

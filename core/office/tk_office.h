@@ -66,6 +66,30 @@ void tk_office_device_id(const tk_office_t *o, char out[TK_DEVICE_ID_STRLEN]);
 const char *tk_office_device_name(const tk_office_t *o);
 /* Whether s is a printed device id (what tk_office_device_id writes). */
 int tk_office_device_id_valid(const char *s);
+/* The same check with what is wrong, for a message: TK_EINVAL "'<s>' is
+ * not a device id: character 17 ('0') is not base32 (A-Z, 2-7)" (or the
+ * count of characters, or a last character that cannot end an id). */
+int tk_office_device_id_check(const char *s, tk_err_t *err);
+
+/* ---- changing the passphrase (office.c) ----------------------------------
+ * The key file (device.key) is the only thing sealed under the passphrase. */
+
+/* A new passphrase: from file (a path), else the terminal ("New passphrase
+ * for LABEL: ", asked twice), never the environment; at least 8 bytes.
+ * TK_EINVAL naming file_opt when there is neither. *out as for
+ * tk_office_passphrase. */
+int tk_office_passphrase_new(const char *file, const char *file_opt, const char *label,
+                             char **out, size_t *len, tk_err_t *err);
+/* Re-encrypts the key file under pass: unlocks o first if it is locked (the
+ * unlock callback: a wrong old passphrase is TK_EPASS and nothing is
+ * written), then writes the file under the same key derivation strength as
+ * it had (kdf_level < 0) or TK_OFFICE_KDF_*: to device.key.tmp, fsynced,
+ * renamed over device.key, the folder fsynced. A crash leaves the old file
+ * or the new one whole (and perhaps device.key.tmp, which the next change
+ * removes). The old passphrase no longer opens it. TK_EBUSY if another
+ * change of the same home is running. */
+int tk_office_passphrase_change(tk_office_t *o, const char *pass, size_t passlen,
+                                int kdf_level, tk_err_t *err);
 
 /* ---- vaults (office.c, office_vaults.c) --------------------------------------- */
 
@@ -352,7 +376,8 @@ int tk_office_attachments(tk_office_t *o, const char *record, json_t **out,
                           tk_err_t *err);
 /* Decrypts attachment name of record's winner to the file out ("-":
  * stdout), every chunk and the whole file's hash checked. TK_ENOTFOUND
- * "record <record> has no attachment named '<name>' ...". */
+ * "record <record> has no attachment named '<name>' ...", TK_EPENDING
+ * when chunks have not arrived yet. */
 int tk_office_attachment_get(tk_office_t *o, const char *record, const char *name,
                              const char *out, tk_err_t *err);
 
@@ -407,7 +432,11 @@ int tk_office_export_run(tk_office_t *o, const tk_office_export_opts_t *opts,
 /* The plugins of the office at home as JSON: {folder, plugins: [{name,
  * kind ("content type", "export", "moderation"), file, media_type (exports),
  * fields: [{name, kind, required, values}], validate, summary, merge
- * (content types)}], errors: [the load errors]}. */
+ * (content types)}], errors: [the load errors]}. Where each comes from:
+ * layers: [{name ("bundled", "set", "home"), folder, present}] lowest
+ * first, and each plugin's from (its layer), path, overrides (the lower
+ * layer whose file of that name it replaces, if any) and kept (true when
+ * its file failed and another version runs: see errors). */
 int tk_office_plugin_list(const char *home, json_t **out, tk_err_t *err);
 
 /* A run of sample records through a plugin (tunduk plugin test). */
@@ -434,6 +463,7 @@ enum {
   TK_SAMPLE_OK,            /* valid; summary set */
   TK_SAMPLE_OK_DEFAULT,    /* valid, the type has no summary(): the default one */
   TK_SAMPLE_SUMMARY_ERROR, /* valid, but summary() failed (message) */
+  TK_SAMPLE_DELETED,       /* {"_deleted": true}: a deletion, moderated only */
 };
 typedef struct tk_office_sample {
   int status; /* TK_SAMPLE_* */
@@ -458,6 +488,18 @@ void tk_office_plugin_test_exports(tk_office_plugin_test_t *t,
                                    void *ctx);
 size_t tk_office_plugin_test_nexports(const tk_office_plugin_test_t *t);
 void tk_office_plugin_test_free(tk_office_plugin_test_t *t);
+/* The moderation verdicts of the last line's sample (one that parsed as an
+ * object with a type), every rule of the set in its order: cb gets the
+ * rule, its file, "accept", "reject" or "quarantine", and the reason ("" for
+ * accept). The rule sees what a node sees on receiving it: meta (type,
+ * vault: the sample's "_vault" or "samples", size, deleted) and the record,
+ * or nil when the test runs as a blind hub does (tundukd plugin test).
+ * Returns how many rules ran. */
+size_t tk_office_plugin_test_moderate(tk_office_plugin_test_t *t,
+                                      void (*cb)(void *ctx, const char *rule,
+                                                 const char *file, const char *verdict,
+                                                 const char *reason),
+                                      void *ctx);
 
 /* ---- the organisation's plugin set (office_plugin_set.c) -------------------------
  *
@@ -561,6 +603,12 @@ typedef struct tk_office_sync_result {
   double seconds;
   char hub_id[TK_DEVICE_ID_STRLEN]; /* enroll: the hub now pinned */
   char hub_addr[300];
+  /* sync: what has not reached the hub after it (tk_office_status's
+   * "unsent" entries: refused, read-only, held at the hub), NULL if none */
+  json_t *unsent;
+  uint64_t own_echoes;    /* pulled revisions this office wrote (not duplicates) */
+  int hub_restored;       /* the hub's store identity changed: everything re-offered */
+  uint32_t released_here; /* held here by this office's rules, taken by them now */
   tk_office_set_apply_t plugin_set; /* sync: the followed vault's plugin set */
 } tk_office_sync_result_t;
 void tk_office_sync_result_free(tk_office_sync_result_t *r);
@@ -592,6 +640,28 @@ int tk_office_token_check(const char *token, tk_err_t *err);
  * enrolled at another hub. Needs the keys. r->hub_id/hub_addr are set. */
 int tk_office_enroll(tk_office_t *o, const char *token, tk_office_sync_result_t *r,
                      tk_err_t *err);
+/* ---- nothing stranded (office_status.c) -------------------------------------- */
+
+/* Enrolls a store pinned to one hub at the hub of token instead (the old
+ * hub lost or replaced): every record kept, the old hub's checkpoints,
+ * TLS pin and unsent entries dropped, so the next sync offers everything
+ * to the new hub. The front end confirms with the person first. As
+ * tk_office_enroll otherwise (a store pinned nowhere: plain enrollment). */
+int tk_office_enroll_move(tk_office_t *o, const char *token, tk_office_sync_result_t *r,
+                          tk_err_t *err);
+/* What has not reached the hub, as JSON (README, "Nothing stranded"):
+ * {hub: {id, address, name} or null, hub_store, last_sync (unix s or null),
+ * access, all_at_hub, vaults: [{vault, access, revisions, not_yet_sent,
+ * refused, read_only, held_at_hub, held_here, attachments_missing_here,
+ * attachments_not_at_hub}], unsent: [{revision, record, vault, state
+ * ("refused", "read-only", "held"), code, reason, at, todo}], held_here:
+ * [quarantine entries]}. No keys needed. */
+int tk_office_status(tk_office_t *o, json_t **out, tk_err_t *err);
+/* TK_EACCESS with the reason when the hub this office is enrolled at lets
+ * it only read vault (the access of its last Hello); 0 when it may write
+ * or the store is enrolled nowhere yet. The write calls check it first. */
+int tk_office_write_allowed(tk_office_t *o, const char *vault, tk_err_t *err);
+
 /* Adds device (a printed id) to vault as a writer or a reader, through the
  * hub (TK_ENOTFOUND "no vault '<vault>'"). Needs the keys. */
 int tk_office_grant(tk_office_t *o, const char *vault, const char *device, int reader,

@@ -135,6 +135,19 @@ int tk_office_current(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
 /* How many entries of vault's log the hub has acknowledged. */
 int tk_office_log_sent(tk_office_t *o, const char *vault, uint32_t *n);
 int tk_office_log_sent_set(tk_office_t *o, const char *vault, uint32_t n, tk_err_t *err);
+/* The start of the quarantine reason of a pulled revision one of this
+ * office's own rules refused (sync_client_pull.c): each sync judges those
+ * again (office_status.c). */
+#define TK_OFFICE_RULE_REFUSED "refused by this office's rule: "
+/* The home folder o was opened on. */
+const char *tk_office_home_dir(const tk_office_t *o);
+/* Forgets what hub was known to hold (office_status.c): its checkpoints
+ * and unsent entries, the membership log entries it acknowledged, the
+ * store identity it last gave; the next sync offers it everything (Offer
+ * and Need keep that to ids for what it has). For a hub restored from a
+ * backup or replaced (enroll --move). */
+int tk_office_hub_forget(tk_office_t *o, const uint8_t hub[TK_DEVICE_ID_LEN],
+                         tk_err_t *err);
 /* Stores from before membership logs: each vault this device created (it
  * holds the key and no device granted it) gets a genesis by this device.
  * *made gets their count. Needs the office unlocked. */

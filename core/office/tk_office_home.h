@@ -15,6 +15,9 @@
  *     plugin-set.new/      while a set is being installed (then swapped in)
  *     plugin-set.lock      taken while a set is installed
  *     tundukd.conf         the hub's settings (tundukd only), if present
+ *     store.mark           the hub's store identity and the feed end it last
+ *                          served (tundukd only; hub_identity.c)
+ *     tundukd.lock         locked while tundukd serves (tundukd only)
  *
  * tk_home_files walks everything under a home folder (the files above and
  * any other file found there), so a panic wipe finds every file even if a
@@ -31,6 +34,8 @@
 #define TK_HOME_STOREFILE "store.db"
 #define TK_HOME_PLUGIN_SUBDIR "plugins"
 #define TK_HOME_HUB_CONFIG "tundukd.conf"
+#define TK_HOME_HUB_STORE_MARK_FILE "store.mark"
+#define TK_HOME_HUB_LOCK_FILE "tundukd.lock"
 #define TK_HOME_PLUGIN_SET_SUBDIR "plugin-set"
 
 /* What a path in a home folder is. */
@@ -45,6 +50,8 @@ typedef enum tk_home_kind {
   TK_HOME_PLUGINS, /* the folder */
   TK_HOME_PLUGIN,  /* a file in it */
   TK_HOME_HUB_CONFIG_FILE,
+  TK_HOME_HUB_STORE_MARK, /* store.mark: the hub's store identity and feed end */
+  TK_HOME_HUB_LOCK,       /* tundukd.lock: held while tundukd serves */
   TK_HOME_PLUGIN_SET,     /* the installed plugin set (its files: TK_HOME_PLUGIN) */
   TK_HOME_PLUGIN_SET_NEW, /* the folder a set is written into before it is swapped in */
   TK_HOME_PLUGIN_SET_LOCK,

@@ -4,11 +4,12 @@
  * type before it is stored, and exporting the office's current records
  * through an export plugin.
  *
- * Folder: HOME/plugins when that folder exists (the admin's own set), else
- * HOME/plugin-set when a set was installed from the followed vault
- * (office_plugin_set.c), else the bundled folder: $TUNDUK_PLUGINS if set,
- * else the plugins/ folder of the source tree tunduk was built from
- * (TK_PLUGIN_DIR).
+ * Folders: three layers, lowest first, a later one's file replacing an
+ * earlier one's of the same file name (tk_plugin_set_load_layers):
+ * "bundled", $TUNDUK_PLUGINS if set, else the plugins/ folder of the
+ * source tree tunduk was built from (TK_PLUGIN_DIR); "set", HOME/plugin-set
+ * (an organisation's plugin set, when one was received), and "home",
+ * HOME/plugins (the office's own). The hub (tk_hub.h) loads the same three.
  *
  * What no export may carry is removed here, in C, before any export plugin
  * sees a record: the "narrative" of a record whose "consent" is
@@ -33,18 +34,46 @@
  * string. */
 const char *tk_office_plugins_bundled(void);
 
-/* Writes the plugin folder of the office at home into dir (cap bytes):
- * home/plugins if it is a directory, else home/plugin-set if it is one,
- * else the bundled folder. TK_ELIMIT if
+/* Writes the top plugin folder of the office at home into dir (cap bytes):
+ * home/plugins if it is a directory, else the bundled folder. TK_ELIMIT if
  * the path does not fit. */
 int tk_office_plugins_dir(const char *home, char *dir, size_t cap, tk_err_t *err);
+
+/* The folder of the "set" layer in a home folder: TK_HOME_PLUGIN_SET_SUBDIR
+ * (tk_office_home.h). */
+
+/* The layers of the office at home (see above); their paths live in *out. */
+typedef struct tk_office_layers {
+  tk_plugin_layer_t v[4]; /* room for one more: plugin test's file */
+  size_t n;
+  char set[4096], home[4096];
+} tk_office_layers_t;
+int tk_office_plugin_layers(const char *home, tk_office_layers_t *out, tk_err_t *err);
+
+/* Loads layers l into a new jailed set of up to `workers` processes
+ * (*out, caller frees). Errors as tk_plugin_set_load_layers. */
+int tk_office_plugins_layered(tk_plugin_set_t **out, const tk_office_layers_t *l,
+                              unsigned workers, tk_err_t *err);
+
+/* tk_office_plugin_list (tk_office.h) over layers l (tundukd plugin list);
+ * "folder" is the highest layer that is there. */
+int tk_office_plugin_list_layers(const tk_office_layers_t *l, json_t **out,
+                                 tk_err_t *err);
+
+/* tk_office_plugin_test_open (tk_office.h) over layers l (tundukd plugin
+ * test: the hub's layers); blind: the rules are given no record, as at a
+ * hub that holds no vault key. */
+int tk_office_plugin_test_open_layers(tk_office_plugin_test_t **out,
+                                      const tk_office_layers_t *l, const char *which,
+                                      int blind, json_t **notes, tk_err_t *err);
 
 /* Loads the plugins of the office at home (folder as above) into a new set
  * (*out, caller frees with tk_plugin_set_free) under default limits, jailed
  * (tk_plugin_set_new_jailed, up to two worker processes: the second starts only when two
- * calls run at once, as in an import). dir, if not NULL, receives the folder used (cap
- * bytes). A plugin that fails to load is skipped and kept in the set's load errors; the
- * others load. TK_EIO if the folder cannot be read (the set is then freed). */
+ * calls run at once, as in an import). dir, if not NULL, receives the top folder
+ * (tk_office_plugins_dir; cap bytes). A plugin that fails to load is kept in the set's
+ * load errors and a lower folder's file of that name runs instead, if one loads; the
+ * others load. TK_EIO if a folder cannot be read (the set is then freed). */
 int tk_office_plugins(tk_plugin_set_t **out, const char *home, char *dir, size_t cap,
                       tk_err_t *err);
 
@@ -79,8 +108,9 @@ int tk_office_export(tk_office_t *o, tk_plugin_set_t *s,
  * other heads are merged into the winner one at a time, each with the
  * nearest common ancestor as base (nil when there is none). The result is
  * validated; *merged (caller decrefs) is what the caller writes with
- * tk_office_update(..., TK_PARENTS_ALL_HEADS). TK_ENOTFOUND if the type has
- * no merge; TK_EPLUGIN if merge declined (err has its reason); TK_EINVAL if
+ * tk_office_update(..., TK_PARENTS_ALL_HEADS). TK_EPLUGIN if the type has
+ * no merge (not a name the caller got wrong: no TK_ENOTFOUND) or if merge
+ * declined (err has its reason); TK_EINVAL if
  * the result is not a valid record. Needs the office unlocked. */
 int tk_office_auto_merge(tk_office_t *o, tk_plugin_set_t *s,
                          const uint8_t record_id[TK_RECORD_ID_LEN], json_t **merged,

@@ -195,6 +195,10 @@ static void plugin_free(plugin_t *p)
     for (size_t i = 0; i < p->ndecls[k]; i++)
       tk__plugin_decl_free(p->decls[k][i]);
   pthread_mutex_destroy(&p->mu);
+  if (!p->src_borrowed) free(p->src);
+  free(p->layer);
+  free(p->path);
+  free(p->overrides);
   free(p);
 }
 
@@ -323,6 +327,17 @@ plugin_t *tk__plugin_shadow_new(const char *name, const tk_plugin_limits_t *lim)
   return p;
 }
 
+/* Keeps a copy of a loaded plugin's source (see plugin_t.src); a copy that
+ * cannot be made leaves src NULL: only a later failed reload misses it. */
+static void keep_source(plugin_t *p, const char *src, size_t n)
+{
+  if ((p->src = malloc(n + 1))) {
+    if (n) memcpy(p->src, src, n);
+    p->src[n] = 0;
+    p->srcn = n;
+  }
+}
+
 int tk_plugin_set_add_source(tk_plugin_set_t *s, const char *name, const char *src,
                              size_t n, tk_err_t *err)
 {
@@ -339,7 +354,9 @@ int tk_plugin_set_add_source(tk_plugin_set_t *s, const char *name, const char *s
   if (n > TK_PLUGIN_MAX_SOURCE)
     return tk_err_set(err, TK_ELIMIT, "plugin %s: %zu bytes is over the limit of %u",
                       name, n, TK_PLUGIN_MAX_SOURCE);
-  if (s->pool) return tk__plugin_pool_add(s, name, src ? src : "", n, err);
+  if (s->pool) {
+    return tk__plugin_pool_add(s, name, src ? src : "", n, err); /* keeps the source */
+  }
   p = calloc(1, sizeof *p);
   if (!p) return tk_err_set(err, TK_ENOMEM, "plugin %s: out of memory", name);
   memcpy(p->name, name, nl + 1);
@@ -363,6 +380,7 @@ int tk_plugin_set_add_source(tk_plugin_set_t *s, const char *name, const char *s
     goto done;
   }
   if ((rc = tk__plugin_set_append(s, p, err)) < 0) goto done;
+  keep_source(p, src, n);
   p = NULL;
   TK_LOG(TK_LOG_INFO, "plugin", "loaded plugin=%s", name);
 done:
@@ -370,12 +388,12 @@ done:
   return rc;
 }
 
-int tk_plugin_set_add_file(tk_plugin_set_t *s, const char *path, tk_err_t *err)
+int tk__plugin_read_file(const char *path, char **out, size_t *outn, tk_err_t *err)
 {
   int rc = 0, fd = -1;
   char *src = NULL;
-  const char *base = strrchr(path, '/');
-  base = base ? base + 1 : path;
+  *out = NULL;
+  *outn = 0;
   fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     rc = tk_err_set(err, TK_EIO, "plugin %s: cannot open: %s", path, strerror(errno));
@@ -407,9 +425,23 @@ int tk_plugin_set_add_file(tk_plugin_set_t *s, const char *path, tk_err_t *err)
     }
     got += (size_t)r;
   }
-  rc = tk_plugin_set_add_source(s, base, src, got, err);
+  *out = src;
+  *outn = got;
+  src = NULL;
 done:
   if (fd >= 0) close(fd);
+  free(src);
+  return rc;
+}
+
+int tk_plugin_set_add_file(tk_plugin_set_t *s, const char *path, tk_err_t *err)
+{
+  char *src = NULL;
+  size_t n = 0;
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  int rc = tk__plugin_read_file(path, &src, &n, err);
+  if (!rc) rc = tk_plugin_set_add_source(s, base, src, n, err);
   free(src);
   return rc;
 }
@@ -419,7 +451,14 @@ static int cmp_str(const void *a, const void *b)
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int keep_error(tk_plugin_set_t *s, const char *msg)
+plugin_t *tk__plugin_set_plugin(const tk_plugin_set_t *s, const char *name)
+{
+  for (size_t i = 0; s && i < s->nplugins; i++)
+    if (strcmp(s->plugins[i]->name, name) == 0) return s->plugins[i];
+  return NULL;
+}
+
+int tk__plugin_set_keep_error(tk_plugin_set_t *s, const char *msg)
 {
   char **ne = realloc(s->errors, (s->nerrors + 1) * sizeof *ne);
   if (!ne) return TK_ENOMEM;
@@ -470,7 +509,7 @@ int tk_plugin_set_load_dir(tk_plugin_set_t *s, const char *dir, tk_err_t *err)
       if (tk_plugin_set_add_file(s, path, &e) == 0) continue;
     }
     TK_LOG(TK_LOG_WARN, "plugin", "plugin not loaded: %s", e.msg);
-    if (keep_error(s, e.msg) < 0) {
+    if (tk__plugin_set_keep_error(s, e.msg) < 0) {
       rc = tk_err_set(err, TK_ENOMEM, "out of memory");
       goto done;
     }
@@ -760,6 +799,10 @@ static int op_check(lua_State *L)
   char reason[TK_PLUGIN_MAX_REASON + 1];
   push_callback(L, c, "check");
   push_meta(L, c->meta);
+  if (c->meta && c->body) { /* the record is readable here: say if it is a deletion */
+    lua_pushboolean(L, json_is_true(json_object_get(c->body, "_deleted")));
+    lua_setfield(L, -2, "deleted");
+  }
   push_json(L, c, c->body, NULL);
   if (call_plugin(L, c, 2, 1) < 0) return 0;
   const char *kind = read_verdict(L, -1, reason, sizeof reason);
@@ -1030,6 +1073,33 @@ int tk_plugin_moderate_parsed(tk_plugin_set_t *s, const tk_plugin_meta_t *meta,
 {
   if (!s || !out) return TK_EINVAL;
   return moderate_all(s, meta, record, (tk_slice_t){NULL, 0}, parse_error, out);
+}
+
+int tk_plugin_check(tk_plugin_set_t *s, const char *rule, const tk_plugin_meta_t *meta,
+                    tk_slice_t body, tk_plugin_verdict_t *out)
+{
+  if (!s || !meta || !out) return TK_EINVAL;
+  decl_t *d = set_find(s, TK_PLUGIN_MODERATION, rule);
+  if (!d) return TK_ENOTFOUND;
+  json_t *j = NULL;
+  call_t c;
+  tk_plugin_verdict_t v;
+  int rc;
+  memset(&c, 0, sizeof c);
+  memset(&v, 0, sizeof v);
+  if (!tk_plugin_rule_reads(&d->pub, meta->type)) body.p = NULL;
+  if (body.p && (rc = tk__plugin_json_parse(body, &j, &c.e)) < 0)
+    ; /* a body that does not parse quarantines, as in tk_plugin_moderate */
+  else if (s->pool)
+    rc = tk__plugin_pool_check(s, d, meta, body, &v, &c.e);
+  else
+    rc = check_inproc(d, meta, j, &v, &c);
+  if (rc < 0) rule_failed(&v, c.e.msg);
+  json_decref(j);
+  *out = v;
+  snprintf(out->plugin, sizeof out->plugin, "%s", d->plugin->name);
+  snprintf(out->rule, sizeof out->rule, "%s", d->name);
+  return 0;
 }
 
 /* One revision of a batch as tk_plugin_moderate_batch works on it. */

@@ -51,6 +51,15 @@ struct plugin {
   struct call *export_call;
   decl_t *decls[TK_PLUGIN_NKINDS][TK_PLUGIN_MAX_DECLS];
   size_t ndecls[TK_PLUGIN_NKINDS];
+  /* Where it came from (plugin_layers.c): its source text (kept so that a
+   * reload whose new version fails can load this one again; NULL if the
+   * copy failed), the layer and file (NULL when added as text), what
+   * tk_plugin_origin_t.kept says, and the lower layer it overrides. */
+  char *src;
+  size_t srcn;
+  int src_borrowed; /* a jailed set's: src is its pool's copy, freed with the pool */
+  char *layer, *path, *overrides;
+  int kept;
 };
 
 struct tk_plugin_set {
@@ -126,7 +135,15 @@ void tk__plugin_decl_free(decl_t *d);
  * 0, or TK_EINVAL with err naming the field. */
 int tk__plugin_check_fields(const decl_t *d, json_t *body, tk_err_t *err);
 
-/* ---- plugin.c, for plugin_worker.c ------------------------------------------- */
+/* ---- plugin.c, for plugin_worker.c and plugin_layers.c ----------------------- */
+
+/* The plugin of s whose file name is name, or NULL. */
+plugin_t *tk__plugin_set_plugin(const tk_plugin_set_t *s, const char *name);
+/* Keeps the error message msg among s's load errors. TK_ENOMEM. */
+int tk__plugin_set_keep_error(tk_plugin_set_t *s, const char *msg);
+/* Reads path as a plugin's source (at most TK_PLUGIN_MAX_SOURCE bytes) into
+ * *src (caller frees) and *n. TK_EIO, TK_ELIMIT, TK_ENOMEM with err. */
+int tk__plugin_read_file(const char *path, char **src, size_t *n, tk_err_t *err);
 
 /* Adds p (complete declarations only) to s: names must be unique per kind
  * across the set. On failure p is still the caller's. */

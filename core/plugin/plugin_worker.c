@@ -592,8 +592,11 @@ int tk__plugin_pool_add(tk_plugin_set_t *s, const char *name, const char *src, s
     worker_kill(x.w);
     goto done;
   }
-  shadow = NULL;
   memcpy(copy, src, n);
+  shadow->src = copy; /* for a reload that fails (plugin_layers.c) */
+  shadow->srcn = n;
+  shadow->src_borrowed = 1;
+  shadow = NULL;
   pthread_mutex_lock(&p->mu);
   p->srcs[p->nsrcs++] = (source_t){nm, copy, n};
   pthread_mutex_unlock(&p->mu);

@@ -152,6 +152,56 @@ int tk_plugin_set_load_dir(tk_plugin_set_t *s, const char *dir, tk_err_t *err);
 size_t tk_plugin_set_load_errors(const tk_plugin_set_t *s);
 const char *tk_plugin_set_load_error(const tk_plugin_set_t *s, size_t i);
 
+/* ---- a set from several folders (plugin_layers.c) ------------------------- */
+
+#define TK_PLUGIN_MAX_LAYERS 8
+
+/* One layer of a set: a folder of *.lua files (or one .lua file), named
+ * for messages and listings (e.g. "bundled", "set", "home"). A missing
+ * optional layer is skipped; a missing required one is TK_EIO. */
+typedef struct tk_plugin_layer {
+  const char *name;
+  const char *dir;
+  int optional;
+} tk_plugin_layer_t;
+
+/* How a plugin of a set came to be there (tk_plugin_origin_t.kept). */
+enum {
+  TK_PLUGIN_FRESH = 0,    /* its file as read now */
+  TK_PLUGIN_KEPT = 1,     /* its file failed to load: the previous set's version */
+  TK_PLUGIN_FALLBACK = 2, /* its file failed to load: a lower layer's file */
+};
+
+/* Loads the layers as one set, lowest first: the *.lua files of every
+ * layer, a later layer's file replacing an earlier one's of the same file
+ * name (so a folder that holds one file changes that one plugin and keeps
+ * the others), then loaded in byte order of their names as
+ * tk_plugin_set_load_dir does. A file that fails to load is kept in the
+ * load errors and logged, and in its place runs, if there is one: prev's
+ * plugin of that file name (prev: the set this one replaces, in a reload;
+ * may be NULL), else the same file of the highest lower layer that loads,
+ * the message then saying which ("...; keeping the previous version" /
+ * "...; using the one from <layer> <path>"). Returns 0 even if plugins
+ * failed; TK_EIO if a required layer cannot be read; TK_ELIMIT past
+ * TK_PLUGIN_MAX_FILES names or TK_PLUGIN_MAX_LAYERS layers. */
+int tk_plugin_set_load_layers(tk_plugin_set_t *s, const tk_plugin_layer_t *layers,
+                              size_t n, const tk_plugin_set_t *prev, tk_err_t *err);
+
+/* Where plugin file `plugin` of s came from. Strings live as long as s. */
+typedef struct tk_plugin_origin {
+  const char *layer;     /* its layer's name; "" if added as source text */
+  const char *path;      /* the file read; NULL if added as source text */
+  const char *overrides; /* the next lower layer holding that file name, or NULL */
+  int kept;              /* TK_PLUGIN_FRESH, _KEPT or _FALLBACK */
+} tk_plugin_origin_t;
+
+/* 0 with *out, or TK_ENOTFOUND if s has no plugin of that file name. */
+int tk_plugin_set_origin(const tk_plugin_set_t *s, const char *plugin,
+                         tk_plugin_origin_t *out);
+/* How many plugins of s run a version other than their file's (KEPT or
+ * FALLBACK). */
+size_t tk_plugin_set_kept(const tk_plugin_set_t *s);
+
 /* ---- what the plugins declared ------------------------------------------- */
 
 typedef enum {
@@ -317,6 +367,12 @@ int tk_plugin_rule_reads(const tk_plugin_decl_t *d, const char *type);
 int tk_plugin_moderation_reads(const tk_plugin_set_t *s, const char *type);
 
 /* Runs every moderation rule's check(meta, record) in declaration order;
+ * meta is a table of tk_plugin_meta_t's fields, plus `deleted` (true for
+ * a deletion, {"_deleted": true}; false otherwise) whenever the rule is
+ * given the record: a node that cannot read the body (a blind hub) cannot
+ * tell a deletion from an edit, and meta.deleted is then absent (the
+ * envelope does not carry it, so that the hub cannot see which records are
+ * deleted either);
  * body.p == NULL when this node holds no key (record is nil); a rule whose
  * `reads` leaves meta->type out sees nil too, and a body is parsed only
  * if some rule reads its type. A rule
@@ -329,6 +385,13 @@ int tk_plugin_moderation_reads(const tk_plugin_set_t *s, const char *type);
  * because a plugin broke. */
 int tk_plugin_moderate(tk_plugin_set_t *s, const tk_plugin_meta_t *meta, tk_slice_t body,
                        tk_plugin_verdict_t *out);
+
+/* One moderation rule's verdict on a revision, as tk_plugin_moderate
+ * would reach it from that rule alone (a rule that fails quarantines,
+ * saying why); out's plugin and rule are always set (tunduk plugin test).
+ * TK_ENOTFOUND: no such rule; TK_EINVAL for NULL arguments. */
+int tk_plugin_check(tk_plugin_set_t *s, const char *rule, const tk_plugin_meta_t *meta,
+                    tk_slice_t body, tk_plugin_verdict_t *out);
 
 struct json_t;
 /* tk_plugin_moderate with the body already parsed (tk__plugin_json_parse,

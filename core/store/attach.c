@@ -156,7 +156,7 @@ int tk_attach_write_file(tk_store_t *s, const tk_attach_t *a, const char *out,
       uint32_t missing = 0;
       for (uint32_t k = i; k < a->nchunks; k++)
         missing += tk_store_chunk_has(s, a->chunks[k]) != 1;
-      return tk_err_set(err, TK_ENOTFOUND,
+      return tk_err_set(err, TK_EPENDING,
                         "attachment '%s' is incomplete: %u of its %u chunks have not "
                         "arrived yet (sync again)",
                         a->name, missing, a->nchunks);
@@ -391,9 +391,13 @@ json_t *tk_attach_public(const json_t *body)
     json_object_set(p, "name", json_object_get(e, "name"));
     json_object_set(p, "size", json_object_get(e, "size"));
     json_object_set(p, "sha256", json_object_get(e, "sha256"));
-    json_object_set_new(
-        p, "chunks",
-        json_integer((json_int_t)json_array_size(json_object_get(e, "chunks"))));
+    /* Already a public view (an export's record, prepared in C before a
+     * plugin's host converts it): its count stays as it is. */
+    json_t *chunks = json_object_get(e, "chunks");
+    if (json_is_integer(chunks))
+      json_object_set(p, "chunks", chunks);
+    else
+      json_object_set_new(p, "chunks", json_integer((json_int_t)json_array_size(chunks)));
     json_array_append_new(out, p);
   }
   return out;

@@ -193,6 +193,17 @@ static const char *const migrations[] = {
     "CREATE INDEX records_type ON records(type, winner_hlc, id);"
     "CREATE INDEX records_vault ON records(vault, winner_hlc, id);"
     "CREATE INDEX records_conflicts ON records(winner_hlc, id) WHERE nheads > 1;",
+    /* 7 -> 8: revisions of this office that have not reached its hub
+     * (store_unsent.c): refused by the hub, not sent for want of write
+     * access, or held for review there, with the reason, the hub that said
+     * so and the sync run that last said it; re-offered on every sync. */
+    "CREATE TABLE unsent("
+    "  id BLOB PRIMARY KEY CHECK(length(id) = 32),"
+    "  hub BLOB NOT NULL, seq INTEGER NOT NULL,"
+    "  record_id BLOB NOT NULL, vault TEXT NOT NULL,"
+    "  kind INTEGER NOT NULL, code INTEGER NOT NULL, reason TEXT NOT NULL,"
+    "  at INTEGER NOT NULL, run INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX unsent_hub ON unsent(hub, seq);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == TK_STORE_SCHEMA_VERSION,
                "one migration step per schema version");

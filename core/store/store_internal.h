@@ -82,6 +82,7 @@ enum {
   TK__ST_CHUNKS_NEW,
   TK__ST_VAULT_CHUNKS,
   TK__ST_CHUNKS_LAST,
+  TK__ST_REV_LOCAL, /* store_unsent.c: once per duplicate a sync meets */
   TK__ST_COUNT
 };
 

@@ -63,7 +63,7 @@ int tk_attach_store_file(tk_store_t *s, const char *path, const char *name,
 
 /* Decrypts a into the file out ("-": standard output), chunk by chunk:
  * written to a temporary file beside out and renamed into place only when
- * every chunk and the whole file's SHA-256 check out. TK_ENOTFOUND if a
+ * every chunk and the whole file's SHA-256 check out. TK_EPENDING if a
  * chunk is not here yet (nothing written), TK_EHASH/TK_ETAG if one is
  * damaged. */
 int tk_attach_write_file(tk_store_t *s, const tk_attach_t *a, const char *out,
@@ -84,7 +84,8 @@ int tk_attach_add(json_t *body, const tk_attach_t *a, tk_err_t *err);
 int tk_attach_refs(const json_t *body, tk_buf_t *refs, uint32_t *n, tk_err_t *err);
 
 /* The list without keys or chunk ids ({name, size, sha256, chunks: count}),
- * for display and export; NULL if the body has none. */
+ * for display and export; NULL if the body has none. Applied to a body
+ * whose list is already public it gives the same list (the counts stay). */
 json_t *tk_attach_public(const json_t *body);
 
 #endif

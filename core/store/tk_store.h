@@ -30,7 +30,7 @@
 
 #include "tk_revision.h"
 
-#define TK_STORE_SCHEMA_VERSION 7
+#define TK_STORE_SCHEMA_VERSION 8
 
 typedef struct tk_store tk_store_t;
 
@@ -292,6 +292,66 @@ int tk_store_quarantine_release(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN],
 /* Removes id from quarantine. TK_ENOTFOUND. */
 int tk_store_quarantine_del(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN],
                             tk_err_t *err);
+
+/* ---- what has not reached the hub (store_unsent.c) --------------------- */
+/* An office's own revisions its hub has not taken: kept by revision id
+ * until a sync finds them at the hub (tk_store_unsent_clear). */
+enum {
+  TK_UNSENT_REFUSED = 1,  /* the hub refused it (code, reason) */
+  TK_UNSENT_READONLY = 2, /* not sent: the hub lets this device only read the vault */
+  TK_UNSENT_HELD = 3      /* the hub holds it for review (its quarantine) */
+};
+typedef struct tk_unsent_info {
+  uint8_t id[TK_REV_ID_LEN];
+  uint8_t hub[TK_DEVICE_ID_LEN];
+  uint8_t record_id[TK_RECORD_ID_LEN];
+  uint64_t seq; /* in this store's changes feed */
+  char vault[TK_MAX_VAULT_LEN + 1];
+  int kind, code;
+  char reason[320];
+  int64_t at; /* unix seconds it was last said */
+} tk_unsent_info_t;
+/* Keeps (or renews) m's entry with the hub that said it and the sync run
+ * (any number that differs from one sync to the next). */
+int tk_store_unsent_put(tk_store_t *s, const uint8_t hub[TK_DEVICE_ID_LEN],
+                        const tk_rev_meta_t *m, int kind, int code, const char *reason,
+                        uint64_t run, tk_err_t *err);
+/* The entries (hub: of that hub, or NULL: all) in feed order; kinds: a
+ * bit set of (1 << kind), 0 for all; at most max (0: no bound). cb returns
+ * non-zero to stop. */
+int tk_store_unsent_list(tk_store_t *s, const uint8_t *hub, unsigned kinds, size_t max,
+                         int (*cb)(void *ctx, const tk_unsent_info_t *u), void *ctx,
+                         tk_err_t *err);
+/* After a sync with hub (run) offered every entry up to feed position
+ * upto: drops its entries of kinds that run did not renew. */
+int tk_store_unsent_clear(tk_store_t *s, const uint8_t hub[TK_DEVICE_ID_LEN],
+                          unsigned kinds, uint64_t run, uint64_t upto, tk_err_t *err);
+/* Counts per vault for `tunduk status`, each through cb(ctx, vault, what,
+ * n): TK_STATUS_REVISIONS (all), TK_STATUS_UNPUSHED (after the push
+ * checkpoint rev_since and not from hub), TK_STATUS_CHUNKS_MISSING (named
+ * by a revision here, not held here), TK_STATUS_CHUNKS_UNPUSHED (held here
+ * after the chunk push checkpoint chunk_since, not from hub). */
+enum {
+  TK_STATUS_REVISIONS,
+  TK_STATUS_UNPUSHED,
+  TK_STATUS_CHUNKS_MISSING,
+  TK_STATUS_CHUNKS_UNPUSHED
+};
+int tk_store_status_counts(tk_store_t *s, const uint8_t hub[TK_DEVICE_ID_LEN],
+                           uint64_t rev_since, uint64_t chunk_since,
+                           int (*cb)(void *ctx, const char *vault, int what, uint64_t n),
+                           void *ctx, tk_err_t *err);
+/* Copies the store into a new file at path (sqlite's online backup: the
+ * store may be in use, by this or another process, meanwhile). TK_EEXIST
+ * if path exists. */
+int tk_store_backup(tk_store_t *s, const char *path, tk_err_t *err);
+/* 1 if id is stored and was written (or released) here, not pulled; 0 if
+ * not (or not stored). */
+int tk_store_rev_local(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN]);
+/* Drops every entry and every checkpoint kept for peer (a hub this office
+ * no longer syncs with, or one restored from a backup). */
+int tk_store_peer_forget(tk_store_t *s, const uint8_t peer[TK_DEVICE_ID_LEN],
+                         tk_err_t *err);
 
 /* ---- vault membership logs (store_log.c) ------------------------------ */
 

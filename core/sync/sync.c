@@ -433,7 +433,10 @@ static int apply_one(tk_store_t *s, const precheck_t *p, const uint8_t *origin,
   uint64_t seq;
   int rc = tk_store_put_rev_from(s, rev, origin, &seq, &e);
   if (rc == TK_EEXIST) {
-    res->duplicates++;
+    if (tk_store_rev_local(s, rev->id))
+      res->own++;
+    else
+      res->duplicates++;
     return 0;
   }
   if (rc == TK_EPARENT) {
@@ -499,7 +502,7 @@ int tk_sync_apply_judged(tk_store_t *s, const tk_slice_t *revs, const tk_slice_t
 fail:
   tk_store_rollback(s);
 fail_nocommit:
-  res->accepted = res->duplicates = 0;
+  res->accepted = res->duplicates = res->own = 0;
   res->bytes = 0;
 done:
   precheck_stop(&job, th, nth);

@@ -101,7 +101,7 @@ int tk_sync_send_ack(tk_transport_t *t, const tk_apply_result_t *r)
   Tunduk__V1__Rejected **rp = calloc(r->nrejected ? r->nrejected : 1, sizeof *rp);
   Tunduk__V1__Ack ack = TUNDUK__V1__ACK__INIT;
   ack.accepted = r->accepted;
-  ack.duplicates = r->duplicates;
+  ack.duplicates = r->duplicates + r->own; /* the wire knows no "own" */
   if (rj && rp) {
     for (size_t i = 0; i < r->nrejected; i++) {
       tunduk__v1__rejected__init(&rj[i]);

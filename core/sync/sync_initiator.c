@@ -371,7 +371,16 @@ static void pull_offer(tk_sync_initiator_t *ini, const Tunduk__V1__Offer *m)
     stop(ini, rc, "%s", ini->err->msg);
     return;
   }
-  count(ini, TK_SYNC_COUNT_DUPLICATES, ini->pull.n - ini->pull.nneed);
+  uint64_t own = 0;
+  for (size_t i = 0, k = 0; i < ini->pull.n; i++) {
+    if (k < ini->pull.nneed && ini->pull.need[k] == i) {
+      k++;
+      continue;
+    }
+    own += (uint64_t)tk_store_rev_local(ini->store, ini->pull.ids[i]);
+  }
+  count(ini, TK_SYNC_COUNT_DUPLICATES, ini->pull.n - ini->pull.nneed - own);
+  count(ini, TK_SYNC_COUNT_OWN, own);
   if (m->n_ids > 0 && tk_rev_recv_send_need(&ini->pull, ini->t) != 0) {
     stop(ini, TK_ECLOSED, "cannot send need");
     return;

@@ -136,6 +136,7 @@ typedef struct tk_reject {
 
 typedef struct tk_apply_result {
   uint32_t accepted, duplicates;
+  uint32_t own; /* had, because written here (tk_store_rev_local): not duplicates */
   size_t nrejected;
   tk_reject_t *rejected; /* nrejected entries; free with tk_apply_result_free */
   uint64_t bytes;        /* revision bytes newly stored */

@@ -102,6 +102,9 @@ enum {
   TK_SYNC_COUNT_CHUNKS_RECEIVED,
   TK_SYNC_COUNT_CHUNK_BYTES_IN,
   TK_SYNC_COUNT_CHUNKS_REFUSED, /* pushed ones the peer refused, pulled ones here */
+  /* offered (pulled) revisions this side wrote itself: the peer holds them
+   * because it was sent them, so they are not counted as duplicates */
+  TK_SYNC_COUNT_OWN,
 };
 
 /* ---- the initiator (sync_initiator.c) ------------------------------------

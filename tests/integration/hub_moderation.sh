@@ -73,8 +73,8 @@ big=$(jq -cn --rawfile n "$TMP/big.txt" \
 c1r=$(head_rev "$A" "$c1") a1r=$(head_rev "$A" "$a1") t1r=$(head_rev "$A" "$t1")
 t2r=$(head_rev "$A" "$t2") e1r=$(head_rev "$A" "$e1") bigr=$(head_rev "$A" "$big")
 
-step "office a syncs: the verdicts are reported with the rules' reasons"
-run_expect 0 tk "$A" sync
+step "office a syncs: the verdicts are reported with the rules' reasons (exit 4: refused)"
+run_expect 4 tk "$A" sync
 cp "$TMP/out" "$TMP/sync_a.out"
 grep -qx "rejected $a1r: appeals are refused by the test rule (rule test-rules in rules.lua)" \
   "$TMP/sync_a.out" || { cat "$TMP/sync_a.out"; fail "the appeal's rejection is not reported"; }
@@ -124,7 +124,9 @@ done
 [ "$(tk "$B" list --json | jq length)" = 1 ] || fail "b lists other than the one case"
 
 step "another sync of a: nothing new is accepted, nothing is lost, the hub still holds 3"
-run_expect 0 tk "$A" sync
+# the refused ones are offered again (and refused again: exit 4)
+run_expect 4 tk "$A" sync
+grep -q "^rejected $a1r: appeals are refused" "$TMP/out" || { cat "$TMP/out"; fail "the appeal was not offered again"; }
 hub_has "$a1r" && fail "the rejected appeal reached the hub store on a second sync"
 hub_has "$t1r" && fail "the held testimony reached the hub store on a second sync"
 [ "$(hubd --home "$HUB_HOME" quarantine list --json | jq length)" = 3 ] ||
@@ -145,7 +147,7 @@ run_expect 0 hubd --home "$HUB_HOME" quarantine drop "$t2r"
 out_has "dropped $t2r"
 held_at_hub "$t2r" && fail "the dropped testimony is still in the quarantine"
 hub_has "$t2r" && fail "the dropped testimony is in the hub store"
-run_expect 1 hubd --home "$HUB_HOME" quarantine release "$t2r"
+run_expect 2 hubd --home "$HUB_HOME" quarantine release "$t2r"
 err_has "quarantine"
 run_expect 0 hubd --home "$HUB_HOME" quarantine list --json
 jq -e --arg e1 "$e1r" 'length == 1 and .[0].revision == $e1' "$TMP/out" >/dev/null ||
@@ -155,7 +157,7 @@ office_has "$B" "$t2r" && fail "b pulled the dropped testimony"
 
 step "sync --all offers everything again: the same verdicts, each held revision once"
 # (the dropped testimony is offered again by its office and held again)
-run_expect 0 tk "$A" sync --all
+run_expect 4 tk "$A" sync --all
 grep -q "^rejected $a1r: appeals are refused" "$TMP/out" || { cat "$TMP/out"; fail "appeal verdict"; }
 grep -q "^rejected $bigr: case revision of" "$TMP/out" || { cat "$TMP/out"; fail "limit verdict"; }
 grep -q "^held for review at the hub $e1r: " "$TMP/out" || { cat "$TMP/out"; fail "error verdict"; }
@@ -167,7 +169,7 @@ hub_has "$a1r" && fail "the rejected appeal reached the hub store on sync --all"
 
 step "an accepted edit still flows"
 edit_record "$A" "$c1" "edited after the verdicts" >/dev/null
-sync_ok "$A"
+run_expect 4 tk "$A" sync # the appeal and the big case are still refused
 sync_ok "$B"
 [ "$(tk "$B" show "$c1" --json | jq -r .body.notes)" = "edited after the verdicts" ] ||
   fail "b did not get the edit"

@@ -181,7 +181,7 @@ err_has "$TMP/j.jsonl:4: field '_attachments': names starting with '_' are kept 
 step "an unknown type, vault or format; no file"
 run_expect 2 tk "$H" import --type nosuch --vault cases "$TMP/a.csv"
 err_has "no content type 'nosuch'; see 'tunduk plugin list'"
-run_expect 1 tk "$H" import --type case --vault nosuch "$TMP/a.csv"
+run_expect 2 tk "$H" import --type case --vault nosuch "$TMP/a.csv"
 err_has "no vault 'nosuch' (see 'tunduk vault list')"
 cp "$TMP/a.csv" "$TMP/a.txt"
 run_expect 2 tk "$H" import --type case --vault cases "$TMP/a.txt"

@@ -46,7 +46,7 @@ sync_ok "$D"
 run_expect 0 tk "$D" vault list --json
 [ "$(jq '[.[] | select(.have_key)] | length' "$TMP/out")" = 0 ] || fail "D holds a key"
 FORGED=$("$BIN/tk_forge" office "$D" "$REC") || fail "tk_forge office"
-run_expect 0 tk "$D" sync --json
+run_expect 4 tk "$D" sync --json # refused, and named
 [ "$(jq '.rejected | length' "$TMP/out")" -ge 1 ] || fail "the hub took D's forgery"
 jq -r '.rejected[0].reason' "$TMP/out" | grep -q "not a writer\|membership" ||
   fail "rejection reason: $(jq -r '.rejected[0].reason' "$TMP/out")"
@@ -140,7 +140,7 @@ case_json OSH-2026-015 "edited after talas left" | tk "$A" edit "$NEW" - >/dev/n
 sync_ok "$A"
 sync_ok "$W"
 WF=$("$BIN/tk_forge" office "$W" "$NEW" --own-key) || fail "tk_forge office --own-key"
-run_expect 0 tk "$W" sync --json
+run_expect 4 tk "$W" sync --json # refused, and named
 jq -r '.rejected[0].reason' "$TMP/out" | grep -q "older key" ||
   fail "the hub took an old-key child: $(cat "$TMP/out")"
 [ "$(hub_sql "select count(*) from revisions where hex(id) = '$WF'")" = 0 ] ||

@@ -62,7 +62,7 @@ listed "$r2" && fail "a held record is in c's list"
 listed "$r3" && fail "a held record is in c's list"
 [ "$(office_sql "$C" "select count(*) from revisions where hex(id) in (upper('$r2r'), upper('$r3r'))")" = 0 ] ||
   fail "a held revision is in c's store of revisions"
-run_expect 1 tk "$C" show "$r2"
+run_expect 2 tk "$C" show "$r2"
 err_has "no record"
 
 step "tunduk quarantine list, plain and --json"
@@ -92,7 +92,7 @@ run_expect 0 tk "$C" quarantine drop "$r3r"
 out_has "dropped $r3r"
 listed "$r3" && fail "the dropped record is in c's list"
 [ "$(tk "$C" quarantine list --json | jq length)" = 0 ] || fail "the quarantine is not empty"
-run_expect 1 tk "$C" quarantine release "$r3r"
+run_expect 2 tk "$C" quarantine release "$r3r"
 err_has "quarantine"
 run_expect 0 tk "$C" verify
 out_has " 0 failed"

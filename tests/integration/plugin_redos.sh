@@ -62,10 +62,10 @@ EOF2
 done
 kill -HUP "$HUB_PID"
 for i in $(seq 1 50); do
-  grep -q "moderation_rules=4 failed=0 jailed=yes" "$HUB_LOG" && break
+  grep -q "moderation_rules=5 failed=0 jailed=yes" "$HUB_LOG" && break
   sleep 0.1
 done
-grep -q "moderation_rules=4 failed=0 jailed=yes" "$HUB_LOG" || fail "the hub did not reload 4 rules"
+grep -q "moderation_rules=5 failed=0 jailed=yes" "$HUB_LOG" || fail "the hub did not reload 5 rules (4 and the bundled limits)"
 
 step "office s pushes 5 testimonies; office f syncs meanwhile"
 for i in 1 2 3 4 5; do testimony_json "W-$i" | tk "$S" new testimony --vault witness - >/dev/null; done

@@ -34,15 +34,20 @@ sync_ok "$R"
   fail "office b did not receive vault y"
 [ "$(tk "$B" list --json | jq length)" = 2 ] || fail "office b lists other than the 2 y records"
 
-step "a read-only office cannot push: rejected with a reason, exit 0, listed"
+step "a read-only office cannot push: refused at write time; one written anyway is named, exit 4"
 [ "$(office_sql "$R" "select count(*) from revisions where vault = 'y'")" = 2 ] ||
   fail "read-only office r did not pull vault y"
+run_expect 1 bash -c "$(declare -f case_json); case_json R-0 x | '$BIN/tunduk' --home '$R' new case --vault y -"
+grep -q "may only read vault 'y'" "$TMP/err" || { cat "$TMP/err"; fail "the write is not refused naming the access"; }
+# as an office that wrote before it learnt its access would have
+office_sql "$R" "update meta set value = 'y:rw' where key = 'hub_access'"
 rrec=$(new_record "$R" y "from the read-only office")
 rrev=$(tk "$R" history "$rrec" --json | jq -r '.[0].revision')
-run_expect 0 tk "$R" sync
+run_expect 4 tk "$R" sync
 grep -Eq "^(rejected $rrev: .+|not sent: [0-9]+ revisions? .*may not write)" "$TMP/out" ||
   { cat "$TMP/out"; fail "the sync does not report the revision it could not push"; }
-run_expect 0 tk "$R" sync --json
+grep -q "$rrev" "$TMP/err" || { cat "$TMP/err"; fail "the sync does not name the revision on stderr"; }
+run_expect 4 tk "$R" sync --json
 # The hub enforces it too, for a client that offers it anyway.
 run_expect 0 "$BIN/tk_rogue" --home "$R" --timeout 10 push "$rrec"
 out_has "hello enrolled=1 access=y:r"
@@ -85,7 +90,7 @@ run_expect 1 tk "$TMP/e" enroll "$token"
 grep -qi "token" "$TMP/err" || { cat "$TMP/err"; fail "the refusal does not name the token"; }
 [ "$(hubd --home "$HUB_HOME" device list --json | jq '[.[] | select(.name == "office-e")] | length')" = 0 ] ||
   fail "office-e was enrolled with a used token"
-run_expect 1 tk "$TMP/e" sync
+run_expect 2 tk "$TMP/e" sync
 
 step "a device that never enrolled is refused"
 U=$TMP/u

@@ -86,6 +86,50 @@ static void device_id_parse_rejects(void)
   CHECK(memcmp(back, id, sizeof id) != 0);
 }
 
+/* tk_device_id_check agrees with tk_device_id_parse and says what is wrong:
+ * the character and its position, the count, or the last character. */
+static void device_id_check_says_why(void)
+{
+  uint8_t id[TK_DEVICE_ID_LEN], back[TK_DEVICE_ID_LEN];
+  char s[TK_DEVICE_ID_STRLEN], bad[TK_DEVICE_ID_STRLEN + 8], why[128];
+  tk_random(id, sizeof id);
+  tk_device_id_format(s, id);
+  CHECK_RC(tk_device_id_check(s, why, sizeof why), 0);
+
+  snprintf(bad, sizeof bad, "%s", s);
+  bad[42] = '0'; /* the 43rd character as printed, dashes counted */
+  CHECK_RC(tk_device_id_check(bad, why, sizeof why), TK_EINVAL);
+  CHECK(strcmp(why, "character 43 ('0') is not base32 (A-Z, 2-7)") == 0);
+  bad[42] = '\x01';
+  CHECK_RC(tk_device_id_check(bad, why, sizeof why), TK_EINVAL);
+  CHECK(strstr(why, "character 43 (byte 0x01)") != NULL);
+
+  snprintf(bad, sizeof bad, "%s", s);
+  bad[strlen(bad) - 1] = '\0';
+  CHECK_RC(tk_device_id_check(bad, why, sizeof why), TK_EINVAL);
+  CHECK(strcmp(why, "it has 51 base32 characters; a device id has 52") == 0);
+  CHECK_RC(tk_device_id_check("", why, sizeof why), TK_EINVAL);
+  CHECK(strstr(why, "it has 0 base32 characters") != NULL);
+
+  char last = s[strlen(s) - 1];
+  snprintf(bad, sizeof bad, "%s", s);
+  bad[strlen(bad) - 1] = (char)(last + 1);
+  CHECK_RC(tk_device_id_check(bad, why, sizeof why), TK_EINVAL);
+  CHECK(strstr(why, "cannot end a device id (only A or Q can)") != NULL);
+
+  /* Every string of 0..60 characters from a small alphabet: check and
+   * parse agree. */
+  static const char alpha[] = "AQB0-a7 ";
+  for (int round = 0; round < 2000; round++) {
+    size_t n = (size_t)(round % 61);
+    snprintf(bad, sizeof bad, "%s", s);
+    if (n < strlen(bad)) bad[n] = '\0';
+    bad[round % (n ? n : 1)] = n ? alpha[round % (sizeof alpha - 1)] : '\0';
+    int p = tk_device_id_parse(back, bad), c = tk_device_id_check(bad, why, sizeof why);
+    CHECK_RC(c, p);
+  }
+}
+
 static void vault_key_seal_open(void)
 {
   uint8_t pk[TK_KX_PK_LEN], sk[TK_KX_SK_LEN], pk2[TK_KX_PK_LEN], sk2[TK_KX_SK_LEN];
@@ -168,5 +212,6 @@ static void sha256_vector(void)
 }
 
 TK_TESTS(TK_TEST(device_id_round_trip), TK_TEST(device_id_parse_forms),
-         TK_TEST(device_id_parse_rejects), TK_TEST(vault_key_seal_open),
-         TK_TEST(vault_key_id), TK_TEST(ct_equal), TK_TEST(sha256_vector))
+         TK_TEST(device_id_parse_rejects), TK_TEST(device_id_check_says_why),
+         TK_TEST(vault_key_seal_open), TK_TEST(vault_key_id), TK_TEST(ct_equal),
+         TK_TEST(sha256_vector))

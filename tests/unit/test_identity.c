@@ -332,6 +332,30 @@ static void passphrase_change_and_mode(void)
   tk_identity_free(id);
 }
 
+/* A new passphrase at the file's own strength: the parameters read back
+ * are written again; an identity never read from a file is refused. */
+static void save_same_kdf(void)
+{
+  char path[512];
+  tpath(path, sizeof path, "same-kdf.key");
+  tk_identity_t *id = NULL, *got = NULL, *again = NULL;
+  tk_err_t err;
+  CHECK_RC(tk_identity_generate(&id, "office", &err), 0);
+  CHECK_RC(tk_identity_save_same_kdf(id, path, PASS, PASSLEN, &err), TK_EINVAL);
+  CHECK_RC(tk_identity_save(id, path, PASS, PASSLEN, TK_KDF_INTERACTIVE, &err), 0);
+  CHECK_RC(tk_identity_load(&got, path, PASS, PASSLEN, &err), 0);
+  CHECK(got->kdf_ops == crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE);
+  CHECK(got->kdf_mem == crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE);
+  CHECK_RC(tk_identity_save_same_kdf(got, path, "another pass", 12, &err), 0);
+  CHECK_RC(tk_identity_load(&again, path, PASS, PASSLEN, &err), TK_EPASS);
+  CHECK_RC(tk_identity_load(&again, path, "another pass", 12, &err), 0);
+  CHECK(again->kdf_ops == got->kdf_ops && again->kdf_mem == got->kdf_mem);
+  CHECK(secrets_equal(id->sec, again->sec));
+  tk_identity_free(again);
+  tk_identity_free(got);
+  tk_identity_free(id);
+}
+
 static void tampered_ciphertext(void)
 {
   char path[512], bad[512];
@@ -580,5 +604,6 @@ static void damaged_files(void)
 TK_TESTS(TK_TEST(generate), TK_TEST(generate_rejects_bad_names), TK_TEST(certificate),
          TK_TEST(tls_binding), TK_TEST(save_load_public), TK_TEST(save_load_secret),
          TK_TEST(wrong_passphrase), TK_TEST(passphrase_change_and_mode),
-         TK_TEST(tampered_ciphertext), TK_TEST(swapped_public_parts),
-         TK_TEST(mismatched_secret), TK_TEST(damaged_files))
+         TK_TEST(save_same_kdf), TK_TEST(tampered_ciphertext),
+         TK_TEST(swapped_public_parts), TK_TEST(mismatched_secret),
+         TK_TEST(damaged_files))

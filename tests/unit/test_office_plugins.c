@@ -25,10 +25,32 @@ static void test_folder_choice(void)
   CHECK(mkdir(dir, 0700) == 0);
   CHECK_RC(tk_office_plugins_dir(home, dir, sizeof dir, &e), 0);
   CHECK(strstr(dir, "/office/plugins") != NULL);
-  /* An empty admin folder is used as it is: no content types at all. */
+  /* An empty admin folder overlays the bundled set: it removes nothing. */
   tk_plugin_set_t *s = NULL;
   CHECK_RC(tk_office_plugins(&s, home, NULL, 0, &e), 0);
-  CHECK(tk_plugin_set_count(s, TK_PLUGIN_TYPE) == 0);
+  CHECK(tk_plugin_set_count(s, TK_PLUGIN_TYPE) == 3);
+  tk_plugin_set_free(s);
+  /* One file in it adds that plugin, or replaces the bundled one by name. */
+  snprintf(dir, sizeof dir, "%s/plugins/visit.lua", home);
+  FILE *f = fopen(dir, "w");
+  CHECK(f != NULL);
+  fputs("tunduk.content_type { name = 'visit', fields = { place = 'text' } }\n", f);
+  fclose(f);
+  snprintf(dir, sizeof dir, "%s/plugins/csv.lua", home);
+  CHECK((f = fopen(dir, "w")) != NULL);
+  fputs("tunduk.export { name = 'csv2', write = function(r, out) end }\n", f);
+  fclose(f);
+  CHECK_RC(tk_office_plugins(&s, home, NULL, 0, &e), 0);
+  CHECK(tk_plugin_set_count(s, TK_PLUGIN_TYPE) == 4);
+  CHECK(tk_plugin_set_find(s, TK_PLUGIN_TYPE, "case") != NULL);
+  CHECK(tk_plugin_set_find(s, TK_PLUGIN_EXPORT, "csv") == NULL);
+  CHECK(tk_plugin_set_find(s, TK_PLUGIN_EXPORT, "csv2") != NULL);
+  tk_plugin_origin_t o;
+  CHECK_RC(tk_plugin_set_origin(s, "csv.lua", &o), 0);
+  CHECK(strcmp(o.layer, "home") == 0 && o.overrides &&
+        strcmp(o.overrides, "bundled") == 0);
+  CHECK_RC(tk_plugin_set_origin(s, "case.lua", &o), 0);
+  CHECK(strcmp(o.layer, "bundled") == 0 && !o.overrides);
   tk_plugin_set_free(s);
 }
 
@@ -79,8 +101,8 @@ static void test_limits_rule(void)
   CHECK(strstr(reason, "over the 262144 byte limit") != NULL);
   CHECK(verdict(s, "testimony", "osh-cases", 300 * 1024, NULL, NULL) ==
         TK_VERDICT_ACCEPT);
-  CHECK(verdict(s, "visit", "osh-cases", 100, NULL, reason) == TK_VERDICT_REJECT);
-  CHECK(strstr(reason, "does not take 'visit'") != NULL);
+  /* a new content type: no vault is restricted, so every vault takes it */
+  CHECK(verdict(s, "visit", "osh-cases", 100, NULL, reason) == TK_VERDICT_ACCEPT);
   CHECK(verdict(s, "testimony", "osh-cases", 100, NULL, NULL) == TK_VERDICT_ACCEPT);
   /* a readable testimony must carry consent */
   CHECK(verdict(s, "testimony", "osh-cases", 100,

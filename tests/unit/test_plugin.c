@@ -861,6 +861,106 @@ static void test_load_dir(void)
   tk_plugin_set_free(s);
 }
 
+/* Layers overlay by file name; a file that fails keeps the previous set's
+ * version, else a lower layer's; origins say which. */
+static void test_load_layers(void)
+{
+  char low[1024], high[1024];
+  tk_err_t e;
+  tk_plugin_set_t *s = NULL, *s2 = NULL;
+  tk_plugin_origin_t o;
+  snprintf(low, sizeof low, "%s/layer-low", tk_test_tmpdir());
+  snprintf(high, sizeof high, "%s/layer-high", tk_test_tmpdir());
+  CHECK(mkdir(low, 0700) == 0 && mkdir(high, 0700) == 0);
+  const char *r1 = "tunduk.moderation{ name = 'hold', check = function(m, r)\n"
+                   "  return tunduk.quarantine('v1 ' .. tostring(m.deleted)) end }\n";
+  const char *r2 = "tunduk.moderation{ name = 'hold', check = function(m, r)\n"
+                   "  return tunduk.quarantine('v2') end }\n";
+  const char *broken = "-- broken\nlocal x = = 1\n";
+  write_file(low, "case.lua", case_src, strlen(case_src));
+  write_file(low, "rule.lua", r2, strlen(r2));
+  write_file(high, "rule.lua", r1, strlen(r1));
+  tk_plugin_layer_t l[3] = {
+      {"bundled", low, 0}, {"home", high, 1}, {"none", "/nonexistent/x", 1}};
+  CHECK_RC(tk_plugin_set_new(&s, NULL), 0);
+  CHECK_RC(tk_plugin_set_load_layers(s, l, 3, NULL, &e), 0);
+  CHECK(tk_plugin_set_find(s, TK_PLUGIN_TYPE, "case") != NULL);
+  CHECK(tk_plugin_set_count(s, TK_PLUGIN_MODERATION) == 1);
+  CHECK_RC(tk_plugin_set_origin(s, "rule.lua", &o), 0);
+  CHECK(!strcmp(o.layer, "home") && o.overrides && !strcmp(o.overrides, "bundled") &&
+        o.kept == TK_PLUGIN_FRESH && has(o.path, "layer-high/rule.lua"));
+  /* meta.deleted is there when the rule is given the record */
+  tk_plugin_meta_t m = {.type = "case", .vault = "v"};
+  tk_plugin_verdict_t v;
+  CHECK_RC(tk_plugin_check(s, "hold", &m, BODY("{\"_deleted\":true}"), &v), 0);
+  CHECK(v.verdict == TK_VERDICT_QUARANTINE && !strcmp(v.reason, "v1 true"));
+  CHECK(!strcmp(v.rule, "hold") && !strcmp(v.plugin, "rule.lua"));
+  CHECK_RC(tk_plugin_check(s, "hold", &m, BODY("{\"a\":1}"), &v), 0);
+  CHECK(!strcmp(v.reason, "v1 false"));
+  CHECK_RC(tk_plugin_check(s, "hold", &m, TK_SLICE(NULL, 0), &v), 0);
+  CHECK(!strcmp(v.reason, "v1 nil"));
+  CHECK_RC(tk_plugin_check(s, "nope", &m, TK_SLICE(NULL, 0), &v), TK_ENOTFOUND);
+  /* a reload with the top file broken keeps the running version */
+  write_file(high, "rule.lua", broken, strlen(broken));
+  CHECK_RC(tk_plugin_set_new(&s2, NULL), 0);
+  CHECK_RC(tk_plugin_set_load_layers(s2, l, 3, s, &e), 0);
+  CHECK(tk_plugin_set_load_errors(s2) == 1 && tk_plugin_set_kept(s2) == 1);
+  CHECK(has(tk_plugin_set_load_error(s2, 0), "rule.lua:2:"));
+  CHECK(has(tk_plugin_set_load_error(s2, 0), "keeping the previous version"));
+  CHECK_RC(tk_plugin_check(s2, "hold", &m, TK_SLICE(NULL, 0), &v), 0);
+  CHECK(!strcmp(v.reason, "v1 nil"));
+  CHECK_RC(tk_plugin_set_origin(s2, "rule.lua", &o), 0);
+  CHECK(o.kept == TK_PLUGIN_KEPT && !strcmp(o.layer, "home"));
+  tk_plugin_set_free(s2);
+  /* without a previous set: the lower layer's file */
+  CHECK_RC(tk_plugin_set_new(&s2, NULL), 0);
+  CHECK_RC(tk_plugin_set_load_layers(s2, l, 3, NULL, &e), 0);
+  CHECK(has(tk_plugin_set_load_error(s2, 0), "using the one from bundled"));
+  CHECK_RC(tk_plugin_check(s2, "hold", &m, TK_SLICE(NULL, 0), &v), 0);
+  CHECK(!strcmp(v.reason, "v2"));
+  CHECK_RC(tk_plugin_set_origin(s2, "rule.lua", &o), 0);
+  CHECK(o.kept == TK_PLUGIN_FALLBACK && !strcmp(o.layer, "bundled"));
+  tk_plugin_set_free(s2);
+  tk_plugin_set_free(s);
+  /* hostile folders: a sub-folder named x.lua is skipped; a name over
+   * TK_PLUGIN_MAX_NAME fails that file alone; a file where a folder should
+   * be, and more than TK_PLUGIN_MAX_FILES names, fail the load */
+  char sub[1100], name[128];
+  snprintf(sub, sizeof sub, "%s/dir.lua", high);
+  CHECK(mkdir(sub, 0700) == 0);
+  memset(name, 'n', 70);
+  memcpy(name + 70, ".lua", 5);
+  write_file(high, name, r2, strlen(r2));
+  write_file(high, "rule.lua", r1, strlen(r1));
+  CHECK_RC(tk_plugin_set_new(&s2, NULL), 0);
+  CHECK_RC(tk_plugin_set_load_layers(s2, l, 2, NULL, &e), 0);
+  CHECK(tk_plugin_set_load_errors(s2) == 1 &&
+        has(tk_plugin_set_load_error(s2, 0), "1 to 64 bytes"));
+  CHECK(tk_plugin_set_count(s2, TK_PLUGIN_MODERATION) == 1);
+  tk_plugin_set_free(s2);
+  char notdir[1100];
+  snprintf(notdir, sizeof notdir, "%s/rule.lua.txt", low);
+  write_file(low, "rule.lua.txt", "x", 1);
+  tk_plugin_layer_t bad = {"home", notdir, 1};
+  CHECK_RC(tk_plugin_set_new(&s2, NULL), 0);
+  CHECK_RC(tk_plugin_set_load_layers(s2, &bad, 1, NULL, &e), TK_EIO);
+  CHECK(has(e.msg, "not a folder or a .lua file"));
+  for (int i = 0; i < TK_PLUGIN_MAX_FILES; i++) {
+    snprintf(name, sizeof name, "many%03d.lua", i);
+    write_file(i % 2 ? low : high, name, "", 0);
+  }
+  CHECK_RC(tk_plugin_set_load_layers(s2, l, 2, NULL, &e), TK_ELIMIT);
+  CHECK(has(e.msg, "more than 256 plugins"));
+  tk_plugin_set_free(s2);
+  /* a required layer that is missing */
+  l[1].optional = 0;
+  l[1].dir = "/nonexistent/y";
+  CHECK_RC(tk_plugin_set_new(&s, NULL), 0);
+  CHECK_RC(tk_plugin_set_load_layers(s, l, 2, NULL, &e), TK_EIO);
+  CHECK(has(e.msg, "/nonexistent/y"));
+  tk_plugin_set_free(s);
+}
+
 static void test_limits_default(void)
 {
   tk_plugin_limits_t l;
@@ -884,4 +984,4 @@ TK_TESTS(TK_TEST(test_no_files), TK_TEST(test_no_commands), TK_TEST(test_no_byte
          TK_TEST(test_merge), TK_TEST(test_merge_bad_results), TK_TEST(test_export),
          TK_TEST(test_export_budget_per_record), TK_TEST(test_moderation),
          TK_TEST(test_moderation_reads), TK_TEST(test_load_dir),
-         TK_TEST(test_limits_default))
+         TK_TEST(test_load_layers), TK_TEST(test_limits_default))

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -647,9 +648,41 @@ static void test_validate_many(void)
   tk_plugin_set_free(s);
 }
 
+/* A jailed set's reload whose file fails keeps the running version (its
+ * source is the pool's copy); meta.deleted crosses to the worker's rule. */
+static void test_layers_keep_jailed(void)
+{
+  char dir[1024], path[1100];
+  tk_err_t e;
+  snprintf(dir, sizeof dir, "%s/jailed-layer", tk_test_tmpdir());
+  CHECK(mkdir(dir, 0700) == 0);
+  snprintf(path, sizeof path, "%s/hold.lua", dir);
+  const char *v1 = "tunduk.moderation{ name = 'hold', check = function(m, r)\n"
+                   "  return tunduk.quarantine('v1 ' .. tostring(m.deleted)) end }\n";
+  FILE *f = fopen(path, "w");
+  CHECK(f && fputs(v1, f) >= 0 && fclose(f) == 0);
+  tk_plugin_layer_t l = {"home", dir, 0};
+  tk_plugin_set_t *s = jailed(1), *s2 = jailed(1);
+  CHECK(s && s2);
+  CHECK_RC(tk_plugin_set_load_layers(s, &l, 1, NULL, &e), 0);
+  CHECK((f = fopen(path, "w")) &&
+        fputs("tunduk.moderation{ name = 'hold',, }\n", f) >= 0 && fclose(f) == 0);
+  CHECK_RC(tk_plugin_set_load_layers(s2, &l, 1, s, &e), 0);
+  tk_plugin_set_free(s); /* the kept version lives on in s2's workers */
+  CHECK(tk_plugin_set_kept(s2) == 1);
+  CHECK(has(tk_plugin_set_load_error(s2, 0), "hold.lua:1:"));
+  tk_plugin_meta_t m = {"r", "v", "case", "vault", "dev", 1, 2, 1, 0};
+  tk_plugin_verdict_t v;
+  CHECK_RC(tk_plugin_check(s2, "hold", &m, BODY("{\"_deleted\":true}"), &v), 0);
+  CHECK(v.verdict == TK_VERDICT_QUARANTINE && has(v.reason, "v1 true"));
+  CHECK_RC(tk_plugin_moderate(s2, &m, (tk_slice_t){NULL, 0}, &v), 0);
+  CHECK(v.verdict == TK_VERDICT_QUARANTINE && has(v.reason, "v1 nil"));
+  tk_plugin_set_free(s2);
+}
+
 TK_TESTS(TK_TEST(test_calls_work), TK_TEST(test_validate_many),
-         TK_TEST(test_deadline_kills_and_replaces), TK_TEST(test_export),
-         TK_TEST(test_memory_limit), TK_TEST(test_worker_is_jailed),
+         TK_TEST(test_layers_keep_jailed), TK_TEST(test_deadline_kills_and_replaces),
+         TK_TEST(test_export), TK_TEST(test_memory_limit), TK_TEST(test_worker_is_jailed),
          TK_TEST(test_jail_forbids), TK_TEST(test_pool_parallel),
          TK_TEST(test_load_deadline), TK_TEST(test_dead_worker_replaced),
          TK_TEST(test_batch_equals_single), TK_TEST(test_batch_hostile_item))

@@ -962,6 +962,7 @@ static void downgrade_to_v6(const char *path)
             "  PRIMARY KEY(record_id, rev_id)) WITHOUT ROWID;"
             "INSERT INTO records SELECT * FROM r6; INSERT INTO heads SELECT * FROM h6;"
             "DROP TABLE r6; DROP TABLE h6;"
+            "DROP TABLE unsent;"
             "PRAGMA user_version = 6;"
             "COMMIT;",
             NULL, NULL, NULL) == SQLITE_OK);
@@ -1039,6 +1040,82 @@ static void test_migrate_v6(void)
   CHECK(memcmp(heads[0], c.rev.id, TK_REV_ID_LEN) == 0);
   CHECK_RC(tk_store_record_info(s, REC_A, &info, &err), 0);
   CHECK(info.nheads == 1 && info.winner_hlc == 300);
+  tk_store_close(s);
+}
+
+static int unsent_count(void *ctx, const tk_unsent_info_t *u)
+{
+  (void)u;
+  (*(int *)ctx)++;
+  return 0;
+}
+
+/* A schema 7 store (no unsent table) opens as 8 with its revisions, and
+ * keeps, renews, lists and clears unsent entries; forgetting a peer drops
+ * its entries and checkpoints. */
+static void test_migrate_v7_unsent(void)
+{
+  char path[300];
+  tk_err_t err;
+  tk_store_t *s = open_new(path, sizeof path);
+  CHECK(s);
+  trev_t root, b;
+  uint8_t id[TK_REV_ID_LEN], hub[TK_DEVICE_ID_LEN], other[TK_DEVICE_ID_LEN];
+  fill_id(id, 0x51);
+  mkrev(&root, REC_A, id, 1, NULL, 0, 100);
+  fill_id(id, 0x52);
+  mkrev(&b, REC_B, id, 1, NULL, 0, 110);
+  CHECK_RC(tk_store_put_rev(s, &root.rev, NULL, &err), 0);
+  CHECK_RC(tk_store_put_rev(s, &b.rev, NULL, &err), 0);
+  tk_store_close(s);
+  long rows = count_rows(path);
+  sqlite3 *db;
+  CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, "DROP TABLE unsent; PRAGMA user_version = 7;", NULL, NULL,
+                     NULL) == SQLITE_OK);
+  sqlite3_close(db);
+  CHECK(user_version(path) == 7);
+  s = NULL;
+  CHECK_RC(tk_store_open(&s, path, 0, &err), 0);
+  CHECK(user_version(path) == TK_STORE_SCHEMA_VERSION);
+  CHECK(count_rows(path) == rows);
+  memset(hub, 7, sizeof hub);
+  memset(other, 9, sizeof other);
+  tk_rev_meta_t m1, m2;
+  CHECK_RC(tk_store_rev_meta(s, root.rev.id, &m1, &err), 0);
+  CHECK_RC(tk_store_rev_meta(s, b.rev.id, &m2, &err), 0);
+  CHECK_RC(tk_store_unsent_put(s, hub, &m1, TK_UNSENT_REFUSED, 4, "no", 1, &err), 0);
+  CHECK_RC(tk_store_unsent_put(s, hub, &m2, TK_UNSENT_HELD, 8, "review", 1, &err), 0);
+  CHECK_RC(tk_store_unsent_put(s, hub, &m1, TK_UNSENT_REFUSED, 4, "still no", 2, &err),
+           0);
+  CHECK_RC(tk_store_unsent_put(s, hub, &m1, 9, 4, "bad kind", 2, &err), TK_EINVAL);
+  int n = 0;
+  CHECK_RC(tk_store_unsent_list(s, hub, 0, 0, unsent_count, &n, &err), 0);
+  CHECK(n == 2);
+  n = 0;
+  CHECK_RC(tk_store_unsent_list(s, other, 0, 0, unsent_count, &n, &err), 0);
+  CHECK(n == 0);
+  /* run 2 renewed m1 only: the held entry is not of the kinds cleared */
+  CHECK_RC(tk_store_unsent_clear(s, hub, 1u << TK_UNSENT_REFUSED, 2, UINT64_MAX, &err),
+           0);
+  n = 0;
+  CHECK_RC(tk_store_unsent_list(s, NULL, 0, 0, unsent_count, &n, &err), 0);
+  CHECK(n == 2);
+  CHECK_RC(tk_store_unsent_clear(s, hub, 1u << TK_UNSENT_REFUSED, 3, UINT64_MAX, &err),
+           0);
+  n = 0;
+  CHECK_RC(
+      tk_store_unsent_list(s, NULL, 1u << TK_UNSENT_REFUSED, 0, unsent_count, &n, &err),
+      0);
+  CHECK(n == 0);
+  CHECK_RC(tk_store_checkpoint_set(s, hub, TK_DIR_PUSH, 2, &err), 0);
+  CHECK_RC(tk_store_peer_forget(s, hub, &err), 0);
+  uint64_t seq = 9;
+  CHECK_RC(tk_store_checkpoint_get(s, hub, TK_DIR_PUSH, &seq, &err), 0);
+  CHECK(seq == 0);
+  n = 0;
+  CHECK_RC(tk_store_unsent_list(s, NULL, 0, 0, unsent_count, &n, &err), 0);
+  CHECK(n == 0);
   tk_store_close(s);
 }
 
@@ -1179,5 +1256,6 @@ TK_TESTS(TK_TEST(test_linear), TK_TEST(test_conflict_and_merge),
          TK_TEST(test_transactions), TK_TEST(test_checkpoints),
          TK_TEST(test_vaults_and_keys), TK_TEST(test_devices), TK_TEST(test_prefix),
          TK_TEST(test_hlc), TK_TEST(test_meta), TK_TEST(test_reopen),
-         TK_TEST(test_migrate_v6), TK_TEST(test_version_and_missing),
-         TK_TEST(test_file_mode), TK_TEST(test_busy), TK_TEST(test_reentrant_listing))
+         TK_TEST(test_migrate_v6), TK_TEST(test_migrate_v7_unsent),
+         TK_TEST(test_version_and_missing), TK_TEST(test_file_mode), TK_TEST(test_busy),
+         TK_TEST(test_reentrant_listing))

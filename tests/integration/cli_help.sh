@@ -1,0 +1,67 @@
+# --help cannot drift from what the commands accept. tunduk's help is
+# printed from its commands table and refuses to print (exit 1, "internal
+# error") when a command's lines do not name an option it takes or name
+# one it does not; tundukd's likewise. Here, from outside: every command
+# of each program has its own --help, and every option the binary accepts
+# for a command (tried one by one: an option a command does not take is
+# refused with "does not take") is named in that command's help.
+. "$(dirname "$0")/lib/common.sh"
+
+# names_opt OPT FILE: FILE names OPT as a whole word.
+names_opt() { grep -qE -- "(^|[][ |(])$1([][ |=:,).]|$)" "$2"; }
+
+# check PROGRAM: the whole help, then each command's.
+check() {
+  local prog=$1 cmds opts c o rc n=0
+  run_expect 0 "$BIN/$prog" --help
+  cp "$TMP/out" "$TMP/help.$prog"
+  cmds=$(sed -n 's/^  \([a-z][a-z]*\)\( .*\)\{0,1\}$/\1/p' "$TMP/help.$prog" | sort -u)
+  opts=$(grep -oE -- "(^|[][ |(])(--[a-z][a-z-]*|-o)" "$TMP/help.$prog" | sed 's/^[][ |(]//' |
+    sort -u | grep -vx -e --home -e --passphrase-file -e --help)
+  for c in $cmds; do
+    n=$((n + 1))
+    run_expect 0 "$BIN/$prog" "$c" --help
+    grep -qE "^  $c( |$)" "$TMP/out" || { cat "$TMP/out"; fail "'$prog $c --help' does not show $c"; }
+    cp "$TMP/out" "$TMP/help.$prog.$c"
+    for o in $opts; do
+      # With --help last nothing runs: the option is refused or the help printed.
+      set +e
+      "$BIN/$prog" --home "$TMP/none" "$c" "$o" x --help >"$TMP/out" 2>"$TMP/err"
+      rc=$?
+      set -e
+      if grep -qF "does not take -" "$TMP/err"; then
+        [ "$rc" = 2 ] || fail "'$prog $c $o' refused with exit $rc, not 2"
+        continue
+      fi
+      [ "$rc" = 0 ] || { cat "$TMP/err"; fail "'$prog $c $o x --help' exited $rc"; }
+      names_opt "$o" "$TMP/help.$prog.$c" ||
+        { cat "$TMP/help.$prog.$c"; fail "'$prog $c' takes $o, its --help does not name it"; }
+      names_opt "$o" "$TMP/help.$prog" || fail "'$prog --help' does not name $o for $c"
+    done
+  done
+  [ "$n" -ge "$2" ] || fail "$prog --help lists $n commands, expected at least $2"
+  [ ! -e "$TMP/none" ] || fail "$prog: a --help made a home folder"
+  echo "   $prog: $n commands, $(echo "$opts" | wc -w) options checked"
+}
+
+step "tunduk --help: every command, every option it takes"
+check tunduk 20
+for want in "verify [--json]" "conflicts [--type T] [--vault V] [--json]" \
+  "quarantine list [--json]"; do
+  grep -qF -- "$want" "$TMP/help.tunduk" || fail "tunduk --help lacks '$want'"
+done
+run_expect 0 "$BIN/tunduk" verify --help
+out_has "verify [--json]"
+run_expect 2 "$BIN/tunduk" list --rev x --help
+err_has "'list' does not take --rev"
+run_expect 2 "$BIN/tunduk"
+err_has "usage: tunduk"
+
+step "tundukd --help: every command, every option it takes"
+check tundukd 5
+for want in "device add NAME [--vault V[:rw]]... [--address HOST:PORT] [--ttl-hours N] [--config FILE]"; do
+  grep -qF -- "$want" "$TMP/help.tundukd" || fail "tundukd --help lacks '$want'"
+done
+run_expect 2 "$BIN/tundukd" --home "$TMP/none" device list --listen 127.0.0.1:1
+err_has "'device' does not take --listen"
+echo ok
