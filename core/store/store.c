@@ -193,6 +193,12 @@ static const char *const migrations[] = {
     "CREATE INDEX records_type ON records(type, winner_hlc, id);"
     "CREATE INDEX records_vault ON records(vault, winner_hlc, id);"
     "CREATE INDEX records_conflicts ON records(winner_hlc, id) WHERE nheads > 1;",
+    /* 7 -> 8: whether a head is a tombstone ("_deleted" in its body), which
+     * the store cannot read from the ciphertext: the office sets it when it
+     * writes a revision or decrypts a stored one (NULL: not known yet; an
+     * office fills it in when unlocked). A live head wins over a tombstone. */
+    "ALTER TABLE heads ADD COLUMN deleted INTEGER CHECK(deleted IN (0, 1));"
+    "CREATE INDEX heads_unknown ON heads(rec) WHERE deleted IS NULL;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == TK_STORE_SCHEMA_VERSION,
                "one migration step per schema version");

@@ -1042,6 +1042,123 @@ static void test_migrate_v6(void)
   tk_store_close(s);
 }
 
+static void downgrade_to_v7(const char *path)
+{
+  sqlite3 *db;
+  CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+  CHECK(sqlite3_exec(
+            db,
+            "BEGIN;"
+            "DROP INDEX heads_unknown;"
+            "CREATE TABLE h7 AS SELECT rec, rev_id, generation, record_id FROM heads;"
+            "DROP TABLE heads;"
+            "CREATE TABLE heads("
+            "  rec INTEGER NOT NULL REFERENCES records(n),"
+            "  rev_id BLOB NOT NULL REFERENCES revisions(id),"
+            "  generation INTEGER NOT NULL,"
+            "  record_id BLOB NOT NULL,"
+            "  PRIMARY KEY(rec, rev_id)) WITHOUT ROWID;"
+            "INSERT INTO heads SELECT * FROM h7; DROP TABLE h7;"
+            "PRAGMA user_version = 7;"
+            "COMMIT;",
+            NULL, NULL, NULL) == SQLITE_OK);
+  sqlite3_close(db);
+}
+
+static long unknown_heads(const char *path)
+{
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  long n = -1;
+  if (sqlite3_open(path, &db) != SQLITE_OK) return -1;
+  if (sqlite3_prepare_v2(db, "SELECT count(*) FROM heads WHERE deleted IS NULL", -1, &st,
+                         NULL) == SQLITE_OK) {
+    if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return n;
+}
+
+/* Schema 8: a tombstone flag per head; a live head wins over a tombstone
+ * whatever the generations and ids say; a store of schema 7 migrates with
+ * every flag unknown (counting as live) and learns them. */
+static void test_migrate_v7_tombstones(void)
+{
+  char path[300];
+  tk_err_t err;
+  tk_store_t *s = open_new(path, sizeof path);
+  CHECK(s);
+  trev_t root, live, tomb, other;
+  uint8_t id[TK_REV_ID_LEN];
+  const trev_t *p;
+  fill_id(id, 0x50);
+  mkrev(&root, REC_A, id, 1, NULL, 0, 100);
+  p = &root;
+  fill_id(id, 0x20);
+  mkrev(&live, REC_A, id, 2, &p, 1, 200);
+  fill_id(id, 0x30); /* the higher id: the winner by the old rule */
+  mkrev(&tomb, REC_A, id, 2, &p, 1, 150);
+  fill_id(id, 0x40);
+  mkrev(&other, REC_B, id, 1, NULL, 0, 120);
+  CHECK_RC(tk_store_put_rev(s, &root.rev, NULL, &err), 0);
+  CHECK_RC(tk_store_put_rev(s, &live.rev, NULL, &err), 0);
+  CHECK_RC(tk_store_put_rev(s, &tomb.rev, NULL, &err), 0);
+  CHECK_RC(tk_store_put_rev(s, &other.rev, NULL, &err), 0);
+  tk_record_info_t info;
+  uint8_t heads[4][TK_REV_ID_LEN];
+  size_t n = 0;
+  CHECK_RC(tk_store_record_info(s, REC_A, &info, &err), 0);
+  CHECK(memcmp(info.winner, tomb.rev.id, TK_REV_ID_LEN) == 0); /* not known yet */
+  CHECK_RC(tk_store_head_deleted(s, REC_A, tomb.rev.id, 1, &err), 0);
+  CHECK_RC(tk_store_record_info(s, REC_A, &info, &err), 0);
+  CHECK(memcmp(info.winner, live.rev.id, TK_REV_ID_LEN) == 0);
+  CHECK(info.winner_hlc == 200 && info.nheads == 2);
+  CHECK_RC(tk_store_heads(s, REC_A, heads, 4, &n, &err), 2);
+  CHECK(memcmp(heads[0], live.rev.id, TK_REV_ID_LEN) == 0);
+  /* not a head (any more): nothing changes */
+  CHECK_RC(tk_store_head_deleted(s, REC_A, root.rev.id, 1, &err), 0);
+  CHECK_RC(tk_store_record_info(s, REC_A, &info, &err), 0);
+  CHECK(memcmp(info.winner, live.rev.id, TK_REV_ID_LEN) == 0);
+  tk_store_close(s);
+
+  long rows = count_rows(path);
+  downgrade_to_v7(path);
+  CHECK(user_version(path) == 7);
+  s = NULL;
+  CHECK_RC(tk_store_open(&s, path, 0, &err), 0);
+  CHECK(user_version(path) == TK_STORE_SCHEMA_VERSION);
+  CHECK(count_rows(path) == rows);
+  CHECK(unknown_heads(path) == 3);
+  tk_store_head_ref_t *refs = NULL;
+  CHECK_RC(tk_store_heads_unknown(s, &refs, &n, &err), 0);
+  CHECK(n == 3 && refs);
+  int saw_tomb = 0;
+  for (size_t i = 0; i < n; i++) {
+    int is_tomb = memcmp(refs[i].rev_id, tomb.rev.id, TK_REV_ID_LEN) == 0;
+    saw_tomb |= is_tomb;
+    CHECK_RC(tk_store_head_deleted(s, refs[i].record_id, refs[i].rev_id, is_tomb, &err),
+             0);
+  }
+  free(refs);
+  CHECK(saw_tomb);
+  CHECK(unknown_heads(path) == 0);
+  CHECK_RC(tk_store_heads_unknown(s, &refs, &n, &err), 0);
+  CHECK(n == 0 && !refs);
+  CHECK_RC(tk_store_record_info(s, REC_A, &info, &err), 0);
+  CHECK(memcmp(info.winner, live.rev.id, TK_REV_ID_LEN) == 0);
+  /* both tombstones: the old order among them */
+  CHECK_RC(tk_store_head_deleted(s, REC_A, live.rev.id, 1, &err), 0);
+  CHECK_RC(tk_store_record_info(s, REC_A, &info, &err), 0);
+  CHECK(memcmp(info.winner, tomb.rev.id, TK_REV_ID_LEN) == 0);
+  /* a bad flag value is refused by the schema */
+  sqlite3 *db;
+  CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, "UPDATE heads SET deleted = 2", NULL, NULL, NULL) != SQLITE_OK);
+  sqlite3_close(db);
+  tk_store_close(s);
+}
+
 static void test_version_and_missing(void)
 {
   char path[300];
@@ -1179,5 +1296,6 @@ TK_TESTS(TK_TEST(test_linear), TK_TEST(test_conflict_and_merge),
          TK_TEST(test_transactions), TK_TEST(test_checkpoints),
          TK_TEST(test_vaults_and_keys), TK_TEST(test_devices), TK_TEST(test_prefix),
          TK_TEST(test_hlc), TK_TEST(test_meta), TK_TEST(test_reopen),
-         TK_TEST(test_migrate_v6), TK_TEST(test_version_and_missing),
-         TK_TEST(test_file_mode), TK_TEST(test_busy), TK_TEST(test_reentrant_listing))
+         TK_TEST(test_migrate_v6), TK_TEST(test_migrate_v7_tombstones),
+         TK_TEST(test_version_and_missing), TK_TEST(test_file_mode), TK_TEST(test_busy),
+         TK_TEST(test_reentrant_listing))
