@@ -26,8 +26,12 @@ static const char usage_text[] =
     "and parents\n"
     "\n"
     "Records:\n"
-    "  new TYPE --vault V [FILE|-]     new record from a JSON object; prints its id\n"
-    "  edit ID [FILE|-]                new revision of a record\n"
+    "  new TYPE --vault V [FILE|-] [--json]\n"
+    "                                  new record from a JSON object; prints its id\n"
+    "                                  (--json: {\"record\", \"revision\"})\n"
+    "  edit ID [FILE|-] [--undelete]   new revision of a record (the input may be 'show "
+    "--json'\n"
+    "                                  output; --undelete: of a deleted record)\n"
     "  delete ID                       delete a record (a tombstone revision; history "
     "kept)\n"
     "  show ID [--rev R] [--json]      print a record (decrypted)\n"
@@ -92,8 +96,8 @@ static const command_t commands[] = {
     {"init", cmd_init, OPT_NAME | OPT_KDF, 0, 0},
     {"whoami", cmd_whoami, OPT_JSON, 0, 0},
     {"vault", cmd_vault, OPT_JSON | OPT_READ, 1, 3},
-    {"new", cmd_new, OPT_VAULT, 1, 2},
-    {"edit", cmd_edit, 0, 1, 2},
+    {"new", cmd_new, OPT_VAULT | OPT_JSON, 1, 2},
+    {"edit", cmd_edit, OPT_UNDELETE, 1, 2},
     {"delete", cmd_delete, 0, 1, 1},
     {"show", cmd_show, OPT_REV | OPT_JSON, 1, 1},
     {"list", cmd_list, OPT_TYPE | OPT_VAULT | OPT_ALL | OPT_JSON, 0, 0},
@@ -240,6 +244,7 @@ static const struct {
     {"--map", OPT_MAP, 1},
     {"--skip-invalid", OPT_SKIP_INVALID, 0},
     {"--again", OPT_AGAIN, 0},
+    {"--undelete", OPT_UNDELETE, 0},
 };
 
 static const char **option_slot(cli_t *c, unsigned opt)
@@ -321,6 +326,8 @@ int main(int argc, char **argv)
         c.skip_invalid = 1;
       } else if (options[k].opt == OPT_AGAIN) {
         c.again = 1;
+      } else if (options[k].opt == OPT_UNDELETE) {
+        c.undelete = 1;
       } else {
         c.all = 1;
       }

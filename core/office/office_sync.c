@@ -125,6 +125,9 @@ int tk_office_sync(tk_office_t *o, const tk_office_sync_opts_t *opts,
   rc = tk_client_run(o, &co, &st, err);
   if (!rc) rc = result(r, &st, err);
   tk_client_stats_free(&st);
+  /* pulled tombstones (also after a sync that failed midway); a failure
+   * is logged and the next unlock tries again */
+  tk__office_learn_deleted(o, NULL);
   return rc;
 }
 

@@ -47,7 +47,7 @@ run_expect 1 tk "$H" history 0000
 err_has "no record"
 run_expect 2 tk "$H" show zz
 err_has "hex digits"
-run_expect 1 tk "$H" new case --vault no-such-vault "$TMP/ok.json"
+run_expect 2 tk "$H" new case --vault no-such-vault "$TMP/ok.json"
 err_has "no vault 'no-such-vault'"
 run_expect 2 tk "$H" new 'Bad Type' --vault osh-cases "$TMP/ok.json"
 err_has "type name"
