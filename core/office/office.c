@@ -402,10 +402,9 @@ int tk__office_seal_new_many(tk_office_t *o, const char *type, const char *vault
       if (err) *err = items[i].e;
       break;
     }
+    /* a new record's one head: its flag matters only once the record is
+     * in conflict, and tk__office_learn_deleted reads it then */
     rc = tk_store_put_rev(o->store, &items[i].rev, NULL, err);
-    if (!rc) /* a new record is never a tombstone */
-      rc = tk_store_head_deleted(o->store, items[i].rev.record_id, items[i].rev.id, 0,
-                                 err);
   }
 done:
   for (size_t i = 0; items && i < n; i++) {

@@ -91,8 +91,9 @@ int tk__office_vault_known(tk_office_t *o, const char *vault, tk_err_t *err);
  * content type declares is TK_EINVAL (a typo would export the field). */
 int tk__office_export_filters(tk_office_t *o, const char *type, const char *vault,
                               const char *const *redact, tk_err_t *err);
-/* Decrypts every head whose tombstone flag the store does not know yet
- * (pulled, or stored before schema 8) and tells the store
+/* Decrypts every head of a record in conflict whose tombstone flag the
+ * store does not know yet (pulled, or stored before schema 8; a record
+ * with one head needs none: it is its winner) and tells the store
  * (tk_store_head_deleted), so that a live head wins over a tombstone.
  * Heads it holds no key for stay unknown. Without the keys: nothing. A
  * failure (err may be NULL) is logged; the heads stay unknown (counted as

@@ -183,12 +183,21 @@ int tk_plugin_field_unknown(const tk_plugin_decl_t *d, const char *key, char *wh
 {
   /* a type that declares no fields takes any */
   if (d->extra_fields || d->nfields == 0 || tk_plugin_field_reserved(key)) return 0;
+  /* fields are sorted by name: a binary search, the common case */
+  size_t lo = 0, hi = d->nfields;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(d->fields[mid].name, key);
+    if (c == 0) return 0;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
   const char *names[TK_PLUGIN_MAX_FIELDS];
   size_t nn = 0;
-  for (size_t i = 0; i < d->nfields; i++) {
-    if (strcmp(d->fields[i].name, key) == 0) return 0;
-    if (nn < TK_PLUGIN_MAX_FIELDS) names[nn++] = d->fields[i].name;
-  }
+  for (size_t i = 0; i < d->nfields && nn < TK_PLUGIN_MAX_FIELDS; i++)
+    names[nn++] = d->fields[i].name;
   const char *near = tk_plugin_name_suggest(key, names, nn);
   char known[190];
   size_t at = 0;

@@ -825,9 +825,13 @@ int tk_store_heads_unknown(tk_store_t *s, tk_store_head_ref_t **out, size_t *n,
   size_t cap = 0, k = 0;
   *out = NULL;
   *n = 0;
-  int rc =
-      tk__stmt_get(s, TK__ST_HEADS_UNKNOWN,
-                   "SELECT record_id, rev_id FROM heads WHERE deleted IS NULL", &st, err);
+  int rc = tk__stmt_get(s, TK__ST_HEADS_UNKNOWN,
+                        /* records first, by the conflicts index: few rows however many
+                         * heads are unknown */
+                        "SELECT h.record_id, h.rev_id FROM records r CROSS JOIN heads h "
+                        "ON h.rec = r.n "
+                        "WHERE r.nheads > 1 AND h.deleted IS NULL",
+                        &st, err);
   if (rc) return rc;
   for (;;) {
     int src = sqlite3_step(st);

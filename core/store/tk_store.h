@@ -101,8 +101,10 @@ typedef struct tk_store_head_ref {
   uint8_t record_id[TK_RECORD_ID_LEN];
   uint8_t rev_id[TK_REV_ID_LEN];
 } tk_store_head_ref_t;
-/* The heads whose flag is not known yet, every one of them, into *out (*n
- * entries; the caller frees *out; NULL when there are none). */
+/* The heads whose flag is not known yet of the records in conflict (more
+ * than one head: only there does the flag choose the winner), every one of
+ * them, into *out (*n entries; the caller frees *out; NULL when there are
+ * none). */
 int tk_store_heads_unknown(tk_store_t *s, tk_store_head_ref_t **out, size_t *n,
                            tk_err_t *err);
 /* Sets head rev_id of record_id a tombstone (deleted 1) or live (0) and
