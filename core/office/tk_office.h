@@ -113,8 +113,11 @@ typedef struct tk_office_problems {
 } tk_office_problems_t;
 
 /* Checks body as a record of content type `type`: every declared field
- * (each problem kept, not only the first), then, if they all pass, the
- * plugin's validate(). 0 if valid; TK_EINVAL with problems (may be NULL)
+ * and every field the type does not declare (refused unless the type has
+ * extra_fields or declares none; the engine's own "_attachments" and
+ * "_deleted" pass), each problem kept, not only the first; then, if the
+ * declared ones pass, the plugin's validate() (its refusal one more
+ * problem). 0 if valid; TK_EINVAL with problems (may be NULL)
  * filled and err = "<type> record invalid: <first problem>"; TK_EINVAL
  * "no content type '<type>'; ..." if no plugin declares it; the plugin's
  * failure as "<type> record not checked: ...". Tombstones are not content:
