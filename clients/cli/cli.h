@@ -40,7 +40,8 @@ enum {
   OPT_NEW_PASS_FILE = 1 << 17, /* passphrase --new-passphrase-file FILE */
   OPT_MOVE = 1 << 18,          /* enroll --move */
   OPT_YES = 1 << 19,           /* enroll --move --yes */
-  OPT_VERSION = 1 << 20,       /* plugin publish --version N */
+  OPT_UNDELETE = 1 << 20,      /* edit --undelete */
+  OPT_VERSION = 1 << 21,       /* plugin publish --version N */
 };
 
 #define CLI_MAX_ARGS 8
@@ -60,6 +61,7 @@ typedef struct cli {
   int skip_invalid, again;              /* import */
   const char *new_pass_file;            /* passphrase --new-passphrase-file */
   int move, yes;                        /* enroll --move [--yes] */
+  int undelete;                         /* edit --undelete */
   const char *set_version;              /* plugin publish --version N */
   int nargs;
   const char *args[CLI_MAX_ARGS]; /* positional arguments after the command */
@@ -83,6 +85,11 @@ int cli_passphrase(cli_t *c, int confirm, char **out, size_t *len);
 /* Reads a record body from a file or "-" (stdin) and parses it for writing
  * (tk_office_body_parse). */
 int cli_read_body(cli_t *c, const char *path, json_t **out);
+
+/* A failed write of a record: every validation problem on its own line
+ * ("tunduk: <type> record invalid: <problem>"), and with --json
+ * {"error", "problems": [{field, message}]} on stdout; else as cli_fail. */
+int cli_fail_problems(cli_t *c, int rc, const tk_office_problems_t *p);
 
 /* Short printed device id: the first two groups, e.g. "ABCD-EFGH". */
 void cli_device_short(char out[16], const char *id);

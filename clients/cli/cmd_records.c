@@ -9,19 +9,61 @@
 
 #include "cli.h"
 
+int cli_fail_problems(cli_t *c, int rc, const tk_office_problems_t *p)
+{
+  if (rc != TK_EINVAL || c->err.code != rc || p->n == 0) {
+    if (c->json && rc) { /* a script reads why from stdout too */
+      json_t *j = json_pack("{s:s,s:[]}", "error", c->err.msg, "problems");
+      if (j) cli_print_json(j);
+      json_decref(j);
+    }
+    return cli_fail(c, rc);
+  }
+  /* err is "<type> record invalid: <first problem>": the prefix of each */
+  size_t kept = p->n < TK_OFFICE_MAX_PROBLEMS ? p->n : TK_OFFICE_MAX_PROBLEMS;
+  size_t ml = strlen(c->err.msg), fl = strlen(p->v[0].message);
+  int pre =
+      ml >= fl && strcmp(c->err.msg + ml - fl, p->v[0].message) == 0 ? (int)(ml - fl) : 0;
+  for (size_t i = 0; i < kept; i++)
+    fprintf(stderr, "tunduk: %.*s%s\n", pre, c->err.msg, p->v[i].message);
+  if (p->n > kept)
+    fprintf(stderr, "tunduk: %.*s%zu more problems not shown\n", pre, c->err.msg,
+            p->n - kept);
+  if (c->json) {
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < kept; i++)
+      json_array_append_new(arr, json_pack("{s:s,s:s}", "field", p->v[i].field, "message",
+                                           p->v[i].message));
+    json_t *j = json_pack("{s:s,s:o,s:I}", "error", c->err.msg, "problems", arr,
+                          "problems_count", (json_int_t)p->n);
+    if (j) cli_print_json(j);
+    json_decref(j);
+  }
+  return EXIT_USAGE;
+}
+
 int cmd_new(cli_t *c)
 {
   json_t *body = NULL;
-  char rec[2 * TK_RECORD_ID_LEN + 1];
+  char rec[2 * TK_RECORD_ID_LEN + 1], rev[2 * TK_REV_ID_LEN + 1];
+  tk_office_problems_t p;
+  p.n = 0;
   if (!c->vault) return cli_usage("'new' needs --vault V");
   int rc = tk_office_name_check("type", c->args[0], &c->err);
   if (!rc) rc = cli_read_body(c, c->nargs > 1 ? c->args[1] : "-", &body);
   if (!rc) rc = cli_open(c, 0);
   if (!rc)
-    rc = tk_office_record_new(c->office, c->args[0], c->vault, body, NULL, rec, &c->err);
+    rc = tk_office_record_new_rev(c->office, c->args[0], c->vault, body, &p, rec, rev,
+                                  &c->err);
   json_decref(body);
-  if (rc) return cli_fail(c, rc);
-  printf("%s\n", rec);
+  if (rc) return cli_fail_problems(c, rc, &p);
+  if (c->json) {
+    json_t *j = json_pack("{s:s,s:s}", "record", rec, "revision", rev);
+    if (j) cli_print_json(j);
+    json_decref(j);
+  } else {
+    printf("%s\n", rec); /* just the id: scripts read it */
+  }
   return EXIT_OK;
 }
 
@@ -30,12 +72,17 @@ static int write_revision(cli_t *c, const json_t *body)
 {
   char rev[2 * TK_REV_ID_LEN + 1];
   uint32_t nheads = 0;
+  tk_office_problems_t p;
+  p.n = 0;
   int rc = cli_open(c, 0);
-  if (!rc && body)
-    rc = tk_office_record_edit(c->office, c->args[0], body, NULL, rev, &nheads, &c->err);
+  if (!rc && body && c->undelete)
+    rc =
+        tk_office_record_undelete(c->office, c->args[0], body, &p, rev, &nheads, &c->err);
+  else if (!rc && body)
+    rc = tk_office_record_edit(c->office, c->args[0], body, &p, rev, &nheads, &c->err);
   else if (!rc)
     rc = tk_office_record_delete(c->office, c->args[0], rev, &nheads, &c->err);
-  if (rc) return cli_fail(c, rc);
+  if (rc) return cli_fail_problems(c, rc, &p);
   if (nheads > 1)
     fprintf(stderr,
             "tunduk: note: the record had %u conflicting heads; this revision follows "
@@ -120,11 +167,11 @@ static int list_one(void *ctx, const tk_office_listing_t *l)
   tk_office_time_format(t, l->hlc);
   if (arr)
     json_array_append_new(
-        arr,
-        json_pack("{s:s,s:s,s:s,s:s,s:I,s:b,s:b,s:s,s:b,s:I}", "id", l->id, "type",
-                  l->type, "vault", l->vault, "time", t, "heads", (json_int_t)l->nheads,
-                  "deleted", l->deleted, "readable", l->readable, "summary", l->summary,
-                  "incomplete", l->incomplete, "refused", (json_int_t)l->refused));
+        arr, json_pack("{s:s,s:s,s:s,s:s,s:I,s:b,s:b,s:s,s:b,s:I,s:s}", "id", l->id,
+                       "type", l->type, "vault", l->vault, "time", t, "heads",
+                       (json_int_t)l->nheads, "deleted", l->deleted, "readable",
+                       l->readable, "summary", l->summary, "incomplete", l->incomplete,
+                       "refused", (json_int_t)l->refused, "winner", l->winner));
   else
     printf("%s  %-10s %s  %s%s%s%s%s\n", l->id, l->type, t,
            l->deleted ? "(deleted) " : "", l->summary,

@@ -311,13 +311,15 @@ int cmd_resolve(cli_t *c)
 {
   char rev[2 * TK_REV_ID_LEN + 1];
   json_t *body = NULL;
+  tk_office_problems_t p;
   int rc = 0;
+  p.n = 0;
   if (c->autom && c->nargs > 1) return cli_usage("'resolve --auto' takes no body");
   if (!c->autom) rc = cli_read_body(c, c->nargs > 1 ? c->args[1] : "-", &body);
   if (!rc) rc = cli_open(c, 0);
-  if (!rc) rc = tk_office_record_resolve(c->office, c->args[0], body, NULL, rev, &c->err);
+  if (!rc) rc = tk_office_record_resolve(c->office, c->args[0], body, &p, rev, &c->err);
   json_decref(body);
-  if (rc) return cli_fail(c, rc);
+  if (rc) return cli_fail_problems(c, rc, &p);
   printf("%s\n", rev);
   return EXIT_OK;
 }

@@ -64,10 +64,14 @@ static const command_t commands[] = {
     {"verify", cmd_verify, OPT_JSON, 0, 0, SEC_STORE,
      "  verify [--json]                 re-check every revision's hash, signature, tag "
      "and parents\n"},
-    {"new", cmd_new, OPT_VAULT, 1, 2, SEC_RECORDS,
-     "  new TYPE --vault V [FILE|-]     new record from a JSON object; prints its id\n"},
-    {"edit", cmd_edit, 0, 1, 2, SEC_RECORDS,
-     "  edit ID [FILE|-]                new revision of a record\n"},
+    {"new", cmd_new, OPT_VAULT | OPT_JSON, 1, 2, SEC_RECORDS,
+     "  new TYPE --vault V [FILE|-] [--json]\n"
+     "                                  new record from a JSON object; prints its id\n"
+     "                                  (--json: {\"record\", \"revision\"})\n"},
+    {"edit", cmd_edit, OPT_UNDELETE, 1, 2, SEC_RECORDS,
+     "  edit ID [FILE|-] [--undelete]   new revision of a record (the input may be\n"
+     "                                  what show prints in JSON; --undelete: of a\n"
+     "                                  deleted record)\n"},
     {"delete", cmd_delete, 0, 1, 1, SEC_RECORDS,
      "  delete ID                       delete a record (a tombstone revision; history "
      "kept)\n"},
@@ -286,6 +290,7 @@ static const struct {
     {"--new-passphrase-file", OPT_NEW_PASS_FILE, 1},
     {"--move", OPT_MOVE, 0},
     {"--yes", OPT_YES, 0},
+    {"--undelete", OPT_UNDELETE, 0},
     {"--version", OPT_VERSION, 1},
 };
 
@@ -453,6 +458,8 @@ int main(int argc, char **argv)
         c.move = 1;
       } else if (options[k].opt == OPT_YES) {
         c.yes = 1;
+      } else if (options[k].opt == OPT_UNDELETE) {
+        c.undelete = 1;
       } else {
         c.all = 1;
       }

@@ -167,7 +167,9 @@ int tk_name_check(const char *kind, const char *s, size_t max, int allow_dot,
                   tk_err_t *err);
 
 /* Winner order of DESIGN.md: > 0 if a wins over b (higher generation, then
- * higher revision id), < 0 if b wins, 0 if the same revision. */
+ * higher revision id), < 0 if b wins, 0 if the same revision. Among a
+ * record's heads a live one comes before a tombstone first (the store's
+ * heads.deleted, tk_store.h); this order applies within each. */
 int tk_rev_winner_cmp(uint32_t gen_a, const uint8_t id_a[TK_REV_ID_LEN], uint32_t gen_b,
                       const uint8_t id_b[TK_REV_ID_LEN]);
 

@@ -167,6 +167,7 @@ int tk_office_unlock(tk_office_t *o, const char *pass, size_t passlen, tk_err_t 
   if (made)
     TK_LOG(TK_LOG_INFO, "office", "membership logs started for %u vault%s created here",
            made, made == 1 ? "" : "s");
+  if (!rc) tk__office_learn_deleted(o, NULL); /* logged; tried again next time */
   return rc;
 }
 
@@ -312,6 +313,9 @@ static int seal_with_key(tk_office_t *o, tk_rev_draft_t *d, const uint8_t *base_
   rc = tk_rev_parse(&rev, TK_SLICE(enc.p, enc.n), err);
   if (rc) goto done;
   rc = tk_store_put_rev(o->store, &rev, NULL, err);
+  if (!rc)
+    rc = tk_store_head_deleted(o->store, rev.record_id, rev.id,
+                               tk_body_is_tombstone(body), err);
   if (rc) goto done;
   if (rev_out) memcpy(rev_out, rev.id, TK_REV_ID_LEN);
 done:
@@ -441,6 +445,8 @@ int tk__office_seal_new_many(tk_office_t *o, const char *type, const char *vault
       if (err) *err = items[i].e;
       break;
     }
+    /* a new record's one head: its flag matters only once the record is
+     * in conflict, and tk__office_learn_deleted reads it then */
     rc = tk_store_put_rev(o->store, &items[i].rev, NULL, err);
   }
 done:
@@ -593,6 +599,35 @@ int tk_office_read(tk_office_t *o, const uint8_t rev_id[TK_REV_ID_LEN], json_t *
     *body_out = NULL;
   }
   tk_buf_wipe(&plain);
+  return rc;
+}
+
+int tk__office_learn_deleted(tk_office_t *o, tk_err_t *err)
+{
+  tk_store_head_ref_t *v = NULL;
+  size_t n = 0, learned = 0;
+  tk_err_t local;
+  if (!err) err = &local;
+  if (!o->id->sec) return 0;
+  int rc = tk_store_heads_unknown(o->store, &v, &n, err);
+  if (rc || n == 0) return rc;
+  rc = tk_store_begin(o->store, err);
+  for (size_t i = 0; !rc && i < n; i++) {
+    json_t *body = NULL;
+    tk_err_t e;
+    if (tk_office_read(o, v[i].rev_id, &body, NULL, &e) != 0) continue; /* no key */
+    rc = tk_store_head_deleted(o->store, v[i].record_id, v[i].rev_id,
+                               tk_body_is_tombstone(body), err);
+    json_decref(body);
+    learned++;
+  }
+  if (!rc) rc = tk_store_commit(o->store, err);
+  if (rc) tk_store_rollback(o->store);
+  if (!rc)
+    TK_LOG(TK_LOG_INFO, "office", "tombstone flags learned heads=%zu of=%zu", learned, n);
+  else
+    TK_LOG(TK_LOG_WARN, "office", "tombstone flags not learned: %s", err->msg);
+  free(v);
   return rc;
 }
 

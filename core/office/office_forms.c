@@ -9,13 +9,14 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tk_body.h"
 #include "tk_office_plugins.h"
 #include "tk_plugin.h"
 
-#define SUMMARY_LIST_MAX 120 /* bytes of a plugin summary in a listing */
+#define SUMMARY_LIST_MAX 256 /* bytes of a plugin summary in a listing */
 
 static const char *const field_kinds[] = {"text",    "date",    "datetime", "enum",
                                           "integer", "boolean", "list",     "ref"};
@@ -56,8 +57,68 @@ static void add_problem(tk_office_problems_t *p, const char *field, const char *
   p->n++;
 }
 
-int tk_office_check(tk_office_t *o, const char *type, const json_t *body,
-                    tk_office_problems_t *problems, tk_err_t *err)
+/* The fields of body no content type d declares, unless one of have[]
+ * holds the same key (what the record already holds: another office's
+ * plugins may declare it). */
+static void unknown_fields(const tk_plugin_decl_t *d, const json_t *body,
+                           const json_t *const *have, size_t nhave,
+                           tk_office_problems_t *p)
+{
+  const char *key;
+  json_t *v;
+  char why[256];
+  json_object_foreach((json_t *)body, key, v)
+  {
+    if (!tk_plugin_field_unknown(d, key, why, sizeof why)) continue;
+    int held = 0;
+    for (size_t i = 0; i < nhave && !held; i++)
+      held = have[i] && json_object_get(have[i], key) != NULL;
+    if (!held) add_problem(p, key, why);
+  }
+}
+
+#define NAMES_MAX 64 /* names listed in a message */
+
+typedef struct names {
+  const char *v[NAMES_MAX];
+  char own[NAMES_MAX][TK_MAX_VAULT_LEN + 1];
+  size_t n;
+} names_t;
+
+static void names_text(const names_t *nm, char *out, size_t cap)
+{
+  size_t at = 0;
+  out[0] = 0;
+  for (size_t i = 0; i < nm->n && at < cap - 1; i++)
+    at += (size_t)snprintf(out + at, cap - at, "%s%s", i ? ", " : "", nm->v[i]);
+  if (!nm->n) snprintf(out, cap, "none");
+}
+
+/* TK_EINVAL "no content type 'T'; see ... (did you mean 'U'? content types: ...)". */
+static int no_type(tk_plugin_set_t *s, const char *type, tk_err_t *err)
+{
+  names_t nm;
+  char list[400], hint[100] = "";
+  nm.n = 0;
+  for (size_t i = 0; i < tk_plugin_set_count(s, TK_PLUGIN_TYPE) && nm.n < NAMES_MAX; i++)
+    nm.v[nm.n++] = tk_plugin_set_decl(s, TK_PLUGIN_TYPE, i)->name;
+  names_text(&nm, list, sizeof list);
+  const char *near = tk_plugin_name_suggest(type, nm.v, nm.n);
+  if (near) snprintf(hint, sizeof hint, "did you mean '%s'? ", near);
+  return tk_err_set(
+      err, TK_EINVAL,
+      "no content type '%s'; see 'tunduk plugin list' (%scontent types: %s)", type, hint,
+      list);
+}
+
+static int invalid(tk_office_problems_t *p, const char *type, tk_err_t *err)
+{
+  return tk_err_set(err, TK_EINVAL, "%s record invalid: %s", type, p->v[0].message);
+}
+
+int tk__office_check(tk_office_t *o, const char *type, const json_t *body, int unknown,
+                     const json_t *const *have, size_t nhave,
+                     tk_office_problems_t *problems, tk_err_t *err)
 {
   tk_plugin_set_t *s = NULL;
   tk_office_problems_t local;
@@ -68,39 +129,55 @@ int tk_office_check(tk_office_t *o, const char *type, const json_t *body,
   int rc = tk__office_plugins(o, &s, err);
   if (rc) return rc;
   const tk_plugin_decl_t *d = tk_plugin_set_find(s, TK_PLUGIN_TYPE, type);
-  if (!d)
-    return tk_err_set(err, TK_EINVAL, "no content type '%s'; see 'tunduk plugin list'",
-                      type);
+  if (!d) return no_type(s, type, err);
+  if (unknown == TK__CHECK_UNKNOWN_ONLY) {
+    unknown_fields(d, body, have, nhave, p);
+    return p->n ? invalid(p, type, err) : 0;
+  }
+  size_t declared = 0;
   for (size_t i = 0; i < d->nfields; i++) {
     const tk_plugin_field_t *f = &d->fields[i];
     if (tk_plugin_field_check(f, json_object_get(body, f->name), why, sizeof why)) {
       tk_err_set(&e, TK_EINVAL, "field '%s' %s", f->name, why);
       add_problem(p, f->name, e.msg);
+      declared++;
     }
   }
-  if (p->n)
-    return tk_err_set(err, TK_EINVAL, "%s record invalid: %s", type, p->v[0].message);
+  if (unknown == TK__CHECK_ALL) unknown_fields(d, body, have, nhave, p);
+  /* validate() may count on the declared fields, not on the absence of
+   * others: it runs when the declared ones pass */
+  if (declared) return invalid(p, type, err);
   tk_err_clear(&e);
   rc = tk_office_validate(s, type, body, &e);
   if (rc == TK_ENOTFOUND)
     return tk_err_set(err, TK_EINVAL, "no content type '%s'; see 'tunduk plugin list'",
                       type);
-  if (rc == TK_EINVAL) {
-    add_problem(p, "", e.msg);
-    return tk_err_set(err, rc, "%s record invalid: %s", type, e.msg);
-  }
+  if (rc == TK_EINVAL) add_problem(p, "", e.msg);
+  if (p->n) return invalid(p, type, err);
   if (rc < 0) return tk_err_set(err, rc, "%s record not checked: %s", type, e.msg);
   return 0;
 }
 
-/* Cuts s to at most max bytes without splitting a UTF-8 sequence. */
-static void utf8_cut(char *s, size_t max)
+int tk_office_check(tk_office_t *o, const char *type, const json_t *body,
+                    tk_office_problems_t *problems, tk_err_t *err)
 {
-  size_t n = strlen(s);
-  if (n <= max) return;
-  while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
-    max--;
-  s[max] = 0;
+  return tk__office_check(o, type, body, TK__CHECK_ALL, NULL, 0, problems, err);
+}
+
+/* Copies src into out (cap bytes) cut to at most max bytes, never inside
+ * a UTF-8 sequence (the cut backs off to the start of the character). */
+static void utf8_copy(char *out, size_t cap, const char *src, size_t max)
+{
+  size_t n = strlen(src);
+  if (cap == 0) return;
+  if (max > cap - 1) max = cap - 1;
+  if (n > max) {
+    n = max;
+    while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+      n--;
+  }
+  memcpy(out, src, n);
+  out[n] = 0;
 }
 
 void tk_office_summary(tk_office_t *o, const char *type, const json_t *body, char *out,
@@ -113,8 +190,7 @@ void tk_office_summary(tk_office_t *o, const char *type, const json_t *body, cha
   if (tk__office_plugins(o, &s, &e) == 0) d = tk_plugin_set_find(s, TK_PLUGIN_TYPE, type);
   if (d && d->has_summary && tk_body_dump(body, &js) == 0 &&
       tk_plugin_summary(s, type, TK_SLICE(js.p, js.n), &line, &e) == 0) {
-    snprintf(out, n, "%s", (const char *)line.p);
-    utf8_cut(out, SUMMARY_LIST_MAX);
+    utf8_copy(out, n, (const char *)line.p, SUMMARY_LIST_MAX);
   } else {
     tk_body_summary(body, out, n < 61 ? n : 61);
   }
@@ -164,9 +240,10 @@ int tk_office_form_schema(tk_office_t *o, const char *type, json_t **out, tk_err
   json_t *fields = json_array();
   for (size_t i = 0; fields && i < d->nfields; i++)
     json_array_append_new(fields, field_json(&d->fields[i]));
-  json_t *j = json_pack("{s:s,s:s,s:b,s:b,s:b,s:o}", "type", d->name, "plugin", d->plugin,
-                        "validate", d->has_validate, "summary", d->has_summary, "merge",
-                        d->has_merge, "fields", fields);
+  json_t *j =
+      json_pack("{s:s,s:s,s:b,s:b,s:b,s:b,s:o}", "type", d->name, "plugin", d->plugin,
+                "validate", d->has_validate, "summary", d->has_summary, "merge",
+                d->has_merge, "extra_fields", d->extra_fields, "fields", fields);
   if (!j) return tk_err_set(err, TK_ENOMEM, "out of memory");
   *out = j;
   return 0;
@@ -185,4 +262,103 @@ int tk_office_types(tk_office_t *o, json_t **out, tk_err_t *err)
   if (!arr) return tk_err_set(err, TK_ENOMEM, "out of memory");
   *out = arr;
   return 0;
+}
+
+/* ---- filters a person typed (--type, --vault, --redact) ------------------------ */
+
+static int any_record(void *ctx, const tk_record_info_t *r)
+{
+  (void)ctx;
+  (void)r;
+  return 1;
+}
+
+int tk__office_type_known(tk_office_t *o, const char *type, tk_err_t *err)
+{
+  tk_plugin_set_t *s = NULL;
+  if (!type) return 0;
+  int rc = tk__office_plugins(o, &s, err);
+  if (rc) return rc;
+  if (tk_plugin_set_find(s, TK_PLUGIN_TYPE, type)) return 0;
+  /* records of a type no plugin here declares (another office's) */
+  rc = tk_store_records(o->store, type, NULL, 0, any_record, NULL, err);
+  if (rc == 1) return 0;
+  return rc ? rc : no_type(s, type, err);
+}
+
+static int vault_name(void *ctx, const tk_vault_info_t *v)
+{
+  names_t *nm = ctx;
+  if (nm->n < NAMES_MAX) {
+    snprintf(nm->own[nm->n], sizeof nm->own[nm->n], "%s", v->name);
+    nm->v[nm->n] = nm->own[nm->n];
+    nm->n++;
+  }
+  return 0;
+}
+
+int tk__office_vault_known(tk_office_t *o, const char *vault, tk_err_t *err)
+{
+  tk_vault_info_t vi;
+  names_t *nm;
+  char list[400], hint[100] = "";
+  if (!vault) return 0;
+  int rc = tk_store_vault_get(o->store, vault, &vi, err);
+  if (rc != TK_ENOTFOUND) return rc;
+  rc = tk_store_records(o->store, NULL, vault, 0, any_record, NULL, err);
+  if (rc == 1) return 0;
+  if (rc) return rc;
+  if (!(nm = calloc(1, sizeof *nm))) return tk_err_set(err, TK_ENOMEM, "out of memory");
+  rc = tk_store_vaults(o->store, vault_name, nm, err);
+  if (!rc) {
+    names_text(nm, list, sizeof list);
+    const char *near = tk_plugin_name_suggest(vault, nm->v, nm->n);
+    if (near) snprintf(hint, sizeof hint, "did you mean '%s'? ", near);
+    rc = tk_err_set(err, TK_EINVAL,
+                    "no vault '%s' (see 'tunduk vault list'; %svaults: %s)", vault, hint,
+                    list);
+  }
+  free(nm);
+  return rc;
+}
+
+/* Whether some exported content type (type, or every one) has field f. */
+static int exported_field(tk_plugin_set_t *s, const char *type, const char *f,
+                          names_t *all)
+{
+  for (size_t i = 0; i < tk_plugin_set_count(s, TK_PLUGIN_TYPE); i++) {
+    const tk_plugin_decl_t *d = tk_plugin_set_decl(s, TK_PLUGIN_TYPE, i);
+    if (type && strcmp(d->name, type) != 0) continue;
+    if (d->extra_fields || d->nfields == 0) return 1;
+    for (size_t k = 0; k < d->nfields; k++) {
+      if (strcmp(d->fields[k].name, f) == 0) return 1;
+      if (all->n < NAMES_MAX) all->v[all->n++] = d->fields[k].name;
+    }
+  }
+  return !type ? 0 : !tk_plugin_set_find(s, TK_PLUGIN_TYPE, type); /* undeclared: any */
+}
+
+int tk__office_export_filters(tk_office_t *o, const char *type, const char *vault,
+                              const char *const *redact, tk_err_t *err)
+{
+  tk_plugin_set_t *s = NULL;
+  int rc = tk__office_type_known(o, type, err);
+  if (!rc) rc = tk__office_vault_known(o, vault, err);
+  if (!rc) rc = tk__office_plugins(o, &s, err);
+  for (size_t i = 0; !rc && redact && redact[i]; i++) {
+    names_t *all = calloc(1, sizeof *all);
+    if (!all) return tk_err_set(err, TK_ENOMEM, "out of memory");
+    if (!tk_plugin_field_reserved(redact[i]) &&
+        !exported_field(s, type, redact[i], all)) {
+      char hint[100] = "";
+      const char *near = tk_plugin_name_suggest(redact[i], all->v, all->n);
+      if (near) snprintf(hint, sizeof hint, " (did you mean '%s'?)", near);
+      rc = tk_err_set(err, TK_EINVAL,
+                      "--redact: no exported content type has a field '%s'%s; nothing "
+                      "exported",
+                      redact[i], hint);
+    }
+    free(all);
+  }
+  return rc;
 }

@@ -206,6 +206,17 @@ static int check_fields(imp_t *m, const row_t *row)
       bad = 1;
     }
   }
+  const char *key;
+  json_t *v;
+  json_object_foreach(row->body, key, v)
+  {
+    if (!tk_plugin_field_unknown(m->decl, key, why, sizeof why)) continue;
+    int col = 0;
+    for (size_t k = 0; m->csv && k < m->ncols; k++)
+      if (m->cols[k].field && strcmp(m->cols[k].field, key) == 0) col = (int)k + 1;
+    tk__import_report(m, row->line, col, key, "%s", why);
+    bad = 1;
+  }
   return bad;
 }
 
@@ -461,10 +472,13 @@ static int prepare(imp_t *m, tk_err_t *err)
   int rc = tk_office_name_check("type", op->type, err);
   if (!rc) rc = tk_office_name_check("vault", op->vault, err);
   if (!rc) rc = format_of(m, err);
-  if (!rc && (rc = tk_store_vault_get(m->o->store, op->vault, &vi, err)) == TK_ENOTFOUND)
-    tk_err_set(err, rc, "no vault '%s' (see 'tunduk vault list')", op->vault);
+  if (!rc &&
+      (rc = tk_store_vault_get(m->o->store, op->vault, &vi, err)) == TK_ENOTFOUND &&
+      (rc = tk__office_vault_known(m->o, op->vault, err)) == 0)
+    rc = tk_err_set(err, TK_ENOKEY, "this office holds no key for vault '%s'", op->vault);
   if (!rc) rc = tk__office_plugins(m->o, &m->set, err);
-  if (!rc && !(m->decl = tk_plugin_set_find(m->set, TK_PLUGIN_TYPE, op->type)))
+  if (!rc && !(m->decl = tk_plugin_set_find(m->set, TK_PLUGIN_TYPE, op->type)) &&
+      (rc = tk__office_type_known(m->o, op->type, err)) == 0) /* records, no plugin */
     rc = tk_err_set(err, TK_EINVAL, "no content type '%s'; see 'tunduk plugin list'",
                     op->type);
   if (!rc && op->map) rc = tk__import_map_load(m, err);

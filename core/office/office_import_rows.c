@@ -463,6 +463,16 @@ static int csv_header(imp_t *m, tk_err_t *err)
       tk_buf_free(&names);
       return TK_EINVAL;
     }
+  /* a column whose name is not a field of the type: a typo or a column to map */
+  for (size_t i = 0; i < m->ncols; i++) {
+    char why[256];
+    const column_t *c = &m->cols[i];
+    if (c->field && tk_plugin_field_unknown(m->decl, c->field, why, sizeof why))
+      return tk_err_set(err, TK_EFORMAT,
+                        "%s: column %zu '%s': %s; map it to a field (--map), or to null "
+                        "to leave it out",
+                        p, i + 1, c->name, why);
+  }
   return 0;
 }
 

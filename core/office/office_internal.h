@@ -85,6 +85,31 @@ int tk__office_genesis(tk_office_t *o, const char *vault,
                        const uint8_t key_id[TK_KEY_ID_LEN], tk_err_t *err);
 /* 0 if this device may author a revision in vault now: a writer in its
  * log holding the current key (a vault without a log: as before). */
+/* tk_office_check with what it checks chosen: TK__CHECK_ALL (declared
+ * fields, fields not declared unless one of have[] holds that key, then
+ * validate()), TK__CHECK_DECLARED (no check of undeclared fields: an edit,
+ * before the record's current body is read), TK__CHECK_UNKNOWN_ONLY. */
+enum { TK__CHECK_ALL = 0, TK__CHECK_DECLARED = 1, TK__CHECK_UNKNOWN_ONLY = 2 };
+int tk__office_check(tk_office_t *o, const char *type, const json_t *body, int unknown,
+                     const json_t *const *have, size_t nhave,
+                     tk_office_problems_t *problems, tk_err_t *err);
+/* Filters a person typed: a content type some plugin declares or some
+ * record has, a vault this office has or some record is in; else TK_EINVAL
+ * naming what exists (and the likely typo). NULL passes. */
+int tk__office_type_known(tk_office_t *o, const char *type, tk_err_t *err);
+int tk__office_vault_known(tk_office_t *o, const char *vault, tk_err_t *err);
+/* The filters of an export, and every --redact field: one that no exported
+ * content type declares is TK_EINVAL (a typo would export the field). */
+int tk__office_export_filters(tk_office_t *o, const char *type, const char *vault,
+                              const char *const *redact, tk_err_t *err);
+/* Decrypts every head of a record in conflict whose tombstone flag the
+ * store does not know yet (pulled, or stored before schema 8; a record
+ * with one head needs none: it is its winner) and tells the store
+ * (tk_store_head_deleted), so that a live head wins over a tombstone.
+ * Heads it holds no key for stay unknown. Without the keys: nothing. A
+ * failure (err may be NULL) is logged; the heads stay unknown (counted as
+ * live) until the next try. */
+int tk__office_learn_deleted(tk_office_t *o, tk_err_t *err);
 int tk__office_may_write(tk_office_t *o, const char *vault, tk_err_t *err);
 
 #endif

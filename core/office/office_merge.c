@@ -3,8 +3,11 @@
  * content type's merge(base, ours, theirs). The heads are folded into the
  * winner one by one, each with their nearest common ancestor as base; the
  * result is validated like any edit before the caller writes it as a
- * revision whose parents are all the heads. One thread at a time (the
- * office's).
+ * revision whose parents are all the heads. Tombstones take no part: a
+ * deletion never hides a concurrent edit, so the live heads are merged
+ * (one live head is kept as it is, without merge() or validation: it is
+ * what its author wrote), and only when every head is a tombstone is the
+ * result a tombstone. One thread at a time (the office's).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +79,37 @@ static int read_dump(tk_office_t *o, const uint8_t *id, tk_buf_t *out, tk_err_t 
   return rc;
 }
 
+/* Keeps in heads only the live ones (in order). None live: *out = a
+ * tombstone; one: *out = its body; more: *out stays NULL (merge them). */
+static int live_heads(tk_office_t *o, uint8_t (*heads)[TK_REV_ID_LEN], size_t *n,
+                      json_t **out, tk_err_t *err)
+{
+  size_t live = 0;
+  json_t *first = NULL;
+  for (size_t i = 0; i < *n; i++) {
+    json_t *b = NULL;
+    int rc = tk_office_read(o, heads[i], &b, NULL, err);
+    if (rc) {
+      json_decref(first);
+      return rc;
+    }
+    if (!tk_body_is_tombstone(b)) {
+      if (live != i) memcpy(heads[live], heads[i], TK_REV_ID_LEN);
+      if (live++ == 0) first = json_incref(b);
+    }
+    json_decref(b);
+  }
+  *n = live;
+  if (live == 0) *out = tk_body_tombstone();
+  if (live == 1) {
+    *out = first;
+    first = NULL;
+  }
+  json_decref(first);
+  if (live <= 1 && !*out) return tk_err_set(err, TK_ENOMEM, "out of memory");
+  return 0;
+}
+
 int tk_office_auto_merge(tk_office_t *o, tk_plugin_set_t *s,
                          const uint8_t record_id[TK_RECORD_ID_LEN], json_t **merged,
                          tk_err_t *err)
@@ -89,12 +123,6 @@ int tk_office_auto_merge(tk_office_t *o, tk_plugin_set_t *s,
   *merged = NULL;
   int rc = tk_store_record_info(tk_office_store(o), record_id, &ri, err);
   if (rc) goto done;
-  const tk_plugin_decl_t *d = tk_plugin_set_find(s, TK_PLUGIN_TYPE, ri.type);
-  if (!d || !d->has_merge) {
-    rc = tk_err_set(err, TK_EPLUGIN,
-                    "content type '%s' has no merge function; resolve by hand", ri.type);
-    goto done;
-  }
   heads = calloc(TK_MAX_PARENTS, TK_REV_ID_LEN);
   if (!heads) {
     rc = tk_err_set(err, TK_ENOMEM, "out of memory");
@@ -102,6 +130,14 @@ int tk_office_auto_merge(tk_office_t *o, tk_plugin_set_t *s,
   }
   rc = tk_store_heads(tk_office_store(o), record_id, heads, TK_MAX_PARENTS, &nheads, err);
   if (rc < 0) goto done;
+  rc = live_heads(o, heads, &nheads, merged, err);
+  if (rc || *merged) goto done; /* one live head, or none: no merge() */
+  const tk_plugin_decl_t *d = tk_plugin_set_find(s, TK_PLUGIN_TYPE, ri.type);
+  if (!d || !d->has_merge) {
+    rc = tk_err_set(err, TK_EPLUGIN,
+                    "content type '%s' has no merge function; resolve by hand", ri.type);
+    goto done;
+  }
   rc = tk_store_history(tk_office_store(o), record_id, collect, &g, err);
   if (rc) goto done;
   /* ours starts as the winner; every other head is merged into it */

@@ -253,6 +253,7 @@ int tk_office_export_run(tk_office_t *o, const tk_office_export_opts_t *opts,
 {
   tk_plugin_set_t *s = NULL;
   int rc = tk__office_plugins(o, &s, err);
+  if (!rc) rc = tk__office_export_filters(o, opts->type, opts->vault, opts->redact, err);
   if (!rc) rc = tk_office_need_keys(o, err);
   return rc ? rc : tk_office_export(o, s, opts, write, ud, stats, err);
 }

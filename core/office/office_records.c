@@ -38,6 +38,11 @@ void tk_office_time_format(char out[32], uint64_t ms)
 int tk_office_body_parse(const char *text, size_t len, const char *source, json_t **out,
                          tk_err_t *err)
 {
+  /* a UTF-8 byte order mark (what some Windows editors write first) */
+  if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+    text += 3;
+    len -= 3;
+  }
   int rc = tk_body_parse(out, TK_SLICE(text, len), source, err);
   if (!rc && json_object_get(*out, TK_ATTACH_FIELD)) {
     json_decref(*out);
@@ -64,7 +69,16 @@ int tk_office_record_new(tk_office_t *o, const char *type, const char *vault,
                          const json_t *body, tk_office_problems_t *problems,
                          char rec_hex[2 * TK_RECORD_ID_LEN + 1], tk_err_t *err)
 {
-  uint8_t rec[TK_RECORD_ID_LEN];
+  char rev_hex[2 * TK_REV_ID_LEN + 1];
+  return tk_office_record_new_rev(o, type, vault, body, problems, rec_hex, rev_hex, err);
+}
+
+int tk_office_record_new_rev(tk_office_t *o, const char *type, const char *vault,
+                             const json_t *body, tk_office_problems_t *problems,
+                             char rec_hex[2 * TK_RECORD_ID_LEN + 1],
+                             char rev_hex[2 * TK_REV_ID_LEN + 1], tk_err_t *err)
+{
+  uint8_t rec[TK_RECORD_ID_LEN], rev[TK_REV_ID_LEN];
   tk_vault_info_t vi;
   if (problems) problems->n = 0;
   int rc = tk_office_name_check("type", type, err);
@@ -73,15 +87,19 @@ int tk_office_record_new(tk_office_t *o, const char *type, const char *vault,
                     "'%s' records are tunduk's own: use 'tunduk plugin publish'", type);
   if (!rc) {
     rc = tk_store_vault_get(o->store, vault, &vi, err);
-    if (rc == TK_ENOTFOUND)
-      tk_err_set(err, rc, "no vault '%s' (see 'tunduk vault list')", vault);
+    /* only records of it, no key: nothing to write with */
+    if (rc == TK_ENOTFOUND && (rc = tk__office_vault_known(o, vault, err)) == 0)
+      rc = tk_err_set(err, TK_ENOKEY, "this office holds no key for vault '%s'", vault);
   }
   if (!rc && tk_body_is_tombstone(body))
     rc = tk_err_set(err, TK_EINVAL, "a new record cannot be a tombstone (\"_deleted\")");
   if (!rc) rc = tk_office_check(o, type, body, problems, err);
   if (!rc) rc = tk_office_need_keys(o, err);
-  if (!rc) rc = tk_office_new(o, type, vault, body, rec, NULL, err);
-  if (!rc) tk_hex_encode(rec_hex, rec, TK_RECORD_ID_LEN);
+  if (!rc) rc = tk_office_new(o, type, vault, body, rec, rev, err);
+  if (!rc) {
+    tk_hex_encode(rec_hex, rec, TK_RECORD_ID_LEN);
+    tk_hex_encode(rev_hex, rev, TK_REV_ID_LEN);
+  }
   return rc;
 }
 
@@ -93,29 +111,91 @@ static int read_winner(tk_office_t *o, const uint8_t rec[TK_RECORD_ID_LEN], json
   return rc ? rc : tk_office_read(o, ri->winner, body, NULL, err);
 }
 
-/* edit (body) or delete (body NULL): a revision over the winner. */
+static int is_hex_string(const json_t *v, size_t n)
+{
+  const char *s = json_string_value(v);
+  if (!s || strlen(s) != n) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!strchr("0123456789abcdef", s[i])) return 0;
+  return 1;
+}
+
+/* What 'tunduk show ID --json' prints ({revision, record, type, vault,
+ * heads, body, ...}): *out = its body when it is that record's (else
+ * TK_EINVAL naming the record it is of); *out = NULL when in is a plain
+ * body. */
+static int unwrap_show(const uint8_t rec[TK_RECORD_ID_LEN], const char *record,
+                       const tk_record_info_t *ri, const json_t *in, json_t **out,
+                       tk_err_t *err)
+{
+  json_t *body = json_object_get(in, "body");
+  const json_t *of = json_object_get(in, "record");
+  *out = NULL;
+  if (!json_is_object(body) || !is_hex_string(of, 2 * TK_RECORD_ID_LEN) ||
+      !is_hex_string(json_object_get(in, "revision"), 2 * TK_REV_ID_LEN) ||
+      !json_is_string(json_object_get(in, "type")) ||
+      !json_is_string(json_object_get(in, "vault")) ||
+      !json_is_array(json_object_get(in, "heads")))
+    return 0;
+  char hex[2 * TK_RECORD_ID_LEN + 1];
+  tk_hex_encode(hex, rec, TK_RECORD_ID_LEN);
+  if (strcmp(hex, json_string_value(of)) != 0)
+    return tk_err_set(err, TK_EINVAL,
+                      "the input is 'tunduk show --json' output of record %s, not of "
+                      "record %s; nothing written",
+                      json_string_value(of), record);
+  if (strcmp(ri->type, json_string_value(json_object_get(in, "type"))) != 0)
+    return tk_err_set(err, TK_EINVAL,
+                      "the input is 'tunduk show --json' output of a %s record; record "
+                      "%s is a %s",
+                      json_string_value(json_object_get(in, "type")), record, ri->type);
+  if (json_object_get(body, TK_ATTACH_FIELD))
+    return tk_err_set(err, TK_EINVAL,
+                      "the input's body has the field \"%s\" kept by tunduk; remove it",
+                      TK_ATTACH_FIELD);
+  *out = json_incref(body);
+  return 0;
+}
+
+/* edit (body) or delete (body NULL): a revision over the winner. An edit
+ * is checked in two steps: what needs no keys first (declared fields,
+ * validate), then, with the winner read, the fields the type does not
+ * declare (allowed when the record already holds them). A deleted winner
+ * (every head a tombstone) is edited only with undelete. */
 static int write_over_winner(tk_office_t *o, const char *record, const json_t *in,
-                             tk_office_problems_t *problems,
+                             int undelete, tk_office_problems_t *problems,
                              char rev_hex[2 * TK_REV_ID_LEN + 1], uint32_t *nheads,
                              tk_err_t *err)
 {
   uint8_t rec[TK_RECORD_ID_LEN], rev[TK_REV_ID_LEN];
   tk_record_info_t ri;
-  json_t *cur = NULL, *body = NULL;
+  json_t *cur = NULL, *body = NULL, *unwrapped = NULL;
   int deleting = in == NULL;
   if (problems) problems->n = 0;
   int rc = tk_office_record_find(o, record, rec, err);
+  if (!rc && !deleting) rc = tk_store_record_info(o->store, rec, &ri, err);
+  if (!rc && !deleting) rc = unwrap_show(rec, record, &ri, in, &unwrapped, err);
+  if (unwrapped) in = unwrapped;
   if (!rc && !deleting && tk_body_is_tombstone(in))
     rc = tk_err_set(err, TK_EINVAL, "use 'tunduk delete' to delete a record");
-  if (!rc && !deleting) rc = tk_store_record_info(o->store, rec, &ri, err);
   if (!rc && !deleting && strcmp(ri.type, TK_OFFICE_PLUGIN_SET_TYPE) == 0)
     rc = tk_err_set(err, TK_EINVAL,
                     "record %s is a plugin set: use 'tunduk plugin publish'", record);
-  if (!rc && !deleting) rc = tk_office_check(o, ri.type, in, problems, err);
+  if (!rc && !deleting)
+    rc = tk__office_check(o, ri.type, in, TK__CHECK_DECLARED, NULL, 0, problems, err);
   if (!rc) rc = tk_office_need_keys(o, err);
   if (!rc) rc = read_winner(o, rec, &cur, &ri, err);
   if (!rc && deleting && tk_body_is_tombstone(cur))
     rc = tk_err_set(err, TK_EEXIST, "record %s is already deleted", record);
+  if (!rc && !deleting && tk_body_is_tombstone(cur) && !undelete)
+    rc = tk_err_set(err, TK_EINVAL,
+                    "record %s is deleted; 'tunduk edit --undelete %s' brings it back "
+                    "with this body",
+                    record, record);
+  if (!rc && !deleting) {
+    const json_t *have[1] = {cur};
+    rc = tk__office_check(o, ri.type, in, TK__CHECK_UNKNOWN_ONLY, have, 1, problems, err);
+  }
   if (!rc) {
     body = deleting ? tk_body_tombstone() : json_copy((json_t *)in);
     if (!body) rc = tk_err_set(err, TK_ENOMEM, "out of memory");
@@ -130,6 +210,7 @@ static int write_over_winner(tk_office_t *o, const char *record, const json_t *i
   }
   json_decref(cur);
   json_decref(body);
+  json_decref(unwrapped);
   return rc;
 }
 
@@ -139,14 +220,36 @@ int tk_office_record_edit(tk_office_t *o, const char *record, const json_t *body
                           tk_err_t *err)
 {
   if (!body) return tk_err_set(err, TK_EINVAL, "no body for record %s", record);
-  return write_over_winner(o, record, body, problems, rev_hex, nheads, err);
+  return write_over_winner(o, record, body, 0, problems, rev_hex, nheads, err);
+}
+
+int tk_office_record_undelete(tk_office_t *o, const char *record, const json_t *body,
+                              tk_office_problems_t *problems,
+                              char rev_hex[2 * TK_REV_ID_LEN + 1], uint32_t *nheads,
+                              tk_err_t *err)
+{
+  if (!body) return tk_err_set(err, TK_EINVAL, "no body for record %s", record);
+  return write_over_winner(o, record, body, 1, problems, rev_hex, nheads, err);
 }
 
 int tk_office_record_delete(tk_office_t *o, const char *record,
                             char rev_hex[2 * TK_REV_ID_LEN + 1], uint32_t *nheads,
                             tk_err_t *err)
 {
-  return write_over_winner(o, record, NULL, NULL, rev_hex, nheads, err);
+  return write_over_winner(o, record, NULL, 0, NULL, rev_hex, nheads, err);
+}
+
+/* The keys of every head of rec into have[] (bodies the caller decrefs). */
+static int heads_bodies(tk_office_t *o, const uint8_t rec[TK_RECORD_ID_LEN],
+                        json_t **have, size_t *n, tk_err_t *err)
+{
+  uint8_t heads[TK_MAX_PARENTS][TK_REV_ID_LEN];
+  *n = 0;
+  int rc = tk_store_heads(o->store, rec, heads, TK_MAX_PARENTS, n, err);
+  if (rc < 0) return rc;
+  for (size_t i = 0; i < *n; i++)
+    if (tk_office_read(o, heads[i], &have[i], NULL, err) != 0) have[i] = NULL;
+  return 0;
 }
 
 int tk_office_record_resolve(tk_office_t *o, const char *record, const json_t *in,
@@ -164,9 +267,20 @@ int tk_office_record_resolve(tk_office_t *o, const char *record, const json_t *i
     rc = tk_err_set(err, TK_EINVAL, "record %s is not in conflict; use 'tunduk edit'",
                     record);
   /* a tombstone keeps the deletion: it has no fields to check */
-  if (!rc && in && !tk_body_is_tombstone(in))
-    rc = tk_office_check(o, ri.type, in, problems, err);
+  int content = in && !tk_body_is_tombstone(in);
+  if (!rc && content)
+    rc = tk__office_check(o, ri.type, in, TK__CHECK_DECLARED, NULL, 0, problems, err);
   if (!rc) rc = tk_office_need_keys(o, err);
+  if (!rc && content) { /* fields a head holds may stay */
+    json_t *have[TK_MAX_PARENTS];
+    size_t nhave = 0;
+    rc = heads_bodies(o, rec, have, &nhave, err);
+    if (!rc)
+      rc = tk__office_check(o, ri.type, in, TK__CHECK_UNKNOWN_ONLY,
+                            (const json_t *const *)have, nhave, problems, err);
+    for (size_t i = 0; i < nhave; i++)
+      json_decref(have[i]);
+  }
   if (!rc && !in) {
     rc = tk__office_plugins(o, &s, err);
     if (!rc) rc = tk_office_auto_merge(o, s, rec, &body, err);
@@ -319,6 +433,7 @@ static int listing(tk_office_t *o, const tk_record_info_t *r, int all,
   snprintf(l->vault, sizeof l->vault, "%s", r->vault);
   l->hlc = r->winner_hlc;
   l->nheads = r->nheads;
+  tk_hex_encode(l->winner, cur, TK_REV_ID_LEN);
   return 0;
 }
 
@@ -328,7 +443,9 @@ int tk_office_list(tk_office_t *o, const char *type, const char *vault, int all,
 {
   tk_record_info_t *recs = NULL;
   size_t nrecs = 0;
-  int rc = tk_office_need_keys(o, err);
+  int rc = tk__office_type_known(o, type, err);
+  if (!rc) rc = tk__office_vault_known(o, vault, err);
+  if (!rc) rc = tk_office_need_keys(o, err);
   if (!rc) rc = tk_store_records_array(o->store, type, vault, 0, &recs, &nrecs, err);
   for (size_t i = 0; !rc && i < nrecs; i++) {
     tk_office_listing_t l;
@@ -408,7 +525,9 @@ int tk_office_conflicts(tk_office_t *o, const char *type, const char *vault,
                         tk_err_t *err)
 {
   conflicts_ctx_t l = {o, cb, ctx, err};
-  return tk_store_records(o->store, type, vault, 1, conflict_one, &l, err);
+  int rc = tk__office_type_known(o, type, err);
+  if (!rc) rc = tk__office_vault_known(o, vault, err);
+  return rc ? rc : tk_store_records(o->store, type, vault, 1, conflict_one, &l, err);
 }
 
 /* ---- quarantine ------------------------------------------------------------ */
@@ -450,6 +569,7 @@ static int held_act(tk_office_t *o, const char *prefix, int drop,
   if (!rc)
     rc = drop ? tk_store_quarantine_del(o->store, id, err)
               : tk_store_quarantine_release(o->store, id, err);
+  if (!rc && !drop) tk__office_learn_deleted(o, NULL);
   if (!rc) tk_hex_encode(rev_hex, id, TK_REV_ID_LEN);
   return rc;
 }

@@ -140,6 +140,9 @@ int tk_office_sync(tk_office_t *o, const tk_office_sync_opts_t *opts,
   if (!rc) rc = tk__office_rejudge(o, &r->released_here, err);
   /* what is still not at the hub: refused, not sent for access, held there */
   if (!rc) rc = tk__office_unsent_json(o, 0, &r->unsent, err);
+  /* pulled (or just released) tombstones, also after a sync that failed
+   * midway; a failure is logged and the next unlock tries again */
+  tk__office_learn_deleted(o, NULL);
   /* the followed vault's plugin set, as just pulled; its failure is
    * reported in r and fails nothing of the sync (office_plugin_set.c) */
   if (!rc) tk_office_plugin_set_apply(o, &r->plugin_set);

@@ -137,8 +137,11 @@ typedef struct tk_office_problems {
 } tk_office_problems_t;
 
 /* Checks body as a record of content type `type`: every declared field
- * (each problem kept, not only the first), then, if they all pass, the
- * plugin's validate(). 0 if valid; TK_EINVAL with problems (may be NULL)
+ * and every field the type does not declare (refused unless the type has
+ * extra_fields or declares none; the engine's own "_attachments" and
+ * "_deleted" pass), each problem kept, not only the first; then, if the
+ * declared ones pass, the plugin's validate() (its refusal one more
+ * problem). 0 if valid; TK_EINVAL with problems (may be NULL)
  * filled and err = "<type> record invalid: <first problem>"; TK_EINVAL
  * "no content type '<type>'; ..." if no plugin declares it; the plugin's
  * failure as "<type> record not checked: ...". Tombstones are not content:
@@ -146,14 +149,16 @@ typedef struct tk_office_problems {
 int tk_office_check(tk_office_t *o, const char *type, const json_t *body,
                     tk_office_problems_t *problems, tk_err_t *err);
 
-/* The listing line of a record: its content type's summary(), cut to 120
- * bytes UTF-8 safe, else the generic one (tk_body_summary); at most n-1
- * bytes. Never fails (an empty line at worst). */
+/* The listing line of a record: its content type's summary(), cut to 256
+ * bytes (never inside a UTF-8 character), else the generic one
+ * (tk_body_summary); at most n-1 bytes. Never fails (an empty line at
+ * worst). */
 void tk_office_summary(tk_office_t *o, const char *type, const json_t *body, char *out,
                        size_t n);
 
 /* The content type's form as JSON: {"type": T, "plugin": "case.lua",
- * "validate": b, "summary": b, "merge": b, "fields": [{"name", "label",
+ * "validate": b, "summary": b, "merge": b, "extra_fields": b (undeclared
+ * fields allowed), "fields": [{"name", "label",
  * "kind" ("text", "date", "datetime", "enum", "integer", "boolean", "list",
  * "ref"), "required", "values" (enum only)}]}, fields sorted by name. The
  * label is the plugin's own ("label" in its field table), else the name
@@ -189,6 +194,11 @@ int tk_office_record_find(tk_office_t *o, const char *record,
 int tk_office_record_new(tk_office_t *o, const char *type, const char *vault,
                          const json_t *body, tk_office_problems_t *problems,
                          char rec_hex[2 * TK_RECORD_ID_LEN + 1], tk_err_t *err);
+/* The same, rev_hex getting the new record's first revision id. */
+int tk_office_record_new_rev(tk_office_t *o, const char *type, const char *vault,
+                             const json_t *body, tk_office_problems_t *problems,
+                             char rec_hex[2 * TK_RECORD_ID_LEN + 1],
+                             char rev_hex[2 * TK_REV_ID_LEN + 1], tk_err_t *err);
 /* A new revision of record over its winner: body checked as the record's
  * type (a tombstone is refused: delete is the way), the record's
  * attachments carried over (the input cannot name them). *nheads gets how
@@ -197,6 +207,17 @@ int tk_office_record_edit(tk_office_t *o, const char *record, const json_t *body
                           tk_office_problems_t *problems,
                           char rev_hex[2 * TK_REV_ID_LEN + 1], uint32_t *nheads,
                           tk_err_t *err);
+/* A deleted record (every head a tombstone) is not edited by
+ * tk_office_record_edit (TK_EINVAL "record <record> is deleted; ...
+ * --undelete ..."): tk_office_record_undelete writes body over its winner
+ * and brings it back (on a live record it is an edit). Both refuse fields
+ * the content type does not declare unless the record already holds them
+ * (another office's plugins may declare them) or the type allows extra
+ * fields. */
+int tk_office_record_undelete(tk_office_t *o, const char *record, const json_t *body,
+                              tk_office_problems_t *problems,
+                              char rev_hex[2 * TK_REV_ID_LEN + 1], uint32_t *nheads,
+                              tk_err_t *err);
 /* A tombstone over the winner; TK_EEXIST "record <record> is already
  * deleted". */
 int tk_office_record_delete(tk_office_t *o, const char *record,
@@ -238,7 +259,8 @@ typedef struct tk_office_listing {
   uint32_t nheads;
   int deleted, readable, incomplete;
   uint32_t refused;
-  char summary[128];
+  char summary[257];                  /* tk_office_summary: at most 256 bytes */
+  char winner[2 * TK_REV_ID_LEN + 1]; /* the revision shown (hex) */
 } tk_office_listing_t;
 /* The records (type, vault: filters, NULL = all), newest first, each with
  * its summary; deleted ones only with all. cb returns non-zero to stop. */

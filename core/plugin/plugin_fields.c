@@ -133,6 +133,88 @@ int tk_plugin_field_check(const tk_plugin_field_t *f, const json_t *v, char *why
   return TK_EINVAL;
 }
 
+/* ---- fields not declared -------------------------------------------------------- */
+
+int tk_plugin_field_reserved(const char *name)
+{
+  return strcmp(name, "_attachments") == 0 || strcmp(name, "_deleted") == 0;
+}
+
+/* Edit distance of a and b (bytes), at most 99 (longer names: 99). */
+static int distance(const char *a, const char *b)
+{
+  size_t na = strlen(a), nb = strlen(b);
+  int row[65];
+  if (na > 64 || nb > 64) return 99;
+  for (size_t j = 0; j <= nb; j++)
+    row[j] = (int)j;
+  for (size_t i = 1; i <= na; i++) {
+    int diag = row[0];
+    row[0] = (int)i;
+    for (size_t j = 1; j <= nb; j++) {
+      int up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+      if (up + 1 < best) best = up + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      diag = up;
+      row[j] = best;
+    }
+  }
+  return row[nb];
+}
+
+const char *tk_plugin_name_suggest(const char *key, const char *const *names, size_t n)
+{
+  const char *near = NULL;
+  int best = 99;
+  for (size_t i = 0; i < n; i++) {
+    int dist = distance(key, names[i]);
+    if (dist < best) {
+      best = dist;
+      near = names[i];
+    }
+  }
+  /* only when it is close: two edits, or a third of the name */
+  if (best > 2 && (size_t)best * 3 > strlen(key)) return NULL;
+  return near;
+}
+
+int tk_plugin_field_unknown(const tk_plugin_decl_t *d, const char *key, char *why,
+                            size_t cap)
+{
+  /* a type that declares no fields takes any */
+  if (d->extra_fields || d->nfields == 0 || tk_plugin_field_reserved(key)) return 0;
+  /* fields are sorted by name: a binary search, the common case */
+  size_t lo = 0, hi = d->nfields;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(d->fields[mid].name, key);
+    if (c == 0) return 0;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  const char *names[TK_PLUGIN_MAX_FIELDS];
+  size_t nn = 0;
+  for (size_t i = 0; i < d->nfields && nn < TK_PLUGIN_MAX_FIELDS; i++)
+    names[nn++] = d->fields[i].name;
+  const char *near = tk_plugin_name_suggest(key, names, nn);
+  char known[190];
+  size_t at = 0;
+  known[0] = 0;
+  for (size_t i = 0; i < d->nfields && at < sizeof known - 1; i++)
+    at += (size_t)snprintf(known + at, sizeof known - at, "%s%s", i ? ", " : "",
+                           d->fields[i].name);
+  if (at >= sizeof known - 1) snprintf(known + sizeof known - 5, 5, "...");
+  if (near)
+    snprintf(why, cap, "unknown field '%.64s' (did you mean '%s'? known: %s)", key, near,
+             known);
+  else
+    snprintf(why, cap, "unknown field '%.64s' (known: %s)", key,
+             d->nfields ? known : "none");
+  return TK_EINVAL;
+}
+
 /* The declared fields of d against body. 0 or TK_EINVAL naming the field. */
 int tk__plugin_check_fields(const decl_t *d, json_t *body, tk_err_t *err)
 {

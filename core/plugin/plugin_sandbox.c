@@ -703,11 +703,23 @@ static void read_required(lua_State *L, decl_t *d)
   lua_pop(L, 1);
 }
 
+/* extra_fields = true: records may hold fields the type does not declare. */
+static void read_extra_fields(lua_State *L, decl_t *d)
+{
+  lua_pushliteral(L, "extra_fields");
+  int t = lua_rawget(L, 1);
+  if (t != LUA_TNIL && t != LUA_TBOOLEAN)
+    luaL_error(L, "tunduk.content_type: 'extra_fields' must be true or false");
+  d->pub.extra_fields = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+}
+
 static int l_content_type(lua_State *L)
 {
   decl_t *d = decl_begin(L, TK_PLUGIN_TYPE, "content_type", TK_MAX_TYPE_LEN);
   read_fields(L, d);
   read_required(L, d);
+  read_extra_fields(L, d);
   lua_newtable(L);
   d->pub.has_validate = take_callback(L, "validate", 0, "content_type");
   d->pub.has_summary = take_callback(L, "summary", 0, "content_type");

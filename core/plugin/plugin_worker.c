@@ -490,6 +490,7 @@ static decl_t *decl_from_json(plugin_t *p, json_t *o)
   d->pub.has_validate = json_is_true(json_object_get(o, "validate"));
   d->pub.has_summary = json_is_true(json_object_get(o, "summary"));
   d->pub.has_merge = json_is_true(json_object_get(o, "merge"));
+  d->pub.extra_fields = json_is_true(json_object_get(o, "extra_fields"));
   d->pub.reads_all = json_is_true(json_object_get(o, "reads_all"));
   json_t *fields = json_object_get(o, "fields"), *reads = json_object_get(o, "reads");
   size_t nf = json_array_size(fields), nr = json_array_size(reads);

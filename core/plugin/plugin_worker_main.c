@@ -29,6 +29,7 @@ static json_t *decl_to_json(const decl_t *d)
   json_object_set_new(o, "validate", json_boolean(d->pub.has_validate));
   json_object_set_new(o, "summary", json_boolean(d->pub.has_summary));
   json_object_set_new(o, "merge", json_boolean(d->pub.has_merge));
+  json_object_set_new(o, "extra_fields", json_boolean(d->pub.extra_fields));
   json_object_set_new(o, "reads_all", json_boolean(d->pub.reads_all));
   for (size_t i = 0; i < d->pub.nfields; i++) {
     const tk_plugin_field_t *f = &d->pub.fields[i];

@@ -238,6 +238,20 @@ struct json_t;
 int tk_plugin_field_check(const tk_plugin_field_t *f, const struct json_t *v, char *why,
                           size_t cap);
 
+/* Field names the engine keeps in a body whatever the content type
+ * declares: the attachment list and the tombstone flag. */
+int tk_plugin_field_reserved(const char *name);
+struct tk_plugin_decl;
+/* Whether key may be written in a record of content type d: declared,
+ * reserved, d allows extra fields or declares none: 0. Else TK_EINVAL with why (cap
+ * bytes) = "unknown field 'titel' (did you mean 'title'? known: a, b)". */
+int tk_plugin_field_unknown(const struct tk_plugin_decl *d, const char *key, char *why,
+                            size_t cap);
+
+/* Of names[n], the one nearest to key when it is near (a likely typo:
+ * at most two edits, or a third of key's length), else NULL. */
+const char *tk_plugin_name_suggest(const char *key, const char *const *names, size_t n);
+
 /* One declaration. Every pointer stays valid while the set lives. */
 typedef struct tk_plugin_decl {
   int kind;               /* tk_plugin_kind_t */
@@ -247,6 +261,9 @@ typedef struct tk_plugin_decl {
   int has_validate, has_summary, has_merge; /* content types */
   size_t nfields;                           /* content types: sorted by name */
   const tk_plugin_field_t *fields;
+  /* content types: `extra_fields = true`, records may hold fields not
+   * declared (else writing one is refused: tk_plugin_field_unknown) */
+  int extra_fields;
   /* moderation: the content types whose records check sees (`reads`);
    * reads_all when the rule did not say, so it sees every type's */
   int reads_all;

@@ -204,6 +204,12 @@ static const char *const migrations[] = {
     "  kind INTEGER NOT NULL, code INTEGER NOT NULL, reason TEXT NOT NULL,"
     "  at INTEGER NOT NULL, run INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX unsent_hub ON unsent(hub, seq);",
+    /* 8 -> 9: whether a head is a tombstone ("_deleted" in its body), which
+     * the store cannot read from the ciphertext: the office sets it when it
+     * writes a revision or decrypts a stored one (NULL: not known yet; an
+     * office fills it in for the heads of records in conflict when
+     * unlocked). A live head wins over a tombstone. */
+    "ALTER TABLE heads ADD COLUMN deleted INTEGER CHECK(deleted IN (0, 1));",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == TK_STORE_SCHEMA_VERSION,
                "one migration step per schema version");

@@ -83,6 +83,8 @@ enum {
   TK__ST_VAULT_CHUNKS,
   TK__ST_CHUNKS_LAST,
   TK__ST_REV_LOCAL, /* store_unsent.c: once per duplicate a sync meets */
+  TK__ST_HEAD_DELETED,
+  TK__ST_HEADS_UNKNOWN,
   TK__ST_COUNT
 };
 

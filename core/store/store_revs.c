@@ -9,8 +9,10 @@
  *    revision of a record that no stored revision names as a parent, by
  *    the record's integer key (records.n, in creation order);
  *  - records holds per record the vault, type and hlc of its first revision
- *    and, denormalised from heads, the winner (first in tk_rev_winner_cmp
- *    order: generation DESC, id DESC; sqlite compares blobs as memcmp does),
+ *    and, denormalised from heads, the winner (a live head before a
+ *    tombstone by heads.deleted, NULL counting as live, then
+ *    tk_rev_winner_cmp order: generation DESC, id DESC; sqlite compares
+ *    blobs as memcmp does),
  *    its generation and hlc, and the number of heads;
  *  - meta hlc_seen is the highest hlc of any stored revision.
  * The store never decrypts: it reads only the parsed header fields.
@@ -391,7 +393,8 @@ static int update_record(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN
                         "(winner, winner_generation, winner_hlc) = ("
                         "  SELECT h.rev_id, h.generation, r.hlc FROM heads h "
                         "  JOIN revisions r ON r.id = h.rev_id WHERE h.rec = records.n "
-                        "  ORDER BY h.generation DESC, h.rev_id DESC LIMIT 1) "
+                        "  ORDER BY (h.deleted IS 1), h.generation DESC, h.rev_id DESC "
+                        "  LIMIT 1) "
                         "WHERE id = ?1",
                         &st, err);
   if (rc) return rc;
@@ -527,7 +530,7 @@ int tk_store_heads(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN],
   int rc = tk__stmt_get(s, TK__ST_HEADS,
                         "SELECT rev_id FROM heads "
                         "WHERE rec = (SELECT n FROM records WHERE id = ?1) "
-                        "ORDER BY generation DESC, rev_id DESC",
+                        "ORDER BY (deleted IS 1), generation DESC, rev_id DESC",
                         &st, err);
   if (rc) return rc;
   TK__BIND(sqlite3_bind_blob(st, 1, record_id, TK_RECORD_ID_LEN, SQLITE_STATIC));
@@ -809,5 +812,81 @@ int tk_store_resolve_prefix(tk_store_t *s, int kind, const char *hex, uint8_t *o
                     "more than one %s id starts with %s; give more digits", what, hex);
 done:
   tk__stmt_put(s, slot, st);
+  return rc;
+}
+
+/* ---- tombstone flags of heads -------------------------------------------------- */
+
+int tk_store_heads_unknown(tk_store_t *s, tk_store_head_ref_t **out, size_t *n,
+                           tk_err_t *err)
+{
+  sqlite3_stmt *st;
+  tk_store_head_ref_t *v = NULL;
+  size_t cap = 0, k = 0;
+  *out = NULL;
+  *n = 0;
+  int rc = tk__stmt_get(s, TK__ST_HEADS_UNKNOWN,
+                        /* records first, by the conflicts index: few rows however many
+                         * heads are unknown */
+                        "SELECT h.record_id, h.rev_id FROM records r CROSS JOIN heads h "
+                        "ON h.rec = r.n "
+                        "WHERE r.nheads > 1 AND h.deleted IS NULL",
+                        &st, err);
+  if (rc) return rc;
+  for (;;) {
+    int src = sqlite3_step(st);
+    if (src == SQLITE_DONE) break;
+    if (src != SQLITE_ROW) {
+      rc = tk__store_fail(s, src, "reading heads", err);
+      break;
+    }
+    if (k == cap) {
+      size_t nc = cap ? cap * 2 : 64;
+      tk_store_head_ref_t *nv = realloc(v, nc * sizeof *v);
+      if (!nv) {
+        rc = tk_err_set(err, TK_ENOMEM, "out of memory");
+        break;
+      }
+      v = nv;
+      cap = nc;
+    }
+    if (tk__col_blob(st, 0, v[k].record_id, TK_RECORD_ID_LEN) ||
+        tk__col_blob(st, 1, v[k].rev_id, TK_REV_ID_LEN)) {
+      rc = tk__store_corrupt(s, "a head", err);
+      break;
+    }
+    k++;
+  }
+  tk__stmt_put(s, TK__ST_HEADS_UNKNOWN, st);
+  if (rc) {
+    free(v);
+    return rc;
+  }
+  *out = v;
+  *n = k;
+  return 0;
+}
+
+int tk_store_head_deleted(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN],
+                          const uint8_t rev_id[TK_REV_ID_LEN], int deleted, tk_err_t *err)
+{
+  sqlite3_stmt *st;
+  int rc = tk_store_begin(s, err);
+  if (rc) return rc;
+  rc = tk__stmt_get(s, TK__ST_HEAD_DELETED,
+                    "UPDATE heads SET deleted = ?3 "
+                    "WHERE rec = (SELECT n FROM records WHERE id = ?1) AND rev_id = ?2",
+                    &st, err);
+  if (!rc) {
+    TK__BIND(sqlite3_bind_blob(st, 1, record_id, TK_RECORD_ID_LEN, SQLITE_STATIC));
+    TK__BIND(sqlite3_bind_blob(st, 2, rev_id, TK_REV_ID_LEN, SQLITE_STATIC));
+    TK__BIND(sqlite3_bind_int(st, 3, deleted ? 1 : 0));
+    rc = step_write(s, st, "noting a tombstone", err);
+    int changed = rc == 0 && sqlite3_changes(s->db) > 0;
+    tk__stmt_put(s, TK__ST_HEAD_DELETED, st);
+    if (changed) rc = update_record(s, record_id, err);
+  }
+  if (!rc) return tk_store_commit(s, err);
+  tk_store_rollback(s);
   return rc;
 }

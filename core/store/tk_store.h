@@ -12,7 +12,10 @@
  *    parent generation;
  *  - heads(record) = the record's revisions that no stored revision names
  *    as a parent; conflicting heads are kept, never dropped;
- *  - the winner is the head first in tk_rev_winner_cmp order;
+ *  - the winner is the head first in this order: a live head before a
+ *    tombstone (the head's deleted flag, which only the office can know:
+ *    tk_store_head_deleted; unknown counts as live), then tk_rev_winner_cmp
+ *    order;
  *  - seq numbers the revisions in the order this store accepted them and
  *    only grows (the changes feed).
  *
@@ -30,7 +33,7 @@
 
 #include "tk_revision.h"
 
-#define TK_STORE_SCHEMA_VERSION 8
+#define TK_STORE_SCHEMA_VERSION 9
 
 typedef struct tk_store tk_store_t;
 
@@ -89,6 +92,27 @@ typedef struct tk_rev_meta {
 
 int tk_store_rev_meta(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN], tk_rev_meta_t *out,
                       tk_err_t *err);
+
+/* ---- tombstone flags of heads (schema 8) ----------------------------------
+ * The store never decrypts, so whether a head is a tombstone is told by the
+ * office, which can: when it writes a revision, and for revisions it pulled
+ * (or stored before schema 8) when it next has the keys. */
+typedef struct tk_store_head_ref {
+  uint8_t record_id[TK_RECORD_ID_LEN];
+  uint8_t rev_id[TK_REV_ID_LEN];
+} tk_store_head_ref_t;
+/* The heads whose flag is not known yet of the records in conflict (more
+ * than one head: only there does the flag choose the winner), every one of
+ * them, into *out (*n entries; the caller frees *out; NULL when there are
+ * none). */
+int tk_store_heads_unknown(tk_store_t *s, tk_store_head_ref_t **out, size_t *n,
+                           tk_err_t *err);
+/* Sets head rev_id of record_id a tombstone (deleted 1) or live (0) and
+ * recomputes the record's winner. A revision that is not a head (any more)
+ * changes nothing: 0. */
+int tk_store_head_deleted(tk_store_t *s, const uint8_t record_id[TK_RECORD_ID_LEN],
+                          const uint8_t rev_id[TK_REV_ID_LEN], int deleted,
+                          tk_err_t *err);
 
 /* The heads of a record, winner first (tk_rev_winner_cmp order). ids must
  * hold max entries; *n gets the count stored (at most max) and the return

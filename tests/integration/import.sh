@@ -51,7 +51,7 @@ tk "$H2" vault create t >/dev/null
 cat >"$TMP/b.jsonl" <<'JSON'
 {"witness_alias":"W-1","consent":"recorded","narrative":"Көрсөтмө","date":"2024-05-01"}
 
-{"witness_alias":"W-2","consent":"written","extra":{"nested":[1,2,null]},"sensitivity":"high"}
+{"witness_alias":"W-2","consent":"written","sensitivity":"high"}
    
 JSON
 printf '{"witness_alias":"W-3","consent":"withdrawn"}\r\n' >>"$TMP/b.jsonl"
@@ -182,7 +182,7 @@ step "an unknown type, vault or format; no file"
 run_expect 2 tk "$H" import --type nosuch --vault cases "$TMP/a.csv"
 err_has "no content type 'nosuch'; see 'tunduk plugin list'"
 run_expect 2 tk "$H" import --type case --vault nosuch "$TMP/a.csv"
-err_has "no vault 'nosuch' (see 'tunduk vault list')"
+err_has "no vault 'nosuch' (see 'tunduk vault list'; vaults: cases)"
 cp "$TMP/a.csv" "$TMP/a.txt"
 run_expect 2 tk "$H" import --type case --vault cases "$TMP/a.txt"
 err_has "cannot tell the format from the name (.csv, .jsonl, .ndjson); give --format csv|jsonl"

@@ -47,7 +47,7 @@ T32=$(rep 32 t)
 T33=$(rep 33 t)
 mkdir "$O/plugins"
 cat >"$O/plugins/free.lua" <<EOF
-tunduk.content_type { name = "$T32", fields = { data = "text" } }
+tunduk.content_type { name = "$T32", fields = { data = "text", n = "list" } }
 EOF
 run_expect 0 tk "$O" plugin list
 out_has "$T32"

@@ -81,7 +81,7 @@ static void test_all_problems(void)
   CHECK(strstr(e.msg, "no content type 'complaint'") != NULL);
   json_t *good = json_pack("{s:s,s:s,s:s}", "case_number", "K-1", "client_alias", "C-1",
                            "status", "open");
-  CHECK_RC(tk_office_record_new(o, "case", "nope", good, &p, rec, &e), TK_ENOTFOUND);
+  CHECK_RC(tk_office_record_new(o, "case", "nope", good, &p, rec, &e), TK_EINVAL);
   CHECK(strstr(e.msg, "no vault 'nope'") != NULL);
   /* a valid one: no problems, one record */
   CHECK_RC(tk_office_check(o, "case", good, &p, &e), 0);

@@ -1043,6 +1043,123 @@ static void test_migrate_v6(void)
   tk_store_close(s);
 }
 
+static void downgrade_to_v8(const char *path)
+{
+  sqlite3 *db;
+  CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+  CHECK(sqlite3_exec(
+            db,
+            "BEGIN;"
+            "CREATE TABLE h8 AS SELECT rec, rev_id, generation, record_id FROM heads;"
+            "DROP TABLE heads;"
+            "CREATE TABLE heads("
+            "  rec INTEGER NOT NULL REFERENCES records(n),"
+            "  rev_id BLOB NOT NULL REFERENCES revisions(id),"
+            "  generation INTEGER NOT NULL,"
+            "  record_id BLOB NOT NULL,"
+            "  PRIMARY KEY(rec, rev_id)) WITHOUT ROWID;"
+            "INSERT INTO heads SELECT * FROM h8; DROP TABLE h8;"
+            "PRAGMA user_version = 8;"
+            "COMMIT;",
+            NULL, NULL, NULL) == SQLITE_OK);
+  sqlite3_close(db);
+}
+
+static long unknown_heads(const char *path)
+{
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  long n = -1;
+  if (sqlite3_open(path, &db) != SQLITE_OK) return -1;
+  if (sqlite3_prepare_v2(db, "SELECT count(*) FROM heads WHERE deleted IS NULL", -1, &st,
+                         NULL) == SQLITE_OK) {
+    if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return n;
+}
+
+/* Schema 9: a tombstone flag per head; a live head wins over a tombstone
+ * whatever the generations and ids say; a store of schema 8 migrates with
+ * every flag unknown (counting as live) and learns them. */
+static void test_migrate_v8_tombstones(void)
+{
+  char path[300];
+  tk_err_t err;
+  tk_store_t *s = open_new(path, sizeof path);
+  CHECK(s);
+  trev_t root, live, tomb, other;
+  uint8_t id[TK_REV_ID_LEN];
+  const trev_t *p;
+  fill_id(id, 0x50);
+  mkrev(&root, REC_A, id, 1, NULL, 0, 100);
+  p = &root;
+  fill_id(id, 0x20);
+  mkrev(&live, REC_A, id, 2, &p, 1, 200);
+  fill_id(id, 0x30); /* the higher id: the winner by the old rule */
+  mkrev(&tomb, REC_A, id, 2, &p, 1, 150);
+  fill_id(id, 0x40);
+  mkrev(&other, REC_B, id, 1, NULL, 0, 120);
+  CHECK_RC(tk_store_put_rev(s, &root.rev, NULL, &err), 0);
+  CHECK_RC(tk_store_put_rev(s, &live.rev, NULL, &err), 0);
+  CHECK_RC(tk_store_put_rev(s, &tomb.rev, NULL, &err), 0);
+  CHECK_RC(tk_store_put_rev(s, &other.rev, NULL, &err), 0);
+  tk_record_info_t info;
+  uint8_t heads[4][TK_REV_ID_LEN];
+  size_t n = 0;
+  CHECK_RC(tk_store_record_info(s, REC_A, &info, &err), 0);
+  CHECK(memcmp(info.winner, tomb.rev.id, TK_REV_ID_LEN) == 0); /* not known yet */
+  CHECK_RC(tk_store_head_deleted(s, REC_A, tomb.rev.id, 1, &err), 0);
+  CHECK_RC(tk_store_record_info(s, REC_A, &info, &err), 0);
+  CHECK(memcmp(info.winner, live.rev.id, TK_REV_ID_LEN) == 0);
+  CHECK(info.winner_hlc == 200 && info.nheads == 2);
+  CHECK_RC(tk_store_heads(s, REC_A, heads, 4, &n, &err), 2);
+  CHECK(memcmp(heads[0], live.rev.id, TK_REV_ID_LEN) == 0);
+  /* not a head (any more): nothing changes */
+  CHECK_RC(tk_store_head_deleted(s, REC_A, root.rev.id, 1, &err), 0);
+  CHECK_RC(tk_store_record_info(s, REC_A, &info, &err), 0);
+  CHECK(memcmp(info.winner, live.rev.id, TK_REV_ID_LEN) == 0);
+  tk_store_close(s);
+
+  long rows = count_rows(path);
+  downgrade_to_v8(path);
+  CHECK(user_version(path) == 8);
+  s = NULL;
+  CHECK_RC(tk_store_open(&s, path, 0, &err), 0);
+  CHECK(user_version(path) == TK_STORE_SCHEMA_VERSION);
+  CHECK(count_rows(path) == rows);
+  CHECK(unknown_heads(path) == 3);
+  /* only the heads of a record in conflict are asked for */
+  tk_store_head_ref_t *refs = NULL;
+  CHECK_RC(tk_store_heads_unknown(s, &refs, &n, &err), 0);
+  CHECK(n == 2 && refs);
+  int saw_tomb = 0;
+  for (size_t i = 0; i < n; i++) {
+    int is_tomb = memcmp(refs[i].rev_id, tomb.rev.id, TK_REV_ID_LEN) == 0;
+    saw_tomb |= is_tomb;
+    CHECK_RC(tk_store_head_deleted(s, refs[i].record_id, refs[i].rev_id, is_tomb, &err),
+             0);
+  }
+  free(refs);
+  CHECK(saw_tomb);
+  CHECK(unknown_heads(path) == 1); /* REC_B's one head */
+  CHECK_RC(tk_store_heads_unknown(s, &refs, &n, &err), 0);
+  CHECK(n == 0 && !refs);
+  CHECK_RC(tk_store_record_info(s, REC_A, &info, &err), 0);
+  CHECK(memcmp(info.winner, live.rev.id, TK_REV_ID_LEN) == 0);
+  /* both tombstones: the old order among them */
+  CHECK_RC(tk_store_head_deleted(s, REC_A, live.rev.id, 1, &err), 0);
+  CHECK_RC(tk_store_record_info(s, REC_A, &info, &err), 0);
+  CHECK(memcmp(info.winner, tomb.rev.id, TK_REV_ID_LEN) == 0);
+  /* a bad flag value is refused by the schema */
+  sqlite3 *db;
+  CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, "UPDATE heads SET deleted = 2", NULL, NULL, NULL) != SQLITE_OK);
+  sqlite3_close(db);
+  tk_store_close(s);
+}
+
 static int unsent_count(void *ctx, const tk_unsent_info_t *u)
 {
   (void)u;
@@ -1050,7 +1167,7 @@ static int unsent_count(void *ctx, const tk_unsent_info_t *u)
   return 0;
 }
 
-/* A schema 7 store (no unsent table) opens as 8 with its revisions, and
+/* A schema 7 store (no unsent table) opens as the current schema with its revisions, and
  * keeps, renews, lists and clears unsent entries; forgetting a peer drops
  * its entries and checkpoints. */
 static void test_migrate_v7_unsent(void)
@@ -1073,6 +1190,10 @@ static void test_migrate_v7_unsent(void)
   CHECK(sqlite3_open(path, &db) == SQLITE_OK);
   CHECK(sqlite3_exec(db, "DROP TABLE unsent; PRAGMA user_version = 7;", NULL, NULL,
                      NULL) == SQLITE_OK);
+  sqlite3_close(db);
+  downgrade_to_v8(path); /* heads without the tombstone flag of schema 9 */
+  CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, "PRAGMA user_version = 7;", NULL, NULL, NULL) == SQLITE_OK);
   sqlite3_close(db);
   CHECK(user_version(path) == 7);
   s = NULL;
@@ -1256,6 +1377,6 @@ TK_TESTS(TK_TEST(test_linear), TK_TEST(test_conflict_and_merge),
          TK_TEST(test_transactions), TK_TEST(test_checkpoints),
          TK_TEST(test_vaults_and_keys), TK_TEST(test_devices), TK_TEST(test_prefix),
          TK_TEST(test_hlc), TK_TEST(test_meta), TK_TEST(test_reopen),
-         TK_TEST(test_migrate_v6), TK_TEST(test_migrate_v7_unsent),
-         TK_TEST(test_version_and_missing), TK_TEST(test_file_mode), TK_TEST(test_busy),
-         TK_TEST(test_reentrant_listing))
+         TK_TEST(test_migrate_v6), TK_TEST(test_migrate_v8_tombstones),
+         TK_TEST(test_migrate_v7_unsent), TK_TEST(test_version_and_missing),
+         TK_TEST(test_file_mode), TK_TEST(test_busy), TK_TEST(test_reentrant_listing))
