@@ -255,55 +255,14 @@ static int read_line(FILE *f, tk_buf_t *b)
   return any;
 }
 
-/* Prints one sample's result; 1 if it counts as invalid, -1 if it fails
- * the run, else 0. */
-static int print_sample(const char *path, const char *plugin, int lineno,
-                        const tk_office_sample_t *r)
-{
-  switch (r->status) {
-  case TK_SAMPLE_BAD_JSON:
-  case TK_SAMPLE_NOT_OBJECT:
-    fprintf(stderr, "tunduk: %s:%d:%d: %s\n", path, lineno, r->column, r->message);
-    printf("line %d: %s\n", lineno,
-           r->status == TK_SAMPLE_NOT_OBJECT ? "not a JSON object" : "not valid JSON");
-    return -1;
-  case TK_SAMPLE_NO_TYPE:
-    printf("line %d: invalid: no \"type\" field, and %s declares no content type\n",
-           lineno, plugin);
-    return 1;
-  case TK_SAMPLE_INVALID:
-  case TK_SAMPLE_NO_SUCH_TYPE:
-    printf("line %d: invalid (%s): %s\n", lineno, r->type, r->message);
-    return 1;
-  case TK_SAMPLE_ERROR:
-    printf("line %d: ERROR (%s): %s\n", lineno, r->type, r->message);
-    return -1;
-  case TK_SAMPLE_SUMMARY_ERROR:
-    printf("line %d: ok (%s); summary ERROR: %s\n", lineno, r->type, r->message);
-    return -1;
-  case TK_SAMPLE_OK:
-    printf("line %d: ok (%s): %s\n", lineno, r->type, r->summary);
-    return 0;
-  case TK_SAMPLE_OK_DEFAULT:
-    printf("line %d: ok (%s; no summary, default): %s\n", lineno, r->type, r->summary);
-    return 0;
-  case TK_SAMPLE_DELETED:
-    printf("line %d: deletion (%s)\n", lineno, r->type);
-    return 0;
-  default: /* blank */
-    return 0;
-  }
-}
-
 /* One rule's verdict on the sample just printed. */
 static void print_verdict(void *ctx, const char *rule, const char *file,
                           const char *verdict, const char *reason)
 {
+  char text[TK_OFFICE_SAMPLE_TEXT];
   (void)ctx;
-  if (reason && reason[0])
-    printf("  rule %s (%s): %s (%s)\n", rule, file, verdict, reason);
-  else
-    printf("  rule %s (%s): %s\n", rule, file, verdict);
+  tk_office_verdict_text(rule, file, verdict, reason, text, sizeof text);
+  puts(text);
 }
 
 static void print_export(void *ctx, const char *name, const char *media_type,
@@ -360,7 +319,12 @@ static int plugin_test(cli_t *c)
       code = cli_fail(c, rc);
       goto done;
     }
-    int k = print_sample(samples_path, plugin, lineno, &res);
+    if (res.status == TK_SAMPLE_BAD_JSON || res.status == TK_SAMPLE_NOT_OBJECT)
+      fprintf(stderr, "tunduk: %s:%d:%d: %s\n", samples_path, lineno, res.column,
+              res.message);
+    char text[TK_OFFICE_SAMPLE_TEXT];
+    int k = tk_office_sample_text(&res, plugin, lineno, text, sizeof text);
+    if (text[0]) puts(text);
     if (k > 0) ninvalid++;
     if (k < 0) code = EXIT_FAIL;
     tk_office_plugin_test_moderate(t, print_verdict, NULL);

@@ -576,50 +576,10 @@ static int sample_line(FILE *f, char **line, size_t *cap, size_t *len)
 static void hub_verdict(void *ctx, const char *rule, const char *file,
                         const char *verdict, const char *reason)
 {
+  char text[TK_OFFICE_SAMPLE_TEXT];
   (void)ctx;
-  if (reason && reason[0])
-    printf("  rule %s (%s): %s (%s)\n", rule, file, verdict, reason);
-  else
-    printf("  rule %s (%s): %s\n", rule, file, verdict);
-}
-
-/* Prints one sample's result as tunduk does; 1 invalid, -1 failed, else 0. */
-static int hub_sample(const char *path, const char *plugin, int lineno,
-                      const tk_office_sample_t *r)
-{
-  switch (r->status) {
-  case TK_SAMPLE_BAD_JSON:
-  case TK_SAMPLE_NOT_OBJECT:
-    fprintf(stderr, "tundukd: %s:%d:%d: %s\n", path, lineno, r->column, r->message);
-    printf("line %d: %s\n", lineno,
-           r->status == TK_SAMPLE_NOT_OBJECT ? "not a JSON object" : "not valid JSON");
-    return -1;
-  case TK_SAMPLE_NO_TYPE:
-    printf("line %d: invalid: no \"type\" field, and %s declares no content type\n",
-           lineno, plugin);
-    return 1;
-  case TK_SAMPLE_INVALID:
-  case TK_SAMPLE_NO_SUCH_TYPE:
-    printf("line %d: invalid (%s): %s\n", lineno, r->type, r->message);
-    return 1;
-  case TK_SAMPLE_ERROR:
-    printf("line %d: ERROR (%s): %s\n", lineno, r->type, r->message);
-    return -1;
-  case TK_SAMPLE_SUMMARY_ERROR:
-    printf("line %d: ok (%s); summary ERROR: %s\n", lineno, r->type, r->message);
-    return -1;
-  case TK_SAMPLE_OK:
-    printf("line %d: ok (%s): %s\n", lineno, r->type, r->summary);
-    return 0;
-  case TK_SAMPLE_OK_DEFAULT:
-    printf("line %d: ok (%s; no summary, default): %s\n", lineno, r->type, r->summary);
-    return 0;
-  case TK_SAMPLE_DELETED:
-    printf("line %d: deletion (%s)\n", lineno, r->type);
-    return 0;
-  default:
-    return 0;
-  }
+  tk_office_verdict_text(rule, file, verdict, reason, text, sizeof text);
+  puts(text);
 }
 
 /* One column's width: the longest of its header and its entries. */
@@ -725,7 +685,12 @@ static int do_plugin_test(opts_t *o)
       code = fail(o, rc);
       break;
     }
-    int k = hub_sample(path, tk_office_plugin_test_plugin(t), lineno, &res);
+    if (res.status == TK_SAMPLE_BAD_JSON || res.status == TK_SAMPLE_NOT_OBJECT)
+      fprintf(stderr, "tundukd: %s:%d:%d: %s\n", path, lineno, res.column, res.message);
+    char text[TK_OFFICE_SAMPLE_TEXT];
+    int k = tk_office_sample_text(&res, tk_office_plugin_test_plugin(t), lineno, text,
+                                  sizeof text);
+    if (text[0]) puts(text);
     if (k > 0) ninvalid++;
     if (k < 0) code = 1;
     tk_office_plugin_test_moderate(t, hub_verdict, NULL);

@@ -487,3 +487,53 @@ void tk_office_plugin_test_exports(tk_office_plugin_test_t *t,
     cb(ctx, d->name, d->media_type, bytes, rc < 0 ? e.msg : NULL);
   }
 }
+
+int tk_office_sample_text(const tk_office_sample_t *r, const char *plugin, int lineno,
+                          char *out, size_t cap)
+{
+  switch (r->status) {
+  case TK_SAMPLE_BAD_JSON:
+  case TK_SAMPLE_NOT_OBJECT:
+    snprintf(out, cap, "line %d: %s", lineno,
+             r->status == TK_SAMPLE_NOT_OBJECT ? "not a JSON object" : "not valid JSON");
+    return -1;
+  case TK_SAMPLE_NO_TYPE:
+    snprintf(out, cap,
+             "line %d: invalid: no \"type\" field, and %s declares no content type",
+             lineno, plugin);
+    return 1;
+  case TK_SAMPLE_INVALID:
+  case TK_SAMPLE_NO_SUCH_TYPE:
+    snprintf(out, cap, "line %d: invalid (%s): %s", lineno, r->type, r->message);
+    return 1;
+  case TK_SAMPLE_ERROR:
+    snprintf(out, cap, "line %d: ERROR (%s): %s", lineno, r->type, r->message);
+    return -1;
+  case TK_SAMPLE_SUMMARY_ERROR:
+    snprintf(out, cap, "line %d: ok (%s); summary ERROR: %s", lineno, r->type,
+             r->message);
+    return -1;
+  case TK_SAMPLE_OK:
+    snprintf(out, cap, "line %d: ok (%s): %s", lineno, r->type, r->summary);
+    break;
+  case TK_SAMPLE_OK_DEFAULT:
+    snprintf(out, cap, "line %d: ok (%s; no summary, default): %s", lineno, r->type,
+             r->summary);
+    break;
+  case TK_SAMPLE_DELETED:
+    snprintf(out, cap, "line %d: deletion (%s)", lineno, r->type);
+    break;
+  default: /* blank */
+    if (cap) out[0] = 0;
+  }
+  return 0;
+}
+
+void tk_office_verdict_text(const char *rule, const char *file, const char *verdict,
+                            const char *reason, char *out, size_t cap)
+{
+  if (reason && reason[0])
+    snprintf(out, cap, "  rule %s (%s): %s (%s)", rule, file, verdict, reason);
+  else
+    snprintf(out, cap, "  rule %s (%s): %s", rule, file, verdict);
+}

@@ -523,6 +523,18 @@ size_t tk_office_plugin_test_moderate(tk_office_plugin_test_t *t,
                                                  const char *reason),
                                       void *ctx);
 
+/* The line `plugin test` prints for a sample's result, without the newline,
+ * the same in tunduk and tundukd; returns 1 when the sample counts as
+ * invalid, -1 when it fails the run (the caller also names the file, line
+ * and column of a TK_SAMPLE_BAD_JSON / TK_SAMPLE_NOT_OBJECT on stderr),
+ * else 0. */
+#define TK_OFFICE_SAMPLE_TEXT 1400 /* enough for any of those lines */
+int tk_office_sample_text(const tk_office_sample_t *r, const char *plugin, int lineno,
+                          char *out, size_t cap);
+/* The line for one verdict of tk_office_plugin_test_moderate's cb. */
+void tk_office_verdict_text(const char *rule, const char *file, const char *verdict,
+                            const char *reason, char *out, size_t cap);
+
 /* ---- the organisation's plugin set (office_plugin_set.c) -------------------------
  *
  * An admin publishes the plugins every office should run as one record of
