@@ -17,7 +17,7 @@ enum { SEC_STORE, SEC_RECORDS, SEC_PLUGINS, SEC_SYNC, SEC_N };
 static const char *const section_title[SEC_N] = {
     "Office store and keys:",
     "Records:",
-    "Plugins (HOME/plugins if it exists, else the bundled ones):",
+    "Plugins (the bundled ones, then HOME/plugin-set, then HOME/plugins, by file name):",
     "Sync with the hub:",
 };
 
