@@ -103,7 +103,7 @@ int tk__office_vault_known(tk_office_t *o, const char *vault, tk_err_t *err);
 int tk__office_export_filters(tk_office_t *o, const char *type, const char *vault,
                               const char *const *redact, tk_err_t *err);
 /* Decrypts every head of a record in conflict whose tombstone flag the
- * store does not know yet (pulled, or stored before schema 8; a record
+ * store does not know yet (pulled, or stored before schema 9; a record
  * with one head needs none: it is its winner) and tells the store
  * (tk_store_head_deleted), so that a live head wins over a tombstone.
  * Heads it holds no key for stay unknown. Without the keys: nothing. A

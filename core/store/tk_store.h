@@ -93,10 +93,10 @@ typedef struct tk_rev_meta {
 int tk_store_rev_meta(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN], tk_rev_meta_t *out,
                       tk_err_t *err);
 
-/* ---- tombstone flags of heads (schema 8) ----------------------------------
+/* ---- tombstone flags of heads (schema 9) ----------------------------------
  * The store never decrypts, so whether a head is a tombstone is told by the
  * office, which can: when it writes a revision, and for revisions it pulled
- * (or stored before schema 8) when it next has the keys. */
+ * (or stored before schema 9) when it next has the keys. */
 typedef struct tk_store_head_ref {
   uint8_t record_id[TK_RECORD_ID_LEN];
   uint8_t rev_id[TK_REV_ID_LEN];

@@ -4,7 +4,7 @@
 # is listed by `conflicts`, and B's `resolve --auto` keeps the edit (a
 # merge revision over both heads with the live head's body) without running
 # an invalid merge. Two deletions resolve to a deletion. `edit` of a
-# deleted record needs --undelete. A store from before schema 8 (no
+# deleted record needs --undelete. A store from before schema 9 (no
 # tombstone flags) learns them when the office is unlocked.
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/hub.sh"
@@ -79,7 +79,7 @@ run_expect 0 tk "$A" edit "$c2" "$TMP/c2.json" --undelete
   fail "--undelete did not bring the record back"
 tk "$A" list | grep -q "^$c2 " || fail "the undeleted record is not listed"
 
-step "a store from before schema 8 learns its tombstone flags when unlocked"
+step "a store from before schema 9 learns its tombstone flags when unlocked"
 c4=$(jq -cn '{case_number: "OSH-2026-104", client_alias: "Client D-4", status: "open"}' |
   tk "$A" new case --vault cases -)
 sync_ok "$A"
