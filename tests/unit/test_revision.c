@@ -1010,9 +1010,15 @@ static void test_delta_never_larger(void)
   tk_err_t err;
   case_version(&v0, 0);
   tk_buf_append(&noise, "{\"n\":\"", 6);
+  /* fixed noise (xorshift32 from a fixed seed): random noise now and then
+   * shared a run with the base, so the delta won by a byte and the test
+   * failed one run in a few hundred */
+  uint32_t x = 2463534242u;
   for (int i = 0; i < 1500; i++) {
-    uint8_t r = (uint8_t)randombytes_uniform(26);
-    tk_buf_append_u8(&noise, (uint8_t)('a' + r));
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    tk_buf_append_u8(&noise, (uint8_t)('a' + x % 26));
   }
   tk_buf_append(&noise, "\"}", 2);
   const char *tomb = "{\"_deleted\":true}";
