@@ -84,18 +84,6 @@ static void show_progress(void *ctx, const tk_office_sync_result_t *st)
   fflush(stderr);
 }
 
-static json_t *rejects_json(const tk_office_reject_t *v, size_t n)
-{
-  json_t *arr = json_array();
-  for (size_t i = 0; i < n; i++) {
-    char hex[2 * TK_REV_ID_LEN + 1];
-    tk_hex_encode(hex, v[i].id, TK_REV_ID_LEN);
-    json_array_append_new(arr, json_pack("{s:s,s:i,s:s}", "id", hex, "code", v[i].code,
-                                         "reason", v[i].reason));
-  }
-  return arr;
-}
-
 static void print_rejects(const tk_office_reject_t *v, size_t n, const char *held,
                           const char *other)
 {
@@ -146,49 +134,13 @@ int cmd_sync(cli_t *c)
     }
     return code;
   }
-  size_t stranded = 0, i;
+  size_t stranded = tk_office_sync_stranded(&st), i;
   json_t *u;
-  json_array_foreach(st.unsent, i, u)
-  {
-    if (strcmp(json_string_value(json_object_get(u, "state")), "held") != 0) stranded++;
-  }
   uint32_t new_conflicts = st.conflicts_after > st.conflicts_before
                                ? st.conflicts_after - st.conflicts_before
                                : 0;
   if (c->json) {
-    json_t *j = json_pack(
-        "{s:I,s:I,s:I,s:I,s:o,s:o,s:I,s:I,s:I}", "sent", (json_int_t)st.sent, "received",
-        (json_int_t)st.received, "duplicates", (json_int_t)st.duplicates, "skipped",
-        (json_int_t)st.skipped, "rejected", rejects_json(st.rejected, st.nrejected),
-        "refused", rejects_json(st.refused, st.nrefused), "conflicts",
-        (json_int_t)st.conflicts_after, "new_conflicts", (json_int_t)new_conflicts,
-        "grants", (json_int_t)st.grants);
-    json_object_set_new(j, "log_entries", json_integer(st.log_entries));
-    json_object_set_new(j, "log_entries_refused", json_integer(st.log_refused_entries));
-    json_object_set_new(j, "log_refused", json_string(st.log_refused));
-    json_object_set_new(j, "rotations", json_integer(st.rotations));
-    json_object_set_new(j, "bytes_out", json_integer((json_int_t)st.bytes_out));
-    json_object_set_new(j, "bytes_in", json_integer((json_int_t)st.bytes_in));
-    json_object_set_new(j, "rev_bytes_out", json_integer((json_int_t)st.rev_bytes_out));
-    json_object_set_new(j, "rev_bytes_in", json_integer((json_int_t)st.rev_bytes_in));
-    json_object_set_new(j, "chunks_sent", json_integer((json_int_t)st.chunks_sent));
-    json_object_set_new(j, "chunks_received",
-                        json_integer((json_int_t)st.chunks_received));
-    json_object_set_new(j, "chunk_bytes_out",
-                        json_integer((json_int_t)st.chunk_bytes_out));
-    json_object_set_new(j, "chunk_bytes_in", json_integer((json_int_t)st.chunk_bytes_in));
-    json_object_set_new(j, "chunks_refused", json_integer((json_int_t)st.chunks_refused));
-    json_object_set_new(j, "round_trips", json_integer((json_int_t)st.round_trips));
-    json_object_set_new(j, "tls_resumed", json_boolean(st.tls_resumed));
-    json_object_set_new(j, "seconds", json_real(st.seconds));
-    json_object_set_new(j, "access", json_string(st.access));
-    json_object_set_new(j, "own_returned", json_integer((json_int_t)st.own_echoes));
-    json_object_set_new(j, "hub_restored", json_boolean(st.hub_restored));
-    json_object_set_new(j, "released_here", json_integer(st.released_here));
-    json_object_set_new(j, "unsent", st.unsent ? json_incref(st.unsent) : json_array());
-    json_object_set_new(j, "stranded", json_integer((json_int_t)stranded));
-    if (st.plugin_set.message[0])
-      json_object_set_new(j, "plugins", json_string(st.plugin_set.message));
+    json_t *j = tk_office_sync_result_json(&st);
     cli_print_json(j);
     json_decref(j);
   } else {

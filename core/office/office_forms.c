@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "tk_body.h"
 #include "tk_office_plugins.h"
 #include "tk_plugin.h"
@@ -196,6 +198,39 @@ void tk_office_summary(tk_office_t *o, const char *type, const json_t *body, cha
   }
   tk_buf_wipe(&js);
   tk_buf_wipe(&line);
+}
+
+void tk__office_summaries(tk_office_t *o, const char *type, const json_t *const *bodies,
+                          size_t n, char (*out)[257])
+{
+  const tk_plugin_decl_t *d = NULL;
+  tk_plugin_set_t *s = NULL;
+  tk_err_t e;
+  if (tk__office_plugins(o, &s, &e) == 0) d = tk_plugin_set_find(s, TK_PLUGIN_TYPE, type);
+  tk_buf_t *js = d && d->has_summary ? calloc(n, sizeof *js) : NULL;
+  tk_slice_t *sl = js ? calloc(n, sizeof *sl) : NULL;
+  int *rcs = sl ? calloc(n, sizeof *rcs) : NULL;
+  tk_err_t *errs = rcs ? calloc(n, sizeof *errs) : NULL;
+  tk_plugin_line_t *lines = errs ? calloc(n, sizeof *lines) : NULL;
+  int ok = lines != NULL;
+  for (size_t i = 0; ok && i < n; i++) {
+    ok = tk_body_dump(bodies[i], &js[i]) == 0;
+    if (ok) sl[i] = TK_SLICE(js[i].p, js[i].n);
+  }
+  if (ok) ok = tk_plugin_summary_many(s, type, sl, n, rcs, errs, lines) == 0;
+  for (size_t i = 0; i < n; i++) {
+    if (ok && rcs[i] == 0)
+      utf8_copy(out[i], 257, lines[i], SUMMARY_LIST_MAX);
+    else
+      tk_body_summary(bodies[i], out[i], 61);
+    if (js) tk_buf_wipe(&js[i]);
+  }
+  if (lines) sodium_memzero(lines, n * sizeof *lines);
+  free(js);
+  free(sl);
+  free(rcs);
+  free(errs);
+  free(lines);
 }
 
 /* "date_of_birth" -> "Date of birth". */

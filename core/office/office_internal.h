@@ -57,6 +57,11 @@ int tk__office_rejudge(tk_office_t *o, uint32_t *released, tk_err_t *err);
 /* The office's plugin set (HOME/plugins or the bundled ones), loaded once;
  * freed by tk_office_close (office_forms.c). */
 int tk__office_plugins(tk_office_t *o, struct tk_plugin_set **out, tk_err_t *err);
+/* tk_office_summary of n bodies of one content type, the content type's
+ * summary() run as one request to the plugin worker (out[i]: at most 256
+ * bytes, never cut inside a UTF-8 character). */
+void tk__office_summaries(tk_office_t *o, const char *type, const json_t *const *bodies,
+                          size_t n, char (*out)[257]);
 
 /* A new record's first revision, sealed and stored inside the caller's
  * transaction (tk_office_new is this in a transaction of its own). */

@@ -101,36 +101,37 @@ static void progress(void *ctx, const tk_client_stats_t *st)
   p->opts->progress(p->opts->progress_ctx, &p->r);
 }
 
-int tk_office_sync(tk_office_t *o, const tk_office_sync_opts_t *opts,
-                   tk_office_sync_result_t *r, tk_err_t *err)
+/* The client's options for a sync of o: the office's checks and its plugins. */
+static int sync_prepare(tk_office_t *o, const tk_office_sync_opts_t *opts,
+                        tk_client_opts_t *co, progress_ctx_t *p, tk_err_t *err)
 {
-  tk_client_stats_t st;
-  tk_client_opts_t co;
-  progress_ctx_t p;
   struct tk_plugin_set *plugins = NULL;
-  memset(r, 0, sizeof *r);
-  memset(&co, 0, sizeof co);
-  memset(&p, 0, sizeof p);
-  co.mode = TK_CLIENT_SYNC;
-  co.resend = opts->resend;
-  co.no_resume = opts->no_resume;
+  memset(co, 0, sizeof *co);
+  memset(p, 0, sizeof *p);
+  co->mode = TK_CLIENT_SYNC;
+  co->resend = opts->resend;
+  co->no_resume = opts->no_resume;
   if (opts->timeout_s > TK_OFFICE_SYNC_TIMEOUT_MAX)
     return tk_err_set(err, TK_EINVAL, "sync timeout of %u s is over the maximum %u s",
                       opts->timeout_s, TK_OFFICE_SYNC_TIMEOUT_MAX);
-  co.timeout_ms = opts->timeout_s * 1000u;
+  co->timeout_ms = opts->timeout_s * 1000u;
   if (opts->progress) {
-    p.opts = opts;
-    co.progress = progress;
-    co.progress_ctx = &p;
+    p->opts = opts;
+    co->progress = progress;
+    co->progress_ctx = p;
   }
   int rc = tk_office_need_keys(o, err);
   if (!rc) rc = tk__office_plugins(o, &plugins, err);
-  co.plugins = plugins;
-  if (rc) return rc;
-  memset(&st, 0, sizeof st);
-  rc = tk_client_run(o, &co, &st, err);
-  if (!rc) rc = result(r, &st, err);
-  tk_client_stats_free(&st);
+  co->plugins = plugins;
+  return rc;
+}
+
+/* What follows a run of the client (rc its outcome): r from st, then the
+ * office's own steps. */
+static int sync_finish(tk_office_t *o, int rc, const tk_client_stats_t *st,
+                       tk_office_sync_result_t *r, tk_err_t *err)
+{
+  if (!rc) rc = result(r, st, err);
   if (!rc) {
     char now[32];
     snprintf(now, sizeof now, "%lld", (long long)time(NULL));
@@ -148,6 +149,140 @@ int tk_office_sync(tk_office_t *o, const tk_office_sync_opts_t *opts,
   if (!rc) tk_office_plugin_set_apply(o, &r->plugin_set);
   if (rc) tk_office_sync_result_free(r);
   return rc;
+}
+
+int tk_office_sync(tk_office_t *o, const tk_office_sync_opts_t *opts,
+                   tk_office_sync_result_t *r, tk_err_t *err)
+{
+  tk_client_stats_t st;
+  tk_client_opts_t co;
+  progress_ctx_t p;
+  memset(r, 0, sizeof *r);
+  int rc = sync_prepare(o, opts, &co, &p, err);
+  if (rc) return rc;
+  memset(&st, 0, sizeof st);
+  rc = tk_client_run(o, &co, &st, err);
+  rc = sync_finish(o, rc, &st, r, err);
+  tk_client_stats_free(&st);
+  return rc;
+}
+
+/* A sync on the caller's loop (tk_office_sync_start). */
+struct tk_office_sync_run {
+  tk_office_t *o;
+  tk_office_sync_opts_t opts;
+  tk_client_opts_t co;
+  progress_ctx_t p;
+  tk_client_stats_t st;
+  tk_office_sync_result_t r;
+  tk_client_handle_t *h;
+  tk_office_sync_end_fn on_end;
+  void *ctx;
+};
+
+static void run_ended(void *ctx, int rc, const tk_client_stats_t *st,
+                      const tk_err_t *cerr)
+{
+  tk_office_sync_run_t *run = ctx;
+  tk_err_t err = *cerr;
+  (void)st; /* run->st */
+  rc = sync_finish(run->o, rc, &run->st, &run->r, &err);
+  tk_client_stats_free(&run->st);
+  run->on_end(run->ctx, rc, &run->r, &err);
+  tk_office_sync_result_free(&run->r);
+  free(run);
+}
+
+int tk_office_sync_start(tk_office_t *o, struct uv_loop_s *loop,
+                         const tk_office_sync_opts_t *opts, tk_office_sync_end_fn on_end,
+                         void *ctx, tk_office_sync_run_t **out, tk_err_t *err)
+{
+  tk_office_sync_run_t *run = calloc(1, sizeof *run);
+  if (out) *out = NULL;
+  if (!run) return tk_err_set(err, TK_ENOMEM, "out of memory");
+  run->o = o;
+  run->opts = *opts;
+  run->on_end = on_end;
+  run->ctx = ctx;
+  int rc = sync_prepare(o, &run->opts, &run->co, &run->p, err);
+  if (!rc)
+    rc = tk_client_start(loop, o, &run->co, &run->st, run_ended, run, &run->h, err);
+  if (rc) {
+    free(run);
+    return rc;
+  }
+  if (out) *out = run;
+  return 0;
+}
+
+void tk_office_sync_cancel(tk_office_sync_run_t *run)
+{
+  if (run && run->h) tk_client_cancel(run->h);
+}
+
+static json_t *rejects_json(const tk_office_reject_t *v, size_t n)
+{
+  json_t *arr = json_array();
+  for (size_t i = 0; arr && i < n; i++) {
+    char hex[2 * TK_REV_ID_LEN + 1];
+    tk_hex_encode(hex, v[i].id, TK_REV_ID_LEN);
+    json_array_append_new(arr, json_pack("{s:s,s:i,s:s}", "id", hex, "code", v[i].code,
+                                         "reason", v[i].reason));
+  }
+  return arr;
+}
+
+size_t tk_office_sync_stranded(const tk_office_sync_result_t *r)
+{
+  size_t stranded = 0, i;
+  json_t *u;
+  json_array_foreach(r->unsent, i, u)
+  {
+    const char *state = json_string_value(json_object_get(u, "state"));
+    if (state && strcmp(state, "held") != 0) stranded++;
+  }
+  return stranded;
+}
+
+json_t *tk_office_sync_result_json(const tk_office_sync_result_t *r)
+{
+  uint32_t new_conflicts = r->conflicts_after > r->conflicts_before
+                               ? r->conflicts_after - r->conflicts_before
+                               : 0;
+  json_t *j = json_pack(
+      "{s:I,s:I,s:I,s:I,s:o,s:o,s:I,s:I,s:I}", "sent", (json_int_t)r->sent, "received",
+      (json_int_t)r->received, "duplicates", (json_int_t)r->duplicates, "skipped",
+      (json_int_t)r->skipped, "rejected", rejects_json(r->rejected, r->nrejected),
+      "refused", rejects_json(r->refused, r->nrefused), "conflicts",
+      (json_int_t)r->conflicts_after, "new_conflicts", (json_int_t)new_conflicts,
+      "grants", (json_int_t)r->grants);
+  if (!j) return NULL;
+  json_object_set_new(j, "log_entries", json_integer(r->log_entries));
+  json_object_set_new(j, "log_entries_refused", json_integer(r->log_refused_entries));
+  json_object_set_new(j, "log_refused", json_string(r->log_refused));
+  json_object_set_new(j, "rotations", json_integer(r->rotations));
+  json_object_set_new(j, "bytes_out", json_integer((json_int_t)r->bytes_out));
+  json_object_set_new(j, "bytes_in", json_integer((json_int_t)r->bytes_in));
+  json_object_set_new(j, "rev_bytes_out", json_integer((json_int_t)r->rev_bytes_out));
+  json_object_set_new(j, "rev_bytes_in", json_integer((json_int_t)r->rev_bytes_in));
+  json_object_set_new(j, "chunks_sent", json_integer((json_int_t)r->chunks_sent));
+  json_object_set_new(j, "chunks_received", json_integer((json_int_t)r->chunks_received));
+  json_object_set_new(j, "chunk_bytes_out", json_integer((json_int_t)r->chunk_bytes_out));
+  json_object_set_new(j, "chunk_bytes_in", json_integer((json_int_t)r->chunk_bytes_in));
+  json_object_set_new(j, "chunks_refused", json_integer((json_int_t)r->chunks_refused));
+  json_object_set_new(j, "round_trips", json_integer((json_int_t)r->round_trips));
+  json_object_set_new(j, "tls_resumed", json_boolean(r->tls_resumed));
+  json_object_set_new(j, "seconds", json_real(r->seconds));
+  json_object_set_new(j, "access", json_string(r->access));
+  json_object_set_new(j, "own_returned", json_integer((json_int_t)r->own_echoes));
+  json_object_set_new(j, "hub_restored", json_boolean(r->hub_restored));
+  json_object_set_new(j, "released_here", json_integer(r->released_here));
+  json_object_set_new(j, "unsent", r->unsent ? json_incref(r->unsent) : json_array());
+  json_object_set_new(j, "stranded",
+                      json_integer((json_int_t)tk_office_sync_stranded(r)));
+  if (r->plugin_set.message[0])
+    json_object_set_new(j, "plugins", json_string(r->plugin_set.message));
+  return j;
 }
 
 int tk_office_token_check(const char *token, tk_err_t *err)

@@ -261,12 +261,20 @@ typedef struct tk_office_listing {
   uint32_t refused;
   char summary[257];                  /* tk_office_summary: at most 256 bytes */
   char winner[2 * TK_REV_ID_LEN + 1]; /* the revision shown (hex) */
+  /* the winner's decrypted body (attachment keys included: never show it
+   * as is) when readable here, else NULL; valid during the callback only */
+  const json_t *body;
 } tk_office_listing_t;
 /* The records (type, vault: filters, NULL = all), newest first, each with
  * its summary; deleted ones only with all. cb returns non-zero to stop. */
 int tk_office_list(tk_office_t *o, const char *type, const char *vault, int all,
                    int (*cb)(void *ctx, const tk_office_listing_t *l), void *ctx,
                    tk_err_t *err);
+
+/* A number that changes whenever the office's store may have changed (a
+ * write here, a sync, another process writing the same store): a front
+ * end's cache of listings is good while it stays the same. */
+uint64_t tk_office_data_version(tk_office_t *o);
 
 /* A revision in a record's history, with its author's name when known. */
 typedef struct tk_office_history_entry {
@@ -666,6 +674,29 @@ typedef struct tk_office_sync_opts {
  * office's plugins run on what is pulled. Needs the keys. Blocks. */
 int tk_office_sync(tk_office_t *o, const tk_office_sync_opts_t *opts,
                    tk_office_sync_result_t *r, tk_err_t *err);
+/* A sync on the caller's libuv loop, for a front end whose loop must keep
+ * running (the web UI's HTTP server): the same run as tk_office_sync, the
+ * end reported to on_end on the loop's thread with the result (valid only
+ * during the call; freed after it) and, on failure, err. opts is copied;
+ * its progress callback runs on the loop after each batch. o must not be
+ * used for writes until on_end has run (reads may go on). 0 with *out (may
+ * be NULL) the run going on, else the failure and no callback. */
+struct uv_loop_s;
+typedef struct tk_office_sync_run tk_office_sync_run_t;
+typedef void (*tk_office_sync_end_fn)(void *ctx, int rc, const tk_office_sync_result_t *r,
+                                      const tk_err_t *err);
+int tk_office_sync_start(tk_office_t *o, struct uv_loop_s *loop,
+                         const tk_office_sync_opts_t *opts, tk_office_sync_end_fn on_end,
+                         void *ctx, tk_office_sync_run_t **out, tk_err_t *err);
+/* Stops a run before its end (on_end follows, TK_ECLOSED); call before
+ * on_end only (the run is gone after it). NULL: no-op. */
+void tk_office_sync_cancel(tk_office_sync_run_t *run);
+/* A sync's result as `tunduk sync --json` prints it (the caller decrefs). */
+json_t *tk_office_sync_result_json(const tk_office_sync_result_t *r);
+/* How many of r's unsent entries are stranded (refused or not sent, not
+ * held): what makes `tunduk sync` exit 4. */
+size_t tk_office_sync_stranded(const tk_office_sync_result_t *r);
+
 /* Whether token (from tundukd device add) parses: 0, or TK_EINVAL with the
  * parser's message. For a front end to check before anything else. */
 int tk_office_token_check(const char *token, tk_err_t *err);

@@ -869,7 +869,30 @@ int tk_plugin_validate_many(tk_plugin_set_t *s, const char *type,
    * here as well. */
   for (size_t i = 0; i < n; i++)
     tk_err_clear(&errs[i]);
-  return tk__plugin_pool_validate_many(s, d, n, bodies, rcs, errs);
+  return tk__plugin_pool_validate_many(s, d, n, bodies, rcs, errs, NULL);
+}
+
+int tk_plugin_summary_many(tk_plugin_set_t *s, const char *type, const tk_slice_t *bodies,
+                           size_t n, int *rcs, tk_err_t *errs, tk_plugin_line_t *lines)
+{
+  if (!s || (n && (!bodies || !rcs || !errs || !lines))) return TK_EINVAL;
+  decl_t *d = set_find(s, TK_PLUGIN_TYPE, type);
+  for (size_t i = 0; i < n; i++) {
+    tk_err_clear(&errs[i]);
+    lines[i][0] = 0;
+  }
+  if (!d || !s->pool || !d->pub.has_summary) {
+    tk_buf_t out = TK_BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+      out.n = 0;
+      rcs[i] = tk_plugin_summary(s, type, bodies[i], &out, &errs[i]);
+      if (rcs[i] == 0)
+        tk__plugin_copy_line(lines[i], sizeof lines[i], (const char *)out.p, out.n);
+    }
+    tk_buf_wipe(&out);
+    return 0;
+  }
+  return tk__plugin_pool_validate_many(s, d, n, bodies, rcs, errs, lines);
 }
 
 int tk_plugin_summary(tk_plugin_set_t *s, const char *type, tk_slice_t body,

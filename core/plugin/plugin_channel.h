@@ -30,7 +30,8 @@ enum {
   TK__W_ACK,
   TK__W_CHECK_MANY,
   TK__W_ITEM,
-  TK__W_VALIDATE_MANY
+  TK__W_VALIDATE_MANY,
+  TK__W_SUMMARY_MANY
 };
 
 typedef struct tk__pc_rd {

@@ -200,8 +200,10 @@ int tk__plugin_pool_check_many(tk_plugin_set_t *s, decl_t *d, size_t n,
  * host's field checks, TK__W_VALIDATE_MANY requests to one worker at a
  * time: rcs[i]/errs[i] as tk__plugin_pool_validate would give them (a
  * timeout kills the worker and fails that record; the ones after it go to
- * a fresh worker). Returns 0. */
+ * a fresh worker). Returns 0. With lines, summary() instead
+ * (TK__W_SUMMARY_MANY): each line where rcs[i] is 0. */
 int tk__plugin_pool_validate_many(tk_plugin_set_t *s, decl_t *d, size_t n,
-                                  const tk_slice_t *bodies, int *rcs, tk_err_t *errs);
+                                  const tk_slice_t *bodies, int *rcs, tk_err_t *errs,
+                                  tk_plugin_line_t *lines);
 
 #endif

@@ -868,9 +868,10 @@ int tk__plugin_pool_check_many(tk_plugin_set_t *s, decl_t *d, size_t n,
   return 0;
 }
 
-/* One validate ITEM {i32 rc, u8 0, message}: rc into *rc, the message
- * into *e when rc < 0. 0, or TK_EPROTO. */
-static int read_validate_item(tk__pc_rd_t *r, int *rc, tk_err_t *e)
+/* One validate or summary ITEM {i32 rc, u8 0, text}: rc into *rc, the
+ * message into *e when rc < 0, a summary's line into line (if given) when
+ * rc is 0. 0, or TK_EPROTO. */
+static int read_validate_item(tk__pc_rd_t *r, int *rc, tk_err_t *e, char *line)
 {
   int v = (int32_t)tk__pc_get_u32(r);
   if (r->n) {
@@ -882,19 +883,24 @@ static int read_validate_item(tk__pc_rd_t *r, int *rc, tk_err_t *e)
   *rc = v;
   tk_err_clear(e);
   if (v < 0) tk_err_set(e, v, "%.*s", (int)(sizeof e->msg - 1), (const char *)text.p);
+  if (v == 0 && line)
+    tk__plugin_copy_line(line, TK_PLUGIN_MAX_SUMMARY + 1, (const char *)text.p,
+                         strnlen((const char *)text.p, text.n));
   return 0;
 }
 
-/* One TK__W_VALIDATE_MANY exchange from body *next on: the answers into
- * rcs/errs, *next past the bodies answered (or failed). */
+/* One TK__W_VALIDATE_MANY or TK__W_SUMMARY_MANY (lines given) exchange
+ * from body *next on: the answers into rcs/errs (and lines), *next past
+ * the bodies answered (or failed). */
 static void validate_many_once(xchg_t *x, decl_t *d, size_t n, const tk_slice_t *bodies,
-                               int *rcs, tk_err_t *errs, size_t *next)
+                               int *rcs, tk_err_t *errs, tk_plugin_line_t *lines,
+                               size_t *next)
 {
   tk_err_t e;
   size_t m = 0, got = 0;
   tk_err_clear(&e);
-  int rc = encode_many(&x->out, TK__W_VALIDATE_MANY, d->name, NULL, bodies + *next,
-                       n - *next, &m);
+  int rc = encode_many(&x->out, lines ? TK__W_SUMMARY_MANY : TK__W_VALIDATE_MANY, d->name,
+                       NULL, bodies + *next, n - *next, &m);
   if (rc) {
     rcs[*next] = tk_err_set(&errs[*next], rc == TK_ELIMIT ? TK_ELIMIT : TK_ENOMEM,
                             "plugin %s: %s: %s", d->plugin->name, x->what,
@@ -915,7 +921,8 @@ static void validate_many_once(xchg_t *x, decl_t *d, size_t n, const tk_slice_t 
     arm(x);
     rc = tk__pc_recv_frame(x->w->fd, &x->in, x->deadline_ms, &op, &r);
     if (rc == 0 && op == TK__W_ITEM && got < m) {
-      if (read_validate_item(&r, &rcs[*next + got], &errs[*next + got]) == 0) {
+      if (read_validate_item(&r, &rcs[*next + got], &errs[*next + got],
+                             lines ? lines[*next + got] : NULL) == 0) {
         got++;
         continue;
       }
@@ -949,7 +956,8 @@ static void validate_many_once(xchg_t *x, decl_t *d, size_t n, const tk_slice_t 
 }
 
 int tk__plugin_pool_validate_many(tk_plugin_set_t *s, decl_t *d, size_t n,
-                                  const tk_slice_t *bodies, int *rcs, tk_err_t *errs)
+                                  const tk_slice_t *bodies, int *rcs, tk_err_t *errs,
+                                  tk_plugin_line_t *lines)
 {
   size_t next = 0;
   while (next < n) {
@@ -964,8 +972,8 @@ int tk__plugin_pool_validate_many(tk_plugin_set_t *s, decl_t *d, size_t n,
         errs[next++] = e;
       }
     } else {
-      what_of(&x, d, "validate");
-      validate_many_once(&x, d, n, bodies, rcs, errs, &next);
+      what_of(&x, d, lines ? "summary" : "validate");
+      validate_many_once(&x, d, n, bodies, rcs, errs, lines, &next);
     }
     release(&x);
   }

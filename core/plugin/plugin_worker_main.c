@@ -258,8 +258,9 @@ static void serve_check_many(served_t *w, tk__pc_rd_t *r)
 /* TK__W_VALIDATE_MANY {type, n, n x body}: one ITEM {rc, 0, message} per
  * record as each is validated (each a VALIDATE, under the per-call
  * limits), then the RESULT; a worker past half its CPU limit stops early,
- * as in a CHECK_MANY. */
-static void serve_validate_many(served_t *w, tk__pc_rd_t *r)
+ * as in a CHECK_MANY. TK__W_SUMMARY_MANY the same with each a SUMMARY, the
+ * ITEM's text the line when rc is 0. */
+static void serve_validate_many(served_t *w, tk__pc_rd_t *r, int op)
 {
   const char *type = tk__pc_get_cstr(r);
   uint32_t n = tk__pc_get_u32(r);
@@ -269,8 +270,17 @@ static void serve_validate_many(served_t *w, tk__pc_rd_t *r)
     tk_err_clear(&e);
     tk_slice_t body = tk__pc_get_str(r);
     if (r->bad || !body.p) _exit(1);
-    int rc = tk_plugin_validate(w->set, type, body, &e);
-    const char *text = rc < 0 ? (e.msg[0] ? e.msg : tk_strerror(rc)) : "";
+    int rc;
+    w->scratch.n = 0;
+    if (op == TK__W_SUMMARY_MANY) {
+      rc = tk_plugin_summary(w->set, type, body, &w->scratch, &e);
+      if (rc == 0 && tk_buf_append_u8(&w->scratch, 0) < 0) _exit(1);
+    } else {
+      rc = tk_plugin_validate(w->set, type, body, &e);
+    }
+    const char *text = rc < 0                     ? (e.msg[0] ? e.msg : tk_strerror(rc))
+                       : op == TK__W_SUMMARY_MANY ? (const char *)w->scratch.p
+                                                  : "";
     if (tk__pc_frame_begin(&w->out, TK__W_ITEM) != 0 ||
         tk__pc_put_u32(&w->out, (uint32_t)(int32_t)rc) || tk_buf_append_u8(&w->out, 0) ||
         tk__pc_put_cstr(&w->out, text))
@@ -345,8 +355,8 @@ static void serve(served_t *w)
       serve_check(w, &r);
     } else if (op == TK__W_CHECK_MANY) {
       serve_check_many(w, &r);
-    } else if (op == TK__W_VALIDATE_MANY) {
-      serve_validate_many(w, &r);
+    } else if (op == TK__W_VALIDATE_MANY || op == TK__W_SUMMARY_MANY) {
+      serve_validate_many(w, &r, op);
     } else if (op == TK__W_EXPORT) {
       serve_export(w, &r);
     } else {

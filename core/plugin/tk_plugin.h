@@ -312,6 +312,15 @@ int tk_plugin_validate(tk_plugin_set_t *s, const char *type, tk_slice_t body,
 int tk_plugin_validate_many(tk_plugin_set_t *s, const char *type,
                             const tk_slice_t *bodies, size_t n, int *rcs, tk_err_t *errs);
 
+/* n summaries as n tk_plugin_summary calls would make them (rcs[i],
+ * errs[i]; lines[i] the line, NUL-terminated, where rcs[i] is 0), in one
+ * request to one worker for a jailed set (TK__W_SUMMARY_MANY), as
+ * tk_plugin_validate_many does for validate(). Returns 0 (TK_EINVAL for
+ * NULL arguments). */
+typedef char tk_plugin_line_t[TK_PLUGIN_MAX_SUMMARY + 1];
+int tk_plugin_summary_many(tk_plugin_set_t *s, const char *type, const tk_slice_t *bodies,
+                           size_t n, int *rcs, tk_err_t *errs, tk_plugin_line_t *lines);
+
 /* The content type's summary(r) as one line, appended to out NUL-terminated:
  * control characters become spaces, at most TK_PLUGIN_MAX_SUMMARY bytes
  * (cut at a UTF-8 boundary). summary must return a string (or a number). */

@@ -708,6 +708,17 @@ static int check_meta_key(tk_store_t *s, const char *key, tk_err_t *err)
   return 0;
 }
 
+uint64_t tk_store_data_version(tk_store_t *s)
+{
+  sqlite3_stmt *st = NULL;
+  uint64_t v = 0;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    v = (uint64_t)sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return v << 40 ^ (uint64_t)sqlite3_total_changes64(s->db);
+}
+
 int tk_store_meta_get(tk_store_t *s, const char *key, char *out, size_t outlen,
                       tk_err_t *err)
 {

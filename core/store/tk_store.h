@@ -480,6 +480,11 @@ int tk_store_chunks_verify(tk_store_t *s,
  * increase across runs and sort after every revision it holds. */
 int tk_store_hlc_next(tk_store_t *s, uint64_t *out, tk_err_t *err);
 
+/* A number that changes whenever the store's content may have changed:
+ * a commit by this connection or by any other (another process's
+ * `tunduk`, the store thread). For caches of what was read. */
+uint64_t tk_store_data_version(tk_store_t *s);
+
 /* Small key/value settings (text). get: TK_ENOTFOUND if unset; out is
  * NUL-terminated and truncated to outlen. */
 int tk_store_meta_get(tk_store_t *s, const char *key, char *out, size_t outlen,
