@@ -55,7 +55,9 @@ static json_t *info_node(const json_t *f, const char *lang, int depth)
       const char *name = json_string_value(v);
       if (!name) continue;
       const char *l = json_string_value(json_object_get(json_object_get(vl, name), lang));
-      json_object_set_new(vo, name, json_string(l && *l ? l : name));
+      if (!l || !*l)
+        l = json_string_value(json_object_get(json_object_get(vl, name), "en"));
+      if (l && *l) json_object_set_new(vo, name, json_string(l)); /* else: no label */
       json_array_append_new(order, json_string(name));
     }
     json_object_set_new(out, "values", vo);
