@@ -33,6 +33,7 @@ local words = {
     page = "Page", of = "of", record = "Record", summary = "%d records, %d cases",
     none = "No records.", units = { "B", "KB", "MB", "GB", "TB" },
     date = "Date", court = "Court", outcome = "Outcome",
+    types = { case = "Case", appeal = "Appeal", testimony = "Testimony" },
   },
   ru = {
     title = "Отчёт по делу", hearings = "Судебные заседания", appeals = "Обращения",
@@ -43,6 +44,7 @@ local words = {
     page = "Страница", of = "из", record = "Запись", summary = "записей: %d, дел: %d",
     none = "Нет записей.", units = { "Б", "КБ", "МБ", "ГБ", "ТБ" },
     date = "Дата", court = "Суд", outcome = "Результат",
+    types = { case = "Дело", appeal = "Обращение", testimony = "Показание" },
   },
   ky = {
     title = "Иш боюнча отчёт", hearings = "Сот отурумдары", appeals = "Кайрылуулар",
@@ -53,6 +55,7 @@ local words = {
     page = "Бет", of = "/", record = "Жазуу", summary = "жазуулар: %d, иштер: %d",
     none = "Жазуулар жок.", units = { "Б", "КБ", "МБ", "ГБ", "ТБ" },
     date = "Күнү", court = "Сот", outcome = "Жыйынтыгы",
+    types = { case = "Иш", appeal = "Кайрылуу", testimony = "Көрсөтмө" },
   },
 }
 
@@ -156,7 +159,7 @@ local function objects_table(list, items, w)
       cols[#cols + 1] = k
     end
   end
-  for _, k in ipairs(items and items.order or {}) do col(k) end
+  for _, k in ipairs(items and items.order or { "date", "court", "outcome" }) do col(k) end
   local rest = {}
   for _, o in ipairs(list) do
     if type(o) == "table" then for k in pairs(o) do rest[#rest + 1] = k end end
@@ -232,8 +235,8 @@ local function field_table(r, tnode, kind, w)
         value_html(r[k], tnode and tnode.fields and tnode.fields[k], w) .. "</td></tr>"
     end
   end
-  for _, k in ipairs(tnode and tnode.order or {}) do add(k) end
   for _, k in ipairs(default_order[kind] or {}) do add(k) end
+  for _, k in ipairs(tnode and tnode.order or {}) do add(k) end
   local keys = {}
   for k in pairs(r) do keys[#keys + 1] = k end
   table.sort(keys)
@@ -298,6 +301,13 @@ tunduk.export {
     local local_now = now + tz * 60
     local today = os.date("!%Y-%m-%d", local_now)
 
+    -- A content type's name in the report: its label in lang, else ours.
+    local function type_label(kind)
+      local l = types[kind] and types[kind].label
+      if type(l) ~= "string" or l == "" or l == kind then l = w.types[kind] or humane(kind) end
+      return l
+    end
+
     local function record_html(kind, r, m, id)
       local tnode = types[kind]
       local cls, head, extra = "record " .. kind, "", {}
@@ -313,7 +323,7 @@ tunduk.export {
         head = present(r.witness_alias) and (": " .. esc(r.witness_alias)) or ""
       end
       local parts = { '<div class="' .. esc(cls) .. '">',
-                      "<h4>" .. esc(tnode and tnode.label or humane(kind)) .. head ..
+                      "<h4>" .. esc(type_label(kind)) .. head ..
                         ' <span class="meta">' .. esc(w.record) .. " " ..
                         esc(id:sub(1, 8)) .. "</span></h4>" }
       for _, e in ipairs(extra) do parts[#parts + 1] = e end
@@ -361,7 +371,7 @@ tunduk.export {
         end
         cases[#cases + 1] = {
           id = id:lower(), listed = listed,
-          html = '<section class="case">\n<h2>' .. esc(tnode and tnode.label or "Case") ..
+          html = '<section class="case">\n<h2>' .. esc(type_label("case")) ..
             " " .. esc(present(r.case_number) and r.case_number or "") ..
             (present(r.client_alias) and (" — " .. esc(r.client_alias)) or "") ..
             ' <span class="meta">' .. esc(w.record) .. " " .. esc(id:sub(1, 8)) ..
