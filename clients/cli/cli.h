@@ -42,6 +42,9 @@ enum {
   OPT_YES = 1 << 19,           /* enroll --move --yes */
   OPT_UNDELETE = 1 << 20,      /* edit --undelete */
   OPT_VERSION = 1 << 21,       /* plugin publish --version N */
+  OPT_RECORD = 1 << 22,        /* export --record ID */
+  OPT_LANG = 1 << 23,          /* export --lang en|ru|ky */
+  OPT_TZ = 1 << 24,            /* export --tz +HH:MM */
 };
 
 #define CLI_MAX_ARGS 8
@@ -56,6 +59,7 @@ typedef struct cli {
   int reader;    /* --read */
   const char *vault, *type, *rev, *name, *kdf;
   const char *format, *redact, *output; /* export */
+  const char *record, *lang, *tz;       /* export --record, --lang, --tz */
   const char *timeout;                  /* sync --timeout SECONDS */
   const char *map;                      /* import --map FILE */
   int skip_invalid, again;              /* import */

@@ -54,14 +54,59 @@ static int parse_redact(cli_t *c, char *buf, const char **list, size_t max)
   return 0;
 }
 
+/* "+06:00", "-03:30", "+6", "Z" or "UTC" as minutes east of UTC. */
+static int parse_tz(cli_t *c, const char *s, int *min)
+{
+  size_t n = strlen(s);
+#define D(i) (s[i] >= '0' && s[i] <= '9')
+  int h = -1, m = 0;
+  if (strcmp(s, "Z") == 0 || strcmp(s, "UTC") == 0) return *min = 0, 0;
+  if (n >= 2 && (s[0] == '+' || s[0] == '-')) {
+    if (n == 2 && D(1)) h = s[1] - '0';
+    if (n == 3 && D(1) && D(2)) h = (s[1] - '0') * 10 + (s[2] - '0');
+    if (n == 6 && D(1) && D(2) && s[3] == ':' && D(4) && D(5)) {
+      h = (s[1] - '0') * 10 + (s[2] - '0');
+      m = (s[4] - '0') * 10 + (s[5] - '0');
+    }
+  }
+#undef D
+  if (h >= 0 && m < 60 && h * 60 + m <= TK_OFFICE_TZ_MAX_MIN) {
+    *min = (s[0] == '-' ? -1 : 1) * (h * 60 + m);
+    return 0;
+  }
+  return tk_err_set(&c->err, TK_EINVAL,
+                    "--tz '%.32s' is not an offset from UTC like +06:00 "
+                    "(-14:00..+14:00)",
+                    s);
+}
+
+/* --record ID: the ids of its report (tk_office_report_records) as a
+ * NULL-terminated list into ids (the strings stay in *list). */
+static int report_ids(cli_t *c, json_t **list, const char ***ids)
+{
+  int rc = tk_office_report_records(c->office, c->record, list, &c->err);
+  if (rc) return rc;
+  size_t n = json_array_size(*list);
+  if (!(*ids = calloc(n + 1, sizeof **ids)))
+    return tk_err_set(&c->err, TK_ENOMEM, "out of memory");
+  for (size_t i = 0; i < n; i++)
+    (*ids)[i] = json_string_value(json_array_get(*list, i));
+  return 0;
+}
+
 int cmd_export(cli_t *c)
 {
   const char *redact[TK_OFFICE_MAX_REDACT + 1] = {NULL};
   char *redact_buf = NULL, *tmp = NULL;
   out_file_t o = {-1, stdout};
   tk_office_export_stats_t st;
-  tk_office_export_opts_t opts = {c->format, c->type, c->vault, NULL};
+  tk_office_export_opts_t opts = {
+      .format = c->format, .type = c->type, .vault = c->vault};
+  json_t *ids_list = NULL;
+  const char **ids = NULL;
   int rc = 0;
+  opts.lang = c->lang;
+  if (c->tz && parse_tz(c, c->tz, &opts.tz_offset_min)) return cli_fail(c, TK_EINVAL);
   if (!c->format)
     return cli_usage("'export' needs --format F (see 'tunduk plugin list')");
   if (c->redact) {
@@ -71,6 +116,7 @@ int cmd_export(cli_t *c)
   }
   if (!rc) rc = tk_office_export_check(c->home, c->format, &c->err);
   if (!rc) rc = cli_open(c, 1);
+  if (!rc && c->record && !(rc = report_ids(c, &ids_list, &ids))) opts.records = ids;
   if (!rc && c->output) {
     size_t len = strlen(c->output) + 16;
     if (!(tmp = malloc(len))) {
@@ -99,6 +145,8 @@ int cmd_export(cli_t *c)
   }
   free(tmp);
   free(redact_buf);
+  free(ids);
+  json_decref(ids_list);
   if (rc) return cli_fail(c, rc);
   if (st.no_key)
     fprintf(stderr,

@@ -91,11 +91,19 @@ static const command_t commands[] = {
     {"get", cmd_get, OPT_OUTPUT, 2, 2, SEC_RECORDS,
      "  get ID NAME -o OUT|-            decrypt an attachment to a file (hash "
      "checked)\n"},
-    {"export", cmd_export, OPT_FORMAT | OPT_TYPE | OPT_VAULT | OPT_REDACT | OPT_OUTPUT, 0,
-     0, SEC_RECORDS,
+    {"export", cmd_export,
+     OPT_FORMAT | OPT_TYPE | OPT_VAULT | OPT_REDACT | OPT_OUTPUT | OPT_RECORD | OPT_LANG |
+         OPT_TZ,
+     0, 0, SEC_RECORDS,
      "  export --format F [--type T] [--vault V] [--redact FIELD,...] [-o FILE]\n"
+     "         [--record ID] [--lang en|ru|ky] [--tz +HH:MM]\n"
      "                                  write current records through an export "
-     "plugin\n"},
+     "plugin;\n"
+     "                                  --record: a case and its appeals and "
+     "testimonies\n"
+     "                                  (html: its printable report), --lang: its "
+     "labels,\n"
+     "                                  --tz: local time (default UTC)\n"},
     {"import", cmd_import,
      OPT_TYPE | OPT_VAULT | OPT_MAP | OPT_FORMAT | OPT_SKIP_INVALID | OPT_AGAIN |
          OPT_JSON,
@@ -292,6 +300,9 @@ static const struct {
     {"--yes", OPT_YES, 0},
     {"--undelete", OPT_UNDELETE, 0},
     {"--version", OPT_VERSION, 1},
+    {"--record", OPT_RECORD, 1},
+    {"--lang", OPT_LANG, 1},
+    {"--tz", OPT_TZ, 1},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -395,6 +406,12 @@ static const char **option_slot(cli_t *c, unsigned opt)
     return &c->map;
   case OPT_VERSION:
     return &c->set_version;
+  case OPT_RECORD:
+    return &c->record;
+  case OPT_LANG:
+    return &c->lang;
+  case OPT_TZ:
+    return &c->tz;
   case OPT_NEW_PASS_FILE:
     return &c->new_pass_file;
   default:

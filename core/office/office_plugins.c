@@ -12,6 +12,7 @@
  * Threads: see tk_office_plugins.h.
  */
 #include "office_internal.h"
+#include "office_report.h"
 #include "tk_office_plugins.h"
 
 #include <stdio.h>
@@ -215,6 +216,8 @@ int tk_office_export(tk_office_t *o, tk_plugin_set_t *s,
 {
   tk_office_export_stats_t dummy;
   export_ctx_t x;
+  json_t *info = NULL;
+  char *info_text = NULL;
   memset(&x, 0, sizeof x);
   x.o = o;
   x.stats = stats ? stats : &dummy;
@@ -224,15 +227,23 @@ int tk_office_export(tk_office_t *o, tk_plugin_set_t *s,
     return tk_err_set(err, TK_ENOTFOUND, "no export format '%.64s'", opts->format);
   int rc = tk_store_records_array(tk_office_store(o), opts->type, opts->vault, 0, &x.recs,
                                   &x.nrecs, err);
+  if (!rc) rc = tk__office_export_select(o, opts, x.recs, &x.nrecs, err);
+  if (!rc) rc = tk__office_export_info(o, s, opts, &info, err);
+  if (!rc && (info_text = json_dumps(info, JSON_COMPACT)) == NULL)
+    rc = tk_err_set(err, TK_ENOMEM, "out of memory");
   if (rc) goto done;
   if (x.nrecs) qsort(x.recs, x.nrecs, sizeof *x.recs, cmp_created);
-  rc = tk_plugin_export(s, opts->format, opts->redact, next_record, &x, write, ud, err);
+  rc = tk_plugin_export_info(s, opts->format, opts->redact,
+                             TK_SLICE(info_text, strlen(info_text)), next_record, &x,
+                             write, ud, err);
   /* A failure of the store or of decryption reads better than the host's
    * "reading record N": keep the iterator's own message. */
   if (rc < 0 && x.failed && err) *err = x.err;
 done:
   tk_buf_wipe(&x.body);
   free(x.recs);
+  free(info_text);
+  json_decref(info);
   return rc;
 }
 

@@ -435,7 +435,34 @@ typedef struct tk_office_export_opts {
   const char *format;        /* export format name */
   const char *type, *vault;  /* filters; NULL = all */
   const char *const *redact; /* top-level fields removed; NULL-terminated or NULL */
+  /* Only these records (ids or prefixes, NULL-terminated, at most
+   * TK_OFFICE_EXPORT_MAX_RECORDS), still filtered by type and vault; NULL:
+   * every record. One that does not resolve: TK_ENOTFOUND / TK_EAMBIG. */
+  const char *const *records;
+  /* The export's third argument, info (plugins/PLUGINS.md): the language of
+   * its labels ("en", "ru", "ky"; NULL: "en"; another: TK_EINVAL), minutes
+   * east of UTC for local times (|tz_offset_min| <= 14 * 60, else TK_EINVAL)
+   * and the organisation's name (NULL: the office's setting
+   * "organisation", if set). */
+  const char *lang;
+  int tz_offset_min;
+  const char *organisation;
 } tk_office_export_opts_t;
+
+#define TK_OFFICE_EXPORT_MAX_RECORDS 10000
+#define TK_OFFICE_TZ_MAX_MIN (14 * 60)
+
+/* The records of a case's report (office_report.c): *ids (caller decrefs)
+ * a JSON array of full record ids, case_id's own first, then every current
+ * record whose "related_case" is the case's id, and every record the case
+ * lists in "appeals" or "testimonies" that this office holds, oldest first.
+ * Deleted records are left out; records of vaults without a key here are
+ * not read (their related_case is unknown). A record of another type than
+ * "case": its own id alone. Errors: the id as tk_office_record_find;
+ * TK_EINVAL if it is deleted; needs the keys. For opts.records of a
+ * case's report. */
+int tk_office_report_records(tk_office_t *o, const char *case_id, json_t **ids,
+                             tk_err_t *err);
 
 typedef struct tk_office_export_stats {
   uint64_t records; /* handed to the plugin */

@@ -96,7 +96,10 @@ int tk_office_export_prepare(json_t *body);
  * out), oldest first, through export opts->format: each body decrypted,
  * prepared (tk_office_export_prepare) and redacted before the plugin sees
  * it, with its metadata (record, revision, type, vault, author, hlc, size,
- * generation). The plugin's output goes to write(ud, ...). Needs the office
+ * generation; attachments as names and sizes). Only opts->records when
+ * given. write gets a third argument, info (lang, tz_offset_min,
+ * organisation, now, the content types' labels: office_report.c). The
+ * plugin's output goes to write(ud, ...). Needs the office
  * unlocked. Records of vaults this device holds no key for are skipped and
  * counted. Returns 0, TK_ENOTFOUND (no such format), or the plugin's or
  * store's failure with err set. */

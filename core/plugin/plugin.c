@@ -601,6 +601,32 @@ static void push_meta(lua_State *L, const tk_plugin_meta_t *m)
   lua_setfield(L, -2, "nparents");
 }
 
+/* meta.attachments of an export's record: {name=, size=} of each entry of
+ * the body's attachment list (never a key or a chunk id), on the meta table
+ * at the top of the stack. */
+static void push_meta_attachments(lua_State *L, const json_t *body)
+{
+  json_t *list = json_object_get(body, "_attachments");
+  size_t i, n = json_is_array(list) ? json_array_size(list) : 0;
+  json_t *e;
+  lua_createtable(L, (int)(n > 1024 ? 1024 : n), 0);
+  json_array_foreach(list, i, e)
+  {
+    json_t *name = json_object_get(e, "name"), *size = json_object_get(e, "size");
+    lua_createtable(L, 0, 2);
+    if (json_is_string(name)) {
+      lua_pushstring(L, json_string_value(name));
+      lua_setfield(L, -2, "name");
+    }
+    if (json_is_integer(size)) {
+      lua_pushinteger(L, (lua_Integer)json_integer_value(size));
+      lua_setfield(L, -2, "size");
+    }
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lua_setfield(L, -2, "attachments");
+}
+
 /* If the value at idx is a genuine verdict: its kind ("accept", "reject",
  * "quarantine") with its reason copied to reason; else NULL. */
 static const char *read_verdict(lua_State *L, int idx, char *reason, size_t rn)
@@ -751,6 +777,7 @@ static int l_export_records(lua_State *L)
   c->nrecords++;
   push_json(L, c, c->cur, c->redact);
   push_meta(L, rec.meta);
+  if (rec.meta) push_meta_attachments(L, c->cur);
   /* The budget is per record: a fresh one with each record handed over,
    * unless a limit has already stopped this call. */
   if (!p->stop) tk__plugin_budget_reset(p);
@@ -789,7 +816,8 @@ static int op_export(lua_State *L)
   lua_pushcclosure(L, l_export_records, 1);
   lua_pushinteger(L, (lua_Integer)p->export_serial);
   lua_pushcclosure(L, l_export_out, 1);
-  call_plugin(L, c, 2, 0);
+  push_json(L, c, c->info, NULL);
+  call_plugin(L, c, 3, 0);
   return 0;
 }
 
@@ -951,13 +979,30 @@ int tk_plugin_export(tk_plugin_set_t *s, const char *format, const char *const *
                      tk_plugin_next_fn next, void *next_ud, tk_plugin_write_fn write,
                      void *write_ud, tk_err_t *err)
 {
+  return tk_plugin_export_info(s, format, redact, TK_SLICE(NULL, 0), next, next_ud, write,
+                               write_ud, err);
+}
+
+int tk_plugin_export_info(tk_plugin_set_t *s, const char *format,
+                          const char *const *redact, tk_slice_t info,
+                          tk_plugin_next_fn next, void *next_ud, tk_plugin_write_fn write,
+                          void *write_ud, tk_err_t *err)
+{
   call_t c;
   if (!next || !write) return tk_err_set(err, TK_EINVAL, "export: no iterator or writer");
   decl_t *d = find_or_fail(s, TK_PLUGIN_EXPORT, format, err);
   if (!d) return TK_ENOTFOUND;
   if (s->pool)
-    return tk__plugin_pool_export(s, d, redact, next, next_ud, write, write_ud, err);
+    return tk__plugin_pool_export(s, d, redact, info, next, next_ud, write, write_ud,
+                                  err);
   call_init(&c, d, "write");
+  if (info.n) {
+    tk_err_t e;
+    if (tk__plugin_json_parse(info, &c.info, &e) < 0 || !json_is_object(c.info)) {
+      json_decref(c.info);
+      return tk_err_set(err, TK_EINVAL, "export: info is not a JSON object");
+    }
+  }
   c.redact = redact;
   c.next = next;
   c.next_ud = next_ud;
@@ -966,6 +1011,7 @@ int tk_plugin_export(tk_plugin_set_t *s, const char *format, const char *const *
   int rc = run_call(d->plugin, op_export, &c);
   if (rc < 0 && err) *err = c.e;
   json_decref(c.cur);
+  json_decref(c.info);
   return rc;
 }
 

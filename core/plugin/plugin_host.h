@@ -86,6 +86,7 @@ typedef struct call {
   json_t *body, *base, *ours, *theirs;
   const tk_plugin_meta_t *meta;
   const char *const *redact;
+  json_t *info; /* export: its third argument (NULL: nil) */
   tk_plugin_next_fn next;
   void *next_ud;
   tk_plugin_write_fn write;
@@ -179,7 +180,7 @@ int tk__plugin_pool_summary(tk_plugin_set_t *s, decl_t *d, tk_slice_t body, tk_b
 int tk__plugin_pool_merge(tk_plugin_set_t *s, decl_t *d, tk_slice_t base, tk_slice_t ours,
                           tk_slice_t theirs, tk_buf_t *out, tk_err_t *err);
 int tk__plugin_pool_export(tk_plugin_set_t *s, decl_t *d, const char *const *redact,
-                           tk_plugin_next_fn next, void *next_ud,
+                           tk_slice_t info, tk_plugin_next_fn next, void *next_ud,
                            tk_plugin_write_fn write, void *write_ud, tk_err_t *err);
 /* One rule's check; body.p NULL: the rule sees nil. 0 with *v, or err. */
 int tk__plugin_pool_check(tk_plugin_set_t *s, decl_t *d, const tk_plugin_meta_t *meta,

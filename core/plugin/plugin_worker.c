@@ -981,7 +981,7 @@ int tk__plugin_pool_validate_many(tk_plugin_set_t *s, decl_t *d, size_t n,
 }
 
 int tk__plugin_pool_export(tk_plugin_set_t *s, decl_t *d, const char *const *redact,
-                           tk_plugin_next_fn next, void *next_ud,
+                           tk_slice_t info, tk_plugin_next_fn next, void *next_ud,
                            tk_plugin_write_fn write, void *write_ud, tk_err_t *err)
 {
   xchg_t x;
@@ -1001,6 +1001,7 @@ int tk__plugin_pool_export(tk_plugin_set_t *s, decl_t *d, const char *const *red
   }
   for (size_t i = 0; i < nred && rc == 0; i++)
     rc = tk__pc_put_cstr(&x.out, redact[i]);
+  if (!rc) rc = tk__pc_put_str(&x.out, info.p ? info.p : (const uint8_t *)"", info.n);
   if (rc || (rc = sendq(&x)) < 0) {
     rc = fail_worker(&x, rc, err);
     goto done;

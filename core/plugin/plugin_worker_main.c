@@ -310,10 +310,16 @@ static void serve_export(served_t *w, tk__pc_rd_t *r)
     off[i] = names.n;
     if (tk_buf_append(&names, s, strlen(s) + 1) < 0) _exit(1);
   }
+  tk_slice_t info = tk__pc_get_str(r);
+  if (r->bad) _exit(1);
+  off[nred] = names.n;
+  if (info.n && tk_buf_append(&names, info.p, info.n) < 0) _exit(1);
+  size_t ninfo = info.n;
   for (uint32_t i = 0; i < nred; i++)
     redact[i] = (const char *)names.p + off[i];
-  int rc = tk_plugin_export(w->set, (const char *)names.p, nred ? redact : NULL,
-                            worker_next, w, worker_write, w, &e);
+  int rc = tk_plugin_export_info(w->set, (const char *)names.p, nred ? redact : NULL,
+                                 TK_SLICE(names.p + off[nred], ninfo), worker_next, w,
+                                 worker_write, w, &e);
   answer(w, rc, &e, NULL, 0);
   free(off);
   free(redact);

@@ -372,6 +372,14 @@ typedef int (*tk_plugin_write_fn)(void *ud, const void *p, size_t n);
 int tk_plugin_export(tk_plugin_set_t *s, const char *format, const char *const *redact,
                      tk_plugin_next_fn next, void *next_ud, tk_plugin_write_fn write,
                      void *write_ud, tk_err_t *err);
+/* tk_plugin_export with a third argument to write: info, the JSON text of
+ * an object (empty: nil), turned into a table (records, out, info). Each
+ * record's metadata table also gets `attachments`, {name=, size=} of each
+ * entry of the body's "_attachments". TK_EINVAL if info is not an object. */
+int tk_plugin_export_info(tk_plugin_set_t *s, const char *format,
+                          const char *const *redact, tk_slice_t info,
+                          tk_plugin_next_fn next, void *next_ud, tk_plugin_write_fn write,
+                          void *write_ud, tk_err_t *err);
 
 typedef enum {
   TK_VERDICT_ACCEPT = 0,
