@@ -68,6 +68,11 @@ int tk__office_attach_with(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_
                            const char *name, tk__office_attach_fill_fn fill, void *ctx,
                            uint8_t rev_out[TK_REV_ID_LEN], tk_err_t *err);
 
+/* The members of a vault's log as tk_office_vaults' "members" (office_devices.c);
+ * NULL when out of memory. */
+json_t *tk__office_members_json(tk_office_t *o, const tk_member_log_t *l,
+                                const char *vault);
+
 /* Registers h (its wipe and ctx set) / takes it off the list. */
 void tk__office_hold(tk_office_t *o, office_holder_t *h);
 void tk__office_unhold(tk_office_t *o, office_holder_t *h);

@@ -112,8 +112,44 @@ int tk_office_vault_create(tk_office_t *o, const char *name, tk_err_t *err);
  * member", "-"), log_entries, granted_by: [{device, name, creator}] (the
  * verified chain behind the key in use: who granted it, who added that
  * device, ... back to the vault's creator), keys: [{key_id, current,
- * since_entry, granted_by}] (every key of the vault this device holds)}]. */
+ * since_entry, granted_by}] (every key of the vault this device holds),
+ * members: [{device, name ("" when unknown), role ("writer", "reader",
+ * "removed"), self, keys: [key_id, ...]}] (every member of the verified
+ * log: the keys the log gave it, each key then in use when it was added
+ * and each rotation's while it was a member; for this device the keys it
+ * holds)}]. */
 int tk_office_vaults(tk_office_t *o, json_t **out, tk_err_t *err);
+/* The devices this office knows, as JSON: this device, the members of its
+ * vaults' verified membership logs and the authors of the revisions it
+ * holds: [{device (printed id), name ("" when unknown), self, vaults:
+ * [{vault, role ("writer", "reader", "removed" in the log; "not a member"
+ * for an author the vault's log does not list; "-": a vault without a
+ * log)}]}], this device first, then named ones by name. Needs no keys. */
+int tk_office_devices(tk_office_t *o, json_t **out, tk_err_t *err);
+
+/* ---- settings (office_settings.c) ------------------------------------------------
+ *
+ * The settings a person changes, kept in the store: a fixed allow-list.
+ *   organisation     the organisation's name, shown in report headers: 1 to
+ *                    TK_OFFICE_ORGANISATION_MAX bytes of UTF-8, no control
+ *                    characters (default "": none)
+ *   ui_idle_minutes  minutes without use after which the web UI locks, 1..480
+ *                    (default 15)
+ *   ui_language      the web UI's language: "en", "ru" or "ky" (default "en") */
+#define TK_OFFICE_ORGANISATION_MAX 200
+#define TK_OFFICE_IDLE_MIN 1
+#define TK_OFFICE_IDLE_MAX 480
+#define TK_OFFICE_SETTING_MAX 200 /* bytes of any setting's value */
+/* The value of key (its default when unset) into out: 0; TK_EINVAL for a
+ * key not in the list, TK_ELIMIT when cap is too small. Needs no keys. */
+int tk_office_setting_get(tk_office_t *o, const char *key, char *out, size_t cap);
+/* Sets key to value after its check: TK_EINVAL "no setting 'x'; the
+ * settings are: ..." or naming what is wrong with the value; nothing
+ * written then. Needs no keys. */
+int tk_office_setting_set(tk_office_t *o, const char *key, const char *value,
+                          tk_err_t *err);
+/* The i-th key of the list (from 0), NULL past the end. */
+const char *tk_office_setting_name(size_t i);
 
 /* ---- records (office_forms.c, office_records.c) ------------------------------
  *
@@ -241,6 +277,16 @@ int tk_office_record_delete(tk_office_t *o, const char *record,
 int tk_office_record_resolve(tk_office_t *o, const char *record, const json_t *body,
                              tk_office_problems_t *problems,
                              char rev_hex[2 * TK_REV_ID_LEN + 1], tk_err_t *err);
+
+/* What tk_office_record_resolve with body NULL would write for a record in
+ * conflict, without writing anything: 0 and *body (the caller decrefs;
+ * without "_attachments": resolve carries every head's attachments over),
+ * or 0, *body NULL and declined (cap bytes) the reason when the content
+ * type has no merge(), its merge() declined, or the result is not a valid
+ * record. TK_EINVAL "record <record> is not in conflict ...", the find
+ * errors, the plugin's failure otherwise. Needs the keys. */
+int tk_office_merge_preview(tk_office_t *o, const char *record, json_t **body,
+                            char *declined, size_t cap, tk_err_t *err);
 
 /* A record as a reader sees it (tk_office_record_show). */
 typedef struct tk_office_view {
