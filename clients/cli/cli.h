@@ -125,5 +125,6 @@ int cmd_attachments(cli_t *c);
 int cmd_get(cli_t *c);
 int cmd_import(cli_t *c);
 int cmd_passphrase(cli_t *c);
+int cmd_config(cli_t *c);
 
 #endif

@@ -55,6 +55,11 @@ static const command_t commands[] = {
      "  vault grant V DEVICE-ID [--read] add a member to vault V (a writer, or a "
      "reader)\n"
      "  vault remove V DEVICE-ID        remove a member of vault V and rotate its key\n"},
+    {"config", cmd_config, OPT_JSON, 0, 2, SEC_STORE,
+     "  config [KEY [VALUE]] [--json]   print the settings, one, or set one: "
+     "organisation,\n"
+     "                                  ui_idle_minutes (1..480), ui_language "
+     "(en, ru, ky)\n"},
     {"passphrase", cmd_passphrase, OPT_KDF | OPT_NEW_PASS_FILE, 0, 0, SEC_STORE,
      "  passphrase [--new-passphrase-file FILE] [--kdf interactive|moderate|sensitive]\n"
      "                                  change the key file's passphrase (asks the old "

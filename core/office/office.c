@@ -148,6 +148,7 @@ int tk_office_open(tk_office_t **out, const char *home, tk_err_t *err)
   if (rc) goto done;
   rc = tk__office_keys_open(o, err);
   if (rc) goto done;
+  tk__office_uploads_sweep(o);
   *out = o;
   o = NULL;
 done:
@@ -205,9 +206,53 @@ int tk_office_passphrase_change(tk_office_t *o, const char *pass, size_t passlen
   return rc;
 }
 
+int tk_office_lock(tk_office_t *o)
+{
+  if (!o) return TK_EINVAL;
+  for (office_holder_t *h = o->holders; h; h = h->next)
+    h->wipe(h->ctx);
+  tk__office_keys_wipe(o);
+  if (o->id->sec) {
+    tk_wipe(o->id->sec, sizeof *o->id->sec);
+    tk_secure_free(o->id->sec);
+    o->id->sec = NULL;
+  }
+  return 0;
+}
+
+int tk_office_locked(const tk_office_t *o)
+{
+  return !o->id->sec;
+}
+
+void tk__office_hold(tk_office_t *o, office_holder_t *h)
+{
+  h->detached = 0;
+  h->next = o->holders;
+  o->holders = h;
+}
+
+void tk__office_unhold(tk_office_t *o, office_holder_t *h)
+{
+  if (h->detached) return;
+  for (office_holder_t **p = &o->holders; *p; p = &(*p)->next)
+    if (*p == h) {
+      *p = h->next;
+      break;
+    }
+  h->next = NULL;
+}
+
 void tk_office_close(tk_office_t *o)
 {
   if (!o) return;
+  for (office_holder_t *h = o->holders, *next; h; h = next) {
+    next = h->next;
+    h->wipe(h->ctx);
+    h->detached = 1;
+    h->next = NULL;
+  }
+  o->holders = NULL;
   tk__office_keys_close(o);
   tk__office_logs_free(o);
   tk_plugin_set_free(o->plugins);
@@ -631,9 +676,9 @@ int tk__office_learn_deleted(tk_office_t *o, tk_err_t *err)
   return rc;
 }
 
-int tk_office_attach(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
-                     const char *path, const char *name, uint8_t rev_out[TK_REV_ID_LEN],
-                     tk_err_t *err)
+int tk__office_attach_with(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
+                           const char *name, tk__office_attach_fill_fn fill, void *ctx,
+                           uint8_t rev_out[TK_REV_ID_LEN], tk_err_t *err)
 {
   tk_record_info_t ri;
   tk_attach_t a, *list = NULL;
@@ -661,8 +706,7 @@ int tk_office_attach(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
     rc = tk_err_set(err, TK_ELIMIT, "a record holds at most %d attachments",
                     TK_MAX_ATTACHMENTS);
   if (!rc) rc = tk_attach_refs(body, &refs, &nrefs, err);
-  if (!rc)
-    rc = tk_attach_store_file(o->store, path, name, TK_MAX_ATTACH_REFS - nrefs, &a, err);
+  if (!rc) rc = fill(ctx, TK_MAX_ATTACH_REFS - nrefs, &a, err);
   if (!rc) rc = tk_attach_add(body, &a, err);
   if (!rc) rc = tk_office_update(o, record_id, body, TK_PARENTS_WINNER, rev_out, err);
   if (!rc) rc = tk_store_commit(o->store, err);
@@ -674,4 +718,23 @@ int tk_office_attach(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
   tk_buf_free(&refs);
   json_decref(body);
   return rc;
+}
+
+typedef struct attach_path {
+  tk_store_t *store;
+  const char *path, *name;
+} attach_path_t;
+
+static int fill_from_path(void *ctx, uint32_t max_chunks, tk_attach_t *a, tk_err_t *err)
+{
+  const attach_path_t *p = ctx;
+  return tk_attach_store_file(p->store, p->path, p->name, max_chunks, a, err);
+}
+
+int tk_office_attach(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
+                     const char *path, const char *name, uint8_t rev_out[TK_REV_ID_LEN],
+                     tk_err_t *err)
+{
+  attach_path_t p = {o->store, path, name};
+  return tk__office_attach_with(o, record_id, name, fill_from_path, &p, rev_out, err);
 }

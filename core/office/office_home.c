@@ -29,6 +29,7 @@ static const char *const names[TK_HOME_NKINDS] = {
     [TK_HOME_PLUGIN_SET] = TK_HOME_PLUGIN_SET_SUBDIR,
     [TK_HOME_PLUGIN_SET_NEW] = TK_HOME_PLUGIN_SET_SUBDIR ".new",
     [TK_HOME_PLUGIN_SET_LOCK] = TK_HOME_PLUGIN_SET_SUBDIR ".lock",
+    [TK_HOME_UPLOADS] = TK_HOME_UPLOADS_SUBDIR,
 };
 
 int tk_home_path(char *out, size_t cap, const char *home, tk_home_kind_t kind,

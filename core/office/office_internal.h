@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <pthread.h>
 
+#include "tk_attach.h"
 #include "tk_member.h"
 #include "tk_office_engine.h"
 
@@ -20,6 +21,17 @@ typedef struct key_slot {
   uint8_t key_id[TK_KEY_ID_LEN];
   uint8_t key[TK_VAULT_KEY_LEN];
 } key_slot_t;
+
+/* A call in progress that holds an attachment key of its own (a streamed
+ * upload or download, office_transfer.c): tk_office_lock calls wipe(ctx),
+ * which forgets the key so the call fails from then on; tk_office_close
+ * does too and detaches it (its later close touches no office). */
+typedef struct office_holder {
+  struct office_holder *next;
+  void (*wipe)(void *ctx);
+  void *ctx;
+  int detached;
+} office_holder_t;
 
 /* A vault's replayed membership log, cached until an entry is added. */
 typedef struct office_log {
@@ -41,7 +53,32 @@ struct tk_office {
   struct tk_plugin_set *plugins; /* loaded on first use (tk__office_plugins) */
   tk_office_unlock_fn unlock;    /* tk_office_set_unlock */
   void *unlock_ctx;
+  office_holder_t *holders; /* uploads and downloads open (office_transfer.c) */
 };
+
+/* One new attachment of record_id under name, a new revision over the
+ * winner, in one transaction (tk_office_attach, the streamed upload): the
+ * record's rules checked (not deleted, the name free, at most
+ * TK_MAX_ATTACHMENTS), then fill(ctx, max_chunks, a, err) stores the
+ * chunks inside that transaction and fills a (TK_ELIMIT past max_chunks),
+ * then the revision. A failure anywhere leaves the store as it was. */
+typedef int (*tk__office_attach_fill_fn)(void *ctx, uint32_t max_chunks, tk_attach_t *a,
+                                         tk_err_t *err);
+int tk__office_attach_with(tk_office_t *o, const uint8_t record_id[TK_RECORD_ID_LEN],
+                           const char *name, tk__office_attach_fill_fn fill, void *ctx,
+                           uint8_t rev_out[TK_REV_ID_LEN], tk_err_t *err);
+
+/* The members of a vault's log as tk_office_vaults' "members" (office_devices.c);
+ * NULL when out of memory. */
+json_t *tk__office_members_json(tk_office_t *o, const tk_member_log_t *l,
+                                const char *vault);
+
+/* Registers h (its wipe and ctx set) / takes it off the list. */
+void tk__office_hold(tk_office_t *o, office_holder_t *h);
+void tk__office_unhold(tk_office_t *o, office_holder_t *h);
+/* Stale upload files of a crashed process under HOME/uploads (office_transfer.c),
+ * removed by tk_office_open. */
+void tk__office_uploads_sweep(tk_office_t *o);
 
 /* What has not reached the hub (office_status.c): the store's unsent
  * entries of kinds (a bit set of 1 << TK_UNSENT_*, 0: all) as
@@ -82,6 +119,8 @@ int tk__office_seal_new_many(tk_office_t *o, const char *type, const char *vault
  * made by tk_office_open, wiped and freed by tk_office_close. */
 int tk__office_keys_open(tk_office_t *o, tk_err_t *err);
 void tk__office_keys_close(tk_office_t *o);
+/* Zeroes every slot of the cache (tk_office_lock); the memory stays. */
+void tk__office_keys_wipe(tk_office_t *o);
 /* Drops the cached logs (office_members.c). */
 void tk__office_logs_free(tk_office_t *o);
 /* Writes the genesis of a new vault's log (inside the caller's

@@ -36,6 +36,15 @@ void tk__office_keys_close(tk_office_t *o)
   o->keys_lock_made = 0;
 }
 
+void tk__office_keys_wipe(tk_office_t *o)
+{
+  if (!o->keys) return;
+  pthread_mutex_lock(&o->keys_lock);
+  tk_wipe(o->keys, KEY_CACHE_SLOTS * sizeof *o->keys);
+  o->next_slot = 0;
+  pthread_mutex_unlock(&o->keys_lock);
+}
+
 void tk_office_vault_key_new(uint8_t key[TK_VAULT_KEY_LEN], uint8_t key_id[TK_KEY_ID_LEN])
 {
   tk_vault_key_new(key);

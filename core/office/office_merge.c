@@ -9,9 +9,12 @@
  * what its author wrote), and only when every head is a tombstone is the
  * result a tombstone. One thread at a time (the office's).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "office_internal.h"
+#include "tk_attach.h"
 #include "tk_body.h"
 #include "tk_office_plugins.h"
 
@@ -177,4 +180,39 @@ done:
   free(heads);
   free(g.v);
   return rc;
+}
+
+int tk_office_merge_preview(tk_office_t *o, const char *record, json_t **body,
+                            char *declined, size_t cap, tk_err_t *err)
+{
+  uint8_t rec[TK_RECORD_ID_LEN];
+  tk_record_info_t ri;
+  tk_plugin_set_t *s = NULL;
+  json_t *merged = NULL;
+  tk_err_t why;
+  *body = NULL;
+  if (cap) declined[0] = 0;
+  int rc = tk_office_record_find(o, record, rec, err);
+  if (!rc) rc = tk_store_record_info(tk_office_store(o), rec, &ri, err);
+  if (!rc && ri.nheads < 2)
+    rc = tk_err_set(err, TK_EINVAL, "record %s is not in conflict; use 'tunduk edit'",
+                    record);
+  if (!rc) rc = tk_office_need_keys(o, err);
+  if (!rc) rc = tk__office_plugins(o, &s, err);
+  if (rc) return rc;
+  /* the same merge resolve --auto writes, here only shown */
+  rc = tk_office_auto_merge(o, s, rec, &merged, &why);
+  if (rc == TK_EPLUGIN || rc == TK_EINVAL) {
+    if (cap) snprintf(declined, cap, "%s", why.msg);
+    return 0;
+  }
+  if (rc) {
+    if (err) *err = why;
+    return rc;
+  }
+  /* what a reader sees: no attachment keys (resolve carries the heads'
+   * attachments over by itself) */
+  json_object_del(merged, TK_ATTACH_FIELD);
+  *body = merged;
+  return 0;
 }

@@ -97,11 +97,12 @@ static int vault_one(void *ctx, const tk_vault_info_t *v)
   } else {
     log = NULL;
   }
-  json_t *j =
-      json_pack("{s:s,s:s,s:s,s:I,s:b,s:s,s:I,s:o,s:o}", "name", v->name, "vault_id", vid,
-                "key_id", kid, "created", (json_int_t)v->created, "have_key", held,
-                "role", role, "log_entries", (json_int_t)(log ? log->n : 0), "granted_by",
-                chain ? chain : json_array(), "keys", held_keys(o, log, v));
+  json_t *members = log ? tk__office_members_json(o, log, v->name) : json_array();
+  json_t *j = json_pack(
+      "{s:s,s:s,s:s,s:I,s:b,s:s,s:I,s:o,s:o,s:o}", "name", v->name, "vault_id", vid,
+      "key_id", kid, "created", (json_int_t)v->created, "have_key", held, "role", role,
+      "log_entries", (json_int_t)(log ? log->n : 0), "granted_by",
+      chain ? chain : json_array(), "keys", held_keys(o, log, v), "members", members);
   return j ? json_array_append_new(l->arr, j) ? TK_ENOMEM : 0 : TK_ENOMEM;
 }
 

@@ -49,8 +49,19 @@ int tk_office_create(const char *home, const char *name, const char *pass, size_
 int tk_office_open(tk_office_t **out, const char *home, tk_err_t *err);
 /* Decrypts the private keys (TK_EPASS on a wrong passphrase). */
 int tk_office_unlock(tk_office_t *o, const char *pass, size_t passlen, tk_err_t *err);
-/* Wipes keys and closes everything; NULL is a no-op. */
+/* Wipes keys and closes everything; NULL is a no-op. Uploads and downloads
+ * still open fail from then on (close them after: they touch no office). */
 void tk_office_close(tk_office_t *o);
+/* Locks the office again and leaves it open: the private keys, every
+ * vault key in the cache and the attachment key of every upload and
+ * download in progress are wiped (those then fail with TK_EPASS), so the
+ * next call that needs keys goes through the unlock callback (or fails
+ * TK_EPASS "the office is locked" without one). Calls that need no keys
+ * (listings of ids, status, settings) go on working. Not while a sync of
+ * o runs (the caller waits for it). 0; TK_EINVAL for NULL. */
+int tk_office_lock(tk_office_t *o);
+/* 1 while the private keys are not in memory (opened, or locked again). */
+int tk_office_locked(const tk_office_t *o);
 
 /* A passphrase from file (a path, or NULL), else the environment variable
  * env, else the terminal (confirm: asked twice), the prompt naming label.
@@ -101,8 +112,44 @@ int tk_office_vault_create(tk_office_t *o, const char *name, tk_err_t *err);
  * member", "-"), log_entries, granted_by: [{device, name, creator}] (the
  * verified chain behind the key in use: who granted it, who added that
  * device, ... back to the vault's creator), keys: [{key_id, current,
- * since_entry, granted_by}] (every key of the vault this device holds)}]. */
+ * since_entry, granted_by}] (every key of the vault this device holds),
+ * members: [{device, name ("" when unknown), role ("writer", "reader",
+ * "removed"), self, keys: [key_id, ...]}] (every member of the verified
+ * log: the keys the log gave it, each key then in use when it was added
+ * and each rotation's while it was a member; for this device the keys it
+ * holds)}]. */
 int tk_office_vaults(tk_office_t *o, json_t **out, tk_err_t *err);
+/* The devices this office knows, as JSON: this device, the members of its
+ * vaults' verified membership logs and the authors of the revisions it
+ * holds: [{device (printed id), name ("" when unknown), self, vaults:
+ * [{vault, role ("writer", "reader", "removed" in the log; "not a member"
+ * for an author the vault's log does not list; "-": a vault without a
+ * log)}]}], this device first, then named ones by name. Needs no keys. */
+int tk_office_devices(tk_office_t *o, json_t **out, tk_err_t *err);
+
+/* ---- settings (office_settings.c) ------------------------------------------------
+ *
+ * The settings a person changes, kept in the store: a fixed allow-list.
+ *   organisation     the organisation's name, shown in report headers: 1 to
+ *                    TK_OFFICE_ORGANISATION_MAX bytes of UTF-8, no control
+ *                    characters (default "": none)
+ *   ui_idle_minutes  minutes without use after which the web UI locks, 1..480
+ *                    (default 15)
+ *   ui_language      the web UI's language: "en", "ru" or "ky" (default "en") */
+#define TK_OFFICE_ORGANISATION_MAX 200
+#define TK_OFFICE_IDLE_MIN 1
+#define TK_OFFICE_IDLE_MAX 480
+#define TK_OFFICE_SETTING_MAX 200 /* bytes of any setting's value */
+/* The value of key (its default when unset) into out: 0; TK_EINVAL for a
+ * key not in the list, TK_ELIMIT when cap is too small. Needs no keys. */
+int tk_office_setting_get(tk_office_t *o, const char *key, char *out, size_t cap);
+/* Sets key to value after its check: TK_EINVAL "no setting 'x'; the
+ * settings are: ..." or naming what is wrong with the value; nothing
+ * written then. Needs no keys. */
+int tk_office_setting_set(tk_office_t *o, const char *key, const char *value,
+                          tk_err_t *err);
+/* The i-th key of the list (from 0), NULL past the end. */
+const char *tk_office_setting_name(size_t i);
 
 /* ---- records (office_forms.c, office_records.c) ------------------------------
  *
@@ -230,6 +277,16 @@ int tk_office_record_delete(tk_office_t *o, const char *record,
 int tk_office_record_resolve(tk_office_t *o, const char *record, const json_t *body,
                              tk_office_problems_t *problems,
                              char rev_hex[2 * TK_REV_ID_LEN + 1], tk_err_t *err);
+
+/* What tk_office_record_resolve with body NULL would write for a record in
+ * conflict, without writing anything: 0 and *body (the caller decrefs;
+ * without "_attachments": resolve carries every head's attachments over),
+ * or 0, *body NULL and declined (cap bytes) the reason when the content
+ * type has no merge(), its merge() declined, or the result is not a valid
+ * record. TK_EINVAL "record <record> is not in conflict ...", the find
+ * errors, the plugin's failure otherwise. Needs the keys. */
+int tk_office_merge_preview(tk_office_t *o, const char *record, json_t **body,
+                            char *declined, size_t cap, tk_err_t *err);
 
 /* A record as a reader sees it (tk_office_record_show). */
 typedef struct tk_office_view {
@@ -410,6 +467,61 @@ int tk_office_attachments(tk_office_t *o, const char *record, json_t **out,
  * when chunks have not arrived yet. */
 int tk_office_attachment_get(tk_office_t *o, const char *record, const char *name,
                              const char *out, tk_err_t *err);
+
+/* ---- attachments in pieces (office_transfer.c) ---------------------------------
+ *
+ * For a front end that receives or serves a file over a connection (the web
+ * UI's upload and download). An upload is encrypted chunk by chunk as it
+ * arrives (tk_attach.h's format, a fresh key in locked memory) into a
+ * temporary file of ciphertext under HOME/uploads that has no name on disk;
+ * nothing reaches the store before finish, which stores the chunks and the
+ * new revision in one transaction. A cut upload (abort, a lost connection,
+ * a killed process) leaves the store exactly as it was. */
+typedef struct tk_office_upload tk_office_upload_t;
+/* Starts an upload of size bytes to record under name. Every check comes
+ * first, before anything is made: the name (tk_office_name_check), the
+ * record, that this device may write its vault (tk_office_write_allowed
+ * and the membership log), size against what the record has room for
+ * (TK_ELIMIT), then with the keys (the unlock callback) that the record is
+ * not deleted (TK_EINVAL), has no attachment of that name (TK_EEXIST) and
+ * fewer than the most attachments (TK_ELIMIT). *out: finish or abort it. */
+int tk_office_upload_begin(tk_office_t *o, const char *record, const char *name,
+                           uint64_t size, tk_office_upload_t **out, tk_err_t *err);
+/* The next n bytes (any piece size). More bytes than announced: TK_ELIMIT.
+ * After a failure only abort is left (finish fails, stores nothing). */
+int tk_office_upload_write(tk_office_upload_t *up, const void *p, size_t n,
+                           tk_err_t *err);
+/* Bytes taken so far (for progress). */
+uint64_t tk_office_upload_received(const tk_office_upload_t *up);
+/* Ends the upload and frees up in every case. The bytes received must be
+ * the size announced (TK_EINVAL "... brought X of the N bytes it
+ * announced; nothing stored"); then one transaction stores the chunks
+ * (each read back and checked) and a new revision over the winner with the
+ * attachment, as tk_office_record_attach does (its rules checked again:
+ * the record may have changed meanwhile). rev_hex gets the revision. A
+ * lock meanwhile: TK_EPASS, nothing stored. */
+int tk_office_upload_finish(tk_office_upload_t *up, char rev_hex[2 * TK_REV_ID_LEN + 1],
+                            tk_err_t *err);
+/* Drops an upload: the temporary file and the key go, nothing is stored.
+ * NULL is a no-op. */
+void tk_office_upload_abort(tk_office_upload_t *up);
+
+/* A download of one attachment of a record's winner. open: TK_ENOTFOUND as
+ * tk_office_attachment_get, TK_EPENDING when chunks have not arrived yet
+ * (checked here, before any byte); *size gets the file's size. Needs the
+ * keys (the unlock callback). */
+typedef struct tk_office_download tk_office_download_t;
+int tk_office_attachment_open(tk_office_t *o, const char *record, const char *name,
+                              tk_office_download_t **out, uint64_t *size, tk_err_t *err);
+/* Up to cap bytes into buf (*n of them; 0 at the end), decrypted chunk by
+ * chunk, each chunk's hash, tag and position checked, and before the last
+ * chunk's bytes the whole file's SHA-256: TK_EHASH / TK_ETAG on damage
+ * (the caller must then drop what it sent: cut the connection). A lock
+ * meanwhile: TK_EPASS. */
+int tk_office_attachment_read(tk_office_download_t *d, void *buf, size_t cap, size_t *n,
+                              tk_err_t *err);
+/* Wipes and frees; NULL is a no-op. */
+void tk_office_attachment_close(tk_office_download_t *d);
 
 /* ---- checking the store (office_verify.c) -------------------------------------- */
 

@@ -14,6 +14,9 @@
  *                          followed vault (tunduk plugin follow): *.lua and VERSION
  *     plugin-set.new/      while a set is being installed (then swapped in)
  *     plugin-set.lock      taken while a set is installed
+ *     uploads/             a streamed upload's encrypted chunks while it arrives
+ *                          (ciphertext only, unlinked at once: never outlives the
+ *                          process; a leftover of a crash is removed on open)
  *     tundukd.conf         the hub's settings (tundukd only), if present
  *     store.mark           the hub's store identity and the feed end it last
  *                          served (tundukd only; hub_identity.c)
@@ -37,6 +40,7 @@
 #define TK_HOME_HUB_STORE_MARK_FILE "store.mark"
 #define TK_HOME_HUB_LOCK_FILE "tundukd.lock"
 #define TK_HOME_PLUGIN_SET_SUBDIR "plugin-set"
+#define TK_HOME_UPLOADS_SUBDIR "uploads"
 
 /* What a path in a home folder is. */
 typedef enum tk_home_kind {
@@ -55,6 +59,7 @@ typedef enum tk_home_kind {
   TK_HOME_PLUGIN_SET,     /* the installed plugin set (its files: TK_HOME_PLUGIN) */
   TK_HOME_PLUGIN_SET_NEW, /* the folder a set is written into before it is swapped in */
   TK_HOME_PLUGIN_SET_LOCK,
+  TK_HOME_UPLOADS, /* the folder of streamed uploads' ciphertext (office_transfer.c) */
   TK_HOME_NKINDS
 } tk_home_kind_t;
 

@@ -56,11 +56,24 @@ int tk_attach_name_check(const char *name, tk_err_t *err)
   return 0;
 }
 
+size_t tk_attach_chunk_seal(const uint8_t key[TK_ATTACH_KEY_LEN], uint32_t index,
+                            const uint8_t *plain, size_t n, uint8_t *ct,
+                            uint8_t id[TK_HASH_LEN])
+{
+  uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+  unsigned long long got = 0;
+  chunk_nonce(nonce, index);
+  crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &got, plain, n,
+                                             (const uint8_t *)CHUNK_AD,
+                                             sizeof CHUNK_AD - 1, NULL, nonce, key);
+  tk_sha256(id, ct, (size_t)got);
+  return (size_t)got;
+}
+
 int tk_attach_store_file(tk_store_t *s, const char *path, const char *name,
                          uint32_t max_chunks, tk_attach_t *a, tk_err_t *err)
 {
   uint8_t *plain = NULL, *ct = NULL;
-  uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
   crypto_hash_sha256_state hs;
   struct stat stt;
   int rc = 0;
@@ -103,13 +116,8 @@ int tk_attach_store_file(tk_store_t *s, const char *path, const char *name,
       goto done;
     }
     crypto_hash_sha256_update(&hs, plain, want);
-    unsigned long long got = 0;
-    chunk_nonce(nonce, i);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &got, plain, want,
-                                               (const uint8_t *)CHUNK_AD,
-                                               sizeof CHUNK_AD - 1, NULL, nonce, a->key);
-    tk_sha256(a->chunks[i], ct, (size_t)got);
-    rc = tk_store_chunk_put(s, a->chunks[i], TK_SLICE(ct, (size_t)got), NULL, err);
+    size_t got = tk_attach_chunk_seal(a->key, i, plain, want, ct, a->chunks[i]);
+    rc = tk_store_chunk_put(s, a->chunks[i], TK_SLICE(ct, got), NULL, err);
     if (rc == TK_EEXIST) rc = 0;
     if (rc) goto done;
   }
@@ -139,16 +147,21 @@ static int write_all(int fd, const uint8_t *p, size_t n)
   return 0;
 }
 
-int tk_attach_write_file(tk_store_t *s, const tk_attach_t *a, const char *out,
-                         tk_err_t *err)
-{
-  tk_buf_t ct = TK_BUF_INIT;
-  uint8_t *plain = NULL, nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
-  uint8_t h[TK_HASH_LEN];
+struct tk_attach_reader {
+  tk_store_t *s;
+  tk_attach_t a;  /* its own copy: chunks list and key (wiped on free) */
+  uint32_t next;  /* the chunk read next */
+  uint64_t left;  /* plaintext bytes still to come */
+  uint8_t *plain; /* TK_CHUNK_PLAIN locked bytes: the chunk read last */
+  tk_buf_t ct;
   crypto_hash_sha256_state hs;
-  char tmp[4096];
-  int fd = -1, rc = 0, to_stdout = strcmp(out, "-") == 0;
-  uint64_t left = a->size;
+  int failed;
+};
+
+int tk_attach_reader_open(tk_store_t *s, const tk_attach_t *a, tk_attach_reader_t **out,
+                          tk_err_t *err)
+{
+  *out = NULL;
   for (uint32_t i = 0; i < a->nchunks; i++) {
     int has = tk_store_chunk_has(s, a->chunks[i]);
     if (has < 0) return tk_err_set(err, TK_ESTORE, "cannot read the store");
@@ -162,77 +175,144 @@ int tk_attach_write_file(tk_store_t *s, const tk_attach_t *a, const char *out,
                         a->name, missing, a->nchunks);
     }
   }
+  tk_attach_reader_t *r = tk_secure_alloc(sizeof *r);
+  if (!r) return tk_err_set(err, TK_ENOMEM, "out of memory");
+  memset(r, 0, sizeof *r);
+  r->s = s;
+  r->a = *a;
+  r->a.chunks = calloc(a->nchunks ? a->nchunks : 1, TK_HASH_LEN);
+  r->plain = tk_secure_alloc(TK_CHUNK_PLAIN);
+  r->ct = (tk_buf_t)TK_BUF_INIT;
+  if (!r->a.chunks || !r->plain) {
+    tk_attach_reader_free(r);
+    return tk_err_set(err, TK_ENOMEM, "out of memory");
+  }
+  memcpy(r->a.chunks, a->chunks, (size_t)a->nchunks * TK_HASH_LEN);
+  r->left = a->size;
+  crypto_hash_sha256_init(&r->hs);
+  *out = r;
+  return 0;
+}
+
+int tk_attach_reader_next(tk_attach_reader_t *r, const uint8_t **plain, size_t *n,
+                          tk_err_t *err)
+{
+  uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES], h[TK_HASH_LEN];
+  char hex[2 * TK_HASH_LEN + 1];
+  const tk_attach_t *a = &r->a;
+  *plain = NULL;
+  *n = 0;
+  if (r->failed)
+    return tk_err_set(err, TK_EINVAL, "attachment '%s': reading stopped after an error",
+                      a->name);
+  if (r->next >= a->nchunks) return 0;
+  uint32_t i = r->next;
+  size_t want = r->left < TK_CHUNK_PLAIN ? (size_t)r->left : TK_CHUNK_PLAIN;
+  unsigned long long got = 0;
+  int rc;
+  r->failed = 1; /* until this chunk checks out */
+  tk_hex_encode(hex, a->chunks[i], TK_HASH_LEN);
+  r->ct.n = 0;
+  rc = tk_store_chunk_get(r->s, a->chunks[i], &r->ct, err);
+  if (rc) return rc;
+  tk_sha256(h, r->ct.p, r->ct.n);
+  if (!tk_ct_equal(h, a->chunks[i], TK_HASH_LEN))
+    return tk_err_set(err, TK_EHASH,
+                      "attachment '%s': chunk %u (%.16s) is damaged in this store",
+                      a->name, i + 1, hex);
+  chunk_nonce(nonce, i);
+  if (want == 0 || r->ct.n != want + TAG_LEN ||
+      crypto_aead_xchacha20poly1305_ietf_decrypt(r->plain, &got, NULL, r->ct.p, r->ct.n,
+                                                 (const uint8_t *)CHUNK_AD,
+                                                 sizeof CHUNK_AD - 1, nonce, a->key) != 0)
+    return tk_err_set(err, TK_ETAG,
+                      "attachment '%s': chunk %u (%.16s) does not decrypt with its key",
+                      a->name, i + 1, hex);
+  crypto_hash_sha256_update(&r->hs, r->plain, want);
+  r->left -= want;
+  r->next++;
+  if (r->next == a->nchunks) { /* the last: the whole file before its bytes go out */
+    crypto_hash_sha256_final(&r->hs, h);
+    if (r->left != 0 || !tk_ct_equal(h, a->sha256, TK_HASH_LEN)) {
+      tk_wipe(r->plain, TK_CHUNK_PLAIN);
+      return tk_err_set(err, TK_EHASH,
+                        "attachment '%s': the file's SHA-256 does not match", a->name);
+    }
+  }
+  r->failed = 0;
+  *plain = r->plain;
+  *n = want;
+  return 0;
+}
+
+int tk_attach_reader_done(const tk_attach_reader_t *r)
+{
+  return !r->failed && r->next >= r->a.nchunks;
+}
+
+void tk_attach_reader_wipe(tk_attach_reader_t *r)
+{
+  if (!r) return;
+  tk_wipe(r->a.key, sizeof r->a.key);
+  if (r->plain) tk_wipe(r->plain, TK_CHUNK_PLAIN);
+  r->failed = 1;
+}
+
+void tk_attach_reader_free(tk_attach_reader_t *r)
+{
+  if (!r) return;
+  tk_secure_free(r->plain);
+  tk_buf_free(&r->ct);
+  tk_attach_clear(&r->a);
+  tk_secure_free(r); /* wipes the rest (the hash state) */
+}
+
+int tk_attach_write_file(tk_store_t *s, const tk_attach_t *a, const char *out,
+                         tk_err_t *err)
+{
+  tk_attach_reader_t *r = NULL;
+  char tmp[4096];
+  int fd = -1, to_stdout = strcmp(out, "-") == 0;
+  int rc = tk_attach_reader_open(s, a, &r, err);
+  if (rc) return rc;
   if (to_stdout) {
     fd = STDOUT_FILENO;
   } else {
-    if (snprintf(tmp, sizeof tmp, "%s.tunduk-XXXXXX", out) >= (int)sizeof tmp)
+    if (snprintf(tmp, sizeof tmp, "%s.tunduk-XXXXXX", out) >= (int)sizeof tmp) {
+      tk_attach_reader_free(r);
       return tk_err_set(err, TK_EINVAL, "output path is too long");
+    }
     fd = mkstemp(tmp);
-    if (fd < 0)
+    if (fd < 0) {
+      tk_attach_reader_free(r);
       return tk_err_set(err, TK_EIO, "cannot create a file beside %s: %s", out,
                         strerror(errno));
-  }
-  plain = tk_secure_alloc(TK_CHUNK_PLAIN);
-  if (!plain) {
-    rc = tk_err_set(err, TK_ENOMEM, "out of memory");
-    goto done;
-  }
-  crypto_hash_sha256_init(&hs);
-  for (uint32_t i = 0; i < a->nchunks; i++) {
-    char hex[2 * TK_HASH_LEN + 1];
-    size_t want = left < TK_CHUNK_PLAIN ? (size_t)left : TK_CHUNK_PLAIN;
-    unsigned long long got = 0;
-    tk_hex_encode(hex, a->chunks[i], TK_HASH_LEN);
-    ct.n = 0;
-    rc = tk_store_chunk_get(s, a->chunks[i], &ct, err);
-    if (rc) goto done;
-    tk_sha256(h, ct.p, ct.n);
-    if (!tk_ct_equal(h, a->chunks[i], TK_HASH_LEN)) {
-      rc = tk_err_set(err, TK_EHASH,
-                      "attachment '%s': chunk %u (%.16s) is damaged in this store",
-                      a->name, i + 1, hex);
-      goto done;
     }
-    chunk_nonce(nonce, i);
-    if (ct.n != want + TAG_LEN ||
-        crypto_aead_xchacha20poly1305_ietf_decrypt(
-            plain, &got, NULL, ct.p, ct.n, (const uint8_t *)CHUNK_AD, sizeof CHUNK_AD - 1,
-            nonce, a->key) != 0) {
-      rc = tk_err_set(err, TK_ETAG,
-                      "attachment '%s': chunk %u (%.16s) does not decrypt with its key",
-                      a->name, i + 1, hex);
-      goto done;
-    }
-    crypto_hash_sha256_update(&hs, plain, want);
-    if (write_all(fd, plain, want) != 0) {
+  }
+  for (;;) {
+    const uint8_t *plain;
+    size_t n;
+    rc = tk_attach_reader_next(r, &plain, &n, err);
+    if (rc || n == 0) break;
+    if (write_all(fd, plain, n) != 0) {
       rc = tk_err_set(err, TK_EIO, "writing %s: %s", out, strerror(errno));
-      goto done;
+      break;
     }
-    left -= want;
   }
-  crypto_hash_sha256_final(&hs, h);
-  if (left != 0 || !tk_ct_equal(h, a->sha256, TK_HASH_LEN)) {
-    rc = tk_err_set(err, TK_EHASH, "attachment '%s': the file's SHA-256 does not match",
-                    a->name);
-    goto done;
-  }
-  if (!to_stdout && (fsync(fd) != 0 || close(fd) != 0)) {
+  if (!rc && !to_stdout && (fsync(fd) != 0 || close(fd) != 0)) {
     fd = -1;
     rc = tk_err_set(err, TK_EIO, "writing %s: %s", out, strerror(errno));
-    goto done;
   }
-  if (!to_stdout) {
+  if (!rc && !to_stdout) {
     fd = -1;
     if (rename(tmp, out) != 0)
       rc = tk_err_set(err, TK_EIO, "cannot rename into %s: %s", out, strerror(errno));
   }
-done:
   if (!to_stdout) {
     if (fd >= 0) close(fd);
     if (rc) unlink(tmp);
   }
-  tk_secure_free(plain);
-  tk_buf_free(&ct);
+  tk_attach_reader_free(r);
   return rc;
 }
 

@@ -324,3 +324,33 @@ done:
   tk_buf_free(&all);
   return rc;
 }
+
+int tk_store_authors(tk_store_t *s,
+                     int (*cb)(void *ctx, const uint8_t author[TK_DEVICE_ID_LEN],
+                               const char *vault),
+                     void *ctx, tk_err_t *err)
+{
+  sqlite3_stmt *st = NULL;
+  uint8_t author[TK_DEVICE_ID_LEN];
+  char vault[TK_MAX_VAULT_LEN + 1];
+  int rc = prepare(
+      s, "SELECT DISTINCT author, vault FROM revisions ORDER BY author, vault", &st, err);
+  if (rc) return rc;
+  for (;;) {
+    int src = sqlite3_step(st);
+    if (src == SQLITE_DONE) break;
+    if (src != SQLITE_ROW) {
+      rc = tk__store_fail(s, src, "listing the authors of revisions", err);
+      break;
+    }
+    if (tk__col_blob(st, 0, author, sizeof author) ||
+        tk__col_text(st, 1, vault, sizeof vault)) {
+      rc = tk__store_corrupt(s, "a revision's author", err);
+      break;
+    }
+    rc = cb(ctx, author, vault);
+    if (rc) break;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}

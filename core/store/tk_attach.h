@@ -61,6 +61,34 @@ int tk_attach_name_check(const char *name, tk_err_t *err);
 int tk_attach_store_file(tk_store_t *s, const char *path, const char *name,
                          uint32_t max_chunks, tk_attach_t *a, tk_err_t *err);
 
+/* Encrypts plaintext chunk `index` (n bytes, 1..TK_CHUNK_PLAIN) of an
+ * attachment under key, as above, into ct (room for n + 16 bytes) and names
+ * it: id = SHA-256 of the ciphertext. Returns the ciphertext's length. The
+ * one place a chunk is made (tk_attach_store_file, the office's streamed
+ * upload). */
+size_t tk_attach_chunk_seal(const uint8_t key[TK_ATTACH_KEY_LEN], uint32_t index,
+                            const uint8_t *plain, size_t n, uint8_t *ct,
+                            uint8_t id[TK_HASH_LEN]);
+
+/* Reading an attachment chunk by chunk (tk_attach_write_file, the office's
+ * streamed download). open checks that every chunk is here (TK_EPENDING
+ * naming how many are not, nothing read) and copies a (its key into locked
+ * memory). next decrypts the next chunk into *plain (n bytes, valid until
+ * the next call), each chunk's hash, tag and position checked (TK_EHASH,
+ * TK_ETAG), and before the last chunk's bytes are handed out the whole
+ * file's SHA-256 (TK_EHASH); *n = 0 at the end. After a failure every next
+ * fails. wipe forgets the key and the plaintext (next fails from then on);
+ * free wipes and frees; NULL is a no-op for both. */
+typedef struct tk_attach_reader tk_attach_reader_t;
+int tk_attach_reader_open(tk_store_t *s, const tk_attach_t *a, tk_attach_reader_t **out,
+                          tk_err_t *err);
+int tk_attach_reader_next(tk_attach_reader_t *r, const uint8_t **plain, size_t *n,
+                          tk_err_t *err);
+/* 1 when every chunk was read and checked (the whole file's hash too). */
+int tk_attach_reader_done(const tk_attach_reader_t *r);
+void tk_attach_reader_wipe(tk_attach_reader_t *r);
+void tk_attach_reader_free(tk_attach_reader_t *r);
+
 /* Decrypts a into the file out ("-": standard output), chunk by chunk:
  * written to a temporary file beside out and renamed into place only when
  * every chunk and the whole file's SHA-256 check out. TK_EPENDING if a

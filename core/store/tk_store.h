@@ -394,6 +394,11 @@ int tk_store_log_count(tk_store_t *s, const char *vault, uint32_t *n, tk_err_t *
 /* Each vault that has a log, by name. */
 int tk_store_log_vaults(tk_store_t *s, int (*cb)(void *ctx, const char *vault), void *ctx,
                         tk_err_t *err);
+/* Each distinct (author, vault) of the stored revisions, by author. */
+int tk_store_authors(tk_store_t *s,
+                     int (*cb)(void *ctx, const uint8_t author[TK_DEVICE_ID_LEN],
+                               const char *vault),
+                     void *ctx, tk_err_t *err);
 /* Makes key_id the vault's current key (after a rotation). */
 int tk_store_vault_set_key(tk_store_t *s, const char *name,
                            const uint8_t key_id[TK_KEY_ID_LEN], tk_err_t *err);
