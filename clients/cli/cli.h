@@ -45,6 +45,8 @@ enum {
   OPT_RECORD = 1 << 22,        /* export --record ID */
   OPT_LANG = 1 << 23,          /* export --lang en|ru|ky */
   OPT_TZ = 1 << 24,            /* export --tz +HH:MM */
+  OPT_PORT = 1 << 25,          /* ui --port N */
+  OPT_NO_BROWSER = 1 << 26,    /* ui --no-browser */
 };
 
 #define CLI_MAX_ARGS 8
@@ -67,6 +69,8 @@ typedef struct cli {
   int move, yes;                        /* enroll --move [--yes] */
   int undelete;                         /* edit --undelete */
   const char *set_version;              /* plugin publish --version N */
+  const char *port;                     /* ui --port N */
+  int no_browser;                       /* ui --no-browser */
   int nargs;
   const char *args[CLI_MAX_ARGS]; /* positional arguments after the command */
   unsigned seen;                  /* OPT_* given on the command line */
@@ -126,5 +130,6 @@ int cmd_get(cli_t *c);
 int cmd_import(cli_t *c);
 int cmd_passphrase(cli_t *c);
 int cmd_config(cli_t *c);
+int cmd_ui(cli_t *c);
 
 #endif

@@ -69,6 +69,12 @@ static const command_t commands[] = {
     {"verify", cmd_verify, OPT_JSON, 0, 0, SEC_STORE,
      "  verify [--json]                 re-check every revision's hash, signature, tag "
      "and parents\n"},
+    {"ui", cmd_ui, OPT_PORT | OPT_NO_BROWSER, 0, 0, SEC_RECORDS,
+     "  ui [--port N] [--no-browser]    work in your browser: this office's records, "
+     "forms,\n"
+     "                                  sync and reports (on this computer only; prints "
+     "the\n"
+     "                                  address to open, once)\n"},
     {"new", cmd_new, OPT_VAULT | OPT_JSON, 1, 2, SEC_RECORDS,
      "  new TYPE --vault V [FILE|-] [--json]\n"
      "                                  new record from a JSON object; prints its id\n"
@@ -308,6 +314,8 @@ static const struct {
     {"--record", OPT_RECORD, 1},
     {"--lang", OPT_LANG, 1},
     {"--tz", OPT_TZ, 1},
+    {"--port", OPT_PORT, 1},
+    {"--no-browser", OPT_NO_BROWSER, 0},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -417,6 +425,8 @@ static const char **option_slot(cli_t *c, unsigned opt)
     return &c->lang;
   case OPT_TZ:
     return &c->tz;
+  case OPT_PORT:
+    return &c->port;
   case OPT_NEW_PASS_FILE:
     return &c->new_pass_file;
   default:
@@ -482,6 +492,8 @@ int main(int argc, char **argv)
         c.yes = 1;
       } else if (options[k].opt == OPT_UNDELETE) {
         c.undelete = 1;
+      } else if (options[k].opt == OPT_NO_BROWSER) {
+        c.no_browser = 1;
       } else {
         c.all = 1;
       }

@@ -127,9 +127,7 @@ int tk__office_export_info(tk_office_t *o, tk_plugin_set_t *s,
   if (opts->organisation) {
     snprintf(org, sizeof org, "%s", opts->organisation);
   } else {
-    tk_err_t e;
-    if (tk_store_meta_get(tk_office_store(o), "organisation", org, sizeof org, &e) != 0)
-      org[0] = '\0';
+    if (tk_office_setting_get(o, "organisation", org, sizeof org) != 0) org[0] = '\0';
   }
   json_t *types = json_object();
   for (size_t i = 0; i < tk_plugin_set_count(s, TK_PLUGIN_TYPE); i++) {
