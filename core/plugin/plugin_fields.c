@@ -157,7 +157,11 @@ static size_t item_problems(const tk_plugin_field_t *f, const json_t *v, sink_fn
     snprintf(place, sizeof place, "%.64s[%zu]", f->name, i + 1);
     if (it->kind != TK_FIELD_OBJECT) {
       if (kind_check(it, x, why, sizeof why)) {
-        snprintf(reason, sizeof reason, "item %zu %s", i + 1, why);
+        if (it->kind == TK_FIELD_ENUM && json_is_string(x)) /* say what it was */
+          snprintf(reason, sizeof reason, "item %zu ('%.40s') %.200s", i + 1,
+                   json_string_value(x), why);
+        else
+          snprintf(reason, sizeof reason, "item %zu %s", i + 1, why);
         fn(ud, place, reason);
         n++;
       }
