@@ -654,7 +654,7 @@ static void check_keys(lua_State *L, int t, const char *const *allowed, const ch
       for (size_t i = 0; allowed[i] && at < sizeof known - 1; i++)
         at += (size_t)snprintf(known + at, sizeof known - at, "%s%s", i ? ", " : "",
                                allowed[i]);
-      luaL_error(L, "%s: unknown key '%.64s' (known: %s)", where, k, known);
+      luaL_error(L, "%s: unknown key '%s' (known: %s)", where, k, known);
     }
   }
 }
@@ -753,7 +753,7 @@ static void read_enum(lua_State *L, int t, tk_plugin_field_t *f, const char *whe
     }
     if (k == f->nvalues) {
       const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-      luaL_error(L, "%s: value_labels: '%.64s' is not one of its values", where, key);
+      luaL_error(L, "%s: value_labels: '%s' is not one of its values", where, key);
     }
     char w[240];
     snprintf(w, sizeof w, "%s: value_labels '%s'", where, f->values[k]);
@@ -828,8 +828,8 @@ static void read_subfields(lua_State *L, int t, tk_plugin_field_t *f, const char
     for (k = 0; k < n && strcmp(sub[k].name, name) != 0; k++)
       ;
     if (k == n)
-      luaL_error(L, "%s: 'order' names '%.64s', not one of its fields", where, name);
-    if (used[k]) luaL_error(L, "%s: 'order' names '%.64s' twice", where, name);
+      luaL_error(L, "%s: 'order' names '%s', not one of its fields", where, name);
+    if (used[k]) luaL_error(L, "%s: 'order' names '%s' twice", where, name);
     used[k] = 1;
     pos[j - 1] = k;
     lua_pop(L, 1);
@@ -1009,11 +1009,11 @@ static void read_order(lua_State *L, decl_t *d)
     tk_plugin_field_t key = {.name = name};
     if (!d->nfields_alloc ||
         !bsearch(&key, d->fields, d->nfields_alloc, sizeof *d->fields, cmp_field))
-      luaL_error(L, "tunduk.content_type: 'order' names '%.64s', not a declared field",
+      luaL_error(L, "tunduk.content_type: 'order' names '%s', not a declared field",
                  name);
     for (size_t k = 0; k < d->pub.norder; k++)
       if (strcmp(v[k], name) == 0)
-        luaL_error(L, "tunduk.content_type: 'order' names '%.64s' twice", name);
+        luaL_error(L, "tunduk.content_type: 'order' names '%s' twice", name);
     v[i - 1] = dup_or_raise(L, name, strlen(name));
     d->pub.norder++;
     lua_pop(L, 1);
