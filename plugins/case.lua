@@ -13,19 +13,25 @@
 -- Options
 ---------------------------------------------------------------------------
 
--- Kinds of violation a case may record (the "violations" list).
+-- Kinds of violation a case may record (the "violations" list), with the
+-- labels a form shows for each.
 local violation_kinds = {
-  "torture",                 -- пытки / кыйноо
-  "ill_treatment",           -- жестокое обращение / ырайымсыз мамиле
-  "arbitrary_detention",     -- произвольное задержание / негизсиз кармоо
-  "fair_trial",              -- право на справедливый суд / адилеттүү сот
-  "death_in_custody",        -- смерть под стражей / камактагы өлүм
-  "enforced_disappearance",  -- насильственное исчезновение
-  "freedom_of_expression",   -- свобода выражения
-  "freedom_of_assembly",     -- свобода собраний
-  "discrimination",          -- дискриминация / басмырлоо
-  "property",                -- право собственности
-  "other",
+  "torture", "ill_treatment", "arbitrary_detention", "fair_trial", "death_in_custody",
+  "enforced_disappearance", "freedom_of_expression", "freedom_of_assembly",
+  "discrimination", "property", "other",
+}
+local violation_labels = {
+  torture                = { en = "Torture", ru = "Пытки", ky = "Кыйноо" },
+  ill_treatment          = { en = "Ill-treatment", ru = "Жестокое обращение", ky = "Ырайымсыз мамиле" },
+  arbitrary_detention    = { en = "Arbitrary detention", ru = "Произвольное задержание", ky = "Негизсиз кармоо" },
+  fair_trial             = { en = "Right to a fair trial", ru = "Право на справедливый суд", ky = "Адилеттүү сотко укук" },
+  death_in_custody       = { en = "Death in custody", ru = "Смерть под стражей", ky = "Камакта каза болуу" },
+  enforced_disappearance = { en = "Enforced disappearance", ru = "Насильственное исчезновение", ky = "Мажбурлап жоголтуу" },
+  freedom_of_expression  = { en = "Freedom of expression", ru = "Свобода выражения мнений", ky = "Сөз эркиндиги" },
+  freedom_of_assembly    = { en = "Freedom of assembly", ru = "Свобода собраний", ky = "Чогулуш эркиндиги" },
+  discrimination         = { en = "Discrimination", ru = "Дискриминация", ky = "Басмырлоо" },
+  property               = { en = "Right to property", ru = "Право собственности", ky = "Менчик укугу" },
+  other                  = { en = "Other", ru = "Другое", ky = "Башка" },
 }
 
 -- Fields that would hold a person's real identity: refused outright.
@@ -38,31 +44,8 @@ local forbidden_fields = {
 -- Helpers (plain Lua; nothing here touches the outside world)
 ---------------------------------------------------------------------------
 
-local function set_of(list)
-  local s = {}
-  for _, v in ipairs(list) do s[v] = true end
-  return s
-end
-
-local violation_set = set_of(violation_kinds)
-
 local function present(v)
   return v ~= nil and v ~= tunduk.null and v ~= ""
-end
-
--- "YYYY-MM-DD" naming a real calendar day.
-local function is_date(s)
-  if type(s) ~= "string" then return false end
-  local y, m, d = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)$")
-  if not y then return false end
-  y, m, d = tonumber(y), tonumber(m), tonumber(d)
-  local mdays = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
-  if (y % 4 == 0 and y % 100 ~= 0) or y % 400 == 0 then mdays[2] = 29 end
-  return y >= 1 and m >= 1 and m <= 12 and d >= 1 and d <= mdays[m]
-end
-
-local function is_id(s)
-  return type(s) == "string" and #s == 32 and s:match("^%x+$") ~= nil
 end
 
 -- Deep equality of two record values (tables compared field by field).
@@ -80,72 +63,87 @@ end
 
 tunduk.content_type {
   name = "case",
-  label = "Case / Дело / Иш",
+  label = { en = "Case", ru = "Дело", ky = "Иш" },
 
   fields = {
-    case_number  = { kind = "text", label = "Case number / Номер дела / Иштин номери" },
-    client_alias = { kind = "text", label = "Client alias (never the real name) / Псевдоним клиента" },
-    title        = { kind = "text", label = "Short description / Краткое описание" },
-    office       = { kind = "text", label = "Office / Офис / Кеңсе" },
-    region       = { kind = "text", label = "Region / Область / Облус" },
-    court        = { kind = "text", label = "Court / Суд / Сот" },
-    proceeding   = { kind = "enum", label = "Proceeding / Производство",
-                     values = { "criminal", "administrative", "civil" } },
-    article      = { kind = "text", label = "Article (criminal or administrative code) / Статья / Берене" },
-    violations   = { kind = "list", label = "Violations / Нарушения / Бузуулар" },
-    status       = { kind = "enum", label = "Status / Статус / Абалы",
+    case_number  = { kind = "text", label = { en = "Case number", ru = "Номер дела", ky = "Иштин номери" } },
+    client_alias = { kind = "text", label = { en = "Client alias (never the real name)",
+                                              ru = "Псевдоним клиента (не настоящее имя)",
+                                              ky = "Кардардын лакап аты (чыныгы аты эмес)" } },
+    title        = { kind = "text", label = { en = "Short description", ru = "Краткое описание", ky = "Кыскача баяндама" } },
+    office       = { kind = "text", label = { en = "Office", ru = "Офис", ky = "Кеңсе" } },
+    region       = { kind = "text", label = { en = "Region", ru = "Область", ky = "Облус" } },
+    court        = { kind = "text", label = { en = "Court", ru = "Суд", ky = "Сот" } },
+    proceeding   = { kind = "enum", label = { en = "Proceeding", ru = "Производство", ky = "Иш жүргүзүү" },
+                     values = { "criminal", "administrative", "civil" },
+                     value_labels = {
+                       criminal       = { en = "Criminal", ru = "Уголовное", ky = "Кылмыш иши" },
+                       administrative = { en = "Administrative", ru = "Административное", ky = "Административдик" },
+                       civil          = { en = "Civil", ru = "Гражданское", ky = "Жарандык" },
+                     } },
+    article      = { kind = "text", label = { en = "Article (criminal or administrative code)",
+                                              ru = "Статья (уголовного или административного кодекса)",
+                                              ky = "Берене (кылмыш же административдик кодекс)" } },
+    violations   = { kind = "list", label = { en = "Violations", ru = "Нарушения", ky = "Бузуулар" },
+                     items = { kind = "enum", values = violation_kinds, value_labels = violation_labels } },
+    status       = { kind = "enum", label = { en = "Status", ru = "Статус", ky = "Абалы" },
                      values = { "intake", "open", "investigation", "in_court",
                                 "appeal_filed", "international", "closed",
-                                "archived" } },
-    opened       = { kind = "date", label = "Opened / Открыто / Ачылган" },
-    closed       = { kind = "date", label = "Closed / Закрыто / Жабылган" },
-    hearings     = { kind = "list", label = "Hearings (date, court, outcome) / Заседания / Сот отурумдары" },
-    lawyer       = { kind = "text", label = "Lawyer / Адвокат / Жактоочу" },
-    appeals      = { kind = "list", label = "Related appeals / Обращения / Кайрылуулар" },
-    testimonies  = { kind = "list", label = "Related testimonies / Показания / Көрсөтмөлөр" },
-    notes        = { kind = "text", label = "Notes / Заметки" },
+                                "archived" },
+                     value_labels = {
+                       intake        = { en = "Intake", ru = "Приём", ky = "Кабыл алуу" },
+                       open          = { en = "Open", ru = "Открыто", ky = "Ачык" },
+                       investigation = { en = "Investigation", ru = "Расследование", ky = "Тергөө" },
+                       in_court      = { en = "In court", ru = "В суде", ky = "Сотто" },
+                       appeal_filed  = { en = "Appeal filed", ru = "Подана апелляция", ky = "Апелляция берилди" },
+                       international = { en = "International body", ru = "Международный орган", ky = "Эл аралык орган" },
+                       closed        = { en = "Closed", ru = "Закрыто", ky = "Жабылды" },
+                       archived      = { en = "Archived", ru = "В архиве", ky = "Архивде" },
+                     } },
+    opened       = { kind = "date", label = { en = "Date opened", ru = "Дата открытия", ky = "Ачылган күнү" } },
+    closed       = { kind = "date", label = { en = "Date closed", ru = "Дата закрытия", ky = "Жабылган күнү" } },
+    hearings     = { kind = "list", label = { en = "Hearings", ru = "Заседания", ky = "Сот отурумдары" },
+                     items = { kind = "object",
+                               fields = {
+                                 date    = { kind = "date", required = true,
+                                             label = { en = "Date", ru = "Дата", ky = "Күнү" } },
+                                 court   = { kind = "text", label = { en = "Court", ru = "Суд", ky = "Сот" } },
+                                 outcome = { kind = "text", label = { en = "Outcome", ru = "Результат", ky = "Жыйынтыгы" } },
+                               },
+                               order = { "date", "court", "outcome" } } },
+    lawyer       = { kind = "text", label = { en = "Lawyer", ru = "Адвокат", ky = "Жактоочу" } },
+    appeals      = { kind = "list", label = { en = "Related appeals", ru = "Связанные обращения", ky = "Байланыштуу кайрылуулар" },
+                     items = { kind = "ref", type = "appeal" } },
+    testimonies  = { kind = "list", label = { en = "Related testimonies", ru = "Связанные показания", ky = "Байланыштуу көрсөтмөлөр" },
+                     items = { kind = "ref", type = "testimony" } },
+    notes        = { kind = "text", label = { en = "Notes", ru = "Заметки", ky = "Эскертүүлөр" } },
   },
 
   required = { "case_number", "client_alias", "status" },
 
+  -- The order a form shows the fields in.
+  order = { "case_number", "client_alias", "title", "status", "proceeding", "article",
+            "violations", "office", "region", "court", "lawyer", "opened", "closed",
+            "hearings", "appeals", "testimonies", "notes" },
+
   -- The host has already checked the fields above (required ones present,
-  -- enum values, dates, lists). This checks what lies inside the lists and
-  -- between fields. Return true, or nil and a reason naming the field.
+  -- enum values, dates, and every item of the lists: violations among
+  -- their values, each hearing an object with a date, appeals and
+  -- testimonies record ids). This checks what lies between fields, and
+  -- returns every problem it finds, each with its field.
   validate = function(r)
+    local problems = {}
     for _, f in ipairs(forbidden_fields) do
       if r[f] ~= nil then
-        return nil, "field '" .. f .. "' is not allowed: record the client_alias, never the real name"
-      end
-    end
-    for i, v in ipairs(r.violations or {}) do
-      if not violation_set[v] then
-        return nil, "field 'violations' item " .. i .. " ('" .. tostring(v) ..
-          "') must be one of: " .. table.concat(violation_kinds, ", ")
-      end
-    end
-    for i, h in ipairs(r.hearings or {}) do
-      if type(h) ~= "table" or tunduk.is_array(h) then
-        return nil, "field 'hearings' item " .. i .. " must be an object {date, court, outcome}"
-      end
-      if not is_date(h.date) then
-        return nil, "field 'hearings' item " .. i .. ": 'date' must be a date YYYY-MM-DD"
-      end
-      for _, k in ipairs({ "court", "outcome" }) do
-        if h[k] ~= nil and h[k] ~= tunduk.null and type(h[k]) ~= "string" then
-          return nil, "field 'hearings' item " .. i .. ": '" .. k .. "' must be text"
-        end
-      end
-    end
-    for _, list in ipairs({ "appeals", "testimonies" }) do
-      for i, id in ipairs(r[list] or {}) do
-        if not is_id(id) then
-          return nil, "field '" .. list .. "' item " .. i .. " must be a record id (32 hex digits)"
-        end
+        problems[#problems + 1] =
+          "field '" .. f .. "' is not allowed: record the client_alias, never the real name"
       end
     end
     if present(r.opened) and present(r.closed) and r.closed < r.opened then
-      return nil, "field 'closed' (" .. r.closed .. ") is before 'opened' (" .. r.opened .. ")"
+      problems[#problems + 1] = { field = "closed",
+        message = "field 'closed' (" .. r.closed .. ") is before 'opened' (" .. r.opened .. ")" }
     end
+    if #problems > 0 then return nil, problems end
     return true
   end,
 

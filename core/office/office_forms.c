@@ -20,9 +20,6 @@
 
 #define SUMMARY_LIST_MAX 256 /* bytes of a plugin summary in a listing */
 
-static const char *const field_kinds[] = {"text",    "date",    "datetime", "enum",
-                                          "integer", "boolean", "list",     "ref"};
-
 void tk_office_set_unlock(tk_office_t *o, tk_office_unlock_fn fn, void *ctx)
 {
   o->unlock = fn;
@@ -118,6 +115,34 @@ static int invalid(tk_office_problems_t *p, const char *type, tk_err_t *err)
   return tk_err_set(err, TK_EINVAL, "%s record invalid: %s", type, p->v[0].message);
 }
 
+static void office_problem(void *ud, const char *field, const char *message)
+{
+  add_problem(ud, field, message);
+}
+
+/* validate() of the content type over body, each problem it gives kept
+ * with its field: 0, TK_EINVAL (problems added), or a failure in err. */
+static int validate_problems(tk_plugin_set_t *s, const char *type, const json_t *body,
+                             tk_office_problems_t *p, tk_err_t *err)
+{
+  tk_buf_t b = TK_BUF_INIT;
+  tk_plugin_problems_t *pp = calloc(1, sizeof *pp);
+  int rc = pp ? tk_body_dump(body, &b) : TK_ENOMEM;
+  if (rc < 0) {
+    rc = tk_err_set(err, TK_ENOMEM, "out of memory");
+  } else {
+    rc = tk_plugin_validate_problems(s, type, TK_SLICE(b.p, b.n), pp, err);
+    if (rc == TK_EINVAL) {
+      for (size_t i = 0; i < pp->n; i++)
+        add_problem(p, pp->v[i].field, pp->v[i].message);
+      if (!pp->n) add_problem(p, "", err->msg);
+    }
+  }
+  free(pp);
+  tk_buf_wipe(&b);
+  return rc;
+}
+
 int tk__office_check(tk_office_t *o, const char *type, const json_t *body, int unknown,
                      const json_t *const *have, size_t nhave,
                      tk_office_problems_t *problems, tk_err_t *err)
@@ -125,7 +150,6 @@ int tk__office_check(tk_office_t *o, const char *type, const json_t *body, int u
   tk_plugin_set_t *s = NULL;
   tk_office_problems_t local;
   tk_office_problems_t *p = problems ? problems : &local;
-  char why[256];
   tk_err_t e;
   p->n = 0;
   int rc = tk__office_plugins(o, &s, err);
@@ -139,22 +163,18 @@ int tk__office_check(tk_office_t *o, const char *type, const json_t *body, int u
   size_t declared = 0;
   for (size_t i = 0; i < d->nfields; i++) {
     const tk_plugin_field_t *f = &d->fields[i];
-    if (tk_plugin_field_check(f, json_object_get(body, f->name), why, sizeof why)) {
-      tk_err_set(&e, TK_EINVAL, "field '%s' %s", f->name, why);
-      add_problem(p, f->name, e.msg);
-      declared++;
-    }
+    declared +=
+        tk_plugin_field_problems(f, json_object_get(body, f->name), office_problem, p);
   }
   if (unknown == TK__CHECK_ALL) unknown_fields(d, body, have, nhave, p);
   /* validate() may count on the declared fields, not on the absence of
    * others: it runs when the declared ones pass */
   if (declared) return invalid(p, type, err);
   tk_err_clear(&e);
-  rc = tk_office_validate(s, type, body, &e);
+  rc = validate_problems(s, type, body, p, &e);
   if (rc == TK_ENOTFOUND)
     return tk_err_set(err, TK_EINVAL, "no content type '%s'; see 'tunduk plugin list'",
                       type);
-  if (rc == TK_EINVAL) add_problem(p, "", e.msg);
   if (p->n) return invalid(p, type, err);
   if (rc < 0) return tk_err_set(err, rc, "%s record not checked: %s", type, e.msg);
   return 0;
@@ -232,38 +252,6 @@ void tk__office_summaries(tk_office_t *o, const char *type, const json_t *const 
   free(errs);
   free(lines);
 }
-
-/* "date_of_birth" -> "Date of birth". */
-static void field_label(char *out, size_t cap, const char *name)
-{
-  snprintf(out, cap, "%s", name);
-  for (char *c = out; *c; c++)
-    if (*c == '_') *c = ' ';
-  out[0] = (char)toupper((unsigned char)out[0]);
-}
-
-static json_t *field_json(const tk_plugin_field_t *f)
-{
-  char label[TK_PLUGIN_MAX_LABEL + 1];
-  if (f->label)
-    snprintf(label, sizeof label, "%s", f->label);
-  else
-    field_label(label, sizeof label, f->name);
-  const char *kind =
-      (f->kind >= 0 && (size_t)f->kind < sizeof field_kinds / sizeof field_kinds[0])
-          ? field_kinds[f->kind]
-          : "text";
-  json_t *j = json_pack("{s:s,s:s,s:s,s:b}", "name", f->name, "label", label, "kind",
-                        kind, "required", f->required);
-  if (j && f->kind == TK_FIELD_ENUM) {
-    json_t *vals = json_array();
-    for (size_t k = 0; k < f->nvalues; k++)
-      json_array_append_new(vals, json_string(f->values[k]));
-    json_object_set_new(j, "values", vals);
-  }
-  return j;
-}
-
 int tk_office_form_schema(tk_office_t *o, const char *type, json_t **out, tk_err_t *err)
 {
   tk_plugin_set_t *s = NULL;
@@ -272,15 +260,8 @@ int tk_office_form_schema(tk_office_t *o, const char *type, json_t **out, tk_err
   if (rc) return rc;
   const tk_plugin_decl_t *d = tk_plugin_set_find(s, TK_PLUGIN_TYPE, type);
   if (!d) return tk_err_set(err, TK_ENOTFOUND, "no content type '%s'", type);
-  json_t *fields = json_array();
-  for (size_t i = 0; fields && i < d->nfields; i++)
-    json_array_append_new(fields, field_json(&d->fields[i]));
-  json_t *j =
-      json_pack("{s:s,s:s,s:b,s:b,s:b,s:b,s:o}", "type", d->name, "plugin", d->plugin,
-                "validate", d->has_validate, "summary", d->has_summary, "merge",
-                d->has_merge, "extra_fields", d->extra_fields, "fields", fields);
-  if (!j) return tk_err_set(err, TK_ENOMEM, "out of memory");
-  *out = j;
+  if (!(*out = tk_office_type_form(d)))
+    return tk_err_set(err, TK_ENOMEM, "out of memory");
   return 0;
 }
 
@@ -294,6 +275,30 @@ int tk_office_types(tk_office_t *o, json_t **out, tk_err_t *err)
   for (size_t i = 0; arr && i < tk_plugin_set_count(s, TK_PLUGIN_TYPE); i++)
     json_array_append_new(arr,
                           json_string(tk_plugin_set_decl(s, TK_PLUGIN_TYPE, i)->name));
+  if (!arr) return tk_err_set(err, TK_ENOMEM, "out of memory");
+  *out = arr;
+  return 0;
+}
+
+int tk_office_type_labels(tk_office_t *o, json_t **out, tk_err_t *err)
+{
+  tk_plugin_set_t *s = NULL;
+  *out = NULL;
+  int rc = tk__office_plugins(o, &s, err);
+  if (rc) return rc;
+  json_t *arr = json_array();
+  for (size_t i = 0; arr && i < tk_plugin_set_count(s, TK_PLUGIN_TYPE); i++) {
+    json_t *f = tk_office_type_form(tk_plugin_set_decl(s, TK_PLUGIN_TYPE, i));
+    json_t *j =
+        f ? json_pack("{s:O,s:O,s:O}", "type", json_object_get(f, "type"), "label",
+                      json_object_get(f, "label"), "labels", json_object_get(f, "labels"))
+          : NULL;
+    json_decref(f);
+    if (!j || json_array_append_new(arr, j)) {
+      json_decref(arr);
+      arr = NULL;
+    }
+  }
   if (!arr) return tk_err_set(err, TK_ENOMEM, "out of memory");
   *out = arr;
   return 0;

@@ -191,6 +191,18 @@ static void checker_stop(checker_t *k)
   pthread_cond_destroy(&k->cv);
 }
 
+typedef struct row_ctx {
+  imp_t *m;
+  const row_t *row;
+  int col;
+} row_ctx_t;
+
+static void row_problem(void *ud, const char *field, const char *message)
+{
+  row_ctx_t *x = ud;
+  tk__import_report(x->m, x->row->line, x->col, field, "%s", message);
+}
+
 /* The declared fields of one converted row; 0 if they all pass. */
 static int check_fields(imp_t *m, const row_t *row)
 {
@@ -198,13 +210,11 @@ static int check_fields(imp_t *m, const row_t *row)
   int bad = 0;
   for (size_t i = 0; i < m->decl->nfields; i++) {
     const tk_plugin_field_t *f = &m->decl->fields[i];
-    if (tk_plugin_field_check(f, json_object_get(row->body, f->name), why, sizeof why)) {
-      int col = 0;
-      for (size_t k = 0; m->csv && k < m->ncols; k++)
-        if (m->cols[k].field && strcmp(m->cols[k].field, f->name) == 0) col = (int)k + 1;
-      tk__import_report(m, row->line, col, f->name, "field '%s' %s", f->name, why);
+    row_ctx_t x = {m, row, 0};
+    for (size_t k = 0; m->csv && k < m->ncols; k++)
+      if (m->cols[k].field && strcmp(m->cols[k].field, f->name) == 0) x.col = (int)k + 1;
+    if (tk_plugin_field_problems(f, json_object_get(row->body, f->name), row_problem, &x))
       bad = 1;
-    }
   }
   const char *key;
   json_t *v;

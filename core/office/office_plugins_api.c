@@ -20,8 +20,6 @@
 
 static const char *const kind_names[TK_PLUGIN_NKINDS] = {"content type", "export",
                                                          "moderation"};
-static const char *const field_kind_names[] = {"text",    "date",    "datetime", "enum",
-                                               "integer", "boolean", "list",     "ref"};
 
 static json_t *decl_json(const tk_plugin_set_t *s, const tk_plugin_decl_t *d)
 {
@@ -37,20 +35,14 @@ static json_t *decl_json(const tk_plugin_set_t *s, const tk_plugin_decl_t *d)
   }
   if (d->media_type) json_object_set_new(j, "media_type", json_string(d->media_type));
   if (d->kind == TK_PLUGIN_TYPE) {
-    json_t *fields = json_array();
-    for (size_t i = 0; i < d->nfields; i++) {
-      const tk_plugin_field_t *f = &d->fields[i];
-      json_t *fj = json_pack("{s:s,s:s,s:b}", "name", f->name, "kind",
-                             field_kind_names[f->kind], "required", f->required);
-      if (f->nvalues) {
-        json_t *vals = json_array();
-        for (size_t k = 0; k < f->nvalues; k++)
-          json_array_append_new(vals, json_string(f->values[k]));
-        json_object_set_new(fj, "values", vals);
-      }
-      json_array_append_new(fields, fj);
+    /* the form schema's fields and labels (office_schema.c) */
+    json_t *form = tk_office_type_form(d);
+    if (form) {
+      json_object_set(j, "label", json_object_get(form, "label"));
+      json_object_set(j, "labels", json_object_get(form, "labels"));
+      json_object_set(j, "fields", json_object_get(form, "fields"));
     }
-    json_object_set_new(j, "fields", fields);
+    json_decref(form);
     json_object_set_new(j, "validate", json_boolean(d->has_validate));
     json_object_set_new(j, "summary", json_boolean(d->has_summary));
     json_object_set_new(j, "merge", json_boolean(d->has_merge));

@@ -170,12 +170,15 @@ void tk_office_set_unlock(tk_office_t *o, tk_office_unlock_fn fn, void *ctx);
 /* Unlocks now (through the callback) if the office is locked. */
 int tk_office_need_keys(tk_office_t *o, tk_err_t *err);
 
-/* One validation problem: field is the field's name ("" for a problem of the
- * whole record, e.g. from a plugin's validate()), message the reason with
- * the field named, e.g. "field 'status' is required". */
+/* One validation problem: field is where (the field's name, or a place in
+ * a list: "hearings[2].date", 1-based; "" for a problem of the whole
+ * record), message the reason with the field named, e.g. "field 'status'
+ * is required", "field 'hearings' item 2: 'date' must be a date
+ * YYYY-MM-DD". A plugin's validate() refusal names its field when its
+ * reason starts "field 'X'" or it returns a list of problems. */
 #define TK_OFFICE_MAX_PROBLEMS 32
 typedef struct tk_office_problem {
-  char field[64];
+  char field[160];
   char message[256];
 } tk_office_problem_t;
 typedef struct tk_office_problems {
@@ -204,17 +207,24 @@ void tk_office_summary(tk_office_t *o, const char *type, const json_t *body, cha
                        size_t n);
 
 /* The content type's form as JSON: {"type": T, "plugin": "case.lua",
- * "validate": b, "summary": b, "merge": b, "extra_fields": b (undeclared
- * fields allowed), "fields": [{"name", "label",
- * "kind" ("text", "date", "datetime", "enum", "integer", "boolean", "list",
- * "ref"), "required", "values" (enum only)}]}, fields sorted by name. The
- * label is the plugin's own ("label" in its field table), else the name
- * with '_' as spaces and its first letter upper case.
+ * "label": the English label, "labels": {"en", "ru", "ky"}, "validate": b,
+ * "summary": b, "merge": b, "extra_fields": b (undeclared fields allowed),
+ * "fields": [{"name", "kind" ("text", "date", "datetime", "enum",
+ * "integer", "boolean", "list", "ref"), "required", "label", "labels",
+ * "values" and "value_labels" {value: {"en", "ru", "ky"}} (enum),
+ * "ref_type" (ref: the type it points to, when declared), "items" (list,
+ * when declared: {"kind", ...}; kind "object" with "fields" as these)}]},
+ * fields in the type's `order`, the rest by name. Every "labels" has all
+ * three languages: one the plugin left out is the English label; without
+ * a label, the name with '_' as spaces and its first letter upper case.
  * TK_ENOTFOUND if no plugin declares type. *out: the caller decrefs. */
 int tk_office_form_schema(tk_office_t *o, const char *type, json_t **out, tk_err_t *err);
 /* The names of the content types the office's plugins declare, as a JSON
  * array of strings in load order. */
 int tk_office_types(tk_office_t *o, json_t **out, tk_err_t *err);
+/* The same with their labels: [{"type", "label", "labels": {"en", "ru",
+ * "ky"}}] (as in the form schema). *out: the caller decrefs. */
+int tk_office_type_labels(tk_office_t *o, json_t **out, tk_err_t *err);
 
 /* Parses a record body from JSON text for writing: a JSON object within the
  * body limits, without the field tunduk keeps ("_attachments": TK_EINVAL,
@@ -411,7 +421,7 @@ typedef struct tk_office_import_reject {
   uint64_t line;        /* where the row starts */
   int column;           /* CSV: the 1-based column; 0 when no one column */
   char column_name[64]; /* CSV: its header; else "" */
-  char field[64];       /* the record field; "" for the whole record */
+  char field[160];      /* the record field ("hearings[2].date"); "" for the record */
   char message[400];    /* the reason, the field named */
 } tk_office_import_reject_t;
 

@@ -77,6 +77,22 @@ int tk_office_plugin_test_open_layers(tk_office_plugin_test_t **out,
 int tk_office_plugins(tk_plugin_set_t **out, const char *home, char *dir, size_t cap,
                       tk_err_t *err);
 
+/* A content type's form (office_schema.c), the JSON tk_office_form_schema
+ * answers: {"type", "plugin", "label" (English), "labels": {"en", "ru",
+ * "ky"}, "validate", "summary", "merge", "extra_fields", "fields": [...]},
+ * fields as tk_office_type_fields gives them. NULL on memory failure; the
+ * caller decrefs. */
+json_t *tk_office_type_form(const tk_plugin_decl_t *d);
+/* d's fields in its `order`, the rest by name: [{"name", "kind",
+ * "required", "label", "labels", and by kind: "values" + "value_labels"
+ * {value: {"en", "ru", "ky"}} (enum), "ref_type" (ref, when declared),
+ * "items" (list, when declared: {"kind", ...} as a field without name,
+ * label and required; an object's "fields" as these)}]. Every "labels" has
+ * all three languages (a missing one is the English label, else the name
+ * with '_' as spaces and its first letter upper case; a value's: the
+ * value). */
+json_t *tk_office_type_fields(const tk_plugin_decl_t *d);
+
 /* Checks body as a record of content type `type` (the host's field checks
  * and the plugin's validate). Returns 0 if valid; TK_EINVAL with err = the
  * reason alone (e.g. "field 'status' is required"); TK_ENOTFOUND if no

@@ -659,10 +659,79 @@ static const char *read_verdict(lua_State *L, int idx, char *reason, size_t rn)
   return kind;
 }
 
+/* One problem validate() gave: message a reason, field its place ("" or
+ * NULL: found from the reason's "field 'X'"; else it must name a declared
+ * field, optionally as X[N] or X[N].y, or it becomes ""). */
+static void validate_problem(call_t *c, const char *field, const char *reason,
+                             char *first, size_t cap, int *nfirst)
+{
+  char place[TK_PLUGIN_MAX_PATH];
+  place[0] = 0;
+  if (field && field[0]) {
+    size_t n = strcspn(field, "[");
+    char name[TK_PLUGIN_MAX_NAME + 1];
+    if (n && n <= TK_PLUGIN_MAX_NAME) {
+      memcpy(name, field, n);
+      name[n] = 0;
+      if (tk__plugin_field_find(c->d, name)) snprintf(place, sizeof place, "%s", field);
+    }
+  } else {
+    tk__plugin_reason_field(c->d, reason, place, sizeof place);
+  }
+  if (!(*nfirst)++) snprintf(first, cap, "%s", reason);
+  tk__plugin_problem_add(c->problems, place, reason);
+}
+
+/* validate's second result as a list of problems (the table at idx): each
+ * a string, or { field = "x", message = "..." }; the first
+ * TK_PLUGIN_MAX_PROBLEMS read. A malformed entry is one more problem
+ * saying so (the record is refused either way). */
+static void validate_list(lua_State *L, call_t *c, int idx, char *first, size_t cap,
+                          int *nfirst)
+{
+  char reason[TK_PLUGIN_MAX_REASON + 1], field[TK_PLUGIN_MAX_PATH];
+  idx = lua_absindex(L, idx);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+  if (n > TK_PLUGIN_MAX_PROBLEMS) n = TK_PLUGIN_MAX_PROBLEMS;
+  for (lua_Integer i = 1; i <= n; i++) {
+    int t = lua_rawgeti(L, idx, i);
+    size_t len = 0;
+    const char *s = NULL;
+    field[0] = 0;
+    if (t == LUA_TSTRING) {
+      s = lua_tolstring(L, -1, &len);
+    } else if (t == LUA_TTABLE) {
+      lua_pushliteral(L, "message");
+      if (lua_rawget(L, -2) == LUA_TSTRING) s = lua_tolstring(L, -1, &len);
+      lua_pop(L, 1); /* s stays referenced by the entry */
+      lua_pushliteral(L, "field");
+      int ft = lua_rawget(L, -2);
+      if (ft == LUA_TSTRING) {
+        size_t fn;
+        const char *f = lua_tolstring(L, -1, &fn);
+        tk__plugin_copy_line(field, sizeof field, f, fn);
+      } else if (ft != LUA_TNIL) {
+        s = NULL;
+      }
+      lua_pop(L, 1);
+    }
+    if (s && len)
+      tk__plugin_copy_line(reason, sizeof reason, s, len);
+    else
+      snprintf(reason, sizeof reason,
+               "validate's problem %d is malformed (want a string or {field = \"name\", "
+               "message = \"...\"})",
+               (int)i);
+    validate_problem(c, field, reason, first, cap, nfirst);
+    lua_pop(L, 1);
+  }
+}
+
 static int op_validate(lua_State *L)
 {
   call_t *c = lua_touserdata(L, 1);
   char reason[TK_PLUGIN_MAX_REASON + 1];
+  int nfirst = 0;
   push_callback(L, c, "validate");
   push_json(L, c, c->body, NULL);
   if (call_plugin(L, c, 1, 2) < 0) return 0;
@@ -672,8 +741,11 @@ static int op_validate(lua_State *L)
     return 0;
   if (!kind) {
     int t1 = lua_type(L, -2), t2 = lua_type(L, -1);
-    if ((t1 == LUA_TNIL || t1 == LUA_TBOOLEAN) &&
-        (t2 == LUA_TSTRING || t2 == LUA_TNUMBER)) {
+    if ((t1 == LUA_TNIL || t1 == LUA_TBOOLEAN) && t2 == LUA_TTABLE) {
+      validate_list(L, c, -1, reason, sizeof reason, &nfirst);
+      if (!nfirst) snprintf(reason, sizeof reason, "refused without a reason");
+    } else if ((t1 == LUA_TNIL || t1 == LUA_TBOOLEAN) &&
+               (t2 == LUA_TSTRING || t2 == LUA_TNUMBER)) {
       size_t n;
       const char *s = lua_tolstring(L, -1, &n);
       tk__plugin_copy_line(reason, sizeof reason, s, n);
@@ -683,6 +755,10 @@ static int op_validate(lua_State *L)
       snprintf(reason, sizeof reason,
                "validate returned no verdict (want true, or nil and a reason)");
     }
+  }
+  if (!nfirst) {
+    char first[TK_PLUGIN_MAX_REASON + 1];
+    validate_problem(c, NULL, reason, first, sizeof first, &nfirst);
   }
   c->rc = tk_err_set(&c->e, TK_EINVAL, "content type '%s': %s", c->d->name, reason);
   return 0;
@@ -859,27 +935,38 @@ static void call_init(call_t *c, decl_t *d, const char *fn)
            d->name, fn);
 }
 
-int tk_plugin_validate(tk_plugin_set_t *s, const char *type, tk_slice_t body,
-                       tk_err_t *err)
+int tk_plugin_validate_problems(tk_plugin_set_t *s, const char *type, tk_slice_t body,
+                                tk_plugin_problems_t *out, tk_err_t *err)
 {
   call_t c;
   json_t *j = NULL;
+  if (out) out->n = 0;
   decl_t *d = find_or_fail(s, TK_PLUGIN_TYPE, type, err);
   if (!d) return TK_ENOTFOUND;
   int rc = tk__plugin_json_parse(body, &j, err);
   if (rc < 0) goto done;
-  if ((rc = tk__plugin_check_fields(d, j, err)) < 0) goto done;
+  if ((rc = tk__plugin_check_fields(d, j, out, err)) < 0) goto done;
   if (!d->pub.has_validate) goto done;
   if (s->pool) {
-    rc = tk__plugin_pool_validate(s, d, body, err);
+    rc = tk__plugin_pool_validate(s, d, body, out, err);
     goto done;
   }
   call_init(&c, d, "validate");
   c.body = j;
+  c.problems = out;
   if ((rc = run_call(d->plugin, op_validate, &c)) < 0 && err) *err = c.e;
+  /* a failure that is not a refusal (a limit, an error) is no problem of
+   * the record's */
+  if (rc < 0 && rc != TK_EINVAL && out) out->n = 0;
 done:
   json_decref(j);
   return rc;
+}
+
+int tk_plugin_validate(tk_plugin_set_t *s, const char *type, tk_slice_t body,
+                       tk_err_t *err)
+{
+  return tk_plugin_validate_problems(s, type, body, NULL, err);
 }
 
 int tk_plugin_validate_many(tk_plugin_set_t *s, const char *type,

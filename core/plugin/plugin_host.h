@@ -98,6 +98,7 @@ typedef struct call {
   int done;
   tk_buf_t *out;
   tk_plugin_verdict_t *verdict;
+  tk_plugin_problems_t *problems; /* validate: every problem (may be NULL) */
 } call_t;
 
 /* ---- plugin_sandbox.c -------------------------------------------------------- */
@@ -133,8 +134,21 @@ void tk__plugin_open_sandbox(lua_State *L);
 /* Frees a declaration's C side (its Lua side dies with the state). */
 void tk__plugin_decl_free(decl_t *d);
 /* The host's checks of body against d's declared fields (plugin_fields.c):
- * 0, or TK_EINVAL with err naming the field. */
-int tk__plugin_check_fields(const decl_t *d, json_t *body, tk_err_t *err);
+ * 0, or TK_EINVAL with err naming the first problem's field and every
+ * problem in out (may be NULL), as tk_plugin_validate_problems says. */
+int tk__plugin_check_fields(const decl_t *d, json_t *body, tk_plugin_problems_t *out,
+                            tk_err_t *err);
+/* Keeps one more problem in out (may be NULL; past TK_PLUGIN_MAX_PROBLEMS
+ * it is dropped). */
+void tk__plugin_problem_add(tk_plugin_problems_t *out, const char *field,
+                            const char *message);
+/* The place a validate() reason names (plugin_fields.c): X, X[N] or
+ * X[N].y into out (cap bytes) when reason starts "field 'X'" (then
+ * " item N", then ": 'y'") and X is a field of d (y a field of its object
+ * items); else "". */
+void tk__plugin_reason_field(const decl_t *d, const char *reason, char *out, size_t cap);
+/* The field of d named name (bsearch), or NULL. */
+const tk_plugin_field_t *tk__plugin_field_find(const decl_t *d, const char *name);
 
 /* ---- plugin.c, for plugin_worker.c and plugin_layers.c ----------------------- */
 
@@ -174,7 +188,7 @@ int tk__plugin_pool_add(tk_plugin_set_t *s, const char *name, const char *src, s
                         tk_err_t *err);
 /* The calls of tk_plugin.h, in a worker, for declaration d of s. */
 int tk__plugin_pool_validate(tk_plugin_set_t *s, decl_t *d, tk_slice_t body,
-                             tk_err_t *err);
+                             tk_plugin_problems_t *problems, tk_err_t *err);
 int tk__plugin_pool_summary(tk_plugin_set_t *s, decl_t *d, tk_slice_t body, tk_buf_t *out,
                             tk_err_t *err);
 int tk__plugin_pool_merge(tk_plugin_set_t *s, decl_t *d, tk_slice_t base, tk_slice_t ours,

@@ -27,8 +27,9 @@
 
 const char *const tk__plugin_kind_words[TK_PLUGIN_NKINDS] = {"content type", "export",
                                                              "moderation rule"};
-static const char *const field_kinds[] = {
-    "text", "date", "datetime", "enum", "integer", "boolean", "list", "ref", NULL};
+static const char *const field_kinds[] = {"text",    "date",    "datetime", "enum",
+                                          "integer", "boolean", "list",     "ref",
+                                          "object",  NULL};
 
 uint64_t tk__plugin_now_ns(void)
 {
@@ -467,19 +468,50 @@ void tk__plugin_open_sandbox(lua_State *L)
 
 /* ---- declarations ------------------------------------------------------------ */
 
+const char *const tk_plugin_langs[TK_PLUGIN_NLANGS] = {"en", "ru", "ky"};
+
+static void labels_free(tk_plugin_labels_t *l)
+{
+  for (int i = 0; i < TK_PLUGIN_NLANGS; i++) {
+    free((char *)l->v[i]);
+    l->v[i] = NULL;
+  }
+}
+
+/* Frees what f holds (not f itself). */
+static void field_free(tk_plugin_field_t *f)
+{
+  free((char *)f->name);
+  labels_free(&f->labels); /* label is labels.v[0] */
+  if (f->value_labels)
+    for (size_t k = 0; k < f->nvalues; k++)
+      labels_free((tk_plugin_labels_t *)&f->value_labels[k]);
+  free((void *)f->value_labels);
+  for (size_t k = 0; k < f->nvalues; k++)
+    free((char *)f->values[k]);
+  free((void *)f->values);
+  free((char *)f->ref_type);
+  if (f->items) {
+    field_free((tk_plugin_field_t *)f->items);
+    free((void *)f->items);
+  }
+  for (size_t k = 0; k < f->nsub; k++)
+    field_free((tk_plugin_field_t *)&f->sub[k]);
+  free((void *)f->sub);
+}
+
 void tk__plugin_decl_free(decl_t *d)
 {
   if (!d) return;
   free(d->name);
   free(d->media_type);
-  for (size_t i = 0; i < d->nfields_alloc; i++) {
-    free((char *)d->fields[i].name);
-    free((char *)d->fields[i].label);
-    for (size_t k = 0; k < d->fields[i].nvalues; k++)
-      free((char *)d->fields[i].values[k]);
-    free((void *)d->fields[i].values);
-  }
+  for (size_t i = 0; i < d->nfields_alloc; i++)
+    field_free(&d->fields[i]);
   free(d->fields);
+  labels_free(&d->pub.labels);
+  for (size_t i = 0; i < d->pub.norder; i++)
+    free((char *)d->pub.order[i]);
+  free((void *)d->pub.order);
   for (size_t i = 0; i < d->pub.nreads; i++)
     free((char *)d->pub.reads[i]);
   free((void *)d->pub.reads);
@@ -580,6 +612,336 @@ static int cmp_field(const void *a, const void *b)
                 ((const tk_plugin_field_t *)b)->name);
 }
 
+/* Where a field table sits: a content type's field, what one item of a
+ * list field is, or a field of an object item. */
+enum { LV_FIELD = 0, LV_ITEMS = 1, LV_SUB = 2 };
+
+static const char *const level_keys[3][8] = {
+    {"kind", "label", "values", "value_labels", "type", "items", NULL},
+    {"kind", "values", "value_labels", "type", "fields", "order", NULL},
+    {"kind", "label", "required", "values", "value_labels", "type", NULL}};
+static const char *const level_kinds[3] = {
+    "text, date, datetime, enum, integer, boolean, list, ref",
+    "text, date, datetime, enum, integer, boolean, ref, object",
+    "text, date, datetime, enum, integer, boolean, ref"};
+
+static int level_kind_ok(int level, int kind)
+{
+  if (kind < 0) return 0;
+  if (level == LV_FIELD) return kind != TK_FIELD_OBJECT;
+  if (level == LV_ITEMS) return kind != TK_FIELD_LIST;
+  return kind != TK_FIELD_LIST && kind != TK_FIELD_OBJECT;
+}
+
+/* Every key of the table at t must be one of allowed (a misspelt key is a
+ * load error, not a silently missing label). */
+static void check_keys(lua_State *L, int t, const char *const *allowed, const char *where)
+{
+  t = lua_absindex(L, t);
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_error(L, "%s: keys must be names (one of: %s)", where, allowed[0]);
+    const char *k = lua_tostring(L, -1);
+    int ok = 0;
+    for (size_t i = 0; allowed[i] && !ok; i++)
+      ok = strcmp(k, allowed[i]) == 0;
+    if (!ok) {
+      char known[160];
+      size_t at = 0;
+      known[0] = 0;
+      for (size_t i = 0; allowed[i] && at < sizeof known - 1; i++)
+        at += (size_t)snprintf(known + at, sizeof known - at, "%s%s", i ? ", " : "",
+                               allowed[i]);
+      luaL_error(L, "%s: unknown key '%s' (known: %s)", where, k, known);
+    }
+  }
+}
+
+static int utf8_text(const char *s, size_t n)
+{
+  json_t *j = strlen(s) == n ? json_stringn(s, n) : NULL; /* jansson checks UTF-8 */
+  json_decref(j);
+  return j != NULL;
+}
+
+/* A string at idx: 1..max bytes of UTF-8, no NUL; a copy. */
+static char *text_dup(lua_State *L, int idx, size_t max, const char *where,
+                      const char *what)
+{
+  size_t n;
+  const char *s = lua_tolstring(L, idx, &n);
+  if (n == 0 || n > max || !utf8_text(s, n))
+    luaL_error(L, "%s: %s must be 1 to %d bytes of UTF-8 text", where, what, (int)max);
+  return dup_or_raise(L, s, n);
+}
+
+/* A label at idx: nil, a string (every language) or { en = , ru = , ky = }
+ * (en required). */
+static void read_labels(lua_State *L, int idx, tk_plugin_labels_t *out, const char *where)
+{
+  idx = lua_absindex(L, idx);
+  int t = lua_type(L, idx);
+  if (t == LUA_TNIL) return;
+  if (t == LUA_TSTRING) {
+    out->v[0] = text_dup(L, idx, TK_PLUGIN_MAX_LABEL, where, "'label'");
+    return;
+  }
+  if (t != LUA_TTABLE)
+    luaL_error(L,
+               "%s: 'label' must be a string or a table { en = ..., ru = ..., ky = ... }",
+               where);
+  char w[200];
+  snprintf(w, sizeof w, "%s: 'label'", where);
+  check_keys(L, idx, tk_plugin_langs, w);
+  for (int i = 0; i < TK_PLUGIN_NLANGS; i++) {
+    lua_pushstring(L, tk_plugin_langs[i]);
+    int lt = lua_rawget(L, idx);
+    char what[16];
+    snprintf(what, sizeof what, "'%s'", tk_plugin_langs[i]);
+    if (lt == LUA_TNIL && i == 0)
+      luaL_error(L, "%s needs 'en' (the English label; ru and ky fall back to it)", w);
+    if (lt == LUA_TSTRING)
+      out->v[i] = text_dup(L, -1, TK_PLUGIN_MAX_LABEL, w, what);
+    else if (lt != LUA_TNIL)
+      luaL_error(L, "%s: %s must be a string", w, what);
+    lua_pop(L, 1);
+  }
+}
+
+/* values = {...} and value_labels = { value = label, ... } of an enum. */
+static void read_enum(lua_State *L, int t, tk_plugin_field_t *f, const char *where)
+{
+  lua_pushliteral(L, "values");
+  if (lua_rawget(L, t) != LUA_TTABLE) luaL_error(L, "%s needs a values list", where);
+  lua_Integer nv = (lua_Integer)lua_rawlen(L, -1);
+  if (nv < 1 || nv > TK_PLUGIN_MAX_ENUM)
+    luaL_error(L, "%s needs 1 to %d values", where, TK_PLUGIN_MAX_ENUM);
+  const char **vals = calloc((size_t)nv, sizeof *vals);
+  if (!vals) luaL_error(L, "out of memory");
+  f->values = vals;
+  for (lua_Integer i = 1; i <= nv; i++) {
+    if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
+      luaL_error(L, "%s: values must be strings", where);
+    char what[32];
+    snprintf(what, sizeof what, "value %d", (int)i);
+    vals[i - 1] = text_dup(L, -1, TK_PLUGIN_MAX_LABEL, where, what);
+    f->nvalues++;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_pushliteral(L, "value_labels");
+  int lt = lua_rawget(L, t);
+  if (lt == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (lt != LUA_TTABLE)
+    luaL_error(L, "%s: 'value_labels' must be a table { value = label, ... }", where);
+  int vl = lua_gettop(L);
+  tk_plugin_labels_t *labels = calloc(f->nvalues, sizeof *labels);
+  if (!labels) luaL_error(L, "out of memory");
+  f->value_labels = labels;
+  lua_pushnil(L);
+  while (lua_next(L, vl)) {
+    size_t k = f->nvalues;
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      const char *key = lua_tostring(L, -2);
+      for (k = 0; k < f->nvalues && strcmp(f->values[k], key) != 0; k++)
+        ;
+    }
+    if (k == f->nvalues) {
+      const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+      luaL_error(L, "%s: value_labels: '%s' is not one of its values", where, key);
+    }
+    char w[240];
+    snprintf(w, sizeof w, "%s: value_labels '%s'", where, f->values[k]);
+    if (lua_type(L, -1) == LUA_TNIL) luaL_error(L, "%s: no label", w);
+    read_labels(L, -1, &labels[k], w);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+static void read_field(lua_State *L, int v, tk_plugin_field_t *f, int level,
+                       const char *where);
+
+/* fields = { name = "kind" | {...} } of an object item, then its `order`. */
+static void read_subfields(lua_State *L, int t, tk_plugin_field_t *f, const char *where)
+{
+  lua_pushliteral(L, "fields");
+  if (lua_rawget(L, t) != LUA_TTABLE)
+    luaL_error(L, "%s: object items need { kind = \"object\", fields = { name = ... } }",
+               where);
+  int ft = lua_gettop(L);
+  size_t n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, ft)) {
+    lua_pop(L, 1);
+    if (++n > TK_PLUGIN_MAX_SUBFIELDS)
+      luaL_error(L, "%s: more than %d fields", where, TK_PLUGIN_MAX_SUBFIELDS);
+  }
+  if (n == 0) luaL_error(L, "%s: an object item needs at least one field", where);
+  tk_plugin_field_t *sub = calloc(n, sizeof *sub);
+  if (!sub) luaL_error(L, "out of memory");
+  f->sub = sub;
+  f->nsub = n; /* zeroed entries free as nothing */
+  size_t i = 0;
+  lua_pushnil(L);
+  while (lua_next(L, ft)) {
+    size_t kn;
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaL_error(L, "%s: field names must be strings", where);
+    const char *k = lua_tolstring(L, -2, &kn);
+    if (kn == 0 || kn > TK_PLUGIN_MAX_NAME || strlen(k) != kn)
+      luaL_error(L, "%s: field name must be 1 to %d bytes, no NUL", where,
+                 TK_PLUGIN_MAX_NAME);
+    sub[i].name = dup_or_raise(L, k, kn);
+    char w[240];
+    snprintf(w, sizeof w, "%s field '%s'", where, k);
+    read_field(L, -1, &sub[i], LV_SUB, w);
+    i++;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  qsort(sub, n, sizeof *sub, cmp_field);
+  /* order = { "date", ... }: the sub-fields a form shows first */
+  lua_pushliteral(L, "order");
+  int ot = lua_rawget(L, t);
+  if (ot == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (ot != LUA_TTABLE)
+    luaL_error(L, "%s: 'order' must be a list of its field names", where);
+  lua_Integer no = (lua_Integer)lua_rawlen(L, -1);
+  if (no > (lua_Integer)n)
+    luaL_error(L, "%s: 'order' names more fields than it has", where);
+  size_t pos[TK_PLUGIN_MAX_SUBFIELDS];
+  unsigned char used[TK_PLUGIN_MAX_SUBFIELDS] = {0};
+  for (lua_Integer j = 1; j <= no; j++) {
+    if (lua_rawgeti(L, -1, j) != LUA_TSTRING)
+      luaL_error(L, "%s: 'order' must be a list of its field names", where);
+    const char *name = lua_tostring(L, -1);
+    size_t k;
+    for (k = 0; k < n && strcmp(sub[k].name, name) != 0; k++)
+      ;
+    if (k == n)
+      luaL_error(L, "%s: 'order' names '%s', not one of its fields", where, name);
+    if (used[k]) luaL_error(L, "%s: 'order' names '%s' twice", where, name);
+    used[k] = 1;
+    pos[j - 1] = k;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  tk_plugin_field_t tmp[TK_PLUGIN_MAX_SUBFIELDS];
+  size_t at = 0;
+  for (lua_Integer j = 0; j < no; j++)
+    tmp[at++] = sub[pos[j]];
+  for (size_t k = 0; k < n; k++)
+    if (!used[k]) tmp[at++] = sub[k];
+  memcpy(sub, tmp, n * sizeof *sub);
+}
+
+/* One field table (or kind string) at v into f, whose name is set; where
+ * names it in messages ("tunduk.content_type: field 'hearings'"). */
+static void read_field(lua_State *L, int v, tk_plugin_field_t *f, int level,
+                       const char *where)
+{
+  v = lua_absindex(L, v);
+  int vt = lua_type(L, v);
+  const char *kind = NULL;
+  if (vt == LUA_TSTRING) {
+    kind = lua_tostring(L, v);
+  } else if (vt == LUA_TTABLE) {
+    check_keys(L, v, level_keys[level], where);
+    lua_pushliteral(L, "kind");
+    if (lua_rawget(L, v) == LUA_TSTRING) kind = lua_tostring(L, -1);
+    lua_pop(L, 1); /* kind stays referenced by the field table */
+  }
+  f->kind = kind ? field_kind(kind) : -1;
+  if (!level_kind_ok(level, f->kind))
+    luaL_error(L, "%s needs a kind (%s)", where, level_kinds[level]);
+  if (vt != LUA_TTABLE) {
+    if (f->kind == TK_FIELD_ENUM)
+      luaL_error(L, "%s: an enum needs { kind = \"enum\", values = {...} }", where);
+    if (f->kind == TK_FIELD_OBJECT)
+      luaL_error(L,
+                 "%s: object items need { kind = \"object\", fields = { name = ... } }",
+                 where);
+    return;
+  }
+  if (level != LV_ITEMS) {
+    lua_pushliteral(L, "label");
+    lua_rawget(L, v);
+    read_labels(L, -1, &f->labels, where);
+    f->label = f->labels.v[0];
+    lua_pop(L, 1);
+  }
+  if (level == LV_SUB) {
+    lua_pushliteral(L, "required");
+    int rt = lua_rawget(L, v);
+    if (rt != LUA_TNIL && rt != LUA_TBOOLEAN)
+      luaL_error(L, "%s: 'required' must be true or false", where);
+    f->required = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  if (f->kind == TK_FIELD_ENUM) {
+    read_enum(L, v, f, where);
+  } else {
+    static const char *const enum_only[] = {"values", "value_labels"};
+    for (int i = 0; i < 2; i++) {
+      lua_pushstring(L, enum_only[i]);
+      if (lua_rawget(L, v) != LUA_TNIL)
+        luaL_error(L, "%s: '%s' is only for enum fields", where, enum_only[i]);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pushliteral(L, "type");
+  if (lua_rawget(L, v) != LUA_TNIL) {
+    size_t n = 0;
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+    if (f->kind != TK_FIELD_REF)
+      luaL_error(L, "%s: 'type' is only for ref fields (the content type referred to)",
+                 where);
+    if (!s || strlen(s) != n || tk_name_check("type", s, TK_MAX_TYPE_LEN, 0, NULL) != 0)
+      luaL_error(L,
+                 "%s: 'type' must be a content type name (1 to %d bytes of a-z, 0-9, '_' "
+                 "and '-')",
+                 where, TK_MAX_TYPE_LEN);
+    f->ref_type = dup_or_raise(L, s, n);
+  }
+  lua_pop(L, 1);
+  if (level == LV_FIELD) {
+    lua_pushliteral(L, "items");
+    if (lua_rawget(L, v) != LUA_TNIL) {
+      if (f->kind != TK_FIELD_LIST)
+        luaL_error(L, "%s: 'items' is only for list fields", where);
+      tk_plugin_field_t *it = calloc(1, sizeof *it);
+      if (!it) luaL_error(L, "out of memory");
+      f->items = it;
+      char w[200];
+      snprintf(w, sizeof w, "%s items", where);
+      read_field(L, -1, it, LV_ITEMS, w);
+    }
+    lua_pop(L, 1);
+  }
+  if (level == LV_ITEMS) {
+    if (f->kind == TK_FIELD_OBJECT) {
+      read_subfields(L, v, f, where);
+    } else {
+      static const char *const object_only[] = {"fields", "order"};
+      for (int i = 0; i < 2; i++) {
+        lua_pushstring(L, object_only[i]);
+        if (lua_rawget(L, v) != LUA_TNIL)
+          luaL_error(L, "%s: '%s' is only for object items", where, object_only[i]);
+        lua_pop(L, 1);
+      }
+    }
+  }
+}
+
 /* fields = { name = "kind" | { kind = "enum", values = {...} }, ... } */
 static void read_fields(lua_State *L, decl_t *d)
 {
@@ -612,67 +974,51 @@ static void read_fields(lua_State *L, decl_t *d)
     tk_plugin_field_t *f = &d->fields[d->nfields_alloc];
     f->name = dup_or_raise(L, k, kn);
     d->nfields_alloc++;
-    const char *kind = NULL;
-    int vt = lua_type(L, -1);
-    if (vt == LUA_TSTRING) {
-      kind = lua_tostring(L, -1);
-    } else if (vt == LUA_TTABLE) {
-      lua_pushliteral(L, "kind");
-      if (lua_rawget(L, -2) == LUA_TSTRING) kind = lua_tostring(L, -1);
-      lua_pop(L, 1); /* kind stays referenced by the field table */
-    }
-    if (vt == LUA_TTABLE) { /* a label longer than TK_PLUGIN_MAX_LABEL is ignored */
-      lua_pushliteral(L, "label");
-      size_t ln = 0;
-      const char *label =
-          lua_rawget(L, -2) == LUA_TSTRING ? lua_tolstring(L, -1, &ln) : NULL;
-      if (label && ln <= TK_PLUGIN_MAX_LABEL && strlen(label) == ln)
-        f->label = dup_or_raise(L, label, ln);
-      lua_pop(L, 1);
-    }
-    f->kind = kind ? field_kind(kind) : -1;
-    if (f->kind < 0)
-      luaL_error(
-          L,
-          "tunduk.content_type: field '%s' needs a kind (text, date, datetime, enum, "
-          "integer, boolean, list, ref)",
-          f->name);
-    if (f->kind == TK_FIELD_ENUM) {
-      if (vt != LUA_TTABLE)
-        luaL_error(
-            L,
-            "tunduk.content_type: enum field '%s' needs { kind = \"enum\", values = "
-            "{...} }",
-            f->name);
-      lua_pushliteral(L, "values");
-      if (lua_rawget(L, -2) != LUA_TTABLE)
-        luaL_error(L, "tunduk.content_type: enum field '%s' needs a values list",
-                   f->name);
-      lua_Integer nv = (lua_Integer)lua_rawlen(L, -1);
-      if (nv < 1 || nv > TK_PLUGIN_MAX_ENUM)
-        luaL_error(L, "tunduk.content_type: enum field '%s' needs 1 to %d values",
-                   f->name, TK_PLUGIN_MAX_ENUM);
-      const char **vals = calloc((size_t)nv, sizeof *vals);
-      if (!vals) luaL_error(L, "out of memory");
-      f->values = vals;
-      for (lua_Integer i = 1; i <= nv; i++) {
-        if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
-          luaL_error(L, "tunduk.content_type: enum field '%s': values must be strings",
-                     f->name);
-        size_t vn;
-        const char *v = lua_tolstring(L, -1, &vn);
-        vals[i - 1] = dup_or_raise(L, v, vn);
-        f->nvalues++;
-        lua_pop(L, 1);
-      }
-      lua_pop(L, 1);
-    }
+    char where[160];
+    snprintf(where, sizeof where, "tunduk.content_type: field '%s'", f->name);
+    read_field(L, -1, f, LV_FIELD, where);
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
   qsort(d->fields, d->nfields_alloc, sizeof *d->fields, cmp_field);
   d->pub.fields = d->fields;
   d->pub.nfields = d->nfields_alloc;
+}
+
+/* order = { "case_number", ... }: the fields a form shows first. */
+static void read_order(lua_State *L, decl_t *d)
+{
+  lua_pushliteral(L, "order");
+  int t = lua_rawget(L, 1);
+  if (t == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (t != LUA_TTABLE)
+    luaL_error(L, "tunduk.content_type: 'order' must be a list of field names");
+  lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+  if (n > (lua_Integer)d->nfields_alloc)
+    luaL_error(L, "tunduk.content_type: 'order' names more fields than are declared");
+  const char **v = calloc(n ? (size_t)n : 1, sizeof *v);
+  if (!v) luaL_error(L, "out of memory");
+  d->pub.order = v;
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
+      luaL_error(L, "tunduk.content_type: 'order' must be a list of field names");
+    const char *name = lua_tostring(L, -1);
+    tk_plugin_field_t key = {.name = name};
+    if (!d->nfields_alloc ||
+        !bsearch(&key, d->fields, d->nfields_alloc, sizeof *d->fields, cmp_field))
+      luaL_error(L, "tunduk.content_type: 'order' names '%s', not a declared field",
+                 name);
+    for (size_t k = 0; k < d->pub.norder; k++)
+      if (strcmp(v[k], name) == 0)
+        luaL_error(L, "tunduk.content_type: 'order' names '%s' twice", name);
+    v[i - 1] = dup_or_raise(L, name, strlen(name));
+    d->pub.norder++;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
 }
 
 static void read_required(lua_State *L, decl_t *d)
@@ -717,7 +1063,12 @@ static void read_extra_fields(lua_State *L, decl_t *d)
 static int l_content_type(lua_State *L)
 {
   decl_t *d = decl_begin(L, TK_PLUGIN_TYPE, "content_type", TK_MAX_TYPE_LEN);
+  lua_pushliteral(L, "label");
+  lua_rawget(L, 1);
+  read_labels(L, -1, &d->pub.labels, "tunduk.content_type");
+  lua_pop(L, 1);
   read_fields(L, d);
+  read_order(L, d);
   read_required(L, d);
   read_extra_fields(L, d);
   lua_newtable(L);

@@ -471,6 +471,104 @@ static char *dup_json_str(json_t *v)
   return s ? strdup(s) : NULL;
 }
 
+/* A string of 1..max bytes, or NULL (absent, or not one). */
+static const char *str_in(json_t *v, size_t max)
+{
+  size_t n = json_is_string(v) ? json_string_length(v) : 0;
+  const char *s = n ? json_string_value(v) : NULL;
+  return s && n <= max && strlen(s) == n ? s : NULL;
+}
+
+/* Labels from {"en": ..., ...}: 0, or -1 (a bad one, or memory). */
+static int labels_from_json(json_t *o, tk_plugin_labels_t *l)
+{
+  if (!o || json_is_null(o)) return 0;
+  if (!json_is_object(o) || json_object_size(o) > TK_PLUGIN_NLANGS) return -1;
+  for (int i = 0; i < TK_PLUGIN_NLANGS; i++) {
+    json_t *v = json_object_get(o, tk_plugin_langs[i]);
+    if (!v) continue;
+    const char *s = str_in(v, TK_PLUGIN_MAX_LABEL);
+    if (!s || !(l->v[i] = strdup(s))) return -1;
+  }
+  return 0;
+}
+
+enum { LV_FIELD = 0, LV_ITEMS = 1, LV_SUB = 2 };
+
+/* One field of the worker's JSON into f (zeroed), checked as the worker's
+ * side built it: a worker is not trusted to send sane sizes. 0 or -1; on
+ * -1 what f holds is freed with its declaration. */
+static int field_from_json(json_t *jf, tk_plugin_field_t *f, int level)
+{
+  if (!json_is_object(jf)) return -1;
+  json_t *vals = json_object_get(jf, "values"), *vl = json_object_get(jf, "value_labels");
+  size_t nv = json_array_size(vals);
+  if (level != LV_ITEMS) {
+    const char *name = str_in(json_object_get(jf, "name"), TK_PLUGIN_MAX_NAME);
+    if (!name || !(f->name = strdup(name))) return -1;
+  }
+  if (labels_from_json(json_object_get(jf, "labels"), &f->labels)) return -1;
+  f->label = f->labels.v[0];
+  f->kind = (int)json_integer_value(json_object_get(jf, "kind"));
+  if (f->kind < TK_FIELD_TEXT || f->kind > TK_FIELD_OBJECT) return -1;
+  if ((level != LV_ITEMS && f->kind == TK_FIELD_OBJECT) ||
+      (level != LV_FIELD && f->kind == TK_FIELD_LIST))
+    return -1;
+  f->required = json_is_true(json_object_get(jf, "required"));
+  if (nv > TK_PLUGIN_MAX_ENUM) return -1;
+  const char **v = calloc(nv ? nv : 1, sizeof *v);
+  if (!v) return -1;
+  f->values = v;
+  for (size_t k = 0; k < nv; k++) {
+    const char *s = str_in(json_array_get(vals, k), TK_PLUGIN_MAX_LABEL);
+    if (!s || !(v[k] = strdup(s))) return -1;
+    f->nvalues++;
+  }
+  if (vl) {
+    if (json_array_size(vl) != nv) return -1;
+    tk_plugin_labels_t *l = calloc(nv ? nv : 1, sizeof *l);
+    if (!l) return -1;
+    f->value_labels = l;
+    for (size_t k = 0; k < nv; k++)
+      if (labels_from_json(json_array_get(vl, k), &l[k])) return -1;
+  }
+  json_t *rt = json_object_get(jf, "ref_type");
+  if (rt) {
+    const char *s = str_in(rt, TK_MAX_TYPE_LEN);
+    if (!s || !(f->ref_type = strdup(s))) return -1;
+  }
+  json_t *items = json_object_get(jf, "items");
+  if (items) {
+    if (level != LV_FIELD || f->kind != TK_FIELD_LIST) return -1;
+    tk_plugin_field_t *it = calloc(1, sizeof *it);
+    if (!it) return -1;
+    f->items = it;
+    if (field_from_json(items, it, LV_ITEMS)) return -1;
+  }
+  json_t *sub = json_object_get(jf, "sub");
+  size_t ns = json_array_size(sub);
+  if (sub) {
+    if (level != LV_ITEMS || f->kind != TK_FIELD_OBJECT || ns == 0 ||
+        ns > TK_PLUGIN_MAX_SUBFIELDS)
+      return -1;
+    tk_plugin_field_t *sf = calloc(ns, sizeof *sf);
+    if (!sf) return -1;
+    f->sub = sf;
+    f->nsub = ns;
+    for (size_t k = 0; k < ns; k++)
+      if (field_from_json(json_array_get(sub, k), &sf[k], LV_SUB)) return -1;
+  } else if (f->kind == TK_FIELD_OBJECT) {
+    return -1;
+  }
+  return 0;
+}
+
+static int cmp_field_name(const void *a, const void *b)
+{
+  return strcmp(((const tk_plugin_field_t *)a)->name,
+                ((const tk_plugin_field_t *)b)->name);
+}
+
 /* The parent's copy of one declaration: a decl_t without callbacks. */
 static decl_t *decl_from_json(plugin_t *p, json_t *o)
 {
@@ -492,32 +590,29 @@ static decl_t *decl_from_json(plugin_t *p, json_t *o)
   d->pub.has_merge = json_is_true(json_object_get(o, "merge"));
   d->pub.extra_fields = json_is_true(json_object_get(o, "extra_fields"));
   d->pub.reads_all = json_is_true(json_object_get(o, "reads_all"));
-  json_t *fields = json_object_get(o, "fields"), *reads = json_object_get(o, "reads");
-  size_t nf = json_array_size(fields), nr = json_array_size(reads);
-  if (nf > TK_PLUGIN_MAX_FIELDS || nr > TK_PLUGIN_MAX_READS) goto fail;
+  if (labels_from_json(json_object_get(o, "labels"), &d->pub.labels)) goto fail;
+  json_t *fields = json_object_get(o, "fields"), *reads = json_object_get(o, "reads"),
+         *order = json_object_get(o, "order");
+  size_t nf = json_array_size(fields), nr = json_array_size(reads),
+         no = json_array_size(order);
+  if (nf > TK_PLUGIN_MAX_FIELDS || nr > TK_PLUGIN_MAX_READS || no > nf) goto fail;
   if (!(d->fields = calloc(nf ? nf : 1, sizeof *d->fields))) goto fail;
   for (size_t i = 0; i < nf; i++) {
-    json_t *jf = json_array_get(fields, i), *vals = json_object_get(jf, "values");
-    tk_plugin_field_t *f = &d->fields[i];
-    size_t nv = json_array_size(vals);
-    if (!(f->name = dup_json_str(json_object_get(jf, "name")))) goto fail;
     d->nfields_alloc++;
-    json_t *label = json_object_get(jf, "label");
-    if (json_is_string(label) && json_string_length(label) <= TK_PLUGIN_MAX_LABEL &&
-        !(f->label = dup_json_str(label)))
-      goto fail;
-    f->kind = (int)json_integer_value(json_object_get(jf, "kind"));
-    f->required = json_is_true(json_object_get(jf, "required"));
-    const char **v = calloc(nv ? nv : 1, sizeof *v);
-    if (!v) goto fail;
-    f->values = v;
-    for (size_t k = 0; k < nv; k++) {
-      if (!(v[k] = dup_json_str(json_array_get(vals, k)))) goto fail;
-      f->nvalues++;
-    }
+    if (field_from_json(json_array_get(fields, i), &d->fields[i], LV_FIELD)) goto fail;
+    /* sorted by name, each once: the lookups bsearch */
+    if (i && cmp_field_name(&d->fields[i - 1], &d->fields[i]) >= 0) goto fail;
   }
   d->pub.fields = d->fields;
   d->pub.nfields = d->nfields_alloc;
+  const char **ov = calloc(no ? no : 1, sizeof *ov);
+  if (!ov) goto fail;
+  d->pub.order = ov;
+  for (size_t i = 0; i < no; i++) {
+    const char *s = str_in(json_array_get(order, i), TK_PLUGIN_MAX_NAME);
+    if (!s || !tk__plugin_field_find(d, s) || !(ov[i] = strdup(s))) goto fail;
+    d->pub.norder++;
+  }
   const char **rv = calloc(nr ? nr : 1, sizeof *rv);
   if (!rv) goto fail;
   d->pub.reads = rv;
@@ -640,10 +735,50 @@ done:
   return rc;
 }
 
-int tk__plugin_pool_validate(tk_plugin_set_t *s, decl_t *d, tk_slice_t body,
-                             tk_err_t *err)
+/* The problems a refusing VALIDATE's RESULT carries (serve_validate):
+ * u32 n, n x {field, message}; at most TK_PLUGIN_MAX_PROBLEMS kept. A
+ * refusal without them (or with a bad list) is one problem, the message. */
+static void read_problems(tk_slice_t o, const tk_err_t *err, tk_plugin_problems_t *out)
 {
-  return body_call(s, d, TK__W_VALIDATE, "validate", body, NULL, err);
+  tk__pc_rd_t r = {o.p, o.n, 0};
+  out->n = 0;
+  uint32_t n = o.p ? tk__pc_get_u32(&r) : 0;
+  for (uint32_t i = 0; !r.bad && i < n && i < TK_PLUGIN_MAX_PROBLEMS; i++) {
+    const char *field = tk__pc_get_cstr(&r), *msg = tk__pc_get_cstr(&r);
+    if (r.bad || !field || !msg) break;
+    tk__plugin_problem_add(out, field, msg);
+  }
+  if (r.bad || !out->n) {
+    /* err says "content type 'T': <first>" */
+    const char *m = strstr(err->msg, "': ");
+    out->n = 0;
+    tk__plugin_problem_add(out, "", m ? m + 3 : err->msg);
+  }
+}
+
+int tk__plugin_pool_validate(tk_plugin_set_t *s, decl_t *d, tk_slice_t body,
+                             tk_plugin_problems_t *problems, tk_err_t *err)
+{
+  xchg_t x;
+  tk_slice_t o = {NULL, 0};
+  tk_err_t e;
+  tk_err_clear(&e);
+  int rc = acquire(s->pool, &x, d->plugin->name, &e);
+  if (rc) goto done;
+  what_of(&x, d, "validate");
+  if ((rc = tk__pc_frame_begin(&x.out, TK__W_VALIDATE)) ||
+      (rc = tk__pc_put_cstr(&x.out, d->name)) ||
+      (rc = tk__pc_put_str(&x.out, body.p ? body.p : (const uint8_t *)"", body.n))) {
+    rc = tk_err_set(&e, rc, "out of memory");
+    goto done;
+  }
+  rc = roundtrip(&x, NULL, &o, &e);
+  /* o is a view into x.in: read before the release wipes it */
+  if (rc == TK_EINVAL && problems) read_problems(o, &e, problems);
+done:
+  release(&x);
+  if (err) *err = e;
+  return rc;
 }
 
 int tk__plugin_pool_summary(tk_plugin_set_t *s, decl_t *d, tk_slice_t body, tk_buf_t *out,

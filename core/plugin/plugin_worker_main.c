@@ -18,11 +18,61 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Labels as {"en": ..., ...} (only those given), or NULL if none. */
+static json_t *labels_to_json(const tk_plugin_labels_t *l)
+{
+  json_t *o = NULL;
+  for (int i = 0; i < TK_PLUGIN_NLANGS; i++) {
+    if (!l->v[i]) continue;
+    if (!o && !(o = json_object())) return NULL;
+    json_object_set_new(o, tk_plugin_langs[i], json_string(l->v[i]));
+  }
+  return o;
+}
+
+/* One field (also a list's items, an object item's fields) as the parent
+ * rebuilds it (field_from_json, plugin_worker.c). */
+static json_t *field_to_json(const tk_plugin_field_t *f)
+{
+  json_t *jf = json_object(), *vals = json_array();
+  if (!jf || !vals) {
+    json_decref(jf);
+    json_decref(vals);
+    return NULL;
+  }
+  for (size_t k = 0; k < f->nvalues; k++)
+    json_array_append_new(vals, json_string(f->values[k]));
+  if (f->name) json_object_set_new(jf, "name", json_string(f->name));
+  json_t *labels = labels_to_json(&f->labels);
+  if (labels) json_object_set_new(jf, "labels", labels);
+  json_object_set_new(jf, "kind", json_integer(f->kind));
+  json_object_set_new(jf, "required", json_boolean(f->required));
+  json_object_set_new(jf, "values", vals);
+  if (f->value_labels) {
+    json_t *vl = json_array();
+    for (size_t k = 0; vl && k < f->nvalues; k++) {
+      json_t *l = labels_to_json(&f->value_labels[k]);
+      json_array_append_new(vl, l ? l : json_null());
+    }
+    json_object_set_new(jf, "value_labels", vl);
+  }
+  if (f->ref_type) json_object_set_new(jf, "ref_type", json_string(f->ref_type));
+  if (f->items) json_object_set_new(jf, "items", field_to_json(f->items));
+  if (f->nsub) {
+    json_t *sub = json_array();
+    for (size_t k = 0; sub && k < f->nsub; k++)
+      json_array_append_new(sub, field_to_json(&f->sub[k]));
+    json_object_set_new(jf, "sub", sub);
+  }
+  return jf;
+}
+
 /* A declaration as the parent rebuilds it (decl_from_json, plugin_worker.c). */
 static json_t *decl_to_json(const decl_t *d)
 {
-  json_t *o = json_object(), *fields = json_array(), *reads = json_array();
-  if (!o || !fields || !reads) goto fail;
+  json_t *o = json_object(), *fields = json_array(), *reads = json_array(),
+         *order = json_array();
+  if (!o || !fields || !reads || !order) goto fail;
   json_object_set_new(o, "kind", json_integer(d->pub.kind));
   json_object_set_new(o, "name", json_string(d->name));
   if (d->media_type) json_object_set_new(o, "media_type", json_string(d->media_type));
@@ -31,32 +81,25 @@ static json_t *decl_to_json(const decl_t *d)
   json_object_set_new(o, "merge", json_boolean(d->pub.has_merge));
   json_object_set_new(o, "extra_fields", json_boolean(d->pub.extra_fields));
   json_object_set_new(o, "reads_all", json_boolean(d->pub.reads_all));
+  json_t *labels = labels_to_json(&d->pub.labels);
+  if (labels) json_object_set_new(o, "labels", labels);
   for (size_t i = 0; i < d->pub.nfields; i++) {
-    const tk_plugin_field_t *f = &d->pub.fields[i];
-    json_t *jf = json_object(), *vals = json_array();
-    if (!jf || !vals) {
-      json_decref(jf);
-      json_decref(vals);
-      goto fail;
-    }
-    for (size_t k = 0; k < f->nvalues; k++)
-      json_array_append_new(vals, json_string(f->values[k]));
-    json_object_set_new(jf, "name", json_string(f->name));
-    if (f->label) json_object_set_new(jf, "label", json_string(f->label));
-    json_object_set_new(jf, "kind", json_integer(f->kind));
-    json_object_set_new(jf, "required", json_boolean(f->required));
-    json_object_set_new(jf, "values", vals);
-    json_array_append_new(fields, jf);
+    json_t *jf = field_to_json(&d->pub.fields[i]);
+    if (!jf || json_array_append_new(fields, jf)) goto fail;
   }
+  for (size_t i = 0; i < d->pub.norder; i++)
+    json_array_append_new(order, json_string(d->pub.order[i]));
   for (size_t i = 0; i < d->pub.nreads; i++)
     json_array_append_new(reads, json_string(d->pub.reads[i]));
   json_object_set_new(o, "fields", fields);
   json_object_set_new(o, "reads", reads);
+  json_object_set_new(o, "order", order);
   return o;
 fail:
   json_decref(o);
   json_decref(fields);
   json_decref(reads);
+  json_decref(order);
   return NULL;
 }
 
@@ -291,6 +334,27 @@ static void serve_validate_many(served_t *w, tk__pc_rd_t *r, int op)
   answer(w, 0, NULL, NULL, 0);
 }
 
+/* TK__W_VALIDATE {type, body}: the RESULT's out, when refused, is the
+ * problems: u32 n, then n x {field, message} (plugin_worker.c reads them). */
+static void serve_validate(served_t *w, const char *type, tk_slice_t body)
+{
+  tk_err_t e;
+  tk_plugin_problems_t *pr = calloc(1, sizeof *pr);
+  if (!pr) _exit(1);
+  tk_err_clear(&e);
+  int rc = tk_plugin_validate_problems(w->set, type, body, pr, &e);
+  w->scratch.n = 0;
+  if (rc == TK_EINVAL) {
+    if (tk__pc_put_u32(&w->scratch, (uint32_t)pr->n)) _exit(1);
+    for (size_t i = 0; i < pr->n; i++)
+      if (tk__pc_put_cstr(&w->scratch, pr->v[i].field) ||
+          tk__pc_put_cstr(&w->scratch, pr->v[i].message))
+        _exit(1);
+  }
+  free(pr);
+  answer(w, rc, &e, rc == TK_EINVAL ? w->scratch.p : NULL, w->scratch.n);
+}
+
 static void serve_export(served_t *w, tk__pc_rd_t *r)
 {
   tk_err_t e;
@@ -343,12 +407,13 @@ static void serve(served_t *w)
       tk_slice_t body = tk__pc_get_str(&r);
       if (r.bad || !type || !body.p) _exit(1);
       w->scratch.n = 0;
-      if (op == TK__W_VALIDATE)
-        rc = tk_plugin_validate(w->set, type, body, &e);
-      else
-        rc = tk_plugin_summary(w->set, type, body, &w->scratch, &e);
-      answer(w, rc, &e, op == TK__W_SUMMARY && rc == 0 ? w->scratch.p : NULL,
-             w->scratch.n);
+      if (op == TK__W_VALIDATE) {
+        serve_validate(w, type, body);
+        tk_buf_wipe(&w->in);
+        continue;
+      }
+      rc = tk_plugin_summary(w->set, type, body, &w->scratch, &e);
+      answer(w, rc, &e, rc == 0 ? w->scratch.p : NULL, w->scratch.n);
     } else if (op == TK__W_MERGE) {
       const char *type = tk__pc_get_cstr(&r);
       tk_slice_t base = tk__pc_get_str(&r), ours = tk__pc_get_str(&r),

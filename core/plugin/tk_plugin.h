@@ -69,6 +69,10 @@
 #define TK_PLUGIN_MAX_REASON 300        /* bytes of a verdict/validation reason */
 #define TK_PLUGIN_MAX_PATTERN 4096      /* bytes of a Lua pattern */
 #define TK_PLUGIN_MAX_READS 64          /* content types a moderation rule reads */
+#define TK_PLUGIN_MAX_SUBFIELDS 32      /* fields of one object item of a list */
+#define TK_PLUGIN_MAX_PROBLEMS 32       /* problems of a record kept (validate's list) */
+#define TK_PLUGIN_MAX_PATH 160          /* a problem's place: "hearings[12].date" */
+#define TK_PLUGIN_NLANGS 3              /* label languages: en, ru, ky */
 #define TK_PLUGIN_WORKERS_DEFAULT 2     /* worker processes of a jailed set */
 #define TK_PLUGIN_WORKERS_MAX 64
 #define TK_PLUGIN_KILL_GRACE_MS 250 /* past call_ms: the worker is killed */
@@ -219,24 +223,60 @@ typedef enum {
   TK_FIELD_INTEGER,  /* a JSON integer */
   TK_FIELD_BOOLEAN,  /* true or false */
   TK_FIELD_LIST,     /* a JSON array */
-  TK_FIELD_REF       /* a record id: 32 hex digits */
+  TK_FIELD_REF,      /* a record id: 32 hex digits */
+  TK_FIELD_OBJECT    /* a list's items only: a JSON object of sub-fields */
 } tk_field_kind_t;
 
+/* The language codes of labels, in tk_plugin_labels_t order: "en", "ru",
+ * "ky". */
+extern const char *const tk_plugin_langs[TK_PLUGIN_NLANGS];
+
+/* A label in each language (v[i] for tk_plugin_langs[i]); NULL where the
+ * plugin gave none (a plain string label sets only v[0], meant for all
+ * languages: a reader falls back to v[0], then to the name). */
+typedef struct tk_plugin_labels {
+  const char *v[TK_PLUGIN_NLANGS];
+} tk_plugin_labels_t;
+
+/* A declared field; also what one item of a list is (items: name NULL) and
+ * a field of an object item (sub). */
 typedef struct tk_plugin_field {
   const char *name;
-  const char *label; /* what a form shows (the plugin's "label"); NULL if none */
+  const char *label; /* = labels.v[0]: what a form shows; NULL if none */
   int kind;          /* tk_field_kind_t */
   int required;
   size_t nvalues; /* enum values */
   const char *const *values;
+  tk_plugin_labels_t labels;
+  /* enum: NULL, or nvalues labels (an entry's v[0] NULL: none given) */
+  const tk_plugin_labels_t *value_labels;
+  const char *ref_type;                /* ref: the content type it points to; or NULL */
+  const struct tk_plugin_field *items; /* list: what each item is; NULL = text */
+  /* object (an item): its fields, in the order a form shows them (`order`,
+   * then by name) */
+  size_t nsub;
+  const struct tk_plugin_field *sub;
 } tk_plugin_field_t;
 
 /* One declared field f against its value v (NULL: absent), the host's own
  * check of that kind: 0, or TK_EINVAL with why (cap bytes) = the reason
- * after the field's name, e.g. "is required", "must be one of: a, b". */
+ * after the field's name, e.g. "is required", "must be one of: a, b", or
+ * for a list with items its first bad item: "item 2: 'date' must be a date
+ * YYYY-MM-DD". */
 struct json_t;
 int tk_plugin_field_check(const tk_plugin_field_t *f, const struct json_t *v, char *why,
                           size_t cap);
+
+/* Receives one problem: field is where ("status", "hearings[2].date",
+ * 1-based; "" for the whole record), message the reason with the field
+ * named ("field 'hearings' item 2: 'date' must be a date YYYY-MM-DD"). */
+typedef void (*tk_plugin_problem_fn)(void *ud, const char *field, const char *message);
+/* Every problem of field f's value v (NULL: absent), items of a list
+ * checked against f->items (an object item: an object, its required
+ * sub-fields present, each of its declared kind; keys it does not declare
+ * are kept, not refused), each passed to fn. Returns how many. */
+size_t tk_plugin_field_problems(const tk_plugin_field_t *f, const struct json_t *v,
+                                tk_plugin_problem_fn fn, void *ud);
 
 /* Field names the engine keeps in a body whatever the content type
  * declares: the attachment list and the tombstone flag. */
@@ -261,6 +301,11 @@ typedef struct tk_plugin_decl {
   int has_validate, has_summary, has_merge; /* content types */
   size_t nfields;                           /* content types: sorted by name */
   const tk_plugin_field_t *fields;
+  tk_plugin_labels_t labels; /* content types: the type's own label */
+  /* content types: `order`, the field names a form shows first, in that
+   * order (the rest follow by name) */
+  size_t norder;
+  const char *const *order;
   /* content types: `extra_fields = true`, records may hold fields not
    * declared (else writing one is refused: tk_plugin_field_unknown) */
   int extra_fields;
@@ -297,6 +342,29 @@ const tk_plugin_decl_t *tk_plugin_set_find(const tk_plugin_set_t *s, int kind,
  * '<type>': <reason>" (a field problem names the field). */
 int tk_plugin_validate(tk_plugin_set_t *s, const char *type, tk_slice_t body,
                        tk_err_t *err);
+
+/* One problem of a record (tk_plugin_validate_problems). */
+typedef struct tk_plugin_problem {
+  char field[TK_PLUGIN_MAX_PATH];              /* as tk_plugin_problem_fn's */
+  char message[TK_PLUGIN_MAX_REASON + 1 + 80]; /* "field 'x' ..." */
+} tk_plugin_problem_t;
+typedef struct tk_plugin_problems {
+  size_t n; /* kept: at most TK_PLUGIN_MAX_PROBLEMS */
+  tk_plugin_problem_t v[TK_PLUGIN_MAX_PROBLEMS];
+} tk_plugin_problems_t;
+
+/* tk_plugin_validate, with every problem in *out (may be NULL; n = 0 when
+ * valid): the host's, each field and each item of a list with its place
+ * (tk_plugin_field_problems), or, when those pass, validate()'s: its
+ * reason as one problem, whose field is X (or X[N], X[N].y) when the
+ * reason starts "field 'X'" (" item N", ": 'y'") and X is a declared field
+ * (y a field of its object items); or, when validate returns nil and a
+ * list of problems ({ {field = "closed", message = "..."}, "reason", ... },
+ * the first TK_PLUGIN_MAX_PROBLEMS read), each of them (a field naming no
+ * declared field becomes ""). err as tk_plugin_validate's: the first
+ * problem. */
+int tk_plugin_validate_problems(tk_plugin_set_t *s, const char *type, tk_slice_t body,
+                                tk_plugin_problems_t *out, tk_err_t *err);
 
 /* n records of one content type checked as n tk_plugin_validate calls
  * would check them: rcs[i] and errs[i] (err of call i) are exactly that

@@ -98,6 +98,60 @@ jq -c '.status = "in_court"' <(sed -n 1p "$SAMPLES/case.jsonl") | run_expect 0 t
 [ "$(tk "$H" show "$case1" | jq -r .status)" = in_court ] || fail "valid edit not stored"
 run_expect 0 tk "$H" delete "${ids[case4]}"
 
+step "a form's record: every bad list item reported with its place, nothing stored"
+before=$(store_digest "$H")
+two_bad='{"case_number":"OSH-2026-031","client_alias":"Client F-2","status":"in_court",
+  "hearings":[{"date":"2026-04-01","court":"Osh city court"},{"date":"01.05.2026"},
+  {"court":"Osh oblast court","outcome":"postponed"}],"violations":["torture","beating"]}'
+printf '%s' "$two_bad" | run_expect 2 tk "$H" new case --vault osh-cases -
+err_has "tunduk: case record invalid: field 'hearings' item 2: 'date' must be a date YYYY-MM-DD"
+err_has "tunduk: case record invalid: field 'hearings' item 3: 'date' is required"
+err_has "tunduk: case record invalid: field 'violations' item 2 ('beating') must be one of"
+printf '%s' "$two_bad" | run_expect 2 tk "$H" --json new case --vault osh-cases -
+[ "$(jq -c '[.problems[].field]' "$TMP/out")" = '["hearings[2].date","hearings[3].date","violations[2]"]' ] ||
+  { cat "$TMP/out"; fail "new --json: problems lack their places"; }
+[ "$(jq -r .problems_count "$TMP/out")" = 3 ] || fail "new --json: problems_count"
+# validate()'s refusal names its field
+printf '%s' '{"case_number":"OSH-2026-032","client_alias":"Client F-3","status":"closed",
+  "opened":"2026-03-01","closed":"2026-01-01"}' | run_expect 2 tk "$H" --json new case --vault osh-cases -
+[ "$(jq -r '.problems[0].field' "$TMP/out")" = closed ] || { cat "$TMP/out"; fail "validate problem has no field"; }
+[ "$(store_digest "$H")" = "$before" ] || fail "store changed after refused form records"
+
+step "plugin list --json carries the form: labels in en/ru/ky, value labels, items, order"
+tk "$H" plugin list --json >"$TMP/plugins.json"
+q() { jq -r ".plugins[] | select(.name==\"$1\") | $2" "$TMP/plugins.json"; }
+[ "$(q case '.label')" = Case ] || fail "case label"
+[ "$(q case '.labels | [.en, .ru, .ky] | join("|")')" = "Case|Дело|Иш" ] || fail "case labels"
+[ "$(q appeal '.labels.ky')" = "Кайрылуу" ] || fail "appeal ky label"
+[ "$(q testimony '.labels.ky')" = "Көрсөтмө" ] || fail "testimony ky label"
+[ "$(q case '[.fields[].name][0:3] | join(",")')" = "case_number,client_alias,title" ] ||
+  fail "case fields not in its order"
+[ "$(q case '.fields[] | select(.name=="status") | [.label, .labels.ru, .labels.ky] | join("|")')" = "Status|Статус|Абалы" ] ||
+  fail "status labels"
+[ "$(q case '.fields[] | select(.name=="status") | .value_labels.in_court | [.en, .ru, .ky] | join("|")')" = "In court|В суде|Сотто" ] ||
+  fail "status value labels"
+[ "$(q case '.fields[] | select(.name=="hearings") | .items | [.kind, (.fields | map(.name) | join(","))] | join(" ")')" = "object date,court,outcome" ] ||
+  fail "hearings items"
+[ "$(q case '.fields[] | select(.name=="violations") | .items.value_labels.torture.ky')" = "Кыйноо" ] ||
+  fail "violations item labels"
+[ "$(q case '.fields[] | select(.name=="appeals") | .items.ref_type')" = appeal ] || fail "appeals ref_type"
+[ "$(q testimony '.fields[] | select(.name=="related_case") | .ref_type')" = case ] ||
+  fail "testimony related_case ref_type"
+# every label of the bundled types is there in all three languages
+[ "$(jq '[.plugins[] | select(.kind=="content type") | .fields[] | .labels | [.en, .ru, .ky] | map(select(. == null or . == "")) | length] | add' "$TMP/plugins.json")" = 0 ] ||
+  fail "a bundled field lacks a label"
+
+step "a malformed form declaration is a load error naming the plugin, field and key"
+mkdir -p "$H/plugins"
+cat >"$H/plugins/visit.lua" <<'LUA'
+tunduk.content_type { name = "visit",
+  fields = { held = { kind = "list", items = { kind = "object", fields = { day = { kind = "date", lable = "Day" } } } } } }
+LUA
+run_expect 1 tk "$H" plugin list --json
+[ "$(jq -r '.errors[]' "$TMP/out" | grep -c "visit.lua.*field 'held' items field 'day': unknown key 'lable'")" = 1 ] ||
+  { cat "$TMP/out"; fail "malformed items: no load error naming field and key"; }
+rm -r "$H/plugins"
+
 step "csv export parses back to the same rows"
 tk "$H" export --format csv --type case >"$TMP/cases.csv"
 grep -q $'\r$' "$TMP/cases.csv" || fail "csv lines do not end in CRLF"

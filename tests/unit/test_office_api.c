@@ -93,6 +93,53 @@ static void test_all_problems(void)
   tk_office_close(o);
 }
 
+/* Items of a list checked with their places, every problem at once; a
+ * validate() refusal named by its field. */
+static void test_item_problems(void)
+{
+  tk_office_t *o = NULL;
+  office("items", &o);
+  if (!o) return;
+  tk_office_problems_t p;
+  char rec[2 * TK_RECORD_ID_LEN + 1];
+  tk_err_t e;
+  json_error_t je;
+  json_t *bad =
+      json_loads("{\"case_number\":\"K-1\",\"client_alias\":\"C-1\",\"status\":\"open\","
+                 "\"hearings\":[{\"date\":\"2026-01-10\"},{\"date\":\"10.01.2026\"},{"
+                 "\"court\":\"x\"},"
+                 "\"monday\"],\"violations\":[\"torture\",\"beating\"],"
+                 "\"appeals\":[\"0123456789abcdef0123456789abcdef\",\"123\"]}",
+                 0, &je);
+  CHECK(bad != NULL);
+  CHECK_RC(tk_office_record_new(o, "case", "cases", bad, &p, rec, &e), TK_EINVAL);
+  CHECK(p.n == 5);
+  CHECK(has_problem(&p, "hearings[2].date",
+                    "field 'hearings' item 2: 'date' must be a date YYYY-MM-DD"));
+  CHECK(
+      has_problem(&p, "hearings[3].date", "field 'hearings' item 3: 'date' is required"));
+  CHECK(has_problem(&p, "hearings[4]", "field 'hearings' item 4 must be an object"));
+  CHECK(has_problem(&p, "violations[2]",
+                    "field 'violations' item 2 ('beating') must be one of"));
+  CHECK(has_problem(&p, "appeals[2]", "field 'appeals' item 2 must be a record id"));
+  CHECK(records(o) == 0);
+  json_decref(bad);
+  /* validate(): closed before opened, named by its field */
+  bad = json_pack("{s:s,s:s,s:s,s:s,s:s}", "case_number", "K-1", "client_alias", "C-1",
+                  "status", "closed", "opened", "2026-03-01", "closed", "2026-01-01");
+  CHECK_RC(tk_office_check(o, "case", bad, &p, &e), TK_EINVAL);
+  CHECK(p.n == 1 && has_problem(&p, "closed", "field 'closed' (2026-01-01) is before"));
+  /* two problems of validate at once: a forbidden field ("" : not declared,
+   * so also unknown) and the dates */
+  json_object_set_new(bad, "real_name", json_string("A. Person"));
+  CHECK_RC(tk_office_check(o, "case", bad, &p, &e), TK_EINVAL);
+  CHECK(has_problem(&p, "real_name", "unknown field 'real_name'"));
+  CHECK(has_problem(&p, "", "field 'real_name' is not allowed"));
+  CHECK(has_problem(&p, "closed", "is before 'opened'"));
+  json_decref(bad);
+  tk_office_close(o);
+}
+
 static void write_file(const char *path, const char *text)
 {
   FILE *f = fopen(path, "wb");
@@ -223,10 +270,43 @@ static void test_form_schema(void)
   CHECK(f && strcmp(str(f, "kind"), "enum") == 0);
   CHECK(json_is_true(json_object_get(f, "required")));
   CHECK(has_value(f, "intake") && has_value(f, "closed") && has_value(f, "archived"));
-  CHECK(strcmp(str(f, "label"), "Status / Статус / Абалы") == 0); /* the plugin's */
+  CHECK(strcmp(str(f, "label"), "Status") == 0); /* the plugin's English label */
+  const json_t *l = json_object_get(f, "labels");
+  CHECK(strcmp(str(l, "en"), "Status") == 0 && strcmp(str(l, "ru"), "Статус") == 0 &&
+        strcmp(str(l, "ky"), "Абалы") == 0);
+  l = json_object_get(json_object_get(f, "value_labels"), "intake");
+  CHECK(l && strcmp(str(l, "ru"), "Приём") == 0 &&
+        strcmp(str(l, "ky"), "Кабыл алуу") == 0);
+  CHECK(json_object_size(json_object_get(f, "value_labels")) ==
+        json_array_size(json_object_get(f, "values")));
+  /* the type's own label, and fields in its order */
+  CHECK(strcmp(str(s, "label"), "Case") == 0);
+  CHECK(strcmp(str(json_object_get(s, "labels"), "ky"), "Иш") == 0);
+  json_t *fl = json_object_get(s, "fields");
+  CHECK(strcmp(str(json_array_get(fl, 0), "name"), "case_number") == 0);
+  CHECK(strcmp(str(json_array_get(fl, 1), "name"), "client_alias") == 0);
+  CHECK(json_array_size(fl) == 17);
+  /* hearings: object items in their order; violations: enum items;
+   * appeals: refs to appeals */
+  const json_t *it = json_object_get(field(s, "hearings"), "items");
+  CHECK(it && strcmp(str(it, "kind"), "object") == 0);
+  const json_t *sub = json_object_get(it, "fields");
+  CHECK(json_array_size(sub) == 3 &&
+        strcmp(str(json_array_get(sub, 0), "name"), "date") == 0 &&
+        json_is_true(json_object_get(json_array_get(sub, 0), "required")) &&
+        strcmp(str(json_array_get(sub, 1), "name"), "court") == 0);
+  CHECK(strcmp(str(json_object_get(json_array_get(sub, 0), "labels"), "ky"), "Күнү") ==
+        0);
+  it = json_object_get(field(s, "violations"), "items");
+  CHECK(it && strcmp(str(it, "kind"), "enum") == 0 && has_value(it, "torture"));
+  CHECK(strcmp(str(json_object_get(json_object_get(it, "value_labels"), "torture"), "ky"),
+               "Кыйноо") == 0);
+  it = json_object_get(field(s, "appeals"), "items");
+  CHECK(it && strcmp(str(it, "kind"), "ref") == 0 &&
+        strcmp(str(it, "ref_type"), "appeal") == 0);
   f = field(s, "case_number");
   CHECK(f && strcmp(str(f, "kind"), "text") == 0);
-  CHECK(strcmp(str(f, "label"), "Case number / Номер дела / Иштин номери") == 0);
+  CHECK(strcmp(str(f, "label"), "Case number") == 0);
   CHECK(json_object_get(f, "values") == NULL);
   CHECK(field(s, "opened") && strcmp(str(field(s, "opened"), "kind"), "date") == 0);
   CHECK(field(s, "hearings") && strcmp(str(field(s, "hearings"), "kind"), "list") == 0);
@@ -244,12 +324,27 @@ static void test_form_schema(void)
   CHECK(f && strcmp(str(f, "kind"), "enum") == 0 &&
         json_array_size(json_object_get(f, "values")) > 0);
   CHECK(field(s, "addressee_kind") != NULL);
+  CHECK(strcmp(str(field(s, "related_case"), "ref_type"), "case") == 0);
   json_decref(s);
+
+  /* the types with their labels */
+  CHECK_RC(tk_office_type_labels(o, &types, &e), 0);
+  size_t i;
+  json_t *t;
+  int seen = 0;
+  json_array_foreach(types, i, t) if (strcmp(str(t, "type"), "testimony") == 0)
+  {
+    seen = 1;
+    CHECK(strcmp(str(t, "label"), "Testimony") == 0);
+    CHECK(strcmp(str(json_object_get(t, "labels"), "ky"), "Көрсөтмө") == 0);
+  }
+  CHECK(seen);
+  json_decref(types);
 
   CHECK_RC(tk_office_form_schema(o, "complaint", &s, &e), TK_ENOTFOUND);
   CHECK(s == NULL);
   tk_office_close(o);
 }
 
-TK_TESTS(TK_TEST(test_all_problems), TK_TEST(test_read_without_keys),
-         TK_TEST(test_form_schema))
+TK_TESTS(TK_TEST(test_all_problems), TK_TEST(test_item_problems),
+         TK_TEST(test_read_without_keys), TK_TEST(test_form_schema))
