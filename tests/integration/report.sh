@@ -43,7 +43,7 @@ jq -c --arg a "$ANSWERED" --arg t "$TOLD" '(.body // .) | . + {appeals:[$a], tes
   "$TMP/case.json" | tk "$H" edit "$CASE" - >/dev/null
 head -c 1536 /dev/urandom >"$TMP/scan.pdf"
 run_expect 0 tk "$H" attach "$OVERDUE" "$TMP/scan.pdf" --name "ответ-прокурора.pdf"
-sqlite3 "$H/store.db" "INSERT OR REPLACE INTO meta(key, value) VALUES('organisation', 'Правозащитный центр «Кылым» & Co')"
+run_expect 0 tk "$H" config organisation 'Правозащитный центр «Кылым» & Co'
 
 step "export --format html --record CASE --lang ru --tz +06:00"
 run_expect 0 tk "$H" export --format html --record "${CASE:0:10}" --lang ru --tz +06:00 -o "$TMP/r.html"
