@@ -468,7 +468,7 @@ void tk__plugin_open_sandbox(lua_State *L)
 
 /* ---- declarations ------------------------------------------------------------ */
 
-const char *const tk_plugin_langs[TK_PLUGIN_NLANGS] = {"en", "ru", "ky"};
+const char *const tk_plugin_langs[TK_PLUGIN_NLANGS + 1] = {"en", "ru", "ky", NULL};
 
 static void labels_free(tk_plugin_labels_t *l)
 {

@@ -229,7 +229,7 @@ typedef enum {
 
 /* The language codes of labels, in tk_plugin_labels_t order: "en", "ru",
  * "ky". */
-extern const char *const tk_plugin_langs[TK_PLUGIN_NLANGS];
+extern const char *const tk_plugin_langs[TK_PLUGIN_NLANGS + 1]; /* NULL-terminated */
 
 /* A label in each language (v[i] for tk_plugin_langs[i]); NULL where the
  * plugin gave none (a plain string label sets only v[0], meant for all

@@ -273,7 +273,8 @@ static void test_devices_members(void)
   CHECK_RC(tk_office_vaults(o, &vaults, &e), 0);
   const json_t *v = find_by(vaults, "name", "cases");
   CHECK(v != NULL);
-  const char *key = json_string_value(json_object_get(v, "key_id"));
+  char key[128];
+  snprintf(key, sizeof key, "%s", json_string_value(json_object_get(v, "key_id")));
   const json_t *members = json_object_get(v, "members");
   CHECK(json_array_size(members) == 2);
   const json_t *m1 = find_by(members, "device", me),
