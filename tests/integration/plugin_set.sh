@@ -42,7 +42,7 @@ set_dir() {
   for s in "$@"; do extra="$extra, \"$s\""; done
   mkdir -p "$dir"
   cp "$TK_SOURCE_DIR"/plugins/*.lua "$dir/"
-  sed -i "s/\"archived\" } },/\"archived\"$extra } },/" "$dir/case.lua"
+  sed -i "s/\"archived\" },/\"archived\"$extra },/" "$dir/case.lua"
   grep -q "\"archived\"$extra }" "$dir/case.lua" || fail "set_dir: case.lua not changed"
 }
 # set_body DIR VERSION: a plugin-set body of DIR's *.lua files
