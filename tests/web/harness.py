@@ -421,7 +421,7 @@ CSP_WATCH_JS = r"""
 
 
 class Browser:
-    def __init__(self, h, lang="en", width=1280, height=900):
+    def __init__(self, h, lang="en", width=1280, height=900, args=()):
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
@@ -435,7 +435,7 @@ class Browser:
                   "--lang=" + lang, "--no-first-run", "--no-default-browser-check",
                   "--disable-extensions", "--disable-background-networking",
                   "--disable-dev-shm-usage", "--no-proxy-server", "--disable-sync",
-                  "--disable-features=Translate,OptimizationHints,MediaRouter"):
+                  "--disable-features=Translate,OptimizationHints,MediaRouter") + tuple(args):
             o.add_argument(a)
         o.add_experimental_option("prefs", {"intl.accept_languages": lang,
                                             "download.default_directory":
