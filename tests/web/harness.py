@@ -527,6 +527,49 @@ class Browser:
             el.clear()
         el.send_keys(text)
 
+    def select(self, el, text):
+        """Chooses the <option> of select el whose visible text (the label) is text."""
+        from selenium.webdriver.support.ui import Select
+        Select(el).select_by_visible_text(text)
+
+    def options(self, el):
+        """The visible texts of select el's options."""
+        return self.js("return [...arguments[0].options].map(o => o.textContent.trim())", el)
+
+    def upload(self, el, path):
+        """Gives a file input the file at path (as a user picking it)."""
+        el.send_keys(os.path.abspath(path))
+
+    def wait_download(self, name=None, timeout=60):
+        """The path of a finished download in the profile's download folder (named name, or
+        the first one)."""
+        def done():
+            if not os.path.isdir(self.downloads):
+                return None
+            fs = [f for f in os.listdir(self.downloads) if not f.endswith(".crdownload")
+                  and (name is None or f == name)]
+            return os.path.join(self.downloads, fs[0]) if fs else None
+        return self.wait(done, timeout, "the download %s" % (name or ""))
+
+    def tab_walk(self, n=40):
+        """Presses Tab n times from the top of the page; the accessible names (or outerHTML
+        heads when unnamed) of the elements that got the focus, in order: keyboard use."""
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.keys import Keys
+        self.js("const b = document.body; b.setAttribute('tabindex', '-1'); b.focus(); "
+                "b.removeAttribute('tabindex'); window.scrollTo(0, 0)")
+        seen = []
+        for _ in range(n):
+            ActionChains(self.d).send_keys(Keys.TAB).perform()
+            seen.append(self.js(ACC_JS + "const e = document.activeElement;"
+                                "return e ? (window.__tkName(e) || e.outerHTML.slice(0, 80)) "
+                                ": null;"))
+        return seen
+
+    def text(self):
+        """The page's visible text."""
+        return self.js("return document.body ? document.body.innerText : ''")
+
     def unlock(self, passphrase=PASSPHRASE, timeout=30):
         """Types the passphrase into the unlock screen's password field and submits it; waits
         until the field is gone."""
