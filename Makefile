@@ -10,7 +10,7 @@
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run demo test test-long build build-asan build-release deps bench clean fuzz fuzz-long
+.PHONY: run demo test test-long build build-asan build-release deps bench bench-ui clean fuzz fuzz-long
 
 deps:
 	@tools/deps.sh
@@ -66,6 +66,11 @@ fuzz-long: deps
 # "--peer" to run the PouchDB peer benchmark alongside (needs node and npm).
 bench: build
 	@tests/bench/run.sh build/bin $(BENCH_ARGS)
+
+# The web UI on 10,000 records in headless Chromium: opening and searching the list, the
+# API's timings (tests/bench/ui_list.py; UI_BENCH_ARGS="--count N --runs R --size S").
+bench-ui: build
+	@TK_SOURCE_DIR=$(CURDIR) TK_BIN_DIR=$(CURDIR)/build/bin /usr/bin/python3 tests/bench/ui_list.py $(UI_BENCH_ARGS)
 
 clean:
 	rm -rf build build-asan build-release build-fuzz
