@@ -444,6 +444,14 @@ static enum MHD_Result dispatch(web_t *w, web_req_t *r)
   return r->route->handle(w, r);
 }
 
+static enum MHD_Result arg_len(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+  (void)kind;
+  *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 2;
+  return MHD_YES;
+}
+
 /* MHD's access handler: called with the headers, then with each piece of
  * the body, then once more with none. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -459,7 +467,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r->conn = conn;
     r->method = method;
     r->url = url;
-    if (strlen(url) >= sizeof r->path || url[0] != '/') {
+    size_t qlen = 0;
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, arg_len, &qlen);
+    if (strlen(url) + qlen >= WEB_MAX_URL || url[0] != '/') {
       snprintf(r->path, sizeof r->path, "/");
       return refuse(r, 414, "input", "the address is too long");
     }

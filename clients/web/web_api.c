@@ -373,6 +373,17 @@ static int list_run(web_t *w, list_ctx_t *c, tk_err_t *err)
 }
 
 /* The list's filters from the query (also GET /api/export's). */
+/* s as a whole number 0..max: 0, or -1. */
+static int number_arg(const char *s, unsigned long max, size_t *out)
+{
+  char *end;
+  if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 10) return -1;
+  unsigned long v = strtoul(s, &end, 10);
+  if (v > max) return -1;
+  *out = v;
+  return 0;
+}
+
 static int list_query(web_t *w, web_req_t *r, list_ctx_t *c)
 {
   memset(c, 0, sizeof *c);
@@ -386,9 +397,11 @@ static int list_query(web_t *w, web_req_t *r, list_ctx_t *c)
   c->all = c->state && (!strcmp(c->state, "all") || !strcmp(c->state, "deleted"));
   MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, f_arg, c);
   const char *off = web_arg(r, "offset"), *lim = web_arg(r, "limit");
-  c->offset = off ? strtoul(off, NULL, 10) : 0;
-  c->limit = lim ? strtoul(lim, NULL, 10) : LIST_DEFAULT;
-  if (!c->limit || c->limit > LIST_MAX) c->limit = LIST_MAX;
+  c->offset = 0;
+  c->limit = LIST_DEFAULT;
+  if ((off && number_arg(off, 1000000000ul, &c->offset)) ||
+      (lim && (number_arg(lim, LIST_MAX, &c->limit) || !c->limit)))
+    return -2;
   static const char *const states[] = {"all",     "conflict", "incomplete",
                                        "deleted", "refused",  "live"};
   if (c->state && *c->state) {
@@ -404,7 +417,11 @@ static enum MHD_Result records_list(web_t *w, web_req_t *r)
 {
   list_ctx_t c;
   tk_err_t err;
-  if (list_query(w, r, &c))
+  int q = list_query(w, r, &c);
+  if (q == -2)
+    return web_error(r, 400, "input",
+                     "offset is a whole number, limit one from 1 to 1000", NULL);
+  if (q)
     return web_error(r, 400, "input",
                      "state is one of: all, live, conflict, incomplete, deleted, refused",
                      NULL);
@@ -897,17 +914,17 @@ const web_route_t web_routes[] = {
     {"POST", "/api/unlock", 0, unlock, NULL, NULL},
     {"POST", "/api/lock", 0, lock, NULL, NULL},
     {"POST", "/api/settings", 0, settings, NULL, NULL},
-    {"GET", "/api/status", 0, status, NULL, NULL},
-    {"GET", "/api/types", 0, types, NULL, NULL},
-    {"GET", "/api/types/*", 0, type_get, NULL, NULL},
-    {"GET", "/api/records", 0, records_list, NULL, NULL},
-    {"POST", "/api/check", 0, check, NULL, NULL},
+    {"GET", "/api/status", K, status, NULL, NULL},
+    {"GET", "/api/types", K, types, NULL, NULL},
+    {"GET", "/api/types/*", K, type_get, NULL, NULL},
+    {"GET", "/api/records", K, records_list, NULL, NULL},
+    {"POST", "/api/check", K, check, NULL, NULL},
     {"POST", "/api/records", W, record_new, NULL, NULL},
     {"GET", "/api/records/*", K, record_get, NULL, NULL},
     {"PUT", "/api/records/*", W, record_edit, NULL, NULL},
     {"POST", "/api/records/*/delete", W, record_delete, NULL, NULL},
     {"POST", "/api/records/*/undelete", W, record_undelete, NULL, NULL},
-    {"GET", "/api/records/*/history", 0, history, NULL, NULL},
+    {"GET", "/api/records/*/history", K, history, NULL, NULL},
     {"GET", "/api/records/*/heads", K, heads, NULL, NULL},
     {"GET", "/api/records/*/merge", K, merge_preview, NULL, NULL},
     {"POST", "/api/records/*/resolve", W, resolve, NULL, NULL},
@@ -915,14 +932,14 @@ const web_route_t web_routes[] = {
     {"POST", "/api/records/*/attachments", W | WEB_STREAM, web_attach_put,
      web_attach_data, web_attach_abort},
     {"GET", "/api/records/*/attachments/*", K, web_attach_get, NULL, NULL},
-    {"GET", "/api/conflicts", 0, conflicts, NULL, NULL},
-    {"GET", "/api/quarantine", 0, quarantine, NULL, NULL},
+    {"GET", "/api/conflicts", K, conflicts, NULL, NULL},
+    {"GET", "/api/quarantine", K, quarantine, NULL, NULL},
     {"POST", "/api/quarantine/*/release", W, q_release, NULL, NULL},
     {"POST", "/api/quarantine/*/drop", W, q_drop, NULL, NULL},
-    {"GET", "/api/vaults", 0, vaults, NULL, NULL},
+    {"GET", "/api/vaults", K, vaults, NULL, NULL},
     {"POST", "/api/vaults", W, vault_new, NULL, NULL},
     {"POST", "/api/vaults/*/grant", W, vault_grant, NULL, NULL},
-    {"GET", "/api/devices", 0, devices, NULL, NULL},
+    {"GET", "/api/devices", K, devices, NULL, NULL},
     {"POST", "/api/sync", K, sync_start, NULL, NULL},
     {"GET", "/api/sync", WEB_QUIET, sync_get, NULL, NULL},
     {"GET", "/api/report", K, web_report, NULL, NULL},
