@@ -225,13 +225,11 @@ void web_lock(web_t *w)
 
 json_t *web_session_json(web_t *w)
 {
-  char id[TK_DEVICE_ID_STRLEN], org[256] = "", lang[8] = "en", idle[16] = "";
+  char id[TK_DEVICE_ID_STRLEN], org[256] = "", lang[8] = "en";
   tk_office_device_id(w->o, id);
   tk_office_setting_get(w->o, "organisation", org, sizeof org);
   if (tk_office_setting_get(w->o, "ui_language", lang, sizeof lang) || !lang[0])
     strcpy(lang, "en");
-  tk_office_setting_get(w->o, "ui_idle_minutes", idle, sizeof idle);
-  (void)idle;
   return json_pack("{s:b,s:s,s:{s:s,s:s},s:i,s:s,s:s,s:b}", "locked",
                    tk_office_locked(w->o), "csrf", w->csrf, "device", "id", id, "name",
                    tk_office_device_name(w->o), "idle_minutes",
@@ -250,7 +248,6 @@ static void idle_tick(uv_timer_t *t)
 
 /* The idle time from the setting (minutes); TUNDUK_UI_IDLE_SECONDS
  * shortens it for tests. */
-void web_idle_load(web_t *w);
 void web_idle_load(web_t *w)
 {
   char v[16] = "";
@@ -289,14 +286,14 @@ static const web_route_t *route_find(web_req_t *r, int *path_known)
   for (size_t i = 0; i < web_nroutes; i++) {
     const web_route_t *rt = &web_routes[i];
     const char *pat = rt->pattern + 1;
-    int k = 0, nseg = 0, ok = 1;
+    int k = 0, ok = 1;
     while (ok && *pat) {
       const char *end = strchr(pat, '/');
       size_t len = end ? (size_t)(end - pat) : strlen(pat);
       if (k >= n)
         ok = 0;
       else if (len == 1 && *pat == '*')
-        nseg++;
+        ; /* any one segment */
       else if (strlen(parts[k]) != len || strncmp(parts[k], pat, len) != 0)
         ok = 0;
       k++;
@@ -317,7 +314,6 @@ static const web_route_t *route_find(web_req_t *r, int *path_known)
       }
       pat += len + (end ? 1 : 0);
     }
-    (void)nseg;
     return rt;
   }
   return NULL;

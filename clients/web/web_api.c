@@ -63,8 +63,6 @@ static enum MHD_Result lock(web_t *w, web_req_t *r)
   return web_json(r, 200, json_pack("{s:b}", "ok", 1));
 }
 
-void web_idle_load(web_t *w);
-
 static enum MHD_Result settings(web_t *w, web_req_t *r)
 {
   enum MHD_Result ret;
@@ -437,7 +435,6 @@ static enum MHD_Result records_list(web_t *w, web_req_t *r)
 }
 
 /* The ids GET /api/export writes (the list's filters); *type its type filter. */
-json_t *web_list_ids(web_t *w, web_req_t *r, const char **type, tk_err_t *err, int *rc);
 json_t *web_list_ids(web_t *w, web_req_t *r, const char **type, tk_err_t *err, int *rc)
 {
   list_ctx_t c;
@@ -898,14 +895,6 @@ static enum MHD_Result sync_get(web_t *w, web_req_t *r)
 }
 
 /* ---- the table ------------------------------------------------------------------- */
-
-enum MHD_Result web_attach_list(web_t *w, web_req_t *r);
-enum MHD_Result web_attach_get(web_t *w, web_req_t *r);
-enum MHD_Result web_attach_put(web_t *w, web_req_t *r);
-int web_attach_data(web_t *w, web_req_t *r, const char *p, size_t n);
-void web_attach_abort(web_t *w, web_req_t *r);
-enum MHD_Result web_report(web_t *w, web_req_t *r);
-enum MHD_Result web_export(web_t *w, web_req_t *r);
 
 #define K WEB_KEYS
 #define W (WEB_KEYS | WEB_WRITE)

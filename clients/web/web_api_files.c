@@ -16,15 +16,6 @@
 
 /* ---- attachments ----------------------------------------------------------------- */
 
-enum MHD_Result web_attach_list(web_t *w, web_req_t *r);
-enum MHD_Result web_attach_get(web_t *w, web_req_t *r);
-enum MHD_Result web_attach_put(web_t *w, web_req_t *r);
-int web_attach_data(web_t *w, web_req_t *r, const char *p, size_t n);
-void web_attach_abort(web_t *w, web_req_t *r);
-enum MHD_Result web_report(web_t *w, web_req_t *r);
-enum MHD_Result web_export(web_t *w, web_req_t *r);
-json_t *web_list_ids(web_t *w, web_req_t *r, const char **type, tk_err_t *err, int *rc);
-
 enum MHD_Result web_attach_list(web_t *w, web_req_t *r)
 {
   json_t *a = NULL;

@@ -26,7 +26,6 @@
 #define WEB_MAX_URL 2048        /* bytes of a request's path and query */
 #define WEB_IDLE_DEFAULT_MIN 15 /* minutes without a request before locking */
 #define WEB_IDLE_MAX_MIN 480
-#define WEB_POLL_MS 500 /* the page's sync progress poll (documented) */
 
 typedef struct web web_t;
 typedef struct web_req web_req_t;
@@ -131,6 +130,21 @@ json_t *web_session_json(web_t *w);
 void web_cache_drop(web_t *w);
 /* Locks the office (keys wiped) and drops the cache. */
 void web_lock(web_t *w);
+/* The idle time from the setting ui_idle_minutes (TUNDUK_UI_IDLE_SECONDS
+ * shortens it for tests). */
+void web_idle_load(web_t *w);
+
+/* ---- the handlers of web_api_files.c (in web_routes) ---- */
+enum MHD_Result web_attach_list(web_t *w, web_req_t *r);
+enum MHD_Result web_attach_get(web_t *w, web_req_t *r);
+enum MHD_Result web_attach_put(web_t *w, web_req_t *r);
+int web_attach_data(web_t *w, web_req_t *r, const char *p, size_t n);
+void web_attach_abort(web_t *w, web_req_t *r);
+enum MHD_Result web_report(web_t *w, web_req_t *r);
+enum MHD_Result web_export(web_t *w, web_req_t *r);
+/* The ids of the records GET /api/records's filters in r's query match
+ * (web_api.c); *type the type filter. NULL with *rc and err on failure. */
+json_t *web_list_ids(web_t *w, web_req_t *r, const char **type, tk_err_t *err, int *rc);
 
 /* ---- the routes (web_api.c, web_api_*.c) ----------------------------------------- */
 
