@@ -115,11 +115,6 @@ static int invalid(tk_office_problems_t *p, const char *type, tk_err_t *err)
   return tk_err_set(err, TK_EINVAL, "%s record invalid: %s", type, p->v[0].message);
 }
 
-static void office_problem(void *ud, const char *field, const char *message)
-{
-  add_problem(ud, field, message);
-}
-
 /* validate() of the content type over body, each problem it gives kept
  * with its field: 0, TK_EINVAL (problems added), or a failure in err. */
 static int validate_problems(tk_plugin_set_t *s, const char *type, const json_t *body,
@@ -160,21 +155,14 @@ int tk__office_check(tk_office_t *o, const char *type, const json_t *body, int u
     unknown_fields(d, body, have, nhave, p);
     return p->n ? invalid(p, type, err) : 0;
   }
-  size_t declared = 0;
-  for (size_t i = 0; i < d->nfields; i++) {
-    const tk_plugin_field_t *f = &d->fields[i];
-    declared +=
-        tk_plugin_field_problems(f, json_object_get(body, f->name), office_problem, p);
-  }
-  if (unknown == TK__CHECK_ALL) unknown_fields(d, body, have, nhave, p);
-  /* validate() may count on the declared fields, not on the absence of
-   * others: it runs when the declared ones pass */
-  if (declared) return invalid(p, type, err);
+  /* the host's field checks and validate() (which runs even when a field
+   * failed: every problem at once), then the fields the type does not know */
   tk_err_clear(&e);
   rc = validate_problems(s, type, body, p, &e);
   if (rc == TK_ENOTFOUND)
     return tk_err_set(err, TK_EINVAL, "no content type '%s'; see 'tunduk plugin list'",
                       type);
+  if (unknown == TK__CHECK_ALL) unknown_fields(d, body, have, nhave, p);
   if (p->n) return invalid(p, type, err);
   if (rc < 0) return tk_err_set(err, rc, "%s record not checked: %s", type, e.msg);
   return 0;

@@ -945,19 +945,41 @@ int tk_plugin_validate_problems(tk_plugin_set_t *s, const char *type, tk_slice_t
   if (!d) return TK_ENOTFOUND;
   int rc = tk__plugin_json_parse(body, &j, err);
   if (rc < 0) goto done;
-  if ((rc = tk__plugin_check_fields(d, j, out, err)) < 0) goto done;
-  if (!d->pub.has_validate) goto done;
-  if (s->pool) {
-    rc = tk__plugin_pool_validate(s, d, body, out, err);
+  int fields = tk__plugin_check_fields(d, j, out, err);
+  if ((fields < 0 && fields != TK_EINVAL) || !d->pub.has_validate || (fields && !out)) {
+    rc = fields;
     goto done;
   }
-  call_init(&c, d, "validate");
-  c.body = j;
-  c.problems = out;
-  if ((rc = run_call(d->plugin, op_validate, &c)) < 0 && err) *err = c.e;
-  /* a failure that is not a refusal (a limit, an error) is no problem of
-   * the record's */
-  if (rc < 0 && rc != TK_EINVAL && out) out->n = 0;
+  /* validate() runs even when a field failed, so the person sees every
+   * problem at once (into a list of its own then: the field problems stay
+   * first). It may count on the declared fields, so its failure then (an
+   * error, a limit) is not reported: the field problems refuse the record. */
+  tk_plugin_problems_t *vp = fields ? calloc(1, sizeof *vp) : out;
+  tk_err_t ve;
+  tk_err_clear(&ve);
+  if (fields && !vp) {
+    rc = fields;
+    goto done;
+  }
+  if (s->pool) {
+    rc = tk__plugin_pool_validate(s, d, body, vp, &ve);
+  } else {
+    call_init(&c, d, "validate");
+    c.body = j;
+    c.problems = vp;
+    if ((rc = run_call(d->plugin, op_validate, &c)) < 0) ve = c.e;
+  }
+  /* a failure that is not a refusal is no problem of the record's */
+  if (rc < 0 && rc != TK_EINVAL && vp) vp->n = 0;
+  if (!fields) {
+    if (rc < 0 && err) *err = ve;
+    goto done;
+  }
+  /* a worker checks the fields too: its list starts with the same ones */
+  for (size_t i = s->pool ? out->n : 0; rc == TK_EINVAL && i < vp->n; i++)
+    tk__plugin_problem_add(out, vp->v[i].field, vp->v[i].message);
+  free(vp);
+  rc = fields;
 done:
   json_decref(j);
   return rc;

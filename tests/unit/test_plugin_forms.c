@@ -56,6 +56,7 @@ static const char *const forms_src =
     "    if r.number == 'one' then return nil, \"field 'closed' must come after "
     "'opened'\" "
     "end\n"
+    "    if r.number == 'crash' then return r.nothing.here end\n"
     "    if r.number == 'item' then return nil, \"field 'hearings' item 2: 'court' is "
     "unknown\" end\n"
     "    if r.number == 'itemonly' then return nil, \"field 'links' item 3 is gone\" "
@@ -399,6 +400,20 @@ static void validate_fields(int jailed)
            TK_EINVAL);
   CHECK(p->n == 1 && problem(p, "closed", "field 'closed' must come after 'opened'"));
   CHECK(has(e.msg, "content type 'case': field 'closed' must come after"));
+  /* validate() runs when a field failed too: every problem at once, the
+   * field's first; an error it raises then is not shown */
+  CHECK_RC(tk_plugin_validate_problems(
+               s, "case", BODY("{\"number\":\"one\",\"status\":\"x\"}"), p, &e),
+           TK_EINVAL);
+  CHECK(p->n == 2 && eq(p->v[0].field, "status") &&
+        problem(p, "closed", "field 'closed' must come after 'opened'"));
+  CHECK(has(e.msg, "content type 'case': field 'status' must be one of"));
+  CHECK_RC(tk_plugin_validate_problems(
+               s, "case", BODY("{\"number\":\"crash\",\"status\":\"x\"}"), p, &e),
+           TK_EINVAL);
+  CHECK(p->n == 1 && eq(p->v[0].field, "status") && has(e.msg, "field 'status'"));
+  CHECK_RC(tk_plugin_validate_problems(s, "case", BODY("{\"number\":\"crash\"}"), p, &e),
+           TK_EPLUGIN);
   /* ... " item N: 'y'" names X[N].y; " item N" names X[N] */
   CHECK_RC(tk_plugin_validate_problems(s, "case", BODY("{\"number\":\"item\"}"), p, &e),
            TK_EINVAL);
