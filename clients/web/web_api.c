@@ -295,7 +295,8 @@ typedef struct list_ctx {
   const char *fk[MAX_FILTERS], *fv[MAX_FILTERS];
   size_t offset, limit, total;
   json_t *out;
-  json_t *ids; /* export: the ids that match */
+  json_t *ids;    /* export: the ids that match */
+  json_t *unsent; /* state=unsent: {record id: true} for the records not at the hub */
 } list_ctx_t;
 
 static enum MHD_Result f_arg(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -338,6 +339,7 @@ static void list_one(list_ctx_t *c, const struct web_entry *e)
     if (!strcmp(st, "incomplete") && !l->incomplete) return;
     if (!strcmp(st, "deleted") && !l->deleted) return;
     if (!strcmp(st, "refused") && !l->refused) return;
+    if (!strcmp(st, "unsent") && !json_object_get(c->unsent, l->id)) return;
   }
   const json_t *body = e->body;
   if (c->nf && !body) return;
@@ -362,11 +364,25 @@ static void list_one(list_ctx_t *c, const struct web_entry *e)
 }
 
 /* The cache through list_one, newest first (the office's order). */
+static int unsent_one(void *ctx, const char *record)
+{
+  return json_object_set_new(ctx, record, json_true()) ? TK_ENOMEM : 0;
+}
+
 static int list_run(web_t *w, list_ctx_t *c, tk_err_t *err)
 {
   int rc = cache_fill(w, err);
+  if (!rc && c->state && !strcmp(c->state, "unsent")) {
+    /* asked each time: a sync moves the push checkpoint, not the data version */
+    c->unsent = json_object();
+    rc = c->unsent ? tk_office_unsent_records(w->o, unsent_one, c->unsent, err)
+                   : TK_ENOMEM;
+    if (rc == TK_ENOMEM) tk_err_set(err, rc, "out of memory");
+  }
   for (size_t i = 0; !rc && i < w->nlist; i++)
     list_one(c, &w->list[i]);
+  json_decref(c->unsent);
+  c->unsent = NULL;
   return rc;
 }
 
@@ -400,8 +416,8 @@ static int list_query(web_t *w, web_req_t *r, list_ctx_t *c)
   if ((off && number_arg(off, 1000000000ul, &c->offset)) ||
       (lim && (number_arg(lim, LIST_MAX, &c->limit) || !c->limit)))
     return -2;
-  static const char *const states[] = {"all",     "conflict", "incomplete",
-                                       "deleted", "refused",  "live"};
+  static const char *const states[] = {"all",     "conflict", "incomplete", "deleted",
+                                       "refused", "live",     "unsent"};
   if (c->state && *c->state) {
     size_t i;
     for (i = 0; i < sizeof states / sizeof *states && strcmp(c->state, states[i]); i++)
@@ -421,7 +437,8 @@ static enum MHD_Result records_list(web_t *w, web_req_t *r)
                      "offset is a whole number, limit one from 1 to 1000", NULL);
   if (q)
     return web_error(r, 400, "input",
-                     "state is one of: all, live, conflict, incomplete, deleted, refused",
+                     "state is one of: all, live, unsent, conflict, incomplete, deleted, "
+                     "refused",
                      NULL);
   c.out = json_array();
   int rc = list_run(w, &c, &err);

@@ -153,26 +153,68 @@ static int status_vault(void *ctx, const tk_vault_info_t *v)
   return vault_entry(ctx, v->name) ? 0 : TK_ENOMEM;
 }
 
+/* The hub this store is enrolled at (hub its id as text, hub_id zero when
+ * enrolled nowhere) and how far the pushes to it reached: 1 enrolled, 0
+ * not, or a failure in err. */
+static int hub_reached(tk_office_t *o, char hub[TK_DEVICE_ID_STRLEN],
+                       uint8_t hub_id[TK_DEVICE_ID_LEN], uint64_t *push,
+                       uint64_t *chunk_push, tk_err_t *err)
+{
+  *push = *chunk_push = 0;
+  hub[0] = 0;
+  if (tk_store_meta_get(o->store, TK_META_HUB_ID, hub, TK_DEVICE_ID_STRLEN, NULL) != 0 ||
+      tk_device_id_parse(hub_id, hub) != 0) {
+    memset(hub_id, 0, TK_DEVICE_ID_LEN);
+    return 0;
+  }
+  int rc = tk_store_checkpoint_get(o->store, hub_id, TK_DIR_PUSH, push, err);
+  if (!rc)
+    rc = tk_store_checkpoint_get(o->store, hub_id, TK_DIR_CHUNK_PUSH, chunk_push, err);
+  return rc ? rc : 1;
+}
+
+typedef struct unsent_rec_ctx {
+  int (*cb)(void *ctx, const char *record);
+  void *ctx;
+} unsent_rec_ctx_t;
+
+static int unsent_rec(void *ctx, const uint8_t record[TK_RECORD_ID_LEN])
+{
+  unsent_rec_ctx_t *x = ctx;
+  char hex[2 * TK_RECORD_ID_LEN + 1];
+  tk_hex_encode(hex, record, TK_RECORD_ID_LEN);
+  return x->cb(x->ctx, hex);
+}
+
+int tk_office_unsent_records(tk_office_t *o, int (*cb)(void *ctx, const char *record),
+                             void *ctx, tk_err_t *err)
+{
+  char hub[TK_DEVICE_ID_STRLEN];
+  uint8_t hub_id[TK_DEVICE_ID_LEN];
+  uint64_t push, chunk_push;
+  int rc = hub_reached(o, hub, hub_id, &push, &chunk_push, err);
+  if (rc < 0) return rc;
+  unsent_rec_ctx_t x = {cb, ctx};
+  return tk_store_unsent_records(o->store, hub_id, push, unsent_rec, &x, err);
+}
+
 int tk_office_status(tk_office_t *o, json_t **out, tk_err_t *err)
 {
-  char hub[TK_DEVICE_ID_STRLEN] = "", addr[300] = "", name[256] = "", access[512] = "",
-       store_id[80] = "", last[32] = "";
+  char hub[TK_DEVICE_ID_STRLEN], addr[300] = "", name[256] = "", access[512] = "",
+                                 store_id[80] = "", last[32] = "";
   uint8_t hub_id[TK_DEVICE_ID_LEN];
-  uint64_t push = 0, chunk_push = 0;
+  uint64_t push, chunk_push;
   json_t *unsent = NULL, *held = NULL;
   *out = NULL;
-  int pinned = tk_store_meta_get(o->store, TK_META_HUB_ID, hub, sizeof hub, NULL) == 0 &&
-               tk_device_id_parse(hub_id, hub) == 0;
-  if (!pinned) memset(hub_id, 0, sizeof hub_id);
+  int rc = hub_reached(o, hub, hub_id, &push, &chunk_push, err);
+  int pinned = rc == 1;
+  if (rc < 0) return rc;
+  rc = 0;
   tk_store_meta_get(o->store, TK_META_HUB_ADDR, addr, sizeof addr, NULL);
   tk_store_meta_get(o->store, TK_META_HUB_NAME, name, sizeof name, NULL);
   tk_store_meta_get(o->store, TK_META_HUB_ACCESS, access, sizeof access, NULL);
   tk_store_meta_get(o->store, TK_META_HUB_STORE_ID, store_id, sizeof store_id, NULL);
   tk_store_meta_get(o->store, TK_META_LAST_SYNC, last, sizeof last, NULL);
-  int rc = 0;
-  if (pinned) rc = tk_store_checkpoint_get(o->store, hub_id, TK_DIR_PUSH, &push, err);
-  if (!rc && pinned)
-    rc = tk_store_checkpoint_get(o->store, hub_id, TK_DIR_CHUNK_PUSH, &chunk_push, err);
   status_ctx_t x = {json_object(), access};
   json_t *j = json_object();
   if (!x.vaults || !j) rc = tk_err_set(err, TK_ENOMEM, "out of memory");

@@ -871,6 +871,12 @@ int tk_office_enroll_move(tk_office_t *o, const char *token, tk_office_sync_resu
  * ("refused", "read-only", "held"), code, reason, at, todo}], held_here:
  * [quarantine entries]}. No keys needed. */
 int tk_office_status(tk_office_t *o, json_t **out, tk_err_t *err);
+/* The records (hex ids) with a revision that has not reached the hub:
+ * not yet sent, refused, not sent for want of access, or held there (all
+ * of them when enrolled nowhere). Each once, through cb; non-zero from cb
+ * stops. No keys needed. */
+int tk_office_unsent_records(tk_office_t *o, int (*cb)(void *ctx, const char *record),
+                             void *ctx, tk_err_t *err);
 /* TK_EACCESS with the reason when the hub this office is enrolled at lets
  * it only read vault (the access of its last Hello); 0 when it may write
  * or the store is enrolled nowhere yet. The write calls check it first. */

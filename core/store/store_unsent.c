@@ -182,6 +182,35 @@ int tk_store_status_counts(tk_store_t *s, const uint8_t hub[TK_DEVICE_ID_LEN],
   return rc;
 }
 
+int tk_store_unsent_records(tk_store_t *s, const uint8_t hub[TK_DEVICE_ID_LEN],
+                            uint64_t rev_since,
+                            int (*cb)(void *ctx, const uint8_t record[TK_RECORD_ID_LEN]),
+                            void *ctx, tk_err_t *err)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = prepare(s,
+                   "SELECT record_id FROM revisions WHERE seq > ?1"
+                   " AND (origin IS NULL OR origin != ?2)"
+                   " UNION SELECT record_id FROM unsent WHERE hub = ?2",
+                   &st, err);
+  if (rc) return rc;
+  TK__BIND(sqlite3_bind_int64(
+      st, 1, rev_since > INT64_MAX ? INT64_MAX : (sqlite3_int64)rev_since));
+  TK__BIND(sqlite3_bind_blob(st, 2, hub, TK_DEVICE_ID_LEN, SQLITE_STATIC));
+  int src;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    if (sqlite3_column_bytes(st, 0) != TK_RECORD_ID_LEN) {
+      rc = tk__store_corrupt(s, "a record id", err);
+      break;
+    }
+    if ((rc = cb(ctx, sqlite3_column_blob(st, 0))) != 0) break;
+  }
+  if (!rc && src != SQLITE_DONE && src != SQLITE_ROW)
+    rc = tk__store_fail(s, src, "listing the records not at the hub", err);
+  sqlite3_finalize(st);
+  return rc;
+}
+
 int tk_store_rev_local(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN])
 {
   sqlite3_stmt *st = NULL;

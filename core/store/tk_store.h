@@ -365,6 +365,14 @@ int tk_store_status_counts(tk_store_t *s, const uint8_t hub[TK_DEVICE_ID_LEN],
                            uint64_t rev_since, uint64_t chunk_since,
                            int (*cb)(void *ctx, const char *vault, int what, uint64_t n),
                            void *ctx, tk_err_t *err);
+/* The records with a revision not at hub: written or released here after
+ * the push checkpoint rev_since (not pulled from hub), or with an unsent
+ * entry for hub (refused, read-only, held). Each record once, through
+ * cb(ctx, record id); non-zero from cb stops. */
+int tk_store_unsent_records(tk_store_t *s, const uint8_t hub[TK_DEVICE_ID_LEN],
+                            uint64_t rev_since,
+                            int (*cb)(void *ctx, const uint8_t record[TK_RECORD_ID_LEN]),
+                            void *ctx, tk_err_t *err);
 /* Copies the store into a new file at path (sqlite's online backup: the
  * store may be in use, by this or another process, meanwhile). TK_EEXIST
  * if path exists. */

@@ -55,6 +55,14 @@ for f in client_alias status opened; do
     fail "no problem named '$f': $(cat "$TMP/body")"
 done
 [ "$(store_digest "$A")" = "$before" ] || fail "a refused record changed the store"
+# the type's validate() too, though the host's field checks failed: every problem at once
+expect 422 POST /api/records \
+  '{"type":"case","vault":"cases","body":{"case_number":"OSH-1","status":"nope","opened":"2026-03-01","closed":"2026-02-01"}}'
+[ "$(jq -c '[.error.problems[].field] | sort' "$TMP/body")" = '["client_alias","closed","status"]' ] ||
+  fail "not the field problems and validate()'s: $(cat "$TMP/body")"
+expect 200 POST /api/check '{"type":"case","body":{"case_number":"OSH-1","status":"nope","opened":"2026-03-01","closed":"2026-02-01"}}'
+[ "$(jq '.problems | length' "$TMP/body")" = 3 ] || fail "/api/check says less than a save: $(cat "$TMP/body")"
+[ "$(store_digest "$A")" = "$before" ] || fail "a refused record changed the store"
 expect 422 POST /api/records '{"type":"case","vault":"cases","body":{"case_number":"X","client_alias":"A","status":"open","titel":"x"}}'
 grep -q "did you mean 'title'" "$TMP/body" || fail "no suggestion for a typo: $(cat "$TMP/body")"
 
@@ -62,12 +70,17 @@ step "a case, an appeal of it; the list finds them by search and by field"
 expect 201 POST /api/records '{"type":"case","vault":"cases","body":{"case_number":"OSH-2026-014","client_alias":"Client A-7","status":"in_court","title":"Detention in Osh"}}'
 CASE=$(jq -r .record "$TMP/body")
 expect 201 POST /api/records "$(jq -cn --arg c "$CASE" '{type: "appeal", vault: "cases", body: {addressee: "Prosecutor of Osh", subject: "Complaint of ill-treatment", related_case: $c, date_sent: "2026-01-10", reply_due: "2026-02-10"}}')"
+APPEAL=$(jq -r .record "$TMP/body")
 expect 200 GET '/api/records?q=osh'
 [ "$(jq .total "$TMP/body")" = 2 ] || fail "search 'osh' found $(jq .total "$TMP/body")"
 expect 200 GET '/api/records?type=case&f.status=in_court'
 [ "$(jq -r '.records[0].id' "$TMP/body")" = "$CASE" ] || fail "the field filter missed the case"
 expect 200 GET '/api/records?type=case&f.status=closed'
 [ "$(jq .total "$TMP/body")" = 0 ] || fail "the field filter let a wrong value through"
+expect 200 GET '/api/records?state=unsent'
+[ "$(jq -c '[.records[].id] | sort' "$TMP/body")" = "$(jq -cn --arg c "$CASE" --arg a "$APPEAL" '[$c, $a] | sort')" ] ||
+  fail "state=unsent is not the two records written here: $(cat "$TMP/body")"
+expect 400 GET '/api/records?state=unsnet'
 expect 200 GET "/api/records/$CASE"
 [ "$(jq -r .body.title "$TMP/body")" = "Detention in Osh" ] || fail "the record's body"
 jq -e '.form.fields | length > 5' "$TMP/body" >/dev/null || fail "no form with the record"
@@ -137,6 +150,11 @@ jq -e '.last.message | test("Sent [0-9]+, received [0-9]+")' "$TMP/body" >/dev/n
 jq -e '.progress.chunk_bytes_out > 0' "$TMP/body" >/dev/null || fail "no attachment bytes in the progress"
 expect 200 GET '/api/records?q=NAR-2026'
 [ "$(jq .total "$TMP/body")" = 1 ] || fail "the colleague's record did not arrive"
+expect 200 GET '/api/records?state=unsent'
+jq -e --arg c "$CASE" --arg a "$APPEAL" '[.records[].id] | (index($c) or index($a)) | not' "$TMP/body" >/dev/null ||
+  fail "records at the hub still listed as unsent: $(cat "$TMP/body")"
+jq -e '[.records[].summary] | map(test("NAR-2026")) | any | not' "$TMP/body" >/dev/null ||
+  fail "a record pulled from the hub is listed as unsent: $(cat "$TMP/body")"
 sync_ok "$B"
 run_expect 0 tk "$B" get "$CASE" scan.pdf -o "$TMP/at-b.pdf"
 cmp -s "$TMP/scan.pdf" "$TMP/at-b.pdf" || fail "the colleague's copy of the attachment differs"
