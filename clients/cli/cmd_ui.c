@@ -22,6 +22,7 @@ int cmd_ui(cli_t *c)
   }
   opts.no_browser = c->no_browser;
   opts.out = stdout;
+  opts.home = c->home;
   int rc = cli_open(c, 0);
   if (rc) return cli_fail(c, rc);
   tk_office_set_unlock(c->office, NULL, NULL);

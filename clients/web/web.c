@@ -230,11 +230,12 @@ json_t *web_session_json(web_t *w)
   tk_office_setting_get(w->o, "organisation", org, sizeof org);
   if (tk_office_setting_get(w->o, "ui_language", lang, sizeof lang) || !lang[0])
     strcpy(lang, "en");
-  return json_pack("{s:b,s:s,s:{s:s,s:s},s:i,s:s,s:s,s:b}", "locked",
+  return json_pack("{s:b,s:s,s:{s:s,s:s},s:i,s:s,s:s,s:b,s:s,s:s}", "locked",
                    tk_office_locked(w->o), "csrf", w->csrf, "device", "id", id, "name",
                    tk_office_device_name(w->o), "idle_minutes",
                    (int)((w->idle_ms + 59999u) / 60000u), "language", lang,
-                   "organisation", org, "syncing", w->sync != NULL);
+                   "organisation", org, "syncing", w->sync != NULL, "version", TK_VERSION,
+                   "home", w->home ? w->home : "");
 }
 
 /* The idle lock: every few seconds, whether the page has been quiet too long. */
@@ -429,7 +430,11 @@ static enum MHD_Result dispatch(web_t *w, web_req_t *r)
     }
     return web_error(r, 404, "notfound", "no such page or call", NULL);
   }
-  if (!(r->route->flags & WEB_QUIET)) w->last_activity_ms = now_ms(w);
+  /* a background poll is not activity, unless the page says the person typed or
+   * clicked since its last one (GET /api/session?active=1: a long form being written) */
+  const char *active = web_arg(r, "active");
+  if (!(r->route->flags & WEB_QUIET) || (active && !strcmp(active, "1")))
+    w->last_activity_ms = now_ms(w);
   if (r->too_big)
     return web_error(r, 413, "limit", "the request body is larger than the limit", NULL);
   if ((r->route->flags & WEB_KEYS) && tk_office_locked(w->o))
@@ -603,6 +608,7 @@ int tk_web_run(tk_office_t *o, const tk_web_opts_t *opts, tk_err_t *err)
   web_t w;
   memset(&w, 0, sizeof w);
   w.o = o;
+  w.home = opts->home;
   w.loop = uv_default_loop();
   if (token_new(w.launch))
     return tk_err_set(err, TK_EIO, "no random bytes for the token");

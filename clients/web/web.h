@@ -12,9 +12,10 @@
 #include "tk_office.h"
 
 typedef struct tk_web_opts {
-  uint16_t port;  /* 0: any free port */
-  int no_browser; /* do not start a browser */
-  FILE *out;      /* where the launch line goes (stdout) */
+  uint16_t port;    /* 0: any free port */
+  int no_browser;   /* do not start a browser */
+  FILE *out;        /* where the launch line goes (stdout) */
+  const char *home; /* the office's home folder, shown under Settings (may be NULL) */
 } tk_web_opts_t;
 
 /* Serves the office o (opened, locked) until SIGINT or SIGTERM: prints

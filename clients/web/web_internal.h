@@ -84,6 +84,7 @@ struct web {
   int launch_used;
   char session[WEB_TOKEN_LEN + 1]; /* "" until the launch */
   char csrf[WEB_TOKEN_LEN + 1];
+  const char *home; /* tk_web_opts_t's */
   uint64_t last_activity_ms;
   uint64_t idle_ms; /* lock after this long without activity */
   /* the running sync, if any, and the last one's outcome */

@@ -382,15 +382,29 @@ async function start() {
     e.preventDefault();
     document.getElementById('main').focus();
   });
-  // Coming back to the tab: the office may have locked itself meanwhile.
-  document.addEventListener('visibilitychange', async () => {
-    if (document.visibilityState !== 'visible' || !state.session || state.session.locked) return;
-    try {
-      const s = await api('GET', '/api/session');
-      if (s.locked) { state.session = s; locked(); }
-    } catch (e) { /* shown by the next call */ }
-  });
+  // The idle lock runs in tunduk, not here. Every few seconds the page asks
+  // whether the office is still unlocked, so that a locked office leaves no
+  // record on screen; the ask says whether the person typed or clicked since
+  // the last one, so writing a long testimony is not "idle".
+  for (const ev of ['keydown', 'pointerdown', 'input', 'wheel']) {
+    document.addEventListener(ev, () => { userActive = true; }, { capture: true, passive: true });
+  }
+  document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') checkLock(); });
+  setInterval(checkLock, LOCK_POLL_MS);
   await route();
+}
+
+const LOCK_POLL_MS = 5000;
+let userActive = false;
+
+async function checkLock() {
+  if (!state.session || state.session.locked) return;
+  const path = '/api/session' + (userActive ? '?active=1' : '');
+  userActive = false;
+  try {
+    const s = await api('GET', path);
+    if (s.locked) { state.session = s; locked(); }
+  } catch (e) { /* shown by the next call */ }
 }
 
 start();
