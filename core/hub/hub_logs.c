@@ -3,8 +3,9 @@
  * 10). A device pushes new entries with the grants that go with them
  * (LogPut: all checked against the hub's own replay of each log and stored
  * together, or none), and asks for the entries it lacks of the vaults it may
- * read (LogQuery -> Log, with the current members' public identities and
- * which of them this hub revoked). The hub also refuses a pushed revision
+ * read (LogQuery -> Log, with the public identities of the current members
+ * and of the devices it lets into those vaults, and which of them this hub
+ * revoked). The hub also refuses a pushed revision
  * that its log does not let count, so a device that is not a writer is told
  * at once; offices check again and never take the hub's word for it.
  * Replayed logs are cached per vault and dropped when an entry is added
@@ -268,8 +269,40 @@ typedef struct log_answer {
   Tunduk__V1__LogHave *have;
   char (*labels)[TK_MAX_VAULT_LEN + 1];
   size_t nhave;
+  char (*vaults)[TK_MAX_VAULT_LEN + 1]; /* every vault the asking device may read */
+  size_t nvaults;
   int rc;
 } log_answer_t;
+
+/* id once in a->members. */
+static int add_member(log_answer_t *a, const uint8_t id[TK_DEVICE_ID_LEN])
+{
+  for (size_t k = 0; k < a->nmembers; k++)
+    if (!memcmp(a->members[k], id, TK_DEVICE_ID_LEN)) return 0;
+  uint8_t(*nm)[TK_DEVICE_ID_LEN] = realloc(a->members, (a->nmembers + 1) * sizeof *nm);
+  if (!nm) return TK_ENOMEM;
+  a->members = nm;
+  memcpy(nm[a->nmembers++], id, TK_DEVICE_ID_LEN);
+  return 0;
+}
+
+/* The directory a grant picks a colleague from: every device this hub lets
+ * into a vault the asking device may read, a member of its log or not yet,
+ * with the name the hub enrolled it under. The office compares the id out
+ * of band before it grants, so a hub that lies about a name gains nothing. */
+static int directory_device(void *ctx, const tk_device_info_t *d)
+{
+  log_answer_t *a = ctx;
+  if (d->revoked || !d->has_kx_sig || !memcmp(d->id, a->s->peer.id, TK_DEVICE_ID_LEN))
+    return 0;
+  for (size_t i = 0; i < a->nvaults; i++) {
+    int mode = TK_ACCESS_NONE;
+    int rc = tk_store_access_get(a->s->hub->store, d->id, a->vaults[i], &mode, NULL);
+    if (rc) return rc;
+    if (mode != TK_ACCESS_NONE) return add_member(a, d->id);
+  }
+  return 0;
+}
 
 static int collect_entry(void *ctx, tk_slice_t body, tk_slice_t sig)
 {
@@ -286,6 +319,10 @@ static int answer_vault(void *ctx, const char *vault, int write)
   for (size_t i = 0; i < a->q->n_have; i++)
     if (a->q->have[i]->vault && strcmp(a->q->have[i]->vault, vault) == 0)
       since = a->q->have[i]->count;
+  char(*vs)[TK_MAX_VAULT_LEN + 1] = realloc(a->vaults, (a->nvaults + 1) * sizeof *vs);
+  if (!vs) return TK_ENOMEM;
+  a->vaults = vs;
+  snprintf(vs[a->nvaults++], sizeof *vs, "%s", vault);
   const tk_member_log_t *l = tk__hub_log(a->s->hub, vault);
   if (!l || l->n == 0) return 0;
   Tunduk__V1__LogHave *h = realloc(a->have, (a->nhave + 1) * sizeof *h);
@@ -303,15 +340,8 @@ static int answer_vault(void *ctx, const char *vault, int write)
     if (rc) return rc;
   }
   for (size_t i = 0; i < l->nmembers; i++) {
-    if (!l->members[i].active) continue;
-    size_t k = 0;
-    while (k < a->nmembers && memcmp(a->members[k], l->members[i].id, TK_DEVICE_ID_LEN))
-      k++;
-    if (k < a->nmembers) continue;
-    uint8_t(*nm)[TK_DEVICE_ID_LEN] = realloc(a->members, (a->nmembers + 1) * sizeof *nm);
-    if (!nm) return TK_ENOMEM;
-    a->members = nm;
-    memcpy(nm[a->nmembers++], l->members[i].id, TK_DEVICE_ID_LEN);
+    int rc = l->members[i].active ? add_member(a, l->members[i].id) : 0;
+    if (rc) return rc;
   }
   return 0;
 }
@@ -329,6 +359,7 @@ void tk__hub_on_log_query(session_t *s, const Tunduk__V1__LogQuery *q)
   tk_device_info_t *devs = NULL;
   size_t nids = 0, nrev = 0;
   int rc = tk_store_access_list(s->hub->store, s->peer.id, answer_vault, &a, NULL);
+  if (!rc) rc = tk_store_devices(s->hub->store, directory_device, &a, NULL);
   if (!rc) {
     ve = calloc(a.entries.n + 1, sizeof *ve);
     vep = calloc(a.entries.n + 1, sizeof *vep);
@@ -388,5 +419,6 @@ done:
   free(a.members);
   free(a.have);
   free(a.labels);
+  free(a.vaults);
   tk_signed_list_free(&a.entries);
 }

@@ -1,9 +1,9 @@
 /*
  * office_devices.c: the devices an office knows (tk_office.h): itself, the
- * members of its vaults' verified membership logs and the authors of the
- * revisions it holds, each with its name when the store knows it; and, for
- * the vault listing, who holds which key of a vault as its log tells (the
- * log is replayed here, never a hub's word). One thread at a time, as
+ * members of its vaults' verified membership logs, the authors of the
+ * revisions it holds and those the hub says share its vaults, each with its name when the
+ * store knows it; and, for the vault listing, who holds which key of a vault as its log
+ * tells (the log is replayed here, never a hub's word). One thread at a time, as
  * tk_office_t.
  */
 #include "office_internal.h"
@@ -155,6 +155,13 @@ static int author_one(void *ctx, const uint8_t author[TK_DEVICE_ID_LEN],
   return add_vault(device_entry(ds, author), vault, logged ? "not a member" : "-");
 }
 
+/* A device whose public identity this store holds, checked when it came
+ * (from a vault's log, or the hub's directory of those who share its vaults). */
+static int known_one(void *ctx, const tk_device_info_t *d)
+{
+  return d->revoked || device_entry(ctx, d->id) ? 0 : TK_ENOMEM;
+}
+
 static int by_self_name_id(const void *a, const void *b)
 {
   const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
@@ -185,6 +192,7 @@ int tk_office_devices(tk_office_t *o, json_t **out, tk_err_t *err)
                      member_role(&l->members[m]));
   }
   if (!rc) rc = tk_store_authors(o->store, author_one, &ds, err);
+  if (!rc) rc = tk_store_devices(o->store, known_one, &ds, err);
   size_t n = json_object_size(ds.by_id), k = 0;
   if (!rc && !(v = calloc(n ? n : 1, sizeof *v))) rc = TK_ENOMEM;
   if (!rc) {

@@ -120,8 +120,10 @@ int tk_office_vault_create(tk_office_t *o, const char *name, tk_err_t *err);
  * holds)}]. */
 int tk_office_vaults(tk_office_t *o, json_t **out, tk_err_t *err);
 /* The devices this office knows, as JSON: this device, the members of its
- * vaults' verified membership logs and the authors of the revisions it
- * holds: [{device (printed id), name ("" when unknown), self, vaults:
+ * vaults' verified membership logs, the authors of the revisions it holds,
+ * and the devices the hub lets into its vaults (their checked identities,
+ * with the names the hub gives; "vaults" lists only what the logs and the
+ * authors say): [{device (printed id), name ("" when unknown), self, vaults:
  * [{vault, role ("writer", "reader", "removed" in the log; "not a member"
  * for an author the vault's log does not list; "-": a vault without a
  * log)}]}], this device first, then named ones by name. Needs no keys. */

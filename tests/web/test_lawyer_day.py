@@ -158,12 +158,18 @@ def test():
         fill(b, "Name", "osh-cases")
         click(b, "Create", exact=True, sel="button")
         b.wait_text("Vault osh-cases created")
-        # a first grant: the colleague's id, read out by phone, pasted (this office knows
-        # devices by the vaults' logs and the records' authors, not yet this one)
-        fill(b, "Or paste their device id", bishkek.id)
+        # the colleague chosen by name: the hub's directory of those who share the vault,
+        # learned at the first sync; then the id compared with them out of band
+        who = b.by_label("Colleague’s device")
+        named = [o for o in b.options(who) if o.startswith("bishkek-office · ")]
+        check(named, "the colleague is not offered by name: %r" % b.options(who))
+        b.select(who, named[0])
         click(b, "Next: compare the id", exact=True)
         b.wait_text("Compare the device id")
-        check(bishkek.id in b.text(), "the id to compare (%s) is not shown" % bishkek.id)
+        box = b.css("#grant-confirm")[0].text
+        check("bishkek-office" in box and bishkek.id.replace("-", "") in
+              re.sub(r"[\s-]", "", box),
+              "the name and the whole id to compare are not shown: %r" % box)
         b.shot("vault-grant-compare")
         click(b, "I compared every group", sel="input")
         click(b, "Grant access", exact=True)
