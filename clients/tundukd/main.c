@@ -62,11 +62,10 @@ static const command_t commands[] = {
     {"init", O_NAME | O_KDF,
      "  init [--name NAME] [--kdf interactive|moderate|sensitive]\n"
      "                       make the hub's identity and store\n"},
-    {"serve", O_LISTEN | O_CONFIG | O_LOG_LEVEL | O_NAME | O_KDF,
+    {"serve", O_LISTEN | O_CONFIG | O_LOG_LEVEL,
      "  serve [--listen ADDR:PORT] [--config FILE] [--log-level LEVEL]\n"
-     "        [--name NAME] [--kdf LEVEL]\n"
-     "                       run the hub (makes identity and store on first run, as "
-     "init)\n"},
+     "                       run the hub made by init (serve never makes one: a\n"
+     "                       mistyped --home is refused); one serve per home\n"},
     {"device", O_VAULT | O_ADDRESS | O_TTL | O_CONFIG | O_JSON,
      "  device add NAME [--vault V[:rw]]... [--address HOST:PORT] [--ttl-hours N] "
      "[--config FILE]\n"
@@ -253,14 +252,11 @@ static int get_pass(opts_t *o, int confirm, char **pass, size_t *len)
                            len, &o->err);
 }
 
-static int do_init(opts_t *o, int quiet_if_exists)
+static int do_init(opts_t *o)
 {
-  char path[PATH_MAX], *pass = NULL;
+  char *pass = NULL;
   size_t len = 0;
   tk_kdf_level_t level = TK_KDF_MODERATE;
-  if (quiet_if_exists && tk_home_key_path(path, sizeof path, o->home, NULL) == 0 &&
-      access(path, F_OK) == 0)
-    return 0;
   if (o->kdf) {
     if (strcmp(o->kdf, "interactive") == 0)
       level = TK_KDF_INTERACTIVE;
@@ -293,16 +289,22 @@ static int do_init(opts_t *o, int quiet_if_exists)
 /* Opens the hub's home for an admin command. A home without a key file is
  * named with the command that makes one (tk_office_open's message names the
  * office program). */
-static int open_home(opts_t *o, tk_office_t **home)
+static int home_check(opts_t *o)
 {
   char path[PATH_MAX];
   int rc = tk_home_key_path(path, sizeof path, o->home, &o->err);
   if (rc) return rc;
   if (access(path, F_OK) != 0)
     return tk_err_set(&o->err, TK_ENOTFOUND,
-                      "no hub in %s (run 'tundukd --home %s init' first)", o->home,
-                      o->home);
-  return tk_office_open(home, o->home, &o->err);
+                      "no hub in %s (run 'tundukd --home %s init' first): %s is missing",
+                      o->home, o->home, path);
+  return 0;
+}
+
+static int open_home(opts_t *o, tk_office_t **home)
+{
+  int rc = home_check(o);
+  return rc ? rc : tk_office_open(home, o->home, &o->err);
 }
 
 /* The passphrase of the hub's key file: the old one checked first, then the
@@ -368,10 +370,12 @@ static int do_serve(opts_t *o)
   load_config(o, &cfg, &rc);
   if (rc) return rc;
   tk_log_level = cfg.log_level;
-  rc = do_init(o, 1);
+  /* Only init makes an identity: a mistyped --home must not become a new
+   * hub that offices cannot pin (issue 17). */
+  rc = home_check(o);
   if (rc) return rc;
   int lock = -1; /* held while serving: 'tundukd restore' waits for the stop */
-  rc = tk_hub_lock(o->home, &lock, &o->err);
+  rc = tk_hub_serve_lock(o->home, &lock, &o->err);
   if (rc) return rc;
   rc = tk_office_open(&home, o->home, &o->err);
   if (!rc) rc = get_pass(o, 0, &pass, &len);
@@ -789,7 +793,7 @@ int main(int argc, char **argv)
     return 0;
   }
   if (!strcmp(cmd, "init") && o.nargs == 1) {
-    rc = do_init(&o, 0);
+    rc = do_init(&o);
     return rc ? fail(&o, rc) : 0;
   }
   if (!strcmp(cmd, "passphrase") && o.nargs == 1) {

@@ -88,4 +88,11 @@ int tk_hub_lock(const char *home, int *fd, tk_err_t *err);
 int tk_hub_restore(const char *home, const char *file, uint8_t id[TK_HUB_STORE_ID_LEN],
                    tk_err_t *err);
 
+/* ---- lifecycle (hub_lifecycle.c) -------------------------------------------- */
+
+/* tk_hub_lock for `tundukd serve`, which writes its pid into the lock file:
+ * TK_EBUSY naming that pid when another process holds it. A lock of a
+ * process that died does not block (flock ends with its holder). */
+int tk_hub_serve_lock(const char *home, int *fd, tk_err_t *err);
+
 #endif
