@@ -46,6 +46,7 @@ enum {
   O_VAULT = 1 << 7,
   O_JSON = 1 << 8,
   O_NEW_PASS_FILE = 1 << 9,
+  O_REMOVE = 1 << 10,
 };
 
 /* One command: the options it takes and its lines in --help. As in tunduk,
@@ -66,11 +67,20 @@ static const command_t commands[] = {
      "  serve [--listen ADDR:PORT] [--config FILE] [--log-level LEVEL]\n"
      "                       run the hub made by init (serve never makes one: a\n"
      "                       mistyped --home is refused); one serve per home\n"},
-    {"device", O_VAULT | O_ADDRESS | O_TTL | O_CONFIG | O_JSON,
+    {"device", O_VAULT | O_ADDRESS | O_TTL | O_CONFIG | O_JSON | O_REMOVE,
      "  device add NAME [--vault V[:rw]]... [--address HOST:PORT] [--ttl-hours N] "
      "[--config FILE]\n"
      "                       print a one-time enrollment token for a new office device\n"
-     "  device list [--json] list enrolled devices and pending tokens\n"
+     "                       (names are unique; the address: --address, else the "
+     "config's\n"
+     "                       public_address, else listen)\n"
+     "  device list [--json] the hub itself, enrolled devices and pending tokens\n"
+     "  device access ID [--vault V[:rw]]... [--remove V]...\n"
+     "                       change an enrolled device's access (ID: its name or id);\n"
+     "                       the office learns it at its next sync\n"
+     "  device tokens [--json]  pending enrollment tokens (never their secret)\n"
+     "  device cancel TOKEN-ID  cancel a pending token: enrolling with it fails\n"
+     "  device rename ID NAME    give a device another (unique) name\n"
      "  device revoke ID     refuse a device from now on and close its connections\n"},
     {"quarantine", O_JSON,
      "  quarantine list [--json]  revisions held back by a moderation rule\n"
@@ -102,7 +112,8 @@ typedef struct opts {
   const char *home, *pass_file, *name, *kdf, *listen, *config, *log_level, *address, *ttl;
   const char *new_pass_file; /* passphrase --new-passphrase-file */
   const char *vaults[MAX_VAULT_ARGS];
-  int nvaults, json;
+  const char *removes[MAX_VAULT_ARGS]; /* device access --remove */
+  int nvaults, nremoves, json;
   const char *args[4];
   int nargs;
   unsigned seen; /* O_* given on the command line */
@@ -126,6 +137,7 @@ static const struct {
     {"--vault", O_VAULT, 0},
     {"--json", O_JSON, 0},
     {"--new-passphrase-file", O_NEW_PASS_FILE, offsetof(opts_t, new_pass_file)},
+    {"--remove", O_REMOVE, 0},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -449,72 +461,170 @@ static int do_device_add(opts_t *o, tk_office_t *home)
   int rc = 0;
   load_config(o, &cfg, &rc);
   if (rc) return rc;
-  const char *addr = o->address ? o->address : cfg.listen;
+  const char *addr = o->address              ? o->address
+                     : cfg.public_address[0] ? cfg.public_address
+                                             : cfg.listen;
   tk_hub_token_req_t req = {o->args[2],          (const char *const *)o->vaults,
                             o->nvaults,          o->ttl,
                             cfg.token_ttl_hours, addr};
   rc = tk_hub_admin_token_issue(home, &req, text, &ti, &o->err);
   if (rc) return rc;
   printf("%s\n", text);
-  char when[32];
+  char when[32], hex[2 * sizeof ti.id + 1], why[600];
   time_t t = (time_t)ti.expires;
   strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&t));
-  fprintf(stderr,
-          "tundukd: token for '%s' (vaults: %s), valid once until %s, hub address %s.\n"
-          "tundukd: give it to the office over a trusted channel; it runs: tunduk enroll "
-          "TOKEN\n",
-          ti.name, ti.access[0] ? ti.access : "none", when, addr);
+  tk_hex_encode(hex, ti.id, sizeof ti.id);
+  fprintf(
+      stderr,
+      "tundukd: token %s for '%s' (vaults: %s), valid once until %s, hub address %s.\n"
+      "tundukd: give it to the office over a trusted channel; it runs: tunduk enroll "
+      "TOKEN\n",
+      hex, ti.name, ti.access[0] ? ti.access : "none", when, addr);
+  if (tk_hub_token_addr_check(addr, cfg.listen, why, sizeof why))
+    fprintf(stderr, "tundukd: warning: %s\n", why);
   return 0;
 }
 
-static int token_cb(void *ctx, const tk_token_info_t *t)
+/* A time as "YYYY-MM-DD HH:MM UTC". */
+static const char *utc(char buf[32], json_int_t when)
 {
-  (void)ctx;
-  char when[32];
-  time_t e = (time_t)t->expires;
-  strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&e));
-  if (!t->used)
-    printf("token   %-20s %s  expires %s%s\n", t->name, t->access[0] ? t->access : "-",
-           when, time(NULL) > e ? " (expired)" : "");
-  return 0;
+  time_t t = (time_t)when;
+  strftime(buf, 32, "%Y-%m-%d %H:%M UTC", gmtime(&t));
+  return buf;
 }
 
+/* "a:r,b:rw" of a JSON access array, "-" when empty. */
+static const char *access_text(const json_t *access, char *out, size_t n)
+{
+  size_t j, len = 0;
+  json_t *a;
+  out[0] = '\0';
+  json_array_foreach(access, j, a)
+  {
+    int w = snprintf(out + len, n - len, "%s%s%s", j ? "," : "",
+                     json_string_value(json_object_get(a, "vault")),
+                     json_is_true(json_object_get(a, "write")) ? ":rw" : ":r");
+    if (w < 0 || (size_t)w >= n - len) break;
+    len += (size_t)w;
+  }
+  return out[0] ? out : "-";
+}
+
+static void print_token(const json_t *t)
+{
+  char when[32], acc[TK_HUB_ACCESS_MAX];
+  printf("token   %s  %-20s %s  expires %s%s\n",
+         json_string_value(json_object_get(t, "id")),
+         json_string_value(json_object_get(t, "name")),
+         access_text(json_object_get(t, "access"), acc, sizeof acc),
+         utc(when, json_integer_value(json_object_get(t, "expires"))),
+         json_is_true(json_object_get(t, "expired")) ? " (expired)" : "");
+}
+
+/* One line per device: the hub itself first (marked "hub"), as in JSON. */
 static void print_device(const json_t *d)
 {
-  size_t j;
-  json_t *a;
-  printf("device  %s  %-20s%s", json_string_value(json_object_get(d, "id")),
+  char when[32], acc[TK_HUB_ACCESS_MAX];
+  int hub = json_is_true(json_object_get(d, "hub"));
+  printf("%s  %s  %-20s added %s  %s%s\n", hub ? "hub   " : "device",
+         json_string_value(json_object_get(d, "id")),
          json_string_value(json_object_get(d, "name")),
+         utc(when, json_integer_value(json_object_get(d, "added"))),
+         hub ? "(this hub)" : access_text(json_object_get(d, "access"), acc, sizeof acc),
          json_is_true(json_object_get(d, "revoked")) ? "  REVOKED" : "");
-  json_array_foreach(json_object_get(d, "access"), j, a)
-  {
-    printf("%s%s%s", j ? "," : "  ", json_string_value(json_object_get(a, "vault")),
-           json_is_true(json_object_get(a, "write")) ? ":rw" : ":r");
-  }
-  putchar('\n');
 }
 
+/* The devices, the hub first and marked (text "hub", JSON "hub": true),
+ * then in text the pending tokens (in JSON: `device tokens --json`). The
+ * store keeps no last-seen time; `added` is when a device enrolled. */
 static int do_device_list(opts_t *o, tk_office_t *home)
 {
-  json_t *arr = NULL, *d;
+  json_t *arr = NULL, *toks = NULL, *d, *sorted = json_array();
   size_t i;
+  char selfid[TK_DEVICE_ID_STRLEN];
+  tk_device_id_format(selfid, tk_office_identity(home)->id);
   int rc = tk_hub_admin_devices(home, &arr, &o->err);
-  if (!rc && o->json) {
-    char *s = json_dumps(arr, JSON_INDENT(2));
-    puts(s);
-    free(s);
-  } else if (!rc) {
-    char selfid[TK_DEVICE_ID_STRLEN];
-    tk_device_id_format(selfid, tk_office_identity(home)->id);
+  if (!rc) rc = tk_hub_admin_pending_tokens(home, &toks, &o->err);
+  if (!rc && !sorted) rc = tk_err_set(&o->err, TK_ENOMEM, "out of memory");
+  if (rc) goto done;
+  for (int pass = 0; pass < 2; pass++) /* the hub first */
     json_array_foreach(arr, i, d)
     {
-      if (strcmp(json_string_value(json_object_get(d, "id")), selfid) != 0)
-        print_device(d);
+      int self = !strcmp(json_string_value(json_object_get(d, "id")), selfid);
+      if (self != !pass) continue;
+      json_object_set_new(d, "hub", json_boolean(self));
+      json_array_append(sorted, d);
     }
-    rc = tk_hub_admin_tokens(home, token_cb, NULL, &o->err);
+  if (o->json) {
+    char *s = json_dumps(sorted, JSON_INDENT(2));
+    if (s) puts(s);
+    free(s);
+  } else {
+    json_array_foreach(sorted, i, d) print_device(d);
+    json_array_foreach(toks, i, d) print_token(d);
   }
+done:
+  json_decref(sorted);
+  json_decref(toks);
   json_decref(arr);
   return rc;
+}
+
+static int do_device_tokens(opts_t *o, tk_office_t *home)
+{
+  json_t *toks = NULL, *t;
+  size_t i;
+  int rc = tk_hub_admin_pending_tokens(home, &toks, &o->err);
+  if (rc) return rc;
+  if (o->json) {
+    char *s = json_dumps(toks, JSON_INDENT(2));
+    if (s) puts(s);
+    free(s);
+  } else {
+    if (!json_array_size(toks)) printf("no pending tokens\n");
+    json_array_foreach(toks, i, t) print_token(t);
+  }
+  json_decref(toks);
+  return 0;
+}
+
+static int do_device_cancel(opts_t *o, tk_office_t *home)
+{
+  tk_token_info_t t;
+  char hex[2 * sizeof t.id + 1];
+  int rc = tk_hub_admin_token_cancel(home, o->args[2], &t, &o->err);
+  if (rc) return rc;
+  tk_hex_encode(hex, t.id, sizeof t.id);
+  printf("cancelled token %s for '%s' (vaults: %s): enrolling with it now fails\n", hex,
+         t.name, t.access[0] ? t.access : "none");
+  return 0;
+}
+
+static int do_device_access(opts_t *o, tk_office_t *home)
+{
+  tk_device_info_t d;
+  char id[TK_DEVICE_ID_STRLEN], access[TK_HUB_ACCESS_MAX];
+  tk_hub_access_req_t req = {o->args[2], (const char *const *)o->vaults, o->nvaults,
+                             (const char *const *)o->removes, o->nremoves};
+  int rc = tk_hub_admin_access(home, &req, &d, access, &o->err);
+  if (rc) return rc;
+  tk_device_id_format(id, d.id);
+  printf("device %s '%s' access: %s\n", id, d.name, access[0] ? access : "none");
+  fprintf(stderr,
+          "tundukd: the office gets it at its next sync (a running hub applies it "
+          "to open connections within a second)\n");
+  return 0;
+}
+
+static int do_device_rename(opts_t *o, tk_office_t *home)
+{
+  tk_device_info_t d;
+  char id[TK_DEVICE_ID_STRLEN];
+  int rc = tk_hub_admin_rename(home, o->args[2], o->args[3], &d, &o->err);
+  if (rc) return rc;
+  tk_device_id_format(id, d.id);
+  printf("device %s renamed from '%s' to '%s'\n", id, d.name, o->args[3]);
+  return 0;
 }
 
 static int do_device_revoke(opts_t *o, tk_office_t *home)
@@ -524,6 +634,27 @@ static int do_device_revoke(opts_t *o, tk_office_t *home)
   if (rc) return rc;
   printf("revoked %s\n", id);
   return 0;
+}
+
+/* The device subcommands and their argument counts (with "device SUB"). */
+typedef struct device_cmd {
+  const char *name;
+  int nargs;
+  int (*run)(opts_t *o, tk_office_t *home);
+} device_cmd_t;
+
+static const device_cmd_t device_cmds[] = {
+    {"add", 3, do_device_add},       {"list", 2, do_device_list},
+    {"access", 3, do_device_access}, {"tokens", 2, do_device_tokens},
+    {"cancel", 3, do_device_cancel}, {"rename", 4, do_device_rename},
+    {"revoke", 3, do_device_revoke},
+};
+
+static const device_cmd_t *device_cmd(const char *name)
+{
+  for (size_t k = 0; k < sizeof device_cmds / sizeof device_cmds[0]; k++)
+    if (!strcmp(name, device_cmds[k].name)) return &device_cmds[k];
+  return NULL;
 }
 
 /* ---- quarantine ------------------------------------------------------------ */
@@ -758,6 +889,9 @@ int main(int argc, char **argv)
       if (options[k].opt == O_VAULT) {
         if (o.nvaults == MAX_VAULT_ARGS) return usage("too many %s options", a);
         slot = &o.vaults[o.nvaults++];
+      } else if (options[k].opt == O_REMOVE) {
+        if (o.nremoves == MAX_VAULT_ARGS) return usage("too many %s options", a);
+        slot = &o.removes[o.nremoves++];
       } else {
         slot = (const char **)((char *)&o + options[k].slot);
       }
@@ -809,22 +943,19 @@ int main(int argc, char **argv)
     return rc ? fail(&o, rc) : 0;
   }
   if (!strcmp(cmd, "device") && o.nargs >= 2) {
-    const char *sub = o.args[1];
-    int want = !strcmp(sub, "list") ? 2 : 3;
-    if ((strcmp(sub, "add") && strcmp(sub, "list") && strcmp(sub, "revoke")) ||
-        o.nargs != want)
-      return usage("usage: tundukd device add NAME | list | revoke ID");
-    if (o.nvaults && strcmp(sub, "add")) return usage("--vault goes with 'device add'");
+    const device_cmd_t *dc = device_cmd(o.args[1]);
+    if (!dc || o.nargs != dc->nargs)
+      return usage("usage: tundukd device add NAME | list | access ID | tokens | cancel "
+                   "TOKEN-ID | rename ID NAME | revoke ID");
+    if (o.nvaults && strcmp(dc->name, "add") && strcmp(dc->name, "access"))
+      return usage("--vault goes with 'device add' or 'device access'");
+    if (o.nremoves && strcmp(dc->name, "access"))
+      return usage("--remove goes with 'device access'");
+    if (o.json && strcmp(dc->name, "list") && strcmp(dc->name, "tokens"))
+      return usage("--json goes with 'device list' or 'device tokens'");
     tk_office_t *home = NULL;
     rc = open_home(&o, &home);
-    if (!rc) {
-      if (!strcmp(sub, "add"))
-        rc = do_device_add(&o, home);
-      else if (!strcmp(sub, "list"))
-        rc = do_device_list(&o, home);
-      else
-        rc = do_device_revoke(&o, home);
-    }
+    if (!rc) rc = dc->run(&o, home);
     tk_office_close(home);
     return rc ? fail(&o, rc) : 0;
   }

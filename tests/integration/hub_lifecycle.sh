@@ -43,4 +43,126 @@ start_hub
 grep -qx "$HUB_PID" "$HUB_HOME/tundukd.lock" || fail "the new hub's pid is not in the lock file"
 hub_alive
 
-echo "ok"
+
+# add NAME VAULTSPEC...: device add at the running hub; stdout in $TMP/out.
+add() {
+  local name=$1; shift
+  local args=() v
+  for v in "$@"; do args+=(--vault "$v"); done
+  hubd --home "$HUB_HOME" device add "$name" "${args[@]}" --address "127.0.0.1:$HUB_PORT"
+}
+# refused CODE TEXT CMD...: CMD exits CODE saying TEXT, and the hub's store is unchanged.
+refused() {
+  local code=$1 text=$2 before; shift 2
+  before=$(hub_digest)
+  run_expect "$code" "$@"
+  err_has "$text"
+  [ "$(hub_digest)" = "$before" ] || fail "a refused '$*' changed the hub's store"
+}
+token_ids() { hubd --home "$HUB_HOME" device tokens --json | jq -r '.[].id' | sort; }
+
+step "duplicate vaults are refused, naming the vault"
+refused 2 "vault 'a' is named twice" add dup a,a:rw
+refused 2 "vault 'b' is named twice" add dup b:rw --vault b
+[ -z "$(token_ids)" ] || fail "a refused device add left a token"
+
+step "office a enrolls; its name is then taken (by the token, then by the device)"
+new_office "$TMP/a" a
+run_expect 0 add office-a cases:rw
+TOKEN_A=$(cat "$TMP/out")
+TID_A=$(sed -n 's/^tundukd: token \([0-9a-f]\{32\}\) for .*/\1/p' "$TMP/err")
+[ -n "$TID_A" ] || { cat "$TMP/err"; fail "device add did not print the token id"; }
+refused 1 "the name 'office-a' is taken by the pending token $TID_A" add office-a other:rw
+refused 1 "the name 'OFFICE-A' is taken by the pending token" add OFFICE-A other:rw
+run_expect 0 tk "$TMP/a" enroll "$TOKEN_A"
+A_ID=$(tk "$TMP/a" whoami)
+refused 1 "the name 'office-a' is taken by device $A_ID ('office-a')" add office-a other:rw
+run_expect 0 tk "$TMP/a" vault create cases
+REC1=$(new_record "$TMP/a" cases "first")
+sync_ok "$TMP/a"
+
+step "a second token for the enrolled office: refused by the office, the token stays pending"
+run_expect 0 add office-a-again cases:rw notes:rw
+TOKEN_A2=$(cat "$TMP/out")
+TID_A2=$(sed -n 's/^tundukd: token \([0-9a-f]\{32\}\) for .*/\1/p' "$TMP/err")
+office_before=$(store_digest "$TMP/a")
+run_expect 1 tk "$TMP/a" enroll "$TOKEN_A2"
+err_has "this office is already enrolled at hub $HUB_ID; a new token does not change what it may sync (the token was not used)"
+err_has "tundukd device access NAME --vault V[:rw]"
+[ "$(store_digest "$TMP/a")" = "$office_before" ] || fail "the refused enroll changed the office"
+[ "$(token_ids)" = "$TID_A2" ] || fail "the second token is not pending: $(token_ids)"
+
+step "device tokens lists the pending token, never its secret; device cancel cancels it"
+run_expect 0 hubd --home "$HUB_HOME" device tokens
+out_has "token   $TID_A2  office-a-again"
+out_has "cases:rw,notes:rw  expires "
+run_expect 0 hubd --home "$HUB_HOME" device tokens --json
+[ "$(jq -r '.[0] | [.id, .name, (.access | map(.vault + ":" + (if .write then "rw" else "r" end)) | join(","))] | join(" ")' "$TMP/out")" = \
+  "$TID_A2 office-a-again cases:rw,notes:rw" ] || { cat "$TMP/out"; fail "device tokens --json"; }
+[ "$(jq -r '.[0] | (.expires > .created) and (.expired == false)' "$TMP/out")" = true ] || fail "token times"
+secret_hex=$(hub_sql "select hex(secret_hash) from tokens where hex(id) = upper('$TID_A2')")
+! grep -qi "$secret_hex" "$TMP/out" || fail "device tokens shows the secret's hash"
+refused 2 "give at least 4 hex digits of the token id" hubd --home "$HUB_HOME" device cancel abc
+refused 2 "no pending token 'ffff'" hubd --home "$HUB_HOME" device cancel ffff
+refused 2 "token '$TID_A' was already used: it enrolled a device" hubd --home "$HUB_HOME" device cancel "$TID_A"
+run_expect 0 hubd --home "$HUB_HOME" device cancel "${TID_A2:0:8}"
+out_has "cancelled token $TID_A2 for 'office-a-again'"
+[ -z "$(token_ids)" ] || fail "the cancelled token is still listed"
+new_office "$TMP/c" c
+run_expect 1 tk "$TMP/c" enroll "$TOKEN_A2"
+err_has "unknown enrollment token"
+[ "$(hub_sql "select count(*) from devices")" = 2 ] || fail "the cancelled token enrolled a device"
+
+step "device access: office a gains vault notes, at its next sync"
+refused 2 "give --vault V[:rw] or --remove V" hubd --home "$HUB_HOME" device access office-a
+refused 2 "no device named 'nobody'" hubd --home "$HUB_HOME" device access nobody --vault notes:rw
+refused 2 "vault 'notes' is named twice" hubd --home "$HUB_HOME" device access office-a --vault notes:rw --remove notes
+refused 2 "is the hub itself" hubd --home "$HUB_HOME" device access "$HUB_ID" --vault notes:rw
+refused 2 "device 'office-a' has no access to vault 'nope' to remove" \
+  hubd --home "$HUB_HOME" device access office-a --vault notes:rw --remove nope
+refused 2 "--remove takes a vault name without a mode" hubd --home "$HUB_HOME" device access office-a --remove cases:rw
+run_expect 0 tk "$TMP/a" vault create notes
+REC2=$(new_record "$TMP/a" notes "in notes")
+run_expect 4 tk "$TMP/a" sync
+grep -q "may not write vault 'notes'" "$TMP/out" "$TMP/err" || fail "notes was writable before the change"
+run_expect 0 hubd --home "$HUB_HOME" device access "${A_ID:0:9}" --vault notes:rw
+out_has "device $A_ID 'office-a' access: cases:rw,notes:rw"
+sync_ok "$TMP/a"
+[ "$(office_sql "$TMP/a" "select value from meta where key = 'hub_access'")" = "cases:rw,notes:rw" ] ||
+  fail "the office did not learn its new access"
+[ "$(hub_sql "select count(*) from records where vault = 'notes'")" = 1 ] || fail "the hub did not take the record in notes"
+
+step "device access: office a loses write on cases (and keeps reading it)"
+run_expect 0 hubd --home "$HUB_HOME" device access office-a --vault cases
+out_has "access: cases:r,notes:rw"
+REC3=$(new_record "$TMP/a" cases "after losing write")
+run_expect 4 tk "$TMP/a" sync
+grep -q "may not write vault 'cases'" "$TMP/out" "$TMP/err" || { cat "$TMP/out" "$TMP/err"; fail "cases stayed writable"; }
+[ "$(office_sql "$TMP/a" "select value from meta where key = 'hub_access'")" = "cases:r,notes:rw" ] ||
+  fail "the office did not learn it lost write"
+run_expect 0 hubd --home "$HUB_HOME" device access office-a --remove notes
+out_has "access: cases:r"
+[ "$(hub_sql "select group_concat(vault || ':' || write) from access where device = (select id from devices where name = 'office-a')")" = "cases:0" ] ||
+  fail "the store's access after --remove"
+
+step "device rename, unique names"
+refused 1 "the name 'test-hub' is taken by device $HUB_ID ('test-hub')" hubd --home "$HUB_HOME" device rename office-a test-hub
+refused 2 "device name must be 1 to 63 bytes" hubd --home "$HUB_HOME" device rename office-a ""
+run_expect 0 hubd --home "$HUB_HOME" device rename office-a osh-office
+out_has "device $A_ID renamed from 'office-a' to 'osh-office'"
+run_expect 0 hubd --home "$HUB_HOME" device rename osh-office OSH-Office # its own name, another case
+[ "$(hub_sql "select name from devices where hex(id) != '' and name like 'osh%'")" = "OSH-Office" ] || fail "rename"
+
+step "device list: the hub's own entry and the devices, alike in text and JSON"
+run_expect 0 add office-b cases
+TID_B=$(sed -n 's/^tundukd: token \([0-9a-f]\{32\}\) for .*/\1/p' "$TMP/err")
+run_expect 0 hubd --home "$HUB_HOME" device list
+grep -Eq "^hub     $HUB_ID  test-hub +added [0-9-]+ [0-9:]+ UTC  \(this hub\)$" "$TMP/out" || { cat "$TMP/out"; fail "no hub line"; }
+grep -Eq "^device  $A_ID  OSH-Office +added [0-9-]+ [0-9:]+ UTC  cases:r$" "$TMP/out" || { cat "$TMP/out"; fail "no device line"; }
+out_has "token   $TID_B  office-b"
+text_ids=$(awk '$1 == "hub" || $1 == "device" { print $2 }' "$TMP/out")
+run_expect 0 hubd --home "$HUB_HOME" device list --json
+[ "$(jq -r '.[].id' "$TMP/out")" = "$text_ids" ] || fail "text and JSON list other devices"
+[ "$(jq -r '.[0] | [.id, .name, .hub] | join(" ")' "$TMP/out")" = "$HUB_ID test-hub true" ] || fail "JSON hub entry"
+[ "$(jq -r '.[1] | [.name, .hub, .revoked, (.added > 0)] | join(" ")' "$TMP/out")" = "OSH-Office false false true" ] ||
+  fail "JSON device entry"
