@@ -350,13 +350,44 @@ static int do_passphrase(opts_t *o)
 /* ---- serve ----------------------------------------------------------------- */
 
 static tk_hub_t *the_hub;
+static opts_t *serve_opts; /* the command line serve was given, for SIGHUP */
 static uv_signal_t sig_int, sig_term, sig_hup;
+
+/* The warning for tokens that would carry an address offices cannot use. */
+static void token_addr_warn(const tk_config_t *cfg)
+{
+  char why[600];
+  const char *addr = cfg->public_address[0] ? cfg->public_address : cfg->listen;
+  if (tk_hub_token_addr_check(addr, cfg->listen, why, sizeof why))
+    TK_LOG(TK_LOG_WARN, "hub", "%s", why);
+}
+
+/* SIGHUP: the config file read again (the command line's --listen and
+ * --log-level still win over it); a bad one is logged with file:line and
+ * the running config stays. */
+static void reload_config(void)
+{
+  opts_t o = *serve_opts;
+  tk_config_t cfg;
+  int rc = 0;
+  memset(&o.err, 0, sizeof o.err);
+  TK_LOG(TK_LOG_INFO, "hub", "reloading config");
+  load_config(&o, &cfg, &rc);
+  if (rc) {
+    TK_LOG(TK_LOG_ERROR, "hub", "config reload failed, keeping the running config: %s",
+           tk_err_str(&o.err));
+    return;
+  }
+  tk_hub_reconfigure(the_hub, &cfg);
+  token_addr_warn(tk_hub_config(the_hub));
+}
 
 static void on_signal(uv_signal_t *s, int signum)
 {
   (void)s;
   if (signum == SIGHUP) {
     tk_err_t e;
+    reload_config();
     TK_LOG(TK_LOG_INFO, "hub", "reloading plugins");
     if (tk_hub_reload_plugins(the_hub, &e) != 0)
       TK_LOG(TK_LOG_ERROR, "hub", "plugin reload failed, keeping the old ones: %s",
@@ -408,7 +439,9 @@ static int do_serve(opts_t *o)
   TK_LOG(TK_LOG_INFO, "hub",
          "to enroll an office: tundukd --home %s device add NAME --vault VAULT:rw",
          o->home);
+  token_addr_warn(&cfg);
   the_hub = hub;
+  serve_opts = o;
   uv_signal_init(&loop, &sig_int);
   uv_signal_init(&loop, &sig_term);
   uv_signal_start(&sig_int, on_signal, SIGINT);

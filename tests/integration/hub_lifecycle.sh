@@ -155,6 +155,7 @@ run_expect 0 hubd --home "$HUB_HOME" device rename osh-office OSH-Office # its o
 
 step "device list: the hub's own entry and the devices, alike in text and JSON"
 run_expect 0 add office-b cases
+TOKEN_B=$(cat "$TMP/out")
 TID_B=$(sed -n 's/^tundukd: token \([0-9a-f]\{32\}\) for .*/\1/p' "$TMP/err")
 run_expect 0 hubd --home "$HUB_HOME" device list
 grep -Eq "^hub     $HUB_ID  test-hub +added [0-9-]+ [0-9:]+ UTC  \(this hub\)$" "$TMP/out" || { cat "$TMP/out"; fail "no hub line"; }
@@ -166,3 +167,88 @@ run_expect 0 hubd --home "$HUB_HOME" device list --json
 [ "$(jq -r '.[0] | [.id, .name, .hub] | join(" ")' "$TMP/out")" = "$HUB_ID test-hub true" ] || fail "JSON hub entry"
 [ "$(jq -r '.[1] | [.name, .hub, .revoked, (.added > 0)] | join(" ")' "$TMP/out")" = "OSH-Office false false true" ] ||
   fail "JSON device entry"
+run_expect 0 tk "$TMP/c" enroll "$TOKEN_B"
+
+step "public_address: tokens carry it; unusable addresses are warned about"
+stop_hub
+printf 'listen = 0.0.0.0:7420\n' >"$TMP/conf.any"
+run_expect 0 hubd --home "$HUB_HOME" device add office-x --vault cases --config "$TMP/conf.any"
+err_has "hub address 0.0.0.0:7420."
+err_has "warning: enrollment tokens carry 0.0.0.0:7420, an address no office can dial; set public_address = HOST:PORT"
+printf 'listen = [::]:7420\npublic_address = hub.example.org:7420\n' >"$TMP/conf.pub"
+run_expect 0 hubd --home "$HUB_HOME" device add office-y --vault cases --config "$TMP/conf.pub"
+err_has "hub address hub.example.org:7420."
+! grep -q "warning" "$TMP/err" || fail "a warning for a public address: $(cat "$TMP/err")"
+printf 'listen = [::]:7420\npublic_address = 127.0.0.1:7420\n' >"$TMP/conf.lo"
+run_expect 0 hubd --home "$HUB_HOME" device add office-z --vault cases --config "$TMP/conf.lo"
+err_has "warning: enrollment tokens carry the loopback address 127.0.0.1:7420 while the hub listens on [::]:7420"
+printf '# public\npublic_address = hub.example.org:0\n' >"$TMP/conf.bad0"
+refused 2 "$TMP/conf.bad0:2: public_address must be host:port with a port other than 0" \
+  hubd --home "$HUB_HOME" device add office-w --vault cases --config "$TMP/conf.bad0"
+for t in $(token_ids); do hubd --home "$HUB_HOME" device cancel "$t" >/dev/null; done
+"$BIN/tundukd" --home "$HUB_HOME" serve --listen 0.0.0.0:0 2>"$TMP/any.log" &
+any=$!
+BG_PIDS+=("$any")
+for _ in $(seq 1 100); do grep -q "listening addr=" "$TMP/any.log" && break; sleep 0.05; done
+grep -q "warn  hub: enrollment tokens carry 0.0.0.0:0, an address no office can dial" "$TMP/any.log" ||
+  { cat "$TMP/any.log"; fail "serve on 0.0.0.0 did not warn about the tokens' address"; }
+kill -TERM "$any"; wait "$any"
+
+step "SIGHUP re-reads the config: live settings applied, restart-only ones logged"
+HUB_CONFIG=$TMP/hub.conf
+printf 'log_level = info\n' >"$HUB_CONFIG"
+start_hub
+set_hub_addr "$TMP/c" "127.0.0.1:$HUB_PORT"
+set_hub_addr "$TMP/a" "127.0.0.1:$HUB_PORT"
+# hup WHAT: SIGHUP, then waits for the config line WHAT matches (after this HUP).
+hup() {
+  local n i
+  n=$(wc -l <"$HUB_LOG")
+  kill -HUP "$HUB_PID"
+  for i in $(seq 1 100); do
+    if tail -n +"$((n + 1))" "$HUB_LOG" | grep -q "hub: plugins folder=\|plugin reload failed"; then
+      tail -n +"$((n + 1))" "$HUB_LOG" >"$TMP/hup.log"
+      return 0
+    fi
+    sleep 0.05
+  done
+  tail -n +"$((n + 1))" "$HUB_LOG" >&2
+  fail "no reload after SIGHUP"
+}
+hup_has() { grep -qF -- "$1" "$TMP/hup.log" || { cat "$TMP/hup.log" >&2; fail "the reload did not log: $1"; }; }
+
+tk "$TMP/c" whoami >/dev/null
+run_expect 0 hubd --home "$HUB_HOME" device access office-b --vault files:rw
+run_expect 0 tk "$TMP/c" vault create files
+REC_C=$(new_record "$TMP/c" files "with a file")
+head -c $((3 * 1024 * 1024 / 2)) /dev/urandom >"$TMP/big.bin"
+run_expect 0 tk "$TMP/c" attach "$REC_C" "$TMP/big.bin"
+grep -q "debug hub:" "$HUB_LOG" && fail "debug lines at log_level = info"
+printf 'log_level = debug\nmax_attachment_mb = 1\nmax_connections = 10\npublic_address = hub.example.org:7420\n' >"$HUB_CONFIG"
+hup
+hup_has "info  hub: config max_attachment_mb=1 (was 1024)"
+hup_has "info  hub: config log_level=debug (was info)"
+hup_has "info  hub: config public_address=hub.example.org:7420 (was listen)"
+hup_has "warn  hub: config max_connections=10 is read at start only: 2000 stays until a restart"
+hup_has "info  hub: config reloaded changed=3 need_restart=1"
+run_expect 4 tk "$TMP/c" sync
+grep -q "max_attachment_mb" "$TMP/out" "$TMP/err" || { cat "$TMP/out" "$TMP/err"; fail "the new max_attachment_mb was not applied"; }
+grep -q "debug hub: hello device=.* name=office-b" "$HUB_LOG" || fail "the new log_level was not applied"
+run_expect 0 hubd --home "$HUB_HOME" device add office-p --vault cases --config "$HUB_CONFIG"
+err_has "hub address hub.example.org:7420."
+
+step "SIGHUP with a bad config keeps the running one and logs file:line"
+printf 'log_level = debug\nmax_attachment_mb = 4096\n' >"$HUB_CONFIG"
+hup
+hup_has "error hub: config reload failed, keeping the running config: $HUB_CONFIG:2: max_attachment_mb must be between 1 and 1024, got 4096"
+! grep -q "config reloaded" "$TMP/hup.log" || fail "a bad config was applied"
+run_expect 4 tk "$TMP/c" sync
+grep -q "max_attachment_mb" "$TMP/out" "$TMP/err" || fail "the bad config replaced the running limit"
+printf 'log_level = info\n' >"$HUB_CONFIG"
+hup
+hup_has "config max_attachment_mb=1024 (was 1)"
+sync_ok "$TMP/c"
+[ "$(hub_sql "select count(*) from records where vault = 'files'")" = 1 ] || fail "the record with its file did not arrive"
+hub_alive
+stop_hub
+echo "ok"
