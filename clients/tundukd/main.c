@@ -32,7 +32,9 @@ static const char usage_foot[] =
     "The home folder is --home DIR, else $TUNDUKD_HOME, else ~/.local/share/tundukd.\n"
     "The passphrase comes from --passphrase-file, else $TUNDUKD_PASSPHRASE, else a "
     "prompt.\n"
-    "The config file is --config FILE, else HOME/tundukd.conf when it exists.\n";
+    "The config file is --config FILE, else HOME/tundukd.conf when it exists;\n"
+    "SIGHUP makes serve read it again (and the plugins); serve's pid is in\n"
+    "HOME/tundukd.lock while it runs.\n";
 
 /* Options (bit flags): which commands take which is commands[]'s. */
 enum {
@@ -455,7 +457,7 @@ loop_done:
   if (uv_loop_close(&loop) != 0) TK_LOG(TK_LOG_WARN, "hub", "handles left open at exit");
 done:
   tk_office_close(home);
-  close(lock);
+  tk_hub_serve_unlock(lock);
   return rc;
 }
 

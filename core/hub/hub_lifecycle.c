@@ -61,6 +61,15 @@ int tk_hub_serve_lock(const char *home, int *fd, tk_err_t *err)
   return rc;
 }
 
+void tk_hub_serve_unlock(int fd)
+{
+  if (fd < 0) return;
+  /* no pid left behind for a later reader to signal */
+  if (ftruncate(fd, 0) != 0)
+    TK_LOG(TK_LOG_WARN, "hub", "cannot empty the lock file: %s", strerror(errno));
+  close(fd);
+}
+
 /* ---- finding a device -------------------------------------------------------- */
 
 typedef struct find_ctx {

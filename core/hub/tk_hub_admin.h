@@ -94,6 +94,8 @@ int tk_hub_restore(const char *home, const char *file, uint8_t id[TK_HUB_STORE_I
  * TK_EBUSY naming that pid when another process holds it. A lock of a
  * process that died does not block (flock ends with its holder). */
 int tk_hub_serve_lock(const char *home, int *fd, tk_err_t *err);
+/* Empties the lock file (no stale pid) and releases it; fd < 0: nothing. */
+void tk_hub_serve_unlock(int fd);
 
 /* Room for an access list as text ("vault:rw,vault:r,..."), and the most
  * vaults one device may be given. */

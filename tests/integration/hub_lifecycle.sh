@@ -251,4 +251,5 @@ sync_ok "$TMP/c"
 [ "$(hub_sql "select count(*) from records where vault = 'files'")" = 1 ] || fail "the record with its file did not arrive"
 hub_alive
 stop_hub
+[ ! -s "$HUB_HOME/tundukd.lock" ] || fail "a stopped hub left its pid in the lock file"
 echo "ok"
