@@ -252,4 +252,21 @@ sync_ok "$TMP/c"
 hub_alive
 stop_hub
 [ ! -s "$HUB_HOME/tundukd.lock" ] || fail "a stopped hub left its pid in the lock file"
+
+step "SIGHUP: a new listen address waits for a restart; a config file gone keeps the running one"
+printf 'listen = 127.0.0.1:0\n' >"$HUB_CONFIG"
+"$BIN/tundukd" --home "$HUB_HOME" serve --config "$HUB_CONFIG" 2>"$TMP/l.log" &
+HUB_PID=$! HUB_LOG=$TMP/l.log
+BG_PIDS+=("$HUB_PID")
+for _ in $(seq 1 100); do grep -q "listening addr=" "$HUB_LOG" && break; sleep 0.05; done
+grep -qx "$HUB_PID" "$HUB_HOME/tundukd.lock" || fail "serve's pid is not in the lock file"
+printf 'listen = 127.0.0.1:1\n' >"$HUB_CONFIG"
+hup
+hup_has "warn  hub: config listen=127.0.0.1:1 needs a restart: the hub keeps listening on 127.0.0.1:0"
+hup_has "config reloaded changed=0 need_restart=1"
+rm "$HUB_CONFIG"
+hup
+hup_has "config reload failed, keeping the running config: cannot open config file $HUB_CONFIG"
+hub_alive
+stop_hub
 echo "ok"
