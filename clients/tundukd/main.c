@@ -82,7 +82,7 @@ static const command_t commands[] = {
      "                       the office learns it at its next sync\n"
      "  device tokens [--json]  pending enrollment tokens (never their secret)\n"
      "  device cancel TOKEN-ID  cancel a pending token: enrolling with it fails\n"
-     "  device rename ID NAME    give a device another (unique) name\n"
+     "  device rename ID NAME  give a device another (unique) name\n"
      "  device revoke ID     refuse a device from now on and close its connections\n"},
     {"quarantine", O_JSON,
      "  quarantine list [--json]  revisions held back by a moderation rule\n"
