@@ -224,13 +224,15 @@ REC_C=$(new_record "$TMP/c" files "with a file")
 head -c $((3 * 1024 * 1024 / 2)) /dev/urandom >"$TMP/big.bin"
 run_expect 0 tk "$TMP/c" attach "$REC_C" "$TMP/big.bin"
 grep -q "debug hub:" "$HUB_LOG" && fail "debug lines at log_level = info"
-printf 'log_level = debug\nmax_attachment_mb = 1\nmax_connections = 10\npublic_address = hub.example.org:7420\n' >"$HUB_CONFIG"
+printf 'log_level = debug\nmax_attachment_mb = 1\nmax_connections = 10\npublic_address = hub.example.org:7420\nplugin_workers = 3\n' >"$HUB_CONFIG"
 hup
+hup_has "info  hub: config plugin_workers=3 (was 2)"
+grep -q "hub: plugins folder=.* workers=3 " "$TMP/hup.log" || { cat "$TMP/hup.log"; fail "the plugin reload did not take plugin_workers"; }
 hup_has "info  hub: config max_attachment_mb=1 (was 1024)"
 hup_has "info  hub: config log_level=debug (was info)"
 hup_has "info  hub: config public_address=hub.example.org:7420 (was listen)"
 hup_has "warn  hub: config max_connections=10 is read at start only: 2000 stays until a restart"
-hup_has "info  hub: config reloaded changed=3 need_restart=1"
+hup_has "info  hub: config reloaded changed=4 need_restart=1"
 run_expect 4 tk "$TMP/c" sync
 grep -q "max_attachment_mb" "$TMP/out" "$TMP/err" || { cat "$TMP/out" "$TMP/err"; fail "the new max_attachment_mb was not applied"; }
 grep -q "debug hub: hello device=.* name=office-b" "$HUB_LOG" || fail "the new log_level was not applied"
