@@ -32,7 +32,9 @@ static const char usage_foot[] =
     "The home folder is --home DIR, else $TUNDUKD_HOME, else ~/.local/share/tundukd.\n"
     "The passphrase comes from --passphrase-file, else $TUNDUKD_PASSPHRASE, else a "
     "prompt.\n"
-    "The config file is --config FILE, else HOME/tundukd.conf when it exists.\n";
+    "The config file is --config FILE, else HOME/tundukd.conf when it exists;\n"
+    "SIGHUP makes serve read it again (and the plugins); serve's pid is in\n"
+    "HOME/tundukd.lock while it runs.\n";
 
 /* Options (bit flags): which commands take which is commands[]'s. */
 enum {
@@ -46,6 +48,7 @@ enum {
   O_VAULT = 1 << 7,
   O_JSON = 1 << 8,
   O_NEW_PASS_FILE = 1 << 9,
+  O_REMOVE = 1 << 10,
 };
 
 /* One command: the options it takes and its lines in --help. As in tunduk,
@@ -62,16 +65,24 @@ static const command_t commands[] = {
     {"init", O_NAME | O_KDF,
      "  init [--name NAME] [--kdf interactive|moderate|sensitive]\n"
      "                       make the hub's identity and store\n"},
-    {"serve", O_LISTEN | O_CONFIG | O_LOG_LEVEL | O_NAME | O_KDF,
+    {"serve", O_LISTEN | O_CONFIG | O_LOG_LEVEL,
      "  serve [--listen ADDR:PORT] [--config FILE] [--log-level LEVEL]\n"
-     "        [--name NAME] [--kdf LEVEL]\n"
-     "                       run the hub (makes identity and store on first run, as "
-     "init)\n"},
-    {"device", O_VAULT | O_ADDRESS | O_TTL | O_CONFIG | O_JSON,
+     "                       run the hub made by init (serve never makes one: a\n"
+     "                       mistyped --home is refused); one serve per home\n"},
+    {"device", O_VAULT | O_ADDRESS | O_TTL | O_CONFIG | O_JSON | O_REMOVE,
      "  device add NAME [--vault V[:rw]]... [--address HOST:PORT] [--ttl-hours N] "
      "[--config FILE]\n"
      "                       print a one-time enrollment token for a new office device\n"
-     "  device list [--json] list enrolled devices and pending tokens\n"
+     "                       (names are unique; the address: --address, else the "
+     "config's\n"
+     "                       public_address, else listen)\n"
+     "  device list [--json] the hub itself, enrolled devices and pending tokens\n"
+     "  device access ID [--vault V[:rw]]... [--remove V]...\n"
+     "                       change an enrolled device's access (ID: its name or id);\n"
+     "                       the office learns it at its next sync\n"
+     "  device tokens [--json]  pending enrollment tokens (never their secret)\n"
+     "  device cancel TOKEN-ID  cancel a pending token: enrolling with it fails\n"
+     "  device rename ID NAME  give a device another (unique) name\n"
      "  device revoke ID     refuse a device from now on and close its connections\n"},
     {"quarantine", O_JSON,
      "  quarantine list [--json]  revisions held back by a moderation rule\n"
@@ -103,7 +114,8 @@ typedef struct opts {
   const char *home, *pass_file, *name, *kdf, *listen, *config, *log_level, *address, *ttl;
   const char *new_pass_file; /* passphrase --new-passphrase-file */
   const char *vaults[MAX_VAULT_ARGS];
-  int nvaults, json;
+  const char *removes[MAX_VAULT_ARGS]; /* device access --remove */
+  int nvaults, nremoves, json;
   const char *args[4];
   int nargs;
   unsigned seen; /* O_* given on the command line */
@@ -127,6 +139,7 @@ static const struct {
     {"--vault", O_VAULT, 0},
     {"--json", O_JSON, 0},
     {"--new-passphrase-file", O_NEW_PASS_FILE, offsetof(opts_t, new_pass_file)},
+    {"--remove", O_REMOVE, 0},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -253,14 +266,11 @@ static int get_pass(opts_t *o, int confirm, char **pass, size_t *len)
                            len, &o->err);
 }
 
-static int do_init(opts_t *o, int quiet_if_exists)
+static int do_init(opts_t *o)
 {
-  char path[PATH_MAX], *pass = NULL;
+  char *pass = NULL;
   size_t len = 0;
   tk_kdf_level_t level = TK_KDF_MODERATE;
-  if (quiet_if_exists && tk_home_key_path(path, sizeof path, o->home, NULL) == 0 &&
-      access(path, F_OK) == 0)
-    return 0;
   if (o->kdf) {
     if (strcmp(o->kdf, "interactive") == 0)
       level = TK_KDF_INTERACTIVE;
@@ -293,16 +303,22 @@ static int do_init(opts_t *o, int quiet_if_exists)
 /* Opens the hub's home for an admin command. A home without a key file is
  * named with the command that makes one (tk_office_open's message names the
  * office program). */
-static int open_home(opts_t *o, tk_office_t **home)
+static int home_check(opts_t *o)
 {
   char path[PATH_MAX];
   int rc = tk_home_key_path(path, sizeof path, o->home, &o->err);
   if (rc) return rc;
   if (access(path, F_OK) != 0)
     return tk_err_set(&o->err, TK_ENOTFOUND,
-                      "no hub in %s (run 'tundukd --home %s init' first)", o->home,
-                      o->home);
-  return tk_office_open(home, o->home, &o->err);
+                      "no hub in %s (run 'tundukd --home %s init' first): %s is missing",
+                      o->home, o->home, path);
+  return 0;
+}
+
+static int open_home(opts_t *o, tk_office_t **home)
+{
+  int rc = home_check(o);
+  return rc ? rc : tk_office_open(home, o->home, &o->err);
 }
 
 /* The passphrase of the hub's key file: the old one checked first, then the
@@ -336,13 +352,44 @@ static int do_passphrase(opts_t *o)
 /* ---- serve ----------------------------------------------------------------- */
 
 static tk_hub_t *the_hub;
+static opts_t *serve_opts; /* the command line serve was given, for SIGHUP */
 static uv_signal_t sig_int, sig_term, sig_hup;
+
+/* The warning for tokens that would carry an address offices cannot use. */
+static void token_addr_warn(const tk_config_t *cfg)
+{
+  char why[600];
+  const char *addr = cfg->public_address[0] ? cfg->public_address : cfg->listen;
+  if (tk_hub_token_addr_check(addr, cfg->listen, why, sizeof why))
+    TK_LOG(TK_LOG_WARN, "hub", "%s", why);
+}
+
+/* SIGHUP: the config file read again (the command line's --listen and
+ * --log-level still win over it); a bad one is logged with file:line and
+ * the running config stays. */
+static void reload_config(void)
+{
+  opts_t o = *serve_opts;
+  tk_config_t cfg;
+  int rc = 0;
+  memset(&o.err, 0, sizeof o.err);
+  TK_LOG(TK_LOG_INFO, "hub", "reloading config");
+  load_config(&o, &cfg, &rc);
+  if (rc) {
+    TK_LOG(TK_LOG_ERROR, "hub", "config reload failed, keeping the running config: %s",
+           tk_err_str(&o.err));
+    return;
+  }
+  tk_hub_reconfigure(the_hub, &cfg);
+  token_addr_warn(tk_hub_config(the_hub));
+}
 
 static void on_signal(uv_signal_t *s, int signum)
 {
   (void)s;
   if (signum == SIGHUP) {
     tk_err_t e;
+    reload_config();
     TK_LOG(TK_LOG_INFO, "hub", "reloading plugins");
     if (tk_hub_reload_plugins(the_hub, &e) != 0)
       TK_LOG(TK_LOG_ERROR, "hub", "plugin reload failed, keeping the old ones: %s",
@@ -368,10 +415,12 @@ static int do_serve(opts_t *o)
   load_config(o, &cfg, &rc);
   if (rc) return rc;
   tk_log_level = cfg.log_level;
-  rc = do_init(o, 1);
+  /* Only init makes an identity: a mistyped --home must not become a new
+   * hub that offices cannot pin (issue 17). */
+  rc = home_check(o);
   if (rc) return rc;
   int lock = -1; /* held while serving: 'tundukd restore' waits for the stop */
-  rc = tk_hub_lock(o->home, &lock, &o->err);
+  rc = tk_hub_serve_lock(o->home, &lock, &o->err);
   if (rc) return rc;
   rc = tk_office_open(&home, o->home, &o->err);
   if (!rc) rc = get_pass(o, 0, &pass, &len);
@@ -392,7 +441,9 @@ static int do_serve(opts_t *o)
   TK_LOG(TK_LOG_INFO, "hub",
          "to enroll an office: tundukd --home %s device add NAME --vault VAULT:rw",
          o->home);
+  token_addr_warn(&cfg);
   the_hub = hub;
+  serve_opts = o;
   uv_signal_init(&loop, &sig_int);
   uv_signal_init(&loop, &sig_term);
   uv_signal_start(&sig_int, on_signal, SIGINT);
@@ -406,7 +457,7 @@ loop_done:
   if (uv_loop_close(&loop) != 0) TK_LOG(TK_LOG_WARN, "hub", "handles left open at exit");
 done:
   tk_office_close(home);
-  close(lock);
+  tk_hub_serve_unlock(lock);
   return rc;
 }
 
@@ -445,72 +496,170 @@ static int do_device_add(opts_t *o, tk_office_t *home)
   int rc = 0;
   load_config(o, &cfg, &rc);
   if (rc) return rc;
-  const char *addr = o->address ? o->address : cfg.listen;
+  const char *addr = o->address              ? o->address
+                     : cfg.public_address[0] ? cfg.public_address
+                                             : cfg.listen;
   tk_hub_token_req_t req = {o->args[2],          (const char *const *)o->vaults,
                             o->nvaults,          o->ttl,
                             cfg.token_ttl_hours, addr};
   rc = tk_hub_admin_token_issue(home, &req, text, &ti, &o->err);
   if (rc) return rc;
   printf("%s\n", text);
-  char when[32];
+  char when[32], hex[2 * sizeof ti.id + 1], why[600];
   time_t t = (time_t)ti.expires;
   strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&t));
-  fprintf(stderr,
-          "tundukd: token for '%s' (vaults: %s), valid once until %s, hub address %s.\n"
-          "tundukd: give it to the office over a trusted channel; it runs: tunduk enroll "
-          "TOKEN\n",
-          ti.name, ti.access[0] ? ti.access : "none", when, addr);
+  tk_hex_encode(hex, ti.id, sizeof ti.id);
+  fprintf(
+      stderr,
+      "tundukd: token %s for '%s' (vaults: %s), valid once until %s, hub address %s.\n"
+      "tundukd: give it to the office over a trusted channel; it runs: tunduk enroll "
+      "TOKEN\n",
+      hex, ti.name, ti.access[0] ? ti.access : "none", when, addr);
+  if (tk_hub_token_addr_check(addr, cfg.listen, why, sizeof why))
+    fprintf(stderr, "tundukd: warning: %s\n", why);
   return 0;
 }
 
-static int token_cb(void *ctx, const tk_token_info_t *t)
+/* A time as "YYYY-MM-DD HH:MM UTC". */
+static const char *utc(char buf[32], json_int_t when)
 {
-  (void)ctx;
-  char when[32];
-  time_t e = (time_t)t->expires;
-  strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&e));
-  if (!t->used)
-    printf("token   %-20s %s  expires %s%s\n", t->name, t->access[0] ? t->access : "-",
-           when, time(NULL) > e ? " (expired)" : "");
-  return 0;
+  time_t t = (time_t)when;
+  strftime(buf, 32, "%Y-%m-%d %H:%M UTC", gmtime(&t));
+  return buf;
 }
 
+/* "a:r,b:rw" of a JSON access array, "-" when empty. */
+static const char *access_text(const json_t *access, char *out, size_t n)
+{
+  size_t j, len = 0;
+  json_t *a;
+  out[0] = '\0';
+  json_array_foreach(access, j, a)
+  {
+    int w = snprintf(out + len, n - len, "%s%s%s", j ? "," : "",
+                     json_string_value(json_object_get(a, "vault")),
+                     json_is_true(json_object_get(a, "write")) ? ":rw" : ":r");
+    if (w < 0 || (size_t)w >= n - len) break;
+    len += (size_t)w;
+  }
+  return out[0] ? out : "-";
+}
+
+static void print_token(const json_t *t)
+{
+  char when[32], acc[TK_HUB_ACCESS_MAX];
+  printf("token   %s  %-20s %s  expires %s%s\n",
+         json_string_value(json_object_get(t, "id")),
+         json_string_value(json_object_get(t, "name")),
+         access_text(json_object_get(t, "access"), acc, sizeof acc),
+         utc(when, json_integer_value(json_object_get(t, "expires"))),
+         json_is_true(json_object_get(t, "expired")) ? " (expired)" : "");
+}
+
+/* One line per device: the hub itself first (marked "hub"), as in JSON. */
 static void print_device(const json_t *d)
 {
-  size_t j;
-  json_t *a;
-  printf("device  %s  %-20s%s", json_string_value(json_object_get(d, "id")),
+  char when[32], acc[TK_HUB_ACCESS_MAX];
+  int hub = json_is_true(json_object_get(d, "hub"));
+  printf("%s  %s  %-20s added %s  %s%s\n", hub ? "hub   " : "device",
+         json_string_value(json_object_get(d, "id")),
          json_string_value(json_object_get(d, "name")),
+         utc(when, json_integer_value(json_object_get(d, "added"))),
+         hub ? "(this hub)" : access_text(json_object_get(d, "access"), acc, sizeof acc),
          json_is_true(json_object_get(d, "revoked")) ? "  REVOKED" : "");
-  json_array_foreach(json_object_get(d, "access"), j, a)
-  {
-    printf("%s%s%s", j ? "," : "  ", json_string_value(json_object_get(a, "vault")),
-           json_is_true(json_object_get(a, "write")) ? ":rw" : ":r");
-  }
-  putchar('\n');
 }
 
+/* The devices, the hub first and marked (text "hub", JSON "hub": true),
+ * then in text the pending tokens (in JSON: `device tokens --json`). The
+ * store keeps no last-seen time; `added` is when a device enrolled. */
 static int do_device_list(opts_t *o, tk_office_t *home)
 {
-  json_t *arr = NULL, *d;
+  json_t *arr = NULL, *toks = NULL, *d, *sorted = json_array();
   size_t i;
+  char selfid[TK_DEVICE_ID_STRLEN];
+  tk_device_id_format(selfid, tk_office_identity(home)->id);
   int rc = tk_hub_admin_devices(home, &arr, &o->err);
-  if (!rc && o->json) {
-    char *s = json_dumps(arr, JSON_INDENT(2));
-    puts(s);
-    free(s);
-  } else if (!rc) {
-    char selfid[TK_DEVICE_ID_STRLEN];
-    tk_device_id_format(selfid, tk_office_identity(home)->id);
+  if (!rc) rc = tk_hub_admin_pending_tokens(home, &toks, &o->err);
+  if (!rc && !sorted) rc = tk_err_set(&o->err, TK_ENOMEM, "out of memory");
+  if (rc) goto done;
+  for (int pass = 0; pass < 2; pass++) /* the hub first */
     json_array_foreach(arr, i, d)
     {
-      if (strcmp(json_string_value(json_object_get(d, "id")), selfid) != 0)
-        print_device(d);
+      int self = !strcmp(json_string_value(json_object_get(d, "id")), selfid);
+      if (self != !pass) continue;
+      json_object_set_new(d, "hub", json_boolean(self));
+      json_array_append(sorted, d);
     }
-    rc = tk_hub_admin_tokens(home, token_cb, NULL, &o->err);
+  if (o->json) {
+    char *s = json_dumps(sorted, JSON_INDENT(2));
+    if (s) puts(s);
+    free(s);
+  } else {
+    json_array_foreach(sorted, i, d) print_device(d);
+    json_array_foreach(toks, i, d) print_token(d);
   }
+done:
+  json_decref(sorted);
+  json_decref(toks);
   json_decref(arr);
   return rc;
+}
+
+static int do_device_tokens(opts_t *o, tk_office_t *home)
+{
+  json_t *toks = NULL, *t;
+  size_t i;
+  int rc = tk_hub_admin_pending_tokens(home, &toks, &o->err);
+  if (rc) return rc;
+  if (o->json) {
+    char *s = json_dumps(toks, JSON_INDENT(2));
+    if (s) puts(s);
+    free(s);
+  } else {
+    if (!json_array_size(toks)) printf("no pending tokens\n");
+    json_array_foreach(toks, i, t) print_token(t);
+  }
+  json_decref(toks);
+  return 0;
+}
+
+static int do_device_cancel(opts_t *o, tk_office_t *home)
+{
+  tk_token_info_t t;
+  char hex[2 * sizeof t.id + 1];
+  int rc = tk_hub_admin_token_cancel(home, o->args[2], &t, &o->err);
+  if (rc) return rc;
+  tk_hex_encode(hex, t.id, sizeof t.id);
+  printf("cancelled token %s for '%s' (vaults: %s): enrolling with it now fails\n", hex,
+         t.name, t.access[0] ? t.access : "none");
+  return 0;
+}
+
+static int do_device_access(opts_t *o, tk_office_t *home)
+{
+  tk_device_info_t d;
+  char id[TK_DEVICE_ID_STRLEN], access[TK_HUB_ACCESS_MAX];
+  tk_hub_access_req_t req = {o->args[2], (const char *const *)o->vaults, o->nvaults,
+                             (const char *const *)o->removes, o->nremoves};
+  int rc = tk_hub_admin_access(home, &req, &d, access, &o->err);
+  if (rc) return rc;
+  tk_device_id_format(id, d.id);
+  printf("device %s '%s' access: %s\n", id, d.name, access[0] ? access : "none");
+  fprintf(stderr,
+          "tundukd: the office gets it at its next sync (a running hub applies it "
+          "to open connections within a second)\n");
+  return 0;
+}
+
+static int do_device_rename(opts_t *o, tk_office_t *home)
+{
+  tk_device_info_t d;
+  char id[TK_DEVICE_ID_STRLEN];
+  int rc = tk_hub_admin_rename(home, o->args[2], o->args[3], &d, &o->err);
+  if (rc) return rc;
+  tk_device_id_format(id, d.id);
+  printf("device %s renamed from '%s' to '%s'\n", id, d.name, o->args[3]);
+  return 0;
 }
 
 static int do_device_revoke(opts_t *o, tk_office_t *home)
@@ -520,6 +669,27 @@ static int do_device_revoke(opts_t *o, tk_office_t *home)
   if (rc) return rc;
   printf("revoked %s\n", id);
   return 0;
+}
+
+/* The device subcommands and their argument counts (with "device SUB"). */
+typedef struct device_cmd {
+  const char *name;
+  int nargs;
+  int (*run)(opts_t *o, tk_office_t *home);
+} device_cmd_t;
+
+static const device_cmd_t device_cmds[] = {
+    {"add", 3, do_device_add},       {"list", 2, do_device_list},
+    {"access", 3, do_device_access}, {"tokens", 2, do_device_tokens},
+    {"cancel", 3, do_device_cancel}, {"rename", 4, do_device_rename},
+    {"revoke", 3, do_device_revoke},
+};
+
+static const device_cmd_t *device_cmd(const char *name)
+{
+  for (size_t k = 0; k < sizeof device_cmds / sizeof device_cmds[0]; k++)
+    if (!strcmp(name, device_cmds[k].name)) return &device_cmds[k];
+  return NULL;
 }
 
 /* ---- quarantine ------------------------------------------------------------ */
@@ -754,6 +924,9 @@ int main(int argc, char **argv)
       if (options[k].opt == O_VAULT) {
         if (o.nvaults == MAX_VAULT_ARGS) return usage("too many %s options", a);
         slot = &o.vaults[o.nvaults++];
+      } else if (options[k].opt == O_REMOVE) {
+        if (o.nremoves == MAX_VAULT_ARGS) return usage("too many %s options", a);
+        slot = &o.removes[o.nremoves++];
       } else {
         slot = (const char **)((char *)&o + options[k].slot);
       }
@@ -789,7 +962,7 @@ int main(int argc, char **argv)
     return 0;
   }
   if (!strcmp(cmd, "init") && o.nargs == 1) {
-    rc = do_init(&o, 0);
+    rc = do_init(&o);
     return rc ? fail(&o, rc) : 0;
   }
   if (!strcmp(cmd, "passphrase") && o.nargs == 1) {
@@ -805,22 +978,19 @@ int main(int argc, char **argv)
     return rc ? fail(&o, rc) : 0;
   }
   if (!strcmp(cmd, "device") && o.nargs >= 2) {
-    const char *sub = o.args[1];
-    int want = !strcmp(sub, "list") ? 2 : 3;
-    if ((strcmp(sub, "add") && strcmp(sub, "list") && strcmp(sub, "revoke")) ||
-        o.nargs != want)
-      return usage("usage: tundukd device add NAME | list | revoke ID");
-    if (o.nvaults && strcmp(sub, "add")) return usage("--vault goes with 'device add'");
+    const device_cmd_t *dc = device_cmd(o.args[1]);
+    if (!dc || o.nargs != dc->nargs)
+      return usage("usage: tundukd device add NAME | list | access ID | tokens | cancel "
+                   "TOKEN-ID | rename ID NAME | revoke ID");
+    if (o.nvaults && strcmp(dc->name, "add") && strcmp(dc->name, "access"))
+      return usage("--vault goes with 'device add' or 'device access'");
+    if (o.nremoves && strcmp(dc->name, "access"))
+      return usage("--remove goes with 'device access'");
+    if (o.json && strcmp(dc->name, "list") && strcmp(dc->name, "tokens"))
+      return usage("--json goes with 'device list' or 'device tokens'");
     tk_office_t *home = NULL;
     rc = open_home(&o, &home);
-    if (!rc) {
-      if (!strcmp(sub, "add"))
-        rc = do_device_add(&o, home);
-      else if (!strcmp(sub, "list"))
-        rc = do_device_list(&o, home);
-      else
-        rc = do_device_revoke(&o, home);
-    }
+    if (!rc) rc = dc->run(&o, home);
     tk_office_close(home);
     return rc ? fail(&o, rc) : 0;
   }

@@ -28,6 +28,8 @@ typedef struct key_def {
 
 static const key_def_t keys[] = {
     {"listen", KIND_ADDR, OFF(listen), 0, 0, "address and port to listen on"},
+    {"public_address", KIND_ADDR, OFF(public_address), 0, 0,
+     "host:port offices dial, carried by enrollment tokens (default: listen)"},
     {"log_level", KIND_LEVEL, OFF(log_level), 0, 0, "error, warn, info or debug"},
     {"handshake_timeout_ms", KIND_U32, OFF(handshake_timeout_ms), 100, 600000,
      "TCP connect + TLS handshake must finish within this"},
@@ -94,6 +96,7 @@ const char *tk_config_template(void)
 {
   return "# tundukd configuration. Every line is optional; shown are the defaults.\n"
          "listen = 127.0.0.1:7420          # address:port ([v6]:port for IPv6)\n"
+         "# public_address = hub.example.org:7420  # what tokens carry; default: listen\n"
          "log_level = info                 # error, warn, info, debug\n"
          "handshake_timeout_ms = 10000     # 100 .. 600000\n"
          "idle_timeout_ms = 120000         # 1000 .. 86400000\n"
@@ -155,6 +158,12 @@ static int set_value(tk_config_t *c, const key_def_t *k, const char *v, const ch
     if (strlen(v) >= sizeof c->listen || tk_addr_split(v, host, &port) != 0)
       return tk_err_set(err, TK_EINVAL, "%s: %s must be host:port, got '%s'", where,
                         k->name, v);
+    /* what a token carries must be dialable and fit the token */
+    if (k->offset == OFF(public_address) && (port == 0 || strlen(v) > TK_TOKEN_MAX_ADDR))
+      return tk_err_set(err, TK_EINVAL,
+                        "%s: %s must be host:port with a port other than 0, at most %d "
+                        "bytes, got '%s'",
+                        where, k->name, TK_TOKEN_MAX_ADDR, v);
     snprintf(base, sizeof c->listen, "%s", v);
     return 0;
   }

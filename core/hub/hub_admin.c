@@ -60,6 +60,8 @@ int tk_hub_admin_token_issue(tk_office_t *home, const tk_hub_token_req_t *req,
   uint32_t ttl = 0;
   memset(ti, 0, sizeof *ti);
   int rc = token_access(req, ti, err);
+  if (!rc) rc = tk_hub_access_spec_unique(ti->access, err);
+  if (!rc) rc = tk_hub_admin_name_free(home, ti->name, NULL, err); /* names are unique */
   if (!rc) rc = token_ttl(req, &ttl, err);
   if (rc) return rc;
   memset(&tok, 0, sizeof tok);

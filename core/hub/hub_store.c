@@ -123,6 +123,7 @@ typedef struct batch_job {
   size_t *idlen; /* each id's length as offered (checked by apply) */
   hub_plugins_t *plugins;
   hub_push_t push;
+  tk_config_t cfg; /* push.cfg: a SIGHUP may replace the hub's meanwhile */
   tk_apply_result_t res;
   uint64_t seq_before, seq_after; /* the feed's end around the commit */
 } batch_job_t;
@@ -231,7 +232,8 @@ void tk__hub_store_batch(session_t *s, const tk_slice_t *revs, const tk_slice_t 
   }
   if (s->naccess) memcpy(b->push.access, s->access, s->naccess * sizeof *s->access);
   b->push.naccess = s->naccess;
-  b->push.cfg = &h->cfg;
+  b->cfg = h->cfg;
+  b->push.cfg = &b->cfg;
   memcpy(b->push.peer_id, s->peer.id, TK_DEVICE_ID_LEN);
   snprintf(b->push.who, sizeof b->push.who, "%s", s->who);
   b->plugins = h->plugins; /* a reload may swap the hub's meanwhile */

@@ -32,8 +32,9 @@ typedef struct tk_config {
   uint32_t preauth_max_connections; /* connections not yet authenticated, at once */
   uint32_t preauth_per_address;     /* of those, from one address (an IPv6 /64) */
   uint32_t plugin_workers;          /* jailed worker processes running the plugins */
-  uint32_t plugin_call_ms; /* wall clock per plugin call; past it + 250 ms: killed */
-  char plugins[1024];      /* plugin folder; "" = the bundled plugins */
+  uint32_t plugin_call_ms;  /* wall clock per plugin call; past it + 250 ms: killed */
+  char plugins[1024];       /* plugin folder; "" = the bundled plugins */
+  char public_address[300]; /* "host:port" tokens carry; "" = listen */
 } tk_config_t;
 
 /* Fills c with the defaults. */

@@ -58,6 +58,14 @@ int tk_hub_reload_plugins(tk_hub_t *h, tk_err_t *err);
 struct tk_office_layers;
 int tk_hub_plugin_layers(const tk_config_t *cfg, const char *home,
                          struct tk_office_layers *out, tk_err_t *err);
+/* Takes a re-read config (SIGHUP): each setting the hub reads as it goes
+ * is applied now and logged (key=new, was old); one fixed at start
+ * (listen, tls_ticket_lifetime_s, max_connections, preauth_max_connections)
+ * keeps its value, with a warning that it needs a restart. Call
+ * tk_hub_reload_plugins after it for the plugin settings. Returns how many
+ * settings changed. The config the hub runs with: tk_hub_config. */
+int tk_hub_reconfigure(tk_hub_t *h, const tk_config_t *next);
+const tk_config_t *tk_hub_config(const tk_hub_t *h);
 /* Sessions open now. */
 size_t tk_hub_sessions(const tk_hub_t *h);
 

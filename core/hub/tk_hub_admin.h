@@ -88,4 +88,76 @@ int tk_hub_lock(const char *home, int *fd, tk_err_t *err);
 int tk_hub_restore(const char *home, const char *file, uint8_t id[TK_HUB_STORE_ID_LEN],
                    tk_err_t *err);
 
+/* ---- lifecycle (hub_lifecycle.c) -------------------------------------------- */
+
+/* tk_hub_lock for `tundukd serve`, which writes its pid into the lock file:
+ * TK_EBUSY naming that pid when another process holds it. A lock of a
+ * process that died does not block (flock ends with its holder). */
+int tk_hub_serve_lock(const char *home, int *fd, tk_err_t *err);
+/* Empties the lock file (no stale pid) and releases it; fd < 0: nothing. */
+void tk_hub_serve_unlock(int fd);
+
+/* Room for an access list as text ("vault:rw,vault:r,..."), and the most
+ * vaults one device may be given. */
+#define TK_HUB_ACCESS_MAX 512
+#define TK_HUB_MAX_VAULTS 64
+
+/* The device `which` names: a device name (not revoked; names are unique
+ * among those, case ignored), else at least 4 characters of its printed id
+ * (dashes and case ignored). TK_ENOTFOUND, TK_EAMBIG. */
+int tk_hub_admin_device_find(tk_office_t *home, const char *which, tk_device_info_t *out,
+                             tk_err_t *err);
+/* 0 if no device (not revoked) but `except` (may be NULL) and no pending,
+ * unexpired token has the name (case ignored); else TK_EEXIST naming the
+ * device or token that has it. */
+int tk_hub_admin_name_free(tk_office_t *home, const char *name, const uint8_t *except,
+                           tk_err_t *err);
+/* An access spec ("a,b:rw") that names every vault once, each a valid
+ * name; TK_EINVAL naming the vault named twice or the bad entry. */
+int tk_hub_access_spec_unique(const char *spec, tk_err_t *err);
+
+/* What `device access` changes: the device (tk_hub_admin_device_find), the
+ * vaults to set ("V" read, "V:rw" read and write; comma lists too) and the
+ * vaults to remove (names only). */
+typedef struct tk_hub_access_req {
+  const char *which;
+  const char *const *vaults;
+  int nvaults;
+  const char *const *removes;
+  int nremoves;
+} tk_hub_access_req_t;
+/* Changes an enrolled device's access in one transaction with a new access
+ * list version: the running hub reloads its open sessions' access within a
+ * second, and the office gets the new list in the hub's next Hello. Vaults
+ * not named keep their access. *dev gets the device, access its new list.
+ * TK_EINVAL (nothing to change, a vault named twice, a mode on --remove,
+ * the hub itself, a revoked device), TK_ENOTFOUND (no such device, or a
+ * vault to remove it has no access to: nothing is changed then). */
+int tk_hub_admin_access(tk_office_t *home, const tk_hub_access_req_t *req,
+                        tk_device_info_t *dev, char access[TK_HUB_ACCESS_MAX],
+                        tk_err_t *err);
+/* A device's access as text ("a:r,b:rw"). */
+int tk_hub_admin_access_list(tk_office_t *home, const uint8_t id[TK_DEVICE_ID_LEN],
+                             char out[TK_HUB_ACCESS_MAX], tk_err_t *err);
+/* Renames the device `which` names to name (1 to 63 bytes, unique). */
+int tk_hub_admin_rename(tk_office_t *home, const char *which, const char *name,
+                        tk_device_info_t *dev, tk_err_t *err);
+
+/* The pending (unused) enrollment tokens as JSON, never their secret (the
+ * hub keeps only its hash): [{id (hex), name, access: [{vault, write}],
+ * created, expires, expired}]. */
+int tk_hub_admin_pending_tokens(tk_office_t *home, json_t **out, tk_err_t *err);
+/* Cancels the pending token whose hex id starts with prefix (4 to 32 hex
+ * digits): enrolling with it then fails as with an unknown token. *t gets
+ * what it was. TK_EINVAL (a bad prefix, or a used token), TK_ENOTFOUND,
+ * TK_EAMBIG. */
+int tk_hub_admin_token_cancel(tk_office_t *home, const char *prefix, tk_token_info_t *t,
+                              tk_err_t *err);
+
+/* 1 with a warning in why when a token carrying token_addr is of no use to
+ * an office elsewhere: an unspecified address (0.0.0.0, ::), or a loopback
+ * one while the hub listens on a non-loopback address; else 0. */
+int tk_hub_token_addr_check(const char *token_addr, const char *listen, char *why,
+                            size_t n);
+
 #endif

@@ -311,6 +311,19 @@ static int enroll(tk_office_t *o, const char *token, int move, tk_office_sync_re
   }
   if (tk_store_meta_get(o->store, TK_META_HUB_ID, have, sizeof have, NULL) == 0) {
     uint8_t pinned[TK_DEVICE_ID_LEN];
+    /* A token changes nothing for a device the hub knows (issue 17: a
+     * second token "succeeded" and the access stayed as it was). */
+    if (tk_device_id_parse(pinned, have) == 0 &&
+        tk_ct_equal(pinned, tok.hub_id, TK_DEVICE_ID_LEN)) {
+      tk_wipe(&tok, sizeof tok);
+      return tk_err_set(
+          err, TK_EEXIST,
+          "this office is already enrolled at hub %s; a new token does not "
+          "change what it may sync (the token was not used): the hub's admin "
+          "changes its access with 'tundukd device access NAME --vault "
+          "V[:rw]', and this office learns it at its next 'tunduk sync'",
+          have);
+    }
     if (tk_device_id_parse(pinned, have) == 0 &&
         !tk_ct_equal(pinned, tok.hub_id, TK_DEVICE_ID_LEN)) {
       memcpy(old, pinned, TK_DEVICE_ID_LEN);

@@ -273,6 +273,21 @@ int tk_store_token_redeem(tk_store_t *s, const uint8_t token_id[16],
                           const uint8_t secret[32], int64_t now, tk_device_info_t *dev,
                           tk_err_t *err);
 
+/* ---- hub: lifecycle (store_lifecycle.c) --------------------------------- */
+/* A device's access to one vault, set (added or its mode changed) or
+ * dropped (TK_ENOTFOUND if it had none); a device renamed (TK_EINVAL for
+ * an empty or too long name, TK_ENOTFOUND); a pending (unused) token
+ * deleted, so redeeming it fails as an unknown token (TK_ENOTFOUND if no
+ * pending token has that id). Each in the caller's transaction if one is
+ * open (tk_store_begin), else in its own. */
+int tk_store_access_set(tk_store_t *s, const uint8_t device[TK_DEVICE_ID_LEN],
+                        const char *vault, int write, tk_err_t *err);
+int tk_store_access_del(tk_store_t *s, const uint8_t device[TK_DEVICE_ID_LEN],
+                        const char *vault, tk_err_t *err);
+int tk_store_device_rename(tk_store_t *s, const uint8_t id[TK_DEVICE_ID_LEN],
+                           const char *name, tk_err_t *err);
+int tk_store_token_cancel(tk_store_t *s, const uint8_t token_id[16], tk_err_t *err);
+
 /* Vault key grants relayed by a hub: stored verbatim, one per (recipient,
  * vault, key id); a later grant for the same triple replaces the earlier. */
 int tk_store_grant_put(tk_store_t *s, const char *vault,

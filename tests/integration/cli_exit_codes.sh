@@ -10,6 +10,8 @@
 
 step "tundukd without a passphrase names TUNDUKD_PASSPHRASE, the variable it reads"
 # setsid: no controlling terminal to ask on, as under cron or systemd.
+# serve needs a hub made by init first (it never makes one).
+new_hub "$TMP/nopass-serve"
 for cmd in init serve; do
   TUNDUKD_PASSPHRASE= run_expect 2 env -u TUNDUKD_PASSPHRASE setsid -w "$BIN/tundukd" \
     --home "$TMP/nopass-$cmd" "$cmd" </dev/null

@@ -29,6 +29,10 @@ static void defaults_and_overrides(void)
   CHECK(c.log_level == TK_LOG_DEBUG);
   CHECK(c.idle_timeout_ms == 5000);
   CHECK(c.handshake_timeout_ms == 10000);
+  CHECK(c.public_address[0] == '\0'); /* tokens carry listen */
+  p = write_file("pub.conf", "public_address = [2001:db8::1]:7420\n");
+  CHECK_RC(tk_config_load(&c, p, NULL), 0);
+  CHECK(strcmp(c.public_address, "[2001:db8::1]:7420") == 0);
 }
 
 static void template_parses(void)
@@ -58,6 +62,11 @@ static void expect_error(const char *text, int code, const char *needle)
 
 static void errors(void)
 {
+  /* what a token carries must be dialable: a port, and a token's length */
+  expect_error("# x\npublic_address = hub.example.org:0\n", TK_EINVAL,
+               "bad.conf:2: public_address must be host:port with a port other than 0");
+  expect_error("public_address = hub.example.org\n", TK_EINVAL,
+               "bad.conf:1: public_address must be host:port");
   expect_error("listen = 1.2.3.4:80\nfoo = 1\n", TK_EINVAL,
                "bad.conf:2: unknown key 'foo'");
   expect_error("max_frame = 1\n", TK_ELIMIT, "bad.conf:1: max_frame must be between");
