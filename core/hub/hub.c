@@ -186,7 +186,7 @@ static void send_hello(session_t *s, int enrolled)
   Tunduk__V1__Hello m = TUNDUK__V1__HELLO__INIT;
   m.protocol_min = m.protocol_max = s->version;
   m.identity = &ident;
-  m.software = TK_SOFTWARE;
+  m.software = TK_SOFTWARE_HUB;
   m.enrolled = enrolled;
   m.n_access = enrolled ? s->naccess : 0;
   m.access = v;
