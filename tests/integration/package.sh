@@ -72,10 +72,26 @@ stray=$(cd "$R" && find . -mindepth 1 \( -type f -o -type l \) | sed 's|^\./||' 
   grep -Ev '^(usr/bin/tunduk|usr/bin/tundukd|usr/libexec/tunduk/|usr/share/tunduk/plugins/|usr/share/man/man[158]/|usr/share/doc/tunduk/|etc/tunduk/tundukd\.conf$|lib/systemd/system/tundukd\.service$)' || true)
 [ -z "$stray" ] || fail "files in unexpected places: $stray"
 grep -qx /etc/tunduk/tundukd.conf "$TMP/ctl/conffiles" || fail "/etc/tunduk/tundukd.conf is not a conffile"
-grep -q 'adduser --system' "$TMP/ctl/postinst" || fail "postinst does not create the system user"
-grep -q 'chmod 0750 /var/lib/tunduk' "$TMP/ctl/postinst" || fail "postinst does not make /var/lib/tunduk 0750"
-grep -q 'chown tunduk:tunduk /var/lib/tunduk' "$TMP/ctl/postinst" || fail "postinst does not chown /var/lib/tunduk"
-sh -n "$TMP/ctl/postinst" || fail "postinst is not valid sh"
+# postinst, run with every command it calls replaced by a stub that logs its
+# arguments (this machine's users and /var/lib stay as they are): a first
+# install creates the user and the folder; a second (the user there) and one
+# with an admin's statoverride leave them alone.
+mkdir -p "$TMP/stubs"
+for c in adduser mkdir chown chmod; do
+  printf '#!/bin/sh\necho "%s $*" >>"%s"\n' "$c" "$TMP/calls" >"$TMP/stubs/$c"
+done
+printf '#!/bin/sh\n[ -e "%s" ]\n' "$TMP/user-there" >"$TMP/stubs/getent"
+printf '#!/bin/sh\n[ -e "%s" ]\n' "$TMP/override" >"$TMP/stubs/dpkg-statoverride"
+chmod +x "$TMP/stubs"/*
+postinst() { : >"$TMP/calls"; PATH=$TMP/stubs /bin/sh -e "$TMP/ctl/postinst" "$@" || fail "postinst $* failed"; }
+postinst configure
+grep -qx 'adduser --system --group --quiet --home /var/lib/tunduk --no-create-home --gecos tunduk hub tunduk' "$TMP/calls" ||
+  { cat "$TMP/calls" >&2; fail "postinst configure did not make the system user tunduk"; }
+grep -qx 'chown tunduk:tunduk /var/lib/tunduk' "$TMP/calls" || fail "postinst does not chown /var/lib/tunduk"
+grep -qx 'chmod 0750 /var/lib/tunduk' "$TMP/calls" || fail "postinst does not make /var/lib/tunduk 0750"
+touch "$TMP/user-there" "$TMP/override"
+postinst configure
+! grep -Eq '^(adduser|chown|chmod) ' "$TMP/calls" || fail "postinst redid the user or overrode the admin's statoverride"
 for m in tunduk.1 tundukd.conf.5 tundukd.8; do
   sec=${m##*.}
   w=$(man --warnings -l "$R/usr/share/man/man$sec/$m.gz" 2>&1 >/dev/null) || fail "man $m failed: $w"
