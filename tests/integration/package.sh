@@ -100,10 +100,14 @@ done
 echo "   $(dpkg -c "$DEB" | wc -l) entries, $(du -k "$DEB" | cut -f1) KiB"
 
 step "no path of the source or build tree in an installed binary"
+# (strings into a file: with pipefail, grep -q ending the pipe early would
+# make a match look like none)
 for f in "$R"/usr/bin/* "$R"/usr/libexec/tunduk/*; do
+  strings "$f" >"$TMP/strings"
+  [ -s "$TMP/strings" ] || fail "strings found nothing in ${f#"$R"}"
   for p in "$SRC" "$TMP/pkg/src" "$(cd "$BIN/.." && pwd)"; do
-    if strings "$f" | grep -qF -- "$p"; then
-      strings "$f" | grep -F -- "$p" | head -5 >&2
+    if grep -qF -- "$p" "$TMP/strings"; then
+      grep -F -- "$p" "$TMP/strings" | head -5 >&2
       fail "${f#"$R"} holds '$p'"
     fi
   done
