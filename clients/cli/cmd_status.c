@@ -61,9 +61,11 @@ static void print_unsent(const json_t *unsent, const char *state, const char *ti
 static void print_status(const json_t *j)
 {
   const json_t *hub = json_object_get(j, "hub");
-  if (json_is_object(hub))
+  if (json_is_object(hub)) {
     printf("Hub: %s (%s) at %s\n", str(hub, "name"), str(hub, "id"), str(hub, "address"));
-  else
+    if (json_is_string(json_object_get(hub, "software")))
+      printf("Hub software: %s\n", str(hub, "software"));
+  } else
     printf("Hub: none; this office is not enrolled (run 'tunduk enroll TOKEN')\n");
   json_t *last = json_object_get(j, "last_sync");
   if (json_is_integer(last) && json_integer_value(last) > 0)

@@ -22,7 +22,8 @@ static const char *const section_title[SEC_N] = {
 };
 
 static const char usage_head[] =
-    "usage: tunduk [--home DIR] [--passphrase-file FILE] COMMAND [ARGS]\n";
+    "usage: tunduk [--home DIR] [--passphrase-file FILE] COMMAND [ARGS]\n"
+    "       tunduk --version\n";
 static const char usage_foot[] =
     "The store is --home DIR, else $TUNDUK_HOME, else ~/.local/share/tunduk.\n"
     "The passphrase comes from --passphrase-file, else $TUNDUK_PASSPHRASE, else a "
@@ -455,6 +456,12 @@ int main(int argc, char **argv)
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       want_help = 1;
       continue;
+    }
+    /* Before the command: the program's version. After it, --version N is
+     * plugin publish's option. */
+    if (!cmd && strcmp(a, "--version") == 0) {
+      printf("tunduk %s\n", TK_VERSION);
+      return EXIT_OK;
     }
     if (strcmp(a, "--home") == 0 || strcmp(a, "--passphrase-file") == 0) {
       if (i + 1 >= argc) return cli_usage("%s needs a value", a);

@@ -27,7 +27,8 @@
 #include "tk_token.h"
 
 static const char usage_head[] =
-    "usage: tundukd [--home DIR] [--passphrase-file FILE] COMMAND [ARGS]\n";
+    "usage: tundukd [--home DIR] [--passphrase-file FILE] COMMAND [ARGS]\n"
+    "       tundukd --version\n";
 static const char usage_foot[] =
     "The home folder is --home DIR, else $TUNDUKD_HOME, else ~/.local/share/tundukd.\n"
     "The passphrase comes from --passphrase-file, else $TUNDUKD_PASSPHRASE, else a "
@@ -415,6 +416,8 @@ static int do_serve(opts_t *o)
   load_config(o, &cfg, &rc);
   if (rc) return rc;
   tk_log_level = cfg.log_level;
+  /* The first line: which tundukd this is, for the admin reading a log. */
+  TK_LOG(TK_LOG_INFO, "hub", "tundukd %s starting home=%s", TK_VERSION, o->home);
   /* Only init makes an identity: a mistyped --home must not become a new
    * hub that offices cannot pin (issue 17). */
   rc = home_check(o);
@@ -906,6 +909,10 @@ int main(int argc, char **argv)
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       want_help = 1;
       continue;
+    }
+    if (!strcmp(a, "--version") && !o.nargs) { /* before a command, as in tunduk */
+      printf("tundukd %s\n", TK_VERSION);
+      return 0;
     }
     if (!strcmp(a, "--home")) {
       slot = &o.home;

@@ -57,6 +57,7 @@
 #define HUB_OUT_BUDGET(h) ((size_t)(h)->cfg.out_budget_mb << 20)
 #include <unistd.h>
 
+#include "tk_install.h"
 #include "tk_meta.h"
 #include "tk_office_plugins.h"
 #include "tk_token.h"
@@ -186,7 +187,7 @@ static void send_hello(session_t *s, int enrolled)
   Tunduk__V1__Hello m = TUNDUK__V1__HELLO__INIT;
   m.protocol_min = m.protocol_max = s->version;
   m.identity = &ident;
-  m.software = TK_SOFTWARE;
+  m.software = TK_SOFTWARE_HUB;
   m.enrolled = enrolled;
   m.n_access = enrolled ? s->naccess : 0;
   m.access = v;
@@ -923,13 +924,9 @@ int tk_hub_plugin_layers(const tk_config_t *cfg, const char *home,
 {
   int rc = tk_office_plugin_layers(home, out, err);
   if (rc) return rc;
-#ifdef TK_PLUGIN_DIR
-  out->v[0].dir = TK_PLUGIN_DIR;
-#else
-  out->v[0].dir = "";
-#endif
-  out->v[0].optional = 1; /* an installed binary without the source tree */
-  if (cfg->plugins[0]) {  /* the configured folder must be there */
+  out->v[0].dir = tk_install_plugin_dir(); /* not $TUNDUK_PLUGINS: the hub's own */
+  out->v[0].optional = 1;                  /* a hub may run on its own plugins only */
+  if (cfg->plugins[0]) {                   /* the configured folder must be there */
     snprintf(out->home, sizeof out->home, "%s", cfg->plugins);
     out->v[2].optional = 0;
   }

@@ -51,7 +51,8 @@ void tk_hub_free(tk_hub_t *h);
 int tk_hub_reload_plugins(tk_hub_t *h, tk_err_t *err);
 
 /* The hub's plugin layers, lowest first, as an office's (tk_office_plugins.h):
- * "bundled", the compiled-in TK_PLUGIN_DIR (may be missing); "set",
+ * "bundled", the installation's (tk_install_plugin_dir, not
+ * $TUNDUK_PLUGINS; may be missing); "set",
  * HOME/plugin-set (an organisation's plugin set, if received); "home", the
  * config's `plugins` folder (must be there) or else HOME/plugins (may be
  * missing). For the reload and for `tundukd plugin test`. */

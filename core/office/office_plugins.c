@@ -21,16 +21,13 @@
 #include <sys/stat.h>
 
 #include "tk_attach.h"
+#include "tk_install.h"
 #include "tk_body.h"
-
-#ifndef TK_PLUGIN_DIR
-#define TK_PLUGIN_DIR "plugins"
-#endif
 
 const char *tk_office_plugins_bundled(void)
 {
   const char *env = getenv("TUNDUK_PLUGINS");
-  return env && *env ? env : TK_PLUGIN_DIR;
+  return env && *env ? env : tk_install_plugin_dir();
 }
 
 int tk_office_plugins_dir(const char *home, char *dir, size_t cap, tk_err_t *err)

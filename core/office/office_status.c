@@ -201,7 +201,7 @@ int tk_office_unsent_records(tk_office_t *o, int (*cb)(void *ctx, const char *re
 int tk_office_status(tk_office_t *o, json_t **out, tk_err_t *err)
 {
   char hub[TK_DEVICE_ID_STRLEN], addr[300] = "", name[256] = "", access[512] = "",
-                                 store_id[80] = "", last[32] = "";
+                                 store_id[80] = "", last[32] = "", software[80] = "";
   uint8_t hub_id[TK_DEVICE_ID_LEN];
   uint64_t push, chunk_push;
   json_t *unsent = NULL, *held = NULL;
@@ -215,6 +215,7 @@ int tk_office_status(tk_office_t *o, json_t **out, tk_err_t *err)
   tk_store_meta_get(o->store, TK_META_HUB_ACCESS, access, sizeof access, NULL);
   tk_store_meta_get(o->store, TK_META_HUB_STORE_ID, store_id, sizeof store_id, NULL);
   tk_store_meta_get(o->store, TK_META_LAST_SYNC, last, sizeof last, NULL);
+  tk_store_meta_get(o->store, TK_META_HUB_SOFTWARE, software, sizeof software, NULL);
   status_ctx_t x = {json_object(), access};
   json_t *j = json_object();
   if (!x.vaults || !j) rc = tk_err_set(err, TK_ENOMEM, "out of memory");
@@ -254,10 +255,11 @@ int tk_office_status(tk_office_t *o, json_t **out, tk_err_t *err)
     json_array_append(arr, v);
   }
   json_object_set_new(j, "vaults", arr);
-  json_object_set_new(
-      j, "hub",
-      pinned ? json_pack("{s:s,s:s,s:s}", "id", hub, "address", addr, "name", name)
-             : json_null());
+  json_object_set_new(j, "hub",
+                      pinned ? json_pack("{s:s,s:s,s:s,s:s?}", "id", hub, "address", addr,
+                                         "name", name, "software",
+                                         software[0] ? software : NULL)
+                             : json_null());
   json_object_set_new(j, "hub_store", store_id[0] ? json_string(store_id) : json_null());
   json_object_set_new(j, "last_sync",
                       last[0] ? json_integer(strtoll(last, NULL, 10)) : json_null());

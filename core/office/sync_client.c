@@ -529,6 +529,21 @@ static int hub_store_check(client_t *c, const Tunduk__V1__Hello *m)
   return 0;
 }
 
+/* Keeps the hub's software string (TK_META_HUB_SOFTWARE) when it changed;
+ * one that is too long or not printable ASCII is kept as "". */
+static int hub_software_keep(client_t *c, const char *sw)
+{
+  char had[TK_MAX_SOFTWARE + 1] = "";
+  size_t n = sw ? strlen(sw) : 0;
+  if (n > TK_MAX_SOFTWARE) n = 0, sw = "";
+  for (size_t i = 0; i < n; i++)
+    if (sw[i] < 0x20 || sw[i] > 0x7e) sw = "";
+  if (!sw) sw = "";
+  tk_store_meta_get(c->store, TK_META_HUB_SOFTWARE, had, sizeof had, NULL);
+  return strcmp(had, sw) ? tk_store_meta_set(c->store, TK_META_HUB_SOFTWARE, sw, c->err)
+                         : 0;
+}
+
 static void on_hello(client_t *c, const Tunduk__V1__Hello *m)
 {
   tk_err_t e;
@@ -572,6 +587,7 @@ static void on_hello(client_t *c, const Tunduk__V1__Hello *m)
     return;
   }
   int rc = tk_store_meta_set(c->store, TK_META_HUB_ACCESS, c->access, c->err);
+  if (!rc) rc = hub_software_keep(c, m->software);
   if (!rc) rc = pin_tls_key(c);
   if (rc) {
     tk__client_stop(c, rc, "%s", c->err->msg);

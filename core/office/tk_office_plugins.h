@@ -6,8 +6,9 @@
  *
  * Folders: three layers, lowest first, a later one's file replacing an
  * earlier one's of the same file name (tk_plugin_set_load_layers):
- * "bundled", $TUNDUK_PLUGINS if set, else the plugins/ folder of the
- * source tree tunduk was built from (TK_PLUGIN_DIR); "set", HOME/plugin-set
+ * "bundled", $TUNDUK_PLUGINS if set, else the installation's
+ * share/tunduk/plugins (tk_install.h; in the build tree, a link to the
+ * source tree's plugins/); "set", HOME/plugin-set
  * (an organisation's plugin set, when one was received), and "home",
  * HOME/plugins (the office's own). The hub (tk_hub.h) loads the same three.
  *
@@ -30,8 +31,7 @@
 #define TK_OFFICE_PLUGIN_SUBDIR TK_HOME_PLUGIN_SUBDIR /* tk_office_home.h */
 
 /* The bundled plugin folder: $TUNDUK_PLUGINS if set and not empty, else
- * the compile-time TK_PLUGIN_DIR. Never NULL; a static or environment
- * string. */
+ * tk_install_plugin_dir(). Never NULL; a static or environment string. */
 const char *tk_office_plugins_bundled(void);
 
 /* Writes the top plugin folder of the office at home into dir (cap bytes):

@@ -60,6 +60,7 @@
 #define _GNU_SOURCE /* posix_spawn_file_actions_addclosefrom_np */
 #include "plugin_channel.h"
 #include "tk_plugin_jail.h"
+#include "tk_install.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -76,10 +77,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifndef TK_PLUGIN_WORKER_PATH
-#define TK_PLUGIN_WORKER_PATH ""
-#endif
 
 /* ---- the parent's side ------------------------------------------------------- */
 
@@ -107,10 +104,16 @@ struct tk__plugin_pool {
   char exe[4096];
 };
 
-/* The worker program: beside the running binary (installed, or the build's
- * bin folder), else the build's bin folder named at compile time. */
+/* The worker program: where the install layout puts it relative to the
+ * running program (tk_install.h: libexec/tunduk/, in the build tree too),
+ * else beside the running program (binaries copied into one folder). */
 static int find_exe(char *out, size_t cap, tk_err_t *err)
 {
+  const char *inst = tk_install_worker_path();
+  if (inst[0] && access(inst, X_OK) == 0) {
+    int len = snprintf(out, cap, "%s", inst);
+    if (len > 0 && (size_t)len < cap) return 0;
+  }
   char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n > 0) {
@@ -122,14 +125,10 @@ static int find_exe(char *out, size_t cap, tk_err_t *err)
       if (len > 0 && (size_t)len < cap && access(out, X_OK) == 0) return 0;
     }
   }
-  if (TK_PLUGIN_WORKER_PATH[0] && access(TK_PLUGIN_WORKER_PATH, X_OK) == 0) {
-    snprintf(out, cap, "%s", TK_PLUGIN_WORKER_PATH);
-    return 0;
-  }
   return tk_err_set(err, TK_EPLUGIN,
-                    "plugins: cannot find %s beside this program or at '%s': plugins "
+                    "plugins: cannot find %s at '%s' or beside this program: plugins "
                     "cannot run",
-                    TK_PLUGIN_WORKER_NAME, TK_PLUGIN_WORKER_PATH);
+                    TK_PLUGIN_WORKER_NAME, inst);
 }
 
 int tk__plugin_pool_new(tk__plugin_pool_t **out, const tk_plugin_limits_t *lim,

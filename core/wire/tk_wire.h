@@ -18,7 +18,11 @@
 #define TK_PROTOCOL_MIN 2     /* the oldest a hub still answers */
 #define TK_STR_(x) #x
 #define TK_STR(x) TK_STR_(x)
-#define TK_SOFTWARE "tunduk/0.1"
+/* Hello's software: program/version (TK_VERSION, CMakeLists.txt). */
+#define TK_SOFTWARE "tunduk/" TK_VERSION
+#define TK_SOFTWARE_HUB "tundukd/" TK_VERSION
+/* The longest software string an office keeps of its hub's Hello. */
+#define TK_MAX_SOFTWARE 64
 #define TK_MAX_OFFER_IDS 4096
 #define TK_MAX_GRANTS 4096
 /* Largest frame a hub reads from a peer whose Hello it has not yet

@@ -10,14 +10,15 @@
 # names_opt OPT FILE: FILE names OPT as a whole word.
 names_opt() { grep -qE -- "(^|[][ |(])$1([][ |=:,).]|$)" "$2"; }
 
-# check PROGRAM: the whole help, then each command's.
+# check PROGRAM MIN [GLOBAL]: the whole help, then each command's (at least MIN);
+# GLOBAL, an option only before the command, is not tried on each.
 check() {
   local prog=$1 cmds opts c o rc n=0
   run_expect 0 "$BIN/$prog" --help
   cp "$TMP/out" "$TMP/help.$prog"
   cmds=$(sed -n 's/^  \([a-z][a-z]*\)\( .*\)\{0,1\}$/\1/p' "$TMP/help.$prog" | sort -u)
   opts=$(grep -oE -- "(^|[][ |(])(--[a-z][a-z-]*|-o)" "$TMP/help.$prog" | sed 's/^[][ |(]//' |
-    sort -u | grep -vx -e --home -e --passphrase-file -e --help)
+    sort -u | grep -vx -e --home -e --passphrase-file -e --help -e "${3:---help}")
   for c in $cmds; do
     n=$((n + 1))
     run_expect 0 "$BIN/$prog" "$c" --help
@@ -45,7 +46,7 @@ check() {
 }
 
 step "tunduk --help: every command, every option it takes"
-check tunduk 20
+check tunduk 20 # --version before a command: the version; after: plugin publish's
 for want in "verify [--json]" "conflicts [--type T] [--vault V] [--json]" \
   "quarantine list [--json]"; do
   grep -qF -- "$want" "$TMP/help.tunduk" || fail "tunduk --help lacks '$want'"
@@ -58,10 +59,21 @@ run_expect 2 "$BIN/tunduk"
 err_has "usage: tunduk"
 
 step "tundukd --help: every command, every option it takes"
-check tundukd 5
+check tundukd 5 --version # the program's version, before any command
 for want in "device add NAME [--vault V[:rw]]... [--address HOST:PORT] [--ttl-hours N] [--config FILE]"; do
   grep -qF -- "$want" "$TMP/help.tundukd" || fail "tundukd --help lacks '$want'"
 done
 run_expect 2 "$BIN/tundukd" --home "$TMP/none" device list --listen 127.0.0.1:1
 err_has "'device' does not take --listen"
+
+step "--version: both programs say the project's version (CMakeLists.txt), exit 0"
+want=$(sed -n 's/^project(tunduk VERSION \([0-9.]*\) .*/\1/p' "${TK_SOURCE_DIR:?}/CMakeLists.txt")
+[ -n "$want" ] || fail "no project VERSION in CMakeLists.txt"
+for prog in tunduk tundukd; do
+  run_expect 0 "$BIN/$prog" --version
+  [ "$(cat "$TMP/out")" = "$prog $want" ] || fail "'$prog --version' says '$(cat "$TMP/out")', not '$prog $want'"
+  grep -qF -- "$prog --version" "$TMP/help.$prog" || fail "$prog --help does not name --version"
+done
+run_expect 2 "$BIN/tunduk" --home "$TMP/none" list --version 3
+err_has "'list' does not take --version"
 echo ok

@@ -1,7 +1,7 @@
 /*
  * test_plugin_worker.c: jailed plugin sets (core/plugin/plugin_worker.c) and the
  * jail (core/plugin/plugin_jail.c), with the real Lua VM in real worker processes
- * (build/bin/tunduk-plugin-worker). A call past its deadline is killed and
+ * (build/libexec/tunduk/tunduk-plugin-worker). A call past its deadline is killed and
  * the next call gets a fresh worker; a worker's /proc says seccomp filter,
  * no new privileges, only its channel and /dev/null open, and its rlimits;
  * a process in the jail that makes a forbidden system call dies of SIGSYS;
