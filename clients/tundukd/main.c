@@ -32,7 +32,8 @@ static const char usage_head[] =
     "usage: tundukd [--home DIR] [--passphrase-file FILE] COMMAND [ARGS]\n";
 static const char usage_foot[] =
     "The home folder is --home DIR, else $TUNDUKD_HOME, else ~/.local/share/tundukd.\n"
-    "The passphrase comes from --passphrase-file, else $TUNDUKD_PASSPHRASE, else a "
+    "The passphrase comes from --passphrase-file, else the systemd credential\n"
+    "$CREDENTIALS_DIRECTORY/tundukd-passphrase, else $TUNDUKD_PASSPHRASE, else a "
     "prompt.\n"
     "The config file is --config FILE, else HOME/tundukd.conf when it exists.\n";
 
