@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tk_common.h"
@@ -82,7 +83,12 @@ int service_ready(uv_loop_t *loop, tk_hub_t *hub, const char *listen)
 
 void service_reloading(void)
 {
-  sd_notify(0, "RELOADING=1\nSTATUS=reloading");
+  /* MONOTONIC_USEC: what systemd 253's Type=notify-reload asks for beside RELOADING=1. */
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+             (unsigned long long)ts.tv_sec * 1000000ull +
+                 (unsigned long long)ts.tv_nsec / 1000ull);
 }
 
 void service_reloaded(void)

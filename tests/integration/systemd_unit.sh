@@ -151,6 +151,8 @@ kill -HUP "$SERVE_PID"
 wait_notify 'READY=1' 2
 grep -n 'RELOADING=1\|READY=1' "$NOTIFY_LOG" | tail -2 | head -1 | grep -q 'RELOADING=1' ||
   { cat "$NOTIFY_LOG" >&2; fail "no RELOADING=1 before the second READY=1"; }
+grep 'RELOADING=1' "$NOTIFY_LOG" | grep -Eq 'MONOTONIC_USEC=[0-9]+' ||
+  { cat "$NOTIFY_LOG" >&2; fail "RELOADING=1 without MONOTONIC_USEC="; }
 stop_serve
 grep -q 'STOPPING=1' "$NOTIFY_LOG" || { cat "$NOTIFY_LOG" >&2; fail "no STOPPING=1 on SIGTERM"; }
 n=$(grep -c 'WATCHDOG=1' "$NOTIFY_LOG")
