@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev liblua5.4-dev libsqlite3-dev
       libmbedtls-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler libjansson-dev
       libzstd-dev libseccomp-dev sqlite3 jq time clang libclang-rt-dev
-      libmicrohttpd-dev chromium chromium-driver python3-selenium
+      libmicrohttpd-dev libsystemd-dev systemd chromium chromium-driver python3-selenium
       debhelper dpkg-dev fakeroot lintian binutils man-db)
 missing=()
 for p in "${pkgs[@]}"; do

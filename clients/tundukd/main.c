@@ -26,12 +26,15 @@
 #include "tk_passphrase.h"
 #include "tk_token.h"
 
+#include "service.h"
+
 static const char usage_head[] =
     "usage: tundukd [--home DIR] [--passphrase-file FILE] COMMAND [ARGS]\n"
     "       tundukd --version\n";
 static const char usage_foot[] =
     "The home folder is --home DIR, else $TUNDUKD_HOME, else ~/.local/share/tundukd.\n"
-    "The passphrase comes from --passphrase-file, else $TUNDUKD_PASSPHRASE, else a "
+    "The passphrase comes from --passphrase-file, else the systemd credential\n"
+    "$CREDENTIALS_DIRECTORY/tundukd-passphrase, else $TUNDUKD_PASSPHRASE, else a "
     "prompt.\n"
     "The config file is --config FILE, else HOME/tundukd.conf when it exists;\n"
     "SIGHUP makes serve read it again (and the plugins); serve's pid is in\n"
@@ -261,10 +264,16 @@ static void load_config(opts_t *o, tk_config_t *cfg, int *rc)
   }
 }
 
+/* --passphrase-file, else the systemd credential (service.h), else
+ * $TUNDUKD_PASSPHRASE, else the terminal. The credential is read as a
+ * passphrase file is (its first line). */
 static int get_pass(opts_t *o, int confirm, char **pass, size_t *len)
 {
-  return tk_passphrase_get(o->pass_file, "TUNDUKD_PASSPHRASE", o->home, confirm, pass,
-                           len, &o->err);
+  char cred[PATH_MAX];
+  const char *file = o->pass_file;
+  if (!file && service_credential(cred, sizeof cred)) file = cred;
+  return tk_passphrase_get(file, "TUNDUKD_PASSPHRASE", o->home, confirm, pass, len,
+                           &o->err);
 }
 
 static int do_init(opts_t *o)
@@ -392,12 +401,15 @@ static void on_signal(uv_signal_t *s, int signum)
     tk_err_t e;
     reload_config();
     TK_LOG(TK_LOG_INFO, "hub", "reloading plugins");
+    service_reloading();
     if (tk_hub_reload_plugins(the_hub, &e) != 0)
       TK_LOG(TK_LOG_ERROR, "hub", "plugin reload failed, keeping the old ones: %s",
              tk_err_str(&e));
+    service_reloaded();
     return;
   }
   TK_LOG(TK_LOG_INFO, "hub", "stopping signal=%d", signum);
+  service_stopping();
   tk_hub_stop(the_hub);
   uv_close((uv_handle_t *)&sig_int, NULL);
   uv_close((uv_handle_t *)&sig_term, NULL);
@@ -426,6 +438,7 @@ static int do_serve(opts_t *o)
   rc = tk_hub_serve_lock(o->home, &lock, &o->err);
   if (rc) return rc;
   rc = tk_office_open(&home, o->home, &o->err);
+  if (!rc) service_status("unlocking the key file");
   if (!rc) rc = get_pass(o, 0, &pass, &len);
   if (!rc) rc = tk_office_unlock(home, pass, len, &o->err);
   tk_secure_free(pass);
@@ -453,6 +466,8 @@ static int do_serve(opts_t *o)
   uv_signal_start(&sig_term, on_signal, SIGTERM);
   uv_signal_init(&loop, &sig_hup);
   uv_signal_start(&sig_hup, on_signal, SIGHUP);
+  if (service_ready(&loop, hub, cfg.listen) != 0)
+    TK_LOG(TK_LOG_WARN, "hub", "cannot start the systemd watchdog timer");
   uv_run(&loop, UV_RUN_DEFAULT);
   TK_LOG(TK_LOG_INFO, "hub", "stopped");
 loop_done:

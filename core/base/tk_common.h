@@ -127,7 +127,9 @@ void tk_hex_encode(char *out, const uint8_t *in, size_t n);
 int tk_hex_decode(uint8_t *out, size_t n, const char *in);
 
 /* ---- logging --------------------------------------------------------------
- * One line per event on stderr: "time level subsystem message key=value...".
+ * One line per event on stderr: "time level subsystem message key=value...";
+ * when stderr is the journal, "<priority>level subsystem message..." with
+ * no time (log.c).
  * The level is checked before anything is formatted. Never log keys or
  * record contents above TK_LOG_DEBUG.
  */

@@ -88,7 +88,7 @@ postinst configure
 grep -qx 'adduser --system --group --quiet --home /var/lib/tunduk --no-create-home --gecos tunduk hub tunduk' "$TMP/calls" ||
   { cat "$TMP/calls" >&2; fail "postinst configure did not make the system user tunduk"; }
 grep -qx 'chown tunduk:tunduk /var/lib/tunduk' "$TMP/calls" || fail "postinst does not chown /var/lib/tunduk"
-grep -qx 'chmod 0750 /var/lib/tunduk' "$TMP/calls" || fail "postinst does not make /var/lib/tunduk 0750"
+grep -qx 'chmod 0700 /var/lib/tunduk' "$TMP/calls" || fail "postinst does not make /var/lib/tunduk 0700 (the unit's StateDirectoryMode)"
 touch "$TMP/user-there" "$TMP/override"
 postinst configure
 ! grep -Eq '^(adduser|chown|chmod) ' "$TMP/calls" || fail "postinst redid the user or overrode the admin's statoverride"
