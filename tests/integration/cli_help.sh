@@ -66,6 +66,22 @@ done
 run_expect 2 "$BIN/tundukd" --home "$TMP/none" device list --listen 127.0.0.1:1
 err_has "'device' does not take --listen"
 
+step "every command of --help has its entry in the program's man page"
+for pm in tunduk:man/tunduk.1 tundukd:man/tundukd.8; do
+  p=${pm%%:*}
+  sed 's/\\-/-/g; s/\\f[BIRP]//g' "${TK_SOURCE_DIR:?}/${pm#*:}" >"$TMP/man.txt"
+  sed -n 's/^  \([a-z][a-z]*\)\( [a-z][a-z]*\)\{0,1\}\( .*\)\{0,1\}$/\1\2/p' "$TMP/help.$p" |
+    sort -u >"$TMP/cmds"
+  [ -s "$TMP/cmds" ] || fail "no commands read from $p --help"
+  while read -r x y; do
+    if [ -n "$y" ]; then # "device add": its own .B line, or "| add" after ".B device ..."
+      grep -qE "^\.B $x ($y\b|.*\| *($x )?$y\b)" "$TMP/man.txt"
+    else
+      grep -qE "^\.B ($x\b|.*\| *$x\b)" "$TMP/man.txt"
+    fi || fail "${pm#*:} has no entry for '$p $x${y:+ $y}' (in $p --help)"
+  done <"$TMP/cmds"
+done
+
 step "--version: both programs say the project's version (CMakeLists.txt), exit 0"
 want=$(sed -n 's/^project(tunduk VERSION \([0-9.]*\) .*/\1/p' "${TK_SOURCE_DIR:?}/CMakeLists.txt")
 [ -n "$want" ] || fail "no project VERSION in CMakeLists.txt"
