@@ -276,7 +276,6 @@ int tk_hub_backup_dir(tk_office_t *home, const char *dir, int with_key,
   const char *hdir = tk_office_home_dir(home);
   char partial[PATH_MAX], p[PATH_MAX], q[PATH_MAX], parent[PATH_MAX];
   static file_list_t fl;
-  tk_store_t *copy = NULL;
   json_t *m = NULL;
   char *text = NULL;
   int exists = 0, rc;
@@ -301,13 +300,12 @@ int tk_hub_backup_dir(tk_office_t *home, const char *dir, int with_key,
   time_t now = time(NULL);
   rfc3339(bi->created, now);
   rc = pjoin(p, sizeof p, partial, TK_HOME_STOREFILE, err);
-  if (!rc) rc = tk_store_backup(tk_office_store(home), p, err);
-  if (!rc) rc = tk_store_open(&copy, p, 0, err);
-  if (!rc) rc = tk_store_counts(copy, &bi->counts, err);
-  if (!rc &&
-      tk_store_meta_get(copy, TK_META_STORE_ID, bi->store_id, sizeof bi->store_id, NULL))
+  if (!rc) rc = tk_store_backup(tk_office_store(home), p, &bi->counts, err);
+  /* the identity is made once and changes only by a restore (refused while
+   * the hub serves): the copy's is the same */
+  if (!rc && tk_store_meta_get(tk_office_store(home), TK_META_STORE_ID, bi->store_id,
+                               sizeof bi->store_id, NULL))
     bi->store_id[0] = '\0'; /* a store never served yet has none */
-  tk_store_close(copy);
   if (!rc) rc = list_add(&fl, partial, TK_HOME_STOREFILE, err);
 
   /* the admin's files beside it */

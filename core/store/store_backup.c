@@ -25,8 +25,47 @@
 
 #include "store_internal.h"
 
+/* One count (SELECT count(*) or sum(...)) into *out; an sqlite code. */
+static int count_one(sqlite3 *db, const char *sql, uint64_t *out)
+{
+  sqlite3_stmt *st = NULL;
+  int src = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+  if (src == SQLITE_OK) src = sqlite3_step(st);
+  if (src == SQLITE_ROW) {
+    sqlite3_int64 v = sqlite3_column_int64(st, 0);
+    *out = v > 0 ? (uint64_t)v : 0;
+    src = SQLITE_OK;
+  }
+  sqlite3_finalize(st);
+  return src;
+}
+
+/* The counts of db, in one read transaction: the counts of one state. */
+static int count_db(sqlite3 *db, tk_store_counts_t *c)
+{
+  uint64_t schema = 0;
+  memset(c, 0, sizeof *c);
+  int src = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+  if (src == SQLITE_OK) src = count_one(db, "PRAGMA user_version", &schema);
+  if (src == SQLITE_OK)
+    src = count_one(db, "SELECT count(*) FROM revisions", &c->revisions);
+  if (src == SQLITE_OK) src = count_one(db, "SELECT count(*) FROM records", &c->records);
+  if (src == SQLITE_OK) src = count_one(db, "SELECT count(*) FROM chunks", &c->chunks);
+  if (src == SQLITE_OK)
+    src = count_one(db, "SELECT total(length(data)) FROM chunks", &c->chunk_bytes);
+  if (src == SQLITE_OK) src = count_one(db, "SELECT count(*) FROM devices", &c->devices);
+  if (src == SQLITE_OK)
+    src = count_one(db, "SELECT count(*) FROM quarantine", &c->quarantined);
+  if (src == SQLITE_OK)
+    src = count_one(db, "SELECT coalesce(max(seq), 0) FROM revisions", &c->feed_end);
+  if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  c->schema = (int)schema;
+  return src;
+}
+
 /* Copies db into the new file path (which must not exist). */
-static int copy_db(sqlite3 *db, const char *from, const char *path, tk_err_t *err)
+static int copy_db(sqlite3 *db, const char *from, const char *path, tk_store_counts_t *c,
+                   tk_err_t *err)
 {
   sqlite3 *to = NULL;
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -60,6 +99,10 @@ static int copy_db(sqlite3 *db, const char *from, const char *path, tk_err_t *er
       sqlite3_exec(to, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL) != SQLITE_OK)
     rc = tk_err_set(err, TK_EIO, "backup %s: cannot leave WAL mode: %s", path,
                     sqlite3_errmsg(to));
+  /* the copy's own counts, for a manifest to hold */
+  if (!rc && c && (src = count_db(to, c)) != SQLITE_OK)
+    rc = tk_err_set(err, TK_EIO, "backup %s: cannot count what it holds: %s", path,
+                    sqlite3_errstr(src));
   sqlite3_close(to);
   if (!rc) {
     fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -71,9 +114,16 @@ static int copy_db(sqlite3 *db, const char *from, const char *path, tk_err_t *er
   return rc;
 }
 
-int tk_store_backup(tk_store_t *s, const char *path, tk_err_t *err)
+int tk_store_backup(tk_store_t *s, const char *path, tk_store_counts_t *counts,
+                    tk_err_t *err)
 {
-  return copy_db(s->db, s->path, path, err);
+  return copy_db(s->db, s->path, path, counts, err);
+}
+
+int tk_store_counts(tk_store_t *s, tk_store_counts_t *c, tk_err_t *err)
+{
+  int src = count_db(s->db, c);
+  return src == SQLITE_OK ? 0 : tk__store_fail(s, src, "counting what it holds", err);
 }
 
 int tk__store_copy_before_migrate(tk_store_t *s, int from, int to, char *out, size_t cap,
@@ -86,7 +136,7 @@ int tk__store_copy_before_migrate(tk_store_t *s, int from, int to, char *out, si
     if (n < 0 || (size_t)n >= cap)
       return tk_err_set(err, TK_ELIMIT, "store path is too long: %s", s->path);
     if (access(out, F_OK) == 0) continue;
-    int rc = copy_db(s->db, s->path, out, err);
+    int rc = copy_db(s->db, s->path, out, NULL, err);
     if (rc == TK_EEXIST) continue;
     if (rc)
       return tk_err_set(err, rc,
@@ -99,42 +149,4 @@ int tk__store_copy_before_migrate(tk_store_t *s, int from, int to, char *out, si
                     "store %s: 100 copies of earlier upgrades are kept "
                     "beside it; remove old %s.before-schema-* files",
                     s->path, s->path);
-}
-
-/* One count (SELECT count(*) or sum(...)) into *out. */
-static int count_one(tk_store_t *s, const char *sql, uint64_t *out, tk_err_t *err)
-{
-  sqlite3_stmt *st = NULL;
-  int src = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-  if (src == SQLITE_OK) src = sqlite3_step(st);
-  if (src == SQLITE_ROW) {
-    sqlite3_int64 v = sqlite3_column_int64(st, 0);
-    *out = v > 0 ? (uint64_t)v : 0;
-    src = SQLITE_OK;
-  }
-  sqlite3_finalize(st);
-  return src == SQLITE_OK ? 0 : tk__store_fail(s, src, "counting for a backup", err);
-}
-
-int tk_store_counts(tk_store_t *s, tk_store_counts_t *c, tk_err_t *err)
-{
-  uint64_t schema = 0;
-  int rc = 0;
-  memset(c, 0, sizeof *c);
-  /* one read transaction: the counts of one state */
-  if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-    return tk__store_fail(s, sqlite3_errcode(s->db), "counting for a backup", err);
-  if (!rc) rc = count_one(s, "PRAGMA user_version", &schema, err);
-  if (!rc) rc = count_one(s, "SELECT count(*) FROM revisions", &c->revisions, err);
-  if (!rc) rc = count_one(s, "SELECT count(*) FROM records", &c->records, err);
-  if (!rc) rc = count_one(s, "SELECT count(*) FROM chunks", &c->chunks, err);
-  if (!rc)
-    rc = count_one(s, "SELECT total(length(data)) FROM chunks", &c->chunk_bytes, err);
-  if (!rc) rc = count_one(s, "SELECT count(*) FROM devices", &c->devices, err);
-  if (!rc) rc = count_one(s, "SELECT count(*) FROM quarantine", &c->quarantined, err);
-  if (!rc)
-    rc = count_one(s, "SELECT coalesce(max(seq), 0) FROM revisions", &c->feed_end, err);
-  sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-  c->schema = (int)schema;
-  return rc;
 }

@@ -382,15 +382,17 @@ int tk_store_unsent_records(tk_store_t *s, const uint8_t hub[TK_DEVICE_ID_LEN],
  * read transaction, store_backup.c: the store may be in use, by this or
  * another process, and writers go on meanwhile; the copy is one commit's
  * state, attachment chunks included, in one file of mode 0600, synced).
- * TK_EEXIST if path exists. */
-int tk_store_backup(tk_store_t *s, const char *path, tk_err_t *err);
-/* What a store holds, counted in one read transaction (a backup's
- * manifest, store_backup.c). */
+ * TK_EEXIST if path exists. counts (NULL: not wanted) gets what the copy
+ * holds (tk_store_counts). */
 typedef struct tk_store_counts {
   int schema; /* PRAGMA user_version */
   uint64_t revisions, records, chunks, chunk_bytes, devices, quarantined;
   uint64_t feed_end; /* highest seq of the changes feed */
 } tk_store_counts_t;
+int tk_store_backup(tk_store_t *s, const char *path, tk_store_counts_t *counts,
+                    tk_err_t *err);
+/* What a store holds, counted in one read transaction (a backup's
+ * manifest, store_backup.c). */
 int tk_store_counts(tk_store_t *s, tk_store_counts_t *c, tk_err_t *err);
 /* 1 if id is stored and was written (or released) here, not pulled; 0 if
  * not (or not stored). */
