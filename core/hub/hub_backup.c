@@ -24,7 +24,8 @@
  * deleted; the restored store gets a new store identity (hub_identity.c),
  * so every office re-offers what the hub lacks at its next sync.
  *
- * Threads: any; one call at a time per home.
+ * Threads: any; one call at a time per process (the file lists are static:
+ * they are too large for a thread's stack).
  */
 #include <dirent.h>
 #include <errno.h>
