@@ -102,12 +102,14 @@ office "$W/b" sync >/dev/null
 sync_alone_s=$(secs "$t0" "$(now)")
 "$BIN/bench_fill" "$W/b" v 2000 8 --batch 1000 --first $((N + 2001)) >/dev/null
 t0=$(now)
-office "$W/b" sync >"$W/sync-load.out" &
+(office "$W/b" sync >"$W/sync-load.out" && now >"$W/sync-end") &
 SYNC_PID=$!
+sleep 0.1 # the sync has connected and is pushing when the backup starts
+t1=$(now)
 hubd backup "$W/bk2" --json >"$W/bk2.json"
-load_s=$(secs "$t0" "$(now)")
+load_s=$(secs "$t1" "$(now)")
 wait "$SYNC_PID"
-sync_load_s=$(secs "$t0" "$(now)")
+sync_load_s=$(secs "$t0" "$(cat "$W/sync-end")")
 
 say "restore (hub stopped)"
 stop_hub
