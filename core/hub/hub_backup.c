@@ -570,6 +570,27 @@ static uint64_t mcount(json_t *m, const char *what)
       json_object_get(json_object_get(m, "counts"), what));
 }
 
+/* The store s is the hub's whose key file is key: the hub knows its own
+ * device. A backup of another hub would serve offices a store they never
+ * synced with under a key they did not pin, or none under a key they did. */
+static int same_hub(tk_store_t *s, const char *key, const char *dir, tk_err_t *err)
+{
+  tk_identity_t *id = NULL;
+  tk_device_info_t d;
+  char printed[TK_DEVICE_ID_STRLEN];
+  int rc = tk_identity_load(&id, key, NULL, 0, err);
+  if (rc) return rc;
+  tk_device_id_format(printed, id->id);
+  rc = tk_store_device_get(s, id->id, &d, NULL);
+  tk_identity_free(id);
+  if (rc == TK_ENOTFOUND)
+    return tk_err_set(err, TK_EINVAL,
+                      "the backup %s is of another hub: its store does not know the hub "
+                      "%s of the key file %s; nothing was restored",
+                      dir, printed, key);
+  return rc ? tk_err_set(err, rc, "reading the backup's store: %s", tk_strerror(rc)) : 0;
+}
+
 int tk_hub_restore_dir(const char *home, const char *dir, tk_hub_restore_info_t *ri,
                        tk_err_t *err)
 {
@@ -604,16 +625,18 @@ int tk_hub_restore_dir(const char *home, const char *dir, tk_hub_restore_info_t 
     goto done;
   }
   unlink(tmp);
-  rc = pjoin(p, sizeof p, dir, TK_HOME_STOREFILE, err);
-  if (!rc) rc = copy_file(p, tmp, err);
+  rc = pjoin(q, sizeof q, dir, TK_HOME_STOREFILE, err);
+  if (!rc) rc = copy_file(q, tmp, err);
+  if (!rc && key_from_backup) rc = pjoin(p, sizeof p, dir, TK_HOME_KEYFILE, err);
   if (rc) goto done;
   /* a tunduk store (opened, migrated if older) holding what the manifest
    * says, that gets a new identity */
   if (tk_store_open(&s, tmp, 0, err) != 0) {
     char why[sizeof err->msg];
     snprintf(why, sizeof why, "%s", err->msg);
-    rc = tk_err_set(err, TK_EINVAL, "%s is not a tunduk hub store (%s)", p, why);
+    rc = tk_err_set(err, TK_EINVAL, "%s is not a tunduk hub store (%s)", q, why);
   }
+  if (!rc) rc = same_hub(s, key_from_backup ? p : key, dir, err);
   if (!rc) rc = tk_store_counts(s, &ri->counts, err);
   if (!rc && (ri->counts.revisions != mcount(m, "revisions") ||
               ri->counts.chunks != mcount(m, "chunks") ||
@@ -621,7 +644,7 @@ int tk_hub_restore_dir(const char *home, const char *dir, tk_hub_restore_info_t 
     rc = tk_err_set(err, TK_EHASH,
                     "%s holds %llu revisions, %llu records and %llu chunks; its manifest "
                     "says %llu, %llu and %llu: nothing was restored",
-                    p, (unsigned long long)ri->counts.revisions,
+                    q, (unsigned long long)ri->counts.revisions,
                     (unsigned long long)ri->counts.records,
                     (unsigned long long)ri->counts.chunks,
                     (unsigned long long)mcount(m, "revisions"),
@@ -632,10 +655,7 @@ int tk_hub_restore_dir(const char *home, const char *dir, tk_hub_restore_info_t 
   if (!rc && created && strlen(created) < 32)
     rc = tk_store_meta_set(s, TK_META_LAST_BACKUP, created, err);
   tk_store_close(s);
-  if (!rc && key_from_backup) {
-    rc = pjoin(p, sizeof p, dir, TK_HOME_KEYFILE, err);
-    if (!rc) rc = copy_file(p, key, err);
-  }
+  if (!rc && key_from_backup) rc = copy_file(p, key, err);
   if (rc) {
     unlink(tmp);
     goto done;

@@ -5,8 +5,8 @@
 # backup is whole (SHA256SUMS checks, the manifest's counts are its store's,
 # no key file unless --with-key). Both offices write more after the last
 # backup; the hub is stopped; a backup with one byte changed, one whose
-# manifest was changed, one cut before it was whole and one missing a file
-# are refused, naming the file, and change nothing; the good one is
+# manifest was changed, one cut before it was whole, one missing a file and
+# one of another hub are refused, naming the file, and change nothing; the good one is
 # restored (the current store kept aside), and after the offices sync,
 # every revision and attachment chunk either office wrote is on the hub and
 # on both offices: nothing is lost.
@@ -157,6 +157,11 @@ cp -a "$BK" "$TMP/lacking"
 rm "$TMP/lacking/store.db"
 run_expect 2 hubd --home "$HUB_HOME" restore "$TMP/lacking"
 err_has "$TMP/lacking/store.db is missing"
+# a backup of another hub (made while that hub does not serve)
+hubd --home "$TMP/other" init --name other --kdf interactive >/dev/null
+run_expect 0 hubd --home "$TMP/other" backup "$TMP/other-bk"
+run_expect 2 hubd --home "$HUB_HOME" restore "$TMP/other-bk"
+err_has "is of another hub"
 [ "$(home_state)" = "$state0" ] || fail "a refused restore changed the hub's home"
 
 step "the good backup restored: the current store kept aside, a new identity"
@@ -205,4 +210,17 @@ run_expect 0 tk "$B" get "$lr" "$lf" -o "$TMP/got-loop.bin"
 cmp "$TMP/$lf" "$TMP/got-loop.bin" || fail "the last loop attachment differs at office b"
 hub_alive
 stop_hub
+
+step "a new machine: an empty home takes the key and config from a --with-key backup only"
+mkdir -m 700 "$TMP/new1" "$TMP/new2"
+run_expect 2 hubd --home "$TMP/new1" restore "$BK"
+err_has "has no key file and the backup $BK holds none"
+[ -e "$TMP/new1/store.db" ] && fail "a refused restore left a store"
+run_expect 0 hubd --home "$TMP/new2" restore "$TMP/empty"
+out_has "the key file came from the backup"
+out_has "the config file came from the backup"
+cmp "$TMP/new2/device.key" "$HUB_HOME/device.key" || fail "the restored key differs"
+run_expect 0 hubd --home "$TMP/new2" device list --json
+[ "$(jq length "$TMP/out")" = "$(sqlite3 "$TMP/empty/store.db" "select count(*) from devices")" ] ||
+  fail "the new machine's hub lacks devices"
 echo ok
