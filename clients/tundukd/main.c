@@ -53,6 +53,7 @@ enum {
   O_JSON = 1 << 8,
   O_NEW_PASS_FILE = 1 << 9,
   O_REMOVE = 1 << 10,
+  O_WITH_KEY = 1 << 11,
 };
 
 /* One command: the options it takes and its lines in --help. As in tunduk,
@@ -92,11 +93,15 @@ static const command_t commands[] = {
      "  quarantine list [--json]  revisions held back by a moderation rule\n"
      "  quarantine release REV    let a held revision into the store (it syncs on)\n"
      "  quarantine drop REV       delete a held revision\n"},
-    {"backup", 0,
-     "  backup FILE          copy the store into the new FILE (works while serving)\n"},
+    {"backup", O_WITH_KEY | O_JSON,
+     "  backup DIR [--with-key] [--json]\n"
+     "                       back the hub up into the new (or empty) folder DIR while "
+     "it\n"
+     "                       serves: store and attachments, config, plugins, a manifest\n"
+     "                       with SHA-256s; the key file only with --with-key\n"},
     {"restore", 0,
-     "  restore FILE         put a backup in place of a stopped hub's store; it gets a "
-     "new\n"
+     "  restore DIR          put a backup in place of a stopped hub's store (checked\n"
+     "                       first; the current store is kept aside); it gets a new\n"
      "                       store identity, and offices re-offer what it lacks\n"},
     {"config", 0,
      "  config               print the configuration file with its defaults\n"},
@@ -119,7 +124,7 @@ typedef struct opts {
   const char *new_pass_file; /* passphrase --new-passphrase-file */
   const char *vaults[MAX_VAULT_ARGS];
   const char *removes[MAX_VAULT_ARGS]; /* device access --remove */
-  int nvaults, nremoves, json;
+  int nvaults, nremoves, json, with_key;
   const char *args[4];
   int nargs;
   unsigned seen; /* O_* given on the command line */
@@ -144,6 +149,7 @@ static const struct {
     {"--json", O_JSON, 0},
     {"--new-passphrase-file", O_NEW_PASS_FILE, offsetof(opts_t, new_pass_file)},
     {"--remove", O_REMOVE, 0},
+    {"--with-key", O_WITH_KEY, 0},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -484,23 +490,53 @@ done:
 static int do_backup(opts_t *o)
 {
   tk_office_t *home = NULL;
-  int rc = tk_office_open(&home, o->home, &o->err);
-  if (!rc) rc = tk_hub_backup(home, o->args[1], &o->err);
+  static tk_hub_backup_info_t bi;
+  int rc = open_home(o, &home);
+  if (!rc) rc = tk_hub_backup_dir(home, o->args[1], o->with_key, &bi, &o->err);
   tk_office_close(home);
-  if (!rc) printf("backup of the hub's store written to %s\n", o->args[1]);
-  return rc;
+  if (rc) return rc;
+  const tk_store_counts_t *c = &bi.counts;
+  if (o->json) {
+    json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:f, s:b, s:I, s:I, s:I, s:I}", "dir",
+                          bi.dir, "created", bi.created, "store_id", bi.store_id, "bytes",
+                          (json_int_t)bi.bytes, "seconds", bi.seconds, "with_key",
+                          o->with_key, "revisions", (json_int_t)c->revisions, "records",
+                          (json_int_t)c->records, "chunks", (json_int_t)c->chunks,
+                          "devices", (json_int_t)c->devices);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (text) puts(text);
+    free(text);
+    json_decref(j);
+    return 0;
+  }
+  printf("backup of the hub written to %s in %.1f s: %llu bytes, %llu revisions, %llu "
+         "records, %llu attachment chunks, %llu devices\n",
+         bi.dir, bi.seconds, (unsigned long long)bi.bytes,
+         (unsigned long long)c->revisions, (unsigned long long)c->records,
+         (unsigned long long)c->chunks, (unsigned long long)c->devices);
+  if (!o->with_key)
+    printf("the key file is not in it: keep a copy of %s/%s offline, apart (it cannot be "
+           "made again)\n",
+           o->home, TK_HOME_KEYFILE);
+  return 0;
 }
 
 static int do_restore(opts_t *o)
 {
-  uint8_t id[TK_HUB_STORE_ID_LEN];
+  static tk_hub_restore_info_t ri;
   char hex[2 * TK_HUB_STORE_ID_LEN + 1];
-  int rc = tk_hub_restore(o->home, o->args[1], id, &o->err);
+  int rc = tk_hub_restore_dir(o->home, o->args[1], &ri, &o->err);
   if (rc) return rc;
-  tk_hex_encode(hex, id, TK_HUB_STORE_ID_LEN);
-  printf("restored the hub's store from %s; its new store identity is %s: offices "
-         "re-offer what it lacks at their next sync\n",
-         o->args[1], hex);
+  tk_hex_encode(hex, ri.store_id, TK_HUB_STORE_ID_LEN);
+  printf("restored the hub's store from %s (%llu revisions, %llu attachment chunks); its "
+         "new store identity is %s: offices re-offer what it lacks at their next sync\n",
+         o->args[1], (unsigned long long)ri.counts.revisions,
+         (unsigned long long)ri.counts.chunks, hex);
+  if (ri.aside[0]) printf("the store it replaced is kept as %s\n", ri.aside);
+  if (ri.key_restored) printf("the key file came from the backup\n");
+  if (ri.config_restored) printf("the config file came from the backup\n");
+  if (ri.plugins_restored)
+    printf("%d plugin files came from the backup\n", ri.plugins_restored);
   return 0;
 }
 
@@ -941,6 +977,10 @@ int main(int argc, char **argv)
       o.seen |= options[k].opt;
       if (options[k].opt == O_JSON) {
         o.json = 1;
+        continue;
+      }
+      if (options[k].opt == O_WITH_KEY) {
+        o.with_key = 1;
         continue;
       }
       if (options[k].opt == O_VAULT) {

@@ -37,6 +37,9 @@
 #define TK_META_HUB_REOFFER "hub_reoffer"
 /* A hub's own store identity (hex, random, made at init; new on restore). */
 #define TK_META_STORE_ID "store_id"
+/* When the hub's last backup was taken (RFC 3339, UTC; tundukd backup,
+ * hub_backup.c; `tundukd status` shows its age). */
+#define TK_META_LAST_BACKUP "last_backup"
 
 /* Per vault, with the vault's label after the colon. */
 #define TK_META_GRANTED_BY_FMT "granted_by:%s" /* who granted this device its key */

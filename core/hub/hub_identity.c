@@ -7,8 +7,8 @@
  * the identity and the feed end last served, and a store whose feed ends
  * below the mark of its own identity is older than what offices have seen.
  * Offices get the identity in the hub's Hello and re-offer everything when
- * it changes. Backup (sqlite's online backup, while serving) and restore
- * (into a stopped hub's home). Any thread; one call at a time per home.
+ * it changes. Backup and restore, which give a restored store a new
+ * identity, are hub_backup.c's. Any thread; one call at a time per home.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +23,8 @@
 #include "tk_hub_admin.h"
 #include "tk_meta.h"
 
-static int new_identity(tk_store_t *s, uint8_t id[TK_HUB_STORE_ID_LEN], tk_err_t *err)
+int tk__hub_store_identity_new(tk_store_t *s, uint8_t id[TK_HUB_STORE_ID_LEN],
+                               tk_err_t *err)
 {
   char hex[2 * TK_HUB_STORE_ID_LEN + 1];
   tk_random(id, TK_HUB_STORE_ID_LEN);
@@ -39,7 +40,7 @@ static int get_identity(tk_store_t *s, uint8_t id[TK_HUB_STORE_ID_LEN], tk_err_t
       strlen(hex) == 2 * TK_HUB_STORE_ID_LEN &&
       tk_hex_decode(id, TK_HUB_STORE_ID_LEN, hex) == 0)
     return 0;
-  return new_identity(s, id, err);
+  return tk__hub_store_identity_new(s, id, err);
 }
 
 /* HOME/store.mark: "HEX FEEDEND\n"; 0 and the values, or -1 (none, or not
@@ -94,7 +95,7 @@ int tk_hub_store_identity(tk_office_t *home, uint8_t id[TK_HUB_STORE_ID_LEN],
       tk_ct_equal(mark, id, TK_HUB_STORE_ID_LEN) && end < marked) {
     /* the same store, but its feed ends before what was served: an older
      * copy put back by hand; offices must not trust their checkpoints */
-    rc = new_identity(s, id, err);
+    rc = tk__hub_store_identity_new(s, id, err);
     if (rc) return rc;
     TK_LOG(TK_LOG_WARN, "hub",
            "the store's feed ends at %llu but %llu was served before: an older copy of "
@@ -107,11 +108,6 @@ int tk_hub_store_identity(tk_office_t *home, uint8_t id[TK_HUB_STORE_ID_LEN],
   if (tk_hub_store_mark(tk_office_home_dir(home), id, end, &e) != 0)
     TK_LOG(TK_LOG_WARN, "hub", "%s", tk_err_str(&e));
   return 0;
-}
-
-int tk_hub_backup(tk_office_t *home, const char *file, tk_err_t *err)
-{
-  return tk_store_backup(tk_office_store(home), file, err);
 }
 
 int tk_hub_lock(const char *home, int *fd_out, tk_err_t *err)
@@ -129,72 +125,4 @@ int tk_hub_lock(const char *home, int *fd_out, tk_err_t *err)
   }
   *fd_out = fd;
   return 0;
-}
-
-/* Copies from to the new file to (mode 0600). */
-static int copy_file(const char *from, const char *to, tk_err_t *err)
-{
-  int in = open(from, O_RDONLY | O_CLOEXEC);
-  if (in < 0)
-    return tk_err_set(err, TK_ENOTFOUND, "cannot open %s: %s", from, strerror(errno));
-  int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (out < 0) {
-    close(in);
-    return tk_err_set(err, TK_EIO, "cannot create %s: %s", to, strerror(errno));
-  }
-  char buf[1 << 16];
-  ssize_t n;
-  int rc = 0;
-  while ((n = read(in, buf, sizeof buf)) > 0)
-    if (write(out, buf, (size_t)n) != n) {
-      n = -1;
-      break;
-    }
-  if (n < 0 || fsync(out) != 0)
-    rc = tk_err_set(err, TK_EIO, "copying %s to %s: %s", from, to, strerror(errno));
-  close(in);
-  if (close(out) != 0 && !rc) rc = tk_err_set(err, TK_EIO, "writing %s", to);
-  if (rc) unlink(to);
-  return rc;
-}
-
-int tk_hub_restore(const char *home, const char *file, uint8_t id[TK_HUB_STORE_ID_LEN],
-                   tk_err_t *err)
-{
-  char store[4096], tmp[4200], wal[4096], shm[4096];
-  int lock = -1;
-  tk_store_t *s = NULL;
-  uint64_t end = 0;
-  int rc = tk_hub_lock(home, &lock, err);
-  if (!rc) rc = tk_home_store_path(store, sizeof store, home, err);
-  if (!rc) rc = tk_home_store_wal_path(wal, sizeof wal, home, err);
-  if (!rc) rc = tk_home_store_shm_path(shm, sizeof shm, home, err);
-  if (rc) goto done;
-  snprintf(tmp, sizeof tmp, "%s.restore", store);
-  unlink(tmp);
-  rc = copy_file(file, tmp, err);
-  /* a tunduk store (opened, migrated if older) that gets a new identity */
-  if (!rc && tk_store_open(&s, tmp, 0, err) != 0) {
-    char why[sizeof err->msg];
-    snprintf(why, sizeof why, "%s", err->msg);
-    rc = tk_err_set(err, TK_EINVAL, "%s is not a tunduk hub store (%s)", file, why);
-  }
-  if (!rc) rc = new_identity(s, id, err);
-  if (!rc) rc = tk_store_last_seq(s, &end, err);
-  tk_store_close(s);
-  if (rc) {
-    unlink(tmp);
-    goto done;
-  }
-  unlink(wal); /* the old store's: they must not be applied to the restored one */
-  unlink(shm);
-  if (rename(tmp, store) != 0) {
-    rc = tk_err_set(err, TK_EIO, "cannot put %s in place: %s", store, strerror(errno));
-    unlink(tmp);
-    goto done;
-  }
-  rc = tk_hub_store_mark(home, id, end, err);
-done:
-  if (lock >= 0) close(lock);
-  return rc;
 }

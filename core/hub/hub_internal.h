@@ -266,4 +266,8 @@ int tk__hub_chunk_filter(void *ctx, const tk_chunk_meta_t *m);
 int tk__hub_attachment_limits(hub_push_t *p, const tk_rev_t *rev, char *reason,
                               size_t len);
 
+/* Gives the store s a new random identity (hub_identity.c), into id: a
+ * restored store (hub_backup.c). */
+int tk__hub_store_identity_new(tk_store_t *s, uint8_t id[16], tk_err_t *err);
+
 #endif

@@ -75,18 +75,47 @@ int tk_hub_store_identity(tk_office_t *home, uint8_t id[TK_HUB_STORE_ID_LEN],
 /* Writes HOME/store.mark (atomically): the identity and the feed end served. */
 int tk_hub_store_mark(const char *home, const uint8_t id[TK_HUB_STORE_ID_LEN],
                       uint64_t end, tk_err_t *err);
-/* A copy of the hub's store in the new file `file` (sqlite's online backup;
- * the hub may be serving meanwhile). TK_EEXIST if file exists. */
-int tk_hub_backup(tk_office_t *home, const char *file, tk_err_t *err);
 /* Takes HOME/tundukd.lock (an exclusive flock, *fd held until closed):
  * TK_EBUSY when a `tundukd serve` holds it. */
 int tk_hub_lock(const char *home, int *fd, tk_err_t *err);
-/* Installs the store backup `file` as the store of the stopped hub at home
- * (TK_EBUSY if it serves), with a new identity (id): every office that
- * syncs next sees it and re-offers what the hub lacks. The home's key file
- * stays. */
-int tk_hub_restore(const char *home, const char *file, uint8_t id[TK_HUB_STORE_ID_LEN],
-                   tk_err_t *err);
+/* ---- backup and restore (hub_backup.c) ------------------------------------ */
+
+/* What a backup wrote. */
+typedef struct tk_hub_backup_info {
+  char dir[4096];
+  char created[32]; /* RFC 3339, UTC: when the store's state was taken */
+  char store_id[2 * TK_HUB_STORE_ID_LEN + 1];
+  tk_store_counts_t counts;
+  uint64_t bytes; /* every file of the backup */
+  double seconds;
+} tk_hub_backup_info_t;
+/* Backs the hub at home up into the folder dir (new, or empty): a snapshot
+ * of the store (sqlite's online backup: the hub may be serving, and its
+ * syncs go on), the config and plugins, the key file only when with_key,
+ * manifest.json and SHA256SUMS; written as dir.partial, renamed to dir when
+ * whole (a dir.partial a cut backup left is removed first). Notes the time
+ * in the store's meta (TK_META_LAST_BACKUP). TK_EEXIST if dir holds files. */
+int tk_hub_backup_dir(tk_office_t *home, const char *dir, int with_key,
+                      tk_hub_backup_info_t *bi, tk_err_t *err);
+
+typedef struct tk_hub_restore_info {
+  uint8_t store_id[TK_HUB_STORE_ID_LEN]; /* the restored store's new identity */
+  char aside[4096]; /* where the store it replaced was kept ("" if none) */
+  tk_store_counts_t counts;
+  int key_restored, config_restored, plugins_restored;
+} tk_hub_restore_info_t;
+/* Puts the backup folder dir in place of the store of the stopped hub at
+ * home (TK_EBUSY if it serves: its lock). Checks every file against
+ * SHA256SUMS and the manifest and the store's counts against the manifest
+ * first: a partial or changed backup is refused naming the file, and
+ * nothing changes. The current store (and its WAL) is renamed to
+ * store.db.before-restore-TIME, never deleted; the restored one gets a new
+ * identity (every office that syncs next sees it and re-offers what the
+ * hub lacks). The home's key file stays; a home without one takes the
+ * backup's (--with-key), or the restore is refused. The config file and
+ * plugins are copied only where the home has none. */
+int tk_hub_restore_dir(const char *home, const char *dir, tk_hub_restore_info_t *ri,
+                       tk_err_t *err);
 
 /* ---- lifecycle (hub_lifecycle.c) -------------------------------------------- */
 

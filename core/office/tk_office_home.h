@@ -21,6 +21,10 @@
  *     store.mark           the hub's store identity and the feed end it last
  *                          served (tundukd only; hub_identity.c)
  *     tundukd.lock         locked while tundukd serves (tundukd only)
+ *     store.db.before-restore-TIME   the store a `tundukd restore` replaced, and its
+ *                          -wal (tundukd only; hub_backup.c), kept until removed
+ *     store.db.before-schema-N   the store as it was before a migration to schema
+ *                          N (store_backup.c), kept until removed
  *
  * tk_home_files walks everything under a home folder (the files above and
  * any other file found there), so a panic wipe finds every file even if a

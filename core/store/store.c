@@ -465,6 +465,15 @@ static int migrate(tk_store_t *s, tk_err_t *err)
   if (rc) return rc;
   if (version > TK_STORE_SCHEMA_VERSION) goto too_new;
   if (version == TK_STORE_SCHEMA_VERSION) return 0;
+  if (version != 0) {
+    /* an upgrade: the old file is kept first, the way back (tk_store.h) */
+    char copy[4200];
+    rc = tk__store_copy_before_migrate(s, version, TK_STORE_SCHEMA_VERSION, copy,
+                                       sizeof copy, err);
+    if (rc) return rc;
+    TK_LOG(TK_LOG_INFO, "store", "schema upgrade path=%s from=%d to=%d copy=%s", s->path,
+           version, TK_STORE_SCHEMA_VERSION, copy);
+  }
 
   rc = RUN_BEGIN(s, err);
   if (rc) return rc;

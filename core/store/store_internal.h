@@ -121,6 +121,11 @@ int tk__store_run(tk_store_t *s, int slot, const char *sql, const char *what,
 int tk__write_begin(tk_store_t *s, tk_err_t *err);
 int tk__write_end(tk_store_t *s, int rc, tk_err_t *err);
 
+/* Copies the store (schema from) to the next free PATH.before-schema-to
+ * (store_backup.c) before migrate() changes it; out gets the copy's path. */
+int tk__store_copy_before_migrate(tk_store_t *s, int from, int to, char *out, size_t cap,
+                                  tk_err_t *err);
+
 /* Records the chunk refs of rev's header (store_chunks.c); inside put. */
 int tk__chunk_refs_put(tk_store_t *s, const tk_rev_t *rev, tk_err_t *err);
 

@@ -222,31 +222,3 @@ int tk_store_rev_local(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN])
   tk__stmt_put(s, TK__ST_REV_LOCAL, st);
   return src == SQLITE_ROW;
 }
-
-int tk_store_backup(tk_store_t *s, const char *path, tk_err_t *err)
-{
-  sqlite3 *to = NULL;
-  if (access(path, F_OK) == 0)
-    return tk_err_set(err, TK_EEXIST, "%s exists; a backup goes to a new file", path);
-  int src = sqlite3_open_v2(path, &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-  sqlite3_backup *b =
-      src == SQLITE_OK ? sqlite3_backup_init(to, "main", s->db, "main") : NULL;
-  if (b) {
-    /* a few hundred pages at a time, so writers are not held up long */
-    while ((src = sqlite3_backup_step(b, 256)) == SQLITE_OK || src == SQLITE_BUSY ||
-           src == SQLITE_LOCKED)
-      if (src != SQLITE_OK) sqlite3_sleep(20);
-    sqlite3_backup_finish(b);
-  } else if (src == SQLITE_OK) {
-    src = sqlite3_errcode(to);
-  }
-  int rc = 0;
-  if (src != SQLITE_DONE)
-    rc = tk_err_set(err, TK_EIO, "backup of store %s to %s failed: %s", s->path, path,
-                    to ? sqlite3_errmsg(to) : sqlite3_errstr(src));
-  sqlite3_close(to);
-  if (!rc && chmod(path, 0600) != 0)
-    rc = tk_err_set(err, TK_EIO, "cannot make backup %s private (mode 0600)", path);
-  if (rc) unlink(path);
-  return rc;
-}

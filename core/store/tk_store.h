@@ -40,8 +40,13 @@ typedef struct tk_store tk_store_t;
 enum { TK_STORE_CREATE = 1 }; /* flags for tk_store_open */
 
 /* Opens (and with TK_STORE_CREATE creates) the store at path, applying any
- * schema migrations in one transaction. TK_ENOTFOUND if it does not exist
- * and create was not asked; TK_EVERSION if a newer tunduk wrote it. */
+ * schema migrations in one transaction. Before it migrates a store of an
+ * older schema N (not a new, empty one) to M, it copies the file to
+ * PATH.before-schema-M (PATH.before-schema-M.1, ... if taken) and logs
+ * where: the way back if the new version misbehaves; when that copy
+ * fails (a full disk), the store is not migrated and not opened.
+ * TK_ENOTFOUND if it does not exist and create was not asked; TK_EVERSION
+ * if a newer tunduk wrote it. */
 int tk_store_open(tk_store_t **out, const char *path, int flags, tk_err_t *err);
 /* The path it was opened with (valid until tk_store_close): another
  * connection to the same file opens it (the hub's store thread). */
@@ -388,10 +393,22 @@ int tk_store_unsent_records(tk_store_t *s, const uint8_t hub[TK_DEVICE_ID_LEN],
                             uint64_t rev_since,
                             int (*cb)(void *ctx, const uint8_t record[TK_RECORD_ID_LEN]),
                             void *ctx, tk_err_t *err);
-/* Copies the store into a new file at path (sqlite's online backup: the
- * store may be in use, by this or another process, meanwhile). TK_EEXIST
- * if path exists. */
-int tk_store_backup(tk_store_t *s, const char *path, tk_err_t *err);
+/* Copies the store into a new file at path (sqlite's online backup in one
+ * read transaction, store_backup.c: the store may be in use, by this or
+ * another process, and writers go on meanwhile; the copy is one commit's
+ * state, attachment chunks included, in one file of mode 0600, synced).
+ * TK_EEXIST if path exists. counts (NULL: not wanted) gets what the copy
+ * holds (tk_store_counts). */
+typedef struct tk_store_counts {
+  int schema; /* PRAGMA user_version */
+  uint64_t revisions, records, chunks, chunk_bytes, devices, quarantined;
+  uint64_t feed_end; /* highest seq of the changes feed */
+} tk_store_counts_t;
+int tk_store_backup(tk_store_t *s, const char *path, tk_store_counts_t *counts,
+                    tk_err_t *err);
+/* What a store holds, counted in one read transaction (a backup's
+ * manifest, store_backup.c). */
+int tk_store_counts(tk_store_t *s, tk_store_counts_t *c, tk_err_t *err);
 /* 1 if id is stored and was written (or released) here, not pulled; 0 if
  * not (or not stored). */
 int tk_store_rev_local(tk_store_t *s, const uint8_t id[TK_REV_ID_LEN]);

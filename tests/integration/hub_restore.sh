@@ -1,5 +1,5 @@
-# A restored or replaced hub is noticed (issue 15): `tundukd backup FILE`
-# copies the store while the hub serves; `tundukd restore FILE` refuses a
+# A restored or replaced hub is noticed (issue 15): `tundukd backup DIR`
+# copies the store while the hub serves; `tundukd restore DIR` refuses a
 # running hub, then installs the backup with a new store identity; the
 # next plain `tunduk sync` of an office sees the identity change in the
 # hub's Hello and re-offers what the hub lacks (a record pushed after the
@@ -27,12 +27,12 @@ id0=$(hub_sql "select value from meta where key = 'store_id'")
 [ "${#id0}" = 32 ] || fail "the hub's store has no identity: '$id0'"
 
 step "tundukd backup while the hub serves"
-run_expect 0 hubd --home "$HUB_HOME" backup "$TMP/backup.db"
-[ "$(stat -c %a "$TMP/backup.db")" = 600 ] || fail "the backup is not mode 600"
-[ "$(sqlite3 "$TMP/backup.db" "select count(*) from revisions")" = "$(hub_sql "select count(*) from revisions")" ] ||
+run_expect 0 hubd --home "$HUB_HOME" backup "$TMP/backup"
+[ "$(stat -c %a "$TMP/backup/store.db")" = 600 ] || fail "the backup is not mode 600"
+[ "$(sqlite3 "$TMP/backup/store.db" "select count(*) from revisions")" = "$(hub_sql "select count(*) from revisions")" ] ||
   fail "the backup lacks revisions"
-run_expect 1 hubd --home "$HUB_HOME" backup "$TMP/backup.db"
-err_has "exists"
+run_expect 1 hubd --home "$HUB_HOME" backup "$TMP/backup"
+err_has "not empty"
 
 step "a record pushed after the backup"
 r2=$(new_record "$A" cases "after the backup")
@@ -41,7 +41,7 @@ sync_ok "$A"
 hub_has "$r2r" || fail "the hub did not take the record"
 
 step "tundukd restore refuses a running hub"
-run_expect 1 hubd --home "$HUB_HOME" restore "$TMP/backup.db"
+run_expect 1 hubd --home "$HUB_HOME" restore "$TMP/backup"
 err_has "running"
 hub_has "$r2r" || fail "a refused restore changed the store"
 
@@ -49,14 +49,16 @@ step "the hub restored from the backup: new identity, the record is gone there"
 stop_hub
 # hostile or broken input first: not a store, a missing file; nothing changes
 digest=$(sha256sum <"$HUB_HOME/store.db")
-head -c 8192 /dev/urandom >"$TMP/garbage.db"
-run_expect 2 hubd --home "$HUB_HOME" restore "$TMP/garbage.db"
-err_has "garbage.db is not a tunduk hub store"
-run_expect 2 hubd --home "$HUB_HOME" restore "$TMP/no-such.db"
-err_has "no-such.db"
+mkdir "$TMP/garbage"
+head -c 8192 /dev/urandom >"$TMP/garbage/store.db"
+(cd "$TMP/garbage" && sha256sum store.db >SHA256SUMS)
+run_expect 2 hubd --home "$HUB_HOME" restore "$TMP/garbage"
+err_has "does not list manifest.json"
+run_expect 2 hubd --home "$HUB_HOME" restore "$TMP/no-such"
+err_has "no-such"
 [ "$(sha256sum <"$HUB_HOME/store.db")" = "$digest" ] || fail "a failed restore changed the store"
 ls "$HUB_HOME" | grep -q restore && fail "a failed restore left a file: $(ls "$HUB_HOME")"
-run_expect 0 hubd --home "$HUB_HOME" restore "$TMP/backup.db"
+run_expect 0 hubd --home "$HUB_HOME" restore "$TMP/backup"
 out_has "new store identity"
 id1=$(hub_sql "select value from meta where key = 'store_id'")
 [ -n "$id1" ] && [ "$id1" != "$id0" ] || fail "the restored store kept its identity ($id1)"

@@ -1020,6 +1020,13 @@ static void test_migrate_v6(void)
   CHECK_RC(tk_store_open(&s, path, 0, &err), 0);
   CHECK(user_version(path) == TK_STORE_SCHEMA_VERSION);
   CHECK(count_rows(path) == rows);
+  /* the upgrade kept the schema 6 file first, whole (tk_store.h) */
+  char copy[400];
+  snprintf(copy, sizeof copy, "%s.before-schema-%d", path, TK_STORE_SCHEMA_VERSION);
+  CHECK(user_version(copy) == 6);
+  CHECK(count_rows(copy) == rows);
+  struct stat sb;
+  CHECK(stat(copy, &sb) == 0 && (sb.st_mode & 0777) == 0600);
   uint8_t heads[4][TK_REV_ID_LEN];
   size_t n = 0;
   CHECK_RC(tk_store_heads(s, REC_A, heads, 4, &n, &err), 2);
