@@ -157,6 +157,23 @@ s.shutdown(socket.SHUT_WR); print(s.makefile().read(), end="")' "$HUB_HOME/contr
 ask "$(head -c 400 /dev/zero | tr '\0' x)" | grep -q '"code":"limit"' || fail "a long request was not refused"
 ask $'frobnicate\n' | grep -q "unknown request 'frobnicate'" || fail "an unknown request"
 ask $'status\n' | jq -e '.hub_id' >/dev/null || fail "a status request on the socket"
+# 8 control connections at once: the 9th is answered busy; one that asks
+# nothing is closed after 5 s
+python3 - "$HUB_HOME/control.sock" <<'PY' || fail "the control socket's connection bounds"
+import socket, sys, time
+held = []
+for i in range(8):
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); held.append(s)
+time.sleep(0.3)
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.settimeout(3)
+a = s.makefile().read()
+assert '"code":"busy"' in a, a
+t = time.time()
+held[0].settimeout(10)
+assert held[0].recv(1000) == b"", "an idle control connection got an answer"
+assert 3 < time.time() - t + 0.3 < 8, time.time() - t
+PY
 hub_alive
 
 step "the next sync is the device's last session"
