@@ -39,7 +39,7 @@ typedef struct ctl_client ctl_client_t;
 
 struct hub_control {
   uv_pipe_t server;
-  int open, closing;
+  int open, bound, closing; /* bound: the file at path is ours to remove */
   char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
   tk_hub_t *hub;
   unsigned nclients;
@@ -329,6 +329,7 @@ int tk__hub_control_start(tk_hub_t *h, tk_err_t *err)
   if (r)
     return tk_err_set(err, TK_EIO, "cannot make the control socket %s: %s", path,
                       uv_strerror(r));
+  c->bound = 1;
   /* owner only, before it accepts anything (listen comes after) */
   if (chmod(path, 0600) != 0) {
     int en = errno;
@@ -350,10 +351,8 @@ void tk__hub_control_stop(tk_hub_t *h)
   struct hub_control *c = h->control;
   if (!c || c->closing) return;
   c->closing = 1;
-  if (c->open) {
-    uv_close((uv_handle_t *)&c->server, NULL);
-    unlink(c->path);
-  }
+  if (c->open) uv_close((uv_handle_t *)&c->server, NULL);
+  if (c->bound) unlink(c->path);
   for (ctl_client_t *k = c->clients; k; k = k->next)
     client_close(k);
 }
