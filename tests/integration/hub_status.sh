@@ -10,7 +10,9 @@
 # socket left by a killed hub is replaced; the metrics endpoint is off by
 # default, and once configured on loopback (a non-loopback address is
 # refused) GET /metrics after a sync shows non-zero revision and byte
-# counters in valid Prometheus text format 0.0.4.
+# counters in valid Prometheus text format 0.0.4, and a hub rule that runs
+# out of time counts a plugin timeout and a quarantined revision, held in
+# status.
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/hub.sh"
 
@@ -195,6 +197,34 @@ status_json
 echo "$(dev "$A_ID")" | jq -e --argjson lo "$BEFORE" '.last_seen >= $lo and .last_session == null' \
   >/dev/null || fail "after a restart: $(dev "$A_ID")"
 jcheck '.syncs == 0 and .connections.total == 0'
+
+step "a rule that runs out of time: plugin timeouts, quarantined, held in status"
+mkdir -p "$TMP/hub-plugins"
+cat >"$TMP/hub-plugins/spin.lua" <<'LUA'
+tunduk.moderation {
+  name = "spin",
+  check = function(meta)
+    if meta.type == "testimony" then string.find(string.rep("a", 8000), ".-.-b") end
+    return tunduk.accept()
+  end,
+}
+LUA
+stop_hub
+printf 'metrics = 127.0.0.1:0\nplugins = %s\nplugin_call_ms = 200\n' "$TMP/hub-plugins" >"$TMP/hub.conf"
+HUB_CONFIG=$TMP/hub.conf start_hub
+METRICS=$(sed -n 's/.*serving GET \/metrics addr=\(127\.0\.0\.1:[0-9]*\).*/\1/p' "$HUB_LOG" | tail -1)
+set_hub_addr "$A" "127.0.0.1:$HUB_PORT" # a restart took another free port
+jq -cn '{witness_alias: "W-1", consent: "recorded", narrative: "seen at the station"}' |
+  tk "$A" new testimony --vault cases - >/dev/null
+run_expect 0 tk "$A" sync # held at the hub: not stranded
+status_json
+jcheck '.quarantine.held == 1'
+echo "$(dev "$A_ID")" | jq -e '.last_session.rejected == 1 and .last_session.pushed.revisions == 0' \
+  >/dev/null || fail "A's held testimony is not counted: $(dev "$A_ID")"
+curl -sS -o "$TMP/metrics" "http://$METRICS/metrics" || fail "curl /metrics"
+[ "$(metric tundukd_plugin_timeouts_total)" = 1 ] || fail "plugin timeouts is not 1"
+[ "$(metric 'tundukd_rejections_total{reason="quarantined"}')" = 1 ] || fail "quarantined is not 1"
+[ "$(metric tundukd_plugin_calls_total)" -ge 2 ] || fail "plugin calls"
 
 step "another user may not ask"
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
