@@ -42,6 +42,8 @@ grep -q "serving GET /metrics" "$HUB_LOG" && fail "metrics served without the co
 n=$(ss -Hltnp | grep -c "pid=$HUB_PID," || true)
 [ "$n" = 1 ] || { ss -ltnp >&2; fail "the hub listens on $n TCP ports, not 1"; }
 [ "$(stat -c %a "$HUB_HOME/control.sock")" = 600 ] || fail "control.sock is not mode 0600"
+# the HTTP library is loaded only for the metrics
+grep -q libmicrohttpd "/proc/$HUB_PID/maps" && fail "libmicrohttpd loaded with the metrics off"
 stop_hub
 [ ! -e "$HUB_HOME/control.sock" ] || fail "a clean stop left control.sock"
 printf 'metrics = 0.0.0.0:9420\n' >"$TMP/bad.conf"
@@ -53,6 +55,7 @@ printf 'metrics = 127.0.0.1:0\n' >"$TMP/hub.conf"
 HUB_CONFIG=$TMP/hub.conf start_hub
 METRICS=$(sed -n 's/.*serving GET \/metrics addr=\(127\.0\.0\.1:[0-9]*\).*/\1/p' "$HUB_LOG" | tail -1)
 [ -n "$METRICS" ] || fail "no metrics address in the log"
+grep -q libmicrohttpd "/proc/$HUB_PID/maps" || fail "metrics on, but libmicrohttpd is not loaded"
 two_offices cases rw
 for i in 1 2 3; do new_record "$A" cases "record $i" >/dev/null; done
 REC=$(new_record "$A" cases "with a file")
