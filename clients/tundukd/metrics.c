@@ -122,6 +122,8 @@ static void mhd_run(void)
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
   char line[512];
   (void)cls;
