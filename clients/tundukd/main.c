@@ -25,6 +25,7 @@
 #include "tk_office_plugins.h"
 #include "tk_passphrase.h"
 #include "tk_token.h"
+#include "tundukd.h"
 
 #include "service.h"
 
@@ -103,6 +104,11 @@ static const command_t commands[] = {
      "  restore DIR          put a backup in place of a stopped hub's store (checked\n"
      "                       first; the current store is kept aside); it gets a new\n"
      "                       store identity, and offices re-offer what it lacks\n"},
+    {"status", O_JSON,
+     "  status [--json]      what the running hub is doing: uptime, connections, "
+     "devices\n"
+     "                       (last seen, last session), sizes, last backup; exit 3 when\n"
+     "                       no hub runs on this home\n"},
     {"config", 0,
      "  config               print the configuration file with its defaults\n"},
     {"plugin", O_JSON | O_CONFIG,
@@ -416,6 +422,7 @@ static void on_signal(uv_signal_t *s, int signum)
   }
   TK_LOG(TK_LOG_INFO, "hub", "stopping signal=%d", signum);
   service_stopping();
+  tundukd_metrics_stop();
   tk_hub_stop(the_hub);
   uv_close((uv_handle_t *)&sig_int, NULL);
   uv_close((uv_handle_t *)&sig_term, NULL);
@@ -452,7 +459,9 @@ static int do_serve(opts_t *o)
   uv_loop_init(&loop);
   rc = tk_hub_new(&hub, &loop, home, &cfg, &o->err);
   if (!rc) rc = tk_hub_listen(hub, &o->err);
+  if (!rc && cfg.metrics[0]) rc = tundukd_metrics_start(&loop, hub, cfg.metrics, &o->err);
   if (rc) {
+    tundukd_metrics_stop();
     if (hub) tk_hub_stop(hub);
     uv_run(&loop, UV_RUN_DEFAULT);
     goto loop_done;
@@ -477,6 +486,7 @@ static int do_serve(opts_t *o)
   uv_run(&loop, UV_RUN_DEFAULT);
   TK_LOG(TK_LOG_INFO, "hub", "stopped");
 loop_done:
+  tundukd_metrics_free();
   tk_hub_free(hub);
   if (uv_loop_close(&loop) != 0) TK_LOG(TK_LOG_WARN, "hub", "handles left open at exit");
 done:
@@ -1031,6 +1041,7 @@ int main(int argc, char **argv)
     rc = do_passphrase(&o);
     return rc ? fail(&o, rc) : 0;
   }
+  if (!strcmp(cmd, "status") && o.nargs == 1) return tundukd_status(o.home, o.json);
   if (!strcmp(cmd, "serve") && o.nargs == 1) {
     rc = do_serve(&o);
     return rc ? fail(&o, rc) : 0;

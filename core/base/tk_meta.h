@@ -48,6 +48,10 @@
 /* The vault an office takes its plugin set from (tunduk plugin follow). */
 #define TK_META_PLUGIN_SET_VAULT "plugin_set_vault"
 
+/* A hub's last backup: when `tundukd backup` last wrote one, an RFC 3339
+ * time ("2026-12-03T15:04:05Z"); `tundukd status` shows its age. */
+#define TK_META_LAST_BACKUP "last_backup"
+
 /* A hub's access list version (tundukd's access file, reloaded). */
 #define TK_META_ACL_VERSION "acl_version"
 

@@ -3,6 +3,7 @@
  */
 #include "tk_config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -12,7 +13,7 @@
 #include "tk_conn.h"
 #include "tk_token.h"
 
-typedef enum { KIND_U32, KIND_ADDR, KIND_LEVEL, KIND_PATH } kind_t;
+typedef enum { KIND_U32, KIND_ADDR, KIND_LEVEL, KIND_PATH, KIND_LOOPBACK } kind_t;
 
 typedef struct key_def {
   const char *name;
@@ -67,6 +68,8 @@ static const key_def_t keys[] = {
      "wall clock one plugin call may take, ms; its worker is killed 250 ms later"},
     {"plugins", KIND_PATH, OFF(plugins), 0, 0,
      "the hub's own Lua plugins, over the bundled ones (default HOME/plugins)"},
+    {"metrics", KIND_LOOPBACK, OFF(metrics), 0, 0,
+     "loopback address:port serving GET /metrics (Prometheus text); default off"},
 };
 
 void tk_config_defaults(tk_config_t *c)
@@ -121,7 +124,10 @@ const char *tk_config_template(void)
          "plugin_call_ms = 2000            # 10 .. 60000: per plugin call; killed 250 ms "
          "later\n"
          "# plugins = /etc/tunduk/plugins  # own Lua plugins, over the bundled; default "
-         "HOME/plugins\n";
+         "HOME/plugins\n"
+         "# metrics = 127.0.0.1:9420       # GET /metrics (Prometheus) on loopback; "
+         "default "
+         "off\n";
 }
 
 static char *trim(char *s)
@@ -165,6 +171,27 @@ static int set_value(tk_config_t *c, const key_def_t *k, const char *v, const ch
                         "bytes, got '%s'",
                         where, k->name, TK_TOKEN_MAX_ADDR, v);
     snprintf(base, sizeof c->listen, "%s", v);
+    return 0;
+  }
+  case KIND_LOOPBACK: {
+    /* The metrics are not authenticated: loopback only (a proxy or an ssh
+     * tunnel publishes them, if wanted). */
+    char host[TK_TOKEN_MAX_ADDR + 1];
+    int port;
+    unsigned char a[16];
+    int ok = strlen(v) < sizeof c->metrics && tk_addr_split(v, host, &port) == 0;
+    int loop = ok && ((inet_pton(AF_INET, host, a) == 1 && a[0] == 127) ||
+                      strcmp(host, "::1") == 0);
+    if (!ok)
+      return tk_err_set(err, TK_EINVAL, "%s: %s must be host:port, got '%s'", where,
+                        k->name, v);
+    if (!loop)
+      return tk_err_set(
+          err, TK_EINVAL,
+          "%s: %s must be a loopback address (127.0.0.1:PORT or [::1]:PORT), "
+          "got '%s': the metrics are not authenticated",
+          where, k->name, v);
+    snprintf(base, sizeof c->metrics, "%s", v);
     return 0;
   }
   case KIND_PATH:

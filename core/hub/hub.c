@@ -68,6 +68,7 @@
 typedef struct mod_job {
   uv_work_t req;
   session_t *s; /* NULL once the session closed */
+  tk_hub_t *hub;
   hub_plugins_t *plugins;
   size_t n;
   tk_buf_t bytes;                 /* the revisions, back to back */
@@ -76,9 +77,10 @@ typedef struct mod_job {
   uint8_t (*rid)[TK_REV_ID_LEN];  /* the id it parses to */
   int *judged;                    /* 1: it parsed and v[i] holds its verdict */
   tk_plugin_verdict_t *v;
-  size_t cursor;        /* push_policy's place: revisions come in batch order */
-  uint64_t budget_ms;   /* the batch's moderation time (see job_work) */
-  atomic_int cancelled; /* the session closed before the job ran: no rules */
+  size_t cursor;            /* push_policy's place: revisions come in batch order */
+  uint64_t budget_ms;       /* the batch's moderation time (see job_work) */
+  uint64_t calls, timeouts; /* rule checks made, and ran out of time (metrics) */
+  atomic_int cancelled;     /* the session closed before the job ran: no rules */
 } mod_job_t;
 
 static void plugins_unref(hub_plugins_t *p)
@@ -243,6 +245,7 @@ static void on_hello(session_t *s, const Tunduk__V1__Hello *m)
   }
   if (tk__hub_preauth_done(s) != 0) return; /* max_connections: refused */
   s->state = S_READY;
+  tk__hub_status_ready(s);
   /* The admin-given name only at debug: SECURITY.md, "What the hub logs". */
   TK_LOG(TK_LOG_INFO, "hub", "hello device=%s known=yes", s->who);
   TK_LOG(TK_LOG_DEBUG, "hub", "hello device=%s name=%s", s->who, d.name);
@@ -297,6 +300,7 @@ static void enroll_done(session_t *s, int rc, const tk_err_t *re,
   TK_LOG(TK_LOG_DEBUG, "hub", "enrolled device=%s name=%s", s->who, d.name);
   if (tk__hub_preauth_done(s) != 0) return; /* cannot happen: room was checked */
   s->state = S_READY;
+  tk__hub_status_ready(s);
   Tunduk__V1__VaultAccess *store = calloc(s->naccess ? s->naccess : 1, sizeof *store);
   Tunduk__V1__VaultAccess **v = store ? access_msgs(s, store) : NULL;
   Tunduk__V1__Enrolled en = TUNDUK__V1__ENROLLED__INIT;
@@ -418,9 +422,13 @@ static void job_work(uv_work_t *req)
   /* ENOMEM leaves every verdict unjudged: held below, as past the budget. */
   tk_sync_moderation_verdicts(j->plugins->set, revp, NULL, NULL, NULL, j->n, j->budget_ms,
                               j->v);
+  size_t nrules = tk_plugin_set_count(j->plugins->set, TK_PLUGIN_MODERATION);
   for (size_t i = 0; i < j->n; i++) {
     if (!revp[i]) continue;
     tk_plugin_verdict_t *v = &j->v[i];
+    j->calls += nrules;
+    if (v->verdict == TK_VERDICT_UNJUDGED || strstr(v->reason, "time limit exceeded"))
+      j->timeouts++;
     if (v->verdict == TK_VERDICT_UNJUDGED) {
       memset(v, 0, sizeof *v);
       v->verdict = TK_VERDICT_QUARANTINE;
@@ -458,6 +466,7 @@ static void job_done(uv_work_t *req, int status)
   mod_job_t *j = req->data;
   session_t *s = j->s;
   if (s) s->job = NULL;
+  if (status == 0) tk__hub_status_plugins(j->hub, j->calls, j->timeouts);
   if (s && status == 0 && s->state == S_READY && !s->hub->stopping) {
     tk_slice_t *revs = calloc(j->n, sizeof *revs), *ids = calloc(j->n, sizeof *ids);
     if (!revs || !ids) {
@@ -509,6 +518,7 @@ static int job_start(session_t *s, const tk_slice_t *revs, const tk_slice_t *ids
   j->plugins->refs++;
   j->req.data = j;
   j->s = s;
+  j->hub = s->hub;
   j->budget_ms = s->hub->cfg.idle_timeout_ms / 2;
   atomic_init(&j->cancelled, 0);
   int r = uv_queue_work(s->hub->loop, &j->req, job_work, job_done);
@@ -734,6 +744,7 @@ static void on_close(tk_conn_t *c, int reason)
   tk_hub_t *h = s->hub;
   TK_LOG(TK_LOG_DEBUG, "hub", "closed device=%s reason=%d %s", s->who, reason,
          reason ? tk_conn_error(c) : "");
+  tk__hub_status_closed(s);
   if (s->prev)
     s->prev->next = s->next;
   else
@@ -783,6 +794,7 @@ static void on_connection(uv_stream_t *server, int status)
     return;
   }
   tk_conn_set_frame_min_rate(s->conn, h->cfg.frame_min_rate);
+  tk__hub_status_accepted(h);
   s->next = h->sessions;
   if (h->sessions) h->sessions->prev = s;
   h->sessions = s;
@@ -843,6 +855,7 @@ int tk_hub_new(tk_hub_t **out, uv_loop_t *loop, tk_office_t *home, const tk_conf
   if (!rc) rc = tk_tls_enable_tickets(h->tls, cfg->tls_ticket_lifetime_s, err);
   if (!rc) rc = tk_hub_reload_plugins(h, err);
   if (!rc) rc = tk_hub_store_identity(home, h->store_id, &h->mark_end, err);
+  if (!rc) rc = tk__hub_status_new(h, err);
   if (!rc) rc = tk__hub_store_start(h, err);
   if (rc) {
     tk_hub_free(h);
@@ -882,22 +895,25 @@ int tk_hub_listen(tk_hub_t *h, tk_err_t *err)
                       uv_strerror(r));
   int len = sizeof ss;
   uv_tcp_getsockname(&h->listener, (struct sockaddr *)&ss, &len);
-  char ip[64];
+  char ip[64], addr[80];
   if (ss.ss_family == AF_INET6) {
     uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
     port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     TK_LOG(TK_LOG_INFO, "hub", "listening addr=[%s]:%d", ip, port);
+    snprintf(addr, sizeof addr, "[%s]:%d", ip, port);
   } else {
     uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
     port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
     TK_LOG(TK_LOG_INFO, "hub", "listening addr=%s:%d", ip, port);
+    snprintf(addr, sizeof addr, "%s:%d", ip, port);
   }
+  tk__hub_status_listening(h, addr);
   uv_timer_init(h->loop, &h->acl_timer);
   h->acl_timer.data = h;
   h->timer_on = 1;
   uv_timer_start(&h->acl_timer, on_acl_timer, ACL_POLL_MS, ACL_POLL_MS);
   tk__hub_preauth_start(h);
-  return 0;
+  return tk__hub_control_start(h, err); /* tundukd status asks there */
 }
 
 void tk_hub_stop(tk_hub_t *h)
@@ -916,7 +932,8 @@ void tk_hub_stop(tk_hub_t *h)
     s->state = S_CLOSING;
     tk_conn_close(s->conn, 0, "hub stopping");
   }
-  tk__hub_store_stop(h); /* the queued writes finish; the loop ends after them */
+  tk__hub_status_stop(h); /* last seen times queued; the control socket closes */
+  tk__hub_store_stop(h);  /* the queued writes finish; the loop ends after them */
 }
 
 int tk_hub_plugin_layers(const tk_config_t *cfg, const char *home,
@@ -996,6 +1013,8 @@ void tk_hub_free(tk_hub_t *h)
 {
   if (!h) return;
   tk__hub_store_free(h);
+  tk__hub_control_free(h);
+  tk__hub_status_free(h);
   tk__hub_logs_free(h);
   plugins_unref(h->plugins);
   tk_tls_free(h->tls);

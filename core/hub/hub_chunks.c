@@ -84,5 +84,6 @@ int tk__hub_chunk_filter(void *ctx, const tk_chunk_meta_t *m)
 void tk__hub_chunk_stored(session_t *s, uint32_t index, size_t n, int stored, int code,
                           const char *reason)
 {
+  if (stored) tk__hub_status_chunk(s, n);
   tk_sync_responder_chunk_stored(&s->resp, tk__hub_tp(s), index, n, stored, code, reason);
 }

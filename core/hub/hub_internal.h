@@ -9,6 +9,7 @@
 #define TK_HUB_INTERNAL_H
 
 #include "tk_hub.h"
+#include "hub_status.h"
 #include "tk_member.h"
 #include "tk_plugin.h"
 #include "tk_store_thread.h"
@@ -66,6 +67,7 @@ typedef struct session {
   /* a write on the store thread (hub_store.c): the session reads no frame
    * until its completion has run on the loop */
   struct hub_sjob *sjob;
+  tk__hub_sess_stats_t st; /* what it moved, for status and metrics (hub_status.c) */
 } session_t;
 
 /* The session's connection as the engine's transport. */
@@ -140,6 +142,10 @@ struct tk_hub {
    * end HOME/store.mark says was served (renewed by the ACL timer) */
   uint8_t store_id[16];
   uint64_t mark_end;
+  /* counters for status and metrics, the control socket (hub_status.c,
+   * hub_control.c) */
+  struct hub_status *status;
+  struct hub_control *control;
 };
 
 /* The pre-authentication pool (hub_preauth.c; see there). admit: a new

@@ -45,6 +45,8 @@ struct hub_sjob {
   session_t *s; /* NULL once the session closed (on_close) */
   sjob_work_fn work;
   sjob_done_fn done;
+  int kind;    /* TK__COMMIT_*, for the commit latency metric */
+  uint64_t ns; /* work's time on the store thread */
 };
 
 int tk__hub_store_start(tk_hub_t *h, tk_err_t *err)
@@ -75,7 +77,10 @@ void tk__hub_store_detach(session_t *s)
 static int sjob_work(tk_store_job_t *job, tk_store_t *st, tk_err_t *err)
 {
   hub_sjob_t *j = (hub_sjob_t *)job;
-  return j->work(j, st, err);
+  uint64_t t0 = uv_hrtime();
+  int rc = j->work(j, st, err);
+  j->ns = uv_hrtime() - t0; /* read on the loop after the job's completion */
+  return rc;
 }
 
 static void sjob_done(tk_store_job_t *job, int rc, const tk_err_t *err)
@@ -84,6 +89,7 @@ static void sjob_done(tk_store_job_t *job, int rc, const tk_err_t *err)
   session_t *s = j->s;
   tk_hub_t *h = j->hub;
   if (s) s->sjob = NULL;
+  tk__hub_status_commit(h, j->kind, j->ns);
   session_t *open = s && s->state != S_CLOSING ? s : NULL;
   j->done(j, open, rc, err); /* frees j */
   if (s && h->loop) tk__hub_resume(s);
@@ -190,6 +196,7 @@ static void batch_done(hub_sjob_t *j, session_t *s, int rc, const tk_err_t *e)
       TK_LOG(TK_LOG_WARN, "hub", "rejected device=%s rev=%.16s code=%d reason=\"%s\"",
              s->who, hex, res->rejected[i].code, res->rejected[i].reason);
     }
+    tk__hub_status_pushed(s, res);
     if (b->seq_after > b->seq_before)
       tk_sync_responder_pushed(&s->resp, b->seq_before, b->seq_after);
     tk__hub_send_ack(s, res);
@@ -240,6 +247,7 @@ void tk__hub_store_batch(session_t *s, const tk_slice_t *revs, const tk_slice_t 
   b->plugins->refs++;
   b->push.set = b->plugins->set;
   TK_LOG(TK_LOG_DEBUG, "hub", "push device=%s queued=%zu", s->who, n);
+  b->base.kind = TK__COMMIT_REVISIONS;
   sjob_submit(s, &b->base, batch_work, batch_done);
 }
 
@@ -345,6 +353,7 @@ void tk__hub_store_chunk(session_t *s, uint32_t index, tk_slice_t data)
   cj->index = index;
   memcpy(cj->id, s->resp.crecv.ids[index], TK_HASH_LEN);
   memcpy(cj->origin, s->peer.id, TK_DEVICE_ID_LEN);
+  cj->base.kind = TK__COMMIT_CHUNK;
   sjob_submit(s, &cj->base, chunk_work, chunk_done);
 }
 

@@ -35,6 +35,7 @@ typedef struct tk_config {
   uint32_t plugin_call_ms;  /* wall clock per plugin call; past it + 250 ms: killed */
   char plugins[1024];       /* plugin folder; "" = the bundled plugins */
   char public_address[300]; /* "host:port" tokens carry; "" = listen */
+  char metrics[300];        /* "host:port" on loopback for GET /metrics; "" = off */
 } tk_config_t;
 
 /* Fills c with the defaults. */

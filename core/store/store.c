@@ -210,6 +210,9 @@ static const char *const migrations[] = {
      * office fills it in for the heads of records in conflict when
      * unlocked). A live head wins over a tombstone. */
     "ALTER TABLE heads ADD COLUMN deleted INTEGER CHECK(deleted IN (0, 1));",
+    /* 9 -> 10: when a hub last saw each device (unix seconds; NULL: never
+     * since this column came), for `tundukd status` (store_seen.c). */
+    "ALTER TABLE devices ADD COLUMN last_seen INTEGER;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == TK_STORE_SCHEMA_VERSION,
                "one migration step per schema version");

@@ -85,6 +85,8 @@ enum {
   TK__ST_REV_LOCAL, /* store_unsent.c: once per duplicate a sync meets */
   TK__ST_HEAD_DELETED,
   TK__ST_HEADS_UNKNOWN,
+  TK__ST_DEV_SEEN, /* store_seen.c */
+  TK__ST_DEVS_SEEN,
   TK__ST_COUNT
 };
 

@@ -33,7 +33,7 @@
 
 #include "tk_revision.h"
 
-#define TK_STORE_SCHEMA_VERSION 9
+#define TK_STORE_SCHEMA_VERSION 10
 
 typedef struct tk_store tk_store_t;
 
@@ -304,6 +304,30 @@ int tk_store_grant_put(tk_store_t *s, const char *vault,
 int tk_store_grants_for(tk_store_t *s, const uint8_t recipient[TK_DEVICE_ID_LEN],
                         size_t max, int (*cb)(void *ctx, tk_slice_t body, tk_slice_t sig),
                         void *ctx, tk_err_t *err);
+
+/* ---- hub: what `tundukd status` reads (store_seen.c) ------------------- */
+
+/* Notes that the hub saw device id at `when` (unix seconds): its last_seen
+ * only grows. An unknown device is not an error (nothing changes). */
+int tk_store_device_seen(tk_store_t *s, const uint8_t id[TK_DEVICE_ID_LEN], int64_t when,
+                         tk_err_t *err);
+/* Every device's last_seen (0: never seen since schema 10), in the order of
+ * tk_store_devices. */
+int tk_store_devices_seen(tk_store_t *s,
+                          int (*cb)(void *ctx, const uint8_t id[TK_DEVICE_ID_LEN],
+                                    int64_t last_seen),
+                          void *ctx, tk_err_t *err);
+/* Sizes of a store for a status report: its file and WAL on disk, the
+ * revisions and attachment chunks it holds (chunk bytes: their ciphertext,
+ * counted from the rows' headers, no chunk read), and its quarantine, held
+ * by a rule (kind 0) and refused by a membership log (kind 1). */
+typedef struct tk_store_sizes {
+  uint64_t file_bytes, wal_bytes;
+  uint64_t revisions;
+  uint64_t chunks, chunk_bytes;
+  uint64_t quarantine_held, quarantine_refused;
+} tk_store_sizes_t;
+int tk_store_sizes(tk_store_t *s, tk_store_sizes_t *out, tk_err_t *err);
 
 /* ---- quarantine: revisions held back by a moderation rule ------------- */
 typedef struct tk_quarantine_info {

@@ -187,6 +187,8 @@ static void chunk_need(tk_sync_responder_t *r, tk_transport_t *t,
   tk_err_t e;
   r->awaiting_chunk_need = 0;
   int rc = tk_chunk_send_need(&r->csend, t, r->store, m->index, m->n_index, &e);
+  r->sent_chunks += r->csend.next; /* from 0: a new batch */
+  r->sent_chunk_bytes += r->csend.bytes;
   if (rc) {
     fail(r, error_code(rc), rc, tk_err_str(&e));
     return;
@@ -205,7 +207,11 @@ static void chunk_ack(tk_sync_responder_t *r, tk_transport_t *t,
   if (m->code != TUNDUK__V1__REJECT_CODE__REJECT_NONE)
     TK_LOG(TK_LOG_WARN, r->log, "device=%s refused chunk %u code=%d reason=\"%s\"",
            r->who, m->index, m->code, m->reason ? m->reason : "");
+  size_t next = r->csend.next;
+  uint64_t bytes = r->csend.bytes;
   int rc = tk_chunk_send_ack(&r->csend, t, r->store, m->index, &e);
+  r->sent_chunks += r->csend.next - next;
+  r->sent_chunk_bytes += r->csend.bytes - bytes;
   if (rc < 0) {
     fail(r, error_code(rc), rc, tk_err_str(&e));
     return;
@@ -327,6 +333,8 @@ static void stream_fill(tk_sync_responder_t *r, tk_transport_t *t)
       return;
     }
     tk_stepper_sent(&r->stepper, b->bytes, (uint32_t)b->n, b->upto);
+    r->sent_revs += b->n;
+    r->sent_rev_bytes += b->bytes;
     TK_LOG(TK_LOG_DEBUG, r->log, "pull device=%s sent=%zu bytes=%llu upto=%llu step",
            r->who, b->n, (unsigned long long)b->bytes, (unsigned long long)b->upto);
     r->stream_since = b->upto;
@@ -417,6 +425,8 @@ static void need(tk_sync_responder_t *r, tk_transport_t *t, const Tunduk__V1__Ne
     fail(r, error_code(rc), rc, tk_err_str(&e));
     return;
   }
+  r->sent_revs += m->n_index;
+  r->sent_rev_bytes += bytes;
   TK_LOG(TK_LOG_DEBUG, r->log, "pull device=%s sent=%zu bytes=%llu", r->who, m->n_index,
          (unsigned long long)bytes);
 }

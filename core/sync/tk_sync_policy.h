@@ -220,6 +220,10 @@ typedef struct tk_sync_responder {
   uint64_t stream_since;
   tk_stepper_t stepper;
   tk_step_t step;
+  /* what this responder sent in all, for the owner's statistics (the
+   * hub's status and metrics): revisions and their bytes, attachment
+   * chunks and their bytes */
+  uint64_t sent_revs, sent_rev_bytes, sent_chunks, sent_chunk_bytes;
 } tk_sync_responder_t;
 
 void tk_sync_responder_init(tk_sync_responder_t *r, tk_store_t *s,

@@ -82,6 +82,15 @@ for pm in tunduk:man/tunduk.1 tundukd:man/tundukd.8; do
   done <"$TMP/cmds"
 done
 
+step "every key 'tundukd config' prints is in tundukd.conf(5)"
+run_expect 0 "$BIN/tundukd" --home "$TMP/none" config
+sed -n 's/^#\{0,1\} *\([a-z_]*\) = .*/\1/p' "$TMP/out" >"$TMP/keys"
+[ "$(wc -l <"$TMP/keys")" -ge 20 ] || fail "too few keys read from tundukd config"
+sed 's/\\-/-/g; s/\\f[BIRP]//g' "${TK_SOURCE_DIR:?}/man/tundukd.conf.5" >"$TMP/conf5.txt"
+while read -r k; do
+  grep -qE "^\.BR? \"?$k\b" "$TMP/conf5.txt" || fail "man/tundukd.conf.5 has no entry for the key '$k'"
+done <"$TMP/keys"
+
 step "--version: both programs say the project's version (CMakeLists.txt), exit 0"
 want=$(sed -n 's/^project(tunduk VERSION \([0-9.]*\) .*/\1/p' "${TK_SOURCE_DIR:?}/CMakeLists.txt")
 [ -n "$want" ] || fail "no project VERSION in CMakeLists.txt"

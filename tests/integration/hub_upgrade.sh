@@ -1,10 +1,11 @@
 # Upgrades (issue 17, item 8). tests/fixtures/hub-schema9 is a hub home as
-# tunduk 0.17.0 wrote it (tests/fixtures/make-hub-fixture.sh): this build
-# opens it and serves it, an office enrolled now pulls every revision. A
-# store of the schema before (8, made from the fixture the way migration
-# 8 -> 9 undone looks) migrates when `serve` opens it, and the old file is
-# copied first to store.db.before-schema-9 (whole, schema 8): the way back.
-# A store written by a newer tunduk is refused and left as it was.
+# tunduk 0.17.0 wrote it (tests/fixtures/make-hub-fixture.sh), the last
+# release's store: this build opens it, migrating it to its own schema when
+# that is newer (the old file copied first to store.db.before-schema-N, whole:
+# the way back), and serves it; an office enrolled now pulls every revision.
+# A store of the schema before (8, made from the fixture the way migration
+# 8 -> 9 undone looks) migrates the same way. A store written by a newer
+# tunduk is refused and left as it was.
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/hub.sh"
 
@@ -17,6 +18,10 @@ fixture_home() {
   chmod 600 "$1/device.key" "$1/store.db"
   HUB_HOME=$1 HUB_ID=$(expect hub_id)
 }
+# this build's schema: what init writes
+hubd --home "$TMP/fresh" init --name fresh --kdf interactive >/dev/null 2>&1 || fail "init of a fresh hub"
+CUR=$(sqlite3 "$TMP/fresh/store.db" "pragma user_version")
+[ "$CUR" -ge "$(expect schema)" ] || fail "this build's schema $CUR is older than the fixture's"
 check_counts() {
   local c
   for c in revisions records chunks devices; do
@@ -32,29 +37,39 @@ pull_all() {
     fail "office $1 pulled $(office_sql "$TMP/$1" "select count(*) from revisions") revisions, not $(expect revisions)"
 }
 
-step "the fixture of this release's schema opens and serves"
-[ "$(sqlite3 "$FIX/store.db" "pragma user_version")" = "$(expect schema)" ] || fail "the fixture's schema"
+step "the last release's store (schema $(expect schema)) opens, migrates to $CUR and serves"
+F=$(expect schema)
+[ "$(sqlite3 "$FIX/store.db" "pragma user_version")" = "$F" ] || fail "the fixture's schema"
 fixture_home "$TMP/h1"
+fix_digest=$(store_digest "$HUB_HOME")
+start_hub
+if [ "$CUR" -gt "$F" ]; then
+  grep -q "schema upgrade path=$HUB_HOME/store.db from=$F to=$CUR copy=$HUB_HOME/store.db.before-schema-$CUR" "$HUB_LOG" ||
+    fail "serve did not say it upgraded the fixture, keeping a copy"
+  [ "$(sqlite3 "$HUB_HOME/store.db.before-schema-$CUR" .dump | sha256sum | cut -d' ' -f1)" = "$fix_digest" ] ||
+    fail "the copy is not the fixture's store"
+else
+  ls "$HUB_HOME" | grep -q before-schema && fail "a store of the current schema was copied as if upgraded"
+fi
+[ "$(hub_sql "pragma user_version")" = "$CUR" ] || fail "the store was not migrated to $CUR"
+check_counts
 run_expect 0 hubd --home "$HUB_HOME" device list --json
 [ "$(jq length "$TMP/out")" = "$(expect devices)" ] || { cat "$TMP/out"; fail "device list of the fixture"; }
-start_hub
-check_counts
 pull_all office-new
 stop_hub
-ls "$HUB_HOME" | grep -q before-schema && fail "a store of the current schema was copied as if upgraded"
 
 step "a store of the schema before migrates on serve, a copy of it kept first"
 fixture_home "$TMP/h2"
 sqlite3 "$HUB_HOME/store.db" "ALTER TABLE heads DROP COLUMN deleted; PRAGMA user_version = 8"
 old_digest=$(store_digest "$HUB_HOME")
 start_hub
-grep -q "schema upgrade path=$HUB_HOME/store.db from=8 to=9 copy=$HUB_HOME/store.db.before-schema-9" "$HUB_LOG" ||
+grep -q "schema upgrade path=$HUB_HOME/store.db from=8 to=$CUR copy=$HUB_HOME/store.db.before-schema-$CUR" "$HUB_LOG" ||
   fail "serve did not say it upgraded the store, keeping a copy"
-COPY=$HUB_HOME/store.db.before-schema-9
+COPY=$HUB_HOME/store.db.before-schema-$CUR
 [ "$(sqlite3 "$COPY" "pragma user_version")" = 8 ] || fail "the copy is not of schema 8"
 [ "$(sqlite3 "$COPY" .dump | sha256sum | cut -d' ' -f1)" = "$old_digest" ] || fail "the copy is not the old store"
 [ "$(stat -c %a "$COPY")" = 600 ] || fail "the copy is not private"
-[ "$(hub_sql "pragma user_version")" = 9 ] || fail "the store was not migrated"
+[ "$(hub_sql "pragma user_version")" = "$CUR" ] || fail "the store was not migrated"
 hub_sql "select deleted from heads limit 1" >/dev/null || fail "the migrated store lacks heads.deleted"
 check_counts
 pull_all office-d

@@ -764,6 +764,46 @@ static void test_devices(void)
   tk_store_close(s);
 }
 
+static int seen_cb(void *ctx, const uint8_t id[TK_DEVICE_ID_LEN], int64_t last_seen)
+{
+  (void)id;
+  *(int64_t *)ctx = last_seen;
+  return 0;
+}
+
+/* Schema 10: a hub notes when it saw a device; last_seen only grows, an
+ * unknown device changes nothing; the status sizes count what is there. */
+static void test_device_seen(void)
+{
+  char path[300];
+  tk_err_t err;
+  tk_store_t *s = open_new(path, sizeof path);
+  CHECK(s);
+  tk_device_info_t d;
+  memset(&d, 0, sizeof d);
+  tk_random(d.sign_pk, sizeof d.sign_pk);
+  tk_random(d.kx_pk, sizeof d.kx_pk);
+  tk_device_id_from_pk(d.id, d.sign_pk);
+  strcpy(d.name, "osh-laptop");
+  d.added = 1700000000;
+  CHECK_RC(tk_store_device_put(s, &d, &err), 0);
+  int64_t seen = -1;
+  CHECK_RC(tk_store_devices_seen(s, seen_cb, &seen, &err), 0);
+  CHECK(seen == 0);
+  CHECK_RC(tk_store_device_seen(s, d.id, 1700000500, &err), 0);
+  CHECK_RC(tk_store_device_seen(s, d.id, 1700000100, &err), 0); /* older: kept */
+  CHECK_RC(tk_store_devices_seen(s, seen_cb, &seen, &err), 0);
+  CHECK(seen == 1700000500);
+  uint8_t other[TK_DEVICE_ID_LEN];
+  tk_random(other, sizeof other);
+  CHECK_RC(tk_store_device_seen(s, other, 1700000900, &err), 0);
+  tk_store_sizes_t sz;
+  CHECK_RC(tk_store_sizes(s, &sz, &err), 0);
+  CHECK(sz.file_bytes > 0 && sz.revisions == 0 && sz.chunks == 0 && sz.chunk_bytes == 0);
+  CHECK(sz.quarantine_held == 0 && sz.quarantine_refused == 0);
+  tk_store_close(s);
+}
+
 static void test_prefix(void)
 {
   char path[300];
@@ -963,6 +1003,7 @@ static void downgrade_to_v6(const char *path)
             "INSERT INTO records SELECT * FROM r6; INSERT INTO heads SELECT * FROM h6;"
             "DROP TABLE r6; DROP TABLE h6;"
             "DROP TABLE unsent;"
+            "ALTER TABLE devices DROP COLUMN last_seen;" /* schema 10 */
             "PRAGMA user_version = 6;"
             "COMMIT;",
             NULL, NULL, NULL) == SQLITE_OK);
@@ -1066,6 +1107,7 @@ static void downgrade_to_v8(const char *path)
             "  record_id BLOB NOT NULL,"
             "  PRIMARY KEY(rec, rev_id)) WITHOUT ROWID;"
             "INSERT INTO heads SELECT * FROM h8; DROP TABLE h8;"
+            "ALTER TABLE devices DROP COLUMN last_seen;" /* schema 10 */
             "PRAGMA user_version = 8;"
             "COMMIT;",
             NULL, NULL, NULL) == SQLITE_OK);
@@ -1382,8 +1424,9 @@ TK_TESTS(TK_TEST(test_linear), TK_TEST(test_conflict_and_merge),
          TK_TEST(test_order_independence), TK_TEST(test_parent_refused),
          TK_TEST(test_duplicate), TK_TEST(test_changes), TK_TEST(test_records_listing),
          TK_TEST(test_transactions), TK_TEST(test_checkpoints),
-         TK_TEST(test_vaults_and_keys), TK_TEST(test_devices), TK_TEST(test_prefix),
-         TK_TEST(test_hlc), TK_TEST(test_meta), TK_TEST(test_reopen),
-         TK_TEST(test_migrate_v6), TK_TEST(test_migrate_v8_tombstones),
-         TK_TEST(test_migrate_v7_unsent), TK_TEST(test_version_and_missing),
-         TK_TEST(test_file_mode), TK_TEST(test_busy), TK_TEST(test_reentrant_listing))
+         TK_TEST(test_vaults_and_keys), TK_TEST(test_devices), TK_TEST(test_device_seen),
+         TK_TEST(test_prefix), TK_TEST(test_hlc), TK_TEST(test_meta),
+         TK_TEST(test_reopen), TK_TEST(test_migrate_v6),
+         TK_TEST(test_migrate_v8_tombstones), TK_TEST(test_migrate_v7_unsent),
+         TK_TEST(test_version_and_missing), TK_TEST(test_file_mode), TK_TEST(test_busy),
+         TK_TEST(test_reentrant_listing))
