@@ -623,19 +623,23 @@ static void print_token(const json_t *t)
 /* One line per device: the hub itself first (marked "hub"), as in JSON. */
 static void print_device(const json_t *d)
 {
-  char when[32], acc[TK_HUB_ACCESS_MAX];
+  char when[32], seen[32], seen_text[48] = "", acc[TK_HUB_ACCESS_MAX];
   int hub = json_is_true(json_object_get(d, "hub"));
-  printf("%s  %s  %-20s added %s  %s%s\n", hub ? "hub   " : "device",
+  json_int_t last = json_integer_value(json_object_get(d, "last_seen"));
+  if (!hub)
+    snprintf(seen_text, sizeof seen_text, "seen %s  ", last ? utc(seen, last) : "never");
+  printf("%s  %s  %-20s added %s  %s%s%s\n", hub ? "hub   " : "device",
          json_string_value(json_object_get(d, "id")),
          json_string_value(json_object_get(d, "name")),
-         utc(when, json_integer_value(json_object_get(d, "added"))),
+         utc(when, json_integer_value(json_object_get(d, "added"))), seen_text,
          hub ? "(this hub)" : access_text(json_object_get(d, "access"), acc, sizeof acc),
          json_is_true(json_object_get(d, "revoked")) ? "  REVOKED" : "");
 }
 
 /* The devices, the hub first and marked (text "hub", JSON "hub": true),
- * then in text the pending tokens (in JSON: `device tokens --json`). The
- * store keeps no last-seen time; `added` is when a device enrolled. */
+ * each with when it enrolled (`added`) and when the hub last saw it
+ * (`last_seen`: a session's start or end; null: never), then in text the
+ * pending tokens (in JSON: `device tokens --json`). */
 static int do_device_list(opts_t *o, tk_office_t *home)
 {
   json_t *arr = NULL, *toks = NULL, *d, *sorted = json_array();

@@ -127,12 +127,36 @@ static int device_cb(void *ctx, const tk_device_info_t *d)
   return rc;
 }
 
+typedef struct seen_ctx {
+  json_t *arr;
+  size_t i;
+} seen_ctx_t;
+
+/* last_seen (unix seconds; null: not seen since the hub keeps it) into the
+ * entry of the same device, both lists in the store's order. */
+static int seen_cb(void *ctx, const uint8_t id[TK_DEVICE_ID_LEN], int64_t last_seen)
+{
+  seen_ctx_t *x = ctx;
+  char s[TK_DEVICE_ID_STRLEN];
+  tk_device_id_format(s, id);
+  json_t *d = json_array_get(x->arr, x->i++);
+  if (!d || strcmp(json_string_value(json_object_get(d, "id")), s)) return 0;
+  return json_object_set_new(d, "last_seen",
+                             last_seen ? json_integer((json_int_t)last_seen)
+                                       : json_null())
+             ? TK_ENOMEM
+             : 0;
+}
+
 int tk_hub_admin_devices(tk_office_t *home, json_t **out, tk_err_t *err)
 {
   list_ctx_t l = {tk_office_store(home), json_array(), NULL, err};
+  seen_ctx_t seen = {l.arr, 0};
   *out = NULL;
   if (!l.arr) return tk_err_set(err, TK_ENOMEM, "out of memory");
   int rc = tk_store_devices(l.st, device_cb, &l, err);
+  if (!rc) rc = tk_store_devices_seen(l.st, seen_cb, &seen, err);
+  if (rc == TK_ENOMEM) tk_err_set(err, rc, "out of memory");
   if (rc) {
     json_decref(l.arr);
     return rc;

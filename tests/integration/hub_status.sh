@@ -101,6 +101,15 @@ jcheck '.quarantine.refused == 0 and .backup.last == null and .backup.age_s == n
 [ "$(hub_sql 'select count(*) from devices where last_seen >= '"$BEFORE")" = 2 ] ||
   fail "the store holds no last_seen for the offices"
 [ "$(hub_sql 'pragma user_version')" = 10 ] || fail "the hub's store is not at schema 10"
+# device list reads it from the store too (text and JSON), the hub itself without one
+run_expect 0 hubd --home "$HUB_HOME" device list --json
+jq -e --arg a "$A_ID" --argjson lo "$BEFORE" --argjson hi "$((AFTER + 1))" \
+  '(.[] | select(.id == $a) | .last_seen >= $lo and .last_seen <= $hi) and
+   (.[] | select(.hub) | .last_seen == null)' "$TMP/out" >/dev/null ||
+  fail "device list --json lacks office A's last_seen: $(cat "$TMP/out")"
+run_expect 0 hubd --home "$HUB_HOME" device list
+grep -E "office-a +added [0-9-]+ [0-9:]+ UTC  seen $(date -u -d "@$AFTER" +%Y-%m-%d) " "$TMP/out" >/dev/null ||
+  fail "device list does not say when office A was last seen: $(cat "$TMP/out")"
 
 step "the text output, for an admin"
 run_expect 0 st
