@@ -94,12 +94,14 @@ static const command_t commands[] = {
      "  quarantine list [--json]  revisions held back by a moderation rule\n"
      "  quarantine release REV    let a held revision into the store (it syncs on)\n"
      "  quarantine drop REV       delete a held revision\n"},
-    {"backup", O_WITH_KEY | O_JSON,
-     "  backup DIR [--with-key] [--json]\n"
+    {"backup", O_WITH_KEY | O_JSON | O_CONFIG,
+     "  backup DIR [--with-key] [--json] [--config FILE]\n"
      "                       back the hub up into the new (or empty) folder DIR while "
      "it\n"
-     "                       serves: store and attachments, config, plugins, a manifest\n"
-     "                       with SHA-256s; the key file only with --with-key\n"},
+     "                       serves: store and attachments, config (FILE, else "
+     "HOME's),\n"
+     "                       plugins, a manifest with SHA-256s; the key file only with\n"
+     "                       --with-key\n"},
     {"restore", 0,
      "  restore DIR          put a backup in place of a stopped hub's store (checked\n"
      "                       first; the current store is kept aside); it gets a new\n"
@@ -502,7 +504,7 @@ static int do_backup(opts_t *o)
   tk_office_t *home = NULL;
   static tk_hub_backup_info_t bi;
   int rc = open_home(o, &home);
-  if (!rc) rc = tk_hub_backup_dir(home, o->args[1], o->with_key, &bi, &o->err);
+  if (!rc) rc = tk_hub_backup_dir(home, o->args[1], o->config, o->with_key, &bi, &o->err);
   tk_office_close(home);
   if (rc) return rc;
   const tk_store_counts_t *c = &bi.counts;

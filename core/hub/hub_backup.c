@@ -271,8 +271,8 @@ static int copy_plugins(const char *home, const char *dir, file_list_t *fl, tk_e
   return rc;
 }
 
-int tk_hub_backup_dir(tk_office_t *home, const char *dir, int with_key,
-                      tk_hub_backup_info_t *bi, tk_err_t *err)
+int tk_hub_backup_dir(tk_office_t *home, const char *dir, const char *config,
+                      int with_key, tk_hub_backup_info_t *bi, tk_err_t *err)
 {
   const char *hdir = tk_office_home_dir(home);
   char partial[PATH_MAX], p[PATH_MAX], q[PATH_MAX], parent[PATH_MAX];
@@ -294,6 +294,17 @@ int tk_hub_backup_dir(tk_office_t *home, const char *dir, int with_key,
   rc = check_target(bi->dir, &exists, err);
   if (!rc) rc = remove_partial(partial, err);
   if (rc) return rc;
+  /* the config to copy: checked before anything is written */
+  char conf[PATH_MAX];
+  if (config) {
+    if (snprintf(conf, sizeof conf, "%s", config) >= (int)sizeof conf)
+      return tk_err_set(err, TK_EINVAL, "the config path is too long");
+    if (access(conf, R_OK) != 0)
+      return tk_err_set(err, TK_EIO, "cannot read the config %s: %s", conf,
+                        strerror(errno));
+  } else if ((rc = tk_home_hub_config_path(conf, sizeof conf, hdir, err)) != 0) {
+    return rc;
+  }
   if (mkdir(partial, 0700) != 0)
     return tk_err_set(err, TK_EIO, "cannot make %s: %s", partial, strerror(errno));
 
@@ -310,10 +321,9 @@ int tk_hub_backup_dir(tk_office_t *home, const char *dir, int with_key,
   if (!rc) rc = list_add(&fl, partial, TK_HOME_STOREFILE, err);
 
   /* the admin's files beside it */
-  if (!rc) rc = tk_home_hub_config_path(q, sizeof q, hdir, err);
-  if (!rc && access(q, F_OK) == 0) {
+  if (!rc && access(conf, F_OK) == 0) {
     rc = pjoin(p, sizeof p, partial, TK_HOME_HUB_CONFIG, err);
-    if (!rc) rc = copy_file(q, p, err);
+    if (!rc) rc = copy_file(conf, p, err);
     if (!rc) rc = list_add(&fl, partial, TK_HOME_HUB_CONFIG, err);
   }
   if (!rc) rc = copy_plugins(hdir, partial, &fl, err);

@@ -91,12 +91,13 @@ typedef struct tk_hub_backup_info {
 } tk_hub_backup_info_t;
 /* Backs the hub at home up into the folder dir (new, or empty): a snapshot
  * of the store (sqlite's online backup: the hub may be serving, and its
- * syncs go on), the config and plugins, the key file only when with_key,
+ * syncs go on), the config (the file config names, else HOME/tundukd.conf
+ * when there is one) and plugins, the key file only when with_key,
  * manifest.json and SHA256SUMS; written as dir.partial, renamed to dir when
  * whole (a dir.partial a cut backup left is removed first). Notes the time
  * in the store's meta (TK_META_LAST_BACKUP). TK_EEXIST if dir holds files. */
-int tk_hub_backup_dir(tk_office_t *home, const char *dir, int with_key,
-                      tk_hub_backup_info_t *bi, tk_err_t *err);
+int tk_hub_backup_dir(tk_office_t *home, const char *dir, const char *config,
+                      int with_key, tk_hub_backup_info_t *bi, tk_err_t *err);
 
 typedef struct tk_hub_restore_info {
   uint8_t store_id[TK_HUB_STORE_ID_LEN]; /* the restored store's new identity */

@@ -114,6 +114,14 @@ mkdir "$TMP/again.partial" && echo x >"$TMP/again.partial/store.db"
 run_expect 0 hubd --home "$HUB_HOME" backup "$TMP/again"
 [ ! -e "$TMP/again.partial" ] || fail "the leftover .partial folder stayed"
 out_has "keep a copy of"
+# the config of a Debian install is not in HOME: --config names the one to copy
+printf 'max_attachment_mb = 32\n' >"$TMP/etc-tundukd.conf"
+run_expect 0 hubd --home "$HUB_HOME" backup "$TMP/etc" --config "$TMP/etc-tundukd.conf"
+cmp "$TMP/etc/tundukd.conf" "$TMP/etc-tundukd.conf" || fail "backup --config did not copy that config"
+(cd "$TMP/etc" && sha256sum -c --quiet SHA256SUMS) || fail "SHA256SUMS of the --config backup"
+run_expect 1 hubd --home "$HUB_HOME" backup "$TMP/noconf" --config "$TMP/no-such.conf"
+err_has "cannot read the config $TMP/no-such.conf"
+[ ! -e "$TMP/noconf" ] && [ ! -e "$TMP/noconf.partial" ] || fail "a refused backup left a folder"
 
 step "both offices write more after the backup"
 RA=$(new_record "$A" cases "after the backup, by a")
