@@ -574,6 +574,10 @@ static void on_signal(uv_signal_t *s, int signum)
   uv_stop(w->loop);
 }
 
+/* libmicrohttpd's own messages (fmt is the library's): declared printf-like,
+ * as clang's -Wformat-nonliteral wants. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
   (void)cls;

@@ -78,7 +78,7 @@ static void test_write_allowed(void)
   CHECK(last == 1);
   /* access texts that only look alike, or are damaged, do not restrict */
   const char *other[] = {"cases",    "cases:",   ":r",       "casesX:r",   "xcases:r",
-                         "cases:rw", "cases:rr", ",,cases,", "cases:r" + 5};
+                         "cases:rw", "cases:rr", ",,cases,", &"cases:r"[5]};
   for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
     pin(o, other[i]);
     CHECK_RC(tk_office_write_allowed(o, "cases", &e), 0);
