@@ -1,7 +1,7 @@
 # The two quickstart commands:
 #   make run    install missing Debian packages, build, start the hub on embedded defaults
-#   make test   install missing Debian packages, build (RelWithDebInfo, ASan+UBSan, and a
-#               compile-only Release), run every test
+#   make test   install missing Debian packages, build (RelWithDebInfo, ASan+UBSan, and
+#               compile-only gcc Release and clang builds), run every test
 #               (and a 20 s libFuzzer smoke run per fuzz harness, tools/fuzz.sh)
 #   make fuzz-long   fuzz each harness for 30 minutes (FUZZ_SECONDS=...), growing
 #               tests/fuzz/corpus; see tools/fuzz.sh
@@ -10,7 +10,7 @@
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run demo test test-long build build-asan build-release deps bench bench-ui clean fuzz fuzz-long
+.PHONY: run demo test test-long build build-asan build-release build-clang deps bench bench-ui clean fuzz fuzz-long
 
 deps:
 	@tools/deps.sh
@@ -24,6 +24,11 @@ build: deps
 build-release: deps
 	@cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@$(MAKE) --no-print-directory -C build-release -j$(JOBS)
+
+# clang, compiled and not run: its warnings are not gcc's (-Wall -Wextra -Werror in both).
+build-clang: deps
+	@CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(MAKE) --no-print-directory -C build-clang -j$(JOBS)
 
 build-asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTK_SANITIZE=ON >/dev/null
@@ -39,7 +44,7 @@ FUZZ_SECONDS ?= 1800
 
 # The sanitized suite first, the fuzz smoke run, then the release suite; ctest's last
 # line is the count.
-test: build build-asan build-release
+test: build build-asan build-release build-clang
 	@tools/check-format.sh
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
@@ -73,4 +78,4 @@ bench-ui: build
 	@TK_SOURCE_DIR=$(CURDIR) TK_BIN_DIR=$(CURDIR)/build/bin /usr/bin/python3 tests/bench/ui_list.py $(UI_BENCH_ARGS)
 
 clean:
-	rm -rf build build-asan build-release build-fuzz
+	rm -rf build build-asan build-release build-clang build-fuzz
