@@ -7,7 +7,7 @@
  * thread never reads a config being replaced), the plugin call deadline
  * and worker count at the plugin reload that follows, the log level, the
  * address tokens carry. What was fixed when the hub started (the listening
- * socket, the TLS ticket keys, the store thread's queue, sized for the
+ * and metrics sockets, the TLS ticket keys, the store thread's queue, sized for the
  * connection limits) keeps its value until a restart, which is logged.
  * Loop thread only.
  */
@@ -37,6 +37,24 @@ static const live_key_t u32_keys[] = {
 };
 #undef K
 
+/* The text keys: "" means unset, logged as `unset`. */
+typedef struct str_key {
+  const char *name, *unset;
+  size_t off, size;
+  int restart;
+} str_key_t;
+#define S(f, u, r)                                                                       \
+  {                                                                                      \
+#f, u, offsetof(tk_config_t, f), sizeof((tk_config_t *)0)->f, r                      \
+  }
+static const str_key_t str_keys[] = {
+    S(listen, "", 1),
+    S(metrics, "off", 1), /* its socket is bound at start */
+    S(plugins, "HOME/plugins", 0),
+    S(public_address, "listen", 0),
+};
+#undef S
+
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 static const char *level_name(int l)
@@ -64,12 +82,6 @@ int tk_hub_reconfigure(tk_hub_t *h, const tk_config_t *next)
     TK_LOG(TK_LOG_INFO, "hub", "config %s=%u (was %u)", k->name, now, was);
     changed++;
   }
-  if (strcmp(next->listen, h->cfg.listen) != 0) {
-    TK_LOG(TK_LOG_WARN, "hub",
-           "config listen=%s needs a restart: the hub keeps listening on %s",
-           next->listen, h->cfg.listen);
-    waiting++;
-  }
   if (next->log_level != h->cfg.log_level) {
     TK_LOG(TK_LOG_INFO, "hub", "config log_level=%s (was %s)",
            level_name(next->log_level), level_name(h->cfg.log_level));
@@ -77,18 +89,20 @@ int tk_hub_reconfigure(tk_hub_t *h, const tk_config_t *next)
     tk_log_level = next->log_level;
     changed++;
   }
-  if (strcmp(next->plugins, h->cfg.plugins) != 0) {
-    TK_LOG(TK_LOG_INFO, "hub", "config plugins=%s (was %s)",
-           next->plugins[0] ? next->plugins : "HOME/plugins",
-           h->cfg.plugins[0] ? h->cfg.plugins : "HOME/plugins");
-    memcpy(c.plugins, next->plugins, sizeof c.plugins);
-    changed++;
-  }
-  if (strcmp(next->public_address, h->cfg.public_address) != 0) {
-    TK_LOG(TK_LOG_INFO, "hub", "config public_address=%s (was %s)",
-           next->public_address[0] ? next->public_address : "listen",
-           h->cfg.public_address[0] ? h->cfg.public_address : "listen");
-    memcpy(c.public_address, next->public_address, sizeof c.public_address);
+  for (size_t i = 0; i < sizeof str_keys / sizeof str_keys[0]; i++) {
+    const str_key_t *k = &str_keys[i];
+    const char *was = (const char *)&h->cfg + k->off, *now = (const char *)next + k->off;
+    if (strcmp(was, now) == 0) continue;
+    if (k->restart) {
+      TK_LOG(TK_LOG_WARN, "hub",
+             "config %s=%s is read at start only: %s stays until a restart", k->name,
+             *now ? now : k->unset, *was ? was : k->unset);
+      waiting++;
+      continue;
+    }
+    TK_LOG(TK_LOG_INFO, "hub", "config %s=%s (was %s)", k->name, *now ? now : k->unset,
+           *was ? was : k->unset);
+    memcpy((char *)&c + k->off, now, k->size);
     changed++;
   }
   h->cfg = c;

@@ -262,10 +262,11 @@ HUB_PID=$! HUB_LOG=$TMP/l.log
 BG_PIDS+=("$HUB_PID")
 for _ in $(seq 1 100); do grep -q "listening addr=" "$HUB_LOG" && break; sleep 0.05; done
 grep -qx "$HUB_PID" "$HUB_HOME/tundukd.lock" || fail "serve's pid is not in the lock file"
-printf 'listen = 127.0.0.1:1\n' >"$HUB_CONFIG"
+printf 'listen = 127.0.0.1:1\nmetrics = 127.0.0.1:0\n' >"$HUB_CONFIG"
 hup
-hup_has "warn  hub: config listen=127.0.0.1:1 needs a restart: the hub keeps listening on 127.0.0.1:0"
-hup_has "config reloaded changed=0 need_restart=1"
+hup_has "warn  hub: config listen=127.0.0.1:1 is read at start only: 127.0.0.1:0 stays until a restart"
+hup_has "warn  hub: config metrics=127.0.0.1:0 is read at start only: off stays until a restart"
+hup_has "config reloaded changed=0 need_restart=2"
 rm "$HUB_CONFIG"
 hup
 hup_has "config reload failed, keeping the running config: cannot open config file $HUB_CONFIG"
