@@ -179,6 +179,7 @@ static void chunk_pull(tk_sync_responder_t *r, tk_transport_t *t, uint64_t since
     return;
   }
   r->awaiting_chunk_need = r->csend.n > 0;
+  r->empty_offer = r->csend.n == 0;
 }
 
 static void chunk_need(tk_sync_responder_t *r, tk_transport_t *t,
@@ -404,6 +405,7 @@ static void pull(tk_sync_responder_t *r, tk_transport_t *t, const Tunduk__V1__Pu
     return;
   }
   r->awaiting_need = r->rsend.batch.n > 0;
+  r->empty_offer = r->rsend.batch.n == 0;
 }
 
 static void need(tk_sync_responder_t *r, tk_transport_t *t, const Tunduk__V1__Need *m)
@@ -414,8 +416,13 @@ static void need(tk_sync_responder_t *r, tk_transport_t *t, const Tunduk__V1__Ne
     chunk_need(r, t, m);
     return;
   }
+  if (!r->awaiting_need && r->empty_offer && m->n_index == 0) {
+    r->empty_offer = 0; /* the answer to an empty Offer: nothing to send */
+    return;
+  }
   if (!r->awaiting_need) {
-    fail(r, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO, "need without an offer");
+    fail(r, TUNDUK__V1__ERROR_CODE__ERROR_PROTOCOL, TK_EPROTO,
+         r->empty_offer ? "a need for ids of an empty offer" : "need without an offer");
     return;
   }
   r->awaiting_need = 0;
@@ -433,6 +440,9 @@ static void need(tk_sync_responder_t *r, tk_transport_t *t, const Tunduk__V1__Ne
 
 int tk_sync_responder_take(tk_sync_responder_t *r, tk_transport_t *t, const tk_frame_t *f)
 {
+  /* An empty Offer's Need, if any, comes right after it: any other frame
+   * means the peer sent none. */
+  if (f->msg_case != TUNDUK__V1__FRAME__MSG_NEED) r->empty_offer = 0;
   switch (f->msg_case) {
   case TUNDUK__V1__FRAME__MSG_OFFER:
     offer(r, t, f->offer);

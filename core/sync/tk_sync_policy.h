@@ -207,6 +207,10 @@ typedef struct tk_sync_responder {
   int awaiting_chunks;
   tk_chunk_send_t csend;
   int awaiting_chunk_need, sending_chunks;
+  /* An Offer (revisions or chunks) with no ids was the last thing sent: its
+   * answer may be an empty Need or nothing (PROTOCOL.md section 7); one empty
+   * Need is taken and ignored until the next frame of another kind. */
+  int empty_offer;
   /* a pull answered in steps (protocol 3): the feed read up to since, the
    * last step sent (end), their pacing; left out: what peer (its device id,
    * set by the owner once known) pushed in this session (pushed, told by
