@@ -166,13 +166,15 @@ void tk__hub_on_log_put(session_t *s, const Tunduk__V1__LogPut *m)
   for (size_t i = 0; i < m->n_entries && !rj.reason[0]; i++) {
     tk_entry_t en;
     const Tunduk__V1__VaultEntry *ve = m->entries[i];
+    /* Rejected.id names the entry even when it does not parse: its id is
+     * SHA-256(body) whatever the body holds (PROTOCOL.md section 9a). */
+    if (ve) tk_sha256(rj.id, ve->body.data, ve->body.len);
     if (!ve ||
         tk_entry_parse(&en, tk_pb_slice(ve->body), tk_pb_slice(ve->sig), &e) != 0) {
       rj.code = TK_REJECT_SIGNATURE;
       snprintf(rj.reason, sizeof rj.reason, "%s", ve ? tk_err_str(&e) : "entry missing");
       break;
     }
-    memcpy(rj.id, en.id, TK_HASH_LEN);
     put_log_t *p = NULL;
     if (tk__hub_access(s, en.label) != TK_ACCESS_WRITE)
       snprintf(rj.reason, sizeof rj.reason, "device %s may not write vault '%s'", s->who,
@@ -204,13 +206,13 @@ void tk__hub_on_log_put(session_t *s, const Tunduk__V1__LogPut *m)
   for (size_t i = 0; i < m->n_grants && !rj.reason[0]; i++) {
     tk_grant_t g;
     const Tunduk__V1__SignedGrant *sg = m->grants[i];
+    if (sg) tk_sha256(rj.id, sg->body.data, sg->body.len); /* a grant's id, as GrantPut */
     if (!sg ||
         tk_grant_verify(tk_pb_slice(sg->body), tk_pb_slice(sg->sig), &g, &e) != 0) {
       rj.code = TK_REJECT_SIGNATURE;
       snprintf(rj.reason, sizeof rj.reason, "%s", sg ? tk_err_str(&e) : "grant missing");
       break;
     }
-    tk_sha256(rj.id, sg->body.data, sg->body.len);
     put_log_t *p = put_log_for(&logs, &nlogs, h, g.vault, &e);
     tk__hub_grant_check(s, &g, p ? &p->log : NULL, rj.reason, sizeof rj.reason);
   }

@@ -56,8 +56,16 @@
  *                          DEV (asked with DeviceQuery) and naming the
  *                          vault's genesis as its entry (from this office's
  *                          own copy of the log, if it has one): prints
- *                          "ack accepted=A duplicates=D" and "rejected HEX:
- *                          CODE REASON" lines
+ *                          "grant HEX" (the SHA-256 of its GrantBody), "ack
+ *                          accepted=A duplicates=D", and per rejected grant
+ *                          "rejected grant: CODE REASON" and "rejected id
+ *                          HEX" (the Rejected.id the hub sent)
+ *   grant-badsig VAULT:DEV the same with one bit of its signature flipped
+ *   logput-badsig VAULT    a LogPut of one genesis entry for VAULT whose
+ *                          signature has one bit flipped: prints "entry HEX"
+ *                          (the SHA-256 of its body), "ack accepted=A
+ *                          duplicates=D" and per rejected item "rejected
+ *                          CODE REASON" and "rejected id HEX"
  *   trickle N              a frame header announcing N bytes, then one
  *                          payload byte every --interval-ms (default 200)
  *                          until the hub ends the connection or --timeout
@@ -348,9 +356,23 @@ static int take_first(void *ctx, tk_slice_t body, tk_slice_t sig)
   return 1; /* the genesis only */
 }
 
+/* Prints an Ack's counts and, per rejected item, its code, reason and id
+ * (what names it: PROTOCOL.md sections 9 and 9a). */
+static void print_item_ack(const Tunduk__V1__Ack *a, const char *what)
+{
+  printf("ack accepted=%u duplicates=%u\n", a->accepted, a->duplicates);
+  for (size_t i = 0; i < a->n_rejected; i++) {
+    Tunduk__V1__Rejected *rj = a->rejected[i];
+    char hex[2 * TK_HASH_LEN + 1] = "-";
+    if (rj->id.len == TK_HASH_LEN) tk_hex_encode(hex, rj->id.data, TK_HASH_LEN);
+    printf("rejected%s: %d %s\n", what, (int)rj->code, rj->reason ? rj->reason : "");
+    printf("rejected id %s\n", hex);
+  }
+}
+
 /* grant-forge VAULT:DEV: a grant of a made-up key, as a device that never
- * held the vault's key would send it. */
-static int do_grant_forge(rogue_t *r, const char *arg)
+ * held the vault's key would send it; badsig: with its signature broken. */
+static int do_grant_forge(rogue_t *r, const char *arg, int badsig)
 {
   char vault[TK_MAX_VAULT_LEN + 1];
   const char *colon = strchr(arg, ':');
@@ -393,6 +415,12 @@ static int do_grant_forge(rogue_t *r, const char *arg)
   }
   tk_wire_free(in);
   in = NULL;
+  if (badsig) sig[7] ^= 1;
+  uint8_t gid[TK_HASH_LEN];
+  char ghex[2 * TK_HASH_LEN + 1];
+  tk_sha256(gid, body.p, body.n);
+  tk_hex_encode(ghex, gid, TK_HASH_LEN);
+  printf("grant %s\n", ghex);
   Tunduk__V1__SignedGrant sg = TUNDUK__V1__SIGNED_GRANT__INIT;
   sg.body = tk_pb_bytes(body.p, body.n);
   sg.sig = tk_pb_bytes(sig, TK_SIG_LEN);
@@ -403,16 +431,64 @@ static int do_grant_forge(rogue_t *r, const char *arg)
   if (send_frame(r, &f) != 0) goto done;
   in = recv_ack(r);
   if (!in || in->msg_case != TUNDUK__V1__FRAME__MSG_ACK) goto done;
-  printf("ack accepted=%u duplicates=%u\n", in->ack->accepted, in->ack->duplicates);
-  for (size_t i = 0; i < in->ack->n_rejected; i++) {
-    Tunduk__V1__Rejected *rj = in->ack->rejected[i];
-    printf("rejected grant: %d %s\n", (int)rj->code, rj->reason ? rj->reason : "");
-  }
+  print_item_ack(in->ack, " grant");
   rc = 0;
   send_bye(r);
 done:
   tk_wire_free(in);
   tk_buf_free(&body);
+  return rc;
+}
+
+/* logput-badsig VAULT: a genesis entry for VAULT, its signature broken. */
+static int do_logput_badsig(rogue_t *r, const char *vault)
+{
+  uint8_t key[TK_VAULT_KEY_LEN], kid[TK_KEY_ID_LEN], sig[TK_SIG_LEN];
+  uint8_t eid[TK_HASH_LEN];
+  char ehex[2 * TK_HASH_LEN + 1];
+  tk_vault_key_new(key);
+  tk_vault_key_id(kid, key);
+  Tunduk__V1__VaultEntryBody b = TUNDUK__V1__VAULT_ENTRY_BODY__INIT;
+  b.label = (char *)(uintptr_t)vault;
+  b.op = TUNDUK__V1__ENTRY_OP__ENTRY_GENESIS;
+  b.member = tk_pb_bytes(r->id->id, TK_DEVICE_ID_LEN);
+  b.member_pk = tk_pb_bytes(r->id->sign_pk, TK_SIGN_PK_LEN);
+  b.writer = 1;
+  b.key_id = tk_pb_bytes(kid, TK_KEY_ID_LEN);
+  b.author_pk = tk_pb_bytes(r->id->sign_pk, TK_SIGN_PK_LEN);
+  b.created_ms = (uint64_t)time(NULL) * 1000;
+  size_t n = tunduk__v1__vault_entry_body__get_packed_size(&b);
+  uint8_t *body = malloc(n ? n : 1);
+  if (!body) {
+    fail("out of memory");
+    return 1;
+  }
+  tunduk__v1__vault_entry_body__pack(&b, body);
+  randombytes_buf(sig, sizeof sig); /* no device's signature */
+  tk_sha256(eid, body, n);
+  tk_hex_encode(ehex, eid, TK_HASH_LEN);
+  printf("entry %s\n", ehex);
+  Tunduk__V1__VaultEntry ve = TUNDUK__V1__VAULT_ENTRY__INIT;
+  ve.body = tk_pb_bytes(body, n);
+  ve.sig = tk_pb_bytes(sig, TK_SIG_LEN);
+  Tunduk__V1__VaultEntry *vep = &ve;
+  Tunduk__V1__LogPut lp = TUNDUK__V1__LOG_PUT__INIT;
+  lp.n_entries = 1;
+  lp.entries = &vep;
+  tk_frame_t f = TUNDUK__V1__FRAME__INIT;
+  f.msg_case = TUNDUK__V1__FRAME__MSG_LOG_PUT;
+  f.log_put = &lp;
+  int rc = 1;
+  tk_frame_t *in = NULL;
+  if (send_frame(r, &f) != 0) goto done;
+  in = recv_ack(r);
+  if (!in || in->msg_case != TUNDUK__V1__FRAME__MSG_ACK) goto done;
+  print_item_ack(in->ack, "");
+  rc = 0;
+  send_bye(r);
+done:
+  tk_wire_free(in);
+  free(body);
   return rc;
 }
 
@@ -1055,7 +1131,8 @@ static void usage(void)
           "usage: tk_rogue --home OFFICE [--to HOST:PORT] [--timeout S] MODE [REC]\n"
           "modes: forge-sig REC, alter-ciphertext REC, push REC, pull, oversized,\n"
           "       truncated, garbage, unknown-type, hold, idle-hello, offer-ids N,\n"
-          "       frame N, parents N REC, flood N, trickle N [--interval-ms I]\n");
+          "       frame N, parents N REC, flood N, trickle N [--interval-ms I],\n"
+          "       grant-forge VAULT:DEV, grant-badsig VAULT:DEV, logput-badsig VAULT\n");
   exit(2);
 }
 
@@ -1098,6 +1175,7 @@ int main(int argc, char **argv)
                   !strcmp(mode, "push") || !strcmp(mode, "offer-ids") ||
                   !strcmp(mode, "frame") || !strcmp(mode, "flood") ||
                   !strcmp(mode, "trickle") || !strcmp(mode, "grant-forge") ||
+                  !strcmp(mode, "grant-badsig") || !strcmp(mode, "logput-badsig") ||
                   !strcmp(mode, "step-ids");
   const char *arg2 = NULL;
   if (!strcmp(mode, "parents")) { /* parents N REC */
@@ -1189,8 +1267,10 @@ int main(int argc, char **argv)
     rc = do_hold(&r);
   else if (!strcmp(mode, "flood"))
     rc = do_flood(&r, strtol(arg, NULL, 10));
-  else if (!strcmp(mode, "grant-forge"))
-    rc = do_grant_forge(&r, arg);
+  else if (!strcmp(mode, "grant-forge") || !strcmp(mode, "grant-badsig"))
+    rc = do_grant_forge(&r, arg, !strcmp(mode, "grant-badsig"));
+  else if (!strcmp(mode, "logput-badsig"))
+    rc = do_logput_badsig(&r, arg);
   else if (!strcmp(mode, "trickle"))
     rc = do_trickle(&r, strtol(arg, NULL, 10), interval_ms > 0 ? interval_ms : 200);
   else
