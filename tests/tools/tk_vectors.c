@@ -307,6 +307,27 @@ static void gen_revisions(const char *dir, const vdev_t *alice, const uint8_t vk
   json_array_append_new(revs,
                         gen_rev("zstd body (encoding 1)", &z, vkey, alice, zstd_id));
 
+  /* An edit of the zstd record written as a delta against it (encoding 2):
+   * the base's JSON is the zstd raw-content prefix. */
+  char edited[2048];
+  snprintf(edited, sizeof edited, "%s", big);
+  memcpy(strstr(edited, "\"open\""), "\"shut\"", 6);
+  tk_rev_draft_t dl = z;
+  uint8_t delta_id[32];
+  dl.hlc = z.hlc + 500;
+  dl.generation = 2;
+  dl.parents = zstd_id;
+  dl.nparents = 1;
+  dl.body = TK_SLICE(edited, strlen(edited));
+  dl.base_id = zstd_id;
+  dl.base = z.body;
+  dl.base_depth = 0;
+  json_t *dj = gen_rev("delta body (encoding 2) against the zstd revision", &dl, vkey,
+                       alice, delta_id);
+  if (json_integer_value(json_object_get(dj, "encoding")) != 2)
+    die("the delta vector did not come out as a delta", NULL);
+  json_array_append_new(revs, dj);
+
   static const char tomb_body[] = "{\"_deleted\":true}";
   tk_rev_draft_t t = d;
   t.hlc = d.hlc + 2000;

@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import nacl.bindings as nb
 import nacl.exceptions
@@ -58,10 +59,34 @@ def ed25519_ok(pk, msg, sig):
         return False
 
 
-def zstd_decompress(frame, limit):
-    # 5.5: one zstd frame stating its content size, at most 1 MiB.
-    out = subprocess.run(["zstd", "-d", "-c", "-q", "--no-progress"], input=frame,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+def zstd_frame_info(frame):
+    """RFC 8878 3.1.1.1: (states its content size, carries a checksum) from the frame header."""
+    if len(frame) < 5 or frame[:4] != b"\x28\xb5\x2f\xfd":
+        raise ValueError("not a zstd frame")
+    fhd = frame[4]
+    fcs_flag, single_segment, checksum = fhd >> 6, (fhd >> 5) & 1, (fhd >> 2) & 1
+    return (fcs_flag != 0 or single_segment == 1), checksum == 1
+
+
+def zstd_decompress(frame, limit, prefix=None):
+    # 5.5: one zstd frame stating its content size, at most 1 MiB; a delta's frame is
+    # decoded with the base's JSON as a raw-content prefix (the zstd tool's --patch-from).
+    sized, _ = zstd_frame_info(frame)
+    if not sized:
+        raise ValueError("zstd frame does not state its content size")
+    cmd = ["zstd", "-d", "-c", "-q", "--no-progress"]
+    tmp = None
+    if prefix is not None:
+        with tempfile.NamedTemporaryFile(delete=False) as f:
+            f.write(prefix)
+            tmp = f.name
+        cmd.append("--patch-from=" + tmp)
+    try:
+        out = subprocess.run(cmd, input=frame, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             check=False)
+    finally:
+        if tmp:
+            os.unlink(tmp)
     if out.returncode != 0:
         raise ValueError("zstd: " + out.stderr.decode(errors="replace").strip())
     if len(out.stdout) > limit:
@@ -203,8 +228,9 @@ def parse_revision(b):
     return rev
 
 
-def open_body(rev, vault_key):
-    # 5.4 body key, AEAD with ad = header, then 5.5 encoding byte.
+def open_body(rev, vault_key, bodies=None):
+    """5.4 body key, AEAD with ad = header, then 5.5's encoding byte. bodies maps a revision
+    id to (its parsed header, its body JSON) for a delta's base."""
     bk = blake2b_256_keyed(vault_key, b"tunduk body key v1" + rev["salt"])
     plain = nb.crypto_aead_xchacha20poly1305_ietf_decrypt(rev["ciphertext"], rev["header"],
                                                          rev["nonce"], bk)
@@ -213,9 +239,21 @@ def open_body(rev, vault_key):
         body = plain[1:]
     elif enc == 1:
         body = zstd_decompress(plain[1:], 1 << 20)
+    elif enc == 2:
+        if len(plain) < 2 or plain[1] >= len(rev["parents"]):
+            raise ValueError("delta index past the parents")
+        base_id = rev["parents"][plain[1]]
+        if bodies is None or base_id not in bodies:
+            raise ValueError("delta base %s not at hand" % base_id.hex())
+        base_rev, base_body = bodies[base_id]
+        if (base_rev["record_id"], base_rev["vault"], base_rev["type"]) != (
+                rev["record_id"], rev["vault"], rev["type"]):
+            raise ValueError("delta base of another record, vault or type")
+        if not zstd_frame_info(plain[2:])[1]:
+            raise ValueError("delta frame without zstd's checksum")
+        body = zstd_decompress(plain[2:], 1 << 20, prefix=base_body)
     else:
-        # A delta (2) needs the base's body; these vectors hold none.
-        raise ValueError("encoding byte %d not handled here" % enc)
+        raise ValueError("unknown encoding byte %d" % enc)
     return bk, plain, enc, body
 
 
@@ -268,6 +306,7 @@ def check_revisions(d, devs, keys):
     vkey = h(j["vault_key"])
     check(key_id(vkey) == h(j["key_id"]), "revisions: key id of the vault key")
     ids = set()
+    bodies = {}
     for v in j["revisions"]:
         what = "revision '%s'" % v["what"]
         b = h(v["bytes"])
@@ -297,13 +336,14 @@ def check_revisions(d, devs, keys):
             check(p in ids, what + ": parent is an earlier vector")
         ids.add(rid)
         try:
-            bk, plain, enc, body = open_body(rev, vkey)
+            bk, plain, enc, body = open_body(rev, vkey, bodies)
         except (ValueError, nacl.exceptions.CryptoError) as e:
             check(False, what + ": body opens (%s)" % e)
             continue
         check(bk == h(v["body_key"]), what + ": body key")
         check(plain == h(v["plaintext"]) and enc == v["encoding"], what + ": plaintext")
         check(body == v["body"].encode(), what + ": body JSON")
+        bodies[rid] = (rev, body)
         bj = json.loads(body)
         if "tombstone" in v["what"]:
             check(bj == {"_deleted": True} and not rev["attach"], what + ": a tombstone")
