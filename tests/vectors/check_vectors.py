@@ -264,13 +264,16 @@ def chunk_nonce(i):
 
 def check_attachments(v, body_json, rev):
     # 8: the _attachments list in the body.
-    # GAP 8: PROTOCOL.md names what the list holds (key, name, size, SHA-256, ordered chunk
-    # ids) but not its JSON: the member names ("name", "size", "sha256", "key", "chunks") and
-    # that the byte strings are lowercase hex were taken from the vector / tk_attach.h.
+    # 8.2 (the version of PROTOCOL.md on main named what the list holds but not its JSON).
     atts = body_json.get("_attachments")
     if not check(isinstance(atts, list) and len(atts) == 1, "attachments: one in the body"):
         return
     a = atts[0]
+    check(isinstance(a.get("name"), str) and 1 <= len(a["name"].encode()) <= 255 and
+          "/" not in a["name"] and isinstance(a.get("size"), int) and a["size"] >= 0 and
+          len(a.get("sha256", "")) == 64 and len(a.get("key", "")) == 64 and
+          len(a.get("chunks", [])) == -(-a["size"] // (256 * 1024)) and
+          all(len(c) == 64 for c in a["chunks"]), "attachments: 8.2's members and lengths")
     va = v["attachments"][0]
     key = h(a["key"])
     check(key == h(va["key"]) and a["name"] == va["name"] and a["size"] == va["size"],
@@ -426,6 +429,12 @@ def check_membership(d, devs, keys):
         body, sig = h(e["body"]), h(e["sig"])
         check(len(body) <= 1024, what + ": at most 1,024 bytes")
         f = entry_fields(body)
+        # GAP 9a: the entry table gives no lengths and has no rows for author_pk and
+        # created_ms; the 32- and 8-byte lengths are the .proto's comments.
+        check(len(f["author_pk"]) == 32 and
+              (f["op"] not in (GENESIS, ROTATE) or len(f["key_id"]) == 8) and
+              (f["op"] not in (GENESIS, ADD) or len(f["member_pk"]) == 32) and
+              (i == 0 or len(f["vault_id"]) == len(f["prev"]) == 32), what + ": lengths")
         eid = sha256(body)
         check(eid == h(e["id"]), what + ": id = SHA-256(body)")
         # 9a: sig = Ed25519 by author_pk over "tunduk vault entry v1" || body.
@@ -474,9 +483,13 @@ def check_grants(d, devs, keys, entry_ids, epochs):
         body, sig = h(g["body"]), h(g["sig"])
         m = pb_decode(body)
         granter_pk = pb1(m, 5, b"")
+        # 9.1: every field present at its length.
+        check(len(body) <= 4096 and 1 <= len(pb1(m, 1, b"")) <= 64 and
+              len(pb1(m, 2, b"")) == 8 and len(pb1(m, 3, b"")) == 32 and
+              len(pb1(m, 4, b"")) == 80 and len(granter_pk) == 32 and
+              len(pb1(m, 7, b"")) == 32, what + ": 9.1's lengths")
         check(ed25519_ok(granter_pk, b"tunduk grant v1" + body, sig), what + ": signature")
-        # GAP 9: the id a Rejected names for a grant (SHA-256 of the GrantBody bytes) is not
-        # in the text (issue 18 item 4); the vector says so and this checks it.
+        # 9.1: the id a Rejected names.
         check(sha256(body) == h(g["id"]), what + ": id = SHA-256(body)")
         recip = devs[g["recipient_name"]]
         check(pb1(m, 3, b"") == recip["id"], what + ": recipient")
