@@ -6,7 +6,7 @@ pkgs=(build-essential cmake pkg-config libuv1-dev liblua5.4-dev libsqlite3-dev
       libmbedtls-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler libjansson-dev
       libzstd-dev libseccomp-dev sqlite3 jq time clang libclang-rt-dev
       libmicrohttpd-dev libsystemd-dev systemd chromium chromium-driver python3-selenium
-      debhelper dpkg-dev fakeroot lintian binutils man-db)
+      debhelper dpkg-dev fakeroot lintian binutils man-db python3-nacl zstd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
