@@ -16,7 +16,7 @@
 #define TK_META_HUB_SIGN_PK "hub_sign_pk" /* hex Ed25519 key */
 #define TK_META_HUB_NAME "hub_name"       /* the hub's device name */
 #define TK_META_HUB_ACCESS "hub_access"   /* "vault:rw,vault2:r", as the hub last said */
-/* The hub's software and version ("tundukd/0.17.0"), as its last Hello said
+/* The hub's software and version ("tundukd/0.18.0"), as its last Hello said
  * (printable ASCII, at most TK_MAX_SOFTWARE bytes; for `tunduk status`). */
 #define TK_META_HUB_SOFTWARE "hub_software"
 /* Hex SHA-256 of the hub's TLS key, ':', hex id of the pinned hub, saved

@@ -94,6 +94,9 @@ done <"$TMP/keys"
 step "--version: both programs say the project's version (CMakeLists.txt), exit 0"
 want=$(sed -n 's/^project(tunduk VERSION \([0-9.]*\) .*/\1/p' "${TK_SOURCE_DIR:?}/CMakeLists.txt")
 [ -n "$want" ] || fail "no project VERSION in CMakeLists.txt"
+for m in tunduk.1 tundukd.8 tundukd.conf.5; do
+  grep -q "^\.TH .* \"tunduk $want\"" "$TK_SOURCE_DIR/man/$m" || fail "man/$m is not of tunduk $want"
+done
 for prog in tunduk tundukd; do
   run_expect 0 "$BIN/$prog" --version
   [ "$(cat "$TMP/out")" = "$prog $want" ] || fail "'$prog --version' says '$(cat "$TMP/out")', not '$prog $want'"

@@ -149,7 +149,9 @@ def test():
         b.shot("settings")
         check(b.css("#org") and b.css("#org")[0].text == ORG,
               "the header does not show the organisation")
-        check(b.by_label("Organisation") and "0.17.0" in b.text(),
+        version = re.search(r"project\(tunduk VERSION ([0-9.]+)", open(os.path.join(
+            os.environ["TK_SOURCE_DIR"], "CMakeLists.txt")).read()).group(1)
+        check(b.by_label("Organisation") and version in b.text(),
               "Settings does not show the version")
 
         # ---- the vault, given to the colleague ---------------------------------------------
