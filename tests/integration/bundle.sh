@@ -1,0 +1,138 @@
+# Bundles (issue 18): a sync carried on a USB stick (a folder here).
+# Offices A and B sync with the hub; office C was enrolled at headquarters
+# (one sync there, for its vault key) and then never reaches the hub
+# again: A writes a bundle for C, C applies it, C writes records and an
+# attachment and a bundle for A, A applies it and syncs, and the
+# acknowledgements travel back so the checkpoints move (the next bundle
+# holds nothing already delivered). In the end A, B, C and the hub hold
+# the same revisions and the attachments byte for byte. Hostile bundles
+# are refused each with its reason and leave C's store as it was: one byte
+# changed (the offset named), truncated, sealed to another device, not a
+# bundle, and a replay (applied twice: nothing more changes). A bundle is
+# opaque: the file holds none of the records' text, not even the vault's
+# name.
+. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/lib/hub.sh"
+
+USB=$TMP/usb
+mkdir -p "$USB"
+MARK=BUNDLE-PLAINTEXT-MARKER-7f3a
+field() { jq -r "$1" "$TMP/out"; }
+
+new_hub "$TMP/hub"
+start_hub
+two_offices cases rw
+A_ID=$(tk "$A" whoami)
+C=$TMP/c
+enroll_office "$C" office-c "cases:rw"
+C_ID=$OFFICE_ID
+run_expect 0 tk "$A" vault grant cases "$C_ID"
+sync_ok "$B"
+sync_ok "$C"
+step "A and B write and sync; C goes into the field (its hub is unreachable)"
+R1=$(new_record "$A" cases "first case $MARK")
+R2=$(new_record "$A" cases "second case")
+head -c $((3 * 1024 * 1024)) /dev/urandom >"$TMP/a.bin"
+run_expect 0 tk "$A" attach "$R1" "$TMP/a.bin" --name scan.pdf
+sync_ok "$A"
+sync_ok "$B"
+RB=$(new_record "$B" cases "written at B")
+sync_ok "$B"
+sync_ok "$A"
+set_hub_addr "$C" "127.0.0.1:1"
+run_expect 1 tk "$C" sync --timeout 2
+
+step "A writes a bundle for C: sealed, nothing of the records readable"
+run_expect 0 tk "$A" bundle create -o "$USB/a-c.tkb" --for "$C_ID" --json
+[ "$(field .revisions)" -ge 3 ] || fail "the bundle holds $(field .revisions) revisions"
+[ "$(field .chunks)" -ge 12 ] || fail "the bundle holds $(field .chunks) chunks"
+[ "$(head -c 8 "$USB/a-c.tkb")" = TKBUNDLE ] || fail "no bundle header"
+for s in "$MARK" cases office-a scan.pdf; do
+  grep -qaF "$s" "$USB/a-c.tkb" && fail "the bundle shows '$s'"
+done
+run_expect 1 tk "$A" bundle create -o "$USB/a-c.tkb" --for "$C_ID"
+err_has "exists"
+
+step "hostile bundles are refused and change nothing at C"
+D0=$(store_digest "$C")
+size=$(stat -c %s "$USB/a-c.tkb")
+cp "$USB/a-c.tkb" "$TMP/flip.tkb"
+flip_bit "$TMP/flip.tkb" $((size / 2))
+run_expect 1 tk "$C" bundle apply "$TMP/flip.tkb"
+err_has "does not verify (damaged"
+err_has "byte "
+head -c $((size - 100)) "$USB/a-c.tkb" >"$TMP/cut.tkb"
+run_expect 1 tk "$C" bundle apply "$TMP/cut.tkb"
+err_has "byte "
+head -c $((92 + ((size - 92) / 65552 - 1) * 65552)) "$USB/a-c.tkb" >"$TMP/cut2.tkb"
+run_expect 1 tk "$C" bundle apply "$TMP/cut2.tkb"
+err_has "truncated"
+head -c 50 "$USB/a-c.tkb" >"$TMP/short.tkb"
+run_expect 1 tk "$C" bundle apply "$TMP/short.tkb"
+err_has "too short to be a bundle"
+run_expect 1 tk "$C" bundle apply "$TMP/a.bin"
+err_has "not a tunduk bundle"
+run_expect 0 tk "$A" bundle create -o "$USB/a-b.tkb" --for "$(tk "$B" whoami)"
+run_expect 1 tk "$C" bundle apply "$USB/a-b.tkb"
+err_has "not sealed to this device"
+[ "$(store_digest "$C")" = "$D0" ] || fail "a refused bundle changed C's store"
+
+step "C applies A's bundle, and once more (a replay changes nothing)"
+run_expect 0 tk "$C" bundle apply "$USB/a-c.tkb" --ack-out "$USB/c-ack-a.tkb" --json
+[ "$(field .accepted)" -ge 3 ] || fail "C took $(field .accepted) revisions"
+run_expect 0 tk "$C" show "$RB"
+out_has "written at B"
+run_expect 0 tk "$C" get "$R1" scan.pdf -o "$TMP/c-a.bin"
+cmp "$TMP/a.bin" "$TMP/c-a.bin" || fail "C's copy of the attachment differs"
+D1=$(store_digest "$C")
+run_expect 0 tk "$C" bundle apply "$USB/a-c.tkb" --json
+[ "$(field .accepted)" = 0 ] || fail "the replay stored $(field .accepted) revisions"
+[ "$(store_digest "$C")" = "$D1" ] || fail "the replay changed C's store"
+
+step "C writes in the field and sends a bundle to A; A syncs it to the hub"
+RC1=$(new_record "$C" cases "field report from C")
+RC2=$(new_record "$C" cases "second field report")
+head -c $((2 * 1024 * 1024 + 777)) /dev/urandom >"$TMP/c.bin"
+run_expect 0 tk "$C" attach "$RC1" "$TMP/c.bin" --name audio.ogg
+run_expect 0 tk "$C" bundle create -o "$USB/c-a.tkb" --for "$A_ID" --json
+run_expect 1 tk "$B" bundle apply "$USB/c-a.tkb"
+err_has "not sealed to this device"
+run_expect 0 tk "$A" bundle apply "$USB/c-a.tkb" --ack-out "$USB/a-ack-c.tkb" --json
+[ "$(field .accepted)" -ge 3 ] || fail "A took $(field .accepted) revisions of C's"
+sync_ok "$A"
+sync_ok "$B"
+run_expect 0 tk "$B" get "$RC1" audio.ogg -o "$TMP/b-c.bin"
+cmp "$TMP/c.bin" "$TMP/b-c.bin" || fail "B's copy of C's attachment differs"
+
+step "the acknowledgements travel back: the next bundles hold only what is new"
+run_expect 0 tk "$A" bundle apply "$USB/c-ack-a.tkb" --json
+[ "$(field .acked_revs)" -gt 0 ] || fail "A's checkpoint for C did not move"
+run_expect 0 tk "$C" bundle apply "$USB/a-ack-c.tkb" --json
+[ "$(field .acked_revs)" -gt 0 ] || fail "C's checkpoint for A did not move"
+run_expect 0 tk "$C" bundle create -o "$USB/c-a2.tkb" --for "$A_ID" --json
+[ "$(field .revisions)" = 0 ] && [ "$(field .chunks)" = 0 ] ||
+  fail "C's next bundle re-sends $(field .revisions) revisions, $(field .chunks) chunks"
+RB2=$(new_record "$B" cases "B again, after the field reports")
+sync_ok "$B"
+sync_ok "$A"
+run_expect 0 tk "$A" bundle create -o "$USB/a-c2.tkb" --for "$C_ID" --json
+n=$(field .revisions)
+# B's new record only: what came from C (by its bundle) is not sent back to it
+[ "$n" = 1 ] || fail "A's second bundle holds $n revisions, not 1"
+[ "$(field .chunks)" = 0 ] || fail "A's second bundle re-sends $(field .chunks) chunks"
+run_expect 0 tk "$C" bundle apply "$USB/a-c2.tkb"
+run_expect 0 tk "$C" show "$RB2"
+out_has "B again"
+
+step "A, B, C and the hub converge"
+sync_ok "$A"
+sync_ok "$B"
+H=$(hub_sql "select hex(id) from revisions order by 1")
+[ "$(rev_ids "$A")" = "$H" ] || fail "A and the hub differ"
+[ "$(rev_ids "$B")" = "$H" ] || fail "B and the hub differ"
+[ "$(rev_ids "$C")" = "$H" ] || fail "C and the hub differ"
+for h in "$A" "$B" "$C"; do
+  [ "$(office_sql "$h" "select count(*) from chunks")" = "$(hub_sql "select count(*) from chunks")" ] ||
+    fail "$h holds another number of chunks than the hub"
+done
+echo "ok"
