@@ -30,8 +30,8 @@
 #define STEP_BYTES (1u << 20)
 
 /* What a bundle leaves out: another vault than those asked for, and what
- * came from the recipient itself (as a hub's pull leaves out what the
- * office pushed). */
+ * came from the recipient itself or that it wrote (as a hub's pull leaves
+ * out what the office pushed; --all sends those too). */
 typedef struct sel {
   const tk_office_bundle_opts_t *opts;
   const uint8_t *to;
@@ -48,7 +48,9 @@ static int vault_wanted(const tk_office_bundle_opts_t *opts, const char *vault)
 static int rev_filter(void *ctx, const tk_rev_meta_t *m)
 {
   const sel_t *sel = ctx;
+  if (sel->opts->all) return vault_wanted(sel->opts, m->vault);
   if (m->has_origin && tk_ct_equal(m->origin, sel->to, TK_DEVICE_ID_LEN)) return 0;
+  if (tk_ct_equal(m->author, sel->to, TK_DEVICE_ID_LEN)) return 0; /* it wrote it */
   return vault_wanted(sel->opts, m->vault);
 }
 
@@ -296,6 +298,21 @@ static int recipient_keys(tk_office_t *o, const char *to, uint8_t id[TK_DEVICE_I
   }
   if (tk_device_id_parse(id, to) != 0)
     return tk_err_set(err, TK_EINVAL, "'%s' is not a device id", to);
+  /* the hub this office is pinned to: its keys as its last Hello proved them */
+  char pinned[TK_DEVICE_ID_STRLEN], spk[2 * TK_SIGN_PK_LEN + 1], kx[2 * TK_KX_PK_LEN + 1];
+  uint8_t pid[TK_DEVICE_ID_LEN];
+  if (tk_store_meta_get(o->store, TK_META_HUB_ID, pinned, sizeof pinned, NULL) == 0 &&
+      tk_device_id_parse(pid, pinned) == 0 && tk_ct_equal(pid, id, TK_DEVICE_ID_LEN)) {
+    memset(d, 0, sizeof *d);
+    memcpy(d->id, id, TK_DEVICE_ID_LEN);
+    if (tk_store_meta_get(o->store, TK_META_HUB_SIGN_PK, spk, sizeof spk, NULL) != 0 ||
+        tk_store_meta_get(o->store, TK_META_HUB_KX_PK, kx, sizeof kx, NULL) != 0 ||
+        tk_hex_decode(d->sign_pk, TK_SIGN_PK_LEN, spk) != 0 ||
+        tk_hex_decode(d->kx_pk, TK_KX_PK_LEN, kx) != 0)
+      return tk_err_set(err, TK_ENOTFOUND,
+                        "the hub's sealing key is not known here yet: sync with it once");
+    return 0;
+  }
   if (tk_store_device_get(o->store, id, d, NULL) != 0 || !d->has_kx_sig ||
       tk_kx_verify(d->sign_pk, d->kx_pk, d->kx_sig) != 0)
     return tk_err_set(err, TK_ENOTFOUND,
@@ -547,23 +564,28 @@ static int apply_frame(void *ctx, uint64_t offset, tk_slice_t payload)
 /* The acknowledgement for the sender: the checkpoints held here for it. */
 static int write_ack(tk_office_t *o, const tk_peer_t *to, const char *out, tk_err_t *err)
 {
-  tk_bundle_writer_t w;
   uint64_t revs = 0, chunks = 0;
   int rc = tk_store_checkpoint_get(o->store, to->id, TK_DIR_PULL, &revs, err);
   if (!rc)
     rc = tk_store_checkpoint_get(o->store, to->id, TK_DIR_CHUNK_PULL, &chunks, err);
-  if (!rc) rc = tk_bundle_writer_open(&w, out, to->id, to->kx_pk, o->id, err);
-  if (rc) return rc;
-  tk_transport_t *t = tk_bundle_writer_transport(&w);
-  rc = tk_sync_send_pull(t, revs, 0, 0);
-  if (!rc) rc = tk_sync_send_pull(t, chunks, 1, 0);
-  if (!rc) tk_sync_send_bye(t);
-  if (rc || w.rc) {
-    tk_err_set(err, rc ? rc : w.rc, "cannot write the acknowledgement");
-    tk_bundle_writer_abort(&w);
-    return rc ? rc : TK_EIO;
-  }
-  return tk_bundle_writer_close(&w, err);
+  return rc ? rc : tk_bundle_write_ack(out, to, o->id, revs, chunks, err);
+}
+
+/* Whether this office knows the sender by that key: a device learned at a
+ * sync (a member, the hub's directory), or the hub it is pinned to. */
+static int known_sender(tk_office_t *o, const tk_peer_t *p, tk_device_info_t *known)
+{
+  char pinned[TK_DEVICE_ID_STRLEN], spk[2 * TK_SIGN_PK_LEN + 1];
+  uint8_t pid[TK_DEVICE_ID_LEN], pk[TK_SIGN_PK_LEN];
+  if (tk_store_device_get(o->store, p->id, known, NULL) == 0)
+    return tk_ct_equal(known->sign_pk, p->sign_pk, TK_SIGN_PK_LEN);
+  memset(known, 0, sizeof *known);
+  return tk_store_meta_get(o->store, TK_META_HUB_ID, pinned, sizeof pinned, NULL) == 0 &&
+         tk_device_id_parse(pid, pinned) == 0 &&
+         tk_ct_equal(pid, p->id, TK_DEVICE_ID_LEN) &&
+         tk_store_meta_get(o->store, TK_META_HUB_SIGN_PK, spk, sizeof spk, NULL) == 0 &&
+         tk_hex_decode(pk, TK_SIGN_PK_LEN, spk) == 0 &&
+         tk_ct_equal(pk, p->sign_pk, TK_SIGN_PK_LEN);
 }
 
 int tk_office_bundle_apply(tk_office_t *o, const char *path, const char *ack_out,
@@ -589,8 +611,7 @@ int tk_office_bundle_apply(tk_office_t *o, const char *path, const char *ack_out
   rc = tk_bundle_read(path, o->id, &info, NULL, NULL, err);
   if (rc) goto done;
   tk_device_id_format(r->peer, info.sender.id);
-  if (tk_store_device_get(o->store, info.sender.id, &known, NULL) != 0 ||
-      !tk_ct_equal(known.sign_pk, info.sender.sign_pk, TK_SIGN_PK_LEN)) {
+  if (!known_sender(o, &info.sender, &known)) {
     rc = tk_err_set(err, TK_EACCESS,
                     "%s: from device %s, which this office does not know (not a member "
                     "of a vault here, nor its hub)",

@@ -249,6 +249,18 @@ int tk_bundle_writer_close(tk_bundle_writer_t *w, tk_err_t *err)
   return rc;
 }
 
+int tk_bundle_write_ack(const char *path, const tk_peer_t *to, const tk_identity_t *id,
+                        uint64_t revs, uint64_t chunks, tk_err_t *err)
+{
+  tk_bundle_writer_t w;
+  int rc = tk_bundle_writer_open(&w, path, to->id, to->kx_pk, id, err);
+  if (rc) return rc;
+  rc = tk_sync_send_pull(&w.t, revs, 0, 0);
+  if (!rc) rc = tk_sync_send_pull(&w.t, chunks, 1, 0);
+  if (!rc) tk_sync_send_bye(&w.t);
+  return tk_bundle_writer_close(&w, err);
+}
+
 /* ---- reading ------------------------------------------------------------------ */
 
 typedef struct reader {

@@ -67,6 +67,11 @@ int tk_bundle_writer_close(tk_bundle_writer_t *w, tk_err_t *err);
 /* Drops a bundle that will not be finished. */
 void tk_bundle_writer_abort(tk_bundle_writer_t *w);
 
+/* An acknowledgement bundle for `to`: Pull{since = revs} and Pull{chunks,
+ * since = chunks} (the checkpoints the receiver holds for `to`), Bye. */
+int tk_bundle_write_ack(const char *path, const tk_peer_t *to, const tk_identity_t *id,
+                        uint64_t revs, uint64_t chunks, tk_err_t *err);
+
 typedef struct tk_bundle_info {
   uint8_t recipient[TK_DEVICE_ID_LEN];
   uint64_t created_ms;

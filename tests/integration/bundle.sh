@@ -18,6 +18,13 @@ USB=$TMP/usb
 mkdir -p "$USB"
 MARK=BUNDLE-PLAINTEXT-MARKER-7f3a
 field() { jq -r "$1" "$TMP/out"; }
+# hub_state: what a bundle may change at the hub (revisions, quarantine, chunks, logs,
+# checkpoints), not the running hub's own bookkeeping
+hub_state() {
+  hub_sql "select hex(id) from revisions order by 1; select count(*) from quarantine;
+    select count(*) from chunks; select count(*) from vault_log;
+    select hex(peer), dir, seq from checkpoints order by 1, 2" | sha256sum
+}
 
 new_hub "$TMP/hub"
 start_hub
@@ -104,14 +111,62 @@ sync_ok "$B"
 run_expect 0 tk "$B" get "$RC1" audio.ogg -o "$TMP/b-c.bin"
 cmp "$TMP/c.bin" "$TMP/b-c.bin" || fail "B's copy of C's attachment differs"
 
+step "C's next report goes to the hub by bundle; the hub's acknowledgement comes back"
+RC3=$(new_record "$C" cases "third field report, for the hub")
+run_expect 0 tk "$C" bundle create -o "$USB/c-hub.tkb" --json
+[ "$(field .revisions)" -ge 4 ] || fail "C's bundle for the hub holds $(field .revisions)"
+HS0=$(hub_state)
+cp "$USB/c-hub.tkb" "$TMP/c-hub-flip.tkb"
+flip_bit "$TMP/c-hub-flip.tkb" 200
+run_expect 1 hubd --home "$HUB_HOME" bundle apply "$TMP/c-hub-flip.tkb"
+err_has "byte 92: sealed chunk 0 does not verify"
+run_expect 1 hubd --home "$HUB_HOME" bundle apply "$USB/a-c.tkb"
+err_has "not sealed to this device"
+[ "$(hub_state)" = "$HS0" ] || fail "a refused bundle changed the hub's store"
+run_expect 0 hubd --home "$HUB_HOME" bundle apply "$USB/c-hub.tkb" --ack-out "$USB/hub-ack-c.tkb" --json
+[ "$(field .accepted)" = 1 ] || fail "the hub took $(field .accepted) revisions, not 1 (the rest came from A)"
+[ "$(field .rejected)" = 0 ] || fail "the hub refused $(field .rejected) of C's revisions"
+HS1=$(hub_state)
+run_expect 0 hubd --home "$HUB_HOME" bundle apply "$USB/c-hub.tkb" --json
+[ "$(field .accepted)" = 0 ] || fail "the replay at the hub stored $(field .accepted)"
+[ "$(hub_state)" = "$HS1" ] || fail "the replay changed the hub's store"
+run_expect 0 tk "$C" bundle apply "$USB/hub-ack-c.tkb" --json
+[ "$(field .acked_revs)" -gt 0 ] || fail "C's checkpoint for the hub did not move"
+run_expect 0 tk "$C" bundle create -o "$USB/c-hub2.tkb" --json
+[ "$(field .revisions)" = 0 ] || fail "C's next bundle for the hub re-sends $(field .revisions)"
+
+step "the hub refuses a bundle from a device it does not know, and a forged revision"
+X=$TMP/x
+new_office "$X" stranger
+run_expect 0 tk "$X" vault create cases
+new_record "$X" cases "from a stranger" >/dev/null
+for k in hub_id hub_sign_pk hub_kx_pk; do
+  v=$(office_sql "$C" "select value from meta where key = '$k'")
+  office_sql "$X" "insert or replace into meta(key, value) values ('$k', '$v')"
+done
+run_expect 0 tk "$X" bundle create -o "$USB/x-hub.tkb"
+run_expect 1 hubd --home "$HUB_HOME" bundle apply "$USB/x-hub.tkb"
+err_has "which this hub does not know"
+Y=$TMP/y
+enroll_office "$Y" office-y "cases:rw" # enrolled with access, never made a member
+run_expect 0 tk "$Y" vault create cases
+FORGED=$(new_record "$Y" cases "forged: Y is not a member of the hub's vault")
+run_expect 0 tk "$Y" bundle create -o "$USB/y-hub.tkb"
+run_expect 0 hubd --home "$HUB_HOME" bundle apply "$USB/y-hub.tkb" --json
+[ "$(field .accepted)" = 0 ] && [ "$(field .rejected)" = 1 ] ||
+  fail "the hub took $(field .accepted), refused $(field .rejected) of Y's forged revision"
+err_has "refused revision"
+[ "$(hub_state)" = "$HS1" ] || fail "a forged revision changed the hub's store"
+
 step "the acknowledgements travel back: the next bundles hold only what is new"
 run_expect 0 tk "$A" bundle apply "$USB/c-ack-a.tkb" --json
 [ "$(field .acked_revs)" -gt 0 ] || fail "A's checkpoint for C did not move"
 run_expect 0 tk "$C" bundle apply "$USB/a-ack-c.tkb" --json
 [ "$(field .acked_revs)" -gt 0 ] || fail "C's checkpoint for A did not move"
 run_expect 0 tk "$C" bundle create -o "$USB/c-a2.tkb" --for "$A_ID" --json
-[ "$(field .revisions)" = 0 ] && [ "$(field .chunks)" = 0 ] ||
-  fail "C's next bundle re-sends $(field .revisions) revisions, $(field .chunks) chunks"
+# only the report written since (it went to the hub, not to A)
+[ "$(field .revisions)" = 1 ] && [ "$(field .chunks)" = 0 ] ||
+  fail "C's next bundle holds $(field .revisions) revisions, $(field .chunks) chunks, not 1, 0"
 RB2=$(new_record "$B" cases "B again, after the field reports")
 sync_ok "$B"
 sync_ok "$A"
