@@ -190,4 +190,28 @@ for h in "$A" "$B" "$C"; do
   [ "$(office_sql "$h" "select count(*) from chunks")" = "$(hub_sql "select count(*) from chunks")" ] ||
     fail "$h holds another number of chunks than the hub"
 done
+step "an apply cut short (SIGKILL) and run again ends where one whole apply does"
+"$BIN/tk_fill" --home "$A" --vault cases --count 3000 --size 1500 >/dev/null
+run_expect 0 tk "$A" bundle create -o "$USB/big.tkb" --for "$C_ID" --json
+[ "$(field .revisions)" -ge 3000 ] || fail "the big bundle holds $(field .revisions)"
+base=$(office_sql "$C" "select count(*) from revisions")
+tk "$C" bundle apply "$USB/big.tkb" >/dev/null 2>&1 &
+pid=$!
+# killed once some steps are committed (each is one transaction), not all
+for _ in $(seq 1 400); do
+  [ "$(office_sql "$C" "select count(*) from revisions")" -gt $((base + 200)) ] && break
+  sleep 0.01
+done
+kill -KILL "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+held=$(office_sql "$C" "select count(*) from revisions")
+echo "   cut: C held $((held - base)) of the bundle's revisions"
+[ "$held" -gt "$base" ] && [ "$held" -lt "$(office_sql "$A" "select count(*) from revisions")" ] ||
+  fail "the kill did not cut the apply midway ($((held - base)) taken)"
+run_expect 0 tk "$C" bundle apply "$USB/big.tkb" --json
+[ "$(rev_ids "$C")" = "$(rev_ids "$A")" ] || fail "after the cut and the rerun C differs from A"
+D2=$(store_digest "$C")
+run_expect 0 tk "$C" bundle apply "$USB/big.tkb" --json
+[ "$(field .accepted)" = 0 ] && [ "$(store_digest "$C")" = "$D2" ] ||
+  fail "a third apply changed C"
 echo "ok"
