@@ -443,6 +443,8 @@ static int read_pass(const char *path, const tk_identity_t *me, tk_bundle_info_t
   uint8_t sig[crypto_sign_BYTES], digest[32], msg[sizeof SIG_CONTEXT - 1 + 32];
   crypto_hash_sha256_final(&h, digest);
   if ((rc = get_plain(&r, sig, sizeof sig)) != 0) goto done;
+  /* a stream of whole chunks ends with an empty last one */
+  if (r.pos == r.nplain && !r.final && (rc = next_chunk(&r)) != 0) goto done;
   if (r.pos != r.nplain || !r.final) {
     rc = tk_err_set(err, TK_EFORMAT, "%s: byte %llu: bytes after the signature", path,
                     (unsigned long long)r.off);
