@@ -29,36 +29,60 @@
 
 #define STEP_BYTES (1u << 20)
 
-/* What a bundle leaves out: another vault than those asked for, and what
- * came from the recipient itself or that it wrote (as a hub's pull leaves
- * out what the office pushed; --all sends those too). */
-typedef struct sel {
+/* What a bundle leaves out: another vault than those asked for, a vault
+ * the recipient has no part in (an office: not a member by this office's
+ * log of it; the hub: not one it lets this office write, by its last
+ * Hello), and what came from the recipient itself or that it wrote (as a
+ * hub's pull leaves out what the office pushed; --all sends those too). */
+typedef struct rcpt {
+  tk_office_t *o;
   const tk_office_bundle_opts_t *opts;
   const uint8_t *to;
-} sel_t;
+  int hub;
+  char access[512]; /* the hub's, "vault:rw,vault2:r" */
+} rcpt_t;
 
-static int vault_wanted(const tk_office_bundle_opts_t *opts, const char *vault)
+static int hub_writable(const char *access, const char *vault)
 {
-  if (!opts || opts->nvaults == 0) return 1;
-  for (size_t i = 0; i < opts->nvaults; i++)
-    if (strcmp(opts->vaults[i], vault) == 0) return 1;
+  size_t vn = strlen(vault);
+  for (const char *p = access; *p;) {
+    const char *end = strchr(p, ',');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (n == vn + 3 && strncmp(p, vault, vn) == 0 && strncmp(p + vn, ":rw", 3) == 0)
+      return 1;
+    p += n + (end ? 1 : 0);
+  }
   return 0;
+}
+
+static int vault_wanted(const rcpt_t *r, const char *vault)
+{
+  int asked = r->opts->nvaults == 0;
+  for (size_t i = 0; i < r->opts->nvaults && !asked; i++)
+    asked = strcmp(r->opts->vaults[i], vault) == 0;
+  if (!asked) return 0;
+  if (r->hub) return hub_writable(r->access, vault);
+  const tk_member_log_t *l = NULL;
+  if (tk_office_log(r->o, vault, &l, NULL) != 0 || !l || l->n == 0) return 0;
+  const tk_member_t *m = tk_member_find(l, r->to);
+  return m && m->active;
 }
 
 static int rev_filter(void *ctx, const tk_rev_meta_t *m)
 {
-  const sel_t *sel = ctx;
-  if (sel->opts->all) return vault_wanted(sel->opts, m->vault);
-  if (m->has_origin && tk_ct_equal(m->origin, sel->to, TK_DEVICE_ID_LEN)) return 0;
-  if (tk_ct_equal(m->author, sel->to, TK_DEVICE_ID_LEN)) return 0; /* it wrote it */
-  return vault_wanted(sel->opts, m->vault);
+  const rcpt_t *r = ctx;
+  if (!r->opts->all) {
+    if (m->has_origin && tk_ct_equal(m->origin, r->to, TK_DEVICE_ID_LEN)) return 0;
+    if (tk_ct_equal(m->author, r->to, TK_DEVICE_ID_LEN)) return 0; /* it wrote it */
+  }
+  return vault_wanted(r, m->vault);
 }
 
 static int chunk_vault(void *ctx, const char *vault)
 {
   int *hit = ((int **)ctx)[0];
-  const tk_office_bundle_opts_t *opts = ((const tk_office_bundle_opts_t **)ctx)[1];
-  if (vault_wanted(opts, vault)) {
+  const rcpt_t *r = ((const rcpt_t **)ctx)[1];
+  if (vault_wanted(r, vault)) {
     *hit = 1;
     return 1;
   }
@@ -72,6 +96,7 @@ typedef struct creator {
   const tk_office_bundle_opts_t *opts;
   tk_office_bundle_result_t *r;
   const uint8_t *to;
+  rcpt_t rcpt;
   tk_transport_t *t;
   tk_signed_list_t list;
   tk_chunk_meta_t *chunks;
@@ -147,7 +172,7 @@ done:
 static int log_vault(void *ctx, const char *vault)
 {
   creator_t *c = ctx;
-  return vault_wanted(c->opts, vault) ? send_log(c, vault) : 0;
+  return vault_wanted(&c->rcpt, vault) ? send_log(c, vault) : 0;
 }
 
 static int add_grant(void *ctx, tk_slice_t body, tk_slice_t sig)
@@ -187,8 +212,7 @@ static int send_revisions(creator_t *c, uint64_t since)
   memset(&st, 0, sizeof st);
   int rc = 0;
   for (;;) {
-    sel_t sel = {c->opts, c->to};
-    rc = tk_step_build(&st, c->o->store, since, STEP_BYTES, rev_filter, &sel, c->err);
+    rc = tk_step_build(&st, c->o->store, since, STEP_BYTES, rev_filter, &c->rcpt, c->err);
     if (rc) break;
     /* a step is sent even when empty: its upto moves the checkpoint */
     rc = tk_step_send(c->t, &st, 1, 0);
@@ -232,7 +256,7 @@ static int send_chunks(creator_t *c, uint64_t since)
     size_t n = 0;
     for (size_t i = 0; i < c->nchunks; i++) {
       int hit = 0;
-      void *arg[2] = {&hit, (void *)c->opts};
+      void *arg[2] = {&hit, &c->rcpt};
       if (c->chunks[i].has_origin &&
           tk_ct_equal(c->chunks[i].origin, c->to, TK_DEVICE_ID_LEN))
         continue;
@@ -286,8 +310,9 @@ done:
 
 /* The recipient's checked keys (its kx key bound by its signing key). */
 static int recipient_keys(tk_office_t *o, const char *to, uint8_t id[TK_DEVICE_ID_LEN],
-                          tk_device_info_t *d, tk_err_t *err)
+                          tk_device_info_t *d, int *is_hub, tk_err_t *err)
 {
+  *is_hub = 0;
   char hub[TK_DEVICE_ID_STRLEN];
   if (!to) {
     if (tk_store_meta_get(o->store, TK_META_HUB_ID, hub, sizeof hub, NULL) != 0 ||
@@ -311,6 +336,7 @@ static int recipient_keys(tk_office_t *o, const char *to, uint8_t id[TK_DEVICE_I
         tk_hex_decode(d->kx_pk, TK_KX_PK_LEN, kx) != 0)
       return tk_err_set(err, TK_ENOTFOUND,
                         "the hub's sealing key is not known here yet: sync with it once");
+    *is_hub = 1;
     return 0;
   }
   if (tk_store_device_get(o->store, id, d, NULL) != 0 || !d->has_kx_sig ||
@@ -331,7 +357,8 @@ int tk_office_bundle_create(tk_office_t *o, const tk_office_bundle_opts_t *opts,
   uint64_t since = 0, csince = 0;
   memset(r, 0, sizeof *r);
   int rc = tk_office_need_keys(o, err);
-  if (!rc) rc = recipient_keys(o, opts->to, to, &d, err);
+  int is_hub = 0;
+  if (!rc) rc = recipient_keys(o, opts->to, to, &d, &is_hub, err);
   if (rc) return rc;
   tk_device_id_format(r->peer, to);
   if (!opts->all) {
@@ -347,6 +374,13 @@ int tk_office_bundle_create(tk_office_t *o, const tk_office_bundle_opts_t *opts,
   c.opts = opts;
   c.r = r;
   c.to = to;
+  c.rcpt.o = o;
+  c.rcpt.opts = opts;
+  c.rcpt.to = to;
+  c.rcpt.hub = is_hub;
+  if (is_hub && tk_store_meta_get(o->store, TK_META_HUB_ACCESS, c.rcpt.access,
+                                  sizeof c.rcpt.access, NULL) != 0)
+    c.rcpt.access[0] = '\0';
   c.t = tk_bundle_writer_transport(&w);
   c.err = err;
   rc = tk_store_log_vaults(o->store, log_vault, &c, err);

@@ -214,4 +214,14 @@ D2=$(store_digest "$C")
 run_expect 0 tk "$C" bundle apply "$USB/big.tkb" --json
 [ "$(field .accepted)" = 0 ] && [ "$(store_digest "$C")" = "$D2" ] ||
   fail "a third apply changed C"
+step "a bundle holds no vault the recipient is not a member of"
+run_expect 0 tk "$A" vault create private
+case_json P-1 "only A is a member" | run_expect 0 tk "$A" new case --vault private -
+run_expect 0 tk "$A" bundle create -o "$USB/priv.tkb" --for "$C_ID" --vault private --all --json
+[ "$(field .revisions)" = 0 ] && [ "$(field .log_entries)" = 0 ] ||
+  fail "A's bundle for C holds $(field .revisions) revisions of a vault C is not in"
+run_expect 0 tk "$A" bundle create -o "$USB/all.tkb" --for "$C_ID" --all --json
+n=$(field .revisions)
+[ "$n" = "$(office_sql "$A" "select count(*) from revisions where vault = 'cases'")" ] ||
+  fail "A's --all bundle for C holds $n revisions"
 echo "ok"
