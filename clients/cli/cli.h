@@ -47,6 +47,8 @@ enum {
   OPT_TZ = 1 << 24,            /* export --tz +HH:MM */
   OPT_PORT = 1 << 25,          /* ui --port N */
   OPT_NO_BROWSER = 1 << 26,    /* ui --no-browser */
+  OPT_FOR = 1 << 27,           /* bundle create --for DEVICE-ID */
+  OPT_ACK_OUT = 1 << 28,       /* bundle apply --ack-out FILE */
 };
 
 #define CLI_MAX_ARGS 8
@@ -71,6 +73,9 @@ typedef struct cli {
   const char *set_version;              /* plugin publish --version N */
   const char *port;                     /* ui --port N */
   int no_browser;                       /* ui --no-browser */
+  const char *for_dev, *ack_out;        /* bundle create --for, apply --ack-out */
+  const char *vaults[16];               /* every --vault given, in order */
+  size_t nvaults;
   int nargs;
   const char *args[CLI_MAX_ARGS]; /* positional arguments after the command */
   unsigned seen;                  /* OPT_* given on the command line */
@@ -121,6 +126,7 @@ int cmd_vault_grant(cli_t *c);
 int cmd_vault_remove(cli_t *c);
 int cmd_conflicts(cli_t *c);
 int cmd_resolve(cli_t *c);
+int cmd_bundle(cli_t *c);
 int cmd_quarantine(cli_t *c);
 int cmd_export(cli_t *c);
 int cmd_plugin(cli_t *c);

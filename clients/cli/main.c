@@ -174,6 +174,20 @@ static const command_t commands[] = {
      "record\n"
      "  resolve ID --auto               the same, merged by the content type's "
      "merge()\n"},
+    {"bundle", cmd_bundle,
+     OPT_OUTPUT | OPT_FOR | OPT_VAULT | OPT_ALL | OPT_ACK_OUT | OPT_JSON, 1, 2, SEC_SYNC,
+     "  bundle create -o FILE [--for DEVICE-ID] [--vault V]... [--all] [--json]\n"
+     "                                  a sync written to a file (a USB stick), sealed "
+     "to "
+     "the\n"
+     "                                  recipient (default: the hub): what it lacks by "
+     "its\n"
+     "                                  checkpoints here (--all: everything)\n"
+     "  bundle apply FILE [--ack-out FILE] [--json]\n"
+     "                                  apply a bundle sealed to this office, with every "
+     "check\n"
+     "                                  of a sync; --ack-out writes the acknowledgement "
+     "for its sender\n"},
     {"quarantine", cmd_quarantine, OPT_JSON, 1, 2, SEC_SYNC,
      "  quarantine list [--json] | release REV | drop REV\n"
      "                                  pulled revisions held back by a moderation "
@@ -317,6 +331,8 @@ static const struct {
     {"--tz", OPT_TZ, 1},
     {"--port", OPT_PORT, 1},
     {"--no-browser", OPT_NO_BROWSER, 0},
+    {"--for", OPT_FOR, 1},
+    {"--ack-out", OPT_ACK_OUT, 1},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -430,6 +446,10 @@ static const char **option_slot(cli_t *c, unsigned opt)
     return &c->port;
   case OPT_NEW_PASS_FILE:
     return &c->new_pass_file;
+  case OPT_FOR:
+    return &c->for_dev;
+  case OPT_ACK_OUT:
+    return &c->ack_out;
   default:
     return NULL;
   }
@@ -481,6 +501,11 @@ int main(int argc, char **argv)
       if (options[k].takes_value) {
         if (i + 1 >= argc) return cli_usage("%s needs a value", a);
         *option_slot(&c, options[k].opt) = argv[++i];
+        if (options[k].opt == OPT_VAULT) {
+          if (c.nvaults == sizeof c.vaults / sizeof c.vaults[0])
+            return cli_usage("at most %zu --vault", sizeof c.vaults / sizeof c.vaults[0]);
+          c.vaults[c.nvaults++] = argv[i];
+        }
       } else if (options[k].opt == OPT_JSON) {
         c.json = 1;
       } else if (options[k].opt == OPT_AUTO) {

@@ -21,6 +21,7 @@
 #include "tk_config.h"
 #include "tk_hub.h"
 #include "tk_hub_admin.h"
+#include "tk_hub_bundle.h"
 #include "tk_office.h"
 #include "tk_office_plugins.h"
 #include "tk_passphrase.h"
@@ -55,6 +56,7 @@ enum {
   O_NEW_PASS_FILE = 1 << 9,
   O_REMOVE = 1 << 10,
   O_WITH_KEY = 1 << 11,
+  O_ACK_OUT = 1 << 12,
 };
 
 /* One command: the options it takes and its lines in --help. As in tunduk,
@@ -120,6 +122,13 @@ static const command_t commands[] = {
      "                       run sample records through the hub's plugins as the hub\n"
      "                       would (moderation verdicts of every rule, no record "
      "body)\n"},
+    {"bundle", O_ACK_OUT | O_JSON | O_CONFIG,
+     "  bundle apply FILE [--ack-out FILE] [--json] [--config FILE]\n"
+     "                       apply a bundle an office wrote for this hub (a USB "
+     "stick),\n"
+     "                       with every check of a push; --ack-out writes the "
+     "office's\n"
+     "                       acknowledgement\n"},
     {"passphrase", O_NEW_PASS_FILE | O_KDF,
      "  passphrase [--new-passphrase-file FILE] [--kdf LEVEL]\n"
      "                       change the key file's passphrase (as tunduk passphrase)\n"},
@@ -130,6 +139,7 @@ static const command_t commands[] = {
 typedef struct opts {
   const char *home, *pass_file, *name, *kdf, *listen, *config, *log_level, *address, *ttl;
   const char *new_pass_file; /* passphrase --new-passphrase-file */
+  const char *ack_out;       /* bundle apply --ack-out */
   const char *vaults[MAX_VAULT_ARGS];
   const char *removes[MAX_VAULT_ARGS]; /* device access --remove */
   int nvaults, nremoves, json, with_key;
@@ -158,6 +168,7 @@ static const struct {
     {"--new-passphrase-file", O_NEW_PASS_FILE, offsetof(opts_t, new_pass_file)},
     {"--remove", O_REMOVE, 0},
     {"--with-key", O_WITH_KEY, 0},
+    {"--ack-out", O_ACK_OUT, offsetof(opts_t, ack_out)},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -764,6 +775,52 @@ static const device_cmd_t *device_cmd(const char *name)
 
 /* ---- quarantine ------------------------------------------------------------ */
 
+/* bundle apply FILE: the hub's key unlocked (the bundle is sealed to it). */
+static int do_bundle(opts_t *o)
+{
+  tk_config_t cfg;
+  tk_office_t *home = NULL;
+  tk_hub_bundle_result_t r;
+  char *pass = NULL;
+  size_t len = 0;
+  int rc = 0;
+  load_config(o, &cfg, &rc);
+  if (!rc) rc = open_home(o, &home);
+  if (!rc) rc = get_pass(o, 0, &pass, &len);
+  if (!rc) rc = tk_office_unlock(home, pass, len, &o->err);
+  tk_secure_free(pass);
+  if (!rc) rc = tk_hub_bundle_apply(home, &cfg, o->args[2], o->ack_out, &r, &o->err);
+  tk_office_close(home);
+  if (rc) return rc;
+  if (o->json) {
+    json_t *j = json_pack(
+        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "peer", r.peer,
+        "revisions", (json_int_t)r.revisions, "accepted", (json_int_t)r.accepted,
+        "duplicates", (json_int_t)r.duplicates, "rejected", (json_int_t)r.rejected,
+        "quarantined", (json_int_t)r.quarantined, "chunks", (json_int_t)r.chunks,
+        "chunks_stored", (json_int_t)r.chunks_stored, "log_new", (json_int_t)r.log_new,
+        "file_bytes", (json_int_t)r.file_bytes, "seconds", r.seconds);
+    char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (t) puts(t);
+    free(t);
+    json_decref(j);
+  } else {
+    printf("bundle from %s: %llu revisions (%llu new, %llu already here, %llu refused, "
+           "%llu held), %llu of %llu chunks stored; %.2f s\n",
+           r.peer, (unsigned long long)r.revisions, (unsigned long long)r.accepted,
+           (unsigned long long)r.duplicates, (unsigned long long)r.rejected,
+           (unsigned long long)r.quarantined, (unsigned long long)r.chunks_stored,
+           (unsigned long long)r.chunks, r.seconds);
+  }
+  if (r.first_reject[0]) fprintf(stderr, "tundukd: refused %s\n", r.first_reject);
+  if (r.log_new)
+    fprintf(stderr,
+            "tundukd: %llu membership log entries this hub lacks were not taken (they "
+            "come by a live sync)\n",
+            (unsigned long long)r.log_new);
+  return 0;
+}
+
 static int do_quarantine(opts_t *o, tk_office_t *home)
 {
   const char *sub = o->args[1];
@@ -1071,6 +1128,12 @@ int main(int argc, char **argv)
     rc = open_home(&o, &home);
     if (!rc) rc = dc->run(&o, home);
     tk_office_close(home);
+    return rc ? fail(&o, rc) : 0;
+  }
+  if (!strcmp(cmd, "bundle")) {
+    if (o.nargs != 3 || strcmp(o.args[1], "apply") != 0)
+      return usage("usage: tundukd bundle apply FILE [--ack-out FILE] [--json]");
+    rc = do_bundle(&o);
     return rc ? fail(&o, rc) : 0;
   }
   if (!strcmp(cmd, "plugin")) {

@@ -16,6 +16,9 @@
 #define TK_META_HUB_SIGN_PK "hub_sign_pk" /* hex Ed25519 key */
 #define TK_META_HUB_NAME "hub_name"       /* the hub's device name */
 #define TK_META_HUB_ACCESS "hub_access"   /* "vault:rw,vault2:r", as the hub last said */
+/* hex X25519 key of the hub, bound by its pinned signing key (checked in
+ * its Hello): what a bundle for the hub is sealed to (office_bundle.c) */
+#define TK_META_HUB_KX_PK "hub_kx_pk"
 /* The hub's software and version ("tundukd/0.18.0"), as its last Hello said
  * (printable ASCII, at most TK_MAX_SOFTWARE bytes; for `tunduk status`). */
 #define TK_META_HUB_SOFTWARE "hub_software"

@@ -106,6 +106,15 @@ int tk__client_may_write(const char *access, const char *vault)
   return 0;
 }
 
+/* The hub's X25519 key, which its Hello just proved bound to the pinned
+ * signing key: bundles for the hub are sealed to it (office_bundle.c). */
+static int hub_kx_keep(client_t *c)
+{
+  char kx[2 * TK_KX_PK_LEN + 1];
+  tk_hex_encode(kx, c->hub.kx_pk, TK_KX_PK_LEN);
+  return tk_store_meta_set(c->store, TK_META_HUB_KX_PK, kx, c->err);
+}
+
 static int save_pin(client_t *c, const char *addr)
 {
   char id[TK_DEVICE_ID_STRLEN], pk[2 * TK_SIGN_PK_LEN + 1];
@@ -117,6 +126,7 @@ static int save_pin(client_t *c, const char *addr)
   if (!rc) rc = tk_store_meta_set(c->store, TK_META_HUB_SIGN_PK, pk, c->err);
   if (!rc) rc = tk_store_meta_set(c->store, TK_META_HUB_NAME, c->hub.name, c->err);
   if (!rc) rc = tk_store_meta_set(c->store, TK_META_HUB_ACCESS, c->access, c->err);
+  if (!rc) rc = hub_kx_keep(c);
   if (!rc) return tk_store_commit(c->store, c->err);
   tk_store_rollback(c->store);
   return rc;
@@ -588,6 +598,7 @@ static void on_hello(client_t *c, const Tunduk__V1__Hello *m)
   }
   int rc = tk_store_meta_set(c->store, TK_META_HUB_ACCESS, c->access, c->err);
   if (!rc) rc = hub_software_keep(c, m->software);
+  if (!rc) rc = hub_kx_keep(c);
   if (!rc) rc = pin_tls_key(c);
   if (rc) {
     tk__client_stop(c, rc, "%s", c->err->msg);

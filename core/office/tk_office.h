@@ -892,4 +892,42 @@ int tk_office_grant(tk_office_t *o, const char *vault, const char *device, int r
 int tk_office_revoke(tk_office_t *o, const char *vault, const char *device,
                      tk_err_t *err);
 
+/* ---- bundles: a sync written to a file (office_bundle.c; PROTOCOL.md,
+ * "Bundles") ---- */
+#define TK_OFFICE_BUNDLE_MAX_VAULTS 16
+typedef struct tk_office_bundle_opts {
+  const char *out; /* create: the file to write (must not exist) */
+  const char *to;  /* create: the recipient's printed device id; NULL: the hub */
+  const char *vaults[TK_OFFICE_BUNDLE_MAX_VAULTS]; /* none: every vault */
+  size_t nvaults;
+  int all; /* everything, not only what comes after the recipient's checkpoints */
+} tk_office_bundle_opts_t;
+
+typedef struct tk_office_bundle_result {
+  char peer[80]; /* the recipient (create) or the sender (apply), printed */
+  uint64_t revisions, log_entries, grants, chunks, chunk_bytes; /* in the bundle */
+  uint64_t accepted, duplicates, refused;                       /* apply: revisions */
+  uint64_t chunks_stored, log_taken, grants_taken;              /* apply */
+  uint64_t acked_revs,
+      acked_chunks; /* apply of an acknowledgement: checkpoints moved to */
+  uint64_t frames, file_bytes, plain_bytes;
+  double seconds; /* apply: the time the checks and the store took */
+} tk_office_bundle_result_t;
+
+/* Writes what the recipient lacks by this office's checkpoints for it (or
+ * everything with all): membership logs, grants addressed to it,
+ * revisions, attachment chunks, sealed to it and signed here. Needs the
+ * keys. A written bundle moves no checkpoint: only its acknowledgement
+ * does. */
+int tk_office_bundle_create(tk_office_t *o, const tk_office_bundle_opts_t *opts,
+                            tk_office_bundle_result_t *r, tk_err_t *err);
+/* Applies a bundle addressed to this office with every check of a pull
+ * (signatures, membership logs, this office's moderation, quarantine),
+ * each step committed with its checkpoint: idempotent, and a cut apply run
+ * again ends in the same state. A damaged bundle is refused before any of
+ * it is used (err names the byte offset). ack_out (may be NULL): writes an
+ * acknowledgement bundle for the sender there. Needs the keys. */
+int tk_office_bundle_apply(tk_office_t *o, const char *path, const char *ack_out,
+                           tk_office_bundle_result_t *r, tk_err_t *err);
+
 #endif
