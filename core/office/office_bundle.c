@@ -42,26 +42,13 @@ typedef struct rcpt {
   char access[512]; /* the hub's, "vault:rw,vault2:r" */
 } rcpt_t;
 
-static int hub_writable(const char *access, const char *vault)
-{
-  size_t vn = strlen(vault);
-  for (const char *p = access; *p;) {
-    const char *end = strchr(p, ',');
-    size_t n = end ? (size_t)(end - p) : strlen(p);
-    if (n == vn + 3 && strncmp(p, vault, vn) == 0 && strncmp(p + vn, ":rw", 3) == 0)
-      return 1;
-    p += n + (end ? 1 : 0);
-  }
-  return 0;
-}
-
 static int vault_wanted(const rcpt_t *r, const char *vault)
 {
   int asked = r->opts->nvaults == 0;
   for (size_t i = 0; i < r->opts->nvaults && !asked; i++)
     asked = strcmp(r->opts->vaults[i], vault) == 0;
   if (!asked) return 0;
-  if (r->hub) return hub_writable(r->access, vault);
+  if (r->hub) return tk__client_may_write(r->access, vault);
   const tk_member_log_t *l = NULL;
   if (tk_office_log(r->o, vault, &l, NULL) != 0 || !l || l->n == 0) return 0;
   const tk_member_t *m = tk_member_find(l, r->to);
@@ -434,44 +421,13 @@ static int take_log(applier_t *a, const Tunduk__V1__Log *m)
 {
   if (m->n_entries > TK_MAX_LOG_ENTRIES || m->n_members > TK_MAX_GRANTS)
     return tk_err_set(a->err, TK_ELIMIT, "%s: a Log past its limits", a->path);
-  tk_slice_t *bodies = calloc(m->n_entries + 1, sizeof *bodies);
-  tk_slice_t *sigs = calloc(m->n_entries + 1, sizeof *sigs);
-  int rc = 0;
-  if (!bodies || !sigs) rc = tk_err_set(a->err, TK_ENOMEM, "out of memory");
-  for (size_t i = 0; !rc && i < m->n_entries; i++) {
-    if (!m->entries[i]) continue;
-    bodies[i] = tk_pb_slice(m->entries[i]->body);
-    sigs[i] = tk_pb_slice(m->entries[i]->sig);
-  }
   uint32_t taken = 0, refused = 0;
-  if (!rc)
-    rc = tk_office_log_take(a->o, bodies, sigs, m->n_entries, &taken, &refused, a->err);
-  free(bodies);
-  free(sigs);
+  int rc = tk__office_log_msg_take(a->o, m, &taken, &refused, a->err);
   if (rc) return rc;
   a->r->log_entries += m->n_entries;
   a->r->log_taken += taken;
-  /* members' identities, each checked (the id is the hash of its signing
-   * key, which signs its X25519 key); one already known keeps its name */
-  for (size_t i = 0; i < m->n_members; i++) {
-    tk_peer_t p;
-    tk_err_t e;
-    tk_device_info_t d, have;
-    if (!m->members[i] || tk_wire_identity_check(m->members[i], NULL, &p, &e) != 0)
-      continue;
-    if (tk_store_device_get(a->o->store, p.id, &have, NULL) == 0) continue;
-    memset(&d, 0, sizeof d);
-    memcpy(d.id, p.id, TK_DEVICE_ID_LEN);
-    memcpy(d.sign_pk, p.sign_pk, TK_SIGN_PK_LEN);
-    memcpy(d.kx_pk, p.kx_pk, TK_KX_PK_LEN);
-    memcpy(d.kx_sig, p.kx_sig, TK_SIG_LEN);
-    d.has_kx_sig = 1;
-    snprintf(d.name, sizeof d.name, "%s", p.name);
-    d.added = (int64_t)time(NULL);
-    rc = tk_store_device_put(a->o->store, &d, a->err);
-    if (rc) return rc;
-  }
-  return 0;
+  /* members' identities, each checked; one already known is left as it is */
+  return tk__office_identities_keep(a->o, m, 0, a->err);
 }
 
 static int take_chunk_offer(applier_t *a, const Tunduk__V1__Offer *m)

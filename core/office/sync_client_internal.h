@@ -126,6 +126,15 @@ int tk__client_add_reject(tk_reject_t **list, size_t *n, const uint8_t *id, int 
 int tk__client_send_logs(client_t *c, int early);
 void tk__client_on_logput_ack(client_t *c, const Tunduk__V1__Ack *m);
 void tk__client_on_log(client_t *c, const Tunduk__V1__Log *m);
+/* A Log message's entries into this store's logs (tk_office_log_take's
+ * checks and counts), and its members' identities, each checked (the id is
+ * the hash of its signing key, which signs its X25519 key), into the
+ * device table: a device already known keeps its name and added time, and
+ * with refresh takes the identity's keys, else is left as it is (a bundle). */
+int tk__office_log_msg_take(tk_office_t *o, const Tunduk__V1__Log *m, uint32_t *taken,
+                            uint32_t *refused, tk_err_t *err);
+int tk__office_identities_keep(tk_office_t *o, const Tunduk__V1__Log *m, int refresh,
+                               tk_err_t *err);
 void tk__client_after_log(client_t *c);
 int tk__client_send_change(client_t *c);
 void tk__client_on_change_ack(client_t *c, const Tunduk__V1__Ack *m);

@@ -170,6 +170,50 @@ static int plan_rotations(client_t *c, const Tunduk__V1__Log *m)
   return 0;
 }
 
+int tk__office_log_msg_take(tk_office_t *o, const Tunduk__V1__Log *m, uint32_t *taken,
+                            uint32_t *refused, tk_err_t *err)
+{
+  tk_slice_t *bodies = calloc(m->n_entries + 1, sizeof *bodies);
+  tk_slice_t *sigs = calloc(m->n_entries + 1, sizeof *sigs);
+  int rc = bodies && sigs ? 0 : tk_err_set(err, TK_ENOMEM, "out of memory");
+  for (size_t i = 0; !rc && i < m->n_entries; i++) {
+    if (!m->entries[i]) continue;
+    bodies[i] = tk_pb_slice(m->entries[i]->body);
+    sigs[i] = tk_pb_slice(m->entries[i]->sig);
+  }
+  if (!rc) rc = tk_office_log_take(o, bodies, sigs, m->n_entries, taken, refused, err);
+  free(bodies);
+  free(sigs);
+  return rc;
+}
+
+int tk__office_identities_keep(tk_office_t *o, const Tunduk__V1__Log *m, int refresh,
+                               tk_err_t *err)
+{
+  for (size_t i = 0; i < m->n_members; i++) {
+    tk_peer_t p;
+    tk_err_t e;
+    tk_device_info_t d, have;
+    if (!m->members[i] || tk_wire_identity_check(m->members[i], NULL, &p, &e) != 0)
+      continue;
+    memset(&d, 0, sizeof d);
+    if (tk_store_device_get(tk_office_store(o), p.id, &have, NULL) == 0) {
+      if (!refresh) continue;
+      d = have;
+    }
+    memcpy(d.id, p.id, TK_DEVICE_ID_LEN);
+    memcpy(d.sign_pk, p.sign_pk, TK_SIGN_PK_LEN);
+    memcpy(d.kx_pk, p.kx_pk, TK_KX_PK_LEN);
+    memcpy(d.kx_sig, p.kx_sig, TK_SIG_LEN);
+    d.has_kx_sig = 1;
+    if (!d.name[0]) snprintf(d.name, sizeof d.name, "%s", p.name);
+    if (!d.added) d.added = (int64_t)time(NULL);
+    int rc = tk_store_device_put(tk_office_store(o), &d, err);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
 void tk__client_on_log(client_t *c, const Tunduk__V1__Log *m)
 {
   c->log_pending = 0;
@@ -178,51 +222,19 @@ void tk__client_on_log(client_t *c, const Tunduk__V1__Log *m)
     tk__client_stop(c, TK_EPROTO, "the hub sent a Log past its limits");
     return;
   }
-  tk_slice_t *bodies = calloc(m->n_entries + 1, sizeof *bodies);
-  tk_slice_t *sigs = calloc(m->n_entries + 1, sizeof *sigs);
-  if (!bodies || !sigs) {
-    free(bodies);
-    free(sigs);
-    tk__client_stop(c, TK_ENOMEM, "out of memory");
-    return;
-  }
-  for (size_t i = 0; i < m->n_entries; i++) {
-    if (!m->entries[i]) continue;
-    bodies[i] = tk_pb_slice(m->entries[i]->body);
-    sigs[i] = tk_pb_slice(m->entries[i]->sig);
-  }
   uint32_t taken = 0, refused = 0;
-  int rc = tk_office_log_take(c->o, bodies, sigs, m->n_entries, &taken, &refused, c->err);
-  free(bodies);
-  free(sigs);
+  int rc = tk__office_log_msg_take(c->o, m, &taken, &refused, c->err);
   if (rc) {
     tk__client_stop(c, rc, "storing vault log entries failed: %s", c->err->msg);
     return;
   }
   c->st->log_entries += taken;
   c->st->log_refused_entries += refused;
-  /* the members' public keys, each checked (its id is the hash of its
-   * signing key, which signs its X25519 key): a hub cannot substitute one */
-  for (size_t i = 0; i < m->n_members; i++) {
-    tk_peer_t p;
-    tk_err_t e;
-    tk_device_info_t d, have;
-    if (!m->members[i] || tk_wire_identity_check(m->members[i], NULL, &p, &e) != 0)
-      continue;
-    memset(&d, 0, sizeof d);
-    if (tk_store_device_get(c->store, p.id, &have, NULL) == 0) d = have;
-    memcpy(d.id, p.id, TK_DEVICE_ID_LEN);
-    memcpy(d.sign_pk, p.sign_pk, TK_SIGN_PK_LEN);
-    memcpy(d.kx_pk, p.kx_pk, TK_KX_PK_LEN);
-    memcpy(d.kx_sig, p.kx_sig, TK_SIG_LEN);
-    d.has_kx_sig = 1;
-    if (!d.name[0]) snprintf(d.name, sizeof d.name, "%s", p.name);
-    if (!d.added) d.added = (int64_t)time(NULL);
-    rc = tk_store_device_put(c->store, &d, c->err);
-    if (rc) {
-      tk__client_stop(c, rc, "%s", c->err->msg);
-      return;
-    }
+  /* the members' public keys, each checked: a hub cannot substitute one */
+  rc = tk__office_identities_keep(c->o, m, 1, c->err);
+  if (rc) {
+    tk__client_stop(c, rc, "%s", c->err->msg);
+    return;
   }
   /* what the hub holds of entries this office wrote: acknowledged */
   for (size_t v = 0; v < m->n_have && c->logput_acked; v++) {
