@@ -32,10 +32,7 @@ typedef struct happ {
   tk_hub_bundle_result_t *r;
   tk_err_t *err;
   const char *path;
-  uint8_t (*ids)[TK_HASH_LEN];
-  uint32_t *sizes;
-  size_t nids;
-  uint64_t chunk_upto;
+  tk_bundle_offer_t offer; /* the last chunk Offer */
   int chunk_refused, bye;
 } happ_t;
 
@@ -49,15 +46,6 @@ static int access_cb(void *ctx, const char *vault, int write)
   a[p->naccess].write = write;
   p->naccess++;
   return 0;
-}
-
-static int ckpt_forward(tk_store_t *s, const uint8_t *peer, int dir, uint64_t seq,
-                        tk_err_t *err)
-{
-  uint64_t cur = 0;
-  int rc = tk_store_checkpoint_get(s, peer, dir, &cur, err);
-  if (!rc && seq > cur) rc = tk_store_checkpoint_set(s, peer, dir, seq, err);
-  return rc;
 }
 
 static int take_revisions(happ_t *a, const Tunduk__V1__Revisions *m, uint64_t offset)
@@ -76,7 +64,8 @@ static int take_revisions(happ_t *a, const Tunduk__V1__Revisions *m, uint64_t of
   /* the checkpoint only past a step with no rejection: the sender's
    * acknowledgement must never pass a revision the hub did not take */
   if (!rc && res.nrejected == 0)
-    rc = ckpt_forward(a->h->store, a->push.peer_id, TK_DIR_PULL, m->upto, a->err);
+    rc = tk_store_checkpoint_raise(a->h->store, a->push.peer_id, TK_DIR_PULL, m->upto,
+                                   a->err);
   if (!rc) {
     a->r->revisions += m->n_revs;
     a->r->accepted += res.accepted;
@@ -141,9 +130,9 @@ static int vault_writable(void *ctx, const char *vault)
 
 static int take_chunk(happ_t *a, const Tunduk__V1__Chunk *m)
 {
-  if (m->index >= a->nids || m->data.len != a->sizes[m->index])
+  if (m->index >= a->offer.n || m->data.len != a->offer.sizes[m->index])
     return tk_err_set(a->err, TK_EPROTO, "%s: a chunk not offered before it", a->path);
-  const uint8_t *id = a->ids[m->index];
+  const uint8_t *id = a->offer.ids[m->index];
   uint8_t hsh[TK_HASH_LEN];
   crypto_hash_sha256(hsh, m->data.data, m->data.len);
   if (!tk_ct_equal(hsh, id, TK_HASH_LEN))
@@ -177,13 +166,8 @@ static int apply_frame(void *ctx, uint64_t offset, tk_slice_t payload)
 {
   happ_t *a = ctx;
   int rc = 0;
-  if (a->bye)
-    return tk_err_set(a->err, TK_EPROTO, "%s: byte %llu: a frame after Bye", a->path,
-                      (unsigned long long)offset);
-  tk_frame_t *f = tk_wire_decode(payload);
-  if (!f)
-    return tk_err_set(a->err, TK_EPROTO, "%s: byte %llu: a frame that does not decode",
-                      a->path, (unsigned long long)offset);
+  tk_frame_t *f = tk_bundle_frame(a->path, offset, payload, a->bye, a->err);
+  if (!f) return a->err->code;
   switch (f->msg_case) {
   case TUNDUK__V1__FRAME__MSG_LOG:
     rc = take_log(a, f->log);
@@ -193,33 +177,16 @@ static int apply_frame(void *ctx, uint64_t offset, tk_slice_t payload)
   case TUNDUK__V1__FRAME__MSG_REVISIONS:
     rc = take_revisions(a, f->revisions, offset);
     break;
-  case TUNDUK__V1__FRAME__MSG_OFFER: {
-    const Tunduk__V1__Offer *m = f->offer;
-    if (!m->chunks || m->n_ids > TK_MAX_CHUNK_OFFER || m->n_sizes != m->n_ids) {
-      rc = tk_err_set(a->err, TK_EPROTO, "%s: an Offer that is not a chunk offer",
-                      a->path);
-      break;
-    }
-    for (size_t i = 0; !rc && i < m->n_ids; i++) {
-      if (m->ids[i].len != TK_HASH_LEN || m->sizes[i] == 0 || m->sizes[i] > TK_CHUNK_MAX)
-        rc = tk_err_set(a->err, TK_EPROTO, "%s: chunk offer entry %zu is malformed",
-                        a->path, i);
-      else {
-        memcpy(a->ids[i], m->ids[i].data, TK_HASH_LEN);
-        a->sizes[i] = m->sizes[i];
-      }
-    }
-    a->nids = rc ? 0 : m->n_ids;
-    if (m->upto > a->chunk_upto) a->chunk_upto = m->upto;
+  case TUNDUK__V1__FRAME__MSG_OFFER:
+    rc = tk_bundle_offer_take(&a->offer, f->offer, a->path, a->err);
     break;
-  }
   case TUNDUK__V1__FRAME__MSG_CHUNK:
     rc = take_chunk(a, f->chunk);
     break;
   case TUNDUK__V1__FRAME__MSG_BYE:
-    if (a->chunk_upto && !a->chunk_refused)
-      rc = ckpt_forward(a->h->store, a->push.peer_id, TK_DIR_CHUNK_PULL, a->chunk_upto,
-                        a->err);
+    if (a->offer.upto && !a->chunk_refused)
+      rc = tk_store_checkpoint_raise(a->h->store, a->push.peer_id, TK_DIR_CHUNK_PULL,
+                                     a->offer.upto, a->err);
     a->bye = 1;
     break;
   default:
@@ -269,9 +236,9 @@ int tk_hub_bundle_apply(tk_office_t *home, const tk_config_t *cfg, const char *p
   memcpy(a.push.peer_id, info.sender.id, TK_DEVICE_ID_LEN);
   tk__hub_who(a.push.who, info.sender.id);
   a.push.set = h->plugins ? h->plugins->set : NULL;
-  a.ids = malloc(TK_MAX_CHUNK_OFFER * sizeof *a.ids);
-  a.sizes = malloc(TK_MAX_CHUNK_OFFER * sizeof *a.sizes);
-  if (!a.ids || !a.sizes) rc = tk_err_set(err, TK_ENOMEM, "out of memory");
+  a.offer.ids = malloc(TK_MAX_CHUNK_OFFER * sizeof *a.offer.ids);
+  a.offer.sizes = malloc(TK_MAX_CHUNK_OFFER * sizeof *a.offer.sizes);
+  if (!a.offer.ids || !a.offer.sizes) rc = tk_err_set(err, TK_ENOMEM, "out of memory");
   if (!rc) rc = tk_store_access_list(h->store, info.sender.id, access_cb, &a.push, err);
   if (!rc) rc = tk_bundle_read(path, id, &info, apply_frame, &a, err);
   if (!rc && !a.bye)
@@ -292,8 +259,8 @@ int tk_hub_bundle_apply(tk_office_t *home, const tk_config_t *cfg, const char *p
          a.push.who, (unsigned long long)r->accepted, (unsigned long long)r->duplicates,
          (unsigned long long)r->rejected, (unsigned long long)r->quarantined,
          (unsigned long long)r->chunks_stored, rc);
-  free(a.ids);
-  free(a.sizes);
+  free(a.offer.ids);
+  free(a.offer.sizes);
   free(a.push.access);
   tk__hub_logs_free_in(&a.push.logs, &a.push.nlogs);
   tk_hub_stop(h);

@@ -401,21 +401,9 @@ typedef struct applier {
   tk_office_bundle_result_t *r;
   tk_err_t *err;
   const char *path;
-  uint8_t (*ids)[TK_HASH_LEN]; /* the last chunk Offer */
-  uint32_t *sizes;
-  size_t nids;
-  uint64_t chunk_upto;
+  tk_bundle_offer_t offer; /* the last chunk Offer */
   int bye;
 } applier_t;
-
-static int ckpt_forward(tk_store_t *s, const uint8_t *peer, int dir, uint64_t seq,
-                        tk_err_t *err)
-{
-  uint64_t cur = 0;
-  int rc = tk_store_checkpoint_get(s, peer, dir, &cur, err);
-  if (!rc && seq > cur) rc = tk_store_checkpoint_set(s, peer, dir, seq, err);
-  return rc;
-}
 
 static int take_log(applier_t *a, const Tunduk__V1__Log *m)
 {
@@ -430,28 +418,11 @@ static int take_log(applier_t *a, const Tunduk__V1__Log *m)
   return tk__office_identities_keep(a->o, m, 0, a->err);
 }
 
-static int take_chunk_offer(applier_t *a, const Tunduk__V1__Offer *m)
-{
-  if (!m->chunks || m->n_ids > TK_MAX_CHUNK_OFFER || m->n_sizes != m->n_ids)
-    return tk_err_set(a->err, TK_EPROTO, "%s: an Offer that is not a chunk offer",
-                      a->path);
-  for (size_t i = 0; i < m->n_ids; i++) {
-    if (m->ids[i].len != TK_HASH_LEN || m->sizes[i] == 0 || m->sizes[i] > TK_CHUNK_MAX)
-      return tk_err_set(a->err, TK_EPROTO, "%s: chunk offer entry %zu is malformed",
-                        a->path, i);
-    memcpy(a->ids[i], m->ids[i].data, TK_HASH_LEN);
-    a->sizes[i] = m->sizes[i];
-  }
-  a->nids = m->n_ids;
-  if (m->upto > a->chunk_upto) a->chunk_upto = m->upto;
-  return 0;
-}
-
 static int take_chunk(applier_t *a, const Tunduk__V1__Chunk *m)
 {
-  if (m->index >= a->nids || m->data.len != a->sizes[m->index])
+  if (m->index >= a->offer.n || m->data.len != a->offer.sizes[m->index])
     return tk_err_set(a->err, TK_EPROTO, "%s: a chunk not offered before it", a->path);
-  const uint8_t *id = a->ids[m->index];
+  const uint8_t *id = a->offer.ids[m->index];
   uint8_t h[TK_HASH_LEN];
   crypto_hash_sha256(h, m->data.data, m->data.len);
   if (!tk_ct_equal(h, id, TK_HASH_LEN))
@@ -478,13 +449,8 @@ static int apply_frame(void *ctx, uint64_t offset, tk_slice_t payload)
 {
   applier_t *a = ctx;
   int rc = 0;
-  if (a->bye)
-    return tk_err_set(a->err, TK_EPROTO, "%s: byte %llu: a frame after Bye", a->path,
-                      (unsigned long long)offset);
-  tk_frame_t *f = tk_wire_decode(payload);
-  if (!f)
-    return tk_err_set(a->err, TK_EPROTO, "%s: byte %llu: a frame that does not decode",
-                      a->path, (unsigned long long)offset);
+  tk_frame_t *f = tk_bundle_frame(a->path, offset, payload, a->bye, a->err);
+  if (!f) return a->err->code;
   switch (f->msg_case) {
   case TUNDUK__V1__FRAME__MSG_LOG:
     rc = take_log(a, f->log);
@@ -519,7 +485,7 @@ static int apply_frame(void *ctx, uint64_t offset, tk_slice_t payload)
     break;
   }
   case TUNDUK__V1__FRAME__MSG_OFFER:
-    rc = take_chunk_offer(a, f->offer);
+    rc = tk_bundle_offer_take(&a->offer, f->offer, a->path, a->err);
     break;
   case TUNDUK__V1__FRAME__MSG_CHUNK:
     rc = take_chunk(a, f->chunk);
@@ -527,9 +493,9 @@ static int apply_frame(void *ctx, uint64_t offset, tk_slice_t payload)
     break;
   case TUNDUK__V1__FRAME__MSG_PULL: /* an acknowledgement: how far the sender holds ours
                                      */
-    rc = ckpt_forward(a->o->store, a->c.hub.id,
-                      f->pull->chunks ? TK_DIR_CHUNK_PUSH : TK_DIR_PUSH, f->pull->since,
-                      a->err);
+    rc = tk_store_checkpoint_raise(a->o->store, a->c.hub.id,
+                                   f->pull->chunks ? TK_DIR_CHUNK_PUSH : TK_DIR_PUSH,
+                                   f->pull->since, a->err);
     if (f->pull->chunks)
       a->r->acked_chunks = f->pull->since;
     else
@@ -537,9 +503,9 @@ static int apply_frame(void *ctx, uint64_t offset, tk_slice_t payload)
     break;
   case TUNDUK__V1__FRAME__MSG_BYE:
     /* every chunk of the bundle taken: the chunk checkpoint moves */
-    if (a->chunk_upto)
-      rc = ckpt_forward(a->o->store, a->c.hub.id, TK_DIR_CHUNK_PULL, a->chunk_upto,
-                        a->err);
+    if (a->offer.upto)
+      rc = tk_store_checkpoint_raise(a->o->store, a->c.hub.id, TK_DIR_CHUNK_PULL,
+                                     a->offer.upto, a->err);
     a->bye = 1;
     break;
   default:
@@ -590,10 +556,10 @@ int tk_office_bundle_apply(tk_office_t *o, const char *path, const char *ack_out
   clock_gettime(CLOCK_MONOTONIC, &t0);
   applier_t *a = calloc(1, sizeof *a);
   if (a) {
-    a->ids = malloc(TK_MAX_CHUNK_OFFER * sizeof *a->ids);
-    a->sizes = malloc(TK_MAX_CHUNK_OFFER * sizeof *a->sizes);
+    a->offer.ids = malloc(TK_MAX_CHUNK_OFFER * sizeof *a->offer.ids);
+    a->offer.sizes = malloc(TK_MAX_CHUNK_OFFER * sizeof *a->offer.sizes);
   }
-  if (!a || !a->ids || !a->sizes) {
+  if (!a || !a->offer.ids || !a->offer.sizes) {
     rc = tk_err_set(err, TK_ENOMEM, "out of memory");
     goto done;
   }
@@ -644,8 +610,8 @@ done:
   clock_gettime(CLOCK_MONOTONIC, &t1);
   r->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
   if (a) {
-    free(a->ids);
-    free(a->sizes);
+    free(a->offer.ids);
+    free(a->offer.sizes);
   }
   free(a);
   return rc;

@@ -847,6 +847,15 @@ done:
   return tk__write_end(s, rc, err);
 }
 
+int tk_store_checkpoint_raise(tk_store_t *s, const uint8_t peer[TK_DEVICE_ID_LEN],
+                              int dir, uint64_t seq, tk_err_t *err)
+{
+  uint64_t cur = 0;
+  int rc = tk_store_checkpoint_get(s, peer, dir, &cur, err);
+  if (!rc && seq > cur) rc = tk_store_checkpoint_set(s, peer, dir, seq, err);
+  return rc;
+}
+
 /* ---- vaults and wrapped keys --------------------------------------------------- */
 
 /* The vault name rule of tk_revision.h: 1..TK_MAX_VAULT_LEN of [a-z0-9_.-]. */

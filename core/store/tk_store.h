@@ -189,6 +189,9 @@ int tk_store_checkpoint_get(tk_store_t *s, const uint8_t peer[TK_DEVICE_ID_LEN],
                             uint64_t *seq, tk_err_t *err);
 int tk_store_checkpoint_set(tk_store_t *s, const uint8_t peer[TK_DEVICE_ID_LEN], int dir,
                             uint64_t seq, tk_err_t *err);
+/* Moves the checkpoint to seq only when that is past it (never backwards). */
+int tk_store_checkpoint_raise(tk_store_t *s, const uint8_t peer[TK_DEVICE_ID_LEN],
+                              int dir, uint64_t seq, tk_err_t *err);
 
 /* ---- vaults and keys -------------------------------------------------- */
 typedef struct tk_vault_info {

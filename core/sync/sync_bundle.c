@@ -485,3 +485,36 @@ int tk_bundle_read(const char *path, const tk_identity_t *me, tk_bundle_info_t *
   }
   return rc;
 }
+
+tk_frame_t *tk_bundle_frame(const char *path, uint64_t offset, tk_slice_t payload,
+                            int bye, tk_err_t *err)
+{
+  if (bye) {
+    tk_err_set(err, TK_EPROTO, "%s: byte %llu: a frame after Bye", path,
+               (unsigned long long)offset);
+    return NULL;
+  }
+  tk_frame_t *f = tk_wire_decode(payload);
+  if (!f)
+    tk_err_set(err, TK_EPROTO, "%s: byte %llu: a frame that does not decode", path,
+               (unsigned long long)offset);
+  return f;
+}
+
+int tk_bundle_offer_take(tk_bundle_offer_t *o, const Tunduk__V1__Offer *m,
+                         const char *path, tk_err_t *err)
+{
+  o->n = 0;
+  if (!m->chunks || m->n_ids > TK_MAX_CHUNK_OFFER || m->n_sizes != m->n_ids)
+    return tk_err_set(err, TK_EPROTO, "%s: an Offer that is not a chunk offer", path);
+  for (size_t i = 0; i < m->n_ids; i++) {
+    if (m->ids[i].len != TK_HASH_LEN || m->sizes[i] == 0 || m->sizes[i] > TK_CHUNK_MAX)
+      return tk_err_set(err, TK_EPROTO, "%s: chunk offer entry %zu is malformed", path,
+                        i);
+    memcpy(o->ids[i], m->ids[i].data, TK_HASH_LEN);
+    o->sizes[i] = m->sizes[i];
+  }
+  o->n = m->n_ids;
+  if (m->upto > o->upto) o->upto = m->upto;
+  return 0;
+}

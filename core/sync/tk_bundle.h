@@ -21,6 +21,7 @@
 #include "tk_identity.h"
 #include "tk_peer_identity.h"
 #include "tk_transport.h"
+#include "tk_wire.h"
 
 #define TK_BUNDLE_MAGIC "TKBUNDLE"
 #define TK_BUNDLE_VERSION 1
@@ -93,5 +94,24 @@ typedef int (*tk_bundle_frame_fn)(void *ctx, uint64_t offset, tk_slice_t payload
  * order. */
 int tk_bundle_read(const char *path, const tk_identity_t *me, tk_bundle_info_t *info,
                    tk_bundle_frame_fn fn, void *ctx, tk_err_t *err);
+
+/* For an applier's tk_bundle_frame_fn: payload decoded (free it with
+ * tk_wire_free), or NULL with err naming path and offset: a frame after
+ * the Bye (bye set), or one that does not decode. */
+tk_frame_t *tk_bundle_frame(const char *path, uint64_t offset, tk_slice_t payload,
+                            int bye, tk_err_t *err);
+
+/* The chunks a bundle's last chunk Offer announced, for the Chunk frames
+ * that follow it; upto the highest chunk feed position offered so far. */
+typedef struct tk_bundle_offer {
+  uint8_t (*ids)[TK_HASH_LEN]; /* room for TK_MAX_CHUNK_OFFER, the caller's */
+  uint32_t *sizes;
+  size_t n;
+  uint64_t upto;
+} tk_bundle_offer_t;
+/* Takes a chunk Offer: 0, or TK_EPROTO (n then 0) when it is not a chunk
+ * offer or an entry is malformed. */
+int tk_bundle_offer_take(tk_bundle_offer_t *o, const Tunduk__V1__Offer *m,
+                         const char *path, tk_err_t *err);
 
 #endif
