@@ -471,11 +471,28 @@ static int do_serve(opts_t *o)
   if (rc) goto done;
   uv_loop_init(&loop);
   rc = tk_hub_new(&hub, &loop, home, &cfg, &o->err);
+  if (!rc) {
+    /* the handlers before the port: a SIGTERM as soon as "listening" is
+     * logged is a clean stop, not a kill */
+    the_hub = hub;
+    serve_opts = o;
+    uv_signal_init(&loop, &sig_int);
+    uv_signal_init(&loop, &sig_term);
+    uv_signal_init(&loop, &sig_hup);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_signal_start(&sig_hup, on_signal, SIGHUP);
+  }
   if (!rc) rc = tk_hub_listen(hub, &o->err);
   if (!rc && cfg.metrics[0]) rc = tundukd_metrics_start(&loop, hub, cfg.metrics, &o->err);
   if (rc) {
     tundukd_metrics_stop();
-    if (hub) tk_hub_stop(hub);
+    if (hub) {
+      tk_hub_stop(hub);
+      uv_close((uv_handle_t *)&sig_int, NULL);
+      uv_close((uv_handle_t *)&sig_term, NULL);
+      uv_close((uv_handle_t *)&sig_hup, NULL);
+    }
     uv_run(&loop, UV_RUN_DEFAULT);
     goto loop_done;
   }
@@ -486,14 +503,6 @@ static int do_serve(opts_t *o)
          "to enroll an office: tundukd --home %s device add NAME --vault VAULT:rw",
          o->home);
   token_addr_warn(&cfg);
-  the_hub = hub;
-  serve_opts = o;
-  uv_signal_init(&loop, &sig_int);
-  uv_signal_init(&loop, &sig_term);
-  uv_signal_start(&sig_int, on_signal, SIGINT);
-  uv_signal_start(&sig_term, on_signal, SIGTERM);
-  uv_signal_init(&loop, &sig_hup);
-  uv_signal_start(&sig_hup, on_signal, SIGHUP);
   if (service_ready(&loop, hub, cfg.listen) != 0)
     TK_LOG(TK_LOG_WARN, "hub", "cannot start the systemd watchdog timer");
   uv_run(&loop, UV_RUN_DEFAULT);
